@@ -1,0 +1,286 @@
+"""The `dynredis` command: run a node, run or stop a local cluster, show a node's status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import hiredis
+
+from .server.app import NodeOptions, NodeServer
+
+
+def _add_quorum_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=3, help="replicas per key (default 3)")
+    p.add_argument("--r", type=int, default=2, help="read quorum (default 2)")
+    p.add_argument("--w", type=int, default=2, help="write quorum (default 2)")
+    p.add_argument("--engine", choices=("lmdb", "memory"), default="lmdb")
+    p.add_argument("--durability", choices=("none", "buffered", "fsync"), default="buffered")
+    p.add_argument("--requirepass", default=None, help="password clients must AUTH with")
+    p.add_argument("--bind", default="127.0.0.1")
+    p.add_argument("--ring-size", type=int, default=256, help="partitions (power of two)")
+    p.add_argument("--timeout-ms", type=int, default=2000, help="quorum request timeout")
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dynredis", description=__doc__)
+    sub = top.add_subparsers(dest="cmd", required=True)
+
+    node = sub.add_parser("node", help="run one node in the foreground")
+    node.add_argument("--port", type=int, default=7000)
+    node.add_argument("--data-dir", default="./data/node")
+    node.add_argument("--seeds", default="", help="comma-separated host:port of other nodes")
+    node.add_argument("--cluster-secret", default=os.environ.get("DYNREDIS_CLUSTER_SECRET",
+                                                                 "dynredis"))
+    node.add_argument("--announce", default=None, help="host:port peers use for this node")
+    node.add_argument("--log-level", default="INFO")
+    _add_quorum_args(node)
+
+    cl = sub.add_parser("cluster", help="run a local cluster of node processes")
+    cl.add_argument("--nodes", type=int, default=3)
+    cl.add_argument("--base-port", type=int, default=7000)
+    cl.add_argument("--data-dir", default="./data")
+    cl.add_argument("--detach", action="store_true",
+                    help="return once the cluster is up; stop it with `dynredis stop`")
+    cl.add_argument("--ready-timeout", type=float, default=60.0)
+    _add_quorum_args(cl)
+
+    stop = sub.add_parser("stop", help="stop a cluster started with --detach")
+    stop.add_argument("--data-dir", default="./data")
+
+    st = sub.add_parser("status", help="print a node's INFO dynamo section")
+    st.add_argument("--host", default="127.0.0.1")
+    st.add_argument("--port", type=int, default=7000)
+    st.add_argument("--password", default=None)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.cmd == "node":
+        return run_node(args)
+    if args.cmd == "cluster":
+        return run_cluster(args)
+    if args.cmd == "stop":
+        return stop_cluster(args.data_dir)
+    if args.cmd == "status":
+        info = node_info(args.host, args.port, args.password)
+        for k, v in info.items():
+            print(f"{k}: {v}")
+        return 0
+    return 2
+
+
+# --- one node -------------------------------------------------------------------------
+
+
+def run_node(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    opts = NodeOptions(
+        port=args.port, bind=args.bind, announce=args.announce, data_dir=args.data_dir,
+        seeds=tuple(s.strip() for s in args.seeds.split(",") if s.strip()),
+        n=args.n, r=args.r, w=args.w, ring_size=args.ring_size, timeout_ms=args.timeout_ms,
+        engine=args.engine, durability=args.durability, requirepass=args.requirepass,
+        cluster_secret=args.cluster_secret,
+    )
+    try:
+        server = NodeServer(opts)
+    except ValueError as exc:
+        print(f"dynredis: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(server.serve_forever())
+    else:
+        uvloop.run(server.serve_forever())
+    return 0
+
+
+# --- a local cluster ------------------------------------------------------------------
+
+
+def _command(host: str, port: int, *words: str, password: str | None = None,
+             timeout: float = 2.0) -> object:
+    """Send one command with a plain socket and return the parsed reply."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        reader = hiredis.Reader(encoding="utf-8")
+        cmds = ([("AUTH", password)] if password else []) + [words]
+        payload = b"".join(
+            b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%b\r\n" % (len(w.encode()), w.encode())
+                                            for w in c) for c in cmds)
+        sock.sendall(payload)
+        replies = []
+        while len(replies) < len(cmds):
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed")
+            reader.feed(data)
+            while (r := reader.gets()) is not False:
+                replies.append(r)
+        return replies[-1]
+
+
+def node_info(host: str, port: int, password: str | None = None) -> dict[str, str]:
+    text = _command(host, port, "INFO", "dynamo", password=password)
+    if isinstance(text, Exception):
+        raise text
+    info = {}
+    for line in str(text).splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.partition(":")
+            info[k] = v
+    return info
+
+
+def wait_ready(host: str, ports: list[int], timeout: float, password: str | None = None) -> bool:
+    """True once every node answers and all agree on a ring that has every node."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            infos = [node_info(host, p, password) for p in ports]
+        except (OSError, ConnectionError):
+            time.sleep(0.1)
+            continue
+        epochs = {(i.get("ring_epoch"), i.get("ring_claimant")) for i in infos}
+        if len(epochs) == 1 and all(i.get("ring_members") == str(len(ports)) for i in infos) \
+                and all(not i.get("members_down") for i in infos):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _pidfile(data_dir: str) -> str:
+    return os.path.join(data_dir, "cluster.pids")
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    os.makedirs(args.data_dir, exist_ok=True)
+    if os.path.exists(_pidfile(args.data_dir)) and _alive_pids(args.data_dir):
+        print(f"dynredis: a cluster is already running on {args.data_dir} "
+              f"(stop it with: dynredis stop --data-dir {args.data_dir})", file=sys.stderr)
+        return 1
+    secret_path = os.path.join(args.data_dir, "cluster.secret")
+    if not os.path.exists(secret_path):
+        with open(secret_path, "w") as f:
+            f.write(secrets.token_hex(16))
+        os.chmod(secret_path, 0o600)
+    with open(secret_path) as f:
+        secret = f.read().strip()
+    ports = [args.base_port + i for i in range(args.nodes)]
+    addrs = [f"{args.bind}:{p}" for p in ports]
+    n = min(args.n, args.nodes)
+    r, w = min(args.r, n), min(args.w, n)
+    procs: list[subprocess.Popen] = []
+    for port, addr in zip(ports, addrs):
+        node_dir = os.path.join(args.data_dir, f"node-{port}")
+        os.makedirs(node_dir, exist_ok=True)
+        cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
+               "--bind", args.bind, "--data-dir", node_dir,
+               "--seeds", ",".join(a for a in addrs if a != addr),
+               "--n", str(n), "--r", str(r), "--w", str(w),
+               "--engine", args.engine, "--durability", args.durability,
+               "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms)]
+        if args.requirepass:
+            cmd += ["--requirepass", args.requirepass]
+        log = open(os.path.join(node_dir, "node.log"), "ab")
+        env = dict(os.environ, DYNREDIS_CLUSTER_SECRET=secret)
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
+                                      start_new_session=args.detach))
+        log.close()
+    with open(_pidfile(args.data_dir), "w") as f:
+        f.write("\n".join(str(p.pid) for p in procs) + "\n")
+
+    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass):
+        print("dynredis: the cluster did not come up; see node.log in each node directory",
+              file=sys.stderr)
+        _terminate(procs)
+        return 1
+    print(f"dynredis: {args.nodes}-node cluster up on {args.bind} ports "
+          f"{ports[0]}-{ports[-1]} (N={n} R={r} W={w}, engine {args.engine}, "
+          f"durability {args.durability}, data in {args.data_dir})")
+    print(f"  connect:       redis-cli -p {ports[0]}")
+    print(f"  cluster mode:  redis-cli -c -p {ports[0]}")
+    if args.detach:
+        print(f"  stop it with:  dynredis stop --data-dir {args.data_dir}")
+        return 0
+    print("  press Ctrl-C to stop it")
+    sys.stdout.flush()
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop:
+        for p in procs:
+            if p.poll() is not None and not getattr(p, "reported", False):
+                p.reported = True  # type: ignore[attr-defined]
+                print(f"dynredis: node pid {p.pid} exited with {p.returncode}", file=sys.stderr)
+        time.sleep(0.2)
+    _terminate(procs)
+    os.unlink(_pidfile(args.data_dir))
+    print("dynredis: cluster stopped")
+    return 0
+
+
+def _terminate(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _alive_pids(data_dir: str) -> list[int]:
+    try:
+        with open(_pidfile(data_dir)) as f:
+            pids = [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def stop_cluster(data_dir: str) -> int:
+    pids = _alive_pids(data_dir)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive_pids(data_dir):
+        time.sleep(0.1)
+    for pid in _alive_pids(data_dir):
+        os.kill(pid, signal.SIGKILL)
+    if os.path.exists(_pidfile(data_dir)):
+        os.unlink(_pidfile(data_dir))
+    print(f"dynredis: stopped {len(pids)} node(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Helpers shared by the data command families: quorum calls and fan-in of results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..core import clock as dvv
+from ..core import obj as objmod
+from ..core.clock import Clock
+from ..resp import encode as resp
+
+
+def err(text: str) -> bytes:
+    return resp.error(text)
+
+
+class Gather:
+    """Collects the results of `n` parallel operations, then calls `finish(results)`."""
+
+    __slots__ = ("results", "left", "finish")
+
+    def __init__(self, n: int, finish: Callable[[list[Any]], None]) -> None:
+        self.results: list[Any] = [None] * n
+        self.left = n
+        self.finish = finish
+
+    def callback(self, index: int) -> Callable[[Any], None]:
+        def store(result: Any) -> None:
+            self.results[index] = result
+            self.left -= 1
+            if self.left == 0:
+                self.finish(self.results)
+
+        return store
+
+
+def first_error(results: list[tuple[str | None, Any]]) -> str | None:
+    for e, _ in results:
+        if e is not None:
+            return e
+    return None
+
+
+def context_of(obj: Clock | None) -> dvv.VV:
+    return dvv.join(obj) if obj is not None else ()
+
+
+def current(obj: Clock | None, now: int) -> objmod.Sibling | None:
+    """The value a plain reader sees."""
+    return objmod.read_value(obj, now)
+
+
+def expiry_from(
+    unit: bytes, raw: bytes, now: int
+) -> tuple[int | None, bytes | None]:
+    """Absolute expiry (ms) from an EX/PX/EXAT/PXAT option, or an error reply."""
+    from .table import ERR_NOT_INT, parse_int
+
+    n = parse_int(raw)
+    if n is None:
+        return None, ERR_NOT_INT
+    u = unit.upper()
+    if u == b"EX":
+        at = now + n * 1000 if n > 0 else 0
+    elif u == b"PX":
+        at = now + n if n > 0 else 0
+    elif u == b"EXAT":
+        at = n * 1000 if n > 0 else 0
+    else:
+        at = n if n > 0 else 0
+    if n <= 0 or (u in (b"EX", b"EXAT") and n > (2**63 - 1) // 1000 - now // 1000):
+        return None, None
+    return at, None

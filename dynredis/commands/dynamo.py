@@ -1,0 +1,80 @@
+"""The versioned API: GETCTX / SETCTX / DELCTX expose Dynamo's contexts and siblings.
+
+A client reads every concurrent value with the context that covers them, reconciles
+them itself, and writes back with that context so its write supersedes exactly what
+it saw; anything written concurrently stays a sibling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import clock as dvv
+from ..core import obj as objmod
+from ..resp import encode as resp
+from .common import context_of, err, expiry_from
+from .table import ERR_SYNTAX, command
+
+ERR_CONTEXT = resp.error("ERR invalid context")
+
+
+@command("getctx", 2, ("readonly", "fast"), 1, 1, 1, "dynamo",
+         "Returns a key's causal context and all its concurrent values (siblings).",
+         since="0.1.0")
+def cmd_getctx(c: Any, args: list[bytes]) -> None:
+    node = c.node
+    slot = c.defer()
+
+    def read(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        token = dvv.encode_vv(context_of(obj))
+        values = [resp.bulk(s[2]) for s in objmod.live_siblings(obj, node.now)]
+        slot.set(resp.array([resp.bulk(token), resp.array(values)]))
+
+    node.get(args[1], read, c.r)
+
+
+def _context(raw: bytes) -> dvv.VV | None:
+    try:
+        return dvv.decode_vv(raw)
+    except dvv.BadContext:
+        return None
+
+
+@command("setctx", -4, ("write", "denyoom"), 1, 1, 1, "dynamo",
+         "Writes a value that supersedes exactly the versions its context covers.",
+         since="0.1.0")
+def cmd_setctx(c: Any, args: list[bytes]) -> bytes | None:
+    node = c.node
+    ctx = _context(args[2])
+    if ctx is None:
+        return ERR_CONTEXT
+    expire = 0
+    if len(args) > 4:
+        if len(args) != 6 or args[4].upper() not in (b"EX", b"PX"):
+            return ERR_SYNTAX
+        at, problem = expiry_from(args[4], args[5], node.now)
+        if problem is not None:
+            return problem
+        if at is None:
+            return resp.error("ERR invalid expire time in 'setctx' command")
+        expire = at
+    slot = c.defer()
+    node.put(args[1], ctx, args[3], expire,
+             lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+    return None
+
+
+@command("delctx", 3, ("write",), 1, 1, 1, "dynamo",
+         "Deletes the versions a context covers (a causal tombstone).", since="0.1.0")
+def cmd_delctx(c: Any, args: list[bytes]) -> bytes | None:
+    ctx = _context(args[2])
+    if ctx is None:
+        return ERR_CONTEXT
+    slot = c.defer()
+    c.node.put(args[1], ctx, None, 0,
+               lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+    return None

@@ -1,0 +1,182 @@
+"""Key-space commands: DEL, EXISTS, TTL/PTTL, EXPIRE/PEXPIRE, PERSIST, DBSIZE, FLUSHALL.
+
+Commands that change a key read it with a quorum first and write the new version
+with the context they read, so they supersede exactly what they saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..resp import encode as resp
+from .common import Gather, context_of, current, err, first_error
+from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
+
+
+def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
+    node = c.node
+
+    def finish(results: list) -> None:
+        e = first_error(results)
+        slot.set(err(e) if e is not None else resp.integer(sum(r[1] for r in results)))
+
+    g = Gather(len(keys), finish)
+    for i, key in enumerate(keys):
+        cb = g.callback(i)
+
+        def read(result: tuple, key: bytes = key, cb: Any = cb) -> None:
+            e, obj = result
+            if e is not None or current(obj, node.now) is None:
+                cb((e, 0))
+                return
+            node.put(key, context_of(obj), None, 0, lambda r: cb((r[0], 1)), c.w)
+
+        node.get(key, read, c.r)
+
+
+@command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")
+def cmd_del(c: Any, args: list[bytes]) -> None:
+    _delete_keys(c, args[1:], c.defer())
+
+
+@command("exists", -2, ("readonly", "fast"), 1, -1, 1, "generic",
+         "Determines whether one or more keys exist.")
+def cmd_exists(c: Any, args: list[bytes]) -> None:
+    node = c.node
+    slot = c.defer()
+
+    def finish(results: list) -> None:
+        e = first_error(results)
+        if e is not None:
+            slot.set(err(e))
+        else:
+            slot.set(resp.integer(sum(current(o, node.now) is not None for _, o in results)))
+
+    g = Gather(len(args) - 1, finish)
+    for i, key in enumerate(args[1:]):
+        node.get(key, g.callback(i), c.r)
+
+
+def _ttl(c: Any, key: bytes, millis: bool) -> None:
+    node = c.node
+    slot = c.defer()
+
+    def read(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        sib = current(obj, node.now)
+        if sib is None:
+            slot.set(resp.integer(-2))
+        elif sib[1] == 0:
+            slot.set(resp.integer(-1))
+        else:
+            left = sib[1] - node.now
+            slot.set(resp.integer(left if millis else (left + 500) // 1000))
+
+    node.get(key, read, c.r)
+
+
+@command("ttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
+         "Returns the expiration time in seconds of a key.")
+def cmd_ttl(c: Any, args: list[bytes]) -> None:
+    _ttl(c, args[1], False)
+
+
+@command("pttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
+         "Returns the expiration time in milliseconds of a key.")
+def cmd_pttl(c: Any, args: list[bytes]) -> None:
+    _ttl(c, args[1], True)
+
+
+def _expire(c: Any, args: list[bytes], unit_ms: int) -> bytes | None:
+    node = c.node
+    amount = parse_int(args[2])
+    if amount is None:
+        return ERR_NOT_INT
+    flags = {a.upper() for a in args[3:]}
+    if not flags <= {b"NX", b"XX", b"GT", b"LT"}:
+        return resp.error(f"ERR Unsupported option {args[3 + 0].decode('utf-8', 'replace')}")
+    if b"NX" in flags and flags & {b"XX", b"GT", b"LT"}:
+        return resp.error("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if b"GT" in flags and b"LT" in flags:
+        return resp.error("ERR GT and LT options at the same time are not compatible")
+    if abs(amount) > (2**63 - 1) // unit_ms - node.now:
+        return resp.error(f"ERR invalid expire time in '{args[0].decode().lower()}' command")
+    slot = c.defer()
+    key = args[1]
+
+    def read(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        sib = current(obj, node.now)
+        if sib is None:
+            slot.set(resp.ZERO)
+            return
+        at = node.now + amount * unit_ms
+        has = sib[1] != 0
+        if (b"NX" in flags and has) or (b"XX" in flags and not has) or (
+            b"GT" in flags and (not has or at <= sib[1])) or (
+            b"LT" in flags and has and at >= sib[1]):
+            slot.set(resp.ZERO)
+            return
+        # An expiry in the past deletes the key, as in Redis.
+        data = sib[2] if at > node.now else None
+        node.put(key, context_of(obj), data, at if data is not None else 0,
+                 lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
+
+    node.get(key, read, c.r)
+    return None
+
+
+@command("expire", -3, ("write", "fast"), 1, 1, 1, "generic",
+         "Sets the expiration time of a key in seconds.")
+def cmd_expire(c: Any, args: list[bytes]) -> bytes | None:
+    return _expire(c, args, 1000)
+
+
+@command("pexpire", -3, ("write", "fast"), 1, 1, 1, "generic",
+         "Sets the expiration time of a key in milliseconds.")
+def cmd_pexpire(c: Any, args: list[bytes]) -> bytes | None:
+    return _expire(c, args, 1)
+
+
+@command("persist", 2, ("write", "fast"), 1, 1, 1, "generic",
+         "Removes the expiration time of a key.")
+def cmd_persist(c: Any, args: list[bytes]) -> None:
+    node = c.node
+    slot = c.defer()
+    key = args[1]
+
+    def read(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        sib = current(obj, node.now)
+        if sib is None or sib[1] == 0:
+            slot.set(resp.ZERO)
+            return
+        node.put(key, context_of(obj), sib[2], 0,
+                 lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
+
+    node.get(key, read, c.r)
+
+
+@command("dbsize", 1, ("readonly", "fast"), group="server",
+         summary="Returns the number of keys in the partitions this node owns.")
+def cmd_dbsize(c: Any, args: list[bytes]) -> bytes:
+    return resp.integer(c.node.count_live_owned())
+
+
+@command("flushall", -1, ("write",), group="server",
+         summary="Removes all keys from every node of the cluster.")
+def cmd_flushall(c: Any, args: list[bytes]) -> bytes | None:
+    if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
+        return ERR_SYNTAX
+    slot = c.defer()
+    c.node.flush_all(lambda r: slot.set(err(r[0]) if r[0] else resp.OK))
+    return None

@@ -1,0 +1,124 @@
+"""The command table: name -> handler, arity, flags and key positions.
+
+Arity follows Redis: positive means exactly that many words (name included),
+negative means at least that many. Flags and key positions feed `COMMAND INFO`,
+which cluster-aware clients read to route keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..resp import encode as resp
+
+Handler = Callable[[Any, list[bytes]], bytes | None]
+
+
+class Slot(Protocol):
+    def set(self, reply: bytes) -> None: ...
+
+
+@dataclass
+class Command:
+    name: str
+    handler: Handler
+    arity: int
+    flags: tuple[str, ...]
+    first_key: int = 0
+    last_key: int = 0
+    step: int = 0
+    group: str = "generic"
+    summary: str = ""
+    since: str = "1.0.0"
+    subcommands: dict[str, Command] = field(default_factory=dict)
+    acl: tuple[str, ...] = ()
+
+    def arity_ok(self, nargs: int) -> bool:
+        a = self.arity
+        return nargs == a if a > 0 else nargs >= -a
+
+
+TABLE: dict[bytes, Command] = {}
+
+
+def command(
+    name: str,
+    arity: int,
+    flags: tuple[str, ...] = (),
+    first_key: int = 0,
+    last_key: int = 0,
+    step: int = 0,
+    group: str = "generic",
+    summary: str = "",
+    since: str = "1.0.0",
+) -> Callable[[Handler], Handler]:
+    """Register a handler; it answers with reply bytes or None after deferring."""
+
+    def register(fn: Handler) -> Handler:
+        cmd = Command(name.lower(), fn, arity, flags, first_key, last_key, step, group,
+                      summary, since)
+        TABLE[name.lower().encode()] = cmd
+        TABLE[name.upper().encode()] = cmd
+        return fn
+
+    return register
+
+
+def lookup(name: bytes) -> Command | None:
+    cmd = TABLE.get(name)
+    if cmd is None:
+        cmd = TABLE.get(name.lower())
+    return cmd
+
+
+def commands() -> list[Command]:
+    """Every distinct command, sorted by name."""
+    return sorted({id(c): c for c in TABLE.values()}.values(), key=lambda c: c.name)
+
+
+# --- Redis' error texts (clients match on some of them) ---------------------------
+
+
+def err_arity(name: str) -> bytes:
+    return resp.error(f"ERR wrong number of arguments for '{name}' command")
+
+
+def err_unknown(args: list[bytes]) -> bytes:
+    shown = " ".join(f"'{_show(a)}'" for a in args[1:21])
+    return resp.error(
+        f"ERR unknown command '{_show(args[0])}', with args beginning with: {shown}"
+        + (" " if shown else "")
+    )
+
+
+def err_subcommand(sub: bytes, cmd: str) -> bytes:
+    return resp.error(f"ERR unknown subcommand '{_show(sub)}'. Try {cmd.upper()} HELP.")
+
+
+def _show(arg: bytes) -> str:
+    text = arg[:128].decode("utf-8", "replace")
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+ERR_SYNTAX = resp.error("ERR syntax error")
+ERR_NOT_INT = resp.error("ERR value is not an integer or out of range")
+ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
+ERR_NOAUTH = resp.error("NOAUTH Authentication required.")
+ERR_WRONGTYPE = resp.error("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+
+def parse_int(raw: bytes) -> int | None:
+    """A Redis integer argument (signed 64-bit decimal), or None if it is not one."""
+    if not raw or len(raw) > 20 or raw != raw.strip() or raw[:1] == b"+":
+        return None
+    if raw[:1] == b"0" and len(raw) > 1 or raw[:2] == b"-0":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        return None
+    if not -(2**63) <= n < 2**63:
+        return None
+    return n

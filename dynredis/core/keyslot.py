@@ -1,0 +1,24 @@
+"""Redis Cluster hash slots: CRC16-XMODEM of the key (or its {hash tag}) mod 16384.
+
+Using Redis Cluster's slot function means cluster-aware clients compute the same slot
+we do and can route each key straight to one of its replicas.
+"""
+
+from binascii import crc_hqx
+
+SLOTS = 16384
+
+
+def hash_tag(key: bytes) -> bytes:
+    """The part of `key` that is hashed: the first non-empty {...} section, else the key."""
+    start = key.find(b"{")
+    if start != -1:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def key_slot(key: bytes) -> int:
+    """The hash slot of `key`, exactly as Redis Cluster computes it."""
+    return crc_hqx(hash_tag(key), 0) & (SLOTS - 1)

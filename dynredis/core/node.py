@@ -1,0 +1,525 @@
+"""The node state machine: requests, peer messages and ticks in; messages and results out.
+
+Nothing here does I/O, awaits, or reads a clock. The driver (the asyncio shell in
+`server/`, or the simulator in `tests/sim/`) sets `now` before each event, delivers
+peer messages with `on_message`, calls `tick` periodically, and after each event
+drains two queues:
+
+- `outbox`: `{peer name: [message, ...]}` to send (messages are plain tuples);
+- `done`: `[(callback, result), ...]` for finished coordinator operations, where a
+  result is `(error or None, object or None)`.
+
+Storage is reached only through the injected engine (`LocalStore`); when staged
+writes become durable is the driver's decision.
+
+Peer messages (tuples, first element the type):
+  ("p", reqid, key, enc, owner)         replica put          -> ("pa", reqid)
+  ("g", reqid, key)                     replica get          -> ("ga", reqid, enc|None)
+  ("rp", key, enc)                      read repair (no reply)
+  ("fg", reqid, key, r)                 forwarded get        -> ("fa", reqid, err, enc)
+  ("fp", reqid, key, ctx, data, exp, w) forwarded put        -> ("fa", reqid, err, enc)
+  ("fl", reqid)                         wipe local data      -> ("fla", reqid)
+  ("gs", members, ring)                 gossip of members and ring (no reply)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..storage.base import Engine
+from . import clock as dvv
+from . import obj as objmod
+from .clock import VV, Clock
+from .hlc import HLC
+from .localstore import LocalStore
+from .quorum import GetCore, PutCore
+from .ring import DEFAULT_Q, Ring, new_ring
+
+Result = tuple[str | None, Clock | None]
+Callback = Callable[[Result], Any]
+
+
+@dataclass
+class Config:
+    """Per-node settings; R and W may be overridden per request."""
+
+    n: int = 3
+    r: int = 2
+    w: int = 2
+    q: int = DEFAULT_Q
+    timeout_ms: int = 2000
+    gossip_interval_ms: int = 1000
+    cache_size: int = 100_000
+
+    def validate(self) -> None:
+        if not 1 <= self.n <= 16:
+            raise ValueError("n must be between 1 and 16")
+        if not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
+            raise ValueError("r and w must be between 1 and n")
+
+
+@dataclass
+class Stats:
+    gets: int = 0
+    puts: int = 0
+    replica_gets: int = 0
+    replica_puts: int = 0
+    forwarded: int = 0
+    read_repairs: int = 0
+    noquorum: int = 0
+    timeouts: int = 0
+    sibling_warnings: int = 0
+    sibling_collapses: int = 0
+
+
+class GetOp:
+    __slots__ = ("reqid", "key", "p", "core", "cb", "deadline", "local")
+
+    def __init__(self, reqid: int, key: bytes, p: int, core: GetCore, cb: Callback,
+                 deadline: int, local: tuple[bytes, Clock] | None) -> None:
+        self.reqid = reqid
+        self.key = key
+        self.p = p
+        self.core = core
+        self.cb = cb
+        self.deadline = deadline
+        self.local = local
+
+
+class PutOp:
+    __slots__ = ("reqid", "core", "cb", "deadline", "obj")
+
+    def __init__(self, reqid: int, core: PutCore, cb: Callback, deadline: int, obj: Clock) -> None:
+        self.reqid = reqid
+        self.core = core
+        self.cb = cb
+        self.deadline = deadline
+        self.obj = obj
+
+
+class FwdOp:
+    __slots__ = ("reqid", "cb", "deadline", "target")
+
+    def __init__(self, reqid: int, cb: Callback, deadline: int, target: str) -> None:
+        self.reqid = reqid
+        self.cb = cb
+        self.deadline = deadline
+        self.target = target
+
+
+class FlushOp:
+    __slots__ = ("reqid", "cb", "deadline", "waiting")
+
+    def __init__(self, reqid: int, cb: Callback, deadline: int, waiting: set[str]) -> None:
+        self.reqid = reqid
+        self.cb = cb
+        self.deadline = deadline
+        self.waiting = waiting
+
+
+def noquorum(what: str, got: int, need: int, n: int) -> str:
+    return f"NOQUORUM {what} needed {need} of {n} replicas, got {got}"
+
+
+class Node:
+    """One dynredis node: coordinator of client requests and replica of its partitions."""
+
+    def __init__(
+        self,
+        name: str,
+        actor: bytes,
+        engine: Engine,
+        config: Config | None = None,
+        *,
+        ring: Ring | None = None,
+        members: set[str] | None = None,
+        seeds: tuple[str, ...] = (),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.actor = actor
+        self.cfg = config or Config()
+        self.cfg.validate()
+        self.engine = engine
+        self.local = LocalStore(engine, self.cfg.cache_size)
+        self.rng = rng or random.Random(0)
+        self.hlc = HLC()
+        self.now = 0
+        self.members: set[str] = set(members or ()) | {name}
+        self.seeds = tuple(s for s in seeds if s != name)
+        self.ring = ring if ring is not None else new_ring([name], self.cfg.q, claimant=name)
+        self.down: set[str] = set()
+        self.outbox: dict[str, list[tuple]] = {}
+        self.done: list[tuple[Callback, Result]] = []
+        self.pending: dict[int, Any] = {}
+        self.stats = Stats()
+        self.ring_changed = True  # the driver persists ring and members when set
+        self._next_id = 0
+        self._next_gossip = 0
+        self._apl_cache: dict[int, list[tuple[str, str]]] = {}
+        self._maybe_claim()
+
+    # --- placement -------------------------------------------------------------------
+
+    def partition(self, key: bytes) -> int:
+        return self.ring.partition_of(key)
+
+    def apl(self, p: int) -> list[tuple[str, str]]:
+        """Active preference list of partition `p`: (node, intended owner), up nodes only."""
+        hit = self._apl_cache.get(p)
+        if hit is None:
+            up = self.members - self.down
+            hit = self.ring.apl(p, self.cfg.n, up)
+            self._apl_cache[p] = hit
+        return hit
+
+    def owned_partitions(self) -> list[int]:
+        return [p for p, o in enumerate(self.ring.owners) if o == self.name]
+
+    def peer_up(self, peer: str) -> None:
+        if peer in self.down:
+            self.down.discard(peer)
+            self._apl_cache.clear()
+
+    def peer_down(self, peer: str) -> None:
+        if peer not in self.down and peer != self.name:
+            self.down.add(peer)
+            self._apl_cache.clear()
+
+    # --- effects ---------------------------------------------------------------------
+
+    def send(self, peer: str, msg: tuple) -> None:
+        box = self.outbox.get(peer)
+        if box is None:
+            self.outbox[peer] = [msg]
+        else:
+            box.append(msg)
+
+    def _reqid(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _deadline(self) -> int:
+        return self.now + self.cfg.timeout_ms
+
+    # --- coordinator: reads ----------------------------------------------------------
+
+    def get(self, key: bytes, cb: Callback, r: int | None = None) -> None:
+        """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
+        p = self.partition(key)
+        targets = self.apl(p)
+        r = r or self.cfg.r
+        if not any(node == self.name for node, _ in targets):
+            self._forward(targets, ("fg", 0, key, r), cb)
+            return
+        self.stats.gets += 1
+        if len(targets) < r:
+            self.stats.noquorum += 1
+            self.done.append((cb, (noquorum("read", len(targets), r, self.cfg.n), None)))
+            return
+        clock, enc = self.local.get(p, key)
+        core = GetCore(len(targets), r)
+        core.add(self.name, enc)
+        op = GetOp(self._reqid(), key, p, core, cb, self._deadline(),
+                   (enc, clock) if enc is not None else None)
+        if len(targets) > 1:
+            self.pending[op.reqid] = op
+            msg = ("g", op.reqid, key)
+            for node, _ in targets:
+                if node != self.name:
+                    self.send(node, msg)
+        self._get_progress(op)
+
+    def _get_progress(self, op: GetOp) -> None:
+        core = op.core
+        if not core.replied:
+            if core.enough():
+                core.replied = True
+                merged, _ = core.merged(op.local)
+                self.done.append((op.cb, (None, merged)))
+            elif core.impossible():
+                core.replied = True
+                self.stats.noquorum += 1
+                err = noquorum("read", len(core.answers), core.r, self.cfg.n)
+                self.done.append((op.cb, (err, None)))
+        if core.complete():
+            self.pending.pop(op.reqid, None)
+            self._read_repair(op)
+
+    def _read_repair(self, op: GetOp) -> None:
+        core = op.core
+        if len(core.answers) < 2:
+            return
+        merged, menc = core.merged(op.local)
+        if menc is None:
+            return
+        for node in core.stale(menc):
+            self.stats.read_repairs += 1
+            if node == self.name:
+                self._replica_put(op.key, menc)
+            else:
+                self.send(node, ("rp", op.key, menc))
+
+    # --- coordinator: writes ---------------------------------------------------------
+
+    def put(
+        self,
+        key: bytes,
+        ctx: VV | None,
+        data: bytes | None,
+        expire_at: int,
+        cb: Callback,
+        w: int | None = None,
+    ) -> None:
+        """Quorum write of a new version of `key`.
+
+        `ctx` is the causal context the write supersedes; None means this node's own
+        current context (plain SET/DEL). `data` None writes a tombstone.
+        """
+        p = self.partition(key)
+        targets = self.apl(p)
+        w = w or self.cfg.w
+        if not any(node == self.name for node, _ in targets):
+            self._forward(targets, ("fp", 0, key, ctx, data, expire_at, w), cb)
+            return
+        self.stats.puts += 1
+        if len(targets) < w:
+            self.stats.noquorum += 1
+            self.done.append((cb, (noquorum("write", len(targets), w, self.cfg.n), None)))
+            return
+        local, _ = self.local.get(p, key)
+        if ctx is None:
+            ctx = dvv.join(local) if local is not None else ()
+        ts = self.hlc.now(self.now)
+        if local is not None:
+            newest = objmod.max_ts(local)
+            if newest >= ts:
+                ts = newest + 1
+                self.hlc.observe(ts)
+        new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, self.actor)
+        new = self._bound(new)
+        enc = objmod.encode(new)
+        self.local.put(p, key, new, enc)
+        core = PutCore(len(targets), w)
+        core.ack(self.name)
+        op = PutOp(self._reqid(), core, cb, self._deadline(), new)
+        if len(targets) > 1:
+            self.pending[op.reqid] = op
+            for node, owner in targets:
+                if node != self.name:
+                    self.send(node, ("p", op.reqid, key, enc, owner))
+        self._put_progress(op)
+
+    def _put_progress(self, op: PutOp) -> None:
+        core = op.core
+        if not core.replied:
+            if core.enough():
+                core.replied = True
+                self.done.append((op.cb, (None, op.obj)))
+            elif core.impossible():
+                core.replied = True
+                self.stats.noquorum += 1
+                err = noquorum("write", len(core.acked), core.w, self.cfg.n)
+                self.done.append((op.cb, (err, None)))
+        if core.complete():
+            self.pending.pop(op.reqid, None)
+
+    def _bound(self, clock: Clock) -> Clock:
+        size = dvv.size(clock)
+        if size > objmod.SIBLING_WARN:
+            self.stats.sibling_warnings += 1
+            if size > objmod.SIBLING_MAX:
+                self.stats.sibling_collapses += 1
+                return objmod.bound_siblings(clock)
+        return clock
+
+    # --- forwarding ------------------------------------------------------------------
+
+    def _forward(self, targets: list[tuple[str, str]], msg: tuple, cb: Callback) -> None:
+        if not targets:
+            self.stats.noquorum += 1
+            self.done.append((cb, (noquorum("any", 0, 1, self.cfg.n), None)))
+            return
+        self.stats.forwarded += 1
+        target = targets[0][0]
+        op = FwdOp(self._reqid(), cb, self._deadline(), target)
+        self.pending[op.reqid] = op
+        self.send(target, (msg[0], op.reqid, *msg[2:]))
+
+    def _forwarded(self, src: str, msg: tuple) -> None:
+        reqid = msg[1]
+
+        def answer(result: Result) -> None:
+            err, clock = result
+            self.send(src, ("fa", reqid, err, objmod.encode(clock) if clock is not None else None))
+
+        if msg[0] == "fg":
+            _, _, key, r = msg
+            self.get(key, answer, r)
+        else:
+            _, _, key, ctx, data, exp, w = msg
+            self.put(key, tuple(tuple(x) for x in ctx) if ctx is not None else None,
+                     data, exp, answer, w)
+
+    # --- replica side ----------------------------------------------------------------
+
+    def _replica_put(self, key: bytes, enc: bytes) -> None:
+        p = self.partition(key)
+        local, lenc = self.local.get(p, key) if key in self.local.cache else (None, None)
+        if lenc is None:
+            lenc = self.local.get_enc(p, key)
+            if lenc is None:
+                self.local.put(p, key, None, enc)
+                return
+            local, lenc = self.local.get(p, key)
+        if lenc == enc:
+            return
+        assert local is not None
+        merged = self._bound(dvv.sync(local, objmod.decode(enc)))
+        menc = objmod.encode(merged)
+        if menc != lenc:
+            self.local.put(p, key, merged, menc)
+
+    # --- messages --------------------------------------------------------------------
+
+    def on_message(self, src: str, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "p":
+            self.stats.replica_puts += 1
+            self._replica_put(msg[2], msg[3])
+            self.send(src, ("pa", msg[1]))
+        elif kind == "pa":
+            op = self.pending.get(msg[1])
+            if op is not None:
+                op.core.ack(src)
+                self._put_progress(op)
+        elif kind == "g":
+            self.stats.replica_gets += 1
+            key = msg[2]
+            self.send(src, ("ga", msg[1], self.local.get_enc(self.partition(key), key)))
+        elif kind == "ga":
+            op = self.pending.get(msg[1])
+            if op is not None:
+                op.core.add(src, msg[2])
+                self._get_progress(op)
+        elif kind == "rp":
+            self._replica_put(msg[1], msg[2])
+        elif kind in ("fg", "fp"):
+            self._forwarded(src, msg)
+        elif kind == "fa":
+            op = self.pending.pop(msg[1], None)
+            if op is not None:
+                err, enc = msg[2], msg[3]
+                self.done.append((op.cb, (err, objmod.decode(enc) if enc is not None else None)))
+        elif kind == "fl":
+            self.local.wipe()
+            self.send(src, ("fla", msg[1]))
+        elif kind == "fla":
+            op = self.pending.get(msg[1])
+            if op is not None:
+                op.waiting.discard(src)
+                if not op.waiting:
+                    del self.pending[op.reqid]
+                    self.done.append((op.cb, (None, None)))
+        elif kind == "gs":
+            self._on_gossip(msg[1], msg[2])
+
+    # --- cluster-wide operations -----------------------------------------------------
+
+    def flush_all(self, cb: Callback) -> None:
+        """Wipe every member's data; answers after every up member confirmed."""
+        self.local.wipe()
+        peers = (self.members - self.down) - {self.name}
+        if not peers:
+            self.done.append((cb, (None, None)))
+            return
+        op = FlushOp(self._reqid(), cb, self._deadline(), set(peers))
+        self.pending[op.reqid] = op
+        for peer in peers:
+            self.send(peer, ("fl", op.reqid))
+
+    def count_live_owned(self) -> int:
+        """Live keys in the partitions this node owns (what DBSIZE reports, as Redis
+        Cluster nodes report their own slots' keys)."""
+        count = 0
+        for p in self.owned_partitions():
+            for _key, enc in self.local.scan(p):
+                if objmod.read_value(objmod.decode(enc), self.now) is not None:
+                    count += 1
+        return count
+
+    # --- membership ------------------------------------------------------------------
+
+    def gossip_message(self) -> tuple:
+        return ("gs", tuple(sorted(self.members)), self.ring.to_wire())
+
+    def _on_gossip(self, members: Any, ring_wire: Any) -> None:
+        incoming = {m.decode() if isinstance(m, bytes) else m for m in members}
+        if not incoming <= self.members:
+            self.members |= incoming
+            self.ring_changed = True
+            self._apl_cache.clear()
+        ring = Ring.from_wire(ring_wire)
+        if ring.version > self.ring.version and ring.q == self.ring.q:
+            self.ring = ring
+            self.members |= set(ring.owners)
+            self.ring_changed = True
+            self._apl_cache.clear()
+        self._maybe_claim()
+
+    def _maybe_claim(self) -> None:
+        """The claimant (lowest member name) proposes a ring covering every member."""
+        if set(self.ring.members) == self.members or min(self.members) != self.name:
+            return
+        previous = self.ring if len(self.ring.members) > 1 else None
+        ring = new_ring(self.members, self.cfg.q, previous, claimant=self.name)
+        self.ring = Ring(ring.q, ring.owners, self.ring.epoch + 1, self.name)
+        self.ring_changed = True
+        self._apl_cache.clear()
+        msg = self.gossip_message()
+        for peer in self.members - {self.name}:
+            self.send(peer, msg)
+
+    # --- time ------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Expire timed-out requests and gossip when due (driver sets `now` first)."""
+        now = self.now
+        expired = []
+        for reqid, op in self.pending.items():
+            if op.deadline > now:
+                break
+            expired.append(reqid)
+        for reqid in expired:
+            self._timeout(self.pending.pop(reqid))
+        if now >= self._next_gossip:
+            self._next_gossip = now + self.cfg.gossip_interval_ms
+            peers = sorted((self.members | set(self.seeds)) - {self.name})
+            if peers:
+                self.send(self.rng.choice(peers), self.gossip_message())
+
+    def _timeout(self, op: Any) -> None:
+        self.stats.timeouts += 1
+        if isinstance(op, GetOp):
+            core = op.core
+            if not core.replied:
+                core.replied = True
+                self.stats.noquorum += 1
+                err = noquorum("read", len(core.answers), core.r, self.cfg.n) + " before timeout"
+                self.done.append((op.cb, (err, None)))
+            self._read_repair(op)
+        elif isinstance(op, PutOp):
+            core = op.core
+            if not core.replied:
+                core.replied = True
+                self.stats.noquorum += 1
+                err = noquorum("write", len(core.acked), core.w, self.cfg.n) + " before timeout"
+                self.done.append((op.cb, (err, None)))
+        elif isinstance(op, FwdOp):
+            self.done.append((op.cb, (f"TIMEOUT forwarded request to {op.target}", None)))
+        elif isinstance(op, FlushOp):
+            self.done.append((op.cb, ("TIMEOUT flush not confirmed by "
+                                      + ",".join(sorted(op.waiting)), None)))

@@ -1,0 +1,113 @@
+"""The stored object: a DVVSet clock whose values are siblings.
+
+A sibling is `(ts, expire_at_ms, data)`:
+- `ts` is the HLC timestamp of the write (orders last-writer-wins picks);
+- `expire_at_ms` is an absolute expiry in wall-clock milliseconds, 0 for none;
+- `data` is the value's bytes, or None for a tombstone (a causal delete).
+
+Objects travel and rest as msgpack bytes; encoding is canonical (entries sorted by
+actor), so two replicas holding the same object hold the same bytes and a read can
+compare replicas without decoding them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from . import clock as dvv
+from .clock import Actor, Clock
+
+Sibling = tuple[int, int, bytes | None]
+
+SIBLING_WARN = 25
+SIBLING_MAX = 100
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def encode(obj: Clock) -> bytes:
+    """Canonical bytes of an object."""
+    return _packb(obj)
+
+
+def decode(data: bytes) -> Clock:
+    """An object from `encode`'s bytes (tuples throughout)."""
+    entries, anon = msgpack.unpackb(data, use_list=False)
+    return (entries, anon)
+
+
+def sibling(ts: int, data: bytes | None, expire_at: int = 0) -> Sibling:
+    return (ts, expire_at, data)
+
+
+def is_live(sib: Sibling, now_ms: int) -> bool:
+    """A sibling that reads as a value: not a tombstone, not expired."""
+    return sib[2] is not None and (sib[1] == 0 or sib[1] > now_ms)
+
+
+def winner(obj: Clock) -> tuple[Sibling, Actor | None, int] | None:
+    """The last-writer-wins sibling: highest HLC timestamp, actor id breaking ties.
+
+    Returns (sibling, actor, index in the actor's value list) or None when empty.
+    """
+    best: tuple[Sibling, Actor | None, int] | None = None
+    best_key: tuple[int, bytes] | None = None
+    for idx, sib in enumerate(obj[1]):
+        key = (sib[0], b"")
+        if best_key is None or key > best_key:
+            best, best_key = (sib, None, idx), key
+    for actor, _, vals in obj[0]:
+        for idx, sib in enumerate(vals):
+            key = (sib[0], actor)
+            if best_key is None or key > best_key:
+                best, best_key = (sib, actor, idx), key
+    return best
+
+
+def read_value(obj: Clock | None, now_ms: int) -> Sibling | None:
+    """What a plain GET sees: the LWW sibling, or None if it is a tombstone or expired."""
+    if obj is None:
+        return None
+    w = winner(obj)
+    if w is None or not is_live(w[0], now_ms):
+        return None
+    return w[0]
+
+
+def live_siblings(obj: Clock | None, now_ms: int) -> list[Sibling]:
+    """Every live sibling, newest first (what GETCTX shows)."""
+    if obj is None:
+        return []
+    sibs = [s for s in dvv.values(obj) if is_live(s, now_ms)]
+    sibs.sort(key=lambda s: s[0], reverse=True)
+    return sibs
+
+
+def bound_siblings(obj: Clock) -> Clock:
+    """Collapse to the LWW sibling when siblings exceed SIBLING_MAX, keeping causality."""
+    if dvv.size(obj) <= SIBLING_MAX:
+        return obj
+    w = winner(obj)
+    assert w is not None
+    return dvv.keep_only(obj, w[1], w[2])
+
+
+def max_ts(obj: Clock) -> int:
+    """The largest HLC timestamp among the siblings (0 if none)."""
+    best = 0
+    for sib in dvv.values(obj):
+        if sib[0] > best:
+            best = sib[0]
+    return best
+
+
+def is_dead(obj: Clock, now_ms: int) -> bool:
+    """True when no sibling reads as a value (all tombstones or expired)."""
+    return not any(is_live(s, now_ms) for s in dvv.values(obj))
+
+
+def describe(obj: Clock) -> dict[str, Any]:
+    """A debugging view of an object."""
+    return {"vv": dvv.join(obj), "siblings": dvv.dotted_values(obj)}

@@ -1,0 +1,316 @@
+"""The asyncio shell around one node: listener, peer links, timers, group commit.
+
+It only moves bytes and time. Each loop turn: requests and peer messages go into
+the node, finished operations' callbacks run, and at the end of the turn (one
+`call_soon`) staged writes are committed if the durability mode demands it before
+anything is acknowledged, then every peer's messages go out as one write and every
+client's replies as one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from .. import commands as _commands  # noqa: F401  (registers the command table)
+from ..core.node import Config, Node
+from ..core.ring import Ring
+from ..storage import open_engine
+from .client import ClientConnection
+from .peers import PeerLink
+from .wire import frame
+
+log = logging.getLogger("dynredis.server")
+
+TICK_S = 0.05
+COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
+SYNC_INTERVAL_S = 1.0
+
+
+@dataclass
+class NodeOptions:
+    port: int = 7000
+    bind: str = "127.0.0.1"
+    announce: str | None = None
+    data_dir: str = "./data/node"
+    seeds: tuple[str, ...] = ()
+    n: int = 3
+    r: int = 2
+    w: int = 2
+    ring_size: int = 256
+    timeout_ms: int = 2000
+    engine: str = "lmdb"
+    durability: str = "buffered"
+    requirepass: str | None = None
+    cluster_secret: str = "dynredis"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.announce or f"{self.bind}:{self.port}"
+
+
+class NodeServer:
+    def __init__(self, opts: NodeOptions) -> None:
+        if opts.durability not in COMMIT_INTERVAL_S:
+            raise ValueError("durability must be none, buffered or fsync")
+        self.opts = opts
+        self.name = opts.name
+        self.secret = opts.cluster_secret
+        self.requirepass = opts.requirepass
+        os.makedirs(opts.data_dir, exist_ok=True)
+        self.engine = open_engine(opts.engine, opts.data_dir)
+        actor = self.engine.meta_get("actor")
+        if actor is None:
+            # A fresh data directory gets a fresh clock identity: a node that lost its
+            # data must never reuse dots it may have issued before.
+            actor = os.urandom(8)
+            self.engine.meta_put("actor", actor)
+        self.actor = actor
+        ring, members = self._load_ring()
+        config = Config(n=opts.n, r=opts.r, w=opts.w,
+                        q=ring.q if ring is not None else opts.ring_size,
+                        timeout_ms=opts.timeout_ms)
+        self.node = Node(self.name, actor, self.engine, config, ring=ring, members=members,
+                         seeds=opts.seeds, rng=random.Random())
+        self.clients: dict[int, ClientConnection] = {}
+        self.links: dict[str, PeerLink] = {}
+        self.dirty: list[ClientConnection] = []
+        self.flush_scheduled = False
+        self.commands_processed = 0
+        self.connections_received = 0
+        self._client_ids = 0
+        self.started = time.time()
+        self.run_id = os.urandom(20).hex()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: asyncio.base_events.Server | None = None
+        self._last_sync = time.monotonic()
+        self.set_now()
+
+    # --- persistence of membership ---------------------------------------------------
+
+    def _load_ring(self) -> tuple[Ring | None, set[str] | None]:
+        raw = self.engine.meta_get("ring")
+        if raw is None:
+            return None, None
+        wire, members = msgpack.unpackb(raw, use_list=False)
+        return Ring.from_wire(wire), {m for m in members}
+
+    def _save_ring(self) -> None:
+        node = self.node
+        node.ring_changed = False
+        data = msgpack.packb((node.ring.to_wire(), sorted(node.members)), use_bin_type=True)
+        self.engine.meta_put("ring", data)
+
+    # --- the loop turn ---------------------------------------------------------------
+
+    def set_now(self) -> None:
+        self.node.now = int(time.time() * 1000)
+
+    def next_client_id(self) -> int:
+        self._client_ids += 1
+        self.connections_received += 1
+        return self._client_ids
+
+    def pump(self) -> None:
+        """Run finished operations' callbacks and schedule the end-of-turn flush."""
+        node = self.node
+        while node.done:
+            done = node.done
+            node.done = []
+            for cb, result in done:
+                try:
+                    cb(result)
+                except Exception:
+                    log.exception("completion callback failed")
+        if node.ring_changed:
+            self._save_ring()
+        if (node.outbox or self.dirty) and not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)  # type: ignore[union-attr]
+
+    def mark_dirty(self, conn: ClientConnection) -> None:
+        self.dirty.append(conn)
+        if not self.flush_scheduled and self.loop is not None:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.opts.durability == "fsync" and self.engine.pending():
+            self.engine.commit(True)
+        node = self.node
+        if node.outbox:
+            outbox = node.outbox
+            node.outbox = {}
+            for peer, msgs in outbox.items():
+                self.link(peer).send(b"".join([frame(m) for m in msgs]))
+        if self.dirty:
+            dirty = self.dirty
+            self.dirty = []
+            seen: set[int] = set()
+            for conn in dirty:
+                if conn.id not in seen:
+                    seen.add(conn.id)
+                    conn.flush()
+
+    def link(self, peer: str) -> PeerLink:
+        link = self.links.get(peer)
+        if link is None:
+            link = self.links[peer] = PeerLink(self, peer)
+        return link
+
+    def peer_status(self, peer: str, up: bool) -> None:
+        if up:
+            self.node.peer_up(peer)
+        else:
+            self.node.peer_down(peer)
+        self.pump()
+
+    # --- timers ----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        loop = self.loop
+        assert loop is not None
+        try:
+            self.set_now()
+            self.node.tick()
+            for peer in self.node.members:
+                if peer != self.name:
+                    self.link(peer).ensure_connecting()
+            self.pump()
+        except Exception:
+            log.exception("tick failed")
+        loop.call_later(TICK_S, self._tick)
+
+    def _commit_timer(self) -> None:
+        loop = self.loop
+        assert loop is not None
+        try:
+            if self.opts.durability != "fsync" and self.engine.pending():
+                now = time.monotonic()
+                sync = (self.opts.durability == "buffered"
+                        and now - self._last_sync >= SYNC_INTERVAL_S)
+                self.engine.commit(sync)
+                if sync:
+                    self._last_sync = now
+        except Exception:
+            log.exception("commit failed")
+        loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.server = await self.loop.create_server(
+            lambda: ClientConnection(self), self.opts.bind, self.opts.port,
+            reuse_address=True, backlog=1024,
+        )
+        self.loop.call_later(0, self._tick)
+        self.loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
+        log.info("node %s listening on %s:%d (engine=%s durability=%s n=%d r=%d w=%d)",
+                 self.name, self.opts.bind, self.opts.port, self.engine.name,
+                 self.opts.durability, self.opts.n, self.opts.r, self.opts.w)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for link in self.links.values():
+            link.close()
+        for conn in list(self.clients.values()):
+            if conn.transport is not None:
+                conn.flush()
+                conn.transport.close()
+        self.engine.close()
+        log.info("node %s stopped", self.name)
+
+    # --- INFO ------------------------------------------------------------------------
+
+    def info_sections(self) -> dict[str, Callable[[], dict[str, Any]]]:
+        return {
+            "server": self._info_server,
+            "clients": lambda: {"connected_clients": sum(
+                1 for c in self.clients.values() if c.peer_name is None)},
+            "stats": self._info_stats,
+            "keyspace": self._info_keyspace,
+            "dynamo": self._info_dynamo,
+        }
+
+    def _info_server(self) -> dict[str, Any]:
+        from ..commands.server import REDIS_VERSION
+
+        return {
+            "redis_version": REDIS_VERSION,
+            "dynredis_version": "0.1.0",
+            "redis_mode": "cluster",
+            "os": os.uname().sysname,
+            "arch_bits": 64,
+            "process_id": os.getpid(),
+            "run_id": self.run_id,
+            "tcp_port": self.opts.port,
+            "uptime_in_seconds": int(time.time() - self.started),
+            "executable": "dynredis",
+        }
+
+    def _info_stats(self) -> dict[str, Any]:
+        s = self.node.stats
+        return {
+            "total_connections_received": self.connections_received,
+            "total_commands_processed": self.commands_processed,
+            "coordinated_gets": s.gets,
+            "coordinated_puts": s.puts,
+            "replica_gets": s.replica_gets,
+            "replica_puts": s.replica_puts,
+            "forwarded": s.forwarded,
+            "read_repairs": s.read_repairs,
+            "noquorum_errors": s.noquorum,
+            "timeouts": s.timeouts,
+            "sibling_warnings": s.sibling_warnings,
+            "sibling_collapses": s.sibling_collapses,
+        }
+
+    def _info_keyspace(self) -> dict[str, Any]:
+        keys = self.node.count_live_owned()
+        return {"db0": f"keys={keys},expires=0,avg_ttl=0"} if keys else {}
+
+    def _info_dynamo(self) -> dict[str, Any]:
+        node = self.node
+        ring = node.ring
+        members = sorted(node.members)
+        return {
+            "node_name": self.name,
+            "actor_id": self.actor.hex(),
+            "n": node.cfg.n,
+            "r": node.cfg.r,
+            "w": node.cfg.w,
+            "timeout_ms": node.cfg.timeout_ms,
+            "ring_size": ring.q,
+            "ring_epoch": ring.epoch,
+            "ring_claimant": ring.claimant,
+            "ring_members": len(ring.members),
+            "members": ",".join(members),
+            "members_up": ",".join(m for m in members if m not in node.down),
+            "members_down": ",".join(m for m in members if m in node.down),
+            "owned_partitions": len(node.owned_partitions()),
+            "engine": self.engine.name,
+            "durability": self.opts.durability,
+            "pending_requests": len(node.pending),
+        }

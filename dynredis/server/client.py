@@ -1,0 +1,237 @@
+"""One accepted connection: a Redis client, or (after DYN.PEER) a peer's inbound link.
+
+Every command parsed from one read is executed before anything is written, and the
+replies go out together at the end of the loop turn, in request order, even though
+quorum commands finish later than local ones (reply slots keep the order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import hiredis
+
+from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
+from ..resp import encode as resp
+from .wire import unframe
+
+if TYPE_CHECKING:
+    from .app import NodeServer
+
+log = logging.getLogger("dynredis.client")
+
+# Input limits: a client may not make the node buffer more than this unparsed.
+MAX_QUERY_BUFFER = 1 << 30
+MAX_BULK = 512 << 20
+
+
+class ReplySlot:
+    """A reply position reserved by a command that answers later."""
+
+    __slots__ = ("conn", "data")
+
+    def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
+        self.conn = conn
+        self.data = data
+
+    def set(self, reply: bytes) -> None:
+        if self.data is not None:
+            return
+        self.data = reply
+        conn = self.conn
+        if conn is not None:
+            conn.slot_filled()
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, server: NodeServer) -> None:
+        self.server = server
+        self.node = server.node
+        self.reader = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []
+        self.waiting: deque[ReplySlot] = deque()
+        self._proto = 2
+        self.nil = resp.NIL2
+        self.authed = server.requirepass is None
+        self.r: int | None = None
+        self.w: int | None = None
+        self.id = server.next_client_id()
+        self.name: bytes | None = None
+        self.lib_name = ""
+        self.lib_ver = ""
+        self.last_cmd = "NULL"
+        self.peer_name: str | None = None
+        self.closing = False
+        self.created = time.monotonic()
+        self.peer = "?"
+        self.local = "?"
+        self.pending_input = 0
+
+    # --- attributes commands read ----------------------------------------------------
+
+    @property
+    def proto(self) -> int:
+        return self._proto
+
+    @proto.setter
+    def proto(self, value: int) -> None:
+        self._proto = value
+        self.nil = resp.nil(value)
+
+    def age(self) -> int:
+        return int(time.monotonic() - self.created)
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        if peer:
+            self.peer = f"{peer[0]}:{peer[1]}"
+        if sock:
+            self.local = f"{sock[0]}:{sock[1]}"
+        self.server.clients[self.id] = self
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.server.clients.pop(self.id, None)
+        self.waiting.clear()
+
+    def data_received(self, data: bytes) -> None:
+        server = self.server
+        server.set_now()
+        reader = self.reader
+        reader.feed(data)
+        try:
+            if self.peer_name is not None:
+                self._peer_frames()
+            else:
+                while True:
+                    cmd = reader.gets()
+                    if cmd is False:
+                        break
+                    self.execute(cmd)
+                    if self.peer_name is not None:
+                        self._peer_frames()
+                        break
+                    if self.closing:
+                        break
+        except hiredis.ProtocolError as exc:
+            self.protocol_error(str(exc))
+        server.pump()
+
+    # --- client commands -------------------------------------------------------------
+
+    def execute(self, args: Any) -> None:
+        if type(args) is not list:
+            self.protocol_error("expected '*'")
+            return
+        if not args:
+            return
+        if type(args[0]) is not bytes:
+            self.protocol_error("expected '$'")
+            return
+        cmd = lookup(args[0])
+        if cmd is None:
+            if args[0].upper() == b"DYN.PEER":
+                self._peer_hello(args)
+                return
+            self.reply(err_unknown(args))
+            return
+        if not self.authed and "noauth" not in cmd.flags:
+            self.reply(ERR_NOAUTH)
+            return
+        if not cmd.arity_ok(len(args)):
+            self.reply(err_arity(cmd.name))
+            return
+        self.last_cmd = cmd.name
+        self.server.commands_processed += 1
+        before = len(self.waiting)
+        try:
+            reply = cmd.handler(self, args)
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            reply = resp.error(f"ERR internal error executing '{cmd.name}'")
+            if len(self.waiting) > before:
+                self.waiting[before].set(reply)
+                return
+        if reply is not None:
+            self.reply(reply)
+
+    def reply(self, data: bytes) -> None:
+        if self.waiting:
+            self.waiting.append(ReplySlot(None, data))
+        else:
+            self.out.append(data)
+            self.server.mark_dirty(self)
+
+    def defer(self) -> ReplySlot:
+        slot = ReplySlot(self)
+        self.waiting.append(slot)
+        return slot
+
+    def slot_filled(self) -> None:
+        waiting = self.waiting
+        out = self.out
+        while waiting and waiting[0].data is not None:
+            out.append(waiting.popleft().data)  # type: ignore[arg-type]
+        if out:
+            self.server.mark_dirty(self)
+
+    def flush(self) -> None:
+        t = self.transport
+        if t is None:
+            self.out.clear()
+            return
+        if self.out:
+            t.write(b"".join(self.out))
+            self.out.clear()
+        if self.closing and not self.waiting:
+            t.close()
+
+    def close_after_reply(self) -> None:
+        self.closing = True
+        self.server.mark_dirty(self)
+
+    def protocol_error(self, detail: str) -> None:
+        """Redis answers malformed input with an error and closes the connection."""
+        self.reply(resp.error(f"ERR Protocol error: {detail}"))
+        self.waiting.clear()
+        self.closing = True
+        self.reader = hiredis.Reader()
+        self.server.mark_dirty(self)
+
+    # --- peer links ------------------------------------------------------------------
+
+    def _peer_hello(self, args: list[bytes]) -> None:
+        if len(args) != 3 or not hmac.compare_digest(args[1], self.server.secret.encode()):
+            self.reply(resp.error("ERR unknown command 'DYN.PEER' or wrong cluster secret"))
+            self.closing = True
+            return
+        self.peer_name = args[2].decode()
+        self.out.clear()
+
+    def _peer_frames(self) -> None:
+        reader = self.reader
+        node = self.node
+        src = self.peer_name
+        while True:
+            body = reader.gets()
+            if body is False:
+                return
+            try:
+                msg = unframe(body)
+            except Exception:
+                log.warning("bad frame from peer %s", src)
+                continue
+            try:
+                node.on_message(src, msg)
+            except Exception:
+                log.exception("handling %r from %s failed", msg[:1], src)

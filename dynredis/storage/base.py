@@ -1,0 +1,49 @@
+"""The one small interface every storage engine implements.
+
+Keys live under their partition so a partition can be scanned and handed off.
+Values are encoded objects (opaque bytes to the engine). Writes are staged in memory
+and become durable when the owner calls `commit`; the server decides when (group
+commit), according to the durability mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class Engine(Protocol):
+    name: str
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The stored value, staged writes included."""
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Stage a write; visible to get/scan at once, durable after commit."""
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Stage a delete."""
+
+    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition, staged writes included."""
+
+    def partitions(self) -> list[int]:
+        """Partitions that hold at least one key."""
+
+    def wipe(self) -> None:
+        """Remove every key (FLUSHALL); durable at the next commit."""
+
+    def pending(self) -> int:
+        """Number of staged writes not yet committed."""
+
+    def commit(self, sync: bool) -> None:
+        """Write staged changes; with `sync`, also force them to disk (fsync)."""
+
+    def meta_get(self, name: str) -> bytes | None:
+        """Small node metadata (identity, ring), outside the keyspace."""
+
+    def meta_put(self, name: str, value: bytes) -> None:
+        """Write metadata durably at once (committed and synced)."""
+
+    def close(self) -> None:
+        """Commit what is staged and release the files."""

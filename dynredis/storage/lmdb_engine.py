@@ -1,0 +1,240 @@
+"""The LMDB engine: one B-tree per node, keys prefixed by their partition.
+
+Layout: the named db ``data`` maps ``struct.pack(">H", partition) + key`` to the
+encoded value, so a partition is one contiguous key range (scan = a cursor range
+scan, `partitions()` jumps from prefix to prefix). The named db ``meta`` maps
+UTF-8 names to small values.
+
+Writes are staged in a dict ``{(partition, key): value, or None for a delete}``
+(last write wins) and written in one transaction by `commit`. The environment is
+opened with ``sync=False``: a commit reaches the OS (so it survives the process
+being killed) but only ``commit(sync=True)`` (``env.sync``) makes it survive a
+power loss. Single-threaded use is assumed (the server's event loop).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import lmdb
+
+_pack = struct.Struct(">H").pack
+_unpack = struct.Struct(">H").unpack
+_MISSING = object()
+_MAX_PARTITION = 0xFFFF
+
+
+class LmdbEngine:
+    """Staged writes over an LMDB environment."""
+
+    name = "lmdb"
+    scan_chunk = 512  # committed entries read per short read transaction in scan()
+
+    def __init__(self, path: str, map_size: int = 1 << 34) -> None:
+        self._env = lmdb.open(
+            path,
+            map_size=map_size,
+            max_dbs=4,
+            sync=False,
+            metasync=True,
+            writemap=False,
+            readahead=False,
+        )
+        self._data = self._env.open_db(b"data")
+        self._meta = self._env.open_db(b"meta")
+        # The partition prefix takes 2 bytes of LMDB's key size limit (511 by default).
+        self.max_key_size = self._env.max_key_size() - 2
+        self._stage: dict[tuple[int, bytes], bytes | None] = {}
+        self._unsynced = False  # committed to the OS since the last env.sync
+        self._closed = False
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The staged value if any, else one short read transaction."""
+        stage = self._stage
+        if stage:
+            value = stage.get((partition, key), _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[return-value]
+        with self._env.begin(db=self._data) as txn:
+            return txn.get(_pack(partition) + key)
+
+    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition in key order, staged writes included.
+
+        Staged writes are snapshotted when `scan` is called; committed data is read
+        in chunks, each in its own short read transaction (so a slow consumer, such
+        as a hand-off, never pins old pages). Writes made while iterating may or may
+        not show up, but the iteration never fails, stays sorted and never repeats a
+        key.
+        """
+        prefix = _pack(partition)
+        staged = sorted((k, v) for (p, k), v in self._stage.items() if p == partition)
+        return self._scan(prefix, staged)
+
+    def _scan(
+        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]]
+    ) -> Iterator[tuple[bytes, bytes]]:
+        si, ns = 0, len(staged)
+        after: bytes | None = None
+        while True:
+            chunk = self._read_chunk(prefix, after)
+            for key, value in chunk:
+                while si < ns and staged[si][0] < key:
+                    sk, sv = staged[si]
+                    si += 1
+                    if sv is not None:
+                        yield sk, sv
+                if si < ns and staged[si][0] == key:
+                    sv = staged[si][1]
+                    si += 1
+                    if sv is not None:
+                        yield key, sv
+                else:
+                    yield key, value
+            if len(chunk) < self.scan_chunk:
+                break
+            after = prefix + chunk[-1][0]
+        while si < ns:
+            sk, sv = staged[si]
+            si += 1
+            if sv is not None:
+                yield sk, sv
+
+    def _read_chunk(self, prefix: bytes, after: bytes | None) -> list[tuple[bytes, bytes]]:
+        """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`."""
+        limit = self.scan_chunk
+        out: list[tuple[bytes, bytes]] = []
+        with self._env.begin(db=self._data) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(prefix if after is None else after):
+                return out
+            if after is not None and cur.key() == after and not cur.next():
+                return out
+            for k, v in cur.iternext():
+                if k[:2] != prefix:
+                    break
+                out.append((k[2:], v))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def partitions(self) -> list[int]:
+        """Partitions holding at least one key (staged writes included), ascending."""
+        with_puts: set[int] = set()
+        with_deletes: set[int] = set()
+        for (p, _k), v in self._stage.items():
+            (with_deletes if v is None else with_puts).add(p)
+        found = set(with_puts)
+        stage = self._stage
+        with self._env.begin(db=self._data) as txn:
+            cur = txn.cursor()
+            ok = cur.first()
+            while ok:
+                p = _unpack(cur.key()[:2])[0]
+                if p not in found:
+                    if p not in with_deletes:
+                        found.add(p)
+                    else:
+                        # Only deletes are staged for p: does a committed key survive?
+                        prefix = _pack(p)
+                        for k in cur.iternext(values=False):
+                            if k[:2] != prefix:
+                                break
+                            if (p, k[2:]) not in stage:
+                                found.add(p)
+                                break
+                if p >= _MAX_PARTITION:
+                    break
+                ok = cur.set_range(_pack(p + 1))
+        return sorted(found)
+
+    def pending(self) -> int:
+        return len(self._stage)
+
+    # ----------------------------------------------------------------- writes
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Stage a write. Raises ValueError for a key LMDB cannot store (too long)
+        or a partition outside 0..65535, rather than failing the later commit."""
+        if len(key) > self.max_key_size:
+            raise ValueError(f"key of {len(key)} bytes exceeds {self.max_key_size}")
+        if not 0 <= partition <= _MAX_PARTITION:
+            raise ValueError(f"partition {partition} out of range")
+        if self._closed:
+            raise lmdb.Error("engine is closed")
+        self._stage[(partition, key)] = value
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Stage a delete (a key too long to store cannot exist: nothing to do)."""
+        if len(key) > self.max_key_size:
+            return
+        if not 0 <= partition <= _MAX_PARTITION:
+            raise ValueError(f"partition {partition} out of range")
+        if self._closed:
+            raise lmdb.Error("engine is closed")
+        self._stage[(partition, key)] = None
+
+    def wipe(self) -> None:
+        """Empty the data db at once (one write txn) and drop the stage.
+
+        Durable after the next ``commit(sync=True)`` (or `close`)."""
+        with self._env.begin(write=True) as txn:
+            txn.drop(self._data, delete=False)
+        self._stage = {}
+        self._unsynced = True
+
+    def commit(self, sync: bool) -> None:
+        """Write every staged entry in one write transaction, then fsync if asked.
+
+        ``commit(True)`` with nothing staged still syncs earlier unsynced commits
+        (and a wipe), but is free when everything is already on disk. If the
+        transaction fails the stage is kept, so nothing is silently lost."""
+        stage = self._stage
+        env = self._env
+        if stage:
+            puts: list[tuple[bytes, bytes]] = []
+            deletes: list[bytes] = []
+            for (p, k), v in stage.items():
+                if v is None:
+                    deletes.append(_pack(p) + k)
+                else:
+                    puts.append((_pack(p) + k, v))
+            puts.sort()  # sequential inserts touch fewer B-tree pages
+            with env.begin(write=True, db=self._data) as txn:
+                for k in deletes:
+                    txn.delete(k)
+                if puts:
+                    cur = txn.cursor()
+                    cur.putmulti(puts)
+                    cur.close()
+            self._stage = {}
+            self._unsynced = True
+        if sync and self._unsynced:
+            env.sync(True)
+            self._unsynced = False
+
+    # --------------------------------------------------------------- metadata
+
+    def meta_get(self, name: str) -> bytes | None:
+        with self._env.begin(db=self._meta) as txn:
+            return txn.get(name.encode())
+
+    def meta_put(self, name: str, value: bytes) -> None:
+        """Write and fsync at once (this also syncs earlier unsynced commits)."""
+        with self._env.begin(write=True, db=self._meta) as txn:
+            txn.put(name.encode(), value)
+        self._env.sync(True)
+        self._unsynced = False
+
+    def close(self) -> None:
+        """Commit the stage durably and close the environment; idempotent."""
+        if self._closed:
+            return
+        try:
+            self.commit(True)
+        finally:
+            self._closed = True
+            self._env.close()

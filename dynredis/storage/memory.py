@@ -1,0 +1,73 @@
+"""An in-memory engine: nothing survives the process, commit is a no-op.
+
+Used by tests, the simulator and `--storage memory` nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+class MemoryEngine:
+    """A dict of dicts, one per partition; writes are applied at once."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._parts: dict[int, dict[bytes, bytes]] = {}
+        self._meta: dict[str, bytes] = {}
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The stored value, or None."""
+        part = self._parts.get(partition)
+        if part is None:
+            return None
+        return part.get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Store at once (there is no stage)."""
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = {}
+        part[key] = value
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Remove at once; a missing key is not an error."""
+        part = self._parts.get(partition)
+        if part is None:
+            return
+        part.pop(key, None)
+        if not part:
+            del self._parts[partition]
+
+    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition in key order, as of the call."""
+        part = self._parts.get(partition)
+        if not part:
+            return iter(())
+        # A sorted copy, so writes during the iteration cannot break it.
+        return iter(sorted(part.items()))
+
+    def partitions(self) -> list[int]:
+        """Partitions holding at least one key, ascending."""
+        return sorted(p for p, part in self._parts.items() if part)
+
+    def wipe(self) -> None:
+        """Remove every key (metadata stays)."""
+        self._parts.clear()
+
+    def pending(self) -> int:
+        """Always 0: writes are applied at once."""
+        return 0
+
+    def commit(self, sync: bool) -> None:
+        """Nothing to do."""
+
+    def meta_get(self, name: str) -> bytes | None:
+        return self._meta.get(name)
+
+    def meta_put(self, name: str, value: bytes) -> None:
+        self._meta[name] = value
+
+    def close(self) -> None:
+        """Nothing to release; the data stays readable (it is never durable)."""
