@@ -75,6 +75,17 @@ class Stats:
     sibling_collapses: int = 0
 
 
+class Route:
+    """A partition's active preference list, split for the coordinator's hot path."""
+
+    __slots__ = ("targets", "local", "others")
+
+    def __init__(self, me: str, targets: list[tuple[str, str]]) -> None:
+        self.targets = targets
+        self.local = any(node == me for node, _ in targets)
+        self.others = [(node, owner) for node, owner in targets if node != me]
+
+
 class GetOp:
     __slots__ = ("reqid", "key", "p", "core", "cb", "deadline", "local")
 
@@ -159,7 +170,7 @@ class Node:
         self.ring_changed = True  # the driver persists ring and members when set
         self._next_id = 0
         self._next_gossip = 0
-        self._apl_cache: dict[int, list[tuple[str, str]]] = {}
+        self._apl_cache: dict[int, Route] = {}
         self._maybe_claim()
 
     # --- placement -------------------------------------------------------------------
@@ -169,10 +180,14 @@ class Node:
 
     def apl(self, p: int) -> list[tuple[str, str]]:
         """Active preference list of partition `p`: (node, intended owner), up nodes only."""
+        return self.route(p).targets
+
+    def route(self, p: int) -> Route:
+        """Where requests for partition `p` go right now (cached until membership changes)."""
         hit = self._apl_cache.get(p)
         if hit is None:
             up = self.members - self.down
-            hit = self.ring.apl(p, self.cfg.n, up)
+            hit = Route(self.name, self.ring.apl(p, self.cfg.n, up))
             self._apl_cache[p] = hit
         return hit
 
@@ -210,9 +225,10 @@ class Node:
     def get(self, key: bytes, cb: Callback, r: int | None = None) -> None:
         """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
         p = self.partition(key)
-        targets = self.apl(p)
+        route = self.route(p)
+        targets = route.targets
         r = r or self.cfg.r
-        if not any(node == self.name for node, _ in targets):
+        if not route.local:
             self._forward(targets, ("fg", 0, key, r), cb)
             return
         self.stats.gets += 1
@@ -225,12 +241,11 @@ class Node:
         core.add(self.name, enc)
         op = GetOp(self._reqid(), key, p, core, cb, self._deadline(),
                    (enc, clock) if enc is not None else None)
-        if len(targets) > 1:
+        if route.others:
             self.pending[op.reqid] = op
             msg = ("g", op.reqid, key)
-            for node, _ in targets:
-                if node != self.name:
-                    self.send(node, msg)
+            for node, _ in route.others:
+                self.send(node, msg)
         self._get_progress(op)
 
     def _get_progress(self, op: GetOp) -> None:
@@ -280,9 +295,10 @@ class Node:
         current context (plain SET/DEL). `data` None writes a tombstone.
         """
         p = self.partition(key)
-        targets = self.apl(p)
+        route = self.route(p)
+        targets = route.targets
         w = w or self.cfg.w
-        if not any(node == self.name for node, _ in targets):
+        if not route.local:
             self._forward(targets, ("fp", 0, key, ctx, data, expire_at, w), cb)
             return
         self.stats.puts += 1
@@ -306,11 +322,10 @@ class Node:
         core = PutCore(len(targets), w)
         core.ack(self.name)
         op = PutOp(self._reqid(), core, cb, self._deadline(), new)
-        if len(targets) > 1:
+        if route.others:
             self.pending[op.reqid] = op
-            for node, owner in targets:
-                if node != self.name:
-                    self.send(node, ("p", op.reqid, key, enc, owner))
+            for node, owner in route.others:
+                self.send(node, ("p", op.reqid, key, enc, owner))
         self._put_progress(op)
 
     def _put_progress(self, op: PutOp) -> None:
@@ -328,6 +343,9 @@ class Node:
             self.pending.pop(op.reqid, None)
 
     def _bound(self, clock: Clock) -> Clock:
+        entries = clock[0]
+        if len(entries) < 2 and not clock[1] and (not entries or len(entries[0][2]) < 2):
+            return clock
         size = dvv.size(clock)
         if size > objmod.SIBLING_WARN:
             self.stats.sibling_warnings += 1
@@ -367,16 +385,15 @@ class Node:
     # --- replica side ----------------------------------------------------------------
 
     def _replica_put(self, key: bytes, enc: bytes) -> None:
+        """Merge an incoming version into this replica (sync keeps whatever is concurrent)."""
         p = self.partition(key)
-        local, lenc = self.local.get(p, key) if key in self.local.cache else (None, None)
+        lenc = self.local.get_enc(p, key)
         if lenc is None:
-            lenc = self.local.get_enc(p, key)
-            if lenc is None:
-                self.local.put(p, key, None, enc)
-                return
-            local, lenc = self.local.get(p, key)
+            self.local.put(p, key, None, enc)
+            return
         if lenc == enc:
             return
+        local, _ = self.local.get(p, key)
         assert local is not None
         merged = self._bound(dvv.sync(local, objmod.decode(enc)))
         menc = objmod.encode(merged)

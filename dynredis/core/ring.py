@@ -108,43 +108,78 @@ def _s(x: str | bytes) -> str:
     return x.decode() if isinstance(x, bytes) else x
 
 
+# Claim keeps each node's partitions at least this far apart where it can, so any
+# SPREAD + 1 successive partitions have distinct owners: every preference list of
+# N = SPREAD + 1 nodes is then just the next N partitions' owners, and each node's
+# replica load is N times its (balanced) ownership.
+_SPREAD = 2
+
+
 def claim(members: Iterable[str], q: int, previous: Ring | None = None) -> tuple[str, ...]:
     """Assign every partition an owner among `members`, as evenly as possible.
 
     With no previous ring, partitions are dealt round-robin in sorted member order.
-    With one, only as many partitions move as balance needs: nodes above their
-    target give partitions to nodes below it, and departed members' partitions are
-    handed out first.
+    With one, only as many partitions move as balance needs: departed members'
+    partitions, and the excess of nodes above their target, go to nodes below their
+    target. Each moved partition goes to a taker that does not already own one of the
+    partitions within _SPREAD of it, when there is one, so that a node's partitions
+    stay spread around the ring instead of piling up in runs (a run of one owner
+    makes its neighbours the replicas for the whole run).
     """
     nodes = sorted(set(members))
     if not nodes:
         raise ValueError("a ring needs at least one member")
     if previous is None or previous.q != q:
         return tuple(nodes[p % len(nodes)] for p in range(q))
-    owners = list(previous.owners)
+    member_set = set(nodes)
+    owners: list[str | None] = [o if o in member_set else None for o in previous.owners]
     base, extra = divmod(q, len(nodes))
-    # Nodes that already own most keep the larger targets, so fewer partitions move.
-    current = {node: 0 for node in nodes}
-    for o in owners:
-        if o in current:
-            current[o] += 1
-    ranked = sorted(nodes, key=lambda x: (-current[x], x))
-    target = {node: base + (1 if i < extra else 0) for i, node in enumerate(ranked)}
     counts = dict.fromkeys(nodes, 0)
-    spare: list[int] = []
-    for p, o in enumerate(owners):
-        if o in counts and counts[o] < target[o]:
+    for o in owners:
+        if o is not None:
             counts[o] += 1
-        else:
-            spare.append(p)
-    # Spread the moved partitions over takers in ring order so neighbours differ.
-    for p in spare:
+    # Nodes that already own most keep the larger targets, so fewer partitions move.
+    ranked = sorted(nodes, key=lambda x: (-counts[x], x))
+    target = {node: base + (1 if i < extra else 0) for i, node in enumerate(ranked)}
+    offsets = [d for d in range(-_SPREAD, _SPREAD + 1) if d]
+
+    def cost(p: int, node: str) -> int:
+        """How badly `node` owning `p` would crowd its own nearby partitions."""
+        return sum(
+            _SPREAD + 1 - abs(d) for d in offsets if owners[(p + d) % q] == node
+        )
+
+    def movable(p: int) -> bool:
+        o = owners[p]
+        return o is None or counts[o] > target[o]
+
+    def crowded(p: int) -> bool:
+        o = owners[p]
+        return o is not None and counts[o] > target[o] and cost(p, o) > 0
+
+    def reassign(p: int, strict: bool) -> None:
         takers = [x for x in nodes if counts[x] < target[x]]
-        neighbours = {owners[(p + d) % q] for d in (-2, -1, 1, 2)}
-        pick = next((x for x in takers if x not in neighbours), takers[0])
+        # Least crowding, then the taker furthest below its target, then by name.
+        pick = min(takers, key=lambda x: (cost(p, x), counts[x] - target[x], x))
+        if strict and cost(p, pick):
+            return
+        old = owners[p]
+        if old is not None:
+            counts[old] -= 1
         owners[p] = pick
         counts[pick] += 1
-    return tuple(owners)
+
+    passes = (
+        (lambda p: owners[p] is None, True),  # departed members' partitions
+        (crowded, True),  # excess partitions that sit too close to a sibling
+        (movable, True),  # any other excess
+        (movable, False),  # whatever is left, crowded or not
+    )
+    for wanted, strict in passes:
+        for p in range(q):
+            if wanted(p):
+                reassign(p, strict)
+    return tuple(o for o in owners if o is not None)
 
 
 def new_ring(members: Iterable[str], q: int = DEFAULT_Q, previous: Ring | None = None,

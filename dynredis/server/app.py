@@ -87,6 +87,9 @@ class NodeServer:
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
         self.commands_processed = 0
+        self.flushes = 0
+        self.peer_writes = 0
+        self.client_writes = 0
         self.connections_received = 0
         self._client_ids = 0
         self.started = time.time()
@@ -146,18 +149,21 @@ class NodeServer:
 
     def flush(self) -> None:
         self.flush_scheduled = False
+        self.flushes += 1
         if self.opts.durability == "fsync" and self.engine.pending():
             self.engine.commit(True)
         node = self.node
         if node.outbox:
             outbox = node.outbox
             node.outbox = {}
+            self.peer_writes += len(outbox)
             for peer, msgs in outbox.items():
                 self.link(peer).send(b"".join([frame(m) for m in msgs]))
         if self.dirty:
             dirty = self.dirty
             self.dirty = []
             seen: set[int] = set()
+            self.client_writes += len(dirty)
             for conn in dirty:
                 if conn.id not in seen:
                     seen.add(conn.id)
@@ -275,6 +281,9 @@ class NodeServer:
         return {
             "total_connections_received": self.connections_received,
             "total_commands_processed": self.commands_processed,
+            "loop_flushes": self.flushes,
+            "peer_writes": self.peer_writes,
+            "client_writes": self.client_writes,
             "coordinated_gets": s.gets,
             "coordinated_puts": s.puts,
             "replica_gets": s.replica_gets,
