@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -97,12 +98,25 @@ def run_node(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dynredis: {exc}", file=sys.stderr)
         return 2
+    # Objects cached by a busy node are long-lived; frequent young-generation
+    # collections over them cost more than they free.
+    gc.set_threshold(50_000, 50, 100)
+    profile_path = os.environ.get("DYNREDIS_PROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         import uvloop
     except ImportError:
         asyncio.run(server.serve_forever())
     else:
         uvloop.run(server.serve_forever())
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
     return 0
 
 

@@ -36,7 +36,7 @@ def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")
 def cmd_del(c: Any, args: list[bytes]) -> None:
-    _delete_keys(c, args[1:], c.defer())
+    _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # a repeated key counts once
 
 
 @command("exists", -2, ("readonly", "fast"), 1, -1, 1, "generic",

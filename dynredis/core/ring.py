@@ -7,7 +7,7 @@ every key identically.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from .keyslot import SLOTS, key_slot
@@ -109,8 +109,8 @@ def _s(x: str | bytes) -> str:
 
 
 # Claim keeps each node's partitions at least this far apart where it can, so any
-# SPREAD + 1 successive partitions have distinct owners: every preference list of
-# N = SPREAD + 1 nodes is then just the next N partitions' owners, and each node's
+# _SPREAD + 1 successive partitions have distinct owners: every preference list of
+# N = _SPREAD + 1 nodes is then just the next N partitions' owners, and each node's
 # replica load is N times its (balanced) ownership.
 _SPREAD = 2
 
@@ -121,10 +121,10 @@ def claim(members: Iterable[str], q: int, previous: Ring | None = None) -> tuple
     With no previous ring, partitions are dealt round-robin in sorted member order.
     With one, only as many partitions move as balance needs: departed members'
     partitions, and the excess of nodes above their target, go to nodes below their
-    target. Each moved partition goes to a taker that does not already own one of the
-    partitions within _SPREAD of it, when there is one, so that a node's partitions
-    stay spread around the ring instead of piling up in runs (a run of one owner
-    makes its neighbours the replicas for the whole run).
+    target. A moved partition goes to a taker that owns none of the partitions within
+    _SPREAD of it whenever one can, and each taker's new partitions are spaced evenly
+    around the ring, so no node's partitions pile up in runs (a run of one owner
+    makes the same few neighbours the replicas of the whole run).
     """
     nodes = sorted(set(members))
     if not nodes:
@@ -141,44 +141,55 @@ def claim(members: Iterable[str], q: int, previous: Ring | None = None) -> tuple
     # Nodes that already own most keep the larger targets, so fewer partitions move.
     ranked = sorted(nodes, key=lambda x: (-counts[x], x))
     target = {node: base + (1 if i < extra else 0) for i, node in enumerate(ranked)}
+    # The even spacing of a node's partitions around the ring.
+    spacing = {node: q // target[node] if target[node] else q for node in nodes}
     offsets = [d for d in range(-_SPREAD, _SPREAD + 1) if d]
 
-    def cost(p: int, node: str) -> int:
-        """How badly `node` owning `p` would crowd its own nearby partitions."""
-        return sum(
-            _SPREAD + 1 - abs(d) for d in offsets if owners[(p + d) % q] == node
-        )
+    def crowding(p: int, node: str) -> int:
+        """How close `node`'s other partitions would be if it owned `p` (0: none near)."""
+        return sum(_SPREAD + 1 - abs(d) for d in offsets if owners[(p + d) % q] == node)
 
-    def movable(p: int) -> bool:
+    def unowned(p: int) -> bool:
+        return owners[p] is None
+
+    def excess(p: int) -> bool:
         o = owners[p]
         return o is None or counts[o] > target[o]
 
-    def crowded(p: int) -> bool:
+    def crowded_excess(p: int) -> bool:
         o = owners[p]
-        return o is not None and counts[o] > target[o] and cost(p, o) > 0
+        return o is not None and counts[o] > target[o] and crowding(p, o) > 0
 
-    def reassign(p: int, strict: bool) -> None:
-        takers = [x for x in nodes if counts[x] < target[x]]
-        # Least crowding, then the taker furthest below its target, then by name.
-        pick = min(takers, key=lambda x: (cost(p, x), counts[x] - target[x], x))
-        if strict and cost(p, pick):
-            return
-        old = owners[p]
-        if old is not None:
-            counts[old] -= 1
-        owners[p] = pick
-        counts[pick] += 1
+    def deal(wanted: Callable[[int], bool], strict: bool, spaced: bool) -> None:
+        """One pass around the ring handing `wanted` partitions to nodes below target.
 
-    passes = (
-        (lambda p: owners[p] is None, True),  # departed members' partitions
-        (crowded, True),  # excess partitions that sit too close to a sibling
-        (movable, True),  # any other excess
-        (movable, False),  # whatever is left, crowded or not
-    )
-    for wanted, strict in passes:
+        strict: only to a taker that would not be crowded there.
+        spaced: only to a taker whose previous partition is at least its spacing back.
+        """
+        last = {o: p - q for p, o in enumerate(owners) if o is not None}
         for p in range(q):
             if wanted(p):
-                reassign(p, strict)
+                takers = [x for x in nodes if counts[x] < target[x]]
+                if spaced:
+                    takers = [x for x in takers if p - last.get(x, -q) >= spacing[x]]
+                if takers:
+                    # Least crowded, then the longest since its previous partition.
+                    pick = min(takers, key=lambda x: (crowding(p, x), last.get(x, -q), x))
+                    if not (strict and crowding(p, pick)):
+                        old = owners[p]
+                        if old is not None:
+                            counts[old] -= 1
+                        owners[p] = pick
+                        counts[pick] += 1
+            o = owners[p]
+            if o is not None:
+                last[o] = p
+
+    deal(unowned, strict=True, spaced=False)  # departed members' partitions
+    deal(crowded_excess, strict=True, spaced=False)  # excess sitting too close to its own
+    deal(excess, strict=True, spaced=True)  # other excess, evenly spread
+    deal(excess, strict=True, spaced=False)
+    deal(excess, strict=False, spaced=False)  # whatever is left, crowded or not
     return tuple(o for o in owners if o is not None)
 
 

@@ -13,7 +13,6 @@ rounded).
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 
@@ -59,21 +58,43 @@ def grown_ring(members: list[str], q: int) -> Ring:
     return ring
 
 
-def assert_balanced(ring: Ring, members: list[str], n: int = N) -> None:
+def assert_primary_balanced(ring: Ring, members: list[str]) -> None:
+    """Every member owns floor(q/k) or ceil(q/k) partitions: as even as whole
+    partitions allow (which is within 10% of even whenever q >= 10k)."""
     q, k = ring.q, len(members)
     assert set(ring.owners) == set(members)
     prim = primary_counts(ring)
+    for node in members:
+        assert q // k <= prim[node] <= -(-q // k), (node, prim[node], q / k)
+
+
+def assert_replicas_balanced(ring: Ring, members: list[str], tolerance: float,
+                             n: int = N) -> None:
+    """Each member's replica load is within `tolerance` of N*q/k, and within N
+    partitions of it where whole partitions make that tolerance unreachable."""
     rep = replica_load(ring, n)
     assert set(rep) == set(members)
+    even = n * ring.q / len(members)
+    slack = tolerance * even if ring.q >= 10 * len(members) else tolerance * even + n
+    for node in members:
+        assert abs(rep[node] - even) <= slack, (node, rep[node], even)
+
+
+def assert_balanced(ring: Ring, members: list[str], n: int = N) -> None:
+    """Primary ownership and replica load within 10% of even (q >= 10k), or as even
+    as whole partitions allow (see the module docstring)."""
+    q, k = ring.q, len(members)
+    assert_primary_balanced(ring, members)
     even = q / k
     if q >= 10 * k:
+        prim = primary_counts(ring)
         for node in members:
             assert abs(prim[node] - even) <= 0.1 * even, (node, prim[node], even)
-            assert abs(rep[node] - n * even) <= 0.1 * n * even, (node, rep[node], n * even)
+        assert_replicas_balanced(ring, members, 0.1, n)
     else:
-        # The best split in whole partitions (see the module docstring).
+        rep = replica_load(ring, n)
+        assert set(rep) == set(members)
         for node in members:
-            assert math.floor(even) <= prim[node] <= math.ceil(even), (node, prim[node])
             assert abs(rep[node] - n * even) <= n, (node, rep[node], n * even)
 
 
@@ -193,7 +214,30 @@ def test_removing_a_node_moves_only_its_partitions(k, q, grown):
         m = moved(before, after)
         assert set(m) == {p for p in range(q) if before.owners[p] == gone}
         assert_pref_lists_valid(after)
-        assert_balanced(after, rest)
+        assert_primary_balanced(after, rest)
+        # Looser replica bound: see test_removal_replica_imbalance_is_forced.
+        assert_replicas_balanced(after, rest, 0.2)
+
+
+def test_removal_replica_imbalance_is_forced():
+    """Why removal gets a looser replica-load bound than addition.
+
+    Round-robin over A..E (q=256) and remove C: each freed slot sits in "A B _ D E", so
+    every remaining node already owns a partition within 2 of it and whoever takes it
+    repeats within the preference-list window. Primary balance fixes how many slots
+    each node takes (A 12, B, D, E 13 each), and per slot B only ever gains 3 list
+    places (4 when it takes the slot) against the even 3.75, so with minimal movement
+    B ends near 166 of an even 191 (-13%) whatever the assignment.
+    """
+    names = ["A", "B", "C", "D", "E"]
+    before = new_ring(names, 256)
+    rest = ["A", "B", "D", "E"]
+    after = new_ring(rest, 256, before)
+    assert moved(before, after) == [p for p in range(256) if before.owners[p] == "C"]
+    assert_primary_balanced(after, rest)
+    rep = replica_load(after)
+    assert 160 <= rep["B"] <= 170
+    assert_replicas_balanced(after, rest, 0.2)
 
 
 @SETTINGS
@@ -214,6 +258,38 @@ def test_claim_any_transition_is_balanced_and_keeps_surviving_owners(q, old, new
         o = before.owners[p]
         assert o not in new or primary_counts(before)[o] > lo
     assert_pref_lists_valid(after)
+
+
+@SETTINGS
+@given(
+    st.sampled_from([256, 64]),
+    st.lists(st.sampled_from(NAMES[:16]), min_size=3, max_size=8, unique=True),
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from(NAMES[:16])), min_size=1, max_size=10
+    ),
+)
+def test_claim_under_churn_keeps_moves_minimal(q, start, changes):
+    """Joins and leaves one at a time: each claim moves only the departed node's
+    partitions plus the excess of nodes above their new target."""
+    members = list(start)
+    ring = new_ring(members, q)
+    for join, node in changes:
+        if join and node not in members and len(members) < 16:
+            members.append(node)
+        elif not join and node in members and len(members) > 3:
+            members.remove(node)
+        else:
+            continue
+        after = new_ring(members, q, ring)
+        prev_counts = primary_counts(ring)
+        new_counts = primary_counts(after)
+        for p in moved(ring, after):
+            o = ring.owners[p]
+            assert o not in members or prev_counts[o] > new_counts[o]
+            assert new_counts[after.owners[p]] > prev_counts[after.owners[p]]
+        assert_pref_lists_valid(after)
+        assert_primary_balanced(after, members)
+        ring = after
 
 
 def test_claim_needs_members():

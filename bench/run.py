@@ -1,0 +1,511 @@
+"""Benchmark dynredis against a real redis-server with redis-benchmark.
+
+Three systems are measured one after another (each is started, benchmarked and stopped
+before the next one starts, so idle servers do not steal CPU on small machines):
+
+* ``redis-server``: a plain Redis, no persistence;
+* ``dynredis-1node``: a 1-node dynredis cluster with N=1 R=1 W=1;
+* ``dynredis-3node``: a 3-node dynredis cluster with the defaults (N=3 R=2 W=2, lmdb
+  engine, buffered durability).
+
+For every pipeline depth, SET and then GET are run as separate ``redis-benchmark``
+invocations. Around each run the CPU time (utime + stime) of every server process is read
+from ``/proc`` so the server-side CPU cost per request can be compared too.
+
+Usage: ``python bench/run.py [--requests 20000]`` (see ``--help``). The results table is
+printed and written as markdown to ``bench/last-results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_MD = BENCH_DIR / "last-results.md"
+REDIS_NAME = "redis-server"
+DYN1_NAME = "dynredis-1node"
+DYN3_NAME = "dynredis-3node"
+DYN3_NODES = 3
+TESTS = ("set", "get")
+CSV_HEADER = ["test", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms",
+              "p95_latency_ms", "p99_latency_ms", "max_latency_ms"]
+
+
+class BenchError(RuntimeError):
+    """A setup or measurement step failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class System:
+    """A running server under test: its display name, client port and process ids."""
+
+    name: str
+    port: int
+    pids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One redis-benchmark run against one system, plus the server CPU it cost."""
+
+    system: str
+    pipeline: int
+    test: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_seconds: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU time per request, in microseconds."""
+        return self.cpu_seconds / self.requests * 1e6
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _env_int(name: str, default: int) -> int:
+    """Read an integer from the environment variable ``name``, or return ``default``."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"bench: ${name} must be an integer, got {value!r}") from None
+
+
+def _pipelines(text: str) -> list[int]:
+    """Parse a comma-separated list of pipeline depths, e.g. ``"1,16"``."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("pipeline depths must be integers >= 1")
+    return values
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; ports default to $BENCH_*_PORT or the standard ones."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", "-n", type=int, default=100_000,
+                   help="requests per redis-benchmark run (default 100000)")
+    p.add_argument("--keyspace", "-r", type=int, default=100_000,
+                   help="random keyspace size, redis-benchmark -r (default 100000)")
+    p.add_argument("--data-size", "-d", type=int, default=64,
+                   help="value size in bytes, redis-benchmark -d (default 64)")
+    p.add_argument("--clients", "-c", type=int, default=50,
+                   help="parallel connections, redis-benchmark -c (default 50)")
+    p.add_argument("--pipelines", type=_pipelines, default=[1, 16],
+                   help="comma-separated pipeline depths, redis-benchmark -P (default 1,16)")
+    p.add_argument("--redis-port", type=int, default=_env_int("BENCH_REDIS_PORT", 6479),
+                   help="redis-server port (default $BENCH_REDIS_PORT or 6479)")
+    p.add_argument("--dyn1-port", type=int, default=_env_int("BENCH_DYN1_PORT", 7480),
+                   help="1-node dynredis port (default $BENCH_DYN1_PORT or 7480)")
+    p.add_argument("--dyn3-base-port", type=int, default=_env_int("BENCH_DYN3_BASE_PORT", 7490),
+                   help="3-node dynredis base port, uses base..base+2 "
+                        "(default $BENCH_DYN3_BASE_PORT or 7490)")
+    p.add_argument("--bench-timeout", type=float, default=900.0,
+                   help="seconds one redis-benchmark run may take (default 900)")
+    p.add_argument("--output", type=Path, default=RESULTS_MD,
+                   help=f"markdown results file (default {RESULTS_MD})")
+    args = p.parse_args(argv)
+    for name in ("requests", "keyspace", "data_size", "clients"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+# --- processes and ports ------------------------------------------------------------------
+
+
+def check_tools() -> None:
+    """Fail early if redis-server, redis-benchmark or /proc are missing."""
+    for tool in ("redis-server", "redis-benchmark"):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} not found on PATH")
+    if not Path("/proc/self/stat").exists():
+        raise BenchError("/proc is not available; CPU time cannot be measured")
+
+
+def port_is_free(port: int) -> bool:
+    """True if nothing listens on HOST:port (bound the way a server would bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports_free(ports: dict[str, list[int]]) -> None:
+    """Raise a clear error naming every busy port and how to choose another one."""
+    busy = [f"{port} ({what})" for what, plist in ports.items() for port in plist
+            if not port_is_free(port)]
+    if busy:
+        raise BenchError(
+            "port(s) already in use: " + ", ".join(busy) + ". Stop whatever uses them or "
+            "pick others with --redis-port/--dyn1-port/--dyn3-base-port "
+            "(or $BENCH_REDIS_PORT/$BENCH_DYN1_PORT/$BENCH_DYN3_BASE_PORT).")
+
+
+def wait_for_ping(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until HOST:port answers PING with +PONG; fail if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"server on port {port} exited with code {proc.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0) as sock:
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise BenchError(f"server on port {port} did not answer PING within {timeout:.0f}s")
+
+
+def dynredis_command() -> list[str]:
+    """The dynredis CLI: the console script if on PATH, else ``python -m dynredis``."""
+    exe = shutil.which("dynredis")
+    return [exe] if exe else [sys.executable, "-m", "dynredis"]
+
+
+def read_pidfile(data_dir: Path) -> tuple[int, ...]:
+    """The node pids a detached dynredis cluster recorded in ``cluster.pids``."""
+    path = data_dir / "cluster.pids"
+    try:
+        pids = tuple(int(x) for x in path.read_text().split())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"cannot read node pids from {path}: {exc}") from exc
+    if not pids:
+        raise BenchError(f"{path} lists no pids")
+    return pids
+
+
+@contextlib.contextmanager
+def redis_server(port: int) -> Iterator[System]:
+    """Run a throwaway redis-server (no RDB, no AOF) for the duration of the block."""
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as workdir:
+        log_path = Path(workdir) / "redis.log"
+        cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
+               "--appendonly", "no", "--daemonize", "no", "--dir", workdir,
+               "--logfile", str(log_path)]
+        # Own session: a terminal Ctrl-C reaches only us, and we stop the server ourselves.
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        try:
+            try:
+                wait_for_ping(port, timeout=15.0, proc=proc)
+            except BenchError as exc:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+                raise BenchError(f"{exc}\n--- {log_path} ---\n{tail}") from exc
+            yield System(REDIS_NAME, port, (proc.pid,))
+        finally:
+            stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM ``proc``, SIGKILL it if it is still alive after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def dynredis_cluster(name: str, nodes: int, base_port: int,
+                     extra: Sequence[str] = ()) -> Iterator[System]:
+    """Run ``dynredis cluster --detach`` in a temp data dir; always ``dynredis stop`` it."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        data_dir = Path(tmp)
+        cmd = [*dynredis_command(), "cluster", "--nodes", str(nodes),
+               "--base-port", str(base_port), "--data-dir", str(data_dir), "--detach", *extra]
+        try:
+            # --detach returns only once every node is up and the ring has formed.
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+            if proc.returncode != 0:
+                raise BenchError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n"
+                                 f"{proc.stdout}{proc.stderr}{node_logs(data_dir)}")
+            for i in range(nodes):
+                wait_for_ping(base_port + i, timeout=15.0)
+            yield System(name, base_port, read_pidfile(data_dir))
+        finally:
+            # Runs even if the start was interrupted half-way: stop whatever pids it wrote.
+            stop = [*dynredis_command(), "stop", "--data-dir", str(data_dir)]
+            subprocess.run(stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=60, check=False)
+
+
+def node_logs(data_dir: Path, tail: int = 20) -> str:
+    """The last lines of every node.log under ``data_dir``, for error messages."""
+    out = []
+    for log in sorted(data_dir.glob("node-*/node.log")):
+        lines = log.read_text(errors="replace").splitlines()[-tail:]
+        out.append(f"--- {log} ---\n" + "\n".join(lines) + "\n")
+    return "".join(out)
+
+
+# --- measurement --------------------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError as exc:
+        raise BenchError(f"server process {pid} is gone ({exc})") from exc
+    # Field 2 (comm) may contain spaces and parentheses: split after its closing ')'.
+    fields = stat[stat.rindex(")") + 2:].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14, 15 counting from 1
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def total_cpu_seconds(pids: Sequence[int]) -> float:
+    """Summed CPU seconds of all ``pids``."""
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
+def benchmark_command(args: argparse.Namespace, port: int, test: str, pipeline: int) -> list[str]:
+    """The redis-benchmark command line for one test at one pipeline depth."""
+    return ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", test,
+            "-n", str(args.requests), "-r", str(args.keyspace), "-d", str(args.data_size),
+            "-c", str(args.clients), "-P", str(pipeline), "--csv"]
+
+
+def parse_benchmark_csv(text: str) -> dict[str, dict[str, str]]:
+    """Map test name (e.g. ``"SET"``) to its CSV row from ``redis-benchmark --csv`` output."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    if not rows or rows[0] != CSV_HEADER:
+        raise BenchError(f"unexpected redis-benchmark CSV header: {rows[:1]!r}")
+    out = {}
+    for row in rows[1:]:
+        if len(row) != len(CSV_HEADER):
+            raise BenchError(f"unexpected redis-benchmark CSV row: {row!r}")
+        out[row[0].upper()] = dict(zip(CSV_HEADER, row, strict=True))
+    return out
+
+
+def run_one(args: argparse.Namespace, system: System, test: str, pipeline: int) -> Result:
+    """Run redis-benchmark once, sampling the server's CPU time just before and after."""
+    cmd = benchmark_command(args, system.port, test, pipeline)
+    cpu_before = total_cpu_seconds(system.pids)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.bench_timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"`{' '.join(cmd)}` took longer than {args.bench_timeout:.0f}s") \
+            from exc
+    cpu_after = total_cpu_seconds(system.pids)
+    rows = parse_benchmark_csv(proc.stdout) if proc.returncode == 0 else {}
+    row = rows.get(test.upper())
+    if row is None:
+        # redis-benchmark 7 exits on the first error reply, sometimes after the header only.
+        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n"
+                         f"{proc.stdout}{proc.stderr}")
+    return Result(system=system.name, pipeline=pipeline, test=test.upper(),
+                  requests=args.requests, rps=float(row["rps"]),
+                  p50_ms=float(row["p50_latency_ms"]), p99_ms=float(row["p99_latency_ms"]),
+                  cpu_seconds=cpu_after - cpu_before)
+
+
+def bench_system(args: argparse.Namespace, system: System) -> list[Result]:
+    """All pipeline depths and tests against one system; SET before GET at each depth."""
+    results = []
+    for pipeline in args.pipelines:
+        for test in TESTS:
+            print(f"  {system.name}: -t {test} -P {pipeline} ...", end=" ", flush=True)
+            result = run_one(args, system, test, pipeline)
+            print(f"{result.rps:,.0f} req/s, {result.cpu_us_per_request:.1f} µs CPU/req",
+                  flush=True)
+            results.append(result)
+    return results
+
+
+def system_starters(args: argparse.Namespace) -> list[Callable[[], contextlib.AbstractContextManager[System]]]:
+    """Context-manager factories for the three systems, in benchmark order."""
+    return [
+        lambda: redis_server(args.redis_port),
+        lambda: dynredis_cluster(DYN1_NAME, 1, args.dyn1_port,
+                                 ["--n", "1", "--r", "1", "--w", "1"]),
+        lambda: dynredis_cluster(DYN3_NAME, DYN3_NODES, args.dyn3_base_port),
+    ]
+
+
+def run_all(args: argparse.Namespace) -> list[Result]:
+    """Start, benchmark and stop each system in turn; servers are stopped on any exit."""
+    results: list[Result] = []
+    for start in system_starters(args):
+        with start() as system:
+            print(f"{system.name}: port {system.port}, pids "
+                  f"{' '.join(map(str, system.pids))}", flush=True)
+            results += bench_system(args, system)
+    return results
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+COLUMNS = ["system", "P", "test", "requests/s", "p50 ms", "p99 ms", "rps vs redis",
+           "CPU µs/req", "CPU/req vs redis"]
+RIGHT_ALIGNED = set(COLUMNS[3:]) | {"P"}
+
+
+def _ratio(value: float, base: float | None) -> str:
+    """``value / base`` formatted as ``0.42x``, or ``n/a`` without a usable baseline."""
+    if base is None or base <= 0:
+        return "n/a"
+    return f"{value / base:.2f}x"
+
+
+def table_rows(results: Sequence[Result]) -> list[list[str]]:
+    """Format results as table cells, with ratios against redis-server (same P and test)."""
+    base = {(r.pipeline, r.test): r for r in results if r.system == REDIS_NAME}
+    rows = []
+    for r in results:
+        ref = base.get((r.pipeline, r.test))
+        rows.append([
+            r.system, str(r.pipeline), r.test, f"{r.rps:,.0f}", f"{r.p50_ms:.3f}",
+            f"{r.p99_ms:.3f}", _ratio(r.rps, ref.rps if ref else None),
+            f"{r.cpu_us_per_request:.1f}",
+            _ratio(r.cpu_us_per_request, ref.cpu_us_per_request if ref else None),
+        ])
+    return rows
+
+
+def _align(cells: Sequence[str], widths: Sequence[int]) -> list[str]:
+    """Pad cells to ``widths``: numbers right-aligned, text left-aligned."""
+    return [c.rjust(w) if name in RIGHT_ALIGNED else c.ljust(w)
+            for c, w, name in zip(cells, widths, COLUMNS, strict=True)]
+
+
+def format_text_table(rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with aligned columns."""
+    widths = [max(len(x) for x in col) for col in zip(COLUMNS, *rows, strict=True)]
+    lines = ["  ".join(_align(COLUMNS, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(_align(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def format_markdown_table(rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table with aligned columns."""
+    widths = [max(3, *(len(x) for x in col)) for col in zip(COLUMNS, *rows, strict=True)]
+    sep = [("-" * (w - 1) + ":") if name in RIGHT_ALIGNED else "-" * w
+           for w, name in zip(widths, COLUMNS, strict=True)]
+    lines = [_align(COLUMNS, widths), sep, *(_align(row, widths) for row in rows)]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def nproc() -> str:
+    """The machine's ``nproc`` (CPUs available to this process)."""
+    try:
+        return subprocess.run(["nproc"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return str(len(os.sched_getaffinity(0)))
+
+
+def tool_version(cmd: Sequence[str]) -> str:
+    """First line of ``cmd``'s output (a ``--version`` call), or ``unknown``."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+
+def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]]) -> str:
+    """The whole markdown report: machine, date, parameters, legend and table."""
+    now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    pipes = ",".join(map(str, args.pipelines))
+    return "\n".join([
+        "# dynredis vs redis-server (redis-benchmark)",
+        "",
+        f"- date: {now}",
+        f"- nproc: {nproc()}",
+        f"- {tool_version(['redis-server', '--version'])}",
+        f"- command: `redis-benchmark -t set|get -n {args.requests} -r {args.keyspace} "
+        f"-d {args.data_size} -c {args.clients} -P {{{pipes}}} --csv` (SET run before GET)",
+        f"- systems: `{REDIS_NAME}` (--save '' --appendonly no); `{DYN1_NAME}` "
+        f"(N=1 R=1 W=1); `{DYN3_NAME}` (N=3 R=2 W=2, lmdb, buffered durability), "
+        "all on 127.0.0.1, one system running at a time",
+        "- CPU µs/req: utime+stime of all server processes (from /proc) over the run, "
+        "divided by the requests; client (redis-benchmark) CPU not included",
+        "",
+        format_markdown_table(rows),
+        "",
+    ])
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM/SIGHUP handler so every ``finally`` clean-up still runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    """Signal handler: unwind the stack (stopping the servers) by raising Terminated."""
+    raise Terminated(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check ports, run every benchmark, print the table and write the markdown report."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGHUP, _raise_terminated)
+    try:
+        check_tools()
+        check_ports_free({
+            REDIS_NAME: [args.redis_port],
+            DYN1_NAME: [args.dyn1_port],
+            DYN3_NAME: [args.dyn3_base_port + i for i in range(DYN3_NODES)],
+        })
+        results = run_all(args)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    except Terminated as exc:
+        print(f"\nbench: got signal {exc.signum}; servers stopped", file=sys.stderr)
+        return 128 + exc.signum
+    rows = table_rows(results)
+    print()
+    print(format_text_table(rows))
+    args.output.write_text(markdown_report(args, rows))
+    print(f"\nmarkdown written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The node state machine in a simulated cluster: quorum paths a user would notice."""
+
+from __future__ import annotations
+
+from dynredis.core import clock as dvv
+from dynredis.core import obj as objmod
+from dynredis.core.node import Config
+from tests.sim.harness import SimCluster
+
+
+def live(result) -> list[bytes]:
+    err, obj = result
+    assert err is None, err
+    return [s[2] for s in objmod.live_siblings(obj, 0)]
+
+
+def value(result) -> bytes | None:
+    err, obj = result
+    assert err is None, err
+    sib = objmod.read_value(obj, 0)
+    return sib[2] if sib else None
+
+
+def test_write_through_one_node_reads_through_every_node() -> None:
+    sim = SimCluster(3, seed=1)
+    a, b, c = sim.names
+    assert sim.put(a, b"k", b"v1")[0] is None
+    for via in (a, b, c):
+        assert value(sim.get(via, b"k")) == b"v1"
+
+
+def test_sequential_writes_through_different_nodes_make_no_siblings() -> None:
+    sim = SimCluster(3, seed=2)
+    for i, via in enumerate(sim.names * 3):
+        assert sim.put(via, b"k", b"v%d" % i)[0] is None
+        sim.run(20)
+    assert live(sim.get(sim.names[0], b"k")) == [b"v8"]
+
+
+def test_concurrent_writes_with_the_same_context_become_siblings_and_merge() -> None:
+    sim = SimCluster(3, seed=3)
+    a, b, c = sim.names
+    sim.put(a, b"k", b"base")
+    sim.run(20)
+    _, obj = sim.get(a, b"k")
+    ctx = dvv.join(obj)
+    assert sim.put(b, b"k", b"left", ctx)[0] is None
+    assert sim.put(c, b"k", b"right", ctx)[0] is None
+    sim.run(50)
+    siblings = live(sim.get(a, b"k"))
+    assert sorted(siblings) == [b"left", b"right"]
+    # Plain GET: the newest sibling.
+    assert value(sim.get(a, b"k")) == b"right"
+    _, merged = sim.get(a, b"k")
+    assert sim.put(a, b"k", b"both", dvv.join(merged))[0] is None
+    sim.run(50)
+    for via in sim.names:
+        assert live(sim.get(via, b"k")) == [b"both"]
+
+
+def test_read_repair_brings_a_stale_replica_up_to_date() -> None:
+    sim = SimCluster(3, seed=4)
+    a, b, c = sim.names
+    sim.partition(a, c)
+    assert sim.put(a, b"k", b"v")[0] is None  # W=2: a and b
+    sim.run(50)
+    sim.heal()
+    assert sim.nodes[c].local.get_enc(sim.nodes[c].partition(b"k"), b"k") is None
+    assert value(sim.get(a, b"k")) == b"v"
+    sim.run(50)  # all three answered: c is repaired
+    p = sim.nodes[c].partition(b"k")
+    assert sim.nodes[c].local.get_enc(p, b"k") == sim.nodes[a].local.get_enc(p, b"k")
+    assert sim.nodes[a].stats.read_repairs >= 1
+
+
+def test_write_fails_with_noquorum_when_replicas_are_down_and_says_what_it_got() -> None:
+    sim = SimCluster(3, seed=5, config=Config(timeout_ms=200))
+    a, b, c = sim.names
+    sim.stop(b)
+    sim.stop(c)
+    err, _ = sim.put(a, b"k", b"v")
+    assert err is not None and err.startswith("NOQUORUM") and "got 1" in err
+
+
+def test_down_peer_is_skipped_when_known_down() -> None:
+    sim = SimCluster(3, seed=6, config=Config(timeout_ms=200))
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.nodes[a].peer_down(c)
+    err, _ = sim.put(a, b"k", b"v")
+    assert err is None
+    sim.nodes[a].peer_down(b)
+    err, _ = sim.put(a, b"k", b"v2")
+    assert err is not None and "needed 2" in err
+
+
+def test_node_outside_the_preference_list_forwards() -> None:
+    sim = SimCluster(5, seed=7)
+    ring = sim.nodes[sim.names[0]].ring
+    key = b"forward-me"
+    pref = ring.preference_list(ring.partition_of(key), 3)
+    outsider = next(n for n in sim.names if n not in pref)
+    assert sim.put(outsider, key, b"v")[0] is None
+    assert sim.nodes[outsider].stats.forwarded == 1
+    for via in sim.names:
+        assert value(sim.get(via, key)) == b"v"
+    # The outsider stores nothing for the key.
+    node = sim.nodes[outsider]
+    assert node.local.get_enc(node.partition(key), key) is None
+
+
+def test_tombstone_hides_the_value_everywhere() -> None:
+    sim = SimCluster(3, seed=8)
+    a, b, c = sim.names
+    sim.put(a, b"k", b"v")
+    sim.run(20)
+    _, obj = sim.get(b, b"k")
+    assert sim.put(b, b"k", None, dvv.join(obj))[0] is None
+    sim.run(20)
+    for via in sim.names:
+        assert value(sim.get(via, b"k")) is None
+        assert live(sim.get(via, b"k")) == []
+
+
+def test_fresh_nodes_joining_through_a_seed_agree_on_one_ring() -> None:
+    sim = SimCluster(4, seed=9, preformed=False)
+    sim.run(5000)
+    rings = {sim.nodes[n].ring.version for n in sim.names}
+    assert len(rings) == 1
+    for n in sim.names:
+        assert set(sim.nodes[n].ring.members) == set(sim.names)
+        assert sim.nodes[n].members == set(sim.names)
+    # and placement is identical everywhere
+    owners = {sim.nodes[n].ring.owners for n in sim.names}
+    assert len(owners) == 1
+
+
+def test_timed_out_read_reports_noquorum() -> None:
+    sim = SimCluster(3, seed=10, config=Config(timeout_ms=100))
+    a, b, c = sim.names
+    sim.put(a, b"k", b"v")
+    sim.run(20)
+    sim.stop(b)
+    sim.stop(c)
+    err, _ = sim.get(a, b"k")
+    assert err is not None and err.startswith("NOQUORUM") and "timeout" in err
