@@ -195,7 +195,7 @@ def run_cluster(args: argparse.Namespace) -> int:
     n = min(args.n, args.nodes)
     r, w = min(args.r, n), min(args.w, n)
     procs: list[subprocess.Popen] = []
-    for port, addr in zip(ports, addrs):
+    for port, addr in zip(ports, addrs, strict=False):
         node_dir = os.path.join(args.data_dir, f"node-{port}")
         os.makedirs(node_dir, exist_ok=True)
         cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),

@@ -7,7 +7,16 @@ from typing import Any
 
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
-from .table import ERR_NOT_INT, Command, command, commands, err_arity, err_subcommand, lookup, parse_int
+from .table import (
+    ERR_NOT_INT,
+    Command,
+    command,
+    commands,
+    err_arity,
+    err_subcommand,
+    lookup,
+    parse_int,
+)
 
 REDIS_VERSION = "7.0.15"
 ERR_NOPASS = resp.error(

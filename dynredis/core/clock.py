@@ -200,6 +200,28 @@ def update(client: Clock, replica: Clock | None, actor: Actor) -> Clock:
     return (_event(entries, actor, value), anon)
 
 
+def overwrite(replica: Clock | None, actor: Actor, value: Any) -> Clock:
+    """`update(new_with_context(join(replica), value), replica, actor)`, computed directly.
+
+    The plain-SET path: the new value supersedes everything the replica holds.
+    """
+    if replica is None:
+        return (((actor, 1, (value,)),), ())
+    out: list[Entry] = []
+    placed = False
+    for a, n, _ in replica[0]:
+        if not placed and a >= actor:
+            placed = True
+            if a == actor:
+                out.append((a, n + 1, (value,)))
+                continue
+            out.append((actor, 1, (value,)))
+        out.append((a, n, ()))
+    if not placed:
+        out.append((actor, 1, (value,)))
+    return (tuple(out), replica[1])
+
+
 def map_values(fn: Callable[[Any], Any], clock: Clock) -> Clock:
     """Apply `fn` to every value, keeping the causal structure."""
     entries = tuple((a, n, tuple(fn(v) for v in vals)) for a, n, vals in clock[0])

@@ -86,28 +86,32 @@ class Route:
         self.others = [(node, owner) for node, owner in targets if node != me]
 
 
-class GetOp:
-    __slots__ = ("reqid", "key", "p", "core", "cb", "deadline", "local")
+class GetOp(GetCore):
+    """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
-    def __init__(self, reqid: int, key: bytes, p: int, core: GetCore, cb: Callback,
-                 deadline: int, local: tuple[bytes, Clock] | None) -> None:
-        self.reqid = reqid
+    __slots__ = ("reqid", "key", "p", "cb", "deadline", "local")
+
+    def __init__(self, n: int, r: int, key: bytes, p: int, cb: Callback,
+                 local: tuple[bytes, Clock] | None) -> None:
+        super().__init__(n, r)
+        self.reqid = 0
         self.key = key
         self.p = p
-        self.core = core
         self.cb = cb
-        self.deadline = deadline
+        self.deadline = 0
         self.local = local
 
 
-class PutOp:
-    __slots__ = ("reqid", "core", "cb", "deadline", "obj")
+class PutOp(PutCore):
+    """A coordinated write in flight."""
 
-    def __init__(self, reqid: int, core: PutCore, cb: Callback, deadline: int, obj: Clock) -> None:
-        self.reqid = reqid
-        self.core = core
+    __slots__ = ("reqid", "cb", "deadline", "obj")
+
+    def __init__(self, n: int, w: int, cb: Callback, obj: Clock) -> None:
+        super().__init__(n, w)
+        self.reqid = 0
         self.cb = cb
-        self.deadline = deadline
+        self.deadline = 0
         self.obj = obj
 
 
@@ -237,11 +241,12 @@ class Node:
             self.done.append((cb, (noquorum("read", len(targets), r, self.cfg.n), None)))
             return
         clock, enc = self.local.get(p, key)
-        core = GetCore(len(targets), r)
-        core.add(self.name, enc)
-        op = GetOp(self._reqid(), key, p, core, cb, self._deadline(),
-                   (enc, clock) if enc is not None else None)
+        op = GetOp(len(targets), r, key, p, cb, (enc, clock) if enc is not None else None)
+        op.add(self.name, enc)
         if route.others:
+            self._next_id += 1
+            op.reqid = self._next_id
+            op.deadline = self.now + self.cfg.timeout_ms
             self.pending[op.reqid] = op
             msg = ("g", op.reqid, key)
             for node, _ in route.others:
@@ -249,7 +254,7 @@ class Node:
         self._get_progress(op)
 
     def _get_progress(self, op: GetOp) -> None:
-        core = op.core
+        core = op
         if not core.replied:
             if core.enough():
                 core.replied = True
@@ -265,7 +270,7 @@ class Node:
             self._read_repair(op)
 
     def _read_repair(self, op: GetOp) -> None:
-        core = op.core
+        core = op
         if len(core.answers) < 2:
             return
         merged, menc = core.merged(op.local)
@@ -307,29 +312,32 @@ class Node:
             self.done.append((cb, (noquorum("write", len(targets), w, self.cfg.n), None)))
             return
         local, _ = self.local.get(p, key)
-        if ctx is None:
-            ctx = dvv.join(local) if local is not None else ()
         ts = self.hlc.now(self.now)
         if local is not None:
             newest = objmod.max_ts(local)
             if newest >= ts:
                 ts = newest + 1
                 self.hlc.observe(ts)
-        new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, self.actor)
-        new = self._bound(new)
+        if ctx is None:
+            new = dvv.overwrite(local, self.actor, (ts, expire_at, data))
+        else:
+            new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, self.actor)
+            new = self._bound(new)
         enc = objmod.encode(new)
         self.local.put(p, key, new, enc)
-        core = PutCore(len(targets), w)
-        core.ack(self.name)
-        op = PutOp(self._reqid(), core, cb, self._deadline(), new)
+        op = PutOp(len(targets), w, cb, new)
+        op.ack(self.name)
         if route.others:
+            self._next_id += 1
+            op.reqid = self._next_id
+            op.deadline = self.now + self.cfg.timeout_ms
             self.pending[op.reqid] = op
             for node, owner in route.others:
                 self.send(node, ("p", op.reqid, key, enc, owner))
         self._put_progress(op)
 
     def _put_progress(self, op: PutOp) -> None:
-        core = op.core
+        core = op
         if not core.replied:
             if core.enough():
                 core.replied = True
@@ -411,7 +419,7 @@ class Node:
         elif kind == "pa":
             op = self.pending.get(msg[1])
             if op is not None:
-                op.core.ack(src)
+                op.ack(src)
                 self._put_progress(op)
         elif kind == "g":
             self.stats.replica_gets += 1
@@ -420,7 +428,7 @@ class Node:
         elif kind == "ga":
             op = self.pending.get(msg[1])
             if op is not None:
-                op.core.add(src, msg[2])
+                op.add(src, msg[2])
                 self._get_progress(op)
         elif kind == "rp":
             self._replica_put(msg[1], msg[2])
@@ -521,7 +529,7 @@ class Node:
     def _timeout(self, op: Any) -> None:
         self.stats.timeouts += 1
         if isinstance(op, GetOp):
-            core = op.core
+            core = op
             if not core.replied:
                 core.replied = True
                 self.stats.noquorum += 1
@@ -529,7 +537,7 @@ class Node:
                 self.done.append((op.cb, (err, None)))
             self._read_repair(op)
         elif isinstance(op, PutOp):
-            core = op.core
+            core: PutOp = op
             if not core.replied:
                 core.replied = True
                 self.stats.noquorum += 1

@@ -27,7 +27,7 @@ from ..core.ring import Ring
 from ..storage import open_engine
 from .client import ClientConnection
 from .peers import PeerLink
-from .wire import frame
+from .wire import batch
 
 log = logging.getLogger("dynredis.server")
 
@@ -158,7 +158,7 @@ class NodeServer:
             node.outbox = {}
             self.peer_writes += len(outbox)
             for peer, msgs in outbox.items():
-                self.link(peer).send(b"".join([frame(m) for m in msgs]))
+                self.link(peer).send(batch(msgs))
         if self.dirty:
             dirty = self.dirty
             self.dirty = []

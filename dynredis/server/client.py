@@ -227,11 +227,12 @@ class ClientConnection(asyncio.Protocol):
             if body is False:
                 return
             try:
-                msg = unframe(body)
+                msgs = unframe(body)
             except Exception:
                 log.warning("bad frame from peer %s", src)
                 continue
-            try:
-                node.on_message(src, msg)
-            except Exception:
-                log.exception("handling %r from %s failed", msg[:1], src)
+            for msg in msgs:
+                try:
+                    node.on_message(src, msg)
+                except Exception:
+                    log.exception("handling %r from %s failed", msg[:1], src)

@@ -65,7 +65,7 @@ class PeerLink(asyncio.Protocol):
             await asyncio.wait_for(
                 loop.create_connection(lambda: self, self.host, self.port), timeout=1.0
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             self.connecting = False
             self.retry_at = loop.time() + self.backoff
             self.backoff = min(self.backoff * 2, RETRY_MAX)

@@ -1,7 +1,9 @@
-"""Peer message framing: each message is one RESP bulk string holding msgpack.
+"""Peer message framing: a batch of messages is one RESP bulk string holding msgpack.
 
 Peers share the client port and RESP framing; after `DYN.PEER <secret> <name>`
 a connection carries only these frames, which hiredis splits and msgpack decodes.
+Everything a node has for one peer in one loop turn travels as one frame: one
+encode, one write, one decode, however many messages it holds.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ def frame(msg: tuple) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(body), body)
 
 
-def frames(msgs: list[tuple]) -> bytes:
-    return b"".join([frame(m) for m in msgs])
+def batch(msgs: list[tuple]) -> bytes:
+    """One frame carrying a list of messages."""
+    body = _pack(msgs)
+    return b"$%d\r\n%b\r\n" % (len(body), body)
 
 
 def unframe(body: bytes) -> tuple:

@@ -14,7 +14,7 @@ from typing import Any
 
 from dynredis.core.node import Config, Node, Result
 from dynredis.core.ring import new_ring
-from dynredis.server.wire import frame, unframe
+from dynredis.server.wire import batch, unframe
 from dynredis.storage.memory import MemoryEngine
 
 
@@ -61,13 +61,12 @@ class SimCluster:
                 cb(result)
         box, node.outbox = node.outbox, {}
         for dst, msgs in box.items():
-            for msg in msgs:
-                # Round-trip through the real wire encoding, as the shell does.
-                body = frame(msg)
-                body = body[body.index(b"\r\n") + 2 : -2]
+            # Round-trip through the real wire encoding, as the shell does.
+            body = batch(msgs)
+            for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
                 self.seq += 1
                 at = self.now + self.rng.randint(*self.latency)
-                heapq.heappush(self.queue, _Delivery(at, self.seq, name, dst, unframe(body)))
+                heapq.heappush(self.queue, _Delivery(at, self.seq, name, dst, msg))
 
     def partition(self, a: str, b: str, both: bool = True) -> None:
         self.cut.add((a, b))
