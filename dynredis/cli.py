@@ -116,7 +116,7 @@ def run_node(args: argparse.Namespace) -> int:
         uvloop.run(server.serve_forever())
     if profiler is not None:
         profiler.disable()
-        profiler.dump_stats(profile_path)
+        profiler.dump_stats(f"{profile_path}.{args.port}")
     return 0
 
 

@@ -68,7 +68,7 @@ class NodeServer:
         self.secret = opts.cluster_secret
         self.requirepass = opts.requirepass
         os.makedirs(opts.data_dir, exist_ok=True)
-        self.engine = open_engine(opts.engine, opts.data_dir)
+        self.engine = open_engine(opts.engine, opts.data_dir, opts.durability)
         actor = self.engine.meta_get("actor")
         if actor is None:
             # A fresh data directory gets a fresh clock identity: a node that lost its

@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dynredis.client")
 
 # Input limits: a client may not make the node buffer more than this unparsed.
-MAX_QUERY_BUFFER = 1 << 30
-MAX_BULK = 512 << 20
+MAX_QUERY_BUFFER = (512 << 20) + (1 << 16)
 
 
 class ReplySlot:
@@ -105,10 +104,17 @@ class ClientConnection(asyncio.Protocol):
         self.waiting.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
         server = self.server
         server.set_now()
         reader = self.reader
         reader.feed(data)
+        if reader.len() > MAX_QUERY_BUFFER:
+            # A frame bigger than any command we accept: refuse it rather than buffer it.
+            self.protocol_error("too big inline request or bulk length")
+            server.pump()
+            return
         try:
             if self.peer_name is not None:
                 self._peer_frames()
@@ -135,9 +141,10 @@ class ClientConnection(asyncio.Protocol):
             return
         if not args:
             return
-        if type(args[0]) is not bytes:
-            self.protocol_error("expected '$'")
-            return
+        for arg in args:
+            if type(arg) is not bytes:
+                self.protocol_error("expected '$'")
+                return
         cmd = lookup(args[0])
         if cmd is None:
             if args[0].upper() == b"DYN.PEER":

@@ -7,7 +7,7 @@ import os
 from .base import Engine
 
 
-def open_engine(kind: str, data_dir: str) -> Engine:
+def open_engine(kind: str, data_dir: str, durability: str = "buffered") -> Engine:
     """Open the engine named `kind` ("memory" or "lmdb") under `data_dir`."""
     if kind == "memory":
         from .memory import MemoryEngine
@@ -18,7 +18,7 @@ def open_engine(kind: str, data_dir: str) -> Engine:
 
         path = os.path.join(data_dir, "lmdb")
         os.makedirs(path, exist_ok=True)
-        return LmdbEngine(path)
+        return LmdbEngine(path, durability=durability)
     raise ValueError(f"unknown storage engine {kind!r} (expected 'memory' or 'lmdb')")
 
 
