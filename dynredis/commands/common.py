@@ -54,21 +54,28 @@ def current(obj: Clock | None, now: int) -> objmod.Sibling | None:
 def expiry_from(
     unit: bytes, raw: bytes, now: int
 ) -> tuple[int | None, bytes | None]:
-    """Absolute expiry (ms) from an EX/PX/EXAT/PXAT option, or an error reply."""
+    """Absolute expiry (ms) from an EX/PX/EXAT/PXAT option.
+
+    Returns (ms, None), (None, error reply) for a non-integer, or (None, None) for an
+    out-of-range time (the caller names its command in the error), as Redis does.
+    """
     from .table import ERR_NOT_INT, parse_int
 
     n = parse_int(raw)
     if n is None:
         return None, ERR_NOT_INT
     u = unit.upper()
-    if u == b"EX":
-        at = now + n * 1000 if n > 0 else 0
-    elif u == b"PX":
-        at = now + n if n > 0 else 0
-    elif u == b"EXAT":
-        at = n * 1000 if n > 0 else 0
-    else:
-        at = n if n > 0 else 0
-    if n <= 0 or (u in (b"EX", b"EXAT") and n > (2**63 - 1) // 1000 - now // 1000):
+    if n <= 0:
         return None, None
-    return at, None
+    if u in (b"EX", b"EXAT"):
+        if n > MAX_MS // 1000:
+            return None, None
+        n *= 1000
+    if u in (b"EX", b"PX"):
+        if n > MAX_MS - now:
+            return None, None
+        return now + n, None
+    return n, None
+
+
+MAX_MS = 2**63 - 1

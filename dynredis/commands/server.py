@@ -217,7 +217,9 @@ def cmd_command(c: Any, args: list[bytes]) -> bytes:
     if len(args) == 1:
         return resp.encode([command_info(x) for x in commands()], c.proto)
     sub = args[1].upper()
-    if sub == b"COUNT" and len(args) == 2:
+    if sub == b"COUNT":
+        if len(args) != 2:
+            return err_arity("command|count")
         return resp.integer(len(commands()))
     if sub == b"INFO":
         wanted = args[2:]
