@@ -5,6 +5,15 @@ encoded value, so a partition is one contiguous key range (scan = a cursor range
 scan, `partitions()` jumps from prefix to prefix). The named db ``meta`` maps
 UTF-8 names to small values.
 
+Long keys: LMDB keys are limited to 511 bytes, Redis keys are not. A key longer
+than ``max_key_size`` (509: the limit minus the 2-byte prefix) lives in the named
+db ``long`` instead, under ``struct.pack(">H", partition) + blake2b-256(key)``,
+with the record ``struct.pack(">I", len(key)) + key + value``. A key's length
+alone decides its db, so a key lives in exactly one place. Reads check the stored
+real key, so a digest collision can never return (or delete) another key's
+value. Such keys are rare: `scan` reads a partition's long entries in one go and
+merges them, in key order, with the chunked scan of ``data``.
+
 Writes are staged in a dict ``{(partition, key): value, or None for a delete}``
 (last write wins) and written in one transaction by `commit`. The environment is
 opened with ``sync=False``: a commit reaches the OS (so it survives the process
@@ -14,6 +23,8 @@ power loss. Single-threaded use is assumed (the server's event loop).
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import struct
 from collections.abc import Iterator
 
@@ -21,8 +32,33 @@ import lmdb
 
 _pack = struct.Struct(">H").pack
 _unpack = struct.Struct(">H").unpack
+_len = struct.Struct(">I")
 _MISSING = object()
 _MAX_PARTITION = 0xFFFF
+# LMDB's default key size limit. The long-key threshold must never change for an
+# existing environment (it decides which db holds a key), so an LMDB built with a
+# larger limit still uses this one.
+_LMDB_KEY_LIMIT = 511
+
+
+def _long_key(partition: int, key: bytes) -> bytes:
+    """The ``long`` db key of a key too long for ``data``."""
+    return _pack(partition) + hashlib.blake2b(key, digest_size=32).digest()
+
+
+def _long_record(key: bytes, value: bytes) -> bytes:
+    return b"".join((_len.pack(len(key)), key, value))
+
+
+def _is_record_of(record: bytes, key: bytes) -> bool:
+    """Whether a ``long`` record holds exactly `key` (not a digest collision)."""
+    return _len.unpack_from(record)[0] == len(key) and record.startswith(key, 4)
+
+
+def _split_record(record: bytes) -> tuple[bytes, bytes]:
+    """(real key, value) of a ``long`` record."""
+    n = _len.unpack_from(record)[0]
+    return record[4 : 4 + n], record[4 + n :]
 
 
 class LmdbEngine:
@@ -52,8 +88,10 @@ class LmdbEngine:
         )
         self._data = self._env.open_db(b"data")
         self._meta = self._env.open_db(b"meta")
-        # The partition prefix takes 2 bytes of LMDB's key size limit (511 by default).
-        self.max_key_size = self._env.max_key_size() - 2
+        self._long = self._env.open_db(b"long")
+        # The partition prefix takes 2 bytes of LMDB's key size limit (511 by
+        # default); longer keys go to the ``long`` db.
+        self.max_key_size = min(self._env.max_key_size(), _LMDB_KEY_LIMIT) - 2
         self._stage: dict[tuple[int, bytes], bytes | None] = {}
         self._unsynced = False  # committed to the OS since the last env.sync
         self._closed = False
@@ -67,8 +105,17 @@ class LmdbEngine:
             value = stage.get((partition, key), _MISSING)
             if value is not _MISSING:
                 return value  # type: ignore[return-value]
+        if len(key) > self.max_key_size:
+            return self._get_long(partition, key)
         with self._env.begin(db=self._data) as txn:
             return txn.get(_pack(partition) + key)
+
+    def _get_long(self, partition: int, key: bytes) -> bytes | None:
+        with self._env.begin(db=self._long) as txn:
+            record = txn.get(_long_key(partition, key))
+        if record is None or not _is_record_of(record, key):
+            return None
+        return record[4 + len(key) :]
 
     def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) of a partition in key order, staged writes included.
@@ -86,31 +133,54 @@ class LmdbEngine:
     def _scan(
         self, prefix: bytes, staged: list[tuple[bytes, bytes | None]]
     ) -> Iterator[tuple[bytes, bytes]]:
+        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix)
+        longs = self._read_long(prefix)
+        if longs:
+            # Disjoint key sets (a key's length picks its db): tuples never tie on key.
+            committed = heapq.merge(committed, longs)
         si, ns = 0, len(staged)
-        after: bytes | None = None
-        while True:
-            chunk = self._read_chunk(prefix, after)
-            for key, value in chunk:
-                while si < ns and staged[si][0] < key:
-                    sk, sv = staged[si]
-                    si += 1
-                    if sv is not None:
-                        yield sk, sv
-                if si < ns and staged[si][0] == key:
-                    sv = staged[si][1]
-                    si += 1
-                    if sv is not None:
-                        yield key, sv
-                else:
-                    yield key, value
-            if len(chunk) < self.scan_chunk:
-                break
-            after = prefix + chunk[-1][0]
+        for key, value in committed:
+            while si < ns and staged[si][0] < key:
+                sk, sv = staged[si]
+                si += 1
+                if sv is not None:
+                    yield sk, sv
+            if si < ns and staged[si][0] == key:
+                sv = staged[si][1]
+                si += 1
+                if sv is not None:
+                    yield key, sv
+            else:
+                yield key, value
         while si < ns:
             sk, sv = staged[si]
             si += 1
             if sv is not None:
                 yield sk, sv
+
+    def _iter_data(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Committed (key, value) of a prefix in the ``data`` db, read in chunks."""
+        after: bytes | None = None
+        while True:
+            chunk = self._read_chunk(prefix, after)
+            yield from chunk
+            if len(chunk) < self.scan_chunk:
+                return
+            after = prefix + chunk[-1][0]
+
+    def _read_long(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """Every committed (real key, value) of a prefix in the ``long`` db, sorted."""
+        out: list[tuple[bytes, bytes]] = []
+        with self._env.begin(db=self._long) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(prefix):
+                return out
+            for k, record in cur.iternext():
+                if k[:2] != prefix:
+                    break
+                out.append(_split_record(record))
+        out.sort()
+        return out
 
     def _read_chunk(self, prefix: bytes, after: bytes | None) -> list[tuple[bytes, bytes]]:
         """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`."""
@@ -137,28 +207,33 @@ class LmdbEngine:
         for (p, _k), v in self._stage.items():
             (with_deletes if v is None else with_puts).add(p)
         found = set(with_puts)
-        stage = self._stage
-        with self._env.begin(db=self._data) as txn:
-            cur = txn.cursor()
-            ok = cur.first()
-            while ok:
-                p = _unpack(cur.key()[:2])[0]
-                if p not in found:
-                    if p not in with_deletes:
-                        found.add(p)
-                    else:
-                        # Only deletes are staged for p: does a committed key survive?
-                        prefix = _pack(p)
-                        for k in cur.iternext(values=False):
-                            if k[:2] != prefix:
-                                break
-                            if (p, k[2:]) not in stage:
-                                found.add(p)
-                                break
-                if p >= _MAX_PARTITION:
-                    break
-                ok = cur.set_range(_pack(p + 1))
+        with self._env.begin() as txn:
+            self._find_partitions(txn.cursor(self._data), found, with_deletes, False)
+            self._find_partitions(txn.cursor(self._long), found, with_deletes, True)
         return sorted(found)
+
+    def _find_partitions(self, cur, found: set[int], with_deletes: set[int], long: bool) -> None:
+        """Add to `found` the partitions of the cursor's db with a key the stage keeps."""
+        stage = self._stage
+        ok = cur.first()
+        while ok:
+            p = _unpack(cur.key()[:2])[0]
+            if p not in found:
+                if p not in with_deletes:
+                    found.add(p)
+                else:
+                    # Only deletes are staged for p: does a committed key survive?
+                    prefix = _pack(p)
+                    while cur.key()[:2] == prefix:
+                        key = _split_record(cur.value())[0] if long else cur.key()[2:]
+                        if (p, key) not in stage:
+                            found.add(p)
+                            break
+                        if not cur.next():
+                            break
+            if p >= _MAX_PARTITION:
+                break
+            ok = cur.set_range(_pack(p + 1))
 
     def pending(self) -> int:
         return len(self._stage)
@@ -166,10 +241,8 @@ class LmdbEngine:
     # ----------------------------------------------------------------- writes
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
-        """Stage a write. Raises ValueError for a key LMDB cannot store (too long)
-        or a partition outside 0..65535, rather than failing the later commit."""
-        if len(key) > self.max_key_size:
-            raise ValueError(f"key of {len(key)} bytes exceeds {self.max_key_size}")
+        """Stage a write (any key length). Raises ValueError for a partition outside
+        0..65535, rather than failing the later commit."""
         if not 0 <= partition <= _MAX_PARTITION:
             raise ValueError(f"partition {partition} out of range")
         if self._closed:
@@ -177,9 +250,7 @@ class LmdbEngine:
         self._stage[(partition, key)] = value
 
     def delete(self, partition: int, key: bytes) -> None:
-        """Stage a delete (a key too long to store cannot exist: nothing to do)."""
-        if len(key) > self.max_key_size:
-            return
+        """Stage a delete."""
         if not 0 <= partition <= _MAX_PARTITION:
             raise ValueError(f"partition {partition} out of range")
         if self._closed:
@@ -187,11 +258,12 @@ class LmdbEngine:
         self._stage[(partition, key)] = None
 
     def wipe(self) -> None:
-        """Empty the data db at once (one write txn) and drop the stage.
+        """Empty the data and long dbs at once (one write txn) and drop the stage.
 
         Durable after the next ``commit(sync=True)`` (or `close`)."""
         with self._env.begin(write=True) as txn:
             txn.drop(self._data, delete=False)
+            txn.drop(self._long, delete=False)
         self._stage = {}
         self._unsynced = True
 
@@ -204,10 +276,18 @@ class LmdbEngine:
         stage = self._stage
         env = self._env
         if stage:
+            limit = self.max_key_size
             puts: list[tuple[bytes, bytes]] = []
             deletes: list[bytes] = []
+            long_puts: list[tuple[bytes, bytes]] = []
+            long_deletes: list[tuple[bytes, bytes]] = []  # (long db key, real key)
             for (p, k), v in stage.items():
-                if v is None:
+                if len(k) > limit:
+                    if v is None:
+                        long_deletes.append((_long_key(p, k), k))
+                    else:
+                        long_puts.append((_long_key(p, k), _long_record(k, v)))
+                elif v is None:
                     deletes.append(_pack(p) + k)
                 else:
                     puts.append((_pack(p) + k, v))
@@ -219,6 +299,13 @@ class LmdbEngine:
                     cur = txn.cursor()
                     cur.putmulti(puts)
                     cur.close()
+                long_db = self._long
+                for lk, k in long_deletes:
+                    record = txn.get(lk, db=long_db)
+                    if record is not None and _is_record_of(record, k):
+                        txn.delete(lk, db=long_db)
+                for lk, record in long_puts:
+                    txn.put(lk, record, db=long_db)
             self._stage = {}
             self._unsynced = not self._durable  # a durable env synced inside commit
         if sync and self._unsynced:

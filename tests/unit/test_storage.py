@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from hashlib import blake2b
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -28,6 +29,24 @@ BINARY_KEYS = [b"", b"\x00", b"\x00\x00", b"\x00\xff", b"\x01", b"a", b"a\x00", 
                b"ab", b"\xff", b"\xff\x00", b"\xff\xff", b"\xff\xff\xff"]
 # Partitions around the 2-byte prefix boundaries (255 = 00ff, 256 = 0100, 65535 = ffff).
 EDGE_PARTITIONS = [0, 1, 255, 256, 65535]
+# The LMDB engine's limit for keys stored directly (511 minus the partition prefix);
+# longer keys take the engine's "long" path. Both engines must behave the same.
+MAX_SHORT = 509
+# Long keys that sort between the short BINARY_KEYS: 510 bytes (one past the limit),
+# 600 bytes, 100 KB, binary with NUL and 0xff bytes.
+LONG_KEYS = [
+    b"a" * 510,
+    b"a" * MAX_SHORT + b"\x00",
+    b"a\x00" * 300,
+    b"m" * 600,
+    b"\x00" * 600,
+    b"\x00\xff" * 300,
+    b"\xff" * 510,
+    b"\xff\x00" * 300,
+    b"k" * 100_000,
+    bytes(range(256)) * 3,
+]
+SHORT_KEYS = BINARY_KEYS + [b"a" * MAX_SHORT, b"m" * 599, b"\xff" * MAX_SHORT]
 
 
 @pytest.fixture(params=["memory", "lmdb"])
@@ -295,6 +314,119 @@ def test_meta(engine):
     assert list(engine.scan(0)) == []
 
 
+@pytest.mark.parametrize("committed", [False, True])
+def test_long_keys_put_get_delete(engine, committed):
+    for i, k in enumerate(LONG_KEYS):
+        assert engine.get(0, k) is None
+        engine.put(0, k, b"v%d" % i)
+    maybe_commit(engine, committed)
+    for i, k in enumerate(LONG_KEYS):
+        assert engine.get(0, k) == b"v%d" % i
+        assert engine.get(1, k) is None
+        assert engine.get(0, k[:-1]) is None  # a prefix of a long key is another key
+        assert engine.get(0, k + b"\x00") is None
+    engine.put(0, LONG_KEYS[0], b"new")
+    engine.delete(0, LONG_KEYS[1])
+    engine.delete(0, b"z" * 1000)  # deleting a missing long key is not an error
+    assert engine.get(0, LONG_KEYS[0]) == b"new"
+    assert engine.get(0, LONG_KEYS[1]) is None
+    engine.commit(False)
+    assert engine.get(0, LONG_KEYS[0]) == b"new"
+    assert engine.get(0, LONG_KEYS[1]) is None
+    engine.delete(0, LONG_KEYS[2])
+    engine.put(0, LONG_KEYS[2], b"back")
+    assert engine.get(0, LONG_KEYS[2]) == b"back"
+    engine.commit(False)
+    assert engine.get(0, LONG_KEYS[2]) == b"back"
+    assert engine.get(0, LONG_KEYS[1]) is None
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_long_and_short_keys_scan_in_key_order(engine, committed):
+    keys = SHORT_KEYS + LONG_KEYS
+    values = {k: b"\x00v\xff" + k[-3:] for k in keys}
+    for k in reversed(keys):
+        engine.put(6, k, values[k])
+    engine.put(5, LONG_KEYS[0], b"neighbour")
+    engine.put(7, b"a", b"neighbour")
+    maybe_commit(engine, committed)
+    assert list(engine.scan(6)) == sorted(values.items())
+    # Staged changes of both kinds over the (possibly committed) mix.
+    model = dict(values)
+    for k in (LONG_KEYS[0], LONG_KEYS[4], b"a", b"\xff" * MAX_SHORT):
+        engine.delete(6, k)
+        del model[k]
+    for k in (LONG_KEYS[1], b"ab", b"a" * 511, b"\x00" * 601, b"a\x00b"):
+        engine.put(6, k, b"staged")
+        model[k] = b"staged"
+    engine.delete(6, b"y" * 700)  # staged delete of a missing long key
+    expected = sorted(model.items())
+    assert [k for k, _v in expected] == sorted(set(model))
+    assert list(engine.scan(6)) == expected
+    engine.commit(False)
+    assert list(engine.scan(6)) == expected
+    assert list(engine.scan(5)) == [(LONG_KEYS[0], b"neighbour")]
+    assert list(engine.scan(7)) == [(b"a", b"neighbour")]
+
+
+def test_partitions_with_long_keys(engine):
+    engine.put(3, LONG_KEYS[0], b"x")          # only a long key
+    engine.put(4, LONG_KEYS[1], b"x")          # a long and a short key
+    engine.put(4, b"short", b"x")
+    engine.put(65535, LONG_KEYS[2], b"x")      # the last partition, long only
+    assert engine.partitions() == [3, 4, 65535]
+    engine.commit(False)
+    assert engine.partitions() == [3, 4, 65535]
+    engine.delete(4, b"short")
+    assert engine.partitions() == [3, 4, 65535]  # the long key of 4 survives
+    engine.delete(4, LONG_KEYS[1])
+    assert engine.partitions() == [3, 65535]
+    engine.delete(3, LONG_KEYS[3])  # another long key: LONG_KEYS[0] survives
+    assert engine.partitions() == [3, 65535]
+    engine.delete(3, LONG_KEYS[0])
+    engine.put(2, LONG_KEYS[0], b"moved")
+    assert engine.partitions() == [2, 65535]
+    engine.commit(False)
+    assert engine.partitions() == [2, 65535]
+    engine.delete(65535, LONG_KEYS[2])
+    engine.put(65535, LONG_KEYS[2], b"back")
+    assert engine.partitions() == [2, 65535]
+
+
+def test_wipe_with_long_keys(engine):
+    for p in EDGE_PARTITIONS:
+        engine.put(p, LONG_KEYS[0], b"committed")
+        engine.put(p, b"short", b"committed")
+    engine.commit(False)
+    for p in EDGE_PARTITIONS:
+        engine.put(p, LONG_KEYS[1], b"staged")
+    engine.wipe()
+    assert engine.partitions() == []
+    for p in EDGE_PARTITIONS:
+        assert engine.get(p, LONG_KEYS[0]) is None
+        assert engine.get(p, LONG_KEYS[1]) is None
+        assert list(engine.scan(p)) == []
+    engine.commit(True)
+    assert engine.partitions() == []
+    engine.put(0, LONG_KEYS[2], b"after")
+    engine.commit(False)
+    assert engine.partitions() == [0]
+    assert list(engine.scan(0)) == [(LONG_KEYS[2], b"after")]
+
+
+def test_huge_long_key_and_value(engine):
+    key, value = os.urandom(1 << 20), os.urandom(1 << 20)  # 1 MB each
+    engine.put(1, key, value)
+    assert engine.get(1, key) == value
+    engine.commit(False)
+    assert engine.get(1, key) == value
+    assert list(engine.scan(1)) == [(key, value)]
+    engine.delete(1, key)
+    engine.commit(False)
+    assert engine.get(1, key) is None
+    assert engine.partitions() == []
+
+
 def test_memory_pending_is_zero():
     eng = MemoryEngine()
     eng.put(0, b"k", b"v")
@@ -399,22 +531,173 @@ def test_lmdb_scan_chunk_boundaries(lmdb_path, chunk):
         eng.close()
 
 
-def test_lmdb_oversized_key_rejected_at_put(lmdb_path):
+def test_lmdb_partition_range_checked_at_put(lmdb_path):
     eng = LmdbEngine(lmdb_path)
     try:
-        big = b"x" * (eng.max_key_size + 1)
-        with pytest.raises(ValueError):
-            eng.put(0, big, b"v")
-        eng.delete(0, big)  # cannot exist: a no-op
-        assert eng.get(0, big) is None
-        biggest = b"y" * eng.max_key_size
-        eng.put(0, biggest, b"ok")
-        eng.commit(True)  # the stage was not poisoned by the rejected key
-        assert eng.get(0, biggest) == b"ok"
-        with pytest.raises(ValueError):
-            eng.put(65536, b"k", b"v")
-        with pytest.raises(ValueError):
-            eng.put(-1, b"k", b"v")
+        assert eng.max_key_size == MAX_SHORT
+        for key in (b"k", LONG_KEYS[0]):
+            with pytest.raises(ValueError):
+                eng.put(65536, key, b"v")
+            with pytest.raises(ValueError):
+                eng.put(-1, key, b"v")
+            with pytest.raises(ValueError):
+                eng.delete(65536, key)
+        assert eng.pending() == 0
+        eng.commit(True)  # the stage was not poisoned by the rejected writes
+    finally:
+        eng.close()
+
+
+def test_lmdb_long_keys_go_to_the_long_db(lmdb_path):
+    """509 bytes is stored directly; 510 bytes and more under a digest, with the
+    real key in the record."""
+    eng = LmdbEngine(lmdb_path)
+    try:
+        short, long_ = b"s" * MAX_SHORT, b"l" * (MAX_SHORT + 1)
+        eng.put(3, short, b"sv")
+        eng.put(3, long_, b"lv")
+        eng.commit(False)
+        digest = blake2b(long_, digest_size=32).digest()
+        with eng._env.begin() as txn:
+            assert txn.get(b"\x00\x03" + short, db=eng._data) == b"sv"
+            assert txn.get(b"\x00\x03" + digest, db=eng._long) == (
+                (len(long_)).to_bytes(4, "big") + long_ + b"lv"
+            )
+            assert txn.stat(eng._data)["entries"] == 1
+            assert txn.stat(eng._long)["entries"] == 1
+        eng.delete(3, long_)
+        eng.commit(False)
+        with eng._env.begin() as txn:
+            assert txn.stat(eng._long)["entries"] == 0
+    finally:
+        eng.close()
+
+
+def test_lmdb_long_key_digest_collision_is_harmless(lmdb_path):
+    """A record found under a key's digest but holding another real key (a digest
+    collision) is never returned for, nor deleted by, the requested key."""
+    eng = LmdbEngine(lmdb_path)
+    try:
+        asked, other = b"q" * 600, b"r" * 700
+        slot = b"\x00\x01" + blake2b(asked, digest_size=32).digest()
+        for stored in (other, asked[:-1] + b"Q", asked + b"x", asked[:-1]):
+            with eng._env.begin(write=True) as txn:
+                txn.put(slot, len(stored).to_bytes(4, "big") + stored + b"other-value", db=eng._long)
+            assert eng.get(1, asked) is None
+            assert list(eng.scan(1)) == [(stored, b"other-value")]
+            assert eng.partitions() == [1]
+            eng.delete(1, asked)
+            assert eng.partitions() == [1]  # the stored key is another one: it survives
+            eng.commit(False)
+            assert list(eng.scan(1)) == [(stored, b"other-value")]
+    finally:
+        eng.close()
+
+
+def test_lmdb_get_of_a_long_key_is_one_short_read_txn(lmdb_path):
+    eng = LmdbEngine(lmdb_path)
+    try:
+        key = LONG_KEYS[3]
+        eng.put(0, key, b"c")
+        eng.commit(False)
+        counting = CountingEnv(eng._env)
+        eng._env = counting
+        assert eng.get(0, key) == b"c"
+        assert eng.get(0, LONG_KEYS[4]) is None
+        assert len(counting.begins) == 2
+        assert not any(b.get("write") for b in counting.begins)
+        eng._env = counting._env
+    finally:
+        eng.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 512])
+def test_lmdb_scan_chunk_boundaries_with_long_keys(lmdb_path, chunk):
+    eng = LmdbEngine(lmdb_path)
+    try:
+        eng.scan_chunk = chunk
+        keys = SHORT_KEYS + LONG_KEYS
+        for p in (0, 1, 2):
+            for k in keys:
+                eng.put(p, k, b"%d" % p + k[:4])
+        eng.commit(False)
+        model = {k: b"1" + k[:4] for k in keys}
+        for k in (LONG_KEYS[1], LONG_KEYS[5], b"a", SHORT_KEYS[-1]):
+            eng.delete(1, k)
+            del model[k]
+        for k in (LONG_KEYS[2], b"\x01" * 800, b"\x01"):
+            eng.put(1, k, b"staged")
+            model[k] = b"staged"
+        assert list(eng.scan(1)) == sorted(model.items())
+        assert list(eng.scan(0)) == sorted((k, b"0" + k[:4]) for k in keys)
+        eng.commit(False)
+        assert list(eng.scan(1)) == sorted(model.items())
+    finally:
+        eng.close()
+
+
+def test_lmdb_long_keys_survive_reopen(lmdb_path):
+    eng = LmdbEngine(lmdb_path)
+    for i, k in enumerate(LONG_KEYS):
+        eng.put(i % 2, k, b"v%d" % i)
+        eng.put(i % 2, k[:MAX_SHORT], b"short%d" % i)
+    eng.put(7, LONG_KEYS[0], b"only long")
+    eng.commit(True)
+    eng.put(9, LONG_KEYS[1], b"staged-at-close")  # close commits the stage
+    eng.delete(0, LONG_KEYS[0])
+    eng.close()
+
+    eng = LmdbEngine(lmdb_path)
+    try:
+        assert eng.partitions() == [0, 1, 7, 9]
+        expected: dict[int, dict[bytes, bytes]] = {0: {}, 1: {}}
+        for i, k in enumerate(LONG_KEYS):
+            expected[i % 2][k] = b"v%d" % i
+            expected[i % 2][k[:MAX_SHORT]] = b"short%d" % i
+        del expected[0][LONG_KEYS[0]]
+        for p in (0, 1):
+            assert list(eng.scan(p)) == sorted(expected[p].items())
+            for k, v in expected[p].items():
+                assert eng.get(p, k) == v
+        assert eng.get(0, LONG_KEYS[0]) is None
+        assert list(eng.scan(7)) == [(LONG_KEYS[0], b"only long")]
+        assert eng.get(9, LONG_KEYS[1]) == b"staged-at-close"
+    finally:
+        eng.close()
+
+
+def test_lmdb_uncommitted_long_keys_are_not_on_disk(lmdb_path):
+    eng = LmdbEngine(lmdb_path)
+    eng.put(0, LONG_KEYS[0], b"c")
+    eng.commit(False)
+    eng.put(0, LONG_KEYS[1], b"s")
+    eng.delete(0, LONG_KEYS[0])
+    eng._env.close()  # simulate dying without close()/commit()
+    eng._closed = True
+    eng = LmdbEngine(lmdb_path)
+    try:
+        assert eng.get(0, LONG_KEYS[0]) == b"c"
+        assert eng.get(0, LONG_KEYS[1]) is None
+        assert list(eng.scan(0)) == [(LONG_KEYS[0], b"c")]
+    finally:
+        eng.close()
+
+
+def test_lmdb_wipe_of_long_keys_survives_reopen(lmdb_path):
+    eng = LmdbEngine(lmdb_path)
+    for p in EDGE_PARTITIONS:
+        eng.put(p, LONG_KEYS[p % len(LONG_KEYS)], b"v")
+    eng.commit(True)
+    eng.put(0, LONG_KEYS[3], b"staged")
+    eng.wipe()
+    eng.put(1, LONG_KEYS[4], b"after-wipe")
+    eng.close()
+    eng = LmdbEngine(lmdb_path)
+    try:
+        assert eng.partitions() == [1]
+        assert list(eng.scan(1)) == [(LONG_KEYS[4], b"after-wipe")]
+        assert eng.get(0, LONG_KEYS[0]) is None
+        assert eng.get(0, LONG_KEYS[3]) is None
     finally:
         eng.close()
 
@@ -535,6 +818,12 @@ def test_open_engine(tmp_path):
 # ------------------------------------------------------- model-based testing
 
 
+# Mostly short keys, sometimes long ones (interleaving with them in key order).
+MODEL_KEYS = st.sampled_from(
+    BINARY_KEYS + [b"a" * MAX_SHORT, b"a" * 510, b"\x00" * 600, b"a\x00" * 300, b"\xff" * 700]
+)
+
+
 class EngineMachine(RuleBasedStateMachine):
     """Compare an engine with a dict across random operations."""
 
@@ -560,13 +849,13 @@ class EngineMachine(RuleBasedStateMachine):
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    @rule(p=st.sampled_from(EDGE_PARTITIONS), k=st.sampled_from(BINARY_KEYS), v=st.binary(max_size=6))
+    @rule(p=st.sampled_from(EDGE_PARTITIONS), k=MODEL_KEYS, v=st.binary(max_size=6))
     def put(self, p, k, v):
         self.engine.put(p, k, v)
         self.model[(p, k)] = v
         self.staged.add((p, k))
 
-    @rule(p=st.sampled_from(EDGE_PARTITIONS), k=st.sampled_from(BINARY_KEYS))
+    @rule(p=st.sampled_from(EDGE_PARTITIONS), k=MODEL_KEYS)
     def delete(self, p, k):
         self.engine.delete(p, k)
         self.model.pop((p, k), None)
@@ -603,7 +892,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.model = dict(self.durable)
         self.staged.clear()
 
-    @rule(p=st.sampled_from(EDGE_PARTITIONS), k=st.sampled_from(BINARY_KEYS))
+    @rule(p=st.sampled_from(EDGE_PARTITIONS), k=MODEL_KEYS)
     def get(self, p, k):
         assert self.engine.get(p, k) == self.model.get((p, k))
 
