@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import secrets
@@ -98,9 +97,6 @@ def run_node(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dynredis: {exc}", file=sys.stderr)
         return 2
-    # Objects cached by a busy node are long-lived; frequent young-generation
-    # collections over them cost more than they free.
-    gc.set_threshold(50_000, 50, 100)
     profile_path = os.environ.get("DYNREDIS_PROFILE")
     profiler = None
     if profile_path:

@@ -95,6 +95,10 @@ class LmdbEngine:
         self._stage: dict[tuple[int, bytes], bytes | None] = {}
         self._unsynced = False  # committed to the OS since the last env.sync
         self._closed = False
+        # One read transaction serves every get; it is renewed after each write
+        # transaction, so it never sees less than the latest commit (and the stage
+        # is consulted first). Beginning a transaction per get costs more than the get.
+        self._rtxn = self._env.begin(db=self._data)
 
     # ------------------------------------------------------------------ reads
 
@@ -107,8 +111,11 @@ class LmdbEngine:
                 return value  # type: ignore[return-value]
         if len(key) > self.max_key_size:
             return self._get_long(partition, key)
-        with self._env.begin(db=self._data) as txn:
-            return txn.get(_pack(partition) + key)
+        return self._rtxn.get(_pack(partition) + key)
+
+    def _renew_reader(self) -> None:
+        self._rtxn.abort()
+        self._rtxn = self._env.begin(db=self._data)
 
     def _get_long(self, partition: int, key: bytes) -> bytes | None:
         with self._env.begin(db=self._long) as txn:
@@ -264,6 +271,7 @@ class LmdbEngine:
         with self._env.begin(write=True) as txn:
             txn.drop(self._data, delete=False)
             txn.drop(self._long, delete=False)
+        self._renew_reader()
         self._stage = {}
         self._unsynced = True
 
@@ -306,6 +314,7 @@ class LmdbEngine:
                         txn.delete(lk, db=long_db)
                 for lk, record in long_puts:
                     txn.put(lk, record, db=long_db)
+            self._renew_reader()
             self._stage = {}
             self._unsynced = not self._durable  # a durable env synced inside commit
         if sync and self._unsynced:
@@ -333,4 +342,5 @@ class LmdbEngine:
             self.commit(True)
         finally:
             self._closed = True
+            self._rtxn.abort()
             self._env.close()
