@@ -337,18 +337,17 @@ class Node:
         self._put_progress(op)
 
     def _put_progress(self, op: PutOp) -> None:
-        core = op
-        if not core.replied:
-            if core.enough():
-                core.replied = True
-                self.done.append((op.cb, (None, op.obj)))
-            elif core.impossible():
-                core.replied = True
-                self.stats.noquorum += 1
-                err = noquorum("write", len(core.acked), core.w, self.cfg.n)
-                self.done.append((op.cb, (err, None)))
-        if core.complete():
+        # A write has nothing left to do once answered: later acks find no op.
+        if op.enough():
+            op.replied = True
             self.pending.pop(op.reqid, None)
+            self.done.append((op.cb, (None, op.obj)))
+        elif op.impossible():
+            op.replied = True
+            self.pending.pop(op.reqid, None)
+            self.stats.noquorum += 1
+            err = noquorum("write", len(op.acked), op.w, self.cfg.n)
+            self.done.append((op.cb, (err, None)))
 
     def _bound(self, clock: Clock) -> Clock:
         entries = clock[0]
