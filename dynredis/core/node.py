@@ -13,9 +13,9 @@ Storage is reached only through the injected engine (`LocalStore`); when staged
 writes become durable is the driver's decision.
 
 Peer messages (tuples, first element the type):
-  ("p", reqid, key, enc, owner)         replica put          -> ("pa", reqid)
-  ("g", reqid, key)                     replica get          -> ("ga", reqid, enc|None)
-  ("rp", key, enc)                      read repair (no reply)
+  ("p", reqid, key, enc, owner, p)      replica put          -> ("pa", reqid)
+  ("g", reqid, key, p)                  replica get          -> ("ga", reqid, enc|None)
+  ("rp", key, enc, p)                   read repair (no reply)
   ("fg", reqid, key, r)                 forwarded get        -> ("fa", reqid, err, enc)
   ("fp", reqid, key, ctx, data, exp, w) forwarded put        -> ("fa", reqid, err, enc)
   ("fl", reqid)                         wipe local data      -> ("fla", reqid)
@@ -248,7 +248,7 @@ class Node:
             op.reqid = self._next_id
             op.deadline = self.now + self.cfg.timeout_ms
             self.pending[op.reqid] = op
-            msg = ("g", op.reqid, key)
+            msg = ("g", op.reqid, key, p)
             for node, _ in route.others:
                 self.send(node, msg)
         self._get_progress(op)
@@ -279,9 +279,9 @@ class Node:
         for node in core.stale(menc):
             self.stats.read_repairs += 1
             if node == self.name:
-                self._replica_put(op.key, menc)
+                self._replica_put(op.key, menc, op.p)
             else:
-                self.send(node, ("rp", op.key, menc))
+                self.send(node, ("rp", op.key, menc, op.p))
 
     # --- coordinator: writes ---------------------------------------------------------
 
@@ -333,7 +333,7 @@ class Node:
             op.deadline = self.now + self.cfg.timeout_ms
             self.pending[op.reqid] = op
             for node, owner in route.others:
-                self.send(node, ("p", op.reqid, key, enc, owner))
+                self.send(node, ("p", op.reqid, key, enc, owner, p))
         self._put_progress(op)
 
     def _put_progress(self, op: PutOp) -> None:
@@ -391,18 +391,25 @@ class Node:
 
     # --- replica side ----------------------------------------------------------------
 
-    def _replica_put(self, key: bytes, enc: bytes) -> None:
-        """Merge an incoming version into this replica (sync keeps whatever is concurrent)."""
-        p = self.partition(key)
+    def _replica_put(self, key: bytes, enc: bytes, p: int) -> None:
+        """Merge an incoming version into this replica (sync keeps whatever is concurrent).
+
+        `p` comes with the message: a key's partition depends only on the ring size,
+        which is fixed for a cluster's life, so the sender's answer is ours too.
+        """
         lenc = self.local.get_enc(p, key)
         if lenc is None:
             self.local.put(p, key, None, enc)
             return
         if lenc == enc:
             return
-        local, _ = self.local.get(p, key)
-        assert local is not None
-        merged = self._bound(dvv.sync(local, objmod.decode(enc)))
+        local = objmod.decode(lenc)
+        incoming = objmod.decode(enc)
+        if dvv.less(local, incoming):
+            # The common case: the coordinator's write covers everything we hold.
+            self.local.put(p, key, incoming, enc)
+            return
+        merged = self._bound(dvv.sync(local, incoming))
         menc = objmod.encode(merged)
         if menc != lenc:
             self.local.put(p, key, merged, menc)
@@ -413,7 +420,7 @@ class Node:
         kind = msg[0]
         if kind == "p":
             self.stats.replica_puts += 1
-            self._replica_put(msg[2], msg[3])
+            self._replica_put(msg[2], msg[3], msg[5])
             self.send(src, ("pa", msg[1]))
         elif kind == "pa":
             op = self.pending.get(msg[1])
@@ -422,15 +429,14 @@ class Node:
                 self._put_progress(op)
         elif kind == "g":
             self.stats.replica_gets += 1
-            key = msg[2]
-            self.send(src, ("ga", msg[1], self.local.get_enc(self.partition(key), key)))
+            self.send(src, ("ga", msg[1], self.local.get_enc(msg[3], msg[2])))
         elif kind == "ga":
             op = self.pending.get(msg[1])
             if op is not None:
                 op.add(src, msg[2])
                 self._get_progress(op)
         elif kind == "rp":
-            self._replica_put(msg[1], msg[2])
+            self._replica_put(msg[1], msg[2], msg[3])
         elif kind in ("fg", "fp"):
             self._forwarded(src, msg)
         elif kind == "fa":
