@@ -79,3 +79,44 @@ def expiry_from(
 
 
 MAX_MS = 2**63 - 1
+
+
+LLONG_MAX = 2**63 - 1
+LLONG_MIN = -(2**63)
+MAX_STRING = 512 * 1024 * 1024
+"""Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
+
+Write = tuple[bytes | None, int]
+"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0)."""
+
+
+def read_then_write(
+    c: Any,
+    key: bytes,
+    decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
+    slot: Any = None,
+) -> None:
+    """A read-modify-write: quorum-read `key`, let `decide(current value or None)` choose
+    the reply and an optional write, then write with the context that was read, so the
+    new version supersedes exactly what the read saw. The reply goes out once the write
+    is acknowledged (or at once when `decide` writes nothing)."""
+    node = c.node
+    if slot is None:
+        slot = c.defer()
+
+    def read(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        reply, write = decide(current(obj, node.now))
+        if write is None:
+            slot.set(reply)
+            return
+
+        def written(result: tuple) -> None:
+            slot.set(err(result[0]) if result[0] is not None else reply)
+
+        node.put(key, context_of(obj), write[0], write[1], written, c.w)
+
+    node.get(key, read, c.r)

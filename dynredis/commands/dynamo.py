@@ -13,7 +13,7 @@ from ..core import clock as dvv
 from ..core import obj as objmod
 from ..resp import encode as resp
 from .common import context_of, err, expiry_from
-from .table import ERR_SYNTAX, command
+from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
 
@@ -78,3 +78,29 @@ def cmd_delctx(c: Any, args: list[bytes]) -> bytes | None:
     c.node.put(args[1], ctx, None, 0,
                lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
     return None
+
+
+@command("dyn.consistency", -1, ("fast", "stale"), group="dynamo",
+         summary="Sets or shows this connection's read and write quorums (R, W).",
+         since="0.1.0")
+def cmd_consistency(c: Any, args: list[bytes]) -> bytes:
+    """`DYN.CONSISTENCY [R r] [W w]`: quorums for this connection only; no arguments
+    replies with the ones in force (the node's defaults unless set)."""
+    n = c.node.cfg.n
+    if len(args) > 1:
+        if len(args) % 2 != 1:
+            return ERR_SYNTAX
+        updates: dict[bytes, int] = {}
+        for i in range(1, len(args), 2):
+            which = args[i].upper()
+            value = parse_int(args[i + 1])
+            if which not in (b"R", b"W"):
+                return ERR_SYNTAX
+            if value is None or not 1 <= value <= n:
+                return resp.error(f"ERR {which.decode()} must be an integer between 1 and N ({n})")
+            updates[which] = value
+        if b"R" in updates:
+            c.r = updates[b"R"]
+        if b"W" in updates:
+            c.w = updates[b"W"]
+    return resp.encode({"n": n, "r": c.r or c.node.cfg.r, "w": c.w or c.node.cfg.w}, c.proto)

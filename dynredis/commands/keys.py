@@ -1,4 +1,5 @@
-"""Key-space commands: DEL, EXISTS, TTL/PTTL, EXPIRE/PEXPIRE, PERSIST, DBSIZE, FLUSHALL.
+"""Key-space commands: DEL UNLINK EXISTS TOUCH TYPE TTL PTTL EXPIRE PEXPIRE EXPIREAT
+PEXPIREAT EXPIRETIME PEXPIRETIME PERSIST DBSIZE FLUSHALL.
 
 Commands that change a key read it with a quorum first and write the new version
 with the context they read, so they supersede exactly what they saw.
@@ -8,8 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.obj import Sibling
 from ..resp import encode as resp
-from .common import Gather, context_of, current, err, first_error
+from .common import (
+    LLONG_MAX,
+    LLONG_MIN,
+    Gather,
+    Write,
+    context_of,
+    current,
+    err,
+    first_error,
+    read_then_write,
+)
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 
@@ -39,6 +51,12 @@ def cmd_del(c: Any, args: list[bytes]) -> None:
     _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # a repeated key counts once
 
 
+@command("unlink", -2, ("write", "fast"), 1, -1, 1, "generic",
+         "Asynchronously deletes one or more keys.", since="4.0.0")
+def cmd_unlink(c: Any, args: list[bytes]) -> None:
+    _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # as DEL
+
+
 @command("exists", -2, ("readonly", "fast"), 1, -1, 1, "generic",
          "Determines whether one or more keys exist.")
 def cmd_exists(c: Any, args: list[bytes]) -> None:
@@ -55,6 +73,13 @@ def cmd_exists(c: Any, args: list[bytes]) -> None:
     g = Gather(len(args) - 1, finish)
     for i, key in enumerate(args[1:]):
         node.get(key, g.callback(i), c.r)
+
+
+@command("touch", -2, ("readonly", "fast"), 1, -1, 1, "generic",
+         "Returns the number of existing keys out of those specified (a repeated key counts "
+         "each time, as in Redis).", since="3.2.1")
+def cmd_touch(c: Any, args: list[bytes]) -> None:
+    cmd_exists(c, args)
 
 
 def _ttl(c: Any, key: bytes, millis: bool) -> None:
@@ -90,58 +115,106 @@ def cmd_pttl(c: Any, args: list[bytes]) -> None:
     _ttl(c, args[1], True)
 
 
-def _expire(c: Any, args: list[bytes], unit_ms: int) -> bytes | None:
+def _expire(c: Any, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | None:
+    """EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT, checked in Redis' order."""
     node = c.node
-    amount = parse_int(args[2])
-    if amount is None:
-        return ERR_NOT_INT
-    flags = {a.upper() for a in args[3:]}
-    if not flags <= {b"NX", b"XX", b"GT", b"LT"}:
-        return resp.error(f"ERR Unsupported option {args[3 + 0].decode('utf-8', 'replace')}")
+    flags: set[bytes] = set()
+    for opt in args[3:]:
+        word = opt.upper()
+        if word not in (b"NX", b"XX", b"GT", b"LT"):
+            return resp.error(f"ERR Unsupported option {opt.decode('utf-8', 'replace')}")
+        flags.add(word)
     if b"NX" in flags and flags & {b"XX", b"GT", b"LT"}:
         return resp.error("ERR NX and XX, GT or LT options at the same time are not compatible")
     if b"GT" in flags and b"LT" in flags:
         return resp.error("ERR GT and LT options at the same time are not compatible")
-    if abs(amount) > (2**63 - 1) // unit_ms - node.now:
-        return resp.error(f"ERR invalid expire time in '{args[0].decode().lower()}' command")
-    slot = c.defer()
-    key = args[1]
+    when = parse_int(args[2])
+    if when is None:
+        return ERR_NOT_INT
+    bad_time = resp.error(f"ERR invalid expire time in '{args[0].decode().lower()}' command")
+    if unit_ms == 1000:
+        # Negative times are allowed (they delete); only overflow is refused, as Redis.
+        if when > LLONG_MAX // 1000 or when < -(-LLONG_MIN // 1000):
+            return bad_time
+        when *= 1000
+    base = 0 if absolute else node.now
+    if when > LLONG_MAX - base:
+        return bad_time
+    at = when + base
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
-        sib = current(obj, node.now)
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
-            slot.set(resp.ZERO)
-            return
-        at = node.now + amount * unit_ms
+            return resp.ZERO, None
         has = sib[1] != 0
         if (b"NX" in flags and has) or (b"XX" in flags and not has) or (
             b"GT" in flags and (not has or at <= sib[1])) or (
             b"LT" in flags and has and at >= sib[1]):
-            slot.set(resp.ZERO)
-            return
-        # An expiry in the past deletes the key, as in Redis.
-        data = sib[2] if at > node.now else None
-        node.put(key, context_of(obj), data, at if data is not None else 0,
-                 lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
+            return resp.ZERO, None
+        if at <= node.now:
+            return resp.ONE, (None, 0)  # an expiry in the past deletes the key, as in Redis
+        return resp.ONE, (sib[2], at)
 
-    node.get(key, read, c.r)
+    read_then_write(c, args[1], decide)
     return None
 
 
 @command("expire", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key in seconds.")
 def cmd_expire(c: Any, args: list[bytes]) -> bytes | None:
-    return _expire(c, args, 1000)
+    return _expire(c, args, 1000, False)
 
 
 @command("pexpire", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key in milliseconds.")
 def cmd_pexpire(c: Any, args: list[bytes]) -> bytes | None:
-    return _expire(c, args, 1)
+    return _expire(c, args, 1, False)
+
+
+@command("expireat", -3, ("write", "fast"), 1, 1, 1, "generic",
+         "Sets the expiration time of a key to a Unix timestamp.", since="1.2.0")
+def cmd_expireat(c: Any, args: list[bytes]) -> bytes | None:
+    return _expire(c, args, 1000, True)
+
+
+@command("pexpireat", -3, ("write", "fast"), 1, 1, 1, "generic",
+         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+         since="2.6.0")
+def cmd_pexpireat(c: Any, args: list[bytes]) -> bytes | None:
+    return _expire(c, args, 1, True)
+
+
+def _expiretime(c: Any, key: bytes, millis: bool) -> None:
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is None:
+            return resp.integer(-2), None
+        if sib[1] == 0:
+            return resp.integer(-1), None
+        return resp.integer(sib[1] if millis else (sib[1] + 500) // 1000), None
+
+    read_then_write(c, key, decide)
+
+
+@command("expiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
+         "Returns the expiration time of a key as a Unix timestamp.", since="7.0.0")
+def cmd_expiretime(c: Any, args: list[bytes]) -> None:
+    _expiretime(c, args[1], False)
+
+
+@command("pexpiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
+         "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+         since="7.0.0")
+def cmd_pexpiretime(c: Any, args: list[bytes]) -> None:
+    _expiretime(c, args[1], True)
+
+
+@command("type", 2, ("readonly", "fast"), 1, 1, 1, "generic",
+         "Determines the type of value stored at a key.")
+def cmd_type(c: Any, args: list[bytes]) -> None:
+    read_then_write(c, args[1], lambda sib: (_NONE if sib is None else _STRING, None))
+
+
+_STRING = resp.simple("string")
+_NONE = resp.simple("none")
 
 
 @command("persist", 2, ("write", "fast"), 1, 1, 1, "generic",

@@ -1,14 +1,31 @@
-"""String commands over Dynamo quorum reads and writes: GET, SET, MGET, MSET."""
+"""String commands over Dynamo quorum reads and writes.
+
+GET SET MGET MSET SETNX SETEX PSETEX GETSET GETDEL GETEX MSETNX APPEND STRLEN GETRANGE
+SETRANGE. Commands that depend on the current value read it with a quorum and write the
+new version with the context they read (`read_then_write`), so they supersede exactly
+what they saw; a concurrent writer's version stays a sibling (last-writer-wins for GET).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..core.obj import Sibling
 from ..resp import encode as resp
-from .common import Gather, context_of, current, err, expiry_from, first_error
-from .table import ERR_SYNTAX, command
+from .common import (
+    MAX_STRING,
+    Gather,
+    Write,
+    context_of,
+    current,
+    err,
+    expiry_from,
+    first_error,
+    read_then_write,
+)
+from .table import ERR_NOT_INT, ERR_SYNTAX, command, err_arity, parse_int
 
-ERR_SET_EXPIRE = resp.error("ERR invalid expire time in 'set' command")
+ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 
 @command("get", 2, ("readonly", "fast"), 1, 1, 1, "string", "Returns the string value of a key.")
@@ -27,32 +44,56 @@ def cmd_get(c: Any, args: list[bytes]) -> None:
     node.get(args[1], done, c.r)
 
 
-def _parse_set(args: list[bytes], now: int) -> tuple[dict, bytes | None]:
-    opts: dict[str, Any] = {"cond": None, "get": False, "expire": 0, "keepttl": False}
-    has_expire = False
-    i = 3
-    while i < len(args):
-        word = args[i].upper()
-        if word in (b"NX", b"XX"):
-            if opts["cond"] is not None:
-                return opts, ERR_SYNTAX
-            opts["cond"] = word
-        elif word == b"GET":
-            opts["get"] = True
-        elif word == b"KEEPTTL":
-            if has_expire:
-                return opts, ERR_SYNTAX
-            opts["keepttl"] = True
-        elif word in (b"EX", b"PX", b"EXAT", b"PXAT"):
-            if has_expire or opts["keepttl"] or i + 1 >= len(args):
-                return opts, ERR_SYNTAX
-            at, problem = expiry_from(word, args[i + 1], now)
-            if problem is not None:
-                return opts, problem
-            if at is None:
-                return opts, ERR_SET_EXPIRE
-            opts["expire"] = at
-            has_expire = True
+_EXPIRY = frozenset((b"EX", b"PX", b"EXAT", b"PXAT"))
+
+
+class StringOptions:
+    """What SET's or GETEX's options asked for (parsed as Redis'
+    parseExtendedStringArgumentsOrReply does: same accepted orders, same errors)."""
+
+    __slots__ = ("flags", "unit", "raw")
+
+    def __init__(self) -> None:
+        self.flags: set[bytes] = set()
+        self.unit: bytes | None = None  # EX PX EXAT PXAT
+        self.raw: bytes = b""  # its argument, checked after the parse
+
+    def expire_at(self, now: int, name: str) -> tuple[int, bytes | None]:
+        """The absolute expiry in ms (0 for none) or an error reply naming `name`."""
+        if self.unit is None:
+            return 0, None
+        at, problem = expiry_from(self.unit, self.raw, now)
+        if problem is not None:
+            return 0, problem
+        if at is None:
+            return 0, resp.error(f"ERR invalid expire time in '{name}' command")
+        return at, None
+
+
+def parse_string_options(args: list[bytes], start: int, is_set: bool
+                         ) -> tuple[StringOptions, bytes | None]:
+    opts = StringOptions()
+    flags = opts.flags
+    i = start
+    n = len(args)
+    while i < n:
+        opt = args[i].upper()
+        if opt == b"NX" and is_set and b"XX" not in flags:
+            flags.add(opt)
+        elif opt == b"XX" and is_set and b"NX" not in flags:
+            flags.add(opt)
+        elif opt == b"GET" and is_set:
+            flags.add(opt)
+        elif opt == b"KEEPTTL" and is_set and not flags & (_EXPIRY | {b"PERSIST"}):
+            flags.add(opt)
+        elif opt == b"PERSIST" and not is_set and not flags & (_EXPIRY | {b"KEEPTTL"}):
+            flags.add(opt)
+        elif (opt in _EXPIRY and i + 1 < n
+              and not flags & ((_EXPIRY - {opt}) | {b"KEEPTTL", b"PERSIST"})):
+            # The same option twice is accepted, the last one counting (as in Redis).
+            flags.add(opt)
+            opts.unit = opt
+            opts.raw = args[i + 1]
             i += 1
         else:
             return opts, ERR_SYNTAX
@@ -60,52 +101,206 @@ def _parse_set(args: list[bytes], now: int) -> tuple[dict, bytes | None]:
     return opts, None
 
 
+def _old_value(c: Any, sib: Sibling | None) -> bytes:
+    return c.nil if sib is None else resp.bulk(sib[2])  # type: ignore[arg-type]
+
+
 @command("set", -3, ("write", "denyoom"), 1, 1, 1, "string",
          "Sets the string value of a key, ignoring its type.")
 def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
     node = c.node
     key, value = args[1], args[2]
-    slot = c.defer()
-
-    def written(result: tuple) -> None:
-        e, _ = result
-        slot.set(err(e) if e is not None else resp.OK)
 
     if len(args) == 3:
-        node.put(key, None, value, 0, written, c.w)
+        slot = c.defer()
+        node.put(key, None, value, 0, lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
         return None
-    opts, problem = _parse_set(args, node.now)
+    opts, problem = parse_string_options(args, 3, True)
     if problem is not None:
-        slot.set(problem)
+        return problem
+    expire, problem = opts.expire_at(node.now, "set")
+    if problem is not None:
+        return problem
+    flags = opts.flags
+    if not flags & {b"NX", b"XX", b"GET", b"KEEPTTL"}:
+        slot = c.defer()
+        node.put(key, None, value, expire,
+                 lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
         return None
-    if opts["cond"] is None and not opts["get"] and not opts["keepttl"]:
-        node.put(key, None, value, opts["expire"], written, c.w)
-        return None
+    get = b"GET" in flags
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
-        sib = current(obj, node.now)
-        old = c.nil if sib is None else resp.bulk(sib[2])
-        if (opts["cond"] == b"NX" and sib is not None) or (opts["cond"] == b"XX" and sib is None):
-            slot.set(old if opts["get"] else c.nil)
-            return
-        expire = opts["expire"]
-        if opts["keepttl"] and sib is not None:
-            expire = sib[1]
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if (b"NX" in flags and sib is not None) or (b"XX" in flags and sib is None):
+            return (_old_value(c, sib) if get else c.nil), None
+        keep = b"KEEPTTL" in flags and sib is not None
+        return (_old_value(c, sib) if get else resp.OK), (value, sib[1] if keep else expire)
 
-        def after(result: tuple) -> None:
-            e2, _ = result
-            if e2 is not None:
-                slot.set(err(e2))
-            else:
-                slot.set(old if opts["get"] else resp.OK)
+    read_then_write(c, key, decide)
+    return None
 
-        node.put(key, context_of(obj), value, expire, after, c.w)
 
-    node.get(key, read, c.r)
+@command("setnx", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+         "Sets the string value of a key only when the key doesn't exist.")
+def cmd_setnx(c: Any, args: list[bytes]) -> None:
+    value = args[2]
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is not None:
+            return resp.ZERO, None
+        return resp.ONE, (value, 0)
+
+    read_then_write(c, args[1], decide)
+
+
+def _setex(c: Any, args: list[bytes], unit: bytes) -> bytes | None:
+    node = c.node
+    at, problem = expiry_from(unit, args[2], node.now)
+    if problem is not None:
+        return problem
+    if at is None:
+        return resp.error(f"ERR invalid expire time in '{args[0].decode().lower()}' command")
+    slot = c.defer()
+    node.put(args[1], None, args[3], at,
+             lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+    return None
+
+
+@command("setex", 4, ("write", "denyoom"), 1, 1, 1, "string",
+         "Sets the string value and expiration time of a key.")
+def cmd_setex(c: Any, args: list[bytes]) -> bytes | None:
+    return _setex(c, args, b"EX")
+
+
+@command("psetex", 4, ("write", "denyoom"), 1, 1, 1, "string",
+         "Sets both string value and expiration time in milliseconds of a key.")
+def cmd_psetex(c: Any, args: list[bytes]) -> bytes | None:
+    return _setex(c, args, b"PX")
+
+
+@command("getset", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+         "Returns the previous string value of a key after setting it to a new value.")
+def cmd_getset(c: Any, args: list[bytes]) -> None:
+    value = args[2]
+    # Like SET key value GET: the new value has no expiry.
+    read_then_write(c, args[1], lambda sib: (_old_value(c, sib), (value, 0)))
+
+
+@command("getdel", 2, ("write", "fast"), 1, 1, 1, "string",
+         "Returns the string value of a key after deleting the key.")
+def cmd_getdel(c: Any, args: list[bytes]) -> None:
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is None:
+            return c.nil, None
+        return resp.bulk(sib[2]), (None, 0)  # type: ignore[arg-type]
+
+    read_then_write(c, args[1], decide)
+
+
+@command("getex", -2, ("write", "fast"), 1, 1, 1, "string",
+         "Returns the string value of a key after setting its expiration time.")
+def cmd_getex(c: Any, args: list[bytes]) -> bytes | None:
+    node = c.node
+    opts, problem = parse_string_options(args, 2, False)
+    if problem is not None:
+        return problem
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is None:
+            return c.nil, None  # Redis checks the expire argument only for a live key
+        data: bytes = sib[2]  # type: ignore[assignment]
+        reply = resp.bulk(data)
+        if opts.unit is not None:
+            at, bad = opts.expire_at(node.now, "getex")
+            if bad is not None:
+                return bad, None
+            if opts.unit in (b"EXAT", b"PXAT") and at <= node.now:
+                return reply, (None, 0)  # an absolute time in the past deletes the key
+            return reply, (data, at)
+        if b"PERSIST" in opts.flags and sib[1] != 0:
+            return reply, (data, 0)
+        return reply, None
+
+    read_then_write(c, args[1], decide)
+    return None
+
+
+@command("append", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+         "Appends a string to the value of a key. Creates the key if it doesn't exist.")
+def cmd_append(c: Any, args: list[bytes]) -> None:
+    tail = args[2]
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is None:
+            return resp.integer(len(tail)), (tail, 0)
+        old: bytes = sib[2]  # type: ignore[assignment]
+        if len(old) + len(tail) > MAX_STRING:
+            return ERR_TOO_BIG, None
+        new = old + tail
+        return resp.integer(len(new)), (new, sib[1])  # keeps the key's expiry
+
+    read_then_write(c, args[1], decide)
+
+
+@command("strlen", 2, ("readonly", "fast"), 1, 1, 1, "string",
+         "Returns the length of a string value.")
+def cmd_strlen(c: Any, args: list[bytes]) -> None:
+    read_then_write(c, args[1], lambda sib: (
+        resp.integer(len(sib[2]) if sib is not None else 0), None))  # type: ignore[arg-type]
+
+
+def getrange(data: bytes, start: int, end: int) -> bytes:
+    """Redis 7.0's GETRANGE arithmetic, out-of-range quirks included."""
+    n = len(data)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    start = max(start, 0)
+    end = max(end, 0)
+    if end >= n:
+        end = n - 1
+    if start > end or n == 0:
+        return b""
+    return data[start:end + 1]
+
+
+@command("getrange", 4, ("readonly",), 1, 1, 1, "string",
+         "Returns a substring of the string stored at a key.")
+def cmd_getrange(c: Any, args: list[bytes]) -> bytes | None:
+    start, end = parse_int(args[2]), parse_int(args[3])
+    if start is None or end is None:
+        return ERR_NOT_INT
+    read_then_write(c, args[1], lambda sib: (
+        resp.bulk(getrange(sib[2], start, end) if sib is not None else b""),  # type: ignore[arg-type]
+        None))
+    return None
+
+
+@command("setrange", 4, ("write", "denyoom"), 1, 1, 1, "string",
+         "Overwrites a part of a string value with another by an offset. "
+         "Creates the key if it doesn't exist.")
+def cmd_setrange(c: Any, args: list[bytes]) -> bytes | None:
+    offset = parse_int(args[2])
+    if offset is None:
+        return ERR_NOT_INT
+    if offset < 0:
+        return resp.error("ERR offset is out of range")
+    value = args[3]
+    if value and offset + len(value) > MAX_STRING:
+        return ERR_TOO_BIG
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        old: bytes = sib[2] if sib is not None else b""  # type: ignore[assignment]
+        if not value:
+            return resp.integer(len(old)), None  # nothing to write, not even a new key
+        if len(old) < offset:
+            old += bytes(offset - len(old))  # zero padding, as Redis
+        new = old[:offset] + value + old[offset + len(value):]
+        return resp.integer(len(new)), (new, sib[1] if sib is not None else 0)
+
+    read_then_write(c, args[1], decide)
     return None
 
 
@@ -136,8 +331,6 @@ def cmd_mget(c: Any, args: list[bytes]) -> None:
          "Atomically creates or modifies the string values of one or more keys.")
 def cmd_mset(c: Any, args: list[bytes]) -> bytes | None:
     if len(args) % 2 != 1:
-        from .table import err_arity
-
         return err_arity("mset")
     node = c.node
     slot = c.defer()
@@ -150,4 +343,39 @@ def cmd_mset(c: Any, args: list[bytes]) -> bytes | None:
     g = Gather(len(pairs), finish)
     for i, (key, value) in enumerate(pairs):
         node.put(key, None, value, 0, g.callback(i), c.w)
+    return None
+
+
+@command("msetnx", -3, ("write", "denyoom"), 1, -1, 2, "string",
+         "Atomically modifies the string values of one or more keys only when all keys "
+         "don't exist.")
+def cmd_msetnx(c: Any, args: list[bytes]) -> bytes | None:
+    if len(args) % 2 != 1:
+        return err_arity("msetnx")
+    node = c.node
+    slot = c.defer()
+    values: dict[bytes, bytes] = {}
+    for i in range(1, len(args), 2):
+        values[args[i]] = args[i + 1]  # a repeated key takes its last value, as in Redis
+    keys = list(values)
+
+    def wrote(results: list) -> None:
+        e = first_error(results)
+        slot.set(err(e) if e is not None else resp.ONE)
+
+    def read(results: list) -> None:
+        e = first_error(results)
+        if e is not None:
+            slot.set(err(e))
+            return
+        if any(current(obj, node.now) is not None for _, obj in results):
+            slot.set(resp.ZERO)
+            return
+        g = Gather(len(keys), wrote)
+        for i, (key, (_, obj)) in enumerate(zip(keys, results, strict=True)):
+            node.put(key, context_of(obj), values[key], 0, g.callback(i), c.w)
+
+    g = Gather(len(keys), read)
+    for i, key in enumerate(keys):
+        node.get(key, g.callback(i), c.r)
     return None

@@ -66,6 +66,59 @@ def command(
     return register
 
 
+def subcommand(
+    parent: str,
+    name: str,
+    arity: int,
+    flags: tuple[str, ...] = (),
+    first_key: int = 0,
+    last_key: int = 0,
+    step: int = 0,
+    summary: str = "",
+    since: str = "1.0.0",
+) -> Callable[[Handler], Handler]:
+    """Register `parent name ...` (e.g. CONFIG GET) under an already registered container.
+
+    Its arity counts the container's name too (CONFIG GET pattern is 3), as in Redis;
+    `dispatch` checks it and answers Redis' `'config|get'` arity error.
+    """
+
+    def register(fn: Handler) -> Handler:
+        top = TABLE[parent.lower().encode()]
+        top.subcommands[name.lower()] = Command(
+            f"{top.name}|{name.lower()}", fn, arity, flags, first_key, last_key, step,
+            top.group, summary, since)
+        return fn
+
+    return register
+
+
+def dispatch(parent: str, c: Any, args: list[bytes]) -> bytes | None:
+    """Run the registered subcommand named by args[1] (arity checked as Redis does)."""
+    top = TABLE[parent.lower().encode()]
+    sub = top.subcommands.get(args[1].decode("utf-8", "replace").lower())
+    if sub is None:
+        return err_subcommand(args[1], top.name)
+    if not sub.arity_ok(len(args)):
+        return err_arity(sub.name)
+    return sub.handler(c, args)
+
+
+def lookup_full(name: bytes) -> Command | None:
+    """A command or a `container|sub` subcommand by name (for COMMAND INFO/DOCS)."""
+    top, sep, sub = name.partition(b"|")
+    cmd = lookup(top)
+    if cmd is None or not sep:
+        return cmd
+    return cmd.subcommands.get(sub.decode("utf-8", "replace").lower())
+
+
+def help_reply(c: Any, name: str, lines: list[str]) -> bytes:
+    """The reply of `<NAME> HELP`: simple strings, as Redis formats them."""
+    head = f"{name.upper()} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    return resp.encode([resp.Simple(x) for x in [head, *lines]], c.proto)
+
+
 def lookup(name: bytes) -> Command | None:
     cmd = TABLE.get(name)
     if cmd is None:

@@ -13,9 +13,12 @@ Storage is reached only through the injected engine (`LocalStore`); when staged
 writes become durable is the driver's decision.
 
 Peer messages (tuples, first element the type):
-  ("p", reqid, key, enc, owner, p)      replica put          -> ("pa", reqid)
-  ("g", reqid, key, p)                  replica get          -> ("ga", reqid, enc|None)
-  ("rp", key, enc, p)                   read repair (no reply)
+  ("p", reqid, key, enc, owner, p)      replica put (a hint when owner is another node)
+                                                             -> ("pa", reqid)
+  ("g", reqid, key, p, owner)           replica get          -> ("ga", reqid, enc|None)
+  ("rp", key, enc, p, owner)            read repair (no reply)
+  ("hb",)                               heartbeat for the failure detector
+  ("hp", hint key, key, enc, p)         hinted handoff       -> ("hpa", hint key, digest)
   ("fg", reqid, key, r)                 forwarded get        -> ("fa", reqid, err, enc)
   ("fp", reqid, key, ctx, data, exp, w) forwarded put        -> ("fa", reqid, err, enc)
   ("fl", reqid)                         wipe local data      -> ("fla", reqid)
@@ -33,8 +36,10 @@ from ..storage.base import Engine
 from . import clock as dvv
 from . import obj as objmod
 from .clock import VV, Clock
+from .hints import HINT_PARTITION, hint_key, parse_hint_key
 from .hlc import HLC
 from .localstore import LocalStore
+from .membership import DOWN, PhiAccrual
 from .quorum import GetCore, PutCore
 from .ring import DEFAULT_Q, Ring, new_ring
 
@@ -52,6 +57,11 @@ class Config:
     q: int = DEFAULT_Q
     timeout_ms: int = 2000
     gossip_interval_ms: int = 1000
+    heartbeat_interval_ms: int = 500
+    phi_threshold: float = 8.0
+    startup_grace_ms: int = 3000  # a member never heard from by then counts as down
+    handoff_interval_ms: int = 1000
+    handoff_batch: int = 500
     cache_size: int = 100_000
 
     def validate(self) -> None:
@@ -73,6 +83,9 @@ class Stats:
     timeouts: int = 0
     sibling_warnings: int = 0
     sibling_collapses: int = 0
+    hints_created: int = 0
+    hints_delivered: int = 0
+    handoffs_sent: int = 0
 
 
 class Route:
@@ -89,11 +102,13 @@ class Route:
 class GetOp(GetCore):
     """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
-    __slots__ = ("reqid", "key", "p", "cb", "deadline", "local")
+    __slots__ = ("reqid", "key", "p", "cb", "deadline", "local", "targets")
 
     def __init__(self, n: int, r: int, key: bytes, p: int, cb: Callback,
-                 local: tuple[bytes, Clock] | None) -> None:
+                 local: tuple[bytes, Clock] | None,
+                 targets: list[tuple[str, str]] | None = None) -> None:
         super().__init__(n, r)
+        self.targets = targets
         self.reqid = 0
         self.key = key
         self.p = p
@@ -166,7 +181,14 @@ class Node:
         self.members: set[str] = set(members or ()) | {name}
         self.seeds = tuple(s for s in seeds if s != name)
         self.ring = ring if ring is not None else new_ring([name], self.cfg.q, claimant=name)
-        self.down: set[str] = set()
+        self.down: set[str] = set()  # peers requests avoid: link down or detector says so
+        self.link_down: set[str] = set()
+        self.fd = PhiAccrual(threshold=self.cfg.phi_threshold)
+        self.hints = sum(1 for _ in engine.scan(HINT_PARTITION))
+        self._handoff_inflight: dict[bytes, int] = {}
+        self._born: int | None = None
+        self._next_hb = 0
+        self._next_handoff = 0
         self.outbox: dict[str, list[tuple]] = {}
         self.done: list[tuple[Callback, Result]] = []
         self.pending: dict[int, Any] = {}
@@ -199,13 +221,39 @@ class Node:
         return [p for p, o in enumerate(self.ring.owners) if o == self.name]
 
     def peer_up(self, peer: str) -> None:
-        if peer in self.down:
-            self.down.discard(peer)
-            self._apl_cache.clear()
+        """The driver's link to `peer` works (the detector still has its say)."""
+        if peer in self.link_down:
+            self.link_down.discard(peer)
+            self._refresh_down()
 
     def peer_down(self, peer: str) -> None:
-        if peer not in self.down and peer != self.name:
-            self.down.add(peer)
+        """The driver cannot reach `peer` at all (connection refused or lost)."""
+        if peer not in self.link_down and peer != self.name:
+            self.link_down.add(peer)
+            self._refresh_down()
+
+    def member_status(self, peer: str) -> str:
+        """up, suspect or down, as this node sees `peer` right now."""
+        if peer == self.name:
+            return "up"
+        if peer in self.down:
+            return DOWN
+        return self.fd.status(peer, self.now)
+
+    def _refresh_down(self) -> None:
+        now = self.now
+        born = self._born if self._born is not None else now
+        down = set(self.link_down)
+        for peer in self.members:
+            if peer == self.name:
+                continue
+            if self.fd.known(peer):
+                if self.fd.phi(peer, now) >= self.fd.threshold:
+                    down.add(peer)
+            elif now - born >= self.cfg.startup_grace_ms:
+                down.add(peer)
+        if down != self.down:
+            self.down = down
             self._apl_cache.clear()
 
     # --- effects ---------------------------------------------------------------------
@@ -241,16 +289,16 @@ class Node:
             self.done.append((cb, (noquorum("read", len(targets), r, self.cfg.n), None)))
             return
         clock, enc = self.local.get(p, key)
-        op = GetOp(len(targets), r, key, p, cb, (enc, clock) if enc is not None else None)
+        op = GetOp(len(targets), r, key, p, cb, (enc, clock) if enc is not None else None,
+                   targets)
         op.add(self.name, enc)
         if route.others:
             self._next_id += 1
             op.reqid = self._next_id
             op.deadline = self.now + self.cfg.timeout_ms
             self.pending[op.reqid] = op
-            msg = ("g", op.reqid, key, p)
-            for node, _ in route.others:
-                self.send(node, msg)
+            for node, owner in route.others:
+                self.send(node, ("g", op.reqid, key, p, owner))
         self._get_progress(op)
 
     def _get_progress(self, op: GetOp) -> None:
@@ -276,12 +324,14 @@ class Node:
         merged, menc = core.merged(op.local)
         if menc is None:
             return
+        owners = dict(op.targets or ())
         for node in core.stale(menc):
             self.stats.read_repairs += 1
+            owner = owners.get(node, node)
             if node == self.name:
                 self._replica_put(op.key, menc, op.p)
             else:
-                self.send(node, ("rp", op.key, menc, op.p))
+                self.send(node, ("rp", op.key, menc, op.p, owner))
 
     # --- coordinator: writes ---------------------------------------------------------
 
@@ -414,13 +464,61 @@ class Node:
         if menc != lenc:
             self.local.put(p, key, merged, menc)
 
+    # --- hinted handoff --------------------------------------------------------------
+
+    def _store_hint(self, owner: str, p: int, key: bytes, enc: bytes) -> None:
+        """Keep a write meant for a down primary until it can be handed off."""
+        hk = hint_key(owner, p, key)
+        old = self.engine.get(HINT_PARTITION, hk)
+        if old is None:
+            self.engine.put(HINT_PARTITION, hk, enc)
+            self.hints += 1
+            self.stats.hints_created += 1
+            return
+        if old == enc:
+            return
+        merged = objmod.encode(self._bound(dvv.sync(objmod.decode(old), objmod.decode(enc))))
+        if merged != old:
+            self.engine.put(HINT_PARTITION, hk, merged)
+
+    def _handoff(self) -> None:
+        """Send hints whose owner is up again; each is dropped once the owner acks it."""
+        if not self.hints:
+            return
+        budget = self.cfg.handoff_batch
+        now = self.now
+        for hk, enc in self.engine.scan(HINT_PARTITION):
+            owner, p, key = parse_hint_key(hk)
+            if owner in self.down or owner not in self.members:
+                continue
+            if self._handoff_inflight.get(hk, 0) > now:
+                continue
+            self._handoff_inflight[hk] = now + self.cfg.timeout_ms
+            self.send(owner, ("hp", hk, key, enc, p))
+            self.stats.handoffs_sent += 1
+            budget -= 1
+            if budget == 0:
+                break
+
+    def _handed_off(self, hk: bytes, digest: bytes) -> None:
+        self._handoff_inflight.pop(hk, None)
+        current = self.engine.get(HINT_PARTITION, hk)
+        # Drop the hint only if it is what the owner now holds (not changed since).
+        if current is not None and objmod.digest(current) == digest:
+            self.engine.delete(HINT_PARTITION, hk)
+            self.hints -= 1
+            self.stats.hints_delivered += 1
+
     # --- messages --------------------------------------------------------------------
 
     def on_message(self, src: str, msg: tuple) -> None:
         kind = msg[0]
         if kind == "p":
             self.stats.replica_puts += 1
-            self._replica_put(msg[2], msg[3], msg[5])
+            if msg[4] == self.name:
+                self._replica_put(msg[2], msg[3], msg[5])
+            else:
+                self._store_hint(msg[4], msg[5], msg[2], msg[3])
             self.send(src, ("pa", msg[1]))
         elif kind == "pa":
             op = self.pending.get(msg[1])
@@ -429,14 +527,31 @@ class Node:
                 self._put_progress(op)
         elif kind == "g":
             self.stats.replica_gets += 1
-            self.send(src, ("ga", msg[1], self.local.get_enc(msg[3], msg[2])))
+            if msg[4] == self.name:
+                self.send(src, ("ga", msg[1], self.local.get_enc(msg[3], msg[2])))
+            else:
+                hinted = self.engine.get(HINT_PARTITION, hint_key(msg[4], msg[3], msg[2]))
+                self.send(src, ("ga", msg[1], hinted))
         elif kind == "ga":
             op = self.pending.get(msg[1])
             if op is not None:
                 op.add(src, msg[2])
                 self._get_progress(op)
         elif kind == "rp":
-            self._replica_put(msg[1], msg[2], msg[3])
+            if msg[4] == self.name:
+                self._replica_put(msg[1], msg[2], msg[3])
+            else:
+                self._store_hint(msg[4], msg[3], msg[1], msg[2])
+        elif kind == "hb":
+            self.fd.heartbeat(src, self.now)
+            if src in self.down and src not in self.link_down:
+                self._refresh_down()
+        elif kind == "hp":
+            _, hk, key, enc, p = msg
+            self._replica_put(key, enc, p)
+            self.send(src, ("hpa", hk, objmod.digest(enc)))
+        elif kind == "hpa":
+            self._handed_off(msg[1], msg[2])
         elif kind in ("fg", "fp"):
             self._forwarded(src, msg)
         elif kind == "fa":
@@ -525,11 +640,22 @@ class Node:
             expired.append(reqid)
         for reqid in expired:
             self._timeout(self.pending.pop(reqid))
+        if self._born is None:
+            self._born = now
+        if now >= self._next_hb:
+            self._next_hb = now + self.cfg.heartbeat_interval_ms
+            for peer in self.members:
+                if peer != self.name:
+                    self.send(peer, ("hb",))
+        self._refresh_down()
         if now >= self._next_gossip:
             self._next_gossip = now + self.cfg.gossip_interval_ms
             peers = sorted((self.members | set(self.seeds)) - {self.name})
             if peers:
                 self.send(self.rng.choice(peers), self.gossip_message())
+        if now >= self._next_handoff:
+            self._next_handoff = now + self.cfg.handoff_interval_ms
+            self._handoff()
 
     def _timeout(self, op: Any) -> None:
         self.stats.timeouts += 1

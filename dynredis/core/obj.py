@@ -12,6 +12,7 @@ compare replicas without decoding them.
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Any
 
 import msgpack
@@ -36,6 +37,11 @@ def decode(data: bytes) -> Clock:
     """An object from `encode`'s bytes (tuples throughout)."""
     entries, anon = msgpack.unpackb(data, use_list=False)
     return (entries, anon)
+
+
+def digest(data: bytes) -> bytes:
+    """A short fingerprint of an encoded object (to confirm what a peer stored)."""
+    return blake2b(data, digest_size=16).digest()
 
 
 def sibling(ts: int, data: bytes | None, expire_at: int = 0) -> Sibling:

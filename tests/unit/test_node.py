@@ -144,3 +144,45 @@ def test_timed_out_read_reports_noquorum() -> None:
     sim.stop(c)
     err, _ = sim.get(a, b"k")
     assert err is not None and err.startswith("NOQUORUM") and "timeout" in err
+
+
+def test_sloppy_quorum_keeps_writing_and_hands_hints_off_to_the_owner() -> None:
+    sim = SimCluster(5, seed=11, config=Config(timeout_ms=300))
+    ring = sim.nodes[sim.names[0]].ring
+    key = b"hinted"
+    pref = ring.preference_list(ring.partition_of(key), 3)
+    down = pref[1]
+    coordinator = pref[0]
+    sim.stop(down)
+    sim.run(5000)  # the others' detectors notice
+    assert down in sim.nodes[coordinator].down
+    err, _ = sim.put(coordinator, key, b"v1")
+    assert err is None
+    holders = [n for n in sim.names if n != down and sim.nodes[n].hints]
+    assert holders, "a fallback should hold a hint for the down primary"
+    fallback = holders[0]
+    assert fallback not in pref
+    # Reads consult the fallback too.
+    assert value(sim.get(coordinator, key)) == b"v1"
+    sim.start(down)
+    sim.run(5000)  # heartbeats resume, hints are handed off and dropped
+    node = sim.nodes[down]
+    p = node.partition(key)
+    assert node.local.get_enc(p, key) is not None
+    assert sim.nodes[fallback].hints == 0
+    assert sim.nodes[fallback].stats.hints_delivered == 1
+
+
+def test_failure_detector_marks_a_silent_peer_down_and_back_up() -> None:
+    sim = SimCluster(3, seed=12)
+    a, b, c = sim.names
+    sim.run(3000)
+    assert sim.nodes[a].member_status(b) == "up"
+    sim.stop(b)
+    sim.run(4000)
+    assert sim.nodes[a].member_status(b) == "down"
+    assert b in sim.nodes[a].down
+    sim.start(b)
+    sim.run(2000)
+    assert sim.nodes[a].member_status(b) == "up"
+    assert b not in sim.nodes[a].down
