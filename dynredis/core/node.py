@@ -62,6 +62,9 @@ class Config:
     startup_grace_ms: int = 3000  # a member never heard from by then counts as down
     handoff_interval_ms: int = 1000
     handoff_batch: int = 500
+    tombstone_grace_ms: int = 600_000  # deleted/expired objects are reaped after this
+    sweep_interval_ms: int = 1000
+    sweep_batch: int = 200
     cache_size: int = 100_000
 
     def validate(self) -> None:
@@ -86,6 +89,7 @@ class Stats:
     hints_created: int = 0
     hints_delivered: int = 0
     handoffs_sent: int = 0
+    reaped: int = 0
 
 
 class Route:
@@ -140,6 +144,22 @@ class FwdOp:
         self.target = target
 
 
+class ReapOp:
+    """Asking every member whether a dead object may be removed everywhere."""
+
+    __slots__ = ("reqid", "key", "p", "digest", "deadline", "waiting", "cb")
+
+    def __init__(self, reqid: int, key: bytes, p: int, digest: bytes, deadline: int,
+                 waiting: set[str]) -> None:
+        self.reqid = reqid
+        self.key = key
+        self.p = p
+        self.digest = digest
+        self.deadline = deadline
+        self.waiting = waiting
+        self.cb = None
+
+
 class FlushOp:
     __slots__ = ("reqid", "cb", "deadline", "waiting")
 
@@ -189,6 +209,8 @@ class Node:
         self._born: int | None = None
         self._next_hb = 0
         self._next_handoff = 0
+        self._next_sweep = 0
+        self._sweep: Any = None
         self.outbox: dict[str, list[tuple]] = {}
         self.done: list[tuple[Callback, Result]] = []
         self.pending: dict[int, Any] = {}
@@ -509,6 +531,77 @@ class Node:
             self.hints -= 1
             self.stats.hints_delivered += 1
 
+    # --- reaping tombstones and expired objects -----------------------------------------
+
+    def _owned_keys(self) -> Any:
+        for p in self.owned_partitions():
+            for key, enc in self.local.scan(p):
+                yield p, key, enc
+
+    def _sweep_step(self) -> None:
+        """Walk this node's owned partitions a batch at a time, looking for objects
+        dead (deleted or expired) for longer than the grace period."""
+        if self._sweep is None:
+            self._sweep = self._owned_keys()
+        grace = self.cfg.tombstone_grace_ms
+        for _ in range(self.cfg.sweep_batch):
+            item = next(self._sweep, None)
+            if item is None:
+                self._sweep = None
+                return
+            p, key, enc = item
+            since = objmod.dead_since(objmod.decode(enc), self.now)
+            if since is not None and self.now - since >= grace:
+                self._propose_reap(p, key, enc)
+
+    def _propose_reap(self, p: int, key: bytes, enc: bytes) -> None:
+        # Every member must be up and agree: each primary holds exactly this object
+        # and nobody keeps a hint for the key, or the old value could come back.
+        others = self.members - {self.name}
+        if others & self.down:
+            return
+        digest = objmod.digest(enc)
+        if not others:
+            self._reap_local(key, p, digest)
+            return
+        op = ReapOp(self._reqid(), key, p, digest, self._deadline(), set(others))
+        self.pending[op.reqid] = op
+        for peer in others:
+            self.send(peer, ("rq", op.reqid, key, p, digest))
+
+    def _may_reap(self, key: bytes, p: int, digest: bytes) -> bool:
+        primaries = self.ring.preference_list(p, self.cfg.n)
+        if self.name in primaries:
+            enc = self.local.get_enc(p, key)
+            if enc is None or objmod.digest(enc) != digest:
+                return False
+        for owner in primaries:
+            if self.engine.get(HINT_PARTITION, hint_key(owner, p, key)) is not None:
+                return False
+        return True
+
+    def _reap_answer(self, src: str, reqid: int, ok: bool) -> None:
+        op = self.pending.get(reqid)
+        if not isinstance(op, ReapOp):
+            return
+        if not ok:
+            del self.pending[reqid]
+            return
+        op.waiting.discard(src)
+        if op.waiting:
+            return
+        del self.pending[reqid]
+        for peer in self.ring.preference_list(op.p, self.cfg.n):
+            if peer != self.name:
+                self.send(peer, ("reap", op.key, op.p, op.digest))
+        self._reap_local(op.key, op.p, op.digest)
+
+    def _reap_local(self, key: bytes, p: int, digest: bytes) -> None:
+        enc = self.local.get_enc(p, key)
+        if enc is not None and objmod.digest(enc) == digest:
+            self.local.delete(p, key)
+            self.stats.reaped += 1
+
     # --- messages --------------------------------------------------------------------
 
     def on_message(self, src: str, msg: tuple) -> None:
@@ -552,6 +645,12 @@ class Node:
             self.send(src, ("hpa", hk, objmod.digest(enc)))
         elif kind == "hpa":
             self._handed_off(msg[1], msg[2])
+        elif kind == "rq":
+            self.send(src, ("ra", msg[1], self._may_reap(msg[2], msg[3], msg[4])))
+        elif kind == "ra":
+            self._reap_answer(src, msg[1], msg[2])
+        elif kind == "reap":
+            self._reap_local(msg[1], msg[2], msg[3])
         elif kind in ("fg", "fp"):
             self._forwarded(src, msg)
         elif kind == "fa":
@@ -656,6 +755,9 @@ class Node:
         if now >= self._next_handoff:
             self._next_handoff = now + self.cfg.handoff_interval_ms
             self._handoff()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.cfg.sweep_interval_ms
+            self._sweep_step()
 
     def _timeout(self, op: Any) -> None:
         self.stats.timeouts += 1
@@ -676,6 +778,8 @@ class Node:
                 self.done.append((op.cb, (err, None)))
         elif isinstance(op, FwdOp):
             self.done.append((op.cb, (f"TIMEOUT forwarded request to {op.target}", None)))
+        elif isinstance(op, ReapOp):
+            return
         elif isinstance(op, FlushOp):
             self.done.append((op.cb, ("TIMEOUT flush not confirmed by "
                                       + ",".join(sorted(op.waiting)), None)))

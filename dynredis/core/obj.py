@@ -19,6 +19,7 @@ import msgpack
 
 from . import clock as dvv
 from .clock import Actor, Clock
+from .hlc import LOGICAL_BITS
 
 Sibling = tuple[int, int, bytes | None]
 
@@ -112,6 +113,21 @@ def max_ts(obj: Clock) -> int:
 def is_dead(obj: Clock, now_ms: int) -> bool:
     """True when no sibling reads as a value (all tombstones or expired)."""
     return not any(is_live(s, now_ms) for s in dvv.values(obj))
+
+
+def dead_since(obj: Clock, now_ms: int) -> int | None:
+    """When an object stopped holding any live value (wall ms), or None if it still does.
+
+    A tombstone dies when written, an expired value when it expires; the object is
+    dead from the latest of those moments.
+    """
+    latest = 0
+    for sib in dvv.values(obj):
+        if is_live(sib, now_ms):
+            return None
+        moment = sib[1] if sib[2] is not None else sib[0] >> LOGICAL_BITS
+        latest = max(latest, moment)
+    return latest
 
 
 def describe(obj: Clock) -> dict[str, Any]:

@@ -186,3 +186,42 @@ def test_failure_detector_marks_a_silent_peer_down_and_back_up() -> None:
     sim.run(2000)
     assert sim.nodes[a].member_status(b) == "up"
     assert b not in sim.nodes[a].down
+
+
+def _held(sim: SimCluster, node: str, key: bytes) -> bytes | None:
+    n = sim.nodes[node]
+    return n.local.get_enc(n.partition(key), key)
+
+
+def test_tombstones_are_reaped_after_the_grace_period_everywhere() -> None:
+    sim = SimCluster(3, seed=13, config=Config(tombstone_grace_ms=1000))
+    a, b, c = sim.names
+    sim.put(a, b"k", b"v")
+    sim.run(50)
+    _, obj = sim.get(a, b"k")
+    assert sim.put(a, b"k", None, dvv.join(obj))[0] is None
+    sim.run(200)
+    assert all(_held(sim, n, b"k") is not None for n in sim.names)  # tombstones, kept
+    sim.run(5000)
+    assert all(_held(sim, n, b"k") is None for n in sim.names)
+    assert value(sim.get(b, b"k")) is None
+
+
+def test_a_replica_that_missed_the_delete_blocks_reaping_until_it_has_the_tombstone() -> None:
+    sim = SimCluster(3, seed=14, config=Config(tombstone_grace_ms=1000, timeout_ms=300))
+    a, b, c = sim.names
+    sim.put(a, b"k", b"v")
+    sim.run(50)
+    sim.stop(c)
+    _, obj = sim.get(a, b"k")
+    assert sim.put(a, b"k", None, dvv.join(obj))[0] is None
+    sim.run(5000)
+    # c is down: nobody may reap.
+    assert _held(sim, a, b"k") is not None and _held(sim, b, b"k") is not None
+    sim.start(c)
+    sim.run(3000)
+    # c still holds the live value, so reaping still waits ...
+    assert value(sim.get(c, b"k")) is None  # ... and a read repairs c with the tombstone
+    sim.run(5000)
+    assert all(_held(sim, n, b"k") is None for n in sim.names)
+    assert value(sim.get(c, b"k")) is None
