@@ -28,6 +28,12 @@ def _add_quorum_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bind", default="127.0.0.1")
     p.add_argument("--ring-size", type=int, default=256, help="partitions (power of two)")
     p.add_argument("--timeout-ms", type=int, default=2000, help="quorum request timeout")
+    p.add_argument("--ae-interval-ms", type=int, default=200,
+                   help="anti-entropy: one partition exchange every this many ms")
+    p.add_argument("--tombstone-grace-ms", type=int, default=600_000,
+                   help="deleted or expired objects are reaped after this long")
+    p.add_argument("--phi-threshold", type=float, default=8.0,
+                   help="failure detector: phi above which a peer counts as down")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +95,8 @@ def run_node(args: argparse.Namespace) -> int:
         port=args.port, bind=args.bind, announce=args.announce, data_dir=args.data_dir,
         seeds=tuple(s.strip() for s in args.seeds.split(",") if s.strip()),
         n=args.n, r=args.r, w=args.w, ring_size=args.ring_size, timeout_ms=args.timeout_ms,
+        ae_interval_ms=args.ae_interval_ms, tombstone_grace_ms=args.tombstone_grace_ms,
+        phi_threshold=args.phi_threshold,
         engine=args.engine, durability=args.durability, requirepass=args.requirepass,
         cluster_secret=args.cluster_secret,
     )
@@ -199,7 +207,10 @@ def run_cluster(args: argparse.Namespace) -> int:
                "--seeds", ",".join(a for a in addrs if a != addr),
                "--n", str(n), "--r", str(r), "--w", str(w),
                "--engine", args.engine, "--durability", args.durability,
-               "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms)]
+               "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms),
+               "--ae-interval-ms", str(args.ae_interval_ms),
+               "--tombstone-grace-ms", str(args.tombstone_grace_ms),
+               "--phi-threshold", str(args.phi_threshold)]
         if args.requirepass:
             cmd += ["--requirepass", args.requirepass]
         log = open(os.path.join(node_dir, "node.log"), "ab")

@@ -14,17 +14,26 @@ from collections.abc import Iterator
 from ..storage.base import Engine
 from . import obj as objmod
 from .clock import Clock
+from .hints import HINT_PARTITION
+from .merkle import PartitionTrees
 
 
 class LocalStore:
     """Reads and writes of this node's replicas, through an injected engine."""
 
-    __slots__ = ("engine", "cache", "cache_size")
+    __slots__ = ("engine", "cache", "cache_size", "trees")
 
     def __init__(self, engine: Engine, cache_size: int = 100_000) -> None:
         self.engine = engine
         self.cache: dict[bytes, bytes] = {}
         self.cache_size = cache_size
+        # Anti-entropy hash trees, one per partition, kept in step with every write.
+        self.trees = PartitionTrees()
+        for p in engine.partitions():
+            if p != HINT_PARTITION:
+                tree = self.trees[p]
+                for key, enc in engine.scan(p):
+                    tree.insert(key, objmod.digest(enc))
 
     def get_enc(self, p: int, key: bytes) -> bytes | None:
         enc = self.cache.get(key)
@@ -44,10 +53,16 @@ class LocalStore:
     def put(self, p: int, key: bytes, clock: Clock | None, enc: bytes) -> None:
         self.engine.put(p, key, enc)
         self._remember(key, enc)
+        self.trees[p].insert(key, objmod.digest(enc))
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
         self.cache.pop(key, None)
+        self.trees[p].delete(key)
+
+    def count(self) -> int:
+        """Keys held in replica partitions (tombstones included)."""
+        return sum(len(self.trees[p]) for p in self.trees)
 
     def _remember(self, key: bytes, enc: bytes) -> None:
         cache = self.cache
@@ -61,3 +76,4 @@ class LocalStore:
     def wipe(self) -> None:
         self.engine.wipe()
         self.cache.clear()
+        self.trees.clear()

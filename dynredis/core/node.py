@@ -18,6 +18,11 @@ Peer messages (tuples, first element the type):
   ("g", reqid, key, p, owner)           replica get          -> ("ga", reqid, enc|None)
   ("rp", key, enc, p, owner)            read repair (no reply)
   ("hb",)                               heartbeat for the failure detector
+  ("ael", reqid, p, depth, indices)     anti-entropy: tree hashes -> ("aelr", reqid, hashes)
+  ("aeb", reqid, p, buckets)            anti-entropy: bucket items -> ("aebr", reqid, items)
+  ("aew", p, keys)                      anti-entropy: send me these -> ("rp", ...) each
+  ("rq", reqid, key, p, digest)         may this dead object be reaped? -> ("ra", reqid, ok)
+  ("reap", key, p, digest)              remove it if you hold exactly this
   ("hp", hint key, key, enc, p)         hinted handoff       -> ("hpa", hint key, digest)
   ("fg", reqid, key, r)                 forwarded get        -> ("fa", reqid, err, enc)
   ("fp", reqid, key, ctx, data, exp, w) forwarded put        -> ("fa", reqid, err, enc)
@@ -40,6 +45,7 @@ from .hints import HINT_PARTITION, hint_key, parse_hint_key
 from .hlc import HLC
 from .localstore import LocalStore
 from .membership import DOWN, PhiAccrual
+from .merkle import DiffWalk, compare_buckets
 from .quorum import GetCore, PutCore
 from .ring import DEFAULT_Q, Ring, new_ring
 
@@ -63,6 +69,7 @@ class Config:
     handoff_interval_ms: int = 1000
     handoff_batch: int = 500
     tombstone_grace_ms: int = 600_000  # deleted/expired objects are reaped after this
+    ae_interval_ms: int = 200  # one anti-entropy partition exchange per interval
     sweep_interval_ms: int = 1000
     sweep_batch: int = 200
     cache_size: int = 100_000
@@ -90,6 +97,9 @@ class Stats:
     hints_delivered: int = 0
     handoffs_sent: int = 0
     reaped: int = 0
+    ae_exchanges: int = 0
+    ae_keys_compared: int = 0
+    ae_keys_repaired: int = 0
 
 
 class Route:
@@ -160,6 +170,20 @@ class ReapOp:
         self.cb = None
 
 
+class AeOp:
+    """One anti-entropy exchange this node drives with a peer for one partition."""
+
+    __slots__ = ("reqid", "p", "peer", "walk", "deadline", "cb")
+
+    def __init__(self, reqid: int, p: int, peer: str, walk: DiffWalk, deadline: int) -> None:
+        self.reqid = reqid
+        self.p = p
+        self.peer = peer
+        self.walk = walk
+        self.deadline = deadline
+        self.cb = None
+
+
 class FlushOp:
     __slots__ = ("reqid", "cb", "deadline", "waiting")
 
@@ -211,6 +235,8 @@ class Node:
         self._next_handoff = 0
         self._next_sweep = 0
         self._sweep: Any = None
+        self._next_ae = 0
+        self._ae_cursor = 0
         self.outbox: dict[str, list[tuple]] = {}
         self.done: list[tuple[Callback, Result]] = []
         self.pending: dict[int, Any] = {}
@@ -531,6 +557,67 @@ class Node:
             self.hints -= 1
             self.stats.hints_delivered += 1
 
+    # --- anti-entropy ------------------------------------------------------------------
+
+    def _start_exchange(self) -> None:
+        """Compare one partition's hash tree with another replica's (round robin over the
+        partitions this node is a primary for); only differing keys cross the wire."""
+        q = self.ring.q
+        n = self.cfg.n
+        for _ in range(q):
+            p = self._ae_cursor
+            self._ae_cursor = (p + 1) % q
+            primaries = self.ring.preference_list(p, n)
+            if self.name not in primaries:
+                continue
+            peers = [x for x in primaries if x != self.name and x not in self.down]
+            if not peers:
+                return
+            peer = self.rng.choice(peers)
+            op = AeOp(self._reqid(), p, peer, DiffWalk(self.local.trees[p]), self._deadline())
+            self.pending[op.reqid] = op
+            self.stats.ae_exchanges += 1
+            depth, indices = op.walk.request()  # type: ignore[misc]
+            self.send(peer, ("ael", op.reqid, p, depth, indices))
+            return
+
+    def _ae_level(self, reqid: int, hashes: Any) -> None:
+        op = self.pending.get(reqid)
+        if not isinstance(op, AeOp):
+            return
+        try:
+            op.walk.feed(list(hashes))
+        except ValueError:
+            del self.pending[reqid]  # trees of different shapes: nothing to compare
+            return
+        req = op.walk.request()
+        if req is not None:
+            self.send(op.peer, ("ael", reqid, op.p, req[0], req[1]))
+        elif op.walk.buckets:
+            self.send(op.peer, ("aeb", reqid, op.p, op.walk.buckets))
+        else:
+            del self.pending[reqid]
+
+    def _ae_buckets(self, reqid: int, remote: Any) -> None:
+        op = self.pending.pop(reqid, None)
+        if not isinstance(op, AeOp):
+            return
+        tree = self.local.trees[op.p]
+        keys: list[bytes] = []
+        for index, theirs in zip(op.walk.buckets, remote, strict=False):
+            mine = tree.bucket(index)
+            self.stats.ae_keys_compared += len(mine) + len(theirs)
+            keys.extend(compare_buckets(mine, theirs))
+        if not keys:
+            return
+        self.stats.ae_keys_repaired += len(keys)
+        # Both directions: send what we hold, ask for what they hold; each side merges.
+        for key in keys:
+            enc = self.local.get_enc(op.p, key)
+            if enc is not None:
+                self.send(op.peer, ("rp", key, enc, op.p, op.peer))
+        self.send(op.peer, ("aew", op.p, keys))
+
     # --- reaping tombstones and expired objects -----------------------------------------
 
     def _owned_keys(self) -> Any:
@@ -645,6 +732,22 @@ class Node:
             self.send(src, ("hpa", hk, objmod.digest(enc)))
         elif kind == "hpa":
             self._handed_off(msg[1], msg[2])
+        elif kind == "ael":
+            _, reqid, p, depth, indices = msg
+            self.send(src, ("aelr", reqid, self.local.trees[p].level(depth, list(indices))))
+        elif kind == "aelr":
+            self._ae_level(msg[1], msg[2])
+        elif kind == "aeb":
+            _, reqid, p, buckets = msg
+            self.send(src, ("aebr", reqid, self.local.trees[p].buckets(list(buckets))))
+        elif kind == "aebr":
+            self._ae_buckets(msg[1], msg[2])
+        elif kind == "aew":
+            _, p, keys = msg
+            for key in keys:
+                enc = self.local.get_enc(p, key)
+                if enc is not None:
+                    self.send(src, ("rp", key, enc, p, src))
         elif kind == "rq":
             self.send(src, ("ra", msg[1], self._may_reap(msg[2], msg[3], msg[4])))
         elif kind == "ra":
@@ -758,6 +861,9 @@ class Node:
         if now >= self._next_sweep:
             self._next_sweep = now + self.cfg.sweep_interval_ms
             self._sweep_step()
+        if now >= self._next_ae:
+            self._next_ae = now + self.cfg.ae_interval_ms
+            self._start_exchange()
 
     def _timeout(self, op: Any) -> None:
         self.stats.timeouts += 1
@@ -778,7 +884,7 @@ class Node:
                 self.done.append((op.cb, (err, None)))
         elif isinstance(op, FwdOp):
             self.done.append((op.cb, (f"TIMEOUT forwarded request to {op.target}", None)))
-        elif isinstance(op, ReapOp):
+        elif isinstance(op, (ReapOp, AeOp)):
             return
         elif isinstance(op, FlushOp):
             self.done.append((op.cb, ("TIMEOUT flush not confirmed by "

@@ -48,6 +48,9 @@ class NodeOptions:
     w: int = 2
     ring_size: int = 256
     timeout_ms: int = 2000
+    ae_interval_ms: int = 200
+    tombstone_grace_ms: int = 600_000
+    phi_threshold: float = 8.0
     engine: str = "lmdb"
     durability: str = "buffered"
     requirepass: str | None = None
@@ -95,7 +98,9 @@ class NodeServer:
         ring, members = self._load_ring()
         config = Config(n=opts.n, r=opts.r, w=opts.w,
                         q=ring.q if ring is not None else opts.ring_size,
-                        timeout_ms=opts.timeout_ms)
+                        timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
+                        tombstone_grace_ms=opts.tombstone_grace_ms,
+                        phi_threshold=opts.phi_threshold)
         self.node = Node(self.name, actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.clients: dict[int, ClientConnection] = {}
