@@ -1,21 +1,31 @@
-"""Connection and server commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT COMMAND INFO."""
+"""Connection and server commands: PING ECHO QUIT HELLO AUTH SELECT RESET CLIENT COMMAND
+INFO TIME LASTSAVE CONFIG FLUSHDB MEMORY."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import time
+from collections.abc import Callable
 from typing import Any
 
+from ..core import obj as objmod
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
 from .table import (
     ERR_NOT_INT,
+    ERR_SYNTAX,
     Command,
     command,
     commands,
+    dispatch,
     err_arity,
     err_subcommand,
+    help_reply,
     lookup,
+    lookup_full,
     parse_int,
+    subcommand,
 )
 
 REDIS_VERSION = "7.0.15"
@@ -163,16 +173,76 @@ def cmd_client(c: Any, args: list[bytes]) -> bytes:
     if sub == b"LIST":
         lines = "".join(_client_info(x) + "\n" for x in c.server.clients.values())
         return resp.encode(Verbatim(lines), c.proto)
-    if sub in (b"NO-EVICT", b"NO-TOUCH") and n == 3 and args[2].upper() in (b"ON", b"OFF"):
+    if sub in (b"NO-EVICT", b"NO-TOUCH") and n == 3:
+        if args[2].upper() not in (b"ON", b"OFF"):
+            return ERR_SYNTAX
         return resp.OK
+    if sub == b"TRACKING" and n >= 3:
+        return _client_tracking(c, args)
+    if sub == b"TRACKINGINFO" and n == 2:
+        return resp.encode({"flags": {"off"}, "redirect": -1, "prefixes": []}, c.proto)
+    if sub == b"GETREDIR" and n == 2:
+        return resp.integer(-1)  # tracking is never on
+    if sub == b"CACHING" and n == 3:
+        return resp.error("ERR CLIENT CACHING can be called only when the client is in "
+                          "tracking mode with OPTIN or OPTOUT mode enabled")
     if sub == b"HELP":
         return resp.encode([Simple(x) for x in (
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST",
-            "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)")], c.proto)
-    if sub in (b"SETNAME", b"GETNAME", b"ID", b"SETINFO", b"INFO", b"NO-EVICT", b"NO-TOUCH"):
+            "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
+            "TRACKING OFF (client-side caching, TRACKING ON, is not supported)",
+            "TRACKINGINFO", "GETREDIR")], c.proto)
+    if sub.decode("utf-8", "replace").lower() in CLIENT_SUBCOMMANDS:
         return resp.error(f"ERR wrong number of arguments for 'client|{sub.decode().lower()}' command")
     return err_subcommand(args[1], "client")
+
+
+ERR_TRACKING = resp.error(
+    "ERR CLIENT TRACKING ON is not supported: dynredis has no client-side caching "
+    "(invalidation messages); use CLIENT TRACKING OFF")
+
+
+def _client_tracking(c: Any, args: list[bytes]) -> bytes:
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]:
+    options are checked as Redis checks them; OFF is honoured (tracking is never on),
+    ON is refused with a clear error."""
+    redirect = 0
+    i = 3
+    while i < len(args):
+        opt = args[i].upper()
+        more = i + 1 < len(args)
+        if opt == b"REDIRECT" and more:
+            i += 1
+            if redirect != 0:
+                return resp.error("ERR A client can only redirect to a single other client")
+            rid = parse_int(args[i])
+            if rid is None:
+                return ERR_NOT_INT
+            redirect = rid
+            if rid not in c.server.clients:
+                return resp.error("ERR The client ID you want redirect to does not exist")
+        elif opt == b"PREFIX" and more:
+            i += 1
+        elif opt not in (b"BCAST", b"OPTIN", b"OPTOUT", b"NOLOOP"):
+            return ERR_SYNTAX
+        i += 1
+    mode = args[2].upper()
+    if mode == b"OFF":
+        return resp.OK
+    if mode == b"ON":
+        return ERR_TRACKING
+    return ERR_SYNTAX
+
+
+# Metadata for COMMAND INFO (CLIENT parses its own subcommands): name -> arity.
+CLIENT_SUBCOMMANDS = {
+    "id": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
+    "no-evict": 3, "no-touch": 3, "tracking": -3, "trackinginfo": 2, "getredir": 2,
+    "caching": 3, "help": 2,
+}
+for _name, _arity in CLIENT_SUBCOMMANDS.items():
+    subcommand("client", _name, _arity, ("noscript", "loading", "stale"))(cmd_client)
 
 
 # --- COMMAND ------------------------------------------------------------------------
@@ -203,8 +273,9 @@ def command_info(cmd: Command) -> list:
                 "lastkey": cmd.last_key - cmd.first_key if cmd.last_key >= 0 else -1,
                 "keystep": cmd.step, "limit": 0}},
         })
+    subs = [command_info(x) for _, x in sorted(cmd.subcommands.items())]
     return [cmd.name, cmd.arity, [Simple(f) for f in cmd.flags], cmd.first_key, cmd.last_key,
-            cmd.step, _acl(cmd), [], key_specs, []]
+            cmd.step, _acl(cmd), [], key_specs, subs]
 
 
 def command_docs(cmd: Command) -> dict:
@@ -225,9 +296,10 @@ def cmd_command(c: Any, args: list[bytes]) -> bytes:
         wanted = args[2:]
         if not wanted:
             return resp.encode([command_info(x) for x in commands()], c.proto)
-        return resp.encode([command_info(x) if (x := lookup(n)) else None for n in wanted], c.proto)
+        return resp.encode([command_info(x) if (x := lookup_full(n)) else None for n in wanted],
+                           c.proto)
     if sub == b"DOCS":
-        chosen = [lookup(n) for n in args[2:]] if len(args) > 2 else commands()
+        chosen = [lookup_full(n) for n in args[2:]] if len(args) > 2 else commands()
         return resp.encode({x.name: command_docs(x) for x in chosen if x is not None}, c.proto)
     if sub == b"LIST" and len(args) == 2:
         return resp.encode([x.name for x in commands()], c.proto)
@@ -235,9 +307,13 @@ def cmd_command(c: Any, args: list[bytes]) -> bytes:
         target = lookup(args[2])
         if target is None:
             return resp.error("ERR Invalid command specified")
-        if not target.arity_ok(len(args) - 2):
-            return resp.error("ERR Invalid number of arguments specified for command")
         words = args[2:]
+        if target.subcommands and len(words) >= 2:
+            target = target.subcommands.get(words[1].decode("utf-8", "replace").lower())
+            if target is None:
+                return resp.error("ERR Invalid command specified")
+        if not target.arity_ok(len(words)):
+            return resp.error("ERR Invalid number of arguments specified for command")
         if not target.first_key:
             return resp.error("ERR The command has no key arguments")
         last = target.last_key if target.last_key >= 0 else len(words) + target.last_key
@@ -264,6 +340,382 @@ def cmd_info(c: Any, args: list[bytes]) -> bytes:
         lines = [f"# {name.capitalize()}"] + [f"{k}:{v}" for k, v in fields().items()]
         parts.append("\r\n".join(lines) + "\r\n")
     return resp.encode(Verbatim("\r\n".join(parts)), c.proto)
+
+
+# --- RESET --------------------------------------------------------------------------
+
+
+@command("reset", 1, ("noauth", "loading", "stale", "fast"), group="connection",
+         summary="Resets the connection.", since="6.2.0")
+def cmd_reset(c: Any, args: list[bytes]) -> bytes:
+    """As Redis' RESET: back to RESP2, no name, unauthenticated if a password is set
+    (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
+    c.proto = 2
+    c.name = None
+    c.authed = c.server.requirepass is None
+    c.r = None
+    c.w = None
+    return RESET
+
+
+RESET = resp.simple("RESET")
+
+
+# --- TIME, LASTSAVE -----------------------------------------------------------------
+
+
+@command("time", 1, ("loading", "stale", "fast"), group="server",
+         summary="Returns the server time.", since="2.6.0")
+def cmd_time(c: Any, args: list[bytes]) -> bytes:
+    sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
+    return resp.array([resp.bulk(b"%d" % sec), resp.bulk(b"%d" % usec)])
+
+
+@command("lastsave", 1, ("loading", "stale", "fast"), group="server",
+         summary="Returns the Unix timestamp of the last successful save to disk "
+                 "(dynredis: when the node started; writes are made durable continuously).")
+def cmd_lastsave(c: Any, args: list[bytes]) -> bytes:
+    return resp.integer(int(c.server.started))
+
+
+# --- FLUSHDB ------------------------------------------------------------------------
+
+
+@command("flushdb", -1, ("write",), group="server",
+         summary="Removes all keys from the only database: the same as FLUSHALL.")
+def cmd_flushdb(c: Any, args: list[bytes]) -> bytes | None:
+    from .keys import cmd_flushall
+
+    return cmd_flushall(c, args)
+
+
+# --- CONFIG -------------------------------------------------------------------------
+
+
+def stringmatch(pattern: str, string: str) -> bool:
+    """Redis' glob match (util.c stringmatchlen), case-insensitive: * ? [a-z] [^x] \\x."""
+    return _match(pattern.lower(), 0, string.lower(), 0)
+
+
+def _match(p: str, i: int, s: str, j: int) -> bool:
+    while i < len(p) and j < len(s):
+        ch = p[i]
+        if ch == "*":
+            while i + 1 < len(p) and p[i + 1] == "*":
+                i += 1
+            if i + 1 == len(p):
+                return True
+            return any(_match(p, i + 1, s, k) for k in range(j, len(s)))
+        if ch == "?":
+            j += 1
+        elif ch == "[":
+            i += 1
+            negate = i < len(p) and p[i] == "^"
+            if negate:
+                i += 1
+            hit = False
+            while True:
+                if i >= len(p):
+                    i -= 1
+                    break
+                if p[i] == "\\" and len(p) - i >= 2:
+                    i += 1
+                    hit = hit or p[i] == s[j]
+                elif p[i] == "]":
+                    break
+                elif len(p) - i >= 3 and p[i + 1] == "-":
+                    lo, hi = sorted((p[i], p[i + 2]))
+                    i += 2
+                    hit = hit or lo <= s[j] <= hi
+                else:
+                    hit = hit or p[i] == s[j]
+                i += 1
+            if hit == negate:
+                return False
+            j += 1
+        else:
+            if ch == "\\" and len(p) - i >= 2:
+                i += 1
+            if p[i] != s[j]:
+                return False
+            j += 1
+        i += 1
+        if j == len(s):
+            while i < len(p) and p[i] == "*":
+                i += 1
+            break
+    return i == len(p) and j == len(s)
+
+
+ULLONG_MAX = 2**64 - 1
+_MEM_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
+              "g": 1000**3, "gb": 1024**3}
+
+
+def memtoull(raw: str) -> int | None:
+    """Redis' memory value ("0", "512mb", "1gb" ...), or None where Redis says
+    'argument must be a memory value'."""
+    if raw.startswith("-"):
+        return None
+    i = 0
+    while i < len(raw) and "0" <= raw[i] <= "9":
+        i += 1
+    mul = _MEM_UNITS.get(raw[i:].lower())
+    if mul is None or i >= 128:
+        return None
+    return (min(int(raw[:i] or "0"), ULLONG_MAX) * mul) & ULLONG_MAX
+
+
+def _strtoll_full(token: str) -> int | None:
+    """strtoll(token) when it consumes the whole token (leading blanks and a sign allowed,
+    the empty string reading as 0), else None."""
+    body = token.lstrip(" \t\n\v\f\r")
+    digits = body[1:] if body[:1] in ("+", "-") else body
+    if not digits:
+        return 0 if not body else None
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    return int(body)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A CONFIG parameter: its current value, and a parser that normalises a new value
+    (returning (normal form, None) or (None, Redis' reason for refusing it)).
+
+    CONFIG SET succeeds only when the new value means what the node already runs with:
+    every other value is a setting dynredis cannot honour."""
+
+    name: str
+    value: Callable[[Any], str]
+    parse: Callable[[str], tuple[object, str | None]]
+    immutable: bool = False  # immutable in Redis too: Redis' own error
+
+
+def _parse_memory(low: int, high: int) -> Callable[[str], tuple[object, str | None]]:
+    def parse(raw: str) -> tuple[object, str | None]:
+        n = memtoull(raw)
+        if n is None:
+            return None, "argument must be a memory value"
+        if not low <= n <= high:
+            return None, f"argument must be between {low} and {high} inclusive"
+        return n, None
+
+    return parse
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], tuple[object, str | None]]:
+    def parse(raw: str) -> tuple[object, str | None]:
+        n = parse_int(raw.encode())
+        if n is None:
+            return None, "argument couldn't be parsed into an integer"
+        if not low <= n <= high:
+            return None, f"argument must be between {low} and {high} inclusive"
+        return n, None
+
+    return parse
+
+
+def _parse_bool(raw: str) -> tuple[object, str | None]:
+    low = raw.lower()
+    if low not in ("yes", "no"):
+        return None, "argument must be 'yes' or 'no'"
+    return low, None
+
+
+POLICIES = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
+            "allkeys-lfu", "allkeys-random", "noeviction")
+
+
+def _parse_policy(raw: str) -> tuple[object, str | None]:
+    low = raw.lower()
+    if low not in POLICIES:
+        return None, "argument(s) must be one of the following: " + ", ".join(POLICIES)
+    return low, None
+
+
+def _parse_save(raw: str) -> tuple[object, str | None]:
+    words = raw.split(" ")
+    if words == [""]:
+        return (), None
+    values = [_strtoll_full(w) for w in words]
+    if len(words) % 2 or any(
+            v is None or v < (1 if k % 2 == 0 else 0) for k, v in enumerate(values)):
+        return None, "Invalid save parameters"
+    return tuple(values), None
+
+
+def _fixed(raw: str) -> tuple[object, str | None]:
+    return raw, None
+
+
+CONFIG: dict[str, Setting] = {s.name: s for s in (
+    Setting("maxmemory", lambda c: "0", _parse_memory(0, ULLONG_MAX)),
+    Setting("maxmemory-policy", lambda c: "noeviction", _parse_policy),
+    Setting("save", lambda c: "", _parse_save),
+    Setting("appendonly", lambda c: "no", _parse_bool),
+    Setting("proto-max-bulk-len", lambda c: "536870912", _parse_memory(1024 * 1024, 2**63 - 1)),
+    Setting("databases", lambda c: "1", _fixed, immutable=True),
+    # "yes" once the CLUSTER command family (SLOTS, SHARDS ...) is served: until then a
+    # client that believed it would ask for slots it cannot get.
+    Setting("cluster-enabled", lambda c: "yes" if lookup(b"cluster") else "no", _fixed,
+            immutable=True),
+    Setting("port", lambda c: str(c.server.opts.port), _parse_int(0, 65535)),
+)}
+
+
+@command("config", -2, (), group="server",
+         summary="A container for server configuration commands.", since="2.0.0")
+def cmd_config(c: Any, args: list[bytes]) -> bytes | None:
+    return dispatch("config", c, args)
+
+
+@subcommand("config", "get", -3, ("admin", "noscript", "loading", "stale"),
+            summary="Returns the effective values of configuration parameters.")
+def cmd_config_get(c: Any, args: list[bytes]) -> bytes:
+    found: dict[str, Setting] = {}
+    for raw in args[2:]:
+        pattern = raw.decode("utf-8", "replace")
+        if not any(ch in pattern for ch in "[*?"):
+            # An exact name answers under the spelling it was asked with, as Redis.
+            setting = CONFIG.get(pattern.lower())
+            if setting is not None and not any(k.lower() == pattern.lower() for k in found):
+                found[pattern] = setting
+            continue
+        for name, setting in CONFIG.items():
+            if name not in found and stringmatch(pattern, name):
+                found[name] = setting
+    return resp.encode({name: setting.value(c) for name, setting in found.items()}, c.proto)
+
+
+def _config_error(name: str, reason: str) -> bytes:
+    return resp.error(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+
+
+def _unknown_option(name: str) -> bytes:
+    return resp.error(f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
+
+
+@subcommand("config", "set", -4, ("admin", "noscript", "loading", "stale"),
+            summary="Sets configuration parameters (only to values the node runs with).")
+def cmd_config_set(c: Any, args: list[bytes]) -> bytes:
+    if len(args) % 2:
+        return ERR_SYNTAX
+    pairs = [(args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "replace"))
+             for i in range(2, len(args), 2)]
+    # First every name (unknown, immutable, repeated: the first problem answers), then
+    # every value (Redis' own validation), then whether the node can honour it.
+    seen: set[str] = set()
+    for name, _ in pairs:
+        setting = CONFIG.get(name.lower())
+        if setting is None:
+            return _unknown_option(name)
+        if setting.immutable:
+            return _config_error(name, "can't set immutable config")
+        if setting.name in seen:
+            return _config_error(name, "duplicate parameter")
+        seen.add(setting.name)
+    wanted = []
+    for name, value in pairs:
+        normal, reason = CONFIG[name.lower()].parse(value)
+        if reason is not None:
+            return _config_error(name, reason)
+        wanted.append(normal)
+    for (name, _), normal in zip(pairs, wanted, strict=True):
+        setting = CONFIG[name.lower()]
+        if normal != setting.parse(setting.value(c))[0]:
+            # A value Redis would take but this node cannot honour (every setting here is
+            # fixed for the node's life): refused as Redis refuses what it does not know.
+            return _unknown_option(name)
+    return resp.OK
+
+
+@subcommand("config", "resetstat", 2, ("admin", "noscript", "loading", "stale"),
+            summary="Resets the server's statistics.")
+def cmd_config_resetstat(c: Any, args: list[bytes]) -> bytes:
+    server = c.server
+    for counter in ("commands_processed", "connections_received", "flushes",
+                    "peer_writes", "client_writes"):
+        if isinstance(getattr(server, counter, None), int):
+            setattr(server, counter, 0)
+    stats = c.node.stats
+    if dataclasses.is_dataclass(stats):
+        for f in dataclasses.fields(stats):
+            setattr(stats, f.name, 0)
+    return resp.OK
+
+
+@subcommand("config", "rewrite", 2, ("admin", "noscript", "loading", "stale"),
+            summary="Persists the effective configuration to file.")
+def cmd_config_rewrite(c: Any, args: list[bytes]) -> bytes:
+    return resp.error("ERR The server is running without a config file")
+
+
+@subcommand("config", "help", 2, ("loading", "stale"), summary="Returns helpful text.")
+def cmd_config_help(c: Any, args: list[bytes]) -> bytes:
+    return help_reply(c, "config", [
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value> (only to the value in effect).",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Prints this help."])
+
+
+# --- MEMORY -------------------------------------------------------------------------
+
+KEY_OVERHEAD = 56
+"""Per-key bytes MEMORY USAGE adds to the key and its stored object (index entry,
+page slot, cache entry): an estimate, as Redis' own answer is."""
+
+
+@command("memory", -2, (), group="server",
+         summary="A container for memory diagnostics commands.", since="4.0.0")
+def cmd_memory(c: Any, args: list[bytes]) -> bytes | None:
+    return dispatch("memory", c, args)
+
+
+@subcommand("memory", "usage", -3, ("readonly",), 2, 2, 1,
+            summary="Estimates the bytes one replica uses to store a key and its value.")
+def cmd_memory_usage(c: Any, args: list[bytes]) -> bytes | None:
+    i = 3
+    while i < len(args):
+        if args[i].upper() == b"SAMPLES" and i + 1 < len(args):
+            samples = parse_int(args[i + 1])
+            if samples is None:
+                return ERR_NOT_INT
+            if samples < 0:
+                return ERR_SYNTAX
+            i += 2
+        else:
+            return ERR_SYNTAX
+    node = c.node
+    key = args[2]
+    slot = c.defer()
+
+    def read(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(resp.error(e))
+        elif objmod.read_value(obj, node.now) is None:
+            slot.set(c.nil)
+        else:
+            # The versioned object as stored: every sibling's value plus its clock.
+            slot.set(resp.integer(len(key) + len(objmod.encode(obj)) + KEY_OVERHEAD))
+
+    node.get(key, read, c.r)
+    return None
+
+
+@subcommand("memory", "help", 2, ("loading", "stale"), summary="Returns helpful text.")
+def cmd_memory_help(c: Any, args: list[bytes]) -> bytes:
+    return help_reply(c, "memory", [
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value (on one replica).",
+        "HELP",
+        "    Prints this help."])
 
 
 __all__ = ["Error"]

@@ -102,7 +102,7 @@ def parse_string_options(args: list[bytes], start: int, is_set: bool
 
 
 def _old_value(c: Any, sib: Sibling | None) -> bytes:
-    return c.nil if sib is None else resp.bulk(sib[2])  # type: ignore[arg-type]
+    return c.nil if sib is None else resp.bulk(sib[2])
 
 
 @command("set", -3, ("write", "denyoom"), 1, 1, 1, "string",
@@ -191,7 +191,7 @@ def cmd_getdel(c: Any, args: list[bytes]) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return c.nil, None
-        return resp.bulk(sib[2]), (None, 0)  # type: ignore[arg-type]
+        return resp.bulk(sib[2]), (None, 0)
 
     read_then_write(c, args[1], decide)
 
@@ -207,7 +207,7 @@ def cmd_getex(c: Any, args: list[bytes]) -> bytes | None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return c.nil, None  # Redis checks the expire argument only for a live key
-        data: bytes = sib[2]  # type: ignore[assignment]
+        data: bytes = sib[2]
         reply = resp.bulk(data)
         if opts.unit is not None:
             at, bad = opts.expire_at(node.now, "getex")
@@ -232,7 +232,7 @@ def cmd_append(c: Any, args: list[bytes]) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return resp.integer(len(tail)), (tail, 0)
-        old: bytes = sib[2]  # type: ignore[assignment]
+        old: bytes = sib[2]
         if len(old) + len(tail) > MAX_STRING:
             return ERR_TOO_BIG, None
         new = old + tail
@@ -245,7 +245,7 @@ def cmd_append(c: Any, args: list[bytes]) -> None:
          "Returns the length of a string value.")
 def cmd_strlen(c: Any, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (
-        resp.integer(len(sib[2]) if sib is not None else 0), None))  # type: ignore[arg-type]
+        resp.integer(len(sib[2]) if sib is not None else 0), None))
 
 
 def getrange(data: bytes, start: int, end: int) -> bytes:
@@ -273,7 +273,7 @@ def cmd_getrange(c: Any, args: list[bytes]) -> bytes | None:
     if start is None or end is None:
         return ERR_NOT_INT
     read_then_write(c, args[1], lambda sib: (
-        resp.bulk(getrange(sib[2], start, end) if sib is not None else b""),  # type: ignore[arg-type]
+        resp.bulk(getrange(sib[2], start, end) if sib is not None else b""),
         None))
     return None
 
@@ -292,7 +292,7 @@ def cmd_setrange(c: Any, args: list[bytes]) -> bytes | None:
         return ERR_TOO_BIG
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        old: bytes = sib[2] if sib is not None else b""  # type: ignore[assignment]
+        old: bytes = sib[2] if sib is not None else b""
         if not value:
             return resp.integer(len(old)), None  # nothing to write, not even a new key
         if len(old) < offset:
