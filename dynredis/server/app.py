@@ -342,6 +342,11 @@ class NodeServer:
             "members_suspect": ",".join(
                 m for m in members if node.member_status(m) == "suspect"),
             "members_down": ",".join(m for m in members if node.member_status(m) == "down"),
+            "local_keys": node.local.count(),
+            "ae_exchanges": node.stats.ae_exchanges,
+            "ae_keys_compared": node.stats.ae_keys_compared,
+            "ae_keys_repaired": node.stats.ae_keys_repaired,
+            "reaped": node.stats.reaped,
             "hints_stored": node.hints,
             "hints_created": node.stats.hints_created,
             "hints_delivered": node.stats.hints_delivered,

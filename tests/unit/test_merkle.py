@@ -1,0 +1,323 @@
+"""Anti-entropy hash trees (dynredis.core.merkle)."""
+
+from __future__ import annotations
+
+import random
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dynredis.core import merkle
+from dynredis.core.merkle import (
+    DiffWalk,
+    MerkleTree,
+    PartitionTrees,
+    compare_buckets,
+    diff_keys,
+    diff_walk,
+)
+
+SETTINGS = settings(max_examples=150, deadline=None)
+
+# Small shapes force many keys into few buckets; (32, 2) is the default.
+SHAPES = st.sampled_from([(32, 2), (2, 3), (4, 1), (3, 2), (2, 1)])
+KEYS = st.binary(max_size=4)
+VHASHES = st.binary(max_size=6)
+MAPS = st.dictionaries(KEYS, VHASHES, max_size=40)
+
+
+def build(items, shape=(32, 2)) -> MerkleTree:
+    tree = MerkleTree(*shape)
+    for k, v in items:
+        tree.insert(k, v)
+    return tree
+
+
+def snapshot(tree: MerkleTree):
+    """Everything a peer can observe about a tree."""
+    levels = [tuple(tree.level(d, range(tree.width(d)))) for d in range(tree.depth + 1)]
+    return (tree.root(), levels, tree.buckets(range(tree.segments)), len(tree))
+
+
+def exchange(local: MerkleTree, remote: MerkleTree, counter: list[int] | None = None):
+    """Run diff_keys with every message through a msgpack round trip, as on the wire."""
+
+    def wire(obj):
+        return msgpack.unpackb(msgpack.packb(obj, use_bin_type=True), raw=False)
+
+    def ask_level(depth, indices):
+        depth, indices = wire([depth, indices])
+        hashes = remote.level(depth, indices)
+        if counter is not None:
+            counter[0] += len(hashes)
+        return wire(hashes)
+
+    def ask_buckets(indices):
+        items = remote.buckets(wire(indices))
+        if counter is not None:
+            counter[1] += sum(map(len, items))
+        return wire(items)
+
+    return diff_keys(local, ask_level, ask_buckets)
+
+
+# -- order independence, incremental == rebuild ---------------------------------------
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), KEYS, VHASHES),
+        st.tuples(st.just("del"), KEYS, st.just(b"")),
+        st.tuples(st.just("root"), st.just(b""), st.just(b"")),
+    ),
+    max_size=80,
+)
+
+
+@SETTINGS
+@given(shape=SHAPES, ops=OPS, data=st.data())
+def test_incremental_updates_equal_a_rebuild(shape, ops, data):
+    tree = MerkleTree(*shape)
+    model: dict[bytes, bytes] = {}
+    for op, k, v in ops:
+        if op == "put":
+            tree.insert(k, v)
+            model[k] = v
+        elif op == "del":
+            tree.delete(k)
+            model.pop(k, None)
+        else:
+            tree.root()  # flush part-way: later writes must re-dirty correctly
+    items = data.draw(st.permutations(sorted(model.items())))
+    rebuilt = build(items, shape)
+    assert snapshot(tree) == snapshot(rebuilt)
+    assert dict(tree.items()) == model
+    for k, v in model.items():
+        assert k in tree and tree.get(k) == v
+
+
+@SETTINGS
+@given(shape=SHAPES, a=MAPS, data=st.data())
+def test_root_equal_iff_maps_equal(shape, a, data):
+    # Derive b from a with a few edits (often none), so equal maps come up regularly.
+    b = dict(a)
+    for _ in range(data.draw(st.integers(0, 3))):
+        k = data.draw(st.sampled_from(sorted(b)) if b and data.draw(st.booleans()) else KEYS)
+        if data.draw(st.booleans()):
+            b[k] = data.draw(VHASHES)
+        else:
+            b.pop(k, None)
+    ta = build(data.draw(st.permutations(list(a.items()))), shape)
+    tb = build(data.draw(st.permutations(list(b.items()))), shape)
+    assert (ta.root() == tb.root()) == (a == b)
+
+
+@SETTINGS
+@given(shape=SHAPES, a=MAPS, b=MAPS)
+def test_root_equal_iff_maps_equal_independent(shape, a, b):
+    assert (build(a.items(), shape).root() == build(b.items(), shape).root()) == (a == b)
+
+
+def test_swapping_values_between_keys_changes_the_root():
+    a = build([(b"k1", b"v1"), (b"k2", b"v2")], (2, 1))
+    b = build([(b"k1", b"v2"), (b"k2", b"v1")], (2, 1))
+    assert a.root() != b.root()
+    # Key/value boundaries are length-prefixed: b"ab"+b"c" is not b"a"+b"bc".
+    assert merkle.entry_digest(b"ab", b"c") != merkle.entry_digest(b"a", b"bc")
+
+
+@SETTINGS
+@given(shape=SHAPES, m=MAPS, data=st.data())
+def test_deleting_everything_returns_to_the_empty_root(shape, m, data):
+    empty = MerkleTree(*shape)
+    tree = build(m.items(), shape)
+    tree.root()
+    for k in data.draw(st.permutations(list(m))):
+        tree.delete(k)
+    assert len(tree) == 0
+    assert snapshot(tree) == snapshot(empty)
+    assert not tree._buckets  # emptied buckets are dropped
+
+
+def test_empty_tree_and_bucketing_are_pinned():
+    # Peers on different versions must agree on these; changing them breaks exchanges.
+    assert MerkleTree().root().hex() == "e79162ee0a59c7276748f3b620555ba9"
+    assert [MerkleTree().bucket_of(k) for k in (b"", b"foo", b"user:1")] == [0, 289, 642]
+
+
+def test_updates_and_noops():
+    tree = MerkleTree()
+    tree.insert(b"k", b"v1")
+    r1 = tree.root()
+    tree.insert(b"k", b"v1")
+    assert not tree._dirty and tree.root() == r1 and len(tree) == 1
+    tree.insert(b"k", b"v2")
+    assert tree.root() != r1 and len(tree) == 1
+    tree.insert(b"k", b"v1")
+    assert tree.root() == r1
+    tree.delete(b"missing")
+    assert tree.root() == r1 and len(tree) == 1
+    tree.delete(b"k")
+    tree.delete(b"k")
+    assert len(tree) == 0 and tree.root() == MerkleTree().root()
+
+
+def test_only_dirty_paths_are_recomputed(monkeypatch):
+    tree = build((b"key%d" % i, b"v") for i in range(5000))
+    tree.root()
+    calls = []
+    real = merkle._node_hash
+    monkeypatch.setattr(merkle, "_node_hash", lambda data: calls.append(1) or real(data))
+    tree.root()
+    tree.level(1, range(32))
+    assert calls == []
+    tree.insert(b"key1", b"w")
+    assert calls == []  # writes never hash inner nodes
+    tree.root()
+    assert len(calls) == tree.depth  # one node per level on the path
+    calls.clear()
+    for i in range(100):
+        tree.insert(b"key%d" % i, b"x")
+    tree.root()
+    assert len(calls) <= 1 + 32  # each inner node at most once, however many writes
+
+
+# -- exchange ---------------------------------------------------------------------------
+
+
+@st.composite
+def diverged(draw):
+    """Two maps that differ in a random set of keys, and that set."""
+    base = draw(st.dictionaries(KEYS, VHASHES, max_size=60))
+    a, b = dict(base), dict(base)
+    changed = set()
+    for k in draw(st.lists(KEYS, max_size=12, unique=True)):
+        kind = draw(st.sampled_from(["value", "only_a", "only_b"]))
+        if kind == "value":
+            va, vb = draw(VHASHES), draw(VHASHES)
+            a[k], b[k] = va, vb
+        elif kind == "only_a":
+            a[k] = draw(VHASHES)
+            b.pop(k, None)
+        else:
+            b[k] = draw(VHASHES)
+            a.pop(k, None)
+        changed.add(k)
+    expected = sorted(k for k in changed if a.get(k, None) != b.get(k, None)
+                      or (k in a) != (k in b))
+    return a, b, expected
+
+
+@SETTINGS
+@given(shape=SHAPES, d=diverged())
+def test_exchange_finds_exactly_the_differing_keys(shape, d):
+    a, b, expected = d
+    ta, tb = build(a.items(), shape), build(b.items(), shape)
+    assert exchange(ta, tb) == expected
+    assert exchange(tb, ta) == expected
+    want = sorted({ta.bucket_of(k) for k in expected})
+    assert diff_walk(ta, tb.level) == want
+
+
+@SETTINGS
+@given(a=MAPS, b=MAPS)
+def test_compare_buckets_is_the_symmetric_difference(a, b):
+    expected = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) or (k in a) != (k in b))
+    la = [list(kv) for kv in sorted(a.items())]  # lists, as msgpack returns them
+    assert compare_buckets(la, sorted(b.items())) == expected
+    assert compare_buckets(b.items(), a.items()) == expected
+
+
+def test_compare_buckets_examples():
+    local = [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]
+    remote = [[b"b", b"2"], [b"c", b"x"], [b"d", b"4"]]
+    assert compare_buckets(local, remote) == [b"a", b"c", b"d"]
+    assert compare_buckets(local, local) == []
+    assert compare_buckets([], []) == []
+
+
+def _big(n=10_000, seed=7):
+    rng = random.Random(seed)
+    return {b"key:%d" % i: rng.randbytes(16) for i in range(n)}
+
+
+def test_one_key_difference_in_10k_tree_costs_few_hashes():
+    m = _big()
+    ta = build(m.items())
+    m[b"key:4242"] = b"changed"
+    tb = build(m.items())
+    counter = [0, 0]
+    assert exchange(ta, tb, counter) == [b"key:4242"]
+    hashes, entries = counter
+    assert hashes == 1 + 32 + 32 < 100
+    assert entries < 50  # one bucket: ~10 of the 10k entries
+    # Identical replicas: the root alone.
+    counter = [0, 0]
+    assert exchange(tb, build(m.items()), counter) == []
+    assert counter == [1, 0]
+
+
+def test_k_differences_cost_is_bounded_by_k_paths():
+    m = _big()
+    ta = build(m.items())
+    tb = build(m.items())
+    keys = [b"key:%d" % i for i in random.Random(1).sample(range(10_000), 20)]
+    for k in keys:
+        tb.insert(k, b"new")
+    walk = DiffWalk(ta)
+    while (req := walk.request()) is not None:
+        walk.feed(tb.level(*req))
+    assert walk.asked <= 1 + len(keys) * ta.fanout * ta.depth
+    assert walk.buckets == sorted({ta.bucket_of(k) for k in keys})
+    assert exchange(ta, tb) == sorted(keys)
+
+
+def test_walk_protocol_and_errors():
+    ta = build([(b"a", b"1")])
+    tb = build([(b"a", b"2")])
+    walk = DiffWalk(ta)
+    assert walk.request() == (0, [0])
+    with pytest.raises(ValueError):
+        walk.feed([])
+    walk.feed(tb.level(0, [0]))
+    assert walk.request() == (1, list(range(32)))
+    walk.feed(tb.level(1, range(32)))
+    depth, indices = walk.request()
+    assert depth == 2 and len(indices) == 32
+    walk.feed(tb.level(depth, indices))
+    assert walk.request() is None and walk.buckets == [ta.bucket_of(b"a")]
+    with pytest.raises(RuntimeError):
+        walk.feed([])
+    # Malformed requests from a peer are rejected, not wrapped around.
+    for depth, idx in [(3, [0]), (-1, [0]), (1, [32]), (1, [-1]), (2, ["0"])]:
+        with pytest.raises(IndexError):
+            ta.level(depth, idx)
+    for i in (-1, 1024, None):
+        with pytest.raises(IndexError):
+            ta.bucket(i)
+    with pytest.raises(ValueError):
+        MerkleTree(1, 2)
+    with pytest.raises(ValueError):
+        MerkleTree(32, 0)
+
+
+# -- partitions, performance ---------------------------------------------------------
+
+
+def test_partition_trees():
+    trees = PartitionTrees()
+    assert trees.get(3) is None and 3 not in trees and len(trees) == 0
+    t3 = trees[3]
+    assert trees[3] is t3 and 3 in trees and t3.shape == (32, 2)
+    trees.insert(7, b"k", b"v")
+    trees.delete(9, b"k")  # no tree for 9: nothing created
+    assert list(trees) == [3, 7] and len(trees[7]) == 1
+    trees.delete(7, b"k")
+    assert trees[7].root() == t3.root()
+    assert trees.pop(7) is not None and trees.pop(7) is None
+    trees.clear()
+    assert len(trees) == 0 and trees.get(3) is None
+    assert PartitionTrees(4, 3)[0].segments == 64
+    with pytest.raises(ValueError):
+        PartitionTrees(1, 1)
