@@ -26,6 +26,7 @@ Peer messages (tuples, first element the type):
   ("hp", hint key, key, enc, p)         hinted handoff       -> ("hpa", hint key, digest)
   ("fg", reqid, key, r)                 forwarded get        -> ("fa", reqid, err, enc)
   ("fp", reqid, key, ctx, data, exp, w) forwarded put        -> ("fa", reqid, err, enc)
+  ("fi", reqid, key, delta, w)          forwarded increment  -> ("fa", reqid, err, enc)
   ("fl", reqid)                         wipe local data      -> ("fla", reqid)
   ("gs", members, ring)                 gossip of members and ring (no reply)
 """
@@ -39,6 +40,7 @@ from typing import Any
 
 from ..storage.base import Engine
 from . import clock as dvv
+from . import counter
 from . import obj as objmod
 from .clock import VV, Clock
 from .hints import HINT_PARTITION, hint_key, parse_hint_key
@@ -410,20 +412,30 @@ class Node:
             self.done.append((cb, (noquorum("write", len(targets), w, self.cfg.n), None)))
             return
         local, _ = self.local.get(p, key)
+        ts = self._timestamp(local)
+        if ctx is None:
+            new = dvv.overwrite(local, self.actor, (ts, expire_at, data))
+        else:
+            new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, self.actor)
+            new = self._bound(new)
+        self._replicate(key, p, route, w, cb, new)
+
+    def _timestamp(self, local: Clock | None) -> int:
+        """A fresh HLC timestamp, later than every version of the key we hold."""
         ts = self.hlc.now(self.now)
         if local is not None:
             newest = objmod.max_ts(local)
             if newest >= ts:
                 ts = newest + 1
                 self.hlc.observe(ts)
-        if ctx is None:
-            new = dvv.overwrite(local, self.actor, (ts, expire_at, data))
-        else:
-            new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, self.actor)
-            new = self._bound(new)
+        return ts
+
+    def _replicate(self, key: bytes, p: int, route: Route, w: int, cb: Callback,
+                   new: Clock) -> None:
+        """Store the coordinator's new version and send it to the other replicas."""
         enc = objmod.encode(new)
         self.local.put(p, key, new, enc)
-        op = PutOp(len(targets), w, cb, new)
+        op = PutOp(len(route.targets), w, cb, new)
         op.ack(self.name)
         if route.others:
             self._next_id += 1
@@ -433,6 +445,50 @@ class Node:
             for node, owner in route.others:
                 self.send(node, ("p", op.reqid, key, enc, owner, p))
         self._put_progress(op)
+
+    def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
+        """Add `delta` to the counter at `key` (INCR family), replicated like a write.
+
+        The coordinator grows its own entry from its own latest state, so concurrent
+        increments through other nodes are never overwritten, only joined.
+        """
+        p = self.partition(key)
+        route = self.route(p)
+        targets = route.targets
+        w = w or self.cfg.w
+        if not route.local:
+            self._forward(targets, ("fi", 0, key, delta, w), cb)
+            return
+        self.stats.puts += 1
+        if len(targets) < w:
+            self.stats.noquorum += 1
+            self.done.append((cb, (noquorum("write", len(targets), w, self.cfg.n), None)))
+            return
+        local, _ = self.local.get(p, key)
+        now = self.now
+        state = objmod.counter_state(local, now)
+        expire = 0
+        if state is None:
+            current = objmod.read_value(local, now)
+            if current is None:
+                state = counter.start(0, 0)
+            else:
+                base = counter.parse_integer(current[2])  # type: ignore[arg-type]
+                if base is None:
+                    self.done.append((cb, ("ERR value is not an integer or out of range", None)))
+                    return
+                state = counter.start(base, current[0])
+                expire = current[1]
+        else:
+            w_sib = objmod.winner(local)  # type: ignore[arg-type]
+            expire = w_sib[0][1] if w_sib else 0
+        total = counter.value(state) + delta
+        if not counter.INT64_MIN <= total <= counter.INT64_MAX:
+            self.done.append((cb, ("ERR increment or decrement would overflow", None)))
+            return
+        data = counter.incremented(state, self.actor, delta)
+        new = dvv.overwrite(local, self.actor, (self._timestamp(local), expire, data))
+        self._replicate(key, p, route, w, cb, new)
 
     def _put_progress(self, op: PutOp) -> None:
         # A write has nothing left to do once answered: later acks find no op.
@@ -482,6 +538,9 @@ class Node:
         if msg[0] == "fg":
             _, _, key, r = msg
             self.get(key, answer, r)
+        elif msg[0] == "fi":
+            _, _, key, delta, w = msg
+            self.incr(key, delta, answer, w)
         else:
             _, _, key, ctx, data, exp, w = msg
             self.put(key, tuple(tuple(x) for x in ctx) if ctx is not None else None,
@@ -754,7 +813,7 @@ class Node:
             self._reap_answer(src, msg[1], msg[2])
         elif kind == "reap":
             self._reap_local(msg[1], msg[2], msg[3])
-        elif kind in ("fg", "fp"):
+        elif kind in ("fg", "fp", "fi"):
             self._forwarded(src, msg)
         elif kind == "fa":
             op = self.pending.pop(msg[1], None)

@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 
 from . import clock as dvv
+from . import counter
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
 
@@ -74,22 +75,40 @@ def winner(obj: Clock) -> tuple[Sibling, Actor | None, int] | None:
 
 
 def read_value(obj: Clock | None, now_ms: int) -> Sibling | None:
-    """What a plain GET sees: the LWW sibling, or None if it is a tombstone or expired."""
+    """What a plain GET sees: the LWW sibling, or None if it is a tombstone or expired.
+
+    A counter reads as its decimal string, joined with its concurrent increments.
+    """
     if obj is None:
         return None
     w = winner(obj)
     if w is None or not is_live(w[0], now_ms):
         return None
-    return w[0]
+    sib = w[0]
+    if counter.is_counter(sib[2]):
+        state = counter.merged(sib[2], (s[2] for s in dvv.values(obj) if is_live(s, now_ms)))
+        return (sib[0], sib[1], b"%d" % counter.value(state))
+    return sib
+
+
+def counter_state(obj: Clock | None, now_ms: int) -> tuple | None:
+    """The merged counter a plain reader sees, or None if the winner is not a counter."""
+    if obj is None:
+        return None
+    w = winner(obj)
+    if w is None or not is_live(w[0], now_ms) or not counter.is_counter(w[0][2]):
+        return None
+    return counter.merged(w[0][2], (s[2] for s in dvv.values(obj) if is_live(s, now_ms)))
 
 
 def live_siblings(obj: Clock | None, now_ms: int) -> list[Sibling]:
-    """Every live sibling, newest first (what GETCTX shows)."""
+    """Every live sibling, newest first (what GETCTX shows); counters as their value."""
     if obj is None:
         return []
     sibs = [s for s in dvv.values(obj) if is_live(s, now_ms)]
     sibs.sort(key=lambda s: s[0], reverse=True)
-    return sibs
+    return [(s[0], s[1], b"%d" % counter.value(s[2])) if counter.is_counter(s[2]) else s
+            for s in sibs]
 
 
 def bound_siblings(obj: Clock) -> Clock:

@@ -88,20 +88,14 @@ class NodeServer:
         self.requirepass = opts.requirepass
         os.makedirs(opts.data_dir, exist_ok=True)
         self.engine = open_engine(opts.engine, opts.data_dir, opts.durability)
-        actor = self.engine.meta_get("actor")
-        if actor is None:
-            # A fresh data directory gets a fresh clock identity: a node that lost its
-            # data must never reuse dots it may have issued before.
-            actor = os.urandom(8)
-            self.engine.meta_put("actor", actor)
-        self.actor = actor
+        self.actor = self._clock_identity()
         ring, members = self._load_ring()
         config = Config(n=opts.n, r=opts.r, w=opts.w,
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
                         tombstone_grace_ms=opts.tombstone_grace_ms,
                         phi_threshold=opts.phi_threshold)
-        self.node = Node(self.name, actor, self.engine, config, ring=ring, members=members,
+        self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.clients: dict[int, ClientConnection] = {}
         self.links: dict[str, PeerLink] = {}
@@ -119,6 +113,26 @@ class NodeServer:
         self.server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
+
+    def _clock_identity(self) -> bytes:
+        """The actor id this node stamps its writes with.
+
+        A node must never reuse a dot (or a counter entry) it may have issued before:
+        replicas that saw the old one would silently discard the new write (riak_kv#679).
+        So a fresh data directory gets a fresh identity, and so does a restart after a
+        crash in a mode that may have lost acknowledged local writes (none/buffered).
+        """
+        actor = self.engine.meta_get("actor")
+        clean = self.engine.meta_get("clean_shutdown") == b"1"
+        lossy = self.opts.durability != "fsync"
+        if actor is None or (lossy and not clean):
+            if actor is not None:
+                log.warning("unclean shutdown in %s durability: new clock identity",
+                            self.opts.durability)
+            actor = os.urandom(8)
+            self.engine.meta_put("actor", actor)
+        self.engine.meta_put("clean_shutdown", b"0")
+        return actor
 
     # --- persistence of membership ---------------------------------------------------
 
@@ -267,6 +281,8 @@ class NodeServer:
             if conn.transport is not None:
                 conn.flush()
                 conn.transport.close()
+        self.engine.commit(True)
+        self.engine.meta_put("clean_shutdown", b"1")
         self.engine.close()
         log.info("node %s stopped", self.name)
 

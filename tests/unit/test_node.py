@@ -265,3 +265,44 @@ def test_anti_entropy_brings_concurrent_siblings_to_every_replica() -> None:
     obj = objmod.decode(encs.pop())
     assert sorted(s[2] for s in objmod.live_siblings(obj, 0)) == [b"left", b"right"]
     assert node.stats.ae_exchanges > 0
+
+
+def _incr(sim: SimCluster, via: str, key: bytes, delta: int):
+    return sim.call(via, "incr", key, delta)
+
+
+def test_concurrent_increments_on_both_sides_of_a_partition_all_count() -> None:
+    sim = SimCluster(3, seed=17, config=Config(q=16, ae_interval_ms=50, w=1, r=1))
+    a, b, c = sim.names
+    assert _incr(sim, a, b"n", 5)[0] is None
+    sim.run(100)
+    sim.partition(a, b)
+    sim.partition(a, c)
+    for _ in range(7):
+        assert _incr(sim, a, b"n", 1)[0] is None
+    for _ in range(4):
+        assert _incr(sim, b, b"n", 1)[0] is None
+    assert _incr(sim, c, b"n", -2)[0] is None
+    sim.heal()
+    sim.run(10_000)
+    for via in sim.names:
+        assert value(sim.get(via, b"n")) == b"14"
+
+
+def test_increment_starts_from_a_string_integer_and_set_replaces_the_counter() -> None:
+    sim = SimCluster(3, seed=18)
+    a, b, c = sim.names
+    sim.put(a, b"k", b"41")
+    sim.run(50)
+    _incr(sim, b, b"k", 1)
+    sim.run(50)
+    assert value(sim.get(c, b"k")) == b"42"
+    sim.put(c, b"k", b"7")
+    sim.run(50)
+    _incr(sim, a, b"k", 1)
+    sim.run(50)
+    assert value(sim.get(b, b"k")) == b"8"
+    sim.put(a, b"k", b"word")
+    sim.run(50)
+    err, _ = _incr(sim, a, b"k", 1)
+    assert err is not None and "not an integer" in err
