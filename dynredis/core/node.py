@@ -243,6 +243,10 @@ class Node:
         self.done: list[tuple[Callback, Result]] = []
         self.pending: dict[int, Any] = {}
         self.stats = Stats()
+        # Extra message kinds registered by feature modules (e.g. cluster-wide scans):
+        # kind -> handler(src, msg). They follow the same rules: pure, effects via
+        # send()/done.
+        self.handlers: dict[str, Callable[[str, tuple], None]] = {}
         self.ring_changed = True  # the driver persists ring and members when set
         self._next_id = 0
         self._next_gossip = 0
@@ -832,6 +836,10 @@ class Node:
                     self.done.append((op.cb, (None, None)))
         elif kind == "gs":
             self._on_gossip(msg[1], msg[2])
+        else:
+            handler = self.handlers.get(kind)
+            if handler is not None:
+                handler(src, msg)
 
     # --- cluster-wide operations -----------------------------------------------------
 
