@@ -18,6 +18,7 @@ import hiredis
 
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
 from ..resp import encode as resp
+from ..resp.inline import split_inline
 from .wire import unframe
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ log = logging.getLogger("dynredis.client")
 
 # Input limits: a client may not make the node buffer more than this unparsed.
 MAX_QUERY_BUFFER = (512 << 20) + (1 << 16)
+MAX_INLINE = 64 << 10  # Redis' PROTO_INLINE_MAX_SIZE
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
 
 
 class ReplySlot:
@@ -71,6 +74,10 @@ class ClientConnection(asyncio.Protocol):
         self.peer = "?"
         self.local = "?"
         self.pending_input = 0
+        self.inline = b""
+        # MULTI: the queued (command, args) pairs, or None outside a transaction.
+        self.tx: list[tuple[Any, list[bytes]]] | None = None
+        self.tx_failed = False
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -109,10 +116,17 @@ class ClientConnection(asyncio.Protocol):
         server = self.server
         server.set_now()
         reader = self.reader
+        if self.inline or (data[:1] != b"*" and self.peer_name is None and not reader.len()):
+            data = self._inline_commands(data)
+            if not data:
+                server.pump()
+                return
         reader.feed(data)
-        if reader.len() > MAX_QUERY_BUFFER:
-            # A frame bigger than any command we accept: refuse it rather than buffer it.
-            self.protocol_error("too big inline request or bulk length")
+        self.pending_input += len(data)
+        if self.pending_input > MAX_QUERY_BUFFER and self.peer_name is None:
+            # More unparsed input than any command we accept (a huge bulk length or
+            # array count): refuse it rather than buffer it, as Redis does.
+            self.protocol_error("too big bulk length or multibulk count")
             server.pump()
             return
         try:
@@ -123,6 +137,7 @@ class ClientConnection(asyncio.Protocol):
                     cmd = reader.gets()
                     if cmd is False:
                         break
+                    self.pending_input = reader.len()
                     self.execute(cmd)
                     if self.peer_name is not None:
                         self._peer_frames()
@@ -132,6 +147,33 @@ class ClientConnection(asyncio.Protocol):
         except hiredis.ProtocolError as exc:
             self.protocol_error(str(exc))
         server.pump()
+
+    def _inline_commands(self, data: bytes) -> bytes:
+        """Run complete inline lines; return what follows once a RESP frame starts."""
+        buf = self.inline + data
+        while buf:
+            if buf[:1] == b"*":
+                self.inline = b""
+                return buf
+            end = buf.find(b"\n")
+            if end < 0:
+                if len(buf) > MAX_INLINE:
+                    self.protocol_error("too big inline request")
+                    buf = b""
+                break
+            line, buf = buf[:end].rstrip(b"\r"), buf[end + 1 :]
+            words = split_inline(line)
+            if words is None:
+                self.protocol_error("unbalanced quotes in request")
+                buf = b""
+                break
+            if words:
+                self.execute(words)
+            if self.closing:
+                buf = b""
+                break
+        self.inline = buf
+        return b""
 
     # --- client commands -------------------------------------------------------------
 
@@ -150,13 +192,21 @@ class ClientConnection(asyncio.Protocol):
             if args[0].upper() == b"DYN.PEER":
                 self._peer_hello(args)
                 return
+            if self.tx is not None:
+                self.tx_failed = True
             self.reply(err_unknown(args))
             return
         if not self.authed and "noauth" not in cmd.flags:
             self.reply(ERR_NOAUTH)
             return
         if not cmd.arity_ok(len(args)):
+            if self.tx is not None:
+                self.tx_failed = True
             self.reply(err_arity(cmd.name))
+            return
+        if self.tx is not None and cmd.name not in NOT_QUEUED:
+            self.tx.append((cmd, args))
+            self.reply(resp.QUEUED)
             return
         self.last_cmd = cmd.name
         self.server.commands_processed += 1
@@ -210,8 +260,7 @@ class ClientConnection(asyncio.Protocol):
     def protocol_error(self, detail: str) -> None:
         """Redis answers malformed input with an error and closes the connection."""
         self.reply(resp.error(f"ERR Protocol error: {detail}"))
-        self.waiting.clear()
-        self.closing = True
+        self.closing = True  # closed once the replies to earlier commands are out
         self.reader = hiredis.Reader()
         self.server.mark_dirty(self)
 

@@ -1,0 +1,124 @@
+"""MULTI / EXEC / DISCARD as a batch: commands are queued, then run in order.
+
+Not isolated: other clients' writes may interleave with a transaction's commands,
+and a quorum failure in one command does not undo the others (each reply says what
+happened). WATCH, whose optimistic locking would promise isolation we cannot give
+across replicas, is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..resp import encode as resp
+from .table import command
+
+ERR_NESTED = resp.error("ERR MULTI calls can not be nested")
+ERR_EXEC = resp.error("ERR EXEC without MULTI")
+ERR_DISCARD = resp.error("ERR DISCARD without MULTI")
+ERR_ABORT = resp.error("EXECABORT Transaction discarded because of previous errors.")
+ERR_WATCH = resp.error(
+    "ERR WATCH is not supported: dynredis transactions are batches, not isolated "
+    "(concurrent writes become siblings instead of aborting EXEC)")
+
+
+class _Capture:
+    """Stands in for the connection while one queued command runs, catching its reply."""
+
+    def __init__(self, conn: Any) -> None:
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_reply", None)
+        object.__setattr__(self, "_then", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._conn, name, value)  # CLIENT SETNAME, HELLO ... change the connection
+
+    def defer(self) -> _Capture:
+        return self
+
+    def set(self, reply: bytes) -> None:
+        """The queued command's (possibly late) reply."""
+        if self._reply is not None:
+            return
+        object.__setattr__(self, "_reply", reply)
+        then = self._then
+        if then is not None:
+            object.__setattr__(self, "_then", None)
+            then(reply)
+
+
+@command("multi", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
+         summary="Starts a transaction (a batch: queued, then run in order; not isolated).")
+def cmd_multi(c: Any, args: list[bytes]) -> bytes:
+    if c.tx is not None:
+        return ERR_NESTED
+    c.tx = []
+    c.tx_failed = False
+    return resp.OK
+
+
+@command("discard", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
+         summary="Discards a transaction.")
+def cmd_discard(c: Any, args: list[bytes]) -> bytes:
+    if c.tx is None:
+        return ERR_DISCARD
+    c.tx = None
+    c.tx_failed = False
+    return resp.OK
+
+
+@command("exec", 1, ("noscript", "loading", "stale", "skip_slowlog"), group="transactions",
+         summary="Runs all the commands queued by MULTI, in order.")
+def cmd_exec(c: Any, args: list[bytes]) -> bytes | None:
+    if c.tx is None:
+        return ERR_EXEC
+    queued, failed = c.tx, c.tx_failed
+    c.tx = None
+    c.tx_failed = False
+    if failed:
+        return ERR_ABORT
+    slot = c.defer()
+    replies: list[bytes] = []
+
+    def run(i: int) -> None:
+        # Each command starts when the previous one has answered, so later commands
+        # see earlier ones' writes (through this coordinator).
+        while i < len(queued):
+            cmd, words = queued[i]
+            cap = _Capture(c)
+            try:
+                reply = cmd.handler(cap, words)
+            except Exception:
+                reply = resp.error(f"ERR internal error executing '{cmd.name}'")
+            if reply is None:
+                reply = cap._reply
+            if reply is None:
+                nxt = i + 1
+
+                def resume(late: bytes, nxt: int = nxt) -> None:
+                    replies.append(late)
+                    run(nxt)
+
+                object.__setattr__(cap, "_then", resume)
+                return
+            replies.append(reply)
+            i += 1
+        slot.set(resp.array(replies))
+
+    run(0)
+    return None
+
+
+@command("watch", -2, ("noscript", "loading", "stale", "fast"), 1, -1, 1, "transactions",
+         "Refused: dynredis transactions are not isolated.")
+def cmd_watch(c: Any, args: list[bytes]) -> bytes:
+    return ERR_WATCH
+
+
+@command("unwatch", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
+         summary="Forgets watched keys (there never are any).")
+def cmd_unwatch(c: Any, args: list[bytes]) -> bytes:
+    return resp.OK

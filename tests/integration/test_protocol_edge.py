@@ -1,0 +1,126 @@
+"""Bad input at the protocol edge never crashes a node or disturbs other clients;
+inline commands and MULTI/EXEC batches work as in Redis."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import redis
+
+from .conftest import HOST, Cluster
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def talk(port: int, payload: bytes, wait: float = 0.5) -> tuple[bytes, bool]:
+    """Send raw bytes; return what came back and whether the server closed the socket."""
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(payload)
+        sock.settimeout(wait)
+        data = b""
+        closed = False
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+        return data, closed
+
+
+def healthy(cluster: Cluster) -> None:
+    for i in range(cluster.nodes):
+        assert cluster.client(i).ping() is True
+    assert cluster.client(1).get("edge:sentinel") == "still here"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sentinel(cluster: Cluster) -> None:
+    assert cluster.client(0).set("edge:sentinel", "still here")
+
+
+def test_inline_commands(cluster: Cluster) -> None:
+    data, closed = talk(cluster.ports[0],
+                        b"PING\r\nSET edge:inline \"a b\\x41\"\r\nGET edge:inline\r\n"
+                        b"  \r\nECHO 'it\\'s'\r\n")
+    assert data == b"+PONG\r\n+OK\r\n$4\r\na bA\r\n$4\r\nit's\r\n"
+    assert not closed
+    healthy(cluster)
+
+
+def test_unbalanced_quotes_get_an_error_and_a_closed_connection(cluster: Cluster) -> None:
+    data, closed = talk(cluster.ports[0], b'SET k "oops\r\n')
+    assert data == b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    assert closed
+    healthy(cluster)
+
+
+@pytest.mark.parametrize("payload", [
+    b"*-5\r\n",
+    b"*2\r\n$3\r\nGET\r\n:1\r\n",
+    b"*1\r\n$-7\r\n",
+    b"*1\r\n*1\r\n$4\r\nPING\r\n",
+    b"*1\r\n$x\r\n",
+])
+def test_malformed_frames_get_an_error_and_a_closed_connection(
+        cluster: Cluster, payload: bytes) -> None:
+    data, closed = talk(cluster.ports[1], payload)
+    assert data.startswith(b"-ERR Protocol error"), data
+    assert closed
+    healthy(cluster)
+
+
+def test_lines_not_starting_with_a_star_are_inline_commands_as_in_redis(
+        cluster: Cluster, real_redis: redis.Redis) -> None:
+    payload = b"-ERR I am not a command\r\n$3\r\n*1\r\n$4\r\nPING\r\n"
+    ours, _ = talk(cluster.ports[0], payload)
+    port = real_redis.connection_pool.connection_kwargs["port"]
+    theirs, _ = talk(port, payload)
+    assert ours == theirs
+
+
+def test_a_stalled_half_frame_does_not_block_anyone(cluster: Cluster) -> None:
+    with socket.create_connection((HOST, cluster.ports[0]), timeout=5) as stuck:
+        stuck.sendall(b"*3\r\n$3\r\nSET\r\n$9\r\nedge:half\r\n$100\r\nonly-some")
+        with socket.create_connection((HOST, cluster.ports[0]), timeout=5) as big:
+            big.sendall(b"*1\r\n$600000000\r\nabc")  # announces 600 MB, then stalls
+            healthy(cluster)
+            assert cluster.client(0).set("edge:other", "fine")
+            assert cluster.client(2).get("edge:other") == "fine"
+    assert cluster.client(0).get("edge:half") is None
+
+
+def test_unknown_commands_and_wrong_arity_keep_the_connection(cluster: Cluster) -> None:
+    data, closed = talk(cluster.ports[2], b"*1\r\n$5\r\nNOPE!\r\n*1\r\n$3\r\nGET\r\n"
+                                          b"*1\r\n$4\r\nPING\r\n")
+    assert data == (b"-ERR unknown command 'NOPE!', with args beginning with: \r\n"
+                    b"-ERR wrong number of arguments for 'get' command\r\n+PONG\r\n")
+    assert not closed
+
+
+def test_multi_exec_runs_the_batch_in_order(cluster: Cluster) -> None:
+    r = cluster.client(0)
+    pipe = r.pipeline(transaction=True)
+    pipe.set("edge:tx", 10).incr("edge:tx").get("edge:tx").incrby("edge:tx", 5)
+    assert pipe.execute() == [True, 11, "11", 16]
+    assert cluster.client(1).get("edge:tx") == "16"
+
+
+def test_multi_errors_follow_redis(cluster: Cluster, real_redis: redis.Redis) -> None:
+    script = (b"MULTI\r\nMULTI\r\nSET edge:a 1\r\nGET\r\nEXEC\r\nEXEC\r\nDISCARD\r\n"
+              b"MULTI\r\nSET edge:a 2\r\nDISCARD\r\nGET edge:a\r\n")
+    ours, _ = talk(cluster.ports[0], script)
+    port = real_redis.connection_pool.connection_kwargs["port"]
+    theirs, _ = talk(port, script)
+    assert ours == theirs
+
+
+def test_watch_is_refused_clearly(cluster: Cluster) -> None:
+    with pytest.raises(redis.ResponseError, match="WATCH is not supported"):
+        cluster.client(0).execute_command("WATCH", "edge:a")
