@@ -15,7 +15,7 @@ from ..storage.base import Engine
 from . import obj as objmod
 from .clock import Clock
 from .hints import HINT_PARTITION
-from .merkle import PartitionTrees
+from .merkle import PartitionTrees, keyed_hash
 
 
 class LocalStore:
@@ -28,12 +28,12 @@ class LocalStore:
         self.cache: dict[bytes, bytes] = {}
         self.cache_size = cache_size
         # Anti-entropy hash trees, one per partition, kept in step with every write.
-        self.trees = PartitionTrees()
+        self.trees = PartitionTrees(keyed=True)
         for p in engine.partitions():
             if p != HINT_PARTITION:
                 tree = self.trees[p]
                 for key, enc in engine.scan(p):
-                    tree.insert(key, objmod.digest(enc))
+                    tree.insert(key, keyed_hash(key, enc))
 
     def get_enc(self, p: int, key: bytes) -> bytes | None:
         enc = self.cache.get(key)
@@ -53,7 +53,7 @@ class LocalStore:
     def put(self, p: int, key: bytes, clock: Clock | None, enc: bytes) -> None:
         self.engine.put(p, key, enc)
         self._remember(key, enc)
-        self.trees[p].insert(key, objmod.digest(enc))
+        self.trees[p].insert(key, keyed_hash(key, enc))
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)

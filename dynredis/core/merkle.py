@@ -82,12 +82,22 @@ DEFAULT_FANOUT = 32
 DEFAULT_DEPTH = 2
 
 
+def keyed_hash(key: bytes, value: bytes) -> bytes:
+    """A value hash that already covers its key (for trees built with ``keyed=True``):
+    one hash per write instead of a value hash plus an entry digest."""
+    return blake2b(len(key).to_bytes(4, "big") + key + value, digest_size=HASH_BYTES).digest()
+
+
 def entry_digest(key: bytes, value_hash: bytes) -> int:
     """One entry's contribution to its bucket's sum: a 128-bit int."""
     return int.from_bytes(
         blake2b(len(key).to_bytes(4, "big") + key + value_hash, digest_size=HASH_BYTES).digest(),
         "big",
     )
+
+
+def _from_keyed(key: bytes, value_hash: bytes) -> int:
+    return int.from_bytes(value_hash, "big")
 
 
 def _node_hash(children: bytes) -> bytes:
@@ -101,9 +111,14 @@ class MerkleTree:
     recomputed only when `root()` or `level()` asks for them, and only along dirty paths.
     """
 
-    __slots__ = ("fanout", "depth", "segments", "_buckets", "_sums", "_nodes", "_dirty", "_count")
+    __slots__ = ("fanout", "depth", "segments", "_buckets", "_sums", "_nodes", "_dirty", "_count",
+                 "_digest")
 
-    def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH) -> None:
+    def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
+                 keyed: bool = False) -> None:
+        # keyed: value hashes come from `keyed_hash` and already cover the key, so an
+        # entry's contribution is the value hash itself.
+        self._digest = _from_keyed if keyed else entry_digest
         if fanout < 2 or depth < 1:
             raise ValueError("need fanout >= 2 and depth >= 1")
         self.fanout = fanout
@@ -141,11 +156,11 @@ class MerkleTree:
         old = items.get(key)
         if old is None:
             self._count += 1
-            delta = entry_digest(key, value_hash)
+            delta = self._digest(key, value_hash)
         elif old == value_hash:
             return
         else:
-            delta = entry_digest(key, value_hash) - entry_digest(key, old)
+            delta = self._digest(key, value_hash) - self._digest(key, old)
         items[key] = value_hash
         self._sums[b] = (self._sums[b] + delta) & _MASK
         self._dirty.add(b)
@@ -162,7 +177,7 @@ class MerkleTree:
         if not items:
             del self._buckets[b]
         self._count -= 1
-        self._sums[b] = (self._sums[b] - entry_digest(key, old)) & _MASK
+        self._sums[b] = (self._sums[b] - self._digest(key, old)) & _MASK
         self._dirty.add(b)
 
     # -- reads ------------------------------------------------------------------------
@@ -349,9 +364,11 @@ def diff_keys(
 class PartitionTrees:
     """One `MerkleTree` per partition, created on first use."""
 
-    __slots__ = ("fanout", "depth", "_trees")
+    __slots__ = ("fanout", "depth", "_trees", "keyed")
 
-    def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH) -> None:
+    def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
+                 keyed: bool = False) -> None:
+        self.keyed = keyed
         MerkleTree(fanout, depth)  # validate the shape once, up front
         self.fanout = fanout
         self.depth = depth
@@ -360,7 +377,7 @@ class PartitionTrees:
     def __getitem__(self, partition: int) -> MerkleTree:
         tree = self._trees.get(partition)
         if tree is None:
-            tree = self._trees[partition] = MerkleTree(self.fanout, self.depth)
+            tree = self._trees[partition] = MerkleTree(self.fanout, self.depth, self.keyed)
         return tree
 
     def get(self, partition: int) -> MerkleTree | None:
