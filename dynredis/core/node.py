@@ -18,7 +18,7 @@ Peer messages (tuples, first element the type):
   ("g", reqid, key, p, owner)           replica get          -> ("ga", reqid, enc|None)
   ("rp", key, enc, p, owner)            read repair (no reply)
   ("hb",)                               heartbeat for the failure detector
-  ("ael", reqid, p, depth, indices)     anti-entropy: tree hashes -> ("aelr", reqid, hashes)
+  ("ael", reqid, p, depth, indices)     anti-entropy: tree hashes -> ("aelr", reqid, depth, hashes)
   ("aeb", reqid, p, buckets)            anti-entropy: bucket items -> ("aebr", reqid, items)
   ("aew", p, keys)                      anti-entropy: send me these -> ("rp", ...) each
   ("rq", reqid, key, p, digest)         may this dead object be reaped? -> ("ra", reqid, ok)
@@ -644,10 +644,10 @@ class Node:
             self.send(peer, ("ael", op.reqid, p, depth, indices))
             return
 
-    def _ae_level(self, reqid: int, hashes: Any) -> None:
+    def _ae_level(self, reqid: int, depth: int, hashes: Any) -> None:
         op = self.pending.get(reqid)
-        if not isinstance(op, AeOp):
-            return
+        if not isinstance(op, AeOp) or op.walk.done or depth != op.walk.depth:
+            return  # a duplicated or late answer to an earlier step
         try:
             op.walk.feed(list(hashes))
         except ValueError:
@@ -797,9 +797,10 @@ class Node:
             self._handed_off(msg[1], msg[2])
         elif kind == "ael":
             _, reqid, p, depth, indices = msg
-            self.send(src, ("aelr", reqid, self.local.trees[p].level(depth, list(indices))))
+            hashes = self.local.trees[p].level(depth, list(indices))
+            self.send(src, ("aelr", reqid, depth, hashes))
         elif kind == "aelr":
-            self._ae_level(msg[1], msg[2])
+            self._ae_level(msg[1], msg[2], msg[3])
         elif kind == "aeb":
             _, reqid, p, buckets = msg
             self.send(src, ("aebr", reqid, self.local.trees[p].buckets(list(buckets))))

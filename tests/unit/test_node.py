@@ -306,3 +306,24 @@ def test_increment_starts_from_a_string_integer_and_set_replaces_the_counter() -
     sim.run(50)
     err, _ = _incr(sim, a, b"k", 1)
     assert err is not None and "not an integer" in err
+
+
+def test_duplicated_anti_entropy_answers_are_ignored() -> None:
+    """Found by simulation seed 2: a duplicated tree-level answer arrived after the walk
+    had finished and raised inside the node."""
+    sim = SimCluster(3, seed=2, config=Config(q=16, ae_interval_ms=20))
+    a, b, c = sim.names
+    sim.partition(a, c)
+    sim.put(a, b"k", b"v")
+    sim.heal()
+    node = sim.nodes[a]
+    real = node.on_message
+
+    def twice(src, msg):
+        real(src, msg)
+        if msg[0] in ("aelr", "aebr"):
+            real(src, msg)
+
+    node.on_message = twice  # type: ignore[method-assign]
+    sim.run(3000)
+    assert _held(sim, c, b"k") == _held(sim, a, b"k")
