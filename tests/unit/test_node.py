@@ -313,7 +313,10 @@ def test_duplicated_anti_entropy_answers_are_ignored() -> None:
     had finished and raised inside the node."""
     sim = SimCluster(3, seed=2, config=Config(q=16, ae_interval_ms=20))
     a, b, c = sim.names
+    for other in (b, c):  # only a drives exchanges, so it sees every answer
+        sim.nodes[other].cfg.ae_interval_ms = 10**9
     sim.partition(a, c)
+    sim.partition(b, c)
     sim.put(a, b"k", b"v")
     sim.heal()
     node = sim.nodes[a]
