@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
+from ..core.identity import choose_actor
 from ..core.node import Config, Node
 from ..core.ring import Ring
 from ..storage import open_engine
@@ -115,21 +116,14 @@ class NodeServer:
         self.set_now()
 
     def _clock_identity(self) -> bytes:
-        """The actor id this node stamps its writes with.
-
-        A node must never reuse a dot (or a counter entry) it may have issued before:
-        replicas that saw the old one would silently discard the new write (riak_kv#679).
-        So a fresh data directory gets a fresh identity, and so does a restart after a
-        crash in a mode that may have lost acknowledged local writes (none/buffered).
-        """
-        actor = self.engine.meta_get("actor")
+        """The actor id this node stamps its writes with (see core/identity.py)."""
+        stored = self.engine.meta_get("actor")
         clean = self.engine.meta_get("clean_shutdown") == b"1"
-        lossy = self.opts.durability != "fsync"
-        if actor is None or (lossy and not clean):
-            if actor is not None:
+        actor = choose_actor(stored, clean, self.opts.durability, os.urandom(8))
+        if actor != stored:
+            if stored is not None:
                 log.warning("unclean shutdown in %s durability: new clock identity",
                             self.opts.durability)
-            actor = os.urandom(8)
             self.engine.meta_put("actor", actor)
         self.engine.meta_put("clean_shutdown", b"0")
         return actor
