@@ -417,12 +417,27 @@ class Node:
             return
         local, _ = self.local.get(p, key)
         ts = self._timestamp(local)
+        actor = self._write_actor(local)
         if ctx is None:
-            new = dvv.overwrite(local, self.actor, (ts, expire_at, data))
+            new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
-            new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, self.actor)
+            new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
             new = self._bound(new)
         self._replicate(key, p, route, w, cb, new)
+
+    def _write_actor(self, local: Clock | None) -> bytes:
+        """The actor that stamps this node's write of a key.
+
+        Our identity plus a suffix drawn when the key has no entry of ours: a key that
+        was deleted and reaped, then written again, starts a new life whose dots can
+        never repeat the old life's (which a client may still hold in a context).
+        """
+        me = self.actor
+        if local is not None:
+            for actor, _, _ in local[0]:
+                if actor.startswith(me):
+                    return actor
+        return me + self.rng.getrandbits(32).to_bytes(4, "big")
 
     def _timestamp(self, local: Clock | None) -> int:
         """A fresh HLC timestamp, later than every version of the key we hold."""
@@ -490,8 +505,9 @@ class Node:
         if not counter.INT64_MIN <= total <= counter.INT64_MAX:
             self.done.append((cb, ("ERR increment or decrement would overflow", None)))
             return
-        data = counter.incremented(state, self.actor, delta)
-        new = dvv.overwrite(local, self.actor, (self._timestamp(local), expire, data))
+        actor = self._write_actor(local)
+        data = counter.incremented(state, actor, delta)
+        new = dvv.overwrite(local, actor, (self._timestamp(local), expire, data))
         self._replicate(key, p, route, w, cb, new)
 
     def _put_progress(self, op: PutOp) -> None:
@@ -708,7 +724,7 @@ class Node:
         # Every member must be up and agree: each primary holds exactly this object
         # and nobody keeps a hint for the key, or the old value could come back.
         others = self.members - {self.name}
-        if others & self.down:
+        if others & self.down or self.engine.staged(p, key):
             return
         digest = objmod.digest(enc)
         if not others:
@@ -723,7 +739,8 @@ class Node:
         primaries = self.ring.preference_list(p, self.cfg.n)
         if self.name in primaries:
             enc = self.local.get_enc(p, key)
-            if enc is None or objmod.digest(enc) != digest:
+            # Only a committed copy counts: a crash must not be able to take it back.
+            if enc is None or objmod.digest(enc) != digest or self.engine.staged(p, key):
                 return False
         for owner in primaries:
             if self.engine.get(HINT_PARTITION, hint_key(owner, p, key)) is not None:

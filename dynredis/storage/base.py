@@ -18,6 +18,9 @@ class Engine(Protocol):
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The stored value, staged writes included."""
 
+    def staged(self, partition: int, key: bytes) -> bool:
+        """True while a write to the key is staged but not committed."""
+
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         """Stage a write; visible to get/scan at once, durable after commit."""
 

@@ -247,6 +247,9 @@ class LmdbEngine:
 
     # ----------------------------------------------------------------- writes
 
+    def staged(self, partition: int, key: bytes) -> bool:
+        return (partition, key) in self._stage
+
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         """Stage a write (any key length). Raises ValueError for a partition outside
         0..65535, rather than failing the later commit."""

@@ -24,6 +24,9 @@ class MemoryEngine:
             return None
         return part.get(key)
 
+    def staged(self, partition: int, key: bytes) -> bool:
+        return False  # nothing to commit: a memory engine is as durable as it gets
+
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         """Store at once (there is no stage)."""
         part = self._parts.get(partition)

@@ -1,128 +1,595 @@
-"""A deterministic in-process cluster: real `core.Node`s, a simulated network and clock.
+"""A deterministic in-process cluster: real `core.Node`s over a simulated network and clock.
 
-Messages travel through a queue with per-message delivery times drawn from a seeded
-RNG, so a seed reproduces a run exactly. Links can be cut (one way or both) and nodes
-stopped; messages to a cut link or a stopped node are lost.
+Everything random comes from one `random.Random(seed)`, and events are totally ordered
+(time, then a sequence number), so a seed reproduces a run exactly, in any process
+(outboxes are drained in sorted peer order, so set iteration order inside the node does
+not leak into the schedule).
+
+What is simulated:
+
+- Network (`NetConfig`): each message gets its own latency (uniform base, an optional
+  exponential slow tail, an optional extra delay that reorders it behind later messages);
+  messages can be lost or duplicated. Links can be cut one way (`cut(a, b)`: a's messages
+  to b are dropped) or both ways (`partition`). A message is dropped if its link is cut
+  when it is sent or when it would arrive. Every message goes through the real wire
+  encoding (`server.wire`), so the node sees exactly the types it would over TCP.
+- Connections: a message is addressed to one incarnation of its destination, as a TCP
+  connection is: if the destination crashed (or crashed and restarted) meanwhile, the
+  message is dropped. When a node crashes its peers are told `peer_down` a moment later
+  (their connections break) and `peer_up` once it is back; partitions are silent (only
+  the failure detector notices them).
+- Crash-restart (`crash`/`restart`): the `Node` object is thrown away and a new one is
+  built over the same engine, as the server does at start (actor id and ring from the
+  engine's metadata). Each node has a durability mode, as `server.app`: `fsync` commits
+  before any message or reply leaves the node (end of every event), `buffered` and
+  `none` commit on a group-commit timer (5 ms, 100 ms). `SimEngine` keeps an undo log
+  of what was staged since the last commit and rolls it back on a crash, so a crash
+  loses exactly the uncommitted writes. (Metadata writes are durable at once.)
+- Pausing (`stop`/`start`): the node keeps its state but neither ticks nor exchanges
+  messages (a frozen process or a cable pulled); used by the unit tests.
+- Node exceptions: with `strict` (the default) they propagate; otherwise they are
+  recorded in `errors` (for the checker) and the run goes on, as the server logs them.
+- Clocks: node i's `now` is sim time plus a fixed offset plus a linear drift (ppm).
+- Ticks: every node ticks every `tick_ms` at its own phase.
+
+`StoreLog` watches every object any engine stores, for the checker: which dot each
+value got, the causal context (version vector) of the write that created it, dots that
+two different values claim, and objects with more siblings than `obj.SIBLING_MAX`.
+
+The trace keeps the last `trace_len` events as tuples and formats them only on demand.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgpack
+
+from dynredis.core import clock as dvv
+from dynredis.core import obj as objmod
+from dynredis.core.hints import HINT_PARTITION, parse_hint_key
+from dynredis.core.identity import choose_actor
 from dynredis.core.node import Config, Node, Result
-from dynredis.core.ring import new_ring
+from dynredis.core.ring import Ring, new_ring
 from dynredis.server.wire import batch, unframe
 from dynredis.storage.memory import MemoryEngine
 
+DURABILITY_MODES = ("fsync", "buffered", "none")
+# As server.app.COMMIT_INTERVAL_S, in ms; fsync commits at the end of every event instead.
+COMMIT_INTERVAL_MS = {"buffered": 5.0, "none": 100.0}
+T0 = 1_000_000.0  # sim time starts here (ms), so node clocks are never near zero
 
-@dataclass(order=True)
-class _Delivery:
-    at: int
-    seq: int
-    src: str = field(compare=False)
-    dst: str = field(compare=False)
-    msg: tuple = field(compare=False)
+
+# --- storage -------------------------------------------------------------------------
+
+
+class StoreLog:
+    """What every engine of the cluster ever stored, reduced to what the checker needs."""
+
+    def __init__(self) -> None:
+        # (key, actor, counter) -> the sibling first seen with that dot
+        self.dots: dict[tuple[bytes, bytes, int], tuple] = {}
+        # key -> [(dot, sibling, version vector of the object it was created in, the dots
+        #          of that object's siblings, node, sim time)], in creation order
+        self.created: dict[bytes, list[tuple[tuple[bytes, int], tuple, dict, frozenset,
+                                             str, float]]] = {}
+        # first time each (key, dot) was seen naming a second version, with the trace then
+        self.reused: list[tuple[float, str, bytes, tuple[bytes, int], tuple, tuple, str]] = []
+        self._reuse_seen: set[tuple[bytes, bytes, int]] = set()
+        self.oversized: list[tuple[float, str, bytes, int]] = []
+        self.snapshot: Callable[[], str] = lambda: ""  # the trace tail, set by SimCluster
+        self.deleted: dict[bytes, list[tuple[float, str]]] = {}  # key -> [(time, node)]
+        self.anonymous: list[tuple[float, str, bytes]] = []
+        self.max_siblings = 0
+        self.stores = 0
+
+    def on_put(self, node: str, now: float, p: int, key: bytes, enc: bytes) -> None:
+        self.stores += 1
+        if p == HINT_PARTITION:
+            key = parse_hint_key(key)[2]
+        obj = objmod.decode(enc)
+        entries, anon = obj
+        size = len(anon)
+        for _, _, vals in entries:
+            size += len(vals)
+        if size > self.max_siblings:
+            self.max_siblings = size
+        if size > objmod.SIBLING_MAX:
+            self.oversized.append((now, node, key, size))
+        if anon:
+            self.anonymous.append((now, node, key))
+        vv: dict | None = None
+        present: frozenset = frozenset()
+        dots = self.dots
+        for actor, n, vals in entries:
+            for k, sib in enumerate(vals):
+                d = (key, actor, n - k)
+                old = dots.get(d)
+                if old is None:
+                    dots[d] = sib
+                    if vv is None:
+                        vv = dict(dvv.join(obj))
+                        present = frozenset((a, m - i) for a, m, vs in entries
+                                            for i in range(len(vs)))
+                    self.created.setdefault(key, []).append(
+                        ((actor, n - k), sib, vv, present, node, now))
+                elif old != sib and d not in self._reuse_seen:
+                    self._reuse_seen.add(d)
+                    self.reused.append((now, node, key, (actor, n - k), old, sib,
+                                        self.snapshot()))
+
+
+    def on_delete(self, node: str, now: float, key: bytes) -> None:
+        """A replica removed a key from its store (the node does so only when reaping)."""
+        self.deleted.setdefault(key, []).append((now, node))
+
+
+class SimEngine:
+    """A MemoryEngine whose uncommitted writes a crash can take back.
+
+    Writes apply at once (reads see them), and the value each staged key had at the
+    last commit is kept in an undo log; `commit` forgets the log, `crash` replays it.
+    """
+
+    name = "sim"
+
+    def __init__(self, owner: str, sim: SimCluster | None = None) -> None:
+        self.base = MemoryEngine()
+        self.owner = owner
+        self.sim = sim
+        self.undo: dict[tuple[int, bytes], bytes | None] = {}
+        self.commits = 0
+        self.lost_on_crash = 0
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        return self.base.get(partition, key)
+
+    def staged(self, partition: int, key: bytes) -> bool:
+        """True while a write to the key is not committed (a crash would undo it)."""
+        return (partition, key) in self.undo
+
+    def _stage(self, partition: int, key: bytes) -> None:
+        k = (partition, key)
+        if k not in self.undo:
+            self.undo[k] = self.base.get(partition, key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        self._stage(partition, key)
+        self.base.put(partition, key, value)
+        sim = self.sim
+        if sim is not None and sim.log is not None:
+            sim.log.on_put(self.owner, sim.now, partition, key, value)
+
+    def delete(self, partition: int, key: bytes) -> None:
+        self._stage(partition, key)
+        self.base.delete(partition, key)
+        sim = self.sim
+        if sim is not None and sim.log is not None and partition != HINT_PARTITION:
+            sim.log.on_delete(self.owner, sim.now, key)
+
+    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        return self.base.scan(partition)
+
+    def partitions(self) -> list[int]:
+        return self.base.partitions()
+
+    def wipe(self) -> None:
+        for p in self.base.partitions():
+            for key, _ in list(self.base.scan(p)):
+                self._stage(p, key)
+        self.base.wipe()
+
+    def pending(self) -> int:
+        return len(self.undo)
+
+    def commit(self, sync: bool = True) -> None:
+        if self.undo:
+            self.undo.clear()
+            self.commits += 1
+
+    def crash(self) -> int:
+        """Lose everything staged since the last commit; returns how many keys reverted."""
+        lost = len(self.undo)
+        for (p, key), old in self.undo.items():
+            if old is None:
+                self.base.delete(p, key)
+            else:
+                self.base.put(p, key, old)
+        self.undo.clear()
+        self.lost_on_crash += lost
+        return lost
+
+    def meta_get(self, name: str) -> bytes | None:
+        return self.base.meta_get(name)
+
+    def meta_put(self, name: str, value: bytes) -> None:
+        self.base.meta_put(name, value)  # durable at once, as the real engines do
+
+    def close(self) -> None:
+        self.commit(True)
+
+
+# --- network -------------------------------------------------------------------------
+
+
+@dataclass
+class NetConfig:
+    latency_ms: tuple[float, float] = (1.0, 5.0)  # uniform base latency
+    slow_p: float = 0.0  # chance of an extra exponential delay ...
+    slow_mean_ms: float = 40.0  # ... with this mean
+    reorder_p: float = 0.0  # chance of an extra uniform delay up to reorder_ms
+    reorder_ms: float = 30.0
+    dup_p: float = 0.0  # chance a message is delivered twice (independent latencies)
+    loss_p: float = 0.0  # chance a message is dropped
+
+    def reliable(self) -> NetConfig:
+        """The same latencies without loss or duplication."""
+        return replace(self, dup_p=0.0, loss_p=0.0)
+
+
+# event kinds in the queue: (at, seq, kind, a, b, c, d)
+_MSG, _TICK, _COMMIT, _CALL = 0, 1, 2, 3
+
+
+@dataclass
+class SimNode:
+    name: str
+    index: int
+    engine: SimEngine
+    config: Config
+    durability: str = "fsync"
+    offset_ms: float = 0.0
+    drift: float = 0.0  # fraction, e.g. 100e-6 for 100 ppm
+    phase_ms: float = 0.0
+    node: Node | None = None
+    incarnation: int = 0
+    up: bool = True  # False between crash and restart
+    paused: bool = False
+    crashes: int = 0
+    stats: list = field(default_factory=list)  # Stats of earlier incarnations
 
 
 class SimCluster:
-    def __init__(self, n_nodes: int = 3, seed: int = 0, config: Config | None = None,
-                 latency: tuple[int, int] = (1, 5), preformed: bool = True) -> None:
-        self.rng = random.Random(seed)
-        self.now = 1_000_000
-        self.latency = latency
+    """N real nodes, a simulated network, per-node clocks, crashes and partitions."""
+
+    def __init__(
+        self,
+        n_nodes: int = 3,
+        seed: int = 0,
+        config: Config | None = None,
+        latency: tuple[float, float] = (1, 5),
+        preformed: bool = True,
+        *,
+        rng: random.Random | None = None,
+        net: NetConfig | None = None,
+        tick_ms: float = 10.0,
+        durability: str | list[str] = "fsync",
+        skew_ms: list[float] | None = None,
+        drift_ppm: list[float] | None = None,
+        trace_len: int = 200,
+        log_stores: bool = True,
+        link_events: bool = True,
+        strict: bool = True,
+    ) -> None:
+        self.seed = seed
+        self.rng = rng or random.Random(seed)
+        self.now = T0
+        self.net = net or NetConfig(latency_ms=latency)
+        self.tick_ms = tick_ms
+        self.link_events = link_events
+        self.strict = strict  # re-raise node exceptions (False: record them and go on)
         self.names = [f"10.0.0.{i + 1}:7000" for i in range(n_nodes)]
-        self.queue: list[_Delivery] = []
+        self.queue: list[tuple] = []
         self.seq = 0
         self.cut: set[tuple[str, str]] = set()
-        self.stopped: set[str] = set()
-        self.trace: list[str] = []
-        ring = new_ring(self.names, (config or Config()).q) if preformed else None
-        self.nodes: dict[str, Node] = {}
+        self.trace: deque[tuple] = deque(maxlen=trace_len)
+        self.log: StoreLog | None = StoreLog() if log_stores else None
+        if self.log is not None:
+            self.log.snapshot = lambda: self.format_trace(last=20)
+        self.msgs_sent = 0
+        self.msgs_delivered = 0
+        self.events = 0
+        self.errors: list[tuple[float, str, str, str]] = []
+        base = config or Config()
+        ring = new_ring(self.names, base.q) if preformed else None
+        modes = [durability] * n_nodes if isinstance(durability, str) else list(durability)
+        self.sn: dict[str, SimNode] = {}
         for i, name in enumerate(self.names):
-            cfg = Config(**vars(config)) if config else Config()
-            self.nodes[name] = Node(
-                name, f"actor{i}".encode(), MemoryEngine(), cfg,
-                ring=ring, members=set(self.names) if preformed else None,
-                seeds=() if preformed else (self.names[0],),
-                rng=random.Random(self.rng.random()),
+            sn = SimNode(
+                name, i, SimEngine(name, self), Config(**vars(base)),
+                durability=modes[i],
+                offset_ms=(skew_ms[i] if skew_ms else 0.0),
+                drift=(drift_ppm[i] * 1e-6 if drift_ppm else 0.0),
+                phase_ms=self.rng.random() * tick_ms,
             )
-            self.nodes[name].now = self.now
+            if sn.durability not in DURABILITY_MODES:
+                raise ValueError(f"unknown durability {sn.durability}")
+            sn.engine.meta_put("actor", f"actor{i}".encode())
+            sn.engine.meta_put("clean_shutdown", b"1")  # a new node, not a crashed one
+            if ring is not None:
+                self._save_ring(sn.engine, ring, set(self.names))
+            self.sn[name] = sn
+            self._boot(sn, seeds=() if preformed else (self.names[0],))
 
-    # --- network ---------------------------------------------------------------------
+    # --- nodes -------------------------------------------------------------------------
 
-    def _collect(self, name: str) -> None:
-        node = self.nodes[name]
-        while node.done:
-            done, node.done = node.done, []
-            for cb, result in done:
-                cb(result)
-        box, node.outbox = node.outbox, {}
-        for dst, msgs in box.items():
-            # Round-trip through the real wire encoding, as the shell does.
-            body = batch(msgs)
-            for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
-                self.seq += 1
-                at = self.now + self.rng.randint(*self.latency)
-                heapq.heappush(self.queue, _Delivery(at, self.seq, name, dst, msg))
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """The live Node objects (a crashed node has none)."""
+        return {name: sn.node for name, sn in self.sn.items() if sn.node is not None}
+
+    def node_now(self, sn: SimNode) -> int:
+        return int(self.now + sn.offset_ms + sn.drift * (self.now - T0))
+
+    @staticmethod
+    def _save_ring(engine: SimEngine, ring: Ring, members: set[str]) -> None:
+        data = msgpack.packb((ring.to_wire(), sorted(members)), use_bin_type=True)
+        engine.meta_put("ring", data)
+
+    def _boot(self, sn: SimNode, seeds: tuple[str, ...] = ()) -> None:
+        """Start a node over its engine, as `server.app.NodeServer` does."""
+        engine = sn.engine
+        # The same rule the server applies (core/identity.py): a crash in a lossy
+        # durability mode, or a new data directory, means a fresh clock identity.
+        stored = engine.meta_get("actor")
+        clean = engine.meta_get("clean_shutdown") == b"1"
+        fresh = self.rng.getrandbits(64).to_bytes(8, "big")
+        actor = choose_actor(stored, clean, sn.durability, fresh)
+        if actor != stored:
+            engine.meta_put("actor", actor)
+        engine.meta_put("clean_shutdown", b"0")
+        raw = engine.meta_get("ring")
+        ring = members = None
+        if raw is not None:
+            wire, mem = msgpack.unpackb(raw, use_list=False)
+            ring, members = Ring.from_wire(wire), set(mem)
+        node = Node(sn.name, actor, engine, Config(**vars(sn.config)), ring=ring,
+                    members=members, seeds=seeds or tuple(self.names[:1]),
+                    rng=random.Random(self.rng.random()))
+        node.now = self.node_now(sn)
+        sn.node = node
+        sn.up = True
+        sn.incarnation += 1
+        self._push(self.now + sn.phase_ms, _TICK, sn.name, sn.incarnation)
+        if sn.durability != "fsync":
+            self._push(self.now + COMMIT_INTERVAL_MS[sn.durability], _COMMIT, sn.name,
+                       sn.incarnation)
+        self._flush(sn)
+
+    def crash(self, name: str) -> int:
+        """Kill a node: its Node object is gone, uncommitted writes are lost."""
+        sn = self.sn[name]
+        if not sn.up:
+            return 0
+        assert sn.node is not None
+        sn.stats.append(sn.node.stats)
+        sn.node = None
+        sn.up = False
+        sn.crashes += 1
+        lost = sn.engine.crash()
+        self._trace("crash", name, f"lost {lost} uncommitted")
+        if self.link_events:
+            for peer in self.names:
+                if peer != name:
+                    self.at(self.now + 1 + self.rng.random() * 5, self._link_event, peer, name,
+                            False)
+        return lost
+
+    def restart(self, name: str) -> None:
+        sn = self.sn[name]
+        if sn.up:
+            return
+        self._boot(sn)
+        self._trace("restart", name, f"incarnation {sn.incarnation}")
+        if self.link_events:
+            for peer in self.names:
+                if peer != name:
+                    self.at(self.now + 1 + self.rng.random() * 5, self._link_event, peer, name,
+                            True)
+
+    def _link_event(self, peer: str, about: str, up: bool) -> None:
+        sn = self.sn[peer]
+        if sn.node is None or sn.paused:
+            return
+        if up and not self.sn[about].up:
+            return
+        node = sn.node
+        node.now = self.node_now(sn)
+        if up:
+            node.peer_up(about)
+        else:
+            node.peer_down(about)
+        self._flush(sn)
+
+    def stop(self, name: str) -> None:
+        """Freeze a node (no ticks, no messages in or out); `start` resumes it as it was."""
+        self.sn[name].paused = True
+        self._trace("pause", name, "")
+
+    def start(self, name: str) -> None:
+        sn = self.sn[name]
+        if sn.paused:
+            sn.paused = False
+            self._trace("resume", name, "")
+
+    # --- network -------------------------------------------------------------------------
 
     def partition(self, a: str, b: str, both: bool = True) -> None:
         self.cut.add((a, b))
         if both:
             self.cut.add((b, a))
+        self._trace("cut", a, b + ("" if both else " (one way)"))
+
+    def cut_groups(self, side_a: list[str], side_b: list[str]) -> None:
+        for a in side_a:
+            for b in side_b:
+                self.partition(a, b)
 
     def heal(self) -> None:
         self.cut.clear()
+        self._trace("heal", "*", "")
 
-    def stop(self, name: str) -> None:
-        self.stopped.add(name)
+    def _latency(self) -> float:
+        net = self.net
+        r = self.rng.random
+        lo, hi = net.latency_ms
+        lat = lo + (hi - lo) * r()
+        if net.slow_p and r() < net.slow_p:
+            lat += self.rng.expovariate(1.0 / net.slow_mean_ms)
+        if net.reorder_p and r() < net.reorder_p:
+            lat += r() * net.reorder_ms
+        return lat
 
-    def start(self, name: str) -> None:
-        self.stopped.discard(name)
+    def _send(self, src: str, dst: str, msg: tuple) -> None:
+        self.msgs_sent += 1
+        dsn = self.sn.get(dst)
+        if dsn is None:
+            return
+        if (src, dst) in self.cut:
+            self._trace("cut", src, dst, msg)
+            return
+        net = self.net
+        if net.loss_p and self.rng.random() < net.loss_p:
+            self._trace("lost", src, dst, msg)
+            return
+        inc = dsn.incarnation if dsn.up else -1
+        self._push(self.now + self._latency(), _MSG, src, dst, msg, inc)
+        if net.dup_p and self.rng.random() < net.dup_p:
+            self._push(self.now + self._latency(), _MSG, src, dst, msg, inc)
+            self._trace("dup", src, dst, msg)
 
-    # --- time --------------------------------------------------------------------------
+    def _deliver(self, src: str, dst: str, msg: tuple, inc: int) -> None:
+        sn = self.sn[dst]
+        if not sn.up or sn.incarnation != inc:
+            self._trace("gone", src, dst, msg)
+            return
+        if sn.paused or self.sn[src].paused or (src, dst) in self.cut:
+            self._trace("cut", src, dst, msg)
+            return
+        node = sn.node
+        assert node is not None
+        node.now = self.node_now(sn)
+        self.msgs_delivered += 1
+        self._trace(">", src, dst, msg)
+        try:
+            node.on_message(src, msg)
+        except Exception as exc:  # the server logs these and goes on
+            self._error(sn, f"on_message {fmt_msg(msg, self.short)} from {self.short(src)}", exc)
+        self._flush(sn)
 
-    def run(self, ms: int) -> None:
-        """Advance simulated time by `ms`, delivering messages and ticking every 10 ms."""
-        end = self.now + ms
-        for name in self.names:
-            self._collect(name)
-        next_tick = self.now
-        while self.now <= end:
-            if self.queue and self.queue[0].at <= min(next_tick, end):
-                d = heapq.heappop(self.queue)
-                self.now = max(self.now, d.at)
-                if (d.src, d.dst) in self.cut or d.dst in self.stopped or d.src in self.stopped:
-                    self.trace.append(f"{self.now} lost {d.src}->{d.dst} {d.msg[0]}")
+    def _flush(self, sn: SimNode) -> None:
+        """End of a node's event: completions, commit (fsync), ring persistence, sends."""
+        node = sn.node
+        assert node is not None
+        while node.done:
+            done, node.done = node.done, []
+            for cb, result in done:
+                try:
+                    cb(result)
+                except Exception as exc:  # the server logs these and goes on
+                    self._error(sn, "completion callback", exc)
+        if sn.durability == "fsync" and sn.engine.undo:
+            sn.engine.commit(True)
+        if node.ring_changed:
+            node.ring_changed = False
+            self._save_ring(sn.engine, node.ring, node.members)
+        if node.outbox:
+            box, node.outbox = node.outbox, {}
+            name = sn.name
+            for dst in sorted(box):
+                # Round-trip through the real wire encoding, as the shell does.
+                body = batch(box[dst])
+                for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
+                    self._send(name, dst, msg)
+
+    # --- the event loop -----------------------------------------------------------------
+
+    def _push(self, at: float, kind: int, a: Any = None, b: Any = None, c: Any = None,
+              d: Any = None) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, kind, a, b, c, d))
+
+    def at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Call `fn(*args)` at sim time `when` (ms)."""
+        self._push(max(when, self.now), _CALL, fn, args)
+
+    def after(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        self._push(self.now + delay, _CALL, fn, args)
+
+    def run_until(self, end: float) -> None:
+        queue = self.queue
+        pop = heapq.heappop
+        sns = self.sn
+        while queue and queue[0][0] <= end:
+            at, _, kind, a, b, c, d = pop(queue)
+            if at > self.now:
+                self.now = at
+            self.events += 1
+            if kind == _MSG:
+                self._deliver(a, b, c, d)
+            elif kind == _TICK:
+                sn = sns[a]
+                if not sn.up or sn.incarnation != b:
                     continue
-                node = self.nodes[d.dst]
-                node.now = self.now
-                node.on_message(d.src, d.msg)
-                self._collect(d.dst)
-                continue
-            if next_tick > end:
-                break
-            self.now = next_tick
-            for name in self.names:
-                if name not in self.stopped:
-                    node = self.nodes[name]
-                    node.now = self.now
+                self._push(at + self.tick_ms, _TICK, a, b)
+                if sn.paused:
+                    continue
+                node = sn.node
+                node.now = self.node_now(sn)
+                try:
                     node.tick()
-                    self._collect(name)
-            next_tick += 10
-        self.now = end
+                except Exception as exc:  # the server logs these and goes on
+                    self._error(sn, "tick", exc)
+                self._flush(sn)
+            elif kind == _COMMIT:
+                sn = sns[a]
+                if not sn.up or sn.incarnation != b:
+                    continue
+                if not sn.paused:
+                    sn.engine.commit(sn.durability == "buffered")
+                self._push(at + COMMIT_INTERVAL_MS[sn.durability], _COMMIT, a, b)
+            else:
+                a(*b)
+        if end > self.now:
+            self.now = end
 
-    # --- client operations -------------------------------------------------------------
+    def run(self, ms: float) -> None:
+        """Advance simulated time by `ms`."""
+        self.run_until(self.now + ms)
+
+    # --- running an operation on a node ---------------------------------------------------
+
+    def on_node(self, name: str, fn: Callable[[Node], Any], catch: bool = True) -> bool:
+        """Run `fn(node)` as an event of node `name` (False if it is down or paused).
+
+        An exception is recorded as a node error (as the server logs a failed command)
+        unless `catch` is False."""
+        sn = self.sn[name]
+        if not sn.up or sn.paused:
+            return False
+        node = sn.node
+        assert node is not None
+        node.now = self.node_now(sn)
+        try:
+            fn(node)
+        except Exception as exc:
+            if not catch:
+                raise
+            self._error(sn, "client request", exc)
+        self._flush(sn)
+        return True
 
     def call(self, via: str, op: str, *args: Any, wait_ms: int = 3000) -> Result:
         """Run one coordinator operation through node `via` and wait for its result."""
         box: list[Result] = []
-        node = self.nodes[via]
-        node.now = self.now
-        getattr(node, op)(*args, box.append)
-        self._collect(via)
+        assert self.on_node(via, lambda node: getattr(node, op)(*args, box.append),
+                            catch=False), via
         waited = 0
         while not box and waited < wait_ms:
             self.run(5)
@@ -136,3 +603,94 @@ class SimCluster:
     def put(self, via: str, key: bytes, value: bytes | None, ctx: Any = None,
             expire_at: int = 0) -> Result:
         return self.call(via, "put", key, ctx, value, expire_at)
+
+    # --- inspection ----------------------------------------------------------------------
+
+    def ring(self) -> Ring:
+        rings = {sn.node.ring.version: sn.node.ring for sn in self.sn.values() if sn.node}
+        assert len(rings) == 1, f"nodes disagree on the ring: {sorted(rings)}"
+        return next(iter(rings.values()))
+
+    def primaries(self, key: bytes) -> tuple[int, tuple[str, ...]]:
+        ring = self.ring()
+        p = ring.partition_of(key)
+        n = next(iter(self.sn.values())).config.n
+        return p, ring.preference_list(p, n)
+
+    def stored(self, name: str, key: bytes) -> bytes | None:
+        """What node `name`'s engine holds for `key` (its own replica, not hints)."""
+        sn = self.sn[name]
+        p = sn.node.ring.partition_of(key) if sn.node else self.ring().partition_of(key)
+        return sn.engine.get(p, key)
+
+    def hints_held(self) -> dict[str, int]:
+        return {name: sum(1 for _ in sn.engine.scan(HINT_PARTITION))
+                for name, sn in self.sn.items()}
+
+    def all_stats(self, name: str) -> list:
+        sn = self.sn[name]
+        return sn.stats + ([sn.node.stats] if sn.node else [])
+
+    def _error(self, sn: SimNode, what: str, exc: Exception) -> None:
+        """A node raised while handling an event: recorded for the checker, run goes on."""
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = " <- ".join(f"{f.name}:{f.lineno}" for f in reversed(tb[-4:]))
+        text = f"{self.short(sn.name)} {what}: {type(exc).__name__}: {exc} [{where}]"
+        self._trace("error", sn.name, "", text)
+        self.errors.append((self.now, sn.name, text, self.format_trace(last=15)))
+        if self.strict:
+            raise exc
+
+    # --- trace -----------------------------------------------------------------------------
+
+    def _trace(self, tag: str, a: str, b: str, msg: Any = None) -> None:
+        self.trace.append((self.now, tag, a, b, msg))
+
+    def note(self, text: str) -> None:
+        """Add a free-form line to the trace."""
+        self.trace.append((self.now, "note", "", "", text))
+
+    def short(self, name: str) -> str:
+        return f"n{self.sn[name].index + 1}" if name in self.sn else name
+
+    def format_trace(self, last: int | None = None, key: bytes | None = None) -> str:
+        items = list(self.trace)
+        if key is not None:
+            items = [e for e in items if _mentions(e[4], key)]
+        if last is not None:
+            items = items[-last:]
+        return "\n".join(self._fmt(e) for e in items)
+
+    def _fmt(self, e: tuple) -> str:
+        t, tag, a, b, msg = e
+        when = f"{t - T0:10.1f}"
+        if tag in ("note", "error"):
+            return f"{when}  {'' if tag == 'note' else 'ERROR '}{msg}"
+        if msg is None:
+            return f"{when}  {tag:7} {self.short(a)} {b if tag != 'cut' else self.short(b)}"
+        return f"{when}  {tag:7} {self.short(a)}->{self.short(b)} {fmt_msg(msg, self.short)}"
+
+
+def _mentions(msg: Any, key: bytes) -> bool:
+    if isinstance(msg, str):
+        return f" {key.decode(errors='replace')} " in msg + " "
+    if isinstance(msg, tuple):
+        return key in msg[1:4]
+    return False
+
+
+def _short_value(x: Any, short: Callable[[str], str]) -> str:
+    if isinstance(x, bytes):
+        if len(x) <= 24 and all(32 <= c < 127 for c in x):
+            return x.decode()
+        return f"<{len(x)}B>"
+    if isinstance(x, str):
+        return short(x)
+    if isinstance(x, tuple):
+        return f"<{len(x)}-tuple>"
+    return repr(x)
+
+
+def fmt_msg(msg: tuple, short: Callable[[str], str] = str) -> str:
+    """A peer message in a few words: its type and its short fields."""
+    return " ".join([str(msg[0])] + [_short_value(x, short) for x in msg[1:]])
