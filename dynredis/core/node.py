@@ -20,7 +20,7 @@ Peer messages (tuples, first element the type):
   ("hb",)                               heartbeat for the failure detector
   ("ael", reqid, p, depth, indices)     anti-entropy: tree hashes -> ("aelr", reqid, depth, hashes)
   ("aeb", reqid, p, buckets)            anti-entropy: bucket items -> ("aebr", reqid, items)
-  ("aew", p, keys)                      anti-entropy: send me these -> ("rp", ...) each
+  ("aew", p, [(key, i_have_it), ...])   anti-entropy: send me these -> ("rp", ...) each
   ("rq", reqid, key, p, digest)         may this dead object be reaped? -> ("ra", reqid, ok)
   ("reap", key, p, digest)              remove it if you hold exactly this
   ("hp", hint key, key, enc, p)         hinted handoff       -> ("hpa", hint key, digest)
@@ -379,7 +379,12 @@ class Node:
         if menc is None:
             return
         owners = dict(op.targets or ())
+        dead = objmod.dead_since(merged, self.now) is not None  # type: ignore[arg-type]
         for node in core.stale(menc):
+            if dead and core.answers.get(node) is None:
+                # Nothing is as good as a dead object for readers, and sending one to a
+                # replica that has none could revive a reaped key's old clock.
+                continue
             self.stats.read_repairs += 1
             owner = owners.get(node, node)
             if node == self.name:
@@ -690,12 +695,19 @@ class Node:
         if not keys:
             return
         self.stats.ae_keys_repaired += len(keys)
+        theirs_keys = {item[0] for items in remote for item in items}
         # Both directions: send what we hold, ask for what they hold; each side merges.
+        # A dead object (deleted or expired) never goes to a side that has nothing.
+        now = self.now
         for key in keys:
             enc = self.local.get_enc(op.p, key)
-            if enc is not None:
-                self.send(op.peer, ("rp", key, enc, op.p, op.peer))
-        self.send(op.peer, ("aew", op.p, keys))
+            if enc is None:
+                continue
+            if key not in theirs_keys and objmod.dead_since(objmod.decode(enc), now) is not None:
+                continue
+            self.send(op.peer, ("rp", key, enc, op.p, op.peer))
+        self.send(op.peer, ("aew", op.p, [(k, self.local.get_enc(op.p, k) is not None)
+                                          for k in keys]))
 
     # --- reaping tombstones and expired objects -----------------------------------------
 
@@ -740,7 +752,8 @@ class Node:
         if self.name in primaries:
             enc = self.local.get_enc(p, key)
             # Only a committed copy counts: a crash must not be able to take it back.
-            if enc is None or objmod.digest(enc) != digest or self.engine.staged(p, key):
+            # No copy at all is as good (nothing to revive).
+            if enc is not None and (objmod.digest(enc) != digest or self.engine.staged(p, key)):
                 return False
         for owner in primaries:
             if self.engine.get(HINT_PARTITION, hint_key(owner, p, key)) is not None:
@@ -824,11 +837,14 @@ class Node:
         elif kind == "aebr":
             self._ae_buckets(msg[1], msg[2])
         elif kind == "aew":
-            _, p, keys = msg
-            for key in keys:
+            _, p, wanted = msg
+            for key, they_have in wanted:
                 enc = self.local.get_enc(p, key)
-                if enc is not None:
-                    self.send(src, ("rp", key, enc, p, src))
+                if enc is None:
+                    continue
+                if not they_have and objmod.dead_since(objmod.decode(enc), self.now) is not None:
+                    continue
+                self.send(src, ("rp", key, enc, p, src))
         elif kind == "rq":
             self.send(src, ("ra", msg[1], self._may_reap(msg[2], msg[3], msg[4])))
         elif kind == "ra":
