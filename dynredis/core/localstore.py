@@ -15,20 +15,24 @@ from ..storage.base import Engine
 from . import obj as objmod
 from .clock import Clock
 from .hints import HINT_PARTITION
-from .merkle import PartitionTrees, keyed_hash
+from .merkle import MerkleTree, PartitionTrees, keyed_hash
 
 
 class LocalStore:
     """Reads and writes of this node's replicas, through an injected engine."""
 
-    __slots__ = ("engine", "cache", "cache_size", "trees")
+    __slots__ = ("engine", "cache", "cache_size", "trees", "dirty")
 
     def __init__(self, engine: Engine, cache_size: int = 100_000) -> None:
         self.engine = engine
         self.cache: dict[bytes, bytes] = {}
         self.cache_size = cache_size
-        # Anti-entropy hash trees, one per partition, kept in step with every write.
+        # Anti-entropy hash trees, one per partition. A write only notes its key as
+        # dirty (a set insert); `tree(p)` folds a partition's dirty keys in when anti-
+        # entropy needs it, so the request path never hashes and a key written many
+        # times between exchanges is hashed once.
         self.trees = PartitionTrees(keyed=True)
+        self.dirty: dict[int, set[bytes]] = {}
         for p in engine.partitions():
             if p != HINT_PARTITION:
                 tree = self.trees[p]
@@ -53,15 +57,39 @@ class LocalStore:
     def put(self, p: int, key: bytes, clock: Clock | None, enc: bytes) -> None:
         self.engine.put(p, key, enc)
         self._remember(key, enc)
-        self.trees[p].insert(key, keyed_hash(key, enc))
+        dirty = self.dirty.get(p)
+        if dirty is None:
+            self.dirty[p] = {key}
+        else:
+            dirty.add(key)
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
         self.cache.pop(key, None)
-        self.trees[p].delete(key)
+        dirty = self.dirty.get(p)
+        if dirty is None:
+            self.dirty[p] = {key}
+        else:
+            dirty.add(key)
+
+    def tree(self, p: int) -> MerkleTree:
+        """Partition `p`'s hash tree, brought up to date with every write so far."""
+        tree = self.trees[p]
+        keys = self.dirty.pop(p, None)
+        if keys:
+            get = self.engine.get
+            for key in keys:
+                enc = get(p, key)
+                if enc is None:
+                    tree.delete(key)
+                else:
+                    tree.insert(key, keyed_hash(key, enc))
+        return tree
 
     def count(self) -> int:
         """Keys held in replica partitions (tombstones included)."""
+        for p in list(self.dirty):
+            self.tree(p)
         return sum(len(self.trees[p]) for p in self.trees)
 
     def _remember(self, key: bytes, enc: bytes) -> None:
@@ -77,3 +105,4 @@ class LocalStore:
         self.engine.wipe()
         self.cache.clear()
         self.trees.clear()
+        self.dirty.clear()

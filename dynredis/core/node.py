@@ -658,7 +658,7 @@ class Node:
             if not peers:
                 return
             peer = self.rng.choice(peers)
-            op = AeOp(self._reqid(), p, peer, DiffWalk(self.local.trees[p]), self._deadline())
+            op = AeOp(self._reqid(), p, peer, DiffWalk(self.local.tree(p)), self._deadline())
             self.pending[op.reqid] = op
             self.stats.ae_exchanges += 1
             depth, indices = op.walk.request()  # type: ignore[misc]
@@ -669,6 +669,7 @@ class Node:
         op = self.pending.get(reqid)
         if not isinstance(op, AeOp) or op.walk.done or depth != op.walk.depth:
             return  # a duplicated or late answer to an earlier step
+        self.local.tree(op.p)  # fold in writes that landed since the last step
         try:
             op.walk.feed(list(hashes))
         except ValueError:
@@ -686,7 +687,7 @@ class Node:
         op = self.pending.pop(reqid, None)
         if not isinstance(op, AeOp):
             return
-        tree = self.local.trees[op.p]
+        tree = self.local.tree(op.p)
         keys: list[bytes] = []
         for index, theirs in zip(op.walk.buckets, remote, strict=False):
             mine = tree.bucket(index)
@@ -827,13 +828,13 @@ class Node:
             self._handed_off(msg[1], msg[2])
         elif kind == "ael":
             _, reqid, p, depth, indices = msg
-            hashes = self.local.trees[p].level(depth, list(indices))
+            hashes = self.local.tree(p).level(depth, list(indices))
             self.send(src, ("aelr", reqid, depth, hashes))
         elif kind == "aelr":
             self._ae_level(msg[1], msg[2], msg[3])
         elif kind == "aeb":
             _, reqid, p, buckets = msg
-            self.send(src, ("aebr", reqid, self.local.trees[p].buckets(list(buckets))))
+            self.send(src, ("aebr", reqid, self.local.tree(p).buckets(list(buckets))))
         elif kind == "aebr":
             self._ae_buckets(msg[1], msg[2])
         elif kind == "aew":
