@@ -976,7 +976,8 @@ class Node:
                 self.stats.noquorum += 1
                 err = noquorum("read", len(core.answers), core.r, self.cfg.n) + " before timeout"
                 self.done.append((op.cb, (err, None)))
-            self._read_repair(op)
+            # No read repair from a timed-out read: its answers are a timeout old and
+            # could carry a version reaped since (anti-entropy repairs instead).
         elif isinstance(op, PutOp):
             core: PutOp = op
             if not core.replied:
