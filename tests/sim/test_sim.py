@@ -338,3 +338,12 @@ def test_a_seed_replays_exactly_in_another_process() -> None:
         assert proc.returncode == 0, proc.stderr
         outs.add(proc.stdout.strip())
     assert outs == {fingerprint(3)}
+
+
+def test_reaping_does_not_revive_a_key_through_a_timed_out_reads_repair() -> None:
+    """Seed 87 with a 1 s tombstone grace: a read that timed out 2 s after it started
+    read-repaired its pre-delete answers into replicas that had reaped the key, and the
+    next write reused an old dot. Timed-out reads no longer repair."""
+    from .scenario import ALL_FAULTS, restrict, run_seed
+
+    run_seed(87, restrict(ALL_FAULTS, config={"tombstone_grace_ms": 1000}))
