@@ -117,7 +117,7 @@ def cmd_hello(c: Any, args: list[bytes]) -> bytes:
         "version": REDIS_VERSION,
         "proto": proto,
         "id": c.id,
-        "mode": "standalone",
+        "mode": "cluster",
         "role": "master",
         "modules": [],
     }, proto)
@@ -261,6 +261,22 @@ def _acl(cmd: Command) -> list[Simple]:
     return [Simple(x) for x in cats]
 
 
+# Request/response routing tips, as Redis 7 publishes them: cluster clients (redis-py 5+)
+# route commands by these, e.g. fan DBSIZE out to every master and sum the answers.
+TIPS: dict[str, tuple[str, ...]] = {
+    "dbsize": ("request_policy:all_shards", "response_policy:agg_sum"),
+    "flushall": ("request_policy:all_shards", "response_policy:all_succeeded"),
+    "flushdb": ("request_policy:all_shards", "response_policy:all_succeeded"),
+    "keys": ("request_policy:all_shards", "nondeterministic_output_order"),
+    "scan": ("nondeterministic_output", "request_policy:special"),
+    "randomkey": ("request_policy:all_shards", "response_policy:special",
+                  "nondeterministic_output"),
+    "ping": ("request_policy:all_shards", "response_policy:all_succeeded"),
+    "config|set": ("request_policy:all_nodes", "response_policy:all_succeeded"),
+    "config|resetstat": ("request_policy:all_nodes", "response_policy:all_succeeded"),
+}
+
+
 def command_info(cmd: Command) -> list:
     key_specs = []
     if cmd.first_key:
@@ -275,7 +291,7 @@ def command_info(cmd: Command) -> list:
         })
     subs = [command_info(x) for _, x in sorted(cmd.subcommands.items())]
     return [cmd.name, cmd.arity, [Simple(f) for f in cmd.flags], cmd.first_key, cmd.last_key,
-            cmd.step, _acl(cmd), [], key_specs, subs]
+            cmd.step, _acl(cmd), [Simple(t) for t in TIPS.get(cmd.name, ())], key_specs, subs]
 
 
 def command_docs(cmd: Command) -> dict:

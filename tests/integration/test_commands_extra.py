@@ -531,7 +531,7 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
     ours = cluster.client(2).config_get("*")
     assert ours == {"maxmemory": "0", "maxmemory-policy": "noeviction", "save": "",
                     "appendonly": "no", "proto-max-bulk-len": "536870912",
-                    "databases": "1", "cluster-enabled": "no",
+                    "databases": "1", "cluster-enabled": "yes",
                     "port": str(cluster.ports[2])}
     assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction"}
     assert cluster.client(1).config_get("*port*") == {"port": str(cluster.ports[1])}
