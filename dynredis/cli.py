@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", help="run one node in the foreground")
     node.add_argument("--port", type=int, default=7000)
+    node.add_argument("--cluster-port", type=int, default=None,
+                      help="port for cluster-aware clients, where SCAN/KEYS/DBSIZE/RANDOMKEY "
+                           "cover only this node's partitions (default: port + 10000; "
+                           "0: none)")
     node.add_argument("--data-dir", default="./data/node")
     node.add_argument("--seeds", default="", help="comma-separated host:port of other nodes")
     node.add_argument("--cluster-secret", default=os.environ.get("DYNREDIS_CLUSTER_SECRET",
@@ -53,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("cluster", help="run a local cluster of node processes")
     cl.add_argument("--nodes", type=int, default=3)
     cl.add_argument("--base-port", type=int, default=7000)
+    cl.add_argument("--cluster-port-offset", type=int, default=10000,
+                    help="each node's cluster port is its port plus this (0: none)")
     cl.add_argument("--data-dir", default="./data")
     cl.add_argument("--detach", action="store_true",
                     help="return once the cluster is up; stop it with `dynredis stop`")
@@ -92,7 +98,8 @@ def run_node(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     opts = NodeOptions(
-        port=args.port, bind=args.bind, announce=args.announce, data_dir=args.data_dir,
+        port=args.port, cluster_port=args.cluster_port, bind=args.bind,
+        announce=args.announce, data_dir=args.data_dir,
         seeds=tuple(s.strip() for s in args.seeds.split(",") if s.strip()),
         n=args.n, r=args.r, w=args.w, ring_size=args.ring_size, timeout_ms=args.timeout_ms,
         ae_interval_ms=args.ae_interval_ms, tombstone_grace_ms=args.tombstone_grace_ms,
@@ -160,18 +167,22 @@ def node_info(host: str, port: int, password: str | None = None) -> dict[str, st
     return info
 
 
-def wait_ready(host: str, ports: list[int], timeout: float, password: str | None = None) -> bool:
-    """True once every node answers and all agree on a ring that has every node."""
+def wait_ready(host: str, ports: list[int], timeout: float, password: str | None = None,
+               cluster_ports: list[int] | None = None) -> bool:
+    """True once every node answers (on its cluster port too, if given) and all agree on
+    a ring that has every node."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             infos = [node_info(host, p, password) for p in ports]
+            pongs = [_command(host, p, "PING", password=password) for p in cluster_ports or ()]
         except (OSError, ConnectionError):
             time.sleep(0.1)
             continue
         epochs = {(i.get("ring_epoch"), i.get("ring_claimant")) for i in infos}
         if len(epochs) == 1 and all(i.get("ring_members") == str(len(ports)) for i in infos) \
-                and all(not i.get("members_down") for i in infos):
+                and all(not i.get("members_down") for i in infos) \
+                and all(p == "PONG" for p in pongs):
             return True
         time.sleep(0.1)
     return False
@@ -195,6 +206,12 @@ def run_cluster(args: argparse.Namespace) -> int:
     with open(secret_path) as f:
         secret = f.read().strip()
     ports = [args.base_port + i for i in range(args.nodes)]
+    offset = args.cluster_port_offset
+    if offset and ports[-1] + offset > 65535:
+        print(f"dynredis: cluster ports (port + {offset}) would pass 65535; choose a lower "
+              "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
+        return 2
+    cports = [p + offset for p in ports] if offset else []
     addrs = [f"{args.bind}:{p}" for p in ports]
     n = min(args.n, args.nodes)
     r, w = min(args.r, n), min(args.w, n)
@@ -203,6 +220,7 @@ def run_cluster(args: argparse.Namespace) -> int:
         node_dir = os.path.join(args.data_dir, f"node-{port}")
         os.makedirs(node_dir, exist_ok=True)
         cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
+               "--cluster-port", str(port + offset if offset else 0),
                "--bind", args.bind, "--data-dir", node_dir,
                "--seeds", ",".join(a for a in addrs if a != addr),
                "--n", str(n), "--r", str(r), "--w", str(w),
@@ -221,7 +239,7 @@ def run_cluster(args: argparse.Namespace) -> int:
     with open(_pidfile(args.data_dir), "w") as f:
         f.write("\n".join(str(p.pid) for p in procs) + "\n")
 
-    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass):
+    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports):
         print("dynredis: the cluster did not come up; see node.log in each node directory",
               file=sys.stderr)
         _terminate(procs)
@@ -231,6 +249,9 @@ def run_cluster(args: argparse.Namespace) -> int:
           f"durability {args.durability}, data in {args.data_dir})")
     print(f"  connect:       redis-cli -p {ports[0]}")
     print(f"  cluster mode:  redis-cli -c -p {ports[0]}")
+    if cports:
+        print(f"  cluster ports: {cports[0]}-{cports[-1]} (cluster-aware clients are "
+              "pointed there by CLUSTER SLOTS)")
     if args.detach:
         print(f"  stop it with:  dynredis stop --data-dir {args.data_dir}")
         return 0

@@ -1,6 +1,15 @@
 """The command table; importing this package registers every command family."""
 
-from . import cluster, counters, dynamo, keys, server, strings, transactions  # noqa: F401
+from . import (  # noqa: F401
+    cluster,
+    counters,
+    dynamo,
+    keys,
+    keyspace,
+    server,
+    strings,
+    transactions,
+)
 from .table import TABLE, Command, lookup
 
 __all__ = ["TABLE", "Command", "lookup"]

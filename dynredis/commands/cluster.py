@@ -1,10 +1,18 @@
 """CLUSTER commands: the ring described as Redis Cluster topology.
 
-Each partition is one slot range, listed once, with its owner as master (CLUSTER SHARDS
-also lists the rest of its preference list as replicas), so cluster-aware clients
-(redis-py RedisCluster, redis-cli -c, ioredis Cluster) send each key straight to a
-replica of it. Any node still
-accepts any key, so no MOVED redirections are ever needed.
+Each partition is one slot range, listed once: its owner as master, advertised at the
+owner's cluster port (README "Cluster-aware clients"), and the rest of its preference
+list as replicas, advertised at their main ports. Cluster-aware clients (redis-py
+RedisCluster, redis-cli -c, ioredis Cluster) thus send each key straight to a replica of
+it, and fan SCAN/KEYS/DBSIZE/FLUSHALL out to the cluster ports of the masters, where each
+node answers for its own partitions only. Any node still accepts any key, so no MOVED
+redirection is ever needed.
+
+Why replicas are listed at the main port: a node is the master of some partitions and a
+replica of others, but clients keep one role per address (redis-py keeps the first it
+reads, ioredis the master one). Listed at its cluster port as a replica, a node could be
+taken for a replica only and left out of fan-outs; at its main port, the replica entry is
+a separate address (with its own id), and both ports serve every key.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import hashlib
 from typing import Any
 
 from ..core import obj as objmod
+from ..core.clusterports import main_port
 from ..core.keyslot import SLOTS, key_slot
 from ..core.ring import slot_range
 from ..resp import encode as resp
@@ -25,9 +34,18 @@ def node_id(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()
 
 
-def _addr(name: str) -> tuple[str, int]:
-    host, _, port = name.rpartition(":")
-    return host, int(port)
+def replica_id(name: str) -> str:
+    """The id of a node's main-port endpoint, listed as a replica in SLOTS and SHARDS."""
+    return hashlib.sha1(name.encode() + b"#main").hexdigest()
+
+
+def _host(name: str) -> str:
+    return name.rpartition(":")[0]
+
+
+def _cport(c: Any, member: str) -> int:
+    ports = getattr(c.server, "cluster_ports", None)
+    return ports.of(member) if ports is not None else main_port(member)
 
 
 def _owned_ranges(owners: tuple[str, ...], q: int, who: str) -> list[tuple[int, int]]:
@@ -50,56 +68,85 @@ def _flags(node: Any, member: str) -> str:
     if status == "down":
         flags.append("fail")
     elif status == "suspect":
-        flags.append("fail?")
+        flags.append("fail?")  # Redis' spelling of PFAIL
     return ",".join(flags)
 
 
-def cluster_slots(node: Any) -> list:
-    """Each partition's slot range with its owner as master.
+def _replicas(node: Any, p: int) -> list[str]:
+    """Partition `p`'s other primaries that are not seen down (Redis leaves failed
+    replicas out of CLUSTER SLOTS too)."""
+    return [m for m in node.ring.preference_list(p, node.cfg.n)[1:]
+            if node.member_status(m) != "down"]
 
-    Replicas are not listed here: every node is the master of some partitions and a
-    replica of others, and clients that read roles from CLUSTER SLOTS (redis-py) keep
-    a node's last-seen role, so listing replicas would hide masters from their fan-out
-    (DBSIZE, KEYS, SCAN). CLUSTER SHARDS lists the full preference lists.
-    """
+
+def cluster_slots(c: Any) -> list:
+    node = c.node
     ring = node.ring
     out = []
     for p in range(ring.q):
         lo, hi = slot_range(p, ring.q)
-        host, port = _addr(ring.owners[p])
-        out.append([lo, hi, [host, port, node_id(ring.owners[p])]])
+        owner = ring.owners[p]
+        entry: list = [lo, hi, [_host(owner), _cport(c, owner), node_id(owner)]]
+        for m in _replicas(node, p):
+            entry.append([_host(m), main_port(m), replica_id(m)])
+        out.append(entry)
     return out
 
 
-def cluster_nodes(node: Any) -> str:
+def cluster_nodes(c: Any) -> str:
+    node = c.node
     ring = node.ring
     lines = []
     for member in sorted(node.members):
-        host, port = _addr(member)
         ranges = " ".join(f"{lo}-{hi}" if lo != hi else str(lo)
                           for lo, hi in _owned_ranges(ring.owners, ring.q, member))
         link = "disconnected" if member in node.down else "connected"
-        line = (f"{node_id(member)} {host}:{port}@{port + 10000} {_flags(node, member)} - "
-                f"0 0 {ring.epoch} {link}")
+        # ip:port@cport: clients use the port (the cluster port); the bus port is where
+        # peers talk to each other, the node's main port.
+        line = (f"{node_id(member)} {_host(member)}:{_cport(c, member)}@{main_port(member)} "
+                f"{_flags(node, member)} - 0 0 {ring.epoch} {link}")
         lines.append(line + (" " + ranges if ranges else ""))
     return "\n".join(lines) + "\n"
 
 
-def cluster_shards(node: Any) -> list:
+def cluster_shards(c: Any) -> list:
+    node = c.node
     ring = node.ring
     shards = []
     for p in range(ring.q):
         lo, hi = slot_range(p, ring.q)
-        members = []
-        for i, member in enumerate(ring.preference_list(p, node.cfg.n)):
-            host, port = _addr(member)
-            members.append({
-                "id": node_id(member), "port": port, "ip": host, "endpoint": host,
-                "role": "master" if i == 0 else "replica", "replication-offset": 0,
+        owner = ring.owners[p]
+        members = [(owner, _cport(c, owner), node_id(owner), "master")]
+        members += [(m, main_port(m), replica_id(m), "replica") for m in _replicas(node, p)]
+        nodes = []
+        for member, port, nid, role in members:
+            host = _host(member)
+            nodes.append({
+                "id": nid, "port": port, "ip": host, "endpoint": host, "role": role,
+                "replication-offset": 0,
                 "health": "fail" if node.member_status(member) == "down" else "online",
             })
-        shards.append({"slots": [lo, hi], "nodes": members})
+        shards.append({"slots": [lo, hi], "nodes": nodes})
     return shards
+
+
+def cluster_info(node: Any) -> str:
+    """CLUSTER INFO. The state stays ok while members are down: any node serves any key
+    (sloppy quorum); slots whose owner is suspect or down count as pfail or fail."""
+    ring = node.ring
+    per_partition = SLOTS // ring.q
+    status = {m: node.member_status(m) for m in node.members}
+    pfail = sum(per_partition for o in ring.owners if status.get(o) == "suspect")
+    fail = sum(per_partition for o in ring.owners if status.get(o) == "down")
+    info = {
+        "cluster_state": "ok", "cluster_slots_assigned": SLOTS,
+        "cluster_slots_ok": SLOTS - pfail - fail, "cluster_slots_pfail": pfail,
+        "cluster_slots_fail": fail, "cluster_known_nodes": len(node.members),
+        "cluster_size": len(ring.members), "cluster_current_epoch": ring.epoch,
+        "cluster_my_epoch": ring.epoch,
+        "cluster_nodes_down": sum(1 for s in status.values() if s == "down"),
+    }
+    return "".join(f"{k}:{v}\r\n" for k, v in info.items())
 
 
 def _keys_in_slot(node: Any, slot: int) -> list[bytes]:
@@ -116,43 +163,35 @@ def cmd_cluster(c: Any, args: list[bytes]) -> bytes:
     sub = args[1].upper()
     n = len(args)
     if sub == b"SLOTS" and n == 2:
-        return resp.encode(cluster_slots(node), c.proto)
+        return resp.encode(cluster_slots(c), c.proto)
     if sub == b"NODES" and n == 2:
-        return resp.encode(Verbatim(cluster_nodes(node)), c.proto)
+        return resp.encode(Verbatim(cluster_nodes(c)), c.proto)
     if sub == b"SHARDS" and n == 2:
-        return resp.encode(cluster_shards(node), c.proto)
+        return resp.encode(cluster_shards(c), c.proto)
     if sub == b"MYID" and n == 2:
         return resp.bulk(node_id(node.name).encode())
     if sub == b"KEYSLOT" and n == 3:
         return resp.integer(key_slot(args[2]))
     if sub == b"INFO" and n == 2:
-        ring = node.ring
-        down = sum(1 for m in node.members if node.member_status(m) == "down")
-        info = {
-            "cluster_state": "ok", "cluster_slots_assigned": SLOTS,
-            "cluster_slots_ok": SLOTS, "cluster_slots_pfail": 0,
-            "cluster_slots_fail": 0, "cluster_known_nodes": len(node.members),
-            "cluster_size": len(ring.members), "cluster_current_epoch": ring.epoch,
-            "cluster_my_epoch": ring.epoch, "cluster_nodes_down": down,
-        }
-        text = "".join(f"{k}:{v}\r\n" for k, v in info.items())
-        return resp.encode(Verbatim(text), c.proto)
+        return resp.encode(Verbatim(cluster_info(node)), c.proto)
     if sub in (b"COUNTKEYSINSLOT", b"GETKEYSINSLOT"):
         want = 3 if sub == b"COUNTKEYSINSLOT" else 4
         if n != want:
             return resp.error(
                 f"ERR wrong number of arguments for 'cluster|{sub.decode().lower()}' command")
         slot = parse_int(args[2])
-        if slot is None or not 0 <= slot < SLOTS:
-            return resp.error("ERR Invalid slot")
-        keys = _keys_in_slot(node, slot)
+        if slot is None:
+            return ERR_NOT_INT
         if sub == b"COUNTKEYSINSLOT":
-            return resp.integer(len(keys))
+            if not 0 <= slot < SLOTS:
+                return resp.error("ERR Invalid slot")
+            return resp.integer(len(_keys_in_slot(node, slot)))
         count = parse_int(args[3])
-        if count is None or count < 0:
-            return ERR_NOT_INT if count is None else resp.error(
-                "ERR Invalid number of keys")
-        return resp.encode(keys[:count], c.proto)
+        if count is None:
+            return ERR_NOT_INT
+        if not 0 <= slot < SLOTS or count < 0:
+            return resp.error("ERR Invalid slot or number of keys")
+        return resp.encode(_keys_in_slot(node, slot)[:count], c.proto)
     if sub in (b"SLOTS", b"NODES", b"SHARDS", b"MYID", b"KEYSLOT", b"INFO"):
         return resp.error(
             f"ERR wrong number of arguments for 'cluster|{sub.decode().lower()}' command")

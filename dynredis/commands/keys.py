@@ -1,5 +1,5 @@
 """Key-space commands: DEL UNLINK EXISTS TOUCH TYPE TTL PTTL EXPIRE PEXPIRE EXPIREAT
-PEXPIREAT EXPIRETIME PEXPIRETIME PERSIST DBSIZE FLUSHALL.
+PEXPIREAT EXPIRETIME PEXPIRETIME PERSIST FLUSHALL (DBSIZE, SCAN, KEYS, RANDOMKEY: keyspace.py).
 
 Commands that change a key read it with a quorum first and write the new version
 with the context they read, so they supersede exactly what they saw.
@@ -237,12 +237,6 @@ def cmd_persist(c: Any, args: list[bytes]) -> None:
                  lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
 
     node.get(key, read, c.r)
-
-
-@command("dbsize", 1, ("readonly", "fast"), group="server",
-         summary="Returns the number of keys in the partitions this node owns.")
-def cmd_dbsize(c: Any, args: list[bytes]) -> bytes:
-    return resp.integer(c.node.count_live_owned())
 
 
 @command("flushall", -1, ("write",), group="server",

@@ -196,6 +196,26 @@ class FlushOp:
         self.waiting = waiting
 
 
+def _known_part(ctx: VV, local: Clock | None) -> VV:
+    """The part of a client's context this replica knows: each entry capped at what the
+    local clock has seen, unknown actors dropped.
+
+    A context may name versions this node never saw (it missed them, or they belong to
+    an earlier life of a reaped key). Superseding only what we know keeps those
+    versions as siblings (nothing is lost), and keeps a stale context from dragging an
+    old life's counters into the key's clock, where a later write would reuse its dots.
+    """
+    if local is None:
+        return ()
+    known = dict(dvv.join(local))
+    out = []
+    for actor, n in ctx:
+        have = known.get(actor)
+        if have is not None:
+            out.append((actor, n if n <= have else have))
+    return tuple(out)
+
+
 def noquorum(what: str, got: int, need: int, n: int) -> str:
     return f"NOQUORUM {what} needed {need} of {n} replicas, got {got}"
 
@@ -423,6 +443,8 @@ class Node:
         local, _ = self.local.get(p, key)
         ts = self._timestamp(local)
         actor = self._write_actor(local)
+        if ctx:
+            ctx = _known_part(ctx, local)
         if ctx is None:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:

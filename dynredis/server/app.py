@@ -22,7 +22,9 @@ from typing import Any
 import msgpack
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
+from ..core.clusterports import ClusterPorts, default_cluster_port
 from ..core.identity import choose_actor
+from ..core.keyscan import KeyScan
 from ..core.node import Config, Node
 from ..core.ring import Ring
 from ..storage import open_engine
@@ -35,11 +37,15 @@ log = logging.getLogger("dynredis.server")
 TICK_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
+ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
 
 
 @dataclass
 class NodeOptions:
     port: int = 7000
+    # The port for cluster-aware clients (see README "Cluster-aware clients"): None for
+    # port + 10000, 0 for none.
+    cluster_port: int | None = None
     bind: str = "127.0.0.1"
     announce: str | None = None
     data_dir: str = "./data/node"
@@ -98,6 +104,12 @@ class NodeServer:
                         phi_threshold=opts.phi_threshold)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
+        self.cluster_port = (default_cluster_port(opts.port) if opts.cluster_port is None
+                             else opts.cluster_port)
+        # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
+        self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
+        self.keyscan = KeyScan(self.node)
+        self._next_announce = 0.0
         self.clients: dict[int, ClientConnection] = {}
         self.links: dict[str, PeerLink] = {}
         self.dirty: list[ClientConnection] = []
@@ -112,6 +124,7 @@ class NodeServer:
         self.run_id = os.urandom(20).hex()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
+        self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
 
@@ -207,6 +220,7 @@ class NodeServer:
     def peer_status(self, peer: str, up: bool) -> None:
         if up:
             self.node.peer_up(peer)
+            self.cluster_ports.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -219,6 +233,11 @@ class NodeServer:
         try:
             self.set_now()
             self.node.tick()
+            self.keyscan.tick()
+            mono = time.monotonic()
+            if mono >= self._next_announce:
+                self._next_announce = mono + ANNOUNCE_INTERVAL_S
+                self.cluster_ports.announce()
             for peer in self.node.members:
                 if peer != self.name:
                     self.link(peer).ensure_connecting()
@@ -251,11 +270,28 @@ class NodeServer:
             lambda: ClientConnection(self), self.opts.bind, self.opts.port,
             reuse_address=True, backlog=1024,
         )
+        if self.cluster_port:
+            try:
+                self.cluster_server = await self.loop.create_server(
+                    self._cluster_client, self.opts.bind, self.cluster_port,
+                    reuse_address=True, backlog=1024,
+                )
+            except OSError:
+                self.server.close()
+                raise
         self.loop.call_later(0, self._tick)
         self.loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
-        log.info("node %s listening on %s:%d (engine=%s durability=%s n=%d r=%d w=%d)",
-                 self.name, self.opts.bind, self.opts.port, self.engine.name,
-                 self.opts.durability, self.opts.n, self.opts.r, self.opts.w)
+        log.info("node %s listening on %s:%d, cluster port %s (engine=%s durability=%s "
+                 "n=%d r=%d w=%d)", self.name, self.opts.bind, self.opts.port,
+                 self.cluster_port or "none", self.engine.name, self.opts.durability,
+                 self.opts.n, self.opts.r, self.opts.w)
+
+    def _cluster_client(self) -> ClientConnection:
+        """A connection on the cluster port: the same commands, but SCAN, KEYS, DBSIZE
+        and RANDOMKEY cover only the partitions this node owns (handlers read the flag)."""
+        conn = ClientConnection(self)
+        conn.cluster_view = True  # type: ignore[attr-defined]
+        return conn
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -269,6 +305,8 @@ class NodeServer:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self.cluster_server is not None:
+            self.cluster_server.close()
         for link in self.links.values():
             link.close()
         for conn in list(self.clients.values()):
@@ -361,6 +399,7 @@ class NodeServer:
             "hints_created": node.stats.hints_created,
             "hints_delivered": node.stats.hints_delivered,
             "owned_partitions": len(node.owned_partitions()),
+            "cluster_port": self.cluster_port,
             "engine": self.engine.name,
             "durability": self.opts.durability,
             "pending_requests": len(node.pending),

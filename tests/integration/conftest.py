@@ -31,6 +31,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 HEALTH_TIMEOUT_S = 30.0
 PORT_RANGE = (20000, 40000)
+CLUSTER_PORT_OFFSET = 10000  # `dynredis cluster` gives each node a cluster port: port + this
 SOCKET_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40
 
@@ -53,12 +54,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_port_range(count: int, attempts: int = 200) -> int:
-    """A base port such that base .. base+count-1 can all be bound on 127.0.0.1."""
+def free_port_range(count: int, attempts: int = 200, offset: int = 0) -> int:
+    """A base port such that base .. base+count-1 can all be bound on 127.0.0.1 (and,
+    with `offset`, base+offset .. base+offset+count-1 too: the nodes' cluster ports)."""
     rng = random.Random()
     for _ in range(attempts):
         base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
-        if all(_port_free(base + i) for i in range(count)):
+        if all(_port_free(base + i) and (not offset or _port_free(base + offset + i))
+               for i in range(count)):
             return base
     raise RuntimeError(f"no {count} consecutive free ports found in {PORT_RANGE}")
 
@@ -162,6 +165,11 @@ class Cluster:
     @property
     def ports(self) -> list[int]:
         return [self.base_port + i for i in range(self.nodes)]
+
+    @property
+    def cluster_ports(self) -> list[int]:
+        """Each node's cluster port (README "Cluster-aware clients")."""
+        return [p + CLUSTER_PORT_OFFSET for p in self.ports]
 
     def node_dir(self, i: int) -> Path:
         return self.data_dir / f"node-{self.ports[i]}"
@@ -305,6 +313,12 @@ class Cluster:
                                                decode_responses=True)
         return c
 
+    def cluster_client(self, i: int) -> redis.Redis:
+        """A new redis-py client for node i's cluster port (the caller closes it): there
+        SCAN, KEYS, DBSIZE and RANDOMKEY cover only the partitions node i owns."""
+        return redis.Redis(host=HOST, port=self.cluster_ports[i], socket_timeout=SOCKET_TIMEOUT_S,
+                           socket_connect_timeout=5, decode_responses=True)
+
     @property
     def clients(self) -> list[redis.Redis]:
         return [self.client(i) for i in range(self.nodes)]
@@ -356,7 +370,7 @@ class ClusterFactory:
         last: Exception | None = None
         for _ in range(attempts):
             self._count += 1
-            base = free_port_range(nodes)
+            base = free_port_range(nodes, offset=CLUSTER_PORT_OFFSET)
             d = data_dir or self.tmp_root / f"cluster{self._count}"
             c = Cluster(data_dir=d, base_port=base, nodes=nodes, options=tuple(options))
             self.started.append(c)

@@ -65,10 +65,7 @@ class FaultProfile:
     drift_ppm: float = 0.0
 
 
-# Every fault the cluster must survive once hinted handoff and anti-entropy are in.
-# Tombstones are not reaped within a run (the default 10-minute grace is longer than
-# a run); `restrict(..., config={"tombstone_grace_ms": 1000})` (the sweep's
-# --sim-config) brings reaping in.
+# Every fault the cluster must survive, with tombstones reaped 1 s after the delete.
 ALL_FAULTS = FaultProfile(
     name="all-faults",
     dup_p=0.05,
@@ -78,6 +75,8 @@ ALL_FAULTS = FaultProfile(
     durability=("fsync", "buffered", "none"),
     skew_ms=2000.0,
     drift_ppm=200.0,
+    # Reap after 1 s, so deletes are reaped (and must stay deleted) within a run.
+    config=(("q", 16), ("tombstone_grace_ms", 1000)),
 )
 
 # Only faults after which every replica still receives every write: delays, slow

@@ -347,3 +347,10 @@ def test_reaping_does_not_revive_a_key_through_a_timed_out_reads_repair() -> Non
     from .scenario import ALL_FAULTS, restrict, run_seed
 
     run_seed(87, restrict(ALL_FAULTS, config={"tombstone_grace_ms": 1000}))
+
+
+def test_a_stale_context_after_a_reap_never_reuses_a_dot() -> None:
+    """Seed 37 (1 s grace): an old-life context re-entered the clock after a reap."""
+    from .scenario import ALL_FAULTS, run_seed
+
+    run_seed(37, ALL_FAULTS)

@@ -330,3 +330,27 @@ def test_duplicated_anti_entropy_answers_are_ignored() -> None:
     node.on_message = twice  # type: ignore[method-assign]
     sim.run(3000)
     assert _held(sim, c, b"k") == _held(sim, a, b"k")
+
+
+def test_a_context_from_before_a_reap_does_not_bring_back_the_old_life_of_the_key() -> None:
+    """Found by simulation seed 37: a client's context from before the key was reaped
+    put the old life's counters back into the clock, and a later write through the same
+    node reused one of its dots. A write now supersedes only what its coordinator knows."""
+    sim = SimCluster(3, seed=19, config=Config(tombstone_grace_ms=500))
+    a, b, c = sim.names
+    for i in range(3):
+        sim.put(a, b"k", b"old%d" % i)
+        sim.run(20)
+    _, obj = sim.get(a, b"k")
+    stale_ctx = dvv.join(obj)
+    sim.put(a, b"k", None, stale_ctx)
+    sim.run(5000)
+    assert all(_held(sim, n, b"k") is None for n in sim.names)  # reaped
+    assert sim.put(a, b"k", b"new", stale_ctx)[0] is None
+    sim.run(50)
+    assert sim.put(a, b"k", b"newer")[0] is None
+    sim.run(50)
+    _, now_obj = sim.get(b, b"k")
+    old_actors = {actor for actor, _ in stale_ctx}
+    assert not old_actors & {actor for actor, _ in dvv.join(now_obj)}
+    assert value(sim.get(c, b"k")) == b"newer"

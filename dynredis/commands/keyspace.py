@@ -1,0 +1,127 @@
+"""Keyspace walks: SCAN, KEYS, RANDOMKEY, DBSIZE.
+
+On a node's main port they cover the whole cluster (every live key exactly once, each
+partition read from one up replica); on its cluster port (connections with
+`cluster_view`) only the partitions the node owns, as a Redis Cluster master answers
+for its own slots, so cluster-aware clients that fan them out to every master get each
+key once. See `core/keyscan.py` for the cursor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..resp import encode as resp
+from .common import err
+from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
+
+_CURSOR = re.compile(rb"[+-]?[0-9]+")
+ULONG_MAX = 2**64 - 1
+ERR_CURSOR = resp.error("ERR invalid cursor")
+
+
+def _own(c: Any) -> bool:
+    return getattr(c, "cluster_view", False)
+
+
+def parse_cursor(raw: bytes) -> int | None:
+    """As Redis' strtoul-based parse: optional sign, digits, no spaces; "" is 0."""
+    if raw == b"":
+        return 0
+    if not _CURSOR.fullmatch(raw):
+        return None
+    n = int(raw)
+    if abs(n) > ULONG_MAX:
+        return None
+    return n % (ULONG_MAX + 1)
+
+
+@command("scan", -2, ("readonly",), group="generic", since="2.8.0",
+         summary="Iterates over the key names in the database (the whole cluster on the "
+                 "main port, this node's own partitions on the cluster port).")
+def cmd_scan(c: Any, args: list[bytes]) -> bytes | None:
+    cursor = parse_cursor(args[1])
+    if cursor is None:
+        return ERR_CURSOR
+    count = 10
+    match: bytes | None = None
+    type_name: bytes | None = None
+    i = 2
+    while i < len(args):
+        opt = args[i].lower()
+        more = len(args) - i >= 2
+        if opt == b"count" and more:
+            n = parse_int(args[i + 1])
+            if n is None:
+                return ERR_NOT_INT
+            if n < 1:
+                return ERR_SYNTAX
+            count = n
+        elif opt == b"match" and more:
+            match = args[i + 1]
+        elif opt == b"type" and more:
+            type_name = args[i + 1]
+        else:
+            return ERR_SYNTAX
+        i += 2
+    # Every value is a string: TYPE string lists keys, any other type none (as Redis 7.0
+    # does for a type it has no key of).
+    want = type_name is None or type_name.lower() == b"string"
+    slot = c.defer()
+    proto = c.proto
+
+    def done(result: tuple) -> None:
+        e, value = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        nxt, keys = value
+        slot.set(b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.encode(list(keys), proto))
+
+    c.server.keyscan.scan(cursor, count, match, want, _own(c), done)
+    return None
+
+
+@command("keys", 2, ("readonly",), group="generic",
+         summary="Returns all key names that match a pattern (the whole cluster on the main "
+                 "port, this node's own partitions on the cluster port).")
+def cmd_keys(c: Any, args: list[bytes]) -> None:
+    slot = c.defer()
+    proto = c.proto
+
+    def done(result: tuple) -> None:
+        e, keys = result
+        slot.set(err(e) if e is not None else resp.encode(list(keys), proto))
+
+    c.server.keyscan.keys(args[1], _own(c), done)
+
+
+@command("randomkey", 1, ("readonly",), group="generic",
+         summary="Returns a random key name (from the whole cluster on the main port, from "
+                 "this node's own partitions on the cluster port).")
+def cmd_randomkey(c: Any, args: list[bytes]) -> None:
+    slot = c.defer()
+    nil = c.nil
+
+    def done(result: tuple) -> None:
+        e, key = result
+        if e is not None:
+            slot.set(err(e))
+        else:
+            slot.set(nil if key is None else resp.bulk(key))
+
+    c.server.keyscan.randomkey(_own(c), done)
+
+
+@command("dbsize", 1, ("readonly", "fast"), group="server",
+         summary="Returns the number of keys (of the whole cluster on the main port, of this "
+                 "node's own partitions on the cluster port).")
+def cmd_dbsize(c: Any, args: list[bytes]) -> None:
+    slot = c.defer()
+
+    def done(result: tuple) -> None:
+        e, n = result
+        slot.set(err(e) if e is not None else resp.integer(n))
+
+    c.server.keyscan.dbsize(_own(c), done)

@@ -1,0 +1,423 @@
+"""Walks of the keyspace: SCAN, KEYS, DBSIZE and RANDOMKEY, cluster-wide or own partitions.
+
+Pure, as the rest of `core/`: no I/O, no clock reads (the node's `now` and `rng` only).
+`KeyScan(node)` registers two peer message kinds in `node.handlers`; the driver calls
+`tick()` after `node.tick()` so that unanswered requests time out and fail over; results
+reach callbacks through `node.done`, as every coordinator operation's do.
+
+Two views of the keyspace:
+
+- cluster-wide (`own=False`): every partition of the ring, each read from ONE up primary
+  replica of it (this node when it is one, else the first up node of the preference
+  list), so every live key is reported exactly once;
+- own (`own=True`): only the partitions this node owns, from its local data, as a Redis
+  Cluster master answers for its own slots (cluster-aware clients fan these commands
+  out to every master and add the answers up).
+
+The SCAN cursor is a position in the keyspace, the same on every node:
+``cursor = partition * segments + bucket``, where `bucket` is the key's anti-entropy
+hash-tree bucket (`MerkleTree.bucket_of`, a hash of the key alone, `segments` buckets
+per partition). A scan visits partitions in ring order and each partition's buckets in
+order, whole buckets at a time, and the cursor it returns is the first bucket not yet
+visited (0 once every partition is done). A key's position never changes and every
+position is visited once, so a key present for the whole scan is reported exactly once,
+when the scan passes its position, by the replica asked about that bucket (one that
+missed a write, e.g. a node just back from a failure, has the key again once anti-
+entropy or read repair reached it). The cursor carries no node state, so a scan
+started on one node can be continued on any other.
+
+Peer messages:
+  ("kq", reqid, what, partitions, *args)   a keyspace query    -> ("kqr", reqid, result)
+     what = "scan"  args (bucket, count, budget, match, want)
+                    result (keys, partitions done, next bucket, keys examined, visited)
+     what = "keys"  args (match,)  result [key, ...]
+     what = "count" args ()        result number of live keys
+     what = "random" args ()       result (weight, key or None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import obj as objmod
+from .glob import matcher
+
+Callback = Callable[[tuple[str | None, Any]], Any]
+
+# Buckets one SCAN call may look at (whatever COUNT says), so that a scan over an empty
+# or sparse keyspace still answers quickly, with a cursor to continue from.
+SCAN_BUDGET_PARTITIONS = 8
+# Partitions one remote scan request may cover.
+MAX_RUN = 16
+RANDOM_TRIES = 16
+
+
+class _Op:
+    """A client's keyspace command in flight."""
+
+    __slots__ = ("what", "cb", "avoid", "waiting", "acc", "finished", "parts", "idx",
+                 "bucket", "count", "budget", "match", "want", "examined", "visited")
+
+    def __init__(self, what: str, cb: Callback, parts: list[int]) -> None:
+        self.what = what
+        self.cb = cb
+        self.parts = parts
+        self.avoid: set[str] = set()  # replicas that did not answer in time
+        self.waiting = 0
+        self.acc: Any = None
+        self.finished = False
+        self.idx = 0
+        self.bucket = 0
+        self.count = 0
+        self.budget = 0
+        self.match: bytes | None = None
+        self.want = True
+        self.examined = 0
+        self.visited = 0
+
+
+class _Sub:
+    """One request to one peer on behalf of an op."""
+
+    __slots__ = ("reqid", "op", "target", "parts", "deadline")
+
+    def __init__(self, reqid: int, op: _Op, target: str, parts: list[int], deadline: int) -> None:
+        self.reqid = reqid
+        self.op = op
+        self.target = target
+        self.parts = parts
+        self.deadline = deadline
+
+
+class KeyScan:
+    """SCAN / KEYS / DBSIZE / RANDOMKEY for one node (see the module docstring)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        trees = node.local.trees
+        self.segments: int = trees.fanout**trees.depth
+        self.pending: dict[int, _Sub] = {}
+        self._next_id = 0
+        node.handlers["kq"] = self._on_query
+        node.handlers["kqr"] = self._on_answer
+
+    # --- client commands ---------------------------------------------------------------
+
+    def partitions(self, own: bool) -> list[int]:
+        node = self.node
+        return node.owned_partitions() if own else list(range(node.ring.q))
+
+    def scan(self, cursor: int, count: int, match: bytes | None, want: bool, own: bool,
+             cb: Callback) -> None:
+        """One SCAN step from `cursor`; result `(next cursor, [key, ...])`."""
+        parts = self.partitions(own)
+        op = _Op("scan", cb, parts)
+        seg = self.segments
+        p, op.bucket = divmod(cursor, seg)
+        # The first partition of the view at or after the cursor's (a cursor from the
+        # other view, or past a partition we do not own, starts at its bucket 0).
+        lo, hi = 0, len(parts)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if parts[mid] < p:
+                lo = mid + 1
+            else:
+                hi = mid
+        op.idx = lo
+        if lo < len(parts) and parts[lo] != p:
+            op.bucket = 0
+        op.count = count
+        # As Redis visits at most 10 * COUNT empty buckets per call.
+        op.budget = max(SCAN_BUDGET_PARTITIONS * seg, 10 * count)
+        op.match = match
+        op.want = want
+        op.acc = []
+        self._scan_step(op)
+
+    def keys(self, match: bytes | None, own: bool, cb: Callback) -> None:
+        """Every live key matching `match`; result `[key, ...]`."""
+        op = _Op("keys", cb, self.partitions(own))
+        op.acc = []
+        op.match = match
+        self._fan_out(op, op.parts)
+
+    def dbsize(self, own: bool, cb: Callback) -> None:
+        """The number of live keys; result an int."""
+        op = _Op("count", cb, self.partitions(own))
+        op.acc = 0
+        self._fan_out(op, op.parts)
+
+    def randomkey(self, own: bool, cb: Callback) -> None:
+        """A random live key, or None when there is none."""
+        op = _Op("random", cb, self.partitions(own))
+        op.acc = []
+        self._fan_out(op, op.parts)
+
+    def tick(self) -> None:
+        """Time out unanswered requests: ask another replica of their partitions."""
+        now = self.node.now
+        late = [sub for sub in self.pending.values() if sub.deadline <= now]
+        for sub in late:
+            del self.pending[sub.reqid]
+            op = sub.op
+            if op.finished:
+                continue
+            op.avoid.add(sub.target)
+            if op.what == "scan":
+                self._scan_step(op)
+            else:
+                op.waiting -= 1
+                self._fan_out(op, sub.parts)
+
+    # --- placement -----------------------------------------------------------------------
+
+    def _target(self, p: int, avoid: set[str]) -> str | None:
+        """The replica that answers for partition `p`: this node if it is a primary,
+        else the first up primary (None when no primary is reachable)."""
+        node = self.node
+        me = node.name
+        prefs = node.ring.preference_list(p, node.cfg.n)
+        if me in prefs and me not in avoid:
+            return me
+        down = node.down
+        for x in prefs:
+            if x not in down and x not in avoid:
+                return x
+        return None
+
+    def _fail(self, op: _Op, p: int) -> None:
+        if not op.finished:
+            op.finished = True
+            n = self.node.cfg.n
+            self.node.done.append(
+                (op.cb, (f"NOQUORUM keyspace walk needed 1 of {n} replicas of partition {p}, "
+                         "got 0", None)))
+
+    def _finish(self, op: _Op, result: Any) -> None:
+        if not op.finished:
+            op.finished = True
+            self.node.done.append((op.cb, (None, result)))
+
+    def _send(self, op: _Op, target: str, parts: list[int], what: str, *args: Any) -> None:
+        self._next_id += 1
+        node = self.node
+        sub = _Sub(self._next_id, op, target, parts, node.now + node.cfg.timeout_ms)
+        self.pending[sub.reqid] = sub
+        node.send(target, ("kq", sub.reqid, what, parts, *args))
+
+    # --- SCAN ----------------------------------------------------------------------------
+
+    def _scan_step(self, op: _Op) -> None:
+        """Walk on from the op's position until COUNT keys were examined, the budget is
+        spent or the keyspace is done; a remote run of partitions ends the step until
+        its answer comes."""
+        me = self.node.name
+        parts = op.parts
+        while not op.finished:
+            if op.idx >= len(parts):
+                self._finish(op, (0, op.acc))
+                return
+            if op.examined >= op.count or op.visited >= op.budget:
+                self._finish(op, (parts[op.idx] * self.segments + op.bucket, op.acc))
+                return
+            target = self._target(parts[op.idx], op.avoid)
+            if target is None:
+                self._fail(op, parts[op.idx])
+                return
+            end = op.idx + 1
+            limit = len(parts) if target == me else op.idx + MAX_RUN
+            while end < min(limit, len(parts)) and self._target(parts[end], op.avoid) == target:
+                end += 1
+            run = parts[op.idx:end]
+            left, budget = op.count - op.examined, op.budget - op.visited
+            if target == me:
+                self._scan_apply(op, self.walk(run, op.bucket, left, budget, op.match, op.want))
+            else:
+                self._send(op, target, run, "scan", op.bucket, left, budget, op.match, op.want)
+                return
+
+    def _scan_apply(self, op: _Op, result: Sequence[Any]) -> None:
+        keys, done, bucket, examined, visited = result
+        op.acc.extend(keys)
+        op.idx += int(done)
+        op.bucket = int(bucket)
+        op.examined += int(examined)
+        op.visited += max(1, int(visited))
+
+    def walk(self, parts: Sequence[int], bucket: int, count: int, budget: int,
+             match: bytes | None, want: bool = True) -> tuple[list[bytes], int, int, int, int]:
+        """Scan local data of `parts` in order, from `bucket` of the first, whole buckets
+        at a time, until `count` live keys were examined or `budget` buckets visited.
+
+        Returns (matching live keys, how many partitions were finished, the next bucket
+        in the first unfinished one, live keys examined, buckets visited)."""
+        local = self.node.local
+        seg = self.segments
+        match_fn = matcher(match)
+        live = self._live
+        keys: list[bytes] = []
+        examined = visited = 0
+        i = 0
+        b = max(0, min(int(bucket), seg))
+        n = len(parts)
+        while i < n:
+            p = parts[i]
+            tree = local.tree(p) if (p in local.trees or p in local.dirty) else None
+            if tree is None or not len(tree):
+                visited += 1  # an empty partition costs next to nothing
+                b = seg
+            while b < seg:
+                items = tree.bucket(b)  # type: ignore[union-attr]
+                b += 1
+                visited += 1
+                for key, _ in items:
+                    if live(p, key):
+                        examined += 1
+                        if want and (match_fn is None or match_fn(key)):
+                            keys.append(key)
+                if examined >= count or visited >= budget:
+                    break
+            if b >= seg:
+                i += 1
+                b = 0
+            if examined >= count or visited >= budget:
+                break
+        return keys, i, b, examined, visited
+
+    def _live(self, p: int, key: bytes) -> bool:
+        enc = self.node.local.get_enc(p, key)
+        return enc is not None and objmod.read_value(objmod.decode(enc), self.node.now) is not None
+
+    # --- KEYS, DBSIZE, RANDOMKEY: one request per replica, in parallel -------------------------
+
+    def _fan_out(self, op: _Op, parts: Sequence[int]) -> None:
+        me = self.node.name
+        groups: dict[str, list[int]] = {}
+        for p in parts:
+            target = self._target(p, op.avoid)
+            if target is None:
+                self._fail(op, p)
+                return
+            groups.setdefault(target, []).append(p)
+        local = groups.pop(me, None)
+        for target, run in groups.items():
+            op.waiting += 1
+            self._send(op, target, run, op.what, *((op.match,) if op.what == "keys" else ()))
+        if local is not None:
+            self._merge(op, self._local_query(op.what, local, op.match))
+        self._maybe_done(op)
+
+    def _merge(self, op: _Op, result: Any) -> None:
+        if op.what == "keys":
+            op.acc.extend(result)
+        elif op.what == "count":
+            op.acc += int(result)
+        else:
+            op.acc.append(tuple(result))
+
+    def _maybe_done(self, op: _Op) -> None:
+        if op.waiting or op.finished:
+            return
+        if op.what != "random":
+            self._finish(op, op.acc)
+            return
+        found = [(int(w), k) for w, k in op.acc if k is not None]
+        if not found:
+            self._finish(op, None)
+            return
+        weights = [max(1, w) for w, _ in found]
+        self._finish(op, self.node.rng.choices([k for _, k in found], weights)[0])
+
+    def _local_query(self, what: str, parts: Sequence[int], match: bytes | None) -> Any:
+        if what == "keys":
+            return self.keys_local(parts, match)
+        if what == "count":
+            return self.count_local(parts)
+        return self.random_local(parts)
+
+    def keys_local(self, parts: Sequence[int], match: bytes | None) -> list[bytes]:
+        match_fn = matcher(match)
+        now = self.node.now
+        out: list[bytes] = []
+        for p in parts:
+            for key, enc in self.node.local.scan(p):
+                if (match_fn is None or match_fn(key)) and \
+                        objmod.read_value(objmod.decode(enc), now) is not None:
+                    out.append(key)
+        return out
+
+    def count_local(self, parts: Sequence[int]) -> int:
+        now = self.node.now
+        count = 0
+        for p in parts:
+            for _key, enc in self.node.local.scan(p):
+                if objmod.read_value(objmod.decode(enc), now) is not None:
+                    count += 1
+        return count
+
+    def random_local(self, parts: Sequence[int]) -> tuple[int, bytes | None]:
+        """A random live key of `parts` and the weight of the draw (keys held there).
+
+        Samples: a partition weighted by its size, a random non-empty bucket, a random
+        key of it; if a few samples only find dead keys, picks among the live ones."""
+        local = self.node.local
+        rng = self.node.rng
+        seg = self.segments
+        sized = []
+        for p in parts:
+            if p in local.trees or p in local.dirty:
+                size = len(local.tree(p))
+                if size:
+                    sized.append((p, size))
+        total = sum(s for _, s in sized)
+        if not total:
+            return 0, None
+        for _ in range(RANDOM_TRIES):
+            p = rng.choices([p for p, _ in sized], [s for _, s in sized])[0]
+            tree = local.tree(p)
+            start = rng.randrange(seg)
+            for j in range(seg):
+                items = tree.bucket((start + j) % seg)
+                if items:
+                    key = rng.choice(items)[0]
+                    if self._live(p, key):
+                        return total, key
+                    break
+        alive = self.keys_local([p for p, _ in sized], None)
+        return (total, rng.choice(alive)) if alive else (0, None)
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _on_query(self, src: str, msg: tuple) -> None:
+        reqid, what, parts = msg[1], msg[2], [int(p) for p in msg[3]]
+        args = msg[4:]
+        if what == "scan":
+            bucket, count, budget, match, want = args
+            result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
+                                    bool(want))
+        elif what == "keys":
+            result = self.keys_local(parts, args[0])
+        elif what == "count":
+            result = self.count_local(parts)
+        elif what == "random":
+            result = self.random_local(parts)
+        else:
+            return
+        self.node.send(src, ("kqr", reqid, result))
+
+    def _on_answer(self, src: str, msg: tuple) -> None:
+        sub = self.pending.get(msg[1])
+        if sub is None or sub.target != src:
+            return  # late (already failed over) or not ours
+        del self.pending[sub.reqid]
+        op = sub.op
+        if op.finished:
+            return
+        if op.what == "scan":
+            self._scan_apply(op, msg[2])
+            self._scan_step(op)
+        else:
+            op.waiting -= 1
+            self._merge(op, msg[2])
+            self._maybe_done(op)
