@@ -268,7 +268,10 @@ class Node:
         # send()/done.
         self.handlers: dict[str, Callable[[str, tuple], None]] = {}
         self.ring_changed = True  # the driver persists ring and members when set
-        self._next_id = 0
+        # Request ids start at a random point per incarnation, so a restarted peer's
+        # ids never collide with ones seen from its previous life.
+        self._next_id = self.rng.getrandbits(40)
+        self._seen_forwards: dict[tuple[str, int], None] = {}
         self._next_gossip = 0
         self._apl_cache: dict[int, Route] = {}
         self._maybe_claim()
@@ -577,6 +580,13 @@ class Node:
 
     def _forwarded(self, src: str, msg: tuple) -> None:
         reqid = msg[1]
+        # A duplicated forward must not run twice (an increment would count twice).
+        seen = self._seen_forwards
+        if (src, reqid) in seen:
+            return
+        seen[(src, reqid)] = None
+        if len(seen) > 10_000:
+            del seen[next(iter(seen))]
 
         def answer(result: Result) -> None:
             err, clock = result
