@@ -45,6 +45,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [[ $want_test == 1 ]]; then
     .venv/bin/python -m pip install -q -e ".[test]"
+    # ioredis for the Node.js client tests (skipped when npm is not available).
+    if command -v npm >/dev/null 2>&1 && [[ ! -d compat/node_modules/ioredis ]]; then
+        (cd compat && npm install --no-audit --no-fund --silent) \
+            || echo "install.sh: npm install in compat/ failed; the ioredis test will skip" >&2
+    fi
 else
     .venv/bin/python -m pip install -q -e .
 fi

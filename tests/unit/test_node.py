@@ -354,3 +354,25 @@ def test_a_context_from_before_a_reap_does_not_bring_back_the_old_life_of_the_ke
     old_actors = {actor for actor, _ in stale_ctx}
     assert not old_actors & {actor for actor, _ in dvv.join(now_obj)}
     assert value(sim.get(c, b"k")) == b"newer"
+
+
+def test_an_expired_value_is_not_brought_back_by_anti_entropy_or_handoff() -> None:
+    sim = SimCluster(4, seed=20, config=Config(q=16, ae_interval_ms=50, timeout_ms=300))
+    ring = sim.nodes[sim.names[0]].ring
+    key = b"ephemeral"
+    pref = ring.preference_list(ring.partition_of(key), 3)
+    lagging = pref[2]
+    sim.stop(lagging)  # misses the write; a fallback keeps a hint for it
+    sim.run(5000)
+    expire_at = sim.nodes[pref[0]].now + 300
+    assert sim.put(pref[0], key, b"short-lived", expire_at=expire_at)[0] is None
+    sim.run(1000)  # expired everywhere it was written
+    sim.start(lagging)
+    sim.run(8000)  # handoff and anti-entropy run
+    for via in sim.names:
+        err, obj = sim.get(via, key)
+        assert err is None
+        assert objmod.read_value(obj, sim.nodes[via].now) is None
+    node = sim.nodes[lagging]
+    held = node.local.get_enc(node.partition(key), key)
+    assert held is None or objmod.read_value(objmod.decode(held), node.now) is None

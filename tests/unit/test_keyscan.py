@@ -1,0 +1,169 @@
+"""Keyspace walks (core/keyscan.py) in a simulated 5-node cluster with N=3: SCAN, KEYS,
+DBSIZE and RANDOMKEY, cluster-wide and per owner, across nodes and around failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dynredis.core.keyscan import KeyScan
+from dynredis.core.node import Config
+from tests.sim.harness import SimCluster
+
+KEYS = [b"k:%d" % i for i in range(300)] + [b"{tag}%d" % i for i in range(20)] + [b""]
+
+
+def make(n_nodes: int = 5, n: int = 3, q: int = 32, seed: int = 7) -> tuple[SimCluster,
+                                                                            dict[str, KeyScan]]:
+    sim = SimCluster(n_nodes, seed=seed, config=Config(n=n, r=min(2, n), w=min(2, n), q=q))
+    scans = {name: KeyScan(node) for name, node in sim.nodes.items()}
+    return sim, scans
+
+
+def load(sim: SimCluster, keys: list[bytes] = KEYS) -> None:
+    for i, key in enumerate(keys):
+        assert sim.put(sim.names[i % len(sim.names)], key, b"v")[0] is None
+    sim.run(100)  # every replica has every write
+
+
+def call(sim: SimCluster, scans: dict[str, KeyScan], via: str, op: str, *args: Any,
+         wait_ms: int = 10_000) -> tuple[str | None, Any]:
+    """Run one KeyScan operation on node `via`, ticking it, until its callback fires."""
+    box: list = []
+    assert sim.on_node(via, lambda node: getattr(scans[via], op)(*args, box.append), catch=False)
+    waited = 0
+    while not box and waited < wait_ms:
+        sim.run(5)
+        sim.on_node(via, lambda node: scans[via].tick())
+        waited += 5
+    assert box, f"{op} through {via} got no answer in {wait_ms} ms"
+    return box[0]
+
+
+def full_scan(sim: SimCluster, scans: dict[str, KeyScan], vias: list[str], count: int = 10,
+              match: bytes | None = None, own: bool = False) -> tuple[list[bytes], int]:
+    """SCAN to the end, each step through the next node of `vias` (cursor handed over)."""
+    cursor, keys, steps = 0, [], 0
+    while True:
+        err, result = call(sim, scans, vias[steps % len(vias)], "scan", cursor, count, match,
+                           True, own)
+        assert err is None, err
+        cursor, batch = result
+        keys.extend(batch)
+        steps += 1
+        assert steps < 10_000
+        if cursor == 0:
+            return keys, steps
+
+
+def test_cluster_wide_scan_reports_every_key_once_from_any_node() -> None:
+    sim, scans = make()
+    load(sim)
+    for via in sim.names:
+        keys, steps = full_scan(sim, scans, [via], count=25)
+        assert sorted(keys) == sorted(KEYS), via
+        assert steps > 1
+
+
+def test_scan_cursor_can_be_continued_on_other_nodes() -> None:
+    sim, scans = make()
+    load(sim)
+    keys, steps = full_scan(sim, scans, sim.names, count=7)
+    assert sorted(keys) == sorted(KEYS)
+    assert steps >= len(KEYS) // 7 // 2
+
+
+def test_scan_match_count_and_type() -> None:
+    sim, scans = make()
+    load(sim)
+    keys, _ = full_scan(sim, scans, sim.names[:2], count=50, match=b"{tag}*")
+    assert sorted(keys) == sorted(k for k in KEYS if k.startswith(b"{tag}"))
+    # A huge COUNT walks everything in one call.
+    err, (cursor, keys) = call(sim, scans, sim.names[0], "scan", 0, 1_000_000, None, True, False)
+    assert err is None and cursor == 0 and sorted(keys) == sorted(KEYS)
+    # TYPE of a type no key has: the cursor still moves, no key comes back.
+    err, (cursor, keys) = call(sim, scans, sim.names[0], "scan", 0, 1_000_000, None, False, False)
+    assert err is None and cursor == 0 and keys == []
+    # A cursor past the end of the keyspace ends the scan.
+    err, (cursor, keys) = call(sim, scans, sim.names[0], "scan", 2**64 - 1, 10, None, True, False)
+    assert (err, cursor, keys) == (None, 0, [])
+
+
+def test_keys_dbsize_randomkey_cluster_wide() -> None:
+    sim, scans = make()
+    err, key = call(sim, scans, sim.names[0], "randomkey", False)
+    assert (err, key) == (None, None)
+    load(sim)
+    for via in sim.names:
+        err, keys = call(sim, scans, via, "keys", b"k:1?", False)
+        assert err is None and sorted(keys) == sorted(b"k:1%d" % i for i in range(10))
+        err, keys = call(sim, scans, via, "keys", b"*", False)
+        assert err is None and sorted(keys) == sorted(KEYS)
+        assert call(sim, scans, via, "dbsize", False) == (None, len(KEYS))
+        err, key = call(sim, scans, via, "randomkey", False)
+        assert err is None and key in KEYS
+
+
+def test_own_view_covers_owned_partitions_and_adds_up() -> None:
+    sim, scans = make()
+    load(sim)
+    total = 0
+    every: list[bytes] = []
+    for via in sim.names:
+        node = sim.nodes[via]
+        err, n = call(sim, scans, via, "dbsize", True)
+        assert err is None
+        total += n
+        keys, _ = full_scan(sim, scans, [via], count=10, own=True)
+        owned = set(node.owned_partitions())
+        assert all(node.ring.partition_of(k) in owned for k in keys)
+        assert len(keys) == n
+        err, listed = call(sim, scans, via, "keys", b"*", True)
+        assert sorted(listed) == sorted(keys)
+        every.extend(keys)
+    assert total == len(KEYS)
+    assert sorted(every) == sorted(KEYS)
+
+
+def test_deleted_and_expired_keys_are_not_reported() -> None:
+    sim, scans = make()
+    load(sim)
+    via = sim.names[0]
+    now = sim.nodes[via].now
+    assert sim.put(via, b"k:1", None)[0] is None  # a tombstone
+    assert sim.put(via, b"k:2", b"v", expire_at=now + 50)[0] is None
+    sim.run(200)
+    gone = {b"k:1", b"k:2"}
+    keys, _ = full_scan(sim, scans, sim.names, count=40)
+    assert sorted(keys) == sorted(set(KEYS) - gone)
+    assert call(sim, scans, via, "dbsize", False) == (None, len(KEYS) - 2)
+    err, keys = call(sim, scans, via, "keys", b"k:?", False)
+    assert sorted(keys) == sorted(b"k:%d" % i for i in range(10) if i not in (1, 2))
+
+
+@pytest.mark.parametrize("op", ["scan", "keys", "dbsize"])
+def test_an_unresponsive_replica_is_replaced_after_the_timeout(op: str) -> None:
+    sim, scans = make()
+    load(sim)
+    via, frozen = sim.names[0], sim.names[2]
+    sim.stop(frozen)  # frozen: no answers, but links stay up (nobody sees it down yet)
+    start = sim.now
+    if op == "scan":
+        err, (cursor, keys) = call(sim, scans, via, "scan", 0, 10**6, None, True, False)
+        assert err is None and cursor == 0 and sorted(keys) == sorted(KEYS)
+    elif op == "keys":
+        err, keys = call(sim, scans, via, "keys", b"*", False)
+        assert err is None and sorted(keys) == sorted(KEYS)
+    else:
+        assert call(sim, scans, via, "dbsize", False) == (None, len(KEYS))
+    # It was asked first, and replaced only once the request timed out.
+    assert sim.now - start >= sim.nodes[via].cfg.timeout_ms
+
+
+def test_no_reachable_replica_is_an_error() -> None:
+    sim, scans = make(n_nodes=2, n=1, q=8)
+    load(sim, KEYS[:20])
+    sim.stop(sim.names[1])
+    err, _ = call(sim, scans, sim.names[0], "dbsize", False)
+    assert err is not None and err.startswith("NOQUORUM keyspace walk")
