@@ -281,10 +281,6 @@ class Node:
     def partition(self, key: bytes) -> int:
         return self.ring.partition_of(key)
 
-    def apl(self, p: int) -> list[tuple[str, str]]:
-        """Active preference list of partition `p`: (node, intended owner), up nodes only."""
-        return self.route(p).targets
-
     def route(self, p: int) -> Route:
         """Where requests for partition `p` go right now (cached until membership changes)."""
         hit = self._apl_cache.get(p)
@@ -433,15 +429,9 @@ class Node:
         """
         p = self.partition(key)
         route = self.route(p)
-        targets = route.targets
         w = w or self.cfg.w
-        if not route.local:
-            self._forward(targets, ("fp", 0, key, ctx, data, expire_at, w), cb)
-            return
-        self.stats.puts += 1
-        if len(targets) < w:
-            self.stats.noquorum += 1
-            self.done.append((cb, (noquorum("write", len(targets), w, self.cfg.n), None)))
+        if not self._may_coordinate_write(route, w, cb,
+                                          ("fp", 0, key, ctx, data, expire_at, w)):
             return
         local, _ = self.local.get(p, key)
         ts = self._timestamp(local)
@@ -468,6 +458,20 @@ class Node:
                 if actor.startswith(me):
                     return actor
         return me + self.rng.getrandbits(32).to_bytes(4, "big")
+
+    def _may_coordinate_write(self, route: Route, w: int, cb: Callback, forward: tuple) -> bool:
+        """True if this node coordinates the write; otherwise it was forwarded to a
+        replica, or answered NOQUORUM because too few replicas are up."""
+        if not route.local:
+            self._forward(route.targets, forward, cb)
+            return False
+        self.stats.puts += 1
+        if len(route.targets) < w:
+            self.stats.noquorum += 1
+            err = noquorum("write", len(route.targets), w, self.cfg.n)
+            self.done.append((cb, (err, None)))
+            return False
+        return True
 
     def _timestamp(self, local: Clock | None) -> int:
         """A fresh HLC timestamp, later than every version of the key we hold."""
@@ -503,15 +507,8 @@ class Node:
         """
         p = self.partition(key)
         route = self.route(p)
-        targets = route.targets
         w = w or self.cfg.w
-        if not route.local:
-            self._forward(targets, ("fi", 0, key, delta, w), cb)
-            return
-        self.stats.puts += 1
-        if len(targets) < w:
-            self.stats.noquorum += 1
-            self.done.append((cb, (noquorum("write", len(targets), w, self.cfg.n), None)))
+        if not self._may_coordinate_write(route, w, cb, ("fi", 0, key, delta, w)):
             return
         local, _ = self.local.get(p, key)
         now = self.now

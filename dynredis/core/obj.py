@@ -13,7 +13,6 @@ compare replicas without decoding them.
 from __future__ import annotations
 
 from hashlib import blake2b
-from typing import Any
 
 import msgpack
 
@@ -147,8 +146,3 @@ def dead_since(obj: Clock, now_ms: int) -> int | None:
         moment = sib[1] if sib[2] is not None else sib[0] >> LOGICAL_BITS
         latest = max(latest, moment)
     return latest
-
-
-def describe(obj: Clock) -> dict[str, Any]:
-    """A debugging view of an object."""
-    return {"vv": dvv.join(obj), "siblings": dvv.dotted_values(obj)}

@@ -16,7 +16,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -62,7 +62,6 @@ class NodeOptions:
     durability: str = "buffered"
     requirepass: str | None = None
     cluster_secret: str = "dynredis"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

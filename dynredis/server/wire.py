@@ -13,11 +13,6 @@ import msgpack
 _pack = msgpack.Packer(use_bin_type=True).pack
 
 
-def frame(msg: tuple) -> bytes:
-    body = _pack(msg)
-    return b"$%d\r\n%b\r\n" % (len(body), body)
-
-
 def batch(msgs: list[tuple]) -> bytes:
     """One frame carrying a list of messages."""
     body = _pack(msgs)
