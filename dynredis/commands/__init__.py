@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     dynamo,
     keys,
     keyspace,
+    replication,
     server,
     strings,
     transactions,

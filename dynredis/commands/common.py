@@ -117,6 +117,6 @@ def read_then_write(
         def written(result: tuple) -> None:
             slot.set(err(result[0]) if result[0] is not None else reply)
 
-        node.put(key, context_of(obj), write[0], write[1], written, c.w)
+        c.put(key, context_of(obj), write[0], write[1], written, c.w)
 
     node.get(key, read, c.r)

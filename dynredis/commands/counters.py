@@ -26,7 +26,7 @@ def _incr(c: Any, key: bytes, delta: int) -> None:
         sib = current(obj, node.now)
         slot.set(resp.integer(int(sib[2])) if sib is not None else resp.ZERO)
 
-    node.incr(key, delta, done, c.w)
+    c.incr(key, delta, done, c.w)
 
 
 @command("incr", 2, ("write", "denyoom", "fast"), 1, 1, 1, "string",
@@ -114,7 +114,7 @@ def cmd_incrbyfloat(c: Any, args: list[bytes]) -> bytes | None:
                 return
             base, expire = parsed, sib[1]
         value = _format(base + delta)
-        node.put(key, context_of(obj), value, expire,
+        c.put(key, context_of(obj), value, expire,
                  lambda r: slot.set(err(r[0]) if r[0] else resp.bulk(value)), c.w)
 
     node.get(key, read, c.r)

@@ -63,7 +63,7 @@ def cmd_setctx(c: Any, args: list[bytes]) -> bytes | None:
             return resp.error("ERR invalid expire time in 'setctx' command")
         expire = at
     slot = c.defer()
-    node.put(args[1], ctx, args[3], expire,
+    c.put(args[1], ctx, args[3], expire,
              lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
     return None
 
@@ -75,7 +75,7 @@ def cmd_delctx(c: Any, args: list[bytes]) -> bytes | None:
     if ctx is None:
         return ERR_CONTEXT
     slot = c.defer()
-    c.node.put(args[1], ctx, None, 0,
+    c.put(args[1], ctx, None, 0,
                lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
     return None
 

@@ -41,7 +41,7 @@ def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
             if e is not None or current(obj, node.now) is None:
                 cb((e, 0))
                 return
-            node.put(key, context_of(obj), None, 0, lambda r: cb((r[0], 1)), c.w)
+            c.put(key, context_of(obj), None, 0, lambda r: cb((r[0], 1)), c.w)
 
         node.get(key, read, c.r)
 
@@ -233,7 +233,7 @@ def cmd_persist(c: Any, args: list[bytes]) -> None:
         if sib is None or sib[1] == 0:
             slot.set(resp.ZERO)
             return
-        node.put(key, context_of(obj), sib[2], 0,
+        c.put(key, context_of(obj), sib[2], 0,
                  lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
 
     node.get(key, read, c.r)

@@ -113,7 +113,7 @@ def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
 
     if len(args) == 3:
         slot = c.defer()
-        node.put(key, None, value, 0, lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+        c.put(key, None, value, 0, lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
         return None
     opts, problem = parse_string_options(args, 3, True)
     if problem is not None:
@@ -124,7 +124,7 @@ def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
     flags = opts.flags
     if not flags & {b"NX", b"XX", b"GET", b"KEEPTTL"}:
         slot = c.defer()
-        node.put(key, None, value, expire,
+        c.put(key, None, value, expire,
                  lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
         return None
     get = b"GET" in flags
@@ -160,7 +160,7 @@ def _setex(c: Any, args: list[bytes], unit: bytes) -> bytes | None:
     if at is None:
         return resp.error(f"ERR invalid expire time in '{args[0].decode().lower()}' command")
     slot = c.defer()
-    node.put(args[1], None, args[3], at,
+    c.put(args[1], None, args[3], at,
              lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
     return None
 
@@ -332,7 +332,6 @@ def cmd_mget(c: Any, args: list[bytes]) -> None:
 def cmd_mset(c: Any, args: list[bytes]) -> bytes | None:
     if len(args) % 2 != 1:
         return err_arity("mset")
-    node = c.node
     slot = c.defer()
     pairs = [(args[i], args[i + 1]) for i in range(1, len(args), 2)]
 
@@ -342,7 +341,7 @@ def cmd_mset(c: Any, args: list[bytes]) -> bytes | None:
 
     g = Gather(len(pairs), finish)
     for i, (key, value) in enumerate(pairs):
-        node.put(key, None, value, 0, g.callback(i), c.w)
+        c.put(key, None, value, 0, g.callback(i), c.w)
     return None
 
 
@@ -373,7 +372,7 @@ def cmd_msetnx(c: Any, args: list[bytes]) -> bytes | None:
             return
         g = Gather(len(keys), wrote)
         for i, (key, (_, obj)) in enumerate(zip(keys, results, strict=True)):
-            node.put(key, context_of(obj), values[key], 0, g.callback(i), c.w)
+            c.put(key, context_of(obj), values[key], 0, g.callback(i), c.w)
 
     g = Gather(len(keys), read)
     for i, key in enumerate(keys):

@@ -46,6 +46,12 @@ def join(clock: Clock) -> VV:
     return tuple((a, n) for a, n, _ in clock[0])
 
 
+def covers(vv: VV, seen: VV) -> bool:
+    """True if the causal past `vv` includes every event of `seen`."""
+    mine = dict(vv)
+    return all(mine.get(a, 0) >= n for a, n in seen)
+
+
 def values(clock: Clock) -> list[Any]:
     """All concurrent values (siblings): anonymous ones first, then per actor."""
     out = list(clock[1])

@@ -186,6 +186,29 @@ class AeOp:
         self.cb = None
 
 
+class HeldOp:
+    """WAIT: asking a key's replicas whether they hold a given write."""
+
+    __slots__ = ("reqid", "cb", "deadline", "seen", "left", "held")
+
+    def __init__(self, reqid: int, cb: Callable[[int], None], deadline: int, seen: VV,
+                 left: set[str]) -> None:
+        self.reqid = reqid
+        self.cb = cb
+        self.deadline = deadline
+        self.seen = seen
+        self.left = left
+        self.held = 0
+
+    def answer(self, node: str, enc: bytes | None) -> bool:
+        """Count `node`'s answer; True once every asked replica has answered."""
+        if node in self.left:
+            self.left.discard(node)
+            if enc is not None and dvv.covers(dvv.join(objmod.decode(enc)), self.seen):
+                self.held += 1
+        return not self.left
+
+
 class FlushOp:
     __slots__ = ("reqid", "cb", "deadline", "waiting")
 
@@ -830,11 +853,7 @@ class Node:
                 self._put_progress(op)
         elif kind == "g":
             self.stats.replica_gets += 1
-            if msg[4] == self.name:
-                self.send(src, ("ga", msg[1], self.local.get_enc(msg[3], msg[2])))
-            else:
-                hinted = self.engine.get(HINT_PARTITION, hint_key(msg[4], msg[3], msg[2]))
-                self.send(src, ("ga", msg[1], hinted))
+            self.send(src, ("ga", msg[1], self._replica_enc(msg[2], msg[3], msg[4])))
         elif kind == "ga":
             op = self.pending.get(msg[1])
             if op is not None:
@@ -900,10 +919,43 @@ class Node:
                     self.done.append((op.cb, (None, None)))
         elif kind == "gs":
             self._on_gossip(msg[1], msg[2])
+        elif kind == "wq":
+            self.send(src, ("wa", msg[1], self._replica_enc(msg[2], msg[3], msg[4])))
+        elif kind == "wa":
+            op = self.pending.get(msg[1])
+            if isinstance(op, HeldOp) and op.answer(src, msg[2]):
+                del self.pending[op.reqid]
+                self.done.append((op.cb, op.held))
         else:
             handler = self.handlers.get(kind)
             if handler is not None:
                 handler(src, msg)
+
+    def _replica_enc(self, key: bytes, p: int, owner: str) -> bytes | None:
+        """What this node holds of `key` as a replica: its own copy, or the hint it
+        keeps for `owner`."""
+        if owner == self.name:
+            return self.local.get_enc(p, key)
+        return self.engine.get(HINT_PARTITION, hint_key(owner, p, key))
+
+    def held_by(self, key: bytes, written: Clock, cb: Callable[[int], None]) -> None:
+        """WAIT: `cb(count)` of the key's current preference list (fallbacks standing in
+        for down primaries included) that hold `written` or a later version of it.
+        Replicas that do not answer within the request timeout count as not holding it."""
+        p = self.partition(key)
+        targets = self.route(p).targets
+        op = HeldOp(self._reqid(), cb, self._deadline(), dvv.join(written),
+                    {node for node, _ in targets})
+        finished = False
+        for node, owner in targets:
+            if node == self.name:
+                finished = op.answer(node, self._replica_enc(key, p, owner))
+            else:
+                self.send(node, ("wq", op.reqid, key, p, owner))
+        if finished or not targets:
+            self.done.append((cb, op.held))
+        else:
+            self.pending[op.reqid] = op
 
     # --- cluster-wide operations -----------------------------------------------------
 
@@ -1018,6 +1070,8 @@ class Node:
             self.done.append((op.cb, (f"TIMEOUT forwarded request to {op.target}", None)))
         elif isinstance(op, (ReapOp, AeOp)):
             return
+        elif isinstance(op, HeldOp):
+            self.done.append((op.cb, op.held))
         elif isinstance(op, FlushOp):
             self.done.append((op.cb, ("TIMEOUT flush not confirmed by "
                                       + ",".join(sorted(op.waiting)), None)))

@@ -12,6 +12,7 @@ import hmac
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import hiredis
@@ -78,6 +79,8 @@ class ClientConnection(asyncio.Protocol):
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Any, list[bytes]]] | None = None
         self.tx_failed = False
+        # WAIT: the key and object of this connection's last acknowledged write.
+        self.last_write: tuple[bytes, Any] | None = None
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -89,6 +92,26 @@ class ClientConnection(asyncio.Protocol):
     def proto(self, value: int) -> None:
         self._proto = value
         self.nil = resp.nil(value)
+
+    # --- writes (remembered for WAIT) ------------------------------------------------
+
+    def put(self, key: bytes, ctx: Any, data: bytes | None, expire_at: int,
+            cb: Callable[[tuple], None], w: int | None = None) -> None:
+        """`Node.put`, remembering the written object for WAIT."""
+        self.node.put(key, ctx, data, expire_at, self._remember(key, cb), w)
+
+    def incr(self, key: bytes, delta: int, cb: Callable[[tuple], None],
+             w: int | None = None) -> None:
+        """`Node.incr`, remembering the written object for WAIT."""
+        self.node.incr(key, delta, self._remember(key, cb), w)
+
+    def _remember(self, key: bytes, cb: Callable[[tuple], None]) -> Callable[[tuple], None]:
+        def written(result: tuple) -> None:
+            if result[0] is None and result[1] is not None:
+                self.last_write = (key, result[1])
+            cb(result)
+
+        return written
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)

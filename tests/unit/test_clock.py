@@ -294,6 +294,17 @@ def test_sync_with_anonymous_values(a1, a2, cs):
         same(dvv.sync(c, n1), c)
 
 
+@SETTINGS
+@given(model_clocks(2))
+def test_covers_is_the_partial_order_of_version_vectors(cs):
+    c1, c2 = cs
+    v1, v2, both = dvv.join(c1), dvv.join(c2), dvv.join(dvv.sync(c1, c2))
+    assert dvv.covers(both, v1) and dvv.covers(both, v2) and dvv.covers(v1, v1)
+    assert dvv.covers(v1, ())
+    if dvv.covers(v1, v2) and dvv.covers(v2, v1):
+        assert dict(v1) == dict(v2)
+
+
 # --- less -----------------------------------------------------------------------------
 
 

@@ -376,3 +376,24 @@ def test_an_expired_value_is_not_brought_back_by_anti_entropy_or_handoff() -> No
     node = sim.nodes[lagging]
     held = node.local.get_enc(node.partition(key), key)
     assert held is None or objmod.read_value(objmod.decode(held), node.now) is None
+
+
+def test_held_by_counts_the_replicas_holding_a_write_or_a_later_one() -> None:
+    """WAIT's question: a replica cut off during the write does not hold it until
+    repaired; a later write still counts as holding the earlier one."""
+    sim = SimCluster(3, seed=12, config=Config(timeout_ms=200))
+    a, b, c = sim.names
+    sim.partition(a, c)
+    err, first = sim.put(a, b"k", b"v1")
+    assert err is None
+    sim.run(50)
+    assert sim.call(a, "held_by", b"k", first) == 2  # c never answers: not counted
+    assert sim.call(b, "held_by", b"k", first) == 2  # b asks all three: c lacks it
+    sim.heal()
+    assert value(sim.get(a, b"k")) == b"v1"  # read repair reaches c
+    sim.run(50)
+    assert sim.call(b, "held_by", b"k", first) == 3
+    err, _ = sim.put(b, b"k", b"v2")
+    assert err is None
+    sim.run(50)
+    assert sim.call(c, "held_by", b"k", first) == 3
