@@ -343,19 +343,42 @@ DEFAULT_SECTIONS = ("server", "clients", "stats", "keyspace", "dynamo")
 
 
 @command("info", -1, ("loading", "stale"), group="server", summary="Returns information and statistics about the server.")
-def cmd_info(c: Any, args: list[bytes]) -> bytes:
+def cmd_info(c: Any, args: list[bytes]) -> bytes | None:
     sections = c.server.info_sections()
     wanted = [a.decode("utf-8", "replace").lower() for a in args[1:]]
     if not wanted or any(w in ("all", "everything", "default") for w in wanted):
         wanted = list(DEFAULT_SECTIONS)
-    parts = []
-    for name in wanted:
-        fields = sections.get(name)
-        if fields is None:
-            continue
-        lines = [f"# {name.capitalize()}"] + [f"{k}:{v}" for k, v in fields().items()]
-        parts.append("\r\n".join(lines) + "\r\n")
-    return resp.encode(Verbatim("\r\n".join(parts)), c.proto)
+
+    def render(keyspace: dict[str, Any]) -> bytes:
+        parts = []
+        for name in wanted:
+            if name == "keyspace":
+                fields = keyspace
+            elif name in sections:
+                fields = sections[name]()
+            else:
+                continue
+            lines = [f"# {name.capitalize()}"] + [f"{k}:{v}" for k, v in fields.items()]
+            parts.append("\r\n".join(lines) + "\r\n")
+        return resp.encode(Verbatim("\r\n".join(parts)), c.proto)
+
+    if "keyspace" not in wanted:
+        return render({})
+    slot = c.defer()
+
+    def counted(result: tuple) -> None:
+        # Like DBSIZE: the whole cluster on the main port, the node's own partitions on
+        # its cluster port. A failed walk leaves the section empty rather than the reply.
+        e, figures = result
+        keyspace: dict[str, Any] = {}
+        if e is None and figures[0]:
+            keys, expires, ttl_total = figures
+            avg_ttl = ttl_total // expires if expires else 0
+            keyspace["db0"] = f"keys={keys},expires={expires},avg_ttl={avg_ttl}"
+        slot.set(render(keyspace))
+
+    c.server.keyscan.keyspace(getattr(c, "cluster_view", False), counted)
+    return None
 
 
 # --- RESET --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ Peer messages:
      what = "scan"  args (bucket, count, budget, match, want)
                     result (keys, partitions done, next bucket, keys examined, visited)
      what = "keys"  args (match,)  result [key, ...]
-     what = "count" args ()        result number of live keys
+     what = "count" args ()        result (live keys, those with a TTL, sum of their TTLs ms)
      what = "random" args ()       result (weight, key or None)
 """
 
@@ -144,8 +144,16 @@ class KeyScan:
 
     def dbsize(self, own: bool, cb: Callback) -> None:
         """The number of live keys; result an int."""
+
+        def keys_only(result: tuple[str | None, Any]) -> None:
+            cb((result[0], result[1][0] if result[0] is None else None))
+
+        self.keyspace(own, keys_only)
+
+    def keyspace(self, own: bool, cb: Callback) -> None:
+        """INFO keyspace's figures; result (live keys, keys with a TTL, sum of TTLs ms)."""
         op = _Op("count", cb, self.partitions(own))
-        op.acc = 0
+        op.acc = [0, 0, 0]
         self._fan_out(op, op.parts)
 
     def randomkey(self, own: bool, cb: Callback) -> None:
@@ -312,12 +320,15 @@ class KeyScan:
         if op.what == "keys":
             op.acc.extend(result)
         elif op.what == "count":
-            op.acc += int(result)
+            op.acc = [a + int(b) for a, b in zip(op.acc, result, strict=True)]
         else:
             op.acc.append(tuple(result))
 
     def _maybe_done(self, op: _Op) -> None:
         if op.waiting or op.finished:
+            return
+        if op.what == "count":
+            self._finish(op, tuple(op.acc))
             return
         if op.what != "random":
             self._finish(op, op.acc)
@@ -347,14 +358,19 @@ class KeyScan:
                     out.append(key)
         return out
 
-    def count_local(self, parts: Sequence[int]) -> int:
+    def count_local(self, parts: Sequence[int]) -> tuple[int, int, int]:
+        """(live keys, live keys with a TTL, the sum of their remaining TTLs in ms)."""
         now = self.node.now
-        count = 0
+        count = expires = ttl_total = 0
         for p in parts:
             for _key, enc in self.node.local.scan(p):
-                if objmod.read_value(objmod.decode(enc), now) is not None:
+                sib = objmod.read_value(objmod.decode(enc), now)
+                if sib is not None:
                     count += 1
-        return count
+                    if sib[1]:
+                        expires += 1
+                        ttl_total += sib[1] - now
+        return count, expires, ttl_total
 
     def random_local(self, parts: Sequence[int]) -> tuple[int, bytes | None]:
         """A random live key of `parts` and the weight of the draw (keys held there).

@@ -971,16 +971,6 @@ class Node:
         for peer in peers:
             self.send(peer, ("fl", op.reqid))
 
-    def count_live_owned(self) -> int:
-        """Live keys in the partitions this node owns (what DBSIZE reports, as Redis
-        Cluster nodes report their own slots' keys)."""
-        count = 0
-        for p in self.owned_partitions():
-            for _key, enc in self.local.scan(p):
-                if objmod.read_value(objmod.decode(enc), self.now) is not None:
-                    count += 1
-        return count
-
     # --- membership ------------------------------------------------------------------
 
     def gossip_message(self) -> tuple:

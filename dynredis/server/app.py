@@ -325,7 +325,6 @@ class NodeServer:
             "clients": lambda: {"connected_clients": sum(
                 1 for c in self.clients.values() if c.peer_name is None)},
             "stats": self._info_stats,
-            "keyspace": self._info_keyspace,
             "dynamo": self._info_dynamo,
         }
 
@@ -364,10 +363,6 @@ class NodeServer:
             "sibling_warnings": s.sibling_warnings,
             "sibling_collapses": s.sibling_collapses,
         }
-
-    def _info_keyspace(self) -> dict[str, Any]:
-        keys = self.node.count_live_owned()
-        return {"db0": f"keys={keys},expires=0,avg_ttl=0"} if keys else {}
 
     def _info_dynamo(self) -> dict[str, Any]:
         node = self.node

@@ -145,6 +145,28 @@ def test_cluster_ports_count_own_partitions_which_add_up(loaded: Cluster) -> Non
             o.close()
 
 
+def test_info_keyspace_counts_like_dbsize_on_both_ports(loaded: Cluster) -> None:
+    c = loaded.client(2)
+    for i in range(10):
+        c.set(f"ks:{i}", "v", ex=1000)
+    for i in range(loaded.nodes):
+        db0 = loaded.client(i).info("keyspace")["db0"]
+        assert db0["keys"] == len(KEYS) and db0["expires"] == 10
+        assert 990_000 <= db0["avg_ttl"] <= 1_000_000
+        assert "db0" in loaded.client(i).info()  # the default sections include it
+    own = [loaded.cluster_client(i) for i in range(loaded.nodes)]
+    try:
+        per_node = [o.info("keyspace")["db0"] for o in own]
+        assert sum(d["keys"] for d in per_node) == len(KEYS)
+        assert sum(d["expires"] for d in per_node) == 10
+        assert all(d["keys"] == o.dbsize() for d, o in zip(per_node, own, strict=True))
+    finally:
+        for o in own:
+            o.close()
+    c.flushall()
+    assert c.info("keyspace") == {}
+
+
 def test_dead_keys_are_not_listed_and_empty_keyspace(five: Cluster) -> None:
     c = five.client(0)
     c.flushall()
