@@ -19,6 +19,11 @@ def partition_of_slot(slot: int, q: int) -> int:
     return slot * q // SLOTS
 
 
+def partition_shift(q: int) -> int:
+    """`slot >> partition_shift(q)` is `partition_of_slot(slot, q)` (q a power of two)."""
+    return SLOTS.bit_length() - q.bit_length()
+
+
 def slot_range(partition: int, q: int) -> tuple[int, int]:
     """First and last hash slot (inclusive) covered by `partition`."""
     return partition * SLOTS // q, (partition + 1) * SLOTS // q - 1
