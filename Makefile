@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-test cluster stop test lint bench
+.PHONY: install install-test cluster stop test compat lint bench
 
 install:
 	scripts/install.sh
@@ -22,8 +22,14 @@ stop:
 test: install-test
 	$(BIN)/python -m pytest -q
 
+## The compatibility suite alone (compat/): redis-cli, redis-py, ioredis and
+## redis-benchmark against clusters it starts; ends with a client / family table
+## (also written to compat/last-results.md).
+compat: install-test
+	$(BIN)/python -m pytest compat -q
+
 lint: install-test
-	$(BIN)/ruff check dynredis tests bench
+	$(BIN)/ruff check dynredis tests bench compat
 
 ## redis-benchmark side by side: redis-server, a 1-node and a 3-node dynredis.
 ## Extra flags: make bench BENCH_ARGS="--requests 20000"

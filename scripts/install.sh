@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install dynredis into ./.venv, plus the Redis tools it is used with.
 #   scripts/install.sh          runtime + redis-cli
-#   scripts/install.sh --test   also test dependencies, redis-server and redis-benchmark
+#   scripts/install.sh --test   also test dependencies, redis-server, redis-benchmark and
+#                               ioredis (npm, into compat/node_modules)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,10 +46,19 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [[ $want_test == 1 ]]; then
     .venv/bin/python -m pip install -q -e ".[test]"
-    # ioredis for the Node.js client tests (skipped when npm is not available).
-    if command -v npm >/dev/null 2>&1 && [[ ! -d compat/node_modules/ioredis ]]; then
-        (cd compat && npm install --no-audit --no-fund --silent) \
-            || echo "install.sh: npm install in compat/ failed; the ioredis test will skip" >&2
+    # ioredis for the Node.js client tests in compat/ (they fail without it).
+    if [[ ! -d compat/node_modules/ioredis ]]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            apt_install nodejs npm || true
+        fi
+        if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+            echo "install.sh: node and npm are needed for the ioredis tests (compat/)" >&2
+            exit 1
+        fi
+        if ! (cd compat && npm install --no-audit --no-fund --silent); then
+            echo "install.sh: npm install in compat/ failed: ioredis is missing" >&2
+            exit 1
+        fi
     fi
 else
     .venv/bin/python -m pip install -q -e .

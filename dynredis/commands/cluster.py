@@ -26,7 +26,7 @@ from ..core.keyslot import SLOTS, key_slot
 from ..core.ring import slot_range
 from ..resp import encode as resp
 from ..resp.encode import Verbatim
-from .table import ERR_NOT_INT, command, err_subcommand, parse_int
+from .table import ERR_NOT_INT, command, err_subcommand, parse_int, subcommand
 
 
 def node_id(name: str) -> str:
@@ -196,6 +196,13 @@ def cmd_cluster(c: Any, args: list[bytes]) -> bytes:
         return resp.error(
             f"ERR wrong number of arguments for 'cluster|{sub.decode().lower()}' command")
     return err_subcommand(args[1], "cluster")
+
+
+# Metadata for COMMAND INFO (CLUSTER parses its own subcommands): name -> arity.
+CLUSTER_SUBCOMMANDS = {"info": 2, "slots": 2, "shards": 2, "nodes": 2, "keyslot": 3,
+                       "myid": 2, "countkeysinslot": 3, "getkeysinslot": 4}
+for _name, _arity in CLUSTER_SUBCOMMANDS.items():
+    subcommand("cluster", _name, _arity, ("stale",))(cmd_cluster)
 
 
 @command("readonly", 1, ("fast", "loading", "stale"), group="cluster",

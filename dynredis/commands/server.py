@@ -12,6 +12,7 @@ from typing import Any
 from ..core import obj as objmod
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
+from .metadata import command_info
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -248,52 +249,6 @@ for _name, _arity in CLIENT_SUBCOMMANDS.items():
 # --- COMMAND ------------------------------------------------------------------------
 
 
-def _acl(cmd: Command) -> list[Simple]:
-    cats = [f"@{cmd.group}"]
-    if "write" in cmd.flags:
-        cats.append("@write")
-    if "readonly" in cmd.flags:
-        cats.append("@read")
-    if "fast" in cmd.flags:
-        cats.append("@fast")
-    else:
-        cats.append("@slow")
-    return [Simple(x) for x in cats]
-
-
-# Request/response routing tips, as Redis 7 publishes them: cluster clients (redis-py 5+)
-# route commands by these, e.g. fan DBSIZE out to every master and sum the answers.
-TIPS: dict[str, tuple[str, ...]] = {
-    "dbsize": ("request_policy:all_shards", "response_policy:agg_sum"),
-    "flushall": ("request_policy:all_shards", "response_policy:all_succeeded"),
-    "flushdb": ("request_policy:all_shards", "response_policy:all_succeeded"),
-    "keys": ("request_policy:all_shards", "nondeterministic_output_order"),
-    "scan": ("nondeterministic_output", "request_policy:special"),
-    "randomkey": ("request_policy:all_shards", "response_policy:special",
-                  "nondeterministic_output"),
-    "ping": ("request_policy:all_shards", "response_policy:all_succeeded"),
-    "config|set": ("request_policy:all_nodes", "response_policy:all_succeeded"),
-    "config|resetstat": ("request_policy:all_nodes", "response_policy:all_succeeded"),
-}
-
-
-def command_info(cmd: Command) -> list:
-    key_specs = []
-    if cmd.first_key:
-        flags = [Simple("RW" if "write" in cmd.flags else "RO"),
-                 Simple("ACCESS" if "readonly" in cmd.flags else "UPDATE")]
-        key_specs.append({
-            "flags": flags,
-            "begin_search": {"type": "index", "spec": {"index": cmd.first_key}},
-            "find_keys": {"type": "range", "spec": {
-                "lastkey": cmd.last_key - cmd.first_key if cmd.last_key >= 0 else -1,
-                "keystep": cmd.step, "limit": 0}},
-        })
-    subs = [command_info(x) for _, x in sorted(cmd.subcommands.items())]
-    return [cmd.name, cmd.arity, [Simple(f) for f in cmd.flags], cmd.first_key, cmd.last_key,
-            cmd.step, _acl(cmd), [Simple(t) for t in TIPS.get(cmd.name, ())], key_specs, subs]
-
-
 def command_docs(cmd: Command) -> dict:
     return {"summary": cmd.summary or cmd.name, "since": cmd.since, "group": cmd.group,
             "complexity": "O(1)", "arguments": []}
@@ -303,10 +258,13 @@ def command_docs(cmd: Command) -> dict:
 def cmd_command(c: Any, args: list[bytes]) -> bytes:
     if len(args) == 1:
         return resp.encode([command_info(x) for x in commands()], c.proto)
+    registered = lookup_full(b"command|" + args[1])
+    if registered is None:
+        return err_subcommand(args[1], "command")
+    if not registered.arity_ok(len(args)):
+        return err_arity(registered.name)
     sub = args[1].upper()
     if sub == b"COUNT":
-        if len(args) != 2:
-            return err_arity("command|count")
         return resp.integer(len(commands()))
     if sub == b"INFO":
         wanted = args[2:]
@@ -317,9 +275,11 @@ def cmd_command(c: Any, args: list[bytes]) -> bytes:
     if sub == b"DOCS":
         chosen = [lookup_full(n) for n in args[2:]] if len(args) > 2 else commands()
         return resp.encode({x.name: command_docs(x) for x in chosen if x is not None}, c.proto)
-    if sub == b"LIST" and len(args) == 2:
+    if sub == b"LIST":
+        if len(args) != 2:
+            return ERR_SYNTAX  # FILTERBY is not supported
         return resp.encode([x.name for x in commands()], c.proto)
-    if sub == b"GETKEYS" and len(args) >= 3:
+    if sub == b"GETKEYS":
         target = lookup(args[2])
         if target is None:
             return resp.error("ERR Invalid command specified")
@@ -337,9 +297,15 @@ def cmd_command(c: Any, args: list[bytes]) -> bytes:
     return err_subcommand(args[1], "command")
 
 
+# Metadata for COMMAND INFO (COMMAND parses its own subcommands): name -> arity.
+COMMAND_SUBCOMMANDS = {"count": 2, "docs": -2, "info": -2, "list": -2, "getkeys": -4}
+for _name, _arity in COMMAND_SUBCOMMANDS.items():
+    subcommand("command", _name, _arity, ("loading", "stale"))(cmd_command)
+
+
 # --- INFO ---------------------------------------------------------------------------
 
-DEFAULT_SECTIONS = ("server", "clients", "stats", "keyspace", "dynamo")
+DEFAULT_SECTIONS = ("server", "clients", "stats", "cluster", "keyspace", "dynamo")
 
 
 @command("info", -1, ("loading", "stale"), group="server", summary="Returns information and statistics about the server.")

@@ -58,6 +58,10 @@ class Simple(str):
     """Text rendered as a simple (status) string."""
 
 
+class SetReply(list):
+    """An ordered RESP3 set (`~`; an array in RESP2), as COMMAND INFO's flag lists."""
+
+
 def encode(value: Any, proto: int = 2) -> bytes:
     """Encode a plain Python value as a reply for protocol `proto` (2 or 3)."""
     if value is None:
@@ -95,7 +99,7 @@ def encode(value: Any, proto: int = 2) -> bytes:
             parts.append(encode(k, proto))
             parts.append(encode(v, proto))
         return b"".join(parts)
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, (set, frozenset, SetReply)):
         head = b"~%d\r\n" if proto >= 3 else b"*%d\r\n"
         return head % len(value) + b"".join(encode(v, proto) for v in value)
     if isinstance(value, (list, tuple)):

@@ -118,6 +118,7 @@ class NodeServer:
         self.peer_writes = 0
         self.client_writes = 0
         self.connections_received = 0
+        self.paused_clients = 0  # times a client was not read: too many commands in flight
         self._client_ids = 0
         self.started = time.time()
         self.run_id = os.urandom(20).hex()
@@ -325,6 +326,9 @@ class NodeServer:
             "clients": lambda: {"connected_clients": sum(
                 1 for c in self.clients.values() if c.peer_name is None)},
             "stats": self._info_stats,
+            # Every node is part of a cluster: `redis-cli --cluster check` and cluster
+            # clients look for this (CLUSTER INFO has the details).
+            "cluster": lambda: {"cluster_enabled": 1},
             "dynamo": self._info_dynamo,
         }
 
@@ -352,6 +356,7 @@ class NodeServer:
             "loop_flushes": self.flushes,
             "peer_writes": self.peer_writes,
             "client_writes": self.client_writes,
+            "client_read_pauses": self.paused_clients,
             "coordinated_gets": s.gets,
             "coordinated_puts": s.puts,
             "replica_gets": s.replica_gets,

@@ -30,7 +30,25 @@ log = logging.getLogger("dynredis.client")
 # Input limits: a client may not make the node buffer more than this unparsed.
 MAX_QUERY_BUFFER = (512 << 20) + (1 << 16)
 MAX_INLINE = 64 << 10  # Redis' PROTO_INLINE_MAX_SIZE
+# Commands of one client awaiting their replies before the node stops reading it.
+MAX_IN_FLIGHT = 1024
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
+
+
+def frame_length(cmd: Any) -> int:
+    """Bytes of the RESP frame hiredis parsed into `cmd` (its encoding is canonical:
+    hiredis refuses lengths with signs, spaces or leading zeros)."""
+    if type(cmd) is not list:
+        return 0  # not a command: the connection is closed with a protocol error
+    n = len(cmd)
+    total = 3 + len(str(n)) + 5 * n
+    try:
+        for arg in cmd:
+            size = len(arg)
+            total += size + len(str(size))
+    except TypeError:
+        return 0  # a non-bulk element: closed with a protocol error too
+    return total
 
 
 class ReplySlot:
@@ -74,8 +92,16 @@ class ClientConnection(asyncio.Protocol):
         self.created = time.monotonic()
         self.peer = "?"
         self.local = "?"
-        self.pending_input = 0
         self.inline = b""
+        # Bytes fed to the reader and bytes of the commands it gave back: equal between
+        # frames. hiredis does not say where a frame ends (its len() counts consumed
+        # bytes until it drops them, even inside a frame), so frames are measured here.
+        self.fed = 0
+        self.consumed = 0
+        self.chunks: deque[bytes] = deque()  # fed bytes from offset chunks_at on
+        self.chunks_at = 0
+        self.paused = False  # not read from: too many commands in flight (_run_commands)
+        self.resume_scheduled = False
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Any, list[bytes]]] | None = None
         self.tx_failed = False
@@ -138,38 +164,100 @@ class ClientConnection(asyncio.Protocol):
             return
         server = self.server
         server.set_now()
-        reader = self.reader
-        if self.inline or (data[:1] != b"*" and self.peer_name is None and not reader.len()):
+        if self.peer_name is not None:
+            self.reader.feed(data)
+            self._peer_frames()
+        else:
+            self._client_input(data)
+        server.pump()
+
+    def _client_input(self, data: bytes) -> None:
+        # As Redis decides at every command start: '*' begins a RESP frame, anything
+        # else an inline command (redis-cli --pipe sends "\r\n" between frames).
+        if self.inline or (data[:1] != b"*" and self.fed == self.consumed):
             data = self._inline_commands(data)
             if not data:
-                server.pump()
                 return
-        reader.feed(data)
-        self.pending_input += len(data)
-        if self.pending_input > MAX_QUERY_BUFFER and self.peer_name is None:
+        self.reader.feed(data)
+        self.chunks.append(data)
+        self.fed += len(data)
+        if self.fed - self.consumed > MAX_QUERY_BUFFER:
             # More unparsed input than any command we accept (a huge bulk length or
             # array count): refuse it rather than buffer it, as Redis does.
             self.protocol_error("too big bulk length or multibulk count")
-            server.pump()
             return
+        self._run_commands()
+
+    def _run_commands(self) -> None:
+        """Execute the complete commands buffered so far, in order.
+
+        A client that pipelines more than MAX_IN_FLIGHT commands is not read from until
+        half of them are answered: otherwise every buffered command would start its
+        quorum request at once, and the last ones would time out queued behind the
+        first ones at the replicas (as Redis, the node reads a client only as fast as
+        it answers it)."""
+        reader = self.reader
+        waiting = self.waiting
         try:
-            if self.peer_name is not None:
-                self._peer_frames()
-            else:
-                while True:
-                    cmd = reader.gets()
-                    if cmd is False:
-                        break
-                    self.pending_input = reader.len()
-                    self.execute(cmd)
-                    if self.peer_name is not None:
-                        self._peer_frames()
-                        break
-                    if self.closing:
-                        break
+            while True:
+                if len(waiting) >= MAX_IN_FLIGHT:
+                    self._pause()
+                    break
+                cmd = reader.gets()
+                if cmd is False:
+                    break
+                self.consumed += frame_length(cmd)
+                self.execute(cmd)
+                if self.peer_name is not None:
+                    self._peer_frames()
+                    return
+                if self.closing:
+                    return
         except hiredis.ProtocolError as exc:
-            self.protocol_error(str(exc))
-        server.pump()
+            self._refused_frame(str(exc))
+            return
+        self._forget_consumed()
+
+    def _forget_consumed(self) -> None:
+        """Keep only the fed chunks that hold bytes not yet parsed into commands."""
+        chunks = self.chunks
+        if self.consumed == self.fed:
+            chunks.clear()
+            self.chunks_at = self.fed
+            return
+        while chunks and self.chunks_at + len(chunks[0]) <= self.consumed:
+            self.chunks_at += len(chunks.popleft())
+
+    def _refused_frame(self, detail: str) -> None:
+        """hiredis refused the input. If it did so at a command start that is not '*',
+        the command there is inline, as Redis reads it; otherwise it is a protocol error."""
+        rest = b"".join(self.chunks)[self.consumed - self.chunks_at:]
+        if not rest or rest[:1] == b"*":
+            self.protocol_error(detail)
+            return
+        self.reader = hiredis.Reader()
+        self.chunks.clear()
+        self.fed = self.chunks_at = self.consumed
+        self._client_input(rest)
+
+    def _pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.server.paused_clients += 1
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        """Go on with the buffered commands, then read the client again."""
+        self.resume_scheduled = False
+        if self.closing or self.transport is None:
+            return
+        self.server.set_now()
+        self.paused = False
+        self._run_commands()
+        if not self.paused:
+            self.transport.resume_reading()
+        self.server.pump()
 
     def _inline_commands(self, data: bytes) -> bytes:
         """Run complete inline lines; return what follows once a RESP frame starts."""
@@ -264,6 +352,9 @@ class ClientConnection(asyncio.Protocol):
             out.append(waiting.popleft().data)  # type: ignore[arg-type]
         if out:
             self.server.mark_dirty(self)
+        if self.paused and not self.resume_scheduled and len(waiting) <= MAX_IN_FLIGHT // 2:
+            self.resume_scheduled = True
+            self.server.loop.call_soon(self._resume)
 
     def flush(self) -> None:
         t = self.transport
@@ -285,6 +376,7 @@ class ClientConnection(asyncio.Protocol):
         self.reply(resp.error(f"ERR Protocol error: {detail}"))
         self.closing = True  # closed once the replies to earlier commands are out
         self.reader = hiredis.Reader()
+        self.chunks.clear()
         self.server.mark_dirty(self)
 
     # --- peer links ------------------------------------------------------------------

@@ -8,10 +8,7 @@ those commands cover only the node's own partitions.
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import redis
@@ -22,7 +19,6 @@ from .conftest import HOST, Cluster, raw_command
 
 pytestmark = pytest.mark.timeout(120)
 
-COMPAT = Path(__file__).resolve().parents[2] / "compat"
 SLOTS = 16384
 
 
@@ -190,33 +186,3 @@ def test_countkeysinslot_and_getkeysinslot_answer_for_local_data(cluster: Cluste
                        (("GETKEYSINSLOT", "1", "-1"), "Invalid slot or number of keys")]:
         with pytest.raises(redis.ResponseError, match=text):
             c.execute_command("CLUSTER", *args)
-
-
-def _ioredis_ready() -> str | None:
-    """Why the ioredis test cannot run here, or None (installs ioredis with npm)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node/npm not installed"
-    if (COMPAT / "node_modules" / "ioredis").is_dir():
-        return None
-    try:
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=COMPAT,
-                              capture_output=True, text=True, timeout=180)
-    except subprocess.TimeoutExpired:
-        return "npm install timed out"
-    if proc.returncode != 0:
-        return f"npm install failed: {proc.stderr[-500:]}"
-    return None
-
-
-def test_ioredis_cluster_routes_and_fans_out(cluster: Cluster) -> None:
-    why = _ioredis_ready()
-    if why is not None:
-        pytest.skip(why)
-    proc = subprocess.run(["node", str(COMPAT / "ioredis_cluster.js"), HOST,
-                           str(cluster.ports[2]), "200"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip(), proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert proc.returncode == 0 and result["ok"], result
-    assert result["masters"] == [f"{HOST}:{p}" for p in cluster.cluster_ports]
-    assert result["covered"] == SLOTS and result["misrouted"] == 0

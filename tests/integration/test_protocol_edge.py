@@ -85,6 +85,33 @@ def test_lines_not_starting_with_a_star_are_inline_commands_as_in_redis(
     assert ours == theirs
 
 
+def _resp(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def test_a_command_split_across_reads_after_a_whole_argument_stays_one_command(
+        cluster: Cluster) -> None:
+    """A pipelining client (redis-cli --pipe) may have a TCP read end right after a
+    complete argument of a command; the rest, starting with `$`, is that command's
+    continuation, never inline commands. hiredis' reader reports len() == 0 there once it
+    has consumed over 1 KiB of its buffer, so sizes around that mark are all tried."""
+    for pad in range(960, 1000):
+        rest = b"$10\r\nedge:split\r\n$%d\r\nok%d\r\n" % (len(str(pad)) + 2, pad)
+        want = b"+OK\r\n+OK\r\n$%d\r\nok%d\r\n" % (len(str(pad)) + 2, pad)
+        with socket.create_connection((HOST, cluster.ports[1]), timeout=5) as sock:
+            sock.sendall(_resp(b"SET", b"edge:pad", b"x" * pad) + b"*3\r\n$3\r\nSET\r\n")
+            time.sleep(0.02)  # the node reads this part on its own
+            sock.sendall(rest + _resp(b"GET", b"edge:split"))
+            got = b""
+            while len(got) < len(want) and b"-" not in got:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        assert got == want, f"a {pad}-byte value, then a command split: {got!r}"
+    healthy(cluster)
+
+
 def test_a_stalled_half_frame_does_not_block_anyone(cluster: Cluster) -> None:
     with socket.create_connection((HOST, cluster.ports[0]), timeout=5) as stuck:
         stuck.sendall(b"*3\r\n$3\r\nSET\r\n$9\r\nedge:half\r\n$100\r\nonly-some")

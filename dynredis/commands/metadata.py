@@ -1,0 +1,79 @@
+"""COMMAND INFO records: Redis' own metadata for the commands Redis also has.
+
+Cluster clients route by COMMAND INFO (key positions, read-only flags, request and
+response policies), so for every command Redis has, dynredis publishes exactly what
+Redis 7.0 publishes, types included: `redis_commands.json` is generated from a real
+redis-server by `scripts/gen_command_meta.py`. The versioned API and DYN.* commands,
+which Redis lacks, get records built the same way from the command table.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..resp.encode import SetReply, Simple
+from .table import Command
+
+_META: dict[str, Any] = json.loads(
+    (Path(__file__).with_name("redis_commands.json")).read_text())
+
+# Key-spec flags of dynredis' own commands (Redis' vocabulary: RO/RW/RM, access/update/
+# insert/delete), and their ACL categories.
+_OWN_KEY_FLAGS = {"getctx": ("RO", "access"), "setctx": ("RW", "update"),
+                  "delctx": ("RM", "delete")}
+
+
+def _decode(node: Any) -> Any:
+    """A JSON node of redis_commands.json as a value `resp.encode` renders."""
+    if isinstance(node, dict):
+        if "+" in node:
+            return Simple(node["+"])
+        if "~" in node:
+            return SetReply(_decode(x) for x in node["~"])
+        return {_decode(k): _decode(v) for k, v in node["%"]}
+    if isinstance(node, list):
+        return [_decode(x) for x in node]
+    return node
+
+
+@cache
+def redis_record(name: str) -> list | None:
+    """Redis' COMMAND INFO record of `name` ("get", "config|get"), or None."""
+    top, _, sub = name.partition("|")
+    record = _META.get(top)
+    if record is None:
+        return None
+    if sub:
+        record = next((s for s in record[9] if s[0] == name), None)
+        if record is None:
+            return None
+    return _decode(record)
+
+
+def _own_record(cmd: Command) -> list:
+    key_specs = SetReply()
+    if cmd.first_key:
+        flags = _OWN_KEY_FLAGS.get(cmd.name, ("RW", "update") if "write" in cmd.flags
+                                   else ("RO", "access"))
+        key_specs.append({
+            "flags": SetReply(Simple(f) for f in flags),
+            "begin_search": {"type": "index", "spec": {"index": cmd.first_key}},
+            "find_keys": {"type": "range", "spec": {
+                "lastkey": cmd.last_key - cmd.first_key if cmd.last_key >= 0 else -1,
+                "keystep": cmd.step, "limit": 0}},
+        })
+    cats = ["@write" if "write" in cmd.flags else "@read", f"@{cmd.group}",
+            "@fast" if "fast" in cmd.flags else "@slow"]
+    return [cmd.name, cmd.arity, SetReply(Simple(f) for f in cmd.flags), cmd.first_key,
+            cmd.last_key, cmd.step, SetReply(Simple(c) for c in cats), SetReply(),
+            key_specs, SetReply()]
+
+
+def command_info(cmd: Command) -> list:
+    """The COMMAND INFO record of `cmd`, listing only the subcommands dynredis serves."""
+    record = redis_record(cmd.name) or _own_record(cmd)
+    subs = SetReply(command_info(s) for _, s in sorted(cmd.subcommands.items()))
+    return [*record[:9], subs]

@@ -1,0 +1,39 @@
+"""COMMAND INFO is byte for byte Redis' for every command both serve (RESP2 and RESP3),
+except that container commands list only the subcommands dynredis serves."""
+
+from __future__ import annotations
+
+import socket
+
+import redis
+
+from dynredis.commands.table import lookup
+
+from .conftest import HOST, Cluster, raw_command
+
+
+def raw(port: int, payload: bytes) -> bytes:
+    """Send `payload`, then PING as an end marker; the bytes answered before PONG."""
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(payload + b"PING\r\n")
+        got = b""
+        while not got.endswith(b"+PONG\r\n"):
+            chunk = s.recv(1 << 16)
+            assert chunk, got[-200:]
+            got += chunk
+    return got[: -len(b"+PONG\r\n")]
+
+
+def test_command_info_is_redis_own(cluster: Cluster, real_redis: redis.Redis) -> None:
+    names = sorted(raw_command(cluster.client(0), "COMMAND", "LIST"))
+    theirs = set(raw_command(real_redis, "COMMAND", "LIST"))
+    compared = 0
+    for name in names:
+        if name not in theirs or lookup(name.encode()).subcommands:
+            continue  # dynredis' own command, or a container (its subcommands differ)
+        for hello in (b"", b"HELLO 3\r\n"):
+            payload = hello + b"COMMAND INFO " + name.encode() + b"\r\n"
+            assert raw(cluster.ports[0], payload).split(b"*1\r\n*10", 1)[1] == \
+                raw(real_redis.port, payload).split(b"*1\r\n*10", 1)[1], name
+        compared += 1
+    assert compared > 50
