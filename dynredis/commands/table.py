@@ -139,20 +139,29 @@ def err_arity(name: str) -> bytes:
 
 
 def err_unknown(args: list[bytes]) -> bytes:
-    shown = " ".join(f"'{_show(a)}'" for a in args[1:21])
-    return resp.error(
-        f"ERR unknown command '{_show(args[0])}', with args beginning with: {shown}"
-        + (" " if shown else "")
-    )
+    """Redis 7.0's text: the name and the arguments as C strings (cut at a NUL byte),
+    the name to 128 bytes, arguments added while the list is under 128 bytes."""
+    shown = b""
+    for arg in args[1:]:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + _show(arg)[:128 - len(shown)] + b"' "
+    return _raw_error(b"ERR unknown command '" + _show(args[0])[:128]
+                      + b"', with args beginning with: " + shown)
 
 
 def err_subcommand(sub: bytes, cmd: str) -> bytes:
-    return resp.error(f"ERR unknown subcommand '{_show(sub)}'. Try {cmd.upper()} HELP.")
+    return _raw_error(b"ERR unknown subcommand '" + _show(sub)[:128]
+                      + b"'. Try " + cmd.upper().encode() + b" HELP.")
 
 
-def _show(arg: bytes) -> str:
-    text = arg[:128].decode("utf-8", "replace")
-    return text.replace("\r", " ").replace("\n", " ")
+def _show(arg: bytes) -> bytes:
+    """An argument as Redis' "%s" prints it: up to its first NUL byte, bytes as they are."""
+    return arg.split(b"\0", 1)[0]
+
+
+def _raw_error(text: bytes) -> bytes:
+    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
 
 
 ERR_SYNTAX = resp.error("ERR syntax error")
