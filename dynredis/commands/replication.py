@@ -40,12 +40,15 @@ def cmd_wait(c: Any, args: list[bytes]) -> bytes | None:
     slot = c.defer()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_ms / 1000 if timeout_ms else None
-    state = {"best": 0, "done": False}
+    enough = max(wanted, 1)
+    state: dict[str, Any] = {"best": 0, "done": False, "op": None}
 
     def finish() -> None:
         if not state["done"]:
             state["done"] = True
-            slot.set(resp.integer(state["best"]))
+            # A round still in flight at the deadline counts what it has heard so far.
+            best = max(state["best"], state["op"].held)
+            slot.set(resp.integer(best))
 
     def counted(held: int) -> None:
         if state["done"]:
@@ -61,10 +64,10 @@ def cmd_wait(c: Any, args: list[bytes]) -> bytes | None:
     def ask() -> None:
         if not state["done"]:
             c.server.set_now()
-            node.held_by(key, written, counted)
+            state["op"] = node.held_by(key, written, counted, enough)
             c.server.pump()
 
     if deadline is not None:
         loop.call_at(deadline, finish)
-    node.held_by(key, written, counted)
+    state["op"] = node.held_by(key, written, counted, enough)
     return None

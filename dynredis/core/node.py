@@ -191,24 +191,26 @@ class AeOp:
 class HeldOp:
     """WAIT: asking a key's replicas whether they hold a given write."""
 
-    __slots__ = ("reqid", "cb", "deadline", "seen", "left", "held")
+    __slots__ = ("reqid", "cb", "deadline", "seen", "left", "held", "enough")
 
     def __init__(self, reqid: int, cb: Callable[[int], None], deadline: int, seen: VV,
-                 left: set[str]) -> None:
+                 left: set[str], enough: int) -> None:
         self.reqid = reqid
         self.cb = cb
         self.deadline = deadline
         self.seen = seen
         self.left = left
         self.held = 0
+        self.enough = enough
 
     def answer(self, node: str, enc: bytes | None) -> bool:
-        """Count `node`'s answer; True once every asked replica has answered."""
+        """Count `node`'s answer; True once `enough` hold it or every asked replica
+        has answered."""
         if node in self.left:
             self.left.discard(node)
             if enc is not None and dvv.covers(dvv.join(objmod.decode(enc)), self.seen):
                 self.held += 1
-        return not self.left
+        return not self.left or self.held >= self.enough
 
 
 class FlushOp:
@@ -948,24 +950,28 @@ class Node:
             return self.local.get_enc(p, key)
         return self.engine.get(HINT_PARTITION, hint_key(owner, p, key))
 
-    def held_by(self, key: bytes, written: Clock, cb: Callable[[int], None]) -> None:
+    def held_by(self, key: bytes, written: Clock, cb: Callable[[int], None],
+                enough: int | None = None) -> HeldOp:
         """WAIT: `cb(count)` of the key's current preference list (fallbacks standing in
-        for down primaries included) that hold `written` or a later version of it.
-        Replicas that do not answer within the request timeout count as not holding it."""
+        for down primaries included) that hold `written` or a later version of it, once
+        `enough` of them do or all have answered. Replicas that do not answer within the
+        request timeout count as not holding it. The returned op's `held` is the count
+        so far (for a caller whose own deadline comes first)."""
         p = self.partition(key)
         targets = self.route(p).targets
         op = HeldOp(self._reqid(), cb, self._deadline(), dvv.join(written),
-                    {node for node, _ in targets})
-        finished = False
+                    {node for node, _ in targets}, enough or len(targets))
+        finished = not targets
         for node, owner in targets:
             if node == self.name:
-                finished = op.answer(node, self._replica_enc(key, p, owner))
+                finished = op.answer(node, self._replica_enc(key, p, owner)) or finished
             else:
                 self.send(node, ("wq", op.reqid, key, p, owner))
-        if finished or not targets:
+        if finished:
             self.done.append((cb, op.held))
         else:
             self.pending[op.reqid] = op
+        return op
 
     # --- cluster-wide operations -----------------------------------------------------
 
