@@ -37,7 +37,7 @@ def cmd_wait(c: Any, args: list[bytes]) -> bytes | None:
         # Nothing written on this connection: every reachable replica "holds" it.
         return resp.integer(min(node.cfg.n, len(node.members - node.down)))
     key, written = c.last_write
-    slot = c.defer()
+    slot = c.defer_blocking()  # it ends at its own deadline, or never for timeout 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_ms / 1000 if timeout_ms else None
     enough = max(wanted, 1)

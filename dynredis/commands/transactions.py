@@ -39,6 +39,8 @@ class _Capture:
     def defer(self) -> _Capture:
         return self
 
+    defer_blocking = defer
+
     def set(self, reply: bytes) -> None:
         """The queued command's (possibly late) reply."""
         if self._reply is not None:

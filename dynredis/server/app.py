@@ -37,7 +37,8 @@ log = logging.getLogger("dynredis.server")
 TICK_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
-ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
+ANNOUNCE_INTERVAL_S = 2.0
+UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply  # how often a node tells its peers its cluster port
 
 
 @dataclass
@@ -109,6 +110,7 @@ class NodeServer:
         self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
         self.keyscan = KeyScan(self.node)
         self._next_announce = 0.0
+        self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
         self.links: dict[str, PeerLink] = {}
         self.dirty: list[ClientConnection] = []
@@ -235,6 +237,10 @@ class NodeServer:
             self.node.tick()
             self.keyscan.tick()
             mono = time.monotonic()
+            if mono >= self._next_unstick:
+                self._next_unstick = mono + UNSTICK_INTERVAL_S
+                for conn in list(self.clients.values()):
+                    conn.unstick(mono)
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()

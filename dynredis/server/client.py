@@ -35,6 +35,10 @@ MAX_IN_FLIGHT = 1024
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
 
 
+# A reply still missing after this long is given up on (see ClientConnection.unstick).
+STUCK_S = 60.0
+
+
 def frame_length(cmd: Any) -> int:
     """Bytes of the RESP frame hiredis parsed into `cmd` (its encoding is canonical:
     hiredis refuses lengths with signs, spaces or leading zeros)."""
@@ -67,6 +71,12 @@ class ReplySlot:
         conn = self.conn
         if conn is not None:
             conn.slot_filled()
+
+
+class BlockingSlot(ReplySlot):
+    """A reply that may wait without limit (WAIT with timeout 0)."""
+
+    __slots__ = ()
 
 
 class ClientConnection(asyncio.Protocol):
@@ -105,6 +115,7 @@ class ClientConnection(asyncio.Protocol):
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Any, list[bytes]]] | None = None
         self.tx_failed = False
+        self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
 
@@ -344,6 +355,35 @@ class ClientConnection(asyncio.Protocol):
         slot = ReplySlot(self)
         self.waiting.append(slot)
         return slot
+
+    def defer_blocking(self) -> ReplySlot:
+        """A reply slot that may legitimately stay empty for long (WAIT 0)."""
+        slot = BlockingSlot(self)
+        self.waiting.append(slot)
+        return slot
+
+    def unstick(self, now: float) -> bool:
+        """Answer a reply that has waited more than STUCK_S with an error.
+
+        Every operation behind a reply ends within its own timeout, so a reply still
+        missing long after can only come from a bug (a completion callback that raised);
+        without this, the client and every reply queued behind it would wait forever.
+        True if a reply was given up on."""
+        waiting = self.waiting
+        head = waiting[0] if waiting else None
+        if head is None or head.data is not None or type(head) is BlockingSlot:
+            self.watched = None
+            return False
+        if self.watched is None or self.watched[0] is not head:
+            self.watched = (head, now)
+            return False
+        if now - self.watched[1] < STUCK_S:
+            return False
+        log.error("client %s: no reply after %.0f s; answering with an error",
+                  self.peer, now - self.watched[1])
+        self.watched = None
+        head.set(resp.error("ERR internal error: the reply to this command was lost"))
+        return True
 
     def slot_filled(self) -> None:
         waiting = self.waiting
