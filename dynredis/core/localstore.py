@@ -77,9 +77,14 @@ class LocalStore:
         tree = self.trees[p]
         keys = self.dirty.pop(p, None)
         if keys:
+            # The cache holds the current bytes of recently written keys (a put updates
+            # it, a delete drops it): most keys folded here were just written.
+            cached = self.cache.get
             get = self.engine.get
             for key in keys:
-                enc = get(p, key)
+                enc = cached(key)
+                if enc is None:
+                    enc = get(p, key)
                 if enc is None:
                     tree.delete(key)
                 else:
