@@ -345,6 +345,11 @@ class SimRun:
         return self
 
 
+def replay_command(path: str, test: str, seed: int | None = None) -> str:
+    """The command that reruns one simulation test (one seed of a sweep)."""
+    return f"python -m pytest '{path}::{test}'" + (f" --seed {seed}" if seed is not None else "")
+
+
 def run_seed(seed: int, profile: FaultProfile, replay: str = "", **overrides: Any) -> SimRun:
     """Run one seed of a profile and check it; raises `SimFailure` on a violation."""
     r = SimRun(seed, profile, **overrides).run()

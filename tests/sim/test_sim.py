@@ -1,19 +1,7 @@
-"""Deterministic simulation of the cluster under faults, checked by `checker`.
-
-Two seed sweeps (seeds from conftest: `--seed N` replays one, `--sim-seeds` sets the
-count, default 200 each):
-
-- `test_seeds_converge_under_all_faults`: profile ALL_FAULTS (loss, duplication,
-  reordering, slow tails, symmetric and one-way partitions, crash-restarts with fsync,
-  buffered or none durability, clock skew and drift), restricted by `--sim-faults` /
-  `--sim-durability`. Replicas miss writes here, so it needs hinted handoff and
-  anti-entropy to converge: it is EXPECTED to pass once they are in the node.
-- `test_seeds_without_replica_loss`: profile NO_REPLICA_LOSS, only faults after which
-  every replica still receives every write (delays, duplication and reordering
-  without loss, skew and drift, crash-restarts with fsync at quiet moments).
-
-Then named scenarios, the checker's own tests (it must catch broken stores), and
-determinism.
+"""Deterministic simulation of the cluster: named scenarios, the checker's own tests
+(it must catch broken stores), and determinism. The seed sweeps are in
+test_sim_all_faults.py and test_sim_no_loss.py (one file each, so each file stays
+within a minute).
 """
 
 from __future__ import annotations
@@ -40,36 +28,15 @@ from .checker import (
     check,
 )
 from .harness import T0, NetConfig, SimCluster
-from .scenario import ALL_FAULTS, NO_REPLICA_LOSS, SimRun, restrict, run_seed, with_
+from .scenario import ALL_FAULTS, NO_REPLICA_LOSS, SimRun, replay_command, run_seed, with_
 from .workload import OK, Op, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = "tests/sim/test_sim.py"
 
 
-def replay(test: str, seed: int | None = None) -> str:
-    return f"python -m pytest '{HERE}::{test}'" + (f" --seed {seed}" if seed is not None else "")
-
-
-# --- the sweeps ---------------------------------------------------------------------------
-
-
-def test_seeds_converge_under_all_faults(sim_seed: int, sim_faults: list[str] | None,
-                                         sim_durability: list[str] | None,
-                                         sim_config: dict | None) -> None:
-    profile = restrict(ALL_FAULTS, sim_faults, sim_durability, sim_config)
-    how = replay("test_seeds_converge_under_all_faults", sim_seed)
-    if sim_faults is not None:
-        how += f" --sim-faults {','.join(sim_faults)}"
-    if sim_durability is not None:
-        how += f" --sim-durability {','.join(sim_durability)}"
-    if sim_config:
-        how += " --sim-config " + ",".join(f"{k}={v}" for k, v in sim_config.items())
-    run_seed(sim_seed, profile, how)
-
-
-def test_seeds_without_replica_loss(sim_seed: int) -> None:
-    run_seed(sim_seed, NO_REPLICA_LOSS, replay("test_seeds_without_replica_loss", sim_seed))
+def replay(test: str) -> str:
+    return replay_command(HERE, test)
 
 
 # --- named scenarios ----------------------------------------------------------------------
@@ -344,13 +311,13 @@ def test_reaping_does_not_revive_a_key_through_a_timed_out_reads_repair() -> Non
     """Seed 87 with a 1 s tombstone grace: a read that timed out 2 s after it started
     read-repaired its pre-delete answers into replicas that had reaped the key, and the
     next write reused an old dot. Timed-out reads no longer repair."""
-    from .scenario import ALL_FAULTS, restrict, run_seed
+    from .scenario import ALL_FAULTS, restrict
 
     run_seed(87, restrict(ALL_FAULTS, config={"tombstone_grace_ms": 1000}))
 
 
 def test_a_stale_context_after_a_reap_never_reuses_a_dot() -> None:
     """Seed 37 (1 s grace): an old-life context re-entered the clock after a reap."""
-    from .scenario import ALL_FAULTS, run_seed
+    from .scenario import ALL_FAULTS
 
     run_seed(37, ALL_FAULTS)
