@@ -3,7 +3,8 @@
 A sibling is `(ts, expire_at_ms, data)`:
 - `ts` is the HLC timestamp of the write (orders last-writer-wins picks);
 - `expire_at_ms` is an absolute expiry in wall-clock milliseconds, 0 for none;
-- `data` is the value's bytes, or None for a tombstone (a causal delete).
+- `data` is the value's bytes, None for a tombstone (a causal delete), or a tuple for a
+  counter of the INCR family (`core/counter.py`).
 
 Objects travel and rest as msgpack bytes; encoding is canonical (entries sorted by
 actor), so two replicas holding the same object hold the same bytes and a read can
@@ -21,7 +22,7 @@ from . import counter
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
 
-Sibling = tuple[int, int, bytes | None]
+Sibling = tuple[int, int, bytes | tuple | None]
 
 SIBLING_WARN = 25
 SIBLING_MAX = 100
