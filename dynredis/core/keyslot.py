@@ -21,4 +21,6 @@ def hash_tag(key: bytes) -> bytes:
 
 def key_slot(key: bytes) -> int:
     """The hash slot of `key`, exactly as Redis Cluster computes it."""
+    if b"{" not in key:  # the common case, on every request's path
+        return crc_hqx(key, 0) & (SLOTS - 1)
     return crc_hqx(hash_tag(key), 0) & (SLOTS - 1)

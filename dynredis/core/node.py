@@ -34,7 +34,6 @@ Peer messages (tuples, first element the type):
 from __future__ import annotations
 
 import random
-from binascii import crc_hqx
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,12 +45,11 @@ from . import obj as objmod
 from .clock import VV, Clock
 from .hints import HINT_PARTITION, hint_key, parse_hint_key
 from .hlc import HLC
-from .keyslot import SLOTS, key_slot
 from .localstore import LocalStore
 from .membership import DOWN, PhiAccrual
 from .merkle import DiffWalk, compare_buckets
 from .quorum import GetCore, PutCore
-from .ring import DEFAULT_Q, Ring, new_ring, partition_shift
+from .ring import DEFAULT_Q, Ring, new_ring
 
 Result = tuple[str | None, Clock | None]
 Callback = Callable[[Result], Any]
@@ -223,9 +221,6 @@ class FlushOp:
         self.waiting = waiting
 
 
-SLOT_MASK = SLOTS - 1
-
-
 def _known_part(ctx: VV, local: Clock | None) -> VV:
     """The part of a client's context this replica knows: each entry capped at what the
     local clock has seen, unknown actors dropped.
@@ -277,7 +272,6 @@ class Node:
         self.members: set[str] = set(members or ()) | {name}
         self.seeds = tuple(s for s in seeds if s != name)
         self.ring = ring if ring is not None else new_ring([name], self.cfg.q, claimant=name)
-        self._pshift = partition_shift(self.ring.q)
         self.down: set[str] = set()  # peers requests avoid: link down or detector says so
         self.link_down: set[str] = set()
         self.fd = PhiAccrual(threshold=self.cfg.phi_threshold)
@@ -310,11 +304,7 @@ class Node:
     # --- placement -------------------------------------------------------------------
 
     def partition(self, key: bytes) -> int:
-        """`ring.partition_of(key)`, inlined for the request path (the ring size, hence
-        the shift, is fixed for a cluster's life)."""
-        if b"{" in key:
-            return key_slot(key) >> self._pshift
-        return (crc_hqx(key, 0) & SLOT_MASK) >> self._pshift
+        return self.ring.partition_of(key)
 
     def route(self, p: int) -> Route:
         """Where requests for partition `p` go right now (cached until membership changes)."""

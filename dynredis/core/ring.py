@@ -40,12 +40,14 @@ class Ring:
     _pref_cache: dict[int, tuple[tuple[str, ...], ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _shift: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.q <= 0 or self.q & (self.q - 1) or self.q > SLOTS:
             raise ValueError("ring size must be a power of two between 1 and 16384")
         if len(self.owners) != self.q:
             raise ValueError("one owner per partition")
+        object.__setattr__(self, "_shift", partition_shift(self.q))
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -56,7 +58,7 @@ class Ring:
         return (self.epoch, self.claimant)
 
     def partition_of(self, key: bytes) -> int:
-        return key_slot(key) * self.q // SLOTS
+        return key_slot(key) >> self._shift  # = partition_of_slot(key_slot(key), q)
 
     def preference_lists(self, n: int) -> tuple[tuple[str, ...], ...]:
         """Every partition's preference list: owner, then the next distinct nodes clockwise."""

@@ -168,20 +168,6 @@ def test_partition_of_matches_slot_ranges(key, q):
     assert first <= key_slot(key) <= last
 
 
-@SETTINGS
-@given(st.one_of(st.binary(max_size=40),
-                 st.builds(lambda a, t, b: a + b"{" + t + b"}" + b, st.binary(max_size=5),
-                           st.binary(max_size=5), st.binary(max_size=5))),
-       st.sampled_from([1, 2, 64, 256, 1024, SLOTS]))
-def test_the_nodes_inlined_partition_is_the_rings(key, q):
-    from dynredis.core.node import Node
-    from dynredis.storage.memory import MemoryEngine
-
-    ring = Ring(q, tuple(NAMES[p % 3] for p in range(q)))
-    node = Node(NAMES[0], b"a", MemoryEngine(), ring=ring)
-    assert node.partition(key) == ring.partition_of(key)
-
-
 @pytest.mark.parametrize("q", [1, 64, 256, SLOTS])
 def test_slot_ranges_tile_the_slots(q):
     expected_first = 0
