@@ -752,17 +752,20 @@ class Node:
         self.stats.ae_keys_repaired += len(keys)
         theirs_keys = {item[0] for items in remote for item in items}
         # Both directions: send what we hold, ask for what they hold; each side merges.
-        # A dead object (deleted or expired) never goes to a side that has nothing.
-        now = self.now
-        for key in keys:
-            enc = self.local.get_enc(op.p, key)
-            if enc is None:
-                continue
-            if key not in theirs_keys and objmod.dead_since(objmod.decode(enc), now) is not None:
-                continue
-            self.send(op.peer, ("rp", key, enc, op.p, op.peer))
-        self.send(op.peer, ("aew", op.p, [(k, self.local.get_enc(op.p, k) is not None)
-                                          for k in keys]))
+        wanted = [(key, self._repair(op.peer, op.p, key, key in theirs_keys)) for key in keys]
+        self.send(op.peer, ("aew", op.p, wanted))
+
+    def _repair(self, peer: str, p: int, key: bytes, they_have: bool) -> bool:
+        """Send `peer` our copy of `key` to merge; True if we hold one.
+
+        A dead object (deleted or expired) never goes to a replica that has nothing:
+        nothing reads the same, and it could revive a reaped key's old clock there."""
+        enc = self.local.get_enc(p, key)
+        if enc is None:
+            return False
+        if they_have or objmod.dead_since(objmod.decode(enc), self.now) is None:
+            self.send(peer, ("rp", key, enc, p, peer))
+        return True
 
     # --- reaping tombstones and expired objects -----------------------------------------
 
@@ -890,12 +893,7 @@ class Node:
         elif kind == "aew":
             _, p, wanted = msg
             for key, they_have in wanted:
-                enc = self.local.get_enc(p, key)
-                if enc is None:
-                    continue
-                if not they_have and objmod.dead_since(objmod.decode(enc), self.now) is not None:
-                    continue
-                self.send(src, ("rp", key, enc, p, src))
+                self._repair(src, p, key, they_have)
         elif kind == "rq":
             self.send(src, ("ra", msg[1], self._may_reap(msg[2], msg[3], msg[4])))
         elif kind == "ra":
