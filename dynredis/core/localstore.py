@@ -9,6 +9,7 @@ or a merge needs them (about a microsecond).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 
 from ..storage.base import Engine
@@ -32,7 +33,7 @@ class LocalStore:
         # entropy needs it, so the request path never hashes and a key written many
         # times between exchanges is hashed once.
         self.trees = PartitionTrees(keyed=True)
-        self.dirty: dict[int, set[bytes]] = {}
+        self.dirty: defaultdict[int, set[bytes]] = defaultdict(set)
         for p in engine.partitions():
             if p != HINT_PARTITION:
                 tree = self.trees[p]
@@ -57,20 +58,12 @@ class LocalStore:
     def put(self, p: int, key: bytes, clock: Clock | None, enc: bytes) -> None:
         self.engine.put(p, key, enc)
         self._remember(key, enc)
-        dirty = self.dirty.get(p)
-        if dirty is None:
-            self.dirty[p] = {key}
-        else:
-            dirty.add(key)
+        self.dirty[p].add(key)
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
         self.cache.pop(key, None)
-        dirty = self.dirty.get(p)
-        if dirty is None:
-            self.dirty[p] = {key}
-        else:
-            dirty.add(key)
+        self.dirty[p].add(key)
 
     def tree(self, p: int) -> MerkleTree:
         """Partition `p`'s hash tree, brought up to date with every write so far."""
