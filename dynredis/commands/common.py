@@ -35,6 +35,17 @@ class Gather:
         return store
 
 
+def answer(slot: Any, render: Callable[[Any], bytes]) -> Callable[[tuple], None]:
+    """A completion callback filling `slot`: the error as a Redis error, else
+    `render(value)` of the operation's `(error, value)` result."""
+
+    def done(result: tuple) -> None:
+        e, value = result
+        slot.set(err(e) if e is not None else render(value))
+
+    return done
+
+
 def first_error(results: list[tuple[str | None, Any]]) -> str | None:
     for e, _ in results:
         if e is not None:

@@ -10,7 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..resp import encode as resp
-from .common import context_of, current, err
+from .common import answer, context_of, current, err
 from .table import ERR_NOT_INT, command, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
@@ -19,17 +19,12 @@ ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
 
 def _incr(c: Any, key: bytes, delta: int) -> None:
     node = c.node
-    slot = c.defer()
 
-    def done(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def render(obj: Any) -> bytes:
         sib = current(obj, node.now)
-        slot.set(resp.integer(int(sib[2])) if sib is not None else resp.ZERO)
+        return resp.integer(int(sib[2])) if sib is not None else resp.ZERO
 
-    c.incr(key, delta, done, c.w)
+    c.incr(key, delta, answer(c.defer(), render), c.w)
 
 
 @command("incr", 2, ("write", "denyoom", "fast"), 1, 1, 1, "string",

@@ -12,7 +12,7 @@ from typing import Any
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..resp import encode as resp
-from .common import context_of, err, expiry_from
+from .common import answer, context_of, err, expiry_from
 from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
@@ -23,18 +23,13 @@ ERR_CONTEXT = resp.error("ERR invalid context")
          since="0.1.0")
 def cmd_getctx(c: Any, args: list[bytes]) -> None:
     node = c.node
-    slot = c.defer()
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def render(obj: Any) -> bytes:
         token = dvv.encode_vv(context_of(obj))
         values = [resp.bulk(s[2]) for s in objmod.live_siblings(obj, node.now)]
-        slot.set(resp.array([resp.bulk(token), resp.array(values)]))
+        return resp.array([resp.bulk(token), resp.array(values)])
 
-    node.get(args[1], read, c.r)
+    node.get(args[1], answer(c.defer(), render), c.r)
 
 
 def _context(raw: bytes) -> dvv.VV | None:

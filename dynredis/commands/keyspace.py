@@ -13,16 +13,12 @@ import re
 from typing import Any
 
 from ..resp import encode as resp
-from .common import err
+from .common import answer
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 _CURSOR = re.compile(rb"[+-]?[0-9]+")
 ULONG_MAX = 2**64 - 1
 ERR_CURSOR = resp.error("ERR invalid cursor")
-
-
-def _own(c: Any) -> bool:
-    return getattr(c, "cluster_view", False)
 
 
 def parse_cursor(raw: bytes) -> int | None:
@@ -68,18 +64,14 @@ def cmd_scan(c: Any, args: list[bytes]) -> bytes | None:
     # Every value is a string: TYPE string lists keys, any other type none (as Redis 7.0
     # does for a type it has no key of).
     want = type_name is None or type_name.lower() == b"string"
-    slot = c.defer()
     proto = c.proto
 
-    def done(result: tuple) -> None:
-        e, value = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def render(value: tuple) -> bytes:
         nxt, keys = value
-        slot.set(b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.encode(list(keys), proto))
+        return b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.encode(list(keys), proto)
 
-    c.server.keyscan.scan(cursor, count, match, want, _own(c), done)
+    c.server.keyscan.scan(cursor, count, match, want, c.cluster_view,
+                          answer(c.defer(), render))
     return None
 
 
@@ -87,41 +79,22 @@ def cmd_scan(c: Any, args: list[bytes]) -> bytes | None:
          summary="Returns all key names that match a pattern (the whole cluster on the main "
                  "port, this node's own partitions on the cluster port).")
 def cmd_keys(c: Any, args: list[bytes]) -> None:
-    slot = c.defer()
     proto = c.proto
-
-    def done(result: tuple) -> None:
-        e, keys = result
-        slot.set(err(e) if e is not None else resp.encode(list(keys), proto))
-
-    c.server.keyscan.keys(args[1], _own(c), done)
+    c.server.keyscan.keys(args[1], c.cluster_view,
+                          answer(c.defer(), lambda keys: resp.encode(list(keys), proto)))
 
 
 @command("randomkey", 1, ("readonly",), group="generic",
          summary="Returns a random key name (from the whole cluster on the main port, from "
                  "this node's own partitions on the cluster port).")
 def cmd_randomkey(c: Any, args: list[bytes]) -> None:
-    slot = c.defer()
     nil = c.nil
-
-    def done(result: tuple) -> None:
-        e, key = result
-        if e is not None:
-            slot.set(err(e))
-        else:
-            slot.set(nil if key is None else resp.bulk(key))
-
-    c.server.keyscan.randomkey(_own(c), done)
+    c.server.keyscan.randomkey(c.cluster_view, answer(
+        c.defer(), lambda key: nil if key is None else resp.bulk(key)))
 
 
 @command("dbsize", 1, ("readonly", "fast"), group="server",
          summary="Returns the number of keys (of the whole cluster on the main port, of this "
                  "node's own partitions on the cluster port).")
 def cmd_dbsize(c: Any, args: list[bytes]) -> None:
-    slot = c.defer()
-
-    def done(result: tuple) -> None:
-        e, n = result
-        slot.set(err(e) if e is not None else resp.integer(n))
-
-    c.server.keyscan.dbsize(_own(c), done)
+    c.server.keyscan.dbsize(c.cluster_view, answer(c.defer(), resp.integer))

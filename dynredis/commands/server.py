@@ -343,7 +343,7 @@ def cmd_info(c: Any, args: list[bytes]) -> bytes | None:
             keyspace["db0"] = f"keys={keys},expires={expires},avg_ttl={avg_ttl}"
         slot.set(render(keyspace))
 
-    c.server.keyscan.keyspace(getattr(c, "cluster_view", False), counted)
+    c.server.keyscan.keyspace(c.cluster_view, counted)
     return None
 
 

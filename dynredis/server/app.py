@@ -37,8 +37,8 @@ log = logging.getLogger("dynredis.server")
 TICK_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
-ANNOUNCE_INTERVAL_S = 2.0
-UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply  # how often a node tells its peers its cluster port
+ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
+UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
 
 
 @dataclass
@@ -279,7 +279,8 @@ class NodeServer:
         if self.cluster_port:
             try:
                 self.cluster_server = await self.loop.create_server(
-                    self._cluster_client, self.opts.bind, self.cluster_port,
+                    lambda: ClientConnection(self, cluster_view=True), self.opts.bind,
+                    self.cluster_port,
                     reuse_address=True, backlog=1024,
                 )
             except OSError:
@@ -291,13 +292,6 @@ class NodeServer:
                  "n=%d r=%d w=%d)", self.name, self.opts.bind, self.opts.port,
                  self.cluster_port or "none", self.engine.name, self.opts.durability,
                  self.opts.n, self.opts.r, self.opts.w)
-
-    def _cluster_client(self) -> ClientConnection:
-        """A connection on the cluster port: the same commands, but SCAN, KEYS, DBSIZE
-        and RANDOMKEY cover only the partitions this node owns (handlers read the flag)."""
-        conn = ClientConnection(self)
-        conn.cluster_view = True  # type: ignore[attr-defined]
-        return conn
 
     async def serve_forever(self) -> None:
         await self.start()

@@ -80,8 +80,12 @@ class BlockingSlot(ReplySlot):
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, server: NodeServer) -> None:
+    def __init__(self, server: NodeServer, cluster_view: bool = False) -> None:
         self.server = server
+        # A connection on the cluster port (README "Cluster-aware clients"): the same
+        # commands, but SCAN, KEYS, DBSIZE, RANDOMKEY and INFO keyspace cover only the
+        # partitions this node owns.
+        self.cluster_view = cluster_view
         self.node = server.node
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
