@@ -23,10 +23,10 @@ from typing import Any
 from ..core import obj as objmod
 from ..core.clusterports import main_port
 from ..core.keyslot import SLOTS, key_slot
-from ..core.ring import slot_range
+from ..core.ring import partition_of_slot, slot_range
 from ..resp import encode as resp
 from ..resp.encode import Verbatim
-from .table import ERR_NOT_INT, command, err_subcommand, parse_int, subcommand
+from .table import ERR_NOT_INT, command, dispatch, parse_int, subcommand
 
 
 def node_id(name: str) -> str:
@@ -44,8 +44,7 @@ def _host(name: str) -> str:
 
 
 def _cport(c: Any, member: str) -> int:
-    ports = getattr(c.server, "cluster_ports", None)
-    return ports.of(member) if ports is not None else main_port(member)
+    return c.server.cluster_ports.of(member)
 
 
 def _owned_ranges(owners: tuple[str, ...], q: int, who: str) -> list[tuple[int, int]]:
@@ -79,18 +78,24 @@ def _replicas(node: Any, p: int) -> list[str]:
             if node.member_status(m) != "down"]
 
 
-def cluster_slots(c: Any) -> list:
+def _shards(c: Any) -> list[tuple[int, int, list[tuple[str, int, str, str]]]]:
+    """Each partition as (first slot, last slot, [(member, port, id, role), ...]): its
+    owner as master at its cluster port, then its replicas at their main ports."""
     node = c.node
     ring = node.ring
     out = []
     for p in range(ring.q):
         lo, hi = slot_range(p, ring.q)
         owner = ring.owners[p]
-        entry: list = [lo, hi, [_host(owner), _cport(c, owner), node_id(owner)]]
-        for m in _replicas(node, p):
-            entry.append([_host(m), main_port(m), replica_id(m)])
-        out.append(entry)
+        members = [(owner, _cport(c, owner), node_id(owner), "master")]
+        members += [(m, main_port(m), replica_id(m), "replica") for m in _replicas(node, p)]
+        out.append((lo, hi, members))
     return out
+
+
+def cluster_slots(c: Any) -> list:
+    return [[lo, hi, *([_host(m), port, nid] for m, port, nid, _ in members)]
+            for lo, hi, members in _shards(c)]
 
 
 def cluster_nodes(c: Any) -> str:
@@ -111,23 +116,11 @@ def cluster_nodes(c: Any) -> str:
 
 def cluster_shards(c: Any) -> list:
     node = c.node
-    ring = node.ring
-    shards = []
-    for p in range(ring.q):
-        lo, hi = slot_range(p, ring.q)
-        owner = ring.owners[p]
-        members = [(owner, _cport(c, owner), node_id(owner), "master")]
-        members += [(m, main_port(m), replica_id(m), "replica") for m in _replicas(node, p)]
-        nodes = []
-        for member, port, nid, role in members:
-            host = _host(member)
-            nodes.append({
-                "id": nid, "port": port, "ip": host, "endpoint": host, "role": role,
-                "replication-offset": 0,
-                "health": "fail" if node.member_status(member) == "down" else "online",
-            })
-        shards.append({"slots": [lo, hi], "nodes": nodes})
-    return shards
+    return [{"slots": [lo, hi], "nodes": [
+        {"id": nid, "port": port, "ip": _host(m), "endpoint": _host(m), "role": role,
+         "replication-offset": 0,
+         "health": "fail" if node.member_status(m) == "down" else "online"}
+        for m, port, nid, role in members]} for lo, hi, members in _shards(c)]
 
 
 def cluster_info(node: Any) -> str:
@@ -150,7 +143,7 @@ def cluster_info(node: Any) -> str:
 
 
 def _keys_in_slot(node: Any, slot: int) -> list[bytes]:
-    p = slot * node.ring.q // SLOTS
+    p = partition_of_slot(slot, node.ring.q)
     now = node.now
     return [key for key, enc in node.local.scan(p)
             if key_slot(key) == slot and objmod.read_value(objmod.decode(enc), now) is not None]
@@ -158,51 +151,62 @@ def _keys_in_slot(node: Any, slot: int) -> list[bytes]:
 
 @command("cluster", -2, ("stale",), group="cluster",
          summary="Describes the ring as Redis Cluster topology.", since="3.0.0")
-def cmd_cluster(c: Any, args: list[bytes]) -> bytes:
-    node = c.node
-    sub = args[1].upper()
-    n = len(args)
-    if sub == b"SLOTS" and n == 2:
-        return resp.encode(cluster_slots(c), c.proto)
-    if sub == b"NODES" and n == 2:
-        return resp.encode(Verbatim(cluster_nodes(c)), c.proto)
-    if sub == b"SHARDS" and n == 2:
-        return resp.encode(cluster_shards(c), c.proto)
-    if sub == b"MYID" and n == 2:
-        return resp.bulk(node_id(node.name).encode())
-    if sub == b"KEYSLOT" and n == 3:
-        return resp.integer(key_slot(args[2]))
-    if sub == b"INFO" and n == 2:
-        return resp.encode(Verbatim(cluster_info(node)), c.proto)
-    if sub in (b"COUNTKEYSINSLOT", b"GETKEYSINSLOT"):
-        want = 3 if sub == b"COUNTKEYSINSLOT" else 4
-        if n != want:
-            return resp.error(
-                f"ERR wrong number of arguments for 'cluster|{sub.decode().lower()}' command")
-        slot = parse_int(args[2])
-        if slot is None:
-            return ERR_NOT_INT
-        if sub == b"COUNTKEYSINSLOT":
-            if not 0 <= slot < SLOTS:
-                return resp.error("ERR Invalid slot")
-            return resp.integer(len(_keys_in_slot(node, slot)))
-        count = parse_int(args[3])
-        if count is None:
-            return ERR_NOT_INT
-        if not 0 <= slot < SLOTS or count < 0:
-            return resp.error("ERR Invalid slot or number of keys")
-        return resp.encode(_keys_in_slot(node, slot)[:count], c.proto)
-    if sub in (b"SLOTS", b"NODES", b"SHARDS", b"MYID", b"KEYSLOT", b"INFO"):
-        return resp.error(
-            f"ERR wrong number of arguments for 'cluster|{sub.decode().lower()}' command")
-    return err_subcommand(args[1], "cluster")
+def cmd_cluster(c: Any, args: list[bytes]) -> bytes | None:
+    return dispatch("cluster", c, args)
 
 
-# Metadata for COMMAND INFO (CLUSTER parses its own subcommands): name -> arity.
-CLUSTER_SUBCOMMANDS = {"info": 2, "slots": 2, "shards": 2, "nodes": 2, "keyslot": 3,
-                       "myid": 2, "countkeysinslot": 3, "getkeysinslot": 4}
-for _name, _arity in CLUSTER_SUBCOMMANDS.items():
-    subcommand("cluster", _name, _arity, ("stale",))(cmd_cluster)
+def _cluster_sub(name: str, arity: int) -> Any:
+    return subcommand("cluster", name, arity, ("stale",))
+
+
+@_cluster_sub("slots", 2)
+def cmd_cluster_slots(c: Any, args: list[bytes]) -> bytes:
+    return resp.encode(cluster_slots(c), c.proto)
+
+
+@_cluster_sub("nodes", 2)
+def cmd_cluster_nodes(c: Any, args: list[bytes]) -> bytes:
+    return resp.encode(Verbatim(cluster_nodes(c)), c.proto)
+
+
+@_cluster_sub("shards", 2)
+def cmd_cluster_shards(c: Any, args: list[bytes]) -> bytes:
+    return resp.encode(cluster_shards(c), c.proto)
+
+
+@_cluster_sub("myid", 2)
+def cmd_cluster_myid(c: Any, args: list[bytes]) -> bytes:
+    return resp.bulk(node_id(c.node.name).encode())
+
+
+@_cluster_sub("keyslot", 3)
+def cmd_cluster_keyslot(c: Any, args: list[bytes]) -> bytes:
+    return resp.integer(key_slot(args[2]))
+
+
+@_cluster_sub("info", 2)
+def cmd_cluster_info(c: Any, args: list[bytes]) -> bytes:
+    return resp.encode(Verbatim(cluster_info(c.node)), c.proto)
+
+
+@_cluster_sub("countkeysinslot", 3)
+def cmd_cluster_countkeysinslot(c: Any, args: list[bytes]) -> bytes:
+    slot = parse_int(args[2])
+    if slot is None:
+        return ERR_NOT_INT
+    if not 0 <= slot < SLOTS:
+        return resp.error("ERR Invalid slot")
+    return resp.integer(len(_keys_in_slot(c.node, slot)))
+
+
+@_cluster_sub("getkeysinslot", 4)
+def cmd_cluster_getkeysinslot(c: Any, args: list[bytes]) -> bytes:
+    slot, count = parse_int(args[2]), parse_int(args[3])
+    if slot is None or count is None:
+        return ERR_NOT_INT
+    if not 0 <= slot < SLOTS or count < 0:
+        return resp.error("ERR Invalid slot or number of keys")
+    return resp.encode(_keys_in_slot(c.node, slot)[:count], c.proto)
 
 
 @command("readonly", 1, ("fast", "loading", "stale"), group="cluster",
