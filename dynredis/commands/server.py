@@ -255,52 +255,59 @@ def command_docs(cmd: Command) -> dict:
 
 
 @command("command", -1, ("loading", "stale"), group="server", summary="Returns detailed information about all commands.")
-def cmd_command(c: Any, args: list[bytes]) -> bytes:
+def cmd_command(c: Any, args: list[bytes]) -> bytes | None:
     if len(args) == 1:
         return resp.encode([command_info(x) for x in commands()], c.proto)
-    registered = lookup_full(b"command|" + args[1])
-    if registered is None:
-        return err_subcommand(args[1], "command")
-    if not registered.arity_ok(len(args)):
-        return err_arity(registered.name)
-    sub = args[1].upper()
-    if sub == b"COUNT":
-        return resp.integer(len(commands()))
-    if sub == b"INFO":
-        wanted = args[2:]
-        if not wanted:
-            return resp.encode([command_info(x) for x in commands()], c.proto)
-        return resp.encode([command_info(x) if (x := lookup_full(n)) else None for n in wanted],
-                           c.proto)
-    if sub == b"DOCS":
-        chosen = [lookup_full(n) for n in args[2:]] if len(args) > 2 else commands()
-        return resp.encode({x.name: command_docs(x) for x in chosen if x is not None}, c.proto)
-    if sub == b"LIST":
-        if len(args) != 2:
-            return ERR_SYNTAX  # FILTERBY is not supported
-        return resp.encode([x.name for x in commands()], c.proto)
-    if sub == b"GETKEYS":
-        target = lookup(args[2])
+    return dispatch("command", c, args)
+
+
+def _command_sub(name: str, arity: int) -> Any:
+    return subcommand("command", name, arity, ("loading", "stale"))
+
+
+@_command_sub("count", 2)
+def cmd_command_count(c: Any, args: list[bytes]) -> bytes:
+    return resp.integer(len(commands()))
+
+
+@_command_sub("info", -2)
+def cmd_command_info(c: Any, args: list[bytes]) -> bytes:
+    wanted = args[2:]
+    if not wanted:
+        return resp.encode([command_info(x) for x in commands()], c.proto)
+    return resp.encode([command_info(x) if (x := lookup_full(n)) else None for n in wanted],
+                       c.proto)
+
+
+@_command_sub("docs", -2)
+def cmd_command_docs(c: Any, args: list[bytes]) -> bytes:
+    chosen = [lookup_full(n) for n in args[2:]] if len(args) > 2 else commands()
+    return resp.encode({x.name: command_docs(x) for x in chosen if x is not None}, c.proto)
+
+
+@_command_sub("list", -2)
+def cmd_command_list(c: Any, args: list[bytes]) -> bytes:
+    if len(args) != 2:
+        return ERR_SYNTAX  # FILTERBY is not supported
+    return resp.encode([x.name for x in commands()], c.proto)
+
+
+@_command_sub("getkeys", -4)
+def cmd_command_getkeys(c: Any, args: list[bytes]) -> bytes:
+    target = lookup(args[2])
+    if target is None:
+        return resp.error("ERR Invalid command specified")
+    words = args[2:]
+    if target.subcommands and len(words) >= 2:
+        target = target.subcommands.get(words[1].decode("utf-8", "replace").lower())
         if target is None:
             return resp.error("ERR Invalid command specified")
-        words = args[2:]
-        if target.subcommands and len(words) >= 2:
-            target = target.subcommands.get(words[1].decode("utf-8", "replace").lower())
-            if target is None:
-                return resp.error("ERR Invalid command specified")
-        if not target.arity_ok(len(words)):
-            return resp.error("ERR Invalid number of arguments specified for command")
-        if not target.first_key:
-            return resp.error("ERR The command has no key arguments")
-        last = target.last_key if target.last_key >= 0 else len(words) + target.last_key
-        return resp.encode(list(words[target.first_key:last + 1:target.step]), c.proto)
-    return err_subcommand(args[1], "command")
-
-
-# Metadata for COMMAND INFO (COMMAND parses its own subcommands): name -> arity.
-COMMAND_SUBCOMMANDS = {"count": 2, "docs": -2, "info": -2, "list": -2, "getkeys": -4}
-for _name, _arity in COMMAND_SUBCOMMANDS.items():
-    subcommand("command", _name, _arity, ("loading", "stale"))(cmd_command)
+    if not target.arity_ok(len(words)):
+        return resp.error("ERR Invalid number of arguments specified for command")
+    if not target.first_key:
+        return resp.error("ERR The command has no key arguments")
+    last = target.last_key if target.last_key >= 0 else len(words) + target.last_key
+    return resp.encode(list(words[target.first_key:last + 1:target.step]), c.proto)
 
 
 # --- INFO ---------------------------------------------------------------------------
