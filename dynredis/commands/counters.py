@@ -4,13 +4,13 @@ INCRBYFLOAT is a read-modify-write of the string value (last writer wins)."""
 
 from __future__ import annotations
 
-import math
-import re
 from fractions import Fraction
 from typing import Any
 
+from ..core.obj import Sibling
 from ..resp import encode as resp
-from .common import answer, context_of, current, err
+from . import longdouble
+from .common import Write, answer, current, read_then_write
 from .table import ERR_NOT_INT, command, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
@@ -60,117 +60,28 @@ def cmd_decrby(c: Any, args: list[bytes]) -> bytes | None:
     return None
 
 
-# INCRBYFLOAT computes as Redis does, in x87 80-bit long double (64-bit significand),
-# reading numbers with strtold and printing the sum with "%.17Lf" (trailing zeros cut):
-# 1234.5678 prints as 1234.56779999999999997, 1e308 with its 309 exact digits.
-_LD_DEC = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_LD_HEX = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
-                     rb"(?:[pP][+-]?[0-9]+)?")
-_LD_INF = re.compile(rb"[+-]?inf(?:inity)?", re.IGNORECASE)
-_LD_QMIN = -16445  # exponent of the smallest subnormal long double
-_LD_MAX = (2**64 - 1) * 2**16320
-_LD_CHARS = 5 * 1024  # Redis' MAX_LONG_DOUBLE_CHARS
-
-
-def _ld_round(x: Fraction) -> Fraction | float:
-    """`x` rounded (to nearest, ties to even) to a long double; +-inf past the largest."""
-    if x == 0:
-        return Fraction(0)
-    a = abs(x)
-    n, d = a.numerator, a.denominator
-    e = n.bit_length() - d.bit_length()
-    if (n << max(-e, 0)) < (d << max(e, 0)):
-        e -= 1  # now 2**e <= a < 2**(e + 1)
-    q = max(e - 63, _LD_QMIN)
-    m = round(Fraction(n, d << q) if q >= 0 else Fraction(n << -q, d))
-    r = Fraction(m << q) if q >= 0 else Fraction(m, 1 << -q)
-    if r > _LD_MAX:
-        return math.inf if x > 0 else -math.inf
-    return r if x > 0 else -r
-
-
-def _decimal(text: bytes) -> Fraction | float | None:
-    """Redis' string2ld: the long double strtold reads from the whole argument, or None
-    (empty, too long, leading space, anything left unread, NaN, overflow, underflow to 0)."""
-    if not text or len(text) >= _LD_CHARS or text[:1].isspace():
-        return None
-    if _LD_INF.fullmatch(text):
-        return -math.inf if text[:1] == b"-" else math.inf
-    neg = text[:1] == b"-"
-    body = text.lstrip(b"+-").lower()
-    if _LD_DEC.fullmatch(text):
-        mant, _, exp = body.partition(b"e")
-        ip, _, fp = mant.partition(b".")
-        digits = (ip + fp).lstrip(b"0")
-        if not digits:
-            return Fraction(0)
-        e10 = int(exp or b"0") - len(fp)
-        magnitude = len(digits) + e10  # 10**(magnitude - 1) <= value < 10**magnitude
-        if magnitude > 4934 or magnitude < -4952:
-            return None
-        x = Fraction(int(digits) * 10 ** max(e10, 0), 10 ** max(-e10, 0))
-    elif _LD_HEX.fullmatch(text):
-        mant, _, exp = body[2:].partition(b"p")
-        ip, _, fp = mant.partition(b".")
-        digits = int(ip + fp or b"0", 16)
-        if not digits:
-            return Fraction(0)
-        e2 = int(exp or b"0") - 4 * len(fp)
-        bits = digits.bit_length() + e2
-        if bits > 16385 or bits < -16450:
-            return None
-        x = Fraction(digits << max(e2, 0), 1 << max(-e2, 0))
-    else:
-        return None
-    r = _ld_round(-x if neg else x)
-    if isinstance(r, float) or r == 0:
-        return None  # ERANGE: overflow, or underflow to zero
-    return r
-
-
-def _format(x: Fraction) -> bytes:
-    """A long double as Redis' "%.17Lf" without trailing zeros ("-0" prints as "0")."""
-    q = round(x * 10**17)
-    digits = str(abs(q)).rjust(18, "0")
-    whole, frac = digits[:-17], digits[-17:].rstrip("0")
-    text = ("-" if q < 0 else "") + whole + ("." + frac if frac else "")
-    return text.encode()
-
-
 @command("incrbyfloat", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Increment the floating point value of a key by a number.")
 def cmd_incrbyfloat(c: Any, args: list[bytes]) -> bytes | None:
-    delta = _decimal(args[2])
+    delta = longdouble.parse(args[2])
     if delta is None:
         return ERR_NOT_FLOAT
-    node = c.node
-    key = args[1]
-    slot = c.defer()
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
-        sib = current(obj, node.now)
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         base: Fraction | float = Fraction(0)
         expire = 0
         if sib is not None:
-            parsed = _decimal(sib[2])
+            parsed = longdouble.parse(sib[2])  # type: ignore[arg-type]
             if parsed is None:
-                slot.set(ERR_NOT_FLOAT)
-                return
+                return ERR_NOT_FLOAT, None
             base, expire = parsed, sib[1]
         if isinstance(base, float) or isinstance(delta, float):
-            total: Fraction | float = math.inf  # an infinity in: inf or NaN out
-        else:
-            total = _ld_round(base + delta)  # a finite sum may round to an infinity
+            return ERR_NAN_OR_INF, None  # an infinity in: inf or NaN out
+        total = longdouble.ld_round(base + delta)  # a finite sum may round to an infinity
         if isinstance(total, float):
-            slot.set(ERR_NAN_OR_INF)
-            return
-        value = _format(total)
-        c.put(key, context_of(obj), value, expire,
-                 lambda r: slot.set(err(r[0]) if r[0] else resp.bulk(value)), c.w)
+            return ERR_NAN_OR_INF, None
+        value = longdouble.format_ld(total)
+        return resp.bulk(value), (value, expire)
 
-    node.get(key, read, c.r)
+    read_then_write(c, args[1], decide)
     return None
