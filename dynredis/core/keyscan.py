@@ -271,7 +271,7 @@ class KeyScan:
         n = len(parts)
         while i < n:
             p = parts[i]
-            tree = local.tree(p) if (p in local.trees or p in local.dirty) else None
+            tree = local.held_tree(p)
             if tree is None or not len(tree):
                 visited += 1  # an empty partition costs next to nothing
                 b = seg
@@ -382,10 +382,9 @@ class KeyScan:
         seg = self.segments
         sized = []
         for p in parts:
-            if p in local.trees or p in local.dirty:
-                size = len(local.tree(p))
-                if size:
-                    sized.append((p, size))
+            tree = local.held_tree(p)
+            if tree is not None and len(tree):
+                sized.append((p, len(tree)))
         total = sum(s for _, s in sized)
         if not total:
             return 0, None

@@ -84,6 +84,11 @@ class LocalStore:
                     tree.insert(key, keyed_hash(key, enc))
         return tree
 
+    def held_tree(self, p: int) -> MerkleTree | None:
+        """Like `tree(p)`, but None (and no empty tree made) for a partition this node
+        never held a key of."""
+        return self.tree(p) if p in self.trees or p in self.dirty else None
+
     def count(self) -> int:
         """Keys held in replica partitions (tombstones included)."""
         for p in list(self.dirty):
