@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.conftest import HOST, ClusterFactory
+from tests.integration.conftest import HOST, ClusterFactory, resp_command
 
 # 500 examples per family take about 40 s for the whole file on 2 cores.
 EXAMPLES = int(os.environ.get("DYNREDIS_DIFF_EXAMPLES", "500"))
@@ -107,10 +107,7 @@ class Conn:
         self.f = self.sock.makefile("rb")
 
     def call(self, *args: bytes) -> object:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
+        self.sock.sendall(resp_command(*args))
         return self._read()
 
     def _read(self) -> object:

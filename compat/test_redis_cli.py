@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.conftest import HOST, Cluster
+from tests.integration.conftest import HOST, Cluster, resp_command
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -390,15 +390,11 @@ def test_scan_in_cluster_mode_each_cluster_port_lists_its_own_share(
 # --- --pipe: mass insertion ----------------------------------------------------------
 
 
-def _resp(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-
-
 @pytest.mark.compat(client="redis-cli --pipe", family="mass-insert")
 def test_pipe_mass_insertion_of_100k_keys(cluster: Cluster, tmp_path: Path) -> None:
     """The Redis documentation's mass insertion: generate the protocol, pipe it in."""
     cluster.client(0).flushall()
-    data = b"".join(_resp(b"SET", b"mass:%d" % i, b"value:%d" % i) for i in range(MASS_KEYS))
+    data = b"".join(resp_command(b"SET", b"mass:%d" % i, b"value:%d" % i) for i in range(MASS_KEYS))
     proto = tmp_path / "mass.resp"
     proto.write_bytes(data)
     with proto.open("rb") as f:

@@ -139,6 +139,11 @@ def raw_command(client: redis.Redis, *args: str) -> object:
     return reply
 
 
+def resp_command(*args: bytes) -> bytes:
+    """One command as a client sends it: a RESP array of bulk strings."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+
+
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         data = path.read_text(errors="replace").splitlines()

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from .conftest import HOST, Cluster
+from .conftest import HOST, Cluster, resp_command
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,10 +85,6 @@ def test_lines_not_starting_with_a_star_are_inline_commands_as_in_redis(
     assert ours == theirs
 
 
-def _resp(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-
-
 def test_a_command_split_across_reads_after_a_whole_argument_stays_one_command(
         cluster: Cluster) -> None:
     """A pipelining client (redis-cli --pipe) may have a TCP read end right after a
@@ -99,9 +95,9 @@ def test_a_command_split_across_reads_after_a_whole_argument_stays_one_command(
         rest = b"$10\r\nedge:split\r\n$%d\r\nok%d\r\n" % (len(str(pad)) + 2, pad)
         want = b"+OK\r\n+OK\r\n$%d\r\nok%d\r\n" % (len(str(pad)) + 2, pad)
         with socket.create_connection((HOST, cluster.ports[1]), timeout=5) as sock:
-            sock.sendall(_resp(b"SET", b"edge:pad", b"x" * pad) + b"*3\r\n$3\r\nSET\r\n")
+            sock.sendall(resp_command(b"SET", b"edge:pad", b"x" * pad) + b"*3\r\n$3\r\nSET\r\n")
             time.sleep(0.02)  # the node reads this part on its own
-            sock.sendall(rest + _resp(b"GET", b"edge:split"))
+            sock.sendall(rest + resp_command(b"GET", b"edge:split"))
             got = b""
             while len(got) < len(want) and b"-" not in got:
                 chunk = sock.recv(65536)
