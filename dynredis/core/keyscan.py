@@ -98,7 +98,6 @@ class KeyScan:
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
-        self._next_id = 0
         node.handlers["kq"] = self._on_query
         node.handlers["kqr"] = self._on_answer
 
@@ -208,9 +207,8 @@ class KeyScan:
             self.node.done.append((op.cb, (None, result)))
 
     def _send(self, op: _Op, target: str, parts: list[int], what: str, *args: Any) -> None:
-        self._next_id += 1
         node = self.node
-        sub = _Sub(self._next_id, op, target, parts, node.now + node.cfg.timeout_ms)
+        sub = _Sub(node.next_reqid(), op, target, parts, node.now + node.cfg.timeout_ms)
         self.pending[sub.reqid] = sub
         node.send(target, ("kq", sub.reqid, what, parts, *args))
 

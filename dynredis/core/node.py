@@ -363,7 +363,8 @@ class Node:
         else:
             box.append(msg)
 
-    def _reqid(self) -> int:
+    def next_reqid(self) -> int:
+        """A request id unique on this node (extensions such as keyscan draw from it too)."""
         self._next_id += 1
         return self._next_id
 
@@ -596,7 +597,7 @@ class Node:
             return
         self.stats.forwarded += 1
         target = targets[0][0]
-        op = FwdOp(self._reqid(), cb, self._deadline(), target)
+        op = FwdOp(self.next_reqid(), cb, self._deadline(), target)
         self.pending[op.reqid] = op
         self.send(target, (msg[0], op.reqid, *msg[2:]))
 
@@ -712,7 +713,7 @@ class Node:
             if not peers:
                 return
             peer = self.rng.choice(peers)
-            op = AeOp(self._reqid(), p, peer, DiffWalk(self.local.tree(p)), self._deadline())
+            op = AeOp(self.next_reqid(), p, peer, DiffWalk(self.local.tree(p)), self._deadline())
             self.pending[op.reqid] = op
             self.stats.ae_exchanges += 1
             depth, indices = op.walk.request()  # type: ignore[misc]
@@ -800,7 +801,7 @@ class Node:
         if not others:
             self._reap_local(key, p, digest)
             return
-        op = ReapOp(self._reqid(), key, p, digest, self._deadline(), set(others))
+        op = ReapOp(self.next_reqid(), key, p, digest, self._deadline(), set(others))
         self.pending[op.reqid] = op
         for peer in others:
             self.send(peer, ("rq", op.reqid, key, p, digest))
@@ -947,7 +948,7 @@ class Node:
         so far (for a caller whose own deadline comes first)."""
         p = self.partition(key)
         targets = self.route(p).targets
-        op = HeldOp(self._reqid(), cb, self._deadline(), dvv.join(written),
+        op = HeldOp(self.next_reqid(), cb, self._deadline(), dvv.join(written),
                     {node for node, _ in targets}, enough or len(targets))
         finished = not targets
         for node, owner in targets:
@@ -970,7 +971,7 @@ class Node:
         if not peers:
             self.done.append((cb, (None, None)))
             return
-        op = FlushOp(self._reqid(), cb, self._deadline(), set(peers))
+        op = FlushOp(self.next_reqid(), cb, self._deadline(), set(peers))
         self.pending[op.reqid] = op
         for peer in peers:
             self.send(peer, ("fl", op.reqid))
