@@ -58,6 +58,7 @@ class System:
     name: str
     port: int
     pids: tuple[int, ...]
+    build: str = ""  # dynredis: "compiled" or "pure (why)", from INFO server
 
 
 @dataclass(frozen=True)
@@ -253,12 +254,28 @@ def dynredis_cluster(name: str, nodes: int, base_port: int,
                                  f"{proc.stdout}{proc.stderr}{node_logs(data_dir)}")
             for i in range(nodes):
                 wait_for_ping(base_port + i, timeout=15.0)
-            yield System(name, base_port, read_pidfile(data_dir))
+            yield System(name, base_port, read_pidfile(data_dir), dynredis_build(base_port))
         finally:
             # Runs even if the start was interrupted half-way: stop whatever pids it wrote.
             stop = [*dynredis_command(), "stop", "--data-dir", str(data_dir)]
             subprocess.run(stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=60, check=False)
+
+
+def dynredis_build(port: int) -> str:
+    """The ``dynredis_build`` field of a node's INFO server (compiled or pure)."""
+    with socket.create_connection((HOST, port), timeout=5.0) as sock:
+        sock.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        data = b""
+        while not data.endswith(b"\r\n\r\n") and len(data) < 65536:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("dynredis_build:"):
+            return line.split(":", 1)[1]
+    return "unknown"
 
 
 def node_logs(data_dir: Path, tail: int = 20) -> str:
@@ -355,15 +372,20 @@ def system_starters(args: argparse.Namespace) -> list[Callable[[], contextlib.Ab
     ]
 
 
-def run_all(args: argparse.Namespace) -> list[Result]:
-    """Start, benchmark and stop each system in turn; servers are stopped on any exit."""
+def run_all(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
+    """Start, benchmark and stop each system in turn; servers are stopped on any exit.
+    Returns the results and each dynredis system's build (compiled or pure)."""
     results: list[Result] = []
+    builds: dict[str, str] = {}
     for start in system_starters(args):
         with start() as system:
+            build = f", build {system.build}" if system.build else ""
             print(f"{system.name}: port {system.port}, pids "
-                  f"{' '.join(map(str, system.pids))}", flush=True)
+                  f"{' '.join(map(str, system.pids))}{build}", flush=True)
+            if system.build:
+                builds[system.name] = system.build
             results += bench_system(args, system)
-    return results
+    return results, builds
 
 
 # --- reporting ----------------------------------------------------------------------------
@@ -438,7 +460,8 @@ def tool_version(cmd: Sequence[str]) -> str:
     return out.strip().splitlines()[0] if out.strip() else "unknown"
 
 
-def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]]) -> str:
+def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]],
+                    builds: dict[str, str]) -> str:
     """The whole markdown report: machine, date, parameters, legend and table."""
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     pipes = ",".join(map(str, args.pipelines))
@@ -453,6 +476,7 @@ def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]]) -> 
         f"- systems: `{REDIS_NAME}` (--save '' --appendonly no); `{DYN1_NAME}` "
         f"(N=1 R=1 W=1); `{DYN3_NAME}` (N=3 R=2 W=2, lmdb, buffered durability), "
         "all on 127.0.0.1, one system running at a time",
+        "- dynredis build: " + (", ".join(f"`{k}` {v}" for k, v in builds.items()) or "n/a"),
         "- CPU µs/req: utime+stime of all server processes (from /proc) over the run, "
         "divided by the requests; client (redis-benchmark) CPU not included",
         "",
@@ -489,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             DYN1_NAME: [args.dyn1_port],
             DYN3_NAME: [args.dyn3_base_port + i for i in range(DYN3_NODES)],
         })
-        results = run_all(args)
+        results, builds = run_all(args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
@@ -502,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = table_rows(results)
     print()
     print(format_text_table(rows))
-    args.output.write_text(markdown_report(args, rows))
+    args.output.write_text(markdown_report(args, rows, builds))
     print(f"\nmarkdown written to {args.output}")
     return 0
 

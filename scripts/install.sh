@@ -44,8 +44,38 @@ if [[ ! -x .venv/bin/python ]]; then
     fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# The package itself is installed editable and uncompiled here (DYNREDIS_PURE=1);
+# build_native below compiles it in place.
+extras=""
+[[ $want_test == 1 ]] && extras="[test]"
+mkdir -p build
+if ! DYNREDIS_PURE=1 .venv/bin/python -m pip install -q -e ".${extras}" >build/pip-install.log 2>&1; then
+    tail -40 build/pip-install.log >&2
+    echo "install.sh: pip install failed (full output: build/pip-install.log)" >&2
+    exit 1
+fi
+
+# Compile the request path with mypyc (see dynredis/native.py and setup.py), unless the
+# compiled modules are already current or DYNREDIS_PURE=1. Where it cannot compile,
+# dynredis runs the very same code as pure Python, only slower.
+build_native() {
+    if [[ "${DYNREDIS_PURE:-}" == 1 ]]; then
+        echo "install.sh: DYNREDIS_PURE=1: not compiling, dynredis runs as pure Python"
+        return
+    fi
+    if .venv/bin/python -c 'import sys, dynredis.native as n; sys.exit(n.why_pure() is not None)'; then
+        return
+    fi
+    echo "install.sh: compiling the request path with mypyc (about a minute)"
+    if ! .venv/bin/python -m pip install -q "mypy>=1.10" "setuptools>=68" \
+            || ! .venv/bin/python setup.py build_ext --inplace >build/native-build.log 2>&1; then
+        echo "install.sh: compiling failed (see build/native-build.log);" \
+             "dynredis runs as pure Python, slower" >&2
+    fi
+}
+build_native
+
 if [[ $want_test == 1 ]]; then
-    .venv/bin/python -m pip install -q -e ".[test]"
     # ioredis for the Node.js client tests in compat/ (they fail without it).
     if [[ ! -d compat/node_modules/ioredis ]]; then
         if ! command -v npm >/dev/null 2>&1; then
@@ -60,7 +90,5 @@ if [[ $want_test == 1 ]]; then
             exit 1
         fi
     fi
-else
-    .venv/bin/python -m pip install -q -e .
 fi
-echo "install.sh: dynredis installed in .venv"
+echo "install.sh: dynredis installed in .venv ($(.venv/bin/python -c 'import dynredis.native as n; print(n.state)'))"

@@ -61,14 +61,14 @@ def parse(text: bytes) -> Fraction | float | None:
     elif _LD_HEX.fullmatch(text):
         mant, _, exp = body[2:].partition(b"p")
         ip, _, fp = mant.partition(b".")
-        digits = int(ip + fp or b"0", 16)
-        if not digits:
+        mantissa = int(ip + fp or b"0", 16)
+        if not mantissa:
             return Fraction(0)
         e2 = int(exp or b"0") - 4 * len(fp)
-        bits = digits.bit_length() + e2
+        bits = mantissa.bit_length() + e2
         if bits > 16385 or bits < -16450:
             return None
-        x = Fraction(digits << max(e2, 0), 1 << max(-e2, 0))
+        x = Fraction(mantissa << max(e2, 0), 1 << max(-e2, 0))
     else:
         return None
     r = ld_round(-x if neg else x)

@@ -133,7 +133,7 @@ def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
         if (b"NX" in flags and sib is not None) or (b"XX" in flags and sib is None):
             return (_old_value(c, sib) if get else c.nil), None
         keep = b"KEEPTTL" in flags and sib is not None
-        return (_old_value(c, sib) if get else resp.OK), (value, sib[1] if keep else expire)
+        return (_old_value(c, sib) if get else resp.OK), (value, sib[1] if keep and sib is not None else expire)
 
     read_then_write(c, key, decide)
     return None

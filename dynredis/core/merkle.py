@@ -69,6 +69,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import blake2b
+from typing import Any
 from zlib import crc32
 
 HASH_BYTES = 16
@@ -112,7 +113,7 @@ class MerkleTree:
     """
 
     __slots__ = ("fanout", "depth", "segments", "_buckets", "_sums", "_nodes", "_dirty", "_count",
-                 "_digest")
+                 "_digest", "inner_hashed")
 
     def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
                  keyed: bool = False) -> None:
@@ -138,6 +139,7 @@ class MerkleTree:
         self._nodes = levels[::-1]
         self._dirty: set[int] = set()
         self._count = 0
+        self.inner_hashed = 0  # inner nodes recomputed so far (what laziness saves)
 
     # -- writes -----------------------------------------------------------------------
 
@@ -208,8 +210,10 @@ class MerkleTree:
         self._flush()
         return self._nodes[0][0]
 
-    def level(self, depth: int, indices: Iterable[int]) -> list[bytes]:
-        """Hashes of the nodes `indices` at `depth` (0 = root, `self.depth` = buckets)."""
+    def level(self, depth: Any, indices: Iterable[Any]) -> list[bytes]:
+        """Hashes of the nodes `indices` at `depth` (0 = root, `self.depth` = buckets).
+
+        Indices come from peers, so they are checked here (hence Any, not int)."""
         self._check_depth(depth)
         width = self.fanout**depth
         idx = list(indices)
@@ -223,14 +227,14 @@ class MerkleTree:
         nodes = self._nodes[depth]
         return [nodes[i] for i in idx]
 
-    def bucket(self, index: int) -> list[tuple[bytes, bytes]]:
+    def bucket(self, index: Any) -> list[tuple[bytes, bytes]]:
         """Bucket `index`'s entries as a key-sorted list of (key, value_hash)."""
         if type(index) is not int or not 0 <= index < self.segments:
             raise IndexError(f"no bucket {index!r}")
         items = self._buckets.get(index)
         return sorted(items.items()) if items else []
 
-    def buckets(self, indices: Iterable[int]) -> list[list[tuple[bytes, bytes]]]:
+    def buckets(self, indices: Iterable[Any]) -> list[list[tuple[bytes, bytes]]]:
         """`bucket(i)` for each of `indices`: the answer to step 4 in one message."""
         return [self.bucket(i) for i in indices]
 
@@ -241,7 +245,7 @@ class MerkleTree:
 
     # -- internals --------------------------------------------------------------------
 
-    def _check_depth(self, depth: int) -> None:
+    def _check_depth(self, depth: Any) -> None:
         if type(depth) is not int or not 0 <= depth <= self.depth:
             raise IndexError(f"no depth {depth!r} (tree depth {self.depth})")
 
@@ -265,6 +269,7 @@ class MerkleTree:
                 else:
                     children = b"".join(below[lo : lo + f])
                 nodes[p] = _node_hash(children)
+            self.inner_hashed += len(parents)
             below = nodes
             dirty = parents
 

@@ -285,7 +285,8 @@ class Node:
         self._next_ae = 0
         self._ae_cursor = 0
         self.outbox: dict[str, list[tuple]] = {}
-        self.done: list[tuple[Callback, Result]] = []
+        # (callback, argument): a Result, or a replica count for WAIT's held_by.
+        self.done: list[tuple[Callable[[Any], Any], Any]] = []
         self.pending: dict[int, Any] = {}
         self.stats = Stats()
         # Extra message kinds registered by feature modules (e.g. cluster-wide scans):
@@ -388,8 +389,8 @@ class Node:
             self.done.append((cb, (noquorum("read", len(targets), r, self.cfg.n), None)))
             return
         clock, enc = self.local.get(p, key)
-        op = GetOp(len(targets), r, key, p, cb, (enc, clock) if enc is not None else None,
-                   targets)
+        op = GetOp(len(targets), r, key, p, cb,
+                   (enc, clock) if enc is not None and clock is not None else None, targets)
         op.add(self.name, enc)
         if route.others:
             self._next_id += 1
@@ -1046,20 +1047,18 @@ class Node:
     def _timeout(self, op: Any) -> None:
         self.stats.timeouts += 1
         if isinstance(op, GetOp):
-            core = op
-            if not core.replied:
-                core.replied = True
+            if not op.replied:
+                op.replied = True
                 self.stats.noquorum += 1
-                err = noquorum("read", len(core.answers), core.r, self.cfg.n) + " before timeout"
+                err = noquorum("read", len(op.answers), op.r, self.cfg.n) + " before timeout"
                 self.done.append((op.cb, (err, None)))
             # No read repair from a timed-out read: its answers are a timeout old and
             # could carry a version reaped since (anti-entropy repairs instead).
         elif isinstance(op, PutOp):
-            core: PutOp = op
-            if not core.replied:
-                core.replied = True
+            if not op.replied:
+                op.replied = True
                 self.stats.noquorum += 1
-                err = noquorum("write", len(core.acked), core.w, self.cfg.n) + " before timeout"
+                err = noquorum("write", len(op.acked), op.w, self.cfg.n) + " before timeout"
                 self.done.append((op.cb, (err, None)))
         elif isinstance(op, FwdOp):
             self.done.append((op.cb, (f"TIMEOUT forwarded request to {op.target}", None)))

@@ -14,6 +14,7 @@ compare replicas without decoding them.
 from __future__ import annotations
 
 from hashlib import blake2b
+from typing import Any
 
 import msgpack
 
@@ -22,7 +23,9 @@ from . import counter
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
 
-Sibling = tuple[int, int, bytes | tuple | None]
+# (timestamp, expire_at, data); data is bytes, None (a tombstone) or a counter's state
+# (counter.py). Any, because compiled code checks declared types at run time.
+Sibling = tuple[int, int, Any]
 
 SIBLING_WARN = 25
 SIBLING_MAX = 100
@@ -30,7 +33,7 @@ SIBLING_MAX = 100
 _packb = msgpack.Packer(use_bin_type=True).pack
 
 
-def encode(obj: Clock) -> bytes:
+def encode(obj: Any) -> bytes:
     """Canonical bytes of an object."""
     return _packb(obj)
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# Subclasses of str/list stay ordinary Python classes when compiled (mypyc cannot
+# make them native).
+from mypy_extensions import mypyc_attr
+
 OK = b"+OK\r\n"
 PONG = b"+PONG\r\n"
 QUEUED = b"+QUEUED\r\n"
@@ -46,18 +50,22 @@ def array(items: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(items) + b"".join(items)
 
 
+@mypyc_attr(native_class=False)
 class Error(str):
     """A value that `encode` renders as an error reply."""
 
 
+@mypyc_attr(native_class=False)
 class Verbatim(str):
     """Text that RESP3 renders as a verbatim string (INFO, CLIENT INFO ...)."""
 
 
+@mypyc_attr(native_class=False)
 class Simple(str):
     """Text rendered as a simple (status) string."""
 
 
+@mypyc_attr(native_class=False)
 class SetReply(list):
     """An ordered RESP3 set (`~`; an array in RESP2), as COMMAND INFO's flag lists."""
 

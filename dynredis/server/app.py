@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
+from .. import native
 from ..core.clusterports import ClusterPorts, default_cluster_port
 from ..core.identity import choose_actor
 from ..core.keyscan import KeyScan
@@ -338,6 +339,8 @@ class NodeServer:
         return {
             "redis_version": REDIS_VERSION,
             "dynredis_version": "0.1.0",
+            # compiled (mypyc) or pure Python, and why (see dynredis/native.py)
+            "dynredis_build": native.running(),
             "redis_mode": "cluster",
             "os": os.uname().sysname,
             "arch_bits": 64,

@@ -398,7 +398,7 @@ class ClientConnection(asyncio.Protocol):
             self.server.mark_dirty(self)
         if self.paused and not self.resume_scheduled and len(waiting) <= MAX_IN_FLIGHT // 2:
             self.resume_scheduled = True
-            self.server.loop.call_soon(self._resume)
+            self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
     def flush(self) -> None:
         t = self.transport
@@ -437,6 +437,7 @@ class ClientConnection(asyncio.Protocol):
         reader = self.reader
         node = self.node
         src = self.peer_name
+        assert src is not None
         while True:
             body = reader.gets()
             if body is False:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .wire import peer_hello
 
@@ -80,8 +80,8 @@ class PeerLink(asyncio.Protocol):
         if self.closed:
             transport.close()
             return
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(peer_hello(self.server.secret, self.server.name) + b"".join(self.queued))
+        self.transport = t = cast(asyncio.Transport, transport)
+        t.write(peer_hello(self.server.secret, self.server.name) + b"".join(self.queued))
         self.queued.clear()
         self.queued_bytes = 0
         log.info("connected to peer %s", self.name)

@@ -9,11 +9,11 @@ commit), according to the durability mode.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 
 class Engine(Protocol):
-    name: str
+    name: ClassVar[str]
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The stored value, staged writes included."""

@@ -27,6 +27,7 @@ import hashlib
 import heapq
 import struct
 from collections.abc import Iterator
+from typing import ClassVar
 
 import lmdb
 
@@ -64,7 +65,8 @@ def _split_record(record: bytes) -> tuple[bytes, bytes]:
 class LmdbEngine:
     """Staged writes over an LMDB environment."""
 
-    name = "lmdb"
+    # ClassVar: class attributes also when compiled (mypyc makes plain ones per instance).
+    name: ClassVar[str] = "lmdb"
     scan_chunk = 512  # committed entries read per short read transaction in scan()
 
     def __init__(self, path: str, map_size: int = 1 << 34, durability: str = "buffered") -> None:

@@ -6,12 +6,13 @@ Used by tests, the simulator and `--storage memory` nodes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 
 class MemoryEngine:
     """A dict of dicts, one per partition; writes are applied at once."""
 
-    name = "memory"
+    name: ClassVar[str] = "memory"
 
     def __init__(self) -> None:
         self._parts: dict[int, dict[bytes, bytes]] = {}

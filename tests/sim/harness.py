@@ -288,6 +288,8 @@ class SimCluster:
         self.queue: list[tuple] = []
         self.seq = 0
         self.cut: set[tuple[str, str]] = set()
+        # Message kinds handed to their receiver twice in a row (a targeted duplicate).
+        self.deliver_twice: set[str] = set()
         self.trace: deque[tuple] = deque(maxlen=trace_len)
         self.log: StoreLog | None = StoreLog() if log_stores else None
         if self.log is not None:
@@ -302,7 +304,7 @@ class SimCluster:
         self.sn: dict[str, SimNode] = {}
         for i, name in enumerate(self.names):
             sn = SimNode(
-                name, i, SimEngine(name, self), Config(**vars(base)),
+                name, i, SimEngine(name, self), replace(base),
                 durability=modes[i],
                 offset_ms=(skew_ms[i] if skew_ms else 0.0),
                 drift=(drift_ppm[i] * 1e-6 if drift_ppm else 0.0),
@@ -349,7 +351,7 @@ class SimCluster:
         if raw is not None:
             wire, mem = msgpack.unpackb(raw, use_list=False)
             ring, members = Ring.from_wire(wire), set(mem)
-        node = Node(sn.name, actor, engine, Config(**vars(sn.config)), ring=ring,
+        node = Node(sn.name, actor, engine, replace(sn.config), ring=ring,
                     members=members, seeds=seeds or tuple(self.names[:1]),
                     rng=random.Random(self.rng.random()))
         node.now = self.node_now(sn)
@@ -477,10 +479,12 @@ class SimCluster:
         node.now = self.node_now(sn)
         self.msgs_delivered += 1
         self._trace(">", src, dst, msg)
-        try:
-            node.on_message(src, msg)
-        except Exception as exc:  # the server logs these and goes on
-            self._error(sn, f"on_message {fmt_msg(msg, self.short)} from {self.short(src)}", exc)
+        for _ in range(2 if msg[0] in self.deliver_twice else 1):
+            try:
+                node.on_message(src, msg)
+            except Exception as exc:  # the server logs these and goes on
+                self._error(sn, f"on_message {fmt_msg(msg, self.short)} from {self.short(src)}",
+                            exc)
         self._flush(sn)
 
     def _flush(self, sn: SimNode) -> None:

@@ -22,7 +22,7 @@ In mixed profiles each fault family is switched on per seed with probability
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from dynredis.core.node import Config
@@ -372,8 +372,8 @@ def restrict(profile: FaultProfile, families: list[str] | None = None,
     overridden by `config`."""
     changes: dict[str, Any] = {}
     if config:
-        fields = set(vars(Config()))
-        bad = set(config) - fields
+        known = {f.name for f in fields(Config)}
+        bad = set(config) - known
         if bad:
             raise ValueError(f"unknown Config fields {sorted(bad)}")
         changes["config"] = tuple({**dict(profile.config), **config}.items())

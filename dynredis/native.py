@@ -1,0 +1,156 @@
+"""Which modules run compiled, and the guard that never lets a stale build run.
+
+The request path (parsing, command dispatch, the node's quorum state machines,
+clocks, placement, local storage) is compiled with mypyc at install time
+(`setup.py`): the same source, run as C extension modules. A node's CPU per request
+is dominated by interpreter overhead on this path (about 60 Python calls per SET),
+which compiled calls and attribute access remove.
+
+The extension modules sit next to their sources, and Python imports an extension in
+preference to a source file. So an edit to a compiled module's source would silently
+not run until the next build. To prevent that, the build records a digest of every
+compiled module's source (`write_manifest`), and the package's `__init__` calls
+`choose()` before any submodule is imported: if any source differs from what was
+compiled, or nothing was compiled, or DYNREDIS_PURE=1, every module is imported from
+its source instead (all or nothing: compiled modules call each other directly).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+COMPILED_MODULES: tuple[str, ...] = (
+    "dynredis.core.clock",
+    "dynredis.core.counter",
+    "dynredis.core.hlc",
+    "dynredis.core.keyslot",
+    "dynredis.core.localstore",
+    "dynredis.core.merkle",
+    "dynredis.core.node",
+    "dynredis.core.obj",
+    "dynredis.core.quorum",
+    "dynredis.core.ring",
+    "dynredis.server.client",
+    "dynredis.server.wire",
+    "dynredis.resp.encode",
+    "dynredis.commands.common",
+    "dynredis.commands.strings",
+    "dynredis.commands.table",
+    "dynredis.storage.lmdb_engine",
+)
+
+PACKAGE = "dynredis"
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+MANIFEST_NAME = "native-manifest.json"
+PURE_ENV = "DYNREDIS_PURE"
+_SHARED_LIB = "_native__mypyc"  # mypyc's runtime for the group (setup.py group_name)
+
+# What this process runs: "compiled", or "pure (<why>)". Set by `choose()`.
+state = "pure (not checked)"
+
+
+def source_path(module: str) -> str:
+    parts = module.split(".")[1:]
+    return os.path.join(PACKAGE_DIR, *parts) + ".py"
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def source_digests() -> dict[str, str]:
+    """The digest of every compiled module's source, as it is now."""
+    return {m: _digest(source_path(m)) for m in COMPILED_MODULES}
+
+
+def write_manifest(path: str, digests: dict[str, str]) -> None:
+    """Record the sources just compiled (the build calls this after it succeeded)."""
+    with open(path, "w") as f:
+        json.dump(digests, f, indent=1, sort_keys=True)
+
+
+def extension_modules() -> set[str]:
+    """Modules of the package that have an extension file next to their source."""
+    found: set[str] = set()
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    for root, dirs, files in os.walk(PACKAGE_DIR):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = os.path.relpath(root, PACKAGE_DIR)
+        prefix = PACKAGE if rel == "." else PACKAGE + "." + rel.replace(os.sep, ".")
+        for name in files:
+            for suffix in suffixes:
+                if name.endswith(suffix):
+                    stem = name[: -len(suffix)]
+                    if stem != _SHARED_LIB:
+                        found.add(f"{prefix}.{stem}")
+                    break
+    return found
+
+
+def why_pure() -> str | None:
+    """None if the compiled modules may run, else the reason they may not (no ',' or
+    '=': it is shown in INFO, which clients split on those)."""
+    if os.environ.get(PURE_ENV) == "1":
+        return f"{PURE_ENV} set"
+    built = extension_modules()
+    if not built:
+        return "not compiled"
+    if built != set(COMPILED_MODULES):
+        odd = sorted(built ^ set(COMPILED_MODULES))
+        return f"stale build: compiled modules differ from the list ({' '.join(odd)})"
+    try:
+        with open(os.path.join(PACKAGE_DIR, MANIFEST_NAME)) as f:
+            recorded = json.load(f)
+    except (OSError, ValueError):
+        return "no build manifest (the last build did not finish)"
+    for m, digest in source_digests().items():
+        if recorded.get(m) != digest:
+            return f"stale build: {m} changed since it was compiled"
+    return None
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder):
+    """Imports the compiled modules from their .py files, ahead of any extension."""
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self.modules = frozenset(modules)
+
+    def find_spec(self, fullname: str, path: object = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.modules:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_path(fullname))
+
+
+def choose() -> str:
+    """Decide, once per process, whether the compiled modules run; returns `state`."""
+    global state
+    if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+        return state
+    reason = why_pure()
+    if reason is None:
+        state = "compiled"
+    else:
+        state = f"pure ({reason})"
+        modules = [m for m in extension_modules() | set(COMPILED_MODULES)
+                   if os.path.exists(source_path(m))]
+        sys.meta_path.insert(0, _SourceFinder(modules))
+    return state
+
+
+def running() -> str:
+    """What actually runs: "compiled" only if every compiled module imported so far came
+    from its extension (modules not needed yet, e.g. an unused engine, are not loaded)."""
+    loaded = [sys.modules[m] for m in COMPILED_MODULES if m in sys.modules]
+    if state == "compiled" and all(not (m.__file__ or "").endswith(".py") for m in loaded):
+        return "compiled"
+    return state
