@@ -49,6 +49,27 @@ def digest(data: bytes) -> bytes:
     return blake2b(data, digest_size=16).digest()
 
 
+# Objects up to this size identify themselves by their bytes, larger ones by a digest:
+# comparing a hundred bytes costs nothing, hashing them about as much as decoding.
+INLINE_IDENTITY = 512
+
+
+def identity(data: bytes) -> bytes:
+    """What names an encoded object exactly, for `is_identity`: its bytes if small."""
+    return data if len(data) <= INLINE_IDENTITY else digest(data)
+
+
+def is_identity(data: bytes, ident: bytes) -> bool:
+    """Whether `ident` (from `identity`) names exactly the object `data`.
+
+    A small `data` compares as bytes. A large one compares by digest; `ident` then
+    matches only if it is that digest (a small object's bytes cannot equal it short of
+    a blake2b preimage)."""
+    if len(data) <= INLINE_IDENTITY:
+        return data == ident
+    return digest(data) == ident
+
+
 def sibling(ts: int, data: bytes | None, expire_at: int = 0) -> Sibling:
     return (ts, expire_at, data)
 

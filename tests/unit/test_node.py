@@ -389,3 +389,23 @@ def test_held_by_counts_the_replicas_holding_a_write_or_a_later_one() -> None:
     assert err is None
     sim.run(50)
     assert sim.call(c, "held_by", b"k", first) == 3
+
+
+def test_a_replica_in_step_takes_a_write_as_sent_and_one_out_of_step_merges_it() -> None:
+    """Replica puts carry a digest of the version the coordinator built on. A replica
+    holding exactly that version stores the new bytes as they are; a replica holding
+    anything else merges, so a write the coordinator never saw stays a sibling."""
+    sim = SimCluster(3, seed=3, config=Config(ae_interval_ms=10**9))
+    a, b, c = sim.names
+    for v in (b"v1", b"v2"):
+        sim.put(a, b"k", v)
+        sim.run(100)
+        assert _held(sim, a, b"k") == _held(sim, b, b"k") == _held(sim, c, b"k")
+    sim.partition(a, c)
+    assert sim.put(c, b"k", b"vc")[0] is None  # reaches b, not a
+    sim.run(100)
+    assert sim.put(a, b"k", b"v3")[0] is None  # built on v2: b holds something else
+    sim.run(100)
+    held = _held(sim, b, b"k")
+    assert held is not None
+    assert sorted(s[2] for s in objmod.live_siblings(objmod.decode(held), 0)) == [b"v3", b"vc"]
