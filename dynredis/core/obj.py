@@ -17,6 +17,7 @@ from hashlib import blake2b
 from typing import Any
 
 import msgpack
+import msgspec
 
 from . import clock as dvv
 from . import counter
@@ -30,7 +31,10 @@ Sibling = tuple[int, int, Any]
 SIBLING_WARN = 25
 SIBLING_MAX = 100
 
-_packb = msgpack.Packer(use_bin_type=True).pack
+# Encoding with msgspec: the same bytes as msgpack's Packer(use_bin_type=True) for every
+# value we store or send (property-tested in tests/unit/test_obj.py, so versions written
+# before compare equal), in 2-3x less time. Decoding stays msgpack's: it gives tuples.
+_packb = msgspec.msgpack.Encoder().encode
 
 
 def encode(obj: Any) -> bytes:

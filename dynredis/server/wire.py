@@ -9,8 +9,11 @@ encode, one write, one decode, however many messages it holds.
 from __future__ import annotations
 
 import msgpack
+import msgspec
 
-_pack = msgpack.Packer(use_bin_type=True).pack
+# msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
+# msgpack decodes, into tuples.
+_pack = msgspec.msgpack.Encoder().encode
 
 
 def batch(msgs: list[tuple]) -> bytes:
