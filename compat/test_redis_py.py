@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -230,16 +231,13 @@ def async_client(port: int) -> aioredis.Redis:
 @mark(ASYNC, "strings")
 def test_asyncio_concurrent_commands(cluster: Cluster) -> None:
     async def main() -> None:
-        c = async_client(cluster.ports[2])
-        try:
+        async with async_client(cluster.ports[2]) as c:
             assert await c.ping() is True
             await asyncio.gather(*(c.set(f"py:a:{i}", i) for i in range(300)))
             got = await asyncio.gather(*(c.get(f"py:a:{i}") for i in range(300)))
             assert got == [str(i) for i in range(300)]
             assert await c.mget("py:a:0", "py:a:none") == ["0", None]
             assert await c.getdel("py:a:0") == "0" and await c.exists("py:a:0") == 0
-        finally:
-            await c.aclose()
 
     asyncio.run(main())
 
@@ -247,14 +245,11 @@ def test_asyncio_concurrent_commands(cluster: Cluster) -> None:
 @mark(ASYNC, "counters")
 def test_asyncio_counters_from_many_tasks_lose_no_increment(cluster: Cluster) -> None:
     async def main() -> None:
-        clients = [async_client(p) for p in cluster.ports]
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(async_client(p)) for p in cluster.ports]
             await asyncio.gather(*(clients[i % 3].incr("py:a:count") for i in range(300)))
             assert await clients[0].get("py:a:count") == "300"
             assert await clients[1].incrbyfloat("py:a:float", 0.5) == 0.5
-        finally:
-            for c in clients:
-                await c.aclose()
 
     asyncio.run(main())
 
@@ -262,8 +257,7 @@ def test_asyncio_counters_from_many_tasks_lose_no_increment(cluster: Cluster) ->
 @mark(ASYNC, "pipelines")
 def test_asyncio_pipelines(cluster: Cluster) -> None:
     async def main() -> None:
-        c = async_client(cluster.ports[0])
-        try:
+        async with async_client(cluster.ports[0]) as c:
             async with c.pipeline(transaction=False) as p:
                 for i in range(500):
                     p.set(f"py:ap:{i}", i)
@@ -271,8 +265,6 @@ def test_asyncio_pipelines(cluster: Cluster) -> None:
             async with c.pipeline(transaction=True) as p:
                 p.incr("py:ap:1").get("py:ap:1")
                 assert await p.execute() == [2, "2"]
-        finally:
-            await c.aclose()
 
     asyncio.run(main())
 
@@ -280,13 +272,10 @@ def test_asyncio_pipelines(cluster: Cluster) -> None:
 @mark(ASYNC, "scan")
 def test_asyncio_scan_iter(cluster: Cluster) -> None:
     async def main() -> None:
-        c = async_client(cluster.ports[1])
-        try:
+        async with async_client(cluster.ports[1]) as c:
             await c.mset({f"py:as:{i}": i for i in range(120)})
             seen = [k async for k in c.scan_iter(match="py:as:*", count=25)]
             assert sorted(seen) == sorted(f"py:as:{i}" for i in range(120))
-        finally:
-            await c.aclose()
 
     asyncio.run(main())
 
@@ -363,9 +352,8 @@ def test_cluster_client_reads_from_replicas(cluster: Cluster) -> None:
 @mark(ASYNC_CLUSTER, "cluster")
 def test_asyncio_cluster_client(cluster: Cluster) -> None:
     async def main() -> None:
-        rc = AsyncRedisCluster(host=HOST, port=cluster.cluster_ports[2], decode_responses=True)
-        try:
-            await rc.initialize()
+        async with AsyncRedisCluster(host=HOST, port=cluster.cluster_ports[2],
+                                     decode_responses=True) as rc:  # initializes, closes
             assert sorted(n.port for n in rc.get_primaries()) == sorted(cluster.cluster_ports)
             await asyncio.gather(*(rc.set(f"py:arc:{i}", i) for i in range(150)))
             got = await asyncio.gather(*(rc.get(f"py:arc:{i}") for i in range(150)))
@@ -376,8 +364,6 @@ def test_asyncio_cluster_client(cluster: Cluster) -> None:
                 assert await p.execute() == list(range(1, 151))
             seen = [k async for k in rc.scan_iter(match="py:arc:*")]
             assert sorted(seen) == sorted(f"py:arc:{i}" for i in range(150))
-        finally:
-            await rc.aclose()
 
     asyncio.run(main())
 
