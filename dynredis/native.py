@@ -55,8 +55,9 @@ MANIFEST_NAME = "native-manifest.json"
 PURE_ENV = "DYNREDIS_PURE"
 _SHARED_LIB = "_native__mypyc"  # mypyc's runtime for the group (setup.py group_name)
 
+_UNCHECKED = "pure (not checked)"
 # What this process runs: "compiled", or "pure (<why>)". Set by `choose()`.
-state = "pure (not checked)"
+state = _UNCHECKED
 
 
 def source_path(module: str) -> str:
@@ -136,7 +137,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
 def choose() -> str:
     """Decide, once per process, whether the compiled modules run; returns `state`."""
     global state
-    if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+    if state != _UNCHECKED:
         return state
     reason = why_pure()
     if reason is None:

@@ -44,12 +44,17 @@ if [[ ! -x .venv/bin/python ]]; then
     fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# The build tools go into the venv once (mypy brings mypyc; without it dynredis runs as
+# pure Python), so neither step below builds a throwaway environment of its own.
+mkdir -p build
+.venv/bin/python -m pip install -q "setuptools>=68" "mypy>=1.10" >build/pip-install.log 2>&1 \
+    || .venv/bin/python -m pip install -q "setuptools>=68" >>build/pip-install.log 2>&1 || true
 # The package itself is installed editable and uncompiled here (DYNREDIS_PURE=1);
 # build_native below compiles it in place.
 extras=""
 [[ $want_test == 1 ]] && extras="[test]"
-mkdir -p build
-if ! DYNREDIS_PURE=1 .venv/bin/python -m pip install -q -e ".${extras}" >build/pip-install.log 2>&1; then
+if ! DYNREDIS_PURE=1 .venv/bin/python -m pip install -q --no-build-isolation -e ".${extras}" \
+        >>build/pip-install.log 2>&1; then
     tail -40 build/pip-install.log >&2
     echo "install.sh: pip install failed (full output: build/pip-install.log)" >&2
     exit 1
@@ -67,8 +72,7 @@ build_native() {
         return
     fi
     echo "install.sh: compiling the request path with mypyc (about a minute)"
-    if ! .venv/bin/python -m pip install -q "mypy>=1.10" "setuptools>=68" \
-            || ! .venv/bin/python setup.py build_ext --inplace >build/native-build.log 2>&1; then
+    if ! .venv/bin/python setup.py build_ext --inplace >build/native-build.log 2>&1; then
         echo "install.sh: compiling failed (see build/native-build.log);" \
              "dynredis runs as pure Python, slower" >&2
     fi
