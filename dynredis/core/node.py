@@ -420,7 +420,7 @@ class Node:
 
     def _read_repair(self, op: GetOp) -> None:
         core = op
-        if len(core.answers) < 2:
+        if len(core.answers) < 2 or core.unanimous():
             return
         merged, menc = core.merged(op.local)
         if menc is None:

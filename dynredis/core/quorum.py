@@ -56,6 +56,18 @@ class GetCore:
         `known` is an (encoding, clock) pair the caller already decoded (the
         coordinator's own copy), so the common all-replicas-agree case decodes nothing.
         """
+        if known is not None:
+            # The common case: every replica that found the key holds exactly the
+            # caller's copy. Compared, not hashed into a set (no set, no hashes).
+            kenc = known[0]
+            found = False
+            for enc in self.answers.values():
+                if enc is not None:
+                    if enc != kenc:
+                        break
+                    found = True
+            else:
+                return (known[1], kenc) if found else (None, None)
         distinct = {enc for enc in self.answers.values() if enc is not None}
         if not distinct:
             return None, None
@@ -66,6 +78,16 @@ class GetCore:
             return objmod.decode(enc), enc
         merged = dvv.sync_all([objmod.decode(e) for e in sorted(distinct)])
         return merged, objmod.encode(merged)
+
+    def unanimous(self) -> bool:
+        """Every answer so far is the same (all not-found, or the same bytes): a read
+        repair would find nothing stale."""
+        answers = iter(self.answers.values())
+        first = next(answers, None)
+        for enc in answers:
+            if enc != first:
+                return False
+        return True
 
     def stale(self, merged_enc: bytes | None) -> list[str]:
         """Replicas whose answer differs from the merged object (read-repair targets)."""

@@ -104,6 +104,9 @@ def test_get_core_merge_and_stale(scenario, use_known):
     if use_known and found:
         known = (objmod.encode(found[0]), found[0])
     merged, merged_enc = core.merged(known)
+    # Read repair skips the merge when every answer is the same: exactly when the
+    # merge would find no stale replica.
+    assert core.unanimous() == (core.stale(merged_enc) == [])
     if not found:
         assert (merged, merged_enc) == (None, None)
         assert core.stale(merged_enc) == []
