@@ -39,8 +39,12 @@ class Engine(Protocol):
     def pending(self) -> int:
         """Number of staged writes not yet committed."""
 
-    def commit(self, sync: bool) -> None:
-        """Write staged changes; with `sync`, also force them to disk (fsync)."""
+    def commit(self, sync: bool, wait: bool = True) -> None:
+        """Write staged changes; with `sync`, also force them to disk (fsync).
+
+        With `wait` False the fsync may run in the background: the call returns
+        once the changes are written, and they are on disk a little later (the
+        buffered mode's periodic sync, which must not stall the event loop)."""
 
     def meta_get(self, name: str) -> bytes | None:
         """Small node metadata (identity, ring), outside the keyspace."""

@@ -18,18 +18,25 @@ Writes are staged in a dict ``{(partition, key): value, or None for a delete}``
 (last write wins) and written in one transaction by `commit`. The environment is
 opened with ``sync=False``: a commit reaches the OS (so it survives the process
 being killed) but only ``commit(sync=True)`` (``env.sync``) makes it survive a
-power loss. Single-threaded use is assumed (the server's event loop).
+power loss. Single-threaded use is assumed (the server's event loop), with one
+exception: ``commit(sync=True, wait=False)`` runs the fsync in a short-lived
+thread. py-lmdb releases the GIL inside ``env.sync`` and LMDB never rewrites a
+committed page in place, so the loop goes on committing while the disk catches up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import struct
+import threading
 from collections.abc import Iterator
 from typing import ClassVar
 
 import lmdb
+
+log = logging.getLogger(__name__)
 
 _pack = struct.Struct(">H").pack
 _unpack = struct.Struct(">H").unpack
@@ -95,7 +102,9 @@ class LmdbEngine:
         # default); longer keys go to the ``long`` db.
         self.max_key_size = min(self._env.max_key_size(), _LMDB_KEY_LIMIT) - 2
         self._stage: dict[tuple[int, bytes], bytes | None] = {}
-        self._unsynced = False  # committed to the OS since the last env.sync
+        self._unsynced = False  # committed to the OS since the last env.sync began
+        self._syncer: threading.Thread | None = None  # a background env.sync, if any
+        self.background_syncs = 0  # background syncs started (INFO, tests)
         self._closed = False
         # One read transaction serves every get; it is renewed after each write
         # transaction, so it never sees less than the latest commit (and the stage
@@ -280,12 +289,16 @@ class LmdbEngine:
         self._stage = {}
         self._unsynced = True
 
-    def commit(self, sync: bool) -> None:
+    def commit(self, sync: bool, wait: bool = True) -> None:
         """Write every staged entry in one write transaction, then fsync if asked.
 
         ``commit(True)`` with nothing staged still syncs earlier unsynced commits
         (and a wipe), but is free when everything is already on disk. If the
-        transaction fails the stage is kept, so nothing is silently lost."""
+        transaction fails the stage is kept, so nothing is silently lost.
+
+        ``wait=False`` runs the fsync in a background thread (see the module
+        docstring); while one runs, another is not started (the next call with
+        `sync` starts it, so nothing committed is left unsynced for long)."""
         stage = self._stage
         env = self._env
         if stage:
@@ -323,8 +336,30 @@ class LmdbEngine:
             self._stage = {}
             self._unsynced = not self._durable  # a durable env synced inside commit
         if sync and self._unsynced:
-            env.sync(True)
-            self._unsynced = False
+            if wait:
+                self._join_syncer()
+                env.sync(True)
+                self._unsynced = False
+            elif self._syncer is None or not self._syncer.is_alive():
+                # Everything committed before the sync begins is on disk when it ends.
+                self._unsynced = False
+                self.background_syncs += 1
+                self._syncer = threading.Thread(
+                    target=self._background_sync, name="lmdb-sync", daemon=True)
+                self._syncer.start()
+
+    def _background_sync(self) -> None:
+        try:
+            self._env.sync(True)
+        except Exception:
+            self._unsynced = True  # the next sync retries
+            log.exception("background LMDB sync failed")
+
+    def _join_syncer(self) -> None:
+        syncer = self._syncer
+        if syncer is not None:
+            syncer.join()
+            self._syncer = None
 
     # --------------------------------------------------------------- metadata
 
@@ -344,8 +379,9 @@ class LmdbEngine:
         if self._closed:
             return
         try:
-            self.commit(True)
+            self.commit(True)  # waits for a background sync before its own
         finally:
+            self._join_syncer()
             self._closed = True
             self._rtxn.abort()
             self._env.close()

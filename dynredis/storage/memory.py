@@ -64,7 +64,7 @@ class MemoryEngine:
         """Always 0: writes are applied at once."""
         return 0
 
-    def commit(self, sync: bool) -> None:
+    def commit(self, sync: bool, wait: bool = True) -> None:
         """Nothing to do."""
 
     def meta_get(self, name: str) -> bytes | None:

@@ -188,7 +188,7 @@ class SimEngine:
     def pending(self) -> int:
         return len(self.undo)
 
-    def commit(self, sync: bool = True) -> None:
+    def commit(self, sync: bool = True, wait: bool = True) -> None:
         if self.undo:
             self.undo.clear()
             self.commits += 1

@@ -13,6 +13,7 @@ import threading
 import time
 from hashlib import blake2b
 
+import lmdb
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -512,6 +513,76 @@ def test_lmdb_commit_is_one_write_txn_and_syncs_when_asked(lmdb_path):
         eng.close()
 
 
+class GatedEnv(CountingEnv):
+    """A CountingEnv whose sync waits for `gate` and fails while `fail` is set."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.gate = threading.Event()
+        self.fail = False
+        self.sync_threads: list[str] = []
+
+    def sync(self, *args):
+        self.sync_threads.append(threading.current_thread().name)
+        assert self.gate.wait(30), "test never opened the gate"
+        if self.fail:
+            self.syncs += 1
+            raise lmdb.Error("injected sync failure")
+        return super().sync(*args)
+
+
+def test_lmdb_background_sync_leaves_the_caller_free_and_close_waits(lmdb_path):
+    """commit(sync=True, wait=False) returns while the disk is still syncing; a
+    commit made meanwhile is synced by the next sync (close waits for both)."""
+    eng = LmdbEngine(lmdb_path)
+    gated = GatedEnv(eng._env)
+    eng._env = gated
+    try:
+        eng.put(0, b"a", b"1")
+        eng.commit(True, wait=False)  # the sync blocks on the gate: we are not blocked
+        assert eng.get(0, b"a") == b"1"
+        assert eng.background_syncs == 1
+        eng.put(0, b"b", b"2")
+        eng.commit(True, wait=False)  # one background sync at a time
+        assert eng.background_syncs == 1
+        assert gated.syncs == 0
+        gated.gate.set()
+        eng.close()  # waits for the background sync, then syncs "b" itself
+        assert gated.syncs == 2
+        assert gated.sync_threads == ["lmdb-sync", threading.current_thread().name]
+    finally:
+        gated.gate.set()
+        eng._env = gated._env
+        eng.close()
+    eng = LmdbEngine(lmdb_path)
+    try:
+        assert (eng.get(0, b"a"), eng.get(0, b"b")) == (b"1", b"2")
+    finally:
+        eng.close()
+
+
+def test_lmdb_failed_background_sync_is_retried(lmdb_path):
+    eng = LmdbEngine(lmdb_path)
+    gated = GatedEnv(eng._env)
+    eng._env = gated
+    try:
+        gated.gate.set()
+        gated.fail = True
+        eng.put(0, b"a", b"1")
+        eng.commit(True, wait=False)
+        eng._join_syncer()
+        assert gated.syncs == 1
+        gated.fail = False
+        eng.commit(True, wait=False)  # nothing new committed, but the failed sync is owed
+        eng._join_syncer()
+        assert (gated.syncs, eng.background_syncs) == (2, 2)
+        eng.commit(True, wait=False)  # now nothing is owed
+        assert eng.background_syncs == 2
+    finally:
+        eng._env = gated._env
+        eng.close()
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 512])
 def test_lmdb_scan_chunk_boundaries(lmdb_path, chunk):
     """Each chunk resumes strictly after the last key, even when the next key is
@@ -863,9 +934,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.model.pop((p, k), None)
         self.staged.add((p, k))
 
-    @rule(sync=st.booleans())
-    def commit(self, sync):
-        self.engine.commit(sync)
+    @rule(sync=st.booleans(), wait=st.booleans())
+    def commit(self, sync, wait):
+        self.engine.commit(sync, wait)
         self.durable = dict(self.model)
         self.staged.clear()
 
@@ -888,6 +959,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule()
     def die_and_reopen(self):
         """Lose the stage (as a crash would); what was committed must remain."""
+        self.engine._join_syncer()  # closing the map under a running msync is not a crash
         self.engine._env.close()
         self.engine._closed = True
         self.engine = self._open()
