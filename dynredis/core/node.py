@@ -286,6 +286,7 @@ class Node:
         self._next_ae = 0
         self._ae_cursor = 0
         self.outbox: dict[str, list[tuple]] = {}
+        self.outbox_msgs = 0  # messages in outbox (the server sends early past a bound)
         # (callback, argument): a Result, or a replica count for WAIT's held_by.
         self.done: list[tuple[Callable[[Any], Any], Any]] = []
         self.pending: dict[int, Any] = {}
@@ -359,6 +360,7 @@ class Node:
     # --- effects ---------------------------------------------------------------------
 
     def send(self, peer: str, msg: tuple) -> None:
+        self.outbox_msgs += 1
         box = self.outbox.get(peer)
         if box is None:
             self.outbox[peer] = [msg]

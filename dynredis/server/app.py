@@ -116,6 +116,10 @@ class NodeServer:
         self.links: dict[str, PeerLink] = {}
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
+        # Past PEER_SEND_AT queued messages, peers are written to mid-turn. Not in
+        # fsync mode: a replica's acknowledgement must not leave before the turn's
+        # group commit (the coordinator's own sends could, but one rule is simpler).
+        self.send_peers_early = opts.durability != "fsync"
         self.commands_processed = 0
         self.flushes = 0
         self.peer_writes = 0
@@ -197,13 +201,7 @@ class NodeServer:
         self.flushes += 1
         if self.opts.durability == "fsync" and self.engine.pending():
             self.engine.commit(True)
-        node = self.node
-        if node.outbox:
-            outbox = node.outbox
-            node.outbox = {}
-            self.peer_writes += len(outbox)
-            for peer, msgs in outbox.items():
-                self.link(peer).send(batch(msgs))
+        self.send_peers()
         if self.dirty:
             dirty = self.dirty
             self.dirty = []
@@ -213,6 +211,17 @@ class NodeServer:
                 if conn.id not in seen:
                     seen.add(conn.id)
                     conn.flush()
+
+    def send_peers(self) -> None:
+        """Send every peer its queued messages, one write each."""
+        node = self.node
+        if node.outbox:
+            outbox = node.outbox
+            node.outbox = {}
+            node.outbox_msgs = 0
+            self.peer_writes += len(outbox)
+            for peer, msgs in outbox.items():
+                self.link(peer).send(batch(msgs))
 
     def link(self, peer: str) -> PeerLink:
         link = self.links.get(peer)

@@ -37,6 +37,20 @@ NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", 
 
 # A reply still missing after this long is given up on (see ClientConnection.unstick).
 STUCK_S = 60.0
+# Messages queued for peers after which they are sent at once rather than at the end
+# of the loop turn: a deep pipeline (or a big batch from a peer) then keeps the
+# replicas (or the coordinator) busy while the rest is parsed, instead of the
+# processes taking turns. Below it (e.g. -P 1 traffic) one write per peer per turn.
+PEER_SEND_AT = 64
+
+
+def decimal_digits(n: int) -> int:
+    """len(str(n)) for n >= 0, without making the string (called per argument)."""
+    digits = 1
+    while n >= 10:
+        n //= 10
+        digits += 1
+    return digits
 
 
 def frame_length(cmd: Any) -> int:
@@ -45,11 +59,11 @@ def frame_length(cmd: Any) -> int:
     if type(cmd) is not list:
         return 0  # not a command: the connection is closed with a protocol error
     n = len(cmd)
-    total = 3 + len(str(n)) + 5 * n
+    total = 3 + decimal_digits(n) + 5 * n
     try:
         for arg in cmd:
             size = len(arg)
-            total += size + len(str(size))
+            total += size + decimal_digits(size)
     except TypeError:
         return 0  # a non-bulk element: closed with a protocol error too
     return total
@@ -213,6 +227,7 @@ class ClientConnection(asyncio.Protocol):
         it answers it)."""
         reader = self.reader
         waiting = self.waiting
+        server = self.server
         try:
             while True:
                 if len(waiting) >= MAX_IN_FLIGHT:
@@ -223,6 +238,8 @@ class ClientConnection(asyncio.Protocol):
                     break
                 self.consumed += frame_length(cmd)
                 self.execute(cmd)
+                if server.node.outbox_msgs >= PEER_SEND_AT and server.send_peers_early:
+                    server.send_peers()
                 if self.peer_name is not None:
                     self._peer_frames()
                     return
@@ -452,3 +469,5 @@ class ClientConnection(asyncio.Protocol):
                     node.on_message(src, msg)
                 except Exception:
                     log.exception("handling %r from %s failed", msg[:1], src)
+                if node.outbox_msgs >= PEER_SEND_AT and self.server.send_peers_early:
+                    self.server.send_peers()

@@ -5,8 +5,19 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import hiredis
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dynredis.core import clock as dvv
+from dynredis.core import obj as objmod
+from dynredis.core.ring import new_ring
 from dynredis.server.app import NodeOptions, NodeServer
-from dynredis.server.client import STUCK_S, ClientConnection
+from dynredis.server.client import STUCK_S, ClientConnection, decimal_digits, frame_length
+from dynredis.server.peers import PeerLink
+from dynredis.server.wire import batch as wire_batch
+from dynredis.server.wire import unframe
 
 
 class FakeTransport:
@@ -53,3 +64,114 @@ def test_a_lost_reply_becomes_an_error_and_the_replies_behind_it_flow(tmp_path: 
 
     sent = asyncio.run(run())
     assert sent == b"-ERR internal error: the reply to this command was lost\r\n+PONG\r\n"
+
+
+@given(st.integers(min_value=0, max_value=10**30))
+def test_decimal_digits_is_the_length_of_the_decimal_string(n: int) -> None:
+    assert decimal_digits(n) == len(str(n))
+
+
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=40))
+def test_frame_length_is_the_size_of_the_frame_hiredis_parsed(args: list[bytes]) -> None:
+    """The connection counts consumed input by re-measuring each parsed command."""
+    frame = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+    reader = hiredis.Reader()
+    reader.feed(frame + b"*1\r\n$4\r\nPING\r\n")
+    cmd = reader.gets()
+    assert cmd == args
+    assert frame_length(cmd) == len(frame)
+
+
+class CaptureTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+
+def peer_messages(sent: bytes) -> list[tuple]:
+    """The messages in what a peer link wrote, in order."""
+    reader = hiredis.Reader()
+    reader.feed(sent)
+    out: list[tuple] = []
+    while (body := reader.gets()) is not False:
+        out.extend(unframe(body))
+    return out
+
+
+def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_path: Path) -> None:
+    """Past PEER_SEND_AT queued messages the coordinator writes to its peers at once
+    (the replicas start while it parses on); messages stay in order, nothing is lost,
+    and a short pipeline still costs one write per peer."""
+
+    async def run(count: int) -> tuple[dict[str, CaptureTransport], dict[str, int]]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path / str(count)),
+                                     engine="memory", n=3, r=2, w=2))
+        srv.loop = asyncio.get_running_loop()
+        names = [srv.name, "127.0.0.1:2", "127.0.0.1:3"]
+        node = srv.node
+        node.members = set(names)
+        node.ring = new_ring(names)
+        node._apl_cache.clear()
+        transports = {}
+        for peer in names[1:]:
+            link = PeerLink(srv, peer)
+            link.transport = transports[peer] = CaptureTransport()  # type: ignore[assignment]
+            srv.links[peer] = link
+        conn = ClientConnection(srv)
+        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+        conn.data_received(b"".join(
+            b"*3\r\n$3\r\nSET\r\n$6\r\nk%05d\r\n$1\r\nv\r\n" % i for i in range(count)))
+        before_turn_end = {peer: t.writes for peer, t in transports.items()}
+        await asyncio.sleep(0)  # the end-of-turn flush
+        return transports, before_turn_end
+
+    transports, early = asyncio.run(run(200))
+    for peer, t in transports.items():
+        assert early[peer] >= 2, "a 200-command pipeline waited for the end of the turn"
+        msgs = peer_messages(t.sent)
+        assert [m[0] for m in msgs] == ["p"] * 200
+        assert [m[2] for m in msgs] == [b"k%05d" % i for i in range(200)]
+    transports, early = asyncio.run(run(10))
+    for peer, t in transports.items():
+        assert (early[peer], t.writes) == (0, 1)
+        assert len(peer_messages(t.sent)) == 10
+
+
+@pytest.mark.parametrize("durability", ["buffered", "fsync"])
+def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
+        tmp_path: Path, durability: str) -> None:
+    """...except in fsync mode, where acknowledgements wait for the turn's commit."""
+
+    async def run() -> tuple[int, CaptureTransport]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="lmdb",
+                                     durability=durability, n=3, r=2, w=2))
+        srv.loop = asyncio.get_running_loop()
+        coordinator = "127.0.0.1:2"
+        names = [srv.name, coordinator, "127.0.0.1:3"]
+        node = srv.node
+        node.members = set(names)
+        node.ring = new_ring(names)
+        node._apl_cache.clear()
+        link = PeerLink(srv, coordinator)
+        link.transport = back = CaptureTransport()  # type: ignore[assignment]
+        srv.links[coordinator] = link
+        conn = ClientConnection(srv)
+        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+        conn.peer_name = coordinator
+        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
+        puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
+                 node.partition(b"k%05d" % i), None) for i in range(200)]
+        conn.data_received(wire_batch(puts))
+        early = back.writes
+        await asyncio.sleep(0)
+        assert srv.engine.pending() == (0 if durability == "fsync" else 200)
+        srv.engine.close()
+        return early, back
+
+    early, back = asyncio.run(run())
+    assert early >= 2 if durability != "fsync" else early == 0
+    assert peer_messages(back.sent) == [("pa", i + 1) for i in range(200)]
