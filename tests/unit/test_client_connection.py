@@ -14,7 +14,13 @@ from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.ring import new_ring
 from dynredis.server.app import NodeOptions, NodeServer
-from dynredis.server.client import STUCK_S, ClientConnection, decimal_digits, frame_length
+from dynredis.server.client import (
+    PEER_SEND_AT,
+    STUCK_S,
+    ClientConnection,
+    decimal_digits,
+    frame_length,
+)
 from dynredis.server.peers import PeerLink
 from dynredis.server.wire import batch as wire_batch
 from dynredis.server.wire import unframe
@@ -129,12 +135,13 @@ def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_pat
         await asyncio.sleep(0)  # the end-of-turn flush
         return transports, before_turn_end
 
-    transports, early = asyncio.run(run(200))
+    deep = 2 * PEER_SEND_AT  # 2 messages per SET (one to each other replica)
+    transports, early = asyncio.run(run(deep))
     for peer, t in transports.items():
-        assert early[peer] >= 2, "a 200-command pipeline waited for the end of the turn"
+        assert early[peer] >= 3, "a deep pipeline waited for the end of the turn"
         msgs = peer_messages(t.sent)
-        assert [m[0] for m in msgs] == ["p"] * 200
-        assert [m[2] for m in msgs] == [b"k%05d" % i for i in range(200)]
+        assert [m[0] for m in msgs] == ["p"] * deep
+        assert [m[2] for m in msgs] == [b"k%05d" % i for i in range(deep)]
     transports, early = asyncio.run(run(10))
     for peer, t in transports.items():
         assert (early[peer], t.writes) == (0, 1)
@@ -164,14 +171,15 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
         conn.peer_name = coordinator
         obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
         puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
-                 node.partition(b"k%05d" % i), None) for i in range(200)]
+                 node.partition(b"k%05d" % i), None) for i in range(count)]
         conn.data_received(wire_batch(puts))
         early = back.writes
         await asyncio.sleep(0)
-        assert srv.engine.pending() == (0 if durability == "fsync" else 200)
+        assert srv.engine.pending() == (0 if durability == "fsync" else count)
         srv.engine.close()
         return early, back
 
+    count = 3 * PEER_SEND_AT
     early, back = asyncio.run(run())
     assert early >= 2 if durability != "fsync" else early == 0
-    assert peer_messages(back.sent) == [("pa", i + 1) for i in range(200)]
+    assert peer_messages(back.sent) == [("pa", i + 1) for i in range(count)]
