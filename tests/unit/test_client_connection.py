@@ -108,25 +108,34 @@ def peer_messages(sent: bytes) -> list[tuple]:
     return out
 
 
+PEERS = ["127.0.0.1:2", "127.0.0.1:3"]
+
+
+def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str, CaptureTransport]]:
+    """A node of a 3-node ring (N=3: it replicates every key) whose peer links write
+    into capturing transports; call inside a running loop."""
+    srv = NodeServer(NodeOptions(port=1, data_dir=str(data_dir), n=3, r=2, w=2, **opts))
+    srv.loop = asyncio.get_running_loop()
+    names = [srv.name, *PEERS]
+    node = srv.node
+    node.members = set(names)
+    node.ring = new_ring(names)
+    node._apl_cache.clear()
+    transports = {}
+    for peer in PEERS:
+        link = PeerLink(srv, peer)
+        link.transport = transports[peer] = CaptureTransport()  # type: ignore[assignment]
+        srv.links[peer] = link
+    return srv, transports
+
+
 def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_path: Path) -> None:
     """Past PEER_SEND_AT queued messages the coordinator writes to its peers at once
     (the replicas start while it parses on); messages stay in order, nothing is lost,
     and a short pipeline still costs one write per peer."""
 
     async def run(count: int) -> tuple[dict[str, CaptureTransport], dict[str, int]]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path / str(count)),
-                                     engine="memory", n=3, r=2, w=2))
-        srv.loop = asyncio.get_running_loop()
-        names = [srv.name, "127.0.0.1:2", "127.0.0.1:3"]
-        node = srv.node
-        node.members = set(names)
-        node.ring = new_ring(names)
-        node._apl_cache.clear()
-        transports = {}
-        for peer in names[1:]:
-            link = PeerLink(srv, peer)
-            link.transport = transports[peer] = CaptureTransport()  # type: ignore[assignment]
-            srv.links[peer] = link
+        srv, transports = three_node_server(tmp_path / str(count), engine="memory")
         conn = ClientConnection(srv)
         conn.connection_made(FakeTransport())  # type: ignore[arg-type]
         conn.data_received(b"".join(
@@ -154,18 +163,10 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
     """...except in fsync mode, where acknowledgements wait for the turn's commit."""
 
     async def run() -> tuple[int, CaptureTransport]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="lmdb",
-                                     durability=durability, n=3, r=2, w=2))
-        srv.loop = asyncio.get_running_loop()
-        coordinator = "127.0.0.1:2"
-        names = [srv.name, coordinator, "127.0.0.1:3"]
+        srv, transports = three_node_server(tmp_path, engine="lmdb", durability=durability)
         node = srv.node
-        node.members = set(names)
-        node.ring = new_ring(names)
-        node._apl_cache.clear()
-        link = PeerLink(srv, coordinator)
-        link.transport = back = CaptureTransport()  # type: ignore[assignment]
-        srv.links[coordinator] = link
+        coordinator = PEERS[0]
+        back = transports[coordinator]
         conn = ClientConnection(srv)
         conn.connection_made(FakeTransport())  # type: ignore[arg-type]
         conn.peer_name = coordinator
