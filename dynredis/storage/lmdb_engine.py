@@ -104,7 +104,7 @@ class LmdbEngine:
         self._stage: dict[tuple[int, bytes], bytes | None] = {}
         self._unsynced = False  # committed to the OS since the last env.sync began
         self._syncer: threading.Thread | None = None  # a background env.sync, if any
-        self.background_syncs = 0  # background syncs started (INFO, tests)
+        self.background_syncs = 0  # background syncs started (tests count them)
         self._closed = False
         # One read transaction serves every get; it is renewed after each write
         # transaction, so it never sees less than the latest commit (and the stage
