@@ -286,7 +286,7 @@ class Node:
         self._next_ae = 0
         self._ae_cursor = 0
         self.outbox: dict[str, list[tuple]] = {}
-        self.outbox_msgs = 0  # messages in outbox (the server sends early past a bound)
+        self.outbox_msgs = 0  # messages in outbox; take_outbox empties both
         # (callback, argument): a Result, or a replica count for WAIT's held_by.
         self.done: list[tuple[Callable[[Any], Any], Any]] = []
         self.pending: dict[int, Any] = {}
@@ -366,6 +366,13 @@ class Node:
             self.outbox[peer] = [msg]
         else:
             box.append(msg)
+
+    def take_outbox(self) -> dict[str, list[tuple]]:
+        """The messages queued so far, by peer; the outbox starts again empty."""
+        box = self.outbox
+        self.outbox = {}
+        self.outbox_msgs = 0
+        return box
 
     def next_reqid(self) -> int:
         """A request id unique on this node (extensions such as keyscan draw from it too)."""

@@ -37,12 +37,6 @@ NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", 
 
 # A reply still missing after this long is given up on (see ClientConnection.unstick).
 STUCK_S = 60.0
-# Messages queued for peers after which they are sent at once rather than at the end
-# of the loop turn: a deep pipeline (or a big batch from a peer) then keeps the
-# replicas (or the coordinator) busy while the rest is parsed, instead of the
-# processes taking turns. Below it one write per peer per turn: 50 clients at -P 1
-# queue at most 100 messages a turn, and splitting those cost 10% of GET throughput.
-PEER_SEND_AT = 256
 
 
 def decimal_digits(n: int) -> int:
@@ -239,8 +233,7 @@ class ClientConnection(asyncio.Protocol):
                     break
                 self.consumed += frame_length(cmd)
                 self.execute(cmd)
-                if server.node.outbox_msgs >= PEER_SEND_AT and server.send_peers_early:
-                    server.send_peers()
+                server.send_peers_if_backlogged()
                 if self.peer_name is not None:
                     self._peer_frames()
                     return
@@ -470,5 +463,4 @@ class ClientConnection(asyncio.Protocol):
                     node.on_message(src, msg)
                 except Exception:
                     log.exception("handling %r from %s failed", msg[:1], src)
-                if node.outbox_msgs >= PEER_SEND_AT and self.server.send_peers_early:
-                    self.server.send_peers()
+                self.server.send_peers_if_backlogged()

@@ -504,7 +504,7 @@ class SimCluster:
             node.ring_changed = False
             self._save_ring(sn.engine, node.ring, node.members)
         if node.outbox:
-            box, node.outbox = node.outbox, {}
+            box = node.take_outbox()
             name = sn.name
             for dst in sorted(box):
                 # Round-trip through the real wire encoding, as the shell does.

@@ -13,14 +13,8 @@ from hypothesis import strategies as st
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.ring import new_ring
-from dynredis.server.app import NodeOptions, NodeServer
-from dynredis.server.client import (
-    PEER_SEND_AT,
-    STUCK_S,
-    ClientConnection,
-    decimal_digits,
-    frame_length,
-)
+from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
+from dynredis.server.client import STUCK_S, ClientConnection, decimal_digits, frame_length
 from dynredis.server.peers import PeerLink
 from dynredis.server.wire import batch as wire_batch
 from dynredis.server.wire import unframe

@@ -29,6 +29,19 @@ def test_write_through_one_node_reads_through_every_node() -> None:
         assert value(sim.get(via, b"k")) == b"v1"
 
 
+def test_take_outbox_hands_over_every_queued_message_and_counts_from_zero_again() -> None:
+    sim = SimCluster(3, seed=1)
+    a, b, c = sim.names
+    node = sim.sn[a].node
+    node.take_outbox()
+    node.send(b, ("hb",))
+    node.send(c, ("hb",))
+    node.send(b, ("x",))
+    assert node.outbox_msgs == 3
+    assert node.take_outbox() == {b: [("hb",), ("x",)], c: [("hb",)]}
+    assert (node.outbox, node.outbox_msgs) == ({}, 0)
+
+
 def test_sequential_writes_through_different_nodes_make_no_siblings() -> None:
     sim = SimCluster(3, seed=2)
     for i, via in enumerate(sim.names * 3):
