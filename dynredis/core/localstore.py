@@ -55,7 +55,7 @@ class LocalStore:
             return None, None
         return objmod.decode(enc), enc
 
-    def put(self, p: int, key: bytes, clock: Clock | None, enc: bytes) -> None:
+    def put(self, p: int, key: bytes, enc: bytes) -> None:
         self.engine.put(p, key, enc)
         self._remember(key, enc)
         self.dirty[p].add(key)

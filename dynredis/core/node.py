@@ -527,7 +527,7 @@ class Node:
         `base` is what the coordinator held (and built `new` on, so `new` covers it): a
         replica holding exactly that takes `new` without decoding and merging."""
         enc = objmod.encode(new)
-        self.local.put(p, key, new, enc)
+        self.local.put(p, key, enc)
         op = PutOp(len(route.targets), w, cb, new)
         op.ack(self.name)
         if route.others:
@@ -655,23 +655,23 @@ class Node:
         """
         lenc = self.local.get_enc(p, key)
         if lenc is None:
-            self.local.put(p, key, None, enc)
+            self.local.put(p, key, enc)
             return
         if lenc == enc:
             return
         if base is not None and objmod.is_identity(lenc, base):
-            self.local.put(p, key, None, enc)
+            self.local.put(p, key, enc)
             return
         local = objmod.decode(lenc)
         incoming = objmod.decode(enc)
         if dvv.less(local, incoming):
             # The common case: the coordinator's write covers everything we hold.
-            self.local.put(p, key, incoming, enc)
+            self.local.put(p, key, enc)
             return
         merged = self._bound(dvv.sync(local, incoming))
         menc = objmod.encode(merged)
         if menc != lenc:
-            self.local.put(p, key, merged, menc)
+            self.local.put(p, key, menc)
 
     # --- hinted handoff --------------------------------------------------------------
 
