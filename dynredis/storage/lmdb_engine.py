@@ -104,7 +104,6 @@ class LmdbEngine:
         self._stage: dict[tuple[int, bytes], bytes | None] = {}
         self._unsynced = False  # committed to the OS since the last env.sync began
         self._syncer: threading.Thread | None = None  # a background env.sync, if any
-        self.background_syncs = 0  # background syncs started (tests count them)
         self._closed = False
         # One read transaction serves every get; it is renewed after each write
         # transaction, so it never sees less than the latest commit (and the stage
@@ -343,7 +342,6 @@ class LmdbEngine:
             elif self._syncer is None or not self._syncer.is_alive():
                 # Everything committed before the sync begins is on disk when it ends.
                 self._unsynced = False
-                self.background_syncs += 1
                 self._syncer = threading.Thread(
                     target=self._background_sync, name="lmdb-sync", daemon=True)
                 self._syncer.start()

@@ -541,10 +541,11 @@ def test_lmdb_background_sync_leaves_the_caller_free_and_close_waits(lmdb_path):
         eng.put(0, b"a", b"1")
         eng.commit(True, wait=False)  # the sync blocks on the gate: we are not blocked
         assert eng.get(0, b"a") == b"1"
-        assert eng.background_syncs == 1
+        first = eng._syncer
+        assert first is not None and first.is_alive()
         eng.put(0, b"b", b"2")
         eng.commit(True, wait=False)  # one background sync at a time
-        assert eng.background_syncs == 1
+        assert eng._syncer is first
         assert gated.syncs == 0
         gated.gate.set()
         eng.close()  # waits for the background sync, then syncs "b" itself
@@ -575,9 +576,10 @@ def test_lmdb_failed_background_sync_is_retried(lmdb_path):
         gated.fail = False
         eng.commit(True, wait=False)  # nothing new committed, but the failed sync is owed
         eng._join_syncer()
-        assert (gated.syncs, eng.background_syncs) == (2, 2)
+        assert gated.syncs == 2
         eng.commit(True, wait=False)  # now nothing is owed
-        assert eng.background_syncs == 2
+        assert eng._syncer is None
+        assert gated.sync_threads == ["lmdb-sync", "lmdb-sync"]
     finally:
         eng._env = gated._env
         eng.close()
