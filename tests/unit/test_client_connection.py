@@ -23,9 +23,11 @@ from dynredis.server.wire import unframe
 class FakeTransport:
     def __init__(self) -> None:
         self.sent = b""
+        self.writes = 0
 
     def write(self, data: bytes) -> None:
         self.sent += data
+        self.writes += 1
 
     def get_extra_info(self, name: str) -> None:
         return None
@@ -82,16 +84,6 @@ def test_frame_length_is_the_size_of_the_frame_hiredis_parsed(args: list[bytes])
     assert frame_length(cmd) == len(frame)
 
 
-class CaptureTransport(FakeTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes = 0
-
-    def write(self, data: bytes) -> None:
-        self.writes += 1
-        super().write(data)
-
-
 def peer_messages(sent: bytes) -> list[tuple]:
     """The messages in what a peer link wrote, in order."""
     reader = hiredis.Reader()
@@ -105,7 +97,7 @@ def peer_messages(sent: bytes) -> list[tuple]:
 PEERS = ["127.0.0.1:2", "127.0.0.1:3"]
 
 
-def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str, CaptureTransport]]:
+def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str, FakeTransport]]:
     """A node of a 3-node ring (N=3: it replicates every key) whose peer links write
     into capturing transports; call inside a running loop."""
     srv = NodeServer(NodeOptions(port=1, data_dir=str(data_dir), n=3, r=2, w=2, **opts))
@@ -118,7 +110,7 @@ def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str
     transports = {}
     for peer in PEERS:
         link = PeerLink(srv, peer)
-        link.transport = transports[peer] = CaptureTransport()  # type: ignore[assignment]
+        link.transport = transports[peer] = FakeTransport()  # type: ignore[assignment]
         srv.links[peer] = link
     return srv, transports
 
@@ -128,7 +120,7 @@ def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_pat
     (the replicas start while it parses on); messages stay in order, nothing is lost,
     and a short pipeline still costs one write per peer."""
 
-    async def run(count: int) -> tuple[dict[str, CaptureTransport], dict[str, int]]:
+    async def run(count: int) -> tuple[dict[str, FakeTransport], dict[str, int]]:
         srv, transports = three_node_server(tmp_path / str(count), engine="memory")
         conn = ClientConnection(srv)
         conn.connection_made(FakeTransport())  # type: ignore[arg-type]
@@ -156,7 +148,7 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
         tmp_path: Path, durability: str) -> None:
     """...except in fsync mode, where acknowledgements wait for the turn's commit."""
 
-    async def run() -> tuple[int, CaptureTransport]:
+    async def run() -> tuple[int, FakeTransport]:
         srv, transports = three_node_server(tmp_path, engine="lmdb", durability=durability)
         node = srv.node
         coordinator = PEERS[0]
