@@ -405,7 +405,7 @@ def test_held_by_counts_the_replicas_holding_a_write_or_a_later_one() -> None:
 
 
 def test_a_replica_in_step_takes_a_write_as_sent_and_one_out_of_step_merges_it() -> None:
-    """Replica puts carry a digest of the version the coordinator built on. A replica
+    """Replica puts carry the identity of the version the coordinator built on. A replica
     holding exactly that version stores the new bytes as they are; a replica holding
     anything else merges, so a write the coordinator never saw stays a sibling."""
     sim = SimCluster(3, seed=3, config=Config(ae_interval_ms=10**9))
