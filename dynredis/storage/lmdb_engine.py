@@ -18,10 +18,11 @@ Writes are staged in a dict ``{struct.pack(">H", partition) + key: value, or Non
 for a delete}`` (last write wins) and written in one transaction by `commit`. The
 stage is keyed by the packed ``data`` key so that a commit of ordinary puts hands the
 dict's items to LMDB as they are (no per-entry tuples, keys or sort: about a quarter
-of a put's LMDB cost), and a read that misses the stage looks up the same bytes. The environment is
-opened with ``sync=False``: a commit reaches the OS (so it survives the process
-being killed) but only ``commit(sync=True)`` (``env.sync``) makes it survive a
-power loss. Single-threaded use is assumed (the server's event loop), with one
+of a put's LMDB cost), and a read that misses the stage looks up the same bytes.
+
+The environment is opened with ``sync=False``: a commit reaches the OS (so it
+survives the process being killed) but only ``commit(sync=True)`` (``env.sync``)
+makes it survive a power loss. Single-threaded use is assumed (the server's event loop), with one
 exception: ``commit(sync=True, wait=False)`` runs the fsync in a short-lived
 thread. py-lmdb releases the GIL inside ``env.sync`` and LMDB never rewrites a
 committed page in place, so the loop goes on committing while the disk catches up.
