@@ -37,6 +37,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.node",
     "dynredis.core.obj",
     "dynredis.core.quorum",
+    "dynredis.core.recent",
     "dynredis.core.ring",
     "dynredis.server.app",
     "dynredis.server.client",

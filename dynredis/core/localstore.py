@@ -17,17 +17,17 @@ from . import obj as objmod
 from .clock import Clock
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_hash
+from .recent import RecentMap
 
 
 class LocalStore:
     """Reads and writes of this node's replicas, through an injected engine."""
 
-    __slots__ = ("engine", "cache", "cache_size", "trees", "dirty")
+    __slots__ = ("engine", "cache", "trees", "dirty")
 
     def __init__(self, engine: Engine, cache_size: int = 100_000) -> None:
         self.engine = engine
-        self.cache: dict[bytes, bytes] = {}
-        self.cache_size = cache_size
+        self.cache = RecentMap(cache_size)
         # Anti-entropy hash trees, one per partition. A write only notes its key as
         # dirty (a set insert); `tree(p)` folds a partition's dirty keys in when anti-
         # entropy needs it, so the request path never hashes and a key written many
@@ -45,7 +45,7 @@ class LocalStore:
         if enc is None:
             enc = self.engine.get(p, key)
             if enc is not None:
-                self._remember(key, enc)
+                self.cache.set(key, enc)
         return enc
 
     def get(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
@@ -57,12 +57,12 @@ class LocalStore:
 
     def put(self, p: int, key: bytes, enc: bytes) -> None:
         self.engine.put(p, key, enc)
-        self._remember(key, enc)
+        self.cache.set(key, enc)
         self.dirty[p].add(key)
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
-        self.cache.pop(key, None)
+        self.cache.pop(key)
         self.dirty[p].add(key)
 
     def tree(self, p: int) -> MerkleTree:
@@ -94,12 +94,6 @@ class LocalStore:
         for p in list(self.dirty):
             self.tree(p)
         return sum(len(self.trees[p]) for p in self.trees)
-
-    def _remember(self, key: bytes, enc: bytes) -> None:
-        cache = self.cache
-        if len(cache) >= self.cache_size and key not in cache:
-            del cache[next(iter(cache))]
-        cache[key] = enc
 
     def scan(self, p: int) -> Iterator[tuple[bytes, bytes]]:
         return self.engine.scan(p)

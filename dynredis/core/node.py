@@ -50,6 +50,7 @@ from .localstore import LocalStore
 from .membership import DOWN, PhiAccrual
 from .merkle import DiffWalk, compare_buckets
 from .quorum import GetCore, PutCore
+from .recent import RecentMap
 from .ring import DEFAULT_Q, Ring, new_ring
 
 Result = tuple[str | None, Clock | None]
@@ -299,7 +300,7 @@ class Node:
         # Request ids start at a random point per incarnation, so a restarted peer's
         # ids never collide with ones seen from its previous life.
         self._next_id = self.rng.getrandbits(40)
-        self._seen_forwards: dict[tuple[str, int], None] = {}
+        self._seen_forwards = RecentMap(20_000)  # (src, reqid) of forwards run
         self._next_gossip = 0
         self._apl_cache: dict[int, Route] = {}
         self._maybe_claim()
@@ -622,9 +623,7 @@ class Node:
         seen = self._seen_forwards
         if (src, reqid) in seen:
             return
-        seen[(src, reqid)] = None
-        if len(seen) > 10_000:
-            del seen[next(iter(seen))]
+        seen.set((src, reqid), True)
 
         def answer(result: Result) -> None:
             err, clock = result
