@@ -38,6 +38,12 @@ class RecentMap:
                 self.set(key, value)
         return value
 
+    def peek(self, key: Any) -> Any:
+        """Like `get`, but the key does not count as used (for scans such as the hash
+        tree fold, which would otherwise push the keys in use out)."""
+        value = self.young.get(key)
+        return self.old.get(key) if value is None else value
+
     def __contains__(self, key: Any) -> bool:
         return key in self.young or key in self.old
 

@@ -16,6 +16,7 @@ OPS = st.lists(
     st.one_of(
         st.tuples(st.just("set"), KEYS, st.integers(1, 1000)),
         st.tuples(st.just("get"), KEYS),
+        st.tuples(st.just("peek"), KEYS),
         st.tuples(st.just("pop"), KEYS),
         st.tuples(st.just("clear")),
     ),
@@ -40,6 +41,9 @@ def test_recent_map_never_stale_and_keeps_the_latest_half(size: int, ops: list) 
             assert got is None or got == latest.get(op[1])
             if got is not None:  # a hit counts as use: the key moves to the newest
                 latest[op[1]] = latest.pop(op[1])
+        elif op[0] == "peek":
+            got = m.peek(op[1])  # no move: the model stays as it is
+            assert got is None or got == latest.get(op[1])
         elif op[0] == "pop":
             m.pop(op[1])
             latest.pop(op[1], None)
