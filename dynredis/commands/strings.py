@@ -112,8 +112,7 @@ def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
     key, value = args[1], args[2]
 
     if len(args) == 3:
-        slot = c.defer()
-        c.put(key, None, value, 0, lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+        c.put_ok(key, value, 0)
         return None
     opts, problem = parse_string_options(args, 3, True)
     if problem is not None:
@@ -123,9 +122,7 @@ def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
         return problem
     flags = opts.flags
     if not flags & {b"NX", b"XX", b"GET", b"KEEPTTL"}:
-        slot = c.defer()
-        c.put(key, None, value, expire,
-                 lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+        c.put_ok(key, value, expire)
         return None
     get = b"GET" in flags
 
@@ -159,9 +156,7 @@ def _setex(c: Any, args: list[bytes], unit: bytes) -> bytes | None:
         return problem
     if at is None:
         return resp.error(f"ERR invalid expire time in '{args[0].decode().lower()}' command")
-    slot = c.defer()
-    c.put(args[1], None, args[3], at,
-             lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
+    c.put_ok(args[1], args[3], at)
     return None
 
 

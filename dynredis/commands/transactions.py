@@ -41,6 +41,13 @@ class _Capture:
 
     defer_blocking = defer
 
+    def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
+        """The connection's write answered +OK, with this command's reply instead of a
+        reply slot of the connection."""
+        conn = self._conn
+        conn.put(key, None, data, expire_at,
+                 lambda r: self.set(resp.error(r[0]) if r[0] else resp.OK), conn.w)
+
     def set(self, reply: bytes) -> None:
         """The queued command's (possibly late) reply."""
         if self._reply is not None:

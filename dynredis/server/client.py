@@ -82,6 +82,30 @@ class ReplySlot:
             conn.slot_filled()
 
 
+class WriteReply(ReplySlot):
+    """The reply of a write answered +OK (SET, SETEX), whose `written` method is the
+    write's completion callback: one object per write (and a bound method) instead of
+    a slot, the command's callback and the WAIT bookkeeping wrapper, each a closure.
+    (A method rather than ``__call__``: a compiled subclass adding ``__call__`` to a
+    class without one crashed.)"""
+
+    __slots__ = ("key",)
+
+    def __init__(self, conn: ClientConnection, key: bytes) -> None:
+        super().__init__(conn)
+        self.key = key
+
+    def written(self, result: tuple) -> None:
+        error = result[0]
+        if error is not None:
+            self.set(resp.error(error))
+            return
+        conn = self.conn
+        if conn is not None and result[1] is not None:
+            conn.last_write = (self.key, result[1])  # for WAIT
+        self.set(resp.OK)
+
+
 class BlockingSlot(ReplySlot):
     """A reply that may wait without limit (WAIT with timeout 0)."""
 
@@ -149,6 +173,12 @@ class ClientConnection(asyncio.Protocol):
             cb: Callable[[tuple], None], w: int | None = None) -> None:
         """`Node.put`, remembering the written object for WAIT."""
         self.node.put(key, ctx, data, expire_at, self._remember(key, cb), w)
+
+    def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
+        """Write `data` and reply +OK (or the error) in order, remembered for WAIT."""
+        slot = WriteReply(self, key)
+        self.waiting.append(slot)
+        self.node.put(key, None, data, expire_at, slot.written, self.w)
 
     def incr(self, key: bytes, delta: int, cb: Callable[[tuple], None],
              w: int | None = None) -> None:
