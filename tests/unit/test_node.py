@@ -42,6 +42,41 @@ def test_take_outbox_hands_over_every_queued_message_and_counts_from_zero_again(
     assert (node.outbox, node.outbox_msgs) == ({}, 0)
 
 
+def test_replica_put_acks_to_a_peer_share_one_message_and_all_count() -> None:
+    """Acks queued back to back for a coordinator travel as one ("pas", [reqids]);
+    another message in between starts a new one, and the coordinator counts every
+    ack of the batch (here: three writes reach W=3 from one replica's batch)."""
+    sim = SimCluster(3, seed=1)
+    a, b, c = sim.names
+    node = sim.sn[b].node
+    node.take_outbox()
+    node._ack_put(a, 7)
+    node._ack_put(a, 8)
+    node.send(a, ("hb",))
+    node._ack_put(a, 9)
+    node._ack_put(c, 1)
+    assert node.outbox_msgs == 5
+    assert node.take_outbox() == {a: [("pas", [7, 8]), ("hb",), ("pas", [9])],
+                                  c: [("pas", [1])]}
+
+    coord = sim.sn[a].node
+    for i in range(3):
+        coord.put(b"k%d" % i, None, b"v", 0, lambda result: None, 3)
+    sent = coord.take_outbox()
+    for peer in (b, c):
+        for msg in sent[peer]:
+            sim.sn[peer].node.on_message(a, msg)
+    acks = {peer: sim.sn[peer].node.take_outbox()[a] for peer in (b, c)}
+    assert [m[0] for m in acks[b]] == ["pas"] and len(acks[b][0][1]) == 3
+    coord.done.clear()
+    for msg in acks[b]:
+        coord.on_message(b, msg)
+    assert coord.done == []  # W=3: c's acks still missing
+    for msg in acks[c]:
+        coord.on_message(c, msg)
+    assert len(coord.done) == 3 and all(result[0] is None for _cb, result in coord.done)
+
+
 def test_sequential_writes_through_different_nodes_make_no_siblings() -> None:
     sim = SimCluster(3, seed=2)
     for i, via in enumerate(sim.names * 3):
