@@ -19,7 +19,10 @@ Peer messages (tuples, first element the type):
   ("pas", [reqid, ...])                 acks of replica puts: consecutive acks to one peer
                                         share one message (("pa", reqid), one ack, is still
                                         understood)
-  ("g", reqid, key, p, owner)           replica get          -> ("ga", reqid, enc|None)
+  ("g", reqid, key, p, owner)           replica get          -> an answer, below
+  ("gas", [reqid, enc|None, ...])       answers to replica gets, batched as put acks are
+                                        (("ga", reqid, enc|None), one answer, is still
+                                        understood)
   ("rp", key, enc, p, owner)            read repair (no reply)
   ("hb",)                               heartbeat for the failure detector
   ("ael", reqid, p, depth, indices)     anti-entropy: tree hashes -> ("aelr", reqid, depth, hashes)
@@ -371,20 +374,23 @@ class Node:
         else:
             box.append(msg)
 
-    def _ack_put(self, peer: str, reqid: int) -> None:
-        """Acknowledge a replica put. Acks queued back to back for a peer travel as
-        one ("pas", [reqid, ...]) message: one tuple to encode, decode and dispatch per
-        batch rather than per write. Each still counts in `outbox_msgs`."""
+    def _batch_for(self, peer: str, kind: str) -> list[Any]:
+        """The item list of the `kind` batch message last in `peer`'s outbox (a new one
+        when the peer's last queued message is anything else), counting one more item
+        in `outbox_msgs`. Replies that come in bulk (put acks, get answers) travel this
+        way: one tuple to build, encode, decode and dispatch per batch, not per item."""
         self.outbox_msgs += 1
         box = self.outbox.get(peer)
-        if box is None:
-            self.outbox[peer] = [("pas", [reqid])]
-            return
-        last = box[-1]
-        if last[0] == "pas":
-            last[1].append(reqid)
-        else:
-            box.append(("pas", [reqid]))
+        if box is not None:
+            last = box[-1]
+            if last[0] == kind:
+                return last[1]  # type: ignore[no-any-return]
+            items: list[Any] = []
+            box.append((kind, items))
+            return items
+        items = []
+        self.outbox[peer] = [(kind, items)]
+        return items
 
     def take_outbox(self) -> dict[str, list[tuple]]:
         """The messages queued so far, by peer; the outbox starts again empty."""
@@ -890,7 +896,7 @@ class Node:
                 self._replica_put(msg[2], msg[3], msg[5], msg[6])
             else:
                 self._store_hint(msg[4], msg[5], msg[2], msg[3])
-            self._ack_put(src, msg[1])
+            self._batch_for(src, "pas").append(msg[1])
         elif kind == "pas":
             pending = self.pending
             for reqid in msg[1]:
@@ -905,7 +911,17 @@ class Node:
                 self._put_progress(op)
         elif kind == "g":
             self.stats.replica_gets += 1
-            self.send(src, ("ga", msg[1], self._replica_enc(msg[2], msg[3], msg[4])))
+            answers = self._batch_for(src, "gas")
+            answers.append(msg[1])
+            answers.append(self._replica_enc(msg[2], msg[3], msg[4]))
+        elif kind == "gas":
+            items = msg[1]
+            pending = self.pending
+            for i in range(0, len(items) - 1, 2):
+                op = pending.get(items[i])
+                if op is not None:
+                    op.add(src, items[i + 1])
+                    self._get_progress(op)
         elif kind == "ga":
             op = self.pending.get(msg[1])
             if op is not None:

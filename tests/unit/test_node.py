@@ -45,16 +45,16 @@ def test_take_outbox_hands_over_every_queued_message_and_counts_from_zero_again(
 def test_replica_put_acks_to_a_peer_share_one_message_and_all_count() -> None:
     """Acks queued back to back for a coordinator travel as one ("pas", [reqids]);
     another message in between starts a new one, and the coordinator counts every
-    ack of the batch (here: three writes reach W=3 from one replica's batch)."""
+    ack of the batch (here: three writes reach W=3 from the two replicas' batches)."""
     sim = SimCluster(3, seed=1)
     a, b, c = sim.names
     node = sim.sn[b].node
     node.take_outbox()
-    node._ack_put(a, 7)
-    node._ack_put(a, 8)
+    node._batch_for(a, "pas").append(7)
+    node._batch_for(a, "pas").append(8)
     node.send(a, ("hb",))
-    node._ack_put(a, 9)
-    node._ack_put(c, 1)
+    node._batch_for(a, "pas").append(9)
+    node._batch_for(c, "pas").append(1)
     assert node.outbox_msgs == 5
     assert node.take_outbox() == {a: [("pas", [7, 8]), ("hb",), ("pas", [9])],
                                   c: [("pas", [1])]}
@@ -62,19 +62,51 @@ def test_replica_put_acks_to_a_peer_share_one_message_and_all_count() -> None:
     coord = sim.sn[a].node
     for i in range(3):
         coord.put(b"k%d" % i, None, b"v", 0, lambda result: None, 3)
-    sent = coord.take_outbox()
-    for peer in (b, c):
-        for msg in sent[peer]:
-            sim.sn[peer].node.on_message(a, msg)
-    acks = {peer: sim.sn[peer].node.take_outbox()[a] for peer in (b, c)}
-    assert [m[0] for m in acks[b]] == ["pas"] and len(acks[b][0][1]) == 3
+    replies = _deliver(sim, a, coord.take_outbox())
+    assert [m[0] for m in replies[b]] == ["pas"] and len(replies[b][0][1]) == 3
     coord.done.clear()
-    for msg in acks[b]:
+    for msg in replies[b]:
         coord.on_message(b, msg)
     assert coord.done == []  # W=3: c's acks still missing
-    for msg in acks[c]:
+    for msg in replies[c]:
         coord.on_message(c, msg)
     assert len(coord.done) == 3 and all(result[0] is None for _cb, result in coord.done)
+
+
+def test_replica_get_answers_to_a_peer_share_one_message_and_all_count() -> None:
+    sim = SimCluster(3, seed=1)
+    a, b, c = sim.names
+    for i in range(3):
+        assert sim.put(a, b"k%d" % i, b"v%d" % i)[0] is None
+    sim.run(100)
+    coord = sim.sn[a].node
+    coord.take_outbox()
+    got: dict[bytes, bytes | None] = {}
+    for i in range(3):
+        key = b"k%d" % i
+        coord.get(key, lambda result, key=key: got.__setitem__(key, value(result)), 3)
+    replies = _deliver(sim, a, coord.take_outbox())
+    for peer in (b, c):
+        (msg,) = replies[peer]
+        assert msg[0] == "gas" and len(msg[1]) == 6  # three (reqid, bytes) pairs
+    for peer in (b, c):
+        for msg in replies[peer]:
+            coord.on_message(peer, msg)
+    for cb, result in coord.done:
+        cb(result)
+    assert got == {b"k0": b"v0", b"k1": b"v1", b"k2": b"v2"}
+
+
+def _deliver(sim: SimCluster, src: str, sent: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """Hand `src`'s queued messages to each peer; what each peer queued back to `src`."""
+    back = {}
+    for peer, msgs in sent.items():
+        node = sim.sn[peer].node
+        node.take_outbox()
+        for msg in msgs:
+            node.on_message(src, msg)
+        back[peer] = node.take_outbox().get(src, [])
+    return back
 
 
 def test_sequential_writes_through_different_nodes_make_no_siblings() -> None:
