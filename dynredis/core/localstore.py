@@ -25,7 +25,7 @@ class LocalStore:
 
     __slots__ = ("engine", "cache", "trees", "dirty")
 
-    def __init__(self, engine: Engine, cache_size: int = 200_000) -> None:
+    def __init__(self, engine: Engine, cache_size: int = 100_000) -> None:
         self.engine = engine
         self.cache = RecentMap(cache_size)
         # Anti-entropy hash trees, one per partition. A write only notes its key as
@@ -72,7 +72,7 @@ class LocalStore:
         if keys:
             # The cache holds the current bytes of recently written keys (a put updates
             # it, a delete drops it): most keys folded here were just written.
-            cached = self.cache.peek
+            cached = self.cache.get
             get = self.engine.get
             for key in keys:
                 enc = cached(key)

@@ -82,7 +82,7 @@ class Config:
     ae_interval_ms: int = 200  # one anti-entropy partition exchange per interval
     sweep_interval_ms: int = 1000
     sweep_batch: int = 200
-    cache_size: int = 200_000  # objects cached (the last 100,000 written or read, at least)
+    cache_size: int = 100_000  # objects cached (the last ones written or read)
 
     def validate(self) -> None:
         if not 1 <= self.n <= 16:
