@@ -293,7 +293,7 @@ class Node:
         self._next_ae = 0
         self._ae_cursor = 0
         self.outbox: dict[str, list[tuple]] = {}
-        self.outbox_msgs = 0  # messages in outbox; take_outbox empties both
+        self.outbox_msgs = 0  # items in outbox (a batch counts each); take_outbox empties both
         # (callback, argument): a Result, or a replica count for WAIT's held_by.
         self.done: list[tuple[Callable[[Any], Any], Any]] = []
         self.pending: dict[int, Any] = {}
@@ -379,17 +379,12 @@ class Node:
         when the peer's last queued message is anything else), counting one more item
         in `outbox_msgs`. Replies that come in bulk (put acks, get answers) travel this
         way: one tuple to build, encode, decode and dispatch per batch, not per item."""
-        self.outbox_msgs += 1
         box = self.outbox.get(peer)
-        if box is not None:
-            last = box[-1]
-            if last[0] == kind:
-                return last[1]  # type: ignore[no-any-return]
-            items: list[Any] = []
-            box.append((kind, items))
-            return items
-        items = []
-        self.outbox[peer] = [(kind, items)]
+        if box is not None and box[-1][0] == kind:
+            self.outbox_msgs += 1
+            return box[-1][1]  # type: ignore[no-any-return]
+        items: list[Any] = []
+        self.send(peer, (kind, items))
         return items
 
     def take_outbox(self) -> dict[str, list[tuple]]:
