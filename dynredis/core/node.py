@@ -17,12 +17,9 @@ Peer messages (tuples, first element the type):
                                         base: obj.identity of the version the coordinator
                                         built on (None: it had none)  -> an ack, below
   ("pas", [reqid, ...])                 acks of replica puts: consecutive acks to one peer
-                                        share one message (("pa", reqid), one ack, is still
-                                        understood)
+                                        share one message
   ("g", reqid, key, p, owner)           replica get          -> an answer, below
   ("gas", [reqid, enc|None, ...])       answers to replica gets, batched as put acks are
-                                        (("ga", reqid, enc|None), one answer, is still
-                                        understood)
   ("rp", key, enc, p, owner)            read repair (no reply)
   ("hb",)                               heartbeat for the failure detector
   ("ael", reqid, p, depth, indices)     anti-entropy: tree hashes -> ("aelr", reqid, depth, hashes)
@@ -899,11 +896,6 @@ class Node:
                 if op is not None:
                     op.ack(src)
                     self._put_progress(op)
-        elif kind == "pa":
-            op = self.pending.get(msg[1])
-            if op is not None:
-                op.ack(src)
-                self._put_progress(op)
         elif kind == "g":
             self.stats.replica_gets += 1
             answers = self._batch_for(src, "gas")
@@ -917,11 +909,6 @@ class Node:
                 if op is not None:
                     op.add(src, items[i + 1])
                     self._get_progress(op)
-        elif kind == "ga":
-            op = self.pending.get(msg[1])
-            if op is not None:
-                op.add(src, msg[2])
-                self._get_progress(op)
         elif kind == "rp":
             if msg[4] == self.name:
                 self._replica_put(msg[1], msg[2], msg[3])
