@@ -17,15 +17,16 @@ merges them, in key order, with the chunked scan of ``data``.
 Writes are staged in a dict ``{struct.pack(">H", partition) + key: value, or None
 for a delete}`` (last write wins) and written in one transaction by `commit`. The
 stage is keyed by the packed ``data`` key so that a commit of ordinary puts hands the
-dict's items to LMDB as they are (no per-entry tuples, keys or sort: about a quarter
-of a put's LMDB cost), and a read that misses the stage looks up the same bytes.
+dict's items to LMDB as they are (no per-entry tuples, keys or sort: about a sixth of
+a put's LMDB cost), and a read that misses the stage looks up the same bytes.
 
 The environment is opened with ``sync=False``: a commit reaches the OS (so it
 survives the process being killed) but only ``commit(sync=True)`` (``env.sync``)
-makes it survive a power loss. Single-threaded use is assumed (the server's event loop), with one
-exception: ``commit(sync=True, wait=False)`` runs the fsync in a short-lived
-thread. py-lmdb releases the GIL inside ``env.sync`` and LMDB never rewrites a
-committed page in place, so the loop goes on committing while the disk catches up.
+makes it survive a power loss. Single-threaded use is assumed (the server's event
+loop), with one exception: ``commit(sync=True, wait=False)`` runs the fsync in a
+short-lived thread. py-lmdb releases the GIL inside ``env.sync`` and LMDB never
+rewrites a committed page in place, so the loop goes on committing while the disk
+catches up.
 """
 
 from __future__ import annotations
@@ -53,13 +54,10 @@ _MAX_PARTITION = 0xFFFF
 _LMDB_KEY_LIMIT = 511
 
 
-def _long_key(partition: int, key: bytes) -> bytes:
-    """The ``long`` db key of a key too long for ``data``."""
-    return _pack(partition) + _key_digest(key)
-
-
-def _key_digest(key: bytes) -> bytes:
-    return hashlib.blake2b(key, digest_size=32).digest()
+def _long_key(packed: bytes) -> bytes:
+    """The ``long`` db key of a key too long for ``data``, from its packed ``data`` key
+    (partition prefix + key)."""
+    return packed[:2] + hashlib.blake2b(packed[2:], digest_size=32).digest()
 
 
 def _long_record(key: bytes, value: bytes) -> bytes:
@@ -132,16 +130,16 @@ class LmdbEngine:
             if value is not _MISSING:
                 return value  # type: ignore[return-value]
         if len(key) > self.max_key_size:
-            return self._get_long(partition, key)
+            return self._get_long(packed, key)
         return self._rtxn.get(packed)
 
     def _renew_reader(self) -> None:
         self._rtxn.abort()
         self._rtxn = self._env.begin(db=self._data)
 
-    def _get_long(self, partition: int, key: bytes) -> bytes | None:
+    def _get_long(self, packed: bytes, key: bytes) -> bytes | None:
         with self._env.begin(db=self._long) as txn:
-            record = txn.get(_long_key(partition, key))
+            record = txn.get(_long_key(packed))
         if record is None or not _is_record_of(record, key):
             return None
         return record[4 + len(key) :]
@@ -350,7 +348,7 @@ class LmdbEngine:
         for pk, v in stage.items():
             if len(pk) > limit:
                 k = pk[2:]
-                lk = pk[:2] + _key_digest(k)
+                lk = _long_key(pk)
                 if v is None:
                     record = txn.get(lk, db=long_db)
                     if record is not None and _is_record_of(bytes(record), k):
