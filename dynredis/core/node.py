@@ -303,7 +303,7 @@ class Node:
         # Request ids start at a random point per incarnation, so a restarted peer's
         # ids never collide with ones seen from its previous life.
         self._next_id = self.rng.getrandbits(40)
-        self._seen_forwards = RecentMap(20_000)  # (src, reqid) of forwards run
+        self._seen_forwards = RecentMap(10_000)  # (src, reqid) of forwards run
         self._next_gossip = 0
         self._apl_cache: dict[int, Route] = {}
         self._maybe_claim()
