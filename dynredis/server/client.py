@@ -101,8 +101,8 @@ class WriteReply(ReplySlot):
             self.set(resp.error(error))
             return
         conn = self.conn
-        if conn is not None and result[1] is not None:
-            conn.last_write = (self.key, result[1])  # for WAIT
+        if conn is not None:
+            conn.note_write(self.key, result)
         self.set(resp.OK)
 
 
@@ -187,11 +187,15 @@ class ClientConnection(asyncio.Protocol):
 
     def _remember(self, key: bytes, cb: Callable[[tuple], None]) -> Callable[[tuple], None]:
         def written(result: tuple) -> None:
-            if result[0] is None and result[1] is not None:
-                self.last_write = (key, result[1])
+            self.note_write(key, result)
             cb(result)
 
         return written
+
+    def note_write(self, key: bytes, result: tuple) -> None:
+        """Remember an acknowledged write's object for WAIT."""
+        if result[0] is None and result[1] is not None:
+            self.last_write = (key, result[1])
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
