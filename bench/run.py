@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import io
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -73,11 +74,24 @@ class Result:
     p50_ms: float
     p99_ms: float
     cpu_seconds: float
+    client_cpu_seconds: float = 0.0  # redis-benchmark's own utime + stime
 
     @property
     def cpu_us_per_request(self) -> float:
         """Server CPU time per request, in microseconds."""
         return self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def client_cpu_us_per_request(self) -> float:
+        """redis-benchmark's CPU time per request, in microseconds."""
+        return self.client_cpu_seconds / self.requests * 1e6
+
+    def cpu_bound_rps(self, cores: int) -> float:
+        """The request rate at which server and client together would keep `cores` CPUs
+        busy: a system measured near it is limited by this machine's CPUs, not by
+        waiting (at ``-P 1`` on 2 cores, redis-benchmark alone takes a large share)."""
+        per_request = self.cpu_us_per_request + self.client_cpu_us_per_request
+        return cores * 1e6 / per_request if per_request > 0 else 0.0
 
 
 # --- command line -------------------------------------------------------------------------
@@ -327,9 +341,17 @@ def parse_benchmark_csv(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def children_cpu_seconds() -> float:
+    """utime + stime of this process's finished children (redis-benchmark runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(args: argparse.Namespace, system: System, test: str, pipeline: int) -> Result:
-    """Run redis-benchmark once, sampling the server's CPU time just before and after."""
+    """Run redis-benchmark once, sampling the server's CPU time just before and after
+    (and redis-benchmark's own: it is the only child that ends in between)."""
     cmd = benchmark_command(args, system.port, test, pipeline)
+    client_before = children_cpu_seconds()
     cpu_before = total_cpu_seconds(system.pids)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.bench_timeout)
@@ -337,6 +359,7 @@ def run_one(args: argparse.Namespace, system: System, test: str, pipeline: int) 
         raise BenchError(f"`{' '.join(cmd)}` took longer than {args.bench_timeout:.0f}s") \
             from exc
     cpu_after = total_cpu_seconds(system.pids)
+    client_cpu = children_cpu_seconds() - client_before
     rows = parse_benchmark_csv(proc.stdout) if proc.returncode == 0 else {}
     row = rows.get(test.upper())
     if row is None:
@@ -346,7 +369,7 @@ def run_one(args: argparse.Namespace, system: System, test: str, pipeline: int) 
     return Result(system=system.name, pipeline=pipeline, test=test.upper(),
                   requests=args.requests, rps=float(row["rps"]),
                   p50_ms=float(row["p50_latency_ms"]), p99_ms=float(row["p99_latency_ms"]),
-                  cpu_seconds=cpu_after - cpu_before)
+                  cpu_seconds=cpu_after - cpu_before, client_cpu_seconds=client_cpu)
 
 
 def bench_system(args: argparse.Namespace, system: System) -> list[Result]:
@@ -392,7 +415,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
 
 
 COLUMNS = ["system", "P", "test", "requests/s", "p50 ms", "p99 ms", "rps vs redis",
-           "CPU µs/req", "CPU/req vs redis"]
+           "CPU µs/req", "CPU/req vs redis", "client µs/req", "CPU-bound rps"]
 RIGHT_ALIGNED = set(COLUMNS[3:]) | {"P"}
 
 
@@ -403,8 +426,9 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x"
 
 
-def table_rows(results: Sequence[Result]) -> list[list[str]]:
-    """Format results as table cells, with ratios against redis-server (same P and test)."""
+def table_rows(results: Sequence[Result], cores: int) -> list[list[str]]:
+    """Format results as table cells, with ratios against redis-server (same P and test)
+    and the rate at which server and client would use all `cores`."""
     base = {(r.pipeline, r.test): r for r in results if r.system == REDIS_NAME}
     rows = []
     for r in results:
@@ -414,6 +438,7 @@ def table_rows(results: Sequence[Result]) -> list[list[str]]:
             f"{r.p99_ms:.3f}", _ratio(r.rps, ref.rps if ref else None),
             f"{r.cpu_us_per_request:.1f}",
             _ratio(r.cpu_us_per_request, ref.cpu_us_per_request if ref else None),
+            f"{r.client_cpu_us_per_request:.1f}", f"{r.cpu_bound_rps(cores):,.0f}",
         ])
     return rows
 
@@ -442,13 +467,9 @@ def format_markdown_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
-def nproc() -> str:
-    """The machine's ``nproc`` (CPUs available to this process)."""
-    try:
-        return subprocess.run(["nproc"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return str(len(os.sched_getaffinity(0)))
+def nproc() -> int:
+    """The CPUs available to this process (what ``nproc`` prints)."""
+    return len(os.sched_getaffinity(0))
 
 
 def tool_version(cmd: Sequence[str]) -> str:
@@ -478,7 +499,10 @@ def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]],
         "all on 127.0.0.1, one system running at a time",
         "- dynredis build: " + (", ".join(f"`{k}` {v}" for k, v in builds.items()) or "n/a"),
         "- CPU µs/req: utime+stime of all server processes (from /proc) over the run, "
-        "divided by the requests; client (redis-benchmark) CPU not included",
+        "divided by the requests; client µs/req: redis-benchmark's own CPU the same way",
+        "- CPU-bound rps: nproc x 10^6 / (server + client µs/req), the rate at which the "
+        "server and redis-benchmark together would keep every CPU busy; a system measured "
+        "near it is limited by this machine's CPUs",
         "",
         format_markdown_table(rows),
         "",
@@ -523,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as exc:
         print(f"\nbench: got signal {exc.signum}; servers stopped", file=sys.stderr)
         return 128 + exc.signum
-    rows = table_rows(results)
+    rows = table_rows(results, nproc())
     print()
     print(format_text_table(rows))
     args.output.write_text(markdown_report(args, rows, builds))

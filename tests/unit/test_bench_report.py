@@ -1,0 +1,48 @@
+"""The benchmark report's arithmetic: ratios against redis-server, the client's CPU per
+request, and the CPU-bound request rate the table uses to show a machine limit."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+_spec = importlib.util.spec_from_file_location("dynredis_bench_run", BENCH)
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench  # dataclasses resolve annotations through sys.modules
+_spec.loader.exec_module(bench)
+
+
+def result(system: str, rps: float, server_s: float, client_s: float) -> object:
+    return bench.Result(system=system, pipeline=1, test="GET", requests=100_000, rps=rps,
+                        p50_ms=0.5, p99_ms=1.0, cpu_seconds=server_s,
+                        client_cpu_seconds=client_s)
+
+
+def test_rows_show_ratios_client_cpu_and_cpu_bound_rate() -> None:
+    redis = result(bench.REDIS_NAME, 50_000, server_s=1.2, client_s=2.0)
+    dyn = result(bench.DYN3_NAME, 25_000, server_s=3.0, client_s=1.6)
+    rows = bench.table_rows([redis, dyn], cores=2)
+    assert len(rows[0]) == len(bench.COLUMNS)
+    cell = dict(zip(bench.COLUMNS, rows[1], strict=True))
+    assert cell["rps vs redis"] == "0.50x"
+    assert cell["CPU µs/req"] == "30.0"
+    assert cell["CPU/req vs redis"] == "2.50x"
+    assert cell["client µs/req"] == "16.0"
+    # 2 CPUs / (30 µs server + 16 µs client) per request
+    assert cell["CPU-bound rps"] == "43,478"
+    assert dict(zip(bench.COLUMNS, rows[0], strict=True))["CPU-bound rps"] == "62,500"
+
+
+def test_children_cpu_seconds_counts_a_finished_child() -> None:
+    before = bench.children_cpu_seconds()
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import time\nt = time.process_time()\n"
+         "while time.process_time() - t < 0.2: pass\nprint(time.process_time())"],
+        capture_output=True, text=True, check=True).stdout
+    used_by_child = float(out)
+    assert bench.children_cpu_seconds() - before >= used_by_child * 0.9
