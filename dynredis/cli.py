@@ -194,17 +194,23 @@ def _pidfile(data_dir: str) -> str:
 
 def run_cluster(args: argparse.Namespace) -> int:
     os.makedirs(args.data_dir, exist_ok=True)
-    if os.path.exists(_pidfile(args.data_dir)) and _alive_pids(args.data_dir):
-        print(f"dynredis: a cluster is already running on {args.data_dir} "
-              f"(stop it with: dynredis stop --data-dir {args.data_dir})", file=sys.stderr)
-        return 1
-    secret_path = os.path.join(args.data_dir, "cluster.secret")
-    if not os.path.exists(secret_path):
-        with open(secret_path, "w") as f:
-            f.write(secrets.token_hex(16))
-        os.chmod(secret_path, 0o600)
-    with open(secret_path) as f:
-        secret = f.read().strip()
+    recorded = _recorded_nodes(args.data_dir)
+    down = [i for i, (pid, _) in enumerate(recorded) if not _is_alive(pid)]
+    if recorded and len(down) < len(recorded):
+        if not down:
+            # With --detach (`make cluster`) asking for a running cluster is no error.
+            print(f"dynredis: a cluster is already running on {args.data_dir} "
+                  f"(stop it with: dynredis stop --data-dir {args.data_dir})",
+                  file=sys.stdout if args.detach else sys.stderr)
+            return 0 if args.detach else 1
+        if not args.detach or len(recorded) != args.nodes:
+            ports = ", ".join(str(_node_port(args, i, recorded)) for i in down)
+            print(f"dynredis: the cluster on {args.data_dir} runs, but its node(s) on port(s) "
+                  f"{ports} are down; restart them with `dynredis cluster --detach "
+                  f"--nodes {len(recorded)}` (and the options it was started with), or "
+                  f"stop it: dynredis stop --data-dir {args.data_dir}", file=sys.stderr)
+            return 1
+        return _restart_down_nodes(args, recorded, down)
     ports = [args.base_port + i for i in range(args.nodes)]
     offset = args.cluster_port_offset
     if offset and ports[-1] + offset > 65535:
@@ -212,32 +218,10 @@ def run_cluster(args: argparse.Namespace) -> int:
               "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
         return 2
     cports = [p + offset for p in ports] if offset else []
-    addrs = [f"{args.bind}:{p}" for p in ports]
     n = min(args.n, args.nodes)
     r, w = min(args.r, n), min(args.w, n)
-    procs: list[subprocess.Popen] = []
-    for port, addr in zip(ports, addrs, strict=False):
-        node_dir = os.path.join(args.data_dir, f"node-{port}")
-        os.makedirs(node_dir, exist_ok=True)
-        cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
-               "--cluster-port", str(port + offset if offset else 0),
-               "--bind", args.bind, "--data-dir", node_dir,
-               "--seeds", ",".join(a for a in addrs if a != addr),
-               "--n", str(n), "--r", str(r), "--w", str(w),
-               "--engine", args.engine, "--durability", args.durability,
-               "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms),
-               "--ae-interval-ms", str(args.ae_interval_ms),
-               "--tombstone-grace-ms", str(args.tombstone_grace_ms),
-               "--phi-threshold", str(args.phi_threshold)]
-        if args.requirepass:
-            cmd += ["--requirepass", args.requirepass]
-        log = open(os.path.join(node_dir, "node.log"), "ab")
-        env = dict(os.environ, DYNREDIS_CLUSTER_SECRET=secret)
-        procs.append(subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
-                                      start_new_session=args.detach))
-        log.close()
-    with open(_pidfile(args.data_dir), "w") as f:
-        f.write("\n".join(str(p.pid) for p in procs) + "\n")
+    procs = [_spawn_node(args, port, ports) for port in ports]
+    _write_pidfile(args.data_dir, [(p.pid, port) for p, port in zip(procs, ports, strict=True)])
 
     if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports):
         print("dynredis: the cluster did not come up; see node.log in each node directory",
@@ -272,8 +256,73 @@ def run_cluster(args: argparse.Namespace) -> int:
                 print(f"dynredis: node pid {p.pid} exited with {p.returncode}", file=sys.stderr)
         time.sleep(0.2)
     _terminate(procs)
-    os.unlink(_pidfile(args.data_dir))
+    _forget_nodes(args.data_dir)
     print("dynredis: cluster stopped")
+    return 0
+
+
+def _cluster_secret(data_dir: str) -> str:
+    """The shared secret of the cluster's peer links, made on the cluster's first start."""
+    secret_path = os.path.join(data_dir, "cluster.secret")
+    if not os.path.exists(secret_path):
+        with open(secret_path, "w") as f:
+            f.write(secrets.token_hex(16))
+        os.chmod(secret_path, 0o600)
+    with open(secret_path) as f:
+        return f.read().strip()
+
+
+def _spawn_node(args: argparse.Namespace, port: int, ports: list[int]) -> subprocess.Popen:
+    """Start the node process of `port` (of the cluster on `ports`), logging to its
+    directory's node.log."""
+    offset = args.cluster_port_offset
+    addrs = [f"{args.bind}:{p}" for p in ports]
+    n = min(args.n, len(ports))
+    node_dir = os.path.join(args.data_dir, f"node-{port}")
+    os.makedirs(node_dir, exist_ok=True)
+    cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
+           "--cluster-port", str(port + offset if offset else 0),
+           "--bind", args.bind, "--data-dir", node_dir,
+           "--seeds", ",".join(a for a in addrs if a != f"{args.bind}:{port}"),
+           "--n", str(n), "--r", str(min(args.r, n)), "--w", str(min(args.w, n)),
+           "--engine", args.engine, "--durability", args.durability,
+           "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms),
+           "--ae-interval-ms", str(args.ae_interval_ms),
+           "--tombstone-grace-ms", str(args.tombstone_grace_ms),
+           "--phi-threshold", str(args.phi_threshold)]
+    if args.requirepass:
+        cmd += ["--requirepass", args.requirepass]
+    env = dict(os.environ, DYNREDIS_CLUSTER_SECRET=_cluster_secret(args.data_dir))
+    with open(os.path.join(node_dir, "node.log"), "ab") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
+                                start_new_session=args.detach)
+
+
+def _node_port(args: argparse.Namespace, index: int,
+               recorded: list[tuple[int, int | None]]) -> int:
+    """The port of the cluster's `index`-th node: as recorded, else base port + index."""
+    port = recorded[index][1]
+    return port if port is not None else args.base_port + index
+
+
+def _restart_down_nodes(args: argparse.Namespace, recorded: list[tuple[int, int | None]],
+                        down: list[int]) -> int:
+    """Start again the nodes of a detached cluster whose processes are gone (killed or
+    crashed), on their ports and data directories; the others keep running."""
+    ports = [_node_port(args, i, recorded) for i in range(len(recorded))]
+    pids = [pid for pid, _ in recorded]
+    for i in down:
+        pids[i] = _spawn_node(args, ports[i], ports).pid
+    _write_pidfile(args.data_dir, list(zip(pids, ports, strict=True)))
+    offset = args.cluster_port_offset
+    cports = [p + offset for p in ports] if offset else []
+    restarted = ", ".join(str(ports[i]) for i in down)
+    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports):
+        print(f"dynredis: restarted node(s) on port(s) {restarted}, but the cluster did not "
+              "come up; see node.log in each node directory", file=sys.stderr)
+        return 1
+    print(f"dynredis: restarted the node(s) on port(s) {restarted}; the cluster on "
+          f"{args.data_dir} is up on ports {ports[0]}-{ports[-1]}")
     return 0
 
 
@@ -290,20 +339,64 @@ def _terminate(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _alive_pids(data_dir: str) -> list[int]:
+def _write_pidfile(data_dir: str, nodes: list[tuple[int, int]]) -> None:
+    """Record each node's process id (``cluster.pids``, one per line, for `stop` and for
+    scripts) and its port (``cluster.ports``, to restart a node that died)."""
+    with open(_pidfile(data_dir), "w") as f:
+        f.write("".join(f"{pid}\n" for pid, _ in nodes))
+    with open(_portfile(data_dir), "w") as f:
+        f.write("".join(f"{port}\n" for _, port in nodes))
+
+
+def _portfile(data_dir: str) -> str:
+    return os.path.join(data_dir, "cluster.ports")
+
+
+def _recorded_nodes(data_dir: str) -> list[tuple[int, int | None]]:
+    """(pid, port) of each node the pidfile lists; port None when ``cluster.ports`` does
+    not say (a pidfile kept by the test harness, or written by an earlier build)."""
     try:
         with open(_pidfile(data_dir)) as f:
             pids = [int(x) for x in f.read().split()]
     except (OSError, ValueError):
         return []
-    alive = []
-    for pid in pids:
+    try:
+        with open(_portfile(data_dir)) as f:
+            ports: list[int | None] = [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        ports = []
+    if len(ports) != len(pids):
+        ports = [None] * len(pids)
+    return list(zip(pids, ports, strict=True))
+
+
+def _forget_nodes(data_dir: str) -> None:
+    """Remove the record of a stopped cluster's processes."""
+    for path in (_pidfile(data_dir), _portfile(data_dir)):
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def _is_alive(pid: int) -> bool:
+    """Whether `pid` runs. A killed node nobody reaped yet (a zombie: its parent, the
+    `cluster --detach` command, has exited) counts as dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel whether the pid exists
         try:
             os.kill(pid, 0)
-            alive.append(pid)
         except OSError:
-            pass
-    return alive
+            return False
+        return True
+    # The state follows the command name, which is in parentheses.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _alive_pids(data_dir: str) -> list[int]:
+    return [pid for pid, _ in _recorded_nodes(data_dir) if _is_alive(pid)]
 
 
 def stop_cluster(data_dir: str) -> int:
@@ -318,8 +411,7 @@ def stop_cluster(data_dir: str) -> int:
         time.sleep(0.1)
     for pid in _alive_pids(data_dir):
         os.kill(pid, signal.SIGKILL)
-    if os.path.exists(_pidfile(data_dir)):
-        os.unlink(_pidfile(data_dir))
+    _forget_nodes(data_dir)
     print(f"dynredis: stopped {len(pids)} node(s)")
     return 0
 

@@ -1,0 +1,56 @@
+"""`dynredis cluster --detach` (what `make cluster` runs) on a cluster with a dead node:
+it starts that node again, on its port and data directory, and leaves the others be."""
+
+from __future__ import annotations
+
+import subprocess
+
+from .conftest import START_TIMEOUT_S, ClusterFactory, dynredis_cmd, pid_alive
+
+
+def test_cluster_command_restarts_a_killed_node_and_it_serves_every_write(
+        cluster_factory: ClusterFactory) -> None:
+    c = cluster_factory()
+    writer = c.client(0)
+    for i in range(200):
+        assert writer.set(f"k{i}", f"v{i}")
+    c.kill_node(1)
+    survivors = (c.pids[0], c.pids[2])
+
+    again = dynredis_cmd("cluster", "--nodes", "3", "--base-port", str(c.base_port),
+                         "--data-dir", str(c.data_dir), "--detach")
+    proc = subprocess.run(again, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + c.log_tails()
+    assert f"restarted the node(s) on port(s) {c.ports[1]}" in proc.stdout
+    c._read_pids()
+    c.up[1] = True
+    c.cmdlines[1] = c._cmdline(c.pids[1])
+    assert (c.pids[0], c.pids[2]) == survivors
+    assert pid_alive(c.pids[1])
+    assert f"--port {c.ports[1]}" in " ".join(c.cmdlines[1])
+
+    reader = c.client(1)
+    assert [reader.get(f"k{i}") for i in range(200)] == [f"v{i}" for i in range(200)]
+
+    # Everything up: the same command (`make cluster` again) says so and changes nothing.
+    proc = subprocess.run(again, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert "already running" in proc.stdout
+    c._read_pids()
+    assert (c.pids[0], c.pids[2]) == survivors and all(pid_alive(p) for p in c.pids)
+
+
+def test_foreground_cluster_command_names_the_dead_node_instead_of_starting(
+        cluster_factory: ClusterFactory) -> None:
+    c = cluster_factory()
+    c.kill_node(2)
+    cmd = dynredis_cmd("cluster", "--nodes", "3", "--base-port", str(c.base_port),
+                       "--data-dir", str(c.data_dir))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert f"port(s) {c.ports[2]} are down" in proc.stderr
+    assert "--detach" in proc.stderr
+    assert not pid_alive(c.pids[2])
