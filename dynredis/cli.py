@@ -218,8 +218,7 @@ def run_cluster(args: argparse.Namespace) -> int:
               "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
         return 2
     cports = [p + offset for p in ports] if offset else []
-    n = min(args.n, args.nodes)
-    r, w = min(args.r, n), min(args.w, n)
+    n, r, w = _quorum(args, args.nodes)
     procs = [_spawn_node(args, port, ports) for port in ports]
     _write_pidfile(args.data_dir, [(p.pid, port) for p, port in zip(procs, ports, strict=True)])
 
@@ -272,19 +271,25 @@ def _cluster_secret(data_dir: str) -> str:
         return f.read().strip()
 
 
+def _quorum(args: argparse.Namespace, nodes: int) -> tuple[int, int, int]:
+    """N, R and W of a local cluster: no more replicas than nodes, no quorum above N."""
+    n = min(args.n, nodes)
+    return n, min(args.r, n), min(args.w, n)
+
+
 def _spawn_node(args: argparse.Namespace, port: int, ports: list[int]) -> subprocess.Popen:
     """Start the node process of `port` (of the cluster on `ports`), logging to its
     directory's node.log."""
     offset = args.cluster_port_offset
     addrs = [f"{args.bind}:{p}" for p in ports]
-    n = min(args.n, len(ports))
+    n, r, w = _quorum(args, len(ports))
     node_dir = os.path.join(args.data_dir, f"node-{port}")
     os.makedirs(node_dir, exist_ok=True)
     cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
            "--cluster-port", str(port + offset if offset else 0),
            "--bind", args.bind, "--data-dir", node_dir,
            "--seeds", ",".join(a for a in addrs if a != f"{args.bind}:{port}"),
-           "--n", str(n), "--r", str(min(args.r, n)), "--w", str(min(args.w, n)),
+           "--n", str(n), "--r", str(r), "--w", str(w),
            "--engine", args.engine, "--durability", args.durability,
            "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms),
            "--ae-interval-ms", str(args.ae_interval_ms),
