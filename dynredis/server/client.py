@@ -20,7 +20,7 @@ import hiredis
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.inline import split_inline
-from .wire import unframe
+from .wire import PEER_PROTOCOL, unframe
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -471,11 +471,21 @@ class ClientConnection(asyncio.Protocol):
     # --- peer links ------------------------------------------------------------------
 
     def _peer_hello(self, args: list[bytes]) -> None:
-        if len(args) != 3 or not hmac.compare_digest(args[1], self.server.secret.encode()):
+        if len(args) not in (3, 4) or \
+                not hmac.compare_digest(args[1], self.server.secret.encode()):
             self.reply(resp.error("ERR unknown command 'DYN.PEER' or wrong cluster secret"))
             self.closing = True
             return
-        self.peer_name = args[2].decode()
+        name = args[2].decode(errors="replace")
+        version = args[3].decode(errors="replace") if len(args) == 4 else "1"
+        if version != str(PEER_PROTOCOL):
+            log.warning("refused peer %s: it speaks peer protocol %s, this node %d",
+                        name, version, PEER_PROTOCOL)
+            self.reply(resp.error(f"ERR peer protocol {version} is not supported: this "
+                                  f"node speaks peer protocol {PEER_PROTOCOL}"))
+            self.closing = True
+            return
+        self.peer_name = name
         self.out.clear()
 
     def _peer_frames(self) -> None:

@@ -37,6 +37,8 @@ class PeerLink(asyncio.Protocol):
         self.retry_at = 0.0
         self.backoff = RETRY_MIN
         self.closed = False
+        self.refusal = b""  # the peer's last refusal (an error reply), logged once
+        self.refused = False  # the current connection was refused
 
     def send(self, data: bytes) -> None:
         t = self.transport
@@ -77,6 +79,7 @@ class PeerLink(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.connecting = False
         self.backoff = RETRY_MIN
+        self.refused = False
         if self.closed:
             transport.close()
             return
@@ -88,15 +91,23 @@ class PeerLink(asyncio.Protocol):
         self.server.peer_status(self.name, True)
 
     def data_received(self, data: bytes) -> None:
-        # Peers never answer on this link; anything here is an error from the peer.
-        log.warning("peer %s says: %r", self.name, data[:200])
+        # Peers never answer on this link: anything here is the peer refusing it (a
+        # wrong cluster secret, another peer protocol). Said once, not at every retry.
+        self.refused = True
+        if data[:200] != self.refusal:
+            self.refusal = data[:200]
+            log.warning("peer %s refused the link: %r", self.name, self.refusal)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.connecting = False
         if not self.closed:
             log.info("lost peer %s", self.name)
-            self.retry_at = asyncio.get_running_loop().time() + RETRY_MIN
+            # A refusing peer is asked again at the slowest pace.
+            wait = RETRY_MAX if self.refused else RETRY_MIN
+            if not self.refused:
+                self.refusal = b""
+            self.retry_at = asyncio.get_running_loop().time() + wait
             self.server.peer_status(self.name, False)
 
     def close(self) -> None:

@@ -15,9 +15,9 @@ from dynredis.core import obj as objmod
 from dynredis.core.ring import new_ring
 from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection, decimal_digits, frame_length
-from dynredis.server.peers import PeerLink
+from dynredis.server.peers import RETRY_MIN, PeerLink
 from dynredis.server.wire import batch as wire_batch
-from dynredis.server.wire import unframe
+from dynredis.server.wire import peer_hello, unframe
 
 
 class FakeTransport:
@@ -172,3 +172,78 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
     msgs = peer_messages(back.sent)
     assert {m[0] for m in msgs} == {"pas"}  # acks travel batched
     assert [reqid for m in msgs for reqid in m[1]] == [i + 1 for i in range(count)]
+
+
+def hello(*words: bytes) -> bytes:
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
+
+
+@pytest.mark.parametrize("words, error", [
+    ((b"wrong",  b"10.0.0.9:7000", b"2"),
+     b"-ERR unknown command 'DYN.PEER' or wrong cluster secret\r\n"),
+    ((b"dynredis", b"10.0.0.9:7000"),  # a build before peer protocol versions
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 2\r\n"),
+    ((b"dynredis", b"10.0.0.9:7000", b"3"),
+     b"-ERR peer protocol 3 is not supported: this node speaks peer protocol 2\r\n"),
+])
+def test_a_peer_with_a_wrong_secret_or_another_protocol_is_refused(
+        tmp_path: Path, words: tuple[bytes, ...], error: bytes) -> None:
+    async def run() -> tuple[ClientConnection, FakeTransport]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        transport = FakeTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(hello(b"DYN.PEER", *words))
+        await asyncio.sleep(0)
+        return conn, transport
+
+    conn, transport = asyncio.run(run())
+    assert transport.sent == error
+    assert conn.peer_name is None and conn.closing
+
+
+def peer_hello_words(secret: str, name: str) -> list[bytes]:
+    """The words of the hello this build's PeerLink sends."""
+    reader = hiredis.Reader()
+    reader.feed(peer_hello(secret, name))
+    return reader.gets()
+
+
+def test_a_peer_speaking_this_protocol_is_taken(tmp_path: Path) -> None:
+    async def run() -> tuple[ClientConnection, FakeTransport]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        transport = FakeTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(hello(*peer_hello_words(srv.secret, "10.0.0.9:7000")))
+        await asyncio.sleep(0)
+        return conn, transport
+
+    conn, transport = asyncio.run(run())
+    assert conn.peer_name == "10.0.0.9:7000"
+    assert transport.sent == b"" and not conn.closing
+
+
+def test_a_refused_link_is_logged_once_and_retried_at_the_slowest_pace(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def run() -> list[float]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
+        srv.loop = loop = asyncio.get_running_loop()
+        link = PeerLink(srv, "127.0.0.1:9")
+        waits = []
+        for answer in (b"-ERR peer protocol 2 is not supported\r\n",) * 3 + (b"",):
+            link.connection_made(FakeTransport())  # type: ignore[arg-type]
+            if answer:
+                link.data_received(answer)
+            link.connection_lost(None)
+            waits.append(link.retry_at - loop.time())
+        return waits
+
+    with caplog.at_level("WARNING", logger="dynredis.peers"):
+        waits = asyncio.run(run())
+    refusals = [r for r in caplog.records if "refused the link" in r.getMessage()]
+    assert len(refusals) == 1
+    assert all(w > RETRY_MIN for w in waits[:3])  # refused: RETRY_MAX
+    assert waits[3] <= RETRY_MIN  # a link that was not refused retries soon
