@@ -2,8 +2,7 @@
 
 Peers share the client port and RESP framing; after `DYN.PEER <secret> <name>
 <protocol>` a connection carries only these frames, which hiredis splits and msgpack
-decodes.
-Everything a node has for one peer in one loop turn travels as one frame: one
+decodes. Everything a node has for one peer in one loop turn travels as one frame: one
 encode, one write, one decode, however many messages it holds.
 """
 
