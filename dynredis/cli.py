@@ -168,11 +168,15 @@ def node_info(host: str, port: int, password: str | None = None) -> dict[str, st
 
 
 def wait_ready(host: str, ports: list[int], timeout: float, password: str | None = None,
-               cluster_ports: list[int] | None = None) -> bool:
+               cluster_ports: list[int] | None = None,
+               procs: list[subprocess.Popen] | None = None) -> bool:
     """True once every node answers (on its cluster port too, if given) and all agree on
-    a ring that has every node."""
+    a ring that has every node; False after `timeout`, or as soon as one of `procs`
+    (the node processes just started) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs or ()):
+            return False
         try:
             infos = [node_info(host, p, password) for p in ports]
             pongs = [_command(host, p, "PING", password=password) for p in cluster_ports or ()]
@@ -218,14 +222,21 @@ def run_cluster(args: argparse.Namespace) -> int:
               "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
         return 2
     cports = [p + offset for p in ports] if offset else []
+    taken = [p for p in ports + cports if not _port_free(args.bind, p)]
+    if taken:
+        print(f"dynredis: port(s) {', '.join(map(str, taken))} on {args.bind} are in use by "
+              "another program; choose another --base-port (or --cluster-port-offset)",
+              file=sys.stderr)
+        return 1
     n, r, w = _quorum(args, args.nodes)
     procs = [_spawn_node(args, port, ports) for port in ports]
     _write_pidfile(args.data_dir, [(p.pid, port) for p, port in zip(procs, ports, strict=True)])
 
-    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports):
-        print("dynredis: the cluster did not come up; see node.log in each node directory",
-              file=sys.stderr)
+    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports, procs):
+        print("dynredis: the cluster did not come up (see node.log in each node "
+              "directory)" + _exits(args, procs, ports), file=sys.stderr)
         _terminate(procs)
+        _forget_nodes(args.data_dir)
         return 1
     print(f"dynredis: {args.nodes}-node cluster up on {args.bind} ports "
           f"{ports[0]}-{ports[-1]} (N={n} R={r} W={w}, engine {args.engine}, "
@@ -269,6 +280,33 @@ def _cluster_secret(data_dir: str) -> str:
         os.chmod(secret_path, 0o600)
     with open(secret_path) as f:
         return f.read().strip()
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether `port` can be listened on (nothing else holds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _exits(args: argparse.Namespace, procs: list[subprocess.Popen], ports: list[int]) -> str:
+    """What the nodes that exited said last (the last line of their node.log)."""
+    said = []
+    for p, port in zip(procs, ports, strict=True):
+        if p.poll() is None:
+            continue
+        try:
+            with open(os.path.join(args.data_dir, f"node-{port}", "node.log"), "rb") as f:
+                lines = f.read()[-4096:].decode(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        said.append(f"\n  node on port {port} exited ({p.returncode})"
+                    + (f": {lines[-1]}" if lines else ""))
+    return "".join(said)
 
 
 def _quorum(args: argparse.Namespace, nodes: int) -> tuple[int, int, int]:
@@ -316,15 +354,17 @@ def _restart_down_nodes(args: argparse.Namespace, recorded: list[tuple[int, int 
     crashed), on their ports and data directories; the others keep running."""
     ports = [_node_port(args, i, recorded) for i in range(len(recorded))]
     pids = [pid for pid, _ in recorded]
-    for i in down:
-        pids[i] = _spawn_node(args, ports[i], ports).pid
+    procs = [_spawn_node(args, ports[i], ports) for i in down]
+    for i, proc in zip(down, procs, strict=True):
+        pids[i] = proc.pid
     _write_pidfile(args.data_dir, list(zip(pids, ports, strict=True)))
     offset = args.cluster_port_offset
     cports = [p + offset for p in ports] if offset else []
     restarted = ", ".join(str(ports[i]) for i in down)
-    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports):
+    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports, procs):
         print(f"dynredis: restarted node(s) on port(s) {restarted}, but the cluster did not "
-              "come up; see node.log in each node directory", file=sys.stderr)
+              "come up (see node.log in each node directory)"
+              + _exits(args, procs, [ports[i] for i in down]), file=sys.stderr)
         return 1
     print(f"dynredis: restarted the node(s) on port(s) {restarted}; the cluster on "
           f"{args.data_dir} is up on ports {ports[0]}-{ports[-1]}")

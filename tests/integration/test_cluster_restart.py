@@ -1,11 +1,23 @@
-"""`dynredis cluster --detach` (what `make cluster` runs) on a cluster with a dead node:
-it starts that node again, on its port and data directory, and leaves the others be."""
+"""`dynredis cluster --detach` (what `make cluster` runs) on a cluster with a dead node
+starts that node again, on its port and data directory, and leaves the others be; a
+start that cannot work says why at once."""
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
+from pathlib import Path
 
-from .conftest import START_TIMEOUT_S, ClusterFactory, dynredis_cmd, pid_alive
+from .conftest import (
+    CLUSTER_PORT_OFFSET,
+    HOST,
+    START_TIMEOUT_S,
+    ClusterFactory,
+    dynredis_cmd,
+    free_port_range,
+    pid_alive,
+)
 
 
 def test_cluster_command_restarts_a_killed_node_and_it_serves_every_write(
@@ -54,3 +66,33 @@ def test_foreground_cluster_command_names_the_dead_node_instead_of_starting(
     assert f"port(s) {c.ports[2]} are down" in proc.stderr
     assert "--detach" in proc.stderr
     assert not pid_alive(c.pids[2])
+
+
+def test_cluster_command_names_a_port_in_use_and_starts_nothing(tmp_path: Path) -> None:
+    base = free_port_range(3, offset=CLUSTER_PORT_OFFSET)
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind((HOST, base + 1))
+        holder.listen()
+        proc = subprocess.run(
+            dynredis_cmd("cluster", "--base-port", str(base), "--data-dir", str(tmp_path),
+                         "--detach"),
+            capture_output=True, text=True, timeout=START_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert f"port(s) {base + 1} on {HOST} are in use" in proc.stderr
+    assert not (tmp_path / "cluster.pids").exists()
+    assert not any(tmp_path.glob("node-*"))
+
+
+def test_cluster_command_reports_a_node_that_exits_at_start(tmp_path: Path) -> None:
+    base = free_port_range(3, offset=CLUSTER_PORT_OFFSET)
+    proc = subprocess.run(
+        dynredis_cmd("cluster", "--base-port", str(base), "--data-dir", str(tmp_path),
+                     "--detach", "--ring-size", "3"),
+        capture_output=True, text=True, timeout=START_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert "the cluster did not come up" in proc.stderr
+    # It stops waiting at the first exit: which node that is depends on scheduling.
+    assert re.search(rf"node on port ({base}|{base + 1}|{base + 2}) exited \(2\): "
+                     "dynredis: ring size must be a power of two", proc.stderr), proc.stderr
+    assert not (tmp_path / "cluster.pids").exists()
