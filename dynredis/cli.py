@@ -424,18 +424,18 @@ def _forget_nodes(data_dir: str) -> None:
 
 def _is_alive(pid: int) -> bool:
     """Whether `pid` runs. A killed node nobody reaped yet (a zombie: its parent, the
-    `cluster --detach` command, has exited) counts as dead."""
+    `cluster --detach` command, has exited) counts as dead where /proc tells."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc here: ask the kernel whether the pid exists
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
+    except OSError:
+        return not os.path.isdir("/proc/self")  # gone since, or no /proc on this system
     # The state follows the command name, which is in parentheses.
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
