@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynredis.localproc import port_free
+
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_MD = BENCH_DIR / "last-results.md"
@@ -162,21 +164,10 @@ def check_tools() -> None:
         raise BenchError("/proc is not available; CPU time cannot be measured")
 
 
-def port_is_free(port: int) -> bool:
-    """True if nothing listens on HOST:port (bound the way a server would bind it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 def check_ports_free(ports: dict[str, list[int]]) -> None:
     """Raise a clear error naming every busy port and how to choose another one."""
     busy = [f"{port} ({what})" for what, plist in ports.items() for port in plist
-            if not port_is_free(port)]
+            if not port_free(HOST, port)]
     if busy:
         raise BenchError(
             "port(s) already in use: " + ", ".join(busy) + ". Stop whatever uses them or "

@@ -15,6 +15,7 @@ import time
 
 import hiredis
 
+from .localproc import pid_alive, port_free
 from .server.app import NodeOptions, NodeServer
 
 
@@ -192,6 +193,9 @@ def wait_ready(host: str, ports: list[int], timeout: float, password: str | None
     return False
 
 
+NODE_LOG = "node.log"
+
+
 def _pidfile(data_dir: str) -> str:
     return os.path.join(data_dir, "cluster.pids")
 
@@ -199,7 +203,7 @@ def _pidfile(data_dir: str) -> str:
 def run_cluster(args: argparse.Namespace) -> int:
     os.makedirs(args.data_dir, exist_ok=True)
     recorded = _recorded_nodes(args.data_dir)
-    down = [i for i, (pid, _) in enumerate(recorded) if not _is_alive(pid)]
+    down = [i for i, (pid, _) in enumerate(recorded) if not pid_alive(pid)]
     if recorded and len(down) < len(recorded):
         if not down:
             # With --detach (`make cluster`) asking for a running cluster is no error.
@@ -222,7 +226,7 @@ def run_cluster(args: argparse.Namespace) -> int:
               "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
         return 2
     cports = [p + offset for p in ports] if offset else []
-    taken = [p for p in ports + cports if not _port_free(args.bind, p)]
+    taken = [p for p in ports + cports if not port_free(args.bind, p)]
     if taken:
         print(f"dynredis: port(s) {', '.join(map(str, taken))} on {args.bind} are in use by "
               "another program; choose another --base-port (or --cluster-port-offset)",
@@ -282,15 +286,9 @@ def _cluster_secret(data_dir: str) -> str:
         return f.read().strip()
 
 
-def _port_free(host: str, port: int) -> bool:
-    """Whether `port` can be listened on (nothing else holds it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+def _node_dir(data_dir: str, port: int) -> str:
+    """The data directory of the cluster's node on `port` (its log is NODE_LOG there)."""
+    return os.path.join(data_dir, f"node-{port}")
 
 
 def _exits(args: argparse.Namespace, procs: list[subprocess.Popen], ports: list[int]) -> str:
@@ -300,7 +298,7 @@ def _exits(args: argparse.Namespace, procs: list[subprocess.Popen], ports: list[
         if p.poll() is None:
             continue
         try:
-            with open(os.path.join(args.data_dir, f"node-{port}", "node.log"), "rb") as f:
+            with open(os.path.join(_node_dir(args.data_dir, port), NODE_LOG), "rb") as f:
                 lines = f.read()[-4096:].decode(errors="replace").strip().splitlines()
         except OSError:
             lines = []
@@ -321,7 +319,7 @@ def _spawn_node(args: argparse.Namespace, port: int, ports: list[int]) -> subpro
     offset = args.cluster_port_offset
     addrs = [f"{args.bind}:{p}" for p in ports]
     n, r, w = _quorum(args, len(ports))
-    node_dir = os.path.join(args.data_dir, f"node-{port}")
+    node_dir = _node_dir(args.data_dir, port)
     os.makedirs(node_dir, exist_ok=True)
     cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
            "--cluster-port", str(port + offset if offset else 0),
@@ -336,7 +334,7 @@ def _spawn_node(args: argparse.Namespace, port: int, ports: list[int]) -> subpro
     if args.requirepass:
         cmd += ["--requirepass", args.requirepass]
     env = dict(os.environ, DYNREDIS_CLUSTER_SECRET=_cluster_secret(args.data_dir))
-    with open(os.path.join(node_dir, "node.log"), "ab") as log:
+    with open(os.path.join(node_dir, NODE_LOG), "ab") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
                                 start_new_session=args.detach)
 
@@ -422,26 +420,8 @@ def _forget_nodes(data_dir: str) -> None:
             os.unlink(path)
 
 
-def _is_alive(pid: int) -> bool:
-    """Whether `pid` runs. A killed node nobody reaped yet (a zombie: its parent, the
-    `cluster --detach` command, has exited) counts as dead where /proc tells."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return not os.path.isdir("/proc/self")  # gone since, or no /proc on this system
-    # The state follows the command name, which is in parentheses.
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
 def _alive_pids(data_dir: str) -> list[int]:
-    return [pid for pid, _ in _recorded_nodes(data_dir) if _is_alive(pid)]
+    return [pid for pid, _ in _recorded_nodes(data_dir) if pid_alive(pid)]
 
 
 def stop_cluster(data_dir: str) -> int:

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from dynredis.localproc import pid_alive, port_free
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -44,40 +45,20 @@ _LIVE_PROCS: list[subprocess.Popen] = []
 # --- ports ---------------------------------------------------------------------------
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_range(count: int, attempts: int = 200, offset: int = 0) -> int:
     """A base port such that base .. base+count-1 can all be bound on 127.0.0.1 (and,
     with `offset`, base+offset .. base+offset+count-1 too: the nodes' cluster ports)."""
     rng = random.Random()
     for _ in range(attempts):
         base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
-        if all(_port_free(base + i) and (not offset or _port_free(base + offset + i))
+        if all(port_free(HOST, base + i)
+               and (not offset or port_free(HOST, base + offset + i))
                for i in range(count)):
             return base
     raise RuntimeError(f"no {count} consecutive free ports found in {PORT_RANGE}")
 
 
 # --- processes -----------------------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    # The state follows the parenthesised command name.
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def wait_dead(pid: int, timeout: float) -> bool:
