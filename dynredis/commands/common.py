@@ -15,6 +15,11 @@ def err(text: str) -> bytes:
     return resp.error(text)
 
 
+def ok_or_error(result: tuple) -> bytes:
+    """The reply to a write answered +OK (SET, SETEX): +OK, or the write's error."""
+    return err(result[0]) if result[0] else resp.OK
+
+
 class Gather:
     """Collects the results of `n` parallel operations, then calls `finish(results)`."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..resp import encode as resp
+from .common import ok_or_error
 from .table import command
 
 ERR_NESTED = resp.error("ERR MULTI calls can not be nested")
@@ -45,8 +46,7 @@ class _Capture:
         """The connection's write answered +OK, with this command's reply instead of a
         reply slot of the connection."""
         conn = self._conn
-        conn.put(key, None, data, expire_at,
-                 lambda r: self.set(resp.error(r[0]) if r[0] else resp.OK), conn.w)
+        conn.put(key, None, data, expire_at, lambda r: self.set(ok_or_error(r)), conn.w)
 
     def set(self, reply: bytes) -> None:
         """The queued command's (possibly late) reply."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..commands.common import ok_or_error
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.inline import split_inline
@@ -96,14 +97,10 @@ class WriteReply(ReplySlot):
         self.key = key
 
     def written(self, result: tuple) -> None:
-        error = result[0]
-        if error is not None:
-            self.set(resp.error(error))
-            return
         conn = self.conn
         if conn is not None:
             conn.note_write(self.key, result)
-        self.set(resp.OK)
+        self.set(ok_or_error(result))
 
 
 class BlockingSlot(ReplySlot):
