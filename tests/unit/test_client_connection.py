@@ -178,50 +178,41 @@ def hello(*words: bytes) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
 
 
+SECRET = NodeOptions().cluster_secret.encode()  # a node's secret unless configured
+
+
+def after_hello(tmp_path: Path, payload: bytes) -> tuple[ClientConnection, FakeTransport]:
+    """A node's fresh inbound connection, and what it wrote, once `payload` came in."""
+    async def run() -> tuple[ClientConnection, FakeTransport]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        transport = FakeTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(payload)
+        await asyncio.sleep(0)
+        return conn, transport
+
+    return asyncio.run(run())
+
+
 @pytest.mark.parametrize("words, error", [
     ((b"wrong",  b"10.0.0.9:7000", b"2"),
      b"-ERR unknown command 'DYN.PEER' or wrong cluster secret\r\n"),
-    ((b"dynredis", b"10.0.0.9:7000"),  # a build before peer protocol versions
+    ((SECRET, b"10.0.0.9:7000"),  # a build before peer protocol versions
      b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 2\r\n"),
-    ((b"dynredis", b"10.0.0.9:7000", b"3"),
+    ((SECRET, b"10.0.0.9:7000", b"3"),
      b"-ERR peer protocol 3 is not supported: this node speaks peer protocol 2\r\n"),
 ])
 def test_a_peer_with_a_wrong_secret_or_another_protocol_is_refused(
         tmp_path: Path, words: tuple[bytes, ...], error: bytes) -> None:
-    async def run() -> tuple[ClientConnection, FakeTransport]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
-        conn.data_received(hello(b"DYN.PEER", *words))
-        await asyncio.sleep(0)
-        return conn, transport
-
-    conn, transport = asyncio.run(run())
+    conn, transport = after_hello(tmp_path, hello(b"DYN.PEER", *words))
     assert transport.sent == error
     assert conn.peer_name is None and conn.closing
 
 
-def peer_hello_words(secret: str, name: str) -> list[bytes]:
-    """The words of the hello this build's PeerLink sends."""
-    reader = hiredis.Reader()
-    reader.feed(peer_hello(secret, name))
-    return reader.gets()
-
-
 def test_a_peer_speaking_this_protocol_is_taken(tmp_path: Path) -> None:
-    async def run() -> tuple[ClientConnection, FakeTransport]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
-        conn.data_received(hello(*peer_hello_words(srv.secret, "10.0.0.9:7000")))
-        await asyncio.sleep(0)
-        return conn, transport
-
-    conn, transport = asyncio.run(run())
+    conn, transport = after_hello(tmp_path, peer_hello(SECRET.decode(), "10.0.0.9:7000"))
     assert conn.peer_name == "10.0.0.9:7000"
     assert transport.sent == b"" and not conn.closing
 
