@@ -202,30 +202,31 @@ def _pidfile(data_dir: str) -> str:
 
 def run_cluster(args: argparse.Namespace) -> int:
     os.makedirs(args.data_dir, exist_ok=True)
-    recorded = _recorded_nodes(args.data_dir)
-    down = [i for i, (pid, _) in enumerate(recorded) if not pid_alive(pid)]
-    if recorded and len(down) < len(recorded):
+    pids = _recorded_pids(args.data_dir)
+    down = [i for i, pid in enumerate(pids) if not pid_alive(pid)]
+    if pids and len(down) < len(pids):
         if not down:
             # With --detach (`make cluster`) asking for a running cluster is no error.
             print(f"dynredis: a cluster is already running on {args.data_dir} "
                   f"(stop it with: dynredis stop --data-dir {args.data_dir})",
                   file=sys.stdout if args.detach else sys.stderr)
             return 0 if args.detach else 1
-        if not args.detach or len(recorded) != args.nodes:
-            ports = ", ".join(str(_node_port(args, i, recorded)) for i in down)
+        ports = _recorded_ports(args, len(pids))
+        if not args.detach or len(pids) != args.nodes:
             print(f"dynredis: the cluster on {args.data_dir} runs, but its node(s) on port(s) "
-                  f"{ports} are down; restart them with `dynredis cluster --detach "
-                  f"--nodes {len(recorded)}` (and the options it was started with), or "
-                  f"stop it: dynredis stop --data-dir {args.data_dir}", file=sys.stderr)
+                  f"{', '.join(str(ports[i]) for i in down)} are down; restart them with "
+                  f"`dynredis cluster --detach --nodes {len(pids)}` (and the options it was "
+                  f"started with), or stop it: dynredis stop --data-dir {args.data_dir}",
+                  file=sys.stderr)
             return 1
-        return _restart_down_nodes(args, recorded, down)
+        return _restart_down_nodes(args, pids, ports, down)
     ports = [args.base_port + i for i in range(args.nodes)]
     offset = args.cluster_port_offset
     if offset and ports[-1] + offset > 65535:
         print(f"dynredis: cluster ports (port + {offset}) would pass 65535; choose a lower "
               "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
         return 2
-    cports = [p + offset for p in ports] if offset else []
+    cports = _cluster_ports(args, ports)
     taken = [p for p in ports + cports if not port_free(args.bind, p)]
     if taken:
         print(f"dynredis: port(s) {', '.join(map(str, taken))} on {args.bind} are in use by "
@@ -339,25 +340,21 @@ def _spawn_node(args: argparse.Namespace, port: int, ports: list[int]) -> subpro
                                 start_new_session=args.detach)
 
 
-def _node_port(args: argparse.Namespace, index: int,
-               recorded: list[tuple[int, int | None]]) -> int:
-    """The port of the cluster's `index`-th node: as recorded, else base port + index."""
-    port = recorded[index][1]
-    return port if port is not None else args.base_port + index
+def _cluster_ports(args: argparse.Namespace, ports: list[int]) -> list[int]:
+    """The nodes' ports for cluster-aware clients (none with --cluster-port-offset 0)."""
+    offset = args.cluster_port_offset
+    return [p + offset for p in ports] if offset else []
 
 
-def _restart_down_nodes(args: argparse.Namespace, recorded: list[tuple[int, int | None]],
+def _restart_down_nodes(args: argparse.Namespace, pids: list[int], ports: list[int],
                         down: list[int]) -> int:
     """Start again the nodes of a detached cluster whose processes are gone (killed or
     crashed), on their ports and data directories; the others keep running."""
-    ports = [_node_port(args, i, recorded) for i in range(len(recorded))]
-    pids = [pid for pid, _ in recorded]
     procs = [_spawn_node(args, ports[i], ports) for i in down]
     for i, proc in zip(down, procs, strict=True):
         pids[i] = proc.pid
     _write_pidfile(args.data_dir, list(zip(pids, ports, strict=True)))
-    offset = args.cluster_port_offset
-    cports = [p + offset for p in ports] if offset else []
+    cports = _cluster_ports(args, ports)
     restarted = ", ".join(str(ports[i]) for i in down)
     if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports, procs):
         print(f"dynredis: restarted node(s) on port(s) {restarted}, but the cluster did not "
@@ -395,22 +392,24 @@ def _portfile(data_dir: str) -> str:
     return os.path.join(data_dir, "cluster.ports")
 
 
-def _recorded_nodes(data_dir: str) -> list[tuple[int, int | None]]:
-    """(pid, port) of each node the pidfile lists; port None when ``cluster.ports`` does
-    not say (a pidfile kept by the test harness, or written by an earlier build)."""
+def _recorded_pids(data_dir: str) -> list[int]:
+    """The process ids of the cluster's nodes, as last recorded."""
     try:
         with open(_pidfile(data_dir)) as f:
-            pids = [int(x) for x in f.read().split()]
+            return [int(x) for x in f.read().split()]
     except (OSError, ValueError):
         return []
+
+
+def _recorded_ports(args: argparse.Namespace, count: int) -> list[int]:
+    """The ports of the cluster's `count` nodes: as recorded, else (a record from an
+    earlier build) --base-port upwards."""
     try:
-        with open(_portfile(data_dir)) as f:
-            ports: list[int | None] = [int(x) for x in f.read().split()]
+        with open(_portfile(args.data_dir)) as f:
+            ports = [int(x) for x in f.read().split()]
     except (OSError, ValueError):
         ports = []
-    if len(ports) != len(pids):
-        ports = [None] * len(pids)
-    return list(zip(pids, ports, strict=True))
+    return ports if len(ports) == count else [args.base_port + i for i in range(count)]
 
 
 def _forget_nodes(data_dir: str) -> None:
@@ -421,7 +420,7 @@ def _forget_nodes(data_dir: str) -> None:
 
 
 def _alive_pids(data_dir: str) -> list[int]:
-    return [pid for pid, _ in _recorded_nodes(data_dir) if pid_alive(pid)]
+    return [pid for pid in _recorded_pids(data_dir) if pid_alive(pid)]
 
 
 def stop_cluster(data_dir: str) -> int:
