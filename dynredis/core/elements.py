@@ -27,6 +27,7 @@ from . import counter
 from .clock import Clock
 from .dotset import DotSet
 
+
 def live_siblings(obj: Clock, removal: DotSet | None) -> list[tuple[int, bytes, Any]]:
     """(ts, actor, data) of every sibling a removal has not covered (tombstones too)."""
     out: list[tuple[int, bytes, Any]] = []
