@@ -291,12 +291,12 @@ class CollectionStore:
         """What a peer whose applied events are `theirs` lacks of the key: the records
         the missing events wrote (current versions), or, when the log does not reach
         back that far or there are more than `limit`, every record (`full` True). The
-        removal record rides along whenever it is not empty. `header` reads the key's
-        header (the caller's store holds it)."""
+        key's header (read with `header`: the caller's store holds it) comes first, and
+        the removal record rides along whenever it is not empty: neither is an event."""
         st = self.state(p, key)
         dots = st.summary.missing_from(theirs, limit)
         ep = rec.elem_partition(p)
-        out: list[Record] = []
+        out: list[Record] = [(p, key, header())]
         full = dots is None
         if not full:
             assert dots is not None
@@ -306,17 +306,13 @@ class CollectionStore:
                 if written is None:
                     full = True
                     break
-                for place in written:
-                    if place not in seen:
-                        seen.add(place)
+                seen.update(written)
             if not full:
                 for part, rkey in sorted(seen):
-                    if part == p:
-                        out.append((p, rkey, header()))
-                    elif rec.kind_of(rkey) != rec.REMOVAL:
+                    if part != p and rec.kind_of(rkey) != rec.REMOVAL:
                         out.append((part, rkey, self.engine.get(part, rkey)))
         if full:
-            out = [(p, key, header())]
+            del out[1:]
             pre = rec.prefix(key)
             rk = pre + rec.REMOVAL
             for rkey, enc in self.engine.scan_prefix(ep, pre):

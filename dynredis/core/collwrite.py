@@ -105,7 +105,6 @@ class KeyWrite:
         additions elsewhere, with events not applied here, survive. Call it before the
         write's own new versions."""
         if self.store.add_removal(self.p, self.key, self.state.summary.copy()):
-            self._mint()
             ep = rec.elem_partition(self.p)
             rkey = rec.removal_key(self.key)
             enc = encode_dotset(self.state.removal)
@@ -114,8 +113,8 @@ class KeyWrite:
 
     def header(self, enc: bytes, old: bytes | None) -> None:
         """Note a new header version the caller built and stored (its own DVV dot, as a
-        string's): it travels with the delta and is logged under a new event."""
-        self._mint()
+        string's): it travels with the delta. Headers and removal sets are not events:
+        a peer's answer to a coordinator always carries both."""
         self.written.append((self.p, self.key))
         self.deltas.append((self.p, self.key, enc,
                             objmod.identity(old) if old is not None else None))

@@ -82,7 +82,7 @@ def test_a_delta_brings_another_replica_to_the_same_view():
     assert b.reloaded_view(rec.HASH) == a.view(rec.HASH)
     # Every event is applied on both: nothing to ask for either way.
     assert a.store.summary(P, KEY) == b.store.summary(P, KEY)
-    assert len(a.store.summary(P, KEY)) == 3
+    assert len(a.store.summary(P, KEY)) == 3  # one event per element version
 
 
 def test_concurrent_values_last_writer_wins_and_an_addition_beats_a_removal():
@@ -156,10 +156,12 @@ def test_missing_events_come_from_the_log_or_as_the_whole_key():
         b.apply(d)
     records, full = a.store.missing(P, KEY, b.store.summary(P, KEY), 100, lambda: None)
     assert not full
-    assert [r[1] for r in records] == [rec.record_key(KEY, rec.LIST, b"%03d" % i)
-                                       for i in (7, 8, 9)]
-    # Nothing missing the other way.
-    assert b.store.missing(P, KEY, a.store.summary(P, KEY), 100, lambda: None) == ([], False)
+    assert records[0] == (P, KEY, None)  # the header always comes first
+    assert [r[1] for r in records[1:]] == [rec.record_key(KEY, rec.LIST, b"%03d" % i)
+                                           for i in (7, 8, 9)]
+    # Nothing missing the other way (but the header).
+    assert b.store.missing(P, KEY, a.store.summary(P, KEY), 100, lambda: None) == (
+        [(P, KEY, None)], False)
     # Over the limit, or after a restart (the log is gone): the whole key.
     assert a.store.missing(P, KEY, b.store.summary(P, KEY), 2, lambda: None)[1]
     restarted = CollectionStore(a.engine)

@@ -1,0 +1,98 @@
+"""The coordinator's view of a collection key: its type, and a header kept in step
+with its elements (a collection exists exactly while it has elements)."""
+
+from __future__ import annotations
+
+from dynredis.core import clock as dvv
+from dynredis.core import obj as objmod
+from dynredis.core import records as rec
+from dynredis.core.collstore import CollectionStore
+from dynredis.core.collview import KeyView
+from dynredis.storage.memory import MemoryEngine
+
+P, KEY = 3, b"k"
+
+
+class Coordinator:
+    def __init__(self) -> None:
+        self.engine = MemoryEngine()
+        self.store = CollectionStore(self.engine)
+        self.now = 1_000_000
+        self.ts = 0
+
+    def stamp(self, obj) -> int:
+        self.ts += 1
+        if obj is not None:
+            self.ts = max(self.ts, objmod.max_ts(obj) + 1)
+        return self.ts
+
+    def header(self):
+        enc = self.engine.get(P, KEY)
+        return objmod.decode(enc) if enc is not None else None
+
+    def write_header(self, data, expire_at):
+        old = self.engine.get(P, KEY)
+        local = objmod.decode(old) if old is not None else None
+        new = dvv.overwrite(local, b"node", (self.stamp(local), expire_at, data))
+        enc = objmod.encode(new)
+        self.engine.put(P, KEY, enc)
+        return enc, old
+
+    def run(self, fn):
+        view = KeyView(self.store, P, KEY, self.now, self.header(), self.write_header,
+                       b"node", lambda: b"\x00\x00\x00\x01", self.stamp)
+        result = fn(view)
+        deltas, dots = view.finish()
+        return result, deltas, dots
+
+
+def header_data(c: Coordinator):
+    h = c.header()
+    if h is None:
+        return "absent"
+    w = objmod.winner(h)[0]
+    return w[2]
+
+
+def test_the_first_element_makes_a_collection_and_the_last_one_ends_it():
+    c = Coordinator()
+    t, deltas, dots = c.run(lambda v: (v.put(rec.SET, b"a", b""), v.type())[1])
+    assert t == "set" and header_data(c) == ("set",)
+    assert [d[0] for d in deltas] == [P, rec.elem_partition(P)]  # header, element
+    assert len(dots) == 1  # the element version is the one event
+    t, _, _ = c.run(lambda v: v.type())
+    assert t == "set"
+    _, deltas, _ = c.run(lambda v: v.put(rec.SET, b"a", None))
+    assert header_data(c) is None  # a tombstone header went with the removal
+    assert c.run(lambda v: v.type())[0] is None
+    assert [d[0] for d in deltas] == [rec.elem_partition(P), P]
+
+
+def test_a_string_key_is_a_string_and_removing_nothing_writes_nothing():
+    c = Coordinator()
+    c.write_header(b"plain", 0)
+    assert c.run(lambda v: v.type())[0] == "string"
+    assert c.run(lambda v: v.put(rec.SET, b"x", None))[1] == []
+
+
+def test_an_expired_collection_is_gone_and_a_new_one_starts_empty():
+    c = Coordinator()
+    c.run(lambda v: [v.put(rec.HASH, b"f%d" % i, b"v") for i in range(3)])
+    enc, _ = c.write_header(("hash",), c.now + 10)  # EXPIRE
+    assert c.run(lambda v: (v.type(), v.expire_at()))[0] == ("hash", c.now + 10)
+    c.now += 11
+    assert c.run(lambda v: (v.type(), v.count(rec.HASH)))[0][0] is None
+    c.run(lambda v: v.put(rec.HASH, b"new", b"1"))
+    assert c.run(lambda v: (v.type(), v.expire_at(), dict(v.items(rec.HASH))))[0] == (
+        "hash", 0, {b"new": b"1"})
+
+
+def test_delete_removes_elements_and_header():
+    c = Coordinator()
+    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, (float(i), 1, ())) for i in range(4)])
+    assert c.run(lambda v: v.count(rec.ZSET))[0] == 4
+    _, deltas, _ = c.run(lambda v: v.delete())
+    assert c.run(lambda v: v.type())[0] is None
+    kinds = sorted(rec.kind_of(d[1]) if d[0] != P else b"header" for d in deltas)
+    assert kinds == [rec.REMOVAL, b"header"]
+    assert list(c.store.elements(P, KEY)) == []
