@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import listpos
 from . import obj as objmod
 from . import records as rec
 from .clock import Clock
@@ -148,6 +149,22 @@ class KeyView:
                   start: int | float) -> int | float:
         self._ensure(kind)
         return self._writer().increment(kind, element, delta, start)
+
+    def list_insert(self, left: bytes | None, right: bytes | None, value: bytes) -> bytes:
+        """Insert a list item between two neighbouring positions (None: the list's
+        head or tail side); returns its position (core/listpos.py)."""
+        self._ensure(rec.LIST)
+        w = self._writer()
+        dot = w.next_dot()
+        if left is None and right is None:
+            pos = listpos.first(dot)
+        elif left is None:
+            assert right is not None
+            pos = listpos.before(right, dot)
+        else:
+            pos = listpos.between(left, right, dot)
+        w.put(rec.LIST, pos, value)
+        return pos
 
     def delete(self) -> None:
         """Delete the key: every element seen and the header."""

@@ -52,6 +52,10 @@ class KeyWrite:
         self.deltas: list[Delta] = []
         self.stamp = stamp  # an HLC timestamp later than every version of an object
 
+    def next_dot(self) -> Dot:
+        """The event the next new version will carry (a list position embeds it)."""
+        return (self.actor, self.next)
+
     def _mint(self) -> int:
         n = self.next
         self.next += 1
