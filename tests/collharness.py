@@ -66,7 +66,19 @@ class LocalRunner:
         special = getattr(self, "_cmd_" + name, None)
         if special is not None:
             return special(words)
-        build = collection.BUILDERS[name]
+        if name in collection.PLANS:
+            plan = collection.PLANS[name](words, proto)
+            if isinstance(plan, bytes):
+                return plan
+            out: list[bytes] = []
+            collection.drive(plan, lambda step, cb: cb((None, self.step(step, proto))),
+                             out.append)
+            return out[0]
+        return self.step(words, proto)
+
+    def step(self, words: list[bytes], proto: int = 2) -> Any:
+        """One single-key step: a builder's op on the key's view."""
+        build = collection.BUILDERS[words[0].decode().lower()]
         built = build(words, proto)
         if isinstance(built, bytes):
             return built

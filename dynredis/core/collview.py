@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import listpos
+from . import elements, listpos
 from . import obj as objmod
 from . import records as rec
 from .clock import Clock
@@ -80,6 +80,11 @@ class KeyView:
         if kinds:
             return rec.TYPE_OF_KIND[min(kinds)]
         return None
+
+    def header_value(self) -> Any:
+        """A string key's value (a counter as its decimal), or None."""
+        sib = objmod.read_value(self.header, self.now)
+        return sib[2] if sib is not None else None
 
     def expire_at(self) -> int:
         sib = self._header_sibling()
@@ -165,6 +170,14 @@ class KeyView:
             pos = listpos.between(left, right, dot)
         w.put(rec.LIST, pos, value)
         return pos
+
+    def set_score(self, member: bytes, score: float) -> None:
+        """A sorted-set member's score, set (a new lineage: concurrent ZADDs, the
+        later wins; see elements.py)."""
+        self._ensure(rec.ZSET)
+        w = self._writer()
+        obj, _ = w.element(rec.ZSET, member)
+        w.put(rec.ZSET, member, elements.score_start(score, self._stamp(obj)))
 
     def delete(self) -> None:
         """Delete the key: every element seen and the header."""

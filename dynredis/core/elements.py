@@ -86,3 +86,8 @@ def counter_state(obj: Clock | None, removal: DotSet | None) -> tuple | None:
     if best is None or type(best[2]) is not tuple:
         return None
     return counter.merged(best[2], (s[2] for s in sibs if s[2] is not None))
+
+
+def score_start(score: float, ts: int) -> tuple:
+    """A sorted-set member's data for a score set by ZADD: a counter starting there."""
+    return counter.start(score, ts)  # type: ignore[arg-type]
