@@ -221,10 +221,9 @@ class CollectionStore:
             if merged == local:
                 return False
         if elements.covered(merged_obj, removal):
-            if local is None:
+            merged = objmod.encode(elements.stripped(merged_obj))
+            if merged == local:
                 return False
-            self.store(ep, rkey, None)
-            return True
         self.store(ep, rkey, merged)
         return True
 
@@ -236,9 +235,10 @@ class CollectionStore:
                                              rec.removal_key(key)))
 
     def add_removal(self, p: int, key: bytes, events: DotSet) -> bool:
-        """Add events to the key's removal set and drop the element versions it now
-        covers (a delete of the whole key: O(elements) here, once per replica). True if
-        the set grew."""
+        """Add events to the key's removal set and strip the element records it now
+        covers down to their causal past (a delete of the whole key: O(elements) here,
+        once per replica; the bare records are reaped later as dead). True if the set
+        grew."""
         ep = rec.elem_partition(p)
         rk = rec.removal_key(key)
         current = self.removal(p, key)
@@ -256,7 +256,9 @@ class CollectionStore:
                 continue
             obj = objmod.decode(enc)
             if elements.covered(obj, grown):
-                self.store(ep, rkey, None)
+                bare = objmod.encode(elements.stripped(obj))
+                if bare != enc:
+                    self.store(ep, rkey, bare)
             elif st is not None:
                 _, kind, element = rec.split(rkey)
                 before = st.size

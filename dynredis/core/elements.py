@@ -63,6 +63,14 @@ def _winner(sibs: list[tuple[int, bytes, Any]]) -> tuple[int, bytes, Any] | None
     return best
 
 
+def stripped(obj: Clock) -> Clock:
+    """The record of an element a removal covers entirely: no value, only the causal
+    past. Kept (until reaped as dead) rather than deleted, so that an older version
+    arriving late (one the removed versions superseded) is recognised as superseded
+    instead of coming back."""
+    return (tuple((a, n, ()) for a, n, _ in obj[0]), ())
+
+
 def value(obj: Clock, removal: DotSet | None) -> Any:
     """The element's value (bytes, an int for a counter, a float for a score), or None
     if it is absent: removed, or every version of it covered by a removal."""
