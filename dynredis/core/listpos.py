@@ -94,18 +94,47 @@ def after(tail: bytes, dot: Dot) -> bytes:
     return encode_level(_first_int(tail) + 1, dot)
 
 
+def _split_levels(pos: bytes) -> list[bytes]:
+    """The encoded levels of a position, each as its own bytes."""
+    out: list[bytes] = []
+    i = 0
+    end = len(pos)
+    while i < end:
+        start = i
+        _, i = _dec_int(pos, i)
+        i += 1 + pos[i] + 8
+        out.append(pos[start:i])
+    return out
+
+
 def between(left: bytes, right: bytes | None, dot: Dot) -> bytes:
     """A position after `left` and before `right` (None: `left` is the last element).
 
-    Extends `left` by one level; if `right` extends `left`, the new level sorts before
-    `right`'s next level."""
+    At the first level where they differ, an integer strictly between theirs gives a
+    position no deeper than that level; otherwise the new position keeps `left`'s
+    prefix through that level and takes the next integer after `left`'s level below
+    it (or, when `right` extends `left`, one before `right`'s next level). So inserting
+    again and again next to the same item keeps positions shallow."""
     if right is None:
         return after(left, dot)
-    x = 0
-    if right.startswith(left) and len(right) > len(left):
-        nxt = _dec_int(right, len(left))[0]
-        x = min(0, nxt - 1)
-    return left + encode_level(x, dot)
+    ls = _split_levels(left)
+    rs = _split_levels(right)
+    i = 0
+    while i < len(ls) and i < len(rs) and ls[i] == rs[i]:
+        i += 1
+    prefix = b"".join(ls[:i])
+    if i == len(ls):  # right extends left: go before right's next level
+        nxt = _dec_int(rs[i], 0)[0]
+        return prefix + encode_level(nxt - 1, dot)
+    xl = _dec_int(ls[i], 0)[0]
+    xr = _dec_int(rs[i], 0)[0]
+    if xr - xl >= 2:
+        return prefix + encode_level(xl + 1, dot)
+    # No integer between them at this level: stay under left's level i.
+    below = prefix + ls[i]
+    if i + 1 == len(ls):
+        return below + encode_level(0, dot)
+    return below + encode_level(_dec_int(ls[i + 1], 0)[0] + 1, dot)
 
 
 def between_before(left: bytes | None, right: bytes, dot: Dot) -> bytes:

@@ -70,3 +70,18 @@ def test_concurrent_inserts_at_the_same_place_are_both_kept_in_one_order():
     assert sorted([y, x]) == sorted([x, y])  # the same order everywhere
     z = listpos.between(min(x, y), max(x, y), (b"a", 2))  # and room between them
     assert min(x, y) < z < max(x, y)
+
+
+def test_inserting_again_and_again_next_to_one_item_keeps_positions_shallow():
+    """LINSERT BEFORE (or AFTER) the same pivot many times: positions stay short."""
+    left, pivot = listpos.first((b"a", 1)), listpos.after(listpos.first((b"a", 1)), (b"a", 2))
+    items = [left, pivot]
+    for n in range(3, 1000):
+        i = items.index(pivot)
+        pos = listpos.between(items[i - 1], pivot, (b"a", n))  # just before the pivot
+        items.insert(i, pos)
+        after = listpos.between(pivot, items[i + 2] if i + 2 < len(items) else None,
+                                (b"b", n))  # and just after it
+        items.insert(i + 2, after)
+    assert items == sorted(items) and len(set(items)) == len(items)
+    assert max(len(p) for p in items) < 100
