@@ -202,6 +202,20 @@ def write_items(v: KeyView, t: str, items: list[Any]) -> None:
             v.put(kind, m, b"")
 
 
+@internal_step("dyn.type")
+def build_type(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.type, key] -> [type or None, number of elements] (0 for a string): what a
+    plan checks before it reads or writes, without moving the key's elements."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t is None or t == "string":
+            return [t, 0]
+        return [t, v.count(rec.KIND_OF_TYPE[t])]
+
+    return args[1], op
+
+
 @internal_step("dyn.read")
 def build_read(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.read, key] -> [type or None, items] (read_items)."""
