@@ -37,7 +37,7 @@ from .collection import (
     wrong_type,
 )
 from .scanning import scan_elements
-from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
+from .table import ERR_NOT_INT, ERR_SYNTAX, numkeys_keys, parse_int
 
 ERR_NOT_POSITIVE = resp.error("ERR value is out of range, must be positive")
 ERR_RANDOM_RANGE = resp.error("ERR value is out of range, value must between "
@@ -423,7 +423,8 @@ def plan_sdiffstore(args: list[bytes], proto: int) -> Plan | bytes:
 
 
 @plan_command("sintercard", -3, ("readonly", "movablekeys"), 0, 0, 0, "set",
-              "Intersect multiple sets and return the cardinality of the result", "7.0.0")
+              "Intersect multiple sets and return the cardinality of the result", "7.0.0",
+              numkeys_keys(1))
 def plan_sintercard(args: list[bytes], proto: int) -> Plan | bytes:
     numkeys = parse_int(args[1])
     if numkeys is None or numkeys <= 0:

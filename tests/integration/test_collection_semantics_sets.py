@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dynredis.commands.server import cmd_command_getkeys
 from tests.collharness import LocalRunner
 from tests.integration.conftest import HOST, resp_command
 from tests.integration.test_collection_semantics import SETTINGS, Real, normal, parse
@@ -340,3 +341,22 @@ def test_reply_types_are_redis_own(real_redis, proto):
         (b"SINTERSTORE", b"d", b"t", b"t"), (b"SREM", b"d", b"a"),
     ]:
         assert local.run(*cmd, proto=proto) == raw.call(*cmd), cmd
+
+
+class _Client:
+    proto = 2
+
+
+def test_command_getkeys_finds_the_keys_redis_finds(real_redis):
+    """Cluster clients (redis-py's RedisCluster) ask COMMAND GETKEYS where the keys of a
+    `movablekeys` command such as SINTERCARD are."""
+    raw = RawReal(real_redis.port)
+    for case in [
+        (b"SINTERCARD", b"2", b"a", b"b", b"LIMIT", b"1"), (b"SINTERCARD", b"1", b"a", b"x"),
+        (b"SINTERCARD", b"0", b"a"), (b"SINTERCARD", b"3", b"a", b"b"),
+        (b"SINTERCARD", b"x", b"a"), (b"SINTERCARD", b"1"),
+        (b"SINTER", b"a", b"b", b"c"), (b"SINTERSTORE", b"d", b"a"), (b"SMOVE", b"a", b"b", b"m"),
+        (b"SADD", b"a", b"m"), (b"SSCAN", b"a", b"0"),
+    ]:
+        args = [b"COMMAND", b"GETKEYS", *case]
+        assert cmd_command_getkeys(_Client(), args) == raw.call(*args), case
