@@ -24,7 +24,8 @@ _RING = new_ring(["n"], 256, claimant="n")
 
 
 class LocalRunner:
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
+    def __init__(self, now: int = 1_700_000_000_000, name: bytes = b"node") -> None:
+        self.name = name  # the replica's identity in the versions it writes
         self.engine = MemoryEngine()
         self.store = CollectionStore(self.engine)
         self.now = now
@@ -47,7 +48,7 @@ class LocalRunner:
                                                                                    Any]:
         old = self.engine.get(p, key)
         local = objmod.decode(old) if old is not None else None
-        new = dvv.overwrite(local, b"node", (self.stamp(local), expire_at, data))
+        new = dvv.overwrite(local, self.name, (self.stamp(local), expire_at, data))
         enc = objmod.encode(new)
         self.engine.put(p, key, enc)
         return enc, old
@@ -55,7 +56,7 @@ class LocalRunner:
     def view(self, key: bytes) -> KeyView:
         p = _RING.partition_of(key)
         return KeyView(self.store, p, key, self.now, self._header(p, key),
-                       lambda data, exp: self._write_header(p, key, data, exp), b"node",
+                       lambda data, exp: self._write_header(p, key, data, exp), self.name,
                        lambda: b"\x00\x00\x00\x01", self.stamp)
 
     # --- commands -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     keyspace,
     replication,
     server,
+    sets,
     strings,
     transactions,
 )

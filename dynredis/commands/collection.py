@@ -20,7 +20,7 @@ import msgpack
 from ..core import records as rec
 from ..core.collview import KeyView
 from ..resp import encode as resp
-from .table import ERR_WRONGTYPE, command
+from .table import ERR_WRONGTYPE, KeysOf, command
 
 Op = Callable[[KeyView], Any]
 Built = tuple[bytes, Op]
@@ -76,8 +76,10 @@ def internal_step(name: str) -> Callable[[Builder], Builder]:
 
 def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
                  last_key: int, step: int, group: str, summary: str,
-                 since: str = "1.0.0") -> Callable[[PlanBuilder], PlanBuilder]:
-    """Register a plan builder as the command `name`."""
+                 since: str = "1.0.0", keys_of: KeysOf | None = None
+                 ) -> Callable[[PlanBuilder], PlanBuilder]:
+    """Register a plan builder as the command `name` (`keys_of`: where its keys are,
+    when not at fixed positions; see table.py)."""
 
     def register(build: PlanBuilder) -> PlanBuilder:
         def handler(c: Any, args: list[bytes]) -> bytes | None:
@@ -89,7 +91,8 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
                   slot.set)
             return None
 
-        command(name, arity, flags, first_key, last_key, step, group, summary, since)(handler)
+        command(name, arity, flags, first_key, last_key, step, group, summary, since,
+                keys_of)(handler)
         PLANS[name] = build
         return build
 
@@ -200,6 +203,20 @@ def write_items(v: KeyView, t: str, items: list[Any]) -> None:
     else:
         for m in items:
             v.put(kind, m, b"")
+
+
+@internal_step("dyn.type")
+def build_type(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.type, key] -> [type or None, number of elements] (0 for a string): what a
+    plan checks before it reads or writes, without moving the key's elements."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t is None or t == "string":
+            return [t, 0]
+        return [t, v.count(rec.KIND_OF_TYPE[t])]
+
+    return args[1], op
 
 
 @internal_step("dyn.read")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import blake2b
 
-from ..core.glob import stringmatch
+from ..core.glob import matcher
 from ..resp import encode as resp
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
@@ -76,8 +76,9 @@ class scan_elements:  # noqa: N801 (a namespace of two functions)
                     cursor = h
                     break
                 chosen.append((e, v))
-        if scan.pattern is not None:
-            chosen = [(e, v) for e, v in chosen if stringmatch(scan.pattern, e)]
+        match = matcher(scan.pattern)  # None for `*`: every element, the empty one too
+        if match is not None:
+            chosen = [(e, v) for e, v in chosen if match(e)]
         flat: list[bytes] = []
         for e, v in chosen:
             flat.append(resp.bulk(e))

@@ -304,6 +304,11 @@ def cmd_command_getkeys(c: Any, args: list[bytes]) -> bytes:
             return resp.error("ERR Invalid command specified")
     if not target.arity_ok(len(words)):
         return resp.error("ERR Invalid number of arguments specified for command")
+    if target.keys_of is not None:
+        keys = target.keys_of(words)
+        if keys is None:
+            return resp.error("ERR Invalid arguments specified for command")
+        return resp.encode(keys, c.proto)
     if not target.first_key:
         return resp.error("ERR The command has no key arguments")
     last = target.last_key if target.last_key >= 0 else len(words) + target.last_key

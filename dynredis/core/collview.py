@@ -21,7 +21,7 @@ functions its driver gives it, and hands back the deltas to replicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, KeysView
 from typing import Any
 
 from . import elements, listpos
@@ -34,6 +34,8 @@ from .collwrite import Delta, KeyWrite
 # header(data, expire_at) -> (new encoding, old encoding): build and store a new version
 # of the key's header over the local one, as a string write does.
 HeaderWriter = Callable[[Any, int], tuple[bytes, bytes | None]]
+
+_EMPTY: dict[bytes, Any] = {}
 
 
 class KeyView:
@@ -98,6 +100,11 @@ class KeyView:
 
     def count(self, kind: bytes) -> int:
         return self.state.count(kind)
+
+    def members(self, kind: bytes) -> KeysView[bytes]:
+        """The live elements of a kind, without copying them (a random pick from a large
+        set walks this; the key must not be written while it is being iterated)."""
+        return self.state.views.get(kind, _EMPTY).keys()
 
     def items(self, kind: bytes) -> Iterator[tuple[bytes, Any]]:
         """(element, value) pairs, in no particular order (hashes, sets)."""
