@@ -11,6 +11,7 @@ would blur.
 from __future__ import annotations
 
 import socket
+from types import SimpleNamespace
 
 import hiredis
 import pytest
@@ -278,3 +279,34 @@ def test_moves_and_multi_pops(real):
         (b"EXISTS", b"m"),
         (b"LMPOP", b"2", b"nokey", b"m", b"LEFT"),
     ])
+
+
+GETKEYS_CASES = [
+    (b"LMPOP", b"2", b"a", b"b", b"LEFT", b"COUNT", b"1"),
+    (b"LMPOP", b"1", b"a", b"LEFT"),
+    (b"LMPOP", b"2", b"a", b"LEFT"),
+    (b"LMPOP", b"3", b"a", b"LEFT"),
+    (b"LMPOP", b"0", b"a", b"LEFT"),
+    (b"LMPOP", b"-1", b"a", b"LEFT"),
+    (b"LMPOP", b"x", b"a", b"LEFT"),
+    (b"LMPOP", b"1"),
+    (b"LMOVE", b"a", b"b", b"LEFT", b"RIGHT"),
+    (b"RPOPLPUSH", b"a", b"b"),
+    (b"LPUSH", b"a", b"v"),
+]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_command_getkeys_finds_keys_as_redis(real_redis, proto):
+    """Cluster clients ask COMMAND GETKEYS where LMPOP's keys are (its key count is an
+    argument)."""
+    from dynredis.commands.server import cmd_command_getkeys
+
+    conn = RawReal(real_redis.port, proto)
+    try:
+        for case in GETKEYS_CASES:
+            args = [b"COMMAND", b"GETKEYS", *case]
+            client = SimpleNamespace(proto=proto)
+            assert cmd_command_getkeys(client, args) == conn.call(*args), case
+    finally:
+        conn.close()
