@@ -30,7 +30,7 @@ ERR_MAXLEN_NEGATIVE = resp.error("ERR MAXLEN can't be negative")
 ERR_NUMKEYS = resp.error("ERR numkeys should be greater than 0")
 ERR_COUNT_POSITIVE = resp.error("ERR count should be greater than 0")
 
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+LONG_MIN = -(2**63)
 WRITE, WRITE_NEW, WRITE_FAST = ("write",), ("write", "denyoom"), ("write", "fast")
 PUSH_FLAGS = ("write", "denyoom", "fast")
 
@@ -44,7 +44,7 @@ def bulks(items: list[bytes]) -> bytes:
 
 
 def _positive(raw: bytes, err: bytes) -> int | bytes:
-    """A count Redis parses with getPositiveLong: `err` for anything but 0..LONG_MAX."""
+    """A count Redis parses with getPositiveLong: `err` for anything but 0..2**63-1."""
     n = parse_int(raw)
     return err if n is None or n < 0 else n
 

@@ -253,3 +253,39 @@ def test_concurrent_histories_converge_and_keep_every_unremoved_push(n, left, ri
     a("LPUSH", KEY, "after")
     sync(a, b)
     assert b("LINDEX", KEY, "0") == b"after" and b.items() == a.items()
+
+
+# --- a move between two keys whose step fails ---------------------------------------
+
+
+def _move_failing_at(failing_step: int) -> tuple[bytes, LocalRunner]:
+    """LMOVE src dst on one replica whose `failing_step`-th step answers no quorum."""
+    from dynredis.commands import collection
+
+    r = LocalRunner()
+    r.run("RPUSH", "src", "j1", "j2")
+    steps = itertools.count()
+
+    def run_step(step, cb):
+        if next(steps) == failing_step:
+            cb(("NOQUORUM write needed 2 of 3 replicas, got 1", None))
+        else:
+            cb((None, r.step(step)))
+
+    out: list[bytes] = []
+    plan = collection.PLANS["lmove"]([b"LMOVE", b"src", b"dst", b"LEFT", b"RIGHT"], 2)
+    collection.drive(plan, run_step, out.append)
+    return out[0], r
+
+
+def test_a_move_whose_step_fails_leaves_the_item_in_the_source_or_in_both():
+    for failing, src, dst in ((0, [b"j1", b"j2"], []), (1, [b"j1", b"j2"], []),
+                              (2, [b"j1", b"j2"], [b"j1"])):
+        reply, r = _move_failing_at(failing)
+        assert reply.startswith(b"-NOQUORUM"), failing
+        assert parse(r.run("LRANGE", "src", "0", "-1")) == src, failing
+        assert parse(r.run("LRANGE", "dst", "0", "-1")) == dst, failing
+    reply, r = _move_failing_at(3)  # no such step: the move completes
+    assert reply == b"$2\r\nj1\r\n"
+    assert parse(r.run("LRANGE", "src", "0", "-1")) == [b"j2"]
+    assert parse(r.run("LRANGE", "dst", "0", "-1")) == [b"j1"]
