@@ -31,6 +31,7 @@ class LocalRunner:
         self.now = now
         self.ts = 0
         self.writes: list[Any] = []  # the deltas of every command, in order
+        self.proto = 2  # the protocol of the command being run
 
     # --- a coordinator's plumbing ------------------------------------------------------
 
@@ -65,6 +66,7 @@ class LocalRunner:
         words = [a.encode() if isinstance(a, str) else a for a in args]
         name = words[0].decode().lower()
         special = getattr(self, "_cmd_" + name, None)
+        self.proto = proto
         if special is not None:
             return special(words)
         if name in collection.PLANS:
@@ -121,7 +123,7 @@ class LocalRunner:
         view = self.view(w[1])
         t = view.type()
         if t is None:
-            return resp.NIL2
+            return resp.nil(self.proto)
         if t != "string":
             return collection.WRONGTYPE
         return resp.bulk(objmod.read_value(view.header, self.now)[2])

@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     hashes,
     keys,
     keyspace,
+    lists,
     replication,
     server,
     sets,

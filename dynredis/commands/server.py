@@ -12,7 +12,7 @@ from typing import Any
 from ..core import obj as objmod
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
-from .metadata import command_info
+from .metadata import command_info, spec_keys
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -304,8 +304,9 @@ def cmd_command_getkeys(c: Any, args: list[bytes]) -> bytes:
             return resp.error("ERR Invalid command specified")
     if not target.arity_ok(len(words)):
         return resp.error("ERR Invalid number of arguments specified for command")
-    if target.keys_of is not None:
-        keys = target.keys_of(words)
+    if target.keys_of is not None or "movablekeys" in target.flags:
+        keys = (target.keys_of(words) if target.keys_of is not None
+                else spec_keys(target.name, words))
         if keys is None:
             return resp.error("ERR Invalid arguments specified for command")
         return resp.encode(keys, c.proto)
