@@ -11,6 +11,9 @@ from . import (  # noqa: F401
     server,
     strings,
     transactions,
+    zsetplans,
+    zsetrange,
+    zsets,
 )
 from .table import TABLE, Command, lookup
 
