@@ -88,7 +88,7 @@ class KeyWrite:
         if state is None:
             state = elements.start_state(kind, start, ts)
         n = self._mint()
-        data = elements.incremented(state, self.actor, delta)
+        data = elements.incremented(state, self.actor, delta, n)
         new = dvv.overwrite_at(obj, self.actor, n, (ts, 0, data))
         self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
                     objmod.encode(new), enc)

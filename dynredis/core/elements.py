@@ -102,16 +102,19 @@ def score_start(value: float, ts: int) -> tuple:
 
 
 def start_state(kind: bytes, start: int | float, ts: int) -> tuple:
-    """A counter element's first state (HINCRBY: an integer counter; ZINCRBY: a score)."""
+    """A counter element's first state (HINCRBY: an integer counter; ZINCRBY: a score).
+    Scores started by an increment share one lineage (score.INCREMENTED), so concurrent
+    first ZINCRBYs of a member all count."""
     if kind == rec.ZSET:
-        return score.start(float(start), ts)
+        return score.start(float(start), score.INCREMENTED)
     return counter.start(start, ts)  # type: ignore[arg-type]
 
 
-def incremented(state: tuple, actor: bytes, delta: int | float) -> tuple:
-    """`state` (merged: `counter_state`) with `delta` added through `actor`'s entry."""
+def incremented(state: tuple, actor: bytes, delta: int | float, event: int) -> tuple:
+    """`state` (merged: `counter_state`) with `delta` added through `actor`'s entry by
+    the write whose event number (per actor and key) is `event`."""
     if score.is_score(state):
-        return score.incremented(state, actor, float(delta))
+        return score.incremented(state, actor, float(delta), event)
     return counter.incremented(state, actor, delta)  # type: ignore[arg-type]
 
 

@@ -2,19 +2,23 @@
 
 Redis computes ZINCRBY as `score = score + delta`, rounding to a double at every step.
 A PN-counter sums each node's increments and adds the sums to the starting score, which
-rounds differently (ZADD 1.1, ZINCRBY 2.2, ZINCRBY 3.3: Redis 6.6000000000000005, the
-sums 6.6). So a score sibling carries, besides the counter, the score as its writer
+rounds differently (ZADD 0.1, ZINCRBY 0.2, ZINCRBY 0.3: Redis 0.6000000000000001, the
+sums 0.6). So a score sibling carries, besides the counter, the score as its writer
 computed it with Redis' rounding:
 
     (base, base_id, entries, value)
 
 - `base`, `base_id`: where this lineage started (ZADD sets a score: a new lineage, so of
-  concurrent ZADDs the later one wins, as for GET);
+  concurrent ZADDs the later one wins, as for GET; a member's first ZINCRBY starts the
+  shared lineage `(0.0, INCREMENTED)`, so concurrent first increments all count);
 - `entries`: per node actor `(actor, inc, dec, n)`, sorted by actor: the sums of the
-  positive and of the negative deltas that actor added in this lineage, and how many
-  writes it made. An actor only grows its own entry, from its own latest state, so
-  concurrent increments through different nodes land in different entries and merge
-  by taking, per actor, the entry with the highest `n`: none is lost;
+  positive and of the negative deltas that actor added in this lineage, and the event
+  number of its last write (numbered per actor and key, `collwrite.py`: never reused).
+  An actor only grows its own entry, from its own latest state, so concurrent
+  increments through different nodes land in different entries and merge by taking,
+  per actor, the entry with the highest `n`: none is lost. (After a removal an actor
+  starts its entry again, with a higher `n`: what the removal saw is gone, and a
+  concurrent increment that survived it counts.);
 - `value`: `previous score + delta` as the writer computed it, valid for exactly
   `entries`.
 
@@ -23,8 +27,8 @@ actor's latest entry. If a sibling's own entries equal M, its writer saw the who
 history and its value is the score (a history without concurrency reads exactly as
 Redis would compute it, whichever nodes the writes went through); otherwise (concurrent
 increments met) the score is the base plus the entries' sums, in actor order. Every
-write bumps its actor's `n`, so equal entries mean the same write and the same value:
-the score is a function of the merged entries alone, and replicas converge.
+write gives its actor's entry a new `n`, so equal entries mean the same write and the
+same value: the score is a function of the merged entries alone, and replicas converge.
 
 Scores are stored as Redis stores them in small sets: -0.0 as 0. A merged sum that is
 not a number (concurrent increments by +inf and -inf) reads as 0, Redis' convention
@@ -38,6 +42,8 @@ from collections.abc import Iterable
 from typing import Any
 
 Entry = tuple[bytes, float, float, int]
+
+INCREMENTED = 0  # the base_id of scores started by an increment (ZADDs use a timestamp)
 
 
 def is_score(data: Any) -> bool:
@@ -94,10 +100,10 @@ def merged(winner: tuple, siblings: Iterable[Any]) -> tuple:
     return (base, base_id, entries, found if found is not None else total(base, entries))
 
 
-def incremented(state: tuple, actor: bytes, delta: float) -> tuple:
+def incremented(state: tuple, actor: bytes, delta: float, event: int) -> tuple:
     """`state` (a merged one: see `merged`) with `delta` added through `actor`'s own
-    entry; its value is the current score plus `delta` in doubles, as Redis computes
-    it. The caller refuses a result that is not a number."""
+    entry by its write number `event`; the value is the current score plus `delta` in
+    doubles, as Redis computes it. The caller refuses a result that is not a number."""
     base, base_id, entries, current = state
     out: list[Entry] = []
     mine: Entry = (actor, 0.0, 0.0, 0)
@@ -111,6 +117,6 @@ def incremented(state: tuple, actor: bytes, delta: float) -> tuple:
         inc = inc + delta
     else:
         dec = dec - delta
-    out.append((actor, inc, dec, n + 1))
+    out.append((actor, inc, dec, max(event, n + 1)))  # event > n: events only grow
     out.sort()
     return (base, base_id, tuple(out), stored(current + delta))

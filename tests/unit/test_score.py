@@ -10,7 +10,11 @@ from functools import reduce
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dynredis.core import obj as objmod
+from dynredis.core import records as rec
 from dynredis.core import score
+from dynredis.core.collview import KeyView
+from tests.collharness import _RING, LocalRunner
 
 ACTORS = [b"A", b"B", b"C"]
 
@@ -39,12 +43,14 @@ class Cluster:
         first = score.start(base, 7)
         self.replicas = {a: [first] for a in ACTORS}
         self.deltas: list[float] = []
+        self.events = dict.fromkeys(ACTORS, 0)  # each actor's writes, numbered
 
     def incr(self, actor: bytes, delta: float) -> float | None:
         state = read(self.replicas[actor])
         if math.isnan(score.value(state) + delta):
             return None  # refused, as ZINCRBY refuses a NaN result
-        new = score.incremented(state, actor, delta)
+        self.events[actor] += 1
+        new = score.incremented(state, actor, delta, self.events[actor])
         self.replicas[actor] = [new]
         self.deltas.append(delta)
         return score.value(new)
@@ -168,12 +174,12 @@ def test_concurrent_increments_all_count():
 
 def test_other_lineages_are_ignored_and_minus_zero_is_stored_as_zero():
     a = score.start(1.0, 1)
-    b = score.incremented(score.start(9.0, 2), b"B", 1.0)
+    b = score.incremented(score.start(9.0, 2), b"B", 1.0, 1)
     assert score.value(score.merged(a, [a, b])) == 1.0
     assert score.value(score.merged(b, [a, b])) == 10.0
     z = score.start(-0.0, 3)
     assert math.copysign(1.0, score.value(z)) == 1.0
-    assert math.copysign(1.0, score.value(score.incremented(z, b"A", -0.0))) == 1.0
+    assert math.copysign(1.0, score.value(score.incremented(z, b"A", -0.0, 1))) == 1.0
 
 
 def test_merged_infinities_that_cancel_read_as_zero():
@@ -182,3 +188,82 @@ def test_merged_infinities_that_cancel_read_as_zero():
     c.incr(b"B", -math.inf)
     c.heal(ACTORS)
     assert score.value(read(c.replicas[b"C"])) == 0.0
+
+
+# --- through the collection store: element records written by two coordinators -----------
+
+
+class Node:
+    """One replica of a key and the coordinator of its own commands (tests/collharness
+    LocalRunner, with its own actor), whose element records can be merged into another's."""
+
+    def __init__(self, actor: bytes, clock: list[int]) -> None:
+        self.runner = LocalRunner()
+        self.actor = actor
+        self.clock = clock  # shared, so timestamps order writes across the two nodes
+        self.runner.stamp = self.stamp  # type: ignore[method-assign]
+        self.runner.view = self.view  # type: ignore[method-assign]
+
+    def stamp(self, obj) -> int:
+        self.clock[0] += 1
+        if obj is not None:
+            self.clock[0] = max(self.clock[0], objmod.max_ts(obj) + 1)
+        return self.clock[0]
+
+    def view(self, key: bytes) -> KeyView:
+        r = self.runner
+        p = _RING.partition_of(key)
+        return KeyView(r.store, p, key, r.now, r._header(p, key),
+                       lambda data, exp: r._write_header(p, key, data, exp), self.actor,
+                       lambda: b"\x00\x00\x00\x01", self.stamp)
+
+    def run(self, *args: str) -> bytes:
+        return self.runner.run(*args)
+
+    def send_to(self, other: Node) -> None:
+        """Merge every element record (and removal record) of this node into `other`."""
+        for part in self.runner.engine.partitions():
+            if rec.is_elem_partition(part):
+                for rkey, enc in self.runner.engine.scan(part):
+                    other.runner.store.merge(part, rkey, enc)
+
+
+def pair() -> tuple[Node, Node]:
+    clock = [0]
+    return Node(b"n1", clock), Node(b"n2", clock)
+
+
+def test_concurrent_first_increments_of_a_member_all_count():
+    a, b = pair()
+    a.run("ZINCRBY", "z", "1.5", "m")
+    b.run("ZINCRBY", "z", "2", "m")
+    a.send_to(b)
+    b.send_to(a)
+    assert a.run("ZSCORE", "z", "m") == b.run("ZSCORE", "z", "m") == b"$3\r\n3.5\r\n"
+
+
+def test_concurrent_zadds_keep_the_later_score_and_increments_after_them_count():
+    a, b = pair()
+    a.run("ZADD", "z", "10", "m")
+    b.run("ZADD", "z", "20", "m")  # later
+    a.send_to(b)
+    b.send_to(a)
+    assert a.run("ZSCORE", "z", "m") == b"$2\r\n20\r\n"
+    a.run("ZINCRBY", "z", "0.1", "m")
+    b.run("ZINCRBY", "z", "0.2", "m")
+    a.send_to(b)
+    b.send_to(a)
+    assert a.run("ZSCORE", "z", "m") == b.run("ZSCORE", "z", "m") == \
+        b"$18\r\n20.300000000000001\r\n"
+
+
+def test_an_increment_concurrent_with_a_removal_survives_it_and_what_it_saw_is_gone():
+    a, b = pair()
+    a.run("ZINCRBY", "z", "5", "m")
+    a.send_to(b)
+    b.run("ZINCRBY", "z", "1", "m")  # concurrent with a's ZREM: add wins
+    a.run("ZREM", "z", "m")
+    a.run("ZINCRBY", "z", "2", "m")  # a new count at a, after its removal of the 5
+    a.send_to(b)
+    b.send_to(a)
+    assert a.run("ZSCORE", "z", "m") == b.run("ZSCORE", "z", "m") == b"$1\r\n3\r\n"
