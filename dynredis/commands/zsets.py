@@ -28,6 +28,10 @@ ERR_GT_LT_NX = resp.error("ERR GT, LT, and/or NX options at the same time are no
 ERR_INCR_PAIRS = resp.error("ERR INCR option supports a single increment-element pair")
 ERR_POSITIVE = resp.error("ERR value is out of range, must be positive")
 LONG_MAX = 2**63 - 1
+# A negative ZRANDMEMBER count repeats members: Redis streams that many replies, which a
+# node would have to build in memory first. Larger counts are refused.
+MAX_REPEATS = 1_000_000
+ERR_OUT_OF_RANGE = resp.error("ERR value is out of range")
 
 Pair = tuple[bytes, float]
 
@@ -324,7 +328,9 @@ def build_zrandmember(args: list[bytes], proto: int) -> Built | bytes:
         if len(args) == 4:
             withscores = True
             if count < -(LONG_MAX // 2) or count > LONG_MAX // 2:
-                return resp.error("ERR value is out of range")
+                return ERR_OUT_OF_RANGE
+        if count < -MAX_REPEATS:
+            return ERR_OUT_OF_RANGE
 
     def op(v: KeyView) -> bytes:
         zl = zorder_of(v)

@@ -183,3 +183,13 @@ def test_sets_are_sorted_sets_of_score_1_in_set_operations():
     assert r.run("ZINTER", "2", "s", "z", "WEIGHTS", "10", "1") == b"*1\r\n$1\r\na\r\n"
     assert r.run("ZDIFF", "2", "s", "z", "WITHSCORES") == b"*2\r\n$1\r\nc\r\n$1\r\n1\r\n"
     assert r.run("ZRANGE", "s", "0", "-1").startswith(b"-WRONGTYPE")
+
+
+def test_huge_repeated_random_picks_are_refused_not_built():
+    r = LocalRunner()
+    r.run("ZADD", "z", "1", "a")
+    assert r.run("ZRANDMEMBER", "z", "-1000000").startswith(b"*1000000\r\n")
+    assert r.run("ZRANDMEMBER", "z", "-1000001") == b"-ERR value is out of range\r\n"
+    assert r.run("ZRANDMEMBER", "z", "-9223372036854775807") == \
+        b"-ERR value is out of range\r\n"
+    assert r.run("ZRANDMEMBER", "z", "9223372036854775807") == b"*1\r\n$1\r\na\r\n"
