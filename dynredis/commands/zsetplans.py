@@ -178,10 +178,9 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
 
 def _register(name: str, op: str, store: bool, card: bool, summary: str,
               since: str) -> None:
-    if store:
-        arity, flags, keys = -4, ("write", "denyoom", "movablekeys"), (1, 1, 1)
-    else:
-        arity, flags, keys = -3, ("readonly", "movablekeys"), (0, 0, 0)
+    flags: tuple[str, ...] = ("write", "denyoom", "movablekeys") if store else \
+        ("readonly", "movablekeys")
+    arity, keys = (-4, (1, 1, 1)) if store else (-3, (0, 0, 0))
 
     def build(args: list[bytes], proto: int) -> Plan | bytes:
         return _setop(name, op, store, card, args, proto)

@@ -391,3 +391,26 @@ def test_resp3_sequences(real_redis, seq):
         want = raw.call(*cmd)
         assert local.run(*cmd, proto=3) == want, f"step {i}: {cmd!r}"
     raw.sock.close()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(
+    st.builds(lambda k, r, v, lim, w: flat(b"ZRANGE", k, r[0], r[1], r[2], v, lim, w),
+              st.just(b"big"), st.one_of(st.tuples(rank, rank, st.just(())),
+                                         st.tuples(bound, bound, st.just((b"BYSCORE",)))),
+              rev, limit, withscores),
+    st.builds(lambda a, b: (b"ZCOUNT", b"big", a, b), bound, bound),
+    st.builds(lambda m: (b"ZRANK", b"big", m), st.sampled_from([b"m0", b"m77", b"m199"])),
+    st.builds(lambda c, n: (c, b"big", n), st.sampled_from([b"ZPOPMIN", b"ZPOPMAX"]),
+              st.sampled_from([b"1", b"3"])),
+    st.builds(lambda a, b: (b"ZREMRANGEBYSCORE", b"big", a, b), bound, bound),
+    st.builds(lambda a, b: (b"ZREMRANGEBYRANK", b"big", a, b), rank, rank),
+    st.builds(lambda s, m: (b"ZINCRBY", b"big", s, m), st.sampled_from([b"0.1", b"-3"]),
+              st.sampled_from([b"m5", b"m150"])),
+), max_size=15))
+def test_sets_past_the_small_encoding(real, seq):
+    """200 members (Redis keeps them in a skiplist, not a listpack): ranks, score ranges
+    and their ties answer the same."""
+    fill = flat(b"ZADD", b"big", [(b"%d" % (i % 7 - 3), b"m%d" % i) for i in range(200)])
+    check(real, [fill, *seq, (b"ZRANGE", b"big", b"0", b"-1", b"WITHSCORES")])
