@@ -13,6 +13,9 @@ from . import (  # noqa: F401
     sets,
     strings,
     transactions,
+    zsetplans,
+    zsetrange,
+    zsets,
 )
 from .table import TABLE, Command, lookup
 

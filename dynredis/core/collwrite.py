@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import clock as dvv
-from . import counter
+from . import elements
 from . import obj as objmod
 from . import records as rec
 from .clock import Clock
@@ -82,19 +82,17 @@ class KeyWrite:
         """Add `delta` to a counter element (HINCRBY, ZINCRBY), starting from `start` if
         it holds none; returns the new value. Concurrent increments through other nodes
         grow their own entries and all count."""
-        from .elements import counter_state
-
         obj, enc = self.element(kind, element)
-        state = counter_state(obj, self.state.removal)
+        state = elements.counter_state(obj, self.state.removal)
         ts = self.stamp(obj)
         if state is None:
-            state = counter.start(start, ts)  # type: ignore[arg-type]
+            state = elements.start_state(kind, start, ts)
         n = self._mint()
-        data = counter.incremented(state, self.actor, delta)  # type: ignore[arg-type]
+        data = elements.incremented(state, self.actor, delta, n)
         new = dvv.overwrite_at(obj, self.actor, n, (ts, 0, data))
         self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
                     objmod.encode(new), enc)
-        return counter.value(data)  # type: ignore[no-any-return]
+        return elements.state_value(data)
 
     def _store(self, part: int, rkey: bytes, enc: bytes, old: bytes | None) -> None:
         self.store.store(part, rkey, enc)

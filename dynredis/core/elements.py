@@ -8,9 +8,10 @@ whose dots its removal set covers, and leaves any concurrent version alone.
 The data of a sibling, per collection type:
 - hash field: the value's bytes, or a counter (HINCRBY; `counter.py`);
 - set member: b"" (present);
-- sorted set member: a score counter `(base, base_id, entries)` with a float base:
-  ZADD starts a new lineage (concurrent ZADDs: the later one wins, as for GET), ZINCRBY
-  grows the coordinator's own entry (concurrent ZINCRBYs all count);
+- sorted set member: a score `(base, base_id, entries, value)` (`score.py`): ZADD starts
+  a new lineage (concurrent ZADDs: the later one wins, as for GET), ZINCRBY grows the
+  coordinator's own entry (concurrent ZINCRBYs all count), and a history without
+  concurrency reads exactly as Redis' sequential double arithmetic;
 - list item: the item's bytes;
 - None in every type: removed (HDEL, SREM, ZREM, a pop).
 
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import counter
+from . import counter, score
+from . import records as rec
 from .clock import Clock
 from .dotset import DotSet
 
@@ -80,9 +82,15 @@ def value(obj: Clock, removal: DotSet | None) -> Any:
         return None
     data = best[2]
     if type(data) is tuple:
-        state = counter.merged(data, (s[2] for s in sibs if s[2] is not None))
-        return counter.value(state)
+        state = _merged(data, (s[2] for s in sibs if s[2] is not None))
+        return score.value(state) if score.is_score(state) else counter.value(state)
     return data
+
+
+def _merged(winner: tuple, siblings: Any) -> tuple:
+    if score.is_score(winner):
+        return score.merged(winner, siblings)
+    return counter.merged(winner, siblings)
 
 
 def counter_state(obj: Clock | None, removal: DotSet | None) -> tuple | None:
@@ -93,9 +101,30 @@ def counter_state(obj: Clock | None, removal: DotSet | None) -> tuple | None:
     best = _winner(sibs)
     if best is None or type(best[2]) is not tuple:
         return None
-    return counter.merged(best[2], (s[2] for s in sibs if s[2] is not None))
+    return _merged(best[2], (s[2] for s in sibs if s[2] is not None))
 
 
-def score_start(score: float, ts: int) -> tuple:
-    """A sorted-set member's data for a score set by ZADD: a counter starting there."""
-    return counter.start(score, ts)  # type: ignore[arg-type]
+def score_start(value: float, ts: int) -> tuple:
+    """A sorted-set member's data for a score set by ZADD: a new lineage there."""
+    return score.start(value, ts)
+
+
+def start_state(kind: bytes, start: int | float, ts: int) -> tuple:
+    """A counter element's first state (HINCRBY: an integer counter; ZINCRBY: a score).
+    Scores started by an increment share one lineage (score.INCREMENTED), so concurrent
+    first ZINCRBYs of a member all count."""
+    if kind == rec.ZSET:
+        return score.start(float(start), score.INCREMENTED)
+    return counter.start(start, ts)  # type: ignore[arg-type]
+
+
+def incremented(state: tuple, actor: bytes, delta: int | float, event: int) -> tuple:
+    """`state` (merged: `counter_state`) with `delta` added through `actor`'s entry by
+    the write whose event number (per actor and key) is `event`."""
+    if score.is_score(state):
+        return score.incremented(state, actor, float(delta), event)
+    return counter.incremented(state, actor, delta)  # type: ignore[arg-type]
+
+
+def state_value(state: tuple) -> int | float:
+    return score.value(state) if score.is_score(state) else counter.value(state)
