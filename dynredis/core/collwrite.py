@@ -86,7 +86,11 @@ class KeyWrite:
         state = elements.counter_state(obj, self.state.removal)
         ts = self.stamp(obj)
         if state is None:
-            state = elements.start_state(kind, start, ts)
+            # A counter started from nothing shares one lineage everywhere (as INCR of
+            # a missing key does), so concurrent first increments all count; one
+            # started from a string field's value is a new lineage from that version.
+            absent = obj is None or elements.value(obj, self.state.removal) is None
+            state = elements.start_state(kind, start, 0 if absent else ts)
         n = self._mint()
         data = elements.incremented(state, self.actor, delta, n)
         new = dvv.overwrite_at(obj, self.actor, n, (ts, 0, data))

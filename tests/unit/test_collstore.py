@@ -218,3 +218,12 @@ def test_replicas_converge_whatever_order_deltas_arrive_in(steps, rnd):
     for kind in (rec.SET, rec.HASH):
         assert a.view(kind) == b.view(kind) == c.view(kind)
         assert a.reloaded_view(kind) == a.view(kind)
+
+
+def test_concurrent_first_increments_of_a_missing_field_all_count():
+    a, b = Replica(b"A"), Replica(b"B")
+    da = a.write(lambda w: w.increment(rec.HASH, b"n", 2, 0))
+    db = b.write(lambda w: w.increment(rec.HASH, b"n", 3, 0))
+    a.apply(db)
+    b.apply(da)
+    assert a.view(rec.HASH) == b.view(rec.HASH) == {b"n": 5}
