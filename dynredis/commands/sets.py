@@ -8,8 +8,9 @@ the member stays (add wins); SREM and SPOP remove only the versions they observe
 Commands over several keys (SINTER, SUNION, SDIFF and their STORE forms, SINTERCARD,
 SMOVE) are plans of single-key steps run where each key lives (commands/collection.py),
 one after the other: they are not atomic across keys. As in Redis 7.0, every source key
-is looked up before anything is computed, and any one holding another type answers
-WRONGTYPE (an empty or missing source does not stop the lookups). Intersections read
+is looked up, and any one holding another type answers WRONGTYPE, even after a missing
+or empty source that already decides the result (an intersection asks every key's type
+and size before it reads a member). Intersections read
 the smallest set and only ask the others which of its members they hold, so the
 members that cross between nodes are those of the smallest set, not of every set.
 """
