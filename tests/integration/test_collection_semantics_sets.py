@@ -384,3 +384,13 @@ def test_command_getkeys_finds_the_keys_redis_finds(real_redis):
     ]:
         args = [b"COMMAND", b"GETKEYS", *case]
         assert cmd_command_getkeys(_Client(), args) == raw.call(*args), case
+
+
+def test_an_expired_hash_is_gone_too(real):
+    """The view hides an expired collection's elements for every type (core/collview)."""
+    check(real, [
+        (b"HSET", b"h", b"f", b"v", b"g", b"1"), (b"PEXPIRE", b"h", b"-1"),
+        (b"HGET", b"h", b"f"), (b"HLEN", b"h"), (b"HEXISTS", b"h", b"g"), (b"HGETALL", b"h"),
+        (b"HDEL", b"h", b"f"), (b"HINCRBY", b"h", b"g", b"5"), (b"HSET", b"h", b"f", b"w"),
+        (b"HGETALL", b"h"), (b"TYPE", b"h"),
+    ])
