@@ -14,6 +14,7 @@ from typing import Any
 from dynredis.commands import collection
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
+from dynredis.core import records as rec
 from dynredis.core.collstore import CollectionStore
 from dynredis.core.collview import KeyView
 from dynredis.core.ring import new_ring
@@ -133,9 +134,11 @@ class LocalRunner:
         t = view.type()
         if t is None:
             return resp.ZERO
-        sib = objmod.read_value(view.header, self.now)
+        # A collection's header holds its type marker; a string's, its value.
+        data = (objmod.read_value(view.header, self.now)[2] if t == "string"
+                else rec.marker(t))
         p = _RING.partition_of(w[1])
-        self._write_header(p, w[1], sib[2], self.now + int(w[2]))
+        self._write_header(p, w[1], data, self.now + int(w[2]))
         return resp.ONE
 
     def _cmd_flushall(self, w: list[bytes]) -> bytes:

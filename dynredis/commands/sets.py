@@ -8,8 +8,9 @@ the member stays (add wins); SREM and SPOP remove only the versions they observe
 Commands over several keys (SINTER, SUNION, SDIFF and their STORE forms, SINTERCARD,
 SMOVE) are plans of single-key steps run where each key lives (commands/collection.py),
 one after the other: they are not atomic across keys. As in Redis 7.0, every source key
-is looked up before anything is computed, and any one holding another type answers
-WRONGTYPE (an empty or missing source does not stop the lookups). Intersections read
+is looked up, and any one holding another type answers WRONGTYPE, even after a missing
+or empty source that already decides the result (an intersection asks every key's type
+and size before it reads a member). Intersections read
 the smallest set and only ask the others which of its members they hold, so the
 members that cross between nodes are those of the smallest set, not of every set.
 """
@@ -34,7 +35,6 @@ from .collection import (
     internal_step,
     plan_command,
     store_args,
-    wrong_type,
 )
 from .scanning import scan_elements
 from .table import ERR_NOT_INT, ERR_SYNTAX, numkeys_keys, parse_int
@@ -63,6 +63,16 @@ def set_reply(members: Iterable[bytes], proto: int) -> bytes:
     items = [resp.bulk(m) for m in members]
     head = b"~%d\r\n" if proto >= 3 else b"*%d\r\n"
     return head % len(items) + b"".join(items)
+
+
+def lookup(v: KeyView) -> bytes | bool:
+    """WRONGTYPE if the key holds another type, else whether it holds a set. A missing
+    or expired key is an empty set: an expired set's members stay in the view until a
+    write starts a new set there, so nothing may read them before asking this."""
+    t = v.type()
+    if t is None:
+        return False
+    return True if t == "set" else WRONGTYPE
 
 
 def _is_error(reply: Any) -> bool:
@@ -112,11 +122,12 @@ def build_sadd(args: list[bytes], proto: int) -> Built | bytes:
     key, members = args[1], list(dict.fromkeys(args[2:]))
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
         added = 0
         for m in members:
-            if v.get(SET, m) is None:
+            if not found or v.get(SET, m) is None:
                 added += 1
             v.put(SET, m, b"")  # a new version even if present: add wins (docstring)
         return resp.integer(added)
@@ -130,8 +141,11 @@ def build_srem(args: list[bytes], proto: int) -> Built | bytes:
     key, members = args[1], list(dict.fromkeys(args[2:]))
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.ZERO
         removed = 0
         for m in members:
             if v.get(SET, m) is not None:
@@ -146,9 +160,10 @@ def build_srem(args: list[bytes], proto: int) -> Built | bytes:
                     "Get all the members in a set")
 def build_smembers(args: list[bytes], proto: int) -> Built | bytes:
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
-        return set_reply(v.members(SET), proto)
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return set_reply(v.members(SET) if found else (), proto)
 
     return args[1], op
 
@@ -159,9 +174,10 @@ def build_sismember(args: list[bytes], proto: int) -> Built | bytes:
     key, m = args[1], args[2]
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
-        return resp.ONE if v.get(SET, m) is not None else resp.ZERO
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return resp.ONE if found and v.get(SET, m) is not None else resp.ZERO
 
     return key, op
 
@@ -173,9 +189,10 @@ def build_smismember(args: list[bytes], proto: int) -> Built | bytes:
     key, members = args[1], args[2:]
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
-        return resp.array([resp.ONE if v.get(SET, m) is not None else resp.ZERO
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return resp.array([resp.ONE if found and v.get(SET, m) is not None else resp.ZERO
                            for m in members])
 
     return key, op
@@ -185,9 +202,10 @@ def build_smismember(args: list[bytes], proto: int) -> Built | bytes:
                     "Get the number of members in a set")
 def build_scard(args: list[bytes], proto: int) -> Built | bytes:
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
-        return resp.integer(v.count(SET))
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return resp.integer(v.count(SET) if found else 0)
 
     return args[1], op
 
@@ -205,8 +223,11 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
             return ERR_NOT_POSITIVE
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.nil(proto) if count is None else set_reply((), proto)
         members = v.members(SET)
         n = len(members)
         if count is None:
@@ -243,8 +264,11 @@ def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
             return ERR_RANDOM_REPEATS
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.nil(proto) if count is None else resp.EMPTY_ARRAY
         members = v.members(SET)
         if count is None:
             if not members:
@@ -265,9 +289,10 @@ def build_sscan(args: list[bytes], proto: int) -> Built | bytes:
         return cursor
 
     def op(v: KeyView) -> bytes:
-        if wrong_type(v, "set"):
-            return WRONGTYPE
-        if v.type() is None:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
             return resp.array([resp.bulk(b"0"), resp.EMPTY_ARRAY])
         parsed = scan_elements.parse(args)
         if isinstance(parsed, bytes):

@@ -12,7 +12,8 @@ has elements, as in Redis:
   with a delete, which removed only what it saw) is a collection of those elements;
 - the first element written to a key that is not a collection (deleted or expired)
   starts a new one: every element version seen so far is removed (so nothing of an
-  expired collection comes back) and a new header is written, without expiry;
+  expired collection comes back) and a new header is written, without expiry. Until
+  then an expired collection's elements, still stored, read as absent;
 - a write that removes the last element deletes the header too.
 
 The view is pure: it reads and writes through the collection store and the two header
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, KeysView
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from . import elements, listpos
 from . import obj as objmod
@@ -36,11 +39,12 @@ from .collwrite import Delta, KeyWrite
 HeaderWriter = Callable[[Any, int], tuple[bytes, bytes | None]]
 
 _EMPTY: dict[bytes, Any] = {}
+_EMPTY_ORDER: Any = SortedList()  # never written
 
 
 class KeyView:
     __slots__ = ("store", "p", "key", "now", "header", "header_writer", "state", "_write",
-                 "_new_actor", "_stamp", "_me", "changed_type")
+                 "_new_actor", "_stamp", "_me", "changed_type", "_expired")
 
     def __init__(self, store: CollectionStore, p: int, key: bytes, now: int,
                  header: Clock | None, header_writer: HeaderWriter, me: bytes,
@@ -57,6 +61,7 @@ class KeyView:
         self._new_actor = new_actor
         self._stamp = stamp
         self.changed_type: str | None = None  # the type this command gave the key
+        self._expired = self._expired_header()  # its elements are not to be read
 
     # --- reading ---------------------------------------------------------------------
 
@@ -65,6 +70,10 @@ class KeyView:
             return None
         w = objmod.winner(self.header)
         return w[0] if w is not None else None
+
+    def _expired_header(self) -> bool:
+        sib = self._header_sibling()
+        return sib is not None and sib[2] is not None and 0 < sib[1] <= self.now
 
     def type(self) -> str | None:
         """"string", "hash", "set", "zset", "list", or None if the key does not exist."""
@@ -96,29 +105,33 @@ class KeyView:
 
     def get(self, kind: bytes, element: bytes) -> Any:
         """An element's live value, or None."""
-        return self.state.views.get(kind, {}).get(element)
+        if self._expired:
+            return None
+        return self.state.views.get(kind, _EMPTY).get(element)
 
     def count(self, kind: bytes) -> int:
-        return self.state.count(kind)
+        return 0 if self._expired else self.state.count(kind)
 
     def members(self, kind: bytes) -> KeysView[bytes]:
         """The live elements of a kind, without copying them (a random pick from a large
         set walks this; the key must not be written while it is being iterated)."""
-        return self.state.views.get(kind, _EMPTY).keys()
+        return (_EMPTY if self._expired else self.state.views.get(kind, _EMPTY)).keys()
 
     def items(self, kind: bytes) -> Iterator[tuple[bytes, Any]]:
         """(element, value) pairs, in no particular order (hashes, sets)."""
-        return iter(list(self.state.views.get(kind, {}).items()))
+        if self._expired:
+            return iter(())
+        return iter(list(self.state.views.get(kind, _EMPTY).items()))
 
     @property
     def zorder(self) -> Any:
         """The sorted set's (score, member) pairs in order (a SortedList: index it)."""
-        return self.state.zorder
+        return _EMPTY_ORDER if self._expired else self.state.zorder
 
     @property
     def lorder(self) -> Any:
         """The list's positions in order (a SortedList: index it)."""
-        return self.state.lorder
+        return _EMPTY_ORDER if self._expired else self.state.lorder
 
     # --- writing ---------------------------------------------------------------------
 
@@ -147,6 +160,7 @@ class KeyView:
     def _write_header(self, data: Any, expire_at: int) -> None:
         enc, old = self.header_writer(data, expire_at)
         self.header = objmod.decode(enc)
+        self._expired = self._expired_header()
         self._writer().header(enc, old)
 
     def put(self, kind: bytes, element: bytes, data: Any) -> None:

@@ -139,6 +139,9 @@ set_cmd = st.one_of(
     st.builds(lambda k: (b"TYPE", k), anykey),
     st.builds(lambda k: (b"EXISTS", k), anykey),
     st.builds(lambda k: (b"DEL", k), anykey),
+    # Expired at once: the set's members stay in storage until a write replaces them,
+    # and no command may see them.
+    st.builds(lambda k: (b"PEXPIRE", k, b"-1"), anykey),
     st.builds(lambda k: (b"SET", k, b"v"), st.sampled_from([b"str", b"s1"])),
     st.builds(lambda f: (b"HSET", b"h", f, b"v"), member),
 )
@@ -299,6 +302,27 @@ def test_set_errors_and_edges(real):
     ])
 
 
+def test_an_expired_set_is_gone_for_every_command(real):
+    def expired(cmd: tuple[bytes, ...]) -> list[tuple[bytes, ...]]:
+        """`cmd` right after s expired, then what s and t hold."""
+        return [(b"SADD", b"s", b"a", b"b"), (b"SADD", b"t", b"b"),
+                (b"PEXPIRE", b"s", b"-1"), cmd, (b"SMEMBERS", b"s"), (b"SMEMBERS", b"t"),
+                (b"DEL", b"s", b"t", b"d")]
+
+    check(real, [step for cmd in [
+        (b"TYPE", b"s"), (b"SCARD", b"s"), (b"SMEMBERS", b"s"), (b"SISMEMBER", b"s", b"a"),
+        (b"SMISMEMBER", b"s", b"a", b"b"), (b"SRANDMEMBER", b"s"),
+        (b"SRANDMEMBER", b"s", b"-2"), (b"SPOP", b"s"), (b"SPOP", b"s", b"2"),
+        (b"SSCAN", b"s", b"0"), (b"SREM", b"s", b"a"), (b"SADD", b"s", b"a", b"c"),
+        (b"SINTER", b"t", b"s"), (b"SINTERCARD", b"1", b"s"), (b"SUNION", b"s", b"t"),
+        (b"SDIFF", b"s", b"t"), (b"SDIFF", b"t", b"s"), (b"SDIFFSTORE", b"d", b"t", b"s"),
+        (b"SMOVE", b"s", b"t", b"a"), (b"SMOVE", b"t", b"s", b"b"),
+    ] for step in expired(cmd)] + [
+        (b"SADD", b"s", b"a", b"b"), (b"PEXPIRE", b"s", b"-1"), (b"SADD", b"s", b"b", b"c"),
+        (b"SMEMBERS", b"s"), (b"SCARD", b"s"),
+    ])
+
+
 class RawReal:
     """A redis-server connection that returns each reply's bytes (RESP3 types kept)."""
 
@@ -360,3 +384,13 @@ def test_command_getkeys_finds_the_keys_redis_finds(real_redis):
     ]:
         args = [b"COMMAND", b"GETKEYS", *case]
         assert cmd_command_getkeys(_Client(), args) == raw.call(*args), case
+
+
+def test_an_expired_hash_is_gone_too(real):
+    """The view hides an expired collection's elements for every type (core/collview)."""
+    check(real, [
+        (b"HSET", b"h", b"f", b"v", b"g", b"1"), (b"PEXPIRE", b"h", b"-1"),
+        (b"HGET", b"h", b"f"), (b"HLEN", b"h"), (b"HEXISTS", b"h", b"g"), (b"HGETALL", b"h"),
+        (b"HDEL", b"h", b"f"), (b"HINCRBY", b"h", b"g", b"5"), (b"HSET", b"h", b"f", b"w"),
+        (b"HGETALL", b"h"), (b"TYPE", b"h"),
+    ])

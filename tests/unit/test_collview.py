@@ -98,3 +98,24 @@ def test_delete_removes_elements_and_header():
     # What is left of the elements is their causal past only (reaped later as dead).
     assert all(not vals for _, e in c.store.elements(P, KEY)
                for _, _, vals in objmod.decode(e)[0])
+
+
+def test_an_expired_collections_elements_read_as_absent_until_a_write_replaces_them():
+    c = Coordinator()
+    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, (float(i), 1, ())) for i in range(3)])
+    c.write_header(("zset",), c.now + 10)  # EXPIRE
+    assert c.run(lambda v: (v.count(rec.ZSET), len(v.zorder)))[0] == (3, 3)
+    c.now += 11
+    # Still stored (a write starts the new collection), but nothing of it reads.
+    assert len(list(c.store.elements(P, KEY))) == 3
+    seen = c.run(lambda v: (v.type(), v.get(rec.ZSET, b"m1"), v.count(rec.ZSET),
+                            list(v.items(rec.ZSET)), list(v.members(rec.ZSET)),
+                            list(v.zorder), list(v.lorder)))[0]
+    assert seen == (None, None, 0, [], [], [], [])
+    assert c.run(lambda v: v.put(rec.ZSET, b"m1", None))[1] == []  # nothing to remove
+
+    def add_then_read(v):
+        v.set_score(b"m2", 7.0)
+        return v.type(), v.get(rec.ZSET, b"m1"), v.count(rec.ZSET), list(v.zorder)
+
+    assert c.run(add_then_read)[0] == ("zset", None, 1, [(7.0, b"m2")])
