@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..resp import encode as resp
 from . import csort
@@ -342,7 +342,8 @@ def search(shape: Shape, read: Reader, count: int = 0, any_: bool = False,
         order = ASC
     if order != UNSORTED and found:
         found = _order(found, order, keep)
-    return [replace(m, dist=m.dist / shape.conversion) for m in found[:keep]]
+    conversion = shape.conversion
+    return [Match(m.member, m.score, m.lon, m.lat, m.dist / conversion) for m in found[:keep]]
 
 
 # --- search requests -------------------------------------------------------------------

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from math import cos as _libm_cos
+from math import sin as _libm_sin
+from math import sqrt as _libm_sqrt
 
 STEP_MAX = 26  # GEO_STEP_MAX: 26 bits per coordinate, 52 in a score
 LON_MIN = -180.0
@@ -46,17 +49,9 @@ def _cos(x: float) -> float:
     return math.cos(x) if math.isfinite(x) else math.nan
 
 
-def _sin(x: float) -> float:
-    return math.sin(x) if math.isfinite(x) else math.nan
-
-
 def _asin(x: float) -> float:
     # glibc answers a domain error with the default NaN, whose sign bit is set on x86.
     return math.asin(x) if -1.0 <= x <= 1.0 or x != x else -math.nan
-
-
-def _sqrt(x: float) -> float:
-    return math.sqrt(x) if x >= 0.0 or x != x else -math.nan
 
 
 def _div(a: float, b: float) -> float:
@@ -227,13 +222,31 @@ def encode(lon: float, lat: float) -> int:
     return align52(cell)
 
 
+_LAT_SCALE = LAT_MAX - LAT_MIN
+_LON_SCALE = LON_MAX - LON_MIN
+_CELLS = float(1 << STEP_MAX)
+
+
 def decode(score: float) -> tuple[float, float]:
     """decodeGeohash: the (lon, lat) centre of the cell a score names, clamped to the
-    valid range (what GEOPOS shows and what distances are measured from)."""
-    area = decode_cell(Cell(to_uint64(score), STEP_MAX))
-    lon = (area.lon_min + area.lon_max) / 2
-    lat = (area.lat_min + area.lat_max) / 2
-    return min(max(lon, LON_MIN), LON_MAX), min(max(lat, LAT_MIN), LAT_MAX)
+    valid range (what GEOPOS shows and what distances are measured from). Inlined
+    decode_cell: searches decode every member they read."""
+    bits = int(score) if 0.0 <= score < 9223372036854775808.0 else to_uint64(score)
+    lat_bits = _squash(bits)
+    lon_bits = _squash(bits >> 1)
+    lon = (LON_MIN + (lon_bits * 1.0 / _CELLS) * _LON_SCALE
+           + (LON_MIN + (((lon_bits + 1) & _U32) * 1.0 / _CELLS) * _LON_SCALE)) / 2
+    lat = (LAT_MIN + (lat_bits * 1.0 / _CELLS) * _LAT_SCALE
+           + (LAT_MIN + (((lat_bits + 1) & _U32) * 1.0 / _CELLS) * _LAT_SCALE)) / 2
+    if lon > LON_MAX:
+        lon = LON_MAX
+    elif lon < LON_MIN:
+        lon = LON_MIN
+    if lat > LAT_MAX:
+        lat = LAT_MAX
+    elif lat < LAT_MIN:
+        lat = LAT_MIN
+    return lon, lat
 
 
 def hash_string(score: float) -> bytes:
@@ -254,9 +267,13 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     lon1r = lon1 * _D_R
     lat2r = lat2 * _D_R
     lon2r = lon2 * _D_R
-    u = _sin((lat2r - lat1r) / 2)
-    v = _sin((lon2r - lon1r) / 2)
-    return 2.0 * EARTH_RADIUS_M * _asin(_sqrt(u * u + _cos(lat1r) * _cos(lat2r) * v * v))
+    try:
+        u = _libm_sin((lat2r - lat1r) / 2)
+        v = _libm_sin((lon2r - lon1r) / 2)
+        x = _libm_sqrt(u * u + _libm_cos(lat1r) * _libm_cos(lat2r) * v * v)
+    except ValueError:  # an infinite coordinate, which C turns into NaN
+        return math.nan
+    return 2.0 * EARTH_RADIUS_M * _asin(x)
 
 
 # --- search shapes ---------------------------------------------------------------------

@@ -144,6 +144,15 @@ def test_every_score_is_the_cell_of_its_centre(score: int) -> None:
 
 
 @SETTINGS
+@given(st.one_of(st.integers(0, 2**54).map(float), st.floats(allow_nan=False)))
+def test_decode_is_the_clamped_centre_of_the_cell(score: float) -> None:
+    area = gh.decode_cell(gh.Cell(gh.to_uint64(score), gh.STEP_MAX))
+    lon = min(max((area.lon_min + area.lon_max) / 2, gh.LON_MIN), gh.LON_MAX)
+    lat = min(max((area.lat_min + area.lat_max) / 2, gh.LAT_MIN), gh.LAT_MAX)
+    assert gh.decode(score) == (lon, lat)
+
+
+@SETTINGS
 @given(valid_lon, valid_lat, valid_lon, valid_lat)
 def test_distance_is_symmetric_and_bounded(lon1: float, lat1: float, lon2: float,
                                            lat2: float) -> None:
