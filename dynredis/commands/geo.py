@@ -253,11 +253,12 @@ def parse_geodist(args: list[bytes]) -> GeoDist | bytes:
     """GEODIST key member1 member2 [M|KM|FT|MI]."""
     if not _arity_ok("geodist", len(args)):
         return err_arity("geodist")
-    conversion: float | None = 1.0
+    conversion = 1.0
     if len(args) == 5:
-        conversion = _unit(args[4])
-        if conversion is None:
+        unit = _unit(args[4])
+        if unit is None:
             return ERR_UNIT
+        conversion = unit
     elif len(args) > 5:
         return ERR_SYNTAX
     return GeoDist(args[1], args[2], args[3], conversion)

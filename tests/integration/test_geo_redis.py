@@ -417,11 +417,10 @@ def argument_lists(draw: st.DrawFn) -> list[bytes]:
         st.tuples(st.sampled_from(OPTION_WORDS)), st.tuples(st.sampled_from(OPTION_WORDS)),
         st.tuples(st.just(b"STORE"), st.sampled_from(KEY_WORDS)), st.tuples(num),
         st.tuples(unit), st.tuples(member))
-    name = draw(st.sampled_from(sorted(geo.COMMANDS)))
-    name = bytes(c ^ 32 if draw(st.booleans()) and 97 <= c <= 122 else c for c in name.encode())
+    lname = draw(st.sampled_from(sorted(geo.COMMANDS))).encode()
+    name = bytes(c ^ 32 if draw(st.booleans()) and 97 <= c <= 122 else c for c in lname)
     key = draw(st.sampled_from(KEY_WORDS))
     head: list[bytes] = []
-    lname = name.lower()
     if lname == b"geoadd":
         head = draw(st.lists(st.sampled_from([b"NX", b"xx", b"CH", b"gt"]), max_size=2))
         for _ in range(draw(st.integers(0, 3))):
