@@ -357,6 +357,47 @@ def test_store_variants_store_what_redis_stores(
         assert [(m.encode(), s) for m, s in stored] == mine, args
 
 
+ODD_SCORES = [b"-1", b"0", b"1.5", b"-0.5", b"4503599627370495", b"4503599627370496",
+              b"9007199254740992", b"9223372036854775808", b"1e19", b"1e300", b"-1e300",
+              b"inf", b"-inf", b"13510798882111488", b"3.9e15", b"3479099956230698.5",
+              b"3479099956230699"]
+
+
+def test_members_at_the_edges_and_odd_scores(server: tuple[Model, dict[int, Raw], list]
+                                             ) -> None:
+    """Scores no GEOADD makes (a plain ZADD can), members on the edges, searches from
+    them: positions, hashes, distances and searches decode them as Redis does."""
+    model, conns = server[0], server[1]
+    odd = {b"o%d" % i: float(score) for i, score in enumerate(ODD_SCORES)}
+    args = [b"ZADD", b"odd", *[w for m, score in zip(odd, ODD_SCORES, strict=True)
+                                for w in (score, m)]]
+    assert conns[2](*args) == b":%d\r\n" % len(odd)
+    model.zsets[b"odd"] = odd
+    members = sorted(odd)
+    edges = [m for m in sorted(model.zsets[KEY]) if m.startswith(b"e:")]
+    cases = [[b"GEOPOS", b"odd", *members], [b"GEOHASH", b"odd", *members]]
+    cases += [[b"GEODIST", b"odd", a, b, b"km"] for a in members for b in members[::3]]
+    for key, names in ((b"odd", members), (KEY, edges)):
+        for m in names:
+            for shape in ([b"BYRADIUS", b"1", b"km"], [b"BYRADIUS", b"3000", b"km"],
+                          [b"BYBOX", b"500", b"20000", b"km"], [b"BYRADIUS", b"inf", b"m"]):
+                cases.append([b"GEOSEARCH", key, b"FROMMEMBER", m, *shape, b"WITHDIST",
+                              b"WITHHASH", b"WITHCOORD", b"DESC"])
+    for x, y in ((b"180", b"0"), (b"-180", b"0"), (b"0", b"85.05112878"),
+                 (b"180", b"-85.05112878"), (b"179.99999", b"85.05"), (b"-179.99999", b"-85.05")):
+        for size in (b"10", b"500", b"5000"):
+            cases.append([b"GEORADIUS", KEY, x, y, size, b"km", b"WITHDIST", b"ASC"])
+            cases.append([b"GEOSEARCH", b"odd", b"FROMLONLAT", x, y, b"BYBOX", size, size,
+                          b"km", b"WITHHASH", b"WITHCOORD"])
+    found = 0
+    for args in cases:
+        for proto in (2, 3):
+            got = model.call(args, proto)
+            assert got == conns[proto](*args), (args, proto)
+            found += args[0] != b"GEODIST" and got != b"*0\r\n"
+    assert found > len(cases)  # most of them found something
+
+
 # --- any argument list -----------------------------------------------------------------
 
 # Where the order of Redis' checks decides which error comes back (and when none does).
