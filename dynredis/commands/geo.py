@@ -12,10 +12,10 @@ so every GEO command is a sorted-set read or write framed by pure work done here
   `parse_search(args, exists, score_of)` needs to know whether the source key exists and
   the scores of the members the arguments name (FROMMEMBER, GEORADIUSBYMEMBER's member:
   `members_to_read(args)` lists them), because Redis looks them up while it parses and
-  its error replies depend on the order. `run(request, read)` then scans at most nine
-  score ranges through `read(min, max)` (a ZRANGEBYSCORE: min <= score < max, ascending
-  by score then member) and returns the matches in Redis' order; `search_reply` renders
-  them, or `store_entries` gives the sorted set a STORE variant writes.
+  its error replies depend on the order. `run(request, read)` then searches through
+  `read(min, max)`, a ZRANGEBYSCORE (geosearch.py), and returns the matches in Redis'
+  order; `search_reply` renders them, or `store_entries` gives the sorted set a STORE
+  variant writes.
 
 Each handler checks the key type first (WRONGTYPE) except GEOADD and GEODIST, whose
 argument errors come first in Redis.
@@ -23,22 +23,16 @@ argument errors come first in Redis.
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..resp import encode as resp
-from . import csort
 from .doubles import parse_double
-from .geohash import Shape, decode, distance, encode, hash_string, score_ranges, to_int64
+from .geohash import Shape, decode, distance, encode, hash_string, to_int64
 from .geohash import valid as valid_lonlat
-from .geohash import within as within_shape
+from .geosearch import ASC, DESC, UNSORTED, Match, Reader, search
 from .table import ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
-
-Reader = Callable[[float, float], Iterable[tuple[bytes, float]]]
-"""`read(min, max)`: the (member, score) pairs with min <= score < max, in sorted-set
-order (score, then member bytes). It may be lazy: a search with ANY stops early."""
 
 ScoreOf = Callable[[bytes], float | None]
 """`score_of(member)`: the member's score in the source key, or None."""
@@ -50,8 +44,6 @@ ERR_COUNT = resp.error("ERR COUNT must be > 0")
 ERR_ANY = resp.error("ERR the ANY argument requires COUNT argument")
 ERR_NEGATIVE_RADIUS = resp.error("ERR radius cannot be negative")
 ERR_NEGATIVE_BOX = resp.error("ERR height or width cannot be negative")
-
-UNSORTED, ASC, DESC = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -272,79 +264,6 @@ def geodist_reply(score1: float | None, score2: float | None, conversion: float,
     lon1, lat1 = decode(score1)
     lon2, lat2 = decode(score2)
     return resp.bulk(distance_text(distance(lon1, lat1, lon2, lat2) / conversion))
-
-
-# --- searches --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Match:
-    """A member inside the search area: its score, cell centre and distance from the
-    search centre (meters while searching; in the request's unit once returned)."""
-
-    member: bytes
-    score: float
-    lon: float
-    lat: float
-    dist: float
-
-
-def find(shape: Shape, read: Reader, limit: int = 0) -> list[Match]:
-    """Every member inside `shape`, in scan order (membersOfAllNeighbors); with `limit`
-    (ANY), stop as soon as that many were found."""
-    found: list[Match] = []
-    for lo, hi in score_ranges(shape):
-        if limit and len(found) >= limit:
-            break
-        for member, score in read(float(lo), float(hi)):
-            lon, lat = decode(score)
-            d = within_shape(shape, lon, lat)
-            if d is not None:
-                found.append(Match(member, score, lon, lat, d))
-                if limit and len(found) >= limit:
-                    break
-    return found
-
-
-def _cmp_asc(a: Match, b: Match) -> int:
-    return 1 if a.dist > b.dist else 0 if a.dist == b.dist else -1
-
-
-def _cmp_desc(a: Match, b: Match) -> int:
-    return -_cmp_asc(a, b)
-
-
-def _order(found: list[Match], order: int, keep: int) -> list[Match]:
-    """The first `keep` matches as Redis sorts them: qsort when it keeps all (glibc's is
-    stable), its partial pqsort otherwise, whose order of equal distances only the
-    algorithm decides. Python's sorts give the same answer where nothing can tie."""
-    cmp = _cmp_asc if order == ASC else _cmp_desc
-    dists = [m.dist for m in found]
-    has_nan = any(d != d for d in dists)
-    if keep == len(found):
-        if has_nan:
-            return csort.qsort(found, cmp)
-        return sorted(found, key=lambda m: m.dist, reverse=order == DESC)
-    if not has_nan and len(set(dists)) == len(dists):
-        pick = heapq.nsmallest if order == ASC else heapq.nlargest
-        return pick(keep, found, key=lambda m: m.dist)
-    items = list(found)
-    csort.pqsort(items, cmp, 0, keep - 1)
-    return items[:keep]
-
-
-def search(shape: Shape, read: Reader, count: int = 0, any_: bool = False,
-           order: int = UNSORTED) -> list[Match]:
-    """The matches a search replies with, in order, distances in the shape's unit.
-    COUNT without ANY sorts ASC unless an order is given, as Redis does."""
-    found = find(shape, read, count if any_ else 0)
-    keep = len(found) if count == 0 or len(found) < count else count
-    if count and order == UNSORTED and not any_:
-        order = ASC
-    if order != UNSORTED and found:
-        found = _order(found, order, keep)
-    conversion = shape.conversion
-    return [Match(m.member, m.score, m.lon, m.lat, m.dist / conversion) for m in found[:keep]]
 
 
 # --- search requests -------------------------------------------------------------------

@@ -24,7 +24,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynredis.commands import geo
+from dynredis.commands import geo, geosearch
 from dynredis.commands import geohash as gh
 from dynredis.commands.table import ERR_WRONGTYPE, err_arity
 from dynredis.resp import encode as resp
@@ -65,7 +65,7 @@ class Raw:
 # --- the model: sorted sets in memory, GEO commands by the pure module ------------------
 
 
-def reader(zset: dict[bytes, float]) -> geo.Reader:
+def reader(zset: dict[bytes, float]) -> geosearch.Reader:
     """ZRANGEBYSCORE over a dict: min <= score < max, by score then member."""
     rows = sorted((s, m) for m, s in zset.items())
     scores = [s for s, _ in rows]
@@ -84,9 +84,9 @@ class Model:
         # A sorted set is replaced, never changed in place, so its reader can be kept.
         self.zsets: dict[bytes, dict[bytes, float]] = {}
         self.strings: dict[bytes, bytes] = {}
-        self.readers: dict[int, tuple[dict[bytes, float], geo.Reader]] = {}
+        self.readers: dict[int, tuple[dict[bytes, float], geosearch.Reader]] = {}
 
-    def reader(self, z: dict[bytes, float]) -> geo.Reader:
+    def reader(self, z: dict[bytes, float]) -> geosearch.Reader:
         kept = self.readers.get(id(z))
         if kept is None or kept[0] is not z:
             kept = self.readers[id(z)] = (z, reader(z))

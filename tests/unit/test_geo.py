@@ -1,4 +1,4 @@
-"""The pure GEO layer (dynredis.commands.geo, geohash, csort, doubles).
+"""The pure GEO layer (dynredis.commands.geo, geosearch, geohash, csort, doubles).
 
 Expected replies here were taken from Redis 7.0 (its tests/unit/geo.tcl and a real
 redis-server); tests/integration/test_geo_redis.py compares against a live server at
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dynredis.commands import csort, geo
+from dynredis.commands import csort, geo, geosearch
 from dynredis.commands import geohash as gh
 from dynredis.commands.doubles import parse_double
 from dynredis.resp import encode as resp
@@ -27,7 +27,7 @@ LON_CELL = 360.0 / 2**26
 LAT_CELL = (gh.LAT_MAX - gh.LAT_MIN) / 2**26
 
 
-def reader(zset: dict[bytes, float]) -> geo.Reader:
+def reader(zset: dict[bytes, float]) -> geosearch.Reader:
     """ZRANGEBYSCORE over a dict: min <= score < max, by score then member."""
     rows = sorted((s, m) for m, s in zset.items())
     scores = [s for s, _ in rows]
@@ -43,7 +43,7 @@ def geoset(*items: tuple[float, float, str]) -> dict[bytes, float]:
     return {name.encode(): float(gh.encode(lon, lat)) for lon, lat, name in items}
 
 
-def names(matches: list[geo.Match]) -> list[str]:
+def names(matches: list[geosearch.Match]) -> list[str]:
     return [m.member.decode() for m in matches]
 
 
@@ -382,7 +382,7 @@ def test_options_are_read_up_to_a_nul_byte_in_any_case() -> None:
             b"store\x00", b"d"]
     req = geo.parse_search(args, True, lambda m: None)
     assert isinstance(req, geo.Search)
-    assert (req.store, req.count, req.order) == (b"d", 1, geo.UNSORTED)
+    assert (req.store, req.count, req.order) == (b"d", 1, geosearch.UNSORTED)
     assert req.shape is not None and req.shape.conversion == 1000.0
 
 
@@ -458,7 +458,7 @@ def test_a_search_finds_exactly_the_members_inside_the_shape(
     """Within Redis' own fuzz-test domain (latitudes within 70 degrees, sizes up to
     5000 km) the nine cells cover the whole shape: nothing inside is missed."""
     shape, zset = scene
-    found = geo.find(shape, reader(zset))
+    found = geosearch.find(shape, reader(zset))
     assert len(found) == len({m.member for m in found})
     assert {m.member: m.dist for m in found} == brute_force(shape, zset)
 
@@ -470,7 +470,7 @@ def test_anywhere_a_search_returns_only_members_inside(
     """Near the poles and for huge shapes Redis' nine cells may miss members (so may
     this); what it returns is always inside, once, with its exact distance."""
     shape, zset = scene
-    found = geo.find(shape, reader(zset))
+    found = geosearch.find(shape, reader(zset))
     inside = brute_force(shape, zset)
     assert len(found) == len({m.member for m in found})
     for m in found:
@@ -480,16 +480,16 @@ def test_anywhere_a_search_returns_only_members_inside(
 
 
 @SETTINGS
-@given(scenes(), st.integers(1, 50), st.sampled_from([geo.UNSORTED, geo.ASC, geo.DESC]))
+@given(scenes(), st.integers(1, 50), st.sampled_from([geosearch.UNSORTED, geosearch.ASC, geosearch.DESC]))
 def test_count_keeps_the_nearest_or_farthest(
         scene: tuple[gh.Shape, dict[bytes, float]], count: int, order: int) -> None:
     shape, zset = scene
-    everything = geo.find(shape, reader(zset))
-    got = geo.search(shape, reader(zset), count=count, order=order)
+    everything = geosearch.find(shape, reader(zset))
+    got = geosearch.search(shape, reader(zset), count=count, order=order)
     assert len(got) == min(count, len(everything))
-    dists = sorted((m.dist for m in everything), reverse=order == geo.DESC)
+    dists = sorted((m.dist for m in everything), reverse=order == geosearch.DESC)
     assert [m.dist * shape.conversion for m in got] == pytest.approx(dists[:count])
-    if order == geo.UNSORTED:  # COUNT alone sorts ascending
+    if order == geosearch.UNSORTED:  # COUNT alone sorts ascending
         assert [m.dist for m in got] == sorted(m.dist for m in got)
 
 
@@ -498,8 +498,8 @@ def test_count_keeps_the_nearest_or_farthest(
 def test_any_stops_at_the_first_members_found(
         scene: tuple[gh.Shape, dict[bytes, float]], count: int) -> None:
     shape, zset = scene
-    everything = geo.find(shape, reader(zset))
-    got = geo.search(shape, reader(zset), count=count, any_=True)
+    everything = geosearch.find(shape, reader(zset))
+    got = geosearch.search(shape, reader(zset), count=count, any_=True)
     assert [m.member for m in got] == [m.member for m in everything[:count]]
 
 
@@ -512,7 +512,7 @@ def test_any_reads_no_range_after_the_count_is_reached() -> None:
         calls.append((lo, hi))
         return reader(z)(lo, hi)
 
-    assert len(geo.search(shape, read, count=3, any_=True)) == 3
+    assert len(geosearch.search(shape, read, count=3, any_=True)) == 3
     assert len(calls) == 1
     assert len(gh.score_ranges(shape)) > 1
 
