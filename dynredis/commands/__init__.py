@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     cluster,
     counters,
     dynamo,
+    geocmds,
     hashes,
     keys,
     keyspace,

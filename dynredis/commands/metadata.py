@@ -84,7 +84,7 @@ def spec_keys(name: str, words: list[bytes]) -> list[bytes] | None:
     them: what COMMAND GETKEYS answers for a command whose keys move (LMPOP's count of
     keys is an argument). None where Redis finds the arguments invalid (a key count
     that is not a positive number, or keys beyond the last argument), and for specs
-    that do not start at a fixed index."""
+    that start neither at a fixed index nor after a keyword (GEORADIUS ... STORE key)."""
     record = redis_record(name)
     if record is None or not record[8]:
         return None
@@ -92,9 +92,15 @@ def spec_keys(name: str, words: list[bytes]) -> list[bytes] | None:
     keys: list[bytes] = []
     for spec in record[8]:
         begin, find = spec["begin_search"], spec["find_keys"]
-        if begin["type"] != "index":
+        if begin["type"] == "keyword":
+            found = _keyword(words, begin["spec"]["keyword"], begin["spec"]["startfrom"])
+            if found is None:
+                continue  # an optional key that is not there
+            first = found + 1
+        elif begin["type"] == "index":
+            first = begin["spec"]["index"]
+        else:
             return None
-        first = begin["spec"]["index"]
         how = find["spec"]
         if find["type"] == "range":
             last = first + how["lastkey"] if how["lastkey"] >= 0 else argc + how["lastkey"]
@@ -115,3 +121,19 @@ def spec_keys(name: str, words: list[bytes]) -> list[bytes] | None:
             return None
         keys.extend(words[first:last + 1:step])
     return keys
+
+
+def _keyword(words: list[bytes], keyword: str, startfrom: int) -> int | None:
+    """Where a keyword key spec finds its keyword, as Redis 7.0 searches (forward from
+    `startfrom`, or backward from the end when it is negative; never the last word, a
+    keyword with no key after it; compared as C strings, in any case)."""
+    argc = len(words)
+    want = keyword.lower().encode()
+    if startfrom > 0:
+        positions = range(startfrom, argc - 1)
+    else:
+        positions = range(argc + startfrom, 0, -1)
+    for i in positions:
+        if 1 <= i < argc and words[i].split(b"\0", 1)[0].lower() == want:
+            return i
+    return None
