@@ -3,7 +3,7 @@
 `LocalRunner` executes a command's builder and its operation on a `KeyView` over an
 in-memory engine, exactly as a coordinator would after its sync (core/collcoord.py),
 and handles the few key commands the tests need around them (DEL, EXISTS, TYPE, SET,
-GET, EXPIRE, PEXPIRE, TTL, FLUSHALL). It lets command semantics be compared with a real
+GET, PEXPIRE, PTTL, FLUSHALL). It lets command semantics be compared with a real
 redis-server quickly and in one process; the cluster paths are tested with real nodes.
 """
 
@@ -140,6 +140,15 @@ class LocalRunner:
         p = _RING.partition_of(w[1])
         self._write_header(p, w[1], data, self.now + int(w[2]))
         return resp.ONE
+
+    def _cmd_pttl(self, w: list[bytes]) -> bytes:
+        view = self.view(w[1])
+        t = view.type()
+        if t is None:
+            return resp.integer(-2)
+        expire_at = (objmod.read_value(view.header, self.now)[1] if t == "string"
+                     else view.expire_at())
+        return resp.integer(expire_at - self.now if expire_at else -1)
 
     def _cmd_flushall(self, w: list[bytes]) -> bytes:
         self.engine.wipe()
