@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from dynredis.commands.metadata import spec_keys
-from dynredis.commands.table import lookup
+from dynredis.commands.table import err_arity, lookup
 from tests.collharness import LocalRunner
+from tests.integration import test_geo_redis as pure
 from tests.integration.test_collection_semantics import Real, parse
 from tests.integration.test_collection_semantics_zsets import Raw, flat
 
@@ -371,3 +372,44 @@ def test_keys_are_where_redis_finds_them(real):
         else:
             got = words[cmd.first_key:cmd.last_key + 1:cmd.step]
         assert got == want, case
+
+
+# --- any argument list ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw_conns(real_redis) -> dict[int, pure.Raw]:
+    conns = {2: pure.Raw(real_redis.port, 2), 3: pure.Raw(real_redis.port, 3)}
+    yield conns
+    for c in conns.values():
+        c.close()
+
+
+SOUP_FILL = (b"GEOADD", pure.SOUP, *[w for x, y, m in pure.SOUP_POINTS
+                                     for w in (b"%r" % x, b"%r" % y, m)],
+             b"15.0", b"37.0", b"s-twin")
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(args=pure.argument_lists(), proto=st.sampled_from([2, 3]))
+def test_any_argument_list_gets_redis_reply(raw_conns, args, proto):
+    """test_geo_redis.py's argument lists (clauses with valid and invalid values, random
+    words anywhere, words cut off the end) on a 29-member index: the same bytes, and the
+    same keys left behind. Arity is the command table's check, made before a builder
+    runs (the server answers it), so lists of a wrong length are compared with it."""
+    redis_ = raw_conns[2]
+    redis_(b"DEL", *pure.KEY_WORDS)
+    redis_(b"SET", pure.STRING_KEY, b"x")
+    redis_(*SOUP_FILL)
+    local = LocalRunner()
+    local.run(b"SET", pure.STRING_KEY, b"x")
+    local.run(*SOUP_FILL)
+    cmd = lookup(args[0])
+    assert cmd is not None
+    want = raw_conns[proto](*args)
+    got = local.run(*args, proto=proto) if cmd.arity_ok(len(args)) else err_arity(cmd.name)
+    assert got == want, args
+    for k in pure.KEY_WORDS:
+        for words in ((b"TYPE", k), (b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"), (b"PTTL", k)):
+            assert local.run(*words) == redis_(*words), (args, words)

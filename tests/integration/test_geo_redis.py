@@ -1,8 +1,9 @@
 """GEO replies computed by dynredis.commands.geo, byte for byte against a real redis-server.
 
-dynredis has no sorted sets yet, so the GEO commands are run here by a small model of the
-wiring they will get: sorted sets as dicts in memory, read through the same score-range
-reader a sorted-set backend supplies, with the pure module doing everything else. The
+The pure module is exercised here through a small model of its wiring: sorted sets as
+dicts in memory, read through a score-range reader, with the pure module doing
+everything else (the commands as nodes run them, over replicated sorted sets, are
+compared with redis-server in test_collection_semantics_geo.py). The
 same commands go to a real redis-server over raw RESP2 and RESP3 connections, and every
 reply must be the same bytes: scores (also checked with ZSCORE), GEOPOS, GEOHASH,
 GEODIST, searches of every variant (members, order, distances, hashes, coordinates),
