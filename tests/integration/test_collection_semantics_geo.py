@@ -13,6 +13,8 @@ comparing every key's type, members, scores and TTL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import hiredis
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -362,8 +364,12 @@ GEOSEARCH k FROMLONLAT 1 2 BYRADIUS 1 m|GEOADD k 1 2 m|GEOPOS k|GEODIST k a b"""
 def test_keys_are_where_redis_finds_them(real):
     """What COMMAND GETKEYS answers (cluster clients route by it): GEORADIUS' STORE key
     is found after its keyword, as Redis' key specs find it."""
-    for case in GETKEYS_CASES.replace("\n", "|").split("|"):
-        words = [w.encode() for w in case.split()]
+    cases = [[w.encode() for w in case.split()]
+             for case in GETKEYS_CASES.replace("\n", "|").split("|")]
+    cases += [[b"GEORADIUS", b"k", b"1", b"2", b"3", b"m", b"STORE\x00x", b"d"],
+              [b"GEORADIUS", b"k", b"1", b"2", b"3", b"m", b"COUNT", b"STORE", b"STOREDIST",
+               b"e"]]
+    for words in cases:
         want = real.call(b"COMMAND", b"GETKEYS", *words)
         cmd = lookup(words[0])
         assert cmd is not None
@@ -371,14 +377,14 @@ def test_keys_are_where_redis_finds_them(real):
             got = spec_keys(cmd.name, words)
         else:
             got = words[cmd.first_key:cmd.last_key + 1:cmd.step]
-        assert got == want, case
+        assert got == want, words
 
 
 # --- any argument list ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def raw_conns(real_redis) -> dict[int, pure.Raw]:
+def raw_conns(real_redis) -> Iterator[dict[int, pure.Raw]]:
     conns = {2: pure.Raw(real_redis.port, 2), 3: pure.Raw(real_redis.port, 3)}
     yield conns
     for c in conns.values():
