@@ -13,9 +13,9 @@ GEO command is a sorted-set command framed by geo.py's pure work:
 GEORADIUS and GEORADIUSBYMEMBER (which may STORE) and GEOSEARCHSTORE are plans
 (collection.py): the search is one step on the source, and the destination, possibly on
 other nodes, is replaced by a second step (`dyn.store`: any type and TTL it held are
-gone, as Redis' SET would leave them; no match deletes it). They are not atomic across
-keys: a write to the source between the steps is not seen, and a write to the
-destination concurrent with the second step keeps the later one (README).
+gone, as after Redis' SET; no match deletes it). They are not atomic across keys: a
+write to the source between the steps is not seen, and members added to the destination
+through another node during the second step stay (it removes only what it saw; README).
 """
 
 from __future__ import annotations
