@@ -42,11 +42,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.base import Engine
 from . import clock as dvv
 from . import counter
 from . import obj as objmod
 from .clock import VV, Clock
+from .engine import Engine
 from .hints import HINT_PARTITION, hint_key, parse_hint_key
 from .hlc import HLC
 from .localstore import LocalStore
@@ -58,6 +58,10 @@ from .ring import DEFAULT_Q, Ring, new_ring
 
 Result = tuple[str | None, Clock | None]
 Callback = Callable[[Result], Any]
+
+# Why an increment was refused (the Redis face words these as Redis does).
+NOT_AN_INTEGER = "not-an-integer"
+OVERFLOW = "overflow"
 
 
 @dataclass
@@ -561,7 +565,8 @@ class Node:
         """Add `delta` to the counter at `key` (INCR family), replicated like a write.
 
         The coordinator grows its own entry from its own latest state, so concurrent
-        increments through other nodes are never overwritten, only joined.
+        increments through other nodes are never overwritten, only joined. Refused with
+        NOT_AN_INTEGER (the value is not an integer) or OVERFLOW (out of 64 bits).
         """
         p = self.partition(key)
         route = self.route(p)
@@ -579,7 +584,7 @@ class Node:
             else:
                 base = counter.parse_integer(current[2])  # type: ignore[arg-type]
                 if base is None:
-                    self.done.append((cb, ("ERR value is not an integer or out of range", None)))
+                    self.done.append((cb, (NOT_AN_INTEGER, None)))
                     return
                 state = counter.start(base, current[0])
                 expire = current[1]
@@ -588,7 +593,7 @@ class Node:
             expire = w_sib[0][1] if w_sib else 0
         total = counter.value(state) + delta
         if not counter.INT64_MIN <= total <= counter.INT64_MAX:
-            self.done.append((cb, ("ERR increment or decrement would overflow", None)))
+            self.done.append((cb, (OVERFLOW, None)))
             return
         actor = self._write_actor(local)
         data = counter.incremented(state, actor, delta)

@@ -23,9 +23,9 @@ import msgpack
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
-from ..core.clusterports import ClusterPorts, default_cluster_port
+from ..cluster.keyscan import KeyScan
+from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..core.identity import choose_actor
-from ..core.keyscan import KeyScan
 from ..core.node import Config, Node
 from ..core.ring import Ring
 from ..storage import open_engine

@@ -1,6 +1,6 @@
 """Walks of the keyspace: SCAN, KEYS, DBSIZE and RANDOMKEY, cluster-wide or own partitions.
 
-Pure, as the rest of `core/`: no I/O, no clock reads (the node's `now` and `rng` only).
+Pure, as the core is: no I/O, no clock reads (the node's `now` and `rng` only).
 `KeyScan(node)` registers two peer message kinds in `node.handlers`; the driver calls
 `tick()` after `node.tick()` so that unanswered requests time out and fail over; results
 reach callbacks through `node.done`, as every coordinator operation's do.
@@ -8,8 +8,8 @@ reach callbacks through `node.done`, as every coordinator operation's do.
 Two views of the keyspace:
 
 - cluster-wide (`own=False`): every partition of the ring, each read from ONE up primary
-  replica of it (this node when it is one, else the first up node of the preference
-  list), so every live key is reported exactly once;
+  replica of it (core/coverage.py: this node when it is one, else the first up node of
+  the preference list), so every live key is reported exactly once;
 - own (`own=True`): only the partitions this node owns, from its local data, as a Redis
   Cluster master answers for its own slots (cluster-aware clients fan these commands
   out to every master and add the answers up).
@@ -40,8 +40,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import obj as objmod
-from .glob import matcher
+from ..commands.glob import matcher
+from ..core import obj as objmod
+from ..core.coverage import covering, plan
 
 Callback = Callable[[tuple[str | None, Any]], Any]
 
@@ -180,18 +181,8 @@ class KeyScan:
     # --- placement -----------------------------------------------------------------------
 
     def _target(self, p: int, avoid: set[str]) -> str | None:
-        """The replica that answers for partition `p`: this node if it is a primary,
-        else the first up primary (None when no primary is reachable)."""
         node = self.node
-        me = node.name
-        prefs = node.ring.preference_list(p, node.cfg.n)
-        if me in prefs and me not in avoid:
-            return me
-        down = node.down
-        for x in prefs:
-            if x not in down and x not in avoid:
-                return x
-        return None
+        return covering(node.ring, node.cfg.n, node.name, node.down, avoid, p)
 
     def _fail(self, op: _Op, p: int) -> None:
         if not op.finished:
@@ -298,15 +289,12 @@ class KeyScan:
     # --- KEYS, DBSIZE, RANDOMKEY: one request per replica, in parallel -------------------------
 
     def _fan_out(self, op: _Op, parts: Sequence[int]) -> None:
-        me = self.node.name
-        groups: dict[str, list[int]] = {}
-        for p in parts:
-            target = self._target(p, op.avoid)
-            if target is None:
-                self._fail(op, p)
-                return
-            groups.setdefault(target, []).append(p)
-        local = groups.pop(me, None)
+        node = self.node
+        groups, unreachable = plan(node.ring, node.cfg.n, node.name, node.down, op.avoid, parts)
+        if unreachable is not None:
+            self._fail(op, unreachable)
+            return
+        local = groups.pop(node.name, None)
         for target, run in groups.items():
             op.waiting += 1
             self._send(op, target, run, op.what, *((op.match,) if op.what == "keys" else ()))
