@@ -30,6 +30,7 @@ from types import ModuleType
 COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.clock",
     "dynredis.core.counter",
+    "dynredis.core.driver",
     "dynredis.core.hlc",
     "dynredis.core.keyslot",
     "dynredis.core.localstore",
