@@ -1,7 +1,7 @@
 """Walks of the keyspace: SCAN, KEYS, DBSIZE and RANDOMKEY, cluster-wide or own partitions.
 
 Pure, as the core is: no I/O, no clock reads (the node's `now` and `rng` only).
-`KeyScan(node)` registers two peer message kinds in `node.handlers`; the driver calls
+`KeyScan(node)` registers two peer message kinds with `node.register`; the driver calls
 `tick()` after `node.tick()` so that unanswered requests time out and fail over; results
 reach callbacks through `node.done`, as every coordinator operation's do.
 
@@ -26,8 +26,8 @@ missed a write, e.g. a node just back from a failure, has the key again once ant
 entropy or read repair reached it). The cursor carries no node state, so a scan
 started on one node can be continued on any other.
 
-Peer messages:
-  ("kq", reqid, what, partitions, *args)   a keyspace query    -> ("kqr", reqid, result)
+Peer messages (core/messages.py):
+  ("kq", reqid, what, partitions, args)    a keyspace query    -> ("kqr", reqid, result)
      what = "scan"  args (bucket, count, budget, match, want)
                     result (keys, partitions done, next bucket, keys examined, visited)
      what = "keys"  args (match,)  result [key, ...]
@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..commands.glob import matcher
+from ..core import messages as m
 from ..core import obj as objmod
 from ..core.coverage import covering, plan
 
@@ -99,8 +100,8 @@ class KeyScan:
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
-        node.handlers["kq"] = self._on_query
-        node.handlers["kqr"] = self._on_answer
+        node.register(m.KEYSPACE_QUERY, self._on_query)
+        node.register(m.KEYSPACE_ANSWER, self._on_answer)
 
     # --- client commands ---------------------------------------------------------------
 
@@ -201,7 +202,7 @@ class KeyScan:
         node = self.node
         sub = _Sub(node.next_reqid(), op, target, parts, node.now + node.cfg.timeout_ms)
         self.pending[sub.reqid] = sub
-        node.send(target, ("kq", sub.reqid, what, parts, *args))
+        node.send(target, m.keyspace_query(sub.reqid, what, parts, args))
 
     # --- SCAN ----------------------------------------------------------------------------
 
@@ -391,8 +392,8 @@ class KeyScan:
     # --- messages ------------------------------------------------------------------------
 
     def _on_query(self, src: str, msg: tuple) -> None:
-        reqid, what, parts = msg[1], msg[2], [int(p) for p in msg[3]]
-        args = msg[4:]
+        _, reqid, what, partitions, args = msg
+        parts = [int(p) for p in partitions]
         if what == "scan":
             bucket, count, budget, match, want = args
             result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
@@ -405,7 +406,7 @@ class KeyScan:
             result = self.random_local(parts)
         else:
             return
-        self.node.send(src, ("kqr", reqid, result))
+        self.node.send(src, m.keyspace_answer(reqid, result))
 
     def _on_answer(self, src: str, msg: tuple) -> None:
         sub = self.pending.get(msg[1])

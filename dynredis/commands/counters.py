@@ -7,7 +7,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from ..core import node as core
+from ..core import writes
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from . import longdouble
@@ -18,10 +18,10 @@ ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
 ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
 
 
-# The core's reasons for refusing an increment (core/node.py), in Redis' words.
+# The core's reasons for refusing an increment (core/writes.py), in Redis' words.
 INCR_REFUSALS = {
-    core.NOT_AN_INTEGER: ERR_NOT_INT,
-    core.OVERFLOW: resp.error("ERR increment or decrement would overflow"),
+    writes.NOT_AN_INTEGER: ERR_NOT_INT,
+    writes.OVERFLOW: resp.error("ERR increment or decrement would overflow"),
 }
 
 

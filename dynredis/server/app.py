@@ -24,7 +24,8 @@ from .. import native
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..core import driver
-from ..core.node import Config, Node
+from ..core.config import Config
+from ..core.node import Node
 from ..storage import open_engine
 from .client import ClientConnection
 from .peers import PeerLink
@@ -394,5 +395,5 @@ class NodeServer:
             "cluster_port": self.cluster_port,
             "engine": self.engine.name,
             "durability": self.opts.durability,
-            "pending_requests": len(node.pending),
+            "pending_requests": node.in_flight(),
         }

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dynredis.core import clock as dvv
-from dynredis.core import driver
+from dynredis.core import driver, messages
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION, parse_hint_key
 from dynredis.core.node import Config, Node, Result
@@ -483,6 +483,10 @@ class SimCluster:
             # Round-trip through the real wire encoding, as the shell does.
             body = batch(box[dst])
             for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
+                wrong = messages.check(msg)
+                if wrong is not None:
+                    self._error(sn, f"sent a malformed message: {wrong}",
+                                ValueError(wrong))
                 self._send(name, dst, msg)
 
     # --- the event loop -----------------------------------------------------------------

@@ -106,7 +106,6 @@ def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str
     node = srv.node
     node.members = set(names)
     node.ring = new_ring(names)
-    node._apl_cache.clear()
     transports = {}
     for peer in PEERS:
         link = PeerLink(srv, peer)
@@ -200,9 +199,9 @@ def after_hello(tmp_path: Path, payload: bytes) -> tuple[ClientConnection, FakeT
     ((b"wrong",  b"10.0.0.9:7000", b"2"),
      b"-ERR unknown command 'DYN.PEER' or wrong cluster secret\r\n"),
     ((SECRET, b"10.0.0.9:7000"),  # a build before peer protocol versions
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 2\r\n"),
-    ((SECRET, b"10.0.0.9:7000", b"3"),
-     b"-ERR peer protocol 3 is not supported: this node speaks peer protocol 2\r\n"),
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 3\r\n"),
+    ((SECRET, b"10.0.0.9:7000", b"2"),
+     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 3\r\n"),
 ])
 def test_a_peer_with_a_wrong_secret_or_another_protocol_is_refused(
         tmp_path: Path, words: tuple[bytes, ...], error: bytes) -> None:
