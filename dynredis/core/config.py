@@ -54,3 +54,4 @@ class Stats:
     ae_exchanges: int = 0
     ae_keys_compared: int = 0
     ae_keys_repaired: int = 0
+    refused: int = 0  # replica requests this node could not do (answered "nak")

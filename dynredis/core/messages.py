@@ -33,6 +33,7 @@ REPLICA_PUT: Final = "p"
 PUT_ACKS: Final = "pas"
 REPLICA_GET: Final = "g"
 GET_ANSWERS: Final = "gas"
+REFUSED: Final = "nak"
 READ_REPAIR: Final = "rp"
 HEARTBEAT: Final = "hb"
 GOSSIP: Final = "gs"
@@ -98,6 +99,8 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "replica", "what do you hold of key (for owner)?"),
     _k(GET_ANSWERS, "answers:seq", "", "get_answers", "reads",
        "answers to replica gets: reqid, enc or None, reqid, enc or None ...", batch=True),
+    _k(REFUSED, "reqid:int", "", "refused", "node",
+       "the replica could not do request reqid (put or get): it counts as failed"),
     _k(READ_REPAIR, "key:bytes enc:bytes p:int owner:str", "", "read_repair", "replica",
        "merge this version (read repair, anti-entropy); no reply"),
     # forwarding (forward.py)
@@ -172,6 +175,10 @@ def replica_get(reqid: int, key: bytes, p: int, owner: str) -> tuple:
 
 def get_answers(answers: list[Any]) -> tuple:
     return (GET_ANSWERS, answers)
+
+
+def refused(reqid: int) -> tuple:
+    return (REFUSED, reqid)
 
 
 def read_repair(key: bytes, enc: bytes, p: int, owner: str) -> tuple:

@@ -31,6 +31,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   pas    reqids                          -       writes
   g      reqid key p owner               gas     replica
   gas    answers                         -       reads
+  nak    reqid                           -       node
   rp     key enc p owner                 -       replica
   fg     reqid key r                     fa      forward
   fp     reqid key ctx data expire_at w  fa      forward
@@ -128,7 +129,7 @@ class Node:
         self.anti_entropy = AntiEntropy(self)
         self.reaper = Reaper(self)
         self.probes = Probes(self)
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, Handler] = {m.REFUSED: self.on_refused}
         for table in (self.membership.handlers(), self.replica.handlers(),
                       self.handoff.handlers(), self.reads.handlers(), self.writes.handlers(),
                       self.forwarder.handlers(), self.anti_entropy.handlers(),
@@ -220,8 +221,10 @@ class Node:
 
     def peer_down(self, peer: str) -> None:
         """The driver cannot reach `peer` (connection refused or lost): requests stop
-        choosing it."""
-        self.membership.peer_down(peer)
+        choosing it, and reads and writes waiting on it count it as failed at once."""
+        if self.membership.peer_down(peer):
+            self.reads.peer_down(peer)
+            self.writes.peer_down(peer)
 
     def in_flight(self) -> int:
         """Operations this node waits on answers for."""
@@ -284,6 +287,16 @@ class Node:
         if kind not in m.FACE_KINDS:
             raise ValueError(f"{kind!r} is not a Redis-face kind of messages.KINDS")
         self.handlers[kind] = handler
+
+    def refuse(self, src: str, reqid: int) -> None:
+        """Tell `src` this replica could not do its request `reqid`."""
+        self.stats.refused += 1
+        self.send(src, m.refused(reqid))
+
+    def on_refused(self, src: str, msg: tuple) -> None:
+        reqid = msg[1]
+        if not self.reads.fail(reqid, src):
+            self.writes.fail(reqid, src)
 
     # --- time ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 The coordinator asks every replica in the key's active preference list (its own copy
 is read at once), replies after R answers with the sync of what came back, and once
-every replica answered repairs the replicas whose answer was behind. Every decision (enough, impossible, the error, whom to
+the read is over (all answered or failed, or the deadline passed) repairs the replicas
+whose answer was behind. Every decision (enough, impossible, the error, whom to
 repair) is the quorum core's (quorum.py); this module sends, receives and keeps time.
 A node outside the key's preference list forwards the read (forward.py).
 """
@@ -93,6 +94,23 @@ class Reads:
                 op.add(src, items[i + 1])
                 self.progress(op)
 
+    def fail(self, reqid: int, peer: str) -> bool:
+        """`peer` will not answer read `reqid` (it refused, or its link is gone)."""
+        op = self.pending.get(reqid)
+        if op is None:
+            return False
+        op.fail(peer)
+        self.progress(op)
+        return True
+
+    def peer_down(self, peer: str) -> None:
+        """Every read waiting on `peer` counts it as failed."""
+        waiting = [op for op in self.pending.values()
+                   if peer not in op.answers and any(x == peer for x, _ in op.targets)]
+        for op in waiting:
+            op.fail(peer)
+            self.progress(op)
+
     def progress(self, op: GetOp) -> None:
         if not op.replied:
             reply = op.decide(op.local)
@@ -105,15 +123,15 @@ class Reads:
             self.repair(op)
 
     def expire(self, now: int) -> None:
-        """Reads past their deadline: NOQUORUM if still unanswered. No read repair from
-        a timed-out read: its answers are a timeout old and could carry a version reaped
-        since (anti-entropy repairs instead)."""
+        """Reads past their deadline: NOQUORUM if still unanswered, then the repair of
+        what the replicas that did answer were missing."""
         for op in overdue(self.pending, now):
             self.stats.timeouts += 1
             reply = op.timed_out()
             if reply is not None:
                 self.stats.noquorum += 1
                 self.node.done.append((op.cb, reply))
+            self.repair(op)  # before it leaves `pending`: see reading()
             del self.pending[op.reqid]
 
     def repair(self, op: GetOp) -> None:
@@ -129,3 +147,8 @@ class Reads:
                 node.replica.apply(op.key, enc, op.p)
             else:
                 node.send(peer, m.read_repair(op.key, enc, op.p, owners.get(peer, peer)))
+
+    def reading(self, key: bytes) -> bool:
+        """A read of `key` is in flight here: its repair may still write what it read,
+        so the key must not be reaped meanwhile (reaper.py)."""
+        return any(op.key == key for op in self.pending.values())

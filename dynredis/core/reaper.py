@@ -9,8 +9,9 @@ member (all must be up) whether it may go:
     owner -> primaries     ("reap", key, p, digest)       once every member said yes
 
 A member says yes when, if it is a primary, it holds exactly that object committed (or
-nothing) and it keeps no hint of the key for any primary. A replica removes the key
-only if it still holds exactly that object.
+nothing), it keeps no hint of the key for any primary, and it coordinates no read of
+the key (a read in flight may still repair what it read into the replicas). A replica
+removes the key only if it still holds exactly that object.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Reaper:
         # and nobody keeps a hint for the key, or the old value could come back.
         node = self.node
         others = node.membership.members - {node.name}
-        if others & node.membership.down or self.engine.staged(p, key):
+        if others & node.membership.down or self.engine.staged(p, key) \
+                or node.reads.reading(key):
             return
         digest = objmod.digest(enc)
         if not others:
@@ -116,6 +118,8 @@ class Reaper:
 
     def may_reap(self, key: bytes, p: int, digest: bytes) -> bool:
         node = self.node
+        if node.reads.reading(key):
+            return False
         primaries = node.membership.ring.preference_list(p, node.cfg.n)
         if node.name in primaries:
             enc = self.local.get_enc(p, key)

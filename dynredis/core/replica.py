@@ -38,17 +38,26 @@ class Replica:
         _, reqid, key, enc, owner, p, base = msg
         self.stats.replica_puts += 1
         node = self.node
-        if owner == self.name:
-            self.apply(key, enc, p, base)
-        else:
-            node.handoff.store(owner, p, key, enc)
+        try:
+            if owner == self.name:
+                self.apply(key, enc, p, base)
+            else:
+                node.handoff.store(owner, p, key, enc)
+        except Exception:
+            node.refuse(src, reqid)
+            raise
         node.batch_for(src, m.PUT_ACKS).append(reqid)
 
     def on_get(self, src: str, msg: tuple) -> None:
         _, reqid, key, p, owner = msg
         self.stats.replica_gets += 1
-        enc = self.held(key, p, owner)
-        answers = self.node.batch_for(src, m.GET_ANSWERS)
+        node = self.node
+        try:
+            enc = self.held(key, p, owner)
+        except Exception:
+            node.refuse(src, reqid)
+            raise
+        answers = node.batch_for(src, m.GET_ANSWERS)
         answers.append(reqid)
         answers.append(enc)
 

@@ -3,7 +3,7 @@
 The coordinator, a replica in the key's active preference list, builds the new version
 on its own copy (a new dot of its actor, an HLC timestamp later than every version it
 holds), stores it, sends it to the other replicas and replies after W acknowledgements
-(its own included). A node outside the list
+(its own included) or as soon as W can no longer come. A node outside the list
 forwards the write (forward.py). The quorum decisions are quorum.py's.
 """
 
@@ -34,14 +34,16 @@ OVERFLOW = "overflow"
 class PutOp(PutCore):
     """A coordinated write in flight."""
 
-    __slots__ = ("reqid", "cb", "deadline", "obj")
+    __slots__ = ("reqid", "cb", "deadline", "obj", "targets")
 
-    def __init__(self, n: int, w: int, nval: int, cb: Callback, obj: Clock) -> None:
+    def __init__(self, n: int, w: int, nval: int, cb: Callback, obj: Clock,
+                 targets: list[tuple[str, str]]) -> None:
         super().__init__(n, w, nval)
         self.reqid = 0
         self.cb = cb
         self.deadline = 0
         self.obj = obj
+        self.targets = targets
 
 
 def known_part(ctx: VV, local: Clock | None) -> VV:
@@ -198,7 +200,7 @@ class Writes:
         node = self.node
         enc = objmod.encode(new)
         self.local.put(p, key, enc)
-        op = PutOp(len(route.targets), w, self.cfg.n, cb, new)
+        op = PutOp(len(route.targets), w, self.cfg.n, cb, new, route.targets)
         op.ack(self.name)
         if route.others:
             op.reqid = reqid = node.next_reqid()
@@ -218,6 +220,23 @@ class Writes:
             if op is not None:
                 op.ack(src)
                 self.progress(op)
+
+    def fail(self, reqid: int, peer: str) -> bool:
+        """`peer` will not acknowledge write `reqid` (it refused, or its link is gone)."""
+        op = self.pending.get(reqid)
+        if op is None:
+            return False
+        op.fail(peer)
+        self.progress(op)
+        return True
+
+    def peer_down(self, peer: str) -> None:
+        """Every write waiting on `peer` counts it as failed."""
+        waiting = [op for op in self.pending.values()
+                   if peer not in op.acked and any(x == peer for x, _ in op.targets)]
+        for op in waiting:
+            op.fail(peer)
+            self.progress(op)
 
     def progress(self, op: PutOp) -> None:
         # A write has nothing left to do once answered: later acks find no op.

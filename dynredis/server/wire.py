@@ -29,9 +29,9 @@ def unframe(body: bytes) -> tuple:
 # The version of the peer messages (their kinds and fields). A node links only with
 # peers of its own version: one that sent messages the other cannot read would leave its
 # requests to time out silently. 1: single acknowledgements and answers (no version
-# word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3:
-# keyspace queries with their arguments as one field. The kinds and their fields are
-# core/messages.py's table.
+# word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3: a
+# replica's refusal ("nak"), keyspace queries with their arguments as one field. The
+# kinds and their fields are core/messages.py's table.
 PEER_PROTOCOL = 3
 
 
