@@ -57,6 +57,11 @@ def test_the_node_docstring_table_is_the_protocol_table() -> None:
     assert expected in doc
 
 
+def test_architecture_md_carries_the_protocol_table() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    assert m.markdown() in text
+
+
 def test_check_accepts_decoded_messages_and_names_what_is_wrong() -> None:
     good = [m.replica_put(7, b"k", b"enc", "n2", 3, None), m.put_acks([1, 2]),
             m.fwd_put(1, b"k", ((b"A", 1),), None, 0, 2), m.heartbeat(), m.reap_answer(1, True),
