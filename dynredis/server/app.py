@@ -31,6 +31,7 @@ from ..core.node import Config, Node
 from ..core.ring import Ring
 from ..storage import open_engine
 from . import tls
+from .acl_table import UserTable
 from .client import ClientConnection
 from .peerauth import Acceptor
 from .peers import PeerLink
@@ -159,6 +160,9 @@ class NodeServer:
                              if opts.cluster_port is None else opts.cluster_port)
         # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
         self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
+        # ACL users, the same on every node (extra peer message kind "acl").
+        self.users = UserTable(self.node, self.engine, opts.requirepass)
+        self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
@@ -327,6 +331,7 @@ class NodeServer:
         if up:
             self.node.peer_up(peer)
             self.cluster_ports.tell(peer)
+            self.users.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -348,6 +353,7 @@ class NodeServer:
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()
+                self.users.gossip()
             for peer in self.node.members:
                 if peer != self.name:
                     self.link(peer).ensure_connecting()
@@ -359,6 +365,18 @@ class NodeServer:
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
+
+    def _users_changed(self, names: set[str]) -> None:
+        """ACL users changed (here or on another node): connections of those users get
+        their new rules at once; those of a deleted user are closed."""
+        users = self.users
+        for conn in list(self.clients.values()):
+            if conn.peer_name is not None or conn.user not in names:
+                continue
+            if users.get(conn.user) is None:
+                conn.close_after_reply()
+            else:
+                conn.perms = users.restrictions(conn.user)
 
     def _check_linked(self, mono: float) -> None:
         """Serve data commands once every other member has been heard from (its link

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
 from ..resp import encode as resp
@@ -123,7 +124,12 @@ class ClientConnection(asyncio.Protocol):
         self.waiting: deque[ReplySlot] = deque()
         self._proto = 2
         self.nil = resp.NIL2
-        self.authed = server.requirepass is None
+        users = server.users
+        self.authed = users.default_open()
+        # The ACL user (server/acl_table.py) and, unless it may run everything, the
+        # user whose rules each command is checked against.
+        self.user = "default"
+        self.perms: Any = users.restrictions("default")
         self.r: int | None = None
         self.w: int | None = None
         self.id = server.next_client_id()
@@ -371,6 +377,13 @@ class ClientConnection(asyncio.Protocol):
         if not self.authed and "noauth" not in cmd.flags:
             self.reply(ERR_NOAUTH)
             return
+        if self.perms is not None and "noauth" not in cmd.flags:
+            denied = self.perms.denial(cmd, args)
+            if denied is not None:
+                if self.tx is not None:
+                    self.tx_failed = True
+                self.reply(noperm(*denied))
+                return
         if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
             # Redis answers LOADING while it loads its data; this node is still linking
             # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
