@@ -390,6 +390,10 @@ def run_cluster(args: argparse.Namespace) -> int:
                   file=sys.stdout if args.detach else sys.stderr)
             return 0 if args.detach else 1
         s = recorded if recorded is not None else settings.resolve(given, None)
+        password = _password_given(args)
+        if recorded is None and password and not args.requirepass_file:
+            # A cluster recorded by an earlier build: its password as given now.
+            s["requirepass_file"] = _keep_password(args.data_dir, password)
         ports = _recorded_ports(args, len(pids))
         if not args.detach or len(pids) != args.nodes:
             print(f"dynredis: the cluster on {args.data_dir} runs, but its node(s) on port(s) "
@@ -400,7 +404,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         ignored = settings.differences(given, s) if recorded is not None else []
-        if recorded is not None and _password_given(args) is not None:
+        if recorded is not None and password is not None:
             ignored.append("--requirepass")
         if ignored:
             print(f"dynredis: warning: restarting with the settings the cluster was started "

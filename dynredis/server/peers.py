@@ -164,11 +164,13 @@ class PeerLink(asyncio.Protocol):
             t.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        linked = self.transport is not None
         self._end_handshake()
         self.transport = None
         self.connecting = False
         if not self.closed:
-            log.info("lost peer %s", self.name)
+            if linked:
+                log.info("lost peer %s", self.name)
             # A refusing peer is asked again at the slowest pace.
             wait = RETRY_MAX if self.refused else RETRY_MIN
             if not self.refused:
