@@ -377,6 +377,12 @@ class ClientConnection(asyncio.Protocol):
         if not self.authed and "noauth" not in cmd.flags:
             self.reply(ERR_NOAUTH)
             return
+        if not cmd.arity_ok(len(args)):
+            if self.tx is not None:
+                self.tx_failed = True
+            self.reply(err_arity(cmd.name))
+            return
+        # As Redis: NOPERM only for a command of the right arity, LOADING after it.
         if self.perms is not None and "noauth" not in cmd.flags:
             denied = self.perms.denial(cmd, args)
             if denied is not None:
@@ -390,11 +396,6 @@ class ClientConnection(asyncio.Protocol):
             if self.tx is not None:
                 self.tx_failed = True
             self.reply(ERR_LOADING)
-            return
-        if not cmd.arity_ok(len(args)):
-            if self.tx is not None:
-                self.tx_failed = True
-            self.reply(err_arity(cmd.name))
             return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))

@@ -133,7 +133,8 @@ def test_a_restricted_user_is_refused_as_redis_refuses(cluster: Cluster,
     ours = as_user(cluster.ports[1], name, "pw")  # another node: users are cluster-wide
     theirs = as_user(real_redis.port, name, "pw")  # type: ignore[attr-defined]
     try:
-        for args in (("SET", "k1", "v"), ("GET", "k1"), ("GET", "zz"), ("DEL", "k1"),
+        for args in (("SET", "k1", "v"), ("GET", "k1"), ("GET", "zz"), ("DEL", "k1"), ("DEL",),
+                     ("GET",), ("SET", "zz"),
                      ("SET", "zz", "v"), ("MSET", "k1", "a", "k2", "b"), ("PING",),
                      ("CONFIG", "SET", "port", "1"), ("ACL", "WHOAMI"), ("ACL", "LIST"),
                      ("ACL", "DRYRUN", name, "get", "zz"), ("ACL", "DRYRUN", name, "del", "k"),
