@@ -1,6 +1,7 @@
 """The command table; importing this package registers every command family."""
 
 from . import (  # noqa: F401
+    acl,
     cluster,
     counters,
     dynamo,

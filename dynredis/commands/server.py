@@ -4,7 +4,6 @@ INFO TIME LASTSAVE CONFIG FLUSHDB MEMORY."""
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,13 +56,17 @@ def cmd_quit(c: Any, args: list[bytes]) -> bytes:
     return resp.OK
 
 
-def _check_password(c: Any, user: bytes, password: bytes) -> bool:
-    required = c.server.requirepass
-    if user.lower() != b"default":
+def _authenticate(c: Any, user: bytes, password: bytes) -> bool:
+    """AUTH / HELLO AUTH: the connection becomes `user`'s if the password is one of its
+    own (any for a nopass user) and the user is on (see server/acl_table.py)."""
+    users = c.server.users
+    found = users.authenticate(user.decode("utf-8", "surrogateescape"), password)
+    if found is None:
         return False
-    if required is None:
-        return True
-    return hmac.compare_digest(password, required.encode())
+    c.authed = True
+    c.user = found.name
+    c.perms = users.restrictions(found.name)
+    return True
 
 
 @command("auth", -2, ("fast", "stale", "noauth"), group="connection", summary="Authenticates the connection.")
@@ -71,14 +74,13 @@ def cmd_auth(c: Any, args: list[bytes]) -> bytes:
     if len(args) > 3:
         return resp.error("ERR syntax error")
     if len(args) == 2:
-        if c.server.requirepass is None:
+        if c.server.users.get("default").nopass:
             return ERR_NOPASS
         user, password = b"default", args[1]
     else:
         user, password = args[1], args[2]
-    if not _check_password(c, user, password):
+    if not _authenticate(c, user, password):
         return ERR_WRONGPASS
-    c.authed = True
     return resp.OK
 
 
@@ -97,9 +99,8 @@ def cmd_hello(c: Any, args: list[bytes]) -> bytes:
     while i < len(args):
         opt = args[i].upper()
         if opt == b"AUTH" and i + 2 < len(args):
-            if not _check_password(c, args[i + 1], args[i + 2]):
+            if not _authenticate(c, args[i + 1], args[i + 2]):
                 return ERR_WRONGPASS
-            c.authed = True
             i += 3
         elif opt == b"SETNAME" and i + 1 < len(args):
             name = args[i + 1]
@@ -142,7 +143,7 @@ def _client_info(c: Any) -> str:
     return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
             f"flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={c.last_cmd} "
-            f"user=default redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
+            f"user={c.user} redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
 
 
 @command("client", -2, ("stale",), group="connection", summary="A container for client connection commands.")
@@ -364,7 +365,10 @@ def cmd_reset(c: Any, args: list[bytes]) -> bytes:
     (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
     c.proto = 2
     c.name = None
-    c.authed = c.server.requirepass is None
+    users = c.server.users
+    c.authed = users.default_open()
+    c.user = "default"
+    c.perms = users.restrictions("default")
     c.r = None
     c.w = None
     return RESET

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ from ..core.keyscan import KeyScan
 from ..core.node import Config, Node
 from ..core.ring import Ring
 from ..storage import open_engine
+from . import tls
+from .acl_table import UserTable
 from .client import ClientConnection
+from .peerauth import Acceptor
 from .peers import PeerLink
 from .wire import batch
 
@@ -46,6 +50,11 @@ SYNC_INTERVAL_S = 1.0
 PEER_SEND_AT = 256
 ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
 UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
+# Members named by gossip but not yet proven (see admit_gossip): how many are dialled
+# at once, and for how long each before it is forgotten.
+CANDIDATES_MAX = 64
+CANDIDATE_TTL_S = 10.0
+PROVEN_MAX = 4096
 
 
 @dataclass
@@ -69,11 +78,24 @@ class NodeOptions:
     engine: str = "lmdb"
     durability: str = "buffered"
     requirepass: str | None = None
-    cluster_secret: str = "dynredis"
+    # The secret peers prove to each other (server/peerauth.py). There is none built
+    # in: the CLI reads it from a file or the environment, or makes one (credentials.py);
+    # a node given none and no seeds gets a random one nobody else knows.
+    cluster_secret: str = ""
+    tls_port: int = 0
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_ca_cert_file: str | None = None
+    tls_auth_clients: str = "yes"
+    tls_cluster: bool = False  # peers dial each other's TLS port
 
     @property
     def name(self) -> str:
-        return self.announce or f"{self.bind}:{self.port}"
+        """The node's name in the ring: the address its peers dial (its TLS port with
+        --tls-cluster yes)."""
+        if self.announce:
+            return self.announce
+        return f"{self.bind}:{self.tls_port if self.tls_cluster else self.port}"
 
 
 def _tune_gc() -> None:
@@ -96,10 +118,33 @@ class NodeServer:
     def __init__(self, opts: NodeOptions) -> None:
         if opts.durability not in COMMIT_INTERVAL_S:
             raise ValueError("durability must be none, buffered or fsync")
+        if not opts.cluster_secret and opts.seeds:
+            raise ValueError("a node with seeds needs the cluster's secret")
+        tls.check_options(opts.tls_port, opts.tls_cert_file, opts.tls_key_file,
+                          opts.tls_ca_cert_file, opts.tls_auth_clients, opts.tls_cluster)
+        if not opts.port and not opts.tls_port:
+            raise ValueError("the node needs a --port or a --tls-port")
         self.opts = opts
         self.name = opts.name
-        self.secret = opts.cluster_secret
+        self.secret = opts.cluster_secret or os.urandom(32).hex()
         self.requirepass = opts.requirepass
+        self.client_tls: ssl.SSLContext | None = None
+        self.peer_tls: ssl.SSLContext | None = None
+        if opts.tls_port:
+            try:
+                self.client_tls = tls.server_context(
+                    opts.tls_cert_file or "", opts.tls_key_file or "", opts.tls_ca_cert_file,
+                    opts.tls_auth_clients)
+                if opts.tls_cluster:
+                    self.peer_tls = tls.client_context(
+                        opts.tls_cert_file, opts.tls_key_file, opts.tls_ca_cert_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"TLS: {exc}") from exc
+        self.peer_auth = Acceptor(self.secret.encode(), self.name, opts.tls_cluster)
+        # Names that proved the secret (either way) in this process's life, and names
+        # gossip brought that have not yet: name -> when they are given up on.
+        self.proven: set[str] = set()
+        self.candidates: dict[str, float] = {}
         os.makedirs(opts.data_dir, exist_ok=True)
         self.engine = open_engine(opts.engine, opts.data_dir, opts.durability)
         self.actor = self._clock_identity()
@@ -111,10 +156,13 @@ class NodeServer:
                         phi_threshold=opts.phi_threshold)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
-        self.cluster_port = (default_cluster_port(opts.port) if opts.cluster_port is None
-                             else opts.cluster_port)
+        self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
+                             if opts.cluster_port is None else opts.cluster_port)
         # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
         self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
+        # ACL users, the same on every node (extra peer message kind "acl").
+        self.users = UserTable(self.node, self.engine, opts.requirepass)
+        self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
@@ -134,9 +182,14 @@ class NodeServer:
         self.paused_clients = 0  # times a client was not read: too many commands in flight
         self._client_ids = 0
         self.started = time.time()
+        self.started_mono = time.monotonic()
+        # Until the node has heard from its peers, data commands answer -LOADING (a
+        # node alone, without seeds, has no one to wait for).
+        self.loading = bool(self.node.members - {self.name}) or bool(opts.seeds)
         self.run_id = os.urandom(20).hex()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
+        self.tls_server: asyncio.base_events.Server | None = None
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
@@ -238,10 +291,47 @@ class NodeServer:
             link = self.links[peer] = PeerLink(self, peer)
         return link
 
+    def peer_proven(self, peer: str) -> None:
+        """`peer` proved the cluster secret, on a link to it or from it."""
+        if len(self.proven) < PROVEN_MAX:
+            self.proven.add(peer)
+        self.candidates.pop(peer, None)
+
+    def admit_gossip(self, src: str, msg: tuple) -> tuple:
+        """A gossip message as the node may take it: members it does not know yet are
+        taken only once they have proven the cluster secret (the sender, or a name this
+        node linked with); the others are dialled and taken from a later gossip once
+        they pass the handshake. So no one can add a member that never proved itself,
+        which would be dialled forever and, never up, block tombstone reaping."""
+        members = self.node.members
+        taken = []
+        for raw in msg[1]:
+            m = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            if m in members or m == src or m in self.proven:
+                taken.append(m)
+            elif m not in self.candidates and len(self.candidates) < CANDIDATES_MAX:
+                self.candidates[m] = time.monotonic() + CANDIDATE_TTL_S
+        if len(taken) == len(msg[1]):
+            return msg
+        return (msg[0], tuple(taken), *msg[2:])
+
+    def _dial_candidates(self, now: float) -> None:
+        for name, until in list(self.candidates.items()):
+            if now >= until or name == self.name:
+                del self.candidates[name]
+                link = self.links.pop(name, None)
+                if link is not None and name not in self.node.members:
+                    link.close()
+            else:
+                self.link(name).ensure_connecting()
+
     def peer_status(self, peer: str, up: bool) -> None:
+        if peer not in self.node.members:
+            return  # a candidate (admit_gossip): not the node's business yet
         if up:
             self.node.peer_up(peer)
             self.cluster_ports.tell(peer)
+            self.users.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -263,13 +353,46 @@ class NodeServer:
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()
+                self.users.gossip()
             for peer in self.node.members:
                 if peer != self.name:
                     self.link(peer).ensure_connecting()
+            if self.candidates:
+                self._dial_candidates(mono)
+            if self.loading:
+                self._check_linked(mono)
             self.pump()
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
+
+    def _users_changed(self, names: set[str]) -> None:
+        """ACL users changed (here or on another node): connections of those users get
+        their new rules at once; those of a deleted user are closed."""
+        users = self.users
+        for conn in list(self.clients.values()):
+            if conn.peer_name is not None or conn.user not in names:
+                continue
+            if users.get(conn.user) is None:
+                conn.close_after_reply()
+            else:
+                conn.perms = users.restrictions(conn.user)
+
+    def _check_linked(self, mono: float) -> None:
+        """Serve data commands once every other member has been heard from (its link
+        to this node carries answers) or counts as down (the node's startup grace),
+        instead of answering NOQUORUM while the links come up after a restart. A node
+        that knows no member yet but has seeds waits for them up to the same grace."""
+        node = self.node
+        others = node.members - {self.name}
+        waited = (mono - self.started_mono) * 1000 >= node.cfg.startup_grace_ms
+        if not others and node.seeds and not waited:
+            return
+        for peer in others:
+            if not node.fd.known(peer) and peer not in node.down:
+                return
+        self.loading = False
+        log.info("node %s heard from its peers: serving", self.name)
 
     def _commit_timer(self) -> None:
         loop = self.loop
@@ -294,26 +417,36 @@ class NodeServer:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         _tune_gc()
-        self.server = await self.loop.create_server(
-            lambda: ClientConnection(self), self.opts.bind, self.opts.port,
-            reuse_address=True, backlog=1024,
-        )
-        if self.cluster_port:
-            try:
+        opts = self.opts
+        servers = []
+        try:
+            if opts.port:
+                self.server = await self.loop.create_server(
+                    lambda: ClientConnection(self), opts.bind, opts.port,
+                    reuse_address=True, backlog=1024)
+                servers.append(self.server)
+            if opts.tls_port:
+                self.tls_server = await self.loop.create_server(
+                    lambda: ClientConnection(self), opts.bind, opts.tls_port,
+                    reuse_address=True, backlog=1024, ssl=self.client_tls)
+                servers.append(self.tls_server)
+            if self.cluster_port:
+                # A node that serves TLS only serves its cluster port over TLS too.
                 self.cluster_server = await self.loop.create_server(
-                    lambda: ClientConnection(self, cluster_view=True), self.opts.bind,
-                    self.cluster_port,
-                    reuse_address=True, backlog=1024,
-                )
-            except OSError:
-                self.server.close()
-                raise
+                    lambda: ClientConnection(self, cluster_view=True), opts.bind,
+                    self.cluster_port, reuse_address=True, backlog=1024,
+                    ssl=None if opts.port else self.client_tls)
+        except OSError:
+            for server in servers:
+                server.close()
+            raise
         self.loop.call_later(0, self._tick)
-        self.loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
-        log.info("node %s listening on %s:%d, cluster port %s (engine=%s durability=%s "
-                 "n=%d r=%d w=%d)", self.name, self.opts.bind, self.opts.port,
-                 self.cluster_port or "none", self.engine.name, self.opts.durability,
-                 self.opts.n, self.opts.r, self.opts.w)
+        self.loop.call_later(COMMIT_INTERVAL_S[opts.durability], self._commit_timer)
+        log.info("node %s listening on %s port %s, TLS port %s, cluster port %s (engine=%s "
+                 "durability=%s n=%d r=%d w=%d, peer links over %s)", self.name, opts.bind,
+                 opts.port or "none", opts.tls_port or "none", self.cluster_port or "none",
+                 self.engine.name, opts.durability, opts.n, opts.r, opts.w,
+                 "TLS" if opts.tls_cluster else "TCP")
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -327,6 +460,8 @@ class NodeServer:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self.tls_server is not None:
+            self.tls_server.close()
         if self.cluster_server is not None:
             self.cluster_server.close()
         for link in self.links.values():
@@ -426,4 +561,9 @@ class NodeServer:
             "engine": self.engine.name,
             "durability": self.opts.durability,
             "pending_requests": len(node.pending),
+            # 1 until the node has heard from its peers (data commands: -LOADING)
+            "loading": int(self.loading),
+            "tls_port": self.opts.tls_port,
+            "peer_links_accepted": self.peer_auth.accepted,
+            "peer_links_refused": self.peer_auth.refusals,
         }

@@ -8,7 +8,6 @@ quorum commands finish later than local ones (reply slots keep the order).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections import deque
@@ -17,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.inline import split_inline
-from .wire import PEER_PROTOCOL, unframe
+from .wire import unframe
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -33,6 +33,7 @@ MAX_QUERY_BUFFER = (512 << 20) + (1 << 16)
 MAX_INLINE = 64 << 10  # Redis' PROTO_INLINE_MAX_SIZE
 # Commands of one client awaiting their replies before the node stops reading it.
 MAX_IN_FLIGHT = 1024
+ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
 
 
@@ -123,7 +124,12 @@ class ClientConnection(asyncio.Protocol):
         self.waiting: deque[ReplySlot] = deque()
         self._proto = 2
         self.nil = resp.NIL2
-        self.authed = server.requirepass is None
+        users = server.users
+        self.authed = users.default_open()
+        # The ACL user (server/acl_table.py) and, unless it may run everything, the
+        # user whose rules each command is checked against.
+        self.user = "default"
+        self.perms: Any = users.restrictions("default")
         self.r: int | None = None
         self.w: int | None = None
         self.id = server.next_client_id()
@@ -132,6 +138,7 @@ class ClientConnection(asyncio.Protocol):
         self.lib_ver = ""
         self.last_cmd = "NULL"
         self.peer_name: str | None = None
+        self.peer_pending: Any = None  # between DYN.PEER HELLO and PROOF (peerauth)
         self.closing = False
         self.created = time.monotonic()
         self.peer = "?"
@@ -356,9 +363,12 @@ class ClientConnection(asyncio.Protocol):
                 self.protocol_error("expected '$'")
                 return
         cmd = lookup(args[0])
+        if self.peer_pending is not None and args[0].upper() != b"DYN.PEER":
+            self.server.peer_auth.not_proof(self)
+            return
         if cmd is None:
             if args[0].upper() == b"DYN.PEER":
-                self._peer_hello(args)
+                self.server.peer_auth.on_command(self, args)
                 return
             if self.tx is not None:
                 self.tx_failed = True
@@ -371,6 +381,21 @@ class ClientConnection(asyncio.Protocol):
             if self.tx is not None:
                 self.tx_failed = True
             self.reply(err_arity(cmd.name))
+            return
+        # As Redis: NOPERM only for a command of the right arity, LOADING after it.
+        if self.perms is not None and "noauth" not in cmd.flags:
+            denied = self.perms.denial(cmd, args)
+            if denied is not None:
+                if self.tx is not None:
+                    self.tx_failed = True
+                self.reply(noperm(*denied))
+                return
+        if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
+            # Redis answers LOADING while it loads its data; this node is still linking
+            # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
+            if self.tx is not None:
+                self.tx_failed = True
+            self.reply(ERR_LOADING)
             return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
@@ -467,24 +492,6 @@ class ClientConnection(asyncio.Protocol):
 
     # --- peer links ------------------------------------------------------------------
 
-    def _peer_hello(self, args: list[bytes]) -> None:
-        if len(args) not in (3, 4) or \
-                not hmac.compare_digest(args[1], self.server.secret.encode()):
-            self.reply(resp.error("ERR unknown command 'DYN.PEER' or wrong cluster secret"))
-            self.closing = True
-            return
-        name = args[2].decode(errors="replace")
-        version = args[3].decode(errors="replace") if len(args) == 4 else "1"
-        if version != str(PEER_PROTOCOL):
-            log.warning("refused peer %s: it speaks peer protocol %s, this node %d",
-                        name, version, PEER_PROTOCOL)
-            self.reply(resp.error(f"ERR peer protocol {version} is not supported: this "
-                                  f"node speaks peer protocol {PEER_PROTOCOL}"))
-            self.closing = True
-            return
-        self.peer_name = name
-        self.out.clear()
-
     def _peer_frames(self) -> None:
         reader = self.reader
         node = self.node
@@ -501,6 +508,8 @@ class ClientConnection(asyncio.Protocol):
                 continue
             for msg in msgs:
                 try:
+                    if msg[0] == "gs":
+                        msg = self.server.admit_gossip(src, msg)
                     node.on_message(src, msg)
                 except Exception:
                     log.exception("handling %r from %s failed", msg[:1], src)
