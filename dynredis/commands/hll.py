@@ -390,6 +390,7 @@ class Hll:
                     self.body_bytes -= 1
                     continue
             p += 1
+        self.invalidate()  # as hllSparseSet does (so even a PFADD that fails later)
         return 1
 
     def encode(self) -> bytes:

@@ -56,6 +56,8 @@ class HllValue:
         base = Hll(self.data)
         if not self.others:
             return base
+        if base.registers() is None:
+            return None
         raw = bytearray(hll.REGISTERS)
         for data in self.others:
             other = Hll(data)
@@ -117,17 +119,20 @@ def cmd_pfadd(c: Any, args: list[bytes]) -> None:
         if h is None:
             slot.set(ERR_CORRUPT)
             return
+        corrupt = False
         for element in args[2:]:
             changed = h.add(element)
             if changed < 0:
-                slot.set(ERR_CORRUPT)
-                return
+                # A corrupt sparse HLL: as in Redis, the registers set before the
+                # error stay set, and the reply is the error.
+                corrupt = True
+                break
             updated += changed
         if updated:
             h.invalidate()
-        reply = resp.ONE if updated else resp.ZERO
-        if not updated and value is not None and value.versions == 1:
-            slot.set(reply)
+        reply = ERR_CORRUPT if corrupt else resp.ONE if updated else resp.ZERO
+        if not updated and (corrupt or (value is not None and value.versions == 1)):
+            slot.set(reply)  # nothing changed, and no concurrent versions to join
             return
 
         def written(r: tuple) -> None:

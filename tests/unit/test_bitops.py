@@ -7,7 +7,7 @@ test's job (compat/test_differential.py, families bitmaps and string-extras)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynredis.commands import bitops
@@ -46,6 +46,7 @@ def b(n: int) -> bytes:
 
 
 @given(data, st.integers(0, 130), st.integers(0, 1))
+@settings(deadline=None)
 def test_setbit_sets_one_bit_and_pads_with_zeros(d: bytes, offset: int, on: int) -> None:
     old, new = bitops.setbit(d, offset, on)
     model = bits_of(d)
@@ -73,6 +74,7 @@ def test_bad_offsets(raw: bytes) -> None:
 
 
 @given(data, small, small, st.sampled_from([None, b"BYTE", b"bit", b"BIT"]))
+@settings(deadline=None)
 def test_bitcount_counts_the_ones_in_the_range(d: bytes, start: int, end: int,
                                               unit: bytes | None) -> None:
     args = [b(start), b(end)] + ([unit] if unit else [])
@@ -91,6 +93,7 @@ def test_bitcount_counts_the_ones_in_the_range(d: bytes, start: int, end: int,
 
 @given(data, st.integers(0, 1), st.one_of(st.none(), small), st.one_of(st.none(), small),
        st.sampled_from([None, b"byte", b"BIT"]))
+@settings(deadline=None)
 def test_bitpos_finds_the_first_matching_bit(d: bytes, bit: int, start: int | None,
                                              end: int | None, unit: bytes | None) -> None:
     if start is None:
@@ -128,6 +131,7 @@ def test_bitpos_bit_argument() -> None:
 
 
 @given(st.sampled_from([b"and", b"or", b"xor"]), st.lists(data, min_size=1, max_size=4))
+@settings(deadline=None)
 def test_bitop_works_byte_by_byte_over_zero_padded_sources(op: bytes,
                                                            srcs: list[bytes]) -> None:
     size = max(len(s) for s in srcs)
@@ -140,6 +144,7 @@ def test_bitop_works_byte_by_byte_over_zero_padded_sources(op: bytes,
 
 
 @given(data)
+@settings(deadline=None)
 def test_bitop_not_inverts_every_byte(d: bytes) -> None:
     assert bitops.bitop(b"not", [d]) == bytes(255 - x for x in d)
 
@@ -186,6 +191,7 @@ def model_store(value: int, width: int, signed: bool, overflow: int,
 
 @given(data, field_type, st.integers(0, 70), i64, st.sampled_from([0, 1, 2]),
        st.sampled_from([bitops.SET, bitops.INCRBY]))
+@settings(deadline=None)
 def test_bitfield_write_then_read(d: bytes, ftype: tuple[bool, int], offset: int, value: int,
                                   overflow: int, opcode: int) -> None:
     signed, width = ftype
@@ -277,6 +283,7 @@ def redis_walk(a: bytes, b: bytes) -> tuple[bytes, list[tuple[int, int, int, int
 
 
 @given(text, text)
+@settings(deadline=None)
 def test_bit_parallel_lcs_equals_the_textbook_table(a: bytes, b: bytes) -> None:
     lcs = Lcs(a, b)
     t = table(a, b)

@@ -69,7 +69,7 @@ def test_each_element_lands_where_redis_put_it() -> None:
 
 
 @given(st.integers(0, 2**32), st.sampled_from([1, 4, 32, 64]))
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 def test_dense_packing_round_trips_and_is_redis_layout(seed: int, top: int) -> None:
     rng = random.Random(seed)
     raw = bytes(rng.randrange(top) for _ in range(hll.REGISTERS))
@@ -83,7 +83,7 @@ def test_dense_packing_round_trips_and_is_redis_layout(seed: int, top: int) -> N
 
 
 @given(element_sets)
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 def test_encoding_round_trips_and_sparse_stays_under_its_limit(els: list[bytes]) -> None:
     h = build(els)
     data = h.encode()
@@ -96,7 +96,7 @@ def test_encoding_round_trips_and_sparse_stays_under_its_limit(els: list[bytes])
 
 
 @given(element_sets)
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 def test_sparse_to_dense_keeps_registers_and_count(els: list[bytes]) -> None:
     h = build(els)
     before, count = registers(h), h.count()
@@ -107,6 +107,7 @@ def test_sparse_to_dense_keeps_registers_and_count(els: list[bytes]) -> None:
 
 
 @given(elements, elements)
+@settings(deadline=None)
 def test_pfadd_reports_a_change_exactly_when_a_register_grows(a: list[bytes],
                                                               b: list[bytes]) -> None:
     h = build(a)
@@ -119,7 +120,7 @@ def test_pfadd_reports_a_change_exactly_when_a_register_grows(a: list[bytes],
 
 
 @given(element_sets, element_sets, element_sets)
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 def test_merge_is_commutative_associative_idempotent(a: list[bytes], b: list[bytes],
                                                      c: list[bytes]) -> None:
     ha, hb, hc = build(a), build(b), build(c)
@@ -133,7 +134,7 @@ def test_merge_is_commutative_associative_idempotent(a: list[bytes], b: list[byt
 
 
 @given(element_sets, element_sets)
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 def test_merged_hll_is_the_hll_of_the_union(a: list[bytes], b: list[bytes]) -> None:
     """No element of either side is lost: merging equals adding both lists."""
     for dense_first in (False, True):
