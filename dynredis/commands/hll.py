@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import Counter
 
 P = 14
 REGISTERS = 1 << P  # 16384
@@ -183,8 +182,24 @@ def estimate(histogram: list[int]) -> int:
 
 
 def histogram(raw: bytes | bytearray) -> list[int]:
-    counts = Counter(raw)
-    return [counts.get(v, 0) for v in range(64)]
+    counts = [0] * 64
+    for v in set(raw):
+        counts[v] = raw.count(v)
+    return counts
+
+
+_HIGH = int.from_bytes(b"\x80" * REGISTERS, "big")
+_ALL = int.from_bytes(b"\xff" * REGISTERS, "big")
+
+
+def max_registers(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    """The register-wise max of two sets of 16384 registers (each below 64), computed
+    on all of them at once: per byte, a + 128 - b keeps its top bit iff a >= b (no
+    borrow crosses bytes), and that bit selects a or b."""
+    x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
+    a_wins = (((x | _HIGH) - y) & _HIGH) >> 7
+    mask = a_wins * 0xFF
+    return ((x & mask) | (y & (mask ^ _ALL))).to_bytes(REGISTERS, "big")
 
 
 def count_raw(raw: bytes | bytearray) -> int:
@@ -276,7 +291,7 @@ class Hll:
         raw = self.registers()
         if raw is None:
             return False
-        into[:] = bytes(map(max, into, raw))
+        into[:] = max_registers(into, raw)
         return True
 
     # --- writing -------------------------------------------------------------------------
