@@ -16,7 +16,9 @@ versions of one HLL mergeable without losing an element.
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_right
+from itertools import accumulate
 
 P = 14
 REGISTERS = 1 << P  # 16384
@@ -207,79 +209,136 @@ def count_raw(raw: bytes | bytearray) -> int:
     return estimate(histogram(raw))
 
 
+# Every other 6-bit register of the packed form read as one little-endian integer
+# (register k is bits 6k..6k+5), and the bit just above each of those registers.
+_EVEN_FIELDS = int.from_bytes(b"\x3f\xf0\x03" * (DENSE_BYTES // 3), "little")
+_EVEN_GUARDS = int.from_bytes(b"\x40\x00\x04" * (DENSE_BYTES // 3), "little")
+
+
+def _max6(x: int, y: int) -> int:
+    out = 0
+    for shift in (0, 6):
+        xs, ys = (x >> shift) & _EVEN_FIELDS, (y >> shift) & _EVEN_FIELDS
+        mask = ((((xs | _EVEN_GUARDS) - ys) & _EVEN_GUARDS) >> 6) * 63
+        out |= ((xs & mask) | (ys & (mask ^ _EVEN_FIELDS))) << shift
+    return out
+
+
+def max_packed(first: bytes | bytearray, *more: bytes | bytearray) -> bytes:
+    """The register-wise max of dense register blocks, without unpacking them: even
+    and odd registers in turn sit in 12-bit lanes with room for a guard bit, and
+    a + 64 - b keeps the guard iff a >= b (as `max_registers` does per byte)."""
+    x = int.from_bytes(first, "little")
+    for block in more:
+        x = _max6(x, int.from_bytes(block, "little"))
+    return x.to_bytes(DENSE_BYTES, "little")
+
+
 # --- an HLL being worked on --------------------------------------------------------------
+
+_ONE_BYTE = tuple(bytes((b,)) for b in range(256))
+# Registers covered by a one-byte opcode (VAL or ZERO; XZERO takes two bytes).
+_SPAN = tuple(((b & 3) + 1) if b & 0x80 else ((b & 0x3F) + 1) for b in range(256))
+_XZERO_BYTE = re.compile(rb"[\x40-\x7f]")
+
+
+class _Expanded(dict[bytes, bytes]):
+    """Opcode -> the registers it stands for; XZERO runs are made when asked for."""
+
+    def __missing__(self, code: bytes) -> bytes:
+        return bytes(_span(code))
+
+
+_EXPAND = _Expanded({_ONE_BYTE[b]: (bytes((((b >> 2) & 0x1F) + 1,)) * ((b & 3) + 1)
+                                    if b & 0x80 else bytes((b & 0x3F) + 1))
+                     for b in range(256) if not 0x40 <= b < 0x80})
+
+
+def _kind(code: bytes) -> int:
+    c = code[0]
+    return VAL if c & 0x80 else XZERO if c & 0x40 else ZERO
+
+
+def _span(code: bytes) -> int:
+    c = code[0]
+    if c & 0xC0 == 0x40:
+        # A trailing XZERO cut short reads its second byte as 0 (the string's
+        # terminator, in Redis).
+        return (((c & 0x3F) << 8) | (code[1] if len(code) > 1 else 0)) + 1
+    return _SPAN[c]
+
+
+def _value(code: bytes) -> int:
+    return ((code[0] >> 2) & 0x1F) + 1
+
+
+def _val_code(value: int, span: int) -> bytes:
+    return _ONE_BYTE[0x80 | ((value - 1) << 2) | (span - 1)]
+
+
+def _zero_code(span: int) -> bytes:
+    return _ONE_BYTE[span - 1] if span <= ZERO_MAX_LEN else _xzero_bytes(span)
 
 
 class Hll:
-    """A parsed HLL: its header, and its registers (dense) or its opcode runs (sparse).
+    """A parsed HLL: its header, and its packed registers (dense) or its opcodes
+    (sparse).
 
-    Sparse runs are kept as parallel lists with each run's first register (`starts`),
-    which a split or a merge of runs never moves for the other runs, so finding a
-    register is a bisection. `encode()` gives the bytes back, Redis' own.
+    Sparse opcodes are kept as a list of their bytes (`codes`), with the registers each
+    covers (`lens`) and its first register (`starts`): a split or a merge of opcodes
+    never moves the others' first registers, so finding a register is a bisection, and
+    the bytes are the opcodes joined. Parsing, expanding and encoding run over whole
+    byte strings (translations, joins), not a Python loop per opcode.
     """
 
-    __slots__ = ("header", "dense", "kinds", "vals", "lens", "starts", "body_bytes",
-                 "raw")
+    __slots__ = ("header", "dense", "codes", "lens", "starts", "body_bytes", "packed")
 
     def __init__(self, data: bytes) -> None:
         """`data` must pass `is_valid`."""
         self.header = bytearray(data[:HDR_SIZE])
         self.dense = data[4] == DENSE
-        self.raw = bytearray()
-        self.kinds: list[int] = []
-        self.vals: list[int] = []
+        self.packed = bytearray()  # dense: the 12288 register bytes, as stored
+        self.codes: list[bytes] = []
         self.lens: list[int] = []
         self.starts: list[int] = []
         self.body_bytes = 0
         if self.dense:
-            self.raw = unpack_dense(data[HDR_SIZE:])
+            self.packed = bytearray(data[HDR_SIZE:])
         else:
             self._parse_sparse(data[HDR_SIZE:])
 
     def _parse_sparse(self, body: bytes) -> None:
-        kinds, vals, lens, starts = self.kinds, self.vals, self.lens, self.starts
+        codes, lens = self.codes, self.lens
         i = 0
-        first = 0
-        n = len(body)
-        while i < n:
-            b = body[i]
-            if b & 0x80:
-                kinds.append(VAL)
-                vals.append(((b >> 2) & 0x1F) + 1)
-                span = (b & 3) + 1
-                i += 1
-            elif b & 0x40:
-                kinds.append(XZERO)
-                vals.append(0)
-                # A trailing XZERO cut short reads its second byte as 0 (the string's
-                # terminator in Redis).
-                span = (((b & 0x3F) << 8) | (body[i + 1] if i + 1 < n else 0)) + 1
-                i += 2
-            else:
-                kinds.append(ZERO)
-                vals.append(0)
-                span = (b & 0x3F) + 1
-                i += 1
-            lens.append(span)
-            starts.append(first)
-            first += span
-        self.body_bytes = n
+        for m in _XZERO_BYTE.finditer(body):
+            p = m.start()
+            if p < i:
+                continue  # the second byte of the XZERO before it
+            seg = body[i:p]
+            codes.extend(map(_ONE_BYTE.__getitem__, seg))
+            lens.extend(map(_SPAN.__getitem__, seg))
+            code = body[p:p + 2]
+            codes.append(code)
+            lens.append(_span(code))
+            i = p + 2
+        seg = body[i:]
+        codes.extend(map(_ONE_BYTE.__getitem__, seg))
+        lens.extend(map(_SPAN.__getitem__, seg))
+        self.starts = list(accumulate(lens, initial=0))[:-1]
+        self.body_bytes = len(body)
+
+    def _covered(self) -> int:
+        return self.starts[-1] + self.lens[-1] if self.lens else 0
 
     # --- reading -------------------------------------------------------------------------
 
     def registers(self) -> bytearray | None:
         """All 16384 registers, or None if the sparse runs do not cover exactly them."""
         if self.dense:
-            return bytearray(self.raw)
-        out = bytearray(REGISTERS)
-        covered = 0
-        for kind, val, span in zip(self.kinds, self.vals, self.lens, strict=True):
-            if covered + span > REGISTERS:
-                return None
-            if kind == VAL:
-                out[covered:covered + span] = bytes((val,)) * span
-            covered += span
-        return out if covered == REGISTERS else None
+            return unpack_dense(self.packed)
+        if self._covered() != REGISTERS:
+            return None
+        return bytearray(b"".join(map(_EXPAND.__getitem__, self.codes)))
 
     def count(self) -> int | None:
         """The estimated cardinality (not the cached one), or None if corrupt."""
@@ -310,11 +369,41 @@ class Hll:
     def set(self, index: int, count: int) -> int:
         """Raise register `index` to `count` (hllDenseSet / hllSparseSet)."""
         if self.dense:
-            if count > self.raw[index]:
-                self.raw[index] = count
-                return 1
-            return 0
+            return self._dense_set(index, count)
         return self._sparse_set(index, count)
+
+    def _dense_set(self, index: int, count: int) -> int:
+        """HLL_DENSE_GET_REGISTER / HLL_DENSE_SET_REGISTER on the packed bytes."""
+        p = self.packed
+        byte = index * 6 // 8
+        fb = index * 6 & 7
+        pair = p[byte] | (p[byte + 1] << 8 if byte + 1 < DENSE_BYTES else 0)
+        if count <= (pair >> fb) & 63:
+            return 0
+        pair = (pair & ~(63 << fb)) | (count << fb)
+        p[byte] = pair & 0xFF
+        if byte + 1 < DENSE_BYTES:
+            p[byte + 1] = pair >> 8
+        return 1
+
+    def raise_all(self, registers: bytes | bytearray) -> None:
+        """Raise every register to `registers` where those are higher (dense only)."""
+        self.packed = bytearray(max_packed(self.packed, pack_dense(registers)))
+
+    def raise_to(self, others: list[Hll]) -> bool:
+        """Raise every register to the highest of `others` (`self` dense); False if
+        one of them is corrupt."""
+        blocks: list[bytes | bytearray] = []
+        for other in others:
+            if other.dense:
+                blocks.append(other.packed)
+                continue
+            raw = other.registers()
+            if raw is None:
+                return False
+            blocks.append(pack_dense(raw))
+        self.packed = bytearray(max_packed(self.packed, *blocks))
+        return True
 
     def to_dense(self) -> bool:
         """Switch to the dense encoding (hllSparseToDense); False if corrupt."""
@@ -323,85 +412,86 @@ class Hll:
         raw = self.registers()
         if raw is None:
             return False
-        self.raw = raw
+        self.packed = bytearray(pack_dense(raw))
         self.dense = True
         self.header[4] = DENSE
-        self.kinds, self.vals, self.lens, self.starts = [], [], [], []
+        self.codes, self.lens, self.starts = [], [], []
         self.body_bytes = 0
         return True
 
     def _promote(self, index: int, count: int) -> int:
         if not self.to_dense():
             return -1
-        self.raw[index] = count  # always a raise: the sparse value was lower
-        return 1
+        return self._dense_set(index, count)  # always a raise: the sparse value was lower
 
     def _sparse_set(self, index: int, count: int) -> int:
         if count > VAL_MAX_VALUE:
             return self._promote(index, count)
-        kinds, vals, lens, starts = self.kinds, self.vals, self.lens, self.starts
-        if not kinds:
+        codes, lens, starts = self.codes, self.lens, self.starts
+        if not codes:
             return -1
         i = bisect_right(starts, index) - 1
         first = starts[i]
-        if index >= first + lens[i]:
+        span = lens[i]
+        if index >= first + span:
             return -1  # past the last run: corrupt
-        kind, span = kinds[i], lens[i]
+        code = codes[i]
+        kind = _kind(code)
         if kind == VAL:
-            if vals[i] >= count:
+            if _value(code) >= count:
                 return 0
             if span == 1:
-                vals[i] = count
+                codes[i] = _val_code(count, 1)
                 return self._merge_runs(i - 1)
         if kind == ZERO and span == 1:
-            kinds[i], vals[i] = VAL, count
+            codes[i] = _val_code(count, 1)
             return self._merge_runs(i - 1)
 
         # Split the run into up to three: before, the register, after.
         last = first + span - 1
-        seq: list[tuple[int, int, int, int]] = []  # (kind, val, len, start)
-        if kind == VAL:
-            cur = vals[i]
-            if index != first:
-                seq.append((VAL, cur, index - first, first))
-            seq.append((VAL, count, 1, index))
-            if index != last:
-                seq.append((VAL, cur, last - index, index + 1))
-        else:
-            if index != first:
-                n = index - first
-                seq.append((XZERO if n > ZERO_MAX_LEN else ZERO, 0, n, first))
-            seq.append((VAL, count, 1, index))
-            if index != last:
-                n = last - index
-                seq.append((XZERO if n > ZERO_MAX_LEN else ZERO, 0, n, index + 1))
-        seq_bytes = sum(2 if s[0] == XZERO else 1 for s in seq)
-        delta = seq_bytes - (2 if kind == XZERO else 1)
+        new_codes: list[bytes] = []
+        new_lens: list[int] = []
+        new_starts: list[int] = []
+        if index != first:
+            n = index - first
+            new_codes.append(_val_code(_value(code), n) if kind == VAL else _zero_code(n))
+            new_lens.append(n)
+            new_starts.append(first)
+        new_codes.append(_val_code(count, 1))
+        new_lens.append(1)
+        new_starts.append(index)
+        if index != last:
+            n = last - index
+            new_codes.append(_val_code(_value(code), n) if kind == VAL else _zero_code(n))
+            new_lens.append(n)
+            new_starts.append(index + 1)
+        delta = sum(map(len, new_codes)) - (2 if kind == XZERO else 1)
         if delta > 0 and HDR_SIZE + self.body_bytes + delta > SPARSE_MAX_BYTES:
             return self._promote(index, count)
-        kinds[i:i + 1] = [s[0] for s in seq]
-        vals[i:i + 1] = [s[1] for s in seq]
-        lens[i:i + 1] = [s[2] for s in seq]
-        starts[i:i + 1] = [s[3] for s in seq]
-        self.body_bytes += delta
+        codes[i:i + 1] = new_codes
+        lens[i:i + 1] = new_lens
+        starts[i:i + 1] = new_starts
+        self.body_bytes += sum(map(len, new_codes)) - len(code)
         return self._merge_runs(i - 1)
 
     def _merge_runs(self, prev: int) -> int:
         """Join adjacent VAL runs of one value, scanning 5 runs from `prev` (as Redis
         does after an update: the result is Redis' exact bytes, not a canonical form)."""
-        kinds, vals, lens, starts = self.kinds, self.vals, self.lens, self.starts
+        codes, lens, starts = self.codes, self.lens, self.starts
         p = prev if prev >= 0 else 0
         scan = 5
-        while p < len(kinds) and scan > 0:
+        while p < len(codes) and scan > 0:
             scan -= 1
-            if kinds[p] != VAL:
+            if _kind(codes[p]) != VAL:
                 p += 1
                 continue
-            if p + 1 < len(kinds) and kinds[p + 1] == VAL and vals[p] == vals[p + 1]:
+            if p + 1 < len(codes) and _kind(codes[p + 1]) == VAL:
+                value = _value(codes[p])
                 joined = lens[p] + lens[p + 1]
-                if joined <= VAL_MAX_LEN:
+                if value == _value(codes[p + 1]) and joined <= VAL_MAX_LEN:
+                    codes[p] = _val_code(value, joined)
                     lens[p] = joined
-                    del kinds[p + 1], vals[p + 1], lens[p + 1], starts[p + 1]
+                    del codes[p + 1], lens[p + 1], starts[p + 1]
                     self.body_bytes -= 1
                     continue
             p += 1
@@ -410,23 +500,20 @@ class Hll:
 
     def encode(self) -> bytes:
         if self.dense:
-            return bytes(self.header) + pack_dense(self.raw)
-        out = bytearray(self.header)
-        for kind, val, span in zip(self.kinds, self.vals, self.lens, strict=True):
-            if kind == VAL:
-                out.append(0x80 | ((val - 1) << 2) | (span - 1))
-            elif kind == ZERO:
-                out.append(span - 1)
-            else:
-                out += _xzero_bytes(span)
-        return bytes(out)
+            return bytes(self.header) + bytes(self.packed)
+        return bytes(self.header) + b"".join(self.codes)
 
 
 def merge_into(dest: Hll, registers: bytes | bytearray) -> None:
     """Raise `dest`'s registers to `registers` where those are higher, in register
     order, as PFMERGE writes its result (the caller has made `dest` dense if any
-    input was); the cached cardinality is marked stale."""
+    input was); the cached cardinality is marked stale. A sparse `dest` takes them one
+    by one (its bytes depend on the order, and it may turn dense part way); a dense one
+    all at once, which gives the same bytes."""
     for j, value in enumerate(registers):
+        if dest.dense:
+            dest.raise_all(registers)
+            break
         if value:
             dest.set(j, value)
     dest.invalidate()

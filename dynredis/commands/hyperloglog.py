@@ -58,14 +58,17 @@ class HllValue:
             return base
         if base.registers() is None:
             return None
-        raw = bytearray(hll.REGISTERS)
-        for data in self.others:
-            other = Hll(data)
-            if other.dense and not base.to_dense():
+        others = [Hll(data) for data in self.others]
+        if any(other.dense for other in others):
+            if not base.to_dense() or not base.raise_to(others):
                 return None
+            base.invalidate()
+            return base
+        raw = bytearray(hll.REGISTERS)
+        for other in others:
             if not other.merge_registers(raw):
                 return None
-        hll.merge_into(base, raw)
+        hll.merge_into(base, raw)  # sparse: register by register, as PFMERGE
         return base
 
 

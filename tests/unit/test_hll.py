@@ -82,6 +82,19 @@ def test_dense_packing_round_trips_and_is_redis_layout(seed: int, top: int) -> N
         assert ((packed[byte] >> fb) | (b1 << (8 - fb))) & 63 == raw[i]
 
 
+@given(st.integers(0, 2**32), st.sampled_from([1, 2, 33, 64]), st.integers(1, 4))
+@settings(max_examples=30, deadline=None)
+def test_register_maxima_packed_and_unpacked_agree(seed: int, top: int, n: int) -> None:
+    rng = random.Random(seed)
+    blocks = [bytes(rng.randrange(top) for _ in range(hll.REGISTERS)) for _ in range(n)]
+    want = bytes(map(max, *blocks)) if n > 1 else blocks[0]
+    acc = blocks[0]
+    for b in blocks[1:]:
+        acc = hll.max_registers(acc, b)
+    assert acc == want
+    assert hll.max_packed(*(hll.pack_dense(b) for b in blocks)) == hll.pack_dense(want)
+
+
 @given(element_sets)
 @settings(max_examples=60, deadline=None)
 def test_encoding_round_trips_and_sparse_stays_under_its_limit(els: list[bytes]) -> None:
