@@ -91,7 +91,10 @@ def hll_value(obj: Clock | None, now: int) -> tuple[HllValue | None, bytes | Non
         base = versions.pop(0)  # the newest HLL written concurrently with a delete
     else:
         return None, None
-    return HllValue(base[2], [s[2] for s in versions], base[1], dvv.size(obj)), None
+    # Versions equal to another one add nothing (concurrent PFCOUNTs storing the same
+    # count make such versions): only distinct ones are merged.
+    others = [data for data in dict.fromkeys(s[2] for s in versions) if data != base[2]]
+    return HllValue(base[2], others, base[1], dvv.size(obj)), None
 
 
 @command("pfadd", -2, ("write", "denyoom", "fast"), 1, 1, 1, "hyperloglog",

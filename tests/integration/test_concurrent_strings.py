@@ -149,3 +149,13 @@ def test_concurrent_bitmap_writes_resolve_last_writer_wins(dyn: list[redis.Redis
     assert dyn[1].setbit("bits", 1, 1) == 0
     assert siblings(dyn[2], "bits") == [b"\xc0\x00\x02"]
     assert dyn[2].getbit("bits", 15) == 0
+
+
+def test_identical_concurrent_versions_are_one_hll(dyn: list[redis.Redis]) -> None:
+    """Concurrent PFCOUNTs that store the same count make identical versions; they are
+    one HLL, cached count included (here a cache that says 12345 of an empty HLL)."""
+    cached = b"HYLL\x01\x00\x00\x00" + (12345).to_bytes(8, "little") + b"\x7f\xff"
+    dyn[0].pfadd("hll:same", b"a")
+    concurrent(dyn, "hll:same", cached, cached)
+    assert len(siblings(dyn[0], "hll:same")) == 2
+    assert dyn[1].pfcount("hll:same") == 12345  # the cache, not a recount of a merge
