@@ -2,13 +2,16 @@
 
 from . import (  # noqa: F401
     acl,
+    bitmaps,
     cluster,
     counters,
     dynamo,
+    hyperloglog,
     keys,
     keyspace,
     replication,
     server,
+    stringextras,
     strings,
     transactions,
 )
