@@ -10,6 +10,8 @@ _HEX = b"0123456789abcdefABCDEF"
 
 
 def split_inline(line: bytes) -> list[bytes] | None:
+    if b'"' not in line and b"'" not in line:
+        return line.split()  # the same whitespace as C's isspace(): " \t\n\v\f\r"
     words: list[bytes] = []
     i, n = 0, len(line)
     while True:
