@@ -139,6 +139,7 @@ class RequestParser:
         self.bulk = -1  # the length of the bulk being read, -1 before its header
         self.big: bytearray | None = None  # a big bulk's body as it arrives
         self.error = b""  # the protocol error, once there was one
+        self.last_size = 0  # the bytes of the last command's arguments
 
     def feed(self, data: bytes) -> None:
         if self.error:
@@ -165,6 +166,13 @@ class RequestParser:
         big = self.big
         return (len(self.buf) - self.pos + self.args_bytes
                 + (len(big) if big is not None else 0))
+
+    def head(self) -> bytes:
+        """The first bytes of the input held (for a log line)."""
+        big = self.big
+        if big is not None:
+            return bytes(big[:64])
+        return self.buf[self.pos : self.pos + 64]
 
     def rest(self) -> bytes:
         """The input not parsed yet (what follows a command that ends the RESP stream)."""
@@ -204,6 +212,7 @@ class RequestParser:
             if self.left == 0:
                 if self.args:  # completed by the end of a big bulk (`feed`)
                     done = self.args
+                    self.last_size = self.args_bytes
                     self.args = []
                     self.args_bytes = 0
                     return done
@@ -235,6 +244,7 @@ class RequestParser:
             return None
         stop = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
         self.pos = nl + 1
+        self.last_size = stop - pos
         words = split_inline(buf[pos:stop])
         if words is None:
             self._fail(ERR_QUOTES)
@@ -324,6 +334,7 @@ class RequestParser:
                 self.pos = pos
                 self.bulk = -1
                 self.left = 0
+                self.last_size = size
                 self.args = []
                 self.args_bytes = 0
                 return args

@@ -30,7 +30,7 @@ from ..core.node import Config, Node
 from ..core.ring import Ring
 from ..storage import open_engine
 from .client import ClientConnection
-from .limits import Limits, fit_maxclients
+from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peers import PeerLink
 from .wire import batch
 
@@ -353,6 +353,7 @@ class NodeServer:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.limits.maxclients = fit_maxclients(self.limits.maxclients)
+        give_back_freed_memory()
         _tune_gc()
         self.server = await self.loop.create_server(
             lambda: ClientConnection(self), self.opts.bind, self.opts.port,

@@ -29,8 +29,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dynredis.client")
 
-# Commands of one client awaiting their replies before the node stops reading it.
+# Commands of one client awaiting their replies before the node stops reading it: at
+# most MAX_IN_FLIGHT, and fewer for big requests or replies (about IN_FLIGHT_BYTES of
+# them, as the client's recent commands go: 1000 pipelined GETs of a 1 MB value once
+# started together, and asked the replicas for 2 GB at once). A new client starts at
+# FIRST_WINDOW, before its sizes are known.
 MAX_IN_FLIGHT = 1024
+IN_FLIGHT_BYTES = 16 << 20
+FIRST_WINDOW = 64
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
@@ -120,6 +126,9 @@ class ClientConnection(asyncio.Protocol):
         self.paused = False  # not read from (see _run_commands)
         self.resume_scheduled = False
         self.write_blocked = False  # the transport's unsent output is over its high mark
+        self.window = FIRST_WINDOW  # commands that may await replies (see _size_window)
+        self.request_size = 0  # moving averages of its requests' and replies' bytes
+        self.reply_size = 0
         self.obuf_soft_since = 0.0  # when unsent output passed the soft limit (0: under)
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Any, list[bytes]]] | None = None
@@ -246,7 +255,7 @@ class ClientConnection(asyncio.Protocol):
         self.held = held
         if held > server.limits.query_buffer:
             log.warning("Closing client that reached max query buffer length: %s "
-                        "(qbuf initial bytes: %r)", self.describe(), self.parser.buf[:64])
+                        "(qbuf initial bytes: %r)", self.describe(), self.parser.head())
             self.drop()
             return False
         limit = server.limits.maxmemory_clients
@@ -283,19 +292,20 @@ class ClientConnection(asyncio.Protocol):
         """Execute the complete commands buffered so far, in order, one at a time (each
         command's effects, AUTH's say, hold when the next one's header is judged).
 
-        The node stops reading a client (and running its buffered commands) while
-        MAX_IN_FLIGHT of its commands await replies, or while its unsent replies are over
-        the transport's high-water mark: otherwise a client that pipelines without reading
-        makes the node buffer replies without bound, and every buffered command would
-        start its quorum request at once. As Redis, the node reads a client only as fast
-        as it answers it. After TURN_MS of commands it serves the other clients first."""
+        The node stops reading a client (and running its buffered commands) while a
+        window of its commands await replies (see _size_window), or while its unsent replies
+        are over the transport's high-water mark: otherwise a client that pipelines
+        without reading makes the node buffer replies without bound, and every buffered
+        command would start its quorum request at once. As Redis, the node reads a client
+        only as fast as it answers it. After `server.turn_ms` of commands it serves the
+        other clients first."""
         parser = self.parser
         waiting = self.waiting
         server = self.server
         node = self.node
         started = node.now
         while True:
-            if len(waiting) >= MAX_IN_FLIGHT or self.write_blocked:
+            if len(waiting) >= self.window or self.write_blocked:
                 self._pause()
                 break
             cmd = parser.command(not self.authed)
@@ -303,6 +313,10 @@ class ClientConnection(asyncio.Protocol):
                 if parser.error:
                     self.protocol_error_raw(parser.error)
                 break
+            size = parser.last_size
+            self.request_size = size if not self.request_size else \
+                (self.request_size * 7 + size) >> 3
+            self._size_window()
             if self.over_limit and not self._may_be_peer(cmd):
                 return
             server.set_now()  # a request's deadline counts from its start, not the read's
@@ -349,6 +363,22 @@ class ClientConnection(asyncio.Protocol):
         self._account_input_quietly()
         self._peer_frames()
 
+    def _charge_reply(self, size: int) -> None:
+        self.reply_size = size if not self.reply_size else (self.reply_size * 7 + size) >> 3
+        self._size_window()
+
+    def _size_window(self) -> None:
+        """As many commands in flight as make about IN_FLIGHT_BYTES of requests or
+        replies, at the sizes this client's recent ones had (FIRST_WINDOW at most until a
+        reply says how big they are)."""
+        cost = self.request_size if self.request_size > self.reply_size else self.reply_size
+        window = IN_FLIGHT_BYTES // (cost + 1)
+        if window > MAX_IN_FLIGHT:
+            window = MAX_IN_FLIGHT
+        if not self.reply_size and window > FIRST_WINDOW:
+            window = FIRST_WINDOW
+        self.window = window if window > 0 else 1
+
     def _pause(self) -> None:
         if not self.paused:
             self.paused = True
@@ -359,7 +389,7 @@ class ClientConnection(asyncio.Protocol):
     def _schedule_resume(self) -> None:
         """Come back to a paused client once nothing holds it any more."""
         if (self.paused and not self.resume_scheduled and not self.write_blocked
-                and len(self.waiting) <= MAX_IN_FLIGHT // 2):
+                and len(self.waiting) <= self.window // 2):
             self.resume_scheduled = True
             self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
@@ -415,8 +445,9 @@ class ClientConnection(asyncio.Protocol):
 
     def reply(self, data: bytes) -> None:
         if self.waiting:
-            self.waiting.append(ReplySlot(None, data))
+            self.waiting.append(ReplySlot(None, data))  # counted when it goes out
         else:
+            self._charge_reply(len(data))
             self.out.append(data)
             self.server.mark_dirty(self)
 
@@ -458,7 +489,10 @@ class ClientConnection(asyncio.Protocol):
         waiting = self.waiting
         out = self.out
         while waiting and waiting[0].data is not None:
-            out.append(waiting.popleft().data)  # type: ignore[arg-type]
+            data = waiting.popleft().data
+            assert data is not None
+            self._charge_reply(len(data))
+            out.append(data)
         if out:
             self.server.mark_dirty(self)
         if self.paused:

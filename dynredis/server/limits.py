@@ -18,7 +18,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import platform
 import resource
 from collections.abc import Callable
 
@@ -163,3 +166,28 @@ def parse_output_limits(raw: str, current: dict[str, OutputLimit],
         assert hard is not None and soft is not None
         new[_CLASS_ALIASES[words[i].lower()]] = OutputLimit(hard, soft, int(words[i + 3]))
     return new, None
+
+
+# --- memory given back -----------------------------------------------------------------
+
+M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
+M_MMAP_THRESHOLD = -3
+BIG_ALLOCATION = 128 << 10
+
+
+def give_back_freed_memory() -> bool:
+    """Make glibc's malloc return what a client held once it is freed.
+
+    By default glibc raises its mmap threshold each time a big block is freed, after which
+    blocks of that size (replies, values) come from the heap, whose free space goes back
+    to the system only from its top: after a client that held hundreds of MB of replies
+    left, the node kept them. Fixed thresholds keep big blocks in their own mappings
+    (unmapped when freed) and trim the heap. False where the C library is not glibc."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, BIG_ALLOCATION)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * BIG_ALLOCATION))
+    except (OSError, AttributeError):
+        return False

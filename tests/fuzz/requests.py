@@ -56,15 +56,32 @@ def multibulk(args: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
 
 
-def piece(d: Draw) -> bytes:
+# Probes (see `build`): commands whose replies say exactly what ran.
+PROBE_WORDS = (b"PING", b"ECHO", b"echo", b"a", b"", b" ", b"\"", b"'", b"\\", b"\"a b\"",
+               b"'x'", b"\"\\x41\"", b"\"unterminated", b"\t", b"\x00", b"x\"y\"")
+
+
+def probe(d: Draw) -> bytes:
+    """A command a real redis-server answers with what it was given: ECHO or PING."""
+    args = [pick(d, (b"ECHO", b"PING", b"echo"))]
+    args += [d.bytes(d.int(0, 12)) for _ in range(d.int(0, 2))]
+    return multibulk(args)
+
+
+def piece(d: Draw, probes: bool = False) -> bytes:
     kind = d.int(0, 99)
     if kind < 35:  # a valid command
+        if probes:
+            return probe(d)
         count = d.int(5, 13) if d.int(0, 9) == 9 else d.int(1, 4)
         return multibulk([arg(d) for _ in range(count)])
     if kind < 45:  # an inline command
-        words = b" ".join(pick(d, WORDS) for _ in range(d.int(0, 4)))
+        words = b" ".join(pick(d, PROBE_WORDS if probes else WORDS)
+                          for _ in range(d.int(0, 4)))
         return words + pick(d, (b"\r\n", b"\n", b"\r\r\n", b""))
     if kind < 50:  # AUTH (the limits before it are smaller)
+        if probes:
+            return probe(d)
         return multibulk([b"AUTH", d.bytes(d.int(0, 3))])
     if kind < 60:  # a multibulk count of any kind
         return b"*" + pick(d, NUMBERS) + pick(d, TERMINATORS)
@@ -78,7 +95,7 @@ def piece(d: Draw) -> bytes:
         return b"*1\r\n$%d\r\n" % declared + body + pick(d, TERMINATORS)
     if kind < 88:  # anything
         return d.bytes(d.int(0, 24))
-    if kind < 90:  # a long line without its terminator (the 64 KB limits)
+    if kind < 90 and not probes:  # a long line without its terminator (64 KB limits)
         head = pick(d, (b"", b"*", b"*1\r\n$", b"*2\r\n$1\r\na\r\n$"))
         return head + b"1" * d.int(65500, 65600)
     return pick(d, (b"\r\n", b"\n", b" ", b"\r", b"*0\r\n", b"*-1\r\n"))
@@ -87,13 +104,23 @@ def piece(d: Draw) -> bytes:
 def build(d: Draw) -> tuple[list[bytes], bool, int]:
     """An input as reads, whether AUTH is required at first, and proto-max-bulk-len."""
     data = b"".join(piece(d) for _ in range(d.int(1, 8)))
+    return cut(d, data), d.int(0, 2) == 0, pick(d, (512 << 20, 512 << 20, 1 << 20, 5))
+
+
+def build_probes(d: Draw) -> bytes:
+    """An input for a real redis-server (no password, its default limits, no 64 KB
+    lines, whose outcome depends on how the server's reads fall): its valid commands
+    are ECHO and PING, whose replies tell what ran."""
+    return b"".join(piece(d, probes=True) for _ in range(d.int(1, 8)))
+
+
+def cut(d: Draw, data: bytes) -> list[bytes]:
+    """`data` as reads: cut at a few points, or a byte at a time."""
     cuts = sorted({d.int(0, len(data)) for _ in range(d.int(0, 6))})
     if d.int(0, 19) == 19 and len(data) < 200:
         cuts = list(range(len(data)))  # a byte at a time
     chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-    auth = d.int(0, 2) == 0
-    max_bulk = pick(d, (512 << 20, 512 << 20, 1 << 20, 5))
-    return [c for c in chunks if c], auth, max_bulk
+    return [c for c in chunks if c]
 
 
 def check(chunks: list[bytes], auth_required: bool, max_bulk: int) -> None:
@@ -121,3 +148,18 @@ def check(chunks: list[bytes], auth_required: bool, max_bulk: int) -> None:
         if model.error is not None:
             return
         assert parser.held() == model.held(), (chunks, parser.held(), model.held())
+
+
+def expected_replies(commands: list[list[bytes]]) -> list[bytes | None]:
+    """What a server answers each probe command (None: some error, such as an unknown
+    command's, whose exact text is not what is checked here)."""
+    out: list[bytes | None] = []
+    for argv in commands:
+        name = argv[0].lower()
+        if name == b"echo" and len(argv) == 2:
+            out.append(argv[1])
+        elif name == b"ping" and len(argv) <= 2:
+            out.append(argv[1] if len(argv) == 2 else b"PONG")
+        else:
+            out.append(None)
+    return out
