@@ -1,8 +1,11 @@
 """One accepted connection: a Redis client, or (after DYN.PEER) a peer's inbound link.
 
-Every command parsed from one read is executed before anything is written, and the
-replies go out together at the end of the loop turn, in request order, even though
-quorum commands finish later than local ones (reply slots keep the order).
+Client input is read as Redis reads it (resp/request.py). The commands of one read are
+executed before anything is written (for at most `NodeServer.turn_ms`, then the other
+clients are served first), and the replies go out together at the end of the loop turn,
+in request order, even though quorum commands finish later than local ones (reply slots
+keep the order). A client is read only as fast as it is answered (see _run_commands),
+and held to the limits of server/limits.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import FIRST_WINDOW, IN_FLIGHT_BYTES, ClientConnection
@@ -23,6 +25,8 @@ from dynredis.server.limits import (
 )
 from dynredis.server.wire import peer_hello
 
+from ..fuzz.requests import build
+from ..fuzz.test_request_parser import HypothesisDraw
 from .test_client_connection import PEERS, three_node_server
 
 
@@ -291,3 +295,29 @@ def test_topology_replies_are_built_once_per_topology(tmp_path: Path) -> None:
         assert replica in first and replica not in t.sent
 
     asyncio.run(main())
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzzed_input_never_breaks_a_connection_or_its_accounts(tmp_path: Path,
+                                                                data: st.DataObject) -> None:
+    """Whatever comes in, a node answers or refuses it without raising, counts exactly
+    the input its clients hold, and forgets all of it when they go."""
+    draws = HypothesisDraw(data)
+    inputs = [build(draws)[0] for _ in range(3)]
+
+    async def body(srv: NodeServer) -> None:
+        conns = [connect(srv) for _ in inputs]
+        for step in range(max(len(chunks) for chunks in inputs)):
+            for (conn, _), chunks in zip(conns, inputs, strict=True):
+                if step < len(chunks) and not conn.closing:
+                    conn.data_received(chunks[step])
+            await turns(3)
+            assert srv.input_held == sum(conn.parser.held() for conn, _ in conns)
+        for conn, _ in conns:
+            conn.connection_lost(None)
+        assert srv.input_held == 0 and srv.client_count == 0
+
+    run(tmp_path / str(len(list(tmp_path.iterdir()))), body)
