@@ -87,10 +87,11 @@ def _number(buf: bytes, start: int, end: int) -> int:
 
 
 def _fast_number(buf: bytes, start: int, end: int) -> int:
-    """The common header: a canonical number of at most 18 digits at buf[start], then
-    \r and one more byte. Its value, or -1 for anything else (left to the exact path)."""
+    """The common header: a canonical number of at most 12 digits at buf[start], then
+    \r and one more byte. Its value times 16 plus its digits (the header's length), or
+    -1 for anything else (left to the exact path)."""
     i = start
-    stop = start + 18 if start + 18 < end else end
+    stop = start + 12 if start + 12 < end else end
     value = 0
     while i < stop:
         c = buf[i]
@@ -100,16 +101,7 @@ def _fast_number(buf: bytes, start: int, end: int) -> int:
         i += 1
     if i == start or i + 1 >= end or buf[i] != 13 or (buf[start] == 48 and i > start + 1):
         return -1
-    return value
-
-
-def _digits(n: int) -> int:
-    """len(str(n)) for n >= 0."""
-    digits = 1
-    while n >= 10:
-        n //= 10
-        digits += 1
-    return digits
+    return (value << 4) | (i - start)
 
 
 def _nul(buf: bytes, start: int, end: int) -> bool:
@@ -253,10 +245,11 @@ class RequestParser:
 
     def _multibulk_header(self, buf: bytes, pos: int, end: int, auth_required: bool) -> bool:
         """Read `*N`: True if read (the command's elements, if any, come next)."""
-        n = _fast_number(buf, pos + 1, end)
-        if n < 0 or n > MULTIBULK_MAX or (n > UNAUTH_MULTIBULK_MAX and auth_required):
+        packed = _fast_number(buf, pos + 1, end)
+        n = packed >> 4
+        if packed < 0 or n > MULTIBULK_MAX or (n > UNAUTH_MULTIBULK_MAX and auth_required):
             return self._multibulk_header_slow(buf, pos, end, auth_required)
-        self.pos = pos + 3 + _digits(n)
+        self.pos = pos + 3 + (packed & 15)
         if n > 0:
             self.left = n
             self.args = []
@@ -301,12 +294,14 @@ class RequestParser:
             fast_max = UNAUTH_BULK_MAX
         while True:
             if n < 0:
+                packed = -1
                 if pos < end and buf[pos] == 36:  # '$'
-                    n = _fast_number(buf, pos + 1, end)
-                    if n > fast_max:
-                        n = -1
-                if n >= 0:
-                    pos += 3 + _digits(n)
+                    packed = _fast_number(buf, pos + 1, end)
+                    if packed >> 4 > fast_max:
+                        packed = -1
+                if packed >= 0:
+                    n = packed >> 4
+                    pos += 3 + (packed & 15)
                 else:
                     n = self._bulk_header_slow(buf, pos, end, auth_required)
                     if n == _BAD:

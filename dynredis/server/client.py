@@ -40,6 +40,7 @@ log = logging.getLogger("dynredis.client")
 MAX_IN_FLIGHT = 1024
 IN_FLIGHT_BYTES = 16 << 20
 FIRST_WINDOW = 64
+SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
@@ -375,12 +376,15 @@ class ClientConnection(asyncio.Protocol):
         replies, at the sizes this client's recent ones had (FIRST_WINDOW at most until a
         reply says how big they are)."""
         cost = self.request_size if self.request_size > self.reply_size else self.reply_size
-        window = IN_FLIGHT_BYTES // (cost + 1)
-        if window > MAX_IN_FLIGHT:
+        if cost < SMALL_COMMAND:  # the common case, without a division
             window = MAX_IN_FLIGHT
+        else:
+            window = IN_FLIGHT_BYTES // (cost + 1)
+            if window < 1:
+                window = 1
         if not self.reply_size and window > FIRST_WINDOW:
             window = FIRST_WINDOW
-        self.window = window if window > 0 else 1
+        self.window = window
 
     def _pause(self) -> None:
         if not self.paused:
