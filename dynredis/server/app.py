@@ -33,6 +33,7 @@ from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
+from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerLink
 from .wire import batch
@@ -48,6 +49,9 @@ SYNC_INTERVAL_S = 1.0
 # processes taking turns. Below it one write per peer per turn: 50 clients at -P 1
 # queue at most 100 messages a turn, and splitting those cost 10% of GET throughput.
 PEER_SEND_AT = 256
+# A client's commands run for at most this long in one go (ms) before the node serves
+# the others and comes back to it: one read of many slow commands does not freeze it.
+TURN_MS = 10
 ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
 UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
 # Members named by gossip but not yet proven (see admit_gossip): how many are dialled
@@ -167,6 +171,16 @@ class NodeServer:
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
+        self.limits = Limits()
+        self.client_count = 0  # connections counted against maxclients (not peers)
+        self.input_held = 0  # client input held, all clients (see ClientConnection.held)
+        self.rejected_connections = 0  # refused: maxclients
+        self.evicted_clients = 0  # closed: maxmemory-clients
+        self.peer_obuf_since: dict[str, float] = {}  # see _peer_output_over
+        # CLUSTER SLOTS/SHARDS/NODES replies with the topology they describe (see
+        # commands/cluster.py): (subcommand, protocol) -> (topology, reply)
+        self.turn_ms = TURN_MS
+        self.topology_replies: dict[tuple[str, int], tuple[tuple, bytes]] = {}
         self.links: dict[str, PeerLink] = {}
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
@@ -277,7 +291,51 @@ class NodeServer:
             outbox = self.node.take_outbox()
             self.peer_writes += len(outbox)
             for peer, msgs in outbox.items():
-                self.link(peer).send(batch(msgs))
+                link = self.link(peer)
+                if not self._peer_output_over(link):
+                    link.send(batch(msgs))
+
+    def _peer_output_over(self, link: PeerLink) -> bool:
+        """client-output-buffer-limit's `slave` class, for the links to peers (what a
+        Redis primary sends its replicas, a node sends its peers): a link whose unsent
+        output, before this write, passed the limit is cut (its messages are lost, as
+        Dynamo allows; the link reconnects). Measured before the write, so that one frame
+        bigger than the limit (a big value) still goes."""
+        t = link.transport
+        limit = self.limits.output["slave"]
+        if t is None or limit.none:
+            return False
+        used = t.get_write_buffer_size()
+        since = self.peer_obuf_since.get(link.name, 0.0)
+        over, since = limit.over(used, since, time.monotonic())
+        self.peer_obuf_since[link.name] = since
+        if over:
+            log.warning("link to peer %s closed for overcoming of output buffer limits "
+                        "(%d bytes unsent)", link.name, used)
+            self.peer_obuf_since[link.name] = 0.0
+            t.abort()
+        return over
+
+    def evict_clients(self) -> None:
+        """maxmemory-clients: while all clients together hold more than it, close the
+        one holding the most (Redis' client eviction; peers are never evicted)."""
+        limit = self.limits.maxmemory_clients
+        if not limit:
+            return
+        sized = [(conn.memory(), conn) for conn in self.clients.values()
+                 if conn.peer_name is None and not conn.closing]
+        total = sum(size for size, _ in sized)
+        if total <= limit:
+            return
+        sized.sort(key=lambda pair: pair[0], reverse=True)
+        for size, conn in sized:
+            if total <= limit:
+                break
+            log.warning("Evicting client: %s (it holds %d bytes; all clients %d, "
+                        "maxmemory-clients %d)", conn.describe(), size, total, limit)
+            self.evicted_clients += 1
+            conn.drop()
+            total -= size
 
     def send_peers_if_backlogged(self) -> None:
         """Send the queued peer messages now, mid-turn, once there are PEER_SEND_AT
@@ -350,6 +408,7 @@ class NodeServer:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
                 for conn in list(self.clients.values()):
                     conn.unstick(mono)
+                self.evict_clients()  # output counts too, and it grows without reads
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()
@@ -416,6 +475,8 @@ class NodeServer:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.limits.maxclients = fit_maxclients(self.limits.maxclients)
+        give_back_freed_memory()
         _tune_gc()
         opts = self.opts
         servers = []
@@ -481,7 +542,8 @@ class NodeServer:
         return {
             "server": self._info_server,
             "clients": lambda: {"connected_clients": sum(
-                1 for c in self.clients.values() if c.peer_name is None)},
+                1 for c in self.clients.values() if c.peer_name is None),
+                "maxclients": self.limits.maxclients},
             "stats": self._info_stats,
             # Every node is part of a cluster: `redis-cli --cluster check` and cluster
             # clients look for this (CLUSTER INFO has the details).
@@ -516,6 +578,8 @@ class NodeServer:
             "peer_writes": self.peer_writes,
             "client_writes": self.client_writes,
             "client_read_pauses": self.paused_clients,
+            "rejected_connections": self.rejected_connections,
+            "evicted_clients": self.evicted_clients,
             "coordinated_gets": s.gets,
             "coordinated_puts": s.puts,
             "replica_gets": s.replica_gets,
