@@ -45,6 +45,7 @@ SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of t
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
+TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts with it
 
 
 # A reply still missing after this long is given up on (see ClientConnection.unstick).
@@ -133,6 +134,7 @@ class ClientConnection(asyncio.Protocol):
         self.parser = RequestParser(server.limits.proto_max_bulk_len)
         self.held = 0  # input held (parser.held()), as counted in server.input_held
         self.counted = False  # counted in server.client_count (a client, not a peer)
+        self.first_input = False
         self.over_limit = False  # arrived over maxclients: refused unless it is a peer
         self.paused = False  # not read from (see _run_commands)
         self.resume_scheduled = False
@@ -202,6 +204,9 @@ class ClientConnection(asyncio.Protocol):
             self.peer = f"{peer[0]}:{peer[1]}"
         if sock:
             self.local = f"{sock[0]}:{sock[1]}"
+        # A TLS handshake on the plain port: closed at its first byte rather than read
+        # as an inline command that never ends (the client would wait for a reply).
+        self.first_input = transport.get_extra_info("sslcontext") is None
         server = self.server
         server.clients[self.id] = self
         if server.client_count >= server.limits.maxclients:
@@ -252,6 +257,13 @@ class ClientConnection(asyncio.Protocol):
         server.pump()
 
     def _client_input(self, data: bytes) -> None:
+        if self.first_input:
+            self.first_input = False
+            if data[:1] == TLS_HANDSHAKE:
+                log.warning("Closing client that sent a TLS handshake to a plain port: %s",
+                            self.describe())
+                self.drop()
+                return
         self.parser.feed(data)
         if self._account_input():
             self._run_commands()
