@@ -58,6 +58,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.server.peers",
     "dynredis.server.wire",
     "dynredis.resp.encode",
+    "dynredis.resp.request",
     "dynredis.commands.common",
     "dynredis.commands.strings",
     "dynredis.commands.table",

@@ -1,13 +1,17 @@
 """The command table; importing this package registers every command family."""
 
 from . import (  # noqa: F401
+    acl,
+    bitmaps,
     cluster,
     counters,
     dynamo,
+    hyperloglog,
     keys,
     keyspace,
     replication,
     server,
+    stringextras,
     strings,
     transactions,
 )
