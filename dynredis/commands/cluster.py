@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..cluster.ports import main_port
 from ..core import obj as objmod
-from ..core.clusterports import main_port
 from ..core.keyslot import SLOTS, key_slot
 from ..core.ring import partition_of_slot, slot_range
 from ..resp import encode as resp

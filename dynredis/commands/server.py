@@ -19,6 +19,7 @@ from ..server.limits import (
     maxclients_refusal,
     parse_output_limits,
 )
+from .glob import stringmatch
 from .metadata import command_info
 from .table import (
     ERR_NOT_INT,
@@ -416,61 +417,6 @@ def cmd_flushdb(c: Any, args: list[bytes]) -> bytes | None:
 # --- CONFIG -------------------------------------------------------------------------
 
 
-def stringmatch(pattern: str, string: str) -> bool:
-    """Redis' glob match (util.c stringmatchlen), case-insensitive: * ? [a-z] [^x] \\x."""
-    return _match(pattern.lower(), 0, string.lower(), 0)
-
-
-def _match(p: str, i: int, s: str, j: int) -> bool:
-    while i < len(p) and j < len(s):
-        ch = p[i]
-        if ch == "*":
-            while i + 1 < len(p) and p[i + 1] == "*":
-                i += 1
-            if i + 1 == len(p):
-                return True
-            return any(_match(p, i + 1, s, k) for k in range(j, len(s)))
-        if ch == "?":
-            j += 1
-        elif ch == "[":
-            i += 1
-            negate = i < len(p) and p[i] == "^"
-            if negate:
-                i += 1
-            hit = False
-            while True:
-                if i >= len(p):
-                    i -= 1
-                    break
-                if p[i] == "\\" and len(p) - i >= 2:
-                    i += 1
-                    hit = hit or p[i] == s[j]
-                elif p[i] == "]":
-                    break
-                elif len(p) - i >= 3 and p[i + 1] == "-":
-                    lo, hi = sorted((p[i], p[i + 2]))
-                    i += 2
-                    hit = hit or lo <= s[j] <= hi
-                else:
-                    hit = hit or p[i] == s[j]
-                i += 1
-            if hit == negate:
-                return False
-            j += 1
-        else:
-            if ch == "\\" and len(p) - i >= 2:
-                i += 1
-            if p[i] != s[j]:
-                return False
-            j += 1
-        i += 1
-        if j == len(s):
-            while i < len(p) and p[i] == "*":
-                i += 1
-            break
-    return i == len(p) and j == len(s)
-
-
 ULLONG_MAX = 2**64 - 1
 _MEM_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
               "g": 1000**3, "gb": 1024**3}
@@ -671,7 +617,7 @@ def cmd_config_get(c: Any, args: list[bytes]) -> bytes:
                 found[pattern] = setting
             continue
         for name, setting in CONFIG.items():
-            if name not in found and stringmatch(pattern, name):
+            if name not in found and stringmatch(raw, name.encode(), nocase=True):
                 found[name] = setting
     return resp.encode({name: setting.value(c) for name, setting in found.items()}, c.proto)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from ..commands.table import Command, commands
-from ..core.glob import stringmatch
+from ..commands.glob import stringmatch
 from ..resp import encode as resp
 
 # Redis 7.0's categories, in its order (ACL CAT).

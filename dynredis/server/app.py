@@ -20,15 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
-from ..core.clusterports import ClusterPorts, default_cluster_port
-from ..core.identity import choose_actor
-from ..core.keyscan import KeyScan
-from ..core.node import Config, Node
-from ..core.ring import Ring
+from ..cluster.keyscan import KeyScan
+from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..core import driver
+from ..core.config import Config
+from ..core.node import Node
 from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
@@ -102,6 +100,10 @@ class NodeOptions:
         return f"{self.bind}:{self.tls_port if self.tls_cluster else self.port}"
 
 
+def _callback_failed(exc: Exception) -> None:
+    log.error("completion callback failed", exc_info=exc)
+
+
 def _tune_gc() -> None:
     """Keep the cyclic garbage collector off the request path.
 
@@ -151,8 +153,12 @@ class NodeServer:
         self.candidates: dict[str, float] = {}
         os.makedirs(opts.data_dir, exist_ok=True)
         self.engine = open_engine(opts.engine, opts.data_dir, opts.durability)
-        self.actor = self._clock_identity()
-        ring, members = self._load_ring()
+        started = driver.boot(self.engine, opts.durability, os.urandom(8))
+        if started.renewed:
+            log.warning("unclean shutdown in %s durability: new clock identity",
+                        opts.durability)
+        self.actor = started.actor
+        ring, members = started.ring, started.members
         config = Config(n=opts.n, r=opts.r, w=opts.w,
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
@@ -208,34 +214,6 @@ class NodeServer:
         self._last_sync = time.monotonic()
         self.set_now()
 
-    def _clock_identity(self) -> bytes:
-        """The actor id this node stamps its writes with (see core/identity.py)."""
-        stored = self.engine.meta_get("actor")
-        clean = self.engine.meta_get("clean_shutdown") == b"1"
-        actor = choose_actor(stored, clean, self.opts.durability, os.urandom(8))
-        if actor != stored:
-            if stored is not None:
-                log.warning("unclean shutdown in %s durability: new clock identity",
-                            self.opts.durability)
-            self.engine.meta_put("actor", actor)
-        self.engine.meta_put("clean_shutdown", b"0")
-        return actor
-
-    # --- persistence of membership ---------------------------------------------------
-
-    def _load_ring(self) -> tuple[Ring | None, set[str] | None]:
-        raw = self.engine.meta_get("ring")
-        if raw is None:
-            return None, None
-        wire, members = msgpack.unpackb(raw, use_list=False)
-        return Ring.from_wire(wire), {m for m in members}
-
-    def _save_ring(self) -> None:
-        node = self.node
-        node.ring_changed = False
-        data = msgpack.packb((node.ring.to_wire(), sorted(node.members)), use_bin_type=True)
-        self.engine.meta_put("ring", data)
-
     # --- the loop turn ---------------------------------------------------------------
 
     def set_now(self) -> None:
@@ -247,18 +225,10 @@ class NodeServer:
         return self._client_ids
 
     def pump(self) -> None:
-        """Run finished operations' callbacks and schedule the end-of-turn flush."""
+        """End an event as the driver contract says (core/driver.py: callbacks, saved
+        membership) and schedule the end-of-turn flush."""
         node = self.node
-        while node.done:
-            done = node.done
-            node.done = []
-            for cb, result in done:
-                try:
-                    cb(result)
-                except Exception:
-                    log.exception("completion callback failed")
-        if node.ring_changed:
-            self._save_ring()
+        driver.settle(node, _callback_failed)
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)  # type: ignore[union-attr]
@@ -272,9 +242,8 @@ class NodeServer:
     def flush(self) -> None:
         self.flush_scheduled = False
         self.flushes += 1
-        if self.opts.durability == "fsync" and self.engine.pending():
-            self.engine.commit(True)
-        self.send_peers()
+        # In fsync mode staged writes are committed before any acknowledgement leaves.
+        self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
         if self.dirty:
             dirty = self.dirty
             self.dirty = []
@@ -286,9 +255,12 @@ class NodeServer:
                     conn.flush()
 
     def send_peers(self) -> None:
-        """Send every peer its queued messages, one write each."""
-        if self.node.outbox:
-            outbox = self.node.take_outbox()
+        """Send every peer its queued messages now (never in fsync mode: no commit)."""
+        self._send(driver.release(self.node, self.engine, False))
+
+    def _send(self, outbox: dict[str, list[tuple]]) -> None:
+        """One write per peer."""
+        if outbox:
             self.peer_writes += len(outbox)
             for peer, msgs in outbox.items():
                 link = self.link(peer)
@@ -531,9 +503,7 @@ class NodeServer:
             if conn.transport is not None:
                 conn.flush()
                 conn.transport.close()
-        self.engine.commit(True)
-        self.engine.meta_put("clean_shutdown", b"1")
-        self.engine.close()
+        driver.shutdown(self.engine)
         log.info("node %s stopped", self.name)
 
     # --- INFO ------------------------------------------------------------------------
@@ -624,7 +594,7 @@ class NodeServer:
             "cluster_port": self.cluster_port,
             "engine": self.engine.name,
             "durability": self.opts.durability,
-            "pending_requests": len(node.pending),
+            "pending_requests": node.in_flight(),
             # 1 until the node has heard from its peers (data commands: -LOADING)
             "loading": int(self.loading),
             "tls_port": self.opts.tls_port,

@@ -30,5 +30,7 @@ def unframe(body: bytes) -> tuple:
 # peers of its own version: one that sent messages the other cannot read would leave its
 # requests to time out silently. 1: single acknowledgements and answers (no version
 # word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3: the
-# secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent.
-PEER_PROTOCOL = 3
+# secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent; 4: a
+# replica's refusal ("nak"), keyspace queries with their arguments as one field. The
+# kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 4

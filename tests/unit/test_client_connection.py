@@ -95,7 +95,6 @@ def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str
     node = srv.node
     node.members = set(names)
     node.ring = new_ring(names)
-    node._apl_cache.clear()
     transports = {}
     for peer in PEERS:
         link = PeerLink(srv, peer)
@@ -205,11 +204,11 @@ def challenge(reply: bytes) -> list[bytes]:
 @pytest.mark.parametrize("words, error", [
     # earlier builds' hellos, which carried the secret itself
     ((SECRET, DIALER.encode(), b"2"),
-     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 3\r\n"),
+     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 4\r\n"),
     ((SECRET, DIALER.encode()),
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 3\r\n"),
-    ((b"HELLO", DIALER.encode(), b"4", b"0" * 64),
-     b"-ERR peer protocol 4 is not supported: this node speaks peer protocol 3\r\n"),
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 4\r\n"),
+    ((b"HELLO", DIALER.encode(), b"5", b"0" * 64),
+     b"-ERR peer protocol 5 is not supported: this node speaks peer protocol 4\r\n"),
     ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
 ])
 def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(

@@ -271,7 +271,7 @@ def test_a_requests_deadline_counts_from_its_start(tmp_path: Path,
         conn.data_received(b"PING\r\nPING\r\n" + cmd(b"SET", b"k", b"v"))
         await turns()  # (each command is a turn here: a second passes between them)
         monkeypatch.undo()
-        return [op.deadline for op in srv.node.pending.values()]
+        return [op.deadline for op in srv.node.writes.pending.values()]
 
     deadlines = asyncio.run(main())
     read_at = 1_000_001 * 1000  # the clock when the read came in
