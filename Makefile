@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-test cluster stop test compat lint bench
+.PHONY: install install-test cluster stop test compat lint bench fuzz
 
 install:
 	scripts/install.sh
@@ -35,3 +35,21 @@ lint: install-test
 ## Extra flags: make bench BENCH_ARGS="--requests 20000"
 bench: install-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## Fuzz the request parser against the model of Redis' reading (tests/fuzz/): first
+## FUZZ_RUNS structured inputs coverage-guided by atheris over the parser's source
+## (its findings kept in build/fuzz-corpus), then FUZZ_RUNS more through the compiled
+## parser, starting from them. Where atheris does not install, hypothesis runs the
+## same check FUZZ_RUNS times. A failing input is printed and saved (build/crash-*).
+FUZZ_RUNS ?= 1000000
+fuzz: install-test
+	@mkdir -p build/fuzz-corpus
+	@if $(BIN)/python -m pip install -q "atheris>=2.3" >build/fuzz-install.log 2>&1; then \
+		DYNREDIS_PURE=1 $(BIN)/python -m tests.fuzz.fuzz_request -runs=$(FUZZ_RUNS) \
+			-print_final_stats=1 -artifact_prefix=build/ build/fuzz-corpus && \
+		$(BIN)/python -m tests.fuzz.fuzz_request -runs=$(FUZZ_RUNS) \
+			-print_final_stats=1 -artifact_prefix=build/ build/fuzz-corpus; \
+	else \
+		echo "make fuzz: atheris does not install here (build/fuzz-install.log): hypothesis instead"; \
+		DYNREDIS_FUZZ_EXAMPLES=$(FUZZ_RUNS) $(BIN)/python -m pytest -q tests/fuzz -k fuzzed; \
+	fi

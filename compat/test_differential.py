@@ -360,6 +360,133 @@ keys_family = st.one_of(
                                  b"{t}[ab]", b"?*?"])),
 )
 
+# --- bitmaps, string extras, HyperLogLog ---------------------------------------------------
+
+# Bit offsets: small ones (never one that builds a huge string), and errors.
+bit_offset = st.integers(0, 90).map(lambda n: b"%d" % n) | st.sampled_from(
+    [b"-1", b"x", b"", b"01", b"+1", b"4294967296", b"9223372036854775808", b"#1", b"7 "])
+bit_value = st.sampled_from([b"0", b"1", b"1", b"0", b"2", b"-1", b"x", b""])
+bit_unit = st.sampled_from([b"BIT", b"bit", b"BYTE", b"byte", b"x"])
+bit_range = integer | st.sampled_from([b"-100", b"100", b"-9", b"9", b"-8", b"8", b"7"])
+bit_value_str = st.binary(max_size=5) | st.sampled_from(
+    [b"\xff\xf0\x00", b"\x00\x00\x01", b"foobar", b"\xff" * 4, b"\x00" * 3, b"1"])
+
+field_type = st.sampled_from([b"u1", b"u2", b"u4", b"u7", b"u8", b"u9", b"u16", b"u31",
+                              b"u32", b"u63", b"i1", b"i2", b"i4", b"i8", b"i9", b"i16",
+                              b"i32", b"i63", b"i64", b"u64", b"u0", b"i65", b"x8", b"I8",
+                              b"u", b""])
+field_offset = st.integers(0, 40).map(lambda n: b"%d" % n) | st.sampled_from(
+    [b"#0", b"#1", b"#3", b"-1", b"x", b"#-1", b"#x"])
+field_value = integer | st.sampled_from(
+    [b"127", b"128", b"255", b"256", b"-128", b"-129", b"65535", b"4294967296",
+     b"-9223372036854775807", b"9223372036854775806", b"100000"])
+field_op = st.one_of(
+    st.tuples(name("GET"), field_type, field_offset),
+    st.tuples(name("SET"), field_type, field_offset, field_value),
+    st.tuples(name("INCRBY"), field_type, field_offset, field_value),
+    st.tuples(name("OVERFLOW"), st.sampled_from([b"WRAP", b"SAT", b"FAIL", b"fail", b"x"])),
+    st.tuples(st.sampled_from([b"GET", b"SET", b"INCRBY", b"OVERFLOW", b"FOO"])),
+    st.tuples(name("SET"), field_type, field_offset),
+)
+field_ops = st.lists(field_op, max_size=4).map(flat)
+
+bitmaps = st.one_of(
+    writers,
+    cmd("SET", key, bit_value_str),
+    cmd("SETBIT", key, bit_offset, bit_value),
+    cmd("GETBIT", key, bit_offset),
+    cmd_var("BITCOUNT", st.tuples(key, some(bit_range, 0, 2)).map(lambda t: (t[0], *t[1]))),
+    cmd("BITCOUNT", key, bit_range, bit_range, bit_unit),
+    cmd_var("BITCOUNT", st.tuples(key, some(bit_range | bit_unit, 3, 4))
+            .map(lambda t: (t[0], *t[1]))),
+    cmd_var("BITPOS", st.tuples(key, bit_value, some(bit_range, 0, 2))
+            .map(lambda t: (t[0], t[1], *t[2]))),
+    cmd("BITPOS", key, bit_value, bit_range, bit_range, bit_unit),
+    cmd_var("BITPOS", st.tuples(key, bit_value, some(bit_range | bit_unit, 3, 4))
+            .map(lambda t: (t[0], t[1], *t[2]))),
+    cmd_var("BITOP", st.tuples(st.sampled_from([b"AND", b"or", b"Xor", b"NOT", b"not",
+                                                b"NAND", b""]), key, some(key, 1, 3))
+            .map(lambda t: (t[0], t[1], *t[2]))),
+    cmd_var("BITFIELD", st.tuples(key, field_ops).map(lambda t: (t[0], *t[1]))),
+    cmd_var("BITFIELD_RO", st.tuples(key, field_ops).map(lambda t: (t[0], *t[1]))),
+    cmd("SET", key, bit_value_str, st.just(b"EX"), times("rel_s")),
+    cmd("GET", key), cmd("STRLEN", key), cmd("TTL", key),
+)
+
+lcs_value = st.text("abcd", max_size=12).map(str.encode) | st.sampled_from(
+    [b"ohmytext", b"mynewtext", b"", b"\x00\xff\x00"])
+lcs_option = st.one_of(
+    st.tuples(st.sampled_from([b"LEN", b"len", b"IDX", b"idx", b"WITHMATCHLEN",
+                               b"withmatchlen", b"BAD"])),
+    st.tuples(name("MINMATCHLEN"), st.sampled_from([b"0", b"1", b"2", b"3", b"-1", b"x"])),
+    st.tuples(name("MINMATCHLEN")),
+)
+
+string_extras = st.one_of(
+    writers,
+    cmd("SET", key, lcs_value),
+    cmd_var("MSET", st.lists(st.tuples(key, lcs_value), min_size=1, max_size=3).map(flat)),
+    cmd_var("LCS", st.tuples(key, key, st.lists(lcs_option, max_size=3).map(flat))
+            .map(lambda t: (t[0], t[1], *t[2]))),
+    cmd("SUBSTR", key, integer, integer),
+    cmd("GETRANGE", key, integer, integer),
+    cmd("GET", key),
+)
+
+
+def _hll(encoding: int, card: bytes, body: bytes) -> bytes:
+    return b"HYLL" + bytes((encoding, 0, 0, 0)) + card + body
+
+
+_STALE = bytes(7) + b"\x80"
+# HLL strings given to both servers with SET: valid ones of both encodings, cached
+# cardinalities true and false, and every kind of invalid or corrupt one.
+HLL_VALUES = [
+    _hll(1, bytes(8), b"\x7f\xff"),  # empty sparse, cached 0
+    _hll(1, _STALE, b"\x04\x84\x7f\xf8"),  # ZERO(5) VAL(2) XZERO(16378), stale
+    _hll(1, _STALE, b"\x04\x87\x7f\xf5"),  # a run of four registers of value 2
+    _hll(1, b"\x07" + bytes(7), b"\x04\x84\x7f\xf8"),  # cache says 7: believed
+    _hll(0, _STALE, bytes(12288)),  # dense, empty
+    _hll(0, _STALE, b"\x41\x10\x04" * 4096),  # dense, every register 1
+    _hll(0, _STALE, b"\xff\xff\xff" + bytes(12285)),  # dense, four registers of 63
+    _hll(0, b"\x39\x30" + bytes(6), bytes(12288)),  # cache says 12345: believed
+    _hll(1, _STALE, b"\x7f\xfe"),  # sparse runs one register short: corrupt
+    _hll(1, _STALE, b"\x7f\xff\x00"),  # one register too many: corrupt
+    _hll(1, _STALE, b""),  # no runs at all: corrupt
+    _hll(1, bytes(8), b""),  # corrupt, but its cache is believed
+    _hll(0, _STALE, bytes(12287)),  # dense one byte short
+    _hll(2, _STALE, b"\x7f\xff"),  # unknown encoding
+    b"HYLX" + _hll(1, bytes(8), b"\x7f\xff")[4:],  # wrong magic
+    b"HYLL\x01", b"not an hll at all", b"12345678901234567",
+]
+PF_ELEMENTS = [b"a", b"b", b"c", b"d", b"", b"\x00", b"hello", b"foo", b"bar", b"x8784"]
+
+
+@st.composite
+def pf_elements(draw: st.DrawFn) -> tuple[bytes, ...]:
+    """A few named elements, or a run of numbered ones big enough (at times) to make a
+    sparse HLL grow past Redis' 3000-byte limit and turn dense."""
+    if draw(st.integers(0, 4)) == 0:
+        start = draw(st.integers(0, 5)) * 1000
+        count = draw(st.sampled_from([10, 200, 1000, 2500]))
+        return tuple(b"e%d" % i for i in range(start, start + count))
+    return tuple(draw(st.lists(st.sampled_from(PF_ELEMENTS) | st.binary(max_size=4),
+                               max_size=5)))
+
+
+hyperloglog = st.one_of(
+    writers,
+    cmd("SET", key, st.sampled_from(HLL_VALUES)),
+    cmd_var("PFADD", st.tuples(key, pf_elements()).map(lambda t: (t[0], *t[1]))),
+    cmd_var("PFADD", st.tuples(key, pf_elements()).map(lambda t: (t[0], *t[1]))),
+    cmd_var("PFCOUNT", some(key, 1, 3)),
+    cmd_var("PFCOUNT", some(key, 1, 1)),
+    cmd_var("PFMERGE", some(key, 1, 4)),
+    cmd("GET", key), cmd("GET", key),
+    cmd("SET", key, st.sampled_from(HLL_VALUES), st.just(b"EX"), times("rel_s")),
+    cmd("TTL", key),
+)
+
 # Commands Redis and dynredis have, with their arities (for arity errors).
 ARITIES = {
     "GET": 2, "SET": -3, "SETNX": 3, "SETEX": 4, "PSETEX": 4, "GETSET": 3, "GETDEL": 2,
@@ -368,7 +495,9 @@ ARITIES = {
     "INCRBYFLOAT": 3, "DEL": -2, "UNLINK": -2, "EXISTS": -2, "TYPE": 2, "EXPIRE": -3,
     "PEXPIRE": -3, "EXPIREAT": -3, "PEXPIREAT": -3, "EXPIRETIME": 2, "PEXPIRETIME": 2,
     "TTL": 2, "PTTL": 2, "PERSIST": 2, "TOUCH": -2, "DBSIZE": 1, "KEYS": 2, "PING": -1,
-    "ECHO": 2,
+    "ECHO": 2, "SETBIT": 4, "GETBIT": 3, "BITCOUNT": -2, "BITPOS": -3, "BITOP": -4,
+    "BITFIELD": -2, "BITFIELD_RO": -2, "LCS": -3, "SUBSTR": 4, "PFADD": -2, "PFCOUNT": -2,
+    "PFMERGE": -2,
 }
 
 
@@ -410,6 +539,9 @@ FAMILIES: dict[str, st.SearchStrategy[Cmd]] = {
     "counters": counters,
     "keys": keys_family,
     "connection": connection,
+    "bitmaps": bitmaps,
+    "string-extras": string_extras,
+    "hyperloglog": hyperloglog,
 }
 
 
@@ -481,6 +613,9 @@ test_strings_differential = family_test("strings")
 test_counters_differential = family_test("counters")
 test_keys_differential = family_test("keys")
 test_connection_differential = family_test("connection")
+test_bitmaps_differential = family_test("bitmaps")
+test_string_extras_differential = family_test("string-extras")
+test_hyperloglog_differential = family_test("hyperloglog")
 
 
 # --- regression cases found by the differential test ---------------------------------------
@@ -506,6 +641,12 @@ REGRESSIONS: list[tuple[str, list[Cmd]]] = [
     ("connection", [(b"FOO", b"\x00"), (b"FOO", b"a\x00b", b"\xff\xfe"),
                     (b"FOO", *[b"x"] * 40), (b"FOO", b"y" * 50, b"z" * 127, b"w"),
                     (b"x" * 200, b"a\r\nb")]),
+    # PFADD on a corrupt sparse HLL (its runs one register short): Redis keeps the
+    # registers set before the element that fails (x3814 lands in register 5, x8784 in
+    # the missing one) and marks the cache stale, then replies the error.
+    ("hyperloglog", [(b"SET", b"b", b"HYLL\x01" + bytes(11) + b"\x7f\xfe"),
+                     (b"PFADD", b"b", b"x3814", b"x8784"), (b"GET", b"b"),
+                     (b"PFCOUNT", b"b")]),
 ]
 
 

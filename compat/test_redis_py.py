@@ -410,7 +410,8 @@ def test_resp3_counters_and_floats(r3: redis.Redis) -> None:
 
 @mark(RESP3, "server")
 def test_resp3_maps_of_server_commands(r3: redis.Redis) -> None:
-    assert r3.config_get("maxmemory*") == {"maxmemory": "0", "maxmemory-policy": "noeviction"}
+    assert r3.config_get("maxmemory*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
+                                           "maxmemory-clients": "2147483648"}
     info = r3.info("server")
     assert info["redis_mode"] == "cluster"
     table = r3.command()

@@ -6,35 +6,57 @@ import argparse
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import hiredis
 
+from . import clustersettings as settings
 from .localproc import pid_alive, port_free
+from .server import credentials, tls
 from .server.app import NodeOptions, NodeServer
 
+log = logging.getLogger("dynredis")
 
-def _add_quorum_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n", type=int, default=3, help="replicas per key (default 3)")
-    p.add_argument("--r", type=int, default=2, help="read quorum (default 2)")
-    p.add_argument("--w", type=int, default=2, help="write quorum (default 2)")
-    p.add_argument("--engine", choices=("lmdb", "memory"), default="lmdb")
-    p.add_argument("--durability", choices=("none", "buffered", "fsync"), default="buffered")
-    p.add_argument("--requirepass", default=None, help="password clients must AUTH with")
-    p.add_argument("--bind", default="127.0.0.1")
-    p.add_argument("--ring-size", type=int, default=256, help="partitions (power of two)")
-    p.add_argument("--timeout-ms", type=int, default=2000, help="quorum request timeout")
-    p.add_argument("--ae-interval-ms", type=int, default=200,
-                   help="anti-entropy: one partition exchange every this many ms")
-    p.add_argument("--tombstone-grace-ms", type=int, default=600_000,
-                   help="deleted or expired objects are reaped after this long")
-    p.add_argument("--phi-threshold", type=float, default=8.0,
-                   help="failure detector: phi above which a peer counts as down")
+
+def _add_node_args(p: argparse.ArgumentParser) -> None:
+    """The settings every node of a local cluster shares (default None: the recorded or
+    default value applies, see clustersettings)."""
+    d = settings.NODE_DEFAULTS
+    p.add_argument("--n", type=int, help=f"replicas per key (default {d['n']})")
+    p.add_argument("--r", type=int, help=f"read quorum (default {d['r']})")
+    p.add_argument("--w", type=int, help=f"write quorum (default {d['w']})")
+    p.add_argument("--engine", choices=("lmdb", "memory"), help="default lmdb")
+    p.add_argument("--durability", choices=("none", "buffered", "fsync"),
+                   help="default buffered")
+    p.add_argument("--requirepass", default=None,
+                   help="password clients must AUTH with; visible to every local user in "
+                        "`ps`: prefer --requirepass-file or $DYNREDIS_REQUIREPASS")
+    p.add_argument("--requirepass-file", default=None,
+                   help="file whose first line is the password clients must AUTH with")
+    p.add_argument("--bind", help=f"address to listen on (default {d['bind']})")
+    p.add_argument("--ring-size", type=int, help="partitions, a power of two (default 256)")
+    p.add_argument("--timeout-ms", type=int, help="quorum request timeout (default 2000)")
+    p.add_argument("--ae-interval-ms", type=int,
+                   help="anti-entropy: one partition exchange every this many ms (default 200)")
+    p.add_argument("--tombstone-grace-ms", type=int,
+                   help="deleted or expired objects are reaped after this long (default 600000)")
+    p.add_argument("--phi-threshold", type=float,
+                   help="failure detector: phi above which a peer counts as down (default 8)")
+    p.add_argument("--tls-cert-file", help="TLS certificate (PEM) the node presents, to "
+                                           "clients and to peers")
+    p.add_argument("--tls-key-file", help="the private key of --tls-cert-file (PEM)")
+    p.add_argument("--tls-ca-cert-file", help="CA certificate(s) (PEM) that client and peer "
+                                              "certificates are checked against")
+    p.add_argument("--tls-auth-clients", choices=("yes", "no", "optional"),
+                   help="TLS clients must present a certificate signed by the CA: yes "
+                        "(default, as Redis), no, optional (checked if presented)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,29 +64,42 @@ def _parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="cmd", required=True)
 
     node = sub.add_parser("node", help="run one node in the foreground")
-    node.add_argument("--port", type=int, default=7000)
+    node.add_argument("--port", type=int, default=7000,
+                      help="port for plain (non-TLS) clients and peers; 0: none")
     node.add_argument("--cluster-port", type=int, default=None,
                       help="port for cluster-aware clients, where SCAN/KEYS/DBSIZE/RANDOMKEY "
                            "cover only this node's partitions (default: port + 10000; "
                            "0: none)")
+    node.add_argument("--tls-port", type=int, default=0, help="port for TLS clients (and, "
+                      "with --tls-cluster yes, peers); 0 (default): no TLS")
+    node.add_argument("--tls-cluster", choices=("yes", "no"), default="no",
+                      help="peer links use TLS: this node dials and is dialled on its "
+                           "--tls-port (default no)")
     node.add_argument("--data-dir", default="./data/node")
     node.add_argument("--seeds", default="", help="comma-separated host:port of other nodes")
-    node.add_argument("--cluster-secret", default=os.environ.get("DYNREDIS_CLUSTER_SECRET",
-                                                                 "dynredis"))
+    node.add_argument("--cluster-secret-file", default=None,
+                      help="file whose first line is the secret shared by the cluster's "
+                           f"nodes (else ${credentials.ENV_SECRET}, else the one kept in "
+                           "the data directory; a node without seeds makes one there)")
     node.add_argument("--announce", default=None, help="host:port peers use for this node")
     node.add_argument("--log-level", default="INFO")
-    _add_quorum_args(node)
+    _add_node_args(node)
 
     cl = sub.add_parser("cluster", help="run a local cluster of node processes")
     cl.add_argument("--nodes", type=int, default=3)
     cl.add_argument("--base-port", type=int, default=7000)
-    cl.add_argument("--cluster-port-offset", type=int, default=10000,
-                    help="each node's cluster port is its port plus this (0: none)")
+    cl.add_argument("--cluster-port-offset", type=int, default=None,
+                    help="each node's cluster port is its port plus this (default 10000; "
+                         "0: none)")
     cl.add_argument("--data-dir", default="./data")
     cl.add_argument("--detach", action="store_true",
                     help="return once the cluster is up; stop it with `dynredis stop`")
     cl.add_argument("--ready-timeout", type=float, default=60.0)
-    _add_quorum_args(cl)
+    cl.add_argument("--tls", action="store_true", default=None,
+                    help="every node serves TLS only, on its usual ports, and peers link "
+                         "over TLS (needs --tls-cert-file, --tls-key-file, "
+                         "--tls-ca-cert-file)")
+    _add_node_args(cl)
 
     stop = sub.add_parser("stop", help="stop a cluster started with --detach")
     stop.add_argument("--data-dir", default="./data")
@@ -72,7 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="print a node's INFO dynamo section")
     st.add_argument("--host", default="127.0.0.1")
     st.add_argument("--port", type=int, default=7000)
-    st.add_argument("--password", default=None)
+    st.add_argument("--data-dir", default="./data",
+                    help="a local cluster's directory: its password and TLS settings are "
+                         "used for a node of it")
+    st.add_argument("--password", default=None,
+                    help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
+    st.add_argument("--password-file", default=None)
     return top
 
 
@@ -85,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "stop":
         return stop_cluster(args.data_dir)
     if args.cmd == "status":
-        info = node_info(args.host, args.port, args.password)
-        for k, v in info.items():
-            print(f"{k}: {v}")
-        return 0
+        return run_status(args)
     return 2
+
+
+def _node_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The node settings given on the command line (None where not given)."""
+    return {k: getattr(args, k, None) for k in settings.NODE_DEFAULTS}
 
 
 # --- one node -------------------------------------------------------------------------
@@ -98,15 +140,32 @@ def main(argv: list[str] | None = None) -> int:
 def run_node(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    s = settings.resolve(_node_settings(args), None)
+    seeds = tuple(x.strip() for x in args.seeds.split(",") if x.strip())
+    try:
+        secret, secret_from = credentials.cluster_secret(args.cluster_secret_file,
+                                                         args.data_dir, bool(seeds))
+        password = credentials.requirepass(args.requirepass, args.requirepass_file)
+    except credentials.CredentialError as exc:
+        print(f"dynredis: {exc}", file=sys.stderr)
+        return 2
+    if args.requirepass and not args.requirepass_file:
+        log.warning("--requirepass on the command line is visible to every local user "
+                    "(ps): prefer --requirepass-file or $%s", credentials.ENV_REQUIREPASS)
+    if len(secret) < credentials.MIN_SECRET_LEN:
+        log.warning("the cluster secret (from %s) has fewer than %d characters",
+                    secret_from, credentials.MIN_SECRET_LEN)
+    log.info("cluster secret from %s", secret_from)
     opts = NodeOptions(
-        port=args.port, cluster_port=args.cluster_port, bind=args.bind,
-        announce=args.announce, data_dir=args.data_dir,
-        seeds=tuple(s.strip() for s in args.seeds.split(",") if s.strip()),
-        n=args.n, r=args.r, w=args.w, ring_size=args.ring_size, timeout_ms=args.timeout_ms,
-        ae_interval_ms=args.ae_interval_ms, tombstone_grace_ms=args.tombstone_grace_ms,
-        phi_threshold=args.phi_threshold,
-        engine=args.engine, durability=args.durability, requirepass=args.requirepass,
-        cluster_secret=args.cluster_secret,
+        port=args.port, cluster_port=args.cluster_port, bind=s["bind"],
+        announce=args.announce, data_dir=args.data_dir, seeds=seeds,
+        n=s["n"], r=s["r"], w=s["w"], ring_size=s["ring_size"], timeout_ms=s["timeout_ms"],
+        ae_interval_ms=s["ae_interval_ms"], tombstone_grace_ms=s["tombstone_grace_ms"],
+        phi_threshold=s["phi_threshold"], engine=s["engine"], durability=s["durability"],
+        requirepass=password, cluster_secret=secret,
+        tls_port=args.tls_port, tls_cert_file=s["tls_cert_file"],
+        tls_key_file=s["tls_key_file"], tls_ca_cert_file=s["tls_ca_cert_file"],
+        tls_auth_clients=s["tls_auth_clients"], tls_cluster=args.tls_cluster == "yes",
     )
     try:
         server = NodeServer(opts)
@@ -132,66 +191,135 @@ def run_node(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- a local cluster ------------------------------------------------------------------
+# --- talking to a node ----------------------------------------------------------------
 
 
-def _command(host: str, port: int, *words: str, password: str | None = None,
-             timeout: float = 2.0) -> object:
-    """Send one command with a plain socket and return the parsed reply."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        reader = hiredis.Reader(encoding="utf-8")
-        cmds = ([("AUTH", password)] if password else []) + [words]
-        payload = b"".join(
-            b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%b\r\n" % (len(w.encode()), w.encode())
-                                            for w in c) for c in cmds)
-        sock.sendall(payload)
-        replies = []
-        while len(replies) < len(cmds):
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError("connection closed")
-            reader.feed(data)
-            while (r := reader.gets()) is not False:
-                replies.append(r)
+class NodeError(Exception):
+    """A node answered with an error (e.g. NOAUTH, WRONGPASS, LOADING)."""
+
+
+@dataclass
+class Probe:
+    """How the CLI reaches the nodes of a cluster: password and TLS as the nodes need."""
+
+    host: str = "127.0.0.1"
+    password: str | None = None
+    tls: ssl.SSLContext | None = None
+
+    def command(self, port: int, *words: str, timeout: float = 2.0) -> object:
+        """Send one command with a plain (or TLS) socket and return the parsed reply;
+        an error reply raises NodeError."""
+        with socket.create_connection((self.host, port), timeout=timeout) as raw:
+            sock = (self.tls.wrap_socket(raw, server_hostname=self.host)
+                    if self.tls is not None else raw)
+            reader = hiredis.Reader(encoding="utf-8")
+            cmds = ([("AUTH", self.password)] if self.password else []) + [words]
+            payload = b"".join(
+                b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%b\r\n" % (len(w.encode()), w.encode())
+                                                for w in c) for c in cmds)
+            sock.sendall(payload)
+            replies = []
+            while len(replies) < len(cmds):
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("connection closed")
+                reader.feed(data)
+                while (r := reader.gets()) is not False:
+                    replies.append(r)
+        for r in replies:
+            if isinstance(r, hiredis.ReplyError):
+                raise NodeError(str(r))
         return replies[-1]
 
-
-def node_info(host: str, port: int, password: str | None = None) -> dict[str, str]:
-    text = _command(host, port, "INFO", "dynamo", password=password)
-    if isinstance(text, Exception):
-        raise text
-    info = {}
-    for line in str(text).splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, _, v = line.partition(":")
-            info[k] = v
-    return info
+    def info(self, port: int) -> dict[str, str]:
+        text = self.command(port, "INFO", "dynamo")
+        info = {}
+        for line in str(text).splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, _, v = line.partition(":")
+                info[k] = v
+        return info
 
 
-def wait_ready(host: str, ports: list[int], timeout: float, password: str | None = None,
+def _auth_refused(message: str) -> bool:
+    return message.startswith(("NOAUTH", "WRONGPASS", "NOPERM"))
+
+
+def wait_ready(probe: Probe, ports: list[int], timeout: float,
                cluster_ports: list[int] | None = None,
                procs: list[subprocess.Popen] | None = None) -> bool:
     """True once every node answers (on its cluster port too, if given) and all agree on
     a ring that has every node; False after `timeout`, or as soon as one of `procs`
-    (the node processes just started) has exited."""
+    (the node processes just started) has exited. A node that refuses the password
+    raises NodeError at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs or ()):
             return False
         try:
-            infos = [node_info(host, p, password) for p in ports]
-            pongs = [_command(host, p, "PING", password=password) for p in cluster_ports or ()]
+            infos = [probe.info(p) for p in ports]
+            pongs = [probe.command(p, "PING") for p in cluster_ports or ()]
+        except NodeError as exc:
+            if _auth_refused(str(exc)):
+                raise
+            time.sleep(0.1)  # LOADING: linking to its peers
+            continue
         except (OSError, ConnectionError):
             time.sleep(0.1)
             continue
         epochs = {(i.get("ring_epoch"), i.get("ring_claimant")) for i in infos}
         if len(epochs) == 1 and all(i.get("ring_members") == str(len(ports)) for i in infos) \
                 and all(not i.get("members_down") for i in infos) \
+                and all(i.get("loading", "0") == "0" for i in infos) \
                 and all(p == "PONG" for p in pongs):
             return True
         time.sleep(0.1)
     return False
 
+
+def _client_tls(s: dict[str, Any]) -> ssl.SSLContext | None:
+    """The CLI's TLS context for a cluster run with --tls (its certificate serves as the
+    client certificate, as redis-cli --cert would)."""
+    if not s["tls"]:
+        return None
+    return tls.client_context(s["tls_cert_file"], s["tls_key_file"], s["tls_ca_cert_file"])
+
+
+def _probe(s: dict[str, Any]) -> Probe:
+    password = None
+    if s["requirepass_file"]:
+        password = credentials.read_secret_file(s["requirepass_file"], "requirepass")
+    return Probe(s["bind"], password, _client_tls(s))
+
+
+def run_status(args: argparse.Namespace) -> int:
+    recorded = None
+    try:
+        recorded = settings.load(args.data_dir)
+    except ValueError:
+        pass
+    try:
+        if recorded is not None and args.port in _record_ports(args.data_dir):
+            probe = _probe(recorded)
+            probe.host = args.host
+        else:
+            probe = Probe(args.host)
+        if args.password_file:
+            probe.password = credentials.read_secret_file(args.password_file, "password")
+        elif args.password:
+            probe.password = args.password
+        elif os.environ.get("REDISCLI_AUTH"):
+            probe.password = os.environ["REDISCLI_AUTH"]
+        info = probe.info(args.port)
+    except (credentials.CredentialError, NodeError, OSError) as exc:
+        print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    return 0
+
+
+# --- a local cluster ------------------------------------------------------------------
 
 NODE_LOG = "node.log"
 
@@ -200,8 +328,58 @@ def _pidfile(data_dir: str) -> str:
     return os.path.join(data_dir, "cluster.pids")
 
 
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The cluster settings given on this command line (None where not given)."""
+    given = _node_settings(args)
+    given["cluster_port_offset"] = args.cluster_port_offset
+    given["tls"] = args.tls
+    for k in ("tls_cert_file", "tls_key_file", "tls_ca_cert_file"):
+        if given[k]:
+            given[k] = os.path.abspath(given[k])
+    if args.requirepass_file:
+        given["requirepass_file"] = os.path.abspath(args.requirepass_file)
+    return given
+
+
+def _password_given(args: argparse.Namespace) -> str | None:
+    """A password given as a value (--requirepass, $DYNREDIS_REQUIREPASS): "" asks for
+    none; None when not given."""
+    if args.requirepass is not None:
+        return args.requirepass
+    return os.environ.get(credentials.ENV_REQUIREPASS)
+
+
+def _keep_password(data_dir: str, password: str) -> str:
+    """Store the cluster's password in its directory (mode 0600); the file's path."""
+    path = os.path.abspath(os.path.join(data_dir, settings.PASSWORD_FILE))
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    credentials.write_secret_file(tmp, password)
+    os.replace(tmp, path)
+    return path
+
+
+def _check_tls(s: dict[str, Any]) -> str | None:
+    if s["tls"] and not (s["tls_cert_file"] and s["tls_key_file"] and s["tls_ca_cert_file"]):
+        return ("--tls needs --tls-cert-file, --tls-key-file and --tls-ca-cert-file (the "
+                "CLI presents that certificate to the nodes, as a TLS client)")
+    return None
+
+
 def run_cluster(args: argparse.Namespace) -> int:
     os.makedirs(args.data_dir, exist_ok=True)
+    try:
+        recorded = settings.load(args.data_dir)
+    except ValueError as exc:
+        print(f"dynredis: {exc}", file=sys.stderr)
+        return 2
+    if args.requirepass:
+        print("dynredis: warning: --requirepass on the command line is visible to every "
+              "local user (ps) while this command runs: prefer --requirepass-file or "
+              f"${credentials.ENV_REQUIREPASS} (the nodes get it by file either way)",
+              file=sys.stderr)
+    given = _given(args)
     pids = _recorded_pids(args.data_dir)
     down = [i for i, pid in enumerate(pids) if not pid_alive(pid)]
     if pids and len(down) < len(pids):
@@ -211,43 +389,79 @@ def run_cluster(args: argparse.Namespace) -> int:
                   f"(stop it with: dynredis stop --data-dir {args.data_dir})",
                   file=sys.stdout if args.detach else sys.stderr)
             return 0 if args.detach else 1
+        s = recorded if recorded is not None else settings.resolve(given, None)
+        password = _password_given(args)
+        if recorded is None and password and not args.requirepass_file:
+            # A cluster recorded by an earlier build: its password as given now.
+            s["requirepass_file"] = _keep_password(args.data_dir, password)
         ports = _recorded_ports(args, len(pids))
         if not args.detach or len(pids) != args.nodes:
             print(f"dynredis: the cluster on {args.data_dir} runs, but its node(s) on port(s) "
                   f"{', '.join(str(ports[i]) for i in down)} are down; restart them with "
-                  f"`dynredis cluster --detach --nodes {len(pids)}` (and the options it was "
-                  f"started with), or stop it: dynredis stop --data-dir {args.data_dir}",
+                  f"`dynredis cluster --detach --nodes {len(pids)} --data-dir "
+                  f"{args.data_dir}` (they get the settings the cluster was started with), "
+                  f"or stop it: dynredis stop --data-dir {args.data_dir}",
                   file=sys.stderr)
             return 1
-        return _restart_down_nodes(args, pids, ports, down)
+        ignored = settings.differences(given, s) if recorded is not None else []
+        if recorded is not None and password is not None:
+            ignored.append("--requirepass")
+        if ignored:
+            print(f"dynredis: warning: restarting with the settings the cluster was started "
+                  f"with ({settings.path(args.data_dir)}); ignored: {', '.join(ignored)}",
+                  file=sys.stderr)
+        return _restart_down_nodes(args, s, pids, ports, down)
+    s = settings.resolve(given, recorded)
+    password = _password_given(args)
+    if password is not None and not args.requirepass_file:
+        s["requirepass_file"] = _keep_password(args.data_dir, password) if password else None
+    problem = _check_tls(s)
+    if problem:
+        print(f"dynredis: {problem}", file=sys.stderr)
+        return 2
     ports = [args.base_port + i for i in range(args.nodes)]
-    offset = args.cluster_port_offset
+    offset = s["cluster_port_offset"]
     if offset and ports[-1] + offset > 65535:
         print(f"dynredis: cluster ports (port + {offset}) would pass 65535; choose a lower "
               "--base-port or --cluster-port-offset (0: no cluster ports)", file=sys.stderr)
         return 2
-    cports = _cluster_ports(args, ports)
-    taken = [p for p in ports + cports if not port_free(args.bind, p)]
+    cports = _cluster_ports(s, ports)
+    taken = [p for p in ports + cports if not port_free(s["bind"], p)]
     if taken:
-        print(f"dynredis: port(s) {', '.join(map(str, taken))} on {args.bind} are in use by "
+        print(f"dynredis: port(s) {', '.join(map(str, taken))} on {s['bind']} are in use by "
               "another program; choose another --base-port (or --cluster-port-offset)",
               file=sys.stderr)
         return 1
-    n, r, w = _quorum(args, args.nodes)
-    procs = [_spawn_node(args, port, ports) for port in ports]
+    try:
+        probe = _probe(s)
+    except (credentials.CredentialError, OSError, ssl.SSLError) as exc:
+        print(f"dynredis: {exc}", file=sys.stderr)
+        return 2
+    settings.save(args.data_dir, s)
+    n, r, w = _quorum(s, args.nodes)
+    procs = [_spawn_node(args, s, port, ports) for port in ports]
     _write_pidfile(args.data_dir, [(p.pid, port) for p, port in zip(procs, ports, strict=True)])
 
-    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports, procs):
+    try:
+        ready = wait_ready(probe, ports, args.ready_timeout, cports, procs)
+    except NodeError as exc:
+        print(f"dynredis: the nodes refused the cluster's password: {exc}", file=sys.stderr)
+        ready = False
+    if not ready:
         print("dynredis: the cluster did not come up (see node.log in each node "
               "directory)" + _exits(args, procs, ports), file=sys.stderr)
         _terminate(procs)
         _forget_nodes(args.data_dir)
         return 1
-    print(f"dynredis: {args.nodes}-node cluster up on {args.bind} ports "
-          f"{ports[0]}-{ports[-1]} (N={n} R={r} W={w}, engine {args.engine}, "
-          f"durability {args.durability}, data in {args.data_dir})")
-    print(f"  connect:       redis-cli -p {ports[0]}")
-    print(f"  cluster mode:  redis-cli -c -p {ports[0]}")
+    print(f"dynredis: {args.nodes}-node cluster up on {s['bind']} ports "
+          f"{ports[0]}-{ports[-1]} (N={n} R={r} W={w}, engine {s['engine']}, "
+          f"durability {s['durability']}, data in {args.data_dir})")
+    cli = "redis-cli" + (f" --tls --cert {s['tls_cert_file']} --key {s['tls_key_file']} "
+                         f"--cacert {s['tls_ca_cert_file']}" if s["tls"] else "")
+    print(f"  connect:       {cli} -p {ports[0]}"
+          + (f" --askpass (password in {s['requirepass_file']})" if s["requirepass_file"]
+             else ""))
+    print(f"  cluster mode:  {cli} -c -p {ports[0]}")
     if cports:
         print(f"  cluster ports: {cports[0]}-{cports[-1]} (cluster-aware clients are "
               "pointed there by CLUSTER SLOTS)")
@@ -276,17 +490,6 @@ def run_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cluster_secret(data_dir: str) -> str:
-    """The shared secret of the cluster's peer links, made on the cluster's first start."""
-    secret_path = os.path.join(data_dir, "cluster.secret")
-    if not os.path.exists(secret_path):
-        with open(secret_path, "w") as f:
-            f.write(secrets.token_hex(16))
-        os.chmod(secret_path, 0o600)
-    with open(secret_path) as f:
-        return f.read().strip()
-
-
 def _node_dir(data_dir: str, port: int) -> str:
     """The data directory of the cluster's node on `port` (its log is NODE_LOG there)."""
     return os.path.join(data_dir, f"node-{port}")
@@ -308,55 +511,82 @@ def _exits(args: argparse.Namespace, procs: list[subprocess.Popen], ports: list[
     return "".join(said)
 
 
-def _quorum(args: argparse.Namespace, nodes: int) -> tuple[int, int, int]:
+def _quorum(s: dict[str, Any], nodes: int) -> tuple[int, int, int]:
     """N, R and W of a local cluster: no more replicas than nodes, no quorum above N."""
-    n = min(args.n, nodes)
-    return n, min(args.r, n), min(args.w, n)
+    n = min(s["n"], nodes)
+    return n, min(s["r"], n), min(s["w"], n)
 
 
-def _spawn_node(args: argparse.Namespace, port: int, ports: list[int]) -> subprocess.Popen:
-    """Start the node process of `port` (of the cluster on `ports`), logging to its
-    directory's node.log."""
-    offset = args.cluster_port_offset
-    addrs = [f"{args.bind}:{p}" for p in ports]
-    n, r, w = _quorum(args, len(ports))
+def _spawn_node(args: argparse.Namespace, s: dict[str, Any], port: int,
+                ports: list[int]) -> subprocess.Popen:
+    """Start the node process of `port` (of the cluster on `ports`) with settings `s`,
+    logging to its directory's node.log. Its command line holds no secret: the cluster
+    secret and the password are passed as files."""
+    offset = s["cluster_port_offset"]
+    bind = s["bind"]
+    addrs = [f"{bind}:{p}" for p in ports]
+    n, r, w = _quorum(s, len(ports))
     node_dir = _node_dir(args.data_dir, port)
     os.makedirs(node_dir, exist_ok=True)
-    cmd = [sys.executable, "-m", "dynredis", "node", "--port", str(port),
+    secret_file = os.path.abspath(os.path.join(args.data_dir, credentials.SECRET_FILE))
+    credentials.ensure_secret_file(secret_file)
+    listen = (["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes"] if s["tls"]
+              else ["--port", str(port)])
+    cmd = [sys.executable, "-m", "dynredis", "node", *listen,
            "--cluster-port", str(port + offset if offset else 0),
-           "--bind", args.bind, "--data-dir", node_dir,
-           "--seeds", ",".join(a for a in addrs if a != f"{args.bind}:{port}"),
+           "--bind", bind, "--data-dir", node_dir,
+           "--seeds", ",".join(a for a in addrs if a != f"{bind}:{port}"),
+           "--cluster-secret-file", secret_file,
            "--n", str(n), "--r", str(r), "--w", str(w),
-           "--engine", args.engine, "--durability", args.durability,
-           "--ring-size", str(args.ring_size), "--timeout-ms", str(args.timeout_ms),
-           "--ae-interval-ms", str(args.ae_interval_ms),
-           "--tombstone-grace-ms", str(args.tombstone_grace_ms),
-           "--phi-threshold", str(args.phi_threshold)]
-    if args.requirepass:
-        cmd += ["--requirepass", args.requirepass]
-    env = dict(os.environ, DYNREDIS_CLUSTER_SECRET=_cluster_secret(args.data_dir))
-    with open(os.path.join(node_dir, NODE_LOG), "ab") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
-                                start_new_session=args.detach)
+           "--engine", s["engine"], "--durability", s["durability"],
+           "--ring-size", str(s["ring_size"]), "--timeout-ms", str(s["timeout_ms"]),
+           "--ae-interval-ms", str(s["ae_interval_ms"]),
+           "--tombstone-grace-ms", str(s["tombstone_grace_ms"]),
+           "--phi-threshold", str(s["phi_threshold"])]
+    if s["requirepass_file"]:
+        cmd += ["--requirepass-file", s["requirepass_file"]]
+    for k in ("tls_cert_file", "tls_key_file", "tls_ca_cert_file"):
+        if s[k]:
+            cmd += ["--" + k.replace("_", "-"), s[k]]
+    if s["tls_cert_file"]:
+        cmd += ["--tls-auth-clients", s["tls_auth_clients"]]
+    # The nodes take their password and secret from the files named above, never from
+    # an environment this command was given.
+    env = {k: v for k, v in os.environ.items()
+           if k not in (credentials.ENV_SECRET, credentials.ENV_REQUIREPASS)}
+    with open(os.path.join(node_dir, NODE_LOG), "ab") as log_file:
+        return subprocess.Popen(cmd, stdout=log_file, stderr=log_file, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=args.detach)
 
 
-def _cluster_ports(args: argparse.Namespace, ports: list[int]) -> list[int]:
+def _cluster_ports(s: dict[str, Any], ports: list[int]) -> list[int]:
     """The nodes' ports for cluster-aware clients (none with --cluster-port-offset 0)."""
-    offset = args.cluster_port_offset
+    offset = s["cluster_port_offset"]
     return [p + offset for p in ports] if offset else []
 
 
-def _restart_down_nodes(args: argparse.Namespace, pids: list[int], ports: list[int],
-                        down: list[int]) -> int:
+def _restart_down_nodes(args: argparse.Namespace, s: dict[str, Any], pids: list[int],
+                        ports: list[int], down: list[int]) -> int:
     """Start again the nodes of a detached cluster whose processes are gone (killed or
-    crashed), on their ports and data directories; the others keep running."""
-    procs = [_spawn_node(args, ports[i], ports) for i in down]
+    crashed), on their ports and data directories and with the cluster's recorded
+    settings; the others keep running."""
+    try:
+        probe = _probe(s)
+    except (credentials.CredentialError, OSError, ssl.SSLError) as exc:
+        print(f"dynredis: {exc}", file=sys.stderr)
+        return 2
+    procs = [_spawn_node(args, s, ports[i], ports) for i in down]
     for i, proc in zip(down, procs, strict=True):
         pids[i] = proc.pid
     _write_pidfile(args.data_dir, list(zip(pids, ports, strict=True)))
-    cports = _cluster_ports(args, ports)
+    cports = _cluster_ports(s, ports)
     restarted = ", ".join(str(ports[i]) for i in down)
-    if not wait_ready(args.bind, ports, args.ready_timeout, args.requirepass, cports, procs):
+    try:
+        ready = wait_ready(probe, ports, args.ready_timeout, cports, procs)
+    except NodeError as exc:
+        print(f"dynredis: the nodes refused the cluster's password: {exc}", file=sys.stderr)
+        ready = False
+    if not ready:
         print(f"dynredis: restarted node(s) on port(s) {restarted}, but the cluster did not "
               "come up (see node.log in each node directory)"
               + _exits(args, procs, [ports[i] for i in down]), file=sys.stderr)
@@ -401,14 +631,19 @@ def _recorded_pids(data_dir: str) -> list[int]:
         return []
 
 
+def _record_ports(data_dir: str) -> list[int]:
+    """The ports of the cluster's nodes as recorded (none for a stopped cluster)."""
+    try:
+        with open(_portfile(data_dir)) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _recorded_ports(args: argparse.Namespace, count: int) -> list[int]:
     """The ports of the cluster's `count` nodes: as recorded, else (a record from an
     earlier build) --base-port upwards."""
-    try:
-        with open(_portfile(args.data_dir)) as f:
-            ports = [int(x) for x in f.read().split()]
-    except (OSError, ValueError):
-        ports = []
+    ports = _record_ports(args.data_dir)
     return ports if len(ports) == count else [args.base_port + i for i in range(count)]
 
 

@@ -1,17 +1,21 @@
 """The command table; importing this package registers every command family."""
 
 from . import (  # noqa: F401
+    acl,
+    bitmaps,
     cluster,
     counters,
     dynamo,
     geocmds,
     hashes,
+    hyperloglog,
     keys,
     keyspace,
     lists,
     replication,
     server,
     sets,
+    stringextras,
     strings,
     transactions,
     zsetplans,

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..cluster.ports import main_port
 from ..core import obj as objmod
-from ..core.clusterports import main_port
 from ..core.keyslot import SLOTS, key_slot
 from ..core.ring import partition_of_slot, slot_range
 from ..resp import encode as resp
@@ -159,19 +159,42 @@ def _cluster_sub(name: str, arity: int) -> Any:
     return subcommand("cluster", name, arity, ("stale",))
 
 
+def _topology(c: Any) -> tuple:
+    """Everything SLOTS, SHARDS and NODES depend on."""
+    node = c.node
+    ports = c.server.cluster_ports
+    return (node.ring, node.cfg.n, frozenset(node.down),
+            tuple((m, node.member_status(m), ports.of(m)) for m in sorted(node.members)))
+
+
+def _cached(c: Any, sub: str, build: Any) -> bytes:
+    """The topology replies are kept (per subcommand and protocol) with the state they
+    describe, and built again only when it changed (the ring, the members' status or
+    their cluster ports): 500 CLUSTER SHARDS in one write took a node 13 s to build."""
+    state = _topology(c)
+    key = (sub, c.proto)
+    replies = c.server.topology_replies
+    hit = replies.get(key)
+    if hit is not None and hit[0] == state:
+        return hit[1]
+    reply = build()
+    replies[key] = (state, reply)
+    return reply
+
+
 @_cluster_sub("slots", 2)
 def cmd_cluster_slots(c: Any, args: list[bytes]) -> bytes:
-    return resp.encode(cluster_slots(c), c.proto)
+    return _cached(c, "slots", lambda: resp.encode(cluster_slots(c), c.proto))
 
 
 @_cluster_sub("nodes", 2)
 def cmd_cluster_nodes(c: Any, args: list[bytes]) -> bytes:
-    return resp.encode(Verbatim(cluster_nodes(c)), c.proto)
+    return _cached(c, "nodes", lambda: resp.encode(Verbatim(cluster_nodes(c)), c.proto))
 
 
 @_cluster_sub("shards", 2)
 def cmd_cluster_shards(c: Any, args: list[bytes]) -> bytes:
-    return resp.encode(cluster_shards(c), c.proto)
+    return _cached(c, "shards", lambda: resp.encode(cluster_shards(c), c.proto))
 
 
 @_cluster_sub("myid", 2)

@@ -7,24 +7,37 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from ..core import writes
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from . import longdouble
-from .common import Write, answer, current, read_then_write
+from .common import Write, current, err, read_then_write
 from .table import ERR_NOT_INT, command, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
 ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
 
 
+# The core's reasons for refusing an increment (core/writes.py), in Redis' words.
+INCR_REFUSALS = {
+    writes.NOT_AN_INTEGER: ERR_NOT_INT,
+    writes.OVERFLOW: resp.error("ERR increment or decrement would overflow"),
+}
+
+
 def _incr(c: Any, key: bytes, delta: int) -> None:
     node = c.node
+    slot = c.defer()
 
-    def render(obj: Any) -> bytes:
+    def done(result: tuple) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(INCR_REFUSALS.get(e) or err(e))
+            return
         sib = current(obj, node.now)
-        return resp.integer(int(sib[2])) if sib is not None else resp.ZERO
+        slot.set(resp.integer(int(sib[2])) if sib is not None else resp.ZERO)
 
-    c.incr(key, delta, answer(c.defer(), render), c.w)
+    c.incr(key, delta, done, c.w)
 
 
 @command("incr", 2, ("write", "denyoom", "fast"), 1, 1, 1, "string",

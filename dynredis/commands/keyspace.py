@@ -4,7 +4,7 @@ On a node's main port they cover the whole cluster (every live key exactly once,
 partition read from one up replica); on its cluster port (connections with
 `cluster_view`) only the partitions the node owns, as a Redis Cluster master answers
 for its own slots, so cluster-aware clients that fan them out to every master get each
-key once. See `core/keyscan.py` for the cursor.
+key once. See `cluster/keyscan.py` for the cursor.
 """
 
 from __future__ import annotations

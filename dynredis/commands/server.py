@@ -4,7 +4,6 @@ INFO TIME LASTSAVE CONFIG FLUSHDB MEMORY."""
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,15 @@ from typing import Any
 from ..core import obj as objmod
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
+from ..server.limits import (
+    MAXCLIENTS_MAX,
+    QUERY_BUFFER_MIN,
+    default_output_limits,
+    format_output_limits,
+    maxclients_refusal,
+    parse_output_limits,
+)
+from .glob import stringmatch
 from .metadata import command_info, spec_keys
 from .table import (
     ERR_NOT_INT,
@@ -57,13 +65,17 @@ def cmd_quit(c: Any, args: list[bytes]) -> bytes:
     return resp.OK
 
 
-def _check_password(c: Any, user: bytes, password: bytes) -> bool:
-    required = c.server.requirepass
-    if user.lower() != b"default":
+def _authenticate(c: Any, user: bytes, password: bytes) -> bool:
+    """AUTH / HELLO AUTH: the connection becomes `user`'s if the password is one of its
+    own (any for a nopass user) and the user is on (see server/acl_table.py)."""
+    users = c.server.users
+    found = users.authenticate(user.decode("utf-8", "surrogateescape"), password)
+    if found is None:
         return False
-    if required is None:
-        return True
-    return hmac.compare_digest(password, required.encode())
+    c.authed = True
+    c.user = found.name
+    c.perms = users.restrictions(found.name)
+    return True
 
 
 @command("auth", -2, ("fast", "stale", "noauth"), group="connection", summary="Authenticates the connection.")
@@ -71,14 +83,13 @@ def cmd_auth(c: Any, args: list[bytes]) -> bytes:
     if len(args) > 3:
         return resp.error("ERR syntax error")
     if len(args) == 2:
-        if c.server.requirepass is None:
+        if c.server.users.get("default").nopass:
             return ERR_NOPASS
         user, password = b"default", args[1]
     else:
         user, password = args[1], args[2]
-    if not _check_password(c, user, password):
+    if not _authenticate(c, user, password):
         return ERR_WRONGPASS
-    c.authed = True
     return resp.OK
 
 
@@ -97,9 +108,8 @@ def cmd_hello(c: Any, args: list[bytes]) -> bytes:
     while i < len(args):
         opt = args[i].upper()
         if opt == b"AUTH" and i + 2 < len(args):
-            if not _check_password(c, args[i + 1], args[i + 2]):
+            if not _authenticate(c, args[i + 1], args[i + 2]):
                 return ERR_WRONGPASS
-            c.authed = True
             i += 3
         elif opt == b"SETNAME" and i + 1 < len(args):
             name = args[i + 1]
@@ -142,7 +152,7 @@ def _client_info(c: Any) -> str:
     return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
             f"flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={c.last_cmd} "
-            f"user=default redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
+            f"user={c.user} redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
 
 
 @command("client", -2, ("stale",), group="connection", summary="A container for client connection commands.")
@@ -370,7 +380,10 @@ def cmd_reset(c: Any, args: list[bytes]) -> bytes:
     (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
     c.proto = 2
     c.name = None
-    c.authed = c.server.requirepass is None
+    users = c.server.users
+    c.authed = users.default_open()
+    c.user = "default"
+    c.perms = users.restrictions("default")
     c.r = None
     c.w = None
     return RESET
@@ -410,61 +423,6 @@ def cmd_flushdb(c: Any, args: list[bytes]) -> bytes | None:
 # --- CONFIG -------------------------------------------------------------------------
 
 
-def stringmatch(pattern: str, string: str) -> bool:
-    """Redis' glob match (util.c stringmatchlen), case-insensitive: * ? [a-z] [^x] \\x."""
-    return _match(pattern.lower(), 0, string.lower(), 0)
-
-
-def _match(p: str, i: int, s: str, j: int) -> bool:
-    while i < len(p) and j < len(s):
-        ch = p[i]
-        if ch == "*":
-            while i + 1 < len(p) and p[i + 1] == "*":
-                i += 1
-            if i + 1 == len(p):
-                return True
-            return any(_match(p, i + 1, s, k) for k in range(j, len(s)))
-        if ch == "?":
-            j += 1
-        elif ch == "[":
-            i += 1
-            negate = i < len(p) and p[i] == "^"
-            if negate:
-                i += 1
-            hit = False
-            while True:
-                if i >= len(p):
-                    i -= 1
-                    break
-                if p[i] == "\\" and len(p) - i >= 2:
-                    i += 1
-                    hit = hit or p[i] == s[j]
-                elif p[i] == "]":
-                    break
-                elif len(p) - i >= 3 and p[i + 1] == "-":
-                    lo, hi = sorted((p[i], p[i + 2]))
-                    i += 2
-                    hit = hit or lo <= s[j] <= hi
-                else:
-                    hit = hit or p[i] == s[j]
-                i += 1
-            if hit == negate:
-                return False
-            j += 1
-        else:
-            if ch == "\\" and len(p) - i >= 2:
-                i += 1
-            if p[i] != s[j]:
-                return False
-            j += 1
-        i += 1
-        if j == len(s):
-            while i < len(p) and p[i] == "*":
-                i += 1
-            break
-    return i == len(p) and j == len(s)
-
-
 ULLONG_MAX = 2**64 - 1
 _MEM_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
               "g": 1000**3, "gb": 1024**3}
@@ -501,13 +459,16 @@ class Setting:
     """A CONFIG parameter: its current value, and a parser that normalises a new value
     (returning (normal form, None) or (None, Redis' reason for refusing it)).
 
-    CONFIG SET succeeds only when the new value means what the node already runs with:
-    every other value is a setting dynredis cannot honour."""
+    CONFIG SET succeeds only when the new value means what the node already runs with
+    (every other value is a setting dynredis cannot honour), except for the settings
+    with an `apply`, which takes the connection and the normal form and returns None, or
+    the reason it cannot be applied."""
 
     name: str
     value: Callable[[Any], str]
     parse: Callable[[str], tuple[object, str | None]]
     immutable: bool = False  # immutable in Redis too: Redis' own error
+    apply: Callable[[Any, Any], str | None] | None = None
 
 
 def _parse_memory(low: int, high: int) -> Callable[[str], tuple[object, str | None]]:
@@ -567,6 +528,58 @@ def _fixed(raw: str) -> tuple[object, str | None]:
     return raw, None
 
 
+# --- the client limits (server/limits.py), which CONFIG SET changes ----------------------
+
+
+def _set_maxclients(c: Any, n: int) -> str | None:
+    limits = c.server.limits
+    if n > limits.maxclients:
+        refusal = maxclients_refusal(n)
+        if refusal is not None:
+            return refusal
+    limits.maxclients = n
+    return None
+
+
+def _set_query_buffer(c: Any, n: int) -> str | None:
+    c.server.limits.query_buffer = n
+    return None
+
+
+def _parse_output_limits(raw: str) -> tuple[object, str | None]:
+    # Checked against the defaults (all classes present); applied over the current ones.
+    new, reason = parse_output_limits(raw, default_output_limits(), memtoull)
+    return (raw, None) if reason is None else (None, reason)
+
+
+def _set_output_limits(c: Any, raw: str) -> str | None:
+    limits = c.server.limits
+    new, reason = parse_output_limits(raw, limits.output, memtoull)
+    if new is None:
+        return reason
+    limits.output = new
+    return None
+
+
+def _parse_maxmemory_clients(raw: str) -> tuple[object, str | None]:
+    if raw.endswith("%"):
+        # Redis takes a percentage of maxmemory; dynredis has no maxmemory to take it of.
+        return None, "a percentage of maxmemory is not supported (maxmemory is 0 here)"
+    n = memtoull(raw)
+    if n is None:
+        return None, "argument must be a memory or percent value"
+    if n > 2**63 - 1:
+        return None, f"argument must be between 0 and {2**63 - 1} inclusive"
+    return n, None
+
+
+def _set_maxmemory_clients(c: Any, n: int) -> str | None:
+    c.server.limits.maxmemory_clients = n
+    if n:
+        c.server.evict_clients()
+    return None
+
+
 CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("maxmemory", lambda c: "0", _parse_memory(0, ULLONG_MAX)),
     Setting("maxmemory-policy", lambda c: "noeviction", _parse_policy),
@@ -579,6 +592,15 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("cluster-enabled", lambda c: "yes" if lookup(b"cluster") else "no", _fixed,
             immutable=True),
     Setting("port", lambda c: str(c.server.opts.port), _parse_int(0, 65535)),
+    Setting("maxclients", lambda c: str(c.server.limits.maxclients),
+            _parse_int(1, MAXCLIENTS_MAX), apply=_set_maxclients),
+    Setting("client-query-buffer-limit", lambda c: str(c.server.limits.query_buffer),
+            _parse_memory(QUERY_BUFFER_MIN, 2**63 - 1), apply=_set_query_buffer),
+    Setting("client-output-buffer-limit",
+            lambda c: format_output_limits(c.server.limits.output), _parse_output_limits,
+            apply=_set_output_limits),
+    Setting("maxmemory-clients", lambda c: str(c.server.limits.maxmemory_clients),
+            _parse_maxmemory_clients, apply=_set_maxmemory_clients),
 )}
 
 
@@ -601,7 +623,7 @@ def cmd_config_get(c: Any, args: list[bytes]) -> bytes:
                 found[pattern] = setting
             continue
         for name, setting in CONFIG.items():
-            if name not in found and stringmatch(pattern, name):
+            if name not in found and stringmatch(raw, name.encode(), nocase=True):
                 found[name] = setting
     return resp.encode({name: setting.value(c) for name, setting in found.items()}, c.proto)
 
@@ -641,10 +663,24 @@ def cmd_config_set(c: Any, args: list[bytes]) -> bytes:
         wanted.append(normal)
     for (name, _), normal in zip(pairs, wanted, strict=True):
         setting = CONFIG[name.lower()]
-        if normal != setting.parse(setting.value(c))[0]:
-            # A value Redis would take but this node cannot honour (every setting here is
-            # fixed for the node's life): refused as Redis refuses what it does not know.
+        if setting.apply is None and normal != setting.parse(setting.value(c))[0]:
+            # A value Redis would take but this node cannot honour (a setting fixed for
+            # the node's life): refused as Redis refuses what it does not know.
             return _unknown_option(name)
+    # Applied in order; if one cannot be, those before it are restored (as Redis does).
+    done: list[tuple[Setting, object]] = []
+    for (name, _), normal in zip(pairs, wanted, strict=True):
+        setting = CONFIG[name.lower()]
+        if setting.apply is None:
+            continue
+        before = setting.parse(setting.value(c))[0]
+        reason = setting.apply(c, normal)
+        if reason is not None:
+            for earlier, value in reversed(done):
+                assert earlier.apply is not None
+                earlier.apply(c, value)
+            return _config_error(name, reason)
+        done.append((setting, before))
     return resp.OK
 
 

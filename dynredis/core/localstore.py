@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from ..storage.base import Engine
 from . import obj as objmod
 from .clock import Clock
+from .engine import Engine
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_hash
 from .recent import RecentMap

@@ -1,92 +1,178 @@
-"""Failure detection: a phi-accrual detector per peer (Hayashibara et al., as in Akka/Cassandra).
+"""Membership: who is in the cluster, who is up, who owns what (gossip, claim, detection).
 
-Peers send heartbeats on a fixed interval. For each peer the detector keeps a window
-of recent inter-arrival times and turns "time since the last heartbeat" into phi,
-the -log10 probability that a live peer would be this late. A peer is suspect above
-half the threshold and down above it. Failure is local and temporary: a down peer
-is skipped when requests pick replicas, never removed from the ring.
+- Members and the ring spread by gossip, once a second to a random member or seed; a
+  ring of a higher version (epoch, claimant) replaces ours, members only ever add up.
+- The claimant (the lowest member name) proposes a ring covering every member it knows
+  (`ring.new_ring`: least movement from the previous one) and gossips it at once.
+- Failure is local and temporary: heartbeats feed a phi-accrual detector
+  (failure_detector.py); a peer is down while the detector says so or while the
+  driver's link to it is down (`peer_down`), and a member never heard from counts as
+  down once the startup grace has passed. Down peers are skipped when requests choose
+  replicas (`route`), never taken out of the ring: removal is an explicit act.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-UP = "up"
-SUSPECT = "suspect"
-DOWN = "down"
+from . import messages as m
+from .failure_detector import DOWN, PhiAccrual
+from .ring import Ring, new_ring
+
+if TYPE_CHECKING:
+    from .node import Node
 
 
-class PhiAccrual:
-    """Phi-accrual failure detection over heartbeat arrival times (ms)."""
+class Route:
+    """A partition's active preference list, split for the coordinator's hot path."""
 
-    def __init__(
-        self,
-        threshold: float = 8.0,
-        window: int = 100,
-        min_std_ms: float = 100.0,
-        acceptable_pause_ms: float = 500.0,
-        first_interval_ms: float = 1000.0,
-        max_interval_ms: float = 5000.0,
-    ) -> None:
-        self.max_interval_ms = max_interval_ms
-        self.threshold = threshold
-        self.window = window
-        self.min_std_ms = min_std_ms
-        self.acceptable_pause_ms = acceptable_pause_ms
-        self.first_interval_ms = first_interval_ms
-        self._last: dict[str, int] = {}
-        self._intervals: dict[str, deque[float]] = {}
+    __slots__ = ("targets", "local", "others")
 
-    def heartbeat(self, peer: str, now: int) -> None:
-        """Record a heartbeat from `peer` arriving at `now`."""
-        last = self._last.get(peer)
-        hist = self._intervals.get(peer)
-        if hist is None:
-            # Seed the history so the first judgement does not rest on one sample.
-            hist = self._intervals[peer] = deque(maxlen=self.window)
-            hist.append(self.first_interval_ms)
-        elif last is not None and now > last and now - last <= self.max_interval_ms:
-            # A gap much longer than the heartbeat interval is a restart or a
-            # partition that healed, not a sample of the peer's normal rhythm.
-            hist.append(float(now - last))
-        self._last[peer] = now
+    def __init__(self, me: str, targets: list[tuple[str, str]]) -> None:
+        self.targets = targets  # (node, owner it stands for), primaries first
+        self.local = any(node == me for node, _ in targets)
+        self.others = [(node, owner) for node, owner in targets if node != me]
 
-    def forget(self, peer: str) -> None:
-        self._last.pop(peer, None)
-        self._intervals.pop(peer, None)
 
-    def known(self, peer: str) -> bool:
-        return peer in self._last
+class Membership:
+    """One node's view of the cluster, and the gossip and heartbeats that keep it."""
 
-    def phi(self, peer: str, now: int) -> float:
-        """Suspicion level of `peer`; 0 for a peer never heard from (no evidence yet)."""
-        last = self._last.get(peer)
-        if last is None:
-            return 0.0
-        hist = self._intervals[peer]
-        mean = sum(hist) / len(hist)
-        var = sum((x - mean) ** 2 for x in hist) / len(hist)
-        std = max(math.sqrt(var), self.min_std_ms)
-        elapsed = now - last
-        return _phi(elapsed, mean + self.acceptable_pause_ms, std)
+    def __init__(self, node: Node, ring: Ring | None, members: set[str] | None,
+                 seeds: tuple[str, ...]) -> None:
+        self.node = node
+        me = node.name
+        self.name = me
+        self.cfg = node.cfg
+        self.members: set[str] = set(members or ()) | {me}
+        self.seeds = tuple(s for s in seeds if s != me)
+        self.ring = ring if ring is not None else new_ring([me], self.cfg.q, claimant=me)
+        self.down: set[str] = set()  # peers requests avoid: link down or detector says so
+        self.link_down: set[str] = set()
+        self.fd = PhiAccrual(threshold=self.cfg.phi_threshold)
+        self.changed = True  # ring or members changed since the driver last saved them
+        self.born: int | None = None  # the node's first tick
+        self.next_heartbeat = 0
+        self.next_gossip = 0
+        self.routes: dict[int, Route] = {}
 
-    def status(self, peer: str, now: int) -> str:
-        p = self.phi(peer, now)
-        if p >= self.threshold:
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.HEARTBEAT: self.on_heartbeat, m.GOSSIP: self.on_gossip}
+
+    # --- placement -------------------------------------------------------------------
+
+    def route(self, p: int) -> Route:
+        """Where requests for partition `p` go now (cached until membership changes)."""
+        hit = self.routes.get(p)
+        if hit is None:
+            up = self.members - self.down
+            hit = Route(self.name, self.ring.apl(p, self.cfg.n, up))
+            self.routes[p] = hit
+        return hit
+
+    def owned_partitions(self) -> list[int]:
+        me = self.name
+        return [p for p, o in enumerate(self.ring.owners) if o == me]
+
+    def set_ring(self, ring: Ring) -> None:
+        self.ring = ring
+        self.changed = True
+        self.routes.clear()
+
+    def set_members(self, members: set[str]) -> None:
+        self.members = members
+        self.changed = True
+        self.routes.clear()
+
+    # --- up and down -----------------------------------------------------------------
+
+    def peer_up(self, peer: str) -> None:
+        if peer in self.link_down:
+            self.link_down.discard(peer)
+            self.refresh_down()
+
+    def peer_down(self, peer: str) -> bool:
+        """Note a lost link; True if it was not known lost already."""
+        if peer in self.link_down or peer == self.name:
+            return False
+        self.link_down.add(peer)
+        self.refresh_down()
+        return True
+
+    def status(self, peer: str) -> str:
+        """up, suspect or down, as this node sees `peer` right now."""
+        if peer == self.name:
+            return "up"
+        if peer in self.down:
             return DOWN
-        if p >= self.threshold / 2:
-            return SUSPECT
-        return UP
+        return self.fd.status(peer, self.node.now)
 
+    def refresh_down(self) -> None:
+        now = self.node.now
+        born = self.born if self.born is not None else now
+        down = set(self.link_down)
+        for peer in self.members:
+            if peer == self.name:
+                continue
+            if self.fd.known(peer):
+                if self.fd.phi(peer, now) >= self.fd.threshold:
+                    down.add(peer)
+            elif now - born >= self.cfg.startup_grace_ms:
+                down.add(peer)
+        if down != self.down:
+            self.down = down
+            self.routes.clear()
 
-def _phi(elapsed: float, mean: float, std: float) -> float:
-    """-log10(P(a heartbeat is later than `elapsed`)) under a normal approximation.
+    def on_heartbeat(self, src: str, msg: tuple) -> None:
+        self.fd.heartbeat(src, self.node.now)
+        if src in self.down and src not in self.link_down:
+            self.refresh_down()
 
-    Uses the logistic approximation of the normal CDF that Akka uses, which stays
-    finite and monotone far into the tail.
-    """
-    y = max(-30.0, min(30.0, (elapsed - mean) / std))
-    e = math.exp(-y * (1.5976 + 0.070566 * y * y))
-    p_later = e / (1.0 + e) if elapsed > mean else 1.0 - 1.0 / (1.0 + e)
-    return -math.log10(max(p_later, 1e-300))
+    # --- gossip and claim ------------------------------------------------------------
+
+    def gossip_message(self) -> tuple:
+        return m.gossip(tuple(sorted(self.members)), self.ring.to_wire())
+
+    def on_gossip(self, src: str, msg: tuple) -> None:
+        _, members, ring_wire = msg
+        incoming = {x.decode() if isinstance(x, bytes) else x for x in members}
+        if not incoming <= self.members:
+            self.members |= incoming
+            self.changed = True
+            self.routes.clear()
+        ring = Ring.from_wire(ring_wire)
+        if ring.version > self.ring.version and ring.q == self.ring.q:
+            self.members |= set(ring.owners)
+            self.set_ring(ring)
+        self.maybe_claim()
+
+    def maybe_claim(self) -> None:
+        """The claimant (lowest member name) proposes a ring covering every member."""
+        if set(self.ring.members) == self.members or min(self.members) != self.name:
+            return
+        previous = self.ring if len(self.ring.members) > 1 else None
+        ring = new_ring(self.members, self.cfg.q, previous, claimant=self.name)
+        self.set_ring(Ring(ring.q, ring.owners, self.ring.epoch + 1, self.name))
+        msg = self.gossip_message()
+        for peer in self.members - {self.name}:
+            self.node.send(peer, msg)
+
+    # --- time ------------------------------------------------------------------------
+
+    def tick(self, now: int) -> None:
+        """Heartbeats and gossip when due; the detector's verdicts brought up to date."""
+        if self.born is None:
+            self.born = now
+        node = self.node
+        if now >= self.next_heartbeat:
+            self.next_heartbeat = now + self.cfg.heartbeat_interval_ms
+            beat = m.heartbeat()
+            for peer in self.members:
+                if peer != self.name:
+                    node.send(peer, beat)
+        self.refresh_down()
+        if now >= self.next_gossip:
+            self.next_gossip = now + self.cfg.gossip_interval_ms
+            peers = sorted((self.members | set(self.seeds)) - {self.name})
+            if peers:
+                node.send(node.rng.choice(peers), self.gossip_message())

@@ -2,7 +2,7 @@
 
 Hot-path replies (bulk strings, integers, OK, nulls) have dedicated functions;
 `encode` turns any plain Python value into a reply for the less frequent commands
-(INFO, COMMAND, HELLO, CLUSTER ...). Parsing requests is hiredis.Reader's job.
+(INFO, COMMAND, HELLO, CLUSTER ...). Requests are parsed by request.py.
 """
 
 from __future__ import annotations

@@ -14,22 +14,25 @@ import logging
 import os
 import random
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
-from ..core.clusterports import ClusterPorts, default_cluster_port
-from ..core.identity import choose_actor
-from ..core.keyscan import KeyScan
-from ..core.node import Config, Node
-from ..core.ring import Ring
+from ..cluster.keyscan import KeyScan
+from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..core import driver
+from ..core.config import Config
+from ..core.node import Node
 from ..storage import open_engine
+from . import tls
+from .acl_table import UserTable
 from .client import ClientConnection
+from .limits import Limits, fit_maxclients, give_back_freed_memory
+from .peerauth import Acceptor
 from .peers import PeerLink
 from .wire import batch
 
@@ -44,8 +47,16 @@ SYNC_INTERVAL_S = 1.0
 # processes taking turns. Below it one write per peer per turn: 50 clients at -P 1
 # queue at most 100 messages a turn, and splitting those cost 10% of GET throughput.
 PEER_SEND_AT = 256
+# A client's commands run for at most this long in one go (ms) before the node serves
+# the others and comes back to it: one read of many slow commands does not freeze it.
+TURN_MS = 10
 ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
 UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
+# Members named by gossip but not yet proven (see admit_gossip): how many are dialled
+# at once, and for how long each before it is forgotten.
+CANDIDATES_MAX = 64
+CANDIDATE_TTL_S = 10.0
+PROVEN_MAX = 4096
 
 
 @dataclass
@@ -69,11 +80,28 @@ class NodeOptions:
     engine: str = "lmdb"
     durability: str = "buffered"
     requirepass: str | None = None
-    cluster_secret: str = "dynredis"
+    # The secret peers prove to each other (server/peerauth.py). There is none built
+    # in: the CLI reads it from a file or the environment, or makes one (credentials.py);
+    # a node given none and no seeds gets a random one nobody else knows.
+    cluster_secret: str = ""
+    tls_port: int = 0
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_ca_cert_file: str | None = None
+    tls_auth_clients: str = "yes"
+    tls_cluster: bool = False  # peers dial each other's TLS port
 
     @property
     def name(self) -> str:
-        return self.announce or f"{self.bind}:{self.port}"
+        """The node's name in the ring: the address its peers dial (its TLS port with
+        --tls-cluster yes)."""
+        if self.announce:
+            return self.announce
+        return f"{self.bind}:{self.tls_port if self.tls_cluster else self.port}"
+
+
+def _callback_failed(exc: Exception) -> None:
+    log.error("completion callback failed", exc_info=exc)
 
 
 def _tune_gc() -> None:
@@ -96,14 +124,41 @@ class NodeServer:
     def __init__(self, opts: NodeOptions) -> None:
         if opts.durability not in COMMIT_INTERVAL_S:
             raise ValueError("durability must be none, buffered or fsync")
+        if not opts.cluster_secret and opts.seeds:
+            raise ValueError("a node with seeds needs the cluster's secret")
+        tls.check_options(opts.tls_port, opts.tls_cert_file, opts.tls_key_file,
+                          opts.tls_ca_cert_file, opts.tls_auth_clients, opts.tls_cluster)
+        if not opts.port and not opts.tls_port:
+            raise ValueError("the node needs a --port or a --tls-port")
         self.opts = opts
         self.name = opts.name
-        self.secret = opts.cluster_secret
+        self.secret = opts.cluster_secret or os.urandom(32).hex()
         self.requirepass = opts.requirepass
+        self.client_tls: ssl.SSLContext | None = None
+        self.peer_tls: ssl.SSLContext | None = None
+        if opts.tls_port:
+            try:
+                self.client_tls = tls.server_context(
+                    opts.tls_cert_file or "", opts.tls_key_file or "", opts.tls_ca_cert_file,
+                    opts.tls_auth_clients)
+                if opts.tls_cluster:
+                    self.peer_tls = tls.client_context(
+                        opts.tls_cert_file, opts.tls_key_file, opts.tls_ca_cert_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"TLS: {exc}") from exc
+        self.peer_auth = Acceptor(self.secret.encode(), self.name, opts.tls_cluster)
+        # Names that proved the secret (either way) in this process's life, and names
+        # gossip brought that have not yet: name -> when they are given up on.
+        self.proven: set[str] = set()
+        self.candidates: dict[str, float] = {}
         os.makedirs(opts.data_dir, exist_ok=True)
         self.engine = open_engine(opts.engine, opts.data_dir, opts.durability)
-        self.actor = self._clock_identity()
-        ring, members = self._load_ring()
+        started = driver.boot(self.engine, opts.durability, os.urandom(8))
+        if started.renewed:
+            log.warning("unclean shutdown in %s durability: new clock identity",
+                        opts.durability)
+        self.actor = started.actor
+        ring, members = started.ring, started.members
         config = Config(n=opts.n, r=opts.r, w=opts.w,
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
@@ -111,14 +166,27 @@ class NodeServer:
                         phi_threshold=opts.phi_threshold)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
-        self.cluster_port = (default_cluster_port(opts.port) if opts.cluster_port is None
-                             else opts.cluster_port)
+        self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
+                             if opts.cluster_port is None else opts.cluster_port)
         # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
         self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
+        # ACL users, the same on every node (extra peer message kind "acl").
+        self.users = UserTable(self.node, self.engine, opts.requirepass)
+        self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
+        self.limits = Limits()
+        self.client_count = 0  # connections counted against maxclients (not peers)
+        self.input_held = 0  # client input held, all clients (see ClientConnection.held)
+        self.rejected_connections = 0  # refused: maxclients
+        self.evicted_clients = 0  # closed: maxmemory-clients
+        self.peer_obuf_since: dict[str, float] = {}  # see _peer_output_over
+        # CLUSTER SLOTS/SHARDS/NODES replies with the topology they describe (see
+        # commands/cluster.py): (subcommand, protocol) -> (topology, reply)
+        self.turn_ms = TURN_MS
+        self.topology_replies: dict[tuple[str, int], tuple[tuple, bytes]] = {}
         self.links: dict[str, PeerLink] = {}
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
@@ -134,40 +202,17 @@ class NodeServer:
         self.paused_clients = 0  # times a client was not read: too many commands in flight
         self._client_ids = 0
         self.started = time.time()
+        self.started_mono = time.monotonic()
+        # Until the node has heard from its peers, data commands answer -LOADING (a
+        # node alone, without seeds, has no one to wait for).
+        self.loading = bool(self.node.members - {self.name}) or bool(opts.seeds)
         self.run_id = os.urandom(20).hex()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
+        self.tls_server: asyncio.base_events.Server | None = None
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
-
-    def _clock_identity(self) -> bytes:
-        """The actor id this node stamps its writes with (see core/identity.py)."""
-        stored = self.engine.meta_get("actor")
-        clean = self.engine.meta_get("clean_shutdown") == b"1"
-        actor = choose_actor(stored, clean, self.opts.durability, os.urandom(8))
-        if actor != stored:
-            if stored is not None:
-                log.warning("unclean shutdown in %s durability: new clock identity",
-                            self.opts.durability)
-            self.engine.meta_put("actor", actor)
-        self.engine.meta_put("clean_shutdown", b"0")
-        return actor
-
-    # --- persistence of membership ---------------------------------------------------
-
-    def _load_ring(self) -> tuple[Ring | None, set[str] | None]:
-        raw = self.engine.meta_get("ring")
-        if raw is None:
-            return None, None
-        wire, members = msgpack.unpackb(raw, use_list=False)
-        return Ring.from_wire(wire), {m for m in members}
-
-    def _save_ring(self) -> None:
-        node = self.node
-        node.ring_changed = False
-        data = msgpack.packb((node.ring.to_wire(), sorted(node.members)), use_bin_type=True)
-        self.engine.meta_put("ring", data)
 
     # --- the loop turn ---------------------------------------------------------------
 
@@ -180,18 +225,10 @@ class NodeServer:
         return self._client_ids
 
     def pump(self) -> None:
-        """Run finished operations' callbacks and schedule the end-of-turn flush."""
+        """End an event as the driver contract says (core/driver.py: callbacks, saved
+        membership) and schedule the end-of-turn flush."""
         node = self.node
-        while node.done:
-            done = node.done
-            node.done = []
-            for cb, result in done:
-                try:
-                    cb(result)
-                except Exception:
-                    log.exception("completion callback failed")
-        if node.ring_changed:
-            self._save_ring()
+        driver.settle(node, _callback_failed)
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)  # type: ignore[union-attr]
@@ -205,9 +242,8 @@ class NodeServer:
     def flush(self) -> None:
         self.flush_scheduled = False
         self.flushes += 1
-        if self.opts.durability == "fsync" and self.engine.pending():
-            self.engine.commit(True)
-        self.send_peers()
+        # In fsync mode staged writes are committed before any acknowledgement leaves.
+        self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
         if self.dirty:
             dirty = self.dirty
             self.dirty = []
@@ -219,12 +255,59 @@ class NodeServer:
                     conn.flush()
 
     def send_peers(self) -> None:
-        """Send every peer its queued messages, one write each."""
-        if self.node.outbox:
-            outbox = self.node.take_outbox()
+        """Send every peer its queued messages now (never in fsync mode: no commit)."""
+        self._send(driver.release(self.node, self.engine, False))
+
+    def _send(self, outbox: dict[str, list[tuple]]) -> None:
+        """One write per peer."""
+        if outbox:
             self.peer_writes += len(outbox)
             for peer, msgs in outbox.items():
-                self.link(peer).send(batch(msgs))
+                link = self.link(peer)
+                if not self._peer_output_over(link):
+                    link.send(batch(msgs))
+
+    def _peer_output_over(self, link: PeerLink) -> bool:
+        """client-output-buffer-limit's `slave` class, for the links to peers (what a
+        Redis primary sends its replicas, a node sends its peers): a link whose unsent
+        output, before this write, passed the limit is cut (its messages are lost, as
+        Dynamo allows; the link reconnects). Measured before the write, so that one frame
+        bigger than the limit (a big value) still goes."""
+        t = link.transport
+        limit = self.limits.output["slave"]
+        if t is None or limit.none:
+            return False
+        used = t.get_write_buffer_size()
+        since = self.peer_obuf_since.get(link.name, 0.0)
+        over, since = limit.over(used, since, time.monotonic())
+        self.peer_obuf_since[link.name] = since
+        if over:
+            log.warning("link to peer %s closed for overcoming of output buffer limits "
+                        "(%d bytes unsent)", link.name, used)
+            self.peer_obuf_since[link.name] = 0.0
+            t.abort()
+        return over
+
+    def evict_clients(self) -> None:
+        """maxmemory-clients: while all clients together hold more than it, close the
+        one holding the most (Redis' client eviction; peers are never evicted)."""
+        limit = self.limits.maxmemory_clients
+        if not limit:
+            return
+        sized = [(conn.memory(), conn) for conn in self.clients.values()
+                 if conn.peer_name is None and not conn.closing]
+        total = sum(size for size, _ in sized)
+        if total <= limit:
+            return
+        sized.sort(key=lambda pair: pair[0], reverse=True)
+        for size, conn in sized:
+            if total <= limit:
+                break
+            log.warning("Evicting client: %s (it holds %d bytes; all clients %d, "
+                        "maxmemory-clients %d)", conn.describe(), size, total, limit)
+            self.evicted_clients += 1
+            conn.drop()
+            total -= size
 
     def send_peers_if_backlogged(self) -> None:
         """Send the queued peer messages now, mid-turn, once there are PEER_SEND_AT
@@ -238,10 +321,47 @@ class NodeServer:
             link = self.links[peer] = PeerLink(self, peer)
         return link
 
+    def peer_proven(self, peer: str) -> None:
+        """`peer` proved the cluster secret, on a link to it or from it."""
+        if len(self.proven) < PROVEN_MAX:
+            self.proven.add(peer)
+        self.candidates.pop(peer, None)
+
+    def admit_gossip(self, src: str, msg: tuple) -> tuple:
+        """A gossip message as the node may take it: members it does not know yet are
+        taken only once they have proven the cluster secret (the sender, or a name this
+        node linked with); the others are dialled and taken from a later gossip once
+        they pass the handshake. So no one can add a member that never proved itself,
+        which would be dialled forever and, never up, block tombstone reaping."""
+        members = self.node.members
+        taken = []
+        for raw in msg[1]:
+            m = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            if m in members or m == src or m in self.proven:
+                taken.append(m)
+            elif m not in self.candidates and len(self.candidates) < CANDIDATES_MAX:
+                self.candidates[m] = time.monotonic() + CANDIDATE_TTL_S
+        if len(taken) == len(msg[1]):
+            return msg
+        return (msg[0], tuple(taken), *msg[2:])
+
+    def _dial_candidates(self, now: float) -> None:
+        for name, until in list(self.candidates.items()):
+            if now >= until or name == self.name:
+                del self.candidates[name]
+                link = self.links.pop(name, None)
+                if link is not None and name not in self.node.members:
+                    link.close()
+            else:
+                self.link(name).ensure_connecting()
+
     def peer_status(self, peer: str, up: bool) -> None:
+        if peer not in self.node.members:
+            return  # a candidate (admit_gossip): not the node's business yet
         if up:
             self.node.peer_up(peer)
             self.cluster_ports.tell(peer)
+            self.users.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -260,16 +380,50 @@ class NodeServer:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
                 for conn in list(self.clients.values()):
                     conn.unstick(mono)
+                self.evict_clients()  # output counts too, and it grows without reads
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()
+                self.users.gossip()
             for peer in self.node.members:
                 if peer != self.name:
                     self.link(peer).ensure_connecting()
+            if self.candidates:
+                self._dial_candidates(mono)
+            if self.loading:
+                self._check_linked(mono)
             self.pump()
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
+
+    def _users_changed(self, names: set[str]) -> None:
+        """ACL users changed (here or on another node): connections of those users get
+        their new rules at once; those of a deleted user are closed."""
+        users = self.users
+        for conn in list(self.clients.values()):
+            if conn.peer_name is not None or conn.user not in names:
+                continue
+            if users.get(conn.user) is None:
+                conn.close_after_reply()
+            else:
+                conn.perms = users.restrictions(conn.user)
+
+    def _check_linked(self, mono: float) -> None:
+        """Serve data commands once every other member has been heard from (its link
+        to this node carries answers) or counts as down (the node's startup grace),
+        instead of answering NOQUORUM while the links come up after a restart. A node
+        that knows no member yet but has seeds waits for them up to the same grace."""
+        node = self.node
+        others = node.members - {self.name}
+        waited = (mono - self.started_mono) * 1000 >= node.cfg.startup_grace_ms
+        if not others and node.seeds and not waited:
+            return
+        for peer in others:
+            if not node.fd.known(peer) and peer not in node.down:
+                return
+        self.loading = False
+        log.info("node %s heard from its peers: serving", self.name)
 
     def _commit_timer(self) -> None:
         loop = self.loop
@@ -293,27 +447,39 @@ class NodeServer:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.limits.maxclients = fit_maxclients(self.limits.maxclients)
+        give_back_freed_memory()
         _tune_gc()
-        self.server = await self.loop.create_server(
-            lambda: ClientConnection(self), self.opts.bind, self.opts.port,
-            reuse_address=True, backlog=1024,
-        )
-        if self.cluster_port:
-            try:
+        opts = self.opts
+        servers = []
+        try:
+            if opts.port:
+                self.server = await self.loop.create_server(
+                    lambda: ClientConnection(self), opts.bind, opts.port,
+                    reuse_address=True, backlog=1024)
+                servers.append(self.server)
+            if opts.tls_port:
+                self.tls_server = await self.loop.create_server(
+                    lambda: ClientConnection(self), opts.bind, opts.tls_port,
+                    reuse_address=True, backlog=1024, ssl=self.client_tls)
+                servers.append(self.tls_server)
+            if self.cluster_port:
+                # A node that serves TLS only serves its cluster port over TLS too.
                 self.cluster_server = await self.loop.create_server(
-                    lambda: ClientConnection(self, cluster_view=True), self.opts.bind,
-                    self.cluster_port,
-                    reuse_address=True, backlog=1024,
-                )
-            except OSError:
-                self.server.close()
-                raise
+                    lambda: ClientConnection(self, cluster_view=True), opts.bind,
+                    self.cluster_port, reuse_address=True, backlog=1024,
+                    ssl=None if opts.port else self.client_tls)
+        except OSError:
+            for server in servers:
+                server.close()
+            raise
         self.loop.call_later(0, self._tick)
-        self.loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
-        log.info("node %s listening on %s:%d, cluster port %s (engine=%s durability=%s "
-                 "n=%d r=%d w=%d)", self.name, self.opts.bind, self.opts.port,
-                 self.cluster_port or "none", self.engine.name, self.opts.durability,
-                 self.opts.n, self.opts.r, self.opts.w)
+        self.loop.call_later(COMMIT_INTERVAL_S[opts.durability], self._commit_timer)
+        log.info("node %s listening on %s port %s, TLS port %s, cluster port %s (engine=%s "
+                 "durability=%s n=%d r=%d w=%d, peer links over %s)", self.name, opts.bind,
+                 opts.port or "none", opts.tls_port or "none", self.cluster_port or "none",
+                 self.engine.name, opts.durability, opts.n, opts.r, opts.w,
+                 "TLS" if opts.tls_cluster else "TCP")
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -327,6 +493,8 @@ class NodeServer:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self.tls_server is not None:
+            self.tls_server.close()
         if self.cluster_server is not None:
             self.cluster_server.close()
         for link in self.links.values():
@@ -335,9 +503,7 @@ class NodeServer:
             if conn.transport is not None:
                 conn.flush()
                 conn.transport.close()
-        self.engine.commit(True)
-        self.engine.meta_put("clean_shutdown", b"1")
-        self.engine.close()
+        driver.shutdown(self.engine)
         log.info("node %s stopped", self.name)
 
     # --- INFO ------------------------------------------------------------------------
@@ -346,7 +512,8 @@ class NodeServer:
         return {
             "server": self._info_server,
             "clients": lambda: {"connected_clients": sum(
-                1 for c in self.clients.values() if c.peer_name is None)},
+                1 for c in self.clients.values() if c.peer_name is None),
+                "maxclients": self.limits.maxclients},
             "stats": self._info_stats,
             # Every node is part of a cluster: `redis-cli --cluster check` and cluster
             # clients look for this (CLUSTER INFO has the details).
@@ -381,6 +548,8 @@ class NodeServer:
             "peer_writes": self.peer_writes,
             "client_writes": self.client_writes,
             "client_read_pauses": self.paused_clients,
+            "rejected_connections": self.rejected_connections,
+            "evicted_clients": self.evicted_clients,
             "coordinated_gets": s.gets,
             "coordinated_puts": s.puts,
             "replica_gets": s.replica_gets,
@@ -425,5 +594,10 @@ class NodeServer:
             "cluster_port": self.cluster_port,
             "engine": self.engine.name,
             "durability": self.opts.durability,
-            "pending_requests": len(node.pending),
+            "pending_requests": node.in_flight(),
+            # 1 until the node has heard from its peers (data commands: -LOADING)
+            "loading": int(self.loading),
+            "tls_port": self.opts.tls_port,
+            "peer_links_accepted": self.peer_auth.accepted,
+            "peer_links_refused": self.peer_auth.refusals,
         }

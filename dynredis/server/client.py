@@ -1,14 +1,16 @@
 """One accepted connection: a Redis client, or (after DYN.PEER) a peer's inbound link.
 
-Every command parsed from one read is executed before anything is written, and the
-replies go out together at the end of the loop turn, in request order, even though
-quorum commands finish later than local ones (reply slots keep the order).
+Client input is read as Redis reads it (resp/request.py). The commands of one read are
+executed before anything is written (for at most `NodeServer.turn_ms`, then the other
+clients are served first), and the replies go out together at the end of the loop turn,
+in request order, even though quorum commands finish later than local ones (reply slots
+keep the order). A client is read only as fast as it is answered (see _run_commands),
+and held to the limits of server/limits.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections import deque
@@ -17,52 +19,37 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
 from ..resp import encode as resp
-from ..resp.inline import split_inline
-from .wire import PEER_PROTOCOL, unframe
+from ..resp.request import RequestParser
+from .limits import ERR_MAXCLIENTS
+from .wire import unframe
 
 if TYPE_CHECKING:
     from .app import NodeServer
 
 log = logging.getLogger("dynredis.client")
 
-# Input limits: a client may not make the node buffer more than this unparsed.
-MAX_QUERY_BUFFER = (512 << 20) + (1 << 16)
-MAX_INLINE = 64 << 10  # Redis' PROTO_INLINE_MAX_SIZE
-# Commands of one client awaiting their replies before the node stops reading it.
+# Commands of one client awaiting their replies before the node stops reading it: at
+# most MAX_IN_FLIGHT, and fewer for big requests or replies (about IN_FLIGHT_BYTES of
+# them, as the client's recent commands go: 1000 pipelined GETs of a 1 MB value once
+# started together, and asked the replicas for 2 GB at once). A new client starts at
+# FIRST_WINDOW, before its sizes are known.
 MAX_IN_FLIGHT = 1024
+ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
+IN_FLIGHT_BYTES = 16 << 20
+FIRST_WINDOW = 64
+SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
+# A connection over maxclients may still be a peer linking: it has this long to say so.
+PEER_GRACE_S = 1.0
+TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts with it
 
 
 # A reply still missing after this long is given up on (see ClientConnection.unstick).
 STUCK_S = 60.0
-
-
-def decimal_digits(n: int) -> int:
-    """len(str(n)) for n >= 0, without making the string (called per argument)."""
-    digits = 1
-    while n >= 10:
-        n //= 10
-        digits += 1
-    return digits
-
-
-def frame_length(cmd: Any) -> int:
-    """Bytes of the RESP frame hiredis parsed into `cmd` (its encoding is canonical:
-    hiredis refuses lengths with signs, spaces or leading zeros)."""
-    if type(cmd) is not list:
-        return 0  # not a command: the connection is closed with a protocol error
-    n = len(cmd)
-    total = 3 + decimal_digits(n) + 5 * n
-    try:
-        for arg in cmd:
-            size = len(arg)
-            total += size + decimal_digits(size)
-    except TypeError:
-        return 0  # a non-bulk element: closed with a protocol error too
-    return total
 
 
 class ReplySlot:
@@ -117,13 +104,18 @@ class ClientConnection(asyncio.Protocol):
         # partitions this node owns.
         self.cluster_view = cluster_view
         self.node = server.node
-        self.reader = hiredis.Reader()
+        self.reader = hiredis.Reader()  # a peer's frames (see _peer_frames)
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.waiting: deque[ReplySlot] = deque()
         self._proto = 2
         self.nil = resp.NIL2
-        self.authed = server.requirepass is None
+        users = server.users
+        self.authed = users.default_open()
+        # The ACL user (server/acl_table.py) and, unless it may run everything, the
+        # user whose rules each command is checked against.
+        self.user = "default"
+        self.perms: Any = users.restrictions("default")
         self.r: int | None = None
         self.w: int | None = None
         self.id = server.next_client_id()
@@ -132,20 +124,25 @@ class ClientConnection(asyncio.Protocol):
         self.lib_ver = ""
         self.last_cmd = "NULL"
         self.peer_name: str | None = None
+        self.peer_pending: Any = None  # between DYN.PEER HELLO and PROOF (peerauth)
         self.closing = False
         self.created = time.monotonic()
         self.peer = "?"
         self.local = "?"
-        self.inline = b""
-        # Bytes fed to the reader and bytes of the commands it gave back: equal between
-        # frames. hiredis does not say where a frame ends (its len() counts consumed
-        # bytes until it drops them, even inside a frame), so frames are measured here.
-        self.fed = 0
-        self.consumed = 0
-        self.chunks: deque[bytes] = deque()  # fed bytes from offset chunks_at on
-        self.chunks_at = 0
-        self.paused = False  # not read from: too many commands in flight (_run_commands)
+        # Client input, read as Redis reads it (resp/request.py); a peer's frames, after
+        # its hello, go to `reader` instead.
+        self.parser = RequestParser(server.limits.proto_max_bulk_len)
+        self.held = 0  # input held (parser.held()), as counted in server.input_held
+        self.counted = False  # counted in server.client_count (a client, not a peer)
+        self.first_input = False
+        self.over_limit = False  # arrived over maxclients: refused unless it is a peer
+        self.paused = False  # not read from (see _run_commands)
         self.resume_scheduled = False
+        self.write_blocked = False  # the transport's unsent output is over its high mark
+        self.window = FIRST_WINDOW  # commands that may await replies (see _size_window)
+        self.request_size = 0  # moving averages of its requests' and replies' bytes
+        self.reply_size = 0
+        self.obuf_soft_since = 0.0  # when unsent output passed the soft limit (0: under)
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Any, list[bytes]]] | None = None
         self.tx_failed = False
@@ -207,12 +204,45 @@ class ClientConnection(asyncio.Protocol):
             self.peer = f"{peer[0]}:{peer[1]}"
         if sock:
             self.local = f"{sock[0]}:{sock[1]}"
-        self.server.clients[self.id] = self
+        # A TLS handshake on the plain port: closed at its first byte rather than read
+        # as an inline command that never ends (the client would wait for a reply).
+        self.first_input = transport.get_extra_info("sslcontext") is None
+        server = self.server
+        server.clients[self.id] = self
+        if server.client_count >= server.limits.maxclients:
+            # Refused as Redis refuses it, unless its first words are a peer's hello
+            # (peers link over the client port and must not be locked out by clients).
+            self.over_limit = True
+            if server.loop is not None:
+                server.loop.call_later(PEER_GRACE_S, self._refuse_over_limit)
+        else:
+            self.counted = True
+            server.client_count += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Everything the connection held goes with it (its input, its unsent replies)."""
         self.transport = None
-        self.server.clients.pop(self.id, None)
+        server = self.server
+        server.clients.pop(self.id, None)
+        if self.counted:
+            self.counted = False
+            server.client_count -= 1
         self.waiting.clear()
+        self.out.clear()
+        self.tx = None
+        self.parser.clear()
+        self._account_input_quietly()
+        self.reader = hiredis.Reader()
+
+    def pause_writing(self) -> None:
+        """The transport holds more unsent output than its high-water mark: read and run
+        nothing more of this client until it drains (the client is not reading)."""
+        self.write_blocked = True
+        self._pause()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        self._schedule_resume()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -227,75 +257,153 @@ class ClientConnection(asyncio.Protocol):
         server.pump()
 
     def _client_input(self, data: bytes) -> None:
-        # As Redis decides at every command start: '*' begins a RESP frame, anything
-        # else an inline command (redis-cli --pipe sends "\r\n" between frames).
-        if self.inline or (data[:1] != b"*" and self.fed == self.consumed):
-            data = self._inline_commands(data)
-            if not data:
+        if self.first_input:
+            self.first_input = False
+            if data[:1] == TLS_HANDSHAKE:
+                log.warning("Closing client that sent a TLS handshake to a plain port: %s",
+                            self.describe())
+                self.drop()
                 return
-        self.reader.feed(data)
-        self.chunks.append(data)
-        self.fed += len(data)
-        if self.fed - self.consumed > MAX_QUERY_BUFFER:
-            # More unparsed input than any command we accept (a huge bulk length or
-            # array count): refuse it rather than buffer it, as Redis does.
-            self.protocol_error("too big bulk length or multibulk count")
-            return
-        self._run_commands()
+        self.parser.feed(data)
+        if self._account_input():
+            self._run_commands()
+
+    def _account_input(self) -> bool:
+        """Count the input this client makes the node hold; close it if that passes its
+        limit (client-query-buffer-limit), or close the biggest clients if all of them
+        together pass theirs (maxmemory-clients). False if this client was closed."""
+        held = self.parser.held()
+        server = self.server
+        server.input_held += held - self.held
+        self.held = held
+        if held > server.limits.query_buffer:
+            log.warning("Closing client that reached max query buffer length: %s "
+                        "(qbuf initial bytes: %r)", self.describe(), self.parser.head())
+            self.drop()
+            return False
+        limit = server.limits.maxmemory_clients
+        if limit and server.input_held > limit:
+            server.evict_clients()
+            return not self.closing
+        return True
+
+    def memory(self) -> int:
+        """Bytes this client makes the node hold: its input, and its unsent output."""
+        t = self.transport
+        unsent = t.get_write_buffer_size() if t is not None else 0
+        return self.held + unsent + sum(len(b) for b in self.out)
+
+    def describe(self) -> str:
+        return f"id={self.id} addr={self.peer} laddr={self.local} name={self.name!r}"
+
+    def drop(self) -> None:
+        """Close at once, without a reply, forgetting its input (a limit was passed)."""
+        self.closing = True
+        self.parser.clear()
+        self._account_input_quietly()
+        self.waiting.clear()
+        self.out.clear()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _account_input_quietly(self) -> None:
+        held = self.parser.held()
+        self.server.input_held += held - self.held
+        self.held = held
 
     def _run_commands(self) -> None:
-        """Execute the complete commands buffered so far, in order.
+        """Execute the complete commands buffered so far, in order, one at a time (each
+        command's effects, AUTH's say, hold when the next one's header is judged).
 
-        A client that pipelines more than MAX_IN_FLIGHT commands is not read from until
-        half of them are answered: otherwise every buffered command would start its
-        quorum request at once, and the last ones would time out queued behind the
-        first ones at the replicas (as Redis, the node reads a client only as fast as
-        it answers it)."""
-        reader = self.reader
+        The node stops reading a client (and running its buffered commands) while a
+        window of its commands await replies (see _size_window), or while its unsent replies
+        are over the transport's high-water mark: otherwise a client that pipelines
+        without reading makes the node buffer replies without bound, and every buffered
+        command would start its quorum request at once. As Redis, the node reads a client
+        only as fast as it answers it. After `server.turn_ms` of commands it serves the
+        other clients first."""
+        parser = self.parser
         waiting = self.waiting
         server = self.server
-        try:
-            while True:
-                if len(waiting) >= MAX_IN_FLIGHT:
-                    self._pause()
-                    break
-                cmd = reader.gets()
-                if cmd is False:
-                    break
-                self.consumed += frame_length(cmd)
-                self.execute(cmd)
-                server.send_peers_if_backlogged()
-                if self.peer_name is not None:
-                    self._peer_frames()
-                    return
-                if self.closing:
-                    return
-        except hiredis.ProtocolError as exc:
-            self._refused_frame(str(exc))
-            return
-        self._forget_consumed()
+        node = self.node
+        started = node.now
+        while True:
+            if len(waiting) >= self.window or self.write_blocked:
+                self._pause()
+                break
+            cmd = parser.command(not self.authed)
+            if cmd is None:
+                if parser.error:
+                    self.protocol_error_raw(parser.error)
+                break
+            size = parser.last_size
+            self.request_size = size if not self.request_size else \
+                (self.request_size * 7 + size) >> 3
+            self._size_window()
+            if self.over_limit and not self._may_be_peer(cmd):
+                return
+            server.set_now()  # a request's deadline counts from its start, not the read's
+            self.execute(cmd)
+            server.send_peers_if_backlogged()
+            if self.peer_name is not None:
+                self._became_peer()
+                return
+            if self.closing:
+                break
+            if node.now - started >= server.turn_ms:
+                self._pause()
+                self._schedule_resume()
+                break
+        self._account_input_quietly()
 
-    def _forget_consumed(self) -> None:
-        """Keep only the fed chunks that hold bytes not yet parsed into commands."""
-        chunks = self.chunks
-        if self.consumed == self.fed:
-            chunks.clear()
-            self.chunks_at = self.fed
-            return
-        while chunks and self.chunks_at + len(chunks[0]) <= self.consumed:
-            self.chunks_at += len(chunks.popleft())
+    def _may_be_peer(self, cmd: list[bytes]) -> bool:
+        """A connection over maxclients: go on only with a peer's hello."""
+        if cmd[0].upper() == b"DYN.PEER":
+            return True
+        self._refuse_over_limit()
+        return False
 
-    def _refused_frame(self, detail: str) -> None:
-        """hiredis refused the input. If it did so at a command start that is not '*',
-        the command there is inline, as Redis reads it; otherwise it is a protocol error."""
-        rest = b"".join(self.chunks)[self.consumed - self.chunks_at:]
-        if not rest or rest[:1] == b"*":
-            self.protocol_error(detail)
+    def _refuse_over_limit(self) -> None:
+        if not self.over_limit or self.peer_name is not None or self.transport is None:
             return
-        self.reader = hiredis.Reader()
-        self.chunks.clear()
-        self.fed = self.chunks_at = self.consumed
-        self._client_input(rest)
+        self.over_limit = False
+        self.server.rejected_connections += 1
+        self.closing = True
+        self.parser.clear()
+        self._account_input_quietly()
+        self.waiting.clear()
+        self.out = [ERR_MAXCLIENTS]
+        self.server.mark_dirty(self)
+
+    def _became_peer(self) -> None:
+        """After the hello, the rest of the input is peer frames."""
+        self.over_limit = False
+        if self.counted:
+            self.counted = False
+            self.server.client_count -= 1
+        self.reader.feed(self.parser.rest())
+        self.parser.clear()
+        self._account_input_quietly()
+        self._peer_frames()
+
+    def _charge_reply(self, size: int) -> None:
+        self.reply_size = size if not self.reply_size else (self.reply_size * 7 + size) >> 3
+        self._size_window()
+
+    def _size_window(self) -> None:
+        """As many commands in flight as make about IN_FLIGHT_BYTES of requests or
+        replies, at the sizes this client's recent ones had (FIRST_WINDOW at most until a
+        reply says how big they are)."""
+        cost = self.request_size if self.request_size > self.reply_size else self.reply_size
+        if cost < SMALL_COMMAND:  # the common case, without a division
+            window = MAX_IN_FLIGHT
+        else:
+            window = IN_FLIGHT_BYTES // (cost + 1)
+            if window < 1:
+                window = 1
+        if not self.reply_size and window > FIRST_WINDOW:
+            window = FIRST_WINDOW
+        self.window = window
 
     def _pause(self) -> None:
         if not self.paused:
@@ -303,6 +411,13 @@ class ClientConnection(asyncio.Protocol):
             self.server.paused_clients += 1
             if self.transport is not None:
                 self.transport.pause_reading()
+
+    def _schedule_resume(self) -> None:
+        """Come back to a paused client once nothing holds it any more."""
+        if (self.paused and not self.resume_scheduled and not self.write_blocked
+                and len(self.waiting) <= self.window // 2):
+            self.resume_scheduled = True
+            self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
     def _resume(self) -> None:
         """Go on with the buffered commands, then read the client again."""
@@ -312,53 +427,20 @@ class ClientConnection(asyncio.Protocol):
         self.server.set_now()
         self.paused = False
         self._run_commands()
-        if not self.paused:
+        if not self.paused and self.transport is not None and not self.closing:
             self.transport.resume_reading()
         self.server.pump()
 
-    def _inline_commands(self, data: bytes) -> bytes:
-        """Run complete inline lines; return what follows once a RESP frame starts."""
-        buf = self.inline + data
-        while buf:
-            if buf[:1] == b"*":
-                self.inline = b""
-                return buf
-            end = buf.find(b"\n")
-            if end < 0:
-                if len(buf) > MAX_INLINE:
-                    self.protocol_error("too big inline request")
-                    buf = b""
-                break
-            line, buf = buf[:end].rstrip(b"\r"), buf[end + 1 :]
-            words = split_inline(line)
-            if words is None:
-                self.protocol_error("unbalanced quotes in request")
-                buf = b""
-                break
-            if words:
-                self.execute(words)
-            if self.closing:
-                buf = b""
-                break
-        self.inline = buf
-        return b""
-
     # --- client commands -------------------------------------------------------------
 
-    def execute(self, args: Any) -> None:
-        if type(args) is not list:
-            self.protocol_error("expected '*'")
-            return
-        if not args:
-            return
-        for arg in args:
-            if type(arg) is not bytes:
-                self.protocol_error("expected '$'")
-                return
+    def execute(self, args: list[bytes]) -> None:
         cmd = lookup(args[0])
+        if self.peer_pending is not None and args[0].upper() != b"DYN.PEER":
+            self.server.peer_auth.not_proof(self)
+            return
         if cmd is None:
             if args[0].upper() == b"DYN.PEER":
-                self._peer_hello(args)
+                self.server.peer_auth.on_command(self, args)
                 return
             if self.tx is not None:
                 self.tx_failed = True
@@ -371,6 +453,21 @@ class ClientConnection(asyncio.Protocol):
             if self.tx is not None:
                 self.tx_failed = True
             self.reply(err_arity(cmd.name))
+            return
+        # As Redis: NOPERM only for a command of the right arity, LOADING after it.
+        if self.perms is not None and "noauth" not in cmd.flags:
+            denied = self.perms.denial(cmd, args)
+            if denied is not None:
+                if self.tx is not None:
+                    self.tx_failed = True
+                self.reply(noperm(*denied))
+                return
+        if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
+            # Redis answers LOADING while it loads its data; this node is still linking
+            # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
+            if self.tx is not None:
+                self.tx_failed = True
+            self.reply(ERR_LOADING)
             return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
@@ -392,8 +489,9 @@ class ClientConnection(asyncio.Protocol):
 
     def reply(self, data: bytes) -> None:
         if self.waiting:
-            self.waiting.append(ReplySlot(None, data))
+            self.waiting.append(ReplySlot(None, data))  # counted when it goes out
         else:
+            self._charge_reply(len(data))
             self.out.append(data)
             self.server.mark_dirty(self)
 
@@ -435,12 +533,14 @@ class ClientConnection(asyncio.Protocol):
         waiting = self.waiting
         out = self.out
         while waiting and waiting[0].data is not None:
-            out.append(waiting.popleft().data)  # type: ignore[arg-type]
+            data = waiting.popleft().data
+            assert data is not None
+            self._charge_reply(len(data))
+            out.append(data)
         if out:
             self.server.mark_dirty(self)
-        if self.paused and not self.resume_scheduled and len(waiting) <= MAX_IN_FLIGHT // 2:
-            self.resume_scheduled = True
-            self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
+        if self.paused:
+            self._schedule_resume()
 
     def flush(self) -> None:
         t = self.transport
@@ -450,8 +550,20 @@ class ClientConnection(asyncio.Protocol):
         if self.out:
             t.write(b"".join(self.out))
             self.out.clear()
+            limit = self.server.limits.output["normal"]
+            if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):
+                return
         if self.closing and not self.waiting:
             t.close()
+
+    def _over_output_limit(self, limit: Any, used: int) -> bool:
+        """Close the client if its unsent output passed client-output-buffer-limit."""
+        over, self.obuf_soft_since = limit.over(used, self.obuf_soft_since, time.monotonic())
+        if over:
+            log.warning("Client %s closed for overcoming of output buffer limits.",
+                        self.describe())
+            self.drop()
+        return over
 
     def close_after_reply(self) -> None:
         self.closing = True
@@ -459,31 +571,16 @@ class ClientConnection(asyncio.Protocol):
 
     def protocol_error(self, detail: str) -> None:
         """Redis answers malformed input with an error and closes the connection."""
-        self.reply(resp.error(f"ERR Protocol error: {detail}"))
+        self.protocol_error_raw(detail.encode())
+
+    def protocol_error_raw(self, detail: bytes) -> None:
+        self.reply(b"-ERR Protocol error: " + detail + b"\r\n")
         self.closing = True  # closed once the replies to earlier commands are out
-        self.reader = hiredis.Reader()
-        self.chunks.clear()
+        self.parser.clear()
+        self._account_input_quietly()
         self.server.mark_dirty(self)
 
     # --- peer links ------------------------------------------------------------------
-
-    def _peer_hello(self, args: list[bytes]) -> None:
-        if len(args) not in (3, 4) or \
-                not hmac.compare_digest(args[1], self.server.secret.encode()):
-            self.reply(resp.error("ERR unknown command 'DYN.PEER' or wrong cluster secret"))
-            self.closing = True
-            return
-        name = args[2].decode(errors="replace")
-        version = args[3].decode(errors="replace") if len(args) == 4 else "1"
-        if version != str(PEER_PROTOCOL):
-            log.warning("refused peer %s: it speaks peer protocol %s, this node %d",
-                        name, version, PEER_PROTOCOL)
-            self.reply(resp.error(f"ERR peer protocol {version} is not supported: this "
-                                  f"node speaks peer protocol {PEER_PROTOCOL}"))
-            self.closing = True
-            return
-        self.peer_name = name
-        self.out.clear()
 
     def _peer_frames(self) -> None:
         reader = self.reader
@@ -501,6 +598,8 @@ class ClientConnection(asyncio.Protocol):
                 continue
             for msg in msgs:
                 try:
+                    if msg[0] == "gs":
+                        msg = self.server.admit_gossip(src, msg)
                     node.on_message(src, msg)
                 except Exception:
                     log.exception("handling %r from %s failed", msg[:1], src)

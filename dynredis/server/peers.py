@@ -1,17 +1,22 @@
-"""Outbound links to peers: one TCP connection per peer, reconnecting with backoff.
+"""Outbound links to peers: one TCP (or TLS) connection per peer, reconnecting with
+backoff.
 
-A link that cannot connect, or drops, marks the peer down in the node (so requests
-stop choosing it) and drops what was queued: the requests that needed it time out
-or are answered by other replicas, as Dynamo expects of a lost message.
+A link carries messages only once both sides proved the cluster secret (peerauth.py);
+until then, as while it connects, messages wait in a bounded queue. A link that cannot
+connect, is refused, or drops, marks the peer down in the node (so requests stop
+choosing it) and drops what was queued: the requests that needed it time out or are
+answered by other replicas, as Dynamo expects of a lost message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .wire import peer_hello
+import hiredis
+
+from .peerauth import Dialer
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -21,6 +26,7 @@ log = logging.getLogger("dynredis.peers")
 MAX_QUEUED_BYTES = 64 << 20
 RETRY_MIN = 0.1
 RETRY_MAX = 1.0
+HANDSHAKE_S = 2.0  # connect (TCP and TLS) and the secret's challenge-response, each
 
 
 class PeerLink(asyncio.Protocol):
@@ -39,6 +45,11 @@ class PeerLink(asyncio.Protocol):
         self.closed = False
         self.refusal = b""  # the peer's last refusal (an error reply), logged once
         self.refused = False  # the current connection was refused
+        # The handshake in progress: its transport, state and reply parser.
+        self.dialer: Dialer | None = None
+        self.handshaking: asyncio.Transport | None = None
+        self.reader: Any = None
+        self.timer: asyncio.TimerHandle | None = None
 
     def send(self, data: bytes) -> None:
         t = self.transport
@@ -63,10 +74,11 @@ class PeerLink(asyncio.Protocol):
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
+        ctx = self.server.peer_tls
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: self, self.host, self.port), timeout=1.0
-            )
+                loop.create_connection(lambda: self, self.host, self.port, ssl=ctx),
+                timeout=HANDSHAKE_S)
         except (TimeoutError, OSError) as exc:
             self.connecting = False
             self.retry_at = loop.time() + self.backoff
@@ -77,32 +89,88 @@ class PeerLink(asyncio.Protocol):
             self.server.peer_status(self.name, False)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.connecting = False
         self.backoff = RETRY_MIN
         self.refused = False
         if self.closed:
             transport.close()
             return
-        self.transport = t = cast(asyncio.Transport, transport)
-        t.write(peer_hello(self.server.secret, self.server.name) + b"".join(self.queued))
-        self.queued.clear()
-        self.queued_bytes = 0
-        log.info("connected to peer %s", self.name)
-        self.server.peer_status(self.name, True)
+        t = cast(asyncio.Transport, transport)
+        self.handshaking = t
+        self.dialer = Dialer(self.server.secret.encode(), self.server.name)
+        self.reader = hiredis.Reader()
+        t.write(self.dialer.hello())
+        self.timer = asyncio.get_running_loop().call_later(HANDSHAKE_S, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self.timer = None
+        if self.handshaking is not None:
+            self._refused(b"no answer to the peer hello in time")
 
     def data_received(self, data: bytes) -> None:
-        # Peers never answer on this link: anything here is the peer refusing it (a
-        # wrong cluster secret, another peer protocol). Said once, not at every retry.
+        if self.handshaking is None:
+            # Peers never answer on a link: anything here is the peer refusing it
+            # after the handshake.
+            self._refused(data[:200])
+            return
+        self.reader.feed(data)
+        try:
+            reply = self.reader.gets()
+        except hiredis.ProtocolError:
+            self._refused(data[:200])
+            return
+        if reply is False:
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            self._refused(str(reply).encode())
+            return
+        proof = self.dialer.answer(reply) if self.dialer is not None else None
+        if proof is None:
+            self._refused(b"the peer did not prove the cluster secret")
+            return
+        self._linked(proof)
+
+    def _linked(self, proof: bytes) -> None:
+        """Both sides proved the secret: the link carries messages from now on."""
+        t = self.handshaking
+        assert t is not None
+        self._end_handshake()
+        self.connecting = False
+        self.transport = t
+        t.write(proof + b"".join(self.queued))
+        self.queued.clear()
+        self.queued_bytes = 0
+        self.refusal = b""
+        log.info("connected to peer %s", self.name)
+        self.server.peer_proven(self.name)
+        self.server.peer_status(self.name, True)
+
+    def _end_handshake(self) -> None:
+        self.handshaking = None
+        self.dialer = None
+        self.reader = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _refused(self, why: bytes) -> None:
+        """The peer refused the link (a wrong cluster secret, another peer protocol) or
+        failed to prove the secret: said once, not at every retry, and closed."""
         self.refused = True
-        if data[:200] != self.refusal:
-            self.refusal = data[:200]
-            log.warning("peer %s refused the link: %r", self.name, self.refusal)
+        if why != self.refusal:
+            self.refusal = why
+            log.warning("peer %s refused the link: %r", self.name, why)
+        t = self.transport or self.handshaking
+        if t is not None:
+            t.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        linked = self.transport is not None
+        self._end_handshake()
         self.transport = None
         self.connecting = False
         if not self.closed:
-            log.info("lost peer %s", self.name)
+            if linked:
+                log.info("lost peer %s", self.name)
             # A refusing peer is asked again at the slowest pace.
             wait = RETRY_MAX if self.refused else RETRY_MIN
             if not self.refused:
@@ -112,5 +180,6 @@ class PeerLink(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+        t = self.transport or self.handshaking
+        if t is not None:
+            t.close()

@@ -1,8 +1,8 @@
 """Peer message framing: a batch of messages is one RESP bulk string holding msgpack.
 
-Peers share the client port and RESP framing; after `DYN.PEER <secret> <name>
-<protocol>` a connection carries only these frames, which hiredis splits and msgpack
-decodes. Everything a node has for one peer in one loop turn travels as one frame: one
+Peers share the client port and RESP framing; once a connection has passed the
+DYN.PEER handshake (peerauth.py) it carries only these frames, which hiredis splits and
+msgpack decodes. Everything a node has for one peer in one loop turn travels as one frame: one
 encode, one write, one decode, however many messages it holds.
 """
 
@@ -29,10 +29,8 @@ def unframe(body: bytes) -> tuple:
 # The version of the peer messages (their kinds and fields). A node links only with
 # peers of its own version: one that sent messages the other cannot read would leave its
 # requests to time out silently. 1: single acknowledgements and answers (no version
-# word in the hello); 2: batched acknowledgements and answers ("pas", "gas").
-PEER_PROTOCOL = 2
-
-
-def peer_hello(secret: str, name: str) -> bytes:
-    words = [b"DYN.PEER", secret.encode(), name.encode(), b"%d" % PEER_PROTOCOL]
-    return b"*4\r\n" + b"".join(b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
+# word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3: the
+# secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent; 4: a
+# replica's refusal ("nak"), keyspace queries with their arguments as one field. The
+# kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .base import Engine
+from ..core.engine import Engine
 
 
 def open_engine(kind: str, data_dir: str, durability: str = "buffered") -> Engine:

@@ -54,6 +54,59 @@ def test_cluster_command_restarts_a_killed_node_and_it_serves_every_write(
     assert (c.pids[0], c.pids[2]) == survivors and all(pid_alive(p) for p in c.pids)
 
 
+def test_a_restarted_node_keeps_every_setting_and_the_password(
+        cluster_factory: ClusterFactory) -> None:
+    """Started with a password and non-default settings, a node killed and started again
+    the README way runs the same settings and still requires the password; the CLI
+    reads the password from the cluster's record (no NOAUTH traceback)."""
+    c = cluster_factory("--requirepass", "pw-kept", "--durability", "fsync", "--engine",
+                        "memory", "--n", "2", "--r", "1", "--w", "1", "--timeout-ms", "3000",
+                        "--ring-size", "64", "--phi-threshold", "9.5")
+    def settings(i: int) -> dict[str, str]:
+        info = c.client(i, password="pw-kept").info("dynamo")
+        return {k: str(info[k]) for k in ("n", "r", "w", "engine", "durability",
+                                           "timeout_ms", "ring_size")}
+
+    before = settings(1)
+    assert before == {"n": "2", "r": "1", "w": "1", "engine": "memory", "durability": "fsync",
+                      "timeout_ms": "3000", "ring_size": "64"}
+    c.kill_node(1)
+    again = dynredis_cmd("cluster", "--nodes", "3", "--data-dir", str(c.data_dir), "--detach",
+                         "--requirepass", "another", "--n", "3")
+    proc = subprocess.run(again, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + c.log_tails()
+    assert "Traceback" not in proc.stderr
+    assert "ignored: --n 3, --requirepass" in proc.stderr
+    c._read_pids()
+    c.up[1] = True
+    c.cmdlines[1] = c._cmdline(c.pids[1])
+    assert "pw-kept" not in " ".join(c.cmdlines[1])
+    assert "--phi-threshold 9.5" in " ".join(c.cmdlines[1])
+    assert settings(1) == before
+    refused = subprocess.run(["redis-cli", "-p", str(c.ports[1]), "KEYS", "*"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.stdout.startswith("NOAUTH"), refused.stdout
+    # `dynredis status` of a node of the cluster takes the password from the record.
+    status = subprocess.run(dynredis_cmd("status", "--data-dir", str(c.data_dir), "--port",
+                                         str(c.ports[1])),
+                            capture_output=True, text=True, timeout=30)
+    assert status.returncode == 0 and "durability: fsync" in status.stdout, status.stderr
+
+    # Stopped, then started with no option at all: the record's settings again.
+    c.stop()
+    start = dynredis_cmd("cluster", "--nodes", "3", "--base-port", str(c.base_port),
+                         "--data-dir", str(c.data_dir), "--detach")
+    proc = subprocess.run(start, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    c._read_pids()
+    c.up = [True] * 3
+    c.cmdlines = [c._cmdline(p) for p in c.pids]
+    assert all(settings(i) == before for i in range(3))
+    assert c.cli(0, "GET", "k").startswith("NOAUTH")
+
+
 def test_foreground_cluster_command_names_the_dead_node_instead_of_starting(
         cluster_factory: ClusterFactory) -> None:
     c = cluster_factory()

@@ -499,7 +499,8 @@ def test_time_and_lastsave(cluster: Cluster, real_redis: redis.Redis,
     assert cli(cluster.ports[0], "TIME").count("\n") == 2
 
 
-SHARED_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "proto-max-bulk-len")
+SHARED_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "proto-max-bulk-len",
+                   "maxclients", "client-query-buffer-limit", "client-output-buffer-limit")
 
 
 def test_config_get(cluster: Cluster, real_redis: redis.Redis,
@@ -532,8 +533,14 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
     assert ours == {"maxmemory": "0", "maxmemory-policy": "noeviction", "save": "",
                     "appendonly": "no", "proto-max-bulk-len": "536870912",
                     "databases": "1", "cluster-enabled": "yes",
-                    "port": str(cluster.ports[2])}
-    assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction"}
+                    "port": str(cluster.ports[2]), "maxclients": "10000",
+                    "client-query-buffer-limit": "1073741824",
+                    "client-output-buffer-limit":
+                        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+                    "maxmemory-clients": "2147483648"}
+    assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
+                                          "maxclients": "10000",
+                                          "maxmemory-clients": "2147483648"}
     assert cluster.client(1).config_get("*port*") == {"port": str(cluster.ports[1])}
     # What redis-benchmark and redis-cli ask for.
     assert cli(cluster.ports[0], "CONFIG", "GET", "save") == "save\n\n"
@@ -562,6 +569,34 @@ def test_config_set(cluster: Cluster, real_redis: redis.Redis) -> None:
     # ... even when a valid value for another setting comes first; nothing changed.
     assert isinstance(wire(c, "CONFIG", "SET", "maxmemory", "0", "appendonly", "yes"), Err)
     assert c.config_get("*") == before
+
+
+def test_config_set_of_client_limits_as_redis(cluster: Cluster, real_redis: redis.Redis) -> None:
+    # Refusals, in Redis' words.
+    same(cluster, real_redis,
+         ("CONFIG", "SET", "maxclients", "0"), ("CONFIG", "SET", "maxclients", "abc"),
+         ("CONFIG", "SET", "client-query-buffer-limit", "100"),
+         ("CONFIG", "SET", "client-query-buffer-limit", "lots"),
+         ("CONFIG", "SET", "client-output-buffer-limit", "bogus 1 2 3"),
+         ("CONFIG", "SET", "client-output-buffer-limit", "master 1 2 3"),
+         ("CONFIG", "SET", "client-output-buffer-limit", "normal 1 2"),
+         ("CONFIG", "SET", "client-output-buffer-limit", "normal x 2 3"),
+         ("CONFIG", "SET", "client-output-buffer-limit", "normal 1 2 3 pubsub x 1 1"))
+    # Values taken, and shown, the same way (one node; restored after).
+    node = cluster.client(0)
+    changes = (("client-output-buffer-limit", "normal 1mb 512kb 10 replica 1 2 3"),
+               ("client-query-buffer-limit", "2mb"), ("maxclients", "5000"))
+    try:
+        for name, value in changes:
+            assert wire(node, "CONFIG", "SET", name, value) == \
+                wire(real_redis, "CONFIG", "SET", name, value) == "OK"
+            assert wire(node, "CONFIG", "GET", name) == wire(real_redis, "CONFIG", "GET", name)
+    finally:
+        for client in (node, real_redis):
+            client.config_set("client-output-buffer-limit", "normal 0 0 0 slave 268435456 "
+                              "67108864 60 pubsub 33554432 8388608 60")
+            client.config_set("client-query-buffer-limit", "1gb")
+            client.config_set("maxclients", "10000")
 
 
 def test_config_resetstat_clears_counters(cluster: Cluster) -> None:

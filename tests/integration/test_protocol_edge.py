@@ -62,7 +62,6 @@ def test_unbalanced_quotes_get_an_error_and_a_closed_connection(cluster: Cluster
 
 
 @pytest.mark.parametrize("payload", [
-    b"*-5\r\n",
     b"*2\r\n$3\r\nGET\r\n:1\r\n",
     b"*1\r\n$-7\r\n",
     b"*1\r\n*1\r\n$4\r\nPING\r\n",
@@ -74,6 +73,11 @@ def test_malformed_frames_get_an_error_and_a_closed_connection(
     assert data.startswith(b"-ERR Protocol error"), data
     assert closed
     healthy(cluster)
+
+
+def test_empty_and_negative_counts_are_ignored_as_in_redis(cluster: Cluster) -> None:
+    data, closed = talk(cluster.ports[1], b"*-5\r\n*0\r\n*-1\r\nPING\r\n")
+    assert (data, closed) == (b"+PONG\r\n", False)
 
 
 def test_lines_not_starting_with_a_star_are_inline_commands_as_in_redis(

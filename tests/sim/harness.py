@@ -19,14 +19,16 @@ What is simulated:
   (their connections break) and `peer_up` once it is back; partitions are silent (only
   the failure detector notices them).
 - Crash-restart (`crash`/`restart`): the `Node` object is thrown away and a new one is
-  built over the same engine, as the server does at start (actor id and ring from the
-  engine's metadata). Each node has a durability mode, as `server.app`: `fsync` commits
+  built over the same engine, as the server does at start (`core.driver.boot`: actor id
+  and ring from the engine's metadata). Each node has a durability mode, as `server.app`: `fsync` commits
   before any message or reply leaves the node (end of every event), `buffered` and
   `none` commit on a group-commit timer (5 ms, 100 ms). `SimEngine` keeps an undo log
   of what was staged since the last commit and rolls it back on a crash, so a crash
   loses exactly the uncommitted writes. (Metadata writes are durable at once.)
 - Pausing (`stop`/`start`): the node keeps its state but neither ticks nor exchanges
   messages (a frozen process or a cable pulled); used by the unit tests.
+- Events end as the driver contract says (`core.driver`: settle, then release), the
+  same functions the server uses.
 - Node exceptions: with `strict` (the default) they propagate; otherwise they are
   recorded in `errors` (for the checker) and the run goes on, as the server logs them.
 - Clocks: node i's `now` is sim time plus a fixed offset plus a linear drift (ppm).
@@ -49,12 +51,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import msgpack
-
 from dynredis.core import clock as dvv
+from dynredis.core import driver, messages
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION, parse_hint_key
-from dynredis.core.identity import choose_actor
 from dynredis.core.node import Config, Node, Result
 from dynredis.core.ring import Ring, new_ring
 from dynredis.server.wire import batch, unframe
@@ -315,7 +315,7 @@ class SimCluster:
             sn.engine.meta_put("actor", f"actor{i}".encode())
             sn.engine.meta_put("clean_shutdown", b"1")  # a new node, not a crashed one
             if ring is not None:
-                self._save_ring(sn.engine, ring, set(self.names))
+                driver.save_membership(sn.engine, ring, set(self.names))
             self.sn[name] = sn
             self._boot(sn, seeds=() if preformed else (self.names[0],))
 
@@ -329,30 +329,14 @@ class SimCluster:
     def node_now(self, sn: SimNode) -> int:
         return int(self.now + sn.offset_ms + sn.drift * (self.now - T0))
 
-    @staticmethod
-    def _save_ring(engine: SimEngine, ring: Ring, members: set[str]) -> None:
-        data = msgpack.packb((ring.to_wire(), sorted(members)), use_bin_type=True)
-        engine.meta_put("ring", data)
-
     def _boot(self, sn: SimNode, seeds: tuple[str, ...] = ()) -> None:
         """Start a node over its engine, as `server.app.NodeServer` does."""
-        engine = sn.engine
-        # The same rule the server applies (core/identity.py): a crash in a lossy
-        # durability mode, or a new data directory, means a fresh clock identity.
-        stored = engine.meta_get("actor")
-        clean = engine.meta_get("clean_shutdown") == b"1"
+        # The server's start (core/driver.py): a crash in a lossy durability mode, or a
+        # new data directory, means a fresh clock identity (core/identity.py).
         fresh = self.rng.getrandbits(64).to_bytes(8, "big")
-        actor = choose_actor(stored, clean, sn.durability, fresh)
-        if actor != stored:
-            engine.meta_put("actor", actor)
-        engine.meta_put("clean_shutdown", b"0")
-        raw = engine.meta_get("ring")
-        ring = members = None
-        if raw is not None:
-            wire, mem = msgpack.unpackb(raw, use_list=False)
-            ring, members = Ring.from_wire(wire), set(mem)
-        node = Node(sn.name, actor, engine, replace(sn.config), ring=ring,
-                    members=members, seeds=seeds or tuple(self.names[:1]),
+        started = driver.boot(sn.engine, sn.durability, fresh)
+        node = Node(sn.name, started.actor, sn.engine, replace(sn.config), ring=started.ring,
+                    members=started.members, seeds=seeds or tuple(self.names[:1]),
                     rng=random.Random(self.rng.random()))
         node.now = self.node_now(sn)
         sn.node = node
@@ -491,26 +475,19 @@ class SimCluster:
         """End of a node's event: completions, commit (fsync), ring persistence, sends."""
         node = sn.node
         assert node is not None
-        while node.done:
-            done, node.done = node.done, []
-            for cb, result in done:
-                try:
-                    cb(result)
-                except Exception as exc:  # the server logs these and goes on
-                    self._error(sn, "completion callback", exc)
-        if sn.durability == "fsync" and sn.engine.undo:
-            sn.engine.commit(True)
-        if node.ring_changed:
-            node.ring_changed = False
-            self._save_ring(sn.engine, node.ring, node.members)
-        if node.outbox:
-            box = node.take_outbox()
-            name = sn.name
-            for dst in sorted(box):
-                # Round-trip through the real wire encoding, as the shell does.
-                body = batch(box[dst])
-                for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
-                    self._send(name, dst, msg)
+        # The server logs a failed callback and goes on.
+        driver.settle(node, lambda exc: self._error(sn, "completion callback", exc))
+        box = driver.release(node, sn.engine, sn.durability == "fsync")
+        name = sn.name
+        for dst in sorted(box):
+            # Round-trip through the real wire encoding, as the shell does.
+            body = batch(box[dst])
+            for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
+                wrong = messages.check(msg)
+                if wrong is not None:
+                    self._error(sn, f"sent a malformed message: {wrong}",
+                                ValueError(wrong))
+                self._send(name, dst, msg)
 
     # --- the event loop -----------------------------------------------------------------
 

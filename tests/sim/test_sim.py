@@ -310,7 +310,8 @@ def test_a_seed_replays_exactly_in_another_process() -> None:
 def test_reaping_does_not_revive_a_key_through_a_timed_out_reads_repair() -> None:
     """Seed 87 with a 1 s tombstone grace: a read that timed out 2 s after it started
     read-repaired its pre-delete answers into replicas that had reaped the key, and the
-    next write reused an old dot. Timed-out reads no longer repair."""
+    next write reused an old dot. A timed-out read still repairs, but a key is not reaped
+    while a read of it is in flight (its coordinator says no: core/reaper.py)."""
     from .scenario import ALL_FAULTS, restrict
 
     run_seed(87, restrict(ALL_FAULTS, config={"tombstone_grace_ms": 1000}))

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import hiredis
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.ring import new_ring
 from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
-from dynredis.server.client import STUCK_S, ClientConnection, decimal_digits, frame_length
+from dynredis.server.client import STUCK_S, ClientConnection
+from dynredis.server.peerauth import Dialer
 from dynredis.server.peers import RETRY_MIN, PeerLink
 from dynredis.server.wire import batch as wire_batch
-from dynredis.server.wire import peer_hello, unframe
+from dynredis.server.wire import unframe
 
 
 class FakeTransport:
@@ -31,6 +30,12 @@ class FakeTransport:
 
     def get_extra_info(self, name: str) -> None:
         return None
+
+    def get_write_buffer_size(self) -> int:
+        return 0  # everything written is sent at once
+
+    def abort(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -68,22 +73,6 @@ def test_a_lost_reply_becomes_an_error_and_the_replies_behind_it_flow(tmp_path: 
     assert sent == b"-ERR internal error: the reply to this command was lost\r\n+PONG\r\n"
 
 
-@given(st.integers(min_value=0, max_value=10**30))
-def test_decimal_digits_is_the_length_of_the_decimal_string(n: int) -> None:
-    assert decimal_digits(n) == len(str(n))
-
-
-@given(st.lists(st.binary(max_size=300), min_size=1, max_size=40))
-def test_frame_length_is_the_size_of_the_frame_hiredis_parsed(args: list[bytes]) -> None:
-    """The connection counts consumed input by re-measuring each parsed command."""
-    frame = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
-    reader = hiredis.Reader()
-    reader.feed(frame + b"*1\r\n$4\r\nPING\r\n")
-    cmd = reader.gets()
-    assert cmd == args
-    assert frame_length(cmd) == len(frame)
-
-
 def peer_messages(sent: bytes) -> list[tuple]:
     """The messages in what a peer link wrote, in order."""
     reader = hiredis.Reader()
@@ -106,7 +95,6 @@ def three_node_server(data_dir: Path, **opts: str) -> tuple[NodeServer, dict[str
     node = srv.node
     node.members = set(names)
     node.ring = new_ring(names)
-    node._apl_cache.clear()
     transports = {}
     for peer in PEERS:
         link = PeerLink(srv, peer)
@@ -122,8 +110,10 @@ def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_pat
 
     async def run(count: int) -> tuple[dict[str, FakeTransport], dict[str, int]]:
         srv, transports = three_node_server(tmp_path / str(count), engine="memory")
+        srv.turn_ms = 10**9  # one turn, however slow this machine runs it
         conn = ClientConnection(srv)
         conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+        conn.data_received(b"PING\r\n")  # (its replies are known small: a deep window)
         conn.data_received(b"".join(
             b"*3\r\n$3\r\nSET\r\n$6\r\nk%05d\r\n$1\r\nv\r\n" % i for i in range(count)))
         before_turn_end = {peer: t.writes for peer, t in transports.items()}
@@ -178,43 +168,106 @@ def hello(*words: bytes) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
 
 
-SECRET = NodeOptions().cluster_secret.encode()  # a node's secret unless configured
+SECRET = b"a-test-cluster-secret-0123456789"
+DIALER = "10.0.0.9:7000"
 
 
-def after_hello(tmp_path: Path, payload: bytes) -> tuple[ClientConnection, FakeTransport]:
-    """A node's fresh inbound connection, and what it wrote, once `payload` came in."""
-    async def run() -> tuple[ClientConnection, FakeTransport]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
+def inbound(tmp_path: Path, *payloads: bytes
+            ) -> tuple[ClientConnection, FakeTransport, list[bytes]]:
+    """A node's fresh inbound connection fed `payloads` in turn; what it wrote after each."""
+    async def run() -> tuple[ClientConnection, FakeTransport, list[bytes]]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     cluster_secret=SECRET.decode()))
         srv.loop = asyncio.get_running_loop()
         conn = ClientConnection(srv)
         transport = FakeTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
-        conn.data_received(payload)
-        await asyncio.sleep(0)
-        return conn, transport
+        written = []
+        for payload in payloads:
+            before = len(transport.sent)
+            conn.data_received(payload)
+            await asyncio.sleep(0)
+            written.append(transport.sent[before:])
+        return conn, transport, written
 
     return asyncio.run(run())
 
 
+def challenge(reply: bytes) -> list[bytes]:
+    reader = hiredis.Reader()
+    reader.feed(reply)
+    answer = reader.gets()
+    assert isinstance(answer, list), reply
+    return answer
+
+
 @pytest.mark.parametrize("words, error", [
-    ((b"wrong",  b"10.0.0.9:7000", b"2"),
-     b"-ERR unknown command 'DYN.PEER' or wrong cluster secret\r\n"),
-    ((SECRET, b"10.0.0.9:7000"),  # a build before peer protocol versions
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 2\r\n"),
-    ((SECRET, b"10.0.0.9:7000", b"3"),
-     b"-ERR peer protocol 3 is not supported: this node speaks peer protocol 2\r\n"),
+    # earlier builds' hellos, which carried the secret itself
+    ((SECRET, DIALER.encode(), b"2"),
+     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 4\r\n"),
+    ((SECRET, DIALER.encode()),
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 4\r\n"),
+    ((b"HELLO", DIALER.encode(), b"5", b"0" * 64),
+     b"-ERR peer protocol 5 is not supported: this node speaks peer protocol 4\r\n"),
+    ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
 ])
-def test_a_peer_with_a_wrong_secret_or_another_protocol_is_refused(
+def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(
         tmp_path: Path, words: tuple[bytes, ...], error: bytes) -> None:
-    conn, transport = after_hello(tmp_path, hello(b"DYN.PEER", *words))
+    conn, transport, _ = inbound(tmp_path, hello(b"DYN.PEER", *words))
     assert transport.sent == error
     assert conn.peer_name is None and conn.closing
 
 
-def test_a_peer_speaking_this_protocol_is_taken(tmp_path: Path) -> None:
-    conn, transport = after_hello(tmp_path, peer_hello(SECRET.decode(), "10.0.0.9:7000"))
-    assert conn.peer_name == "10.0.0.9:7000"
-    assert transport.sent == b"" and not conn.closing
+def test_a_dialer_that_proves_the_secret_becomes_a_peer(tmp_path: Path) -> None:
+    dialer = Dialer(SECRET, DIALER)
+    first = dialer.hello()
+    conn, transport, written = inbound(tmp_path, first)
+    assert conn.peer_name is None and not conn.closing  # not yet: a challenge came back
+    nonce, proof, name = challenge(written[0])
+    assert SECRET not in transport.sent
+    answer = dialer.answer([nonce, proof, name])
+    assert answer is not None  # the acceptor proved the secret to the dialer
+    conn, transport, written = inbound(tmp_path, first, answer)
+    # A proof replayed on another connection meets another nonce: refused.
+    assert written[1] == b"-ERR peer authentication failed: wrong cluster secret\r\n"
+    assert conn.closing and conn.peer_name is None
+
+    async def handshake() -> ClientConnection:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path / "x"), engine="memory",
+                                     cluster_secret=SECRET.decode()))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        t = FakeTransport()
+        conn.connection_made(t)  # type: ignore[arg-type]
+        d = Dialer(SECRET, DIALER)
+        conn.data_received(d.hello())
+        await asyncio.sleep(0)
+        reply = d.answer(challenge(t.sent))
+        assert reply is not None
+        conn.data_received(reply)
+        await asyncio.sleep(0)
+        assert srv.proven == {DIALER}
+        return conn
+
+    linked = asyncio.run(handshake())
+    assert linked.peer_name == DIALER and not linked.closing
+
+
+def test_a_wrong_or_missing_proof_closes_the_connection(tmp_path: Path) -> None:
+    intruder = Dialer(b"dynredis", DIALER)  # the secret earlier builds fell back to
+    conn, transport, written = inbound(tmp_path, intruder.hello())
+    # The node's challenge does not verify under another secret: the dialer learns the
+    # node is not its peer (and sends it nothing) ...
+    assert intruder.answer(challenge(written[0])) is None
+    # ... and a proof made without the secret is refused.
+    forged = hello(b"DYN.PEER", b"PROOF", b"0" * 64)
+    conn, transport, written = inbound(tmp_path, intruder.hello(), forged)
+    assert written[1] == b"-ERR peer authentication failed: wrong cluster secret\r\n"
+    assert conn.closing and conn.peer_name is None
+    # Anything but the proof after HELLO: neither a peer nor a client.
+    conn, transport, written = inbound(tmp_path, intruder.hello(), hello(b"GET", b"k"))
+    assert written[1] == b"-ERR peer handshake: expected DYN.PEER PROOF\r\n"
+    assert conn.closing and conn.peer_name is None
 
 
 def test_a_refused_link_is_logged_once_and_retried_at_the_slowest_pace(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dynredis.core.glob import matcher, stringmatch
+from dynredis.commands.glob import matcher, stringmatch
 
 CASES = [
     (b"*", b"anything", True),

@@ -1,4 +1,4 @@
-"""Keyspace walks (core/keyscan.py) in a simulated 5-node cluster with N=3: SCAN, KEYS,
+"""Keyspace walks (cluster/keyscan.py) in a simulated 5-node cluster with N=3: SCAN, KEYS,
 DBSIZE and RANDOMKEY, cluster-wide and per owner, across nodes and around failures."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dynredis.core.keyscan import KeyScan
+from dynredis.cluster.keyscan import KeyScan
 from dynredis.core.node import Config
 from tests.sim.harness import SimCluster
 

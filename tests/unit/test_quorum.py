@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.hlc import HLC, LOGICAL_BITS, wall_ms
-from dynredis.core.quorum import GetCore, PutCore
+from dynredis.core.quorum import GetCore, PutCore, unreachable
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -200,6 +200,151 @@ def test_put_core_thresholds(scenario):
             core.fail(node)
     assert (core.acked, core.failed) == before
     assert core.acked.isdisjoint(core.failed)
+
+
+# --- the decisions: the reply, failing early, read repair -------------------------------
+
+
+@SETTINGS
+@given(get_scenarios(), st.booleans())
+def test_get_core_replies_once_as_soon_as_the_outcome_is_known(scenario, use_known):
+    """The reply comes at the first event after which R answers are in (the merge of
+    the answers so far) or R answers have become impossible (NOQUORUM naming how many
+    came), never earlier, exactly once; by the time every replica answered or failed
+    it has come, and the deadline has nothing left to say."""
+    n, r, nodes, objs, order, late = scenario
+    core = GetCore(n, r, nval=5)
+    known = None
+    replies = []
+    for step, (node, kind) in enumerate(order):
+        if kind == "ok":
+            core.add(node, enc(objs[node]))
+            if use_known and known is None and objs[node] is not None:
+                known = (enc(objs[node]), objs[node])
+        else:
+            core.fail(node)
+        reply = core.decide(known)
+        if reply is not None:
+            replies.append((step, reply))
+        if not replies:
+            assert not core.enough() and not core.impossible()
+    assert len(replies) == 1 and core.complete()
+    step, (err, obj) = replies[0]
+    answered = sum(1 for node, kind in order[: step + 1] if kind == "ok")
+    if answered >= r:
+        assert err is None
+        found = [objs[x] for x, kind in order[: step + 1] if kind == "ok" and objs[x]]
+        if found:
+            assert dvv.join(obj) == dvv.join(dvv.sync_all(found))
+        else:
+            assert obj is None
+    else:
+        assert obj is None
+        assert err == f"NOQUORUM read needed {r} of 5 replicas, got {answered}"
+    for node, kind in late:
+        core.add(node, None) if kind == "ok" else core.fail(node)
+        assert core.decide(known) is None
+    assert core.timed_out() is None
+
+
+@SETTINGS
+@given(get_scenarios(), st.integers(0, 4))
+def test_get_core_at_the_deadline_says_what_came(scenario, cut):
+    """A read still undecided at its deadline ends with NOQUORUM ... before timeout."""
+    n, r, nodes, objs, order, _ = scenario
+    core = GetCore(n, r)
+    for node, kind in order[: min(cut, len(order))]:
+        core.add(node, enc(objs[node])) if kind == "ok" else core.fail(node)
+        core.decide()
+    if core.replied:
+        assert core.timed_out() is None
+    else:
+        err, obj = core.timed_out()
+        assert obj is None
+        assert err == f"NOQUORUM read needed {r} of {n} replicas, got {len(core.answers)} " \
+                      "before timeout"
+        assert core.decide() is None
+
+
+@SETTINGS
+@given(get_scenarios(), st.integers(0, 5), st.sampled_from([0, 10**9]))
+def test_read_repair_goes_only_to_replicas_that_answered_something_else(scenario, cut, now):
+    """Whenever the read ends (all in, or the deadline with some answers missing): the
+    repair goes to the answering replicas whose copy differs from the merge, never to
+    one that did not answer, and a dead merge never to one that answered not-found."""
+    n, r, nodes, objs, order, _ = scenario
+    core = GetCore(n, r)
+    for node, kind in order[: min(cut, len(order))]:
+        core.add(node, enc(objs[node])) if kind == "ok" else core.fail(node)
+    repairs = core.repairs(None, now)
+    merged, menc = core.merged()
+    dead = merged is not None and objmod.dead_since(merged, now) is not None
+    expected = sorted(
+        x for x, e in core.answers.items() if e != menc and not (dead and e is None))
+    if len(core.answers) < 2 or menc is None or not expected:
+        assert repairs is None
+        return
+    assert repairs == (menc, expected)
+    assert set(expected) <= set(core.answers) and not set(expected) & core.failed
+
+
+def test_a_request_with_too_few_replicas_up_is_refused_before_it_starts() -> None:
+    assert unreachable("read", 1, 2, 3) == ("NOQUORUM read needed 2 of 3 replicas, got 1", None)
+    assert unreachable("write", 2, 2, 3) is None
+    assert unreachable("any", 0, 1, 3) == ("NOQUORUM any needed 1 of 3 replicas, got 0", None)
+
+
+def test_a_timed_out_read_repairs_the_stale_replica_that_answered() -> None:
+    old = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"old")), dvv.EMPTY, b"A")
+    new = dvv.update(dvv.new_with_context(dvv.join(old), objmod.sibling(2, b"new")), old, b"A")
+    core = GetCore(3, 2)
+    core.add("a", objmod.encode(new))
+    core.add("b", objmod.encode(old))
+    assert core.decide() == (None, new)
+    assert core.timed_out() is None  # "c" never answered: the client already has its reply
+    assert core.repairs(None, 0) == (objmod.encode(new), ["b"])
+    gone = dvv.update(dvv.new_with_context(dvv.join(new), objmod.sibling(3, None)), new, b"A")
+    dead = GetCore(3, 2)
+    dead.add("a", objmod.encode(gone))
+    dead.add("b", None)  # not found: a tombstone would only revive an old clock there
+    dead.add("c", objmod.encode(old))
+    assert dead.repairs(None, 0) == (objmod.encode(gone), ["c"])
+
+
+@SETTINGS
+@given(put_scenarios())
+def test_put_core_replies_once_as_soon_as_the_outcome_is_known(scenario):
+    n, w, order, late = scenario
+    core = PutCore(n, w, nval=7)
+    written = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
+    replies = []
+    acked = failed = 0
+    for node, kind in order:
+        if kind == "ok":
+            core.ack(node)
+            acked += 1
+        else:
+            core.fail(node)
+            failed += 1
+        reply = core.decide(written)
+        if reply is not None:
+            replies.append((acked, failed, reply))
+    assert len(replies) == 1
+    acked, failed, reply = replies[0]
+    if acked >= w:
+        assert reply == (None, written) and failed <= n - w
+    else:
+        assert reply == (f"NOQUORUM write needed {w} of 7 replicas, got {acked}", None)
+        assert failed == n - w + 1  # at the very failure that made W impossible
+    for node, kind in late:
+        core.ack(node) if kind == "ok" else core.fail(node)
+        assert core.decide(written) is None
+    assert core.timed_out() is None
+    open_core = PutCore(3, 2)
+    open_core.ack("a")
+    assert open_core.decide(written) is None
+    assert open_core.timed_out() == ("NOQUORUM write needed 2 of 3 replicas, got 1 before "
+                                     "timeout", None)
 
 
 # --- hybrid logical clock -------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The one small interface every storage engine implements.
+"""The storage interface the core needs; every engine in `dynredis/storage/` implements it.
+
+Declared here, beside its only user, so the core depends on no outer layer: engines
+satisfy it structurally (a Protocol) without importing anything from the core.
 
 Keys live under their partition so a partition can be scanned and handed off.
 Values are encoded objects (opaque bytes to the engine). Writes are staged in memory

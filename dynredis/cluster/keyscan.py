@@ -1,15 +1,15 @@
 """Walks of the keyspace: SCAN, KEYS, DBSIZE and RANDOMKEY, cluster-wide or own partitions.
 
-Pure, as the rest of `core/`: no I/O, no clock reads (the node's `now` and `rng` only).
-`KeyScan(node)` registers two peer message kinds in `node.handlers`; the driver calls
+Pure, as the core is: no I/O, no clock reads (the node's `now` and `rng` only).
+`KeyScan(node)` registers two peer message kinds with `node.register`; the driver calls
 `tick()` after `node.tick()` so that unanswered requests time out and fail over; results
 reach callbacks through `node.done`, as every coordinator operation's do.
 
 Two views of the keyspace:
 
 - cluster-wide (`own=False`): every partition of the ring, each read from ONE up primary
-  replica of it (this node when it is one, else the first up node of the preference
-  list), so every live key is reported exactly once;
+  replica of it (core/coverage.py: this node when it is one, else the first up node of
+  the preference list), so every live key is reported exactly once;
 - own (`own=True`): only the partitions this node owns, from its local data, as a Redis
   Cluster master answers for its own slots (cluster-aware clients fan these commands
   out to every master and add the answers up).
@@ -26,8 +26,8 @@ missed a write, e.g. a node just back from a failure, has the key again once ant
 entropy or read repair reached it). The cursor carries no node state, so a scan
 started on one node can be continued on any other.
 
-Peer messages:
-  ("kq", reqid, what, partitions, *args)   a keyspace query    -> ("kqr", reqid, result)
+Peer messages (core/messages.py):
+  ("kq", reqid, what, partitions, args)    a keyspace query    -> ("kqr", reqid, result)
      what = "scan"  args (bucket, count, budget, match, want)
                     result (keys, partitions done, next bucket, keys examined, visited)
      what = "keys"  args (match,)  result [key, ...]
@@ -40,8 +40,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import obj as objmod
-from .glob import matcher
+from ..commands.glob import matcher
+from ..core import messages as m
+from ..core import obj as objmod
+from ..core.coverage import covering, plan
 
 Callback = Callable[[tuple[str | None, Any]], Any]
 
@@ -98,8 +100,8 @@ class KeyScan:
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
-        node.handlers["kq"] = self._on_query
-        node.handlers["kqr"] = self._on_answer
+        node.register(m.KEYSPACE_QUERY, self._on_query)
+        node.register(m.KEYSPACE_ANSWER, self._on_answer)
 
     # --- client commands ---------------------------------------------------------------
 
@@ -180,18 +182,8 @@ class KeyScan:
     # --- placement -----------------------------------------------------------------------
 
     def _target(self, p: int, avoid: set[str]) -> str | None:
-        """The replica that answers for partition `p`: this node if it is a primary,
-        else the first up primary (None when no primary is reachable)."""
         node = self.node
-        me = node.name
-        prefs = node.ring.preference_list(p, node.cfg.n)
-        if me in prefs and me not in avoid:
-            return me
-        down = node.down
-        for x in prefs:
-            if x not in down and x not in avoid:
-                return x
-        return None
+        return covering(node.ring, node.cfg.n, node.name, node.down, avoid, p)
 
     def _fail(self, op: _Op, p: int) -> None:
         if not op.finished:
@@ -210,7 +202,7 @@ class KeyScan:
         node = self.node
         sub = _Sub(node.next_reqid(), op, target, parts, node.now + node.cfg.timeout_ms)
         self.pending[sub.reqid] = sub
-        node.send(target, ("kq", sub.reqid, what, parts, *args))
+        node.send(target, m.keyspace_query(sub.reqid, what, parts, args))
 
     # --- SCAN ----------------------------------------------------------------------------
 
@@ -298,15 +290,12 @@ class KeyScan:
     # --- KEYS, DBSIZE, RANDOMKEY: one request per replica, in parallel -------------------------
 
     def _fan_out(self, op: _Op, parts: Sequence[int]) -> None:
-        me = self.node.name
-        groups: dict[str, list[int]] = {}
-        for p in parts:
-            target = self._target(p, op.avoid)
-            if target is None:
-                self._fail(op, p)
-                return
-            groups.setdefault(target, []).append(p)
-        local = groups.pop(me, None)
+        node = self.node
+        groups, unreachable = plan(node.ring, node.cfg.n, node.name, node.down, op.avoid, parts)
+        if unreachable is not None:
+            self._fail(op, unreachable)
+            return
+        local = groups.pop(node.name, None)
         for target, run in groups.items():
             op.waiting += 1
             self._send(op, target, run, op.what, *((op.match,) if op.what == "keys" else ()))
@@ -403,8 +392,8 @@ class KeyScan:
     # --- messages ------------------------------------------------------------------------
 
     def _on_query(self, src: str, msg: tuple) -> None:
-        reqid, what, parts = msg[1], msg[2], [int(p) for p in msg[3]]
-        args = msg[4:]
+        _, reqid, what, partitions, args = msg
+        parts = [int(p) for p in partitions]
         if what == "scan":
             bucket, count, budget, match, want = args
             result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
@@ -417,7 +406,7 @@ class KeyScan:
             result = self.random_local(parts)
         else:
             return
-        self.node.send(src, ("kqr", reqid, result))
+        self.node.send(src, m.keyspace_answer(reqid, result))
 
     def _on_answer(self, src: str, msg: tuple) -> None:
         sub = self.pending.get(msg[1])

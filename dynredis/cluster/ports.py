@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import messages as m
+
 OFFSET = 10000
 
 
@@ -32,7 +34,7 @@ class ClusterPorts:
         self.node = node
         self.mine = mine
         self.known: dict[str, int] = {node.name: mine}
-        node.handlers["cport"] = self._on_cport
+        node.register(m.CLUSTER_PORT, self._on_cport)
 
     def of(self, member: str) -> int:
         """The port cluster-aware clients should use for `member` (its main port when
@@ -50,7 +52,7 @@ class ClusterPorts:
     def tell(self, peer: str) -> None:
         """Tell one peer (e.g. as soon as a link to it comes up)."""
         if peer != self.node.name:
-            self.node.send(peer, ("cport", self.mine))
+            self.node.send(peer, m.cluster_port(self.mine))
 
     def _on_cport(self, src: str, msg: tuple) -> None:
         try:

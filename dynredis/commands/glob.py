@@ -1,4 +1,5 @@
-"""Redis' glob-style pattern matching (util.c `stringmatchlen`) on bytes, case-sensitive.
+"""Redis' glob-style pattern matching (util.c `stringmatchlen`) on bytes: the one matcher
+of KEYS, SCAN MATCH (cluster/keyscan.py) and CONFIG GET (case-insensitive there).
 
 `*` any run of bytes, `?` one byte, `[abc]` `[^abc]` `[a-z]` a class (a reversed range
 counts as the same range, `\\` escapes inside a class), `\\x` the byte x. Malformed
@@ -86,8 +87,13 @@ def _one(tok: Token, c: int) -> bool:
     return hit != tok[1]
 
 
-def stringmatch(pattern: bytes, string: bytes) -> bool:
-    """True if `string` matches the glob `pattern` (Redis' rules, case-sensitive)."""
+def stringmatch(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
+    """True if `string` matches the glob `pattern` (Redis' rules); `nocase` compares
+    ASCII letters case-insensitively, as Redis' nocase mode (which lowers every byte of
+    the pattern and of the string it compares: lowering both first is the same)."""
+    if nocase:
+        pattern = pattern.lower()
+        string = string.lower()
     if not string:
         return not pattern
     toks = compile_pattern(pattern)

@@ -1,0 +1,223 @@
+"""Instructions per SET and per GET on an in-process coordinator, counted by callgrind.
+
+A coordinator `Node` and its two replicas (N=3, R=2, W=2) live in this process, each
+over its own engine (memory, or LMDB in a temporary directory), and are driven the
+way the server drives them: a loop turn runs `--pipeline` requests (SET: a plain write
+with the node's own context; GET: a quorum read of a key written before, every one a
+hit), then ends as the server's turn ends (completions run, the outbox is taken, each
+peer's messages go through the real wire encoding and decoding, `server.wire`), and
+the replicas' answers come back the same way. The clock is simulated (1 ms a turn) and
+no timer ticks run, so a run is deterministic: only the request path is counted.
+Engines are committed every `COMMIT_EVERY` turns, as the buffered group commit does.
+
+Instructions are counted by valgrind's callgrind over the whole process. To leave out
+start-up (imports, engines, the first requests that fill caches) each figure is the
+difference between two runs that differ only in the number of requests measured:
+
+    per SET = (I(sets=big) - I(sets=small)) / (big - small)
+    per GET = (I(sets=big, gets=big) - I(sets=big, gets=small)) / (big - small)
+
+The figures cover the coordinator and both replicas (everything one request costs the
+cluster), with the compiled build when it is current (see dynredis/native.py: the
+build in use is printed).
+
+Usage:
+    python bench/callgrind.py                      # callgrind, memory engine, -P 16
+    python bench/callgrind.py --engine lmdb --pipeline 1
+    python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+COMMIT_EVERY = 4  # turns between group commits (the buffered mode's timer, roughly)
+VALUE = b"x" * 64  # redis-benchmark's -d 64
+T0 = 1_000_000_000_000  # the simulated clock's start (ms)
+
+
+def key_of(i: int) -> bytes:
+    return b"key:%012d" % i  # redis-benchmark's key:__rand_int__
+
+
+class Cluster:
+    """Three in-process nodes and the wire between them."""
+
+    def __init__(self, engine: str, data_dir: str) -> None:
+        from dynredis.core.node import Config, Node
+        from dynredis.core.ring import new_ring
+        from dynredis.storage import open_engine
+
+        self.names = ["10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"]
+        ring = new_ring(self.names, 256)
+        self.nodes: dict[str, Any] = {}
+        self.engines: dict[str, Any] = {}
+        for i, name in enumerate(self.names):
+            path = os.path.join(data_dir, f"n{i}")
+            os.makedirs(path, exist_ok=True)
+            eng = open_engine(engine, path, "buffered")
+            self.engines[name] = eng
+            self.nodes[name] = Node(name, b"actor%d" % i, eng, Config(n=3, r=2, w=2),
+                                    ring=ring, members=set(self.names))
+        self.now = T0
+        self.turns = 0
+        self.done = 0
+
+    def end_of_event(self, name: str) -> dict[str, list[tuple]]:
+        """What the server does at the end of a node's event: run completions, take
+        the outbox."""
+        node = self.nodes[name]
+        while node.done:
+            done = node.done
+            node.done = []
+            for cb, result in done:
+                cb(result)
+        node.ring_changed = False
+        return node.take_outbox() if node.outbox else {}
+
+    def deliver(self, src: str, box: dict[str, list[tuple]]) -> None:
+        """Send every peer its messages through the wire encoding; each receiver
+        handles its frame as one event and answers the same way."""
+        from dynredis.server.wire import batch, unframe
+
+        for dst, msgs in box.items():
+            frame = batch(msgs)
+            body = frame[frame.index(b"\r\n") + 2 : -2]
+            node = self.nodes[dst]
+            node.now = self.now
+            for msg in unframe(body):
+                node.on_message(src, msg)
+            reply = self.end_of_event(dst)
+            if reply:
+                self.deliver(dst, reply)
+
+    def turn(self, coordinator: str, requests: list[Callable[[Any], None]]) -> None:
+        self.now += 1
+        node = self.nodes[coordinator]
+        node.now = self.now
+        for request in requests:
+            request(node)
+        box = self.end_of_event(coordinator)
+        if box:
+            self.deliver(coordinator, box)
+        self.turns += 1
+        if self.turns % COMMIT_EVERY == 0:
+            for eng in self.engines.values():
+                eng.commit(False, wait=True)
+
+    def close(self) -> None:
+        for eng in self.engines.values():
+            eng.close()
+
+
+def run(engine: str, pipeline: int, sets: int, gets: int) -> int:
+    """SET keys 0..sets-1, then GET keys 0..gets-1, through the first node; returns
+    how many requests got a reply."""
+    from dynredis import native
+    from dynredis.core import obj as objmod
+    from dynredis.server.app import _tune_gc
+
+    print(f"build: {native.running()}", file=sys.stderr)
+    data_dir = tempfile.mkdtemp(prefix="dynredis-callgrind-")
+    try:
+        cluster = Cluster(engine, data_dir)
+        _tune_gc()
+        coordinator = cluster.names[0]
+        answered = [0]
+
+        def written(result: tuple) -> None:
+            assert result[0] is None, result[0]
+            answered[0] += 1
+
+        def read(result: tuple) -> None:
+            assert result[0] is None, result[0]
+            sib = objmod.read_value(result[1], cluster.now)
+            assert sib is not None and sib[2] == VALUE
+            answered[0] += 1
+
+        def set_request(key: bytes) -> Callable[[Any], None]:
+            return lambda node: node.put(key, None, VALUE, 0, written)
+
+        def get_request(key: bytes) -> Callable[[Any], None]:
+            return lambda node: node.get(key, read)
+
+        for start in range(0, sets, pipeline):
+            cluster.turn(coordinator, [set_request(key_of(i))
+                                       for i in range(start, min(sets, start + pipeline))])
+        for start in range(0, gets, pipeline):
+            cluster.turn(coordinator, [get_request(key_of(i))
+                                       for i in range(start, min(gets, start + pipeline))])
+        cluster.close()
+        assert answered[0] == sets + gets, (answered[0], sets, gets)
+        return answered[0]
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
+    """Instructions callgrind counts for one run of this script."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
+           "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets)]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"callgrind run failed:\n{proc.stderr[-3000:]}")
+    found = re.search(r"Collected\s*:\s*(\d+)", proc.stderr)
+    if found is None:
+        sys.exit(f"no instruction count in callgrind's output:\n{proc.stderr[-3000:]}")
+    build = re.search(r"^build: (.*)$", proc.stderr, re.M)
+    if build and args.verbose:
+        print(f"  ({build.group(1)}) sets={sets} gets={gets}: {int(found.group(1)):,}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engine", choices=("memory", "lmdb"), default="memory")
+    ap.add_argument("--pipeline", type=int, default=16, help="requests per loop turn")
+    ap.add_argument("--small", type=int, default=2000, help="requests in the short run")
+    ap.add_argument("--big", type=int, default=12000, help="requests in the long run")
+    ap.add_argument("--run", action="store_true", help="one run, no valgrind")
+    ap.add_argument("--sets", type=int, default=1000)
+    ap.add_argument("--gets", type=int, default=0)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    if args.run:
+        run(args.engine, args.pipeline, args.sets, args.gets)
+        # Leave without the interpreter's final collection: what it frees (every
+        # object written) grows with the number of requests, so it would be counted
+        # per request, and it is no request's cost.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed")
+    from dynredis import native
+
+    native.choose()
+    print(f"build: {native.state}; engine {args.engine}; -P {args.pipeline}; "
+          f"{args.big - args.small} requests measured per figure")
+    small, big = args.small, args.big
+    set_small = instructions(args, small, 0)
+    set_big = instructions(args, big, 0)
+    get_small = instructions(args, big, small)
+    get_big = instructions(args, big, big)
+    per_set = (set_big - set_small) / (big - small)
+    per_get = (get_big - get_small) / (big - small)
+    print(f"instructions per SET: {per_set:,.0f}")
+    print(f"instructions per GET: {per_get:,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""Bit arithmetic on string values, as Redis 7.0's bitops.c does it (pure functions).
+
+Argument parsing, range conversion (negative indexes, BYTE/BIT units) and overflow
+rules follow Redis to the reply; the handlers in `bitmaps.py` only read and write keys.
+A problem with the arguments raises `BitError` carrying Redis' reply text.
+"""
+
+from __future__ import annotations
+
+from .common import MAX_STRING
+from .table import parse_int
+
+ERR_OFFSET = "ERR bit offset is not an integer or out of range"
+ERR_BIT_VALUE = "ERR bit is not an integer or out of range"
+ERR_NOT_INT = "ERR value is not an integer or out of range"
+ERR_SYNTAX = "ERR syntax error"
+ERR_BITPOS_BIT = "ERR The bit argument must be 1 or 0."
+ERR_BITOP_NOT = "ERR BITOP NOT must be called with a single source key."
+ERR_OVERFLOW_TYPE = "ERR Invalid OVERFLOW type specified"
+ERR_BITFIELD_TYPE = ("ERR Invalid bitfield type. Use something like i16 u8. "
+                     "Note that u64 is not supported but i64 is.")
+ERR_BITFIELD_RO = "ERR BITFIELD_RO only supports the GET subcommand"
+
+_M64 = (1 << 64) - 1
+
+
+class BitError(Exception):
+    """Bad arguments; `str(e)` is Redis' error text."""
+
+
+def _int(raw: bytes, text: str = ERR_NOT_INT) -> int:
+    n = parse_int(raw)
+    if n is None:
+        raise BitError(text)
+    return n
+
+
+def _signed64(n: int) -> int:
+    n &= _M64
+    return n - (1 << 64) if n >> 63 else n
+
+
+def bit_offset(raw: bytes, hash_bits: int = 0) -> int:
+    """A bit offset argument (getBitOffsetFromArgument); with `hash_bits`, BITFIELD's
+    `#n` form counts in fields of that many bits. At most the largest string's bits."""
+    usehash = raw[:1] == b"#" and hash_bits > 0
+    n = parse_int(raw[1:] if usehash else raw)
+    if n is None:
+        raise BitError(ERR_OFFSET)
+    if usehash:
+        n = _signed64(n * hash_bits)  # C's long long product
+    if n < 0 or (n >> 3) >= MAX_STRING:
+        raise BitError(ERR_OFFSET)
+    return n
+
+
+def grown(data: bytes, last_bit: int) -> bytes:
+    """`data` zero-padded to hold bit `last_bit` (lookupStringForBitCommand)."""
+    need = (last_bit >> 3) + 1
+    return data if len(data) >= need else data + bytes(need - len(data))
+
+
+# --- SETBIT / GETBIT ---------------------------------------------------------------------
+
+
+def setbit_args(offset_raw: bytes, value_raw: bytes) -> tuple[int, int]:
+    offset = bit_offset(offset_raw)
+    n = parse_int(value_raw)
+    if n is None or n & ~1:
+        raise BitError(ERR_BIT_VALUE)
+    return offset, n
+
+
+def getbit(data: bytes, offset: int) -> int:
+    byte = offset >> 3
+    if byte >= len(data):
+        return 0
+    return (data[byte] >> (7 - (offset & 7))) & 1
+
+
+def setbit(data: bytes | None, offset: int, on: int) -> tuple[int, bytes | None]:
+    """(the bit's old value, the new string or None when nothing changes). A missing
+    key or a string too short is created or padded even when the bit stays 0."""
+    base = data if data is not None else b""
+    buf = grown(base, offset)
+    old = getbit(buf, offset)
+    if buf is base and data is not None and old == on:
+        return old, None
+    b = bytearray(buf)
+    mask = 1 << (7 - (offset & 7))
+    b[offset >> 3] = (b[offset >> 3] & ~mask) | (mask if on else 0)
+    return old, bytes(b)
+
+
+# --- BITCOUNT / BITPOS -------------------------------------------------------------------
+
+
+def _unit(raw: bytes) -> bool:
+    """True for BIT, False for BYTE."""
+    u = raw.lower()
+    if u == b"bit":
+        return True
+    if u == b"byte":
+        return False
+    raise BitError(ERR_SYNTAX)
+
+
+def popcount(data: bytes) -> int:
+    return int.from_bytes(data, "big").bit_count()
+
+
+def bitcount(data: bytes, args: list[bytes]) -> int:
+    """BITCOUNT of an existing string; `args` are the words after the key."""
+    n = len(data)
+    first_mask = last_mask = 0
+    if len(args) in (2, 3):
+        start, end = _int(args[0]), _int(args[1])
+        if start < 0 and end < 0 and start > end:
+            return 0
+        isbit = _unit(args[2]) if len(args) == 3 else False
+        total = n << 3 if isbit else n
+        if start < 0:
+            start += total
+        if end < 0:
+            end += total
+        start = max(start, 0)
+        end = max(end, 0)
+        if end >= total:
+            end = total - 1
+        if isbit and start <= end:
+            first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
+            last_mask = (1 << (7 - (end & 7))) - 1
+            start >>= 3
+            end >>= 3
+    elif not args:
+        start, end = 0, n - 1
+    else:
+        raise BitError(ERR_SYNTAX)
+    if start > end:
+        return 0
+    count = popcount(data[start:end + 1])
+    if first_mask:
+        count -= popcount(bytes((data[start] & first_mask,)))
+    if last_mask:
+        count -= popcount(bytes((data[end] & last_mask,)))
+    return count
+
+
+def bitpos_bit(raw: bytes) -> int:
+    bit = _int(raw)
+    if bit not in (0, 1):
+        raise BitError(ERR_BITPOS_BIT)
+    return bit
+
+
+def _first(data: bytes, bit: int) -> int:
+    """redisBitpos: the first `bit` in `data`; for 0 in all-ones data, the bit just past
+    the end; for 1 in all-zeros data, -1."""
+    nbits = len(data) * 8
+    v = int.from_bytes(data, "big")
+    if bit == 0:
+        v ^= (1 << nbits) - 1
+        return nbits - v.bit_length() if v else nbits
+    return nbits - v.bit_length() if v else -1
+
+
+def bitpos(data: bytes, bit: int, args: list[bytes]) -> int:
+    """BITPOS of an existing string; `args` are the words after the bit."""
+    n = len(data)
+    first_mask = last_mask = 0
+    end_given = False
+    if 1 <= len(args) <= 3:
+        start = _int(args[0])
+        isbit = _unit(args[2]) if len(args) == 3 else False
+        if len(args) >= 2:
+            end = _int(args[1])
+            end_given = True
+        else:
+            end = (n << 3) + 7 if isbit else n - 1
+        total = n << 3 if isbit else n
+        if start < 0:
+            start += total
+        if end < 0:
+            end += total
+        start = max(start, 0)
+        end = max(end, 0)
+        if end >= total:
+            end = total - 1
+        if isbit and start <= end:
+            first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
+            last_mask = (1 << (7 - (end & 7))) - 1
+            start >>= 3
+            end >>= 3
+    elif not args:
+        start, end = 0, n - 1
+    else:
+        raise BitError(ERR_SYNTAX)
+    if start > end:
+        return -1
+    nbytes = end - start + 1
+    pos, start, nbytes = _range_pos(data, bit, start, end, nbytes, first_mask, last_mask)
+    if end_given and bit == 0 and pos == nbytes << 3:
+        return -1  # an explicit end: no zero padding past it
+    return pos + (start << 3) if pos != -1 else -1
+
+
+def _range_pos(data: bytes, bit: int, start: int, end: int, nbytes: int,
+               first_mask: int, last_mask: int) -> tuple[int, int, int]:
+    """(position found, the byte it counts from, the bytes still in the range) as the
+    masked-edge scan of Redis' bitposCommand leaves them."""
+    if first_mask:
+        tmp = data[start] & ~first_mask if bit else data[start] | first_mask
+        if last_mask and nbytes == 1:
+            tmp = tmp & ~last_mask if bit else tmp | last_mask
+        pos = _first(bytes((tmp & 0xFF,)), bit)
+        if nbytes == 1 or (pos != -1 and pos != 8):
+            return pos, start, nbytes
+        start += 1
+        nbytes -= 1
+    cur = nbytes - (1 if last_mask else 0)
+    if cur > 0:
+        pos = _first(data[start:start + cur], bit)
+        if nbytes == cur or (pos != -1 and pos != cur << 3):
+            return pos, start, nbytes
+        start += cur
+        nbytes -= cur
+    tmp = data[end] & ~last_mask if bit else data[end] | last_mask
+    return _first(bytes((tmp & 0xFF,)), bit), start, nbytes
+
+
+# --- BITOP -------------------------------------------------------------------------------
+
+BITOP_OPS = (b"and", b"or", b"xor", b"not")
+
+
+def bitop_name(raw: bytes, nsources: int) -> bytes:
+    op = raw.lower()
+    if op not in BITOP_OPS:
+        raise BitError(ERR_SYNTAX)
+    if op == b"not" and nsources != 1:
+        raise BitError(ERR_BITOP_NOT)
+    return op
+
+
+def bitop(op: bytes, sources: list[bytes]) -> bytes:
+    """The result string (empty when every source is empty or missing)."""
+    size = max((len(s) for s in sources), default=0)
+    if size == 0:
+        return b""
+    values = [int.from_bytes(s.ljust(size, b"\0"), "big") for s in sources]
+    if op == b"not":
+        out = values[0] ^ ((1 << (8 * size)) - 1)
+    else:
+        out = values[0]
+        for v in values[1:]:
+            if op == b"and":
+                out &= v
+            elif op == b"or":
+                out |= v
+            else:
+                out ^= v
+    return out.to_bytes(size, "big")
+
+
+# --- BITFIELD ----------------------------------------------------------------------------
+
+GET, SET, INCRBY = 0, 1, 2
+WRAP, SAT, FAIL = 0, 1, 2
+_OVERFLOW = {b"wrap": WRAP, b"sat": SAT, b"fail": FAIL}
+
+
+class FieldOp:
+    __slots__ = ("opcode", "signed", "bits", "offset", "value", "overflow")
+
+    def __init__(self, opcode: int, signed: bool, bits: int, offset: int, value: int,
+                 overflow: int) -> None:
+        self.opcode = opcode
+        self.signed = signed
+        self.bits = bits
+        self.offset = offset
+        self.value = value
+        self.overflow = overflow
+
+
+def field_type(raw: bytes) -> tuple[bool, int]:
+    """(signed, bits) of `i1`..`i64` / `u1`..`u63`."""
+    kind = raw[:1]
+    if kind not in (b"i", b"u"):
+        raise BitError(ERR_BITFIELD_TYPE)
+    bits = parse_int(raw[1:].split(b"\0", 1)[0])  # read as a C string
+    signed = kind == b"i"
+    if bits is None or bits < 1 or bits > (64 if signed else 63):
+        raise BitError(ERR_BITFIELD_TYPE)
+    return signed, bits
+
+
+def bitfield_ops(args: list[bytes]) -> list[FieldOp]:
+    """The operations of `BITFIELD key <args>`, parsed as Redis parses them."""
+    ops: list[FieldOp] = []
+    overflow = WRAP
+    j = 0
+    n = len(args)
+    while j < n:
+        left = n - j - 1
+        word = args[j].lower()
+        if word == b"get" and left >= 2:
+            opcode = GET
+        elif word == b"set" and left >= 3:
+            opcode = SET
+        elif word == b"incrby" and left >= 3:
+            opcode = INCRBY
+        elif word == b"overflow" and left >= 1:
+            kind = _OVERFLOW.get(args[j + 1].lower())
+            if kind is None:
+                raise BitError(ERR_OVERFLOW_TYPE)
+            overflow = kind
+            j += 2
+            continue
+        else:
+            raise BitError(ERR_SYNTAX)
+        signed, bits = field_type(args[j + 1])
+        offset = bit_offset(args[j + 2], bits)
+        value = 0
+        if opcode != GET:
+            value = _int(args[j + 3])
+        ops.append(FieldOp(opcode, signed, bits, offset, value, overflow))
+        j += 3 if opcode == GET else 4
+    return ops
+
+
+def get_unsigned(data: bytes | bytearray, offset: int, bits: int) -> int:
+    """`bits` bits from bit `offset` (most significant first); missing bytes read 0."""
+    first = offset >> 3
+    last = (offset + bits - 1) >> 3
+    chunk = bytes(data[first:last + 1]).ljust(last - first + 1, b"\0")
+    v = int.from_bytes(chunk, "big")
+    shift = (last - first + 1) * 8 - (offset & 7) - bits
+    return (v >> shift) & ((1 << bits) - 1)
+
+
+def get_signed(data: bytes | bytearray, offset: int, bits: int) -> int:
+    v = get_unsigned(data, offset, bits)
+    if v >> (bits - 1):
+        v -= 1 << bits
+    return v
+
+
+def set_field(buf: bytearray, offset: int, bits: int, value: int) -> None:
+    """Write the low `bits` bits of `value` at bit `offset` (buf is long enough)."""
+    first = offset >> 3
+    last = (offset + bits - 1) >> 3
+    width = (last - first + 1) * 8
+    shift = width - (offset & 7) - bits
+    mask = ((1 << bits) - 1) << shift
+    v = int.from_bytes(buf[first:last + 1], "big")
+    v = (v & ~mask) | ((value << shift) & mask)
+    buf[first:last + 1] = v.to_bytes(width // 8, "big")
+
+
+def _unsigned_overflow(value: int, incr: int, bits: int, owtype: int) -> tuple[int, int]:
+    """(overflow: 0 or ±1, the value to store) of checkUnsignedBitfieldOverflow;
+    `value` is an unsigned 64-bit, `incr` a signed 64-bit number."""
+    top = (1 << bits) - 1
+    maxincr = _signed64(top - value)
+    minincr = _signed64(-value)
+    if value > top or (incr > 0 and incr > maxincr):
+        direction, limit = 1, top
+    elif incr < 0 and incr < minincr:
+        direction, limit = -1, 0
+    else:
+        return 0, 0
+    if owtype == WRAP:
+        return 1, (value + incr) & top
+    return direction, limit
+
+
+def _signed_overflow(value: int, incr: int, bits: int, owtype: int) -> tuple[int, int]:
+    """checkSignedBitfieldOverflow: `value` and `incr` are signed 64-bit numbers."""
+    top = (1 << 63) - 1 if bits == 64 else (1 << (bits - 1)) - 1
+    bottom = -top - 1
+    maxincr = _signed64(top - value)
+    minincr = _signed64(bottom - value)
+    if (value > top or (bits != 64 and incr > maxincr)
+            or (value >= 0 and incr > 0 and incr > maxincr)):
+        direction, limit = 1, top
+    elif (value < bottom or (bits != 64 and incr < minincr)
+          or (value < 0 and incr < 0 and incr < minincr)):
+        direction, limit = -1, bottom
+    else:
+        return 0, 0
+    if owtype == WRAP:
+        c = (value + incr) & _M64
+        if bits < 64:
+            c &= (1 << bits) - 1
+            if c >> (bits - 1):
+                c -= 1 << bits
+        else:
+            c = _signed64(c)
+        return 1, c
+    return direction, limit
+
+
+def bitfield_run(data: bytes | None, ops: list[FieldOp]) -> tuple[list[int | None], bytes | None]:
+    """Run the operations: (one reply per op, None where OVERFLOW FAIL refused; the new
+    string, or None when no op writes). A write pads the string to its farthest field
+    first, even if every write then fails."""
+    writes = [op for op in ops if op.opcode != GET]
+    buf: bytearray | None = None
+    if writes:
+        last = max(op.offset + op.bits - 1 for op in writes)
+        buf = bytearray(grown(data if data is not None else b"", last))
+    src: bytes | bytearray = buf if buf is not None else (data or b"")
+    replies: list[int | None] = []
+    for op in ops:
+        if op.opcode == GET:
+            get = get_signed if op.signed else get_unsigned
+            replies.append(get(src, op.offset, op.bits))
+            continue
+        assert buf is not None
+        if op.signed:
+            old = get_signed(buf, op.offset, op.bits)
+            if op.opcode == INCRBY:
+                over, wrapped = _signed_overflow(old, op.value, op.bits, op.overflow)
+                new = wrapped if over else old + op.value
+                reply = new
+            else:
+                over, wrapped = _signed_overflow(op.value, 0, op.bits, op.overflow)
+                new = wrapped if over else op.value
+                reply = old
+        else:
+            old = get_unsigned(buf, op.offset, op.bits)
+            if op.opcode == INCRBY:
+                over, wrapped = _unsigned_overflow(old, op.value, op.bits, op.overflow)
+                new = wrapped if over else (old + op.value) & _M64
+                reply = new
+            else:
+                over, wrapped = _unsigned_overflow(op.value & _M64, 0, op.bits, op.overflow)
+                new = wrapped if over else op.value & _M64
+                reply = old
+        if over and op.overflow == FAIL:
+            replies.append(None)
+            continue
+        replies.append(reply)
+        set_field(buf, op.offset, op.bits, new)
+    return replies, (bytes(buf) if buf is not None else None)

@@ -1,0 +1,119 @@
+"""String commands beyond the everyday ones: LCS and SUBSTR (GETRANGE's old name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.clock import Clock
+from ..core.obj import Sibling
+from ..resp import encode as resp
+from .common import Write, current, read_then_write
+from .lcs import Lcs, too_big
+from .stringreads import read_keys, string_value
+from .strings import getrange
+from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
+
+ERR_LCS_TYPES = resp.error("ERR The specified keys must contain string values")
+ERR_LCS_BOTH = resp.error("ERR If you want both the length and indexes, please just use IDX.")
+ERR_LCS_MEMORY = resp.error(
+    "ERR Insufficient memory, failed allocating transient memory for LCS")
+
+
+@command("substr", 4, ("readonly",), 1, 1, 1, "string",
+         "Returns a substring from a string value.")
+def cmd_substr(c: Any, args: list[bytes]) -> bytes | None:
+    start, end = parse_int(args[2]), parse_int(args[3])
+    if start is None or end is None:
+        return ERR_NOT_INT
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        data, wrong = string_value(sib)
+        if wrong is not None:
+            return wrong, None
+        return resp.bulk(getrange(data, start, end) if data is not None else b""), None
+
+    read_then_write(c, args[1], decide)
+    return None
+
+
+class LcsOptions:
+    __slots__ = ("idx", "len", "withmatchlen", "minmatchlen")
+
+    def __init__(self) -> None:
+        self.idx = False
+        self.len = False
+        self.withmatchlen = False
+        self.minmatchlen = 0
+
+
+def parse_lcs_options(args: list[bytes]) -> tuple[LcsOptions, bytes | None]:
+    """LCS's options after the two keys (read after the keys' types are checked)."""
+    opts = LcsOptions()
+    j = 0
+    while j < len(args):
+        opt = args[j].upper()
+        if opt == b"IDX":
+            opts.idx = True
+        elif opt == b"LEN":
+            opts.len = True
+        elif opt == b"WITHMATCHLEN":
+            opts.withmatchlen = True
+        elif opt == b"MINMATCHLEN" and j + 1 < len(args):
+            n = parse_int(args[j + 1])
+            if n is None:
+                return opts, ERR_NOT_INT
+            opts.minmatchlen = max(n, 0)
+            j += 1
+        else:
+            return opts, ERR_SYNTAX
+        j += 1
+    if opts.idx and opts.len:
+        return opts, ERR_LCS_BOTH
+    return opts, None
+
+
+def lcs_reply(a: bytes, b: bytes, opts: LcsOptions, proto: int) -> bytes:
+    if too_big(a, b):
+        return ERR_LCS_MEMORY
+    table = Lcs(a, b)
+    if opts.len and not opts.idx:
+        return resp.integer(table.length())
+    string, ranges = table.walk(not opts.idx)
+    if not opts.idx:
+        return resp.bulk(string)
+    matches = []
+    for a_start, a_end, b_start, b_end in ranges:
+        size = a_end - a_start + 1
+        if opts.minmatchlen and size < opts.minmatchlen:
+            continue
+        item = [resp.array([resp.integer(a_start), resp.integer(a_end)]),
+                resp.array([resp.integer(b_start), resp.integer(b_end)])]
+        if opts.withmatchlen:
+            item.append(resp.integer(size))
+        matches.append(resp.array(item))
+    body = (resp.bulk(b"matches") + resp.array(matches)
+            + resp.bulk(b"len") + resp.integer(table.length()))
+    return (b"%2\r\n" if proto >= 3 else b"*4\r\n") + body
+
+
+@command("lcs", -3, ("readonly",), 1, 2, 1, "string",
+         "Finds the longest common substring.", since="7.0.0")
+def cmd_lcs(c: Any, args: list[bytes]) -> None:
+    node = c.node
+    slot = c.defer()
+
+    def computed(objs: list[Clock | None]) -> None:
+        values: list[bytes] = []
+        for obj in objs:
+            data, wrong = string_value(current(obj, node.now))
+            if wrong is not None:
+                slot.set(ERR_LCS_TYPES)
+                return
+            values.append(data or b"")
+        opts, problem = parse_lcs_options(args[3:])
+        if problem is not None:
+            slot.set(problem)
+            return
+        slot.set(lcs_reply(values[0], values[1], opts, c.proto))
+
+    read_keys(c, args[1:3], slot, computed)

@@ -1,0 +1,43 @@
+"""Reading keys for the commands that work on string values (bitmaps, LCS, SUBSTR,
+HyperLogLog): the type check every one of them goes through, and parallel quorum reads
+of several keys.
+
+`string_value` is the single place where such a command learns whether the key holds a
+string. Strings (counters read as their decimal string) are the only type stored today;
+when other types exist, their WRONGTYPE check goes there and every caller answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..core.clock import Clock
+from ..core.obj import Sibling
+from .common import Gather, err, first_error
+
+
+def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
+    """(the string a plain reader sees, or None for a missing key; None), or
+    (None, the WRONGTYPE reply) for a key of another type."""
+    if sib is None:
+        return None, None
+    return sib[2], None
+
+
+def read_keys(c: Any, keys: list[bytes], slot: Any,
+              then: Callable[[list[Clock | None]], None]) -> None:
+    """Quorum-read every key at once; `then(objects)` in the order of `keys`, or the
+    first read error as the reply in `slot`."""
+    node = c.node
+
+    def finish(results: list[tuple[str | None, Any]]) -> None:
+        e = first_error(results)
+        if e is not None:
+            slot.set(err(e))
+            return
+        then([obj for _, obj in results])
+
+    g = Gather(len(keys), finish)
+    for i, key in enumerate(keys):
+        node.get(key, g.callback(i), c.r)

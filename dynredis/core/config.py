@@ -1,0 +1,57 @@
+"""A node's settings and its counters (what INFO reports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ring import DEFAULT_Q
+
+
+@dataclass
+class Config:
+    """Per-node settings; R and W may be overridden per request."""
+
+    n: int = 3
+    r: int = 2
+    w: int = 2
+    q: int = DEFAULT_Q
+    timeout_ms: int = 2000
+    gossip_interval_ms: int = 1000
+    heartbeat_interval_ms: int = 500
+    phi_threshold: float = 8.0
+    startup_grace_ms: int = 3000  # a member never heard from by then counts as down
+    handoff_interval_ms: int = 1000
+    handoff_batch: int = 500
+    tombstone_grace_ms: int = 600_000  # deleted/expired objects are reaped after this
+    ae_interval_ms: int = 200  # one anti-entropy partition exchange per interval
+    sweep_interval_ms: int = 1000
+    sweep_batch: int = 200
+    cache_size: int = 100_000  # objects cached (the last ones written or read)
+
+    def validate(self) -> None:
+        if not 1 <= self.n <= 16:
+            raise ValueError("n must be between 1 and 16")
+        if not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
+            raise ValueError("r and w must be between 1 and n")
+
+
+@dataclass
+class Stats:
+    gets: int = 0
+    puts: int = 0
+    replica_gets: int = 0
+    replica_puts: int = 0
+    forwarded: int = 0
+    read_repairs: int = 0
+    noquorum: int = 0
+    timeouts: int = 0
+    sibling_warnings: int = 0
+    sibling_collapses: int = 0
+    hints_created: int = 0
+    hints_delivered: int = 0
+    handoffs_sent: int = 0
+    reaped: int = 0
+    ae_exchanges: int = 0
+    ae_keys_compared: int = 0
+    ae_keys_repaired: int = 0
+    refused: int = 0  # replica requests this node could not do (answered "nak")

@@ -1,0 +1,102 @@
+"""The driver contract: how a node starts, and how each of its events ends.
+
+Two drivers run nodes, the asyncio server (server/app.py) and the simulator
+(tests/sim/harness.py), and both must do exactly this, so it is written once:
+
+- `boot(engine, durability, fresh)` before building the `Node`: the clock identity
+  (identity.py: a new one after a crash in a lossy durability mode) and the ring and
+  members saved by the last run; the engine is marked not cleanly shut down.
+- after every event (a request, a peer message or a batch of them, a tick, a link
+  change): `settle(node, on_error)` runs finished operations' callbacks (which may
+  finish more) and saves ring and members when they changed; then `release(node,
+  engine, fsync)` commits staged writes first when the durability mode is fsync (no
+  acknowledgement may leave before the write it acknowledges is on disk) and hands
+  over the outbox to send. A driver may settle several events before one release
+  (the server releases once per loop turn).
+- `shutdown(engine)` on a clean stop: everything committed and synced, and the mark
+  that lets the next start keep the clock identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import msgpack
+
+from .engine import Engine
+from .identity import choose_actor
+from .ring import Ring
+
+if TYPE_CHECKING:
+    from .node import Node
+
+
+class Boot:
+    """What a starting node is built from."""
+
+    __slots__ = ("actor", "ring", "members", "renewed")
+
+    def __init__(self, actor: bytes, ring: Ring | None, members: set[str] | None,
+                 renewed: bool) -> None:
+        self.actor = actor
+        self.ring = ring  # None: a new node (it starts with a ring of its own)
+        self.members = members
+        self.renewed = renewed  # a stored identity was replaced (unclean shutdown)
+
+
+def boot(engine: Engine, durability: str, fresh: bytes) -> Boot:
+    """Read (and update) the engine's metadata for a start; `fresh` is random bytes the
+    driver drew, used if the node needs a new clock identity."""
+    stored = engine.meta_get("actor")
+    clean = engine.meta_get("clean_shutdown") == b"1"
+    actor = choose_actor(stored, clean, durability, fresh)
+    if actor != stored:
+        engine.meta_put("actor", actor)
+    engine.meta_put("clean_shutdown", b"0")
+    ring, members = load_membership(engine)
+    return Boot(actor, ring, members, stored is not None and actor != stored)
+
+
+def load_membership(engine: Engine) -> tuple[Ring | None, set[str] | None]:
+    raw = engine.meta_get("ring")
+    if raw is None:
+        return None, None
+    wire, members = msgpack.unpackb(raw, use_list=False)
+    return Ring.from_wire(wire), set(members)
+
+
+def save_membership(engine: Engine, ring: Ring, members: set[str]) -> None:
+    engine.meta_put("ring", msgpack.packb((ring.to_wire(), sorted(members)),
+                                          use_bin_type=True))
+
+
+def settle(node: Node, on_error: Callable[[Exception], None]) -> None:
+    """Run finished operations' callbacks until none is left, then save membership if
+    it changed. A callback that raises is reported to `on_error`; the others still run."""
+    while node.done:
+        done = node.done
+        node.done = []
+        for cb, result in done:
+            try:
+                cb(result)
+            except Exception as exc:
+                on_error(exc)
+    if node.ring_changed:
+        node.ring_changed = False
+        save_membership(node.engine, node.ring, node.members)
+
+
+def release(node: Node, engine: Engine, fsync: bool) -> dict[str, list[tuple]]:
+    """The messages to send now, by peer; in fsync mode staged writes are committed and
+    synced first."""
+    if fsync and engine.pending():
+        engine.commit(True)
+    return node.take_outbox() if node.outbox else {}
+
+
+def shutdown(engine: Engine) -> None:
+    """A clean stop: commit and sync, mark the shutdown clean, close."""
+    engine.commit(True)
+    engine.meta_put("clean_shutdown", b"1")
+    engine.close()

@@ -1,0 +1,96 @@
+"""Hinted handoff (Dynamo §4.6): writes kept for a down primary, handed over when it is back.
+
+A fallback node in a key's active preference list stores the write as a hint (hints.py:
+a reserved partition of the engine, keyed by owner, partition and key, so hints are as
+durable as data). Once a second, hints whose owner is up again are sent to it, a batch
+at a time; the owner merges each as a replica write and acknowledges it with the digest
+of what it was sent, and the hint is dropped only if it still holds exactly that (a
+write that arrived meanwhile is handed off in a later round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import clock as dvv
+from . import messages as m
+from . import obj as objmod
+from .hints import HINT_PARTITION, hint_key, parse_hint_key
+
+if TYPE_CHECKING:
+    from .node import Node
+
+
+class Handoff:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.engine = node.engine
+        self.stats = node.stats
+        self.stored = sum(1 for _ in self.engine.scan(HINT_PARTITION))  # hints held
+        self.inflight: dict[bytes, int] = {}  # hint key -> when it may be sent again
+        self.next_round = 0
+
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.HINT: self.on_hint, m.HINT_ACK: self.on_ack}
+
+    def held(self, owner: str, p: int, key: bytes) -> bytes | None:
+        """The hint kept for `owner` of `key`, if any."""
+        return self.engine.get(HINT_PARTITION, hint_key(owner, p, key))
+
+    def store(self, owner: str, p: int, key: bytes, enc: bytes) -> None:
+        """Keep a write meant for a down primary until it can be handed off."""
+        engine = self.engine
+        hk = hint_key(owner, p, key)
+        old = engine.get(HINT_PARTITION, hk)
+        if old is None:
+            engine.put(HINT_PARTITION, hk, enc)
+            self.stored += 1
+            self.stats.hints_created += 1
+            return
+        if old == enc:
+            return
+        merged = objmod.encode(self.node.replica.bound(
+            dvv.sync(objmod.decode(old), objmod.decode(enc))))
+        if merged != old:
+            engine.put(HINT_PARTITION, hk, merged)
+
+    def tick(self, now: int) -> None:
+        """Send hints whose owner is up again (when a round is due)."""
+        if now < self.next_round:
+            return
+        cfg = self.node.cfg
+        self.next_round = now + cfg.handoff_interval_ms
+        if not self.stored:
+            return
+        node = self.node
+        down = node.membership.down
+        members = node.membership.members
+        budget = cfg.handoff_batch
+        for hk, enc in self.engine.scan(HINT_PARTITION):
+            owner, p, key = parse_hint_key(hk)
+            if owner in down or owner not in members:
+                continue
+            if self.inflight.get(hk, 0) > now:
+                continue
+            self.inflight[hk] = now + cfg.timeout_ms
+            node.send(owner, m.hint(hk, key, enc, p))
+            self.stats.handoffs_sent += 1
+            budget -= 1
+            if budget == 0:
+                break
+
+    def on_hint(self, src: str, msg: tuple) -> None:
+        _, hk, key, enc, p = msg
+        self.node.replica.apply(key, enc, p)
+        self.node.send(src, m.hint_ack(hk, objmod.digest(enc)))
+
+    def on_ack(self, src: str, msg: tuple) -> None:
+        _, hk, digest = msg
+        self.inflight.pop(hk, None)
+        current = self.engine.get(HINT_PARTITION, hk)
+        # Drop the hint only if it is what the owner now holds (not changed since).
+        if current is not None and objmod.digest(current) == digest:
+            self.engine.delete(HINT_PARTITION, hk)
+            self.stored -= 1
+            self.stats.hints_delivered += 1

@@ -1,0 +1,154 @@
+"""Coordinated reads (Dynamo §4.5, riak_kv_get_fsm): quorum get and read repair.
+
+The coordinator asks every replica in the key's active preference list (its own copy
+is read at once), replies after R answers with the sync of what came back, and once
+the read is over (all answered or failed, or the deadline passed) repairs the replicas
+whose answer was behind. Every decision (enough, impossible, the error, whom to
+repair) is the quorum core's (quorum.py); this module sends, receives and keeps time.
+A node outside the key's preference list forwards the read (forward.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import messages as m
+from .clock import Clock
+from .inflight import overdue
+from .quorum import GetCore, Result, unreachable
+
+if TYPE_CHECKING:
+    from .node import Node
+
+Callback = Callable[[Result], Any]
+
+
+class GetOp(GetCore):
+    """A coordinated read in flight: quorum accounting plus what to do when it ends."""
+
+    __slots__ = ("reqid", "key", "p", "cb", "deadline", "local", "targets")
+
+    def __init__(self, n: int, r: int, nval: int, key: bytes, p: int, cb: Callback,
+                 local: tuple[bytes, Clock] | None,
+                 targets: list[tuple[str, str]]) -> None:
+        super().__init__(n, r, nval)
+        self.targets = targets
+        self.reqid = 0
+        self.key = key
+        self.p = p
+        self.cb = cb
+        self.deadline = 0
+        self.local = local
+
+
+class Reads:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.name = node.name
+        self.cfg = node.cfg
+        self.local = node.local
+        self.stats = node.stats
+        self.membership = node.membership
+        self.pending: dict[int, GetOp] = {}
+
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.GET_ANSWERS: self.on_answers}
+
+    def get(self, key: bytes, cb: Callback, r: int | None = None) -> None:
+        """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
+        node = self.node
+        membership = self.membership
+        p = membership.ring.partition_of(key)
+        route = membership.route(p)
+        targets = route.targets
+        r = r or self.cfg.r
+        if not route.local:
+            node.forwarder.forward(targets, m.fwd_get(0, key, r), cb)
+            return
+        self.stats.gets += 1
+        n = self.cfg.n
+        refused = unreachable("read", len(targets), r, n)
+        if refused is not None:
+            self.stats.noquorum += 1
+            node.done.append((cb, refused))
+            return
+        clock, enc = self.local.get(p, key)
+        op = GetOp(len(targets), r, n, key, p, cb,
+                   (enc, clock) if enc is not None and clock is not None else None, targets)
+        op.add(self.name, enc)
+        if route.others:
+            op.reqid = reqid = node.next_reqid()
+            op.deadline = node.now + self.cfg.timeout_ms
+            self.pending[reqid] = op
+            for peer, owner in route.others:
+                node.send(peer, m.replica_get(reqid, key, p, owner))
+        self.progress(op)
+
+    def on_answers(self, src: str, msg: tuple) -> None:
+        items = msg[1]
+        pending = self.pending
+        for i in range(0, len(items) - 1, 2):
+            op = pending.get(items[i])
+            if op is not None:
+                op.add(src, items[i + 1])
+                self.progress(op)
+
+    def fail(self, reqid: int, peer: str) -> bool:
+        """`peer` will not answer read `reqid` (it refused, or its link is gone)."""
+        op = self.pending.get(reqid)
+        if op is None:
+            return False
+        op.fail(peer)
+        self.progress(op)
+        return True
+
+    def peer_down(self, peer: str) -> None:
+        """Every read waiting on `peer` counts it as failed."""
+        waiting = [op for op in self.pending.values()
+                   if peer not in op.answers and any(x == peer for x, _ in op.targets)]
+        for op in waiting:
+            op.fail(peer)
+            self.progress(op)
+
+    def progress(self, op: GetOp) -> None:
+        if not op.replied:
+            reply = op.decide(op.local)
+            if reply is not None:
+                if reply[0] is not None:
+                    self.stats.noquorum += 1
+                self.node.done.append((op.cb, reply))
+        if op.complete():
+            self.pending.pop(op.reqid, None)
+            self.repair(op)
+
+    def expire(self, now: int) -> None:
+        """Reads past their deadline: NOQUORUM if still unanswered, then the repair of
+        what the replicas that did answer were missing."""
+        for op in overdue(self.pending, now):
+            self.stats.timeouts += 1
+            reply = op.timed_out()
+            if reply is not None:
+                self.stats.noquorum += 1
+                self.node.done.append((op.cb, reply))
+            self.repair(op)  # before it leaves `pending`: see reading()
+            del self.pending[op.reqid]
+
+    def repair(self, op: GetOp) -> None:
+        repairs = op.repairs(op.local, self.node.now)
+        if repairs is None:
+            return
+        enc, stale = repairs
+        owners = dict(op.targets)
+        node = self.node
+        for peer in stale:
+            self.stats.read_repairs += 1
+            if peer == self.name:
+                node.replica.apply(op.key, enc, op.p)
+            else:
+                node.send(peer, m.read_repair(op.key, enc, op.p, owners.get(peer, peer)))
+
+    def reading(self, key: bytes) -> bool:
+        """A read of `key` is in flight here: its repair may still write what it read,
+        so the key must not be reaped meanwhile (reaper.py)."""
+        return any(op.key == key for op in self.pending.values())

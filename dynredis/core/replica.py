@@ -1,0 +1,122 @@
+"""The replica side: storing versions a coordinator sends and answering what we hold.
+
+A replica never decides anything about a request: it merges what it is sent (a
+causal sync keeps whatever is concurrent, so applying in any order, or twice, ends the
+same), answers replica gets with its bytes as they are, and keeps a write meant for a
+down primary as a hint (handoff.py). Acknowledgements and answers to one coordinator
+share one batch message per event (`Node.batch_for`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import clock as dvv
+from . import messages as m
+from . import obj as objmod
+from .clock import Clock
+
+if TYPE_CHECKING:
+    from .node import Node
+
+
+class Replica:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.name = node.name
+        self.local = node.local
+        self.stats = node.stats
+
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.REPLICA_PUT: self.on_put, m.REPLICA_GET: self.on_get,
+                m.READ_REPAIR: self.on_repair}
+
+    # --- messages ----------------------------------------------------------------------
+
+    def on_put(self, src: str, msg: tuple) -> None:
+        _, reqid, key, enc, owner, p, base = msg
+        self.stats.replica_puts += 1
+        node = self.node
+        try:
+            if owner == self.name:
+                self.apply(key, enc, p, base)
+            else:
+                node.handoff.store(owner, p, key, enc)
+        except Exception:
+            node.refuse(src, reqid)
+            raise
+        node.batch_for(src, m.PUT_ACKS).append(reqid)
+
+    def on_get(self, src: str, msg: tuple) -> None:
+        _, reqid, key, p, owner = msg
+        self.stats.replica_gets += 1
+        node = self.node
+        try:
+            enc = self.held(key, p, owner)
+        except Exception:
+            node.refuse(src, reqid)
+            raise
+        answers = node.batch_for(src, m.GET_ANSWERS)
+        answers.append(reqid)
+        answers.append(enc)
+
+    def on_repair(self, src: str, msg: tuple) -> None:
+        _, key, enc, p, owner = msg
+        if owner == self.name:
+            self.apply(key, enc, p)
+        else:
+            self.node.handoff.store(owner, p, key, enc)
+
+    # --- what a replica does -----------------------------------------------------------
+
+    def held(self, key: bytes, p: int, owner: str) -> bytes | None:
+        """What this node holds of `key` as a replica: its own copy, or the hint it
+        keeps for `owner`."""
+        if owner == self.name:
+            return self.local.get_enc(p, key)
+        return self.node.handoff.held(owner, p, key)
+
+    def apply(self, key: bytes, enc: bytes, p: int, base: bytes | None = None) -> None:
+        """Merge an incoming version into this replica (sync keeps whatever is concurrent).
+
+        `p` comes with the message: a key's partition depends only on the ring size,
+        which is fixed for a cluster's life, so the sender's answer is ours too.
+        `base`: the identity (obj.identity) of the version the coordinator built this one
+        on. If we hold exactly that, the incoming version covers ours and replaces it
+        (the common case of replicas in step, and no decoding: decoding and comparing
+        both versions was two thirds of a replica's work).
+        """
+        local = self.local
+        lenc = local.get_enc(p, key)
+        if lenc is None:
+            local.put(p, key, enc)
+            return
+        if lenc == enc:
+            return
+        if base is not None and objmod.is_identity(lenc, base):
+            local.put(p, key, enc)
+            return
+        mine = objmod.decode(lenc)
+        incoming = objmod.decode(enc)
+        if dvv.less(mine, incoming):
+            # The common case: the coordinator's write covers everything we hold.
+            local.put(p, key, enc)
+            return
+        merged = self.bound(dvv.sync(mine, incoming))
+        menc = objmod.encode(merged)
+        if menc != lenc:
+            local.put(p, key, menc)
+
+    def bound(self, clock: Clock) -> Clock:
+        """Keep an object within the sibling bounds (warn, then collapse by LWW)."""
+        entries = clock[0]
+        if len(entries) < 2 and not clock[1] and (not entries or len(entries[0][2]) < 2):
+            return clock
+        size = dvv.size(clock)
+        if size > objmod.SIBLING_WARN:
+            self.stats.sibling_warnings += 1
+            if size > objmod.SIBLING_MAX:
+                self.stats.sibling_collapses += 1
+                return objmod.bound_siblings(clock)
+        return clock

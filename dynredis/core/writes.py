@@ -1,0 +1,257 @@
+"""Coordinated writes (Dynamo §4.5, riak_kv_put_fsm): put and increment, replicated to N.
+
+The coordinator, a replica in the key's active preference list, builds the new version
+on its own copy (a new dot of its actor, an HLC timestamp later than every version it
+holds), stores it, sends it to the other replicas and replies after W acknowledgements
+(its own included) or as soon as W can no longer come. A node outside the list
+forwards the write (forward.py). The quorum decisions are quorum.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import clock as dvv
+from . import counter
+from . import messages as m
+from . import obj as objmod
+from .clock import VV, Clock
+from .inflight import overdue
+from .membership import Route
+from .quorum import PutCore, Result, unreachable
+
+if TYPE_CHECKING:
+    from .node import Node
+
+Callback = Callable[[Result], Any]
+
+# Why an increment was refused (the Redis face words these as Redis does).
+NOT_AN_INTEGER = "not-an-integer"
+OVERFLOW = "overflow"
+
+
+class PutOp(PutCore):
+    """A coordinated write in flight."""
+
+    __slots__ = ("reqid", "cb", "deadline", "obj", "targets")
+
+    def __init__(self, n: int, w: int, nval: int, cb: Callback, obj: Clock,
+                 targets: list[tuple[str, str]]) -> None:
+        super().__init__(n, w, nval)
+        self.reqid = 0
+        self.cb = cb
+        self.deadline = 0
+        self.obj = obj
+        self.targets = targets
+
+
+def known_part(ctx: VV, local: Clock | None) -> VV:
+    """The part of a client's context this replica knows: each entry capped at what the
+    local clock has seen, unknown actors dropped.
+
+    A context may name versions this node never saw (it missed them, or they belong to
+    an earlier life of a reaped key). Superseding only what we know keeps those
+    versions as siblings (nothing is lost), and keeps a stale context from dragging an
+    old life's counters into the key's clock, where a later write would reuse its dots.
+    """
+    if local is None:
+        return ()
+    known = dict(dvv.join(local))
+    out = []
+    for actor, n in ctx:
+        have = known.get(actor)
+        if have is not None:
+            out.append((actor, n if n <= have else have))
+    return tuple(out)
+
+
+class Writes:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.name = node.name
+        self.cfg = node.cfg
+        self.local = node.local
+        self.stats = node.stats
+        self.membership = node.membership
+        self.pending: dict[int, PutOp] = {}
+
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.PUT_ACKS: self.on_acks}
+
+    # --- the two kinds of write ------------------------------------------------------
+
+    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+            cb: Callback, w: int | None = None) -> None:
+        """Quorum write of a new version of `key`.
+
+        `ctx` is the causal context the write supersedes; None means this node's own
+        current context (plain SET/DEL). `data` None writes a tombstone.
+        """
+        membership = self.membership
+        p = membership.ring.partition_of(key)
+        route = membership.route(p)
+        w = w or self.cfg.w
+        if not route.local:
+            self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
+                                        cb)
+            return
+        if not self.quorum_up(route, w, cb):
+            return
+        local, lenc = self.local.get(p, key)
+        ts = self.timestamp(local)
+        actor = self.actor_for(local)
+        if ctx:
+            ctx = known_part(ctx, local)
+        if ctx is None:
+            new = dvv.overwrite(local, actor, (ts, expire_at, data))
+        else:
+            new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
+            new = self.node.replica.bound(new)
+        self.replicate(key, p, route, w, cb, new, lenc)
+
+    def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
+        """Add `delta` to the counter at `key` (INCR family), replicated like a write.
+
+        The coordinator grows its own entry from its own latest state, so concurrent
+        increments through other nodes are never overwritten, only joined. Refused with
+        NOT_AN_INTEGER (the value is not an integer) or OVERFLOW (out of 64 bits).
+        """
+        membership = self.membership
+        p = membership.ring.partition_of(key)
+        route = membership.route(p)
+        w = w or self.cfg.w
+        if not route.local:
+            self.node.forwarder.forward(route.targets, m.fwd_incr(0, key, delta, w), cb)
+            return
+        if not self.quorum_up(route, w, cb):
+            return
+        local, lenc = self.local.get(p, key)
+        now = self.node.now
+        state = objmod.counter_state(local, now)
+        expire = 0
+        if state is None:
+            current = objmod.read_value(local, now)
+            if current is None:
+                state = counter.start(0, 0)
+            else:
+                base = counter.parse_integer(current[2])  # type: ignore[arg-type]
+                if base is None:
+                    self.node.done.append((cb, (NOT_AN_INTEGER, None)))
+                    return
+                state = counter.start(base, current[0])
+                expire = current[1]
+        else:
+            w_sib = objmod.winner(local)  # type: ignore[arg-type]
+            expire = w_sib[0][1] if w_sib else 0
+        total = counter.value(state) + delta
+        if not counter.INT64_MIN <= total <= counter.INT64_MAX:
+            self.node.done.append((cb, (OVERFLOW, None)))
+            return
+        actor = self.actor_for(local)
+        data = counter.incremented(state, actor, delta)
+        new = dvv.overwrite(local, actor, (self.timestamp(local), expire, data))
+        self.replicate(key, p, route, w, cb, new, lenc)
+
+    # --- building and sending the version --------------------------------------------
+
+    def quorum_up(self, route: Route, w: int, cb: Callback) -> bool:
+        """Count a write this node coordinates; False (and answered NOQUORUM) when
+        fewer than W replicas are up."""
+        self.stats.puts += 1
+        refused = unreachable("write", len(route.targets), w, self.cfg.n)
+        if refused is not None:
+            self.stats.noquorum += 1
+            self.node.done.append((cb, refused))
+            return False
+        return True
+
+    def actor_for(self, local: Clock | None) -> bytes:
+        """The actor that stamps this node's write of a key.
+
+        Our identity plus a suffix drawn when the key has no entry of ours: a key that
+        was deleted and reaped, then written again, starts a new life whose dots can
+        never repeat the old life's (which a client may still hold in a context).
+        """
+        me = self.node.actor
+        if local is not None:
+            for actor, _, _ in local[0]:
+                if actor.startswith(me):
+                    return actor
+        return me + self.node.rng.getrandbits(32).to_bytes(4, "big")
+
+    def timestamp(self, local: Clock | None) -> int:
+        """A fresh HLC timestamp, later than every version of the key we hold."""
+        hlc = self.node.hlc
+        ts = hlc.now(self.node.now)
+        if local is not None:
+            newest = objmod.max_ts(local)
+            if newest >= ts:
+                ts = newest + 1
+                hlc.observe(ts)
+        return ts
+
+    def replicate(self, key: bytes, p: int, route: Route, w: int, cb: Callback,
+                  new: Clock, base: bytes | None) -> None:
+        """Store the coordinator's new version and send it to the other replicas.
+
+        `base` is what the coordinator held (and built `new` on, so `new` covers it): a
+        replica holding exactly that takes `new` without decoding and merging."""
+        node = self.node
+        enc = objmod.encode(new)
+        self.local.put(p, key, enc)
+        op = PutOp(len(route.targets), w, self.cfg.n, cb, new, route.targets)
+        op.ack(self.name)
+        if route.others:
+            op.reqid = reqid = node.next_reqid()
+            op.deadline = node.now + self.cfg.timeout_ms
+            self.pending[reqid] = op
+            ident = objmod.identity(base) if base is not None else None
+            for peer, owner in route.others:
+                node.send(peer, m.replica_put(reqid, key, enc, owner, p, ident))
+        self.progress(op)
+
+    # --- answers and their absence ---------------------------------------------------
+
+    def on_acks(self, src: str, msg: tuple) -> None:
+        pending = self.pending
+        for reqid in msg[1]:
+            op = pending.get(reqid)
+            if op is not None:
+                op.ack(src)
+                self.progress(op)
+
+    def fail(self, reqid: int, peer: str) -> bool:
+        """`peer` will not acknowledge write `reqid` (it refused, or its link is gone)."""
+        op = self.pending.get(reqid)
+        if op is None:
+            return False
+        op.fail(peer)
+        self.progress(op)
+        return True
+
+    def peer_down(self, peer: str) -> None:
+        """Every write waiting on `peer` counts it as failed."""
+        waiting = [op for op in self.pending.values()
+                   if peer not in op.acked and any(x == peer for x, _ in op.targets)]
+        for op in waiting:
+            op.fail(peer)
+            self.progress(op)
+
+    def progress(self, op: PutOp) -> None:
+        # A write has nothing left to do once answered: later acks find no op.
+        reply = op.decide(op.obj)
+        if reply is not None:
+            self.pending.pop(op.reqid, None)
+            if reply[0] is not None:
+                self.stats.noquorum += 1
+            self.node.done.append((op.cb, reply))
+
+    def expire(self, now: int) -> None:
+        for op in overdue(self.pending, now):
+            del self.pending[op.reqid]
+            self.stats.timeouts += 1
+            reply = op.timed_out()
+            if reply is not None:
+                self.stats.noquorum += 1
+                self.node.done.append((op.cb, reply))

@@ -1,0 +1,328 @@
+"""Client limits and flow control, driven in-process (no sockets): maxclients, the query
+buffer limit, maxmemory-clients, output buffer limits, the pause of a client whose replies
+pile up, a turn's time budget, and what a connection gives back when it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dynredis.server.app import NodeOptions, NodeServer
+from dynredis.server.client import FIRST_WINDOW, IN_FLIGHT_BYTES, ClientConnection
+from dynredis.server.limits import (
+    ERR_MAXCLIENTS,
+    OutputLimit,
+    default_output_limits,
+    format_output_limits,
+    parse_output_limits,
+)
+from dynredis.server.peerauth import Dialer
+
+from ..fuzz.requests import build
+from ..fuzz.test_request_parser import HypothesisDraw
+from .test_client_connection import PEERS, challenge, three_node_server
+
+
+class Transport:
+    """A transport that records what the connection did to it."""
+
+    def __init__(self, unsent: int = 0) -> None:
+        self.sent = b""
+        self.unsent = unsent  # what get_write_buffer_size() says
+        self.reading = True
+        self.aborted = False
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+def run(tmp_path: Path, body: Callable[[NodeServer], Coroutine[Any, Any, None]],
+        **opts: Any) -> None:
+    async def main() -> None:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     n=1, r=1, w=1, **opts))
+        srv.loop = asyncio.get_running_loop()
+        await body(srv)
+
+    asyncio.run(main())
+
+
+def connect(srv: NodeServer, transport: Transport | None = None
+            ) -> tuple[ClientConnection, Transport]:
+    conn = ClientConnection(srv)
+    t = transport or Transport()
+    conn.connection_made(t)  # type: ignore[arg-type]
+    return conn, t
+
+
+async def turns(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def cmd(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+
+
+def test_maxclients_refuses_clients_but_not_a_peer(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        srv.limits.maxclients = 1
+        first, _ = connect(srv)
+        over, t = connect(srv)
+        over.data_received(b"PING\r\n")
+        await turns()
+        assert t.sent == ERR_MAXCLIENTS and t.closed
+        assert srv.rejected_connections == 1
+        # A peer linking while clients fill the node is taken (its hello says so).
+        peer, t = connect(srv)
+        dialer = Dialer(srv.secret.encode(), "10.0.0.9:7000")
+        peer.data_received(dialer.hello())
+        await turns()
+        proof = dialer.answer(challenge(t.sent))
+        assert proof is not None
+        peer.data_received(proof)
+        await turns()
+        assert peer.peer_name == "10.0.0.9:7000" and not t.closed
+        # A slot freed is a slot taken.
+        first.connection_lost(None)
+        later, t = connect(srv)
+        later.data_received(b"PING\r\n")
+        await turns()
+        assert t.sent == b"+PONG\r\n"
+        assert srv.client_count == 1
+
+    run(tmp_path, body)
+
+
+def test_a_client_is_not_read_while_its_output_waits(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        conn, t = connect(srv)
+        conn.pause_writing()  # the transport says: over the high-water mark
+        assert not t.reading
+        conn.data_received(b"PING\r\n" * 3)
+        await turns()
+        assert t.sent == b""  # nothing more runs for a client that does not read
+        conn.resume_writing()
+        await turns()
+        assert t.sent == b"+PONG\r\n" * 3 and t.reading
+
+    run(tmp_path, body)
+
+
+def test_a_gone_client_gives_back_all_it_held(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        conn, _ = connect(srv)
+        conn.data_received(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n" + b"v" * 40000)
+        assert srv.input_held == conn.parser.held() == 40004  # SET, k and the value so far
+        conn.connection_lost(None)
+        assert srv.input_held == 0 and conn.parser.held() == 0
+        assert srv.client_count == 0 and not srv.clients
+
+    run(tmp_path, body)
+
+
+def test_a_client_over_its_query_buffer_limit_is_closed(tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    async def body(srv: NodeServer) -> None:
+        srv.limits.query_buffer = 1 << 20
+        conn, t = connect(srv)
+        conn.data_received(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n" + b"v" * 1_000_000)
+        assert not t.aborted
+        conn.data_received(b"v" * 100_000)
+        assert t.aborted and conn.closing and srv.input_held == 0
+
+    with caplog.at_level("WARNING"):
+        run(tmp_path, body)
+    assert "Closing client that reached max query buffer length" in caplog.text
+
+
+def test_past_maxmemory_clients_the_biggest_clients_go(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        srv.limits.maxmemory_clients = 1 << 20
+        sizes = (300_000, 500_000, 400_000)
+        conns = [connect(srv) for _ in sizes]
+        for (conn, _), size in zip(conns, sizes, strict=True):
+            conn.data_received(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$900000\r\n" + b"v" * size)
+        assert [t.aborted for _, t in conns] == [False, True, False]
+        assert srv.evicted_clients == 1
+        assert srv.input_held == 700_008  # (SET and k: 4 bytes each)
+
+    run(tmp_path, body)
+
+
+def test_output_buffer_limits_close_a_client(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        conn, t = connect(srv, Transport(unsent=5000))
+        conn.data_received(b"PING\r\n")
+        await turns()
+        assert not t.aborted  # normal clients: no limit by default
+        srv.limits.output["normal"] = OutputLimit(4096, 0, 0)
+        conn.data_received(b"PING\r\n")
+        await turns()
+        assert t.aborted
+
+    run(tmp_path, body)
+
+
+def test_output_limit_rules_are_redis() -> None:
+    limit = OutputLimit(1000, 100, 60)
+    assert limit.over(1000, 0.0, 5.0) == (True, 0.0)  # hard
+    assert limit.over(100, 0.0, 5.0) == (False, 5.0)  # soft: the clock starts
+    assert limit.over(100, 5.0, 65.0) == (False, 5.0)  # not more than 60 s yet
+    assert limit.over(100, 5.0, 65.5) == (True, 5.0)
+    assert limit.over(99, 5.0, 70.0) == (False, 0.0)  # under again: forgotten
+    assert OutputLimit(0, 0, 0).none
+
+
+def test_client_output_buffer_limit_values_parse_as_redis_parses_them() -> None:
+    def memtoull(raw: str) -> int | None:
+        units = {"": 1, "kb": 1024, "mb": 1 << 20}
+        digits = raw.rstrip("kmb")
+        return int(digits) * units[raw[len(digits):]] if digits.isdigit() else None
+
+    current = default_output_limits()
+    assert format_output_limits(current) == \
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+    new, reason = parse_output_limits("normal 1mb 512kb 10 replica 1 2 3", current, memtoull)
+    assert reason is None and new is not None
+    assert format_output_limits(new) == \
+        "normal 1048576 524288 10 slave 1 2 3 pubsub 33554432 8388608 60"
+    for raw, why in (("bogus 1 2 3", "Invalid client class"), ("master 1 2 3", "Invalid"),
+                     ("normal 1 2", "Wrong number of arguments"),
+                     ("normal x 2 3", "Error in hard, soft or soft_seconds"),
+                     ("normal 1 2 -3", "Error in hard, soft or soft_seconds")):
+        new, reason = parse_output_limits(raw, current, memtoull)
+        assert new is None and reason is not None and reason.startswith(why), raw
+
+
+def test_the_window_of_commands_in_flight_follows_reply_sizes(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        conn, t = connect(srv)
+        assert conn.window == FIRST_WINDOW  # until a reply says how big they are
+        conn.data_received(cmd(b"SET", b"big", b"v" * (1 << 20)) + cmd(b"PING"))
+        await turns()
+        conn.data_received(cmd(b"GET", b"big") * 3)
+        await turns()
+        assert t.sent.endswith(b"v\r\n")
+        assert 1 <= conn.window <= IN_FLIGHT_BYTES // (1 << 19)
+        small, _ = connect(srv)
+        small.data_received(b"PING\r\n")
+        await turns()
+        assert small.window > FIRST_WINDOW  # small replies: a deep pipeline
+
+    run(tmp_path, body)
+
+
+def test_a_client_yields_to_others_after_its_turn(tmp_path: Path) -> None:
+    async def body(srv: NodeServer) -> None:
+        srv.turn_ms = 0  # every command is a turn
+        busy, t = connect(srv)
+        other, t2 = connect(srv)
+        busy.data_received(b"PING\r\n" * 5)
+        assert t.sent == b"" and busy.paused  # one command, then the others' turn
+        other.data_received(b"PING\r\n")
+        await turns(20)
+        assert t.sent == b"+PONG\r\n" * 5 and t2.sent == b"+PONG\r\n"
+
+    run(tmp_path, body)
+
+
+def test_a_requests_deadline_counts_from_its_start(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that waited behind slow ones in the same read gets its whole timeout
+    (the node's clock is read again before each command)."""
+    clock = [1_000_000.0]
+
+    def slow_clock() -> float:
+        clock[0] += 1.0  # every read of the clock finds a second gone
+        return clock[0]
+
+    async def main() -> list[int]:
+        srv, _ = three_node_server(tmp_path, engine="memory")  # a write waits for a peer
+        conn, _ = connect(srv)
+        monkeypatch.setattr(time, "time", slow_clock)
+        conn.data_received(b"PING\r\nPING\r\n" + cmd(b"SET", b"k", b"v"))
+        await turns()  # (each command is a turn here: a second passes between them)
+        monkeypatch.undo()
+        return [op.deadline for op in srv.node.writes.pending.values()]
+
+    deadlines = asyncio.run(main())
+    read_at = 1_000_001 * 1000  # the clock when the read came in
+    assert deadlines
+    assert all(d - NodeOptions().timeout_ms > read_at for d in deadlines)
+
+
+def test_topology_replies_are_built_once_per_topology(tmp_path: Path) -> None:
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        conn, t = connect(srv)
+        conn.data_received(cmd(b"CLUSTER", b"SLOTS"))
+        await turns()
+        first, t.sent = t.sent, b""
+        conn.data_received(cmd(b"CLUSTER", b"SLOTS") + cmd(b"CLUSTER", b"SHARDS"))
+        await turns()
+        assert t.sent.startswith(first)
+        cached = dict(srv.topology_replies)
+        assert set(cached) == {("slots", 2), ("shards", 2)}
+        assert cached[("slots", 2)][1] == first
+        srv.node.peer_down(PEERS[0])  # a replica fails: it leaves CLUSTER SLOTS
+        t.sent = b""
+        conn.data_received(cmd(b"CLUSTER", b"SLOTS"))
+        await turns()
+        replica = b"\r\n:%s\r\n" % PEERS[0].rpartition(":")[2].encode()  # at its port
+        assert replica in first and replica not in t.sent
+
+    asyncio.run(main())
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzzed_input_never_breaks_a_connection_or_its_accounts(tmp_path: Path,
+                                                                data: st.DataObject) -> None:
+    """Whatever comes in, a node answers or refuses it without raising, counts exactly
+    the input its clients hold, and forgets all of it when they go."""
+    draws = HypothesisDraw(data)
+    inputs = [build(draws)[0] for _ in range(3)]
+
+    async def body(srv: NodeServer) -> None:
+        conns = [connect(srv) for _ in inputs]
+        for step in range(max(len(chunks) for chunks in inputs)):
+            for (conn, _), chunks in zip(conns, inputs, strict=True):
+                if step < len(chunks) and not conn.closing:
+                    conn.data_received(chunks[step])
+            await turns(3)
+            assert srv.input_held == sum(conn.parser.held() for conn, _ in conns)
+        for conn, _ in conns:
+            conn.connection_lost(None)
+        assert srv.input_held == 0 and srv.client_count == 0
+
+    run(tmp_path / str(len(list(tmp_path.iterdir()))), body)
