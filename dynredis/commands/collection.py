@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 
 from ..core import records as rec
+from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
 from .table import ERR_WRONGTYPE, KeysOf, command
@@ -37,6 +38,15 @@ BUILDERS: dict[str, Builder] = {}
 PLANS: dict[str, PlanBuilder] = {}
 
 
+_CORE_REASONS = {FAILED: resp.error("ERR internal error running the command"),
+                 NO_REMOTE: resp.error("ERR this node cannot run forwarded commands")}
+
+
+def error_reply(reason: str) -> bytes:
+    """The reply for a reason the core gave (NOQUORUM and TIMEOUT are worded there)."""
+    return _CORE_REASONS.get(reason) or resp.error(reason)
+
+
 def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
                        last_key: int, step: int, group: str, summary: str,
                        since: str = "1.0.0") -> Callable[[Builder], Builder]:
@@ -51,7 +61,7 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
             slot = c.defer()
 
             def done(result: tuple[str | None, Any]) -> None:
-                slot.set(resp.error(result[0]) if result[0] is not None else result[1])
+                slot.set(error_reply(result[0]) if result[0] is not None else result[1])
 
             c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w)
             return None
@@ -112,7 +122,7 @@ def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> N
                 step = next(plan)
             elif result[0] is not None:
                 plan.close()
-                reply(resp.error(result[0]))
+                reply(error_reply(result[0]))
                 return
             else:
                 step = plan.send(result[1])

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import blake2b
 
-from ..core.glob import matcher
 from ..resp import encode as resp
+from .glob import matcher
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 SMALL = 128

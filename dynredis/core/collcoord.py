@@ -20,7 +20,7 @@ A command runs in three steps, the first and last being Dynamo's quorums:
 Commands that write nothing answer after step 2. A forwarded command travels as an
 opaque payload the commands layer turned it into, and comes back as its reply.
 
-Peer messages (see also node.py):
+Peer messages (messages.KINDS, mechanism "collections"):
   ("cs", reqid, p, key, owner, applied)          sync: what do you have that I lack?
   ("csa", reqid, records, full, applied)          -> records [(part, rkey, enc|None)]
   ("cw", reqid, p, key, owner, events, deltas)    a command's record versions -> ("cwa", reqid)
@@ -32,23 +32,25 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import clock as dvv
+from . import messages as m
 from . import obj as objmod
 from .collstore import CollectionStore
 from .collview import KeyView
 from .dotset import DotSet
+from .inflight import overdue
+from .quorum import TIMED_OUT, noquorum
+
+if TYPE_CHECKING:
+    from .node import Node
 
 SYNC_LIMIT = 1024  # events answered one by one; more, and the whole key is sent
 REPAIR_LIMIT = 256  # events a coordinator pushes to a lagging replica after a sync
 
 Op = Callable[[KeyView], Any]
 Callback = Callable[[tuple[str | None, Any]], Any]
-
-
-def noquorum(what: str, got: int, need: int, n: int) -> str:
-    return f"NOQUORUM {what} needed {need} of {n} replicas, got {got}"
 
 
 class CollOp:
@@ -79,7 +81,7 @@ class CollOp:
         self.replied = False
 
     def timed_out(self) -> None:
-        """The node's timer: the request's deadline passed."""
+        """The request's deadline passed."""
         self.coord.timed_out(self)
 
 
@@ -99,20 +101,35 @@ class Forwarded:
             (self.cb, (f"TIMEOUT forwarded request to {self.target}", None)))
 
 
+# Reasons the Redis face words (the core speaks no Redis): an exception in a command's
+# op, and a forwarded command on a node whose face registered no runner.
+FAILED = "FAILED the command failed at its coordinator"
+NO_REMOTE = "FAILED this node cannot run forwarded collection commands"
+
+
 class CollCoordinator:
     """The collection mechanism of one node: coordinator and replica sides."""
 
-    def __init__(self, node: Any, store: CollectionStore) -> None:
+    def __init__(self, node: Node, store: CollectionStore) -> None:
         self.node = node
         self.store = store
         self.queues: dict[bytes, deque[CollOp]] = {}
-        # Rebuilds a command from a forwarded payload (registered by the commands layer).
+        self.pending: dict[int, Any] = {}  # CollOp or Forwarded, by request id
+        # Rebuilds a command from a forwarded payload (registered by the Redis face).
         self.remote: Callable[[Any, Callback], None] | None = None
-        for kind, handler in (("cs", self._on_sync), ("csa", self._on_sync_answer),
-                              ("cw", self._on_write), ("cwa", self._on_ack),
-                              ("cwr", self._on_repair), ("cf", self._on_forward),
-                              ("cfa", self._on_forward_answer)):
-            node.handlers[kind] = handler
+
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
+                m.COLL_WRITE: self._on_write, m.COLL_WRITE_ACK: self._on_ack,
+                m.COLL_REPAIR: self._on_repair, m.COLL_FORWARD: self._on_forward,
+                m.COLL_FORWARD_ANSWER: self._on_forward_answer}
+
+    def expire(self, now: int) -> None:
+        """Time out overdue commands (their deadline passed)."""
+        for op in overdue(self.pending, now):
+            del self.pending[op.reqid]
+            self.node.stats.timeouts += 1
+            op.timed_out()
 
     # --- coordinator -----------------------------------------------------------------
 
@@ -146,11 +163,18 @@ class CollCoordinator:
             queue = self.queues[key] = deque()
         queue.append(cop)
         if r > 1 and route.others:
-            node.pending[cop.reqid] = cop
+            self.pending[cop.reqid] = cop
             applied = self.store.summary(p, key).pack()
             for peer, owner in route.others:
-                node.send(peer, ("cs", cop.reqid, p, key, owner, applied))
+                node.send(peer, m.coll_sync(cop.reqid, p, key, owner, applied))
         self._evaluate_ready(key)
+
+    def replace(self, key: bytes, data: Any, expire_at: int, cb: Callback,
+                w: int | None = None) -> None:
+        """SET or DEL (`data` None) of a key that is or was a collection: after the
+        sync, every element version seen is removed and the header takes the new
+        value; `cb((None, new header))`."""
+        self.run(key, lambda view: view.replace(data, expire_at), cb, None, None, w)
 
     def _evaluate_ready(self, key: bytes) -> None:
         """Run the queued commands of `key` whose sync is complete, in arrival order."""
@@ -166,12 +190,12 @@ class CollCoordinator:
 
     def _evaluate(self, cop: CollOp) -> None:
         node = self.node
-        node.pending.pop(cop.reqid, None)  # late sync answers are not needed any more
+        self.pending.pop(cop.reqid, None)  # late sync answers are not needed any more
         header, _ = node.local.get(cop.p, cop.key)
         view = KeyView(self.store, cop.p, cop.key, node.now, header,
                        lambda data, exp: self._write_header(cop.p, cop.key, data, exp),
                        node.actor, lambda: node.rng.getrandbits(32).to_bytes(4, "big"),
-                       node._timestamp)
+                       node.writes.timestamp)
         cop.evaluated = True
         failed = False
         try:
@@ -182,28 +206,29 @@ class CollCoordinator:
         others = [(peer, owner) for peer, owner in cop.targets if peer != node.name]
         cop.acked.add(node.name)
         if failed:
-            self._reply(cop, "ERR internal error running the command")
+            self._reply(cop, FAILED)
         if not deltas or cop.w <= 1 or not others:
             self._reply(cop, None)
             if deltas:
                 self._send_deltas(cop, others, events, deltas, want_ack=False)
             return
         cop.deadline = node.now + node.cfg.timeout_ms  # the write's own time starts now
-        node.pending[cop.reqid] = cop
+        self.pending[cop.reqid] = cop
         self._send_deltas(cop, others, events, deltas, want_ack=True)
 
     def _send_deltas(self, cop: CollOp, others: list[tuple[str, str]],
                      events: list[tuple[bytes, int]], deltas: list, want_ack: bool) -> None:
         reqid = cop.reqid if want_ack else 0
         for peer, owner in others:
-            self.node.send(peer, ("cw", reqid, cop.p, cop.key, owner, events, deltas))
+            self.node.send(peer, m.coll_write(reqid, cop.p, cop.key, owner, events, deltas))
 
     def _write_header(self, p: int, key: bytes, data: Any, expire_at: int) -> tuple[bytes,
                                                                                    bytes | None]:
         node = self.node
         local, old = node.local.get(p, key)
-        actor = node._write_actor(local)
-        new = dvv.overwrite(local, actor, (node._timestamp(local), expire_at, data))
+        writes = node.writes
+        new = dvv.overwrite(local, writes.actor_for(local),
+                            (writes.timestamp(local), expire_at, data))
         enc = objmod.encode(new)
         node.local.put(p, key, enc)
         return enc, old
@@ -223,15 +248,15 @@ class CollCoordinator:
     def timed_out(self, cop: CollOp) -> None:
         n = self.node.cfg.n
         if not cop.evaluated:
-            self._reply(cop, noquorum("read", len(cop.synced), cop.r, n) + " before timeout")
+            self._reply(cop, noquorum("read", len(cop.synced), cop.r, n) + TIMED_OUT)
             self._evaluate_ready(cop.key)
         else:
-            self._reply(cop, noquorum("write", len(cop.acked), cop.w, n) + " before timeout")
+            self._reply(cop, noquorum("write", len(cop.acked), cop.w, n) + TIMED_OUT)
 
     def peer_down(self, peer: str) -> None:
         """A replica became unreachable: fail what waits on it as soon as its quorum
         is out of reach (not at the timeout)."""
-        for cop in [op for op in self.node.pending.values() if isinstance(op, CollOp)]:
+        for cop in [op for op in self.pending.values() if isinstance(op, CollOp)]:
             others = {node for node, _ in cop.targets}
             if peer not in others:
                 continue
@@ -239,18 +264,18 @@ class CollCoordinator:
             if not cop.evaluated and peer not in cop.synced:
                 cop.sync_failed.add(peer)
                 if len(cop.targets) - len(cop.sync_failed) < cop.r:
-                    self.node.pending.pop(cop.reqid, None)
+                    self.pending.pop(cop.reqid, None)
                     self._reply(cop, noquorum("read", len(cop.synced), cop.r, n))
                     self._evaluate_ready(cop.key)
             elif cop.evaluated and peer not in cop.acked:
                 cop.ack_failed.add(peer)
                 if len(cop.targets) - len(cop.ack_failed) < cop.w:
-                    self.node.pending.pop(cop.reqid, None)
+                    self.pending.pop(cop.reqid, None)
                     self._reply(cop, noquorum("write", len(cop.acked), cop.w, n))
 
     def _on_sync_answer(self, src: str, msg: tuple) -> None:
         _, reqid, records, full, applied = msg
-        cop = self.node.pending.get(reqid)
+        cop = self.pending.get(reqid)
         if not isinstance(cop, CollOp) or cop.evaluated:
             return
         theirs = DotSet.unpack(applied)
@@ -267,7 +292,7 @@ class CollCoordinator:
             if enc is None:
                 continue
             if part == p:
-                self.node._replica_put(key, enc, p)
+                self.node.replica.apply(key, enc, p)
             else:
                 self.store.merge(part, rkey, enc)
         if all_of is not None:
@@ -285,17 +310,17 @@ class CollCoordinator:
         if full:
             return  # too far behind for a quick push: anti-entropy catches it up
         dots = mine.missing_from(theirs, REPAIR_LIMIT) or []
-        node.send(peer, ("cwr", cop.p, cop.key, owner, records, dots))
+        node.send(peer, m.coll_repair(cop.p, cop.key, owner, records, dots))
 
     def _on_ack(self, src: str, msg: tuple) -> None:
-        cop = self.node.pending.get(msg[1])
+        cop = self.pending.get(msg[1])
         if not isinstance(cop, CollOp) or not cop.evaluated:
             return
         cop.acked.add(src)
         if len(cop.acked) >= cop.w:
             self._reply(cop, None)
         if len(cop.acked) >= len(cop.targets) or cop.replied:
-            self.node.pending.pop(cop.reqid, None)
+            self.pending.pop(cop.reqid, None)
 
     # --- forwarding ------------------------------------------------------------------
 
@@ -309,23 +334,23 @@ class CollCoordinator:
         node.stats.forwarded += 1
         target = targets[0][0]
         fwd = Forwarded(self, node.next_reqid(), cb, node.now + node.cfg.timeout_ms, target)
-        node.pending[fwd.reqid] = fwd
-        node.send(target, ("cf", fwd.reqid, key, payload))
+        self.pending[fwd.reqid] = fwd
+        node.send(target, m.coll_forward(fwd.reqid, key, payload))
 
     def _on_forward(self, src: str, msg: tuple) -> None:
         _, reqid, key, payload = msg
         node = self.node
 
         def answer(result: tuple[str | None, Any]) -> None:
-            node.send(src, ("cfa", reqid, result[0], result[1]))
+            node.send(src, m.coll_forward_answer(reqid, result[0], result[1]))
 
         if self.remote is None:
-            answer(("ERR this node cannot run forwarded collection commands", None))
+            answer((NO_REMOTE, None))
             return
         self.remote(payload, answer)
 
     def _on_forward_answer(self, src: str, msg: tuple) -> None:
-        fwd = self.node.pending.pop(msg[1], None)
+        fwd = self.pending.pop(msg[1], None)
         if isinstance(fwd, Forwarded):
             self.node.done.append((fwd.cb, (msg[2], msg[3])))
 
@@ -337,18 +362,19 @@ class CollCoordinator:
         if owner != node.name:
             # A fallback holds this key's updates as hints, not as a replica: it has
             # nothing applied to offer.
-            node.send(src, ("csa", reqid, [], False, ((), ())))
+            node.send(src, m.coll_sync_answer(reqid, [], False, ((), ())))
             return
         theirs = DotSet.unpack(applied)
         records, full = self.store.missing(p, key, theirs, SYNC_LIMIT,
                                            lambda: node.local.get_enc(p, key))
-        node.send(src, ("csa", reqid, records, full, self.store.summary(p, key).pack()))
+        node.send(src, m.coll_sync_answer(reqid, records, full,
+                                          self.store.summary(p, key).pack()))
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas = msg
         self._apply(p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
         if reqid:
-            self.node.send(src, ("cwa", reqid))
+            self.node.send(src, m.coll_write_ack(reqid))
 
     def _on_repair(self, src: str, msg: tuple) -> None:
         _, p, key, owner, records, events = msg
@@ -359,14 +385,14 @@ class CollCoordinator:
         if owner != node.name:
             for part, rkey, enc in records:
                 if enc is not None:
-                    node._store_hint(owner, part, rkey, enc)
+                    node.handoff.store(owner, part, rkey, enc)
             return
         written: list[tuple[int, bytes]] = []
         for part, rkey, enc in records:
             if enc is None:
                 continue
             if part == p:
-                node._replica_put(key, enc, p)
+                node.replica.apply(key, enc, p)
             else:
                 self.store.merge(part, rkey, enc)
             written.append((part, rkey))

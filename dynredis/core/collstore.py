@@ -114,11 +114,37 @@ class KeyState:
             log.popitem(last=False)
 
 
+def merged_record(rkey: bytes, old: bytes, new: bytes) -> bytes:
+    """Two versions of one record joined, as a replica keeping both for another (a
+    hint) would: removal records as the union of their events, elements as DVVSets."""
+    if rec.kind_of(rkey) == rec.REMOVAL:
+        joined = decode_dotset(old)
+        joined.update(decode_dotset(new))
+        return encode_dotset(joined)
+    return objmod.encode(dvv.sync(objmod.decode(old), objmod.decode(new)))
+
+
+class _Direct:
+    """Records written straight to the engine (a store without a node around it)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def put_record(self, p: int, key: bytes, enc: bytes) -> None:
+        self.engine.put(p, key, enc)
+
+    def delete_record(self, p: int, key: bytes) -> None:
+        self.engine.delete(p, key)
+
+
 class CollectionStore:
     """Element records of every collection this node replicates, and their views."""
 
-    def __init__(self, engine: Any, budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, engine: Any, records: Any = None, budget: int = DEFAULT_BUDGET) -> None:
         self.engine = engine
+        # Element and removal records are written through `records` (the node's
+        # LocalStore: it notes them for the anti-entropy trees); default the engine.
+        self.records = records if records is not None else _Direct(engine)
         self.budget = budget
         self.states: OrderedDict[bytes, KeyState] = OrderedDict()
         self.loaded_elements = 0
@@ -189,9 +215,9 @@ class CollectionStore:
         """Write (or, with None, delete) an element record and keep a loaded view in
         step. Not for removal records (see `merge`)."""
         if enc is None:
-            self.engine.delete(ep, rkey)
+            self.records.delete_record(ep, rkey)
         else:
-            self.engine.put(ep, rkey, enc)
+            self.records.put_record(ep, rkey, enc)
         key, kind, element = rec.split(rkey)
         st = self._loaded(key)
         if st is not None:
@@ -246,7 +272,7 @@ class CollectionStore:
             return False
         grown = current.copy()
         grown.update(events)
-        self.engine.put(ep, rk, encode_dotset(grown))
+        self.records.put_record(ep, rk, encode_dotset(grown))
         st = self._loaded(key)
         if st is not None:
             st.removal = grown

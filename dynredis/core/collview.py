@@ -207,6 +207,20 @@ class KeyView:
         self._write_header(None, 0)
         self.changed_type = "none"
 
+    def replace(self, data: Any, expire_at: int) -> Clock | None:
+        """A string write over the whole key (`data` None: its delete): every element
+        seen goes, the header takes the value; returns the new header."""
+        w = self._writer()
+        kind = rec.marker_type(data)
+        if kind is not None:
+            # EXPIRE, PERSIST: the collection stays, its header takes the new expiry.
+            self._write_header(rec.marker(kind), expire_at)
+            return self.header
+        w.remove_observed()
+        self._write_header(data, expire_at)
+        self.changed_type = "none" if data is None else "string"
+        return self.header
+
     def finish(self) -> tuple[list[Delta], list[tuple[bytes, int]]]:
         """The deltas to replicate and their events, after deleting the header of a
         collection this command emptied."""

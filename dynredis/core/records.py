@@ -114,6 +114,7 @@ def marker(type_name: str) -> tuple[str]:
 def marker_type(data: object) -> str | None:
     """The collection type a header sibling's data names, or None (string, counter,
     tombstone)."""
-    if type(data) is tuple and data and type(data[0]) is str:
-        return data[0]  # type: ignore[no-any-return]
+    if (type(data) is tuple or type(data) is list) and len(data) == 1 \
+            and type(data[0]) is str:  # (a list: as it crossed the wire)
+        return data[0]  # type: ignore[no-any-return,index]
     return None
