@@ -1,109 +1,17 @@
-"""Hashes, sets, sorted sets, lists and geo on a real 3-node cluster, against redis-server.
+"""Hashes, sets, sorted sets, lists and geo on real clusters.
 
-The collection semantics tests (test_collection_semantics*.py) compare every command
-family with a real redis-server through one replica's view in-process; here the same
-generated histories and the same comparisons run against a real 3-node dynredis
-(N=3 R=2 W=2), each command through the next node in turn: so every command is
-coordinated by another node than the one before, after a quorum sync of the key, and
-its writes replicate before the reply. Then the cluster-level behaviour a user sees
-around the collections: key commands across types, replication to every node, a node
-down and back, and a cluster where not every node is a replica (forwarding).
+What a user sees of collections across the cluster: key commands across types,
+replication to every node, a node down and back, and a cluster where not every node is
+a replica (forwarding). (Every family against redis-server on a cluster:
+compat/test_differential_collections.py.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from tests.collharness import ClusterRunner
-from tests.integration import test_collection_semantics as hashes
-from tests.integration import test_collection_semantics_geo as geo
-from tests.integration import test_collection_semantics_lists as lists
-from tests.integration import test_collection_semantics_sets as sets
-from tests.integration import test_collection_semantics_zsets as zsets
 from tests.integration.conftest import HOST, Cluster, ClusterFactory, wait_until
-
-pytestmark = pytest.mark.timeout(600)
-CLUSTER_SETTINGS = settings(max_examples=40, deadline=None,
-                            suppress_health_check=[HealthCheck.too_slow,
-                                                   HealthCheck.function_scoped_fixture,
-                                                   HealthCheck.data_too_large])
-MODULES = (hashes, sets, zsets, lists, geo)
-
-
-@pytest.fixture(scope="module")
-def runner(cluster: Cluster) -> Iterator[ClusterRunner]:
-    r = ClusterRunner(cluster.ports)
-    yield r
-    r.close()
-
-
-@contextmanager
-def on_cluster(runner: ClusterRunner, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The semantics modules' checks, with the cluster where they made a LocalRunner."""
-
-    def fresh() -> ClusterRunner:
-        runner.run(b"FLUSHALL")
-        return runner
-
-    with monkeypatch.context() as m:
-        for mod in MODULES:
-            m.setattr(mod, "LocalRunner", fresh)
-        yield
-
-
-@pytest.fixture(scope="module")
-def real(real_redis: redis.Redis) -> hashes.Real:
-    return hashes.Real(real_redis.port)
-
-
-@pytest.fixture(scope="module")
-def raw_real(real_redis: redis.Redis) -> Iterator[lists.RawReal]:
-    conn = lists.RawReal(real_redis.port, 2)
-    yield conn
-    conn.close()
-
-
-@CLUSTER_SETTINGS
-@given(st.lists(hashes.hash_cmd, max_size=25))
-def test_hashes_on_a_cluster(real, runner, monkeypatch, seq):
-    with on_cluster(runner, monkeypatch):
-        hashes.check(real, seq)
-
-
-@CLUSTER_SETTINGS
-@given(sets.setup, st.lists(st.one_of(sets.set_cmd, sets.algebra_cmd), min_size=5,
-                            max_size=30))
-def test_sets_on_a_cluster(real, runner, monkeypatch, start, seq):
-    with on_cluster(runner, monkeypatch):
-        sets.check(real, start + seq)
-
-
-@CLUSTER_SETTINGS
-@given(st.lists(zsets.any_cmd, max_size=25))
-def test_sorted_sets_on_a_cluster(real, runner, monkeypatch, seq):
-    with on_cluster(runner, monkeypatch):
-        zsets.check(real, seq)
-
-
-@CLUSTER_SETTINGS
-@given(lists.history)
-def test_lists_on_a_cluster(raw_real, runner, monkeypatch, seq):
-    with on_cluster(runner, monkeypatch):
-        lists.check(raw_real, seq)
-
-
-@CLUSTER_SETTINGS
-@given(geo.fills, st.lists(geo.any_cmd, min_size=3, max_size=20))
-def test_geo_on_a_cluster(real, runner, monkeypatch, fill, seq):
-    with on_cluster(runner, monkeypatch):
-        geo.check(real, fill + seq)
-
 
 # --- what a user sees of collections across the cluster ------------------------------------
 
