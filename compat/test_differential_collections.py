@@ -50,7 +50,7 @@ def on_cluster(runner: ClusterRunner, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """The semantics modules' checks, with the cluster where they made a LocalRunner."""
 
     def fresh() -> ClusterRunner:
-        runner.run(b"FLUSHALL")
+        runner.flushall()
         return runner
 
     before = runner.turn

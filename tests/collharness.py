@@ -180,7 +180,14 @@ class ClusterRunner:
                 self.conns[port, proto] = sock
                 if proto == 3:
                     self._call(sock, [b"HELLO", b"3"])
-        self._call(self.conns[ports[0], 2], [b"FLUSHALL"])
+        self.flushall()
+
+    def flushall(self) -> None:
+        """FLUSHALL through every node in turn: a node's wipe reaches each peer after the
+        element writes it sent that peer before (one ordered link per pair), so no write
+        of an earlier history lands after the wipe."""
+        for port in self.ports:
+            self._call(self.conns[port, 2], [b"FLUSHALL"])
 
     def _call(self, sock: Any, words: list[bytes]) -> bytes:
         sock.sendall(b"*%d\r\n" % len(words)
