@@ -3,10 +3,10 @@
 The collection semantics tests (tests/integration/test_collection_semantics*.py) compare
 hashes, sets, sorted sets, lists and geo with a real redis-server through one replica's
 view in-process; here the same generated histories and the same comparisons (replies
-exact, unordered ones sorted, random ones by their rules) run against a real 3-node
-dynredis (N=3 R=2 W=2), each command through the next node in turn: every command is
-coordinated by another node than the one before, after a quorum sync of the key, and
-its writes replicate before the reply.
+exact, unordered ones sorted, random ones by their rules) run against a real 1-node
+dynredis and a real 3-node dynredis (N=3 R=2 W=2), on the latter each command through
+the next node in turn: every command is coordinated by another node than the one
+before, after a quorum sync of the key, and its writes replicate before the reply.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.integration import test_collection_semantics_geo as geo
 from tests.integration import test_collection_semantics_lists as lists
 from tests.integration import test_collection_semantics_sets as sets
 from tests.integration import test_collection_semantics_zsets as zsets
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import ClusterFactory
 
 EXAMPLES = int(os.environ.get("DYNREDIS_DIFF_EXAMPLES", "100"))
 
@@ -38,9 +38,16 @@ CLUSTER_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
 MODULES = (hashes, sets, zsets, lists, geo)
 
 
-@pytest.fixture(scope="module")
-def runner(cluster: Cluster) -> Iterator[ClusterRunner]:
-    r = ClusterRunner(cluster.ports)
+@pytest.fixture(scope="module", params=["3-node", "1-node"])
+def runner(request: pytest.FixtureRequest,
+           module_cluster_factory: ClusterFactory) -> Iterator[ClusterRunner]:
+    """A 3-node cluster (N=3 R=2 W=2), commands through its nodes in turn; a 1-node
+    cluster (N=R=W=1)."""
+    if request.param == "3-node":
+        c = module_cluster_factory("--n", "3", "--r", "2", "--w", "2", nodes=3)
+    else:
+        c = module_cluster_factory("--n", "1", "--r", "1", "--w", "1", nodes=1)
+    r = ClusterRunner(c.ports)
     yield r
     r.close()
 
