@@ -340,6 +340,8 @@ class CollCoordinator:
     def _on_forward(self, src: str, msg: tuple) -> None:
         _, reqid, key, payload = msg
         node = self.node
+        if not node.forwarder.first_time(src, reqid):
+            return  # a duplicated message: the command runs once (a push must not twice)
 
         def answer(result: tuple[str | None, Any]) -> None:
             node.send(src, m.coll_forward_answer(reqid, result[0], result[1]))
