@@ -122,3 +122,48 @@ def run_sets(seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: f"seed={s}")
 def test_sets_converge_and_never_lose_an_acknowledged_addition(seed: int) -> None:
     run_sets(seed)
+
+
+def test_removed_members_are_reaped_after_the_grace_period() -> None:
+    """SREM leaves a removed member's record dead (a tombstone version); DEL leaves the
+    records stripped to their clocks and a removal record. After the grace period the
+    reaper removes the dead records from every replica (the removal record stays), and
+    the set works on: what was removed stays gone, what is added again is there."""
+    sim = SimCluster(3, seed=7, config=Config(q=16, ae_interval_ms=50, timeout_ms=500,
+                                              tombstone_grace_ms=2000,
+                                              sweep_interval_ms=100))
+    via = sim.names
+
+    def do(i: int, *args: bytes) -> None:
+        box: list[Any] = []
+        assert command(sim, via[i % 3], list(args), box.append)
+        sim.run(200)
+        assert box and box[0][0] is None, box
+
+    p, primaries = sim.primaries(b"s")
+
+    def records() -> list[list[bytes]]:
+        out = [sorted(k for k, _ in sim.sn[name].engine.scan_prefix(
+            rec.elem_partition(p), rec.prefix(b"s"))) for name in primaries]
+        assert all(r == out[0] for r in out), out
+        return out[0]
+
+    do(0, b"SADD", b"s", *[b"m%d" % i for i in range(10)])
+    do(1, b"SREM", b"s", *[b"m%d" % i for i in range(8)])
+    assert len(records()) == 10
+    sim.run(6000)
+    assert records() == [rec.record_key(b"s", rec.SET, b"m%d" % i) for i in (8, 9)]
+    assert members_via(sim, via[2], b"s") == [b"m8", b"m9"]
+    do(2, b"SADD", b"s", b"m3")
+    assert members_via(sim, via[0], b"s") == [b"m3", b"m8", b"m9"]
+    do(0, b"SADD", b"t", b"x")  # (another key, not the one deleted)
+    box: list[Any] = []
+    assert sim.on_node(via[1], lambda node: node.put(b"s", None, None, 0, box.append))
+    sim.run(200)
+    assert box and box[0][0] is None, box
+    assert len(records()) == 4  # three stripped records and the removal record
+    sim.run(6000)
+    assert records() == [rec.removal_key(b"s")]
+    assert members_via(sim, via[1], b"s") == []
+    do(1, b"SADD", b"s", b"m9")
+    assert members_via(sim, via[2], b"s") == [b"m9"]
