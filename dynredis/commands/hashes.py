@@ -18,6 +18,7 @@ from ..resp import encode as resp
 from . import longdouble
 from .collection import WRONGTYPE, Built, collection_command, wrong_type
 from .scanning import scan_elements
+from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_HASH_NOT_INT = resp.error("ERR hash value is not an integer")
@@ -282,6 +283,13 @@ def build_hvals(args: list[bytes], proto: int) -> Built | bytes:
     return _whole(args, proto, False, True)
 
 
+# As for SRANDMEMBER (sets.py): a negative count makes a reply of that many fields, and
+# a node refuses one beyond RANDOM_REPEATS_MAX rather than build it in its memory.
+ERR_HRANDFIELD_REPEATS = resp.error(
+    f"ERR value is out of range, a negative count asks for at most {RANDOM_REPEATS_MAX} "
+    "fields")
+
+
 @collection_command("hrandfield", -2, ("readonly",), 1, 1, 1, "hash",
                     "Returns one or more random fields from a hash.", "6.2.0")
 def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
@@ -300,6 +308,10 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
             with_values = True
             if count < -(2**62) or count > 2**62:
                 return resp.error("ERR value is out of range")
+        if count == -(2**63):
+            return ERR_RANDOM_RANGE
+        if count < -RANDOM_REPEATS_MAX:
+            return ERR_HRANDFIELD_REPEATS
 
     def op(v: KeyView) -> bytes:
         if wrong_type(v, "hash"):

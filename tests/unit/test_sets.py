@@ -159,3 +159,20 @@ def test_a_huge_negative_srandmember_count_is_refused_not_built():
         err = parse(r.run(b"SRANDMEMBER", b"s", count))
         assert isinstance(err, hiredis.ReplyError)
         assert str(err).startswith("ERR value is out of range")
+
+
+def test_a_huge_negative_hrandfield_count_is_refused_not_built():
+    """The same for HRANDFIELD key -count (with or without WITHVALUES); Redis' own
+    errors for the counts it refuses stay its own."""
+    r = LocalRunner()
+    r.run(b"HSET", b"h", b"a", b"1", b"b", b"2")
+    got = parse(r.run(b"HRANDFIELD", b"h", b"-%d" % RANDOM_REPEATS_MAX))
+    assert len(got) == RANDOM_REPEATS_MAX and set(got) == {b"a", b"b"}  # type: ignore[arg-type]
+    for args in ((b"-%d" % (RANDOM_REPEATS_MAX + 1),), (b"-4611686018427387904",),
+                 (b"-4611686018427387904", b"WITHVALUES")):
+        err = parse(r.run(b"HRANDFIELD", b"h", *args))
+        assert isinstance(err, hiredis.ReplyError)
+        assert str(err).startswith("ERR value is out of range"), err
+    err = parse(r.run(b"HRANDFIELD", b"h", b"-9223372036854775808"))
+    assert str(err) == ("ERR value is out of range, value must between "
+                        "-9223372036854775807 and 9223372036854775807")
