@@ -82,7 +82,7 @@ def raw_real(real_redis: redis.Redis) -> Iterator[lists.RawReal]:
 
 @pytest.mark.compat(client="differential", family="hashes")
 @CLUSTER_SETTINGS
-@given(st.lists(hashes.hash_cmd, max_size=25))
+@given(st.lists(hashes.hash_cmd, min_size=1, max_size=25))
 def test_hashes_on_a_cluster(real, runner, monkeypatch, seq):
     with on_cluster(runner, monkeypatch):
         hashes.check(real, seq)
@@ -99,7 +99,7 @@ def test_sets_on_a_cluster(real, runner, monkeypatch, start, seq):
 
 @pytest.mark.compat(client="differential", family="sorted-sets")
 @CLUSTER_SETTINGS
-@given(st.lists(zsets.any_cmd, max_size=25))
+@given(st.lists(zsets.any_cmd, min_size=1, max_size=25))
 def test_sorted_sets_on_a_cluster(real, runner, monkeypatch, seq):
     with on_cluster(runner, monkeypatch):
         zsets.check(real, seq)
