@@ -6,14 +6,21 @@ from . import (  # noqa: F401
     cluster,
     counters,
     dynamo,
+    geocmds,
+    hashes,
     hyperloglog,
     keys,
     keyspace,
+    lists,
     replication,
     server,
+    sets,
     stringextras,
     strings,
     transactions,
+    zsetplans,
+    zsetrange,
+    zsets,
 )
 from .table import TABLE, Command, lookup
 

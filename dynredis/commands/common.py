@@ -102,8 +102,9 @@ LLONG_MIN = -(2**63)
 MAX_STRING = 512 * 1024 * 1024
 """Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
 
-Write = tuple[bytes | None, int]
-"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0)."""
+Write = tuple[Any, int]
+"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0); data
+is bytes, or a collection's type marker when EXPIRE/PERSIST rewrite its header."""
 
 
 def read_then_write(
@@ -111,11 +112,13 @@ def read_then_write(
     key: bytes,
     decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
     slot: Any = None,
+    any_type: bool = False,
 ) -> None:
     """A read-modify-write: quorum-read `key`, let `decide(current value or None)` choose
     the reply and an optional write, then write with the context that was read, so the
     new version supersedes exactly what the read saw. The reply goes out once the write
-    is acknowledged (or at once when `decide` writes nothing)."""
+    is acknowledged (or at once when `decide` writes nothing). Unless `any_type`, a
+    collection key (its header's value is its type's marker) gets WRONGTYPE."""
     node = c.node
     if slot is None:
         slot = c.defer()
@@ -125,7 +128,12 @@ def read_then_write(
         if e is not None:
             slot.set(err(e))
             return
-        reply, write = decide(current(obj, node.now))
+        sib = current(obj, node.now)
+        if not any_type and sib is not None and type(sib[2]) is not bytes:
+            from .table import ERR_WRONGTYPE
+            slot.set(ERR_WRONGTYPE)
+            return
+        reply, write = decide(sib)
         if write is None:
             slot.set(reply)
             return

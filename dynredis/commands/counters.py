@@ -12,7 +12,7 @@ from ..core.obj import Sibling
 from ..resp import encode as resp
 from . import longdouble
 from .common import Write, current, err, read_then_write
-from .table import ERR_NOT_INT, command, parse_int
+from .table import ERR_NOT_INT, ERR_WRONGTYPE, command, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
 ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
@@ -22,6 +22,7 @@ ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
 INCR_REFUSALS = {
     writes.NOT_AN_INTEGER: ERR_NOT_INT,
     writes.OVERFLOW: resp.error("ERR increment or decrement would overflow"),
+    writes.WRONG_TYPE: ERR_WRONGTYPE,
 }
 
 

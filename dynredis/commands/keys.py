@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import records as rec
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from .common import (
@@ -154,7 +155,7 @@ def _expire(c: Any, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | 
             return resp.ONE, (None, 0)  # an expiry in the past deletes the key, as in Redis
         return resp.ONE, (sib[2], at)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, any_type=True)
     return None
 
 
@@ -191,7 +192,7 @@ def _expiretime(c: Any, key: bytes, millis: bool) -> None:
             return resp.integer(-1), None
         return resp.integer(sib[1] if millis else (sib[1] + 500) // 1000), None
 
-    read_then_write(c, key, decide)
+    read_then_write(c, key, decide, any_type=True)
 
 
 @command("expiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
@@ -210,7 +211,14 @@ def cmd_pexpiretime(c: Any, args: list[bytes]) -> None:
 @command("type", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Determines the type of value stored at a key.")
 def cmd_type(c: Any, args: list[bytes]) -> None:
-    read_then_write(c, args[1], lambda sib: (_NONE if sib is None else _STRING, None))
+    read_then_write(c, args[1], lambda sib: (_type_reply(sib), None), any_type=True)
+
+
+def _type_reply(sib: Sibling | None) -> bytes:
+    if sib is None:
+        return _NONE
+    kind = rec.marker_type(sib[2])
+    return _STRING if kind is None else resp.simple(kind)
 
 
 _STRING = resp.simple("string")

@@ -61,9 +61,9 @@ def cmd_scan(c: Any, args: list[bytes]) -> bytes | None:
         else:
             return ERR_SYNTAX
         i += 2
-    # Every value is a string: TYPE string lists keys, any other type none (as Redis 7.0
-    # does for a type it has no key of).
-    want = type_name is None or type_name.lower() == b"string"
+    # TYPE: keys of that type only (a type Redis does not know lists none, as in 7.0).
+    want: bool | str = True if type_name is None else \
+        type_name.lower().decode("utf-8", "replace")
     proto = c.proto
 
     def render(value: tuple) -> bytes:

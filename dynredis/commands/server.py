@@ -20,7 +20,7 @@ from ..server.limits import (
     parse_output_limits,
 )
 from .glob import stringmatch
-from .metadata import command_info
+from .metadata import command_info, spec_keys
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -314,6 +314,12 @@ def cmd_command_getkeys(c: Any, args: list[bytes]) -> bytes:
             return resp.error("ERR Invalid command specified")
     if not target.arity_ok(len(words)):
         return resp.error("ERR Invalid number of arguments specified for command")
+    if target.keys_of is not None or "movablekeys" in target.flags:
+        keys = (target.keys_of(words) if target.keys_of is not None
+                else spec_keys(target.name, words))
+        if keys is None:
+            return resp.error("ERR Invalid arguments specified for command")
+        return resp.encode(keys, c.proto)
     if not target.first_key:
         return resp.error("ERR The command has no key arguments")
     last = target.last_key if target.last_key >= 0 else len(words) + target.last_key

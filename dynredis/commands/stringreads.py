@@ -15,6 +15,7 @@ from typing import Any
 from ..core.clock import Clock
 from ..core.obj import Sibling
 from .common import Gather, err, first_error
+from .table import ERR_WRONGTYPE
 
 
 def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
@@ -22,7 +23,10 @@ def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
     (None, the WRONGTYPE reply) for a key of another type."""
     if sib is None:
         return None, None
-    return sib[2], None
+    data = sib[2]
+    if type(data) is not bytes:
+        return None, ERR_WRONGTYPE  # a collection's header
+    return data, None
 
 
 def read_keys(c: Any, keys: list[bytes], slot: Any,

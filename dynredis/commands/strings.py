@@ -23,7 +23,7 @@ from .common import (
     first_error,
     read_then_write,
 )
-from .table import ERR_NOT_INT, ERR_SYNTAX, command, err_arity, parse_int
+from .table import ERR_NOT_INT, ERR_SYNTAX, ERR_WRONGTYPE, command, err_arity, parse_int
 
 ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
@@ -39,7 +39,12 @@ def cmd_get(c: Any, args: list[bytes]) -> None:
             slot.set(err(e))
             return
         sib = current(obj, node.now)
-        slot.set(resp.bulk(sib[2]) if sib is not None else c.nil)
+        if sib is None:
+            slot.set(c.nil)
+        elif type(sib[2]) is bytes:
+            slot.set(resp.bulk(sib[2]))
+        else:
+            slot.set(ERR_WRONGTYPE)  # a collection's header
 
     node.get(args[1], done, c.r)
 
@@ -314,7 +319,9 @@ def cmd_mget(c: Any, args: list[bytes]) -> None:
         out = []
         for _, obj in results:
             sib = current(obj, node.now)
-            out.append(resp.bulk(sib[2]) if sib is not None else c.nil)
+            # (MGET answers nil for a key of another type, as Redis)
+            out.append(resp.bulk(sib[2]) if sib is not None and type(sib[2]) is bytes
+                       else c.nil)
         slot.set(resp.array(out))
 
     g = Gather(len(keys), finish)

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from ..resp import encode as resp
 
 Handler = Callable[[Any, list[bytes]], bytes | None]
+# The keys of a command whose keys are not at fixed positions ("movablekeys", e.g. after
+# a numkeys argument): the command's words in, its keys out (None: arguments invalid).
+KeysOf = Callable[[list[bytes]], "list[bytes] | None"]
 
 
 class Slot(Protocol):
@@ -34,6 +37,7 @@ class Command:
     since: str = "1.0.0"
     subcommands: dict[str, Command] = field(default_factory=dict)
     acl: tuple[str, ...] = ()
+    keys_of: KeysOf | None = None
 
     def arity_ok(self, nargs: int) -> bool:
         a = self.arity
@@ -53,12 +57,13 @@ def command(
     group: str = "generic",
     summary: str = "",
     since: str = "1.0.0",
+    keys_of: KeysOf | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler; it answers with reply bytes or None after deferring."""
 
     def register(fn: Handler) -> Handler:
         cmd = Command(name.lower(), fn, arity, flags, first_key, last_key, step, group,
-                      summary, since)
+                      summary, since, keys_of=keys_of)
         TABLE[name.lower().encode()] = cmd
         TABLE[name.upper().encode()] = cmd
         return fn
@@ -169,6 +174,20 @@ ERR_NOT_INT = resp.error("ERR value is not an integer or out of range")
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
 ERR_NOAUTH = resp.error("NOAUTH Authentication required.")
 ERR_WRONGTYPE = resp.error("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+
+def numkeys_keys(index: int) -> KeysOf:
+    """`keys_of` for a command whose word `index` counts the keys that follow it
+    (SINTERCARD numkeys key ...): None unless it is a positive integer that many words
+    follow."""
+
+    def keys_of(words: list[bytes]) -> list[bytes] | None:
+        n = parse_int(words[index]) if index < len(words) else None
+        if n is None or n <= 0 or n > len(words) - index - 1:
+            return None
+        return words[index + 1 : index + 1 + n]
+
+    return keys_of
 
 
 def parse_int(raw: bytes) -> int | None:

@@ -55,6 +55,13 @@ FLUSH: Final = "fl"
 FLUSH_ACK: Final = "fla"
 HELD_QUERY: Final = "wq"
 HELD_ANSWER: Final = "wa"
+COLL_SYNC: Final = "cs"
+COLL_SYNC_ANSWER: Final = "csa"
+COLL_WRITE: Final = "cw"
+COLL_WRITE_ACK: Final = "cwa"
+COLL_REPAIR: Final = "cwr"
+COLL_FORWARD: Final = "cf"
+COLL_FORWARD_ANSWER: Final = "cfa"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
@@ -106,7 +113,7 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     # forwarding (forward.py)
     _k(FWD_GET, "reqid:int key:bytes r:int", FWD_ANSWER, "fwd_get", "forward",
        "coordinate this read for me"),
-    _k(FWD_PUT, "reqid:int key:bytes ctx:seq? data:bytes? expire_at:int w:int", FWD_ANSWER,
+    _k(FWD_PUT, "reqid:int key:bytes ctx:seq? data:any? expire_at:int w:int", FWD_ANSWER,
        "fwd_put", "forward", "coordinate this write for me"),
     _k(FWD_INCR, "reqid:int key:bytes delta:int w:int", FWD_ANSWER, "fwd_incr", "forward",
        "coordinate this increment for me"),
@@ -144,6 +151,23 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     _k(HELD_ANSWER, "reqid:int enc:bytes?", "", "held_answer", "probes", "this"),
     _k(FLUSH, "reqid:int", FLUSH_ACK, "flush", "probes", "FLUSHALL: wipe your data"),
     _k(FLUSH_ACK, "reqid:int", "", "flush_ack", "probes", "wiped"),
+    # collections: hashes, sets, sorted sets, lists (collcoord.py)
+    _k(COLL_SYNC, "reqid:int p:int key:bytes owner:str applied:seq", COLL_SYNC_ANSWER,
+       "coll_sync", "collections",
+       "before a command on key: the records of events you applied and I did not"),
+    _k(COLL_SYNC_ANSWER, "reqid:int records:seq full:bool applied:seq", "",
+       "coll_sync_answer", "collections",
+       "records [(partition, record key, enc or None)] (full: the whole key) and my events"),
+    _k(COLL_WRITE, "reqid:int p:int key:bytes owner:str events:seq deltas:seq",
+       COLL_WRITE_ACK, "coll_write", "collections",
+       "a command's new record versions and its events (reqid 0: no answer wanted)"),
+    _k(COLL_WRITE_ACK, "reqid:int", "", "coll_write_ack", "collections", "stored"),
+    _k(COLL_REPAIR, "p:int key:bytes owner:str records:seq events:seq", "", "coll_repair",
+       "collections", "records of events you lack (after a sync); no reply"),
+    _k(COLL_FORWARD, "reqid:int key:bytes payload:any", COLL_FORWARD_ANSWER, "coll_forward",
+       "collections", "coordinate this command on a collection key for me"),
+    _k(COLL_FORWARD_ANSWER, "reqid:int err:str? reply:any", "", "coll_forward_answer",
+       "collections", "its reply (or error)"),
     # the Redis face (dynredis/cluster/)
     _k(KEYSPACE_QUERY, "reqid:int what:str partitions:seq args:seq", KEYSPACE_ANSWER,
        "keyspace_query", "cluster.keyscan", "SCAN/KEYS/DBSIZE/RANDOMKEY over partitions"),
@@ -189,7 +213,7 @@ def fwd_get(reqid: int, key: bytes, r: int) -> tuple:
     return (FWD_GET, reqid, key, r)
 
 
-def fwd_put(reqid: int, key: bytes, ctx: Any, data: bytes | None, expire_at: int,
+def fwd_put(reqid: int, key: bytes, ctx: Any, data: Any, expire_at: int,
             w: int) -> tuple:
     return (FWD_PUT, reqid, key, ctx, data, expire_at, w)
 
@@ -264,6 +288,34 @@ def flush(reqid: int) -> tuple:
 
 def flush_ack(reqid: int) -> tuple:
     return (FLUSH_ACK, reqid)
+
+
+def coll_sync(reqid: int, p: int, key: bytes, owner: str, applied: Any) -> tuple:
+    return (COLL_SYNC, reqid, p, key, owner, applied)
+
+
+def coll_sync_answer(reqid: int, records: Any, full: bool, applied: Any) -> tuple:
+    return (COLL_SYNC_ANSWER, reqid, records, full, applied)
+
+
+def coll_write(reqid: int, p: int, key: bytes, owner: str, events: Any, deltas: Any) -> tuple:
+    return (COLL_WRITE, reqid, p, key, owner, events, deltas)
+
+
+def coll_write_ack(reqid: int) -> tuple:
+    return (COLL_WRITE_ACK, reqid)
+
+
+def coll_repair(p: int, key: bytes, owner: str, records: Any, events: Any) -> tuple:
+    return (COLL_REPAIR, p, key, owner, records, events)
+
+
+def coll_forward(reqid: int, key: bytes, payload: Any) -> tuple:
+    return (COLL_FORWARD, reqid, key, payload)
+
+
+def coll_forward_answer(reqid: int, err: str | None, reply: Any) -> tuple:
+    return (COLL_FORWARD_ANSWER, reqid, err, reply)
 
 
 def keyspace_query(reqid: int, what: str, partitions: Any, args: Any) -> tuple:

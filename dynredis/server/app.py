@@ -24,6 +24,7 @@ from .. import commands as _commands  # noqa: F401  (registers the command table
 from .. import native
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..commands.collection import run_forwarded
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
@@ -174,6 +175,9 @@ class NodeServer:
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
+        node = self.node
+        # Collection commands other nodes forward to this replica (commands rebuild them).
+        node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
