@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     counters,
     dynamo,
     hyperloglog,
+    info,
     keys,
     keyspace,
     replication,

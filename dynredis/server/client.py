@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
-from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
+from ..commands.context import ServerFigures
+from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.request import RequestParser
-from .limits import ERR_MAXCLIENTS
+from .acl_table import UserTable
+from .limits import ERR_MAXCLIENTS, Limits
+from .retry import RetryTimer
 from .wire import unframe
 
 if TYPE_CHECKING:
@@ -144,7 +148,7 @@ class ClientConnection(asyncio.Protocol):
         self.reply_size = 0
         self.obuf_soft_since = 0.0  # when unsent output passed the soft limit (0: under)
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
-        self.tx: list[tuple[Any, list[bytes]]] | None = None
+        self.tx: list[tuple[Command, list[bytes]]] | None = None
         self.tx_failed = False
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
@@ -160,6 +164,44 @@ class ClientConnection(asyncio.Protocol):
     def proto(self, value: int) -> None:
         self._proto = value
         self.nil = resp.nil(value)
+
+    # --- the server's facilities, as commands may use them (commands/context.py) -----
+
+    @property
+    def users(self) -> UserTable:
+        return self.server.users
+
+    @property
+    def limits(self) -> Limits:
+        return self.server.limits
+
+    @property
+    def keyscan(self) -> KeyScan:
+        return self.server.keyscan
+
+    @property
+    def clients(self) -> dict[int, ClientConnection]:
+        return self.server.clients
+
+    @property
+    def topology_replies(self) -> dict[tuple[str, int], tuple[tuple, bytes]]:
+        return self.server.topology_replies
+
+    def figures(self) -> ServerFigures:
+        return self.server.figures()
+
+    def reset_stats(self) -> None:
+        self.server.reset_stats()
+
+    def evict_clients(self) -> None:
+        self.server.evict_clients()
+
+    def cluster_port_of(self, member: str) -> int:
+        return self.server.cluster_ports.of(member)
+
+    def retry_until(self, timeout_ms: int, every_ms: int, ask: Callable[[], None],
+                    expired: Callable[[], None]) -> RetryTimer:
+        return RetryTimer(self.server, self, timeout_ms, every_ms, ask, expired)
 
     # --- writes (remembered for WAIT) ------------------------------------------------
 
