@@ -32,7 +32,7 @@ from .acl_table import UserTable
 from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
-from .peers import PeerLink
+from .peers import PeerInbound, PeerLink
 from .wire import batch
 
 log = logging.getLogger("dynredis.server")
@@ -186,7 +186,8 @@ class NodeServer:
         # commands/cluster.py): (subcommand, protocol) -> (topology, reply)
         self.turn_ms = TURN_MS
         self.topology_replies: dict[tuple[str, int], tuple[tuple, bytes]] = {}
-        self.links: dict[str, PeerLink] = {}
+        self.links: dict[str, PeerLink] = {}  # ours to each peer
+        self.inbound: set[PeerInbound] = set()  # each peer's to us
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
         # Not in fsync mode (see send_peers_if_backlogged): a replica's acknowledgement
@@ -293,8 +294,7 @@ class NodeServer:
         limit = self.limits.maxmemory_clients
         if not limit:
             return
-        sized = [(conn.memory(), conn) for conn in self.clients.values()
-                 if conn.peer_name is None and not conn.closing]
+        sized = [(conn.memory(), conn) for conn in self.clients.values() if not conn.closing]
         total = sum(size for size, _ in sized)
         if total <= limit:
             return
@@ -319,6 +319,15 @@ class NodeServer:
         if link is None:
             link = self.links[peer] = PeerLink(self, peer)
         return link
+
+    def accept_peer(self, name: str, transport: asyncio.Transport, rest: bytes) -> None:
+        """A client connection proved itself `name`'s link (server/client.py): its
+        transport, and the input that followed the proof, go to a PeerInbound."""
+        link = PeerInbound(self, name, transport)
+        self.inbound.add(link)
+        transport.set_protocol(link)
+        if rest:
+            link.received(rest)
 
     def peer_proven(self, peer: str) -> None:
         """`peer` proved the cluster secret, on a link to it or from it."""
@@ -401,7 +410,7 @@ class NodeServer:
         their new rules at once; those of a deleted user are closed."""
         users = self.users
         for conn in list(self.clients.values()):
-            if conn.peer_name is not None or conn.user not in names:
+            if conn.user not in names:
                 continue
             if users.get(conn.user) is None:
                 conn.close_after_reply()
@@ -498,6 +507,8 @@ class NodeServer:
             self.cluster_server.close()
         for link in self.links.values():
             link.close()
+        for inbound in list(self.inbound):
+            inbound.close()
         for conn in list(self.clients.values()):
             if conn.transport is not None:
                 conn.flush()
@@ -520,7 +531,7 @@ class NodeServer:
             engine=self.engine.name,
             durability=self.opts.durability,
             loading=self.loading,
-            connected_clients=sum(1 for c in self.clients.values() if c.peer_name is None),
+            connected_clients=len(self.clients),
             maxclients=self.limits.maxclients,
             connections_received=self.connections_received,
             commands_processed=self.commands_processed,

@@ -1,4 +1,5 @@
-"""One accepted connection: a Redis client, or (after DYN.PEER) a peer's inbound link.
+"""One accepted connection: a Redis client (until DYN.PEER proves it a peer's link, then
+handed to peers.py).
 
 Client input is read as Redis reads it (resp/request.py). The commands of one read are
 executed before anything is written (for at most `NodeServer.turn_ms`, then the other
@@ -17,8 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import hiredis
-
 from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
@@ -29,7 +28,6 @@ from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
-from .wire import unframe
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -108,7 +106,6 @@ class ClientConnection(asyncio.Protocol):
         # partitions this node owns.
         self.cluster_view = cluster_view
         self.node = server.node
-        self.reader = hiredis.Reader()  # a peer's frames (see _peer_frames)
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.waiting: deque[ReplySlot] = deque()
@@ -133,8 +130,7 @@ class ClientConnection(asyncio.Protocol):
         self.created = time.monotonic()
         self.peer = "?"
         self.local = "?"
-        # Client input, read as Redis reads it (resp/request.py); a peer's frames, after
-        # its hello, go to `reader` instead.
+        # Client input, read as Redis reads it (resp/request.py).
         self.parser = RequestParser(server.limits.proto_max_bulk_len)
         self.held = 0  # input held (parser.held()), as counted in server.input_held
         self.counted = False  # counted in server.client_count (a client, not a peer)
@@ -274,7 +270,6 @@ class ClientConnection(asyncio.Protocol):
         self.tx = None
         self.parser.clear()
         self._account_input_quietly()
-        self.reader = hiredis.Reader()
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: read and run
@@ -291,11 +286,7 @@ class ClientConnection(asyncio.Protocol):
             return
         server = self.server
         server.set_now()
-        if self.peer_name is not None:
-            self.reader.feed(data)
-            self._peer_frames()
-        else:
-            self._client_input(data)
+        self._client_input(data)
         server.pump()
 
     def _client_input(self, data: bytes) -> None:
@@ -418,15 +409,29 @@ class ClientConnection(asyncio.Protocol):
         self.server.mark_dirty(self)
 
     def _became_peer(self) -> None:
-        """After the hello, the rest of the input is peer frames."""
+        """The connection proved itself a peer's link (DYN.PEER, peerauth.py): from now
+        on it belongs to peers.py, which gets its transport and the rest of its input.
+        Nothing of it is a client any more (not counted, not listed, never written)."""
+        name = self.peer_name
+        t = self.transport
+        assert name is not None and t is not None
         self.over_limit = False
+        server = self.server
         if self.counted:
             self.counted = False
-            self.server.client_count -= 1
-        self.reader.feed(self.parser.rest())
+            server.client_count -= 1
+        server.clients.pop(self.id, None)
+        rest = self.parser.rest()
         self.parser.clear()
         self._account_input_quietly()
-        self._peer_frames()
+        if self.out:  # (the hello's challenge went out turns ago; nothing is left behind)
+            t.write(b"".join(self.out))
+            self.out.clear()
+        self.transport = None
+        server.accept_peer(name, t, rest)
+        if self.paused:
+            self.paused = False
+            t.resume_reading()
 
     def _charge_reply(self, size: int) -> None:
         self.reply_size = size if not self.reply_size else (self.reply_size * 7 + size) >> 3
@@ -621,28 +626,3 @@ class ClientConnection(asyncio.Protocol):
         self.parser.clear()
         self._account_input_quietly()
         self.server.mark_dirty(self)
-
-    # --- peer links ------------------------------------------------------------------
-
-    def _peer_frames(self) -> None:
-        reader = self.reader
-        node = self.node
-        src = self.peer_name
-        assert src is not None
-        while True:
-            body = reader.gets()
-            if body is False:
-                return
-            try:
-                msgs = unframe(body)
-            except Exception:
-                log.warning("bad frame from peer %s", src)
-                continue
-            for msg in msgs:
-                try:
-                    if msg[0] == "gs":
-                        msg = self.server.admit_gossip(src, msg)
-                    node.on_message(src, msg)
-                except Exception:
-                    log.exception("handling %r from %s failed", msg[:1], src)
-                self.server.send_peers_if_backlogged()
