@@ -70,8 +70,7 @@ def cmd_scan(c: Context, args: list[bytes]) -> bytes | None:
         nxt, keys = value
         return b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.encode(list(keys), proto)
 
-    c.keyscan.scan(cursor, count, match, want, c.cluster_view,
-                          answer(c.defer(), render))
+    c.keyscan.scan(cursor, count, match, want, c.cluster_view, answer(c.defer(), render))
     return None
 
 
@@ -81,7 +80,7 @@ def cmd_scan(c: Context, args: list[bytes]) -> bytes | None:
 def cmd_keys(c: Context, args: list[bytes]) -> None:
     proto = c.proto
     c.keyscan.keys(args[1], c.cluster_view,
-                          answer(c.defer(), lambda keys: resp.encode(list(keys), proto)))
+                   answer(c.defer(), lambda keys: resp.encode(list(keys), proto)))
 
 
 @command("randomkey", 1, ("readonly",), group="generic",
