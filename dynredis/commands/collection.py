@@ -21,6 +21,7 @@ from ..core import records as rec
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
+from .context import Context
 from .table import ERR_WRONGTYPE, KeysOf, command
 
 Op = Callable[[KeyView], Any]
@@ -53,7 +54,7 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
     """Register a builder as the command `name` (see module docstring)."""
 
     def register(build: Builder) -> Builder:
-        def handler(c: Any, args: list[bytes]) -> bytes | None:
+        def handler(c: Context, args: list[bytes]) -> bytes | None:
             built = build(args, c.proto)
             if isinstance(built, bytes):
                 return built
@@ -92,7 +93,7 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
     when not at fixed positions; see table.py)."""
 
     def register(build: PlanBuilder) -> PlanBuilder:
-        def handler(c: Any, args: list[bytes]) -> bytes | None:
+        def handler(c: Context, args: list[bytes]) -> bytes | None:
             plan = build(args, c.proto)
             if isinstance(plan, bytes):
                 return plan

@@ -9,6 +9,7 @@ from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
 from ..resp import encode as resp
+from .context import Context, Slot
 
 
 def err(text: str) -> bytes:
@@ -40,7 +41,7 @@ class Gather:
         return store
 
 
-def answer(slot: Any, render: Callable[[Any], bytes]) -> Callable[[tuple], None]:
+def answer(slot: Slot, render: Callable[[Any], bytes]) -> Callable[[tuple], None]:
     """A completion callback filling `slot`: the error as a Redis error, else
     `render(value)` of the operation's `(error, value)` result."""
 
@@ -108,10 +109,10 @@ is bytes, or a collection's type marker when EXPIRE/PERSIST rewrite its header."
 
 
 def read_then_write(
-    c: Any,
+    c: Context,
     key: bytes,
     decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
-    slot: Any = None,
+    slot: Slot | None = None,
     any_type: bool = False,
 ) -> None:
     """A read-modify-write: quorum-read `key`, let `decide(current value or None)` choose

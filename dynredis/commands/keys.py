@@ -23,10 +23,11 @@ from .common import (
     first_error,
     read_then_write,
 )
+from .context import Context, Slot
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 
-def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
+def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
     node = c.node
 
     def finish(results: list) -> None:
@@ -48,19 +49,19 @@ def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")
-def cmd_del(c: Any, args: list[bytes]) -> None:
+def cmd_del(c: Context, args: list[bytes]) -> None:
     _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # a repeated key counts once
 
 
 @command("unlink", -2, ("write", "fast"), 1, -1, 1, "generic",
          "Asynchronously deletes one or more keys.", since="4.0.0")
-def cmd_unlink(c: Any, args: list[bytes]) -> None:
+def cmd_unlink(c: Context, args: list[bytes]) -> None:
     _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # as DEL
 
 
 @command("exists", -2, ("readonly", "fast"), 1, -1, 1, "generic",
          "Determines whether one or more keys exist.")
-def cmd_exists(c: Any, args: list[bytes]) -> None:
+def cmd_exists(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
 
@@ -79,11 +80,11 @@ def cmd_exists(c: Any, args: list[bytes]) -> None:
 @command("touch", -2, ("readonly", "fast"), 1, -1, 1, "generic",
          "Returns the number of existing keys out of those specified (a repeated key counts "
          "each time, as in Redis).", since="3.2.1")
-def cmd_touch(c: Any, args: list[bytes]) -> None:
+def cmd_touch(c: Context, args: list[bytes]) -> None:
     cmd_exists(c, args)
 
 
-def _ttl(c: Any, key: bytes, millis: bool) -> None:
+def _ttl(c: Context, key: bytes, millis: bool) -> None:
     node = c.node
     slot = c.defer()
 
@@ -106,17 +107,17 @@ def _ttl(c: Any, key: bytes, millis: bool) -> None:
 
 @command("ttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time in seconds of a key.")
-def cmd_ttl(c: Any, args: list[bytes]) -> None:
+def cmd_ttl(c: Context, args: list[bytes]) -> None:
     _ttl(c, args[1], False)
 
 
 @command("pttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time in milliseconds of a key.")
-def cmd_pttl(c: Any, args: list[bytes]) -> None:
+def cmd_pttl(c: Context, args: list[bytes]) -> None:
     _ttl(c, args[1], True)
 
 
-def _expire(c: Any, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | None:
+def _expire(c: Context, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | None:
     """EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT, checked in Redis' order."""
     node = c.node
     flags: set[bytes] = set()
@@ -161,30 +162,30 @@ def _expire(c: Any, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | 
 
 @command("expire", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key in seconds.")
-def cmd_expire(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_expire(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1000, False)
 
 
 @command("pexpire", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key in milliseconds.")
-def cmd_pexpire(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_pexpire(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1, False)
 
 
 @command("expireat", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key to a Unix timestamp.", since="1.2.0")
-def cmd_expireat(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_expireat(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1000, True)
 
 
 @command("pexpireat", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key to a Unix milliseconds timestamp.",
          since="2.6.0")
-def cmd_pexpireat(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_pexpireat(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1, True)
 
 
-def _expiretime(c: Any, key: bytes, millis: bool) -> None:
+def _expiretime(c: Context, key: bytes, millis: bool) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return resp.integer(-2), None
@@ -197,20 +198,20 @@ def _expiretime(c: Any, key: bytes, millis: bool) -> None:
 
 @command("expiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time of a key as a Unix timestamp.", since="7.0.0")
-def cmd_expiretime(c: Any, args: list[bytes]) -> None:
+def cmd_expiretime(c: Context, args: list[bytes]) -> None:
     _expiretime(c, args[1], False)
 
 
 @command("pexpiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time of a key as a Unix milliseconds timestamp.",
          since="7.0.0")
-def cmd_pexpiretime(c: Any, args: list[bytes]) -> None:
+def cmd_pexpiretime(c: Context, args: list[bytes]) -> None:
     _expiretime(c, args[1], True)
 
 
 @command("type", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Determines the type of value stored at a key.")
-def cmd_type(c: Any, args: list[bytes]) -> None:
+def cmd_type(c: Context, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (_type_reply(sib), None), any_type=True)
 
 
@@ -227,7 +228,7 @@ _NONE = resp.simple("none")
 
 @command("persist", 2, ("write", "fast"), 1, 1, 1, "generic",
          "Removes the expiration time of a key.")
-def cmd_persist(c: Any, args: list[bytes]) -> None:
+def cmd_persist(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
     key = args[1]
@@ -249,7 +250,7 @@ def cmd_persist(c: Any, args: list[bytes]) -> None:
 
 @command("flushall", -1, ("write",), group="server",
          summary="Removes all keys from every node of the cluster.")
-def cmd_flushall(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_flushall(c: Context, args: list[bytes]) -> bytes | None:
     if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
         return ERR_SYNTAX
     slot = c.defer()

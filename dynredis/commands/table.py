@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from ..resp import encode as resp
 
-Handler = Callable[[Any, list[bytes]], bytes | None]
+if TYPE_CHECKING:
+    from .context import Context
+
 # The keys of a command whose keys are not at fixed positions ("movablekeys", e.g. after
 # a numkeys argument): the command's words in, its keys out (None: arguments invalid).
 KeysOf = Callable[[list[bytes]], "list[bytes] | None"]
 
-
-class Slot(Protocol):
-    def set(self, reply: bytes) -> None: ...
+Handler = Callable[["Context", list[bytes]], bytes | None]
+"""A command: its reply, or None when it deferred (the reply comes later, in order)."""
 
 
 @dataclass
@@ -98,7 +99,7 @@ def subcommand(
     return register
 
 
-def dispatch(parent: str, c: Any, args: list[bytes]) -> bytes | None:
+def dispatch(parent: str, c: Context, args: list[bytes]) -> bytes | None:
     """Run the registered subcommand named by args[1] (arity checked as Redis does)."""
     top = TABLE[parent.lower().encode()]
     sub = top.subcommands.get(args[1].decode("utf-8", "replace").lower())
@@ -118,7 +119,7 @@ def lookup_full(name: bytes) -> Command | None:
     return cmd.subcommands.get(sub.decode("utf-8", "replace").lower())
 
 
-def help_reply(c: Any, name: str, lines: list[str]) -> bytes:
+def help_reply(c: Context, name: str, lines: list[str]) -> bytes:
     """The reply of `<NAME> HELP`: simple strings, as Redis formats them."""
     head = f"{name.upper()} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     return resp.encode([resp.Simple(x) for x in [head, *lines]], c.proto)

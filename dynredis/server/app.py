@@ -10,21 +10,20 @@ client's replies as one write.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
 import signal
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..commands.collection import run_forwarded
+from ..commands.context import ServerFigures
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
@@ -34,7 +33,7 @@ from .acl_table import UserTable
 from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
-from .peers import PeerLink
+from .peers import PeerInbound, PeerLink
 from .wire import batch
 
 log = logging.getLogger("dynredis.server")
@@ -60,7 +59,7 @@ CANDIDATE_TTL_S = 10.0
 PROVEN_MAX = 4096
 
 
-@dataclass
+@dataclasses.dataclass
 class NodeOptions:
     port: int = 7000
     # The port for cluster-aware clients (see README "Cluster-aware clients"): None for
@@ -191,7 +190,8 @@ class NodeServer:
         # commands/cluster.py): (subcommand, protocol) -> (topology, reply)
         self.turn_ms = TURN_MS
         self.topology_replies: dict[tuple[str, int], tuple[tuple, bytes]] = {}
-        self.links: dict[str, PeerLink] = {}
+        self.links: dict[str, PeerLink] = {}  # ours to each peer
+        self.inbound: set[PeerInbound] = set()  # each peer's to us
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
         # Not in fsync mode (see send_peers_if_backlogged): a replica's acknowledgement
@@ -298,8 +298,7 @@ class NodeServer:
         limit = self.limits.maxmemory_clients
         if not limit:
             return
-        sized = [(conn.memory(), conn) for conn in self.clients.values()
-                 if conn.peer_name is None and not conn.closing]
+        sized = [(conn.memory(), conn) for conn in self.clients.values() if not conn.closing]
         total = sum(size for size, _ in sized)
         if total <= limit:
             return
@@ -324,6 +323,15 @@ class NodeServer:
         if link is None:
             link = self.links[peer] = PeerLink(self, peer)
         return link
+
+    def accept_peer(self, name: str, transport: asyncio.Transport, rest: bytes) -> None:
+        """A client connection proved itself `name`'s link (server/client.py): its
+        transport, and the input that followed the proof, go to a PeerInbound."""
+        link = PeerInbound(self, name, transport)
+        self.inbound.add(link)
+        transport.set_protocol(link)
+        if rest:
+            link.received(rest)
 
     def peer_proven(self, peer: str) -> None:
         """`peer` proved the cluster secret, on a link to it or from it."""
@@ -406,7 +414,7 @@ class NodeServer:
         their new rules at once; those of a deleted user are closed."""
         users = self.users
         for conn in list(self.clients.values()):
-            if conn.peer_name is not None or conn.user not in names:
+            if conn.user not in names:
                 continue
             if users.get(conn.user) is None:
                 conn.close_after_reply()
@@ -503,6 +511,8 @@ class NodeServer:
             self.cluster_server.close()
         for link in self.links.values():
             link.close()
+        for inbound in list(self.inbound):
+            inbound.close()
         for conn in list(self.clients.values()):
             if conn.transport is not None:
                 conn.flush()
@@ -510,98 +520,42 @@ class NodeServer:
         driver.shutdown(self.engine)
         log.info("node %s stopped", self.name)
 
-    # --- INFO ------------------------------------------------------------------------
+    # --- what commands read of the server (commands/context.py) ----------------------
 
-    def info_sections(self) -> dict[str, Callable[[], dict[str, Any]]]:
-        return {
-            "server": self._info_server,
-            "clients": lambda: {"connected_clients": sum(
-                1 for c in self.clients.values() if c.peer_name is None),
-                "maxclients": self.limits.maxclients},
-            "stats": self._info_stats,
-            # Every node is part of a cluster: `redis-cli --cluster check` and cluster
-            # clients look for this (CLUSTER INFO has the details).
-            "cluster": lambda: {"cluster_enabled": 1},
-            "dynamo": self._info_dynamo,
-        }
+    def figures(self) -> ServerFigures:
+        """The server's figures for INFO, LASTSAVE and CONFIG GET (commands/info.py)."""
+        return ServerFigures(
+            build=native.running(),
+            run_id=self.run_id,
+            port=self.opts.port,
+            tls_port=self.opts.tls_port,
+            cluster_port=self.cluster_port,
+            started=self.started,
+            actor=self.actor.hex(),
+            engine=self.engine.name,
+            durability=self.opts.durability,
+            loading=self.loading,
+            connected_clients=len(self.clients),
+            maxclients=self.limits.maxclients,
+            connections_received=self.connections_received,
+            commands_processed=self.commands_processed,
+            flushes=self.flushes,
+            peer_writes=self.peer_writes,
+            client_writes=self.client_writes,
+            client_read_pauses=self.paused_clients,
+            rejected_connections=self.rejected_connections,
+            evicted_clients=self.evicted_clients,
+            peer_links_accepted=self.peer_auth.accepted,
+            peer_links_refused=self.peer_auth.refusals,
+        )
 
-    def _info_server(self) -> dict[str, Any]:
-        from ..commands.server import REDIS_VERSION
-
-        return {
-            "redis_version": REDIS_VERSION,
-            "dynredis_version": "0.1.0",
-            # compiled (mypyc) or pure Python, and why (see dynredis/native.py)
-            "dynredis_build": native.running(),
-            "redis_mode": "cluster",
-            "os": os.uname().sysname,
-            "arch_bits": 64,
-            "process_id": os.getpid(),
-            "run_id": self.run_id,
-            "tcp_port": self.opts.port,
-            "uptime_in_seconds": int(time.time() - self.started),
-            "executable": "dynredis",
-        }
-
-    def _info_stats(self) -> dict[str, Any]:
-        s = self.node.stats
-        return {
-            "total_connections_received": self.connections_received,
-            "total_commands_processed": self.commands_processed,
-            "loop_flushes": self.flushes,
-            "peer_writes": self.peer_writes,
-            "client_writes": self.client_writes,
-            "client_read_pauses": self.paused_clients,
-            "rejected_connections": self.rejected_connections,
-            "evicted_clients": self.evicted_clients,
-            "coordinated_gets": s.gets,
-            "coordinated_puts": s.puts,
-            "replica_gets": s.replica_gets,
-            "replica_puts": s.replica_puts,
-            "forwarded": s.forwarded,
-            "read_repairs": s.read_repairs,
-            "noquorum_errors": s.noquorum,
-            "timeouts": s.timeouts,
-            "sibling_warnings": s.sibling_warnings,
-            "sibling_collapses": s.sibling_collapses,
-        }
-
-    def _info_dynamo(self) -> dict[str, Any]:
-        node = self.node
-        ring = node.ring
-        members = sorted(node.members)
-        return {
-            "node_name": self.name,
-            "actor_id": self.actor.hex(),
-            "n": node.cfg.n,
-            "r": node.cfg.r,
-            "w": node.cfg.w,
-            "timeout_ms": node.cfg.timeout_ms,
-            "ring_size": ring.q,
-            "ring_epoch": ring.epoch,
-            "ring_claimant": ring.claimant,
-            "ring_members": len(ring.members),
-            "members": ",".join(members),
-            "members_up": ",".join(m for m in members if node.member_status(m) == "up"),
-            "members_suspect": ",".join(
-                m for m in members if node.member_status(m) == "suspect"),
-            "members_down": ",".join(m for m in members if node.member_status(m) == "down"),
-            "local_keys": node.local.count(),
-            "ae_exchanges": node.stats.ae_exchanges,
-            "ae_keys_compared": node.stats.ae_keys_compared,
-            "ae_keys_repaired": node.stats.ae_keys_repaired,
-            "reaped": node.stats.reaped,
-            "hints_stored": node.hints,
-            "hints_created": node.stats.hints_created,
-            "hints_delivered": node.stats.hints_delivered,
-            "owned_partitions": len(node.owned_partitions()),
-            "cluster_port": self.cluster_port,
-            "engine": self.engine.name,
-            "durability": self.opts.durability,
-            "pending_requests": node.in_flight(),
-            # 1 until the node has heard from its peers (data commands: -LOADING)
-            "loading": int(self.loading),
-            "tls_port": self.opts.tls_port,
-            "peer_links_accepted": self.peer_auth.accepted,
-            "peer_links_refused": self.peer_auth.refusals,
-        }
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: the counters INFO stats shows start again from 0."""
+        self.commands_processed = 0
+        self.connections_received = 0
+        self.flushes = 0
+        self.peer_writes = 0
+        self.client_writes = 0
+        stats = self.node.stats  # (in place: every mechanism holds it)
+        for f in dataclasses.fields(stats):
+            setattr(stats, f.name, 0)
