@@ -417,10 +417,10 @@ class NodeServer:
         node = self.node
         others = node.members - {self.name}
         waited = (mono - self.started_mono) * 1000 >= node.cfg.startup_grace_ms
-        if not others and node.seeds and not waited:
+        if not others and node.membership.seeds and not waited:
             return
         for peer in others:
-            if not node.fd.known(peer) and peer not in node.down:
+            if not node.membership.fd.known(peer) and peer not in node.down:
                 return
         self.loading = False
         log.info("node %s heard from its peers: serving", self.name)
