@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     keys,
     keyspace,
     replication,
+    scripting,
     server,
     stringextras,
     strings,

@@ -58,6 +58,10 @@ HELD_ANSWER: Final = "wa"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
+REGISTRY_PUT: Final = "rgp"
+REGISTRY_ACK: Final = "rga"
+REGISTRY_DIGEST: Final = "rgd"
+REGISTRY_TABLE: Final = "rgt"
 
 
 class Kind(NamedTuple):
@@ -151,6 +155,13 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "its result"),
     _k(CLUSTER_PORT, "port:int", "", "cluster_port", "cluster.ports",
        "the port I serve cluster-aware clients on (0: none)"),
+    _k(REGISTRY_PUT, "reqid:int entries:seq", REGISTRY_ACK, "registry_put", "cluster.registry",
+       "store these scripts / function libraries (name, ms, node, value or None)"),
+    _k(REGISTRY_ACK, "reqid:int", "", "registry_ack", "cluster.registry", "stored"),
+    _k(REGISTRY_DIGEST, "digest:bytes", REGISTRY_TABLE, "registry_digest", "cluster.registry",
+       "the digest of my scripts and libraries: answer with yours if it differs"),
+    _k(REGISTRY_TABLE, "entries:seq reply:bool", REGISTRY_TABLE, "registry_table",
+       "cluster.registry", "my whole table (reply: send yours back if you have more)"),
 )}
 
 # Kinds handled outside core (registered by the Redis face with Node.register).
@@ -276,6 +287,22 @@ def keyspace_answer(reqid: int, result: Any) -> tuple:
 
 def cluster_port(port: int) -> tuple:
     return (CLUSTER_PORT, port)
+
+
+def registry_put(reqid: int, entries: Any) -> tuple:
+    return (REGISTRY_PUT, reqid, entries)
+
+
+def registry_ack(reqid: int) -> tuple:
+    return (REGISTRY_ACK, reqid)
+
+
+def registry_digest(digest: bytes) -> tuple:
+    return (REGISTRY_DIGEST, digest)
+
+
+def registry_table(entries: Any, reply: bool) -> tuple:
+    return (REGISTRY_TABLE, entries, reply)
 
 
 # --- checking and describing -------------------------------------------------------------

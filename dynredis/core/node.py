@@ -56,6 +56,10 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   kq     reqid what partitions args      kqr     cluster.keyscan
   kqr    reqid result                    -       cluster.keyscan
   cport  port                            -       cluster.ports
+  rgp    reqid entries                   rga     cluster.registry
+  rga    reqid                           -       cluster.registry
+  rgd    digest                          rgt     cluster.registry
+  rgt    entries reply                   rgt     cluster.registry
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
+from ..scripting.service import Scripts
 from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
@@ -174,6 +175,10 @@ class NodeServer:
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
+        # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
+        # A script past busy-reply-threshold: other commands are answered BUSY.
+        self.script_busy: Any = None
+        self.scripts = Scripts(self)
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
@@ -362,6 +367,7 @@ class NodeServer:
             self.node.peer_up(peer)
             self.cluster_ports.tell(peer)
             self.users.tell(peer)
+            self.scripts.registry.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -375,6 +381,8 @@ class NodeServer:
             self.set_now()
             self.node.tick()
             self.keyscan.tick()
+            self.scripts.registry.tick()
+            self.scripts.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -503,6 +511,7 @@ class NodeServer:
             if conn.transport is not None:
                 conn.flush()
                 conn.transport.close()
+        self.scripts.stop()
         driver.shutdown(self.engine)
         log.info("node %s stopped", self.name)
 
