@@ -85,6 +85,10 @@ class Scripts:
         server.pump()
 
     def stop(self) -> None:
+        """The node stops: running scripts are ended (even those that wrote, as
+        SHUTDOWN NOSAVE ends them in Redis) and the Lua thread with them."""
+        for r in self.runs.values():
+            r.killed = True
         self.worker.stop()
 
     # --- scripts ------------------------------------------------------------------------------
@@ -195,6 +199,10 @@ class Scripts:
         """BUSY for a command while a script is busy, unless Redis allows it then."""
         busy = self.server.script_busy
         if busy is None:
+            return None
+        current, _ = self.executing()
+        if current is not busy:  # it ended (or reached a redis.call) since the last tick
+            self.server.script_busy = None
             return None
         cmd, sub = calls.resolve(args)
         if cmd is not None and "allow_busy" in calls.flags_of(cmd, sub):

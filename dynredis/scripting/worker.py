@@ -83,6 +83,7 @@ class LuaWorker:
             log.exception("a scripting job failed")
 
     def stop(self) -> None:
+        """Let the thread end after the jobs already queued (not waited for: it is a
+        daemon thread, and a script it runs ends at its next hook once killed)."""
         if self._thread is not None:
             self._queue.put(None)
-            self._thread.join(timeout=1.0)

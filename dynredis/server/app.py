@@ -175,10 +175,8 @@ class NodeServer:
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
-        # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
         # A script past busy-reply-threshold: other commands are answered BUSY.
         self.script_busy: Any = None
-        self.scripts = Scripts(self)
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
@@ -218,6 +216,8 @@ class NodeServer:
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
+        # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
+        self.scripts = Scripts(self)
 
     # --- the loop turn ---------------------------------------------------------------
 
