@@ -62,6 +62,8 @@ REGISTRY_PUT: Final = "rgp"
 REGISTRY_ACK: Final = "rga"
 REGISTRY_DIGEST: Final = "rgd"
 REGISTRY_TABLE: Final = "rgt"
+COMMAND_FORWARD: Final = "cf"
+COMMAND_ANSWER: Final = "cfa"
 
 
 class Kind(NamedTuple):
@@ -162,6 +164,11 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "the digest of my scripts and libraries: answer with yours if it differs"),
     _k(REGISTRY_TABLE, "entries:seq reply:bool", REGISTRY_TABLE, "registry_table",
        "cluster.registry", "my whole table (reply: send yours back if you have more)"),
+    _k(COMMAND_FORWARD, "reqid:int args:seq user:str proto:int r:int w:int", COMMAND_ANSWER,
+       "command_forward", "cluster.affinity",
+       "run this read-then-write command or script: you coordinate its key"),
+    _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
+       "its reply"),
 )}
 
 # Kinds handled outside core (registered by the Redis face with Node.register).
@@ -303,6 +310,14 @@ def registry_digest(digest: bytes) -> tuple:
 
 def registry_table(entries: Any, reply: bool) -> tuple:
     return (REGISTRY_TABLE, entries, reply)
+
+
+def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int) -> tuple:
+    return (COMMAND_FORWARD, reqid, args, user, proto, r, w)
+
+
+def command_answer(reqid: int, reply: bytes) -> tuple:
+    return (COMMAND_ANSWER, reqid, reply)
 
 
 # --- checking and describing -------------------------------------------------------------

@@ -60,6 +60,8 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   rga    reqid                           -       cluster.registry
   rgd    digest                          rgt     cluster.registry
   rgt    entries reply                   rgt     cluster.registry
+  cf     reqid args user proto r w       cfa     cluster.affinity
+  cfa    reqid reply                     -       cluster.affinity
 """
 
 from __future__ import annotations

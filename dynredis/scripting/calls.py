@@ -29,10 +29,12 @@ ERR_LOADING = b"-LOADING dynredis is linking to its peers\r\n"
 
 
 class ScriptCall:
-    """Stands in for the connection while one redis.call runs: the same attributes,
-    except its protocol and its reply, which goes to `done`."""
+    """Stands in for the connection while one command runs for a script (or for another
+    node): the connection's attributes, except its protocol, those given in `attrs`, and
+    its reply, which goes to `done`."""
 
-    def __init__(self, conn: Any, proto: int, done: Callable[[bytes], None]) -> None:
+    def __init__(self, conn: Any, proto: int, done: Callable[[bytes], None],
+                 owner: Any = None, **attrs: Any) -> None:
         d = self.__dict__
         d["_conn"] = conn
         d["_done"] = done
@@ -40,6 +42,8 @@ class ScriptCall:
         d["proto"] = proto
         d["nil"] = resp.nil(proto)
         d["tx"] = None  # a script's commands never queue in the client's MULTI
+        d["gate_owner"] = owner  # the script whose key gates its commands pass
+        d.update(attrs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -118,7 +122,7 @@ def execute(run: Any, args: list[bytes], proto: int, loading: bool,
     assert cmd is not None
     if "write" in flags_of(cmd, sub):
         run.wrote = True
-    call = ScriptCall(run.conn, proto, done)
+    call = ScriptCall(run.conn, proto, done, run)
     try:
         reply = cmd.handler(call, args)
     except Exception:

@@ -48,7 +48,7 @@ class Run:
 
     __slots__ = ("id", "kind", "name", "body", "keys", "args", "caller", "readonly",
                  "no_writes", "conn", "slot", "started", "wrote", "killed", "lua",
-                 "on_call", "on_done", "command")
+                 "on_call", "on_done", "command", "gated", "leave")
 
     def __init__(self, kind: str, name: str, keys: list[bytes], args: list[bytes],
                  caller: int, readonly: bool) -> None:
@@ -68,6 +68,8 @@ class Run:
         self.killed = False
         self.lua: Any = None
         self.command = ""
+        self.gated: list[bytes] | None = None  # the keys whose gates it holds
+        self.leave: Callable[[], None] = _nothing
         self.on_call: Callable[[bytes, int, list[bytes]], None] = _nothing
         self.on_done: Callable[[bytes], None] = _nothing
 

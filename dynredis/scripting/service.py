@@ -152,7 +152,18 @@ class Scripts:
                 log.exception("starting a script failed")
                 r.on_done(ERR_INTERNAL)
 
-        self.worker.submit(start)
+        gate = getattr(conn, "gate", None)
+        if not keys or gate is None:
+            self.worker.submit(start)
+            return
+
+        def entered(leave: Callable[[], None]) -> None:
+            # the script holds its keys' gates until its reply (commands/gate.py)
+            r.gated = keys
+            r.leave = leave
+            self.worker.submit(start)
+
+        gate.enter_all(keys, None, entered)
 
     def _call(self, r: Run, kind: bytes, proto: int, args: list[bytes]) -> None:
         self.calls += 1
@@ -174,6 +185,7 @@ class Scripts:
 
     def _done(self, r: Run, reply: bytes) -> None:
         self.runs.pop(r.id, None)
+        r.leave()
         r.slot.set(reply)
         r.conn.release_hold()
 

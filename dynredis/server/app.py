@@ -22,8 +22,11 @@ from typing import Any
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
+from ..cluster.affinity import Affinity
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..commands.gate import KeyGate
+from ..commands.table import lookup
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
@@ -36,6 +39,10 @@ from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerLink
 from .wire import batch
+
+
+def resp_error(text: str) -> bytes:
+    return b"-" + text.encode() + b"\r\n"
 
 log = logging.getLogger("dynredis.server")
 
@@ -177,6 +184,11 @@ class NodeServer:
         self.keyscan = KeyScan(self.node)
         # A script past busy-reply-threshold: other commands are answered BUSY.
         self.script_busy: Any = None
+        # Read-then-writes of one key run one at a time (commands/gate.py), at the key's
+        # first up replica (cluster/affinity.py: extra peer message kinds "cf", "cfa").
+        self.gate = KeyGate()
+        self.affinity = Affinity(self.node, self._run_forwarded)
+        self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
@@ -383,6 +395,7 @@ class NodeServer:
             self.keyscan.tick()
             self.scripts.registry.tick()
             self.scripts.tick()
+            self.affinity.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -404,6 +417,29 @@ class NodeServer:
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
+
+    def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
+                       done: Callable[[bytes], None]) -> None:
+        """Run a command another node handed over (cluster/affinity.py) as its client
+        would have run it here: same user, protocol and quorum settings."""
+        from ..scripting.calls import ScriptCall
+
+        conn = self._forward_conn
+        if conn is None:
+            conn = self._forward_conn = ClientConnection(self)
+        cmd = lookup(args[0])
+        if cmd is None:
+            done(resp_error("ERR unknown command"))
+            return
+        call = ScriptCall(conn, proto, done, None, user=user, authed=True,
+                          perms=self.users.restrictions(user), r=r or None, w=w or None)
+        try:
+            reply = cmd.handler(call, args)
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            reply = resp_error(f"ERR internal error executing '{cmd.name}'")
+        if reply is not None:
+            call.set(reply)
 
     def _users_changed(self, names: set[str]) -> None:
         """ACL users changed (here or on another node): connections of those users get

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..cluster.affinity import ROUTED
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
@@ -152,6 +153,7 @@ class ClientConnection(asyncio.Protocol):
         # A script of this client is running: its later commands wait for its reply
         # (they must see its effects, as in Redis).
         self.script_held = False
+        self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -490,6 +492,10 @@ class ClientConnection(asyncio.Protocol):
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
+            return
+        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            self.last_cmd = cmd.name
+            self.server.commands_processed += 1
             return
         self.last_cmd = cmd.name
         self.server.commands_processed += 1
