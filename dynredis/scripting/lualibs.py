@@ -8,8 +8,8 @@ sparse-array rule and messages; LuaBitOp's 32-bit normalisation (the 2^52+2^51 t
 
 from __future__ import annotations
 
-import json
 import math
+import re
 import struct
 from typing import Any
 
@@ -134,40 +134,233 @@ def json_encode(value: Any, null: Any) -> tuple[bool, bytes]:
     return True, b"".join(out)
 
 
+# cjson's decoder (lua_cjson.c 2.1.0, as Redis links it), token for token, so that its
+# errors are Redis' too: "Expected <what> but found <token> at character <n>".
+T_OBJ_BEGIN, T_OBJ_END, T_ARR_BEGIN, T_ARR_END, T_STRING, T_NUMBER, T_BOOLEAN, T_NULL, \
+    T_COLON, T_COMMA, T_END, T_ERROR = ("T_OBJ_BEGIN", "T_OBJ_END", "T_ARR_BEGIN", "T_ARR_END",
+                                        "T_STRING", "T_NUMBER", "T_BOOLEAN", "T_NULL",
+                                        "T_COLON", "T_COMMA", "T_END", "T_ERROR")
+_SINGLE = {ord("{"): T_OBJ_BEGIN, ord("}"): T_OBJ_END, ord("["): T_ARR_BEGIN,
+           ord("]"): T_ARR_END, ord(":"): T_COLON, ord(","): T_COMMA}
+_SPACE = frozenset(b" \t\n\r")
+_UNKNOWN = frozenset(b'"-+0123456789tfnNiI')
+_ESCAPE = {ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b",
+           ord("t"): b"\t", ord("n"): b"\n", ord("f"): b"\f", ord("r"): b"\r"}
+_NUMBER = re.compile(rb"[+-]?(?:0[xX][0-9a-fA-F]+|(?:inf(?:inity)?|nan)|"
+                     rb"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", re.IGNORECASE)
+
+
+class _Token:
+    __slots__ = ("type", "value", "index")
+
+    def __init__(self, type_: str, value: Any, index: int) -> None:
+        self.type = type_
+        self.value = value
+        self.index = index
+
+
+class _Lexer:
+    def __init__(self, data: bytes) -> None:
+        self.data = data.split(b"\0", 1)[0]  # a NUL byte ends the text, as in C
+        self.pos = 0
+
+    def _error(self, what: str) -> _Token:
+        return _Token(T_ERROR, what, self.pos)
+
+    def next(self) -> _Token:
+        data = self.data
+        n = len(data)
+        while self.pos < n and data[self.pos] in _SPACE:
+            self.pos += 1
+        if self.pos >= n:
+            return _Token(T_END, None, self.pos)
+        ch = data[self.pos]
+        single = _SINGLE.get(ch)
+        if single is not None:
+            self.pos += 1
+            return _Token(single, None, self.pos - 1)
+        if ch not in _UNKNOWN:
+            return self._error("invalid token")
+        start = self.pos
+        if ch == ord('"'):
+            return self._string(start)
+        if ch in b"-+0123456789":
+            return self._number(start)
+        for word, kind, value in ((b"true", T_BOOLEAN, True), (b"false", T_BOOLEAN, False),
+                                  (b"null", T_NULL, None)):
+            if data.startswith(word, start):
+                self.pos += len(word)
+                return _Token(kind, value, start)
+        low = data[start:start + 3].lower()
+        if low in (b"inf", b"nan"):
+            return self._number(start)
+        return self._error("invalid token")
+
+    def _number(self, start: int) -> _Token:
+        m = _NUMBER.match(self.data, start)
+        if m is None:
+            return self._error("invalid number")
+        text = m.group(0)
+        self.pos = m.end()
+        body = text.lstrip(b"+-")
+        if body[:2].lower() == b"0x":
+            value = float(int(body, 16))
+            return _Token(T_NUMBER, -value if text.startswith(b"-") else value, start)
+        return _Token(T_NUMBER, float(text), start)
+
+    def _string(self, start: int) -> _Token:
+        data = self.data
+        n = len(data)
+        self.pos += 1
+        out = bytearray()
+        while True:
+            if self.pos >= n:
+                return self._error("unexpected end of string")
+            ch = data[self.pos]
+            if ch == ord('"'):
+                self.pos += 1
+                return _Token(T_STRING, bytes(out), start)
+            if ch == ord("\\"):
+                esc = data[self.pos + 1] if self.pos + 1 < n else 0
+                if esc == ord("u"):
+                    got = self._unicode()
+                    if got is None:
+                        return self._error("invalid unicode escape code")
+                    out += got
+                    continue
+                plain = _ESCAPE.get(esc)
+                if plain is None:
+                    return self._error("invalid escape code")
+                out += plain
+                self.pos += 2
+                continue
+            out.append(ch)
+            self.pos += 1
+
+    def _hex4(self, at: int) -> int | None:
+        digits = self.data[at:at + 4]
+        if len(digits) != 4 or not all(c in b"0123456789abcdefABCDEF" for c in digits):
+            return None
+        return int(digits, 16)
+
+    def _unicode(self) -> bytes | None:
+        code = self._hex4(self.pos + 2)
+        if code is None:
+            return None
+        size = 6
+        if code & 0xF800 == 0xD800:
+            if code & 0x400:
+                return None  # a low surrogate first
+            if self.data[self.pos + 6:self.pos + 8] != b"\\u":
+                return None
+            low = self._hex4(self.pos + 8)
+            if low is None or low & 0xFC00 != 0xDC00:
+                return None
+            code = 0x10000 + ((code & 0x3FF) << 10) + (low & 0x3FF)
+            size = 12
+        self.pos += size
+        return chr(code).encode("utf-8")
+
+
+class _DecodeError(Exception):
+    pass
+
+
+def _expected(what: str, token: _Token) -> _DecodeError:
+    found = token.value if token.type == T_ERROR else token.type
+    return _DecodeError(f"Expected {what} but found {found} at character {token.index + 1}")
+
+
 def json_decoder(lua: Any) -> Any:
     """cjson.decode for one Lua state: JSON text -> Lua values (JSON null -> cjson.null)."""
 
-    def to_lua(v: Any, null: Any) -> Any:
-        if v is None:
-            return null
-        if isinstance(v, str):
-            return v.encode("utf-8", "surrogateescape")
-        if isinstance(v, list):
-            return lua.table_from([to_lua(x, null) for x in v])
-        if isinstance(v, dict):
-            t = lua.table()
-            for k, x in v.items():
-                t[k.encode("utf-8", "surrogateescape")] = to_lua(x, null)
-            return t
-        return v
-
     def decode(text: bytes, null: Any) -> tuple[bool, Any]:
-        s = text.decode("utf-8", "surrogateescape")
+        if len(text) >= 2 and (text[0] == 0 or text[1] == 0):
+            return False, b"JSON parser does not support UTF-16 or UTF-32"
+        lex = _Lexer(text)
         try:
-            value = json.loads(s, parse_int=float)
-        except json.JSONDecodeError as exc:
-            where = exc.pos + 1
-            if exc.msg == "Extra data":
-                return False, b"Expected the end but found invalid token at character %d" % where
-            if exc.pos >= len(s):
-                return False, b"Expected value but found T_END at character %d" % where
-            return False, b"Expected value but found invalid token at character %d" % where
-        except RecursionError:
-            return False, b"Found too many nested data structures (%d)" % (MAX_DEPTH + 1)
-        try:
-            return True, to_lua(value, null)
-        except RecursionError:
-            return False, b"Found too many nested data structures (%d)" % (MAX_DEPTH + 1)
+            value = _parse(lex, lex.next(), null)
+            tok = lex.next()
+            if tok.type != T_END:
+                raise _expected("the end", tok)
+        except _DecodeError as exc:
+            return False, str(exc).encode()
+        return True, value
+
+    def _parse(lex: _Lexer, tok: _Token, null: Any) -> Any:
+        stack: list[list[Any]] = []  # ["a", items] or ["o", table, key]
+        depth = 0
+        while True:
+            t = tok.type
+            if t in (T_STRING, T_NUMBER, T_BOOLEAN):
+                value = tok.value
+            elif t == T_NULL:
+                value = null
+            elif t in (T_OBJ_BEGIN, T_ARR_BEGIN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _DecodeError(f"Found too many nested data structures ({depth}) "
+                                       f"at character {lex.pos}")
+                tok = lex.next()
+                if t == T_ARR_BEGIN:
+                    if tok.type == T_ARR_END:
+                        depth -= 1
+                        value = lua.table()
+                    else:
+                        stack.append(["a", []])
+                        continue
+                else:
+                    table = lua.table()
+                    if tok.type == T_OBJ_END:
+                        depth -= 1
+                        value = table
+                    else:
+                        if tok.type != T_STRING:
+                            raise _expected("object key string", tok)
+                        key = tok.value
+                        tok = lex.next()
+                        if tok.type != T_COLON:
+                            raise _expected("colon", tok)
+                        stack.append(["o", table, key])
+                        tok = lex.next()
+                        continue
+            else:
+                raise _expected("value", tok)
+            # a value is complete: into its container, then what follows it
+            while True:
+                if not stack:
+                    return value
+                frame = stack[-1]
+                if frame[0] == "a":
+                    frame[1].append(value)
+                    tok = lex.next()
+                    if tok.type == T_ARR_END:
+                        depth -= 1
+                        stack.pop()
+                        value = lua.table_from(frame[1])
+                        continue
+                    if tok.type != T_COMMA:
+                        raise _expected("comma or array end", tok)
+                    tok = lex.next()
+                    break
+                frame[1][frame[2]] = value
+                tok = lex.next()
+                if tok.type == T_OBJ_END:
+                    depth -= 1
+                    stack.pop()
+                    value = frame[1]
+                    continue
+                if tok.type != T_COMMA:
+                    raise _expected("comma or object end", tok)
+                tok = lex.next()
+                if tok.type != T_STRING:
+                    raise _expected("object key string", tok)
+                frame[2] = tok.value
+                tok = lex.next()
+                if tok.type != T_COLON:
+                    raise _expected("colon", tok)
+                tok = lex.next()
+                break
 
     return decode
 
