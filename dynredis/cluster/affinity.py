@@ -47,13 +47,14 @@ def routed_key(name: str, args: list[bytes]) -> bytes | None:
 
 
 class _Pending:
-    __slots__ = ("slot", "conn", "target", "deadline")
+    __slots__ = ("slot", "conn", "target", "deadline", "name")
 
-    def __init__(self, slot: Any, conn: Any, target: str, deadline: int) -> None:
+    def __init__(self, slot: Any, conn: Any, target: str, deadline: int, name: str) -> None:
         self.slot = slot
         self.conn = conn
         self.target = target
         self.deadline = deadline
+        self.name = name
 
 
 class Affinity:
@@ -81,15 +82,28 @@ class Affinity:
         target = targets[0][0]
         if target == node.name or node.member_status(target) != "up":
             return False
+        self.send(conn, target, name, args)
+        return True
+
+    def send(self, conn: Any, target: str, name: str, args: list[bytes]) -> None:
+        """Run `args` at `target` for `conn`; its reply takes the command's place."""
+        node = self.node
         self._reqids += 1
         reqid = self._reqids
         slot = conn.defer()
         conn.hold()
-        self.pending[reqid] = _Pending(slot, conn, target, node.now + WAIT_MS)
+        self.pending[reqid] = _Pending(slot, conn, target, node.now + WAIT_MS, name)
         self.handed += 1
         node.send(target, m.command_forward(reqid, list(args), conn.user, conn.proto,
                                             conn.r or 0, conn.w or 0))
-        return True
+
+    def script_node(self, functions: bool) -> str | None:
+        """Where the oldest script (or function) a client of this node sent runs now,
+        if it was handed to another node: SCRIPT KILL / FUNCTION KILL go there."""
+        for p in self.pending.values():
+            if p.name in SCRIPTS and p.name.startswith("fcall") == functions:
+                return p.target
+        return None
 
     def _on_forward(self, src: str, msg: tuple) -> None:
         _, reqid, args, user, proto, r, w = msg

@@ -147,8 +147,20 @@ def cmd_script_flush(c: Any, args: list[bytes]) -> bytes | None:
 
 @subcommand("script", "kill", 2, ("noscript", "allow_busy"), since="2.6.0",
             summary="Terminates a server-side Lua script during execution.")
-def cmd_script_kill(c: Any, args: list[bytes]) -> bytes:
-    return c.server.scripts.kill(True)
+def cmd_script_kill(c: Any, args: list[bytes]) -> bytes | None:
+    return _kill(c, args, False)
+
+
+def _kill(c: Any, args: list[bytes], functions: bool) -> bytes | None:
+    """Kill the script running here or, if none does, the one a client of this node
+    sent to the node coordinating its key (cluster/affinity.py)."""
+    server = c.server
+    if not server.scripts.runs:
+        target = server.affinity.script_node(functions)
+        if target is not None:
+            server.affinity.send(c, target, "function" if functions else "script", args)
+            return None
+    return server.scripts.kill(not functions)
 
 
 @subcommand("script", "debug", 3, ("noscript",), since="3.2.0",
@@ -365,8 +377,8 @@ def cmd_function_stats(c: Any, args: list[bytes]) -> bytes:
 
 @subcommand("function", "kill", 2, ("noscript", "allow_busy"), since="7.0.0",
             summary="Terminates a function during execution.")
-def cmd_function_kill(c: Any, args: list[bytes]) -> bytes:
-    return c.server.scripts.kill(False)
+def cmd_function_kill(c: Any, args: list[bytes]) -> bytes | None:
+    return _kill(c, args, True)
 
 
 @subcommand("function", "help", 2, ("loading", "stale"), since="7.0.0",

@@ -57,8 +57,7 @@ class ScriptCall:
     defer_blocking = defer
 
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
-        conn = self._conn
-        conn.put(key, None, data, expire_at, lambda r: self.set(ok_or_error(r)), conn.w)
+        self._conn.put(key, None, data, expire_at, lambda r: self.set(ok_or_error(r)), self.w)
 
     def set(self, reply: bytes) -> None:
         if self._answered:

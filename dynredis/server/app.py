@@ -431,8 +431,15 @@ class NodeServer:
         if cmd is None:
             done(resp_error("ERR unknown command"))
             return
+        # Its writes wait for every replica that is up, not W of them: when the client
+        # hears back, no copy is still on its way to a replica (a FLUSHALL the client
+        # sends next through its own node could otherwise be overtaken by one), and it
+        # reads its write through any node.
+        node = self.node
+        every = min(node.cfg.n, sum(1 for m in node.members if node.member_status(m) == "up"))
         call = ScriptCall(conn, proto, done, None, user=user, authed=True,
-                          perms=self.users.restrictions(user), r=r or None, w=w or None)
+                          perms=self.users.restrictions(user), r=r or None,
+                          w=max(w or node.cfg.w, every))
         try:
             reply = cmd.handler(call, args)
         except Exception:
