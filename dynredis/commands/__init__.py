@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     keyspace,
     lists,
     replication,
+    scripting,
     server,
     sets,
     stringextras,

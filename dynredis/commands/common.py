@@ -119,28 +119,51 @@ def read_then_write(
     the reply and an optional write, then write with the context that was read, so the
     new version supersedes exactly what the read saw. The reply goes out once the write
     is acknowledged (or at once when `decide` writes nothing). Unless `any_type`, a
-    collection key (its header's value is its type's marker) gets WRONGTYPE."""
-    node = c.node
+    collection key (its header's value is its type's marker) gets WRONGTYPE.
+
+    On a node with a key gate (commands/gate.py) it runs when no other read-then-write
+    of the key is in progress there."""
     if slot is None:
         slot = c.defer()
+    gate = getattr(c, "gate", None)
+    if gate is None:
+        _read_then_write(c, key, decide, slot, _stay, any_type)
+        return
+    out = slot
+    gate.enter(key, getattr(c, "gate_owner", None),
+               lambda leave: _read_then_write(c, key, decide, out, leave, any_type))
+
+
+def _stay() -> None:
+    return None
+
+
+def _read_then_write(c: Any, key: bytes,
+                     decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
+                     slot: Any, leave: Callable[[], None], any_type: bool = False) -> None:
+    node = c.node
 
     def read(result: tuple) -> None:
         e, obj = result
         if e is not None:
             slot.set(err(e))
+            leave()
             return
         sib = current(obj, node.now)
         if not any_type and sib is not None and type(sib[2]) is not bytes:
             from .table import ERR_WRONGTYPE
             slot.set(ERR_WRONGTYPE)
+            leave()
             return
         reply, write = decide(sib)
         if write is None:
             slot.set(reply)
+            leave()
             return
 
         def written(result: tuple) -> None:
             slot.set(err(result[0]) if result[0] is not None else reply)
+            leave()
 
         c.put(key, context_of(obj), write[0], write[1], written, c.w)
 

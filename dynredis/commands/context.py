@@ -257,6 +257,10 @@ class Context(Client, Protocol):
     @property
     def keyscan(self) -> KeyWalks: ...
     @property
+    def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
+    @property
+    def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
     def clients(self) -> Mapping[int, Client]: ...
     @property
     def topology_replies(self) -> dict[tuple[str, int], tuple[tuple, bytes]]: ...

@@ -27,6 +27,10 @@ from .context import Context, Slot
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 
+def _stay() -> None:
+    return None
+
+
 def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
     node = c.node
 
@@ -35,17 +39,31 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
         slot.set(err(e) if e is not None else resp.integer(sum(r[1] for r in results)))
 
     g = Gather(len(keys), finish)
+    gate = getattr(c, "gate", None)
+    owner = getattr(c, "gate_owner", None)
     for i, key in enumerate(keys):
         cb = g.callback(i)
 
-        def read(result: tuple, key: bytes = key, cb: Any = cb) -> None:
-            e, obj = result
-            if e is not None or current(obj, node.now) is None:
-                cb((e, 0))
-                return
-            c.put(key, context_of(obj), None, 0, lambda r: cb((r[0], 1)), c.w)
+        def delete(leave: Any, key: bytes = key, cb: Any = cb) -> None:
+            def read(result: tuple) -> None:
+                e, obj = result
+                if e is not None or current(obj, node.now) is None:
+                    cb((e, 0))
+                    leave()
+                    return
 
-        node.get(key, read, c.r)
+                def written(r: tuple) -> None:
+                    cb((r[0], 1))
+                    leave()
+
+                c.put(key, context_of(obj), None, 0, written, c.w)
+
+            node.get(key, read, c.r)
+
+        if gate is None:
+            delete(_stay)
+        else:
+            gate.enter(key, owner, delete)
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")

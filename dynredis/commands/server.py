@@ -538,6 +538,11 @@ def _set_maxmemory_clients(c: Context, n: int) -> str | None:
     return None
 
 
+def _set_busy_ms(c: Any, n: int) -> str | None:
+    c.scripts.busy_ms = n
+    return None
+
+
 CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("maxmemory", lambda c: "0", _parse_memory(0, ULLONG_MAX)),
     Setting("maxmemory-policy", lambda c: "noeviction", _parse_policy),
@@ -559,6 +564,11 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             apply=_set_output_limits),
     Setting("maxmemory-clients", lambda c: str(c.limits.maxmemory_clients),
             _parse_maxmemory_clients, apply=_set_maxmemory_clients),
+    # How long a script may run before other clients get BUSY (README "Lua scripts").
+    Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
+    Setting("lua-time-limit", lambda c: str(c.scripts.busy_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
 )}
 
 

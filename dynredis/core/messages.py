@@ -65,6 +65,12 @@ COLL_FORWARD_ANSWER: Final = "cfa"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
+REGISTRY_PUT: Final = "rgp"
+REGISTRY_ACK: Final = "rga"
+REGISTRY_DIGEST: Final = "rgd"
+REGISTRY_TABLE: Final = "rgt"
+COMMAND_FORWARD: Final = "af"
+COMMAND_ANSWER: Final = "afa"
 
 
 class Kind(NamedTuple):
@@ -175,6 +181,18 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "its result"),
     _k(CLUSTER_PORT, "port:int", "", "cluster_port", "cluster.ports",
        "the port I serve cluster-aware clients on (0: none)"),
+    _k(REGISTRY_PUT, "reqid:int entries:seq", REGISTRY_ACK, "registry_put", "cluster.registry",
+       "store these scripts / function libraries (name, ms, node, value or None)"),
+    _k(REGISTRY_ACK, "reqid:int", "", "registry_ack", "cluster.registry", "stored"),
+    _k(REGISTRY_DIGEST, "digest:bytes", REGISTRY_TABLE, "registry_digest", "cluster.registry",
+       "the digest of my scripts and libraries: answer with yours if it differs"),
+    _k(REGISTRY_TABLE, "entries:seq reply:bool", REGISTRY_TABLE, "registry_table",
+       "cluster.registry", "my whole table (reply: send yours back if you have more)"),
+    _k(COMMAND_FORWARD, "reqid:int args:seq user:str proto:int r:int w:int", COMMAND_ANSWER,
+       "command_forward", "cluster.affinity",
+       "run this read-then-write command or script: you coordinate its key"),
+    _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
+       "its reply"),
 )}
 
 # Kinds handled outside core (registered by the Redis face with Node.register).
@@ -328,6 +346,30 @@ def keyspace_answer(reqid: int, result: Any) -> tuple:
 
 def cluster_port(port: int) -> tuple:
     return (CLUSTER_PORT, port)
+
+
+def registry_put(reqid: int, entries: Any) -> tuple:
+    return (REGISTRY_PUT, reqid, entries)
+
+
+def registry_ack(reqid: int) -> tuple:
+    return (REGISTRY_ACK, reqid)
+
+
+def registry_digest(digest: bytes) -> tuple:
+    return (REGISTRY_DIGEST, digest)
+
+
+def registry_table(entries: Any, reply: bool) -> tuple:
+    return (REGISTRY_TABLE, entries, reply)
+
+
+def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int) -> tuple:
+    return (COMMAND_FORWARD, reqid, args, user, proto, r, w)
+
+
+def command_answer(reqid: int, reply: bytes) -> tuple:
+    return (COMMAND_ANSWER, reqid, reply)
 
 
 # --- checking and describing -------------------------------------------------------------

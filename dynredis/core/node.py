@@ -65,6 +65,12 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   kq     reqid what partitions args       kqr     cluster.keyscan
   kqr    reqid result                     -       cluster.keyscan
   cport  port                             -       cluster.ports
+  rgp    reqid entries                    rga     cluster.registry
+  rga    reqid                            -       cluster.registry
+  rgd    digest                           rgt     cluster.registry
+  rgt    entries reply                    rgt     cluster.registry
+  af     reqid args user proto r w        afa     cluster.affinity
+  afa    reqid reply                      -       cluster.affinity
 """
 
 from __future__ import annotations

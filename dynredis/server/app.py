@@ -17,16 +17,22 @@ import random
 import signal
 import ssl
 import time
+from collections.abc import Callable
+from typing import Any
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
+from ..cluster.affinity import Affinity
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
+from ..commands.gate import KeyGate
+from ..commands.table import lookup
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
+from ..scripting.service import Scripts
 from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
@@ -35,6 +41,10 @@ from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
 from .wire import batch
+
+
+def resp_error(text: str) -> bytes:
+    return b"-" + text.encode() + b"\r\n"
 
 log = logging.getLogger("dynredis.server")
 
@@ -177,6 +187,13 @@ class NodeServer:
         node = self.node
         # Collection commands other nodes forward to this replica (commands rebuild them).
         node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
+        # A script past busy-reply-threshold: other commands are answered BUSY.
+        self.script_busy: Any = None
+        # Read-then-writes of one key run one at a time (commands/gate.py), at the key's
+        # first up replica (cluster/affinity.py: extra peer message kinds "af", "afa").
+        self.gate = KeyGate()
+        self.affinity = Affinity(self.node, self._run_forwarded)
+        self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
@@ -217,6 +234,8 @@ class NodeServer:
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
+        # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
+        self.scripts = Scripts(self)
 
     # --- the loop turn ---------------------------------------------------------------
 
@@ -374,6 +393,7 @@ class NodeServer:
             self.node.peer_up(peer)
             self.cluster_ports.tell(peer)
             self.users.tell(peer)
+            self.scripts.registry.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -387,6 +407,9 @@ class NodeServer:
             self.set_now()
             self.node.tick()
             self.keyscan.tick()
+            self.scripts.registry.tick()
+            self.scripts.tick()
+            self.affinity.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -408,6 +431,36 @@ class NodeServer:
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
+
+    def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
+                       done: Callable[[bytes], None]) -> None:
+        """Run a command another node handed over (cluster/affinity.py) as its client
+        would have run it here: same user, protocol and quorum settings."""
+        from ..scripting.calls import ScriptCall
+
+        conn = self._forward_conn
+        if conn is None:
+            conn = self._forward_conn = ClientConnection(self)
+        cmd = lookup(args[0])
+        if cmd is None:
+            done(resp_error("ERR unknown command"))
+            return
+        # Its writes wait for every replica that is up, not W of them: when the client
+        # hears back, no copy is still on its way to a replica (a FLUSHALL the client
+        # sends next through its own node could otherwise be overtaken by one), and it
+        # reads its write through any node.
+        node = self.node
+        every = min(node.cfg.n, sum(1 for m in node.members if node.member_status(m) == "up"))
+        call = ScriptCall(conn, proto, done, None, user=user, authed=True,
+                          perms=self.users.restrictions(user), r=r or None,
+                          w=max(w or node.cfg.w, every))
+        try:
+            reply = cmd.handler(call, args)
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            reply = resp_error(f"ERR internal error executing '{cmd.name}'")
+        if reply is not None:
+            call.set(reply)
 
     def _users_changed(self, names: set[str]) -> None:
         """ACL users changed (here or on another node): connections of those users get
@@ -517,6 +570,7 @@ class NodeServer:
             if conn.transport is not None:
                 conn.flush()
                 conn.transport.close()
+        self.scripts.stop()
         driver.shutdown(self.engine)
         log.info("node %s stopped", self.name)
 

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..cluster.affinity import ROUTED
 from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
@@ -149,6 +150,10 @@ class ClientConnection(asyncio.Protocol):
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
+        # A script of this client is running: its later commands wait for its reply
+        # (they must see its effects, as in Redis).
+        self.script_held = False
+        self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -174,6 +179,14 @@ class ClientConnection(asyncio.Protocol):
     @property
     def keyscan(self) -> KeyScan:
         return self.server.keyscan
+
+    @property
+    def scripts(self) -> Any:
+        return self.server.scripts
+
+    @property
+    def affinity(self) -> Any:
+        return self.server.affinity
 
     @property
     def clients(self) -> dict[int, ClientConnection]:
@@ -228,6 +241,14 @@ class ClientConnection(asyncio.Protocol):
         """Remember an acknowledged write's object for WAIT."""
         if result[0] is None and result[1] is not None:
             self.last_write = (key, result[1])
+
+    def hold(self) -> None:
+        """Run nothing more of this client until `release_hold` (a script runs)."""
+        self.script_held = True
+
+    def release_hold(self) -> None:
+        self.script_held = False
+        self._schedule_resume()
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
@@ -361,7 +382,7 @@ class ClientConnection(asyncio.Protocol):
         node = self.node
         started = node.now
         while True:
-            if len(waiting) >= self.window or self.write_blocked:
+            if len(waiting) >= self.window or self.write_blocked or self.script_held:
                 self._pause()
                 break
             cmd = parser.command(not self.authed)
@@ -462,7 +483,7 @@ class ClientConnection(asyncio.Protocol):
     def _schedule_resume(self) -> None:
         """Come back to a paused client once nothing holds it any more."""
         if (self.paused and not self.resume_scheduled and not self.write_blocked
-                and len(self.waiting) <= self.window // 2):
+                and not self.script_held and len(self.waiting) <= self.window // 2):
             self.resume_scheduled = True
             self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
@@ -516,9 +537,20 @@ class ClientConnection(asyncio.Protocol):
                 self.tx_failed = True
             self.reply(ERR_LOADING)
             return
+        if self.server.script_busy is not None:
+            busy = self.server.scripts.busy_reply(args)
+            if busy is not None:
+                if self.tx is not None:
+                    self.tx_failed = True
+                self.reply(busy)
+                return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
+            return
+        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            self.last_cmd = cmd.name
+            self.server.commands_processed += 1
             return
         self.last_cmd = cmd.name
         self.server.commands_processed += 1
