@@ -6,13 +6,13 @@ A read-then-write coordinated by two nodes at once can both read "absent" and bo
 write (two SET NX winners, two holders of one lock). Sent to the same node, they meet
 in its key gate (commands/gate.py) and run one after the other. So a node that is not
 the key's first up replica hands such a command ("af") to the one that is, with the
-client's protocol, user and quorum settings; that node runs it (never handing it on)
+client's protocol, user, quorum settings and database; that node runs it (never handing it on)
 and answers with the reply ("afa"). The client's later commands wait for the answer, as
 they would for the command itself. If the target is lost meanwhile the command fails
 with an error rather than being run twice.
 
 Pure, as keyscan.py: effects through `node.send`; the server gives `run(args, user,
-proto, r, w, done)` to execute a handed-over command, and calls `tick()`.
+proto, r, w, db, done)` to execute a handed-over command, and calls `tick()`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..commands.databases import storage_key
 from ..commands.table import parse_int
 from ..core import messages as m
 
@@ -32,8 +33,10 @@ ROUTED = KEYED | SCRIPTS | {"set", "del", "unlink"}
 WAIT_MS = 60_000  # a command that the target never answers (a script may run long)
 
 
-def routed_key(name: str, args: list[bytes]) -> bytes | None:
-    """The key whose node coordinates this command, or None to run it here."""
+def routed_key(name: str, args: list[bytes], db: int = 0) -> bytes | None:
+    """The key whose node coordinates this command, or None to run it here. `args` are
+    as stored (commands/databases.py) except a script's keys, named as in database
+    `db`."""
     if name in KEYED:
         return args[1]
     if name == "set":
@@ -42,7 +45,7 @@ def routed_key(name: str, args: list[bytes]) -> bytes | None:
         return args[1] if len(args) == 2 else None
     if name in SCRIPTS:
         n = parse_int(args[2])
-        return args[3] if n is not None and 0 < n <= len(args) - 3 else None
+        return storage_key(db, args[3]) if n is not None and 0 < n <= len(args) - 3 else None
     return None
 
 
@@ -59,8 +62,8 @@ class _Pending:
 
 class Affinity:
     def __init__(self, node: Any,
-                 run: Callable[[list[bytes], str, int, int, int, Callable[[bytes], None]],
-                               None]) -> None:
+                 run: Callable[[list[bytes], str, int, int, int, int,
+                                Callable[[bytes], None]], None]) -> None:
         self.node = node
         self.run = run
         self.pending: dict[int, _Pending] = {}
@@ -72,7 +75,7 @@ class Affinity:
 
     def forward(self, conn: Any, name: str, args: list[bytes]) -> bool:
         """Hand the command to its key's node if that is another node; True if handed."""
-        key = routed_key(name, args)
+        key = routed_key(name, args, conn.db)
         if key is None:
             return False
         node = self.node
@@ -95,7 +98,7 @@ class Affinity:
         self.pending[reqid] = _Pending(slot, conn, target, node.now + WAIT_MS, name)
         self.handed += 1
         node.send(target, m.command_forward(reqid, list(args), conn.user, conn.proto,
-                                            conn.r or 0, conn.w or 0))
+                                            conn.r or 0, conn.w or 0, conn.db))
 
     def script_node(self, functions: bool) -> str | None:
         """Where the oldest script (or function) a client of this node sent runs now,
@@ -106,14 +109,14 @@ class Affinity:
         return None
 
     def _on_forward(self, src: str, msg: tuple) -> None:
-        _, reqid, args, user, proto, r, w = msg
+        _, reqid, args, user, proto, r, w, db = msg
         node = self.node
         self.taken += 1
 
         def done(reply: bytes) -> None:
             node.send(src, m.command_answer(reqid, reply))
 
-        self.run(list(args), user, proto, r, w, done)
+        self.run(list(args), user, proto, r, w, int(db), done)
 
     def _on_answer(self, src: str, msg: tuple) -> None:
         p = self.pending.pop(msg[1], None)

@@ -28,11 +28,15 @@ started on one node can be continued on any other.
 
 Peer messages (core/messages.py):
   ("kq", reqid, what, partitions, args)    a keyspace query    -> ("kqr", reqid, result)
-     what = "scan"  args (bucket, count, budget, match, want)
+     what = "scan"  args (bucket, count, budget, match, want, db)
                     result (keys, partitions done, next bucket, keys examined, visited)
-     what = "keys"  args (match,)  result [key, ...]
-     what = "count" args ()        result (live keys, those with a TTL, sum of their TTLs ms)
-     what = "random" args ()       result (weight, key or None)
+     what = "keys"  args (match, db)  result [key, ...]
+     what = "count" args ()        result [(db, live keys, those with a TTL, sum of their
+                                   TTLs ms), ...] for each database with keys
+     what = "random" args (db,)    result (weight, key or None)
+
+Every walk but "count" covers one numbered database (commands/databases.py): the keys it
+reports and matches are that database's, named as its clients name them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..commands.databases import in_db, user_key
 from ..commands.glob import matcher
 from ..core import messages as m
 from ..core import obj as objmod
@@ -60,7 +65,7 @@ class _Op:
     """A client's keyspace command in flight."""
 
     __slots__ = ("what", "cb", "avoid", "waiting", "acc", "finished", "parts", "idx",
-                 "bucket", "count", "budget", "match", "want", "examined", "visited")
+                 "bucket", "count", "budget", "match", "want", "examined", "visited", "db")
 
     def __init__(self, what: str, cb: Callback, parts: list[int]) -> None:
         self.what = what
@@ -78,6 +83,7 @@ class _Op:
         self.want = True
         self.examined = 0
         self.visited = 0
+        self.db = 0
 
 
 class _Sub:
@@ -111,10 +117,11 @@ class KeyScan:
         return node.owned_partitions() if own else list(range(node.ring.q))
 
     def scan(self, cursor: int, count: int, match: bytes | None, want: bool | str, own: bool,
-             cb: Callback) -> None:
+             cb: Callback, db: int = 0) -> None:
         """One SCAN step from `cursor`; result `(next cursor, [key, ...])`."""
         parts = self.partitions(own)
         op = _Op("scan", cb, parts)
+        op.db = db
         seg = self.segments
         p, op.bucket = divmod(cursor, seg)
         # The first partition of the view at or after the cursor's (a cursor from the
@@ -137,31 +144,35 @@ class KeyScan:
         op.acc = []
         self._scan_step(op)
 
-    def keys(self, match: bytes | None, own: bool, cb: Callback) -> None:
-        """Every live key matching `match`; result `[key, ...]`."""
+    def keys(self, match: bytes | None, own: bool, cb: Callback, db: int = 0) -> None:
+        """Every live key of database `db` matching `match`; result `[key, ...]`."""
         op = _Op("keys", cb, self.partitions(own))
         op.acc = []
         op.match = match
+        op.db = db
         self._fan_out(op, op.parts)
 
-    def dbsize(self, own: bool, cb: Callback) -> None:
-        """The number of live keys; result an int."""
+    def dbsize(self, own: bool, cb: Callback, db: int = 0) -> None:
+        """The number of live keys of database `db`; result an int."""
 
         def keys_only(result: tuple[str | None, Any]) -> None:
-            cb((result[0], result[1][0] if result[0] is None else None))
+            e, figures = result
+            cb((e, figures.get(db, (0, 0, 0))[0] if e is None else None))
 
         self.keyspace(own, keys_only)
 
     def keyspace(self, own: bool, cb: Callback) -> None:
-        """INFO keyspace's figures; result (live keys, keys with a TTL, sum of TTLs ms)."""
+        """INFO keyspace's figures; result {database: (live keys, keys with a TTL, sum of
+        TTLs ms)} for the databases holding keys."""
         op = _Op("count", cb, self.partitions(own))
-        op.acc = [0, 0, 0]
+        op.acc = {}
         self._fan_out(op, op.parts)
 
-    def randomkey(self, own: bool, cb: Callback) -> None:
-        """A random live key, or None when there is none."""
+    def randomkey(self, own: bool, cb: Callback, db: int = 0) -> None:
+        """A random live key of database `db`, or None when there is none."""
         op = _Op("random", cb, self.partitions(own))
         op.acc = []
+        op.db = db
         self._fan_out(op, op.parts)
 
     def tick(self) -> None:
@@ -231,9 +242,11 @@ class KeyScan:
             run = parts[op.idx:end]
             left, budget = op.count - op.examined, op.budget - op.visited
             if target == me:
-                self._scan_apply(op, self.walk(run, op.bucket, left, budget, op.match, op.want))
+                self._scan_apply(op, self.walk(run, op.bucket, left, budget, op.match, op.want,
+                                               op.db))
             else:
-                self._send(op, target, run, "scan", op.bucket, left, budget, op.match, op.want)
+                self._send(op, target, run, "scan", op.bucket, left, budget, op.match, op.want,
+                           op.db)
                 return
 
     def _scan_apply(self, op: _Op, result: Sequence[Any]) -> None:
@@ -245,10 +258,11 @@ class KeyScan:
         op.visited += max(1, int(visited))
 
     def walk(self, parts: Sequence[int], bucket: int, count: int, budget: int,
-             match: bytes | None, want: bool | str = True
+             match: bytes | None, want: bool | str = True, db: int = 0
              ) -> tuple[list[bytes], int, int, int, int]:
         """Scan local data of `parts` in order, from `bucket` of the first, whole buckets
-        at a time, until `count` live keys were examined or `budget` buckets visited.
+        at a time, until `count` live keys of database `db` were examined or `budget`
+        buckets visited.
 
         Returns (matching live keys, how many partitions were finished, the next bucket
         in the first unfinished one, live keys examined, buckets visited). `want`: True
@@ -272,8 +286,11 @@ class KeyScan:
                 items = tree.bucket(b)  # type: ignore[union-attr]
                 b += 1
                 visited += 1
-                for key, _ in items:
-                    t = live(p, key)
+                for stored, _ in items:
+                    key = in_db(stored, db)
+                    if key is None:
+                        continue
+                    t = live(p, stored)
                     if t:
                         examined += 1
                         if (want is True or t == want) and (match_fn is None or match_fn(key)):
@@ -312,16 +329,26 @@ class KeyScan:
         local = groups.pop(node.name, None)
         for target, run in groups.items():
             op.waiting += 1
-            self._send(op, target, run, op.what, *((op.match,) if op.what == "keys" else ()))
+            self._send(op, target, run, op.what, *self._args(op))
         if local is not None:
-            self._merge(op, self._local_query(op.what, local, op.match))
+            self._merge(op, self._local_query(op.what, local, self._args(op)))
         self._maybe_done(op)
+
+    @staticmethod
+    def _args(op: _Op) -> tuple:
+        if op.what == "keys":
+            return (op.match, op.db)
+        if op.what == "random":
+            return (op.db,)
+        return ()
 
     def _merge(self, op: _Op, result: Any) -> None:
         if op.what == "keys":
             op.acc.extend(result)
         elif op.what == "count":
-            op.acc = [a + int(b) for a, b in zip(op.acc, result, strict=True)]
+            for db, *figures in result:
+                before = op.acc.get(int(db), (0, 0, 0))
+                op.acc[int(db)] = tuple(a + int(b) for a, b in zip(before, figures, strict=True))
         else:
             op.acc.append(tuple(result))
 
@@ -329,7 +356,7 @@ class KeyScan:
         if op.waiting or op.finished:
             return
         if op.what == "count":
-            self._finish(op, tuple(op.acc))
+            self._finish(op, dict(op.acc))
             return
         if op.what != "random":
             self._finish(op, op.acc)
@@ -341,40 +368,47 @@ class KeyScan:
         weights = [max(1, w) for w, _ in found]
         self._finish(op, self.node.rng.choices([k for _, k in found], weights)[0])
 
-    def _local_query(self, what: str, parts: Sequence[int], match: bytes | None) -> Any:
+    def _local_query(self, what: str, parts: Sequence[int], args: tuple) -> Any:
         if what == "keys":
-            return self.keys_local(parts, match)
+            return self.keys_local(parts, args[0], args[1])
         if what == "count":
             return self.count_local(parts)
-        return self.random_local(parts)
+        return self.random_local(parts, args[0])
 
-    def keys_local(self, parts: Sequence[int], match: bytes | None) -> list[bytes]:
+    def keys_local(self, parts: Sequence[int], match: bytes | None,
+                   db: int = 0) -> list[bytes]:
         match_fn = matcher(match)
         now = self.node.now
         out: list[bytes] = []
         for p in parts:
-            for key, enc in self.node.local.scan(p):
-                if (match_fn is None or match_fn(key)) and \
+            for stored, enc in self.node.local.scan(p):
+                key = in_db(stored, db)
+                if key is not None and (match_fn is None or match_fn(key)) and \
                         objmod.read_value(objmod.decode(enc), now) is not None:
                     out.append(key)
         return out
 
-    def count_local(self, parts: Sequence[int]) -> tuple[int, int, int]:
-        """(live keys, live keys with a TTL, the sum of their remaining TTLs in ms)."""
+    def count_local(self, parts: Sequence[int]) -> list[tuple[int, int, int, int]]:
+        """For each database holding live keys: (database, live keys, live keys with a
+        TTL, the sum of their remaining TTLs in ms)."""
         now = self.node.now
-        count = expires = ttl_total = 0
+        figures: dict[int, list[int]] = {}
         for p in parts:
-            for _key, enc in self.node.local.scan(p):
+            for stored, enc in self.node.local.scan(p):
                 sib = objmod.read_value(objmod.decode(enc), now)
                 if sib is not None:
-                    count += 1
+                    f = figures.get(user_key(stored)[0])
+                    if f is None:
+                        f = figures[user_key(stored)[0]] = [0, 0, 0]
+                    f[0] += 1
                     if sib[1]:
-                        expires += 1
-                        ttl_total += sib[1] - now
-        return count, expires, ttl_total
+                        f[1] += 1
+                        f[2] += sib[1] - now
+        return [(db, *f) for db, f in sorted(figures.items())]  # type: ignore[misc]
 
-    def random_local(self, parts: Sequence[int]) -> tuple[int, bytes | None]:
-        """A random live key of `parts` and the weight of the draw (keys held there).
+    def random_local(self, parts: Sequence[int], db: int = 0) -> tuple[int, bytes | None]:
+        """A random live key of database `db` in `parts` (named as its clients name it)
+        and the weight of the draw (keys held there).
 
         Samples: a partition weighted by its size, a random non-empty bucket, a random
         key of it; if a few samples only find dead keys, picks among the live ones."""
@@ -396,11 +430,12 @@ class KeyScan:
             for j in range(seg):
                 items = tree.bucket((start + j) % seg)
                 if items:
-                    key = rng.choice(items)[0]
-                    if self._live(p, key):
+                    stored = rng.choice(items)[0]
+                    key = in_db(stored, db)
+                    if key is not None and self._live(p, stored):
                         return total, key
                     break
-        alive = self.keys_local([p for p, _ in sized], None)
+        alive = self.keys_local([p for p, _ in sized], None, db)
         return (total, rng.choice(alive)) if alive else (0, None)
 
     # --- messages ------------------------------------------------------------------------
@@ -409,15 +444,15 @@ class KeyScan:
         _, reqid, what, partitions, args = msg
         parts = [int(p) for p in partitions]
         if what == "scan":
-            bucket, count, budget, match, want = args
+            bucket, count, budget, match, want, db = args
             result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
-                                    want if isinstance(want, str) else bool(want))
+                                    want if isinstance(want, str) else bool(want), int(db))
         elif what == "keys":
-            result = self.keys_local(parts, args[0])
+            result = self.keys_local(parts, args[0], int(args[1]))
         elif what == "count":
             result = self.count_local(parts)
         elif what == "random":
-            result = self.random_local(parts)
+            result = self.random_local(parts, int(args[0]))
         else:
             return
         self.node.send(src, m.keyspace_answer(reqid, result))

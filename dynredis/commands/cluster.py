@@ -28,6 +28,7 @@ from ..core.ring import partition_of_slot, slot_range
 from ..resp import encode as resp
 from ..resp.encode import Verbatim
 from .context import Context, NodeRequests
+from .databases import in_db
 from .table import ERR_NOT_INT, command, dispatch, parse_int, subcommand
 
 
@@ -147,8 +148,10 @@ def cluster_info(node: NodeRequests) -> str:
 def _keys_in_slot(node: NodeRequests, slot: int) -> list[bytes]:
     p = partition_of_slot(slot, node.ring.q)
     now = node.now
+    # database 0's keys only: a cluster has no other (commands/databases.py)
     return [key for key, enc in node.local.scan(p)
-            if key_slot(key) == slot and objmod.read_value(objmod.decode(enc), now) is not None]
+            if key_slot(key) == slot and in_db(key, 0) == key
+            and objmod.read_value(objmod.decode(enc), now) is not None]
 
 
 @command("cluster", -2, ("stale",), group="cluster",

@@ -139,18 +139,19 @@ Answer = Callable[[tuple], None]
 
 class KeyWalks(Protocol):
     """Cluster-wide keyspace walks (cluster/keyscan.py); `own`: this node's own
-    partitions only (a connection on the cluster port)."""
+    partitions only (a connection on the cluster port); `db`: the numbered database
+    walked (keys come back as its clients name them). `keyspace` counts every database."""
 
     def scan(self, cursor: int, count: int, match: bytes | None, want: bool | str,
-             own: bool, cb: Answer) -> None: ...
+             own: bool, cb: Answer, db: int = 0) -> None: ...
 
-    def keys(self, match: bytes | None, own: bool, cb: Answer) -> None: ...
+    def keys(self, match: bytes | None, own: bool, cb: Answer, db: int = 0) -> None: ...
 
-    def dbsize(self, own: bool, cb: Answer) -> None: ...
+    def dbsize(self, own: bool, cb: Answer, db: int = 0) -> None: ...
 
     def keyspace(self, own: bool, cb: Answer) -> None: ...
 
-    def randomkey(self, own: bool, cb: Answer) -> None: ...
+    def randomkey(self, own: bool, cb: Answer, db: int = 0) -> None: ...
 
 
 class Retry(Protocol):
@@ -219,6 +220,7 @@ class Client(Protocol):
     perms: Any  # the user's restrictions (server/acl_users.User), None: may run all
     r: int | None  # this connection's R and W (DYN.QUORUM), None: the node's
     w: int | None
+    db: int  # the selected database (commands/databases.py: handlers get keys as stored)
     tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
     tx_failed: bool
 

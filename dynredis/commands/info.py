@@ -20,16 +20,19 @@ REDIS_VERSION = "7.0.15"
 DYNREDIS_VERSION = "0.1.0"
 DEFAULT_SECTIONS = ("server", "clients", "stats", "cluster", "keyspace", "dynamo")
 
-Section = Callable[[ServerFigures, NodeRequests], dict[str, Any]]
+Section = Callable[[ServerFigures, NodeRequests, bool], dict[str, Any]]
+"""A section's fields from the server's figures, the node and whether the connection
+is on the cluster port (a Redis Cluster node's persona) or the main port (a standalone
+Redis's)."""
 
 
-def server_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
+def server_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[str, Any]:
     return {
         "redis_version": REDIS_VERSION,
         "dynredis_version": DYNREDIS_VERSION,
         # compiled (mypyc) or pure Python, and why (see dynredis/native.py)
         "dynredis_build": f.build,
-        "redis_mode": "cluster",
+        "redis_mode": "cluster" if cluster else "standalone",
         "os": os.uname().sysname,
         "arch_bits": 64,
         "process_id": os.getpid(),
@@ -40,11 +43,11 @@ def server_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
     }
 
 
-def clients_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
+def clients_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[str, Any]:
     return {"connected_clients": f.connected_clients, "maxclients": f.maxclients}
 
 
-def stats_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
+def stats_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[str, Any]:
     s = node.stats
     return {
         "total_connections_received": f.connections_received,
@@ -68,13 +71,15 @@ def stats_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
     }
 
 
-def cluster_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
-    # Every node is part of a cluster: `redis-cli --cluster check` and cluster clients
-    # look for this (CLUSTER INFO has the details).
-    return {"cluster_enabled": 1}
+def cluster_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[str, Any]:
+    # The port's persona: tools decide by this field. The cluster port is a Redis
+    # Cluster node's (`redis-cli --cluster` and cluster clients look for 1); the main
+    # port a standalone Redis's, with databases 0..15 (redis-py's test suite, pointed
+    # at a port answering 1, switches itself to cluster mode).
+    return {"cluster_enabled": int(cluster)}
 
 
-def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
+def dynamo_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[str, Any]:
     ring = node.ring
     cfg = node.cfg
     stats = node.stats
@@ -138,13 +143,16 @@ def render(wanted: list[str], fields_of: Callable[[str], dict[str, Any] | None])
     return "\r\n".join(parts)
 
 
-def keyspace_line(figures: tuple[int, int, int]) -> dict[str, Any]:
-    """The keyspace section from a walk's (keys, keys with a TTL, their TTLs' sum)."""
-    keys, expires, ttl_total = figures
-    if not keys:
-        return {}
-    avg_ttl = ttl_total // expires if expires else 0
-    return {"db0": f"keys={keys},expires={expires},avg_ttl={avg_ttl}"}
+def keyspace_lines(figures: dict[int, tuple[int, int, int]]) -> dict[str, Any]:
+    """The keyspace section from a walk's figures per database: (keys, keys with a TTL,
+    their TTLs' sum), a `dbN` line for each database holding keys."""
+    out: dict[str, Any] = {}
+    for db in sorted(figures):
+        keys, expires, ttl_total = figures[db]
+        if keys:
+            avg_ttl = ttl_total // expires if expires else 0
+            out[f"db{db}"] = f"keys={keys},expires={expires},avg_ttl={avg_ttl}"
+    return out
 
 
 @command("info", -1, ("loading", "stale"), group="server", summary="Returns information and statistics about the server.")
@@ -162,7 +170,7 @@ def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
             if name == "keyspace":
                 return keyspace
             section = SECTIONS.get(name)
-            return section(figures, node) if section is not None else None
+            return section(figures, node, c.cluster_view) if section is not None else None
 
         return resp.encode(Verbatim(render(wanted, fields_of)), proto)
 
@@ -174,7 +182,7 @@ def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
         # Like DBSIZE: the whole cluster on the main port, the node's own partitions on
         # its cluster port. A failed walk leaves the section empty rather than the reply.
         e, figures = result
-        slot.set(reply(keyspace_line(figures) if e is None else {}))
+        slot.set(reply(keyspace_lines(figures) if e is None else {}))
 
     c.keyscan.keyspace(c.cluster_view, counted)
     return None

@@ -1,6 +1,7 @@
 """Keyspace walks: SCAN, KEYS, RANDOMKEY, DBSIZE.
 
-On a node's main port they cover the whole cluster (every live key exactly once, each
+Each covers the connection's database (`c.db`, commands/databases.py). On a node's
+main port they cover the whole cluster (every live key exactly once, each
 partition read from one up replica); on its cluster port (connections with
 `cluster_view`) only the partitions the node owns, as a Redis Cluster master answers
 for its own slots, so cluster-aware clients that fan them out to every master get each
@@ -70,7 +71,7 @@ def cmd_scan(c: Context, args: list[bytes]) -> bytes | None:
         nxt, keys = value
         return b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.encode(list(keys), proto)
 
-    c.keyscan.scan(cursor, count, match, want, c.cluster_view, answer(c.defer(), render))
+    c.keyscan.scan(cursor, count, match, want, c.cluster_view, answer(c.defer(), render), c.db)
     return None
 
 
@@ -80,7 +81,7 @@ def cmd_scan(c: Context, args: list[bytes]) -> bytes | None:
 def cmd_keys(c: Context, args: list[bytes]) -> None:
     proto = c.proto
     c.keyscan.keys(args[1], c.cluster_view,
-                   answer(c.defer(), lambda keys: resp.encode(list(keys), proto)))
+                   answer(c.defer(), lambda keys: resp.encode(list(keys), proto)), c.db)
 
 
 @command("randomkey", 1, ("readonly",), group="generic",
@@ -89,11 +90,11 @@ def cmd_keys(c: Context, args: list[bytes]) -> None:
 def cmd_randomkey(c: Context, args: list[bytes]) -> None:
     nil = c.nil
     c.keyscan.randomkey(c.cluster_view, answer(
-        c.defer(), lambda key: nil if key is None else resp.bulk(key)))
+        c.defer(), lambda key: nil if key is None else resp.bulk(key)), c.db)
 
 
 @command("dbsize", 1, ("readonly", "fast"), group="server",
          summary="Returns the number of keys (of the whole cluster on the main port, of this "
                  "node's own partitions on the cluster port).")
 def cmd_dbsize(c: Context, args: list[bytes]) -> None:
-    c.keyscan.dbsize(c.cluster_view, answer(c.defer(), resp.integer))
+    c.keyscan.dbsize(c.cluster_view, answer(c.defer(), resp.integer), c.db)

@@ -16,6 +16,7 @@ from ..core.collview import KeyView
 from ..core.records import LIST
 from ..resp import encode as resp
 from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, wrong_type
+from .databases import shown
 from .listops import LEFT, RIGHT, WRONG, move, parse_where, pop_first, pop_items, push_items
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
@@ -211,7 +212,7 @@ def _lmpop(keys: list[bytes], where: int, count: int, proto: int) -> Plan:
     if got == WRONG:
         return WRONGTYPE
     key, items = got
-    return resp.array([resp.bulk(key), bulks(items)])
+    return resp.array([resp.bulk(shown(key)), bulks(items)])
 
 
 @plan_command("lmpop", -4, ("write", "movablekeys"), 0, 0, 0, "list",

@@ -20,6 +20,7 @@ from ..server.limits import (
     parse_output_limits,
 )
 from .context import Client, Context
+from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key
 from .glob import stringmatch
 from .info import REDIS_VERSION
 from .metadata import command_info, spec_keys
@@ -44,6 +45,7 @@ ERR_NOPASS = resp.error(
     "Are you sure your configuration is correct?"
 )
 ERR_WRONGPASS = resp.error("WRONGPASS invalid username-password pair or user is disabled.")
+ERR_SELECT_CLUSTER = resp.error("ERR SELECT is not allowed in cluster mode")
 
 
 @command("ping", -1, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response.")
@@ -130,7 +132,9 @@ def cmd_hello(c: Context, args: list[bytes]) -> bytes:
         "version": REDIS_VERSION,
         "proto": proto,
         "id": c.id,
-        "mode": "cluster",
+        # the port's persona: a standalone Redis on the main port, a cluster node on the
+        # cluster port (tools decide by it, as by INFO's cluster_enabled)
+        "mode": "cluster" if c.cluster_view else "standalone",
         "role": "master",
         "modules": [],
     }, proto)
@@ -138,11 +142,16 @@ def cmd_hello(c: Context, args: list[bytes]) -> bytes:
 
 @command("select", 2, ("fast", "loading", "stale"), group="connection", summary="Changes the selected database.")
 def cmd_select(c: Context, args: list[bytes]) -> bytes:
-    db = parse_int(args[1])
-    if db is None:
-        return ERR_NOT_INT
-    if db != 0:
-        return resp.error("ERR SELECT is not allowed in cluster mode")
+    """Databases 0..15 on the main port (a standalone Redis); the cluster port is a
+    Redis Cluster node's: database 0 only."""
+    db = parse_db(args[1])
+    if isinstance(db, str):
+        if c.cluster_view and db == ERR_DB_RANGE:
+            return ERR_SELECT_CLUSTER
+        return resp.error(db)
+    if c.cluster_view and db != 0:
+        return ERR_SELECT_CLUSTER
+    c.db = db
     return resp.OK
 
 
@@ -152,7 +161,7 @@ def cmd_select(c: Context, args: list[bytes]) -> bytes:
 def _client_info(c: Client) -> str:
     name = (c.name or b"").decode("utf-8", "replace")
     return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
-            f"flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
+            f"flags=N db={c.db} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={c.last_cmd} "
             f"user={c.user} redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
 
@@ -370,12 +379,85 @@ def cmd_lastsave(c: Context, args: list[bytes]) -> bytes:
 # --- FLUSHDB ------------------------------------------------------------------------
 
 
-@command("flushdb", -1, ("write",), group="server",
-         summary="Removes all keys from the only database: the same as FLUSHALL.")
-def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
-    from .keys import cmd_flushall
+FLUSH_CHUNK = 1000  # keys FLUSHDB deletes at a time
 
-    return cmd_flushall(c, args)
+
+class _Then:
+    """A reply slot stand-in: hands the reply to a function."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[bytes], None]) -> None:
+        self.fn = fn
+
+    def set(self, reply: bytes) -> None:
+        self.fn(reply)
+
+
+@command("flushdb", -1, ("write",), group="server",
+         summary="Removes all keys of the selected database (each deleted as DEL does).")
+def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
+    """The keys of the connection's database are listed by a keyspace walk (the whole
+    cluster on the main port, the node's own partitions on the cluster port), then
+    deleted as DEL deletes them, FLUSH_CHUNK at a time: each removes what it read, so a
+    write concurrent with the flush may survive it, and a replica that is down gets the
+    deletions by hinted handoff (FLUSHALL instead wipes every reachable node at once)."""
+    from .keys import _delete_keys
+
+    if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
+        return ERR_SYNTAX
+    slot = c.defer()
+    db = c.db
+    stored: list[bytes] = []
+
+    def chunk(i: int) -> None:
+        part = stored[i:i + FLUSH_CHUNK]
+        if not part:
+            slot.set(resp.OK)
+            return
+
+        def deleted(reply: bytes) -> None:
+            if reply[:1] == b"-":
+                slot.set(reply)
+            else:
+                chunk(i + FLUSH_CHUNK)
+
+        _delete_keys(c, part, _Then(deleted))
+
+    def found(result: tuple) -> None:
+        e, keys = result
+        if e is not None:
+            slot.set(resp.error(e))
+            return
+        stored.extend(storage_key(db, k) for k in dict.fromkeys(keys))
+        chunk(0)
+
+    c.keyscan.keys(None, c.cluster_view, found, db)
+    return None
+
+
+# --- SWAPDB -------------------------------------------------------------------------
+
+
+@command("swapdb", 3, ("write", "fast"), group="server", since="4.0.0",
+         summary="Refused: databases are key namespaces spread over the cluster, which "
+                 "cannot trade places at one instant.")
+def cmd_swapdb(c: Context, args: list[bytes]) -> bytes:
+    if c.cluster_view:
+        return resp.error("ERR SWAPDB is not allowed in cluster mode")
+    for raw, which in ((args[1], "first"), (args[2], "second")):
+        db = parse_db(raw)
+        if isinstance(db, str) and db != ERR_DB_RANGE:
+            return resp.error(f"ERR invalid {which} DB index")
+    for raw in args[1:]:
+        if isinstance(parse_db(raw), str):
+            return resp.error(ERR_DB_RANGE)
+    return ERR_SWAPDB
+
+
+ERR_SWAPDB = resp.error(
+    "ERR SWAPDB is not supported: dynredis databases are key namespaces spread over the "
+    "cluster's nodes, which cannot trade places at one instant")
 
 
 # --- CONFIG -------------------------------------------------------------------------
@@ -549,10 +631,10 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("save", lambda c: "", _parse_save),
     Setting("appendonly", lambda c: "no", _parse_bool),
     Setting("proto-max-bulk-len", lambda c: "536870912", _parse_memory(1024 * 1024, 2**63 - 1)),
-    Setting("databases", lambda c: "1", _fixed, immutable=True),
-    # "yes" once the CLUSTER command family (SLOTS, SHARDS ...) is served: until then a
-    # client that believed it would ask for slots it cannot get.
-    Setting("cluster-enabled", lambda c: "yes" if lookup(b"cluster") else "no", _fixed,
+    Setting("databases", lambda c: str(DATABASES), _fixed, immutable=True),
+    # The port's persona: the main port is a standalone Redis (SELECT works there), the
+    # cluster port a Redis Cluster node (README "Cluster-aware clients").
+    Setting("cluster-enabled", lambda c: "yes" if c.cluster_view else "no", _fixed,
             immutable=True),
     Setting("port", lambda c: str(c.figures().port), _parse_int(0, 65535)),
     Setting("maxclients", lambda c: str(c.limits.maxclients),

@@ -13,6 +13,7 @@ from typing import Any
 from ..resp import encode as resp
 from .common import ok_or_error
 from .context import Context
+from .databases import map_args
 from .table import command
 
 ERR_NESTED = resp.error("ERR MULTI calls can not be nested")
@@ -100,7 +101,8 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             cmd, words = queued[i]
             cap = _Capture(c)
             try:
-                reply = cmd.handler(cap, words)
+                # mapped now: a SELECT queued before it decides its database, as in Redis
+                reply = cmd.handler(cap, map_args(cmd, words, c.db))
             except Exception:
                 reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if reply is None:

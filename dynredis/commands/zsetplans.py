@@ -16,6 +16,7 @@ from typing import Any
 from ..resp import encode as resp
 from . import zfloat
 from .collection import WRONGTYPE, Plan, plan_command, store_args
+from .databases import shown
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zsetrange import parse_range_query
 from .zsets import pairs_reply
@@ -257,7 +258,7 @@ def _zmpop(keys: list[bytes], where: bytes, count: int, proto: int) -> Plan:
         if t != "zset":
             return WRONGTYPE
         items = [(m, s) for m, s in popped]
-        return resp.array([resp.bulk(key), pairs_reply(items, True, 3)
+        return resp.array([resp.bulk(shown(key)), pairs_reply(items, True, 3)
                            if proto >= 3 else _nested(items)])
     return resp.NIL3 if proto >= 3 else resp.NIL_ARRAY2
 

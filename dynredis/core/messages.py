@@ -188,7 +188,7 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "the digest of my scripts and libraries: answer with yours if it differs"),
     _k(REGISTRY_TABLE, "entries:seq reply:bool", REGISTRY_TABLE, "registry_table",
        "cluster.registry", "my whole table (reply: send yours back if you have more)"),
-    _k(COMMAND_FORWARD, "reqid:int args:seq user:str proto:int r:int w:int", COMMAND_ANSWER,
+    _k(COMMAND_FORWARD, "reqid:int args:seq user:str proto:int r:int w:int db:int", COMMAND_ANSWER,
        "command_forward", "cluster.affinity",
        "run this read-then-write command or script: you coordinate its key"),
     _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
@@ -364,8 +364,9 @@ def registry_table(entries: Any, reply: bool) -> tuple:
     return (REGISTRY_TABLE, entries, reply)
 
 
-def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int) -> tuple:
-    return (COMMAND_FORWARD, reqid, args, user, proto, r, w)
+def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int,
+                    db: int) -> tuple:
+    return (COMMAND_FORWARD, reqid, args, user, proto, r, w, db)
 
 
 def command_answer(reqid: int, reply: bytes) -> tuple:

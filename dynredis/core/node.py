@@ -69,7 +69,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   rga    reqid                            -       cluster.registry
   rgd    digest                           rgt     cluster.registry
   rgt    entries reply                    rgt     cluster.registry
-  af     reqid args user proto r w        afa     cluster.affinity
+  af     reqid args user proto r w db     afa     cluster.affinity
   afa    reqid reply                      -       cluster.affinity
 """
 

@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from ..commands.common import ok_or_error
+from ..commands.databases import map_args
 from ..commands.metadata import redis_record
 from ..commands.table import Command, lookup
 from ..resp import encode as resp
@@ -49,6 +50,9 @@ class ScriptCall:
         return getattr(self._conn, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dict__:  # its own (a script's database: SELECT in a script)
+            self.__dict__[name] = value
+            return
         setattr(self._conn, name, value)
 
     def defer(self) -> ScriptCall:
@@ -121,11 +125,12 @@ def execute(run: Any, args: list[bytes], proto: int, loading: bool,
     assert cmd is not None
     if "write" in flags_of(cmd, sub):
         run.wrote = True
-    call = ScriptCall(run.conn, proto, done, run)
+    call = ScriptCall(run.conn, proto, done, run, db=run.db)
     try:
-        reply = cmd.handler(call, args)
+        reply = cmd.handler(call, map_args(cmd, args, run.db))
     except Exception:
         reply = resp.error(f"ERR internal error executing '{cmd.name}'")
+    run.db = call.db  # SELECT in a script: its later commands' database, not the client's
     if reply is not None:
         call.set(reply)
 

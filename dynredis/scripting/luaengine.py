@@ -48,7 +48,7 @@ class Run:
 
     __slots__ = ("id", "kind", "name", "body", "keys", "args", "caller", "readonly",
                  "no_writes", "conn", "slot", "started", "wrote", "killed", "lua",
-                 "on_call", "on_done", "command", "gated", "leave")
+                 "on_call", "on_done", "command", "gated", "leave", "db")
 
     def __init__(self, kind: str, name: str, keys: list[bytes], args: list[bytes],
                  caller: int, readonly: bool) -> None:
@@ -72,6 +72,7 @@ class Run:
         self.leave: Callable[[], None] = _nothing
         self.on_call: Callable[[bytes, int, list[bytes]], None] = _nothing
         self.on_done: Callable[[bytes], None] = _nothing
+        self.db = 0  # the database its redis.call commands use (SELECT in it changes it)
 
 
 def _nothing(*args: Any) -> None:

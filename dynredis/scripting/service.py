@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..cluster.registry import Registry
+from ..commands.databases import storage_key
 from ..resp import encode as resp
 from . import calls
 from .luaengine import KILLED, LuaEngine, Run
@@ -135,6 +136,7 @@ class Scripts:
         r.conn = conn
         r.slot = slot
         r.command = command
+        r.db = conn.db
         self._ids += 1
         r.id = self._ids
         self.runs[r.id] = r
@@ -156,6 +158,8 @@ class Scripts:
         if not keys or gate is None:
             self.worker.submit(start)
             return
+        # The gates of the keys as stored: those the script's commands pass.
+        keys = [storage_key(r.db, k) for k in keys]
 
         def entered(leave: Callable[[], None]) -> None:
             # the script holds its keys' gates until its reply (commands/gate.py)

@@ -433,9 +433,11 @@ class NodeServer:
         loop.call_later(TICK_S, self._tick)
 
     def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
-                       done: Callable[[bytes], None]) -> None:
+                       db: int, done: Callable[[bytes], None]) -> None:
         """Run a command another node handed over (cluster/affinity.py) as its client
-        would have run it here: same user, protocol and quorum settings."""
+        would have run it here: same user, protocol, quorum settings and database (its
+        keys come as stored, commands/databases.py; a script's as the client named
+        them)."""
         from ..scripting.calls import ScriptCall
 
         conn = self._forward_conn
@@ -453,7 +455,7 @@ class NodeServer:
         every = min(node.cfg.n, sum(1 for m in node.members if node.member_status(m) == "up"))
         call = ScriptCall(conn, proto, done, None, user=user, authed=True,
                           perms=self.users.restrictions(user), r=r or None,
-                          w=max(w or node.cfg.w, every))
+                          w=max(w or node.cfg.w, every), db=db)
         try:
             reply = cmd.handler(call, args)
         except Exception:

@@ -23,6 +23,7 @@ from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
+from ..commands.databases import map_args
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.request import RequestParser
@@ -120,6 +121,8 @@ class ClientConnection(asyncio.Protocol):
         self.perms: Any = users.restrictions("default")
         self.r: int | None = None
         self.w: int | None = None
+        # The selected database (SELECT; commands/databases.py maps its keys).
+        self.db = 0
         self.id = server.next_client_id()
         self.name: bytes | None = None
         self.lib_name = ""
@@ -548,6 +551,8 @@ class ClientConnection(asyncio.Protocol):
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
             return
+        # The keys as stored for the selected database (the same list in database 0).
+        args = map_args(cmd, args, self.db)
         if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
             self.last_cmd = cmd.name
             self.server.commands_processed += 1
