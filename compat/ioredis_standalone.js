@@ -1,5 +1,6 @@
 // ioredis (a plain `Redis` client) against one dynredis node: strings, keys and expiry,
-// counters, pipelines, MULTI/EXEC, scanStream, connection commands, the versioned API.
+// counters, pipelines, MULTI/EXEC, scanStream, connection commands, the versioned API,
+// numbered databases (a URL with a database, the db option, SELECT).
 //
 // usage: node compat/ioredis_standalone.js HOST PORT [OTHER_PORT]
 // Prints one JSON line: {"ok": bool, "families": {family: {"passed": n, "failed": [..]}}}
@@ -170,6 +171,31 @@ async function main() {
     eq(await r.call("SETCTX", "ios:v", both, "merged"), "OK", "SETCTX with the covering context");
     eq((await r.call("GETCTX", "ios:v"))[1], ["merged"], "reconciled");
     await rejects(r.call("SETCTX", "ios:v", "not-a-context", "x"), /context/i, "bad context");
+  });
+
+  await section("databases", async () => {
+    // a URL naming a database (ioredis sends SELECT on connect) and the db option
+    const viaUrl = new Redis(`redis://${host}:${port}/3`, { connectTimeout: 5000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    const viaOpt = new Redis({ ...opts, port: otherPort, db: 3 });
+    const five = new Redis({ ...opts, port: otherPort, db: 5 });
+    try {
+      eq(await viaUrl.set("ios:db", "three"), "OK", "SET in db 3 (URL)");
+      eq(await viaOpt.get("ios:db"), "three", "GET in db 3 through another node");
+      eq(await r.get("ios:db"), null, "db 0 does not see db 3's key");
+      eq(await five.get("ios:db"), null, "db 5 does not see db 3's key");
+      eq(await viaOpt.hset("ios:dbh", "f", "v"), 1, "HSET in db 3");
+      eq(await viaUrl.hget("ios:dbh", "f"), "v", "HGET in db 3");
+      eq((await viaUrl.keys("ios:db*")).sort(), ["ios:db", "ios:dbh"], "KEYS in db 3");
+      eq(await viaUrl.select(5), "OK", "SELECT 5");
+      eq(await viaUrl.get("ios:db"), null, "after SELECT 5");
+      eq(await viaOpt.flushdb(), "OK", "FLUSHDB of db 3");
+      eq(await viaOpt.dbsize(), 0, "DBSIZE of db 3 after FLUSHDB");
+      await rejects(r.select(16), /DB index is out of range/, "SELECT 16");
+    } finally {
+      viaUrl.disconnect();
+      viaOpt.disconnect();
+      five.disconnect();
+    }
   });
 
   r.disconnect();

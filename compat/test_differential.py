@@ -55,6 +55,9 @@ DIFFERENCES_MD = Path(__file__).with_name("DIFFERENCES.md")
 
 # command -> the line of DIFFERENCES.md after "- COMMAND: " (difference — reason).
 DIFFERENCES: dict[str, str] = {
+    "SWAPDB": "refused with `ERR SWAPDB is not supported: ...` where Redis swaps the two "
+              "databases — a database is a key namespace spread over the cluster's nodes, "
+              "which cannot trade places at one instant; the test swaps redis-server's back",
     "DBSIZE": "never counts a key whose expiry time has passed, where Redis 7.0 counts it "
               "until its expire cycle reaps it (e.g. right after `SET k v PXAT <past>`) "
               "— an expired version is never live in dynredis; the test makes redis-server "
@@ -534,6 +537,20 @@ connection = st.one_of(
     cmd("GET", key),
 )
 
+db_index = st.sampled_from([b"0", b"1", b"2", b"15", b"16", b"-1", b"x", b"01", b"1.5",
+                            b"2147483648", b""])
+databases = st.one_of(
+    writers,
+    cmd("SELECT", st.sampled_from([b"0", b"1", b"2"])),
+    cmd("SELECT", db_index),
+    cmd("GET", key), cmd("INCR", key), cmd("TTL", key), cmd("TYPE", key),
+    cmd_var("DEL", some(key, 1, 3)), cmd_var("EXISTS", some(key, 1, 3)),
+    cmd("DBSIZE"), cmd("KEYS", st.sampled_from([b"*", b"a*", b"{t}*"])), cmd("RANDOMKEY"),
+    cmd("FLUSHDB"), cmd("FLUSHDB", st.sampled_from([b"ASYNC", b"sync", b"x"])),
+    cmd("SWAPDB", db_index, db_index),
+    cmd("SWAPDB", db_index), cmd("SELECT"), cmd("FLUSHDB", st.just(b"ASYNC"), st.just(b"x")),
+)
+
 FAMILIES: dict[str, st.SearchStrategy[Cmd]] = {
     "strings": strings,
     "counters": counters,
@@ -542,6 +559,7 @@ FAMILIES: dict[str, st.SearchStrategy[Cmd]] = {
     "bitmaps": bitmaps,
     "string-extras": string_extras,
     "hyperloglog": hyperloglog,
+    "databases": databases,
 }
 
 
@@ -562,7 +580,17 @@ def agree(args: Sequence[bytes], want: object, got: object) -> bool:
             return abs(want - got) <= tol
     if cmd_name == b"KEYS" and isinstance(want, list) and isinstance(got, list):
         return sorted(want) == sorted(got)  # type: ignore[type-var]
+    if cmd_name == b"RANDOMKEY" and isinstance(want, bytes) and isinstance(got, bytes):
+        return True  # any key of the database (the compare checks it is one)
+    if swapdb_refused(args, want, got):
+        return True
     return want == got
+
+
+def swapdb_refused(args: Sequence[bytes], want: object, got: object) -> bool:
+    """SWAPDB that redis-server did and dynredis refused by design (DIFFERENCES)."""
+    return args[0].upper() == b"SWAPDB" and want == Status(b"OK") and isinstance(got, Error) \
+        and got.text.startswith(b"ERR SWAPDB is not supported")
 
 
 def show(cmd: Sequence[bytes]) -> str:
@@ -582,6 +610,7 @@ def run(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
 def compare(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
     for t in targets:
         assert t.call(b"FLUSHALL") == Status(b"OK"), f"FLUSHALL on {t.name}"
+        assert t.call(b"SELECT", b"0") == Status(b"OK"), f"SELECT 0 on {t.name}"
     transcript: list[str] = []
     real, dyn = targets[0], targets[1:]
     for i, c in enumerate(cmds):
@@ -589,6 +618,7 @@ def compare(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
         prepare_real(real, args)
         want = real.call(*args)
         transcript.append(f"  {show(args)}  ->  {want!r}")
+        refused = False
         for t in dyn:
             got = t.call(*args)
             if not agree(args, want, got):
@@ -596,6 +626,12 @@ def compare(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
                     f"{t.name} differs from redis-server on command {i}:\n"
                     f"  {show(args)}\n  redis-server: {want!r}\n  {t.name}: {got!r}\n"
                     "sequence so far (with redis-server's replies):\n" + "\n".join(transcript))
+            if args[0].upper() == b"RANDOMKEY" and isinstance(got, bytes):
+                assert t.call(b"EXISTS", got) == 1, \
+                    f"{t.name}: RANDOMKEY gave {got!r}, not a key of its database"
+            refused = refused or swapdb_refused(args, want, got)
+        if refused:
+            real.call(*args)  # swapped back: the servers hold the same data again
 
 
 def family_test(family: str) -> Callable[..., None]:
@@ -616,6 +652,7 @@ test_connection_differential = family_test("connection")
 test_bitmaps_differential = family_test("bitmaps")
 test_string_extras_differential = family_test("string-extras")
 test_hyperloglog_differential = family_test("hyperloglog")
+test_databases_differential = family_test("databases")
 
 
 # --- regression cases found by the differential test ---------------------------------------

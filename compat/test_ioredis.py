@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 NODE_TIMEOUT_S = 60
 SLOTS = 16384
 STANDALONE_FAMILIES = ("connection", "strings", "keys", "counters", "pipelines",
-                       "transactions", "scan", "versioned")
+                       "transactions", "scan", "versioned", "databases")
 
 
 def run_node(compat_dir: Path, script: str, *args: str) -> tuple[int, dict, str]:

@@ -337,8 +337,11 @@ def test_cluster_manager_check_and_info(cluster: Cluster) -> None:
     """`redis-cli --cluster check/info`, what an operator runs first: it reads INFO's
     Cluster section (cluster_enabled:1), CLUSTER NODES of every node and slot coverage."""
     for section in ("cluster", "default"):  # redis-cli --cluster reads plain INFO
-        info = cli(cluster.ports[0], "INFO", section).stdout
+        info = cli(cluster.cluster_ports[0], "INFO", section).stdout
         assert "cluster_enabled:1" in info.splitlines(), f"INFO {section}: {info!r}"
+        # the main port is a standalone Redis's (numbered databases)
+        info = cli(cluster.ports[0], "INFO", section).stdout
+        assert "cluster_enabled:0" in info.splitlines(), f"INFO {section}: {info!r}"
     check = cli(cluster.ports[0], "--cluster", "check", f"{HOST}:{cluster.cluster_ports[0]}",
                 check=False)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -141,16 +141,18 @@ def test_sync_connection(r: redis.Redis) -> None:
     info = r.client_info()
     assert info["name"] == "py-conn" and info["lib-name"] == "redis-py"
     assert any(c["name"] == "py-conn" for c in r.client_list())
+    assert r.execute_command("SELECT", "1") is True
     assert r.execute_command("SELECT", "0") is True
-    with pytest.raises(redis.ResponseError):
-        r.execute_command("SELECT", "1")
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        r.execute_command("SELECT", "16")
 
 
 @mark(SYNC, "server")
 def test_sync_server(r: redis.Redis) -> None:
     info = r.info()
     assert info["redis_version"].startswith("7.")
-    assert info["redis_mode"] == "cluster"
+    # the main port is a standalone Redis (numbered databases); the cluster port a node
+    assert info["redis_mode"] == "standalone" and info["cluster_enabled"] == 0
     assert r.info("dynamo")["ring_members"] == 3
     assert r.config_get("maxmemory") == {"maxmemory": "0"}
     secs, micros = r.time()
@@ -383,7 +385,7 @@ def test_resp3_hello_is_a_map(r3: redis.Redis) -> None:
     hello = r3.execute_command("HELLO", "3")
     assert isinstance(hello, dict)
     assert hello["server"] == "redis" and hello["proto"] == 3
-    assert hello["mode"] == "cluster" and hello["role"] == "master"
+    assert hello["mode"] == "standalone" and hello["role"] == "master"
     assert hello["modules"] == [] and isinstance(hello["id"], int)
     assert r3.client_info()["resp"] == "3"
     assert r3.ping() is True
@@ -413,7 +415,7 @@ def test_resp3_maps_of_server_commands(r3: redis.Redis) -> None:
     assert r3.config_get("maxmemory*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
                                            "maxmemory-clients": "2147483648"}
     info = r3.info("server")
-    assert info["redis_mode"] == "cluster"
+    assert info["redis_mode"] == "standalone"
     table = r3.command()
     assert table["get"]["arity"] == 2 and "readonly" in table["get"]["flags"]
     assert r3.command_getkeys("MSET", "a", "1", "b", "2") == ["a", "b"]

@@ -89,10 +89,18 @@ def test_cluster_nodes_parses_with_redis_py_and_marks_myself(cluster: Cluster) -
     assert "cluster_state:ok" in info and f"cluster_slots_ok:{SLOTS}" in info
 
 
-def test_hello_and_config_say_cluster_mode(cluster: Cluster) -> None:
+def test_hello_and_config_say_cluster_mode_on_the_cluster_port(cluster: Cluster) -> None:
+    cport = cluster.cluster_client(0)
+    try:
+        hello = cport.execute_command("HELLO", "2")
+        assert dict(zip(hello[::2], hello[1::2], strict=True))["mode"] == "cluster"
+        assert cport.config_get("cluster-enabled") == {"cluster-enabled": "yes"}
+    finally:
+        cport.close()
+    # the main port is a standalone Redis (numbered databases)
     hello = cluster.client(0).execute_command("HELLO", "2")
-    assert dict(zip(hello[::2], hello[1::2], strict=True))["mode"] == "cluster"
-    assert cluster.client(1).config_get("cluster-enabled") == {"cluster-enabled": "yes"}
+    assert dict(zip(hello[::2], hello[1::2], strict=True))["mode"] == "standalone"
+    assert cluster.client(1).config_get("cluster-enabled") == {"cluster-enabled": "no"}
 
 
 def test_redis_py_cluster_client_routes_keys_to_their_owner(cluster: Cluster) -> None:

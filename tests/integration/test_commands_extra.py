@@ -533,7 +533,7 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
     ours = cluster.client(2).config_get("*")
     assert ours == {"maxmemory": "0", "maxmemory-policy": "noeviction", "save": "",
                     "appendonly": "no", "proto-max-bulk-len": "536870912",
-                    "databases": "1", "cluster-enabled": "yes",
+                    "databases": "16", "cluster-enabled": "no",
                     "port": str(cluster.ports[2]), "maxclients": "10000",
                     "client-query-buffer-limit": "1073741824",
                     "client-output-buffer-limit":
