@@ -182,6 +182,8 @@ def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
         # Like DBSIZE: the whole cluster on the main port, the node's own partitions on
         # its cluster port. A failed walk leaves the section empty rather than the reply.
         e, figures = result
+        if e is None and c.cluster_view:  # a cluster node has database 0 only
+            figures = {db: f for db, f in figures.items() if db == 0}
         slot.set(reply(keyspace_lines(figures) if e is None else {}))
 
     c.keyscan.keyspace(c.cluster_view, counted)

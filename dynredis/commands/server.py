@@ -343,10 +343,11 @@ def cmd_command_getkeys(c: Context, args: list[bytes]) -> bytes:
 @command("reset", 1, ("noauth", "loading", "stale", "fast"), group="connection",
          summary="Resets the connection.", since="6.2.0")
 def cmd_reset(c: Context, args: list[bytes]) -> bytes:
-    """As Redis' RESET: back to RESP2, no name, unauthenticated if a password is set
-    (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
+    """As Redis' RESET: back to RESP2, no name, database 0, unauthenticated if a
+    password is set (tracking is never on, there is no MULTI or pub/sub to leave)."""
     c.proto = 2
     c.name = None
+    c.db = 0
     users = c.users
     c.authed = users.default_open()
     c.user = "default"

@@ -203,3 +203,25 @@ def test_swapdb_is_refused_clearly(cluster: Cluster) -> None:
             raise AssertionError("SWAPDB answered")
         except redis.ResponseError as e:
             assert str(e).startswith(text), str(e)
+
+
+def test_reset_goes_back_to_db_0_and_the_cluster_port_counts_db_0_only(cluster: Cluster) -> None:
+    conn = cluster.client(0, db=2)
+    try:
+        cluster.client(1).flushall()
+        conn.set("db:two", "2")
+        assert conn.execute_command("RESET") == "RESET"
+        assert conn.get("db:two") is None and str(conn.client_info()["db"]) == "0"
+        conn.set("db:zero", "0")
+        lines = []
+        for i in range(cluster.nodes):
+            cport = cluster.cluster_client(i)
+            try:
+                lines.append(parse_info(raw_command(cport, "INFO", "keyspace")))
+            finally:
+                cport.close()
+        assert all("db2" not in info for info in lines)
+        assert sum(int(info["db0"].split(",")[0][5:]) for info in lines if "db0" in info) == 1
+        assert "db2" in parse_info(raw_command(cluster.client(2), "INFO", "keyspace"))
+    finally:
+        conn.close()
