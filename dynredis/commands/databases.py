@@ -36,6 +36,8 @@ ERR_DB_RANGE = "ERR DB index is out of range"
 # Commands whose keys a script sees as the client named them: the script's own calls are
 # mapped (scripting/calls.py), its gates and routing use `storage_key`.
 SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+# Commands with more than keys to map: SORT's patterns, COPY's DB option.
+_SPECIAL = frozenset({"sort", "sort_ro", "copy"})
 
 
 def storage_key(db: int, key: bytes) -> bytes:
@@ -163,11 +165,14 @@ def key_positions(cmd: Command, words: list[bytes]) -> list[int]:
     return out
 
 
-def map_args(cmd: Command, words: list[bytes], db: int) -> list[bytes]:
+def map_args(cmd: Command, words: list[bytes], db: int, cluster: bool = False) -> list[bytes]:
     """The command's words with its keys (and key patterns) as stored for database
-    `db`: the same list when nothing changes (database 0, the common case)."""
+    `db`: the same list when nothing changes (database 0, the common case). `cluster`:
+    on the cluster port, where no other database may be named (COPY ... DB n is left
+    for the command to refuse)."""
     name = cmd.name
-    if db == 0:
+    special = name in _SPECIAL
+    if db == 0 and not special:
         for w in words:
             if w[:_LEN] == MARK:
                 break
@@ -176,18 +181,17 @@ def map_args(cmd: Command, words: list[bytes], db: int) -> list[bytes]:
     if name in SCRIPTS:
         return words
     positions = key_positions(cmd, words)
-    special = name in ("sort", "sort_ro", "copy", "move")
     if not positions and not special:
         return words
     out = list(words)
     for i in positions:
         out[i] = storage_key(db, words[i])
     if special:
-        _map_special(name, out, db)
+        _map_special(name, out, db, cluster)
     return out
 
 
-def _map_special(name: str, out: list[bytes], db: int) -> None:
+def _map_special(name: str, out: list[bytes], db: int, cluster: bool) -> None:
     if name in ("sort", "sort_ro"):
         # BY and GET patterns name keys of the same database ('#' is the element).
         i = 2
@@ -204,7 +208,7 @@ def _map_special(name: str, out: list[bytes], db: int) -> None:
                 i += 2
             else:
                 i += 1
-    elif name == "copy":
+    elif name == "copy" and not cluster:
         # COPY src dst DB n: the destination is database n's; the handler then copies
         # within one keyspace (DB 0 for it).
         for i in range(3, len(out) - 1):

@@ -102,7 +102,7 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             cap = _Capture(c)
             try:
                 # mapped now: a SELECT queued before it decides its database, as in Redis
-                reply = cmd.handler(cap, map_args(cmd, words, c.db))
+                reply = cmd.handler(cap, map_args(cmd, words, c.db, c.cluster_view))
             except Exception:
                 reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if reply is None:

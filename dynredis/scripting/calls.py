@@ -127,7 +127,7 @@ def execute(run: Any, args: list[bytes], proto: int, loading: bool,
         run.wrote = True
     call = ScriptCall(run.conn, proto, done, run, db=run.db)
     try:
-        reply = cmd.handler(call, map_args(cmd, args, run.db))
+        reply = cmd.handler(call, map_args(cmd, args, run.db, run.conn.cluster_view))
     except Exception:
         reply = resp.error(f"ERR internal error executing '{cmd.name}'")
     run.db = call.db  # SELECT in a script: its later commands' database, not the client's

@@ -552,7 +552,7 @@ class ClientConnection(asyncio.Protocol):
             self.reply(resp.QUEUED)
             return
         # The keys as stored for the selected database (the same list in database 0).
-        args = map_args(cmd, args, self.db)
+        args = map_args(cmd, args, self.db, self.cluster_view)
         if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
             self.last_cmd = cmd.name
             self.server.commands_processed += 1

@@ -90,13 +90,14 @@ def test_cluster_nodes_parses_with_redis_py_and_marks_myself(cluster: Cluster) -
 
 
 def test_hello_and_config_say_cluster_mode_on_the_cluster_port(cluster: Cluster) -> None:
-    cport = cluster.cluster_client(0)
+    cport, other = cluster.cluster_client(0), cluster.cluster_client(1)
     try:
         hello = cport.execute_command("HELLO", "2")
         assert dict(zip(hello[::2], hello[1::2], strict=True))["mode"] == "cluster"
-        assert cport.config_get("cluster-enabled") == {"cluster-enabled": "yes"}
+        assert other.config_get("cluster-enabled") == {"cluster-enabled": "yes"}
     finally:
         cport.close()
+        other.close()
     # the main port is a standalone Redis (numbered databases)
     hello = cluster.client(0).execute_command("HELLO", "2")
     assert dict(zip(hello[::2], hello[1::2], strict=True))["mode"] == "standalone"

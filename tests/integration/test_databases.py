@@ -172,9 +172,11 @@ def test_the_main_port_is_a_standalone_redis_and_the_cluster_port_a_cluster_node
     info = main.info()
     assert info["cluster_enabled"] == 0 and info["redis_mode"] == "standalone"
     assert main.config_get("cluster-enabled") == {"cluster-enabled": "no"}
-    hello = main.execute_command("HELLO", "3")
-    assert hello["mode"] == "standalone"
-    main.execute_command("HELLO", "2")
+    fresh = cluster.client(0, protocol=3)
+    try:
+        assert fresh.execute_command("HELLO", "3")["mode"] == "standalone"
+    finally:
+        fresh.close()
     # cluster-aware clients still bootstrap from a main port (CLUSTER SLOTS answers)
     assert main.execute_command("CLUSTER", "KEYSLOT", "a") == 15495
     cport = cluster.cluster_client(0)
