@@ -113,6 +113,23 @@ def _specs(name: str) -> tuple | None:
     return tuple(out)
 
 
+_ONE_KEY: dict[str, int] = {}
+
+
+def _one_key(cmd: Command) -> int:
+    """The index of a command's only key, if it always has exactly one at a fixed index
+    (GET, SET, INCR, HSET ...), else 0."""
+    if cmd.subcommands or cmd.name in _SPECIAL or cmd.name in SCRIPTS:
+        return 0
+    specs = _specs(cmd.name)
+    if specs is None:
+        return cmd.first_key if cmd.first_key and cmd.last_key == cmd.first_key else 0
+    if len(specs) == 1 and specs[0][0] == "index" and specs[0][3] == "range" \
+            and specs[0][4] == 0:
+        return int(specs[0][1])
+    return 0
+
+
 def _keyword(words: list[bytes], want: bytes, startfrom: int) -> int | None:
     argc = len(words)
     positions = range(startfrom, argc - 1) if startfrom > 0 else range(argc + startfrom, 0, -1)
@@ -171,13 +188,31 @@ def map_args(cmd: Command, words: list[bytes], db: int, cluster: bool = False) -
     on the cluster port, where no other database may be named (COPY ... DB n is left
     for the command to refuse)."""
     name = cmd.name
+    if db == 0:
+        # the common case, on every request's path: a command of one key, not escaped
+        at = _ONE_KEY.get(name)
+        if at is None:
+            at = _ONE_KEY[name] = _one_key(cmd)
+        if at:
+            if len(words) <= at or words[at][:_LEN] != MARK:
+                return words
+        elif name not in _SPECIAL:
+            for w in words:
+                if w[:_LEN] == MARK:
+                    break
+            else:
+                return words
+    else:
+        at = _ONE_KEY.get(name)
+        if at is None:
+            at = _ONE_KEY[name] = _one_key(cmd)
+        if at:
+            if len(words) <= at:
+                return words
+            out = list(words)
+            out[at] = _PREFIX[db] + words[at]
+            return out
     special = name in _SPECIAL
-    if db == 0 and not special:
-        for w in words:
-            if w[:_LEN] == MARK:
-                break
-        else:
-            return words
     if name in SCRIPTS:
         return words
     positions = key_positions(cmd, words)
