@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dynredis.cluster.keyscan import KeyScan
+from dynredis.commands.databases import MARK, storage_key
 from dynredis.core.node import Config
 from tests.sim.harness import SimCluster
 
@@ -28,10 +29,11 @@ def load(sim: SimCluster, keys: list[bytes] = KEYS) -> None:
 
 
 def call(sim: SimCluster, scans: dict[str, KeyScan], via: str, op: str, *args: Any,
-         wait_ms: int = 10_000) -> tuple[str | None, Any]:
+         wait_ms: int = 10_000, **kw: Any) -> tuple[str | None, Any]:
     """Run one KeyScan operation on node `via`, ticking it, until its callback fires."""
     box: list = []
-    assert sim.on_node(via, lambda node: getattr(scans[via], op)(*args, box.append), catch=False)
+    assert sim.on_node(via, lambda node: getattr(scans[via], op)(*args, box.append, **kw),
+                       catch=False)
     waited = 0
     while not box and waited < wait_ms:
         sim.run(5)
@@ -167,3 +169,29 @@ def test_no_reachable_replica_is_an_error() -> None:
     sim.stop(sim.names[1])
     err, _ = call(sim, scans, sim.names[0], "dbsize", False)
     assert err is not None and err.startswith("NOQUORUM keyspace walk")
+
+
+def test_walks_cover_one_numbered_database_and_name_its_keys_as_it_does() -> None:
+    sim, scans = make()
+    zero = [b"z:%d" % i for i in range(40)] + [MARK + b"\x03escaped"]
+    three = [b"t:%d" % i for i in range(25)] + [b"z:1"]
+    load(sim, [storage_key(0, k) for k in zero] + [storage_key(3, k) for k in three])
+    for via in sim.names[:2]:
+        for db, keys in ((0, zero), (3, three), (7, [])):
+            err, listed = call(sim, scans, via, "keys", b"*", False, db=db)
+            assert err is None and sorted(listed) == sorted(keys), db
+            assert call(sim, scans, via, "dbsize", False, db=db) == (None, len(keys))
+            err, key = call(sim, scans, via, "randomkey", False, db=db)
+            assert err is None and (key in keys if keys else key is None)
+            cursor, scanned = 0, []
+            while True:
+                err, (cursor, batch) = call(sim, scans, via, "scan", cursor, 5, b"*:1*", True,
+                                            False, db=db)
+                scanned.extend(batch)
+                if cursor == 0:
+                    break
+            assert sorted(scanned) == sorted(k for k in keys if k[1:3] == b":1"), db
+        err, figures = call(sim, scans, via, "keyspace", False)
+        assert err is None and {db: f[0] for db, f in figures.items()} == \
+            {0: len(zero), 3: len(three)}
+
