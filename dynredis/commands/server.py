@@ -437,6 +437,30 @@ def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
     return None
 
 
+# --- MOVE ---------------------------------------------------------------------------
+
+
+@command("move", 3, ("write", "fast"), 1, 1, 1, "generic",
+         summary="Refused: moving a key between databases needs a whole-key copy, not "
+                 "served by this build.")
+def cmd_move(c: Context, args: list[bytes]) -> bytes:
+    """Checked as Redis checks it (the port, the index, the same database), then refused."""
+    if c.cluster_view:
+        return resp.error("ERR MOVE is not allowed in cluster mode")
+    db = parse_db(args[2])
+    if isinstance(db, str):
+        return resp.error(db)
+    if db == c.db:
+        return resp.error("ERR source and destination objects are the same")
+    return ERR_MOVE
+
+
+ERR_MOVE = resp.error(
+    "ERR MOVE is not supported by this build: a key is moved between databases by a copy "
+    "of the whole key, which this build does not have (GET and SET a string in the other "
+    "database instead)")
+
+
 # --- SWAPDB -------------------------------------------------------------------------
 
 

@@ -227,3 +227,24 @@ def test_reset_goes_back_to_db_0_and_the_cluster_port_counts_db_0_only(cluster: 
         assert "db2" in parse_info(raw_command(cluster.client(2), "INFO", "keyspace"))
     finally:
         conn.close()
+
+
+def test_move_is_checked_as_redis_checks_it_then_refused(cluster: Cluster,
+                                                         real_redis: redis.Redis) -> None:
+    main = cluster.client(0)
+    for args in (("k", "x"), ("k", "0"), ("k", "16"), ("k", "4294967296")):
+        ours = theirs = None
+        try:
+            main.execute_command("MOVE", *args)
+        except redis.ResponseError as e:
+            ours = str(e)
+        try:
+            real_redis.execute_command("MOVE", *args)
+        except redis.ResponseError as e:
+            theirs = str(e)
+        assert ours == theirs and ours is not None, args
+    try:
+        main.execute_command("MOVE", "k", "3")
+        raise AssertionError("MOVE answered")
+    except redis.ResponseError as e:
+        assert str(e).startswith("MOVE is not supported"), str(e)
