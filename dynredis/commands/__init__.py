@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     geocmds,
     hashes,
     hyperloglog,
+    keymoves,
     keys,
     keyspace,
     lists,
