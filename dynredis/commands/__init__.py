@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     replication,
     server,
     sets,
+    sortcmd,
     stringextras,
     strings,
     transactions,
