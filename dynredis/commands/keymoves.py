@@ -41,6 +41,8 @@ ERR_NO_SUCH_KEY = resp.error("ERR no such key")
 ERR_SAME_OBJECT = resp.error("ERR source and destination objects are the same")
 ERR_DB_RANGE = resp.error("ERR DB index is out of range")
 ERR_NOT_INT = resp.error("ERR value is not an integer or out of range")
+ERR_NOT_C_INT = resp.error(
+    "ERR value is out of range, value must between -2147483648 and 2147483647")
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -161,8 +163,10 @@ def plan_copy(args: list[bytes], proto: int) -> Plan | bytes:
             replace = True
         elif word == b"DB" and i + 1 < len(args):
             db = parse_int(args[i + 1])
-            if db is None or not INT_MIN <= db <= INT_MAX:
+            if db is None:
                 return ERR_NOT_INT
+            if not INT_MIN <= db <= INT_MAX:
+                return ERR_NOT_C_INT
             if db != 0:
                 return ERR_DB_RANGE
             i += 1
