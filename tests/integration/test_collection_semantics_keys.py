@@ -291,3 +291,30 @@ def test_sort_replies_in_resp3(real_redis):
     finally:
         conn.close()
 
+
+
+GETKEYS_CASES = [
+    (b"SORT", b"k"), (b"SORT", b"k", b"STORE", b"d"), (b"SORT", b"k", b"STORE"),
+    (b"SORT", b"k", b"STORE", b"a", b"store", b"b"), (b"SORT", b"k", b"LIMIT", b"1", b"STORE",
+                                                       b"b"),
+    (b"SORT", b"k", b"GET", b"STORE", b"b"), (b"SORT", b"k", b"BY", b"w_*", b"GET", b"#"),
+    (b"SORT_RO", b"k", b"ALPHA"), (b"SORT_RO", b"k", b"STORE", b"d"),
+    (b"RENAME", b"a", b"b"), (b"RENAMENX", b"a", b"b"), (b"COPY", b"a", b"b", b"REPLACE"),
+]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_command_getkeys_finds_keys_as_redis(real_redis, proto):
+    """Cluster clients ask COMMAND GETKEYS where SORT's STORE destination is."""
+    from types import SimpleNamespace
+
+    from dynredis.commands.server import cmd_command_getkeys
+
+    conn = RawReal(real_redis.port, proto)
+    try:
+        for case in GETKEYS_CASES:
+            args = [b"COMMAND", b"GETKEYS", *case]
+            client = SimpleNamespace(proto=proto)
+            assert cmd_command_getkeys(client, args) == conn.call(*args), case
+    finally:
+        conn.close()
