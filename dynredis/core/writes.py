@@ -89,7 +89,7 @@ class Writes:
 
     # --- the two kinds of write ------------------------------------------------------
 
-    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write of a new version of `key`.
 
