@@ -12,6 +12,7 @@ rebuilds the command with the same builder (`run_forwarded`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -38,6 +39,8 @@ Builder = Callable[[list[bytes], int], "Built | bytes"]
 Step = list[bytes]
 Plan = Generator["Step | tuple[Step, ...]", Any, bytes]
 PlanBuilder = Callable[[list[bytes], int], "Plan | bytes"]
+
+log = logging.getLogger("dynredis.commands")
 
 BUILDERS: dict[str, Builder] = {}
 PLANS: dict[str, PlanBuilder] = {}
@@ -134,6 +137,11 @@ def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> N
                 step = plan.send(result[1])
         except StopIteration as done:
             reply(done.value)
+            return
+        except Exception:
+            # A bug in the plan: the client gets an error now, not at its timeout.
+            log.exception("a plan failed")
+            reply(error_reply(FAILED))
             return
         if isinstance(step, tuple):
             _run_batch(step, run_step, advance)

@@ -203,3 +203,13 @@ def test_getctx_shows_a_list_item_popped_by_two_clients():
     _, kind, info = getctx(a)
     assert kind == b"list" and info[b"elements"] == 1
     assert info[b"concurrent"] == 0 and info[b"concurrent-removed"] == 1
+
+
+def test_a_plan_that_fails_answers_an_error_at_once():
+    def broken():  # type: ignore[no-untyped-def]
+        yield [b"dyn.type", b"k"]
+        raise KeyError("a bug")
+
+    out: list[bytes] = []
+    collection.drive(broken(), lambda step, cb: cb((None, [None, 0])), out.append)
+    assert out == [b"-ERR internal error running the command\r\n"]
