@@ -25,7 +25,7 @@ ERR_CONTEXT = resp.error("ERR invalid context")
 SAMPLE = 10  # concurrent elements GETCTX names
 
 
-@command("getctx", 2, ("readonly", "fast"), 1, 1, 1, "dynamo",
+@command("getctx", 2, ("readonly",), 1, 1, 1, "dynamo",
          "Returns a key's causal context and all its concurrent values (siblings).",
          since="0.1.0")
 def cmd_getctx(c: Any, args: list[bytes]) -> None:
