@@ -168,7 +168,7 @@ class Node:
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write (writes.Writes.put): `ctx` None writes with this node's own
-        context, `data` None a tombstone."""
+        context, `data` None a tombstone (a collection's marker: EXPIRE of it)."""
         self.writes.put(key, ctx, data, expire_at, cb, w)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
