@@ -72,6 +72,7 @@ def build_dump(args: list[bytes], proto: int) -> Built | bytes:
         t = v.type()
         if t is None:
             return [None, None, 0, b""]
+        value: Any  # a string's bytes, or a collection's items
         if t == "string":
             value, expire = _string_value(v)
         else:
