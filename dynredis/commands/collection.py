@@ -97,7 +97,7 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
             if isinstance(plan, bytes):
                 return plan
             slot = c.defer()
-            drive(plan, lambda step, cb: _run_step(c.node, step, c.proto, cb, c.r, c.w),
+            drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
                   slot.set)
             return None
 
@@ -112,7 +112,7 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
 StepRunner = Callable[[list[bytes], Callable[[tuple[str | None, Any]], None]], None]
 
 
-def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> None:
+def drive(plan: Plan, run: StepRunner, reply: Callable[[bytes], None]) -> None:
     """Run a plan's steps one after the other, then give its reply (or the first
     step's error)."""
 
@@ -129,14 +129,16 @@ def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> N
         except StopIteration as done:
             reply(done.value)
             return
-        run_step(step, advance)
+        run(step, advance)
 
     advance(None)
 
 
-def _run_step(node: Any, args: list[bytes], proto: int,
-              cb: Callable[[tuple[str | None, Any]], None], r: int | None,
-              w: int | None) -> None:
+def run_step(node: Any, args: list[bytes], proto: int,
+             cb: Callable[[tuple[str | None, Any]], None], r: int | None,
+             w: int | None) -> None:
+    """Run one single-key step of a plan (a builder's name and arguments) on its key;
+    `cb((err, result))`."""
     built = BUILDERS[args[0].decode().lower()](args, proto)
     if isinstance(built, bytes):
         cb((None, built))

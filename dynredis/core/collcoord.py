@@ -17,6 +17,9 @@ A command runs in three steps, the first and last being Dynamo's quorums:
    fallback standing in for a down replica keeps them as hints); the caller is answered
    after W acknowledgements, its own included.
 
+Every replica that writes the key, the coordinator after step 2 and the others as they
+apply its delta, tells the nodes watching the key (watches.py: clients blocked on it).
+
 Commands that write nothing answer after step 2. A forwarded command travels as an
 opaque payload the commands layer turned it into, and comes back as its reply.
 
@@ -203,6 +206,8 @@ class CollCoordinator:
         except Exception:
             failed = True  # a bug in the command: its writes so far still replicate
         deltas, events = view.finish()
+        if deltas:
+            node.watches.changed(cop.key)  # clients blocked on it, here or elsewhere
         others = [(peer, owner) for peer, owner in cop.targets if peer != node.name]
         cop.acked.add(node.name)
         if failed:
@@ -372,15 +377,19 @@ class CollCoordinator:
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas = msg
-        self._apply(p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
+        self._apply(src, p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
         if reqid:
             self.node.send(src, m.coll_write_ack(reqid))
 
     def _on_repair(self, src: str, msg: tuple) -> None:
         _, p, key, owner, records, events = msg
-        self._apply(p, key, owner, events, records)
+        self._apply(src, p, key, owner, events, records)
 
-    def _apply(self, p: int, key: bytes, owner: str, events: Any, records: Any) -> None:
+    def _apply(self, src: str, p: int, key: bytes, owner: str, events: Any,
+               records: Any) -> None:
+        """Store a coordinator's records of `key` (hints, if we stand in for `owner`),
+        and tell the nodes watching the key, but `src`: it wrote them, and told its own
+        watchers."""
         node = self.node
         if owner != node.name:
             for part, rkey, enc in records:
@@ -399,6 +408,8 @@ class CollCoordinator:
         dots = [(a, n) for a, n in events]
         if dots:
             self.store.applied(p, key, dots, written)
+        if written:
+            node.watches.changed(key, src)
 
     def wipe(self) -> None:
         self.store.forget()

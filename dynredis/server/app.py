@@ -517,7 +517,8 @@ class NodeServer:
             "server": self._info_server,
             "clients": lambda: {"connected_clients": sum(
                 1 for c in self.clients.values() if c.peer_name is None),
-                "maxclients": self.limits.maxclients},
+                "maxclients": self.limits.maxclients,
+                "blocked_clients": len(self.node.blocking.waiting)},
             "stats": self._info_stats,
             # Every node is part of a cluster: `redis-cli --cluster check` and cluster
             # clients look for this (CLUSTER INFO has the details).
