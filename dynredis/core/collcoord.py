@@ -130,6 +130,10 @@ class CollCoordinator:
     def expire(self, now: int) -> None:
         """Time out overdue commands (their deadline passed)."""
         for op in overdue(self.pending, now):
+            # An earlier one's timeout may have run this one (queued behind it on the
+            # same key): answered, or restarted with a new deadline for its write.
+            if self.pending.get(op.reqid) is not op or op.deadline > now:
+                continue
             del self.pending[op.reqid]
             self.node.stats.timeouts += 1
             op.timed_out()
