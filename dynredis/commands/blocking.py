@@ -45,17 +45,20 @@ Attempt = Generator[list[bytes], Any, "bytes | None"]
 
 class Blocker:
     """What one blocking command does: its keys, its first attempt (every key, in
-    order), its attempt on one key after that key was written, its nil reply and its
-    timeout."""
+    order), its attempt on one key after that key was written, its reply at the timeout
+    (`nil`) and when it may not block (`nil_now`: in MULTI; BLMOVE's differ in RESP2, a
+    null array and a null bulk string, as in Redis), and its timeout."""
 
-    __slots__ = ("keys", "first", "retry", "nil", "timeout_ms")
+    __slots__ = ("keys", "first", "retry", "nil", "nil_now", "timeout_ms")
 
     def __init__(self, keys: list[bytes], first: Callable[[], Attempt],
-                 retry: Callable[[bytes], Attempt], nil: bytes, timeout_ms: int) -> None:
+                 retry: Callable[[bytes], Attempt], nil: bytes, timeout_ms: int,
+                 nil_now: bytes | None = None) -> None:
         self.keys = keys
         self.first = first
         self.retry = retry
         self.nil = nil
+        self.nil_now = nil if nil_now is None else nil_now
         self.timeout_ms = timeout_ms
 
 
@@ -97,7 +100,7 @@ def start(node: Any, blocker: Blocker, proto: int, r: int | None, w: int | None,
     started = node.now
 
     def run(args: list[bytes], cb: Callable[[tuple[str | None, Any]], None]) -> None:
-        run_step(node, args, proto, cb, r, w)
+        run_step(node, args, proto, cb, r, w, home=True)
 
     def attempt(key: bytes, done: Callable[[Any], None]) -> None:
         first_failed = [False]
@@ -123,7 +126,7 @@ def start(node: Any, blocker: Blocker, proto: int, r: int | None, w: int | None,
 
     def first_done(reply: bytes | None) -> None:
         if reply is not None or not may_block:
-            answer(blocker.nil if reply is None else reply)
+            answer(blocker.nil_now if reply is None else reply)
             return
         deadline = started + blocker.timeout_ms if blocker.timeout_ms else 0
         if deadline and node.now >= deadline:
@@ -258,7 +261,7 @@ def _bmove(src: bytes, dst: bytes, wherefrom: int, whereto: int, timeout: int,
             return None
         return WRONGTYPE if got == WRONG else resp.bulk(got)
 
-    return Blocker([src], first, retry, resp.nil(proto), timeout)
+    return Blocker([src], first, retry, nil_array(proto), timeout, resp.nil(proto))
 
 
 @blocking_command("blmove", 6, FLAGS_NEW, 1, 2, 1, "list",

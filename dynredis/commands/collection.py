@@ -136,15 +136,15 @@ def drive(plan: Plan, run: StepRunner, reply: Callable[[bytes], None]) -> None:
 
 def run_step(node: Any, args: list[bytes], proto: int,
              cb: Callable[[tuple[str | None, Any]], None], r: int | None,
-             w: int | None) -> None:
+             w: int | None, home: bool = False) -> None:
     """Run one single-key step of a plan (a builder's name and arguments) on its key;
-    `cb((err, result))`."""
+    `cb((err, result))` (`home`: at the key's first up replica, core/collcoord.py)."""
     built = BUILDERS[args[0].decode().lower()](args, proto)
     if isinstance(built, bytes):
         cb((None, built))
         return
     key, op = built
-    node.coll.run(key, op, cb, (args, proto), r, w)
+    node.coll.run(key, op, cb, (args, proto), r, w, home)
 
 
 def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]

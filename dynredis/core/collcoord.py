@@ -141,15 +141,19 @@ class CollCoordinator:
     # --- coordinator -----------------------------------------------------------------
 
     def run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
-            r: int | None = None, w: int | None = None) -> None:
+            r: int | None = None, w: int | None = None, home: bool = False) -> None:
         """Run `op` on `key`'s view at a coordinating replica; `cb((err, result))`.
 
         `payload` is what a node that is not a replica sends to one instead (the
-        commands layer turns it back into the command there)."""
+        commands layer turns it back into the command there). With `home`, the
+        coordinator is the key's first up replica, whichever node this is: commands
+        that race for the same elements from different nodes (blocked clients woken
+        together) then run one after the other there, in arrival order, rather than
+        concurrently at several replicas, where each would see the same element."""
         node = self.node
         p = node.partition(key)
         route = node.route(p)
-        if not route.local:
+        if not route.local or (home and route.targets[0][0] != node.name):
             self._forward(route.targets, key, payload, cb)
             return
         r = r or node.cfg.r
