@@ -222,13 +222,13 @@ def build_brpop(args: list[bytes], proto: int) -> Blocker | bytes:
 @blocking_command("blmpop", -5, ("write", "blocking", "movablekeys"), 0, 0, 0, "list",
                   "Pop elements from a list, or block until one is available", "7.0.0")
 def build_blmpop(args: list[bytes], proto: int) -> Blocker | bytes:
-    timeout = parse_timeout(args[1])
-    if isinstance(timeout, bytes):
-        return timeout
-    parsed = parse_mpop(args, 2)
+    parsed = parse_mpop(args, 2)  # Redis reads the timeout after the other arguments
     if isinstance(parsed, bytes):
         return parsed
     keys, where, count = parsed
+    timeout = parse_timeout(args[1])
+    if isinstance(timeout, bytes):
+        return timeout
 
     def first() -> Attempt:
         got = yield from pop_first(keys, where, count)
@@ -341,13 +341,13 @@ def build_bzpopmax(args: list[bytes], proto: int) -> Blocker | bytes:
                   "sorted_set", "Remove and return members with scores in a sorted set or "
                   "block until one is available", "7.0.0")
 def build_bzmpop(args: list[bytes], proto: int) -> Blocker | bytes:
-    timeout = parse_timeout(args[1])
-    if isinstance(timeout, bytes):
-        return timeout
-    parsed = parse_zmpop(args, 2)
+    parsed = parse_zmpop(args, 2)  # Redis reads the timeout after the other arguments
     if isinstance(parsed, bytes):
         return parsed
     keys, where, count = parsed
+    timeout = parse_timeout(args[1])
+    if isinstance(timeout, bytes):
+        return timeout
 
     def first() -> Attempt:
         for key in keys:
