@@ -605,4 +605,12 @@ class NodeServer:
             "tls_port": self.opts.tls_port,
             "peer_links_accepted": self.peer_auth.accepted,
             "peer_links_refused": self.peer_auth.refusals,
+            # blocking pops (core/blocking.py, core/watches.py)
+            "blocked_keys": len(node.blocking.queues),
+            "blocked_attempts": node.blocking.attempts,
+            "blocked_served": node.blocking.served,
+            "blocked_timeouts": node.blocking.timeouts,
+            "keys_watched": len(node.watches.listeners),
+            "watches_held": sum(len(w) for w in node.watches.watchers.values()),
+            "watch_notifications_sent": node.watches.notified,
         }
