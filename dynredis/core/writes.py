@@ -89,12 +89,13 @@ class Writes:
 
     # --- the two kinds of write ------------------------------------------------------
 
-    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write of a new version of `key`.
 
         `ctx` is the causal context the write supersedes; None means this node's own
-        current context (plain SET/DEL). `data` None writes a tombstone.
+        current context (plain SET/DEL). `data` None writes a tombstone; a collection's
+        type marker (EXPIRE of a hash) keeps the collection with a new expiry.
         """
         membership = self.membership
         p = membership.ring.partition_of(key)
