@@ -29,6 +29,8 @@ through the node's `done` list.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +65,7 @@ class KeyQueue:
     __slots__ = ("waiters", "busy", "again")
 
     def __init__(self) -> None:
-        self.waiters: list[Waiter] = []
+        self.waiters: dict[Waiter, None] = {}  # in arrival order
         self.busy = False  # an attempt on this key is in flight
         self.again = False  # written since that attempt started: try again after it
 
@@ -73,6 +75,8 @@ class Blocking:
         self.node = node
         self.queues: dict[bytes, KeyQueue] = {}
         self.waiting: dict[Waiter, None] = {}  # every waiter, in arrival order
+        self.deadlines: list[tuple[int, int, Waiter]] = []  # a heap (ended waits linger)
+        self._seq = itertools.count()
         self.next_retry = 0
         self.attempts = 0  # statistics (INFO)
         self.served = 0
@@ -85,6 +89,8 @@ class Blocking:
         """Wait on `keys` until an attempt gets something, or `deadline` (0: none)."""
         w = Waiter(list(dict.fromkeys(keys)), attempt, finish, deadline)
         self.waiting[w] = None
+        if deadline:
+            heapq.heappush(self.deadlines, (deadline, next(self._seq), w))
         fresh = []
         for key in w.keys:
             q = self.queues.get(key)
@@ -92,7 +98,7 @@ class Blocking:
                 q = self.queues[key] = KeyQueue()
                 self.node.watches.watch(key, self.changed)
                 fresh.append(key)
-            q.waiters.append(w)
+            q.waiters[w] = None
         for key in fresh:
             self._serve(key)
         return w
@@ -118,11 +124,12 @@ class Blocking:
 
     def expire(self, now: int) -> None:
         """End the waits whose deadline has passed."""
-        late = [w for w in self.waiting
-                if w.deadline and w.deadline <= now and w.ending is None]
-        for w in late:
-            self.timeouts += 1
-            self.end(w, None)
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            w = heapq.heappop(deadlines)[2]
+            if not w.over and w.ending is None:
+                self.timeouts += 1
+                self.end(w, None)
 
     def tick(self, now: int) -> None:
         self.expire(now)
@@ -143,7 +150,7 @@ class Blocking:
         q = self.queues.get(key)
         if q is None:
             return
-        w = q.waiters[0]
+        w = next(iter(q.waiters))
         if q.busy or w.busy:
             q.again = True
             return
@@ -180,11 +187,16 @@ class Blocking:
 
     def _leave(self, w: Waiter) -> None:
         self.waiting.pop(w, None)
+        deadlines = self.deadlines
+        if len(deadlines) > 2 * len(self.waiting) + 64:
+            # Mostly waits that ended before their deadline: keep the live ones only.
+            self.deadlines = [d for d in deadlines if not d[2].over]
+            heapq.heapify(self.deadlines)
         for key in w.keys:
             q = self.queues.get(key)
             if q is None or w not in q.waiters:
                 continue
-            q.waiters.remove(w)
+            del q.waiters[w]
             if not q.waiters:
                 del self.queues[key]
                 self.node.watches.unwatch(key, self.changed)

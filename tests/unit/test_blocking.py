@@ -208,3 +208,17 @@ def test_a_key_listed_twice_queues_the_client_once() -> None:
     w = block(node, att, "c1", [b"k", b"k"])
     assert w.keys == [b"k"]
     assert att.log == [("c1", b"k")]
+
+
+def test_waits_answered_before_their_deadline_do_not_pile_up_in_the_deadline_heap() -> None:
+    node, att = setup()
+    for i in range(1000):
+        block(node, att, f"c{i}", [b"k"], deadline=T0 + 3_600_000)
+        att.answer(f"c{i}", b"item")  # served long before its deadline
+    assert len(node.blocking.deadlines) <= 64 + 2
+    block(node, att, "late", [b"k"], deadline=T0 + 10)
+    att.answer("late", None)
+    node.now = T0 + 10
+    node.blocking.expire(node.now)
+    settle(node)
+    assert att.results["late"] is None
