@@ -103,9 +103,8 @@ MAX_STRING = 512 * 1024 * 1024
 """Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
 
 Write = tuple[Any, int]
-"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0). The
-data is bytes, or a collection's type marker (EXPIRE of a hash keeps its header's): the
-compiled build checks this type at run time."""
+"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0); data
+is bytes, or a collection's type marker when EXPIRE/PERSIST rewrite its header."""
 
 
 def read_then_write(

@@ -4,7 +4,6 @@ with its elements (a collection exists exactly while it has elements)."""
 from __future__ import annotations
 
 from dynredis.core import clock as dvv
-from dynredis.core import elements
 from dynredis.core import obj as objmod
 from dynredis.core import records as rec
 from dynredis.core.collstore import CollectionStore
@@ -90,7 +89,7 @@ def test_an_expired_collection_is_gone_and_a_new_one_starts_empty():
 
 def test_delete_removes_elements_and_header():
     c = Coordinator()
-    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, elements.score_start(float(i), 1)) for i in range(4)])
+    c.run(lambda v: [v.set_score(b"m%d" % i, float(i)) for i in range(4)])
     assert c.run(lambda v: v.count(rec.ZSET))[0] == 4
     _, deltas, _ = c.run(lambda v: v.delete())
     assert c.run(lambda v: v.type())[0] is None
@@ -103,7 +102,7 @@ def test_delete_removes_elements_and_header():
 
 def test_an_expired_collections_elements_read_as_absent_until_a_write_replaces_them():
     c = Coordinator()
-    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, elements.score_start(float(i), 1)) for i in range(3)])
+    c.run(lambda v: [v.set_score(b"m%d" % i, float(i)) for i in range(3)])
     c.write_header(("zset",), c.now + 10)  # EXPIRE
     assert c.run(lambda v: (v.count(rec.ZSET), len(v.zorder)))[0] == (3, 3)
     c.now += 11
