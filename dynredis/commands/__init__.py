@@ -3,6 +3,7 @@
 from . import (  # noqa: F401
     acl,
     bitmaps,
+    blocking,
     cluster,
     counters,
     dynamo,

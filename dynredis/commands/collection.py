@@ -186,8 +186,9 @@ PLAIN_READS = {b"dyn.get"}
 
 
 def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
-             r: int | None, w: int | None) -> None:
-    """Run one step of a plan for a client of this node."""
+             r: int | None, w: int | None, home: bool = False) -> None:
+    """Run one step of a plan for a client of this node; `cb((err, result))` (`home`:
+    a collection step runs at the key's first up replica, core/collcoord.py)."""
     if args[0] in PLAIN_READS:
         node.get(args[1], lambda res: cb((res[0], string_of(res[1], node.now))), r)
         return
@@ -196,7 +197,7 @@ def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], No
         cb((None, built))
         return
     key, op = built
-    node.coll.run(key, op, cb, (args, proto), r, w)
+    node.coll.run(key, op, cb, (args, proto), r, w, home)
 
 
 def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]

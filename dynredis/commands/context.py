@@ -4,6 +4,7 @@ A handler is `handler(c: Context, args) -> reply bytes, or None after deferring`
 context names, and types, everything a command may touch:
 
   replies         `proto`, `nil`, `defer()`, `defer_blocking()`, `close_after_reply()`
+  blocking pops   `may_block`, `start_blocking()`, `park(waiter)`, `end_blocking()`
   the node        `node` (NodeRequests: its requests and the placement they read), and
                   the connection's own writes `put`, `put_ok`, `incr` (remembered for
                   WAIT) with its quorum overrides `r`, `w`
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..core.blocking import Blocking, Waiter
     from ..core.clock import VV, Clock
     from ..core.collcoord import CollCoordinator
     from ..core.config import Config, Stats
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from ..core.probes import HeldOp
     from ..core.quorum import Result
     from ..core.ring import Ring
+    from ..core.watches import Watches
     from .table import Command
 
 Done = Callable[["Result"], Any]
@@ -69,6 +72,10 @@ class NodeRequests(Protocol):
     def local(self) -> LocalStore: ...
     @property
     def coll(self) -> CollCoordinator: ...  # commands on hashes, sets, sorted sets, lists
+    @property
+    def blocking(self) -> Blocking: ...  # clients blocked on keys here (BLPOP ...)
+    @property
+    def watches(self) -> Watches: ...  # the keys watched for them, on their replicas
 
     @property
     def hints(self) -> int: ...  # hints kept for down primaries
@@ -209,6 +216,9 @@ class Client(Protocol):
     def cluster_view(self) -> bool: ...  # on the cluster port (own partitions only)
     @property
     def last_write(self) -> tuple[bytes, Clock] | None: ...  # WAIT's: key, object
+    @property
+    def blocked(self) -> Any: ...  # a blocking pop in progress: True during its first
+    # attempt, then its core/blocking.Waiter while it waits; None: none (CLIENT UNBLOCK)
 
     name: bytes | None
     lib_name: str
@@ -237,6 +247,21 @@ class Context(Client, Protocol):
     def defer_blocking(self) -> Slot: ...
 
     def close_after_reply(self) -> None: ...
+
+    # --- blocking pops (commands/blocking.py)
+    @property
+    def may_block(self) -> bool: ...  # False in EXEC and in scripts: no waiting there
+
+    def start_blocking(self) -> None:
+        """Run none of this client's later commands until `end_blocking`."""
+
+    def park(self, waiter: Waiter) -> bool:
+        """The command waits (the core's `waiter`), until its deadline at the latest;
+        False if the client is gone (the caller then forgets the waiter)."""
+        ...
+
+    def end_blocking(self) -> None:
+        """The blocking command answered: go on with the client's later commands."""
 
     # --- the node, and this connection's writes (remembered for WAIT)
     @property

@@ -41,7 +41,8 @@ def server_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
 
 
 def clients_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
-    return {"connected_clients": f.connected_clients, "maxclients": f.maxclients}
+    return {"connected_clients": f.connected_clients, "maxclients": f.maxclients,
+            "blocked_clients": len(node.blocking.waiting)}
 
 
 def stats_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
@@ -80,6 +81,8 @@ def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
     stats = node.stats
     members = sorted(node.members)
     status = {m: node.member_status(m) for m in members}
+    blocking = node.blocking
+    watches = node.watches
     return {
         "node_name": node.name,
         "actor_id": f.actor,
@@ -113,6 +116,14 @@ def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
         "tls_port": f.tls_port,
         "peer_links_accepted": f.peer_links_accepted,
         "peer_links_refused": f.peer_links_refused,
+        # blocking pops (core/blocking.py, core/watches.py)
+        "blocked_keys": len(blocking.queues),
+        "blocked_attempts": blocking.attempts,
+        "blocked_served": blocking.served,
+        "blocked_timeouts": blocking.timeouts,
+        "keys_watched": len(watches.listeners),
+        "watches_held": sum(len(w) for w in watches.watchers.values()),
+        "watch_notifications_sent": watches.notified,
     }
 
 

@@ -211,6 +211,11 @@ def _lmpop(keys: list[bytes], where: int, count: int, proto: int) -> Plan:
     if got == WRONG:
         return WRONGTYPE
     key, items = got
+    return lmpop_reply(key, items)
+
+
+def lmpop_reply(key: bytes, items: list[bytes]) -> bytes:
+    """[key, items], as LMPOP answers."""
     return resp.array([resp.bulk(key), bulks(items)])
 
 

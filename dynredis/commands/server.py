@@ -19,6 +19,7 @@ from ..server.limits import (
     maxclients_refusal,
     parse_output_limits,
 )
+from .blocking import unblock
 from .context import Client, Context
 from .glob import stringmatch
 from .info import REDIS_VERSION
@@ -190,6 +191,11 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         if args[2].upper() not in (b"ON", b"OFF"):
             return ERR_SYNTAX
         return resp.OK
+    if sub == b"UNBLOCK" and 3 <= n <= 4:
+        return _client_unblock(c, args)
+    if sub == b"UNBLOCK" and n > 4:
+        return resp.error("ERR unknown subcommand or wrong number of arguments for "
+                          "'unblock'. Try CLIENT HELP.")
     if sub == b"TRACKING" and n >= 3:
         return _client_tracking(c, args)
     if sub == b"TRACKINGINFO" and n == 2:
@@ -205,10 +211,25 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
             "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST",
             "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
             "TRACKING OFF (client-side caching, TRACKING ON, is not supported)",
-            "TRACKINGINFO", "GETREDIR")], c.proto)
+            "TRACKINGINFO", "GETREDIR", "UNBLOCK <clientid> [TIMEOUT|ERROR]")], c.proto)
     if sub.decode("utf-8", "replace").lower() in CLIENT_SUBCOMMANDS:
         return resp.error(f"ERR wrong number of arguments for 'client|{sub.decode().lower()}' command")
     return err_subcommand(args[1], "client")
+
+
+def _client_unblock(c: Context, args: list[bytes]) -> bytes:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: end a blocking pop's wait (commands/blocking.py);
+    1 if the client was waiting in one, else 0 (WAIT is not unblocked this way)."""
+    target_id = parse_int(args[2])
+    if target_id is None:
+        return ERR_NOT_INT
+    error = False
+    if len(args) == 4:
+        reason = args[3].upper()
+        if reason not in (b"TIMEOUT", b"ERROR"):
+            return resp.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"ERROR"
+    return resp.ONE if unblock(c.node, c.clients.get(target_id), error) else resp.ZERO
 
 
 ERR_TRACKING = resp.error(
@@ -252,7 +273,7 @@ def _client_tracking(c: Context, args: list[bytes]) -> bytes:
 CLIENT_SUBCOMMANDS = {
     "id": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
     "no-evict": 3, "no-touch": 3, "tracking": -3, "trackinginfo": 2, "getredir": 2,
-    "caching": 3, "help": 2,
+    "caching": 3, "help": 2, "unblock": -3,
 }
 for _name, _arity in CLIENT_SUBCOMMANDS.items():
     subcommand("client", _name, _arity, ("noscript", "loading", "stale"))(cmd_client)

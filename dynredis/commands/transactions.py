@@ -25,7 +25,11 @@ ERR_WATCH = resp.error(
 
 
 class _Capture:
-    """Stands in for the connection while one queued command runs, catching its reply."""
+    """Stands in for the connection while one queued command runs, catching its reply.
+    Blocking commands do not block here (`may_block`): they act as their non-blocking
+    forms, as in Redis."""
+
+    may_block = False
 
     def __init__(self, conn: Context) -> None:
         object.__setattr__(self, "_conn", conn)

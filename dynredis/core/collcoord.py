@@ -17,6 +17,9 @@ A command runs in three steps, the first and last being Dynamo's quorums:
    fallback standing in for a down replica keeps them as hints); the caller is answered
    after W acknowledgements, its own included.
 
+Every replica that writes the key, the coordinator after step 2 and the others as they
+apply its delta, tells the nodes watching the key (watches.py: clients blocked on it).
+
 Commands that write nothing answer after step 2. A forwarded command travels as an
 opaque payload the commands layer turned it into, and comes back as its reply.
 
@@ -127,6 +130,10 @@ class CollCoordinator:
     def expire(self, now: int) -> None:
         """Time out overdue commands (their deadline passed)."""
         for op in overdue(self.pending, now):
+            # An earlier one's timeout may have run this one (queued behind it on the
+            # same key): answered, or restarted with a new deadline for its write.
+            if self.pending.get(op.reqid) is not op or op.deadline > now:
+                continue
             del self.pending[op.reqid]
             self.node.stats.timeouts += 1
             op.timed_out()
@@ -134,15 +141,19 @@ class CollCoordinator:
     # --- coordinator -----------------------------------------------------------------
 
     def run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
-            r: int | None = None, w: int | None = None) -> None:
+            r: int | None = None, w: int | None = None, home: bool = False) -> None:
         """Run `op` on `key`'s view at a coordinating replica; `cb((err, result))`.
 
         `payload` is what a node that is not a replica sends to one instead (the
-        commands layer turns it back into the command there)."""
+        commands layer turns it back into the command there). With `home`, the
+        coordinator is the key's first up replica, whichever node this is: commands
+        that race for the same elements from different nodes (blocked clients woken
+        together) then run one after the other there, in arrival order, rather than
+        concurrently at several replicas, where each would see the same element."""
         node = self.node
         p = node.partition(key)
         route = node.route(p)
-        if not route.local:
+        if not route.local or (home and route.targets[0][0] != node.name):
             self._forward(route.targets, key, payload, cb)
             return
         r = r or node.cfg.r
@@ -203,6 +214,8 @@ class CollCoordinator:
         except Exception:
             failed = True  # a bug in the command: its writes so far still replicate
         deltas, events = view.finish()
+        if deltas:
+            node.watches.changed(cop.key)  # clients blocked on it, here or elsewhere
         others = [(peer, owner) for peer, owner in cop.targets if peer != node.name]
         cop.acked.add(node.name)
         if failed:
@@ -374,15 +387,19 @@ class CollCoordinator:
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas = msg
-        self._apply(p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
+        self._apply(src, p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
         if reqid:
             self.node.send(src, m.coll_write_ack(reqid))
 
     def _on_repair(self, src: str, msg: tuple) -> None:
         _, p, key, owner, records, events = msg
-        self._apply(p, key, owner, events, records)
+        self._apply(src, p, key, owner, events, records)
 
-    def _apply(self, p: int, key: bytes, owner: str, events: Any, records: Any) -> None:
+    def _apply(self, src: str, p: int, key: bytes, owner: str, events: Any,
+               records: Any) -> None:
+        """Store a coordinator's records of `key` (hints, if we stand in for `owner`),
+        and tell the nodes watching the key, but `src`: it wrote them, and told its own
+        watchers."""
         node = self.node
         if owner != node.name:
             for part, rkey, enc in records:
@@ -401,6 +418,8 @@ class CollCoordinator:
         dots = [(a, n) for a, n in events]
         if dots:
             self.store.applied(p, key, dots, written)
+        if written:
+            node.watches.changed(key, src)
 
     def wipe(self) -> None:
         self.store.forget()

@@ -62,6 +62,8 @@ COLL_WRITE_ACK: Final = "cwa"
 COLL_REPAIR: Final = "cwr"
 COLL_FORWARD: Final = "cf"
 COLL_FORWARD_ANSWER: Final = "cfa"
+BLOCK_WATCH: Final = "bw"
+BLOCK_CHANGED: Final = "bc"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
@@ -174,6 +176,12 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "collections", "coordinate this command on a collection key for me"),
     _k(COLL_FORWARD_ANSWER, "reqid:int err:str? reply:any", "", "coll_forward_answer",
        "collections", "its reply (or error)"),
+    # key-change notifications for blocked clients (watches.py)
+    _k(BLOCK_WATCH, "keys:seq ttl:int", "", "block_watch", "watches",
+       "tell me when you write these keys, for ttl ms (0: forget them); renewed while "
+       "clients wait"),
+    _k(BLOCK_CHANGED, "keys:seq", "", "block_changed", "watches",
+       "these keys you watch were written here", batch=True),
     # the Redis face (dynredis/cluster/)
     _k(KEYSPACE_QUERY, "reqid:int what:str partitions:seq args:seq", KEYSPACE_ANSWER,
        "keyspace_query", "cluster.keyscan", "SCAN/KEYS/DBSIZE/RANDOMKEY over partitions"),
@@ -334,6 +342,14 @@ def coll_forward(reqid: int, key: bytes, payload: Any) -> tuple:
 
 def coll_forward_answer(reqid: int, err: str | None, reply: Any) -> tuple:
     return (COLL_FORWARD_ANSWER, reqid, err, reply)
+
+
+def block_watch(keys: Any, ttl: int) -> tuple:
+    return (BLOCK_WATCH, keys, ttl)
+
+
+def block_changed(keys: list[Any]) -> tuple:
+    return (BLOCK_CHANGED, keys)
 
 
 def keyspace_query(reqid: int, what: str, partitions: Any, args: Any) -> tuple:

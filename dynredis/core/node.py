@@ -25,6 +25,8 @@ store, the clock, the outbox) and routes each peer message to its handler by kin
   probes.py       WAIT's "who holds this write?" and FLUSHALL
   collcoord.py    commands on hashes, sets, sorted sets and lists (sync, evaluate,
                   replicate; collstore.py, collview.py and records.py hold their data)
+  watches.py      key-change notifications to the nodes where clients wait on a key
+  blocking.py     the clients blocked on keys (BLPOP ...): queues, attempts, deadlines
 
 Peer messages (the table is messages.KINDS; this copy is checked against it by a test):
 
@@ -62,6 +64,8 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   cwr    p key owner records events       -       collections
   cf     reqid key payload                cfa     collections
   cfa    reqid err reply                  -       collections
+  bw     keys ttl                         -       watches
+  bc     keys                             -       watches
   kq     reqid what partitions args       kqr     cluster.keyscan
   kqr    reqid result                     -       cluster.keyscan
   cport  port                             -       cluster.ports
@@ -81,6 +85,7 @@ from typing import Any
 
 from . import messages as m
 from .antientropy import AntiEntropy
+from .blocking import Blocking
 from .clock import VV, Clock
 from .collcoord import CollCoordinator
 from .collstore import CollectionStore
@@ -97,6 +102,7 @@ from .reads import Reads
 from .reaper import Reaper
 from .replica import Replica
 from .ring import Ring
+from .watches import Watches
 from .writes import Writes
 
 __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
@@ -147,11 +153,14 @@ class Node:
         self.reaper = Reaper(self)
         self.probes = Probes(self)
         self.coll = CollCoordinator(self, CollectionStore(engine, self.local))
+        self.watches = Watches(self)
+        self.blocking = Blocking(self)
         self.handlers: dict[str, Handler] = {m.REFUSED: self.on_refused}
         for table in (self.membership.handlers(), self.replica.handlers(),
                       self.handoff.handlers(), self.reads.handlers(), self.writes.handlers(),
                       self.forwarder.handlers(), self.anti_entropy.handlers(),
-                      self.reaper.handlers(), self.probes.handlers(), self.coll.handlers()):
+                      self.reaper.handlers(), self.probes.handlers(), self.coll.handlers(),
+                      self.watches.handlers()):
             self.handlers.update(table)
         core_kinds = set(m.KINDS) - m.FACE_KINDS
         if set(self.handlers) != core_kinds:
@@ -339,3 +348,5 @@ class Node:
         self.handoff.tick(now)
         self.reaper.tick(now)
         self.anti_entropy.tick(now)
+        self.watches.tick(now)
+        self.blocking.tick(now)

@@ -94,7 +94,8 @@ class Writes:
         """Quorum write of a new version of `key`.
 
         `ctx` is the causal context the write supersedes; None means this node's own
-        current context (plain SET/DEL). `data` None writes a tombstone.
+        current context (plain SET/DEL). `data` None writes a tombstone; a collection's
+        type marker (EXPIRE of a hash) keeps the collection with a new expiry.
         """
         membership = self.membership
         p = membership.ring.partition_of(key)

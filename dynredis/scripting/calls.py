@@ -43,6 +43,7 @@ class ScriptCall:
         d["nil"] = resp.nil(proto)
         d["tx"] = None  # a script's commands never queue in the client's MULTI
         d["gate_owner"] = owner  # the script whose key gates its commands pass
+        d["may_block"] = False  # BLMPOP, BZMPOP: their non-blocking form, as in Redis
         d.update(attrs)
 
     def __getattr__(self, name: str) -> Any:

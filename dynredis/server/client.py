@@ -53,6 +53,9 @@ TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts wi
 
 # A reply still missing after this long is given up on (see ClientConnection.unstick).
 STUCK_S = 60.0
+# A blocked client's deadline further away than this is left to the node's tick (no
+# timer of its own).
+BLOCK_TIMER_MAX_S = 86_400.0
 
 
 class ReplySlot:
@@ -154,6 +157,12 @@ class ClientConnection(asyncio.Protocol):
         # (they must see its effects, as in Redis).
         self.script_held = False
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
+        # A blocking command (commands/blocking.py) in progress: True during its first
+        # attempt, then the core's waiter while it waits; its later commands wait (the
+        # connection is still read, so a disconnect is seen and the wait forgotten).
+        self.blocked: Any = None
+        self.block_timer: asyncio.TimerHandle | None = None
+        self.may_block = True  # (EXEC's and scripts' stand-ins for it say False)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -291,6 +300,8 @@ class ClientConnection(asyncio.Protocol):
         self.tx = None
         self.parser.clear()
         self._account_input_quietly()
+        if self.blocked is not None:
+            self._forget_block()
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: read and run
@@ -382,6 +393,8 @@ class ClientConnection(asyncio.Protocol):
         node = self.node
         started = node.now
         while True:
+            if self.blocked is not None:
+                break  # still read (a disconnect is seen), not run until it answers
             if len(waiting) >= self.window or self.write_blocked or self.script_held:
                 self._pause()
                 break
@@ -584,6 +597,57 @@ class ClientConnection(asyncio.Protocol):
         slot = BlockingSlot(self)
         self.waiting.append(slot)
         return slot
+
+    # --- blocking commands (commands/blocking.py) --------------------------------------
+
+    def start_blocking(self) -> None:
+        """A blocking command started: run none of the later commands until it answers
+        (`end_blocking`)."""
+        self.blocked = True
+
+    def park(self, waiter: Any) -> bool:
+        """Its first attempt found nothing: the client waits (the core's `waiter`), with
+        a timer for its deadline. False if the client is gone."""
+        if self.transport is None or self.closing:
+            self.blocked = None
+            return False
+        self.blocked = waiter
+        deadline = waiter.deadline
+        if deadline:
+            delay = (deadline - self.node.now + 1) / 1000
+            if delay < BLOCK_TIMER_MAX_S and self.server.loop is not None:
+                self.block_timer = self.server.loop.call_later(delay, self._block_deadline)
+        return True
+
+    def _block_deadline(self) -> None:
+        self.block_timer = None
+        server = self.server
+        server.set_now()
+        self.node.blocking.expire(self.node.now)
+        server.pump()
+
+    def end_blocking(self) -> None:
+        """The blocking command answered: go on with the commands that came after it."""
+        self.blocked = None
+        timer = self.block_timer
+        if timer is not None:
+            self.block_timer = None
+            timer.cancel()
+        if self.transport is not None and not self.closing and not self.resume_scheduled \
+                and self.server.loop is not None:
+            self.resume_scheduled = True
+            self.server.loop.call_soon(self._resume)
+
+    def _forget_block(self) -> None:
+        """The connection is gone: the core forgets its waiter."""
+        blocked = self.blocked
+        self.blocked = None
+        timer = self.block_timer
+        if timer is not None:
+            self.block_timer = None
+            timer.cancel()
+        if blocked is not True:
+            self.node.blocking.cancel(blocked)
 
     def unstick(self, now: float) -> bool:
         """Answer a reply that has waited more than STUCK_S with an error.

@@ -11,7 +11,8 @@ What is simulated:
   exponential slow tail, an optional extra delay that reorders it behind later messages);
   messages can be lost or duplicated. Links can be cut one way (`cut(a, b)`: a's messages
   to b are dropped) or both ways (`partition`). A message is dropped if its link is cut
-  when it is sent or when it would arrive. Every message goes through the real wire
+  when it is sent or when it would arrive; the kinds in `drop_kinds` are always lost,
+  those in `deliver_twice` handed over twice. Every message goes through the real wire
   encoding (`server.wire`), so the node sees exactly the types it would over TCP.
 - Connections: a message is addressed to one incarnation of its destination, as a TCP
   connection is: if the destination crashed (or crashed and restarted) meanwhile, the
@@ -297,6 +298,8 @@ class SimCluster:
         self.cut: set[tuple[str, str]] = set()
         # Message kinds handed to their receiver twice in a row (a targeted duplicate).
         self.deliver_twice: set[str] = set()
+        # Message kinds dropped whenever sent (a targeted loss).
+        self.drop_kinds: set[str] = set()
         self.trace: deque[tuple] = deque(maxlen=trace_len)
         self.log: StoreLog | None = StoreLog() if log_stores else None
         if self.log is not None:
@@ -450,6 +453,9 @@ class SimCluster:
             self._trace("cut", src, dst, msg)
             return
         net = self.net
+        if msg[0] in self.drop_kinds:
+            self._trace("lost", src, dst, msg)
+            return
         if net.loss_p and self.rng.random() < net.loss_p:
             self._trace("lost", src, dst, msg)
             return
