@@ -2,9 +2,10 @@
 
 A client blocked through node 0 is woken by a push through node 2 (the wake-up delay is
 measured and printed: run with -s to see it; nothing is asserted of it but that it came
-before the command's 10 s timeout), timeouts answer Redis' nils, MULTI does not block,
-a client that disconnects is forgotten, two clients blocked on one node are served in
-the order they blocked, a blocked client's later commands wait for it, CLIENT UNBLOCK.
+before the command's 10 s timeout), timeouts answer Redis' nils, MULTI and scripts do
+not block, a client that disconnects is forgotten, two clients blocked on one node are
+served in the order they blocked, a blocked client's later commands wait for it, CLIENT
+UNBLOCK.
 Replies and errors of histories without races are compared byte for byte with a real
 redis-server: there both connections go to the one server, here the blocked one to node
 0 and the one that pushes to node 2.
@@ -246,6 +247,34 @@ def test_in_multi_they_do_not_block(nodes) -> None:
                 (b"BLMOVE", b"none", b"d", b"LEFT", b"LEFT", b"0"), (b"BZPOPMIN", b"none", b"0")):
         c.call(*cmd)
     assert c.call(b"EXEC") == b"*4\r\n*-1\r\n*2\r\n$1\r\nl\r\n$1\r\na\r\n$-1\r\n*-1\r\n"
+
+
+SCRIPTS = [
+    b"return redis.call('blmpop', 0, 1, KEYS[1], 'LEFT')",
+    b"return redis.call('bzmpop', 0, 1, KEYS[1], 'MIN')",
+    b"redis.call('rpush', KEYS[1], 'a') return redis.call('blmpop', 0, 1, KEYS[1], 'LEFT')",
+    b"return redis.pcall('blpop', KEYS[1], 0)",
+    b"return redis.pcall('bzpopmin', KEYS[1], 0)",
+]
+
+
+def test_in_a_script_they_do_not_block_or_are_refused_as_in_redis(
+        cluster: Cluster, real_redis) -> None:
+    """BLMPOP and BZMPOP in a script act as their non-blocking forms (a timeout of 0
+    would otherwise wait forever); the others are not allowed from scripts."""
+
+    def run(port: int) -> list[bytes]:
+        c = Conn(port)
+        try:
+            c.call(b"FLUSHALL")
+            out = [c.call(b"EVAL", script, b"1", b"k") for script in SCRIPTS]
+            return out + [c.call(b"PING")]
+        finally:
+            c.close()
+
+    n0 = cluster.ports[0]
+    assert run(n0) == run(real_redis.port)
+    assert blocked_clients(n0) == 0
 
 
 def test_a_client_that_disconnects_while_blocked_is_forgotten_and_takes_nothing(nodes) -> None:
