@@ -6,6 +6,7 @@ from __future__ import annotations
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core import records as rec
+from dynredis.core import score
 from dynredis.core.collstore import CollectionStore
 from dynredis.core.collview import KeyView
 from dynredis.storage.memory import MemoryEngine
@@ -89,7 +90,7 @@ def test_an_expired_collection_is_gone_and_a_new_one_starts_empty():
 
 def test_delete_removes_elements_and_header():
     c = Coordinator()
-    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, (float(i), 1, ())) for i in range(4)])
+    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, score.start(float(i), 1)) for i in range(4)])
     assert c.run(lambda v: v.count(rec.ZSET))[0] == 4
     _, deltas, _ = c.run(lambda v: v.delete())
     assert c.run(lambda v: v.type())[0] is None
