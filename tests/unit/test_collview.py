@@ -103,7 +103,7 @@ def test_delete_removes_elements_and_header():
 
 def test_an_expired_collections_elements_read_as_absent_until_a_write_replaces_them():
     c = Coordinator()
-    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, (float(i), 1, ())) for i in range(3)])
+    c.run(lambda v: [v.put(rec.ZSET, b"m%d" % i, score.start(float(i), 1)) for i in range(3)])
     c.write_header(("zset",), c.now + 10)  # EXPIRE
     assert c.run(lambda v: (v.count(rec.ZSET), len(v.zorder)))[0] == (3, 3)
     c.now += 11
