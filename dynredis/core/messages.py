@@ -213,7 +213,7 @@ def fwd_get(reqid: int, key: bytes, r: int) -> tuple:
     return (FWD_GET, reqid, key, r)
 
 
-def fwd_put(reqid: int, key: bytes, ctx: Any, data: bytes | None, expire_at: int,
+def fwd_put(reqid: int, key: bytes, ctx: Any, data: Any, expire_at: int,
             w: int) -> tuple:
     return (FWD_PUT, reqid, key, ctx, data, expire_at, w)
 
