@@ -159,7 +159,7 @@ class Node:
         """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
         self.reads.get(key, cb, r)
 
-    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write (writes.Writes.put): `ctx` None writes with this node's own
         context, `data` None a tombstone."""

@@ -89,12 +89,14 @@ class Writes:
 
     # --- the two kinds of write ------------------------------------------------------
 
-    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write of a new version of `key`.
 
         `ctx` is the causal context the write supersedes; None means this node's own
-        current context (plain SET/DEL). `data` None writes a tombstone.
+        current context (plain SET/DEL). `data` None writes a tombstone; besides bytes
+        it may be what an EXPIRE or PERSIST read (a counter's state, or a collection
+        header's type marker, which goes to the collection coordinator).
         """
         membership = self.membership
         p = membership.ring.partition_of(key)

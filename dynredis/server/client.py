@@ -163,7 +163,7 @@ class ClientConnection(asyncio.Protocol):
 
     # --- writes (remembered for WAIT) ------------------------------------------------
 
-    def put(self, key: bytes, ctx: Any, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: Any, data: Any, expire_at: int,
             cb: Callable[[tuple], None], w: int | None = None) -> None:
         """`Node.put`, remembering the written object for WAIT."""
         self.node.put(key, ctx, data, expire_at, self._remember(key, cb), w)
