@@ -34,6 +34,7 @@ class LoadResult:
     seconds: float
     errors: int = 0
     first_errors: list[str] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # indices of requests with an error
 
     @property
     def rps(self) -> float:
@@ -41,13 +42,15 @@ class LoadResult:
 
 
 class _Conn:
-    __slots__ = ("sock", "reader", "todo", "expected")
+    __slots__ = ("sock", "reader", "todo", "expected", "batch", "got")
 
-    def __init__(self, sock: socket.socket, todo: list[bytes]) -> None:
+    def __init__(self, sock: socket.socket, todo: list[tuple[int, bytes]]) -> None:
         self.sock = sock
         self.reader = hiredis.Reader()
-        self.todo = todo  # this connection's requests, sent from the end
+        self.todo = todo  # this connection's (index, request), sent from the end
         self.expected = 0
+        self.batch: list[int] = []  # indices of the requests in flight
+        self.got = 0  # replies read of this batch
 
 
 def run_load(host: str, port: int, requests: Sequence[bytes], replies_per_request: int = 1,
@@ -66,7 +69,7 @@ def run_load(host: str, port: int, requests: Sequence[bytes], replies_per_reques
         for c in range(clients):
             sock = socket.create_connection((host, port), timeout=10.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            todo = list(requests[c::clients])
+            todo = list(enumerate(requests))[c::clients]
             todo.reverse()
             conns.append(_Conn(sock, todo))
         start = time.perf_counter()
@@ -95,8 +98,12 @@ def run_load(host: str, port: int, requests: Sequence[bytes], replies_per_reques
                     if reply is False:
                         break
                     conn.expected -= 1
+                    conn.got += 1
                     if isinstance(reply, hiredis.ReplyError):
                         result.errors += 1
+                        index = conn.batch[(conn.got - 1) // replies_per_request]
+                        if not result.failed or result.failed[-1] != index:
+                            result.failed.append(index)
                         if len(result.first_errors) < 5:
                             result.first_errors.append(str(reply))
                 if conn.expected == 0:
@@ -117,5 +124,7 @@ def run_load(host: str, port: int, requests: Sequence[bytes], replies_per_reques
 
 def _send_batch(conn: _Conn, pipeline: int, replies_per_request: int) -> None:
     batch = [conn.todo.pop() for _ in range(min(pipeline, len(conn.todo)))]
+    conn.batch = [i for i, _ in batch]
+    conn.got = 0
     conn.expected = len(batch) * replies_per_request
-    conn.sock.sendall(b"".join(batch))
+    conn.sock.sendall(b"".join(req for _, req in batch))
