@@ -104,8 +104,9 @@ MAX_STRING = 512 * 1024 * 1024
 """Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
 
 Write = tuple[Any, int]
-"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0); data
-is bytes, or a collection's type marker when EXPIRE/PERSIST rewrite its header."""
+"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0). The
+data is bytes, or what EXPIRE/PERSIST read and write back: a counter's state, a
+collection header's type marker."""
 
 
 def read_then_write(

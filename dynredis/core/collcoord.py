@@ -61,7 +61,7 @@ class CollOp:
 
     __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
                  "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
-                 "replied", "coord")
+                 "replied", "coord", "sent")
 
     def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
                  targets: list[tuple[str, str]], r: int, w: int) -> None:
@@ -82,6 +82,9 @@ class CollOp:
         self.acked: set[str] = set()
         self.ack_failed: set[str] = set()
         self.replied = False
+        # The coordinator's applied events when it asked for the sync: what a replica
+        # lacks of them it is sent back (events applied later are on their way to it).
+        self.sent: DotSet | None = None
 
     def timed_out(self) -> None:
         """The request's deadline passed."""
@@ -175,7 +178,8 @@ class CollCoordinator:
         queue.append(cop)
         if r > 1 and route.others:
             self.pending[cop.reqid] = cop
-            applied = self.store.summary(p, key).pack()
+            cop.sent = self.store.summary(p, key).copy()
+            applied = cop.sent.pack()
             for peer, owner in route.others:
                 node.send(peer, m.coll_sync(cop.reqid, p, key, owner, applied))
         self._evaluate_ready(key)
@@ -312,17 +316,27 @@ class CollCoordinator:
             self.store.applied_all(p, key, all_of)
 
     def _repair(self, peer: str, cop: CollOp, theirs: DotSet) -> None:
-        """Send a replica that answered the records of events it lacks."""
+        """Send a replica that answered the records of events it lacks.
+
+        Only of the events this node had applied when it asked (`cop.sent`): the links
+        keep order, so the replica had received this node's earlier writes before the
+        question, and any event applied since (this node's later commands, pipelined
+        behind this one) is already on its way there. Comparing with the current set
+        instead would send every write in flight again with each answer: deep
+        pipelines on one key would resend hundreds of records per command, and fall
+        back to walking the whole key."""
         node = self.node
         owner = dict(cop.targets).get(peer, peer)
-        mine = self.store.summary(cop.p, cop.key)
-        if owner != peer or theirs.covers(mine):
+        sent = cop.sent
+        if owner != peer or sent is None or theirs.covers(sent):
             return  # a fallback keeps hints, not the key: nothing to catch up
-        records, full = self.store.missing(cop.p, cop.key, theirs, REPAIR_LIMIT,
-                                           lambda: node.local.get_enc(cop.p, cop.key))
-        if full:
+        dots = sent.missing_from(theirs, REPAIR_LIMIT)
+        if not dots:
             return  # too far behind for a quick push: anti-entropy catches it up
-        dots = mine.missing_from(theirs, REPAIR_LIMIT) or []
+        records = self.store.delta(cop.p, cop.key, dots,
+                                   lambda: node.local.get_enc(cop.p, cop.key))
+        if records is None:
+            return  # the log no longer reaches back: anti-entropy again
         node.send(peer, m.coll_repair(cop.p, cop.key, owner, records, dots))
 
     def _on_ack(self, src: str, msg: tuple) -> None:

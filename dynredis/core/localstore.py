@@ -88,20 +88,45 @@ class LocalStore:
         tree = self.trees[p]
         keys = self.dirty.pop(p, None)
         if keys:
-            # The cache holds the current bytes of recently written keys (a put updates
-            # it, a delete drops it): most keys folded here were just written.
-            cached = self.cache.get
-            get = self.engine.get
-            uncached = p >= ELEM_BASE
-            for key in keys:
-                enc = None if uncached else cached(key)
-                if enc is None:
-                    enc = get(p, key)
-                if enc is None:
-                    tree.delete(key)
-                else:
-                    tree.insert(key, keyed_hash(key, enc))
+            self._fold(p, tree, keys)
         return tree
+
+    def fold_some(self, budget: int) -> int:
+        """Fold up to `budget` dirty keys into their trees; returns how many.
+
+        The driver calls it every tick, so keys are hashed a slice at a time as they
+        are written: a partition written a million times between two of its exchanges
+        (a big collection's element records all land in one) is not hashed all at once
+        when anti-entropy reaches it, which held the node for seconds, past every
+        request's timeout."""
+        done = 0
+        dirty = self.dirty
+        while dirty and done < budget:
+            p = next(iter(dirty))
+            keys = dirty[p]
+            if len(keys) <= budget - done:
+                del dirty[p]
+                batch = keys
+            else:
+                batch = {keys.pop() for _ in range(budget - done)}
+            self._fold(p, self.trees[p], batch)
+            done += len(batch)
+        return done
+
+    def _fold(self, p: int, tree: MerkleTree, keys: set[bytes]) -> None:
+        # The cache holds the current bytes of recently written keys (a put updates
+        # it, a delete drops it): most keys folded here were just written.
+        cached = self.cache.get
+        get = self.engine.get
+        uncached = p >= ELEM_BASE
+        for key in keys:
+            enc = None if uncached else cached(key)
+            if enc is None:
+                enc = get(p, key)
+            if enc is None:
+                tree.delete(key)
+            else:
+                tree.insert(key, keyed_hash(key, enc))
 
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node

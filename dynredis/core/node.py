@@ -110,6 +110,11 @@ __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
 Callback = Callable[[Result], Any]
 Handler = Callable[[str, tuple], None]
 
+# Dirty keys hashed into the anti-entropy trees per tick (about 10 ms of work; the
+# server ticks every 50 ms): writes are folded in as they come, never a whole
+# partition's worth at once.
+FOLD_PER_TICK = 2000
+
 
 class Node:
     """One dynredis node: coordinator of client requests and replica of its partitions."""
@@ -350,3 +355,4 @@ class Node:
         self.anti_entropy.tick(now)
         self.watches.tick(now)
         self.blocking.tick(now)
+        self.local.fold_some(FOLD_PER_TICK)

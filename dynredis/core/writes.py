@@ -94,8 +94,9 @@ class Writes:
         """Quorum write of a new version of `key`.
 
         `ctx` is the causal context the write supersedes; None means this node's own
-        current context (plain SET/DEL). `data` None writes a tombstone; a collection's
-        type marker (EXPIRE of a hash) keeps the collection with a new expiry.
+        current context (plain SET/DEL). `data` None writes a tombstone; besides bytes
+        it may be what an EXPIRE or PERSIST read (a counter's state, or a collection
+        header's type marker, which goes to the collection coordinator).
         """
         membership = self.membership
         p = membership.ring.partition_of(key)
