@@ -27,12 +27,17 @@ if TYPE_CHECKING:
 class Route:
     """A partition's active preference list, split for the coordinator's hot path."""
 
-    __slots__ = ("targets", "local", "others")
+    __slots__ = ("targets", "local", "others", "missing")
 
-    def __init__(self, me: str, targets: list[tuple[str, str]]) -> None:
+    def __init__(self, me: str, targets: list[tuple[str, str]],
+                 primaries: tuple[str, ...] = ()) -> None:
         self.targets = targets  # (node, owner it stands for), primaries first
         self.local = any(node == me for node, _ in targets)
         self.others = [(node, owner) for node, owner in targets if node != me]
+        # Primaries that are down with no fallback standing in for them (a cluster of
+        # exactly N nodes has none): the coordinator keeps their hints itself.
+        standing = {owner for _, owner in targets}
+        self.missing = [x for x in primaries if x not in standing]
 
 
 class Membership:
@@ -66,7 +71,8 @@ class Membership:
         hit = self.routes.get(p)
         if hit is None:
             up = self.members - self.down
-            hit = Route(self.name, self.ring.apl(p, self.cfg.n, up))
+            n = self.cfg.n
+            hit = Route(self.name, self.ring.apl(p, n, up), self.ring.preference_list(p, n))
             self.routes[p] = hit
         return hit
 

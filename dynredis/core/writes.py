@@ -3,8 +3,10 @@
 The coordinator, a replica in the key's active preference list, builds the new version
 on its own copy (a new dot of its actor, an HLC timestamp later than every version it
 holds), stores it, sends it to the other replicas and replies after W acknowledgements
-(its own included) or as soon as W can no longer come. A node outside the list
-forwards the write (forward.py). The quorum decisions are quorum.py's.
+(its own included) or as soon as W can no longer come. A primary that is down with no
+fallback standing in for it (a cluster of exactly N nodes) gets its copy as a hint the
+coordinator keeps (handoff.py). A node outside the list forwards the write
+(forward.py). The quorum decisions are quorum.py's.
 """
 
 from __future__ import annotations
@@ -193,13 +195,18 @@ class Writes:
 
     def replicate(self, key: bytes, p: int, route: Route, w: int, cb: Callback,
                   new: Clock, base: bytes | None) -> None:
-        """Store the coordinator's new version and send it to the other replicas.
+        """Store the coordinator's new version and send it to the other replicas (and
+        keep a hint for each down primary no fallback stands in for).
 
         `base` is what the coordinator held (and built `new` on, so `new` covers it): a
         replica holding exactly that takes `new` without decoding and merging."""
         node = self.node
         enc = objmod.encode(new)
         self.local.put(p, key, enc)
+        for owner in route.missing:
+            # No fallback took this primary's copy: keep it as a hint here, handed
+            # off when the primary is back (it does not count toward W).
+            node.handoff.store(owner, p, key, enc)
         op = PutOp(len(route.targets), w, self.cfg.n, cb, new, route.targets)
         op.ack(self.name)
         if route.others:
