@@ -40,7 +40,8 @@ def _add_node_args(p: argparse.ArgumentParser) -> None:
                         "`ps`: prefer --requirepass-file or $DYNREDIS_REQUIREPASS")
     p.add_argument("--requirepass-file", default=None,
                    help="file whose first line is the password clients must AUTH with")
-    p.add_argument("--bind", help=f"address to listen on (default {d['bind']})")
+    p.add_argument("--bind", help="address(es) to listen on, separated by spaces or commas; "
+                                  f"0.0.0.0 for every one (default {d['bind']})")
     p.add_argument("--ring-size", type=int, help="partitions, a power of two (default 256)")
     p.add_argument("--timeout-ms", type=int, help="quorum request timeout (default 2000)")
     p.add_argument("--ae-interval-ms", type=int,
@@ -81,9 +82,21 @@ def _parser() -> argparse.ArgumentParser:
                       help="file whose first line is the secret shared by the cluster's "
                            f"nodes (else ${credentials.ENV_SECRET}, else the one kept in "
                            "the data directory; a node without seeds makes one there)")
-    node.add_argument("--announce", default=None, help="host:port peers use for this node")
+    node.add_argument("--announce-ip", "--cluster-announce-ip", dest="announce_ip",
+                      default=None,
+                      help="the address peers and clients should use for this node, where "
+                           "it is not --bind (NAT, containers; needed with --bind 0.0.0.0); "
+                           "its name in the ring and in CLUSTER SLOTS/SHARDS/NODES")
+    node.add_argument("--announce-port", type=int, default=None,
+                      help="the port peers and clients should use for this node's --port "
+                           "(or --tls-port with --tls-cluster yes), where it differs")
+    node.add_argument("--announce-cluster-port", type=int, default=None,
+                      help="the port CLUSTER SLOTS/SHARDS/NODES give for this node's "
+                           "--cluster-port, where it differs")
     node.add_argument("--log-level", default="INFO")
     _add_node_args(node)
+
+    top.node_parser = node  # type: ignore[attr-defined]
 
     cl = sub.add_parser("cluster", help="run a local cluster of node processes")
     cl.add_argument("--nodes", type=int, default=3)
@@ -116,8 +129,45 @@ def _parser() -> argparse.ArgumentParser:
     return top
 
 
+ENV_PREFIX = "DYNREDIS_"
+# Options whose variable is read elsewhere: $DYNREDIS_REQUIREPASS is the password itself
+# (credentials.py), never a default shown in `--help` or on a command line.
+_NOT_FROM_ENV = frozenset({"help", "requirepass"})
+
+
+def _env_options(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """$DYNREDIS_<OPTION> -> the option it configures (DYNREDIS_SEEDS -> --seeds)."""
+    return {ENV_PREFIX + a.dest.upper(): a for a in p._actions
+            if a.option_strings and a.dest not in _NOT_FROM_ENV}
+
+
+def _defaults_from_env(p: argparse.ArgumentParser, environ: dict[str, str]) -> None:
+    """Configuration by environment, as containers are configured: each option of
+    `dynredis node` takes its default from $DYNREDIS_<OPTION> (DYNREDIS_SEEDS,
+    DYNREDIS_ANNOUNCE_IP, ...); the command line still wins."""
+    for var, action in _env_options(p).items():
+        raw = environ.get(var)
+        if raw is None:
+            continue
+        try:
+            value = action.type(raw) if callable(action.type) else raw
+        except (TypeError, ValueError):
+            p.error(f"${var}: invalid value {raw!r}")
+        if action.choices is not None and value not in action.choices:
+            p.error(f"${var}: {raw!r} is not one of {', '.join(map(str, action.choices))}")
+        action.default = value
+
+
+def node_env_vars() -> frozenset[str]:
+    """The environment variables that configure `dynredis node`."""
+    return frozenset(_env_options(_parser().node_parser))  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["node"]:
+        _defaults_from_env(parser.node_parser, dict(os.environ))  # type: ignore[attr-defined]
+    args = parser.parse_args(argv)
     if args.cmd == "node":
         return run_node(args)
     if args.cmd == "cluster":
@@ -158,7 +208,8 @@ def run_node(args: argparse.Namespace) -> int:
     log.info("cluster secret from %s", secret_from)
     opts = NodeOptions(
         port=args.port, cluster_port=args.cluster_port, bind=s["bind"],
-        announce=args.announce, data_dir=args.data_dir, seeds=seeds,
+        announce_ip=args.announce_ip, announce_port=args.announce_port,
+        announce_cluster_port=args.announce_cluster_port, data_dir=args.data_dir, seeds=seeds,
         n=s["n"], r=s["r"], w=s["w"], ring_size=s["ring_size"], timeout_ms=s["timeout_ms"],
         ae_interval_ms=s["ae_interval_ms"], tombstone_grace_ms=s["tombstone_grace_ms"],
         phi_threshold=s["phi_threshold"], engine=s["engine"], durability=s["durability"],
@@ -552,8 +603,10 @@ def _spawn_node(args: argparse.Namespace, s: dict[str, Any], port: int,
         cmd += ["--tls-auth-clients", s["tls_auth_clients"]]
     # The nodes take their password and secret from the files named above, never from
     # an environment this command was given.
-    env = {k: v for k, v in os.environ.items()
-           if k not in (credentials.ENV_SECRET, credentials.ENV_REQUIREPASS)}
+    # Nor options from the environment ($DYNREDIS_<OPTION>): the cluster's settings are
+    # on the command line.
+    skip = node_env_vars() | {credentials.ENV_SECRET, credentials.ENV_REQUIREPASS}
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     with open(os.path.join(node_dir, NODE_LOG), "ab") as log_file:
         return subprocess.Popen(cmd, stdout=log_file, stderr=log_file, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=args.detach)
