@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--announce-cluster-port", type=int, default=None,
                       help="the port CLUSTER SLOTS/SHARDS/NODES give for this node's "
                            "--cluster-port, where it differs")
+    node.add_argument("--zone", default="",
+                      help="this node's zone (rack, data center): a key's N replicas span "
+                           "distinct zones whenever the cluster has at least N")
     node.add_argument("--log-level", default="INFO")
     _add_node_args(node)
 
@@ -209,7 +212,8 @@ def run_node(args: argparse.Namespace) -> int:
     opts = NodeOptions(
         port=args.port, cluster_port=args.cluster_port, bind=s["bind"],
         announce_ip=args.announce_ip, announce_port=args.announce_port,
-        announce_cluster_port=args.announce_cluster_port, data_dir=args.data_dir, seeds=seeds,
+        announce_cluster_port=args.announce_cluster_port, zone=args.zone,
+        data_dir=args.data_dir, seeds=seeds,
         n=s["n"], r=s["r"], w=s["w"], ring_size=s["ring_size"], timeout_ms=s["timeout_ms"],
         ae_interval_ms=s["ae_interval_ms"], tombstone_grace_ms=s["tombstone_grace_ms"],
         phi_threshold=s["phi_threshold"], engine=s["engine"], durability=s["durability"],

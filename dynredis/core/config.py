@@ -27,6 +27,7 @@ class Config:
     sweep_interval_ms: int = 1000
     sweep_batch: int = 200
     cache_size: int = 100_000  # objects cached (the last ones written or read)
+    zone: str = ""  # this node's zone (rack, data center): replicas spread across zones
 
     def validate(self) -> None:
         if not 1 <= self.n <= 16:

@@ -4,6 +4,10 @@
   ring of a higher version (epoch, claimant) replaces ours, members only ever add up.
 - The claimant (the lowest member name) proposes a ring covering every member it knows
   (`ring.new_ring`: least movement from the previous one) and gossips it at once.
+- Zones: each node knows its own (`Config.zone`) and gossips the zones it knows (a
+  node's word about itself wins); the ring records its members' zones, so placement
+  spreads each key's replicas across zones, and the claimant proposes a new ring when a
+  member's zone differs from the ring's.
 - Failure is local and temporary: heartbeats feed a phi-accrual detector
   (failure_detector.py); a peer is down while the detector says so or while the
   driver's link to it is down (`peer_down`), and a member never heard from counts as
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import messages as m
 from .failure_detector import DOWN, PhiAccrual
-from .ring import Ring, new_ring
+from .ring import Ring, new_ring, ring_zones
 
 if TYPE_CHECKING:
     from .node import Node
@@ -51,7 +55,10 @@ class Membership:
         self.cfg = node.cfg
         self.members: set[str] = set(members or ()) | {me}
         self.seeds = tuple(s for s in seeds if s != me)
-        self.ring = ring if ring is not None else new_ring([me], self.cfg.q, claimant=me)
+        self.zones: dict[str, str] = dict(ring.zones) if ring is not None else {}
+        self.zones[me] = self.cfg.zone
+        self.ring = ring if ring is not None else new_ring([me], self.cfg.q, claimant=me,
+                                                           zones=self.zones)
         self.down: set[str] = set()  # peers requests avoid: link down or detector says so
         self.link_down: set[str] = set()
         self.fd = PhiAccrual(threshold=self.cfg.phi_threshold)
@@ -137,28 +144,43 @@ class Membership:
     # --- gossip and claim ------------------------------------------------------------
 
     def gossip_message(self) -> tuple:
-        return m.gossip(tuple(sorted(self.members)), self.ring.to_wire())
+        return m.gossip(tuple(sorted(self.members)), self.ring.to_wire(),
+                        tuple(sorted(self.zones.items())))
 
     def on_gossip(self, src: str, msg: tuple) -> None:
-        _, members, ring_wire = msg
-        incoming = {x.decode() if isinstance(x, bytes) else x for x in members}
+        _, members, ring_wire, zones = msg
+        incoming = {_s(x) for x in members}
         if not incoming <= self.members:
             self.members |= incoming
             self.changed = True
             self.routes.clear()
+        for member, zone in zones:
+            member = _s(member)
+            # A node's word about its own zone wins; others' only fills gaps.
+            if member != self.name and (member == src or member not in self.zones) \
+                    and member in self.members:
+                self.zones[member] = _s(zone)
         ring = Ring.from_wire(ring_wire)
         if ring.version > self.ring.version and ring.q == self.ring.q:
             self.members |= set(ring.owners)
+            for member, zone in ring.zones:
+                self.zones.setdefault(member, zone)
             self.set_ring(ring)
         self.maybe_claim()
 
     def maybe_claim(self) -> None:
-        """The claimant (lowest member name) proposes a ring covering every member."""
-        if set(self.ring.members) == self.members or min(self.members) != self.name:
+        """The claimant (lowest member name) proposes a ring covering every member, in
+        the zones they say they are in."""
+        if min(self.members) != self.name:
             return
-        previous = self.ring if len(self.ring.members) > 1 else None
-        ring = new_ring(self.members, self.cfg.q, previous, claimant=self.name)
-        self.set_ring(Ring(ring.q, ring.owners, self.ring.epoch + 1, self.name))
+        ring = self.ring
+        if set(ring.members) == self.members \
+                and ring.zones == ring_zones(ring.members, self.zones):
+            return
+        previous = ring if len(ring.members) > 1 else None
+        new = new_ring(self.members, self.cfg.q, previous, claimant=self.name,
+                       zones=self.zones)
+        self.set_ring(Ring(new.q, new.owners, ring.epoch + 1, self.name, new.zones))
         msg = self.gossip_message()
         for peer in self.members - {self.name}:
             self.node.send(peer, msg)
@@ -182,3 +204,7 @@ class Membership:
             peers = sorted((self.members | set(self.seeds)) - {self.name})
             if peers:
                 node.send(node.rng.choice(peers), self.gossip_message())
+
+
+def _s(x: str | bytes) -> str:
+    return x.decode() if isinstance(x, bytes) else x

@@ -136,8 +136,8 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "remove key if you hold exactly this"),
     # membership (membership.py)
     _k(HEARTBEAT, "", "", "heartbeat", "membership", "I am alive (failure detector)"),
-    _k(GOSSIP, "members:seq ring:seq", "", "gossip", "membership",
-       "the members and ring I know"),
+    _k(GOSSIP, "members:seq ring:seq zones:seq", "", "gossip", "membership",
+       "the members, ring and zones (member, zone) I know"),
     # probes (probes.py)
     _k(HELD_QUERY, "reqid:int key:bytes p:int owner:str", HELD_ANSWER, "held_query",
        "probes", "WAIT: what do you hold of key (for owner)?"),
@@ -246,8 +246,8 @@ def heartbeat() -> tuple:
     return (HEARTBEAT,)
 
 
-def gossip(members: Any, ring: Any) -> tuple:
-    return (GOSSIP, members, ring)
+def gossip(members: Any, ring: Any, zones: Any) -> tuple:
+    return (GOSSIP, members, ring, zones)
 
 
 def held_query(reqid: int, key: bytes, p: int, owner: str) -> tuple:

@@ -48,7 +48,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   ra     reqid ok                        -       reaper
   reap   key p digest                    -       reaper
   hb     -                               -       membership
-  gs     members ring                    -       membership
+  gs     members ring zones              -       membership
   wq     reqid key p owner               wa      probes
   wa     reqid enc                       -       probes
   fl     reqid                           fla     probes

@@ -27,6 +27,7 @@ from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
+from ..core.ring import Ring
 from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
@@ -74,6 +75,7 @@ class NodeOptions:
     announce_ip: str | None = None
     announce_port: int | None = None
     announce_cluster_port: int | None = None
+    zone: str = ""  # the node's zone (rack, data center): replicas spread across zones
     data_dir: str = "./data/node"
     seeds: tuple[str, ...] = ()
     n: int = 3
@@ -125,6 +127,13 @@ class NodeOptions:
                            ("--announce-cluster-port", self.announce_cluster_port)):
             if port is not None and not 0 < port <= 65535:
                 raise ValueError(f"{what} must be between 1 and 65535")
+
+
+def min_replica_zones(ring: Ring, n: int) -> int:
+    """The fewest distinct zones among any partition's replicas (a node without a zone
+    counts as one of its own)."""
+    return min(len({ring.zone(x) or "\0" + x for x in pref})
+               for pref in ring.preference_lists(n))
 
 
 def _callback_failed(exc: Exception) -> None:
@@ -191,7 +200,7 @@ class NodeServer:
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
                         tombstone_grace_ms=opts.tombstone_grace_ms,
-                        phi_threshold=opts.phi_threshold)
+                        phi_threshold=opts.phi_threshold, zone=opts.zone)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
@@ -603,6 +612,11 @@ class NodeServer:
         members = sorted(node.members)
         return {
             "node_name": self.name,
+            "zone": node.cfg.zone,
+            # each member's zone as the ring records it, and the fewest distinct zones
+            # among any partition's N replicas
+            "zones": ",".join(f"{m}={z}" for m, z in ring.zones),
+            "replica_zones_min": min_replica_zones(ring, node.cfg.n),
             "bind": " ".join(self.opts.bind_addresses),
             "actor_id": self.actor.hex(),
             "n": node.cfg.n,

@@ -276,6 +276,7 @@ class SimCluster:
         log_stores: bool = True,
         link_events: bool = True,
         strict: bool = True,
+        zones: list[str] | None = None,
     ) -> None:
         self.seed = seed
         self.rng = rng or random.Random(seed)
@@ -304,7 +305,8 @@ class SimCluster:
         self.sn: dict[str, SimNode] = {}
         for i, name in enumerate(self.names):
             sn = SimNode(
-                name, i, SimEngine(name, self), replace(base),
+                name, i, SimEngine(name, self),
+                replace(base, zone=zones[i]) if zones else replace(base),
                 durability=modes[i],
                 offset_ms=(skew_ms[i] if skew_ms else 0.0),
                 drift=(drift_ppm[i] * 1e-6 if drift_ppm else 0.0),
