@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -109,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
                          "0: none)")
     cl.add_argument("--data-dir", default="./data")
     cl.add_argument("--detach", action="store_true",
-                    help="return once the cluster is up; stop it with `dynredis stop`")
+                    help="return once the cluster is up; stop it with `dynredis stop` "
+                         "(or `make stop`)")
     cl.add_argument("--ready-timeout", type=float, default=60.0)
     cl.add_argument("--tls", action="store_true", default=None,
                     help="every node serves TLS only, on its usual ports, and peers link "
@@ -347,6 +349,38 @@ def _probe(s: dict[str, Any]) -> Probe:
     return Probe(s["bind"], password, _client_tls(s))
 
 
+def _self() -> str:
+    """This tool as the user can type it again where they are: `dynredis` when their
+    PATH finds this very script, else its path (`.venv/bin/dynredis` after `make`)."""
+    argv0 = sys.argv[0]
+    if not argv0 or os.path.basename(argv0) == "__main__.py":
+        return f"{os.path.relpath(sys.executable)} -m dynredis"
+    found = shutil.which("dynredis")
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return "dynredis"
+    rel = os.path.relpath(argv0)
+    if rel.startswith(".."):
+        return os.path.abspath(argv0)
+    return rel if rel.startswith(".") else "./" + rel
+
+
+def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> str:
+    """The command that does `what` (stop, cluster, status) for the cluster in
+    `data_dir`: a make target when make ran this (DYNREDIS_HINTS=make), else this tool
+    as the user can type it."""
+    if os.environ.get("DYNREDIS_HINTS") == "make":
+        extra = "" if os.path.normpath(data_dir) == "data" else f" DATA={data_dir}"
+        if what == "cluster" and nodes != 3:
+            extra += f" NODES={nodes}"
+        if port is not None and port != 7000:
+            extra += f" PORT={port}"
+        return f"make {what}{extra}"
+    if what == "cluster":
+        return f"{_self()} cluster --detach --nodes {nodes} --data-dir {data_dir}"
+    return f"{_self()} {what}" + (f" --port {port}" if port is not None else "") \
+        + f" --data-dir {data_dir}"
+
+
 def run_status(args: argparse.Namespace) -> int:
     recorded = None
     try:
@@ -366,6 +400,11 @@ def run_status(args: argparse.Namespace) -> int:
         elif os.environ.get("REDISCLI_AUTH"):
             probe.password = os.environ["REDISCLI_AUTH"]
         info = probe.info(args.port)
+    except ConnectionRefusedError:
+        print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused): "
+              f"is it running? A local cluster starts with: {_hint('cluster', args.data_dir)}",
+              file=sys.stderr)
+        return 1
     except (credentials.CredentialError, NodeError, OSError) as exc:
         print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -441,7 +480,7 @@ def run_cluster(args: argparse.Namespace) -> int:
         if not down:
             # With --detach (`make cluster`) asking for a running cluster is no error.
             print(f"dynredis: a cluster is already running on {args.data_dir} "
-                  f"(stop it with: dynredis stop --data-dir {args.data_dir})",
+                  f"(stop it with: {_hint('stop', args.data_dir)})",
                   file=sys.stdout if args.detach else sys.stderr)
             return 0 if args.detach else 1
         s = recorded if recorded is not None else settings.resolve(given, None)
@@ -453,9 +492,9 @@ def run_cluster(args: argparse.Namespace) -> int:
         if not args.detach or len(pids) != args.nodes:
             print(f"dynredis: the cluster on {args.data_dir} runs, but its node(s) on port(s) "
                   f"{', '.join(str(ports[i]) for i in down)} are down; restart them with "
-                  f"`dynredis cluster --detach --nodes {len(pids)} --data-dir "
-                  f"{args.data_dir}` (they get the settings the cluster was started with), "
-                  f"or stop it: dynredis stop --data-dir {args.data_dir}",
+                  f"`{_hint('cluster', args.data_dir, len(pids))}` (they get the settings "
+                  f"the cluster was started with), or stop it: "
+                  f"{_hint('stop', args.data_dir)}",
                   file=sys.stderr)
             return 1
         ignored = settings.differences(given, s) if recorded is not None else []
@@ -521,7 +560,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(f"  cluster ports: {cports[0]}-{cports[-1]} (cluster-aware clients are "
               "pointed there by CLUSTER SLOTS)")
     if args.detach:
-        print(f"  stop it with:  dynredis stop --data-dir {args.data_dir}")
+        print(f"  status:        {_hint('status', args.data_dir, port=ports[0])}")
+        print(f"  stop it with:  {_hint('stop', args.data_dir)}")
         return 0
     print("  press Ctrl-C to stop it")
     sys.stdout.flush()
