@@ -46,9 +46,17 @@ class Ring:
     claimant: str = ""
     # (member, zone) of the members that have a zone, sorted.
     zones: tuple[tuple[str, str], ...] = ()
+    # A committed membership change in progress (claim.py): the owners the ring moves
+    # to once every transfer is confirmed, and the transfers (partition, target,
+    # source) not confirmed yet. Empty when the ring is settled.
+    next: tuple[str, ...] = ()
+    pending: tuple[tuple[int, str, str], ...] = ()
+    # Members that left or were removed: gossip never brings them back.
+    gone: tuple[str, ...] = ()
     _pref_cache: dict[int, tuple[tuple[str, ...], ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _next_cache: list[Ring] = field(default_factory=list, compare=False, repr=False)
     _shift: int = field(init=False, compare=False, repr=False)
     _zone_of: dict[str, str] = field(init=False, compare=False, repr=False)
 
@@ -59,6 +67,8 @@ class Ring:
             raise ValueError("one owner per partition")
         object.__setattr__(self, "_shift", partition_shift(self.q))
         object.__setattr__(self, "_zone_of", {m: z for m, z in self.zones if z})
+        if self.next and len(self.next) != self.q:
+            raise ValueError("one next owner per partition")
 
     def zone(self, member: str) -> str:
         """`member`'s zone ("" if none)."""
@@ -67,6 +77,29 @@ class Ring:
     @property
     def members(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.owners)))
+
+    @property
+    def all_members(self) -> tuple[str, ...]:
+        """Members owning partitions now or once the change in progress is done."""
+        return tuple(sorted(set(self.owners) | set(self.next)))
+
+    def next_ring(self) -> Ring:
+        """The ring as it will be once the change in progress is done (itself if none)."""
+        if not self.next:
+            return self
+        if not self._next_cache:
+            self._next_cache.append(Ring(self.q, self.next, self.epoch, self.claimant,
+                                         self.zones, gone=self.gone))
+        return self._next_cache[0]
+
+    def pending_targets(self, partition: int, n: int) -> tuple[str, ...]:
+        """Nodes that will be replicas of `partition` once the change in progress is
+        done but are not now: writes go to them too while it moves (claim.py)."""
+        if not self.next:
+            return ()
+        cur = self.preference_list(partition, n)
+        return tuple(x for x in self.next_ring().preference_list(partition, n)
+                     if x not in cur)
 
     @property
     def version(self) -> tuple[int, str]:
@@ -136,7 +169,8 @@ class Ring:
         return out
 
     def to_wire(self) -> tuple:
-        return (self.q, self.owners, self.epoch, self.claimant, self.zones)
+        return (self.q, self.owners, self.epoch, self.claimant, self.zones, self.next,
+                self.pending, self.gone)
 
     @classmethod
     def from_wire(cls, data: Iterable) -> Ring:
@@ -144,7 +178,15 @@ class Ring:
         fields = tuple(data)
         q, owners, epoch, claimant = fields[:4]
         zones = tuple((_s(m), _s(z)) for m, z in fields[4]) if len(fields) > 4 else ()
-        return cls(int(q), tuple(_s(o) for o in owners), int(epoch), _s(claimant), zones)
+        nxt: tuple[str, ...] = ()
+        pending: tuple[tuple[int, str, str], ...] = ()
+        gone: tuple[str, ...] = ()
+        if len(fields) > 7:
+            nxt = tuple(_s(o) for o in fields[5])
+            pending = tuple((int(p), _s(t), _s(s)) for p, t, s in fields[6])
+            gone = tuple(_s(g) for g in fields[7])
+        return cls(int(q), tuple(_s(o) for o in owners), int(epoch), _s(claimant), zones,
+                   nxt, pending, gone)
 
 
 def _s(x: str | bytes) -> str:
