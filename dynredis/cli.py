@@ -19,6 +19,7 @@ from typing import Any
 import hiredis
 
 from . import clustersettings as settings
+from .core.changes import OPS
 from .localproc import pid_alive, port_free
 from .server import credentials, tls
 from .server.app import NodeOptions, NodeServer
@@ -123,15 +124,29 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--data-dir", default="./data")
 
     st = sub.add_parser("status", help="print a node's INFO dynamo section")
-    st.add_argument("--host", default="127.0.0.1")
-    st.add_argument("--port", type=int, default=7000)
-    st.add_argument("--data-dir", default="./data",
-                    help="a local cluster's directory: its password and TLS settings are "
-                         "used for a node of it")
-    st.add_argument("--password", default=None,
-                    help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
-    st.add_argument("--password-file", default=None)
+    _add_reach_args(st)
+    adm = sub.add_parser(
+        "admin", help="membership changes, staged then committed (the DYN.ADMIN command)",
+        description="join NODE | leave NODE | replace OLD NEW | remove NODE: stage a "
+                    "change; plan: show what the staged changes move; commit: start "
+                    "them; clear: forget them; show: the claimant, the staged changes "
+                    "and the change in progress. Any node of the cluster takes them.")
+    adm.add_argument("request", choices=list(OPS))
+    adm.add_argument("nodes", nargs="*", help="node names (host:port, as peers dial them)")
+    _add_reach_args(adm)
     return top
+
+
+def _add_reach_args(p: argparse.ArgumentParser) -> None:
+    """How the CLI reaches one node (status, admin)."""
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7000)
+    p.add_argument("--data-dir", default="./data",
+                   help="a local cluster's directory: its password and TLS settings are "
+                        "used for a node of it")
+    p.add_argument("--password", default=None,
+                   help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
+    p.add_argument("--password-file", default=None)
 
 
 ENV_PREFIX = "DYNREDIS_"
@@ -181,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         return stop_cluster(args.data_dir)
     if args.cmd == "status":
         return run_status(args)
+    if args.cmd == "admin":
+        return run_admin(args)
     return 2
 
 
@@ -381,25 +398,47 @@ def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> 
         + f" --data-dir {data_dir}"
 
 
-def run_status(args: argparse.Namespace) -> int:
+def _reach(args: argparse.Namespace) -> Probe:
+    """The probe for the node `args` name: a local cluster's settings for a node of it,
+    the password given (file, option or $REDISCLI_AUTH)."""
     recorded = None
     try:
         recorded = settings.load(args.data_dir)
     except ValueError:
         pass
+    if recorded is not None and args.port in _record_ports(args.data_dir):
+        probe = _probe(recorded)
+        probe.host = args.host
+    else:
+        probe = Probe(args.host)
+    if args.password_file:
+        probe.password = credentials.read_secret_file(args.password_file, "password")
+    elif args.password:
+        probe.password = args.password
+    elif os.environ.get("REDISCLI_AUTH"):
+        probe.password = os.environ["REDISCLI_AUTH"]
+    return probe
+
+
+def run_admin(args: argparse.Namespace) -> int:
     try:
-        if recorded is not None and args.port in _record_ports(args.data_dir):
-            probe = _probe(recorded)
-            probe.host = args.host
-        else:
-            probe = Probe(args.host)
-        if args.password_file:
-            probe.password = credentials.read_secret_file(args.password_file, "password")
-        elif args.password:
-            probe.password = args.password
-        elif os.environ.get("REDISCLI_AUTH"):
-            probe.password = os.environ["REDISCLI_AUTH"]
-        info = probe.info(args.port)
+        reply = _reach(args).command(args.port, "DYN.ADMIN", args.request, *args.nodes,
+                                     timeout=10.0)
+    except ConnectionRefusedError:
+        print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused)",
+              file=sys.stderr)
+        return 1
+    except (credentials.CredentialError, NodeError, OSError) as exc:
+        print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    for line in reply if isinstance(reply, list) else [reply]:
+        print(line)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    try:
+        info = _reach(args).info(args.port)
     except ConnectionRefusedError:
         print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused): "
               f"is it running? A local cluster starts with: {_hint('cluster', args.data_dir)}",

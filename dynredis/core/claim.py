@@ -156,7 +156,9 @@ def plan(ring: Ring, changes: Collection[Change], n: int, zones: Mapping[str, st
     nxt = Ring(ring.q, owners, ring.epoch, ring.claimant, ring_zones(members, all_zones))
     removed = {c.node for c in changes if c.action == REMOVE}
     moves = transfers(cur, nxt, n, removed | set(down))
-    new_gone = tuple(sorted(set(ring.gone) | gone))
+    # Departing nodes stay members until the ring flips (changes.py); a node that
+    # joins again is no longer gone.
+    new_gone = tuple(sorted(set(ring.gone) - set(members)))
     installed = Ring(ring.q, ring.owners, ring.epoch + 1, claimant or ring.claimant,
                      zone_pairs, owners, tuple(moves), new_gone)
     return Plan(installed, moves, warnings(nxt, n))

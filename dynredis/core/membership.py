@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from . import messages as m
@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 class Route:
     """A partition's active preference list, split for the coordinator's hot path."""
 
-    __slots__ = ("targets", "local", "others", "missing")
+    __slots__ = ("targets", "local", "others", "missing", "pending", "write_targets")
 
     def __init__(self, me: str, targets: list[tuple[str, str]],
-                 primaries: tuple[str, ...] = ()) -> None:
+                 primaries: tuple[str, ...] = (), pending: tuple[str, ...] = (),
+                 down: Collection[str] = ()) -> None:
         self.targets = targets  # (node, owner it stands for), primaries first
         self.local = any(node == me for node, _ in targets)
         self.others = [(node, owner) for node, owner in targets if node != me]
@@ -42,6 +43,14 @@ class Route:
         # exactly N nodes has none): the coordinator keeps their hints itself.
         standing = {owner for _, owner in targets}
         self.missing = [x for x in primaries if x not in standing]
+        # While a membership change moves the partition (changes.py): the nodes that
+        # will be its replicas and are not yet. Writes go to them too and wait for one
+        # more acknowledgement per such node (so W of the replicas after the change
+        # hold every acknowledged write, as Cassandra does for pending ranges); one
+        # that is down gets its copy as a hint.
+        self.pending = [x for x in pending if x not in down and x != me]
+        self.missing.extend(x for x in pending if x in down)
+        self.write_targets = targets + [(x, x) for x in self.pending]
 
 
 class Membership:
@@ -79,7 +88,9 @@ class Membership:
         if hit is None:
             up = self.members - self.down
             n = self.cfg.n
-            hit = Route(self.name, self.ring.apl(p, n, up), self.ring.preference_list(p, n))
+            ring = self.ring
+            hit = Route(self.name, ring.apl(p, n, up), ring.preference_list(p, n),
+                        ring.pending_targets(p, n), self.down)
             self.routes[p] = hit
         return hit
 
@@ -149,7 +160,10 @@ class Membership:
 
     def on_gossip(self, src: str, msg: tuple) -> None:
         _, members, ring_wire, zones = msg
-        incoming = {_s(x) for x in members}
+        ring = Ring.from_wire(ring_wire)
+        newer = ring.version > self.ring.version and ring.q == self.ring.q
+        gone = set(ring.gone if newer else self.ring.gone)
+        incoming = {_s(x) for x in members} - gone
         if not incoming <= self.members:
             self.members |= incoming
             self.changed = True
@@ -160,27 +174,47 @@ class Membership:
             if member != self.name and (member == src or member not in self.zones) \
                     and member in self.members:
                 self.zones[member] = _s(zone)
-        ring = Ring.from_wire(ring_wire)
-        if ring.version > self.ring.version and ring.q == self.ring.q:
-            self.members |= set(ring.owners)
+        if newer:
+            self.members |= set(ring.all_members)
             for member, zone in ring.zones:
                 self.zones.setdefault(member, zone)
             self.set_ring(ring)
+            self.forget_gone()
         self.maybe_claim()
+
+    def forget_gone(self) -> None:
+        """Members the ring says left or were removed are members no more (this node
+        itself stays in its own set: it has left, see `left`)."""
+        gone = set(self.ring.gone) - {self.name}
+        if gone & self.members:
+            self.members -= gone
+            self.changed = True
+            self.routes.clear()
+
+    @property
+    def left(self) -> bool:
+        """This node left the cluster or was removed from it (it owns nothing)."""
+        return self.name in self.ring.gone and self.name not in self.ring.all_members
 
     def maybe_claim(self) -> None:
         """The claimant (lowest member name) proposes a ring covering every member, in
         the zones they say they are in."""
-        if min(self.members) != self.name:
+        if self.node.changes.claimant() != self.name or self.left:
             return
         ring = self.ring
-        if set(ring.members) == self.members \
-                and ring.zones == ring_zones(ring.members, self.zones):
+        known = self.members - set(ring.gone)
+        if ring.next or (known <= set(ring.all_members)
+                         and ring.zones == ring_zones(ring.members, self.zones)):
+            return
+        joiners = known - set(ring.members)
+        if joiners and len(known) > self.cfg.n and len(ring.members) > 1:
+            # Some replicas move away: a planned join, with transfers (changes.py).
+            self.node.changes.auto_join(sorted(joiners))
             return
         previous = ring if len(ring.members) > 1 else None
-        new = new_ring(self.members, self.cfg.q, previous, claimant=self.name,
-                       zones=self.zones)
-        self.set_ring(Ring(new.q, new.owners, ring.epoch + 1, self.name, new.zones))
+        new = new_ring(known, self.cfg.q, previous, claimant=self.name, zones=self.zones)
+        self.set_ring(Ring(new.q, new.owners, ring.epoch + 1, self.name, new.zones,
+                           gone=ring.gone))
         msg = self.gossip_message()
         for peer in self.members - {self.name}:
             self.node.send(peer, msg)

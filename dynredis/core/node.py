@@ -23,6 +23,8 @@ store, the clock, the outbox) and routes each peer message to its handler by kin
   antientropy.py  hash-tree exchanges between replicas (merkle.py)
   reaper.py       removing objects dead for longer than the grace period
   probes.py       WAIT's "who holds this write?" and FLUSHALL
+  changes.py      membership changes: staged, planned, committed by the claimant
+  transfers.py    ownership transfers: partitions streamed to their new replicas
 
 Peer messages (the table is messages.KINDS; this copy is checked against it by a test):
 
@@ -49,6 +51,11 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   reap   key p digest                    -       reaper
   hb     -                               -       membership
   gs     members ring zones              -       membership
+  adm    reqid op args                   ada     changes
+  ada    reqid err lines                 -       changes
+  xd     transfers                       -       changes
+  xb     reqid p items                   xba     transfers
+  xba    reqid                           -       transfers
   wq     reqid key p owner               wa      probes
   wa     reqid enc                       -       probes
   fl     reqid                           fla     probes
@@ -66,6 +73,7 @@ from typing import Any
 
 from . import messages as m
 from .antientropy import AntiEntropy
+from .changes import AdminCallback, Changes
 from .clock import VV, Clock
 from .config import Config, Stats
 from .engine import Engine
@@ -80,6 +88,7 @@ from .reads import Reads
 from .reaper import Reaper
 from .replica import Replica
 from .ring import Ring
+from .transfers import Transfers
 from .writes import Writes
 
 __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
@@ -120,7 +129,9 @@ class Node:
         # Request ids start at a random point per incarnation, so a restarted peer's
         # ids never collide with ones seen from its previous life.
         self._next_id = self.rng.getrandbits(40)
+        self.changes = Changes(self)
         self.membership = Membership(self, ring, members, seeds)
+        self.transfers = Transfers(self)
         self.replica = Replica(self)
         self.handoff = Handoff(self)
         self.reads = Reads(self)
@@ -133,7 +144,8 @@ class Node:
         for table in (self.membership.handlers(), self.replica.handlers(),
                       self.handoff.handlers(), self.reads.handlers(), self.writes.handlers(),
                       self.forwarder.handlers(), self.anti_entropy.handlers(),
-                      self.reaper.handlers(), self.probes.handlers()):
+                      self.reaper.handlers(), self.probes.handlers(),
+                      self.changes.handlers(), self.transfers.handlers()):
             self.handlers.update(table)
         core_kinds = set(m.KINDS) - m.FACE_KINDS
         if set(self.handlers) != core_kinds:
@@ -165,6 +177,11 @@ class Node:
     def flush_all(self, cb: Callback) -> None:
         """Wipe every member's data (probes.Probes.flush_all)."""
         self.probes.flush_all(cb)
+
+    def admin(self, op: str, args: list[str], cb: AdminCallback) -> None:
+        """A membership change request (changes.Changes.admin): join, leave, replace,
+        remove, plan, commit, clear, show; run at the claimant."""
+        self.changes.admin(op, args, cb)
 
     # --- membership and placement, as the face sees them -----------------------------
 
@@ -198,6 +215,12 @@ class Node:
         self.membership.changed = value
 
     @property
+    def left(self) -> bool:
+        """This node left the cluster (or was removed) and has dropped its data: the
+        driver stops it."""
+        return self.membership.left and self.transfers.settled
+
+    @property
     def hints(self) -> int:
         """Hints this node keeps for down primaries."""
         return self.handoff.stored
@@ -223,6 +246,7 @@ class Node:
         """The driver cannot reach `peer` (connection refused or lost): requests stop
         choosing it, and reads and writes waiting on it count it as failed at once."""
         if self.membership.peer_down(peer):
+            self.transfers.peer_down(peer)
             self.reads.peer_down(peer)
             self.writes.peer_down(peer)
 
@@ -310,7 +334,9 @@ class Node:
         self.probes.expire(now)
         self.reaper.expire(now)
         self.anti_entropy.expire(now)
+        self.changes.expire(now)
         self.membership.tick(now)
         self.handoff.tick(now)
+        self.transfers.tick(now)
         self.reaper.tick(now)
         self.anti_entropy.tick(now)

@@ -207,15 +207,19 @@ class Writes:
             # No fallback took this primary's copy: keep it as a hint here, handed
             # off when the primary is back (it does not count toward W).
             node.handoff.store(owner, p, key, enc)
-        op = PutOp(len(route.targets), w, self.cfg.n, cb, new, route.targets)
+        extra = route.pending
+        op = PutOp(len(route.targets) + len(extra), w + len(extra), self.cfg.n, cb, new,
+                   route.write_targets)
         op.ack(self.name)
-        if route.others:
+        if route.others or extra:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
             for peer, owner in route.others:
                 node.send(peer, m.replica_put(reqid, key, enc, owner, p, ident))
+            for peer in extra:
+                node.send(peer, m.replica_put(reqid, key, enc, peer, p, ident))
         self.progress(op)
 
     # --- answers and their absence ---------------------------------------------------

@@ -244,6 +244,7 @@ class NodeServer:
         # Until the node has heard from its peers, data commands answer -LOADING (a
         # node alone, without seeds, has no one to wait for).
         self.loading = bool(self.node.members - {self.name}) or bool(opts.seeds)
+        self.stop_event: asyncio.Event | None = None  # set: serve_forever stops the node
         self.run_id = os.urandom(20).hex()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
@@ -431,6 +432,10 @@ class NodeServer:
             if self.loading:
                 self._check_linked(mono)
             self.pump()
+            if self.node.left and self.stop_event is not None and not self.stop_event.is_set():
+                log.info("node %s left the cluster and handed off its data: stopping",
+                         self.name)
+                self.stop_event.set()
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
@@ -527,7 +532,7 @@ class NodeServer:
 
     async def serve_forever(self) -> None:
         await self.start()
-        stop = asyncio.Event()
+        stop = self.stop_event = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -641,6 +646,16 @@ class NodeServer:
             "hints_created": node.stats.hints_created,
             "hints_delivered": node.stats.hints_delivered,
             "owned_partitions": len(node.owned_partitions()),
+            # a membership change in progress (DYN.ADMIN): its transfers not confirmed
+            # yet, ring-wide, and this node's share of them
+            "ring_change": "in progress" if ring.next else "none",
+            "transfers_pending": len(ring.pending),
+            "transfers_waiting": node.transfers.waiting,
+            "transfers_active": node.transfers.active,
+            "transfer_keys_sent": node.transfers.keys_sent,
+            "transfer_bytes_sent": node.transfers.bytes_sent,
+            "transfer_keys_received": node.transfers.keys_received,
+            "left": int(node.membership.left),
             "cluster_port": self.cluster_port,
             "engine": self.engine.name,
             "durability": self.opts.durability,

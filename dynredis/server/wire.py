@@ -34,4 +34,4 @@ def unframe(body: bytes) -> tuple:
 # replica's refusal ("nak"), keyspace queries with their arguments as one field; 5:
 # gossip carries zones, rings record them. The
 # kinds and their fields are core/messages.py's table.
-PEER_PROTOCOL = 5
+PEER_PROTOCOL = 6
