@@ -284,3 +284,49 @@ def test_two_joins_and_a_leave_under_load_lose_nothing(cluster_factory: ClusterF
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_a_dead_node_replaced_and_another_removed_keep_every_acknowledged_write(
+        cluster_factory: ClusterFactory, tmp_path: Path) -> None:
+    """A node killed for good is replaced by a new one (its partitions rebuilt from the
+    remaining replicas), then another is killed and removed: every write acknowledged
+    before, during and after reads back from every node that stays."""
+    c = cluster_factory()
+    c.wait_healthy()
+    base = free_port_range(2, offset=CLUSTER_PORT_OFFSET)
+    spare, doomed = base, base + 1
+    procs = [start_extra_node(c, p, tmp_path) for p in (spare, doomed)]
+    try:
+        with Load([c.ports[0], c.ports[2]]) as load:
+            wait_until(lambda: load.writes >= WRITERS * KEYS_PER_WRITER, 60)
+            members = [*c.ports, doomed]
+            change(members, c.ports[0], "JOIN", f"{HOST}:{doomed}")
+            c.kill_node(1)
+            members.remove(c.ports[1])
+            members.append(spare)
+            planned_before = load.writes
+            change(members, c.ports[2], "REPLACE", f"{HOST}:{c.ports[1]}", f"{HOST}:{spare}")
+            wait_until(lambda: load.writes > planned_before + 100, 60)
+            procs[1].kill()
+            procs[1].wait(15)
+            members.remove(doomed)
+            change(members, c.ports[0], "REMOVE", f"{HOST}:{doomed}")
+            done_before = load.writes
+            wait_until(lambda: load.writes > done_before + 100, 60)
+        keys = sorted(load.acked)
+        for port in members:
+            r = redis.Redis(host=HOST, port=port, socket_timeout=10, decode_responses=True)
+            got = r.mget(keys)
+            lost = [(k, v, load.acked[k]) for k, v in zip(keys, got, strict=True)
+                    if int(v or 0) < load.acked[k]]
+            assert lost == [], f"node {port} misses acknowledged writes: {lost[:5]}"
+            r.close()
+            i = info(port)
+            assert i["ring_members"] == "3"
+            assert set(i["members"].split(",")) == {f"{HOST}:{p}" for p in members}
+        assert load.regressions == []
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(15)
