@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import messages as m
-from .claim import ACTIONS, JOIN, Change, check, describe, plan
+from .claim import ACTIONS, JOIN, REMOVE, Change, check, describe, plan, plan_on_top
 from .inflight import overdue
 from .ring import Ring, ring_zones
 
@@ -117,8 +117,9 @@ class Changes:
             return f"unknown admin request {op!r}", []
         if not self.staged:
             return "no changes staged", []
-        if ring.next:
-            return f"a change is in progress ({len(ring.pending)} transfers left)", []
+        if ring.next and not all(c.action == REMOVE for c in self.staged):
+            return (f"a change is in progress ({len(ring.pending)} transfers left): only "
+                    "removes can be committed meanwhile", [])
         planned = self.plan_now()
         lines = describe(ring, planned, self.staged)
         if op == "plan":
@@ -129,7 +130,8 @@ class Changes:
 
     def plan_now(self) -> Any:
         ms = self.node.membership
-        return plan(ms.ring, self.staged, self.node.cfg.n, ms.zones, ms.down, self.name)
+        how = plan_on_top if ms.ring.next else plan
+        return how(ms.ring, self.staged, self.node.cfg.n, ms.zones, ms.down, self.name)
 
     def status_lines(self) -> list[str]:
         ring = self.node.ring
@@ -174,6 +176,32 @@ class Changes:
             return
         self.install(Ring(ring.q, ring.owners, ring.epoch + 1, self.name, ring.zones,
                           ring.next, left, ring.gone))
+
+    def tick(self) -> None:
+        """At the claimant: transfers whose source is down are sent instead by every
+        other current replica of their partition that is not down (as for a removed
+        node), so a source that died for good does not hold a change up forever."""
+        ms = self.node.membership
+        ring = ms.ring
+        if not ring.next or not ms.down or self.claimant() != self.name:
+            return
+        down = ms.down
+        if not any(s in down for _, _, s in ring.pending):
+            return
+        n = self.node.cfg.n
+        out: list[tuple[int, str, str]] = []
+        for p, t, s in ring.pending:
+            if s not in down:
+                out.append((p, t, s))
+                continue
+            others = [x for x in ring.preference_list(p, n) if x != s and x not in down]
+            if not others:
+                out.append((p, t, s))
+            out.extend((p, t, x) for x in others if x != t)
+        left = tuple(dict.fromkeys(out))
+        if left != ring.pending:
+            self.install(Ring(ring.q, ring.owners, ring.epoch + 1, self.name, ring.zones,
+                              ring.next, left, ring.gone))
 
     def auto_join(self, joiners: list[str]) -> bool:
         """Commit the join of members met by gossip (see the module docstring); False

@@ -164,6 +164,24 @@ def plan(ring: Ring, changes: Collection[Change], n: int, zones: Mapping[str, st
     return Plan(installed, moves, warnings(nxt, n))
 
 
+def plan_on_top(ring: Ring, changes: Collection[Change], n: int, zones: Mapping[str, str],
+                down: Collection[str] = (), claimant: str = "") -> Plan:
+    """Removes committed while a change moves (a node it needs died for good): the
+    ring it moves to is planned again without them, and every transfer from the
+    current owners to that ring is sent again (the confirmed ones too: simple, and
+    merging what a target already holds changes nothing)."""
+    base = Ring(ring.q, ring.next, ring.epoch, ring.claimant, ring.zones, gone=ring.gone)
+    on_next = plan(base, changes, n, zones, down, claimant)
+    zone_pairs = on_next.ring.zones
+    cur = Ring(ring.q, ring.owners, ring.epoch, ring.claimant, zone_pairs)
+    nxt = Ring(ring.q, on_next.ring.next, ring.epoch, ring.claimant, zone_pairs)
+    removed = {c.node for c in changes if c.action == REMOVE}
+    moves = transfers(cur, nxt, n, removed | set(down))
+    installed = Ring(ring.q, ring.owners, ring.epoch + 1, claimant or ring.claimant,
+                     zone_pairs, on_next.ring.next, moves, on_next.ring.gone)
+    return Plan(installed, moves, on_next.warnings)
+
+
 def warnings(nxt: Ring, n: int) -> tuple[str, ...]:
     """What a plan cannot give: N distinct replicas, or replicas in distinct zones."""
     out = []

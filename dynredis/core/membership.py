@@ -174,6 +174,9 @@ class Membership:
             if member != self.name and (member == src or member not in self.zones) \
                     and member in self.members:
                 self.zones[member] = _s(zone)
+        if src in self.ring.gone and not newer:
+            # A node that left or was removed while it was away: tell it.
+            self.node.send(src, self.gossip_message())
         if newer:
             self.members |= set(ring.all_members)
             for member, zone in ring.zones:

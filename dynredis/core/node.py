@@ -337,6 +337,7 @@ class Node:
         self.changes.expire(now)
         self.membership.tick(now)
         self.handoff.tick(now)
+        self.changes.tick()
         self.transfers.tick(now)
         self.reaper.tick(now)
         self.anti_entropy.tick(now)

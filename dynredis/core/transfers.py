@@ -66,6 +66,7 @@ class Transfers:
         self.mine: list[tuple[int, str]] = []  # this node's unconfirmed transfers
         self.next_report = 0
         self.drop_at = -1  # when the partitions this node no longer replicates go
+        self.next_sweep = 0  # when to look for such partitions again
         self.dropping: list[int] = []
         self.keys_sent = 0
         self.bytes_sent = 0
@@ -90,7 +91,6 @@ class Transfers:
         """Bring the transfers and forwards in line with a new ring."""
         self.seen = ring
         me = self.name
-        n = self.cfg.n
         listed = {(p, t) for p, t, s in ring.pending if s == me}
         self.mine = sorted(listed)
         for k in [k for k in self.running if k not in listed]:
@@ -99,19 +99,27 @@ class Transfers:
         forward: dict[int, list[str]] = {}
         for p, t in listed:
             forward.setdefault(p, []).append(t)
+        self.forward_to = forward
         self.dropping = []
         self.drop_at = -1
-        if not ring.next:
-            for p in self.local.held():
-                if p >= ring.q:
-                    continue
-                pref = ring.preference_list(p, n)
-                if me not in pref:
-                    self.dropping.append(p)
-                    forward[p] = list(pref)
-            if self.dropping:
-                self.drop_at = self.node.now + self.cfg.drop_delay_ms
-        self.forward_to = forward
+        self.find_drops(ring)
+
+    def find_drops(self, ring: Ring) -> None:
+        """Partitions held here that this node is no replica of (the ring settled): to
+        be dropped `drop_delay_ms` from now, what they are still sent passed on."""
+        self.next_sweep = self.node.now + self.cfg.drop_delay_ms
+        if ring.next:
+            return
+        n = self.cfg.n
+        for p in self.local.held():
+            if p >= ring.q or p in self.dropping:
+                continue
+            pref = ring.preference_list(p, n)
+            if self.name not in pref:
+                self.dropping.append(p)
+                self.forward_to[p] = list(pref)
+        if self.dropping and self.drop_at < 0:
+            self.drop_at = self.node.now + self.cfg.drop_delay_ms
 
     def cancel(self, out: Outgoing) -> None:
         self.running.pop((out.p, out.target), None)
@@ -140,6 +148,8 @@ class Transfers:
                            m.transfers_done(tuple(sorted(self.confirmed))))
         if self.drop_at >= 0 and now >= self.drop_at:
             self.drop_some()
+        elif self.drop_at < 0 and now >= self.next_sweep:
+            self.find_drops(ring)  # late arrivals (a stale coordinator's write, a resend)
 
     def start(self, p: int, target: str) -> None:
         out = Outgoing(p, target, [k for k, _ in self.local.scan(p)])
