@@ -288,6 +288,11 @@ class Node:
         self.outbox_msgs = 0
         return box
 
+    def renew_actor(self) -> None:
+        """Take a new clock identity (saved at once), as a node that lost data does."""
+        self.actor = self.rng.getrandbits(64).to_bytes(8, "big")
+        self.engine.meta_put("actor", self.actor)
+
     def next_reqid(self) -> int:
         """A request id unique on this node (the Redis face's walks draw from it too)."""
         self._next_id += 1

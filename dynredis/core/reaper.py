@@ -8,7 +8,8 @@ member (all must be up) whether it may go:
     owner -> every member  ("rq", reqid, key, p, digest)  -> ("ra", reqid, yes/no)
     owner -> primaries     ("reap", key, p, digest)       once every member said yes
 
-A member says yes when, if it is a primary, it holds exactly that object committed (or
+A member says yes when no membership change is moving partitions, when, if it is a
+primary, it holds exactly that object committed (or
 nothing), it keeps no hint of the key for any primary, and it coordinates no read of
 the key (a read in flight may still repair what it read into the replicas). A replica
 removes the key only if it still holds exactly that object.
@@ -90,7 +91,7 @@ class Reaper:
         # and nobody keeps a hint for the key, or the old value could come back.
         node = self.node
         others = node.membership.members - {node.name}
-        if others & node.membership.down or self.engine.staged(p, key) \
+        if node.ring.next or others & node.membership.down or self.engine.staged(p, key) \
                 or node.reads.reading(key):
             return
         digest = objmod.digest(enc)
@@ -118,8 +119,8 @@ class Reaper:
 
     def may_reap(self, key: bytes, p: int, digest: bytes) -> bool:
         node = self.node
-        if node.reads.reading(key):
-            return False
+        if node.reads.reading(key) or node.ring.next:
+            return False  # (while partitions move, their replicas are not settled)
         primaries = node.membership.ring.preference_list(p, node.cfg.n)
         if node.name in primaries:
             enc = self.local.get_enc(p, key)
@@ -161,3 +162,7 @@ class Reaper:
         if enc is not None and objmod.digest(enc) == digest:
             self.local.delete(p, key)
             self.node.stats.reaped += 1
+            # a partition this node is sending or leaving: its new replicas too
+            for target in self.node.transfers.forward_to.get(p, ()):
+                if target != self.node.name:
+                    self.node.send(target, m.reap(key, p, digest))

@@ -67,6 +67,7 @@ class Transfers:
         self.next_report = 0
         self.drop_at = -1  # when the partitions this node no longer replicates go
         self.next_sweep = 0  # when to look for such partitions again
+        self.renewed = False  # the clock identity was renewed for this round of drops
         self.dropping: list[int] = []
         self.keys_sent = 0
         self.bytes_sent = 0
@@ -229,11 +230,18 @@ class Transfers:
                 self.dropping.pop(0)
                 self.forward_to.pop(p, None)
                 continue
+            if not self.renewed:
+                # Keys this node wrote may come back to it later, older than it wrote
+                # them (it may replicate the partition again): a new identity keeps
+                # its next writes of them from reusing dots (riak_kv#679).
+                self.node.renew_actor()
+                self.renewed = True
             for key in keys:
                 local.delete(p, key)
             budget -= len(keys)
         if not self.dropping:
             self.drop_at = -1
+            self.renewed = False
 
     @property
     def settled(self) -> bool:

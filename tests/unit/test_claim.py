@@ -17,6 +17,7 @@ from dynredis.core.claim import (
     check,
     describe,
     plan,
+    plan_on_top,
 )
 from dynredis.core.ring import Ring, new_ring
 
@@ -189,3 +190,15 @@ def test_describe_lists_transfers_first():
     assert lines[0].startswith("transfers: ")
     assert lines[1].endswith(f"-> {NAMES[3]}: 16 partitions") or "->" in lines[1]
     assert f"  {NAMES[3]}: 0 -> 16" in lines
+
+
+def test_a_remove_during_a_change_replans_without_the_removed_node():
+    ring = new_ring(NAMES[:4], 64, claimant=NAMES[0])
+    moving = plan(ring, [Change(JOIN, NAMES[4])], N, {}).ring
+    assert moving.next
+    again = plan_on_top(moving, [Change(REMOVE, NAMES[1])], N, {}).ring
+    assert again.owners == moving.owners  # still serving from the current owners
+    assert NAMES[1] not in again.next and NAMES[4] in again.next
+    assert NAMES[1] not in {s for _, _, s in again.pending}
+    share = 64 / 4
+    assert all(abs(c - share) <= 0.1 * share for c in counts(again.next).values())
