@@ -13,11 +13,13 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import hiredis
 
+from . import adminstatus
 from . import clustersettings as settings
 from .localproc import pid_alive, port_free
 from .server import credentials, tls
@@ -123,15 +125,27 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--data-dir", default="./data")
 
     st = sub.add_parser("status", help="print a node's INFO dynamo section")
-    st.add_argument("--host", default="127.0.0.1")
-    st.add_argument("--port", type=int, default=7000)
-    st.add_argument("--data-dir", default="./data",
-                    help="a local cluster's directory: its password and TLS settings are "
-                         "used for a node of it")
-    st.add_argument("--password", default=None,
-                    help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
-    st.add_argument("--password-file", default=None)
+    _add_probe_args(st)
+
+    admin = sub.add_parser("admin", help="the cluster's membership")
+    admin_sub = admin.add_subparsers(dest="admin_cmd", required=True)
+    ast = admin_sub.add_parser("status", help="every member at a glance: zone, state, "
+                               "partitions, transfers, hints, last anti-entropy")
+    _add_probe_args(ast)
+    ast.set_defaults(run=run_admin_status)
     return top
+
+
+def _add_probe_args(p: argparse.ArgumentParser) -> None:
+    """How to reach a node: address, password, a local cluster's directory."""
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7000)
+    p.add_argument("--data-dir", default="./data",
+                   help="a local cluster's directory: its password and TLS settings are "
+                        "used for a node of it")
+    p.add_argument("--password", default=None,
+                   help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
+    p.add_argument("--password-file", default=None)
 
 
 ENV_PREFIX = "DYNREDIS_"
@@ -181,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return stop_cluster(args.data_dir)
     if args.cmd == "status":
         return run_status(args)
+    if args.cmd == "admin":
+        return int(args.run(args))
     return 2
 
 
@@ -365,7 +381,7 @@ def _self() -> str:
 
 
 def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> str:
-    """The command that does `what` (stop, cluster, status) for the cluster in
+    """The command that does `what` (stop, cluster, status: `admin status`) for the cluster in
     `data_dir`: a make target when make ran this (DYNREDIS_HINTS=make), else this tool
     as the user can type it."""
     if os.environ.get("DYNREDIS_HINTS") == "make":
@@ -377,29 +393,39 @@ def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> 
         return f"make {what}{extra}"
     if what == "cluster":
         return f"{_self()} cluster --detach --nodes {nodes} --data-dir {data_dir}"
-    return f"{_self()} {what}" + (f" --port {port}" if port is not None else "") \
+    # `make status` is the cluster at a glance: so is the status a cluster's start names
+    verb = "admin status" if what == "status" else what
+    return f"{_self()} {verb}" + (f" --port {port}" if port is not None else "") \
         + f" --data-dir {data_dir}"
 
 
-def run_status(args: argparse.Namespace) -> int:
+def _status_probe(args: argparse.Namespace) -> Probe:
+    """A probe for the node at --host/--port: the local cluster's password and TLS
+    settings when it is one of its nodes; --password-file, --password, $REDISCLI_AUTH."""
     recorded = None
     try:
         recorded = settings.load(args.data_dir)
     except ValueError:
         pass
+    if recorded is not None and args.port in _record_ports(args.data_dir):
+        probe = _probe(recorded)
+        probe.host = args.host
+    else:
+        probe = Probe(args.host)
+    if args.password_file:
+        probe.password = credentials.read_secret_file(args.password_file, "password")
+    elif args.password:
+        probe.password = args.password
+    elif os.environ.get("REDISCLI_AUTH"):
+        probe.password = os.environ["REDISCLI_AUTH"]
+    return probe
+
+
+def _ask_node(args: argparse.Namespace, what: Callable[[Probe], None]) -> int:
+    """Run `what` with a probe for the node of --host/--port; a node that does not
+    answer is said so in one line (no traceback), exit status 1."""
     try:
-        if recorded is not None and args.port in _record_ports(args.data_dir):
-            probe = _probe(recorded)
-            probe.host = args.host
-        else:
-            probe = Probe(args.host)
-        if args.password_file:
-            probe.password = credentials.read_secret_file(args.password_file, "password")
-        elif args.password:
-            probe.password = args.password
-        elif os.environ.get("REDISCLI_AUTH"):
-            probe.password = os.environ["REDISCLI_AUTH"]
-        info = probe.info(args.port)
+        what(_status_probe(args))
     except ConnectionRefusedError:
         print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused): "
               f"is it running? A local cluster starts with: {_hint('cluster', args.data_dir)}",
@@ -408,9 +434,19 @@ def run_status(args: argparse.Namespace) -> int:
     except (credentials.CredentialError, NodeError, OSError) as exc:
         print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    for k, v in info.items():
-        print(f"{k}: {v}")
     return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    def show(probe: Probe) -> None:
+        for k, v in probe.info(args.port).items():
+            print(f"{k}: {v}")
+
+    return _ask_node(args, show)
+
+
+def run_admin_status(args: argparse.Namespace) -> int:
+    return _ask_node(args, lambda probe: adminstatus.show(probe, args.port, sys.stdout))
 
 
 # --- a local cluster ------------------------------------------------------------------
