@@ -40,9 +40,8 @@ def test_admin_status_shows_every_member_with_its_zone(net_cluster: NetCluster) 
     """`dynredis admin status` (`docker compose exec node1 dynredis admin status`) asks
     each member on its own address."""
     c = net_cluster
-    proc = c.lab.run("node1", [PY, "-m", "dynredis", "admin", "status", "--host",
-                               c.specs["node1"].ip, "--port", str(c.specs["node1"].port)],
-                     cwd=ROOT)
+    proc = c.lab.run("node1", [PY, "-m", "dynredis", "admin", "status"], cwd=ROOT,
+                     env=c.node_env("node1"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("MEMBER"))
