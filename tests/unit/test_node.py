@@ -323,6 +323,27 @@ def test_a_replica_that_misses_an_acknowledged_write_gets_it_by_hint() -> None:
     assert sim.hints_held() == {a: 0, b: 0, c: 0}
 
 
+def test_a_key_is_not_reaped_while_a_write_of_it_waits_on_a_replica() -> None:
+    """The write's coordinator says no to reaping the key while a replica has not
+    answered: if that replica fails it, the write becomes a hint, which would bring an
+    older value back to replicas that had reaped the key."""
+    sim = SimCluster(3, seed=25, config=Config(timeout_ms=3000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.run(2000)
+    sim.partition(a, c, both=False)  # a's messages to c are lost; c still heartbeats a
+    key = b"waiting"
+    assert sim.put(a, key, b"v")[0] is None  # acknowledged by a and b
+    p = sim.primaries(key)[0]
+    digest = objmod.digest(sim.stored(a, key))
+    node = sim.nodes[a]
+    assert node.member_status(c) == "up"
+    assert not node.reaper.may_reap(key, p, digest)
+    sim.heal()
+    sim.run(6000)  # the write timed out on c: its hint was handed off
+    assert sim.stored(c, key) is not None and sim.hints_held()[a] == 0
+    assert node.reaper.may_reap(key, p, digest)
+
+
 def test_with_a_fallback_available_the_coordinator_keeps_no_hint() -> None:
     sim = SimCluster(4, seed=23, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
     ring = sim.nodes[sim.names[0]].ring
