@@ -28,9 +28,11 @@ cluster: install
 stop: $(BIN)/dynredis
 	@DYNREDIS_HINTS=make $(BIN)/dynredis stop --data-dir $(DATA)
 
-## A node's INFO dynamo (PORT=7000 by default); says so clearly when none answers.
+## The cluster at a glance, as the node on PORT (7000 by default) sees it: each member's
+## zone, state, partitions, transfers, hints and last anti-entropy exchange; says so
+## clearly when no node answers.
 status: $(BIN)/dynredis
-	@DYNREDIS_HINTS=make $(BIN)/dynredis status --port $(PORT) --data-dir $(DATA)
+	@DYNREDIS_HINTS=make $(BIN)/dynredis admin status --port $(PORT) --data-dir $(DATA)
 
 $(BIN)/dynredis:
 	@echo "dynredis is not installed yet: run make cluster (or make install)" >&2; exit 1

@@ -13,13 +13,14 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import hiredis
 
+from . import adminstatus
 from . import clustersettings as settings
-from .core.changes import OPS
 from .localproc import pid_alive, port_free
 from .server import credentials, tls
 from .server.app import NodeOptions, NodeServer
@@ -124,21 +125,36 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--data-dir", default="./data")
 
     st = sub.add_parser("status", help="print a node's INFO dynamo section")
-    _add_reach_args(st)
-    adm = sub.add_parser(
-        "admin", help="membership changes, staged then committed (the DYN.ADMIN command)",
-        description="join NODE | leave NODE | replace OLD NEW | remove NODE: stage a "
-                    "change; plan: show what the staged changes move; commit: start "
-                    "them; clear: forget them; show: the claimant, the staged changes "
-                    "and the change in progress. Any node of the cluster takes them.")
-    adm.add_argument("request", choices=list(OPS))
-    adm.add_argument("nodes", nargs="*", help="node names (host:port, as peers dial them)")
-    _add_reach_args(adm)
+    _add_probe_args(st)
+
+    admin = sub.add_parser("admin", help="the cluster's membership")
+    admin_sub = admin.add_subparsers(dest="admin_cmd", required=True)
+    ast = admin_sub.add_parser("status", help="every member at a glance: zone, state, "
+                               "partitions, transfers, hints, last anti-entropy")
+    _add_probe_args(ast)
+    ast.set_defaults(run=run_admin_status)
+    # membership changes, staged then committed: the DYN.ADMIN requests
+    changes = {
+        "join": (["node"], "stage: NODE (host:port, as peers dial it) joins"),
+        "leave": (["node"], "stage: NODE hands its partitions to the others, then stops"),
+        "replace": (["old", "new"], "stage: NEW takes exactly OLD's partitions"),
+        "remove": (["node"], "stage: NODE is gone for good; its replicas are rebuilt"),
+        "plan": ([], "the transfers the staged changes make, ownership before and after"),
+        "commit": ([], "start the staged changes"),
+        "clear": ([], "forget the staged changes"),
+        "show": ([], "the claimant, the staged changes, the change in progress"),
+    }
+    for op, (names, text) in changes.items():
+        sp = admin_sub.add_parser(op, help=text)
+        for name in names:
+            sp.add_argument(name)
+        _add_probe_args(sp)
+        sp.set_defaults(run=run_admin_change, admin_args=names)
     return top
 
 
-def _add_reach_args(p: argparse.ArgumentParser) -> None:
-    """How the CLI reaches one node (status, admin)."""
+def _add_probe_args(p: argparse.ArgumentParser) -> None:
+    """How to reach a node: address, password, a local cluster's directory."""
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7000)
     p.add_argument("--data-dir", default="./data",
@@ -197,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "status":
         return run_status(args)
     if args.cmd == "admin":
-        return run_admin(args)
+        return int(args.run(args))
     return 2
 
 
@@ -382,7 +398,7 @@ def _self() -> str:
 
 
 def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> str:
-    """The command that does `what` (stop, cluster, status) for the cluster in
+    """The command that does `what` (stop, cluster, status: `admin status`) for the cluster in
     `data_dir`: a make target when make ran this (DYNREDIS_HINTS=make), else this tool
     as the user can type it."""
     if os.environ.get("DYNREDIS_HINTS") == "make":
@@ -394,13 +410,15 @@ def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> 
         return f"make {what}{extra}"
     if what == "cluster":
         return f"{_self()} cluster --detach --nodes {nodes} --data-dir {data_dir}"
-    return f"{_self()} {what}" + (f" --port {port}" if port is not None else "") \
+    # `make status` is the cluster at a glance: so is the status a cluster's start names
+    verb = "admin status" if what == "status" else what
+    return f"{_self()} {verb}" + (f" --port {port}" if port is not None else "") \
         + f" --data-dir {data_dir}"
 
 
-def _reach(args: argparse.Namespace) -> Probe:
-    """The probe for the node `args` name: a local cluster's settings for a node of it,
-    the password given (file, option or $REDISCLI_AUTH)."""
+def _status_probe(args: argparse.Namespace) -> Probe:
+    """A probe for the node at --host/--port: the local cluster's password and TLS
+    settings when it is one of its nodes; --password-file, --password, $REDISCLI_AUTH."""
     recorded = None
     try:
         recorded = settings.load(args.data_dir)
@@ -420,25 +438,11 @@ def _reach(args: argparse.Namespace) -> Probe:
     return probe
 
 
-def run_admin(args: argparse.Namespace) -> int:
+def _ask_node(args: argparse.Namespace, what: Callable[[Probe], None]) -> int:
+    """Run `what` with a probe for the node of --host/--port; a node that does not
+    answer is said so in one line (no traceback), exit status 1."""
     try:
-        reply = _reach(args).command(args.port, "DYN.ADMIN", args.request, *args.nodes,
-                                     timeout=10.0)
-    except ConnectionRefusedError:
-        print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused)",
-              file=sys.stderr)
-        return 1
-    except (credentials.CredentialError, NodeError, OSError) as exc:
-        print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    for line in reply if isinstance(reply, list) else [reply]:
-        print(line)
-    return 0
-
-
-def run_status(args: argparse.Namespace) -> int:
-    try:
-        info = _reach(args).info(args.port)
+        what(_status_probe(args))
     except ConnectionRefusedError:
         print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused): "
               f"is it running? A local cluster starts with: {_hint('cluster', args.data_dir)}",
@@ -447,9 +451,32 @@ def run_status(args: argparse.Namespace) -> int:
     except (credentials.CredentialError, NodeError, OSError) as exc:
         print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    for k, v in info.items():
-        print(f"{k}: {v}")
     return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    def show(probe: Probe) -> None:
+        for k, v in probe.info(args.port).items():
+            print(f"{k}: {v}")
+
+    return _ask_node(args, show)
+
+
+def run_admin_status(args: argparse.Namespace) -> int:
+    return _ask_node(args, lambda probe: adminstatus.show(probe, args.port, sys.stdout))
+
+
+def run_admin_change(args: argparse.Namespace) -> int:
+    """`dynredis admin join|leave|replace|remove|plan|commit|clear|show`: DYN.ADMIN to
+    the node of --host/--port, which passes it to the claimant; its lines printed."""
+
+    def ask(probe: Probe) -> None:
+        words = [getattr(args, name) for name in args.admin_args]
+        reply = probe.command(args.port, "DYN.ADMIN", args.admin_cmd, *words, timeout=10.0)
+        for line in reply if isinstance(reply, list) else [reply]:
+            print(line)
+
+    return _ask_node(args, ask)
 
 
 # --- a local cluster ------------------------------------------------------------------

@@ -50,6 +50,11 @@ class AntiEntropy:
         self.pending: dict[int, Exchange] = {}
         self.cursor = 0  # the next partition to consider
         self.next_exchange = 0
+        # The last exchange that ran to its end (`dynredis admin status` shows it):
+        # when (node time, ms; -1 for never), with which peer, for which partition.
+        self.last_done = -1
+        self.last_peer = ""
+        self.last_partition = -1
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.AE_LEVEL: self.on_level, m.AE_LEVEL_REPLY: self.on_level_reply,
@@ -107,12 +112,14 @@ class AntiEntropy:
             self.node.send(op.peer, m.ae_buckets(reqid, op.p, op.walk.buckets))
         else:
             del self.pending[reqid]
+            self.done(op)  # the trees agree
 
     def on_buckets_reply(self, src: str, msg: tuple) -> None:
         _, reqid, remote = msg
         op = self.pending.pop(reqid, None)
         if op is None:
             return
+        self.done(op)
         tree = self.local.tree(op.p)
         keys: list[bytes] = []
         for index, theirs in zip(op.walk.buckets, remote, strict=False):
@@ -127,6 +134,11 @@ class AntiEntropy:
         wanted = [(key, self.send_copy(op.peer, op.p, key, key in theirs_keys))
                   for key in keys]
         self.node.send(op.peer, m.ae_want(op.p, wanted))
+
+    def done(self, op: Exchange) -> None:
+        self.last_done = self.node.now
+        self.last_peer = op.peer
+        self.last_partition = op.p
 
     def expire(self, now: int) -> None:
         """Forget exchanges whose peer stopped answering (the next round starts anew)."""

@@ -136,6 +136,14 @@ def min_replica_zones(ring: Ring, n: int) -> int:
                for pref in ring.preference_lists(n))
 
 
+def owned_counts(ring: Ring) -> list[tuple[str, int]]:
+    """Each member with the number of partitions it owns (is first in the list of)."""
+    counts = dict.fromkeys(ring.members, 0)
+    for owner in ring.owners:
+        counts[owner] += 1
+    return sorted(counts.items())
+
+
 def _callback_failed(exc: Exception) -> None:
     log.error("completion callback failed", exc_info=exc)
 
@@ -614,6 +622,7 @@ class NodeServer:
     def _info_dynamo(self) -> dict[str, Any]:
         node = self.node
         ring = node.ring
+        ae = node.anti_entropy
         members = sorted(node.members)
         return {
             "node_name": self.name,
@@ -651,11 +660,21 @@ class NodeServer:
             "ring_change": "in progress" if ring.next else "none",
             "transfers_pending": len(ring.pending),
             "transfers_waiting": node.transfers.waiting,
-            "transfers_active": node.transfers.active,
+            "transfers_in_flight": node.transfers.active,
+            "members_joining": ",".join(sorted(set(ring.next) - set(ring.owners))),
+            "members_leaving": ",".join(sorted(set(ring.owners) - set(ring.next))
+                                        if ring.next else ()),
             "transfer_keys_sent": node.transfers.keys_sent,
             "transfer_bytes_sent": node.transfers.bytes_sent,
             "transfer_keys_received": node.transfers.keys_received,
             "left": int(node.membership.left),
+            # every member's count of partitions it owns, as this node's ring has it
+            "partitions_owned": ",".join(f"{m}={c}" for m, c in owned_counts(ring)),
+            "handoffs_in_flight": len(node.handoff.inflight),
+            # the last anti-entropy exchange that ran to its end: how long ago, with whom
+            "ae_last_exchange_ms_ago": -1 if ae.last_done < 0 else node.now - ae.last_done,
+            "ae_last_exchange_peer": ae.last_peer,
+            "ae_last_exchange_partition": ae.last_partition,
             "cluster_port": self.cluster_port,
             "engine": self.engine.name,
             "durability": self.opts.durability,

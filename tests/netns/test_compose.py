@@ -8,8 +8,9 @@ service's volume) serves what it held."""
 from __future__ import annotations
 
 import json
+import re
 
-from .netcluster import NetCluster
+from .netcluster import PY, ROOT, NetCluster
 from .topology import image
 
 
@@ -33,6 +34,25 @@ def test_the_services_zones_spread_every_key_over_three_zones(net_cluster: NetCl
     shards = c.cli("node2", "--json", "CLUSTER", "SHARDS").stdout
     zones = {n["ip"]: n.get("zone") for shard in json.loads(shards) for n in shard["nodes"]}
     assert zones == {s.ip: s.env["DYNREDIS_ZONE"] for s in c.specs.values()}
+
+
+def test_admin_status_shows_every_member_with_its_zone(net_cluster: NetCluster) -> None:
+    """`dynredis admin status` (`docker compose exec node1 dynredis admin status`) asks
+    each member on its own address."""
+    c = net_cluster
+    proc = c.lab.run("node1", [PY, "-m", "dynredis", "admin", "status"], cwd=ROOT,
+                     env=c.node_env("node1"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("MEMBER"))
+    rows = {cells[0]: cells for cells in (re.split(r"\s{2,}", line)
+                                          for line in lines[head + 1:head + 4])}
+    assert sorted(rows) == sorted(c.addr(name) for name in c.names), proc.stdout
+    for name, spec in c.specs.items():
+        _, zone, state, partitions, transfers, hints, last = rows[c.addr(name)]
+        assert (zone, state) == (spec.env["DYNREDIS_ZONE"], "up"), proc.stdout
+        assert int(partitions) > 0 and transfers.isdigit() and hints.isdigit()
+    assert "warning" not in proc.stdout
 
 
 def test_a_node_restarted_on_its_volume_serves_what_it_held(net_cluster: NetCluster) -> None:

@@ -303,6 +303,47 @@ def test_a_backlog_of_hints_streams_in_windows_not_one_batch_a_round() -> None:
     assert all(sim.stored(c, key) is not None for key in keys)
 
 
+def test_a_replica_that_misses_an_acknowledged_write_gets_it_by_hint() -> None:
+    """A replica cut off silently, before its peers' detectors notice: the writes still
+    reach W and are acknowledged; the coordinator waits for the third replica until the
+    request timeout and then keeps a hint for it, handed off once it is reachable."""
+    sim = SimCluster(3, seed=24, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.run(2000)
+    sim.partition(a, c)
+    keys = [b"m%d" % i for i in range(20)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+    sim.run(1000)  # past the timeout: every write c never acknowledged is hinted
+    assert sim.hints_held()[a] == len(keys)
+    assert all(sim.stored(c, key) is None for key in keys)
+    sim.heal()
+    sim.run(5000)
+    assert all(sim.stored(c, key) is not None for key in keys)
+    assert sim.hints_held() == {a: 0, b: 0, c: 0}
+
+
+def test_a_key_is_not_reaped_while_a_write_of_it_waits_on_a_replica() -> None:
+    """The write's coordinator says no to reaping the key while a replica has not
+    answered: if that replica fails it, the write becomes a hint, which would bring an
+    older value back to replicas that had reaped the key."""
+    sim = SimCluster(3, seed=25, config=Config(timeout_ms=3000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.run(2000)
+    sim.partition(a, c, both=False)  # a's messages to c are lost; c still heartbeats a
+    key = b"waiting"
+    assert sim.put(a, key, b"v")[0] is None  # acknowledged by a and b
+    p = sim.primaries(key)[0]
+    digest = objmod.digest(sim.stored(a, key))
+    node = sim.nodes[a]
+    assert node.member_status(c) == "up"
+    assert not node.reaper.may_reap(key, p, digest)
+    sim.heal()
+    sim.run(6000)  # the write timed out on c: its hint was handed off
+    assert sim.stored(c, key) is not None and sim.hints_held()[a] == 0
+    assert node.reaper.may_reap(key, p, digest)
+
+
 def test_with_a_fallback_available_the_coordinator_keeps_no_hint() -> None:
     sim = SimCluster(4, seed=23, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
     ring = sim.nodes[sim.names[0]].ring
