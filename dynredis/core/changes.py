@@ -12,7 +12,8 @@ claimant flips the ring to its next owners. Only one change runs at a time.
 
 Members that join by gossip (a node started with seeds) are committed at once by the
 claimant: as a plain claim while the members fit in one preference list (nobody's
-replicas move away, so there is nothing to transfer), as a planned join otherwise.
+replicas move away, so there is nothing to transfer), as a planned join otherwise (and so
+is the claim that members' new zones call for).
 """
 
 from __future__ import annotations
@@ -204,8 +205,9 @@ class Changes:
                               ring.next, left, ring.gone))
 
     def auto_join(self, joiners: list[str]) -> bool:
-        """Commit the join of members met by gossip (see the module docstring); False
-        while a change is in progress."""
+        """Commit the join of members met by gossip, or (none) the claim members'
+        new zones call for (see the module docstring); False while a change is in
+        progress."""
         ms = self.node.membership
         ring = ms.ring
         if ring.next:

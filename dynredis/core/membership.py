@@ -205,14 +205,16 @@ class Membership:
         if self.node.changes.claimant() != self.name or self.left:
             return
         ring = self.ring
-        known = self.members - set(ring.gone)
+        # Members heard of by gossip join once they are up (a node that is down could
+        # not take its partitions; one removed may still be named by a peer's gossip).
+        known = self.members - set(ring.gone) - (self.down - set(ring.all_members))
         if ring.next or (known <= set(ring.all_members)
                          and ring.zones == ring_zones(ring.members, self.zones)):
             return
-        joiners = known - set(ring.members)
-        if joiners and len(known) > self.cfg.n and len(ring.members) > 1:
-            # Some replicas move away: a planned join, with transfers (changes.py).
-            self.node.changes.auto_join(sorted(joiners))
+        if len(known) > self.cfg.n:
+            # Beyond one preference list some replicas move away: a planned change,
+            # with transfers (changes.py), for new members and for new zones alike.
+            self.node.changes.auto_join(sorted(known - set(ring.members)))
             return
         previous = ring if len(ring.members) > 1 else None
         new = new_ring(known, self.cfg.q, previous, claimant=self.name, zones=self.zones)
