@@ -22,6 +22,11 @@ no longer lists it). Once the ring has flipped to its new owners, a node drops t
 partitions it is no replica of any more, `drop_delay_ms` later (gossip has spread the
 new ring by then; until then it passes on what it is still sent, as above). A node
 that left the cluster drops everything and reports `left`.
+
+A partition's collections travel with it: their element records (records.py, partition
+ELEM_BASE + p) follow its objects in the same stream. Dropping takes the partition's
+objects (the collections' headers among them); element records and the replica's own
+event summaries stay (what a later return as a replica merges with).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import messages as m
+from . import records as rec
 from .inflight import overdue
 
 if TYPE_CHECKING:
@@ -42,7 +48,7 @@ class Outgoing:
 
     __slots__ = ("p", "target", "keys", "index", "reqid", "deadline", "sent")
 
-    def __init__(self, p: int, target: str, keys: list[bytes]) -> None:
+    def __init__(self, p: int, target: str, keys: list[tuple[int, bytes]]) -> None:
         self.p = p
         self.target = target
         self.keys = keys
@@ -153,23 +159,28 @@ class Transfers:
             self.find_drops(ring)  # late arrivals (a stale coordinator's write, a resend)
 
     def start(self, p: int, target: str) -> None:
-        out = Outgoing(p, target, [k for k, _ in self.local.scan(p)])
+        # the partition's objects, then its collections' element records (records.py)
+        keys = [(p, k) for k, _ in self.local.scan(p)]
+        ep = rec.elem_partition(p)
+        keys += [(ep, k) for k, _ in self.local.scan(ep)]
+        out = Outgoing(p, target, keys)
         self.running[(p, target)] = out
         self.send_batch(out)
 
     def send_batch(self, out: Outgoing) -> None:
         node = self.node
         self.inflight.pop(out.reqid, None)
-        items: list[bytes] = []
+        items: list[int | bytes] = []
         keys = out.keys[out.index:out.index + self.cfg.transfer_batch]
-        get = self.local.get_enc
-        for key in keys:
-            enc = get(out.p, key)
+        get = self.local.get_record
+        for part, key in keys:
+            enc = get(part, key)
             if enc is not None:
+                items.append(part)
                 items.append(key)
                 items.append(enc)
                 self.bytes_sent += len(key) + len(enc)
-        self.keys_sent += len(items) // 2
+        self.keys_sent += len(items) // 3
         out.sent = len(keys)
         out.reqid = node.next_reqid()
         out.deadline = node.now + self.cfg.timeout_ms
@@ -198,16 +209,18 @@ class Transfers:
     def on_batch(self, src: str, msg: tuple) -> None:
         _, reqid, p, items = msg
         apply = self.node.replica.apply
-        for i in range(0, len(items), 2):
-            apply(items[i], items[i + 1], p)
-        self.keys_received += len(items) // 2
+        for i in range(0, len(items), 3):
+            part = int(items[i])
+            if rec.base_partition(part) == p:
+                apply(items[i + 1], items[i + 2], part)
+        self.keys_received += len(items) // 3
         self.node.send(src, m.transfer_ack(reqid))
 
     # --- writes meanwhile, and dropping afterwards -----------------------------------------
 
     def forward(self, key: bytes, enc: bytes, p: int) -> None:
         """Pass a version this node stored on to the partition's new replicas."""
-        targets = self.forward_to.get(p)
+        targets = self.forward_to.get(rec.base_partition(p))
         if targets:
             node = self.node
             for t in targets:
