@@ -18,14 +18,13 @@ still merged (a delete removes only what it observed).
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
 from ..resp import encode as resp
 from . import hll
 from .common import context_of, current, err
+from .context import Context, Slot
 from .hll import Hll
 from .stringreads import read_keys, string_value
 from .table import command
@@ -100,7 +99,7 @@ def hll_value(obj: Clock | None, now: int) -> tuple[HllValue | None, bytes | Non
 @command("pfadd", -2, ("write", "denyoom", "fast"), 1, 1, 1, "hyperloglog",
          "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
          since="2.8.9")
-def cmd_pfadd(c: Any, args: list[bytes]) -> None:
+def cmd_pfadd(c: Context, args: list[bytes]) -> None:
     node = c.node
     key = args[1]
     slot = c.defer()
@@ -149,7 +148,7 @@ def cmd_pfadd(c: Any, args: list[bytes]) -> None:
     node.get(key, read, c.r)
 
 
-def _count_one(c: Any, key: bytes, obj: Clock | None, slot: Any) -> None:
+def _count_one(c: Context, key: bytes, obj: Clock | None, slot: Slot) -> None:
     value, problem = hll_value(obj, c.node.now)
     if problem is not None:
         slot.set(problem)
@@ -181,7 +180,7 @@ def _count_one(c: Any, key: bytes, obj: Clock | None, slot: Any) -> None:
 @command("pfcount", -2, ("readonly",), 1, -1, 1, "hyperloglog",
          "Returns the approximated cardinality of the set(s) observed by the "
          "HyperLogLog key(s).", since="2.8.9")
-def cmd_pfcount(c: Any, args: list[bytes]) -> None:
+def cmd_pfcount(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
     keys = args[1:]
@@ -209,7 +208,7 @@ def cmd_pfcount(c: Any, args: list[bytes]) -> None:
 
 @command("pfmerge", -2, ("write", "denyoom"), 1, -1, 1, "hyperloglog",
          "Merges one or more HyperLogLog values into a single key.", since="2.8.9")
-def cmd_pfmerge(c: Any, args: list[bytes]) -> None:
+def cmd_pfmerge(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
     dest = args[1]

@@ -24,6 +24,7 @@ from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
 from .merkle import DiffWalk, compare_buckets
+from .records import ELEM_BASE, base_partition
 
 if TYPE_CHECKING:
     from .node import Node
@@ -86,13 +87,20 @@ class AntiEntropy:
             if not peers:
                 return
             peer = node.rng.choice(peers)
-            op = Exchange(node.next_reqid(), p, peer, DiffWalk(self.local.tree(p)),
-                          node.deadline())
-            self.pending[op.reqid] = op
-            self.stats.ae_exchanges += 1
-            depth, indices = op.walk.request()  # type: ignore[misc]
-            node.send(peer, m.ae_level(op.reqid, p, depth, indices))
+            self.exchange(p, peer)
+            ep = ELEM_BASE + p
+            if self.local.held_tree(ep) is not None:
+                self.exchange(ep, peer)  # collections' records, if this node holds any
             return
+
+    def exchange(self, p: int, peer: str) -> None:
+        node = self.node
+        op = Exchange(node.next_reqid(), p, peer, DiffWalk(self.local.tree(p)),
+                      node.deadline())
+        self.pending[op.reqid] = op
+        self.stats.ae_exchanges += 1
+        depth, indices = op.walk.request()  # type: ignore[misc]
+        node.send(peer, m.ae_level(op.reqid, p, depth, indices))
 
     def on_level_reply(self, src: str, msg: tuple) -> None:
         _, reqid, depth, hashes = msg
@@ -138,7 +146,7 @@ class AntiEntropy:
     def done(self, op: Exchange) -> None:
         self.last_done = self.node.now
         self.last_peer = op.peer
-        self.last_partition = op.p
+        self.last_partition = base_partition(op.p)  # (a collection records exchange: its ring partition)
 
     def expire(self, now: int) -> None:
         """Forget exchanges whose peer stopped answering (the next round starts anew)."""
@@ -168,10 +176,13 @@ class AntiEntropy:
 
         A dead object (deleted or expired) never goes to a replica that has nothing:
         nothing reads the same, and it could revive a reaped key's old clock there."""
-        enc = self.local.get_enc(p, key)
+        enc = self.local.get_record(p, key)
         if enc is None:
             return False
         node = self.node
-        if they_have or objmod.dead_since(objmod.decode(enc), node.now) is None:
+        # (a collection's records are sent whatever they hold: a bare element or a
+        # removal record revives nothing)
+        if they_have or p >= ELEM_BASE or \
+                objmod.dead_since(objmod.decode(enc), node.now) is None:
             node.send(peer, m.read_repair(key, enc, p, peer))
         return True

@@ -33,6 +33,9 @@ class Engine(Protocol):
     def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) of a partition, staged writes included."""
 
+    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Like `scan`, only the keys starting with `key_prefix`."""
+
     def partitions(self) -> list[int]:
         """Partitions that hold at least one key."""
 

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from . import clock as dvv
 from . import messages as m
 from . import obj as objmod
+from .collstore import merged_record
 from .hints import HINT_PARTITION, hint_key, parse_hint_key
+from .records import ELEM_BASE
 
 if TYPE_CHECKING:
     from .node import Node
@@ -55,8 +57,11 @@ class Handoff:
             return
         if old == enc:
             return
-        merged = objmod.encode(self.node.replica.bound(
-            dvv.sync(objmod.decode(old), objmod.decode(enc))))
+        if p >= ELEM_BASE:
+            merged = merged_record(key, old, enc)
+        else:
+            merged = objmod.encode(self.node.replica.bound(
+                dvv.sync(objmod.decode(old), objmod.decode(enc))))
         if merged != old:
             engine.put(HINT_PARTITION, hk, merged)
 

@@ -18,6 +18,7 @@ from .engine import Engine
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_hash
 from .recent import RecentMap
+from .records import ELEM_BASE, LOCAL_BASE
 
 
 class LocalStore:
@@ -35,7 +36,7 @@ class LocalStore:
         self.trees = PartitionTrees(keyed=True)
         self.dirty: defaultdict[int, set[bytes]] = defaultdict(set)
         for p in engine.partitions():
-            if p != HINT_PARTITION:
+            if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
                 for key, enc in engine.scan(p):
                     tree.insert(key, keyed_hash(key, enc))
@@ -65,6 +66,23 @@ class LocalStore:
         self.cache.pop(key)
         self.dirty[p].add(key)
 
+    # Collections' element and removal records (partitions ELEM_BASE + p): in the hash
+    # trees like any object, but not in the cache, which is keyed by key alone (a
+    # record key may equal some string key).
+
+    def get_record(self, p: int, key: bytes) -> bytes | None:
+        if p >= ELEM_BASE:
+            return self.engine.get(p, key)
+        return self.get_enc(p, key)
+
+    def put_record(self, p: int, key: bytes, enc: bytes) -> None:
+        self.engine.put(p, key, enc)
+        self.dirty[p].add(key)
+
+    def delete_record(self, p: int, key: bytes) -> None:
+        self.engine.delete(p, key)
+        self.dirty[p].add(key)
+
     def tree(self, p: int) -> MerkleTree:
         """Partition `p`'s hash tree, brought up to date with every write so far."""
         tree = self.trees[p]
@@ -74,8 +92,9 @@ class LocalStore:
             # it, a delete drops it): most keys folded here were just written.
             cached = self.cache.get
             get = self.engine.get
+            uncached = p >= ELEM_BASE
             for key in keys:
-                enc = cached(key)
+                enc = None if uncached else cached(key)
                 if enc is None:
                     enc = get(p, key)
                 if enc is None:

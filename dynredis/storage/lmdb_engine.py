@@ -157,11 +157,19 @@ class LmdbEngine:
         staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk[:2] == prefix)
         return self._scan(prefix, staged)
 
+    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Like `scan`, for the keys of a partition that start with `key_prefix` (a
+        collection's elements: one contiguous run of the B-tree)."""
+        prefix = _pack(partition)
+        full = prefix + key_prefix
+        staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk.startswith(full))
+        return self._scan(prefix, staged, key_prefix)
+
     def _scan(
-        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]]
+        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], key_prefix: bytes = b""
     ) -> Iterator[tuple[bytes, bytes]]:
-        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix)
-        longs = self._read_long(prefix)
+        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix, key_prefix)
+        longs = self._read_long(prefix, key_prefix)
         if longs:
             # Disjoint key sets (a key's length picks its db): tuples never tie on key.
             committed = heapq.merge(committed, longs)
@@ -185,18 +193,19 @@ class LmdbEngine:
             if sv is not None:
                 yield sk, sv
 
-    def _iter_data(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def _iter_data(self, prefix: bytes, key_prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Committed (key, value) of a prefix in the ``data`` db, read in chunks."""
         after: bytes | None = None
         while True:
-            chunk = self._read_chunk(prefix, after)
+            chunk = self._read_chunk(prefix, after, key_prefix)
             yield from chunk
             if len(chunk) < self.scan_chunk:
                 return
             after = prefix + chunk[-1][0]
 
-    def _read_long(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
-        """Every committed (real key, value) of a prefix in the ``long`` db, sorted."""
+    def _read_long(self, prefix: bytes, key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Every committed (real key, value) of a prefix in the ``long`` db whose real
+        key starts with `key_prefix`, sorted."""
         out: list[tuple[bytes, bytes]] = []
         with self._env.begin(db=self._long) as txn:
             cur = txn.cursor()
@@ -205,22 +214,27 @@ class LmdbEngine:
             for k, record in cur.iternext():
                 if k[:2] != prefix:
                     break
-                out.append(_split_record(record))
+                item = _split_record(record)
+                if item[0].startswith(key_prefix):
+                    out.append(item)
         out.sort()
         return out
 
-    def _read_chunk(self, prefix: bytes, after: bytes | None) -> list[tuple[bytes, bytes]]:
-        """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`."""
+    def _read_chunk(self, prefix: bytes, after: bytes | None,
+                    key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Up to scan_chunk committed (key, value) of a prefix (and key prefix),
+        strictly after `after`."""
         limit = self.scan_chunk
+        full = prefix + key_prefix
         out: list[tuple[bytes, bytes]] = []
         with self._env.begin(db=self._data) as txn:
             cur = txn.cursor()
-            if not cur.set_range(prefix if after is None else after):
+            if not cur.set_range(full if after is None else after):
                 return out
             if after is not None and cur.key() == after and not cur.next():
                 return out
             for k, v in cur.iternext():
-                if k[:2] != prefix:
+                if not k.startswith(full):
                     break
                 out.append((k[2:], v))
                 if len(out) >= limit:
