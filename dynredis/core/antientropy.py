@@ -24,7 +24,7 @@ from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
 from .merkle import DiffWalk, compare_buckets
-from .records import ELEM_BASE
+from .records import ELEM_BASE, base_partition
 
 if TYPE_CHECKING:
     from .node import Node
@@ -146,7 +146,7 @@ class AntiEntropy:
     def done(self, op: Exchange) -> None:
         self.last_done = self.node.now
         self.last_peer = op.peer
-        self.last_partition = op.p
+        self.last_partition = base_partition(op.p)  # (a collection records exchange: its ring partition)
 
     def expire(self, now: int) -> None:
         """Forget exchanges whose peer stopped answering (the next round starts anew)."""
