@@ -118,10 +118,12 @@ def cluster_nodes(c: Context) -> str:
 
 def cluster_shards(c: Context) -> list:
     node = c.node
+    zone = node.ring.zone
     return [{"slots": [lo, hi], "nodes": [
         {"id": nid, "port": port, "ip": _host(m), "endpoint": _host(m), "role": role,
          "replication-offset": 0,
-         "health": "fail" if node.member_status(m) == "down" else "online"}
+         "health": "fail" if node.member_status(m) == "down" else "online",
+         **({"zone": zone(m)} if zone(m) else {})}
         for m, port, nid, role in members]} for lo, hi, members in _shards(c)]
 
 

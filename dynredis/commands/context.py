@@ -29,14 +29,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..core.blocking import Blocking, Waiter
+    from ..core.antientropy import AntiEntropy
+    from ..core.changes import AdminCallback
     from ..core.clock import VV, Clock
     from ..core.collcoord import CollCoordinator
     from ..core.config import Config, Stats
+    from ..core.handoff import Handoff
     from ..core.localstore import LocalStore
+    from ..core.membership import Membership
     from ..core.probes import HeldOp
     from ..core.quorum import Result
     from ..core.ring import Ring
     from ..core.watches import Watches
+    from ..core.transfers import Transfers
     from .table import Command
 
 Done = Callable[["Result"], Any]
@@ -97,6 +102,18 @@ class NodeRequests(Protocol):
                 enough: int | None = None) -> HeldOp: ...
 
     def flush_all(self, cb: Done) -> None: ...
+
+    def admin(self, op: str, args: list[str], cb: AdminCallback) -> None: ...
+
+    # what INFO dynamo reports of the mechanisms
+    @property
+    def membership(self) -> Membership: ...
+    @property
+    def anti_entropy(self) -> AntiEntropy: ...
+    @property
+    def handoff(self) -> Handoff: ...
+    @property
+    def transfers(self) -> Transfers: ...
 
 
 class AclUser(Protocol):
@@ -199,6 +216,7 @@ class ServerFigures:
     evicted_clients: int
     peer_links_accepted: int
     peer_links_refused: int
+    bind: str = ""  # the addresses it listens on
 
 
 class Client(Protocol):

@@ -14,6 +14,7 @@ from ..core import obj as objmod
 from ..core import records as rec
 from ..core.clock import Clock
 from ..core.collview import KeyView
+from ..core.changes import OPS
 from ..resp import encode as resp
 from .collection import Built, error_reply, internal_step, run_step
 from .common import context_of, err, expiry_from
@@ -165,3 +166,27 @@ def cmd_consistency(c: Context, args: list[bytes]) -> bytes:
         if b"W" in updates:
             c.w = updates[b"W"]
     return resp.encode({"n": n, "r": c.r or c.node.cfg.r, "w": c.w or c.node.cfg.w}, c.proto)
+
+
+@command("dyn.admin", -2, ("admin", "noscript", "loading", "stale"), group="dynamo",
+         summary="Stages, plans and commits membership changes (join, leave, replace, "
+                 "remove) at the claimant.", since="0.1.0")
+def cmd_admin(c: Any, args: list[bytes]) -> bytes | None:
+    """`DYN.ADMIN JOIN node | LEAVE node | REPLACE old new | REMOVE node | PLAN | COMMIT
+    | CLEAR | SHOW`: Riak's `cluster` commands, sent to any node (it passes them to the
+    claimant); each reply is an array of lines."""
+    op = args[1].decode("utf-8", "replace").lower()
+    if op not in OPS:
+        return resp.error(f"ERR unknown DYN.ADMIN request '{op}' (try "
+                          "JOIN, LEAVE, REPLACE, REMOVE, PLAN, COMMIT, CLEAR or SHOW)")
+    slot = c.defer()
+
+    def done(result: tuple[str | None, list[str]]) -> None:
+        problem, lines = result
+        if problem is not None:
+            slot.set(resp.error("ERR " + problem))
+        else:
+            slot.set(resp.array([resp.bulk(x.encode()) for x in lines]))
+
+    c.node.admin(op, [a.decode("utf-8", "replace") for a in args[2:]], done)
+    return None

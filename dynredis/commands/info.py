@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core.ring import Ring
 from ..resp import encode as resp
 from ..resp.encode import Verbatim
 from .context import Context, NodeRequests, ServerFigures
@@ -75,6 +76,21 @@ def cluster_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
     return {"cluster_enabled": 1}
 
 
+def min_replica_zones(ring: Ring, n: int) -> int:
+    """The fewest distinct zones among any partition's replicas (a node without a zone
+    counts as one of its own)."""
+    return min(len({ring.zone(x) or "\0" + x for x in pref})
+               for pref in ring.preference_lists(n))
+
+
+def owned_counts(ring: Ring) -> list[tuple[str, int]]:
+    """Each member with the number of partitions it owns (is first in the list of)."""
+    counts = dict.fromkeys(ring.members, 0)
+    for owner in ring.owners:
+        counts[owner] += 1
+    return sorted(counts.items())
+
+
 def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
     ring = node.ring
     cfg = node.cfg
@@ -83,8 +99,16 @@ def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
     status = {m: node.member_status(m) for m in members}
     blocking = node.blocking
     watches = node.watches
+    ae = node.anti_entropy
+    transfers = node.transfers
     return {
         "node_name": node.name,
+        "zone": cfg.zone,
+        # each member's zone as the ring records it, and the fewest distinct zones
+        # among any partition's N replicas
+        "zones": ",".join(f"{m}={z}" for m, z in ring.zones),
+        "replica_zones_min": min_replica_zones(ring, cfg.n),
+        "bind": f.bind,
         "actor_id": f.actor,
         "n": cfg.n,
         "r": cfg.r,
@@ -107,6 +131,26 @@ def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
         "hints_created": stats.hints_created,
         "hints_delivered": stats.hints_delivered,
         "owned_partitions": len(node.owned_partitions()),
+        # a membership change in progress (DYN.ADMIN): its transfers not confirmed
+        # yet, ring-wide, and this node's share of them
+        "ring_change": "in progress" if ring.next else "none",
+        "members_joining": ",".join(sorted(set(ring.next) - set(ring.owners))),
+        "members_leaving": ",".join(sorted(set(ring.owners) - set(ring.next))
+                                    if ring.next else ()),
+        "transfers_pending": len(ring.pending),
+        "transfers_waiting": transfers.waiting,
+        "transfers_in_flight": transfers.active,
+        "transfer_keys_sent": transfers.keys_sent,
+        "transfer_bytes_sent": transfers.bytes_sent,
+        "transfer_keys_received": transfers.keys_received,
+        "left": int(node.membership.left),
+        # every member's count of partitions it owns, as this node's ring has it
+        "partitions_owned": ",".join(f"{m}={c}" for m, c in owned_counts(ring)),
+        "handoffs_in_flight": len(node.handoff.inflight),
+        # the last anti-entropy exchange that ran to its end: how long ago, with whom
+        "ae_last_exchange_ms_ago": -1 if ae.last_done < 0 else node.now - ae.last_done,
+        "ae_last_exchange_peer": ae.last_peer,
+        "ae_last_exchange_partition": ae.last_partition,
         "cluster_port": f.cluster_port,
         "engine": f.engine,
         "durability": f.durability,

@@ -24,7 +24,7 @@ from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
 from .merkle import DiffWalk, compare_buckets
-from .records import ELEM_BASE
+from .records import ELEM_BASE, base_partition
 
 if TYPE_CHECKING:
     from .node import Node
@@ -51,6 +51,11 @@ class AntiEntropy:
         self.pending: dict[int, Exchange] = {}
         self.cursor = 0  # the next partition to consider
         self.next_exchange = 0
+        # The last exchange that ran to its end (`dynredis admin status` shows it):
+        # when (node time, ms; -1 for never), with which peer, for which partition.
+        self.last_done = -1
+        self.last_peer = ""
+        self.last_partition = -1
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.AE_LEVEL: self.on_level, m.AE_LEVEL_REPLY: self.on_level_reply,
@@ -115,12 +120,14 @@ class AntiEntropy:
             self.node.send(op.peer, m.ae_buckets(reqid, op.p, op.walk.buckets))
         else:
             del self.pending[reqid]
+            self.done(op)  # the trees agree
 
     def on_buckets_reply(self, src: str, msg: tuple) -> None:
         _, reqid, remote = msg
         op = self.pending.pop(reqid, None)
         if op is None:
             return
+        self.done(op)
         tree = self.local.tree(op.p)
         keys: list[bytes] = []
         for index, theirs in zip(op.walk.buckets, remote, strict=False):
@@ -135,6 +142,11 @@ class AntiEntropy:
         wanted = [(key, self.send_copy(op.peer, op.p, key, key in theirs_keys))
                   for key in keys]
         self.node.send(op.peer, m.ae_want(op.p, wanted))
+
+    def done(self, op: Exchange) -> None:
+        self.last_done = self.node.now
+        self.last_peer = op.peer
+        self.last_partition = base_partition(op.p)  # (a collection records exchange: its ring partition)
 
     def expire(self, now: int) -> None:
         """Forget exchanges whose peer stopped answering (the next round starts anew)."""

@@ -22,11 +22,15 @@ class Config:
     startup_grace_ms: int = 3000  # a member never heard from by then counts as down
     handoff_interval_ms: int = 1000
     handoff_batch: int = 500
+    transfer_limit: int = 4  # ownership transfers a node sends at once
+    transfer_batch: int = 200  # keys per transfer batch
+    drop_delay_ms: int = 10_000  # a partition no longer replicated here goes this late
     tombstone_grace_ms: int = 600_000  # deleted/expired objects are reaped after this
     ae_interval_ms: int = 200  # one anti-entropy partition exchange per interval
     sweep_interval_ms: int = 1000
     sweep_batch: int = 200
     cache_size: int = 100_000  # objects cached (the last ones written or read)
+    zone: str = ""  # this node's zone (rack, data center): replicas spread across zones
 
     def validate(self) -> None:
         if not 1 <= self.n <= 16:

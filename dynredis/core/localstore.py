@@ -133,6 +133,12 @@ class LocalStore:
         never held a key of."""
         return self.tree(p) if p in self.trees or p in self.dirty else None
 
+    def held(self) -> list[int]:
+        """Partitions (hints' aside) holding at least one key, ascending."""
+        for p in list(self.dirty):
+            self.tree(p)
+        return sorted(self.trees.held())
+
     def count(self) -> int:
         """Keys held in replica partitions (tombstones included)."""
         for p in list(self.dirty):

@@ -67,6 +67,11 @@ BLOCK_CHANGED: Final = "bc"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
+ADMIN: Final = "adm"
+ADMIN_ANSWER: Final = "ada"
+TRANSFERS_DONE: Final = "xd"
+TRANSFER_BATCH: Final = "xb"
+TRANSFER_ACK: Final = "xba"
 REGISTRY_PUT: Final = "rgp"
 REGISTRY_ACK: Final = "rga"
 REGISTRY_DIGEST: Final = "rgd"
@@ -151,8 +156,19 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "remove key if you hold exactly this"),
     # membership (membership.py)
     _k(HEARTBEAT, "", "", "heartbeat", "membership", "I am alive (failure detector)"),
-    _k(GOSSIP, "members:seq ring:seq", "", "gossip", "membership",
-       "the members and ring I know"),
+    _k(GOSSIP, "members:seq ring:seq zones:seq", "", "gossip", "membership",
+       "the members, ring and zones (member, zone) I know"),
+    # membership changes (changes.py) and ownership transfers (transfers.py)
+    _k(ADMIN, "reqid:int op:str args:seq", ADMIN_ANSWER, "admin", "changes",
+       "stage, plan, commit or clear a membership change (sent to the claimant)"),
+    _k(ADMIN_ANSWER, "reqid:int err:str? lines:seq", "", "admin_answer", "changes",
+       "the claimant's answer"),
+    _k(TRANSFERS_DONE, "transfers:seq", "", "transfers_done", "changes",
+       "these (partition, target) transfers from me are confirmed (to the claimant)"),
+    _k(TRANSFER_BATCH, "reqid:int p:int items:seq", TRANSFER_ACK, "transfer_batch",
+       "transfers", "a batch of a partition you are taking over: part, key, enc, ... (part: p or "
+       "its element partition)"),
+    _k(TRANSFER_ACK, "reqid:int", "", "transfer_ack", "transfers", "batch stored"),
     # probes (probes.py)
     _k(HELD_QUERY, "reqid:int key:bytes p:int owner:str", HELD_ANSWER, "held_query",
        "probes", "WAIT: what do you hold of key (for owner)?"),
@@ -296,8 +312,28 @@ def heartbeat() -> tuple:
     return (HEARTBEAT,)
 
 
-def gossip(members: Any, ring: Any) -> tuple:
-    return (GOSSIP, members, ring)
+def gossip(members: Any, ring: Any, zones: Any) -> tuple:
+    return (GOSSIP, members, ring, zones)
+
+
+def admin(reqid: int, op: str, args: Any) -> tuple:
+    return (ADMIN, reqid, op, args)
+
+
+def admin_answer(reqid: int, err: str | None, lines: Any) -> tuple:
+    return (ADMIN_ANSWER, reqid, err, lines)
+
+
+def transfers_done(transfers: Any) -> tuple:
+    return (TRANSFERS_DONE, transfers)
+
+
+def transfer_batch(reqid: int, p: int, items: Any) -> tuple:
+    return (TRANSFER_BATCH, reqid, p, items)
+
+
+def transfer_ack(reqid: int) -> tuple:
+    return (TRANSFER_ACK, reqid)
 
 
 def held_query(reqid: int, key: bytes, p: int, owner: str) -> tuple:

@@ -23,6 +23,8 @@ store, the clock, the outbox) and routes each peer message to its handler by kin
   antientropy.py  hash-tree exchanges between replicas (merkle.py)
   reaper.py       removing objects dead for longer than the grace period
   probes.py       WAIT's "who holds this write?" and FLUSHALL
+  changes.py      membership changes: staged, planned, committed by the claimant
+  transfers.py    ownership transfers: partitions streamed to their new replicas
   collcoord.py    commands on hashes, sets, sorted sets and lists (sync, evaluate,
                   replicate; collstore.py, collview.py and records.py hold their data)
   watches.py      key-change notifications to the nodes where clients wait on a key
@@ -52,7 +54,12 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   ra     reqid ok                         -       reaper
   reap   key p digest                     -       reaper
   hb     -                                -       membership
-  gs     members ring                     -       membership
+  gs     members ring zones               -       membership
+  adm    reqid op args                    ada     changes
+  ada    reqid err lines                  -       changes
+  xd     transfers                        -       changes
+  xb     reqid p items                    xba     transfers
+  xba    reqid                            -       transfers
   wq     reqid key p owner                wa      probes
   wa     reqid enc                        -       probes
   fl     reqid                            fla     probes
@@ -86,6 +93,7 @@ from typing import Any
 from . import messages as m
 from .antientropy import AntiEntropy
 from .blocking import Blocking
+from .changes import AdminCallback, Changes
 from .clock import VV, Clock
 from .collcoord import CollCoordinator
 from .collstore import CollectionStore
@@ -103,6 +111,7 @@ from .reaper import Reaper
 from .replica import Replica
 from .ring import Ring
 from .watches import Watches
+from .transfers import Transfers
 from .writes import Writes
 
 __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
@@ -148,7 +157,9 @@ class Node:
         # Request ids start at a random point per incarnation, so a restarted peer's
         # ids never collide with ones seen from its previous life.
         self._next_id = self.rng.getrandbits(40)
+        self.changes = Changes(self)
         self.membership = Membership(self, ring, members, seeds)
+        self.transfers = Transfers(self)
         self.replica = Replica(self)
         self.handoff = Handoff(self)
         self.reads = Reads(self)
@@ -165,7 +176,8 @@ class Node:
                       self.handoff.handlers(), self.reads.handlers(), self.writes.handlers(),
                       self.forwarder.handlers(), self.anti_entropy.handlers(),
                       self.reaper.handlers(), self.probes.handlers(), self.coll.handlers(),
-                      self.watches.handlers()):
+                      self.watches.handlers(), self.changes.handlers(),
+                      self.transfers.handlers()):
             self.handlers.update(table)
         core_kinds = set(m.KINDS) - m.FACE_KINDS
         if set(self.handlers) != core_kinds:
@@ -197,6 +209,11 @@ class Node:
     def flush_all(self, cb: Callback) -> None:
         """Wipe every member's data (probes.Probes.flush_all)."""
         self.probes.flush_all(cb)
+
+    def admin(self, op: str, args: list[str], cb: AdminCallback) -> None:
+        """A membership change request (changes.Changes.admin): join, leave, replace,
+        remove, plan, commit, clear, show; run at the claimant."""
+        self.changes.admin(op, args, cb)
 
     # --- membership and placement, as the face sees them -----------------------------
 
@@ -230,6 +247,12 @@ class Node:
         self.membership.changed = value
 
     @property
+    def left(self) -> bool:
+        """This node left the cluster (or was removed) and has dropped its data: the
+        driver stops it."""
+        return self.membership.left and self.transfers.settled
+
+    @property
     def hints(self) -> int:
         """Hints this node keeps for down primaries."""
         return self.handoff.stored
@@ -255,6 +278,7 @@ class Node:
         """The driver cannot reach `peer` (connection refused or lost): requests stop
         choosing it, and reads and writes waiting on it count it as failed at once."""
         if self.membership.peer_down(peer):
+            self.transfers.peer_down(peer)
             self.reads.peer_down(peer)
             self.writes.peer_down(peer)
             self.coll.peer_down(peer)
@@ -301,6 +325,11 @@ class Node:
         self.outbox = {}
         self.outbox_msgs = 0
         return box
+
+    def renew_actor(self) -> None:
+        """Take a new clock identity (saved at once), as a node that lost data does."""
+        self.actor = self.rng.getrandbits(64).to_bytes(8, "big")
+        self.engine.meta_put("actor", self.actor)
 
     def next_reqid(self) -> int:
         """A request id unique on this node (the Redis face's walks draw from it too)."""
@@ -349,8 +378,11 @@ class Node:
         self.reaper.expire(now)
         self.anti_entropy.expire(now)
         self.coll.expire(now)
+        self.changes.expire(now)
         self.membership.tick(now)
         self.handoff.tick(now)
+        self.changes.tick()
+        self.transfers.tick(now)
         self.reaper.tick(now)
         self.anti_entropy.tick(now)
         self.watches.tick(now)

@@ -8,9 +8,12 @@ member (all must be up) whether it may go:
     owner -> every member  ("rq", reqid, key, p, digest)  -> ("ra", reqid, yes/no)
     owner -> primaries     ("reap", key, p, digest)       once every member said yes
 
-A member says yes when, if it is a primary, it holds exactly that object committed (or
-nothing), it keeps no hint of the key for any primary, and it coordinates no read of
-the key (a read in flight may still repair what it read into the replicas). A replica
+A member says yes when no membership change is moving partitions, when, if it is a
+primary, it holds exactly that object committed (or
+nothing), it keeps no hint of the key for any primary, and it coordinates no read or
+write of the key (a read in flight may still repair what it read into the replicas; a
+write still waiting on a replica becomes a hint if that replica fails it). The owner
+that proposes asks the same of itself. A replica
 removes the key only if it still holds exactly that object.
 """
 
@@ -130,10 +133,9 @@ class Reaper:
         # and nobody keeps a hint for the key, or the old value could come back.
         node = self.node
         others = node.membership.members - {node.name}
-        if others & node.membership.down or self.engine.staged(p, key) \
-                or node.reads.reading(key):
-            return
         digest = objmod.digest(enc)
+        if others & node.membership.down or not self.may_reap(key, p, digest):
+            return
         if not others:
             self.remove(key, p, digest)
             return
@@ -158,8 +160,8 @@ class Reaper:
 
     def may_reap(self, key: bytes, p: int, digest: bytes) -> bool:
         node = self.node
-        if node.reads.reading(key):
-            return False
+        if node.reads.reading(key) or node.writes.writing(key) or node.ring.next:
+            return False  # (while partitions move, their replicas are not settled)
         primaries = node.membership.ring.preference_list(rec.base_partition(p), node.cfg.n)
         if node.name in primaries:
             enc = self.local.get_record(p, key)
@@ -206,3 +208,7 @@ class Reaper:
             else:
                 local.delete(p, key)
             self.node.stats.reaped += 1
+            # a partition this node is sending or leaving: its new replicas too
+            for target in self.node.transfers.forward_to.get(rec.base_partition(p), ()):
+                if target != self.node.name:
+                    self.node.send(target, m.reap(key, p, digest))

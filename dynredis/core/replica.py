@@ -42,6 +42,8 @@ class Replica:
         try:
             if owner == self.name:
                 self.apply(key, enc, p, base)
+                if node.transfers.forward_to:
+                    node.transfers.forward(key, enc, p)
             else:
                 node.handoff.store(owner, p, key, enc)
         except Exception:

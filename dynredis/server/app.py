@@ -67,6 +67,7 @@ UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
 CANDIDATES_MAX = 64
 CANDIDATE_TTL_S = 10.0
 PROVEN_MAX = 4096
+WILDCARDS = ("0.0.0.0", "::")  # listen on every (IPv4, IPv6) address
 
 
 @dataclasses.dataclass
@@ -75,8 +76,15 @@ class NodeOptions:
     # The port for cluster-aware clients (see README "Cluster-aware clients"): None for
     # port + 10000, 0 for none.
     cluster_port: int | None = None
+    # The address(es) to listen on: one, or several separated by spaces or commas (as
+    # Redis' bind); 0.0.0.0 or :: for every address (then announce_ip is needed).
     bind: str = "127.0.0.1"
-    announce: str | None = None
+    # What peers and clients should use for this node, where it differs from what it
+    # listens on (NAT, containers): its address, main port and cluster port.
+    announce_ip: str | None = None
+    announce_port: int | None = None
+    announce_cluster_port: int | None = None
+    zone: str = ""  # the node's zone (rack, data center): replicas spread across zones
     data_dir: str = "./data/node"
     seeds: tuple[str, ...] = ()
     n: int = 3
@@ -102,12 +110,32 @@ class NodeOptions:
     tls_cluster: bool = False  # peers dial each other's TLS port
 
     @property
+    def bind_addresses(self) -> list[str]:
+        return [a for a in self.bind.replace(",", " ").split() if a]
+
+    @property
     def name(self) -> str:
         """The node's name in the ring: the address its peers dial (its TLS port with
-        --tls-cluster yes)."""
-        if self.announce:
-            return self.announce
-        return f"{self.bind}:{self.tls_port if self.tls_cluster else self.port}"
+        --tls-cluster yes), as announced; CLUSTER SLOTS/SHARDS/NODES give it to clients."""
+        host = self.announce_ip or self.bind_addresses[0]
+        port = self.announce_port or (self.tls_port if self.tls_cluster else self.port)
+        return f"{host}:{port}"
+
+    def check_addresses(self) -> None:
+        """Refuse a name peers could not dial."""
+        addrs = self.bind_addresses
+        if not addrs:
+            raise ValueError("--bind needs an address")
+        if not self.announce_ip and addrs[0] in WILDCARDS:
+            raise ValueError(f"--bind {addrs[0]} listens on every address: give "
+                             "--announce-ip, the address peers and clients should use")
+        if self.announce_ip is not None and (not self.announce_ip or any(
+                c in self.announce_ip for c in " ,@")):
+            raise ValueError(f"--announce-ip {self.announce_ip!r} is not an address")
+        for what, port in (("--announce-port", self.announce_port),
+                           ("--announce-cluster-port", self.announce_cluster_port)):
+            if port is not None and not 0 < port <= 65535:
+                raise ValueError(f"{what} must be between 1 and 65535")
 
 
 def _callback_failed(exc: Exception) -> None:
@@ -140,6 +168,7 @@ class NodeServer:
                           opts.tls_ca_cert_file, opts.tls_auth_clients, opts.tls_cluster)
         if not opts.port and not opts.tls_port:
             raise ValueError("the node needs a --port or a --tls-port")
+        opts.check_addresses()
         self.opts = opts
         self.name = opts.name
         self.secret = opts.cluster_secret or os.urandom(32).hex()
@@ -173,13 +202,14 @@ class NodeServer:
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
                         tombstone_grace_ms=opts.tombstone_grace_ms,
-                        phi_threshold=opts.phi_threshold)
+                        phi_threshold=opts.phi_threshold, zone=opts.zone)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
                              if opts.cluster_port is None else opts.cluster_port)
         # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
-        self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
+        self.cluster_ports = ClusterPorts(
+            self.node, opts.announce_cluster_port or self.cluster_port)
         # ACL users, the same on every node (extra peer message kind "acl").
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
@@ -227,6 +257,7 @@ class NodeServer:
         # Until the node has heard from its peers, data commands answer -LOADING (a
         # node alone, without seeds, has no one to wait for).
         self.loading = bool(self.node.members - {self.name}) or bool(opts.seeds)
+        self.stop_event: asyncio.Event | None = None  # set: serve_forever stops the node
         self.run_id = os.urandom(20).hex()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
@@ -428,6 +459,10 @@ class NodeServer:
             if self.loading:
                 self._check_linked(mono)
             self.pump()
+            if self.node.left and self.stop_event is not None and not self.stop_event.is_set():
+                log.info("node %s left the cluster and handed off its data: stopping",
+                         self.name)
+                self.stop_event.set()
         except Exception:
             log.exception("tick failed")
         loop.call_later(TICK_S, self._tick)
@@ -510,6 +545,12 @@ class NodeServer:
 
     # --- lifecycle -------------------------------------------------------------------
 
+    @property
+    def listen_on(self) -> str | list[str]:
+        """The host argument of create_server: the address, or the addresses, to bind."""
+        addrs = self.opts.bind_addresses
+        return addrs[0] if len(addrs) == 1 else addrs
+
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.limits.maxclients = fit_maxclients(self.limits.maxclients)
@@ -520,18 +561,18 @@ class NodeServer:
         try:
             if opts.port:
                 self.server = await self.loop.create_server(
-                    lambda: ClientConnection(self), opts.bind, opts.port,
+                    lambda: ClientConnection(self), self.listen_on, opts.port,
                     reuse_address=True, backlog=1024)
                 servers.append(self.server)
             if opts.tls_port:
                 self.tls_server = await self.loop.create_server(
-                    lambda: ClientConnection(self), opts.bind, opts.tls_port,
+                    lambda: ClientConnection(self), self.listen_on, opts.tls_port,
                     reuse_address=True, backlog=1024, ssl=self.client_tls)
                 servers.append(self.tls_server)
             if self.cluster_port:
                 # A node that serves TLS only serves its cluster port over TLS too.
                 self.cluster_server = await self.loop.create_server(
-                    lambda: ClientConnection(self, cluster_view=True), opts.bind,
+                    lambda: ClientConnection(self, cluster_view=True), self.listen_on,
                     self.cluster_port, reuse_address=True, backlog=1024,
                     ssl=None if opts.port else self.client_tls)
         except OSError:
@@ -548,7 +589,7 @@ class NodeServer:
 
     async def serve_forever(self) -> None:
         await self.start()
-        stop = asyncio.Event()
+        stop = self.stop_event = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -601,6 +642,7 @@ class NodeServer:
             evicted_clients=self.evicted_clients,
             peer_links_accepted=self.peer_auth.accepted,
             peer_links_refused=self.peer_auth.refusals,
+            bind=" ".join(self.opts.bind_addresses),
         )
 
     def reset_stats(self) -> None:

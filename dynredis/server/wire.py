@@ -33,6 +33,8 @@ def unframe(body: bytes) -> tuple:
 # secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent; 4: a
 # replica's refusal ("nak"), keyspace queries with their arguments as one field; 5: the
 # scripts and function libraries every node holds ("rgp", "rga", "rgd", "rgt"); 6: the
-# watches of blocked clients ("bw", "bc"). The
+# watches of blocked clients ("bw", "bc"), gossip carries zones, rings record them and a
+# membership change in progress, membership changes and ownership transfers ("adm",
+# "ada", "xd", "xb", "xba"). The
 # kinds and their fields are core/messages.py's table.
 PEER_PROTOCOL = 6

@@ -284,6 +284,8 @@ class SimCluster:
         log_stores: bool = True,
         link_events: bool = True,
         strict: bool = True,
+        zones: list[str] | None = None,
+        spares: int = 0,
     ) -> None:
         self.seed = seed
         self.rng = rng or random.Random(seed)
@@ -293,6 +295,10 @@ class SimCluster:
         self.link_events = link_events
         self.strict = strict  # re-raise node exceptions (False: record them and go on)
         self.names = [f"10.0.0.{i + 1}:7000" for i in range(n_nodes)]
+        # The last `spares` nodes start outside the cluster, alone and without seeds
+        # (they join by a membership change); nodes that left or were removed stay down.
+        self.spares = set(self.names[n_nodes - spares:]) if spares else set()
+        self.departed: set[str] = set()
         self.queue: list[tuple] = []
         self.seq = 0
         self.cut: set[tuple[str, str]] = set()
@@ -309,12 +315,14 @@ class SimCluster:
         self.events = 0
         self.errors: list[tuple[float, str, str, str]] = []
         base = config or Config()
-        ring = new_ring(self.names, base.q) if preformed else None
+        founders = [x for x in self.names if x not in self.spares]
+        ring = new_ring(founders, base.q) if preformed else None
         modes = [durability] * n_nodes if isinstance(durability, str) else list(durability)
         self.sn: dict[str, SimNode] = {}
         for i, name in enumerate(self.names):
             sn = SimNode(
-                name, i, SimEngine(name, self), replace(base),
+                name, i, SimEngine(name, self),
+                replace(base, zone=zones[i]) if zones else replace(base),
                 durability=modes[i],
                 offset_ms=(skew_ms[i] if skew_ms else 0.0),
                 drift=(drift_ppm[i] * 1e-6 if drift_ppm else 0.0),
@@ -324,8 +332,8 @@ class SimCluster:
                 raise ValueError(f"unknown durability {sn.durability}")
             sn.engine.meta_put("actor", f"actor{i}".encode())
             sn.engine.meta_put("clean_shutdown", b"1")  # a new node, not a crashed one
-            if ring is not None:
-                driver.save_membership(sn.engine, ring, set(self.names))
+            if ring is not None and name not in self.spares:
+                driver.save_membership(sn.engine, ring, set(founders))
             self.sn[name] = sn
             self._boot(sn, seeds=() if preformed else (self.names[0],))
 
@@ -345,8 +353,10 @@ class SimCluster:
         # new data directory, means a fresh clock identity (core/identity.py).
         fresh = self.rng.getrandbits(64).to_bytes(8, "big")
         started = driver.boot(sn.engine, sn.durability, fresh)
+        if not seeds and not (sn.name in self.spares and started.ring is None):
+            seeds = tuple(self.names[:1])
         node = Node(sn.name, started.actor, sn.engine, replace(sn.config), ring=started.ring,
-                    members=started.members, seeds=seeds or tuple(self.names[:1]),
+                    members=started.members, seeds=seeds,
                     rng=random.Random(self.rng.random()))
         node.now = self.node_now(sn)
         # Collection commands forwarded to this node are rebuilt as the server does.
@@ -379,9 +389,15 @@ class SimCluster:
                             False)
         return lost
 
+    def depart(self, name: str) -> None:
+        """Take a node out for good (it left, or is removed): down, never restarted."""
+        self.departed.add(name)
+        self.crash(name)
+        self._trace("departed", name, "")
+
     def restart(self, name: str) -> None:
         sn = self.sn[name]
-        if sn.up:
+        if sn.up or name in self.departed:
             return
         self._boot(sn)
         self._trace("restart", name, f"incarnation {sn.incarnation}")
@@ -494,6 +510,9 @@ class SimCluster:
         driver.settle(node, lambda exc: self._error(sn, "completion callback", exc))
         box = driver.release(node, sn.engine, sn.durability == "fsync")
         name = sn.name
+        if node.left and name not in self.departed:
+            # The server stops a node that left (once its messages are out).
+            self.at(self.now + 1, self.depart, name)
         for dst in sorted(box):
             # Round-trip through the real wire encoding, as the shell does.
             body = batch(box[dst])

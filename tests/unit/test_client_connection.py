@@ -208,8 +208,6 @@ def challenge(reply: bytes) -> list[bytes]:
      b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 6\r\n"),
     ((SECRET, DIALER.encode()),
      b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 6\r\n"),
-    ((b"HELLO", DIALER.encode(), b"5", b"0" * 64),
-     b"-ERR peer protocol 5 is not supported: this node speaks peer protocol 6\r\n"),
     ((b"HELLO", DIALER.encode(), b"7", b"0" * 64),
      b"-ERR peer protocol 7 is not supported: this node speaks peer protocol 6\r\n"),
     ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
