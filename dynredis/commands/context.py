@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..core.blocking import Blocking, Waiter
     from ..core.antientropy import AntiEntropy
+    from ..core.blocking import Blocking, Waiter
     from ..core.changes import AdminCallback
     from ..core.clock import VV, Clock
     from ..core.collcoord import CollCoordinator
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from ..core.probes import HeldOp
     from ..core.quorum import Result
     from ..core.ring import Ring
-    from ..core.watches import Watches
     from ..core.transfers import Transfers
+    from ..core.watches import Watches
     from .table import Command
 
 Done = Callable[["Result"], Any]

@@ -12,9 +12,9 @@ from typing import Any
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core import records as rec
+from ..core.changes import OPS
 from ..core.clock import Clock
 from ..core.collview import KeyView
-from ..core.changes import OPS
 from ..resp import encode as resp
 from .collection import Built, error_reply, internal_step, run_step
 from .common import context_of, err, expiry_from

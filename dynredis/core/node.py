@@ -110,8 +110,8 @@ from .reads import Reads
 from .reaper import Reaper
 from .replica import Replica
 from .ring import Ring
-from .watches import Watches
 from .transfers import Transfers
+from .watches import Watches
 from .writes import Writes
 
 __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
