@@ -415,12 +415,13 @@ class NodeServer:
         instead of answering NOQUORUM while the links come up after a restart. A node
         that knows no member yet but has seeds waits for them up to the same grace."""
         node = self.node
+        membership = node.membership
         others = node.members - {self.name}
         waited = (mono - self.started_mono) * 1000 >= node.cfg.startup_grace_ms
-        if not others and node.seeds and not waited:
+        if not others and membership.seeds and not waited:
             return
         for peer in others:
-            if not node.fd.known(peer) and peer not in node.down:
+            if not membership.fd.known(peer) and peer not in node.down:
                 return
         self.loading = False
         log.info("node %s heard from its peers: serving", self.name)
