@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from ..commands.table import Command, commands
 from ..commands.glob import stringmatch
+from ..commands.table import Command, commands
 from ..resp import encode as resp
 
 # Redis 7.0's categories, in its order (ACL CAT).
