@@ -46,7 +46,7 @@ class Stats:
     noquorum: int = 0
     timeouts: int = 0
     sibling_warnings: int = 0
-    sibling_collapses: int = 0
+    sibling_refusals: int = 0  # writes refused: too many siblings (writes.py)
     hints_created: int = 0
     hints_delivered: int = 0
     handoffs_sent: int = 0

@@ -28,6 +28,11 @@ from .hlc import LOGICAL_BITS
 # (counter.py). Any, because compiled code checks declared types at run time.
 Sibling = tuple[int, int, Any]
 
+# Concurrent versions a key keeps. A write that would leave more than SIBLING_MAX is
+# refused (writes.py: Riak's max_siblings); a merge of versions made apart (both sides
+# of a partition, writes racing through different coordinators) keeps every one, so a
+# key can pass the cap only by merges, and then takes no new sibling until a write
+# whose context covers them resolves it. Past SIBLING_WARN a merge is counted in INFO.
 SIBLING_WARN = 25
 SIBLING_MAX = 100
 
@@ -139,13 +144,13 @@ def live_siblings(obj: Clock | None, now_ms: int) -> list[Sibling]:
             for s in sibs]
 
 
-def bound_siblings(obj: Clock) -> Clock:
-    """Collapse to the LWW sibling when siblings exceed SIBLING_MAX, keeping causality."""
-    if dvv.size(obj) <= SIBLING_MAX:
-        return obj
-    w = winner(obj)
-    assert w is not None
-    return dvv.keep_only(obj, w[1], w[2])
+def too_many_siblings(new: Clock, held: Clock | None) -> bool:
+    """Whether the write that made `new` from the replica's `held` must be refused: it
+    would leave more than SIBLING_MAX siblings, and more than the key holds already (a
+    write that resolves some siblings is taken even above the cap, where merges may
+    have brought a key)."""
+    size = dvv.size(new)
+    return size > SIBLING_MAX and (held is None or size > dvv.size(held))
 
 
 def max_ts(obj: Clock) -> int:

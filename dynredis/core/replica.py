@@ -103,20 +103,19 @@ class Replica:
             # The common case: the coordinator's write covers everything we hold.
             local.put(p, key, enc)
             return
-        merged = self.bound(dvv.sync(mine, incoming))
+        merged = dvv.sync(mine, incoming)
+        self.note_siblings(merged)
         menc = objmod.encode(merged)
         if menc != lenc:
             local.put(p, key, menc)
 
-    def bound(self, clock: Clock) -> Clock:
-        """Keep an object within the sibling bounds (warn, then collapse by LWW)."""
+    def note_siblings(self, clock: Clock) -> None:
+        """Count an object with many siblings (INFO sibling_warnings). A merge keeps
+        every sibling, whatever their number: each was acknowledged to someone, and a
+        merge refused would leave replicas apart for good (only a new write is refused
+        at the cap, writes.py)."""
         entries = clock[0]
         if len(entries) < 2 and not clock[1] and (not entries or len(entries[0][2]) < 2):
-            return clock
-        size = dvv.size(clock)
-        if size > objmod.SIBLING_WARN:
+            return
+        if dvv.size(clock) > objmod.SIBLING_WARN:
             self.stats.sibling_warnings += 1
-            if size > objmod.SIBLING_MAX:
-                self.stats.sibling_collapses += 1
-                return objmod.bound_siblings(clock)
-        return clock

@@ -29,6 +29,9 @@ Callback = Callable[[Result], Any]
 # Why an increment was refused (the Redis face words these as Redis does).
 NOT_AN_INTEGER = "not-an-integer"
 OVERFLOW = "overflow"
+# Why a write was refused: it would leave the key more than obj.SIBLING_MAX concurrent
+# versions (the Redis face words it; the error is its first word).
+TOO_MANY_SIBLINGS = "too-many-siblings"
 
 
 class PutOp(PutCore):
@@ -86,7 +89,9 @@ class Writes:
         """Quorum write of a new version of `key`.
 
         `ctx` is the causal context the write supersedes; None means this node's own
-        current context (plain SET/DEL). `data` None writes a tombstone.
+        current context (plain SET/DEL). `data` None writes a tombstone. A write with a
+        context that would leave more than obj.SIBLING_MAX siblings is refused
+        (TOO_MANY_SIBLINGS).
         """
         membership = self.membership
         p = membership.ring.partition_of(key)
@@ -107,7 +112,13 @@ class Writes:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
-            new = self.node.replica.bound(new)
+            if objmod.too_many_siblings(new, local):
+                # Refused rather than acknowledged and trimmed: every value a client
+                # was told is written stays until a write whose context covers it.
+                self.stats.sibling_refusals += 1
+                self.node.done.append((cb, (TOO_MANY_SIBLINGS, None)))
+                return
+            self.node.replica.note_siblings(new)
         self.replicate(key, p, route, w, cb, new, lenc)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:

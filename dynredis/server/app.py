@@ -560,7 +560,7 @@ class NodeServer:
             "noquorum_errors": s.noquorum,
             "timeouts": s.timeouts,
             "sibling_warnings": s.sibling_warnings,
-            "sibling_collapses": s.sibling_collapses,
+            "sibling_refusals": s.sibling_refusals,
         }
 
     def _info_dynamo(self) -> dict[str, Any]:

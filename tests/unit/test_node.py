@@ -5,7 +5,7 @@ from __future__ import annotations
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.node import Config
-from dynredis.core.writes import NOT_AN_INTEGER
+from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
 
 
@@ -346,6 +346,37 @@ def test_anti_entropy_brings_concurrent_siblings_to_every_replica() -> None:
     obj = objmod.decode(encs.pop())
     assert sorted(s[2] for s in objmod.live_siblings(obj, 0)) == [b"left", b"right"]
     assert node.stats.ae_exchanges > 0
+
+
+def test_siblings_made_apart_all_survive_the_merge_past_the_cap() -> None:
+    """Both sides of a partition fill a key to near the cap; when they meet, every
+    acknowledged value is kept on every replica (more than the cap: merges never drop
+    or refuse), the next write that adds a sibling is refused, and a write whose
+    context covers them resolves the key."""
+    sim = SimCluster(3, seed=18, config=Config(q=16, ae_interval_ms=50, w=1, r=1))
+    a, b, c = sim.names
+    sim.cut_groups([a], [b, c])
+    side = objmod.SIBLING_MAX * 3 // 4
+    written = []
+    for i in range(side):
+        for via in (a, b):
+            v = b"%s-%03d" % (via[-1:].encode(), i)
+            assert sim.put(via, b"k", v, ctx=())[0] is None
+            written.append(v)
+    sim.heal()
+    sim.run(10_000)
+    encs = {_held(sim, n, b"k") for n in sim.names}
+    assert len(encs) == 1
+    assert sorted(s[2] for s in objmod.live_siblings(objmod.decode(encs.pop()), 0)) \
+        == sorted(written)
+    for via in sim.names:
+        assert sim.put(via, b"k", b"more", ctx=())[0] == TOO_MANY_SIBLINGS
+    err, obj = sim.get(c, b"k")
+    assert err is None
+    assert sim.put(c, b"k", b"resolved", ctx=dvv.join(obj))[0] is None
+    sim.run(1000)
+    assert live(sim.get(a, b"k")) == [b"resolved"]
+    assert sim.put(b, b"k", b"more", ctx=())[0] is None
 
 
 def _incr(sim: SimCluster, via: str, key: bytes, delta: int):
