@@ -16,6 +16,9 @@ from .common import answer, context_of, err, expiry_from
 from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
+ERR_CONTEXT_TOO_LONG = resp.error(
+    f"ERR invalid context: longer than {dvv.MAX_CONTEXT_BYTES} bytes (a context from "
+    "GETCTX is far shorter)")
 
 
 @command("getctx", 2, ("readonly", "fast"), 1, 1, 1, "dynamo",
@@ -32,11 +35,14 @@ def cmd_getctx(c: Any, args: list[bytes]) -> None:
     node.get(args[1], answer(c.defer(), render), c.r)
 
 
-def _context(raw: bytes) -> dvv.VV | None:
+def _context(raw: bytes) -> dvv.VV | bytes:
+    """The version vector of a context token, or the error reply."""
     try:
         return dvv.decode_vv(raw)
+    except dvv.ContextTooLong:
+        return ERR_CONTEXT_TOO_LONG
     except dvv.BadContext:
-        return None
+        return ERR_CONTEXT
 
 
 @command("setctx", -4, ("write", "denyoom"), 1, 1, 1, "dynamo",
@@ -45,8 +51,8 @@ def _context(raw: bytes) -> dvv.VV | None:
 def cmd_setctx(c: Any, args: list[bytes]) -> bytes | None:
     node = c.node
     ctx = _context(args[2])
-    if ctx is None:
-        return ERR_CONTEXT
+    if isinstance(ctx, bytes):
+        return ctx
     expire = 0
     if len(args) > 4:
         if len(args) != 6 or args[4].upper() not in (b"EX", b"PX"):
@@ -67,8 +73,8 @@ def cmd_setctx(c: Any, args: list[bytes]) -> bytes | None:
          "Deletes the versions a context covers (a causal tombstone).", since="0.1.0")
 def cmd_delctx(c: Any, args: list[bytes]) -> bytes | None:
     ctx = _context(args[2])
-    if ctx is None:
-        return ERR_CONTEXT
+    if isinstance(ctx, bytes):
+        return ctx
     slot = c.defer()
     c.put(args[1], ctx, None, 0,
                lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)

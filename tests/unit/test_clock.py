@@ -620,3 +620,32 @@ def test_only_a_write_that_grows_a_key_past_the_sibling_cap_is_refused(actors, e
     assert not objmod.too_many_siblings(dvv.overwrite(held, b"Z", (1, 0, b"v")), held)
     full = dvv.update(dvv.new_with_context(vv, (1, 0, b"v")), held, b"Z")
     assert dvv.size(full) == 1 and not objmod.too_many_siblings(full, held)
+
+
+# --- context size -----------------------------------------------------------------------
+
+
+def test_the_largest_context_a_key_could_have_fits_the_limit():
+    """2,000 writers (12-byte actors: an 8-byte node identity and a 4-byte life) with
+    counters near 2**64: far more than any key's clock, and still under the limit."""
+    vv = tuple(sorted((i.to_bytes(12, "big"), 2**64 - 1 - i) for i in range(2000)))
+    token = dvv.encode_vv(vv)
+    assert len(token) <= dvv.MAX_CONTEXT_BYTES
+    assert dvv.decode_vv(token) == vv
+
+
+def test_a_context_longer_than_the_limit_is_refused_before_it_is_decoded(monkeypatch):
+    vv = tuple(sorted((i.to_bytes(12, "big"), i) for i in range(5000)))
+    token = dvv.encode_vv(vv)
+    assert len(token) > dvv.MAX_CONTEXT_BYTES
+
+    def never(*args, **kwargs):
+        raise AssertionError("an oversized context was decoded")
+
+    monkeypatch.setattr(dvv.base64, "urlsafe_b64decode", never)
+    with pytest.raises(dvv.ContextTooLong):
+        dvv.decode_vv(token)
+    # Not even its first bytes are looked at: any oversized token is refused so.
+    with pytest.raises(dvv.ContextTooLong):
+        dvv.decode_vv(b"!" * (dvv.MAX_CONTEXT_BYTES + 1))
+    assert issubclass(dvv.ContextTooLong, dvv.BadContext)
