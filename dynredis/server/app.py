@@ -34,7 +34,7 @@ from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerLink
-from .wire import batch
+from .wire import encode
 
 log = logging.getLogger("dynredis.server")
 
@@ -265,7 +265,7 @@ class NodeServer:
             for peer, msgs in outbox.items():
                 link = self.link(peer)
                 if not self._peer_output_over(link):
-                    link.send(batch(msgs))
+                    link.send(encode(msgs))
 
     def _peer_output_over(self, link: PeerLink) -> bool:
         """client-output-buffer-limit's `slave` class, for the links to peers (what a
@@ -277,7 +277,7 @@ class NodeServer:
         limit = self.limits.output["slave"]
         if t is None or limit.none:
             return False
-        used = t.get_write_buffer_size()
+        used = link.unsent()
         since = self.peer_obuf_since.get(link.name, 0.0)
         over, since = limit.over(used, since, time.monotonic())
         self.peer_obuf_since[link.name] = since

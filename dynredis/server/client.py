@@ -125,6 +125,7 @@ class ClientConnection(asyncio.Protocol):
         self.last_cmd = "NULL"
         self.peer_name: str | None = None
         self.peer_pending: Any = None  # between DYN.PEER HELLO and PROOF (peerauth)
+        self.peer_parts: list[bytes] = []  # the parts of a bulk batch read so far
         self.closing = False
         self.created = time.monotonic()
         self.peer = "?"
@@ -233,6 +234,7 @@ class ClientConnection(asyncio.Protocol):
         self.parser.clear()
         self._account_input_quietly()
         self.reader = hiredis.Reader()
+        self.peer_parts = []
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: read and run
@@ -591,6 +593,14 @@ class ClientConnection(asyncio.Protocol):
             body = reader.gets()
             if body is False:
                 return
+            if type(body) is list:
+                # A part of a bulk batch (wire.part_head): [more, bytes].
+                parts = self.peer_parts
+                parts.append(body[1])
+                if body[0]:
+                    continue
+                body = b"".join(parts)
+                parts.clear()
             try:
                 msgs = unframe(body)
             except Exception:

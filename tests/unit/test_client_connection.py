@@ -15,8 +15,8 @@ from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection
 from dynredis.server.peerauth import Dialer
 from dynredis.server.peers import RETRY_MIN, PeerLink
+from dynredis.server.wire import PART, encode, unframe
 from dynredis.server.wire import batch as wire_batch
-from dynredis.server.wire import unframe
 
 
 class FakeTransport:
@@ -28,11 +28,17 @@ class FakeTransport:
         self.sent += data
         self.writes += 1
 
+    def writelines(self, data) -> None:
+        self.write(b"".join(data))
+
     def get_extra_info(self, name: str) -> None:
         return None
 
     def get_write_buffer_size(self) -> int:
         return 0  # everything written is sent at once
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
 
     def abort(self) -> None:
         pass
@@ -74,11 +80,19 @@ def test_a_lost_reply_becomes_an_error_and_the_replies_behind_it_flow(tmp_path: 
 
 
 def peer_messages(sent: bytes) -> list[tuple]:
-    """The messages in what a peer link wrote, in order."""
+    """The messages in what a peer link wrote, in the order they can be read (a bulk
+    batch's once its last part is in)."""
     reader = hiredis.Reader()
     reader.feed(sent)
     out: list[tuple] = []
+    parts: list[bytes] = []
     while (body := reader.gets()) is not False:
+        if isinstance(body, list):
+            parts.append(body[1])
+            if body[0]:
+                continue
+            body = b"".join(parts)
+            parts.clear()
         out.extend(unframe(body))
     return out
 
@@ -164,6 +178,87 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
     assert [reqid for m in msgs for reqid in m[1]] == [i + 1 for i in range(count)]
 
 
+class SlowTransport(FakeTransport):
+    """A socket that takes `room` bytes before its buffer counts as full (asyncio then
+    calls pause_writing); `drain()` sends what it holds (resume_writing)."""
+
+    def __init__(self, link: PeerLink, room: int) -> None:
+        super().__init__()
+        self.link = link
+        self.room = room
+        self.held = 0
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.held += len(data)
+        if self.held > self.room and not self.link.writing_paused:
+            self.link.pause_writing()
+
+    def get_write_buffer_size(self) -> int:
+        return self.held
+
+    def drain(self) -> None:
+        self.held = 0
+        self.link.resume_writing()
+
+
+def test_small_frames_overtake_a_bulk_batch_and_wait_behind_at_most_two_parts(
+        tmp_path: Path) -> None:
+    """A 100 MB value once held every heartbeat and acknowledgement behind it on the
+    link to a peer, which then counted as down. A bulk batch goes out a part at a time
+    as the socket drains, and a small frame sent meanwhile goes right after the part
+    being written; the receiver reads every message, the bulk one whole."""
+    srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                 n=1, r=1, w=1))
+    link = PeerLink(srv, "127.0.0.1:2")
+    t = SlowTransport(link, room=2 * PART)
+    link.transport = t  # type: ignore[assignment]
+    big = [("rp", b"k", b"v" * (10 * PART), 1, "x")]
+    link.send(encode(big))
+    assert link.bulk_bytes and len(t.sent) < 3 * PART  # parts wait for the socket
+    link.send(encode([("hb",)]))
+    assert peer_messages(t.sent) == [("hb",)]  # ahead of the rest of the bulk batch
+    queued_at_heartbeat = t.held
+    assert queued_at_heartbeat < 3 * PART + 100
+    for _ in range(20):
+        t.drain()
+        link.send(encode([("pas", [7])]))
+    assert not link.bulk and link.unsent() == t.held
+    msgs = peer_messages(t.sent)
+    assert msgs.count(("pas", (7,))) == 20 and msgs[0] == ("hb",)
+    assert msgs.index(("rp", b"k", b"v" * (10 * PART), 1, "x")) > 1
+    assert len([m for m in msgs if m[0] == "rp"]) == 1
+
+
+def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
+        tmp_path: Path) -> None:
+    async def run() -> None:
+        srv, transports = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        conn = ClientConnection(srv)
+        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+        conn.peer_name = PEERS[0]
+        link = PeerLink(srv, "127.0.0.1:9")
+        out = SlowTransport(link, room=2 * PART)
+        link.transport = out  # type: ignore[assignment]
+        value = bytes(range(256)) * (3 * PART // 256)
+        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, value)), dvv.EMPTY, b"A")
+        p = node.partition(b"big")
+        link.send(encode([("p", 1, b"big", objmod.encode(obj), srv.name, p, None)]))
+        link.send(encode([("hb",)]))
+        while link.bulk:
+            out.drain()
+        wire = out.sent
+        for i in range(0, len(wire), 1000):  # as a socket delivers it, in pieces
+            conn.data_received(wire[i:i + 1000])
+        assert node.local.get_enc(p, b"big") == objmod.encode(obj)
+        assert node.membership.fd.known(PEERS[0])  # the heartbeat was read too
+        await asyncio.sleep(0)
+        assert peer_messages(transports[PEERS[0]].sent) == [("pas", (1,))]
+
+    asyncio.run(run())
+
+
 def hello(*words: bytes) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
 
@@ -204,11 +299,11 @@ def challenge(reply: bytes) -> list[bytes]:
 @pytest.mark.parametrize("words, error", [
     # earlier builds' hellos, which carried the secret itself
     ((SECRET, DIALER.encode(), b"2"),
-     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 4\r\n"),
+     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 5\r\n"),
     ((SECRET, DIALER.encode()),
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 4\r\n"),
-    ((b"HELLO", DIALER.encode(), b"5", b"0" * 64),
-     b"-ERR peer protocol 5 is not supported: this node speaks peer protocol 4\r\n"),
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 5\r\n"),
+    ((b"HELLO", DIALER.encode(), b"4", b"0" * 64),
+     b"-ERR peer protocol 4 is not supported: this node speaks peer protocol 5\r\n"),
     ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
 ])
 def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(
