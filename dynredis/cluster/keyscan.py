@@ -284,8 +284,8 @@ class KeyScan:
         return keys, i, b, examined, visited
 
     def _live(self, p: int, key: bytes) -> bool:
-        enc = self.node.local.get_enc(p, key)
-        return enc is not None and objmod.read_value(objmod.decode(enc), self.node.now) is not None
+        head = self.node.local.head(p, key)
+        return head is not None and objmod.read_expiry(head, self.node.now) is not None
 
     # --- KEYS, DBSIZE, RANDOMKEY: one request per replica, in parallel -------------------------
 
@@ -339,9 +339,9 @@ class KeyScan:
         now = self.node.now
         out: list[bytes] = []
         for p in parts:
-            for key, enc in self.node.local.scan(p):
+            for key, head in self.node.local.scan_heads(p):
                 if (match_fn is None or match_fn(key)) and \
-                        objmod.read_value(objmod.decode(enc), now) is not None:
+                        objmod.read_expiry(head, now) is not None:
                     out.append(key)
         return out
 
@@ -350,13 +350,13 @@ class KeyScan:
         now = self.node.now
         count = expires = ttl_total = 0
         for p in parts:
-            for _key, enc in self.node.local.scan(p):
-                sib = objmod.read_value(objmod.decode(enc), now)
-                if sib is not None:
+            for _key, head in self.node.local.scan_heads(p):
+                expiry = objmod.read_expiry(head, now)
+                if expiry is not None:
                     count += 1
-                    if sib[1]:
+                    if expiry:
                         expires += 1
-                        ttl_total += sib[1] - now
+                        ttl_total += expiry - now
         return count, expires, ttl_total
 
     def random_local(self, parts: Sequence[int]) -> tuple[int, bytes | None]:

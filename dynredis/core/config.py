@@ -16,6 +16,11 @@ class Config:
     w: int = 2
     q: int = DEFAULT_Q
     timeout_ms: int = 2000
+    # A request that moves a large value may take longer: timeout_ms plus this many ms
+    # per MB of the value (20: as if the value crossed at 50 MB/s; a 512 MB value gets
+    # about 10 s more). A timeout is for noticing a replica that does not answer, and
+    # no replica answers about a value before all of it has crossed.
+    ms_per_mb: int = 20
     gossip_interval_ms: int = 1000
     heartbeat_interval_ms: int = 500
     phi_threshold: float = 8.0

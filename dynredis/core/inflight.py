@@ -3,6 +3,8 @@
 Every mechanism that waits for answers keeps its own `{reqid: op}` dict; ops carry a
 `deadline` (the node's `now` at the start plus the request timeout, so deadlines grow
 with insertion order) and the node's tick asks each mechanism for its overdue ones.
+Reads, writes and forwards moving a large value also carry `extra`, the time its size
+adds (Node.allowance): `overdue_sized` finds theirs.
 """
 
 from __future__ import annotations
@@ -17,4 +19,18 @@ def overdue(pending: dict[int, Any], now: int) -> list[Any]:
         if op.deadline > now:
             break
         late.append(op)
+    return late
+
+
+def overdue_sized(pending: dict[int, Any], now: int) -> list[Any]:
+    """`overdue` for ops whose `deadline + extra` is when they time out: the walk stops
+    at the first op whose `deadline` (in insertion order) has not passed, and passes
+    over the large ones given more time."""
+    late = []
+    for op in pending.values():
+        deadline = op.deadline
+        if deadline > now:
+            break
+        if deadline + op.extra <= now:
+            late.append(op)
     return late

@@ -5,6 +5,10 @@ not have), so the cache holds encoded bytes only: bytes are invisible to the cyc
 garbage collector, whereas a cache of decoded objects (nested tuples) would make
 every collection walk the whole working set. Objects are decoded when a coordinator
 or a merge needs them (about a microsecond).
+
+What decides about an object without using its value (the reaper's sweep, anti-entropy's
+hash trees, keyspace walks) reads heads (`head`, `scan_heads`): a large object's header
+(header.py), or the whole of a small object, never the whole of a large value.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
+from . import header as hdr
 from . import obj as objmod
 from .clock import Clock
 from .engine import Engine
@@ -37,8 +42,8 @@ class LocalStore:
         for p in engine.partitions():
             if p != HINT_PARTITION:
                 tree = self.trees[p]
-                for key, enc in engine.scan(p):
-                    tree.insert(key, keyed_hash(key, enc))
+                for key, head in self.scan_heads(p):
+                    tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
 
     def get_enc(self, p: int, key: bytes) -> bytes | None:
         enc = self.cache.get(key)
@@ -47,6 +52,27 @@ class LocalStore:
             if enc is not None:
                 self.cache.set(key, enc)
         return enc
+
+    def head(self, p: int, key: bytes) -> bytes | None:
+        """Enough of the key's encoded object to tell if it is dead, since when, and its
+        digest (the obj functions on encoded bytes): its header if it is large."""
+        enc = self.cache.get(key)
+        if enc is not None:
+            return enc
+        head = self.engine.get_head(p, key, hdr.HEADED_FROM)
+        return self._whole(p, key, head)
+
+    def scan_heads(self, p: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, head) of partition p (`head`'s heads)."""
+        for key, head in self.engine.scan(p, hdr.HEADED_FROM):
+            yield key, self._whole(p, key, head)  # type: ignore[misc]
+
+    def _whole(self, p: int, key: bytes, head: bytes | None) -> bytes | None:
+        """A head as read, unless it is the cut-off start of a large object without a
+        header (stored by an earlier version): then all of it."""
+        if head is not None and len(head) == hdr.HEADED_FROM and not hdr.is_headed(head):
+            return self.engine.get(p, key)
+        return head
 
     def get(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
         """The decoded object and its bytes, or (None, None)."""
@@ -72,16 +98,12 @@ class LocalStore:
         if keys:
             # The cache holds the current bytes of recently written keys (a put updates
             # it, a delete drops it): most keys folded here were just written.
-            cached = self.cache.get
-            get = self.engine.get
             for key in keys:
-                enc = cached(key)
-                if enc is None:
-                    enc = get(p, key)
-                if enc is None:
+                head = self.head(p, key)
+                if head is None:
                     tree.delete(key)
                 else:
-                    tree.insert(key, keyed_hash(key, enc))
+                    tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
         return tree
 
     def held_tree(self, p: int) -> MerkleTree | None:

@@ -273,6 +273,11 @@ class Node:
         """When a request started now times out."""
         return self.now + self.cfg.timeout_ms
 
+    def allowance(self, size: int) -> int:
+        """The time (ms) a request moving `size` bytes of value has beyond its deadline
+        (config.ms_per_mb): 0 for a value under 50 KB."""
+        return size * self.cfg.ms_per_mb >> 20
+
     # --- peer messages ---------------------------------------------------------------
 
     def on_message(self, src: str, msg: tuple) -> None:

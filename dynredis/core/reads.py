@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import messages as m
 from .clock import Clock
-from .inflight import overdue
+from .inflight import overdue_sized
 from .quorum import GetCore, Result, unreachable
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ Callback = Callable[[Result], Any]
 class GetOp(GetCore):
     """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
-    __slots__ = ("reqid", "key", "p", "cb", "deadline", "local", "targets")
+    __slots__ = ("reqid", "key", "p", "cb", "deadline", "extra", "local", "targets")
 
     def __init__(self, n: int, r: int, nval: int, key: bytes, p: int, cb: Callback,
                  local: tuple[bytes, Clock] | None,
@@ -39,6 +39,7 @@ class GetOp(GetCore):
         self.p = p
         self.cb = cb
         self.deadline = 0
+        self.extra = 0  # ms a large value adds to the deadline (inflight.overdue_sized)
         self.local = local
 
 
@@ -80,6 +81,8 @@ class Reads:
         if route.others:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
+            if enc is not None:
+                op.extra = node.allowance(len(enc))  # the answers are about as large
             self.pending[reqid] = op
             for peer, owner in route.others:
                 node.send(peer, m.replica_get(reqid, key, p, owner))
@@ -125,7 +128,7 @@ class Reads:
     def expire(self, now: int) -> None:
         """Reads past their deadline: NOQUORUM if still unanswered, then the repair of
         what the replicas that did answer were missing."""
-        for op in overdue(self.pending, now):
+        for op in overdue_sized(self.pending, now):
             self.stats.timeouts += 1
             reply = op.timed_out()
             if reply is not None:

@@ -12,6 +12,9 @@ A member says yes when, if it is a primary, it holds exactly that object committ
 nothing), it keeps no hint of the key for any primary, and it coordinates no read of
 the key (a read in flight may still repair what it read into the replicas). A replica
 removes the key only if it still holds exactly that object.
+
+Nothing here reads a value: the sweep and the checks read heads (localstore.py), which
+for a large object is its header (header.py: since when it is dead, its digest).
 """
 
 from __future__ import annotations
@@ -63,9 +66,10 @@ class Reaper:
             self.sweep_step()
 
     def owned_objects(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """(partition, key, head) of every object of the partitions this node owns."""
         for p in self.node.membership.owned_partitions():
-            for key, enc in self.local.scan(p):
-                yield p, key, enc
+            for key, head in self.local.scan_heads(p):
+                yield p, key, head
 
     def sweep_step(self) -> None:
         """Walk this node's owned partitions a batch at a time, looking for objects
@@ -80,12 +84,12 @@ class Reaper:
             if item is None:
                 self.sweep = None
                 return
-            p, key, enc = item
-            since = objmod.dead_since(objmod.decode(enc), now)
+            p, key, head = item
+            since = objmod.dead_since_enc(head, now)
             if since is not None and now - since >= grace:
-                self.propose(p, key, enc)
+                self.propose(p, key, head)
 
-    def propose(self, p: int, key: bytes, enc: bytes) -> None:
+    def propose(self, p: int, key: bytes, head: bytes) -> None:
         # Every member must be up and agree: each primary holds exactly this object
         # and nobody keeps a hint for the key, or the old value could come back.
         node = self.node
@@ -93,7 +97,7 @@ class Reaper:
         if others & node.membership.down or self.engine.staged(p, key) \
                 or node.reads.reading(key):
             return
-        digest = objmod.digest(enc)
+        digest = objmod.digest(head)
         if not others:
             self.remove(key, p, digest)
             return
@@ -122,10 +126,11 @@ class Reaper:
             return False
         primaries = node.membership.ring.preference_list(p, node.cfg.n)
         if node.name in primaries:
-            enc = self.local.get_enc(p, key)
+            head = self.local.head(p, key)
             # Only a committed copy counts: a crash must not be able to take it back.
             # No copy at all is as good (nothing to revive).
-            if enc is not None and (objmod.digest(enc) != digest or self.engine.staged(p, key)):
+            if head is not None and (objmod.digest(head) != digest
+                                     or self.engine.staged(p, key)):
                 return False
         handoff = node.handoff
         for owner in primaries:
@@ -157,7 +162,7 @@ class Reaper:
         self.remove(key, p, digest)
 
     def remove(self, key: bytes, p: int, digest: bytes) -> None:
-        enc = self.local.get_enc(p, key)
-        if enc is not None and objmod.digest(enc) == digest:
+        head = self.local.head(p, key)
+        if head is not None and objmod.digest(head) == digest:
             self.local.delete(p, key)
             self.node.stats.reaped += 1

@@ -17,7 +17,7 @@ from . import counter
 from . import messages as m
 from . import obj as objmod
 from .clock import VV, Clock
-from .inflight import overdue
+from .inflight import overdue_sized
 from .membership import Route
 from .quorum import PutCore, Result, unreachable
 
@@ -37,7 +37,7 @@ TOO_MANY_SIBLINGS = "too-many-siblings"
 class PutOp(PutCore):
     """A coordinated write in flight."""
 
-    __slots__ = ("reqid", "cb", "deadline", "obj", "targets")
+    __slots__ = ("reqid", "cb", "deadline", "extra", "obj", "targets")
 
     def __init__(self, n: int, w: int, nval: int, cb: Callback, obj: Clock,
                  targets: list[tuple[str, str]]) -> None:
@@ -45,6 +45,7 @@ class PutOp(PutCore):
         self.reqid = 0
         self.cb = cb
         self.deadline = 0
+        self.extra = 0  # ms a large value adds to the deadline (inflight.overdue_sized)
         self.obj = obj
         self.targets = targets
 
@@ -99,7 +100,7 @@ class Writes:
         w = w or self.cfg.w
         if not route.local:
             self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
-                                        cb)
+                                        cb, len(data) if data is not None else 0)
             return
         if not self.quorum_up(route, w, cb):
             return
@@ -216,6 +217,7 @@ class Writes:
         if route.others:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
+            op.extra = node.allowance(len(enc))
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
             for peer, owner in route.others:
@@ -259,7 +261,7 @@ class Writes:
             self.node.done.append((op.cb, reply))
 
     def expire(self, now: int) -> None:
-        for op in overdue(self.pending, now):
+        for op in overdue_sized(self.pending, now):
             del self.pending[op.reqid]
             self.stats.timeouts += 1
             reply = op.timed_out()

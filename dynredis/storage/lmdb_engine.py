@@ -69,6 +69,11 @@ def _is_record_of(record: bytes, key: bytes) -> bool:
     return _len.unpack_from(record)[0] == len(key) and record.startswith(key, 4)
 
 
+def _head(value: bytes | None, n: int) -> bytes | None:
+    """The first `n` bytes of a value (all of a shorter one)."""
+    return value if value is None or len(value) <= n else value[:n]
+
+
 def _split_record(record: bytes) -> tuple[bytes, bytes]:
     """(real key, value) of a ``long`` record."""
     n = _len.unpack_from(record)[0]
@@ -133,6 +138,21 @@ class LmdbEngine:
             return self._get_long(packed, key)
         return self._rtxn.get(packed)
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        """The first `n` bytes of the value, read in place (a value of 100 MB is not
+        copied out of the map to read its header)."""
+        packed = _pack(partition) + key
+        stage = self._stage
+        if stage:
+            value = stage.get(packed, _MISSING)
+            if value is not _MISSING:
+                return _head(value, n)  # type: ignore[arg-type]
+        if len(key) > self.max_key_size:
+            return _head(self._get_long(packed, key), n)
+        with self._env.begin(db=self._data, buffers=True) as txn:
+            view = txn.get(packed)
+            return None if view is None else bytes(view[:n])
+
     def _renew_reader(self) -> None:
         self._rtxn.abort()
         self._rtxn = self._env.begin(db=self._data)
@@ -144,8 +164,9 @@ class LmdbEngine:
             return None
         return record[4 + len(key) :]
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) of a partition in key order, staged writes included.
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition in key order, staged writes included (with
+        `head`, the first `head` bytes of each value, read in place).
 
         Staged writes are snapshotted when `scan` is called; committed data is read
         in chunks, each in its own short read transaction (so a slow consumer, such
@@ -154,14 +175,15 @@ class LmdbEngine:
         key.
         """
         prefix = _pack(partition)
-        staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk[:2] == prefix)
-        return self._scan(prefix, staged)
+        staged = sorted((pk[2:], v if v is None or not head else _head(v, head))
+                        for pk, v in self._stage.items() if pk[:2] == prefix)
+        return self._scan(prefix, staged, head)
 
     def _scan(
-        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]]
+        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], head: int
     ) -> Iterator[tuple[bytes, bytes]]:
-        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix)
-        longs = self._read_long(prefix)
+        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix, head)
+        longs = self._read_long(prefix, head)
         if longs:
             # Disjoint key sets (a key's length picks its db): tuples never tie on key.
             committed = heapq.merge(committed, longs)
@@ -185,18 +207,19 @@ class LmdbEngine:
             if sv is not None:
                 yield sk, sv
 
-    def _iter_data(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def _iter_data(self, prefix: bytes, head: int) -> Iterator[tuple[bytes, bytes]]:
         """Committed (key, value) of a prefix in the ``data`` db, read in chunks."""
         after: bytes | None = None
         while True:
-            chunk = self._read_chunk(prefix, after)
+            chunk = self._read_chunk(prefix, after, head)
             yield from chunk
             if len(chunk) < self.scan_chunk:
                 return
             after = prefix + chunk[-1][0]
 
-    def _read_long(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
-        """Every committed (real key, value) of a prefix in the ``long`` db, sorted."""
+    def _read_long(self, prefix: bytes, head: int) -> list[tuple[bytes, bytes]]:
+        """Every committed (real key, value) of a prefix in the ``long`` db, sorted (the
+        first `head` bytes of each value, with `head`)."""
         out: list[tuple[bytes, bytes]] = []
         with self._env.begin(db=self._long) as txn:
             cur = txn.cursor()
@@ -205,24 +228,30 @@ class LmdbEngine:
             for k, record in cur.iternext():
                 if k[:2] != prefix:
                     break
-                out.append(_split_record(record))
+                key, value = _split_record(record)
+                out.append((key, _head(value, head) if head else value))
         out.sort()
         return out
 
-    def _read_chunk(self, prefix: bytes, after: bytes | None) -> list[tuple[bytes, bytes]]:
-        """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`."""
+    def _read_chunk(self, prefix: bytes, after: bytes | None,
+                    head: int) -> list[tuple[bytes, bytes]]:
+        """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`
+        (with `head`, the first `head` bytes of each value: read in place)."""
         limit = self.scan_chunk
         out: list[tuple[bytes, bytes]] = []
-        with self._env.begin(db=self._data) as txn:
+        with self._env.begin(db=self._data, buffers=bool(head)) as txn:
             cur = txn.cursor()
             if not cur.set_range(prefix if after is None else after):
                 return out
-            if after is not None and cur.key() == after and not cur.next():
+            if after is not None and bytes(cur.key()) == after and not cur.next():
                 return out
             for k, v in cur.iternext():
-                if k[:2] != prefix:
+                if bytes(k[:2]) != prefix:
                     break
-                out.append((k[2:], v))
+                if head:
+                    out.append((bytes(k[2:]), bytes(v[:head])))
+                else:
+                    out.append((k[2:], v))
                 if len(out) >= limit:
                     break
         return out

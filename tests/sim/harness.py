@@ -158,6 +158,9 @@ class SimEngine:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.base.get(partition, key)
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        return self.base.get_head(partition, key, n)
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is not committed (a crash would undo it)."""
         return (partition, key) in self.undo
@@ -182,8 +185,8 @@ class SimEngine:
         if sim is not None and sim.log is not None and partition != HINT_PARTITION:
             sim.log.on_delete(self.owner, sim.now, key)
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        return self.base.scan(partition)
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        return self.base.scan(partition, head)
 
     def partitions(self) -> list[int]:
         return self.base.partitions()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dynredis.core import clock as dvv
+from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.node import Config
 from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
@@ -288,6 +289,33 @@ def test_tombstones_are_reaped_after_the_grace_period_everywhere() -> None:
     assert value(sim.get(b, b"k")) is None
 
 
+def test_the_sweep_and_anti_entropy_decide_about_a_large_value_by_its_header_alone() -> None:
+    """A sweep once decoded every value each second (a 100 MB one took nodes to 80% CPU).
+    Here every replica's copy of a large expiring value keeps its header but has its
+    value replaced by garbage that no decoder takes: anti-entropy still compares it,
+    and the key is still reaped everywhere once expired (the simulator raises if a
+    node fails on it)."""
+    sim = SimCluster(3, seed=19, config=Config(q=16, tombstone_grace_ms=1000,
+                                                ae_interval_ms=20))
+    a, b, c = sim.names
+    expire_at = sim.nodes[a].now + 1000
+    assert sim.put(a, b"k", b"v" * 100_000, expire_at=expire_at)[0] is None
+    sim.run(100)
+    for name in sim.names:
+        node = sim.nodes[name]
+        p = node.partition(b"k")
+        enc = node.local.get_enc(p, b"k")
+        assert enc is not None and hdr.is_headed(enc)
+        garbage = enc[:hdr.SIZE] + b"\xc1" * (len(enc) - hdr.SIZE)
+        sim.sn[name].engine.base.put(p, b"k", garbage)
+        node.local.cache.set(b"k", garbage)
+    exchanges = sum(sim.nodes[n].stats.ae_exchanges for n in sim.names)
+    sim.run(6000)
+    assert sum(sim.nodes[n].stats.ae_exchanges for n in sim.names) > exchanges
+    assert all(_held(sim, n, b"k") is None for n in sim.names)
+    assert sum(sim.nodes[n].stats.reaped for n in sim.names) == 3
+
+
 def test_a_replica_that_missed_the_delete_blocks_reaping_until_it_has_the_tombstone() -> None:
     sim = SimCluster(3, seed=14, config=Config(tombstone_grace_ms=1000, timeout_ms=300))
     a, b, c = sim.names
@@ -346,6 +374,30 @@ def test_anti_entropy_brings_concurrent_siblings_to_every_replica() -> None:
     obj = objmod.decode(encs.pop())
     assert sorted(s[2] for s in objmod.live_siblings(obj, 0)) == [b"left", b"right"]
     assert node.stats.ae_exchanges > 0
+
+
+def test_a_large_write_waits_longer_for_its_replicas_and_holds_up_no_other_timeout() -> None:
+    """A 64 MB value cannot cross in a 2 s timeout on every network: a write waits
+    timeout_ms plus ms_per_mb per MB. A small write started after it still times out
+    at its own deadline."""
+    cfg = Config(timeout_ms=500, ms_per_mb=100)
+    sim = SimCluster(3, seed=20, config=cfg)
+    a, b, c = sim.names
+    sim.stop(b)
+    sim.stop(c)  # up for a's detector a while longer, but they answer nothing
+    results: dict[str, tuple] = {}
+    node = sim.nodes[a]
+    sim.on_node(a, lambda n: n.put(b"big", None, b"v" * (4 << 20), 0,
+                                   lambda r: results.setdefault("big", r)))
+    sim.run(100)
+    sim.on_node(a, lambda n: n.put(b"small", None, b"v", 0,
+                                   lambda r: results.setdefault("small", r)))
+    sim.run(cfg.timeout_ms + 50)
+    assert "small" in results and results["small"][0].startswith("NOQUORUM")
+    assert "big" not in results  # 4 MB: 400 ms more
+    sim.run(4 * cfg.ms_per_mb)
+    assert results["big"][0].startswith("NOQUORUM")
+    assert node.stats.timeouts >= 2
 
 
 def test_siblings_made_apart_all_survive_the_merge_past_the_cap() -> None:
