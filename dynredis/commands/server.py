@@ -567,6 +567,11 @@ def _parse_maxmemory_clients(raw: str) -> tuple[object, str | None]:
     return n, None
 
 
+def _set_object_cache(c: Any, n: int) -> str | None:
+    c.node.local.cache.resize(n)
+    return None
+
+
 def _set_maxmemory_clients(c: Any, n: int) -> str | None:
     c.server.limits.maxmemory_clients = n
     if n:
@@ -595,6 +600,8 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             apply=_set_output_limits),
     Setting("maxmemory-clients", lambda c: str(c.server.limits.maxmemory_clients),
             _parse_maxmemory_clients, apply=_set_maxmemory_clients),
+    Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
+            _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
 )}
 
 

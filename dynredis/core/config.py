@@ -31,7 +31,8 @@ class Config:
     ae_interval_ms: int = 200  # one anti-entropy partition exchange per interval
     sweep_interval_ms: int = 1000
     sweep_batch: int = 200
-    cache_size: int = 100_000  # objects cached (the last ones written or read)
+    cache_size: int = 100_000  # objects cached (the last ones written or read) ...
+    cache_max_memory: int = 64 << 20  # ... taking at most this many bytes (0: no bound)
 
     def validate(self) -> None:
         if not 1 <= self.n <= 16:

@@ -1,5 +1,8 @@
 """A node's own replica data: the storage engine plus a bounded cache of encoded objects.
 
+The cache is bounded by count and by bytes (recent.RecentBytes; `object-cache-max-memory`,
+64 MB by default): 500 values of 1 MB once made every node hold all of them.
+
 Replicas mostly pass bytes along (answering reads, taking writes of keys they do
 not have), so the cache holds encoded bytes only: bytes are invisible to the cyclic
 garbage collector, whereas a cache of decoded objects (nested tuples) would make
@@ -22,7 +25,7 @@ from .clock import Clock
 from .engine import Engine
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_hash
-from .recent import RecentMap
+from .recent import RecentBytes
 
 
 class LocalStore:
@@ -30,9 +33,10 @@ class LocalStore:
 
     __slots__ = ("engine", "cache", "trees", "dirty")
 
-    def __init__(self, engine: Engine, cache_size: int = 100_000) -> None:
+    def __init__(self, engine: Engine, cache_size: int = 100_000,
+                 cache_max_memory: int = 0) -> None:
         self.engine = engine
-        self.cache = RecentMap(cache_size)
+        self.cache = RecentBytes(cache_size, cache_max_memory)
         # Anti-entropy hash trees, one per partition. A write only notes its key as
         # dirty (a set insert); `tree(p)` folds a partition's dirty keys in when anti-
         # entropy needs it, so the request path never hashes and a key written many

@@ -108,7 +108,7 @@ class Node:
         self.cfg = config or Config()
         self.cfg.validate()
         self.engine = engine
-        self.local = LocalStore(engine, self.cfg.cache_size)
+        self.local = LocalStore(engine, self.cfg.cache_size, self.cfg.cache_max_memory)
         self.rng = rng or random.Random(0)
         self.hlc = HLC()
         self.now = 0

@@ -52,3 +52,80 @@ class RecentMap:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+# What a cached entry costs beyond its key's and value's bytes: its dict slot and
+# OrderedDict link, and the headers of two bytes objects.
+ENTRY_OVERHEAD = 160
+
+
+class RecentBytes:
+    """A RecentMap of bytes values bounded by count and by bytes (the node's object
+    cache): it holds the last `size` entries set, fewer if they take more than
+    `max_bytes` (0: no bound by bytes). A value that would take more than an eighth of
+    `max_bytes` is not kept at all (any older copy of its key is dropped), so one large
+    value never empties the cache of the small ones."""
+
+    __slots__ = ("entries", "size", "max_bytes", "held")
+
+    def __init__(self, size: int, max_bytes: int = 0) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        self.max_bytes = max_bytes
+        self.held = 0  # bytes of the entries, overhead included
+        self.entries: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value set last for `key`, or None."""
+        return self.entries.get(key)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.entries
+
+    def set(self, key: bytes, value: bytes) -> None:
+        entries = self.entries
+        old = entries.get(key)
+        if old is not None:
+            self.held -= len(key) + len(old) + ENTRY_OVERHEAD
+        cost = len(key) + len(value) + ENTRY_OVERHEAD
+        limit = self.max_bytes
+        if limit and cost > limit >> 3:
+            if old is not None:
+                del entries[key]
+            return
+        entries[key] = value  # a key set again keeps its place: FIFO
+        self.held += cost
+        if len(entries) > self.size or (limit and self.held > limit):
+            self.shrink()
+
+    def shrink(self) -> None:
+        """Forget the oldest entries until within both bounds."""
+        entries = self.entries
+        limit = self.max_bytes
+        while entries and (len(entries) > self.size or (limit and self.held > limit)):
+            key, value = entries.popitem(last=False)
+            self.held -= len(key) + len(value) + ENTRY_OVERHEAD
+
+    def resize(self, max_bytes: int) -> None:
+        """A new bound by bytes (CONFIG SET), applied at once."""
+        self.max_bytes = max_bytes
+        entries = self.entries
+        if max_bytes:
+            for key in [k for k, v in entries.items()
+                        if len(k) + len(v) + ENTRY_OVERHEAD > max_bytes >> 3]:
+                self.pop(key)
+        self.shrink()
+
+    def pop(self, key: bytes) -> None:
+        """Forget `key` (no error if absent)."""
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.held -= len(key) + len(old) + ENTRY_OVERHEAD
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.held = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)

@@ -77,6 +77,7 @@ class NodeOptions:
     ae_interval_ms: int = 200
     tombstone_grace_ms: int = 600_000
     phi_threshold: float = 8.0
+    object_cache_max_memory: int = 64 << 20
     engine: str = "lmdb"
     durability: str = "buffered"
     requirepass: str | None = None
@@ -163,7 +164,8 @@ class NodeServer:
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
                         tombstone_grace_ms=opts.tombstone_grace_ms,
-                        phi_threshold=opts.phi_threshold)
+                        phi_threshold=opts.phi_threshold,
+                        cache_max_memory=opts.object_cache_max_memory)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
@@ -584,6 +586,8 @@ class NodeServer:
                 m for m in members if node.member_status(m) == "suspect"),
             "members_down": ",".join(m for m in members if node.member_status(m) == "down"),
             "local_keys": node.local.count(),
+            "object_cache_keys": len(node.local.cache),
+            "object_cache_bytes": node.local.cache.held,
             "ae_exchanges": node.stats.ae_exchanges,
             "ae_keys_compared": node.stats.ae_keys_compared,
             "ae_keys_repaired": node.stats.ae_keys_repaired,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from .conftest import Cluster, ClusterFactory, wait_until
+from .conftest import Cluster, ClusterFactory, parse_info, raw_command, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -106,3 +106,40 @@ def test_a_thousand_pipelined_gets_of_a_1mb_value_keep_every_peer_up(
     assert all(r == value for r in replies)
     assert small.errors == [] and small.done > 0
     assert members_down(big_cluster) == [""] * big_cluster.nodes
+
+
+def rss_anon_mb(cluster: Cluster, j: int) -> int:
+    """The node's private memory (its heap: what its object cache holds), in MB; LMDB's
+    mapped file pages are not in it."""
+    pid = int(raw_info(cluster, j, "server")["process_id"])
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) >> 10
+    raise AssertionError("no RssAnon in /proc/pid/status")
+
+
+def raw_info(cluster: Cluster, j: int, section: str) -> dict[str, str]:
+    return parse_info(raw_command(cluster.client(j), "INFO", section))
+
+
+def test_the_object_cache_is_bounded_by_bytes(cluster_factory: ClusterFactory) -> None:
+    """500 values of 1 MiB grew every node by 550-740 MB: the cache kept each of them.
+    Now it keeps object-cache-max-memory (64 MB) of them, and CONFIG SET changes that."""
+    cluster = cluster_factory()
+    c = cluster.client(0, decode_responses=False, socket_timeout=60)
+    assert c.config_get("object-cache-max-memory") == {"object-cache-max-memory": "67108864"}
+    before = [rss_anon_mb(cluster, j) for j in range(cluster.nodes)]
+    value = os.urandom(1 << 20)
+    for batch in range(25):
+        pipe = c.pipeline(transaction=False)
+        for i in range(20):
+            pipe.set(f"mb:{batch * 20 + i}", value[i:] + value[:i])
+        assert pipe.execute() == [True] * 20
+    assert c.get("mb:0") == value and c.get("mb:499") == value[19:] + value[:19]
+    grown = [rss_anon_mb(cluster, j) - before[j] for j in range(cluster.nodes)]
+    assert max(grown) < 200, f"nodes grew by {grown} MB"
+    assert c.config_set("object-cache-max-memory", "8mb") is True
+    assert c.config_get("object-cache-max-memory") == {"object-cache-max-memory": "8388608"}
+    assert int(raw_info(cluster, 0, "dynamo")["object_cache_bytes"]) <= 8 << 20
+    c.close()
