@@ -37,7 +37,7 @@ import logging
 import struct
 import threading
 from collections.abc import ItemsView, Iterator
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import lmdb
 
@@ -229,7 +229,7 @@ class LmdbEngine:
                 if k[:2] != prefix:
                     break
                 key, value = _split_record(record)
-                out.append((key, _head(value, head) if head else value))
+                out.append((key, value[:head] if head else value))
         out.sort()
         return out
 
@@ -237,23 +237,30 @@ class LmdbEngine:
                     head: int) -> list[tuple[bytes, bytes]]:
         """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`
         (with `head`, the first `head` bytes of each value: read in place)."""
+        if head:
+            with self._env.begin(db=self._data, buffers=True) as txn:
+                return self._chunk(txn, prefix, after, head)
+        with self._env.begin(db=self._data) as txn:
+            return self._chunk(txn, prefix, after, 0)
+
+    def _chunk(self, txn: Any, prefix: bytes, after: bytes | None,
+               head: int) -> list[tuple[bytes, bytes]]:
         limit = self.scan_chunk
         out: list[tuple[bytes, bytes]] = []
-        with self._env.begin(db=self._data, buffers=bool(head)) as txn:
-            cur = txn.cursor()
-            if not cur.set_range(prefix if after is None else after):
-                return out
-            if after is not None and bytes(cur.key()) == after and not cur.next():
-                return out
-            for k, v in cur.iternext():
-                if bytes(k[:2]) != prefix:
-                    break
-                if head:
-                    out.append((bytes(k[2:]), bytes(v[:head])))
-                else:
-                    out.append((k[2:], v))
-                if len(out) >= limit:
-                    break
+        cur = txn.cursor()
+        if not cur.set_range(prefix if after is None else after):
+            return out
+        if after is not None and bytes(cur.key()) == after and not cur.next():
+            return out
+        for k, v in cur.iternext():
+            if bytes(k[:2]) != prefix:
+                break
+            if head:
+                out.append((bytes(k[2:]), bytes(v[:head])))
+            else:
+                out.append((k[2:], v))
+            if len(out) >= limit:
+                break
         return out
 
     def partitions(self) -> list[int]:
