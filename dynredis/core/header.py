@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import struct
 from hashlib import sha256
+from typing import Final
 
-MAGIC = 0xC1
-VERSION = 1
-HEADED_FROM = 4096  # body bytes from which an object carries a header
-FOREVER = (1 << 64) - 1
+MAGIC: Final = 0xC1
+VERSION: Final = 1
+HEADED_FROM: Final = 4096  # body bytes from which an object carries a header
+FOREVER: Final = (1 << 64) - 1
 
 _HEADER = struct.Struct(">BBQQQ16s")
-SIZE = _HEADER.size
-DIGEST_AT = SIZE - 16
+SIZE: Final = 42  # _HEADER.size
+DIGEST_AT: Final = SIZE - 16
+assert _HEADER.size == SIZE
 
 
 def make(live: int, dead: int, reads: int, body: bytes) -> bytes:

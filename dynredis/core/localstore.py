@@ -54,7 +54,7 @@ class LocalStore:
         if enc is None:
             enc = self.engine.get(p, key)
             if enc is not None:
-                self.cache.set(key, enc)
+                self.cache.set(key, enc, None)
         return enc
 
     def head(self, p: int, key: bytes) -> bytes | None:
@@ -85,9 +85,11 @@ class LocalStore:
             return None, None
         return objmod.decode(enc), enc
 
-    def put(self, p: int, key: bytes, enc: bytes) -> None:
+    def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
+        """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
+        (the cache's accounting counts on it: see RecentBytes.set)."""
         self.engine.put(p, key, enc)
-        self.cache.set(key, enc)
+        self.cache.set(key, enc, old)
         self.dirty[p].add(key)
 
     def delete(self, p: int, key: bytes) -> None:

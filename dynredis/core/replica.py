@@ -90,24 +90,24 @@ class Replica:
         local = self.local
         lenc = local.get_enc(p, key)
         if lenc is None:
-            local.put(p, key, enc)
+            local.put(p, key, enc, None)
             return
         if lenc == enc:
             return
         if base is not None and objmod.is_identity(lenc, base):
-            local.put(p, key, enc)
+            local.put(p, key, enc, lenc)
             return
         mine = objmod.decode(lenc)
         incoming = objmod.decode(enc)
         if dvv.less(mine, incoming):
             # The common case: the coordinator's write covers everything we hold.
-            local.put(p, key, enc)
+            local.put(p, key, enc, lenc)
             return
         merged = dvv.sync(mine, incoming)
         self.note_siblings(merged)
         menc = objmod.encode(merged)
         if menc != lenc:
-            local.put(p, key, menc)
+            local.put(p, key, menc, lenc)
 
     def note_siblings(self, clock: Clock) -> None:
         """Count an object with many siblings (INFO sibling_warnings). A merge keeps

@@ -211,13 +211,13 @@ class Writes:
         replica holding exactly that takes `new` without decoding and merging."""
         node = self.node
         enc = objmod.encode(new)
-        self.local.put(p, key, enc)
+        self.local.put(p, key, enc, base)
         op = PutOp(len(route.targets), w, self.cfg.n, cb, new, route.targets)
         op.ack(self.name)
         if route.others:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
-            op.extra = node.allowance(len(enc))
+            op.extra = len(enc) * self.cfg.ms_per_mb >> 20  # node.allowance, inline
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
             for peer, owner in route.others:

@@ -13,6 +13,8 @@ a part or two of a 100 MB value, never behind all of it.
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgpack
 import msgspec
 
@@ -21,9 +23,9 @@ import msgspec
 _pack = msgspec.msgpack.Encoder().encode
 
 
-BULK_FROM = 256 << 10  # batches this big or bigger go in parts, behind small frames
-PART = 256 << 10  # bytes of a bulk batch per part
-PART_END = b"\r\n"
+BULK_FROM: Final = 256 << 10  # batches this big or bigger go in parts, behind small frames
+PART: Final = 256 << 10  # bytes of a bulk batch per part
+PART_END: Final = b"\r\n"
 
 
 def encode(msgs: list[tuple]) -> bytes:
@@ -38,7 +40,8 @@ def frame(body: bytes) -> bytes:
 
 def batch(msgs: list[tuple]) -> bytes:
     """One frame carrying a list of messages."""
-    return frame(_pack(msgs))
+    body = _pack(msgs)
+    return b"$%d\r\n%b\r\n" % (len(body), body)
 
 
 def part_head(size: int, more: bool) -> bytes:

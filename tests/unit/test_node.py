@@ -308,7 +308,7 @@ def test_the_sweep_and_anti_entropy_decide_about_a_large_value_by_its_header_alo
         assert enc is not None and hdr.is_headed(enc)
         garbage = enc[:hdr.SIZE] + b"\xc1" * (len(enc) - hdr.SIZE)
         sim.sn[name].engine.base.put(p, b"k", garbage)
-        node.local.cache.set(b"k", garbage)
+        node.local.cache.set(b"k", garbage, enc)
     exchanges = sum(sim.nodes[n].stats.ae_exchanges for n in sim.names)
     sim.run(6000)
     assert sum(sim.nodes[n].stats.ae_exchanges for n in sim.names) > exchanges

@@ -55,7 +55,7 @@ def test_recent_map_is_a_bounded_fifo_that_never_answers_stale(size: int, ops: l
 
 BYTE_OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("set"), KEYS, st.integers(0, 3000)),
+        st.tuples(st.just("set"), KEYS, st.integers(0, 3000), st.booleans()),
         st.tuples(st.just("get"), KEYS),
         st.tuples(st.just("pop"), KEYS),
         st.tuples(st.just("resize"), st.integers(0, 12_000)),
@@ -85,11 +85,14 @@ def test_the_object_cache_is_a_fifo_bounded_by_count_and_bytes_that_never_answer
     for op in ops:
         if op[0] == "set":
             k, v = b"k%d" % op[1], b"v" * op[2]
+            # What the caller read before: the cached value, else the store's (some
+            # older value not cached) or nothing.
+            old = values.get(k, b"stored" if op[3] else None)
             if limit and cost(k, v) > limit >> 3:
                 values.pop(k, None)  # too big to keep: never served stale either
             else:
                 values[k] = v
-            m.set(k, v)
+            m.set(k, v, old)
             shrink()
         elif op[0] == "get":
             k = b"k%d" % op[1]
@@ -131,7 +134,8 @@ def test_local_store_serves_every_key_when_it_holds_more_than_its_cache(tmp_path
     store = LocalStore(engine, cache_size=16)
     for rnd in range(2):
         for i in range(200):
-            store.put(i % 7, b"k%d" % i, b"v%d-%d" % (i, rnd))
+            key = b"k%d" % i
+            store.put(i % 7, key, b"v%d-%d" % (i, rnd), store.get_enc(i % 7, key))
         if rnd == 0:
             engine.commit(False)
     assert len(store.cache) == 16  # exactly its size: the oldest keys went
