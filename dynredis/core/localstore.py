@@ -123,9 +123,6 @@ class LocalStore:
             self.tree(p)
         return sum(len(self.trees[p]) for p in self.trees)
 
-    def scan(self, p: int) -> Iterator[tuple[bytes, bytes]]:
-        return self.engine.scan(p)
-
     def wipe(self) -> None:
         self.engine.wipe()
         self.cache.clear()
