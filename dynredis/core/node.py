@@ -29,7 +29,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   kind   fields                          answer  handled by
   p      reqid key enc owner p base      pas     replica
   pas    reqids                          -       writes
-  g      reqid key p owner               gas     replica
+  g      reqid key p owner have          gas     replica
   gas    answers                         -       reads
   nak    reqid                           -       node
   rp     key enc p owner                 -       replica

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import header as hdr
 from . import messages as m
+from . import obj as objmod
 from .clock import Clock
 from .inflight import overdue_sized
 from .quorum import GetCore, Result, unreachable
@@ -85,8 +87,12 @@ class Reads:
                 # node.allowance, inline: the answers are about as large as ours
                 op.extra = len(enc) * self.cfg.ms_per_mb >> 20
             self.pending[reqid] = op
+            # A large copy is named by its digest: a replica holding the same answers
+            # True instead of sending it back (a GET of a 100 MB value in step on every
+            # replica moves nothing between nodes).
+            have = objmod.digest(enc) if enc is not None and hdr.is_headed(enc) else None
             for peer, owner in route.others:
-                node.send(peer, m.replica_get(reqid, key, p, owner))
+                node.send(peer, m.replica_get(reqid, key, p, owner, have))
         self.progress(op)
 
     def on_answers(self, src: str, msg: tuple) -> None:
@@ -95,7 +101,10 @@ class Reads:
         for i in range(0, len(items) - 1, 2):
             op = pending.get(items[i])
             if op is not None:
-                op.add(src, items[i + 1])
+                enc = items[i + 1]
+                if enc is True:  # the same as our own copy (replica.on_get)
+                    enc = op.answers.get(self.name)
+                op.add(src, enc)
                 self.progress(op)
 
     def fail(self, reqid: int, peer: str) -> bool:

@@ -49,7 +49,7 @@ class Replica:
         node.batch_for(src, m.PUT_ACKS).append(reqid)
 
     def on_get(self, src: str, msg: tuple) -> None:
-        _, reqid, key, p, owner = msg
+        _, reqid, key, p, owner, have = msg
         self.stats.replica_gets += 1
         node = self.node
         try:
@@ -59,7 +59,10 @@ class Replica:
             raise
         answers = node.batch_for(src, m.GET_ANSWERS)
         answers.append(reqid)
-        answers.append(enc)
+        if have is not None and enc is not None and objmod.digest(enc) == have:
+            answers.append(True)  # what the coordinator holds: not sent back
+        else:
+            answers.append(enc)
 
     def on_repair(self, src: str, msg: tuple) -> None:
         _, key, enc, p, owner = msg

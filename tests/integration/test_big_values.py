@@ -103,7 +103,7 @@ def test_a_thousand_pipelined_gets_of_a_1mb_value_keep_every_peer_up(
         for _ in range(1000):
             pipe.get("onemb")
         replies = pipe.execute(raise_on_error=False)
-    assert all(r == value for r in replies)
+    assert [repr(r)[:80] for r in replies if r != value] == []
     assert small.errors == [] and small.done > 0
     assert members_down(big_cluster) == [""] * big_cluster.nodes
 

@@ -400,6 +400,41 @@ def test_a_large_write_waits_longer_for_its_replicas_and_holds_up_no_other_timeo
     assert node.stats.timeouts >= 2
 
 
+def _answers_since(sim: SimCluster, t0: float, to: str) -> dict[str, list]:
+    """What each replica answered `to`'s replica gets since `t0`, by replica."""
+    out: dict[str, list] = {}
+    for when, tag, src, dst, msg in sim.trace:
+        if when >= t0 and tag == ">" and dst == to and msg[0] == "gas":
+            out.setdefault(src, []).extend(msg[1][1::2])
+    return out
+
+
+def test_replicas_holding_the_coordinators_large_copy_answer_a_read_without_it() -> None:
+    """A GET of a large value once moved it from every replica to the coordinator, which
+    held it already: 1,000 pipelined GETs of 1 MB moved 2 GB. A replica holding the same
+    copy (by its digest) answers True; one holding another sends its own, and is
+    repaired."""
+    sim = SimCluster(3, seed=21, config=Config(q=16, w=2, r=3))
+    a, b, c = sim.names
+    old, new = b"o" * 100_000, b"n" * 100_000
+    assert sim.put(a, b"k", old)[0] is None
+    sim.run(200)
+    t0 = sim.now
+    assert value(sim.get(a, b"k")) == old
+    assert _answers_since(sim, t0, a) == {b: [True], c: [True]}
+    sim.partition(a, c)
+    assert sim.put(a, b"k", new)[0] is None
+    sim.heal()
+    t1 = sim.now
+    assert value(sim.get(a, b"k")) == new
+    answers = _answers_since(sim, t1, a)
+    assert answers[b] == [True] and isinstance(answers[c][0], bytes)  # c's old copy
+    sim.run(500)
+    t2 = sim.now
+    assert value(sim.get(a, b"k")) == new
+    assert _answers_since(sim, t2, a) == {b: [True], c: [True]}  # repaired
+
+
 def test_siblings_made_apart_all_survive_the_merge_past_the_cap() -> None:
     """Both sides of a partition fill a key to near the cap; when they meet, every
     acknowledged value is kept on every replica (more than the cap: merges never drop
