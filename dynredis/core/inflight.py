@@ -4,7 +4,8 @@ Every mechanism that waits for answers keeps its own `{reqid: op}` dict; ops car
 `deadline` (the node's `now` at the start plus the request timeout, so deadlines grow
 with insertion order) and the node's tick asks each mechanism for its overdue ones.
 Reads, writes and forwards moving a large value also carry `extra`, the time its size
-adds (Node.allowance): `overdue_sized` finds theirs.
+adds (Node.allowance): `overdue_sized` finds theirs. Time the node itself could not
+run (its loop busy past a tick) is given back to every op: `postpone`.
 """
 
 from __future__ import annotations
@@ -34,3 +35,10 @@ def overdue_sized(pending: dict[int, Any], now: int) -> list[Any]:
         if deadline + op.extra <= now:
             late.append(op)
     return late
+
+
+def postpone(pending: dict[int, Any], ms: int) -> None:
+    """Move every deadline of `pending` `ms` later. The order stays deadline order: an
+    op started after the time given back started at least `ms` after the others."""
+    for op in pending.values():
+        op.deadline += ms

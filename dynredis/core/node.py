@@ -72,6 +72,7 @@ from .engine import Engine
 from .forward import Forwarder
 from .handoff import Handoff
 from .hlc import HLC
+from .inflight import postpone
 from .localstore import LocalStore
 from .membership import Membership, Route
 from .probes import HeldOp, Probes
@@ -304,6 +305,16 @@ class Node:
             self.writes.fail(reqid, src)
 
     # --- time ------------------------------------------------------------------------
+
+    def stalled(self, ms: int) -> None:
+        """The driver could not run for `ms` (its loop was busy past a tick: a large
+        value encoded or committed, a long command): answers to requests in flight may
+        have waited unread all along, so that time is not counted against them. A stall
+        of the coordinator never turns a write its replicas acknowledged in time into
+        NOQUORUM."""
+        postpone(self.reads.pending, ms)
+        postpone(self.writes.pending, ms)
+        postpone(self.forwarder.pending, ms)
 
     def tick(self) -> None:
         """Time out overdue requests, then whatever periodic work is due (heartbeats,

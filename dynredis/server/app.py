@@ -39,6 +39,9 @@ from .wire import encode
 log = logging.getLogger("dynredis.server")
 
 TICK_S = 0.05
+# A tick this much later than due means the loop was busy (a large value encoded or
+# committed, a long command): requests in flight get the time back (Node.stalled).
+STALL_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
@@ -178,6 +181,7 @@ class NodeServer:
         self.keyscan = KeyScan(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
+        self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
         self.clients: dict[int, ClientConnection] = {}
         self.limits = Limits()
         self.client_count = 0  # connections counted against maxclients (not peers)
@@ -374,6 +378,7 @@ class NodeServer:
         loop = self.loop
         assert loop is not None
         try:
+            self._give_back_stall()
             self.set_now()
             self.node.tick()
             self.keyscan.tick()
@@ -397,7 +402,17 @@ class NodeServer:
             self.pump()
         except Exception:
             log.exception("tick failed")
+        self._tick_due = time.monotonic() + TICK_S
         loop.call_later(TICK_S, self._tick)
+
+    def _give_back_stall(self) -> None:
+        """Before requests are timed out: if this tick runs late, the loop was busy
+        and could not read their answers meanwhile; that time is given back to them."""
+        due = self._tick_due
+        if due:
+            late = time.monotonic() - due
+            if late >= STALL_S:
+                self.node.stalled(int(late * 1000))
 
     def _users_changed(self, names: set[str]) -> None:
         """ACL users changed (here or on another node): connections of those users get

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import hiredis
@@ -386,3 +387,27 @@ def test_a_refused_link_is_logged_once_and_retried_at_the_slowest_pace(
     assert len(refusals) == 1
     assert all(w > RETRY_MIN for w in waits[:3])  # refused: RETRY_MAX
     assert waits[3] <= RETRY_MIN  # a link that was not refused retries soon
+
+
+def test_a_write_in_flight_while_the_node_stalls_gets_the_time_back(tmp_path: Path) -> None:
+    """The node's loop blocked for 1.2 s (a 500 ms timeout) just after a SET went to
+    its replicas: their answers could not have been read meanwhile, so the late tick
+    gives the write that time back instead of answering NOQUORUM at once; with no
+    answer it still times out, a timeout later."""
+
+    async def run() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory", timeout_ms=500)
+        conn = ClientConnection(srv)
+        out = FakeTransport()
+        conn.connection_made(out)  # type: ignore[arg-type]
+        srv._tick()  # the ticks start
+        conn.data_received(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")
+        assert len(srv.node.writes.pending) == 1
+        time.sleep(1.2)  # the loop is busy
+        await asyncio.sleep(0.1)  # the late tick runs
+        assert out.sent == b"" and len(srv.node.writes.pending) == 1
+        while not out.sent:
+            await asyncio.sleep(0.05)
+        assert out.sent.startswith(b"-NOQUORUM")
+
+    asyncio.run(run())

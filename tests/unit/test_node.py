@@ -400,6 +400,35 @@ def test_a_large_write_waits_longer_for_its_replicas_and_holds_up_no_other_timeo
     assert node.stats.timeouts >= 2
 
 
+def test_time_the_node_could_not_run_is_given_back_to_requests_in_flight() -> None:
+    """A coordinator busy for a second (a large value encoded, a long command) could not
+    read its replicas' answers meanwhile: a stall turned writes they acknowledged in
+    time into NOQUORUM. The driver tells the node how long it could not run
+    (Node.stalled); requests in flight get that time back, and still time out once it
+    has passed with no answer."""
+    cfg = Config(timeout_ms=500)
+    sim = SimCluster(3, seed=22, config=cfg)
+    a, b, c = sim.names
+    sim.stop(b)
+    sim.stop(c)  # they answer nothing
+    results: dict[str, tuple] = {}
+    node = sim.nodes[a]
+    for kind in ("put", "get"):
+        if kind == "put":
+            sim.on_node(a, lambda n: n.put(b"k", None, b"v", 0,
+                                           lambda r: results.setdefault("put", r)))
+        else:
+            sim.on_node(a, lambda n: n.get(b"k", lambda r: results.setdefault("get", r)))
+    sim.run(400)
+    sim.on_node(a, lambda n: n.stalled(1000))
+    sim.run(cfg.timeout_ms)  # past the first deadlines
+    assert results == {}
+    sim.run(1000)
+    assert results["put"][0].startswith("NOQUORUM")
+    assert results["get"][0].startswith("NOQUORUM")
+    assert node.stats.timeouts >= 2
+
+
 def _answers_since(sim: SimCluster, t0: float, to: str) -> dict[str, list]:
     """What each replica answered `to`'s replica gets since `t0`, by replica."""
     out: dict[str, list] = {}
