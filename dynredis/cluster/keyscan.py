@@ -100,6 +100,8 @@ class KeyScan:
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
+        # Callbacks waiting for the count in flight, by view (own or not): see keyspace.
+        self.counting: dict[bool, list[Callback]] = {}
         node.register(m.KEYSPACE_QUERY, self._on_query)
         node.register(m.KEYSPACE_ANSWER, self._on_answer)
 
@@ -152,8 +154,22 @@ class KeyScan:
         self.keyspace(own, keys_only)
 
     def keyspace(self, own: bool, cb: Callback) -> None:
-        """INFO keyspace's figures; result (live keys, keys with a TTL, sum of TTLs ms)."""
-        op = _Op("count", cb, self.partitions(own))
+        """INFO keyspace's figures; result (live keys, keys with a TTL, sum of TTLs ms).
+
+        Asked while a count of the same view is in flight, the answer is that count's:
+        a count walks every key of every node, and 500 INFO or DBSIZE in one write
+        once froze every node for the length of 500 walks."""
+        waiting = self.counting.get(own)
+        if waiting is not None:
+            waiting.append(cb)
+            return
+        waiting = self.counting[own] = [cb]
+
+        def counted(result: tuple[str | None, Any]) -> None:
+            del self.counting[own]
+            self.node.done.extend((w, result) for w in waiting)
+
+        op = _Op("count", counted, self.partitions(own))
         op.acc = [0, 0, 0]
         self._fan_out(op, op.parts)
 
