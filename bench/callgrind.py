@@ -10,6 +10,12 @@ the replicas' answers come back the same way. The clock is simulated (1 ms a tur
 no timer ticks run, so a run is deterministic: only the request path is counted.
 Engines are committed every `COMMIT_EVERY` turns, as the buffered group commit does.
 
+With `--face`, the coordinator is a whole `NodeServer` (memory engine) and the requests
+come as RESP bytes into one client connection: the figures then add the Redis face
+(request parsing, the command table, the command, the reply slots and their encoding)
+to the node's cost. Its peer links write into buffers that are delivered the same way,
+and its loop is a list of callbacks run at the end of each turn.
+
 Instructions are counted by valgrind's callgrind over the whole process. To leave out
 start-up (imports, engines, the first requests that fill caches) each figure is the
 difference between two runs that differ only in the number of requests measured:
@@ -24,6 +30,7 @@ build in use is printed).
 Usage:
     python bench/callgrind.py                      # callgrind, memory engine, -P 16
     python bench/callgrind.py --engine lmdb --pipeline 1
+    python bench/callgrind.py --face               # through a client connection
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
 
@@ -164,11 +171,161 @@ def run(engine: str, pipeline: int, sets: int, gets: int) -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+class _Loop:
+    """The server's loop as far as a turn needs it: callbacks run at the turn's end."""
+
+    def __init__(self) -> None:
+        self.soon: list[Callable[[], Any]] = []
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.soon.append(lambda: fn(*args))
+
+    def run(self) -> None:
+        while self.soon:
+            soon = self.soon
+            self.soon = []
+            for fn in soon:
+                fn()
+
+
+class _Transport:
+    """A transport that keeps what was written to it."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def take(self) -> bytes:
+        out = b"".join(self.sent)
+        self.sent = []
+        return out
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def run_face(pipeline: int, sets: int, gets: int) -> int:
+    """As `run`, with the coordinator a NodeServer fed RESP through a client connection;
+    returns how many replies came back."""
+    import hiredis
+
+    from dynredis import native
+    from dynredis.core.node import Config, Node
+    from dynredis.core.ring import new_ring
+    from dynredis.server.app import NodeOptions, NodeServer, _tune_gc
+    from dynredis.server.client import ClientConnection
+    from dynredis.server.peers import PeerLink
+    from dynredis.server.wire import unframe
+    from dynredis.storage import open_engine
+
+    print(f"build: {native.running()}", file=sys.stderr)
+    data_dir = tempfile.mkdtemp(prefix="dynredis-callgrind-")
+    try:
+        srv = NodeServer(NodeOptions(port=7000, bind="10.0.0.1", data_dir=data_dir,
+                                     engine="memory", n=3, r=2, w=2))
+        loop = _Loop()
+        srv.loop = loop  # type: ignore[assignment]
+        names = [srv.name, "10.0.0.2:7000", "10.0.0.3:7000"]
+        ring = new_ring(names, 256)
+        srv.node.members = set(names)
+        srv.node.ring = ring
+        srv.loading = False
+        replicas: dict[str, Any] = {}
+        links: dict[str, _Transport] = {}
+        for i, name in enumerate(names[1:]):
+            eng = open_engine("memory", os.path.join(data_dir, f"n{i}"), "buffered")
+            replicas[name] = Node(name, b"actor%d" % i, eng, Config(n=3, r=2, w=2),
+                                  ring=ring, members=set(names))
+            link = PeerLink(srv, name)
+            link.transport = links[name] = _Transport()  # type: ignore[assignment]
+            srv.links[name] = link
+        conn = ClientConnection(srv)
+        client = _Transport()
+        conn.connection_made(client)  # type: ignore[arg-type]
+        _tune_gc()
+        replies = hiredis.Reader()
+        answered = 0
+        turns = 0
+
+        def deliver() -> None:
+            """Every peer's frames from the coordinator to the replica, its answers back
+            to the coordinator, until none are left."""
+            while any(t.sent for t in links.values()):
+                for name, t in links.items():
+                    data = t.take()
+                    if not data:
+                        continue
+                    frames = hiredis.Reader()
+                    frames.feed(data)
+                    node = replicas[name]
+                    node.now = srv.node.now
+                    while (body := frames.gets()) is not False:
+                        for msg in unframe(body):
+                            node.on_message(srv.name, msg)
+                    while node.done:
+                        done, node.done = node.done, []
+                        for cb, result in done:
+                            cb(result)
+                    node.ring_changed = False
+                    back = node.take_outbox() if node.outbox else {}
+                    for msgs in back.values():
+                        srv.set_now()
+                        for msg in msgs:
+                            srv.node.on_message(name, msg)
+                        srv.pump()
+                loop.run()
+
+        def turn(requests: bytes) -> None:
+            nonlocal answered, turns
+            conn.data_received(requests)
+            loop.run()
+            deliver()
+            replies.feed(client.take())
+            while (reply := replies.gets()) is not False:
+                assert not isinstance(reply, hiredis.ReplyError), reply
+                answered += 1
+            turns += 1
+            if turns % COMMIT_EVERY == 0:
+                for node in [srv.node, *replicas.values()]:
+                    node.engine.commit(False, wait=True)
+
+        def command(*words: bytes) -> bytes:
+            return b"*%d\r\n" % len(words) + b"".join(
+                b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
+
+        for start in range(0, sets, pipeline):
+            turn(b"".join(command(b"SET", key_of(i), VALUE)
+                          for i in range(start, min(sets, start + pipeline))))
+        for start in range(0, gets, pipeline):
+            turn(b"".join(command(b"GET", key_of(i))
+                          for i in range(start, min(gets, start + pipeline))))
+        assert answered == sets + gets, (answered, sets, gets)
+        return answered
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     """Instructions callgrind counts for one run of this script."""
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
            sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
            "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets)]
+    if args.face:
+        cmd.append("--face")
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -188,13 +345,18 @@ def main() -> None:
     ap.add_argument("--pipeline", type=int, default=16, help="requests per loop turn")
     ap.add_argument("--small", type=int, default=2000, help="requests in the short run")
     ap.add_argument("--big", type=int, default=12000, help="requests in the long run")
+    ap.add_argument("--face", action="store_true",
+                    help="requests as RESP through a client connection of a NodeServer")
     ap.add_argument("--run", action="store_true", help="one run, no valgrind")
     ap.add_argument("--sets", type=int, default=1000)
     ap.add_argument("--gets", type=int, default=0)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if args.run:
-        run(args.engine, args.pipeline, args.sets, args.gets)
+        if args.face:
+            run_face(args.pipeline, args.sets, args.gets)
+        else:
+            run(args.engine, args.pipeline, args.sets, args.gets)
         # Leave without the interpreter's final collection: what it frees (every
         # object written) grows with the number of requests, so it would be counted
         # per request, and it is no request's cost.
@@ -206,7 +368,8 @@ def main() -> None:
     from dynredis import native
 
     native.choose()
-    print(f"build: {native.state}; engine {args.engine}; -P {args.pipeline}; "
+    print(f"build: {native.state}; engine {'memory' if args.face else args.engine}; "
+          f"{'through a client connection; ' if args.face else ''}-P {args.pipeline}; "
           f"{args.big - args.small} requests measured per figure")
     small, big = args.small, args.big
     set_small = instructions(args, small, 0)

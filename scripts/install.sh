@@ -60,6 +60,13 @@ if ! DYNREDIS_PURE=1 .venv/bin/python -m pip install -q --no-build-isolation -e 
     exit 1
 fi
 
+# Lua scripting runs on lupa's Lua 5.1 (a binary wheel): say so plainly if it is missing.
+if ! .venv/bin/python -c 'import lupa.lua51' >/dev/null 2>&1; then
+    echo "install.sh: lupa (with its Lua 5.1 runtime) did not install: EVAL and FUNCTION" \
+         "need it (see build/pip-install.log)" >&2
+    exit 1
+fi
+
 # Compile the request path with mypyc (see dynredis/native.py and setup.py), unless the
 # compiled modules are already current or DYNREDIS_PURE=1. Where it cannot compile,
 # dynredis runs the very same code as pure Python, only slower.

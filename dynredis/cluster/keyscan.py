@@ -44,6 +44,7 @@ from ..commands.glob import matcher
 from ..core import messages as m
 from ..core import obj as objmod
 from ..core.coverage import covering, plan
+from ..core.records import marker_type
 
 Callback = Callable[[tuple[str | None, Any]], Any]
 
@@ -111,7 +112,7 @@ class KeyScan:
         node = self.node
         return node.owned_partitions() if own else list(range(node.ring.q))
 
-    def scan(self, cursor: int, count: int, match: bytes | None, want: bool, own: bool,
+    def scan(self, cursor: int, count: int, match: bytes | None, want: bool | str, own: bool,
              cb: Callback) -> None:
         """One SCAN step from `cursor`; result `(next cursor, [key, ...])`."""
         parts = self.partitions(own)
@@ -260,16 +261,18 @@ class KeyScan:
         op.visited += max(1, int(visited))
 
     def walk(self, parts: Sequence[int], bucket: int, count: int, budget: int,
-             match: bytes | None, want: bool = True) -> tuple[list[bytes], int, int, int, int]:
+             match: bytes | None, want: bool | str = True
+             ) -> tuple[list[bytes], int, int, int, int]:
         """Scan local data of `parts` in order, from `bucket` of the first, whole buckets
         at a time, until `count` live keys were examined or `budget` buckets visited.
 
         Returns (matching live keys, how many partitions were finished, the next bucket
-        in the first unfinished one, live keys examined, buckets visited)."""
+        in the first unfinished one, live keys examined, buckets visited). `want`: True
+        for keys of any type, or a type's name (SCAN TYPE)."""
         local = self.node.local
         seg = self.segments
         match_fn = matcher(match)
-        live = self._live
+        live = self._live if want is True else self._type_of
         keys: list[bytes] = []
         examined = visited = 0
         i = 0
@@ -286,9 +289,10 @@ class KeyScan:
                 b += 1
                 visited += 1
                 for key, _ in items:
-                    if live(p, key):
+                    t = live(p, key)
+                    if t:
                         examined += 1
-                        if want and (match_fn is None or match_fn(key)):
+                        if (want is True or t == want) and (match_fn is None or match_fn(key)):
                             keys.append(key)
                 if examined >= count or visited >= budget:
                     break
@@ -298,6 +302,16 @@ class KeyScan:
             if examined >= count or visited >= budget:
                 break
         return keys, i, b, examined, visited
+
+    def _type_of(self, p: int, key: bytes) -> str | None:
+        """The type of a live key ("string", "hash" ...), or None."""
+        enc = self.node.local.get_enc(p, key)
+        if enc is None:
+            return None
+        sib = objmod.read_value(objmod.decode(enc), self.node.now)
+        if sib is None:
+            return None
+        return marker_type(sib[2]) or "string"
 
     def _live(self, p: int, key: bytes) -> bool:
         head = self.node.local.head(p, key)
@@ -413,7 +427,7 @@ class KeyScan:
         if what == "scan":
             bucket, count, budget, match, want = args
             result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
-                                    bool(want))
+                                    want if isinstance(want, str) else bool(want))
         elif what == "keys":
             result = self.keys_local(parts, args[0])
         elif what == "count":

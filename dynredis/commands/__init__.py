@@ -6,14 +6,23 @@ from . import (  # noqa: F401
     cluster,
     counters,
     dynamo,
+    geocmds,
+    hashes,
     hyperloglog,
+    info,
     keys,
     keyspace,
+    lists,
     replication,
+    scripting,
     server,
+    sets,
     stringextras,
     strings,
     transactions,
+    zsetplans,
+    zsetrange,
+    zsets,
 )
 from .table import TABLE, Command, lookup
 

@@ -8,14 +8,13 @@ write through another node stays a sibling (last writer wins for plain readers).
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core.clock import Clock
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from . import bitops
 from .bitops import BitError
 from .common import Write, context_of, current, err, read_then_write
+from .context import Context
 from .stringreads import read_keys, string_value
 from .table import command
 
@@ -27,7 +26,7 @@ def _error(e: BitError) -> bytes:
 @command("setbit", 4, ("write", "denyoom"), 1, 1, 1, "bitmap",
          "Sets or clears the bit at offset of the string value. Creates the key if it "
          "doesn't exist.", since="2.2.0")
-def cmd_setbit(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_setbit(c: Context, args: list[bytes]) -> bytes | None:
     try:
         offset, on = bitops.setbit_args(args[2], args[3])
     except BitError as e:
@@ -49,7 +48,7 @@ def cmd_setbit(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("getbit", 3, ("readonly", "fast"), 1, 1, 1, "bitmap",
          "Returns a bit value by offset.", since="2.2.0")
-def cmd_getbit(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_getbit(c: Context, args: list[bytes]) -> bytes | None:
     try:
         offset = bitops.bit_offset(args[2])
     except BitError as e:
@@ -67,7 +66,7 @@ def cmd_getbit(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("bitcount", -2, ("readonly",), 1, 1, 1, "bitmap",
          "Counts the number of set bits (population counting) in a string.", since="2.6.0")
-def cmd_bitcount(c: Any, args: list[bytes]) -> None:
+def cmd_bitcount(c: Context, args: list[bytes]) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         data, wrong = string_value(sib)
         if wrong is not None:
@@ -84,7 +83,7 @@ def cmd_bitcount(c: Any, args: list[bytes]) -> None:
 
 @command("bitpos", -3, ("readonly",), 1, 1, 1, "bitmap",
          "Finds the first set (1) or clear (0) bit in a string.", since="2.8.7")
-def cmd_bitpos(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_bitpos(c: Context, args: list[bytes]) -> bytes | None:
     try:
         bit = bitops.bitpos_bit(args[2])
     except BitError as e:
@@ -108,7 +107,7 @@ def cmd_bitpos(c: Any, args: list[bytes]) -> bytes | None:
 @command("bitop", -4, ("write", "denyoom"), 2, -1, 1, "bitmap",
          "Performs bitwise operations on multiple strings, and stores the result.",
          since="2.6.0")
-def cmd_bitop(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_bitop(c: Context, args: list[bytes]) -> bytes | None:
     try:
         op = bitops.bitop_name(args[1], len(args) - 3)
     except BitError as e:
@@ -142,7 +141,7 @@ def cmd_bitop(c: Any, args: list[bytes]) -> bytes | None:
     return None
 
 
-def _bitfield(c: Any, args: list[bytes], readonly: bool) -> bytes | None:
+def _bitfield(c: Context, args: list[bytes], readonly: bool) -> bytes | None:
     try:
         ops = bitops.bitfield_ops(args[2:])
     except BitError as e:
@@ -169,12 +168,12 @@ def _bitfield(c: Any, args: list[bytes], readonly: bool) -> bytes | None:
 
 @command("bitfield", -2, ("write", "denyoom"), 1, 1, 1, "bitmap",
          "Performs arbitrary bitfield integer operations on strings.", since="3.2.0")
-def cmd_bitfield(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_bitfield(c: Context, args: list[bytes]) -> bytes | None:
     return _bitfield(c, args, False)
 
 
 @command("bitfield_ro", -2, ("readonly", "fast"), 1, 1, 1, "bitmap",
          "Performs arbitrary read-only bitfield integer operations on strings.",
          since="6.0.0")
-def cmd_bitfield_ro(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_bitfield_ro(c: Context, args: list[bytes]) -> bytes | None:
     return _bitfield(c, args, True)

@@ -18,6 +18,7 @@ a separate address (with its own id), and both ports serve every key.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from ..cluster.ports import main_port
@@ -26,6 +27,7 @@ from ..core.keyslot import SLOTS, key_slot
 from ..core.ring import partition_of_slot, slot_range
 from ..resp import encode as resp
 from ..resp.encode import Verbatim
+from .context import Context, NodeRequests
 from .table import ERR_NOT_INT, command, dispatch, parse_int, subcommand
 
 
@@ -43,8 +45,8 @@ def _host(name: str) -> str:
     return name.rpartition(":")[0]
 
 
-def _cport(c: Any, member: str) -> int:
-    return c.server.cluster_ports.of(member)
+def _cport(c: Context, member: str) -> int:
+    return c.cluster_port_of(member)
 
 
 def _owned_ranges(owners: tuple[str, ...], q: int, who: str) -> list[tuple[int, int]]:
@@ -61,7 +63,7 @@ def _owned_ranges(owners: tuple[str, ...], q: int, who: str) -> list[tuple[int, 
     return ranges
 
 
-def _flags(node: Any, member: str) -> str:
+def _flags(node: NodeRequests, member: str) -> str:
     flags = ["myself", "master"] if member == node.name else ["master"]
     status = node.member_status(member)
     if status == "down":
@@ -71,14 +73,14 @@ def _flags(node: Any, member: str) -> str:
     return ",".join(flags)
 
 
-def _replicas(node: Any, p: int) -> list[str]:
+def _replicas(node: NodeRequests, p: int) -> list[str]:
     """Partition `p`'s other primaries that are not seen down (Redis leaves failed
     replicas out of CLUSTER SLOTS too)."""
     return [m for m in node.ring.preference_list(p, node.cfg.n)[1:]
             if node.member_status(m) != "down"]
 
 
-def _shards(c: Any) -> list[tuple[int, int, list[tuple[str, int, str, str]]]]:
+def _shards(c: Context) -> list[tuple[int, int, list[tuple[str, int, str, str]]]]:
     """Each partition as (first slot, last slot, [(member, port, id, role), ...]): its
     owner as master at its cluster port, then its replicas at their main ports."""
     node = c.node
@@ -93,12 +95,12 @@ def _shards(c: Any) -> list[tuple[int, int, list[tuple[str, int, str, str]]]]:
     return out
 
 
-def cluster_slots(c: Any) -> list:
+def cluster_slots(c: Context) -> list:
     return [[lo, hi, *([_host(m), port, nid] for m, port, nid, _ in members)]
             for lo, hi, members in _shards(c)]
 
 
-def cluster_nodes(c: Any) -> str:
+def cluster_nodes(c: Context) -> str:
     node = c.node
     ring = node.ring
     lines = []
@@ -114,7 +116,7 @@ def cluster_nodes(c: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cluster_shards(c: Any) -> list:
+def cluster_shards(c: Context) -> list:
     node = c.node
     return [{"slots": [lo, hi], "nodes": [
         {"id": nid, "port": port, "ip": _host(m), "endpoint": _host(m), "role": role,
@@ -123,7 +125,7 @@ def cluster_shards(c: Any) -> list:
         for m, port, nid, role in members]} for lo, hi, members in _shards(c)]
 
 
-def cluster_info(node: Any) -> str:
+def cluster_info(node: NodeRequests) -> str:
     """CLUSTER INFO. The state stays ok while members are down: any node serves any key
     (sloppy quorum); slots whose owner is suspect or down count as pfail or fail."""
     ring = node.ring
@@ -142,7 +144,7 @@ def cluster_info(node: Any) -> str:
     return "".join(f"{k}:{v}\r\n" for k, v in info.items())
 
 
-def _keys_in_slot(node: Any, slot: int) -> list[bytes]:
+def _keys_in_slot(node: NodeRequests, slot: int) -> list[bytes]:
     p = partition_of_slot(slot, node.ring.q)
     now = node.now
     return [key for key, head in node.local.scan_heads(p)
@@ -151,7 +153,7 @@ def _keys_in_slot(node: Any, slot: int) -> list[bytes]:
 
 @command("cluster", -2, ("stale",), group="cluster",
          summary="Describes the ring as Redis Cluster topology.", since="3.0.0")
-def cmd_cluster(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_cluster(c: Context, args: list[bytes]) -> bytes | None:
     return dispatch("cluster", c, args)
 
 
@@ -159,21 +161,21 @@ def _cluster_sub(name: str, arity: int) -> Any:
     return subcommand("cluster", name, arity, ("stale",))
 
 
-def _topology(c: Any) -> tuple:
+def _topology(c: Context) -> tuple:
     """Everything SLOTS, SHARDS and NODES depend on."""
     node = c.node
-    ports = c.server.cluster_ports
     return (node.ring, node.cfg.n, frozenset(node.down),
-            tuple((m, node.member_status(m), ports.of(m)) for m in sorted(node.members)))
+            tuple((m, node.member_status(m), c.cluster_port_of(m))
+                  for m in sorted(node.members)))
 
 
-def _cached(c: Any, sub: str, build: Any) -> bytes:
+def _cached(c: Context, sub: str, build: Callable[[], bytes]) -> bytes:
     """The topology replies are kept (per subcommand and protocol) with the state they
     describe, and built again only when it changed (the ring, the members' status or
     their cluster ports): 500 CLUSTER SHARDS in one write took a node 13 s to build."""
     state = _topology(c)
     key = (sub, c.proto)
-    replies = c.server.topology_replies
+    replies = c.topology_replies
     hit = replies.get(key)
     if hit is not None and hit[0] == state:
         return hit[1]
@@ -183,37 +185,37 @@ def _cached(c: Any, sub: str, build: Any) -> bytes:
 
 
 @_cluster_sub("slots", 2)
-def cmd_cluster_slots(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_slots(c: Context, args: list[bytes]) -> bytes:
     return _cached(c, "slots", lambda: resp.encode(cluster_slots(c), c.proto))
 
 
 @_cluster_sub("nodes", 2)
-def cmd_cluster_nodes(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_nodes(c: Context, args: list[bytes]) -> bytes:
     return _cached(c, "nodes", lambda: resp.encode(Verbatim(cluster_nodes(c)), c.proto))
 
 
 @_cluster_sub("shards", 2)
-def cmd_cluster_shards(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_shards(c: Context, args: list[bytes]) -> bytes:
     return _cached(c, "shards", lambda: resp.encode(cluster_shards(c), c.proto))
 
 
 @_cluster_sub("myid", 2)
-def cmd_cluster_myid(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_myid(c: Context, args: list[bytes]) -> bytes:
     return resp.bulk(node_id(c.node.name).encode())
 
 
 @_cluster_sub("keyslot", 3)
-def cmd_cluster_keyslot(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_keyslot(c: Context, args: list[bytes]) -> bytes:
     return resp.integer(key_slot(args[2]))
 
 
 @_cluster_sub("info", 2)
-def cmd_cluster_info(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_info(c: Context, args: list[bytes]) -> bytes:
     return resp.encode(Verbatim(cluster_info(c.node)), c.proto)
 
 
 @_cluster_sub("countkeysinslot", 3)
-def cmd_cluster_countkeysinslot(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_countkeysinslot(c: Context, args: list[bytes]) -> bytes:
     slot = parse_int(args[2])
     if slot is None:
         return ERR_NOT_INT
@@ -223,7 +225,7 @@ def cmd_cluster_countkeysinslot(c: Any, args: list[bytes]) -> bytes:
 
 
 @_cluster_sub("getkeysinslot", 4)
-def cmd_cluster_getkeysinslot(c: Any, args: list[bytes]) -> bytes:
+def cmd_cluster_getkeysinslot(c: Context, args: list[bytes]) -> bytes:
     slot, count = parse_int(args[2]), parse_int(args[3])
     if slot is None or count is None:
         return ERR_NOT_INT
@@ -234,11 +236,11 @@ def cmd_cluster_getkeysinslot(c: Any, args: list[bytes]) -> bytes:
 
 @command("readonly", 1, ("fast", "loading", "stale"), group="cluster",
          summary="Lets reads go to replicas (every node serves every key anyway).")
-def cmd_readonly(c: Any, args: list[bytes]) -> bytes:
+def cmd_readonly(c: Context, args: list[bytes]) -> bytes:
     return resp.OK
 
 
 @command("readwrite", 1, ("fast", "loading", "stale"), group="cluster",
          summary="Back to default routing (every node serves every key anyway).")
-def cmd_readwrite(c: Any, args: list[bytes]) -> bytes:
+def cmd_readwrite(c: Context, args: list[bytes]) -> bytes:
     return resp.OK

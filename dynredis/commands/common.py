@@ -10,6 +10,7 @@ from ..core import obj as objmod
 from ..core.clock import Clock
 from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
+from .context import Context, Slot
 
 # The core's reasons for refusing a write, as a Redis client reads them.
 ERR_TOO_MANY_SIBLINGS = resp.error(
@@ -50,7 +51,7 @@ class Gather:
         return store
 
 
-def answer(slot: Any, render: Callable[[Any], bytes]) -> Callable[[tuple], None]:
+def answer(slot: Slot, render: Callable[[Any], bytes]) -> Callable[[tuple], None]:
     """A completion callback filling `slot`: the error as a Redis error, else
     `render(value)` of the operation's `(error, value)` result."""
 
@@ -112,36 +113,67 @@ LLONG_MIN = -(2**63)
 MAX_STRING = 512 * 1024 * 1024
 """Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
 
-Write = tuple[bytes | None, int]
-"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0)."""
+Write = tuple[Any, int]
+"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0); data
+is bytes, or a collection's type marker when EXPIRE/PERSIST rewrite its header."""
 
 
 def read_then_write(
-    c: Any,
+    c: Context,
     key: bytes,
     decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
-    slot: Any = None,
+    slot: Slot | None = None,
+    any_type: bool = False,
 ) -> None:
     """A read-modify-write: quorum-read `key`, let `decide(current value or None)` choose
     the reply and an optional write, then write with the context that was read, so the
     new version supersedes exactly what the read saw. The reply goes out once the write
-    is acknowledged (or at once when `decide` writes nothing)."""
-    node = c.node
+    is acknowledged (or at once when `decide` writes nothing). Unless `any_type`, a
+    collection key (its header's value is its type's marker) gets WRONGTYPE.
+
+    On a node with a key gate (commands/gate.py) it runs when no other read-then-write
+    of the key is in progress there."""
     if slot is None:
         slot = c.defer()
+    gate = getattr(c, "gate", None)
+    if gate is None:
+        _read_then_write(c, key, decide, slot, _stay, any_type)
+        return
+    out = slot
+    gate.enter(key, getattr(c, "gate_owner", None),
+               lambda leave: _read_then_write(c, key, decide, out, leave, any_type))
+
+
+def _stay() -> None:
+    return None
+
+
+def _read_then_write(c: Any, key: bytes,
+                     decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
+                     slot: Any, leave: Callable[[], None], any_type: bool = False) -> None:
+    node = c.node
 
     def read(result: tuple) -> None:
         e, obj = result
         if e is not None:
             slot.set(err(e))
+            leave()
             return
-        reply, write = decide(current(obj, node.now))
+        sib = current(obj, node.now)
+        if not any_type and sib is not None and type(sib[2]) is not bytes:
+            from .table import ERR_WRONGTYPE
+            slot.set(ERR_WRONGTYPE)
+            leave()
+            return
+        reply, write = decide(sib)
         if write is None:
             slot.set(reply)
+            leave()
             return
 
         def written(result: tuple) -> None:
             slot.set(err(result[0]) if result[0] is not None else reply)
+            leave()
 
         c.put(key, context_of(obj), write[0], write[1], written, c.w)
 

@@ -5,14 +5,14 @@ INCRBYFLOAT is a read-modify-write of the string value (last writer wins)."""
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 from ..core import writes
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from . import longdouble
 from .common import Write, current, err, read_then_write
-from .table import ERR_NOT_INT, command, parse_int
+from .context import Context
+from .table import ERR_NOT_INT, ERR_WRONGTYPE, command, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
 ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
@@ -22,10 +22,11 @@ ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
 INCR_REFUSALS = {
     writes.NOT_AN_INTEGER: ERR_NOT_INT,
     writes.OVERFLOW: resp.error("ERR increment or decrement would overflow"),
+    writes.WRONG_TYPE: ERR_WRONGTYPE,
 }
 
 
-def _incr(c: Any, key: bytes, delta: int) -> None:
+def _incr(c: Context, key: bytes, delta: int) -> None:
     node = c.node
     slot = c.defer()
 
@@ -42,19 +43,19 @@ def _incr(c: Any, key: bytes, delta: int) -> None:
 
 @command("incr", 2, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Increments the integer value of a key by one.")
-def cmd_incr(c: Any, args: list[bytes]) -> None:
+def cmd_incr(c: Context, args: list[bytes]) -> None:
     _incr(c, args[1], 1)
 
 
 @command("decr", 2, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Decrements the integer value of a key by one.")
-def cmd_decr(c: Any, args: list[bytes]) -> None:
+def cmd_decr(c: Context, args: list[bytes]) -> None:
     _incr(c, args[1], -1)
 
 
 @command("incrby", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Increments the integer value of a key by a number.")
-def cmd_incrby(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_incrby(c: Context, args: list[bytes]) -> bytes | None:
     n = parse_int(args[2])
     if n is None:
         return ERR_NOT_INT
@@ -64,7 +65,7 @@ def cmd_incrby(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("decrby", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Decrements a number from the integer value of a key.")
-def cmd_decrby(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_decrby(c: Context, args: list[bytes]) -> bytes | None:
     n = parse_int(args[2])
     if n is None or n == -(2**63):
         return ERR_NOT_INT if n is None else resp.error(
@@ -75,7 +76,7 @@ def cmd_decrby(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("incrbyfloat", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Increment the floating point value of a key by a number.")
-def cmd_incrbyfloat(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_incrbyfloat(c: Context, args: list[bytes]) -> bytes | None:
     delta = longdouble.parse(args[2])
     if delta is None:
         return ERR_NOT_FLOAT

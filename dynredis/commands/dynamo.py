@@ -13,6 +13,7 @@ from ..core import clock as dvv
 from ..core import obj as objmod
 from ..resp import encode as resp
 from .common import answer, context_of, err, expiry_from
+from .context import Context
 from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
@@ -24,7 +25,7 @@ ERR_CONTEXT_TOO_LONG = resp.error(
 @command("getctx", 2, ("readonly", "fast"), 1, 1, 1, "dynamo",
          "Returns a key's causal context and all its concurrent values (siblings).",
          since="0.1.0")
-def cmd_getctx(c: Any, args: list[bytes]) -> None:
+def cmd_getctx(c: Context, args: list[bytes]) -> None:
     node = c.node
 
     def render(obj: Any) -> bytes:
@@ -48,7 +49,7 @@ def _context(raw: bytes) -> dvv.VV | bytes:
 @command("setctx", -4, ("write", "denyoom"), 1, 1, 1, "dynamo",
          "Writes a value that supersedes exactly the versions its context covers.",
          since="0.1.0")
-def cmd_setctx(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_setctx(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
     ctx = _context(args[2])
     if isinstance(ctx, bytes):
@@ -71,7 +72,7 @@ def cmd_setctx(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("delctx", 3, ("write",), 1, 1, 1, "dynamo",
          "Deletes the versions a context covers (a causal tombstone).", since="0.1.0")
-def cmd_delctx(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_delctx(c: Context, args: list[bytes]) -> bytes | None:
     ctx = _context(args[2])
     if isinstance(ctx, bytes):
         return ctx
@@ -84,7 +85,7 @@ def cmd_delctx(c: Any, args: list[bytes]) -> bytes | None:
 @command("dyn.consistency", -1, ("fast", "stale"), group="dynamo",
          summary="Sets or shows this connection's read and write quorums (R, W).",
          since="0.1.0")
-def cmd_consistency(c: Any, args: list[bytes]) -> bytes:
+def cmd_consistency(c: Context, args: list[bytes]) -> bytes:
     """`DYN.CONSISTENCY [R r] [W w]`: quorums for this connection only; no arguments
     replies with the ones in force (the node's defaults unless set)."""
     n = c.node.cfg.n

@@ -85,11 +85,11 @@ def pattern(element: bytes) -> tuple[int, int]:
     return index, ((rest & -rest).bit_length())
 
 
-def _or(a: bytes, b: bytes) -> bytes:
+def _or(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
     return (int.from_bytes(a, "big") | int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
-def unpack_dense(packed: bytes) -> bytearray:
+def unpack_dense(packed: bytes | bytearray) -> bytearray:
     """The 16384 registers (one byte each) of a dense HLL's 12288 register bytes."""
     b0, b1, b2 = packed[0::3], packed[1::3], packed[2::3]
     out = bytearray(REGISTERS)

@@ -23,8 +23,6 @@ the versions that made the key too full.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
@@ -32,6 +30,7 @@ from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from . import hll
 from .common import context_of, current, err
+from .context import Context, Slot
 from .hll import Hll
 from .stringreads import read_keys, string_value
 from .table import command
@@ -108,11 +107,11 @@ def hll_value(obj: Clock | None, now: int) -> tuple[HllValue | None, bytes | Non
 @command("pfadd", -2, ("write", "denyoom", "fast"), 1, 1, 1, "hyperloglog",
          "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
          since="2.8.9")
-def cmd_pfadd(c: Any, args: list[bytes]) -> None:
+def cmd_pfadd(c: Context, args: list[bytes]) -> None:
     _pfadd(c, args[1], args[2:], c.defer(), RETRIES)
 
 
-def _pfadd(c: Any, key: bytes, elements: list[bytes], slot: Any, tries: int) -> None:
+def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int) -> None:
     node = c.node
 
     def read(result: tuple) -> None:
@@ -162,7 +161,7 @@ def _pfadd(c: Any, key: bytes, elements: list[bytes], slot: Any, tries: int) -> 
     node.get(key, read, c.r)
 
 
-def _count_one(c: Any, key: bytes, obj: Clock | None, slot: Any) -> None:
+def _count_one(c: Context, key: bytes, obj: Clock | None, slot: Slot) -> None:
     value, problem = hll_value(obj, c.node.now)
     if problem is not None:
         slot.set(problem)
@@ -194,7 +193,7 @@ def _count_one(c: Any, key: bytes, obj: Clock | None, slot: Any) -> None:
 @command("pfcount", -2, ("readonly",), 1, -1, 1, "hyperloglog",
          "Returns the approximated cardinality of the set(s) observed by the "
          "HyperLogLog key(s).", since="2.8.9")
-def cmd_pfcount(c: Any, args: list[bytes]) -> None:
+def cmd_pfcount(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
     keys = args[1:]
@@ -222,11 +221,11 @@ def cmd_pfcount(c: Any, args: list[bytes]) -> None:
 
 @command("pfmerge", -2, ("write", "denyoom"), 1, -1, 1, "hyperloglog",
          "Merges one or more HyperLogLog values into a single key.", since="2.8.9")
-def cmd_pfmerge(c: Any, args: list[bytes]) -> None:
+def cmd_pfmerge(c: Context, args: list[bytes]) -> None:
     _pfmerge(c, args[1:], c.defer(), RETRIES)
 
 
-def _pfmerge(c: Any, keys: list[bytes], slot: Any, tries: int) -> None:
+def _pfmerge(c: Context, keys: list[bytes], slot: Slot, tries: int) -> None:
     node = c.node
     dest = keys[0]
 

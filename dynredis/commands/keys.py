@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import records as rec
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from .common import (
@@ -22,10 +23,15 @@ from .common import (
     first_error,
     read_then_write,
 )
+from .context import Context, Slot
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 
-def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
+def _stay() -> None:
+    return None
+
+
+def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
     node = c.node
 
     def finish(results: list) -> None:
@@ -33,33 +39,47 @@ def _delete_keys(c: Any, keys: list[bytes], slot: Any) -> None:
         slot.set(err(e) if e is not None else resp.integer(sum(r[1] for r in results)))
 
     g = Gather(len(keys), finish)
+    gate = getattr(c, "gate", None)
+    owner = getattr(c, "gate_owner", None)
     for i, key in enumerate(keys):
         cb = g.callback(i)
 
-        def read(result: tuple, key: bytes = key, cb: Any = cb) -> None:
-            e, obj = result
-            if e is not None or current(obj, node.now) is None:
-                cb((e, 0))
-                return
-            c.put(key, context_of(obj), None, 0, lambda r: cb((r[0], 1)), c.w)
+        def delete(leave: Any, key: bytes = key, cb: Any = cb) -> None:
+            def read(result: tuple) -> None:
+                e, obj = result
+                if e is not None or current(obj, node.now) is None:
+                    cb((e, 0))
+                    leave()
+                    return
 
-        node.get(key, read, c.r)
+                def written(r: tuple) -> None:
+                    cb((r[0], 1))
+                    leave()
+
+                c.put(key, context_of(obj), None, 0, written, c.w)
+
+            node.get(key, read, c.r)
+
+        if gate is None:
+            delete(_stay)
+        else:
+            gate.enter(key, owner, delete)
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")
-def cmd_del(c: Any, args: list[bytes]) -> None:
+def cmd_del(c: Context, args: list[bytes]) -> None:
     _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # a repeated key counts once
 
 
 @command("unlink", -2, ("write", "fast"), 1, -1, 1, "generic",
          "Asynchronously deletes one or more keys.", since="4.0.0")
-def cmd_unlink(c: Any, args: list[bytes]) -> None:
+def cmd_unlink(c: Context, args: list[bytes]) -> None:
     _delete_keys(c, list(dict.fromkeys(args[1:])), c.defer())  # as DEL
 
 
 @command("exists", -2, ("readonly", "fast"), 1, -1, 1, "generic",
          "Determines whether one or more keys exist.")
-def cmd_exists(c: Any, args: list[bytes]) -> None:
+def cmd_exists(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
 
@@ -78,11 +98,11 @@ def cmd_exists(c: Any, args: list[bytes]) -> None:
 @command("touch", -2, ("readonly", "fast"), 1, -1, 1, "generic",
          "Returns the number of existing keys out of those specified (a repeated key counts "
          "each time, as in Redis).", since="3.2.1")
-def cmd_touch(c: Any, args: list[bytes]) -> None:
+def cmd_touch(c: Context, args: list[bytes]) -> None:
     cmd_exists(c, args)
 
 
-def _ttl(c: Any, key: bytes, millis: bool) -> None:
+def _ttl(c: Context, key: bytes, millis: bool) -> None:
     node = c.node
     slot = c.defer()
 
@@ -105,17 +125,17 @@ def _ttl(c: Any, key: bytes, millis: bool) -> None:
 
 @command("ttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time in seconds of a key.")
-def cmd_ttl(c: Any, args: list[bytes]) -> None:
+def cmd_ttl(c: Context, args: list[bytes]) -> None:
     _ttl(c, args[1], False)
 
 
 @command("pttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time in milliseconds of a key.")
-def cmd_pttl(c: Any, args: list[bytes]) -> None:
+def cmd_pttl(c: Context, args: list[bytes]) -> None:
     _ttl(c, args[1], True)
 
 
-def _expire(c: Any, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | None:
+def _expire(c: Context, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | None:
     """EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT, checked in Redis' order."""
     node = c.node
     flags: set[bytes] = set()
@@ -154,36 +174,36 @@ def _expire(c: Any, args: list[bytes], unit_ms: int, absolute: bool) -> bytes | 
             return resp.ONE, (None, 0)  # an expiry in the past deletes the key, as in Redis
         return resp.ONE, (sib[2], at)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, any_type=True)
     return None
 
 
 @command("expire", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key in seconds.")
-def cmd_expire(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_expire(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1000, False)
 
 
 @command("pexpire", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key in milliseconds.")
-def cmd_pexpire(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_pexpire(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1, False)
 
 
 @command("expireat", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key to a Unix timestamp.", since="1.2.0")
-def cmd_expireat(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_expireat(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1000, True)
 
 
 @command("pexpireat", -3, ("write", "fast"), 1, 1, 1, "generic",
          "Sets the expiration time of a key to a Unix milliseconds timestamp.",
          since="2.6.0")
-def cmd_pexpireat(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_pexpireat(c: Context, args: list[bytes]) -> bytes | None:
     return _expire(c, args, 1, True)
 
 
-def _expiretime(c: Any, key: bytes, millis: bool) -> None:
+def _expiretime(c: Context, key: bytes, millis: bool) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return resp.integer(-2), None
@@ -191,26 +211,33 @@ def _expiretime(c: Any, key: bytes, millis: bool) -> None:
             return resp.integer(-1), None
         return resp.integer(sib[1] if millis else (sib[1] + 500) // 1000), None
 
-    read_then_write(c, key, decide)
+    read_then_write(c, key, decide, any_type=True)
 
 
 @command("expiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time of a key as a Unix timestamp.", since="7.0.0")
-def cmd_expiretime(c: Any, args: list[bytes]) -> None:
+def cmd_expiretime(c: Context, args: list[bytes]) -> None:
     _expiretime(c, args[1], False)
 
 
 @command("pexpiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Returns the expiration time of a key as a Unix milliseconds timestamp.",
          since="7.0.0")
-def cmd_pexpiretime(c: Any, args: list[bytes]) -> None:
+def cmd_pexpiretime(c: Context, args: list[bytes]) -> None:
     _expiretime(c, args[1], True)
 
 
 @command("type", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Determines the type of value stored at a key.")
-def cmd_type(c: Any, args: list[bytes]) -> None:
-    read_then_write(c, args[1], lambda sib: (_NONE if sib is None else _STRING, None))
+def cmd_type(c: Context, args: list[bytes]) -> None:
+    read_then_write(c, args[1], lambda sib: (_type_reply(sib), None), any_type=True)
+
+
+def _type_reply(sib: Sibling | None) -> bytes:
+    if sib is None:
+        return _NONE
+    kind = rec.marker_type(sib[2])
+    return _STRING if kind is None else resp.simple(kind)
 
 
 _STRING = resp.simple("string")
@@ -219,7 +246,7 @@ _NONE = resp.simple("none")
 
 @command("persist", 2, ("write", "fast"), 1, 1, 1, "generic",
          "Removes the expiration time of a key.")
-def cmd_persist(c: Any, args: list[bytes]) -> None:
+def cmd_persist(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
     key = args[1]
@@ -241,7 +268,7 @@ def cmd_persist(c: Any, args: list[bytes]) -> None:
 
 @command("flushall", -1, ("write",), group="server",
          summary="Removes all keys from every node of the cluster.")
-def cmd_flushall(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_flushall(c: Context, args: list[bytes]) -> bytes | None:
     if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
         return ERR_SYNTAX
     slot = c.defer()

@@ -10,10 +10,10 @@ key once. See `cluster/keyscan.py` for the cursor.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ..resp import encode as resp
 from .common import answer
+from .context import Context
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 _CURSOR = re.compile(rb"[+-]?[0-9]+")
@@ -36,7 +36,7 @@ def parse_cursor(raw: bytes) -> int | None:
 @command("scan", -2, ("readonly",), group="generic", since="2.8.0",
          summary="Iterates over the key names in the database (the whole cluster on the "
                  "main port, this node's own partitions on the cluster port).")
-def cmd_scan(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_scan(c: Context, args: list[bytes]) -> bytes | None:
     cursor = parse_cursor(args[1])
     if cursor is None:
         return ERR_CURSOR
@@ -61,40 +61,39 @@ def cmd_scan(c: Any, args: list[bytes]) -> bytes | None:
         else:
             return ERR_SYNTAX
         i += 2
-    # Every value is a string: TYPE string lists keys, any other type none (as Redis 7.0
-    # does for a type it has no key of).
-    want = type_name is None or type_name.lower() == b"string"
+    # TYPE: keys of that type only (a type Redis does not know lists none, as in 7.0).
+    want: bool | str = True if type_name is None else \
+        type_name.lower().decode("utf-8", "replace")
     proto = c.proto
 
     def render(value: tuple) -> bytes:
         nxt, keys = value
         return b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.encode(list(keys), proto)
 
-    c.server.keyscan.scan(cursor, count, match, want, c.cluster_view,
-                          answer(c.defer(), render))
+    c.keyscan.scan(cursor, count, match, want, c.cluster_view, answer(c.defer(), render))
     return None
 
 
 @command("keys", 2, ("readonly",), group="generic",
          summary="Returns all key names that match a pattern (the whole cluster on the main "
                  "port, this node's own partitions on the cluster port).")
-def cmd_keys(c: Any, args: list[bytes]) -> None:
+def cmd_keys(c: Context, args: list[bytes]) -> None:
     proto = c.proto
-    c.server.keyscan.keys(args[1], c.cluster_view,
-                          answer(c.defer(), lambda keys: resp.encode(list(keys), proto)))
+    c.keyscan.keys(args[1], c.cluster_view,
+                   answer(c.defer(), lambda keys: resp.encode(list(keys), proto)))
 
 
 @command("randomkey", 1, ("readonly",), group="generic",
          summary="Returns a random key name (from the whole cluster on the main port, from "
                  "this node's own partitions on the cluster port).")
-def cmd_randomkey(c: Any, args: list[bytes]) -> None:
+def cmd_randomkey(c: Context, args: list[bytes]) -> None:
     nil = c.nil
-    c.server.keyscan.randomkey(c.cluster_view, answer(
+    c.keyscan.randomkey(c.cluster_view, answer(
         c.defer(), lambda key: nil if key is None else resp.bulk(key)))
 
 
 @command("dbsize", 1, ("readonly", "fast"), group="server",
          summary="Returns the number of keys (of the whole cluster on the main port, of this "
                  "node's own partitions on the cluster port).")
-def cmd_dbsize(c: Any, args: list[bytes]) -> None:
-    c.server.keyscan.dbsize(c.cluster_view, answer(c.defer(), resp.integer))
+def cmd_dbsize(c: Context, args: list[bytes]) -> None:
+    c.keyscan.dbsize(c.cluster_view, answer(c.defer(), resp.integer))

@@ -77,3 +77,63 @@ def command_info(cmd: Command) -> list:
     record = redis_record(cmd.name) or _own_record(cmd)
     subs = SetReply(command_info(s) for _, s in sorted(cmd.subcommands.items()))
     return [*record[:9], subs]
+
+
+def spec_keys(name: str, words: list[bytes]) -> list[bytes] | None:
+    """The keys among `words` (a command and its arguments) as Redis' key specs find
+    them: what COMMAND GETKEYS answers for a command whose keys move (LMPOP's count of
+    keys is an argument). None where Redis finds the arguments invalid (a key count
+    that is not a positive number, or keys beyond the last argument), and for specs
+    that start neither at a fixed index nor after a keyword (GEORADIUS ... STORE key)."""
+    record = redis_record(name)
+    if record is None or not record[8]:
+        return None
+    argc = len(words)
+    keys: list[bytes] = []
+    for spec in record[8]:
+        begin, find = spec["begin_search"], spec["find_keys"]
+        if begin["type"] == "keyword":
+            found = _keyword(words, begin["spec"]["keyword"], begin["spec"]["startfrom"])
+            if found is None:
+                continue  # an optional key that is not there
+            first = found + 1
+        elif begin["type"] == "index":
+            first = begin["spec"]["index"]
+        else:
+            return None
+        how = find["spec"]
+        if find["type"] == "range":
+            last = first + how["lastkey"] if how["lastkey"] >= 0 else argc + how["lastkey"]
+            step = how["keystep"]
+        elif find["type"] == "keynum":
+            at = first + how["keynumidx"]
+            if at >= argc:
+                return None
+            raw = words[at]
+            if not raw.lstrip(b"-").isdigit():
+                return None
+            first += how["firstkey"]
+            last = first + int(raw) - 1
+            step = how["keystep"]
+        else:
+            return None
+        if first >= argc or last >= argc or last < first:
+            return None
+        keys.extend(words[first:last + 1:step])
+    return keys
+
+
+def _keyword(words: list[bytes], keyword: str, startfrom: int) -> int | None:
+    """Where a keyword key spec finds its keyword, as Redis 7.0 searches (forward from
+    `startfrom`, or backward from the end when it is negative; never the last word, a
+    keyword with no key after it; compared as C strings, in any case)."""
+    argc = len(words)
+    want = keyword.lower().encode()
+    if startfrom > 0:
+        positions = range(startfrom, argc - 1)
+    else:
+        positions = range(argc + startfrom, 0, -1)
+    for i in positions:
+        if 1 <= i < argc and words[i].split(b"\0", 1)[0].lower() == want:
+            return i
+    return None

@@ -9,21 +9,61 @@ until `numreplicas` do or the timeout passes (0: no timeout, as in Redis).
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
+from ..core.probes import HeldOp
 from ..resp import encode as resp
+from .context import Context, Retry
 from .table import ERR_NOT_INT, command, parse_int
 
 ERR_TIMEOUT_NOT_INT = resp.error("ERR timeout is not an integer or out of range")
 ERR_TIMEOUT_NEGATIVE = resp.error("ERR timeout is negative")
-RETRY_S = 0.01  # pause between two rounds of asking while fewer than wanted hold it
+RETRY_MS = 10  # pause between two rounds of asking while fewer than wanted hold it
+
+
+class _Wait:
+    """One WAIT: rounds of asking the key's replicas (Node.held_by) until `wanted` hold
+    the write, the client is gone, or the deadline (the server's timer) answers with the
+    best count seen."""
+
+    __slots__ = ("c", "key", "written", "wanted", "slot", "best", "done", "op", "retry")
+
+    def __init__(self, c: Context, wanted: int, timeout_ms: int) -> None:
+        assert c.last_write is not None
+        self.c = c
+        self.key, self.written = c.last_write
+        self.wanted = wanted
+        self.slot = c.defer_blocking()  # it ends at its own deadline, or never for 0
+        self.best = 0
+        self.done = False
+        self.op: HeldOp | None = None
+        self.retry: Retry = c.retry_until(timeout_ms, RETRY_MS, self.ask, self.finish)
+
+    def ask(self) -> None:
+        if not self.done:
+            self.op = self.c.node.held_by(self.key, self.written, self.counted,
+                                          max(self.wanted, 1))
+
+    def counted(self, held: int) -> None:
+        if self.done:
+            return
+        self.best = max(self.best, held)
+        if held >= self.wanted:
+            self.finish()
+        else:
+            self.retry.again()  # (the deadline answers if it comes first)
+
+    def finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self.retry.stop()
+            # A round still in flight at the deadline counts what it has heard so far.
+            held = self.op.held if self.op is not None else 0
+            self.slot.set(resp.integer(max(self.best, held)))
 
 
 @command("wait", 3, ("noscript",), 0, 0, 0, "generic",
          "Blocks until the replicas of the connection's last written key hold that write, "
          "or the timeout (ms) passes; returns how many hold it.", since="3.0.0")
-def cmd_wait(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_wait(c: Context, args: list[bytes]) -> bytes | None:
     wanted = parse_int(args[1])
     if wanted is None:
         return ERR_NOT_INT
@@ -32,42 +72,9 @@ def cmd_wait(c: Any, args: list[bytes]) -> bytes | None:
         return ERR_TIMEOUT_NOT_INT
     if timeout_ms < 0:
         return ERR_TIMEOUT_NEGATIVE
-    node = c.node
     if c.last_write is None:
         # Nothing written on this connection: every reachable replica "holds" it.
+        node = c.node
         return resp.integer(min(node.cfg.n, len(node.members - node.down)))
-    key, written = c.last_write
-    slot = c.defer_blocking()  # it ends at its own deadline, or never for timeout 0
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_ms / 1000 if timeout_ms else None
-    enough = max(wanted, 1)
-    state: dict[str, Any] = {"best": 0, "done": False, "op": None}
-
-    def finish() -> None:
-        if not state["done"]:
-            state["done"] = True
-            # A round still in flight at the deadline counts what it has heard so far.
-            best = max(state["best"], state["op"].held)
-            slot.set(resp.integer(best))
-
-    def counted(held: int) -> None:
-        if state["done"]:
-            return
-        state["best"] = max(state["best"], held)
-        if held >= wanted or c.transport is None:
-            finish()
-            return
-        if deadline is None or loop.time() + RETRY_S < deadline:
-            loop.call_later(RETRY_S, ask)
-        # else: the deadline timer answers
-
-    def ask() -> None:
-        if not state["done"]:
-            c.server.set_now()
-            state["op"] = node.held_by(key, written, counted, enough)
-            c.server.pump()
-
-    if deadline is not None:
-        loop.call_at(deadline, finish)
-    state["op"] = node.held_by(key, written, counted, enough)
+    _Wait(c, wanted, timeout_ms).ask()
     return None

@@ -1,5 +1,5 @@
 """Connection and server commands: PING ECHO QUIT HELLO AUTH SELECT RESET CLIENT COMMAND
-INFO TIME LASTSAVE CONFIG FLUSHDB MEMORY."""
+TIME LASTSAVE CONFIG FLUSHDB MEMORY (INFO: info.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from ..server.limits import (
     maxclients_refusal,
     parse_output_limits,
 )
+from .context import Client, Context
 from .glob import stringmatch
-from .metadata import command_info
+from .info import REDIS_VERSION
+from .metadata import command_info, spec_keys
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -37,7 +39,6 @@ from .table import (
     subcommand,
 )
 
-REDIS_VERSION = "7.0.15"
 ERR_NOPASS = resp.error(
     "ERR AUTH <password> called without any password configured for the default user. "
     "Are you sure your configuration is correct?"
@@ -46,7 +47,7 @@ ERR_WRONGPASS = resp.error("WRONGPASS invalid username-password pair or user is 
 
 
 @command("ping", -1, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response.")
-def cmd_ping(c: Any, args: list[bytes]) -> bytes:
+def cmd_ping(c: Context, args: list[bytes]) -> bytes:
     if len(args) == 1:
         return resp.PONG
     if len(args) == 2:
@@ -55,20 +56,20 @@ def cmd_ping(c: Any, args: list[bytes]) -> bytes:
 
 
 @command("echo", 2, ("fast", "stale"), group="connection", summary="Returns the given string.")
-def cmd_echo(c: Any, args: list[bytes]) -> bytes:
+def cmd_echo(c: Context, args: list[bytes]) -> bytes:
     return resp.bulk(args[1])
 
 
 @command("quit", -1, ("fast", "stale", "noauth"), group="connection", summary="Closes the connection.")
-def cmd_quit(c: Any, args: list[bytes]) -> bytes:
+def cmd_quit(c: Context, args: list[bytes]) -> bytes:
     c.close_after_reply()
     return resp.OK
 
 
-def _authenticate(c: Any, user: bytes, password: bytes) -> bool:
+def _authenticate(c: Context, user: bytes, password: bytes) -> bool:
     """AUTH / HELLO AUTH: the connection becomes `user`'s if the password is one of its
     own (any for a nopass user) and the user is on (see server/acl_table.py)."""
-    users = c.server.users
+    users = c.users
     found = users.authenticate(user.decode("utf-8", "surrogateescape"), password)
     if found is None:
         return False
@@ -79,11 +80,12 @@ def _authenticate(c: Any, user: bytes, password: bytes) -> bool:
 
 
 @command("auth", -2, ("fast", "stale", "noauth"), group="connection", summary="Authenticates the connection.")
-def cmd_auth(c: Any, args: list[bytes]) -> bytes:
+def cmd_auth(c: Context, args: list[bytes]) -> bytes:
     if len(args) > 3:
         return resp.error("ERR syntax error")
     if len(args) == 2:
-        if c.server.users.get("default").nopass:
+        default = c.users.get("default")
+        if default is not None and default.nopass:
             return ERR_NOPASS
         user, password = b"default", args[1]
     else:
@@ -94,7 +96,7 @@ def cmd_auth(c: Any, args: list[bytes]) -> bytes:
 
 
 @command("hello", -1, ("fast", "stale", "noauth"), group="connection", summary="Handshakes with the server.")
-def cmd_hello(c: Any, args: list[bytes]) -> bytes:
+def cmd_hello(c: Context, args: list[bytes]) -> bytes:
     proto = c.proto
     if len(args) >= 2:
         ver = parse_int(args[1])
@@ -135,7 +137,7 @@ def cmd_hello(c: Any, args: list[bytes]) -> bytes:
 
 
 @command("select", 2, ("fast", "loading", "stale"), group="connection", summary="Changes the selected database.")
-def cmd_select(c: Any, args: list[bytes]) -> bytes:
+def cmd_select(c: Context, args: list[bytes]) -> bytes:
     db = parse_int(args[1])
     if db is None:
         return ERR_NOT_INT
@@ -147,7 +149,7 @@ def cmd_select(c: Any, args: list[bytes]) -> bytes:
 # --- CLIENT -------------------------------------------------------------------------
 
 
-def _client_info(c: Any) -> str:
+def _client_info(c: Client) -> str:
     name = (c.name or b"").decode("utf-8", "replace")
     return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
             f"flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
@@ -156,7 +158,7 @@ def _client_info(c: Any) -> str:
 
 
 @command("client", -2, ("stale",), group="connection", summary="A container for client connection commands.")
-def cmd_client(c: Any, args: list[bytes]) -> bytes:
+def cmd_client(c: Context, args: list[bytes]) -> bytes:
     sub = args[1].upper()
     n = len(args)
     if sub == b"SETNAME" and n == 3:
@@ -182,7 +184,7 @@ def cmd_client(c: Any, args: list[bytes]) -> bytes:
     if sub == b"INFO" and n == 2:
         return resp.encode(Verbatim(_client_info(c) + "\n"), c.proto)
     if sub == b"LIST":
-        lines = "".join(_client_info(x) + "\n" for x in c.server.clients.values())
+        lines = "".join(_client_info(x) + "\n" for x in c.clients.values())
         return resp.encode(Verbatim(lines), c.proto)
     if sub in (b"NO-EVICT", b"NO-TOUCH") and n == 3:
         if args[2].upper() not in (b"ON", b"OFF"):
@@ -214,7 +216,7 @@ ERR_TRACKING = resp.error(
     "(invalidation messages); use CLIENT TRACKING OFF")
 
 
-def _client_tracking(c: Any, args: list[bytes]) -> bytes:
+def _client_tracking(c: Context, args: list[bytes]) -> bytes:
     """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]:
     options are checked as Redis checks them; OFF is honoured (tracking is never on),
     ON is refused with a clear error."""
@@ -231,7 +233,7 @@ def _client_tracking(c: Any, args: list[bytes]) -> bytes:
             if rid is None:
                 return ERR_NOT_INT
             redirect = rid
-            if rid not in c.server.clients:
+            if rid not in c.clients:
                 return resp.error("ERR The client ID you want redirect to does not exist")
         elif opt == b"PREFIX" and more:
             i += 1
@@ -265,7 +267,7 @@ def command_docs(cmd: Command) -> dict:
 
 
 @command("command", -1, ("loading", "stale"), group="server", summary="Returns detailed information about all commands.")
-def cmd_command(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_command(c: Context, args: list[bytes]) -> bytes | None:
     if len(args) == 1:
         return resp.encode([command_info(x) for x in commands()], c.proto)
     return dispatch("command", c, args)
@@ -276,12 +278,12 @@ def _command_sub(name: str, arity: int) -> Any:
 
 
 @_command_sub("count", 2)
-def cmd_command_count(c: Any, args: list[bytes]) -> bytes:
+def cmd_command_count(c: Context, args: list[bytes]) -> bytes:
     return resp.integer(len(commands()))
 
 
 @_command_sub("info", -2)
-def cmd_command_info(c: Any, args: list[bytes]) -> bytes:
+def cmd_command_info(c: Context, args: list[bytes]) -> bytes:
     wanted = args[2:]
     if not wanted:
         return resp.encode([command_info(x) for x in commands()], c.proto)
@@ -290,20 +292,20 @@ def cmd_command_info(c: Any, args: list[bytes]) -> bytes:
 
 
 @_command_sub("docs", -2)
-def cmd_command_docs(c: Any, args: list[bytes]) -> bytes:
+def cmd_command_docs(c: Context, args: list[bytes]) -> bytes:
     chosen = [lookup_full(n) for n in args[2:]] if len(args) > 2 else commands()
     return resp.encode({x.name: command_docs(x) for x in chosen if x is not None}, c.proto)
 
 
 @_command_sub("list", -2)
-def cmd_command_list(c: Any, args: list[bytes]) -> bytes:
+def cmd_command_list(c: Context, args: list[bytes]) -> bytes:
     if len(args) != 2:
         return ERR_SYNTAX  # FILTERBY is not supported
     return resp.encode([x.name for x in commands()], c.proto)
 
 
 @_command_sub("getkeys", -4)
-def cmd_command_getkeys(c: Any, args: list[bytes]) -> bytes:
+def cmd_command_getkeys(c: Context, args: list[bytes]) -> bytes:
     target = lookup(args[2])
     if target is None:
         return resp.error("ERR Invalid command specified")
@@ -314,54 +316,16 @@ def cmd_command_getkeys(c: Any, args: list[bytes]) -> bytes:
             return resp.error("ERR Invalid command specified")
     if not target.arity_ok(len(words)):
         return resp.error("ERR Invalid number of arguments specified for command")
+    if target.keys_of is not None or "movablekeys" in target.flags:
+        keys = (target.keys_of(words) if target.keys_of is not None
+                else spec_keys(target.name, words))
+        if keys is None:
+            return resp.error("ERR Invalid arguments specified for command")
+        return resp.encode(keys, c.proto)
     if not target.first_key:
         return resp.error("ERR The command has no key arguments")
     last = target.last_key if target.last_key >= 0 else len(words) + target.last_key
     return resp.encode(list(words[target.first_key:last + 1:target.step]), c.proto)
-
-
-# --- INFO ---------------------------------------------------------------------------
-
-DEFAULT_SECTIONS = ("server", "clients", "stats", "cluster", "keyspace", "dynamo")
-
-
-@command("info", -1, ("loading", "stale"), group="server", summary="Returns information and statistics about the server.")
-def cmd_info(c: Any, args: list[bytes]) -> bytes | None:
-    sections = c.server.info_sections()
-    wanted = [a.decode("utf-8", "replace").lower() for a in args[1:]]
-    if not wanted or any(w in ("all", "everything", "default") for w in wanted):
-        wanted = list(DEFAULT_SECTIONS)
-
-    def render(keyspace: dict[str, Any]) -> bytes:
-        parts = []
-        for name in wanted:
-            if name == "keyspace":
-                fields = keyspace
-            elif name in sections:
-                fields = sections[name]()
-            else:
-                continue
-            lines = [f"# {name.capitalize()}"] + [f"{k}:{v}" for k, v in fields.items()]
-            parts.append("\r\n".join(lines) + "\r\n")
-        return resp.encode(Verbatim("\r\n".join(parts)), c.proto)
-
-    if "keyspace" not in wanted:
-        return render({})
-    slot = c.defer()
-
-    def counted(result: tuple) -> None:
-        # Like DBSIZE: the whole cluster on the main port, the node's own partitions on
-        # its cluster port. A failed walk leaves the section empty rather than the reply.
-        e, figures = result
-        keyspace: dict[str, Any] = {}
-        if e is None and figures[0]:
-            keys, expires, ttl_total = figures
-            avg_ttl = ttl_total // expires if expires else 0
-            keyspace["db0"] = f"keys={keys},expires={expires},avg_ttl={avg_ttl}"
-        slot.set(render(keyspace))
-
-    c.server.keyscan.keyspace(c.cluster_view, counted)
-    return None
 
 
 # --- RESET --------------------------------------------------------------------------
@@ -369,12 +333,12 @@ def cmd_info(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("reset", 1, ("noauth", "loading", "stale", "fast"), group="connection",
          summary="Resets the connection.", since="6.2.0")
-def cmd_reset(c: Any, args: list[bytes]) -> bytes:
+def cmd_reset(c: Context, args: list[bytes]) -> bytes:
     """As Redis' RESET: back to RESP2, no name, unauthenticated if a password is set
     (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
     c.proto = 2
     c.name = None
-    users = c.server.users
+    users = c.users
     c.authed = users.default_open()
     c.user = "default"
     c.perms = users.restrictions("default")
@@ -391,7 +355,7 @@ RESET = resp.simple("RESET")
 
 @command("time", 1, ("loading", "stale", "fast"), group="server",
          summary="Returns the server time.", since="2.6.0")
-def cmd_time(c: Any, args: list[bytes]) -> bytes:
+def cmd_time(c: Context, args: list[bytes]) -> bytes:
     sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
     return resp.array([resp.bulk(b"%d" % sec), resp.bulk(b"%d" % usec)])
 
@@ -399,8 +363,8 @@ def cmd_time(c: Any, args: list[bytes]) -> bytes:
 @command("lastsave", 1, ("loading", "stale", "fast"), group="server",
          summary="Returns the Unix timestamp of the last successful save to disk "
                  "(dynredis: when the node started; writes are made durable continuously).")
-def cmd_lastsave(c: Any, args: list[bytes]) -> bytes:
-    return resp.integer(int(c.server.started))
+def cmd_lastsave(c: Context, args: list[bytes]) -> bytes:
+    return resp.integer(int(c.figures().started))
 
 
 # --- FLUSHDB ------------------------------------------------------------------------
@@ -408,7 +372,7 @@ def cmd_lastsave(c: Any, args: list[bytes]) -> bytes:
 
 @command("flushdb", -1, ("write",), group="server",
          summary="Removes all keys from the only database: the same as FLUSHALL.")
-def cmd_flushdb(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
     from .keys import cmd_flushall
 
     return cmd_flushall(c, args)
@@ -459,10 +423,10 @@ class Setting:
     the reason it cannot be applied."""
 
     name: str
-    value: Callable[[Any], str]
+    value: Callable[[Context], str]
     parse: Callable[[str], tuple[object, str | None]]
     immutable: bool = False  # immutable in Redis too: Redis' own error
-    apply: Callable[[Any, Any], str | None] | None = None
+    apply: Callable[[Context, Any], str | None] | None = None
 
 
 def _parse_memory(low: int, high: int) -> Callable[[str], tuple[object, str | None]]:
@@ -525,8 +489,8 @@ def _fixed(raw: str) -> tuple[object, str | None]:
 # --- the client limits (server/limits.py), which CONFIG SET changes ----------------------
 
 
-def _set_maxclients(c: Any, n: int) -> str | None:
-    limits = c.server.limits
+def _set_maxclients(c: Context, n: int) -> str | None:
+    limits = c.limits
     if n > limits.maxclients:
         refusal = maxclients_refusal(n)
         if refusal is not None:
@@ -535,8 +499,8 @@ def _set_maxclients(c: Any, n: int) -> str | None:
     return None
 
 
-def _set_query_buffer(c: Any, n: int) -> str | None:
-    c.server.limits.query_buffer = n
+def _set_query_buffer(c: Context, n: int) -> str | None:
+    c.limits.query_buffer = n
     return None
 
 
@@ -546,8 +510,8 @@ def _parse_output_limits(raw: str) -> tuple[object, str | None]:
     return (raw, None) if reason is None else (None, reason)
 
 
-def _set_output_limits(c: Any, raw: str) -> str | None:
-    limits = c.server.limits
+def _set_output_limits(c: Context, raw: str) -> str | None:
+    limits = c.limits
     new, reason = parse_output_limits(raw, limits.output, memtoull)
     if new is None:
         return reason
@@ -567,15 +531,20 @@ def _parse_maxmemory_clients(raw: str) -> tuple[object, str | None]:
     return n, None
 
 
-def _set_object_cache(c: Any, n: int) -> str | None:
+def _set_object_cache(c: Context, n: int) -> str | None:
     c.node.local.cache.resize(n)
     return None
 
 
-def _set_maxmemory_clients(c: Any, n: int) -> str | None:
-    c.server.limits.maxmemory_clients = n
+def _set_maxmemory_clients(c: Context, n: int) -> str | None:
+    c.limits.maxmemory_clients = n
     if n:
-        c.server.evict_clients()
+        c.evict_clients()
+    return None
+
+
+def _set_busy_ms(c: Any, n: int) -> str | None:
+    c.scripts.busy_ms = n
     return None
 
 
@@ -590,30 +559,35 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     # client that believed it would ask for slots it cannot get.
     Setting("cluster-enabled", lambda c: "yes" if lookup(b"cluster") else "no", _fixed,
             immutable=True),
-    Setting("port", lambda c: str(c.server.opts.port), _parse_int(0, 65535)),
-    Setting("maxclients", lambda c: str(c.server.limits.maxclients),
+    Setting("port", lambda c: str(c.figures().port), _parse_int(0, 65535)),
+    Setting("maxclients", lambda c: str(c.limits.maxclients),
             _parse_int(1, MAXCLIENTS_MAX), apply=_set_maxclients),
-    Setting("client-query-buffer-limit", lambda c: str(c.server.limits.query_buffer),
+    Setting("client-query-buffer-limit", lambda c: str(c.limits.query_buffer),
             _parse_memory(QUERY_BUFFER_MIN, 2**63 - 1), apply=_set_query_buffer),
     Setting("client-output-buffer-limit",
-            lambda c: format_output_limits(c.server.limits.output), _parse_output_limits,
+            lambda c: format_output_limits(c.limits.output), _parse_output_limits,
             apply=_set_output_limits),
-    Setting("maxmemory-clients", lambda c: str(c.server.limits.maxmemory_clients),
+    Setting("maxmemory-clients", lambda c: str(c.limits.maxmemory_clients),
             _parse_maxmemory_clients, apply=_set_maxmemory_clients),
     Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
             _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
+    # How long a script may run before other clients get BUSY (README "Lua scripts").
+    Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
+    Setting("lua-time-limit", lambda c: str(c.scripts.busy_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
 )}
 
 
 @command("config", -2, (), group="server",
          summary="A container for server configuration commands.", since="2.0.0")
-def cmd_config(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_config(c: Context, args: list[bytes]) -> bytes | None:
     return dispatch("config", c, args)
 
 
 @subcommand("config", "get", -3, ("admin", "noscript", "loading", "stale"),
             summary="Returns the effective values of configuration parameters.")
-def cmd_config_get(c: Any, args: list[bytes]) -> bytes:
+def cmd_config_get(c: Context, args: list[bytes]) -> bytes:
     found: dict[str, Setting] = {}
     for raw in args[2:]:
         pattern = raw.decode("utf-8", "replace")
@@ -639,7 +613,7 @@ def _unknown_option(name: str) -> bytes:
 
 @subcommand("config", "set", -4, ("admin", "noscript", "loading", "stale"),
             summary="Sets configuration parameters (only to values the node runs with).")
-def cmd_config_set(c: Any, args: list[bytes]) -> bytes:
+def cmd_config_set(c: Context, args: list[bytes]) -> bytes:
     if len(args) % 2:
         return ERR_SYNTAX
     pairs = [(args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "replace"))
@@ -677,9 +651,9 @@ def cmd_config_set(c: Any, args: list[bytes]) -> bytes:
         before = setting.parse(setting.value(c))[0]
         reason = setting.apply(c, normal)
         if reason is not None:
-            for earlier, value in reversed(done):
+            for earlier, previous in reversed(done):
                 assert earlier.apply is not None
-                earlier.apply(c, value)
+                earlier.apply(c, previous)
             return _config_error(name, reason)
         done.append((setting, before))
     return resp.OK
@@ -687,27 +661,19 @@ def cmd_config_set(c: Any, args: list[bytes]) -> bytes:
 
 @subcommand("config", "resetstat", 2, ("admin", "noscript", "loading", "stale"),
             summary="Resets the server's statistics.")
-def cmd_config_resetstat(c: Any, args: list[bytes]) -> bytes:
-    server = c.server
-    for counter in ("commands_processed", "connections_received", "flushes",
-                    "peer_writes", "client_writes"):
-        if isinstance(getattr(server, counter, None), int):
-            setattr(server, counter, 0)
-    stats = c.node.stats
-    if dataclasses.is_dataclass(stats):
-        for f in dataclasses.fields(stats):
-            setattr(stats, f.name, 0)
+def cmd_config_resetstat(c: Context, args: list[bytes]) -> bytes:
+    c.reset_stats()
     return resp.OK
 
 
 @subcommand("config", "rewrite", 2, ("admin", "noscript", "loading", "stale"),
             summary="Persists the effective configuration to file.")
-def cmd_config_rewrite(c: Any, args: list[bytes]) -> bytes:
+def cmd_config_rewrite(c: Context, args: list[bytes]) -> bytes:
     return resp.error("ERR The server is running without a config file")
 
 
 @subcommand("config", "help", 2, ("loading", "stale"), summary="Returns helpful text.")
-def cmd_config_help(c: Any, args: list[bytes]) -> bytes:
+def cmd_config_help(c: Context, args: list[bytes]) -> bytes:
     return help_reply(c, "config", [
         "GET <pattern>",
         "    Return parameters matching the glob-like <pattern> and their values.",
@@ -728,13 +694,13 @@ page slot, cache entry): an estimate, as Redis' own answer is."""
 
 @command("memory", -2, (), group="server",
          summary="A container for memory diagnostics commands.", since="4.0.0")
-def cmd_memory(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_memory(c: Context, args: list[bytes]) -> bytes | None:
     return dispatch("memory", c, args)
 
 
 @subcommand("memory", "usage", -3, ("readonly",), 2, 2, 1,
             summary="Estimates the bytes one replica uses to store a key and its value.")
-def cmd_memory_usage(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_memory_usage(c: Context, args: list[bytes]) -> bytes | None:
     i = 3
     while i < len(args):
         if args[i].upper() == b"SAMPLES" and i + 1 < len(args):
@@ -765,7 +731,7 @@ def cmd_memory_usage(c: Any, args: list[bytes]) -> bytes | None:
 
 
 @subcommand("memory", "help", 2, ("loading", "stale"), summary="Returns helpful text.")
-def cmd_memory_help(c: Any, args: list[bytes]) -> bytes:
+def cmd_memory_help(c: Context, args: list[bytes]) -> bytes:
     return help_reply(c, "memory", [
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value (on one replica).",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core.clock import Clock
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from .common import Write, current, read_then_write
+from .context import Context
 from .lcs import Lcs, too_big
 from .stringreads import read_keys, string_value
 from .strings import getrange
@@ -21,7 +20,7 @@ ERR_LCS_MEMORY = resp.error(
 
 @command("substr", 4, ("readonly",), 1, 1, 1, "string",
          "Returns a substring from a string value.")
-def cmd_substr(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_substr(c: Context, args: list[bytes]) -> bytes | None:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
         return ERR_NOT_INT
@@ -98,7 +97,7 @@ def lcs_reply(a: bytes, b: bytes, opts: LcsOptions, proto: int) -> bytes:
 
 @command("lcs", -3, ("readonly",), 1, 2, 1, "string",
          "Finds the longest common substring.", since="7.0.0")
-def cmd_lcs(c: Any, args: list[bytes]) -> None:
+def cmd_lcs(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
 

@@ -15,6 +15,8 @@ from typing import Any
 from ..core.clock import Clock
 from ..core.obj import Sibling
 from .common import Gather, err, first_error
+from .context import Context, Slot
+from .table import ERR_WRONGTYPE
 
 
 def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
@@ -22,10 +24,13 @@ def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
     (None, the WRONGTYPE reply) for a key of another type."""
     if sib is None:
         return None, None
-    return sib[2], None
+    data = sib[2]
+    if type(data) is not bytes:
+        return None, ERR_WRONGTYPE  # a collection's header
+    return data, None
 
 
-def read_keys(c: Any, keys: list[bytes], slot: Any,
+def read_keys(c: Context, keys: list[bytes], slot: Slot,
               then: Callable[[list[Clock | None]], None]) -> None:
     """Quorum-read every key at once; `then(objects)` in the order of `keys`, or the
     first read error as the reply in `slot`."""

@@ -8,8 +8,6 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from .common import (
@@ -23,13 +21,14 @@ from .common import (
     first_error,
     read_then_write,
 )
-from .table import ERR_NOT_INT, ERR_SYNTAX, command, err_arity, parse_int
+from .context import Context
+from .table import ERR_NOT_INT, ERR_SYNTAX, ERR_WRONGTYPE, command, err_arity, parse_int
 
 ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 
 @command("get", 2, ("readonly", "fast"), 1, 1, 1, "string", "Returns the string value of a key.")
-def cmd_get(c: Any, args: list[bytes]) -> None:
+def cmd_get(c: Context, args: list[bytes]) -> None:
     slot = c.defer()
     node = c.node
 
@@ -39,7 +38,12 @@ def cmd_get(c: Any, args: list[bytes]) -> None:
             slot.set(err(e))
             return
         sib = current(obj, node.now)
-        slot.set(resp.bulk(sib[2]) if sib is not None else c.nil)
+        if sib is None:
+            slot.set(c.nil)
+        elif type(sib[2]) is bytes:
+            slot.set(resp.bulk(sib[2]))
+        else:
+            slot.set(ERR_WRONGTYPE)  # a collection's header
 
     node.get(args[1], done, c.r)
 
@@ -101,13 +105,13 @@ def parse_string_options(args: list[bytes], start: int, is_set: bool
     return opts, None
 
 
-def _old_value(c: Any, sib: Sibling | None) -> bytes:
+def _old_value(c: Context, sib: Sibling | None) -> bytes:
     return c.nil if sib is None else resp.bulk(sib[2])
 
 
 @command("set", -3, ("write", "denyoom"), 1, 1, 1, "string",
          "Sets the string value of a key, ignoring its type.")
-def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_set(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
     key, value = args[1], args[2]
 
@@ -138,7 +142,7 @@ def cmd_set(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("setnx", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Sets the string value of a key only when the key doesn't exist.")
-def cmd_setnx(c: Any, args: list[bytes]) -> None:
+def cmd_setnx(c: Context, args: list[bytes]) -> None:
     value = args[2]
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
@@ -149,7 +153,7 @@ def cmd_setnx(c: Any, args: list[bytes]) -> None:
     read_then_write(c, args[1], decide)
 
 
-def _setex(c: Any, args: list[bytes], unit: bytes) -> bytes | None:
+def _setex(c: Context, args: list[bytes], unit: bytes) -> bytes | None:
     node = c.node
     at, problem = expiry_from(unit, args[2], node.now)
     if problem is not None:
@@ -162,19 +166,19 @@ def _setex(c: Any, args: list[bytes], unit: bytes) -> bytes | None:
 
 @command("setex", 4, ("write", "denyoom"), 1, 1, 1, "string",
          "Sets the string value and expiration time of a key.")
-def cmd_setex(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_setex(c: Context, args: list[bytes]) -> bytes | None:
     return _setex(c, args, b"EX")
 
 
 @command("psetex", 4, ("write", "denyoom"), 1, 1, 1, "string",
          "Sets both string value and expiration time in milliseconds of a key.")
-def cmd_psetex(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_psetex(c: Context, args: list[bytes]) -> bytes | None:
     return _setex(c, args, b"PX")
 
 
 @command("getset", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Returns the previous string value of a key after setting it to a new value.")
-def cmd_getset(c: Any, args: list[bytes]) -> None:
+def cmd_getset(c: Context, args: list[bytes]) -> None:
     value = args[2]
     # Like SET key value GET: the new value has no expiry.
     read_then_write(c, args[1], lambda sib: (_old_value(c, sib), (value, 0)))
@@ -182,7 +186,7 @@ def cmd_getset(c: Any, args: list[bytes]) -> None:
 
 @command("getdel", 2, ("write", "fast"), 1, 1, 1, "string",
          "Returns the string value of a key after deleting the key.")
-def cmd_getdel(c: Any, args: list[bytes]) -> None:
+def cmd_getdel(c: Context, args: list[bytes]) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return c.nil, None
@@ -193,7 +197,7 @@ def cmd_getdel(c: Any, args: list[bytes]) -> None:
 
 @command("getex", -2, ("write", "fast"), 1, 1, 1, "string",
          "Returns the string value of a key after setting its expiration time.")
-def cmd_getex(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_getex(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
     opts, problem = parse_string_options(args, 2, False)
     if problem is not None:
@@ -221,7 +225,7 @@ def cmd_getex(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("append", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Appends a string to the value of a key. Creates the key if it doesn't exist.")
-def cmd_append(c: Any, args: list[bytes]) -> None:
+def cmd_append(c: Context, args: list[bytes]) -> None:
     tail = args[2]
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
@@ -238,7 +242,7 @@ def cmd_append(c: Any, args: list[bytes]) -> None:
 
 @command("strlen", 2, ("readonly", "fast"), 1, 1, 1, "string",
          "Returns the length of a string value.")
-def cmd_strlen(c: Any, args: list[bytes]) -> None:
+def cmd_strlen(c: Context, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (
         resp.integer(len(sib[2]) if sib is not None else 0), None))
 
@@ -263,7 +267,7 @@ def getrange(data: bytes, start: int, end: int) -> bytes:
 
 @command("getrange", 4, ("readonly",), 1, 1, 1, "string",
          "Returns a substring of the string stored at a key.")
-def cmd_getrange(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_getrange(c: Context, args: list[bytes]) -> bytes | None:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
         return ERR_NOT_INT
@@ -276,7 +280,7 @@ def cmd_getrange(c: Any, args: list[bytes]) -> bytes | None:
 @command("setrange", 4, ("write", "denyoom"), 1, 1, 1, "string",
          "Overwrites a part of a string value with another by an offset. "
          "Creates the key if it doesn't exist.")
-def cmd_setrange(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_setrange(c: Context, args: list[bytes]) -> bytes | None:
     offset = parse_int(args[2])
     if offset is None:
         return ERR_NOT_INT
@@ -301,7 +305,7 @@ def cmd_setrange(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("mget", -2, ("readonly", "fast"), 1, -1, 1, "string",
          "Atomically returns the string values of one or more keys.")
-def cmd_mget(c: Any, args: list[bytes]) -> None:
+def cmd_mget(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
     keys = args[1:]
@@ -314,7 +318,9 @@ def cmd_mget(c: Any, args: list[bytes]) -> None:
         out = []
         for _, obj in results:
             sib = current(obj, node.now)
-            out.append(resp.bulk(sib[2]) if sib is not None else c.nil)
+            # (MGET answers nil for a key of another type, as Redis)
+            out.append(resp.bulk(sib[2]) if sib is not None and type(sib[2]) is bytes
+                       else c.nil)
         slot.set(resp.array(out))
 
     g = Gather(len(keys), finish)
@@ -324,7 +330,7 @@ def cmd_mget(c: Any, args: list[bytes]) -> None:
 
 @command("mset", -3, ("write", "denyoom"), 1, -1, 2, "string",
          "Atomically creates or modifies the string values of one or more keys.")
-def cmd_mset(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_mset(c: Context, args: list[bytes]) -> bytes | None:
     if len(args) % 2 != 1:
         return err_arity("mset")
     slot = c.defer()
@@ -343,7 +349,7 @@ def cmd_mset(c: Any, args: list[bytes]) -> bytes | None:
 @command("msetnx", -3, ("write", "denyoom"), 1, -1, 2, "string",
          "Atomically modifies the string values of one or more keys only when all keys "
          "don't exist.")
-def cmd_msetnx(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_msetnx(c: Context, args: list[bytes]) -> bytes | None:
     if len(args) % 2 != 1:
         return err_arity("msetnx")
     node = c.node

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from ..resp import encode as resp
 
-Handler = Callable[[Any, list[bytes]], bytes | None]
+if TYPE_CHECKING:
+    from .context import Context
 
+# The keys of a command whose keys are not at fixed positions ("movablekeys", e.g. after
+# a numkeys argument): the command's words in, its keys out (None: arguments invalid).
+KeysOf = Callable[[list[bytes]], "list[bytes] | None"]
 
-class Slot(Protocol):
-    def set(self, reply: bytes) -> None: ...
+Handler = Callable[["Context", list[bytes]], bytes | None]
+"""A command: its reply, or None when it deferred (the reply comes later, in order)."""
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Command:
     since: str = "1.0.0"
     subcommands: dict[str, Command] = field(default_factory=dict)
     acl: tuple[str, ...] = ()
+    keys_of: KeysOf | None = None
 
     def arity_ok(self, nargs: int) -> bool:
         a = self.arity
@@ -53,12 +58,13 @@ def command(
     group: str = "generic",
     summary: str = "",
     since: str = "1.0.0",
+    keys_of: KeysOf | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler; it answers with reply bytes or None after deferring."""
 
     def register(fn: Handler) -> Handler:
         cmd = Command(name.lower(), fn, arity, flags, first_key, last_key, step, group,
-                      summary, since)
+                      summary, since, keys_of=keys_of)
         TABLE[name.lower().encode()] = cmd
         TABLE[name.upper().encode()] = cmd
         return fn
@@ -93,7 +99,7 @@ def subcommand(
     return register
 
 
-def dispatch(parent: str, c: Any, args: list[bytes]) -> bytes | None:
+def dispatch(parent: str, c: Context, args: list[bytes]) -> bytes | None:
     """Run the registered subcommand named by args[1] (arity checked as Redis does)."""
     top = TABLE[parent.lower().encode()]
     sub = top.subcommands.get(args[1].decode("utf-8", "replace").lower())
@@ -113,7 +119,7 @@ def lookup_full(name: bytes) -> Command | None:
     return cmd.subcommands.get(sub.decode("utf-8", "replace").lower())
 
 
-def help_reply(c: Any, name: str, lines: list[str]) -> bytes:
+def help_reply(c: Context, name: str, lines: list[str]) -> bytes:
     """The reply of `<NAME> HELP`: simple strings, as Redis formats them."""
     head = f"{name.upper()} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     return resp.encode([resp.Simple(x) for x in [head, *lines]], c.proto)
@@ -169,6 +175,20 @@ ERR_NOT_INT = resp.error("ERR value is not an integer or out of range")
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
 ERR_NOAUTH = resp.error("NOAUTH Authentication required.")
 ERR_WRONGTYPE = resp.error("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+
+def numkeys_keys(index: int) -> KeysOf:
+    """`keys_of` for a command whose word `index` counts the keys that follow it
+    (SINTERCARD numkeys key ...): None unless it is a positive integer that many words
+    follow."""
+
+    def keys_of(words: list[bytes]) -> list[bytes] | None:
+        n = parse_int(words[index]) if index < len(words) else None
+        if n is None or n <= 0 or n > len(words) - index - 1:
+            return None
+        return words[index + 1 : index + 1 + n]
+
+    return keys_of
 
 
 def parse_int(raw: bytes) -> int | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..resp import encode as resp
 from .common import ok_or_error
+from .context import Context
 from .table import command
 
 ERR_NESTED = resp.error("ERR MULTI calls can not be nested")
@@ -26,7 +27,7 @@ ERR_WATCH = resp.error(
 class _Capture:
     """Stands in for the connection while one queued command runs, catching its reply."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Context) -> None:
         object.__setattr__(self, "_conn", conn)
         object.__setattr__(self, "_reply", None)
         object.__setattr__(self, "_then", None)
@@ -61,7 +62,7 @@ class _Capture:
 
 @command("multi", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
          summary="Starts a transaction (a batch: queued, then run in order; not isolated).")
-def cmd_multi(c: Any, args: list[bytes]) -> bytes:
+def cmd_multi(c: Context, args: list[bytes]) -> bytes:
     if c.tx is not None:
         return ERR_NESTED
     c.tx = []
@@ -71,7 +72,7 @@ def cmd_multi(c: Any, args: list[bytes]) -> bytes:
 
 @command("discard", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
          summary="Discards a transaction.")
-def cmd_discard(c: Any, args: list[bytes]) -> bytes:
+def cmd_discard(c: Context, args: list[bytes]) -> bytes:
     if c.tx is None:
         return ERR_DISCARD
     c.tx = None
@@ -81,7 +82,7 @@ def cmd_discard(c: Any, args: list[bytes]) -> bytes:
 
 @command("exec", 1, ("noscript", "loading", "stale", "skip_slowlog"), group="transactions",
          summary="Runs all the commands queued by MULTI, in order.")
-def cmd_exec(c: Any, args: list[bytes]) -> bytes | None:
+def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
     if c.tx is None:
         return ERR_EXEC
     queued, failed = c.tx, c.tx_failed
@@ -123,11 +124,11 @@ def cmd_exec(c: Any, args: list[bytes]) -> bytes | None:
 
 @command("watch", -2, ("noscript", "loading", "stale", "fast"), 1, -1, 1, "transactions",
          "Refused: dynredis transactions are not isolated.")
-def cmd_watch(c: Any, args: list[bytes]) -> bytes:
+def cmd_watch(c: Context, args: list[bytes]) -> bytes:
     return ERR_WATCH
 
 
 @command("unwatch", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
          summary="Forgets watched keys (there never are any).")
-def cmd_unwatch(c: Any, args: list[bytes]) -> bytes:
+def cmd_unwatch(c: Context, args: list[bytes]) -> bytes:
     return resp.OK

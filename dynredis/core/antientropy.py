@@ -25,6 +25,7 @@ from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
 from .merkle import DiffWalk, compare_buckets
+from .records import ELEM_BASE
 
 if TYPE_CHECKING:
     from .node import Node
@@ -82,13 +83,20 @@ class AntiEntropy:
             if not peers:
                 return
             peer = node.rng.choice(peers)
-            op = Exchange(node.next_reqid(), p, peer, DiffWalk(self.local.tree(p)),
-                          node.deadline())
-            self.pending[op.reqid] = op
-            self.stats.ae_exchanges += 1
-            depth, indices = op.walk.request()  # type: ignore[misc]
-            node.send(peer, m.ae_level(op.reqid, p, depth, indices))
+            self.exchange(p, peer)
+            ep = ELEM_BASE + p
+            if self.local.held_tree(ep) is not None:
+                self.exchange(ep, peer)  # collections' records, if this node holds any
             return
+
+    def exchange(self, p: int, peer: str) -> None:
+        node = self.node
+        op = Exchange(node.next_reqid(), p, peer, DiffWalk(self.local.tree(p)),
+                      node.deadline())
+        self.pending[op.reqid] = op
+        self.stats.ae_exchanges += 1
+        depth, indices = op.walk.request()  # type: ignore[misc]
+        node.send(peer, m.ae_level(op.reqid, p, depth, indices))
 
     def on_level_reply(self, src: str, msg: tuple) -> None:
         _, reqid, depth, hashes = msg
@@ -160,10 +168,18 @@ class AntiEntropy:
         (Whether it is dead is read from its head: a large value is read only to be
         sent.)"""
         local = self.local
+        node = self.node
+        if p >= ELEM_BASE:
+            # (a collection's records are sent whatever they hold: a bare element or a
+            # removal record revives nothing)
+            record = local.get_record(p, key)
+            if record is None:
+                return False
+            node.send(peer, m.read_repair(key, record, p, peer))
+            return True
         head = local.head(p, key)
         if head is None:
             return False
-        node = self.node
         if they_have or objmod.dead_since_enc(head, node.now) is None:
             enc = local.get_enc(p, key)
             if enc is not None:

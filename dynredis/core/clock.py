@@ -228,6 +228,32 @@ def overwrite(replica: Clock | None, actor: Actor, value: Any) -> Clock:
     return (tuple(out), replica[1])
 
 
+def overwrite_at(replica: Clock | None, actor: Actor, counter: int, value: Any) -> Clock:
+    """`overwrite` with the event numbered `counter` rather than the next of the
+    replica's own entry for `actor`.
+
+    For a collection's element records, whose events are numbered per key across all
+    elements (`dotset.py`): an actor's entry in one element then skips the numbers it
+    used for other elements. `counter` must exceed the replica's entry for `actor`."""
+    if replica is None:
+        return (((actor, counter, (value,)),), ())
+    out: list[Entry] = []
+    placed = False
+    for a, n, _ in replica[0]:
+        if not placed and a >= actor:
+            placed = True
+            if a == actor:
+                if counter <= n:
+                    raise ValueError("event counter must grow")
+                out.append((a, counter, (value,)))
+                continue
+            out.append((actor, counter, (value,)))
+        out.append((a, n, ()))
+    if not placed:
+        out.append((actor, counter, (value,)))
+    return (tuple(out), replica[1])
+
+
 def map_values(fn: Callable[[Any], Any], clock: Clock) -> Clock:
     """Apply `fn` to every value, keeping the causal structure."""
     entries = tuple((a, n, tuple(fn(v) for v in vals)) for a, n, vals in clock[0])

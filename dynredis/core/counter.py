@@ -21,7 +21,7 @@ Entries = dict[bytes, tuple[int, int]]
 
 
 def is_counter(data: Any) -> bool:
-    return type(data) is tuple
+    return type(data) is tuple and len(data) == 3  # (a collection marker has 1 item)
 
 
 def value(data: tuple) -> int:

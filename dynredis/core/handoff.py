@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from . import clock as dvv
 from . import messages as m
 from . import obj as objmod
+from .collstore import merged_record
 from .hints import HINT_PARTITION, hint_key, parse_hint_key
+from .records import ELEM_BASE
 
 if TYPE_CHECKING:
     from .node import Node
@@ -50,9 +52,12 @@ class Handoff:
             return
         if old == enc:
             return
-        clock = dvv.sync(objmod.decode(old), objmod.decode(enc))
-        self.node.replica.note_siblings(clock)
-        merged = objmod.encode(clock)
+        if p >= ELEM_BASE:
+            merged = merged_record(key, old, enc)
+        else:
+            clock = dvv.sync(objmod.decode(old), objmod.decode(enc))
+            self.node.replica.note_siblings(clock)
+            merged = objmod.encode(clock)
         if merged != old:
             engine.put(HINT_PARTITION, hk, merged)
 

@@ -26,6 +26,7 @@ from .engine import Engine
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_hash
 from .recent import RecentBytes
+from .records import ELEM_BASE, LOCAL_BASE
 
 
 class LocalStore:
@@ -44,7 +45,7 @@ class LocalStore:
         self.trees = PartitionTrees(keyed=True)
         self.dirty: defaultdict[int, set[bytes]] = defaultdict(set)
         for p in engine.partitions():
-            if p != HINT_PARTITION:
+            if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
                 for key, head in self.scan_heads(p):
                     tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
@@ -60,7 +61,7 @@ class LocalStore:
     def head(self, p: int, key: bytes) -> bytes | None:
         """Enough of the key's encoded object to tell if it is dead, since when, and its
         digest (the obj functions on encoded bytes): its header if it is large."""
-        enc = self.cache.get(key)
+        enc = self.cache.get(key) if p < ELEM_BASE else None  # (the cache holds keys' objects)
         if enc is not None:
             return enc
         head = self.engine.get_head(p, key, hdr.HEADED_FROM)
@@ -95,6 +96,23 @@ class LocalStore:
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
         self.cache.pop(key)
+        self.dirty[p].add(key)
+
+    # Collections' element and removal records (partitions ELEM_BASE + p): in the hash
+    # trees like any object, but not in the cache, which is keyed by key alone (a
+    # record key may equal some string key).
+
+    def get_record(self, p: int, key: bytes) -> bytes | None:
+        if p >= ELEM_BASE:
+            return self.engine.get(p, key)
+        return self.get_enc(p, key)
+
+    def put_record(self, p: int, key: bytes, enc: bytes) -> None:
+        self.engine.put(p, key, enc)
+        self.dirty[p].add(key)
+
+    def delete_record(self, p: int, key: bytes) -> None:
+        self.engine.delete(p, key)
         self.dirty[p].add(key)
 
     def tree(self, p: int) -> MerkleTree:

@@ -55,9 +55,22 @@ FLUSH: Final = "fl"
 FLUSH_ACK: Final = "fla"
 HELD_QUERY: Final = "wq"
 HELD_ANSWER: Final = "wa"
+COLL_SYNC: Final = "cs"
+COLL_SYNC_ANSWER: Final = "csa"
+COLL_WRITE: Final = "cw"
+COLL_WRITE_ACK: Final = "cwa"
+COLL_REPAIR: Final = "cwr"
+COLL_FORWARD: Final = "cf"
+COLL_FORWARD_ANSWER: Final = "cfa"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
+REGISTRY_PUT: Final = "rgp"
+REGISTRY_ACK: Final = "rga"
+REGISTRY_DIGEST: Final = "rgd"
+REGISTRY_TABLE: Final = "rgt"
+COMMAND_FORWARD: Final = "af"
+COMMAND_ANSWER: Final = "afa"
 
 
 class Kind(NamedTuple):
@@ -108,7 +121,7 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     # forwarding (forward.py)
     _k(FWD_GET, "reqid:int key:bytes r:int", FWD_ANSWER, "fwd_get", "forward",
        "coordinate this read for me"),
-    _k(FWD_PUT, "reqid:int key:bytes ctx:seq? data:bytes? expire_at:int w:int", FWD_ANSWER,
+    _k(FWD_PUT, "reqid:int key:bytes ctx:seq? data:any? expire_at:int w:int", FWD_ANSWER,
        "fwd_put", "forward", "coordinate this write for me"),
     _k(FWD_INCR, "reqid:int key:bytes delta:int w:int", FWD_ANSWER, "fwd_incr", "forward",
        "coordinate this increment for me"),
@@ -146,6 +159,23 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     _k(HELD_ANSWER, "reqid:int enc:bytes?", "", "held_answer", "probes", "this"),
     _k(FLUSH, "reqid:int", FLUSH_ACK, "flush", "probes", "FLUSHALL: wipe your data"),
     _k(FLUSH_ACK, "reqid:int", "", "flush_ack", "probes", "wiped"),
+    # collections: hashes, sets, sorted sets, lists (collcoord.py)
+    _k(COLL_SYNC, "reqid:int p:int key:bytes owner:str applied:seq", COLL_SYNC_ANSWER,
+       "coll_sync", "collections",
+       "before a command on key: the records of events you applied and I did not"),
+    _k(COLL_SYNC_ANSWER, "reqid:int records:seq full:bool applied:seq", "",
+       "coll_sync_answer", "collections",
+       "records [(partition, record key, enc or None)] (full: the whole key) and my events"),
+    _k(COLL_WRITE, "reqid:int p:int key:bytes owner:str events:seq deltas:seq",
+       COLL_WRITE_ACK, "coll_write", "collections",
+       "a command's new record versions and its events (reqid 0: no answer wanted)"),
+    _k(COLL_WRITE_ACK, "reqid:int", "", "coll_write_ack", "collections", "stored"),
+    _k(COLL_REPAIR, "p:int key:bytes owner:str records:seq events:seq", "", "coll_repair",
+       "collections", "records of events you lack (after a sync); no reply"),
+    _k(COLL_FORWARD, "reqid:int key:bytes payload:any", COLL_FORWARD_ANSWER, "coll_forward",
+       "collections", "coordinate this command on a collection key for me"),
+    _k(COLL_FORWARD_ANSWER, "reqid:int err:str? reply:any", "", "coll_forward_answer",
+       "collections", "its reply (or error)"),
     # the Redis face (dynredis/cluster/)
     _k(KEYSPACE_QUERY, "reqid:int what:str partitions:seq args:seq", KEYSPACE_ANSWER,
        "keyspace_query", "cluster.keyscan", "SCAN/KEYS/DBSIZE/RANDOMKEY over partitions"),
@@ -153,6 +183,18 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "its result"),
     _k(CLUSTER_PORT, "port:int", "", "cluster_port", "cluster.ports",
        "the port I serve cluster-aware clients on (0: none)"),
+    _k(REGISTRY_PUT, "reqid:int entries:seq", REGISTRY_ACK, "registry_put", "cluster.registry",
+       "store these scripts / function libraries (name, ms, node, value or None)"),
+    _k(REGISTRY_ACK, "reqid:int", "", "registry_ack", "cluster.registry", "stored"),
+    _k(REGISTRY_DIGEST, "digest:bytes", REGISTRY_TABLE, "registry_digest", "cluster.registry",
+       "the digest of my scripts and libraries: answer with yours if it differs"),
+    _k(REGISTRY_TABLE, "entries:seq reply:bool", REGISTRY_TABLE, "registry_table",
+       "cluster.registry", "my whole table (reply: send yours back if you have more)"),
+    _k(COMMAND_FORWARD, "reqid:int args:seq user:str proto:int r:int w:int", COMMAND_ANSWER,
+       "command_forward", "cluster.affinity",
+       "run this read-then-write command or script: you coordinate its key"),
+    _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
+       "its reply"),
 )}
 
 # Kinds handled outside core (registered by the Redis face with Node.register).
@@ -191,7 +233,7 @@ def fwd_get(reqid: int, key: bytes, r: int) -> tuple:
     return (FWD_GET, reqid, key, r)
 
 
-def fwd_put(reqid: int, key: bytes, ctx: Any, data: bytes | None, expire_at: int,
+def fwd_put(reqid: int, key: bytes, ctx: Any, data: Any, expire_at: int,
             w: int) -> tuple:
     return (FWD_PUT, reqid, key, ctx, data, expire_at, w)
 
@@ -268,6 +310,34 @@ def flush_ack(reqid: int) -> tuple:
     return (FLUSH_ACK, reqid)
 
 
+def coll_sync(reqid: int, p: int, key: bytes, owner: str, applied: Any) -> tuple:
+    return (COLL_SYNC, reqid, p, key, owner, applied)
+
+
+def coll_sync_answer(reqid: int, records: Any, full: bool, applied: Any) -> tuple:
+    return (COLL_SYNC_ANSWER, reqid, records, full, applied)
+
+
+def coll_write(reqid: int, p: int, key: bytes, owner: str, events: Any, deltas: Any) -> tuple:
+    return (COLL_WRITE, reqid, p, key, owner, events, deltas)
+
+
+def coll_write_ack(reqid: int) -> tuple:
+    return (COLL_WRITE_ACK, reqid)
+
+
+def coll_repair(p: int, key: bytes, owner: str, records: Any, events: Any) -> tuple:
+    return (COLL_REPAIR, p, key, owner, records, events)
+
+
+def coll_forward(reqid: int, key: bytes, payload: Any) -> tuple:
+    return (COLL_FORWARD, reqid, key, payload)
+
+
+def coll_forward_answer(reqid: int, err: str | None, reply: Any) -> tuple:
+    return (COLL_FORWARD_ANSWER, reqid, err, reply)
+
+
 def keyspace_query(reqid: int, what: str, partitions: Any, args: Any) -> tuple:
     return (KEYSPACE_QUERY, reqid, what, partitions, args)
 
@@ -278,6 +348,30 @@ def keyspace_answer(reqid: int, result: Any) -> tuple:
 
 def cluster_port(port: int) -> tuple:
     return (CLUSTER_PORT, port)
+
+
+def registry_put(reqid: int, entries: Any) -> tuple:
+    return (REGISTRY_PUT, reqid, entries)
+
+
+def registry_ack(reqid: int) -> tuple:
+    return (REGISTRY_ACK, reqid)
+
+
+def registry_digest(digest: bytes) -> tuple:
+    return (REGISTRY_DIGEST, digest)
+
+
+def registry_table(entries: Any, reply: bool) -> tuple:
+    return (REGISTRY_TABLE, entries, reply)
+
+
+def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int) -> tuple:
+    return (COMMAND_FORWARD, reqid, args, user, proto, r, w)
+
+
+def command_answer(reqid: int, reply: bytes) -> tuple:
+    return (COMMAND_ANSWER, reqid, reply)
 
 
 # --- checking and describing -------------------------------------------------------------

@@ -23,39 +23,54 @@ store, the clock, the outbox) and routes each peer message to its handler by kin
   antientropy.py  hash-tree exchanges between replicas (merkle.py)
   reaper.py       removing objects dead for longer than the grace period
   probes.py       WAIT's "who holds this write?" and FLUSHALL
+  collcoord.py    commands on hashes, sets, sorted sets and lists (sync, evaluate,
+                  replicate; collstore.py, collview.py and records.py hold their data)
 
 Peer messages (the table is messages.KINDS; this copy is checked against it by a test):
 
-  kind   fields                          answer  handled by
-  p      reqid key enc owner p base      pas     replica
-  pas    reqids                          -       writes
-  g      reqid key p owner have          gas     replica
-  gas    answers                         -       reads
-  nak    reqid                           -       node
-  rp     key enc p owner                 -       replica
-  fg     reqid key r                     fa      forward
-  fp     reqid key ctx data expire_at w  fa      forward
-  fi     reqid key delta w               fa      forward
-  fa     reqid err enc                   -       forward
-  hp     hint key enc p                  hpa     handoff
-  hpa    hint digest                     -       handoff
-  ael    reqid p depth indices           aelr    antientropy
-  aelr   reqid depth hashes              -       antientropy
-  aeb    reqid p buckets                 aebr    antientropy
-  aebr   reqid items                     -       antientropy
-  aew    p wanted                        rp      antientropy
-  rq     reqid key p digest              ra      reaper
-  ra     reqid ok                        -       reaper
-  reap   key p digest                    -       reaper
-  hb     -                               -       membership
-  gs     members ring                    -       membership
-  wq     reqid key p owner               wa      probes
-  wa     reqid enc                       -       probes
-  fl     reqid                           fla     probes
-  fla    reqid                           -       probes
-  kq     reqid what partitions args      kqr     cluster.keyscan
-  kqr    reqid result                    -       cluster.keyscan
-  cport  port                            -       cluster.ports
+  kind   fields                           answer  handled by
+  p      reqid key enc owner p base       pas     replica
+  pas    reqids                           -       writes
+  g      reqid key p owner have           gas     replica
+  gas    answers                          -       reads
+  nak    reqid                            -       node
+  rp     key enc p owner                  -       replica
+  fg     reqid key r                      fa      forward
+  fp     reqid key ctx data expire_at w   fa      forward
+  fi     reqid key delta w                fa      forward
+  fa     reqid err enc                    -       forward
+  hp     hint key enc p                   hpa     handoff
+  hpa    hint digest                      -       handoff
+  ael    reqid p depth indices            aelr    antientropy
+  aelr   reqid depth hashes               -       antientropy
+  aeb    reqid p buckets                  aebr    antientropy
+  aebr   reqid items                      -       antientropy
+  aew    p wanted                         rp      antientropy
+  rq     reqid key p digest               ra      reaper
+  ra     reqid ok                         -       reaper
+  reap   key p digest                     -       reaper
+  hb     -                                -       membership
+  gs     members ring                     -       membership
+  wq     reqid key p owner                wa      probes
+  wa     reqid enc                        -       probes
+  fl     reqid                            fla     probes
+  fla    reqid                            -       probes
+  cs     reqid p key owner applied        csa     collections
+  csa    reqid records full applied       -       collections
+  cw     reqid p key owner events deltas  cwa     collections
+  cwa    reqid                            -       collections
+  cwr    p key owner records events       -       collections
+  cf     reqid key payload                cfa     collections
+  cfa    reqid err reply                  -       collections
+  kq     reqid what partitions args       kqr     cluster.keyscan
+  kqr    reqid result                     -       cluster.keyscan
+  cport  port                             -       cluster.ports
+  rgp    reqid entries                    rga     cluster.registry
+  rga    reqid                            -       cluster.registry
+  rgd    digest                           rgt     cluster.registry
+  rgt    entries reply                    rgt     cluster.registry
+  af     reqid args user proto r w        afa     cluster.affinity
+  afa    reqid reply                      -       cluster.affinity
 """
 
 from __future__ import annotations
@@ -67,6 +82,8 @@ from typing import Any
 from . import messages as m
 from .antientropy import AntiEntropy
 from .clock import VV, Clock
+from .collcoord import CollCoordinator
+from .collstore import CollectionStore
 from .config import Config, Stats
 from .engine import Engine
 from .forward import Forwarder
@@ -130,11 +147,12 @@ class Node:
         self.anti_entropy = AntiEntropy(self)
         self.reaper = Reaper(self)
         self.probes = Probes(self)
+        self.coll = CollCoordinator(self, CollectionStore(engine, self.local))
         self.handlers: dict[str, Handler] = {m.REFUSED: self.on_refused}
         for table in (self.membership.handlers(), self.replica.handlers(),
                       self.handoff.handlers(), self.reads.handlers(), self.writes.handlers(),
                       self.forwarder.handlers(), self.anti_entropy.handlers(),
-                      self.reaper.handlers(), self.probes.handlers()):
+                      self.reaper.handlers(), self.probes.handlers(), self.coll.handlers()):
             self.handlers.update(table)
         core_kinds = set(m.KINDS) - m.FACE_KINDS
         if set(self.handlers) != core_kinds:
@@ -148,7 +166,7 @@ class Node:
         """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
         self.reads.get(key, cb, r)
 
-    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write (writes.Writes.put): `ctx` None writes with this node's own
         context, `data` None a tombstone."""
@@ -226,13 +244,19 @@ class Node:
         if self.membership.peer_down(peer):
             self.reads.peer_down(peer)
             self.writes.peer_down(peer)
+            self.coll.peer_down(peer)
 
     def in_flight(self) -> int:
         """Operations this node waits on answers for."""
         return (len(self.reads.pending) + len(self.writes.pending)
                 + len(self.forwarder.pending) + len(self.anti_entropy.pending)
                 + len(self.reaper.pending) + len(self.probes.held_ops)
-                + len(self.probes.flushes))
+                + len(self.probes.flushes) + len(self.coll.pending))
+
+    def wipe(self) -> None:
+        """Forget every key this node holds (FLUSHALL)."""
+        self.local.wipe()
+        self.coll.wipe()
 
     # --- effects ---------------------------------------------------------------------
 
@@ -315,6 +339,7 @@ class Node:
         postpone(self.reads.pending, ms)
         postpone(self.writes.pending, ms)
         postpone(self.forwarder.pending, ms)
+        postpone(self.coll.pending, ms)
 
     def tick(self) -> None:
         """Time out overdue requests, then whatever periodic work is due (heartbeats,
@@ -326,6 +351,7 @@ class Node:
         self.probes.expire(now)
         self.reaper.expire(now)
         self.anti_entropy.expire(now)
+        self.coll.expire(now)
         self.membership.tick(now)
         self.handoff.tick(now)
         self.reaper.tick(now)

@@ -109,7 +109,7 @@ class Probes:
     def flush_all(self, cb: Callable[[Result], Any]) -> None:
         """Wipe every member's data; answers after every up member confirmed."""
         node = self.node
-        node.local.wipe()
+        node.wipe()
         peers = (node.membership.members - node.membership.down) - {node.name}
         if not peers:
             node.done.append((cb, (None, None)))
@@ -120,7 +120,7 @@ class Probes:
             node.send(peer, m.flush(op.reqid))
 
     def on_flush(self, src: str, msg: tuple) -> None:
-        self.node.local.wipe()
+        self.node.wipe()
         self.node.send(src, m.flush_ack(msg[1]))
 
     def on_flush_ack(self, src: str, msg: tuple) -> None:

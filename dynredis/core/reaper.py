@@ -24,10 +24,15 @@ from typing import TYPE_CHECKING
 
 from . import messages as m
 from . import obj as objmod
+from . import records as rec
 from .inflight import overdue
+from .records import ELEM_BASE
 
 if TYPE_CHECKING:
     from .node import Node
+
+
+BARE_TRACKED = 100_000  # bare records timed at once (more wait for a later sweep)
 
 
 class ReapOp:
@@ -52,6 +57,8 @@ class Reaper:
         self.engine = node.engine
         self.pending: dict[int, ReapOp] = {}
         self.sweep: Iterator[tuple[int, bytes, bytes]] | None = None
+        # (partition, record key) -> when the sweep first saw the record bare
+        self.bare_since: dict[tuple[int, bytes], int] = {}
         self.next_sweep = 0
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
@@ -66,10 +73,41 @@ class Reaper:
             self.sweep_step()
 
     def owned_objects(self) -> Iterator[tuple[int, bytes, bytes]]:
-        """(partition, key, head) of every object of the partitions this node owns."""
+        """(partition, key, head) of every object of the partitions this node owns, then
+        of their collections' records (local.head: a large one's header only)."""
+        local = self.local
         for p in self.node.membership.owned_partitions():
-            for key, head in self.local.scan_heads(p):
+            for key, head in local.scan_heads(p):
                 yield p, key, head
+            ep = ELEM_BASE + p  # the partition's collection records, if any
+            if local.held_tree(ep) is not None:
+                for rkey, head in local.scan_heads(ep):
+                    yield ep, rkey, head
+
+    def consider_record(self, p: int, rkey: bytes, head: bytes, now: int, grace: int) -> None:
+        """A collection's element record that holds no value goes the way a dead object
+        goes: one removed by a write of its own (SREM, HDEL, a pop) once dead for the
+        grace period; one a key-wide removal stripped to its clock (DEL, a type change:
+        kept so that an older version arriving late is known to be superseded) once the
+        sweep has seen it bare for the grace period (it carries no time of its own).
+        Removal records stay."""
+        if rec.kind_of(rkey) == rec.REMOVAL:
+            return
+        since = objmod.dead_since_enc(head, now)
+        seen = self.bare_since
+        if since is None:
+            seen.pop((p, rkey), None)
+            return
+        if since:  # removed by a write of its own (SREM, HDEL ...): dead since then
+            if now - since >= grace:
+                self.propose(p, rkey, head)
+            return
+        first = seen.get((p, rkey))
+        if first is None:
+            if len(seen) < BARE_TRACKED:
+                seen[p, rkey] = now
+        elif now - first >= grace:
+            self.propose(p, rkey, head)
 
     def sweep_step(self) -> None:
         """Walk this node's owned partitions a batch at a time, looking for objects
@@ -85,6 +123,9 @@ class Reaper:
                 self.sweep = None
                 return
             p, key, head = item
+            if p >= ELEM_BASE:
+                self.consider_record(p, key, head, now, grace)
+                continue
             since = objmod.dead_since_enc(head, now)
             if since is not None and now - since >= grace:
                 self.propose(p, key, head)
@@ -124,7 +165,7 @@ class Reaper:
         node = self.node
         if node.reads.reading(key):
             return False
-        primaries = node.membership.ring.preference_list(p, node.cfg.n)
+        primaries = node.membership.ring.preference_list(rec.base_partition(p), node.cfg.n)
         if node.name in primaries:
             head = self.local.head(p, key)
             # Only a committed copy counts: a crash must not be able to take it back.
@@ -152,7 +193,7 @@ class Reaper:
         del self.pending[reqid]
         node = self.node
         msg = m.reap(op.key, op.p, op.digest)
-        for peer in node.membership.ring.preference_list(op.p, node.cfg.n):
+        for peer in node.membership.ring.preference_list(rec.base_partition(op.p), node.cfg.n):
             if peer != node.name:
                 node.send(peer, msg)
         self.remove(op.key, op.p, op.digest)
@@ -162,7 +203,12 @@ class Reaper:
         self.remove(key, p, digest)
 
     def remove(self, key: bytes, p: int, digest: bytes) -> None:
-        head = self.local.head(p, key)
+        local = self.local
+        head = local.head(p, key)
         if head is not None and objmod.digest(head) == digest:
-            self.local.delete(p, key)
+            if p >= ELEM_BASE:
+                local.delete_record(p, key)
+                self.bare_since.pop((p, key), None)
+            else:
+                local.delete(p, key)
             self.node.stats.reaped += 1

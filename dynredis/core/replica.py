@@ -16,6 +16,7 @@ from . import clock as dvv
 from . import messages as m
 from . import obj as objmod
 from .clock import Clock
+from .records import ELEM_BASE
 
 if TYPE_CHECKING:
     from .node import Node
@@ -77,7 +78,7 @@ class Replica:
         """What this node holds of `key` as a replica: its own copy, or the hint it
         keeps for `owner`."""
         if owner == self.name:
-            return self.local.get_enc(p, key)
+            return self.local.get_record(p, key)
         return self.node.handoff.held(owner, p, key)
 
     def apply(self, key: bytes, enc: bytes, p: int, base: bytes | None = None) -> None:
@@ -90,6 +91,9 @@ class Replica:
         (the common case of replicas in step, and no decoding: decoding and comparing
         both versions was two thirds of a replica's work).
         """
+        if p >= ELEM_BASE:
+            self.node.coll.store.merge(p, key, enc)  # a collection's record
+            return
         local = self.local
         lenc = local.get_enc(p, key)
         if lenc is None:

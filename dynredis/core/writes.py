@@ -20,6 +20,7 @@ from .clock import VV, Clock
 from .inflight import overdue_sized
 from .membership import Route
 from .quorum import PutCore, Result, unreachable
+from .records import marker_type
 
 if TYPE_CHECKING:
     from .node import Node
@@ -32,6 +33,7 @@ OVERFLOW = "overflow"
 # Why a write was refused: it would leave the key more than obj.SIBLING_MAX concurrent
 # versions (the Redis face words it; the error is its first word).
 TOO_MANY_SIBLINGS = "too-many-siblings"
+WRONG_TYPE = "wrong-type"  # an increment of a collection key
 
 
 class PutOp(PutCore):
@@ -70,6 +72,12 @@ def known_part(ctx: VV, local: Clock | None) -> VV:
     return tuple(out)
 
 
+def is_collection(obj: Clock | None, now: int) -> bool:
+    """The key's live winning version is a collection's header."""
+    sib = objmod.read_value(obj, now)
+    return sib is not None and marker_type(sib[2]) is not None
+
+
 class Writes:
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -85,7 +93,7 @@ class Writes:
 
     # --- the two kinds of write ------------------------------------------------------
 
-    def put(self, key: bytes, ctx: VV | None, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write of a new version of `key`.
 
@@ -101,6 +109,12 @@ class Writes:
         if not route.local:
             self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
                                         cb, len(data) if data is not None else 0)
+            return
+        coll = self.node.coll
+        if key in coll.store.known:
+            # A collection (or a key that was one here): SET or DEL replaces it whole,
+            # removing every element the write observed (collcoord.py).
+            coll.replace(key, data, expire_at, cb, w)
             return
         if not self.quorum_up(route, w, cb):
             return
@@ -140,6 +154,9 @@ class Writes:
             return
         local, lenc = self.local.get(p, key)
         now = self.node.now
+        if key in self.node.coll.store.known and is_collection(local, now):
+            self.node.done.append((cb, (WRONG_TYPE, None)))
+            return
         state = objmod.counter_state(local, now)
         expire = 0
         if state is None:

@@ -10,6 +10,7 @@ client's replies as one write.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -17,24 +18,33 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
+from ..cluster.affinity import Affinity
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..commands.collection import run_forwarded
+from ..commands.context import ServerFigures
+from ..commands.gate import KeyGate
+from ..commands.table import lookup
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
+from ..scripting.service import Scripts
 from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
-from .peers import PeerLink
+from .peers import PeerInbound, PeerLink
 from .wire import encode
+
+
+def resp_error(text: str) -> bytes:
+    return b"-" + text.encode() + b"\r\n"
 
 log = logging.getLogger("dynredis.server")
 
@@ -62,7 +72,7 @@ CANDIDATE_TTL_S = 10.0
 PROVEN_MAX = 4096
 
 
-@dataclass
+@dataclasses.dataclass
 class NodeOptions:
     port: int = 7000
     # The port for cluster-aware clients (see README "Cluster-aware clients"): None for
@@ -179,6 +189,16 @@ class NodeServer:
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
         self.keyscan = KeyScan(self.node)
+        node = self.node
+        # Collection commands other nodes forward to this replica (commands rebuild them).
+        node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
+        # A script past busy-reply-threshold: other commands are answered BUSY.
+        self.script_busy: Any = None
+        # Read-then-writes of one key run one at a time (commands/gate.py), at the key's
+        # first up replica (cluster/affinity.py: extra peer message kinds "af", "afa").
+        self.gate = KeyGate()
+        self.affinity = Affinity(self.node, self._run_forwarded)
+        self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
@@ -193,7 +213,8 @@ class NodeServer:
         # commands/cluster.py): (subcommand, protocol) -> (topology, reply)
         self.turn_ms = TURN_MS
         self.topology_replies: dict[tuple[str, int], tuple[tuple, bytes]] = {}
-        self.links: dict[str, PeerLink] = {}
+        self.links: dict[str, PeerLink] = {}  # ours to each peer
+        self.inbound: set[PeerInbound] = set()  # each peer's to us
         self.dirty: list[ClientConnection] = []
         self.flush_scheduled = False
         # Not in fsync mode (see send_peers_if_backlogged): a replica's acknowledgement
@@ -219,6 +240,8 @@ class NodeServer:
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
         self.set_now()
+        # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
+        self.scripts = Scripts(self)
 
     # --- the loop turn ---------------------------------------------------------------
 
@@ -300,8 +323,7 @@ class NodeServer:
         limit = self.limits.maxmemory_clients
         if not limit:
             return
-        sized = [(conn.memory(), conn) for conn in self.clients.values()
-                 if conn.peer_name is None and not conn.closing]
+        sized = [(conn.memory(), conn) for conn in self.clients.values() if not conn.closing]
         total = sum(size for size, _ in sized)
         if total <= limit:
             return
@@ -326,6 +348,15 @@ class NodeServer:
         if link is None:
             link = self.links[peer] = PeerLink(self, peer)
         return link
+
+    def accept_peer(self, name: str, transport: asyncio.Transport, rest: bytes) -> None:
+        """A client connection proved itself `name`'s link (server/client.py): its
+        transport, and the input that followed the proof, go to a PeerInbound."""
+        link = PeerInbound(self, name, transport)
+        self.inbound.add(link)
+        transport.set_protocol(link)
+        if rest:
+            link.received(rest)
 
     def peer_proven(self, peer: str) -> None:
         """`peer` proved the cluster secret, on a link to it or from it."""
@@ -368,6 +399,7 @@ class NodeServer:
             self.node.peer_up(peer)
             self.cluster_ports.tell(peer)
             self.users.tell(peer)
+            self.scripts.registry.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -382,6 +414,9 @@ class NodeServer:
             self.set_now()
             self.node.tick()
             self.keyscan.tick()
+            self.scripts.registry.tick()
+            self.scripts.tick()
+            self.affinity.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -414,12 +449,42 @@ class NodeServer:
             if late >= STALL_S:
                 self.node.stalled(int(late * 1000))
 
+    def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
+                       done: Callable[[bytes], None]) -> None:
+        """Run a command another node handed over (cluster/affinity.py) as its client
+        would have run it here: same user, protocol and quorum settings."""
+        from ..scripting.calls import ScriptCall
+
+        conn = self._forward_conn
+        if conn is None:
+            conn = self._forward_conn = ClientConnection(self)
+        cmd = lookup(args[0])
+        if cmd is None:
+            done(resp_error("ERR unknown command"))
+            return
+        # Its writes wait for every replica that is up, not W of them: when the client
+        # hears back, no copy is still on its way to a replica (a FLUSHALL the client
+        # sends next through its own node could otherwise be overtaken by one), and it
+        # reads its write through any node.
+        node = self.node
+        every = min(node.cfg.n, sum(1 for m in node.members if node.member_status(m) == "up"))
+        call = ScriptCall(conn, proto, done, None, user=user, authed=True,
+                          perms=self.users.restrictions(user), r=r or None,
+                          w=max(w or node.cfg.w, every))
+        try:
+            reply = cmd.handler(call, args)
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            reply = resp_error(f"ERR internal error executing '{cmd.name}'")
+        if reply is not None:
+            call.set(reply)
+
     def _users_changed(self, names: set[str]) -> None:
         """ACL users changed (here or on another node): connections of those users get
         their new rules at once; those of a deleted user are closed."""
         users = self.users
         for conn in list(self.clients.values()):
-            if conn.peer_name is not None or conn.user not in names:
+            if conn.user not in names:
                 continue
             if users.get(conn.user) is None:
                 conn.close_after_reply()
@@ -517,107 +582,52 @@ class NodeServer:
             self.cluster_server.close()
         for link in self.links.values():
             link.close()
+        for inbound in list(self.inbound):
+            inbound.close()
         for conn in list(self.clients.values()):
             if conn.transport is not None:
                 conn.flush()
                 conn.transport.close()
+        self.scripts.stop()
         driver.shutdown(self.engine)
         log.info("node %s stopped", self.name)
 
-    # --- INFO ------------------------------------------------------------------------
+    # --- what commands read of the server (commands/context.py) ----------------------
 
-    def info_sections(self) -> dict[str, Callable[[], dict[str, Any]]]:
-        return {
-            "server": self._info_server,
-            "clients": lambda: {"connected_clients": sum(
-                1 for c in self.clients.values() if c.peer_name is None),
-                "maxclients": self.limits.maxclients},
-            "stats": self._info_stats,
-            # Every node is part of a cluster: `redis-cli --cluster check` and cluster
-            # clients look for this (CLUSTER INFO has the details).
-            "cluster": lambda: {"cluster_enabled": 1},
-            "dynamo": self._info_dynamo,
-        }
+    def figures(self) -> ServerFigures:
+        """The server's figures for INFO, LASTSAVE and CONFIG GET (commands/info.py)."""
+        return ServerFigures(
+            build=native.running(),
+            run_id=self.run_id,
+            port=self.opts.port,
+            tls_port=self.opts.tls_port,
+            cluster_port=self.cluster_port,
+            started=self.started,
+            actor=self.actor.hex(),
+            engine=self.engine.name,
+            durability=self.opts.durability,
+            loading=self.loading,
+            connected_clients=len(self.clients),
+            maxclients=self.limits.maxclients,
+            connections_received=self.connections_received,
+            commands_processed=self.commands_processed,
+            flushes=self.flushes,
+            peer_writes=self.peer_writes,
+            client_writes=self.client_writes,
+            client_read_pauses=self.paused_clients,
+            rejected_connections=self.rejected_connections,
+            evicted_clients=self.evicted_clients,
+            peer_links_accepted=self.peer_auth.accepted,
+            peer_links_refused=self.peer_auth.refusals,
+        )
 
-    def _info_server(self) -> dict[str, Any]:
-        from ..commands.server import REDIS_VERSION
-
-        return {
-            "redis_version": REDIS_VERSION,
-            "dynredis_version": "0.1.0",
-            # compiled (mypyc) or pure Python, and why (see dynredis/native.py)
-            "dynredis_build": native.running(),
-            "redis_mode": "cluster",
-            "os": os.uname().sysname,
-            "arch_bits": 64,
-            "process_id": os.getpid(),
-            "run_id": self.run_id,
-            "tcp_port": self.opts.port,
-            "uptime_in_seconds": int(time.time() - self.started),
-            "executable": "dynredis",
-        }
-
-    def _info_stats(self) -> dict[str, Any]:
-        s = self.node.stats
-        return {
-            "total_connections_received": self.connections_received,
-            "total_commands_processed": self.commands_processed,
-            "loop_flushes": self.flushes,
-            "peer_writes": self.peer_writes,
-            "client_writes": self.client_writes,
-            "client_read_pauses": self.paused_clients,
-            "rejected_connections": self.rejected_connections,
-            "evicted_clients": self.evicted_clients,
-            "coordinated_gets": s.gets,
-            "coordinated_puts": s.puts,
-            "replica_gets": s.replica_gets,
-            "replica_puts": s.replica_puts,
-            "forwarded": s.forwarded,
-            "read_repairs": s.read_repairs,
-            "noquorum_errors": s.noquorum,
-            "timeouts": s.timeouts,
-            "sibling_warnings": s.sibling_warnings,
-            "sibling_refusals": s.sibling_refusals,
-        }
-
-    def _info_dynamo(self) -> dict[str, Any]:
-        node = self.node
-        ring = node.ring
-        members = sorted(node.members)
-        return {
-            "node_name": self.name,
-            "actor_id": self.actor.hex(),
-            "n": node.cfg.n,
-            "r": node.cfg.r,
-            "w": node.cfg.w,
-            "timeout_ms": node.cfg.timeout_ms,
-            "ring_size": ring.q,
-            "ring_epoch": ring.epoch,
-            "ring_claimant": ring.claimant,
-            "ring_members": len(ring.members),
-            "members": ",".join(members),
-            "members_up": ",".join(m for m in members if node.member_status(m) == "up"),
-            "members_suspect": ",".join(
-                m for m in members if node.member_status(m) == "suspect"),
-            "members_down": ",".join(m for m in members if node.member_status(m) == "down"),
-            "local_keys": node.local.count(),
-            "object_cache_keys": len(node.local.cache),
-            "object_cache_bytes": node.local.cache.held,
-            "ae_exchanges": node.stats.ae_exchanges,
-            "ae_keys_compared": node.stats.ae_keys_compared,
-            "ae_keys_repaired": node.stats.ae_keys_repaired,
-            "reaped": node.stats.reaped,
-            "hints_stored": node.hints,
-            "hints_created": node.stats.hints_created,
-            "hints_delivered": node.stats.hints_delivered,
-            "owned_partitions": len(node.owned_partitions()),
-            "cluster_port": self.cluster_port,
-            "engine": self.engine.name,
-            "durability": self.opts.durability,
-            "pending_requests": node.in_flight(),
-            # 1 until the node has heard from its peers (data commands: -LOADING)
-            "loading": int(self.loading),
-            "tls_port": self.opts.tls_port,
-            "peer_links_accepted": self.peer_auth.accepted,
-            "peer_links_refused": self.peer_auth.refusals,
-        }
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: the counters INFO stats shows start again from 0."""
+        self.commands_processed = 0
+        self.connections_received = 0
+        self.flushes = 0
+        self.peer_writes = 0
+        self.client_writes = 0
+        stats = self.node.stats  # (in place: every mechanism holds it)
+        for f in dataclasses.fields(stats):
+            setattr(stats, f.name, 0)

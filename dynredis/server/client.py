@@ -1,4 +1,5 @@
-"""One accepted connection: a Redis client, or (after DYN.PEER) a peer's inbound link.
+"""One accepted connection: a Redis client (until DYN.PEER proves it a peer's link, then
+handed to peers.py).
 
 Client input is read as Redis reads it (resp/request.py). The commands of one read are
 executed before anything is written (for at most `NodeServer.turn_ms`, then the other
@@ -17,15 +18,17 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import hiredis
-
+from ..cluster.affinity import ROUTED
+from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
-from ..commands.table import ERR_NOAUTH, err_arity, err_unknown, lookup
+from ..commands.context import ServerFigures
+from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.request import RequestParser
-from .limits import ERR_MAXCLIENTS
-from .wire import unframe
+from .acl_table import UserTable
+from .limits import ERR_MAXCLIENTS, Limits
+from .retry import RetryTimer
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -104,7 +107,6 @@ class ClientConnection(asyncio.Protocol):
         # partitions this node owns.
         self.cluster_view = cluster_view
         self.node = server.node
-        self.reader = hiredis.Reader()  # a peer's frames (see _peer_frames)
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.waiting: deque[ReplySlot] = deque()
@@ -125,13 +127,11 @@ class ClientConnection(asyncio.Protocol):
         self.last_cmd = "NULL"
         self.peer_name: str | None = None
         self.peer_pending: Any = None  # between DYN.PEER HELLO and PROOF (peerauth)
-        self.peer_parts: list[bytes] = []  # the parts of a bulk batch read so far
         self.closing = False
         self.created = time.monotonic()
         self.peer = "?"
         self.local = "?"
-        # Client input, read as Redis reads it (resp/request.py); a peer's frames, after
-        # its hello, go to `reader` instead.
+        # Client input, read as Redis reads it (resp/request.py).
         self.parser = RequestParser(server.limits.proto_max_bulk_len)
         self.held = 0  # input held (parser.held()), as counted in server.input_held
         self.counted = False  # counted in server.client_count (a client, not a peer)
@@ -145,11 +145,15 @@ class ClientConnection(asyncio.Protocol):
         self.reply_size = 0
         self.obuf_soft_since = 0.0  # when unsent output passed the soft limit (0: under)
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
-        self.tx: list[tuple[Any, list[bytes]]] | None = None
+        self.tx: list[tuple[Command, list[bytes]]] | None = None
         self.tx_failed = False
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
+        # A script of this client is running: its later commands wait for its reply
+        # (they must see its effects, as in Redis).
+        self.script_held = False
+        self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -162,9 +166,55 @@ class ClientConnection(asyncio.Protocol):
         self._proto = value
         self.nil = resp.nil(value)
 
+    # --- the server's facilities, as commands may use them (commands/context.py) -----
+
+    @property
+    def users(self) -> UserTable:
+        return self.server.users
+
+    @property
+    def limits(self) -> Limits:
+        return self.server.limits
+
+    @property
+    def keyscan(self) -> KeyScan:
+        return self.server.keyscan
+
+    @property
+    def scripts(self) -> Any:
+        return self.server.scripts
+
+    @property
+    def affinity(self) -> Any:
+        return self.server.affinity
+
+    @property
+    def clients(self) -> dict[int, ClientConnection]:
+        return self.server.clients
+
+    @property
+    def topology_replies(self) -> dict[tuple[str, int], tuple[tuple, bytes]]:
+        return self.server.topology_replies
+
+    def figures(self) -> ServerFigures:
+        return self.server.figures()
+
+    def reset_stats(self) -> None:
+        self.server.reset_stats()
+
+    def evict_clients(self) -> None:
+        self.server.evict_clients()
+
+    def cluster_port_of(self, member: str) -> int:
+        return self.server.cluster_ports.of(member)
+
+    def retry_until(self, timeout_ms: int, every_ms: int, ask: Callable[[], None],
+                    expired: Callable[[], None]) -> RetryTimer:
+        return RetryTimer(self.server, self, timeout_ms, every_ms, ask, expired)
+
     # --- writes (remembered for WAIT) ------------------------------------------------
 
-    def put(self, key: bytes, ctx: Any, data: bytes | None, expire_at: int,
+    def put(self, key: bytes, ctx: Any, data: Any, expire_at: int,
             cb: Callable[[tuple], None], w: int | None = None) -> None:
         """`Node.put`, remembering the written object for WAIT."""
         self.node.put(key, ctx, data, expire_at, self._remember(key, cb), w)
@@ -191,6 +241,14 @@ class ClientConnection(asyncio.Protocol):
         """Remember an acknowledged write's object for WAIT."""
         if result[0] is None and result[1] is not None:
             self.last_write = (key, result[1])
+
+    def hold(self) -> None:
+        """Run nothing more of this client until `release_hold` (a script runs)."""
+        self.script_held = True
+
+    def release_hold(self) -> None:
+        self.script_held = False
+        self._schedule_resume()
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
@@ -233,8 +291,6 @@ class ClientConnection(asyncio.Protocol):
         self.tx = None
         self.parser.clear()
         self._account_input_quietly()
-        self.reader = hiredis.Reader()
-        self.peer_parts = []
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: read and run
@@ -251,11 +307,7 @@ class ClientConnection(asyncio.Protocol):
             return
         server = self.server
         server.set_now()
-        if self.peer_name is not None:
-            self.reader.feed(data)
-            self._peer_frames()
-        else:
-            self._client_input(data)
+        self._client_input(data)
         server.pump()
 
     def _client_input(self, data: bytes) -> None:
@@ -330,7 +382,7 @@ class ClientConnection(asyncio.Protocol):
         node = self.node
         started = node.now
         while True:
-            if len(waiting) >= self.window or self.write_blocked:
+            if len(waiting) >= self.window or self.write_blocked or self.script_held:
                 self._pause()
                 break
             cmd = parser.command(not self.authed)
@@ -378,15 +430,29 @@ class ClientConnection(asyncio.Protocol):
         self.server.mark_dirty(self)
 
     def _became_peer(self) -> None:
-        """After the hello, the rest of the input is peer frames."""
+        """The connection proved itself a peer's link (DYN.PEER, peerauth.py): from now
+        on it belongs to peers.py, which gets its transport and the rest of its input.
+        Nothing of it is a client any more (not counted, not listed, never written)."""
+        name = self.peer_name
+        t = self.transport
+        assert name is not None and t is not None
         self.over_limit = False
+        server = self.server
         if self.counted:
             self.counted = False
-            self.server.client_count -= 1
-        self.reader.feed(self.parser.rest())
+            server.client_count -= 1
+        server.clients.pop(self.id, None)
+        rest = self.parser.rest()
         self.parser.clear()
         self._account_input_quietly()
-        self._peer_frames()
+        if self.out:  # (the hello's challenge went out turns ago; nothing is left behind)
+            t.write(b"".join(self.out))
+            self.out.clear()
+        self.transport = None
+        server.accept_peer(name, t, rest)
+        if self.paused:
+            self.paused = False
+            t.resume_reading()
 
     def _charge_reply(self, size: int) -> None:
         self.reply_size = size if not self.reply_size else (self.reply_size * 7 + size) >> 3
@@ -417,7 +483,7 @@ class ClientConnection(asyncio.Protocol):
     def _schedule_resume(self) -> None:
         """Come back to a paused client once nothing holds it any more."""
         if (self.paused and not self.resume_scheduled and not self.write_blocked
-                and len(self.waiting) <= self.window // 2):
+                and not self.script_held and len(self.waiting) <= self.window // 2):
             self.resume_scheduled = True
             self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
@@ -471,9 +537,20 @@ class ClientConnection(asyncio.Protocol):
                 self.tx_failed = True
             self.reply(ERR_LOADING)
             return
+        if self.server.script_busy is not None:
+            busy = self.server.scripts.busy_reply(args)
+            if busy is not None:
+                if self.tx is not None:
+                    self.tx_failed = True
+                self.reply(busy)
+                return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
+            return
+        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            self.last_cmd = cmd.name
+            self.server.commands_processed += 1
             return
         self.last_cmd = cmd.name
         self.server.commands_processed += 1
@@ -581,36 +658,3 @@ class ClientConnection(asyncio.Protocol):
         self.parser.clear()
         self._account_input_quietly()
         self.server.mark_dirty(self)
-
-    # --- peer links ------------------------------------------------------------------
-
-    def _peer_frames(self) -> None:
-        reader = self.reader
-        node = self.node
-        src = self.peer_name
-        assert src is not None
-        while True:
-            body = reader.gets()
-            if body is False:
-                return
-            if type(body) is list:
-                # A part of a bulk batch (wire.part_head): [more, bytes].
-                parts = self.peer_parts
-                parts.append(body[1])
-                if body[0]:
-                    continue
-                body = b"".join(parts)
-                parts.clear()
-            try:
-                msgs = unframe(body)
-            except Exception:
-                log.warning("bad frame from peer %s", src)
-                continue
-            for msg in msgs:
-                try:
-                    if msg[0] == "gs":
-                        msg = self.server.admit_gossip(src, msg)
-                    node.on_message(src, msg)
-                except Exception:
-                    log.exception("handling %r from %s failed", msg[:1], src)
-                self.server.send_peers_if_backlogged()

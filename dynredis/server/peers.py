@@ -1,11 +1,16 @@
-"""Outbound links to peers: one TCP (or TLS) connection per peer, reconnecting with
-backoff.
+"""Peer links, both directions: this node's link to each peer (`PeerLink`, outbound)
+and each peer's link to this node (`PeerInbound`).
 
-A link carries messages only once both sides proved the cluster secret (peerauth.py);
-until then, as while it connects, messages wait in a bounded queue. A link that cannot
-connect, is refused, or drops, marks the peer down in the node (so requests stop
-choosing it) and drops what was queued: the requests that needed it time out or are
-answered by other replicas, as Dynamo expects of a lost message.
+Messages flow one way on a link: a node sends on its own links and reads on its
+peers' links to it (answers go back on the answerer's own link). Both kinds are
+reached only through the secret's challenge-response (peerauth.py).
+
+Outbound: one TCP (or TLS) connection per peer, reconnecting with backoff. A link
+carries messages only once both sides proved the cluster secret; until then, as while
+it connects, messages wait in a bounded queue. A link that cannot connect, is refused,
+or drops, marks the peer down in the node (so requests stop choosing it) and drops what
+was queued: the requests that needed it time out or are answered by other replicas, as
+Dynamo expects of a lost message.
 
 Small frames (heartbeats, acknowledgements, requests, small values) go out at once.
 Bulk batches (wire.BULK_FROM bytes or more: large values) wait in their own queue and
@@ -14,6 +19,12 @@ frame is never queued behind more than a couple of parts: a 100 MB value in flig
 does not delay a heartbeat by the time 100 MB take to cross (the peer would be marked
 down) nor an acknowledgement (its write would time out). Messages may thus overtake a
 bulk batch; Dynamo's messages are made to be reordered (the simulator reorders them).
+
+Inbound: peers dial the client port, so a peer's link starts as a client connection
+(server/client.py) whose first words are the DYN.PEER hello; once the dialer proved
+the secret, the server hands its transport to a `PeerInbound` (`transport.set_protocol`)
+with whatever input followed the proof. From then on its bytes are peer frames
+(wire.py, a bulk batch in parts), each message handed to the node.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 import hiredis
 
 from .peerauth import Dialer
-from .wire import BULK_FROM, PART, PART_END, frame, part_head
+from .wire import BULK_FROM, PART, PART_END, frame, part_head, unframe
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -257,3 +268,66 @@ class PeerLink(asyncio.Protocol):
         t = self.transport or self.handshaking
         if t is not None:
             t.close()
+
+
+class PeerInbound(asyncio.Protocol):
+    """A peer's proven link to this node: its frames, one message at a time, to the
+    node (gossip through the server's admission first). Nothing is written back."""
+
+    def __init__(self, server: NodeServer, name: str, transport: asyncio.Transport) -> None:
+        self.server = server
+        self.node = server.node
+        self.name = name
+        self.transport: asyncio.Transport | None = transport
+        self.reader = hiredis.Reader()
+        self.parts: list[bytes] = []  # the parts of a bulk batch read so far
+
+    def data_received(self, data: bytes) -> None:
+        server = self.server
+        server.set_now()
+        self.received(data)
+        server.pump()
+
+    def received(self, data: bytes) -> None:
+        """Hand every complete frame in `data` (and what came before it) to the node,
+        within the current event."""
+        reader = self.reader
+        reader.feed(data)
+        node = self.node
+        server = self.server
+        src = self.name
+        while True:
+            body = reader.gets()
+            if body is False:
+                return
+            if type(body) is list:
+                # A part of a bulk batch (wire.part_head): [more, bytes].
+                parts = self.parts
+                parts.append(body[1])
+                if body[0]:
+                    continue
+                body = b"".join(parts)
+                parts.clear()
+            try:
+                msgs = unframe(body)
+            except Exception:
+                log.warning("bad frame from peer %s", src)
+                continue
+            for msg in msgs:
+                try:
+                    if msg[0] == "gs":
+                        msg = server.admit_gossip(src, msg)
+                    node.on_message(src, msg)
+                except Exception:
+                    log.exception("handling %r from %s failed", msg[:1], src)
+                server.send_peers_if_backlogged()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.reader = hiredis.Reader()
+        self.parts = []
+        self.server.inbound.discard(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -58,6 +58,8 @@ def unframe(body: bytes) -> tuple:
 # requests to time out silently. 1: single acknowledgements and answers (no version
 # word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3: the
 # secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent; 4: a
-# replica's refusal ("nak"), keyspace queries with their arguments as one field; 5: large
-# batches in parts (`part_head`). The kinds and their fields are core/messages.py's table.
-PEER_PROTOCOL = 5
+# replica's refusal ("nak"), keyspace queries with their arguments as one field; 5: the
+# scripts and function libraries every node holds ("rgp", "rga", "rgd", "rgt"); 6: large
+# batches in parts (`part_head`), a replica get names the coordinator's large copy
+# ("g" have). The kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 6

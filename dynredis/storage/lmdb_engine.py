@@ -179,11 +179,20 @@ class LmdbEngine:
                         for pk, v in self._stage.items() if pk[:2] == prefix)
         return self._scan(prefix, staged, head)
 
+    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Like `scan`, for the keys of a partition that start with `key_prefix` (a
+        collection's elements: one contiguous run of the B-tree)."""
+        prefix = _pack(partition)
+        full = prefix + key_prefix
+        staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk.startswith(full))
+        return self._scan(prefix, staged, 0, key_prefix)
+
     def _scan(
-        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], head: int
+        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], head: int,
+        key_prefix: bytes = b""
     ) -> Iterator[tuple[bytes, bytes]]:
-        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix, head)
-        longs = self._read_long(prefix, head)
+        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix, head, key_prefix)
+        longs = self._read_long(prefix, head, key_prefix)
         if longs:
             # Disjoint key sets (a key's length picks its db): tuples never tie on key.
             committed = heapq.merge(committed, longs)
@@ -207,19 +216,22 @@ class LmdbEngine:
             if sv is not None:
                 yield sk, sv
 
-    def _iter_data(self, prefix: bytes, head: int) -> Iterator[tuple[bytes, bytes]]:
+    def _iter_data(self, prefix: bytes, head: int,
+                   key_prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Committed (key, value) of a prefix in the ``data`` db, read in chunks."""
         after: bytes | None = None
         while True:
-            chunk = self._read_chunk(prefix, after, head)
+            chunk = self._read_chunk(prefix, after, head, key_prefix)
             yield from chunk
             if len(chunk) < self.scan_chunk:
                 return
             after = prefix + chunk[-1][0]
 
-    def _read_long(self, prefix: bytes, head: int) -> list[tuple[bytes, bytes]]:
-        """Every committed (real key, value) of a prefix in the ``long`` db, sorted (the
-        first `head` bytes of each value, with `head`)."""
+    def _read_long(self, prefix: bytes, head: int,
+                   key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Every committed (real key, value) of a prefix in the ``long`` db whose real
+        key starts with `key_prefix`, sorted (the first `head` bytes of each value, with
+        `head`)."""
         out: list[tuple[bytes, bytes]] = []
         with self._env.begin(db=self._long) as txn:
             cur = txn.cursor()
@@ -229,31 +241,34 @@ class LmdbEngine:
                 if k[:2] != prefix:
                     break
                 key, value = _split_record(record)
-                out.append((key, value[:head] if head else value))
+                if key.startswith(key_prefix):
+                    out.append((key, value[:head] if head else value))
         out.sort()
         return out
 
-    def _read_chunk(self, prefix: bytes, after: bytes | None,
-                    head: int) -> list[tuple[bytes, bytes]]:
-        """Up to scan_chunk committed (key, value) of a prefix, strictly after `after`
-        (with `head`, the first `head` bytes of each value: read in place)."""
+    def _read_chunk(self, prefix: bytes, after: bytes | None, head: int,
+                    key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Up to scan_chunk committed (key, value) of a prefix (and key prefix),
+        strictly after `after` (with `head`, the first `head` bytes of each value: read
+        in place)."""
         if head:
             with self._env.begin(db=self._data, buffers=True) as txn:
-                return self._chunk(txn, prefix, after, head)
+                return self._chunk(txn, prefix + key_prefix, after, head)
         with self._env.begin(db=self._data) as txn:
-            return self._chunk(txn, prefix, after, 0)
+            return self._chunk(txn, prefix + key_prefix, after, 0)
 
-    def _chunk(self, txn: Any, prefix: bytes, after: bytes | None,
+    def _chunk(self, txn: Any, full: bytes, after: bytes | None,
                head: int) -> list[tuple[bytes, bytes]]:
         limit = self.scan_chunk
+        n = len(full)
         out: list[tuple[bytes, bytes]] = []
         cur = txn.cursor()
-        if not cur.set_range(prefix if after is None else after):
+        if not cur.set_range(full if after is None else after):
             return out
         if after is not None and bytes(cur.key()) == after and not cur.next():
             return out
         for k, v in cur.iternext():
-            if bytes(k[:2]) != prefix:
+            if bytes(k[:n]) != full:
                 break
             if head:
                 out.append((bytes(k[2:]), bytes(v[:head])))

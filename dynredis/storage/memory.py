@@ -60,6 +60,13 @@ class MemoryEngine:
             return iter([(k, v if len(v) <= head else v[:head]) for k, v in items])
         return iter(items)
 
+    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The (key, value) of a partition whose keys start with `key_prefix`, in order."""
+        part = self._parts.get(partition)
+        if not part:
+            return iter(())
+        return iter(sorted((k, v) for k, v in part.items() if k.startswith(key_prefix)))
+
     def partitions(self) -> list[int]:
         """Partitions holding at least one key, ascending."""
         return sorted(p for p, part in self._parts.items() if part)

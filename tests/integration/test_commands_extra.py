@@ -500,7 +500,8 @@ def test_time_and_lastsave(cluster: Cluster, real_redis: redis.Redis,
 
 
 SHARED_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "proto-max-bulk-len",
-                   "maxclients", "client-query-buffer-limit", "client-output-buffer-limit")
+                   "maxclients", "client-query-buffer-limit", "client-output-buffer-limit",
+                   "busy-reply-threshold", "lua-time-limit")
 OWN_SETTINGS = {"object-cache-max-memory"}  # dynredis' own, which Redis does not have
 
 
@@ -538,8 +539,8 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
                     "client-query-buffer-limit": "1073741824",
                     "client-output-buffer-limit":
                         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-                    "maxmemory-clients": "2147483648",
-                    "object-cache-max-memory": "67108864"}
+                    "maxmemory-clients": "2147483648", "busy-reply-threshold": "5000",
+                    "lua-time-limit": "5000", "object-cache-max-memory": "67108864"}
     assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
                                           "maxclients": "10000",
                                           "maxmemory-clients": "2147483648"}

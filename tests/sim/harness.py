@@ -52,11 +52,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dynredis.commands.collection import run_forwarded
 from dynredis.core import clock as dvv
 from dynredis.core import driver, messages
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION, parse_hint_key
 from dynredis.core.node import Config, Node, Result
+from dynredis.core.records import ELEM_BASE
 from dynredis.core.ring import Ring, new_ring
 from dynredis.server.wire import batch, unframe
 from dynredis.storage.memory import MemoryEngine
@@ -95,7 +97,9 @@ class StoreLog:
         """`enc` stored over `before` (what the engine held for the key)."""
         self.stores += 1
         if p == HINT_PARTITION:
-            key = parse_hint_key(key)[2]
+            _, p, key = parse_hint_key(key)
+        if p >= ELEM_BASE:
+            return  # a collection's records (checked by the collection simulations)
         obj = objmod.decode(enc)
         entries, anon = obj
         size = len(anon)
@@ -187,6 +191,9 @@ class SimEngine:
 
     def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
         return self.base.scan(partition, head)
+
+    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self.base.scan_prefix(partition, key_prefix)
 
     def partitions(self) -> list[int]:
         return self.base.partitions()
@@ -351,6 +358,8 @@ class SimCluster:
                     members=started.members, seeds=seeds or tuple(self.names[:1]),
                     rng=random.Random(self.rng.random()))
         node.now = self.node_now(sn)
+        # Collection commands forwarded to this node are rebuilt as the server does.
+        node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
         sn.node = node
         sn.up = True
         sn.incarnation += 1

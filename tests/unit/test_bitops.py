@@ -179,6 +179,13 @@ def model_store(value: int, width: int, signed: bool, overflow: int,
         lo, hi = 0, (1 << width) - 1
         if is_set:
             value &= (1 << 64) - 1  # Redis reads the SET value as a 64-bit unsigned
+    if signed and is_set and overflow != bitops.WRAP and value < lo \
+            and hi - value > (1 << 63) - 1:
+        # Redis' quirk (checkSignedBitfieldOverflow computes top - value in 64 bits, which
+        # wraps for values this far below the field): redis-server 7.0 saturates
+        # `BITFIELD k OVERFLOW SAT SET i14 0 -9223372036854767617` to 8191, and
+        # OVERFLOW FAIL refuses it as too large.
+        return hi if overflow == bitops.SAT else None
     if lo <= value <= hi:
         return value
     if overflow == bitops.FAIL:

@@ -15,7 +15,7 @@ from dynredis.core.ring import new_ring
 from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection
 from dynredis.server.peerauth import Dialer
-from dynredis.server.peers import RETRY_MIN, PeerLink
+from dynredis.server.peers import RETRY_MIN, PeerInbound, PeerLink
 from dynredis.server.wire import PART, encode, unframe
 from dynredis.server.wire import batch as wire_batch
 
@@ -52,6 +52,9 @@ class FakeTransport:
 
     def resume_reading(self) -> None:
         pass
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
 
 
 def test_a_lost_reply_becomes_an_error_and_the_replies_behind_it_flow(tmp_path: Path) -> None:
@@ -158,13 +161,11 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
         node = srv.node
         coordinator = PEERS[0]
         back = transports[coordinator]
-        conn = ClientConnection(srv)
-        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
-        conn.peer_name = coordinator
+        link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
         obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
         puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
                  node.partition(b"k%05d" % i), None) for i in range(count)]
-        conn.data_received(wire_batch(puts))
+        link.data_received(wire_batch(puts))
         early = back.writes
         await asyncio.sleep(0)
         assert srv.engine.pending() == (0 if durability == "fsync" else count)
@@ -236,9 +237,7 @@ def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
     async def run() -> None:
         srv, transports = three_node_server(tmp_path, engine="memory")
         node = srv.node
-        conn = ClientConnection(srv)
-        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
-        conn.peer_name = PEERS[0]
+        inbound = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
         link = PeerLink(srv, "127.0.0.1:9")
         out = SlowTransport(link, room=2 * PART)
         link.transport = out  # type: ignore[assignment]
@@ -251,7 +250,7 @@ def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
             out.drain()
         wire = out.sent
         for i in range(0, len(wire), 1000):  # as a socket delivers it, in pieces
-            conn.data_received(wire[i:i + 1000])
+            inbound.data_received(wire[i:i + 1000])
         assert node.local.get_enc(p, b"big") == objmod.encode(obj)
         assert node.membership.fd.known(PEERS[0])  # the heartbeat was read too
         await asyncio.sleep(0)
@@ -300,11 +299,13 @@ def challenge(reply: bytes) -> list[bytes]:
 @pytest.mark.parametrize("words, error", [
     # earlier builds' hellos, which carried the secret itself
     ((SECRET, DIALER.encode(), b"2"),
-     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 5\r\n"),
+     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 6\r\n"),
     ((SECRET, DIALER.encode()),
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 5\r\n"),
-    ((b"HELLO", DIALER.encode(), b"4", b"0" * 64),
-     b"-ERR peer protocol 4 is not supported: this node speaks peer protocol 5\r\n"),
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 6\r\n"),
+    ((b"HELLO", DIALER.encode(), b"5", b"0" * 64),
+     b"-ERR peer protocol 5 is not supported: this node speaks peer protocol 6\r\n"),
+    ((b"HELLO", DIALER.encode(), b"7", b"0" * 64),
+     b"-ERR peer protocol 7 is not supported: this node speaks peer protocol 6\r\n"),
     ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
 ])
 def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(
@@ -347,6 +348,46 @@ def test_a_dialer_that_proves_the_secret_becomes_a_peer(tmp_path: Path) -> None:
 
     linked = asyncio.run(handshake())
     assert linked.peer_name == DIALER and not linked.closing
+
+
+def test_a_proven_peer_leaves_the_clients_for_the_peer_module(tmp_path: Path) -> None:
+    """After the proof the connection is a peer's link (server/peers.py PeerInbound):
+    not a client any more (not counted, not listed), and the frames that came in the
+    same read as the proof reach the node."""
+
+    async def run() -> None:
+        srv, transports = three_node_server(tmp_path, engine="memory",
+                                            cluster_secret=SECRET.decode())
+        node = srv.node
+        client = ClientConnection(srv)
+        client.connection_made(FakeTransport())  # type: ignore[arg-type]
+        conn = ClientConnection(srv)
+        t = FakeTransport()
+        conn.connection_made(t)  # type: ignore[arg-type]
+        assert srv.client_count == 2 and len(srv.clients) == 2
+        d = Dialer(SECRET, PEERS[0])
+        conn.data_received(d.hello())
+        await asyncio.sleep(0)
+        proof = d.answer(challenge(t.sent))
+        assert proof is not None
+        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
+        put = ("p", 7, b"k", objmod.encode(obj), srv.name, node.partition(b"k"), None)
+        conn.data_received(proof + wire_batch([put]))
+        link = t.protocol
+        assert isinstance(link, PeerInbound) and link.name == PEERS[0]
+        assert srv.inbound == {link}
+        assert list(srv.clients) == [client.id] and srv.client_count == 1
+        await asyncio.sleep(0)
+        assert ("pas", [7]) in [(m[0], list(m[1])) for m in
+                                peer_messages(transports[PEERS[0]].sent)]
+        link.data_received(wire_batch([put[:1] + (8,) + put[2:]]))  # later reads too
+        await asyncio.sleep(0)
+        assert [7, 8] == [r for m in peer_messages(transports[PEERS[0]].sent)
+                          if m[0] == "pas" for r in m[1]]
+        link.connection_lost(None)
+        assert not srv.inbound
+
+    asyncio.run(run())
 
 
 def test_a_wrong_or_missing_proof_closes_the_connection(tmp_path: Path) -> None:

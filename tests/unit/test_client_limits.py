@@ -58,6 +58,9 @@ class Transport:
     def pause_reading(self) -> None:
         self.reading = False
 
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
     def resume_reading(self) -> None:
         self.reading = True
 

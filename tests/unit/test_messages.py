@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from dynredis.cluster.affinity import Affinity
 from dynredis.cluster.keyscan import KeyScan
 from dynredis.cluster.ports import ClusterPorts
+from dynredis.cluster.registry import Registry
 from dynredis.core import messages as m
 from dynredis.core.node import Node
 from dynredis.server.wire import batch, unframe
@@ -44,6 +46,8 @@ def test_a_node_with_the_redis_face_handles_exactly_the_kinds_of_the_table() -> 
     assert set(node.handlers) == set(m.KINDS) - m.FACE_KINDS
     KeyScan(node)
     ClusterPorts(node, 0)
+    Registry(node)
+    Affinity(node, lambda *args: None)
     assert set(node.handlers) == set(m.KINDS)
     with pytest.raises(ValueError):
         node.register("no-such-kind", lambda src, msg: None)

@@ -1112,3 +1112,25 @@ def test_heads_are_the_first_bytes_of_each_value(engine, committed):
     maybe_commit(engine, committed)
     assert engine.get_head(3, b"b", 10) is None
     assert [k for k, _ in engine.scan(3, 10)] == sorted(k for k in values if k != b"b")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 512])
+@pytest.mark.parametrize("committed", [False, True])
+def test_scan_prefix_is_scan_filtered_by_prefix(engine, committed, chunk):
+    """A prefix scan returns exactly the keys of a full scan that start with the
+    prefix, in order: staged and committed, short and long keys, across chunks, never
+    from a neighbouring partition."""
+    if isinstance(engine, LmdbEngine):
+        engine.scan_chunk = chunk
+    keys = SHORT_KEYS + LONG_KEYS + [b"a\x00\x00", b"a\x01", b"a\x00b\x00"]
+    for p in (255, 256, 257):
+        for k in keys:
+            engine.put(p, k, b"%d:" % p + k[:20])
+    maybe_commit(engine, committed)
+    engine.delete(256, b"a\x00b")  # a staged delete and a staged put under a prefix
+    engine.put(256, b"a\x00zz", b"staged")
+    for prefix in (b"", b"a", b"a\x00", b"a\x00b", b"\x00", b"\xff\xff", b"m" * 599,
+                   b"zzz", b"a" * MAX_SHORT):
+        want = [(k, v) for k, v in engine.scan(256) if k.startswith(prefix)]
+        assert list(engine.scan_prefix(256, prefix)) == want, prefix
+    assert list(engine.scan_prefix(256, b"a\x00")) != []

@@ -1,0 +1,133 @@
+"""Key affinity: a command that reads a key and writes what it decided, and a script with
+keys, run at one node per key, the first up node of the key's preference list.
+
+Dynamo lets any node coordinate any request, which is right for reads and blind writes.
+A read-then-write coordinated by two nodes at once can both read "absent" and both
+write (two SET NX winners, two holders of one lock). Sent to the same node, they meet
+in its key gate (commands/gate.py) and run one after the other. So a node that is not
+the key's first up replica hands such a command ("af") to the one that is, with the
+client's protocol, user and quorum settings; that node runs it (never handing it on)
+and answers with the reply ("afa"). The client's later commands wait for the answer, as
+they would for the command itself. If the target is lost meanwhile the command fails
+with an error rather than being run twice.
+
+Pure, as keyscan.py: effects through `node.send`; the server gives `run(args, user,
+proto, r, w, done)` to execute a handed-over command, and calls `tick()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..commands.table import parse_int
+from ..core import messages as m
+
+# Commands routed by their key (args[1]); SET only with options (plain SET is blind).
+KEYED = frozenset({"setnx", "getset", "getdel", "getex", "append", "setrange", "expire",
+                   "pexpire", "expireat", "pexpireat", "persist", "setbit", "bitfield",
+                   "incrbyfloat", "pfadd"})
+SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+ROUTED = KEYED | SCRIPTS | {"set", "del", "unlink"}
+WAIT_MS = 60_000  # a command that the target never answers (a script may run long)
+
+
+def routed_key(name: str, args: list[bytes]) -> bytes | None:
+    """The key whose node coordinates this command, or None to run it here."""
+    if name in KEYED:
+        return args[1]
+    if name == "set":
+        return args[1] if len(args) > 3 else None
+    if name in ("del", "unlink"):
+        return args[1] if len(args) == 2 else None
+    if name in SCRIPTS:
+        n = parse_int(args[2])
+        return args[3] if n is not None and 0 < n <= len(args) - 3 else None
+    return None
+
+
+class _Pending:
+    __slots__ = ("slot", "conn", "target", "deadline", "name")
+
+    def __init__(self, slot: Any, conn: Any, target: str, deadline: int, name: str) -> None:
+        self.slot = slot
+        self.conn = conn
+        self.target = target
+        self.deadline = deadline
+        self.name = name
+
+
+class Affinity:
+    def __init__(self, node: Any,
+                 run: Callable[[list[bytes], str, int, int, int, Callable[[bytes], None]],
+                               None]) -> None:
+        self.node = node
+        self.run = run
+        self.pending: dict[int, _Pending] = {}
+        self._reqids = 0
+        self.handed = 0  # commands handed to another node (INFO)
+        self.taken = 0  # commands run for another node
+        node.register(m.COMMAND_FORWARD, self._on_forward)
+        node.register(m.COMMAND_ANSWER, self._on_answer)
+
+    def forward(self, conn: Any, name: str, args: list[bytes]) -> bool:
+        """Hand the command to its key's node if that is another node; True if handed."""
+        key = routed_key(name, args)
+        if key is None:
+            return False
+        node = self.node
+        targets = node.route(node.partition(key)).targets
+        if not targets:
+            return False
+        target = targets[0][0]
+        if target == node.name or node.member_status(target) != "up":
+            return False
+        self.send(conn, target, name, args)
+        return True
+
+    def send(self, conn: Any, target: str, name: str, args: list[bytes]) -> None:
+        """Run `args` at `target` for `conn`; its reply takes the command's place."""
+        node = self.node
+        self._reqids += 1
+        reqid = self._reqids
+        slot = conn.defer()
+        conn.hold()
+        self.pending[reqid] = _Pending(slot, conn, target, node.now + WAIT_MS, name)
+        self.handed += 1
+        node.send(target, m.command_forward(reqid, list(args), conn.user, conn.proto,
+                                            conn.r or 0, conn.w or 0))
+
+    def script_node(self, functions: bool) -> str | None:
+        """Where the oldest script (or function) a client of this node sent runs now,
+        if it was handed to another node: SCRIPT KILL / FUNCTION KILL go there."""
+        for p in self.pending.values():
+            if p.name in SCRIPTS and p.name.startswith("fcall") == functions:
+                return p.target
+        return None
+
+    def _on_forward(self, src: str, msg: tuple) -> None:
+        _, reqid, args, user, proto, r, w = msg
+        node = self.node
+        self.taken += 1
+
+        def done(reply: bytes) -> None:
+            node.send(src, m.command_answer(reqid, reply))
+
+        self.run(list(args), user, proto, r, w, done)
+
+    def _on_answer(self, src: str, msg: tuple) -> None:
+        p = self.pending.pop(msg[1], None)
+        if p is not None:
+            self._finish(p, msg[2])
+
+    def _finish(self, p: _Pending, reply: bytes) -> None:
+        p.slot.set(reply)
+        p.conn.release_hold()
+
+    def tick(self) -> None:
+        node = self.node
+        for reqid, p in list(self.pending.items()):
+            if node.now >= p.deadline or node.member_status(p.target) == "down":
+                del self.pending[reqid]
+                self._finish(p, b"-ERR the node coordinating this key (" + p.target.encode()
+                             + b") did not answer; the command may or may not have run\r\n")

@@ -1,0 +1,263 @@
+"""Running the commands of hashes, sets, sorted sets and lists.
+
+Each such command is written as a *builder*: from its arguments (and the client's
+protocol version) it makes either an error reply (a syntax error found before any key
+is looked at, as Redis does) or `(key, op)`, where `op` is a function of the key's
+`KeyView` (core/collview.py) that reads and writes the key as a single-node Redis would
+and returns the reply's bytes. The core runs `op` at a replica of the key, after bringing
+it up to date with a read quorum, and replicates what it wrote (core/collcoord.py). A node
+that is not a replica sends the arguments instead, and the replica that coordinates
+rebuilds the command with the same builder (`run_forwarded`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import msgpack
+
+from ..core import records as rec
+from ..core.collcoord import FAILED, NO_REMOTE
+from ..core.collview import KeyView
+from ..resp import encode as resp
+from .context import Context
+from .table import ERR_WRONGTYPE, KeysOf, command
+
+Op = Callable[[KeyView], Any]
+Built = tuple[bytes, Op]
+Builder = Callable[[list[bytes], int], "Built | bytes"]
+
+# A command over several keys (SINTERSTORE, SMOVE, LMOVE ...) is a plan: a generator that
+# yields the argument lists of single-key steps (internal or public builders) one at a
+# time, gets each step's result back, and returns the reply. Steps run where their key
+# lives, one after the other: the command is not atomic across keys (README).
+Plan = Generator[list[bytes], Any, bytes]
+PlanBuilder = Callable[[list[bytes], int], "Plan | bytes"]
+
+BUILDERS: dict[str, Builder] = {}
+PLANS: dict[str, PlanBuilder] = {}
+
+
+_CORE_REASONS = {FAILED: resp.error("ERR internal error running the command"),
+                 NO_REMOTE: resp.error("ERR this node cannot run forwarded commands")}
+
+
+def error_reply(reason: str) -> bytes:
+    """The reply for a reason the core gave (NOQUORUM and TIMEOUT are worded there)."""
+    return _CORE_REASONS.get(reason) or resp.error(reason)
+
+
+def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
+                       last_key: int, step: int, group: str, summary: str,
+                       since: str = "1.0.0") -> Callable[[Builder], Builder]:
+    """Register a builder as the command `name` (see module docstring)."""
+
+    def register(build: Builder) -> Builder:
+        def handler(c: Context, args: list[bytes]) -> bytes | None:
+            built = build(args, c.proto)
+            if isinstance(built, bytes):
+                return built
+            key, op = built
+            slot = c.defer()
+
+            def done(result: tuple[str | None, Any]) -> None:
+                slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+
+            c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w)
+            return None
+
+        command(name, arity, flags, first_key, last_key, step, group, summary, since)(handler)
+        BUILDERS[name] = build
+        return build
+
+    return register
+
+
+def internal_step(name: str) -> Callable[[Builder], Builder]:
+    """Register a builder that only plans use (not a client command); its op returns
+    plain data (bytes, ints, lists: what crosses between nodes), not a reply."""
+
+    def register(build: Builder) -> Builder:
+        BUILDERS[name] = build
+        return build
+
+    return register
+
+
+def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
+                 last_key: int, step: int, group: str, summary: str,
+                 since: str = "1.0.0", keys_of: KeysOf | None = None
+                 ) -> Callable[[PlanBuilder], PlanBuilder]:
+    """Register a plan builder as the command `name` (`keys_of`: where its keys are,
+    when not at fixed positions; see table.py)."""
+
+    def register(build: PlanBuilder) -> PlanBuilder:
+        def handler(c: Context, args: list[bytes]) -> bytes | None:
+            plan = build(args, c.proto)
+            if isinstance(plan, bytes):
+                return plan
+            slot = c.defer()
+            drive(plan, lambda step, cb: _run_step(c.node, step, c.proto, cb, c.r, c.w),
+                  slot.set)
+            return None
+
+        command(name, arity, flags, first_key, last_key, step, group, summary, since,
+                keys_of)(handler)
+        PLANS[name] = build
+        return build
+
+    return register
+
+
+StepRunner = Callable[[list[bytes], Callable[[tuple[str | None, Any]], None]], None]
+
+
+def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> None:
+    """Run a plan's steps one after the other, then give its reply (or the first
+    step's error)."""
+
+    def advance(result: tuple[str | None, Any] | None) -> None:
+        try:
+            if result is None:
+                step = next(plan)
+            elif result[0] is not None:
+                plan.close()
+                reply(error_reply(result[0]))
+                return
+            else:
+                step = plan.send(result[1])
+        except StopIteration as done:
+            reply(done.value)
+            return
+        run_step(step, advance)
+
+    advance(None)
+
+
+def _run_step(node: Any, args: list[bytes], proto: int,
+              cb: Callable[[tuple[str | None, Any]], None], r: int | None,
+              w: int | None) -> None:
+    built = BUILDERS[args[0].decode().lower()](args, proto)
+    if isinstance(built, bytes):
+        cb((None, built))
+        return
+    key, op = built
+    node.coll.run(key, op, cb, (args, proto), r, w)
+
+
+def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]
+                  ) -> None:
+    """Run a collection command another node forwarded to this replica."""
+    args, proto = payload
+    args = list(args)
+    build = BUILDERS.get(args[0].decode("utf-8", "replace").lower())
+    if build is None:
+        answer(("ERR unknown forwarded command", None))
+        return
+    built = build(args, proto)
+    if isinstance(built, bytes):
+        answer((None, built))
+        return
+    key, op = built
+    node.coll.run(key, op, answer, payload)
+
+
+def wrong_type(view: KeyView, type_name: str) -> bool:
+    """True if the key exists and holds another type than `type_name`."""
+    t = view.type()
+    return t is not None and t != type_name
+
+
+WRONGTYPE = ERR_WRONGTYPE
+
+
+# --- generic steps of plans --------------------------------------------------------------
+
+
+def read_items(v: KeyView) -> tuple[str | None, list[Any]]:
+    """The key's type and its items, in the type's own order: hash (field, value) pairs,
+    set members, sorted-set (member, score) pairs by score, list items from the head; a
+    string's value alone."""
+    t = v.type()
+    if t is None:
+        return None, []
+    if t == "string":
+        sib = v.header_value()
+        return t, [sib]
+    kind = rec.KIND_OF_TYPE[t]
+    if kind == rec.LIST:
+        return t, [v.get(rec.LIST, pos) for pos in v.lorder]
+    if kind == rec.ZSET:
+        return t, [(m, score) for score, m in v.zorder]
+    if kind == rec.HASH:
+        return t, [(f, b"%d" % val if type(val) is int else val) for f, val in v.items(kind)]
+    return t, [e for e, _ in v.items(kind)]
+
+
+def write_items(v: KeyView, t: str, items: list[Any]) -> None:
+    """Replace the key with a collection of type `t` holding `items` (as read_items gives
+    them); nothing left of what it held before."""
+    if v.type() is not None:
+        v.delete()
+    kind = rec.KIND_OF_TYPE[t]
+    if kind == rec.LIST:
+        left: bytes | None = None
+        for item in items:
+            left = v.list_insert(left, None, item)
+    elif kind == rec.ZSET:
+        for m, score in items:
+            v.set_score(m, score)
+    elif kind == rec.HASH:
+        for f, val in items:
+            v.put(kind, f, val)
+    else:
+        for m in items:
+            v.put(kind, m, b"")
+
+
+@internal_step("dyn.type")
+def build_type(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.type, key] -> [type or None, number of elements] (0 for a string): what a
+    plan checks before it reads or writes, without moving the key's elements."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t is None or t == "string":
+            return [t, 0]
+        return [t, v.count(rec.KIND_OF_TYPE[t])]
+
+    return args[1], op
+
+
+@internal_step("dyn.read")
+def build_read(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.read, key] -> [type or None, items] (read_items)."""
+
+    def op(v: KeyView) -> Any:
+        t, items = read_items(v)
+        return [t, items]
+
+    return args[1], op
+
+
+@internal_step("dyn.store")
+def build_store(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.store, key, type, msgpack(items)] -> the number of items stored (a type of
+    b"none" or no items deletes the key)."""
+    key, t = args[1], args[2].decode()
+    items = msgpack.unpackb(args[3], use_list=False)
+
+    def op(v: KeyView) -> Any:
+        if t == "none" or not items:
+            if v.type() is not None:
+                v.delete()
+            return 0
+        write_items(v, t, list(items))
+        return len(items)
+
+    return key, op
+
+
+def store_args(key: bytes, t: str | None, items: list[Any]) -> list[bytes]:
+    return [b"dyn.store", key, (t or "none").encode(), msgpack.packb(items)]

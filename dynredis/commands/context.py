@@ -1,0 +1,281 @@
+"""What a command handler may use: its `Context`, and nothing else.
+
+A handler is `handler(c: Context, args) -> reply bytes, or None after deferring`. The
+context names, and types, everything a command may touch:
+
+  replies         `proto`, `nil`, `defer()`, `defer_blocking()`, `close_after_reply()`
+  the node        `node` (NodeRequests: its requests and the placement they read), and
+                  the connection's own writes `put`, `put_ok`, `incr` (remembered for
+                  WAIT) with its quorum overrides `r`, `w`
+  the client      `Client`: id, name, user, authentication, MULTI queue, last write ...
+  the server      narrow facilities by name: `users`, `limits`, `keyscan`, `clients`,
+                  `figures()`, `reset_stats()`, `cluster_port_of()`, `topology_replies`,
+                  `evict_clients()`, and `retry_until()` for commands that wait (WAIT):
+                  timers are the server's, never a command's
+
+The client connection (server/client.py) implements it; `tests/unit/test_context.py`
+type-checks the command modules and the connection against these Protocols (mypy), so
+a handler reaching for anything not named here, or a connection that stops providing
+it, fails the suite. Nothing here imports the server: the server depends on this
+module, not the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..core.clock import VV, Clock
+    from ..core.collcoord import CollCoordinator
+    from ..core.config import Config, Stats
+    from ..core.localstore import LocalStore
+    from ..core.probes import HeldOp
+    from ..core.quorum import Result
+    from ..core.ring import Ring
+    from .table import Command
+
+Done = Callable[["Result"], Any]
+"""A request's completion callback: called with (error or None, object or None)."""
+
+
+class Slot(Protocol):
+    """A reply position reserved by `defer()`, filled once the answer is known."""
+
+    def set(self, reply: bytes) -> None: ...
+
+
+class NodeRequests(Protocol):
+    """The node as a command sees it (core/node.py `Node`): its request entry points and
+    the membership and placement a reply may describe. Time is the node's `now` (ms),
+    set by the server before each event."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def now(self) -> int: ...
+    @property
+    def cfg(self) -> Config: ...
+    @property
+    def stats(self) -> Stats: ...
+    @property
+    def members(self) -> set[str]: ...
+    @property
+    def down(self) -> set[str]: ...
+    @property
+    def ring(self) -> Ring: ...
+    @property
+    def local(self) -> LocalStore: ...
+    @property
+    def coll(self) -> CollCoordinator: ...  # commands on hashes, sets, sorted sets, lists
+
+    @property
+    def hints(self) -> int: ...  # hints kept for down primaries
+
+    def member_status(self, peer: str) -> str: ...
+
+    def owned_partitions(self) -> list[int]: ...
+
+    def in_flight(self) -> int: ...  # operations waiting on answers
+
+    def get(self, key: bytes, cb: Done, r: int | None = None) -> None: ...
+
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
+            cb: Done, w: int | None = None) -> None: ...
+
+    def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
+
+    def held_by(self, key: bytes, written: Clock, cb: Callable[[int], None],
+                enough: int | None = None) -> HeldOp: ...
+
+    def flush_all(self, cb: Done) -> None: ...
+
+
+class AclUser(Protocol):
+    """An ACL user, as the commands that show or check one use it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def nopass(self) -> bool: ...
+
+    def getuser(self, proto: int) -> bytes: ...
+
+    def describe(self) -> str: ...
+
+    def denial(self, cmd: Command, args: list[bytes]) -> tuple[str, str] | None: ...
+
+
+class Users(Protocol):
+    """The cluster's ACL users (server/acl_table.py)."""
+
+    def get(self, name: str) -> AclUser | None: ...
+
+    def names(self) -> list[str]: ...
+
+    def default_open(self) -> bool: ...
+
+    def restrictions(self, name: str) -> Any: ...
+
+    def authenticate(self, name: str, password: bytes) -> AclUser | None: ...
+
+    def set_user(self, name: str, rules: list[str]) -> None: ...
+
+    def delete(self, name: str) -> bool: ...
+
+
+class Limits(Protocol):
+    """The client limits CONFIG GET/SET read and change (server/limits.py)."""
+
+    maxclients: int
+    query_buffer: int
+    output: dict[str, Any]  # client class -> server.limits.OutputLimit
+    maxmemory_clients: int
+
+
+Answer = Callable[[tuple], None]
+
+
+class KeyWalks(Protocol):
+    """Cluster-wide keyspace walks (cluster/keyscan.py); `own`: this node's own
+    partitions only (a connection on the cluster port)."""
+
+    def scan(self, cursor: int, count: int, match: bytes | None, want: bool | str,
+             own: bool, cb: Answer) -> None: ...
+
+    def keys(self, match: bytes | None, own: bool, cb: Answer) -> None: ...
+
+    def dbsize(self, own: bool, cb: Answer) -> None: ...
+
+    def keyspace(self, own: bool, cb: Answer) -> None: ...
+
+    def randomkey(self, own: bool, cb: Answer) -> None: ...
+
+
+class Retry(Protocol):
+    """A wait the server times for a command (see Context.retry_until)."""
+
+    def again(self) -> None:
+        """Ask once more after the pause, if the deadline is not that close and the
+        client is still connected (else nothing: the deadline answers, or no one
+        is left to answer)."""
+
+    def stop(self) -> None:
+        """The command has its answer: no more asking, no deadline."""
+
+
+@dataclass
+class ServerFigures:
+    """What the server knows of itself, for INFO, LASTSAVE and CONFIG GET (the commands
+    render it)."""
+
+    build: str  # compiled, or pure and why (dynredis/native.py)
+    run_id: str
+    port: int
+    tls_port: int
+    cluster_port: int
+    started: float  # unix time
+    actor: str  # hex
+    engine: str
+    durability: str
+    loading: bool  # not yet heard from its peers
+    connected_clients: int
+    maxclients: int
+    connections_received: int
+    commands_processed: int
+    flushes: int
+    peer_writes: int
+    client_writes: int
+    client_read_pauses: int
+    rejected_connections: int
+    evicted_clients: int
+    peer_links_accepted: int
+    peer_links_refused: int
+
+
+class Client(Protocol):
+    """A client connection's own state, as CLIENT, AUTH, HELLO, MULTI and WAIT see it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def peer(self) -> str: ...  # its address
+    @property
+    def local(self) -> str: ...  # the address it connected to
+    @property
+    def last_cmd(self) -> str: ...
+    @property
+    def cluster_view(self) -> bool: ...  # on the cluster port (own partitions only)
+    @property
+    def last_write(self) -> tuple[bytes, Clock] | None: ...  # WAIT's: key, object
+
+    name: bytes | None
+    lib_name: str
+    lib_ver: str
+    proto: int
+    authed: bool
+    user: str
+    perms: Any  # the user's restrictions (server/acl_users.User), None: may run all
+    r: int | None  # this connection's R and W (DYN.QUORUM), None: the node's
+    w: int | None
+    tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
+    tx_failed: bool
+
+    def age(self) -> int: ...
+
+
+class Context(Client, Protocol):
+    """Everything a command handler may use (see the module docstring)."""
+
+    # --- replies
+    @property
+    def nil(self) -> bytes: ...
+
+    def defer(self) -> Slot: ...
+
+    def defer_blocking(self) -> Slot: ...
+
+    def close_after_reply(self) -> None: ...
+
+    # --- the node, and this connection's writes (remembered for WAIT)
+    @property
+    def node(self) -> NodeRequests: ...
+
+    def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
+            cb: Done, w: int | None = None) -> None: ...
+
+    def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None: ...
+
+    def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
+
+    # --- the server's facilities
+    @property
+    def users(self) -> Users: ...
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def keyscan(self) -> KeyWalks: ...
+    @property
+    def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
+    @property
+    def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
+    def clients(self) -> Mapping[int, Client]: ...
+    @property
+    def topology_replies(self) -> dict[tuple[str, int], tuple[tuple, bytes]]: ...
+
+    def figures(self) -> ServerFigures: ...
+
+    def reset_stats(self) -> None: ...
+
+    def evict_clients(self) -> None: ...
+
+    def cluster_port_of(self, member: str) -> int: ...
+
+    def retry_until(self, timeout_ms: int, every_ms: int, ask: Callable[[], None],
+                    expired: Callable[[], None]) -> Retry:
+        """Call `ask` again `every_ms` after each `Retry.again()`, and `expired` at
+        the deadline (`timeout_ms` from now; 0: none), each as an event of its own
+        (the node's clock set before, its effects sent after), until `Retry.stop()`."""
+        ...

@@ -1,0 +1,94 @@
+"""A radius or box search over a sorted set of geohash scores, read through a callback.
+
+Redis answers GEOSEARCH by reading at most nine score ranges (geohash.score_ranges),
+keeping the members inside the shape, then sorting them by distance with C's sorts
+(csort.py: equal distances stay in Redis' order) and cutting at COUNT. The sorted set is
+read only through `read(min, max)`, so any backend can serve it: a dict in tests, the
+replicated sorted sets of a node.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from . import csort
+from .geohash import Shape, decode, score_ranges
+from .geohash import within as within_shape
+
+Reader = Callable[[float, float], Iterable[tuple[bytes, float]]]
+"""`read(min, max)`: the (member, score) pairs with min <= score < max, in sorted-set
+order (score, then member bytes). It may be lazy: a search with ANY stops early."""
+
+UNSORTED, ASC, DESC = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Match:
+    """A member inside the search area: its score, cell centre and distance from the
+    search centre (meters while searching; in the request's unit once returned)."""
+
+    member: bytes
+    score: float
+    lon: float
+    lat: float
+    dist: float
+
+
+def find(shape: Shape, read: Reader, limit: int = 0) -> list[Match]:
+    """Every member inside `shape`, in scan order (membersOfAllNeighbors); with `limit`
+    (ANY), stop as soon as that many were found."""
+    found: list[Match] = []
+    for lo, hi in score_ranges(shape):
+        if limit and len(found) >= limit:
+            break
+        for member, score in read(float(lo), float(hi)):
+            lon, lat = decode(score)
+            d = within_shape(shape, lon, lat)
+            if d is not None:
+                found.append(Match(member, score, lon, lat, d))
+                if limit and len(found) >= limit:
+                    break
+    return found
+
+
+def _cmp_asc(a: Match, b: Match) -> int:
+    return 1 if a.dist > b.dist else 0 if a.dist == b.dist else -1
+
+
+def _cmp_desc(a: Match, b: Match) -> int:
+    return -_cmp_asc(a, b)
+
+
+def _order(found: list[Match], order: int, keep: int) -> list[Match]:
+    """The first `keep` matches as Redis sorts them: qsort when it keeps all (glibc's is
+    stable), its partial pqsort otherwise, whose order of equal distances only the
+    algorithm decides. Python's sorts give the same answer where nothing can tie."""
+    cmp = _cmp_asc if order == ASC else _cmp_desc
+    dists = [m.dist for m in found]
+    has_nan = any(d != d for d in dists)
+    if keep == len(found):
+        if has_nan:
+            return csort.qsort(found, cmp)
+        return sorted(found, key=lambda m: m.dist, reverse=order == DESC)
+    if not has_nan and len(set(dists)) == len(dists):
+        pick = heapq.nsmallest if order == ASC else heapq.nlargest
+        return pick(keep, found, key=lambda m: m.dist)
+    items = list(found)
+    csort.pqsort(items, cmp, 0, keep - 1)
+    return items[:keep]
+
+
+def search(shape: Shape, read: Reader, count: int = 0, any_: bool = False,
+           order: int = UNSORTED) -> list[Match]:
+    """The matches a search replies with, in order, distances in the shape's unit.
+    COUNT without ANY sorts ASC unless an order is given, as Redis does."""
+    found = find(shape, read, count if any_ else 0)
+    keep = len(found) if count == 0 or len(found) < count else count
+    if count and order == UNSORTED and not any_:
+        order = ASC
+    if order != UNSORTED and found:
+        found = _order(found, order, keep)
+    conversion = shape.conversion
+    return [Match(m.member, m.score, m.lon, m.lat, m.dist / conversion) for m in found[:keep]]

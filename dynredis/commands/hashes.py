@@ -1,0 +1,361 @@
+"""Hash commands: a hash is an add-wins map of fields (core/elements.py).
+
+Each field is its own record: HSET of one field writes, sends and hashes that field
+only. Concurrent writes of one field through different nodes: the last writer wins;
+a write concurrent with an HDEL of the field wins over it; concurrent HINCRBYs all
+count (a counter field); HINCRBYFLOAT is a read-modify-write of the field's value (last
+writer wins).
+"""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+from ..core.collview import KeyView
+from ..core.records import HASH
+from ..resp import encode as resp
+from . import longdouble
+from .collection import WRONGTYPE, Built, collection_command, wrong_type
+from .scanning import scan_elements
+from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX
+from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
+
+ERR_HASH_NOT_INT = resp.error("ERR hash value is not an integer")
+ERR_HASH_NOT_FLOAT = resp.error("ERR hash value is not a float")
+ERR_OVERFLOW = resp.error("ERR increment or decrement would overflow")
+ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
+ERR_NAN_OR_INF = resp.error("ERR increment would produce NaN or Infinity")
+ERR_NAN_OR_INF_ARG = resp.error("ERR value is NaN or Infinity")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def field_bytes(value: object) -> bytes:
+    """A field's value as a reply carries it (a counter field as its decimal)."""
+    if type(value) is int:
+        return b"%d" % value  # type: ignore[str-bytes-safe]
+    return value  # type: ignore[return-value]
+
+
+def _pairs_reply(pairs: list[tuple[bytes, bytes]], proto: int) -> bytes:
+    if proto >= 3:
+        out = [b"%%%d\r\n" % len(pairs)]
+    else:
+        out = [b"*%d\r\n" % (2 * len(pairs))]
+    for f, v in pairs:
+        out.append(resp.bulk(f))
+        out.append(resp.bulk(v))
+    return b"".join(out)
+
+
+# --- writes ----------------------------------------------------------------------------
+
+
+def _hset(args: list[bytes], count_new: bool) -> Built:
+    key = args[1]
+    pairs = list(zip(args[2::2], args[3::2], strict=True))
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        added = 0
+        for f, val in pairs:
+            if v.get(HASH, f) is None:
+                added += 1
+            v.put(HASH, f, val)
+        return resp.integer(added) if count_new else resp.OK
+
+    return key, op
+
+
+@collection_command("hset", -4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+                    "Creates or modifies the value of a field in a hash.", "2.0.0")
+def build_hset(args: list[bytes], proto: int) -> Built | bytes:
+    if len(args) % 2:
+        return err_arity("hset")
+    return _hset(args, True)
+
+
+@collection_command("hmset", -4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+                    "Sets the values of multiple fields.", "2.0.0")
+def build_hmset(args: list[bytes], proto: int) -> Built | bytes:
+    if len(args) % 2:
+        return err_arity("hmset")
+    return _hset(args, False)
+
+
+@collection_command("hsetnx", 4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+                    "Sets the value of a field in a hash only when the field doesn't exist.",
+                    "2.0.0")
+def build_hsetnx(args: list[bytes], proto: int) -> Built | bytes:
+    key, f, val = args[1], args[2], args[3]
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        if v.get(HASH, f) is not None:
+            return resp.ZERO
+        v.put(HASH, f, val)
+        return resp.ONE
+
+    return key, op
+
+
+@collection_command("hdel", -3, ("write", "fast"), 1, 1, 1, "hash",
+                    "Deletes one or more fields and their values from a hash.", "2.0.0")
+def build_hdel(args: list[bytes], proto: int) -> Built | bytes:
+    key, fields = args[1], args[2:]
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        removed = 0
+        for f in fields:
+            if v.get(HASH, f) is not None:
+                removed += 1
+                v.put(HASH, f, None)
+        return resp.integer(removed)
+
+    return key, op
+
+
+@collection_command("hincrby", 4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+                    "Increments the integer value of a field in a hash by a number.",
+                    "2.0.0")
+def build_hincrby(args: list[bytes], proto: int) -> Built | bytes:
+    key, f = args[1], args[2]
+    delta = parse_int(args[3])
+    if delta is None:
+        return ERR_NOT_INT
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        current = v.get(HASH, f)
+        start = 0
+        if type(current) is bytes:
+            parsed = parse_int(current)
+            if parsed is None:
+                return ERR_HASH_NOT_INT
+            start = parsed
+        elif type(current) is int:
+            start = current
+        if not INT64_MIN <= start + delta <= INT64_MAX:
+            return ERR_OVERFLOW
+        # A field holding a string (or nothing) becomes a counter starting there.
+        return resp.integer(int(v.increment(HASH, f, delta, start)))
+
+    return key, op
+
+
+@collection_command("hincrbyfloat", 4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+                    "Increments the floating point value of a field by a number.", "2.6.0")
+def build_hincrbyfloat(args: list[bytes], proto: int) -> Built | bytes:
+    key, f = args[1], args[2]
+    delta = longdouble.parse(args[3])
+    if delta is None:
+        return ERR_NOT_FLOAT
+    if isinstance(delta, float):
+        return ERR_NAN_OR_INF_ARG
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        current = v.get(HASH, f)
+        base: Fraction | float = Fraction(0)
+        if current is not None:
+            parsed = longdouble.parse(field_bytes(current))
+            if parsed is None:
+                return ERR_HASH_NOT_FLOAT
+            base = parsed
+        if isinstance(base, float):
+            return ERR_NAN_OR_INF
+        total = longdouble.ld_round(base + delta)  # type: ignore[operator]
+        if isinstance(total, float):
+            return ERR_NAN_OR_INF
+        value = longdouble.format_ld(total)
+        v.put(HASH, f, value)
+        return resp.bulk(value)
+
+    return key, op
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+@collection_command("hget", 3, ("readonly", "fast"), 1, 1, 1, "hash",
+                    "Returns the value of a field in a hash.", "2.0.0")
+def build_hget(args: list[bytes], proto: int) -> Built | bytes:
+    key, f = args[1], args[2]
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        value = v.get(HASH, f)
+        return resp.nil(proto) if value is None else resp.bulk(field_bytes(value))
+
+    return key, op
+
+
+@collection_command("hmget", -3, ("readonly", "fast"), 1, 1, 1, "hash",
+                    "Returns the values of all fields in a hash.", "2.0.0")
+def build_hmget(args: list[bytes], proto: int) -> Built | bytes:
+    key, fields = args[1], args[2:]
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        out = []
+        for f in fields:
+            value = v.get(HASH, f)
+            out.append(resp.nil(proto) if value is None else resp.bulk(field_bytes(value)))
+        return resp.array(out)
+
+    return key, op
+
+
+@collection_command("hexists", 3, ("readonly", "fast"), 1, 1, 1, "hash",
+                    "Determines whether a field exists in a hash.", "2.0.0")
+def build_hexists(args: list[bytes], proto: int) -> Built | bytes:
+    key, f = args[1], args[2]
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        return resp.ONE if v.get(HASH, f) is not None else resp.ZERO
+
+    return key, op
+
+
+@collection_command("hstrlen", 3, ("readonly", "fast"), 1, 1, 1, "hash",
+                    "Returns the length of the value of a field.", "3.2.0")
+def build_hstrlen(args: list[bytes], proto: int) -> Built | bytes:
+    key, f = args[1], args[2]
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        value = v.get(HASH, f)
+        return resp.integer(0 if value is None else len(field_bytes(value)))
+
+    return key, op
+
+
+@collection_command("hlen", 2, ("readonly", "fast"), 1, 1, 1, "hash",
+                    "Returns the number of fields in a hash.", "2.0.0")
+def build_hlen(args: list[bytes], proto: int) -> Built | bytes:
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        return resp.integer(v.count(HASH))
+
+    return args[1], op
+
+
+def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        items = [(f, field_bytes(val)) for f, val in v.items(HASH)]
+        if keys and values:
+            return _pairs_reply(items, proto)
+        return resp.array([resp.bulk(f if keys else val) for f, val in items])
+
+    return args[1], op
+
+
+@collection_command("hgetall", 2, ("readonly",), 1, 1, 1, "hash",
+                    "Returns all fields and values in a hash.", "2.0.0")
+def build_hgetall(args: list[bytes], proto: int) -> Built | bytes:
+    return _whole(args, proto, True, True)
+
+
+@collection_command("hkeys", 2, ("readonly",), 1, 1, 1, "hash",
+                    "Returns all fields in a hash.", "2.0.0")
+def build_hkeys(args: list[bytes], proto: int) -> Built | bytes:
+    return _whole(args, proto, True, False)
+
+
+@collection_command("hvals", 2, ("readonly",), 1, 1, 1, "hash",
+                    "Returns all values in a hash.", "2.0.0")
+def build_hvals(args: list[bytes], proto: int) -> Built | bytes:
+    return _whole(args, proto, False, True)
+
+
+# As for SRANDMEMBER (sets.py): a negative count makes a reply of that many fields, and
+# a node refuses one beyond RANDOM_REPEATS_MAX rather than build it in its memory.
+ERR_HRANDFIELD_REPEATS = resp.error(
+    f"ERR value is out of range, a negative count asks for at most {RANDOM_REPEATS_MAX} "
+    "fields")
+
+
+@collection_command("hrandfield", -2, ("readonly",), 1, 1, 1, "hash",
+                    "Returns one or more random fields from a hash.", "6.2.0")
+def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
+    key = args[1]
+    if len(args) > 4:
+        return ERR_SYNTAX
+    count: int | None = None
+    with_values = False
+    if len(args) >= 3:
+        count = parse_int(args[2])
+        if count is None:
+            return ERR_NOT_INT
+        if len(args) == 4:
+            if args[3].upper() != b"WITHVALUES":
+                return ERR_SYNTAX
+            with_values = True
+            if count < -(2**62) or count > 2**62:
+                return resp.error("ERR value is out of range")
+        if count == -(2**63):
+            return ERR_RANDOM_RANGE
+        if count < -RANDOM_REPEATS_MAX:
+            return ERR_HRANDFIELD_REPEATS
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        items = [(f, field_bytes(val)) for f, val in v.items(HASH)]
+        if count is None:
+            return resp.bulk(random.choice(items)[0]) if items else resp.nil(proto)
+        picked = random_pick(items, count)
+        if with_values:
+            if proto >= 3:
+                return resp.array([resp.array([resp.bulk(f), resp.bulk(val)])
+                                   for f, val in picked])
+            return resp.array([x for f, val in picked for x in (resp.bulk(f), resp.bulk(val))])
+        return resp.array([resp.bulk(f) for f, _ in picked])
+
+    return key, op
+
+
+def random_pick(items: list, count: int) -> list:
+    """Redis' RANDFIELD/RANDMEMBER count rules: a positive count picks that many distinct
+    items (all of them at most), a negative one that many with repeats."""
+    if not items or count == 0:
+        return []
+    if count < 0:
+        return [random.choice(items) for _ in range(-count)]
+    if count >= len(items):
+        out = list(items)
+        random.shuffle(out)
+        return out
+    return random.sample(items, count)
+
+
+@collection_command("hscan", -3, ("readonly",), 1, 1, 1, "hash",
+                    "Iterates over fields and values of a hash.", "2.8.0")
+def build_hscan(args: list[bytes], proto: int) -> Built | bytes:
+    key = args[1]
+    parsed = scan_elements.parse(args)
+    if isinstance(parsed, bytes):
+        return parsed
+
+    def op(v: KeyView) -> bytes:
+        if wrong_type(v, "hash"):
+            return WRONGTYPE
+        items = [(f, field_bytes(val)) for f, val in v.items(HASH)]
+        return scan_elements.reply(parsed, items, True)
+
+    return key, op

@@ -1,0 +1,504 @@
+"""Set commands: a set is an add-wins observed-remove set of members (core/elements.py).
+
+Each member is its own record (data b""): SADD of one member writes, sends and hashes
+that member only. SADD writes a new version even of a member already present, so that
+an SREM through another node concurrent with it removes only the version it saw and
+the member stays (add wins); SREM and SPOP remove only the versions they observed.
+
+Commands over several keys (SINTER, SUNION, SDIFF and their STORE forms, SINTERCARD,
+SMOVE) are plans of single-key steps run where each key lives (commands/collection.py),
+one after the other: they are not atomic across keys. As in Redis 7.0, every source key
+is looked up, and any one holding another type answers WRONGTYPE, even after a missing
+or empty source that already decides the result (an intersection asks every key's type
+and size before it reads a member). Intersections read
+the smallest set and only ask the others which of its members they hold, so the
+members that cross between nodes are those of the smallest set, not of every set.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator, Iterable, KeysView
+from itertools import islice
+from typing import Any
+
+import msgpack
+
+from ..core.collview import KeyView
+from ..core.records import SET
+from ..resp import encode as resp
+from .collection import (
+    WRONGTYPE,
+    Built,
+    Plan,
+    collection_command,
+    internal_step,
+    plan_command,
+    store_args,
+)
+from .scanning import scan_elements
+from .table import ERR_NOT_INT, ERR_SYNTAX, numkeys_keys, parse_int
+
+ERR_NOT_POSITIVE = resp.error("ERR value is out of range, must be positive")
+ERR_RANDOM_RANGE = resp.error("ERR value is out of range, value must between "
+                              "-9223372036854775807 and 9223372036854775807")
+ERR_NUMKEYS = resp.error("ERR numkeys should be greater than 0")
+ERR_NUMKEYS_ARGS = resp.error("ERR Number of keys can't be greater than number of args")
+ERR_LIMIT = resp.error("ERR LIMIT can't be negative")
+
+# SRANDMEMBER key -count answers |count| members, repeats allowed, whatever the set's
+# size: Redis builds any such reply (a count of -2^62 makes it allocate without end).
+# A node refuses counts beyond this rather than exhaust its memory.
+RANDOM_REPEATS_MAX = 1_000_000
+ERR_RANDOM_REPEATS = resp.error(
+    f"ERR value is out of range, a negative count asks for at most {RANDOM_REPEATS_MAX} "
+    "members")
+
+INT64_MIN = -(2**63)
+
+
+def set_reply(members: Iterable[bytes], proto: int) -> bytes:
+    """Members as a RESP3 set (an array in RESP2), as Redis answers SMEMBERS, SINTER,
+    SUNION, SDIFF and SPOP with a count."""
+    items = [resp.bulk(m) for m in members]
+    head = b"~%d\r\n" if proto >= 3 else b"*%d\r\n"
+    return head % len(items) + b"".join(items)
+
+
+def lookup(v: KeyView) -> bytes | bool:
+    """WRONGTYPE if the key holds another type, else whether it holds a set. A missing
+    or expired key is an empty set: an expired set's members stay in the view until a
+    write starts a new set there, so nothing may read them before asking this."""
+    t = v.type()
+    if t is None:
+        return False
+    return True if t == "set" else WRONGTYPE
+
+
+def _is_error(reply: Any) -> bool:
+    return isinstance(reply, bytes) and reply[:1] == b"-"
+
+
+# --- random members ---------------------------------------------------------------------
+
+
+def _at(members: KeysView[bytes], indexes: list[int]) -> list[bytes]:
+    """The members at sorted positions (repeats allowed) of a walk over the view, in
+    random order: one pass, no copy of the set."""
+    out: list[bytes] = []
+    it = iter(members)
+    pos = 0
+    last = b""
+    for i in indexes:
+        if i >= pos:
+            last = next(islice(it, i - pos, None))
+            pos = i + 1
+        out.append(last)
+    random.shuffle(out)
+    return out
+
+
+def random_members(members: KeysView[bytes], count: int) -> list[bytes]:
+    """Redis' SRANDMEMBER/SPOP count rules: a positive count picks that many distinct
+    members (every member at most), a negative one |count| members with repeats."""
+    n = len(members)
+    if n == 0 or count == 0:
+        return []
+    if count < 0:
+        return _at(members, sorted(random.randrange(n) for _ in range(-count)))
+    if count >= n:
+        out = list(members)
+        random.shuffle(out)
+        return out
+    return _at(members, sorted(random.sample(range(n), count)))
+
+
+# --- single-key commands ----------------------------------------------------------------
+
+
+@collection_command("sadd", -3, ("write", "denyoom", "fast"), 1, 1, 1, "set",
+                    "Add one or more members to a set")
+def build_sadd(args: list[bytes], proto: int) -> Built | bytes:
+    key, members = args[1], list(dict.fromkeys(args[2:]))
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        added = 0
+        for m in members:
+            if not found or v.get(SET, m) is None:
+                added += 1
+            v.put(SET, m, b"")  # a new version even if present: add wins (docstring)
+        return resp.integer(added)
+
+    return key, op
+
+
+@collection_command("srem", -3, ("write", "fast"), 1, 1, 1, "set",
+                    "Remove one or more members from a set")
+def build_srem(args: list[bytes], proto: int) -> Built | bytes:
+    key, members = args[1], list(dict.fromkeys(args[2:]))
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.ZERO
+        removed = 0
+        for m in members:
+            if v.get(SET, m) is not None:
+                removed += 1
+                v.put(SET, m, None)
+        return resp.integer(removed)
+
+    return key, op
+
+
+@collection_command("smembers", 2, ("readonly",), 1, 1, 1, "set",
+                    "Get all the members in a set")
+def build_smembers(args: list[bytes], proto: int) -> Built | bytes:
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return set_reply(v.members(SET) if found else (), proto)
+
+    return args[1], op
+
+
+@collection_command("sismember", 3, ("readonly", "fast"), 1, 1, 1, "set",
+                    "Determine if a given value is a member of a set")
+def build_sismember(args: list[bytes], proto: int) -> Built | bytes:
+    key, m = args[1], args[2]
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return resp.ONE if found and v.get(SET, m) is not None else resp.ZERO
+
+    return key, op
+
+
+@collection_command("smismember", -3, ("readonly", "fast"), 1, 1, 1, "set",
+                    "Returns the membership associated with the given elements for a set",
+                    "6.2.0")
+def build_smismember(args: list[bytes], proto: int) -> Built | bytes:
+    key, members = args[1], args[2:]
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return resp.array([resp.ONE if found and v.get(SET, m) is not None else resp.ZERO
+                           for m in members])
+
+    return key, op
+
+
+@collection_command("scard", 2, ("readonly", "fast"), 1, 1, 1, "set",
+                    "Get the number of members in a set")
+def build_scard(args: list[bytes], proto: int) -> Built | bytes:
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        return resp.integer(v.count(SET) if found else 0)
+
+    return args[1], op
+
+
+@collection_command("spop", -2, ("write", "fast"), 1, 1, 1, "set",
+                    "Remove and return one or multiple random members from a set")
+def build_spop(args: list[bytes], proto: int) -> Built | bytes:
+    key = args[1]
+    if len(args) > 3:
+        return ERR_SYNTAX
+    count: int | None = None
+    if len(args) == 3:
+        count = parse_int(args[2])
+        if count is None or count < 0:
+            return ERR_NOT_POSITIVE
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.nil(proto) if count is None else set_reply((), proto)
+        members = v.members(SET)
+        n = len(members)
+        if count is None:
+            if n == 0:
+                return resp.nil(proto)
+            (m,) = random_members(members, 1)
+            v.put(SET, m, None)
+            return resp.bulk(m)
+        popped = random_members(members, count)
+        if n and len(popped) == n:
+            v.delete()  # the whole set: one removal record rather than n removals
+        else:
+            for m in popped:
+                v.put(SET, m, None)
+        return set_reply(popped, proto)
+
+    return key, op
+
+
+@collection_command("srandmember", -2, ("readonly",), 1, 1, 1, "set",
+                    "Get one or multiple random members from a set")
+def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
+    key = args[1]
+    if len(args) > 3:
+        return ERR_SYNTAX
+    count: int | None = None
+    if len(args) == 3:
+        count = parse_int(args[2])
+        if count is None:
+            return ERR_NOT_INT
+        if count == INT64_MIN:
+            return ERR_RANDOM_RANGE
+        if count < -RANDOM_REPEATS_MAX:
+            return ERR_RANDOM_REPEATS
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.nil(proto) if count is None else resp.EMPTY_ARRAY
+        members = v.members(SET)
+        if count is None:
+            if not members:
+                return resp.nil(proto)
+            return resp.bulk(random_members(members, 1)[0])
+        return resp.array([resp.bulk(m) for m in random_members(members, count)])
+
+    return key, op
+
+
+@collection_command("sscan", -3, ("readonly",), 1, 1, 1, "set",
+                    "Incrementally iterate Set elements", "2.8.0")
+def build_sscan(args: list[bytes], proto: int) -> Built | bytes:
+    key = args[1]
+    # Redis checks the cursor first, and its options only once the key is a set.
+    cursor = scan_elements.parse(args[:3])
+    if isinstance(cursor, bytes):
+        return cursor
+
+    def op(v: KeyView) -> bytes:
+        found = lookup(v)
+        if isinstance(found, bytes):
+            return found
+        if not found:
+            return resp.array([resp.bulk(b"0"), resp.EMPTY_ARRAY])
+        parsed = scan_elements.parse(args)
+        if isinstance(parsed, bytes):
+            return parsed
+        return scan_elements.reply(parsed, [(m, b"") for m in v.members(SET)], False)
+
+    return key, op
+
+
+# --- steps of the plans -----------------------------------------------------------------
+
+
+@internal_step("dyn.sfilter")
+def build_sfilter(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.sfilter, key, keep|drop, msgpack(members)] -> [type or None, the members the
+    set holds (keep) or does not hold (drop)]."""
+    key, keep = args[1], args[2] == b"keep"
+    members = msgpack.unpackb(args[3], use_list=False)
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t != "set":
+            return [t, [] if keep or t is not None else list(members)]
+        return [t, [m for m in members if (v.get(SET, m) is not None) == keep]]
+
+    return key, op
+
+
+def sfilter_args(key: bytes, keep: bool, members: list[bytes]) -> list[bytes]:
+    return [b"dyn.sfilter", key, b"keep" if keep else b"drop", msgpack.packb(members)]
+
+
+@internal_step("dyn.smove")
+def build_smove_source(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.smove, source, member, destination is another type (0/1), same key (0/1)]
+    -> a reply that ends SMOVE, or None once the member is removed from the source."""
+    key, m, dst_wrong, same = args[1], args[2], args[3] == b"1", args[4] == b"1"
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t is None:
+            return resp.ZERO
+        if t != "set" or dst_wrong:
+            return WRONGTYPE
+        present = v.get(SET, m) is not None
+        if same or not present:
+            return resp.ONE if present else resp.ZERO
+        v.put(SET, m, None)
+        return None
+
+    return key, op
+
+
+Members = Generator[list[bytes], Any, "list[bytes] | bytes"]
+
+
+def _intersection(keys: list[bytes]) -> Members:
+    """The members every key holds (or WRONGTYPE): every key's type and size first,
+    in order; then the smallest set, filtered through the others, smallest first."""
+    sizes: dict[bytes, int] = {}
+    for key in dict.fromkeys(keys):
+        t, n = yield [b"dyn.type", key]
+        if t is not None and t != "set":
+            return WRONGTYPE
+        sizes[key] = n
+    if min(sizes.values()) == 0:
+        return []
+    order = sorted(sizes, key=lambda k: sizes[k])
+    t, members = yield [b"dyn.read", order[0]]
+    if t is not None and t != "set":
+        return WRONGTYPE
+    members = list(members)
+    for key in order[1:]:
+        if not members:
+            break
+        t, members = yield sfilter_args(key, True, members)
+        if t is not None and t != "set":
+            return WRONGTYPE
+    return list(members)
+
+
+def _union(keys: list[bytes]) -> Members:
+    out: dict[bytes, None] = {}
+    for key in dict.fromkeys(keys):
+        t, members = yield [b"dyn.read", key]
+        if t is not None and t != "set":
+            return WRONGTYPE
+        out.update(dict.fromkeys(members))
+    return list(out)
+
+
+def _difference(keys: list[bytes]) -> Members:
+    """The first key's members that no other key holds; every key is asked (its type
+    counts) even once nothing is left."""
+    t, members = yield [b"dyn.read", keys[0]]
+    if t is not None and t != "set":
+        return WRONGTYPE
+    members = list(members)
+    for key in keys[1:]:
+        t, members = yield sfilter_args(key, False, members)
+        if t is not None and t != "set":
+            return WRONGTYPE
+    return list(members)
+
+
+def _read_plan(combine: Any, keys: list[bytes], proto: int) -> Plan:
+    result = yield from combine(keys)
+    if isinstance(result, bytes):
+        return result
+    return set_reply(result, proto)
+
+
+def _store_plan(combine: Any, dst: bytes, keys: list[bytes]) -> Plan:
+    """Store the result in `dst` (whatever it held; no result deletes it)."""
+    result = yield from combine(keys)
+    if isinstance(result, bytes):
+        return result
+    stored = yield store_args(dst, "set", result)
+    return resp.integer(stored)
+
+
+@plan_command("sinter", -2, ("readonly",), 1, -1, 1, "set", "Intersect multiple sets")
+def plan_sinter(args: list[bytes], proto: int) -> Plan | bytes:
+    return _read_plan(_intersection, args[1:], proto)
+
+
+@plan_command("sunion", -2, ("readonly",), 1, -1, 1, "set", "Add multiple sets")
+def plan_sunion(args: list[bytes], proto: int) -> Plan | bytes:
+    return _read_plan(_union, args[1:], proto)
+
+
+@plan_command("sdiff", -2, ("readonly",), 1, -1, 1, "set", "Subtract multiple sets")
+def plan_sdiff(args: list[bytes], proto: int) -> Plan | bytes:
+    return _read_plan(_difference, args[1:], proto)
+
+
+@plan_command("sinterstore", -3, ("write", "denyoom"), 1, -1, 1, "set",
+              "Intersect multiple sets and store the resulting set in a key")
+def plan_sinterstore(args: list[bytes], proto: int) -> Plan | bytes:
+    return _store_plan(_intersection, args[1], args[2:])
+
+
+@plan_command("sunionstore", -3, ("write", "denyoom"), 1, -1, 1, "set",
+              "Add multiple sets and store the resulting set in a key")
+def plan_sunionstore(args: list[bytes], proto: int) -> Plan | bytes:
+    return _store_plan(_union, args[1], args[2:])
+
+
+@plan_command("sdiffstore", -3, ("write", "denyoom"), 1, -1, 1, "set",
+              "Subtract multiple sets and store the resulting set in a key")
+def plan_sdiffstore(args: list[bytes], proto: int) -> Plan | bytes:
+    return _store_plan(_difference, args[1], args[2:])
+
+
+@plan_command("sintercard", -3, ("readonly", "movablekeys"), 0, 0, 0, "set",
+              "Intersect multiple sets and return the cardinality of the result", "7.0.0",
+              numkeys_keys(1))
+def plan_sintercard(args: list[bytes], proto: int) -> Plan | bytes:
+    numkeys = parse_int(args[1])
+    if numkeys is None or numkeys <= 0:
+        return ERR_NUMKEYS
+    if numkeys > len(args) - 2:
+        return ERR_NUMKEYS_ARGS
+    keys = args[2 : 2 + numkeys]
+    limit = 0
+    i = 2 + numkeys
+    while i < len(args):
+        if args[i].upper() == b"LIMIT" and i + 1 < len(args):
+            n = parse_int(args[i + 1])
+            if n is None or n < 0:
+                return ERR_LIMIT
+            limit = n
+            i += 2
+        else:
+            return ERR_SYNTAX
+    return _card_plan(keys, limit)
+
+
+def _card_plan(keys: list[bytes], limit: int) -> Plan:
+    result = yield from _intersection(keys)
+    if isinstance(result, bytes):
+        return result
+    return resp.integer(min(len(result), limit) if limit else len(result))
+
+
+@plan_command("smove", 4, ("write", "fast"), 1, 2, 1, "set",
+              "Move a member from one set to another")
+def plan_smove(args: list[bytes], proto: int) -> Plan | bytes:
+    """As Redis: a missing source answers 0; a source or (then) a destination of another
+    type WRONGTYPE; the same key answers whether the member is there. Otherwise the
+    member is removed from the source and then added to the destination, two steps on
+    two keys: not atomic. A client sees the member in neither set between the two, and
+    if the second step fails (no write quorum for the destination, or the destination
+    became another type meanwhile) the command answers that error and the member is
+    gone from both."""
+    return _smove_plan(args[1], args[2], args[3])
+
+
+def _smove_plan(src: bytes, dst: bytes, member: bytes) -> Plan:
+    t, _ = yield [b"dyn.type", dst]
+    dst_wrong = t is not None and t != "set"
+    ended = yield [b"dyn.smove", src, member, b"1" if dst_wrong else b"0",
+                   b"1" if src == dst else b"0"]
+    if ended is not None:
+        return bytes(ended)
+    added = yield [b"sadd", dst, member]
+    if _is_error(added):
+        return bytes(added)
+    return resp.ONE

@@ -1,0 +1,268 @@
+"""Sorted-set commands over several keys: ZUNION, ZINTER, ZDIFF (and their STORE forms),
+ZINTERCARD, ZRANGESTORE and ZMPOP.
+
+Each is a plan of single-key steps (collection.py): the sources are read one after the
+other where each lives, the result is computed here and, for the STORE forms, written
+to the destination as one more step. None of them is atomic across keys (README): a
+write to a source between two steps may or may not be seen, and a destination written
+concurrently through another node keeps the later write. Replies, errors and their order
+are Redis 7.0's: every source is read (WRONGTYPE) before the options are judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..resp import encode as resp
+from . import zfloat
+from .collection import WRONGTYPE, Plan, plan_command, store_args
+from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
+from .zsetrange import parse_range_query
+from .zsets import pairs_reply
+
+Pair = tuple[bytes, float]
+
+UNION, INTER, DIFF = "union", "inter", "diff"
+ERR_WEIGHT = resp.error("ERR weight value is not a float")
+ERR_LIMIT_NEGATIVE = resp.error("ERR LIMIT can't be negative")
+ERR_NUMKEYS = resp.error("ERR numkeys should be greater than 0")
+ERR_COUNT = resp.error("ERR count should be greater than 0")
+
+
+class SetOp:
+    """The options of a ZUNION/ZINTER/ZDIFF-family command."""
+
+    def __init__(self, nkeys: int) -> None:
+        self.weights = [1.0] * nkeys
+        self.aggregate = b"sum"
+        self.withscores = False
+        self.limit = 0
+
+
+def _parse_options(rest: list[bytes], nkeys: int, op: str, store: bool,
+                   card: bool) -> SetOp | bytes:
+    """Redis' option loop of zunionInterDiffGenericCommand."""
+    out = SetOp(nkeys)
+    j, remaining = 0, len(rest)
+    while remaining:
+        word = rest[j].lower()
+        if op != DIFF and not card and remaining >= nkeys + 1 and word == b"weights":
+            for i in range(nkeys):
+                w = zfloat.parse_score(rest[j + 1 + i])
+                if w is None:
+                    return ERR_WEIGHT
+                out.weights[i] = w
+            j += nkeys + 1
+            remaining -= nkeys + 1
+        elif op != DIFF and not card and remaining >= 2 and word == b"aggregate":
+            agg = rest[j + 1].lower()
+            if agg not in (b"sum", b"min", b"max"):
+                return ERR_SYNTAX
+            out.aggregate = agg
+            j += 2
+            remaining -= 2
+        elif not store and not card and word == b"withscores":
+            out.withscores = True
+            j += 1
+            remaining -= 1
+        elif card and remaining >= 2 and word == b"limit":
+            n = parse_int(rest[j + 1])
+            if n is None or n < 0:
+                return ERR_LIMIT_NEGATIVE
+            out.limit = n
+            j += 2
+            remaining -= 2
+        else:
+            return ERR_SYNTAX
+    return out
+
+
+def _aggregate(target: float, val: float, how: bytes) -> float:
+    if how == b"sum":
+        x = target + val
+        return 0.0 if x != x else x  # +inf plus -inf: 0, Redis' convention
+    if how == b"min":
+        return val if val < target else target
+    return val if val > target else target
+
+
+def _weighted(w: float, s: float) -> float:
+    x = w * s
+    return 0.0 if x != x else x
+
+
+def union(inputs: list[list[Pair]], o: SetOp) -> list[Pair]:
+    """Redis' union: sources from the smallest (a stable order, as Redis sorts them), so
+    sums round as Redis' do."""
+    acc: dict[bytes, float] = {}
+    for i in sorted(range(len(inputs)), key=lambda i: len(inputs[i])):
+        w = o.weights[i]
+        for m, s in inputs[i]:
+            score = _weighted(w, s)
+            old = acc.get(m)
+            acc[m] = score if old is None else _aggregate(old, score, o.aggregate)
+    return _ordered(acc.items())
+
+
+def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False) -> list[Pair]:
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    first = order[0]
+    others = [(dict(inputs[i]), o.weights[i]) for i in order[1:]]
+    out: list[Pair] = []
+    for m, s in inputs[first]:
+        score = _weighted(o.weights[first], s)
+        for lookup, w in others:
+            val = lookup.get(m)
+            if val is None:
+                break
+            score = _aggregate(score, val * w, o.aggregate)
+        else:
+            out.append((m, score))
+            if count_only and o.limit and len(out) >= o.limit:
+                break
+    return out if count_only else _ordered(out)
+
+
+def diff(inputs: list[list[Pair]]) -> list[Pair]:
+    others = [{m for m, _ in items} for items in inputs[1:]]
+    return _ordered((m, s) for m, s in inputs[0] if not any(m in x for x in others))
+
+
+def _ordered(items: Any) -> list[Pair]:
+    return [(m, s) for s, m in sorted((s, m) for m, s in items)]
+
+
+def _setop(name: str, op: str, store: bool, card: bool, args: list[bytes],
+           proto: int) -> Plan | bytes:
+    at = 2 if store else 1
+    nkeys = parse_int(args[at])
+    if nkeys is None:
+        return ERR_NOT_INT
+    if nkeys < 1:
+        return resp.error(f"ERR at least 1 input key is needed for '{name}' command")
+    if nkeys > len(args) - at - 1:
+        return ERR_SYNTAX
+    keys = args[at + 1:at + 1 + nkeys]
+    opts = _parse_options(args[at + 1 + nkeys:], nkeys, op, store, card)
+    return _setop_plan(op, store, card, args[1], keys, opts, proto)
+
+
+def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
+                opts: SetOp | bytes, proto: int) -> Plan:
+    inputs: list[list[Pair]] = []
+    for key in keys:
+        t, items = yield [b"dyn.read", key]
+        if t == "zset":
+            inputs.append([(m, s) for m, s in items])
+        elif t == "set":
+            inputs.append([(m, 1.0) for m in items])
+        elif t is None:
+            inputs.append([])
+        else:
+            return WRONGTYPE
+    if isinstance(opts, bytes):
+        return opts
+    if op == UNION:
+        result = union(inputs, opts)
+    elif op == INTER:
+        result = inter(inputs, opts, card)
+    else:
+        result = diff(inputs)
+    if card:
+        return resp.integer(len(result))
+    if store:
+        n = yield store_args(dst, "zset", result)
+        return resp.integer(n)
+    return pairs_reply(result, opts.withscores, proto)
+
+
+def _register(name: str, op: str, store: bool, card: bool, summary: str,
+              since: str) -> None:
+    flags: tuple[str, ...] = ("write", "denyoom", "movablekeys") if store else \
+        ("readonly", "movablekeys")
+    arity, keys = (-4, (1, 1, 1)) if store else (-3, (0, 0, 0))
+
+    def build(args: list[bytes], proto: int) -> Plan | bytes:
+        return _setop(name, op, store, card, args, proto)
+
+    plan_command(name, arity, flags, *keys, "sorted_set", summary, since)(build)
+
+
+_register("zunion", UNION, False, False, "Add multiple sorted sets", "6.2.0")
+_register("zinter", INTER, False, False, "Intersect multiple sorted sets", "6.2.0")
+_register("zdiff", DIFF, False, False, "Subtract multiple sorted sets", "6.2.0")
+_register("zunionstore", UNION, True, False, "Add multiple sorted sets and store the "
+          "resulting sorted set in a new key", "2.0.0")
+_register("zinterstore", INTER, True, False, "Intersect multiple sorted sets and store the "
+          "resulting sorted set in a new key", "2.0.0")
+_register("zdiffstore", DIFF, True, False, "Subtract multiple sorted sets and store the "
+          "resulting sorted set in a new key", "6.2.0")
+_register("zintercard", INTER, False, True, "Intersect multiple sorted sets and return the "
+          "cardinality of the result", "7.0.0")
+
+
+# --- ZRANGESTORE, ZMPOP --------------------------------------------------------------------
+
+
+@plan_command("zrangestore", -5, ("write", "denyoom"), 1, 2, 1, "sorted_set",
+              "Store a range of members from sorted set into another key", "6.2.0")
+def build_zrangestore(args: list[bytes], proto: int) -> Plan | bytes:
+    q = parse_range_query(args, 2, True)
+    if isinstance(q, bytes):
+        return q
+    return _zrangestore(args[1], args[2], args[3:])
+
+
+def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
+    t, items = yield [b"dyn.zrange", src, *rest]
+    if t is not None and t != "zset":
+        return WRONGTYPE
+    n = yield store_args(dst, "zset", [(m, s) for m, s in items])
+    return resp.integer(n)
+
+
+@plan_command("zmpop", -4, ("write", "movablekeys"), 0, 0, 0, "sorted_set",
+              "Remove and return members with scores in a sorted set", "7.0.0")
+def build_zmpop(args: list[bytes], proto: int) -> Plan | bytes:
+    nkeys = parse_int(args[1])
+    if nkeys is None or nkeys < 1:
+        return ERR_NUMKEYS
+    where_at = 2 + nkeys
+    if where_at >= len(args):
+        return ERR_SYNTAX
+    where = args[where_at].lower()
+    if where not in (b"min", b"max"):
+        return ERR_SYNTAX
+    count = -1
+    j = where_at + 1
+    while j < len(args):
+        if count == -1 and args[j].lower() == b"count" and j + 1 < len(args):
+            n = parse_int(args[j + 1])
+            if n is None or n < 1:
+                return ERR_COUNT
+            count = n
+            j += 2
+        else:
+            return ERR_SYNTAX
+    return _zmpop(args[2:where_at], where, max(count, 1), proto)
+
+
+def _zmpop(keys: list[bytes], where: bytes, count: int, proto: int) -> Plan:
+    """Pop from the first key that holds members (each key tried in order, one step
+    each: a key filled after its turn is not seen)."""
+    for key in keys:
+        t, popped = yield [b"dyn.zpop", key, where, b"%d" % count]
+        if t is None:
+            continue
+        if t != "zset":
+            return WRONGTYPE
+        items = [(m, s) for m, s in popped]
+        return resp.array([resp.bulk(key), pairs_reply(items, True, 3)
+                           if proto >= 3 else _nested(items)])
+    return resp.NIL3 if proto >= 3 else resp.NIL_ARRAY2
+
+
+def _nested(items: list[Pair]) -> bytes:
+    """[[member, score], ...] with scores as RESP2 bulk strings (ZMPOP nests in RESP2 too)."""
+    return resp.array([b"*2\r\n" + resp.bulk(m) + zfloat.reply(s, 2) for m, s in items])
+

@@ -1,0 +1,267 @@
+"""Sorted-set range commands: ZRANGE and its older forms, ZCOUNT, ZLEXCOUNT, and the
+ZREMRANGEBY* removals. Every argument is checked before the key is read, as Redis does;
+ranges are found by bisection (zranges.py), so a range costs the same in a set of ten
+members and of a million."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.collview import KeyView
+from ..core.records import ZSET
+from ..resp import encode as resp
+from . import zranges
+from .collection import WRONGTYPE, Built, collection_command, internal_step
+from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
+from .zranges import ERR_NOT_FLOAT_RANGE, ERR_NOT_LEX_RANGE, LexRange, ScoreRange
+from .zsets import pairs_reply, zorder_of
+
+ERR_LIMIT_RANK = resp.error("ERR syntax error, LIMIT is only supported in combination with "
+                            "either BYSCORE or BYLEX")
+ERR_WITHSCORES_LEX = resp.error("ERR syntax error, WITHSCORES not supported in combination "
+                                "with BYLEX")
+
+
+@dataclass
+class RangeQuery:
+    """What a ZRANGE-family command asks for."""
+
+    by: str  # "rank", "score" or "lex"
+    reverse: bool
+    withscores: bool
+    start: int = 0
+    end: int = 0
+    score: ScoreRange | None = None
+    lex: LexRange | None = None
+    offset: int = 0
+    limit: int = -1
+
+    def run(self, zl: Any) -> list[zranges.Pair]:
+        if self.by == "rank":
+            return zranges.zrange_by_rank(zl, self.start, self.end, self.reverse)
+        if self.by == "score":
+            assert self.score is not None
+            return zranges.zrange_by_score(zl, self.score, self.reverse, self.offset,
+                                           self.limit)
+        assert self.lex is not None
+        return zranges.zrange_by_lex(zl, self.lex, self.reverse, self.offset, self.limit)
+
+
+def parse_range_query(args: list[bytes], at: int, store: bool, by: str = "",
+                      reverse: bool | None = None) -> RangeQuery | bytes:
+    """Redis' zrangeGenericCommand argument checks: `args[at]` is the source key, then
+    min and max, then options (`by`/`reverse` fixed by the older command forms)."""
+    withscores = False
+    offset, limit = 0, -1
+    j = at + 3
+    while j < len(args):
+        word = args[j].lower()
+        left = len(args) - j - 1
+        if not store and word == b"withscores":
+            withscores = True
+        elif word == b"limit" and left >= 2:
+            o, n = parse_int(args[j + 1]), parse_int(args[j + 2])
+            if o is None or n is None:
+                return ERR_NOT_INT
+            offset, limit = o, n
+            j += 2
+        elif reverse is None and word == b"rev":
+            reverse = True
+        elif not by and word == b"bylex":
+            by = "lex"
+        elif not by and word == b"byscore":
+            by = "score"
+        else:
+            return ERR_SYNTAX
+        j += 1
+    by = by or "rank"
+    reverse = bool(reverse)
+    if limit != -1 and by == "rank":
+        return ERR_LIMIT_RANK
+    if withscores and by == "lex":
+        return ERR_WITHSCORES_LEX
+    lo, hi = args[at + 1], args[at + 2]
+    if reverse and by != "rank":
+        lo, hi = hi, lo  # given as max, min
+    q = RangeQuery(by, reverse, withscores, offset=offset, limit=limit)
+    if by == "rank":
+        start, end = parse_int(lo), parse_int(hi)
+        if start is None or end is None:
+            return ERR_NOT_INT
+        q.start, q.end = start, end
+    elif by == "score":
+        q.score = zranges.parse_score_range(lo, hi)
+        if q.score is None:
+            return ERR_NOT_FLOAT_RANGE
+    else:
+        q.lex = zranges.parse_lex_range(lo, hi)
+        if q.lex is None:
+            return ERR_NOT_LEX_RANGE
+    return q
+
+
+def _range_command(args: list[bytes], proto: int, by: str = "",
+                   reverse: bool | None = None) -> Built | bytes:
+    q = parse_range_query(args, 1, False, by, reverse)
+    if isinstance(q, bytes):
+        return q
+
+    def op(v: KeyView) -> bytes:
+        zl = zorder_of(v)
+        if zl is WRONGTYPE:
+            return WRONGTYPE
+        if zl is None:
+            return resp.EMPTY_ARRAY
+        return pairs_reply(q.run(zl), q.withscores, proto)
+
+    return args[1], op
+
+
+@collection_command("zrange", -4, ("readonly",), 1, 1, 1, "sorted_set",
+                    "Return a range of members in a sorted set", "1.2.0")
+def build_zrange(args: list[bytes], proto: int) -> Built | bytes:
+    return _range_command(args, proto)
+
+
+@collection_command("zrevrange", -4, ("readonly",), 1, 1, 1, "sorted_set",
+                    "Return a range of members in a sorted set, by index, with scores "
+                    "ordered from high to low", "1.2.0")
+def build_zrevrange(args: list[bytes], proto: int) -> Built | bytes:
+    return _range_command(args, proto, "rank", True)
+
+
+@collection_command("zrangebyscore", -4, ("readonly",), 1, 1, 1, "sorted_set",
+                    "Return a range of members in a sorted set, by score", "1.0.5")
+def build_zrangebyscore(args: list[bytes], proto: int) -> Built | bytes:
+    return _range_command(args, proto, "score", False)
+
+
+@collection_command("zrevrangebyscore", -4, ("readonly",), 1, 1, 1, "sorted_set",
+                    "Return a range of members in a sorted set, by score, with scores "
+                    "ordered from high to low", "2.2.0")
+def build_zrevrangebyscore(args: list[bytes], proto: int) -> Built | bytes:
+    return _range_command(args, proto, "score", True)
+
+
+@collection_command("zrangebylex", -4, ("readonly",), 1, 1, 1, "sorted_set",
+                    "Return a range of members in a sorted set, by lexicographical range",
+                    "2.8.9")
+def build_zrangebylex(args: list[bytes], proto: int) -> Built | bytes:
+    return _range_command(args, proto, "lex", False)
+
+
+@collection_command("zrevrangebylex", -4, ("readonly",), 1, 1, 1, "sorted_set",
+                    "Return a range of members in a sorted set, by lexicographical range, "
+                    "ordered from higher to lower strings.", "2.8.9")
+def build_zrevrangebylex(args: list[bytes], proto: int) -> Built | bytes:
+    return _range_command(args, proto, "lex", True)
+
+
+@internal_step("dyn.zrange")
+def build_dyn_zrange(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.zrange, key, min, max, options of ZRANGESTORE...] -> [type or None, (member,
+    score) pairs in range] (ZRANGESTORE's read; its arguments were checked before)."""
+    q = parse_range_query(args, 1, True)
+    if isinstance(q, bytes):
+        return q
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t != "zset":
+            return [t, []]
+        return [t, q.run(v.zorder)]
+
+    return args[1], op
+
+
+# --- counts --------------------------------------------------------------------------------
+
+
+@collection_command("zcount", 4, ("readonly", "fast"), 1, 1, 1, "sorted_set",
+                    "Count the members in a sorted set with scores within the given values",
+                    "2.0.0")
+def build_zcount(args: list[bytes], proto: int) -> Built | bytes:
+    r = zranges.parse_score_range(args[2], args[3])
+    if r is None:
+        return ERR_NOT_FLOAT_RANGE
+
+    def op(v: KeyView) -> bytes:
+        zl = zorder_of(v)
+        if zl is WRONGTYPE:
+            return WRONGTYPE
+        if zl is None:
+            return resp.ZERO
+        lo, hi = zranges.score_span(zl, r)
+        return resp.integer(hi - lo)
+
+    return args[1], op
+
+
+@collection_command("zlexcount", 4, ("readonly", "fast"), 1, 1, 1, "sorted_set",
+                    "Count the number of members in a sorted set between a given "
+                    "lexicographical range", "2.8.9")
+def build_zlexcount(args: list[bytes], proto: int) -> Built | bytes:
+    r = zranges.parse_lex_range(args[2], args[3])
+    if r is None:
+        return ERR_NOT_LEX_RANGE
+
+    def op(v: KeyView) -> bytes:
+        zl = zorder_of(v)
+        if zl is WRONGTYPE:
+            return WRONGTYPE
+        if zl is None:
+            return resp.ZERO
+        lo, hi = zranges.lex_span(zl, r)
+        return resp.integer(hi - lo)
+
+    return args[1], op
+
+
+# --- removals ------------------------------------------------------------------------------
+
+
+def _remove_span(args: list[bytes], span: Any) -> Built:
+    """Remove the members at the positions `span(zl)` gives."""
+
+    def op(v: KeyView) -> bytes:
+        zl = zorder_of(v)
+        if zl is WRONGTYPE:
+            return WRONGTYPE
+        if zl is None:
+            return resp.ZERO
+        lo, hi = span(zl)
+        doomed = [m for m, _ in zranges.pairs(zl, lo, hi)]
+        for m in doomed:
+            v.put(ZSET, m, None)
+        return resp.integer(len(doomed))
+
+    return args[1], op
+
+
+@collection_command("zremrangebyrank", 4, ("write",), 1, 1, 1, "sorted_set",
+                    "Remove all members in a sorted set within the given indexes", "2.0.0")
+def build_zremrangebyrank(args: list[bytes], proto: int) -> Built | bytes:
+    start, end = parse_int(args[2]), parse_int(args[3])
+    if start is None or end is None:
+        return ERR_NOT_INT
+    return _remove_span(args, lambda zl: zranges.rank_span(len(zl), start, end))
+
+
+@collection_command("zremrangebyscore", 4, ("write",), 1, 1, 1, "sorted_set",
+                    "Remove all members in a sorted set within the given scores", "1.2.0")
+def build_zremrangebyscore(args: list[bytes], proto: int) -> Built | bytes:
+    r = zranges.parse_score_range(args[2], args[3])
+    if r is None:
+        return ERR_NOT_FLOAT_RANGE
+    return _remove_span(args, lambda zl: zranges.score_span(zl, r))
+
+
+@collection_command("zremrangebylex", 4, ("write",), 1, 1, 1, "sorted_set",
+                    "Remove all members in a sorted set between the given lexicographical "
+                    "range", "2.8.9")
+def build_zremrangebylex(args: list[bytes], proto: int) -> Built | bytes:
+    r = zranges.parse_lex_range(args[2], args[3])
+    if r is None:
+        return ERR_NOT_LEX_RANGE
+    return _remove_span(args, lambda zl: zranges.lex_span(zl, r))

@@ -1,0 +1,407 @@
+"""Coordinating a command on a collection key (a hash, set, sorted set or list).
+
+The coordinator is a replica of the key (any other node forwards the command to one).
+A command runs in three steps, the first and last being Dynamo's quorums:
+
+1. **Sync.** The coordinator sends its applied-event set (`dotset.py`) to the key's
+   other replicas; each answers with the records of the events it has and the
+   coordinator lacks (from its log of recent events, or the whole key when the log does
+   not reach back far enough), with the key's header and removal set. After R answers
+   (its own included) the coordinator has merged every acknowledged update into its
+   own copy: with R + W > N some answer holds each one. Replicas that answered and lack
+   events the coordinator holds are sent them (read repair).
+2. **Evaluate.** The command runs as a function of the key's `KeyView`, at one place
+   and against one copy, as a single-node Redis would run it; commands on one key run
+   in the order they arrived, whatever order their syncs complete in.
+3. **Replicate.** The new record versions go to the other replicas as one delta (a
+   fallback standing in for a down replica keeps them as hints); the caller is answered
+   after W acknowledgements, its own included.
+
+Commands that write nothing answer after step 2. A forwarded command travels as an
+opaque payload the commands layer turned it into, and comes back as its reply.
+
+Peer messages (messages.KINDS, mechanism "collections"):
+  ("cs", reqid, p, key, owner, applied)          sync: what do you have that I lack?
+  ("csa", reqid, records, full, applied)          -> records [(part, rkey, enc|None)]
+  ("cw", reqid, p, key, owner, events, deltas)    a command's record versions -> ("cwa", reqid)
+  ("cwr", p, key, owner, records, events)         read repair (no answer)
+  ("cf", reqid, key, payload)                     forwarded command -> ("cfa", reqid, err, reply)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import clock as dvv
+from . import messages as m
+from . import obj as objmod
+from .collstore import CollectionStore
+from .collview import KeyView
+from .dotset import DotSet
+from .inflight import overdue
+from .quorum import TIMED_OUT, noquorum
+
+if TYPE_CHECKING:
+    from .node import Node
+
+SYNC_LIMIT = 1024  # events answered one by one; more, and the whole key is sent
+REPAIR_LIMIT = 256  # events a coordinator pushes to a lagging replica after a sync
+
+Op = Callable[[KeyView], Any]
+Callback = Callable[[tuple[str | None, Any]], Any]
+
+
+class CollOp:
+    """One command on one key, from its sync to its last acknowledgement."""
+
+    __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
+                 "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
+                 "replied", "coord")
+
+    def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
+                 targets: list[tuple[str, str]], r: int, w: int) -> None:
+        self.coord = coord
+        self.reqid = 0
+        self.key = key
+        self.p = p
+        self.op = op
+        self.cb = cb
+        self.deadline = 0
+        self.targets = targets
+        self.r = r
+        self.w = w
+        self.synced: set[str] = set()
+        self.sync_failed: set[str] = set()
+        self.evaluated = False
+        self.result: Any = None
+        self.acked: set[str] = set()
+        self.ack_failed: set[str] = set()
+        self.replied = False
+
+    def timed_out(self) -> None:
+        """The request's deadline passed."""
+        self.coord.timed_out(self)
+
+
+class Forwarded:
+    __slots__ = ("reqid", "cb", "deadline", "target", "coord")
+
+    def __init__(self, coord: CollCoordinator, reqid: int, cb: Callback, deadline: int,
+                 target: str) -> None:
+        self.coord = coord
+        self.reqid = reqid
+        self.cb = cb
+        self.deadline = deadline
+        self.target = target
+
+    def timed_out(self) -> None:
+        self.coord.node.done.append(
+            (self.cb, (f"TIMEOUT forwarded request to {self.target}", None)))
+
+
+# Reasons the Redis face words (the core speaks no Redis): an exception in a command's
+# op, and a forwarded command on a node whose face registered no runner.
+FAILED = "FAILED the command failed at its coordinator"
+NO_REMOTE = "FAILED this node cannot run forwarded collection commands"
+
+
+class CollCoordinator:
+    """The collection mechanism of one node: coordinator and replica sides."""
+
+    def __init__(self, node: Node, store: CollectionStore) -> None:
+        self.node = node
+        self.store = store
+        self.queues: dict[bytes, deque[CollOp]] = {}
+        self.pending: dict[int, Any] = {}  # CollOp or Forwarded, by request id
+        # Rebuilds a command from a forwarded payload (registered by the Redis face).
+        self.remote: Callable[[Any, Callback], None] | None = None
+
+    def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
+        return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
+                m.COLL_WRITE: self._on_write, m.COLL_WRITE_ACK: self._on_ack,
+                m.COLL_REPAIR: self._on_repair, m.COLL_FORWARD: self._on_forward,
+                m.COLL_FORWARD_ANSWER: self._on_forward_answer}
+
+    def expire(self, now: int) -> None:
+        """Time out overdue commands (their deadline passed)."""
+        for op in overdue(self.pending, now):
+            del self.pending[op.reqid]
+            self.node.stats.timeouts += 1
+            op.timed_out()
+
+    # --- coordinator -----------------------------------------------------------------
+
+    def run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
+            r: int | None = None, w: int | None = None) -> None:
+        """Run `op` on `key`'s view at a coordinating replica; `cb((err, result))`.
+
+        `payload` is what a node that is not a replica sends to one instead (the
+        commands layer turns it back into the command there)."""
+        node = self.node
+        p = node.partition(key)
+        route = node.route(p)
+        if not route.local:
+            self._forward(route.targets, key, payload, cb)
+            return
+        r = r or node.cfg.r
+        w = w or node.cfg.w
+        targets = route.targets
+        if len(targets) < max(r, w):
+            node.stats.noquorum += 1
+            what = "read" if len(targets) < r else "write"
+            need = r if len(targets) < r else w
+            node.done.append((cb, (noquorum(what, len(targets), need, node.cfg.n), None)))
+            return
+        cop = CollOp(self, key, p, op, cb, targets, r, w)
+        cop.reqid = node.next_reqid()
+        cop.deadline = node.now + node.cfg.timeout_ms
+        cop.synced.add(node.name)
+        queue = self.queues.get(key)
+        if queue is None:
+            queue = self.queues[key] = deque()
+        queue.append(cop)
+        if r > 1 and route.others:
+            self.pending[cop.reqid] = cop
+            applied = self.store.summary(p, key).pack()
+            for peer, owner in route.others:
+                node.send(peer, m.coll_sync(cop.reqid, p, key, owner, applied))
+        self._evaluate_ready(key)
+
+    def replace(self, key: bytes, data: Any, expire_at: int, cb: Callback,
+                w: int | None = None) -> None:
+        """SET or DEL (`data` None) of a key that is or was a collection: after the
+        sync, every element version seen is removed and the header takes the new
+        value; `cb((None, new header))`."""
+        self.run(key, lambda view: view.replace(data, expire_at), cb, None, None, w)
+
+    def _evaluate_ready(self, key: bytes) -> None:
+        """Run the queued commands of `key` whose sync is complete, in arrival order."""
+        queue = self.queues.get(key)
+        while queue:
+            cop = queue[0]
+            if not cop.replied and len(cop.synced) < cop.r:
+                return
+            queue.popleft()
+            if not cop.replied:
+                self._evaluate(cop)
+        self.queues.pop(key, None)
+
+    def _evaluate(self, cop: CollOp) -> None:
+        node = self.node
+        self.pending.pop(cop.reqid, None)  # late sync answers are not needed any more
+        header, _ = node.local.get(cop.p, cop.key)
+        view = KeyView(self.store, cop.p, cop.key, node.now, header,
+                       lambda data, exp: self._write_header(cop.p, cop.key, data, exp),
+                       node.actor, lambda: node.rng.getrandbits(32).to_bytes(4, "big"),
+                       node.writes.timestamp)
+        cop.evaluated = True
+        failed = False
+        try:
+            cop.result = cop.op(view)
+        except Exception:
+            failed = True  # a bug in the command: its writes so far still replicate
+        deltas, events = view.finish()
+        others = [(peer, owner) for peer, owner in cop.targets if peer != node.name]
+        cop.acked.add(node.name)
+        if failed:
+            self._reply(cop, FAILED)
+        if not deltas or cop.w <= 1 or not others:
+            self._reply(cop, None)
+            if deltas:
+                self._send_deltas(cop, others, events, deltas, want_ack=False)
+            return
+        cop.deadline = node.now + node.cfg.timeout_ms  # the write's own time starts now
+        self.pending[cop.reqid] = cop
+        self._send_deltas(cop, others, events, deltas, want_ack=True)
+
+    def _send_deltas(self, cop: CollOp, others: list[tuple[str, str]],
+                     events: list[tuple[bytes, int]], deltas: list, want_ack: bool) -> None:
+        reqid = cop.reqid if want_ack else 0
+        for peer, owner in others:
+            self.node.send(peer, m.coll_write(reqid, cop.p, cop.key, owner, events, deltas))
+
+    def _write_header(self, p: int, key: bytes, data: Any, expire_at: int) -> tuple[bytes,
+                                                                                   bytes | None]:
+        node = self.node
+        local, old = node.local.get(p, key)
+        writes = node.writes
+        new = dvv.overwrite(local, writes.actor_for(local),
+                            (writes.timestamp(local), expire_at, data))
+        enc = objmod.encode(new)
+        node.local.put(p, key, enc, old)
+        return enc, old
+
+    def _reply(self, cop: CollOp, err: str | None) -> None:
+        if cop.replied:
+            return
+        cop.replied = True
+        node = self.node
+        if err is not None:
+            if err.startswith("NOQUORUM"):
+                node.stats.noquorum += 1
+            node.done.append((cop.cb, (err, None)))
+        else:
+            node.done.append((cop.cb, (None, cop.result)))
+
+    def timed_out(self, cop: CollOp) -> None:
+        n = self.node.cfg.n
+        if not cop.evaluated:
+            self._reply(cop, noquorum("read", len(cop.synced), cop.r, n) + TIMED_OUT)
+            self._evaluate_ready(cop.key)
+        else:
+            self._reply(cop, noquorum("write", len(cop.acked), cop.w, n) + TIMED_OUT)
+
+    def peer_down(self, peer: str) -> None:
+        """A replica became unreachable: fail what waits on it as soon as its quorum
+        is out of reach (not at the timeout)."""
+        for cop in [op for op in self.pending.values() if isinstance(op, CollOp)]:
+            others = {node for node, _ in cop.targets}
+            if peer not in others:
+                continue
+            n = self.node.cfg.n
+            if not cop.evaluated and peer not in cop.synced:
+                cop.sync_failed.add(peer)
+                if len(cop.targets) - len(cop.sync_failed) < cop.r:
+                    self.pending.pop(cop.reqid, None)
+                    self._reply(cop, noquorum("read", len(cop.synced), cop.r, n))
+                    self._evaluate_ready(cop.key)
+            elif cop.evaluated and peer not in cop.acked:
+                cop.ack_failed.add(peer)
+                if len(cop.targets) - len(cop.ack_failed) < cop.w:
+                    self.pending.pop(cop.reqid, None)
+                    self._reply(cop, noquorum("write", len(cop.acked), cop.w, n))
+
+    def _on_sync_answer(self, src: str, msg: tuple) -> None:
+        _, reqid, records, full, applied = msg
+        cop = self.pending.get(reqid)
+        if not isinstance(cop, CollOp) or cop.evaluated:
+            return
+        theirs = DotSet.unpack(applied)
+        self._take(cop.p, cop.key, records, theirs if full else None)
+        cop.synced.add(src)
+        self._repair(src, cop, theirs)
+        if len(cop.synced) >= cop.r:
+            self._evaluate_ready(cop.key)
+
+    def _take(self, p: int, key: bytes, records: Any, all_of: DotSet | None) -> None:
+        """Merge a peer's records of a key into this replica (`all_of`: the peer's
+        whole event set, when it sent the whole key)."""
+        for part, rkey, enc in records:
+            if enc is None:
+                continue
+            if part == p:
+                self.node.replica.apply(key, enc, p)
+            else:
+                self.store.merge(part, rkey, enc)
+        if all_of is not None:
+            self.store.applied_all(p, key, all_of)
+
+    def _repair(self, peer: str, cop: CollOp, theirs: DotSet) -> None:
+        """Send a replica that answered the records of events it lacks."""
+        node = self.node
+        owner = dict(cop.targets).get(peer, peer)
+        mine = self.store.summary(cop.p, cop.key)
+        if owner != peer or theirs.covers(mine):
+            return  # a fallback keeps hints, not the key: nothing to catch up
+        records, full = self.store.missing(cop.p, cop.key, theirs, REPAIR_LIMIT,
+                                           lambda: node.local.get_enc(cop.p, cop.key))
+        if full:
+            return  # too far behind for a quick push: anti-entropy catches it up
+        dots = mine.missing_from(theirs, REPAIR_LIMIT) or []
+        node.send(peer, m.coll_repair(cop.p, cop.key, owner, records, dots))
+
+    def _on_ack(self, src: str, msg: tuple) -> None:
+        cop = self.pending.get(msg[1])
+        if not isinstance(cop, CollOp) or not cop.evaluated:
+            return
+        cop.acked.add(src)
+        if len(cop.acked) >= cop.w:
+            self._reply(cop, None)
+        if len(cop.acked) >= len(cop.targets) or cop.replied:
+            self.pending.pop(cop.reqid, None)
+
+    # --- forwarding ------------------------------------------------------------------
+
+    def _forward(self, targets: list[tuple[str, str]], key: bytes, payload: Any,
+                 cb: Callback) -> None:
+        node = self.node
+        if not targets:
+            node.stats.noquorum += 1
+            node.done.append((cb, (noquorum("any", 0, 1, node.cfg.n), None)))
+            return
+        node.stats.forwarded += 1
+        target = targets[0][0]
+        fwd = Forwarded(self, node.next_reqid(), cb, node.now + node.cfg.timeout_ms, target)
+        self.pending[fwd.reqid] = fwd
+        node.send(target, m.coll_forward(fwd.reqid, key, payload))
+
+    def _on_forward(self, src: str, msg: tuple) -> None:
+        _, reqid, key, payload = msg
+        node = self.node
+        if not node.forwarder.first_time(src, reqid):
+            return  # a duplicated message: the command runs once (a push must not twice)
+
+        def answer(result: tuple[str | None, Any]) -> None:
+            node.send(src, m.coll_forward_answer(reqid, result[0], result[1]))
+
+        if self.remote is None:
+            answer((NO_REMOTE, None))
+            return
+        self.remote(payload, answer)
+
+    def _on_forward_answer(self, src: str, msg: tuple) -> None:
+        fwd = self.pending.pop(msg[1], None)
+        if isinstance(fwd, Forwarded):
+            self.node.done.append((fwd.cb, (msg[2], msg[3])))
+
+    # --- replica ---------------------------------------------------------------------
+
+    def _on_sync(self, src: str, msg: tuple) -> None:
+        _, reqid, p, key, owner, applied = msg
+        node = self.node
+        if owner != node.name:
+            # A fallback holds this key's updates as hints, not as a replica: it has
+            # nothing applied to offer.
+            node.send(src, m.coll_sync_answer(reqid, [], False, ((), ())))
+            return
+        theirs = DotSet.unpack(applied)
+        records, full = self.store.missing(p, key, theirs, SYNC_LIMIT,
+                                           lambda: node.local.get_enc(p, key))
+        node.send(src, m.coll_sync_answer(reqid, records, full,
+                                          self.store.summary(p, key).pack()))
+
+    def _on_write(self, src: str, msg: tuple) -> None:
+        _, reqid, p, key, owner, events, deltas = msg
+        self._apply(p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
+        if reqid:
+            self.node.send(src, m.coll_write_ack(reqid))
+
+    def _on_repair(self, src: str, msg: tuple) -> None:
+        _, p, key, owner, records, events = msg
+        self._apply(p, key, owner, events, records)
+
+    def _apply(self, p: int, key: bytes, owner: str, events: Any, records: Any) -> None:
+        node = self.node
+        if owner != node.name:
+            for part, rkey, enc in records:
+                if enc is not None:
+                    node.handoff.store(owner, part, rkey, enc)
+            return
+        written: list[tuple[int, bytes]] = []
+        for part, rkey, enc in records:
+            if enc is None:
+                continue
+            if part == p:
+                node.replica.apply(key, enc, p)
+            else:
+                self.store.merge(part, rkey, enc)
+            written.append((part, rkey))
+        dots = [(a, n) for a, n in events]
+        if dots:
+            self.store.applied(p, key, dots, written)
+
+    def wipe(self) -> None:
+        self.store.forget()
+        self.queues.clear()

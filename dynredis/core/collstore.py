@@ -1,0 +1,363 @@
+"""A replica's collections: element records in storage, their live views in memory,
+and which update events it has applied.
+
+Storage is the truth (`records.py` says where each piece lives). For a collection in
+use, a `KeyState` keeps what commands read: each element's live value, plus the order
+a sorted set's scores or a list's positions give, so a read or an update costs the same
+at ten elements and at a million (a dict probe, or a sorted-list step). Every change of
+an element record goes through `CollectionStore` (replication, read repair, hints handed
+off, anti-entropy, reaping), which keeps a loaded view in step; a view not in memory is
+rebuilt from one prefix scan of the key's records when next used, and views are evicted
+least recently used beyond a budget of elements.
+
+The store also keeps, per key, the set of update events this replica has applied (a
+`DotSet`, persisted in the key's local record) and a bounded log of which records the
+recent ones wrote. A coordinator compares its set with its peers' before it answers:
+what they have and it lacks comes over as the records those events wrote (or, when the
+log does not reach back that far, as the whole key), so replies are those of a replica
+holding every acknowledged update, at the cost of a few bytes when replicas agree.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgpack
+from sortedcontainers import SortedList
+
+from . import clock as dvv
+from . import elements
+from . import obj as objmod
+from . import records as rec
+from .clock import Clock
+from .dotset import Dot, DotSet
+
+LOG_SIZE = 4096  # recent events remembered per key (what a peer may ask for)
+DEFAULT_BUDGET = 2_000_000  # elements held in loaded views, all keys together
+
+Record = tuple[int, bytes, bytes | None]  # (partition, record key, encoding or None)
+
+
+def encode_dotset(ds: DotSet) -> bytes:
+    return objmod.encode(ds.pack())
+
+
+def decode_dotset(data: bytes | None) -> DotSet:
+    if not data:
+        return DotSet()
+    return DotSet.unpack(msgpack.unpackb(data, use_list=False))
+
+
+class KeyState:
+    """One collection key at this replica."""
+
+    __slots__ = ("key", "p", "summary", "removal", "views", "zorder", "lorder", "log",
+                 "size")
+
+    def __init__(self, key: bytes, p: int) -> None:
+        self.key = key
+        self.p = p
+        self.summary = DotSet()
+        self.removal = DotSet()
+        # kind -> element -> live value (bytes, int, or a float score)
+        self.views: dict[bytes, dict[bytes, Any]] = {}
+        self.zorder: Any = SortedList()  # (score, member) of live sorted-set members
+        self.lorder: Any = SortedList()  # positions of live list items
+        self.log: OrderedDict[Dot, list[tuple[int, bytes]]] = OrderedDict()
+        self.size = 0  # live elements, all kinds
+
+    # --- views -----------------------------------------------------------------------
+
+    def view(self, kind: bytes) -> dict[bytes, Any]:
+        v = self.views.get(kind)
+        if v is None:
+            v = self.views[kind] = {}
+        return v
+
+    def count(self, kind: bytes) -> int:
+        v = self.views.get(kind)
+        return len(v) if v else 0
+
+    def kinds(self) -> list[bytes]:
+        """Element kinds with at least one live element."""
+        return [k for k, v in self.views.items() if v]
+
+    def set_value(self, kind: bytes, element: bytes, value: Any) -> None:
+        """Record the element's live value (None: absent) in the views."""
+        v = self.view(kind)
+        old = v.get(element)
+        if old is not None:
+            if value is not None and old == value and type(old) is type(value):
+                return
+            del v[element]
+            self.size -= 1
+            if kind == rec.ZSET:
+                self.zorder.discard((old, element))
+            elif kind == rec.LIST:
+                self.lorder.discard(element)
+        if value is None:
+            return
+        v[element] = value
+        self.size += 1
+        if kind == rec.ZSET:
+            self.zorder.add((value, element))
+        elif kind == rec.LIST:
+            self.lorder.add(element)
+
+    def note(self, dot: Dot, written: list[tuple[int, bytes]]) -> None:
+        """Log which records an applied event wrote."""
+        log = self.log
+        log[dot] = written
+        if len(log) > LOG_SIZE:
+            log.popitem(last=False)
+
+
+def merged_record(rkey: bytes, old: bytes, new: bytes) -> bytes:
+    """Two versions of one record joined, as a replica keeping both for another (a
+    hint) would: removal records as the union of their events, elements as DVVSets."""
+    if rec.kind_of(rkey) == rec.REMOVAL:
+        joined = decode_dotset(old)
+        joined.update(decode_dotset(new))
+        return encode_dotset(joined)
+    return objmod.encode(dvv.sync(objmod.decode(old), objmod.decode(new)))
+
+
+class _Direct:
+    """Records written straight to the engine (a store without a node around it)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def put_record(self, p: int, key: bytes, enc: bytes) -> None:
+        self.engine.put(p, key, enc)
+
+    def delete_record(self, p: int, key: bytes) -> None:
+        self.engine.delete(p, key)
+
+
+class CollectionStore:
+    """Element records of every collection this node replicates, and their views."""
+
+    def __init__(self, engine: Any, records: Any = None, budget: int = DEFAULT_BUDGET) -> None:
+        self.engine = engine
+        # Element and removal records are written through `records` (the node's
+        # LocalStore: it notes them for the anti-entropy trees); default the engine.
+        self.records = records if records is not None else _Direct(engine)
+        self.budget = budget
+        self.states: OrderedDict[bytes, KeyState] = OrderedDict()
+        self.loaded_elements = 0
+        # Keys with a local record (they are or were collections here), by partition.
+        self.known: set[bytes] = set()
+        for p in engine.partitions():
+            if rec.is_local_partition(p):
+                for key, _ in engine.scan(p):
+                    self.known.add(key)
+
+    # --- loading ---------------------------------------------------------------------
+
+    def has(self, key: bytes) -> bool:
+        """True if the key is or was a collection on this replica (a plain string's
+        writes then take the collection path, which removes the elements)."""
+        return key in self.known
+
+    def state(self, p: int, key: bytes) -> KeyState:
+        """The key's state, loaded from storage if not in memory."""
+        st = self.states.get(key)
+        if st is not None:
+            self.states.move_to_end(key)
+            return st
+        st = KeyState(key, p)
+        engine = self.engine
+        st.summary = decode_dotset(engine.get(rec.local_partition(p), key))
+        ep = rec.elem_partition(p)
+        pre = rec.prefix(key)
+        removal_rk = pre + rec.REMOVAL
+        # The removal record sorts first among the key's records (its kind is 0x00),
+        # so it is known before any element is judged.
+        for rkey, enc in engine.scan_prefix(ep, pre):
+            if rkey == removal_rk:
+                st.removal = decode_dotset(enc)
+                continue
+            kind = rkey[len(pre) : len(pre) + 1]
+            element = rkey[len(pre) + 1 :]
+            st.set_value(kind, element, elements.value(objmod.decode(enc), st.removal))
+        self.states[key] = st
+        self.loaded_elements += st.size
+        self._evict()
+        return st
+
+    def _evict(self) -> None:
+        while self.loaded_elements > self.budget and len(self.states) > 1:
+            _, old = self.states.popitem(last=False)
+            self.loaded_elements -= old.size
+
+    def forget(self) -> None:
+        """Drop every view and every known key (after a wipe)."""
+        self.states.clear()
+        self.loaded_elements = 0
+        self.known.clear()
+
+    # --- records ---------------------------------------------------------------------
+
+    def get(self, p: int, key: bytes, kind: bytes, element: bytes) -> tuple[Clock | None,
+                                                                           bytes | None]:
+        enc = self.engine.get(rec.elem_partition(p), rec.record_key(key, kind, element))
+        if enc is None:
+            return None, None
+        return objmod.decode(enc), enc
+
+    def _loaded(self, key: bytes) -> KeyState | None:
+        return self.states.get(key)
+
+    def store(self, ep: int, rkey: bytes, enc: bytes | None) -> None:
+        """Write (or, with None, delete) an element record and keep a loaded view in
+        step. Not for removal records (see `merge`)."""
+        if enc is None:
+            self.records.delete_record(ep, rkey)
+        else:
+            self.records.put_record(ep, rkey, enc)
+        key, kind, element = rec.split(rkey)
+        st = self._loaded(key)
+        if st is not None:
+            before = st.size
+            st.set_value(kind, element,
+                         None if enc is None else elements.value(objmod.decode(enc),
+                                                                 st.removal))
+            self.loaded_elements += st.size - before
+
+    def merge(self, ep: int, rkey: bytes, incoming: bytes) -> bool:
+        """Merge a version of a record from a peer into this replica; True if what this
+        replica stores changed. Elements merge as DVVSets; a removal record as the union
+        of its events (and the elements it now covers go)."""
+        key, kind, _ = rec.split(rkey)
+        local = self.engine.get(ep, rkey)
+        if kind == rec.REMOVAL:
+            return self.add_removal(rec.base_partition(ep), key, decode_dotset(incoming))
+        if local == incoming:
+            return False
+        removal = self.removal(rec.base_partition(ep), key)
+        if local is None:
+            merged_obj = objmod.decode(incoming)
+            merged = incoming
+        else:
+            merged_obj = dvv.sync(objmod.decode(local), objmod.decode(incoming))
+            merged = objmod.encode(merged_obj)
+            if merged == local:
+                return False
+        if elements.covered(merged_obj, removal):
+            merged = objmod.encode(elements.stripped(merged_obj))
+            if merged == local:
+                return False
+        self.store(ep, rkey, merged)
+        return True
+
+    def removal(self, p: int, key: bytes) -> DotSet:
+        st = self._loaded(key)
+        if st is not None:
+            return st.removal
+        return decode_dotset(self.engine.get(rec.elem_partition(p),
+                                             rec.removal_key(key)))
+
+    def add_removal(self, p: int, key: bytes, events: DotSet) -> bool:
+        """Add events to the key's removal set and strip the element records it now
+        covers down to their causal past (a delete of the whole key: O(elements) here,
+        once per replica; the bare records are reaped later as dead). True if the set
+        grew."""
+        ep = rec.elem_partition(p)
+        rk = rec.removal_key(key)
+        current = self.removal(p, key)
+        if current.covers(events):
+            return False
+        grown = current.copy()
+        grown.update(events)
+        self.records.put_record(ep, rk, encode_dotset(grown))
+        st = self._loaded(key)
+        if st is not None:
+            st.removal = grown
+        pre = rec.prefix(key)
+        for rkey, enc in list(self.engine.scan_prefix(ep, pre)):
+            if rkey == rk:
+                continue
+            obj = objmod.decode(enc)
+            if elements.covered(obj, grown):
+                bare = objmod.encode(elements.stripped(obj))
+                if bare != enc:
+                    self.store(ep, rkey, bare)
+            elif st is not None:
+                _, kind, element = rec.split(rkey)
+                before = st.size
+                st.set_value(kind, element, elements.value(obj, grown))
+                self.loaded_elements += st.size - before
+        self.known.add(key)
+        return True
+
+    # --- applied events --------------------------------------------------------------
+
+    def applied(self, p: int, key: bytes, dots: list[Dot],
+                written: list[tuple[int, bytes]]) -> None:
+        """Note events this replica has now applied (and the records they wrote)."""
+        st = self.state(p, key)
+        for dot in dots:
+            st.summary.add(dot[0], dot[1])
+            st.note(dot, written)
+        self.engine.put(rec.local_partition(p), key, encode_dotset(st.summary))
+        self.known.add(key)
+
+    def applied_all(self, p: int, key: bytes, events: DotSet) -> None:
+        """Note a peer's whole event set as applied (after merging its whole key)."""
+        st = self.state(p, key)
+        if st.summary.covers(events):
+            return
+        st.summary.update(events)
+        self.engine.put(rec.local_partition(p), key, encode_dotset(st.summary))
+        self.known.add(key)
+
+    def missing(self, p: int, key: bytes, theirs: DotSet, limit: int,
+                header: Callable[[], bytes | None]) -> tuple[list[Record], bool]:
+        """What a peer whose applied events are `theirs` lacks of the key: the records
+        the missing events wrote (current versions), or, when the log does not reach
+        back that far or there are more than `limit`, every record (`full` True). The
+        key's header (read with `header`: the caller's store holds it) comes first, and
+        the removal record rides along whenever it is not empty: neither is an event."""
+        st = self.state(p, key)
+        dots = st.summary.missing_from(theirs, limit)
+        ep = rec.elem_partition(p)
+        out: list[Record] = [(p, key, header())]
+        full = dots is None
+        if not full:
+            assert dots is not None
+            seen: set[tuple[int, bytes]] = set()
+            for dot in dots:
+                written = st.log.get(dot)
+                if written is None:
+                    full = True
+                    break
+                seen.update(written)
+            if not full:
+                for part, rkey in sorted(seen):
+                    if part != p and rec.kind_of(rkey) != rec.REMOVAL:
+                        out.append((part, rkey, self.engine.get(part, rkey)))
+        if full:
+            del out[1:]
+            pre = rec.prefix(key)
+            rk = pre + rec.REMOVAL
+            for rkey, enc in self.engine.scan_prefix(ep, pre):
+                if rkey != rk:
+                    out.append((ep, rkey, enc))
+        if len(st.removal):
+            out.append((ep, rec.removal_key(key), encode_dotset(st.removal)))
+        return out, full
+
+    def summary(self, p: int, key: bytes) -> DotSet:
+        return self.state(p, key).summary
+
+    def elements(self, p: int, key: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(record key, encoding) of every element record of the key (not the removal
+        record), in storage order."""
+        pre = rec.prefix(key)
+        rk = pre + rec.REMOVAL
+        for rkey, enc in self.engine.scan_prefix(rec.elem_partition(p), pre):
+            if rkey != rk:
+                yield rkey, enc

@@ -1,0 +1,236 @@
+"""What a collection command sees and changes at its coordinator.
+
+A command runs as a function of a `KeyView`, after the coordinator has brought the key
+up to date with a read quorum of its replicas: it reads the key's type and elements,
+and writes new element versions, as one single-node Redis would. The view keeps the
+key's header in step with its elements, so that a collection exists exactly while it
+has elements, as in Redis:
+
+- the key's type is its header's (last writer wins among concurrent header versions,
+  as for strings): a live collection marker, a string, or nothing (deleted, expired,
+  never written). A deleted header with live elements left (an addition concurrent
+  with a delete, which removed only what it saw) is a collection of those elements;
+- the first element written to a key that is not a collection (deleted or expired)
+  starts a new one: every element version seen so far is removed (so nothing of an
+  expired collection comes back) and a new header is written, without expiry. Until
+  then an expired collection's elements, still stored, read as absent;
+- a write that removes the last element deletes the header too.
+
+The view is pure: it reads and writes through the collection store and the two header
+functions its driver gives it, and hands back the deltas to replicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, KeysView
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from . import elements, listpos
+from . import obj as objmod
+from . import records as rec
+from .clock import Clock
+from .collstore import CollectionStore, KeyState
+from .collwrite import Delta, KeyWrite
+
+# header(data, expire_at) -> (new encoding, old encoding): build and store a new version
+# of the key's header over the local one, as a string write does.
+HeaderWriter = Callable[[Any, int], tuple[bytes, bytes | None]]
+
+_EMPTY: dict[bytes, Any] = {}
+_EMPTY_ORDER: Any = SortedList()  # never written
+
+
+class KeyView:
+    __slots__ = ("store", "p", "key", "now", "header", "header_writer", "state", "_write",
+                 "_new_actor", "_stamp", "_me", "changed_type", "_expired")
+
+    def __init__(self, store: CollectionStore, p: int, key: bytes, now: int,
+                 header: Clock | None, header_writer: HeaderWriter, me: bytes,
+                 new_actor: Callable[[], bytes], stamp: Callable[[Clock | None], int]) -> None:
+        self.store = store
+        self.p = p
+        self.key = key
+        self.now = now
+        self.header = header
+        self.header_writer = header_writer
+        self.state: KeyState = store.state(p, key)
+        self._write: KeyWrite | None = None
+        self._me = me
+        self._new_actor = new_actor
+        self._stamp = stamp
+        self.changed_type: str | None = None  # the type this command gave the key
+        self._expired = self._expired_header()  # its elements are not to be read
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _header_sibling(self) -> objmod.Sibling | None:
+        if self.header is None:
+            return None
+        w = objmod.winner(self.header)
+        return w[0] if w is not None else None
+
+    def _expired_header(self) -> bool:
+        sib = self._header_sibling()
+        return sib is not None and sib[2] is not None and 0 < sib[1] <= self.now
+
+    def type(self) -> str | None:
+        """"string", "hash", "set", "zset", "list", or None if the key does not exist."""
+        sib = self._header_sibling()
+        if sib is not None and sib[2] is not None:
+            if sib[1] and sib[1] <= self.now:
+                return None  # expired: nothing of it is visible
+            kind = rec.marker_type(sib[2])
+            if kind is None:
+                return "string"
+            if self.state.count(rec.KIND_OF_TYPE[kind]):
+                return kind
+            return None
+        kinds = self.state.kinds()
+        if kinds:
+            return rec.TYPE_OF_KIND[min(kinds)]
+        return None
+
+    def header_value(self) -> Any:
+        """A string key's value (a counter as its decimal), or None."""
+        sib = objmod.read_value(self.header, self.now)
+        return sib[2] if sib is not None else None
+
+    def expire_at(self) -> int:
+        sib = self._header_sibling()
+        if sib is None or sib[2] is None or rec.marker_type(sib[2]) is None:
+            return 0
+        return sib[1]
+
+    def get(self, kind: bytes, element: bytes) -> Any:
+        """An element's live value, or None."""
+        if self._expired:
+            return None
+        return self.state.views.get(kind, _EMPTY).get(element)
+
+    def count(self, kind: bytes) -> int:
+        return 0 if self._expired else self.state.count(kind)
+
+    def members(self, kind: bytes) -> KeysView[bytes]:
+        """The live elements of a kind, without copying them (a random pick from a large
+        set walks this; the key must not be written while it is being iterated)."""
+        return (_EMPTY if self._expired else self.state.views.get(kind, _EMPTY)).keys()
+
+    def items(self, kind: bytes) -> Iterator[tuple[bytes, Any]]:
+        """(element, value) pairs, in no particular order (hashes, sets)."""
+        if self._expired:
+            return iter(())
+        return iter(list(self.state.views.get(kind, _EMPTY).items()))
+
+    @property
+    def zorder(self) -> Any:
+        """The sorted set's (score, member) pairs in order (a SortedList: index it)."""
+        return _EMPTY_ORDER if self._expired else self.state.zorder
+
+    @property
+    def lorder(self) -> Any:
+        """The list's positions in order (a SortedList: index it)."""
+        return _EMPTY_ORDER if self._expired else self.state.lorder
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _writer(self) -> KeyWrite:
+        w = self._write
+        if w is None:
+            w = self._write = KeyWrite(self.store, self.p, self.key, self._me,
+                                       self._new_actor, self._stamp)
+        return w
+
+    def _ensure(self, kind: bytes) -> None:
+        """Before an element write: start a new collection if the key has none."""
+        type_name = rec.TYPE_OF_KIND[kind]
+        if self.type() == type_name and self.changed_type is None:
+            sib = self._header_sibling()
+            if sib is not None and rec.marker_type(sib[2]) == type_name:
+                return
+        if self.changed_type == type_name:
+            return
+        w = self._writer()
+        if self.type() is None:
+            w.remove_observed()
+        self._write_header(rec.marker(type_name), 0)
+        self.changed_type = type_name
+
+    def _write_header(self, data: Any, expire_at: int) -> None:
+        enc, old = self.header_writer(data, expire_at)
+        self.header = objmod.decode(enc)
+        self._expired = self._expired_header()
+        self._writer().header(enc, old)
+
+    def put(self, kind: bytes, element: bytes, data: Any) -> None:
+        """Set an element's value (None removes it)."""
+        if data is not None:
+            self._ensure(kind)
+        elif self.get(kind, element) is None:
+            return
+        self._writer().put(kind, element, data)
+
+    def increment(self, kind: bytes, element: bytes, delta: int | float,
+                  start: int | float) -> int | float:
+        self._ensure(kind)
+        return self._writer().increment(kind, element, delta, start)
+
+    def list_insert(self, left: bytes | None, right: bytes | None, value: bytes) -> bytes:
+        """Insert a list item between two neighbouring positions (None: the list's
+        head or tail side); returns its position (core/listpos.py)."""
+        self._ensure(rec.LIST)
+        w = self._writer()
+        dot = w.next_dot()
+        if left is None and right is None:
+            pos = listpos.first(dot)
+        elif left is None:
+            assert right is not None
+            pos = listpos.before(right, dot)
+        else:
+            pos = listpos.between(left, right, dot)
+        w.put(rec.LIST, pos, value)
+        return pos
+
+    def set_score(self, member: bytes, score: float) -> None:
+        """A sorted-set member's score, set (a new lineage: concurrent ZADDs, the
+        later wins; see elements.py)."""
+        self._ensure(rec.ZSET)
+        w = self._writer()
+        obj, _ = w.element(rec.ZSET, member)
+        w.put(rec.ZSET, member, elements.score_start(score, self._stamp(obj)))
+
+    def delete(self) -> None:
+        """Delete the key: every element seen and the header."""
+        w = self._writer()
+        w.remove_observed()
+        self._write_header(None, 0)
+        self.changed_type = "none"
+
+    def replace(self, data: Any, expire_at: int) -> Clock | None:
+        """A string write over the whole key (`data` None: its delete): every element
+        seen goes, the header takes the value; returns the new header."""
+        w = self._writer()
+        kind = rec.marker_type(data)
+        if kind is not None:
+            # EXPIRE, PERSIST: the collection stays, its header takes the new expiry.
+            self._write_header(rec.marker(kind), expire_at)
+            return self.header
+        w.remove_observed()
+        self._write_header(data, expire_at)
+        self.changed_type = "none" if data is None else "string"
+        return self.header
+
+    def finish(self) -> tuple[list[Delta], list[tuple[bytes, int]]]:
+        """The deltas to replicate and their events, after deleting the header of a
+        collection this command emptied."""
+        w = self._write
+        if w is None:
+            return [], []
+        sib = self._header_sibling()
+        if sib is not None and sib[2] is not None:
+            kind = rec.marker_type(sib[2])
+            if kind is not None and not self.state.count(rec.KIND_OF_TYPE[kind]):
+                self._write_header(None, 0)
+        dots = w.finish()
+        return w.deltas, dots

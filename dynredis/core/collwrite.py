@@ -1,0 +1,132 @@
+"""The updates one command makes to one collection key, at its coordinator.
+
+Each new record version gets its own event `(actor, n)`, numbered per key across all
+its elements (`dotset.py`): the actor is this node's identity with a suffix drawn when
+the key has no event of ours yet (a new life of the key never reuses an old life's
+numbers, as `obj` versions do), and `n` follows the highest event of that actor this
+replica has applied. A version is built on the coordinator's own record (which, after
+the coordinator's sync with its peers, holds every acknowledged update), stored at
+once, and kept as a delta for the other replicas: the record's new encoding and the
+identity of the version it replaced, so a replica in step takes it without merging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import clock as dvv
+from . import elements
+from . import obj as objmod
+from . import records as rec
+from .clock import Clock
+from .collstore import CollectionStore, KeyState, encode_dotset
+from .dotset import Dot
+
+# (partition, record key, encoding, identity of the version it replaced or None)
+Delta = tuple[int, bytes, bytes, bytes | None]
+
+
+class KeyWrite:
+    """A batch of record versions for one key, applied locally as they are made."""
+
+    __slots__ = ("store", "p", "key", "state", "actor", "next", "dots", "written",
+                 "deltas", "stamp")
+
+    def __init__(self, store: CollectionStore, p: int, key: bytes, me: bytes,
+                 fresh_suffix: Callable[[], bytes], stamp: Callable[[Clock | None], int]) -> None:
+        self.store = store
+        self.p = p
+        self.key = key
+        self.state: KeyState = store.state(p, key)
+        summary = self.state.summary
+        actor = None
+        for a in summary.actors():
+            if a.startswith(me) and len(a) == len(me) + 4:
+                actor = a
+                break
+        self.actor: bytes = actor if actor is not None else me + fresh_suffix()
+        self.next = summary.top(self.actor) + 1
+        self.dots: list[Dot] = []
+        self.written: list[tuple[int, bytes]] = []
+        self.deltas: list[Delta] = []
+        self.stamp = stamp  # an HLC timestamp later than every version of an object
+
+    def next_dot(self) -> Dot:
+        """The event the next new version will carry (a list position embeds it)."""
+        return (self.actor, self.next)
+
+    def _mint(self) -> int:
+        n = self.next
+        self.next += 1
+        self.dots.append((self.actor, n))
+        return n
+
+    # --- elements --------------------------------------------------------------------
+
+    def element(self, kind: bytes, element: bytes) -> tuple[Clock | None, bytes | None]:
+        return self.store.get(self.p, self.key, kind, element)
+
+    def put(self, kind: bytes, element: bytes, data: Any) -> None:
+        """A new version of an element: `data` (see elements.py), None to remove it."""
+        obj, enc = self.element(kind, element)
+        if obj is None and data is None:
+            return  # nothing to remove
+        n = self._mint()
+        new = dvv.overwrite_at(obj, self.actor, n, (self.stamp(obj), 0, data))
+        self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
+                    objmod.encode(new), enc)
+
+    def increment(self, kind: bytes, element: bytes, delta: int | float,
+                  start: int | float) -> int | float:
+        """Add `delta` to a counter element (HINCRBY, ZINCRBY), starting from `start` if
+        it holds none; returns the new value. Concurrent increments through other nodes
+        grow their own entries and all count."""
+        obj, enc = self.element(kind, element)
+        state = elements.counter_state(obj, self.state.removal)
+        ts = self.stamp(obj)
+        if state is None:
+            # A counter started from nothing shares one lineage everywhere (as INCR of
+            # a missing key does), so concurrent first increments all count; one
+            # started from a string field's value is a new lineage from that version.
+            absent = obj is None or elements.value(obj, self.state.removal) is None
+            state = elements.start_state(kind, start, 0 if absent else ts)
+        n = self._mint()
+        data = elements.incremented(state, self.actor, delta, n)
+        new = dvv.overwrite_at(obj, self.actor, n, (ts, 0, data))
+        self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
+                    objmod.encode(new), enc)
+        return elements.state_value(data)
+
+    def _store(self, part: int, rkey: bytes, enc: bytes, old: bytes | None) -> None:
+        self.store.store(part, rkey, enc)
+        self.written.append((part, rkey))
+        self.deltas.append((part, rkey, enc, objmod.identity(old) if old is not None else None))
+
+    # --- the whole key ---------------------------------------------------------------
+
+    def remove_observed(self) -> None:
+        """Remove every element version this replica holds (a delete or a type change):
+        the removal set grows by every event applied here before this write; concurrent
+        additions elsewhere, with events not applied here, survive. Call it before the
+        write's own new versions."""
+        if self.store.add_removal(self.p, self.key, self.state.summary.copy()):
+            ep = rec.elem_partition(self.p)
+            rkey = rec.removal_key(self.key)
+            enc = encode_dotset(self.state.removal)
+            self.written.append((ep, rkey))
+            self.deltas.append((ep, rkey, enc, None))
+
+    def header(self, enc: bytes, old: bytes | None) -> None:
+        """Note a new header version the caller built and stored (its own DVV dot, as a
+        string's): it travels with the delta. Headers and removal sets are not events:
+        a peer's answer to a coordinator always carries both."""
+        self.written.append((self.p, self.key))
+        self.deltas.append((self.p, self.key, enc,
+                            objmod.identity(old) if old is not None else None))
+
+    def finish(self) -> list[Dot]:
+        """Record the events as applied here; the deltas are then ready to send."""
+        if self.dots:
+            self.store.applied(self.p, self.key, self.dots, self.written)
+        return self.dots

@@ -1,0 +1,114 @@
+"""Hashes, sets, sorted sets, lists and geo on real clusters.
+
+What a user sees of collections across the cluster: key commands across types,
+replication to every node, a node down and back, and a cluster where not every node is
+a replica (forwarding). (Every family against redis-server on a cluster:
+compat/test_differential_collections.py.)
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.integration.conftest import HOST, Cluster, ClusterFactory, wait_until
+
+# --- what a user sees of collections across the cluster ------------------------------------
+
+
+def clients(c: Cluster) -> list[redis.Redis]:
+    return [redis.Redis(host=HOST, port=p, socket_timeout=20) for p in c.ports]
+
+
+def test_every_node_serves_what_another_wrote(cluster: Cluster) -> None:
+    a, b, c = clients(cluster)
+    a.delete("u:h", "u:s", "u:z", "u:l")
+    assert a.hset("u:h", mapping={"f1": "1", "f2": "x"}) == 2
+    assert b.hincrby("u:h", "f1", 41) == 42
+    assert c.hgetall("u:h") == {b"f1": b"42", b"f2": b"x"}
+    assert a.sadd("u:s", "m1", "m2", "m3") == 3 and b.srem("u:s", "m2") == 1
+    assert sorted(c.smembers("u:s")) == [b"m1", b"m3"]
+    assert a.zadd("u:z", {"one": 1, "two": 2}) == 2 and b.zincrby("u:z", 5, "one") == 6
+    assert c.zrange("u:z", 0, -1, withscores=True) == [(b"two", 2.0), (b"one", 6.0)]
+    assert a.rpush("u:l", "a", "b", "c") == 3 and b.lpop("u:l") == b"a"
+    assert c.lrange("u:l", 0, -1) == [b"b", b"c"]
+    assert [x.type(k) for x, k in zip((a, b, c, a), ("u:h", "u:s", "u:z", "u:l"),
+                                        strict=True)] == [b"hash", b"set", b"zset", b"list"]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        b.get("u:h")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        c.incr("u:s")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        a.sadd("u:h", "x")
+    assert c.mget("u:h", "u:s") == [None, None]
+
+
+def test_set_del_and_expire_act_on_the_whole_collection(cluster: Cluster) -> None:
+    a, b, c = clients(cluster)
+    a.delete("w:h")
+    a.hset("w:h", mapping={"a": "1", "b": "2"})
+    assert b.set("w:h", "now a string") and c.type("w:h") == b"string"
+    assert a.get("w:h") == b"now a string"
+    assert b.delete("w:h") == 1 and c.exists("w:h") == 0
+    # A new hash at the key starts empty: nothing of the old one comes back.
+    assert a.hset("w:h", "c", "3") == 1
+    assert b.hgetall("w:h") == {b"c": b"3"}
+    assert c.expire("w:h", 100) and 0 < a.ttl("w:h") <= 100
+    assert b.hgetall("w:h") == {b"c": b"3"}  # EXPIRE keeps the elements
+    assert a.persist("w:h") and c.ttl("w:h") == -1
+    assert b.pexpire("w:h", 1)
+    wait_until(lambda: a.exists("w:h") == 0, 10, what="the hash to expire")
+    assert c.hgetall("w:h") == {} and a.hset("w:h", "d", "4") == 1
+    assert b.hgetall("w:h") == {b"d": b"4"}  # an expired hash does not come back
+
+
+def test_keyspace_commands_see_collections(cluster: Cluster) -> None:
+    a, b, _ = clients(cluster)
+    a.flushall()
+    a.hset("k:h", "f", "v")
+    a.sadd("k:s", "m")
+    a.zadd("k:z", {"m": 1})
+    a.rpush("k:l", "x")
+    a.set("k:str", "v")
+    assert b.dbsize() == 5
+    assert sorted(b.keys("k:*")) == [b"k:h", b"k:l", b"k:s", b"k:str", b"k:z"]
+    assert sorted(b.scan_iter(_type="hash")) == [b"k:h"]
+    assert sorted(b.scan_iter(_type="zset")) == [b"k:z"]
+    a.flushall()
+    assert b.dbsize() == 0 and b.hgetall("k:h") == {}
+
+
+def test_a_node_down_and_back_misses_nothing(cluster_factory: ClusterFactory) -> None:
+    c = cluster_factory()
+    a, b, third = clients(c)
+    a.sadd("d:s", *[f"m{i}" for i in range(20)])
+    c.kill_node(2)
+    # W=2 of N=3: writes go on through the two nodes left.
+    for i in range(20, 60):
+        (a if i % 2 else b).sadd("d:s", f"m{i}")
+    a.hset("d:h", mapping={f"f{i}": str(i) for i in range(30)})
+    b.srem("d:s", "m0", "m1")
+    c.restart_node(2)
+    third = clients(c)[2]
+    # Its reads sync with a quorum first: it answers with everything acknowledged.
+    assert third.scard("d:s") == 58
+    assert third.hlen("d:h") == 30
+    # And the returned node coordinates writes that the others then see.
+    assert third.sadd("d:s", "back") == 1
+    assert a.sismember("d:s", "back") and b.scard("d:s") == 59
+
+
+def test_a_node_that_is_no_replica_forwards(cluster_factory: ClusterFactory) -> None:
+    """Five nodes, N=3: most keys have nodes that are not their replicas; each command
+    through such a node is forwarded to a replica and answered the same."""
+    c = cluster_factory(nodes=5)
+    nodes = clients(c)
+    for i in range(20):
+        key = f"fw:{i}"
+        nodes[i % 5].rpush(key, "a", "b")
+        nodes[(i + 1) % 5].hset(f"fwh:{i}", "f", str(i))
+        assert nodes[(i + 2) % 5].lrange(key, 0, -1) == [b"a", b"b"]
+        assert nodes[(i + 3) % 5].hget(f"fwh:{i}", "f") == str(i).encode()
+        assert nodes[(i + 4) % 5].lmove(key, f"fw:{i}:dst", "LEFT", "RIGHT") == b"a"
+    forwarded = sum(int(x.info("stats")["forwarded"]) for x in nodes)
+    assert forwarded > 0

@@ -1,0 +1,178 @@
+"""Set commands beyond what one history against redis-server shows: concurrent updates
+through two replicas (add wins), what multi-key plans move between nodes, random picks,
+and the bound on SRANDMEMBER's negative counts."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import hiredis
+
+from dynredis.commands import collection
+from dynredis.commands.sets import RANDOM_REPEATS_MAX, random_members
+from dynredis.core import clock as dvv
+from dynredis.core import obj as objmod
+from dynredis.core import records as rec
+from tests.collharness import LocalRunner
+
+
+def parse(data: bytes) -> object:
+    r = hiredis.Reader()
+    r.feed(data)
+    return r.gets()
+
+
+def ship(src: LocalRunner, dst: LocalRunner, since: int) -> None:
+    """Apply the deltas of src's commands from `since` on to dst, as a replica takes
+    them (element records merged, headers synced, events noted)."""
+    for deltas, events in src.writes[since:]:
+        written = []
+        p, key = 0, b""
+        for part, rkey, enc, _base in deltas:
+            if rec.is_elem_partition(part):
+                dst.store.merge(part, rkey, enc)
+                p, key = rec.base_partition(part), rec.split(rkey)[0]
+            else:
+                local = dst.engine.get(part, rkey)
+                merged = enc if local is None else objmod.encode(
+                    dvv.sync(objmod.decode(local), objmod.decode(enc)))
+                dst.engine.put(part, rkey, merged)
+                p, key = part, rkey
+            written.append((part, rkey))
+        if events:
+            dst.store.applied(p, key, events, written)
+
+
+def members(r: LocalRunner, key: bytes) -> list:
+    return sorted(parse(r.run(b"SMEMBERS", key)))  # type: ignore[arg-type]
+
+
+def test_a_member_added_again_survives_a_concurrent_removal():
+    a, b = LocalRunner(name=b"A"), LocalRunner(name=b"B")
+    a.run(b"SADD", b"s", b"m", b"x")
+    ship(a, b, 0)
+    na, nb = len(a.writes), len(b.writes)
+    # Concurrently: B removes m; A adds m again (already there: SADD answers 0).
+    assert b.run(b"SREM", b"s", b"m") == b":1\r\n"
+    assert a.run(b"SADD", b"s", b"m") == b":0\r\n"
+    ship(a, b, na)
+    ship(b, a, nb)
+    assert members(a, b"s") == members(b, b"s") == [b"m", b"x"]
+    # A removal that saw the re-addition removes it everywhere.
+    na = len(a.writes)
+    a.run(b"SREM", b"s", b"m")
+    ship(a, b, na)
+    assert members(a, b"s") == members(b, b"s") == [b"x"]
+
+
+def test_spop_removes_only_what_it_saw_a_concurrent_addition_stays():
+    a, b = LocalRunner(name=b"A"), LocalRunner(name=b"B")
+    a.run(b"SADD", b"s", b"m")
+    ship(a, b, 0)
+    na, nb = len(a.writes), len(b.writes)
+    assert a.run(b"SPOP", b"s") == b"$1\r\nm\r\n"  # the whole set: a delete
+    assert a.run(b"EXISTS", b"s") == b":0\r\n"
+    b.run(b"SADD", b"s", b"n", b"m")
+    ship(a, b, na)
+    ship(b, a, nb)
+    assert members(a, b"s") == members(b, b"s") == [b"m", b"n"]
+
+
+class Recording(LocalRunner):
+    """A LocalRunner that keeps the steps plans run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[list[bytes]] = []
+
+    def run(self, *args, proto: int = 2) -> bytes:  # type: ignore[override]
+        words = [a.encode() if isinstance(a, str) else a for a in args]
+        name = words[0].decode().lower()
+        if name not in collection.PLANS:
+            return super().run(*words, proto=proto)
+        plan = collection.PLANS[name](words, proto)
+        assert not isinstance(plan, bytes)
+        out: list[bytes] = []
+
+        def step(args, cb):
+            self.steps.append(args)
+            cb((None, self.step(args, proto)))
+
+        collection.drive(plan, step, out.append)
+        return out[0]
+
+
+def test_an_intersection_moves_only_the_smallest_sets_members():
+    r = Recording()
+    r.run(b"SADD", b"big", *[b"m%d" % i for i in range(500)])
+    r.run(b"SADD", b"mid", *[b"m%d" % i for i in range(0, 500, 5)])
+    r.run(b"SADD", b"small", b"m0", b"m5", b"m7", b"zz")
+    assert sorted(parse(r.run(b"SINTER", b"big", b"mid", b"small"))) == [b"m0", b"m5"]
+    reads = [s[1] for s in r.steps if s[0] == b"dyn.read"]
+    assert reads == [b"small"]  # only the smallest set is read whole
+    filters = [s[1] for s in r.steps if s[0] == b"dyn.sfilter"]
+    assert filters == [b"mid", b"big"]  # then the others, smallest first
+    r.steps.clear()
+    assert r.run(b"SINTERCARD", b"2", b"big", b"small", b"LIMIT", b"1") == b":1\r\n"
+    assert [s[1] for s in r.steps if s[0] == b"dyn.read"] == [b"small"]
+
+
+def test_a_difference_asks_every_key_even_when_nothing_is_left():
+    r = Recording()
+    r.run(b"SADD", b"a", b"x")
+    r.run(b"SET", b"str", b"v")
+    assert r.run(b"SDIFF", b"a", b"a", b"str").startswith(b"-WRONGTYPE")
+    assert [s[:2] for s in r.steps] == [[b"dyn.read", b"a"], [b"dyn.sfilter", b"a"],
+                                        [b"dyn.sfilter", b"str"]]
+
+
+def test_random_members_follow_redis_count_rules():
+    rng_state = random.getstate()
+    random.seed(7)
+    try:
+        pool = {b"m%d" % i: b"" for i in range(50)}.keys()
+        for count in (1, 2, 49, 50, 51, 1000):
+            got = random_members(pool, count)
+            assert len(got) == len(set(got)) == min(count, 50)
+            assert set(got) <= set(pool)
+        got = random_members(pool, -200)
+        assert len(got) == 200 and set(got) <= set(pool) and len(set(got)) < 200
+        assert random_members(pool, 0) == [] and random_members({}.keys(), -3) == []
+        # Every member can come up, in any position.
+        seen = Counter(m for _ in range(200) for m in random_members(pool, 3))
+        assert set(seen) == set(pool)
+        firsts = Counter(random_members(pool, 2)[0] for _ in range(400))
+        assert len(firsts) > 25
+    finally:
+        random.setstate(rng_state)
+
+
+def test_a_huge_negative_srandmember_count_is_refused_not_built():
+    """Redis builds a reply of any size for SRANDMEMBER key -count (a count of -2^62
+    exhausts its memory); a node refuses beyond RANDOM_REPEATS_MAX members."""
+    r = LocalRunner()
+    r.run(b"SADD", b"s", b"a", b"b")
+    got = parse(r.run(b"SRANDMEMBER", b"s", b"-%d" % RANDOM_REPEATS_MAX))
+    assert len(got) == RANDOM_REPEATS_MAX and set(got) == {b"a", b"b"}  # type: ignore[arg-type]
+    for count in (b"-%d" % (RANDOM_REPEATS_MAX + 1), b"-4611686018427387904"):
+        err = parse(r.run(b"SRANDMEMBER", b"s", count))
+        assert isinstance(err, hiredis.ReplyError)
+        assert str(err).startswith("ERR value is out of range")
+
+
+def test_a_huge_negative_hrandfield_count_is_refused_not_built():
+    """The same for HRANDFIELD key -count (with or without WITHVALUES); Redis' own
+    errors for the counts it refuses stay its own."""
+    r = LocalRunner()
+    r.run(b"HSET", b"h", b"a", b"1", b"b", b"2")
+    got = parse(r.run(b"HRANDFIELD", b"h", b"-%d" % RANDOM_REPEATS_MAX))
+    assert len(got) == RANDOM_REPEATS_MAX and set(got) == {b"a", b"b"}  # type: ignore[arg-type]
+    for args in ((b"-%d" % (RANDOM_REPEATS_MAX + 1),), (b"-4611686018427387904",),
+                 (b"-4611686018427387904", b"WITHVALUES")):
+        err = parse(r.run(b"HRANDFIELD", b"h", *args))
+        assert isinstance(err, hiredis.ReplyError)
+        assert str(err).startswith("ERR value is out of range"), err
+    err = parse(r.run(b"HRANDFIELD", b"h", b"-9223372036854775808"))
+    assert str(err) == ("ERR value is out of range, value must between "
+                        "-9223372036854775807 and 9223372036854775807")
