@@ -76,7 +76,9 @@ def test_more_concurrent_pfadds_than_the_cap_all_count(cluster: Cluster) -> None
                 await client.pfadd("sib:hll", element)
                 return
             except redis.ResponseError as exc:
-                if not str(exc).startswith("NOQUORUM"):
+                # A timeout, or a hand-over to the key's first replica that went
+                # unanswered: PFADD is idempotent, so a client sends it again.
+                if not str(exc).startswith("NOQUORUM") and "did not answer" not in str(exc):
                     raise
 
     async def main() -> list[int]:
