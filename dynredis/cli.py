@@ -28,6 +28,16 @@ from .server.app import NodeOptions, NodeServer
 log = logging.getLogger("dynredis")
 
 
+def _memory(raw: str) -> int:
+    """A memory amount as Redis writes one (64mb, 1gb, 1048576)."""
+    from .commands.server import memtoull
+
+    n = memtoull(raw)
+    if n is None or n > 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a memory amount (64mb, 1gb, ...)")
+    return n
+
+
 def _add_node_args(p: argparse.ArgumentParser) -> None:
     """The settings every node of a local cluster shares (default None: the recorded or
     default value applies, see clustersettings)."""
@@ -53,6 +63,10 @@ def _add_node_args(p: argparse.ArgumentParser) -> None:
                    help="deleted or expired objects are reaped after this long (default 600000)")
     p.add_argument("--phi-threshold", type=float,
                    help="failure detector: phi above which a peer counts as down (default 8)")
+    p.add_argument("--object-cache-max-memory", type=_memory,
+                   help="bytes of stored objects a node keeps in memory besides its engine, "
+                        "as Redis writes memory (64mb, 1gb; default 64mb; 0: bounded by "
+                        "count only)")
     p.add_argument("--tls-cert-file", help="TLS certificate (PEM) the node presents, to "
                                            "clients and to peers")
     p.add_argument("--tls-key-file", help="the private key of --tls-cert-file (PEM)")
@@ -252,6 +266,7 @@ def run_node(args: argparse.Namespace) -> int:
         n=s["n"], r=s["r"], w=s["w"], ring_size=s["ring_size"], timeout_ms=s["timeout_ms"],
         ae_interval_ms=s["ae_interval_ms"], tombstone_grace_ms=s["tombstone_grace_ms"],
         phi_threshold=s["phi_threshold"], engine=s["engine"], durability=s["durability"],
+        object_cache_max_memory=s["object_cache_max_memory"],
         requirepass=password, cluster_secret=secret,
         tls_port=args.tls_port, tls_cert_file=s["tls_cert_file"],
         tls_key_file=s["tls_key_file"], tls_ca_cert_file=s["tls_ca_cert_file"],
@@ -703,7 +718,8 @@ def _spawn_node(args: argparse.Namespace, s: dict[str, Any], port: int,
            "--ring-size", str(s["ring_size"]), "--timeout-ms", str(s["timeout_ms"]),
            "--ae-interval-ms", str(s["ae_interval_ms"]),
            "--tombstone-grace-ms", str(s["tombstone_grace_ms"]),
-           "--phi-threshold", str(s["phi_threshold"])]
+           "--phi-threshold", str(s["phi_threshold"]),
+           "--object-cache-max-memory", str(s["object_cache_max_memory"])]
     if s["requirepass_file"]:
         cmd += ["--requirepass-file", s["requirepass_file"]]
     for k in ("tls_cert_file", "tls_key_file", "tls_ca_cert_file"):

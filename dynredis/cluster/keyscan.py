@@ -101,6 +101,8 @@ class KeyScan:
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
+        # Callbacks waiting for the count in flight, by view (own or not): see keyspace.
+        self.counting: dict[bool, list[Callback]] = {}
         node.register(m.KEYSPACE_QUERY, self._on_query)
         node.register(m.KEYSPACE_ANSWER, self._on_answer)
 
@@ -153,8 +155,22 @@ class KeyScan:
         self.keyspace(own, keys_only)
 
     def keyspace(self, own: bool, cb: Callback) -> None:
-        """INFO keyspace's figures; result (live keys, keys with a TTL, sum of TTLs ms)."""
-        op = _Op("count", cb, self.partitions(own))
+        """INFO keyspace's figures; result (live keys, keys with a TTL, sum of TTLs ms).
+
+        Asked while a count of the same view is in flight, the answer is that count's:
+        a count walks every key of every node, and 500 INFO or DBSIZE in one write
+        once froze every node for the length of 500 walks."""
+        waiting = self.counting.get(own)
+        if waiting is not None:
+            waiting.append(cb)
+            return
+        waiting = self.counting[own] = [cb]
+
+        def counted(result: tuple[str | None, Any]) -> None:
+            del self.counting[own]
+            self.node.done.extend((w, result) for w in waiting)
+
+        op = _Op("count", counted, self.partitions(own))
         op.acc = [0, 0, 0]
         self._fan_out(op, op.parts)
 
@@ -298,8 +314,8 @@ class KeyScan:
         return marker_type(sib[2]) or "string"
 
     def _live(self, p: int, key: bytes) -> bool:
-        enc = self.node.local.get_enc(p, key)
-        return enc is not None and objmod.read_value(objmod.decode(enc), self.node.now) is not None
+        head = self.node.local.head(p, key)
+        return head is not None and objmod.read_expiry(head, self.node.now) is not None
 
     # --- KEYS, DBSIZE, RANDOMKEY: one request per replica, in parallel -------------------------
 
@@ -353,9 +369,9 @@ class KeyScan:
         now = self.node.now
         out: list[bytes] = []
         for p in parts:
-            for key, enc in self.node.local.scan(p):
+            for key, head in self.node.local.scan_heads(p):
                 if (match_fn is None or match_fn(key)) and \
-                        objmod.read_value(objmod.decode(enc), now) is not None:
+                        objmod.read_expiry(head, now) is not None:
                     out.append(key)
         return out
 
@@ -364,13 +380,13 @@ class KeyScan:
         now = self.node.now
         count = expires = ttl_total = 0
         for p in parts:
-            for _key, enc in self.node.local.scan(p):
-                sib = objmod.read_value(objmod.decode(enc), now)
-                if sib is not None:
+            for _key, head in self.node.local.scan_heads(p):
+                expiry = objmod.read_expiry(head, now)
+                if expiry is not None:
                     count += 1
-                    if sib[1]:
+                    if expiry:
                         expires += 1
-                        ttl_total += sib[1] - now
+                        ttl_total += expiry - now
         return count, expires, ttl_total
 
     def random_local(self, parts: Sequence[int]) -> tuple[int, bytes | None]:

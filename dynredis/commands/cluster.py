@@ -149,8 +149,8 @@ def cluster_info(node: NodeRequests) -> str:
 def _keys_in_slot(node: NodeRequests, slot: int) -> list[bytes]:
     p = partition_of_slot(slot, node.ring.q)
     now = node.now
-    return [key for key, enc in node.local.scan(p)
-            if key_slot(key) == slot and objmod.read_value(objmod.decode(enc), now) is not None]
+    return [key for key, head in node.local.scan_heads(p)
+            if key_slot(key) == slot and objmod.read_expiry(head, now) is not None]
 
 
 @command("cluster", -2, ("stale",), group="cluster",

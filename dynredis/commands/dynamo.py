@@ -22,6 +22,9 @@ from .context import Context
 from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
+ERR_CONTEXT_TOO_LONG = resp.error(
+    f"ERR invalid context: longer than {dvv.MAX_CONTEXT_BYTES} bytes (a context from "
+    "GETCTX is far shorter)")
 
 
 SAMPLE = 10  # concurrent elements GETCTX names
@@ -99,11 +102,14 @@ def collection_context(v: KeyView, t: str, proto: int) -> bytes:
     return resp.array([resp.bulk(token), resp.bulk(t.encode()), resp.encode(info, proto)])
 
 
-def _context(raw: bytes) -> dvv.VV | None:
+def _context(raw: bytes) -> dvv.VV | bytes:
+    """The version vector of a context token, or the error reply."""
     try:
         return dvv.decode_vv(raw)
+    except dvv.ContextTooLong:
+        return ERR_CONTEXT_TOO_LONG
     except dvv.BadContext:
-        return None
+        return ERR_CONTEXT
 
 
 @command("setctx", -4, ("write", "denyoom"), 1, 1, 1, "dynamo",
@@ -112,8 +118,8 @@ def _context(raw: bytes) -> dvv.VV | None:
 def cmd_setctx(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
     ctx = _context(args[2])
-    if ctx is None:
-        return ERR_CONTEXT
+    if isinstance(ctx, bytes):
+        return ctx
     expire = 0
     if len(args) > 4:
         if len(args) != 6 or args[4].upper() not in (b"EX", b"PX"):
@@ -134,8 +140,8 @@ def cmd_setctx(c: Context, args: list[bytes]) -> bytes | None:
          "Deletes the versions a context covers (a causal tombstone).", since="0.1.0")
 def cmd_delctx(c: Context, args: list[bytes]) -> bytes | None:
     ctx = _context(args[2])
-    if ctx is None:
-        return ERR_CONTEXT
+    if isinstance(ctx, bytes):
+        return ctx
     slot = c.defer()
     c.put(args[1], ctx, None, 0,
                lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)

@@ -66,7 +66,7 @@ def stats_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
         "noquorum_errors": s.noquorum,
         "timeouts": s.timeouts,
         "sibling_warnings": s.sibling_warnings,
-        "sibling_collapses": s.sibling_collapses,
+        "sibling_refusals": s.sibling_refusals,
     }
 
 
@@ -123,6 +123,8 @@ def dynamo_section(f: ServerFigures, node: NodeRequests) -> dict[str, Any]:
         "members_suspect": ",".join(m for m in members if status[m] == "suspect"),
         "members_down": ",".join(m for m in members if status[m] == "down"),
         "local_keys": node.local.count(),
+        "object_cache_keys": len(node.local.cache),
+        "object_cache_bytes": node.local.cache.held,
         "ae_exchanges": stats.ae_exchanges,
         "ae_keys_compared": stats.ae_keys_compared,
         "ae_keys_repaired": stats.ae_keys_repaired,

@@ -552,6 +552,11 @@ def _parse_maxmemory_clients(raw: str) -> tuple[object, str | None]:
     return n, None
 
 
+def _set_object_cache(c: Context, n: int) -> str | None:
+    c.node.local.cache.resize(n)
+    return None
+
+
 def _set_maxmemory_clients(c: Context, n: int) -> str | None:
     c.limits.maxmemory_clients = n
     if n:
@@ -585,6 +590,8 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             apply=_set_output_limits),
     Setting("maxmemory-clients", lambda c: str(c.limits.maxmemory_clients),
             _parse_maxmemory_clients, apply=_set_maxmemory_clients),
+    Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
+            _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
     # How long a script may run before other clients get BUSY (README "Lua scripts").
     Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),

@@ -6,7 +6,8 @@ by level, asking only for the subtrees whose hashes differ, down to the leaf buc
 then it compares the buckets' (key, hash) items, and both sides send each other their
 copy of every key that differs (a read repair, merged by the receiver). A dead object
 is sent only to a replica that holds the key: it would revive a reaped key's old clock
-on one that has nothing.
+on one that has nothing. Trees hash heads (localstore.py): a large object by its
+header, which holds its digest, so no value is read to be compared.
 
     A -> B  ("ael", reqid, p, depth, indices)   B's hashes at depth -> ("aelr", ...)
     ... until the differing leaf buckets are known ...
@@ -175,14 +176,24 @@ class AntiEntropy:
         """Send `peer` our copy of `key` to merge; True if we hold one.
 
         A dead object (deleted or expired) never goes to a replica that has nothing:
-        nothing reads the same, and it could revive a reaped key's old clock there."""
-        enc = self.local.get_record(p, key)
-        if enc is None:
-            return False
+        nothing reads the same, and it could revive a reaped key's old clock there.
+        (Whether it is dead is read from its head: a large value is read only to be
+        sent.)"""
+        local = self.local
         node = self.node
-        # (a collection's records are sent whatever they hold: a bare element or a
-        # removal record revives nothing)
-        if they_have or p >= ELEM_BASE or \
-                objmod.dead_since(objmod.decode(enc), node.now) is None:
-            node.send(peer, m.read_repair(key, enc, p, peer))
+        if p >= ELEM_BASE:
+            # (a collection's records are sent whatever they hold: a bare element or a
+            # removal record revives nothing)
+            record = local.get_record(p, key)
+            if record is None:
+                return False
+            node.send(peer, m.read_repair(key, record, p, peer))
+            return True
+        head = local.head(p, key)
+        if head is None:
+            return False
+        if they_have or objmod.dead_since_enc(head, node.now) is None:
+            enc = local.get_enc(p, key)
+            if enc is not None:
+                node.send(peer, m.read_repair(key, enc, p, peer))
         return True

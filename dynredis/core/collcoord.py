@@ -247,7 +247,7 @@ class CollCoordinator:
         new = dvv.overwrite(local, writes.actor_for(local),
                             (writes.timestamp(local), expire_at, data))
         enc = objmod.encode(new)
-        node.local.put(p, key, enc)
+        node.local.put(p, key, enc, old)
         return enc, old
 
     def _reply(self, cop: CollOp, err: str | None) -> None:

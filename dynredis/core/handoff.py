@@ -60,8 +60,9 @@ class Handoff:
         if p >= ELEM_BASE:
             merged = merged_record(key, old, enc)
         else:
-            merged = objmod.encode(self.node.replica.bound(
-                dvv.sync(objmod.decode(old), objmod.decode(enc))))
+            clock = dvv.sync(objmod.decode(old), objmod.decode(enc))
+            self.node.replica.note_siblings(clock)
+            merged = objmod.encode(clock)
         if merged != old:
             engine.put(HINT_PARTITION, hk, merged)
 

@@ -115,10 +115,12 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "the version the coordinator built on"),
     _k(PUT_ACKS, "reqids:seq", "", "put_acks", "writes",
        "acknowledgements of replica puts", batch=True),
-    _k(REPLICA_GET, "reqid:int key:bytes p:int owner:str", GET_ANSWERS, "replica_get",
-       "replica", "what do you hold of key (for owner)?"),
+    _k(REPLICA_GET, "reqid:int key:bytes p:int owner:str have:bytes?", GET_ANSWERS,
+       "replica_get", "replica", "what do you hold of key (for owner)? have: the digest "
+       "of the coordinator's own copy when it is large"),
     _k(GET_ANSWERS, "answers:seq", "", "get_answers", "reads",
-       "answers to replica gets: reqid, enc or None, reqid, enc or None ...", batch=True),
+       "answers to replica gets: reqid, enc or None (or True: the same as `have`), reqid, "
+       "...", batch=True),
     _k(REFUSED, "reqid:int", "", "refused", "node",
        "the replica could not do request reqid (put or get): it counts as failed"),
     _k(READ_REPAIR, "key:bytes enc:bytes p:int owner:str", "", "read_repair", "replica",
@@ -235,8 +237,8 @@ def put_acks(reqids: list[int]) -> tuple:
     return (PUT_ACKS, reqids)
 
 
-def replica_get(reqid: int, key: bytes, p: int, owner: str) -> tuple:
-    return (REPLICA_GET, reqid, key, p, owner)
+def replica_get(reqid: int, key: bytes, p: int, owner: str, have: bytes | None) -> tuple:
+    return (REPLICA_GET, reqid, key, p, owner, have)
 
 
 def get_answers(answers: list[Any]) -> tuple:

@@ -35,7 +35,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   kind   fields                           answer  handled by
   p      reqid key enc owner p base       pas     replica
   pas    reqids                           -       writes
-  g      reqid key p owner                gas     replica
+  g      reqid key p owner have           gas     replica
   gas    answers                          -       reads
   nak    reqid                            -       node
   rp     key enc p owner                  -       replica
@@ -102,6 +102,7 @@ from .engine import Engine
 from .forward import Forwarder
 from .handoff import Handoff
 from .hlc import HLC
+from .inflight import postpone
 from .localstore import LocalStore
 from .membership import Membership, Route
 from .probes import HeldOp, Probes
@@ -145,7 +146,7 @@ class Node:
         self.cfg = config or Config()
         self.cfg.validate()
         self.engine = engine
-        self.local = LocalStore(engine, self.cfg.cache_size)
+        self.local = LocalStore(engine, self.cfg.cache_size, self.cfg.cache_max_memory)
         self.rng = rng or random.Random(0)
         self.hlc = HLC()
         self.now = 0
@@ -340,6 +341,11 @@ class Node:
         """When a request started now times out."""
         return self.now + self.cfg.timeout_ms
 
+    def allowance(self, size: int) -> int:
+        """The time (ms) a request moving `size` bytes of value has beyond its deadline
+        (config.ms_per_mb): 0 for a value under 50 KB."""
+        return size * self.cfg.ms_per_mb >> 20
+
     # --- peer messages ---------------------------------------------------------------
 
     def on_message(self, src: str, msg: tuple) -> None:
@@ -366,6 +372,17 @@ class Node:
             self.writes.fail(reqid, src)
 
     # --- time ------------------------------------------------------------------------
+
+    def stalled(self, ms: int) -> None:
+        """The driver could not run for `ms` (its loop was busy past a tick: a large
+        value encoded or committed, a long command): answers to requests in flight may
+        have waited unread all along, so that time is not counted against them. A stall
+        of the coordinator never turns a write its replicas acknowledged in time into
+        NOQUORUM."""
+        postpone(self.reads.pending, ms)
+        postpone(self.writes.pending, ms)
+        postpone(self.forwarder.pending, ms)
+        postpone(self.coll.pending, ms)
 
     def tick(self) -> None:
         """Time out overdue requests, then whatever periodic work is due (heartbeats,

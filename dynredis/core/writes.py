@@ -21,7 +21,7 @@ from . import counter
 from . import messages as m
 from . import obj as objmod
 from .clock import VV, Clock
-from .inflight import overdue
+from .inflight import overdue_sized
 from .membership import Route
 from .quorum import PutCore, Result, unreachable
 from .records import marker_type
@@ -34,6 +34,9 @@ Callback = Callable[[Result], Any]
 # Why an increment was refused (the Redis face words these as Redis does).
 NOT_AN_INTEGER = "not-an-integer"
 OVERFLOW = "overflow"
+# Why a write was refused: it would leave the key more than obj.SIBLING_MAX concurrent
+# versions (the Redis face words it; the error is its first word).
+TOO_MANY_SIBLINGS = "too-many-siblings"
 WRONG_TYPE = "wrong-type"  # an increment of a collection key
 
 
@@ -41,7 +44,7 @@ class PutOp(PutCore):
     """A coordinated write in flight: until every replica acknowledged it or failed, even
     after the client's reply (a replica that fails it gets a hint, see `missed`)."""
 
-    __slots__ = ("reqid", "cb", "deadline", "obj", "targets", "key", "p", "enc")
+    __slots__ = ("reqid", "cb", "deadline", "extra", "obj", "targets", "key", "p", "enc")
 
     def __init__(self, n: int, w: int, nval: int, cb: Callback, obj: Clock,
                  targets: list[tuple[str, str]], key: bytes, p: int, enc: bytes) -> None:
@@ -49,6 +52,7 @@ class PutOp(PutCore):
         self.reqid = 0
         self.cb = cb
         self.deadline = 0
+        self.extra = 0  # ms a large value adds to the deadline (inflight.overdue_sized)
         self.obj = obj
         self.targets = targets
         self.key = key
@@ -104,7 +108,9 @@ class Writes:
         `ctx` is the causal context the write supersedes; None means this node's own
         current context (plain SET/DEL). `data` None writes a tombstone; besides bytes
         it may be what an EXPIRE or PERSIST read (a counter's state, or a collection
-        header's type marker, which goes to the collection coordinator).
+        header's type marker, which goes to the collection coordinator). A write with a
+        context that would leave more than obj.SIBLING_MAX siblings is refused
+        (TOO_MANY_SIBLINGS).
         """
         membership = self.membership
         p = membership.ring.partition_of(key)
@@ -112,7 +118,7 @@ class Writes:
         w = w or self.cfg.w
         if not route.local:
             self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
-                                        cb)
+                                        cb, len(data) if data is not None else 0)
             return
         coll = self.node.coll
         if key in coll.store.known:
@@ -131,7 +137,13 @@ class Writes:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
-            new = self.node.replica.bound(new)
+            if objmod.too_many_siblings(new, local):
+                # Refused rather than acknowledged and trimmed: every value a client
+                # was told is written stays until a write whose context covers it.
+                self.stats.sibling_refusals += 1
+                self.node.done.append((cb, (TOO_MANY_SIBLINGS, None)))
+                return
+            self.node.replica.note_siblings(new)
         self.replicate(key, p, route, w, cb, new, lenc)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
@@ -227,7 +239,7 @@ class Writes:
         replica holding exactly that takes `new` without decoding and merging."""
         node = self.node
         enc = objmod.encode(new)
-        self.local.put(p, key, enc)
+        self.local.put(p, key, enc, base)
         for owner in route.missing:
             # No fallback took this primary's copy: keep it as a hint here, handed
             # off when the primary is back (it does not count toward W).
@@ -239,6 +251,7 @@ class Writes:
         if route.others or extra:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
+            op.extra = len(enc) * self.cfg.ms_per_mb >> 20  # node.allowance, inline
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
             for peer, owner in route.others:
@@ -305,7 +318,7 @@ class Writes:
             self.pending.pop(op.reqid, None)
 
     def expire(self, now: int) -> None:
-        for op in overdue(self.pending, now):
+        for op in overdue_sized(self.pending, now):
             del self.pending[op.reqid]
             for node, _ in op.targets:
                 if node not in op.acked and node not in op.failed and node != self.name:

@@ -40,7 +40,7 @@ from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
-from .wire import batch
+from .wire import encode
 
 
 def resp_error(text: str) -> bytes:
@@ -49,6 +49,9 @@ def resp_error(text: str) -> bytes:
 log = logging.getLogger("dynredis.server")
 
 TICK_S = 0.05
+# A tick this much later than due means the loop was busy (a large value encoded or
+# committed, a long command): requests in flight get the time back (Node.stalled).
+STALL_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
@@ -95,6 +98,7 @@ class NodeOptions:
     ae_interval_ms: int = 200
     tombstone_grace_ms: int = 600_000
     phi_threshold: float = 8.0
+    object_cache_max_memory: int = 64 << 20
     engine: str = "lmdb"
     durability: str = "buffered"
     requirepass: str | None = None
@@ -202,7 +206,8 @@ class NodeServer:
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
                         tombstone_grace_ms=opts.tombstone_grace_ms,
-                        phi_threshold=opts.phi_threshold, zone=opts.zone)
+                        phi_threshold=opts.phi_threshold, zone=opts.zone,
+                        cache_max_memory=opts.object_cache_max_memory)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
@@ -226,6 +231,7 @@ class NodeServer:
         self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
+        self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
         self.clients: dict[int, ClientConnection] = {}
         self.limits = Limits()
         self.client_count = 0  # connections counted against maxclients (not peers)
@@ -319,7 +325,7 @@ class NodeServer:
             for peer, msgs in outbox.items():
                 link = self.link(peer)
                 if not self._peer_output_over(link):
-                    link.send(batch(msgs))
+                    link.send(encode(msgs))
 
     def _peer_output_over(self, link: PeerLink) -> bool:
         """client-output-buffer-limit's `slave` class, for the links to peers (what a
@@ -331,7 +337,7 @@ class NodeServer:
         limit = self.limits.output["slave"]
         if t is None or limit.none:
             return False
-        used = t.get_write_buffer_size()
+        used = link.unsent()
         since = self.peer_obuf_since.get(link.name, 0.0)
         over, since = limit.over(used, since, time.monotonic())
         self.peer_obuf_since[link.name] = since
@@ -435,6 +441,7 @@ class NodeServer:
         loop = self.loop
         assert loop is not None
         try:
+            self._give_back_stall()
             self.set_now()
             self.node.tick()
             self.keyscan.tick()
@@ -465,7 +472,17 @@ class NodeServer:
                 self.stop_event.set()
         except Exception:
             log.exception("tick failed")
+        self._tick_due = time.monotonic() + TICK_S
         loop.call_later(TICK_S, self._tick)
+
+    def _give_back_stall(self) -> None:
+        """Before requests are timed out: if this tick runs late, the loop was busy
+        and could not read their answers meanwhile; that time is given back to them."""
+        due = self._tick_due
+        if due:
+            late = time.monotonic() - due
+            if late >= STALL_S:
+                self.node.stalled(int(late * 1000))
 
     def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
                        done: Callable[[bytes], None]) -> None:
@@ -515,12 +532,13 @@ class NodeServer:
         instead of answering NOQUORUM while the links come up after a restart. A node
         that knows no member yet but has seeds waits for them up to the same grace."""
         node = self.node
+        membership = node.membership
         others = node.members - {self.name}
         waited = (mono - self.started_mono) * 1000 >= node.cfg.startup_grace_ms
-        if not others and node.membership.seeds and not waited:
+        if not others and membership.seeds and not waited:
             return
         for peer in others:
-            if not node.membership.fd.known(peer) and peer not in node.down:
+            if not membership.fd.known(peer) and peer not in node.down:
                 return
         self.loading = False
         log.info("node %s heard from its peers: serving", self.name)

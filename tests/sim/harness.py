@@ -37,7 +37,8 @@ What is simulated:
 
 `StoreLog` watches every object any engine stores, for the checker: which dot each
 value got, the causal context (version vector) of the write that created it, dots that
-two different values claim, and objects with more siblings than `obj.SIBLING_MAX`.
+two different values claim, and writes that made an object grow past `obj.SIBLING_MAX`
+siblings (merges may pass it: they keep every sibling).
 
 The trace keeps the last `trace_len` events as tuples and formats them only on demand.
 """
@@ -92,7 +93,9 @@ class StoreLog:
         self.max_siblings = 0
         self.stores = 0
 
-    def on_put(self, node: str, now: float, p: int, key: bytes, enc: bytes) -> None:
+    def on_put(self, node: str, now: float, p: int, key: bytes, enc: bytes,
+               before: bytes | None = None) -> None:
+        """`enc` stored over `before` (what the engine held for the key)."""
         self.stores += 1
         if p == HINT_PARTITION:
             _, p, key = parse_hint_key(key)
@@ -105,8 +108,7 @@ class StoreLog:
             size += len(vals)
         if size > self.max_siblings:
             self.max_siblings = size
-        if size > objmod.SIBLING_MAX:
-            self.oversized.append((now, node, key, size))
+        created = False
         if anon:
             self.anonymous.append((now, node, key))
         vv: dict | None = None
@@ -118,6 +120,7 @@ class StoreLog:
                 old = dots.get(d)
                 if old is None:
                     dots[d] = sib
+                    created = True
                     if vv is None:
                         vv = dict(dvv.join(obj))
                         present = frozenset((a, m - i) for a, m, vs in entries
@@ -128,6 +131,11 @@ class StoreLog:
                     self._reuse_seen.add(d)
                     self.reused.append((now, node, key, (actor, n - k), old, sib,
                                         self.snapshot()))
+        # A write (a new dot) may leave more than SIBLING_MAX siblings only if the
+        # object it was made from held more already.
+        if created and size > objmod.SIBLING_MAX and (
+                before is None or size > dvv.size(objmod.decode(before))):
+            self.oversized.append((now, node, key, size))
 
 
     def on_delete(self, node: str, now: float, key: bytes) -> None:
@@ -155,6 +163,9 @@ class SimEngine:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.base.get(partition, key)
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        return self.base.get_head(partition, key, n)
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is not committed (a crash would undo it)."""
         return (partition, key) in self.undo
@@ -166,10 +177,11 @@ class SimEngine:
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         self._stage(partition, key)
-        self.base.put(partition, key, value)
         sim = self.sim
+        before = self.base.get(partition, key) if sim is not None and sim.log else None
+        self.base.put(partition, key, value)
         if sim is not None and sim.log is not None:
-            sim.log.on_put(self.owner, sim.now, partition, key, value)
+            sim.log.on_put(self.owner, sim.now, partition, key, value, before)
 
     def delete(self, partition: int, key: bytes) -> None:
         self._stage(partition, key)
@@ -178,8 +190,8 @@ class SimEngine:
         if sim is not None and sim.log is not None and partition != HINT_PARTITION:
             sim.log.on_delete(self.owner, sim.now, key)
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        return self.base.scan(partition)
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        return self.base.scan(partition, head)
 
     def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.base.scan_prefix(partition, key_prefix)

@@ -74,7 +74,7 @@ def test_check_accepts_decoded_messages_and_names_what_is_wrong() -> None:
     for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
         assert m.check(msg) is None, msg
     assert m.check(("p", 1, b"k")) == "p: 2 fields, expected 6"
-    assert m.check(("g", 1, "k", 3, "n2")) == "g: key is str, expected bytes"
+    assert m.check(("g", 1, "k", 3, "n2", None)) == "g: key is str, expected bytes"
     assert m.check(("zz",)) == "unknown kind 'zz'"
 
 
