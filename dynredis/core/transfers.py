@@ -160,9 +160,9 @@ class Transfers:
 
     def start(self, p: int, target: str) -> None:
         # the partition's objects, then its collections' element records (records.py)
-        keys = [(p, k) for k, _ in self.local.scan(p)]
+        keys = [(p, k) for k, _ in self.local.scan_heads(p)]
         ep = rec.elem_partition(p)
-        keys += [(ep, k) for k, _ in self.local.scan(ep)]
+        keys += [(ep, k) for k, _ in self.local.scan_heads(ep)]
         out = Outgoing(p, target, keys)
         self.running[(p, target)] = out
         self.send_batch(out)
@@ -235,7 +235,7 @@ class Transfers:
         while self.dropping and budget > 0:
             p = self.dropping[0]
             keys = []
-            for key, _ in local.scan(p):
+            for key, _ in local.scan_heads(p):
                 keys.append(key)
                 if len(keys) >= budget:
                     break

@@ -13,9 +13,9 @@ def test_fold_some_hashes_at_most_its_budget_and_ends_with_the_full_tree():
     engine = MemoryEngine()
     local = LocalStore(engine)
     for i in range(2500):
-        local.put(3, b"k%d" % i, b"v%d" % i)
+        local.put(3, b"k%d" % i, b"v%d" % i, None)
     for i in range(700):
-        local.put(5, b"j%d" % i, b"w%d" % i)  # a key lives in one partition
+        local.put(5, b"j%d" % i, b"w%d" % i, None)  # a key lives in one partition
     local.delete(3, b"k7")
     assert local.fold_some(1000) == 1000
     assert sum(len(keys) for keys in local.dirty.values()) == 2500 + 700 - 1000
