@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     keys,
     keyspace,
     lists,
+    pubsub,
     replication,
     scripting,
     server,

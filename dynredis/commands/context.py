@@ -221,6 +221,8 @@ class Client(Protocol):
     w: int | None
     tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
     tx_failed: bool
+    @property
+    def subs(self) -> Any: ...  # its pub/sub subscriptions (server/subscriptions.SubState)
 
     def age(self) -> int: ...
 
@@ -260,6 +262,8 @@ class Context(Client, Protocol):
     def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
     @property
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
+    def pubsub(self) -> Any: ...  # pub/sub and keyspace notifications (server/subscriptions.py)
     @property
     def clients(self) -> Mapping[int, Client]: ...
     @property

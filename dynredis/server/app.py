@@ -28,6 +28,7 @@ from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
 from ..commands.gate import KeyGate
+from ..commands.notify import run as run_notifying
 from ..commands.table import lookup
 from ..core import driver
 from ..core.config import Config
@@ -40,6 +41,7 @@ from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
+from .subscriptions import PubSub
 from .wire import batch
 
 
@@ -194,6 +196,9 @@ class NodeServer:
         self.gate = KeyGate()
         self.affinity = Affinity(self.node, self._run_forwarded)
         self._forward_conn: ClientConnection | None = None
+        # Pub/sub across the cluster and keyspace notifications (cluster/pubsub.py:
+        # extra peer message kinds "pp", "ppa", "pq", "pqa", "pne").
+        self.pubsub = PubSub(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self.clients: dict[int, ClientConnection] = {}
@@ -394,6 +399,7 @@ class NodeServer:
             self.cluster_ports.tell(peer)
             self.users.tell(peer)
             self.scripts.registry.tell(peer)
+            self.pubsub.cluster.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -410,6 +416,7 @@ class NodeServer:
             self.scripts.registry.tick()
             self.scripts.tick()
             self.affinity.tick()
+            self.pubsub.cluster.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -455,7 +462,7 @@ class NodeServer:
                           perms=self.users.restrictions(user), r=r or None,
                           w=max(w or node.cfg.w, every))
         try:
-            reply = cmd.handler(call, args)
+            reply = run_notifying(cmd, call, args)
         except Exception:
             log.exception("command %s failed", cmd.name)
             reply = resp_error(f"ERR internal error executing '{cmd.name}'")

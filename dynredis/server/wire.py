@@ -32,6 +32,7 @@ def unframe(body: bytes) -> tuple:
 # word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3: the
 # secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent; 4: a
 # replica's refusal ("nak"), keyspace queries with their arguments as one field; 5: the
-# scripts and function libraries every node holds ("rgp", "rga", "rgd", "rgt"). The
-# kinds and their fields are core/messages.py's table.
-PEER_PROTOCOL = 5
+# scripts and function libraries every node holds ("rgp", "rga", "rgd", "rgt"); 6:
+# pub/sub across the cluster ("pp", "ppa", "pq", "pqa", "pne"). The kinds and their
+# fields are core/messages.py's table.
+PEER_PROTOCOL = 6
