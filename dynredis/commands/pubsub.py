@@ -51,7 +51,7 @@ def _subscribe(c: Any, table: str, kind: bytes, names: list[bytes]) -> bytes:
 def _unsubscribe(c: Any, table: str, kind: bytes, names: list[bytes]) -> bytes:
     subs = c.pubsub.subs
     if not names:
-        names = sorted(getattr(c.subs, table))
+        names = list(getattr(c.subs, table))
         if not names:
             return _reply(c, kind, None, _count(c, table))
     out = []

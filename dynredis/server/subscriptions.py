@@ -25,14 +25,15 @@ SHARD = "shard"
 
 
 class SubState:
-    """One client's subscriptions (the counts its SUBSCRIBE replies carry)."""
+    """One client's subscriptions (the counts its SUBSCRIBE replies carry), each kind in
+    the order subscribed (an UNSUBSCRIBE of all goes through them in that order)."""
 
     __slots__ = ("channels", "patterns", "shard")
 
     def __init__(self) -> None:
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        self.shard: set[bytes] = set()
+        self.channels: dict[bytes, None] = {}
+        self.patterns: dict[bytes, None] = {}
+        self.shard: dict[bytes, None] = {}
 
     @property
     def count(self) -> int:
@@ -57,17 +58,17 @@ class Subscriptions:
         self.delivered = 0  # messages pushed to local clients (INFO)
 
     def add(self, conn: Any, table: str, name: bytes) -> None:
-        mine: set[bytes] = getattr(conn.subs, table)
+        mine: dict[bytes, None] = getattr(conn.subs, table)
         if name in mine:
             return
-        mine.add(name)
+        mine[name] = None
         self.tables[table].setdefault(name, {})[conn.id] = conn
 
     def remove(self, conn: Any, table: str, name: bytes) -> bool:
-        mine: set[bytes] = getattr(conn.subs, table)
+        mine: dict[bytes, None] = getattr(conn.subs, table)
         if name not in mine:
             return False
-        mine.discard(name)
+        del mine[name]
         subs = self.tables[table].get(name)
         if subs is not None:
             subs.pop(conn.id, None)
