@@ -58,15 +58,37 @@ def db_of(c: Any) -> int:
 
 def notify(c: Any, cls: str, event: bytes, key: bytes) -> None:
     """Publish `event` on `key` if notify-keyspace-events asks for its class."""
-    ps = c.pubsub
+    publish_event(c.pubsub, cls, event, key, db_of(c))
+
+
+def publish_event(ps: Any, cls: str, event: bytes, key: bytes, db_num: int) -> None:
     flags = ps.flags
     if not flags & BIT[cls] or not flags & (KEYSPACE | KEYEVENT):
         return
-    db = b"%d" % db_of(c)
+    db = b"%d" % db_num
     if flags & KEYSPACE:
         ps.publish(b"__keyspace@" + db + b"__:" + key, event, False, None)
     if flags & KEYEVENT:
         ps.publish(b"__keyevent@" + db + b"__:" + event, key, False, None)
+
+
+_UNIT_MS = {b"EX": 1000, b"PX": 1, b"EXAT": 1000, b"PXAT": 1}
+
+
+def expiry_of(name: str, args: list[bytes], now: int) -> int | None:
+    """The absolute expiry (ms) a write with an "expire" event gave its key."""
+    if name in ("expire", "pexpire", "expireat", "pexpireat", "setex", "psetex"):
+        n = parse_int(args[2])
+        if n is None:
+            return None
+        ms = n * (1 if name.startswith("p") else 1000)
+        return ms if name.endswith("at") else now + ms
+    for i in range(2, len(args) - 1):
+        unit = _UNIT_MS.get(args[i].upper())
+        n = parse_int(args[i + 1]) if unit is not None else None
+        if unit is not None and n is not None:
+            return n * unit if args[i].upper().endswith(b"AT") else now + n * unit
+    return None
 
 
 # --- what a reply says --------------------------------------------------------------
@@ -265,6 +287,10 @@ def emit(c: Any, name: str, args: list[bytes], reply: bytes) -> None:
         return
     for cls, event, key in events:
         notify(c, cls, event, key)
+        if event == b"expire" and c.pubsub.flags & BIT["x"]:
+            when = expiry_of(name, args, c.node.now)
+            if when is not None:
+                c.pubsub.watch_expiry(key, when, db_of(c))
 
 
 class _Watched:

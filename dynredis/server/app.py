@@ -416,7 +416,7 @@ class NodeServer:
             self.scripts.registry.tick()
             self.scripts.tick()
             self.affinity.tick()
-            self.pubsub.cluster.tick()
+            self.pubsub.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S

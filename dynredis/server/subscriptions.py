@@ -12,11 +12,13 @@ here and for those other nodes send.
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from ..cluster.pubsub import ClusterPubSub
 from ..commands.glob import stringmatch
-from ..commands.notify import parse_events
+from ..commands.notify import parse_events, publish_event
+from ..core import obj as objmod
 from ..resp import encode as resp
 
 CHANNELS = "channels"
@@ -125,12 +127,23 @@ class Subscriptions:
         raise ValueError(what)
 
 
+EXPIRIES_MAX = 100_000  # keys watched for their "expired" event, at most
+
+
 class PubSub:
-    """The pub/sub facility of a server (what `Context.pubsub` is)."""
+    """The pub/sub facility of a server (what `Context.pubsub` is).
+
+    "expired" events: the node that coordinated a write giving a key an expiry (with
+    notify-keyspace-events' x class on) watches the key; when the time comes it reads
+    the key with a quorum and publishes "expired" if the version it finds is the one
+    with that expiry, now past (a key written again, persisted or deleted meanwhile
+    says nothing). Watches are kept in memory: a node that restarts forgets them."""
 
     def __init__(self, node: Any) -> None:
+        self.node = node
         self.subs = Subscriptions()
         self.flags = 0  # notify-keyspace-events as bits (commands/notify.py)
+        self.expiries: list[tuple[int, bytes, int]] = []  # (when, key, db), a heap
         self.cluster = ClusterPubSub(node, self.subs.deliver, self.subs.local,
                                      self._events_changed)
 
@@ -151,3 +164,35 @@ class PubSub:
 
     def query(self, what: str, args: list[bytes], cb: Any) -> None:
         self.cluster.query(what, args, cb)
+
+    def watch_expiry(self, key: bytes, when: int, db: int) -> None:
+        if len(self.expiries) < EXPIRIES_MAX:
+            heapq.heappush(self.expiries, (when, key, db))
+
+    def tick(self) -> None:
+        """Reads the keys whose expiry has come (the driver calls it, then settles)."""
+        node = self.node
+        now = node.now
+        heap = self.expiries
+        while heap and heap[0][0] <= now:
+            when, key, db = heapq.heappop(heap)
+            if not self.flags:
+                continue
+            node.get(key, lambda result, key=key, when=when, db=db:
+                     self._expired(result, key, when, db))
+        self.cluster.tick()
+
+    def _expired(self, result: tuple, key: bytes, when: int, db: int) -> None:
+        err, obj = result
+        if err is not None or obj is None:
+            return
+        w = objmod.winner(obj)
+        if w is None:
+            return
+        _, expire_at, data = w[0]
+        # The version written with this expiry (set a few ms before `when` was taken,
+        # within the write's timeout), its time now past, not deleted since.
+        slack = self.node.cfg.timeout_ms
+        if data is not None and expire_at and when - slack <= expire_at <= self.node.now \
+                and expire_at <= when:
+            publish_event(self, "x", b"expired", key, db)

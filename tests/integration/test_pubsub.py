@@ -226,3 +226,27 @@ def test_a_node_that_is_down_misses_messages_and_is_not_counted(cluster: Cluster
         ps.close()
         ps0.close()
         cluster.restart_node(2)
+
+
+def test_an_expired_event_when_a_key_given_an_expiry_through_another_node_expires(
+        cluster: Cluster) -> None:
+    a, b, c = cluster.clients
+    a.config_set("notify-keyspace-events", "Ex")
+    try:
+        wait_until(lambda: c.config_get("notify-keyspace-events")["notify-keyspace-events"]
+                   == "xE", 10, what="the setting to reach every node")
+        ps = b.pubsub()
+        ps.subscribe("__keyevent@0__:expired")
+        subscribed(ps, 1)
+        c.set("kx:1", "v", px=300)
+        c.set("kx:2", "v", px=300)
+        c.persist("kx:2")  # no longer expires: no event
+        c.set("kx:3", "v")
+        a.pexpire("kx:3", 400)
+        got = [(m["channel"], m["data"]) for m in drain(ps, 2)]
+        assert sorted(got) == [("__keyevent@0__:expired", "kx:1"),
+                               ("__keyevent@0__:expired", "kx:3")]
+        assert drain(ps, 1, timeout=1.0) == []
+        ps.close()
+    finally:
+        a.config_set("notify-keyspace-events", "")

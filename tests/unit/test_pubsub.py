@@ -258,3 +258,15 @@ def test_the_pubsub_facility_follows_the_clusters_setting() -> None:
     ps = PubSub(sim.nodes[sim.names[0]])
     ps.set_events("KEA")
     assert ps.events == "KEA" and ps.flags == notify.parse_events("KEA")
+
+
+@pytest.mark.parametrize("args, when", [
+    ([b"set", b"k", b"v", b"EX", b"10"], 1_010_000), ([b"set", b"k", b"v", b"px", b"5"], 1_000_005),
+    ([b"set", b"k", b"v", b"PXAT", b"2000000"], 2_000_000),
+    ([b"setex", b"k", b"3", b"v"], 1_003_000), ([b"psetex", b"k", b"3", b"v"], 1_000_003),
+    ([b"expire", b"k", b"2"], 1_002_000), ([b"pexpireat", b"k", b"1500000"], 1_500_000),
+    ([b"expireat", b"k", b"1500"], 1_500_000), ([b"getex", b"k", b"EXAT", b"1001"], 1_001_000),
+])
+def test_the_expiry_a_write_gave_is_what_the_expired_watch_waits_for(
+        args: list[bytes], when: int) -> None:
+    assert notify.expiry_of(args[0].decode(), args, 1_000_000) == when
