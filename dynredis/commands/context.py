@@ -192,6 +192,12 @@ class ServerFigures:
     evicted_clients: int
     peer_links_accepted: int
     peer_links_refused: int
+    # pub/sub on this node: its clients' channels, patterns and shard channels, and the
+    # messages it delivered to them
+    pubsub_channels: int = 0
+    pubsub_patterns: int = 0
+    pubsubshard_channels: int = 0
+    pubsub_delivered: int = 0
 
 
 class Client(Protocol):

@@ -608,6 +608,10 @@ class NodeServer:
             evicted_clients=self.evicted_clients,
             peer_links_accepted=self.peer_auth.accepted,
             peer_links_refused=self.peer_auth.refusals,
+            pubsub_channels=len(self.pubsub.subs.tables["channels"]),
+            pubsub_patterns=len(self.pubsub.subs.tables["patterns"]),
+            pubsubshard_channels=len(self.pubsub.subs.tables["shard"]),
+            pubsub_delivered=self.pubsub.subs.delivered,
         )
 
     def reset_stats(self) -> None:
