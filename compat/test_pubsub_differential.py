@@ -158,6 +158,8 @@ step = st.one_of(
     _p(_w(b"EXPIRE"), key, st.sampled_from([b"100", b"-1"])), _p(_w(b"APPEND"), key, val),
     _p(_w(b"HSET"), key, val, val), _p(_w(b"SADD"), key, val), _p(_w(b"LPUSH"), key, val),
     _p(_w(b"RPOP"), key), _p(_w(b"GETDEL"), key), _p(_w(b"PERSIST"), key),
+    _p(_w(b"SREM"), key, val), _p(_w(b"HDEL"), key, val), _p(_w(b"ZADD"), key, val, val),
+    _p(_w(b"ZREM"), key, val), _p(_w(b"SMOVE"), key, key, val),
 )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..core import obj as objmod
 from ..resp import encode as resp
 from .common import ok_or_error
 from .table import Command, parse_int
@@ -276,15 +277,40 @@ for _cls, _name, _event in _VALUE:
     RULES[_name] = _when(_value, _cls, _event)
 
 
-def emit(c: Any, name: str, args: list[bytes], reply: bytes) -> None:
-    """The notifications of command `name` that answered `reply`."""
+# Removals after which Redis also publishes "del" if they emptied the key (args[1]).
+EMPTYING = frozenset({"hdel", "srem", "spop", "smove", "zrem", "zremrangebyscore",
+                      "zremrangebyrank", "zremrangebylex", "zpopmin", "zpopmax", "lpop",
+                      "rpop", "lrem", "ltrim", "lmove", "rpoplpush"})
+
+
+def events_of(c: Any, name: str, args: list[bytes], reply: bytes) -> list[Event]:
     rule = RULES.get(name)
     if rule is None:
-        return
+        return []
     try:
-        events = rule(args, reply, c.node.now)
+        return rule(args, reply, c.node.now)
     except (IndexError, ValueError):
-        return
+        return []
+
+
+def with_del(events: list[Event], key: bytes) -> list[Event]:
+    """`events` with "del" of `key` after its removal event (Redis' order)."""
+    at = next((i + 1 for i, e in enumerate(events) if e[2] == key and e[0] != "g"
+               and e[1] in _REMOVALS), len(events))
+    return [*events[:at], ("g", b"del", key), *events[at:]]
+
+
+_REMOVALS = frozenset({b"hdel", b"srem", b"spop", b"zrem", b"zremrangebyscore",
+                       b"zremrangebyrank", b"zremrangebylex", b"zpopmin", b"zpopmax",
+                       b"lpop", b"rpop", b"lrem", b"ltrim"})
+
+
+def emit(c: Any, name: str, args: list[bytes], reply: bytes) -> None:
+    """The notifications of command `name` that answered `reply`."""
+    publish_all(c, name, args, events_of(c, name, args, reply))
+
+
+def publish_all(c: Any, name: str, args: list[bytes], events: list[Event]) -> None:
     for cls, event, key in events:
         notify(c, cls, event, key)
         if event == b"expire" and c.pubsub.flags & BIT["x"]:
@@ -324,7 +350,22 @@ class _Watched:
         if self._answered:
             return
         self.__dict__["_answered"] = True
-        emit(self._c, self._name, self._args, reply)
+        c, name, args = self._c, self._name, self._args
+        events = events_of(c, name, args, reply)
+        if name in EMPTYING and events and c.pubsub.flags & BIT["g"]:
+            # Did the removal empty the key? Read it (the reply waits for the answer,
+            # so the client hears back after its notifications, as from Redis).
+            key = args[1]
+            node = c.node
+
+            def read(result: tuple) -> None:
+                gone = result[0] is None and objmod.read_value(result[1], node.now) is None
+                publish_all(c, name, args, with_del(events, key) if gone else events)
+                self._slot.set(reply)
+
+            node.get(key, read, c.r)
+            return
+        publish_all(c, name, args, events)
         self._slot.set(reply)
 
 

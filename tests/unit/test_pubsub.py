@@ -270,3 +270,13 @@ def test_the_pubsub_facility_follows_the_clusters_setting() -> None:
 def test_the_expiry_a_write_gave_is_what_the_expired_watch_waits_for(
         args: list[bytes], when: int) -> None:
     assert notify.expiry_of(args[0].decode(), args, 1_000_000) == when
+
+
+def test_del_follows_the_removal_that_emptied_the_key_in_redis_order() -> None:
+    smove = notify.events_of(Ctx(""), "smove", [b"smove", b"s", b"t", b"m"], b":1\r\n")
+    assert notify.with_del(smove, b"s") == [("s", b"srem", b"s"), ("g", b"del", b"s"),
+                                            ("s", b"sadd", b"t")]
+    lmove = notify.events_of(Ctx(""), "lmove", [b"lmove", b"a", b"b", b"LEFT", b"RIGHT"],
+                             b"$1\r\nx\r\n")
+    assert notify.with_del(lmove, b"a") == [("l", b"rpush", b"b"), ("l", b"lpop", b"a"),
+                                            ("g", b"del", b"a")]
