@@ -158,6 +158,7 @@ class ClientConnection(asyncio.Protocol):
         self.script_held = False
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
         self.subs = SubState()  # its channels, patterns and shard channels (pub/sub)
+        self.subscribed = False  # subs.any, kept by server/subscriptions.py (hot path)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -294,7 +295,7 @@ class ClientConnection(asyncio.Protocol):
         if self.counted:
             self.counted = False
             server.client_count -= 1
-        if self.subs.any:
+        if self.subscribed:
             server.pubsub.subs.drop(self)
         self.waiting.clear()
         self.out.clear()
@@ -367,7 +368,7 @@ class ClientConnection(asyncio.Protocol):
         self._account_input_quietly()
         self.waiting.clear()
         self.out.clear()
-        if self.subs.any:
+        if self.subscribed:
             self.server.pubsub.subs.drop(self)
         if self.transport is not None:
             self.transport.abort()
@@ -542,7 +543,7 @@ class ClientConnection(asyncio.Protocol):
                     self.tx_failed = True
                 self.reply(noperm(*denied))
                 return
-        if self.subs.any and self._proto == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
+        if self.subscribed and self._proto == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
             # RESP2 subscriber mode (a RESP3 client runs anything between its pushes).
             if self.tx is not None:
                 self.tx_failed = True
@@ -671,7 +672,7 @@ class ClientConnection(asyncio.Protocol):
             t.write(b"".join(self.out))
             self.out.clear()
             # Redis' client classes: a client subscribed to anything is a pubsub client.
-            limit = self.server.limits.output["pubsub" if self.subs.any else "normal"]
+            limit = self.server.limits.output["pubsub" if self.subscribed else "normal"]
             if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):
                 return
         if self.closing and not self.waiting:

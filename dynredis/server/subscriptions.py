@@ -65,6 +65,7 @@ class Subscriptions:
             return
         mine[name] = None
         self.tables[table].setdefault(name, {})[conn.id] = conn
+        conn.subscribed = True
 
     def remove(self, conn: Any, table: str, name: bytes) -> bool:
         mine: dict[bytes, None] = getattr(conn.subs, table)
@@ -76,6 +77,7 @@ class Subscriptions:
             subs.pop(conn.id, None)
             if not subs:
                 del self.tables[table][name]
+        conn.subscribed = conn.subs.any
         return True
 
     def drop(self, conn: Any) -> None:
