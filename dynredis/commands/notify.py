@@ -12,6 +12,7 @@ each key it deleted; a collection emptied by a removal does not add Redis' "del"
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from ..core import obj as objmod
 from ..resp import encode as resp
 from .common import ok_or_error
 from .table import Command, parse_int
+
+log = logging.getLogger("dynredis.notify")
 
 # --- the flags ----------------------------------------------------------------------
 
@@ -379,6 +382,7 @@ def run(cmd: Command, c: Any, args: list[bytes]) -> bytes | None:
     try:
         reply = cmd.handler(watched, args)
     except Exception:
+        log.exception("command %s failed", cmd.name)
         reply = resp.error(f"ERR internal error executing '{cmd.name}'")
     if reply is not None:
         watched.set(reply)
