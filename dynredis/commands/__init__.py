@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     keys,
     keyspace,
     lists,
+    pubsub,
     replication,
     scripting,
     server,

@@ -217,6 +217,12 @@ class ServerFigures:
     peer_links_accepted: int
     peer_links_refused: int
     bind: str = ""  # the addresses it listens on
+    # pub/sub on this node: its clients' channels, patterns and shard channels, and the
+    # messages it delivered to them
+    pubsub_channels: int = 0
+    pubsub_patterns: int = 0
+    pubsubshard_channels: int = 0
+    pubsub_delivered: int = 0
 
 
 class Client(Protocol):
@@ -249,6 +255,8 @@ class Client(Protocol):
     w: int | None
     tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
     tx_failed: bool
+    @property
+    def subs(self) -> Any: ...  # its pub/sub subscriptions (server/subscriptions.SubState)
 
     def age(self) -> int: ...
 
@@ -303,6 +311,8 @@ class Context(Client, Protocol):
     def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
     @property
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
+    def pubsub(self) -> Any: ...  # pub/sub and keyspace notifications (server/subscriptions.py)
     @property
     def clients(self) -> Mapping[int, Client]: ...
     @property

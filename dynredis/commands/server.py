@@ -24,6 +24,7 @@ from .context import Client, Context
 from .glob import stringmatch
 from .info import REDIS_VERSION
 from .metadata import command_info, spec_keys
+from .notify import ERR_EVENTS, format_events, parse_events
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -49,6 +50,9 @@ ERR_WRONGPASS = resp.error("WRONGPASS invalid username-password pair or user is 
 
 @command("ping", -1, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response.")
 def cmd_ping(c: Context, args: list[bytes]) -> bytes:
+    if c.proto == 2 and c.subs.any and len(args) <= 2:
+        # In RESP2 subscriber mode PING answers as a message would come: an array.
+        return resp.array([resp.bulk(b"pong"), resp.bulk(args[1] if len(args) == 2 else b"")])
     if len(args) == 1:
         return resp.PONG
     if len(args) == 2:
@@ -153,7 +157,8 @@ def cmd_select(c: Context, args: list[bytes]) -> bytes:
 def _client_info(c: Client) -> str:
     name = (c.name or b"").decode("utf-8", "replace")
     return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
-            f"flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
+            f"flags={'P' if c.subs.any else 'N'} db=0 sub={len(c.subs.channels)} "
+            f"psub={len(c.subs.patterns)} ssub={len(c.subs.shard)} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={c.last_cmd} "
             f"user={c.user} redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
 
@@ -356,7 +361,9 @@ def cmd_command_getkeys(c: Context, args: list[bytes]) -> bytes:
          summary="Resets the connection.", since="6.2.0")
 def cmd_reset(c: Context, args: list[bytes]) -> bytes:
     """As Redis' RESET: back to RESP2, no name, unauthenticated if a password is set
-    (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
+    (tracking is never on, there is no MULTI or other database to leave); its
+    subscriptions end."""
+    c.pubsub.subs.drop(c)
     c.proto = 2
     c.name = None
     users = c.users
@@ -564,6 +571,18 @@ def _set_maxmemory_clients(c: Context, n: int) -> str | None:
     return None
 
 
+def _parse_events(raw: str) -> tuple[object, str | None]:
+    flags = parse_events(raw)
+    if flags is None:
+        return None, ERR_EVENTS
+    return format_events(flags), None
+
+
+def _set_events(c: Context, text: str) -> str | None:
+    c.pubsub.set_events(text)
+    return None
+
+
 def _set_busy_ms(c: Any, n: int) -> str | None:
     c.scripts.busy_ms = n
     return None
@@ -592,6 +611,9 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             _parse_maxmemory_clients, apply=_set_maxmemory_clients),
     Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
             _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
+    # Keyspace notifications, one setting for the cluster (commands/notify.py).
+    Setting("notify-keyspace-events", lambda c: c.pubsub.events, _parse_events,
+            apply=_set_events),
     # How long a script may run before other clients get BUSY (README "Lua scripts").
     Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),

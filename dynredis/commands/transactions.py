@@ -13,6 +13,7 @@ from typing import Any
 from ..resp import encode as resp
 from .common import ok_or_error
 from .context import Context
+from .notify import run as run_notifying
 from .table import command
 
 ERR_NESTED = resp.error("ERR MULTI calls can not be nested")
@@ -104,7 +105,7 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             cmd, words = queued[i]
             cap = _Capture(c)
             try:
-                reply = cmd.handler(cap, words)
+                reply = run_notifying(cmd, cap, words)  # (keyspace notifications)
             except Exception:
                 reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if reply is None:

@@ -78,6 +78,11 @@ REGISTRY_DIGEST: Final = "rgd"
 REGISTRY_TABLE: Final = "rgt"
 COMMAND_FORWARD: Final = "af"
 COMMAND_ANSWER: Final = "afa"
+PUBSUB_PUBLISH: Final = "pp"
+PUBSUB_COUNT: Final = "ppa"
+PUBSUB_QUERY: Final = "pq"
+PUBSUB_ANSWER: Final = "pqa"
+PUBSUB_EVENTS: Final = "pne"
 
 
 class Kind(NamedTuple):
@@ -219,6 +224,17 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "run this read-then-write command or script: you coordinate its key"),
     _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
        "its reply"),
+    _k(PUBSUB_PUBLISH, "reqid:int channel:bytes message:bytes shard:bool", PUBSUB_COUNT,
+       "pubsub_publish", "cluster.pubsub",
+       "deliver this message to your subscribers (reqid 0: no count wanted)"),
+    _k(PUBSUB_COUNT, "reqid:int count:int", "", "pubsub_count", "cluster.pubsub",
+       "that many of my subscribers received it"),
+    _k(PUBSUB_QUERY, "reqid:int what:str args:seq", PUBSUB_ANSWER, "pubsub_query",
+       "cluster.pubsub", "PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARD*: your own subscriptions"),
+    _k(PUBSUB_ANSWER, "reqid:int result:any", "", "pubsub_answer", "cluster.pubsub",
+       "mine"),
+    _k(PUBSUB_EVENTS, "flags:str ms:int", "", "pubsub_events", "cluster.pubsub",
+       "notify-keyspace-events is flags since ms (the latest setting wins)"),
 )}
 
 # Kinds handled outside core (registered by the Redis face with Node.register).
@@ -424,6 +440,26 @@ def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int
 
 def command_answer(reqid: int, reply: bytes) -> tuple:
     return (COMMAND_ANSWER, reqid, reply)
+
+
+def pubsub_publish(reqid: int, channel: bytes, message: bytes, shard: bool) -> tuple:
+    return (PUBSUB_PUBLISH, reqid, channel, message, shard)
+
+
+def pubsub_count(reqid: int, count: int) -> tuple:
+    return (PUBSUB_COUNT, reqid, count)
+
+
+def pubsub_query(reqid: int, what: str, args: Any) -> tuple:
+    return (PUBSUB_QUERY, reqid, what, args)
+
+
+def pubsub_answer(reqid: int, result: Any) -> tuple:
+    return (PUBSUB_ANSWER, reqid, result)
+
+
+def pubsub_events(flags: str, ms: int) -> tuple:
+    return (PUBSUB_EVENTS, flags, ms)
 
 
 # --- checking and describing -------------------------------------------------------------

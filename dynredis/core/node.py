@@ -82,6 +82,11 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   rgt    entries reply                    rgt     cluster.registry
   af     reqid args user proto r w        afa     cluster.affinity
   afa    reqid reply                      -       cluster.affinity
+  pp     reqid channel message shard      ppa     cluster.pubsub
+  ppa    reqid count                      -       cluster.pubsub
+  pq     reqid what args                  pqa     cluster.pubsub
+  pqa    reqid result                     -       cluster.pubsub
+  pne    flags ms                         -       cluster.pubsub
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..commands.common import ok_or_error
 from ..commands.metadata import redis_record
+from ..commands.notify import run as run_notifying
 from ..commands.table import Command, lookup
 from ..resp import encode as resp
 
@@ -124,7 +125,7 @@ def execute(run: Any, args: list[bytes], proto: int, loading: bool,
         run.wrote = True
     call = ScriptCall(run.conn, proto, done, run)
     try:
-        reply = cmd.handler(call, args)
+        reply = run_notifying(cmd, call, args)  # (keyspace notifications, if asked for)
     except Exception:
         reply = resp.error(f"ERR internal error executing '{cmd.name}'")
     if reply is not None:

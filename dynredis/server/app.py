@@ -28,6 +28,7 @@ from ..cluster.ports import ClusterPorts, default_cluster_port
 from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
 from ..commands.gate import KeyGate
+from ..commands.notify import run as run_notifying
 from ..commands.table import lookup
 from ..core import driver
 from ..core.config import Config
@@ -40,6 +41,7 @@ from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
+from .subscriptions import PubSub
 from .wire import encode
 
 
@@ -229,6 +231,9 @@ class NodeServer:
         self.gate = KeyGate()
         self.affinity = Affinity(self.node, self._run_forwarded)
         self._forward_conn: ClientConnection | None = None
+        # Pub/sub across the cluster and keyspace notifications (cluster/pubsub.py:
+        # extra peer message kinds "pp", "ppa", "pq", "pqa", "pne").
+        self.pubsub = PubSub(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
@@ -431,6 +436,7 @@ class NodeServer:
             self.cluster_ports.tell(peer)
             self.users.tell(peer)
             self.scripts.registry.tell(peer)
+            self.pubsub.cluster.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
@@ -448,6 +454,7 @@ class NodeServer:
             self.scripts.registry.tick()
             self.scripts.tick()
             self.affinity.tick()
+            self.pubsub.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -507,7 +514,7 @@ class NodeServer:
                           perms=self.users.restrictions(user), r=r or None,
                           w=max(w or node.cfg.w, every))
         try:
-            reply = cmd.handler(call, args)
+            reply = run_notifying(cmd, call, args)
         except Exception:
             log.exception("command %s failed", cmd.name)
             reply = resp_error(f"ERR internal error executing '{cmd.name}'")
@@ -661,6 +668,10 @@ class NodeServer:
             peer_links_accepted=self.peer_auth.accepted,
             peer_links_refused=self.peer_auth.refusals,
             bind=" ".join(self.opts.bind_addresses),
+            pubsub_channels=len(self.pubsub.subs.tables["channels"]),
+            pubsub_patterns=len(self.pubsub.subs.tables["patterns"]),
+            pubsubshard_channels=len(self.pubsub.subs.tables["shard"]),
+            pubsub_delivered=self.pubsub.subs.delivered,
         )
 
     def reset_stats(self) -> None:

@@ -23,12 +23,15 @@ from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
+from ..commands.notify import run as run_notifying
+from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
 from ..resp import encode as resp
 from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
+from .subscriptions import SubState
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -163,6 +166,8 @@ class ClientConnection(asyncio.Protocol):
         self.blocked: Any = None
         self.block_timer: asyncio.TimerHandle | None = None
         self.may_block = True  # (EXEC's and scripts' stand-ins for it say False)
+        self.subs = SubState()  # its channels, patterns and shard channels (pub/sub)
+        self.subscribed = False  # subs.any, kept by server/subscriptions.py (hot path)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -196,6 +201,10 @@ class ClientConnection(asyncio.Protocol):
     @property
     def affinity(self) -> Any:
         return self.server.affinity
+
+    @property
+    def pubsub(self) -> Any:
+        return self.server.pubsub
 
     @property
     def clients(self) -> dict[int, ClientConnection]:
@@ -295,6 +304,8 @@ class ClientConnection(asyncio.Protocol):
         if self.counted:
             self.counted = False
             server.client_count -= 1
+        if self.subscribed:
+            server.pubsub.subs.drop(self)
         self.waiting.clear()
         self.out.clear()
         self.tx = None
@@ -368,6 +379,8 @@ class ClientConnection(asyncio.Protocol):
         self._account_input_quietly()
         self.waiting.clear()
         self.out.clear()
+        if self.subscribed:
+            self.server.pubsub.subs.drop(self)
         if self.transport is not None:
             self.transport.abort()
 
@@ -543,6 +556,12 @@ class ClientConnection(asyncio.Protocol):
                     self.tx_failed = True
                 self.reply(noperm(*denied))
                 return
+        if self.subscribed and self._proto == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
+            # RESP2 subscriber mode (a RESP3 client runs anything between its pushes).
+            if self.tx is not None:
+                self.tx_failed = True
+            self.reply(subscriber_refusal(self._full_name(cmd, args)))
+            return
         if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
             # Redis answers LOADING while it loads its data; this node is still linking
             # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
@@ -569,7 +588,10 @@ class ClientConnection(asyncio.Protocol):
         self.server.commands_processed += 1
         before = len(self.waiting)
         try:
-            reply = cmd.handler(self, args)
+            if self.server.pubsub.flags:
+                reply = run_notifying(cmd, self, args)  # keyspace notifications
+            else:
+                reply = cmd.handler(self, args)
         except Exception:
             log.exception("command %s failed", cmd.name)
             reply = resp.error(f"ERR internal error executing '{cmd.name}'")
@@ -578,6 +600,26 @@ class ClientConnection(asyncio.Protocol):
                 return
         if reply is not None:
             self.reply(reply)
+
+    @staticmethod
+    def _full_name(cmd: Command, args: list[bytes]) -> str:
+        """`config|get` for a subcommand, as Redis names it in errors."""
+        if cmd.subcommands and len(args) > 1:
+            sub = args[1].decode("utf-8", "replace").lower()
+            if sub in cmd.subcommands:
+                return f"{cmd.name}|{sub}"
+        return cmd.name
+
+    def push(self, data: bytes) -> None:
+        """A pub/sub message: after the replies still awaited, so a RESP2 client never
+        sees one in the middle of them; the output limit of the pubsub class applies."""
+        if self.transport is None or self.closing:
+            return
+        if self.waiting:
+            self.waiting.append(ReplySlot(None, data))
+        else:
+            self.out.append(data)
+            self.server.mark_dirty(self)
 
     def reply(self, data: bytes) -> None:
         if self.waiting:
@@ -693,7 +735,8 @@ class ClientConnection(asyncio.Protocol):
         if self.out:
             t.write(b"".join(self.out))
             self.out.clear()
-            limit = self.server.limits.output["normal"]
+            # Redis' client classes: a client subscribed to anything is a pubsub client.
+            limit = self.server.limits.output["pubsub" if self.subscribed else "normal"]
             if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):
                 return
         if self.closing and not self.waiting:

@@ -63,6 +63,6 @@ def unframe(body: bytes) -> tuple:
 # watches of blocked clients ("bw", "bc"), gossip carries zones, rings record them and a
 # membership change in progress, membership changes and ownership transfers ("adm",
 # "ada", "xd", "xb", "xba"), large batches in parts (`part_head`), a replica get names
-# the coordinator's large copy ("g" have). The kinds and their fields are
-# core/messages.py's table.
+# the coordinator's large copy ("g" have), pub/sub across the cluster ("pp", "ppa", "pq",
+# "pqa", "pne"). The kinds and their fields are core/messages.py's table.
 PEER_PROTOCOL = 6

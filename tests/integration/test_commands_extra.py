@@ -226,6 +226,7 @@ ERROR_CASES: list[tuple[str, ...]] = [
     ("CONFIG", "SET", "save", "0 1"),
     ("CONFIG", "SET", "save", "  "),
     ("CONFIG", "SET", "port", "abc"),
+    ("CONFIG", "SET", "notify-keyspace-events", "KQ"),
     ("CONFIG", "SET", "port", "070"),
     ("CONFIG", "SET", "port", "70000"),
     ("CONFIG", "SET", "proto-max-bulk-len", "10"),
@@ -501,7 +502,7 @@ def test_time_and_lastsave(cluster: Cluster, real_redis: redis.Redis,
 
 SHARED_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "proto-max-bulk-len",
                    "maxclients", "client-query-buffer-limit", "client-output-buffer-limit",
-                   "busy-reply-threshold", "lua-time-limit")
+                   "busy-reply-threshold", "lua-time-limit", "notify-keyspace-events")
 OWN_SETTINGS = {"object-cache-max-memory"}  # dynredis' own, which Redis does not have
 
 
@@ -540,7 +541,8 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
                     "client-output-buffer-limit":
                         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
                     "maxmemory-clients": "2147483648", "busy-reply-threshold": "5000",
-                    "lua-time-limit": "5000", "object-cache-max-memory": "67108864"}
+                    "lua-time-limit": "5000", "object-cache-max-memory": "67108864",
+                    "notify-keyspace-events": ""}
     assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
                                           "maxclients": "10000",
                                           "maxmemory-clients": "2147483648"}

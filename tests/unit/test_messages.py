@@ -10,6 +10,7 @@ import pytest
 from dynredis.cluster.affinity import Affinity
 from dynredis.cluster.keyscan import KeyScan
 from dynredis.cluster.ports import ClusterPorts
+from dynredis.cluster.pubsub import ClusterPubSub
 from dynredis.cluster.registry import Registry
 from dynredis.core import messages as m
 from dynredis.core.node import Node
@@ -48,6 +49,7 @@ def test_a_node_with_the_redis_face_handles_exactly_the_kinds_of_the_table() -> 
     ClusterPorts(node, 0)
     Registry(node)
     Affinity(node, lambda *args: None)
+    ClusterPubSub(node, lambda *args: 0, lambda *args: None, lambda flags: None)
     assert set(node.handlers) == set(m.KINDS)
     with pytest.raises(ValueError):
         node.register("no-such-kind", lambda src, msg: None)
