@@ -52,8 +52,6 @@ def test_a_result_stored_through_one_node_reaches_a_waiter_on_another(
 
 
 @mark
-@pytest.mark.xfail(strict=True, reason="kombu's Redis transport waits for tasks with BRPOP, "
-                   "which this build does not serve (blocking pops)")
 def test_a_worker_runs_tasks_sent_through_another_node(cluster: Cluster) -> None:
     app = make_app(cluster.ports[0], cluster.ports[1])
 
