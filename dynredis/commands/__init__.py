@@ -20,6 +20,7 @@ from . import (  # noqa: F401
     stringextras,
     strings,
     transactions,
+    watch,
     zsetplans,
     zsetrange,
     zsets,

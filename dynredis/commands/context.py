@@ -221,6 +221,7 @@ class Client(Protocol):
     w: int | None
     tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
     tx_failed: bool
+    watch: Any  # WATCH's state (commands/watch.py WatchState), None: nothing watched
 
     def age(self) -> int: ...
 
@@ -260,6 +261,8 @@ class Context(Client, Protocol):
     def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
     @property
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
+    def watchers(self) -> Any: ...  # the keys this node's clients WATCH (commands/watch.py)
     @property
     def clients(self) -> Mapping[int, Client]: ...
     @property

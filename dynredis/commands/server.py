@@ -38,6 +38,7 @@ from .table import (
     parse_int,
     subcommand,
 )
+from .watch import unwatch
 
 ERR_NOPASS = resp.error(
     "ERR AUTH <password> called without any password configured for the default user. "
@@ -338,6 +339,9 @@ def cmd_reset(c: Context, args: list[bytes]) -> bytes:
     (tracking is never on, there is no MULTI, pub/sub or other database to leave)."""
     c.proto = 2
     c.name = None
+    c.tx = None
+    c.tx_failed = False
+    unwatch(c)
     users = c.users
     c.authed = users.default_open()
     c.user = "default"

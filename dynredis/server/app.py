@@ -29,6 +29,7 @@ from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
 from ..commands.gate import KeyGate
 from ..commands.table import lookup
+from ..commands.watch import Watchers
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
@@ -193,6 +194,8 @@ class NodeServer:
         # first up replica (cluster/affinity.py: extra peer message kinds "af", "afa").
         self.gate = KeyGate()
         self.affinity = Affinity(self.node, self._run_forwarded)
+        # Keys this node's clients WATCH: writes through this node mark them.
+        self.watchers = Watchers()
         self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
@@ -445,6 +448,7 @@ class NodeServer:
         if cmd is None:
             done(resp_error("ERR unknown command"))
             return
+        self.watchers.wrote(cmd, args)
         # Its writes wait for every replica that is up, not W of them: when the client
         # hears back, no copy is still on its way to a replica (a FLUSHALL the client
         # sends next through its own node could otherwise be overtaken by one), and it

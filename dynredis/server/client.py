@@ -24,6 +24,7 @@ from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
+from ..commands.watch import Watchers
 from ..resp import encode as resp
 from ..resp.request import RequestParser
 from .acl_table import UserTable
@@ -45,7 +46,7 @@ ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
 IN_FLIGHT_BYTES = 16 << 20
 FIRST_WINDOW = 64
 SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
 TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts with it
@@ -147,6 +148,7 @@ class ClientConnection(asyncio.Protocol):
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Command, list[bytes]]] | None = None
         self.tx_failed = False
+        self.watch: Any = None  # WATCH: the watched keys' versions (commands/watch.py)
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
@@ -187,6 +189,10 @@ class ClientConnection(asyncio.Protocol):
     @property
     def affinity(self) -> Any:
         return self.server.affinity
+
+    @property
+    def watchers(self) -> Watchers:
+        return self.server.watchers
 
     @property
     def clients(self) -> dict[int, ClientConnection]:
@@ -289,6 +295,9 @@ class ClientConnection(asyncio.Protocol):
         self.waiting.clear()
         self.out.clear()
         self.tx = None
+        if self.watch is not None:
+            server.watchers.remove(self.watch)
+            self.watch = None
         self.parser.clear()
         self._account_input_quietly()
 
@@ -548,6 +557,9 @@ class ClientConnection(asyncio.Protocol):
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
             return
+        watchers = self.server.watchers
+        if watchers.states:
+            watchers.wrote(cmd, args)
         if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
             self.last_cmd = cmd.name
             self.server.commands_processed += 1
