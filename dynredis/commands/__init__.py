@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     bitmaps,
     cluster,
     counters,
+    diagnostics,
     dynamo,
     geocmds,
     hashes,

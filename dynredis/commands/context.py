@@ -192,6 +192,11 @@ class ServerFigures:
     evicted_clients: int
     peer_links_accepted: int
     peer_links_refused: int
+    calls: Any = None  # commands/callstats.py CallStats
+    clients_memory: int = 0  # bytes all clients make the node hold
+    net_input: int = 0  # bytes read from clients
+    net_output: int = 0  # bytes written to clients
+    reads_processed: int = 0
 
 
 class Client(Protocol):
@@ -261,6 +266,8 @@ class Context(Client, Protocol):
     def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
     @property
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
+    def callstats(self) -> Any: ...  # command figures, slow log (commands/callstats.py)
     @property
     def watchers(self) -> Any: ...  # the keys this node's clients WATCH (commands/watch.py)
     @property

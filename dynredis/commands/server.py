@@ -547,6 +547,30 @@ def _set_busy_ms(c: Any, n: int) -> str | None:
     return None
 
 
+def _set_calls(attr: str) -> Callable[[Any, Any], str | None]:
+    def apply(c: Any, value: Any) -> str | None:
+        setattr(c.callstats, attr, value)
+        return None
+
+    return apply
+
+
+def _parse_percentiles(raw: str) -> tuple[object, str | None]:
+    try:
+        values = [float(w) for w in raw.split()]
+    except ValueError:
+        return None, "latency-tracking-info-percentiles should be a list of numbers"
+    if any(not 0 <= v <= 100 for v in values):
+        return None, "latency-tracking-info-percentiles should be between 0 and 100"
+    return values, None
+
+
+def _show_percentiles(c: Any) -> str:
+    from .callstats import fmt_percentile
+
+    return " ".join(fmt_percentile(p) for p in c.callstats.percentiles)
+
+
 CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("maxmemory", lambda c: "0", _parse_memory(0, ULLONG_MAX)),
     Setting("maxmemory-policy", lambda c: "noeviction", _parse_policy),
@@ -573,6 +597,19 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
     Setting("lua-time-limit", lambda c: str(c.scripts.busy_ms),
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
+    # The slow log, the latency monitor and latencystats (commands/callstats.py).
+    Setting("slowlog-log-slower-than", lambda c: str(c.callstats.slower_than_us),
+            _parse_int(-1, 2**63 - 1), apply=_set_calls("slower_than_us")),
+    Setting("slowlog-max-len", lambda c: str(c.callstats.slowlog_max),
+            _parse_int(0, 2**63 - 1), apply=_set_calls("slowlog_max")),
+    Setting("latency-monitor-threshold", lambda c: str(c.callstats.latency_threshold_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_calls("latency_threshold_ms")),
+    Setting("latency-tracking", lambda c: "yes" if c.callstats.tracking else "no",
+            lambda raw: (lambda v: (v[0] == "yes" if v[1] is None else None, v[1]))(
+                _parse_bool(raw)), apply=_set_calls("tracking")),
+    Setting("latency-tracking-info-percentiles", _show_percentiles, _parse_percentiles,
+            apply=_set_calls("percentiles")),
+    Setting("io-threads", lambda c: "1", _fixed, immutable=True),
 )}
 
 

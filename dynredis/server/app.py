@@ -25,6 +25,7 @@ from .. import native
 from ..cluster.affinity import Affinity
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..commands.callstats import CallStats
 from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
 from ..commands.gate import KeyGate
@@ -196,6 +197,8 @@ class NodeServer:
         self.affinity = Affinity(self.node, self._run_forwarded)
         # Keys this node's clients WATCH: writes through this node mark them.
         self.watchers = Watchers()
+        # Command figures: INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
+        self.callstats = CallStats()
         self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
@@ -223,6 +226,9 @@ class NodeServer:
         self.peer_writes = 0
         self.client_writes = 0
         self.connections_received = 0
+        self.net_input = 0  # bytes read from clients
+        self.net_output = 0  # bytes written to clients
+        self.reads_processed = 0  # reads from client sockets
         self.paused_clients = 0  # times a client was not read: too many commands in flight
         self._client_ids = 0
         self.started = time.time()
@@ -605,6 +611,11 @@ class NodeServer:
             evicted_clients=self.evicted_clients,
             peer_links_accepted=self.peer_auth.accepted,
             peer_links_refused=self.peer_auth.refusals,
+            calls=self.callstats,
+            net_input=self.net_input,
+            net_output=self.net_output,
+            reads_processed=self.reads_processed,
+            clients_memory=sum(c.memory() for c in self.clients.values()),
         )
 
     def reset_stats(self) -> None:
@@ -614,6 +625,8 @@ class NodeServer:
         self.flushes = 0
         self.peer_writes = 0
         self.client_writes = 0
+        self.net_input = self.net_output = self.reads_processed = 0
+        self.callstats.reset()
         stats = self.node.stats  # (in place: every mechanism holds it)
         for f in dataclasses.fields(stats):
             setattr(stats, f.name, 0)

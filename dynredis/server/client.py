@@ -59,11 +59,12 @@ STUCK_S = 60.0
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data")
+    __slots__ = ("conn", "data", "stat")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
+        self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
 
     def set(self, reply: bytes) -> None:
         if self.data is not None:
@@ -191,6 +192,10 @@ class ClientConnection(asyncio.Protocol):
         return self.server.affinity
 
     @property
+    def callstats(self) -> Any:
+        return self.server.callstats
+
+    @property
     def watchers(self) -> Watchers:
         return self.server.watchers
 
@@ -315,6 +320,8 @@ class ClientConnection(asyncio.Protocol):
         if self.closing:
             return
         server = self.server
+        server.net_input += len(data)
+        server.reads_processed += 1
         server.set_now()
         self._client_input(data)
         server.pump()
@@ -526,9 +533,11 @@ class ClientConnection(asyncio.Protocol):
         if not self.authed and "noauth" not in cmd.flags:
             self.reply(ERR_NOAUTH)
             return
+        stats = self.server.callstats
         if not cmd.arity_ok(len(args)):
             if self.tx is not None:
                 self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
             self.reply(err_arity(cmd.name))
             return
         # As Redis: NOPERM only for a command of the right arity, LOADING after it.
@@ -537,6 +546,7 @@ class ClientConnection(asyncio.Protocol):
             if denied is not None:
                 if self.tx is not None:
                     self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
                 self.reply(noperm(*denied))
                 return
         if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
@@ -544,6 +554,7 @@ class ClientConnection(asyncio.Protocol):
             # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
             if self.tx is not None:
                 self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
             self.reply(ERR_LOADING)
             return
         if self.server.script_busy is not None:
@@ -551,6 +562,7 @@ class ClientConnection(asyncio.Protocol):
             if busy is not None:
                 if self.tx is not None:
                     self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
                 self.reply(busy)
                 return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
@@ -560,12 +572,20 @@ class ClientConnection(asyncio.Protocol):
         watchers = self.server.watchers
         if watchers.states:
             watchers.wrote(cmd, args)
-        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
-            self.last_cmd = cmd.name
-            self.server.commands_processed += 1
-            return
-        self.last_cmd = cmd.name
+        name = cmd.name
+        if cmd.subcommands and len(args) > 1:
+            sub = args[1].decode("utf-8", "replace").lower()
+            if sub in cmd.subcommands:
+                name = name + "|" + sub
+        stat = stats.stat(name)
+        self.last_cmd = name
         self.server.commands_processed += 1
+        started = time.perf_counter_ns()
+        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            stats.ran(stat, time.perf_counter_ns() - started, args, self)
+            if self.waiting:
+                self.waiting[-1].stat = stat
+            return
         before = len(self.waiting)
         try:
             reply = cmd.handler(self, args)
@@ -574,11 +594,19 @@ class ClientConnection(asyncio.Protocol):
             reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if len(self.waiting) > before:
                 self.waiting[before].set(reply)
+                stats.ran(stat, time.perf_counter_ns() - started, args, self)
                 return
+        stats.ran(stat, time.perf_counter_ns() - started, args, self)
         if reply is not None:
+            if reply[:1] == b"-":
+                stat.failed += 1
             self.reply(reply)
+        elif len(self.waiting) > before:
+            self.waiting[before].stat = stat
 
     def reply(self, data: bytes) -> None:
+        if data[:1] == b"-":
+            self.server.callstats.error(data)
         if self.waiting:
             self.waiting.append(ReplySlot(None, data))  # counted when it goes out
         else:
@@ -624,8 +652,12 @@ class ClientConnection(asyncio.Protocol):
         waiting = self.waiting
         out = self.out
         while waiting and waiting[0].data is not None:
-            data = waiting.popleft().data
+            slot = waiting.popleft()
+            data = slot.data
             assert data is not None
+            if slot.stat is not None and data[:1] == b"-":
+                slot.stat.failed += 1
+                self.server.callstats.error(data)
             self._charge_reply(len(data))
             out.append(data)
         if out:
@@ -639,7 +671,9 @@ class ClientConnection(asyncio.Protocol):
             self.out.clear()
             return
         if self.out:
-            t.write(b"".join(self.out))
+            data = b"".join(self.out)
+            self.server.net_output += len(data)
+            t.write(data)
             self.out.clear()
             limit = self.server.limits.output["normal"]
             if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):
