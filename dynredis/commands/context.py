@@ -230,6 +230,8 @@ class Client(Protocol):
 
     def age(self) -> int: ...
 
+    def kill(self) -> None: ...  # CLIENT KILL: closed at once, its unsent replies lost
+
 
 class Context(Client, Protocol):
     """Everything a command handler may use (see the module docstring)."""

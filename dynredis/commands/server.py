@@ -182,6 +182,8 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         else:
             return resp.error(f"ERR Unrecognized option '{args[2].decode('utf-8', 'replace')}'")
         return resp.OK
+    if sub == b"KILL" and n >= 3:
+        return _client_kill(c, args)
     if sub == b"INFO" and n == 2:
         return resp.encode(Verbatim(_client_info(c) + "\n"), c.proto)
     if sub == b"LIST":
@@ -204,12 +206,78 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         return resp.encode([Simple(x) for x in (
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST",
+            "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]] (ID, TYPE, "
+            "USER, ADDR, LADDR, SKIPME, MAXAGE)",
             "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
             "TRACKING OFF (client-side caching, TRACKING ON, is not supported)",
             "TRACKINGINFO", "GETREDIR")], c.proto)
     if sub.decode("utf-8", "replace").lower() in CLIENT_SUBCOMMANDS:
         return resp.error(f"ERR wrong number of arguments for 'client|{sub.decode().lower()}' command")
     return err_subcommand(args[1], "client")
+
+
+KILL_TYPES = (b"NORMAL", b"MASTER", b"SLAVE", b"REPLICA", b"PUBSUB")
+
+
+def _client_kill(c: Context, args: list[bytes]) -> bytes:
+    """CLIENT KILL addr:port (the old form: +OK or no such client), or CLIENT KILL with
+    filters ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE (the number killed). The caller
+    itself, if it matches with SKIPME no, is closed after this reply."""
+    if len(args) == 3:
+        addr = args[2].decode("utf-8", "replace")
+        found = [x for x in c.clients.values() if x.peer == addr]
+        if not found:
+            return resp.error("ERR No such client")
+        _kill(c, found)
+        return resp.OK
+    if len(args) % 2:
+        return ERR_SYNTAX
+    tests: list[Callable[[Client], bool]] = []
+    skipme = True
+    for i in range(2, len(args), 2):
+        opt, raw = args[i].upper(), args[i + 1]
+        text = raw.decode("utf-8", "replace")
+        if opt == b"ID":
+            cid = parse_int(raw)
+            if cid is None or cid <= 0:
+                return resp.error("ERR client-id should be greater than 0")
+            tests.append(lambda x, cid=cid: x.id == cid)
+        elif opt == b"TYPE":
+            if raw.upper() not in KILL_TYPES:
+                return resp.error(f"ERR Unknown client type '{text}'")
+            normal = raw.upper() == b"NORMAL"
+            tests.append(lambda x, normal=normal: normal)  # every client is a normal one
+        elif opt == b"USER":
+            if c.users.get(text) is None:
+                return resp.error(f"ERR No such user '{text}'")
+            tests.append(lambda x, text=text: x.user == text)
+        elif opt == b"ADDR":
+            tests.append(lambda x, text=text: x.peer == text)
+        elif opt == b"LADDR":
+            tests.append(lambda x, text=text: x.local == text)
+        elif opt == b"SKIPME":
+            if raw.lower() not in (b"yes", b"no"):
+                return ERR_SYNTAX
+            skipme = raw.lower() == b"yes"
+        elif opt == b"MAXAGE":
+            age = parse_int(raw)
+            if age is None:
+                return ERR_NOT_INT
+            tests.append(lambda x, age=age: x.age() >= age)
+        else:
+            return ERR_SYNTAX
+    found = [x for x in c.clients.values()
+             if all(t(x) for t in tests) and not (skipme and x.id == c.id)]
+    _kill(c, found)
+    return resp.integer(len(found))
+
+
+def _kill(c: Context, found: list[Client]) -> None:
+    for x in found:
+        if x.id == c.id:
+            c.close_after_reply()
+        else:
+            x.kill()
 
 
 ERR_TRACKING = resp.error(
@@ -251,7 +319,7 @@ def _client_tracking(c: Context, args: list[bytes]) -> bytes:
 
 # Metadata for COMMAND INFO (CLIENT parses its own subcommands): name -> arity.
 CLIENT_SUBCOMMANDS = {
-    "id": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
+    "id": 2, "kill": -3, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
     "no-evict": 3, "no-touch": 3, "tracking": -3, "trackinginfo": 2, "getredir": 2,
     "caching": 3, "help": 2,
 }

@@ -264,6 +264,10 @@ class ClientConnection(asyncio.Protocol):
     def age(self) -> int:
         return int(time.monotonic() - self.created)
 
+    def kill(self) -> None:
+        """CLIENT KILL from another client: closed at once (as Redis frees it)."""
+        self.drop()
+
     # --- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
