@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     keys,
     keyspace,
     lists,
+    monitor,
     replication,
     scripting,
     server,

@@ -246,6 +246,10 @@ class Context(Client, Protocol):
 
     def close_after_reply(self) -> None: ...
 
+    def start_monitor(self) -> None: ...  # MONITOR: this client gets every command's line
+
+    def monitor_feed(self, cmd: Command, args: list[bytes]) -> None: ...  # (MULTI's queue)
+
     # --- the node, and this connection's writes (remembered for WAIT)
     @property
     def node(self) -> NodeRequests: ...

@@ -232,7 +232,7 @@ def _client_kill(c: Context, args: list[bytes]) -> bytes:
         return resp.OK
     if len(args) % 2:
         return ERR_SYNTAX
-    tests: list[Callable[[Client], bool]] = []
+    tests: list[tuple[str, Any]] = []
     skipme = True
     for i in range(2, len(args), 2):
         opt, raw = args[i].upper(), args[i + 1]
@@ -241,20 +241,19 @@ def _client_kill(c: Context, args: list[bytes]) -> bytes:
             cid = parse_int(raw)
             if cid is None or cid <= 0:
                 return resp.error("ERR client-id should be greater than 0")
-            tests.append(lambda x, cid=cid: x.id == cid)
+            tests.append(("id", cid))
         elif opt == b"TYPE":
             if raw.upper() not in KILL_TYPES:
                 return resp.error(f"ERR Unknown client type '{text}'")
-            normal = raw.upper() == b"NORMAL"
-            tests.append(lambda x, normal=normal: normal)  # every client is a normal one
+            tests.append(("normal", raw.upper() == b"NORMAL"))  # every client is normal
         elif opt == b"USER":
             if c.users.get(text) is None:
                 return resp.error(f"ERR No such user '{text}'")
-            tests.append(lambda x, text=text: x.user == text)
+            tests.append(("user", text))
         elif opt == b"ADDR":
-            tests.append(lambda x, text=text: x.peer == text)
+            tests.append(("peer", text))
         elif opt == b"LADDR":
-            tests.append(lambda x, text=text: x.local == text)
+            tests.append(("local", text))
         elif opt == b"SKIPME":
             if raw.lower() not in (b"yes", b"no"):
                 return ERR_SYNTAX
@@ -263,13 +262,22 @@ def _client_kill(c: Context, args: list[bytes]) -> bytes:
             age = parse_int(raw)
             if age is None:
                 return ERR_NOT_INT
-            tests.append(lambda x, age=age: x.age() >= age)
+            tests.append(("age", age))
         else:
             return ERR_SYNTAX
     found = [x for x in c.clients.values()
-             if all(t(x) for t in tests) and not (skipme and x.id == c.id)]
+             if all(_kill_match(x, t) for t in tests) and not (skipme and x.id == c.id)]
     _kill(c, found)
     return resp.integer(len(found))
+
+
+def _kill_match(x: Client, test: tuple[str, Any]) -> bool:
+    what, want = test
+    if what == "normal":
+        return bool(want)
+    if what == "age":
+        return x.age() >= want
+    return bool(getattr(x, what) == want)
 
 
 def _kill(c: Context, found: list[Client]) -> None:

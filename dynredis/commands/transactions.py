@@ -100,6 +100,7 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             cmd, words = queued[i]
             cap = _Capture(c)
             watchers.wrote(cmd, words)  # other clients' watches of what it writes
+            c.monitor_feed(cmd, words)
             try:
                 reply = cmd.handler(cap, words)
             except Exception:

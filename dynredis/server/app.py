@@ -199,6 +199,7 @@ class NodeServer:
         self.watchers = Watchers()
         # Command figures: INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
         self.callstats = CallStats()
+        self.monitors: list[ClientConnection] = []  # MONITOR clients (commands/monitor.py)
         self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0

@@ -23,6 +23,7 @@ from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
+from ..commands.monitor import feed
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
 from ..commands.watch import Watchers
 from ..resp import encode as resp
@@ -264,6 +265,19 @@ class ClientConnection(asyncio.Protocol):
     def age(self) -> int:
         return int(time.monotonic() - self.created)
 
+    def start_monitor(self) -> None:
+        if self not in self.server.monitors:
+            self.server.monitors.append(self)
+
+    def monitor_feed(self, cmd: Command, args: list[bytes]) -> None:
+        """A command run for this client other than by `execute` (MULTI's queue)."""
+        if self.server.monitors:
+            feed(self.server.monitors, cmd, args, 0, self.peer)
+
+    def push(self, data: bytes) -> None:
+        """Output that is no command's reply (a MONITOR line), after the replies so far."""
+        self.reply(data)
+
     def kill(self) -> None:
         """CLIENT KILL from another client: closed at once (as Redis frees it)."""
         self.drop()
@@ -304,6 +318,8 @@ class ClientConnection(asyncio.Protocol):
         self.waiting.clear()
         self.out.clear()
         self.tx = None
+        if self in server.monitors:
+            server.monitors.remove(self)
         if self.watch is not None:
             server.watchers.remove(self.watch)
             self.watch = None
@@ -582,6 +598,8 @@ class ClientConnection(asyncio.Protocol):
             if sub in cmd.subcommands:
                 name = name + "|" + sub
         stat = stats.stat(name)
+        if self.server.monitors:
+            feed(self.server.monitors, cmd, args, 0, self.peer)
         self.last_cmd = name
         self.server.commands_processed += 1
         started = time.perf_counter_ns()

@@ -90,3 +90,27 @@ def test_slowlog_and_latency_monitor(cluster: Cluster) -> None:
         assert c.execute_command("LATENCY", "LATEST") == []
     finally:
         c.config_set("slowlog-log-slower-than", 10000)
+
+
+def test_monitor_streams_the_commands_this_node_receives(cluster: Cluster) -> None:
+    mon = cluster.client(1).connection_pool.get_connection()
+    try:
+        mon.send_command("MONITOR")
+        assert mon.read_response() in (b"OK", "OK")
+        c = cluster.client(1)
+        c.set("surface:m", 'a "quoted"\nvalue\x01')
+        cluster.client(0).get("surface:elsewhere")  # another node: not shown here
+        c.get("surface:m")
+        lines = []
+        while len(lines) < 2:
+            line = mon.read_response()
+            line = line.decode() if isinstance(line, bytes) else line
+            if "surface:" in line:
+                lines.append(line)
+        stamp, rest = lines[0].split(" ", 1)
+        float(stamp)
+        assert rest.startswith("[0 127.0.0.1:")
+        assert rest.endswith('] "SET" "surface:m" "a \\"quoted\\"\\nvalue\\x01"')
+        assert lines[1].endswith('"GET" "surface:m"')
+    finally:
+        mon.disconnect()
