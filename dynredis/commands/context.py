@@ -226,6 +226,8 @@ class Client(Protocol):
     w: int | None
     tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
     tx_failed: bool
+    reply_mode: str  # CLIENT REPLY: on, off, skip
+    silent: bool  # the running command's reply is dropped (CLIENT REPLY OFF/SKIP)
     watch: Any  # WATCH's state (commands/watch.py WatchState), None: nothing watched
 
     def age(self) -> int: ...
@@ -249,6 +251,10 @@ class Context(Client, Protocol):
     def start_monitor(self) -> None: ...  # MONITOR: this client gets every command's line
 
     def monitor_feed(self, cmd: Command, args: list[bytes]) -> None: ...  # (MULTI's queue)
+
+    def pause_clients(self, until: int, writes_only: bool) -> None: ...  # CLIENT PAUSE
+
+    def unpause_clients(self) -> None: ...
 
     # --- the node, and this connection's writes (remembered for WAIT)
     @property

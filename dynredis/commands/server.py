@@ -184,6 +184,28 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         return resp.OK
     if sub == b"KILL" and n >= 3:
         return _client_kill(c, args)
+    if sub == b"REPLY" and n == 3:
+        mode = args[2].upper()
+        if mode not in (b"ON", b"OFF", b"SKIP"):
+            return ERR_SYNTAX
+        c.reply_mode = mode.decode().lower()
+        c.silent = mode != b"ON"  # OFF and SKIP are not answered
+        return resp.OK
+    if sub == b"PAUSE" and n in (3, 4):
+        ms = parse_int(args[2])
+        if ms is None or ms < 0:
+            return resp.error("ERR timeout is not an integer or out of range")
+        writes_only = False
+        if n == 4:
+            how = args[3].upper()
+            if how not in (b"WRITE", b"ALL"):
+                return resp.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+            writes_only = how == b"WRITE"
+        c.pause_clients(c.node.now + ms, writes_only)
+        return resp.OK
+    if sub == b"UNPAUSE" and n == 2:
+        c.unpause_clients()
+        return resp.OK
     if sub == b"INFO" and n == 2:
         return resp.encode(Verbatim(_client_info(c) + "\n"), c.proto)
     if sub == b"LIST":
@@ -206,6 +228,7 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         return resp.encode([Simple(x) for x in (
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST",
+            "REPLY (ON|OFF|SKIP)", "PAUSE <timeout> [WRITE|ALL]", "UNPAUSE",
             "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]] (ID, TYPE, "
             "USER, ADDR, LADDR, SKIPME, MAXAGE)",
             "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
@@ -327,7 +350,7 @@ def _client_tracking(c: Context, args: list[bytes]) -> bytes:
 
 # Metadata for COMMAND INFO (CLIENT parses its own subcommands): name -> arity.
 CLIENT_SUBCOMMANDS = {
-    "id": 2, "kill": -3, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
+    "id": 2, "kill": -3, "reply": 3, "pause": -3, "unpause": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
     "no-evict": 3, "no-touch": 3, "tracking": -3, "trackinginfo": 2, "getredir": 2,
     "caching": 3, "help": 2,
 }

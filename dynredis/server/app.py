@@ -200,6 +200,11 @@ class NodeServer:
         # Command figures: INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
         self.callstats = CallStats()
         self.monitors: list[ClientConnection] = []  # MONITOR clients (commands/monitor.py)
+        # CLIENT PAUSE: until when (node ms, 0: not paused), whether only writes wait,
+        # and the clients whose command waits for it to end.
+        self.pause_until = 0
+        self.pause_writes_only = False
+        self.postponed: list[ClientConnection] = []
         self._forward_conn: ClientConnection | None = None
         self._next_announce = 0.0
         self._next_unstick = 0.0
@@ -407,6 +412,46 @@ class NodeServer:
         else:
             self.node.peer_down(peer)
         self.pump()
+
+    # --- CLIENT PAUSE ----------------------------------------------------------------
+
+    def paused_for(self, cmd: Any) -> bool:
+        """Whether `cmd` waits for the pause to end (the pause may have ended)."""
+        if self.node.now >= self.pause_until:
+            self.end_pause()
+            return False
+        if not self.pause_writes_only:
+            return True
+        return "write" in cmd.flags or cmd.name in ("eval", "evalsha", "fcall")
+
+    def pause_clients(self, until: int, writes_only: bool) -> None:
+        if until > self.pause_until or not self.pause_until:
+            self.pause_until = until
+        # ALL wins over WRITE while both are in force, as in Redis
+        self.pause_writes_only = writes_only and (self.pause_writes_only or
+                                                  not self.postponed)
+        if self.loop is not None:
+            self.loop.call_later(max(0.0, (until - self.node.now) / 1000) + 0.001,
+                                 self._pause_timer)
+
+    def _pause_timer(self) -> None:
+        self.set_now()
+        if self.pause_until and self.node.now >= self.pause_until:
+            self.end_pause()
+            self.pump()
+
+    def end_pause(self) -> None:
+        """The pause is over: the commands it held run, in the order they came."""
+        self.pause_until = 0
+        self.pause_writes_only = False
+        waiting, self.postponed = self.postponed, []
+        for conn in waiting:
+            args = conn.postponed
+            conn.postponed = None
+            conn.script_held = False
+            if args is not None and conn.transport is not None:
+                conn.execute(args)
+            conn.release_hold()
 
     # --- timers ----------------------------------------------------------------------
 

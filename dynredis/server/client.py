@@ -96,6 +96,9 @@ class WriteReply(ReplySlot):
         self.set(ok_or_error(result))
 
 
+DROP = object()  # a ReplySlot's `stat` when CLIENT REPLY OFF/SKIP drops its reply
+
+
 class BlockingSlot(ReplySlot):
     """A reply that may wait without limit (WAIT with timeout 0)."""
 
@@ -150,6 +153,9 @@ class ClientConnection(asyncio.Protocol):
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Command, list[bytes]]] | None = None
         self.tx_failed = False
+        self.reply_mode = "on"  # CLIENT REPLY: on, off, skip (the next command)
+        self.silent = False  # the command running now has its reply dropped
+        self.postponed: list[bytes] | None = None  # a command held by CLIENT PAUSE
         self.watch: Any = None  # WATCH: the watched keys' versions (commands/watch.py)
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
@@ -234,6 +240,8 @@ class ClientConnection(asyncio.Protocol):
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
         """Write `data` and reply +OK (or the error) in order, remembered for WAIT."""
         slot = WriteReply(self, key)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         self.node.put(key, None, data, expire_at, slot.written, self.w)
 
@@ -268,6 +276,12 @@ class ClientConnection(asyncio.Protocol):
     def start_monitor(self) -> None:
         if self not in self.server.monitors:
             self.server.monitors.append(self)
+
+    def pause_clients(self, until: int, writes_only: bool) -> None:
+        self.server.pause_clients(until, writes_only)
+
+    def unpause_clients(self) -> None:
+        self.server.end_pause()
 
     def monitor_feed(self, cmd: Command, args: list[bytes]) -> None:
         """A command run for this client other than by `execute` (MULTI's queue)."""
@@ -589,9 +603,20 @@ class ClientConnection(asyncio.Protocol):
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
             return
-        watchers = self.server.watchers
+        server = self.server
+        if server.pause_until and server.paused_for(cmd):
+            self.postponed = args  # runs when the pause ends (server.end_pause)
+            self.hold()
+            server.postponed.append(self)
+            return
+        watchers = server.watchers
         if watchers.states:
             watchers.wrote(cmd, args)
+        mode = self.reply_mode
+        if mode != "on":
+            self.silent = True
+            if mode == "skip":
+                self.reply_mode = "on"
         name = cmd.name
         if cmd.subcommands and len(args) > 1:
             sub = args[1].decode("utf-8", "replace").lower()
@@ -602,10 +627,17 @@ class ClientConnection(asyncio.Protocol):
             feed(self.server.monitors, cmd, args, 0, self.peer)
         self.last_cmd = name
         self.server.commands_processed += 1
+        try:
+            self._run(cmd, args, stat)
+        finally:
+            self.silent = False
+
+    def _run(self, cmd: Command, args: list[bytes], stat: Any) -> None:
+        stats = self.server.callstats
         started = time.perf_counter_ns()
         if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
             stats.ran(stat, time.perf_counter_ns() - started, args, self)
-            if self.waiting:
+            if self.waiting and self.waiting[-1].stat is None:
                 self.waiting[-1].stat = stat
             return
         before = len(self.waiting)
@@ -623,12 +655,18 @@ class ClientConnection(asyncio.Protocol):
             if reply[:1] == b"-":
                 stat.failed += 1
             self.reply(reply)
-        elif len(self.waiting) > before:
+        elif len(self.waiting) > before and self.waiting[before].stat is None:
             self.waiting[before].stat = stat
 
     def reply(self, data: bytes) -> None:
         if data[:1] == b"-":
             self.server.callstats.error(data)
+        if self.silent:
+            if self.waiting:
+                slot = ReplySlot(None, data)
+                slot.stat = DROP
+                self.waiting.append(slot)
+            return
         if self.waiting:
             self.waiting.append(ReplySlot(None, data))  # counted when it goes out
         else:
@@ -638,12 +676,16 @@ class ClientConnection(asyncio.Protocol):
 
     def defer(self) -> ReplySlot:
         slot = ReplySlot(self)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         return slot
 
     def defer_blocking(self) -> ReplySlot:
         """A reply slot that may legitimately stay empty for long (WAIT 0)."""
         slot = BlockingSlot(self)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         return slot
 
@@ -677,6 +719,8 @@ class ClientConnection(asyncio.Protocol):
             slot = waiting.popleft()
             data = slot.data
             assert data is not None
+            if slot.stat is DROP:
+                continue
             if slot.stat is not None and data[:1] == b"-":
                 slot.stat.failed += 1
                 self.server.callstats.error(data)

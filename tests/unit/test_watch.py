@@ -186,3 +186,45 @@ def test_the_keys_a_write_touches() -> None:
     assert keys("EVAL body 2 a b argv") == [b"a", b"b"]
     assert keys("FCALL f 1 a argv") == [b"a"]
     assert keys("SINTERSTORE d a b") == [b"d", b"a", b"b"]
+
+
+def test_client_reply_off_and_skip_drop_replies_in_order(tmp_path: Path) -> None:
+    async def body(srv: NodeServer, send: Send) -> None:
+        a = client(srv)
+        assert await send(a, "CLIENT REPLY OFF") == b""
+        assert await send(a, "SET k 1") == b""  # a deferred reply, dropped
+        assert await send(a, "PING") == b""
+        assert await send(a, "CLIENT REPLY ON") == b"+OK\r\n"
+        assert await send(a, "CLIENT REPLY SKIP") == b""
+        assert await send(a, "GET k") == b""
+        assert await send(a, "GET k") == b"$1\r\n1\r\n"
+        assert await send(a, "CLIENT REPLY maybe") == b"-ERR syntax error\r\n"
+
+    run_with(tmp_path, body)
+
+
+def test_client_pause_holds_commands_until_unpause(tmp_path: Path) -> None:
+    async def body(srv: NodeServer, send: Send) -> None:
+        a, b = client(srv), client(srv)
+        assert await send(a, "CLIENT PAUSE 100000 WRITE") == b"+OK\r\n"
+        assert await send(b, "GET k") == b"$-1\r\n"  # reads go on
+        assert await send(b, "SET k 1") == b""  # a write waits
+        assert b.postponed is not None
+        assert await send(a, "CLIENT UNPAUSE") == b"+OK\r\n"
+        for _ in range(50):
+            await asyncio.sleep(0)
+        t = b.transport
+        assert isinstance(t, FakeTransport) and t.sent == b"+OK\r\n"
+        assert await send(b, "GET k") == b"$1\r\n1\r\n"
+        assert await send(a, "CLIENT PAUSE 100000 ALL") == b"+OK\r\n"
+        assert await send(b, "GET k") == b""  # everything waits
+        srv.end_pause()
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert t.sent == b"$1\r\n1\r\n"
+        assert await send(a, "CLIENT PAUSE x") == (
+            b"-ERR timeout is not an integer or out of range\r\n")
+        assert await send(a, "CLIENT PAUSE 10 SOME") == (
+            b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n")
+
+    run_with(tmp_path, body)
