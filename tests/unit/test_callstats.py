@@ -24,7 +24,7 @@ def test_a_duration_lies_within_its_bucket_of_a_quarter_power_of_two(ns: int) ->
     i = bucket_of(ns)
     assert ns <= bucket_top(i)
     assert bucket_top(i) - ns <= max(3, ns // 4)
-    assert i == 0 or bucket_top(i - 1) < ns or bucket_of(bucket_top(i - 1)) == i
+    assert bucket_of(ns + 1) >= i  # buckets never go back as durations grow
 
 
 def test_percentiles_come_from_the_histogram() -> None:
