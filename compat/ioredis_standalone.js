@@ -136,8 +136,16 @@ async function main() {
     await rejects(r.multi().set("ios:t4", "1").call("GET").exec(), /EXECABORT|wrong number/,
       "a command refused while queueing aborts EXEC");
     eq(await r.get("ios:t4"), null, "nothing of the aborted transaction ran");
-    await rejects(r.watch("ios:t"), /WATCH is not supported/, "WATCH is refused clearly");
-    eq(await r.ping(), "PONG", "connection usable after the refused WATCH");
+    // WATCH: another client's write through another node aborts EXEC (null).
+    const w = new Redis({ ...opts, port });
+    eq(await w.watch("ios:w"), "OK", "WATCH");
+    await other.set("ios:w", "theirs");
+    eq(await w.multi().set("ios:w", "mine").exec(), null, "EXEC aborted by a watched write");
+    eq(await r.get("ios:w"), "theirs", "nothing of the aborted EXEC ran");
+    eq(await w.watch("ios:w"), "OK", "WATCH again");
+    eq(await w.multi().set("ios:w", "mine").exec(), [[null, "OK"]], "EXEC when unchanged");
+    eq(await other.get("ios:w"), "mine", "its write seen through another node");
+    w.disconnect();
   });
 
   await section("scan", async () => {

@@ -223,6 +223,11 @@ class ServerFigures:
     pubsub_patterns: int = 0
     pubsubshard_channels: int = 0
     pubsub_delivered: int = 0
+    calls: Any = None  # commands/callstats.py CallStats
+    clients_memory: int = 0  # bytes all clients make the node hold
+    net_input: int = 0  # bytes read from clients
+    net_output: int = 0  # bytes written to clients
+    reads_processed: int = 0
 
 
 class Client(Protocol):
@@ -257,8 +262,13 @@ class Client(Protocol):
     tx_failed: bool
     @property
     def subs(self) -> Any: ...  # its pub/sub subscriptions (server/subscriptions.SubState)
+    reply_mode: str  # CLIENT REPLY: on, off, skip
+    silent: bool  # the running command's reply is dropped (CLIENT REPLY OFF/SKIP)
+    watch: Any  # WATCH's state (commands/watch.py WatchState), None: nothing watched
 
     def age(self) -> int: ...
+
+    def kill(self) -> None: ...  # CLIENT KILL: closed at once, its unsent replies lost
 
 
 class Context(Client, Protocol):
@@ -288,6 +298,13 @@ class Context(Client, Protocol):
 
     def end_blocking(self) -> None:
         """The blocking command answered: go on with the client's later commands."""
+    def start_monitor(self) -> None: ...  # MONITOR: this client gets every command's line
+
+    def monitor_feed(self, cmd: Command, args: list[bytes]) -> None: ...  # (MULTI's queue)
+
+    def pause_clients(self, until: int, writes_only: bool) -> None: ...  # CLIENT PAUSE
+
+    def unpause_clients(self) -> None: ...
 
     # --- the node, and this connection's writes (remembered for WAIT)
     @property
@@ -313,6 +330,9 @@ class Context(Client, Protocol):
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
     @property
     def pubsub(self) -> Any: ...  # pub/sub and keyspace notifications (server/subscriptions.py)
+    def callstats(self) -> Any: ...  # command figures, slow log (commands/callstats.py)
+    @property
+    def watchers(self) -> Any: ...  # the keys this node's clients WATCH (commands/watch.py)
     @property
     def clients(self) -> Mapping[int, Client]: ...
     @property

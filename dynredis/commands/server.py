@@ -40,6 +40,7 @@ from .table import (
     parse_int,
     subcommand,
 )
+from .watch import unwatch
 
 ERR_NOPASS = resp.error(
     "ERR AUTH <password> called without any password configured for the default user. "
@@ -187,6 +188,30 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         else:
             return resp.error(f"ERR Unrecognized option '{args[2].decode('utf-8', 'replace')}'")
         return resp.OK
+    if sub == b"KILL" and n >= 3:
+        return _client_kill(c, args)
+    if sub == b"REPLY" and n == 3:
+        mode = args[2].upper()
+        if mode not in (b"ON", b"OFF", b"SKIP"):
+            return ERR_SYNTAX
+        c.reply_mode = mode.decode().lower()
+        c.silent = mode != b"ON"  # OFF and SKIP are not answered
+        return resp.OK
+    if sub == b"PAUSE" and n in (3, 4):
+        ms = parse_int(args[2])
+        if ms is None or ms < 0:
+            return resp.error("ERR timeout is not an integer or out of range")
+        writes_only = False
+        if n == 4:
+            how = args[3].upper()
+            if how not in (b"WRITE", b"ALL"):
+                return resp.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+            writes_only = how == b"WRITE"
+        c.pause_clients(c.node.now + ms, writes_only)
+        return resp.OK
+    if sub == b"UNPAUSE" and n == 2:
+        c.unpause_clients()
+        return resp.OK
     if sub == b"INFO" and n == 2:
         return resp.encode(Verbatim(_client_info(c) + "\n"), c.proto)
     if sub == b"LIST":
@@ -214,6 +239,9 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         return resp.encode([Simple(x) for x in (
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST",
+            "REPLY (ON|OFF|SKIP)", "PAUSE <timeout> [WRITE|ALL]", "UNPAUSE",
+            "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]] (ID, TYPE, "
+            "USER, ADDR, LADDR, SKIPME, MAXAGE)",
             "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
             "TRACKING OFF (client-side caching, TRACKING ON, is not supported)",
             "TRACKINGINFO", "GETREDIR", "UNBLOCK <clientid> [TIMEOUT|ERROR]")], c.proto)
@@ -235,6 +263,76 @@ def _client_unblock(c: Context, args: list[bytes]) -> bytes:
             return resp.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
         error = reason == b"ERROR"
     return resp.ONE if unblock(c.node, c.clients.get(target_id), error) else resp.ZERO
+KILL_TYPES = (b"NORMAL", b"MASTER", b"SLAVE", b"REPLICA", b"PUBSUB")
+
+
+def _client_kill(c: Context, args: list[bytes]) -> bytes:
+    """CLIENT KILL addr:port (the old form: +OK or no such client), or CLIENT KILL with
+    filters ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE (the number killed). The caller
+    itself, if it matches with SKIPME no, is closed after this reply."""
+    if len(args) == 3:
+        addr = args[2].decode("utf-8", "replace")
+        found = [x for x in c.clients.values() if x.peer == addr]
+        if not found:
+            return resp.error("ERR No such client")
+        _kill(c, found)
+        return resp.OK
+    if len(args) % 2:
+        return ERR_SYNTAX
+    tests: list[tuple[str, Any]] = []
+    skipme = True
+    for i in range(2, len(args), 2):
+        opt, raw = args[i].upper(), args[i + 1]
+        text = raw.decode("utf-8", "replace")
+        if opt == b"ID":
+            cid = parse_int(raw)
+            if cid is None or cid <= 0:
+                return resp.error("ERR client-id should be greater than 0")
+            tests.append(("id", cid))
+        elif opt == b"TYPE":
+            if raw.upper() not in KILL_TYPES:
+                return resp.error(f"ERR Unknown client type '{text}'")
+            tests.append(("normal", raw.upper() == b"NORMAL"))  # every client is normal
+        elif opt == b"USER":
+            if c.users.get(text) is None:
+                return resp.error(f"ERR No such user '{text}'")
+            tests.append(("user", text))
+        elif opt == b"ADDR":
+            tests.append(("peer", text))
+        elif opt == b"LADDR":
+            tests.append(("local", text))
+        elif opt == b"SKIPME":
+            if raw.lower() not in (b"yes", b"no"):
+                return ERR_SYNTAX
+            skipme = raw.lower() == b"yes"
+        elif opt == b"MAXAGE":
+            age = parse_int(raw)
+            if age is None:
+                return ERR_NOT_INT
+            tests.append(("age", age))
+        else:
+            return ERR_SYNTAX
+    found = [x for x in c.clients.values()
+             if all(_kill_match(x, t) for t in tests) and not (skipme and x.id == c.id)]
+    _kill(c, found)
+    return resp.integer(len(found))
+
+
+def _kill_match(x: Client, test: tuple[str, Any]) -> bool:
+    what, want = test
+    if what == "normal":
+        return bool(want)
+    if what == "age":
+        return x.age() >= want
+    return bool(getattr(x, what) == want)
+
+
+def _kill(c: Context, found: list[Client]) -> None:
+    for x in found:
+        if x.id == c.id:
+            c.close_after_reply()
+        else:
+            x.kill()
 
 
 ERR_TRACKING = resp.error(
@@ -276,7 +374,7 @@ def _client_tracking(c: Context, args: list[bytes]) -> bytes:
 
 # Metadata for COMMAND INFO (CLIENT parses its own subcommands): name -> arity.
 CLIENT_SUBCOMMANDS = {
-    "id": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
+    "id": 2, "kill": -3, "reply": 3, "pause": -3, "unpause": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
     "no-evict": 3, "no-touch": 3, "tracking": -3, "trackinginfo": 2, "getredir": 2,
     "caching": 3, "help": 2, "unblock": -3,
 }
@@ -366,6 +464,9 @@ def cmd_reset(c: Context, args: list[bytes]) -> bytes:
     c.pubsub.subs.drop(c)
     c.proto = 2
     c.name = None
+    c.tx = None
+    c.tx_failed = False
+    unwatch(c)
     users = c.users
     c.authed = users.default_open()
     c.user = "default"
@@ -588,6 +689,30 @@ def _set_busy_ms(c: Any, n: int) -> str | None:
     return None
 
 
+def _set_calls(attr: str) -> Callable[[Any, Any], str | None]:
+    def apply(c: Any, value: Any) -> str | None:
+        setattr(c.callstats, attr, value)
+        return None
+
+    return apply
+
+
+def _parse_percentiles(raw: str) -> tuple[object, str | None]:
+    try:
+        values = [float(w) for w in raw.split()]
+    except ValueError:
+        return None, "latency-tracking-info-percentiles should be a list of numbers"
+    if any(not 0 <= v <= 100 for v in values):
+        return None, "latency-tracking-info-percentiles should be between 0 and 100"
+    return values, None
+
+
+def _show_percentiles(c: Any) -> str:
+    from .callstats import fmt_percentile
+
+    return " ".join(fmt_percentile(p) for p in c.callstats.percentiles)
+
+
 CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("maxmemory", lambda c: "0", _parse_memory(0, ULLONG_MAX)),
     Setting("maxmemory-policy", lambda c: "noeviction", _parse_policy),
@@ -619,6 +744,19 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
     Setting("lua-time-limit", lambda c: str(c.scripts.busy_ms),
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
+    # The slow log, the latency monitor and latencystats (commands/callstats.py).
+    Setting("slowlog-log-slower-than", lambda c: str(c.callstats.slower_than_us),
+            _parse_int(-1, 2**63 - 1), apply=_set_calls("slower_than_us")),
+    Setting("slowlog-max-len", lambda c: str(c.callstats.slowlog_max),
+            _parse_int(0, 2**63 - 1), apply=_set_calls("slowlog_max")),
+    Setting("latency-monitor-threshold", lambda c: str(c.callstats.latency_threshold_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_calls("latency_threshold_ms")),
+    Setting("latency-tracking", lambda c: "yes" if c.callstats.tracking else "no",
+            lambda raw: (lambda v: (v[0] == "yes" if v[1] is None else None, v[1]))(
+                _parse_bool(raw)), apply=_set_calls("tracking")),
+    Setting("latency-tracking-info-percentiles", _show_percentiles, _parse_percentiles,
+            apply=_set_calls("percentiles")),
+    Setting("io-threads", lambda c: "1", _fixed, immutable=True),
 )}
 
 

@@ -25,11 +25,13 @@ from .. import native
 from ..cluster.affinity import Affinity
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..commands.callstats import CallStats
 from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
 from ..commands.gate import KeyGate
 from ..commands.notify import run as run_notifying
 from ..commands.table import lookup
+from ..commands.watch import Watchers
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
@@ -230,6 +232,16 @@ class NodeServer:
         # first up replica (cluster/affinity.py: extra peer message kinds "af", "afa").
         self.gate = KeyGate()
         self.affinity = Affinity(self.node, self._run_forwarded)
+        # Keys this node's clients WATCH: writes through this node mark them.
+        self.watchers = Watchers()
+        # Command figures: INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
+        self.callstats = CallStats()
+        self.monitors: list[ClientConnection] = []  # MONITOR clients (commands/monitor.py)
+        # CLIENT PAUSE: until when (node ms, 0: not paused), whether only writes wait,
+        # and the clients whose command waits for it to end.
+        self.pause_until = 0
+        self.pause_writes_only = False
+        self.postponed: list[ClientConnection] = []
         self._forward_conn: ClientConnection | None = None
         # Pub/sub across the cluster and keyspace notifications (cluster/pubsub.py:
         # extra peer message kinds "pp", "ppa", "pq", "pqa", "pne").
@@ -261,6 +273,9 @@ class NodeServer:
         self.peer_writes = 0
         self.client_writes = 0
         self.connections_received = 0
+        self.net_input = 0  # bytes read from clients
+        self.net_output = 0  # bytes written to clients
+        self.reads_processed = 0  # reads from client sockets
         self.paused_clients = 0  # times a client was not read: too many commands in flight
         self._client_ids = 0
         self.started = time.time()
@@ -441,6 +456,46 @@ class NodeServer:
             self.node.peer_down(peer)
         self.pump()
 
+    # --- CLIENT PAUSE ----------------------------------------------------------------
+
+    def paused_for(self, cmd: Any) -> bool:
+        """Whether `cmd` waits for the pause to end (the pause may have ended)."""
+        if self.node.now >= self.pause_until:
+            self.end_pause()
+            return False
+        if not self.pause_writes_only:
+            return True
+        return "write" in cmd.flags or cmd.name in ("eval", "evalsha", "fcall")
+
+    def pause_clients(self, until: int, writes_only: bool) -> None:
+        if until > self.pause_until or not self.pause_until:
+            self.pause_until = until
+        # ALL wins over WRITE while both are in force, as in Redis
+        self.pause_writes_only = writes_only and (self.pause_writes_only or
+                                                  not self.postponed)
+        if self.loop is not None:
+            self.loop.call_later(max(0.0, (until - self.node.now) / 1000) + 0.001,
+                                 self._pause_timer)
+
+    def _pause_timer(self) -> None:
+        self.set_now()
+        if self.pause_until and self.node.now >= self.pause_until:
+            self.end_pause()
+            self.pump()
+
+    def end_pause(self) -> None:
+        """The pause is over: the commands it held run, in the order they came."""
+        self.pause_until = 0
+        self.pause_writes_only = False
+        waiting, self.postponed = self.postponed, []
+        for conn in waiting:
+            args = conn.postponed
+            conn.postponed = None
+            conn.script_held = False
+            if args is not None and conn.transport is not None:
+                conn.execute(args)
+            conn.release_hold()
+
     # --- timers ----------------------------------------------------------------------
 
     def _tick(self) -> None:
@@ -504,6 +559,7 @@ class NodeServer:
         if cmd is None:
             done(resp_error("ERR unknown command"))
             return
+        self.watchers.wrote(cmd, args)
         # Its writes wait for every replica that is up, not W of them: when the client
         # hears back, no copy is still on its way to a replica (a FLUSHALL the client
         # sends next through its own node could otherwise be overtaken by one), and it
@@ -672,6 +728,11 @@ class NodeServer:
             pubsub_patterns=len(self.pubsub.subs.tables["patterns"]),
             pubsubshard_channels=len(self.pubsub.subs.tables["shard"]),
             pubsub_delivered=self.pubsub.subs.delivered,
+            calls=self.callstats,
+            net_input=self.net_input,
+            net_output=self.net_output,
+            reads_processed=self.reads_processed,
+            clients_memory=sum(c.memory() for c in self.clients.values()),
         )
 
     def reset_stats(self) -> None:
@@ -681,6 +742,8 @@ class NodeServer:
         self.flushes = 0
         self.peer_writes = 0
         self.client_writes = 0
+        self.net_input = self.net_output = self.reads_processed = 0
+        self.callstats.reset()
         stats = self.node.stats  # (in place: every mechanism holds it)
         for f in dataclasses.fields(stats):
             setattr(stats, f.name, 0)

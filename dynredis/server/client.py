@@ -23,9 +23,11 @@ from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
+from ..commands.monitor import feed
 from ..commands.notify import run as run_notifying
 from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
+from ..commands.watch import Watchers
 from ..resp import encode as resp
 from ..resp.request import RequestParser
 from .acl_table import UserTable
@@ -48,7 +50,7 @@ ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
 IN_FLIGHT_BYTES = 16 << 20
 FIRST_WINDOW = 64
 SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
 TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts with it
@@ -64,11 +66,12 @@ BLOCK_TIMER_MAX_S = 86_400.0
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data")
+    __slots__ = ("conn", "data", "stat")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
+        self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
 
     def set(self, reply: bytes) -> None:
         if self.data is not None:
@@ -97,6 +100,9 @@ class WriteReply(ReplySlot):
         if conn is not None:
             conn.note_write(self.key, result)
         self.set(ok_or_error(result))
+
+
+DROP = object()  # a ReplySlot's `stat` when CLIENT REPLY OFF/SKIP drops its reply
 
 
 class BlockingSlot(ReplySlot):
@@ -153,6 +159,10 @@ class ClientConnection(asyncio.Protocol):
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Command, list[bytes]]] | None = None
         self.tx_failed = False
+        self.reply_mode = "on"  # CLIENT REPLY: on, off, skip (the next command)
+        self.silent = False  # the command running now has its reply dropped
+        self.postponed: list[bytes] | None = None  # a command held by CLIENT PAUSE
+        self.watch: Any = None  # WATCH: the watched keys' versions (commands/watch.py)
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
@@ -205,6 +215,12 @@ class ClientConnection(asyncio.Protocol):
     @property
     def pubsub(self) -> Any:
         return self.server.pubsub
+    def callstats(self) -> Any:
+        return self.server.callstats
+
+    @property
+    def watchers(self) -> Watchers:
+        return self.server.watchers
 
     @property
     def clients(self) -> dict[int, ClientConnection]:
@@ -240,6 +256,8 @@ class ClientConnection(asyncio.Protocol):
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
         """Write `data` and reply +OK (or the error) in order, remembered for WAIT."""
         slot = WriteReply(self, key)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         self.node.put(key, None, data, expire_at, slot.written, self.w)
 
@@ -270,6 +288,29 @@ class ClientConnection(asyncio.Protocol):
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
+
+    def start_monitor(self) -> None:
+        if self not in self.server.monitors:
+            self.server.monitors.append(self)
+
+    def pause_clients(self, until: int, writes_only: bool) -> None:
+        self.server.pause_clients(until, writes_only)
+
+    def unpause_clients(self) -> None:
+        self.server.end_pause()
+
+    def monitor_feed(self, cmd: Command, args: list[bytes]) -> None:
+        """A command run for this client other than by `execute` (MULTI's queue)."""
+        if self.server.monitors:
+            feed(self.server.monitors, cmd, args, 0, self.peer)
+
+    def push(self, data: bytes) -> None:
+        """Output that is no command's reply (a MONITOR line), after the replies so far."""
+        self.reply(data)
+
+    def kill(self) -> None:
+        """CLIENT KILL from another client: closed at once (as Redis frees it)."""
+        self.drop()
 
     # --- asyncio.Protocol ------------------------------------------------------------
 
@@ -309,6 +350,11 @@ class ClientConnection(asyncio.Protocol):
         self.waiting.clear()
         self.out.clear()
         self.tx = None
+        if self in server.monitors:
+            server.monitors.remove(self)
+        if self.watch is not None:
+            server.watchers.remove(self.watch)
+            self.watch = None
         self.parser.clear()
         self._account_input_quietly()
         if self.blocked is not None:
@@ -328,6 +374,8 @@ class ClientConnection(asyncio.Protocol):
         if self.closing:
             return
         server = self.server
+        server.net_input += len(data)
+        server.reads_processed += 1
         server.set_now()
         self._client_input(data)
         server.pump()
@@ -543,9 +591,11 @@ class ClientConnection(asyncio.Protocol):
         if not self.authed and "noauth" not in cmd.flags:
             self.reply(ERR_NOAUTH)
             return
+        stats = self.server.callstats
         if not cmd.arity_ok(len(args)):
             if self.tx is not None:
                 self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
             self.reply(err_arity(cmd.name))
             return
         # As Redis: NOPERM only for a command of the right arity, LOADING after it.
@@ -554,6 +604,7 @@ class ClientConnection(asyncio.Protocol):
             if denied is not None:
                 if self.tx is not None:
                     self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
                 self.reply(noperm(*denied))
                 return
         if self.subscribed and self._proto == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
@@ -567,6 +618,7 @@ class ClientConnection(asyncio.Protocol):
             # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
             if self.tx is not None:
                 self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
             self.reply(ERR_LOADING)
             return
         if self.server.script_busy is not None:
@@ -574,18 +626,50 @@ class ClientConnection(asyncio.Protocol):
             if busy is not None:
                 if self.tx is not None:
                     self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
                 self.reply(busy)
                 return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
             return
-        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
-            self.last_cmd = cmd.name
-            self.server.commands_processed += 1
+        server = self.server
+        if server.pause_until and server.paused_for(cmd):
+            self.postponed = args  # runs when the pause ends (server.end_pause)
+            self.hold()
+            server.postponed.append(self)
             return
-        self.last_cmd = cmd.name
+        watchers = server.watchers
+        if watchers.states:
+            watchers.wrote(cmd, args)
+        mode = self.reply_mode
+        if mode != "on":
+            self.silent = True
+            if mode == "skip":
+                self.reply_mode = "on"
+        name = cmd.name
+        if cmd.subcommands and len(args) > 1:
+            sub = args[1].decode("utf-8", "replace").lower()
+            if sub in cmd.subcommands:
+                name = name + "|" + sub
+        stat = stats.stat(name)
+        if self.server.monitors:
+            feed(self.server.monitors, cmd, args, 0, self.peer)
+        self.last_cmd = name
         self.server.commands_processed += 1
+        try:
+            self._run(cmd, args, stat)
+        finally:
+            self.silent = False
+
+    def _run(self, cmd: Command, args: list[bytes], stat: Any) -> None:
+        stats = self.server.callstats
+        started = time.perf_counter_ns()
+        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            stats.ran(stat, time.perf_counter_ns() - started, args, self)
+            if self.waiting and self.waiting[-1].stat is None:
+                self.waiting[-1].stat = stat
+            return
         before = len(self.waiting)
         try:
             if self.server.pubsub.flags:
@@ -597,9 +681,15 @@ class ClientConnection(asyncio.Protocol):
             reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if len(self.waiting) > before:
                 self.waiting[before].set(reply)
+                stats.ran(stat, time.perf_counter_ns() - started, args, self)
                 return
+        stats.ran(stat, time.perf_counter_ns() - started, args, self)
         if reply is not None:
+            if reply[:1] == b"-":
+                stat.failed += 1
             self.reply(reply)
+        elif len(self.waiting) > before and self.waiting[before].stat is None:
+            self.waiting[before].stat = stat
 
     @staticmethod
     def _full_name(cmd: Command, args: list[bytes]) -> str:
@@ -622,6 +712,14 @@ class ClientConnection(asyncio.Protocol):
             self.server.mark_dirty(self)
 
     def reply(self, data: bytes) -> None:
+        if data[:1] == b"-":
+            self.server.callstats.error(data)
+        if self.silent:
+            if self.waiting:
+                slot = ReplySlot(None, data)
+                slot.stat = DROP
+                self.waiting.append(slot)
+            return
         if self.waiting:
             self.waiting.append(ReplySlot(None, data))  # counted when it goes out
         else:
@@ -631,12 +729,16 @@ class ClientConnection(asyncio.Protocol):
 
     def defer(self) -> ReplySlot:
         slot = ReplySlot(self)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         return slot
 
     def defer_blocking(self) -> ReplySlot:
         """A reply slot that may legitimately stay empty for long (WAIT 0)."""
         slot = BlockingSlot(self)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         return slot
 
@@ -718,8 +820,14 @@ class ClientConnection(asyncio.Protocol):
         waiting = self.waiting
         out = self.out
         while waiting and waiting[0].data is not None:
-            data = waiting.popleft().data
+            slot = waiting.popleft()
+            data = slot.data
             assert data is not None
+            if slot.stat is DROP:
+                continue
+            if slot.stat is not None and data[:1] == b"-":
+                slot.stat.failed += 1
+                self.server.callstats.error(data)
             self._charge_reply(len(data))
             out.append(data)
         if out:
@@ -733,7 +841,9 @@ class ClientConnection(asyncio.Protocol):
             self.out.clear()
             return
         if self.out:
-            t.write(b"".join(self.out))
+            data = b"".join(self.out)
+            self.server.net_output += len(data)
+            t.write(data)
             self.out.clear()
             # Redis' client classes: a client subscribed to anything is a pubsub client.
             limit = self.server.limits.output["pubsub" if self.subscribed else "normal"]

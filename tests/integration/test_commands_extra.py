@@ -502,7 +502,9 @@ def test_time_and_lastsave(cluster: Cluster, real_redis: redis.Redis,
 
 SHARED_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "proto-max-bulk-len",
                    "maxclients", "client-query-buffer-limit", "client-output-buffer-limit",
-                   "busy-reply-threshold", "lua-time-limit", "notify-keyspace-events")
+                   "busy-reply-threshold", "lua-time-limit", "notify-keyspace-events",
+                   "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+                   "latency-tracking", "latency-tracking-info-percentiles", "io-threads")
 OWN_SETTINGS = {"object-cache-max-memory"}  # dynredis' own, which Redis does not have
 
 
@@ -542,7 +544,10 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
                         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
                     "maxmemory-clients": "2147483648", "busy-reply-threshold": "5000",
                     "lua-time-limit": "5000", "object-cache-max-memory": "67108864",
-                    "notify-keyspace-events": ""}
+                    "notify-keyspace-events": "", "slowlog-log-slower-than": "10000",
+                    "slowlog-max-len": "128", "latency-monitor-threshold": "0",
+                    "latency-tracking": "yes",
+                    "latency-tracking-info-percentiles": "50 99 99.9", "io-threads": "1"}
     assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
                                           "maxclients": "10000",
                                           "maxmemory-clients": "2147483648"}
