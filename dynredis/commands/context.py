@@ -330,6 +330,7 @@ class Context(Client, Protocol):
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
     @property
     def pubsub(self) -> Any: ...  # pub/sub and keyspace notifications (server/subscriptions.py)
+    @property
     def callstats(self) -> Any: ...  # command figures, slow log (commands/callstats.py)
     @property
     def watchers(self) -> Any: ...  # the keys this node's clients WATCH (commands/watch.py)

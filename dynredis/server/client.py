@@ -215,6 +215,8 @@ class ClientConnection(asyncio.Protocol):
     @property
     def pubsub(self) -> Any:
         return self.server.pubsub
+
+    @property
     def callstats(self) -> Any:
         return self.server.callstats
 
@@ -303,10 +305,6 @@ class ClientConnection(asyncio.Protocol):
         """A command run for this client other than by `execute` (MULTI's queue)."""
         if self.server.monitors:
             feed(self.server.monitors, cmd, args, 0, self.peer)
-
-    def push(self, data: bytes) -> None:
-        """Output that is no command's reply (a MONITOR line), after the replies so far."""
-        self.reply(data)
 
     def kill(self) -> None:
         """CLIENT KILL from another client: closed at once (as Redis frees it)."""
@@ -701,8 +699,9 @@ class ClientConnection(asyncio.Protocol):
         return cmd.name
 
     def push(self, data: bytes) -> None:
-        """A pub/sub message: after the replies still awaited, so a RESP2 client never
-        sees one in the middle of them; the output limit of the pubsub class applies."""
+        """A pub/sub message or a MONITOR line: after the replies still awaited, so a
+        RESP2 client never sees one in the middle of them; the output limit of the pubsub
+        class applies."""
         if self.transport is None or self.closing:
             return
         if self.waiting:
