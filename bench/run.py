@@ -12,8 +12,13 @@ For every pipeline depth, SET and then GET are run as separate ``redis-benchmark
 invocations. Around each run the CPU time (utime + stime) of every server process is read
 from ``/proc`` so the server-side CPU cost per request can be compared too.
 
-Usage: ``python bench/run.py [--requests 20000]`` (see ``--help``). The results table is
-printed and written as markdown to ``bench/last-results.md``.
+Then the collection rows (bench/collrows.py): CPU per SADD, HSET, ZADD, RPUSH+LPOP and
+ZRANGE on one key of 10^2, 10^4 and 10^6 elements, redis-server beside the 3-node
+dynredis, and memory per element.
+
+Usage: ``python bench/run.py [--requests 20000] [--coll-sizes 100,10000]`` (see
+``--help``). The results tables are printed and written as markdown to
+``bench/last-results.md``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dynredis.localproc import port_free
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import collrows  # noqa: E402  (bench/ is not a package)
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -121,6 +129,27 @@ def _pipelines(text: str) -> list[int]:
     return values
 
 
+def _sizes(text: str) -> list[int]:
+    """Parse a comma-separated list of collection sizes, e.g. ``"100,10000"``."""
+    try:
+        values = [int(float(x)) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of sizes: {text!r}") from None
+    if not values or any(v < 10 for v in values) or values != sorted(set(values)):
+        raise argparse.ArgumentTypeError("sizes must be increasing integers >= 10")
+    return values
+
+
+SUITES = ("strings", "collections")
+
+
+def _suites(text: str) -> list[str]:
+    values = [x.strip() for x in text.split(",") if x.strip()]
+    if not values or any(v not in SUITES for v in values):
+        raise argparse.ArgumentTypeError(f"suites are {', '.join(SUITES)}")
+    return values
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line; ports default to $BENCH_*_PORT or the standard ones."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -134,6 +163,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="parallel connections, redis-benchmark -c (default 50)")
     p.add_argument("--pipelines", type=_pipelines, default=[1, 16],
                    help="comma-separated pipeline depths, redis-benchmark -P (default 1,16)")
+    p.add_argument("--suites", type=_suites, default=list(SUITES),
+                   help="what to run: strings (SET/GET), collections, or both (default)")
+    p.add_argument("--coll-sizes", type=_sizes, default=[100, 10_000, 1_000_000],
+                   help="elements in the one collection key, in increasing order "
+                        "(default 100,10000,1000000; 100,10000 skips the million)")
+    p.add_argument("--coll-requests", type=int, default=20_000,
+                   help="requests per collection row on dynredis (redis-server: "
+                        f"{collrows.REDIS_FACTOR}x; default 20000)")
+    p.add_argument("--coll-clients", type=int, default=50,
+                   help="connections for the collection rows (default 50)")
+    p.add_argument("--coll-pipeline", type=int, default=16,
+                   help="requests in flight per connection for the collection rows "
+                        "(default 16)")
     p.add_argument("--redis-port", type=int, default=_env_int("BENCH_REDIS_PORT", 6479),
                    help="redis-server port (default $BENCH_REDIS_PORT or 6479)")
     p.add_argument("--dyn1-port", type=int, default=_env_int("BENCH_DYN1_PORT", 7480),
@@ -146,7 +188,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=RESULTS_MD,
                    help=f"markdown results file (default {RESULTS_MD})")
     args = p.parse_args(argv)
-    for name in ("requests", "keyspace", "data_size", "clients"):
+    for name in ("requests", "keyspace", "data_size", "clients", "coll_requests",
+                 "coll_clients", "coll_pipeline"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -393,13 +436,41 @@ def run_all(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
     builds: dict[str, str] = {}
     for start in system_starters(args):
         with start() as system:
-            build = f", build {system.build}" if system.build else ""
-            print(f"{system.name}: port {system.port}, pids "
-                  f"{' '.join(map(str, system.pids))}{build}", flush=True)
-            if system.build:
-                builds[system.name] = system.build
+            announce(system, builds)
             results += bench_system(args, system)
     return results, builds
+
+
+def announce(system: System, builds: dict[str, str]) -> None:
+    """Print a started system's port and pids, and note a dynredis system's build."""
+    build = f", build {system.build}" if system.build else ""
+    print(f"{system.name}: port {system.port}, pids "
+          f"{' '.join(map(str, system.pids))}{build}", flush=True)
+    if system.build:
+        builds[system.name] = system.build
+
+
+def run_collection_rows(args: argparse.Namespace, builds: dict[str, str],
+                        ) -> tuple[list[collrows.OpResult], list[collrows.MemResult]]:
+    """The collection rows: redis-server and the 3-node dynredis, a fresh server for
+    each family (see bench/collrows.py)."""
+
+    @contextlib.contextmanager
+    def announced(start: Callable[[], contextlib.AbstractContextManager[System]],
+                  ) -> Iterator[System]:
+        with start() as system:
+            announce(system, builds)
+            yield system
+
+    starters = system_starters(args)
+    redis, dyn3 = starters[0], starters[2]
+    try:
+        return collrows.run_collections(
+            [lambda: announced(redis), lambda: announced(dyn3)], REDIS_NAME,
+            args.coll_sizes, args.coll_requests, args.coll_clients, args.coll_pipeline,
+            total_cpu_seconds, args.bench_timeout, lambda text: print(text, flush=True))
+    except (RuntimeError, OSError) as exc:  # an error reply, a timeout, a lost connection
+        raise BenchError(f"collection rows: {exc}") from exc
 
 
 # --- reporting ----------------------------------------------------------------------------
@@ -473,22 +544,30 @@ def tool_version(cmd: Sequence[str]) -> str:
 
 
 def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]],
-                    builds: dict[str, str]) -> str:
-    """The whole markdown report: machine, date, parameters, legend and table."""
+                    builds: dict[str, str], sections: Sequence[str] = ()) -> str:
+    """The whole markdown report: machine, date, parameters, legend and table (no
+    strings table when `rows` is empty), then `sections` (the collection rows)."""
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     pipes = ",".join(map(str, args.pipelines))
-    return "\n".join([
-        "# dynredis vs redis-server (redis-benchmark)",
+    head = [
+        "# dynredis vs redis-server",
         "",
         f"- date: {now}",
         f"- nproc: {nproc()}",
         f"- {tool_version(['redis-server', '--version'])}",
+        "- dynredis build: " + (", ".join(f"`{k}` {v}" for k, v in builds.items()) or "n/a"),
+        "",
+    ]
+    if not rows:
+        return "\n".join([*head, *sections])
+    return "\n".join([*head,
+        "## Strings (redis-benchmark)",
+        "",
         f"- command: `redis-benchmark -t set|get -n {args.requests} -r {args.keyspace} "
         f"-d {args.data_size} -c {args.clients} -P {{{pipes}}} --csv` (SET run before GET)",
         f"- systems: `{REDIS_NAME}` (--save '' --appendonly no); `{DYN1_NAME}` "
         f"(N=1 R=1 W=1); `{DYN3_NAME}` (N=3 R=2 W=2, lmdb, buffered durability), "
         "all on 127.0.0.1, one system running at a time",
-        "- dynredis build: " + (", ".join(f"`{k}` {v}" for k, v in builds.items()) or "n/a"),
         "- CPU µs/req: utime+stime of all server processes (from /proc) over the run, "
         "divided by the requests; client µs/req: redis-benchmark's own CPU the same way",
         "- CPU-bound rps: nproc x 10^6 / (server + client µs/req), the rate at which the "
@@ -497,6 +576,7 @@ def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]],
         "",
         format_markdown_table(rows),
         "",
+        *sections,
     ])
 
 
@@ -528,7 +608,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             DYN1_NAME: [args.dyn1_port],
             DYN3_NAME: [args.dyn3_base_port + i for i in range(DYN3_NODES)],
         })
-        results, builds = run_all(args)
+        results: list[Result] = []
+        builds: dict[str, str] = {}
+        if "strings" in args.suites:
+            results, builds = run_all(args)
+        coll: tuple[list[collrows.OpResult], list[collrows.MemResult]] = ([], [])
+        if "collections" in args.suites:
+            coll = run_collection_rows(args, builds)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
@@ -539,9 +625,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nbench: got signal {exc.signum}; servers stopped", file=sys.stderr)
         return 128 + exc.signum
     rows = table_rows(results, nproc())
-    print()
-    print(format_text_table(rows))
-    args.output.write_text(markdown_report(args, rows, builds))
+    sections = []
+    if rows:
+        print()
+        print(format_text_table(rows))
+    if "collections" in args.suites:
+        ops, mems = coll
+        print()
+        print(collrows.text_table(collrows.OP_COLUMNS,
+                                  collrows.op_rows(ops, REDIS_NAME, DYN3_NAME)))
+        print()
+        print(collrows.text_table(collrows.MEM_COLUMNS,
+                                  collrows.mem_rows(mems, REDIS_NAME, DYN3_NAME)))
+        sections.append(collrows.markdown_section(
+            ops, mems, REDIS_NAME, DYN3_NAME, args.coll_sizes, args.coll_requests,
+            args.coll_clients, args.coll_pipeline))
+    args.output.write_text(markdown_report(args, rows, builds, sections))
     print(f"\nmarkdown written to {args.output}")
     return 0
 

@@ -9,7 +9,8 @@ Counting rules: each collected test (each parametrized case) counts once, under 
 client and family of its closest `compat` marker. It counts as passed only if its call
 passed and neither its setup nor its teardown failed; anything else (a failure, an error
 in setup or teardown, a skip, an xfail) counts as failed: a test that did not run did not
-show compatibility. A test in compat/ without the marker is an error (counted as failed
+show compatibility. A skip also fails the run; an expected failure (a strict xfail, whose
+reason names the limit of dynredis it meets) does not, and is listed with its reason. A test in compat/ without the marker is an error (counted as failed
 under "(unmarked)"), so nothing goes uncounted.
 """
 
@@ -70,6 +71,7 @@ class Tally:
         self.call_passed: set[str] = set()
         self.bad: set[str] = set()  # failed, errored or skipped in some phase
         self.skipped: set[str] = set()
+        self.xfailed: dict[str, str] = {}  # nodeid -> the reason it is expected to fail
 
     def record(self, report: pytest.TestReport) -> None:
         if report.nodeid not in self.keys:
@@ -78,7 +80,9 @@ class Tally:
             self.call_passed.add(report.nodeid)
         elif report.failed or report.skipped:
             self.bad.add(report.nodeid)
-            if report.skipped:
+            if hasattr(report, "wasxfail"):
+                self.xfailed[report.nodeid] = report.wasxfail
+            elif report.skipped:
                 self.skipped.add(report.nodeid)
 
     def passed(self, nodeid: str) -> bool:
@@ -155,7 +159,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int,  # type: ignore[n
             "compat/ tests (`make compat`). A test counts as failed if it failed, errored "
             "in setup or teardown, or did not run (skip).", "", *lines, ""]
     if failed:
-        body += ["Failed:", "", *(f"- `{n}`" for n in failed), ""]
+        body += ["Failed:", "", *(f"- `{n}`" + (f" (expected: {tally.xfailed[n]})"
+                                                if n in tally.xfailed else "")
+                                  for n in failed), ""]
     if tally.skipped:
         terminalreporter.write_line(f"{len(tally.skipped)} compat test(s) skipped: counted as "
                                     "failed, and the run fails")

@@ -1,5 +1,6 @@
 // ioredis (a plain `Redis` client) against one dynredis node: strings, keys and expiry,
 // counters, pipelines, MULTI/EXEC, scanStream, connection commands, the versioned API,
+// hashes, sets, sorted sets and lists;
 // numbered databases (a URL with a database, the db option, SELECT).
 //
 // usage: node compat/ioredis_standalone.js HOST PORT [OTHER_PORT]
@@ -136,8 +137,16 @@ async function main() {
     await rejects(r.multi().set("ios:t4", "1").call("GET").exec(), /EXECABORT|wrong number/,
       "a command refused while queueing aborts EXEC");
     eq(await r.get("ios:t4"), null, "nothing of the aborted transaction ran");
-    await rejects(r.watch("ios:t"), /WATCH is not supported/, "WATCH is refused clearly");
-    eq(await r.ping(), "PONG", "connection usable after the refused WATCH");
+    // WATCH: another client's write through another node aborts EXEC (null).
+    const w = new Redis({ ...opts, port });
+    eq(await w.watch("ios:w"), "OK", "WATCH");
+    await other.set("ios:w", "theirs");
+    eq(await w.multi().set("ios:w", "mine").exec(), null, "EXEC aborted by a watched write");
+    eq(await r.get("ios:w"), "theirs", "nothing of the aborted EXEC ran");
+    eq(await w.watch("ios:w"), "OK", "WATCH again");
+    eq(await w.multi().set("ios:w", "mine").exec(), [[null, "OK"]], "EXEC when unchanged");
+    eq(await other.get("ios:w"), "mine", "its write seen through another node");
+    w.disconnect();
   });
 
   await section("scan", async () => {
@@ -171,6 +180,99 @@ async function main() {
     eq(await r.call("SETCTX", "ios:v", both, "merged"), "OK", "SETCTX with the covering context");
     eq((await r.call("GETCTX", "ios:v"))[1], ["merged"], "reconciled");
     await rejects(r.call("SETCTX", "ios:v", "not-a-context", "x"), /context/i, "bad context");
+  });
+
+  await section("hashes", async () => {
+    eq(await r.hset("ios:h", "f1", "v1", "f2", "v2"), 2, "HSET two fields");
+    eq(await r.hset("ios:h", { f3: "3", n: "10" }), 2, "HSET (object)");
+    eq(await other.hget("ios:h", "f1"), "v1", "HGET through another node");
+    eq(await other.hgetall("ios:h"), { f1: "v1", f2: "v2", f3: "3", n: "10" }, "HGETALL");
+    eq(await r.hmget("ios:h", "f1", "none", "f3"), ["v1", null, "3"], "HMGET");
+    eq(await r.hsetnx("ios:h", "f1", "x"), 0, "HSETNX on an existing field");
+    eq(await r.hincrby("ios:h", "n", 5), 15, "HINCRBY");
+    eq(await other.hincrbyfloat("ios:h", "n", "0.5"), "15.5", "HINCRBYFLOAT through another node");
+    eq(await r.hlen("ios:h"), 4, "HLEN");
+    eq(await r.hexists("ios:h", "f2"), 1, "HEXISTS");
+    eq((await r.hkeys("ios:h")).sort(), ["f1", "f2", "f3", "n"], "HKEYS");
+    eq(await r.hdel("ios:h", "f1", "none"), 1, "HDEL");
+    eq(await other.hget("ios:h", "f1"), null, "HGET after HDEL (other node)");
+    eq(await r.type("ios:h"), "hash", "TYPE");
+    await rejects(r.get("ios:h"), /WRONGTYPE/, "GET of a hash");
+    const seen = [];
+    await new Promise((resolve, reject) => {
+      const stream = other.hscanStream("ios:h", { count: 2 });
+      stream.on("data", (batch) => seen.push(...batch));
+      stream.on("end", resolve);
+      stream.on("error", reject);
+    });
+    eq(seen.filter((_, i) => i % 2 === 0).sort(), ["f2", "f3", "n"], "hscanStream fields");
+  });
+
+  await section("sets", async () => {
+    eq(await r.sadd("ios:sa", "x", "y", "z"), 3, "SADD");
+    eq(await other.sadd("ios:sa", "x", "w"), 1, "SADD through another node");
+    eq(await r.sadd("{ios}:sb", "y", "q"), 2, "SADD");
+    eq((await other.smembers("ios:sa")).sort(), ["w", "x", "y", "z"], "SMEMBERS");
+    eq(await r.scard("ios:sa"), 4, "SCARD");
+    eq(await r.sismember("ios:sa", "x"), 1, "SISMEMBER");
+    eq(await r.smismember("ios:sa", "x", "nope"), [1, 0], "SMISMEMBER");
+    eq(await r.srem("ios:sa", "x", "nope"), 1, "SREM");
+    await r.sadd("{ios}:sc", "y", "z", "k");
+    eq((await other.sinter("{ios}:sb", "{ios}:sc")), ["y"], "SINTER");
+    eq((await r.sunion("{ios}:sb", "{ios}:sc")).sort(), ["k", "q", "y", "z"], "SUNION");
+    eq(await r.smove("{ios}:sb", "{ios}:sc", "q"), 1, "SMOVE");
+    eq((await other.smembers("{ios}:sc")).sort(), ["k", "q", "y", "z"], "SMEMBERS after SMOVE");
+    const popped = await r.spop("ios:sa");
+    check(["w", "y", "z"].includes(popped), "SPOP returns a member", popped);
+    eq(await other.scard("ios:sa"), 2, "SCARD after SPOP (other node)");
+    eq(await r.type("ios:sa"), "set", "TYPE");
+  });
+
+  await section("sorted sets", async () => {
+    eq(await r.zadd("ios:z", 1, "a", 2, "b", 3, "c"), 3, "ZADD");
+    eq(await other.zadd("ios:z", "XX", "CH", 5, "a"), 1, "ZADD XX CH through another node");
+    eq(await r.zincrby("ios:z", 2.5, "b"), "4.5", "ZINCRBY");
+    eq(await r.zscore("ios:z", "b"), "4.5", "ZSCORE");
+    eq(await other.zrange("ios:z", 0, -1), ["c", "b", "a"], "ZRANGE");
+    eq(await r.zrange("ios:z", 0, -1, "WITHSCORES"), ["c", "3", "b", "4.5", "a", "5"],
+      "ZRANGE WITHSCORES");
+    eq(await r.zrange("ios:z", "(3", "+inf", "BYSCORE", "LIMIT", 0, 1), ["b"],
+      "ZRANGE BYSCORE LIMIT");
+    eq(await r.zrevrange("ios:z", 0, 0), ["a"], "ZREVRANGE");
+    eq(await r.zrank("ios:z", "a"), 2, "ZRANK");
+    eq(await r.zcount("ios:z", 4, 5), 2, "ZCOUNT");
+    eq(await r.zcard("ios:z"), 3, "ZCARD");
+    eq(await r.zpopmin("ios:z"), ["c", "3"], "ZPOPMIN");
+    eq(await other.zrem("ios:z", "b", "none"), 1, "ZREM through another node");
+    eq(await r.zrange("ios:z", 0, -1, "WITHSCORES"), ["a", "5"], "what is left");
+    eq(await r.type("ios:z"), "zset", "TYPE");
+  });
+
+  await section("lists", async () => {
+    eq(await r.rpush("ios:l", "a", "b", "c"), 3, "RPUSH");
+    eq(await other.lpush("ios:l", "z"), 4, "LPUSH through another node");
+    eq(await r.lrange("ios:l", 0, -1), ["z", "a", "b", "c"], "LRANGE");
+    eq(await r.llen("ios:l"), 4, "LLEN");
+    eq(await r.lindex("ios:l", -1), "c", "LINDEX");
+    eq(await r.lset("ios:l", 1, "A"), "OK", "LSET");
+    eq(await r.linsert("ios:l", "BEFORE", "b", "ab"), 5, "LINSERT");
+    eq(await other.lpos("ios:l", "b"), 3, "LPOS through another node");
+    eq(await r.lpop("ios:l"), "z", "LPOP");
+    eq(await r.rpop("ios:l", 2), ["c", "b"], "RPOP count");
+    eq(await r.lmove("ios:l", "{ios}:l2", "LEFT", "RIGHT"), "A", "LMOVE");
+    eq(await other.lrange("ios:l", 0, -1), ["ab"], "the source after LMOVE");
+    // A job queue's shape: producers push through one node, a consumer pops through
+    // another, every job once.
+    const jobs = Array.from({ length: 100 }, (_, i) => `job${i}`);
+    for (const j of jobs) await r.rpush("ios:queue", j);
+    const got = [];
+    for (;;) {
+      const j = await other.lpop("ios:queue");
+      if (j === null) break;
+      got.push(j);
+    }
+    eq(got, jobs, "100 jobs pushed through one node, popped in order through another");
+    eq(await r.type("ios:l"), "list", "TYPE");
   });
 
   await section("databases", async () => {

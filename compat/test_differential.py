@@ -555,7 +555,18 @@ databases = st.one_of(
     cmd("SWAPDB", db_index), cmd("SELECT"), cmd("FLUSHDB", st.just(b"ASYNC"), st.just(b"x")),
 )
 
+# One client's WATCH / MULTI / EXEC histories: its own writes to a watched key abort
+# EXEC (null reply), WATCH inside MULTI is an error, UNWATCH queues, EXEC/DISCARD forget.
+transactions = st.one_of(
+    cmd_var("WATCH", some(key, 1, 3)), cmd_var("WATCH", some(key, 1, 3)), cmd("WATCH"),
+    cmd("UNWATCH"), cmd("MULTI"), cmd("MULTI"), cmd("EXEC"), cmd("EXEC"), cmd("DISCARD"),
+    cmd("SET", key, value), cmd("GET", key), cmd("INCR", key), cmd_var("DEL", some(key, 1, 2)),
+    cmd("EXPIRE", key, st.just(b"100")), cmd("GETSET", key, value), cmd("FOO"),
+    writers,
+)
+
 FAMILIES: dict[str, st.SearchStrategy[Cmd]] = {
+    "transactions": transactions,
     "strings": strings,
     "counters": counters,
     "keys": keys_family,
@@ -613,6 +624,8 @@ def run(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
 
 def compare(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
     for t in targets:
+        t.call(b"DISCARD")  # (a transaction or watch the last example left open)
+        t.call(b"UNWATCH")
         assert t.call(b"FLUSHALL") == Status(b"OK"), f"FLUSHALL on {t.name}"
         assert t.call(b"SELECT", b"0") == Status(b"OK"), f"SELECT 0 on {t.name}"
     transcript: list[str] = []
@@ -657,6 +670,7 @@ test_bitmaps_differential = family_test("bitmaps")
 test_string_extras_differential = family_test("string-extras")
 test_hyperloglog_differential = family_test("hyperloglog")
 test_databases_differential = family_test("databases")
+test_transactions_differential = family_test("transactions")
 
 
 # --- regression cases found by the differential test ---------------------------------------

@@ -3,10 +3,11 @@
 The collection semantics tests (tests/integration/test_collection_semantics*.py) compare
 hashes, sets, sorted sets, lists and geo with a real redis-server through one replica's
 view in-process; here the same generated histories and the same comparisons (replies
-exact, unordered ones sorted, random ones by their rules) run against a real 1-node
-dynredis and a real 3-node dynredis (N=3 R=2 W=2), on the latter each command through
-the next node in turn: every command is coordinated by another node than the one
-before, after a quorum sync of the key, and its writes replicate before the reply.
+exact, unordered ones sorted, random ones by their rules; RENAME, COPY and SORT across
+every type) run against a real 1-node dynredis and a real 3-node dynredis (N=3 R=2
+W=2), on the latter each command through the next node in turn: every command is
+coordinated by another node than the one before, after a quorum sync of the key, and
+its writes replicate before the reply.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from tests.collharness import ClusterRunner
 from tests.integration import test_collection_semantics as hashes
 from tests.integration import test_collection_semantics_geo as geo
+from tests.integration import test_collection_semantics_keys as keys
 from tests.integration import test_collection_semantics_lists as lists
 from tests.integration import test_collection_semantics_sets as sets
 from tests.integration import test_collection_semantics_zsets as zsets
@@ -35,7 +37,7 @@ CLUSTER_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                             suppress_health_check=[HealthCheck.too_slow,
                                                    HealthCheck.function_scoped_fixture,
                                                    HealthCheck.data_too_large])
-MODULES = (hashes, sets, zsets, lists, geo)
+MODULES = (hashes, sets, zsets, lists, geo, keys)
 
 
 @pytest.fixture(scope="module", params=["3-node", "1-node"])
@@ -119,3 +121,27 @@ def test_lists_on_a_cluster(raw_real, runner, monkeypatch, seq):
 def test_geo_on_a_cluster(real, runner, monkeypatch, fill, seq):
     with on_cluster(runner, monkeypatch):
         geo.check(real, fill + seq)
+
+
+@pytest.mark.compat(client="differential", family="keys-across-types")
+@CLUSTER_SETTINGS
+@given(keys.setup, keys.history)
+def test_key_commands_across_types_on_a_cluster(real, runner, monkeypatch, start, seq):
+    with on_cluster(runner, monkeypatch):
+        keys.check(real, start + seq)
+
+
+@pytest.mark.compat(client="differential", family="keys-across-types")
+@CLUSTER_SETTINGS
+@given(keys.setup, keys.sort_history)
+def test_sort_on_a_cluster(real, runner, monkeypatch, start, seq):
+    with on_cluster(runner, monkeypatch):
+        keys.check(real, start + seq)
+
+
+@pytest.mark.compat(client="differential", family="keys-across-types")
+def test_sort_weights_and_orders_on_a_cluster(real, runner, monkeypatch):
+    with on_cluster(runner, monkeypatch):
+        keys.test_sort_weights_and_orders(real)
+        keys.test_key_command_errors(real)
+        keys.test_rename_and_copy_of_every_type_keep_value_and_ttl(real)

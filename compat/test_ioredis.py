@@ -21,7 +21,8 @@ pytestmark = pytest.mark.timeout(120)
 NODE_TIMEOUT_S = 60
 SLOTS = 16384
 STANDALONE_FAMILIES = ("connection", "strings", "keys", "counters", "pipelines",
-                       "transactions", "scan", "versioned", "databases")
+                       "transactions", "scan", "versioned", "hashes", "sets", "sorted sets",
+                       "lists", "databases")
 
 
 def run_node(compat_dir: Path, script: str, *args: str) -> tuple[int, dict, str]:
@@ -50,7 +51,7 @@ def standalone(ioredis_ready: Path, cluster: Cluster) -> tuple[int, dict, str]:
 
 
 @pytest.mark.parametrize("family", [
-    pytest.param(f, id=f, marks=pytest.mark.compat(client="ioredis", family=f))
+    pytest.param(f, id=f.replace(" ", "-"), marks=pytest.mark.compat(client="ioredis", family=f))
     for f in STANDALONE_FAMILIES])
 def test_ioredis_standalone(standalone: tuple[int, dict, str], family: str) -> None:
     code, result, stderr = standalone
@@ -85,3 +86,25 @@ def test_ioredis_cluster_routes_and_fans_out(ioredis_ready: Path, cluster: Clust
     assert result["masters"] == [f"{HOST}:{p}" for p in sorted(cluster.cluster_ports)]
     assert result["covered"] == SLOTS and result["misrouted"] == 0
     assert result["scanned"] == result["scanned_unique"] == 200
+
+
+CLUSTER_FAMILIES = ("hashes", "sets", "sorted sets", "lists")
+
+
+@pytest.fixture(scope="module")
+def cluster_run(ioredis_ready: Path, cluster: Cluster) -> tuple[int, dict, str]:
+    return run_node(ioredis_ready, "ioredis_cluster.js", HOST, str(cluster.cluster_ports[0]), "50")
+
+
+@pytest.mark.parametrize("family", [
+    pytest.param(f, id=f.replace(" ", "-"),
+                 marks=pytest.mark.compat(client="ioredis Cluster", family=f))
+    for f in CLUSTER_FAMILIES])
+def test_ioredis_cluster_collections(cluster_run: tuple[int, dict, str], family: str) -> None:
+    """Collection commands through `Cluster`: each key at its slot's master, multi-key
+    commands on keys of one hash tag."""
+    code, result, stderr = cluster_run
+    got = result.get("families", {}).get(family)
+    assert got is not None, f"the script did not reach {family!r}: {result} {stderr}"
+    assert got["failed"] == [], got["failed"]
+    assert got["passed"] > 0

@@ -205,19 +205,48 @@ def test_pipeline_with_transaction_is_an_ordered_batch(r: redis.Redis) -> None:
 
 
 @mark(SYNC, "transactions")
-def test_watch_is_refused_with_a_clear_error(r: redis.Redis) -> None:
-    with r.pipeline() as p, pytest.raises(redis.ResponseError,
-                                          match="WATCH is not supported"):
+def test_pipeline_watch_aborts_when_another_node_wrote_the_key(r: redis.Redis,
+                                                               cluster: Cluster) -> None:
+    other = cluster.client(2)
+    r.set("py:w", "1")
+    with r.pipeline() as p:
         p.watch("py:w")
+        assert p.get("py:w") == "1"  # immediate mode after WATCH
+        other.set("py:w", "changed")  # through another node
+        p.multi()
+        p.set("py:w", "mine")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.get("py:w") == "changed"
+    with r.pipeline() as p:  # nothing changed this time: EXEC runs
+        p.watch("py:w")
+        p.multi()
+        p.set("py:w", "mine")
+        assert p.execute() == [True]
+    assert other.get("py:w") == "mine"
+    other.close()
+
+
+@mark(SYNC, "transactions")
+def test_the_transaction_helper_retries_until_its_watch_holds(r: redis.Redis,
+                                                              cluster: Cluster) -> None:
+    other = cluster.client(0)
+    r.set("py:tx:n", "0")
+    calls = []
 
     def bump(pipe: redis.client.Pipeline) -> None:
+        value = int(pipe.get("py:tx:n") or 0)
+        if not calls:
+            other.incr("py:tx:n")  # a concurrent writer, once: the first EXEC aborts
+        calls.append(value)
         pipe.multi()
-        pipe.incr("py:w")
+        pipe.set("py:tx:n", value + 1)
 
-    with pytest.raises(redis.ResponseError, match="WATCH is not supported"):
-        r.transaction(bump, "py:w")
-    assert r.get("py:w") is None  # nothing ran
-    assert r.ping() is True  # and the connection is still usable
+    assert r.transaction(bump, "py:tx:n") == [True]
+    assert calls == [0, 1]  # read, aborted, read again
+    assert other.get("py:tx:n") == "2"  # no increment lost
+    assert r.ping() is True
+    other.close()
 
 
 # --- redis.asyncio -------------------------------------------------------------------

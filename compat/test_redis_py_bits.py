@@ -81,7 +81,7 @@ def test_sync_hyperloglog(r: redis.Redis, cluster: Cluster) -> None:
         r.pfadd("py:plain", "x")
 
 
-CONCURRENT = 60  # below the 100 concurrent versions a key keeps (README: limits)
+CONCURRENT = 60  # concurrent PFADDs (tests/integration/test_siblings.py: past the cap)
 
 
 @mark("redis-py asyncio", "hyperloglog")

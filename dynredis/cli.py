@@ -6,23 +6,36 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import hiredis
 
+from . import adminstatus
 from . import clustersettings as settings
 from .localproc import pid_alive, port_free
 from .server import credentials, tls
 from .server.app import NodeOptions, NodeServer
 
 log = logging.getLogger("dynredis")
+
+
+def _memory(raw: str) -> int:
+    """A memory amount as Redis writes one (64mb, 1gb, 1048576)."""
+    from .commands.server import memtoull
+
+    n = memtoull(raw)
+    if n is None or n > 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a memory amount (64mb, 1gb, ...)")
+    return n
 
 
 def _add_node_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +53,8 @@ def _add_node_args(p: argparse.ArgumentParser) -> None:
                         "`ps`: prefer --requirepass-file or $DYNREDIS_REQUIREPASS")
     p.add_argument("--requirepass-file", default=None,
                    help="file whose first line is the password clients must AUTH with")
-    p.add_argument("--bind", help=f"address to listen on (default {d['bind']})")
+    p.add_argument("--bind", help="address(es) to listen on, separated by spaces or commas; "
+                                  f"0.0.0.0 for every one (default {d['bind']})")
     p.add_argument("--ring-size", type=int, help="partitions, a power of two (default 256)")
     p.add_argument("--timeout-ms", type=int, help="quorum request timeout (default 2000)")
     p.add_argument("--ae-interval-ms", type=int,
@@ -49,6 +63,10 @@ def _add_node_args(p: argparse.ArgumentParser) -> None:
                    help="deleted or expired objects are reaped after this long (default 600000)")
     p.add_argument("--phi-threshold", type=float,
                    help="failure detector: phi above which a peer counts as down (default 8)")
+    p.add_argument("--object-cache-max-memory", type=_memory,
+                   help="bytes of stored objects a node keeps in memory besides its engine, "
+                        "as Redis writes memory (64mb, 1gb; default 64mb; 0: bounded by "
+                        "count only)")
     p.add_argument("--tls-cert-file", help="TLS certificate (PEM) the node presents, to "
                                            "clients and to peers")
     p.add_argument("--tls-key-file", help="the private key of --tls-cert-file (PEM)")
@@ -81,9 +99,24 @@ def _parser() -> argparse.ArgumentParser:
                       help="file whose first line is the secret shared by the cluster's "
                            f"nodes (else ${credentials.ENV_SECRET}, else the one kept in "
                            "the data directory; a node without seeds makes one there)")
-    node.add_argument("--announce", default=None, help="host:port peers use for this node")
+    node.add_argument("--announce-ip", "--cluster-announce-ip", dest="announce_ip",
+                      default=None,
+                      help="the address peers and clients should use for this node, where "
+                           "it is not --bind (NAT, containers; needed with --bind 0.0.0.0); "
+                           "its name in the ring and in CLUSTER SLOTS/SHARDS/NODES")
+    node.add_argument("--announce-port", type=int, default=None,
+                      help="the port peers and clients should use for this node's --port "
+                           "(or --tls-port with --tls-cluster yes), where it differs")
+    node.add_argument("--announce-cluster-port", type=int, default=None,
+                      help="the port CLUSTER SLOTS/SHARDS/NODES give for this node's "
+                           "--cluster-port, where it differs")
+    node.add_argument("--zone", default="",
+                      help="this node's zone (rack, data center): a key's N replicas span "
+                           "distinct zones whenever the cluster has at least N")
     node.add_argument("--log-level", default="INFO")
     _add_node_args(node)
+
+    top.node_parser = node  # type: ignore[attr-defined]
 
     cl = sub.add_parser("cluster", help="run a local cluster of node processes")
     cl.add_argument("--nodes", type=int, default=3)
@@ -93,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                          "0: none)")
     cl.add_argument("--data-dir", default="./data")
     cl.add_argument("--detach", action="store_true",
-                    help="return once the cluster is up; stop it with `dynredis stop`")
+                    help="return once the cluster is up; stop it with `dynredis stop` "
+                         "(or `make stop`)")
     cl.add_argument("--ready-timeout", type=float, default=60.0)
     cl.add_argument("--tls", action="store_true", default=None,
                     help="every node serves TLS only, on its usual ports, and peers link "
@@ -105,19 +139,85 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--data-dir", default="./data")
 
     st = sub.add_parser("status", help="print a node's INFO dynamo section")
-    st.add_argument("--host", default="127.0.0.1")
-    st.add_argument("--port", type=int, default=7000)
-    st.add_argument("--data-dir", default="./data",
-                    help="a local cluster's directory: its password and TLS settings are "
-                         "used for a node of it")
-    st.add_argument("--password", default=None,
-                    help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
-    st.add_argument("--password-file", default=None)
+    _add_probe_args(st)
+
+    admin = sub.add_parser("admin", help="the cluster's membership")
+    admin_sub = admin.add_subparsers(dest="admin_cmd", required=True)
+    ast = admin_sub.add_parser("status", help="every member at a glance: zone, state, "
+                               "partitions, transfers, hints, last anti-entropy")
+    _add_probe_args(ast)
+    ast.set_defaults(run=run_admin_status)
+    # membership changes, staged then committed: the DYN.ADMIN requests
+    changes = {
+        "join": (["node"], "stage: NODE (host:port, as peers dial it) joins"),
+        "leave": (["node"], "stage: NODE hands its partitions to the others, then stops"),
+        "replace": (["old", "new"], "stage: NEW takes exactly OLD's partitions"),
+        "remove": (["node"], "stage: NODE is gone for good; its replicas are rebuilt"),
+        "plan": ([], "the transfers the staged changes make, ownership before and after"),
+        "commit": ([], "start the staged changes"),
+        "clear": ([], "forget the staged changes"),
+        "show": ([], "the claimant, the staged changes, the change in progress"),
+    }
+    for op, (names, text) in changes.items():
+        sp = admin_sub.add_parser(op, help=text)
+        for name in names:
+            sp.add_argument(name)
+        _add_probe_args(sp)
+        sp.set_defaults(run=run_admin_change, admin_args=names)
     return top
 
 
+def _add_probe_args(p: argparse.ArgumentParser) -> None:
+    """How to reach a node: address, password, a local cluster's directory."""
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7000)
+    p.add_argument("--data-dir", default="./data",
+                   help="a local cluster's directory: its password and TLS settings are "
+                        "used for a node of it")
+    p.add_argument("--password", default=None,
+                   help="visible in `ps`: prefer $REDISCLI_AUTH or --password-file")
+    p.add_argument("--password-file", default=None)
+
+
+ENV_PREFIX = "DYNREDIS_"
+# Options whose variable is read elsewhere: $DYNREDIS_REQUIREPASS is the password itself
+# (credentials.py), never a default shown in `--help` or on a command line.
+_NOT_FROM_ENV = frozenset({"help", "requirepass"})
+
+
+def _env_options(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """$DYNREDIS_<OPTION> -> the option it configures (DYNREDIS_SEEDS -> --seeds)."""
+    return {ENV_PREFIX + a.dest.upper(): a for a in p._actions
+            if a.option_strings and a.dest not in _NOT_FROM_ENV}
+
+
+def _defaults_from_env(p: argparse.ArgumentParser, environ: dict[str, str]) -> None:
+    """Configuration by environment, as containers are configured: each option of
+    `dynredis node` takes its default from $DYNREDIS_<OPTION> (DYNREDIS_SEEDS,
+    DYNREDIS_ANNOUNCE_IP, ...); the command line still wins."""
+    for var, action in _env_options(p).items():
+        raw = environ.get(var)
+        if raw is None:
+            continue
+        try:
+            value = action.type(raw) if callable(action.type) else raw
+        except (TypeError, ValueError):
+            p.error(f"${var}: invalid value {raw!r}")
+        if action.choices is not None and value not in action.choices:
+            p.error(f"${var}: {raw!r} is not one of {', '.join(map(str, action.choices))}")
+        action.default = value
+
+
+def node_env_vars() -> frozenset[str]:
+    """The environment variables that configure `dynredis node`."""
+    return frozenset(_env_options(_parser().node_parser))  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["node"]:
+        _defaults_from_env(parser.node_parser, dict(os.environ))  # type: ignore[attr-defined]
+    args = parser.parse_args(argv)
     if args.cmd == "node":
         return run_node(args)
     if args.cmd == "cluster":
@@ -126,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return stop_cluster(args.data_dir)
     if args.cmd == "status":
         return run_status(args)
+    if args.cmd == "admin":
+        return int(args.run(args))
     return 2
 
 
@@ -158,10 +260,13 @@ def run_node(args: argparse.Namespace) -> int:
     log.info("cluster secret from %s", secret_from)
     opts = NodeOptions(
         port=args.port, cluster_port=args.cluster_port, bind=s["bind"],
-        announce=args.announce, data_dir=args.data_dir, seeds=seeds,
+        announce_ip=args.announce_ip, announce_port=args.announce_port,
+        announce_cluster_port=args.announce_cluster_port, zone=args.zone,
+        data_dir=args.data_dir, seeds=seeds,
         n=s["n"], r=s["r"], w=s["w"], ring_size=s["ring_size"], timeout_ms=s["timeout_ms"],
         ae_interval_ms=s["ae_interval_ms"], tombstone_grace_ms=s["tombstone_grace_ms"],
         phi_threshold=s["phi_threshold"], engine=s["engine"], durability=s["durability"],
+        object_cache_max_memory=s["object_cache_max_memory"],
         requirepass=password, cluster_secret=secret,
         tls_port=args.tls_port, tls_cert_file=s["tls_cert_file"],
         tls_key_file=s["tls_key_file"], tls_ca_cert_file=s["tls_ca_cert_file"],
@@ -292,31 +397,101 @@ def _probe(s: dict[str, Any]) -> Probe:
     return Probe(s["bind"], password, _client_tls(s))
 
 
-def run_status(args: argparse.Namespace) -> int:
+def _self() -> str:
+    """This tool as the user can type it again where they are: `dynredis` when their
+    PATH finds this very script, else its path (`.venv/bin/dynredis` after `make`)."""
+    argv0 = sys.argv[0]
+    if not argv0 or os.path.basename(argv0) == "__main__.py":
+        return f"{os.path.relpath(sys.executable)} -m dynredis"
+    found = shutil.which("dynredis")
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return "dynredis"
+    rel = os.path.relpath(argv0)
+    if rel.startswith(".."):
+        return os.path.abspath(argv0)
+    return rel if rel.startswith(".") else "./" + rel
+
+
+def _hint(what: str, data_dir: str, nodes: int = 3, port: int | None = None) -> str:
+    """The command that does `what` (stop, cluster, status: `admin status`) for the cluster in
+    `data_dir`: a make target when make ran this (DYNREDIS_HINTS=make), else this tool
+    as the user can type it."""
+    if os.environ.get("DYNREDIS_HINTS") == "make":
+        extra = "" if os.path.normpath(data_dir) == "data" else f" DATA={data_dir}"
+        if what == "cluster" and nodes != 3:
+            extra += f" NODES={nodes}"
+        if port is not None and port != 7000:
+            extra += f" PORT={port}"
+        return f"make {what}{extra}"
+    if what == "cluster":
+        return f"{_self()} cluster --detach --nodes {nodes} --data-dir {data_dir}"
+    # `make status` is the cluster at a glance: so is the status a cluster's start names
+    verb = "admin status" if what == "status" else what
+    return f"{_self()} {verb}" + (f" --port {port}" if port is not None else "") \
+        + f" --data-dir {data_dir}"
+
+
+def _status_probe(args: argparse.Namespace) -> Probe:
+    """A probe for the node at --host/--port: the local cluster's password and TLS
+    settings when it is one of its nodes; --password-file, --password, $REDISCLI_AUTH."""
     recorded = None
     try:
         recorded = settings.load(args.data_dir)
     except ValueError:
         pass
+    if recorded is not None and args.port in _record_ports(args.data_dir):
+        probe = _probe(recorded)
+        probe.host = args.host
+    else:
+        probe = Probe(args.host)
+    if args.password_file:
+        probe.password = credentials.read_secret_file(args.password_file, "password")
+    elif args.password:
+        probe.password = args.password
+    elif os.environ.get("REDISCLI_AUTH"):
+        probe.password = os.environ["REDISCLI_AUTH"]
+    return probe
+
+
+def _ask_node(args: argparse.Namespace, what: Callable[[Probe], None]) -> int:
+    """Run `what` with a probe for the node of --host/--port; a node that does not
+    answer is said so in one line (no traceback), exit status 1."""
     try:
-        if recorded is not None and args.port in _record_ports(args.data_dir):
-            probe = _probe(recorded)
-            probe.host = args.host
-        else:
-            probe = Probe(args.host)
-        if args.password_file:
-            probe.password = credentials.read_secret_file(args.password_file, "password")
-        elif args.password:
-            probe.password = args.password
-        elif os.environ.get("REDISCLI_AUTH"):
-            probe.password = os.environ["REDISCLI_AUTH"]
-        info = probe.info(args.port)
+        what(_status_probe(args))
+    except ConnectionRefusedError:
+        print(f"dynredis: no node answers on {args.host}:{args.port} (connection refused): "
+              f"is it running? A local cluster starts with: {_hint('cluster', args.data_dir)}",
+              file=sys.stderr)
+        return 1
     except (credentials.CredentialError, NodeError, OSError) as exc:
         print(f"dynredis: {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    for k, v in info.items():
-        print(f"{k}: {v}")
     return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    def show(probe: Probe) -> None:
+        for k, v in probe.info(args.port).items():
+            print(f"{k}: {v}")
+
+    return _ask_node(args, show)
+
+
+def run_admin_status(args: argparse.Namespace) -> int:
+    return _ask_node(args, lambda probe: adminstatus.show(probe, args.port, sys.stdout))
+
+
+def run_admin_change(args: argparse.Namespace) -> int:
+    """`dynredis admin join|leave|replace|remove|plan|commit|clear|show`: DYN.ADMIN to
+    the node of --host/--port, which passes it to the claimant; its lines printed."""
+
+    def ask(probe: Probe) -> None:
+        words = [getattr(args, name) for name in args.admin_args]
+        reply = probe.command(args.port, "DYN.ADMIN", args.admin_cmd, *words, timeout=10.0)
+        for line in reply if isinstance(reply, list) else [reply]:
+            print(line)
+
+    return _ask_node(args, ask)
 
 
 # --- a local cluster ------------------------------------------------------------------
@@ -386,7 +561,7 @@ def run_cluster(args: argparse.Namespace) -> int:
         if not down:
             # With --detach (`make cluster`) asking for a running cluster is no error.
             print(f"dynredis: a cluster is already running on {args.data_dir} "
-                  f"(stop it with: dynredis stop --data-dir {args.data_dir})",
+                  f"(stop it with: {_hint('stop', args.data_dir)})",
                   file=sys.stdout if args.detach else sys.stderr)
             return 0 if args.detach else 1
         s = recorded if recorded is not None else settings.resolve(given, None)
@@ -398,9 +573,9 @@ def run_cluster(args: argparse.Namespace) -> int:
         if not args.detach or len(pids) != args.nodes:
             print(f"dynredis: the cluster on {args.data_dir} runs, but its node(s) on port(s) "
                   f"{', '.join(str(ports[i]) for i in down)} are down; restart them with "
-                  f"`dynredis cluster --detach --nodes {len(pids)} --data-dir "
-                  f"{args.data_dir}` (they get the settings the cluster was started with), "
-                  f"or stop it: dynredis stop --data-dir {args.data_dir}",
+                  f"`{_hint('cluster', args.data_dir, len(pids))}` (they get the settings "
+                  f"the cluster was started with), or stop it: "
+                  f"{_hint('stop', args.data_dir)}",
                   file=sys.stderr)
             return 1
         ignored = settings.differences(given, s) if recorded is not None else []
@@ -466,7 +641,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(f"  cluster ports: {cports[0]}-{cports[-1]} (cluster-aware clients are "
               "pointed there by CLUSTER SLOTS)")
     if args.detach:
-        print(f"  stop it with:  dynredis stop --data-dir {args.data_dir}")
+        print(f"  status:        {_hint('status', args.data_dir, port=ports[0])}")
+        print(f"  stop it with:  {_hint('stop', args.data_dir)}")
         return 0
     print("  press Ctrl-C to stop it")
     sys.stdout.flush()
@@ -542,7 +718,8 @@ def _spawn_node(args: argparse.Namespace, s: dict[str, Any], port: int,
            "--ring-size", str(s["ring_size"]), "--timeout-ms", str(s["timeout_ms"]),
            "--ae-interval-ms", str(s["ae_interval_ms"]),
            "--tombstone-grace-ms", str(s["tombstone_grace_ms"]),
-           "--phi-threshold", str(s["phi_threshold"])]
+           "--phi-threshold", str(s["phi_threshold"]),
+           "--object-cache-max-memory", str(s["object_cache_max_memory"])]
     if s["requirepass_file"]:
         cmd += ["--requirepass-file", s["requirepass_file"]]
     for k in ("tls_cert_file", "tls_key_file", "tls_ca_cert_file"):
@@ -552,8 +729,10 @@ def _spawn_node(args: argparse.Namespace, s: dict[str, Any], port: int,
         cmd += ["--tls-auth-clients", s["tls_auth_clients"]]
     # The nodes take their password and secret from the files named above, never from
     # an environment this command was given.
-    env = {k: v for k, v in os.environ.items()
-           if k not in (credentials.ENV_SECRET, credentials.ENV_REQUIREPASS)}
+    # Nor options from the environment ($DYNREDIS_<OPTION>): the cluster's settings are
+    # on the command line.
+    skip = node_env_vars() | {credentials.ENV_SECRET, credentials.ENV_REQUIREPASS}
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     with open(os.path.join(node_dir, NODE_LOG), "ab") as log_file:
         return subprocess.Popen(cmd, stdout=log_file, stderr=log_file, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=args.detach)

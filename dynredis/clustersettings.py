@@ -28,6 +28,7 @@ NODE_DEFAULTS: dict[str, Any] = {
     "ae_interval_ms": 200,
     "tombstone_grace_ms": 600_000,
     "phi_threshold": 8.0,
+    "object_cache_max_memory": 64 << 20,
     "tls_cert_file": None,
     "tls_key_file": None,
     "tls_ca_cert_file": None,

@@ -36,6 +36,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.failure_detector",
     "dynredis.core.forward",
     "dynredis.core.handoff",
+    "dynredis.core.header",
     "dynredis.core.hlc",
     "dynredis.core.inflight",
     "dynredis.core.keyslot",

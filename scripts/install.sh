@@ -14,6 +14,8 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 if [[ $want_test == 1 ]]; then
     command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
     command -v redis-benchmark >/dev/null 2>&1 || need_apt+=(redis-tools)
+    # compat/test_redis_exporter.py scrapes a node with the Prometheus exporter.
+    command -v prometheus-redis-exporter >/dev/null 2>&1 || need_apt+=(prometheus-redis-exporter)
 fi
 
 apt_install() {

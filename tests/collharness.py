@@ -1,7 +1,8 @@
 """Run collection commands against one replica's view, without a cluster.
 
 `LocalRunner` executes a command's builder and its operation on a `KeyView` over an
-in-memory engine, exactly as a coordinator would after its sync (core/collcoord.py),
+in-memory engine, exactly as a coordinator would after its sync (core/collcoord.py)
+(a blocking command: its first attempt, then its timeout's reply),
 and handles the few key commands the tests need around them (DEL, EXISTS, TYPE, SET,
 GET, PEXPIRE, PTTL, FLUSHALL). It lets command semantics be compared with a real
 redis-server quickly and in one process; the cluster paths are tested with real nodes.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynredis.commands import collection
+from dynredis.commands import blocking, collection
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core import records as rec
@@ -70,6 +71,16 @@ class LocalRunner:
         self.proto = proto
         if special is not None:
             return special(words)
+        if name in blocking.BLOCKERS:
+            # Nobody else writes here: a blocking command is its first attempt, and
+            # the reply at its timeout if that found nothing (as for one client of Redis).
+            blocker = blocking.BLOCKERS[name](words, proto)
+            if isinstance(blocker, bytes):
+                return blocker
+            got: list[Any] = []
+            collection.drive(blocker.first(),  # type: ignore[arg-type]
+                             lambda step, cb: cb((None, self.step(step, proto))), got.append)
+            return blocker.nil if got[0] is None else got[0]
         if name in collection.PLANS:
             plan = collection.PLANS[name](words, proto)
             if isinstance(plan, bytes):

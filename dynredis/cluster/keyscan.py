@@ -107,6 +107,8 @@ class KeyScan:
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
+        # Callbacks waiting for the count in flight, by view (own or not): see keyspace.
+        self.counting: dict[bool, list[Callback]] = {}
         node.register(m.KEYSPACE_QUERY, self._on_query)
         node.register(m.KEYSPACE_ANSWER, self._on_answer)
 
@@ -163,8 +165,22 @@ class KeyScan:
 
     def keyspace(self, own: bool, cb: Callback) -> None:
         """INFO keyspace's figures; result {database: (live keys, keys with a TTL, sum of
-        TTLs ms)} for the databases holding keys."""
-        op = _Op("count", cb, self.partitions(own))
+        TTLs ms)} for the databases holding keys.
+
+        Asked while a count of the same view is in flight, the answer is that count's:
+        a count walks every key of every node, and 500 INFO or DBSIZE in one write
+        once froze every node for the length of 500 walks."""
+        waiting = self.counting.get(own)
+        if waiting is not None:
+            waiting.append(cb)
+            return
+        waiting = self.counting[own] = [cb]
+
+        def counted(result: tuple[str | None, Any]) -> None:
+            del self.counting[own]
+            self.node.done.extend((w, result) for w in waiting)
+
+        op = _Op("count", counted, self.partitions(own))
         op.acc = {}
         self._fan_out(op, op.parts)
 
@@ -315,8 +331,8 @@ class KeyScan:
         return marker_type(sib[2]) or "string"
 
     def _live(self, p: int, key: bytes) -> bool:
-        enc = self.node.local.get_enc(p, key)
-        return enc is not None and objmod.read_value(objmod.decode(enc), self.node.now) is not None
+        head = self.node.local.head(p, key)
+        return head is not None and objmod.read_expiry(head, self.node.now) is not None
 
     # --- KEYS, DBSIZE, RANDOMKEY: one request per replica, in parallel -------------------------
 
@@ -381,10 +397,10 @@ class KeyScan:
         now = self.node.now
         out: list[bytes] = []
         for p in parts:
-            for stored, enc in self.node.local.scan(p):
+            for stored, head in self.node.local.scan_heads(p):
                 key = in_db(stored, db)
                 if key is not None and (match_fn is None or match_fn(key)) and \
-                        objmod.read_value(objmod.decode(enc), now) is not None:
+                        objmod.read_expiry(head, now) is not None:
                     out.append(key)
         return out
 
@@ -394,16 +410,16 @@ class KeyScan:
         now = self.node.now
         figures: dict[int, list[int]] = {}
         for p in parts:
-            for stored, enc in self.node.local.scan(p):
-                sib = objmod.read_value(objmod.decode(enc), now)
-                if sib is not None:
+            for stored, head in self.node.local.scan_heads(p):
+                expiry = objmod.read_expiry(head, now)
+                if expiry is not None:
                     f = figures.get(user_key(stored)[0])
                     if f is None:
                         f = figures[user_key(stored)[0]] = [0, 0, 0]
                     f[0] += 1
-                    if sib[1]:
+                    if expiry:
                         f[1] += 1
-                        f[2] += sib[1] - now
+                        f[2] += expiry - now
         return [(db, *f) for db, f in sorted(figures.items())]  # type: ignore[misc]
 
     def random_local(self, parts: Sequence[int], db: int = 0) -> tuple[int, bytes | None]:

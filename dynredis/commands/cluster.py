@@ -119,10 +119,12 @@ def cluster_nodes(c: Context) -> str:
 
 def cluster_shards(c: Context) -> list:
     node = c.node
+    zone = node.ring.zone
     return [{"slots": [lo, hi], "nodes": [
         {"id": nid, "port": port, "ip": _host(m), "endpoint": _host(m), "role": role,
          "replication-offset": 0,
-         "health": "fail" if node.member_status(m) == "down" else "online"}
+         "health": "fail" if node.member_status(m) == "down" else "online",
+         **({"zone": zone(m)} if zone(m) else {})}
         for m, port, nid, role in members]} for lo, hi, members in _shards(c)]
 
 
@@ -149,9 +151,9 @@ def _keys_in_slot(node: NodeRequests, slot: int) -> list[bytes]:
     p = partition_of_slot(slot, node.ring.q)
     now = node.now
     # database 0's keys only: a cluster has no other (commands/databases.py)
-    return [key for key, enc in node.local.scan(p)
+    return [key for key, head in node.local.scan_heads(p)
             if key_slot(key) == slot and in_db(key, 0) == key
-            and objmod.read_value(objmod.decode(enc), now) is not None]
+            and objmod.read_expiry(head, now) is not None]
 
 
 @command("cluster", -2, ("stale",), group="cluster",

@@ -12,12 +12,15 @@ rebuilds the command with the same builder (`run_forwarded`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Generator
 from typing import Any
 
 import msgpack
 
+from ..core import obj as objmod
 from ..core import records as rec
+from ..core.clock import Clock
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
@@ -31,9 +34,14 @@ Builder = Callable[[list[bytes], int], "Built | bytes"]
 # A command over several keys (SINTERSTORE, SMOVE, LMOVE ...) is a plan: a generator that
 # yields the argument lists of single-key steps (internal or public builders) one at a
 # time, gets each step's result back, and returns the reply. Steps run where their key
-# lives, one after the other: the command is not atomic across keys (README).
-Plan = Generator[list[bytes], Any, bytes]
+# lives, one after the other: the command is not atomic across keys (README). A plan may
+# also yield a tuple of steps (a batch, e.g. SORT's lookups of other keys): they run at
+# the same time and their results come back as a list, in the batch's order.
+Step = list[bytes]
+Plan = Generator["Step | tuple[Step, ...]", Any, bytes]
 PlanBuilder = Callable[[list[bytes], int], "Plan | bytes"]
+
+log = logging.getLogger("dynredis.commands")
 
 BUILDERS: dict[str, Builder] = {}
 PLANS: dict[str, PlanBuilder] = {}
@@ -98,7 +106,7 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
             if isinstance(plan, bytes):
                 return plan
             slot = c.defer()
-            drive(plan, lambda step, cb: _run_step(c.node, step, c.proto, cb, c.r, c.w),
+            drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
                   slot.set)
             return None
 
@@ -110,14 +118,15 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
     return register
 
 
-StepRunner = Callable[[list[bytes], Callable[[tuple[str | None, Any]], None]], None]
+Result = tuple[str | None, Any]
+StepRunner = Callable[[list[bytes], Callable[[Result], None]], None]
 
 
 def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> None:
-    """Run a plan's steps one after the other, then give its reply (or the first
-    step's error)."""
+    """Run a plan's steps one after the other (a batch's steps at the same time), then
+    give its reply (or the first step's error)."""
 
-    def advance(result: tuple[str | None, Any] | None) -> None:
+    def advance(result: Result | None) -> None:
         try:
             if result is None:
                 step = next(plan)
@@ -130,20 +139,65 @@ def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> N
         except StopIteration as done:
             reply(done.value)
             return
-        run_step(step, advance)
+        except Exception:
+            # A bug in the plan: the client gets an error now, not at its timeout.
+            log.exception("a plan failed")
+            reply(error_reply(FAILED))
+            return
+        if isinstance(step, tuple):
+            _run_batch(step, run_step, advance)
+        else:
+            run_step(step, advance)
 
     advance(None)
 
 
-def _run_step(node: Any, args: list[bytes], proto: int,
-              cb: Callable[[tuple[str | None, Any]], None], r: int | None,
-              w: int | None) -> None:
+def _run_batch(steps: tuple[Step, ...], run_step: StepRunner,
+               then: Callable[[Result], None]) -> None:
+    """Run every step of a batch at once; `then` gets their results in order, or the
+    first error (by the batch's order) once all of them have answered."""
+    results: list[Result | None] = [None] * len(steps)
+    left = [len(steps)]
+
+    def finish() -> None:
+        for r in results:
+            if r is not None and r[0] is not None:
+                then((r[0], None))
+                return
+        then((None, [r[1] for r in results if r is not None]))
+
+    if not steps:
+        finish()
+        return
+    for i, step in enumerate(steps):
+        def done(result: Result, i: int = i) -> None:
+            results[i] = result
+            left[0] -= 1
+            if left[0] == 0:
+                finish()
+
+        run_step(step, done)
+
+
+# Steps whose key is a plain quorum read at the node that runs the plan, not a
+# collection command at the key's coordinator: [dyn.get, key] (SORT's BY and GET
+# patterns) -> the string a GET would answer, or None for any other type.
+PLAIN_READS = {b"dyn.get"}
+
+
+def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
+             r: int | None, w: int | None, home: bool = False) -> None:
+    """Run one step of a plan for a client of this node; `cb((err, result))` (`home`:
+    a collection step runs at the key's first up replica, core/collcoord.py)."""
+    if args[0] in PLAIN_READS:
+        node.get(args[1], lambda res: cb((res[0], string_of(res[1], node.now))), r)
+        return
     built = BUILDERS[args[0].decode().lower()](args, proto)
     if isinstance(built, bytes):
         cb((None, built))
         return
     key, op = built
-    node.coll.run(key, op, cb, (args, proto), r, w)
+    node.coll.run(key, op, cb, (args, proto), r, w, home)
 
 
 def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]
@@ -214,6 +268,26 @@ def write_items(v: KeyView, t: str, items: list[Any]) -> None:
     else:
         for m in items:
             v.put(kind, m, b"")
+
+
+def string_of(obj: Clock | None, now: int) -> bytes | None:
+    """The string a GET of the key would answer (a counter as its decimal), or None: no
+    such key, or a key of another type."""
+    sib = objmod.read_value(obj, now)
+    if sib is None or type(sib[2]) is not bytes:
+        return None
+    return sib[2]
+
+
+@internal_step("dyn.get")
+def build_get(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.get, key] -> the key's string or None (see PLAIN_READS: a node runs this
+    step as a plain quorum read; this op is the same read on a view)."""
+
+    def op(v: KeyView) -> Any:
+        return v.header_value() if v.type() == "string" else None
+
+    return args[1], op
 
 
 @internal_step("dyn.type")

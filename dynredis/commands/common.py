@@ -8,11 +8,21 @@ from typing import Any
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
+from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from .context import Context, Slot
 
+# The core's reasons for refusing a write, as a Redis client reads them.
+ERR_TOO_MANY_SIBLINGS = resp.error(
+    f"TOOMANYSIBLINGS the key would keep more than {objmod.SIBLING_MAX} concurrent "
+    "values: read them with GETCTX and write with its context to resolve them (or "
+    "overwrite them with SET)")
+
 
 def err(text: str) -> bytes:
+    """A core error as a Redis error (NOQUORUM and the like are worded already)."""
+    if text == TOO_MANY_SIBLINGS:
+        return ERR_TOO_MANY_SIBLINGS
     return resp.error(text)
 
 
@@ -104,8 +114,9 @@ MAX_STRING = 512 * 1024 * 1024
 """Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
 
 Write = tuple[Any, int]
-"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0); data
-is bytes, or a collection's type marker when EXPIRE/PERSIST rewrite its header."""
+"""A new version to write: (data or None for a tombstone, absolute expiry ms or 0). The
+data is bytes, or what EXPIRE/PERSIST read and write back: a counter's state, a
+collection header's type marker."""
 
 
 def read_then_write(

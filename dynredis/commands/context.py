@@ -4,6 +4,7 @@ A handler is `handler(c: Context, args) -> reply bytes, or None after deferring`
 context names, and types, everything a command may touch:
 
   replies         `proto`, `nil`, `defer()`, `defer_blocking()`, `close_after_reply()`
+  blocking pops   `may_block`, `start_blocking()`, `park(waiter)`, `end_blocking()`
   the node        `node` (NodeRequests: its requests and the placement they read), and
                   the connection's own writes `put`, `put_ok`, `incr` (remembered for
                   WAIT) with its quorum overrides `r`, `w`
@@ -27,13 +28,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..core.antientropy import AntiEntropy
+    from ..core.blocking import Blocking, Waiter
+    from ..core.changes import AdminCallback
     from ..core.clock import VV, Clock
     from ..core.collcoord import CollCoordinator
     from ..core.config import Config, Stats
+    from ..core.handoff import Handoff
     from ..core.localstore import LocalStore
+    from ..core.membership import Membership
     from ..core.probes import HeldOp
     from ..core.quorum import Result
     from ..core.ring import Ring
+    from ..core.transfers import Transfers
+    from ..core.watches import Watches
     from .table import Command
 
 Done = Callable[["Result"], Any]
@@ -69,6 +77,10 @@ class NodeRequests(Protocol):
     def local(self) -> LocalStore: ...
     @property
     def coll(self) -> CollCoordinator: ...  # commands on hashes, sets, sorted sets, lists
+    @property
+    def blocking(self) -> Blocking: ...  # clients blocked on keys here (BLPOP ...)
+    @property
+    def watches(self) -> Watches: ...  # the keys watched for them, on their replicas
 
     @property
     def hints(self) -> int: ...  # hints kept for down primaries
@@ -90,6 +102,18 @@ class NodeRequests(Protocol):
                 enough: int | None = None) -> HeldOp: ...
 
     def flush_all(self, cb: Done) -> None: ...
+
+    def admin(self, op: str, args: list[str], cb: AdminCallback) -> None: ...
+
+    # what INFO dynamo reports of the mechanisms
+    @property
+    def membership(self) -> Membership: ...
+    @property
+    def anti_entropy(self) -> AntiEntropy: ...
+    @property
+    def handoff(self) -> Handoff: ...
+    @property
+    def transfers(self) -> Transfers: ...
 
 
 class AclUser(Protocol):
@@ -193,6 +217,18 @@ class ServerFigures:
     evicted_clients: int
     peer_links_accepted: int
     peer_links_refused: int
+    bind: str = ""  # the addresses it listens on
+    # pub/sub on this node: its clients' channels, patterns and shard channels, and the
+    # messages it delivered to them
+    pubsub_channels: int = 0
+    pubsub_patterns: int = 0
+    pubsubshard_channels: int = 0
+    pubsub_delivered: int = 0
+    calls: Any = None  # commands/callstats.py CallStats
+    clients_memory: int = 0  # bytes all clients make the node hold
+    net_input: int = 0  # bytes read from clients
+    net_output: int = 0  # bytes written to clients
+    reads_processed: int = 0
 
 
 class Client(Protocol):
@@ -210,6 +246,9 @@ class Client(Protocol):
     def cluster_view(self) -> bool: ...  # on the cluster port (own partitions only)
     @property
     def last_write(self) -> tuple[bytes, Clock] | None: ...  # WAIT's: key, object
+    @property
+    def blocked(self) -> Any: ...  # a blocking pop in progress: True during its first
+    # attempt, then its core/blocking.Waiter while it waits; None: none (CLIENT UNBLOCK)
 
     name: bytes | None
     lib_name: str
@@ -223,8 +262,15 @@ class Client(Protocol):
     db: int  # the selected database (commands/databases.py: handlers get keys as stored)
     tx: list[tuple[Command, list[bytes]]] | None  # MULTI's queue
     tx_failed: bool
+    @property
+    def subs(self) -> Any: ...  # its pub/sub subscriptions (server/subscriptions.SubState)
+    reply_mode: str  # CLIENT REPLY: on, off, skip
+    silent: bool  # the running command's reply is dropped (CLIENT REPLY OFF/SKIP)
+    watch: Any  # WATCH's state (commands/watch.py WatchState), None: nothing watched
 
     def age(self) -> int: ...
+
+    def kill(self) -> None: ...  # CLIENT KILL: closed at once, its unsent replies lost
 
 
 class Context(Client, Protocol):
@@ -239,6 +285,28 @@ class Context(Client, Protocol):
     def defer_blocking(self) -> Slot: ...
 
     def close_after_reply(self) -> None: ...
+
+    # --- blocking pops (commands/blocking.py)
+    @property
+    def may_block(self) -> bool: ...  # False in EXEC and in scripts: no waiting there
+
+    def start_blocking(self) -> None:
+        """Run none of this client's later commands until `end_blocking`."""
+
+    def park(self, waiter: Waiter) -> bool:
+        """The command waits (the core's `waiter`), until its deadline at the latest;
+        False if the client is gone (the caller then forgets the waiter)."""
+        ...
+
+    def end_blocking(self) -> None:
+        """The blocking command answered: go on with the client's later commands."""
+    def start_monitor(self) -> None: ...  # MONITOR: this client gets every command's line
+
+    def monitor_feed(self, cmd: Command, args: list[bytes]) -> None: ...  # (MULTI's queue)
+
+    def pause_clients(self, until: int, writes_only: bool) -> None: ...  # CLIENT PAUSE
+
+    def unpause_clients(self) -> None: ...
 
     # --- the node, and this connection's writes (remembered for WAIT)
     @property
@@ -262,6 +330,12 @@ class Context(Client, Protocol):
     def scripts(self) -> Any: ...  # Lua scripts and functions (server/scripts.py)
     @property
     def affinity(self) -> Any: ...  # handing commands to a key's coordinator (cluster/affinity.py)
+    @property
+    def pubsub(self) -> Any: ...  # pub/sub and keyspace notifications (server/subscriptions.py)
+    @property
+    def callstats(self) -> Any: ...  # command figures, slow log (commands/callstats.py)
+    @property
+    def watchers(self) -> Any: ...  # the keys this node's clients WATCH (commands/watch.py)
     @property
     def clients(self) -> Mapping[int, Client]: ...
     @property

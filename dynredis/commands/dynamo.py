@@ -11,33 +11,105 @@ from typing import Any
 
 from ..core import clock as dvv
 from ..core import obj as objmod
+from ..core import records as rec
+from ..core.changes import OPS
+from ..core.clock import Clock
+from ..core.collview import KeyView
 from ..resp import encode as resp
-from .common import answer, context_of, err, expiry_from
+from .collection import Built, error_reply, internal_step, run_step
+from .common import context_of, err, expiry_from
 from .context import Context
 from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
+ERR_CONTEXT_TOO_LONG = resp.error(
+    f"ERR invalid context: longer than {dvv.MAX_CONTEXT_BYTES} bytes (a context from "
+    "GETCTX is far shorter)")
 
 
-@command("getctx", 2, ("readonly", "fast"), 1, 1, 1, "dynamo",
+SAMPLE = 10  # concurrent elements GETCTX names
+
+
+@command("getctx", 2, ("readonly",), 1, 1, 1, "dynamo",
          "Returns a key's causal context and all its concurrent values (siblings).",
          since="0.1.0")
 def cmd_getctx(c: Context, args: list[bytes]) -> None:
+    """A string key: [context, [every live sibling, newest first]]. A collection key:
+    [context of its header, its type, what concurrent updates it merged] (see
+    `collection_context`), after a quorum sync of the key at its coordinator."""
     node = c.node
+    key = args[1]
+    slot = c.defer()
 
-    def render(obj: Any) -> bytes:
-        token = dvv.encode_vv(context_of(obj))
-        values = [resp.bulk(s[2]) for s in objmod.live_siblings(obj, node.now)]
-        return resp.array([resp.bulk(token), resp.array(values)])
+    def read(result: tuple[str | None, Any]) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+        elif obj is not None and _maybe_collection(obj, node.now):
+            run_step(node, [b"dyn.getctx", key], c.proto,
+                     lambda r: slot.set(error_reply(r[0]) if r[0] is not None else r[1]),
+                     c.r, c.w)
+        else:
+            slot.set(_string_context(obj, node.now))
 
-    node.get(args[1], answer(c.defer(), render), c.r)
+    node.get(key, read, c.r)
 
 
-def _context(raw: bytes) -> dvv.VV | None:
+def _maybe_collection(obj: Clock, now: int) -> bool:
+    """Whether the key may be a collection: a version of its header is a collection's,
+    or the newest one is a delete or has expired (elements added concurrently with a
+    delete survive it)."""
+    if any(rec.marker_type(s[2]) is not None for s in dvv.values(obj)):
+        return True
+    return objmod.read_value(obj, now) is None
+
+
+def _string_context(obj: Clock | None, now: int) -> bytes:
+    token = dvv.encode_vv(context_of(obj))
+    values = [resp.bulk(s[2]) for s in objmod.live_siblings(obj, now)
+              if type(s[2]) is bytes]
+    return resp.array([resp.bulk(token), resp.array(values)])
+
+
+@internal_step("dyn.getctx")
+def build_getctx(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.getctx, key] -> GETCTX's reply, from the key's view."""
+
+    def op(v: KeyView) -> bytes:
+        t = v.type()
+        if t is None or t == "string":
+            return _string_context(v.header, v.now)
+        return collection_context(v, t, proto)
+
+    return args[1], op
+
+
+def collection_context(v: KeyView, t: str, proto: int) -> bytes:
+    """GETCTX of a collection: its header's context (what SETCTX and DELCTX with it
+    replace), its type, and a map: `elements` (how many), `concurrent` (elements whose
+    record holds versions written concurrently, through different nodes or on both sides
+    of a partition, which the type's rule merged: the later value, an addition over a
+    removal it did not see, counters summed), `concurrent-removed` (absent elements
+    removed concurrently more than once: e.g. one list item popped by two clients),
+    `sample` (up to 10 of the concurrent elements: names, or a list's items) and
+    `header-versions` (concurrent versions of the header: type and expiry). A later
+    write of an element through one coordinator supersedes its concurrent versions."""
+    token = dvv.encode_vv(context_of(v.header)) if v.header is not None else b""
+    present, absent, sample = v.concurrent(SAMPLE)
+    info = {"elements": v.count(rec.KIND_OF_TYPE[t]), "concurrent": present,
+            "concurrent-removed": absent, "sample": sample,
+            "header-versions": len(objmod.live_siblings(v.header, v.now))}
+    return resp.array([resp.bulk(token), resp.bulk(t.encode()), resp.encode(info, proto)])
+
+
+def _context(raw: bytes) -> dvv.VV | bytes:
+    """The version vector of a context token, or the error reply."""
     try:
         return dvv.decode_vv(raw)
+    except dvv.ContextTooLong:
+        return ERR_CONTEXT_TOO_LONG
     except dvv.BadContext:
-        return None
+        return ERR_CONTEXT
 
 
 @command("setctx", -4, ("write", "denyoom"), 1, 1, 1, "dynamo",
@@ -46,8 +118,8 @@ def _context(raw: bytes) -> dvv.VV | None:
 def cmd_setctx(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
     ctx = _context(args[2])
-    if ctx is None:
-        return ERR_CONTEXT
+    if isinstance(ctx, bytes):
+        return ctx
     expire = 0
     if len(args) > 4:
         if len(args) != 6 or args[4].upper() not in (b"EX", b"PX"):
@@ -68,8 +140,8 @@ def cmd_setctx(c: Context, args: list[bytes]) -> bytes | None:
          "Deletes the versions a context covers (a causal tombstone).", since="0.1.0")
 def cmd_delctx(c: Context, args: list[bytes]) -> bytes | None:
     ctx = _context(args[2])
-    if ctx is None:
-        return ERR_CONTEXT
+    if isinstance(ctx, bytes):
+        return ctx
     slot = c.defer()
     c.put(args[1], ctx, None, 0,
                lambda r: slot.set(err(r[0]) if r[0] else resp.OK), c.w)
@@ -100,3 +172,27 @@ def cmd_consistency(c: Context, args: list[bytes]) -> bytes:
         if b"W" in updates:
             c.w = updates[b"W"]
     return resp.encode({"n": n, "r": c.r or c.node.cfg.r, "w": c.w or c.node.cfg.w}, c.proto)
+
+
+@command("dyn.admin", -2, ("admin", "noscript", "loading", "stale"), group="dynamo",
+         summary="Stages, plans and commits membership changes (join, leave, replace, "
+                 "remove) at the claimant.", since="0.1.0")
+def cmd_admin(c: Any, args: list[bytes]) -> bytes | None:
+    """`DYN.ADMIN JOIN node | LEAVE node | REPLACE old new | REMOVE node | PLAN | COMMIT
+    | CLEAR | SHOW`: Riak's `cluster` commands, sent to any node (it passes them to the
+    claimant); each reply is an array of lines."""
+    op = args[1].decode("utf-8", "replace").lower()
+    if op not in OPS:
+        return resp.error(f"ERR unknown DYN.ADMIN request '{op}' (try "
+                          "JOIN, LEAVE, REPLACE, REMOVE, PLAN, COMMIT, CLEAR or SHOW)")
+    slot = c.defer()
+
+    def done(result: tuple[str | None, list[str]]) -> None:
+        problem, lines = result
+        if problem is not None:
+            slot.set(resp.error("ERR " + problem))
+        else:
+            slot.set(resp.array([resp.bulk(x.encode()) for x in lines]))
+
+    c.node.admin(op, [a.decode("utf-8", "replace") for a in args[2:]], done)
+    return None

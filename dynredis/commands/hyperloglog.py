@@ -14,6 +14,11 @@ key's type. If it is an HLL, every live HLL version is merged into it and any ot
 string version, older, is superseded; if it is another string, the key is not an HLL
 (WRONGTYPE); if it is a delete, the HLLs written concurrently with that delete are
 still merged (a delete removes only what it observed).
+
+A PFADD or PFMERGE whose write is refused because the key holds too many concurrent
+versions (more PFADDs in flight than the sibling cap) reads, joins and writes again:
+the join is idempotent, so a retry loses and doubles nothing, and its context covers
+the versions that made the key too full.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
+from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from . import hll
 from .common import context_of, current, err
@@ -31,6 +37,8 @@ from .table import command
 
 ERR_NOT_HLL = resp.error("WRONGTYPE Key is not a valid HyperLogLog string value.")
 ERR_CORRUPT = resp.error("INVALIDOBJ Corrupted HLL object detected")
+# How many times a write refused for too many siblings is read, joined and written again.
+RETRIES = 8
 
 
 class HllValue:
@@ -100,9 +108,11 @@ def hll_value(obj: Clock | None, now: int) -> tuple[HllValue | None, bytes | Non
          "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
          since="2.8.9")
 def cmd_pfadd(c: Context, args: list[bytes]) -> None:
+    _pfadd(c, args[1], args[2:], c.defer(), RETRIES)
+
+
+def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int) -> None:
     node = c.node
-    key = args[1]
-    slot = c.defer()
 
     def read(result: tuple) -> None:
         e, obj = result
@@ -125,7 +135,7 @@ def cmd_pfadd(c: Context, args: list[bytes]) -> None:
             slot.set(ERR_CORRUPT)
             return
         corrupt = False
-        for element in args[2:]:
+        for element in elements:
             changed = h.add(element)
             if changed < 0:
                 # A corrupt sparse HLL: as in Redis, the registers set before the
@@ -141,6 +151,9 @@ def cmd_pfadd(c: Context, args: list[bytes]) -> None:
             return
 
         def written(r: tuple) -> None:
+            if r[0] == TOO_MANY_SIBLINGS and tries:
+                _pfadd(c, key, elements, slot, tries - 1)
+                return
             slot.set(err(r[0]) if r[0] is not None else reply)
 
         c.put(key, context_of(obj), h.encode(), expire, written, c.w)
@@ -209,9 +222,12 @@ def cmd_pfcount(c: Context, args: list[bytes]) -> None:
 @command("pfmerge", -2, ("write", "denyoom"), 1, -1, 1, "hyperloglog",
          "Merges one or more HyperLogLog values into a single key.", since="2.8.9")
 def cmd_pfmerge(c: Context, args: list[bytes]) -> None:
+    _pfmerge(c, args[1:], c.defer(), RETRIES)
+
+
+def _pfmerge(c: Context, keys: list[bytes], slot: Slot, tries: int) -> None:
     node = c.node
-    slot = c.defer()
-    dest = args[1]
+    dest = keys[0]
 
     def merged(objs: list[Clock | None]) -> None:
         raw = bytearray(hll.REGISTERS)
@@ -240,8 +256,11 @@ def cmd_pfmerge(c: Context, args: list[bytes]) -> None:
         hll.merge_into(dest_hll, raw)
 
         def written(r: tuple) -> None:
+            if r[0] == TOO_MANY_SIBLINGS and tries:
+                _pfmerge(c, keys, slot, tries - 1)
+                return
             slot.set(err(r[0]) if r[0] is not None else resp.OK)
 
         c.put(dest, context_of(objs[0]), dest_hll.encode(), dest_expire, written, c.w)
 
-    read_keys(c, args[1:], slot, merged)
+    read_keys(c, keys, slot, merged)

@@ -24,6 +24,7 @@ from .common import (
     read_then_write,
 )
 from .context import Context, Slot
+from .notify import notify
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 
@@ -53,6 +54,8 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
                     return
 
                 def written(r: tuple) -> None:
+                    if r[0] is None:
+                        notify(c, "g", b"del", key)
                     cb((r[0], 1))
                     leave()
 

@@ -206,9 +206,11 @@ def pop_first(keys: list[bytes], where: int, count: int) -> Steps:
     return None
 
 
-def move(src: bytes, dst: bytes, wherefrom: int, whereto: int) -> Steps:
+def move(src: bytes, dst: bytes, wherefrom: int, whereto: int,
+         source_wrong: Any = WRONG) -> Steps:
     """LMOVE's core: the item moved, None if the source holds no list, or WRONG (the
-    source, then the destination, checked as Redis does).
+    source, then the destination, checked as Redis does; a source of another type gives
+    `source_wrong` instead: a blocked BLMOVE waits on, as Redis' does).
 
     Across two keys it runs as three steps, each where its key lives: read the item at
     the source's end, push it to the destination (which refuses a key of another type),
@@ -217,10 +219,13 @@ def move(src: bytes, dst: bytes, wherefrom: int, whereto: int) -> Steps:
     too (at-least-once); but a step that fails (no quorum) leaves the item where it was,
     or at worst in both lists, never in neither."""
     if src == dst:
-        return (yield [b"dyn.lrotate", src, WHERE_WORDS[wherefrom], WHERE_WORDS[whereto]])
+        got = yield [b"dyn.lrotate", src, WHERE_WORDS[wherefrom], WHERE_WORDS[whereto]]
+        return source_wrong if got == WRONG else got
     peeked = yield [b"dyn.lpeek", src, WHERE_WORDS[wherefrom]]
-    if peeked is None or peeked == WRONG:
-        return peeked
+    if peeked is None:
+        return None
+    if peeked == WRONG:
+        return source_wrong
     pos, item = peeked
     pushed = yield [b"dyn.lpush", dst, WHERE_WORDS[whereto], item]
     if pushed == WRONG:

@@ -212,7 +212,12 @@ def _lmpop(keys: list[bytes], where: int, count: int, proto: int) -> Plan:
     if got == WRONG:
         return WRONGTYPE
     key, items = got
-    return resp.array([resp.bulk(shown(key)), bulks(items)])
+    return lmpop_reply(shown(key), items)
+
+
+def lmpop_reply(key: bytes, items: list[bytes]) -> bytes:
+    """[key, items], as LMPOP answers."""
+    return resp.array([resp.bulk(key), bulks(items)])
 
 
 @plan_command("lmpop", -4, ("write", "movablekeys"), 0, 0, 0, "list",

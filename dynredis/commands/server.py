@@ -19,11 +19,13 @@ from ..server.limits import (
     maxclients_refusal,
     parse_output_limits,
 )
+from .blocking import unblock
 from .context import Client, Context
 from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key
 from .glob import stringmatch
 from .info import REDIS_VERSION
 from .metadata import command_info, spec_keys
+from .notify import ERR_EVENTS, format_events, parse_events
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -39,6 +41,7 @@ from .table import (
     parse_int,
     subcommand,
 )
+from .watch import unwatch
 
 ERR_NOPASS = resp.error(
     "ERR AUTH <password> called without any password configured for the default user. "
@@ -50,6 +53,9 @@ ERR_SELECT_CLUSTER = resp.error("ERR SELECT is not allowed in cluster mode")
 
 @command("ping", -1, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response.")
 def cmd_ping(c: Context, args: list[bytes]) -> bytes:
+    if c.proto == 2 and c.subs.any and len(args) <= 2:
+        # In RESP2 subscriber mode PING answers as a message would come: an array.
+        return resp.array([resp.bulk(b"pong"), resp.bulk(args[1] if len(args) == 2 else b"")])
     if len(args) == 1:
         return resp.PONG
     if len(args) == 2:
@@ -161,7 +167,8 @@ def cmd_select(c: Context, args: list[bytes]) -> bytes:
 def _client_info(c: Client) -> str:
     name = (c.name or b"").decode("utf-8", "replace")
     return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
-            f"flags=N db={c.db} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
+            f"flags={'P' if c.subs.any else 'N'} db={c.db} sub={len(c.subs.channels)} "
+            f"psub={len(c.subs.patterns)} ssub={len(c.subs.shard)} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={c.last_cmd} "
             f"user={c.user} redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
 
@@ -190,6 +197,30 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         else:
             return resp.error(f"ERR Unrecognized option '{args[2].decode('utf-8', 'replace')}'")
         return resp.OK
+    if sub == b"KILL" and n >= 3:
+        return _client_kill(c, args)
+    if sub == b"REPLY" and n == 3:
+        mode = args[2].upper()
+        if mode not in (b"ON", b"OFF", b"SKIP"):
+            return ERR_SYNTAX
+        c.reply_mode = mode.decode().lower()
+        c.silent = mode != b"ON"  # OFF and SKIP are not answered
+        return resp.OK
+    if sub == b"PAUSE" and n in (3, 4):
+        ms = parse_int(args[2])
+        if ms is None or ms < 0:
+            return resp.error("ERR timeout is not an integer or out of range")
+        writes_only = False
+        if n == 4:
+            how = args[3].upper()
+            if how not in (b"WRITE", b"ALL"):
+                return resp.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+            writes_only = how == b"WRITE"
+        c.pause_clients(c.node.now + ms, writes_only)
+        return resp.OK
+    if sub == b"UNPAUSE" and n == 2:
+        c.unpause_clients()
+        return resp.OK
     if sub == b"INFO" and n == 2:
         return resp.encode(Verbatim(_client_info(c) + "\n"), c.proto)
     if sub == b"LIST":
@@ -199,6 +230,11 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         if args[2].upper() not in (b"ON", b"OFF"):
             return ERR_SYNTAX
         return resp.OK
+    if sub == b"UNBLOCK" and 3 <= n <= 4:
+        return _client_unblock(c, args)
+    if sub == b"UNBLOCK" and n > 4:
+        return resp.error("ERR unknown subcommand or wrong number of arguments for "
+                          "'unblock'. Try CLIENT HELP.")
     if sub == b"TRACKING" and n >= 3:
         return _client_tracking(c, args)
     if sub == b"TRACKINGINFO" and n == 2:
@@ -212,12 +248,100 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         return resp.encode([Simple(x) for x in (
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST",
+            "REPLY (ON|OFF|SKIP)", "PAUSE <timeout> [WRITE|ALL]", "UNPAUSE",
+            "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]] (ID, TYPE, "
+            "USER, ADDR, LADDR, SKIPME, MAXAGE)",
             "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
             "TRACKING OFF (client-side caching, TRACKING ON, is not supported)",
-            "TRACKINGINFO", "GETREDIR")], c.proto)
+            "TRACKINGINFO", "GETREDIR", "UNBLOCK <clientid> [TIMEOUT|ERROR]")], c.proto)
     if sub.decode("utf-8", "replace").lower() in CLIENT_SUBCOMMANDS:
         return resp.error(f"ERR wrong number of arguments for 'client|{sub.decode().lower()}' command")
     return err_subcommand(args[1], "client")
+
+
+def _client_unblock(c: Context, args: list[bytes]) -> bytes:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: end a blocking pop's wait (commands/blocking.py);
+    1 if the client was waiting in one, else 0 (WAIT is not unblocked this way)."""
+    target_id = parse_int(args[2])
+    if target_id is None:
+        return ERR_NOT_INT
+    error = False
+    if len(args) == 4:
+        reason = args[3].upper()
+        if reason not in (b"TIMEOUT", b"ERROR"):
+            return resp.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"ERROR"
+    return resp.ONE if unblock(c.node, c.clients.get(target_id), error) else resp.ZERO
+KILL_TYPES = (b"NORMAL", b"MASTER", b"SLAVE", b"REPLICA", b"PUBSUB")
+
+
+def _client_kill(c: Context, args: list[bytes]) -> bytes:
+    """CLIENT KILL addr:port (the old form: +OK or no such client), or CLIENT KILL with
+    filters ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE (the number killed). The caller
+    itself, if it matches with SKIPME no, is closed after this reply."""
+    if len(args) == 3:
+        addr = args[2].decode("utf-8", "replace")
+        found = [x for x in c.clients.values() if x.peer == addr]
+        if not found:
+            return resp.error("ERR No such client")
+        _kill(c, found)
+        return resp.OK
+    if len(args) % 2:
+        return ERR_SYNTAX
+    tests: list[tuple[str, Any]] = []
+    skipme = True
+    for i in range(2, len(args), 2):
+        opt, raw = args[i].upper(), args[i + 1]
+        text = raw.decode("utf-8", "replace")
+        if opt == b"ID":
+            cid = parse_int(raw)
+            if cid is None or cid <= 0:
+                return resp.error("ERR client-id should be greater than 0")
+            tests.append(("id", cid))
+        elif opt == b"TYPE":
+            if raw.upper() not in KILL_TYPES:
+                return resp.error(f"ERR Unknown client type '{text}'")
+            tests.append(("normal", raw.upper() == b"NORMAL"))  # every client is normal
+        elif opt == b"USER":
+            if c.users.get(text) is None:
+                return resp.error(f"ERR No such user '{text}'")
+            tests.append(("user", text))
+        elif opt == b"ADDR":
+            tests.append(("peer", text))
+        elif opt == b"LADDR":
+            tests.append(("local", text))
+        elif opt == b"SKIPME":
+            if raw.lower() not in (b"yes", b"no"):
+                return ERR_SYNTAX
+            skipme = raw.lower() == b"yes"
+        elif opt == b"MAXAGE":
+            age = parse_int(raw)
+            if age is None:
+                return ERR_NOT_INT
+            tests.append(("age", age))
+        else:
+            return ERR_SYNTAX
+    found = [x for x in c.clients.values()
+             if all(_kill_match(x, t) for t in tests) and not (skipme and x.id == c.id)]
+    _kill(c, found)
+    return resp.integer(len(found))
+
+
+def _kill_match(x: Client, test: tuple[str, Any]) -> bool:
+    what, want = test
+    if what == "normal":
+        return bool(want)
+    if what == "age":
+        return x.age() >= want
+    return bool(getattr(x, what) == want)
+
+
+def _kill(c: Context, found: list[Client]) -> None:
+    for x in found:
+        if x.id == c.id:
+            c.close_after_reply()
+        else:
+            x.kill()
 
 
 ERR_TRACKING = resp.error(
@@ -259,9 +383,9 @@ def _client_tracking(c: Context, args: list[bytes]) -> bytes:
 
 # Metadata for COMMAND INFO (CLIENT parses its own subcommands): name -> arity.
 CLIENT_SUBCOMMANDS = {
-    "id": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
+    "id": 2, "kill": -3, "reply": 3, "pause": -3, "unpause": 2, "getname": 2, "setname": 3, "setinfo": 4, "info": 2, "list": -2,
     "no-evict": 3, "no-touch": 3, "tracking": -3, "trackinginfo": 2, "getredir": 2,
-    "caching": 3, "help": 2,
+    "caching": 3, "help": 2, "unblock": -3,
 }
 for _name, _arity in CLIENT_SUBCOMMANDS.items():
     subcommand("client", _name, _arity, ("noscript", "loading", "stale"))(cmd_client)
@@ -344,10 +468,15 @@ def cmd_command_getkeys(c: Context, args: list[bytes]) -> bytes:
          summary="Resets the connection.", since="6.2.0")
 def cmd_reset(c: Context, args: list[bytes]) -> bytes:
     """As Redis' RESET: back to RESP2, no name, database 0, unauthenticated if a
-    password is set (tracking is never on, there is no MULTI or pub/sub to leave)."""
+    password is set (tracking is never on, there is no MULTI to leave); its
+    subscriptions end."""
+    c.pubsub.subs.drop(c)
     c.proto = 2
     c.name = None
     c.db = 0
+    c.tx = None
+    c.tx_failed = False
+    unwatch(c)
     users = c.users
     c.authed = users.default_open()
     c.user = "default"
@@ -638,6 +767,11 @@ def _parse_maxmemory_clients(raw: str) -> tuple[object, str | None]:
     return n, None
 
 
+def _set_object_cache(c: Context, n: int) -> str | None:
+    c.node.local.cache.resize(n)
+    return None
+
+
 def _set_maxmemory_clients(c: Context, n: int) -> str | None:
     c.limits.maxmemory_clients = n
     if n:
@@ -645,9 +779,45 @@ def _set_maxmemory_clients(c: Context, n: int) -> str | None:
     return None
 
 
+def _parse_events(raw: str) -> tuple[object, str | None]:
+    flags = parse_events(raw)
+    if flags is None:
+        return None, ERR_EVENTS
+    return format_events(flags), None
+
+
+def _set_events(c: Context, text: str) -> str | None:
+    c.pubsub.set_events(text)
+    return None
+
+
 def _set_busy_ms(c: Any, n: int) -> str | None:
     c.scripts.busy_ms = n
     return None
+
+
+def _set_calls(attr: str) -> Callable[[Any, Any], str | None]:
+    def apply(c: Any, value: Any) -> str | None:
+        setattr(c.callstats, attr, value)
+        return None
+
+    return apply
+
+
+def _parse_percentiles(raw: str) -> tuple[object, str | None]:
+    try:
+        values = [float(w) for w in raw.split()]
+    except ValueError:
+        return None, "latency-tracking-info-percentiles should be a list of numbers"
+    if any(not 0 <= v <= 100 for v in values):
+        return None, "latency-tracking-info-percentiles should be between 0 and 100"
+    return values, None
+
+
+def _show_percentiles(c: Any) -> str:
+    from .callstats import fmt_percentile
+
+    return " ".join(fmt_percentile(p) for p in c.callstats.percentiles)
 
 
 CONFIG: dict[str, Setting] = {s.name: s for s in (
@@ -671,11 +841,29 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
             apply=_set_output_limits),
     Setting("maxmemory-clients", lambda c: str(c.limits.maxmemory_clients),
             _parse_maxmemory_clients, apply=_set_maxmemory_clients),
+    Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
+            _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
+    # Keyspace notifications, one setting for the cluster (commands/notify.py).
+    Setting("notify-keyspace-events", lambda c: c.pubsub.events, _parse_events,
+            apply=_set_events),
     # How long a script may run before other clients get BUSY (README "Lua scripts").
     Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
     Setting("lua-time-limit", lambda c: str(c.scripts.busy_ms),
             _parse_int(0, 2**63 - 1), apply=_set_busy_ms),
+    # The slow log, the latency monitor and latencystats (commands/callstats.py).
+    Setting("slowlog-log-slower-than", lambda c: str(c.callstats.slower_than_us),
+            _parse_int(-1, 2**63 - 1), apply=_set_calls("slower_than_us")),
+    Setting("slowlog-max-len", lambda c: str(c.callstats.slowlog_max),
+            _parse_int(0, 2**63 - 1), apply=_set_calls("slowlog_max")),
+    Setting("latency-monitor-threshold", lambda c: str(c.callstats.latency_threshold_ms),
+            _parse_int(0, 2**63 - 1), apply=_set_calls("latency_threshold_ms")),
+    Setting("latency-tracking", lambda c: "yes" if c.callstats.tracking else "no",
+            lambda raw: (lambda v: (v[0] == "yes" if v[1] is None else None, v[1]))(
+                _parse_bool(raw)), apply=_set_calls("tracking")),
+    Setting("latency-tracking-info-percentiles", _show_percentiles, _parse_percentiles,
+            apply=_set_calls("percentiles")),
+    Setting("io-threads", lambda c: "1", _fixed, immutable=True),
 )}
 
 

@@ -197,10 +197,9 @@ def parse_int(raw: bytes) -> int | None:
         return None
     if raw[:1] == b"0" and len(raw) > 1 or raw[:2] == b"-0":
         return None
-    try:
-        n = int(raw)
-    except ValueError:
-        return None
+    if not (raw[1:] if raw[:1] == b"-" else raw).isdigit():
+        return None  # digits only: Python's int() would also take "1_0"
+    n = int(raw)
     if not -(2**63) <= n < 2**63:
         return None
     return n

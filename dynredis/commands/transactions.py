@@ -2,8 +2,7 @@
 
 Not isolated: other clients' writes may interleave with a transaction's commands,
 and a quorum failure in one command does not undo the others (each reply says what
-happened). WATCH, whose optimistic locking would promise isolation we cannot give
-across replicas, is refused with a clear error.
+happened). WATCH (watch.py) makes EXEC check first that the watched keys did not change.
 """
 
 from __future__ import annotations
@@ -14,19 +13,22 @@ from ..resp import encode as resp
 from .common import ok_or_error
 from .context import Context
 from .databases import map_args
+from .notify import run as run_notifying
 from .table import command
+from .watch import check, unwatch
 
 ERR_NESTED = resp.error("ERR MULTI calls can not be nested")
 ERR_EXEC = resp.error("ERR EXEC without MULTI")
 ERR_DISCARD = resp.error("ERR DISCARD without MULTI")
 ERR_ABORT = resp.error("EXECABORT Transaction discarded because of previous errors.")
-ERR_WATCH = resp.error(
-    "ERR WATCH is not supported: dynredis transactions are batches, not isolated "
-    "(concurrent writes become siblings instead of aborting EXEC)")
 
 
 class _Capture:
-    """Stands in for the connection while one queued command runs, catching its reply."""
+    """Stands in for the connection while one queued command runs, catching its reply.
+    Blocking commands do not block here (`may_block`): they act as their non-blocking
+    forms, as in Redis."""
+
+    may_block = False
 
     def __init__(self, conn: Context) -> None:
         object.__setattr__(self, "_conn", conn)
@@ -78,6 +80,7 @@ def cmd_discard(c: Context, args: list[bytes]) -> bytes:
         return ERR_DISCARD
     c.tx = None
     c.tx_failed = False
+    unwatch(c)
     return resp.OK
 
 
@@ -90,9 +93,11 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
     c.tx = None
     c.tx_failed = False
     if failed:
+        unwatch(c)
         return ERR_ABORT
     slot = c.defer()
     replies: list[bytes] = []
+    watchers = c.watchers
 
     def run(i: int) -> None:
         # Each command starts when the previous one has answered, so later commands
@@ -100,9 +105,12 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
         while i < len(queued):
             cmd, words = queued[i]
             cap = _Capture(c)
+            c.monitor_feed(cmd, words)
+            # mapped now: a SELECT queued before it decides its database, as in Redis
+            words = map_args(cmd, words, c.db, c.cluster_view)
+            watchers.wrote(cmd, words)  # other clients' watches of what it writes
             try:
-                # mapped now: a SELECT queued before it decides its database, as in Redis
-                reply = cmd.handler(cap, map_args(cmd, words, c.db, c.cluster_view))
+                reply = run_notifying(cmd, cap, words)  # (keyspace notifications)
             except Exception:
                 reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if reply is None:
@@ -120,17 +128,11 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             i += 1
         slot.set(resp.array(replies))
 
-    run(0)
+    def checked(instead: bytes | None) -> None:
+        if instead is not None:
+            slot.set(instead)
+        else:
+            run(0)
+
+    check(c, checked)
     return None
-
-
-@command("watch", -2, ("noscript", "loading", "stale", "fast"), 1, -1, 1, "transactions",
-         "Refused: dynredis transactions are not isolated.")
-def cmd_watch(c: Context, args: list[bytes]) -> bytes:
-    return ERR_WATCH
-
-
-@command("unwatch", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
-         summary="Forgets watched keys (there never are any).")
-def cmd_unwatch(c: Context, args: list[bytes]) -> bytes:
-    return resp.OK

@@ -225,10 +225,20 @@ def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
 @plan_command("zmpop", -4, ("write", "movablekeys"), 0, 0, 0, "sorted_set",
               "Remove and return members with scores in a sorted set", "7.0.0")
 def build_zmpop(args: list[bytes], proto: int) -> Plan | bytes:
-    nkeys = parse_int(args[1])
+    parsed = parse_zmpop(args, 1)
+    if isinstance(parsed, bytes):
+        return parsed
+    keys, where, count = parsed
+    return _zmpop(keys, where, count, proto)
+
+
+def parse_zmpop(args: list[bytes], numkeys_at: int) -> tuple[list[bytes], bytes, int] | bytes:
+    """ZMPOP's (and BZMPOP's) arguments from `numkeys`: (keys, b"min" or b"max", count),
+    or the error Redis gives."""
+    nkeys = parse_int(args[numkeys_at])
     if nkeys is None or nkeys < 1:
         return ERR_NUMKEYS
-    where_at = 2 + nkeys
+    where_at = numkeys_at + 1 + nkeys
     if where_at >= len(args):
         return ERR_SYNTAX
     where = args[where_at].lower()
@@ -245,7 +255,7 @@ def build_zmpop(args: list[bytes], proto: int) -> Plan | bytes:
             j += 2
         else:
             return ERR_SYNTAX
-    return _zmpop(args[2:where_at], where, max(count, 1), proto)
+    return list(args[numkeys_at + 1:where_at]), where, max(count, 1)
 
 
 def _zmpop(keys: list[bytes], where: bytes, count: int, proto: int) -> Plan:
@@ -257,10 +267,14 @@ def _zmpop(keys: list[bytes], where: bytes, count: int, proto: int) -> Plan:
             continue
         if t != "zset":
             return WRONGTYPE
-        items = [(m, s) for m, s in popped]
-        return resp.array([resp.bulk(shown(key)), pairs_reply(items, True, 3)
-                           if proto >= 3 else _nested(items)])
+        return zmpop_reply(shown(key), [(m, s) for m, s in popped], proto)
     return resp.NIL3 if proto >= 3 else resp.NIL_ARRAY2
+
+
+def zmpop_reply(key: bytes, items: list[Pair], proto: int) -> bytes:
+    """[key, members and scores], as ZMPOP answers."""
+    return resp.array([resp.bulk(key), pairs_reply(items, True, 3)
+                       if proto >= 3 else _nested(items)])
 
 
 def _nested(items: list[Pair]) -> bytes:

@@ -6,7 +6,8 @@ by level, asking only for the subtrees whose hashes differ, down to the leaf buc
 then it compares the buckets' (key, hash) items, and both sides send each other their
 copy of every key that differs (a read repair, merged by the receiver). A dead object
 is sent only to a replica that holds the key: it would revive a reaped key's old clock
-on one that has nothing.
+on one that has nothing. Trees hash heads (localstore.py): a large object by its
+header, which holds its digest, so no value is read to be compared.
 
     A -> B  ("ael", reqid, p, depth, indices)   B's hashes at depth -> ("aelr", ...)
     ... until the differing leaf buckets are known ...
@@ -24,7 +25,7 @@ from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
 from .merkle import DiffWalk, compare_buckets
-from .records import ELEM_BASE
+from .records import ELEM_BASE, base_partition
 
 if TYPE_CHECKING:
     from .node import Node
@@ -51,6 +52,11 @@ class AntiEntropy:
         self.pending: dict[int, Exchange] = {}
         self.cursor = 0  # the next partition to consider
         self.next_exchange = 0
+        # The last exchange that ran to its end (`dynredis admin status` shows it):
+        # when (node time, ms; -1 for never), with which peer, for which partition.
+        self.last_done = -1
+        self.last_peer = ""
+        self.last_partition = -1
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.AE_LEVEL: self.on_level, m.AE_LEVEL_REPLY: self.on_level_reply,
@@ -115,12 +121,14 @@ class AntiEntropy:
             self.node.send(op.peer, m.ae_buckets(reqid, op.p, op.walk.buckets))
         else:
             del self.pending[reqid]
+            self.done(op)  # the trees agree
 
     def on_buckets_reply(self, src: str, msg: tuple) -> None:
         _, reqid, remote = msg
         op = self.pending.pop(reqid, None)
         if op is None:
             return
+        self.done(op)
         tree = self.local.tree(op.p)
         keys: list[bytes] = []
         for index, theirs in zip(op.walk.buckets, remote, strict=False):
@@ -135,6 +143,11 @@ class AntiEntropy:
         wanted = [(key, self.send_copy(op.peer, op.p, key, key in theirs_keys))
                   for key in keys]
         self.node.send(op.peer, m.ae_want(op.p, wanted))
+
+    def done(self, op: Exchange) -> None:
+        self.last_done = self.node.now
+        self.last_peer = op.peer
+        self.last_partition = base_partition(op.p)  # (a collection records exchange: its ring partition)
 
     def expire(self, now: int) -> None:
         """Forget exchanges whose peer stopped answering (the next round starts anew)."""
@@ -163,14 +176,24 @@ class AntiEntropy:
         """Send `peer` our copy of `key` to merge; True if we hold one.
 
         A dead object (deleted or expired) never goes to a replica that has nothing:
-        nothing reads the same, and it could revive a reaped key's old clock there."""
-        enc = self.local.get_record(p, key)
-        if enc is None:
-            return False
+        nothing reads the same, and it could revive a reaped key's old clock there.
+        (Whether it is dead is read from its head: a large value is read only to be
+        sent.)"""
+        local = self.local
         node = self.node
-        # (a collection's records are sent whatever they hold: a bare element or a
-        # removal record revives nothing)
-        if they_have or p >= ELEM_BASE or \
-                objmod.dead_since(objmod.decode(enc), node.now) is None:
-            node.send(peer, m.read_repair(key, enc, p, peer))
+        if p >= ELEM_BASE:
+            # (a collection's records are sent whatever they hold: a bare element or a
+            # removal record revives nothing)
+            record = local.get_record(p, key)
+            if record is None:
+                return False
+            node.send(peer, m.read_repair(key, record, p, peer))
+            return True
+        head = local.head(p, key)
+        if head is None:
+            return False
+        if they_have or objmod.dead_since_enc(head, node.now) is None:
+            enc = local.get_enc(p, key)
+            if enc is not None:
+                node.send(peer, m.read_repair(key, enc, p, peer))
         return True

@@ -281,6 +281,20 @@ class BadContext(ValueError):
     """A client handed back a context token we did not produce."""
 
 
+class ContextTooLong(BadContext):
+    """A context token longer than MAX_CONTEXT_BYTES (refused before decoding)."""
+
+
+# The longest context token taken. A context has one entry per actor that wrote the
+# key: an actor is a node identity (8 bytes) and a 4-byte life of the key, so a key's
+# clock names the few nodes that coordinated its writes, and a new identity for each
+# unclean restart (a handful over a cluster's life). An entry takes at most 32 bytes of
+# token (a 12-byte actor and a 64-bit counter, in msgpack, in base64): 64 KiB holds
+# 2,000 writers, far more than any real key, and refusing by length keeps a hostile
+# token from costing anything (a 26.5 MB one took 4 s to decode and sort).
+MAX_CONTEXT_BYTES = 64 * 1024
+
+
 def encode_vv(vv: VV) -> bytes:
     """An opaque, printable token for a version vector (empty vector: empty token)."""
     if not vv:
@@ -289,9 +303,12 @@ def encode_vv(vv: VV) -> bytes:
 
 
 def decode_vv(token: bytes) -> VV:
-    """Parse a token from `encode_vv`; raise BadContext if it is not one."""
+    """Parse a token from `encode_vv`; raise BadContext if it is not one (ContextTooLong,
+    before any decoding, if it is longer than MAX_CONTEXT_BYTES)."""
     if not token:
         return ()
+    if len(token) > MAX_CONTEXT_BYTES:
+        raise ContextTooLong("context too long")
     try:
         raw = base64.urlsafe_b64decode(token + b"=" * (-len(token) % 4))
         data = msgpack.unpackb(raw, use_list=False)

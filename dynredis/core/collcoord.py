@@ -17,6 +17,9 @@ A command runs in three steps, the first and last being Dynamo's quorums:
    fallback standing in for a down replica keeps them as hints); the caller is answered
    after W acknowledgements, its own included.
 
+Every replica that writes the key, the coordinator after step 2 and the others as they
+apply its delta, tells the nodes watching the key (watches.py: clients blocked on it).
+
 Commands that write nothing answer after step 2. A forwarded command travels as an
 opaque payload the commands layer turned it into, and comes back as its reply.
 
@@ -58,7 +61,7 @@ class CollOp:
 
     __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
                  "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
-                 "replied", "coord")
+                 "replied", "coord", "sent")
 
     def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
                  targets: list[tuple[str, str]], r: int, w: int) -> None:
@@ -79,6 +82,9 @@ class CollOp:
         self.acked: set[str] = set()
         self.ack_failed: set[str] = set()
         self.replied = False
+        # The coordinator's applied events when it asked for the sync: what a replica
+        # lacks of them it is sent back (events applied later are on their way to it).
+        self.sent: DotSet | None = None
 
     def timed_out(self) -> None:
         """The request's deadline passed."""
@@ -127,6 +133,10 @@ class CollCoordinator:
     def expire(self, now: int) -> None:
         """Time out overdue commands (their deadline passed)."""
         for op in overdue(self.pending, now):
+            # An earlier one's timeout may have run this one (queued behind it on the
+            # same key): answered, or restarted with a new deadline for its write.
+            if self.pending.get(op.reqid) is not op or op.deadline > now:
+                continue
             del self.pending[op.reqid]
             self.node.stats.timeouts += 1
             op.timed_out()
@@ -134,15 +144,19 @@ class CollCoordinator:
     # --- coordinator -----------------------------------------------------------------
 
     def run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
-            r: int | None = None, w: int | None = None) -> None:
+            r: int | None = None, w: int | None = None, home: bool = False) -> None:
         """Run `op` on `key`'s view at a coordinating replica; `cb((err, result))`.
 
         `payload` is what a node that is not a replica sends to one instead (the
-        commands layer turns it back into the command there)."""
+        commands layer turns it back into the command there). With `home`, the
+        coordinator is the key's first up replica, whichever node this is: commands
+        that race for the same elements from different nodes (blocked clients woken
+        together) then run one after the other there, in arrival order, rather than
+        concurrently at several replicas, where each would see the same element."""
         node = self.node
         p = node.partition(key)
         route = node.route(p)
-        if not route.local:
+        if not route.local or (home and route.targets[0][0] != node.name):
             self._forward(route.targets, key, payload, cb)
             return
         r = r or node.cfg.r
@@ -164,7 +178,8 @@ class CollCoordinator:
         queue.append(cop)
         if r > 1 and route.others:
             self.pending[cop.reqid] = cop
-            applied = self.store.summary(p, key).pack()
+            cop.sent = self.store.summary(p, key).copy()
+            applied = cop.sent.pack()
             for peer, owner in route.others:
                 node.send(peer, m.coll_sync(cop.reqid, p, key, owner, applied))
         self._evaluate_ready(key)
@@ -203,6 +218,8 @@ class CollCoordinator:
         except Exception:
             failed = True  # a bug in the command: its writes so far still replicate
         deltas, events = view.finish()
+        if deltas:
+            node.watches.changed(cop.key)  # clients blocked on it, here or elsewhere
         others = [(peer, owner) for peer, owner in cop.targets if peer != node.name]
         cop.acked.add(node.name)
         if failed:
@@ -230,7 +247,7 @@ class CollCoordinator:
         new = dvv.overwrite(local, writes.actor_for(local),
                             (writes.timestamp(local), expire_at, data))
         enc = objmod.encode(new)
-        node.local.put(p, key, enc)
+        node.local.put(p, key, enc, old)
         return enc, old
 
     def _reply(self, cop: CollOp, err: str | None) -> None:
@@ -299,17 +316,27 @@ class CollCoordinator:
             self.store.applied_all(p, key, all_of)
 
     def _repair(self, peer: str, cop: CollOp, theirs: DotSet) -> None:
-        """Send a replica that answered the records of events it lacks."""
+        """Send a replica that answered the records of events it lacks.
+
+        Only of the events this node had applied when it asked (`cop.sent`): the links
+        keep order, so the replica had received this node's earlier writes before the
+        question, and any event applied since (this node's later commands, pipelined
+        behind this one) is already on its way there. Comparing with the current set
+        instead would send every write in flight again with each answer: deep
+        pipelines on one key would resend hundreds of records per command, and fall
+        back to walking the whole key."""
         node = self.node
         owner = dict(cop.targets).get(peer, peer)
-        mine = self.store.summary(cop.p, cop.key)
-        if owner != peer or theirs.covers(mine):
+        sent = cop.sent
+        if owner != peer or sent is None or theirs.covers(sent):
             return  # a fallback keeps hints, not the key: nothing to catch up
-        records, full = self.store.missing(cop.p, cop.key, theirs, REPAIR_LIMIT,
-                                           lambda: node.local.get_enc(cop.p, cop.key))
-        if full:
+        dots = sent.missing_from(theirs, REPAIR_LIMIT)
+        if not dots:
             return  # too far behind for a quick push: anti-entropy catches it up
-        dots = mine.missing_from(theirs, REPAIR_LIMIT) or []
+        records = self.store.delta(cop.p, cop.key, dots,
+                                   lambda: node.local.get_enc(cop.p, cop.key))
+        if records is None:
+            return  # the log no longer reaches back: anti-entropy again
         node.send(peer, m.coll_repair(cop.p, cop.key, owner, records, dots))
 
     def _on_ack(self, src: str, msg: tuple) -> None:
@@ -374,15 +401,19 @@ class CollCoordinator:
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas = msg
-        self._apply(p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
+        self._apply(src, p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
         if reqid:
             self.node.send(src, m.coll_write_ack(reqid))
 
     def _on_repair(self, src: str, msg: tuple) -> None:
         _, p, key, owner, records, events = msg
-        self._apply(p, key, owner, events, records)
+        self._apply(src, p, key, owner, events, records)
 
-    def _apply(self, p: int, key: bytes, owner: str, events: Any, records: Any) -> None:
+    def _apply(self, src: str, p: int, key: bytes, owner: str, events: Any,
+               records: Any) -> None:
+        """Store a coordinator's records of `key` (hints, if we stand in for `owner`),
+        and tell the nodes watching the key, but `src`: it wrote them, and told its own
+        watchers."""
         node = self.node
         if owner != node.name:
             for part, rkey, enc in records:
@@ -401,6 +432,8 @@ class CollCoordinator:
         dots = [(a, n) for a, n in events]
         if dots:
             self.store.applied(p, key, dots, written)
+        if written:
+            node.watches.changed(key, src)
 
     def wipe(self) -> None:
         self.store.forget()

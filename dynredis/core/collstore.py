@@ -323,32 +323,43 @@ class CollectionStore:
         the removal record rides along whenever it is not empty: neither is an event."""
         st = self.state(p, key)
         dots = st.summary.missing_from(theirs, limit)
+        out = None if dots is None else self._written(st, p, dots, header)
+        if out is not None:
+            return out, False
         ep = rec.elem_partition(p)
-        out: list[Record] = [(p, key, header())]
-        full = dots is None
-        if not full:
-            assert dots is not None
-            seen: set[tuple[int, bytes]] = set()
-            for dot in dots:
-                written = st.log.get(dot)
-                if written is None:
-                    full = True
-                    break
-                seen.update(written)
-            if not full:
-                for part, rkey in sorted(seen):
-                    if part != p and rec.kind_of(rkey) != rec.REMOVAL:
-                        out.append((part, rkey, self.engine.get(part, rkey)))
-        if full:
-            del out[1:]
-            pre = rec.prefix(key)
-            rk = pre + rec.REMOVAL
-            for rkey, enc in self.engine.scan_prefix(ep, pre):
-                if rkey != rk:
-                    out.append((ep, rkey, enc))
+        out = [(p, key, header())]
+        pre = rec.prefix(key)
+        rk = pre + rec.REMOVAL
+        for rkey, enc in self.engine.scan_prefix(ep, pre):
+            if rkey != rk:
+                out.append((ep, rkey, enc))
         if len(st.removal):
-            out.append((ep, rec.removal_key(key), encode_dotset(st.removal)))
-        return out, full
+            out.append((ep, rk, encode_dotset(st.removal)))
+        return out, True
+
+    def delta(self, p: int, key: bytes, dots: list[Dot],
+              header: Callable[[], bytes | None]) -> list[Record] | None:
+        """The records the events `dots` wrote (current versions, header first, the
+        removal record if not empty), or None when the log of recent events no longer
+        holds one of them: never a walk of the whole key."""
+        return self._written(self.state(p, key), p, dots, header)
+
+    def _written(self, st: KeyState, p: int, dots: list[Dot],
+                 header: Callable[[], bytes | None]) -> list[Record] | None:
+        seen: set[tuple[int, bytes]] = set()
+        for dot in dots:
+            written = st.log.get(dot)
+            if written is None:
+                return None
+            seen.update(written)
+        out: list[Record] = [(p, st.key, header())]
+        for part, rkey in sorted(seen):
+            if part != p and rec.kind_of(rkey) != rec.REMOVAL:
+                out.append((part, rkey, self.engine.get(part, rkey)))
+        if len(st.removal):
+            ep = rec.elem_partition(p)
+            out.append((ep, rec.removal_key(st.key), encode_dotset(st.removal)))
+        return out
 
     def summary(self, p: int, key: bytes) -> DotSet:
         return self.state(p, key).summary

@@ -27,12 +27,14 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from . import clock as dvv
 from . import elements, listpos
 from . import obj as objmod
 from . import records as rec
-from .clock import Clock
+from .clock import VV, Clock
 from .collstore import CollectionStore, KeyState
 from .collwrite import Delta, KeyWrite
+from .dotset import DotSet
 
 # header(data, expire_at) -> (new encoding, old encoding): build and store a new version
 # of the key's header over the local one, as a string write does.
@@ -220,6 +222,54 @@ class KeyView:
         self._write_header(data, expire_at)
         self.changed_type = "none" if data is None else "string"
         return self.header
+
+    def seen(self) -> tuple[DotSet, VV]:
+        """What this command sees of the key, for a later `remove_seen`: the element
+        events applied here and the header's version vector."""
+        vv = dvv.join(self.header) if self.header is not None else ()
+        return self.state.summary.copy(), vv
+
+    def remove_seen(self, events: DotSet, header_vv: VV) -> None:
+        """Delete what an earlier command saw of the key (`seen`, e.g. RENAME's read of
+        its source): the element versions of those events, and the header unless it
+        was written since. A version written after that read (an element added or
+        changed, a SET or EXPIRE of the key) stays."""
+        self._writer().remove_events(events)
+        if self.header is None:
+            return
+        if dict(dvv.join(self.header)) == {bytes(a): n for a, n in header_vv}:
+            self._write_header(None, 0)
+            self.changed_type = "none"
+
+    def concurrent(self, sample: int) -> tuple[int, int, list[bytes]]:
+        """Elements of the key's type whose record holds versions written concurrently
+        (through different nodes, or on both sides of a partition) and merged by the
+        type's rule: (how many are present, how many are absent (every version a
+        removal, e.g. one list item popped by two clients), up to `sample` of the
+        present ones: their names, a list's items their values). Reads every record
+        of the key: O(elements)."""
+        t = self.type()
+        if t is None or t == "string":
+            return 0, 0, []
+        kind = rec.KIND_OF_TYPE[t]
+        removal = self.state.removal
+        present = absent = 0
+        names: list[bytes] = []
+        for rkey, enc in self.store.elements(self.p, self.key):
+            _, k, element = rec.split(rkey)
+            if k != kind:
+                continue
+            obj = objmod.decode(enc)
+            if len(elements.live_siblings(obj, removal)) < 2:
+                continue
+            live = self.get(kind, element)
+            if live is None:
+                absent += 1
+                continue
+            present += 1
+            if len(names) < sample:
+                names.append(live if kind == rec.LIST else element)
+        return present, absent, names
 
     def finish(self) -> tuple[list[Delta], list[tuple[bytes, int]]]:
         """The deltas to replicate and their events, after deleting the header of a

@@ -21,7 +21,7 @@ from . import obj as objmod
 from . import records as rec
 from .clock import Clock
 from .collstore import CollectionStore, KeyState, encode_dotset
-from .dotset import Dot
+from .dotset import Dot, DotSet
 
 # (partition, record key, encoding, identity of the version it replaced or None)
 Delta = tuple[int, bytes, bytes, bytes | None]
@@ -110,7 +110,12 @@ class KeyWrite:
         the removal set grows by every event applied here before this write; concurrent
         additions elsewhere, with events not applied here, survive. Call it before the
         write's own new versions."""
-        if self.store.add_removal(self.p, self.key, self.state.summary.copy()):
+        self.remove_events(self.state.summary.copy())
+
+    def remove_events(self, events: DotSet) -> None:
+        """Remove the element versions of `events` (what an earlier read of the key
+        saw); versions of other events stay."""
+        if self.store.add_removal(self.p, self.key, events):
             ep = rec.elem_partition(self.p)
             rkey = rec.removal_key(self.key)
             enc = encode_dotset(self.state.removal)

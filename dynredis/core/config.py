@@ -16,17 +16,27 @@ class Config:
     w: int = 2
     q: int = DEFAULT_Q
     timeout_ms: int = 2000
+    # A request that moves a large value may take longer: timeout_ms plus this many ms
+    # per MB of the value (20: as if the value crossed at 50 MB/s; a 512 MB value gets
+    # about 10 s more). A timeout is for noticing a replica that does not answer, and
+    # no replica answers about a value before all of it has crossed.
+    ms_per_mb: int = 20
     gossip_interval_ms: int = 1000
     heartbeat_interval_ms: int = 500
     phi_threshold: float = 8.0
     startup_grace_ms: int = 3000  # a member never heard from by then counts as down
     handoff_interval_ms: int = 1000
     handoff_batch: int = 500
+    transfer_limit: int = 4  # ownership transfers a node sends at once
+    transfer_batch: int = 200  # keys per transfer batch
+    drop_delay_ms: int = 10_000  # a partition no longer replicated here goes this late
     tombstone_grace_ms: int = 600_000  # deleted/expired objects are reaped after this
     ae_interval_ms: int = 200  # one anti-entropy partition exchange per interval
     sweep_interval_ms: int = 1000
     sweep_batch: int = 200
-    cache_size: int = 100_000  # objects cached (the last ones written or read)
+    cache_size: int = 100_000  # objects cached (the last ones written or read) ...
+    cache_max_memory: int = 64 << 20  # ... taking at most this many bytes (0: no bound)
+    zone: str = ""  # this node's zone (rack, data center): replicas spread across zones
 
     def validate(self) -> None:
         if not 1 <= self.n <= 16:
@@ -46,7 +56,7 @@ class Stats:
     noquorum: int = 0
     timeouts: int = 0
     sibling_warnings: int = 0
-    sibling_collapses: int = 0
+    sibling_refusals: int = 0  # writes refused: too many siblings (writes.py)
     hints_created: int = 0
     hints_delivered: int = 0
     handoffs_sent: int = 0

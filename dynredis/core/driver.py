@@ -13,6 +13,8 @@ Two drivers run nodes, the asyncio server (server/app.py) and the simulator
   acknowledgement may leave before the write it acknowledges is on disk) and hands
   over the outbox to send. A driver may settle several events before one release
   (the server releases once per loop turn).
+- `node.stalled(ms)` when the driver could not run for `ms` (the server: a tick that
+  ran late): requests in flight get that time back before they are timed out.
 - `shutdown(engine)` on a clean stop: everything committed and synced, and the mark
   that lets the next start keep the clock identity.
 """

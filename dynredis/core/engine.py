@@ -21,6 +21,10 @@ class Engine(Protocol):
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The stored value, staged writes included."""
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        """The first `n` bytes of the stored value (all of it if shorter): what a large
+        object's header needs, without reading the whole value."""
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is staged but not committed."""
 
@@ -30,8 +34,9 @@ class Engine(Protocol):
     def delete(self, partition: int, key: bytes) -> None:
         """Stage a delete."""
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) of a partition, staged writes included."""
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition, staged writes included; with `head`, only
+        the first `head` bytes of each value (all of a shorter one)."""
 
     def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Like `scan`, only the keys starting with `key_prefix`."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import messages as m
 from . import obj as objmod
-from .inflight import overdue
+from .inflight import overdue_sized
 from .quorum import Result, unreachable
 from .recent import RecentMap
 
@@ -26,12 +26,14 @@ Callback = Callable[[Result], Any]
 
 
 class FwdOp:
-    __slots__ = ("reqid", "cb", "deadline", "target")
+    __slots__ = ("reqid", "cb", "deadline", "extra", "target")
 
-    def __init__(self, reqid: int, cb: Callback, deadline: int, target: str) -> None:
+    def __init__(self, reqid: int, cb: Callback, deadline: int, extra: int,
+                 target: str) -> None:
         self.reqid = reqid
         self.cb = cb
         self.deadline = deadline
+        self.extra = extra  # ms a large value adds (inflight.overdue_sized)
         self.target = target
 
 
@@ -45,8 +47,10 @@ class Forwarder:
         return {m.FWD_GET: self.on_get, m.FWD_PUT: self.on_put, m.FWD_INCR: self.on_incr,
                 m.FWD_ANSWER: self.on_answer}
 
-    def forward(self, targets: list[tuple[str, str]], msg: tuple, cb: Callback) -> None:
-        """Send `msg` (built with request id 0) to the first of `targets`."""
+    def forward(self, targets: list[tuple[str, str]], msg: tuple, cb: Callback,
+                size: int = 0) -> None:
+        """Send `msg` (built with request id 0) to the first of `targets`; `size`: the
+        bytes of value it carries (to the coordinator, and back in its answer)."""
         node = self.node
         refused = unreachable("any", len(targets), 1, node.cfg.n)
         if refused is not None:
@@ -55,7 +59,7 @@ class Forwarder:
             return
         node.stats.forwarded += 1
         target = targets[0][0]
-        op = FwdOp(node.next_reqid(), cb, node.deadline(), target)
+        op = FwdOp(node.next_reqid(), cb, node.deadline(), 2 * node.allowance(size), target)
         self.pending[op.reqid] = op
         node.send(target, (msg[0], op.reqid, *msg[2:]))
 
@@ -67,7 +71,7 @@ class Forwarder:
 
     def expire(self, now: int) -> None:
         done = self.node.done
-        for op in overdue(self.pending, now):
+        for op in overdue_sized(self.pending, now):
             del self.pending[op.reqid]
             self.node.stats.timeouts += 1
             done.append((op.cb, (f"TIMEOUT forwarded request to {op.target}", None)))

@@ -2,10 +2,14 @@
 
 A fallback node in a key's active preference list stores the write as a hint (hints.py:
 a reserved partition of the engine, keyed by owner, partition and key, so hints are as
-durable as data). Once a second, hints whose owner is up again are sent to it, a batch
-at a time; the owner merges each as a replica write and acknowledges it with the digest
-of what it was sent, and the hint is dropped only if it still holds exactly that (a
-write that arrived meanwhile is handed off in a later round).
+durable as data). Where no fallback exists (a cluster of exactly N nodes), the write's
+coordinator keeps the hint itself (writes.py). Hints whose owner is up again are sent
+to it as a stream: at most `handoff_batch` unacknowledged at a time, topped up as
+acknowledgements come back, so a backlog of a long outage moves at the pace the owner
+takes it (the hints are looked for once a second while none are in flight). The owner
+merges each as a replica write and acknowledges it with the digest of what it was
+sent, and the hint is dropped only if it still holds exactly that (a write that
+arrived meanwhile is handed off in a later round).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Handoff:
         self.stored = sum(1 for _ in self.engine.scan(HINT_PARTITION))  # hints held
         self.inflight: dict[bytes, int] = {}  # hint key -> when it may be sent again
         self.next_round = 0
+        self.more = False  # the last round stopped at the window: more hints wait
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.HINT: self.on_hint, m.HINT_ACK: self.on_ack}
@@ -55,34 +60,47 @@ class Handoff:
         if p >= ELEM_BASE:
             merged = merged_record(key, old, enc)
         else:
-            merged = objmod.encode(self.node.replica.bound(
-                dvv.sync(objmod.decode(old), objmod.decode(enc))))
+            clock = dvv.sync(objmod.decode(old), objmod.decode(enc))
+            self.node.replica.note_siblings(clock)
+            merged = objmod.encode(clock)
         if merged != old:
             engine.put(HINT_PARTITION, hk, merged)
 
     def tick(self, now: int) -> None:
-        """Send hints whose owner is up again (when a round is due)."""
-        if now < self.next_round:
-            return
-        cfg = self.node.cfg
-        self.next_round = now + cfg.handoff_interval_ms
+        """Send hints whose owner is up again: a round when one is due (once a
+        `handoff_interval_ms`), or at once while a backlog streams."""
+        if now >= self.next_round:
+            self.next_round = now + self.node.cfg.handoff_interval_ms
+            self.send_round(now)
+
+    def send_round(self, now: int) -> None:
+        """Fill the window of unacknowledged hints (a hint unacknowledged after the
+        request timeout may be sent again)."""
+        self.more = False
         if not self.stored:
             return
         node = self.node
+        cfg = node.cfg
+        inflight = self.inflight
+        for hk in [hk for hk, until in inflight.items() if until <= now]:
+            del inflight[hk]
+        budget = cfg.handoff_batch - len(inflight)
+        if budget <= 0:
+            return
         down = node.membership.down
         members = node.membership.members
-        budget = cfg.handoff_batch
         for hk, enc in self.engine.scan(HINT_PARTITION):
+            if hk in inflight:
+                continue
             owner, p, key = parse_hint_key(hk)
             if owner in down or owner not in members:
                 continue
-            if self.inflight.get(hk, 0) > now:
-                continue
-            self.inflight[hk] = now + cfg.timeout_ms
+            inflight[hk] = now + cfg.timeout_ms
             node.send(owner, m.hint(hk, key, enc, p))
             self.stats.handoffs_sent += 1
             budget -= 1
             if budget == 0:
+                self.more = True  # a backlog: on_ack tops the window up
                 break
 
     def on_hint(self, src: str, msg: tuple) -> None:
@@ -99,3 +117,5 @@ class Handoff:
             self.engine.delete(HINT_PARTITION, hk)
             self.stored -= 1
             self.stats.hints_delivered += 1
+        if self.more and len(self.inflight) <= self.node.cfg.handoff_batch // 2:
+            self.send_round(self.node.now)

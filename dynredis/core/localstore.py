@@ -1,10 +1,17 @@
 """A node's own replica data: the storage engine plus a bounded cache of encoded objects.
 
+The cache is bounded by count and by bytes (recent.RecentBytes; `object-cache-max-memory`,
+64 MB by default): 500 values of 1 MB once made every node hold all of them.
+
 Replicas mostly pass bytes along (answering reads, taking writes of keys they do
 not have), so the cache holds encoded bytes only: bytes are invisible to the cyclic
 garbage collector, whereas a cache of decoded objects (nested tuples) would make
 every collection walk the whole working set. Objects are decoded when a coordinator
 or a merge needs them (about a microsecond).
+
+What decides about an object without using its value (the reaper's sweep, anti-entropy's
+hash trees, keyspace walks) reads heads (`head`, `scan_heads`): a large object's header
+(header.py), or the whole of a small object, never the whole of a large value.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
+from . import header as hdr
 from . import obj as objmod
 from .clock import Clock
 from .engine import Engine
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_hash
-from .recent import RecentMap
+from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
 
 
@@ -26,9 +34,10 @@ class LocalStore:
 
     __slots__ = ("engine", "cache", "trees", "dirty")
 
-    def __init__(self, engine: Engine, cache_size: int = 100_000) -> None:
+    def __init__(self, engine: Engine, cache_size: int = 100_000,
+                 cache_max_memory: int = 0) -> None:
         self.engine = engine
-        self.cache = RecentMap(cache_size)
+        self.cache = RecentBytes(cache_size, cache_max_memory)
         # Anti-entropy hash trees, one per partition. A write only notes its key as
         # dirty (a set insert); `tree(p)` folds a partition's dirty keys in when anti-
         # entropy needs it, so the request path never hashes and a key written many
@@ -38,16 +47,37 @@ class LocalStore:
         for p in engine.partitions():
             if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
-                for key, enc in engine.scan(p):
-                    tree.insert(key, keyed_hash(key, enc))
+                for key, head in self.scan_heads(p):
+                    tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
 
     def get_enc(self, p: int, key: bytes) -> bytes | None:
         enc = self.cache.get(key)
         if enc is None:
             enc = self.engine.get(p, key)
             if enc is not None:
-                self.cache.set(key, enc)
+                self.cache.set(key, enc, None)
         return enc
+
+    def head(self, p: int, key: bytes) -> bytes | None:
+        """Enough of the key's encoded object to tell if it is dead, since when, and its
+        digest (the obj functions on encoded bytes): its header if it is large."""
+        enc = self.cache.get(key) if p < ELEM_BASE else None  # (the cache holds keys' objects)
+        if enc is not None:
+            return enc
+        head = self.engine.get_head(p, key, hdr.HEADED_FROM)
+        return self._whole(p, key, head)
+
+    def scan_heads(self, p: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, head) of partition p (`head`'s heads)."""
+        for key, head in self.engine.scan(p, hdr.HEADED_FROM):
+            yield key, self._whole(p, key, head)  # type: ignore[misc]
+
+    def _whole(self, p: int, key: bytes, head: bytes | None) -> bytes | None:
+        """A head as read, unless it is the cut-off start of a large object without a
+        header (stored by an earlier version): then all of it."""
+        if head is not None and len(head) == hdr.HEADED_FROM and not hdr.is_headed(head):
+            return self.engine.get(p, key)
+        return head
 
     def get(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
         """The decoded object and its bytes, or (None, None)."""
@@ -56,9 +86,11 @@ class LocalStore:
             return None, None
         return objmod.decode(enc), enc
 
-    def put(self, p: int, key: bytes, enc: bytes) -> None:
+    def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
+        """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
+        (the cache's accounting counts on it: see RecentBytes.set)."""
         self.engine.put(p, key, enc)
-        self.cache.set(key, enc)
+        self.cache.set(key, enc, old)
         self.dirty[p].add(key)
 
     def delete(self, p: int, key: bytes) -> None:
@@ -88,34 +120,58 @@ class LocalStore:
         tree = self.trees[p]
         keys = self.dirty.pop(p, None)
         if keys:
-            # The cache holds the current bytes of recently written keys (a put updates
-            # it, a delete drops it): most keys folded here were just written.
-            cached = self.cache.get
-            get = self.engine.get
-            uncached = p >= ELEM_BASE
-            for key in keys:
-                enc = None if uncached else cached(key)
-                if enc is None:
-                    enc = get(p, key)
-                if enc is None:
-                    tree.delete(key)
-                else:
-                    tree.insert(key, keyed_hash(key, enc))
+            self._fold(p, tree, keys)
         return tree
+
+    def fold_some(self, budget: int) -> int:
+        """Fold up to `budget` dirty keys into their trees; returns how many.
+
+        The driver calls it every tick, so keys are hashed a slice at a time as they
+        are written: a partition written a million times between two of its exchanges
+        (a big collection's element records all land in one) is not hashed all at once
+        when anti-entropy reaches it, which held the node for seconds, past every
+        request's timeout."""
+        done = 0
+        dirty = self.dirty
+        while dirty and done < budget:
+            p = next(iter(dirty))
+            keys = dirty[p]
+            if len(keys) <= budget - done:
+                del dirty[p]
+                batch = keys
+            else:
+                batch = {keys.pop() for _ in range(budget - done)}
+            self._fold(p, self.trees[p], batch)
+            done += len(batch)
+        return done
+
+    def _fold(self, p: int, tree: MerkleTree, keys: set[bytes]) -> None:
+        # Heads only (a large object's header): the cache holds the current bytes of
+        # recently written keys, so most keys folded here are not read from storage.
+        head_of = self.head
+        for key in keys:
+            head = head_of(p, key)
+            if head is None:
+                tree.delete(key)
+            else:
+                tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
 
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node
         never held a key of."""
         return self.tree(p) if p in self.trees or p in self.dirty else None
 
+    def held(self) -> list[int]:
+        """Partitions (hints' aside) holding at least one key, ascending."""
+        for p in list(self.dirty):
+            self.tree(p)
+        return sorted(self.trees.held())
+
     def count(self) -> int:
         """Keys held in replica partitions (tombstones included)."""
         for p in list(self.dirty):
             self.tree(p)
         return sum(len(self.trees[p]) for p in self.trees)
-
-    def scan(self, p: int) -> Iterator[tuple[bytes, bytes]]:
-        return self.engine.scan(p)
 
     def wipe(self) -> None:
         self.engine.wipe()

@@ -4,6 +4,10 @@
   ring of a higher version (epoch, claimant) replaces ours, members only ever add up.
 - The claimant (the lowest member name) proposes a ring covering every member it knows
   (`ring.new_ring`: least movement from the previous one) and gossips it at once.
+- Zones: each node knows its own (`Config.zone`) and gossips the zones it knows (a
+  node's word about itself wins); the ring records its members' zones, so placement
+  spreads each key's replicas across zones, and the claimant proposes a new ring when a
+  member's zone differs from the ring's.
 - Failure is local and temporary: heartbeats feed a phi-accrual detector
   (failure_detector.py); a peer is down while the detector says so or while the
   driver's link to it is down (`peer_down`), and a member never heard from counts as
@@ -13,12 +17,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from . import messages as m
 from .failure_detector import DOWN, PhiAccrual
-from .ring import Ring, new_ring
+from .ring import Ring, new_ring, ring_zones
 
 if TYPE_CHECKING:
     from .node import Node
@@ -27,12 +31,26 @@ if TYPE_CHECKING:
 class Route:
     """A partition's active preference list, split for the coordinator's hot path."""
 
-    __slots__ = ("targets", "local", "others")
+    __slots__ = ("targets", "local", "others", "missing", "pending", "write_targets")
 
-    def __init__(self, me: str, targets: list[tuple[str, str]]) -> None:
+    def __init__(self, me: str, targets: list[tuple[str, str]],
+                 primaries: tuple[str, ...] = (), pending: tuple[str, ...] = (),
+                 down: Collection[str] = ()) -> None:
         self.targets = targets  # (node, owner it stands for), primaries first
         self.local = any(node == me for node, _ in targets)
         self.others = [(node, owner) for node, owner in targets if node != me]
+        # Primaries that are down with no fallback standing in for them (a cluster of
+        # exactly N nodes has none): the coordinator keeps their hints itself.
+        standing = {owner for _, owner in targets}
+        self.missing = [x for x in primaries if x not in standing]
+        # While a membership change moves the partition (changes.py): the nodes that
+        # will be its replicas and are not yet. Writes go to them too and wait for one
+        # more acknowledgement per such node (so W of the replicas after the change
+        # hold every acknowledged write, as Cassandra does for pending ranges); one
+        # that is down gets its copy as a hint.
+        self.pending = [x for x in pending if x not in down and x != me]
+        self.missing.extend(x for x in pending if x in down)
+        self.write_targets = targets + [(x, x) for x in self.pending]
 
 
 class Membership:
@@ -46,7 +64,10 @@ class Membership:
         self.cfg = node.cfg
         self.members: set[str] = set(members or ()) | {me}
         self.seeds = tuple(s for s in seeds if s != me)
-        self.ring = ring if ring is not None else new_ring([me], self.cfg.q, claimant=me)
+        self.zones: dict[str, str] = dict(ring.zones) if ring is not None else {}
+        self.zones[me] = self.cfg.zone
+        self.ring = ring if ring is not None else new_ring([me], self.cfg.q, claimant=me,
+                                                           zones=self.zones)
         self.down: set[str] = set()  # peers requests avoid: link down or detector says so
         self.link_down: set[str] = set()
         self.fd = PhiAccrual(threshold=self.cfg.phi_threshold)
@@ -66,7 +87,10 @@ class Membership:
         hit = self.routes.get(p)
         if hit is None:
             up = self.members - self.down
-            hit = Route(self.name, self.ring.apl(p, self.cfg.n, up))
+            n = self.cfg.n
+            ring = self.ring
+            hit = Route(self.name, ring.apl(p, n, up), ring.preference_list(p, n),
+                        ring.pending_targets(p, n), self.down)
             self.routes[p] = hit
         return hit
 
@@ -131,28 +155,71 @@ class Membership:
     # --- gossip and claim ------------------------------------------------------------
 
     def gossip_message(self) -> tuple:
-        return m.gossip(tuple(sorted(self.members)), self.ring.to_wire())
+        return m.gossip(tuple(sorted(self.members)), self.ring.to_wire(),
+                        tuple(sorted(self.zones.items())))
 
     def on_gossip(self, src: str, msg: tuple) -> None:
-        _, members, ring_wire = msg
-        incoming = {x.decode() if isinstance(x, bytes) else x for x in members}
+        _, members, ring_wire, zones = msg
+        ring = Ring.from_wire(ring_wire)
+        newer = ring.version > self.ring.version and ring.q == self.ring.q
+        gone = set(ring.gone if newer else self.ring.gone)
+        incoming = {_s(x) for x in members} - gone
         if not incoming <= self.members:
             self.members |= incoming
             self.changed = True
             self.routes.clear()
-        ring = Ring.from_wire(ring_wire)
-        if ring.version > self.ring.version and ring.q == self.ring.q:
-            self.members |= set(ring.owners)
+        for member, zone in zones:
+            member = _s(member)
+            # A node's word about its own zone wins; others' only fills gaps.
+            if member != self.name and (member == src or member not in self.zones) \
+                    and member in self.members:
+                self.zones[member] = _s(zone)
+        if src in self.ring.gone and not newer:
+            # A node that left or was removed while it was away: tell it.
+            self.node.send(src, self.gossip_message())
+        if newer:
+            self.members |= set(ring.all_members)
+            for member, zone in ring.zones:
+                self.zones.setdefault(member, zone)
             self.set_ring(ring)
+            self.forget_gone()
         self.maybe_claim()
 
+    def forget_gone(self) -> None:
+        """Members the ring says left or were removed are members no more (this node
+        itself stays in its own set: it has left, see `left`)."""
+        gone = set(self.ring.gone) - {self.name}
+        if gone & self.members:
+            self.members -= gone
+            self.changed = True
+            self.routes.clear()
+
+    @property
+    def left(self) -> bool:
+        """This node left the cluster or was removed from it (it owns nothing)."""
+        return self.name in self.ring.gone and self.name not in self.ring.all_members
+
     def maybe_claim(self) -> None:
-        """The claimant (lowest member name) proposes a ring covering every member."""
-        if set(self.ring.members) == self.members or min(self.members) != self.name:
+        """The claimant (lowest member name) proposes a ring covering every member, in
+        the zones they say they are in."""
+        if self.node.changes.claimant() != self.name or self.left:
             return
-        previous = self.ring if len(self.ring.members) > 1 else None
-        ring = new_ring(self.members, self.cfg.q, previous, claimant=self.name)
-        self.set_ring(Ring(ring.q, ring.owners, self.ring.epoch + 1, self.name))
+        ring = self.ring
+        # Members heard of by gossip join once they are up (a node that is down could
+        # not take its partitions; one removed may still be named by a peer's gossip).
+        known = self.members - set(ring.gone) - (self.down - set(ring.all_members))
+        if ring.next or (known <= set(ring.all_members)
+                         and ring.zones == ring_zones(ring.members, self.zones)):
+            return
+        if len(known) > self.cfg.n:
+            # Beyond one preference list some replicas move away: a planned change,
+            # with transfers (changes.py), for new members and for new zones alike.
+            self.node.changes.auto_join(sorted(known - set(ring.members)))
+            return
+        previous = ring if len(ring.members) > 1 else None
+        new = new_ring(known, self.cfg.q, previous, claimant=self.name, zones=self.zones)
+        self.set_ring(Ring(new.q, new.owners, ring.epoch + 1, self.name, new.zones,
+                           gone=ring.gone))
         msg = self.gossip_message()
         for peer in self.members - {self.name}:
             self.node.send(peer, msg)
@@ -176,3 +243,7 @@ class Membership:
             peers = sorted((self.members | set(self.seeds)) - {self.name})
             if peers:
                 node.send(node.rng.choice(peers), self.gossip_message())
+
+
+def _s(x: str | bytes) -> str:
+    return x.decode() if isinstance(x, bytes) else x

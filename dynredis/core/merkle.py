@@ -385,6 +385,10 @@ class PartitionTrees:
             tree = self._trees[partition] = MerkleTree(self.fanout, self.depth, self.keyed)
         return tree
 
+    def held(self) -> list[int]:
+        """Partitions whose tree holds at least one key."""
+        return [p for p, tree in self._trees.items() if len(tree)]
+
     def get(self, partition: int) -> MerkleTree | None:
         """The partition's tree if it exists (does not create one)."""
         return self._trees.get(partition)

@@ -62,15 +62,27 @@ COLL_WRITE_ACK: Final = "cwa"
 COLL_REPAIR: Final = "cwr"
 COLL_FORWARD: Final = "cf"
 COLL_FORWARD_ANSWER: Final = "cfa"
+BLOCK_WATCH: Final = "bw"
+BLOCK_CHANGED: Final = "bc"
 KEYSPACE_QUERY: Final = "kq"
 KEYSPACE_ANSWER: Final = "kqr"
 CLUSTER_PORT: Final = "cport"
+ADMIN: Final = "adm"
+ADMIN_ANSWER: Final = "ada"
+TRANSFERS_DONE: Final = "xd"
+TRANSFER_BATCH: Final = "xb"
+TRANSFER_ACK: Final = "xba"
 REGISTRY_PUT: Final = "rgp"
 REGISTRY_ACK: Final = "rga"
 REGISTRY_DIGEST: Final = "rgd"
 REGISTRY_TABLE: Final = "rgt"
 COMMAND_FORWARD: Final = "af"
 COMMAND_ANSWER: Final = "afa"
+PUBSUB_PUBLISH: Final = "pp"
+PUBSUB_COUNT: Final = "ppa"
+PUBSUB_QUERY: Final = "pq"
+PUBSUB_ANSWER: Final = "pqa"
+PUBSUB_EVENTS: Final = "pne"
 
 
 class Kind(NamedTuple):
@@ -108,10 +120,12 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "the version the coordinator built on"),
     _k(PUT_ACKS, "reqids:seq", "", "put_acks", "writes",
        "acknowledgements of replica puts", batch=True),
-    _k(REPLICA_GET, "reqid:int key:bytes p:int owner:str", GET_ANSWERS, "replica_get",
-       "replica", "what do you hold of key (for owner)?"),
+    _k(REPLICA_GET, "reqid:int key:bytes p:int owner:str have:bytes?", GET_ANSWERS,
+       "replica_get", "replica", "what do you hold of key (for owner)? have: the digest "
+       "of the coordinator's own copy when it is large"),
     _k(GET_ANSWERS, "answers:seq", "", "get_answers", "reads",
-       "answers to replica gets: reqid, enc or None, reqid, enc or None ...", batch=True),
+       "answers to replica gets: reqid, enc or None (or True: the same as `have`), reqid, "
+       "...", batch=True),
     _k(REFUSED, "reqid:int", "", "refused", "node",
        "the replica could not do request reqid (put or get): it counts as failed"),
     _k(READ_REPAIR, "key:bytes enc:bytes p:int owner:str", "", "read_repair", "replica",
@@ -149,8 +163,19 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "remove key if you hold exactly this"),
     # membership (membership.py)
     _k(HEARTBEAT, "", "", "heartbeat", "membership", "I am alive (failure detector)"),
-    _k(GOSSIP, "members:seq ring:seq", "", "gossip", "membership",
-       "the members and ring I know"),
+    _k(GOSSIP, "members:seq ring:seq zones:seq", "", "gossip", "membership",
+       "the members, ring and zones (member, zone) I know"),
+    # membership changes (changes.py) and ownership transfers (transfers.py)
+    _k(ADMIN, "reqid:int op:str args:seq", ADMIN_ANSWER, "admin", "changes",
+       "stage, plan, commit or clear a membership change (sent to the claimant)"),
+    _k(ADMIN_ANSWER, "reqid:int err:str? lines:seq", "", "admin_answer", "changes",
+       "the claimant's answer"),
+    _k(TRANSFERS_DONE, "transfers:seq", "", "transfers_done", "changes",
+       "these (partition, target) transfers from me are confirmed (to the claimant)"),
+    _k(TRANSFER_BATCH, "reqid:int p:int items:seq", TRANSFER_ACK, "transfer_batch",
+       "transfers", "a batch of a partition you are taking over: part, key, enc, ... (part: p or "
+       "its element partition)"),
+    _k(TRANSFER_ACK, "reqid:int", "", "transfer_ack", "transfers", "batch stored"),
     # probes (probes.py)
     _k(HELD_QUERY, "reqid:int key:bytes p:int owner:str", HELD_ANSWER, "held_query",
        "probes", "WAIT: what do you hold of key (for owner)?"),
@@ -174,6 +199,12 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "collections", "coordinate this command on a collection key for me"),
     _k(COLL_FORWARD_ANSWER, "reqid:int err:str? reply:any", "", "coll_forward_answer",
        "collections", "its reply (or error)"),
+    # key-change notifications for blocked clients (watches.py)
+    _k(BLOCK_WATCH, "keys:seq ttl:int", "", "block_watch", "watches",
+       "tell me when you write these keys, for ttl ms (0: forget them); renewed while "
+       "clients wait"),
+    _k(BLOCK_CHANGED, "keys:seq", "", "block_changed", "watches",
+       "these keys you watch were written here", batch=True),
     # the Redis face (dynredis/cluster/)
     _k(KEYSPACE_QUERY, "reqid:int what:str partitions:seq args:seq", KEYSPACE_ANSWER,
        "keyspace_query", "cluster.keyscan", "SCAN/KEYS/DBSIZE/RANDOMKEY over partitions"),
@@ -193,6 +224,17 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "run this read-then-write command or script: you coordinate its key"),
     _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
        "its reply"),
+    _k(PUBSUB_PUBLISH, "reqid:int channel:bytes message:bytes shard:bool", PUBSUB_COUNT,
+       "pubsub_publish", "cluster.pubsub",
+       "deliver this message to your subscribers (reqid 0: no count wanted)"),
+    _k(PUBSUB_COUNT, "reqid:int count:int", "", "pubsub_count", "cluster.pubsub",
+       "that many of my subscribers received it"),
+    _k(PUBSUB_QUERY, "reqid:int what:str args:seq", PUBSUB_ANSWER, "pubsub_query",
+       "cluster.pubsub", "PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARD*: your own subscriptions"),
+    _k(PUBSUB_ANSWER, "reqid:int result:any", "", "pubsub_answer", "cluster.pubsub",
+       "mine"),
+    _k(PUBSUB_EVENTS, "flags:str ms:int", "", "pubsub_events", "cluster.pubsub",
+       "notify-keyspace-events is flags since ms (the latest setting wins)"),
 )}
 
 # Kinds handled outside core (registered by the Redis face with Node.register).
@@ -211,8 +253,8 @@ def put_acks(reqids: list[int]) -> tuple:
     return (PUT_ACKS, reqids)
 
 
-def replica_get(reqid: int, key: bytes, p: int, owner: str) -> tuple:
-    return (REPLICA_GET, reqid, key, p, owner)
+def replica_get(reqid: int, key: bytes, p: int, owner: str, have: bytes | None) -> tuple:
+    return (REPLICA_GET, reqid, key, p, owner, have)
 
 
 def get_answers(answers: list[Any]) -> tuple:
@@ -288,8 +330,28 @@ def heartbeat() -> tuple:
     return (HEARTBEAT,)
 
 
-def gossip(members: Any, ring: Any) -> tuple:
-    return (GOSSIP, members, ring)
+def gossip(members: Any, ring: Any, zones: Any) -> tuple:
+    return (GOSSIP, members, ring, zones)
+
+
+def admin(reqid: int, op: str, args: Any) -> tuple:
+    return (ADMIN, reqid, op, args)
+
+
+def admin_answer(reqid: int, err: str | None, lines: Any) -> tuple:
+    return (ADMIN_ANSWER, reqid, err, lines)
+
+
+def transfers_done(transfers: Any) -> tuple:
+    return (TRANSFERS_DONE, transfers)
+
+
+def transfer_batch(reqid: int, p: int, items: Any) -> tuple:
+    return (TRANSFER_BATCH, reqid, p, items)
+
+
+def transfer_ack(reqid: int) -> tuple:
+    return (TRANSFER_ACK, reqid)
 
 
 def held_query(reqid: int, key: bytes, p: int, owner: str) -> tuple:
@@ -336,6 +398,14 @@ def coll_forward_answer(reqid: int, err: str | None, reply: Any) -> tuple:
     return (COLL_FORWARD_ANSWER, reqid, err, reply)
 
 
+def block_watch(keys: Any, ttl: int) -> tuple:
+    return (BLOCK_WATCH, keys, ttl)
+
+
+def block_changed(keys: list[Any]) -> tuple:
+    return (BLOCK_CHANGED, keys)
+
+
 def keyspace_query(reqid: int, what: str, partitions: Any, args: Any) -> tuple:
     return (KEYSPACE_QUERY, reqid, what, partitions, args)
 
@@ -371,6 +441,26 @@ def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int
 
 def command_answer(reqid: int, reply: bytes) -> tuple:
     return (COMMAND_ANSWER, reqid, reply)
+
+
+def pubsub_publish(reqid: int, channel: bytes, message: bytes, shard: bool) -> tuple:
+    return (PUBSUB_PUBLISH, reqid, channel, message, shard)
+
+
+def pubsub_count(reqid: int, count: int) -> tuple:
+    return (PUBSUB_COUNT, reqid, count)
+
+
+def pubsub_query(reqid: int, what: str, args: Any) -> tuple:
+    return (PUBSUB_QUERY, reqid, what, args)
+
+
+def pubsub_answer(reqid: int, result: Any) -> tuple:
+    return (PUBSUB_ANSWER, reqid, result)
+
+
+def pubsub_events(flags: str, ms: int) -> tuple:
+    return (PUBSUB_EVENTS, flags, ms)
 
 
 # --- checking and describing -------------------------------------------------------------

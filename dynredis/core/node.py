@@ -23,15 +23,19 @@ store, the clock, the outbox) and routes each peer message to its handler by kin
   antientropy.py  hash-tree exchanges between replicas (merkle.py)
   reaper.py       removing objects dead for longer than the grace period
   probes.py       WAIT's "who holds this write?" and FLUSHALL
+  changes.py      membership changes: staged, planned, committed by the claimant
+  transfers.py    ownership transfers: partitions streamed to their new replicas
   collcoord.py    commands on hashes, sets, sorted sets and lists (sync, evaluate,
                   replicate; collstore.py, collview.py and records.py hold their data)
+  watches.py      key-change notifications to the nodes where clients wait on a key
+  blocking.py     the clients blocked on keys (BLPOP ...): queues, attempts, deadlines
 
 Peer messages (the table is messages.KINDS; this copy is checked against it by a test):
 
   kind   fields                           answer  handled by
   p      reqid key enc owner p base       pas     replica
   pas    reqids                           -       writes
-  g      reqid key p owner                gas     replica
+  g      reqid key p owner have           gas     replica
   gas    answers                          -       reads
   nak    reqid                            -       node
   rp     key enc p owner                  -       replica
@@ -50,7 +54,12 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   ra     reqid ok                         -       reaper
   reap   key p digest                     -       reaper
   hb     -                                -       membership
-  gs     members ring                     -       membership
+  gs     members ring zones               -       membership
+  adm    reqid op args                    ada     changes
+  ada    reqid err lines                  -       changes
+  xd     transfers                        -       changes
+  xb     reqid p items                    xba     transfers
+  xba    reqid                            -       transfers
   wq     reqid key p owner                wa      probes
   wa     reqid enc                        -       probes
   fl     reqid                            fla     probes
@@ -62,6 +71,8 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   cwr    p key owner records events       -       collections
   cf     reqid key payload                cfa     collections
   cfa    reqid err reply                  -       collections
+  bw     keys ttl                         -       watches
+  bc     keys                             -       watches
   kq     reqid what partitions args       kqr     cluster.keyscan
   kqr    reqid result                     -       cluster.keyscan
   cport  port                             -       cluster.ports
@@ -71,6 +82,11 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   rgt    entries reply                    rgt     cluster.registry
   af     reqid args user proto r w db     afa     cluster.affinity
   afa    reqid reply                      -       cluster.affinity
+  pp     reqid channel message shard      ppa     cluster.pubsub
+  ppa    reqid count                      -       cluster.pubsub
+  pq     reqid what args                  pqa     cluster.pubsub
+  pqa    reqid result                     -       cluster.pubsub
+  pne    flags ms                         -       cluster.pubsub
 """
 
 from __future__ import annotations
@@ -81,6 +97,8 @@ from typing import Any
 
 from . import messages as m
 from .antientropy import AntiEntropy
+from .blocking import Blocking
+from .changes import AdminCallback, Changes
 from .clock import VV, Clock
 from .collcoord import CollCoordinator
 from .collstore import CollectionStore
@@ -89,6 +107,7 @@ from .engine import Engine
 from .forward import Forwarder
 from .handoff import Handoff
 from .hlc import HLC
+from .inflight import postpone
 from .localstore import LocalStore
 from .membership import Membership, Route
 from .probes import HeldOp, Probes
@@ -97,12 +116,19 @@ from .reads import Reads
 from .reaper import Reaper
 from .replica import Replica
 from .ring import Ring
+from .transfers import Transfers
+from .watches import Watches
 from .writes import Writes
 
 __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
 
 Callback = Callable[[Result], Any]
 Handler = Callable[[str, tuple], None]
+
+# Dirty keys hashed into the anti-entropy trees per tick (about 10 ms of work; the
+# server ticks every 50 ms): writes are folded in as they come, never a whole
+# partition's worth at once.
+FOLD_PER_TICK = 2000
 
 
 class Node:
@@ -125,7 +151,7 @@ class Node:
         self.cfg = config or Config()
         self.cfg.validate()
         self.engine = engine
-        self.local = LocalStore(engine, self.cfg.cache_size)
+        self.local = LocalStore(engine, self.cfg.cache_size, self.cfg.cache_max_memory)
         self.rng = rng or random.Random(0)
         self.hlc = HLC()
         self.now = 0
@@ -137,7 +163,9 @@ class Node:
         # Request ids start at a random point per incarnation, so a restarted peer's
         # ids never collide with ones seen from its previous life.
         self._next_id = self.rng.getrandbits(40)
+        self.changes = Changes(self)
         self.membership = Membership(self, ring, members, seeds)
+        self.transfers = Transfers(self)
         self.replica = Replica(self)
         self.handoff = Handoff(self)
         self.reads = Reads(self)
@@ -147,11 +175,15 @@ class Node:
         self.reaper = Reaper(self)
         self.probes = Probes(self)
         self.coll = CollCoordinator(self, CollectionStore(engine, self.local))
+        self.watches = Watches(self)
+        self.blocking = Blocking(self)
         self.handlers: dict[str, Handler] = {m.REFUSED: self.on_refused}
         for table in (self.membership.handlers(), self.replica.handlers(),
                       self.handoff.handlers(), self.reads.handlers(), self.writes.handlers(),
                       self.forwarder.handlers(), self.anti_entropy.handlers(),
-                      self.reaper.handlers(), self.probes.handlers(), self.coll.handlers()):
+                      self.reaper.handlers(), self.probes.handlers(), self.coll.handlers(),
+                      self.watches.handlers(), self.changes.handlers(),
+                      self.transfers.handlers()):
             self.handlers.update(table)
         core_kinds = set(m.KINDS) - m.FACE_KINDS
         if set(self.handlers) != core_kinds:
@@ -168,7 +200,7 @@ class Node:
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:
         """Quorum write (writes.Writes.put): `ctx` None writes with this node's own
-        context, `data` None a tombstone."""
+        context, `data` None a tombstone (a collection's marker: EXPIRE of it)."""
         self.writes.put(key, ctx, data, expire_at, cb, w)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
@@ -183,6 +215,11 @@ class Node:
     def flush_all(self, cb: Callback) -> None:
         """Wipe every member's data (probes.Probes.flush_all)."""
         self.probes.flush_all(cb)
+
+    def admin(self, op: str, args: list[str], cb: AdminCallback) -> None:
+        """A membership change request (changes.Changes.admin): join, leave, replace,
+        remove, plan, commit, clear, show; run at the claimant."""
+        self.changes.admin(op, args, cb)
 
     # --- membership and placement, as the face sees them -----------------------------
 
@@ -216,6 +253,12 @@ class Node:
         self.membership.changed = value
 
     @property
+    def left(self) -> bool:
+        """This node left the cluster (or was removed) and has dropped its data: the
+        driver stops it."""
+        return self.membership.left and self.transfers.settled
+
+    @property
     def hints(self) -> int:
         """Hints this node keeps for down primaries."""
         return self.handoff.stored
@@ -241,6 +284,7 @@ class Node:
         """The driver cannot reach `peer` (connection refused or lost): requests stop
         choosing it, and reads and writes waiting on it count it as failed at once."""
         if self.membership.peer_down(peer):
+            self.transfers.peer_down(peer)
             self.reads.peer_down(peer)
             self.writes.peer_down(peer)
             self.coll.peer_down(peer)
@@ -288,6 +332,11 @@ class Node:
         self.outbox_msgs = 0
         return box
 
+    def renew_actor(self) -> None:
+        """Take a new clock identity (saved at once), as a node that lost data does."""
+        self.actor = self.rng.getrandbits(64).to_bytes(8, "big")
+        self.engine.meta_put("actor", self.actor)
+
     def next_reqid(self) -> int:
         """A request id unique on this node (the Redis face's walks draw from it too)."""
         self._next_id += 1
@@ -296,6 +345,11 @@ class Node:
     def deadline(self) -> int:
         """When a request started now times out."""
         return self.now + self.cfg.timeout_ms
+
+    def allowance(self, size: int) -> int:
+        """The time (ms) a request moving `size` bytes of value has beyond its deadline
+        (config.ms_per_mb): 0 for a value under 50 KB."""
+        return size * self.cfg.ms_per_mb >> 20
 
     # --- peer messages ---------------------------------------------------------------
 
@@ -324,6 +378,17 @@ class Node:
 
     # --- time ------------------------------------------------------------------------
 
+    def stalled(self, ms: int) -> None:
+        """The driver could not run for `ms` (its loop was busy past a tick: a large
+        value encoded or committed, a long command): answers to requests in flight may
+        have waited unread all along, so that time is not counted against them. A stall
+        of the coordinator never turns a write its replicas acknowledged in time into
+        NOQUORUM."""
+        postpone(self.reads.pending, ms)
+        postpone(self.writes.pending, ms)
+        postpone(self.forwarder.pending, ms)
+        postpone(self.coll.pending, ms)
+
     def tick(self) -> None:
         """Time out overdue requests, then whatever periodic work is due (heartbeats,
         gossip, handoff, the reaper's sweep, anti-entropy); the driver sets `now` first."""
@@ -335,7 +400,13 @@ class Node:
         self.reaper.expire(now)
         self.anti_entropy.expire(now)
         self.coll.expire(now)
+        self.changes.expire(now)
         self.membership.tick(now)
         self.handoff.tick(now)
+        self.changes.tick()
+        self.transfers.tick(now)
         self.reaper.tick(now)
         self.anti_entropy.tick(now)
+        self.watches.tick(now)
+        self.blocking.tick(now)
+        self.local.fold_some(FOLD_PER_TICK)

@@ -8,7 +8,9 @@ A sibling is `(ts, expire_at_ms, data)`:
 
 Objects travel and rest as msgpack bytes; encoding is canonical (entries sorted by
 actor), so two replicas holding the same object hold the same bytes and a read can
-compare replicas without decoding them.
+compare replicas without decoding them. A large object starts with a header
+(header.py) that tells whether it is dead, since when, and its digest, without decoding
+it: the functions below that take encoded bytes read that instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import msgspec
 
 from . import clock as dvv
 from . import counter
+from . import header as hdr
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
 
@@ -28,29 +31,99 @@ from .hlc import LOGICAL_BITS
 # (counter.py). Any, because compiled code checks declared types at run time.
 Sibling = tuple[int, int, Any]
 
+# Concurrent versions a key keeps. A write that would leave more than SIBLING_MAX is
+# refused (writes.py: Riak's max_siblings); a merge of versions made apart (both sides
+# of a partition, writes racing through different coordinators) keeps every one, so a
+# key can pass the cap only by merges, and then takes no new sibling until a write
+# whose context covers them resolves it. Past SIBLING_WARN a merge is counted in INFO.
 SIBLING_WARN = 25
 SIBLING_MAX = 100
 
 # Encoding with msgspec: the same bytes as msgpack's Packer(use_bin_type=True) for every
 # value we store or send (property-tested in tests/unit/test_obj.py, so versions written
 # before compare equal), in 2-3x less time. Decoding stays msgpack's: it gives tuples.
-_packb = msgspec.msgpack.Encoder().encode
+pack = msgspec.msgpack.Encoder().encode
 
 
 def encode(obj: Any) -> bytes:
-    """Canonical bytes of an object."""
-    return _packb(obj)
+    """Canonical bytes of an object (a header first if it is large)."""
+    body = pack(obj)
+    if len(body) < hdr.HEADED_FROM:
+        return body
+    return hdr.make(*_times(obj), body) + body
 
 
 def decode(data: bytes) -> Clock:
     """An object from `encode`'s bytes (tuples throughout)."""
-    entries, anon = msgpack.unpackb(data, use_list=False)
+    if data[0] == hdr.MAGIC:
+        entries, anon = msgpack.unpackb(memoryview(data)[hdr.SIZE:], use_list=False)
+    else:
+        entries, anon = msgpack.unpackb(data, use_list=False)
     return (entries, anon)
 
 
 def digest(data: bytes) -> bytes:
-    """A short fingerprint of an encoded object (to confirm what a peer stored)."""
+    """A short fingerprint of an encoded object (to confirm what a peer stored); a
+    large object's is in its header."""
+    if hdr.is_headed(data):
+        return hdr.digest(data)
     return blake2b(data, digest_size=16).digest()
+
+
+def fingerprint(data: bytes) -> bytes:
+    """What stands for an encoded object in a hash (anti-entropy's trees): its header if
+    it has one (the header holds the body's digest), else its bytes."""
+    return data[: hdr.SIZE] if hdr.is_headed(data) else data
+
+
+def same(a: bytes, b: bytes) -> bool:
+    """Whether two encoded objects are the same object (large ones by their headers)."""
+    if hdr.is_headed(a) and hdr.is_headed(b):
+        return a[: hdr.SIZE] == b[: hdr.SIZE]
+    return a == b
+
+
+def _times(obj: Clock) -> tuple[int, int, int]:
+    """(live, dead, reads) for a header: see header.py."""
+    live = 0
+    dead = 0
+    for sib in dvv.values(obj):
+        if sib[2] is None:
+            moment = sib[0] >> LOGICAL_BITS
+        else:
+            moment = sib[1]
+            if not moment:
+                live = hdr.FOREVER
+            elif moment > live:
+                live = moment
+        if moment > dead:
+            dead = moment
+    w = winner(obj)
+    reads = 0
+    if w is not None and w[0][2] is not None:
+        reads = w[0][1] or hdr.FOREVER
+    return live, dead, reads
+
+
+def dead_since_enc(data: bytes, now_ms: int) -> int | None:
+    """`dead_since` of an encoded object (a large one's header, or the first
+    header.HEADED_FROM bytes of it, is enough)."""
+    if hdr.is_headed(data):
+        live, dead, _ = hdr.times(data)
+        return None if live > now_ms else dead
+    return dead_since(decode(data), now_ms)
+
+
+def read_expiry(data: bytes, now_ms: int) -> int | None:
+    """What a plain GET of this encoded object sees: None for nothing, else the
+    value's expiry (0: none). A large object's header is enough."""
+    if hdr.is_headed(data):
+        reads = hdr.times(data)[2]
+        if reads <= now_ms:
+            return None
+        return 0 if reads == hdr.FOREVER else reads
+    sib = read_value(decode(data), now_ms)
+    return None if sib is None else sib[1]
 
 
 # Objects up to this size identify themselves by their bytes, larger ones by a digest:
@@ -139,13 +212,13 @@ def live_siblings(obj: Clock | None, now_ms: int) -> list[Sibling]:
             for s in sibs]
 
 
-def bound_siblings(obj: Clock) -> Clock:
-    """Collapse to the LWW sibling when siblings exceed SIBLING_MAX, keeping causality."""
-    if dvv.size(obj) <= SIBLING_MAX:
-        return obj
-    w = winner(obj)
-    assert w is not None
-    return dvv.keep_only(obj, w[1], w[2])
+def too_many_siblings(new: Clock, held: Clock | None) -> bool:
+    """Whether the write that made `new` from the replica's `held` must be refused: it
+    would leave more than SIBLING_MAX siblings, and more than the key holds already (a
+    write that resolves some siblings is taken even above the cap, where merges may
+    have brought a key)."""
+    size = dvv.size(new)
+    return size > SIBLING_MAX and (held is None or size > dvv.size(held))
 
 
 def max_ts(obj: Clock) -> int:

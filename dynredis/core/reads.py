@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import header as hdr
 from . import messages as m
+from . import obj as objmod
 from .clock import Clock
-from .inflight import overdue
+from .inflight import overdue_sized
 from .quorum import GetCore, Result, unreachable
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ Callback = Callable[[Result], Any]
 class GetOp(GetCore):
     """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
-    __slots__ = ("reqid", "key", "p", "cb", "deadline", "local", "targets")
+    __slots__ = ("reqid", "key", "p", "cb", "deadline", "extra", "local", "targets")
 
     def __init__(self, n: int, r: int, nval: int, key: bytes, p: int, cb: Callback,
                  local: tuple[bytes, Clock] | None,
@@ -39,6 +41,7 @@ class GetOp(GetCore):
         self.p = p
         self.cb = cb
         self.deadline = 0
+        self.extra = 0  # ms a large value adds to the deadline (inflight.overdue_sized)
         self.local = local
 
 
@@ -80,9 +83,16 @@ class Reads:
         if route.others:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
+            if enc is not None:
+                # node.allowance, inline: the answers are about as large as ours
+                op.extra = len(enc) * self.cfg.ms_per_mb >> 20
             self.pending[reqid] = op
+            # A large copy is named by its digest: a replica holding the same answers
+            # True instead of sending it back (a GET of a 100 MB value in step on every
+            # replica moves nothing between nodes).
+            have = objmod.digest(enc) if enc is not None and hdr.is_headed(enc) else None
             for peer, owner in route.others:
-                node.send(peer, m.replica_get(reqid, key, p, owner))
+                node.send(peer, m.replica_get(reqid, key, p, owner, have))
         self.progress(op)
 
     def on_answers(self, src: str, msg: tuple) -> None:
@@ -91,7 +101,10 @@ class Reads:
         for i in range(0, len(items) - 1, 2):
             op = pending.get(items[i])
             if op is not None:
-                op.add(src, items[i + 1])
+                enc = items[i + 1]
+                if enc is True:  # the same as our own copy (replica.on_get)
+                    enc = op.answers.get(self.name)
+                op.add(src, enc)
                 self.progress(op)
 
     def fail(self, reqid: int, peer: str) -> bool:
@@ -125,7 +138,7 @@ class Reads:
     def expire(self, now: int) -> None:
         """Reads past their deadline: NOQUORUM if still unanswered, then the repair of
         what the replicas that did answer were missing."""
-        for op in overdue(self.pending, now):
+        for op in overdue_sized(self.pending, now):
             self.stats.timeouts += 1
             reply = op.timed_out()
             if reply is not None:

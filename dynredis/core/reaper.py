@@ -8,10 +8,16 @@ member (all must be up) whether it may go:
     owner -> every member  ("rq", reqid, key, p, digest)  -> ("ra", reqid, yes/no)
     owner -> primaries     ("reap", key, p, digest)       once every member said yes
 
-A member says yes when, if it is a primary, it holds exactly that object committed (or
-nothing), it keeps no hint of the key for any primary, and it coordinates no read of
-the key (a read in flight may still repair what it read into the replicas). A replica
+A member says yes when no membership change is moving partitions, when, if it is a
+primary, it holds exactly that object committed (or
+nothing), it keeps no hint of the key for any primary, and it coordinates no read or
+write of the key (a read in flight may still repair what it read into the replicas; a
+write still waiting on a replica becomes a hint if that replica fails it). The owner
+that proposes asks the same of itself. A replica
 removes the key only if it still holds exactly that object.
+
+Nothing here reads a value: the sweep and the checks read heads (localstore.py), which
+for a large object is its header (header.py: since when it is dead, its digest).
 """
 
 from __future__ import annotations
@@ -70,16 +76,18 @@ class Reaper:
             self.sweep_step()
 
     def owned_objects(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """(partition, key, head) of every object of the partitions this node owns, then
+        of their collections' records (local.head: a large one's header only)."""
         local = self.local
         for p in self.node.membership.owned_partitions():
-            for key, enc in local.scan(p):
-                yield p, key, enc
+            for key, head in local.scan_heads(p):
+                yield p, key, head
             ep = ELEM_BASE + p  # the partition's collection records, if any
             if local.held_tree(ep) is not None:
-                for rkey, enc in local.scan(ep):
-                    yield ep, rkey, enc
+                for rkey, head in local.scan_heads(ep):
+                    yield ep, rkey, head
 
-    def consider_record(self, p: int, rkey: bytes, enc: bytes, now: int, grace: int) -> None:
+    def consider_record(self, p: int, rkey: bytes, head: bytes, now: int, grace: int) -> None:
         """A collection's element record that holds no value goes the way a dead object
         goes: one removed by a write of its own (SREM, HDEL, a pop) once dead for the
         grace period; one a key-wide removal stripped to its clock (DEL, a type change:
@@ -88,21 +96,21 @@ class Reaper:
         Removal records stay."""
         if rec.kind_of(rkey) == rec.REMOVAL:
             return
-        since = objmod.dead_since(objmod.decode(enc), now)
+        since = objmod.dead_since_enc(head, now)
         seen = self.bare_since
         if since is None:
             seen.pop((p, rkey), None)
             return
         if since:  # removed by a write of its own (SREM, HDEL ...): dead since then
             if now - since >= grace:
-                self.propose(p, rkey, enc)
+                self.propose(p, rkey, head)
             return
         first = seen.get((p, rkey))
         if first is None:
             if len(seen) < BARE_TRACKED:
                 seen[p, rkey] = now
         elif now - first >= grace:
-            self.propose(p, rkey, enc)
+            self.propose(p, rkey, head)
 
     def sweep_step(self) -> None:
         """Walk this node's owned partitions a batch at a time, looking for objects
@@ -117,23 +125,22 @@ class Reaper:
             if item is None:
                 self.sweep = None
                 return
-            p, key, enc = item
+            p, key, head = item
             if p >= ELEM_BASE:
-                self.consider_record(p, key, enc, now, grace)
+                self.consider_record(p, key, head, now, grace)
                 continue
-            since = objmod.dead_since(objmod.decode(enc), now)
+            since = objmod.dead_since_enc(head, now)
             if since is not None and now - since >= grace:
-                self.propose(p, key, enc)
+                self.propose(p, key, head)
 
-    def propose(self, p: int, key: bytes, enc: bytes) -> None:
+    def propose(self, p: int, key: bytes, head: bytes) -> None:
         # Every member must be up and agree: each primary holds exactly this object
         # and nobody keeps a hint for the key, or the old value could come back.
         node = self.node
         others = node.membership.members - {node.name}
-        if others & node.membership.down or self.engine.staged(p, key) \
-                or node.reads.reading(key):
+        digest = objmod.digest(head)
+        if others & node.membership.down or not self.may_reap(key, p, digest):
             return
-        digest = objmod.digest(enc)
         if not others:
             self.remove(key, p, digest)
             return
@@ -158,14 +165,15 @@ class Reaper:
 
     def may_reap(self, key: bytes, p: int, digest: bytes) -> bool:
         node = self.node
-        if node.reads.reading(key):
-            return False
+        if node.reads.reading(key) or node.writes.writing(key) or node.ring.next:
+            return False  # (while partitions move, their replicas are not settled)
         primaries = node.membership.ring.preference_list(rec.base_partition(p), node.cfg.n)
         if node.name in primaries:
-            enc = self.local.get_record(p, key)
+            head = self.local.head(p, key)
             # Only a committed copy counts: a crash must not be able to take it back.
             # No copy at all is as good (nothing to revive).
-            if enc is not None and (objmod.digest(enc) != digest or self.engine.staged(p, key)):
+            if head is not None and (objmod.digest(head) != digest
+                                     or self.engine.staged(p, key)):
                 return False
         handoff = node.handoff
         for owner in primaries:
@@ -198,11 +206,15 @@ class Reaper:
 
     def remove(self, key: bytes, p: int, digest: bytes) -> None:
         local = self.local
-        enc = local.get_record(p, key)
-        if enc is not None and objmod.digest(enc) == digest:
+        head = local.head(p, key)
+        if head is not None and objmod.digest(head) == digest:
             if p >= ELEM_BASE:
                 local.delete_record(p, key)
                 self.bare_since.pop((p, key), None)
             else:
                 local.delete(p, key)
             self.node.stats.reaped += 1
+            # a partition this node is sending or leaving: its new replicas too
+            for target in self.node.transfers.forward_to.get(rec.base_partition(p), ()):
+                if target != self.node.name:
+                    self.node.send(target, m.reap(key, p, digest))

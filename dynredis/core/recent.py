@@ -18,7 +18,7 @@ about 1,000 instructions per replica get when the working set outgrew the young 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Final
 
 
 class RecentMap:
@@ -49,6 +49,91 @@ class RecentMap:
 
     def clear(self) -> None:
         self.entries.clear()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+# What a cached entry costs beyond its key's and value's bytes: its dict slot and
+# OrderedDict link, and the headers of two bytes objects.
+ENTRY_OVERHEAD: Final = 160
+NO_LIMIT: Final = 1 << 60  # a short int still (compiled code: no big-int arithmetic)
+
+
+class RecentBytes:
+    """A RecentMap of bytes values bounded by count and by bytes (the node's object
+    cache): it holds the last `size` entries set, fewer if they take more than
+    `max_bytes` (0: no bound by bytes). A value that would take more than an eighth of
+    `max_bytes` is not kept at all (any older copy of its key is dropped), so one large
+    value never empties the cache of the small ones."""
+
+    __slots__ = ("entries", "size", "max_bytes", "limit", "largest", "held")
+
+    def __init__(self, size: int, max_bytes: int = 0) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        self.max_bytes = max_bytes
+        self.limit = max_bytes or NO_LIMIT  # the bound by bytes
+        self.largest = max_bytes >> 3 if max_bytes else NO_LIMIT  # the largest entry kept
+        self.held = 0  # bytes of the entries, overhead included
+        self.entries: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value set last for `key`, or None."""
+        return self.entries.get(key)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.entries
+
+    def set(self, key: bytes, value: bytes, old: bytes | None) -> None:
+        """Cache `value` for `key`. `old` is what the caller read for the key just
+        before (from this cache, or from the store when it was not cached; None if
+        nothing): it is what the cache holds for the key if it holds anything, so the
+        set costs one operation, not a lookup to learn the size it replaces."""
+        cost = len(key) + len(value) + ENTRY_OVERHEAD
+        if cost > self.largest:
+            if old is not None:
+                self.pop(key)
+            return
+        entries = self.entries
+        n = len(entries)
+        entries[key] = value  # a key set again keeps its place: FIFO
+        if len(entries) > n:
+            self.held += cost
+            if n >= self.size or self.held > self.limit:
+                self.shrink()
+        else:
+            self.held += len(value) - (len(old) if old is not None else 0)
+            if self.held > self.limit:
+                self.shrink()
+
+    def shrink(self) -> None:
+        """Forget the oldest entries until within both bounds."""
+        entries = self.entries
+        while entries and (len(entries) > self.size or self.held > self.limit):
+            key, value = entries.popitem(last=False)
+            self.held -= len(key) + len(value) + ENTRY_OVERHEAD
+
+    def resize(self, max_bytes: int) -> None:
+        """A new bound by bytes (CONFIG SET), applied at once."""
+        self.max_bytes = max_bytes
+        self.limit = max_bytes or NO_LIMIT
+        self.largest = max_bytes >> 3 if max_bytes else NO_LIMIT
+        for key in [k for k, v in self.entries.items()
+                    if len(k) + len(v) + ENTRY_OVERHEAD > self.largest]:
+            self.pop(key)
+        self.shrink()
+
+    def pop(self, key: bytes) -> None:
+        """Forget `key` (no error if absent)."""
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.held -= len(key) + len(old) + ENTRY_OVERHEAD
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.held = 0
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -42,6 +42,8 @@ class Replica:
         try:
             if owner == self.name:
                 self.apply(key, enc, p, base)
+                if node.transfers.forward_to:
+                    node.transfers.forward(key, enc, p)
             else:
                 node.handoff.store(owner, p, key, enc)
         except Exception:
@@ -50,7 +52,7 @@ class Replica:
         node.batch_for(src, m.PUT_ACKS).append(reqid)
 
     def on_get(self, src: str, msg: tuple) -> None:
-        _, reqid, key, p, owner = msg
+        _, reqid, key, p, owner, have = msg
         self.stats.replica_gets += 1
         node = self.node
         try:
@@ -60,7 +62,10 @@ class Replica:
             raise
         answers = node.batch_for(src, m.GET_ANSWERS)
         answers.append(reqid)
-        answers.append(enc)
+        if have is not None and enc is not None and objmod.digest(enc) == have:
+            answers.append(True)  # what the coordinator holds: not sent back
+        else:
+            answers.append(enc)
 
     def on_repair(self, src: str, msg: tuple) -> None:
         _, key, enc, p, owner = msg
@@ -94,33 +99,32 @@ class Replica:
         local = self.local
         lenc = local.get_enc(p, key)
         if lenc is None:
-            local.put(p, key, enc)
+            local.put(p, key, enc, None)
             return
         if lenc == enc:
             return
         if base is not None and objmod.is_identity(lenc, base):
-            local.put(p, key, enc)
+            local.put(p, key, enc, lenc)
             return
         mine = objmod.decode(lenc)
         incoming = objmod.decode(enc)
         if dvv.less(mine, incoming):
             # The common case: the coordinator's write covers everything we hold.
-            local.put(p, key, enc)
+            local.put(p, key, enc, lenc)
             return
-        merged = self.bound(dvv.sync(mine, incoming))
+        merged = dvv.sync(mine, incoming)
+        self.note_siblings(merged)
         menc = objmod.encode(merged)
         if menc != lenc:
-            local.put(p, key, menc)
+            local.put(p, key, menc, lenc)
 
-    def bound(self, clock: Clock) -> Clock:
-        """Keep an object within the sibling bounds (warn, then collapse by LWW)."""
+    def note_siblings(self, clock: Clock) -> None:
+        """Count an object with many siblings (INFO sibling_warnings). A merge keeps
+        every sibling, whatever their number: each was acknowledged to someone, and a
+        merge refused would leave replicas apart for good (only a new write is refused
+        at the cap, writes.py)."""
         entries = clock[0]
         if len(entries) < 2 and not clock[1] and (not entries or len(entries[0][2]) < 2):
-            return clock
-        size = dvv.size(clock)
-        if size > objmod.SIBLING_WARN:
+            return
+        if dvv.size(clock) > objmod.SIBLING_WARN:
             self.stats.sibling_warnings += 1
-            if size > objmod.SIBLING_MAX:
-                self.stats.sibling_collapses += 1
-                return objmod.bound_siblings(clock)
-        return clock

@@ -3,8 +3,12 @@
 The coordinator, a replica in the key's active preference list, builds the new version
 on its own copy (a new dot of its actor, an HLC timestamp later than every version it
 holds), stores it, sends it to the other replicas and replies after W acknowledgements
-(its own included) or as soon as W can no longer come. A node outside the list
-forwards the write (forward.py). The quorum decisions are quorum.py's.
+(its own included) or as soon as W can no longer come. A primary that is down with no
+fallback standing in for it (a cluster of exactly N nodes) gets its copy as a hint the
+coordinator keeps (handoff.py); so does a replica that fails the write or does not
+acknowledge it within the request timeout (the op stays after the client's reply until
+every replica answered). A node outside the list forwards the write
+(forward.py). The quorum decisions are quorum.py's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from . import counter
 from . import messages as m
 from . import obj as objmod
 from .clock import VV, Clock
-from .inflight import overdue
+from .inflight import overdue_sized
 from .membership import Route
 from .quorum import PutCore, Result, unreachable
 from .records import marker_type
@@ -30,22 +34,30 @@ Callback = Callable[[Result], Any]
 # Why an increment was refused (the Redis face words these as Redis does).
 NOT_AN_INTEGER = "not-an-integer"
 OVERFLOW = "overflow"
+# Why a write was refused: it would leave the key more than obj.SIBLING_MAX concurrent
+# versions (the Redis face words it; the error is its first word).
+TOO_MANY_SIBLINGS = "too-many-siblings"
 WRONG_TYPE = "wrong-type"  # an increment of a collection key
 
 
 class PutOp(PutCore):
-    """A coordinated write in flight."""
+    """A coordinated write in flight: until every replica acknowledged it or failed, even
+    after the client's reply (a replica that fails it gets a hint, see `missed`)."""
 
-    __slots__ = ("reqid", "cb", "deadline", "obj", "targets")
+    __slots__ = ("reqid", "cb", "deadline", "extra", "obj", "targets", "key", "p", "enc")
 
     def __init__(self, n: int, w: int, nval: int, cb: Callback, obj: Clock,
-                 targets: list[tuple[str, str]]) -> None:
+                 targets: list[tuple[str, str]], key: bytes, p: int, enc: bytes) -> None:
         super().__init__(n, w, nval)
         self.reqid = 0
         self.cb = cb
         self.deadline = 0
+        self.extra = 0  # ms a large value adds to the deadline (inflight.overdue_sized)
         self.obj = obj
         self.targets = targets
+        self.key = key
+        self.p = p
+        self.enc = enc
 
 
 def known_part(ctx: VV, local: Clock | None) -> VV:
@@ -94,7 +106,11 @@ class Writes:
         """Quorum write of a new version of `key`.
 
         `ctx` is the causal context the write supersedes; None means this node's own
-        current context (plain SET/DEL). `data` None writes a tombstone.
+        current context (plain SET/DEL). `data` None writes a tombstone; besides bytes
+        it may be what an EXPIRE or PERSIST read (a counter's state, or a collection
+        header's type marker, which goes to the collection coordinator). A write with a
+        context that would leave more than obj.SIBLING_MAX siblings is refused
+        (TOO_MANY_SIBLINGS).
         """
         membership = self.membership
         p = membership.ring.partition_of(key)
@@ -102,7 +118,7 @@ class Writes:
         w = w or self.cfg.w
         if not route.local:
             self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
-                                        cb)
+                                        cb, len(data) if data is not None else 0)
             return
         coll = self.node.coll
         if key in coll.store.known:
@@ -121,7 +137,13 @@ class Writes:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
-            new = self.node.replica.bound(new)
+            if objmod.too_many_siblings(new, local):
+                # Refused rather than acknowledged and trimmed: every value a client
+                # was told is written stays until a write whose context covers it.
+                self.stats.sibling_refusals += 1
+                self.node.done.append((cb, (TOO_MANY_SIBLINGS, None)))
+                return
+            self.node.replica.note_siblings(new)
         self.replicate(key, p, route, w, cb, new, lenc)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
@@ -210,22 +232,32 @@ class Writes:
 
     def replicate(self, key: bytes, p: int, route: Route, w: int, cb: Callback,
                   new: Clock, base: bytes | None) -> None:
-        """Store the coordinator's new version and send it to the other replicas.
+        """Store the coordinator's new version and send it to the other replicas (and
+        keep a hint for each down primary no fallback stands in for).
 
         `base` is what the coordinator held (and built `new` on, so `new` covers it): a
         replica holding exactly that takes `new` without decoding and merging."""
         node = self.node
         enc = objmod.encode(new)
-        self.local.put(p, key, enc)
-        op = PutOp(len(route.targets), w, self.cfg.n, cb, new, route.targets)
+        self.local.put(p, key, enc, base)
+        for owner in route.missing:
+            # No fallback took this primary's copy: keep it as a hint here, handed
+            # off when the primary is back (it does not count toward W).
+            node.handoff.store(owner, p, key, enc)
+        extra = route.pending
+        op = PutOp(len(route.targets) + len(extra), w + len(extra), self.cfg.n, cb, new,
+                   route.write_targets, key, p, enc)
         op.ack(self.name)
-        if route.others:
+        if route.others or extra:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
+            op.extra = len(enc) * self.cfg.ms_per_mb >> 20  # node.allowance, inline
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
             for peer, owner in route.others:
                 node.send(peer, m.replica_put(reqid, key, enc, owner, p, ident))
+            for peer in extra:
+                node.send(peer, m.replica_put(reqid, key, enc, peer, p, ident))
         self.progress(op)
 
     # --- answers and their absence ---------------------------------------------------
@@ -243,32 +275,56 @@ class Writes:
         op = self.pending.get(reqid)
         if op is None:
             return False
-        op.fail(peer)
+        if peer not in op.acked and peer not in op.failed:
+            op.fail(peer)
+            self.missed(op, peer)
         self.progress(op)
         return True
 
     def peer_down(self, peer: str) -> None:
         """Every write waiting on `peer` counts it as failed."""
         waiting = [op for op in self.pending.values()
-                   if peer not in op.acked and any(x == peer for x, _ in op.targets)]
+                   if peer not in op.acked and peer not in op.failed
+                   and any(x == peer for x, _ in op.targets)]
         for op in waiting:
             op.fail(peer)
+            self.missed(op, peer)
             self.progress(op)
 
+    def writing(self, key: bytes) -> bool:
+        """A write of `key` coordinated here still waits on a replica: if that replica
+        fails it, the write becomes a hint, so the key must not be reaped meanwhile
+        (reaper.py)."""
+        return any(op.key == key for op in self.pending.values())
+
+    def missed(self, op: PutOp, peer: str) -> None:
+        """`peer` did not take write `op`: keep a hint for the owner it stood for, handed
+        off when that owner is up (a replica lost in the moments before the failure
+        detector saw it go would otherwise wait for anti-entropy)."""
+        handoff = self.node.handoff
+        for node, owner in op.targets:
+            if node == peer and owner != self.name:
+                handoff.store(owner, op.p, op.key, op.enc)
+
     def progress(self, op: PutOp) -> None:
-        # A write has nothing left to do once answered: later acks find no op.
+        # The client's reply as soon as it is decided; the op stays until every replica
+        # acknowledged or failed, so that a late failure still leaves a hint.
         reply = op.decide(op.obj)
         if reply is not None:
-            self.pending.pop(op.reqid, None)
             if reply[0] is not None:
                 self.stats.noquorum += 1
             self.node.done.append((op.cb, reply))
+        if op.replied and op.complete():
+            self.pending.pop(op.reqid, None)
 
     def expire(self, now: int) -> None:
-        for op in overdue(self.pending, now):
+        for op in overdue_sized(self.pending, now):
             del self.pending[op.reqid]
-            self.stats.timeouts += 1
+            for node, _ in op.targets:
+                if node not in op.acked and node not in op.failed and node != self.name:
+                    self.missed(op, node)
             reply = op.timed_out()
             if reply is not None:
+                self.stats.timeouts += 1
                 self.stats.noquorum += 1
                 self.node.done.append((op.cb, reply))

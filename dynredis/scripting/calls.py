@@ -15,6 +15,7 @@ from typing import Any
 from ..commands.common import ok_or_error
 from ..commands.databases import map_args
 from ..commands.metadata import redis_record
+from ..commands.notify import run as run_notifying
 from ..commands.table import Command, lookup
 from ..resp import encode as resp
 
@@ -44,6 +45,7 @@ class ScriptCall:
         d["nil"] = resp.nil(proto)
         d["tx"] = None  # a script's commands never queue in the client's MULTI
         d["gate_owner"] = owner  # the script whose key gates its commands pass
+        d["may_block"] = False  # BLMPOP, BZMPOP: their non-blocking form, as in Redis
         d.update(attrs)
 
     def __getattr__(self, name: str) -> Any:
@@ -127,7 +129,7 @@ def execute(run: Any, args: list[bytes], proto: int, loading: bool,
         run.wrote = True
     call = ScriptCall(run.conn, proto, done, run, db=run.db)
     try:
-        reply = cmd.handler(call, map_args(cmd, args, run.db, run.conn.cluster_view))
+        reply = run_notifying(cmd, call, map_args(cmd, args, run.db, run.conn.cluster_view))
     except Exception:
         reply = resp.error(f"ERR internal error executing '{cmd.name}'")
     run.db = call.db  # SELECT in a script: its later commands' database, not the client's

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from ..commands.glob import stringmatch
+from ..commands.metadata import spec_keys
 from ..commands.table import Command, commands
 from ..resp import encode as resp
 
@@ -265,7 +266,8 @@ class User:
                 name = sub.name
         if name not in self.allowed():
             return "command", name
-        if self.keys == ["*"] or not cmd.first_key:
+        if self.keys == ["*"] or not (cmd.first_key or cmd.keys_of
+                                      or "movablekeys" in cmd.flags):
             return None
         for key in command_keys(cmd, args):
             if not any(stringmatch(p.encode(), key) for p in self.keys):
@@ -274,7 +276,13 @@ class User:
 
 
 def command_keys(cmd: Command, args: list[bytes]) -> list[bytes]:
-    """The key arguments of a command by its key positions (as COMMAND GETKEYS)."""
+    """The key arguments of a command (as COMMAND GETKEYS): where its `keys_of` or, for
+    a command whose keys move, Redis' key specs find them (SORT's STORE, the keys after
+    a numkeys), else by its key positions."""
+    if cmd.keys_of is not None or "movablekeys" in cmd.flags:
+        keys = cmd.keys_of(args) if cmd.keys_of is not None else spec_keys(cmd.name, args)
+        if keys is not None:
+            return keys
     first, last, step = cmd.first_key, cmd.last_key, cmd.step or 1
     if not first or first >= len(args):
         return []

@@ -25,10 +25,13 @@ from .. import native
 from ..cluster.affinity import Affinity
 from ..cluster.keyscan import KeyScan
 from ..cluster.ports import ClusterPorts, default_cluster_port
+from ..commands.callstats import CallStats
 from ..commands.collection import run_forwarded
 from ..commands.context import ServerFigures
 from ..commands.gate import KeyGate
+from ..commands.notify import run as run_notifying
 from ..commands.table import lookup
+from ..commands.watch import Watchers
 from ..core import driver
 from ..core.config import Config
 from ..core.node import Node
@@ -40,7 +43,8 @@ from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
-from .wire import batch
+from .subscriptions import PubSub
+from .wire import encode
 
 
 def resp_error(text: str) -> bytes:
@@ -49,6 +53,9 @@ def resp_error(text: str) -> bytes:
 log = logging.getLogger("dynredis.server")
 
 TICK_S = 0.05
+# A tick this much later than due means the loop was busy (a large value encoded or
+# committed, a long command): requests in flight get the time back (Node.stalled).
+STALL_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
@@ -67,6 +74,7 @@ UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
 CANDIDATES_MAX = 64
 CANDIDATE_TTL_S = 10.0
 PROVEN_MAX = 4096
+WILDCARDS = ("0.0.0.0", "::")  # listen on every (IPv4, IPv6) address
 
 
 @dataclasses.dataclass
@@ -75,8 +83,15 @@ class NodeOptions:
     # The port for cluster-aware clients (see README "Cluster-aware clients"): None for
     # port + 10000, 0 for none.
     cluster_port: int | None = None
+    # The address(es) to listen on: one, or several separated by spaces or commas (as
+    # Redis' bind); 0.0.0.0 or :: for every address (then announce_ip is needed).
     bind: str = "127.0.0.1"
-    announce: str | None = None
+    # What peers and clients should use for this node, where it differs from what it
+    # listens on (NAT, containers): its address, main port and cluster port.
+    announce_ip: str | None = None
+    announce_port: int | None = None
+    announce_cluster_port: int | None = None
+    zone: str = ""  # the node's zone (rack, data center): replicas spread across zones
     data_dir: str = "./data/node"
     seeds: tuple[str, ...] = ()
     n: int = 3
@@ -87,6 +102,7 @@ class NodeOptions:
     ae_interval_ms: int = 200
     tombstone_grace_ms: int = 600_000
     phi_threshold: float = 8.0
+    object_cache_max_memory: int = 64 << 20
     engine: str = "lmdb"
     durability: str = "buffered"
     requirepass: str | None = None
@@ -102,12 +118,32 @@ class NodeOptions:
     tls_cluster: bool = False  # peers dial each other's TLS port
 
     @property
+    def bind_addresses(self) -> list[str]:
+        return [a for a in self.bind.replace(",", " ").split() if a]
+
+    @property
     def name(self) -> str:
         """The node's name in the ring: the address its peers dial (its TLS port with
-        --tls-cluster yes)."""
-        if self.announce:
-            return self.announce
-        return f"{self.bind}:{self.tls_port if self.tls_cluster else self.port}"
+        --tls-cluster yes), as announced; CLUSTER SLOTS/SHARDS/NODES give it to clients."""
+        host = self.announce_ip or self.bind_addresses[0]
+        port = self.announce_port or (self.tls_port if self.tls_cluster else self.port)
+        return f"{host}:{port}"
+
+    def check_addresses(self) -> None:
+        """Refuse a name peers could not dial."""
+        addrs = self.bind_addresses
+        if not addrs:
+            raise ValueError("--bind needs an address")
+        if not self.announce_ip and addrs[0] in WILDCARDS:
+            raise ValueError(f"--bind {addrs[0]} listens on every address: give "
+                             "--announce-ip, the address peers and clients should use")
+        if self.announce_ip is not None and (not self.announce_ip or any(
+                c in self.announce_ip for c in " ,@")):
+            raise ValueError(f"--announce-ip {self.announce_ip!r} is not an address")
+        for what, port in (("--announce-port", self.announce_port),
+                           ("--announce-cluster-port", self.announce_cluster_port)):
+            if port is not None and not 0 < port <= 65535:
+                raise ValueError(f"{what} must be between 1 and 65535")
 
 
 def _callback_failed(exc: Exception) -> None:
@@ -140,6 +176,7 @@ class NodeServer:
                           opts.tls_ca_cert_file, opts.tls_auth_clients, opts.tls_cluster)
         if not opts.port and not opts.tls_port:
             raise ValueError("the node needs a --port or a --tls-port")
+        opts.check_addresses()
         self.opts = opts
         self.name = opts.name
         self.secret = opts.cluster_secret or os.urandom(32).hex()
@@ -173,13 +210,15 @@ class NodeServer:
                         q=ring.q if ring is not None else opts.ring_size,
                         timeout_ms=opts.timeout_ms, ae_interval_ms=opts.ae_interval_ms,
                         tombstone_grace_ms=opts.tombstone_grace_ms,
-                        phi_threshold=opts.phi_threshold)
+                        phi_threshold=opts.phi_threshold, zone=opts.zone,
+                        cache_max_memory=opts.object_cache_max_memory)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
         self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
                              if opts.cluster_port is None else opts.cluster_port)
         # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
-        self.cluster_ports = ClusterPorts(self.node, self.cluster_port)
+        self.cluster_ports = ClusterPorts(
+            self.node, opts.announce_cluster_port or self.cluster_port)
         # ACL users, the same on every node (extra peer message kind "acl").
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
@@ -193,9 +232,23 @@ class NodeServer:
         # first up replica (cluster/affinity.py: extra peer message kinds "af", "afa").
         self.gate = KeyGate()
         self.affinity = Affinity(self.node, self._run_forwarded)
+        # Keys this node's clients WATCH: writes through this node mark them.
+        self.watchers = Watchers()
+        # Command figures: INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
+        self.callstats = CallStats()
+        self.monitors: list[ClientConnection] = []  # MONITOR clients (commands/monitor.py)
+        # CLIENT PAUSE: until when (node ms, 0: not paused), whether only writes wait,
+        # and the clients whose command waits for it to end.
+        self.pause_until = 0
+        self.pause_writes_only = False
+        self.postponed: list[ClientConnection] = []
         self._forward_conn: ClientConnection | None = None
+        # Pub/sub across the cluster and keyspace notifications (cluster/pubsub.py:
+        # extra peer message kinds "pp", "ppa", "pq", "pqa", "pne").
+        self.pubsub = PubSub(self.node)
         self._next_announce = 0.0
         self._next_unstick = 0.0
+        self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
         self.clients: dict[int, ClientConnection] = {}
         self.limits = Limits()
         self.client_count = 0  # connections counted against maxclients (not peers)
@@ -220,6 +273,9 @@ class NodeServer:
         self.peer_writes = 0
         self.client_writes = 0
         self.connections_received = 0
+        self.net_input = 0  # bytes read from clients
+        self.net_output = 0  # bytes written to clients
+        self.reads_processed = 0  # reads from client sockets
         self.paused_clients = 0  # times a client was not read: too many commands in flight
         self._client_ids = 0
         self.started = time.time()
@@ -227,6 +283,7 @@ class NodeServer:
         # Until the node has heard from its peers, data commands answer -LOADING (a
         # node alone, without seeds, has no one to wait for).
         self.loading = bool(self.node.members - {self.name}) or bool(opts.seeds)
+        self.stop_event: asyncio.Event | None = None  # set: serve_forever stops the node
         self.run_id = os.urandom(20).hex()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
@@ -288,7 +345,7 @@ class NodeServer:
             for peer, msgs in outbox.items():
                 link = self.link(peer)
                 if not self._peer_output_over(link):
-                    link.send(batch(msgs))
+                    link.send(encode(msgs))
 
     def _peer_output_over(self, link: PeerLink) -> bool:
         """client-output-buffer-limit's `slave` class, for the links to peers (what a
@@ -300,7 +357,7 @@ class NodeServer:
         limit = self.limits.output["slave"]
         if t is None or limit.none:
             return False
-        used = t.get_write_buffer_size()
+        used = link.unsent()
         since = self.peer_obuf_since.get(link.name, 0.0)
         over, since = limit.over(used, since, time.monotonic())
         self.peer_obuf_since[link.name] = since
@@ -394,9 +451,50 @@ class NodeServer:
             self.cluster_ports.tell(peer)
             self.users.tell(peer)
             self.scripts.registry.tell(peer)
+            self.pubsub.cluster.tell(peer)
         else:
             self.node.peer_down(peer)
         self.pump()
+
+    # --- CLIENT PAUSE ----------------------------------------------------------------
+
+    def paused_for(self, cmd: Any) -> bool:
+        """Whether `cmd` waits for the pause to end (the pause may have ended)."""
+        if self.node.now >= self.pause_until:
+            self.end_pause()
+            return False
+        if not self.pause_writes_only:
+            return True
+        return "write" in cmd.flags or cmd.name in ("eval", "evalsha", "fcall")
+
+    def pause_clients(self, until: int, writes_only: bool) -> None:
+        if until > self.pause_until or not self.pause_until:
+            self.pause_until = until
+        # ALL wins over WRITE while both are in force, as in Redis
+        self.pause_writes_only = writes_only and (self.pause_writes_only or
+                                                  not self.postponed)
+        if self.loop is not None:
+            self.loop.call_later(max(0.0, (until - self.node.now) / 1000) + 0.001,
+                                 self._pause_timer)
+
+    def _pause_timer(self) -> None:
+        self.set_now()
+        if self.pause_until and self.node.now >= self.pause_until:
+            self.end_pause()
+            self.pump()
+
+    def end_pause(self) -> None:
+        """The pause is over: the commands it held run, in the order they came."""
+        self.pause_until = 0
+        self.pause_writes_only = False
+        waiting, self.postponed = self.postponed, []
+        for conn in waiting:
+            args = conn.postponed
+            conn.postponed = None
+            conn.script_held = False
+            if args is not None and conn.transport is not None:
+                conn.execute(args)
+            conn.release_hold()
 
     # --- timers ----------------------------------------------------------------------
 
@@ -404,12 +502,14 @@ class NodeServer:
         loop = self.loop
         assert loop is not None
         try:
+            self._give_back_stall()
             self.set_now()
             self.node.tick()
             self.keyscan.tick()
             self.scripts.registry.tick()
             self.scripts.tick()
             self.affinity.tick()
+            self.pubsub.tick()
             mono = time.monotonic()
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
@@ -428,9 +528,23 @@ class NodeServer:
             if self.loading:
                 self._check_linked(mono)
             self.pump()
+            if self.node.left and self.stop_event is not None and not self.stop_event.is_set():
+                log.info("node %s left the cluster and handed off its data: stopping",
+                         self.name)
+                self.stop_event.set()
         except Exception:
             log.exception("tick failed")
+        self._tick_due = time.monotonic() + TICK_S
         loop.call_later(TICK_S, self._tick)
+
+    def _give_back_stall(self) -> None:
+        """Before requests are timed out: if this tick runs late, the loop was busy
+        and could not read their answers meanwhile; that time is given back to them."""
+        due = self._tick_due
+        if due:
+            late = time.monotonic() - due
+            if late >= STALL_S:
+                self.node.stalled(int(late * 1000))
 
     def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
                        db: int, done: Callable[[bytes], None]) -> None:
@@ -447,6 +561,7 @@ class NodeServer:
         if cmd is None:
             done(resp_error("ERR unknown command"))
             return
+        self.watchers.wrote(cmd, args)
         # Its writes wait for every replica that is up, not W of them: when the client
         # hears back, no copy is still on its way to a replica (a FLUSHALL the client
         # sends next through its own node could otherwise be overtaken by one), and it
@@ -457,7 +572,7 @@ class NodeServer:
                           perms=self.users.restrictions(user), r=r or None,
                           w=max(w or node.cfg.w, every), db=db)
         try:
-            reply = cmd.handler(call, args)
+            reply = run_notifying(cmd, call, args)
         except Exception:
             log.exception("command %s failed", cmd.name)
             reply = resp_error(f"ERR internal error executing '{cmd.name}'")
@@ -482,12 +597,13 @@ class NodeServer:
         instead of answering NOQUORUM while the links come up after a restart. A node
         that knows no member yet but has seeds waits for them up to the same grace."""
         node = self.node
+        membership = node.membership
         others = node.members - {self.name}
         waited = (mono - self.started_mono) * 1000 >= node.cfg.startup_grace_ms
-        if not others and node.membership.seeds and not waited:
+        if not others and membership.seeds and not waited:
             return
         for peer in others:
-            if not node.membership.fd.known(peer) and peer not in node.down:
+            if not membership.fd.known(peer) and peer not in node.down:
                 return
         self.loading = False
         log.info("node %s heard from its peers: serving", self.name)
@@ -512,6 +628,12 @@ class NodeServer:
 
     # --- lifecycle -------------------------------------------------------------------
 
+    @property
+    def listen_on(self) -> str | list[str]:
+        """The host argument of create_server: the address, or the addresses, to bind."""
+        addrs = self.opts.bind_addresses
+        return addrs[0] if len(addrs) == 1 else addrs
+
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.limits.maxclients = fit_maxclients(self.limits.maxclients)
@@ -522,18 +644,18 @@ class NodeServer:
         try:
             if opts.port:
                 self.server = await self.loop.create_server(
-                    lambda: ClientConnection(self), opts.bind, opts.port,
+                    lambda: ClientConnection(self), self.listen_on, opts.port,
                     reuse_address=True, backlog=1024)
                 servers.append(self.server)
             if opts.tls_port:
                 self.tls_server = await self.loop.create_server(
-                    lambda: ClientConnection(self), opts.bind, opts.tls_port,
+                    lambda: ClientConnection(self), self.listen_on, opts.tls_port,
                     reuse_address=True, backlog=1024, ssl=self.client_tls)
                 servers.append(self.tls_server)
             if self.cluster_port:
                 # A node that serves TLS only serves its cluster port over TLS too.
                 self.cluster_server = await self.loop.create_server(
-                    lambda: ClientConnection(self, cluster_view=True), opts.bind,
+                    lambda: ClientConnection(self, cluster_view=True), self.listen_on,
                     self.cluster_port, reuse_address=True, backlog=1024,
                     ssl=None if opts.port else self.client_tls)
         except OSError:
@@ -550,7 +672,7 @@ class NodeServer:
 
     async def serve_forever(self) -> None:
         await self.start()
-        stop = asyncio.Event()
+        stop = self.stop_event = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -603,6 +725,16 @@ class NodeServer:
             evicted_clients=self.evicted_clients,
             peer_links_accepted=self.peer_auth.accepted,
             peer_links_refused=self.peer_auth.refusals,
+            bind=" ".join(self.opts.bind_addresses),
+            pubsub_channels=len(self.pubsub.subs.tables["channels"]),
+            pubsub_patterns=len(self.pubsub.subs.tables["patterns"]),
+            pubsubshard_channels=len(self.pubsub.subs.tables["shard"]),
+            pubsub_delivered=self.pubsub.subs.delivered,
+            calls=self.callstats,
+            net_input=self.net_input,
+            net_output=self.net_output,
+            reads_processed=self.reads_processed,
+            clients_memory=sum(c.memory() for c in self.clients.values()),
         )
 
     def reset_stats(self) -> None:
@@ -612,6 +744,8 @@ class NodeServer:
         self.flushes = 0
         self.peer_writes = 0
         self.client_writes = 0
+        self.net_input = self.net_output = self.reads_processed = 0
+        self.callstats.reset()
         stats = self.node.stats  # (in place: every mechanism holds it)
         for f in dataclasses.fields(stats):
             setattr(stats, f.name, 0)

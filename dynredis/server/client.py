@@ -24,12 +24,17 @@ from ..commands.acl import noperm
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
 from ..commands.databases import map_args
+from ..commands.monitor import feed
+from ..commands.notify import run as run_notifying
+from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
+from ..commands.watch import Watchers
 from ..resp import encode as resp
 from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
+from .subscriptions import SubState
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -46,7 +51,7 @@ ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
 IN_FLIGHT_BYTES = 16 << 20
 FIRST_WINDOW = 64
 SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch", "quit", "reset"})
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
 TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts with it
@@ -54,16 +59,20 @@ TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts wi
 
 # A reply still missing after this long is given up on (see ClientConnection.unstick).
 STUCK_S = 60.0
+# A blocked client's deadline further away than this is left to the node's tick (no
+# timer of its own).
+BLOCK_TIMER_MAX_S = 86_400.0
 
 
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data")
+    __slots__ = ("conn", "data", "stat")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
+        self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
 
     def set(self, reply: bytes) -> None:
         if self.data is not None:
@@ -92,6 +101,9 @@ class WriteReply(ReplySlot):
         if conn is not None:
             conn.note_write(self.key, result)
         self.set(ok_or_error(result))
+
+
+DROP = object()  # a ReplySlot's `stat` when CLIENT REPLY OFF/SKIP drops its reply
 
 
 class BlockingSlot(ReplySlot):
@@ -150,6 +162,10 @@ class ClientConnection(asyncio.Protocol):
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Command, list[bytes]]] | None = None
         self.tx_failed = False
+        self.reply_mode = "on"  # CLIENT REPLY: on, off, skip (the next command)
+        self.silent = False  # the command running now has its reply dropped
+        self.postponed: list[bytes] | None = None  # a command held by CLIENT PAUSE
+        self.watch: Any = None  # WATCH: the watched keys' versions (commands/watch.py)
         self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
@@ -157,6 +173,14 @@ class ClientConnection(asyncio.Protocol):
         # (they must see its effects, as in Redis).
         self.script_held = False
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
+        # A blocking command (commands/blocking.py) in progress: True during its first
+        # attempt, then the core's waiter while it waits; its later commands wait (the
+        # connection is still read, so a disconnect is seen and the wait forgotten).
+        self.blocked: Any = None
+        self.block_timer: asyncio.TimerHandle | None = None
+        self.may_block = True  # (EXEC's and scripts' stand-ins for it say False)
+        self.subs = SubState()  # its channels, patterns and shard channels (pub/sub)
+        self.subscribed = False  # subs.any, kept by server/subscriptions.py (hot path)
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -192,6 +216,18 @@ class ClientConnection(asyncio.Protocol):
         return self.server.affinity
 
     @property
+    def pubsub(self) -> Any:
+        return self.server.pubsub
+
+    @property
+    def callstats(self) -> Any:
+        return self.server.callstats
+
+    @property
+    def watchers(self) -> Watchers:
+        return self.server.watchers
+
+    @property
     def clients(self) -> dict[int, ClientConnection]:
         return self.server.clients
 
@@ -225,6 +261,8 @@ class ClientConnection(asyncio.Protocol):
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
         """Write `data` and reply +OK (or the error) in order, remembered for WAIT."""
         slot = WriteReply(self, key)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         self.node.put(key, None, data, expire_at, slot.written, self.w)
 
@@ -255,6 +293,25 @@ class ClientConnection(asyncio.Protocol):
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
+
+    def start_monitor(self) -> None:
+        if self not in self.server.monitors:
+            self.server.monitors.append(self)
+
+    def pause_clients(self, until: int, writes_only: bool) -> None:
+        self.server.pause_clients(until, writes_only)
+
+    def unpause_clients(self) -> None:
+        self.server.end_pause()
+
+    def monitor_feed(self, cmd: Command, args: list[bytes]) -> None:
+        """A command run for this client other than by `execute` (MULTI's queue)."""
+        if self.server.monitors:
+            feed(self.server.monitors, cmd, args, self.db, self.peer)
+
+    def kill(self) -> None:
+        """CLIENT KILL from another client: closed at once (as Redis frees it)."""
+        self.drop()
 
     # --- asyncio.Protocol ------------------------------------------------------------
 
@@ -289,11 +346,20 @@ class ClientConnection(asyncio.Protocol):
         if self.counted:
             self.counted = False
             server.client_count -= 1
+        if self.subscribed:
+            server.pubsub.subs.drop(self)
         self.waiting.clear()
         self.out.clear()
         self.tx = None
+        if self in server.monitors:
+            server.monitors.remove(self)
+        if self.watch is not None:
+            server.watchers.remove(self.watch)
+            self.watch = None
         self.parser.clear()
         self._account_input_quietly()
+        if self.blocked is not None:
+            self._forget_block()
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: read and run
@@ -309,6 +375,8 @@ class ClientConnection(asyncio.Protocol):
         if self.closing:
             return
         server = self.server
+        server.net_input += len(data)
+        server.reads_processed += 1
         server.set_now()
         self._client_input(data)
         server.pump()
@@ -360,6 +428,8 @@ class ClientConnection(asyncio.Protocol):
         self._account_input_quietly()
         self.waiting.clear()
         self.out.clear()
+        if self.subscribed:
+            self.server.pubsub.subs.drop(self)
         if self.transport is not None:
             self.transport.abort()
 
@@ -385,6 +455,8 @@ class ClientConnection(asyncio.Protocol):
         node = self.node
         started = node.now
         while True:
+            if self.blocked is not None:
+                break  # still read (a disconnect is seen), not run until it answers
             if len(waiting) >= self.window or self.write_blocked or self.script_held:
                 self._pause()
                 break
@@ -520,9 +592,11 @@ class ClientConnection(asyncio.Protocol):
         if not self.authed and "noauth" not in cmd.flags:
             self.reply(ERR_NOAUTH)
             return
+        stats = self.server.callstats
         if not cmd.arity_ok(len(args)):
             if self.tx is not None:
                 self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
             self.reply(err_arity(cmd.name))
             return
         # As Redis: NOPERM only for a command of the right arity, LOADING after it.
@@ -531,13 +605,21 @@ class ClientConnection(asyncio.Protocol):
             if denied is not None:
                 if self.tx is not None:
                     self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
                 self.reply(noperm(*denied))
                 return
+        if self.subscribed and self._proto == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
+            # RESP2 subscriber mode (a RESP3 client runs anything between its pushes).
+            if self.tx is not None:
+                self.tx_failed = True
+            self.reply(subscriber_refusal(self._full_name(cmd, args)))
+            return
         if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
             # Redis answers LOADING while it loads its data; this node is still linking
             # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
             if self.tx is not None:
                 self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
             self.reply(ERR_LOADING)
             return
         if self.server.script_busy is not None:
@@ -545,33 +627,104 @@ class ClientConnection(asyncio.Protocol):
             if busy is not None:
                 if self.tx is not None:
                     self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
                 self.reply(busy)
                 return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
             self.reply(resp.QUEUED)
             return
+        server = self.server
+        if server.pause_until and server.paused_for(cmd):
+            self.postponed = args  # runs when the pause ends (server.end_pause)
+            self.hold()
+            server.postponed.append(self)
+            return
+        given = args  # as the client sent it (MONITOR shows it so)
         # The keys as stored for the selected database (the same list in database 0).
         args = map_args(cmd, args, self.db, self.cluster_view)
-        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
-            self.last_cmd = cmd.name
-            self.server.commands_processed += 1
-            return
-        self.last_cmd = cmd.name
+        watchers = server.watchers
+        if watchers.states:
+            watchers.wrote(cmd, args)
+        mode = self.reply_mode
+        if mode != "on":
+            self.silent = True
+            if mode == "skip":
+                self.reply_mode = "on"
+        name = cmd.name
+        if cmd.subcommands and len(args) > 1:
+            sub = args[1].decode("utf-8", "replace").lower()
+            if sub in cmd.subcommands:
+                name = name + "|" + sub
+        stat = stats.stat(name)
+        if self.server.monitors:
+            feed(self.server.monitors, cmd, given, self.db, self.peer)
+        self.last_cmd = name
         self.server.commands_processed += 1
+        try:
+            self._run(cmd, args, stat)
+        finally:
+            self.silent = False
+
+    def _run(self, cmd: Command, args: list[bytes], stat: Any) -> None:
+        stats = self.server.callstats
+        started = time.perf_counter_ns()
+        if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            stats.ran(stat, time.perf_counter_ns() - started, args, self)
+            if self.waiting and self.waiting[-1].stat is None:
+                self.waiting[-1].stat = stat
+            return
         before = len(self.waiting)
         try:
-            reply = cmd.handler(self, args)
+            if self.server.pubsub.flags:
+                reply = run_notifying(cmd, self, args)  # keyspace notifications
+            else:
+                reply = cmd.handler(self, args)
         except Exception:
             log.exception("command %s failed", cmd.name)
             reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if len(self.waiting) > before:
                 self.waiting[before].set(reply)
+                stats.ran(stat, time.perf_counter_ns() - started, args, self)
                 return
+        stats.ran(stat, time.perf_counter_ns() - started, args, self)
         if reply is not None:
+            if reply[:1] == b"-":
+                stat.failed += 1
             self.reply(reply)
+        elif len(self.waiting) > before and self.waiting[before].stat is None:
+            self.waiting[before].stat = stat
+
+    @staticmethod
+    def _full_name(cmd: Command, args: list[bytes]) -> str:
+        """`config|get` for a subcommand, as Redis names it in errors."""
+        if cmd.subcommands and len(args) > 1:
+            sub = args[1].decode("utf-8", "replace").lower()
+            if sub in cmd.subcommands:
+                return f"{cmd.name}|{sub}"
+        return cmd.name
+
+    def push(self, data: bytes) -> None:
+        """A pub/sub message or a MONITOR line: after the replies still awaited, so a
+        RESP2 client never sees one in the middle of them; the output limit of the pubsub
+        class applies."""
+        if self.transport is None or self.closing:
+            return
+        if self.waiting:
+            self.waiting.append(ReplySlot(None, data))
+        else:
+            self.out.append(data)
+            self.server.mark_dirty(self)
 
     def reply(self, data: bytes) -> None:
+        if data[:1] == b"-":
+            self.server.callstats.error(data)
+        if self.silent:
+            if self.waiting:
+                slot = ReplySlot(None, data)
+                slot.stat = DROP
+                self.waiting.append(slot)
+            return
         if self.waiting:
             self.waiting.append(ReplySlot(None, data))  # counted when it goes out
         else:
@@ -581,14 +734,69 @@ class ClientConnection(asyncio.Protocol):
 
     def defer(self) -> ReplySlot:
         slot = ReplySlot(self)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         return slot
 
     def defer_blocking(self) -> ReplySlot:
         """A reply slot that may legitimately stay empty for long (WAIT 0)."""
         slot = BlockingSlot(self)
+        if self.silent:
+            slot.stat = DROP
         self.waiting.append(slot)
         return slot
+
+    # --- blocking commands (commands/blocking.py) --------------------------------------
+
+    def start_blocking(self) -> None:
+        """A blocking command started: run none of the later commands until it answers
+        (`end_blocking`)."""
+        self.blocked = True
+
+    def park(self, waiter: Any) -> bool:
+        """Its first attempt found nothing: the client waits (the core's `waiter`), with
+        a timer for its deadline. False if the client is gone."""
+        if self.transport is None or self.closing:
+            self.blocked = None
+            return False
+        self.blocked = waiter
+        deadline = waiter.deadline
+        if deadline:
+            delay = (deadline - self.node.now + 1) / 1000
+            if delay < BLOCK_TIMER_MAX_S and self.server.loop is not None:
+                self.block_timer = self.server.loop.call_later(delay, self._block_deadline)
+        return True
+
+    def _block_deadline(self) -> None:
+        self.block_timer = None
+        server = self.server
+        server.set_now()
+        self.node.blocking.expire(self.node.now)
+        server.pump()
+
+    def end_blocking(self) -> None:
+        """The blocking command answered: go on with the commands that came after it."""
+        self.blocked = None
+        timer = self.block_timer
+        if timer is not None:
+            self.block_timer = None
+            timer.cancel()
+        if self.transport is not None and not self.closing and not self.resume_scheduled \
+                and self.server.loop is not None:
+            self.resume_scheduled = True
+            self.server.loop.call_soon(self._resume)
+
+    def _forget_block(self) -> None:
+        """The connection is gone: the core forgets its waiter."""
+        blocked = self.blocked
+        self.blocked = None
+        timer = self.block_timer
+        if timer is not None:
+            self.block_timer = None
+            timer.cancel()
+        if blocked is not True:
+            self.node.blocking.cancel(blocked)
 
     def unstick(self, now: float) -> bool:
         """Answer a reply that has waited more than STUCK_S with an error.
@@ -617,8 +825,14 @@ class ClientConnection(asyncio.Protocol):
         waiting = self.waiting
         out = self.out
         while waiting and waiting[0].data is not None:
-            data = waiting.popleft().data
+            slot = waiting.popleft()
+            data = slot.data
             assert data is not None
+            if slot.stat is DROP:
+                continue
+            if slot.stat is not None and data[:1] == b"-":
+                slot.stat.failed += 1
+                self.server.callstats.error(data)
             self._charge_reply(len(data))
             out.append(data)
         if out:
@@ -632,9 +846,12 @@ class ClientConnection(asyncio.Protocol):
             self.out.clear()
             return
         if self.out:
-            t.write(b"".join(self.out))
+            data = b"".join(self.out)
+            self.server.net_output += len(data)
+            t.write(data)
             self.out.clear()
-            limit = self.server.limits.output["normal"]
+            # Redis' client classes: a client subscribed to anything is a pubsub client.
+            limit = self.server.limits.output["pubsub" if self.subscribed else "normal"]
             if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):
                 return
         if self.closing and not self.waiting:

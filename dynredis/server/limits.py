@@ -8,9 +8,9 @@
 - `client-output-buffer-limit` (`normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432
   8388608 60`): hard and soft limits on a connection's unsent output, per class. Normal
   clients are clients; `slave` (alias `replica`) is a node's links to its peers, which carry
-  what Redis sends its replicas; `pubsub` has no clients here (no SUBSCRIBE). Whatever the
-  limits, a client's unsent replies never grow without bound: the node stops reading a
-  client whose replies pile up unsent (see server/client.py).
+  what Redis sends its replicas; `pubsub` is a client subscribed to anything (as Redis
+  classes it). Whatever the limits, a client's unsent replies never grow without bound:
+  the node stops reading a client whose replies pile up unsent (see server/client.py).
 - `maxmemory-clients` (2gb here; Redis' default is 0, no limit): the memory all clients
   make the node hold (input held and output unsent); past it the clients holding the
   most are closed (Redis' client eviction), logged.

@@ -12,23 +12,32 @@ or drops, marks the peer down in the node (so requests stop choosing it) and dro
 was queued: the requests that needed it time out or are answered by other replicas, as
 Dynamo expects of a lost message.
 
+Small frames (heartbeats, acknowledgements, requests, small values) go out at once.
+Bulk batches (wire.BULK_FROM bytes or more: large values) wait in their own queue and
+go out a part at a time, only while the socket's buffer is nearly empty, so a small
+frame is never queued behind more than a couple of parts: a 100 MB value in flight
+does not delay a heartbeat by the time 100 MB take to cross (the peer would be marked
+down) nor an acknowledgement (its write would time out). Messages may thus overtake a
+bulk batch; Dynamo's messages are made to be reordered (the simulator reorders them).
+
 Inbound: peers dial the client port, so a peer's link starts as a client connection
 (server/client.py) whose first words are the DYN.PEER hello; once the dialer proved
 the secret, the server hands its transport to a `PeerInbound` (`transport.set_protocol`)
 with whatever input followed the proof. From then on its bytes are peer frames
-(wire.py), each message handed to the node.
+(wire.py, a bulk batch in parts), each message handed to the node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 import hiredis
 
 from .peerauth import Dialer
-from .wire import unframe
+from .wire import BULK_FROM, PART, PART_END, frame, part_head, unframe
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -49,8 +58,13 @@ class PeerLink(asyncio.Protocol):
         self.host = host
         self.port = int(port)
         self.transport: asyncio.Transport | None = None
-        self.queued: list[bytes] = []
+        self.queued: list[bytes] = []  # small frames waiting for the link
         self.queued_bytes = 0
+        # Bulk batches waiting, the first one `sent` bytes in; `bulk_bytes` in all.
+        self.bulk: deque[bytes] = deque()
+        self.sent = 0
+        self.bulk_bytes = 0
+        self.writing_paused = False
         self.connecting = False
         self.retry_at = 0.0
         self.backoff = RETRY_MIN
@@ -63,15 +77,63 @@ class PeerLink(asyncio.Protocol):
         self.reader: Any = None
         self.timer: asyncio.TimerHandle | None = None
 
-    def send(self, data: bytes) -> None:
+    def send(self, body: bytes) -> None:
+        """Send a batch's body (wire.encode): at once if small, else in parts."""
+        if len(body) >= BULK_FROM:
+            self.bulk.append(body)
+            self.bulk_bytes += len(body)
+            if self.transport is not None:
+                self.pump()
+            elif self.bulk_bytes + self.queued_bytes > MAX_QUEUED_BYTES:
+                self._drop_bulk()
+                self.ensure_connecting()
+            else:
+                self.ensure_connecting()
+            return
+        data = frame(body)
         t = self.transport
         if t is not None:
             t.write(data)
             return
-        if self.queued_bytes + len(data) <= MAX_QUEUED_BYTES:
+        if self.queued_bytes + self.bulk_bytes + len(data) <= MAX_QUEUED_BYTES:
             self.queued.append(data)
             self.queued_bytes += len(data)
         self.ensure_connecting()
+
+    def pump(self) -> None:
+        """Write parts of the bulk batches until the transport holds two parts unsent
+        (asyncio's pause_writing stops it, resume_writing starts it again)."""
+        t = self.transport
+        bulk = self.bulk
+        while bulk and t is not None and not self.writing_paused:
+            body = bulk[0]
+            start = self.sent
+            end = min(start + PART, len(body))
+            more = end < len(body)
+            t.writelines((part_head(end - start, more), memoryview(body)[start:end], PART_END))
+            if more:
+                self.sent = end
+            else:
+                bulk.popleft()
+                self.sent = 0
+                self.bulk_bytes -= len(body)
+
+    def unsent(self) -> int:
+        """Bytes given to the link and not yet sent (what the output limit counts)."""
+        t = self.transport
+        return (t.get_write_buffer_size() if t is not None else 0) + self.bulk_bytes - self.sent
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self.pump()
+
+    def _drop_bulk(self) -> None:
+        self.bulk.clear()
+        self.bulk_bytes = 0
+        self.sent = 0
 
     def ensure_connecting(self) -> None:
         if self.transport is not None or self.connecting or self.closed:
@@ -80,6 +142,7 @@ class PeerLink(asyncio.Protocol):
         if loop.time() < self.retry_at:
             self.queued.clear()
             self.queued_bytes = 0
+            self._drop_bulk()
             return
         self.connecting = True
         loop.create_task(self._connect())
@@ -97,6 +160,7 @@ class PeerLink(asyncio.Protocol):
             self.backoff = min(self.backoff * 2, RETRY_MAX)
             self.queued.clear()
             self.queued_bytes = 0
+            self._drop_bulk()
             log.debug("peer %s unreachable: %s", self.name, exc)
             self.server.peer_status(self.name, False)
 
@@ -107,6 +171,9 @@ class PeerLink(asyncio.Protocol):
             transport.close()
             return
         t = cast(asyncio.Transport, transport)
+        # asyncio's pause_writing past 2 parts unsent, resume_writing under one: bulk
+        # parts are written only as the socket drains (see pump).
+        t.set_write_buffer_limits(high=2 * PART, low=PART)
         self.handshaking = t
         self.dialer = Dialer(self.server.secret.encode(), self.server.name)
         self.reader = hiredis.Reader()
@@ -151,6 +218,7 @@ class PeerLink(asyncio.Protocol):
         t.write(proof + b"".join(self.queued))
         self.queued.clear()
         self.queued_bytes = 0
+        self.pump()
         self.refusal = b""
         log.info("connected to peer %s", self.name)
         self.server.peer_proven(self.name)
@@ -180,6 +248,11 @@ class PeerLink(asyncio.Protocol):
         self._end_handshake()
         self.transport = None
         self.connecting = False
+        self.writing_paused = False
+        if self.sent:
+            # The peer saw the start of this batch on the lost connection only.
+            self.bulk_bytes -= len(self.bulk.popleft())
+            self.sent = 0
         if not self.closed:
             if linked:
                 log.info("lost peer %s", self.name)
@@ -207,6 +280,7 @@ class PeerInbound(asyncio.Protocol):
         self.name = name
         self.transport: asyncio.Transport | None = transport
         self.reader = hiredis.Reader()
+        self.parts: list[bytes] = []  # the parts of a bulk batch read so far
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -226,6 +300,14 @@ class PeerInbound(asyncio.Protocol):
             body = reader.gets()
             if body is False:
                 return
+            if type(body) is list:
+                # A part of a bulk batch (wire.part_head): [more, bytes].
+                parts = self.parts
+                parts.append(body[1])
+                if body[0]:
+                    continue
+                body = b"".join(parts)
+                parts.clear()
             try:
                 msgs = unframe(body)
             except Exception:
@@ -243,6 +325,7 @@ class PeerInbound(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.reader = hiredis.Reader()
+        self.parts = []
         self.server.inbound.discard(self)
 
     def close(self) -> None:

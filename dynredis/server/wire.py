@@ -4,9 +4,16 @@ Peers share the client port and RESP framing; once a connection has passed the
 DYN.PEER handshake (peerauth.py) it carries only these frames, which hiredis splits and
 msgpack decodes. Everything a node has for one peer in one loop turn travels as one frame: one
 encode, one write, one decode, however many messages it holds.
+
+A batch of BULK_FROM bytes or more (a large value) travels in parts instead, each a
+RESP array `[more, bytes]` (more: 1, or 0 for the last part), and the link sends small
+frames between parts (peers.py): a heartbeat or an acknowledgement waits behind at most
+a part or two of a 100 MB value, never behind all of it.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 import msgpack
 import msgspec
@@ -16,10 +23,30 @@ import msgspec
 _pack = msgspec.msgpack.Encoder().encode
 
 
+BULK_FROM: Final = 256 << 10  # batches this big or bigger go in parts, behind small frames
+PART: Final = 256 << 10  # bytes of a bulk batch per part
+PART_END: Final = b"\r\n"
+
+
+def encode(msgs: list[tuple]) -> bytes:
+    """The body of a frame carrying a list of messages."""
+    return _pack(msgs)
+
+
+def frame(body: bytes) -> bytes:
+    """A body as one frame (a RESP bulk string)."""
+    return b"$%d\r\n%b\r\n" % (len(body), body)
+
+
 def batch(msgs: list[tuple]) -> bytes:
     """One frame carrying a list of messages."""
     body = _pack(msgs)
     return b"$%d\r\n%b\r\n" % (len(body), body)
+
+
+def part_head(size: int, more: bool) -> bytes:
+    """What precedes `size` bytes of a bulk batch on the wire (PART_END follows them)."""
+    return b"*2\r\n:%d\r\n$%d\r\n" % (1 if more else 0, size)
 
 
 def unframe(body: bytes) -> tuple:
@@ -32,7 +59,11 @@ def unframe(body: bytes) -> tuple:
 # word in the hello); 2: batched acknowledgements and answers ("pas", "gas"); 3: the
 # secret is proven by challenge-response (DYN.PEER HELLO / PROOF), never sent; 4: a
 # replica's refusal ("nak"), keyspace queries with their arguments as one field; 5: the
-# scripts and function libraries every node holds ("rgp", "rga", "rgd", "rgt"); 6: numbered
-# databases (a handed-over command's database, keyspace queries of one database). The
-# kinds and their fields are core/messages.py's table.
+# scripts and function libraries every node holds ("rgp", "rga", "rgd", "rgt"); 6: the
+# watches of blocked clients ("bw", "bc"), gossip carries zones, rings record them and a
+# membership change in progress, membership changes and ownership transfers ("adm",
+# "ada", "xd", "xb", "xba"), large batches in parts (`part_head`), a replica get names
+# the coordinator's large copy ("g" have), pub/sub across the cluster ("pp", "ppa", "pq",
+# "pqa", "pne"), numbered databases (a handed-over command's database, keyspace queries
+# of one database). The kinds and their fields are core/messages.py's table.
 PEER_PROTOCOL = 6

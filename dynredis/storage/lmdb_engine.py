@@ -37,7 +37,7 @@ import logging
 import struct
 import threading
 from collections.abc import ItemsView, Iterator
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import lmdb
 
@@ -67,6 +67,11 @@ def _long_record(key: bytes, value: bytes) -> bytes:
 def _is_record_of(record: bytes, key: bytes) -> bool:
     """Whether a ``long`` record holds exactly `key` (not a digest collision)."""
     return _len.unpack_from(record)[0] == len(key) and record.startswith(key, 4)
+
+
+def _head(value: bytes | None, n: int) -> bytes | None:
+    """The first `n` bytes of a value (all of a shorter one)."""
+    return value if value is None or len(value) <= n else value[:n]
 
 
 def _split_record(record: bytes) -> tuple[bytes, bytes]:
@@ -133,6 +138,21 @@ class LmdbEngine:
             return self._get_long(packed, key)
         return self._rtxn.get(packed)
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        """The first `n` bytes of the value, read in place (a value of 100 MB is not
+        copied out of the map to read its header)."""
+        packed = _pack(partition) + key
+        stage = self._stage
+        if stage:
+            value = stage.get(packed, _MISSING)
+            if value is not _MISSING:
+                return _head(value, n)  # type: ignore[arg-type]
+        if len(key) > self.max_key_size:
+            return _head(self._get_long(packed, key), n)
+        with self._env.begin(db=self._data, buffers=True) as txn:
+            view = txn.get(packed)
+            return None if view is None else bytes(view[:n])
+
     def _renew_reader(self) -> None:
         self._rtxn.abort()
         self._rtxn = self._env.begin(db=self._data)
@@ -144,8 +164,9 @@ class LmdbEngine:
             return None
         return record[4 + len(key) :]
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) of a partition in key order, staged writes included.
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition in key order, staged writes included (with
+        `head`, the first `head` bytes of each value, read in place).
 
         Staged writes are snapshotted when `scan` is called; committed data is read
         in chunks, each in its own short read transaction (so a slow consumer, such
@@ -154,8 +175,9 @@ class LmdbEngine:
         key.
         """
         prefix = _pack(partition)
-        staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk[:2] == prefix)
-        return self._scan(prefix, staged)
+        staged = sorted((pk[2:], v if v is None or not head else _head(v, head))
+                        for pk, v in self._stage.items() if pk[:2] == prefix)
+        return self._scan(prefix, staged, head)
 
     def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Like `scan`, for the keys of a partition that start with `key_prefix` (a
@@ -163,13 +185,14 @@ class LmdbEngine:
         prefix = _pack(partition)
         full = prefix + key_prefix
         staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk.startswith(full))
-        return self._scan(prefix, staged, key_prefix)
+        return self._scan(prefix, staged, 0, key_prefix)
 
     def _scan(
-        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], key_prefix: bytes = b""
+        self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], head: int,
+        key_prefix: bytes = b""
     ) -> Iterator[tuple[bytes, bytes]]:
-        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix, key_prefix)
-        longs = self._read_long(prefix, key_prefix)
+        committed: Iterator[tuple[bytes, bytes]] = self._iter_data(prefix, head, key_prefix)
+        longs = self._read_long(prefix, head, key_prefix)
         if longs:
             # Disjoint key sets (a key's length picks its db): tuples never tie on key.
             committed = heapq.merge(committed, longs)
@@ -193,19 +216,22 @@ class LmdbEngine:
             if sv is not None:
                 yield sk, sv
 
-    def _iter_data(self, prefix: bytes, key_prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+    def _iter_data(self, prefix: bytes, head: int,
+                   key_prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Committed (key, value) of a prefix in the ``data`` db, read in chunks."""
         after: bytes | None = None
         while True:
-            chunk = self._read_chunk(prefix, after, key_prefix)
+            chunk = self._read_chunk(prefix, after, head, key_prefix)
             yield from chunk
             if len(chunk) < self.scan_chunk:
                 return
             after = prefix + chunk[-1][0]
 
-    def _read_long(self, prefix: bytes, key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
+    def _read_long(self, prefix: bytes, head: int,
+                   key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Every committed (real key, value) of a prefix in the ``long`` db whose real
-        key starts with `key_prefix`, sorted."""
+        key starts with `key_prefix`, sorted (the first `head` bytes of each value, with
+        `head`)."""
         out: list[tuple[bytes, bytes]] = []
         with self._env.begin(db=self._long) as txn:
             cur = txn.cursor()
@@ -214,31 +240,42 @@ class LmdbEngine:
             for k, record in cur.iternext():
                 if k[:2] != prefix:
                     break
-                item = _split_record(record)
-                if item[0].startswith(key_prefix):
-                    out.append(item)
+                key, value = _split_record(record)
+                if key.startswith(key_prefix):
+                    out.append((key, value[:head] if head else value))
         out.sort()
         return out
 
-    def _read_chunk(self, prefix: bytes, after: bytes | None,
+    def _read_chunk(self, prefix: bytes, after: bytes | None, head: int,
                     key_prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to scan_chunk committed (key, value) of a prefix (and key prefix),
-        strictly after `after`."""
-        limit = self.scan_chunk
-        full = prefix + key_prefix
-        out: list[tuple[bytes, bytes]] = []
+        strictly after `after` (with `head`, the first `head` bytes of each value: read
+        in place)."""
+        if head:
+            with self._env.begin(db=self._data, buffers=True) as txn:
+                return self._chunk(txn, prefix + key_prefix, after, head)
         with self._env.begin(db=self._data) as txn:
-            cur = txn.cursor()
-            if not cur.set_range(full if after is None else after):
-                return out
-            if after is not None and cur.key() == after and not cur.next():
-                return out
-            for k, v in cur.iternext():
-                if not k.startswith(full):
-                    break
+            return self._chunk(txn, prefix + key_prefix, after, 0)
+
+    def _chunk(self, txn: Any, full: bytes, after: bytes | None,
+               head: int) -> list[tuple[bytes, bytes]]:
+        limit = self.scan_chunk
+        n = len(full)
+        out: list[tuple[bytes, bytes]] = []
+        cur = txn.cursor()
+        if not cur.set_range(full if after is None else after):
+            return out
+        if after is not None and bytes(cur.key()) == after and not cur.next():
+            return out
+        for k, v in cur.iternext():
+            if bytes(k[:n]) != full:
+                break
+            if head:
+                out.append((bytes(k[2:]), bytes(v[:head])))
+            else:
                 out.append((k[2:], v))
-                if len(out) >= limit:
-                    break
+            if len(out) >= limit:
+                break
         return out
 
     def partitions(self) -> list[int]:

@@ -25,6 +25,10 @@ class MemoryEngine:
             return None
         return part.get(key)
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        value = self.get(partition, key)
+        return value if value is None or len(value) <= n else value[:n]
+
     def staged(self, partition: int, key: bytes) -> bool:
         return False  # nothing to commit: a memory engine is as durable as it gets
 
@@ -44,13 +48,17 @@ class MemoryEngine:
         if not part:
             del self._parts[partition]
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) of a partition in key order, as of the call."""
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a partition in key order, as of the call (with `head`,
+        the first `head` bytes of each value)."""
         part = self._parts.get(partition)
         if not part:
             return iter(())
         # A sorted copy, so writes during the iteration cannot break it.
-        return iter(sorted(part.items()))
+        items = sorted(part.items())
+        if head:
+            return iter([(k, v if len(v) <= head else v[:head]) for k, v in items])
+        return iter(items)
 
     def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """The (key, value) of a partition whose keys start with `key_prefix`, in order."""

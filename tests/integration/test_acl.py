@@ -153,6 +153,34 @@ def test_a_restricted_user_is_refused_as_redis_refuses(cluster: Cluster,
             wire(r, "ACL", "DELUSER", name)
 
 
+def test_keys_found_by_the_arguments_are_checked_as_redis_checks_them(
+        cluster: Cluster, real_redis: redis.Redis) -> None:
+    """SORT's STORE destination and the keys after a numkeys are keys too; BY and GET
+    patterns need access to every key."""
+    name = fresh()
+    rules = ("on", ">pw", "~k*", "+@all")
+    for r in (cluster.client(0), real_redis):
+        assert wire(r, "ACL", "SETUSER", name, *rules) == "OK"
+        assert wire(r, "RPUSH", "k:l", "2", "1") == 2
+    ours = as_user(cluster.ports[2], name, "pw")
+    theirs = as_user(real_redis.port, name, "pw")  # type: ignore[attr-defined]
+    try:
+        for args in (("SORT", "k:l"), ("SORT", "k:l", "STORE", "k:dst"),
+                     ("SORT", "k:l", "STORE", "zz"), ("SORT", "k:l", "LIMIT", "0", "1"),
+                     ("SORT", "k:l", "BY", "k:w*"), ("SORT", "k:l", "BY", "nosort"),
+                     ("SORT", "k:l", "GET", "#"), ("SORT_RO", "k:l", "GET", "k:*"),
+                     ("ZUNION", "2", "k:a", "zz"), ("ZUNION", "2", "k:a", "k:b"),
+                     ("SINTERCARD", "2", "k:a", "zz"), ("LMPOP", "2", "zz", "k:l", "LEFT"),
+                     ("RENAME", "k:l", "zz"), ("COPY", "zz", "k:c")):
+            assert wire(ours, *args) == wire(theirs, *args), args
+    finally:
+        ours.close()
+        theirs.close()
+        for r in (cluster.client(0), real_redis):
+            wire(r, "ACL", "DELUSER", name)
+            wire(r, "DEL", "k:l", "k:dst")
+
+
 def test_users_are_the_same_on_every_node_and_apply_at_once(cluster: Cluster) -> None:
     name = fresh()
     a, b, c = (cluster.client(i) for i in range(3))

@@ -13,6 +13,8 @@ import uuid
 import pytest
 import redis
 
+from dynredis.core import clock as dvv
+
 from .conftest import HOST, Cluster, parse_info, raw_command, wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -126,6 +128,23 @@ def test_delctx_removes_what_the_context_covers(cluster: Cluster) -> None:
         assert c[j].get(k) is None
         assert c[j].exists(k) == 0
         assert c[j].execute_command("GETCTX", k)[1] == []
+
+
+def test_an_oversized_context_is_refused_at_once(cluster: Cluster) -> None:
+    """A 26.5 MB context froze a node 4 s while it was decoded (issue 12, finding 4):
+    now it is refused by its length, and the node answers the next command."""
+    k = key("bigctx")
+    c = cluster.clients
+    assert c[0].set(k, "kept") is True
+    # A well-formed context of a million writers: 26.5 MB.
+    huge = dvv.encode_vv(tuple((i.to_bytes(12, "big"), 2**40 + i) for i in range(10**6)))
+    assert len(huge) > 26 << 20
+    for cmd in (("SETCTX", k, huge, "v"), ("DELCTX", k, huge)):
+        with pytest.raises(redis.ResponseError,
+                           match=r"^invalid context: longer than 65536 bytes"):
+            c[0].execute_command(*cmd)
+    assert c[0].get(k) == "kept"
+    assert c[1].ping() is True
 
 
 def test_setctx_with_garbage_context_is_an_error_and_does_not_write(cluster: Cluster) -> None:

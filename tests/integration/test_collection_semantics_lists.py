@@ -81,6 +81,21 @@ end = st.sampled_from(ENDS)
 lpos_option = st.tuples(st.sampled_from([b"RANK", b"COUNT", b"MAXLEN"]),
                         st.sampled_from([b"1", b"2", b"-1", b"-2", b"0", b"3"]))
 
+# Blocking pops with timeouts that end (a client alone: nobody pushes while it waits),
+# and timeouts Redis refuses.
+timeout = st.sampled_from([b"0.001", b"0.001", b"0.0001", b"0.01", b"1e-400", b"-1",
+                           b"-0.002", b"x", b"inf", b"1e300", b" 1"])
+blocking_cmd = st.one_of(
+    st.builds(lambda c, ks, t: (c, *ks, t), st.sampled_from([b"BLPOP", b"BRPOP"]),
+              st.lists(key, min_size=1, max_size=3), timeout),
+    st.builds(lambda a, b, f, to, t: (b"BLMOVE", a, b, f, to, t), key, key, end,
+              st.sampled_from(ENDS + [b"UP"]), timeout),
+    st.builds(lambda a, b, t: (b"BRPOPLPUSH", a, b, t), key, key, timeout),
+    st.builds(lambda t, ks, w, n: (b"BLMPOP", t, b"%d" % len(ks), *ks, w, *n), timeout,
+              st.lists(key, min_size=1, max_size=3), end,
+              st.sampled_from([(), (b"COUNT", b"1"), (b"COUNT", b"3"), (b"COUNT", b"0")])),
+)
+
 push_cmd = st.builds(lambda c, k, vs: (c, k, *vs),
                     st.sampled_from([b"LPUSH", b"RPUSH", b"LPUSHX", b"RPUSHX"]), key, values)
 
@@ -110,6 +125,7 @@ list_cmd = st.one_of(
     st.builds(lambda k: (b"DEL", k), key),
     st.builds(lambda k: (b"SET", k, b"v"), key),
     st.just((b"GET", b"str")),
+    blocking_cmd,
 )
 
 

@@ -33,6 +33,7 @@ BOUNDS = [b"-inf", b"+inf", b"0", b"(0", b"1", b"(1", b"0.1", b"(1.1", b"5", b"x
 LEX = [b"-", b"+", b"[a", b"(a", b"[c", b"(c", b"[", b"(", b"a", b"[e", b"(e", b"+x"]
 RANKS = [b"0", b"1", b"-1", b"-2", b"2", b"10", b"-10", b"x"]
 COUNTS = [b"0", b"1", b"2", b"5", b"-1", b"-3", b"x"]
+TIMEOUTS = [b"0.001", b"0.001", b"0.0001", b"-1", b"x", b"inf"]
 
 key = st.sampled_from(KEYS)
 member = st.sampled_from(MEMBERS)
@@ -78,6 +79,14 @@ writes = st.one_of(
     st.builds(lambda ks, w, c: flat(b"ZMPOP", b"%d" % len(ks), ks, w, c),
               st.lists(key, min_size=1, max_size=3), st.sampled_from([b"MIN", b"MAX", b"X"]),
               st.sampled_from([(), (b"COUNT", b"2"), (b"COUNT", b"0"), (b"COUNT", b"10")])),
+    # Blocking pops, with timeouts that end (nobody else writes) or that Redis refuses.
+    st.one_of(
+        st.builds(lambda c, ks, t: flat(c, ks, t), st.sampled_from([b"BZPOPMIN", b"BZPOPMAX"]),
+                  st.lists(key, min_size=1, max_size=3), st.sampled_from(TIMEOUTS)),
+        st.builds(lambda t, ks, w, c: flat(b"BZMPOP", t, b"%d" % len(ks), ks, w, c),
+                  st.sampled_from(TIMEOUTS), st.lists(key, min_size=1, max_size=3),
+                  st.sampled_from([b"MIN", b"MAX", b"X"]),
+                  st.sampled_from([(), (b"COUNT", b"2"), (b"COUNT", b"0")]))),
 )
 reads = st.one_of(
     st.builds(lambda k, m: (b"ZSCORE", k, m), key, member),

@@ -148,6 +148,12 @@ def test_multi_errors_follow_redis(cluster: Cluster, real_redis: redis.Redis) ->
     assert ours == theirs
 
 
-def test_watch_is_refused_clearly(cluster: Cluster) -> None:
-    with pytest.raises(redis.ResponseError, match="WATCH is not supported"):
-        cluster.client(0).execute_command("WATCH", "edge:a")
+def test_watch_errors_follow_redis(cluster: Cluster, real_redis: redis.Redis) -> None:
+    script = (b"WATCH\r\nMULTI\r\nWATCH edge:w\r\nUNWATCH\r\nSET edge:w 1\r\nEXEC\r\n"
+              b"WATCH edge:w\r\nSET edge:w 2\r\nMULTI\r\nGET edge:w\r\nEXEC\r\n"
+              b"WATCH edge:w\r\nMULTI\r\nNOSUCH\r\nEXEC\r\nMULTI\r\nGET edge:w\r\nEXEC\r\n")
+    ours, _ = talk(cluster.ports[0], script)
+    port = real_redis.connection_pool.connection_kwargs["port"]
+    theirs, _ = talk(port, script)
+    assert ours == theirs
+    assert b"*-1\r\n" in ours  # the watched key's own write aborted one EXEC

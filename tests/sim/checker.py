@@ -34,14 +34,13 @@ Rules, in the order failures are reported:
    If a primary removed the key from its store (the node does that only when it
    reaps a dead object) after W started, (i) is waived, and an acknowledged delete
    counts as kept (its tombstone was reaped). Unacknowledged writes may be lost or kept; they only count as superseders.
-   (Trimming an object to SIBLING_MAX drops siblings by design, so a finding on a
-   run where a node counted sibling collapses says so.)
 4b. no resurrection: no value held in F was replaced (in the sense of (ii)) by an
    acknowledged write created after it. Without reaping this only follows a lost
    write; with reaping it is how a value deleted, reaped and brought back by a stale
    copy shows. (Dots reused per rule 3 are skipped: they are reported there.)
-5. sibling bound: no stored object (replica or hint) ever held more than
-   obj.SIBLING_MAX siblings, and none holds anonymous (undotted) values.
+5. sibling bound: no write made a stored object (replica or hint) grow past
+   obj.SIBLING_MAX siblings (a merge may: it keeps every sibling), and none holds
+   anonymous (undotted) values.
 6. convergence: the N primary replicas of every key that was ever written hold
    byte-identical objects (or all hold nothing).
 
@@ -156,7 +155,6 @@ def check(sim: SimCluster, wl: Workload) -> list[Finding]:
         findings.append(Finding(UNIQUE_DOTS, key, (
             f"dot {fmt_dot(dot)} names two versions: {_sib(first)} (first seen) and "
             f"{_sib(other)} (stored by {short(node)} at {t - T0:.1f}){_restarts(sim, node)}"
-            f"{_collapses(sim)}"
             f"\n    trace before it:\n{_indent(tail, 6)}"), t))
 
     # replicas as they are now
@@ -168,11 +166,6 @@ def check(sim: SimCluster, wl: Workload) -> list[Finding]:
         p = ring.partition_of(key)
         replicas[key] = [(name, sim.sn[name].engine.get(p, key))
                          for name in ring.preference_list(p, n)]
-    collapses = sum(s.sibling_collapses for name in sim.names for s in sim.all_stats(name))
-    # Trimming to SIBLING_MAX keeps only the LWW sibling (re-dotted to its actor's latest
-    # dot, as dvvset:lww does): by design it drops values and moves a dot.
-    trimmed = (f" ({collapses} sibling collapses happened: trimming to SIBLING_MAX drops "
-               f"siblings and re-dots the kept one by design)") if collapses else ""
 
     # 4. zero lost writes
     for op in wl.acked_writes():
@@ -208,7 +201,7 @@ def check(sim: SimCluster, wl: Workload) -> list[Finding]:
                    "with W in its causal past and not among its siblings)")
         held = _held_elsewhere(sim, key, op)
         findings.append(Finding(LOST_WRITES, key, (
-            f"{op.describe(short)}\n    {why}{held}{trimmed}\n    replicas: "
+            f"{op.describe(short)}\n    {why}{held}\n    replicas: "
             + "; ".join(f"{short(nm)} {describe_obj(enc)}" for nm, enc in replicas[key])),
             op.start))
 
@@ -251,7 +244,7 @@ def check(sim: SimCluster, wl: Workload) -> list[Finding]:
 
     # 5. sibling bound
     for t, node, key, size in log.oversized[:5]:
-        findings.append(Finding(SIBLING_BOUND, key, f"{short(node)} stored {size} siblings at "
+        findings.append(Finding(SIBLING_BOUND, key, f"{short(node)} wrote {size} siblings at "
                                 f"{t - T0:.1f} (max {objmod.SIBLING_MAX})"))
     for t, node, key in log.anonymous[:5]:
         findings.append(Finding(SIBLING_BOUND, key, f"{short(node)} stored anonymous values at "
@@ -263,11 +256,6 @@ def check(sim: SimCluster, wl: Workload) -> list[Finding]:
             findings.append(Finding(CONVERGENCE, key, "primaries differ: " + "; ".join(
                 f"{short(nm)} {describe_obj(enc)}" for nm, enc in reps)))
     return findings
-
-
-def _collapses(sim: SimCluster) -> str:
-    n = sum(s.sibling_collapses for name in sim.names for s in sim.all_stats(name))
-    return f" ({n} sibling collapses happened, which re-dot the kept sibling)" if n else ""
 
 
 def _restarts(sim: SimCluster, node: str) -> str:

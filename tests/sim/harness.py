@@ -11,7 +11,8 @@ What is simulated:
   exponential slow tail, an optional extra delay that reorders it behind later messages);
   messages can be lost or duplicated. Links can be cut one way (`cut(a, b)`: a's messages
   to b are dropped) or both ways (`partition`). A message is dropped if its link is cut
-  when it is sent or when it would arrive. Every message goes through the real wire
+  when it is sent or when it would arrive; the kinds in `drop_kinds` are always lost,
+  those in `deliver_twice` handed over twice. Every message goes through the real wire
   encoding (`server.wire`), so the node sees exactly the types it would over TCP.
 - Connections: a message is addressed to one incarnation of its destination, as a TCP
   connection is: if the destination crashed (or crashed and restarted) meanwhile, the
@@ -36,7 +37,8 @@ What is simulated:
 
 `StoreLog` watches every object any engine stores, for the checker: which dot each
 value got, the causal context (version vector) of the write that created it, dots that
-two different values claim, and objects with more siblings than `obj.SIBLING_MAX`.
+two different values claim, and writes that made an object grow past `obj.SIBLING_MAX`
+siblings (merges may pass it: they keep every sibling).
 
 The trace keeps the last `trace_len` events as tuples and formats them only on demand.
 """
@@ -91,7 +93,9 @@ class StoreLog:
         self.max_siblings = 0
         self.stores = 0
 
-    def on_put(self, node: str, now: float, p: int, key: bytes, enc: bytes) -> None:
+    def on_put(self, node: str, now: float, p: int, key: bytes, enc: bytes,
+               before: bytes | None = None) -> None:
+        """`enc` stored over `before` (what the engine held for the key)."""
         self.stores += 1
         if p == HINT_PARTITION:
             _, p, key = parse_hint_key(key)
@@ -104,8 +108,7 @@ class StoreLog:
             size += len(vals)
         if size > self.max_siblings:
             self.max_siblings = size
-        if size > objmod.SIBLING_MAX:
-            self.oversized.append((now, node, key, size))
+        created = False
         if anon:
             self.anonymous.append((now, node, key))
         vv: dict | None = None
@@ -117,6 +120,7 @@ class StoreLog:
                 old = dots.get(d)
                 if old is None:
                     dots[d] = sib
+                    created = True
                     if vv is None:
                         vv = dict(dvv.join(obj))
                         present = frozenset((a, m - i) for a, m, vs in entries
@@ -127,6 +131,11 @@ class StoreLog:
                     self._reuse_seen.add(d)
                     self.reused.append((now, node, key, (actor, n - k), old, sib,
                                         self.snapshot()))
+        # A write (a new dot) may leave more than SIBLING_MAX siblings only if the
+        # object it was made from held more already.
+        if created and size > objmod.SIBLING_MAX and (
+                before is None or size > dvv.size(objmod.decode(before))):
+            self.oversized.append((now, node, key, size))
 
 
     def on_delete(self, node: str, now: float, key: bytes) -> None:
@@ -154,6 +163,9 @@ class SimEngine:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.base.get(partition, key)
 
+    def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
+        return self.base.get_head(partition, key, n)
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is not committed (a crash would undo it)."""
         return (partition, key) in self.undo
@@ -165,10 +177,11 @@ class SimEngine:
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         self._stage(partition, key)
-        self.base.put(partition, key, value)
         sim = self.sim
+        before = self.base.get(partition, key) if sim is not None and sim.log else None
+        self.base.put(partition, key, value)
         if sim is not None and sim.log is not None:
-            sim.log.on_put(self.owner, sim.now, partition, key, value)
+            sim.log.on_put(self.owner, sim.now, partition, key, value, before)
 
     def delete(self, partition: int, key: bytes) -> None:
         self._stage(partition, key)
@@ -177,8 +190,8 @@ class SimEngine:
         if sim is not None and sim.log is not None and partition != HINT_PARTITION:
             sim.log.on_delete(self.owner, sim.now, key)
 
-    def scan(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        return self.base.scan(partition)
+    def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        return self.base.scan(partition, head)
 
     def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.base.scan_prefix(partition, key_prefix)
@@ -283,6 +296,8 @@ class SimCluster:
         log_stores: bool = True,
         link_events: bool = True,
         strict: bool = True,
+        zones: list[str] | None = None,
+        spares: int = 0,
     ) -> None:
         self.seed = seed
         self.rng = rng or random.Random(seed)
@@ -292,11 +307,17 @@ class SimCluster:
         self.link_events = link_events
         self.strict = strict  # re-raise node exceptions (False: record them and go on)
         self.names = [f"10.0.0.{i + 1}:7000" for i in range(n_nodes)]
+        # The last `spares` nodes start outside the cluster, alone and without seeds
+        # (they join by a membership change); nodes that left or were removed stay down.
+        self.spares = set(self.names[n_nodes - spares:]) if spares else set()
+        self.departed: set[str] = set()
         self.queue: list[tuple] = []
         self.seq = 0
         self.cut: set[tuple[str, str]] = set()
         # Message kinds handed to their receiver twice in a row (a targeted duplicate).
         self.deliver_twice: set[str] = set()
+        # Message kinds dropped whenever sent (a targeted loss).
+        self.drop_kinds: set[str] = set()
         self.trace: deque[tuple] = deque(maxlen=trace_len)
         self.log: StoreLog | None = StoreLog() if log_stores else None
         if self.log is not None:
@@ -306,12 +327,14 @@ class SimCluster:
         self.events = 0
         self.errors: list[tuple[float, str, str, str]] = []
         base = config or Config()
-        ring = new_ring(self.names, base.q) if preformed else None
+        founders = [x for x in self.names if x not in self.spares]
+        ring = new_ring(founders, base.q) if preformed else None
         modes = [durability] * n_nodes if isinstance(durability, str) else list(durability)
         self.sn: dict[str, SimNode] = {}
         for i, name in enumerate(self.names):
             sn = SimNode(
-                name, i, SimEngine(name, self), replace(base),
+                name, i, SimEngine(name, self),
+                replace(base, zone=zones[i]) if zones else replace(base),
                 durability=modes[i],
                 offset_ms=(skew_ms[i] if skew_ms else 0.0),
                 drift=(drift_ppm[i] * 1e-6 if drift_ppm else 0.0),
@@ -321,8 +344,8 @@ class SimCluster:
                 raise ValueError(f"unknown durability {sn.durability}")
             sn.engine.meta_put("actor", f"actor{i}".encode())
             sn.engine.meta_put("clean_shutdown", b"1")  # a new node, not a crashed one
-            if ring is not None:
-                driver.save_membership(sn.engine, ring, set(self.names))
+            if ring is not None and name not in self.spares:
+                driver.save_membership(sn.engine, ring, set(founders))
             self.sn[name] = sn
             self._boot(sn, seeds=() if preformed else (self.names[0],))
 
@@ -342,8 +365,10 @@ class SimCluster:
         # new data directory, means a fresh clock identity (core/identity.py).
         fresh = self.rng.getrandbits(64).to_bytes(8, "big")
         started = driver.boot(sn.engine, sn.durability, fresh)
+        if not seeds and not (sn.name in self.spares and started.ring is None):
+            seeds = tuple(self.names[:1])
         node = Node(sn.name, started.actor, sn.engine, replace(sn.config), ring=started.ring,
-                    members=started.members, seeds=seeds or tuple(self.names[:1]),
+                    members=started.members, seeds=seeds,
                     rng=random.Random(self.rng.random()))
         node.now = self.node_now(sn)
         # Collection commands forwarded to this node are rebuilt as the server does.
@@ -376,9 +401,15 @@ class SimCluster:
                             False)
         return lost
 
+    def depart(self, name: str) -> None:
+        """Take a node out for good (it left, or is removed): down, never restarted."""
+        self.departed.add(name)
+        self.crash(name)
+        self._trace("departed", name, "")
+
     def restart(self, name: str) -> None:
         sn = self.sn[name]
-        if sn.up:
+        if sn.up or name in self.departed:
             return
         self._boot(sn)
         self._trace("restart", name, f"incarnation {sn.incarnation}")
@@ -450,6 +481,9 @@ class SimCluster:
             self._trace("cut", src, dst, msg)
             return
         net = self.net
+        if msg[0] in self.drop_kinds:
+            self._trace("lost", src, dst, msg)
+            return
         if net.loss_p and self.rng.random() < net.loss_p:
             self._trace("lost", src, dst, msg)
             return
@@ -488,6 +522,9 @@ class SimCluster:
         driver.settle(node, lambda exc: self._error(sn, "completion callback", exc))
         box = driver.release(node, sn.engine, sn.durability == "fsync")
         name = sn.name
+        if node.left and name not in self.departed:
+            # The server stops a node that left (once its messages are out).
+            self.at(self.now + 1, self.depart, name)
         for dst in sorted(box):
             # Round-trip through the real wire encoding, as the shell does.
             body = batch(box[dst])

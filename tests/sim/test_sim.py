@@ -322,3 +322,15 @@ def test_a_stale_context_after_a_reap_never_reuses_a_dot() -> None:
     from .scenario import ALL_FAULTS
 
     run_seed(37, ALL_FAULTS)
+
+
+def test_a_late_hint_of_a_write_never_revives_a_reaped_delete() -> None:
+    """Seed 29 (1 s grace): a write one replica never acknowledged became a hint its
+    coordinator kept; the coordinator, owner of the key's partition, then proposed to reap
+    the delete that superseded it without asking itself what it asks every other member
+    (no hint of the key held), and the hint brought the deleted value back. The proposer
+    now asks itself too, and no member lets a key go while it coordinates a write of it
+    that may still become a hint (core/reaper.py)."""
+    from .scenario import ALL_FAULTS
+
+    run_seed(29, ALL_FAULTS)

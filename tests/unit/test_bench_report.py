@@ -46,3 +46,26 @@ def test_children_cpu_seconds_counts_a_finished_child() -> None:
         capture_output=True, text=True, check=True).stdout
     used_by_child = float(out)
     assert bench.children_cpu_seconds() - before >= used_by_child * 0.9
+
+
+def test_collection_rows_put_redis_and_dynredis_side_by_side() -> None:
+    collrows = bench.collrows
+    ops = [collrows.OpResult(bench.REDIS_NAME, "SADD", 100, 200_000, 150_000.0, 0.4),
+           collrows.OpResult(bench.DYN3_NAME, "SADD", 100, 20_000, 8_000.0, 1.8),
+           collrows.OpResult(bench.DYN3_NAME, "SADD", 10_000, 20_000, 7_000.0, 2.0)]
+    rows = collrows.op_rows(ops, bench.REDIS_NAME, bench.DYN3_NAME)
+    cells = [dict(zip(collrows.OP_COLUMNS, r, strict=True)) for r in rows]
+    assert cells[0]["redis µs/req"] == "2.0" and cells[0]["dynredis µs/req"] == "90.0"
+    assert cells[0]["CPU vs redis"] == "45.0x"
+    assert cells[1]["elements"] == "10,000" and cells[1]["redis req/s"] == "-"
+    mems = [collrows.MemResult(bench.REDIS_NAME, "set", 990_000, 1_000_000, 64e6, 60e6),
+            collrows.MemResult(bench.DYN3_NAME, "set", 990_000, 1_000_000, 396e6, 250e6)]
+    (row,) = collrows.mem_rows(mems, bench.REDIS_NAME, bench.DYN3_NAME)
+    assert row[2:] == ["65", "400", "253", "6.2x"]
+
+
+def test_collection_sizes_parse_and_the_million_can_be_skipped() -> None:
+    args = bench.parse_args(["--coll-sizes", "100,10000"])
+    assert args.coll_sizes == [100, 10_000]
+    assert bench.parse_args([]).coll_sizes == [100, 10_000, 1_000_000]
+    assert bench.parse_args(["--suites", "collections"]).suites == ["collections"]

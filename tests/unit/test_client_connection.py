@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import hiredis
@@ -15,8 +16,8 @@ from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection
 from dynredis.server.peerauth import Dialer
 from dynredis.server.peers import RETRY_MIN, PeerInbound, PeerLink
+from dynredis.server.wire import PART, encode, unframe
 from dynredis.server.wire import batch as wire_batch
-from dynredis.server.wire import unframe
 
 
 class FakeTransport:
@@ -28,11 +29,17 @@ class FakeTransport:
         self.sent += data
         self.writes += 1
 
+    def writelines(self, data) -> None:
+        self.write(b"".join(data))
+
     def get_extra_info(self, name: str) -> None:
         return None
 
     def get_write_buffer_size(self) -> int:
         return 0  # everything written is sent at once
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
 
     def abort(self) -> None:
         pass
@@ -77,11 +84,19 @@ def test_a_lost_reply_becomes_an_error_and_the_replies_behind_it_flow(tmp_path: 
 
 
 def peer_messages(sent: bytes) -> list[tuple]:
-    """The messages in what a peer link wrote, in order."""
+    """The messages in what a peer link wrote, in the order they can be read (a bulk
+    batch's once its last part is in)."""
     reader = hiredis.Reader()
     reader.feed(sent)
     out: list[tuple] = []
+    parts: list[bytes] = []
     while (body := reader.gets()) is not False:
+        if isinstance(body, list):
+            parts.append(body[1])
+            if body[0]:
+                continue
+            body = b"".join(parts)
+            parts.clear()
         out.extend(unframe(body))
     return out
 
@@ -163,6 +178,85 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
     msgs = peer_messages(back.sent)
     assert {m[0] for m in msgs} == {"pas"}  # acks travel batched
     assert [reqid for m in msgs for reqid in m[1]] == [i + 1 for i in range(count)]
+
+
+class SlowTransport(FakeTransport):
+    """A socket that takes `room` bytes before its buffer counts as full (asyncio then
+    calls pause_writing); `drain()` sends what it holds (resume_writing)."""
+
+    def __init__(self, link: PeerLink, room: int) -> None:
+        super().__init__()
+        self.link = link
+        self.room = room
+        self.held = 0
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.held += len(data)
+        if self.held > self.room and not self.link.writing_paused:
+            self.link.pause_writing()
+
+    def get_write_buffer_size(self) -> int:
+        return self.held
+
+    def drain(self) -> None:
+        self.held = 0
+        self.link.resume_writing()
+
+
+def test_small_frames_overtake_a_bulk_batch_and_wait_behind_at_most_two_parts(
+        tmp_path: Path) -> None:
+    """A 100 MB value once held every heartbeat and acknowledgement behind it on the
+    link to a peer, which then counted as down. A bulk batch goes out a part at a time
+    as the socket drains, and a small frame sent meanwhile goes right after the part
+    being written; the receiver reads every message, the bulk one whole."""
+    srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                 n=1, r=1, w=1))
+    link = PeerLink(srv, "127.0.0.1:2")
+    t = SlowTransport(link, room=2 * PART)
+    link.transport = t  # type: ignore[assignment]
+    big = [("rp", b"k", b"v" * (10 * PART), 1, "x")]
+    link.send(encode(big))
+    assert link.bulk_bytes and len(t.sent) < 3 * PART  # parts wait for the socket
+    link.send(encode([("hb",)]))
+    assert peer_messages(t.sent) == [("hb",)]  # ahead of the rest of the bulk batch
+    queued_at_heartbeat = t.held
+    assert queued_at_heartbeat < 3 * PART + 100
+    for _ in range(20):
+        t.drain()
+        link.send(encode([("pas", [7])]))
+    assert not link.bulk and link.unsent() == t.held
+    msgs = peer_messages(t.sent)
+    assert msgs.count(("pas", (7,))) == 20 and msgs[0] == ("hb",)
+    assert msgs.index(("rp", b"k", b"v" * (10 * PART), 1, "x")) > 1
+    assert len([m for m in msgs if m[0] == "rp"]) == 1
+
+
+def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
+        tmp_path: Path) -> None:
+    async def run() -> None:
+        srv, transports = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        inbound = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
+        link = PeerLink(srv, "127.0.0.1:9")
+        out = SlowTransport(link, room=2 * PART)
+        link.transport = out  # type: ignore[assignment]
+        value = bytes(range(256)) * (3 * PART // 256)
+        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, value)), dvv.EMPTY, b"A")
+        p = node.partition(b"big")
+        link.send(encode([("p", 1, b"big", objmod.encode(obj), srv.name, p, None)]))
+        link.send(encode([("hb",)]))
+        while link.bulk:
+            out.drain()
+        wire = out.sent
+        for i in range(0, len(wire), 1000):  # as a socket delivers it, in pieces
+            inbound.data_received(wire[i:i + 1000])
+        assert node.local.get_enc(p, b"big") == objmod.encode(obj)
+        assert node.membership.fd.known(PEERS[0])  # the heartbeat was read too
+        await asyncio.sleep(0)
+        assert peer_messages(transports[PEERS[0]].sent) == [("pas", (1,))]
+
+    asyncio.run(run())
 
 
 def hello(*words: bytes) -> bytes:
@@ -332,3 +426,27 @@ def test_a_refused_link_is_logged_once_and_retried_at_the_slowest_pace(
     assert len(refusals) == 1
     assert all(w > RETRY_MIN for w in waits[:3])  # refused: RETRY_MAX
     assert waits[3] <= RETRY_MIN  # a link that was not refused retries soon
+
+
+def test_a_write_in_flight_while_the_node_stalls_gets_the_time_back(tmp_path: Path) -> None:
+    """The node's loop blocked for 1.2 s (a 500 ms timeout) just after a SET went to
+    its replicas: their answers could not have been read meanwhile, so the late tick
+    gives the write that time back instead of answering NOQUORUM at once; with no
+    answer it still times out, a timeout later."""
+
+    async def run() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory", timeout_ms=500)
+        conn = ClientConnection(srv)
+        out = FakeTransport()
+        conn.connection_made(out)  # type: ignore[arg-type]
+        srv._tick()  # the ticks start
+        conn.data_received(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")
+        assert len(srv.node.writes.pending) == 1
+        time.sleep(1.2)  # the loop is busy
+        await asyncio.sleep(0.1)  # the late tick runs
+        assert out.sent == b"" and len(srv.node.writes.pending) == 1
+        while not out.sent:
+            await asyncio.sleep(0.05)
+        assert out.sent.startswith(b"-NOQUORUM")
+
+    asyncio.run(run())

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
+from dynredis.core.clock import Clock
 
 ACTORS = (b"A", b"B", b"C")
 NCLIENTS = 3
@@ -598,16 +599,53 @@ def test_read_value_examples():
     assert objmod.is_dead((((b"A", 2, (tomb, expired)),), ()), now)
 
 
+def _grown(actors: int, each: int) -> Clock:
+    """An object of `actors` * `each` concurrent siblings (dotted, as replicas hold)."""
+    return (tuple((b"A%03d" % a, each, tuple((a * 1000 + k, 0, b"x") for k in range(each)))
+                  for a in range(actors)), ())
+
+
 @SETTINGS
-@given(objects())
-def test_bound_siblings_keeps_causality(o):
-    # Inflate the sibling count past the limit with anonymous siblings.
-    many = (o[0], tuple((i, 0, b"x") for i in range(objmod.SIBLING_MAX + 1)))
-    for c in (o, many):
-        b = objmod.bound_siblings(c)
-        if dvv.size(c) <= objmod.SIBLING_MAX:
-            assert b == c
-        else:
-            assert dvv.size(b) == 1
-            assert dvv.join(b) == dvv.join(c)
-            assert dvv.values(b) == [objmod.winner(c)[0]]
+@given(st.integers(0, 4), st.integers(0, 60), st.data())
+def test_only_a_write_that_grows_a_key_past_the_sibling_cap_is_refused(actors, each, data):
+    held = _grown(actors, each) if actors and each else None
+    vv = dvv.join(held) if held is not None else ()
+    # A context covering any prefix of the actors: the rest stay as siblings.
+    covered = data.draw(st.integers(0, len(vv)))
+    new = dvv.update(dvv.new_with_context(vv[:covered], (1, 0, b"new")), held, b"Z")
+    size = dvv.size(new)
+    before = dvv.size(held) if held is not None else 0
+    assert objmod.too_many_siblings(new, held) == (size > objmod.SIBLING_MAX and size > before)
+    # A plain write (overwrite) and a write covering everything are never refused.
+    assert not objmod.too_many_siblings(dvv.overwrite(held, b"Z", (1, 0, b"v")), held)
+    full = dvv.update(dvv.new_with_context(vv, (1, 0, b"v")), held, b"Z")
+    assert dvv.size(full) == 1 and not objmod.too_many_siblings(full, held)
+
+
+# --- context size -----------------------------------------------------------------------
+
+
+def test_the_largest_context_a_key_could_have_fits_the_limit():
+    """2,000 writers (12-byte actors: an 8-byte node identity and a 4-byte life) with
+    counters near 2**64: far more than any key's clock, and still under the limit."""
+    vv = tuple(sorted((i.to_bytes(12, "big"), 2**64 - 1 - i) for i in range(2000)))
+    token = dvv.encode_vv(vv)
+    assert len(token) <= dvv.MAX_CONTEXT_BYTES
+    assert dvv.decode_vv(token) == vv
+
+
+def test_a_context_longer_than_the_limit_is_refused_before_it_is_decoded(monkeypatch):
+    vv = tuple(sorted((i.to_bytes(12, "big"), i) for i in range(5000)))
+    token = dvv.encode_vv(vv)
+    assert len(token) > dvv.MAX_CONTEXT_BYTES
+
+    def never(*args, **kwargs):
+        raise AssertionError("an oversized context was decoded")
+
+    monkeypatch.setattr(dvv.base64, "urlsafe_b64decode", never)
+    with pytest.raises(dvv.ContextTooLong):
+        dvv.decode_vv(token)
+    # Not even its first bytes are looked at: any oversized token is refused so.
+    with pytest.raises(dvv.ContextTooLong):
+        dvv.decode_vv(b"!" * (dvv.MAX_CONTEXT_BYTES + 1))
+    assert issubclass(dvv.ContextTooLong, dvv.BadContext)

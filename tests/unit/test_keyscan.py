@@ -195,3 +195,29 @@ def test_walks_cover_one_numbered_database_and_name_its_keys_as_it_does() -> Non
         assert err is None and {db: f[0] for db, f in figures.items()} == \
             {0: len(zero), 3: len(three)}
 
+def test_counts_asked_while_one_is_in_flight_share_its_walk() -> None:
+    """500 INFO (or DBSIZE) in one write walked every key of every node 500 times,
+    freezing the nodes: asked while a count of the same view is in flight, the answer
+    is that count's, and one walk is made. A count asked after it ends walks again."""
+    sim, scans = make()
+    load(sim)
+    via = sim.names[0]
+    boxes: list[list] = [[] for _ in range(500)]
+    queries: list[tuple] = []
+    for node in sim.nodes.values():  # every keyspace query a node receives
+        def counting(src: str, msg: tuple, handle: Any = node.handlers["kq"]) -> None:
+            queries.append(msg)
+            handle(src, msg)
+        node.handlers["kq"] = counting
+
+    def ask(node: Any) -> None:
+        for box in boxes[:-1]:
+            scans[via].dbsize(False, box.append)
+        scans[via].keyspace(True, boxes[-1].append)  # another view: its own walk
+
+    assert sim.on_node(via, ask, catch=False)
+    sim.run(200)
+    assert [box for box in boxes[:-1] if box != [(None, len(KEYS))]] == []
+    assert boxes[-1] and boxes[-1][0][0] is None
+    assert 0 < len(queries) <= 2 * len(sim.names)  # one walk per view, not 500
+    assert call(sim, scans, via, "dbsize", False) == (None, len(KEYS))

@@ -10,6 +10,7 @@ import pytest
 from dynredis.cluster.affinity import Affinity
 from dynredis.cluster.keyscan import KeyScan
 from dynredis.cluster.ports import ClusterPorts
+from dynredis.cluster.pubsub import ClusterPubSub
 from dynredis.cluster.registry import Registry
 from dynredis.core import messages as m
 from dynredis.core.node import Node
@@ -48,6 +49,7 @@ def test_a_node_with_the_redis_face_handles_exactly_the_kinds_of_the_table() -> 
     ClusterPorts(node, 0)
     Registry(node)
     Affinity(node, lambda *args: None)
+    ClusterPubSub(node, lambda *args: 0, lambda *args: None, lambda flags: None)
     assert set(node.handlers) == set(m.KINDS)
     with pytest.raises(ValueError):
         node.register("no-such-kind", lambda src, msg: None)
@@ -74,7 +76,7 @@ def test_check_accepts_decoded_messages_and_names_what_is_wrong() -> None:
     for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
         assert m.check(msg) is None, msg
     assert m.check(("p", 1, b"k")) == "p: 2 fields, expected 6"
-    assert m.check(("g", 1, "k", 3, "n2")) == "g: key is str, expected bytes"
+    assert m.check(("g", 1, "k", 3, "n2", None)) == "g: key is str, expected bytes"
     assert m.check(("zz",)) == "unknown kind 'zz'"
 
 

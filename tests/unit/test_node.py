@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dynredis.core import clock as dvv
+from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.node import Config
-from dynredis.core.writes import NOT_AN_INTEGER
+from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
 
 
@@ -254,6 +255,109 @@ def test_sloppy_quorum_keeps_writing_and_hands_hints_off_to_the_owner() -> None:
     assert sim.nodes[fallback].stats.hints_delivered == 1
 
 
+# Anti-entropy off: whatever reaches a returning node comes by handoff.
+NO_AE = 10**12
+
+
+def test_in_a_cluster_of_exactly_n_the_coordinator_keeps_the_hint_and_hands_it_off() -> None:
+    """Three nodes, N=3: no fallback exists for a down primary, so each write's
+    coordinator keeps the down primary's copy as a hint (durable, in the hint
+    partition), and the primary holds every write soon after it is back, without
+    anti-entropy or reads."""
+    sim = SimCluster(3, seed=21, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.run(5000)
+    assert c in sim.nodes[a].down and c in sim.nodes[b].down
+    keys = [b"k%d" % i for i in range(300)]
+    for i, key in enumerate(keys):
+        err, _ = sim.put(a if i % 2 else b, key, b"v%d" % i)
+        assert err is None
+    assert sim.hints_held() == {a: 150, b: 150, c: 0}
+    assert all(sim.stored(c, key) is None for key in keys)
+    sim.crash(a)  # hints are durable: a keeps them across a crash
+    sim.restart(a)
+    sim.start(c)
+    sim.run(5000)
+    assert [sim.stored(c, key) for key in keys] == [sim.stored(a, key) for key in keys]
+    assert all(sim.stored(c, key) is not None for key in keys)
+    assert sim.hints_held() == {a: 0, b: 0, c: 0}
+    assert sim.nodes[b].stats.hints_delivered == 150
+
+
+def test_a_backlog_of_hints_streams_in_windows_not_one_batch_a_round() -> None:
+    """Thousands of hints reach their owner within a few handoff rounds: the window of
+    unacknowledged hints is topped up as acknowledgements return."""
+    cfg = Config(timeout_ms=300, ae_interval_ms=NO_AE, handoff_batch=100)
+    sim = SimCluster(3, seed=22, config=cfg)
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.run(5000)
+    keys = [b"s%d" % i for i in range(2000)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+    assert sim.hints_held()[a] == 2000
+    sim.start(c)
+    sim.run(2 * cfg.handoff_interval_ms + 3000)  # c is seen up, then a few rounds
+    # One batch a round would have moved at most a few hundred.
+    assert sim.hints_held()[a] == 0
+    assert all(sim.stored(c, key) is not None for key in keys)
+
+
+def test_a_replica_that_misses_an_acknowledged_write_gets_it_by_hint() -> None:
+    """A replica cut off silently, before its peers' detectors notice: the writes still
+    reach W and are acknowledged; the coordinator waits for the third replica until the
+    request timeout and then keeps a hint for it, handed off once it is reachable."""
+    sim = SimCluster(3, seed=24, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.run(2000)
+    sim.partition(a, c)
+    keys = [b"m%d" % i for i in range(20)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+    sim.run(1000)  # past the timeout: every write c never acknowledged is hinted
+    assert sim.hints_held()[a] == len(keys)
+    assert all(sim.stored(c, key) is None for key in keys)
+    sim.heal()
+    sim.run(5000)
+    assert all(sim.stored(c, key) is not None for key in keys)
+    assert sim.hints_held() == {a: 0, b: 0, c: 0}
+
+
+def test_a_key_is_not_reaped_while_a_write_of_it_waits_on_a_replica() -> None:
+    """The write's coordinator says no to reaping the key while a replica has not
+    answered: if that replica fails it, the write becomes a hint, which would bring an
+    older value back to replicas that had reaped the key."""
+    sim = SimCluster(3, seed=25, config=Config(timeout_ms=3000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.run(2000)
+    sim.partition(a, c, both=False)  # a's messages to c are lost; c still heartbeats a
+    key = b"waiting"
+    assert sim.put(a, key, b"v")[0] is None  # acknowledged by a and b
+    p = sim.primaries(key)[0]
+    digest = objmod.digest(sim.stored(a, key))
+    node = sim.nodes[a]
+    assert node.member_status(c) == "up"
+    assert not node.reaper.may_reap(key, p, digest)
+    sim.heal()
+    sim.run(6000)  # the write timed out on c: its hint was handed off
+    assert sim.stored(c, key) is not None and sim.hints_held()[a] == 0
+    assert node.reaper.may_reap(key, p, digest)
+
+
+def test_with_a_fallback_available_the_coordinator_keeps_no_hint() -> None:
+    sim = SimCluster(4, seed=23, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    ring = sim.nodes[sim.names[0]].ring
+    key = b"hinted"
+    pref = ring.preference_list(ring.partition_of(key), 3)
+    coordinator, down = pref[0], pref[1]
+    sim.stop(down)
+    sim.run(5000)
+    assert sim.put(coordinator, key, b"v")[0] is None
+    held = {n: h for n, h in sim.hints_held().items() if h}
+    assert list(held) != [coordinator] and len(held) == 1  # the fallback's only
+
+
 def test_failure_detector_marks_a_silent_peer_down_and_back_up() -> None:
     sim = SimCluster(3, seed=12)
     a, b, c = sim.names
@@ -286,6 +390,33 @@ def test_tombstones_are_reaped_after_the_grace_period_everywhere() -> None:
     sim.run(5000)
     assert all(_held(sim, n, b"k") is None for n in sim.names)
     assert value(sim.get(b, b"k")) is None
+
+
+def test_the_sweep_and_anti_entropy_decide_about_a_large_value_by_its_header_alone() -> None:
+    """A sweep once decoded every value each second (a 100 MB one took nodes to 80% CPU).
+    Here every replica's copy of a large expiring value keeps its header but has its
+    value replaced by garbage that no decoder takes: anti-entropy still compares it,
+    and the key is still reaped everywhere once expired (the simulator raises if a
+    node fails on it)."""
+    sim = SimCluster(3, seed=19, config=Config(q=16, tombstone_grace_ms=1000,
+                                                ae_interval_ms=20))
+    a, b, c = sim.names
+    expire_at = sim.nodes[a].now + 1000
+    assert sim.put(a, b"k", b"v" * 100_000, expire_at=expire_at)[0] is None
+    sim.run(100)
+    for name in sim.names:
+        node = sim.nodes[name]
+        p = node.partition(b"k")
+        enc = node.local.get_enc(p, b"k")
+        assert enc is not None and hdr.is_headed(enc)
+        garbage = enc[:hdr.SIZE] + b"\xc1" * (len(enc) - hdr.SIZE)
+        sim.sn[name].engine.base.put(p, b"k", garbage)
+        node.local.cache.set(b"k", garbage, enc)
+    exchanges = sum(sim.nodes[n].stats.ae_exchanges for n in sim.names)
+    sim.run(6000)
+    assert sum(sim.nodes[n].stats.ae_exchanges for n in sim.names) > exchanges
+    assert all(_held(sim, n, b"k") is None for n in sim.names)
+    assert sum(sim.nodes[n].stats.reaped for n in sim.names) == 3
 
 
 def test_a_replica_that_missed_the_delete_blocks_reaping_until_it_has_the_tombstone() -> None:
@@ -346,6 +477,125 @@ def test_anti_entropy_brings_concurrent_siblings_to_every_replica() -> None:
     obj = objmod.decode(encs.pop())
     assert sorted(s[2] for s in objmod.live_siblings(obj, 0)) == [b"left", b"right"]
     assert node.stats.ae_exchanges > 0
+
+
+def test_a_large_write_waits_longer_for_its_replicas_and_holds_up_no_other_timeout() -> None:
+    """A 64 MB value cannot cross in a 2 s timeout on every network: a write waits
+    timeout_ms plus ms_per_mb per MB. A small write started after it still times out
+    at its own deadline."""
+    cfg = Config(timeout_ms=500, ms_per_mb=100)
+    sim = SimCluster(3, seed=20, config=cfg)
+    a, b, c = sim.names
+    sim.stop(b)
+    sim.stop(c)  # up for a's detector a while longer, but they answer nothing
+    results: dict[str, tuple] = {}
+    node = sim.nodes[a]
+    sim.on_node(a, lambda n: n.put(b"big", None, b"v" * (4 << 20), 0,
+                                   lambda r: results.setdefault("big", r)))
+    sim.run(100)
+    sim.on_node(a, lambda n: n.put(b"small", None, b"v", 0,
+                                   lambda r: results.setdefault("small", r)))
+    sim.run(cfg.timeout_ms + 50)
+    assert "small" in results and results["small"][0].startswith("NOQUORUM")
+    assert "big" not in results  # 4 MB: 400 ms more
+    sim.run(4 * cfg.ms_per_mb)
+    assert results["big"][0].startswith("NOQUORUM")
+    assert node.stats.timeouts >= 2
+
+
+def test_time_the_node_could_not_run_is_given_back_to_requests_in_flight() -> None:
+    """A coordinator busy for a second (a large value encoded, a long command) could not
+    read its replicas' answers meanwhile: a stall turned writes they acknowledged in
+    time into NOQUORUM. The driver tells the node how long it could not run
+    (Node.stalled); requests in flight get that time back, and still time out once it
+    has passed with no answer."""
+    cfg = Config(timeout_ms=500)
+    sim = SimCluster(3, seed=22, config=cfg)
+    a, b, c = sim.names
+    sim.stop(b)
+    sim.stop(c)  # they answer nothing
+    results: dict[str, tuple] = {}
+    node = sim.nodes[a]
+    for kind in ("put", "get"):
+        if kind == "put":
+            sim.on_node(a, lambda n: n.put(b"k", None, b"v", 0,
+                                           lambda r: results.setdefault("put", r)))
+        else:
+            sim.on_node(a, lambda n: n.get(b"k", lambda r: results.setdefault("get", r)))
+    sim.run(400)
+    sim.on_node(a, lambda n: n.stalled(1000))
+    sim.run(cfg.timeout_ms)  # past the first deadlines
+    assert results == {}
+    sim.run(1000)
+    assert results["put"][0].startswith("NOQUORUM")
+    assert results["get"][0].startswith("NOQUORUM")
+    assert node.stats.timeouts >= 2
+
+
+def _answers_since(sim: SimCluster, t0: float, to: str) -> dict[str, list]:
+    """What each replica answered `to`'s replica gets since `t0`, by replica."""
+    out: dict[str, list] = {}
+    for when, tag, src, dst, msg in sim.trace:
+        if when >= t0 and tag == ">" and dst == to and msg[0] == "gas":
+            out.setdefault(src, []).extend(msg[1][1::2])
+    return out
+
+
+def test_replicas_holding_the_coordinators_large_copy_answer_a_read_without_it() -> None:
+    """A GET of a large value once moved it from every replica to the coordinator, which
+    held it already: 1,000 pipelined GETs of 1 MB moved 2 GB. A replica holding the same
+    copy (by its digest) answers True; one holding another sends its own, and is
+    repaired."""
+    sim = SimCluster(3, seed=21, config=Config(q=16, w=2, r=3))
+    a, b, c = sim.names
+    old, new = b"o" * 100_000, b"n" * 100_000
+    assert sim.put(a, b"k", old)[0] is None
+    sim.run(200)
+    t0 = sim.now
+    assert value(sim.get(a, b"k")) == old
+    assert _answers_since(sim, t0, a) == {b: [True], c: [True]}
+    sim.partition(a, c)
+    assert sim.put(a, b"k", new)[0] is None
+    sim.heal()
+    t1 = sim.now
+    assert value(sim.get(a, b"k")) == new
+    answers = _answers_since(sim, t1, a)
+    assert answers[b] == [True] and isinstance(answers[c][0], bytes)  # c's old copy
+    sim.run(500)
+    t2 = sim.now
+    assert value(sim.get(a, b"k")) == new
+    assert _answers_since(sim, t2, a) == {b: [True], c: [True]}  # repaired
+
+
+def test_siblings_made_apart_all_survive_the_merge_past_the_cap() -> None:
+    """Both sides of a partition fill a key to near the cap; when they meet, every
+    acknowledged value is kept on every replica (more than the cap: merges never drop
+    or refuse), the next write that adds a sibling is refused, and a write whose
+    context covers them resolves the key."""
+    sim = SimCluster(3, seed=18, config=Config(q=16, ae_interval_ms=50, w=1, r=1))
+    a, b, c = sim.names
+    sim.cut_groups([a], [b, c])
+    side = objmod.SIBLING_MAX * 3 // 4
+    written = []
+    for i in range(side):
+        for via in (a, b):
+            v = b"%s-%03d" % (via[-1:].encode(), i)
+            assert sim.put(via, b"k", v, ctx=())[0] is None
+            written.append(v)
+    sim.heal()
+    sim.run(10_000)
+    encs = {_held(sim, n, b"k") for n in sim.names}
+    assert len(encs) == 1
+    assert sorted(s[2] for s in objmod.live_siblings(objmod.decode(encs.pop()), 0)) \
+        == sorted(written)
+    for via in sim.names:
+        assert sim.put(via, b"k", b"more", ctx=())[0] == TOO_MANY_SIBLINGS
+    err, obj = sim.get(c, b"k")
+    assert err is None
+    assert sim.put(c, b"k", b"resolved", ctx=dvv.join(obj))[0] is None
+    sim.run(1000)
+    assert live(sim.get(a, b"k")) == [b"resolved"]
+    assert sim.put(b, b"k", b"more", ctx=())[0] is None
 
 
 def _incr(sim: SimCluster, via: str, key: bytes, delta: int):

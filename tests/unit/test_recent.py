@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynredis.core.localstore import LocalStore
-from dynredis.core.recent import RecentMap
+from dynredis.core.recent import ENTRY_OVERHEAD, RecentBytes, RecentMap
 from dynredis.storage import open_engine
 
 KEYS = st.integers(0, 40)
@@ -53,6 +53,67 @@ def test_recent_map_is_a_bounded_fifo_that_never_answers_stale(size: int, ops: l
         assert all(m.get(k) == v for k, v in values.items())
 
 
+BYTE_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), KEYS, st.integers(0, 3000), st.booleans()),
+        st.tuples(st.just("get"), KEYS),
+        st.tuples(st.just("pop"), KEYS),
+        st.tuples(st.just("resize"), st.integers(0, 12_000)),
+        st.tuples(st.just("clear")),
+    ),
+    max_size=300,
+)
+
+
+def cost(key: bytes, value: bytes) -> int:
+    return len(key) + len(value) + ENTRY_OVERHEAD
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(1, 24), max_bytes=st.integers(0, 12_000), ops=BYTE_OPS)
+def test_the_object_cache_is_a_fifo_bounded_by_count_and_bytes_that_never_answers_stale(
+        size: int, max_bytes: int, ops: list) -> None:
+    m = RecentBytes(size, max_bytes)
+    values: dict[bytes, bytes] = {}  # the model, in FIFO order (a dict keeps it)
+    limit = max_bytes
+
+    def shrink() -> None:
+        while values and (len(values) > size
+                          or (limit and sum(cost(k, v) for k, v in values.items()) > limit)):
+            del values[next(iter(values))]
+
+    for op in ops:
+        if op[0] == "set":
+            k, v = b"k%d" % op[1], b"v" * op[2]
+            # What the caller read before: the cached value, else the store's (some
+            # older value not cached) or nothing.
+            old = values.get(k, b"stored" if op[3] else None)
+            if limit and cost(k, v) > limit >> 3:
+                values.pop(k, None)  # too big to keep: never served stale either
+            else:
+                values[k] = v
+            m.set(k, v, old)
+            shrink()
+        elif op[0] == "get":
+            k = b"k%d" % op[1]
+            assert m.get(k) == values.get(k)
+        elif op[0] == "pop":
+            m.pop(b"k%d" % op[1])
+            values.pop(b"k%d" % op[1], None)
+        elif op[0] == "resize":
+            limit = op[1]
+            m.resize(limit)
+            for k in [k for k, v in values.items() if limit and cost(k, v) > limit >> 3]:
+                del values[k]
+            shrink()
+        else:
+            m.clear()
+            values.clear()
+        assert list(m.entries.items()) == list(values.items())
+        assert m.held == sum(cost(k, v) for k, v in values.items())
+        assert len(m) <= size and (not limit or m.held <= limit)
+
+
 def test_recent_map_rejects_a_size_below_one() -> None:
     with pytest.raises(ValueError):
         RecentMap(0)
@@ -73,7 +134,8 @@ def test_local_store_serves_every_key_when_it_holds_more_than_its_cache(tmp_path
     store = LocalStore(engine, cache_size=16)
     for rnd in range(2):
         for i in range(200):
-            store.put(i % 7, b"k%d" % i, b"v%d-%d" % (i, rnd))
+            key = b"k%d" % i
+            store.put(i % 7, key, b"v%d-%d" % (i, rnd), store.get_enc(i % 7, key))
         if rnd == 0:
             engine.commit(False)
     assert len(store.cache) == 16  # exactly its size: the oldest keys went

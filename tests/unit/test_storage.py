@@ -1093,6 +1093,27 @@ def test_lmdb_synced_commits_survive_sigkill(tmp_path):
         eng.close()
 
 
+@pytest.mark.parametrize("committed", [False, True])
+def test_heads_are_the_first_bytes_of_each_value(engine, committed):
+    """What the sweep and anti-entropy read of a value: its first n bytes (all of a
+    shorter one), staged or committed, short or long key, alone or in a scan."""
+    values = {b"a": b"x" * 10, b"b": bytes(range(256)) * 40, LONG_KEYS[0]: b"y" * 5000,
+              b"c": b"z" * 100}
+    for k, v in values.items():
+        engine.put(3, k, v)
+    maybe_commit(engine, committed)
+    for n in (1, 100, 4096):
+        for k, v in values.items():
+            assert engine.get_head(3, k, n) == v[:n]
+        assert list(engine.scan(3, n)) == sorted((k, v[:n]) for k, v in values.items())
+    assert engine.get_head(3, b"missing", 10) is None
+    assert engine.get_head(4, b"a", 10) is None
+    engine.delete(3, b"b")
+    maybe_commit(engine, committed)
+    assert engine.get_head(3, b"b", 10) is None
+    assert [k for k, _ in engine.scan(3, 10)] == sorted(k for k in values if k != b"b")
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 512])
 @pytest.mark.parametrize("committed", [False, True])
 def test_scan_prefix_is_scan_filtered_by_prefix(engine, committed, chunk):

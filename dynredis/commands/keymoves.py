@@ -1,0 +1,187 @@
+"""RENAME, RENAMENX and COPY, for keys of every type, as plans of single-key steps.
+
+The source and the destination may live on different nodes, so a rename cannot be one
+atomic step as in Redis. It runs as three steps, each where its key lives and each
+after a quorum sync of that key (see collection.py and the README):
+
+1. `dyn.dump` reads the source whole: its type, its value (a string's bytes, a counter
+   as its decimal, an HLL with its concurrent versions merged; a collection's items),
+   its expiry time, and what it saw of the key (its element events and its header's
+   version vector);
+2. `dyn.restore` writes the destination: whatever it held is replaced (as SET and DEL
+   replace a key: every version its coordinator saw goes), or, for RENAMENX and COPY
+   without REPLACE, nothing is written if it exists. It gets the source's expiry time;
+3. RENAME only: `dyn.unlink` deletes from the source what step 1 read, and only that:
+   an element added or changed in the source since stays there, as does a value SET
+   there since (the header is deleted only if nobody wrote it after the read).
+
+A client may see the value under both names between steps 2 and 3, never under neither.
+A step that fails ends the command with its error: the source still holds everything
+(a failed first or second step), and the destination may hold the copy (a write that
+missed its quorum may still have reached some replicas, which then pass it on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ..core import obj as objmod
+from ..core import records as rec
+from ..core.collview import KeyView
+from ..core.dotset import DotSet
+from ..resp import encode as resp
+from . import hll
+from .collection import Built, Plan, internal_step, plan_command, read_items, write_items
+from .hyperloglog import hll_value
+from .table import ERR_SYNTAX, parse_int
+
+ERR_NO_SUCH_KEY = resp.error("ERR no such key")
+ERR_SAME_OBJECT = resp.error("ERR source and destination objects are the same")
+ERR_DB_RANGE = resp.error("ERR DB index is out of range")
+ERR_NOT_INT = resp.error("ERR value is not an integer or out of range")
+ERR_NOT_C_INT = resp.error(
+    "ERR value is out of range, value must between -2147483648 and 2147483647")
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+def _string_value(v: KeyView) -> tuple[bytes, int]:
+    """A string key's value and expiry; an HLL with concurrent versions merged into one
+    (PFCOUNT counts their union: the copy must too)."""
+    sib = objmod.read_value(v.header, v.now)
+    assert sib is not None and type(sib[2]) is bytes
+    data: bytes = sib[2]
+    if hll.is_valid(data):
+        value, _ = hll_value(v.header, v.now)
+        if value is not None and value.merged:
+            merged = value.parse()
+            if merged is not None:
+                data = merged.encode()
+    return data, sib[1]
+
+
+@internal_step("dyn.dump")
+def build_dump(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.dump, key] -> [type or None, value (a string's bytes, a collection's items
+    as read_items gives them), expiry time (ms, 0: none), what the read saw (for
+    dyn.unlink)]."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t is None:
+            return [None, None, 0, b""]
+        value: Any  # a string's bytes, or a collection's items
+        if t == "string":
+            value, expire = _string_value(v)
+        else:
+            _, items = read_items(v)
+            value, expire = items, v.expire_at()
+        events, vv = v.seen()
+        return [t, value, expire, msgpack.packb([events.pack(), vv])]
+
+    return args[1], op
+
+
+@internal_step("dyn.restore")
+def build_restore(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.restore, key, replace|nx, msgpack([type, value, expiry])] -> 1 if written,
+    0 if not (nx, and the key exists)."""
+    key, nx = args[1], args[2] == b"nx"
+    t, value, expire = msgpack.unpackb(args[3])
+
+    def op(v: KeyView) -> Any:
+        if nx and v.type() is not None:
+            return 0
+        if t == "string":
+            v.replace(value, expire)  # removes every element version seen, if any
+            return 1
+        write_items(v, t, value)
+        if expire:
+            v.replace(rec.marker(t), expire)
+        return 1
+
+    return key, op
+
+
+@internal_step("dyn.unlink")
+def build_unlink(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.unlink, key, what dyn.dump saw] -> 1: delete what that read saw, only."""
+    events, vv = msgpack.unpackb(args[2])
+
+    def op(v: KeyView) -> Any:
+        v.remove_seen(DotSet.unpack(events), vv)
+        return 1
+
+    return args[1], op
+
+
+def _restore_args(dst: bytes, nx: bool, dump: list[Any]) -> list[bytes]:
+    return [b"dyn.restore", dst, b"nx" if nx else b"replace",
+            msgpack.packb([dump[0], dump[1], dump[2]])]
+
+
+@plan_command("rename", 3, ("write",), 1, 2, 1, "generic", "Renames a key and overwrites "
+              "the destination.")
+def plan_rename(args: list[bytes], proto: int) -> Plan | bytes:
+    return _rename(args[1], args[2], False)
+
+
+@plan_command("renamenx", 3, ("write", "fast"), 1, 2, 1, "generic",
+              "Renames a key only when the target key name doesn't exist.")
+def plan_renamenx(args: list[bytes], proto: int) -> Plan | bytes:
+    return _rename(args[1], args[2], True)
+
+
+def _rename(src: bytes, dst: bytes, nx: bool) -> Plan:
+    if src == dst:
+        # As Redis: nothing is done, but a missing key is still an error.
+        t, _ = yield [b"dyn.type", src]
+        if t is None:
+            return ERR_NO_SUCH_KEY
+        return resp.ZERO if nx else resp.OK
+    dump = yield [b"dyn.dump", src]
+    if dump[0] is None:
+        return ERR_NO_SUCH_KEY
+    written = yield _restore_args(dst, nx, dump)
+    if not written:
+        return resp.ZERO
+    yield [b"dyn.unlink", src, bytes(dump[3])]
+    return resp.ONE if nx else resp.OK
+
+
+@plan_command("copy", -3, ("write", "denyoom"), 1, 2, 1, "generic",
+              "Copies the value of a key to a new key.", "6.2.0")
+def plan_copy(args: list[bytes], proto: int) -> Plan | bytes:
+    """COPY source destination [DB 0] [REPLACE]: there is one database (as after
+    `databases 1`), so DB takes 0 only."""
+    replace = False
+    i = 3
+    while i < len(args):
+        word = args[i].upper()
+        if word == b"REPLACE":
+            replace = True
+        elif word == b"DB" and i + 1 < len(args):
+            db = parse_int(args[i + 1])
+            if db is None:
+                return ERR_NOT_INT
+            if not INT_MIN <= db <= INT_MAX:
+                return ERR_NOT_C_INT
+            if db != 0:
+                return ERR_DB_RANGE
+            i += 1
+        else:
+            return ERR_SYNTAX
+        i += 1
+    if args[1] == args[2]:
+        return ERR_SAME_OBJECT
+    return _copy(args[1], args[2], replace)
+
+
+def _copy(src: bytes, dst: bytes, replace: bool) -> Plan:
+    dump = yield [b"dyn.dump", src]
+    if dump[0] is None:
+        return resp.ZERO
+    written = yield _restore_args(dst, not replace, dump)
+    return resp.ONE if written else resp.ZERO

@@ -1,0 +1,222 @@
+"""SORT and SORT_RO over lists, sets and sorted sets, as plans of steps.
+
+The key is read whole where it lives (one step, after a quorum sync, as any collection
+command). The keys a BY or GET pattern names are other keys, on any node: each is read
+with a quorum of its own (a string as GET reads it, a hash's fields as HMGET does), all
+of them at once, in batches, each distinct key once (BY and GET see the same value of
+it). STORE writes the destination last, replacing whatever it held (as SET does: no
+TTL). So SORT is not atomic across keys: a write to a looked-up key while SORT runs may
+or may not be seen. The order and the replies are Redis 7.0's (sortspec.py).
+
+As on a standalone Redis, BY and GET patterns may name keys anywhere (Redis Cluster
+refuses patterns whose keys may be in another slot than the sorted key's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import msgpack
+
+from ..core import records as rec
+from ..core.collview import KeyView
+from ..resp import encode as resp
+from . import sortspec
+from .collection import (
+    PLANS,
+    WRONGTYPE,
+    Built,
+    Plan,
+    drive,
+    internal_step,
+    run_step,
+    store_args,
+)
+from .context import Context
+from .hashes import field_bytes
+from .sortspec import ELEMENT, NOTHING, SortSpec
+from .table import command
+
+BATCH = 256  # lookups in flight at once for one SORT
+
+
+@internal_step("dyn.sortsrc")
+def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.sortsrc, key] -> [type or None, the elements (for a list, a set or a sorted
+    set: in list order, SORT's set order, score order), or None for another type]."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t == "list":
+            return [t, [v.get(rec.LIST, pos) for pos in v.lorder]]
+        if t == "zset":
+            return [t, [m for _, m in v.zorder]]
+        if t == "set":
+            return [t, sortspec.set_order(list(v.members(rec.SET)))]
+        return [t, None]
+
+    return args[1], op
+
+
+@internal_step("dyn.hmget")
+def build_hmget(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.hmget, key, msgpack(fields)] -> each field's value or None (all None if the
+    key is not a hash)."""
+    fields = msgpack.unpackb(args[2])
+
+    def op(v: KeyView) -> Any:
+        if v.type() != "hash":
+            return [None] * len(fields)
+        out = []
+        for f in fields:
+            value = v.get(rec.HASH, f)
+            out.append(None if value is None else field_bytes(value))
+        return out
+
+    return args[1], op
+
+
+class Lookups:
+    """The values BY and GET patterns name, read once per key."""
+
+    def __init__(self) -> None:
+        self.strings: dict[bytes, bytes | None] = {}
+        self.fields: dict[tuple[bytes, bytes], bytes | None] = {}
+
+    def value(self, pattern: bytes, element: bytes) -> bytes | None:
+        """The value `pattern` names for `element` (fetched before)."""
+        target = sortspec.resolve(pattern, element)
+        if target == ELEMENT:
+            return element
+        if target == NOTHING:
+            return None
+        assert isinstance(target, tuple)
+        key, field = target
+        if field is None:
+            return self.strings[key]
+        return self.fields[key, field]
+
+    def fetch(self, patterns: list[bytes], elements: list[bytes]
+              ) -> Generator[tuple[list[bytes], ...], Any, None]:
+        """Steps (in batches) reading what the patterns name for the elements and this
+        has not read yet."""
+        strings: dict[bytes, None] = {}
+        hashes: dict[bytes, dict[bytes, None]] = {}
+        for element in elements:
+            for pattern in patterns:
+                target = sortspec.resolve(pattern, element)
+                if not isinstance(target, tuple):
+                    continue
+                key, field = target
+                if field is None:
+                    if key not in self.strings:
+                        strings[key] = None
+                elif (key, field) not in self.fields:
+                    hashes.setdefault(key, {})[field] = None
+        steps: list[tuple[list[bytes], Any]] = [([b"dyn.get", k], k) for k in strings]
+        steps += [([b"dyn.hmget", k, msgpack.packb(list(fs))], (k, list(fs)))
+                  for k, fs in hashes.items()]
+        for i in range(0, len(steps), BATCH):
+            chunk = steps[i:i + BATCH]
+            results = yield tuple(step for step, _ in chunk)
+            for (step, what), result in zip(chunk, results, strict=True):
+                if step[0] == b"dyn.get":
+                    self.strings[what] = None if result is None else bytes(result)
+                else:
+                    key, fs = what
+                    for f, value in zip(fs, result, strict=True):
+                        self.fields[key, f] = None if value is None else bytes(value)
+
+
+def _range(n: int, spec: SortSpec) -> tuple[int, int]:
+    """LIMIT's range over n elements, clamped as Redis clamps it."""
+    start = min(max(spec.start, 0), n)
+    count = min(max(spec.count, -1), n)
+    end = n - 1 if count < 0 else start + count - 1
+    if start >= n:
+        start, end = n - 1, n - 2
+    if end >= n:
+        end = n - 1
+    return start, end
+
+
+def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
+    t, elements = yield [b"dyn.sortsrc", key]
+    if t is not None and elements is None:
+        return WRONGTYPE
+    vector: list[bytes] = [bytes(e) for e in elements] if elements else []
+    dontsort, alpha, by = spec.dontsort, spec.alpha, spec.by
+    if dontsort and t == "set" and spec.store is not None:
+        # As Redis: a stored set is sorted (ALPHA), so that replicas store the same.
+        dontsort, alpha, by = False, True, None
+    start, end = _range(len(vector), spec)
+    if dontsort and t in ("list", "zset"):
+        ordered = vector[::-1] if spec.desc else vector
+        vector = ordered[start:end + 1] if end >= start else []
+        start, end = 0, end - start
+    lookups = Lookups()
+    if not dontsort:
+        weights: list[Any] | None = None
+        if by is not None:
+            yield from lookups.fetch([by], vector)
+            values = [lookups.value(by, e) for e in vector]
+            if alpha:
+                weights = values
+            else:
+                weights = [0.0 if v is None else sortspec.sort_score(v) for v in values]
+        elif not alpha:
+            weights = [sortspec.sort_score(e) for e in vector]
+        if not alpha and weights is not None and any(w is None for w in weights):
+            return sortspec.ERR_SCORE
+        partial = (start, end) if by is not None and (
+            start != 0 or end != len(vector) - 1) else None
+        vector = sortspec.order(vector, weights, alpha, spec.desc, spec.store is not None,
+                                partial)
+    chosen = vector[start:end + 1] if end >= start else []
+    if spec.gets:
+        yield from lookups.fetch(spec.gets, chosen)
+        out: list[bytes | None] = [lookups.value(p, e) for e in chosen for p in spec.gets]
+    else:
+        out = list(chosen)
+    if spec.store is not None:
+        stored = yield store_args(spec.store, "list", [b"" if v is None else v for v in out])
+        return resp.integer(int(stored))
+    nil = resp.nil(proto)
+    return b"*%d\r\n" % len(out) + b"".join(nil if v is None else resp.bulk(v) for v in out)
+
+
+def _build(readonly: bool) -> Any:
+    def build(args: list[bytes], proto: int, full_key_access: bool = True) -> Plan | bytes:
+        spec = sortspec.parse(args, readonly, full_key_access)
+        if isinstance(spec, bytes):
+            return spec
+        return sort_plan(args[1], spec, proto)
+
+    return build
+
+
+def _register(name: str, flags: tuple[str, ...], summary: str, since: str,
+              readonly: bool) -> None:
+    build = _build(readonly)
+
+    def handler(c: Context, args: list[bytes]) -> bytes | None:
+        perms = c.perms
+        plan = build(args, c.proto, perms is None or perms.keys == ["*"])
+        if isinstance(plan, bytes):
+            return plan
+        slot = c.defer()
+        drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
+              slot.set)
+        return None
+
+    keys_of = (lambda words: words[1:2]) if readonly else sortspec.sort_keys
+    command(name, -2, flags, 1, 1, 1, "generic", summary, since, keys_of)(handler)
+    PLANS[name] = build
+
+
+_register("sort", ("write", "denyoom", "movablekeys"),
+          "Sorts the elements in a list, a set, or a sorted set, optionally storing the "
+          "result.", "1.0.0", False)
+_register("sort_ro", ("readonly", "movablekeys"),
+          "Returns the sorted elements of a list, a set, or a sorted set.", "7.0.0", True)

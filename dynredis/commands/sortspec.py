@@ -1,0 +1,216 @@
+"""SORT's options, patterns and orders, as Redis 7.0's sort.c reads and applies them.
+
+Pure functions, no I/O: `parse` reads the options (same errors, same order of checks),
+`resolve` says which key (and hash field) a BY or GET pattern names for an element,
+`sort_score` reads a weight as SORT's strtod does, and `order` sorts the elements as
+glibc's qsort (stable) or Redis' partial quicksort (BY with LIMIT) would leave them.
+
+Redis reads patterns and option words as C strings: a NUL byte ends them where Redis
+searches them (the `*`, the `->`, `#`, a keyword), so they are read the same way here.
+ALPHA compares bytes, as Redis does under the C or C.UTF-8 locale (strcoll, which stops
+at a NUL byte; with STORE, whole strings).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from ..resp import encode as resp
+from . import csort, zfloat
+from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
+
+ERR_BY_ACL = resp.error("ERR BY option of SORT denied due to insufficient ACL permissions.")
+ERR_GET_ACL = resp.error("ERR GET option of SORT denied due to insufficient ACL permissions.")
+ERR_SCORE = resp.error("ERR One or more scores can't be converted into double")
+
+SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
+def cstr(data: bytes) -> bytes:
+    """What C code sees of a string: up to its first NUL byte."""
+    i = data.find(b"\0")
+    return data if i < 0 else data[:i]
+
+
+class SortSpec:
+    """What SORT's options asked for."""
+
+    __slots__ = ("desc", "alpha", "start", "count", "store", "by", "dontsort", "gets")
+
+    def __init__(self) -> None:
+        self.desc = False
+        self.alpha = False
+        self.start = 0
+        self.count = -1
+        self.store: bytes | None = None
+        self.by: bytes | None = None
+        self.dontsort = False  # a BY pattern without '*': nothing to sort by
+        self.gets: list[bytes] = []
+
+
+def parse(args: list[bytes], readonly: bool, full_key_access: bool) -> SortSpec | bytes:
+    """SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]
+    [STORE destination] (SORT_RO: no STORE), or the error reply."""
+    spec = SortSpec()
+    j = 2
+    n = len(args)
+    while j < n:
+        left = n - j - 1
+        word = cstr(args[j]).lower()
+        if word == b"asc":
+            spec.desc = False
+        elif word == b"desc":
+            spec.desc = True
+        elif word == b"alpha":
+            spec.alpha = True
+        elif word == b"limit" and left >= 2:
+            start, count = parse_int(args[j + 1]), parse_int(args[j + 2])
+            if start is None or count is None:
+                return ERR_NOT_INT
+            spec.start, spec.count = start, count
+            j += 2
+        elif word == b"store" and not readonly and left >= 1:
+            spec.store = args[j + 1]
+            j += 1
+        elif word == b"by" and left >= 1:
+            spec.by = args[j + 1]
+            if b"*" not in cstr(spec.by):
+                spec.dontsort = True  # for good: a later BY with '*' does not undo it
+            elif not full_key_access:
+                return ERR_BY_ACL
+            j += 1
+        elif word == b"get" and left >= 1:
+            if not full_key_access:
+                return ERR_GET_ACL
+            spec.gets.append(args[j + 1])
+            j += 1
+        else:
+            return ERR_SYNTAX
+        j += 1
+    return spec
+
+
+def sort_keys(args: list[bytes]) -> list[bytes]:
+    """SORT's keys as Redis' sortGetKeys finds them: the key, and the last STORE's
+    destination (the arguments of LIMIT, GET and BY are skipped)."""
+    keys = [args[1]]
+    store = None
+    skip = {b"limit": 2, b"get": 1, b"by": 1}
+    i = 2
+    while i < len(args):
+        word = cstr(args[i]).lower()
+        if word in skip:
+            i += skip[word]
+        elif word == b"store" and i + 1 < len(args):
+            store = args[i + 1]
+        i += 1
+    return keys + ([store] if store is not None else [])
+
+
+# --- patterns ------------------------------------------------------------------------------
+
+ELEMENT = 0  # the pattern "#": the element itself
+NOTHING = 1  # no '*': nothing is looked up (the reply holds a nil)
+
+
+def resolve(pattern: bytes, element: bytes) -> tuple[bytes, bytes | None] | int:
+    """What `pattern` names for `element` (Redis' lookupKeyByPattern): ELEMENT, NOTHING,
+    or (key, hash field or None): the first '*' replaced by the element, and what
+    follows a '->' after it (if anything does) a field of the hash at that key."""
+    text = cstr(pattern)
+    if text == b"#":
+        return ELEMENT
+    star = text.find(b"*")
+    if star < 0:
+        return NOTHING
+    arrow = text.find(b"->", star + 1)
+    field = None
+    fieldlen = 0
+    if arrow >= 0 and arrow + 2 < len(text):
+        field = pattern[arrow + 2:]
+        fieldlen = len(field) + 2
+    postfix = pattern[star + 1:len(pattern) - fieldlen]
+    return pattern[:star] + element + postfix, field
+
+
+# --- weights and order ---------------------------------------------------------------------
+
+
+def _exact(word: bytes, value: float) -> bool:
+    """Whether the number `word` (strtod's text) is exactly the double `value`."""
+    body = word.strip().lstrip(b"+-")
+    if body[:2].lower() != b"0x":
+        return Fraction(body.decode()) == Fraction(abs(value))
+    mantissa, _, exp = body[2:].lower().partition(b"p")
+    whole, _, frac = mantissa.partition(b".")
+    digits = int(whole + frac or b"0", 16)
+    scale = int(exp or b"0") - 4 * len(frac)
+    exact = Fraction(digits) * (Fraction(2) ** scale)
+    return exact == Fraction(abs(value))
+
+
+def sort_score(raw: bytes) -> float | None:
+    """The weight SORT reads from `raw` (C's strtod over the C string), or None where
+    Redis answers "One or more scores can't be converted into double": characters
+    left unread, NaN, or a result out of range (overflow, or a nonzero number that
+    underflows to zero or to an inexact subnormal, as glibc reports). An empty string
+    reads as 0."""
+    text = cstr(raw)
+    value, end, erange = zfloat.strtod(text)
+    if end != len(text) or value != value or erange:
+        return None
+    if 0 < abs(value) < SMALLEST_NORMAL and not _exact(text[:end], value):
+        return None
+    return value
+
+
+def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: bool,
+          store: bool, partial: tuple[int, int] | None) -> list[bytes]:
+    """The elements in SORT's order. `weights`: per element, its weight (a float: read
+    from the element or its BY value, 0 for a missing one) or, with ALPHA, its BY value
+    (bytes, or None where missing), or None for ALPHA without BY. `partial`: the range
+    (start, end) to get right when Redis sorts partially (BY with LIMIT)."""
+    keys: list[Any]
+    if not alpha:
+        assert weights is not None
+        # Equal weights: the elements' bytes decide (Redis' compareStringObjects).
+        keys = list(zip(weights, elements, strict=True))
+    elif weights is None:
+        keys = list(elements) if store else [cstr(e) for e in elements]
+    else:
+        # A missing BY value sorts first; missing values are equal to each other.
+        keys = [(0, b"") if w is None else (1, w if store else cstr(w)) for w in weights]
+    index = list(range(len(elements)))
+    if partial is None:
+        index.sort(key=lambda i: keys[i], reverse=desc)
+    else:
+        sign = -1 if desc else 1
+
+        def cmp(a: int, b: int) -> int:
+            ka, kb = keys[a], keys[b]
+            return sign * ((ka > kb) - (ka < kb))
+
+        csort.pqsort(index, cmp, partial[0], partial[1])
+    return [elements[i] for i in index]
+
+
+def is_intset(members: list[bytes]) -> bool:
+    """Whether Redis would hold these set members as an intset (at most 512 integers in
+    canonical form), which it walks in ascending order."""
+    if len(members) > 512:
+        return False
+    for m in members:
+        n = parse_int(m)
+        if n is None:
+            return False
+    return True
+
+
+def set_order(members: list[bytes]) -> list[bytes]:
+    """The order SORT ... BY nosort lists a set in: Redis walks an intset in ascending
+    order, a hash table in an order of its own; here, bytes order for those."""
+    if is_intset(members):
+        return sorted(members, key=int)
+    return sorted(members)
+

@@ -1,0 +1,116 @@
+"""What tools read and run beside data commands, on a real 3-node cluster: CLIENT KILL,
+INFO's sections, SLOWLOG, LATENCY, CONFIG of their settings, compared with redis-server
+where the replies are the same."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from .conftest import Cluster, parse_info, raw_command
+from .test_protocol_edge import talk
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_client_kill_closes_the_client_it_names(cluster: Cluster) -> None:
+    victim = cluster.client(0).connection_pool.get_connection()
+    victim.send_command("CLIENT", "ID")
+    vid = victim.read_response()
+    killer = cluster.client(0)
+    assert killer.execute_command("CLIENT", "KILL", "ID", vid) == 1
+    with pytest.raises(redis.ConnectionError):
+        victim.send_command("PING")
+        victim.read_response()
+    victim.disconnect()
+    # a client of another node is not this node's to kill
+    assert cluster.client(1).execute_command("CLIENT", "KILL", "ID", vid) == 0
+    # ADDR, and the old form
+    other = cluster.client(0).connection_pool.get_connection()
+    other.send_command("CLIENT", "INFO")
+    info = other.read_response()
+    text = info.decode() if isinstance(info, bytes) else info
+    addr = dict(f.split("=", 1) for f in text.split())["addr"]
+    assert killer.execute_command("CLIENT", "KILL", addr) in (b"OK", "OK", True)
+    with pytest.raises(redis.ConnectionError):
+        other.send_command("PING")
+        other.read_response()
+    other.disconnect()
+
+
+def test_client_kill_errors_follow_redis(cluster: Cluster, real_redis: redis.Redis) -> None:
+    script = (b"CLIENT KILL 1.2.3.4:5\r\nCLIENT KILL ID 99999\r\n"
+              b"CLIENT KILL ADDR 1.2.3.4:5 SKIPME no\r\nCLIENT KILL foo bar\r\n"
+              b"CLIENT KILL ID abc\r\nCLIENT KILL TYPE foo\r\nCLIENT KILL USER nobody\r\n"
+              b"CLIENT KILL ID 1 SKIPME maybe\r\nCLIENT KILL ID\r\nPING\r\n")
+    ours, _ = talk(cluster.ports[0], script)
+    theirs, _ = talk(real_redis.port, script)  # type: ignore[attr-defined]
+    assert ours == theirs
+
+
+def test_info_has_redis_sections_and_fields(cluster: Cluster) -> None:
+    c = cluster.client(0)
+    c.set("surface:k", "v")
+    with pytest.raises(redis.ResponseError):
+        c.execute_command("INCR", "surface:k")
+    text = raw_command(c, "INFO", "ALL")
+    assert isinstance(text, str | bytes)
+    text = text.decode() if isinstance(text, bytes) else text
+    titles = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    for title in ("Server", "Clients", "Memory", "Persistence", "Stats", "Replication",
+                  "CPU", "Modules", "Commandstats", "Errorstats", "Latencystats",
+                  "Cluster", "Keyspace"):
+        assert title in titles
+    info = parse_info(text)
+    assert int(info["used_memory"]) > 0 and info["mem_allocator"]
+    assert float(info["used_cpu_user"]) > 0
+    assert info["role"] == "master" and info["aof_enabled"] == "0"
+    assert info["cmdstat_incr"].startswith("calls=1,") and info["cmdstat_incr"].endswith(
+        "failed_calls=1")
+    assert int(info["errorstat_ERR"].split("=")[1]) >= 1
+    assert info["latency_percentiles_usec_set"].startswith("p50=")
+    default = raw_command(c, "INFO")
+    assert isinstance(default, str | bytes)
+    default = default.decode() if isinstance(default, bytes) else default
+    assert "# Commandstats" not in default and "# Errorstats" in default
+
+
+def test_slowlog_and_latency_monitor(cluster: Cluster) -> None:
+    c = cluster.client(2)
+    try:
+        c.config_set("slowlog-log-slower-than", 0)
+        assert c.config_get("slowlog-*") == {"slowlog-log-slower-than": "0",
+                                             "slowlog-max-len": "128"}
+        c.slowlog_reset()
+        c.get("surface:slow")
+        entries = c.slowlog_get(5)
+        assert any(e["command"] == b"GET surface:slow" for e in entries)
+        assert c.slowlog_len() >= 1
+        c.config_set("latency-monitor-threshold", 0)
+        assert c.execute_command("LATENCY", "LATEST") == []
+    finally:
+        c.config_set("slowlog-log-slower-than", 10000)
+
+
+def test_monitor_streams_the_commands_this_node_receives(cluster: Cluster) -> None:
+    mon = cluster.client(1).connection_pool.get_connection()
+    try:
+        mon.send_command("MONITOR")
+        assert mon.read_response() in (b"OK", "OK")
+        c = cluster.client(1)
+        c.set("surface:m", 'a "quoted"\nvalue\x01')
+        cluster.client(0).get("surface:elsewhere")  # another node: not shown here
+        c.get("surface:m")
+        lines = []
+        while len(lines) < 2:
+            line = mon.read_response()
+            line = line.decode() if isinstance(line, bytes) else line
+            if "surface:" in line:
+                lines.append(line)
+        stamp, rest = lines[0].split(" ", 1)
+        float(stamp)
+        assert rest.startswith("[0 127.0.0.1:")
+        assert rest.endswith('] "SET" "surface:m" "a \\"quoted\\"\\nvalue\\x01"')
+        assert lines[1].endswith('"GET" "surface:m"')
+    finally:
+        mon.disconnect()

@@ -1,0 +1,45 @@
+"""The collection coordinator (core/collcoord.py) on simulated clusters: cases a seed of
+the blocking simulation found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dynredis.commands import collection
+from dynredis.core.node import Config
+from tests.sim.harness import SimCluster
+
+
+def run(sim: SimCluster, via: str, box: list[Any], *args: bytes) -> None:
+    built = collection.BUILDERS[args[0].decode().lower()](list(args), 2)
+    assert not isinstance(built, bytes)
+    key, op = built
+    assert sim.on_node(via, lambda node: node.coll.run(key, op, box.append, (list(args), 2)),
+                       catch=False)
+
+
+@pytest.mark.parametrize("second_args, reply", [
+    ((b"RPUSH", b"k", b"x"), b":1\r\n"),  # it writes: its write got a new deadline
+    ((b"LLEN", b"k"), b":0\r\n"),  # it only reads: done, no longer pending
+])
+def test_a_command_whose_sync_times_out_releases_the_next_one_queued_on_its_key(
+        second_args: tuple[bytes, ...], reply: bytes) -> None:
+    """Two commands on one key, started together: the first's sync is lost, the second's
+    completes but waits behind it. At their common deadline the first's timeout runs
+    the second, which the same timeout sweep must then leave alone (it timed out the
+    write just started, or raised KeyError for a read and stopped the node's tick)."""
+    sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300))
+    a, b, c = sim.names
+    first: list[Any] = []
+    second: list[Any] = []
+    sim.partition(a, b)
+    sim.partition(a, c)
+    run(sim, a, first, b"LPOP", b"k")
+    sim.heal()
+    run(sim, a, second, *second_args)
+    sim.run(400)
+    assert sim.errors == []
+    assert first and first[0][0].startswith("NOQUORUM read")
+    assert second == [(None, reply)]

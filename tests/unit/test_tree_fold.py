@@ -1,0 +1,43 @@
+"""The anti-entropy trees take writes a slice at a time (LocalStore.fold_some, every
+tick): a partition written many times between its exchanges is never hashed all at
+once, which held a node for seconds after a million-element collection was filled."""
+
+from __future__ import annotations
+
+from dynredis.core.localstore import LocalStore
+from dynredis.core.records import ELEM_BASE
+from dynredis.storage.memory import MemoryEngine
+
+
+def test_fold_some_hashes_at_most_its_budget_and_ends_with_the_full_tree():
+    engine = MemoryEngine()
+    local = LocalStore(engine)
+    for i in range(2500):
+        local.put(3, b"k%d" % i, b"v%d" % i, None)
+    for i in range(700):
+        local.put(5, b"j%d" % i, b"w%d" % i, None)  # a key lives in one partition
+    local.delete(3, b"k7")
+    assert local.fold_some(1000) == 1000
+    assert sum(len(keys) for keys in local.dirty.values()) == 2500 + 700 - 1000
+    while local.fold_some(1000):
+        pass
+    assert not local.dirty
+    rebuilt = LocalStore(engine)  # hashes every stored key at start
+    assert local.trees[3].root() == rebuilt.trees[3].root()
+    assert local.trees[5].root() == rebuilt.trees[5].root()
+    assert len(local.trees[3]) == 2499 and len(local.trees[5]) == 700
+
+
+def test_a_node_tick_folds_a_slice_of_the_dirty_keys():
+    from tests.sim.harness import SimCluster
+
+    sim = SimCluster(3, seed=3)
+    node = sim.nodes[sim.names[0]]
+    for i in range(5000):
+        node.local.put_record(ELEM_BASE + 1, b"r%06d" % i, b"x")
+    before = sum(len(k) for k in node.local.dirty.values())
+    sim.run(15)  # a tick or two
+    after = sum(len(k) for k in node.local.dirty.values())
+    assert before >= 5000 and after < before
+    sim.run(200)
+    assert sum(len(k) for k in node.local.dirty.values()) == 0
