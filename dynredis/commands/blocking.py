@@ -30,6 +30,7 @@ from ..resp import encode as resp
 from . import longdouble, zfloat
 from .collection import WRONGTYPE, drive, run_step
 from .context import Client, Context, NodeRequests
+from .databases import shown
 from .listops import LEFT, RIGHT, WHERE_WORDS, WRONG, move, parse_where, pop_first
 from .lists import bulks, lmpop_reply, nil_array, parse_mpop
 from .table import ERR_SYNTAX, command
@@ -197,11 +198,11 @@ def _bpop(args: list[bytes], proto: int, where: int) -> Blocker | bytes:
         if got == WRONG:
             return WRONGTYPE
         key, items = got
-        return bulks([key, items[0]])
+        return bulks([shown(key), items[0]])
 
     def retry(key: bytes) -> Attempt:
         items = yield from _pop_one(key, where, 1)
-        return None if items is None else bulks([key, items[0]])
+        return None if items is None else bulks([shown(key), items[0]])
 
     return Blocker(keys, first, retry, nil_array(proto), timeout)
 
@@ -237,11 +238,12 @@ def build_blmpop(args: list[bytes], proto: int) -> Blocker | bytes:
             return None
         if got == WRONG:
             return WRONGTYPE
-        return lmpop_reply(*got)
+        key, items = got
+        return lmpop_reply(shown(key), items)
 
     def retry(key: bytes) -> Attempt:
         items = yield from _pop_one(key, where, count)
-        return None if items is None else lmpop_reply(key, list(items))
+        return None if items is None else lmpop_reply(shown(key), list(items))
 
     return Blocker(keys, first, retry, nil_array(proto), timeout)
 
@@ -304,7 +306,8 @@ def _bzpop(args: list[bytes], proto: int, where: bytes) -> Blocker | bytes:
 
     def reply(key: bytes, popped: Any) -> bytes:
         member, score = popped[0]
-        return resp.array([resp.bulk(key), resp.bulk(member), zfloat.reply(score, proto)])
+        return resp.array([resp.bulk(shown(key)), resp.bulk(member),
+                           zfloat.reply(score, proto)])
 
     def first() -> Attempt:
         for key in keys:
@@ -358,14 +361,14 @@ def build_bzmpop(args: list[bytes], proto: int) -> Blocker | bytes:
             if t != "zset":
                 return WRONGTYPE
             if popped:
-                return zmpop_reply(key, [(m, s) for m, s in popped], proto)
+                return zmpop_reply(shown(key), [(m, s) for m, s in popped], proto)
         return None
 
     def retry(key: bytes) -> Attempt:
         t, popped = yield from _zpop_one(key, where, count)
         if t != "zset" or not popped:
             return None
-        return zmpop_reply(key, [(m, s) for m, s in popped], proto)
+        return zmpop_reply(shown(key), [(m, s) for m, s in popped], proto)
 
     return Blocker(keys, first, retry, nil_array(proto), timeout)
 

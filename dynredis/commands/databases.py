@@ -222,11 +222,12 @@ def map_args(cmd: Command, words: list[bytes], db: int, cluster: bool = False) -
     for i in positions:
         out[i] = storage_key(db, words[i])
     if special:
-        _map_special(name, out, db, cluster)
+        _map_special(name, out, db, cluster, positions)
     return out
 
 
-def _map_special(name: str, out: list[bytes], db: int, cluster: bool) -> None:
+def _map_special(name: str, out: list[bytes], db: int, cluster: bool,
+                 positions: list[int]) -> None:
     if name in ("sort", "sort_ro"):
         # BY and GET patterns name keys of the same database ('#' is the element).
         i = 2
@@ -240,6 +241,9 @@ def _map_special(name: str, out: list[bytes], db: int, cluster: bool) -> None:
             elif word == b"limit":
                 i += 3
             elif word == b"store":
+                # STORE's key (Redis' key specs leave SORT's movable keys unknown)
+                if i + 1 not in positions:
+                    out[i + 1] = storage_key(db, out[i + 1])
                 i += 2
             else:
                 i += 1

@@ -104,3 +104,20 @@ def test_database_indexes_are_checked_as_redis_checks_them() -> None:
     assert parse_db(b"01") == "ERR value is not an integer or out of range"
     assert parse_db(b"4294967296") == \
         "ERR value is out of range, value must between -2147483648 and 2147483647"
+def test_sort_patterns_name_keys_of_the_same_database() -> None:
+    assert mapped(3, "SORT", "l", "BY", "w_*", "GET", "#", "GET", "h_*->f", "LIMIT", "0",
+                  "5", "STORE", "d") == \
+        [b"SORT", k(3, "l"), b"BY", k(3, "w_*"), b"GET", b"#", b"GET", k(3, "h_*->f"),
+         b"LIMIT", b"0", b"5", b"STORE", k(3, "d")]
+
+
+
+
+def test_blocking_pops_and_watch_name_keys_of_the_same_database() -> None:
+    assert mapped(3, "BLPOP", "a", "b", "0") == [b"BLPOP", k(3, "a"), k(3, "b"), b"0"]
+    assert mapped(3, "BLMPOP", "1", "2", "a", "b", "LEFT", "COUNT", "2") == \
+        [b"BLMPOP", b"1", b"2", k(3, "a"), k(3, "b"), b"LEFT", b"COUNT", b"2"]
+    assert mapped(3, "BZMPOP", "1", "1", "z", "MIN") == [b"BZMPOP", b"1", b"1", k(3, "z"), b"MIN"]
+    assert mapped(3, "BLMOVE", "a", "b", "LEFT", "RIGHT", "0") == \
+        [b"BLMOVE", k(3, "a"), k(3, "b"), b"LEFT", b"RIGHT", b"0"]
+    assert mapped(5, "WATCH", "a", "b") == [b"WATCH", k(5, "a"), k(5, "b")]
