@@ -34,12 +34,14 @@ from ..core.dotset import DotSet
 from ..resp import encode as resp
 from . import hll
 from .collection import Built, Plan, internal_step, plan_command, read_items, write_items
+from .databases import DATABASES
 from .hyperloglog import hll_value
 from .table import ERR_SYNTAX, parse_int
 
 ERR_NO_SUCH_KEY = resp.error("ERR no such key")
 ERR_SAME_OBJECT = resp.error("ERR source and destination objects are the same")
 ERR_DB_RANGE = resp.error("ERR DB index is out of range")
+ERR_COPY_CLUSTER = resp.error("ERR Copying to another database is not allowed in cluster mode")
 ERR_NOT_INT = resp.error("ERR value is not an integer or out of range")
 ERR_NOT_C_INT = resp.error(
     "ERR value is out of range, value must between -2147483648 and 2147483647")
@@ -154,8 +156,10 @@ def _rename(src: bytes, dst: bytes, nx: bool) -> Plan:
 @plan_command("copy", -3, ("write", "denyoom"), 1, 2, 1, "generic",
               "Copies the value of a key to a new key.", "6.2.0")
 def plan_copy(args: list[bytes], proto: int) -> Plan | bytes:
-    """COPY source destination [DB 0] [REPLACE]: there is one database (as after
-    `databases 1`), so DB takes 0 only."""
+    """COPY source destination [DB n] [REPLACE], within one keyspace: on the main port
+    commands/databases.py has already named the destination in database n and made
+    DB n DB 0, so a DB 1..15 reaching here came through the cluster port (a Redis
+    Cluster node, which refuses it as Redis Cluster does)."""
     replace = False
     i = 3
     while i < len(args):
@@ -168,8 +172,10 @@ def plan_copy(args: list[bytes], proto: int) -> Plan | bytes:
                 return ERR_NOT_INT
             if not INT_MIN <= db <= INT_MAX:
                 return ERR_NOT_C_INT
-            if db != 0:
+            if not 0 <= db < DATABASES:
                 return ERR_DB_RANGE
+            if db != 0:
+                return ERR_COPY_CLUSTER
             i += 1
         else:
             return ERR_SYNTAX
