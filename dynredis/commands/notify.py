@@ -19,6 +19,7 @@ from typing import Any
 from ..core import obj as objmod
 from ..resp import encode as resp
 from .common import ok_or_error
+from .databases import shown, user_key
 from .table import Command, parse_int
 
 log = logging.getLogger("dynredis.notify")
@@ -55,20 +56,19 @@ def format_events(flags: int) -> str:
     return out + "".join(ch for ch in "KEm" if flags & BIT[ch])
 
 
-def db_of(c: Any) -> int:
-    """The database a notification names (0 until the context has numbered databases)."""
-    return int(getattr(c, "db", 0) or 0)
-
-
 def notify(c: Any, cls: str, event: bytes, key: bytes) -> None:
     """Publish `event` on `key` if notify-keyspace-events asks for its class."""
-    publish_event(c.pubsub, cls, event, key, db_of(c))
+    publish_event(c.pubsub, cls, event, key)
 
 
-def publish_event(ps: Any, cls: str, event: bytes, key: bytes, db_num: int) -> None:
+def publish_event(ps: Any, cls: str, event: bytes, key: bytes) -> None:
+    """`key` as stored (commands/databases.py): the channel names its database and the
+    key as that database's clients name it (the connection's database; for COPY ... DB
+    n's `copy_to`, database n's, as in Redis)."""
     flags = ps.flags
     if not flags & BIT[cls] or not flags & (KEYSPACE | KEYEVENT):
         return
+    db_num, key = user_key(key)
     db = b"%d" % db_num
     if flags & KEYSPACE:
         ps.publish(b"__keyspace@" + db + b"__:" + key, event, False, None)
@@ -224,9 +224,12 @@ def _blocking_pop(event: bytes, cls: str) -> Rule:
         if not _value(reply) or reply[:1] not in (b"*", b">"):
             return []
         try:
-            key = reply.split(b"\r\n")[2]
+            name = reply.split(b"\r\n")[2]
         except IndexError:
             return []
+        # the reply names the key as the client knows it: the stored key is the one of
+        # the command's keys (all of the client's database) that it names
+        key = next((k for k in args[1:-1] if shown(k) == name), name)
         return [(cls, event, key)]
     return rule
 
@@ -319,7 +322,7 @@ def publish_all(c: Any, name: str, args: list[bytes], events: list[Event]) -> No
         if event == b"expire" and c.pubsub.flags & BIT["x"]:
             when = expiry_of(name, args, c.node.now)
             if when is not None:
-                c.pubsub.watch_expiry(key, when, db_of(c))
+                c.pubsub.watch_expiry(key, when)
 
 
 class _Watched:

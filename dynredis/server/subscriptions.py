@@ -145,7 +145,7 @@ class PubSub:
         self.node = node
         self.subs = Subscriptions()
         self.flags = 0  # notify-keyspace-events as bits (commands/notify.py)
-        self.expiries: list[tuple[int, bytes, int]] = []  # (when, key, db), a heap
+        self.expiries: list[tuple[int, bytes]] = []  # (when, stored key), a heap
         self.cluster = ClusterPubSub(node, self.subs.deliver, self.subs.local,
                                      self._events_changed)
 
@@ -167,9 +167,10 @@ class PubSub:
     def query(self, what: str, args: list[bytes], cb: Any) -> None:
         self.cluster.query(what, args, cb)
 
-    def watch_expiry(self, key: bytes, when: int, db: int) -> None:
+    def watch_expiry(self, key: bytes, when: int) -> None:
+        """`key` as stored (its database is in it, commands/databases.py)."""
         if len(self.expiries) < EXPIRIES_MAX:
-            heapq.heappush(self.expiries, (when, key, db))
+            heapq.heappush(self.expiries, (when, key))
 
     def tick(self) -> None:
         """Reads the keys whose expiry has come (the driver calls it, then settles)."""
@@ -177,14 +178,14 @@ class PubSub:
         now = node.now
         heap = self.expiries
         while heap and heap[0][0] <= now:
-            when, key, db = heapq.heappop(heap)
+            when, key = heapq.heappop(heap)
             if not self.flags:
                 continue
-            node.get(key, lambda result, key=key, when=when, db=db:
-                     self._expired(result, key, when, db))
+            node.get(key, lambda result, key=key, when=when:
+                     self._expired(result, key, when))
         self.cluster.tick()
 
-    def _expired(self, result: tuple, key: bytes, when: int, db: int) -> None:
+    def _expired(self, result: tuple, key: bytes, when: int) -> None:
         err, obj = result
         if err is not None or obj is None:
             return
@@ -197,4 +198,4 @@ class PubSub:
         slack = self.node.cfg.timeout_ms
         if data is not None and expire_at and when - slack <= expire_at <= self.node.now \
                 and expire_at <= when:
-            publish_event(self, "x", b"expired", key, db)
+            publish_event(self, "x", b"expired", key)

@@ -248,3 +248,97 @@ def test_move_is_checked_as_redis_checks_it_then_refused(cluster: Cluster,
         raise AssertionError("MOVE answered")
     except redis.ResponseError as e:
         assert str(e).startswith("MOVE is not supported"), str(e)
+
+
+def _error(conn: redis.Redis, *args: str) -> str:
+    try:
+        conn.execute_command(*args)
+    except redis.ResponseError as e:
+        return str(e)
+    raise AssertionError(f"{args[0]} answered")
+
+
+def test_pops_copy_and_watch_in_a_numbered_database(cluster: Cluster) -> None:
+    three, other, zero = db_client(cluster, 0, 3), db_client(cluster, 1, 3), cluster.client(2)
+    try:
+        zero.flushall()
+        three.rpush("db:l", "a", "b", "c")
+        assert other.blpop(["db:none", "db:l"], 1) == ("db:l", "a")
+        assert three.execute_command("BLMPOP", "1", "1", "db:l", "LEFT") == ["db:l", ["b"]]
+        assert three.execute_command("LMPOP", "1", "db:l", "LEFT") == ["db:l", ["c"]]
+        three.zadd("db:z", {"m": 1})
+        assert other.execute_command("BZMPOP", "1", "1", "db:z", "MIN") == ["db:z", [["m", "1"]]]
+        # COPY ... DB n on the main port copies into database n
+        three.set("db:s", "v")
+        assert three.copy("db:s", "db:s", destination_db=5) is True
+        assert db_client(cluster, 2, 5).get("db:s") == "v" and zero.get("db:s") is None
+        # WATCH watches the database's key: a write of database 0's key of that name
+        # leaves it alone, a write of database 3's aborts the EXEC
+        with three.pipeline() as pipe:
+            pipe.watch("db:s")
+            zero.set("db:s", "zero")
+            pipe.multi()
+            pipe.set("db:s", "mine")
+            assert pipe.execute() == [True]
+        with three.pipeline() as pipe:
+            pipe.watch("db:s")
+            other.set("db:s", "theirs")
+            pipe.multi()
+            pipe.set("db:s", "mine")
+            try:
+                pipe.execute()
+                raise AssertionError("EXEC ran after a write of the watched key")
+            except redis.WatchError:
+                pass
+        assert three.get("db:s") == "theirs" and zero.get("db:s") == "zero"
+    finally:
+        three.close()
+        other.close()
+
+
+def test_copy_to_another_database_on_the_cluster_port_is_refused_as_redis_cluster_does(
+        cluster: Cluster) -> None:
+    cport = cluster.cluster_client(0)
+    try:
+        cport.set("db:c", "v")
+        assert _error(cport, "COPY", "db:c", "db:d", "DB", "3") == \
+            "Copying to another database is not allowed in cluster mode"
+        assert _error(cport, "COPY", "db:c", "db:d", "DB", "16") == "DB index is out of range"
+        assert cport.copy("db:c", "db:d", destination_db=0) is True
+    finally:
+        cport.close()
+
+
+def test_notifications_monitor_and_client_list_name_the_connections_database(
+        cluster: Cluster) -> None:
+    three, zero = db_client(cluster, 0, 3), cluster.client(0)
+    listener = cluster.client(1)
+    sub = listener.pubsub()
+    mon = cluster.client(0).monitor()
+    try:
+        zero.config_set("notify-keyspace-events", "KEA")
+        sub.psubscribe("__key*__:*")
+        assert sub.get_message(timeout=5)["type"] == "psubscribe"
+        with mon as m:
+            three.set("db:n", "1")
+            seen = m.next_command()
+            while "db:n" not in seen["command"]:
+                seen = m.next_command()
+            assert seen["db"] == 3 and seen["command"] == "SET db:n 1"
+        got = set()
+        for _ in range(20):
+            msg = sub.get_message(timeout=5)
+            if msg is None:
+                break
+            if msg["type"] == "pmessage":
+                got.add((msg["channel"], msg["data"]))
+            if len(got) == 2:
+                break
+        assert got == {("__keyspace@3__:db:n", "set"), ("__keyevent@3__:set", "db:n")}
+        assert str(three.client_info()["db"]) == "3"
+        assert any(str(c["db"]) == "3" for c in zero.client_list())
+    finally:
+        zero.config_set("notify-keyspace-events", "")
+        sub.close()
+        listener.close()
+        three.close()
