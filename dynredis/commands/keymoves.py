@@ -191,3 +191,18 @@ def _copy(src: bytes, dst: bytes, replace: bool) -> Plan:
         return resp.ZERO
     written = yield _restore_args(dst, not replace, dump)
     return resp.ONE if written else resp.ZERO
+
+
+def move_plan(src: bytes, dst: bytes) -> Plan:
+    """MOVE's steps (commands/server.py checks its words): as RENAMENX from `src` to
+    `dst`, another database's key of the same name — read the source whole, write the
+    destination only if it does not exist, then delete from the source what was read.
+    Not atomic, as RENAME (README)."""
+    dump = yield [b"dyn.dump", src]
+    if dump[0] is None:
+        return resp.ZERO
+    written = yield _restore_args(dst, True, dump)
+    if not written:
+        return resp.ZERO
+    yield [b"dyn.unlink", src, bytes(dump[3])]
+    return resp.ONE

@@ -19,7 +19,7 @@ from typing import Any
 from ..core import obj as objmod
 from ..resp import encode as resp
 from .common import ok_or_error
-from .databases import shown, user_key
+from .databases import parse_db, shown, storage_key, user_key
 from .table import Command, parse_int
 
 log = logging.getLogger("dynredis.notify")
@@ -218,6 +218,15 @@ def _bitfield(args: list[bytes], reply: bytes, now: int) -> list[Event]:
     return [("$", b"setbit", args[1])]
 
 
+def _move(args: list[bytes], reply: bytes, now: int) -> list[Event]:
+    """MOVE: move_from on the source, move_to on the other database's key."""
+    db = parse_db(args[2])
+    if not _positive(reply) or isinstance(db, str):
+        return []
+    return [("g", b"move_from", args[1]),
+            ("g", b"move_to", storage_key(db, user_key(args[1])[1]))]
+
+
 def _blocking_pop(event: bytes, cls: str) -> Rule:
     """BLPOP-like: the reply names the key popped from."""
     def rule(args: list[bytes], reply: bytes, now: int) -> list[Event]:
@@ -267,7 +276,7 @@ RULES: dict[str, Rule] = {
     "getex": _getex,
     "expire": _expire(1000, False), "pexpire": _expire(1, False),
     "expireat": _expire(1000, True), "pexpireat": _expire(1, True),
-    "rename": _rename, "renamenx": _rename,
+    "rename": _rename, "renamenx": _rename, "move": _move,
     "smove": _smove, "lmove": _lmove, "rpoplpush": _rpoplpush,
     "blmove": _lmove, "brpoplpush": _rpoplpush,
     "blpop": _blocking_pop(b"lpop", "l"), "brpop": _blocking_pop(b"rpop", "l"),

@@ -20,10 +20,12 @@ from ..server.limits import (
     parse_output_limits,
 )
 from .blocking import unblock
+from .collection import drive, run_step
 from .context import Client, Context
-from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key
+from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key, user_key
 from .glob import stringmatch
 from .info import REDIS_VERSION
+from .keymoves import move_plan
 from .metadata import command_info, spec_keys
 from .notify import ERR_EVENTS, format_events, parse_events
 from .table import (
@@ -570,10 +572,11 @@ def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
 
 
 @command("move", 3, ("write", "fast"), 1, 1, 1, "generic",
-         summary="Refused: moving a key between databases needs a whole-key copy, not "
-                 "served by this build.")
-def cmd_move(c: Context, args: list[bytes]) -> bytes:
-    """Checked as Redis checks it (the port, the index, the same database), then refused."""
+         summary="Moves a key to another database (not atomic: as RENAMENX).")
+def cmd_move(c: Context, args: list[bytes]) -> bytes | None:
+    """Checked as Redis checks it (the port, the index, the same database), then
+    served as keymoves.move_plan: the key (as stored) to the other database's key of
+    the same name."""
     if c.cluster_view:
         return resp.error("ERR MOVE is not allowed in cluster mode")
     db = parse_db(args[2])
@@ -581,13 +584,11 @@ def cmd_move(c: Context, args: list[bytes]) -> bytes:
         return resp.error(db)
     if db == c.db:
         return resp.error("ERR source and destination objects are the same")
-    return ERR_MOVE
-
-
-ERR_MOVE = resp.error(
-    "ERR MOVE is not supported by this build: a key is moved between databases by a copy "
-    "of the whole key, which this build does not have (GET and SET a string in the other "
-    "database instead)")
+    src = args[1]  # as stored (commands/databases.py)
+    slot = c.defer()
+    drive(move_plan(src, storage_key(db, user_key(src)[1])),
+          lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w), slot.set)
+    return None
 
 
 # --- SWAPDB -------------------------------------------------------------------------

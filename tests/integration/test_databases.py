@@ -229,8 +229,8 @@ def test_reset_goes_back_to_db_0_and_the_cluster_port_counts_db_0_only(cluster: 
         conn.close()
 
 
-def test_move_is_checked_as_redis_checks_it_then_refused(cluster: Cluster,
-                                                         real_redis: redis.Redis) -> None:
+def test_move_is_checked_as_redis_checks_it_and_moves_the_key(cluster: Cluster,
+                                                              real_redis: redis.Redis) -> None:
     main = cluster.client(0)
     for args in (("k", "x"), ("k", "0"), ("k", "16"), ("k", "4294967296")):
         ours = theirs = None
@@ -243,11 +243,29 @@ def test_move_is_checked_as_redis_checks_it_then_refused(cluster: Cluster,
         except redis.ResponseError as e:
             theirs = str(e)
         assert ours == theirs and ours is not None, args
+    three, five = db_client(cluster, 1, 3), db_client(cluster, 2, 5)
     try:
-        main.execute_command("MOVE", "k", "3")
-        raise AssertionError("MOVE answered")
-    except redis.ResponseError as e:
-        assert str(e).startswith("MOVE is not supported"), str(e)
+        main.delete("mv:h", "mv:s")
+        main.hset("mv:h", mapping={"f": "v", "g": "w"})
+        main.expire("mv:h", 1000)
+        assert main.move("mv:h", 3) is True
+        assert main.exists("mv:h") == 0 and three.hgetall("mv:h") == {"f": "v", "g": "w"}
+        assert 0 < three.ttl("mv:h") <= 1000
+        assert main.move("mv:h", 3) is False  # no such key here
+        main.set("mv:s", "zero")
+        three.set("mv:s", "three")
+        assert main.move("mv:s", 3) is False  # the destination exists: both stay
+        assert main.get("mv:s") == "zero" and three.get("mv:s") == "three"
+        assert three.move("mv:s", 5) is True and five.get("mv:s") == "three"
+        assert _error(three, "MOVE", "mv:s", "3") == "source and destination objects are the same"
+        cport = cluster.cluster_client(0)
+        try:
+            assert _error(cport, "MOVE", "mv:s", "3") == "MOVE is not allowed in cluster mode"
+        finally:
+            cport.close()
+    finally:
+        three.close()
+        five.close()
 
 
 def _error(conn: redis.Redis, *args: str) -> str:
