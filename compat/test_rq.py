@@ -52,9 +52,8 @@ def test_enqueue_through_one_node_is_seen_through_another(
                                  for name in other.smembers("rq:queues")}
 
 
-@pytest.mark.xfail(strict=True, reason="rq finishes a job under WATCH (refused: transactions "
-                   "are not isolated) and stores its result in a stream (XADD: streams are "
-                   "not served)")
+@pytest.mark.xfail(strict=True, reason="rq stores a job's result in a stream (XADD): streams "
+                   "are not served (see the README's command table)")
 @pytest.mark.compat(client="rq", family="lists")
 def test_a_burst_worker_runs_the_job_and_its_result_is_read(
         nodes: tuple[redis.Redis, redis.Redis]) -> None:
