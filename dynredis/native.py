@@ -55,15 +55,19 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.ring",
     "dynredis.core.writes",
     "dynredis.server.app",
+    "dynredis.server.limits",
     "dynredis.server.client",
     "dynredis.server.peers",
     "dynredis.server.wire",
     "dynredis.resp.encode",
     "dynredis.resp.request",
+    "dynredis.commands.callstats",
     "dynredis.commands.common",
+    "dynredis.commands.databases",
     "dynredis.commands.strings",
     "dynredis.commands.table",
     "dynredis.storage.lmdb_engine",
+    "dynredis.cluster.affinity",
 )
 
 PACKAGE = "dynredis"

@@ -24,7 +24,7 @@ from . import obj as objmod
 from .clock import Clock
 from .engine import Engine
 from .hints import HINT_PARTITION
-from .merkle import MerkleTree, PartitionTrees, keyed_hash
+from .merkle import MerkleTree, PartitionTrees, keyed_digest
 from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
 
@@ -48,7 +48,7 @@ class LocalStore:
             if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
                 for key, head in self.scan_heads(p):
-                    tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
+                    tree.insert_digest(key, keyed_digest(key, objmod.fingerprint(head)))
 
     def get_enc(self, p: int, key: bytes) -> bytes | None:
         enc = self.cache.get(key)
@@ -154,7 +154,7 @@ class LocalStore:
             if head is None:
                 tree.delete(key)
             else:
-                tree.insert(key, keyed_hash(key, objmod.fingerprint(head)))
+                tree.insert_digest(key, keyed_digest(key, objmod.fingerprint(head)))
 
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node

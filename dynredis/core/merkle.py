@@ -25,7 +25,9 @@ multiset hash, where an entry counted twice shows as 2*d and no linear-algebra s
 exists. Since each entry's digest covers its key (length-prefixed, so key/value
 boundaries cannot shift), moving a value from one key to another also changes the sum.
 Two buckets whose contents differ get equal sums only if the digests of the differing
-entries happen to sum to zero mod 2**128: probability about 2**-128.
+entries happen to sum to zero mod 2**128: probability about 2**-128. The nodes' own
+trees are keyed (`keyed_digest`): there an entry's digest is XXH3-128 of the key and the
+stored object's fingerprint, computed once per write, for speed (see there).
 
 Inner nodes hash their children in order: ``blake2b(child_0 || ... || child_{f-1})``.
 They are recomputed lazily: a write only marks its bucket dirty (O(1)); asking for the
@@ -72,6 +74,8 @@ from hashlib import blake2b
 from typing import Any
 from zlib import crc32
 
+from xxhash import xxh3_128_intdigest
+
 HASH_BYTES = 16
 """Width of every hash in the tree (bucket sums, inner nodes, the root)."""
 
@@ -83,10 +87,21 @@ DEFAULT_FANOUT = 32
 DEFAULT_DEPTH = 2
 
 
+def keyed_digest(key: bytes, value: bytes) -> int:
+    """The entry digest of `key` holding `value`, for trees built with ``keyed=True``:
+    one hash per write instead of a value hash plus an entry digest.
+
+    XXH3-128 over key || value, seeded with the key's length (so the boundary cannot
+    shift): every write of every replica pays it (it is a third of the tree's upkeep with
+    blake2b), and anti-entropy guards against accidents, not forgery: a client able to
+    craft colliding values could at most hide a divergence from anti-entropy, which read
+    repair still finds."""
+    return xxh3_128_intdigest(key + value, len(key))
+
+
 def keyed_hash(key: bytes, value: bytes) -> bytes:
-    """A value hash that already covers its key (for trees built with ``keyed=True``):
-    one hash per write instead of a value hash plus an entry digest."""
-    return blake2b(len(key).to_bytes(4, "big") + key + value, digest_size=HASH_BYTES).digest()
+    """`keyed_digest` as bytes: the value hash a keyed tree's `insert` takes."""
+    return keyed_digest(key, value).to_bytes(HASH_BYTES, "big")
 
 
 def entry_digest(key: bytes, value_hash: bytes) -> int:
@@ -95,10 +110,6 @@ def entry_digest(key: bytes, value_hash: bytes) -> int:
         blake2b(len(key).to_bytes(4, "big") + key + value_hash, digest_size=HASH_BYTES).digest(),
         "big",
     )
-
-
-def _from_keyed(key: bytes, value_hash: bytes) -> int:
-    return int.from_bytes(value_hash, "big")
 
 
 def _node_hash(children: bytes) -> bytes:
@@ -113,13 +124,13 @@ class MerkleTree:
     """
 
     __slots__ = ("fanout", "depth", "segments", "_buckets", "_sums", "_nodes", "_dirty", "_count",
-                 "_digest", "inner_hashed")
+                 "keyed", "inner_hashed")
 
     def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
                  keyed: bool = False) -> None:
         # keyed: value hashes come from `keyed_hash` and already cover the key, so an
         # entry's contribution is the value hash itself.
-        self._digest = _from_keyed if keyed else entry_digest
+        self.keyed = keyed
         if fanout < 2 or depth < 1:
             raise ValueError("need fanout >= 2 and depth >= 1")
         self.fanout = fanout
@@ -127,7 +138,8 @@ class MerkleTree:
         self.segments = fanout**depth
         # Buckets are created on first insert and dropped when emptied: most of a
         # partition's 1024 buckets may be empty, and trees exist for every partition held.
-        self._buckets: dict[int, dict[bytes, bytes]] = {}
+        # bucket -> key -> the entry's digest (its contribution to the bucket's sum)
+        self._buckets: dict[int, dict[bytes, int]] = {}
         self._sums = [0] * self.segments
         # _nodes[d] holds the hashes at inner depth d (0 = root), for d < depth.
         self._nodes: list[list[bytes]] = []
@@ -151,25 +163,33 @@ class MerkleTree:
 
     def insert(self, key: bytes, value_hash: bytes) -> None:
         """Set `key`'s value hash (insert or update)."""
-        b = self.bucket_of(key)
+        if self.keyed:
+            self.insert_digest(key, int.from_bytes(value_hash, "big"))
+        else:
+            self.insert_digest(key, entry_digest(key, value_hash))
+
+    def insert_digest(self, key: bytes, digest: int) -> None:
+        """Set `key`'s entry digest (what `insert` derives from a value hash; a keyed
+        tree's writer passes `keyed_digest` directly, on every write's path)."""
+        b = crc32(key) % self.segments
         items = self._buckets.get(b)
         if items is None:
             items = self._buckets[b] = {}
         old = items.get(key)
         if old is None:
             self._count += 1
-            delta = self._digest(key, value_hash)
-        elif old == value_hash:
+            delta = digest
+        elif old == digest:
             return
         else:
-            delta = self._digest(key, value_hash) - self._digest(key, old)
-        items[key] = value_hash
+            delta = digest - old
+        items[key] = digest
         self._sums[b] = (self._sums[b] + delta) & _MASK
         self._dirty.add(b)
 
     def delete(self, key: bytes) -> None:
         """Forget `key` (no-op if absent)."""
-        b = self.bucket_of(key)
+        b = crc32(key) % self.segments
         items = self._buckets.get(b)
         if items is None:
             return
@@ -179,7 +199,7 @@ class MerkleTree:
         if not items:
             del self._buckets[b]
         self._count -= 1
-        self._sums[b] = (self._sums[b] - self._digest(key, old)) & _MASK
+        self._sums[b] = (self._sums[b] - old) & _MASK
         self._dirty.add(b)
 
     # -- reads ------------------------------------------------------------------------
@@ -192,9 +212,10 @@ class MerkleTree:
         return items is not None and key in items
 
     def get(self, key: bytes) -> bytes | None:
-        """`key`'s value hash, or None."""
+        """`key`'s entry digest (a keyed tree's: the value hash it was given), or None."""
         items = self._buckets.get(self.bucket_of(key))
-        return None if items is None else items.get(key)
+        d = None if items is None else items.get(key)
+        return None if d is None else d.to_bytes(HASH_BYTES, "big")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -228,20 +249,28 @@ class MerkleTree:
         return [nodes[i] for i in idx]
 
     def bucket(self, index: Any) -> list[tuple[bytes, bytes]]:
-        """Bucket `index`'s entries as a key-sorted list of (key, value_hash)."""
+        """Bucket `index`'s entries as a key-sorted list of (key, entry digest): two
+        replicas' entries for a key are equal exactly when their value hashes are."""
         if type(index) is not int or not 0 <= index < self.segments:
             raise IndexError(f"no bucket {index!r}")
         items = self._buckets.get(index)
-        return sorted(items.items()) if items else []
+        if not items:
+            return []
+        return sorted([(k, d.to_bytes(HASH_BYTES, "big")) for k, d in items.items()])
 
     def buckets(self, indices: Iterable[Any]) -> list[list[tuple[bytes, bytes]]]:
         """`bucket(i)` for each of `indices`: the answer to step 4 in one message."""
         return [self.bucket(i) for i in indices]
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value_hash), in no particular order."""
+        """Every (key, entry digest), in no particular order."""
         for items in self._buckets.values():
-            yield from items.items()
+            for k, d in items.items():
+                yield k, d.to_bytes(HASH_BYTES, "big")
+
+    def keys(self) -> Iterator[bytes]:
+        for items in self._buckets.values():
+            yield from items
 
     # -- internals --------------------------------------------------------------------
 
