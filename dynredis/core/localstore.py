@@ -39,11 +39,13 @@ class LocalStore:
         self.engine = engine
         self.cache = RecentBytes(cache_size, cache_max_memory)
         # Anti-entropy hash trees, one per partition. A write only notes its key as
-        # dirty (a set insert); `tree(p)` folds a partition's dirty keys in when anti-
-        # entropy needs it, so the request path never hashes and a key written many
-        # times between exchanges is hashed once.
+        # dirty, with the fingerprint of what it stored (None: deleted); the ticks
+        # (`fold_some`) and `tree(p)` fold dirty keys in, so the request path never
+        # hashes, a key written many times before it is folded is hashed once, and
+        # folding reads nothing back (the fingerprint is the bytes just written, or
+        # a large object's header).
         self.trees = PartitionTrees(keyed=True)
-        self.dirty: defaultdict[int, set[bytes]] = defaultdict(set)
+        self.dirty: defaultdict[int, dict[bytes, bytes | None]] = defaultdict(dict)
         for p in engine.partitions():
             if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
@@ -91,12 +93,12 @@ class LocalStore:
         (the cache's accounting counts on it: see RecentBytes.set)."""
         self.engine.put(p, key, enc)
         self.cache.set(key, enc, old)
-        self.dirty[p].add(key)
+        self.dirty[p][key] = objmod.fingerprint(enc)
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
         self.cache.pop(key)
-        self.dirty[p].add(key)
+        self.dirty[p][key] = None
 
     # Collections' element and removal records (partitions ELEM_BASE + p): in the hash
     # trees like any object, but not in the cache, which is keyed by key alone (a
@@ -109,11 +111,11 @@ class LocalStore:
 
     def put_record(self, p: int, key: bytes, enc: bytes) -> None:
         self.engine.put(p, key, enc)
-        self.dirty[p].add(key)
+        self.dirty[p][key] = objmod.fingerprint(enc)
 
     def delete_record(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
-        self.dirty[p].add(key)
+        self.dirty[p][key] = None
 
     def tree(self, p: int) -> MerkleTree:
         """Partition `p`'s hash tree, brought up to date with every write so far."""
@@ -140,21 +142,18 @@ class LocalStore:
                 del dirty[p]
                 batch = keys
             else:
-                batch = {keys.pop() for _ in range(budget - done)}
+                batch = dict([keys.popitem() for _ in range(budget - done)])
             self._fold(p, self.trees[p], batch)
             done += len(batch)
         return done
 
-    def _fold(self, p: int, tree: MerkleTree, keys: set[bytes]) -> None:
-        # Heads only (a large object's header): the cache holds the current bytes of
-        # recently written keys, so most keys folded here are not read from storage.
-        head_of = self.head
-        for key in keys:
-            head = head_of(p, key)
-            if head is None:
+    @staticmethod
+    def _fold(p: int, tree: MerkleTree, keys: dict[bytes, bytes | None]) -> None:
+        for key, fp in keys.items():
+            if fp is None:
                 tree.delete(key)
             else:
-                tree.insert_digest(key, keyed_digest(key, objmod.fingerprint(head)))
+                tree.insert_digest(key, keyed_digest(key, fp))
 
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node
