@@ -218,7 +218,7 @@ def _bitfield(args: list[bytes], reply: bytes, now: int) -> list[Event]:
     return [("$", b"setbit", args[1])]
 
 
-def _move(args: list[bytes], reply: bytes, now: int) -> list[Event]:
+def _move_db(args: list[bytes], reply: bytes, now: int) -> list[Event]:
     """MOVE: move_from on the source, move_to on the other database's key."""
     db = parse_db(args[2])
     if not _positive(reply) or isinstance(db, str):
@@ -276,7 +276,7 @@ RULES: dict[str, Rule] = {
     "getex": _getex,
     "expire": _expire(1000, False), "pexpire": _expire(1, False),
     "expireat": _expire(1000, True), "pexpireat": _expire(1, True),
-    "rename": _rename, "renamenx": _rename, "move": _move,
+    "rename": _rename, "renamenx": _rename, "move": _move_db,
     "smove": _smove, "lmove": _lmove, "rpoplpush": _rpoplpush,
     "blmove": _lmove, "brpoplpush": _rpoplpush,
     "blpop": _blocking_pop(b"lpop", "l"), "brpop": _blocking_pop(b"rpop", "l"),
