@@ -142,7 +142,8 @@ def read_then_write(
         return
     out = slot
     gate.enter(key, getattr(c, "gate_owner", None),
-               lambda leave: _read_then_write(c, key, decide, out, leave, any_type))
+               lambda leave: _read_then_write(c, key, decide, out, leave, any_type),
+               getattr(c, "gate_waiter", None))
 
 
 def _stay() -> None:

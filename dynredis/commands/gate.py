@@ -7,6 +7,13 @@ a key coordinated by the same node (cluster/affinity.py), SET NX has one winner 
 lock's compare-and-delete script deletes only the token it read, while the cluster is
 healthy. Plain reads and blind writes never wait here.
 
+A client's later commands wait while one of its read-then-writes is at a gate, from
+entering it until it wrote (`waiter`), as they wait for a command handed to another
+node: they would otherwise overtake it where Redis runs a connection's commands in
+order. A SET sent after a DEL of the same key would be written before the DEL read the
+key and be deleted by it, or, written between the DEL's read and its write, be a
+sibling of the DEL's tombstone, older than it.
+
 A script's own commands pass the gates it holds (it is their owner); a key it did not
 declare is not gated for it (it could otherwise wait for a script that waits for it).
 """
@@ -25,17 +32,39 @@ def _nothing() -> None:
     return None
 
 
+def _holding(body: Body, waiter: Any) -> Body:
+    """`body`, telling `waiter` once when it leaves the gate."""
+    def run(leave: Leave) -> None:
+        released = False
+
+        def leave_and_release() -> None:
+            nonlocal released
+            leave()
+            if not released:
+                released = True
+                waiter.gate_passed()
+
+        body(leave_and_release)
+
+    return run
+
+
 class KeyGate:
     def __init__(self) -> None:
         self.queues: dict[bytes, deque[tuple[Any, Body]]] = {}
         self.owners: dict[bytes, Any] = {}
 
-    def enter(self, key: bytes, owner: Any, body: Body) -> None:
-        """Run `body(leave)` once `key` is free; `leave()` frees it (call it once)."""
+    def enter(self, key: bytes, owner: Any, body: Body, waiter: Any = None) -> None:
+        """Run `body(leave)` once `key` is free; `leave()` frees it (call it once).
+        `waiter`: the client connection whose command this is: it runs nothing more
+        until the command left the gate (`gate_wait` / `gate_passed`)."""
         if owner is not None and getattr(owner, "gated", None) is not None:
             # a script's command: its own keys are open to it, others are not gated
             body(_nothing)
             return
+        if waiter is not None:
+            waiter.gate_wait()
+            body = _holding(body, waiter)
         queue = self.queues.get(key)
         if queue is not None:
             queue.append((owner, body))
@@ -66,7 +95,7 @@ class KeyGate:
         self.owners[key] = owner
         body(self._leaver(key))
 
-    def enter_all(self, keys: list[bytes], owner: Any, body: Body) -> None:
+    def enter_all(self, keys: list[bytes], owner: Any, body: Body, waiter: Any = None) -> None:
         """Enter the gates of several keys (in one order for everyone: no deadlock)."""
         wanted = sorted(set(keys))
         leaves: list[Leave] = []
@@ -85,7 +114,7 @@ class KeyGate:
                 leaves.append(leave)
                 step(i + 1)
 
-            self.enter(wanted[i], owner, entered)
+            self.enter(wanted[i], owner, entered, waiter)
 
         step(0)
 

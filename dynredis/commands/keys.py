@@ -66,7 +66,7 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
         if gate is None:
             delete(_stay)
         else:
-            gate.enter(key, owner, delete)
+            gate.enter(key, owner, delete, getattr(c, "gate_waiter", None))
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")

@@ -358,6 +358,11 @@ class NodeServer:
         if t is None or limit.none:
             return False
         used = link.unsent()
+        if (not limit.soft or used < limit.soft) and (not limit.hard or used < limit.hard):
+            # under both limits (every send of a healthy link): nothing to time
+            if self.peer_obuf_since:
+                self.peer_obuf_since.pop(link.name, None)
+            return False
         since = self.peer_obuf_since.get(link.name, 0.0)
         over, since = limit.over(used, since, time.monotonic())
         self.peer_obuf_since[link.name] = since

@@ -172,6 +172,7 @@ class ClientConnection(asyncio.Protocol):
         # A script of this client is running: its later commands wait for its reply
         # (they must see its effects, as in Redis).
         self.script_held = False
+        self.gate_waits = 0  # its read-then-writes in a key gate (commands/gate.py)
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
         # A blocking command (commands/blocking.py) in progress: True during its first
         # attempt, then the core's waiter while it waits; its later commands wait (the
@@ -290,6 +291,21 @@ class ClientConnection(asyncio.Protocol):
     def release_hold(self) -> None:
         self.script_held = False
         self._schedule_resume()
+
+    @property
+    def gate_waiter(self) -> ClientConnection:
+        """Who waits while one of its commands waits at a key gate: this connection."""
+        return self
+
+    def gate_wait(self) -> None:
+        """One of its read-then-writes entered a key gate: run nothing more until it
+        has written (its later commands would overtake it: commands/gate.py)."""
+        self.gate_waits += 1
+
+    def gate_passed(self) -> None:
+        self.gate_waits -= 1
+        if not self.gate_waits:
+            self._schedule_resume()
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
@@ -457,7 +473,8 @@ class ClientConnection(asyncio.Protocol):
         while True:
             if self.blocked is not None:
                 break  # still read (a disconnect is seen), not run until it answers
-            if len(waiting) >= self.window or self.write_blocked or self.script_held:
+            if (len(waiting) >= self.window or self.write_blocked or self.script_held
+                    or self.gate_waits):
                 self._pause()
                 break
             cmd = parser.command(not self.authed)
@@ -558,7 +575,8 @@ class ClientConnection(asyncio.Protocol):
     def _schedule_resume(self) -> None:
         """Come back to a paused client once nothing holds it any more."""
         if (self.paused and not self.resume_scheduled and not self.write_blocked
-                and not self.script_held and len(self.waiting) <= self.window // 2):
+                and not self.script_held and not self.gate_waits
+                and len(self.waiting) <= self.window // 2):
             self.resume_scheduled = True
             self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
