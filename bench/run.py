@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import datetime as dt
-import io
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -45,6 +42,8 @@ from dynredis.localproc import port_free
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import collrows  # noqa: E402  (bench/ is not a package)
+import rbench  # noqa: E402
+from rbench import BenchError, total_cpu_seconds  # noqa: E402
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -54,12 +53,6 @@ DYN1_NAME = "dynredis-1node"
 DYN3_NAME = "dynredis-3node"
 DYN3_NODES = 3
 TESTS = ("set", "get")
-CSV_HEADER = ["test", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms",
-              "p95_latency_ms", "p99_latency_ms", "max_latency_ms"]
-
-
-class BenchError(RuntimeError):
-    """A setup or measurement step failed; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +76,7 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    p999_ms: float
     cpu_seconds: float
     client_cpu_seconds: float = 0.0  # redis-benchmark's own utime + stime
 
@@ -338,72 +332,22 @@ def node_logs(data_dir: Path, tail: int = 20) -> str:
 # --- measurement --------------------------------------------------------------------------
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/PID/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError as exc:
-        raise BenchError(f"server process {pid} is gone ({exc})") from exc
-    # Field 2 (comm) may contain spaces and parentheses: split after its closing ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14, 15 counting from 1
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
-def total_cpu_seconds(pids: Sequence[int]) -> float:
-    """Summed CPU seconds of all ``pids``."""
-    return sum(process_cpu_seconds(pid) for pid in pids)
-
-
 def benchmark_command(args: argparse.Namespace, port: int, test: str, pipeline: int) -> list[str]:
     """The redis-benchmark command line for one test at one pipeline depth."""
-    return ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", test,
-            "-n", str(args.requests), "-r", str(args.keyspace), "-d", str(args.data_size),
-            "-c", str(args.clients), "-P", str(pipeline), "--csv"]
-
-
-def parse_benchmark_csv(text: str) -> dict[str, dict[str, str]]:
-    """Map test name (e.g. ``"SET"``) to its CSV row from ``redis-benchmark --csv`` output."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r]
-    if not rows or rows[0] != CSV_HEADER:
-        raise BenchError(f"unexpected redis-benchmark CSV header: {rows[:1]!r}")
-    out = {}
-    for row in rows[1:]:
-        if len(row) != len(CSV_HEADER):
-            raise BenchError(f"unexpected redis-benchmark CSV row: {row!r}")
-        out[row[0].upper()] = dict(zip(CSV_HEADER, row, strict=True))
-    return out
-
-
-def children_cpu_seconds() -> float:
-    """utime + stime of this process's finished children (redis-benchmark runs)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return rbench.command(port, test, args.requests, args.keyspace, args.data_size,
+                          args.clients, pipeline)
 
 
 def run_one(args: argparse.Namespace, system: System, test: str, pipeline: int) -> Result:
-    """Run redis-benchmark once, sampling the server's CPU time just before and after
-    (and redis-benchmark's own: it is the only child that ends in between)."""
-    cmd = benchmark_command(args, system.port, test, pipeline)
-    client_before = children_cpu_seconds()
-    cpu_before = total_cpu_seconds(system.pids)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.bench_timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"`{' '.join(cmd)}` took longer than {args.bench_timeout:.0f}s") \
-            from exc
-    cpu_after = total_cpu_seconds(system.pids)
-    client_cpu = children_cpu_seconds() - client_before
-    rows = parse_benchmark_csv(proc.stdout) if proc.returncode == 0 else {}
-    row = rows.get(test.upper())
-    if row is None:
-        # redis-benchmark 7 exits on the first error reply, sometimes after the header only.
-        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n"
-                         f"{proc.stdout}{proc.stderr}")
+    """Run redis-benchmark once against ``system`` (see bench/rbench.py)."""
+    got = rbench.run(benchmark_command(args, system.port, test, pipeline), system.pids,
+                     args.bench_timeout)
+    assert got.summary is not None  # rbench.run raises on any error
+    s = got.summary
     return Result(system=system.name, pipeline=pipeline, test=test.upper(),
-                  requests=args.requests, rps=float(row["rps"]),
-                  p50_ms=float(row["p50_latency_ms"]), p99_ms=float(row["p99_latency_ms"]),
-                  cpu_seconds=cpu_after - cpu_before, client_cpu_seconds=client_cpu)
+                  requests=args.requests, rps=s.rps, p50_ms=s.p50_ms, p99_ms=s.p99_ms,
+                  p999_ms=s.p999_ms, cpu_seconds=got.cpu_seconds,
+                  client_cpu_seconds=got.client_cpu_seconds)
 
 
 def bench_system(args: argparse.Namespace, system: System) -> list[Result]:
@@ -476,7 +420,7 @@ def run_collection_rows(args: argparse.Namespace, builds: dict[str, str],
 # --- reporting ----------------------------------------------------------------------------
 
 
-COLUMNS = ["system", "P", "test", "requests/s", "p50 ms", "p99 ms", "rps vs redis",
+COLUMNS = ["system", "P", "test", "requests/s", "p50 ms", "p99 ms", "p99.9 ms", "rps vs redis",
            "CPU µs/req", "CPU/req vs redis", "client µs/req", "CPU-bound rps"]
 RIGHT_ALIGNED = set(COLUMNS[3:]) | {"P"}
 
@@ -497,7 +441,7 @@ def table_rows(results: Sequence[Result], cores: int) -> list[list[str]]:
         ref = base.get((r.pipeline, r.test))
         rows.append([
             r.system, str(r.pipeline), r.test, f"{r.rps:,.0f}", f"{r.p50_ms:.3f}",
-            f"{r.p99_ms:.3f}", _ratio(r.rps, ref.rps if ref else None),
+            f"{r.p99_ms:.3f}", f"{r.p999_ms:.3f}", _ratio(r.rps, ref.rps if ref else None),
             f"{r.cpu_us_per_request:.1f}",
             _ratio(r.cpu_us_per_request, ref.cpu_us_per_request if ref else None),
             f"{r.client_cpu_us_per_request:.1f}", f"{r.cpu_bound_rps(cores):,.0f}",
@@ -564,10 +508,12 @@ def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]],
         "## Strings (redis-benchmark)",
         "",
         f"- command: `redis-benchmark -t set|get -n {args.requests} -r {args.keyspace} "
-        f"-d {args.data_size} -c {args.clients} -P {{{pipes}}} --csv` (SET run before GET)",
+        f"-d {args.data_size} -c {args.clients} -P {{{pipes}}}` (SET run before GET)",
         f"- systems: `{REDIS_NAME}` (--save '' --appendonly no); `{DYN1_NAME}` "
         f"(N=1 R=1 W=1); `{DYN3_NAME}` (N=3 R=2 W=2, lmdb, buffered durability), "
         "all on 127.0.0.1, one system running at a time",
+        "- p50/p99: redis-benchmark's latency summary; p99.9: the smallest latency its "
+        "percentile distributions report with at least 99.9% of the requests at or below it",
         "- CPU µs/req: utime+stime of all server processes (from /proc) over the run, "
         "divided by the requests; client µs/req: redis-benchmark's own CPU the same way",
         "- CPU-bound rps: nproc x 10^6 / (server + client µs/req), the rate at which the "

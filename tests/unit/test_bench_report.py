@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 _spec = importlib.util.spec_from_file_location("dynredis_bench_run", BENCH)
 assert _spec is not None and _spec.loader is not None
@@ -18,7 +20,7 @@ _spec.loader.exec_module(bench)
 
 def result(system: str, rps: float, server_s: float, client_s: float) -> object:
     return bench.Result(system=system, pipeline=1, test="GET", requests=100_000, rps=rps,
-                        p50_ms=0.5, p99_ms=1.0, cpu_seconds=server_s,
+                        p50_ms=0.5, p99_ms=1.0, p999_ms=2.0, cpu_seconds=server_s,
                         client_cpu_seconds=client_s)
 
 
@@ -38,14 +40,14 @@ def test_rows_show_ratios_client_cpu_and_cpu_bound_rate() -> None:
 
 
 def test_children_cpu_seconds_counts_a_finished_child() -> None:
-    before = bench.children_cpu_seconds()
+    before = bench.rbench.children_cpu_seconds()
     out = subprocess.run(
         [sys.executable, "-c",
          "import time\nt = time.process_time()\n"
          "while time.process_time() - t < 0.2: pass\nprint(time.process_time())"],
         capture_output=True, text=True, check=True).stdout
     used_by_child = float(out)
-    assert bench.children_cpu_seconds() - before >= used_by_child * 0.9
+    assert bench.rbench.children_cpu_seconds() - before >= used_by_child * 0.9
 
 
 def test_collection_rows_put_redis_and_dynredis_side_by_side() -> None:
@@ -69,3 +71,43 @@ def test_collection_sizes_parse_and_the_million_can_be_skipped() -> None:
     assert args.coll_sizes == [100, 10_000]
     assert bench.parse_args([]).coll_sizes == [100, 10_000, 1_000_000]
     assert bench.parse_args(["--suites", "collections"]).suites == ["collections"]
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_a_real_redis_benchmark_run_reads_with_its_99_9th_percentile() -> None:
+    # Captured from redis-benchmark 7.0 (-t set -n 20000 -c 50), progress redraws and all.
+    text = (DATA / "redis-benchmark-7.0-set.txt").read_text()
+    s = bench.rbench.parse_output(text)
+    assert s.requests == 20_000
+    assert s.rps == 33167.50
+    assert (s.p50_ms, s.p99_ms, s.max_ms) == (0.679, 5.471, 7.383)
+    # 19,980 requests (99.9%) are needed: "99.805% <= 6.463 ms" has 19,963, the first
+    # line with enough is "99.902% <= 7.071 ms (cumulative count 19981)".
+    assert s.p999_ms == 7.071
+    assert bench.rbench.percentile_ms(text, 0.5) == 0.679
+
+
+def test_the_99_9th_percentile_takes_the_tighter_of_both_distributions() -> None:
+    text = "\n".join([
+        "Latency by percentile distribution:",
+        "99.805% <= 6.000 milliseconds (cumulative count 998)",
+        "99.902% <= 9.000 milliseconds (cumulative count 1000)",
+        "100.000% <= 9.000 milliseconds (cumulative count 1000)",
+        "Cumulative distribution of latencies:",
+        "99.800% <= 6.103 milliseconds (cumulative count 998)",
+        "99.900% <= 7.103 milliseconds (cumulative count 999)",
+        "100.000% <= 9.103 milliseconds (cumulative count 1000)",
+    ])
+    assert bench.rbench.percentile_ms(text, 0.999) == 7.103
+
+
+def test_an_output_without_a_summary_is_an_error_not_a_row() -> None:
+    text = (DATA / "redis-benchmark-7.0-set.txt").read_text()
+    cut = text[:text.index("Summary:")]
+    with pytest.raises(bench.BenchError):
+        bench.rbench.parse_output(cut)
+    assert bench.rbench.first_error(
+        "", "Error from server: NOQUORUM only 1 replica answered\n", 1,
+    ) == "Error from server: NOQUORUM only 1 replica answered"
