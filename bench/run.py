@@ -42,6 +42,7 @@ from dynredis.localproc import port_free
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import collrows  # noqa: E402  (bench/ is not a package)
+import failrows  # noqa: E402
 import rbench  # noqa: E402
 from rbench import BenchError, total_cpu_seconds  # noqa: E402
 
@@ -63,6 +64,7 @@ class System:
     port: int
     pids: tuple[int, ...]
     build: str = ""  # dynredis: "compiled" or "pure (why)", from INFO server
+    data_dir: Path | None = None  # dynredis: the cluster's data directory
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def _sizes(text: str) -> list[int]:
     return values
 
 
-SUITES = ("strings", "collections")
+SUITES = ("strings", "failures", "sizes", "million", "collections")
 
 
 def _suites(text: str) -> list[str]:
@@ -158,7 +160,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pipelines", type=_pipelines, default=[1, 16],
                    help="comma-separated pipeline depths, redis-benchmark -P (default 1,16)")
     p.add_argument("--suites", type=_suites, default=list(SUITES),
-                   help="what to run: strings (SET/GET), collections, or both (default)")
+                   help="comma-separated, of: " + ", ".join(SUITES) + " (default: all)")
+    p.add_argument("--fail-requests", type=int, default=50_000,
+                   help="requests per failure row (default 50000)")
     p.add_argument("--coll-sizes", type=_sizes, default=[100, 10_000, 1_000_000],
                    help="elements in the one collection key, in increasing order "
                         "(default 100,10000,1000000; 100,10000 skips the million)")
@@ -182,7 +186,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=RESULTS_MD,
                    help=f"markdown results file (default {RESULTS_MD})")
     args = p.parse_args(argv)
-    for name in ("requests", "keyspace", "data_size", "clients", "coll_requests",
+    for name in ("requests", "keyspace", "data_size", "clients", "fail_requests",
+                 "coll_requests",
                  "coll_clients", "coll_pipeline"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -296,7 +301,8 @@ def dynredis_cluster(name: str, nodes: int, base_port: int,
                                  f"{proc.stdout}{proc.stderr}{node_logs(data_dir)}")
             for i in range(nodes):
                 wait_for_ping(base_port + i, timeout=15.0)
-            yield System(name, base_port, read_pidfile(data_dir), dynredis_build(base_port))
+            yield System(name, base_port, read_pidfile(data_dir), dynredis_build(base_port),
+                         data_dir)
         finally:
             # Runs even if the start was interrupted half-way: stop whatever pids it wrote.
             stop = [*dynredis_command(), "stop", "--data-dir", str(data_dir)]
@@ -363,26 +369,35 @@ def bench_system(args: argparse.Namespace, system: System) -> list[Result]:
     return results
 
 
-def system_starters(args: argparse.Namespace) -> list[Callable[[], contextlib.AbstractContextManager[System]]]:
-    """Context-manager factories for the three systems, in benchmark order."""
-    return [
+Starter = Callable[[], contextlib.AbstractContextManager[System]]
+
+
+def system_starters(args: argparse.Namespace, builds: dict[str, str]) -> list[Starter]:
+    """Context-manager factories for the three systems, in benchmark order; each system
+    is announced once started (its build noted in ``builds``)."""
+    plain: list[Starter] = [
         lambda: redis_server(args.redis_port),
         lambda: dynredis_cluster(DYN1_NAME, 1, args.dyn1_port,
                                  ["--n", "1", "--r", "1", "--w", "1"]),
         lambda: dynredis_cluster(DYN3_NAME, DYN3_NODES, args.dyn3_base_port),
     ]
 
-
-def run_all(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
-    """Start, benchmark and stop each system in turn; servers are stopped on any exit.
-    Returns the results and each dynredis system's build (compiled or pure)."""
-    results: list[Result] = []
-    builds: dict[str, str] = {}
-    for start in system_starters(args):
+    @contextlib.contextmanager
+    def announced(start: Starter) -> Iterator[System]:
         with start() as system:
             announce(system, builds)
+            yield system
+
+    return [lambda start=start: announced(start) for start in plain]
+
+
+def run_all(args: argparse.Namespace, builds: dict[str, str]) -> list[Result]:
+    """Start, benchmark and stop each system in turn; servers are stopped on any exit."""
+    results: list[Result] = []
+    for start in system_starters(args, builds):
+        with start() as system:
             results += bench_system(args, system)
-    return results, builds
+    return results
 
 
 def announce(system: System, builds: dict[str, str]) -> None:
@@ -394,27 +409,50 @@ def announce(system: System, builds: dict[str, str]) -> None:
         builds[system.name] = system.build
 
 
-def run_collection_rows(args: argparse.Namespace, builds: dict[str, str],
-                        ) -> tuple[list[collrows.OpResult], list[collrows.MemResult]]:
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_collection_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
     """The collection rows: redis-server and the 3-node dynredis, a fresh server for
-    each family (see bench/collrows.py)."""
-
-    @contextlib.contextmanager
-    def announced(start: Callable[[], contextlib.AbstractContextManager[System]],
-                  ) -> Iterator[System]:
-        with start() as system:
-            announce(system, builds)
-            yield system
-
-    starters = system_starters(args)
-    redis, dyn3 = starters[0], starters[2]
+    each family (see bench/collrows.py). Returns their text tables and markdown."""
+    starters = system_starters(args, builds)
     try:
-        return collrows.run_collections(
-            [lambda: announced(redis), lambda: announced(dyn3)], REDIS_NAME,
+        ops, mems = collrows.run_collections(
+            [starters[0], starters[2]], REDIS_NAME,
             args.coll_sizes, args.coll_requests, args.coll_clients, args.coll_pipeline,
-            total_cpu_seconds, args.bench_timeout, lambda text: print(text, flush=True))
+            total_cpu_seconds, args.bench_timeout, log)
     except (RuntimeError, OSError) as exc:  # an error reply, a timeout, a lost connection
         raise BenchError(f"collection rows: {exc}") from exc
+    text = "\n\n".join([
+        collrows.text_table(collrows.OP_COLUMNS, collrows.op_rows(ops, REDIS_NAME, DYN3_NAME)),
+        collrows.text_table(collrows.MEM_COLUMNS,
+                            collrows.mem_rows(mems, REDIS_NAME, DYN3_NAME))])
+    return text, collrows.markdown_section(
+        ops, mems, REDIS_NAME, DYN3_NAME, args.coll_sizes, args.coll_requests,
+        args.coll_clients, args.coll_pipeline)
+
+
+def run_failure_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
+    """The failure rows (bench/failrows.py) on a fresh 3-node cluster: their text table
+    and markdown section."""
+    start = system_starters(args, builds)[2]
+    try:
+        results = failrows.run_failures(
+            start, args.fail_requests, args.keyspace, args.data_size, args.clients,
+            args.pipelines, min(args.bench_timeout, 300.0), total_cpu_seconds,
+            collrows.wait_quiet, log)
+    except (RuntimeError, OSError) as exc:
+        raise BenchError(f"failure rows: {exc}") from exc
+    return (collrows.text_table(failrows.COLUMNS, failrows.rows(results)),
+            failrows.markdown_section(results, args.fail_requests, args.keyspace,
+                                      args.data_size, args.clients, collrows.markdown_table))
+
+
+SUITE_RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, str]], tuple[str, str]]] = {
+    "failures": run_failure_rows,
+    "collections": run_collection_rows,
+}
 
 
 # --- reporting ----------------------------------------------------------------------------
@@ -556,11 +594,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         })
         results: list[Result] = []
         builds: dict[str, str] = {}
-        if "strings" in args.suites:
-            results, builds = run_all(args)
-        coll: tuple[list[collrows.OpResult], list[collrows.MemResult]] = ([], [])
-        if "collections" in args.suites:
-            coll = run_collection_rows(args, builds)
+        texts: list[str] = []  # each suite's tables, printed together at the end
+        sections: list[str] = []  # and their markdown, after the strings table
+        for suite in SUITES:
+            if suite not in args.suites:
+                continue
+            if suite == "strings":
+                results = run_all(args, builds)
+                texts.append(format_text_table(table_rows(results, nproc())))
+                continue
+            text, section = SUITE_RUNNERS[suite](args, builds)
+            texts.append(text)
+            sections.append(section)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
@@ -570,22 +615,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as exc:
         print(f"\nbench: got signal {exc.signum}; servers stopped", file=sys.stderr)
         return 128 + exc.signum
+    for text in texts:
+        print()
+        print(text)
     rows = table_rows(results, nproc())
-    sections = []
-    if rows:
-        print()
-        print(format_text_table(rows))
-    if "collections" in args.suites:
-        ops, mems = coll
-        print()
-        print(collrows.text_table(collrows.OP_COLUMNS,
-                                  collrows.op_rows(ops, REDIS_NAME, DYN3_NAME)))
-        print()
-        print(collrows.text_table(collrows.MEM_COLUMNS,
-                                  collrows.mem_rows(mems, REDIS_NAME, DYN3_NAME)))
-        sections.append(collrows.markdown_section(
-            ops, mems, REDIS_NAME, DYN3_NAME, args.coll_sizes, args.coll_requests,
-            args.coll_clients, args.coll_pipeline))
     args.output.write_text(markdown_report(args, rows, builds, sections))
     print(f"\nmarkdown written to {args.output}")
     return 0

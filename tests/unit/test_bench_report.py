@@ -111,3 +111,26 @@ def test_an_output_without_a_summary_is_an_error_not_a_row() -> None:
     assert bench.rbench.first_error(
         "", "Error from server: NOQUORUM only 1 replica answered\n", 1,
     ) == "Error from server: NOQUORUM only 1 replica answered"
+
+
+def test_failure_rows_compare_with_the_healthy_row_and_show_failed_requests() -> None:
+    fr = bench.failrows
+    healthy = fr.FailResult("healthy", 16, "SET", 50_000, 20_000.0, 100.0, 2.0, "", 0, 600)
+    slow = fr.FailResult("paused", 16, "SET", 50_000, 9_000.0, 150.0, 1.5, "", 0, 600)
+    late = fr.FailResult("killed", 16, "SET", 50_000, 15_000.0, 240.0, 1.5, "", 0, 600)
+    fine = fr.FailResult("killed", 16, "SET", 50_000, 10_000.0, 200.0, 1.5, "", 0, 600)
+    failed = fr.FailResult("paused", 16, "SET", 50_000, 0.0, 0.0, 1.0,
+                           "Error from server: NOQUORUM", 3, 600, "SET: NOQUORUM")
+    assert fr.within_goal(slow, healthy) is False  # under half the throughput
+    assert fr.within_goal(late, healthy) is False  # p99.9 more than twice
+    assert fr.within_goal(fine, healthy) is True  # exactly half and exactly twice
+    assert fr.within_goal(failed, healthy) is False
+    assert fr.within_goal(fine, None) is None
+    cells = [dict(zip(fr.COLUMNS, r, strict=True))
+             for r in fr.rows([healthy, slow, fine, failed])]
+    assert cells[0]["within 2x"] == "n/a" and cells[0]["CPU µs/req"] == "40.0"
+    assert cells[1]["rps vs healthy"] == "0.45x" and cells[1]["within 2x"] == "NO"
+    assert cells[2]["p99.9 vs healthy"] == "2.00x" and cells[2]["within 2x"] == "yes"
+    assert cells[3]["requests/s"] == "-" and cells[3]["within 2x"] == "NO"
+    assert cells[3]["failed requests"] == "Error from server: NOQUORUM"
+    assert cells[3]["check after"] == "3/600 failed (SET: NOQUORUM)"
