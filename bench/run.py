@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import collrows  # noqa: E402  (bench/ is not a package)
 import failrows  # noqa: E402
 import rbench  # noqa: E402
+import scalerows  # noqa: E402
 from rbench import BenchError, total_cpu_seconds  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -163,6 +164,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="comma-separated, of: " + ", ".join(SUITES) + " (default: all)")
     p.add_argument("--fail-requests", type=int, default=50_000,
                    help="requests per failure row (default 50000)")
+    p.add_argument("--size-requests", type=int, default=50_000,
+                   help="requests per 1 KB row; a 100 KB row runs a twentieth "
+                        "(default 50000)")
+    p.add_argument("--size-pipeline", type=int, default=16,
+                   help="redis-benchmark -P for the value-size rows (default 16)")
+    p.add_argument("--million-keys", type=int, default=1_000_000,
+                   help="keys written before the million rows (default 1000000)")
+    p.add_argument("--million-requests", type=int, default=100_000,
+                   help="requests per million-keys row (default 100000)")
+    p.add_argument("--million-pipeline", type=int, default=16,
+                   help="redis-benchmark -P for the million-keys rows (default 16)")
     p.add_argument("--coll-sizes", type=_sizes, default=[100, 10_000, 1_000_000],
                    help="elements in the one collection key, in increasing order "
                         "(default 100,10000,1000000; 100,10000 skips the million)")
@@ -187,7 +199,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"markdown results file (default {RESULTS_MD})")
     args = p.parse_args(argv)
     for name in ("requests", "keyspace", "data_size", "clients", "fail_requests",
-                 "coll_requests",
+                 "size_requests", "size_pipeline", "million_keys", "million_requests",
+                 "million_pipeline", "coll_requests",
                  "coll_clients", "coll_pipeline"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -449,8 +462,72 @@ def run_failure_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[
                                       args.data_size, args.clients, collrows.markdown_table))
 
 
+def run_size_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
+    """SET/GET of 1 KB and 100 KB values on every system (bench/scalerows.py)."""
+    try:
+        rows = scalerows.run_sizes(system_starters(args, builds), args.size_requests,
+                                   args.keyspace, args.clients, args.size_pipeline,
+                                   args.bench_timeout, log)
+    except (RuntimeError, OSError) as exc:
+        raise BenchError(f"value-size rows: {exc}") from exc
+    cells = scalerows.rows_cells(rows, REDIS_NAME)
+    big = scalerows.size_requests(args.size_requests, scalerows.VALUE_SIZES[-1])
+    return collrows.text_table(scalerows.ROW_COLUMNS, cells), "\n".join([
+        "## Value sizes",
+        "",
+        f"- `redis-benchmark -t set|get -d 1024|102400 -c {args.clients} "
+        f"-P {args.size_pipeline}`: {args.size_requests:,} requests per 1 KB row, "
+        f"{big:,} per 100 KB row; keyspace -r "
+        f"{scalerows.size_keyspace(args.keyspace, 1024):,} and "
+        f"{scalerows.size_keyspace(args.keyspace, scalerows.VALUE_SIZES[-1]):,} "
+        "(at most 100 MiB of values per node); each system on its own, "
+        "CPU as in the strings table, beside redis-server's",
+        "",
+        collrows.markdown_table(scalerows.ROW_COLUMNS, cells),
+        "",
+    ])
+
+
+def run_million_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
+    """A million keys written, then SET and GET over them, and memory per key, on
+    redis-server and the 3-node dynredis (bench/scalerows.py)."""
+    starters = system_starters(args, builds)
+    try:
+        rows, mems = scalerows.run_million(
+            [starters[0], starters[2]], args.million_keys, args.million_requests,
+            args.data_size, args.clients, args.million_pipeline, args.bench_timeout,
+            lambda pids: collrows.wait_quiet(pids, total_cpu_seconds), log)
+    except (RuntimeError, OSError) as exc:
+        raise BenchError(f"million-keys rows: {exc}") from exc
+    cells = scalerows.rows_cells(rows, REDIS_NAME)
+    mem = scalerows.mem_cells(mems)
+    text = "\n\n".join([collrows.text_table(scalerows.ROW_COLUMNS, cells),
+                         collrows.text_table(scalerows.MEM_COLUMNS, mem)])
+    return text, "\n".join([
+        f"## {args.million_keys:,} keys",
+        "",
+        f"- every key `redis-benchmark -r {args.million_keys}` names written once first "
+        f"(pipelined MSETs of {scalerows.FILL_BATCH} keys, {args.data_size}-byte values), "
+        f"then `redis-benchmark -t set|get -n {args.million_requests} "
+        f"-r {args.million_keys} -d {args.data_size} -c {args.clients} "
+        f"-P {args.million_pipeline}`; redis-server, then the 3-node dynredis",
+        "- memory, after the fill with the servers idle, divided by the keys written: "
+        "VmRSS per process (dynredis: the mean of its three nodes, each a full replica; "
+        "LMDB's mapped pages count) and its growth over the fill; disk: the blocks "
+        "allocated to a node's data directory (LMDB's file is sparse); used_memory: "
+        "redis-server's INFO",
+        "",
+        collrows.markdown_table(scalerows.ROW_COLUMNS, cells),
+        "",
+        collrows.markdown_table(scalerows.MEM_COLUMNS, mem),
+        "",
+    ])
+
+
 SUITE_RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, str]], tuple[str, str]]] = {
     "failures": run_failure_rows,
+    "sizes": run_size_rows,
+    "million": run_million_rows,
     "collections": run_collection_rows,
 }
 

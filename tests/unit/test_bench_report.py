@@ -134,3 +134,36 @@ def test_failure_rows_compare_with_the_healthy_row_and_show_failed_requests() ->
     assert cells[3]["requests/s"] == "-" and cells[3]["within 2x"] == "NO"
     assert cells[3]["failed requests"] == "Error from server: NOQUORUM"
     assert cells[3]["check after"] == "3/600 failed (SET: NOQUORUM)"
+
+
+def test_value_size_rows_scale_requests_and_keyspace_and_compare_with_redis() -> None:
+    sr = bench.scalerows
+    assert sr.size_requests(50_000, 1024) == 50_000
+    assert sr.size_requests(50_000, 102_400) == 2_000  # 50,000 x 4 KiB of values
+    assert sr.size_requests(5_000, 102_400) == sr.MIN_REQUESTS
+    assert sr.size_keyspace(100_000, 1024) == 100_000
+    assert sr.size_keyspace(100_000, 102_400) == 1024  # 100 MiB of values per node
+    assert [sr.size_label(s) for s in sr.VALUE_SIZES] == ["1 KB", "100 KB"]
+    rows = [sr.Row(bench.REDIS_NAME, "1 KB", "SET", 10_000, 100_000.0, 5.0, 0.04),
+            sr.Row(bench.DYN3_NAME, "1 KB", "SET", 10_000, 10_000.0, 50.0, 0.6)]
+    cells = [dict(zip(sr.ROW_COLUMNS, r, strict=True)) for r in sr.rows_cells(rows,
+                                                                                bench.REDIS_NAME)]
+    assert cells[1]["CPU µs/req"] == "60.0" and cells[1]["CPU vs redis"] == "15.0x"
+
+
+def test_million_rows_name_keys_as_redis_benchmark_and_count_bytes_per_key(
+        tmp_path: Path) -> None:
+    sr = bench.scalerows
+    assert sr.million_key(123) == b"key:000000000123"  # redis-benchmark -r's 12 digits
+    sparse = tmp_path / "node-1" / "data.mdb"
+    sparse.parent.mkdir()
+    with open(sparse, "wb") as f:
+        f.truncate(1 << 30)  # a map this size, nothing written: LMDB's file with writemap
+        f.write(b"x" * 8192)
+    assert 8192 <= sr.allocated_bytes(sparse.parent) < 1 << 20
+    mems = [sr.Memory(bench.REDIS_NAME, 1_000_000, 300e6, 180e6, None, 170e6),
+            sr.Memory(bench.DYN3_NAME, 1_000_000, 1.5e9, 1.1e9, 270e6, None)]
+    cells = [dict(zip(sr.MEM_COLUMNS, r, strict=True)) for r in sr.mem_cells(mems)]
+    assert cells[0]["used_memory B/key"] == "170" and cells[0]["disk B/key (node)"] == "-"
+    assert cells[1]["RSS B/key"] == "1500" and cells[1]["RSS growth B/key"] == "1100"
+    assert cells[1]["disk B/key (node)"] == "270"
