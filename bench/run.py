@@ -8,15 +8,20 @@ before the next one starts, so idle servers do not steal CPU on small machines):
 * ``dynredis-3node``: a 3-node dynredis cluster with the defaults (N=3 R=2 W=2, lmdb
   engine, buffered durability).
 
-For every pipeline depth, SET and then GET are run as separate ``redis-benchmark``
-invocations. Around each run the CPU time (utime + stime) of every server process is read
-from ``/proc`` so the server-side CPU cost per request can be compared too.
+The suites, in this order (``--suites`` picks some):
 
-Then the collection rows (bench/collrows.py): CPU per SADD, HSET, ZADD, RPUSH+LPOP and
-ZRANGE on one key of 10^2, 10^4 and 10^6 elements, redis-server beside the 3-node
-dynredis, and memory per element.
+* strings: for every pipeline depth, SET and then GET as separate ``redis-benchmark``
+  runs; around each run the CPU time (utime + stime) of every server process is read
+  from ``/proc``, and p99.9 from redis-benchmark's latency distributions (bench/rbench.py);
+* failures: the 3-node cluster healthy, with one replica paused, then killed
+  (bench/failrows.py);
+* sizes: 1 KB and 100 KB values; million: a million keys written, then SET and GET over
+  them, and memory per key (bench/scalerows.py);
+* collections: CPU per SADD, HSET, ZADD, RPUSH+LPOP and ZRANGE on one key of 10^2, 10^4
+  and 10^6 elements, redis-server beside the 3-node dynredis, and memory per element
+  (bench/collrows.py).
 
-Usage: ``python bench/run.py [--requests 20000] [--coll-sizes 100,10000]`` (see
+Usage: ``python bench/run.py [--suites strings,failures] [--requests 20000]`` (see
 ``--help``). The results tables are printed and written as markdown to
 ``bench/last-results.md``.
 """
