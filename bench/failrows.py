@@ -200,7 +200,9 @@ def markdown_section(results: Sequence[FailResult], requests: int, keyspace: int
         "durability); node 3 healthy, then stopped with SIGSTOP for all its rows (resumed "
         "after), then killed with SIGKILL before its rows; one cluster for all of them",
         "- within 2x: requests/s at least half and p99.9 at most twice the healthy row's, "
-        "and no failed request; CPU µs/req: the nodes still running",
+        "and no failed request; CPU µs/req: the nodes still running (with everything on "
+        "one machine, a node that stops frees CPU for the others: a failure row can be "
+        "faster than the healthy one)",
         "- failed requests: what stopped redis-benchmark (it stops at the first error "
         f"reply); check after: {CHECK_KEYS} SETs then {CHECK_KEYS} GETs of distinct keys "
         "through node 1 (redis-py) after the row, each read must return its write",
