@@ -55,7 +55,7 @@ lint: install-test
 ## then killed (throughput and p99.9 against healthy, failed requests); 1 KB and 100 KB
 ## values; a million keys (and memory and disk per key); then the collection rows (CPU
 ## per SADD/HSET/ZADD/RPUSH+LPOP/ZRANGE on one key of 10^2, 10^4 and 10^6 elements,
-## memory per element). About 20-25 minutes on 2 cores.
+## memory per element). About 15 minutes on 2 cores, 20-25 on a busy machine.
 ## Extra flags: make bench BENCH_ARGS="--suites strings,failures --requests 20000"
 bench: install-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
