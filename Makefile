@@ -50,10 +50,13 @@ compat: install-test
 lint: install-test
 	$(BIN)/ruff check dynredis tests bench compat
 
-## redis-benchmark side by side: redis-server, a 1-node and a 3-node dynredis; then the
-## collection rows (CPU per SADD/HSET/ZADD/RPUSH+LPOP/ZRANGE on one key of 10^2, 10^4
-## and 10^6 elements, memory per element), about 10 minutes on 2 cores.
-## Extra flags: make bench BENCH_ARGS="--requests 20000 --coll-sizes 100,10000"
+## redis-benchmark side by side: redis-server, a 1-node and a 3-node dynredis (requests/s,
+## p50/p99/p99.9, server CPU per request); the 3-node cluster with one replica paused,
+## then killed (throughput and p99.9 against healthy, failed requests); 1 KB and 100 KB
+## values; a million keys (and memory and disk per key); then the collection rows (CPU
+## per SADD/HSET/ZADD/RPUSH+LPOP/ZRANGE on one key of 10^2, 10^4 and 10^6 elements,
+## memory per element). About 15 minutes on 2 cores, 20-25 on a busy machine.
+## Extra flags: make bench BENCH_ARGS="--suites strings,failures --requests 20000"
 bench: install-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -8,15 +8,20 @@ before the next one starts, so idle servers do not steal CPU on small machines):
 * ``dynredis-3node``: a 3-node dynredis cluster with the defaults (N=3 R=2 W=2, lmdb
   engine, buffered durability).
 
-For every pipeline depth, SET and then GET are run as separate ``redis-benchmark``
-invocations. Around each run the CPU time (utime + stime) of every server process is read
-from ``/proc`` so the server-side CPU cost per request can be compared too.
+The suites, in this order (``--suites`` picks some):
 
-Then the collection rows (bench/collrows.py): CPU per SADD, HSET, ZADD, RPUSH+LPOP and
-ZRANGE on one key of 10^2, 10^4 and 10^6 elements, redis-server beside the 3-node
-dynredis, and memory per element.
+* strings: for every pipeline depth, SET and then GET as separate ``redis-benchmark``
+  runs; around each run the CPU time (utime + stime) of every server process is read
+  from ``/proc``, and p99.9 from redis-benchmark's latency distributions (bench/rbench.py);
+* failures: the 3-node cluster healthy, with one replica paused, then killed
+  (bench/failrows.py);
+* sizes: 1 KB and 100 KB values; million: a million keys written, then SET and GET over
+  them, and memory per key (bench/scalerows.py);
+* collections: CPU per SADD, HSET, ZADD, RPUSH+LPOP and ZRANGE on one key of 10^2, 10^4
+  and 10^6 elements, redis-server beside the 3-node dynredis, and memory per element
+  (bench/collrows.py).
 
-Usage: ``python bench/run.py [--requests 20000] [--coll-sizes 100,10000]`` (see
+Usage: ``python bench/run.py [--suites strings,failures] [--requests 20000]`` (see
 ``--help``). The results tables are printed and written as markdown to
 ``bench/last-results.md``.
 """
@@ -25,11 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import datetime as dt
-import io
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -45,6 +47,10 @@ from dynredis.localproc import port_free
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import collrows  # noqa: E402  (bench/ is not a package)
+import failrows  # noqa: E402
+import rbench  # noqa: E402
+import scalerows  # noqa: E402
+from rbench import BenchError, total_cpu_seconds  # noqa: E402
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -54,12 +60,6 @@ DYN1_NAME = "dynredis-1node"
 DYN3_NAME = "dynredis-3node"
 DYN3_NODES = 3
 TESTS = ("set", "get")
-CSV_HEADER = ["test", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms",
-              "p95_latency_ms", "p99_latency_ms", "max_latency_ms"]
-
-
-class BenchError(RuntimeError):
-    """A setup or measurement step failed; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class System:
     port: int
     pids: tuple[int, ...]
     build: str = ""  # dynredis: "compiled" or "pure (why)", from INFO server
+    data_dir: Path | None = None  # dynredis: the cluster's data directory
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    p999_ms: float
     cpu_seconds: float
     client_cpu_seconds: float = 0.0  # redis-benchmark's own utime + stime
 
@@ -140,7 +142,7 @@ def _sizes(text: str) -> list[int]:
     return values
 
 
-SUITES = ("strings", "collections")
+SUITES = ("strings", "failures", "sizes", "million", "collections")
 
 
 def _suites(text: str) -> list[str]:
@@ -164,7 +166,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pipelines", type=_pipelines, default=[1, 16],
                    help="comma-separated pipeline depths, redis-benchmark -P (default 1,16)")
     p.add_argument("--suites", type=_suites, default=list(SUITES),
-                   help="what to run: strings (SET/GET), collections, or both (default)")
+                   help="comma-separated, of: " + ", ".join(SUITES) + " (default: all)")
+    p.add_argument("--fail-requests", type=int, default=50_000,
+                   help="requests per failure row (default 50000)")
+    p.add_argument("--size-requests", type=int, default=50_000,
+                   help="requests per 1 KB row; a 100 KB row runs a twentieth "
+                        "(default 50000)")
+    p.add_argument("--size-pipeline", type=int, default=16,
+                   help="redis-benchmark -P for the value-size rows (default 16)")
+    p.add_argument("--million-keys", type=int, default=1_000_000,
+                   help="keys written before the million rows (default 1000000)")
+    p.add_argument("--million-requests", type=int, default=100_000,
+                   help="requests per million-keys row (default 100000)")
+    p.add_argument("--million-pipeline", type=int, default=16,
+                   help="redis-benchmark -P for the million-keys rows (default 16)")
     p.add_argument("--coll-sizes", type=_sizes, default=[100, 10_000, 1_000_000],
                    help="elements in the one collection key, in increasing order "
                         "(default 100,10000,1000000; 100,10000 skips the million)")
@@ -188,7 +203,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=RESULTS_MD,
                    help=f"markdown results file (default {RESULTS_MD})")
     args = p.parse_args(argv)
-    for name in ("requests", "keyspace", "data_size", "clients", "coll_requests",
+    for name in ("requests", "keyspace", "data_size", "clients", "fail_requests",
+                 "size_requests", "size_pipeline", "million_keys", "million_requests",
+                 "million_pipeline", "coll_requests",
                  "coll_clients", "coll_pipeline"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -302,7 +319,8 @@ def dynredis_cluster(name: str, nodes: int, base_port: int,
                                  f"{proc.stdout}{proc.stderr}{node_logs(data_dir)}")
             for i in range(nodes):
                 wait_for_ping(base_port + i, timeout=15.0)
-            yield System(name, base_port, read_pidfile(data_dir), dynredis_build(base_port))
+            yield System(name, base_port, read_pidfile(data_dir), dynredis_build(base_port),
+                         data_dir)
         finally:
             # Runs even if the start was interrupted half-way: stop whatever pids it wrote.
             stop = [*dynredis_command(), "stop", "--data-dir", str(data_dir)]
@@ -338,72 +356,22 @@ def node_logs(data_dir: Path, tail: int = 20) -> str:
 # --- measurement --------------------------------------------------------------------------
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/PID/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError as exc:
-        raise BenchError(f"server process {pid} is gone ({exc})") from exc
-    # Field 2 (comm) may contain spaces and parentheses: split after its closing ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14, 15 counting from 1
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
-def total_cpu_seconds(pids: Sequence[int]) -> float:
-    """Summed CPU seconds of all ``pids``."""
-    return sum(process_cpu_seconds(pid) for pid in pids)
-
-
 def benchmark_command(args: argparse.Namespace, port: int, test: str, pipeline: int) -> list[str]:
     """The redis-benchmark command line for one test at one pipeline depth."""
-    return ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", test,
-            "-n", str(args.requests), "-r", str(args.keyspace), "-d", str(args.data_size),
-            "-c", str(args.clients), "-P", str(pipeline), "--csv"]
-
-
-def parse_benchmark_csv(text: str) -> dict[str, dict[str, str]]:
-    """Map test name (e.g. ``"SET"``) to its CSV row from ``redis-benchmark --csv`` output."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r]
-    if not rows or rows[0] != CSV_HEADER:
-        raise BenchError(f"unexpected redis-benchmark CSV header: {rows[:1]!r}")
-    out = {}
-    for row in rows[1:]:
-        if len(row) != len(CSV_HEADER):
-            raise BenchError(f"unexpected redis-benchmark CSV row: {row!r}")
-        out[row[0].upper()] = dict(zip(CSV_HEADER, row, strict=True))
-    return out
-
-
-def children_cpu_seconds() -> float:
-    """utime + stime of this process's finished children (redis-benchmark runs)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return rbench.command(port, test, args.requests, args.keyspace, args.data_size,
+                          args.clients, pipeline)
 
 
 def run_one(args: argparse.Namespace, system: System, test: str, pipeline: int) -> Result:
-    """Run redis-benchmark once, sampling the server's CPU time just before and after
-    (and redis-benchmark's own: it is the only child that ends in between)."""
-    cmd = benchmark_command(args, system.port, test, pipeline)
-    client_before = children_cpu_seconds()
-    cpu_before = total_cpu_seconds(system.pids)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.bench_timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"`{' '.join(cmd)}` took longer than {args.bench_timeout:.0f}s") \
-            from exc
-    cpu_after = total_cpu_seconds(system.pids)
-    client_cpu = children_cpu_seconds() - client_before
-    rows = parse_benchmark_csv(proc.stdout) if proc.returncode == 0 else {}
-    row = rows.get(test.upper())
-    if row is None:
-        # redis-benchmark 7 exits on the first error reply, sometimes after the header only.
-        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n"
-                         f"{proc.stdout}{proc.stderr}")
+    """Run redis-benchmark once against ``system`` (see bench/rbench.py)."""
+    got = rbench.run(benchmark_command(args, system.port, test, pipeline), system.pids,
+                     args.bench_timeout)
+    assert got.summary is not None  # rbench.run raises on any error
+    s = got.summary
     return Result(system=system.name, pipeline=pipeline, test=test.upper(),
-                  requests=args.requests, rps=float(row["rps"]),
-                  p50_ms=float(row["p50_latency_ms"]), p99_ms=float(row["p99_latency_ms"]),
-                  cpu_seconds=cpu_after - cpu_before, client_cpu_seconds=client_cpu)
+                  requests=args.requests, rps=s.rps, p50_ms=s.p50_ms, p99_ms=s.p99_ms,
+                  p999_ms=s.p999_ms, cpu_seconds=got.cpu_seconds,
+                  client_cpu_seconds=got.client_cpu_seconds)
 
 
 def bench_system(args: argparse.Namespace, system: System) -> list[Result]:
@@ -419,26 +387,35 @@ def bench_system(args: argparse.Namespace, system: System) -> list[Result]:
     return results
 
 
-def system_starters(args: argparse.Namespace) -> list[Callable[[], contextlib.AbstractContextManager[System]]]:
-    """Context-manager factories for the three systems, in benchmark order."""
-    return [
+Starter = Callable[[], contextlib.AbstractContextManager[System]]
+
+
+def system_starters(args: argparse.Namespace, builds: dict[str, str]) -> list[Starter]:
+    """Context-manager factories for the three systems, in benchmark order; each system
+    is announced once started (its build noted in ``builds``)."""
+    plain: list[Starter] = [
         lambda: redis_server(args.redis_port),
         lambda: dynredis_cluster(DYN1_NAME, 1, args.dyn1_port,
                                  ["--n", "1", "--r", "1", "--w", "1"]),
         lambda: dynredis_cluster(DYN3_NAME, DYN3_NODES, args.dyn3_base_port),
     ]
 
-
-def run_all(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
-    """Start, benchmark and stop each system in turn; servers are stopped on any exit.
-    Returns the results and each dynredis system's build (compiled or pure)."""
-    results: list[Result] = []
-    builds: dict[str, str] = {}
-    for start in system_starters(args):
+    @contextlib.contextmanager
+    def announced(start: Starter) -> Iterator[System]:
         with start() as system:
             announce(system, builds)
+            yield system
+
+    return [lambda start=start: announced(start) for start in plain]
+
+
+def run_all(args: argparse.Namespace, builds: dict[str, str]) -> list[Result]:
+    """Start, benchmark and stop each system in turn; servers are stopped on any exit."""
+    results: list[Result] = []
+    for start in system_starters(args, builds):
+        with start() as system:
             results += bench_system(args, system)
-    return results, builds
+    return results
 
 
 def announce(system: System, builds: dict[str, str]) -> None:
@@ -450,33 +427,120 @@ def announce(system: System, builds: dict[str, str]) -> None:
         builds[system.name] = system.build
 
 
-def run_collection_rows(args: argparse.Namespace, builds: dict[str, str],
-                        ) -> tuple[list[collrows.OpResult], list[collrows.MemResult]]:
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_collection_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
     """The collection rows: redis-server and the 3-node dynredis, a fresh server for
-    each family (see bench/collrows.py)."""
-
-    @contextlib.contextmanager
-    def announced(start: Callable[[], contextlib.AbstractContextManager[System]],
-                  ) -> Iterator[System]:
-        with start() as system:
-            announce(system, builds)
-            yield system
-
-    starters = system_starters(args)
-    redis, dyn3 = starters[0], starters[2]
+    each family (see bench/collrows.py). Returns their text tables and markdown."""
+    starters = system_starters(args, builds)
     try:
-        return collrows.run_collections(
-            [lambda: announced(redis), lambda: announced(dyn3)], REDIS_NAME,
+        ops, mems = collrows.run_collections(
+            [starters[0], starters[2]], REDIS_NAME,
             args.coll_sizes, args.coll_requests, args.coll_clients, args.coll_pipeline,
-            total_cpu_seconds, args.bench_timeout, lambda text: print(text, flush=True))
+            total_cpu_seconds, args.bench_timeout, log)
     except (RuntimeError, OSError) as exc:  # an error reply, a timeout, a lost connection
         raise BenchError(f"collection rows: {exc}") from exc
+    text = "\n\n".join([
+        collrows.text_table(collrows.OP_COLUMNS, collrows.op_rows(ops, REDIS_NAME, DYN3_NAME)),
+        collrows.text_table(collrows.MEM_COLUMNS,
+                            collrows.mem_rows(mems, REDIS_NAME, DYN3_NAME))])
+    return text, collrows.markdown_section(
+        ops, mems, REDIS_NAME, DYN3_NAME, args.coll_sizes, args.coll_requests,
+        args.coll_clients, args.coll_pipeline)
+
+
+def run_failure_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
+    """The failure rows (bench/failrows.py) on a fresh 3-node cluster: their text table
+    and markdown section."""
+    start = system_starters(args, builds)[2]
+    try:
+        results = failrows.run_failures(
+            start, args.fail_requests, args.keyspace, args.data_size, args.clients,
+            args.pipelines, min(args.bench_timeout, 300.0), total_cpu_seconds,
+            collrows.wait_quiet, log)
+    except (RuntimeError, OSError) as exc:
+        raise BenchError(f"failure rows: {exc}") from exc
+    return (collrows.text_table(failrows.COLUMNS, failrows.rows(results)),
+            failrows.markdown_section(results, args.fail_requests, args.keyspace,
+                                      args.data_size, args.clients, collrows.markdown_table))
+
+
+def run_size_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
+    """SET/GET of 1 KB and 100 KB values on every system (bench/scalerows.py)."""
+    try:
+        rows = scalerows.run_sizes(system_starters(args, builds), args.size_requests,
+                                   args.keyspace, args.clients, args.size_pipeline,
+                                   args.bench_timeout, log)
+    except (RuntimeError, OSError) as exc:
+        raise BenchError(f"value-size rows: {exc}") from exc
+    cells = scalerows.rows_cells(rows, REDIS_NAME)
+    big = scalerows.size_requests(args.size_requests, scalerows.VALUE_SIZES[-1])
+    return collrows.text_table(scalerows.ROW_COLUMNS, cells), "\n".join([
+        "## Value sizes",
+        "",
+        f"- `redis-benchmark -t set|get -d 1024|102400 -c {args.clients} "
+        f"-P {args.size_pipeline}`: {args.size_requests:,} requests per 1 KB row, "
+        f"{big:,} per 100 KB row; keyspace -r "
+        f"{scalerows.size_keyspace(args.keyspace, 1024):,} and "
+        f"{scalerows.size_keyspace(args.keyspace, scalerows.VALUE_SIZES[-1]):,} "
+        "(at most 100 MiB of values per node); each system on its own, "
+        "CPU as in the strings table, beside redis-server's",
+        "",
+        collrows.markdown_table(scalerows.ROW_COLUMNS, cells),
+        "",
+    ])
+
+
+def run_million_rows(args: argparse.Namespace, builds: dict[str, str]) -> tuple[str, str]:
+    """A million keys written, then SET and GET over them, and memory per key, on
+    redis-server and the 3-node dynredis (bench/scalerows.py)."""
+    starters = system_starters(args, builds)
+    try:
+        rows, mems = scalerows.run_million(
+            [starters[0], starters[2]], args.million_keys, args.million_requests,
+            args.data_size, args.clients, args.million_pipeline, args.bench_timeout,
+            lambda pids: collrows.wait_quiet(pids, total_cpu_seconds), log)
+    except (RuntimeError, OSError) as exc:
+        raise BenchError(f"million-keys rows: {exc}") from exc
+    cells = scalerows.rows_cells(rows, REDIS_NAME)
+    mem = scalerows.mem_cells(mems)
+    text = "\n\n".join([collrows.text_table(scalerows.ROW_COLUMNS, cells),
+                         collrows.text_table(scalerows.MEM_COLUMNS, mem)])
+    return text, "\n".join([
+        f"## {args.million_keys:,} keys",
+        "",
+        f"- every key `redis-benchmark -r {args.million_keys}` names written once first "
+        f"(pipelined MSETs of {scalerows.FILL_BATCH} keys, {args.data_size}-byte values), "
+        f"then `redis-benchmark -t set|get -n {args.million_requests} "
+        f"-r {args.million_keys} -d {args.data_size} -c {args.clients} "
+        f"-P {args.million_pipeline}`; redis-server, then the 3-node dynredis",
+        "- memory, after the fill with the servers idle, divided by the keys written: "
+        "VmRSS per process (dynredis: the mean of its three nodes, each a full replica; "
+        "LMDB's mapped pages count) and its growth over the fill; disk: the blocks "
+        "allocated to a node's data directory (LMDB's file is sparse); used_memory: "
+        "redis-server's INFO",
+        "",
+        collrows.markdown_table(scalerows.ROW_COLUMNS, cells),
+        "",
+        collrows.markdown_table(scalerows.MEM_COLUMNS, mem),
+        "",
+    ])
+
+
+SUITE_RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, str]], tuple[str, str]]] = {
+    "failures": run_failure_rows,
+    "sizes": run_size_rows,
+    "million": run_million_rows,
+    "collections": run_collection_rows,
+}
 
 
 # --- reporting ----------------------------------------------------------------------------
 
 
-COLUMNS = ["system", "P", "test", "requests/s", "p50 ms", "p99 ms", "rps vs redis",
+COLUMNS = ["system", "P", "test", "requests/s", "p50 ms", "p99 ms", "p99.9 ms", "rps vs redis",
            "CPU µs/req", "CPU/req vs redis", "client µs/req", "CPU-bound rps"]
 RIGHT_ALIGNED = set(COLUMNS[3:]) | {"P"}
 
@@ -497,7 +561,7 @@ def table_rows(results: Sequence[Result], cores: int) -> list[list[str]]:
         ref = base.get((r.pipeline, r.test))
         rows.append([
             r.system, str(r.pipeline), r.test, f"{r.rps:,.0f}", f"{r.p50_ms:.3f}",
-            f"{r.p99_ms:.3f}", _ratio(r.rps, ref.rps if ref else None),
+            f"{r.p99_ms:.3f}", f"{r.p999_ms:.3f}", _ratio(r.rps, ref.rps if ref else None),
             f"{r.cpu_us_per_request:.1f}",
             _ratio(r.cpu_us_per_request, ref.cpu_us_per_request if ref else None),
             f"{r.client_cpu_us_per_request:.1f}", f"{r.cpu_bound_rps(cores):,.0f}",
@@ -564,10 +628,12 @@ def markdown_report(args: argparse.Namespace, rows: Sequence[Sequence[str]],
         "## Strings (redis-benchmark)",
         "",
         f"- command: `redis-benchmark -t set|get -n {args.requests} -r {args.keyspace} "
-        f"-d {args.data_size} -c {args.clients} -P {{{pipes}}} --csv` (SET run before GET)",
+        f"-d {args.data_size} -c {args.clients} -P {{{pipes}}}` (SET run before GET)",
         f"- systems: `{REDIS_NAME}` (--save '' --appendonly no); `{DYN1_NAME}` "
         f"(N=1 R=1 W=1); `{DYN3_NAME}` (N=3 R=2 W=2, lmdb, buffered durability), "
         "all on 127.0.0.1, one system running at a time",
+        "- p50/p99: redis-benchmark's latency summary; p99.9: the smallest latency its "
+        "percentile distributions report with at least 99.9% of the requests at or below it",
         "- CPU µs/req: utime+stime of all server processes (from /proc) over the run, "
         "divided by the requests; client µs/req: redis-benchmark's own CPU the same way",
         "- CPU-bound rps: nproc x 10^6 / (server + client µs/req), the rate at which the "
@@ -610,11 +676,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         })
         results: list[Result] = []
         builds: dict[str, str] = {}
-        if "strings" in args.suites:
-            results, builds = run_all(args)
-        coll: tuple[list[collrows.OpResult], list[collrows.MemResult]] = ([], [])
-        if "collections" in args.suites:
-            coll = run_collection_rows(args, builds)
+        texts: list[str] = []  # each suite's tables, printed together at the end
+        sections: list[str] = []  # and their markdown, after the strings table
+        for suite in SUITES:
+            if suite not in args.suites:
+                continue
+            if suite == "strings":
+                results = run_all(args, builds)
+                texts.append(format_text_table(table_rows(results, nproc())))
+                continue
+            text, section = SUITE_RUNNERS[suite](args, builds)
+            texts.append(text)
+            sections.append(section)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
@@ -624,22 +697,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as exc:
         print(f"\nbench: got signal {exc.signum}; servers stopped", file=sys.stderr)
         return 128 + exc.signum
+    for text in texts:
+        print()
+        print(text)
     rows = table_rows(results, nproc())
-    sections = []
-    if rows:
-        print()
-        print(format_text_table(rows))
-    if "collections" in args.suites:
-        ops, mems = coll
-        print()
-        print(collrows.text_table(collrows.OP_COLUMNS,
-                                  collrows.op_rows(ops, REDIS_NAME, DYN3_NAME)))
-        print()
-        print(collrows.text_table(collrows.MEM_COLUMNS,
-                                  collrows.mem_rows(mems, REDIS_NAME, DYN3_NAME)))
-        sections.append(collrows.markdown_section(
-            ops, mems, REDIS_NAME, DYN3_NAME, args.coll_sizes, args.coll_requests,
-            args.coll_clients, args.coll_pipeline))
     args.output.write_text(markdown_report(args, rows, builds, sections))
     print(f"\nmarkdown written to {args.output}")
     return 0
