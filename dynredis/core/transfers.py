@@ -14,7 +14,9 @@ still lists them): so a crash of either side delays a transfer, never loses it.
 Writes during a transfer reach the target twice over: coordinators that know the
 change send it every write of the partition (membership.Route.pending), and the
 source passes on every version it stores of a partition it is sending (`forward`),
-which covers coordinators that do not know the change yet.
+which covers coordinators that do not know the change yet. Collection commands take
+both paths too (collcoord.py: their records and events go to the future replicas,
+and a sending replica passes on each command's delta it applies).
 
 When the target has acknowledged the last batch the transfer is confirmed, and the
 source tells the claimant (`xd`, repeated every `handoff_interval_ms` until the ring
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from . import messages as m
 from . import records as rec
+from .collstore import decode_dotset
 from .inflight import overdue
 
 if TYPE_CHECKING:
@@ -46,12 +49,16 @@ if TYPE_CHECKING:
 class Outgoing:
     """One transfer this node sends."""
 
-    __slots__ = ("p", "target", "keys", "index", "reqid", "deadline", "sent")
+    __slots__ = ("p", "target", "keys", "index", "reqid", "deadline", "sent", "summaries")
 
-    def __init__(self, p: int, target: str, keys: list[tuple[int, bytes]]) -> None:
+    def __init__(self, p: int, target: str, keys: list[tuple[int, bytes]],
+                 summaries: dict[bytes, bytes] | None = None) -> None:
         self.p = p
         self.target = target
         self.keys = keys
+        # The collections' applied-event summaries as they were when the key list was
+        # taken (see `start`), sent after every record.
+        self.summaries = summaries or {}
         self.index = 0  # keys before this one are acknowledged
         self.reqid = 0
         self.deadline = 0
@@ -159,11 +166,20 @@ class Transfers:
             self.find_drops(ring)  # late arrivals (a stale coordinator's write, a resend)
 
     def start(self, p: int, target: str) -> None:
-        # the partition's objects, then its collections' element records (records.py)
+        # The partition's objects, then its collections' element records, then their
+        # applied-event summaries (records.py). The summaries are read now, with the
+        # key list: every event they name wrote records now listed, which go later at
+        # versions at least as new, so the target never claims an event whose records
+        # it has not been sent (a sync would then never fetch them from anyone: see
+        # collstore.missing). Events applied after this reach the target with their
+        # records (the coordinators' and this node's forwarding).
         keys = [(p, k) for k, _ in self.local.scan_heads(p)]
         ep = rec.elem_partition(p)
         keys += [(ep, k) for k, _ in self.local.scan_heads(ep)]
-        out = Outgoing(p, target, keys)
+        lp = rec.local_partition(p)
+        summaries = dict(self.local.engine.scan(lp))
+        keys += [(lp, k) for k in summaries]
+        out = Outgoing(p, target, keys, summaries)
         self.running[(p, target)] = out
         self.send_batch(out)
 
@@ -174,7 +190,7 @@ class Transfers:
         keys = out.keys[out.index:out.index + self.cfg.transfer_batch]
         get = self.local.get_record
         for part, key in keys:
-            enc = get(part, key)
+            enc = out.summaries.get(key) if part >= rec.LOCAL_BASE else get(part, key)
             if enc is not None:
                 items.append(part)
                 items.append(key)
@@ -209,9 +225,15 @@ class Transfers:
     def on_batch(self, src: str, msg: tuple) -> None:
         _, reqid, p, items = msg
         apply = self.node.replica.apply
+        store = self.node.coll.store
         for i in range(0, len(items), 3):
             part = int(items[i])
-            if rec.base_partition(part) == p:
+            if rec.base_partition(part) != p:
+                continue
+            if rec.is_local_partition(part):
+                # a collection's events, after its records (see `start`)
+                store.applied_all(p, items[i + 1], decode_dotset(items[i + 2]))
+            else:
                 apply(items[i + 1], items[i + 2], part)
         self.keys_received += len(items) // 3
         self.node.send(src, m.transfer_ack(reqid))
