@@ -26,9 +26,12 @@ new ring by then; until then it passes on what it is still sent, as above). A no
 that left the cluster drops everything and reports `left`.
 
 A partition's collections travel with it: their element records (records.py, partition
-ELEM_BASE + p) follow its objects in the same stream. Dropping takes the partition's
-objects (the collections' headers among them); element records and the replica's own
-event summaries stay (what a later return as a replica merges with).
+ELEM_BASE + p) follow its objects in the same stream, then the sender's applied-event
+summaries (LOCAL_BASE + p, see `start`). Dropping takes all three: a node that
+replicates the partition again later receives it again by transfer, summaries
+included, and summaries kept without their records would claim events whose records
+this node no longer holds (a coordinator syncing with it would be sent nothing for
+them, or take its whole set of events with a key missing their records).
 """
 
 from __future__ import annotations
@@ -125,7 +128,10 @@ class Transfers:
         if ring.next:
             return
         n = self.cfg.n
-        for p in self.local.held():
+        # Every partition the engine holds a key of: objects, element records and
+        # event summaries alike (records.py), each under its base partition.
+        held = sorted({rec.base_partition(x) for x in self.local.engine.partitions()})
+        for p in held:
             if p >= ring.q or p in self.dropping:
                 continue
             pref = ring.preference_list(p, n)
@@ -254,25 +260,39 @@ class Transfers:
         replica of (all of them over a few ticks)."""
         budget = self.cfg.transfer_batch * 4
         local = self.local
+        store = self.node.coll.store
         while self.dropping and budget > 0:
             p = self.dropping[0]
-            keys = []
-            for key, _ in local.scan_heads(p):
-                keys.append(key)
-                if len(keys) >= budget:
+            part = p
+            keys: list[bytes] = []
+            for part in (p, rec.elem_partition(p), rec.local_partition(p)):
+                for key, _ in local.engine.scan(part, 1):
+                    keys.append(key)
+                    if len(keys) >= budget:
+                        break
+                if keys:
                     break
             if not keys:
                 self.dropping.pop(0)
                 self.forward_to.pop(p, None)
+                store.forget_partition(p)
                 continue
             if not self.renewed:
                 # Keys this node wrote may come back to it later, older than it wrote
                 # them (it may replicate the partition again): a new identity keeps
-                # its next writes of them from reusing dots (riak_kv#679).
+                # its next writes of them (and its next collection update events)
+                # from reusing dots (riak_kv#679).
                 self.node.renew_actor()
                 self.renewed = True
-            for key in keys:
-                local.delete(p, key)
+            if part == p:
+                for key in keys:
+                    local.delete(p, key)
+            elif rec.is_elem_partition(part):
+                for key in keys:
+                    local.delete_record(part, key)
+            else:
+                for key in keys:
+                    store.forget_summary(p, key)
             budget -= len(keys)
         if not self.dropping:
             self.drop_at = -1

@@ -9,13 +9,15 @@ requests to a random member, retried while a change is still moving or the claim
 is unreachable. After the heal and the quiet phase the checker runs unchanged (no
 lost acknowledged write, no invented value, convergence...), plus: every change
 committed has settled, every partition has exactly N replicas on its preference list,
-all of them live members, and no node holds data of a partition it is no replica of.
+all of them live members, and no node holds data of a partition it is no replica of
+(objects, collections' element records or event summaries).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dynredis.core import records as rec
 from dynredis.core.node import Node
 
 from .checker import Finding
@@ -167,9 +169,11 @@ class MembershipRun(SimRun):
                 found.append(Finding("membership", None,
                                      f"partition {p} has replicas {pref} (live {sorted(live)})"))
             for name in live - set(pref):
-                if any(True for _ in self.sim.sn[name].engine.scan(p)):
-                    found.append(Finding("membership", None,
-                                         f"{name} still holds partition {p}"))
+                engine = self.sim.sn[name].engine
+                for part in (p, rec.elem_partition(p), rec.local_partition(p)):
+                    if any(True for _ in engine.scan(part)):
+                        found.append(Finding("membership", None,
+                                             f"{name} still holds partition {part}"))
         return found
 
     def check(self, replay: str = "") -> None:

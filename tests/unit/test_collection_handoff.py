@@ -188,3 +188,60 @@ def test_a_collection_received_by_transfer_answers_syncs_with_its_events():
         assert want <= got, (k, pref, want - got)
         checked += 1
     assert checked, "no key has both C and the new node as replicas"
+
+
+def held_parts(sim: SimCluster, name: str, p: int) -> dict[str, int]:
+    """How many keys node `name`'s engine holds of partition p: objects, element
+    records, event summaries."""
+    engine = sim.sn[name].engine
+    return {what: sum(1 for _ in engine.scan(part)) for what, part in (
+        ("objects", p), ("elements", rec.elem_partition(p)),
+        ("summaries", rec.local_partition(p)))}
+
+
+def test_a_partition_handed_off_leaves_nothing_behind_and_comes_back_whole():
+    """After a join, a node that is no replica of a partition any more holds none of
+    its objects, element records or event summaries; when the new node leaves again
+    and the partition comes back to it, every acknowledged element is there, and
+    any two of its replicas answer a read with all of them."""
+    sim = cluster(seed=3)
+    a, b, c, d = sim.names
+    writes = [[b"SADD", k, b"m%d" % i] for k in SETS for i in range(3)] \
+        + [[b"HSET", k, b"f%d" % i, b"v"] for k in HASHES for i in range(3)]
+    acked = run_writes(sim, [a, b, c], writes)
+    assert len(acked) == len(writes)
+    assert admin(sim, a, "join", d)[0] is None
+    assert admin(sim, a, "commit")[0] is None
+    settle(sim)
+    sim.run(3000)
+    ring = newest(sim)
+    handed = 0
+    for p in range(ring.q):
+        pref = ring.preference_list(p, N)
+        for x in (a, b, c):
+            if x not in pref:
+                assert held_parts(sim, x, p) == {"objects": 0, "elements": 0,
+                                                 "summaries": 0}, (x, p)
+                handed += 1
+    assert handed, "the join moved no partition away"
+    # nothing of a dropped partition is left in memory either
+    for x in (a, b, c):
+        store = sim.nodes[x].coll.store
+        assert all(x in ring.preference_list(st.p, N) for st in store.states.values())
+    # the partitions come back to the first three
+    assert admin(sim, b, "leave", d)[0] is None
+    assert admin(sim, b, "commit")[0] is None
+    settle(sim)
+    sim.run(3000)
+    ring = newest(sim)
+    assert d not in ring.members
+    sets = {k: {x[2] for x in acked if x[1] == k} for k in SETS}
+    hashes = {k: {x[2] for x in acked if x[1] == k} for k in HASHES}
+    for names in ((a, b, c), (a, c, b), (b, c, a)):
+        via, peer, cut = names
+        sim.cut_groups([via], [cut])  # the read's sync reaches `peer` only
+        for k, want in sets.items():
+            assert want <= set(read(sim, via, [b"SMEMBERS", k])), (names, k)
+        for k, want in hashes.items():
+            assert want <= set(read(sim, via, [b"HGETALL", k])[0::2]), (names, k)
+        sim.heal()
