@@ -10,6 +10,11 @@ carries the owners it moves to (`next`) and the transfers not yet confirmed
 each report that clears transfers is a new ring version, and once none is left the
 claimant flips the ring to its next owners. Only one change runs at a time.
 
+Two claimants can be at work at once (the two sides of a network partition each see
+their own lowest-named member up); when their rings meet, the higher version wins,
+and a claimant whose committed change the winner does not carry submits it again
+(`follow_up`), so no change answered "committed" is silently dropped.
+
 Members that join by gossip (a node started with seeds) are committed at once by the
 claimant: as a plain claim while the members fit in one preference list (nobody's
 replicas move away, so there is nothing to transfer), as a planned join otherwise (and so
@@ -115,6 +120,8 @@ class Changes:
             if len(args) != want:
                 return f"{op} takes {want} node name{'s' if want > 1 else ''}", []
             change = Change(op, args[0], args[1] if want == 2 else "")
+            if change in self.staged:  # the same request again (a resubmission)
+                return None, [f"staged: {change.describe()}"]
             err = check(ring, self.staged, change)
             if err is not None:
                 return err, []

@@ -113,6 +113,8 @@ class MembershipRun(SimRun):
 
         def then(step: str, nxt: Any) -> Any:
             def answered(r: Any) -> None:
+                if step in result:
+                    return  # answered already
                 result[step] = r
                 if r[0] is None and nxt is not None:
                     sim.after(0, sim.on_node, via, nxt)
