@@ -10,6 +10,11 @@ carries the owners it moves to (`next`) and the transfers not yet confirmed
 each report that clears transfers is a new ring version, and once none is left the
 claimant flips the ring to its next owners. Only one change runs at a time.
 
+Two claimants can be at work at once (the two sides of a network partition each see
+their own lowest-named member up); when their rings meet, the higher version wins,
+and a claimant whose committed change the winner does not carry submits it again
+(`follow_up`), so no change answered "committed" is silently dropped.
+
 Members that join by gossip (a node started with seeds) are committed at once by the
 claimant: as a plain claim while the members fit in one preference list (nobody's
 replicas move away, so there is nothing to transfer), as a planned join otherwise (and so
@@ -21,8 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from . import messages as m
-from .claim import ACTIONS, JOIN, REMOVE, Change, check, describe, plan, plan_on_top
+from .claim import ACTIONS, JOIN, LEAVE, REMOVE, REPLACE, Change, check, describe, plan, plan_on_top
 from .inflight import overdue
 from .ring import Ring, ring_zones
 
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
 AdminCallback = Callable[[tuple[str | None, list[str]]], Any]
 
 OPS = (*ACTIONS, "plan", "commit", "clear", "show")
+META_KEY = "committed_changes"  # engine metadata: see Changes.follow_up
 
 
 class AdminOp:
@@ -49,6 +57,14 @@ class Changes:
         self.name = node.name
         self.staged: list[Change] = []
         self.pending: dict[int, AdminOp] = {}
+        # Changes this node committed as the claimant, until a settled ring carries
+        # them out, and those a concurrent claimant's ring replaced (see `follow_up`).
+        # Kept in the engine's metadata, so a claimant that restarts still knows them.
+        self.committed: list[Change] = []
+        self.lost: list[Change] = []
+        self.load()
+        self.seen_version: tuple[int, str] = (0, "")
+        self.resubmit_at = 0
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.ADMIN: self.on_admin, m.ADMIN_ANSWER: self.on_answer,
@@ -104,6 +120,8 @@ class Changes:
             if len(args) != want:
                 return f"{op} takes {want} node name{'s' if want > 1 else ''}", []
             change = Change(op, args[0], args[1] if want == 2 else "")
+            if change in self.staged:  # the same request again (a resubmission)
+                return None, [f"staged: {change.describe()}"]
             err = check(ring, self.staged, change)
             if err is not None:
                 return err, []
@@ -126,6 +144,9 @@ class Changes:
         if op == "plan":
             return None, lines
         self.install(planned.ring)
+        self.committed.extend(self.staged)
+        self.seen_version = planned.ring.version
+        self.save()
         self.staged.clear()
         return None, ["committed", *lines]
 
@@ -178,6 +199,56 @@ class Changes:
         self.install(Ring(ring.q, ring.owners, ring.epoch + 1, self.name, ring.zones,
                           ring.next, left, ring.gone))
 
+    # --- commits lost to a concurrent claimant ------------------------------------------
+
+    def load(self) -> None:
+        raw = self.node.engine.meta_get(META_KEY)
+        if raw:
+            committed, lost = msgpack.unpackb(raw)
+            self.committed = [Change(*(_s(x) for x in c)) for c in committed]
+            self.lost = [Change(*(_s(x) for x in c)) for c in lost]
+
+    def save(self) -> None:
+        self.node.engine.meta_put(META_KEY, msgpack.packb(
+            ([tuple(c) for c in self.committed], [tuple(c) for c in self.lost])))
+
+    def follow_up(self, now: int) -> None:
+        """Keep track of the changes this node committed until a settled ring carries
+        them out, and submit again those a ring of another claimant replaced.
+
+        Two nodes can be claimants at once (each the lowest-named member it sees up:
+        the two sides of a network partition) and commit different changes; when the
+        sides meet, the ring of the higher version wins and the other commit is gone
+        from the ring, though it was answered "committed". Its claimant notices (the
+        ring in force no longer leads to what it committed) and submits it again to
+        the claimant of the day, once no change is moving, until a ring carries it out
+        or it no longer applies (a node to leave that is gone already)."""
+        ring = self.node.ring
+        if ring.version != self.seen_version and (self.committed or self.lost):
+            self.seen_version = ring.version
+            keep = []
+            lost = list(self.lost)
+            for change in self.committed:
+                if not carried(ring, change):
+                    lost.append(change)
+                elif ring.next:
+                    keep.append(change)  # on its way: look again at the flip
+            lost = [r for r in (remainder(ring, c) for c in lost)
+                    if r is not None and check(ring, [], r) is None]
+            if keep != self.committed or lost != self.lost:
+                self.committed = keep
+                self.lost = lost
+                self.save()
+        if not self.lost or now < self.resubmit_at or self.node.membership.left:
+            return
+        if ring.next and not all(c.action == REMOVE for c in self.lost):
+            return
+        self.resubmit_at = now + 2 * self.node.cfg.handoff_interval_ms
+        for change in self.lost:
+            args = [change.node, change.new] if change.new else [change.node]
+            self.admin(change.action, args, _ignore)
+        self.admin("commit", [], _ignore)
+
     def tick(self) -> None:
         """At the claimant: transfers whose source is down are sent instead by every
         other current replica of their partition that is not down (as for a removed
@@ -216,6 +287,32 @@ class Changes:
         planned = plan(ring, changes, self.node.cfg.n, ms.zones, ms.down, self.name)
         self.install(planned.ring)
         return True
+
+
+def carried(ring: Ring, change: Change) -> bool:
+    """True if `ring` leads to what `change` asks (once its own change is done)."""
+    return remainder(ring, change) is None
+
+
+def remainder(ring: Ring, change: Change) -> Change | None:
+    """What is left to do of `change` on `ring` (None: nothing). A replace half done
+    (the new node joined by itself meanwhile, or the old one is gone) is the other
+    half: the old node's leave, or the new node's join."""
+    members = set(ring.next_ring().members)
+    if change.action == JOIN:
+        return None if change.node in members else change
+    if change.action == REPLACE:
+        old_in, new_in = change.node in members, change.new in members
+        if old_in and new_in:
+            return Change(LEAVE, change.node)
+        if not old_in:
+            return None if new_in else Change(JOIN, change.new)
+        return change
+    return change if change.node in members else None  # leave, remove
+
+
+def _ignore(result: tuple[str | None, list[str]]) -> None:
+    """A resubmitted change's answer: its outcome shows in the ring (`follow_up`)."""
 
 
 def _s(x: str | bytes) -> str:

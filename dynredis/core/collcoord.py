@@ -61,11 +61,17 @@ class CollOp:
 
     __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
                  "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
-                 "replied", "coord", "sent")
+                 "replied", "coord", "sent", "extra", "missing")
 
     def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
                  targets: list[tuple[str, str]], r: int, w: int) -> None:
         self.coord = coord
+        # While a membership change moves the key's partition: its future replicas
+        # that are up (the write goes to them too and waits for one more
+        # acknowledgement each, as a string's does: membership.Route.pending), and the
+        # primaries or future replicas nobody stands in for (kept as hints here).
+        self.extra: list[str] = []
+        self.missing: list[str] = []
         self.reqid = 0
         self.key = key
         self.p = p
@@ -169,6 +175,8 @@ class CollCoordinator:
             node.done.append((cb, (noquorum(what, len(targets), need, node.cfg.n), None)))
             return
         cop = CollOp(self, key, p, op, cb, targets, r, w)
+        cop.extra = route.pending
+        cop.missing = route.missing
         cop.reqid = node.next_reqid()
         cop.deadline = node.now + node.cfg.timeout_ms
         cop.synced.add(node.name)
@@ -221,10 +229,17 @@ class CollCoordinator:
         if deltas:
             node.watches.changed(cop.key)  # clients blocked on it, here or elsewhere
         others = [(peer, owner) for peer, owner in cop.targets if peer != node.name]
+        others += [(peer, peer) for peer in cop.extra]
         cop.acked.add(node.name)
+        if deltas:
+            for owner in cop.missing:
+                if owner != node.name:
+                    for d in deltas:
+                        if d[2] is not None:
+                            node.handoff.store(owner, d[0], d[1], d[2])
         if failed:
             self._reply(cop, FAILED)
-        if not deltas or cop.w <= 1 or not others:
+        if not deltas or cop.w + len(cop.extra) <= 1 or not others:
             self._reply(cop, None)
             if deltas:
                 self._send_deltas(cop, others, events, deltas, want_ack=False)
@@ -275,7 +290,7 @@ class CollCoordinator:
         is out of reach (not at the timeout)."""
         for cop in [op for op in self.pending.values() if isinstance(op, CollOp)]:
             others = {node for node, _ in cop.targets}
-            if peer not in others:
+            if peer not in others and not (cop.evaluated and peer in cop.extra):
                 continue
             n = self.node.cfg.n
             if not cop.evaluated and peer not in cop.synced:
@@ -344,9 +359,9 @@ class CollCoordinator:
         if not isinstance(cop, CollOp) or not cop.evaluated:
             return
         cop.acked.add(src)
-        if len(cop.acked) >= cop.w:
+        if len(cop.acked) >= cop.w + len(cop.extra):
             self._reply(cop, None)
-        if len(cop.acked) >= len(cop.targets) or cop.replied:
+        if len(cop.acked) >= len(cop.targets) + len(cop.extra) or cop.replied:
             self.pending.pop(cop.reqid, None)
 
     # --- forwarding ------------------------------------------------------------------
@@ -401,7 +416,17 @@ class CollCoordinator:
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas = msg
-        self._apply(src, p, key, owner, events, [(d[0], d[1], d[2]) for d in deltas])
+        records = [(d[0], d[1], d[2]) for d in deltas]
+        self._apply(src, p, key, owner, events, records)
+        node = self.node
+        if owner == node.name and node.transfers.forward_to:
+            # This replica is sending the partition to a new one (transfers.py): pass
+            # the command's records and events on, for coordinators that do not know
+            # the change yet (those that do send them there themselves).
+            targets = node.transfers.forward_to.get(p)
+            for t in targets or ():
+                if t != node.name and t != src:
+                    node.send(t, m.coll_repair(p, key, t, records, events))
         if reqid:
             self.node.send(src, m.coll_write_ack(reqid))
 

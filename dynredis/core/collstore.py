@@ -193,6 +193,20 @@ class CollectionStore:
             _, old = self.states.popitem(last=False)
             self.loaded_elements -= old.size
 
+    def forget_summary(self, p: int, key: bytes) -> None:
+        """Delete the key's applied-event summary (its partition is dropped here)."""
+        self.engine.delete(rec.local_partition(p), key)
+        self.known.discard(key)
+        st = self.states.pop(key, None)
+        if st is not None:
+            self.loaded_elements -= st.size
+
+    def forget_partition(self, p: int) -> None:
+        """Drop the loaded views of partition `p`'s keys (its records are gone)."""
+        for key in [k for k, st in self.states.items() if st.p == p]:
+            self.loaded_elements -= self.states.pop(key).size
+            self.known.discard(key)
+
     def forget(self) -> None:
         """Drop every view and every known key (after a wipe)."""
         self.states.clear()

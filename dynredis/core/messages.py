@@ -173,8 +173,8 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     _k(TRANSFERS_DONE, "transfers:seq", "", "transfers_done", "changes",
        "these (partition, target) transfers from me are confirmed (to the claimant)"),
     _k(TRANSFER_BATCH, "reqid:int p:int items:seq", TRANSFER_ACK, "transfer_batch",
-       "transfers", "a batch of a partition you are taking over: part, key, enc, ... (part: p or "
-       "its element partition)"),
+       "transfers", "a batch of a partition you are taking over: part, key, enc, ... (part: p, "
+       "its element partition, then its local one: collections' applied events)"),
     _k(TRANSFER_ACK, "reqid:int", "", "transfer_ack", "transfers", "batch stored"),
     # probes (probes.py)
     _k(HELD_QUERY, "reqid:int key:bytes p:int owner:str", HELD_ANSWER, "held_query",

@@ -404,6 +404,7 @@ class Node:
         self.membership.tick(now)
         self.handoff.tick(now)
         self.changes.tick()
+        self.changes.follow_up(now)
         self.transfers.tick(now)
         self.reaper.tick(now)
         self.anti_entropy.tick(now)

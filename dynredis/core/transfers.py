@@ -14,7 +14,9 @@ still lists them): so a crash of either side delays a transfer, never loses it.
 Writes during a transfer reach the target twice over: coordinators that know the
 change send it every write of the partition (membership.Route.pending), and the
 source passes on every version it stores of a partition it is sending (`forward`),
-which covers coordinators that do not know the change yet.
+which covers coordinators that do not know the change yet. Collection commands take
+both paths too (collcoord.py: their records and events go to the future replicas,
+and a sending replica passes on each command's delta it applies).
 
 When the target has acknowledged the last batch the transfer is confirmed, and the
 source tells the claimant (`xd`, repeated every `handoff_interval_ms` until the ring
@@ -24,9 +26,12 @@ new ring by then; until then it passes on what it is still sent, as above). A no
 that left the cluster drops everything and reports `left`.
 
 A partition's collections travel with it: their element records (records.py, partition
-ELEM_BASE + p) follow its objects in the same stream. Dropping takes the partition's
-objects (the collections' headers among them); element records and the replica's own
-event summaries stay (what a later return as a replica merges with).
+ELEM_BASE + p) follow its objects in the same stream, then the sender's applied-event
+summaries (LOCAL_BASE + p, see `start`). Dropping takes all three: a node that
+replicates the partition again later receives it again by transfer, summaries
+included, and summaries kept without their records would claim events whose records
+this node no longer holds (a coordinator syncing with it would be sent nothing for
+them, or take its whole set of events with a key missing their records).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from . import messages as m
 from . import records as rec
+from .collstore import decode_dotset
 from .inflight import overdue
 
 if TYPE_CHECKING:
@@ -46,12 +52,16 @@ if TYPE_CHECKING:
 class Outgoing:
     """One transfer this node sends."""
 
-    __slots__ = ("p", "target", "keys", "index", "reqid", "deadline", "sent")
+    __slots__ = ("p", "target", "keys", "index", "reqid", "deadline", "sent", "summaries")
 
-    def __init__(self, p: int, target: str, keys: list[tuple[int, bytes]]) -> None:
+    def __init__(self, p: int, target: str, keys: list[tuple[int, bytes]],
+                 summaries: dict[bytes, bytes] | None = None) -> None:
         self.p = p
         self.target = target
         self.keys = keys
+        # The collections' applied-event summaries as they were when the key list was
+        # taken (see `start`), sent after every record.
+        self.summaries = summaries or {}
         self.index = 0  # keys before this one are acknowledged
         self.reqid = 0
         self.deadline = 0
@@ -118,7 +128,10 @@ class Transfers:
         if ring.next:
             return
         n = self.cfg.n
-        for p in self.local.held():
+        # Every partition the engine holds a key of: objects, element records and
+        # event summaries alike (records.py), each under its base partition.
+        held = sorted({rec.base_partition(x) for x in self.local.engine.partitions()})
+        for p in held:
             if p >= ring.q or p in self.dropping:
                 continue
             pref = ring.preference_list(p, n)
@@ -159,11 +172,20 @@ class Transfers:
             self.find_drops(ring)  # late arrivals (a stale coordinator's write, a resend)
 
     def start(self, p: int, target: str) -> None:
-        # the partition's objects, then its collections' element records (records.py)
+        # The partition's objects, then its collections' element records, then their
+        # applied-event summaries (records.py). The summaries are read now, with the
+        # key list: every event they name wrote records now listed, which go later at
+        # versions at least as new, so the target never claims an event whose records
+        # it has not been sent (a sync would then never fetch them from anyone: see
+        # collstore.missing). Events applied after this reach the target with their
+        # records (the coordinators' and this node's forwarding).
         keys = [(p, k) for k, _ in self.local.scan_heads(p)]
         ep = rec.elem_partition(p)
         keys += [(ep, k) for k, _ in self.local.scan_heads(ep)]
-        out = Outgoing(p, target, keys)
+        lp = rec.local_partition(p)
+        summaries = dict(self.local.engine.scan(lp))
+        keys += [(lp, k) for k in summaries]
+        out = Outgoing(p, target, keys, summaries)
         self.running[(p, target)] = out
         self.send_batch(out)
 
@@ -174,7 +196,7 @@ class Transfers:
         keys = out.keys[out.index:out.index + self.cfg.transfer_batch]
         get = self.local.get_record
         for part, key in keys:
-            enc = get(part, key)
+            enc = out.summaries.get(key) if part >= rec.LOCAL_BASE else get(part, key)
             if enc is not None:
                 items.append(part)
                 items.append(key)
@@ -209,9 +231,15 @@ class Transfers:
     def on_batch(self, src: str, msg: tuple) -> None:
         _, reqid, p, items = msg
         apply = self.node.replica.apply
+        store = self.node.coll.store
         for i in range(0, len(items), 3):
             part = int(items[i])
-            if rec.base_partition(part) == p:
+            if rec.base_partition(part) != p:
+                continue
+            if rec.is_local_partition(part):
+                # a collection's events, after its records (see `start`)
+                store.applied_all(p, items[i + 1], decode_dotset(items[i + 2]))
+            else:
                 apply(items[i + 1], items[i + 2], part)
         self.keys_received += len(items) // 3
         self.node.send(src, m.transfer_ack(reqid))
@@ -232,25 +260,39 @@ class Transfers:
         replica of (all of them over a few ticks)."""
         budget = self.cfg.transfer_batch * 4
         local = self.local
+        store = self.node.coll.store
         while self.dropping and budget > 0:
             p = self.dropping[0]
-            keys = []
-            for key, _ in local.scan_heads(p):
-                keys.append(key)
-                if len(keys) >= budget:
+            part = p
+            keys: list[bytes] = []
+            for part in (p, rec.elem_partition(p), rec.local_partition(p)):
+                for key, _ in local.engine.scan(part, 1):
+                    keys.append(key)
+                    if len(keys) >= budget:
+                        break
+                if keys:
                     break
             if not keys:
                 self.dropping.pop(0)
                 self.forward_to.pop(p, None)
+                store.forget_partition(p)
                 continue
             if not self.renewed:
                 # Keys this node wrote may come back to it later, older than it wrote
                 # them (it may replicate the partition again): a new identity keeps
-                # its next writes of them from reusing dots (riak_kv#679).
+                # its next writes of them (and its next collection update events)
+                # from reusing dots (riak_kv#679).
                 self.node.renew_actor()
                 self.renewed = True
-            for key in keys:
-                local.delete(p, key)
+            if part == p:
+                for key in keys:
+                    local.delete(p, key)
+            elif rec.is_elem_partition(part):
+                for key in keys:
+                    local.delete_record(part, key)
+            else:
+                for key in keys:
+                    store.forget_summary(p, key)
             budget -= len(keys)
         if not self.dropping:
             self.drop_at = -1

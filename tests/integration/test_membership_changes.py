@@ -1,11 +1,13 @@
 """Growing and shrinking a running cluster under load: a 4th and a 5th node join and
 one of the first three leaves, each staged, planned and committed with DYN.ADMIN (the
 same requests `dynredis admin` sends), while writers record every write a node
-acknowledged and readers check that no read goes back in time. Afterwards every
-acknowledged write reads back from every node, the departed node has stopped, and
-CLUSTER SLOTS describes the new ring.
+acknowledged (strings, and elements added by SADD, HSET and RPUSH) and readers check
+that no read goes back in time. Afterwards every acknowledged write and element reads
+back from every node, the departed node has stopped, and CLUSTER SLOTS describes the
+new ring.
 
-The data moved per change (INFO's transfer_keys_received) is printed against the ideal
+The data moved per change (INFO's transfer_keys_received: keys, element records and
+collections' event summaries) is printed against the ideal
 (the joining node's replica share, or the leaving node's), with the transfer rate.
 """
 
@@ -33,6 +35,7 @@ from tests.integration.conftest import (
 
 KEYS_PER_WRITER = 300
 WRITERS = 3
+COLLECTIONS = 20  # keys of each type the collection writer adds elements to
 SETTLE_TIMEOUT_S = 120.0
 
 
@@ -48,9 +51,12 @@ class Load:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.writes = 0
+        # collection key -> elements (set members, hash fields, list items) acknowledged
+        self.elements: dict[str, list[str]] = {}
         self.threads = [threading.Thread(target=self.write, args=(w,), daemon=True)
                         for w in range(WRITERS)]
         self.threads.append(threading.Thread(target=self.read, daemon=True))
+        self.threads.append(threading.Thread(target=self.add_elements, daemon=True))
 
     def client(self, i: int) -> redis.Redis:
         return redis.Redis(host=HOST, port=self.ports[i % len(self.ports)], socket_timeout=10,
@@ -73,6 +79,42 @@ class Load:
                 with self.lock:
                     self.acked[key] = n
                     self.writes += 1
+
+    def add_elements(self) -> None:
+        """SADD, HSET and RPUSH of new elements, each acknowledged one recorded."""
+        r = self.client(2)
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            k = n % COLLECTIONS
+            element = f"e{n}"
+            for key, args in ((f"cs{k}", ("SADD", f"cs{k}", element)),
+                              (f"ch{k}", ("HSET", f"ch{k}", element, str(n))),
+                              (f"cl{k}", ("RPUSH", f"cl{k}", element))):
+                try:
+                    r.execute_command(*args)
+                except redis.RedisError as exc:
+                    self.errors.append(f"{' '.join(args)}: {exc}")
+                    continue
+                with self.lock:
+                    self.elements.setdefault(key, []).append(element)
+
+    def missing_elements(self, port: int) -> list[str]:
+        """Acknowledged elements a read of each collection through `port` lacks."""
+        r = redis.Redis(host=HOST, port=port, socket_timeout=10, decode_responses=True)
+        out = []
+        try:
+            for key, want in sorted(self.elements.items()):
+                if key.startswith("cs"):
+                    got = set(r.smembers(key))
+                elif key.startswith("ch"):
+                    got = set(r.hgetall(key))
+                else:
+                    got = set(r.lrange(key, 0, -1))
+                out += [f"{key} {x}" for x in want if x not in got]
+        finally:
+            r.close()
+        return out
 
     def read(self) -> None:
         r = self.client(1)
@@ -182,6 +224,15 @@ def dbsize(port: int) -> int:
         r.close()
 
 
+def records(port: int, load: Load) -> int:
+    """What a transfer counts as keys: every key (DBSIZE), plus each collection's
+    element records (one per element) and its applied-event summary."""
+    with load.lock:
+        elements = sum(len(x) for x in load.elements.values())
+        collections = len(load.elements)
+    return dbsize(port) + elements + collections
+
+
 def info(port: int) -> dict[str, str]:
     r = redis.Redis(host=HOST, port=port, socket_timeout=10, decode_responses=True)
     try:
@@ -231,14 +282,14 @@ def test_two_joins_and_a_leave_under_load_lose_nothing(cluster_factory: ClusterF
             wait_until(lambda: load.writes >= WRITERS * KEYS_PER_WRITER, 60)
             members = list(c.ports)
             for port in extra_ports:
-                keys = dbsize(c.ports[0])
+                keys = records(c.ports[0], load)
                 members.append(port)
                 moved, took = change(members, c.ports[2], "JOIN", f"{HOST}:{port}")
                 ideal = 3 * keys / len(members)  # the new node's even share of replicas
                 report.append(f"join {port}: {moved} keys moved, ideal {ideal:.0f} "
                               f"({moved / ideal:.2f}x), {moved / took:.0f} keys/s")
             leaving = c.ports[1]
-            ideal = 3 * dbsize(c.ports[0]) / len(members)  # the leaving node's share
+            ideal = 3 * records(c.ports[0], load) / len(members)  # the leaving node's share
             moved, took = change(members, c.ports[0], "LEAVE", f"{HOST}:{leaving}")
             report.append(f"leave {leaving}: {moved} keys moved, ideal {ideal:.0f} "
                           f"({moved / ideal:.2f}x), {moved / took:.0f} keys/s")
@@ -260,6 +311,9 @@ def test_two_joins_and_a_leave_under_load_lose_nothing(cluster_factory: ClusterF
                     if int(v or 0) < load.acked[k]]
             assert lost == [], f"node {port} misses acknowledged writes: {lost[:5]}"
             r.close()
+            gone = load.missing_elements(port)
+            assert gone == [], f"node {port} misses acknowledged elements: {gone[:5]}"
+        assert sum(len(x) for x in load.elements.values()) > 0
         # every node agrees on the new ring: 4 members, the one that left gone
         for port in members:
             i = info(port)
@@ -321,6 +375,8 @@ def test_a_dead_node_replaced_and_another_removed_keep_every_acknowledged_write(
                     if int(v or 0) < load.acked[k]]
             assert lost == [], f"node {port} misses acknowledged writes: {lost[:5]}"
             r.close()
+            gone = load.missing_elements(port)
+            assert gone == [], f"node {port} misses acknowledged elements: {gone[:5]}"
             i = info(port)
             assert i["ring_members"] == "3"
             assert set(i["members"].split(",")) == {f"{HOST}:{p}" for p in members}

@@ -1,21 +1,25 @@
-"""Seed sweep of membership changes under faults (seeds from conftest: `--seed N`
-replays one, `--sim-seeds` sets the count, default 200).
+"""Seed sweep of membership changes under faults (seeds from conftest: `--seed N` replays
+one, `--sim-seeds` sets the count, default 200).
 
-Each seed starts a cluster of 3 to 5 members plus two spare nodes outside it, and
-during the fault phase (partitions, crashes, loss, duplication, reordering, skew: the
-all-faults profile) commits two or three membership changes drawn from join, leave,
-replace and remove (a removed node is killed for good first), through DYN.ADMIN's
-requests to a random member, retried while a change is still moving or the claimant
-is unreachable. After the heal and the quiet phase the checker runs unchanged (no
-lost acknowledged write, no invented value, convergence...), plus: every change
-committed has settled, every partition has exactly N replicas on its preference list,
-all of them live members, and no node holds data of a partition it is no replica of.
+Each seed starts a cluster of 3 to 5 members plus two spare nodes outside it, and during
+the fault phase (partitions, crashes, loss, duplication, reordering, skew: the all-faults
+profile) commits two or three membership changes drawn from join, leave, replace
+and remove (a removed node is killed for good first), through DYN.ADMIN's requests to a
+random member, retried while a change is still moving or the claimant is unreachable,
+never again once committed. After the heal and the quiet phase the checker runs
+unchanged (no lost acknowledged write, no invented value, convergence...), plus: every
+change committed has been carried out (a commit that a claimant on the other side of a
+partition replaced is submitted again by its claimant) and has settled, every partition
+has exactly N replicas on its preference list, all of them live members, and no node
+holds data of a partition it is no replica of (objects, collections' element records or
+event summaries).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dynredis.core import records as rec
 from dynredis.core.node import Node
 
 from .checker import Finding
@@ -93,53 +97,53 @@ class MembershipRun(SimRun):
         self.sim.note("membership change: " + self.changes[-1])
         self.attempt(kind, args, 0)
 
-    def verify(self, kind: str, args: list[str], tries: int) -> None:
-        rings = [sn.node.ring for x, sn in self.sim.sn.items()
-                 if sn.node is not None and x in self.members()]
-        if not rings:
-            return
-        ring = max(rings, key=lambda r: r.version)
-        if kind == "remove" and args[0] in ring.all_members:
-            self.attempt(kind, args, tries + 1)  # removes go in during a change too
-            return
-        if ring.next:
-            self.sim.after(1000, self.verify, kind, args, tries)
-            return
-        target = args[-1] if kind in ("join", "replace") else args[0]
-        there = target in ring.members
-        if there != (kind in ("join", "replace")):
-            self.attempt(kind, args, tries + 1)
-
     def used_spares(self) -> set[str]:
         return {w.split()[-1] for w in self.changes if w.split()[0] in ("join", "replace")}
 
     def attempt(self, kind: str, args: list[str], tries: int) -> None:
-        """Stage and commit through a random live member; again later if refused."""
+        """Clear, stage and commit through a random live member, each request once the
+        one before was answered (requests sent together may reach the claimant in
+        another order); again later if refused."""
         sim = self.sim
         live = [x for x in self.members() if sim.sn[x].up]
         if not live or sim.now > T0 + MEMBERSHIP.fault_ms + RETRY_QUIET_MS:
             return
         via = self.rng.choice(live)
-        result: list[Any] = []
+        result: dict[str, Any] = {}
 
-        def run(node: Node) -> None:
-            node.admin("clear", [], lambda r: None)
-            node.admin(kind, args, result.append)
-            node.admin("commit", [], result.append)
+        def then(step: str, nxt: Any) -> Any:
+            def answered(r: Any) -> None:
+                if step in result:
+                    return  # answered already
+                result[step] = r
+                if r[0] is None and nxt is not None:
+                    sim.after(0, sim.on_node, via, nxt)
+            return answered
 
-        sim.on_node(via, run)
-        sim.after(400, self.check_attempt, kind, args, tries, result)
+        def commit(node: Node) -> None:
+            node.admin("commit", [], then("commit", None))
 
-    def check_attempt(self, kind: str, args: list[str], tries: int, result: list) -> None:
-        if len(result) == 2 and result[1][0] is None:
+        def stage(node: Node) -> None:
+            node.admin(kind, args, then("stage", commit))
+
+        sim.on_node(via, lambda node: node.admin("clear", [], then("clear", stage)))
+        sim.after(200, self.check_attempt, kind, args, tries, result, sim.now)
+
+    def check_attempt(self, kind: str, args: list[str], tries: int,
+                      result: dict[str, Any], since: float) -> None:
+        if "commit" in result and result["commit"][0] is None:
+            # Committed: carried out in the end even if a claimant on the other side of
+            # a partition makes a ring of a higher version meanwhile (changes.py
+            # follow_up submits it again; `findings` checks).
             self.committed.append(" ".join([kind, *args]))
-            # A commit can still be lost (a claimant on the other side of a partition
-            # made a ring of a higher version meanwhile): as an operator would, look
-            # again once it should have settled, and commit it again if it is not there.
-            self.sim.after(3000, self.verify, kind, args, tries)
             return
-        if result and result[0][0] is not None and "already" in result[0][0]:
+        stage = result.get("stage")
+        if stage is not None and stage[0] is not None and "already" in stage[0]:
             return  # a spare that joined by itself (restarted with seeds), or done
+        failed = any(r[0] is not None for r in result.values())
+        if not failed and self.sim.now - since < 10000:
+            self.sim.after(200, self.check_attempt, kind, args, tries, result, since)
+            return  # not answered yet (a node that went down answers never)
         self.sim.after(100, self.attempt, kind, args, tries + 1)
 
     def run(self) -> MembershipRun:
@@ -161,15 +165,29 @@ class MembershipRun(SimRun):
         if ring.next:
             found.append(Finding("membership", None,
                                  f"a change has not settled: {len(ring.pending)} transfers left"))
+        members = set(ring.members)
+        for done in self.committed:
+            kind, *args = done.split()
+            if kind == "join":
+                ok = args[0] in members
+            elif kind == "replace":
+                ok = args[1] in members and args[0] not in members
+            else:
+                ok = args[0] not in members
+            if not ok:
+                found.append(Finding("membership", None,
+                                     f"committed change lost: {done} (members {sorted(members)})"))
         for p in range(ring.q):
             pref = ring.preference_list(p, n)
             if len(pref) != n or not set(pref) <= live:
                 found.append(Finding("membership", None,
                                      f"partition {p} has replicas {pref} (live {sorted(live)})"))
             for name in live - set(pref):
-                if any(True for _ in self.sim.sn[name].engine.scan(p)):
-                    found.append(Finding("membership", None,
-                                         f"{name} still holds partition {p}"))
+                engine = self.sim.sn[name].engine
+                for part in (p, rec.elem_partition(p), rec.local_partition(p)):
+                    if any(True for _ in engine.scan(part)):
+                        found.append(Finding("membership", None,
+                                             f"{name} still holds partition {part}"))
         return found
 
     def check(self, replay: str = "") -> None:
