@@ -68,9 +68,15 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 return built
             key, op = built
             slot = c.defer()
+            # the client's later commands of other kinds on the key wait for this one
+            waiter = getattr(c, "gate_waiter", None)
+            if waiter is not None:
+                waiter.coll_started(key)
 
             def done(result: tuple[str | None, Any]) -> None:
                 slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+                if waiter is not None:
+                    waiter.coll_done(key)
 
             c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w)
             return None

@@ -123,8 +123,8 @@ class MerkleTree:
     recomputed only when `root()` or `level()` asks for them, and only along dirty paths.
     """
 
-    __slots__ = ("fanout", "depth", "segments", "_buckets", "_sums", "_nodes", "_dirty", "_count",
-                 "keyed", "inner_hashed")
+    __slots__ = ("fanout", "depth", "segments", "_entries", "_index", "_sums", "_nodes",
+                 "_dirty", "keyed", "inner_hashed")
 
     def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
                  keyed: bool = False) -> None:
@@ -136,10 +136,14 @@ class MerkleTree:
         self.fanout = fanout
         self.depth = depth
         self.segments = fanout**depth
-        # Buckets are created on first insert and dropped when emptied: most of a
-        # partition's 1024 buckets may be empty, and trees exist for every partition held.
-        # bucket -> key -> the entry's digest (its contribution to the bucket's sum)
-        self._buckets: dict[int, dict[bytes, int]] = {}
+        # key -> the entry's digest (its contribution to its bucket's sum): one flat map,
+        # not a map per bucket: a node's trees have 1024 buckets for each of the ring's
+        # partitions, most holding a key or two, and a map per bucket cost a dict
+        # (about 200 bytes, an allocation) per key written.
+        self._entries: dict[bytes, int] = {}
+        # bucket -> its keys, built when a bucket's entries are asked for (exchanges,
+        # key walks) and dropped when a key comes or goes.
+        self._index: dict[int, list[bytes]] | None = None
         self._sums = [0] * self.segments
         # _nodes[d] holds the hashes at inner depth d (0 = root), for d < depth.
         self._nodes: list[list[bytes]] = []
@@ -150,7 +154,6 @@ class MerkleTree:
             levels.append([below] * fanout**d)
         self._nodes = levels[::-1]
         self._dirty: set[int] = set()
-        self._count = 0
         self.inner_hashed = 0  # inner nodes recomputed so far (what laziness saves)
 
     # -- writes -----------------------------------------------------------------------
@@ -171,50 +174,41 @@ class MerkleTree:
     def insert_digest(self, key: bytes, digest: int) -> None:
         """Set `key`'s entry digest (what `insert` derives from a value hash; a keyed
         tree's writer passes `keyed_digest` directly, on every write's path)."""
-        b = crc32(key) % self.segments
-        items = self._buckets.get(b)
-        if items is None:
-            items = self._buckets[b] = {}
-        old = items.get(key)
+        entries = self._entries
+        old = entries.get(key)
         if old is None:
-            self._count += 1
             delta = digest
+            self._index = None
         elif old == digest:
             return
         else:
             delta = digest - old
-        items[key] = digest
+        entries[key] = digest
+        b = crc32(key) % self.segments
         self._sums[b] = (self._sums[b] + delta) & _MASK
         self._dirty.add(b)
 
     def delete(self, key: bytes) -> None:
         """Forget `key` (no-op if absent)."""
-        b = crc32(key) % self.segments
-        items = self._buckets.get(b)
-        if items is None:
-            return
-        old = items.pop(key, None)
+        old = self._entries.pop(key, None)
         if old is None:
             return
-        if not items:
-            del self._buckets[b]
-        self._count -= 1
+        self._index = None
+        b = crc32(key) % self.segments
         self._sums[b] = (self._sums[b] - old) & _MASK
         self._dirty.add(b)
 
     # -- reads ------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._entries)
 
     def __contains__(self, key: bytes) -> bool:
-        items = self._buckets.get(self.bucket_of(key))
-        return items is not None and key in items
+        return key in self._entries
 
     def get(self, key: bytes) -> bytes | None:
         """`key`'s entry digest (a keyed tree's: the value hash it was given), or None."""
-        items = self._buckets.get(self.bucket_of(key))
-        d = None if items is None else items.get(key)
+        d = self._entries.get(key)
         return None if d is None else d.to_bytes(HASH_BYTES, "big")
 
     @property
@@ -253,10 +247,26 @@ class MerkleTree:
         replicas' entries for a key are equal exactly when their value hashes are."""
         if type(index) is not int or not 0 <= index < self.segments:
             raise IndexError(f"no bucket {index!r}")
-        items = self._buckets.get(index)
-        if not items:
+        keys = self._bucket_index().get(index)
+        if not keys:
             return []
-        return sorted([(k, d.to_bytes(HASH_BYTES, "big")) for k, d in items.items()])
+        entries = self._entries
+        return sorted([(k, entries[k].to_bytes(HASH_BYTES, "big")) for k in keys])
+
+    def _bucket_index(self) -> dict[int, list[bytes]]:
+        index = self._index
+        if index is None:
+            index = {}
+            segments = self.segments
+            for k in self._entries:
+                b = crc32(k) % segments
+                keys = index.get(b)
+                if keys is None:
+                    index[b] = [k]
+                else:
+                    keys.append(k)
+            self._index = index
+        return index
 
     def buckets(self, indices: Iterable[Any]) -> list[list[tuple[bytes, bytes]]]:
         """`bucket(i)` for each of `indices`: the answer to step 4 in one message."""
@@ -264,13 +274,11 @@ class MerkleTree:
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, entry digest), in no particular order."""
-        for items in self._buckets.values():
-            for k, d in items.items():
-                yield k, d.to_bytes(HASH_BYTES, "big")
+        for k, d in self._entries.items():
+            yield k, d.to_bytes(HASH_BYTES, "big")
 
     def keys(self) -> Iterator[bytes]:
-        for items in self._buckets.values():
-            yield from items
+        yield from self._entries
 
     # -- internals --------------------------------------------------------------------
 

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from ..cluster.affinity import ROUTED
 from ..cluster.keyscan import KeyScan
 from ..commands.acl import noperm
+from ..commands.collection import BUILDERS as COLLECTION_COMMANDS
 from ..commands.common import ok_or_error
 from ..commands.context import ServerFigures
-from ..commands.databases import map_args
+from ..commands.databases import key_positions, map_args, storage_key
 from ..commands.monitor import feed
 from ..commands.notify import run as run_notifying
 from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
@@ -173,6 +174,10 @@ class ClientConnection(asyncio.Protocol):
         # (they must see its effects, as in Redis).
         self.script_held = False
         self.gate_waits = 0  # its read-then-writes in a key gate (commands/gate.py)
+        # Keys (as stored) its collection commands in flight work on, and a command of
+        # another kind on one of them, waiting for them (see _waits_for_collection).
+        self.coll_keys: dict[bytes, int] = {}
+        self.after_coll: list[bytes] | None = None
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
         # A blocking command (commands/blocking.py) in progress: True during its first
         # attempt, then the core's waiter while it waits; its later commands wait (the
@@ -306,6 +311,36 @@ class ClientConnection(asyncio.Protocol):
         self.gate_waits -= 1
         if not self.gate_waits:
             self._schedule_resume()
+
+    def coll_started(self, key: bytes) -> None:
+        """One of its collection commands on `key` (as stored) started."""
+        self.coll_keys[key] = self.coll_keys.get(key, 0) + 1
+
+    def coll_done(self, key: bytes) -> None:
+        n = self.coll_keys.get(key, 0) - 1
+        if n > 0:
+            self.coll_keys[key] = n
+            return
+        self.coll_keys.pop(key, None)
+        if self.after_coll is not None:
+            self._schedule_resume()
+
+    def _waits_for_collection(self, args: list[bytes]) -> bool:
+        """Whether `args`, not a collection command, names a key one of this client's
+        collection commands still works on. Collection commands on one key run in the
+        order their key's coordinator gets them; any other command (DEL, TYPE, EXPIRE,
+        EXISTS ...) reads the key's header by quorum and would not see what an earlier
+        collection command of the same client has yet to write (a DEL sent after an SADD
+        would leave the member), where Redis runs a connection's commands in order."""
+        cmd = lookup(args[0])
+        if cmd is None or cmd.name in COLLECTION_COMMANDS:
+            return False
+        db = self.db
+        keys = self.coll_keys
+        for i in key_positions(cmd, args):
+            if storage_key(db, args[i]) in keys:
+                return True
+        return False
 
     def age(self) -> int:
         return int(time.monotonic() - self.created)
@@ -477,17 +512,28 @@ class ClientConnection(asyncio.Protocol):
                     or self.gate_waits):
                 self._pause()
                 break
-            cmd = parser.command(not self.authed)
-            if cmd is None:
-                if parser.error:
-                    self.protocol_error_raw(parser.error)
-                break
-            size = parser.last_size
-            self.request_size = size if not self.request_size else \
-                (self.request_size * 7 + size) >> 3
-            self._size_window()
-            if self.over_limit and not self._may_be_peer(cmd):
-                return
+            cmd = self.after_coll
+            if cmd is not None:
+                if self.coll_keys and self._waits_for_collection(cmd):
+                    self._pause()
+                    break
+                self.after_coll = None
+            else:
+                cmd = parser.command(not self.authed)
+                if cmd is None:
+                    if parser.error:
+                        self.protocol_error_raw(parser.error)
+                    break
+                size = parser.last_size
+                self.request_size = size if not self.request_size else \
+                    (self.request_size * 7 + size) >> 3
+                self._size_window()
+                if self.over_limit and not self._may_be_peer(cmd):
+                    return
+                if self.coll_keys and self._waits_for_collection(cmd):
+                    self.after_coll = cmd
+                    self._pause()
+                    break
             server.set_now()  # a request's deadline counts from its start, not the read's
             self.execute(cmd)
             server.send_peers_if_backlogged()

@@ -48,7 +48,7 @@ def send_back_to_back(port: int, commands: list[list[str]]) -> list[object]:
 
 Check = Callable[[redis.Redis, str], bool]
 
-HISTORIES: list = [
+HISTORIES: list[tuple[str, list[str], Check]] = [
     ("set-del-set", ["SET {k} 1", "DEL {k}", "SET {k} 2"], lambda c, k: c.get(k) == "2"),
     ("del-del-set", ["DEL {k}", "DEL {k}", "SET {k} 2"], lambda c, k: c.get(k) == "2"),
     ("set-getdel-set", ["SET {k} 1", "GETDEL {k}", "SET {k} 2"],
@@ -62,24 +62,21 @@ HISTORIES: list = [
      lambda c, k: c.lrange(k, 0, -1) == ["b"]),
 ]
 
-# A collection write still in flight when a DEL of its key reads it is not seen by the
-# DEL (the element survives it): the remaining case of the same bug, expected to fail
-# until a connection's commands on one key are ordered whatever their kind.
-COLLECTION_DEL = pytest.mark.xfail(
-    strict=True, reason="a DEL does not wait for the same connection's collection write "
-    "in flight on its key (the element written before the DEL survives it)")
+# A collection command still in flight when a DEL of its key reads the key: the DEL
+# waits for it (it would not see the element, which would survive it).
 HISTORIES += [
-    pytest.param("sadd-del-sadd", ["SADD {k} a", "DEL {k}", "SADD {k} b"],
-                 lambda c, k: c.smembers(k) == {"b"}, marks=COLLECTION_DEL,
-                 id="sadd-del-sadd"),
-    pytest.param("hset-del-hset", ["HSET {k} f 1", "DEL {k}", "HSET {k} g 2"],
-                 lambda c, k: c.hgetall(k) == {"g": "2"}, marks=COLLECTION_DEL,
-                 id="hset-del-hset"),
+    ("sadd-del-sadd", ["SADD {k} a", "DEL {k}", "SADD {k} b"],
+     lambda c, k: c.smembers(k) == {"b"}),
+    ("hset-del-hset", ["HSET {k} f 1", "DEL {k}", "HSET {k} g 2"],
+     lambda c, k: c.hgetall(k) == {"g": "2"}),
+    ("rpush-expire-type", ["RPUSH {k} a", "EXPIRE {k} 100", "RPUSH {k} b"],
+     lambda c, k: c.ttl(k) > 0 and c.lrange(k, 0, -1) == ["a", "b"]),
+    ("zadd-rename", ["ZADD {k} 1 a", "RENAME {k} {k}:to", "ZADD {k} 2 b"],
+     lambda c, k: c.zrange(k, 0, -1) == ["b"] and c.zrange(k + ":to", 0, -1) == ["a"]),
 ]
 
 
-@pytest.mark.parametrize("name,history,check", HISTORIES,
-                         ids=[h[0] if isinstance(h, tuple) else None for h in HISTORIES])
+@pytest.mark.parametrize("name,history,check", HISTORIES, ids=[h[0] for h in HISTORIES])
 def test_a_connections_commands_take_effect_in_the_order_sent(
         cluster: Cluster, name: str, history: list[str], check: Check) -> None:
     wrong = []
