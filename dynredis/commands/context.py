@@ -229,6 +229,7 @@ class ServerFigures:
     net_input: int = 0  # bytes read from clients
     net_output: int = 0  # bytes written to clients
     reads_processed: int = 0
+    ops_per_sec: int = 0  # instantaneous_ops_per_sec (server/opsrate.py)
 
 
 class Client(Protocol):

@@ -41,6 +41,7 @@ from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
+from .opsrate import OpsRate
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
 from .subscriptions import PubSub
@@ -269,6 +270,7 @@ class NodeServer:
         # could, but one rule is simpler).
         self.send_peers_early = opts.durability != "fsync"
         self.commands_processed = 0
+        self.ops_rate = OpsRate()  # INFO's instantaneous_ops_per_sec
         self.flushes = 0
         self.peer_writes = 0
         self.client_writes = 0
@@ -511,6 +513,7 @@ class NodeServer:
             self.affinity.tick()
             self.pubsub.tick()
             mono = time.monotonic()
+            self.ops_rate.sample(mono * 1000, self.commands_processed)
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
                 for conn in list(self.clients.values()):
@@ -717,6 +720,7 @@ class NodeServer:
             maxclients=self.limits.maxclients,
             connections_received=self.connections_received,
             commands_processed=self.commands_processed,
+            ops_per_sec=self.ops_rate.per_sec(),
             flushes=self.flushes,
             peer_writes=self.peer_writes,
             client_writes=self.client_writes,
@@ -740,6 +744,7 @@ class NodeServer:
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO stats shows start again from 0."""
         self.commands_processed = 0
+        self.ops_rate.reset()
         self.connections_received = 0
         self.flushes = 0
         self.peer_writes = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from .conftest import Cluster, parse_info, raw_command
+from .conftest import Cluster, parse_info, raw_command, wait_until
 from .test_protocol_edge import talk
 
 pytestmark = pytest.mark.timeout(60)
@@ -114,3 +114,51 @@ def test_monitor_streams_the_commands_this_node_receives(cluster: Cluster) -> No
         assert lines[1].endswith('"GET" "surface:m"')
     finally:
         mon.disconnect()
+
+
+READS = [("SET", "ks:s", "v"), ("HSET", "ks:h", "f", "v"), ("RPUSH", "ks:l", "a"),
+         ("SADD", "ks:set", "m"), ("ZADD", "ks:z", "1", "m"),
+         ("GET", "ks:s"), ("GET", "ks:none"), ("MGET", "ks:s", "ks:none", "ks:s"),
+         ("STRLEN", "ks:s"), ("EXISTS", "ks:s", "ks:none"), ("TYPE", "ks:none"),
+         ("HGET", "ks:h", "f"), ("HGET", "ks:h", "nofield"), ("HGET", "ks:none", "f"),
+         ("HGETALL", "ks:h"), ("LRANGE", "ks:l", "0", "-1"), ("LLEN", "ks:none"),
+         ("SMEMBERS", "ks:set"), ("SISMEMBER", "ks:none", "m"), ("ZSCORE", "ks:z", "m"),
+         ("ZRANGE", "ks:none", "0", "-1"), ("INCR", "ks:n"), ("DEL", "ks:none")]
+
+
+def _stats(client: redis.Redis) -> dict[str, str]:
+    raw = raw_command(client, "INFO", "stats")
+    return parse_info(raw if isinstance(raw, str) else raw.decode())
+
+
+def test_keyspace_hits_and_misses_count_reads_as_redis_does(cluster: Cluster,
+                                                             real_redis: redis.Redis) -> None:
+    """A read of an existing key is a hit, of a missing key a miss (writes count
+    neither); CONFIG RESETSTAT starts them again from 0."""
+    counts = []
+    for r in (cluster.client(0), real_redis):
+        r.delete(*{args[1] for args in READS})
+        r.config_resetstat()
+        for args in READS:
+            r.execute_command(*args)
+        s = _stats(r)
+        counts.append((int(s["keyspace_hits"]), int(s["keyspace_misses"])))
+        r.config_resetstat()
+        s = _stats(r)
+        assert (s["keyspace_hits"], s["keyspace_misses"]) == ("0", "0")
+    ours, theirs = counts
+    assert theirs[0] > 0 and theirs[1] > 0
+    assert ours == theirs
+
+
+def test_instantaneous_ops_per_sec_follows_the_commands_served(cluster: Cluster) -> None:
+    c = cluster.client(1)
+
+    def busy() -> bool:
+        pipe = c.pipeline(transaction=False)
+        for _ in range(200):
+            pipe.ping()
+        pipe.execute()
+        return int(_stats(c)["instantaneous_ops_per_sec"]) > 0
+
+    wait_until(busy, 10, what="instantaneous_ops_per_sec above 0 while commands run")
