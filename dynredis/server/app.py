@@ -372,7 +372,8 @@ class NodeServer:
 
     def evict_clients(self) -> None:
         """maxmemory-clients: while all clients together hold more than it, close the
-        one holding the most (Redis' client eviction; peers are never evicted)."""
+        one holding the most (Redis' client eviction; peers are never evicted, nor the
+        clients that said CLIENT NO-EVICT on)."""
         limit = self.limits.maxmemory_clients
         if not limit:
             return
@@ -384,6 +385,8 @@ class NodeServer:
         for size, conn in sized:
             if total <= limit:
                 break
+            if conn.no_evict:
+                continue  # CLIENT NO-EVICT on: counted, never closed (as in Redis)
             log.warning("Evicting client: %s (it holds %d bytes; all clients %d, "
                         "maxmemory-clients %d)", conn.describe(), size, total, limit)
             self.evicted_clients += 1
