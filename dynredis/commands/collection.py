@@ -24,7 +24,7 @@ from ..core.clock import Clock
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
-from .common import looked_up
+from .common import NEW, created, looked_up
 from .context import Context
 from .table import ERR_WRONGTYPE, KeysOf, command
 
@@ -76,6 +76,9 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
             if reader:
                 _run_reader(c, key, op, slot, args)
                 return None
+            if c.pubsub.flags & NEW:
+                _run_creating(c, key, op, slot, args)
+                return None
 
             def done(result: tuple[str | None, Any]) -> None:
                 slot.set(error_reply(result[0]) if result[0] is not None else result[1])
@@ -107,6 +110,25 @@ def _run_reader(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) ->
         slot.set(error_reply(result[0]) if result[0] is not None else result[1])
 
     c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w)
+
+
+def _run_creating(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) -> None:
+    """A write while "new" events are asked for: did it create its key? (Known where
+    this node runs it; a command forwarded to another replica publishes none.)"""
+    made: list[bool] = []
+
+    def noted(v: KeyView) -> Any:
+        before = v.type() is None
+        out = op(v)
+        made.append(before and v.type() is not None)
+        return out
+
+    def done(result: tuple[str | None, Any]) -> None:
+        if made and made[0] and result[0] is None:
+            created(c, key)  # before the command's own event, as in Redis
+        slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+
+    c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w)
 
 
 def internal_step(name: str) -> Callable[[Builder], Builder]:

@@ -69,7 +69,8 @@ def first_error(results: list[tuple[str | None, Any]]) -> str | None:
     return None
 
 
-KEYMISS = 1 << 13  # notify.BIT["m"] (notify imports this module)
+NEW = 1 << 10  # notify.BIT["n"] (notify imports this module)
+KEYMISS = 1 << 13  # notify.BIT["m"]
 
 
 def looked_up(c: Context, key: bytes, found: bool) -> None:
@@ -84,6 +85,13 @@ def looked_up(c: Context, key: bytes, found: bool) -> None:
         from .notify import notify
 
         notify(c, "m", b"keymiss", key)
+
+
+def created(c: Any, key: bytes) -> None:
+    """A write created `key` (it read the key and found nothing): the "new" event."""
+    from .notify import notify
+
+    notify(c, "n", b"new", key)
 
 
 def context_of(obj: Clock | None) -> dvv.VV:
@@ -195,7 +203,11 @@ def _read_then_write(c: Any, key: bytes,
             leave()
             return
 
+        new = bool(sib is None and write[0] is not None and c.pubsub.flags & NEW)
+
         def written(result: tuple) -> None:
+            if new and result[0] is None:
+                created(c, key)  # before the command's own event, as in Redis
             slot.set(err(result[0]) if result[0] is not None else reply)
             leave()
 

@@ -27,7 +27,7 @@ from .glob import stringmatch
 from .info import REDIS_VERSION
 from .keymoves import move_plan
 from .metadata import command_info, spec_keys
-from .notify import ERR_EVENTS, format_events, parse_events
+from .notify import ERR_EVENTS, format_events, parse_events, stored_events
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -797,7 +797,7 @@ def _parse_events(raw: str) -> tuple[object, str | None]:
     flags = parse_events(raw)
     if flags is None:
         return None, ERR_EVENTS
-    return format_events(flags), None
+    return stored_events(flags), None
 
 
 def _set_events(c: Context, text: str) -> str | None:
@@ -858,7 +858,8 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
             _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
     # Keyspace notifications, one setting for the cluster (commands/notify.py).
-    Setting("notify-keyspace-events", lambda c: c.pubsub.events, _parse_events,
+    Setting("notify-keyspace-events",
+            lambda c: format_events(parse_events(c.pubsub.events) or 0), _parse_events,
             apply=_set_events),
     # How long a script may run before other clients get BUSY (README "Lua scripts").
     Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),
