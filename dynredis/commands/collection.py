@@ -24,6 +24,7 @@ from ..core.clock import Clock
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
+from .common import NEW, created, looked_up
 from .context import Context
 from .table import ERR_WRONGTYPE, KeysOf, command
 
@@ -45,6 +46,8 @@ log = logging.getLogger("dynredis.commands")
 
 BUILDERS: dict[str, Builder] = {}
 PLANS: dict[str, PlanBuilder] = {}
+# The read commands (flag "readonly"): their key's lookup is a keyspace hit or miss.
+READERS: set[str] = set()
 
 
 _CORE_REASONS = {FAILED: resp.error("ERR internal error running the command"),
@@ -61,6 +64,8 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                        since: str = "1.0.0") -> Callable[[Builder], Builder]:
     """Register a builder as the command `name` (see module docstring)."""
 
+    reader = "readonly" in flags
+
     def register(build: Builder) -> Builder:
         def handler(c: Context, args: list[bytes]) -> bytes | None:
             built = build(args, c.proto)
@@ -68,10 +73,16 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 return built
             key, op = built
             slot = c.defer()
+            if reader:
+                _run_reader(c, key, op, slot, args)
+                return None
             # the client's later commands of other kinds on the key wait for this one
             waiter = getattr(c, "gate_waiter", None)
             if waiter is not None:
                 waiter.coll_started(key)
+            if c.pubsub.flags & NEW:
+                _run_creating(c, key, op, slot, args, waiter)
+                return None
 
             def done(result: tuple[str | None, Any]) -> None:
                 slot.set(error_reply(result[0]) if result[0] is not None else result[1])
@@ -81,11 +92,52 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
             c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w)
             return None
 
+        if reader:
+            READERS.add(name)
         command(name, arity, flags, first_key, last_key, step, group, summary, since)(handler)
         BUILDERS[name] = build
         return build
 
     return register
+
+
+def _run_reader(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) -> None:
+    """A read command: its key's lookup counts as a keyspace hit or miss here when this
+    node runs it (`looked_up`); where another replica coordinates it, there."""
+    found: list[bool] = []
+
+    def counted(v: KeyView) -> Any:
+        found.append(v.type() is not None)
+        return op(v)
+
+    def done(result: tuple[str | None, Any]) -> None:
+        if found and result[0] is None:
+            looked_up(c, key, found[0])
+        slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+
+    c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w)
+
+
+def _run_creating(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes],
+                  waiter: Any) -> None:
+    """A write while "new" events are asked for: did it create its key? (Known where
+    this node runs it; a command forwarded to another replica publishes none.)"""
+    made: list[bool] = []
+
+    def noted(v: KeyView) -> Any:
+        before = v.type() is None
+        out = op(v)
+        made.append(before and v.type() is not None)
+        return out
+
+    def done(result: tuple[str | None, Any]) -> None:
+        if made and made[0] and result[0] is None:
+            created(c, key)  # before the command's own event, as in Redis
+        slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+        if waiter is not None:
+            waiter.coll_done(key)
+
+    c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w)
 
 
 def internal_step(name: str) -> Callable[[Builder], Builder]:
@@ -211,7 +263,8 @@ def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, A
     """Run a collection command another node forwarded to this replica."""
     args, proto = payload
     args = list(args)
-    build = BUILDERS.get(args[0].decode("utf-8", "replace").lower())
+    name = args[0].decode("utf-8", "replace").lower()
+    build = BUILDERS.get(name)
     if build is None:
         answer(("ERR unknown forwarded command", None))
         return
@@ -220,7 +273,23 @@ def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, A
         answer((None, built))
         return
     key, op = built
+    if name in READERS:
+        stats = node.stats
+        op = _counting(op, stats)
     node.coll.run(key, op, answer, payload)
+
+
+def _counting(op: Op, stats: Any) -> Op:
+    """A forwarded read command's op: its lookup counted at this coordinator."""
+
+    def counted(v: KeyView) -> Any:
+        if v.type() is not None:
+            stats.keyspace_hits += 1
+        else:
+            stats.keyspace_misses += 1
+        return op(v)
+
+    return counted
 
 
 def wrong_type(view: KeyView, type_name: str) -> bool:

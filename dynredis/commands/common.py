@@ -69,6 +69,31 @@ def first_error(results: list[tuple[str | None, Any]]) -> str | None:
     return None
 
 
+NEW = 1 << 10  # notify.BIT["n"] (notify imports this module)
+KEYMISS = 1 << 13  # notify.BIT["m"]
+
+
+def looked_up(c: Context, key: bytes, found: bool) -> None:
+    """A key read for a reader, as Redis' lookupKeyRead: a keyspace hit or miss (INFO
+    stats), and a miss is the "keymiss" keyspace event."""
+    stats = c.node.stats
+    if found:
+        stats.keyspace_hits += 1
+        return
+    stats.keyspace_misses += 1
+    if c.pubsub.flags & KEYMISS:
+        from .notify import notify
+
+        notify(c, "m", b"keymiss", key)
+
+
+def created(c: Any, key: bytes) -> None:
+    """A write created `key` (it read the key and found nothing): the "new" event."""
+    from .notify import notify
+
+    notify(c, "n", b"new", key)
+
+
 def context_of(obj: Clock | None) -> dvv.VV:
     return dvv.join(obj) if obj is not None else ()
 
@@ -125,12 +150,15 @@ def read_then_write(
     decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
     slot: Slot | None = None,
     any_type: bool = False,
+    lookup: bool = False,
 ) -> None:
     """A read-modify-write: quorum-read `key`, let `decide(current value or None)` choose
     the reply and an optional write, then write with the context that was read, so the
     new version supersedes exactly what the read saw. The reply goes out once the write
     is acknowledged (or at once when `decide` writes nothing). Unless `any_type`, a
-    collection key (its header's value is its type's marker) gets WRONGTYPE.
+    collection key (its header's value is its type's marker) gets WRONGTYPE. With
+    `lookup`, a read command's (STRLEN, TYPE ...): the key's read counts as a keyspace
+    hit or miss (`looked_up`).
 
     On a node with a key gate (commands/gate.py) it runs when no other read-then-write
     of the key is in progress there."""
@@ -138,11 +166,11 @@ def read_then_write(
         slot = c.defer()
     gate = getattr(c, "gate", None)
     if gate is None:
-        _read_then_write(c, key, decide, slot, _stay, any_type)
+        _read_then_write(c, key, decide, slot, _stay, any_type, lookup)
         return
     out = slot
     gate.enter(key, getattr(c, "gate_owner", None),
-               lambda leave: _read_then_write(c, key, decide, out, leave, any_type),
+               lambda leave: _read_then_write(c, key, decide, out, leave, any_type, lookup),
                getattr(c, "gate_waiter", None))
 
 
@@ -152,7 +180,8 @@ def _stay() -> None:
 
 def _read_then_write(c: Any, key: bytes,
                      decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
-                     slot: Any, leave: Callable[[], None], any_type: bool = False) -> None:
+                     slot: Any, leave: Callable[[], None], any_type: bool = False,
+                     lookup: bool = False) -> None:
     node = c.node
 
     def read(result: tuple) -> None:
@@ -162,6 +191,8 @@ def _read_then_write(c: Any, key: bytes,
             leave()
             return
         sib = current(obj, node.now)
+        if lookup:
+            looked_up(c, key, sib is not None)
         if not any_type and sib is not None and type(sib[2]) is not bytes:
             from .table import ERR_WRONGTYPE
             slot.set(ERR_WRONGTYPE)
@@ -173,7 +204,11 @@ def _read_then_write(c: Any, key: bytes,
             leave()
             return
 
+        new = bool(sib is None and write[0] is not None and c.pubsub.flags & NEW)
+
         def written(result: tuple) -> None:
+            if new and result[0] is None:
+                created(c, key)  # before the command's own event, as in Redis
             slot.set(err(result[0]) if result[0] is not None else reply)
             leave()
 

@@ -229,6 +229,7 @@ class ServerFigures:
     net_input: int = 0  # bytes read from clients
     net_output: int = 0  # bytes written to clients
     reads_processed: int = 0
+    ops_per_sec: int = 0  # instantaneous_ops_per_sec (server/opsrate.py)
 
 
 class Client(Protocol):
@@ -268,7 +269,17 @@ class Client(Protocol):
     silent: bool  # the running command's reply is dropped (CLIENT REPLY OFF/SKIP)
     watch: Any  # WATCH's state (commands/watch.py WatchState), None: nothing watched
 
+    no_evict: bool  # CLIENT NO-EVICT on: never closed by maxmemory-clients
+
     def age(self) -> int: ...
+
+    def idle(self) -> int: ...  # seconds since its last command
+
+    def query_bytes(self) -> int: ...  # input not parsed into arguments yet (qbuf)
+
+    def argv_bytes(self) -> int: ...  # arguments of the command being read (argv-mem)
+
+    def output_bytes(self) -> int: ...  # replies not written yet (omem)
 
     def kill(self) -> None: ...  # CLIENT KILL: closed at once, its unsent replies lost
 

@@ -21,6 +21,7 @@ from .common import (
     current,
     err,
     first_error,
+    looked_up,
     read_then_write,
 )
 from .context import Context, Slot
@@ -90,8 +91,13 @@ def cmd_exists(c: Context, args: list[bytes]) -> None:
         e = first_error(results)
         if e is not None:
             slot.set(err(e))
-        else:
-            slot.set(resp.integer(sum(current(o, node.now) is not None for _, o in results)))
+            return
+        found = 0
+        for i, (_, o) in enumerate(results):
+            here = current(o, node.now) is not None
+            looked_up(c, args[i + 1], here)
+            found += here
+        slot.set(resp.integer(found))
 
     g = Gather(len(args) - 1, finish)
     for i, key in enumerate(args[1:]):
@@ -115,6 +121,7 @@ def _ttl(c: Context, key: bytes, millis: bool) -> None:
             slot.set(err(e))
             return
         sib = current(obj, node.now)
+        looked_up(c, key, sib is not None)
         if sib is None:
             slot.set(resp.integer(-2))
         elif sib[1] == 0:
@@ -233,7 +240,8 @@ def cmd_pexpiretime(c: Context, args: list[bytes]) -> None:
 @command("type", 2, ("readonly", "fast"), 1, 1, 1, "generic",
          "Determines the type of value stored at a key.")
 def cmd_type(c: Context, args: list[bytes]) -> None:
-    read_then_write(c, args[1], lambda sib: (_type_reply(sib), None), any_type=True)
+    read_then_write(c, args[1], lambda sib: (_type_reply(sib), None), any_type=True,
+                    lookup=True)
 
 
 def _type_reply(sib: Sibling | None) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core import obj as objmod
 from ..resp import encode as resp
-from .common import ok_or_error
+from .common import KEYMISS, NEW, ok_or_error
 from .databases import parse_db, shown, storage_key, user_key
 from .table import Command, parse_int
 
@@ -29,6 +29,7 @@ log = logging.getLogger("dynredis.notify")
 _LETTERS = "g$lshzxetdn"  # classes; A is all of them but n (and m)
 BIT = {ch: 1 << i for i, ch in enumerate(_LETTERS + "KEm")}
 ALL = sum(BIT[ch] for ch in "g$lshzxetd")
+assert BIT["n"] == NEW and BIT["m"] == KEYMISS  # (common.py publishes new and keymiss)
 KEYSPACE = BIT["K"]
 KEYEVENT = BIT["E"]
 ERR_EVENTS = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
@@ -48,12 +49,21 @@ def parse_events(text: str) -> int | None:
 
 
 def format_events(flags: int) -> str:
-    """keyspaceEventsFlagsToString, as Redis 7.0 writes it (n is not written back)."""
+    """keyspaceEventsFlagsToString, as Redis 7.0 writes it (n is not written after A,
+    though it is in effect)."""
     if flags & ALL == ALL:
         out = "A"
     else:
-        out = "".join(ch for ch in "g$lshzxetd" if flags & BIT[ch])
+        out = "".join(ch for ch in "g$lshzxetdn" if flags & BIT[ch])
     return out + "".join(ch for ch in "KEm" if flags & BIT[ch])
+
+
+def stored_events(flags: int) -> str:
+    """The setting as the cluster keeps it: `format_events`, but n kept after A too."""
+    out = format_events(flags)
+    if flags & ALL == ALL and flags & BIT["n"]:
+        out = "An" + out[1:]
+    return out
 
 
 def notify(c: Any, cls: str, event: bytes, key: bytes) -> None:

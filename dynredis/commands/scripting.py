@@ -68,9 +68,8 @@ def _eval(c: Context, args: list[bytes], by_sha: bool, readonly: bool) -> bytes 
             return ERR_RO_FLAG
         if "no-cluster" in flags and c.cluster_view:
             return ERR_NO_CLUSTER
-    if not by_sha:
-        scripts.remember(sha, body)
-    scripts.run(c, "script", sha, body, keys, argv, readonly, no_writes, _command_line(args))
+    scripts.run(c, "script", sha, body, keys, argv, readonly, no_writes, _command_line(args),
+                remember=not by_sha)
     return None
 
 

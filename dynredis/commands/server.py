@@ -27,7 +27,7 @@ from .glob import stringmatch
 from .info import REDIS_VERSION
 from .keymoves import move_plan
 from .metadata import command_info, spec_keys
-from .notify import ERR_EVENTS, format_events, parse_events
+from .notify import ERR_EVENTS, format_events, parse_events, stored_events
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -166,12 +166,22 @@ def cmd_select(c: Context, args: list[bytes]) -> bytes:
 # --- CLIENT -------------------------------------------------------------------------
 
 
+def _client_flags(c: Client) -> str:
+    """Redis' flags letters, those that apply here, in Redis' order ("N": none)."""
+    flags = ("P" if c.subs.any else "") + ("x" if c.tx is not None else "") \
+        + ("b" if c.blocked is not None else "") + ("e" if c.no_evict else "")
+    return flags or "N"
+
+
 def _client_info(c: Client) -> str:
     name = (c.name or b"").decode("utf-8", "replace")
-    return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} idle=0 "
-            f"flags={'P' if c.subs.any else 'N'} db={c.db} sub={len(c.subs.channels)} "
-            f"psub={len(c.subs.patterns)} ssub={len(c.subs.shard)} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
-            f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={c.last_cmd} "
+    qbuf, argv, omem = c.query_bytes(), c.argv_bytes(), c.output_bytes()
+    multi = len(c.tx) if c.tx is not None else -1
+    return (f"id={c.id} addr={c.peer} laddr={c.local} fd=-1 name={name} age={c.age()} "
+            f"idle={c.idle()} flags={_client_flags(c)} db={c.db} sub={len(c.subs.channels)} "
+            f"psub={len(c.subs.patterns)} ssub={len(c.subs.shard)} multi={multi} qbuf={qbuf} "
+            f"qbuf-free=0 argv-mem={argv} multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} "
+            f"tot-mem={qbuf + argv + omem} events=r cmd={c.last_cmd} "
             f"user={c.user} redir=-1 resp={c.proto} lib-name={c.lib_name} lib-ver={c.lib_ver}")
 
 
@@ -229,8 +239,11 @@ def cmd_client(c: Context, args: list[bytes]) -> bytes:
         lines = "".join(_client_info(x) + "\n" for x in c.clients.values())
         return resp.encode(Verbatim(lines), c.proto)
     if sub in (b"NO-EVICT", b"NO-TOUCH") and n == 3:
-        if args[2].upper() not in (b"ON", b"OFF"):
+        mode = args[2].upper()
+        if mode not in (b"ON", b"OFF"):
             return ERR_SYNTAX
+        if sub == b"NO-EVICT":
+            c.no_evict = mode == b"ON"
         return resp.OK
     if sub == b"UNBLOCK" and 3 <= n <= 4:
         return _client_unblock(c, args)
@@ -784,7 +797,7 @@ def _parse_events(raw: str) -> tuple[object, str | None]:
     flags = parse_events(raw)
     if flags is None:
         return None, ERR_EVENTS
-    return format_events(flags), None
+    return stored_events(flags), None
 
 
 def _set_events(c: Context, text: str) -> str | None:
@@ -845,7 +858,8 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("object-cache-max-memory", lambda c: str(c.node.local.cache.max_bytes),
             _parse_memory(0, 2**63 - 1), apply=_set_object_cache),
     # Keyspace notifications, one setting for the cluster (commands/notify.py).
-    Setting("notify-keyspace-events", lambda c: c.pubsub.events, _parse_events,
+    Setting("notify-keyspace-events",
+            lambda c: format_events(parse_events(c.pubsub.events) or 0), _parse_events,
             apply=_set_events),
     # How long a script may run before other clients get BUSY (README "Lua scripts").
     Setting("busy-reply-threshold", lambda c: str(c.scripts.busy_ms),

@@ -19,6 +19,7 @@ from .common import (
     err,
     expiry_from,
     first_error,
+    looked_up,
     read_then_write,
 )
 from .context import Context
@@ -39,8 +40,11 @@ def cmd_get(c: Context, args: list[bytes]) -> None:
             return
         sib = current(obj, node.now)
         if sib is None:
+            looked_up(c, args[1], False)
             slot.set(c.nil)
-        elif type(sib[2]) is bytes:
+            return
+        node.stats.keyspace_hits += 1
+        if type(sib[2]) is bytes:
             slot.set(resp.bulk(sib[2]))
         else:
             slot.set(ERR_WRONGTYPE)  # a collection's header
@@ -244,7 +248,7 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
          "Returns the length of a string value.")
 def cmd_strlen(c: Context, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (
-        resp.integer(len(sib[2]) if sib is not None else 0), None))
+        resp.integer(len(sib[2]) if sib is not None else 0), None), lookup=True)
 
 
 def getrange(data: bytes, start: int, end: int) -> bytes:
@@ -273,7 +277,7 @@ def cmd_getrange(c: Context, args: list[bytes]) -> bytes | None:
         return ERR_NOT_INT
     read_then_write(c, args[1], lambda sib: (
         resp.bulk(getrange(sib[2], start, end) if sib is not None else b""),
-        None))
+        None), lookup=True)
     return None
 
 
@@ -316,8 +320,9 @@ def cmd_mget(c: Context, args: list[bytes]) -> None:
             slot.set(err(e))
             return
         out = []
-        for _, obj in results:
+        for i, (_, obj) in enumerate(results):
             sib = current(obj, node.now)
+            looked_up(c, keys[i], sib is not None)
             # (MGET answers nil for a key of another type, as Redis)
             out.append(resp.bulk(sib[2]) if sib is not None and type(sib[2]) is bytes
                        else c.nil)

@@ -65,3 +65,6 @@ class Stats:
     ae_keys_compared: int = 0
     ae_keys_repaired: int = 0
     refused: int = 0  # replica requests this node could not do (answered "nak")
+    # Keys read by the commands this node coordinates (Redis' lookupKeyRead): found or not.
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0

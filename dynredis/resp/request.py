@@ -159,6 +159,12 @@ class RequestParser:
         return (len(self.buf) - self.pos + self.args_bytes
                 + (len(big) if big is not None else 0))
 
+    def query_bytes(self) -> int:
+        """Bytes of input not yet parsed into arguments (Redis' qbuf; the arguments
+        read so far are `args_bytes`, Redis' argv-mem)."""
+        big = self.big
+        return len(self.buf) - self.pos + (len(big) if big is not None else 0)
+
     def head(self) -> bytes:
         """The first bytes of the input held (for a log line)."""
         big = self.big

@@ -48,7 +48,7 @@ class Run:
 
     __slots__ = ("id", "kind", "name", "body", "keys", "args", "caller", "readonly",
                  "no_writes", "conn", "slot", "started", "wrote", "killed", "lua",
-                 "on_call", "on_done", "command", "gated", "leave", "db")
+                 "on_call", "on_done", "command", "gated", "leave", "db", "compiled")
 
     def __init__(self, kind: str, name: str, keys: list[bytes], args: list[bytes],
                  caller: int, readonly: bool) -> None:
@@ -73,6 +73,7 @@ class Run:
         self.on_call: Callable[[bytes, int, list[bytes]], None] = _nothing
         self.on_done: Callable[[bytes], None] = _nothing
         self.db = 0  # the database its redis.call commands use (SELECT in it changes it)
+        self.compiled = False  # its script compiled (set by the Lua thread)
 
 
 def _nothing(*args: Any) -> None:
@@ -162,6 +163,7 @@ class LuaEngine:
             if err is not None:
                 run.on_done(err)
                 return
+            run.compiled = True
             run.lua = self._start(fn, lua.table_from(run.keys), lua.table_from(run.args),
                                   run.caller, run.name.encode(), False)
         else:

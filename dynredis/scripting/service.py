@@ -10,7 +10,8 @@ from them (README).
 
 Scripts loaded with SCRIPT LOAD and function libraries are kept in the cluster's
 registry (cluster/registry.py), so every node has them; a script sent with EVAL is
-remembered by this node only (the last EVALED_MAX of them), as Redis 7.4 does.
+remembered by this node only (the last EVALED_MAX of them), as Redis 7.4 does, and only
+once it compiled (as Redis: EVALSHA of code that did not compile answers NOSCRIPT).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Scripts:
         return self.registry.get("s:" + sha)
 
     def remember(self, sha: str, body: bytes) -> None:
-        """An EVAL'd script: EVALSHA on this node finds it afterwards."""
+        """An EVAL'd script that compiled: EVALSHA on this node finds it afterwards."""
         if sha in self.evaled:
             self.evaled.move_to_end(sha)
             return
@@ -126,9 +127,11 @@ class Scripts:
         self.registry.flush("s", done)
 
     def run(self, conn: Any, kind: str, name: str, body: bytes | None, keys: list[bytes],
-            args: list[bytes], readonly: bool, no_writes: bool, command: str) -> None:
+            args: list[bytes], readonly: bool, no_writes: bool, command: str,
+            remember: bool = False) -> None:
         """Start a script (kind "script", name its SHA1) or function; the reply goes to a
-        slot of `conn`, whose later commands wait for it."""
+        slot of `conn`, whose later commands wait for it. `remember`: an EVAL'd script,
+        remembered once it compiled."""
         slot = conn.defer()
         r = Run(kind, name, keys, args, conn.proto, readonly)
         r.no_writes = readonly or no_writes
@@ -141,7 +144,7 @@ class Scripts:
         r.id = self._ids
         self.runs[r.id] = r
         r.on_call = lambda k, p, a: self._post(self._call, r, k, p, a)
-        r.on_done = lambda reply: self._post(self._done, r, reply)
+        r.on_done = lambda reply: self._post(self._done, r, reply, remember)
         conn.hold()
 
         def start(engine: LuaEngine) -> None:
@@ -187,8 +190,10 @@ class Scripts:
             return
         calls.execute(r, args, proto, self.server.loading, answered)
 
-    def _done(self, r: Run, reply: bytes) -> None:
+    def _done(self, r: Run, reply: bytes, remember: bool = False) -> None:
         self.runs.pop(r.id, None)
+        if remember and r.compiled and r.body is not None:
+            self.remember(r.name, r.body)
         r.leave()
         r.slot.set(reply)
         r.conn.release_hold()

@@ -41,6 +41,7 @@ from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
 from .limits import Limits, fit_maxclients, give_back_freed_memory
+from .opsrate import OpsRate
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
 from .subscriptions import PubSub
@@ -269,6 +270,7 @@ class NodeServer:
         # could, but one rule is simpler).
         self.send_peers_early = opts.durability != "fsync"
         self.commands_processed = 0
+        self.ops_rate = OpsRate()  # INFO's instantaneous_ops_per_sec
         self.flushes = 0
         self.peer_writes = 0
         self.client_writes = 0
@@ -375,7 +377,8 @@ class NodeServer:
 
     def evict_clients(self) -> None:
         """maxmemory-clients: while all clients together hold more than it, close the
-        one holding the most (Redis' client eviction; peers are never evicted)."""
+        one holding the most (Redis' client eviction; peers are never evicted, nor the
+        clients that said CLIENT NO-EVICT on)."""
         limit = self.limits.maxmemory_clients
         if not limit:
             return
@@ -387,6 +390,8 @@ class NodeServer:
         for size, conn in sized:
             if total <= limit:
                 break
+            if conn.no_evict:
+                continue  # CLIENT NO-EVICT on: counted, never closed (as in Redis)
             log.warning("Evicting client: %s (it holds %d bytes; all clients %d, "
                         "maxmemory-clients %d)", conn.describe(), size, total, limit)
             self.evicted_clients += 1
@@ -516,6 +521,7 @@ class NodeServer:
             self.affinity.tick()
             self.pubsub.tick()
             mono = time.monotonic()
+            self.ops_rate.sample(mono * 1000, self.commands_processed)
             if mono >= self._next_unstick:
                 self._next_unstick = mono + UNSTICK_INTERVAL_S
                 for conn in list(self.clients.values()):
@@ -722,6 +728,7 @@ class NodeServer:
             maxclients=self.limits.maxclients,
             connections_received=self.connections_received,
             commands_processed=self.commands_processed,
+            ops_per_sec=self.ops_rate.per_sec(),
             flushes=self.flushes,
             peer_writes=self.peer_writes,
             client_writes=self.client_writes,
@@ -745,6 +752,7 @@ class NodeServer:
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO stats shows start again from 0."""
         self.commands_processed = 0
+        self.ops_rate.reset()
         self.connections_received = 0
         self.flushes = 0
         self.peer_writes = 0

@@ -141,10 +141,12 @@ class ClientConnection(asyncio.Protocol):
         self.lib_name = ""
         self.lib_ver = ""
         self.last_cmd = "NULL"
+        self.no_evict = False  # CLIENT NO-EVICT on: never closed by maxmemory-clients
         self.peer_name: str | None = None
         self.peer_pending: Any = None  # between DYN.PEER HELLO and PROOF (peerauth)
         self.closing = False
         self.created = time.monotonic()
+        self.last_active = server.node.now  # ms (node time) of its last command: idle
         self.peer = "?"
         self.local = "?"
         # Client input, read as Redis reads it (resp/request.py).
@@ -465,9 +467,25 @@ class ClientConnection(asyncio.Protocol):
 
     def memory(self) -> int:
         """Bytes this client makes the node hold: its input, and its unsent output."""
+        return self.held + self.output_bytes()
+
+    def output_bytes(self) -> int:
+        """Bytes of replies not yet written to the client (Redis' omem)."""
         t = self.transport
         unsent = t.get_write_buffer_size() if t is not None else 0
-        return self.held + unsent + sum(len(b) for b in self.out)
+        return unsent + sum(len(b) for b in self.out)
+
+    def query_bytes(self) -> int:
+        """Its input not yet parsed into arguments (Redis' qbuf)."""
+        return self.parser.query_bytes()
+
+    def argv_bytes(self) -> int:
+        """The arguments of the command being read (Redis' argv-mem)."""
+        return self.parser.args_bytes
+
+    def idle(self) -> int:
+        """Seconds since its last command (since it connected, if none)."""
+        return max(int(time.time() * 1000) - self.last_active, 0) // 1000
 
     def describe(self) -> str:
         return f"id={self.id} addr={self.peer} laddr={self.local} name={self.name!r}"
@@ -724,6 +742,7 @@ class ClientConnection(asyncio.Protocol):
         if self.server.monitors:
             feed(self.server.monitors, cmd, given, self.db, self.peer)
         self.last_cmd = name
+        self.last_active = self.node.now
         self.server.commands_processed += 1
         try:
             self._run(cmd, args, stat)

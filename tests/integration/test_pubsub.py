@@ -250,3 +250,57 @@ def test_an_expired_event_when_a_key_given_an_expiry_through_another_node_expire
         ps.close()
     finally:
         a.config_set("notify-keyspace-events", "")
+
+
+NEW_AND_MISS = [("GET", "kn2:none"), ("SETNX", "kn2:s", "v"), ("SETNX", "kn2:s", "w"),
+                ("APPEND", "kn2:a", "x"), ("APPEND", "kn2:a", "y"), ("HSET", "kn2:h", "f", "v"),
+                ("HSET", "kn2:h", "g", "v"), ("HGET", "kn2:none", "f"), ("HGET", "kn2:h", "f"),
+                ("LPUSH", "kn2:l", "x"), ("LPUSH", "kn2:l", "y"), ("GET", "kn2:s"),
+                ("SADD", "kn2:set", "m"), ("SCARD", "kn2:none")]
+
+
+def _events_of(writer: redis.Redis, setter: redis.Redis, subscriber: redis.Redis,
+               flags: str) -> list[tuple[str, str]]:
+    writer.delete(*{args[1] for args in NEW_AND_MISS})
+    setter.config_set("notify-keyspace-events", flags)
+    try:
+        ps = subscriber.pubsub()
+        ps.psubscribe("__keyevent@0__:*")
+        ps.subscribe("kn2:end")  # a marker: what was published before it has arrived
+        subscribed(ps, 2)
+        for args in NEW_AND_MISS:
+            writer.execute_command(*args)
+        writer.publish("kn2:end", "end")
+        got = []
+        while True:
+            m = drain(ps, 1)
+            assert m, f"the marker did not arrive after {got}"
+            if m[0]["channel"] == "kn2:end":
+                break
+            got.append((m[0]["channel"], m[0]["data"]))
+        ps.close()
+        return got
+    finally:
+        setter.config_set("notify-keyspace-events", "")
+
+
+def test_new_and_keymiss_events_as_redis(cluster: Cluster, real_redis: redis.Redis) -> None:
+    """n: a write that created its key (as its own read found it missing) publishes
+    "new" before its own event; m: a read of a missing key publishes "keymiss"; A
+    includes neither. The same events as redis-server's."""
+    a, b, c = cluster.clients
+    wait = "the setting to reach every node"
+    for flags, shown in (("Enm$hls", "$lshnEm"), ("EA", "AE")):
+        theirs = _events_of(real_redis, real_redis, real_redis, flags)
+        a.config_set("notify-keyspace-events", flags)
+        wait_until(lambda s=shown: c.config_get("notify-keyspace-events")
+                   ["notify-keyspace-events"] == s, 10, what=wait)
+        ours = _events_of(c, a, b, flags)
+        assert ours == theirs
+        if "n" in flags:
+            assert ("__keyevent@0__:new", "kn2:h") in theirs
+            assert ("__keyevent@0__:keymiss", "kn2:none") in theirs
+        else:
+            assert not [e for e in theirs if e[0].endswith(("new", "keymiss"))]
+    wait_until(lambda: all(x.config_get("notify-keyspace-events")["notify-keyspace-events"]
+                           == "" for x in cluster.clients), 10, what="notifications off")

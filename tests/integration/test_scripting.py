@@ -4,6 +4,7 @@ SCRIPT KILL while a script loops, and a script's client waiting for its reply.""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 
@@ -190,3 +191,31 @@ def test_write_commands_are_refused_in_read_only_scripts(cluster: Cluster) -> No
     with pytest.raises(redis.ResponseError, match="not allowed from script"):
         c.eval("return redis.call('multi')", 0)
     assert c.get("ro") == "1"
+
+
+def test_a_script_that_failed_to_compile_is_not_remembered_as_in_redis(
+        cluster: Cluster, real_redis: redis.Redis) -> None:
+    """EVAL or SCRIPT LOAD of code that does not compile leaves no script behind: EVALSHA
+    answers NOSCRIPT on every node and SCRIPT EXISTS 0, as redis-server does; a script that
+    compiled but failed while running is remembered."""
+    bad = "syntax error("
+    failing = "return redis.call('nosuchcommand')"
+    for r in (*cluster.clients, real_redis):
+        with pytest.raises(redis.exceptions.ResponseError, match="Error compiling script"):
+            r.eval(bad, 0)
+        with pytest.raises(redis.exceptions.ResponseError, match="Error compiling script"):
+            r.script_load(bad)
+        with pytest.raises(redis.exceptions.ResponseError, match="Unknown Redis command"):
+            r.eval(failing, 0)
+    bad_sha = hashlib.sha1(bad.encode()).hexdigest()
+    failing_sha = hashlib.sha1(failing.encode()).hexdigest()
+    for r in (*cluster.clients, real_redis):
+        assert r.script_exists(bad_sha) == [False]
+        with pytest.raises(redis.exceptions.NoScriptError,
+                           match="No matching script. Please use EVAL."):
+            r.evalsha(bad_sha, 0)
+    # the one that compiled is remembered by the node that ran it (Redis' EVAL cache)
+    for r in (*cluster.clients, real_redis):
+        assert r.script_exists(failing_sha) == [True]
+        with pytest.raises(redis.exceptions.ResponseError, match="Unknown Redis command"):
+            r.evalsha(failing_sha, 0)

@@ -180,11 +180,19 @@ def test_deliver_pushes_redis_messages_to_channel_and_pattern_subscribers() -> N
     # What redis-server 7.0 answers CONFIG GET with after CONFIG SET of `given`.
     ("KEA", "AKE"), ("Kg$lshzxetdnm", "AKm"), ("g", "g"), ("AKEmn", "AKEm"),
     ("g$lshzxet", "g$lshzxet"), ("g$lshzxetd", "A"), ("", ""), ("Elx", "lxE"),
+    ("En", "nE"), ("Enm$hls", "$lshnEm"),
 ])
 def test_events_flags_are_written_back_as_redis_writes_them(given: str, shown: str) -> None:
     flags = notify.parse_events(given)
     assert flags is not None
     assert notify.format_events(flags) == shown
+
+
+def test_n_is_kept_in_effect_after_a_though_not_written_back() -> None:
+    flags = notify.parse_events("AKEn")
+    assert flags is not None
+    assert notify.format_events(flags) == "AKE"
+    assert notify.parse_events(notify.stored_events(flags)) == flags
 
 
 def test_an_unknown_events_letter_is_refused() -> None:
