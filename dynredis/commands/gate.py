@@ -7,10 +7,9 @@ a key coordinated by the same node (cluster/affinity.py), SET NX has one winner 
 lock's compare-and-delete script deletes only the token it read, while the cluster is
 healthy. Plain reads and blind writes never wait here.
 
-A client's later commands wait while one of its read-then-writes is at a gate, from
-entering it until it wrote (`waiter`), as they wait for a command handed to another
-node: they would otherwise overtake it where Redis runs a connection's commands in
-order. A SET sent after a DEL of the same key would be written before the DEL read the
+A client's later commands on the same key wait while one of its read-then-writes is at
+the key's gate, from entering it until it wrote (`waiter`): they would otherwise
+overtake it where Redis runs a connection's commands in order. A SET sent after a DEL of the same key would be written before the DEL read the
 key and be deleted by it, or, written between the DEL's read and its write, be a
 sibling of the DEL's tombstone, older than it.
 
@@ -32,8 +31,8 @@ def _nothing() -> None:
     return None
 
 
-def _holding(body: Body, waiter: Any) -> Body:
-    """`body`, telling `waiter` once when it leaves the gate."""
+def _holding(body: Body, waiter: Any, key: bytes) -> Body:
+    """`body`, telling `waiter` once when it leaves `key`'s gate."""
     def run(leave: Leave) -> None:
         released = False
 
@@ -42,7 +41,7 @@ def _holding(body: Body, waiter: Any) -> Body:
             leave()
             if not released:
                 released = True
-                waiter.gate_passed()
+                waiter.gate_passed(key)
 
         body(leave_and_release)
 
@@ -57,14 +56,14 @@ class KeyGate:
     def enter(self, key: bytes, owner: Any, body: Body, waiter: Any = None) -> None:
         """Run `body(leave)` once `key` is free; `leave()` frees it (call it once).
         `waiter`: the client connection whose command this is: it runs nothing more
-        until the command left the gate (`gate_wait` / `gate_passed`)."""
+        on `key` until the command left the gate (`gate_wait` / `gate_passed`)."""
         if owner is not None and getattr(owner, "gated", None) is not None:
             # a script's command: its own keys are open to it, others are not gated
             body(_nothing)
             return
         if waiter is not None:
-            waiter.gate_wait()
-            body = _holding(body, waiter)
+            waiter.gate_wait(key)
+            body = _holding(body, waiter, key)
         queue = self.queues.get(key)
         if queue is not None:
             queue.append((owner, body))

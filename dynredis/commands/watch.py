@@ -12,7 +12,8 @@ every write acknowledged between the two reads is seen by the second.
 What it does not guarantee: the check and the batch are two steps. A write that lands
 after EXEC's check and before the batch's own writes (through another node) is not
 seen; the batch then runs over it as MULTI/EXEC does without WATCH. Writes through
-this node in that window are seen (they mark the watch dirty). See README "WATCH".
+this node in that window are seen (they mark the watch dirty), except those of
+commands that may write nothing (MAY_WRITE_NOTHING). See README "WATCH".
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from .table import Command, command, numkeys_keys
 ERR_WATCH_IN_MULTI = resp.error("ERR WATCH inside MULTI is not allowed")
 SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 FLUSHES = frozenset({"flushall", "flushdb", "swapdb"})
+# Read-then-writes that may decide to write nothing (DEL of a missing key, SET NX of a
+# present one, EXPIRE of a missing one ...): Redis touches a watched key only when such a
+# command changed it. They do not mark a watch when they run; a write they make changes
+# the key's version, which EXEC reads (a client's own command has written before its EXEC
+# runs: a connection's later commands wait for its read-then-writes).
+MAY_WRITE_NOTHING = frozenset({
+    "del", "unlink", "setnx", "getdel", "getex", "expire", "pexpire", "expireat",
+    "pexpireat", "persist"})
 _script_keys = numkeys_keys(2)
 
 
@@ -133,6 +142,8 @@ class Watchers:
         name = cmd.name
         if name in FLUSHES:
             self.touch_all()
+        elif name in MAY_WRITE_NOTHING or (name == "set" and len(args) > 3):
+            return  # left to EXEC's version read: see MAY_WRITE_NOTHING
         elif "write" in cmd.flags or name in SCRIPTS:
             self.touch(command_keys(cmd, args))
 

@@ -175,9 +175,10 @@ class ClientConnection(asyncio.Protocol):
         # A script of this client is running: its later commands wait for its reply
         # (they must see its effects, as in Redis).
         self.script_held = False
-        self.gate_waits = 0  # its read-then-writes in a key gate (commands/gate.py)
-        # Keys (as stored) its collection commands in flight work on, and a command of
-        # another kind on one of them, waiting for them (see _waits_for_collection).
+        # Keys (as stored) its read-then-writes in a key gate (commands/gate.py) and its
+        # collection commands in flight work on, and a later command waiting for them
+        # (see _waits_for_key).
+        self.gate_keys: dict[bytes, int] = {}
         self.coll_keys: dict[bytes, int] = {}
         self.after_coll: list[bytes] | None = None
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
@@ -304,14 +305,18 @@ class ClientConnection(asyncio.Protocol):
         """Who waits while one of its commands waits at a key gate: this connection."""
         return self
 
-    def gate_wait(self) -> None:
-        """One of its read-then-writes entered a key gate: run nothing more until it
-        has written (its later commands would overtake it: commands/gate.py)."""
-        self.gate_waits += 1
+    def gate_wait(self, key: bytes) -> None:
+        """One of its read-then-writes entered `key`'s gate: its later commands on the
+        key wait until it has written (they would overtake it: commands/gate.py)."""
+        self.gate_keys[key] = self.gate_keys.get(key, 0) + 1
 
-    def gate_passed(self) -> None:
-        self.gate_waits -= 1
-        if not self.gate_waits:
+    def gate_passed(self, key: bytes) -> None:
+        n = self.gate_keys.get(key, 0) - 1
+        if n > 0:
+            self.gate_keys[key] = n
+            return
+        self.gate_keys.pop(key, None)
+        if self.after_coll is not None:
             self._schedule_resume()
 
     def coll_started(self, key: bytes) -> None:
@@ -327,20 +332,27 @@ class ClientConnection(asyncio.Protocol):
         if self.after_coll is not None:
             self._schedule_resume()
 
-    def _waits_for_collection(self, args: list[bytes]) -> bool:
-        """Whether `args`, not a collection command, names a key one of this client's
-        collection commands still works on. Collection commands on one key run in the
-        order their key's coordinator gets them; any other command (DEL, TYPE, EXPIRE,
-        EXISTS ...) reads the key's header by quorum and would not see what an earlier
-        collection command of the same client has yet to write (a DEL sent after an SADD
-        would leave the member), where Redis runs a connection's commands in order."""
+    def _waits_for_key(self, args: list[bytes]) -> bool:
+        """Whether `args` names a key that one of this client's read-then-writes is
+        between reading and writing (any command waits for it), or, not being a
+        collection command, a key one of its collection commands still works on.
+        Collection commands on one key run in the order their key's coordinator gets
+        them; any other command (DEL, TYPE, EXPIRE ...) reads the key's header by quorum
+        and would not see what an earlier collection command has yet to write (a DEL
+        sent after an SADD would leave the member), where Redis runs a connection's
+        commands in order. Commands on other keys go on meanwhile."""
         cmd = lookup(args[0])
-        if cmd is None or cmd.name in COLLECTION_COMMANDS:
+        if cmd is None:
+            return False
+        coll = cmd.name in COLLECTION_COMMANDS
+        gate_keys = self.gate_keys
+        coll_keys = self.coll_keys
+        if not gate_keys and (coll or not coll_keys):
             return False
         db = self.db
-        keys = self.coll_keys
         for i in key_positions(cmd, args):
-            if storage_key(db, args[i]) in keys:
+            k = storage_key(db, args[i])
+            if k in gate_keys or (not coll and k in coll_keys):
                 return True
         return False
 
@@ -526,13 +538,12 @@ class ClientConnection(asyncio.Protocol):
         while True:
             if self.blocked is not None:
                 break  # still read (a disconnect is seen), not run until it answers
-            if (len(waiting) >= self.window or self.write_blocked or self.script_held
-                    or self.gate_waits):
+            if len(waiting) >= self.window or self.write_blocked or self.script_held:
                 self._pause()
                 break
             cmd = self.after_coll
             if cmd is not None:
-                if self.coll_keys and self._waits_for_collection(cmd):
+                if (self.coll_keys or self.gate_keys) and self._waits_for_key(cmd):
                     self._pause()
                     break
                 self.after_coll = None
@@ -548,7 +559,7 @@ class ClientConnection(asyncio.Protocol):
                 self._size_window()
                 if self.over_limit and not self._may_be_peer(cmd):
                     return
-                if self.coll_keys and self._waits_for_collection(cmd):
+                if (self.coll_keys or self.gate_keys) and self._waits_for_key(cmd):
                     self.after_coll = cmd
                     self._pause()
                     break
@@ -639,8 +650,7 @@ class ClientConnection(asyncio.Protocol):
     def _schedule_resume(self) -> None:
         """Come back to a paused client once nothing holds it any more."""
         if (self.paused and not self.resume_scheduled and not self.write_blocked
-                and not self.script_held and not self.gate_waits
-                and len(self.waiting) <= self.window // 2):
+                and not self.script_held and len(self.waiting) <= self.window // 2):
             self.resume_scheduled = True
             self.server.loop.call_soon(self._resume)  # type: ignore[union-attr]
 
