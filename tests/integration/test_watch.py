@@ -85,3 +85,35 @@ def test_a_watching_client_sees_redis_errors(cluster: Cluster) -> None:
     with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
         c.execute_command("WATCH")
     assert c.execute_command("UNWATCH") in (b"OK", "OK", True)
+
+
+@pytest.mark.parametrize("noop,changing", [
+    (["DEL", "watch:noop"], ["DEL", "watch:noop"]),
+    (["EXPIRE", "watch:noop", "100"], ["EXPIRE", "watch:noop", "100"]),
+    (["SET", "watch:noop", "x", "XX"], ["SET", "watch:noop", "x", "XX"]),
+    (["PERSIST", "watch:noop"], ["PERSIST", "watch:noop"]),
+], ids=["del", "expire", "set-xx", "persist"])
+def test_the_watching_clients_own_write_aborts_exec_only_if_it_changed_the_key(
+        cluster: Cluster, noop: list[str], changing: list[str]) -> None:
+    """As Redis: a command that changed nothing (the key missing, or PERSIST of a key
+    without a TTL) leaves the watch alone; the same command changing the key aborts."""
+    c = cluster.client(0, decode_responses=True)
+    try:
+        c.delete("watch:noop")
+        assert _own_write_then_exec(c, noop) == [True]  # changed nothing: EXEC runs
+        c.set("watch:noop", "v", ex=1000 if changing[0] == "PERSIST" else None)
+        assert _own_write_then_exec(c, changing) is None  # changed the key: EXEC aborts
+    finally:
+        c.close()
+
+
+def _own_write_then_exec(c: redis.Redis, write: list[str]) -> object:
+    with c.pipeline() as pipe:
+        pipe.watch("watch:noop")
+        pipe.execute_command(*write)
+        pipe.multi()
+        pipe.set("watch:marker", "ran")
+        try:
+            return pipe.execute()
+        except redis.WatchError:
+            return None
