@@ -185,7 +185,14 @@ def cmd_watch(c: Context, args: list[bytes]) -> bytes | None:
     failed: list[str] = []
     watchers = c.watchers
 
+    # the client's later commands on a watched key wait until its version is read (one
+    # of them changing the key first would go unseen: EXEC would compare its result)
+    waiter = getattr(c, "gate_waiter", None)
+
     def read(key: bytes) -> None:
+        if waiter is not None:
+            waiter.gate_wait(key)
+
         def got(err: str | None, version: bytes | None) -> None:
             if state.versions.get(key, b"") is None:  # (still watched)
                 state.versions[key] = version
@@ -195,6 +202,8 @@ def cmd_watch(c: Context, args: list[bytes]) -> bytes | None:
             if not left[0]:
                 slot.set(error_reply(failed[0]) if failed else resp.OK)
             state.read_done()
+            if waiter is not None:
+                waiter.gate_passed(key)
 
         read_version(c, key, got)
 

@@ -349,6 +349,8 @@ class ClientConnection(asyncio.Protocol):
         coll_keys = self.coll_keys
         if not gate_keys and (coll or not coll_keys):
             return False
+        if cmd.name == "exec":
+            return True  # its WATCH check reads the watched keys: after what came before
         db = self.db
         for i in key_positions(cmd, args):
             k = storage_key(db, args[i])

@@ -91,3 +91,20 @@ def test_a_connections_commands_take_effect_in_the_order_sent(
             if not check(reader, key):
                 wrong.append((key, replies))
     assert not wrong, f"{len(wrong)} of {cluster.nodes * KEYS_PER_HISTORY}: {wrong[:3]}"
+
+
+def test_exec_sees_the_watched_key_changed_by_the_clients_own_command_just_before(
+        cluster: Cluster) -> None:
+    """WATCH k, then a read-then-write of k (SET ... EX) and MULTI ... EXEC sent at once:
+    EXEC's check must come after that write (Redis aborts: the client changed k)."""
+    ran = []
+    for i in range(cluster.nodes):
+        for n in range(KEYS_PER_HISTORY // 2):
+            key = f"order:watch:{i}:{n}"
+            replies = send_back_to_back(cluster.ports[i], [
+                ["SET", key, "0"], ["WATCH", key], ["SET", key, "1", "EX", "100"],
+                ["MULTI"], ["SET", f"{key}:marker", "ran"], ["EXEC"]])
+            assert len(replies) == 6, replies
+            if replies[-1] is not None:
+                ran.append((key, replies))
+    assert not ran, f"EXEC ran after the watched key changed: {ran[:3]}"
