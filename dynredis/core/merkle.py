@@ -99,11 +99,6 @@ def keyed_digest(key: bytes, value: bytes) -> int:
     return xxh3_128_intdigest(key + value, len(key))
 
 
-def keyed_hash(key: bytes, value: bytes) -> bytes:
-    """`keyed_digest` as bytes: the value hash a keyed tree's `insert` takes."""
-    return keyed_digest(key, value).to_bytes(HASH_BYTES, "big")
-
-
 def entry_digest(key: bytes, value_hash: bytes) -> int:
     """One entry's contribution to its bucket's sum: a 128-bit int."""
     return int.from_bytes(
@@ -128,7 +123,7 @@ class MerkleTree:
 
     def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
                  keyed: bool = False) -> None:
-        # keyed: value hashes come from `keyed_hash` and already cover the key, so an
+        # keyed: value hashes come from `keyed_digest` and already cover the key, so an
         # entry's contribution is the value hash itself.
         self.keyed = keyed
         if fanout < 2 or depth < 1:

@@ -326,22 +326,22 @@ def test_partition_trees():
 
 
 def test_keyed_trees_find_exactly_the_differing_keys():
-    from dynredis.core.merkle import diff_keys, keyed_hash
+    from dynredis.core.merkle import diff_keys, keyed_digest
 
     a, b = MerkleTree(keyed=True), MerkleTree(keyed=True)
     for i in range(2000):
         k = b"k%d" % i
-        a.insert(k, keyed_hash(k, b"v"))
-        b.insert(k, keyed_hash(k, b"v"))
-    b.insert(b"k7", keyed_hash(b"k7", b"changed"))
+        a.insert_digest(k, keyed_digest(k, b"v"))
+        b.insert_digest(k, keyed_digest(k, b"v"))
+    b.insert_digest(b"k7", keyed_digest(b"k7", b"changed"))
     b.delete(b"k8")
-    a.insert(b"only-a", keyed_hash(b"only-a", b"v"))
+    a.insert_digest(b"only-a", keyed_digest(b"only-a", b"v"))
     assert a.root() != b.root()
     found = diff_keys(a, lambda d, idx: b.level(d, idx), lambda idx: b.buckets(idx))
     assert found == sorted([b"k7", b"k8", b"only-a"])
-    b.insert(b"k7", keyed_hash(b"k7", b"v"))
-    b.insert(b"k8", keyed_hash(b"k8", b"v"))
-    b.insert(b"only-a", keyed_hash(b"only-a", b"v"))
+    b.insert_digest(b"k7", keyed_digest(b"k7", b"v"))
+    b.insert_digest(b"k8", keyed_digest(b"k8", b"v"))
+    b.insert_digest(b"only-a", keyed_digest(b"only-a", b"v"))
     assert a.root() == b.root()
     # The same value under another key is a different entry.
-    assert keyed_hash(b"x", b"v") != keyed_hash(b"y", b"v")
+    assert keyed_digest(b"x", b"v") != keyed_digest(b"y", b"v")
