@@ -360,8 +360,7 @@ class NodeServer:
         if t is None or limit.none:
             return False
         used = link.unsent()
-        if (not limit.soft or used < limit.soft) and (not limit.hard or used < limit.hard):
-            # under both limits (every send of a healthy link): nothing to time
+        if limit.under(used):  # every send of a healthy link: nothing to time
             if self.peer_obuf_since:
                 self.peer_obuf_since.pop(link.name, None)
             return False

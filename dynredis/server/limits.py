@@ -63,6 +63,10 @@ class OutputLimit:
     def none(self) -> bool:
         return not self.hard and not self.soft
 
+    def under(self, used: int) -> bool:
+        """Below both the hard and the soft limit: `over` has nothing to time."""
+        return (not self.soft or used < self.soft) and (not self.hard or used < self.hard)
+
     def over(self, used: int, since: float, now: float) -> tuple[bool, float]:
         """Redis' checkClientOutputBufferLimits: (limit reached, new soft-limit start;
         0.0 while under the soft limit)."""
