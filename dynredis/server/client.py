@@ -180,7 +180,7 @@ class ClientConnection(asyncio.Protocol):
         # (see _waits_for_key).
         self.gate_keys: dict[bytes, int] = {}
         self.coll_keys: dict[bytes, int] = {}
-        self.after_coll: list[bytes] | None = None
+        self.held_cmd: list[bytes] | None = None
         self.gate = server.gate  # read-then-writes of one key, one at a time (commands/gate.py)
         # A blocking command (commands/blocking.py) in progress: True during its first
         # attempt, then the core's waiter while it waits; its later commands wait (the
@@ -316,7 +316,7 @@ class ClientConnection(asyncio.Protocol):
             self.gate_keys[key] = n
             return
         self.gate_keys.pop(key, None)
-        if self.after_coll is not None:
+        if self.held_cmd is not None:
             self._schedule_resume()
 
     def coll_started(self, key: bytes) -> None:
@@ -329,7 +329,7 @@ class ClientConnection(asyncio.Protocol):
             self.coll_keys[key] = n
             return
         self.coll_keys.pop(key, None)
-        if self.after_coll is not None:
+        if self.held_cmd is not None:
             self._schedule_resume()
 
     def _waits_for_key(self, args: list[bytes]) -> bool:
@@ -543,12 +543,12 @@ class ClientConnection(asyncio.Protocol):
             if len(waiting) >= self.window or self.write_blocked or self.script_held:
                 self._pause()
                 break
-            cmd = self.after_coll
+            cmd = self.held_cmd
             if cmd is not None:
                 if (self.coll_keys or self.gate_keys) and self._waits_for_key(cmd):
                     self._pause()
                     break
-                self.after_coll = None
+                self.held_cmd = None
             else:
                 cmd = parser.command(not self.authed)
                 if cmd is None:
@@ -562,7 +562,7 @@ class ClientConnection(asyncio.Protocol):
                 if self.over_limit and not self._may_be_peer(cmd):
                     return
                 if (self.coll_keys or self.gate_keys) and self._waits_for_key(cmd):
-                    self.after_coll = cmd
+                    self.held_cmd = cmd
                     self._pause()
                     break
             server.set_now()  # a request's deadline counts from its start, not the read's
