@@ -22,6 +22,9 @@ def noperm(reason: str, name: str) -> bytes:
     if reason == "key":
         return resp.error("NOPERM this user has no permissions to access one of the keys "
                           "used as arguments")
+    if reason == "channel":
+        return resp.error("NOPERM this user has no permissions to access one of the "
+                          "channels used as arguments")
     return resp.error(f"NOPERM this user has no permissions to run the '{name}' command")
 
 
@@ -128,8 +131,9 @@ def cmd_acl_dryrun(c: Context, args: list[bytes]) -> bytes:
     if denied is None:
         return resp.OK
     reason, name = denied
-    if reason == "key":
-        return resp.bulk(f"This user has no permissions to access the '{name}' key".encode())
+    if reason in ("key", "channel"):
+        return resp.bulk(f"This user has no permissions to access the '{name}' {reason}"
+                         .encode())
     return resp.bulk(f"This user has no permissions to run the '{name}' command".encode())
 
 

@@ -26,6 +26,8 @@ ERR_WRITE_RO = b"-ERR Write commands are not allowed from read-only scripts.\r\n
 ERR_ACL_COMMAND = b"-ERR The user executing the script can't run this command or subcommand\r\n"
 ERR_ACL_KEY = (b"-ERR The user executing the script can't access at least one of the keys "
                b"mentioned in the command arguments\r\n")
+ERR_ACL_CHANNEL = (b"-ERR The user executing the script can't publish to the channel "
+                   b"mentioned in the command\r\n")
 ERR_ACL_CHECK = b"-ERR Invalid command passed to redis.acl_check_cmd()\r\n"
 ERR_LOADING = b"-LOADING dynredis is linking to its peers\r\n"
 
@@ -107,7 +109,9 @@ def refusal(run: Any, cmd: Command | None, sub: Command | None, args: list[bytes
     if perms is not None:
         denied = perms.denial(cmd, args)
         if denied is not None:
-            return ERR_ACL_KEY if denied[0] == "key" else ERR_ACL_COMMAND
+            reason = denied[0]
+            return ERR_ACL_KEY if reason == "key" else \
+                ERR_ACL_CHANNEL if reason == "channel" else ERR_ACL_COMMAND
     if "write" in flags:
         if run.no_writes:
             return ERR_WRITE_RO

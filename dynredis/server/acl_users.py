@@ -2,7 +2,7 @@
 
 Supported rules (as Redis spells them): `on` `off`, `>pass` `<pass` `#sha256` `!sha256`
 `nopass` `resetpass`, `~pattern` `allkeys` `resetkeys`, `&pattern` `allchannels`
-`resetchannels` (kept and shown; there is no pub/sub), `+@all`/`allcommands`
+`resetchannels` (checked as Redis 7 checks them: see `channel_denial`), `+@all`/`allcommands`
 `-@all`/`nocommands`, `+@category` `-@category`, `+command` `-command`,
 `+command|sub` `-command|sub`, `sanitize-payload` `skip-sanitize-payload`, `reset`.
 Commands are the ones dynredis serves, with Redis' ACL categories. Refused with an
@@ -19,6 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from ..commands.glob import stringmatch
 from ..commands.metadata import spec_keys
@@ -186,8 +187,8 @@ class User:
         return self._allowed
 
     def unrestricted(self) -> bool:
-        """May run everything on every key: no check needed per command."""
-        return self.all_commands and self.keys == ["*"] \
+        """May run everything on every key and channel: no check needed per command."""
+        return self.all_commands and self.keys == ["*"] and self.channels == ["*"] \
             and self.allowed() >= frozenset(catalog().categories)
 
     def check_password(self, password: bytes) -> bool:
@@ -258,7 +259,8 @@ class User:
 
     def denial(self, cmd: Command, args: list[bytes]) -> tuple[str, str] | None:
         """None if the user may run `args`; else (reason, object): ("command",
-        "config|set") or ("key", the key)."""
+        "config|set"), ("key", the key) or ("channel", the channel), checked in Redis'
+        order (command, keys, channels)."""
         name = cmd.name
         if cmd.subcommands and len(args) > 1:
             sub = cmd.subcommands.get(args[1].decode("utf-8", "replace").lower())
@@ -266,13 +268,53 @@ class User:
                 name = sub.name
         if name not in self.allowed():
             return "command", name
-        if self.keys == ["*"] or not (cmd.first_key or cmd.keys_of
-                                      or "movablekeys" in cmd.flags):
-            return None
-        for key in command_keys(cmd, args):
-            if not any(stringmatch(p.encode(), key) for p in self.keys):
-                return "key", key.decode("utf-8", "replace")
+        if self.keys != ["*"] and (cmd.first_key or cmd.keys_of
+                                   or "movablekeys" in cmd.flags):
+            for key in command_keys(cmd, args):
+                if not any(stringmatch(p.encode(), key) for p in self.keys):
+                    return "key", key.decode("utf-8", "replace")
+        channel = self.channel_denial(cmd.name, args)
+        if channel is not None:
+            return "channel", channel.decode("utf-8", "replace")
         return None
+
+    def channel_denial(self, name: str, args: list[bytes]) -> bytes | None:
+        """The first channel argument of a pub/sub command the user's `&` patterns do
+        not allow, or None. As Redis 7: PUBLISH, SPUBLISH, SUBSCRIBE and SSUBSCRIBE
+        name channels, which must match one of the patterns; PSUBSCRIBE names patterns,
+        each of which must equal one of the user's patterns (a pattern's matches cannot
+        be compared with another's); unsubscribing is always allowed."""
+        where = CHANNEL_ARGS.get(name)
+        if where is None or self.channels == ["*"]:
+            return None
+        first, last = where
+        for arg in args[first:last]:
+            if not self.may_access(arg, literal=name == "psubscribe"):
+                return arg
+        return None
+
+    def may_access(self, channel: bytes, literal: bool = False) -> bool:
+        """Whether a subscription to `channel` (a pattern, if `literal`) is allowed."""
+        if self.channels == ["*"]:
+            return True
+        if literal:
+            return any(p.encode() == channel for p in self.channels)
+        return any(stringmatch(p.encode(), channel) for p in self.channels)
+
+    def may_keep(self, subs: Any) -> bool:
+        """Whether a connection's subscriptions (a SubState) are all still allowed."""
+        if self.channels == ["*"]:
+            return True
+        return all(self.may_access(c) for c in subs.channels) \
+            and all(self.may_access(c) for c in subs.shard) \
+            and all(self.may_access(p, literal=True) for p in subs.patterns)
+
+
+# Pub/sub commands' channel arguments: args[first:last] (last None: to the end).
+CHANNEL_ARGS: dict[str, tuple[int, int | None]] = {
+    "publish": (1, 2), "spublish": (1, 2),
+    "subscribe": (1, None), "ssubscribe": (1, None), "psubscribe": (1, None),
+}
 
 
 def command_keys(cmd: Command, args: list[bytes]) -> list[bytes]:

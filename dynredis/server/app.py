@@ -591,15 +591,21 @@ class NodeServer:
 
     def _users_changed(self, names: set[str]) -> None:
         """ACL users changed (here or on another node): connections of those users get
-        their new rules at once; those of a deleted user are closed."""
+        their new rules at once; those of a deleted user are closed, and so are those
+        subscribed to a channel or pattern their user may no longer access (as Redis)."""
         users = self.users
         for conn in list(self.clients.values()):
             if conn.user not in names:
                 continue
-            if users.get(conn.user) is None:
+            user = users.get(conn.user)
+            if user is None:
                 conn.close_after_reply()
-            else:
-                conn.perms = users.restrictions(conn.user)
+                continue
+            conn.perms = users.restrictions(conn.user)
+            if conn.subscribed and not user.may_keep(conn.subs):
+                log.info("Closing client subscribed to channels its user may no longer "
+                         "access: %s", conn.describe())
+                conn.drop()
 
     def _check_linked(self, mono: float) -> None:
         """Serve data commands once every other member has been heard from (its link

@@ -242,3 +242,81 @@ def test_the_default_user_of_a_node_with_a_password(cluster_factory) -> None:  #
     with socket.create_connection((HOST, c.ports[0]), timeout=10) as raw:
         raw.sendall(resp_command(b"ACL", b"WHOAMI"))
         assert raw.recv(100) == b"-NOAUTH Authentication required.\r\n"
+
+
+class Raw:
+    """A raw connection: one command, its reply as parsed by hiredis (errors as values)."""
+
+    def __init__(self, port: int) -> None:
+        import hiredis
+
+        self.sock = socket.create_connection((HOST, port), timeout=10)
+        self.reader = hiredis.Reader()
+
+    def __call__(self, *args: str) -> object:
+        self.sock.sendall(resp_command(*(a.encode() for a in args)))
+        return self.read()
+
+    def read(self) -> object:
+        while (reply := self.reader.gets()) is False:
+            data = self.sock.recv(65536)
+            if not data:
+                return "CLOSED"
+            self.reader.feed(data)
+        return f"ERROR {reply}" if isinstance(reply, Exception) else reply
+
+    def closed(self) -> bool:
+        """The server closed it (nothing more to read before the end)."""
+        try:
+            return self.sock.recv(100) == b""
+        except OSError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_channels_are_checked_as_redis_checks_them(cluster: Cluster,
+                                                   real_redis: redis.Redis) -> None:
+    """A user's `&` patterns decide which channels it may publish to and subscribe to
+    (PSUBSCRIBE: only the patterns themselves); a change that takes a channel away
+    closes the user's connections subscribed to it, and keeps the others."""
+    name = fresh()
+    rules = ("on", ">pw", "~*", "+@all", "resetchannels", "&news*", "&exact")
+    admins = (cluster.client(0), real_redis)
+    for r in admins:
+        assert wire(r, "ACL", "SETUSER", name, *rules) == "OK"
+    ports = (cluster.ports[0], real_redis.port)  # type: ignore[attr-defined]
+    conns = [(Raw(p), Raw(p)) for p in ports]
+    try:
+        for a, b in conns:
+            assert a("AUTH", name, "pw") == b("AUTH", name, "pw") == b"OK"
+        for args in (("PUBLISH", "news1", "m"), ("PUBLISH", "sport", "m"),
+                     ("SPUBLISH", "sport", "m"), ("PUBLISH", "exactly", "m"),
+                     ("SUBSCRIBE", "sport"), ("SUBSCRIBE", "news1", "sport"),
+                     ("SSUBSCRIBE", "sport"), ("PSUBSCRIBE", "news1*"), ("PSUBSCRIBE", "n*"),
+                     ("EVAL", "return redis.pcall('publish', 'sport', 'x')", "0"),
+                     ("EVAL", "return redis.pcall('publish', 'news2', 'x')", "0"),
+                     ("PSUBSCRIBE", "news*"), ("UNSUBSCRIBE", "sport")):
+            got, want = conns[0][0](*args), conns[1][0](*args)
+            assert got == want, args
+        for _, b in conns:
+            assert b("SUBSCRIBE", "exact") == [b"subscribe", b"exact", 1]
+        for args in (("ACL", "DRYRUN", name, "PUBLISH", "sport", "x"),
+                     ("ACL", "DRYRUN", name, "PSUBSCRIBE", "news1*"),
+                     ("ACL", "DRYRUN", name, "SSUBSCRIBE", "news1", "x"),
+                     ("ACL", "DRYRUN", name, "PUBLISH", "news1", "x")):
+            assert wire(admins[0], *args) == wire(admins[1], *args), args
+        # news* is taken away: the connection subscribed to it is closed, the one
+        # subscribed to `exact` (still allowed) stays.
+        for r in admins:
+            assert wire(r, "ACL", "SETUSER", name, "resetchannels", "&exact") == "OK"
+        for a, b in conns:
+            assert a.closed()
+            assert b("PING") == [b"pong", b""]
+    finally:
+        for a, b in conns:
+            a.close()
+            b.close()
+        for r in admins:
+            wire(r, "ACL", "DELUSER", name)
