@@ -357,6 +357,25 @@ def test_a_hint_rewritten_while_its_owner_is_down_holds_the_latest_write() -> No
     assert sim.stored(c, b"k") == sim.stored(a, b"k")
 
 
+def test_flushall_drops_the_hints_with_the_data_and_the_count_follows() -> None:
+    """FLUSHALL wipes the hint partition too: the node says it holds no hint, and the
+    owner, once back, gets none of the flushed writes."""
+    sim = SimCluster(3, seed=27, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.run(5000)
+    keys = [b"f%d" % i for i in range(10)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+    assert sim.nodes[a].hints == len(keys)
+    sim.call(a, "flush_all")
+    assert sim.nodes[a].hints == 0 == sim.hints_held()[a]
+    sim.start(c)
+    sim.run(5000)
+    assert all(sim.stored(c, key) is None for key in keys)
+    assert sim.nodes[a].stats.hints_delivered == 0
+
+
 def test_a_backlog_of_hints_streams_in_windows_not_one_batch_a_round() -> None:
     """Thousands of hints reach their owner within a few handoff rounds: the window of
     unacknowledged hints is topped up as acknowledgements return."""
