@@ -6,7 +6,9 @@ durable as data). Where no fallback exists (a cluster of exactly N nodes), the w
 coordinator keeps the hint itself (writes.py). Hints whose owner is up again are sent
 to it as a stream: at most `handoff_batch` unacknowledged at a time, topped up as
 acknowledgements come back, so a backlog of a long outage moves at the pace the owner
-takes it (the hints are looked for once a second while none are in flight). The owner
+takes it (the hints are looked for once a second while none are in flight, and only
+those of owners that are up: hints are keyed by owner first, and a count per owner
+says whose there are, so hints piling up for a down owner cost a round nothing). The owner
 merges each as a replica write and acknowledges it with the digest of what it was
 sent, and the hint is dropped only if it still holds exactly that (a write that
 arrived meanwhile is handed off in a later round).
@@ -21,7 +23,7 @@ from . import clock as dvv
 from . import messages as m
 from . import obj as objmod
 from .collstore import merged_record
-from .hints import HINT_PARTITION, hint_key, parse_hint_key
+from .hints import HINT_PARTITION, hint_key, hint_prefix, parse_hint_key
 from .records import ELEM_BASE
 
 if TYPE_CHECKING:
@@ -33,7 +35,12 @@ class Handoff:
         self.node = node
         self.engine = node.engine
         self.stats = node.stats
-        self.stored = sum(1 for _ in self.engine.scan(HINT_PARTITION))  # hints held
+        # Hints held, in all and by owner (an owner with none is absent).
+        self.by_owner: dict[str, int] = {}
+        for hk, _ in self.engine.scan(HINT_PARTITION, 1):
+            owner = parse_hint_key(hk)[0]
+            self.by_owner[owner] = self.by_owner.get(owner, 0) + 1
+        self.stored = sum(self.by_owner.values())
         self.inflight: dict[bytes, int] = {}  # hint key -> when it may be sent again
         self.next_round = 0
         self.more = False  # the last round stopped at the window: more hints wait
@@ -45,17 +52,25 @@ class Handoff:
         """The hint kept for `owner` of `key`, if any."""
         return self.engine.get(HINT_PARTITION, hint_key(owner, p, key))
 
-    def store(self, owner: str, p: int, key: bytes, enc: bytes) -> None:
-        """Keep a write meant for a down primary until it can be handed off."""
+    def store(self, owner: str, p: int, key: bytes, enc: bytes,
+              base: bytes | None = None) -> None:
+        """Keep a write meant for a down primary until it can be handed off. `base`,
+        when given, is a version `enc` was built on (so covers): a hint holding exactly
+        it is replaced without decoding and merging (the coordinator's next write of a
+        key whose owner is still down)."""
         engine = self.engine
         hk = hint_key(owner, p, key)
         old = engine.get(HINT_PARTITION, hk)
         if old is None:
             engine.put(HINT_PARTITION, hk, enc)
             self.stored += 1
+            self.by_owner[owner] = self.by_owner.get(owner, 0) + 1
             self.stats.hints_created += 1
             return
         if old == enc:
+            return
+        if old == base:
+            engine.put(HINT_PARTITION, hk, enc)
             return
         if p >= ELEM_BASE:
             merged = merged_record(key, old, enc)
@@ -65,6 +80,13 @@ class Handoff:
             merged = objmod.encode(clock)
         if merged != old:
             engine.put(HINT_PARTITION, hk, merged)
+
+    def wiped(self) -> None:
+        """The engine was emptied (FLUSHALL): no hint is held any more."""
+        self.stored = 0
+        self.by_owner.clear()
+        self.inflight.clear()
+        self.more = False
 
     def tick(self, now: int) -> None:
         """Send hints whose owner is up again: a round when one is due (once a
@@ -89,19 +111,20 @@ class Handoff:
             return
         down = node.membership.down
         members = node.membership.members
-        for hk, enc in self.engine.scan(HINT_PARTITION):
-            if hk in inflight:
-                continue
-            owner, p, key = parse_hint_key(hk)
+        for owner in sorted(self.by_owner):
             if owner in down or owner not in members:
                 continue
-            inflight[hk] = now + cfg.timeout_ms
-            node.send(owner, m.hint(hk, key, enc, p))
-            self.stats.handoffs_sent += 1
-            budget -= 1
-            if budget == 0:
-                self.more = True  # a backlog: on_ack tops the window up
-                break
+            for hk, enc in self.engine.scan_prefix(HINT_PARTITION, hint_prefix(owner)):
+                if hk in inflight:
+                    continue
+                _, p, key = parse_hint_key(hk)
+                inflight[hk] = now + cfg.timeout_ms
+                node.send(owner, m.hint(hk, key, enc, p))
+                self.stats.handoffs_sent += 1
+                budget -= 1
+                if budget == 0:
+                    self.more = True  # a backlog: on_ack tops the window up
+                    return
 
     def on_hint(self, src: str, msg: tuple) -> None:
         _, hk, key, enc, p = msg
@@ -116,6 +139,12 @@ class Handoff:
         if current is not None and objmod.digest(current) == digest:
             self.engine.delete(HINT_PARTITION, hk)
             self.stored -= 1
+            owner = parse_hint_key(hk)[0]
+            left = self.by_owner.get(owner, 0) - 1
+            if left > 0:
+                self.by_owner[owner] = left
+            else:
+                self.by_owner.pop(owner, None)
             self.stats.hints_delivered += 1
         if self.more and len(self.inflight) <= self.node.cfg.handoff_batch // 2:
             self.send_round(self.node.now)

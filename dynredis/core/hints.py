@@ -12,7 +12,12 @@ HINT_PARTITION = 0xFFFF  # beyond any ring's partitions (ring sizes are at most 
 
 
 def hint_key(owner: str, partition: int, key: bytes) -> bytes:
-    return owner.encode() + b"\x00" + partition.to_bytes(2, "big") + key
+    return hint_prefix(owner) + partition.to_bytes(2, "big") + key
+
+
+def hint_prefix(owner: str) -> bytes:
+    """What every hint key for `owner` starts with (and no other owner's does)."""
+    return owner.encode() + b"\x00"
 
 
 def parse_hint_key(hk: bytes) -> tuple[str, int, bytes]:

@@ -300,6 +300,7 @@ class Node:
         """Forget every key this node holds (FLUSHALL)."""
         self.local.wipe()
         self.coll.wipe()
+        self.handoff.wiped()
 
     # --- effects ---------------------------------------------------------------------
 

@@ -242,8 +242,9 @@ class Writes:
         self.local.put(p, key, enc, base)
         for owner in route.missing:
             # No fallback took this primary's copy: keep it as a hint here, handed
-            # off when the primary is back (it does not count toward W).
-            node.handoff.store(owner, p, key, enc)
+            # off when the primary is back (it does not count toward W). `new` covers
+            # `base`: a hint of the previous write here is replaced, not merged.
+            node.handoff.store(owner, p, key, enc, base)
         extra = route.pending
         op = PutOp(len(route.targets) + len(extra), w + len(extra), self.cfg.n, cb, new,
                    route.write_targets, key, p, enc)

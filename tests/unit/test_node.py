@@ -5,6 +5,7 @@ from __future__ import annotations
 from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
+from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config
 from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
@@ -283,6 +284,96 @@ def test_in_a_cluster_of_exactly_n_the_coordinator_keeps_the_hint_and_hands_it_o
     assert all(sim.stored(c, key) is not None for key in keys)
     assert sim.hints_held() == {a: 0, b: 0, c: 0}
     assert sim.nodes[b].stats.hints_delivered == 150
+
+
+def test_a_coordinator_sends_nothing_to_a_stopped_replica_and_waits_on_nothing() -> None:
+    """A replica stopped (as SIGSTOP does: its links stay, nothing answers) and seen
+    down: the coordinator's reads and writes go to the replicas it needs only, each is
+    over (nothing left pending) once they answered, and the handoff rounds never read
+    the hints piling up for the stopped replica."""
+    sim = SimCluster(3, seed=25, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.run(5000)
+    assert c in sim.nodes[a].down
+    sent: dict[tuple[str, str], int] = {}
+    send = sim._send
+
+    def counting(src: str, dst: str, msg: tuple) -> None:
+        sent[(dst, msg[0])] = sent.get((dst, msg[0]), 0) + 1
+        send(src, dst, msg)
+
+    sim._send = counting  # type: ignore[method-assign]
+    engine = sim.sn[a].engine
+    read: list[bytes] = []
+    scan, scan_prefix = engine.scan, engine.scan_prefix
+
+    def counted(part, it):
+        for hk, enc in it:
+            if part == HINT_PARTITION:
+                read.append(hk)
+            yield hk, enc
+
+    engine.scan = lambda part, head=0: counted(part, scan(part, head))  # type: ignore
+    engine.scan_prefix = lambda part, pre: counted(part, scan_prefix(part, pre))  # type: ignore
+    keys = [b"w%d" % i for i in range(200)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+        assert value(sim.get(a, key)) == b"v"
+        node = sim.nodes[a]
+        assert (len(node.writes.pending), len(node.reads.pending)) == (0, 0)
+    sim.run(3000)  # handoff rounds, while c is still down
+    assert read == []
+    assert sim.hints_held()[a] == len(keys)
+    to_c = {kind: n for (dst, kind), n in sent.items() if dst == c}
+    assert set(to_c) <= {"hb", "gs"}, to_c  # heartbeats and gossip only
+    assert sent[(b, "p")] == len(keys) and sent[(b, "g")] == len(keys)
+    sim.start(c)
+    sim.run(5000)
+    assert sim.hints_held()[a] == 0
+    assert all(sim.stored(c, key) == sim.stored(a, key) for key in keys)
+
+
+def test_a_hint_rewritten_while_its_owner_is_down_holds_the_latest_write() -> None:
+    """Each write of a key through the same coordinator replaces the hint its previous
+    write left (the new version covers it): one hint per key, the latest value, which
+    the owner holds once it is back."""
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.run(5000)
+    for i in range(5):
+        assert sim.put(a, b"k", b"v%d" % i)[0] is None
+    assert sim.put(b, b"k", b"from-b")[0] is None  # a hint on b; a's copy is behind
+    assert sim.put(a, b"k", b"v5")[0] is None
+    assert sim.hints_held() == {a: 1, b: 1, c: 0}
+    p = sim.nodes[a].partition(b"k")
+    assert sim.nodes[a].handoff.held(c, p, b"k") == sim.stored(a, b"k")
+    assert sim.nodes[a].stats.hints_created == 1
+    sim.start(c)
+    sim.run(5000)
+    assert sim.hints_held() == {a: 0, b: 0, c: 0}
+    assert value(sim.get(c, b"k")) == b"v5"
+    assert sim.stored(c, b"k") == sim.stored(a, b"k")
+
+
+def test_flushall_drops_the_hints_with_the_data_and_the_count_follows() -> None:
+    """FLUSHALL wipes the hint partition too: the node says it holds no hint, and the
+    owner, once back, gets none of the flushed writes."""
+    sim = SimCluster(3, seed=27, config=Config(timeout_ms=300, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    sim.run(5000)
+    keys = [b"f%d" % i for i in range(10)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+    assert sim.nodes[a].hints == len(keys)
+    sim.call(a, "flush_all")
+    assert sim.nodes[a].hints == 0 == sim.hints_held()[a]
+    sim.start(c)
+    sim.run(5000)
+    assert all(sim.stored(c, key) is None for key in keys)
+    assert sim.nodes[a].stats.hints_delivered == 0
 
 
 def test_a_backlog_of_hints_streams_in_windows_not_one_batch_a_round() -> None:
