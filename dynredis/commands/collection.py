@@ -292,13 +292,31 @@ def _counting(op: Op, stats: Any) -> Op:
     return counted
 
 
+WRONGTYPE = ERR_WRONGTYPE
+
+
 def wrong_type(view: KeyView, type_name: str) -> bool:
     """True if the key exists and holds another type than `type_name`."""
     t = view.type()
     return t is not None and t != type_name
 
 
-WRONGTYPE = ERR_WRONGTYPE
+def typed_op(type_name: str, body: Callable[[KeyView], bytes],
+             missing: bytes | None = None) -> Op:
+    """The op of a command on one collection type: WRONGTYPE for a key of another type,
+    `missing` for no key (None: `body` runs then too, as on an empty collection), else
+    `body(view)`. The checks every collection command makes first, in Redis' order."""
+
+    def op(v: KeyView) -> bytes:
+        t = v.type()
+        if t is None:
+            if missing is not None:
+                return missing
+        elif t != type_name:
+            return WRONGTYPE
+        return body(v)
+
+    return op
 
 
 # --- generic steps of plans --------------------------------------------------------------
