@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..core.collview import KeyView
 from ..core.records import LIST
 from ..resp import encode as resp
-from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, wrong_type
+from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, typed_op
 from .databases import shown
 from .listops import LEFT, RIGHT, WRONG, move, parse_where, pop_first, pop_items, push_items
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
@@ -78,15 +78,10 @@ def _range(llen: int, start: int, end: int) -> tuple[int, int]:
 def _push(args: list[bytes], where: int, only_existing: bool) -> Built:
     key, values = args[1], args[2:]
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None and only_existing:
-            return resp.ZERO
-        if t is not None and t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         return resp.integer(push_items(v, where, values))
 
-    return key, op
+    return key, typed_op("list", body, resp.ZERO if only_existing else None)
 
 
 @collection_command("lpush", -3, PUSH_FLAGS, 1, 1, 1, "list",
@@ -121,12 +116,7 @@ def build_linsert(args: list[bytes], proto: int) -> Built | bytes:
     if side not in (b"BEFORE", b"AFTER"):
         return ERR_SYNTAX
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return resp.ZERO
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         for i, pos in enumerate(order):  # O(n) from the head, as Redis seeks the pivot
             if v.get(LIST, pos) == pivot:
@@ -137,7 +127,7 @@ def build_linsert(args: list[bytes], proto: int) -> Built | bytes:
                 return resp.integer(v.count(LIST))
         return resp.integer(-1)
 
-    return key, op
+    return key, typed_op("list", body, resp.ZERO)
 
 
 # --- pops ------------------------------------------------------------------------------
@@ -153,17 +143,13 @@ def _pop(args: list[bytes], proto: int, where: int) -> Built | bytes:
             return parsed
         count = parsed
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return resp.nil(proto) if count is None else nil_array(proto)
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         if count is None:
             return resp.bulk(pop_items(v, where, 1)[0])
         return bulks(pop_items(v, where, count))
 
-    return args[1], op
+    missing = resp.nil(proto) if count is None else nil_array(proto)
+    return args[1], typed_op("list", body, missing)
 
 
 @collection_command("lpop", -2, WRITE_FAST, 1, 1, 1, "list",
@@ -261,12 +247,10 @@ def build_rpoplpush(args: list[bytes], proto: int) -> Plan | bytes:
 @collection_command("llen", 2, ("readonly", "fast"), 1, 1, 1, "list",
                     "Get the length of a list")
 def build_llen(args: list[bytes], proto: int) -> Built | bytes:
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         return resp.integer(v.count(LIST))
 
-    return args[1], op
+    return args[1], typed_op("list", body)
 
 
 @collection_command("lindex", 3, ("readonly",), 1, 1, 1, "list",
@@ -274,18 +258,13 @@ def build_llen(args: list[bytes], proto: int) -> Built | bytes:
 def build_lindex(args: list[bytes], proto: int) -> Built | bytes:
     index = parse_int(args[2])
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()  # Redis looks the key up before it parses the index
-        if t is None:
-            return resp.nil(proto)
-        if t != "list":
-            return WRONGTYPE
-        if index is None:
+    def body(v: KeyView) -> bytes:
+        if index is None:  # after the key's type: Redis looks the key up first
             return ERR_NOT_INT
         pos = _index(v, index)
         return resp.nil(proto) if pos is None else resp.bulk(v.get(LIST, pos))
 
-    return args[1], op
+    return args[1], typed_op("list", body, resp.nil(proto))
 
 
 @collection_command("lrange", 4, ("readonly",), 1, 1, 1, "list",
@@ -295,14 +274,12 @@ def build_lrange(args: list[bytes], proto: int) -> Built | bytes:
     if start is None or end is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         lo, hi = _range(len(order), start, end)
         return bulks([v.get(LIST, pos) for pos in order.islice(lo, hi)])
 
-    return args[1], op
+    return args[1], typed_op("list", body)
 
 
 def _lpos_args(args: list[bytes]) -> tuple[int, int, int] | bytes:
@@ -355,12 +332,7 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
     if not forward:
         rank = _wrap(-rank)  # RANK -9223372036854775808 stays negative, as in Redis
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return resp.EMPTY_ARRAY if count != -1 else resp.nil(proto)
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         llen = len(order)
         found: list[int] = []
@@ -379,7 +351,8 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
             return resp.array([resp.integer(i) for i in found])
         return resp.integer(found[0]) if found else resp.nil(proto)
 
-    return args[1], op
+    missing = resp.EMPTY_ARRAY if count != -1 else resp.nil(proto)
+    return args[1], typed_op("list", body, missing)
 
 
 # --- updates ---------------------------------------------------------------------------
@@ -390,12 +363,7 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
 def build_lset(args: list[bytes], proto: int) -> Built | bytes:
     index, value = parse_int(args[2]), args[3]
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return ERR_NO_KEY
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         if index is None:
             return ERR_NOT_INT
         pos = _index(v, index)
@@ -404,7 +372,7 @@ def build_lset(args: list[bytes], proto: int) -> Built | bytes:
         v.put(LIST, pos, value)  # a new version of this item: the last LSET wins
         return resp.OK
 
-    return args[1], op
+    return args[1], typed_op("list", body, ERR_NO_KEY)
 
 
 @collection_command("lrem", 4, WRITE, 1, 1, 1, "list", "Remove elements from a list")
@@ -413,9 +381,7 @@ def build_lrem(args: list[bytes], proto: int) -> Built | bytes:
     if count is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         limit = abs(count)
         doomed: list[bytes] = []
@@ -428,7 +394,7 @@ def build_lrem(args: list[bytes], proto: int) -> Built | bytes:
             v.put(LIST, pos, None)
         return resp.integer(len(doomed))
 
-    return args[1], op
+    return args[1], typed_op("list", body)
 
 
 @collection_command("ltrim", 4, WRITE, 1, 1, 1, "list", "Trim a list to the specified range")
@@ -437,9 +403,7 @@ def build_ltrim(args: list[bytes], proto: int) -> Built | bytes:
     if start is None or end is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         llen = len(order)
         lo, hi = _range(llen, start, end)
@@ -448,4 +412,4 @@ def build_ltrim(args: list[bytes], proto: int) -> Built | bytes:
             v.put(LIST, pos, None)
         return resp.OK
 
-    return args[1], op
+    return args[1], typed_op("list", body)
