@@ -18,6 +18,7 @@ from ..resp import encode as resp
 from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, typed_op
 from .databases import shown
 from .listops import LEFT, RIGHT, WRONG, move, parse_where, pop_first, pop_items, push_items
+from .mpop import parse_mpop_args
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_NO_KEY = resp.error("ERR no such key")
@@ -28,8 +29,6 @@ ERR_RANK_ZERO = resp.error(
     "or use negative to start from the end of the list")
 ERR_COUNT_NEGATIVE = resp.error("ERR COUNT can't be negative")
 ERR_MAXLEN_NEGATIVE = resp.error("ERR MAXLEN can't be negative")
-ERR_NUMKEYS = resp.error("ERR numkeys should be greater than 0")
-ERR_COUNT_POSITIVE = resp.error("ERR count should be greater than 0")
 
 LONG_MIN = -(2**63)
 WRITE, WRITE_NEW, WRITE_FAST = ("write",), ("write", "denyoom"), ("write", "fast")
@@ -167,28 +166,7 @@ def build_rpop(args: list[bytes], proto: int) -> Built | bytes:
 def parse_mpop(args: list[bytes], numkeys_at: int) -> tuple[list[bytes], int, int] | bytes:
     """LMPOP's (and BLMPOP's) arguments from `numkeys`: (keys, where, count), or the
     error Redis gives."""
-    numkeys = parse_int(args[numkeys_at])
-    if numkeys is None or numkeys < 1:
-        return ERR_NUMKEYS
-    where_at = numkeys_at + numkeys + 1
-    if where_at >= len(args):
-        return ERR_SYNTAX
-    where = parse_where(args[where_at])
-    if where is None:
-        return ERR_SYNTAX
-    count = -1
-    j = where_at + 1
-    while j < len(args):
-        if count == -1 and args[j].upper() == b"COUNT" and j + 1 < len(args):
-            j += 1
-            n = parse_int(args[j])
-            if n is None or n < 1:
-                return ERR_COUNT_POSITIVE
-            count = n
-        else:
-            return ERR_SYNTAX
-        j += 1
-    return list(args[numkeys_at + 1:where_at]), where, max(count, 1)
+    return parse_mpop_args(args, numkeys_at, parse_where)
 
 
 def _lmpop(keys: list[bytes], where: int, count: int, proto: int) -> Plan:
