@@ -188,10 +188,7 @@ def lmpop_reply(key: bytes, items: list[bytes]) -> bytes:
               "Pop elements from a list", "7.0.0")
 def build_lmpop(args: list[bytes], proto: int) -> Plan | bytes:
     parsed = parse_mpop(args, 1)
-    if isinstance(parsed, bytes):
-        return parsed
-    keys, where, count = parsed
-    return _lmpop(keys, where, count, proto)
+    return parsed if isinstance(parsed, bytes) else _lmpop(*parsed, proto)
 
 
 def _lmove(src: bytes, dst: bytes, wherefrom: int, whereto: int, proto: int) -> Plan:

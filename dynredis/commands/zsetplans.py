@@ -225,10 +225,7 @@ def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
               "Remove and return members with scores in a sorted set", "7.0.0")
 def build_zmpop(args: list[bytes], proto: int) -> Plan | bytes:
     parsed = parse_zmpop(args, 1)
-    if isinstance(parsed, bytes):
-        return parsed
-    keys, where, count = parsed
-    return _zmpop(keys, where, count, proto)
+    return parsed if isinstance(parsed, bytes) else _zmpop(*parsed, proto)
 
 
 def parse_zmpop(args: list[bytes], numkeys_at: int) -> tuple[list[bytes], bytes, int] | bytes:
