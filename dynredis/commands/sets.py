@@ -194,17 +194,26 @@ def build_scard(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], typed_op("set", body, resp.ZERO)
 
 
+def _optional_count(args: list[bytes], not_int: bytes) -> int | None | bytes:
+    """SPOP's and SRANDMEMBER's `key [count]`: the count, None if not given, or the error
+    (ERR_SYNTAX for more arguments, `not_int` for a count that is no integer)."""
+    if len(args) > 3:
+        return ERR_SYNTAX
+    if len(args) < 3:
+        return None
+    count = parse_int(args[2])
+    return not_int if count is None else count
+
+
 @collection_command("spop", -2, ("write", "fast"), 1, 1, 1, "set",
                     "Remove and return one or multiple random members from a set")
 def build_spop(args: list[bytes], proto: int) -> Built | bytes:
     key = args[1]
-    if len(args) > 3:
-        return ERR_SYNTAX
-    count: int | None = None
-    if len(args) == 3:
-        count = parse_int(args[2])
-        if count is None or count < 0:
-            return ERR_NOT_POSITIVE
+    count = _optional_count(args, ERR_NOT_POSITIVE)
+    if isinstance(count, bytes):
+        return count
+    if count is not None and count < 0:
+        return ERR_NOT_POSITIVE
 
     def body(v: KeyView) -> bytes:
         members = v.members(SET)
@@ -231,13 +240,10 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
                     "Get one or multiple random members from a set")
 def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
     key = args[1]
-    if len(args) > 3:
-        return ERR_SYNTAX
-    count: int | None = None
-    if len(args) == 3:
-        count = parse_int(args[2])
-        if count is None:
-            return ERR_NOT_INT
+    count = _optional_count(args, ERR_NOT_INT)
+    if isinstance(count, bytes):
+        return count
+    if count is not None:
         if count == INT64_MIN:
             return ERR_RANDOM_RANGE
         if count < -RANDOM_REPEATS_MAX:
