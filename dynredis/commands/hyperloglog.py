@@ -32,7 +32,7 @@ from . import hll
 from .common import context_of, current, err
 from .context import Context, Slot
 from .hll import Hll
-from .stringreads import read_keys, string_value
+from .stringreads import read_key, read_keys, string_value
 from .table import command
 
 ERR_NOT_HLL = resp.error("WRONGTYPE Key is not a valid HyperLogLog string value.")
@@ -114,11 +114,7 @@ def cmd_pfadd(c: Context, args: list[bytes]) -> None:
 def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int) -> None:
     node = c.node
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def read(obj: Clock | None) -> None:
         value, problem = hll_value(obj, node.now)
         if problem is not None:
             slot.set(problem)
@@ -158,7 +154,7 @@ def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int
 
         c.put(key, context_of(obj), h.encode(), expire, written, c.w)
 
-    node.get(key, read, c.r)
+    read_key(c, key, slot, read)
 
 
 def _merge_registers(objs: list[Clock | None], now: int, raw: bytearray
