@@ -160,13 +160,7 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
 
     def register(build: PlanBuilder) -> PlanBuilder:
         def handler(c: Context, args: list[bytes]) -> bytes | None:
-            plan = build(args, c.proto)
-            if isinstance(plan, bytes):
-                return plan
-            slot = c.defer()
-            drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
-                  slot.set)
-            return None
+            return start_plan(c, build(args, c.proto))
 
         command(name, arity, flags, first_key, last_key, step, group, summary, since,
                 keys_of)(handler)
@@ -174,6 +168,16 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
         return build
 
     return register
+
+
+def start_plan(c: Context, plan: Plan | bytes) -> bytes | None:
+    """A plan command's handler, once its builder ran: an argument error is the reply at
+    once; a plan runs for the client `c` and answers later."""
+    if isinstance(plan, bytes):
+        return plan
+    slot = c.defer()
+    drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w), slot.set)
+    return None
 
 
 Result = tuple[str | None, Any]
