@@ -617,11 +617,7 @@ def run_cluster(args: argparse.Namespace) -> int:
     procs = [_spawn_node(args, s, port, ports) for port in ports]
     _write_pidfile(args.data_dir, [(p.pid, port) for p, port in zip(procs, ports, strict=True)])
 
-    try:
-        ready = wait_ready(probe, ports, args.ready_timeout, cports, procs)
-    except NodeError as exc:
-        print(f"dynredis: the nodes refused the cluster's password: {exc}", file=sys.stderr)
-        ready = False
+    ready = _started(probe, ports, args.ready_timeout, cports, procs)
     if not ready:
         print("dynredis: the cluster did not come up (see node.log in each node "
               "directory)" + _exits(args, procs, ports), file=sys.stderr)
@@ -669,6 +665,17 @@ def run_cluster(args: argparse.Namespace) -> int:
 def _node_dir(data_dir: str, port: int) -> str:
     """The data directory of the cluster's node on `port` (its log is NODE_LOG there)."""
     return os.path.join(data_dir, f"node-{port}")
+
+
+def _started(probe: Probe, ports: list[int], timeout: float, cluster_ports: list[int],
+             procs: list[subprocess.Popen]) -> bool:
+    """`wait_ready` for nodes just started (`start`, `restart`): a refused password is
+    said on stderr and is not ready."""
+    try:
+        return wait_ready(probe, ports, timeout, cluster_ports, procs)
+    except NodeError as exc:
+        print(f"dynredis: the nodes refused the cluster's password: {exc}", file=sys.stderr)
+        return False
 
 
 def _exits(args: argparse.Namespace, procs: list[subprocess.Popen], ports: list[int]) -> str:
@@ -760,11 +767,7 @@ def _restart_down_nodes(args: argparse.Namespace, s: dict[str, Any], pids: list[
     _write_pidfile(args.data_dir, list(zip(pids, ports, strict=True)))
     cports = _cluster_ports(s, ports)
     restarted = ", ".join(str(ports[i]) for i in down)
-    try:
-        ready = wait_ready(probe, ports, args.ready_timeout, cports, procs)
-    except NodeError as exc:
-        print(f"dynredis: the nodes refused the cluster's password: {exc}", file=sys.stderr)
-        ready = False
+    ready = _started(probe, ports, args.ready_timeout, cports, procs)
     if not ready:
         print(f"dynredis: restarted node(s) on port(s) {restarted}, but the cluster did not "
               "come up (see node.log in each node directory)"
@@ -801,22 +804,24 @@ def _portfile(data_dir: str) -> str:
     return os.path.join(data_dir, "cluster.ports")
 
 
-def _recorded_pids(data_dir: str) -> list[int]:
-    """The process ids of the cluster's nodes, as last recorded."""
+def _read_numbers(path: str) -> list[int]:
+    """The numbers a record file (`_write_pidfile`) holds; none if it is missing or
+    unreadable."""
     try:
-        with open(_pidfile(data_dir)) as f:
+        with open(path) as f:
             return [int(x) for x in f.read().split()]
     except (OSError, ValueError):
         return []
+
+
+def _recorded_pids(data_dir: str) -> list[int]:
+    """The process ids of the cluster's nodes, as last recorded."""
+    return _read_numbers(_pidfile(data_dir))
 
 
 def _record_ports(data_dir: str) -> list[int]:
     """The ports of the cluster's nodes as recorded (none for a stopped cluster)."""
-    try:
-        with open(_portfile(data_dir)) as f:
-            return [int(x) for x in f.read().split()]
-    except (OSError, ValueError):
-        return []
+    return _read_numbers(_portfile(data_dir))
 
 
 def _recorded_ports(args: argparse.Namespace, count: int) -> list[int]:

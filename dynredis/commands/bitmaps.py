@@ -8,6 +8,8 @@ write through another node stays a sibling (last writer wins for plain readers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..core.clock import Clock
 from ..core.obj import Sibling
 from ..resp import encode as resp
@@ -21,6 +23,26 @@ from .table import command
 
 def _error(e: BitError) -> bytes:
     return resp.error(str(e))
+
+
+def _read_number(c: Context, key: bytes, missing: bytes,
+                 number: Callable[[bytes], int]) -> None:
+    """A read of the string at `key` answered with an integer (GETBIT, BITCOUNT,
+    BITPOS): WRONGTYPE for another type, `missing` for no key, else `number(string)`
+    (or the error of the arguments it reads)."""
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        data, wrong = string_value(sib)
+        if wrong is not None:
+            return wrong, None
+        if data is None:
+            return missing, None
+        try:
+            return resp.integer(number(data)), None
+        except BitError as e:
+            return _error(e), None
+
+    read_then_write(c, key, decide)
 
 
 @command("setbit", 4, ("write", "denyoom"), 1, 1, 1, "bitmap",
@@ -54,31 +76,15 @@ def cmd_getbit(c: Context, args: list[bytes]) -> bytes | None:
     except BitError as e:
         return _error(e)
 
-    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        data, wrong = string_value(sib)
-        if wrong is not None:
-            return wrong, None
-        return resp.integer(bitops.getbit(data or b"", offset)), None
-
-    read_then_write(c, args[1], decide)
+    _read_number(c, args[1], resp.ZERO, lambda data: bitops.getbit(data, offset))
     return None
 
 
 @command("bitcount", -2, ("readonly",), 1, 1, 1, "bitmap",
          "Counts the number of set bits (population counting) in a string.", since="2.6.0")
 def cmd_bitcount(c: Context, args: list[bytes]) -> None:
-    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        data, wrong = string_value(sib)
-        if wrong is not None:
-            return wrong, None
-        if data is None:
-            return resp.ZERO, None  # a missing key counts 0 before its range is read
-        try:
-            return resp.integer(bitops.bitcount(data, args[2:])), None
-        except BitError as e:
-            return _error(e), None
-
-    read_then_write(c, args[1], decide)
+    # a missing key counts 0 before its range is read
+    _read_number(c, args[1], resp.ZERO, lambda data: bitops.bitcount(data, args[2:]))
 
 
 @command("bitpos", -3, ("readonly",), 1, 1, 1, "bitmap",
@@ -89,18 +95,8 @@ def cmd_bitpos(c: Context, args: list[bytes]) -> bytes | None:
     except BitError as e:
         return _error(e)
 
-    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        data, wrong = string_value(sib)
-        if wrong is not None:
-            return wrong, None
-        if data is None:
-            return resp.integer(-1 if bit else 0), None  # endless zeros
-        try:
-            return resp.integer(bitops.bitpos(data, bit, args[3:])), None
-        except BitError as e:
-            return _error(e), None
-
-    read_then_write(c, args[1], decide)
+    missing = resp.integer(-1 if bit else 0)  # endless zeros
+    _read_number(c, args[1], missing, lambda data: bitops.bitpos(data, bit, args[3:]))
     return None
 
 

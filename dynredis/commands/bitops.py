@@ -105,6 +105,28 @@ def _unit(raw: bytes) -> bool:
     raise BitError(ERR_SYNTAX)
 
 
+def _byte_span(n: int, start: int, end: int, isbit: bool) -> tuple[int, int, int, int]:
+    """BITCOUNT's and BITPOS's range over an n-byte string, as Redis sanitizes it: (first
+    byte, last byte, mask of the bits before a BIT range in its first byte, mask of those
+    after it in its last byte); first > last for an empty range."""
+    first_mask = last_mask = 0
+    total = n << 3 if isbit else n
+    if start < 0:
+        start += total
+    if end < 0:
+        end += total
+    start = max(start, 0)
+    end = max(end, 0)
+    if end >= total:
+        end = total - 1
+    if isbit and start <= end:
+        first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
+        last_mask = (1 << (7 - (end & 7))) - 1
+        start >>= 3
+        end >>= 3
+    return start, end, first_mask, last_mask
+
+
 def popcount(data: bytes) -> int:
     return int.from_bytes(data, "big").bit_count()
 
@@ -118,20 +140,7 @@ def bitcount(data: bytes, args: list[bytes]) -> int:
         if start < 0 and end < 0 and start > end:
             return 0
         isbit = _unit(args[2]) if len(args) == 3 else False
-        total = n << 3 if isbit else n
-        if start < 0:
-            start += total
-        if end < 0:
-            end += total
-        start = max(start, 0)
-        end = max(end, 0)
-        if end >= total:
-            end = total - 1
-        if isbit and start <= end:
-            first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
-            last_mask = (1 << (7 - (end & 7))) - 1
-            start >>= 3
-            end >>= 3
+        start, end, first_mask, last_mask = _byte_span(n, start, end, isbit)
     elif not args:
         start, end = 0, n - 1
     else:
@@ -177,20 +186,7 @@ def bitpos(data: bytes, bit: int, args: list[bytes]) -> int:
             end_given = True
         else:
             end = (n << 3) + 7 if isbit else n - 1
-        total = n << 3 if isbit else n
-        if start < 0:
-            start += total
-        if end < 0:
-            end += total
-        start = max(start, 0)
-        end = max(end, 0)
-        if end >= total:
-            end = total - 1
-        if isbit and start <= end:
-            first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
-            last_mask = (1 << (7 - (end & 7))) - 1
-            start >>= 3
-            end >>= 3
+        start, end, first_mask, last_mask = _byte_span(n, start, end, isbit)
     elif not args:
         start, end = 0, n - 1
     else:

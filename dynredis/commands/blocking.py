@@ -185,26 +185,48 @@ def _pop_one(key: bytes, where: int, count: int) -> Generator[list[bytes], Any, 
     return None if got is None or got == WRONG else got
 
 
-def _bpop(args: list[bytes], proto: int, where: int) -> Blocker | bytes:
-    timeout = parse_timeout(args[-1])
-    if isinstance(timeout, bytes):
-        return timeout
-    keys = list(args[1:-1])
+def _list_pops(keys: list[bytes], where: int, count: int, timeout: int, proto: int,
+               reply: Callable[[bytes, list[bytes]], bytes]) -> Blocker:
+    """Pop up to `count` items from the first of `keys` that has any (BLPOP, BRPOP,
+    BLMPOP), answered with `reply(key, items)`."""
 
     def first() -> Attempt:
-        got = yield from pop_first(keys, where, 1)
+        got = yield from pop_first(keys, where, count)
         if got is None:
             return None
         if got == WRONG:
             return WRONGTYPE
         key, items = got
-        return bulks([shown(key), items[0]])
+        return reply(key, items)
 
     def retry(key: bytes) -> Attempt:
-        items = yield from _pop_one(key, where, 1)
-        return None if items is None else bulks([shown(key), items[0]])
+        items = yield from _pop_one(key, where, count)
+        return None if items is None else reply(key, list(items))
 
     return Blocker(keys, first, retry, nil_array(proto), timeout)
+
+
+def _bmpop(args: list[bytes], proto: int, parse: Callable[[list[bytes], int], Any],
+           pops: Callable[..., Blocker], reply: Callable[[bytes, Any], bytes]
+           ) -> Blocker | bytes:
+    """BLMPOP and BZMPOP: `parse` reads the arguments after the timeout (Redis reads the
+    timeout last), `pops` (_list_pops, _zset_pops) makes the blocker."""
+    parsed = parse(args, 2)
+    if isinstance(parsed, bytes):
+        return parsed
+    keys, where, count = parsed
+    timeout = parse_timeout(args[1])
+    if isinstance(timeout, bytes):
+        return timeout
+    return pops(keys, where, count, timeout, proto, reply)
+
+
+def _bpop(args: list[bytes], proto: int, where: int) -> Blocker | bytes:
+    timeout = parse_timeout(args[-1])
+    if isinstance(timeout, bytes):
+        return timeout
+    return _list_pops(list(args[1:-1]), where, 1, timeout, proto,
+                      lambda key, items: bulks([shown(key), items[0]]))
 
 
 @blocking_command("blpop", -3, FLAGS, 1, -2, 1, "list",
@@ -224,28 +246,8 @@ def build_brpop(args: list[bytes], proto: int) -> Blocker | bytes:
 @blocking_command("blmpop", -5, ("write", "blocking", "movablekeys"), 0, 0, 0, "list",
                   "Pop elements from a list, or block until one is available", "7.0.0")
 def build_blmpop(args: list[bytes], proto: int) -> Blocker | bytes:
-    parsed = parse_mpop(args, 2)  # Redis reads the timeout after the other arguments
-    if isinstance(parsed, bytes):
-        return parsed
-    keys, where, count = parsed
-    timeout = parse_timeout(args[1])
-    if isinstance(timeout, bytes):
-        return timeout
-
-    def first() -> Attempt:
-        got = yield from pop_first(keys, where, count)
-        if got is None:
-            return None
-        if got == WRONG:
-            return WRONGTYPE
-        key, items = got
-        return lmpop_reply(shown(key), items)
-
-    def retry(key: bytes) -> Attempt:
-        items = yield from _pop_one(key, where, count)
-        return None if items is None else lmpop_reply(shown(key), list(items))
-
-    return Blocker(keys, first, retry, nil_array(proto), timeout)
+    return _bmpop(args, proto, parse_mpop, _list_pops,
+                  lambda key, items: lmpop_reply(shown(key), items))
 
 
 def _bmove(src: bytes, dst: bytes, wherefrom: int, whereto: int, timeout: int,
@@ -298,20 +300,14 @@ def _zpop_one(key: bytes, where: bytes, count: int) -> Generator[list[bytes], An
     return (yield [b"dyn.zpop", key, where, b"%d" % count])
 
 
-def _bzpop(args: list[bytes], proto: int, where: bytes) -> Blocker | bytes:
-    timeout = parse_timeout(args[-1])
-    if isinstance(timeout, bytes):
-        return timeout
-    keys = list(args[1:-1])
-
-    def reply(key: bytes, popped: Any) -> bytes:
-        member, score = popped[0]
-        return resp.array([resp.bulk(shown(key)), resp.bulk(member),
-                           zfloat.reply(score, proto)])
+def _zset_pops(keys: list[bytes], where: bytes, count: int, timeout: int, proto: int,
+               reply: Callable[[bytes, Any], bytes]) -> Blocker:
+    """Pop up to `count` members from the first of `keys` that has any (BZPOPMIN,
+    BZPOPMAX, BZMPOP), answered with `reply(key, popped (member, score) pairs)`."""
 
     def first() -> Attempt:
         for key in keys:
-            t, popped = yield from _zpop_one(key, where, 1)
+            t, popped = yield from _zpop_one(key, where, count)
             if t is None:
                 continue
             if t != "zset":
@@ -321,10 +317,23 @@ def _bzpop(args: list[bytes], proto: int, where: bytes) -> Blocker | bytes:
         return None
 
     def retry(key: bytes) -> Attempt:
-        t, popped = yield from _zpop_one(key, where, 1)
+        t, popped = yield from _zpop_one(key, where, count)
         return reply(key, popped) if t == "zset" and popped else None
 
     return Blocker(keys, first, retry, nil_array(proto), timeout)
+
+
+def _bzpop(args: list[bytes], proto: int, where: bytes) -> Blocker | bytes:
+    timeout = parse_timeout(args[-1])
+    if isinstance(timeout, bytes):
+        return timeout
+
+    def reply(key: bytes, popped: Any) -> bytes:
+        member, score = popped[0]
+        return resp.array([resp.bulk(shown(key)), resp.bulk(member),
+                           zfloat.reply(score, proto)])
+
+    return _zset_pops(list(args[1:-1]), where, 1, timeout, proto, reply)
 
 
 @blocking_command("bzpopmin", -3, ("write", "blocking", "fast"), 1, -2, 1, "sorted_set",
@@ -345,32 +354,8 @@ def build_bzpopmax(args: list[bytes], proto: int) -> Blocker | bytes:
                   "sorted_set", "Remove and return members with scores in a sorted set or "
                   "block until one is available", "7.0.0")
 def build_bzmpop(args: list[bytes], proto: int) -> Blocker | bytes:
-    parsed = parse_zmpop(args, 2)  # Redis reads the timeout after the other arguments
-    if isinstance(parsed, bytes):
-        return parsed
-    keys, where, count = parsed
-    timeout = parse_timeout(args[1])
-    if isinstance(timeout, bytes):
-        return timeout
-
-    def first() -> Attempt:
-        for key in keys:
-            t, popped = yield from _zpop_one(key, where, count)
-            if t is None:
-                continue
-            if t != "zset":
-                return WRONGTYPE
-            if popped:
-                return zmpop_reply(shown(key), [(m, s) for m, s in popped], proto)
-        return None
-
-    def retry(key: bytes) -> Attempt:
-        t, popped = yield from _zpop_one(key, where, count)
-        if t != "zset" or not popped:
-            return None
-        return zmpop_reply(shown(key), [(m, s) for m, s in popped], proto)
-
-    return Blocker(keys, first, retry, nil_array(proto), timeout)
+    return _bmpop(args, proto, parse_zmpop, _zset_pops, lambda key, popped: zmpop_reply(
+        shown(key), [(m, s) for m, s in popped], proto))
 
 
 # --- CLIENT UNBLOCK ----------------------------------------------------------------------

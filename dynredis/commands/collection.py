@@ -160,13 +160,7 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
 
     def register(build: PlanBuilder) -> PlanBuilder:
         def handler(c: Context, args: list[bytes]) -> bytes | None:
-            plan = build(args, c.proto)
-            if isinstance(plan, bytes):
-                return plan
-            slot = c.defer()
-            drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
-                  slot.set)
-            return None
+            return start_plan(c, build(args, c.proto))
 
         command(name, arity, flags, first_key, last_key, step, group, summary, since,
                 keys_of)(handler)
@@ -174,6 +168,16 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
         return build
 
     return register
+
+
+def start_plan(c: Context, plan: Plan | bytes) -> bytes | None:
+    """A plan command's handler, once its builder ran: an argument error is the reply at
+    once; a plan runs for the client `c` and answers later."""
+    if isinstance(plan, bytes):
+        return plan
+    slot = c.defer()
+    drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w), slot.set)
+    return None
 
 
 Result = tuple[str | None, Any]
@@ -292,13 +296,31 @@ def _counting(op: Op, stats: Any) -> Op:
     return counted
 
 
+WRONGTYPE = ERR_WRONGTYPE
+
+
 def wrong_type(view: KeyView, type_name: str) -> bool:
     """True if the key exists and holds another type than `type_name`."""
     t = view.type()
     return t is not None and t != type_name
 
 
-WRONGTYPE = ERR_WRONGTYPE
+def typed_op(type_name: str, body: Callable[[KeyView], bytes],
+             missing: bytes | None = None) -> Op:
+    """The op of a command on one collection type: WRONGTYPE for a key of another type,
+    `missing` for no key (None: `body` runs then too, as on an empty collection), else
+    `body(view)`. The checks every collection command makes first, in Redis' order."""
+
+    def op(v: KeyView) -> bytes:
+        t = v.type()
+        if t is None:
+            if missing is not None:
+                return missing
+        elif t != type_name:
+            return WRONGTYPE
+        return body(v)
+
+    return op
 
 
 # --- generic steps of plans --------------------------------------------------------------

@@ -20,7 +20,7 @@ through another node during the second step stay (it removes only what it saw; R
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..core.collview import KeyView
@@ -30,11 +30,13 @@ from . import geo
 from .collection import (
     WRONGTYPE,
     Built,
+    Op,
     Plan,
     collection_command,
     internal_step,
     plan_command,
     store_args,
+    typed_op,
 )
 from .geosearch import Reader
 from .zranges import ScoreRange, score_span
@@ -79,36 +81,27 @@ def build_geoadd(args: list[bytes], proto: int) -> Built | bytes:
     return build_zadd(zadd, proto)
 
 
-def _scores(v: KeyView, members: list[bytes]) -> list[float | None] | bytes:
-    """The members' scores (None if missing), or the WRONGTYPE reply."""
-    zl = zorder_of(v)
-    if zl is WRONGTYPE:
-        return WRONGTYPE
-    if zl is None:
-        return [None] * len(members)
-    return [v.get(ZSET, m) for m in members]
+Scores = list[float | None]
+
+
+def _scores_op(members: list[bytes], answer: Callable[[Scores], bytes]) -> Op:
+    """The op of a read of members' positions: `answer(their scores, None for one not
+    there)`, or WRONGTYPE."""
+
+    def body(v: KeyView) -> bytes:
+        return answer([v.get(ZSET, m) for m in members])
+
+    return typed_op("zset", body, answer([None] * len(members)))
 
 
 @collection_command(*_spec("geopos"))
 def build_geopos(args: list[bytes], proto: int) -> Built | bytes:
-    members = args[2:]
-
-    def op(v: KeyView) -> bytes:
-        scores = _scores(v, members)
-        return scores if isinstance(scores, bytes) else geo.geopos_reply(scores, proto)
-
-    return args[1], op
+    return args[1], _scores_op(args[2:], lambda scores: geo.geopos_reply(scores, proto))
 
 
 @collection_command(*_spec("geohash"))
 def build_geohash(args: list[bytes], proto: int) -> Built | bytes:
-    members = args[2:]
-
-    def op(v: KeyView) -> bytes:
-        scores = _scores(v, members)
-        return scores if isinstance(scores, bytes) else geo.geohash_reply(scores, proto)
-
-    return args[1], op
+    return args[1], _scores_op(args[2:], lambda scores: geo.geohash_reply(scores, proto))
 
 
 @collection_command(*_spec("geodist"))
@@ -117,13 +110,10 @@ def build_geodist(args: list[bytes], proto: int) -> Built | bytes:
     if isinstance(req, bytes):
         return req  # the unit is checked before the key, as in Redis
 
-    def op(v: KeyView) -> bytes:
-        scores = _scores(v, [req.member1, req.member2])
-        if isinstance(scores, bytes):
-            return scores
+    def answer(scores: Scores) -> bytes:
         return geo.geodist_reply(scores[0], scores[1], req.conversion, proto)
 
-    return req.key, op
+    return req.key, _scores_op([req.member1, req.member2], answer)
 
 
 # --- searches ----------------------------------------------------------------------------

@@ -10,13 +10,14 @@ writer wins).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from fractions import Fraction
 
 from ..core.collview import KeyView
 from ..core.records import HASH
 from ..resp import encode as resp
 from . import longdouble
-from .collection import WRONGTYPE, Built, collection_command, wrong_type
+from .collection import Built, collection_command, typed_op
 from .scanning import scan_elements
 from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
@@ -56,9 +57,7 @@ def _hset(args: list[bytes], count_new: bool) -> Built:
     key = args[1]
     pairs = list(zip(args[2::2], args[3::2], strict=True))
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         added = 0
         for f, val in pairs:
             if v.get(HASH, f) is None:
@@ -66,7 +65,7 @@ def _hset(args: list[bytes], count_new: bool) -> Built:
             v.put(HASH, f, val)
         return resp.integer(added) if count_new else resp.OK
 
-    return key, op
+    return key, typed_op("hash", body)
 
 
 @collection_command("hset", -4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
@@ -91,15 +90,13 @@ def build_hmset(args: list[bytes], proto: int) -> Built | bytes:
 def build_hsetnx(args: list[bytes], proto: int) -> Built | bytes:
     key, f, val = args[1], args[2], args[3]
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         if v.get(HASH, f) is not None:
             return resp.ZERO
         v.put(HASH, f, val)
         return resp.ONE
 
-    return key, op
+    return key, typed_op("hash", body)
 
 
 @collection_command("hdel", -3, ("write", "fast"), 1, 1, 1, "hash",
@@ -107,9 +104,7 @@ def build_hsetnx(args: list[bytes], proto: int) -> Built | bytes:
 def build_hdel(args: list[bytes], proto: int) -> Built | bytes:
     key, fields = args[1], args[2:]
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         removed = 0
         for f in fields:
             if v.get(HASH, f) is not None:
@@ -117,7 +112,7 @@ def build_hdel(args: list[bytes], proto: int) -> Built | bytes:
                 v.put(HASH, f, None)
         return resp.integer(removed)
 
-    return key, op
+    return key, typed_op("hash", body)
 
 
 @collection_command("hincrby", 4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
@@ -129,9 +124,7 @@ def build_hincrby(args: list[bytes], proto: int) -> Built | bytes:
     if delta is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         current = v.get(HASH, f)
         start = 0
         if type(current) is bytes:
@@ -146,7 +139,7 @@ def build_hincrby(args: list[bytes], proto: int) -> Built | bytes:
         # A field holding a string (or nothing) becomes a counter starting there.
         return resp.integer(int(v.increment(HASH, f, delta, start)))
 
-    return key, op
+    return key, typed_op("hash", body)
 
 
 @collection_command("hincrbyfloat", 4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
@@ -159,9 +152,7 @@ def build_hincrbyfloat(args: list[bytes], proto: int) -> Built | bytes:
     if isinstance(delta, float):
         return ERR_NAN_OR_INF_ARG
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         current = v.get(HASH, f)
         base: Fraction | float = Fraction(0)
         if current is not None:
@@ -178,91 +169,80 @@ def build_hincrbyfloat(args: list[bytes], proto: int) -> Built | bytes:
         v.put(HASH, f, value)
         return resp.bulk(value)
 
-    return key, op
+    return key, typed_op("hash", body)
 
 
 # --- reads -----------------------------------------------------------------------------
 
 
+def _value_reply(value: object, proto: int) -> bytes:
+    """A field's value as HGET and HMGET answer it: nil for no such field."""
+    return resp.nil(proto) if value is None else resp.bulk(field_bytes(value))
+
+
+def _field_read(args: list[bytes], answer: Callable[[object], bytes]) -> Built:
+    """A read of the one field `args[2]` (HGET, HEXISTS, HSTRLEN): `answer(its value, or
+    None)`."""
+    f = args[2]
+
+    def body(v: KeyView) -> bytes:
+        return answer(v.get(HASH, f))
+
+    return args[1], typed_op("hash", body)
+
+
+def _items(v: KeyView) -> list[tuple[bytes, bytes]]:
+    """The hash's (field, value) pairs, values as replies carry them."""
+    return [(f, field_bytes(val)) for f, val in v.items(HASH)]
+
+
 @collection_command("hget", 3, ("readonly", "fast"), 1, 1, 1, "hash",
                     "Returns the value of a field in a hash.", "2.0.0")
 def build_hget(args: list[bytes], proto: int) -> Built | bytes:
-    key, f = args[1], args[2]
-
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        value = v.get(HASH, f)
-        return resp.nil(proto) if value is None else resp.bulk(field_bytes(value))
-
-    return key, op
+    return _field_read(args, lambda value: _value_reply(value, proto))
 
 
 @collection_command("hmget", -3, ("readonly", "fast"), 1, 1, 1, "hash",
                     "Returns the values of all fields in a hash.", "2.0.0")
 def build_hmget(args: list[bytes], proto: int) -> Built | bytes:
-    key, fields = args[1], args[2:]
+    fields = args[2:]
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        out = []
-        for f in fields:
-            value = v.get(HASH, f)
-            out.append(resp.nil(proto) if value is None else resp.bulk(field_bytes(value)))
-        return resp.array(out)
+    def body(v: KeyView) -> bytes:
+        return resp.array([_value_reply(v.get(HASH, f), proto) for f in fields])
 
-    return key, op
+    return args[1], typed_op("hash", body)
 
 
 @collection_command("hexists", 3, ("readonly", "fast"), 1, 1, 1, "hash",
                     "Determines whether a field exists in a hash.", "2.0.0")
 def build_hexists(args: list[bytes], proto: int) -> Built | bytes:
-    key, f = args[1], args[2]
-
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        return resp.ONE if v.get(HASH, f) is not None else resp.ZERO
-
-    return key, op
+    return _field_read(args, lambda value: resp.ONE if value is not None else resp.ZERO)
 
 
 @collection_command("hstrlen", 3, ("readonly", "fast"), 1, 1, 1, "hash",
                     "Returns the length of the value of a field.", "3.2.0")
 def build_hstrlen(args: list[bytes], proto: int) -> Built | bytes:
-    key, f = args[1], args[2]
-
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        value = v.get(HASH, f)
-        return resp.integer(0 if value is None else len(field_bytes(value)))
-
-    return key, op
+    return _field_read(
+        args, lambda value: resp.integer(0 if value is None else len(field_bytes(value))))
 
 
 @collection_command("hlen", 2, ("readonly", "fast"), 1, 1, 1, "hash",
                     "Returns the number of fields in a hash.", "2.0.0")
 def build_hlen(args: list[bytes], proto: int) -> Built | bytes:
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         return resp.integer(v.count(HASH))
 
-    return args[1], op
+    return args[1], typed_op("hash", body)
 
 
 def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        items = [(f, field_bytes(val)) for f, val in v.items(HASH)]
+    def body(v: KeyView) -> bytes:
+        items = _items(v)
         if keys and values:
             return _pairs_reply(items, proto)
         return resp.array([resp.bulk(f if keys else val) for f, val in items])
 
-    return args[1], op
+    return args[1], typed_op("hash", body)
 
 
 @collection_command("hgetall", 2, ("readonly",), 1, 1, 1, "hash",
@@ -313,10 +293,8 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
         if count < -RANDOM_REPEATS_MAX:
             return ERR_HRANDFIELD_REPEATS
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        items = [(f, field_bytes(val)) for f, val in v.items(HASH)]
+    def body(v: KeyView) -> bytes:
+        items = _items(v)
         if count is None:
             return resp.bulk(random.choice(items)[0]) if items else resp.nil(proto)
         picked = random_pick(items, count)
@@ -327,7 +305,7 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
             return resp.array([x for f, val in picked for x in (resp.bulk(f), resp.bulk(val))])
         return resp.array([resp.bulk(f) for f, _ in picked])
 
-    return key, op
+    return key, typed_op("hash", body)
 
 
 def random_pick(items: list, count: int) -> list:
@@ -352,10 +330,8 @@ def build_hscan(args: list[bytes], proto: int) -> Built | bytes:
     if isinstance(parsed, bytes):
         return parsed
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "hash"):
-            return WRONGTYPE
-        items = [(f, field_bytes(val)) for f, val in v.items(HASH)]
+    def body(v: KeyView) -> bytes:
+        items = _items(v)
         return scan_elements.reply(parsed, items, True)
 
-    return key, op
+    return key, typed_op("hash", body)

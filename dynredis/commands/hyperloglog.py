@@ -32,7 +32,7 @@ from . import hll
 from .common import context_of, current, err
 from .context import Context, Slot
 from .hll import Hll
-from .stringreads import read_keys, string_value
+from .stringreads import read_key, read_keys, string_value
 from .table import command
 
 ERR_NOT_HLL = resp.error("WRONGTYPE Key is not a valid HyperLogLog string value.")
@@ -114,11 +114,7 @@ def cmd_pfadd(c: Context, args: list[bytes]) -> None:
 def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int) -> None:
     node = c.node
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def read(obj: Clock | None) -> None:
         value, problem = hll_value(obj, node.now)
         if problem is not None:
             slot.set(problem)
@@ -158,7 +154,27 @@ def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int
 
         c.put(key, context_of(obj), h.encode(), expire, written, c.w)
 
-    node.get(key, read, c.r)
+    read_key(c, key, slot, read)
+
+
+def _merge_registers(objs: list[Clock | None], now: int, raw: bytearray
+                     ) -> list[tuple[Hll | None, int]] | bytes:
+    """Merge the registers of each key's HLL into `raw`, in the keys' order (PFCOUNT of
+    several keys, PFMERGE): each key's (HLL, TTL), (None, 0) for a missing key; or the
+    first error in that order (a key that is not an HLL, or a corrupt one)."""
+    found: list[tuple[Hll | None, int]] = []
+    for obj in objs:
+        value, problem = hll_value(obj, now)
+        if problem is not None:
+            return problem
+        if value is None:
+            found.append((None, 0))
+            continue
+        h = value.parse()
+        if h is None or not h.merge_registers(raw):
+            return ERR_CORRUPT
+        found.append((h, value.expire))
+    return found
 
 
 def _count_one(c: Context, key: bytes, obj: Clock | None, slot: Slot) -> None:
@@ -203,18 +219,8 @@ def cmd_pfcount(c: Context, args: list[bytes]) -> None:
             _count_one(c, keys[0], objs[0], slot)
             return
         raw = bytearray(hll.REGISTERS)
-        for obj in objs:
-            value, problem = hll_value(obj, node.now)
-            if problem is not None:
-                slot.set(problem)
-                return
-            if value is None:
-                continue
-            h = value.parse()
-            if h is None or not h.merge_registers(raw):
-                slot.set(ERR_CORRUPT)
-                return
-        slot.set(resp.integer(hll.count_raw(raw)))
+        found = _merge_registers(objs, node.now, raw)
+        slot.set(found if isinstance(found, bytes) else resp.integer(hll.count_raw(raw)))
 
     read_keys(c, keys, slot, counted)
 
@@ -231,23 +237,12 @@ def _pfmerge(c: Context, keys: list[bytes], slot: Slot, tries: int) -> None:
 
     def merged(objs: list[Clock | None]) -> None:
         raw = bytearray(hll.REGISTERS)
-        use_dense = False
-        dest_hll: Hll | None = None
-        dest_expire = 0
-        for i, obj in enumerate(objs):  # the destination is the first source
-            value, problem = hll_value(obj, node.now)
-            if problem is not None:
-                slot.set(problem)
-                return
-            if value is None:
-                continue
-            h = value.parse()
-            if h is None or not h.merge_registers(raw):
-                slot.set(ERR_CORRUPT)
-                return
-            use_dense = use_dense or h.dense
-            if i == 0:
-                dest_hll, dest_expire = h, value.expire
+        found = _merge_registers(objs, node.now, raw)
+        if isinstance(found, bytes):
+            slot.set(found)
+            return
+        use_dense = any(h.dense for h, _ in found if h is not None)
+        dest_hll, dest_expire = found[0]  # the destination is the first source
         if dest_hll is None:
             dest_hll = Hll(hll.empty())
         if use_dense and not dest_hll.to_dense():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import records as rec
+from ..core.clock import Clock
 from ..core.obj import Sibling
 from ..resp import encode as resp
 from .common import (
@@ -26,6 +27,7 @@ from .common import (
 )
 from .context import Context, Slot
 from .notify import notify
+from .stringreads import read_key
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 
@@ -115,11 +117,7 @@ def _ttl(c: Context, key: bytes, millis: bool) -> None:
     node = c.node
     slot = c.defer()
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def answer(obj: Clock | None) -> None:
         sib = current(obj, node.now)
         looked_up(c, key, sib is not None)
         if sib is None:
@@ -130,7 +128,7 @@ def _ttl(c: Context, key: bytes, millis: bool) -> None:
             left = sib[1] - node.now
             slot.set(resp.integer(left if millis else (left + 500) // 1000))
 
-    node.get(key, read, c.r)
+    read_key(c, key, slot, answer)
 
 
 @command("ttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
@@ -262,19 +260,15 @@ def cmd_persist(c: Context, args: list[bytes]) -> None:
     slot = c.defer()
     key = args[1]
 
-    def read(result: tuple) -> None:
-        e, obj = result
-        if e is not None:
-            slot.set(err(e))
-            return
+    def answer(obj: Clock | None) -> None:
         sib = current(obj, node.now)
         if sib is None or sib[1] == 0:
             slot.set(resp.ZERO)
             return
         c.put(key, context_of(obj), sib[2], 0,
-                 lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
+              lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
 
-    node.get(key, read, c.r)
+    read_key(c, key, slot, answer)
 
 
 @command("flushall", -1, ("write",), group="server",

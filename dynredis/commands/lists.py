@@ -15,9 +15,10 @@ from __future__ import annotations
 from ..core.collview import KeyView
 from ..core.records import LIST
 from ..resp import encode as resp
-from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, wrong_type
+from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, typed_op
 from .databases import shown
 from .listops import LEFT, RIGHT, WRONG, move, parse_where, pop_first, pop_items, push_items
+from .mpop import parse_mpop_args
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_NO_KEY = resp.error("ERR no such key")
@@ -28,8 +29,6 @@ ERR_RANK_ZERO = resp.error(
     "or use negative to start from the end of the list")
 ERR_COUNT_NEGATIVE = resp.error("ERR COUNT can't be negative")
 ERR_MAXLEN_NEGATIVE = resp.error("ERR MAXLEN can't be negative")
-ERR_NUMKEYS = resp.error("ERR numkeys should be greater than 0")
-ERR_COUNT_POSITIVE = resp.error("ERR count should be greater than 0")
 
 LONG_MIN = -(2**63)
 WRITE, WRITE_NEW, WRITE_FAST = ("write",), ("write", "denyoom"), ("write", "fast")
@@ -78,15 +77,10 @@ def _range(llen: int, start: int, end: int) -> tuple[int, int]:
 def _push(args: list[bytes], where: int, only_existing: bool) -> Built:
     key, values = args[1], args[2:]
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None and only_existing:
-            return resp.ZERO
-        if t is not None and t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         return resp.integer(push_items(v, where, values))
 
-    return key, op
+    return key, typed_op("list", body, resp.ZERO if only_existing else None)
 
 
 @collection_command("lpush", -3, PUSH_FLAGS, 1, 1, 1, "list",
@@ -121,12 +115,7 @@ def build_linsert(args: list[bytes], proto: int) -> Built | bytes:
     if side not in (b"BEFORE", b"AFTER"):
         return ERR_SYNTAX
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return resp.ZERO
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         for i, pos in enumerate(order):  # O(n) from the head, as Redis seeks the pivot
             if v.get(LIST, pos) == pivot:
@@ -137,7 +126,7 @@ def build_linsert(args: list[bytes], proto: int) -> Built | bytes:
                 return resp.integer(v.count(LIST))
         return resp.integer(-1)
 
-    return key, op
+    return key, typed_op("list", body, resp.ZERO)
 
 
 # --- pops ------------------------------------------------------------------------------
@@ -153,17 +142,13 @@ def _pop(args: list[bytes], proto: int, where: int) -> Built | bytes:
             return parsed
         count = parsed
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return resp.nil(proto) if count is None else nil_array(proto)
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         if count is None:
             return resp.bulk(pop_items(v, where, 1)[0])
         return bulks(pop_items(v, where, count))
 
-    return args[1], op
+    missing = resp.nil(proto) if count is None else nil_array(proto)
+    return args[1], typed_op("list", body, missing)
 
 
 @collection_command("lpop", -2, WRITE_FAST, 1, 1, 1, "list",
@@ -181,28 +166,7 @@ def build_rpop(args: list[bytes], proto: int) -> Built | bytes:
 def parse_mpop(args: list[bytes], numkeys_at: int) -> tuple[list[bytes], int, int] | bytes:
     """LMPOP's (and BLMPOP's) arguments from `numkeys`: (keys, where, count), or the
     error Redis gives."""
-    numkeys = parse_int(args[numkeys_at])
-    if numkeys is None or numkeys < 1:
-        return ERR_NUMKEYS
-    where_at = numkeys_at + numkeys + 1
-    if where_at >= len(args):
-        return ERR_SYNTAX
-    where = parse_where(args[where_at])
-    if where is None:
-        return ERR_SYNTAX
-    count = -1
-    j = where_at + 1
-    while j < len(args):
-        if count == -1 and args[j].upper() == b"COUNT" and j + 1 < len(args):
-            j += 1
-            n = parse_int(args[j])
-            if n is None or n < 1:
-                return ERR_COUNT_POSITIVE
-            count = n
-        else:
-            return ERR_SYNTAX
-        j += 1
-    return list(args[numkeys_at + 1:where_at]), where, max(count, 1)
+    return parse_mpop_args(args, numkeys_at, parse_where)
 
 
 def _lmpop(keys: list[bytes], where: int, count: int, proto: int) -> Plan:
@@ -224,10 +188,7 @@ def lmpop_reply(key: bytes, items: list[bytes]) -> bytes:
               "Pop elements from a list", "7.0.0")
 def build_lmpop(args: list[bytes], proto: int) -> Plan | bytes:
     parsed = parse_mpop(args, 1)
-    if isinstance(parsed, bytes):
-        return parsed
-    keys, where, count = parsed
-    return _lmpop(keys, where, count, proto)
+    return parsed if isinstance(parsed, bytes) else _lmpop(*parsed, proto)
 
 
 def _lmove(src: bytes, dst: bytes, wherefrom: int, whereto: int, proto: int) -> Plan:
@@ -261,12 +222,10 @@ def build_rpoplpush(args: list[bytes], proto: int) -> Plan | bytes:
 @collection_command("llen", 2, ("readonly", "fast"), 1, 1, 1, "list",
                     "Get the length of a list")
 def build_llen(args: list[bytes], proto: int) -> Built | bytes:
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         return resp.integer(v.count(LIST))
 
-    return args[1], op
+    return args[1], typed_op("list", body)
 
 
 @collection_command("lindex", 3, ("readonly",), 1, 1, 1, "list",
@@ -274,18 +233,13 @@ def build_llen(args: list[bytes], proto: int) -> Built | bytes:
 def build_lindex(args: list[bytes], proto: int) -> Built | bytes:
     index = parse_int(args[2])
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()  # Redis looks the key up before it parses the index
-        if t is None:
-            return resp.nil(proto)
-        if t != "list":
-            return WRONGTYPE
-        if index is None:
+    def body(v: KeyView) -> bytes:
+        if index is None:  # after the key's type: Redis looks the key up first
             return ERR_NOT_INT
         pos = _index(v, index)
         return resp.nil(proto) if pos is None else resp.bulk(v.get(LIST, pos))
 
-    return args[1], op
+    return args[1], typed_op("list", body, resp.nil(proto))
 
 
 @collection_command("lrange", 4, ("readonly",), 1, 1, 1, "list",
@@ -295,14 +249,12 @@ def build_lrange(args: list[bytes], proto: int) -> Built | bytes:
     if start is None or end is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         lo, hi = _range(len(order), start, end)
         return bulks([v.get(LIST, pos) for pos in order.islice(lo, hi)])
 
-    return args[1], op
+    return args[1], typed_op("list", body)
 
 
 def _lpos_args(args: list[bytes]) -> tuple[int, int, int] | bytes:
@@ -355,12 +307,7 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
     if not forward:
         rank = _wrap(-rank)  # RANK -9223372036854775808 stays negative, as in Redis
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return resp.EMPTY_ARRAY if count != -1 else resp.nil(proto)
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         llen = len(order)
         found: list[int] = []
@@ -379,7 +326,8 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
             return resp.array([resp.integer(i) for i in found])
         return resp.integer(found[0]) if found else resp.nil(proto)
 
-    return args[1], op
+    missing = resp.EMPTY_ARRAY if count != -1 else resp.nil(proto)
+    return args[1], typed_op("list", body, missing)
 
 
 # --- updates ---------------------------------------------------------------------------
@@ -390,12 +338,7 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
 def build_lset(args: list[bytes], proto: int) -> Built | bytes:
     index, value = parse_int(args[2]), args[3]
 
-    def op(v: KeyView) -> bytes:
-        t = v.type()
-        if t is None:
-            return ERR_NO_KEY
-        if t != "list":
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         if index is None:
             return ERR_NOT_INT
         pos = _index(v, index)
@@ -404,7 +347,7 @@ def build_lset(args: list[bytes], proto: int) -> Built | bytes:
         v.put(LIST, pos, value)  # a new version of this item: the last LSET wins
         return resp.OK
 
-    return args[1], op
+    return args[1], typed_op("list", body, ERR_NO_KEY)
 
 
 @collection_command("lrem", 4, WRITE, 1, 1, 1, "list", "Remove elements from a list")
@@ -413,9 +356,7 @@ def build_lrem(args: list[bytes], proto: int) -> Built | bytes:
     if count is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         limit = abs(count)
         doomed: list[bytes] = []
@@ -428,7 +369,7 @@ def build_lrem(args: list[bytes], proto: int) -> Built | bytes:
             v.put(LIST, pos, None)
         return resp.integer(len(doomed))
 
-    return args[1], op
+    return args[1], typed_op("list", body)
 
 
 @collection_command("ltrim", 4, WRITE, 1, 1, 1, "list", "Trim a list to the specified range")
@@ -437,9 +378,7 @@ def build_ltrim(args: list[bytes], proto: int) -> Built | bytes:
     if start is None or end is None:
         return ERR_NOT_INT
 
-    def op(v: KeyView) -> bytes:
-        if wrong_type(v, "list"):
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
         order = v.lorder
         llen = len(order)
         lo, hi = _range(llen, start, end)
@@ -448,4 +387,4 @@ def build_ltrim(args: list[bytes], proto: int) -> Built | bytes:
             v.put(LIST, pos, None)
         return resp.OK
 
-    return args[1], op
+    return args[1], typed_op("list", body)

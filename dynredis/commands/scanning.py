@@ -18,6 +18,8 @@ from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 SMALL = 128
 ERR_CURSOR = resp.error("ERR invalid cursor")
+# The reply to a scan of a missing key: the last cursor, no elements.
+EMPTY_SCAN = resp.array([resp.bulk(b"0"), resp.EMPTY_ARRAY])
 
 
 @dataclass

@@ -35,8 +35,9 @@ from .collection import (
     internal_step,
     plan_command,
     store_args,
+    typed_op,
 )
-from .scanning import scan_elements
+from .scanning import EMPTY_SCAN, scan_elements
 from .table import ERR_NOT_INT, ERR_SYNTAX, numkeys_keys, parse_int
 
 ERR_NOT_POSITIVE = resp.error("ERR value is out of range, must be positive")
@@ -140,12 +141,7 @@ def build_sadd(args: list[bytes], proto: int) -> Built | bytes:
 def build_srem(args: list[bytes], proto: int) -> Built | bytes:
     key, members = args[1], list(dict.fromkeys(args[2:]))
 
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        if not found:
-            return resp.ZERO
+    def body(v: KeyView) -> bytes:
         removed = 0
         for m in members:
             if v.get(SET, m) is not None:
@@ -153,19 +149,16 @@ def build_srem(args: list[bytes], proto: int) -> Built | bytes:
                 v.put(SET, m, None)
         return resp.integer(removed)
 
-    return key, op
+    return key, typed_op("set", body, resp.ZERO)
 
 
 @collection_command("smembers", 2, ("readonly",), 1, 1, 1, "set",
                     "Get all the members in a set")
 def build_smembers(args: list[bytes], proto: int) -> Built | bytes:
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        return set_reply(v.members(SET) if found else (), proto)
+    def body(v: KeyView) -> bytes:
+        return set_reply(v.members(SET), proto)
 
-    return args[1], op
+    return args[1], typed_op("set", body, set_reply((), proto))
 
 
 @collection_command("sismember", 3, ("readonly", "fast"), 1, 1, 1, "set",
@@ -173,13 +166,10 @@ def build_smembers(args: list[bytes], proto: int) -> Built | bytes:
 def build_sismember(args: list[bytes], proto: int) -> Built | bytes:
     key, m = args[1], args[2]
 
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        return resp.ONE if found and v.get(SET, m) is not None else resp.ZERO
+    def body(v: KeyView) -> bytes:
+        return resp.ONE if v.get(SET, m) is not None else resp.ZERO
 
-    return key, op
+    return key, typed_op("set", body, resp.ZERO)
 
 
 @collection_command("smismember", -3, ("readonly", "fast"), 1, 1, 1, "set",
@@ -188,46 +178,44 @@ def build_sismember(args: list[bytes], proto: int) -> Built | bytes:
 def build_smismember(args: list[bytes], proto: int) -> Built | bytes:
     key, members = args[1], args[2:]
 
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        return resp.array([resp.ONE if found and v.get(SET, m) is not None else resp.ZERO
+    def body(v: KeyView) -> bytes:
+        return resp.array([resp.ONE if v.get(SET, m) is not None else resp.ZERO
                            for m in members])
 
-    return key, op
+    return key, typed_op("set", body, resp.array([resp.ZERO] * len(members)))
 
 
 @collection_command("scard", 2, ("readonly", "fast"), 1, 1, 1, "set",
                     "Get the number of members in a set")
 def build_scard(args: list[bytes], proto: int) -> Built | bytes:
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        return resp.integer(v.count(SET) if found else 0)
+    def body(v: KeyView) -> bytes:
+        return resp.integer(v.count(SET))
 
-    return args[1], op
+    return args[1], typed_op("set", body, resp.ZERO)
+
+
+def _optional_count(args: list[bytes], not_int: bytes) -> int | None | bytes:
+    """SPOP's and SRANDMEMBER's `key [count]`: the count, None if not given, or the error
+    (ERR_SYNTAX for more arguments, `not_int` for a count that is no integer)."""
+    if len(args) > 3:
+        return ERR_SYNTAX
+    if len(args) < 3:
+        return None
+    count = parse_int(args[2])
+    return not_int if count is None else count
 
 
 @collection_command("spop", -2, ("write", "fast"), 1, 1, 1, "set",
                     "Remove and return one or multiple random members from a set")
 def build_spop(args: list[bytes], proto: int) -> Built | bytes:
     key = args[1]
-    if len(args) > 3:
-        return ERR_SYNTAX
-    count: int | None = None
-    if len(args) == 3:
-        count = parse_int(args[2])
-        if count is None or count < 0:
-            return ERR_NOT_POSITIVE
+    count = _optional_count(args, ERR_NOT_POSITIVE)
+    if isinstance(count, bytes):
+        return count
+    if count is not None and count < 0:
+        return ERR_NOT_POSITIVE
 
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        if not found:
-            return resp.nil(proto) if count is None else set_reply((), proto)
+    def body(v: KeyView) -> bytes:
         members = v.members(SET)
         n = len(members)
         if count is None:
@@ -244,31 +232,24 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
                 v.put(SET, m, None)
         return set_reply(popped, proto)
 
-    return key, op
+    missing = resp.nil(proto) if count is None else set_reply((), proto)
+    return key, typed_op("set", body, missing)
 
 
 @collection_command("srandmember", -2, ("readonly",), 1, 1, 1, "set",
                     "Get one or multiple random members from a set")
 def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
     key = args[1]
-    if len(args) > 3:
-        return ERR_SYNTAX
-    count: int | None = None
-    if len(args) == 3:
-        count = parse_int(args[2])
-        if count is None:
-            return ERR_NOT_INT
+    count = _optional_count(args, ERR_NOT_INT)
+    if isinstance(count, bytes):
+        return count
+    if count is not None:
         if count == INT64_MIN:
             return ERR_RANDOM_RANGE
         if count < -RANDOM_REPEATS_MAX:
             return ERR_RANDOM_REPEATS
 
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        if not found:
-            return resp.nil(proto) if count is None else resp.EMPTY_ARRAY
+    def body(v: KeyView) -> bytes:
         members = v.members(SET)
         if count is None:
             if not members:
@@ -276,7 +257,8 @@ def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
             return resp.bulk(random_members(members, 1)[0])
         return resp.array([resp.bulk(m) for m in random_members(members, count)])
 
-    return key, op
+    missing = resp.nil(proto) if count is None else resp.EMPTY_ARRAY
+    return key, typed_op("set", body, missing)
 
 
 @collection_command("sscan", -3, ("readonly",), 1, 1, 1, "set",
@@ -288,18 +270,13 @@ def build_sscan(args: list[bytes], proto: int) -> Built | bytes:
     if isinstance(cursor, bytes):
         return cursor
 
-    def op(v: KeyView) -> bytes:
-        found = lookup(v)
-        if isinstance(found, bytes):
-            return found
-        if not found:
-            return resp.array([resp.bulk(b"0"), resp.EMPTY_ARRAY])
+    def body(v: KeyView) -> bytes:
         parsed = scan_elements.parse(args)
         if isinstance(parsed, bytes):
             return parsed
         return scan_elements.reply(parsed, [(m, b"") for m in v.members(SET)], False)
 
-    return key, op
+    return key, typed_op("set", body, EMPTY_SCAN)
 
 
 # --- steps of the plans -----------------------------------------------------------------

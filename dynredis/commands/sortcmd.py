@@ -28,9 +28,8 @@ from .collection import (
     WRONGTYPE,
     Built,
     Plan,
-    drive,
     internal_step,
-    run_step,
+    start_plan,
     store_args,
 )
 from .context import Context
@@ -202,13 +201,7 @@ def _register(name: str, flags: tuple[str, ...], summary: str, since: str,
 
     def handler(c: Context, args: list[bytes]) -> bytes | None:
         perms = c.perms
-        plan = build(args, c.proto, perms is None or perms.keys == ["*"])
-        if isinstance(plan, bytes):
-            return plan
-        slot = c.defer()
-        drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
-              slot.set)
-        return None
+        return start_plan(c, build(args, c.proto, perms is None or perms.keys == ["*"]))
 
     keys_of = (lambda words: words[1:2]) if readonly else sortspec.sort_keys
     command(name, -2, flags, 1, 1, 1, "generic", summary, since, keys_of)(handler)

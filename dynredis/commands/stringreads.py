@@ -1,6 +1,6 @@
 """Reading keys for the commands that work on string values (bitmaps, LCS, SUBSTR,
-HyperLogLog): the type check every one of them goes through, and parallel quorum reads
-of several keys.
+HyperLogLog): the type check every one of them goes through, and quorum reads of one
+key (also TTL and PERSIST's) or of several in parallel.
 
 `string_value` is the single place where such a command learns whether the key holds a
 string. Strings (counters read as their decimal string) are the only type stored today;
@@ -28,6 +28,20 @@ def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
     if type(data) is not bytes:
         return None, ERR_WRONGTYPE  # a collection's header
     return data, None
+
+
+def read_key(c: Context, key: bytes, slot: Slot,
+             then: Callable[[Clock | None], None]) -> None:
+    """Quorum-read `key`; `then(object)`, or the read's error as the reply in `slot`."""
+
+    def read(result: tuple[str | None, Any]) -> None:
+        e, obj = result
+        if e is not None:
+            slot.set(err(e))
+            return
+        then(obj)
+
+    c.node.get(key, read, c.r)
 
 
 def read_keys(c: Context, keys: list[bytes], slot: Slot,

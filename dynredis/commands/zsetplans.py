@@ -17,6 +17,7 @@ from ..resp import encode as resp
 from . import zfloat
 from .collection import WRONGTYPE, Plan, plan_command, store_args
 from .databases import shown
+from .mpop import parse_mpop_args
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zsetrange import parse_range_query
 from .zsets import pairs_reply
@@ -26,8 +27,6 @@ Pair = tuple[bytes, float]
 UNION, INTER, DIFF = "union", "inter", "diff"
 ERR_WEIGHT = resp.error("ERR weight value is not a float")
 ERR_LIMIT_NEGATIVE = resp.error("ERR LIMIT can't be negative")
-ERR_NUMKEYS = resp.error("ERR numkeys should be greater than 0")
-ERR_COUNT = resp.error("ERR count should be greater than 0")
 
 
 class SetOp:
@@ -226,36 +225,18 @@ def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
               "Remove and return members with scores in a sorted set", "7.0.0")
 def build_zmpop(args: list[bytes], proto: int) -> Plan | bytes:
     parsed = parse_zmpop(args, 1)
-    if isinstance(parsed, bytes):
-        return parsed
-    keys, where, count = parsed
-    return _zmpop(keys, where, count, proto)
+    return parsed if isinstance(parsed, bytes) else _zmpop(*parsed, proto)
 
 
 def parse_zmpop(args: list[bytes], numkeys_at: int) -> tuple[list[bytes], bytes, int] | bytes:
     """ZMPOP's (and BZMPOP's) arguments from `numkeys`: (keys, b"min" or b"max", count),
     or the error Redis gives."""
-    nkeys = parse_int(args[numkeys_at])
-    if nkeys is None or nkeys < 1:
-        return ERR_NUMKEYS
-    where_at = numkeys_at + 1 + nkeys
-    if where_at >= len(args):
-        return ERR_SYNTAX
-    where = args[where_at].lower()
-    if where not in (b"min", b"max"):
-        return ERR_SYNTAX
-    count = -1
-    j = where_at + 1
-    while j < len(args):
-        if count == -1 and args[j].lower() == b"count" and j + 1 < len(args):
-            n = parse_int(args[j + 1])
-            if n is None or n < 1:
-                return ERR_COUNT
-            count = n
-            j += 2
-        else:
-            return ERR_SYNTAX
-    return list(args[numkeys_at + 1:where_at]), where, max(count, 1)
+    return parse_mpop_args(args, numkeys_at, _min_or_max)
+
+
+def _min_or_max(word: bytes) -> bytes | None:
+    where = word.lower()
+    return where if where in (b"min", b"max") else None
 
 
 def _zmpop(keys: list[bytes], where: bytes, count: int, proto: int) -> Plan:

@@ -5,6 +5,7 @@ members and of a million."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +13,10 @@ from ..core.collview import KeyView
 from ..core.records import ZSET
 from ..resp import encode as resp
 from . import zranges
-from .collection import WRONGTYPE, Built, collection_command, internal_step
+from .collection import Built, collection_command, internal_step, typed_op
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zranges import ERR_NOT_FLOAT_RANGE, ERR_NOT_LEX_RANGE, LexRange, ScoreRange
-from .zsets import pairs_reply, zorder_of
+from .zsets import pairs_reply
 
 ERR_LIMIT_RANK = resp.error("ERR syntax error, LIMIT is only supported in combination with "
                             "either BYSCORE or BYLEX")
@@ -84,21 +85,55 @@ def parse_range_query(args: list[bytes], at: int, store: bool, by: str = "",
     lo, hi = args[at + 1], args[at + 2]
     if reverse and by != "rank":
         lo, hi = hi, lo  # given as max, min
+    bounds = parse_bounds(by, lo, hi)
+    if isinstance(bounds, bytes):
+        return bounds
     q = RangeQuery(by, reverse, withscores, offset=offset, limit=limit)
+    if isinstance(bounds, ScoreRange):
+        q.score = bounds
+    elif isinstance(bounds, LexRange):
+        q.lex = bounds
+    else:
+        q.start, q.end = bounds
+    return q
+
+
+Bounds = tuple[int, int] | ScoreRange | LexRange
+
+
+def parse_bounds(by: str, lo: bytes, hi: bytes) -> Bounds | bytes:
+    """A range's two arguments, by "rank" (start and end), "score" or "lex" (min and
+    max), or the error Redis answers for them."""
     if by == "rank":
         start, end = parse_int(lo), parse_int(hi)
         if start is None or end is None:
             return ERR_NOT_INT
-        q.start, q.end = start, end
-    elif by == "score":
-        q.score = zranges.parse_score_range(lo, hi)
-        if q.score is None:
-            return ERR_NOT_FLOAT_RANGE
-    else:
-        q.lex = zranges.parse_lex_range(lo, hi)
-        if q.lex is None:
-            return ERR_NOT_LEX_RANGE
-    return q
+        return start, end
+    if by == "score":
+        score = zranges.parse_score_range(lo, hi)
+        return ERR_NOT_FLOAT_RANGE if score is None else score
+    lex = zranges.parse_lex_range(lo, hi)
+    return ERR_NOT_LEX_RANGE if lex is None else lex
+
+
+Span = Callable[[Any], tuple[int, int]]
+
+
+def parse_span(by: str, lo: bytes, hi: bytes) -> Span | bytes:
+    """The positions [lo, hi) a range names, as a function of the set's (score, member)
+    SortedList (ZCOUNT, ZLEXCOUNT and the ZREMRANGEBY* removals), or the arguments'
+    error."""
+    bounds = parse_bounds(by, lo, hi)
+    if isinstance(bounds, bytes):
+        return bounds
+    if isinstance(bounds, ScoreRange):
+        score = bounds
+        return lambda zl: zranges.score_span(zl, score)
+    if isinstance(bounds, LexRange):
+        lex = bounds
+        return lambda zl: zranges.lex_span(zl, lex)
+    start, end = bounds
+    return lambda zl: zranges.rank_span(len(zl), start, end)
 
 
 def _range_command(args: list[bytes], proto: int, by: str = "",
@@ -107,15 +142,10 @@ def _range_command(args: list[bytes], proto: int, by: str = "",
     if isinstance(q, bytes):
         return q
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        if zl is None:
-            return resp.EMPTY_ARRAY
-        return pairs_reply(q.run(zl), q.withscores, proto)
+    def body(v: KeyView) -> bytes:
+        return pairs_reply(q.run(v.zorder), q.withscores, proto)
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.EMPTY_ARRAY)
 
 
 @collection_command("zrange", -4, ("readonly",), 1, 1, 1, "sorted_set",
@@ -178,90 +208,67 @@ def build_dyn_zrange(args: list[bytes], proto: int) -> Built | bytes:
 # --- counts --------------------------------------------------------------------------------
 
 
+def _count(args: list[bytes], by: str) -> Built | bytes:
+    """How many members the range `args[2:4]` holds (ZCOUNT, ZLEXCOUNT)."""
+    span = parse_span(by, args[2], args[3])
+    if isinstance(span, bytes):
+        return span
+
+    def body(v: KeyView) -> bytes:
+        lo, hi = span(v.zorder)
+        return resp.integer(hi - lo)
+
+    return args[1], typed_op("zset", body, resp.ZERO)
+
+
 @collection_command("zcount", 4, ("readonly", "fast"), 1, 1, 1, "sorted_set",
                     "Count the members in a sorted set with scores within the given values",
                     "2.0.0")
 def build_zcount(args: list[bytes], proto: int) -> Built | bytes:
-    r = zranges.parse_score_range(args[2], args[3])
-    if r is None:
-        return ERR_NOT_FLOAT_RANGE
-
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        if zl is None:
-            return resp.ZERO
-        lo, hi = zranges.score_span(zl, r)
-        return resp.integer(hi - lo)
-
-    return args[1], op
+    return _count(args, "score")
 
 
 @collection_command("zlexcount", 4, ("readonly", "fast"), 1, 1, 1, "sorted_set",
                     "Count the number of members in a sorted set between a given "
                     "lexicographical range", "2.8.9")
 def build_zlexcount(args: list[bytes], proto: int) -> Built | bytes:
-    r = zranges.parse_lex_range(args[2], args[3])
-    if r is None:
-        return ERR_NOT_LEX_RANGE
-
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        if zl is None:
-            return resp.ZERO
-        lo, hi = zranges.lex_span(zl, r)
-        return resp.integer(hi - lo)
-
-    return args[1], op
+    return _count(args, "lex")
 
 
 # --- removals ------------------------------------------------------------------------------
 
 
-def _remove_span(args: list[bytes], span: Any) -> Built:
-    """Remove the members at the positions `span(zl)` gives."""
+def _remove(args: list[bytes], by: str) -> Built | bytes:
+    """Remove the members in the range `args[2:4]` (the ZREMRANGEBY* commands)."""
+    span = parse_span(by, args[2], args[3])
+    if isinstance(span, bytes):
+        return span
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        if zl is None:
-            return resp.ZERO
+    def body(v: KeyView) -> bytes:
+        zl = v.zorder
         lo, hi = span(zl)
         doomed = [m for m, _ in zranges.pairs(zl, lo, hi)]
         for m in doomed:
             v.put(ZSET, m, None)
         return resp.integer(len(doomed))
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.ZERO)
 
 
 @collection_command("zremrangebyrank", 4, ("write",), 1, 1, 1, "sorted_set",
                     "Remove all members in a sorted set within the given indexes", "2.0.0")
 def build_zremrangebyrank(args: list[bytes], proto: int) -> Built | bytes:
-    start, end = parse_int(args[2]), parse_int(args[3])
-    if start is None or end is None:
-        return ERR_NOT_INT
-    return _remove_span(args, lambda zl: zranges.rank_span(len(zl), start, end))
+    return _remove(args, "rank")
 
 
 @collection_command("zremrangebyscore", 4, ("write",), 1, 1, 1, "sorted_set",
                     "Remove all members in a sorted set within the given scores", "1.2.0")
 def build_zremrangebyscore(args: list[bytes], proto: int) -> Built | bytes:
-    r = zranges.parse_score_range(args[2], args[3])
-    if r is None:
-        return ERR_NOT_FLOAT_RANGE
-    return _remove_span(args, lambda zl: zranges.score_span(zl, r))
+    return _remove(args, "score")
 
 
 @collection_command("zremrangebylex", 4, ("write",), 1, 1, 1, "sorted_set",
                     "Remove all members in a sorted set between the given lexicographical "
                     "range", "2.8.9")
 def build_zremrangebylex(args: list[bytes], proto: int) -> Built | bytes:
-    r = zranges.parse_lex_range(args[2], args[3])
-    if r is None:
-        return ERR_NOT_LEX_RANGE
-    return _remove_span(args, lambda zl: zranges.lex_span(zl, r))
+    return _remove(args, "lex")

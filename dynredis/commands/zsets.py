@@ -17,8 +17,8 @@ from ..core.collview import KeyView
 from ..core.records import ZSET
 from ..resp import encode as resp
 from . import zfloat
-from .collection import WRONGTYPE, Built, collection_command, internal_step
-from .scanning import scan_elements
+from .collection import WRONGTYPE, Built, collection_command, internal_step, typed_op
+from .scanning import EMPTY_SCAN, scan_elements
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
@@ -45,6 +45,11 @@ def zorder_of(v: KeyView) -> Any:
     if t != "zset":
         return WRONGTYPE
     return v.zorder
+
+
+def score_reply(score: float | None, proto: int) -> bytes:
+    """A member's score as ZSCORE and ZMSCORE answer it: nil for no such member."""
+    return resp.nil(proto) if score is None else zfloat.reply(score, proto)
 
 
 def pairs_reply(items: list[Pair], withscores: bool, proto: int) -> bytes:
@@ -149,12 +154,7 @@ def build_zincrby(args: list[bytes], proto: int) -> Built | bytes:
 def build_zrem(args: list[bytes], proto: int) -> Built | bytes:
     members = args[2:]
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        if zl is None:
-            return resp.ZERO
+    def body(v: KeyView) -> bytes:
         removed = 0
         for m in members:
             if v.get(ZSET, m) is not None:
@@ -162,7 +162,7 @@ def build_zrem(args: list[bytes], proto: int) -> Built | bytes:
                 removed += 1
         return resp.integer(removed)
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.ZERO)
 
 
 # --- point reads -----------------------------------------------------------------------------
@@ -173,14 +173,10 @@ def build_zrem(args: list[bytes], proto: int) -> Built | bytes:
 def build_zscore(args: list[bytes], proto: int) -> Built | bytes:
     member = args[2]
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        s = v.get(ZSET, member) if zl is not None else None
-        return resp.nil(proto) if s is None else zfloat.reply(s, proto)
+    def body(v: KeyView) -> bytes:
+        return score_reply(v.get(ZSET, member), proto)
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.nil(proto))
 
 
 @collection_command("zmscore", -3, ("readonly", "fast"), 1, 1, 1, "sorted_set",
@@ -189,45 +185,33 @@ def build_zscore(args: list[bytes], proto: int) -> Built | bytes:
 def build_zmscore(args: list[bytes], proto: int) -> Built | bytes:
     members = args[2:]
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        out = []
-        for m in members:
-            s = v.get(ZSET, m) if zl is not None else None
-            out.append(resp.nil(proto) if s is None else zfloat.reply(s, proto))
-        return resp.array(out)
+    def body(v: KeyView) -> bytes:
+        return resp.array([score_reply(v.get(ZSET, m), proto) for m in members])
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.array([resp.nil(proto)] * len(members)))
 
 
 @collection_command("zcard", 2, ("readonly", "fast"), 1, 1, 1, "sorted_set",
                     "Get the number of members in a sorted set", "1.2.0")
 def build_zcard(args: list[bytes], proto: int) -> Built | bytes:
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        return resp.integer(0 if zl is None else len(zl))
+    def body(v: KeyView) -> bytes:
+        return resp.integer(len(v.zorder))
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.ZERO)
 
 
 def _zrank(args: list[bytes], proto: int, reverse: bool) -> Built:
     member = args[2]
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        s = v.get(ZSET, member) if zl is not None else None
+    def body(v: KeyView) -> bytes:
+        s = v.get(ZSET, member)
         if s is None:
             return resp.nil(proto)
+        zl = v.zorder
         rank = zl.index((s, member))
         return resp.integer(len(zl) - 1 - rank if reverse else rank)
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.nil(proto))
 
 
 @collection_command("zrank", 3, ("readonly", "fast"), 1, 1, 1, "sorted_set",
@@ -266,18 +250,15 @@ def _zpop(args: list[bytes], proto: int, highest: bool) -> Built | bytes:
             return ERR_POSITIVE
         count = n
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        if zl is None or count == 0:
+    def body(v: KeyView) -> bytes:
+        if count == 0:
             return resp.EMPTY_ARRAY
-        items = pop(v, zl, highest, 1 if count < 0 else count)
+        items = pop(v, v.zorder, highest, 1 if count < 0 else count)
         if count < 0:  # one member: a flat [member, score] in RESP3 too
             return resp.array([resp.bulk(items[0][0]), zfloat.reply(items[0][1], proto)])
         return pairs_reply(items, True, proto)
 
-    return args[1], op
+    return args[1], typed_op("zset", body, resp.EMPTY_ARRAY)
 
 
 @collection_command("zpopmin", -2, ("write", "fast"), 1, 1, 1, "sorted_set",
@@ -332,19 +313,16 @@ def build_zrandmember(args: list[bytes], proto: int) -> Built | bytes:
         if count < -MAX_REPEATS:
             return ERR_OUT_OF_RANGE
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
+    def body(v: KeyView) -> bytes:
+        zl = v.zorder
         if count is None:
-            if zl is None:
-                return resp.nil(proto)
             return resp.bulk(zl[random.randrange(len(zl))][1])
-        if zl is None or count == 0:
+        if count == 0:
             return resp.EMPTY_ARRAY
         return pairs_reply(random_members(zl, count), withscores, proto)
 
-    return args[1], op
+    return args[1], typed_op("zset", body,
+                             resp.nil(proto) if count is None else resp.EMPTY_ARRAY)
 
 
 def random_members(zl: Any, count: int) -> list[Pair]:
@@ -369,11 +347,8 @@ def build_zscan(args: list[bytes], proto: int) -> Built | bytes:
     if isinstance(parsed, bytes):
         return parsed
 
-    def op(v: KeyView) -> bytes:
-        zl = zorder_of(v)
-        if zl is WRONGTYPE:
-            return WRONGTYPE
-        items = [] if zl is None else [(m, zfloat.listpack_text(s)) for s, m in zl]
+    def body(v: KeyView) -> bytes:
+        items = [(m, zfloat.listpack_text(s)) for s, m in v.zorder]
         return scan_elements.reply(parsed, items, True)
 
-    return args[1], op
+    return args[1], typed_op("zset", body, EMPTY_SCAN)
