@@ -15,7 +15,8 @@ clock (CLOCK_MONOTONIC is the host's), into one timeline per request:
   replica_to_ack  handled -> its answer left (the rest of its turn; commit in fsync mode)
   link_back       left -> node 1 read the answer (node 1's loop busy, the socket)
   to_quorum       read -> quorum met (the answer's batch)
-  reply           quorum -> the reply written (earlier replies of the pipeline, the flush)
+  in_order        quorum -> the replies before it in the pipeline are in too
+  flush           -> the reply written (the rest of node 1's loop turn)
 
 The first answer is followed (W=2, R=2: node 1's own copy and one replica's). The time a
 request spends in a socket before node 1 reads it, and its reply after, is outside
@@ -42,8 +43,8 @@ import rbench  # noqa: E402
 import run as runner  # noqa: E402
 
 STAGES = ("queued", "to_peers", "link_out", "replica_batch", "replica_to_ack", "link_back",
-          "to_quorum", "reply")
-NODE_HISTS = ("loop_lag", "client_read", "peer_read", "flush", "tick", "group_commit",
+          "to_quorum", "in_order", "flush")
+NODE_HISTS = ("loop_lag", "client_read", "peer_read", "flush", "tick", "fold", "group_commit",
               "gc_gen0", "gc_gen1", "gc_gen2")
 
 
@@ -80,17 +81,23 @@ def timelines(coord: dict[str, Any], replicas: list[dict[str, Any]]) -> list[dic
     name = coord["node"]
     seen: dict[str, dict[int, list[Any]]] = {}
     for dump in replicas:
-        seen[dump["node"]] = {row[1]: row for row in dump["replica"] if row[0] == name}
+        names = dump["names"]
+        seen[dump["node"]] = {row[1]: row for row in dump["replica"]
+                              if names[row[0]] == name}
     out = []
-    for _kind, reqid, read, dispatch, sent, quorum, written, acks in coord["requests"]:
-        if not acks or not sent:
+    for row in coord["requests"]:
+        _kind, reqid, read, dispatch, sent, quorum, written, nacks = row[:8]
+        if not nacks or not sent:
             continue
+        acks = [(coord["names"][row[8 + 2 * i]], row[9 + 2 * i]) for i in range(nacks)]
         peer, ack_read = min(acks, key=lambda a: a[1])
         rep = seen.get(peer, {}).get(reqid)
         if rep is None:
             continue  # (its replica's record was not kept: it was restarted, or reset)
         _src, _reqid, _k, r_read, r_handled, _committed, r_sent = rep
-        stamps = [read, dispatch, sent, r_read, r_handled, r_sent, ack_read, quorum, written]
+        ordered = row[12] or written
+        stamps = [read, dispatch, sent, r_read, r_handled, r_sent, ack_read, quorum, ordered,
+                  written]
         line = {stage: max(0, stamps[i + 1] - stamps[i]) // 1000
                 for i, stage in enumerate(STAGES)}
         line["total"] = max(0, written - read) // 1000
@@ -171,6 +178,12 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
     out.append("")
     out.append(table(["node", "loop work / pause", "count", "p50 ms", "p99 ms", "p99.9 ms",
                       "max ms", "of wall time"], hist_rows(dumps, result["seconds"])))
+    for i, dump in enumerate(dumps, 1):
+        g = dump.get("gc", {})
+        out.append(f"node{i} gc: collections by generation "
+                   f"{[x['collections'] for x in g.get('stats', [])]}, counts {g.get('count')}, "
+                   f"threshold {g.get('threshold')}, frozen {g.get('frozen')}, collected "
+                   f"{[sum(dump['hists'].get(f'gc_gen{n}_collected', [])) for n in range(3)]}")
     return "\n".join(out)
 
 

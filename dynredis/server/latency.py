@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from array import array
 from collections import deque
 from typing import Any
 
@@ -42,7 +43,7 @@ class Sampled:
     """One coordinated request followed from its read to its reply."""
 
     __slots__ = ("kind", "reqid", "conn", "slot", "read", "dispatch", "sent", "acks",
-                 "quorum", "written")
+                 "quorum", "ordered", "written")
 
     def __init__(self, kind: str, reqid: int, conn: Any, slot: Any, read: int,
                  dispatch: int) -> None:
@@ -55,11 +56,19 @@ class Sampled:
         self.sent = 0
         self.acks: list[tuple[str, int]] = []  # (replica, when its answer was read)
         self.quorum = 0
+        self.ordered = 0  # its reply's turn came (the replies before it were in)
         self.written = 0
 
-    def row(self) -> list[Any]:
-        return [self.kind, self.reqid, self.read, self.dispatch, self.sent, self.quorum,
-                self.written, [list(a) for a in self.acks]]
+    def fields(self, names: Names) -> list[int]:
+        """The record as ROW_FIELDS integers (its first two answers)."""
+        acks = self.acks[:2]
+        row = [names.index(self.kind), self.reqid, self.read, self.dispatch, self.sent,
+               self.quorum, self.written, len(acks)]
+        for peer, when in acks:
+            row += (names.index(peer), when)
+        row += [0] * (ROW_FIELDS - 1 - len(row))
+        row.append(self.ordered)
+        return row
 
 
 class ReplicaSampled:
@@ -76,9 +85,56 @@ class ReplicaSampled:
         self.committed = 0
         self.sent = 0
 
-    def row(self) -> list[Any]:
-        return [self.src, self.reqid, self.kind, self.read, self.handled, self.committed,
-                self.sent]
+    def fields(self, names: Names) -> list[int]:
+        return [names.index(self.src), self.reqid, names.index(self.kind), self.read,
+                self.handled, self.committed, self.sent]
+
+
+# kind reqid read dispatch sent quorum written acks (peer when) x 2, ordered
+ROW_FIELDS = 13
+REPLICA_FIELDS = 7  # src reqid kind read handled committed sent
+
+
+class Names:
+    """The strings records name (peers, kinds), as small integers."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.ids: dict[str, int] = {}
+
+    def index(self, name: str) -> int:
+        i = self.ids.get(name)
+        if i is None:
+            i = self.ids[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+
+class Records:
+    """Completed records as rows of `width` integers in one flat array: kept records
+    are no objects the garbage collector tracks (a list per record would make the trace
+    itself trigger collections, whose pauses it would then report)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.data = array("q")
+
+    def add(self, row: list[int]) -> None:
+        data = self.data
+        data.extend(row)
+        if len(data) > 2 * KEEP * self.width:
+            del data[:KEEP * self.width]  # the oldest half goes
+
+    def __len__(self) -> int:
+        return len(self.data) // self.width
+
+    def rows(self) -> list[list[int]]:
+        w = self.width
+        d = self.data
+        return [d[i:i + w].tolist() for i in range(0, len(d), w)]
+
+    def clear(self) -> None:
+        self.data = array("q")
 
 
 # The coordinator's stages of a request, as (name, from stamp, to stamp); and the
@@ -88,7 +144,8 @@ STAGES = (
     ("to_peers", "dispatch", "sent"),  # run, then waiting for the turn's peer batch
     ("replica_rtt", "sent", "ack"),  # to the replica and back (its share: replica_*)
     ("to_quorum", "ack", "quorum"),  # the answer read, the rest of its batch handled
-    ("reply", "quorum", "written"),  # earlier replies of the pipeline, the flush
+    ("in_order", "quorum", "ordered"),  # the pipeline's earlier replies still missing
+    ("flush", "ordered", "written"),  # the rest of the loop turn, to the client write
     ("total", "read", "written"),
 )
 REPLICA_STAGES = (
@@ -112,13 +169,14 @@ def summary(name: str, values: list[int]) -> list[Any]:
             percentile(ordered, 0.999), ordered[-1] if ordered else 0]
 
 
-def stage_values(row: list[Any]) -> dict[str, int]:
+def stage_values(row: list[int]) -> dict[str, int]:
     """A completed coordinator record's stage durations (µs); its first answer is the
     one that counts (W=2, R=2: the coordinator's own copy and one replica's)."""
-    kind, reqid, read, dispatch, sent, quorum, written, acks = row
-    ack = min((a[1] for a in acks), default=quorum)
+    _kind, _reqid, read, dispatch, sent, quorum, written, nacks = row[:8]
+    ack = min(row[9:9 + 2 * nacks:2], default=quorum)
     stamps = {"read": read, "dispatch": dispatch, "sent": sent or dispatch, "ack": ack,
-              "quorum": quorum or written, "written": written}
+              "quorum": quorum or written, "ordered": row[12] or written,
+              "written": written}
     return {name: max(0, stamps[b] - stamps[a]) // 1000 for name, a, b in STAGES}
 
 
@@ -131,9 +189,11 @@ class LatencyTrace:
         self.open: dict[int, Sampled] = {}
         self.unsent: list[Sampled] = []
         self.awaiting: list[Sampled] = []  # sent, quorum not yet met
+        self.blocked: list[Sampled] = []  # quorum met, an earlier reply still missing
         self.replica_open: list[ReplicaSampled] = []
-        self.requests: deque[list[Any]] = deque(maxlen=KEEP)
-        self.replica: deque[list[Any]] = deque(maxlen=KEEP)
+        self.names = Names()
+        self.requests = Records(ROW_FIELDS)
+        self.replica = Records(REPLICA_FIELDS)
         self.hists: dict[str, deque[int]] = {}
         self.peer_read = 0  # when the peer read being handled was read
         self._gc_started = 0
@@ -184,8 +244,9 @@ class LatencyTrace:
         if phase == "start":
             self._gc_started = time.monotonic_ns()
         elif self._gc_started:
-            self.note(f"gc_gen{info.get('generation', 0)}",
-                      (time.monotonic_ns() - self._gc_started) // 1000)
+            gen = info.get("generation", 0)
+            self.note(f"gc_gen{gen}", (time.monotonic_ns() - self._gc_started) // 1000)
+            self.note(f"gc_gen{gen}_collected", info.get("collected", 0))
             self._gc_started = 0
 
     def _lag_probe(self) -> None:
@@ -233,7 +294,7 @@ class LatencyTrace:
         if self.replica_open:
             for r in self.replica_open:
                 r.sent = now
-                self.replica.append(r.row())
+                self.replica.add(r.fields(self.names))
             self.replica_open = []
 
     def committed(self) -> None:
@@ -266,18 +327,33 @@ class LatencyTrace:
         """A peer's read was handled and settled: the requests it completed met their
         quorum now."""
         awaiting = self.awaiting
-        if not awaiting:
+        blocked = self.blocked
+        if not awaiting and not blocked:
             return
         now = time.monotonic_ns()
+        if blocked:
+            self.blocked = blocked = [s for s in blocked if not self._in_order(s, now)]
         still = []
         for s in awaiting:
             if s.slot.data is not None:
                 s.quorum = now
+                if not self._in_order(s, now):
+                    blocked.append(s)
             elif s.conn.transport is not None:
                 still.append(s)
             else:
                 self.open.pop(s.reqid, None)
         self.awaiting = still
+
+    @staticmethod
+    def _in_order(s: Sampled, now: int) -> bool:
+        """Whether `s`'s reply left the connection's waiting slots (stamped now)."""
+        conn = s.conn
+        if conn is None or s.slot not in conn.waiting:
+            if not s.ordered:
+                s.ordered = now
+            return True
+        return False
 
     def written(self, conn: Any) -> None:
         """`conn`'s replies so far were written: its sampled requests whose reply left
@@ -293,12 +369,16 @@ class LatencyTrace:
                     s.quorum = now
                     if s in self.awaiting:
                         self.awaiting.remove(s)
+                if not s.ordered:
+                    s.ordered = now
+                    if s in self.blocked:
+                        self.blocked.remove(s)
                 if s in self.unsent:
                     self.unsent.remove(s)
                 self.open.pop(s.reqid, None)
                 s.conn = None
                 s.slot = None
-                self.requests.append(s.row())
+                self.requests.add(s.fields(self.names))
             else:
                 left.append(s)
         conn.traced = left or None
@@ -309,12 +389,12 @@ class LatencyTrace:
         """[stage, count, p50, p99, p99.9, max] (µs) of this node's records and
         histograms: the coordinator's stages, the replica's, then the loop's."""
         coord: dict[str, list[int]] = {name: [] for name, _, _ in STAGES}
-        for row in self.requests:
+        for row in self.requests.rows():
             for name, us in stage_values(row).items():
                 coord[name].append(us)
         out = [summary(name, values) for name, values in coord.items()]
         rep: dict[str, list[int]] = {name: [] for name, _, _ in REPLICA_STAGES}
-        for _src, _reqid, _kind, read, handled, _committed, sent in self.replica:
+        for _src, _reqid, _kind, read, handled, _committed, sent in self.replica.rows():
             rep["replica_in_batch"].append(max(0, handled - read) // 1000)
             rep["replica_to_ack"].append(max(0, sent - handled) // 1000)
         out += [summary(name, values) for name, values in rep.items()]
@@ -324,5 +404,8 @@ class LatencyTrace:
     def dump(self) -> dict[str, Any]:
         """Everything recorded, for bench/latency.py (JSON)."""
         return {"node": self.name, "every": self.every, "now_ns": time.monotonic_ns(),
-                "requests": list(self.requests), "replica": list(self.replica),
-                "hists": {k: list(v) for k, v in self.hists.items()}}
+                "names": self.names.names, "requests": self.requests.rows(),
+                "replica": self.replica.rows(),
+                "hists": {k: list(v) for k, v in self.hists.items()},
+                "gc": {"stats": gc.get_stats(), "count": gc.get_count(),
+                       "threshold": gc.get_threshold(), "frozen": gc.get_freeze_count()}}
