@@ -125,10 +125,9 @@ __all__ = ["Callback", "Config", "Handler", "Node", "Result", "Stats"]
 Callback = Callable[[Result], Any]
 Handler = Callable[[str, tuple], None]
 
-# Dirty keys hashed into the anti-entropy trees per tick (about 2 ms of work; the
+# Dirty keys hashed into the anti-entropy trees per tick (about 10 ms of work; the
 # server ticks every 50 ms): writes are folded in as they come, never a whole
-# partition's worth at once. (The server folds in smaller slices between ticks
-# instead: Node.fold_per_tick 0, see server/app.py.)
+# partition's worth at once.
 FOLD_PER_TICK = 2000
 
 
@@ -156,9 +155,6 @@ class Node:
         self.rng = rng or random.Random(0)
         self.hlc = HLC()
         self.now = 0
-        # Dirty keys the tick folds into the trees (0: the driver folds them itself,
-        # `local.fold_some`, at least as fast).
-        self.fold_per_tick = FOLD_PER_TICK
         self.stats = Stats()
         self.outbox: dict[str, list[tuple]] = {}
         self.outbox_msgs = 0  # items in outbox (a batch counts each); take_outbox empties both
@@ -414,5 +410,4 @@ class Node:
         self.anti_entropy.tick(now)
         self.watches.tick(now)
         self.blocking.tick(now)
-        if self.fold_per_tick:
-            self.local.fold_some(self.fold_per_tick)
+        self.local.fold_some(FOLD_PER_TICK)

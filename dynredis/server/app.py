@@ -34,7 +34,7 @@ from ..commands.table import lookup
 from ..commands.watch import Watchers
 from ..core import driver
 from ..core.config import Config
-from ..core.node import FOLD_PER_TICK, Node
+from ..core.node import Node
 from ..scripting.service import Scripts
 from ..storage import open_engine
 from . import tls
@@ -55,12 +55,6 @@ def resp_error(text: str) -> bytes:
 log = logging.getLogger("dynredis.server")
 
 TICK_S = 0.05
-# The anti-entropy trees take the written keys a slice at a time, every FOLD_S, at the
-# rate the tick would (FOLD_PER_TICK a tick), so that no loop turn folds for long: a
-# tick folding 2000 keys at once held every request in flight for 2-10 ms (the
-# latency breakdown's `tick`). A turn late by more than FOLD_S folds that much more.
-FOLD_S = 0.01
-FOLD_PER_MS = FOLD_PER_TICK / (TICK_S * 1000)
 # A tick this much later than due means the loop was busy (a large value encoded or
 # committed, a long command): requests in flight get the time back (Node.stalled).
 STALL_S = 0.05
@@ -225,8 +219,6 @@ class NodeServer:
                         cache_max_memory=opts.object_cache_max_memory)
         self.node = Node(self.name, self.actor, self.engine, config, ring=ring, members=members,
                          seeds=opts.seeds, rng=random.Random())
-        self.node.fold_per_tick = 0  # folded in slices: _fold_timer
-        self._last_fold = time.monotonic()
         self.cluster_port = (default_cluster_port(opts.port or opts.tls_port)
                              if opts.cluster_port is None else opts.cluster_port)
         # Extra peer message kinds: cluster ports, and cluster-wide keyspace walks.
@@ -600,24 +592,6 @@ class NodeServer:
         self._tick_due = time.monotonic() + TICK_S
         loop.call_later(TICK_S, self._tick)
 
-    def _fold_timer(self) -> None:
-        """Fold the keys written since the last slice into the anti-entropy trees, at
-        FOLD_PER_MS of the time that has passed (2000 a tick, in five slices)."""
-        loop = self.loop
-        assert loop is not None
-        now = time.monotonic()
-        budget = int((now - self._last_fold) * 1000 * FOLD_PER_MS) + 1
-        self._last_fold = now
-        try:
-            if self.node.local.dirty:
-                started = time.monotonic_ns()
-                self.node.local.fold_some(budget)
-                if self.trace is not None:
-                    self.trace.took("fold", started)
-        except Exception:
-            log.exception("fold failed")
-        loop.call_later(FOLD_S, self._fold_timer)
-
     def _give_back_stall(self) -> None:
         """Before requests are timed out: if this tick runs late, the loop was busy
         and could not read their answers meanwhile; that time is given back to them."""
@@ -747,8 +721,6 @@ class NodeServer:
                 server.close()
             raise
         self.loop.call_later(0, self._tick)
-        self._last_fold = time.monotonic()
-        self.loop.call_later(FOLD_S, self._fold_timer)
         if opts.latency_trace > 0:
             self.trace_on(opts.latency_trace)
         self.loop.call_later(COMMIT_INTERVAL_S[opts.durability], self._commit_timer)
