@@ -22,18 +22,18 @@ def traffic(client: redis.Redis) -> None:
     for start in range(0, REQUESTS, 16):
         pipe = client.pipeline(transaction=False)
         for i in range(start, start + 16):
-            pipe.set(f"lat:{i}", b"v" * 64)
+            pipe.set(f"lat:{i}", "v" * 64)
         assert all(pipe.execute())
     for start in range(0, REQUESTS, 16):
         pipe = client.pipeline(transaction=False)
         for i in range(start, start + 16):
             pipe.get(f"lat:{i}")
-        assert pipe.execute() == [b"v" * 64] * 16
+        assert pipe.execute() == ["v" * 64] * 16
 
 
 def stages(client: redis.Redis) -> dict[str, list[int]]:
     rows = client.execute_command("DYN.LATENCY", "STAGES")
-    return {(r[0].decode() if isinstance(r[0], bytes) else r[0]): list(r[1:]) for r in rows}
+    return {r[0]: list(r[1:]) for r in rows}
 
 
 def test_off_until_turned_on_and_bad_arguments_refused(cluster: Cluster) -> None:
@@ -45,14 +45,13 @@ def test_off_until_turned_on_and_bad_arguments_refused(cluster: Cluster) -> None
     with pytest.raises(redis.ResponseError, match="unknown subcommand"):
         c.execute_command("DYN.LATENCY", "NOPE")
     help_lines = c.execute_command("DYN.LATENCY", "HELP")
-    assert any(b"STAGES" in line if isinstance(line, bytes) else "STAGES" in line
-               for line in help_lines)
+    assert any("STAGES" in line for line in help_lines)
 
 
 def test_breakdown_after_pipelined_traffic(cluster: Cluster) -> None:
     clients = [cluster.client(i) for i in range(3)]
     for c in clients:
-        assert c.execute_command("DYN.LATENCY", "ON", str(EVERY)) in (b"OK", "OK", True)
+        assert c.execute_command("DYN.LATENCY", "ON", str(EVERY))
         c.execute_command("DYN.LATENCY", "RESET")
     traffic(clients[0])
 
@@ -76,9 +75,13 @@ def test_breakdown_after_pipelined_traffic(cluster: Cluster) -> None:
         ordered = row[12]
         assert nacks >= 1
         assert read <= dispatch <= sent <= quorum <= ordered <= written, row
+        acks = [row[9 + 2 * i] for i in range(nacks)]
         for i in range(nacks):
             assert names[row[8 + 2 * i]] in {cluster_name(cluster, 1), cluster_name(cluster, 2)}
-            assert sent <= row[9 + 2 * i] <= quorum, row
+            assert sent <= acks[i], row
+        # W=2, R=2: the first replica's answer (and the node's own copy) make the quorum;
+        # the third replica's may come after.
+        assert min(acks) <= quorum, row
 
     # The replicas followed the same requests (same rule on the coordinator's ids).
     coordinated = {row[1] for row in dump["requests"]}
