@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-test cluster stop status test compat lint bench fuzz
+.PHONY: install install-test cluster stop status test compat lint bench latency fuzz
 
 # The local cluster's first port, size and data directory: `make cluster PORT=8000`.
 # (Plain assignments: only the command line changes them, never a stray $PORT.)
@@ -59,6 +59,13 @@ lint: install-test
 ## Extra flags: make bench BENCH_ARGS="--suites strings,failures --requests 20000"
 bench: install-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## Where a request's time goes at -P 16 (bench/latency.py): a 3-node cluster with
+## DYN.LATENCY on, redis-benchmark SET then GET through node 1, and per stage of the
+## followed requests p50/p99/p99.9 and share of the time (all, and the slowest 0.1%);
+## the nodes' loop lag, loop work and GC pauses. About 2 minutes.
+latency: install-test
+	$(BIN)/python bench/latency.py $(BENCH_ARGS)
 
 ## Fuzz the request parser against the model of Redis' reading (tests/fuzz/): first
 ## FUZZ_RUNS structured inputs coverage-guided by atheris over the parser's source

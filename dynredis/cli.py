@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="this node's zone (rack, data center): a key's N replicas span "
                            "distinct zones whenever the cluster has at least N")
     node.add_argument("--log-level", default="INFO")
+    node.add_argument("--latency-trace", type=int, default=0, metavar="K",
+                      help="follow one request in K through the node for DYN.LATENCY's "
+                           "breakdown (0, the default: off; DYN.LATENCY ON turns it on "
+                           "later)")
     _add_node_args(node)
 
     top.node_parser = node  # type: ignore[attr-defined]
@@ -271,6 +275,7 @@ def run_node(args: argparse.Namespace) -> int:
         tls_port=args.tls_port, tls_cert_file=s["tls_cert_file"],
         tls_key_file=s["tls_key_file"], tls_ca_cert_file=s["tls_ca_cert_file"],
         tls_auth_clients=s["tls_auth_clients"], tls_cluster=args.tls_cluster == "yes",
+        latency_trace=args.latency_trace,
     )
     try:
         server = NodeServer(opts)

@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     keymoves,
     keys,
     keyspace,
+    latencytrace,
     lists,
     monitor,
     pubsub,

@@ -40,6 +40,7 @@ from ..storage import open_engine
 from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
+from .latency import LatencyTrace
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
@@ -117,6 +118,9 @@ class NodeOptions:
     tls_ca_cert_file: str | None = None
     tls_auth_clients: str = "yes"
     tls_cluster: bool = False  # peers dial each other's TLS port
+    # Follow one request in this many through the node (server/latency.py; DYN.LATENCY):
+    # 0, off.
+    latency_trace: int = 0
 
     @property
     def bind_addresses(self) -> list[str]:
@@ -292,6 +296,8 @@ class NodeServer:
         self.tls_server: asyncio.base_events.Server | None = None
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
+        # The latency breakdown (server/latency.py), when it is on.
+        self.trace: LatencyTrace | None = None
         self.set_now()
         # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
         self.scripts = Scripts(self)
@@ -324,8 +330,26 @@ class NodeServer:
     def flush(self) -> None:
         self.flush_scheduled = False
         self.flushes += 1
+        trace = self.trace
+        if trace is not None:
+            self._traced_flush(trace)
+            return
         # In fsync mode staged writes are committed before any acknowledgement leaves.
         self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
+        self._flush_clients()
+
+    def _traced_flush(self, trace: LatencyTrace) -> None:
+        """`flush`, timed: the group commit (fsync mode) on its own, then the whole."""
+        started = time.monotonic_ns()
+        if self.opts.durability == "fsync" and self.engine.pending():
+            self.engine.commit(True)  # (what driver.release would do first)
+            trace.took("group_commit", started)
+            trace.committed()
+        self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
+        self._flush_clients()
+        trace.took("flush", started)
+
+    def _flush_clients(self) -> None:
         if self.dirty:
             dirty = self.dirty
             self.dirty = []
@@ -348,6 +372,8 @@ class NodeServer:
                 link = self.link(peer)
                 if not self._peer_output_over(link):
                     link.send(encode(msgs))
+            if self.trace is not None:
+                self.trace.sent()
 
     def _peer_output_over(self, link: PeerLink) -> bool:
         """client-output-buffer-limit's `slave` class, for the links to peers (what a
@@ -465,6 +491,22 @@ class NodeServer:
             self.node.peer_down(peer)
         self.pump()
 
+    # --- the latency trace (server/latency.py) ---------------------------------------
+
+    def trace_on(self, every: int) -> None:
+        """Follow one request in `every` (a trace already on keeps its records)."""
+        if self.trace is None:
+            self.trace = LatencyTrace(every, self.name)
+        self.trace.every = max(1, every)
+        self.trace.start(self.loop)
+
+    def trace_off(self) -> None:
+        if self.trace is not None:
+            self.trace.stop()
+            self.trace = None
+        for conn in self.clients.values():
+            conn.traced = None
+
     # --- CLIENT PAUSE ----------------------------------------------------------------
 
     def paused_for(self, cmd: Any) -> bool:
@@ -510,6 +552,7 @@ class NodeServer:
     def _tick(self) -> None:
         loop = self.loop
         assert loop is not None
+        started = time.monotonic_ns()
         try:
             self._give_back_stall()
             self.set_now()
@@ -544,6 +587,8 @@ class NodeServer:
                 self.stop_event.set()
         except Exception:
             log.exception("tick failed")
+        if self.trace is not None:
+            self.trace.took("tick", started)
         self._tick_due = time.monotonic() + TICK_S
         loop.call_later(TICK_S, self._tick)
 
@@ -635,7 +680,10 @@ class NodeServer:
                 # The once-a-second fsync runs in the background: the loop never
                 # waits for the disk (buffered mode promises power-loss safety
                 # within about a second, not at acknowledgement).
+                started = time.monotonic_ns()
                 self.engine.commit(sync, wait=False)
+                if self.trace is not None:
+                    self.trace.took("group_commit", started)
                 if sync:
                     self._last_sync = now
         except Exception:
@@ -679,6 +727,8 @@ class NodeServer:
                 server.close()
             raise
         self.loop.call_later(0, self._tick)
+        if opts.latency_trace > 0:
+            self.trace_on(opts.latency_trace)
         self.loop.call_later(COMMIT_INTERVAL_S[opts.durability], self._commit_timer)
         log.info("node %s listening on %s port %s, TLS port %s, cluster port %s (engine=%s "
                  "durability=%s n=%d r=%d w=%d, peer links over %s)", self.name, opts.bind,

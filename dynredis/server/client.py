@@ -190,6 +190,10 @@ class ClientConnection(asyncio.Protocol):
         self.may_block = True  # (EXEC's and scripts' stand-ins for it say False)
         self.subs = SubState()  # its channels, patterns and shard channels (pub/sub)
         self.subscribed = False  # subs.any, kept by server/subscriptions.py (hot path)
+        # The latency trace (server/latency.py), when it is on: when this client's last
+        # input was read, and its sampled requests whose replies are not written yet.
+        self.read_ns = 0
+        self.traced: Any = None
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -445,6 +449,13 @@ class ClientConnection(asyncio.Protocol):
         server.net_input += len(data)
         server.reads_processed += 1
         server.set_now()
+        trace = server.trace
+        if trace is not None:
+            self.read_ns = started = time.monotonic_ns()
+            self._client_input(data)
+            server.pump()
+            trace.took("client_read", started)
+            return
         self._client_input(data)
         server.pump()
 
@@ -537,6 +548,7 @@ class ClientConnection(asyncio.Protocol):
         server = self.server
         node = self.node
         started = node.now
+        trace = server.trace
         while True:
             if self.blocked is not None:
                 break  # still read (a disconnect is seen), not run until it answers
@@ -566,7 +578,14 @@ class ClientConnection(asyncio.Protocol):
                     self._pause()
                     break
             server.set_now()  # a request's deadline counts from its start, not the read's
-            self.execute(cmd)
+            if trace is None:
+                self.execute(cmd)
+            else:
+                before = node._next_id
+                queued = len(waiting)
+                at = time.monotonic_ns()
+                self.execute(cmd)
+                trace.dispatched(self, cmd, before, node._next_id, queued, at)
             server.send_peers_if_backlogged()
             if self.peer_name is not None:
                 self._became_peer()
@@ -945,6 +964,10 @@ class ClientConnection(asyncio.Protocol):
             self.server.net_output += len(data)
             t.write(data)
             self.out.clear()
+            if self.traced:
+                trace = self.server.trace
+                if trace is not None:
+                    trace.written(self)
             # Redis' client classes: a client subscribed to anything is a pubsub client.
             limit = self.server.limits.output["pubsub" if self.subscribed else "normal"]
             if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
@@ -285,6 +286,14 @@ class PeerInbound(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         server = self.server
         server.set_now()
+        trace = server.trace
+        if trace is not None:
+            trace.peer_read = started = time.monotonic_ns()
+            self.received(data)
+            server.pump()
+            trace.peer_event_done()
+            trace.took("peer_read", started)
+            return
         self.received(data)
         server.pump()
 
@@ -313,11 +322,15 @@ class PeerInbound(asyncio.Protocol):
             except Exception:
                 log.warning("bad frame from peer %s", src)
                 continue
+            trace = server.trace
             for msg in msgs:
                 try:
                     if msg[0] == "gs":
                         msg = server.admit_gossip(src, msg)
-                    node.on_message(src, msg)
+                    if trace is None:
+                        node.on_message(src, msg)
+                    else:
+                        trace.on_peer_message(node, src, msg)
                 except Exception:
                     log.exception("handling %r from %s failed", msg[:1], src)
                 server.send_peers_if_backlogged()
