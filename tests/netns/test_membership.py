@@ -1,0 +1,219 @@
+"""Growing and shrinking the cluster across hosts: the compose file's three nodes, each
+on its own address in its own namespace, take a 4th and a 5th node (started as the
+image starts a node, on addresses of their own, in zones of their own), then one of the
+first three retires, each change staged, planned and committed through a node from the
+control host (`redis-cli DYN.ADMIN`, `dynredis admin`), while clients in the nodes'
+namespaces write and read, recording what was acknowledged. While each change's
+transfers are in flight the network fails: the joining node is cut off from a node
+sending it partitions, the next one's packets to its sender are dropped (one way), the
+leaving node is cut off from a node it sends to; each heals a few seconds later.
+
+Afterwards: the checker over the history (no acknowledged write lost, no value nobody
+wrote) against the state every remaining member converges to; the node that left has
+stopped by itself; CLUSTER SLOTS and NODES from every member list exactly the members'
+announced addresses, every partition with N distinct replicas. The data moved per change
+(INFO's transfer_keys_received) is printed against the ideal share (as in
+tests/integration/test_membership_changes.py), with the transfer rate and the time the
+change took to settle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .netcluster import REPLICAS, NetCluster, wait_for
+from .topology import another_node
+from .workload import Clients
+
+PRELOAD_KEYS = 12_000  # keys of 100 bytes written before the changes, for them to move
+CUT_S = 4.0  # how long each change's fault lasts
+SETTLE_TIMEOUT_S = 90.0
+SLOTS = 16384
+
+
+@dataclass
+class Moved:
+    what: str
+    keys: int  # the cluster's keys when the change began
+    moved: int  # keys the members received by transfer
+    ideal: float
+    took: float  # commit to settled, seconds
+
+    def line(self) -> str:
+        return (f"{self.what}: {self.moved} keys moved, ideal {self.ideal:.0f} "
+                f"({self.moved / self.ideal:.2f}x), settled in {self.took:.1f} s "
+                f"({self.moved / self.took:.0f} keys/s, {CUT_S:.0f} s of it cut off)")
+
+
+def received(c: NetCluster, names: list[str]) -> int:
+    return sum(int(c.info(name)["transfer_keys_received"]) for name in names)
+
+
+def dbsize(c: NetCluster, name: str) -> int:
+    return int(c.cli(name, "DBSIZE").stdout.strip())
+
+
+def settled(c: NetCluster, members: list[str]) -> bool:
+    """Every member has the ring with exactly `members`, no change moving, nothing of it
+    to send, one epoch."""
+    infos = [c.info(name) for name in members]
+    return all(i.get("ring_change") == "none" and i.get("transfers_waiting") == "0"
+               and i.get("ring_members") == str(len(members)) for i in infos) \
+        and len({i["ring_epoch"] for i in infos}) == 1
+
+
+def sending_now(c: NetCluster, sources: list[str]) -> str | None:
+    """The source with the most transfers running right now (None: none is)."""
+    running = {s: int(c.info(s).get("transfers_in_flight") or 0) for s in sources}
+    best = max(running, key=lambda s: running[s])
+    return best if running[best] else None
+
+
+def change(c: NetCluster, stage: Callable[[], None], commit: Callable[[], str],
+           members: list[str], sources: list[str],
+           fault: Callable[[str], None]) -> tuple[float, str]:
+    """Stage a change, plan and commit it; as soon as a source is sending, make
+    `fault(source)`, hold it CUT_S, heal; wait until `members` settle. (seconds from
+    commit to settled, the source cut off)."""
+    stage()
+    plan = commit()
+    assert "transfers: " in plan, plan
+    t0 = time.monotonic()
+    source = wait_for(lambda: sending_now(c, sources), 30, "a transfer to start",
+                      interval=0.01)
+    assert isinstance(source, str)
+    fault(source)
+    try:
+        # the fault caught the change moving (it needs every transfer confirmed)
+        assert any(c.info(x).get("ring_change") == "in progress" for x in members), \
+            "the change was over before the fault"
+        time.sleep(CUT_S)
+    finally:
+        c.lab.heal()
+    wait_for(lambda: settled(c, members), SETTLE_TIMEOUT_S, "the change to settle")
+    return time.monotonic() - t0, source
+
+
+def by_redis_cli(c: NetCluster, via: str, *words: str) -> Callable[[], None]:
+    def stage() -> None:
+        out = c.cli(via, "DYN.ADMIN", *words).stdout
+        assert out.startswith("staged: "), out
+    return stage
+
+
+def commit_by_redis_cli(c: NetCluster, via: str) -> Callable[[], str]:
+    def commit() -> str:
+        plan = c.cli(via, "DYN.ADMIN", "PLAN").stdout
+        out = c.cli(via, "DYN.ADMIN", "COMMIT").stdout
+        assert out.startswith("committed"), out
+        return plan
+    return commit
+
+
+def by_admin_tool(c: NetCluster, via: str, *words: str) -> Callable[[], None]:
+    def stage() -> None:
+        proc = c.admin(via, *words)
+        assert proc.returncode == 0 and proc.stdout.startswith("staged: "), proc
+    return stage
+
+
+def commit_by_admin_tool(c: NetCluster, via: str) -> Callable[[], str]:
+    def commit() -> str:
+        plan = c.admin(via, "plan")
+        assert plan.returncode == 0, plan
+        proc = c.admin(via, "commit")
+        assert proc.returncode == 0 and proc.stdout.startswith("committed"), proc
+        return plan.stdout
+    return commit
+
+
+def test_two_joins_and_a_leave_across_hosts_with_cuts_lose_nothing(
+        net_cluster: NetCluster, tmp_path: Path) -> None:
+    c = net_cluster
+    first = c.specs["node1"]
+    # Data to move: redis-benchmark from the control host.
+    bench = c.lab.run("ctl", ["redis-benchmark", "-h", c.specs["node2"].ip, "-p",
+                              str(c.specs["node2"].port), "-t", "set", "-n",
+                              str(PRELOAD_KEYS * 2), "-r", str(PRELOAD_KEYS), "-d", "100",
+                              "-P", "16", "-q"], timeout=300)
+    assert bench.returncode == 0, bench.stderr
+    report: list[Moved] = []
+    load = Clients(c, tmp_path, "mem", [("node1", "node1", 0, 0), ("node2", "node2", 0, 0),
+                                        ("node3", "node3", 0, 0)], own=30)
+    with load:
+        time.sleep(1.0)
+        # 1. node4 joins (DYN.ADMIN by redis-cli through node2); cut off from a sender
+        # both ways while its partitions stream.
+        c.add_node(another_node(first, "node4", "172.28.0.14", "zone-d"))
+        old = c.names[:3]
+        members = [*old, "node4"]
+        keys = dbsize(c, "node2")
+        before = received(c, members)
+        took, cut = change(c, by_redis_cli(c, "node2", "JOIN", c.addr("node4")),
+                           commit_by_redis_cli(c, "node2"), members, old,
+                           lambda s: c.lab.cut("node4", s))
+        report.append(Moved(f"join node4 (cut from {cut})", keys,
+                            received(c, members) - before, REPLICAS * keys / len(members),
+                            took))
+        # 2. node5 joins (`dynredis admin` through node3); its packets to a sender are
+        # dropped (one way: the sender's batches arrive, their acknowledgements do not).
+        c.add_node(another_node(first, "node5", "172.28.0.15", "zone-e"))
+        senders = list(members)
+        members = [*members, "node5"]
+        keys = dbsize(c, "node3")
+        before = received(c, members)
+        took, cut = change(c, by_admin_tool(c, "node3", "join", c.addr("node5")),
+                           commit_by_admin_tool(c, "node3"), members, senders,
+                           lambda s: c.lab.cut("node5", s, both=False))
+        report.append(Moved(f"join node5 (its packets to {cut} dropped)", keys,
+                            received(c, members) - before, REPLICAS * keys / len(members),
+                            took))
+        # 3. node1 leaves (`dynredis admin` through node2): cut off from one receiver
+        # while it hands its partitions off; then it stops by itself.
+        keys = dbsize(c, "node2")
+        ideal = REPLICAS * keys / len(members)  # the leaving node's share
+        leave_at = time.monotonic()
+        members = [x for x in members if x != "node1"]
+        before = received(c, members)
+        took, cut = change(c, by_admin_tool(c, "node2", "leave", c.addr("node1")),
+                           commit_by_admin_tool(c, "node2"), members, ["node1"],
+                           lambda s: c.lab.cut("node1", "node4"))
+        report.append(Moved("leave node1 (cut from node4)", keys,
+                            received(c, members) - before, ideal, took))
+        c.depart("node1")
+        time.sleep(1.0)
+    print("\n" + "\n".join(m.line() for m in report))
+
+    outcome = load.outcome()
+    assert not outcome.problems, "\n".join(outcome.problems[:20])
+    acked = [op for op in outcome.ops if op.op == "set" and op.status == "ok"]
+    assert len(acked) > 100
+    # the clients of the nodes that stay kept being served, through the leave too
+    for cid in ("mem-c1", "mem-c2"):
+        assert any(op.client == cid and op.t0 > leave_at for op in acked), cid
+
+    final = {c.specs[x].ip for x in c.names}
+    assert c.procs["node1"].poll() is not None
+    for name in c.names:
+        nodes = c.cli(name, "CLUSTER", "NODES").stdout
+        listed = {line.split()[1].partition(":")[0] for line in nodes.splitlines() if line}
+        assert listed == final, (name, nodes)
+        assert all(f" {c.specs[x].ip}:17000@7000 " in nodes for x in c.names), nodes
+        slots = c.probe("cmd", name, "CLUSTER", "SLOTS")
+        assert isinstance(slots, list)
+        assert sum(row[1] - row[0] + 1 for row in slots) == SLOTS
+        for row in slots:
+            hosts = [entry[0] for entry in row[2:]]
+            # every partition: N replicas, distinct, all of them members
+            assert len(hosts) == REPLICAS and len(set(hosts)) == REPLICAS, (name, row)
+            assert set(hosts) <= final, (name, row)
+        info = c.info(name)
+        owned = dict(x.split("=") for x in info["partitions_owned"].split(","))
+        assert set(owned) == {c.addr(x) for x in c.names}, info["partitions_owned"]
+    # each change moved about the share it should (Dynamo's strategy 3: whole
+    # partitions; the goal is at most 1.2x; forwarded writes are not counted)
+    for m in report:
+        assert m.moved >= 0.8 * m.ideal, m.line()
