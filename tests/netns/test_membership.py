@@ -19,11 +19,14 @@ change took to settle.
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checker import Op
 from .netcluster import REPLICAS, NetCluster, wait_for
 from .topology import another_node
 from .workload import Clients
@@ -35,17 +38,41 @@ SLOTS = 16384
 
 
 @dataclass
+class Step:
+    took: float  # commit to settled, seconds
+    a: str  # the nodes the fault parted
+    b: str
+    waiting: int  # transfers they still had to send or confirm when it healed
+
+
+@dataclass
 class Moved:
     what: str
     keys: int  # the cluster's keys when the change began
     moved: int  # keys the members received by transfer
     ideal: float
-    took: float  # commit to settled, seconds
+    step: Step
 
     def line(self) -> str:
+        took = self.step.took
         return (f"{self.what}: {self.moved} keys moved, ideal {self.ideal:.0f} "
-                f"({self.moved / self.ideal:.2f}x), settled in {self.took:.1f} s "
-                f"({self.moved / self.took:.0f} keys/s, {CUT_S:.0f} s of it cut off)")
+                f"({self.moved / self.ideal:.2f}x), settled in {took:.1f} s "
+                f"({self.moved / took:.0f} keys/s; {CUT_S:.0f} s of it {self.step.a} and "
+                f"{self.step.b} parted, {self.step.waiting} transfers of theirs left when "
+                "it healed)")
+
+
+def client_summary(ops: list[Op]) -> str:
+    """Per client: operations acknowledged, failed (an error reply) and unknown (a
+    timeout, a lost or refused connection), and the errors' kinds."""
+    lines = []
+    for cid in sorted({op.client for op in ops}):
+        mine = [op for op in ops if op.client == cid]
+        count = Counter(op.status for op in mine)
+        errors = Counter(op.err.split(" ")[0] for op in mine if op.status != "ok")
+        lines.append(f"{cid}: {count['ok']} ok, {count['fail']} failed, {count['info']} "
+                     f"unknown; errors: {dict(errors)}")
+    return "\n".join(lines)
 
 
 def received(c: NetCluster, names: list[str]) -> int:
@@ -65,36 +92,51 @@ def settled(c: NetCluster, members: list[str]) -> bool:
         and len({i["ring_epoch"] for i in infos}) == 1
 
 
-def sending_now(c: NetCluster, sources: list[str]) -> str | None:
-    """The source with the most transfers running right now (None: none is)."""
-    running = {s: int(c.info(s).get("transfers_in_flight") or 0) for s in sources}
-    best = max(running, key=lambda s: running[s])
-    return best if running[best] else None
+def moves(c: NetCluster, plan: str) -> dict[tuple[str, str], int]:
+    """The plan's transfers: (source, target) node names -> partitions."""
+    name = {c.addr(x): x for x in c.specs}
+    out = {}
+    for line in plan.splitlines():
+        found = re.fullmatch(r"\s*(\S+) -> (\S+): (\d+) partitions", line)
+        if found:
+            out[(name[found[1]], name[found[2]])] = int(found[3])
+    return out
+
+
+def busiest(pairs: dict[tuple[str, str], int], end: str, role: int) -> str:
+    """The node at the other end of `end`'s largest transfer (`end` as target: role 1;
+    as source: role 0)."""
+    mine = {pair: k for pair, k in pairs.items() if pair[role] == end}
+    assert mine, pairs
+    return max(mine, key=lambda pair: mine[pair])[1 - role]
 
 
 def change(c: NetCluster, stage: Callable[[], None], commit: Callable[[], str],
-           members: list[str], sources: list[str],
-           fault: Callable[[str], None]) -> tuple[float, str]:
-    """Stage a change, plan and commit it; as soon as a source is sending, make
-    `fault(source)`, hold it CUT_S, heal; wait until `members` settle. (seconds from
-    commit to settled, the source cut off)."""
+           members: list[str],
+           fault: Callable[[dict[tuple[str, str], int]], tuple[str, str]]) -> Step:
+    """Stage a change and commit it; the moment it is committed (its transfers
+    starting), make `fault(the plan's transfers)` -> the nodes it parts; hold it CUT_S,
+    heal; wait until `members` settle."""
     stage()
     plan = commit()
-    assert "transfers: " in plan, plan
     t0 = time.monotonic()
-    source = wait_for(lambda: sending_now(c, sources), 30, "a transfer to start",
-                      interval=0.01)
-    assert isinstance(source, str)
-    fault(source)
+    a, b = fault(moves(c, plan))
     try:
         # the fault caught the change moving (it needs every transfer confirmed)
         assert any(c.info(x).get("ring_change") == "in progress" for x in members), \
             "the change was over before the fault"
         time.sleep(CUT_S)
+        # what the parted nodes still had to send when the network healed
+        left = sum(int(c.info(x).get("transfers_waiting") or 0) for x in (a, b))
     finally:
         c.lab.heal()
     wait_for(lambda: settled(c, members), SETTLE_TIMEOUT_S, "the change to settle")
-    return time.monotonic() - t0, source
+    return Step(time.monotonic() - t0, a, b, left)
+
+
+def cut(c: NetCluster, a: str, b: str, both: bool = True) -> tuple[str, str]:
+    c.lab.cut(a, b, both)
+    return a, b
 
 
 def by_redis_cli(c: NetCluster, via: str, *words: str) -> Callable[[], None]:
@@ -107,9 +149,10 @@ def by_redis_cli(c: NetCluster, via: str, *words: str) -> Callable[[], None]:
 def commit_by_redis_cli(c: NetCluster, via: str) -> Callable[[], str]:
     def commit() -> str:
         plan = c.cli(via, "DYN.ADMIN", "PLAN").stdout
+        assert plan.startswith("transfers: "), plan
         out = c.cli(via, "DYN.ADMIN", "COMMIT").stdout
         assert out.startswith("committed"), out
-        return plan
+        return out
     return commit
 
 
@@ -123,10 +166,10 @@ def by_admin_tool(c: NetCluster, via: str, *words: str) -> Callable[[], None]:
 def commit_by_admin_tool(c: NetCluster, via: str) -> Callable[[], str]:
     def commit() -> str:
         plan = c.admin(via, "plan")
-        assert plan.returncode == 0, plan
+        assert plan.returncode == 0 and plan.stdout.startswith("transfers: "), plan
         proc = c.admin(via, "commit")
         assert proc.returncode == 0 and proc.stdout.startswith("committed"), proc
-        return plan.stdout
+        return proc.stdout
     return commit
 
 
@@ -148,29 +191,27 @@ def test_two_joins_and_a_leave_across_hosts_with_cuts_lose_nothing(
         # 1. node4 joins (DYN.ADMIN by redis-cli through node2); cut off from a sender
         # both ways while its partitions stream.
         c.add_node(another_node(first, "node4", "172.28.0.14", "zone-d"))
-        old = c.names[:3]
-        members = [*old, "node4"]
+        members = [*c.names[:3], "node4"]
         keys = dbsize(c, "node2")
         before = received(c, members)
-        took, cut = change(c, by_redis_cli(c, "node2", "JOIN", c.addr("node4")),
-                           commit_by_redis_cli(c, "node2"), members, old,
-                           lambda s: c.lab.cut("node4", s))
-        report.append(Moved(f"join node4 (cut from {cut})", keys,
+        step = change(c, by_redis_cli(c, "node2", "JOIN", c.addr("node4")),
+                      commit_by_redis_cli(c, "node2"), members,
+                      lambda plan: cut(c, "node4", busiest(plan, "node4", 1)))
+        report.append(Moved("join node4 (cut off from a sender, both ways)", keys,
                             received(c, members) - before, REPLICAS * keys / len(members),
-                            took))
+                            step))
         # 2. node5 joins (`dynredis admin` through node3); its packets to a sender are
         # dropped (one way: the sender's batches arrive, their acknowledgements do not).
         c.add_node(another_node(first, "node5", "172.28.0.15", "zone-e"))
-        senders = list(members)
         members = [*members, "node5"]
         keys = dbsize(c, "node3")
         before = received(c, members)
-        took, cut = change(c, by_admin_tool(c, "node3", "join", c.addr("node5")),
-                           commit_by_admin_tool(c, "node3"), members, senders,
-                           lambda s: c.lab.cut("node5", s, both=False))
-        report.append(Moved(f"join node5 (its packets to {cut} dropped)", keys,
+        step = change(c, by_admin_tool(c, "node3", "join", c.addr("node5")),
+                      commit_by_admin_tool(c, "node3"), members,
+                      lambda plan: cut(c, "node5", busiest(plan, "node5", 1), both=False))
+        report.append(Moved("join node5 (its packets to a sender dropped)", keys,
                             received(c, members) - before, REPLICAS * keys / len(members),
-                            took))
+                            step))
         # 3. node1 leaves (`dynredis admin` through node2): cut off from one receiver
         # while it hands its partitions off; then it stops by itself.
         keys = dbsize(c, "node2")
@@ -178,22 +219,29 @@ def test_two_joins_and_a_leave_across_hosts_with_cuts_lose_nothing(
         leave_at = time.monotonic()
         members = [x for x in members if x != "node1"]
         before = received(c, members)
-        took, cut = change(c, by_admin_tool(c, "node2", "leave", c.addr("node1")),
-                           commit_by_admin_tool(c, "node2"), members, ["node1"],
-                           lambda s: c.lab.cut("node1", "node4"))
-        report.append(Moved("leave node1 (cut from node4)", keys,
-                            received(c, members) - before, ideal, took))
+        step = change(c, by_admin_tool(c, "node2", "leave", c.addr("node1")),
+                      commit_by_admin_tool(c, "node2"), members,
+                      lambda plan: cut(c, "node1", busiest(plan, "node1", 0)))
+        report.append(Moved("leave node1 (cut off from a receiver, both ways)", keys,
+                            received(c, members) - before, ideal, step))
+        flipped = time.monotonic()
         c.depart("node1")
         time.sleep(1.0)
     print("\n" + "\n".join(m.line() for m in report))
 
     outcome = load.outcome()
+    print(client_summary(outcome.ops))
     assert not outcome.problems, "\n".join(outcome.problems[:20])
     acked = [op for op in outcome.ops if op.op == "set" and op.status == "ok"]
     assert len(acked) > 100
     # the clients of the nodes that stay kept being served, through the leave too
     for cid in ("mem-c1", "mem-c2"):
         assert any(op.client == cid and op.t0 > leave_at for op in acked), cid
+    # node1 went on serving its client after it was out of the ring, until it stopped
+    # (it forwards every request; then its client's connection is refused)
+    last = [op for op in outcome.ops if op.client == "mem-c0" and op.t0 > flipped]
+    assert [op for op in last if op.status == "fail"] == [], client_summary(last)
+    assert any(op.status == "ok" for op in last)
 
     final = {c.specs[x].ip for x in c.names}
     assert c.procs["node1"].poll() is not None
@@ -213,6 +261,12 @@ def test_two_joins_and_a_leave_across_hosts_with_cuts_lose_nothing(
         info = c.info(name)
         owned = dict(x.split("=") for x in info["partitions_owned"].split(","))
         assert set(owned) == {c.addr(x) for x in c.names}, info["partitions_owned"]
+    # every node stops cleanly (docker stop: SIGTERM), nothing in any log went wrong
+    for name in c.names:
+        c.lab.stop(c.procs[name])
+    for name in c.specs:
+        text = c.log_path(name).read_text(errors="replace")
+        assert "Traceback" not in text and " ERROR " not in text, c.log_tail(name, 60)
     # each change moved about the share it should (Dynamo's strategy 3: whole
     # partitions; the goal is at most 1.2x; forwarded writes are not counted)
     for m in report:
