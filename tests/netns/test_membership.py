@@ -259,8 +259,14 @@ def test_two_joins_and_a_leave_across_hosts_with_cuts_lose_nothing(
             assert len(hosts) == REPLICAS and len(set(hosts)) == REPLICAS, (name, row)
             assert set(hosts) <= final, (name, row)
         info = c.info(name)
-        owned = dict(x.split("=") for x in info["partitions_owned"].split(","))
+        owned = {k: int(v) for k, v in (x.split("=") for x in
+                                        info["partitions_owned"].split(","))}
         assert set(owned) == {c.addr(x) for x in c.names}, info["partitions_owned"]
+        # whole partitions, each member within one of an even share
+        q = int(info["ring_size"])
+        assert sum(owned.values()) == q
+        assert all(abs(k - q / len(owned)) <= 1 for k in owned.values()), owned
+        assert info["replica_zones_min"] == str(REPLICAS)  # four zones now
     # every node stops cleanly (docker stop: SIGTERM), nothing in any log went wrong
     for name in c.names:
         c.lab.stop(c.procs[name])
