@@ -135,6 +135,15 @@ class Membership:
         now = self.node.now
         born = self.born if self.born is not None else now
         down = set(self.link_down)
+        if self.left:
+            # The members forgot this node and no longer send it heartbeats: its
+            # detector would soon count every one of them down, and the requests its
+            # clients still send until it stops (it forwards them all) would fail
+            # with NOQUORUM. Its links tell whether a member is up.
+            if down != self.down:
+                self.down = down
+                self.routes.clear()
+            return
         for peer in self.members:
             if peer == self.name:
                 continue

@@ -254,6 +254,9 @@ class NodeServer:
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
+        # Set by `stop`: the engine is closed, and the timers that fire while the
+        # event loop winds down (the tick, the commit timer, a flush) do nothing.
+        self.stopped = False
         self.clients: dict[int, ClientConnection] = {}
         self.limits = Limits()
         self.client_count = 0  # connections counted against maxclients (not peers)
@@ -315,6 +318,8 @@ class NodeServer:
     def pump(self) -> None:
         """End an event as the driver contract says (core/driver.py: callbacks, saved
         membership) and schedule the end-of-turn flush."""
+        if self.stopped:
+            return
         node = self.node
         driver.settle(node, _callback_failed)
         if (node.outbox or self.dirty) and not self.flush_scheduled:
@@ -329,6 +334,8 @@ class NodeServer:
 
     def flush(self) -> None:
         self.flush_scheduled = False
+        if self.stopped:
+            return
         self.flushes += 1
         trace = self.trace
         if trace is not None:
@@ -552,6 +559,8 @@ class NodeServer:
     def _tick(self) -> None:
         loop = self.loop
         assert loop is not None
+        if self.stopped:
+            return
         started = time.monotonic_ns()
         try:
             self._give_back_stall()
@@ -672,6 +681,8 @@ class NodeServer:
     def _commit_timer(self) -> None:
         loop = self.loop
         assert loop is not None
+        if self.stopped:
+            return
         try:
             if self.opts.durability != "fsync" and self.engine.pending():
                 now = time.monotonic()
@@ -746,6 +757,7 @@ class NodeServer:
         await self.stop()
 
     async def stop(self) -> None:
+        self.stopped = True
         if self.server is not None:
             self.server.close()
         if self.tls_server is not None:

@@ -31,6 +31,7 @@ class Op:
     t0: float
     t1: float
     status: str
+    err: str = ""  # the error, for "fail" and "info"
 
 
 def load(paths: Iterable[Path]) -> list[Op]:
@@ -40,7 +41,7 @@ def load(paths: Iterable[Path]) -> list[Op]:
             if line.strip():
                 d = json.loads(line)
                 ops.append(Op(d["client"], d["op"], d["key"], d["value"], d["t0"], d["t1"],
-                              d["status"]))
+                              d["status"], d.get("err", "")))
     return ops
 
 

@@ -25,6 +25,7 @@ from .topology import CTL_IP, NodeSpec
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 START_TIMEOUT_S = 60.0
+REPLICAS = 3  # N: the nodes' default (neither the image nor the services change it)
 
 
 def wait_for(pred: Callable[[], object], timeout: float, what: str,
@@ -48,13 +49,15 @@ class NetCluster:
         self.data_root = data_root
         self.secret = secrets.token_hex(32)
         self.procs: dict[str, subprocess.Popen] = {}
+        self.departed: list[str] = []  # nodes that left the cluster (stopped)
         for spec in specs:
             lab.add_host(spec.name, spec.ip)
         lab.add_host("ctl", CTL_IP)
 
     @property
     def names(self) -> list[str]:
-        return list(self.specs)
+        """The members: every node started, but those that left."""
+        return [name for name in self.specs if name not in self.departed]
 
     def addr(self, name: str) -> str:
         spec = self.specs[name]
@@ -85,13 +88,35 @@ class NetCluster:
             self.start_node(name)
         self.wait_ready()
 
+    def add_node(self, spec: NodeSpec, timeout: float = START_TIMEOUT_S) -> None:
+        """A host more on the bridge, and a node on it started as the others were; it
+        serves once this returns (as a cluster of its own until a change joins it)."""
+        self.specs[spec.name] = spec
+        self.lab.add_host(spec.name, spec.ip)
+        self.start_node(spec.name)
+
+        def serves() -> bool:
+            if self.procs[spec.name].poll() is not None:
+                raise AssertionError(f"node {spec.name} exited:\n{self.log_tail(spec.name)}")
+            info = self.info(spec.name)
+            return info.get("loading") == "0"
+
+        wait_for(serves, timeout, f"node {spec.name} to serve")
+
+    def depart(self, name: str, timeout: float = 60.0) -> None:
+        """`name` left the cluster: wait until its process stops by itself (a node that
+        left drops its data and exits), then count it out of the members."""
+        proc = self.procs[name]
+        wait_for(lambda: proc.poll() is not None, timeout, f"node {name} to stop after leaving")
+        self.departed.append(name)
+
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         """Every node serves and sees every member up in one agreed ring."""
-        n = len(self.specs)
+        n = len(self.names)
 
         def ready() -> bool:
             epochs = set()
-            for name in self.specs:
+            for name in self.names:
                 if self.procs[name].poll() is not None:
                     raise AssertionError(f"node {name} exited:\n{self.log_tail(name)}")
                 info = self.probe("info", name)
@@ -113,6 +138,13 @@ class NetCluster:
     def logs(self) -> str:
         return "\n".join(f"----- {name} -----\n{self.log_tail(name)}" for name in self.specs)
 
+    def info(self, name: str, host: str = "ctl") -> dict[str, str]:
+        """INFO dynamo of node `name` by redis-cli (quick enough to poll; {} when it
+        does not answer)."""
+        proc = self.cli(name, "INFO", "dynamo", host=host)
+        return dict(line.split(":", 1) for line in proc.stdout.splitlines()
+                    if ":" in line and not line.startswith("#"))
+
     # --- asking ----------------------------------------------------------------------
 
     def probe(self, what: str, name: str, *args: str, host: str = "ctl") -> object:
@@ -127,6 +159,13 @@ class NetCluster:
         """redis-cli against node `name`, run on `host`."""
         spec = self.specs[name]
         return self.lab.run(host, ["redis-cli", "-h", spec.ip, "-p", str(spec.port), *words])
+
+    def admin(self, name: str, *words: str, host: str = "ctl") -> subprocess.CompletedProcess:
+        """`dynredis admin WORDS` against node `name`, run on `host`."""
+        spec = self.specs[name]
+        return self.lab.run(host, [PY, "-m", "dynredis", "admin", *words, "--host", spec.ip,
+                                   "--port", str(spec.port),
+                                   "--data-dir", str(self.data_root / "admin")], cwd=ROOT)
 
     def client(self, host: str, node: str, cid: str, keys: list[str], out: Path,
                r: int = 0, w: int = 0) -> subprocess.Popen:
@@ -144,11 +183,11 @@ class NetCluster:
         """Wait until every node answers the same siblings for every key (reads of all
         N replicas); that state."""
         arg = ",".join(keys)
-        n = str(len(self.specs))
+        n = str(min(len(self.names), REPLICAS))
 
         def agreed() -> dict[str, list[str]] | None:
             states = [self.probe("state", name, "--keys", arg, "--r", n)
-                      for name in self.specs]
+                      for name in self.names]
             if any(s is None for s in states) or any(s != states[0] for s in states):
                 return None
             return states[0]  # type: ignore[return-value]

@@ -88,3 +88,12 @@ def topology() -> list[NodeSpec]:
         ip = svc["networks"]["dynredis"]["ipv4_address"]
         specs.append(NodeSpec(name, ip, int(env["DYNREDIS_PORT"]), env, img.entrypoint))
     return specs
+
+
+def another_node(first: NodeSpec, name: str, ip: str, zone: str) -> NodeSpec:
+    """A node more, as one more service in the compose file would be: the first
+    service's settings on its own address and in its own zone, without seeds (it joins
+    by a membership change, `dynredis admin join`)."""
+    env = {k: v for k, v in first.env.items() if k != "DYNREDIS_SEEDS"}
+    env.update(DYNREDIS_ANNOUNCE_IP=ip, DYNREDIS_ZONE=zone)
+    return NodeSpec(name, ip, first.port, env, list(first.command))

@@ -91,3 +91,30 @@ def test_refusals_and_a_dead_source_rerouted():
     settle(sim)
     for i in range(40):
         assert sim.get(a, b"k%d" % i)[1] is not None
+
+
+def test_a_node_that_left_serves_its_clients_until_it_stops():
+    """Between the flip and its stop (drop_delay_ms), a node that left still has
+    clients: it is no replica of anything and forwards their requests. The members
+    forgot it and send it no heartbeats, so it must not count them down for that (it
+    answered NOQUORUM to everything until it stopped)."""
+    cfg = Config(q=16, drop_delay_ms=8000, transfer_batch=3)
+    sim = SimCluster(4, seed=3, config=cfg)
+    sim.run(500)
+    a, b, c, d = sim.names
+    for i in range(20):
+        assert sim.put(a, b"k%d" % i, b"v%d" % i)[0] is None
+    assert admin(sim, a, "leave", b)[0] is None
+    assert admin(sim, a, "commit")[0] is None
+    settle(sim)
+    sim.run(4000)  # well past the detector's verdict on silent peers
+    assert b not in sim.departed and sim.nodes[b].membership.left
+    assert sim.nodes[b].membership.down == set()
+    for i in range(20):
+        assert sim.get(b, b"k%d" % i)[0] is None
+        assert sim.put(b, b"k%d" % i, b"w%d" % i)[0] is None
+    sim.run(6000)
+    assert b in sim.departed
+    for i in range(20):
+        err, got = sim.get(a, b"k%d" % i)
+        assert err is None and got is not None
