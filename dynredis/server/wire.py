@@ -33,6 +33,60 @@ def encode(msgs: list[tuple]) -> bytes:
     return _pack(msgs)
 
 
+def encode_pieces(msgs: list[tuple]) -> bytes | list[bytes]:
+    """`encode(msgs)`, or, when a message holds a value of BULK_FROM bytes or more
+    (at the top of a message or in a list field: a batch's items), the same bytes as a
+    list of pieces in which each such value is a piece of its own, not copied: a 100 MB
+    value sent to two replicas was copied into two bodies within one event."""
+    for msg in msgs:
+        if _holds_big(msg):
+            out: list[bytes] = []
+            small: list[bytes] = []
+            _pieces(msgs, out, small)
+            if small:
+                out.append(b"".join(small))
+            return out
+    return _pack(msgs)
+
+
+def _holds_big(msg: tuple) -> bool:
+    for field in msg:
+        t = type(field)
+        if t is bytes:
+            if len(field) >= BULK_FROM:
+                return True
+        elif t is list or t is tuple:
+            for item in field:
+                if type(item) is bytes and len(item) >= BULK_FROM:
+                    return True
+    return False
+
+
+def _pieces(value: object, out: list[bytes], small: list[bytes]) -> None:
+    """Append msgpack's encoding of `value` to out/small: small encodings gather in
+    `small` (joined into one piece before the next big value), big values go to `out`
+    as they are. msgpack is compositional (an array is its header and its items'
+    encodings), so the pieces joined are `_pack(value)`."""
+    if type(value) is bytes and len(value) >= BULK_FROM:
+        small.append(b"\xc6" + len(value).to_bytes(4, "big"))  # bin 32
+        out.append(b"".join(small))
+        small.clear()
+        out.append(value)
+    elif type(value) is list or type(value) is tuple:
+        items: list = list(value)  # type: ignore[call-overload]
+        n = len(items)
+        if n < 16:
+            small.append(bytes((0x90 | n,)))
+        elif n < 0x10000:
+            small.append(b"\xdc" + n.to_bytes(2, "big"))
+        else:
+            small.append(b"\xdd" + n.to_bytes(4, "big"))
+        for item in items:
+            _pieces(item, out, small)
+    else:
+        small.append(_pack(value))
+
+
 def frame(body: bytes) -> bytes:
     """A body as one frame (a RESP bulk string)."""
     return b"$%d\r\n%b\r\n" % (len(body), body)
@@ -49,7 +103,7 @@ def part_head(size: int, more: bool) -> bytes:
     return b"*2\r\n:%d\r\n$%d\r\n" % (1 if more else 0, size)
 
 
-def unframe(body: bytes) -> tuple:
+def unframe(body: bytes | bytearray) -> tuple:
     return msgpack.unpackb(body, use_list=False)
 
 
