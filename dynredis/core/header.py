@@ -54,6 +54,11 @@ def make(live: int, dead: int, reads: int, body: bytes) -> bytes:
     return _HEADER.pack(MAGIC, VERSION, live, dead, reads, xxh3_128_digest(body))
 
 
+def make_with(live: int, dead: int, reads: int, digest: bytes) -> bytes:
+    """`make`, given the body's digest (XXH3-128, computed over it in pieces)."""
+    return _HEADER.pack(MAGIC, VERSION, live, dead, reads, digest)
+
+
 def is_headed(enc: bytes) -> bool:
     """Whether an encoded object (or the first bytes of one) starts with a header."""
     return len(enc) >= SIZE and enc[0] == MAGIC

@@ -20,12 +20,14 @@ from typing import Any
 
 import msgpack
 import msgspec
+from xxhash import xxh3_128
 
 from . import clock as dvv
 from . import counter
 from . import header as hdr
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
+from .pieces import pieces
 
 # (timestamp, expire_at, data); data is bytes, None (a tombstone) or a counter's state
 # (counter.py). Any, because compiled code checks declared types at run time.
@@ -45,12 +47,39 @@ SIBLING_MAX = 100
 pack = msgspec.msgpack.Encoder().encode
 
 
+# A sibling value this large is encoded as a piece of its own (core/pieces.py).
+LARGE_VALUE = 64 << 10
+
+
 def encode(obj: Any) -> bytes:
-    """Canonical bytes of an object (a header first if it is large)."""
+    """Canonical bytes of an object (a header first if it is large).
+
+    An object holding a value of LARGE_VALUE bytes or more is encoded in pieces, its
+    digest taken over them, and header and pieces joined once: the same bytes as packing
+    it and putting the header in front, without two copies of the value."""
+    if _holds_large(obj):
+        parts = pieces(obj, LARGE_VALUE)
+        digest = xxh3_128()
+        for part in parts:
+            digest.update(part)
+        return b"".join([hdr.make_with(*_times(obj), digest.digest()), *parts])
     body = pack(obj)
     if len(body) < hdr.HEADED_FROM:
         return body
     return hdr.make(*_times(obj), body) + body
+
+
+def _holds_large(obj: Clock) -> bool:
+    for sib in obj[1]:
+        data = sib[2]
+        if type(data) is bytes and len(data) >= LARGE_VALUE:
+            return True
+    for entry in obj[0]:
+        for sib in entry[2]:
+            data = sib[2]
+            if type(data) is bytes and len(data) >= LARGE_VALUE:
+                return True
+    return False
 
 
 def decode(data: bytes) -> Clock:

@@ -18,6 +18,8 @@ from typing import Final
 import msgpack
 import msgspec
 
+from ..core.pieces import pieces
+
 # msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
 # msgpack decodes, into tuples.
 _pack = msgspec.msgpack.Encoder().encode
@@ -35,17 +37,12 @@ def encode(msgs: list[tuple]) -> bytes:
 
 def encode_pieces(msgs: list[tuple]) -> bytes | list[bytes]:
     """`encode(msgs)`, or, when a message holds a value of BULK_FROM bytes or more
-    (at the top of a message or in a list field: a batch's items), the same bytes as a
-    list of pieces in which each such value is a piece of its own, not copied: a 100 MB
-    value sent to two replicas was copied into two bodies within one event."""
+    (at the top of a message or in a list field: a batch's items), the same bytes as
+    pieces in which each such value is a piece of its own, not copied (core/pieces.py):
+    a 100 MB value sent to two replicas was copied into two bodies in one event."""
     for msg in msgs:
         if _holds_big(msg):
-            out: list[bytes] = []
-            small: list[bytes] = []
-            _pieces(msgs, out, small)
-            if small:
-                out.append(b"".join(small))
-            return out
+            return pieces(msgs, BULK_FROM)
     return _pack(msgs)
 
 
@@ -60,31 +57,6 @@ def _holds_big(msg: tuple) -> bool:
                 if type(item) is bytes and len(item) >= BULK_FROM:
                     return True
     return False
-
-
-def _pieces(value: object, out: list[bytes], small: list[bytes]) -> None:
-    """Append msgpack's encoding of `value` to out/small: small encodings gather in
-    `small` (joined into one piece before the next big value), big values go to `out`
-    as they are. msgpack is compositional (an array is its header and its items'
-    encodings), so the pieces joined are `_pack(value)`."""
-    if type(value) is bytes and len(value) >= BULK_FROM:
-        small.append(b"\xc6" + len(value).to_bytes(4, "big"))  # bin 32
-        out.append(b"".join(small))
-        small.clear()
-        out.append(value)
-    elif type(value) is list or type(value) is tuple:
-        items: list = list(value)  # type: ignore[call-overload]
-        n = len(items)
-        if n < 16:
-            small.append(bytes((0x90 | n,)))
-        elif n < 0x10000:
-            small.append(b"\xdc" + n.to_bytes(2, "big"))
-        else:
-            small.append(b"\xdd" + n.to_bytes(4, "big"))
-        for item in items:
-            _pieces(item, out, small)
-    else:
-        small.append(_pack(value))
 
 
 def frame(body: bytes) -> bytes:

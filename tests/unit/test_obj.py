@@ -11,7 +11,8 @@ from xxhash import xxh3_128_digest
 from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hlc import LOGICAL_BITS
-from dynredis.server.wire import batch, unframe
+from dynredis.core.pieces import pieces
+from dynredis.server.wire import BULK_FROM, batch, encode, encode_pieces, unframe
 
 LIMIT = objmod.INLINE_IDENTITY
 # Sizes on both sides of the inline limit, so both kinds of identity meet both kinds
@@ -72,6 +73,58 @@ def test_a_large_value_encodes_as_msgpack_does_after_its_header() -> None:
     assert enc == enc[:hdr.SIZE] + body and hdr.is_headed(enc)
     assert objmod.decode(enc) == clock
     assert objmod.digest(enc) == xxh3_128_digest(body)
+
+
+_big_atoms = _atoms | st.integers(1, 3).map(lambda k: bytes(range(256)) * (k * 300))
+
+
+@given(st.recursive(_big_atoms, lambda inner: st.lists(inner, max_size=20).map(tuple)
+                    | st.lists(inner, max_size=20), max_leaves=30),
+       st.sampled_from([1, 300, 76_800]))
+def test_pieces_join_to_the_encoding(value: object, large: int) -> None:
+    """A large value is kept out of its batch's or object's encoding as a piece of its
+    own (not copied): the pieces must join to exactly the bytes of the whole."""
+    parts = pieces(value, large)
+    assert b"".join(parts) == msgpack.Packer(use_bin_type=True).pack(value)
+    big = [b for b in _leaves(value) if type(b) is bytes and len(b) >= large]
+    assert [p for p in parts if any(p is b for b in big)] == big  # as they are
+
+
+def _leaves(value: object) -> list:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["p", "gas", "hb"]),
+                          st.sampled_from([b"k", b"v" * BULK_FROM, 7, None]),
+                          st.lists(st.sampled_from([1, b"x", b"w" * (BULK_FROM + 3)]),
+                                   max_size=4)), max_size=4))
+def test_a_peer_batch_in_pieces_is_its_encoding(msgs: list[tuple]) -> None:
+    body = encode_pieces(msgs)
+    assert (body if type(body) is bytes else b"".join(body)) == encode(msgs)
+
+
+_large = st.integers(0, 2).map(lambda k: bytes(range(256)) * (256 + k) + b"!" * k)
+_big_sib = st.tuples(st.integers(1_700_000_000_000 - 5000, 1_700_000_000_000),
+                     st.sampled_from([0]), st.none() | st.binary(max_size=8) | _large)
+
+
+@given(st.lists(st.lists(_big_sib, min_size=1, max_size=3), max_size=3),
+       st.lists(_big_sib, max_size=2))
+def test_an_object_with_large_values_encodes_as_packing_it_whole_would(lists, anon) -> None:
+    """Encoded in pieces (a value of LARGE_VALUE bytes or more is not copied twice),
+    an object has the bytes and the header it has packed whole."""
+    clock = (tuple((b"A%d" % i, len(vals) + i, tuple(vals)) for i, vals in enumerate(lists)),
+             tuple(anon))
+    body = msgpack.packb(clock, use_bin_type=True)
+    enc = objmod.encode(clock)
+    if len(body) < hdr.HEADED_FROM:
+        assert enc == body
+    else:
+        assert enc == hdr.make(*objmod._times(clock), body) + body
+        assert objmod.digest(enc) == xxh3_128_digest(body)
+    assert objmod.decode(enc) == clock
 
 
 # --- the header of large objects (core/header.py) -------------------------------------
