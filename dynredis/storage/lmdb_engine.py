@@ -100,7 +100,6 @@ class LmdbEngine:
     # ClassVar: class attributes also when compiled (mypyc makes plain ones per instance).
     name: ClassVar[str] = "lmdb"
     scan_chunk = 512  # committed entries read per short read transaction in scan()
-    write_behind_from = BIG_VALUE  # the value size that makes a commit write behind
 
     def __init__(self, path: str, map_size: int = 1 << 34, durability: str = "buffered") -> None:
         # fsync mode: LMDB's own two-phase commit (data pages synced before the meta
@@ -133,7 +132,8 @@ class LmdbEngine:
         self._plain = True
         self._unsynced = False  # committed to the OS since the last env.sync began
         self._syncer: threading.Thread | None = None  # a background env.sync, if any
-        self._big = False  # the stage holds a value of BIG_VALUE bytes or more
+        self.write_behind_from = BIG_VALUE  # the value size that makes a commit write behind
+        self._big = False  # the stage holds a value of write_behind_from bytes or more
         # A write-behind in progress: its thread, the items it writes, whether it
         # failed, and whether a sync was asked for while it ran.
         self._writer: threading.Thread | None = None

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dynredis.commands.cluster import node_id, replica_id
+from dynredis.core.ring import new_ring
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import FIRST_WINDOW, IN_FLIGHT_BYTES, ClientConnection
 from dynredis.server.limits import (
@@ -301,6 +303,49 @@ def test_topology_replies_are_built_once_per_topology(tmp_path: Path) -> None:
         await turns()
         replica = b"\r\n:%s\r\n" % PEERS[0].rpartition(":")[2].encode()  # at its port
         assert replica in first and replica not in t.sent
+
+    asyncio.run(main())
+
+
+def test_topology_replies_follow_membership_and_ring_changes(tmp_path: Path) -> None:
+    """The kept CLUSTER SLOTS / SHARDS / NODES replies are answered again only while
+    the ring, the members and their status are what they described: a member joining
+    (a new ring) shows in all three, its leaving takes them back to the first replies,
+    and a member seen down and up again does too."""
+    subs = (b"SLOTS", b"SHARDS", b"NODES")
+
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        conn, t = connect(srv)
+
+        async def replies() -> list[bytes]:
+            out = []
+            for sub in subs:
+                t.sent = b""
+                conn.data_received(cmd(b"CLUSTER", sub))
+                await turns()
+                out.append(t.sent)
+            return out
+
+        first = await replies()
+        assert await replies() == first  # from the kept replies
+        names = sorted(node.members)
+        joined = "127.0.0.1:4"
+        node.members = {*names, joined}
+        node.ring = new_ring([*names, joined], previous=node.ring)
+        grown = await replies()
+        ids = (node_id(joined).encode(), replica_id(joined).encode())
+        assert all(any(i in r for i in ids) for r in grown)
+        node.members = set(names)
+        node.ring = new_ring(names, previous=node.ring)
+        back = await replies()
+        assert not any(i in r for i in ids for r in back)
+        assert back[0] == first[0] and back[1] == first[1]  # SLOTS and SHARDS: as first
+        node.peer_down(PEERS[1])
+        assert (await replies()) != back
+        node.peer_up(PEERS[1])
+        assert (await replies()) == back
 
     asyncio.run(main())
 
