@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 from dynredis.commands.cluster import node_id, replica_id
 from dynredis.core.ring import new_ring
 from dynredis.server.app import NodeOptions, NodeServer
-from dynredis.server.client import FIRST_WINDOW, IN_FLIGHT_BYTES, ClientConnection
+from dynredis.server.client import (
+    FIRST_WINDOW,
+    IN_FLIGHT_BYTES,
+    LARGE_REQUEST,
+    ClientConnection,
+)
 from dynredis.server.limits import (
     ERR_MAXCLIENTS,
     OutputLimit,
@@ -303,6 +308,27 @@ def test_topology_replies_are_built_once_per_topology(tmp_path: Path) -> None:
         await turns()
         replica = b"\r\n:%s\r\n" % PEERS[0].rpartition(":")[2].encode()  # at its port
         assert replica in first and replica not in t.sent
+
+    asyncio.run(main())
+
+
+def test_a_large_request_whose_reading_took_the_turn_runs_in_the_next(tmp_path: Path) -> None:
+    """Reading a 100 MB value (the copy that makes it an argument) and encoding it held a
+    node's loop in one stretch: a request of LARGE_REQUEST bytes or more whose reading
+    used up the turn waits for the next one (the other clients go first); a small one
+    does not, and nothing is lost or reordered."""
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        srv.turn_ms = 0  # every read uses up its turn
+        writes = srv.node.writes.pending
+        conn, t = connect(srv)
+        conn.data_received(cmd(b"SET", b"small", b"v"))
+        assert len(writes) == 1  # at once
+        conn.data_received(cmd(b"SET", b"big", b"x" * LARGE_REQUEST) + cmd(b"PING"))
+        assert len(writes) == 1 and conn.held_cmd is not None
+        await turns()
+        assert len(writes) == 2 and conn.held_cmd is None
+        assert [op.key for op in writes.values()] == [b"small", b"big"]
 
     asyncio.run(main())
 
