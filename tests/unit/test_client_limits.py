@@ -14,8 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynredis.commands.cluster import node_id, replica_id
+from dynredis.commands.cluster import (
+    cluster_shards,
+    cluster_slots,
+    encode_shards,
+    encode_slots,
+    node_id,
+    replica_id,
+)
 from dynredis.core.ring import new_ring
+from dynredis.resp import encode as resp
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import (
     FIRST_WINDOW,
@@ -308,6 +316,29 @@ def test_topology_replies_are_built_once_per_topology(tmp_path: Path) -> None:
         await turns()
         replica = b"\r\n:%s\r\n" % PEERS[0].rpartition(":")[2].encode()  # at its port
         assert replica in first and replica not in t.sent
+
+    asyncio.run(main())
+
+
+def test_topology_replies_are_the_encoding_of_what_they_describe(tmp_path: Path) -> None:
+    """CLUSTER SLOTS and SHARDS are built from each member entry's encoding made once:
+    the bytes must be those of encoding the whole description, in RESP2 and RESP3, with
+    a member down (left out as a replica, \"fail\" as a master) and zones."""
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        names = sorted(node.members)
+        node.ring = new_ring(names, previous=node.ring,
+                             zones={n: f"z{i % 2}" for i, n in enumerate(names)})
+        conn, _ = connect(srv)
+        for down in (False, True):
+            if down:
+                node.peer_down(PEERS[0])
+            for proto in (2, 3):
+                conn.proto = proto
+                assert encode_slots(conn) == resp.encode(cluster_slots(conn), proto)
+                assert encode_shards(conn) == resp.encode(cluster_shards(conn), proto)
+        assert b"fail" in encode_shards(conn) and b"z1" in encode_shards(conn)
 
     asyncio.run(main())
 
