@@ -151,6 +151,7 @@ def measure(port: int, args: argparse.Namespace) -> None:
     rounds = ours.recv()
     prober.join()
     down = [redis.Redis(port=p).info("dynamo").get("members_down") or "-" for p in ports]
+    print(f"build: {redis.Redis(port=port).info('server').get('dynredis_build')}")
     print(f"{'action':<24}{'took s':>8}  " + "".join(f"{'node ' + str(i) + ' ms':>12}"
                                                      for i in range(NODES)) + "  reply")
     for name, t0, t1, took, reply in windows:
