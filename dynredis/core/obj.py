@@ -91,6 +91,32 @@ def decode(data: bytes) -> Clock:
     return (entries, anon)
 
 
+# An object's shape with each sibling's data left undecoded (msgspec.Raw: a view of the
+# input, not a copy): see decode_clock.
+_RawSibling = tuple[int, int, msgspec.Raw]
+_clock_only = msgspec.msgpack.Decoder(
+    tuple[tuple[tuple[bytes, int, tuple[_RawSibling, ...]], ...], tuple[_RawSibling, ...]])
+
+
+def decode_clock(data: Any) -> Clock | None:
+    """What a write superseding everything in an encoded object needs of it (its
+    actors, counters and timestamps), without decoding or copying its values: `data`
+    may be a view of the stored bytes (valid during the call only). Siblings come back
+    with None for data; that is enough for dvv.overwrite, max_ts and the actor, which
+    replace every entry's values. None if the object has anonymous siblings (an
+    overwrite keeps them, so they need decoding)."""
+    if data[0] == hdr.MAGIC:
+        data = memoryview(data)[hdr.SIZE:]
+    try:
+        entries, anon = _clock_only.decode(data)
+    except msgspec.MsgspecError:
+        return None  # not this shape: decode it all
+    if anon:
+        return None
+    return (tuple((actor, n, tuple((sib[0], sib[1], None) for sib in sibs))
+                  for actor, n, sibs in entries), ())
+
+
 def digest(data: bytes) -> bytes:
     """A short fingerprint of an encoded object (to confirm what a peer stored); a
     large object's is in its header."""
@@ -161,8 +187,9 @@ INLINE_IDENTITY = 512
 
 
 def identity(data: bytes) -> bytes:
-    """What names an encoded object exactly, for `is_identity`: its bytes if small."""
-    return data if len(data) <= INLINE_IDENTITY else digest(data)
+    """What names an encoded object exactly, for `is_identity`: its bytes if small, else
+    its digest (a large object's header is enough)."""
+    return data if len(data) <= INLINE_IDENTITY and not hdr.is_headed(data) else digest(data)
 
 
 def is_identity(data: bytes, ident: bytes) -> bool:

@@ -48,7 +48,7 @@ import heapq
 import logging
 import struct
 import threading
-from collections.abc import ItemsView, Iterable, Iterator
+from collections.abc import Callable, ItemsView, Iterable, Iterator
 from typing import Any, ClassVar, cast
 
 import lmdb
@@ -145,6 +145,7 @@ class LmdbEngine:
         # transaction, so it never sees less than the latest commit (and the stage
         # is consulted first). Beginning a transaction per get costs more than the get.
         self._rtxn = self._env.begin(db=self._data)
+        self._vtxn = self._env.begin(db=self._data, buffers=True)  # `read`'s, in place
 
     # ------------------------------------------------------------------ reads
 
@@ -175,9 +176,27 @@ class LmdbEngine:
             view = txn.get(packed)
             return None if view is None else bytes(view[:n])
 
+    def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
+        """`reader` of the staged value, else of the committed one as a buffer into the
+        map (no copy; valid during the call only), from a read transaction kept, as
+        `get`'s, from one write transaction to the next."""
+        packed = _pack(partition) + key
+        stage = self._stage
+        if stage:
+            value = stage.get(packed, _MISSING)
+            if value is not _MISSING:
+                return None if value is None else reader(value)
+        if len(key) > self.max_key_size:
+            value = self._get_long(packed, key)
+            return None if value is None else reader(value)
+        view = self._vtxn.get(packed)
+        return None if view is None else reader(view)
+
     def _renew_reader(self) -> None:
         self._rtxn.abort()
         self._rtxn = self._env.begin(db=self._data)
+        self._vtxn.abort()
+        self._vtxn = self._env.begin(db=self._data, buffers=True)
 
     def _get_long(self, packed: bytes, key: bytes) -> bytes | None:
         with self._env.begin(db=self._long) as txn:
@@ -539,4 +558,5 @@ class LmdbEngine:
             self._join_syncer()
             self._closed = True
             self._rtxn.abort()
+            self._vtxn.abort()
             self._env.close()

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from xxhash import xxh3_128_digest
 
+from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hlc import LOGICAL_BITS
@@ -162,3 +163,24 @@ def test_objects_are_the_same_exactly_when_their_bytes_are(a, b) -> None:
     assert objmod.same(ea, eb) == (ea == eb)
     assert (objmod.fingerprint(ea) == objmod.fingerprint(eb)) == (ea == eb)
     assert objmod.is_identity(eb, objmod.identity(ea)) == (ea == eb)
+
+
+@given(clocks, st.sampled_from([b"A0", b"A1", b"Z"]))
+def test_a_plain_write_built_on_the_clock_alone_is_the_one_built_on_the_object(
+        clock, actor: bytes) -> None:
+    """A plain SET or DEL decodes only the clock of what it supersedes (a large value
+    not copied out): the version it makes, its timestamp and its actor are the same."""
+    enc = objmod.encode(clock)
+    skeleton = objmod.decode_clock(enc)
+    assert skeleton is not None
+    assert objmod.max_ts(skeleton) == objmod.max_ts(clock)
+    assert [e[0] for e in skeleton[0]] == [e[0] for e in clock[0]]
+    value = objmod.sibling(T << LOGICAL_BITS, b"new")
+    assert dvv.overwrite(skeleton, actor, value) == dvv.overwrite(clock, actor, value)
+    assert objmod.decode_clock(objmod.encode((clock[0], (value,)))) is None  # anonymous
+
+
+def test_a_large_objects_header_names_it_as_the_whole_does() -> None:
+    clock = (((b"A", 1, ((1, 0, b"v" * 70_000),)),), ())
+    enc = objmod.encode(clock)
+    assert objmod.identity(enc[:hdr.SIZE]) == objmod.identity(enc) == objmod.digest(enc)

@@ -466,14 +466,18 @@ def test_lmdb_gets_reuse_one_read_txn_renewed_by_commits(lmdb_path):
         eng._env = counting
         for _ in range(100):
             assert eng.get(0, b"committed") == b"c"
-        assert counting.begins == []  # gets open no transaction of their own
+            assert eng.read(0, b"committed", bytes) == b"c"  # (a view into the map)
+        assert counting.begins == []  # gets and reads open no transaction of their own
         eng.put(0, b"staged", b"s")
         eng.delete(0, b"gone")
         assert eng.get(0, b"staged") == b"s"
         assert eng.get(0, b"gone") is None
         eng.commit(False)
-        # The commit renews the reader, so committed data is seen at once.
-        assert [b.get("write", False) for b in counting.begins] == [True, False]
+        # The commit renews the readers (copying and in place), so committed data is
+        # seen at once.
+        assert [(b.get("write", False), b.get("buffers", False))
+                for b in counting.begins] == [(True, False), (False, False), (False, True)]
+        assert eng.read(0, b"staged", bytes) == b"s" and eng.read(0, b"gone", bytes) is None
         assert eng.get(0, b"staged") == b"s"
         assert eng.get(0, b"gone") is None
         eng._env = counting._env
