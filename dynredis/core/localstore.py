@@ -196,8 +196,10 @@ class LocalStore:
 
 
 def _clock_and_name(view: Any) -> tuple[Clock | None, bytes]:
-    """LocalStore.get_clock's reader of a stored value (a view into the store)."""
-    if not hdr.is_headed(view):
+    """LocalStore.get_clock's reader of a stored value: a view into the store (a
+    memoryview, not bytes: only functions taking Any may be given it, compiled code
+    checks the types it declares)."""
+    if len(view) < hdr.SIZE or view[0] != hdr.MAGIC:  # hdr.is_headed, for a view
         enc = bytes(view)
         return objmod.decode(enc), enc
     return objmod.decode_clock(view), bytes(view[: hdr.SIZE])

@@ -1231,3 +1231,32 @@ def test_scan_prefix_is_scan_filtered_by_prefix(engine, committed, chunk):
         want = [(k, v) for k, v in engine.scan(256) if k.startswith(prefix)]
         assert list(engine.scan_prefix(256, prefix)) == want, prefix
     assert list(engine.scan_prefix(256, b"a\x00")) != []
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_writes_read_of_what_it_supersedes_gets_the_clock_in_place(lmdb_path, committed):
+    """LocalStore.get_clock over LMDB: a committed value comes as a view into the map
+    (compiled code must take it as such); a large object gives its clock and its header,
+    which names it as the whole does, a small one itself."""
+    from dynredis.core import clock as dvv
+    from dynredis.core import header as hdr
+    from dynredis.core import obj as objmod
+    from dynredis.core.localstore import LocalStore
+
+    eng = LmdbEngine(lmdb_path)
+    try:
+        store = LocalStore(eng, cache_max_memory=1 << 16)  # keeps nothing over 8 KB
+        big = dvv.overwrite(None, b"A", objmod.sibling(5, os.urandom(100_000)))
+        small = dvv.overwrite(None, b"A", objmod.sibling(5, b"v"))
+        for key, clock in ((b"big", big), (b"small", small)):
+            store.put(3, key, objmod.encode(clock), None)
+        maybe_commit(eng, committed)
+        store.cache.clear()
+        clock, name = store.get_clock(3, b"big")
+        assert clock is not None and dvv.overwrite(clock, b"B", 1) == dvv.overwrite(big, b"B", 1)
+        assert name == objmod.encode(big)[:hdr.SIZE]
+        assert objmod.identity(name) == objmod.identity(objmod.encode(big))
+        assert store.get_clock(3, b"small") == (small, objmod.encode(small))
+        assert store.get_clock(3, b"none") == (None, None)
+    finally:
+        eng.close()
