@@ -69,16 +69,27 @@ def encode(obj: Any) -> bytes:
     return hdr.make(*_times(obj), body) + body
 
 
-def _holds_large(obj: Clock) -> bool:
-    for sib in obj[1]:
-        data = sib[2]
-        if type(data) is bytes and len(data) >= LARGE_VALUE:
-            return True
-    for entry in obj[0]:
-        for sib in entry[2]:
-            data = sib[2]
+def _holds_large(obj: Any) -> bool:
+    """Whether a sibling of `obj` holds a value of LARGE_VALUE bytes or more. Any, and
+    shapes checked: collections encode clocks of other shapes (entries without values)
+    through `encode` too."""
+    if type(obj) is not tuple or len(obj) != 2:
+        return False
+    anon: Any = obj[1]
+    for sib in anon:
+        if type(sib) is tuple and len(sib) == 3:
+            data: Any = sib[2]
             if type(data) is bytes and len(data) >= LARGE_VALUE:
                 return True
+    entries: Any = obj[0]
+    for entry in entries:
+        if type(entry) is tuple and len(entry) == 3:
+            sibs: Any = entry[2]
+            for sib in sibs:
+                if type(sib) is tuple and len(sib) == 3:
+                    data = sib[2]
+                    if type(data) is bytes and len(data) >= LARGE_VALUE:
+                        return True
     return False
 
 

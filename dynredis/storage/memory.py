@@ -30,7 +30,8 @@ class MemoryEngine:
         return value if value is None or len(value) <= n else value[:n]
 
     def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
-        value = self.get(partition, key)
+        part = self._parts.get(partition)
+        value = None if part is None else part.get(key)
         return None if value is None else reader(value)
 
     def staged(self, partition: int, key: bytes) -> bool:
