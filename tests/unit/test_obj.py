@@ -189,5 +189,6 @@ def test_a_large_objects_header_names_it_as_the_whole_does() -> None:
 def test_objects_of_other_shapes_encode_as_msgpack_does() -> None:
     """Collections encode clocks without values (a dot set's vector and cloud) through
     obj.encode too: no shape is assumed beyond what a sibling value needs."""
-    for value in (((b"a", 1), (b"b", 2)), ((b"a", 3),)), ((), ()), ((b"a", 1), (2, 3))):
+    dot_set = (((b"a", 1), (b"b", 2)), ((b"a", 3),))  # (vector, cloud)
+    for value in (dot_set, ((), ()), ((b"a", 1), (2, 3))):
         assert objmod.encode(value) == msgpack.packb(value, use_bin_type=True)
