@@ -11,8 +11,8 @@ commit), according to the durability mode.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import ClassVar, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Protocol
 
 
 class Engine(Protocol):
@@ -24,6 +24,11 @@ class Engine(Protocol):
     def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
         """The first `n` bytes of the stored value (all of it if shorter): what a large
         object's header needs, without reading the whole value."""
+
+    def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
+        """`reader(value)` of the stored value (None if there is none), the value given
+        as a buffer read in place where the engine can (valid only during the call): a
+        write decodes a large object's clock without copying its value out."""
 
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is staged but not committed."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 from . import header as hdr
 from . import obj as objmod
@@ -87,6 +88,21 @@ class LocalStore:
         if enc is None:
             return None, None
         return objmod.decode(enc), enc
+
+    def get_clock(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
+        """For a write that supersedes everything the key holds (a plain SET or DEL):
+        the held object, and what names it (obj.identity's input). A large object not
+        in the cache is read in place and only its clock decoded (obj.decode_clock), and
+        named by its header: a DEL of a 100 MB value copied it out and decoded it."""
+        enc = self.cache.get(key)
+        if enc is not None:
+            return objmod.decode(enc), enc
+        got = self.engine.read(p, key, _clock_and_name)
+        if got is None:
+            return None, None
+        if got[0] is None:  # anonymous siblings, which an overwrite keeps: all of it
+            return self.get(p, key)
+        return got
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
@@ -177,3 +193,13 @@ class LocalStore:
         self.cache.clear()
         self.trees.clear()
         self.dirty.clear()
+
+
+def _clock_and_name(view: Any) -> tuple[Clock | None, bytes]:
+    """LocalStore.get_clock's reader of a stored value: a view into the store (a
+    memoryview, not bytes: only functions taking Any may be given it, compiled code
+    checks the types it declares)."""
+    if len(view) < hdr.SIZE or view[0] != hdr.MAGIC:  # hdr.is_headed, for a view
+        enc = bytes(view)
+        return objmod.decode(enc), enc
+    return objmod.decode_clock(view), bytes(view[: hdr.SIZE])

@@ -20,12 +20,14 @@ from typing import Any
 
 import msgpack
 import msgspec
+from xxhash import xxh3_128
 
 from . import clock as dvv
 from . import counter
 from . import header as hdr
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
+from .pieces import pieces
 
 # (timestamp, expire_at, data); data is bytes, None (a tombstone) or a counter's state
 # (counter.py). Any, because compiled code checks declared types at run time.
@@ -45,12 +47,50 @@ SIBLING_MAX = 100
 pack = msgspec.msgpack.Encoder().encode
 
 
+# A sibling value this large is encoded as a piece of its own (core/pieces.py).
+LARGE_VALUE = 64 << 10
+
+
 def encode(obj: Any) -> bytes:
-    """Canonical bytes of an object (a header first if it is large)."""
+    """Canonical bytes of an object (a header first if it is large).
+
+    An object holding a value of LARGE_VALUE bytes or more is encoded in pieces, its
+    digest taken over them, and header and pieces joined once: the same bytes as packing
+    it and putting the header in front, without two copies of the value."""
+    if _holds_large(obj):
+        parts = pieces(obj, LARGE_VALUE)
+        digest = xxh3_128()
+        for part in parts:
+            digest.update(part)
+        return b"".join([hdr.make_with(*_times(obj), digest.digest()), *parts])
     body = pack(obj)
     if len(body) < hdr.HEADED_FROM:
         return body
     return hdr.make(*_times(obj), body) + body
+
+
+def _holds_large(obj: Any) -> bool:
+    """Whether a sibling of `obj` holds a value of LARGE_VALUE bytes or more. Any, and
+    shapes checked: collections encode clocks of other shapes (entries without values)
+    through `encode` too."""
+    if type(obj) is not tuple or len(obj) != 2:
+        return False
+    anon: Any = obj[1]
+    for sib in anon:
+        if type(sib) is tuple and len(sib) == 3:
+            data: Any = sib[2]
+            if type(data) is bytes and len(data) >= LARGE_VALUE:
+                return True
+    entries: Any = obj[0]
+    for entry in entries:
+        if type(entry) is tuple and len(entry) == 3:
+            sibs: Any = entry[2]
+            for sib in sibs:
+                if type(sib) is tuple and len(sib) == 3:
+                    data = sib[2]
+                    if type(data) is bytes and len(data) >= LARGE_VALUE:
+                        return True
+    return False
 
 
 def decode(data: bytes) -> Clock:
@@ -60,6 +100,32 @@ def decode(data: bytes) -> Clock:
     else:
         entries, anon = msgpack.unpackb(data, use_list=False)
     return (entries, anon)
+
+
+# An object's shape with each sibling's data left undecoded (msgspec.Raw: a view of the
+# input, not a copy): see decode_clock.
+_RawSibling = tuple[int, int, msgspec.Raw]
+_clock_only = msgspec.msgpack.Decoder(
+    tuple[tuple[tuple[bytes, int, tuple[_RawSibling, ...]], ...], tuple[_RawSibling, ...]])
+
+
+def decode_clock(data: Any) -> Clock | None:
+    """What a write superseding everything in an encoded object needs of it (its
+    actors, counters and timestamps), without decoding or copying its values: `data`
+    may be a view of the stored bytes (valid during the call only). Siblings come back
+    with None for data; that is enough for dvv.overwrite, max_ts and the actor, which
+    replace every entry's values. None if the object has anonymous siblings (an
+    overwrite keeps them, so they need decoding)."""
+    if data[0] == hdr.MAGIC:
+        data = memoryview(data)[hdr.SIZE:]
+    try:
+        entries, anon = _clock_only.decode(data)
+    except msgspec.MsgspecError:
+        return None  # not this shape: decode it all
+    if anon:
+        return None
+    return (tuple((actor, n, tuple((sib[0], sib[1], None) for sib in sibs))
+                  for actor, n, sibs in entries), ())
 
 
 def digest(data: bytes) -> bytes:
@@ -132,8 +198,9 @@ INLINE_IDENTITY = 512
 
 
 def identity(data: bytes) -> bytes:
-    """What names an encoded object exactly, for `is_identity`: its bytes if small."""
-    return data if len(data) <= INLINE_IDENTITY else digest(data)
+    """What names an encoded object exactly, for `is_identity`: its bytes if small, else
+    its digest (a large object's header is enough)."""
+    return data if len(data) <= INLINE_IDENTITY and not hdr.is_headed(data) else digest(data)
 
 
 def is_identity(data: bytes, ident: bytes) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import clock as dvv
+from . import header as hdr
 from . import messages as m
 from . import obj as objmod
 from .clock import Clock
@@ -56,16 +57,16 @@ class Replica:
         self.stats.replica_gets += 1
         node = self.node
         try:
-            enc = self.held(key, p, owner)
+            # The coordinator named its large copy: if ours is the same, its header says
+            # so, and the value is neither read nor sent back.
+            same = have is not None and self.holds_digest(key, p, owner, have)
+            enc = None if same else self.held(key, p, owner)
         except Exception:
             node.refuse(src, reqid)
             raise
         answers = node.batch_for(src, m.GET_ANSWERS)
         answers.append(reqid)
-        if have is not None and enc is not None and objmod.digest(enc) == have:
-            answers.append(True)  # what the coordinator holds: not sent back
-        else:
-            answers.append(enc)
+        answers.append(True if same else enc)  # True: what the coordinator holds
 
     def on_repair(self, src: str, msg: tuple) -> None:
         _, key, enc, p, owner = msg
@@ -83,6 +84,15 @@ class Replica:
             return self.local.get_record(p, key)
         return self.node.handoff.held(owner, p, key)
 
+    def holds_digest(self, key: bytes, p: int, owner: str, digest: bytes) -> bool:
+        """Whether this node's own copy of `key` is the large object of this digest
+        (obj.digest), known from its head: a 100 MB value is not read to find out."""
+        if owner != self.name or p >= ELEM_BASE:
+            enc = self.held(key, p, owner)
+            return enc is not None and objmod.digest(enc) == digest
+        head = self.local.head(p, key)
+        return head is not None and hdr.is_headed(head) and objmod.digest(head) == digest
+
     def apply(self, key: bytes, enc: bytes, p: int, base: bytes | None = None) -> None:
         """Merge an incoming version into this replica (sync keeps whatever is concurrent).
 
@@ -97,6 +107,16 @@ class Replica:
             self.node.coll.store.merge(p, key, enc)  # a collection's record
             return
         local = self.local
+        if hdr.is_headed(enc) or (base is not None and len(base) == hdr.DIGEST_SIZE):
+            # What we hold may be large: its head tells whether it is this version or
+            # the base, without reading (or copying) its value.
+            head = local.head(p, key)
+            if head is not None and hdr.is_headed(head):
+                if objmod.same(head, enc):
+                    return
+                if base is not None and objmod.digest(head) == base:
+                    local.put(p, key, enc, local.cache.get(key))
+                    return
         lenc = local.get_enc(p, key)
         if lenc is None:
             local.put(p, key, enc, None)

@@ -128,7 +128,8 @@ class Writes:
             return
         if not self.quorum_up(route, w, cb):
             return
-        local, lenc = self.local.get(p, key)
+        # A plain SET or DEL supersedes all the key holds: its clock is enough.
+        local, lenc = self.local.get_clock(p, key) if ctx is None else self.local.get(p, key)
         ts = self.timestamp(local)
         actor = self.actor_for(local)
         if ctx:

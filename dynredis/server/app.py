@@ -46,7 +46,7 @@ from .opsrate import OpsRate
 from .peerauth import Acceptor
 from .peers import PeerInbound, PeerLink
 from .subscriptions import PubSub
-from .wire import encode
+from .wire import encode_pieces
 
 
 def resp_error(text: str) -> bytes:
@@ -378,7 +378,7 @@ class NodeServer:
             for peer, msgs in outbox.items():
                 link = self.link(peer)
                 if not self._peer_output_over(link):
-                    link.send(encode(msgs))
+                    link.send(encode_pieces(msgs))
             if self.trace is not None:
                 self.trace.sent()
 

@@ -52,6 +52,8 @@ ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
 IN_FLIGHT_BYTES = 16 << 20
 FIRST_WINDOW = 64
 SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
+# A request this large whose reading took a whole turn runs in the next turn.
+LARGE_REQUEST = 1 << 20
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
@@ -577,6 +579,16 @@ class ClientConnection(asyncio.Protocol):
                     self.held_cmd = cmd
                     self._pause()
                     break
+                if size >= LARGE_REQUEST:
+                    server.set_now()
+                    if node.now - started >= server.turn_ms:
+                        # Reading it (a copy of a large value) took this turn: it runs
+                        # in the next one, after the other clients, so that a node's
+                        # loop does not read and then encode 100 MB in one stretch.
+                        self.held_cmd = cmd
+                        self._pause()
+                        self._schedule_resume()
+                        break
             server.set_now()  # a request's deadline counts from its start, not the read's
             if trace is None:
                 self.execute(cmd)

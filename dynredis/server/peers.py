@@ -61,9 +61,13 @@ class PeerLink(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.queued: list[bytes] = []  # small frames waiting for the link
         self.queued_bytes = 0
-        # Bulk batches waiting, the first one `sent` bytes in; `bulk_bytes` in all.
+        # Bulk batches waiting: their pieces, the first one `sent` bytes in; each
+        # batch's size in `ends`, the first one `batch_sent` bytes in; `bulk_bytes`
+        # not yet written in all.
         self.bulk: deque[bytes] = deque()
         self.sent = 0
+        self.ends: deque[int] = deque()
+        self.batch_sent = 0
         self.bulk_bytes = 0
         self.writing_paused = False
         self.connecting = False
@@ -78,18 +82,15 @@ class PeerLink(asyncio.Protocol):
         self.reader: Any = None
         self.timer: asyncio.TimerHandle | None = None
 
-    def send(self, body: bytes) -> None:
-        """Send a batch's body (wire.encode): at once if small, else in parts."""
+    def send(self, body: bytes | list[bytes]) -> None:
+        """Send a batch's body (wire.encode, or wire.encode_pieces' pieces): at once if
+        small, else in parts."""
+        if type(body) is list:
+            self._queue_bulk(body)
+            return
+        assert isinstance(body, bytes)
         if len(body) >= BULK_FROM:
-            self.bulk.append(body)
-            self.bulk_bytes += len(body)
-            if self.transport is not None:
-                self.pump()
-            elif self.bulk_bytes + self.queued_bytes > MAX_QUEUED_BYTES:
-                self._drop_bulk()
-                self.ensure_connecting()
-            else:
-                self.ensure_connecting()
+            self._queue_bulk([body])
             return
         data = frame(body)
         t = self.transport
@@ -101,28 +102,53 @@ class PeerLink(asyncio.Protocol):
             self.queued_bytes += len(data)
         self.ensure_connecting()
 
+    def _queue_bulk(self, pieces: list[bytes]) -> None:
+        """Queue a bulk batch, its pieces as they are (a piece is never joined to another
+        nor copied: it goes out a part at a time, as a view of it)."""
+        bulk = self.bulk
+        size = 0
+        for piece in pieces:
+            if piece:
+                bulk.append(piece)
+                size += len(piece)
+        self.ends.append(size)
+        self.bulk_bytes += size
+        if self.transport is not None:
+            self.pump()
+        elif self.bulk_bytes + self.queued_bytes > MAX_QUEUED_BYTES:
+            self._drop_bulk()
+            self.ensure_connecting()
+        else:
+            self.ensure_connecting()
+
     def pump(self) -> None:
         """Write parts of the bulk batches until the transport holds two parts unsent
-        (asyncio's pause_writing stops it, resume_writing starts it again)."""
+        (asyncio's pause_writing stops it, resume_writing starts it again). A part is a
+        slice of one piece; the last part of a batch's last piece says so."""
         t = self.transport
         bulk = self.bulk
         while bulk and t is not None and not self.writing_paused:
-            body = bulk[0]
+            piece = bulk[0]
             start = self.sent
-            end = min(start + PART, len(body))
-            more = end < len(body)
-            t.writelines((part_head(end - start, more), memoryview(body)[start:end], PART_END))
-            if more:
+            end = min(start + PART, len(piece))
+            self.batch_sent += end - start
+            more = end < len(piece) or self.batch_sent < self.ends[0]
+            t.writelines((part_head(end - start, more), memoryview(piece)[start:end],
+                          PART_END))
+            self.bulk_bytes -= end - start
+            if end < len(piece):
                 self.sent = end
             else:
                 bulk.popleft()
                 self.sent = 0
-                self.bulk_bytes -= len(body)
+                if not more:
+                    self.ends.popleft()
+                    self.batch_sent = 0
 
     def unsent(self) -> int:
         """Bytes given to the link and not yet sent (what the output limit counts)."""
         t = self.transport
-        return (t.get_write_buffer_size() if t is not None else 0) + self.bulk_bytes - self.sent
+        return (t.get_write_buffer_size() if t is not None else 0) + self.bulk_bytes
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -133,8 +159,10 @@ class PeerLink(asyncio.Protocol):
 
     def _drop_bulk(self) -> None:
         self.bulk.clear()
+        self.ends.clear()
         self.bulk_bytes = 0
         self.sent = 0
+        self.batch_sent = 0
 
     def ensure_connecting(self) -> None:
         if self.transport is not None or self.connecting or self.closed:
@@ -250,10 +278,15 @@ class PeerLink(asyncio.Protocol):
         self.transport = None
         self.connecting = False
         self.writing_paused = False
-        if self.sent:
+        if self.batch_sent:
             # The peer saw the start of this batch on the lost connection only.
-            self.bulk_bytes -= len(self.bulk.popleft())
-            self.sent = 0
+            left = self.ends.popleft() - self.batch_sent
+            self.bulk_bytes -= left
+            while left > 0:
+                piece = self.bulk.popleft()
+                left -= len(piece) - self.sent
+                self.sent = 0
+            self.batch_sent = 0
         if not self.closed:
             if linked:
                 log.info("lost peer %s", self.name)
@@ -281,7 +314,7 @@ class PeerInbound(asyncio.Protocol):
         self.name = name
         self.transport: asyncio.Transport | None = transport
         self.reader = hiredis.Reader()
-        self.parts: list[bytes] = []  # the parts of a bulk batch read so far
+        self.parts = bytearray()  # the parts of a bulk batch read so far
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -310,13 +343,15 @@ class PeerInbound(asyncio.Protocol):
             if body is False:
                 return
             if type(body) is list:
-                # A part of a bulk batch (wire.part_head): [more, bytes].
+                # A part of a bulk batch (wire.part_head): [more, bytes]. The parts are
+                # gathered as they come, one part per event, not joined at the end (a
+                # copy of the whole batch at once, 100 MB, held the loop for a second).
                 parts = self.parts
-                parts.append(body[1])
+                parts += body[1]
                 if body[0]:
                     continue
-                body = b"".join(parts)
-                parts.clear()
+                self.parts = bytearray()
+                body = parts
             try:
                 msgs = unframe(body)
             except Exception:
@@ -338,7 +373,7 @@ class PeerInbound(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.reader = hiredis.Reader()
-        self.parts = []
+        self.parts = bytearray()
         self.server.inbound.discard(self)
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ from typing import Final
 import msgpack
 import msgspec
 
+from ..core.pieces import pieces
+
 # msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
 # msgpack decodes, into tuples.
 _pack = msgspec.msgpack.Encoder().encode
@@ -31,6 +33,30 @@ PART_END: Final = b"\r\n"
 def encode(msgs: list[tuple]) -> bytes:
     """The body of a frame carrying a list of messages."""
     return _pack(msgs)
+
+
+def encode_pieces(msgs: list[tuple]) -> bytes | list[bytes]:
+    """`encode(msgs)`, or, when a message holds a value of BULK_FROM bytes or more
+    (at the top of a message or in a list field: a batch's items), the same bytes as
+    pieces in which each such value is a piece of its own, not copied (core/pieces.py):
+    a 100 MB value sent to two replicas was copied into two bodies in one event."""
+    for msg in msgs:
+        if _holds_big(msg):
+            return pieces(msgs, BULK_FROM)
+    return _pack(msgs)
+
+
+def _holds_big(msg: tuple) -> bool:
+    for field in msg:
+        t = type(field)
+        if t is bytes:
+            if len(field) >= BULK_FROM:
+                return True
+        elif t is list or t is tuple:
+            for item in field:
+                if type(item) is bytes and len(item) >= BULK_FROM:
+                    return True
+    return False
 
 
 def frame(body: bytes) -> bytes:
@@ -49,7 +75,7 @@ def part_head(size: int, more: bool) -> bytes:
     return b"*2\r\n:%d\r\n$%d\r\n" % (1 if more else 0, size)
 
 
-def unframe(body: bytes) -> tuple:
+def unframe(body: bytes | bytearray) -> tuple:
     return msgpack.unpackb(body, use_list=False)
 
 

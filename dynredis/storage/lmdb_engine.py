@@ -23,10 +23,22 @@ a put's LMDB cost), and a read that misses the stage looks up the same bytes.
 The environment is opened with ``sync=False``: a commit reaches the OS (so it
 survives the process being killed) but only ``commit(sync=True)`` (``env.sync``)
 makes it survive a power loss. Single-threaded use is assumed (the server's event
-loop), with one exception: ``commit(sync=True, wait=False)`` runs the fsync in a
-short-lived thread. py-lmdb releases the GIL inside ``env.sync`` and LMDB never
-rewrites a committed page in place, so the loop goes on committing while the disk
-catches up.
+loop), with two exceptions, both in ``commit(..., wait=False)`` (the group commit's
+timer): the fsync runs in a short-lived thread (py-lmdb releases the GIL inside
+``env.sync``, and LMDB never rewrites a committed page in place, so the loop goes on
+committing while the disk catches up); and a stage holding a large value (BIG_VALUE
+bytes or more) is written by a thread too ("write-behind"), since copying 100 MB into
+the map held the loop for a second (py-lmdb releases the GIL inside ``mdb_put``).
+
+Write-behind keeps the store's rules: the thread writes a snapshot of the stage's
+items in one transaction while the entries stay in the stage, so every read (which
+consults the stage first) sees them as before; no other write transaction starts
+meanwhile (later commits wait for the thread: LMDB has one writer, and the loop would
+block on its lock); once the thread is done, the next commit renews the read
+transaction and only then drops from the stage the entries still holding what the
+thread wrote (a key written again meanwhile stays staged). A failed write leaves the
+stage as it was, as a failed commit does. The durable mode (fsync before
+acknowledgement) never writes behind.
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ import heapq
 import logging
 import struct
 import threading
-from collections.abc import ItemsView, Iterator
+from collections.abc import Callable, ItemsView, Iterable, Iterator
 from typing import Any, ClassVar, cast
 
 import lmdb
@@ -52,6 +64,8 @@ _MAX_PARTITION = 0xFFFF
 # existing environment (it decides which db holds a key), so an LMDB built with a
 # larger limit still uses this one.
 _LMDB_KEY_LIMIT = 511
+# Values from this size make a commit write behind the loop (see the module docstring).
+BIG_VALUE = 1 << 20
 
 
 def _long_key(packed: bytes) -> bytes:
@@ -118,11 +132,20 @@ class LmdbEngine:
         self._plain = True
         self._unsynced = False  # committed to the OS since the last env.sync began
         self._syncer: threading.Thread | None = None  # a background env.sync, if any
+        self.write_behind_from = BIG_VALUE  # the value size that makes a commit write behind
+        self._big = False  # the stage holds a value of write_behind_from bytes or more
+        # A write-behind in progress: its thread, the items it writes, whether it
+        # failed, and whether a sync was asked for while it ran.
+        self._writer: threading.Thread | None = None
+        self._writing: list[tuple[bytes, bytes | None]] = []
+        self._write_failed = False
+        self._sync_after = False
         self._closed = False
         # One read transaction serves every get; it is renewed after each write
         # transaction, so it never sees less than the latest commit (and the stage
         # is consulted first). Beginning a transaction per get costs more than the get.
         self._rtxn = self._env.begin(db=self._data)
+        self._vtxn = self._env.begin(db=self._data, buffers=True)  # `read`'s, in place
 
     # ------------------------------------------------------------------ reads
 
@@ -153,9 +176,27 @@ class LmdbEngine:
             view = txn.get(packed)
             return None if view is None else bytes(view[:n])
 
+    def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
+        """`reader` of the staged value, else of the committed one as a buffer into the
+        map (no copy; valid during the call only), from a read transaction kept, as
+        `get`'s, from one write transaction to the next."""
+        packed = _pack(partition) + key
+        stage = self._stage
+        if stage:
+            value = stage.get(packed, _MISSING)
+            if value is not _MISSING:
+                return None if value is None else reader(value)
+        if len(key) > self.max_key_size:
+            value = self._get_long(packed, key)
+            return None if value is None else reader(value)
+        view = self._vtxn.get(packed)
+        return None if view is None else reader(view)
+
     def _renew_reader(self) -> None:
         self._rtxn.abort()
         self._rtxn = self._env.begin(db=self._data)
+        self._vtxn.abort()
+        self._vtxn = self._env.begin(db=self._data, buffers=True)
 
     def _get_long(self, packed: bytes, key: bytes) -> bytes | None:
         with self._env.begin(db=self._long) as txn:
@@ -330,6 +371,8 @@ class LmdbEngine:
             raise lmdb.Error("engine is closed")
         if len(key) > self.max_key_size:
             self._plain = False
+        if len(value) >= self.write_behind_from:
+            self._big = True
         self._stage[_pack(partition) + key] = value
 
     def delete(self, partition: int, key: bytes) -> None:
@@ -345,6 +388,7 @@ class LmdbEngine:
         """Empty the data and long dbs at once (one write txn) and drop the stage.
 
         Durable after the next ``commit(sync=True)`` (or `close`)."""
+        self._finish_writer()
         with self._env.begin(write=True) as txn:
             txn.drop(self._data, delete=False)
             txn.drop(self._long, delete=False)
@@ -362,9 +406,23 @@ class LmdbEngine:
 
         ``wait=False`` runs the fsync in a background thread (see the module
         docstring); while one runs, another is not started (the next call with
-        `sync` starts it, so nothing committed is left unsynced for long)."""
+        `sync` starts it, so nothing committed is left unsynced for long). With
+        ``wait=False`` a stage holding a large value is written behind (see the module
+        docstring), and while a write-behind runs the call only notes `sync`."""
+        writer = self._writer
+        if writer is not None:
+            if not wait and writer.is_alive():
+                self._sync_after = self._sync_after or sync
+                return
+            sync = sync or self._sync_after
+            self._sync_after = False
+            self._finish_writer()
         stage = self._stage
         env = self._env
+        if stage and self._big and not wait and not self._durable:
+            self._write_behind()
+            self._sync_after = sync
+            return
         if stage:
             with env.begin(write=True, db=self._data) as txn:
                 if self._plain:
@@ -374,10 +432,11 @@ class LmdbEngine:
                     cur.putmulti(cast("ItemsView[bytes, bytes]", stage.items()))
                     cur.close()
                 else:
-                    self._write_mixed(txn, stage)
+                    self._write_mixed(txn, stage.items())
             self._renew_reader()
             self._stage = {}
             self._plain = True
+            self._big = False
             self._unsynced = not self._durable  # a durable env synced inside commit
         if sync and self._unsynced:
             if wait:
@@ -391,12 +450,59 @@ class LmdbEngine:
                     target=self._background_sync, name="lmdb-sync", daemon=True)
                 self._syncer.start()
 
-    def _write_mixed(self, txn: lmdb.Transaction, stage: dict[bytes, bytes | None]) -> None:
-        """Write a stage holding deletes or long keys (``long`` db) in `txn`."""
+    def _write_behind(self) -> None:
+        """Start a thread writing a snapshot of the stage (the entries stay staged)."""
+        items = list(self._stage.items())
+        self._writing = items
+        self._write_failed = False
+        self._big = False
+        self._writer = threading.Thread(target=self._write_items, args=(items, self._plain),
+                                        name="lmdb-write", daemon=True)
+        self._writer.start()
+
+    def _write_items(self, items: list[tuple[bytes, bytes | None]], plain: bool) -> None:
+        """The write-behind thread: `items` in one write transaction, a put at a time
+        (py-lmdb's put releases the GIL while LMDB copies the value; putmulti held it)."""
+        try:
+            with self._env.begin(write=True, db=self._data) as txn:
+                if plain:
+                    for pk, v in items:
+                        txn.put(pk, cast("bytes", v))  # plain: puts only
+                else:
+                    self._write_mixed(txn, items)
+        except Exception:
+            self._write_failed = True
+            log.exception("LMDB write-behind failed (the writes stay staged)")
+
+    def _finish_writer(self) -> None:
+        """Wait for a write-behind (if any) and make what it wrote the committed state:
+        renew the reader, then unstage the entries it wrote that were not written again."""
+        writer = self._writer
+        if writer is None:
+            return
+        writer.join()
+        self._writer = None
+        items = self._writing
+        self._writing = []
+        stage = self._stage
+        if self._write_failed:
+            self._big = True  # the next commit tries again, behind the loop
+            return
+        self._renew_reader()
+        for pk, v in items:
+            if stage.get(pk, _MISSING) is v:
+                del stage[pk]
+        if not stage:
+            self._plain = True
+        self._unsynced = True
+
+    def _write_mixed(self, txn: lmdb.Transaction,
+                     items: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Write staged items holding deletes or long keys (``long`` db) in `txn`."""
         limit = self.max_key_size + 2
         puts: list[tuple[bytes, bytes]] = []
         long_db = self._long
-        for pk, v in stage.items():
+        for pk, v in items:
             if len(pk) > limit:
                 k = pk[2:]
                 lk = _long_key(pk)
@@ -436,6 +542,7 @@ class LmdbEngine:
 
     def meta_put(self, name: str, value: bytes) -> None:
         """Write and fsync at once (this also syncs earlier unsynced commits)."""
+        self._finish_writer()
         with self._env.begin(write=True, db=self._meta) as txn:
             txn.put(name.encode(), value)
         self._env.sync(True)
@@ -451,4 +558,5 @@ class LmdbEngine:
             self._join_syncer()
             self._closed = True
             self._rtxn.abort()
+            self._vtxn.abort()
             self._env.close()

@@ -5,8 +5,8 @@ Used by tests, the simulator and `--storage memory` nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 
 class MemoryEngine:
@@ -28,6 +28,11 @@ class MemoryEngine:
     def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
         value = self.get(partition, key)
         return value if value is None or len(value) <= n else value[:n]
+
+    def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
+        part = self._parts.get(partition)
+        value = None if part is None else part.get(key)
+        return None if value is None else reader(value)
 
     def staged(self, partition: int, key: bytes) -> bool:
         return False  # nothing to commit: a memory engine is as durable as it gets

@@ -94,6 +94,33 @@ def test_two_large_sets_of_one_key_succeed_while_small_writes_go_on(
     assert members_down(big_cluster) == [""] * big_cluster.nodes
 
 
+def test_gets_and_a_delete_of_a_large_value_leave_every_node_serving(
+        big_cluster: Cluster, big_client: redis.Redis) -> None:
+    """A GET is a request of a few bytes: it must not stop any node serving others (a
+    replica once read the whole value to say it held the same, a DEL made every replica
+    read it). Small writes through every node, the coordinator's included, all succeed
+    meanwhile and no node counts a peer down."""
+    value = os.urandom(1 << 20) * (BIG >> 20)
+    assert big_client.set("bigread", value) is True
+    smalls = [SmallWrites(big_cluster, j) for j in range(big_cluster.nodes)]
+    for small in smalls:
+        small.__enter__()
+    try:
+        for j in range(big_cluster.nodes):
+            reader = big_cluster.client(j, decode_responses=False, socket_timeout=120)
+            try:
+                assert reader.get("bigread") == value
+            finally:
+                reader.close()
+        assert big_client.delete("bigread") == 1
+        assert big_client.get("bigread") is None
+    finally:
+        for small in smalls:
+            small.__exit__()
+    assert [(s.errors, s.done > 0) for s in smalls] == [([], True)] * big_cluster.nodes
+    assert members_down(big_cluster) == [""] * big_cluster.nodes
+
+
 def test_a_thousand_pipelined_gets_of_a_1mb_value_keep_every_peer_up(
         big_cluster: Cluster, big_client: redis.Redis) -> None:
     value = os.urandom(1 << 20)

@@ -166,6 +166,9 @@ class SimEngine:
     def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
         return self.base.get_head(partition, key, n)
 
+    def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
+        return self.base.read(partition, key, reader)
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is not committed (a crash would undo it)."""
         return (partition, key) in self.undo

@@ -14,8 +14,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dynredis.commands.cluster import (
+    cluster_shards,
+    cluster_slots,
+    encode_shards,
+    encode_slots,
+    node_id,
+    replica_id,
+)
+from dynredis.core.ring import new_ring
+from dynredis.resp import encode as resp
 from dynredis.server.app import NodeOptions, NodeServer
-from dynredis.server.client import FIRST_WINDOW, IN_FLIGHT_BYTES, ClientConnection
+from dynredis.server.client import (
+    FIRST_WINDOW,
+    IN_FLIGHT_BYTES,
+    LARGE_REQUEST,
+    ClientConnection,
+)
 from dynredis.server.limits import (
     ERR_MAXCLIENTS,
     OutputLimit,
@@ -301,6 +316,93 @@ def test_topology_replies_are_built_once_per_topology(tmp_path: Path) -> None:
         await turns()
         replica = b"\r\n:%s\r\n" % PEERS[0].rpartition(":")[2].encode()  # at its port
         assert replica in first and replica not in t.sent
+
+    asyncio.run(main())
+
+
+def test_topology_replies_are_the_encoding_of_what_they_describe(tmp_path: Path) -> None:
+    """CLUSTER SLOTS and SHARDS are built from each member entry's encoding made once:
+    the bytes must be those of encoding the whole description, in RESP2 and RESP3, with
+    a member down (left out as a replica, \"fail\" as a master) and zones."""
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        names = sorted(node.members)
+        node.ring = new_ring(names, previous=node.ring,
+                             zones={n: f"z{i % 2}" for i, n in enumerate(names)})
+        conn, _ = connect(srv)
+        for down in (False, True):
+            if down:
+                node.peer_down(PEERS[0])
+            for proto in (2, 3):
+                conn.proto = proto
+                assert encode_slots(conn) == resp.encode(cluster_slots(conn), proto)
+                assert encode_shards(conn) == resp.encode(cluster_shards(conn), proto)
+        assert b"fail" in encode_shards(conn) and b"z1" in encode_shards(conn)
+
+    asyncio.run(main())
+
+
+def test_a_large_request_whose_reading_took_the_turn_runs_in_the_next(tmp_path: Path) -> None:
+    """Reading a 100 MB value (the copy that makes it an argument) and encoding it held a
+    node's loop in one stretch: a request of LARGE_REQUEST bytes or more whose reading
+    used up the turn waits for the next one (the other clients go first); a small one
+    does not, and nothing is lost or reordered."""
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        srv.turn_ms = 0  # every read uses up its turn
+        writes = srv.node.writes.pending
+        conn, t = connect(srv)
+        conn.data_received(cmd(b"SET", b"small", b"v"))
+        assert len(writes) == 1  # at once
+        conn.data_received(cmd(b"SET", b"big", b"x" * LARGE_REQUEST) + cmd(b"PING"))
+        assert len(writes) == 1 and conn.held_cmd is not None
+        await turns()
+        assert len(writes) == 2 and conn.held_cmd is None
+        assert [op.key for op in writes.values()] == [b"small", b"big"]
+
+    asyncio.run(main())
+
+
+def test_topology_replies_follow_membership_and_ring_changes(tmp_path: Path) -> None:
+    """The kept CLUSTER SLOTS / SHARDS / NODES replies are answered again only while
+    the ring, the members and their status are what they described: a member joining
+    (a new ring) shows in all three, its leaving takes them back to the first replies,
+    and a member seen down and up again does too."""
+    subs = (b"SLOTS", b"SHARDS", b"NODES")
+
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        conn, t = connect(srv)
+
+        async def replies() -> list[bytes]:
+            out = []
+            for sub in subs:
+                t.sent = b""
+                conn.data_received(cmd(b"CLUSTER", sub))
+                await turns()
+                out.append(t.sent)
+            return out
+
+        first = await replies()
+        assert await replies() == first  # from the kept replies
+        names = sorted(node.members)
+        joined = "127.0.0.1:4"
+        node.members = {*names, joined}
+        node.ring = new_ring([*names, joined], previous=node.ring)
+        grown = await replies()
+        ids = (node_id(joined).encode(), replica_id(joined).encode())
+        assert all(any(i in r for i in ids) for r in grown)
+        node.members = set(names)
+        node.ring = new_ring(names, previous=node.ring)
+        back = await replies()
+        assert not any(i in r for i in ids for r in back)
+        assert back[0] == first[0] and back[1] == first[1]  # SLOTS and SHARDS: as first
+        node.peer_down(PEERS[1])
+        assert (await replies()) != back
+        node.peer_up(PEERS[1])
+        assert (await replies()) == back
 
     asyncio.run(main())
 

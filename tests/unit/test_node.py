@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
@@ -831,3 +833,42 @@ def test_a_replica_in_step_takes_a_write_as_sent_and_one_out_of_step_merges_it()
     held = _held(sim, b, b"k")
     assert held is not None
     assert sorted(s[2] for s in objmod.live_siblings(objmod.decode(held), 0)) == [b"v3", b"vc"]
+
+
+def test_a_large_value_is_read_whole_only_by_the_coordinator_of_a_get() -> None:
+    """A GET of a 100 MB value made every replica read it to say it held the same, and
+    a DEL made the coordinator and every replica read it: a replica answers a GET and
+    takes a DEL from the value's header, and a plain SET or DEL decodes only the clock
+    of what it supersedes (read in place). Everyone ends with the same answer."""
+    sim = SimCluster(3, seed=1)
+    a, b, c = sim.names
+    big = os.urandom(300_000)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
+    assert sim.put(a, b"big", big)[0] is None
+    sim.run(100)
+    whole: list[str] = []
+    for name in sim.names:
+        engine = sim.sn[name].node.local.engine
+
+        def get(p: int, key: bytes, get=engine.get, name=name) -> bytes | None:
+            if key == b"big":
+                whole.append(name)
+            return get(p, key)
+
+        engine.get = get
+    assert value(sim.get(a, b"big")) == big
+    assert whole == [a]  # the coordinator's own copy, which it answers with
+    whole.clear()
+    assert sim.put(a, b"big", b"small now")[0] is None  # a plain SET over it
+    sim.run(100)
+    assert whole == []
+    assert sim.put(b, b"big", big)[0] is None
+    sim.run(100)
+    whole.clear()
+    assert sim.put(c, b"big", None)[0] is None  # DEL
+    sim.run(100)
+    assert whole == []
+    for via in sim.names:
+        assert value(sim.get(via, b"big")) is None
+    assert [sim.stored(name, b"big") for name in (b, c)] == [sim.stored(a, b"big")] * 2

@@ -466,14 +466,18 @@ def test_lmdb_gets_reuse_one_read_txn_renewed_by_commits(lmdb_path):
         eng._env = counting
         for _ in range(100):
             assert eng.get(0, b"committed") == b"c"
-        assert counting.begins == []  # gets open no transaction of their own
+            assert eng.read(0, b"committed", bytes) == b"c"  # (a view into the map)
+        assert counting.begins == []  # gets and reads open no transaction of their own
         eng.put(0, b"staged", b"s")
         eng.delete(0, b"gone")
         assert eng.get(0, b"staged") == b"s"
         assert eng.get(0, b"gone") is None
         eng.commit(False)
-        # The commit renews the reader, so committed data is seen at once.
-        assert [b.get("write", False) for b in counting.begins] == [True, False]
+        # The commit renews the readers (copying and in place), so committed data is
+        # seen at once.
+        assert [(b.get("write", False), b.get("buffers", False))
+                for b in counting.begins] == [(True, False), (False, False), (False, True)]
+        assert eng.read(0, b"staged", bytes) == b"s" and eng.read(0, b"gone", bytes) is None
         assert eng.get(0, b"staged") == b"s"
         assert eng.get(0, b"gone") is None
         eng._env = counting._env
@@ -558,6 +562,74 @@ def test_lmdb_background_sync_leaves_the_caller_free_and_close_waits(lmdb_path):
     eng = LmdbEngine(lmdb_path)
     try:
         assert (eng.get(0, b"a"), eng.get(0, b"b")) == (b"1", b"2")
+    finally:
+        eng.close()
+
+
+class GatedWrites(CountingEnv):
+    """A CountingEnv whose write transactions begun off the caller's thread wait for
+    `gate` (a write-behind held while the test looks)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.gate = threading.Event()
+        self.threads: list[str] = []
+
+    def begin(self, *args, **kwargs):
+        if kwargs.get("write") and threading.current_thread() is not threading.main_thread():
+            self.threads.append(threading.current_thread().name)
+            assert self.gate.wait(30), "test never opened the gate"
+        return super().begin(*args, **kwargs)
+
+
+def test_lmdb_a_large_value_is_written_behind_and_reads_never_miss_it(lmdb_path):
+    """A 100 MB value took the loop a second to copy into the map: a stage holding a
+    value of write_behind_from bytes or more is written by a thread (the timer's
+    commit, wait=False), its entries staying readable meanwhile; no other write
+    transaction starts until it is done; a key written again meanwhile keeps its
+    newer value; and all of it is committed after a reopen."""
+    big = os.urandom(1 << 20)
+    eng = LmdbEngine(lmdb_path)
+    gated = GatedWrites(eng._env)
+    eng._env = gated
+    try:
+        eng.put(0, b"old", b"o")
+        eng.commit(False)
+        eng.put(0, b"big", big)
+        eng.put(0, b"k", b"1")
+        eng.delete(0, b"old")
+        eng.commit(False, wait=False)  # the write waits on the gate: we are not blocked
+        writer = eng._writer
+        assert writer is not None and writer.is_alive()
+        assert (eng.get(0, b"big"), eng.get(0, b"k"), eng.get(0, b"old")) == (big, b"1", None)
+        eng.put(0, b"k", b"2")  # written again while the thread writes "1"
+        eng.put(0, b"new", b"n")
+        eng.commit(False, wait=False)  # returns at once: one writer at a time
+        assert eng._writer is writer and eng.pending() == 4
+        assert list(eng.scan(0)) == [(b"big", big), (b"k", b"2"), (b"new", b"n")]
+        gated.gate.set()
+        writer.join()
+        eng.commit(False, wait=False)  # takes note of the write, then commits the rest
+        assert eng._writer is None and eng.pending() == 0
+        assert gated.threads == ["lmdb-write"]
+        assert [eng.get(0, k) for k in (b"big", b"k", b"new", b"old")] == [big, b"2", b"n", None]
+    finally:
+        gated.gate.set()
+        eng._env = gated._env
+        eng.close()
+    eng = LmdbEngine(lmdb_path)
+    try:
+        assert list(eng.scan(0)) == [(b"big", big), (b"k", b"2"), (b"new", b"n")]
+    finally:
+        eng.close()
+
+
+def test_lmdb_durable_mode_never_writes_behind(lmdb_path):
+    eng = LmdbEngine(lmdb_path, durability="fsync")
+    try:
+        eng.put(0, b"big", os.urandom(1 << 20))
+        eng.commit(False, wait=False)
+        assert eng._writer is None and eng.pending() == 0
     finally:
         eng.close()
 
@@ -911,12 +983,15 @@ class EngineMachine(RuleBasedStateMachine):
         self.model: dict[tuple[int, bytes], bytes] = {}  # what reads must see
         self.durable: dict[tuple[int, bytes], bytes] = {}  # what LMDB holds (committed)
         self.staged: set[tuple[int, bytes]] = set()
+        # Keys a write-behind is writing (they stay staged until it is done).
+        self.behind: set[tuple[int, bytes]] = set()
 
     def _open(self):
         if self.KIND == "memory":
             return MemoryEngine()
         eng = LmdbEngine(os.path.join(self.dir, "db"))
         eng.scan_chunk = 2  # exercise the chunk boundaries of scan with few keys
+        eng.write_behind_from = 5  # values of 5-6 bytes make a commit write behind
         return eng
 
     def teardown(self):
@@ -938,9 +1013,26 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(sync=st.booleans(), wait=st.booleans())
     def commit(self, sync, wait):
+        writer = getattr(self.engine, "_writer", None)
         self.engine.commit(sync, wait)
-        self.durable = dict(self.model)
-        self.staged.clear()
+        now = getattr(self.engine, "_writer", None)
+        if now is None:  # everything written
+            self.durable = dict(self.model)
+            self.staged.clear()
+            self.behind.clear()
+        elif now is not writer:  # a write-behind of everything staged began
+            self.durable = dict(self.model)
+            self.behind = self.staged
+            self.staged = set()
+        # else: a write-behind still runs, the call changed nothing
+
+    @precondition(lambda self: self.KIND == "lmdb")
+    @rule()
+    def write_behind_ends(self):
+        """A write-behind's thread ends (the next commit will take note)."""
+        writer = self.engine._writer
+        if writer is not None:
+            writer.join()
 
     @rule()
     def wipe(self):
@@ -948,6 +1040,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.model.clear()
         self.durable.clear()
         self.staged.clear()
+        self.behind.clear()
 
     @precondition(lambda self: self.KIND == "lmdb")
     @rule()
@@ -956,12 +1049,16 @@ class EngineMachine(RuleBasedStateMachine):
         self.engine = self._open()
         self.durable = dict(self.model)
         self.staged.clear()
+        self.behind.clear()
 
     @precondition(lambda self: self.KIND == "lmdb")
     @rule()
     def die_and_reopen(self):
         """Lose the stage (as a crash would); what was committed must remain."""
         self.engine._join_syncer()  # closing the map under a running msync is not a crash
+        if self.engine._writer is not None:
+            self.engine._writer.join()  # nor under a running write (it then committed)
+        self.behind.clear()
         self.engine._env.close()
         self.engine._closed = True
         self.engine = self._open()
@@ -985,7 +1082,7 @@ class EngineMachine(RuleBasedStateMachine):
     @invariant()
     def pending_counts_staged_keys(self):
         if self.KIND == "lmdb":
-            assert self.engine.pending() == len(self.staged)
+            assert self.engine.pending() == len(self.staged | self.behind)
         else:
             assert self.engine.pending() == 0
 
@@ -1134,3 +1231,32 @@ def test_scan_prefix_is_scan_filtered_by_prefix(engine, committed, chunk):
         want = [(k, v) for k, v in engine.scan(256) if k.startswith(prefix)]
         assert list(engine.scan_prefix(256, prefix)) == want, prefix
     assert list(engine.scan_prefix(256, b"a\x00")) != []
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_writes_read_of_what_it_supersedes_gets_the_clock_in_place(lmdb_path, committed):
+    """LocalStore.get_clock over LMDB: a committed value comes as a view into the map
+    (compiled code must take it as such); a large object gives its clock and its header,
+    which names it as the whole does, a small one itself."""
+    from dynredis.core import clock as dvv
+    from dynredis.core import header as hdr
+    from dynredis.core import obj as objmod
+    from dynredis.core.localstore import LocalStore
+
+    eng = LmdbEngine(lmdb_path)
+    try:
+        store = LocalStore(eng, cache_max_memory=1 << 16)  # keeps nothing over 8 KB
+        big = dvv.overwrite(None, b"A", objmod.sibling(5, os.urandom(100_000)))
+        small = dvv.overwrite(None, b"A", objmod.sibling(5, b"v"))
+        for key, clock in ((b"big", big), (b"small", small)):
+            store.put(3, key, objmod.encode(clock), None)
+        maybe_commit(eng, committed)
+        store.cache.clear()
+        clock, name = store.get_clock(3, b"big")
+        assert clock is not None and dvv.overwrite(clock, b"B", 1) == dvv.overwrite(big, b"B", 1)
+        assert name == objmod.encode(big)[:hdr.SIZE]
+        assert objmod.identity(name) == objmod.identity(objmod.encode(big))
+        assert store.get_clock(3, b"small") == (small, objmod.encode(small))
+        assert store.get_clock(3, b"none") == (None, None)
+    finally:
+        eng.close()

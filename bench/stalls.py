@@ -1,0 +1,185 @@
+"""How long each node's event loop stalls while big values and big CLUSTER replies move
+(issue 12: "no freeze over 100 ms from any request of under 1 KB").
+
+Starts a 3-node cluster (`dynredis cluster --detach`, in a temporary data directory, on
+free ports; stopped at the end) unless --port names a running one. A prober process
+sends PING to every node every --interval ms over its own connection (one PING in
+flight per node) and records when each was sent and answered. Then, through node 0, one
+after another, each followed by a second of quiet:
+
+  SET of a --mb MiB value, GET of it, DEL of it, SETCTX of a --ctx-mb MiB value,
+  CLUSTER SHARDS / SLOTS / NODES, --repeat times each (pipelined, one write).
+
+For every action and node it prints the longest PING round trip that overlapped the
+action (from its start to the end of the quiet second): the node's longest stall. A
+node whose event loop never blocks answers a PING in well under a millisecond.
+
+Usage:
+    python bench/stalls.py [--mb 100] [--ctx-mb 32] [--repeat 50] [--port PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+
+import redis
+
+NODES = 3
+PING = b"*1\r\n$4\r\nPING\r\n"
+PONG = b"+PONG\r\n"
+
+
+def probe(ports: list[int], interval: float, stop: Connection) -> None:
+    """PING every node every `interval` s; on a message from `stop`, send back per node
+    the list of (sent, answered) monotonic times."""
+    socks = [socket.create_connection(("127.0.0.1", p)) for p in ports]
+    for s in socks:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+    sent: list[float | None] = [None] * len(socks)
+    due = [0.0] * len(socks)
+    bufs = [b""] * len(socks)
+    rounds: list[list[tuple[float, float]]] = [[] for _ in socks]
+    while not stop.poll():
+        now = time.monotonic()
+        for i, s in enumerate(socks):
+            if sent[i] is None and now >= due[i]:
+                s.send(PING)
+                sent[i] = now
+        waiting = [s for i, s in enumerate(socks) if sent[i] is not None]
+        readable, _, _ = select.select(waiting, [], [], interval)
+        now = time.monotonic()
+        for s in readable:
+            i = socks.index(s)
+            bufs[i] += s.recv(4096)
+            while bufs[i].startswith(PONG):
+                bufs[i] = bufs[i][len(PONG):]
+                t0 = sent[i]
+                assert t0 is not None
+                rounds[i].append((t0, now))
+                sent[i] = None
+                due[i] = t0 + interval
+    now = time.monotonic()
+    for i, t0 in enumerate(sent):
+        if t0 is not None:  # still unanswered: counts as stalled until now
+            rounds[i].append((t0, now))
+    stop.send(rounds)
+
+
+def longest(rounds: list[tuple[float, float]], start: float, end: float) -> float:
+    """The longest round trip (ms) that overlapped [start, end]."""
+    return max(((b - a) * 1000 for a, b in rounds if b >= start and a <= end), default=0.0)
+
+
+def start_cluster(data_dir: str) -> int:
+    base = free_base()
+    cmd = [shutil.which("dynredis") or sys.executable, *([] if shutil.which("dynredis")
+           else ["-m", "dynredis"]), "cluster", "--nodes", str(NODES), "--base-port",
+           str(base), "--data-dir", data_dir, "--detach"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    return base
+
+
+def stop_cluster(data_dir: str) -> None:
+    cmd = [shutil.which("dynredis") or sys.executable, *([] if shutil.which("dynredis")
+           else ["-m", "dynredis"]), "stop", "--data-dir", data_dir]
+    subprocess.run(cmd, capture_output=True, timeout=60)
+
+
+def free_base() -> int:
+    from dynredis.localproc import port_free
+    for base in range(21000, 39000, 37):
+        if all(port_free("127.0.0.1", base + i) and port_free("127.0.0.1", base + 10000 + i)
+               for i in range(NODES)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
+            ) -> list[tuple[str, object]]:
+    value = os.urandom(1 << 20) * mb
+    ctx_value = os.urandom(1 << 20) * ctx_mb
+
+    def cluster(sub: str) -> object:
+        pipe = c.pipeline(transaction=False)
+        for _ in range(repeat):
+            pipe.execute_command("CLUSTER", sub)
+        return len(pipe.execute())
+
+    return [
+        (f"SET {mb} MiB", lambda: c.set("stalls:big", value)),
+        (f"GET {mb} MiB", lambda: len(c.get("stalls:big") or b"")),
+        ("DEL", lambda: c.delete("stalls:big")),
+        (f"SETCTX {ctx_mb} MiB", lambda: c.execute_command("SETCTX", "stalls:ctx", "",
+                                                            ctx_value)),
+        (f"CLUSTER SHARDS x{repeat}", lambda: cluster("SHARDS")),
+        (f"CLUSTER SLOTS x{repeat}", lambda: cluster("SLOTS")),
+        (f"CLUSTER NODES x{repeat}", lambda: cluster("NODES")),
+    ]
+
+
+def measure(port: int, args: argparse.Namespace) -> None:
+    ports = [port + i for i in range(NODES)]
+    c = redis.Redis(port=port, socket_timeout=300)
+    for p in ports:
+        redis.Redis(port=p, socket_timeout=30).ping()
+    ours, theirs = mp.Pipe()
+    prober = mp.Process(target=probe, args=(ports, args.interval / 1000, theirs))
+    prober.start()
+    time.sleep(1.0)
+    windows = []
+    for name, run in actions(c, args.mb, args.ctx_mb, args.repeat):
+        t0 = time.monotonic()
+        try:
+            reply = run()
+        except redis.RedisError as exc:
+            reply = f"error: {exc}"
+        took = time.monotonic() - t0
+        time.sleep(args.quiet)
+        windows.append((name, t0, time.monotonic(), took, reply))
+    ours.send("stop")
+    rounds = ours.recv()
+    prober.join()
+    down = [redis.Redis(port=p).info("dynamo").get("members_down") or "-" for p in ports]
+    print(f"build: {redis.Redis(port=port).info('server').get('dynredis_build')}")
+    print(f"{'action':<24}{'took s':>8}  " + "".join(f"{'node ' + str(i) + ' ms':>12}"
+                                                     for i in range(NODES)) + "  reply")
+    for name, t0, t1, took, reply in windows:
+        cells = "".join(f"{longest(rounds[i], t0, t1):>12.1f}" for i in range(NODES))
+        print(f"{name:<24}{took:>8.2f}  {cells}  {str(reply)[:40]}")
+    print(f"PINGs answered per node: {[len(r) for r in rounds]}; members down "
+          f"afterwards: {down}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--port", type=int, default=0, help="a running cluster's first port")
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--ctx-mb", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--interval", type=float, default=5.0, help="ms between PINGs")
+    ap.add_argument("--quiet", type=float, default=1.0, help="s after each action")
+    args = ap.parse_args()
+    if args.port:
+        measure(args.port, args)
+        return
+    data_dir = tempfile.mkdtemp(prefix="dynredis-stalls-")
+    try:
+        measure(start_cluster(data_dir), args)
+    finally:
+        stop_cluster(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
