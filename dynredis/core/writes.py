@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 Callback = Callable[[Result], Any]
 
+# Timed-out writes whose hints are stored a tick, and the backlog of such writes past
+# which they are all stored at once (see Writes.expire).
+HINTS_PER_TICK = 64
+HINT_BACKLOG_MAX = 50_000
+
 # Why an increment was refused (the Redis face words these as Redis does).
 NOT_AN_INTEGER = "not-an-integer"
 OVERFLOW = "overflow"
@@ -320,7 +325,23 @@ class Writes:
             self.pending.pop(op.reqid, None)
 
     def expire(self, now: int) -> None:
-        for op in overdue_sized(self.pending, now):
+        """Time out overdue writes. A write whose client was answered long ago (a W
+        quorum acknowledged it) is overdue only for the hints of the replicas that did
+        not: at most HINTS_PER_TICK of those are stored a tick, oldest first, and the
+        rest wait in place for the next ticks. The writes sent to a replica in the
+        seconds before the failure detector counted it down time out one request timeout
+        later, at the rate they were sent (hundreds a tick under load), and hinting all
+        of them made every tick stall the loop for every client for seconds (ticks of
+        5-11 ms through the GET run after a paused replica's SET run). Past a backlog of
+        HINT_BACKLOG_MAX all are done at once: memory matters more. A write not
+        yet answered always times out at once (its client waits for the NOQUORUM)."""
+        late = overdue_sized(self.pending, now)
+        budget = HINTS_PER_TICK if len(late) <= HINT_BACKLOG_MAX else len(late)
+        for op in late:
+            if op.replied:
+                if budget <= 0:
+                    continue
+                budget -= 1
             del self.pending[op.reqid]
             for node, _ in op.targets:
                 if node not in op.acked and node not in op.failed and node != self.name:

@@ -872,3 +872,44 @@ def test_a_large_value_is_read_whole_only_by_the_coordinator_of_a_get() -> None:
     for via in sim.names:
         assert value(sim.get(via, b"big")) is None
     assert [sim.stored(name, b"big") for name in (b, c)] == [sim.stored(a, b"big")] * 2
+
+
+def test_writes_timing_out_for_a_replica_not_yet_seen_down_are_hinted_a_slice_a_tick() -> None:
+    """A replica stopped (SIGSTOP: no answer, its links stay) but not yet counted down:
+    the writes sent to it meanwhile time out together later, each owing it a hint.
+    Storing all of them in one tick held the loop for every client (the GET run after a
+    paused replica's SET run); they are stored HINTS_PER_TICK a tick, oldest first, and
+    none is forgotten. A write whose client is still waiting times out at once."""
+    from dynredis.core.writes import HINTS_PER_TICK
+
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    keys = [b"s%d" % i for i in range(3 * HINTS_PER_TICK + 10)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None  # a and b: W=2
+    node = sim.nodes[a]
+    assert c not in node.down
+    waiting = len(node.writes.pending)
+    assert waiting >= len(keys) - 5  # (a few may name c as no replica)
+    assert sim.hints_held()[a] == 0
+    # One more write, whose client still waits: b stops too, so W=2 cannot be met.
+    sim.stop(b)
+    def late(result) -> None:
+        pass
+
+    node.put(b"late", None, b"v", 0, late)
+    later = node.now + 120_000
+    node.writes.expire(later)
+    replies = [result for cb, result in node.done if cb is late]
+    assert replies and replies[0][0] is not None  # NOQUORUM now, not after the backlog
+    assert sim.hints_held()[a] == HINTS_PER_TICK + 1 or \
+        sim.hints_held()[a] == HINTS_PER_TICK + 2  # the slice, and the late write's
+    rounds = 1
+    while node.writes.pending:
+        node.writes.expire(later)
+        rounds += 1
+        assert rounds < 10
+    assert rounds == -(-waiting // HINTS_PER_TICK)
+    hinted = {hk for hk, _ in sim.sn[a].engine.scan(HINT_PARTITION)}
+    assert len(hinted) >= waiting
