@@ -18,6 +18,12 @@ def _server(c: Any) -> Any:
     return getattr(c, "server", None)
 
 
+def _trace(c: Any) -> Any:
+    """The node's latency trace, or None when it is off (or out of this caller's reach)."""
+    server = _server(c)
+    return None if server is None else server.trace
+
+
 @command("dyn.latency", -2, (), group="dynamo", since="0.1.0",
          summary="A container for the node's sampled latency breakdown.")
 def cmd_latency(c: Any, args: list[bytes]) -> bytes | None:
@@ -55,29 +61,29 @@ def cmd_latency_off(c: Any, args: list[bytes]) -> bytes:
 @subcommand("dyn.latency", "reset", 2, FLAGS,
             summary="Forgets what was recorded (the trace stays on).")
 def cmd_latency_reset(c: Any, args: list[bytes]) -> bytes:
-    server = _server(c)
-    if server is None or server.trace is None:
+    trace = _trace(c)
+    if trace is None:
         return ERR_OFF
-    server.trace.reset()
+    trace.reset()
     return resp.OK
 
 
 @subcommand("dyn.latency", "stages", 2, FLAGS,
             summary="Per stage: name, count, p50, p99, p99.9 and max in microseconds.")
 def cmd_latency_stages(c: Any, args: list[bytes]) -> bytes:
-    server = _server(c)
-    if server is None or server.trace is None:
+    trace = _trace(c)
+    if trace is None:
         return ERR_OFF
-    return resp.encode(server.trace.stages(), c.proto)
+    return resp.encode(trace.stages(), c.proto)
 
 
 @subcommand("dyn.latency", "dump", 2, FLAGS,
             summary="Every record and histogram, as JSON (for bench/latency.py).")
 def cmd_latency_dump(c: Any, args: list[bytes]) -> bytes:
-    server = _server(c)
-    if server is None or server.trace is None:
+    trace = _trace(c)
+    if trace is None:
         return ERR_OFF
-    return resp.bulk(json.dumps(server.trace.dump(), separators=(",", ":")).encode())
+    return resp.bulk(json.dumps(trace.dump(), separators=(",", ":")).encode())
 
 
 @subcommand("dyn.latency", "help", 2, ("loading", "stale"), summary="Returns helpful text.")
