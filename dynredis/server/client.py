@@ -317,24 +317,23 @@ class ClientConnection(asyncio.Protocol):
         self.gate_keys[key] = self.gate_keys.get(key, 0) + 1
 
     def gate_passed(self, key: bytes) -> None:
-        n = self.gate_keys.get(key, 0) - 1
-        if n > 0:
-            self.gate_keys[key] = n
-            return
-        self.gate_keys.pop(key, None)
-        if self.held_cmd is not None:
-            self._schedule_resume()
+        self._key_done(self.gate_keys, key)
 
     def coll_started(self, key: bytes) -> None:
         """One of its collection commands on `key` (as stored) started."""
         self.coll_keys[key] = self.coll_keys.get(key, 0) + 1
 
     def coll_done(self, key: bytes) -> None:
-        n = self.coll_keys.get(key, 0) - 1
+        self._key_done(self.coll_keys, key)
+
+    def _key_done(self, busy: dict[bytes, int], key: bytes) -> None:
+        """One of its commands on `key` counted in `busy` is done; a command held for
+        the key may go on once none is left."""
+        n = busy.get(key, 0) - 1
         if n > 0:
-            self.coll_keys[key] = n
+            busy[key] = n
             return
-        self.coll_keys.pop(key, None)
+        busy.pop(key, None)
         if self.held_cmd is not None:
             self._schedule_resume()
 
