@@ -59,6 +59,10 @@ SCAN_BUDGET_PARTITIONS = 8
 # Partitions one remote scan request may cover.
 MAX_RUN = 16
 RANDOM_TRIES = 16
+# Keys one slice of a local KEYS / DBSIZE / INFO keyspace walk reads before the node
+# goes back to its other clients (about 10-20 ms): a DBSIZE over 100,000 keys froze a
+# node 350 ms in one turn, and INFO (which counts keys) is what monitors send every second.
+WALK_SLICE = 4096
 
 
 class _Op:
@@ -99,11 +103,34 @@ class _Sub:
         self.deadline = deadline
 
 
-class KeyScan:
-    """SCAN / KEYS / DBSIZE / RANDOMKEY for one node (see the module docstring)."""
+class _Walk:
+    """A walk of this node's partitions, a slice at a time: `visit(stored key, head)` for
+    each key, then `finish()`. Between slices the node serves other requests; the walk
+    reads each partition through one `scan_heads` iterator (ordered, never repeating a
+    key, never pinning old pages), so a key present throughout is visited exactly once."""
 
-    def __init__(self, node: Any) -> None:
+    __slots__ = ("parts", "idx", "it", "visit", "finish")
+
+    def __init__(self, parts: Sequence[int], visit: Callable[[bytes, bytes], None],
+                 finish: Callable[[], None]) -> None:
+        self.parts = list(parts)
+        self.idx = 0
+        self.it: Any = None
+        self.visit = visit
+        self.finish = finish
+
+
+class KeyScan:
+    """SCAN / KEYS / DBSIZE / RANDOMKEY for one node (see the module docstring).
+
+    `wake`, when given, is called when a local walk is queued while none was: the
+    driver then calls `step()` in later loop turns until it returns False. Without it
+    (the simulation) walks run to their end at once."""
+
+    def __init__(self, node: Any, wake: Callable[[], None] | None = None) -> None:
         self.node = node
+        self.wake = wake
+        self.walks: list[_Walk] = []
         trees = node.local.trees
         self.segments: int = trees.fanout**trees.depth
         self.pending: dict[int, _Sub] = {}
@@ -347,7 +374,15 @@ class KeyScan:
             op.waiting += 1
             self._send(op, target, run, op.what, *self._args(op))
         if local is not None:
-            self._merge(op, self._local_query(op.what, local, self._args(op)))
+            op.waiting += 1
+
+            def merged(result: Any) -> None:
+                op.waiting -= 1
+                if not op.finished:
+                    self._merge(op, result)
+                    self._maybe_done(op)
+
+            self._local_query(op.what, local, self._args(op), merged)
         self._maybe_done(op)
 
     @staticmethod
@@ -384,43 +419,99 @@ class KeyScan:
         weights = [max(1, w) for w, _ in found]
         self._finish(op, self.node.rng.choices([k for _, k in found], weights)[0])
 
-    def _local_query(self, what: str, parts: Sequence[int], args: tuple) -> Any:
+    def _local_query(self, what: str, parts: Sequence[int], args: tuple,
+                     answer: Callable[[Any], None]) -> None:
+        """Answer a walk of own partitions: `answer(result)`, now or after the slices."""
         if what == "keys":
-            return self.keys_local(parts, args[0], args[1])
-        if what == "count":
-            return self.count_local(parts)
-        return self.random_local(parts, args[0])
+            self.keys_local(parts, args[0], args[1], answer)
+        elif what == "count":
+            self.count_local(parts, answer)
+        else:
+            answer(self.random_local(parts, args[0]))
 
-    def keys_local(self, parts: Sequence[int], match: bytes | None,
-                   db: int = 0) -> list[bytes]:
+    def keys_local(self, parts: Sequence[int], match: bytes | None, db: int,
+                   answer: Callable[[list[bytes]], None]) -> None:
+        """`answer([key, ...])`: every live key of database `db` in `parts` matching."""
         match_fn = matcher(match)
-        now = self.node.now
         out: list[bytes] = []
+
+        def visit(stored: bytes, head: bytes) -> None:
+            key = in_db(stored, db)
+            if key is not None and (match_fn is None or match_fn(key)) and \
+                    objmod.read_expiry(head, self.node.now) is not None:
+                out.append(key)
+
+        self._walk(parts, visit, lambda: answer(out))
+
+    def count_local(self, parts: Sequence[int],
+                    answer: Callable[[list[tuple[int, int, int, int]]], None]) -> None:
+        """`answer(...)`: for each database holding live keys: (database, live keys,
+        live keys with a TTL, the sum of their remaining TTLs in ms)."""
+        figures: dict[int, list[int]] = {}
+
+        def visit(stored: bytes, head: bytes) -> None:
+            now = self.node.now
+            expiry = objmod.read_expiry(head, now)
+            if expiry is not None:
+                db = user_key(stored)[0]
+                f = figures.get(db)
+                if f is None:
+                    f = figures[db] = [0, 0, 0]
+                f[0] += 1
+                if expiry:
+                    f[1] += 1
+                    f[2] += expiry - now
+
+        self._walk(parts, visit, lambda: answer(
+            [(db, *f) for db, f in sorted(figures.items())]))  # type: ignore[misc]
+
+    def _live_keys(self, parts: Sequence[int], db: int) -> list[bytes]:
+        """Every live key of database `db` in `parts`, in one go (RANDOMKEY's rare
+        fallback, after its samples found only dead keys)."""
+        out: list[bytes] = []
+        now = self.node.now
         for p in parts:
             for stored, head in self.node.local.scan_heads(p):
                 key = in_db(stored, db)
-                if key is not None and (match_fn is None or match_fn(key)) and \
-                        objmod.read_expiry(head, now) is not None:
+                if key is not None and objmod.read_expiry(head, now) is not None:
                     out.append(key)
         return out
 
-    def count_local(self, parts: Sequence[int]) -> list[tuple[int, int, int, int]]:
-        """For each database holding live keys: (database, live keys, live keys with a
-        TTL, the sum of their remaining TTLs in ms)."""
-        now = self.node.now
-        figures: dict[int, list[int]] = {}
-        for p in parts:
-            for stored, head in self.node.local.scan_heads(p):
-                expiry = objmod.read_expiry(head, now)
-                if expiry is not None:
-                    f = figures.get(user_key(stored)[0])
-                    if f is None:
-                        f = figures[user_key(stored)[0]] = [0, 0, 0]
-                    f[0] += 1
-                    if expiry:
-                        f[1] += 1
-                        f[2] += expiry - now
-        return [(db, *f) for db, f in sorted(figures.items())]  # type: ignore[misc]
+    # --- local walks, a slice per loop turn ---------------------------------------------------
+
+    def _walk(self, parts: Sequence[int], visit: Callable[[bytes, bytes], None],
+              finish: Callable[[], None]) -> None:
+        self.walks.append(_Walk(parts, visit, finish))
+        if self.wake is None:
+            while self.step():
+                pass
+        elif len(self.walks) == 1:
+            self.wake()
+
+    def step(self) -> bool:
+        """Read up to WALK_SLICE keys of the queued walks (the oldest first), finishing
+        those that end; True while any is left."""
+        budget = WALK_SLICE
+        local = self.node.local
+        while self.walks and budget > 0:
+            walk = self.walks[0]
+            while budget > 0:
+                if walk.it is None:
+                    if walk.idx == len(walk.parts):
+                        break
+                    walk.it = local.scan_heads(walk.parts[walk.idx])
+                    walk.idx += 1
+                for stored, head in walk.it:
+                    walk.visit(stored, head)
+                    budget -= 1
+                    if budget == 0:
+                        break
+                else:
+                    walk.it = None
+            if walk.it is None and walk.idx == len(walk.parts):
+                self.walks.pop(0)
+                walk.finish()
+        return bool(self.walks)
 
     def random_local(self, parts: Sequence[int], db: int = 0) -> tuple[int, bytes | None]:
         """A random live key of database `db` in `parts` (named as its clients name it)
@@ -451,7 +542,7 @@ class KeyScan:
                     if key is not None and self._live(p, stored):
                         return total, key
                     break
-        alive = self.keys_local([p for p, _ in sized], None, db)
+        alive = self._live_keys([p for p, _ in sized], db)
         return (total, rng.choice(alive)) if alive else (0, None)
 
     # --- messages ------------------------------------------------------------------------
@@ -463,10 +554,10 @@ class KeyScan:
             bucket, count, budget, match, want, db = args
             result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
                                     want if isinstance(want, str) else bool(want), int(db))
-        elif what == "keys":
-            result = self.keys_local(parts, args[0], int(args[1]))
-        elif what == "count":
-            result = self.count_local(parts)
+        elif what in ("keys", "count"):
+            self._local_query(what, parts, (args[0], int(args[1])) if what == "keys" else (),
+                              lambda found: self.node.send(src, m.keyspace_answer(reqid, found)))
+            return
         elif what == "random":
             result = self.random_local(parts, int(args[0]))
         else:

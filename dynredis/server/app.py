@@ -227,7 +227,7 @@ class NodeServer:
         # ACL users, the same on every node (extra peer message kind "acl").
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
-        self.keyscan = KeyScan(self.node)
+        self.keyscan = KeyScan(self.node, wake=self._walk_soon)
         node = self.node
         # Collection commands other nodes forward to this replica (commands rebuild them).
         node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
@@ -553,6 +553,19 @@ class NodeServer:
             if args is not None and conn.transport is not None:
                 conn.execute(args)
             conn.release_hold()
+
+    def _walk_soon(self) -> None:
+        """A keyspace walk (KEYS, DBSIZE, INFO keyspace) was queued: run its slices in
+        the coming loop turns, between other clients' requests."""
+        self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
+
+    def _walk_step(self) -> None:
+        if self.stopped:
+            return
+        self.set_now()
+        if self.keyscan.step():
+            self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
+        self.pump()
 
     # --- timers ----------------------------------------------------------------------
 

@@ -221,3 +221,43 @@ def test_counts_asked_while_one_is_in_flight_share_its_walk() -> None:
     assert boxes[-1] and boxes[-1][0][0] is None
     assert 0 < len(queries) <= 2 * len(sim.names)  # one walk per view, not 500
     assert call(sim, scans, via, "dbsize", False) == (None, len(KEYS))
+
+
+def test_local_walks_run_a_slice_at_a_time_between_other_requests(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """KEYS, DBSIZE and INFO keyspace walk every key a node holds: in one turn a
+    DBSIZE over 100,000 keys froze a node for 350 ms. Given a `wake`, a node reads at
+    most WALK_SLICE keys per `step()`, answers once the walk ends, and serves other
+    requests in between; keys present throughout are each reported once."""
+    monkeypatch.setattr("dynredis.cluster.keyscan.WALK_SLICE", 16)
+    sim = SimCluster(3, seed=11, config=Config(n=3, r=2, w=2, q=32))
+    woken: list[str] = []
+    scans = {name: KeyScan(node, wake=lambda name=name: woken.append(name))
+             for name, node in sim.nodes.items()}
+    load(sim)
+    via = sim.names[0]
+    for op, args, want in (("dbsize", (False,), len(KEYS)),
+                           ("keys", (b"*", False), sorted(KEYS))):
+        box: list = []
+        woken.clear()
+        ask = getattr(scans[via], op)
+        assert sim.on_node(via, lambda node, ask=ask, args=args, box=box: ask(*args, box.append),
+                           catch=False)
+        assert woken == [via] and box == []  # nothing walked yet: the driver steps it
+        steps = 0
+        while not box:
+            # Another client's write between slices completes meanwhile.
+            if steps == 2:
+                assert sim.put(sim.names[1], b"late:%d" % len(woken), b"v")[0] is None
+            assert sim.on_node(via, lambda node: scans[via].step(), catch=False)
+            steps += 1
+            sim.run(5)
+            assert steps < 1000
+        err, got = box[0]
+        assert err is None
+        if op == "keys":
+            assert sorted(k for k in got if not k.startswith(b"late:")) == want
+            assert len(got) == len(set(got))
+        else:
+            assert got in (want, want + 1)
+        assert steps >= len(KEYS) // 16  # a slice of 16 keys per step
