@@ -165,6 +165,7 @@ class ClientConnection(asyncio.Protocol):
         self.window = FIRST_WINDOW  # commands that may await replies (see _size_window)
         self.request_size = 0  # moving averages of its requests' and replies' bytes
         self.reply_size = 0
+        self.turn_out = 0  # reply bytes added since the last write (see _run_commands)
         self.obuf_soft_since = 0.0  # when unsent output passed the soft limit (0: under)
         # MULTI: the queued (command, args) pairs, or None outside a transaction.
         self.tx: list[tuple[Command, list[bytes]]] | None = None
@@ -605,7 +606,10 @@ class ClientConnection(asyncio.Protocol):
                 return
             if self.closing:
                 break
-            if node.now - started >= server.turn_ms:
+            if node.now - started >= server.turn_ms or self.turn_out >= IN_FLIGHT_BYTES:
+                # Also after IN_FLIGHT_BYTES of replies: they are written first (500
+                # pipelined CLUSTER SHARDS made 25 MB of replies to join and write in
+                # one turn).
                 self._pause()
                 self._schedule_resume()
                 break
@@ -656,6 +660,7 @@ class ClientConnection(asyncio.Protocol):
             t.resume_reading()
 
     def _charge_reply(self, size: int) -> None:
+        self.turn_out += size
         self.reply_size = size if not self.reply_size else (self.reply_size * 7 + size) >> 3
         self._size_window()
 
@@ -977,6 +982,7 @@ class ClientConnection(asyncio.Protocol):
             self.server.net_output += len(data)
             t.write(data)
             self.out.clear()
+            self.turn_out = 0
             if self.traced:
                 trace = self.server.trace
                 if trace is not None:
