@@ -32,6 +32,7 @@ from . import elements
 from . import obj as objmod
 from . import records as rec
 from .clock import Clock
+from .collstrip import SLICE, Walk, record_keys, visit
 from .dotset import Dot, DotSet
 
 LOG_SIZE = 4096  # recent events remembered per key (what a peer may ask for)
@@ -54,7 +55,7 @@ class KeyState:
     """One collection key at this replica."""
 
     __slots__ = ("key", "p", "summary", "removal", "views", "zorder", "lorder", "log",
-                 "size")
+                 "size", "building")
 
     def __init__(self, key: bytes, p: int) -> None:
         self.key = key
@@ -67,6 +68,15 @@ class KeyState:
         self.lorder: Any = SortedList()  # positions of live list items
         self.log: OrderedDict[Dot, list[tuple[int, bytes]]] = OrderedDict()
         self.size = 0  # live elements, all kinds
+        # The views are being rebuilt by a walk of the records (collstrip.py): reads
+        # finish it first.
+        self.building = False
+
+    def clear_views(self) -> None:
+        self.views = {}
+        self.zorder = SortedList()
+        self.lorder = SortedList()
+        self.size = 0
 
     # --- views -----------------------------------------------------------------------
 
@@ -148,6 +158,11 @@ class CollectionStore:
         self.budget = budget
         self.states: OrderedDict[bytes, KeyState] = OrderedDict()
         self.loaded_elements = 0
+        # Walks of keys' records in progress, oldest first (collstrip.py); `wake`, when
+        # set by the driver, is called when one is queued while none was, and the
+        # driver then calls `step()` in later loop turns. Without it walks run at once.
+        self.walks: dict[bytes, Walk] = {}
+        self.wake: Callable[[], None] | None = None
         # Keys with a local record (they are or were collections here), by partition.
         self.known: set[bytes] = set()
         for p in engine.partitions():
@@ -163,9 +178,11 @@ class CollectionStore:
         return key in self.known
 
     def state(self, p: int, key: bytes) -> KeyState:
-        """The key's state, loaded from storage if not in memory."""
+        """The key's state with its views, loaded from storage if not in memory."""
         st = self.states.get(key)
         if st is not None:
+            if st.building:
+                self.finish(key)
             self.states.move_to_end(key)
             return st
         st = KeyState(key, p)
@@ -188,6 +205,65 @@ class CollectionStore:
         self._evict()
         return st
 
+    def meta(self, p: int, key: bytes) -> KeyState:
+        """The key's state for what needs only its applied events and removal set (a
+        write, a peer's sync): if not in memory, loaded without its views, which a walk
+        then rebuilds (a write to a key of a million elements read none of them)."""
+        st = self.states.get(key)
+        if st is not None:
+            self.states.move_to_end(key)
+            return st
+        st = KeyState(key, p)
+        st.summary = decode_dotset(self.engine.get(rec.local_partition(p), key))
+        st.removal = self.removal(p, key)
+        st.building = True
+        self.states[key] = st
+        self._walk(p, key, st.removal)
+        self._evict()
+        return self.states.get(key) or self.state(p, key)
+
+    # --- walks of a key's records (collstrip.py) ----------------------------------------
+
+    def _walk(self, p: int, key: bytes, removal: DotSet) -> None:
+        """Walk the key's records from the first (again, if a walk was under way)."""
+        self.walks.pop(key, None)
+        self.walks[key] = Walk(p, key, removal, record_keys(self.engine, p, key))
+        if self.wake is None:
+            self.finish(key)
+        elif len(self.walks) == 1:
+            self.wake()
+
+    def finish(self, key: bytes) -> None:
+        """Run the key's walk to its end now."""
+        walk = self.walks.get(key)
+        if walk is not None:
+            for rkey in walk.it:
+                visit(self, walk, rkey)
+            self._done(walk)
+
+    def _done(self, walk: Walk) -> None:
+        if self.walks.get(walk.key) is walk:
+            del self.walks[walk.key]
+        st = self.states.get(walk.key)
+        if st is not None and st.building:
+            st.building = False
+            self._evict()
+
+    def step(self) -> bool:
+        """Read up to SLICE records of the queued walks (the oldest first); True while
+        any is left."""
+        budget = SLICE
+        while self.walks and budget > 0:
+            walk = next(iter(self.walks.values()))
+            for rkey in walk.it:
+                visit(self, walk, rkey)
+                budget -= 1
+                if budget == 0:
+                    break
+            else:
+                self._done(walk)
+        return bool(self.walks)
+
     def _evict(self) -> None:
         while self.loaded_elements > self.budget and len(self.states) > 1:
             _, old = self.states.popitem(last=False)
@@ -197,6 +273,7 @@ class CollectionStore:
         """Delete the key's applied-event summary (its partition is dropped here)."""
         self.engine.delete(rec.local_partition(p), key)
         self.known.discard(key)
+        self.walks.pop(key, None)
         st = self.states.pop(key, None)
         if st is not None:
             self.loaded_elements -= st.size
@@ -206,10 +283,13 @@ class CollectionStore:
         for key in [k for k, st in self.states.items() if st.p == p]:
             self.loaded_elements -= self.states.pop(key).size
             self.known.discard(key)
+        for key in [k for k, walk in self.walks.items() if walk.p == p]:
+            del self.walks[key]
 
     def forget(self) -> None:
         """Drop every view and every known key (after a wipe)."""
         self.states.clear()
+        self.walks.clear()
         self.loaded_elements = 0
         self.known.clear()
 
@@ -275,10 +355,10 @@ class CollectionStore:
                                              rec.removal_key(key)))
 
     def add_removal(self, p: int, key: bytes, events: DotSet) -> bool:
-        """Add events to the key's removal set and strip the element records it now
-        covers down to their causal past (a delete of the whole key: O(elements) here,
-        once per replica; the bare records are reaped later as dead). True if the set
-        grew."""
+        """Add events to the key's removal set; the element records it now covers are
+        stripped down to their causal past by a walk (collstrip.py: O(elements), once
+        per replica, not in this turn; the bare records are reaped later as dead). A
+        loaded state's views are rebuilt by the same walk. True if the set grew."""
         ep = rec.elem_partition(p)
         rk = rec.removal_key(key)
         current = self.removal(p, key)
@@ -290,21 +370,11 @@ class CollectionStore:
         st = self._loaded(key)
         if st is not None:
             st.removal = grown
-        pre = rec.prefix(key)
-        for rkey, enc in list(self.engine.scan_prefix(ep, pre)):
-            if rkey == rk:
-                continue
-            obj = objmod.decode(enc)
-            if elements.covered(obj, grown):
-                bare = objmod.encode(elements.stripped(obj))
-                if bare != enc:
-                    self.store(ep, rkey, bare)
-            elif st is not None:
-                _, kind, element = rec.split(rkey)
-                before = st.size
-                st.set_value(kind, element, elements.value(obj, grown))
-                self.loaded_elements += st.size - before
+            self.loaded_elements -= st.size
+            st.clear_views()
+            st.building = True
         self.known.add(key)
+        self._walk(p, key, grown)
         return True
 
     # --- applied events --------------------------------------------------------------
@@ -312,7 +382,7 @@ class CollectionStore:
     def applied(self, p: int, key: bytes, dots: list[Dot],
                 written: list[tuple[int, bytes]]) -> None:
         """Note events this replica has now applied (and the records they wrote)."""
-        st = self.state(p, key)
+        st = self.meta(p, key)
         for dot in dots:
             st.summary.add(dot[0], dot[1])
             st.note(dot, written)
@@ -321,7 +391,7 @@ class CollectionStore:
 
     def applied_all(self, p: int, key: bytes, events: DotSet) -> None:
         """Note a peer's whole event set as applied (after merging its whole key)."""
-        st = self.state(p, key)
+        st = self.meta(p, key)
         if st.summary.covers(events):
             return
         st.summary.update(events)
@@ -335,7 +405,7 @@ class CollectionStore:
         back that far or there are more than `limit`, every record (`full` True). The
         key's header (read with `header`: the caller's store holds it) comes first, and
         the removal record rides along whenever it is not empty: neither is an event."""
-        st = self.state(p, key)
+        st = self.meta(p, key)
         dots = st.summary.missing_from(theirs, limit)
         out = None if dots is None else self._written(st, p, dots, header)
         if out is not None:
@@ -356,7 +426,7 @@ class CollectionStore:
         """The records the events `dots` wrote (current versions, header first, the
         removal record if not empty), or None when the log of recent events no longer
         holds one of them: never a walk of the whole key."""
-        return self._written(self.state(p, key), p, dots, header)
+        return self._written(self.meta(p, key), p, dots, header)
 
     def _written(self, st: KeyState, p: int, dots: list[Dot],
                  header: Callable[[], bytes | None]) -> list[Record] | None:
@@ -376,7 +446,7 @@ class CollectionStore:
         return out
 
     def summary(self, p: int, key: bytes) -> DotSet:
-        return self.state(p, key).summary
+        return self.meta(p, key).summary
 
     def elements(self, p: int, key: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(record key, encoding) of every element record of the key (not the removal

@@ -38,7 +38,7 @@ class KeyWrite:
         self.store = store
         self.p = p
         self.key = key
-        self.state: KeyState = store.state(p, key)
+        self.state: KeyState = store.meta(p, key)  # a write reads no view
         summary = self.state.summary
         actor = None
         for a in summary.actors():

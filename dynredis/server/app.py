@@ -227,7 +227,9 @@ class NodeServer:
         # ACL users, the same on every node (extra peer message kind "acl").
         self.users = UserTable(self.node, self.engine, opts.requirepass)
         self.users.on_change = self._users_changed
+        self._walk_scheduled = False
         self.keyscan = KeyScan(self.node, wake=self._walk_soon)
+        self.node.coll.store.wake = self._walk_soon
         node = self.node
         # Collection commands other nodes forward to this replica (commands rebuild them).
         node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
@@ -555,16 +557,21 @@ class NodeServer:
             conn.release_hold()
 
     def _walk_soon(self) -> None:
-        """A keyspace walk (KEYS, DBSIZE, INFO keyspace) was queued: run its slices in
-        the coming loop turns, between other clients' requests."""
-        self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
+        """A walk was queued (a keyspace walk for KEYS, DBSIZE or INFO keyspace; a walk
+        of a collection's records after a DEL): run its slices in the coming loop turns,
+        between other clients' requests."""
+        if not self._walk_scheduled:
+            self._walk_scheduled = True
+            self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
 
     def _walk_step(self) -> None:
+        self._walk_scheduled = False
         if self.stopped:
             return
         self.set_now()
-        if self.keyscan.step():
-            self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
+        more = self.keyscan.step()
+        if self.node.coll.store.step() or more:
+            self._walk_soon()
         self.pump()
 
     # --- timers ----------------------------------------------------------------------
