@@ -27,7 +27,7 @@ from . import records as rec
 from .dotset import DotSet
 
 # Element records one slice reads (a few ms of decoding and rewriting).
-SLICE = 1024
+SLICE = 512
 
 
 class Walk:
