@@ -169,8 +169,7 @@ class KeyScan:
         op.idx = lo
         if lo < len(parts) and parts[lo] != p:
             op.bucket = 0
-        count = min(count, SCAN_COUNT_MAX)
-        op.count = count
+        op.count = min(count, SCAN_COUNT_MAX)
         # As Redis visits at most 10 * COUNT empty buckets per call.
         op.budget = max(SCAN_BUDGET_PARTITIONS * seg, 10 * count)
         op.match = match
