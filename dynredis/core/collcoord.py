@@ -244,7 +244,9 @@ class CollCoordinator:
             if deltas:
                 self._send_deltas(cop, others, events, deltas, want_ack=False)
             return
-        cop.deadline = node.now + node.cfg.timeout_ms  # the write's own time starts now
+        # The write's own time starts now; many records take their replicas longer.
+        cop.deadline = node.now + node.cfg.timeout_ms + \
+            len(deltas) * node.cfg.ms_per_1000_records // 1000
         self.pending[cop.reqid] = cop
         self._send_deltas(cop, others, events, deltas, want_ack=True)
 
