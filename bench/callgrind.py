@@ -31,6 +31,7 @@ Usage:
     python bench/callgrind.py                      # callgrind, memory engine, -P 16
     python bench/callgrind.py --engine lmdb --pipeline 1
     python bench/callgrind.py --face               # through a client connection
+    python bench/callgrind.py --engine lmdb --value-size 1024 --small 500 --big 3000
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
 
@@ -329,7 +330,8 @@ def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     """Instructions callgrind counts for one run of this script."""
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
            sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
-           "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets)]
+           "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets),
+           "--value-size", str(args.value_size)]
     if args.face:
         cmd.append("--face")
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -355,9 +357,13 @@ def main() -> None:
                     help="requests as RESP through a client connection of a NodeServer")
     ap.add_argument("--run", action="store_true", help="one run, no valgrind")
     ap.add_argument("--sets", type=int, default=1000)
+    ap.add_argument("--value-size", type=int, default=64,
+                    help="bytes per value (redis-benchmark's -d)")
     ap.add_argument("--gets", type=int, default=0)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
+    global VALUE
+    VALUE = b"x" * args.value_size
     if args.run:
         if args.face:
             run_face(args.pipeline, args.sets, args.gets)
@@ -376,6 +382,7 @@ def main() -> None:
     native.choose()
     print(f"build: {native.state}; engine {'memory' if args.face else args.engine}; "
           f"{'through a client connection; ' if args.face else ''}-P {args.pipeline}; "
+          f"{args.value_size}-byte values; "
           f"{args.big - args.small} requests measured per figure")
     small, big = args.small, args.big
     set_small = instructions(args, small, 0)
