@@ -38,7 +38,17 @@ from typing import TYPE_CHECKING, Any, cast
 import hiredis
 
 from .peerauth import Dialer
-from .wire import BULK_FROM, PART, PART_END, Gather, frame, frame_head, part_head, unframe
+from .wire import (
+    BULK_FROM,
+    PART,
+    PART_END,
+    PIECE_FROM,
+    Gather,
+    frame,
+    frame_head,
+    part_head,
+    unframe,
+)
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -100,8 +110,13 @@ class PeerLink(asyncio.Protocol):
         if len(body) >= BULK_FROM:
             self._queue_bulk([body])
             return
-        data = frame(body)
         t = self.transport
+        if t is not None and len(body) >= PIECE_FROM:
+            # Written as it is, framed around: a copy into a frame of 128 KB or more was
+            # fresh memory each time (glibc maps such blocks anew: limits.py).
+            t.writelines((frame_head(len(body)), body, PART_END))
+            return
+        data = frame(body)
         if t is not None:
             t.write(data)
             return
