@@ -31,6 +31,7 @@ Usage:
     python bench/callgrind.py                      # callgrind, memory engine, -P 16
     python bench/callgrind.py --engine lmdb --pipeline 1
     python bench/callgrind.py --face               # through a client connection
+    python bench/callgrind.py --engine lmdb --value-size 1024 --small 500 --big 3000
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
 
@@ -127,9 +128,9 @@ class Cluster:
             eng.close()
 
 
-def run(engine: str, pipeline: int, sets: int, gets: int) -> int:
-    """SET keys 0..sets-1, then GET keys 0..gets-1, through the first node; returns
-    how many requests got a reply."""
+def run(engine: str, pipeline: int, sets: int, gets: int, keys: int = 0) -> int:
+    """SET keys 0..sets-1 (or 0..keys-1 over and over: overwrites), then GET keys
+    0..gets-1, through the first node; returns how many requests got a reply."""
     from dynredis import native
     from dynredis.core import obj as objmod
     from dynredis.server.app import _tune_gc
@@ -159,10 +160,10 @@ def run(engine: str, pipeline: int, sets: int, gets: int) -> int:
             return lambda node: node.get(key, read)
 
         for start in range(0, sets, pipeline):
-            cluster.turn(coordinator, [set_request(key_of(i))
+            cluster.turn(coordinator, [set_request(key_of(i % keys if keys else i))
                                        for i in range(start, min(sets, start + pipeline))])
         for start in range(0, gets, pipeline):
-            cluster.turn(coordinator, [get_request(key_of(i))
+            cluster.turn(coordinator, [get_request(key_of(i % keys if keys else i))
                                        for i in range(start, min(gets, start + pipeline))])
         for node in cluster.nodes.values():
             node.local.count()  # folds every written key into the hash trees
@@ -329,7 +330,8 @@ def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     """Instructions callgrind counts for one run of this script."""
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
            sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
-           "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets)]
+           "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets),
+           "--value-size", str(args.value_size), "--keys", str(args.keys)]
     if args.face:
         cmd.append("--face")
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -355,14 +357,20 @@ def main() -> None:
                     help="requests as RESP through a client connection of a NodeServer")
     ap.add_argument("--run", action="store_true", help="one run, no valgrind")
     ap.add_argument("--sets", type=int, default=1000)
+    ap.add_argument("--value-size", type=int, default=64,
+                    help="bytes per value (redis-benchmark's -d)")
     ap.add_argument("--gets", type=int, default=0)
+    ap.add_argument("--keys", type=int, default=0,
+                    help="distinct keys the SETs cycle through (0: each SET a new key)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
+    global VALUE
+    VALUE = b"x" * args.value_size
     if args.run:
         if args.face:
             run_face(args.pipeline, args.sets, args.gets)
         else:
-            run(args.engine, args.pipeline, args.sets, args.gets)
+            run(args.engine, args.pipeline, args.sets, args.gets, args.keys)
         # Leave without the interpreter's final collection: what it frees (every
         # object written) grows with the number of requests, so it would be counted
         # per request, and it is no request's cost.
@@ -376,6 +384,8 @@ def main() -> None:
     native.choose()
     print(f"build: {native.state}; engine {'memory' if args.face else args.engine}; "
           f"{'through a client connection; ' if args.face else ''}-P {args.pipeline}; "
+          f"{args.value_size}-byte values; "
+          f"{f'{args.keys} keys; ' if args.keys else ''}"
           f"{args.big - args.small} requests measured per figure")
     small, big = args.small, args.big
     set_small = instructions(args, small, 0)

@@ -38,7 +38,17 @@ from typing import TYPE_CHECKING, Any, cast
 import hiredis
 
 from .peerauth import Dialer
-from .wire import BULK_FROM, PART, PART_END, frame, part_head, unframe
+from .wire import (
+    BULK_FROM,
+    PART,
+    PART_END,
+    PIECE_FROM,
+    Gather,
+    frame,
+    frame_head,
+    part_head,
+    unframe,
+)
 
 if TYPE_CHECKING:
     from .app import NodeServer
@@ -84,16 +94,29 @@ class PeerLink(asyncio.Protocol):
 
     def send(self, body: bytes | list[bytes]) -> None:
         """Send a batch's body (wire.encode, or wire.encode_pieces' pieces): at once if
-        small, else in parts."""
+        small, else in parts. Small pieces go as one frame, written as they are."""
         if type(body) is list:
-            self._queue_bulk(body)
-            return
+            size = 0
+            for piece in body:
+                size += len(piece)
+            if size >= BULK_FROM:
+                self._queue_bulk(body)
+                return
+            if self.transport is not None:
+                self.transport.writelines([frame_head(size), *body, PART_END])
+                return
+            body = b"".join(body)
         assert isinstance(body, bytes)
         if len(body) >= BULK_FROM:
             self._queue_bulk([body])
             return
-        data = frame(body)
         t = self.transport
+        if t is not None and len(body) >= PIECE_FROM:
+            # Written as it is, framed around: a copy into a frame of 128 KB or more was
+            # fresh memory each time (glibc maps such blocks anew: limits.py).
+            t.writelines((frame_head(len(body)), body, PART_END))
+            return
+        data = frame(body)
         if t is not None:
             t.write(data)
             return
@@ -314,7 +337,7 @@ class PeerInbound(asyncio.Protocol):
         self.name = name
         self.transport: asyncio.Transport | None = transport
         self.reader = hiredis.Reader()
-        self.parts = bytearray()  # the parts of a bulk batch read so far
+        self.parts = Gather()  # the parts of a bulk batch read so far
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -346,14 +369,11 @@ class PeerInbound(asyncio.Protocol):
                 # A part of a bulk batch (wire.part_head): [more, bytes]. The parts are
                 # gathered as they come, one part per event, not joined at the end (a
                 # copy of the whole batch at once, 100 MB, held the loop for a second).
-                parts = self.parts
-                parts += body[1]
+                self.parts.add(body[1])
                 if body[0]:
                     continue
-                self.parts = bytearray()
-                body = parts
             try:
-                msgs = unframe(body)
+                msgs = self.parts.take() if type(body) is list else unframe(body)
             except Exception:
                 log.warning("bad frame from peer %s", src)
                 continue
@@ -373,7 +393,7 @@ class PeerInbound(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.reader = hiredis.Reader()
-        self.parts = bytearray()
+        self.parts = Gather()
         self.server.inbound.discard(self)
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection
 from dynredis.server.peerauth import Dialer
 from dynredis.server.peers import RETRY_MIN, PeerInbound, PeerLink
-from dynredis.server.wire import PART, encode, unframe
+from dynredis.server.wire import BULK_FROM, PART, encode, encode_pieces, frame, unframe
 from dynredis.server.wire import batch as wire_batch
 
 
@@ -255,6 +255,49 @@ def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
         assert node.membership.fd.known(PEERS[0])  # the heartbeat was read too
         await asyncio.sleep(0)
         assert peer_messages(transports[PEERS[0]].sent) == [("pas", (1,))]
+
+    asyncio.run(run())
+
+
+def test_batches_of_every_size_reach_a_peer_whole_one_after_another(tmp_path: Path) -> None:
+    """Values of 100 KB in batches below and above the bulk size, a big batch before a
+    smaller one and after it: the receiver (which keeps its gathering buffer from one
+    bulk batch to the next) stores every value as sent, and a batch below the bulk size
+    goes as one plain frame, the bytes an earlier build sent."""
+    async def run() -> None:
+        srv, transports = three_node_server(tmp_path, engine="memory")
+        node = srv.node
+        inbound = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
+        link = PeerLink(srv, "127.0.0.1:9")
+        out = SlowTransport(link, room=2 * PART)
+        link.transport = out  # type: ignore[assignment]
+        sent: dict[bytes, bytes] = {}
+        reqid = 0
+        for count, fill in [(12, 1), (2, 2), (1, 3), (30, 4), (5, 5)]:
+            msgs = []
+            for i in range(count):
+                key = b"k%d:%d" % (fill, i)
+                value = bytes([fill, i]) * (50 << 10)  # 100 KB
+                obj = dvv.update(dvv.new_with_context((), objmod.sibling(fill, value)),
+                                 dvv.EMPTY, b"A%d" % fill)
+                reqid += 1
+                msgs.append(("p", reqid, key, objmod.encode(obj), srv.name,
+                             node.partition(key), None))
+                sent[key] = objmod.encode(obj)
+            before = len(out.sent)
+            link.send(encode_pieces(msgs))
+            while link.bulk:
+                out.drain()
+            if count * (100 << 10) < BULK_FROM:
+                assert out.sent[before:] == frame(encode(msgs))
+            wire = out.sent[before:]
+            for i in range(0, len(wire), 100_000):  # as a socket delivers it
+                inbound.data_received(wire[i:i + 100_000])
+            for key, enc in sent.items():
+                assert node.local.get_enc(node.partition(key), key) == enc
+        await asyncio.sleep(0)
+        acked = [r for m in peer_messages(transports[PEERS[0]].sent) for r in m[1]]
+        assert sorted(acked) == list(range(1, reqid + 1))
 
     asyncio.run(run())
 

@@ -913,3 +913,33 @@ def test_writes_timing_out_for_a_replica_not_yet_seen_down_are_hinted_a_slice_a_
     assert rounds == -(-waiting // HINTS_PER_TICK)
     hinted = {hk for hk, _ in sim.sn[a].engine.scan(HINT_PARTITION)}
     assert len(hinted) >= waiting
+
+
+def test_an_overwrite_named_by_an_earlier_build_still_lands_on_every_replica() -> None:
+    """A 1 KB object is named (obj.identity) by XXH3; an earlier build named it by
+    blake2b. A replica sent a write built on its copy under either name ends with the
+    coordinator's version exactly (under the old name: by merging, not by the name)."""
+    from hashlib import blake2b
+
+    for earlier in (False, True):
+        sim = SimCluster(3, seed=5)
+        a, b, c = sim.names
+        assert sim.put(a, b"k", b"1" * 1024)[0] is None
+        sim.run(20)
+        coord = sim.sn[a].node
+        p = coord.partition(b"k")
+        base = coord.local.get_enc(p, b"k")
+        assert base is not None and objmod.INLINE_IDENTITY < len(base) < hdr.HEADED_FROM
+        coord.take_outbox()
+        coord.put(b"k", None, b"2" * 1024, 0, lambda result: None)
+        sent = coord.take_outbox()
+        puts = [(msgs, i) for msgs in sent.values() for i, msg in enumerate(msgs)
+                if msg[0] == "p"]
+        assert len(puts) == 2
+        for msgs, i in puts:
+            if earlier:
+                msgs[i] = (*msgs[i][:6], blake2b(base, digest_size=16).digest())
+        _deliver(sim, a, sent)
+        want = coord.local.get_enc(p, b"k")
+        for replica in (b, c):
+            assert sim.sn[replica].node.local.get_enc(p, b"k") == want
