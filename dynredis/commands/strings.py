@@ -21,6 +21,7 @@ from .common import (
     first_error,
     looked_up,
     read_then_write,
+    value_len,
 )
 from .context import Context
 from .table import ERR_NOT_INT, ERR_SYNTAX, ERR_WRONGTYPE, command, err_arity, parse_int
@@ -248,7 +249,8 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
          "Returns the length of a string value.")
 def cmd_strlen(c: Context, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (
-        resp.integer(len(sib[2]) if sib is not None else 0), None), lookup=True)
+        resp.integer(value_len(sib[2]) if sib is not None else 0), None), lookup=True,
+        whole=False)
 
 
 def getrange(data: bytes, start: int, end: int) -> bytes:

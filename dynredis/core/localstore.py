@@ -104,6 +104,21 @@ class LocalStore:
             return self.get(p, key)
         return got
 
+    def get_shape(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
+        """For a reader that needs of a large value only whether it is there, its expiry
+        or its length (DEL, EXISTS, TTL ...): the object with its large values left
+        unread (obj.decode_shape, read in place), named by its header; a small or
+        cached object whole, as `get`."""
+        enc = self.cache.get(key)
+        if enc is not None:
+            return objmod.decode(enc), enc
+        got = self.engine.read(p, key, _shape_and_name)
+        if got is None:
+            return None, None
+        if got[0] is None:  # not of the usual shape: all of it
+            return self.get(p, key)
+        return got
+
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
         (the cache's accounting counts on it: see RecentBytes.set)."""
@@ -203,3 +218,11 @@ def _clock_and_name(view: Any) -> tuple[Clock | None, bytes]:
         enc = bytes(view)
         return objmod.decode(enc), enc
     return objmod.decode_clock(view), bytes(view[: hdr.SIZE])
+
+
+def _shape_and_name(view: Any) -> tuple[Clock | None, bytes]:
+    """LocalStore.get_shape's reader of a stored value (a view: see _clock_and_name)."""
+    if len(view) < hdr.SIZE or view[0] != hdr.MAGIC:
+        enc = bytes(view)
+        return objmod.decode(enc), enc
+    return objmod.decode_shape(view), bytes(view[: hdr.SIZE])

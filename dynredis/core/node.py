@@ -193,9 +193,10 @@ class Node:
 
     # --- requests (the Redis face's entry points) ------------------------------------
 
-    def get(self, key: bytes, cb: Callback, r: int | None = None) -> None:
-        """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
-        self.reads.get(key, cb, r)
+    def get(self, key: bytes, cb: Callback, r: int | None = None, whole: bool = True) -> None:
+        """Quorum read of `key`; `cb((err, merged object or None))` after R answers
+        (`whole` False: its large values may be left unread, reads.Reads.get)."""
+        self.reads.get(key, cb, r, whole)
 
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:

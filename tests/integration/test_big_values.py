@@ -170,3 +170,48 @@ def test_the_object_cache_is_bounded_by_bytes(cluster_factory: ClusterFactory) -
     assert c.config_get("object-cache-max-memory") == {"object-cache-max-memory": "8388608"}
     assert int(raw_info(cluster, 0, "dynamo")["object_cache_bytes"]) <= 8 << 20
     c.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
+        big_cluster: Cluster, protocol: int) -> None:
+    """EXISTS, STRLEN, TYPE, TTL, EXPIRE, PERSIST, GETRANGE, GETCTX and GET of a large
+    value through every node, in RESP2 and RESP3 (some of them now read only its header
+    and clock); then UNLINK, and every node reads nil. The object caches keep less than
+    the value, so it is read from the store, as a 100 MB one is."""
+    value = os.urandom(1 << 20) * 8
+    key = f"fewbytes:{protocol}"
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120,
+                                  protocol=protocol) for j in range(big_cluster.nodes)]
+    for c in clients:
+        assert c.config_set("object-cache-max-memory", "1mb") is True
+    try:
+        assert clients[0].set(key, value) is True
+        for c in clients:
+            assert c.exists(key) == 1
+            assert c.strlen(key) == len(value)
+            assert c.type(key) in (b"string", "string")
+            assert c.ttl(key) == -1
+            assert c.getrange(key, 0, 10) == value[:11]
+            assert c.get(key) == value
+            ctx, sibs = c.execute_command("GETCTX", key)
+            assert list(sibs) == [value]
+        assert clients[1].expire(key, 100) is True
+        for c in clients:
+            assert 0 < c.ttl(key) <= 100
+        assert clients[2].persist(key) is True
+        assert clients[0].ttl(key) == -1
+        assert clients[0].get(key) == value
+        assert clients[1].unlink(key) == 1
+        for c in clients:
+            assert c.get(key) is None
+            assert c.exists(key) == 0
+            assert c.strlen(key) == 0
+            assert c.ttl(key) == -2
+        assert clients[0].set(key, value) is True
+        assert clients[2].delete(key) == 1
+        assert [c.get(key) for c in clients] == [None] * big_cluster.nodes
+    finally:
+        for c in clients:
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
