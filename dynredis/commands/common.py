@@ -8,6 +8,7 @@ from typing import Any
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
+from ..core.shape import Unread
 from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from .context import Context, Slot
@@ -106,12 +107,12 @@ def current(obj: Clock | None, now: int) -> objmod.Sibling | None:
 def is_string(data: Any) -> bool:
     """A sibling's data is a string value (a large one perhaps left unread by a read
     that needs no value: obj.Unread), not a collection's header."""
-    return type(data) is bytes or type(data) is objmod.Unread
+    return type(data) is bytes or type(data) is Unread
 
 
 def value_len(data: Any) -> int:
     """The length of a string value, read or left unread."""
-    return data.size if type(data) is objmod.Unread else len(data)
+    return data.size if type(data) is Unread else len(data)
 
 
 def expiry_from(

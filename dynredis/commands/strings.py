@@ -9,6 +9,7 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 from __future__ import annotations
 
 from ..core.obj import Sibling
+from ..core.shape import Unread
 from ..resp import encode as resp
 from .common import (
     MAX_STRING,
@@ -23,7 +24,7 @@ from .common import (
     read_then_write,
     value_len,
 )
-from .context import Context
+from .context import Context, Slot
 from .table import ERR_NOT_INT, ERR_SYNTAX, ERR_WRONGTYPE, command, err_arity, parse_int
 
 ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
@@ -31,7 +32,13 @@ ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bul
 
 @command("get", 2, ("readonly", "fast"), 1, 1, 1, "string", "Returns the string value of a key.")
 def cmd_get(c: Context, args: list[bytes]) -> None:
-    slot = c.defer()
+    _get(c, c.defer(), args[1], False)
+
+
+def _get(c: Context, slot: Slot, key: bytes, whole: bool) -> None:
+    """GET's read. A large value it leaves in the store (every replica holds the
+    coordinator's copy) is sent from there a slice at a time (Context.send_stored), or,
+    where it cannot be, read again whole."""
     node = c.node
 
     def done(result: tuple) -> None:
@@ -41,16 +48,21 @@ def cmd_get(c: Context, args: list[bytes]) -> None:
             return
         sib = current(obj, node.now)
         if sib is None:
-            looked_up(c, args[1], False)
+            looked_up(c, key, False)
             slot.set(c.nil)
             return
+        data = sib[2]
+        if type(data) is Unread and not c.send_stored(slot, key, data,
+                                                      b"$%d\r\n" % data.size, b"\r\n"):
+            _get(c, slot, key, True)
+            return
         node.stats.keyspace_hits += 1
-        if type(sib[2]) is bytes:
-            slot.set(resp.bulk(sib[2]))
-        else:
+        if type(data) is bytes:
+            slot.set(resp.bulk(data))
+        elif type(data) is not Unread:
             slot.set(ERR_WRONGTYPE)  # a collection's header
 
-    node.get(args[1], done, c.r)
+    node.get(key, done, c.r, whole)
 
 
 _EXPIRY = frozenset((b"EX", b"PX", b"EXAT", b"PXAT"))

@@ -30,6 +30,11 @@ class Engine(Protocol):
         as a buffer read in place where the engine can (valid only during the call): a
         write decodes a large object's clock without copying its value out."""
 
+    def pin(self, partition: int, key: bytes) -> tuple[Any, Callable[[], None]] | None:
+        """The stored value as a buffer valid until the release returned with it is
+        called (what it views is kept meanwhile, whatever is written), or None if there
+        is none or the engine pins no more now: a reply sent a slice at a time."""
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is staged but not committed."""
 

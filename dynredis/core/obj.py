@@ -128,56 +128,6 @@ def decode_clock(data: Any) -> Clock | None:
                   for actor, n, sibs in entries), ())
 
 
-class Unread:
-    """A large sibling value left in the store by `decode_shape`: what a command that
-    needs only whether a value is there, its expiry or its length sees of it (DEL,
-    EXISTS, TTL, TYPE, STRLEN of a 100 MB value read 42 bytes and a clock, not the
-    value). Never written: a write built on an object holding one is built again on
-    the whole object (`holds_unread`)."""
-
-    __slots__ = ("size",)
-
-    def __init__(self, size: int) -> None:
-        self.size = size  # the value's length in bytes
-
-
-# msgpack's bin formats: the first byte, and how many length bytes follow it.
-_BIN_LENGTH = {0xC4: 1, 0xC5: 2, 0xC6: 4}
-
-
-def decode_shape(data: Any) -> Clock | None:
-    """An object with its large values (LARGE_VALUE bytes or more) left unread, as
-    `Unread`s, its other values decoded: `data` may be a view of the stored bytes (valid
-    during the call only; nothing returned refers to it). None if it is not of the
-    usual shape (decode it all)."""
-    if data[0] == hdr.MAGIC:
-        data = memoryview(data)[hdr.SIZE:]
-    try:
-        entries, anon = _clock_only.decode(data)
-    except msgspec.MsgspecError:
-        return None
-    return (tuple((actor, n, tuple([_shaped(sib) for sib in sibs]))
-                  for actor, n, sibs in entries), tuple([_shaped(sib) for sib in anon]))
-
-
-def _shaped(sib: Any) -> Sibling:
-    raw = memoryview(sib[2])
-    width = _BIN_LENGTH.get(raw[0], 0) if len(raw) >= LARGE_VALUE else 0
-    if width:
-        return (sib[0], sib[1], Unread(len(raw) - 1 - width))
-    return (sib[0], sib[1], msgpack.unpackb(raw, use_list=False))
-
-
-def holds_unread(obj: Clock) -> bool:
-    """Whether an object from `decode_shape` still holds a value left unread."""
-    return any(type(sib[2]) is Unread for sib in dvv.values(obj))
-
-
-def unread_size(obj: Clock) -> int:
-    """The bytes of the values `decode_shape` left unread in `obj`."""
-    return sum(sib[2].size for sib in dvv.values(obj) if type(sib[2]) is Unread)
-
-
 def digest(data: bytes) -> bytes:
     """A short fingerprint of an encoded object (to confirm what a peer stored); a
     large object's is in its header."""

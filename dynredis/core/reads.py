@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import header as hdr
 from . import messages as m
 from . import obj as objmod
+from . import shape
 from .clock import Clock
 from .inflight import overdue_sized
 from .quorum import GetCore, Result, unreachable
@@ -96,7 +97,7 @@ class Reads:
             op.deadline = node.now + self.cfg.timeout_ms
             if enc is not None:
                 # node.allowance, inline: the answers are about as large as ours
-                size = objmod.unread_size(clock) if op.partial else len(enc)  # type: ignore[arg-type]
+                size = shape.unread_size(clock) if op.partial else len(enc)  # type: ignore[arg-type]
                 op.extra = size * self.cfg.ms_per_mb >> 20
             self.pending[reqid] = op
             # A large copy is named by its digest: a replica holding the same answers

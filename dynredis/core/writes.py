@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import clock as dvv
-from . import counter
+from . import counter, shape
 from . import messages as m
 from . import obj as objmod
 from .clock import VV, Clock
@@ -117,8 +117,8 @@ class Writes:
         context that would leave more than obj.SIBLING_MAX siblings is refused
         (TOO_MANY_SIBLINGS).
         """
-        if type(data) is objmod.Unread:
-            raise ValueError("a value left unread (obj.decode_shape) cannot be written")
+        if type(data) is shape.Unread:
+            raise ValueError("a value left unread (shape.Unread) cannot be written")
         membership = self.membership
         p = membership.ring.partition_of(key)
         route = membership.route(p)
@@ -150,7 +150,7 @@ class Writes:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
-            if local is not None and objmod.holds_unread(new):  # keeps a large value
+            if local is not None and shape.holds_unread(new):  # keeps a large value
                 local, lenc = self.local.get(p, key)
                 new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local,
                                  actor)

@@ -66,6 +66,12 @@ _MAX_PARTITION = 0xFFFF
 _LMDB_KEY_LIMIT = 511
 # Values from this size make a commit write behind the loop (see the module docstring).
 BIG_VALUE = 1 << 20
+# Values pinned at a time (LMDB's reader slots: 126 by default, one a pin).
+MAX_PINS = 32
+
+
+def _nothing() -> None:
+    return None
 
 
 def _long_key(packed: bytes) -> bytes:
@@ -92,6 +98,24 @@ def _split_record(record: bytes) -> tuple[bytes, bytes]:
     """(real key, value) of a ``long`` record."""
     n = _len.unpack_from(record)[0]
     return record[4 : 4 + n], record[4 + n :]
+
+
+class _Pin:
+    """A read transaction `LmdbEngine.pin` holds, ended once by `release`."""
+
+    def __init__(self, engine: LmdbEngine, txn: Any) -> None:
+        self.engine = engine
+        self.txn: Any = txn
+
+    def release(self) -> None:
+        txn = self.txn
+        if txn is None:
+            return
+        self.txn = None
+        engine = self.engine
+        engine.pins -= 1
+        if not engine.closed():
+            txn.abort()
 
 
 class LmdbEngine:
@@ -146,6 +170,7 @@ class LmdbEngine:
         # is consulted first). Beginning a transaction per get costs more than the get.
         self._rtxn = self._env.begin(db=self._data)
         self._vtxn = self._env.begin(db=self._data, buffers=True)  # `read`'s, in place
+        self.pins = 0  # read transactions `pin` holds
 
     # ------------------------------------------------------------------ reads
 
@@ -191,6 +216,30 @@ class LmdbEngine:
             return None if value is None else reader(value)
         view = self._vtxn.get(packed)
         return None if view is None else reader(view)
+
+    def pin(self, partition: int, key: bytes) -> tuple[Any, Callable[[], None]] | None:
+        """The value as a buffer valid until the release is called: a staged one
+        itself, a committed one in place, in a read transaction of its own (LMDB keeps
+        the pages it reads meanwhile). At most MAX_PINS at a time (each takes one of
+        LMDB's reader slots): None beyond."""
+        packed = _pack(partition) + key
+        stage = self._stage
+        if stage:
+            value = stage.get(packed, _MISSING)
+            if value is not _MISSING:
+                return None if value is None else (value, _nothing)
+        if len(key) > self.max_key_size:
+            value = self._get_long(packed, key)
+            return None if value is None else (value, _nothing)
+        if self.pins >= MAX_PINS or self._closed:
+            return None
+        txn = self._env.begin(db=self._data, buffers=True)
+        view = txn.get(packed)
+        if view is None:
+            txn.abort()
+            return None
+        self.pins += 1
+        return view, _Pin(self, txn).release
 
     def _renew_reader(self) -> None:
         self._rtxn.abort()
@@ -535,6 +584,9 @@ class LmdbEngine:
             self._syncer = None
 
     # --------------------------------------------------------------- metadata
+
+    def closed(self) -> bool:
+        return self._closed
 
     def meta_get(self, name: str) -> bytes | None:
         with self._env.begin(db=self._meta) as txn:

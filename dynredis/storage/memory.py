@@ -9,6 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 
+def _nothing() -> None:
+    return None
+
+
 class MemoryEngine:
     """A dict of dicts, one per partition; writes are applied at once."""
 
@@ -33,6 +37,11 @@ class MemoryEngine:
         part = self._parts.get(partition)
         value = None if part is None else part.get(key)
         return None if value is None else reader(value)
+
+    def pin(self, partition: int, key: bytes) -> tuple[Any, Callable[[], None]] | None:
+        """The value itself (bytes never change)."""
+        value = self.get(partition, key)
+        return None if value is None else (value, _nothing)
 
     def staged(self, partition: int, key: bytes) -> bool:
         return False  # nothing to commit: a memory engine is as durable as it gets

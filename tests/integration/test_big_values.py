@@ -13,7 +13,9 @@ down.
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -215,3 +217,51 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
         for c in clients:
             c.config_set("object-cache-max-memory", "64mb")
             c.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_replies_around_a_large_get_keep_their_order(big_cluster: Cluster,
+                                                     protocol: int) -> None:
+    """A GET of a large value is sent from the store a slice at a time: the replies
+    pipelined before and after it come in order, byte-exact, and a client that stops
+    reading halfway gets the rest when it reads on."""
+    value = os.urandom(1 << 20) * 12
+    key = f"ordered:{protocol}"
+    c = big_cluster.client(0, decode_responses=False, socket_timeout=120, protocol=protocol)
+    for j in range(big_cluster.nodes):
+        big_cluster.client(j).config_set("object-cache-max-memory", "1mb")
+    try:
+        assert c.set(key, value) is True
+        pipe = c.pipeline(transaction=False)
+        pipe.set("small:before", "b")
+        pipe.get(key)
+        pipe.ping()
+        pipe.get(key)
+        pipe.getrange(key, len(value) - 3, -1)
+        pipe.get("small:before")
+        assert pipe.execute() == [True, value, True, value, value[-3:], b"b"]
+        raw = raw_socket(big_cluster, 0)
+        try:
+            raw.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n"
+                        % (len(key), key.encode()))
+            head = raw.recv(64)
+            time.sleep(1.0)  # the node meanwhile: its transport over its high mark
+            want = b"$%d\r\n" % len(value) + value + b"\r\n+PONG\r\n"
+            got = bytearray(head)
+            while len(got) < len(want):
+                chunk = raw.recv(1 << 20)
+                assert chunk
+                got += chunk
+            assert bytes(got) == want
+        finally:
+            raw.close()
+    finally:
+        for j in range(big_cluster.nodes):
+            big_cluster.client(j).config_set("object-cache-max-memory", "64mb")
+        c.close()
+
+
+def raw_socket(cluster: Cluster, j: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", cluster.ports[j]), timeout=60)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    return s

@@ -9,6 +9,7 @@ from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config
+from dynredis.core.shape import Unread
 from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
 
@@ -955,7 +956,7 @@ def test_a_delete_of_a_large_value_reads_no_value_anywhere() -> None:
     err, obj = _read_heads(sim, a, b"big")
     assert err is None
     sib = objmod.read_value(obj, 0)
-    assert type(sib[2]) is objmod.Unread and sib[2].size == len(big)
+    assert type(sib[2]) is Unread and sib[2].size == len(big)
     assert sim.put(a, b"big", None, ctx=dvv.join(obj))[0] is None
     sim.run(100)
     assert whole == []
@@ -1003,4 +1004,4 @@ def test_a_read_needing_no_value_reads_it_whole_when_a_replica_differs_and_repai
     assert sim.stored(c, b"k") == sim.stored(a, b"k")
     err, obj = _read_heads(sim, a, b"k")
     sib = objmod.read_value(obj, 0)
-    assert type(sib[2]) is objmod.Unread and sib[2].size == len(new)
+    assert type(sib[2]) is Unread and sib[2].size == len(new)
