@@ -8,6 +8,8 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..core.obj import Sibling
 from ..core.shape import Unread
 from ..resp import encode as resp
@@ -267,9 +269,14 @@ def cmd_strlen(c: Context, args: list[bytes]) -> None:
 
 def getrange(data: bytes, start: int, end: int) -> bytes:
     """Redis 7.0's GETRANGE arithmetic, out-of-range quirks included."""
-    n = len(data)
+    lo, hi = range_of(len(data), start, end)
+    return data[lo:hi]
+
+
+def range_of(n: int, start: int, end: int) -> tuple[int, int]:
+    """GETRANGE's [lo, hi) of a string of `n` bytes (lo == hi: empty)."""
     if start < 0 and end < 0 and start > end:
-        return b""
+        return 0, 0
     if start < 0:
         start += n
     if end < 0:
@@ -279,8 +286,8 @@ def getrange(data: bytes, start: int, end: int) -> bytes:
     if end >= n:
         end = n - 1
     if start > end or n == 0:
-        return b""
-    return data[start:end + 1]
+        return 0, 0
+    return start, end + 1
 
 
 @command("getrange", 4, ("readonly",), 1, 1, 1, "string",
@@ -289,10 +296,43 @@ def cmd_getrange(c: Context, args: list[bytes]) -> bytes | None:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
         return ERR_NOT_INT
-    read_then_write(c, args[1], lambda sib: (
-        resp.bulk(getrange(sib[2], start, end) if sib is not None else b""),
-        None), lookup=True)
+    _getrange(c, c.defer(), args[1], start, end, False)
     return None
+
+
+def _getrange(c: Context, slot: Slot, key: bytes, start: int, end: int, whole: bool) -> None:
+    """GETRANGE's read: of a large value left in the store, only the range is read (in
+    place); read again whole if the key holds another object by then."""
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is None:
+            return resp.bulk(b""), None
+        data = sib[2]
+        if type(data) is not Unread:
+            return resp.bulk(getrange(data, start, end)), None
+        lo, hi = range_of(data.size, start, end)
+        got = c.node.stored_range(key, data, lo, hi) if lo < hi else b""
+        return (_AGAIN if got is None else resp.bulk(got)), None
+
+    read_then_write(c, key, decide, _OrAgain(slot, lambda: _getrange(
+        c, slot, key, start, end, True)), lookup=True, whole=whole)
+
+
+_AGAIN = b"again"  # (never a reply: RESP replies start with a type byte)
+
+
+class _OrAgain:
+    """A slot that passes its reply on, unless it is _AGAIN: then `again()`."""
+
+    def __init__(self, slot: Slot, again: Callable[[], None]) -> None:
+        self.slot = slot
+        self.again = again
+
+    def set(self, reply: bytes) -> None:
+        if reply is _AGAIN:
+            self.again()
+        else:
+            self.slot.set(reply)
 
 
 @command("setrange", 4, ("write", "denyoom"), 1, 1, 1, "string",

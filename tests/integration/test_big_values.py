@@ -265,3 +265,54 @@ def raw_socket(cluster: Cluster, j: int) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", cluster.ports[j]), timeout=60)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
     return s
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_ranges_and_siblings_of_large_values_read_as_before(big_cluster: Cluster,
+                                                            protocol: int) -> None:
+    """GETRANGE's quirks over a large value (read in place), and GETCTX and GET of a key
+    whose siblings are large values (one sent from the store, or several read whole);
+    DELCTX with the context read removes them all everywhere."""
+    value = os.urandom(1 << 20) * 4
+    other = os.urandom(1 << 20) * 3
+    key = f"sibs:{protocol}"
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120,
+                                  protocol=protocol) for j in range(big_cluster.nodes)]
+    for c in clients:
+        c.config_set("object-cache-max-memory", "1mb")
+    try:
+        c = clients[0]
+        assert c.set(key, value) is True
+        for lo, hi in [(-3, -1), (5, 2), (-5, -10), (len(value) - 2, len(value) + 9),
+                       (0, -1), (-len(value) - 7, 3), (len(value), len(value) + 1)]:
+            want = getrange(value, lo, hi)
+            assert [x.getrange(key, lo, hi) for x in clients] == [want] * len(clients)
+        ctx, sibs = c.execute_command("GETCTX", key)
+        assert c.execute_command("SETCTX", key, ctx, b"small") == b"OK"  # covers it
+        assert c.execute_command("SETCTX", key, ctx, other) == b"OK"  # concurrent
+        for x in clients:
+            ctx, sibs = x.execute_command("GETCTX", key)
+            assert sorted(sibs) == sorted([b"small", other])
+            assert x.get(key) in (b"small", other)
+        assert c.execute_command("SETCTX", key, ctx, value) == b"OK"
+        assert c.execute_command("SETCTX", key, b"", other) == b"OK"  # two large ones
+        for x in clients:
+            ctx, sibs = x.execute_command("GETCTX", key)
+            assert sorted(sibs) == sorted([value, other])
+            assert x.strlen(key) in (len(value), len(other))
+        assert clients[1].execute_command("DELCTX", key, ctx) in (1, b"OK", True)
+        assert [x.get(key) for x in clients] == [None] * len(clients)
+    finally:
+        for c in clients:
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
+
+
+def getrange(data: bytes, start: int, end: int) -> bytes:
+    """Redis' GETRANGE (the server's own copy of the arithmetic is what is tested)."""
+    n = len(data)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    start, end = max(start + n if start < 0 else start, 0), max(end + n if end < 0 else end, 0)
+    end = min(end, n - 1)
+    return b"" if start > end or n == 0 else data[start:end + 1]
