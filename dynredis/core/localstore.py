@@ -17,13 +17,13 @@ hash trees, keyspace walks) reads heads (`head`, `scan_heads`): a large object's
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from . import header as hdr
 from . import obj as objmod
 from .clock import Clock
-from .engine import Engine
+from .engine import Engine, Pinned
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_digest
 from .obj import LARGE_VALUE
@@ -135,18 +135,19 @@ class LocalStore:
             return bytes(view[value.at + start : value.at + min(end, value.size)])
         return self.engine.read(p, key, reader)  # type: ignore[no-any-return]
 
-    def pin(self, p: int, key: bytes, value: Unread) -> tuple[Any, Callable[[], None]] | None:
-        """A view of a value a shape left unread, valid until `release` is called (the
-        store keeps what it views meanwhile), and that release; None if the key no
-        longer holds the object it was read from. For a reply sent a slice at a time."""
+    def pin(self, p: int, key: bytes, value: Unread) -> tuple[Any, Pinned] | None:
+        """A view of a value a shape left unread, valid while the Pinned given with it
+        is alive (until released: the store keeps what it views meanwhile); None if the
+        key no longer holds the object it was read from. For a reply sent a slice at a
+        time."""
         pinned = self.engine.pin(p, key)
         if pinned is None:
             return None
-        view, release = pinned
+        view = pinned.view
         if bytes(view[: hdr.SIZE]) != value.name:
-            release()
+            pinned.release()
             return None
-        return memoryview(view)[value.at : value.at + value.size], release
+        return memoryview(view)[value.at : value.at + value.size], pinned
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before

@@ -103,7 +103,7 @@ from .clock import VV, Clock
 from .collcoord import CollCoordinator
 from .collstore import CollectionStore
 from .config import Config, Stats
-from .engine import Engine
+from .engine import Engine, Pinned
 from .forward import Forwarder
 from .handoff import Handoff
 from .hlc import HLC
@@ -204,9 +204,9 @@ class Node:
         place; None if the key holds another object now (read it whole)."""
         return self.local.read_range(self.ring.partition_of(key), key, value, start, end)
 
-    def pin_value(self, key: bytes, value: Unread) -> tuple[Any, Callable[[], None]] | None:
-        """A large value a read left unread, viewed in place until the release given
-        with it is called (LocalStore.pin); None if that cannot be (read it whole)."""
+    def pin_value(self, key: bytes, value: Unread) -> tuple[Any, Pinned] | None:
+        """A large value a read left unread, viewed in place while the Pinned given
+        with it is alive (LocalStore.pin); None if that cannot be (read it whole)."""
         return self.local.pin(self.ring.partition_of(key), key, value)
 
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,

@@ -1019,12 +1019,12 @@ class ClientConnection(asyncio.Protocol):
         pinned = self.node.pin_value(key, value)
         if pinned is None:
             return False
-        view, release = pinned
+        view, pin = pinned
         if slot.stat is DROP:  # CLIENT REPLY OFF / SKIP
-            release()
+            pin.release()
             slot.set(b"")
             return True
-        slot.stream = StoredReply(before, view, after, release)
+        slot.stream = StoredReply(before, view, after, pin)
         self.slot_filled()
         return True
 
@@ -1035,6 +1035,10 @@ class ClientConnection(asyncio.Protocol):
         stream = self.streaming
         assert stream is not None
         budget = STREAM_TURN
+        if not stream.pin.alive():  # the store closed under it (the node stops)
+            self._end_stream()
+            self.drop()
+            return
         while budget > 0 and not self.write_blocked:
             chunk = stream.next_slice()
             if chunk is None:

@@ -11,8 +11,9 @@ high-water mark (the client reads slowly) and going on when it drains.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
+
+from ..core.engine import Pinned
 
 STREAM_SLICE = 1 << 20  # bytes copied from the store and written at a time
 STREAM_TURN = 4 << 20  # bytes written in one loop turn at most
@@ -22,15 +23,18 @@ class StoredReply:
     """`before`, the pinned `view` and `after`; the connection writes `before` with its
     other replies, then the view a slice at a time (`next_slice`), then `after`."""
 
-    __slots__ = ("before", "view", "after", "release", "at")
+    __slots__ = ("before", "view", "after", "pin", "at")
 
-    def __init__(self, before: bytes, view: Any, after: bytes,
-                 release: Callable[[], None]) -> None:
+    def __init__(self, before: bytes, view: Any, after: bytes, pin: Pinned) -> None:
         self.before = before
         self.view = view
         self.after = after
-        self.release = release
+        self.pin = pin  # what keeps `view` readable (core/engine.py Pinned)
         self.at = 0
+
+    def release(self) -> None:
+        self.view = b""
+        self.pin.release()
 
     def size(self) -> int:
         return len(self.before) + len(self.view) + len(self.after)

@@ -9,8 +9,19 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 
-def _nothing() -> None:
-    return None
+class Held:
+    """A value pinned by holding it (bytes never change): Engine.pin's answer."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+
+    def release(self) -> None:
+        return None
+
+    def alive(self) -> bool:
+        return True
 
 
 class MemoryEngine:
@@ -38,10 +49,10 @@ class MemoryEngine:
         value = None if part is None else part.get(key)
         return None if value is None else reader(value)
 
-    def pin(self, partition: int, key: bytes) -> tuple[Any, Callable[[], None]] | None:
+    def pin(self, partition: int, key: bytes) -> Held | None:
         """The value itself (bytes never change)."""
         value = self.get(partition, key)
-        return None if value is None else (value, _nothing)
+        return None if value is None else Held(value)
 
     def staged(self, partition: int, key: bytes) -> bool:
         return False  # nothing to commit: a memory engine is as durable as it gets
