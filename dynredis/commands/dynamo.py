@@ -54,7 +54,7 @@ def _getctx(c: Context, slot: Slot, key: bytes, whole: bool) -> None:
             run_step(node, [b"dyn.getctx", key], c.proto,
                      lambda r: slot.set(error_reply(r[0]) if r[0] is not None else r[1]),
                      c.r, c.w)
-        elif not whole and shape.holds_unread(obj):  # type: ignore[arg-type]
+        elif not whole and obj is not None and shape.holds_unread(obj):
             if not _send_context(c, slot, key, obj, node.now):  # type: ignore[arg-type]
                 _getctx(c, slot, key, True)
         else:
