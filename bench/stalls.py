@@ -9,7 +9,7 @@ after another, each followed by a second of quiet:
 
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
   STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x), DEL
-  of it, SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
+  of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
   each (pipelined, one write).
 
 For every action and node it prints the longest PING round trip that overlapped the
@@ -131,6 +131,10 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("PERSIST", lambda: c.persist("stalls:big")),
         ("APPEND k x", lambda: c.append("stalls:big", b"x")),
         ("DEL", lambda: c.delete("stalls:big")),
+        (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
+        ("UNLINK", lambda: c.unlink("stalls:big")),
+        (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
+        ("GETDEL", lambda: len(c.getdel("stalls:big") or b"")),
         (f"SETCTX {ctx_mb} MiB", lambda: c.execute_command("SETCTX", "stalls:ctx", "",
                                                             ctx_value)),
         (f"CLUSTER SHARDS x{repeat}", lambda: cluster("SHARDS")),
