@@ -54,15 +54,16 @@ def _get(c: Context, slot: Slot, key: bytes, whole: bool) -> None:
             slot.set(c.nil)
             return
         data = sib[2]
-        if type(data) is Unread and not c.send_stored(slot, key, data,
-                                                      b"$%d\r\n" % data.size, b"\r\n"):
-            _get(c, slot, key, True)
-            return
-        node.stats.keyspace_hits += 1
         if type(data) is bytes:
+            node.stats.keyspace_hits += 1
             slot.set(resp.bulk(data))
         elif type(data) is not Unread:
+            node.stats.keyspace_hits += 1
             slot.set(ERR_WRONGTYPE)  # a collection's header
+        elif c.send_stored(slot, key, data, b"$%d\r\n" % data.size, b"\r\n"):
+            node.stats.keyspace_hits += 1
+        else:
+            _get(c, slot, key, True)
 
     node.get(key, done, c.r, whole)
 

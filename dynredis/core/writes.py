@@ -117,7 +117,7 @@ class Writes:
         context that would leave more than obj.SIBLING_MAX siblings is refused
         (TOO_MANY_SIBLINGS).
         """
-        if type(data) is shape.Unread:
+        if type(data) is not bytes and data is not None and type(data) is shape.Unread:
             raise ValueError("a value left unread (shape.Unread) cannot be written")
         membership = self.membership
         p = membership.ring.partition_of(key)
