@@ -7,8 +7,10 @@ sends PING to every node every --interval ms over its own connection (one PING i
 flight per node) and records when each was sent and answered. Then, through node 0, one
 after another, each followed by a second of quiet:
 
-  SET of a --mb MiB value, GET of it, DEL of it, SETCTX of a --ctx-mb MiB value,
-  CLUSTER SHARDS / SLOTS / NODES, --repeat times each (pipelined, one write).
+  SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
+  STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x), DEL
+  of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
+  each (pipelined, one write).
 
 For every action and node it prints the longest PING round trip that overlapped the
 action (from its start to the end of the quiet second): the node's longest stall. A
@@ -119,7 +121,20 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
     return [
         (f"SET {mb} MiB", lambda: c.set("stalls:big", value)),
         (f"GET {mb} MiB", lambda: len(c.get("stalls:big") or b"")),
+        ("GETCTX", lambda: len(c.execute_command("GETCTX", "stalls:big")[1][0])),
+        ("STRLEN", lambda: c.strlen("stalls:big")),
+        ("GETRANGE k 0 10", lambda: c.getrange("stalls:big", 0, 10)),
+        ("EXISTS", lambda: c.exists("stalls:big")),
+        ("TYPE", lambda: c.type("stalls:big")),
+        ("TTL", lambda: c.ttl("stalls:big")),
+        ("EXPIRE k 100", lambda: c.expire("stalls:big", 100)),
+        ("PERSIST", lambda: c.persist("stalls:big")),
+        ("APPEND k x", lambda: c.append("stalls:big", b"x")),
         ("DEL", lambda: c.delete("stalls:big")),
+        (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
+        ("UNLINK", lambda: c.unlink("stalls:big")),
+        (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
+        ("GETDEL", lambda: len(c.getdel("stalls:big") or b"")),
         (f"SETCTX {ctx_mb} MiB", lambda: c.execute_command("SETCTX", "stalls:ctx", "",
                                                             ctx_value)),
         (f"CLUSTER SHARDS x{repeat}", lambda: cluster("SHARDS")),

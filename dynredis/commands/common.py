@@ -8,6 +8,7 @@ from typing import Any
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
+from ..core.shape import Unread
 from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from .context import Context, Slot
@@ -103,6 +104,17 @@ def current(obj: Clock | None, now: int) -> objmod.Sibling | None:
     return objmod.read_value(obj, now)
 
 
+def is_string(data: Any) -> bool:
+    """A sibling's data is a string value (a large one perhaps left unread by a read
+    that needs no value: obj.Unread), not a collection's header."""
+    return type(data) is bytes or type(data) is Unread
+
+
+def value_len(data: Any) -> int:
+    """The length of a string value, read or left unread."""
+    return data.size if type(data) is Unread else len(data)
+
+
 def expiry_from(
     unit: bytes, raw: bytes, now: int
 ) -> tuple[int | None, bytes | None]:
@@ -151,6 +163,7 @@ def read_then_write(
     slot: Slot | None = None,
     any_type: bool = False,
     lookup: bool = False,
+    whole: bool = True,
 ) -> None:
     """A read-modify-write: quorum-read `key`, let `decide(current value or None)` choose
     the reply and an optional write, then write with the context that was read, so the
@@ -158,7 +171,8 @@ def read_then_write(
     is acknowledged (or at once when `decide` writes nothing). Unless `any_type`, a
     collection key (its header's value is its type's marker) gets WRONGTYPE. With
     `lookup`, a read command's (STRLEN, TYPE ...): the key's read counts as a keyspace
-    hit or miss (`looked_up`).
+    hit or miss (`looked_up`). With `whole` False, `decide` needs no large value (it
+    may see an obj.Unread: STRLEN, TYPE ...) and writes none back (Reads.get).
 
     On a node with a key gate (commands/gate.py) it runs when no other read-then-write
     of the key is in progress there."""
@@ -166,11 +180,12 @@ def read_then_write(
         slot = c.defer()
     gate = getattr(c, "gate", None)
     if gate is None:
-        _read_then_write(c, key, decide, slot, _stay, any_type, lookup)
+        _read_then_write(c, key, decide, slot, _stay, any_type, lookup, whole)
         return
     out = slot
     gate.enter(key, getattr(c, "gate_owner", None),
-               lambda leave: _read_then_write(c, key, decide, out, leave, any_type, lookup),
+               lambda leave: _read_then_write(c, key, decide, out, leave, any_type, lookup,
+                                              whole),
                getattr(c, "gate_waiter", None))
 
 
@@ -181,7 +196,7 @@ def _stay() -> None:
 def _read_then_write(c: Any, key: bytes,
                      decide: Callable[[objmod.Sibling | None], tuple[bytes, Write | None]],
                      slot: Any, leave: Callable[[], None], any_type: bool = False,
-                     lookup: bool = False) -> None:
+                     lookup: bool = False, whole: bool = True) -> None:
     node = c.node
 
     def read(result: tuple) -> None:
@@ -193,7 +208,7 @@ def _read_then_write(c: Any, key: bytes,
         sib = current(obj, node.now)
         if lookup:
             looked_up(c, key, sib is not None)
-        if not any_type and sib is not None and type(sib[2]) is not bytes:
+        if not any_type and sib is not None and not is_string(sib[2]):
             from .table import ERR_WRONGTYPE
             slot.set(ERR_WRONGTYPE)
             leave()
@@ -214,4 +229,4 @@ def _read_then_write(c: Any, key: bytes,
 
         c.put(key, context_of(obj), write[0], write[1], written, c.w)
 
-    node.get(key, read, c.r)
+    node.get(key, read, c.r, whole)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..core.probes import HeldOp
     from ..core.quorum import Result
     from ..core.ring import Ring
+    from ..core.shape import Unread
     from ..core.transfers import Transfers
     from ..core.watches import Watches
     from .table import Command
@@ -91,10 +92,13 @@ class NodeRequests(Protocol):
 
     def in_flight(self) -> int: ...  # operations waiting on answers
 
-    def get(self, key: bytes, cb: Done, r: int | None = None) -> None: ...
+    def get(self, key: bytes, cb: Done, r: int | None = None, whole: bool = True) -> None: ...
 
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Done, w: int | None = None) -> None: ...
+
+    def stored_range(self, key: bytes, value: Unread, start: int, end: int
+                     ) -> bytes | None: ...
 
     def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
 
@@ -327,6 +331,9 @@ class Context(Client, Protocol):
             cb: Done, w: int | None = None) -> None: ...
 
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None: ...
+
+    def send_stored(self, slot: Slot, key: bytes, value: Unread, before: bytes,
+                    after: bytes) -> bool: ...
 
     def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
 

@@ -12,13 +12,14 @@ from typing import Any
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core import records as rec
+from ..core import shape
 from ..core.changes import OPS
 from ..core.clock import Clock
 from ..core.collview import KeyView
 from ..resp import encode as resp
 from .collection import Built, error_reply, internal_step, run_step
 from .common import context_of, err, expiry_from
-from .context import Context
+from .context import Context, Slot
 from .table import ERR_SYNTAX, command, parse_int
 
 ERR_CONTEXT = resp.error("ERR invalid context")
@@ -37,9 +38,13 @@ def cmd_getctx(c: Context, args: list[bytes]) -> None:
     """A string key: [context, [every live sibling, newest first]]. A collection key:
     [context of its header, its type, what concurrent updates it merged] (see
     `collection_context`), after a quorum sync of the key at its coordinator."""
+    _getctx(c, c.defer(), args[1], False)
+
+
+def _getctx(c: Context, slot: Slot, key: bytes, whole: bool) -> None:
+    """GETCTX's read. A large value it leaves in the store is sent from there, as GET's
+    (one such value: siblings of several are read whole)."""
     node = c.node
-    key = args[1]
-    slot = c.defer()
 
     def read(result: tuple[str | None, Any]) -> None:
         e, obj = result
@@ -49,10 +54,30 @@ def cmd_getctx(c: Context, args: list[bytes]) -> None:
             run_step(node, [b"dyn.getctx", key], c.proto,
                      lambda r: slot.set(error_reply(r[0]) if r[0] is not None else r[1]),
                      c.r, c.w)
+        elif not whole and obj is not None and shape.holds_unread(obj):
+            if not _send_context(c, slot, key, obj, node.now):  # type: ignore[arg-type]
+                _getctx(c, slot, key, True)
         else:
             slot.set(_string_context(obj, node.now))
 
-    node.get(key, read, c.r)
+    node.get(key, read, c.r, whole)
+
+
+def _send_context(c: Context, slot: Slot, key: bytes, obj: Clock, now: int) -> bool:
+    """`_string_context` of an object holding one large value left in the store, that
+    value sent from there (Context.send_stored); False if it cannot be."""
+    sibs = objmod.live_siblings(obj, now)
+    unread = [i for i, s in enumerate(sibs) if type(s[2]) is shape.Unread]
+    if len(unread) != 1:
+        return False
+    at = unread[0]
+    value = sibs[at][2]
+    values = [resp.bulk(s[2]) if type(s[2]) is bytes else b"" for s in sibs]
+    count = sum(1 for s in sibs if type(s[2]) is bytes or type(s[2]) is shape.Unread)
+    token = dvv.encode_vv(context_of(obj))
+    before = b"".join([b"*2\r\n", resp.bulk(token), b"*%d\r\n" % count, *values[:at],
+                       b"$%d\r\n" % value.size])
+    return c.send_stored(slot, key, value, before, b"".join([b"\r\n", *values[at + 1:]]))
 
 
 def _maybe_collection(obj: Clock, now: int) -> bool:

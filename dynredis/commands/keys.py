@@ -64,7 +64,7 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
 
                 c.put(key, context_of(obj), None, 0, written, c.w)
 
-            node.get(key, read, c.r)
+            node.get(key, read, c.r, False)  # a large value is not read to delete it
 
         if gate is None:
             delete(_stay)
@@ -103,7 +103,7 @@ def cmd_exists(c: Context, args: list[bytes]) -> None:
 
     g = Gather(len(args) - 1, finish)
     for i, key in enumerate(args[1:]):
-        node.get(key, g.callback(i), c.r)
+        node.get(key, g.callback(i), c.r, False)
 
 
 @command("touch", -2, ("readonly", "fast"), 1, -1, 1, "generic",
@@ -128,7 +128,7 @@ def _ttl(c: Context, key: bytes, millis: bool) -> None:
             left = sib[1] - node.now
             slot.set(resp.integer(left if millis else (left + 500) // 1000))
 
-    read_key(c, key, slot, answer)
+    read_key(c, key, slot, answer, whole=False)
 
 
 @command("ttl", 2, ("readonly", "fast"), 1, 1, 1, "generic",
@@ -219,7 +219,7 @@ def _expiretime(c: Context, key: bytes, millis: bool) -> None:
             return resp.integer(-1), None
         return resp.integer(sib[1] if millis else (sib[1] + 500) // 1000), None
 
-    read_then_write(c, key, decide, any_type=True)
+    read_then_write(c, key, decide, any_type=True, whole=False)
 
 
 @command("expiretime", 2, ("readonly", "fast"), 1, 1, 1, "generic",
@@ -239,7 +239,7 @@ def cmd_pexpiretime(c: Context, args: list[bytes]) -> None:
          "Determines the type of value stored at a key.")
 def cmd_type(c: Context, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (_type_reply(sib), None), any_type=True,
-                    lookup=True)
+                    lookup=True, whole=False)
 
 
 def _type_reply(sib: Sibling | None) -> bytes:

@@ -31,8 +31,9 @@ def string_value(sib: Sibling | None) -> tuple[bytes | None, bytes | None]:
 
 
 def read_key(c: Context, key: bytes, slot: Slot,
-             then: Callable[[Clock | None], None]) -> None:
-    """Quorum-read `key`; `then(object)`, or the read's error as the reply in `slot`."""
+             then: Callable[[Clock | None], None], whole: bool = True) -> None:
+    """Quorum-read `key`; `then(object)`, or the read's error as the reply in `slot`
+    (`whole` False: `then` needs no large value, see Reads.get)."""
 
     def read(result: tuple[str | None, Any]) -> None:
         e, obj = result
@@ -41,7 +42,7 @@ def read_key(c: Context, key: bytes, slot: Slot,
             return
         then(obj)
 
-    c.node.get(key, read, c.r)
+    c.node.get(key, read, c.r, whole)
 
 
 def read_keys(c: Context, keys: list[bytes], slot: Slot,

@@ -8,7 +8,10 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..core.obj import Sibling
+from ..core.shape import Unread
 from ..resp import encode as resp
 from .common import (
     MAX_STRING,
@@ -21,8 +24,9 @@ from .common import (
     first_error,
     looked_up,
     read_then_write,
+    value_len,
 )
-from .context import Context
+from .context import Context, Slot
 from .table import ERR_NOT_INT, ERR_SYNTAX, ERR_WRONGTYPE, command, err_arity, parse_int
 
 ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
@@ -30,7 +34,13 @@ ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bul
 
 @command("get", 2, ("readonly", "fast"), 1, 1, 1, "string", "Returns the string value of a key.")
 def cmd_get(c: Context, args: list[bytes]) -> None:
-    slot = c.defer()
+    _get(c, c.defer(), args[1], False)
+
+
+def _get(c: Context, slot: Slot, key: bytes, whole: bool) -> None:
+    """GET's read. A large value it leaves in the store (every replica holds the
+    coordinator's copy) is sent from there a slice at a time (Context.send_stored), or,
+    where it cannot be, read again whole."""
     node = c.node
 
     def done(result: tuple) -> None:
@@ -40,16 +50,22 @@ def cmd_get(c: Context, args: list[bytes]) -> None:
             return
         sib = current(obj, node.now)
         if sib is None:
-            looked_up(c, args[1], False)
+            looked_up(c, key, False)
             slot.set(c.nil)
             return
-        node.stats.keyspace_hits += 1
-        if type(sib[2]) is bytes:
-            slot.set(resp.bulk(sib[2]))
-        else:
+        data = sib[2]
+        if type(data) is bytes:
+            node.stats.keyspace_hits += 1
+            slot.set(resp.bulk(data))
+        elif type(data) is not Unread:
+            node.stats.keyspace_hits += 1
             slot.set(ERR_WRONGTYPE)  # a collection's header
+        elif c.send_stored(slot, key, data, b"$%d\r\n" % data.size, b"\r\n"):
+            node.stats.keyspace_hits += 1
+        else:
+            _get(c, slot, key, True)
 
-    node.get(args[1], done, c.r)
+    node.get(key, done, c.r, whole)
 
 
 _EXPIRY = frozenset((b"EX", b"PX", b"EXAT", b"PXAT"))
@@ -248,14 +264,20 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
          "Returns the length of a string value.")
 def cmd_strlen(c: Context, args: list[bytes]) -> None:
     read_then_write(c, args[1], lambda sib: (
-        resp.integer(len(sib[2]) if sib is not None else 0), None), lookup=True)
+        resp.integer(value_len(sib[2]) if sib is not None else 0), None), lookup=True,
+        whole=False)
 
 
 def getrange(data: bytes, start: int, end: int) -> bytes:
     """Redis 7.0's GETRANGE arithmetic, out-of-range quirks included."""
-    n = len(data)
+    lo, hi = range_of(len(data), start, end)
+    return data[lo:hi]
+
+
+def range_of(n: int, start: int, end: int) -> tuple[int, int]:
+    """GETRANGE's [lo, hi) of a string of `n` bytes (lo == hi: empty)."""
     if start < 0 and end < 0 and start > end:
-        return b""
+        return 0, 0
     if start < 0:
         start += n
     if end < 0:
@@ -265,8 +287,8 @@ def getrange(data: bytes, start: int, end: int) -> bytes:
     if end >= n:
         end = n - 1
     if start > end or n == 0:
-        return b""
-    return data[start:end + 1]
+        return 0, 0
+    return start, end + 1
 
 
 @command("getrange", 4, ("readonly",), 1, 1, 1, "string",
@@ -275,10 +297,43 @@ def cmd_getrange(c: Context, args: list[bytes]) -> bytes | None:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
         return ERR_NOT_INT
-    read_then_write(c, args[1], lambda sib: (
-        resp.bulk(getrange(sib[2], start, end) if sib is not None else b""),
-        None), lookup=True)
+    _getrange(c, c.defer(), args[1], start, end, False)
     return None
+
+
+def _getrange(c: Context, slot: Slot, key: bytes, start: int, end: int, whole: bool) -> None:
+    """GETRANGE's read: of a large value left in the store, only the range is read (in
+    place); read again whole if the key holds another object by then."""
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is None:
+            return resp.bulk(b""), None
+        data = sib[2]
+        if type(data) is not Unread:
+            return resp.bulk(getrange(data, start, end)), None
+        lo, hi = range_of(data.size, start, end)
+        got = c.node.stored_range(key, data, lo, hi) if lo < hi else b""
+        return (_AGAIN if got is None else resp.bulk(got)), None
+
+    read_then_write(c, key, decide, _OrAgain(slot, lambda: _getrange(
+        c, slot, key, start, end, True)), lookup=True, whole=whole)
+
+
+_AGAIN = b"again"  # (never a reply: RESP replies start with a type byte)
+
+
+class _OrAgain:
+    """A slot that passes its reply on, unless it is _AGAIN: then `again()`."""
+
+    def __init__(self, slot: Slot, again: Callable[[], None]) -> None:
+        self.slot = slot
+        self.again = again
+
+    def set(self, reply: bytes) -> None:
+        if reply is _AGAIN:
+            self.again()
+        else:
+            self.slot.set(reply)
 
 
 @command("setrange", 4, ("write", "denyoom"), 1, 1, 1, "string",

@@ -15,6 +15,18 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Protocol
 
 
+class Pinned(Protocol):
+    """A stored value viewed in place (Engine.pin)."""
+
+    view: Any
+
+    def release(self) -> None:
+        """Let go of it (once is enough; again does nothing)."""
+
+    def alive(self) -> bool:
+        """Whether `view` may still be read (False once released or the engine closed)."""
+
+
 class Engine(Protocol):
     name: ClassVar[str]
 
@@ -29,6 +41,11 @@ class Engine(Protocol):
         """`reader(value)` of the stored value (None if there is none), the value given
         as a buffer read in place where the engine can (valid only during the call): a
         write decodes a large object's clock without copying its value out."""
+
+    def pin(self, partition: int, key: bytes) -> Pinned | None:
+        """The stored value as a buffer valid until it is released (what it views is
+        kept meanwhile, whatever is written) or the engine closes, or None if there is
+        none or the engine pins no more now: a reply sent a slice at a time."""
 
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is staged but not committed."""

@@ -23,11 +23,13 @@ from typing import Any
 from . import header as hdr
 from . import obj as objmod
 from .clock import Clock
-from .engine import Engine
+from .engine import Engine, Pinned
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_digest
+from .obj import LARGE_VALUE
 from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
+from .shape import Unread, decode_shape
 
 
 class LocalStore:
@@ -103,6 +105,49 @@ class LocalStore:
         if got[0] is None:  # anonymous siblings, which an overwrite keeps: all of it
             return self.get(p, key)
         return got
+
+    def get_shape(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
+        """For a reader that needs of a large value only whether it is there, its expiry
+        or its length (DEL, EXISTS, TTL ...): the object with its large values left
+        unread (shape.decode_shape, read in place), named by its header; a small or
+        cached object whole, as `get`."""
+        enc = self.cache.get(key)
+        if enc is not None:
+            return objmod.decode(enc), enc
+        got = self.engine.read(p, key, _shape_and_name)
+        if got is None:
+            return None, None
+        shaped, name = got
+        if shaped is None:  # small (or not of the usual shape): all of it, as get's
+            if name is not None:
+                self.cache.set(key, name, None)
+                return objmod.decode(name), name
+            return self.get(p, key)
+        return got
+
+    def read_range(self, p: int, key: bytes, value: Unread, start: int, end: int
+                   ) -> bytes | None:
+        """Bytes [start, end) of a value a shape left unread, read in place; None if
+        the key no longer holds the object it was read from."""
+        def reader(view: Any) -> bytes | None:
+            if bytes(view[: hdr.SIZE]) != value.name:
+                return None
+            return bytes(view[value.at + start : value.at + min(end, value.size)])
+        return self.engine.read(p, key, reader)  # type: ignore[no-any-return]
+
+    def pin(self, p: int, key: bytes, value: Unread) -> tuple[Any, Pinned] | None:
+        """A view of a value a shape left unread, valid while the Pinned given with it
+        is alive (until released: the store keeps what it views meanwhile); None if the
+        key no longer holds the object it was read from. For a reply sent a slice at a
+        time."""
+        pinned = self.engine.pin(p, key)
+        if pinned is None:
+            return None
+        view = pinned.view
+        if bytes(view[: hdr.SIZE]) != value.name:
+            pinned.release()
+            return None
+        return memoryview(view)[value.at : value.at + value.size], pinned
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
@@ -203,3 +248,12 @@ def _clock_and_name(view: Any) -> tuple[Clock | None, bytes]:
         enc = bytes(view)
         return objmod.decode(enc), enc
     return objmod.decode_clock(view), bytes(view[: hdr.SIZE])
+
+
+def _shape_and_name(view: Any) -> tuple[Clock | None, bytes | None]:
+    """LocalStore.get_shape's reader of a stored value (a view: see _clock_and_name):
+    (its shape, its header) if it may hold a large value, else (None, its bytes)."""
+    if len(view) < LARGE_VALUE or view[0] != hdr.MAGIC:
+        return None, bytes(view)
+    shaped = decode_shape(view)
+    return (None, None) if shaped is None else (shaped, bytes(view[: hdr.SIZE]))

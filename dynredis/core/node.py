@@ -103,7 +103,7 @@ from .clock import VV, Clock
 from .collcoord import CollCoordinator
 from .collstore import CollectionStore
 from .config import Config, Stats
-from .engine import Engine
+from .engine import Engine, Pinned
 from .forward import Forwarder
 from .handoff import Handoff
 from .hlc import HLC
@@ -116,6 +116,7 @@ from .reads import Reads
 from .reaper import Reaper
 from .replica import Replica
 from .ring import Ring
+from .shape import Unread
 from .transfers import Transfers
 from .watches import Watches
 from .writes import Writes
@@ -193,9 +194,20 @@ class Node:
 
     # --- requests (the Redis face's entry points) ------------------------------------
 
-    def get(self, key: bytes, cb: Callback, r: int | None = None) -> None:
-        """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
-        self.reads.get(key, cb, r)
+    def get(self, key: bytes, cb: Callback, r: int | None = None, whole: bool = True) -> None:
+        """Quorum read of `key`; `cb((err, merged object or None))` after R answers
+        (`whole` False: its large values may be left unread, reads.Reads.get)."""
+        self.reads.get(key, cb, r, whole)
+
+    def stored_range(self, key: bytes, value: Unread, start: int, end: int) -> bytes | None:
+        """Bytes [start, end) of a large value a read left unread (shape.py), read in
+        place; None if the key holds another object now (read it whole)."""
+        return self.local.read_range(self.ring.partition_of(key), key, value, start, end)
+
+    def pin_value(self, key: bytes, value: Unread) -> tuple[Any, Pinned] | None:
+        """A large value a read left unread, viewed in place while the Pinned given
+        with it is alive (LocalStore.pin); None if that cannot be (read it whole)."""
+        return self.local.pin(self.ring.partition_of(key), key, value)
 
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Callback, w: int | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import header as hdr
 from . import messages as m
 from . import obj as objmod
+from . import shape
 from .clock import Clock
 from .inflight import overdue_sized
 from .quorum import GetCore, Result, unreachable
@@ -29,7 +30,8 @@ Callback = Callable[[Result], Any]
 class GetOp(GetCore):
     """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
-    __slots__ = ("reqid", "key", "p", "cb", "deadline", "extra", "local", "targets")
+    __slots__ = ("reqid", "key", "p", "cb", "deadline", "extra", "local", "targets",
+                 "partial")
 
     def __init__(self, n: int, r: int, nval: int, key: bytes, p: int, cb: Callback,
                  local: tuple[bytes, Clock] | None,
@@ -43,6 +45,9 @@ class GetOp(GetCore):
         self.deadline = 0
         self.extra = 0  # ms a large value adds to the deadline (inflight.overdue_sized)
         self.local = local
+        # Our own answer is a large object's header, its values left unread (a read
+        # that needs no value: Reads.get(whole=False)); read whole if answers differ.
+        self.partial = False
 
 
 class Reads:
@@ -58,8 +63,13 @@ class Reads:
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.GET_ANSWERS: self.on_answers}
 
-    def get(self, key: bytes, cb: Callback, r: int | None = None) -> None:
-        """Quorum read of `key`; `cb((err, merged object or None))` after R answers."""
+    def get(self, key: bytes, cb: Callback, r: int | None = None, whole: bool = True) -> None:
+        """Quorum read of `key`; `cb((err, merged object or None))` after R answers.
+
+        With `whole` False the caller needs no large value (DEL, EXISTS, TTL ...): while
+        the replicas hold what we hold, our copy's large values stay unread (obj.Unread
+        in the object given to `cb`), named by its header; an answer that differs
+        makes us read it whole (`_read_whole`) before it is merged or repaired."""
         node = self.node
         membership = self.membership
         p = membership.ring.partition_of(key)
@@ -76,16 +86,19 @@ class Reads:
             self.stats.noquorum += 1
             node.done.append((cb, refused))
             return
-        clock, enc = self.local.get(p, key)
+        clock, enc = self.local.get(p, key) if whole else self.local.get_shape(p, key)
         op = GetOp(len(targets), r, n, key, p, cb,
                    (enc, clock) if enc is not None and clock is not None else None, targets)
+        if not whole and enc is not None and len(enc) == hdr.SIZE and hdr.is_headed(enc):
+            op.partial = True
         op.add(self.name, enc)
         if route.others:
             op.reqid = reqid = node.next_reqid()
             op.deadline = node.now + self.cfg.timeout_ms
             if enc is not None:
                 # node.allowance, inline: the answers are about as large as ours
-                op.extra = len(enc) * self.cfg.ms_per_mb >> 20
+                size = shape.unread_size(clock) if op.partial else len(enc)  # type: ignore[arg-type]
+                op.extra = size * self.cfg.ms_per_mb >> 20
             self.pending[reqid] = op
             # A large copy is named by its digest: a replica holding the same answers
             # True instead of sending it back (a GET of a 100 MB value in step on every
@@ -104,8 +117,23 @@ class Reads:
                 enc = items[i + 1]
                 if enc is True:  # the same as our own copy (replica.on_get)
                     enc = op.answers.get(self.name)
+                elif op.partial:
+                    self._read_whole(op)
                 op.add(src, enc)
                 self.progress(op)
+
+    def _read_whole(self, op: GetOp) -> None:
+        """A replica answered other than our header: our copy whole, in place of it
+        (also where replicas answered that they hold the same). If our copy changed
+        since, the new one covers what we held (a replica's writes build on it), so it
+        stands for it in those answers too."""
+        op.partial = False
+        named = op.answers.get(self.name)
+        clock, enc = self.local.get(op.p, op.key)
+        for src, answer in list(op.answers.items()):
+            if answer is named:
+                op.answers[src] = enc
+        op.local = (enc, clock) if enc is not None and clock is not None else None
 
     def fail(self, reqid: int, peer: str) -> bool:
         """`peer` will not answer read `reqid` (it refused, or its link is gone)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import clock as dvv
-from . import counter
+from . import counter, shape
 from . import messages as m
 from . import obj as objmod
 from .clock import VV, Clock
@@ -117,6 +117,8 @@ class Writes:
         context that would leave more than obj.SIBLING_MAX siblings is refused
         (TOO_MANY_SIBLINGS).
         """
+        if type(data) is not bytes and data is not None and type(data) is shape.Unread:
+            raise ValueError("a value left unread (shape.Unread) cannot be written")
         membership = self.membership
         p = membership.ring.partition_of(key)
         route = membership.route(p)
@@ -134,7 +136,12 @@ class Writes:
         if not self.quorum_up(route, w, cb):
             return
         # A plain SET or DEL supersedes all the key holds: its clock is enough.
-        local, lenc = self.local.get_clock(p, key) if ctx is None else self.local.get(p, key)
+        if ctx is None:
+            local, lenc = self.local.get_clock(p, key)
+        else:
+            # A write with a context (DEL, EXPIRE ...) keeps only what the context does
+            # not cover: a large value it covers is never read (a DEL of 100 MB).
+            local, lenc = self.local.get_shape(p, key)
         ts = self.timestamp(local)
         actor = self.actor_for(local)
         if ctx:
@@ -143,6 +150,10 @@ class Writes:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
+            if local is not None and shape.holds_unread(new):  # keeps a large value
+                local, lenc = self.local.get(p, key)
+                new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local,
+                                 actor)
             if objmod.too_many_siblings(new, local):
                 # Refused rather than acknowledged and trimmed: every value a client
                 # was told is written stays until a write whose context covers it.

@@ -35,6 +35,7 @@ from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
+from .streamed import STREAM_TURN, StoredReply
 from .subscriptions import SubState
 
 if TYPE_CHECKING:
@@ -72,12 +73,13 @@ BLOCK_TIMER_MAX_S = 86_400.0
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data", "stat")
+    __slots__ = ("conn", "data", "stat", "stream")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
         self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
+        self.stream: StoredReply | None = None  # a reply sent from the store (send_stored)
 
     def set(self, reply: bytes) -> None:
         if self.data is not None:
@@ -199,6 +201,9 @@ class ClientConnection(asyncio.Protocol):
         # input was read, and its sampled requests whose replies are not written yet.
         self.read_ns = 0
         self.traced: Any = None
+        # The reply being sent from the store (send_stored): the head of `waiting`.
+        self.streaming: StoredReply | None = None
+        self.stream_scheduled = False
 
     # --- attributes commands read ----------------------------------------------------
 
@@ -431,6 +436,7 @@ class ClientConnection(asyncio.Protocol):
         if self.watch is not None:
             server.watchers.remove(self.watch)
             self.watch = None
+        self._end_stream()
         self.parser.clear()
         self._account_input_quietly()
         if self.blocked is not None:
@@ -444,6 +450,8 @@ class ClientConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_blocked = False
+        if self.streaming is not None:
+            self._schedule_stream()
         self._schedule_resume()
 
     def data_received(self, data: bytes) -> None:
@@ -526,6 +534,7 @@ class ClientConnection(asyncio.Protocol):
         self._account_input_quietly()
         self.waiting.clear()
         self.out.clear()
+        self._end_stream()
         if self.subscribed:
             self.server.pubsub.subs.drop(self)
         if self.transport is not None:
@@ -939,7 +948,8 @@ class ClientConnection(asyncio.Protocol):
         True if a reply was given up on."""
         waiting = self.waiting
         head = waiting[0] if waiting else None
-        if head is None or head.data is not None or type(head) is BlockingSlot:
+        if head is None or head.data is not None or type(head) is BlockingSlot \
+                or head.stream is not None:  # (sent as fast as the client reads it)
             self.watched = None
             return False
         if self.watched is None or self.watched[0] is not head:
@@ -967,6 +977,12 @@ class ClientConnection(asyncio.Protocol):
                 self.server.callstats.error(data)
             self._charge_reply(len(data))
             out.append(data)
+        if waiting and self.streaming is None:
+            stream = waiting[0].stream
+            if stream is not None:  # its turn: its start goes with the replies before it
+                self.streaming = stream
+                self._charge_reply(stream.size())
+                out.append(stream.before)
         if out:
             self.server.mark_dirty(self)
         if self.paused:
@@ -991,8 +1007,79 @@ class ClientConnection(asyncio.Protocol):
             limit = self.server.limits.output["pubsub" if self.subscribed else "normal"]
             if not limit.none and self._over_output_limit(limit, t.get_write_buffer_size()):
                 return
+        if self.streaming is not None:
+            self._stream(t)
         if self.closing and not self.waiting:
             t.close()
+
+    # --- replies sent from the store (server/streamed.py) ------------------------------
+
+    def send_stored(self, slot: Any, key: bytes, value: Any, before: bytes,
+                    after: bytes) -> bool:
+        """Fill `slot` with `before`, a large value a read left in the store
+        (core/shape.py Unread) and `after`, the value written a slice at a time over the
+        next loop turns. False if that cannot be (a stand-in's slot: EXEC, scripts; too
+        many values pinned; the key holds another object now): the caller reads the
+        value whole."""
+        if type(slot) is not ReplySlot or slot.conn is not self or slot.data is not None \
+                or self.transport is None or self.closing:
+            return False
+        pinned = self.node.pin_value(key, value)
+        if pinned is None:
+            return False
+        view, pin = pinned
+        if slot.stat is DROP:  # CLIENT REPLY OFF / SKIP
+            pin.release()
+            slot.set(b"")
+            return True
+        slot.stream = StoredReply(before, view, after, pin)
+        self.slot_filled()
+        return True
+
+    def _stream(self, t: asyncio.Transport) -> None:
+        """Write the next slices of the reply being streamed (STREAM_TURN bytes at most,
+        and none while the transport is over its high-water mark), its end once it is
+        all written."""
+        stream = self.streaming
+        assert stream is not None
+        budget = STREAM_TURN
+        if not stream.pin.alive():  # the store closed under it (the node stops)
+            self._end_stream()
+            self.drop()
+            return
+        while budget > 0 and not self.write_blocked:
+            chunk = stream.next_slice()
+            if chunk is None:
+                break
+            self.server.net_output += len(chunk)
+            t.write(chunk)
+            budget -= len(chunk)
+        if stream.done():
+            slot = self.waiting[0]
+            self._end_stream()
+            slot.stream = None
+            slot.data = stream.after
+            self.slot_filled()  # its end, and the replies after it
+        elif not self.write_blocked:
+            self._schedule_stream()
+
+    def _schedule_stream(self) -> None:
+        if not self.stream_scheduled and self.server.loop is not None:
+            self.stream_scheduled = True
+            self.server.loop.call_soon(self._stream_turn)
+
+    def _stream_turn(self) -> None:
+        self.stream_scheduled = False
+        t = self.transport
+        if t is not None and self.streaming is not None and not self.write_blocked:
+            self._stream(t)
+
+    def _end_stream(self) -> None:
+        """Let go of the stored value being streamed (sent, or the client is gone)."""
+        stream = self.streaming
+        if stream is not None:
+            self.streaming = None
+            stream.release()
 
     def _over_output_limit(self, limit: Any, used: int) -> bool:
         """Close the client if its unsent output passed client-output-buffer-limit."""

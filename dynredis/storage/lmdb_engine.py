@@ -66,6 +66,21 @@ _MAX_PARTITION = 0xFFFF
 _LMDB_KEY_LIMIT = 511
 # Values from this size make a commit write behind the loop (see the module docstring).
 BIG_VALUE = 1 << 20
+# Values pinned at a time (LMDB's reader slots: 126 by default, one a pin).
+MAX_PINS = 32
+
+
+class _Held:
+    """A staged value pinned by holding it (bytes never change)."""
+
+    def __init__(self, view: bytes) -> None:
+        self.view = view
+
+    def release(self) -> None:
+        return None
+
+    def alive(self) -> bool:
+        return True
 
 
 def _long_key(packed: bytes) -> bytes:
@@ -92,6 +107,30 @@ def _split_record(record: bytes) -> tuple[bytes, bytes]:
     """(real key, value) of a ``long`` record."""
     n = _len.unpack_from(record)[0]
     return record[4 : 4 + n], record[4 + n :]
+
+
+class _Pin:
+    """A value viewed in the read transaction `LmdbEngine.pin` holds for it, ended once
+    by `release` (or by the environment's close, which ends every transaction)."""
+
+    def __init__(self, engine: LmdbEngine, txn: Any, view: Any) -> None:
+        self.engine = engine
+        self.txn: Any = txn
+        self.view: Any = view
+
+    def release(self) -> None:
+        txn = self.txn
+        if txn is None:
+            return
+        self.txn = None
+        self.view = None
+        engine = self.engine
+        engine.pins.discard(self)
+        if not engine.closed():
+            txn.abort()
+
+    def alive(self) -> bool:
+        return self.txn is not None and not self.engine.closed()
 
 
 class LmdbEngine:
@@ -146,6 +185,7 @@ class LmdbEngine:
         # is consulted first). Beginning a transaction per get costs more than the get.
         self._rtxn = self._env.begin(db=self._data)
         self._vtxn = self._env.begin(db=self._data, buffers=True)  # `read`'s, in place
+        self.pins: set[_Pin] = set()  # values `pin` holds (a read transaction each)
 
     # ------------------------------------------------------------------ reads
 
@@ -191,6 +231,31 @@ class LmdbEngine:
             return None if value is None else reader(value)
         view = self._vtxn.get(packed)
         return None if view is None else reader(view)
+
+    def pin(self, partition: int, key: bytes) -> _Pin | _Held | None:
+        """The value as a buffer valid until the release is called: a staged one
+        itself, a committed one in place, in a read transaction of its own (LMDB keeps
+        the pages it reads meanwhile). At most MAX_PINS at a time (each takes one of
+        LMDB's reader slots): None beyond."""
+        packed = _pack(partition) + key
+        stage = self._stage
+        if stage:
+            value = stage.get(packed, _MISSING)
+            if value is not _MISSING:
+                return None if value is None else _Held(value)  # type: ignore[arg-type]
+        if len(key) > self.max_key_size:
+            long_value = self._get_long(packed, key)
+            return None if long_value is None else _Held(long_value)
+        if len(self.pins) >= MAX_PINS or self._closed:
+            return None
+        txn = self._env.begin(db=self._data, buffers=True)
+        view = txn.get(packed)
+        if view is None:
+            txn.abort()
+            return None
+        pin = _Pin(self, txn, view)
+        self.pins.add(pin)
+        return pin
 
     def _renew_reader(self) -> None:
         self._rtxn.abort()
@@ -536,6 +601,9 @@ class LmdbEngine:
 
     # --------------------------------------------------------------- metadata
 
+    def closed(self) -> bool:
+        return self._closed
+
     def meta_get(self, name: str) -> bytes | None:
         with self._env.begin(db=self._meta) as txn:
             return txn.get(name.encode())
@@ -556,6 +624,8 @@ class LmdbEngine:
             self.commit(True)  # waits for a background sync before its own
         finally:
             self._join_syncer()
+            for pin in list(self.pins):
+                pin.release()  # (a reply streaming from it sees that: Pinned.alive)
             self._closed = True
             self._rtxn.abort()
             self._vtxn.abort()

@@ -9,6 +9,21 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 
+class Held:
+    """A value pinned by holding it (bytes never change): Engine.pin's answer."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+
+    def release(self) -> None:
+        return None
+
+    def alive(self) -> bool:
+        return True
+
+
 class MemoryEngine:
     """A dict of dicts, one per partition; writes are applied at once."""
 
@@ -33,6 +48,11 @@ class MemoryEngine:
         part = self._parts.get(partition)
         value = None if part is None else part.get(key)
         return None if value is None else reader(value)
+
+    def pin(self, partition: int, key: bytes) -> Held | None:
+        """The value itself (bytes never change)."""
+        value = self.get(partition, key)
+        return None if value is None else Held(value)
 
     def staged(self, partition: int, key: bytes) -> bool:
         return False  # nothing to commit: a memory engine is as durable as it gets

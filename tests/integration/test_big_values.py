@@ -13,7 +13,9 @@ down.
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -170,3 +172,147 @@ def test_the_object_cache_is_bounded_by_bytes(cluster_factory: ClusterFactory) -
     assert c.config_get("object-cache-max-memory") == {"object-cache-max-memory": "8388608"}
     assert int(raw_info(cluster, 0, "dynamo")["object_cache_bytes"]) <= 8 << 20
     c.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
+        big_cluster: Cluster, protocol: int) -> None:
+    """EXISTS, STRLEN, TYPE, TTL, EXPIRE, PERSIST, GETRANGE, GETCTX and GET of a large
+    value through every node, in RESP2 and RESP3 (some of them now read only its header
+    and clock); then UNLINK, and every node reads nil. The object caches keep less than
+    the value, so it is read from the store, as a 100 MB one is."""
+    value = os.urandom(1 << 20) * 8
+    key = f"fewbytes:{protocol}"
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120,
+                                  protocol=protocol) for j in range(big_cluster.nodes)]
+    for c in clients:
+        assert c.config_set("object-cache-max-memory", "1mb") is True
+    try:
+        assert clients[0].set(key, value) is True
+        for c in clients:
+            assert c.exists(key) == 1
+            assert c.strlen(key) == len(value)
+            assert c.type(key) in (b"string", "string")
+            assert c.ttl(key) == -1
+            assert c.getrange(key, 0, 10) == value[:11]
+            assert c.get(key) == value
+            ctx, sibs = c.execute_command("GETCTX", key)
+            assert list(sibs) == [value]
+        assert clients[1].expire(key, 100) is True
+        for c in clients:
+            assert 0 < c.ttl(key) <= 100
+        assert clients[2].persist(key) is True
+        assert clients[0].ttl(key) == -1
+        assert clients[0].get(key) == value
+        assert clients[1].unlink(key) == 1
+        for c in clients:
+            assert c.get(key) is None
+            assert c.exists(key) == 0
+            assert c.strlen(key) == 0
+            assert c.ttl(key) == -2
+        assert clients[0].set(key, value) is True
+        assert clients[2].delete(key) == 1
+        assert [c.get(key) for c in clients] == [None] * big_cluster.nodes
+    finally:
+        for c in clients:
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_replies_around_a_large_get_keep_their_order(big_cluster: Cluster,
+                                                     protocol: int) -> None:
+    """A GET of a large value is sent from the store a slice at a time: the replies
+    pipelined before and after it come in order, byte-exact, and a client that stops
+    reading halfway gets the rest when it reads on."""
+    value = os.urandom(1 << 20) * 12
+    key = f"ordered:{protocol}"
+    c = big_cluster.client(0, decode_responses=False, socket_timeout=120, protocol=protocol)
+    for j in range(big_cluster.nodes):
+        big_cluster.client(j).config_set("object-cache-max-memory", "1mb")
+    try:
+        assert c.set(key, value) is True
+        pipe = c.pipeline(transaction=False)
+        pipe.set("small:before", "b")
+        pipe.get(key)
+        pipe.ping()
+        pipe.get(key)
+        pipe.getrange(key, len(value) - 3, -1)
+        pipe.get("small:before")
+        assert pipe.execute() == [True, value, True, value, value[-3:], b"b"]
+        raw = raw_socket(big_cluster, 0)
+        try:
+            raw.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n"
+                        % (len(key), key.encode()))
+            head = raw.recv(64)
+            time.sleep(1.0)  # the node meanwhile: its transport over its high mark
+            want = b"$%d\r\n" % len(value) + value + b"\r\n+PONG\r\n"
+            got = bytearray(head)
+            while len(got) < len(want):
+                chunk = raw.recv(1 << 20)
+                assert chunk
+                got += chunk
+            assert bytes(got) == want
+        finally:
+            raw.close()
+    finally:
+        for j in range(big_cluster.nodes):
+            big_cluster.client(j).config_set("object-cache-max-memory", "64mb")
+        c.close()
+
+
+def raw_socket(cluster: Cluster, j: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", cluster.ports[j]), timeout=60)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    return s
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_ranges_and_siblings_of_large_values_read_as_before(big_cluster: Cluster,
+                                                            protocol: int) -> None:
+    """GETRANGE's quirks over a large value (read in place), and GETCTX and GET of a key
+    whose siblings are large values (one sent from the store, or several read whole);
+    DELCTX with the context read removes them all everywhere."""
+    value = os.urandom(1 << 20) * 4
+    other = os.urandom(1 << 20) * 3
+    key = f"sibs:{protocol}"
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120,
+                                  protocol=protocol) for j in range(big_cluster.nodes)]
+    for c in clients:
+        c.config_set("object-cache-max-memory", "1mb")
+    try:
+        c = clients[0]
+        assert c.set(key, value) is True
+        for lo, hi in [(-3, -1), (5, 2), (-5, -10), (len(value) - 2, len(value) + 9),
+                       (0, -1), (-len(value) - 7, 3), (len(value), len(value) + 1)]:
+            want = getrange(value, lo, hi)
+            assert [x.getrange(key, lo, hi) for x in clients] == [want] * len(clients)
+        ctx, sibs = c.execute_command("GETCTX", key)
+        assert c.execute_command("SETCTX", key, ctx, b"small") == b"OK"  # covers it
+        assert c.execute_command("SETCTX", key, ctx, other) == b"OK"  # concurrent
+        for x in clients:
+            ctx, sibs = x.execute_command("GETCTX", key)
+            assert sorted(sibs) == sorted([b"small", other])
+            assert x.get(key) in (b"small", other)
+        assert c.execute_command("SETCTX", key, ctx, value) == b"OK"
+        assert c.execute_command("SETCTX", key, b"", other) == b"OK"  # two large ones
+        for x in clients:
+            ctx, sibs = x.execute_command("GETCTX", key)
+            assert sorted(sibs) == sorted([value, other])
+            assert x.strlen(key) in (len(value), len(other))
+        assert clients[1].execute_command("DELCTX", key, ctx) in (1, b"OK", True)
+        assert [x.get(key) for x in clients] == [None] * len(clients)
+    finally:
+        for c in clients:
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
+
+
+def getrange(data: bytes, start: int, end: int) -> bytes:
+    """Redis' GETRANGE (the server's own copy of the arithmetic is what is tested)."""
+    n = len(data)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    start, end = max(start + n if start < 0 else start, 0), max(end + n if end < 0 else end, 0)
+    end = min(end, n - 1)
+    return b"" if start > end or n == 0 else data[start:end + 1]

@@ -169,6 +169,9 @@ class SimEngine:
     def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
         return self.base.read(partition, key, reader)
 
+    def pin(self, partition: int, key: bytes) -> Any:
+        return self.base.pin(partition, key)
+
     def staged(self, partition: int, key: bytes) -> bool:
         """True while a write to the key is not committed (a crash would undo it)."""
         return (partition, key) in self.undo

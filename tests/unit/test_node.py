@@ -9,6 +9,7 @@ from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config
+from dynredis.core.shape import Unread
 from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
 
@@ -943,3 +944,94 @@ def test_an_overwrite_named_by_an_earlier_build_still_lands_on_every_replica() -
         want = coord.local.get_enc(p, b"k")
         for replica in (b, c):
             assert sim.sn[replica].node.local.get_enc(p, b"k") == want
+
+
+def _read_heads(sim: SimCluster, via: str, key: bytes):
+    """A quorum read that needs no large value (DEL's, EXISTS', TTL's: whole=False)."""
+    box: list = []
+    assert sim.on_node(via, lambda n: n.get(key, box.append, None, False), catch=False)
+    while not box:
+        sim.run(5)
+    return box[0]
+
+
+def _spy_whole_reads(sim: SimCluster, key: bytes) -> list[str]:
+    """The nodes that read `key`'s stored value whole from then on (engine.get)."""
+    whole: list[str] = []
+    for name in sim.names:
+        engine = sim.sn[name].node.local.engine
+
+        def get(p: int, k: bytes, get=engine.get, name=name) -> bytes | None:
+            if k == key:
+                whole.append(name)
+            return get(p, k)
+
+        engine.get = get
+    return whole
+
+
+def test_a_delete_of_a_large_value_reads_no_value_anywhere() -> None:
+    """DEL reads the key to count it, then writes a tombstone with the context it read:
+    the coordinator copied a 100 MB value out and decoded it twice (a 0.5-0.7 s stall).
+    Its read and its write now see the value's presence and length only; every node
+    then reads nil."""
+    sim = SimCluster(3, seed=4)
+    a, b, c = sim.names
+    big = os.urandom(300_000)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
+    assert sim.put(a, b"big", big)[0] is None
+    sim.run(100)
+    whole = _spy_whole_reads(sim, b"big")
+    err, obj = _read_heads(sim, a, b"big")
+    assert err is None
+    sib = objmod.read_value(obj, 0)
+    assert type(sib[2]) is Unread and sib[2].size == len(big)
+    assert sim.put(a, b"big", None, ctx=dvv.join(obj))[0] is None
+    sim.run(100)
+    assert whole == []
+    for via in sim.names:
+        assert value(sim.get(via, b"big")) is None
+    assert _read_heads(sim, b, b"big") == (None, _read_heads(sim, c, b"big")[1])
+
+
+def test_a_delete_keeps_a_large_sibling_its_context_did_not_see() -> None:
+    """A write with a context keeps what the context does not cover: a large sibling
+    written concurrently is then read whole and kept, byte-exact."""
+    sim = SimCluster(3, seed=5)
+    a, b, _ = sim.names
+    first, other = os.urandom(200_000), os.urandom(250_000)
+    assert sim.put(a, b"k", first)[0] is None
+    sim.run(100)
+    err, seen = _read_heads(sim, a, b"k")
+    assert err is None
+    assert sim.put(b, b"k", other, ctx=())[0] is None  # concurrent: a sibling
+    sim.run(100)
+    assert sim.put(a, b"k", None, ctx=dvv.join(seen))[0] is None  # DEL of what it saw
+    sim.run(100)
+    for via in sim.names:
+        assert live(sim.get(via, b"k")) == [other]
+
+
+def test_a_read_needing_no_value_reads_it_whole_when_a_replica_differs_and_repairs() -> None:
+    """Replicas that hold the coordinator's large copy answer by its digest; one that
+    answers another copy makes the coordinator read its own whole, merge, answer and
+    repair the stale replica, as a GET does."""
+    sim = SimCluster(3, seed=22, config=Config(q=16, w=2, r=3))
+    a, b, c = sim.names
+    old, new = os.urandom(100_000), os.urandom(120_000)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
+    assert sim.put(a, b"k", old)[0] is None
+    sim.run(200)
+    sim.partition(a, c)
+    assert sim.put(a, b"k", new)[0] is None
+    sim.heal()
+    err, obj = _read_heads(sim, a, b"k")
+    assert err is None
+    assert live((None, obj)) == [new]  # read whole: c's answer differed
+    sim.run(500)
+    assert sim.stored(c, b"k") == sim.stored(a, b"k")
+    err, obj = _read_heads(sim, a, b"k")
+    sib = objmod.read_value(obj, 0)
+    assert type(sib[2]) is Unread and sib[2].size == len(new)

@@ -1260,3 +1260,43 @@ def test_a_writes_read_of_what_it_supersedes_gets_the_clock_in_place(lmdb_path, 
         assert store.get_clock(3, b"none") == (None, None)
     finally:
         eng.close()
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_pinned_value_stays_readable_through_later_writes_until_released(engine, committed):
+    """A reply sent from the store a slice at a time (GET of a large value) pins it: a
+    SET, a DEL or a wipe of the key meanwhile never changes what it reads."""
+    old = os.urandom(300_000)
+    engine.put(3, b"k", old)
+    maybe_commit(engine, committed)
+    pinned = engine.pin(3, b"k")
+    assert pinned is not None and pinned.alive()
+    engine.put(3, b"k", b"new")
+    engine.commit(False)
+    engine.delete(3, b"k")
+    engine.commit(False)
+    engine.wipe()
+    assert bytes(pinned.view) == old
+    pinned.release()
+    pinned.release()  # once is enough
+    assert engine.pin(3, b"k") is None
+    assert engine.get(3, b"k") is None
+
+
+def test_pins_are_bounded_and_end_with_the_environment(lmdb_path):
+    """Each LMDB pin holds a read transaction (one of LMDB's reader slots): past
+    MAX_PINS the engine declines (the reply copies the value instead); closing the
+    environment ends every pin, and a reply still streaming sees it."""
+    from dynredis.storage.lmdb_engine import MAX_PINS
+
+    e = LmdbEngine(lmdb_path)
+    e.put(1, b"k", b"v" * 100_000)
+    e.commit(True)
+    pins = [e.pin(1, b"k") for _ in range(MAX_PINS)]
+    assert all(p is not None for p in pins)
+    assert e.pin(1, b"k") is None
+    pins[0].release()
+    again = e.pin(1, b"k")
+    assert again is not None
+    e.close()
+    assert not again.alive() and not pins[1].alive()
