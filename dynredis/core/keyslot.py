@@ -5,8 +5,9 @@ we do and can route each key straight to one of its replicas.
 """
 
 from binascii import crc_hqx
+from typing import Final
 
-SLOTS = 16384
+SLOTS: Final = 16384
 
 
 def hash_tag(key: bytes) -> bytes:

@@ -16,7 +16,7 @@ it: the functions below that take encoded bytes read that instead.
 from __future__ import annotations
 
 from hashlib import blake2b
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 import msgspec
@@ -44,11 +44,12 @@ SIBLING_MAX = 100
 # Encoding with msgspec: the same bytes as msgpack's Packer(use_bin_type=True) for every
 # value we store or send (property-tested in tests/unit/test_obj.py, so versions written
 # before compare equal), in 2-3x less time. Decoding stays msgpack's: it gives tuples.
-pack = msgspec.msgpack.Encoder().encode
+pack: Final = msgspec.msgpack.Encoder().encode
+_unpackb: Final = msgpack.unpackb
 
 
 # A sibling value this large is encoded as a piece of its own (core/pieces.py).
-LARGE_VALUE = 64 << 10
+LARGE_VALUE: Final = 64 << 10
 
 
 def encode(obj: Any) -> bytes:
@@ -104,9 +105,9 @@ def _large_sibling(sibs: tuple[Any, ...]) -> bool:
 def decode(data: bytes) -> Clock:
     """An object from `encode`'s bytes (tuples throughout)."""
     if data[0] == hdr.MAGIC:
-        entries, anon = msgpack.unpackb(memoryview(data)[hdr.SIZE:], use_list=False)
+        entries, anon = _unpackb(memoryview(data)[hdr.SIZE:], use_list=False)
     else:
-        entries, anon = msgpack.unpackb(data, use_list=False)
+        entries, anon = _unpackb(data, use_list=False)
     return (entries, anon)
 
 

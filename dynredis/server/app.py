@@ -18,7 +18,7 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
@@ -69,7 +69,7 @@ _wall_clock = time.time
 # replicas (or the coordinator) busy while the rest is parsed, instead of the
 # processes taking turns. Below it one write per peer per turn: 50 clients at -P 1
 # queue at most 100 messages a turn, and splitting those cost 10% of GET throughput.
-PEER_SEND_AT = 256
+PEER_SEND_AT: Final = 256
 # A client's commands run for at most this long in one go (ms) before the node serves
 # the others and comes back to it: one read of many slow commands does not freeze it.
 TURN_MS = 10

@@ -52,13 +52,13 @@ _perf_ns: Final = time.perf_counter_ns
 # them, as the client's recent commands go: 1000 pipelined GETs of a 1 MB value once
 # started together, and asked the replicas for 2 GB at once). A new client starts at
 # FIRST_WINDOW, before its sizes are known.
-MAX_IN_FLIGHT = 1024
+MAX_IN_FLIGHT: Final = 1024
 ERR_LOADING = resp.error("LOADING dynredis is linking to its peers")
-IN_FLIGHT_BYTES = 16 << 20
-FIRST_WINDOW = 64
-SMALL_COMMAND = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
+IN_FLIGHT_BYTES: Final = 16 << 20
+FIRST_WINDOW: Final = 64
+SMALL_COMMAND: Final = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIGHT of them
 # A request this large whose reading took a whole turn runs in the next turn.
-LARGE_REQUEST = 1 << 20
+LARGE_REQUEST: Final = 1 << 20
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
@@ -111,7 +111,7 @@ class WriteReply(ReplySlot):
         self.set(ok_or_error(result))
 
 
-DROP = object()  # a ReplySlot's `stat` when CLIENT REPLY OFF/SKIP drops its reply
+DROP: Final = object()  # a ReplySlot's `stat` when CLIENT REPLY OFF/SKIP drops its reply
 
 
 class BlockingSlot(ReplySlot):

@@ -22,7 +22,8 @@ from ..core.pieces import pieces
 
 # msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
 # msgpack decodes, into tuples.
-_pack = msgspec.msgpack.Encoder().encode
+_pack: Final = msgspec.msgpack.Encoder().encode
+_unpackb: Final = msgpack.unpackb
 
 
 BULK_FROM: Final = 256 << 10  # batches this big or bigger go in parts, behind small frames
@@ -76,7 +77,7 @@ def part_head(size: int, more: bool) -> bytes:
 
 
 def unframe(body: bytes | bytearray) -> tuple:
-    return msgpack.unpackb(body, use_list=False)
+    return _unpackb(body, use_list=False)
 
 
 # The version of the peer messages (their kinds and fields). A node links only with
