@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from . import header as hdr
 from . import obj as objmod
@@ -97,7 +97,7 @@ class LocalStore:
         enc = self.cache.get(key)
         if enc is not None:
             return objmod.decode(enc), enc
-        got = self.engine.read(p, key, _clock_and_name)
+        got = self.engine.read(p, key, _CLOCK_AND_NAME)
         if got is None:
             return None, None
         if got[0] is None:  # anonymous siblings, which an overwrite keeps: all of it
@@ -203,3 +203,7 @@ def _clock_and_name(view: Any) -> tuple[Clock | None, bytes]:
         enc = bytes(view)
         return objmod.decode(enc), enc
     return objmod.decode_clock(view), bytes(view[: hdr.SIZE])
+
+
+# (Final: get_clock passes it from a C global, not by a lookup in the module's dict.)
+_CLOCK_AND_NAME: Final = _clock_and_name

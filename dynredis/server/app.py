@@ -159,6 +159,10 @@ def _callback_failed(exc: Exception) -> None:
     log.error("completion callback failed", exc_info=exc)
 
 
+# (Final: every event's pump passes it from a C global, not by a lookup in the module's dict.)
+_CALLBACK_FAILED: Final = _callback_failed
+
+
 def _tune_gc() -> None:
     """Keep the cyclic garbage collector off the request path.
 
@@ -325,7 +329,7 @@ class NodeServer:
         if self.stopped:
             return
         node = self.node
-        driver.settle(node, _callback_failed)
+        driver.settle(node, _CALLBACK_FAILED)
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)  # type: ignore[union-attr]
