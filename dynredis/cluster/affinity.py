@@ -18,18 +18,18 @@ proto, r, w, db, done)` to execute a handed-over command, and calls `tick()`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ..commands.databases import storage_key
 from ..commands.table import parse_int
 from ..core import messages as m
 
 # Commands routed by their key (args[1]); SET only with options (plain SET is blind).
-KEYED = frozenset({"setnx", "getset", "getdel", "getex", "append", "setrange", "expire",
+KEYED: Final = frozenset({"setnx", "getset", "getdel", "getex", "append", "setrange", "expire",
                    "pexpire", "expireat", "pexpireat", "persist", "setbit", "bitfield",
                    "incrbyfloat", "pfadd"})
-SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
-ROUTED = KEYED | SCRIPTS | {"set", "del", "unlink"}
+SCRIPTS: Final = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+ROUTED: Final = KEYED | SCRIPTS | {"set", "del", "unlink"}
 WAIT_MS = 60_000  # a command that the target never answers (a script may run long)
 
 

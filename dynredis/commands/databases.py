@@ -21,23 +21,24 @@ and never need to know.
 from __future__ import annotations
 
 from functools import cache
+from typing import Final
 
 from .metadata import redis_record
 from .table import Command, parse_int
 
 DATABASES = 16
-MARK = b"\xfe\xffdb"
-_LEN = len(MARK)
+MARK: Final = b"\xfe\xffdb"
+_LEN: Final = len(MARK)
 _ESCAPED = MARK + b"\x00"
-_PREFIX = tuple(MARK + bytes([n]) for n in range(DATABASES))
+_PREFIX: Final = tuple(MARK + bytes([n]) for n in range(DATABASES))
 
 ERR_DB_RANGE = "ERR DB index is out of range"
 
 # Commands whose keys a script sees as the client named them: the script's own calls are
 # mapped (scripting/calls.py), its gates and routing use `storage_key`.
-SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+SCRIPTS: Final = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 # Commands with more than keys to map: SORT's patterns, COPY's DB option.
-_SPECIAL = frozenset({"sort", "sort_ro", "copy"})
+_SPECIAL: Final = frozenset({"sort", "sort_ro", "copy"})
 
 
 def storage_key(db: int, key: bytes) -> bytes:
@@ -113,7 +114,7 @@ def _specs(name: str) -> tuple | None:
     return tuple(out)
 
 
-_ONE_KEY: dict[str, int] = {}
+_ONE_KEY: Final[dict[str, int]] = {}
 
 
 def _one_key(cmd: Command) -> int:

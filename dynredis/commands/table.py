@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..resp import encode as resp
 
@@ -45,7 +45,7 @@ class Command:
         return nargs == a if a > 0 else nargs >= -a
 
 
-TABLE: dict[bytes, Command] = {}
+TABLE: Final[dict[bytes, Command]] = {}
 
 
 def command(

@@ -5,7 +5,9 @@ past any timestamp the node has seen from a peer, so a write that causally follo
 another always carries a larger timestamp even under clock skew.
 """
 
-LOGICAL_BITS = 16
+from typing import Final
+
+LOGICAL_BITS: Final = 16
 
 
 class HLC:

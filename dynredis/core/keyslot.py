@@ -5,8 +5,10 @@ we do and can route each key straight to one of its replicas.
 """
 
 from binascii import crc_hqx
+from typing import Final
 
-SLOTS = 16384
+SLOTS: Final = 16384
+_crc_hqx: Final = crc_hqx  # (Final: compiled code calls it from a C global)
 
 
 def hash_tag(key: bytes) -> bytes:
@@ -25,5 +27,5 @@ def key_slot(key: bytes) -> int:
     # memchr; a bytes operand first fails an int conversion (raising and clearing a
     # TypeError), which cost ten times as much.
     if 0x7B not in key:
-        return crc_hqx(key, 0) & (SLOTS - 1)
-    return crc_hqx(hash_tag(key), 0) & (SLOTS - 1)
+        return _crc_hqx(key, 0) & (SLOTS - 1)
+    return _crc_hqx(hash_tag(key), 0) & (SLOTS - 1)

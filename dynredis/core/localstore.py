@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from . import header as hdr
 from . import obj as objmod
@@ -99,7 +99,7 @@ class LocalStore:
         enc = self.cache.get(key)
         if enc is not None:
             return objmod.decode(enc), enc
-        got = self.engine.read(p, key, _clock_and_name)
+        got = self.engine.read(p, key, _CLOCK_AND_NAME)
         if got is None:
             return None, None
         if got[0] is None:  # anonymous siblings, which an overwrite keeps: all of it
@@ -257,3 +257,7 @@ def _shape_and_name(view: Any) -> tuple[Clock | None, bytes | None]:
         return None, bytes(view)
     shaped = decode_shape(view)
     return (None, None) if shaped is None else (shaped, bytes(view[: hdr.SIZE]))
+
+
+# (Final: get_clock passes it from a C global, not by a lookup in the module's dict.)
+_CLOCK_AND_NAME: Final = _clock_and_name

@@ -71,7 +71,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import blake2b
-from typing import Any
+from typing import Any, Final
 from zlib import crc32
 
 from xxhash import xxh3_128_intdigest
@@ -80,11 +80,16 @@ HASH_BYTES = 16
 """Width of every hash in the tree (bucket sums, inner nodes, the root)."""
 
 _BITS = HASH_BYTES * 8
-_MASK = (1 << _BITS) - 1
+_MASK: Final = (1 << _BITS) - 1
 _NODE_PERSON = b"dynredis.mrk.nod"
 
 DEFAULT_FANOUT = 32
 DEFAULT_DEPTH = 2
+
+# The hashes every write's fold calls, as Final names: compiled code reads them from C
+# globals instead of looking them up in the module's dict at each call.
+_crc32: Final = crc32
+_xxh3_128: Final = xxh3_128_intdigest
 
 
 def keyed_digest(key: bytes, value: bytes) -> int:
@@ -96,7 +101,7 @@ def keyed_digest(key: bytes, value: bytes) -> int:
     blake2b), and anti-entropy guards against accidents, not forgery: a client able to
     craft colliding values could at most hide a divergence from anti-entropy, which read
     repair still finds."""
-    return xxh3_128_intdigest(key + value, len(key))
+    return _xxh3_128(key + value, len(key))
 
 
 def entry_digest(key: bytes, value_hash: bytes) -> int:
@@ -130,7 +135,7 @@ class MerkleTree:
             raise ValueError("need fanout >= 2 and depth >= 1")
         self.fanout = fanout
         self.depth = depth
-        self.segments = fanout**depth
+        self.segments: int = fanout**depth  # (declared: compiled code then uses int ops)
         # key -> the entry's digest (its contribution to its bucket's sum): one flat map,
         # not a map per bucket: a node's trees have 1024 buckets for each of the ring's
         # partitions, most holding a key or two, and a map per bucket cost a dict
@@ -139,6 +144,8 @@ class MerkleTree:
         # bucket -> its keys, built when a bucket's entries are asked for (exchanges,
         # key walks) and dropped when a key comes or goes.
         self._index: dict[int, list[bytes]] | None = None
+        # Each bucket's sum of its entries' digests, kept exact (not reduced mod 2**128:
+        # one operation less per write); reduced where a bucket's hash is taken.
         self._sums = [0] * self.segments
         # _nodes[d] holds the hashes at inner depth d (0 = root), for d < depth.
         self._nodes: list[list[bytes]] = []
@@ -179,8 +186,8 @@ class MerkleTree:
         else:
             delta = digest - old
         entries[key] = digest
-        b = crc32(key) % self.segments
-        self._sums[b] = (self._sums[b] + delta) & _MASK
+        b = _crc32(key) % self.segments
+        self._sums[b] += delta
         self._dirty.add(b)
 
     def delete(self, key: bytes) -> None:
@@ -189,8 +196,8 @@ class MerkleTree:
         if old is None:
             return
         self._index = None
-        b = crc32(key) % self.segments
-        self._sums[b] = (self._sums[b] - old) & _MASK
+        b = _crc32(key) % self.segments
+        self._sums[b] -= old
         self._dirty.add(b)
 
     # -- reads ------------------------------------------------------------------------
@@ -232,7 +239,7 @@ class MerkleTree:
                 raise IndexError(f"no node {i!r} at depth {depth}")
         if depth == self.depth:
             sums = self._sums
-            return [sums[i].to_bytes(HASH_BYTES, "big") for i in idx]
+            return [(sums[i] & _MASK).to_bytes(HASH_BYTES, "big") for i in idx]
         self._flush()
         nodes = self._nodes[depth]
         return [nodes[i] for i in idx]
@@ -296,7 +303,7 @@ class MerkleTree:
                 lo = p * f
                 if below is None:
                     children = b"".join(
-                        s.to_bytes(HASH_BYTES, "big") for s in sums[lo : lo + f]
+                        (s & _MASK).to_bytes(HASH_BYTES, "big") for s in sums[lo : lo + f]
                     )
                 else:
                     children = b"".join(below[lo : lo + f])

@@ -16,7 +16,7 @@ it: the functions below that take encoded bytes read that instead.
 from __future__ import annotations
 
 from hashlib import blake2b
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 import msgspec
@@ -44,11 +44,12 @@ SIBLING_MAX = 100
 # Encoding with msgspec: the same bytes as msgpack's Packer(use_bin_type=True) for every
 # value we store or send (property-tested in tests/unit/test_obj.py, so versions written
 # before compare equal), in 2-3x less time. Decoding stays msgpack's: it gives tuples.
-pack = msgspec.msgpack.Encoder().encode
+pack: Final = msgspec.msgpack.Encoder().encode
+_unpackb: Final = msgpack.unpackb
 
 
 # A sibling value this large is encoded as a piece of its own (core/pieces.py).
-LARGE_VALUE = 64 << 10
+LARGE_VALUE: Final = 64 << 10
 
 
 def encode(obj: Any) -> bytes:
@@ -75,30 +76,38 @@ def _holds_large(obj: Any) -> bool:
     through `encode` too."""
     if type(obj) is not tuple or len(obj) != 2:
         return False
-    anon: Any = obj[1]
-    for sib in anon:
-        if type(sib) is tuple and len(sib) == 3:
-            data: Any = sib[2]
-            if type(data) is bytes and len(data) >= LARGE_VALUE:
-                return True
-    entries: Any = obj[0]
+    anon = obj[1]
+    if type(anon) is tuple and _large_sibling(anon):
+        return True
+    entries = obj[0]
+    if type(entries) is not tuple:
+        return False
     for entry in entries:
         if type(entry) is tuple and len(entry) == 3:
-            sibs: Any = entry[2]
-            for sib in sibs:
-                if type(sib) is tuple and len(sib) == 3:
-                    data = sib[2]
-                    if type(data) is bytes and len(data) >= LARGE_VALUE:
-                        return True
+            sibs = entry[2]
+            if type(sibs) is tuple and _large_sibling(sibs):
+                return True
+    return False
+
+
+def _large_sibling(sibs: tuple[Any, ...]) -> bool:
+    """Whether one of `sibs` is a sibling holding LARGE_VALUE bytes or more (typed as a
+    tuple: compiled code indexes it directly, where iterating an Any took a thousand
+    instructions a write)."""
+    for sib in sibs:
+        if type(sib) is tuple and len(sib) == 3:
+            data = sib[2]
+            if type(data) is bytes and len(data) >= LARGE_VALUE:
+                return True
     return False
 
 
 def decode(data: bytes) -> Clock:
     """An object from `encode`'s bytes (tuples throughout)."""
     if data[0] == hdr.MAGIC:
-        entries, anon = msgpack.unpackb(memoryview(data)[hdr.SIZE:], use_list=False)
+        entries, anon = _unpackb(memoryview(data)[hdr.SIZE:], use_list=False)
     else:
-        entries, anon = msgpack.unpackb(data, use_list=False)
+        entries, anon = _unpackb(data, use_list=False)
     return (entries, anon)
 
 

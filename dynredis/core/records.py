@@ -19,8 +19,10 @@ replicated, never in hash trees.
 
 from __future__ import annotations
 
-ELEM_BASE = 0x4000  # ring sizes are at most 16384 partitions
-LOCAL_BASE = 0x8000
+from typing import Final
+
+ELEM_BASE: Final = 0x4000  # ring sizes are at most 16384 partitions
+LOCAL_BASE: Final = 0x8000
 
 REMOVAL = b"\x00"
 HASH = b"h"

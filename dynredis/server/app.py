@@ -18,7 +18,7 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from .. import commands as _commands  # noqa: F401  (registers the command table)
 from .. import native
@@ -60,12 +60,16 @@ TICK_S = 0.05
 STALL_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
+# The wall clock every event and every command starts by reading (set_now): bound once,
+# so that compiled code does not look up `time` and then its attribute at each read
+# (tests that move the clock patch this name).
+_wall_clock = time.time
 # Messages queued for peers after which they are sent at once rather than at the end
 # of the loop turn: a deep pipeline (or a big batch from a peer) then keeps the
 # replicas (or the coordinator) busy while the rest is parsed, instead of the
 # processes taking turns. Below it one write per peer per turn: 50 clients at -P 1
 # queue at most 100 messages a turn, and splitting those cost 10% of GET throughput.
-PEER_SEND_AT = 256
+PEER_SEND_AT: Final = 256
 # A client's commands run for at most this long in one go (ms) before the node serves
 # the others and comes back to it: one read of many slow commands does not freeze it.
 TURN_MS = 10
@@ -153,6 +157,10 @@ class NodeOptions:
 
 def _callback_failed(exc: Exception) -> None:
     log.error("completion callback failed", exc_info=exc)
+
+
+# (Final: every event's pump passes it from a C global, not by a lookup in the module's dict.)
+_CALLBACK_FAILED: Final = _callback_failed
 
 
 def _tune_gc() -> None:
@@ -310,7 +318,7 @@ class NodeServer:
     # --- the loop turn ---------------------------------------------------------------
 
     def set_now(self) -> None:
-        self.node.now = int(time.time() * 1000)
+        self.node.now = int(_wall_clock() * 1000)
 
     def next_client_id(self) -> int:
         self._client_ids += 1
@@ -323,7 +331,7 @@ class NodeServer:
         if self.stopped:
             return
         node = self.node
-        driver.settle(node, _callback_failed)
+        driver.settle(node, _CALLBACK_FAILED)
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)  # type: ignore[union-attr]

@@ -22,7 +22,8 @@ from ..core.pieces import pieces
 
 # msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
 # msgpack decodes, into tuples.
-_pack = msgspec.msgpack.Encoder().encode
+_pack: Final = msgspec.msgpack.Encoder().encode
+_unpackb: Final = msgpack.unpackb
 
 
 BULK_FROM: Final = 256 << 10  # batches this big or bigger go in parts, behind small frames
@@ -86,7 +87,7 @@ def part_head(size: int, more: bool) -> bytes:
 
 
 def unframe(body: bytes | bytearray | memoryview) -> tuple:
-    return msgpack.unpackb(body, use_list=False)
+    return _unpackb(body, use_list=False)
 
 
 KEEP_GATHERED: Final = 16 << 20  # a Gather's buffer up to this size is kept for the next batch

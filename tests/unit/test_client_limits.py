@@ -5,7 +5,6 @@ pile up, a turn's time budget, and what a connection gives back when it goes."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from dynredis.commands.cluster import (
 )
 from dynredis.core.ring import new_ring
 from dynredis.resp import encode as resp
+from dynredis.server import app
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import (
     FIRST_WINDOW,
@@ -285,7 +285,7 @@ def test_a_requests_deadline_counts_from_its_start(tmp_path: Path,
     async def main() -> list[int]:
         srv, _ = three_node_server(tmp_path, engine="memory")  # a write waits for a peer
         conn, _ = connect(srv)
-        monkeypatch.setattr(time, "time", slow_clock)
+        monkeypatch.setattr(app, "_wall_clock", slow_clock)
         conn.data_received(b"PING\r\nPING\r\n" + cmd(b"SET", b"k", b"v"))
         await turns()  # (each command is a turn here: a second passes between them)
         monkeypatch.undo()

@@ -150,6 +150,29 @@ def test_empty_tree_and_bucketing_are_pinned():
     assert [MerkleTree().bucket_of(k) for k in (b"", b"foo", b"user:1")] == [0, 289, 642]
 
 
+def test_bucket_hashes_are_entry_digest_sums_mod_2_128():
+    # Peers on different versions compare these: a bucket whose digests add past 2**128
+    # hashes as their sum reduced mod 2**128, after updates and deletes too.
+    tree = MerkleTree(2, 1, keyed=True)
+    digests = {}
+    for i in range(40):
+        key = b"k%d" % i
+        digests[key] = merkle.keyed_digest(key, b"v%d" % i)
+        tree.insert_digest(key, digests[key])
+    for i in range(0, 40, 3):
+        key = b"k%d" % i
+        digests[key] = merkle.keyed_digest(key, b"w")
+        tree.insert_digest(key, digests[key])
+    for i in range(0, 40, 7):
+        tree.delete(b"k%d" % i)
+        del digests[b"k%d" % i]
+    sums = [0, 0]
+    for key, d in digests.items():
+        sums[tree.bucket_of(key)] += d
+    assert min(sums) >= 1 << 128  # the case in point: sums past the modulus
+    assert tree.level(1, [0, 1]) == [(s % (1 << 128)).to_bytes(16, "big") for s in sums]
+
+
 def test_updates_and_noops():
     tree = MerkleTree()
     tree.insert(b"k", b"v1")
