@@ -73,9 +73,12 @@ class KeyState:
         self.building = False
 
     def clear_views(self) -> None:
-        self.views = {}
-        self.zorder = SortedList()
-        self.lorder = SortedList()
+        """Empty the views in place: a command may hold one (a list's order while it
+        pushes) across the write that clears them."""
+        for v in self.views.values():
+            v.clear()
+        self.zorder.clear()
+        self.lorder.clear()
         self.size = 0
 
     # --- views -----------------------------------------------------------------------

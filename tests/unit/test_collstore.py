@@ -328,3 +328,17 @@ def test_records_walked_a_slice_at_a_time_end_as_when_walked_at_once(steps, slic
                     assert o == elements.stripped(o)
     finally:
         collstore.SLICE = saved
+
+
+def test_a_list_emptied_and_pushed_again_keeps_its_order() -> None:
+    """Found by the list differential (seeded): a LPOP that empties a list deletes the
+    key, which resets its views; they were replaced by new objects while the next
+    LPUSH of two items held the old order, so the second item went after the first."""
+    from tests.collharness import LocalRunner
+
+    r = LocalRunner()
+    for cmd in ((b"RPUSH", b"l1", b"a"), (b"LPOP", b"l1"), (b"LPUSH", b"l1", b"a"),
+                (b"LPOP", b"l1"), (b"LPUSH", b"l1", b"a", b"b")):
+        r.run(*cmd, proto=2)
+    assert r.run(b"LRANGE", b"l1", b"0", b"-1", proto=2) == b"*2\r\n$1\r\nb\r\n$1\r\na\r\n"
+    assert r.run(b"LPOP", b"l1", proto=2) == b"$1\r\nb\r\n"
