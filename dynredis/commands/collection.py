@@ -80,6 +80,8 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
             waiter = getattr(c, "gate_waiter", None)
             if waiter is not None:
                 waiter.coll_started(key)
+            if name in QUIET_IF_UNCHANGED and hasattr(slot, "unchanged"):
+                op = _noting_unchanged(op, slot)
             if c.pubsub.flags & NEW:
                 _run_creating(c, key, op, slot, args, waiter)
                 return None
@@ -99,6 +101,25 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
         return build
 
     return register
+
+
+# Commands whose keyspace event Redis publishes only if they changed the key (ZADD's
+# "added || updated"), which their reply does not always tell (ZADD without CH).
+QUIET_IF_UNCHANGED = frozenset({"zadd", "zincrby", "geoadd"})
+
+
+def _noting_unchanged(op: Op, slot: Any) -> Op:
+    """The op, telling a notifying command's slot (notify._Watched) when it wrote
+    nothing. Known where this node runs it; a command forwarded to another replica
+    publishes as its reply says."""
+
+    def noted(v: KeyView) -> Any:
+        out = op(v)
+        if not v.wrote():
+            slot.unchanged()
+        return out
+
+    return noted
 
 
 def _run_reader(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) -> None:

@@ -355,6 +355,7 @@ class _Watched:
         d["_name"] = name
         d["_args"] = args
         d["_answered"] = False
+        d["_unchanged"] = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._c, name)
@@ -371,12 +372,16 @@ class _Watched:
         c = self._c
         c.put(key, None, data, expire_at, lambda r: self.set(ok_or_error(r)), c.w)
 
+    def unchanged(self) -> None:
+        """The command changed nothing (collection.QUIET_IF_UNCHANGED): no event."""
+        self.__dict__["_unchanged"] = True
+
     def set(self, reply: bytes) -> None:
         if self._answered:
             return
         self.__dict__["_answered"] = True
         c, name, args = self._c, self._name, self._args
-        events = events_of(c, name, args, reply)
+        events = [] if self._unchanged else events_of(c, name, args, reply)
         if name in EMPTYING and events and c.pubsub.flags & BIT["g"]:
             # Did the removal empty the key? Read it (the reply waits for the answer,
             # so the client hears back after its notifications, as from Redis).

@@ -271,6 +271,10 @@ class KeyView:
                 names.append(live if kind == rec.LIST else element)
         return present, absent, names
 
+    def wrote(self) -> bool:
+        """True once this command has written an element version or removed any."""
+        return self._write is not None and bool(self._write.deltas)
+
     def finish(self) -> tuple[list[Delta], list[tuple[bytes, int]]]:
         """The deltas to replicate and their events, after deleting the header of a
         collection this command emptied."""
