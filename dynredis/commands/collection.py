@@ -359,7 +359,7 @@ def read_items(v: KeyView) -> tuple[str | None, list[Any]]:
         return t, [sib]
     kind = rec.KIND_OF_TYPE[t]
     if kind == rec.LIST:
-        return t, [v.get(rec.LIST, pos) for pos in v.lorder]
+        return t, v.values_at(rec.LIST, v.lorder)
     if kind == rec.ZSET:
         return t, [(m, score) for score, m in v.zorder]
     if kind == rec.HASH:

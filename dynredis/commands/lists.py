@@ -252,7 +252,7 @@ def build_lrange(args: list[bytes], proto: int) -> Built | bytes:
     def body(v: KeyView) -> bytes:
         order = v.lorder
         lo, hi = _range(len(order), start, end)
-        return bulks([v.get(LIST, pos) for pos in order.islice(lo, hi)])
+        return bulks(v.values_at(LIST, order.islice(lo, hi)))
 
     return args[1], typed_op("list", body)
 

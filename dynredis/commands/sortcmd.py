@@ -48,7 +48,7 @@ def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
     def op(v: KeyView) -> Any:
         t = v.type()
         if t == "list":
-            return [t, [v.get(rec.LIST, pos) for pos in v.lorder]]
+            return [t, v.values_at(rec.LIST, v.lorder)]
         if t == "zset":
             return [t, [m for _, m in v.zorder]]
         if t == "set":

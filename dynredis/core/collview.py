@@ -22,7 +22,7 @@ functions its driver gives it, and hands back the deltas to replicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, KeysView
+from collections.abc import Callable, Iterable, Iterator, KeysView
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -110,6 +110,14 @@ class KeyView:
         if self._expired:
             return None
         return self.state.views.get(kind, _EMPTY).get(element)
+
+    def values_at(self, kind: bytes, elements: Iterable[bytes]) -> list[Any]:
+        """The live values of `elements` (None where absent), in their order: one call
+        for a range (LRANGE 0 -1 of 200,000 items spent 60% of its time calling `get`)."""
+        if self._expired:
+            return [None for _ in elements]
+        view = self.state.views.get(kind, _EMPTY)
+        return [view.get(e) for e in elements]
 
     def count(self, kind: bytes) -> int:
         return 0 if self._expired else self.state.count(kind)
