@@ -222,8 +222,8 @@ class CollectionStore:
         st.building = True
         self.states[key] = st
         self._walk(p, key, st.removal)
-        self._evict()
-        return self.states.get(key) or self.state(p, key)
+        self._evict()  # (never this state: the newest, and _evict keeps the last one)
+        return st
 
     # --- walks of a key's records (collstrip.py) ----------------------------------------
 
