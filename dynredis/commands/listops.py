@@ -74,7 +74,7 @@ def pop_items(v: KeyView, where: int, count: int) -> list[bytes]:
         positions = list(order.islice(0, n))
     else:
         positions = list(order.islice(len(order) - n, len(order), reverse=True))
-    out = [v.get(LIST, pos) for pos in positions]
+    out = v.values_at(LIST, positions)
     for pos in positions:
         v.put(LIST, pos, None)
     return out
