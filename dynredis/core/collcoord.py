@@ -138,6 +138,7 @@ class CollCoordinator:
 
     def expire(self, now: int) -> None:
         """Time out overdue commands (their deadline passed)."""
+        self.resume()  # (the store's waits end in `step`; a dropped partition too)
         for op in overdue(self.pending, now):
             # An earlier one's timeout may have run this one (queued behind it on the
             # same key): answered, or restarted with a new deadline for its write.
@@ -199,13 +200,37 @@ class CollCoordinator:
         value; `cb((None, new header))`."""
         self.run(key, lambda view: view.replace(data, expire_at), cb, None, None, w)
 
+    def step(self) -> bool:
+        """Walk a slice of collection records (the driver calls this in loop turns after
+        the store's `wake`) and run the commands that waited for it; True while walks
+        are left."""
+        more = self.store.step()
+        self.resume()
+        return more
+
+    def resume(self) -> None:
+        """Run the commands whose key's views are built now."""
+        built = self.store.built
+        while built:
+            key = built.pop()
+            self._evaluate_ready(key)
+            if key not in self.queues:
+                self.store.release(key)  # nothing waits on it any more
+
     def _evaluate_ready(self, key: bytes) -> None:
-        """Run the queued commands of `key` whose sync is complete, in arrival order."""
+        """Run the queued commands of `key` whose sync is complete, in arrival order,
+        once the key's views can be read without holding the node (`store.ready`)."""
         queue = self.queues.get(key)
         while queue:
             cop = queue[0]
-            if not cop.replied and len(cop.synced) < cop.r:
-                return
+            if not cop.replied:
+                if len(cop.synced) < cop.r:
+                    return
+                if not self.store.ready(cop.p, key):
+                    # Local work that always ends: no timeout meanwhile, and the
+                    # write's deadline starts when it is evaluated.
+                    self.pending.pop(cop.reqid, None)
+                    return
             queue.popleft()
             if not cop.replied:
                 self._evaluate(cop)

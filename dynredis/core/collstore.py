@@ -166,6 +166,10 @@ class CollectionStore:
         # driver then calls `step()` in later loop turns. Without it walks run at once.
         self.walks: dict[bytes, Walk] = {}
         self.wake: Callable[[], None] | None = None
+        # Keys a command waits on until their views are built (`ready`): their walks go
+        # first; `built` lists those whose wait ended (the coordinator drains it).
+        self.waited: set[bytes] = set()
+        self.built: list[bytes] = []
         # Keys with a local record (they are or were collections here), by partition.
         self.known: set[bytes] = set()
         for p in engine.partitions():
@@ -180,6 +184,25 @@ class CollectionStore:
         writes then take the collection path, which removes the elements)."""
         return key in self.known
 
+    def ready(self, p: int, key: bytes) -> bool:
+        """True if the key's views can be read in this turn. Else (a big collection not
+        in memory, or whose views a walk rebuilds after a DEL) a walk builds them in later
+        turns, this key's first, and the key is put in `built` when they are: a command
+        then waits for its key without holding the node. Loading or finishing a walk of
+        200,000 records in the command's own turn froze the node for most of a second."""
+        if self.wake is None:
+            return True  # walks run at once
+        st = self.states.get(key)
+        if st is None:
+            st = self._load(p, key, SLICE)
+        elif st.building:
+            self._advance(key, SLICE)
+        if not st.building:
+            self.waited.discard(key)
+            return True
+        self.waited.add(key)
+        return False
+
     def state(self, p: int, key: bytes) -> KeyState:
         """The key's state with its views, loaded from storage if not in memory."""
         st = self.states.get(key)
@@ -188,6 +211,13 @@ class CollectionStore:
                 self.finish(key)
             self.states.move_to_end(key)
             return st
+        return self._load(p, key, None)
+
+    def _load(self, p: int, key: bytes, limit: int | None) -> KeyState:
+        """Load the key's state from storage; with `limit`, a key of more element
+        records than that has the rest of its views built by a walk (building)."""
+        if limit is not None and key in self.walks:
+            return self.meta(p, key)  # a walk that strips is under way: start it over
         st = KeyState(key, p)
         engine = self.engine
         st.summary = decode_dotset(engine.get(rec.local_partition(p), key))
@@ -196,13 +226,23 @@ class CollectionStore:
         removal_rk = pre + rec.REMOVAL
         # The removal record sorts first among the key's records (its kind is 0x00),
         # so it is known before any element is judged.
-        for rkey, enc in engine.scan_prefix(ep, pre):
+        left = -1 if limit is None else limit
+        records = engine.scan_prefix(ep, pre)
+        for rkey, enc in records:
             if rkey == removal_rk:
                 st.removal = decode_dotset(enc)
                 continue
             kind = rkey[len(pre) : len(pre) + 1]
             element = rkey[len(pre) + 1 :]
             st.set_value(kind, element, elements.value(objmod.decode(enc), st.removal))
+            left -= 1
+            if left == 0:
+                st.building = True
+                self.walks[key] = Walk(p, key, st.removal, (rk for rk, _ in records))
+                if len(self.walks) == 1:
+                    assert self.wake is not None
+                    self.wake()
+                break
         self.states[key] = st
         self.loaded_elements += st.size
         self._evict()
@@ -244,6 +284,19 @@ class CollectionStore:
                 visit(self, walk, rkey)
             self._done(walk)
 
+    def _advance(self, key: bytes, n: int) -> None:
+        """Read up to `n` records of the key's walk now."""
+        walk = self.walks.get(key)
+        if walk is None:  # (not expected: a building state has its walk)
+            self.states[key].building = False
+            return
+        for rkey in walk.it:
+            visit(self, walk, rkey)
+            n -= 1
+            if n == 0:
+                return
+        self._done(walk)
+
     def _done(self, walk: Walk) -> None:
         if self.walks.get(walk.key) is walk:
             del self.walks[walk.key]
@@ -251,13 +304,31 @@ class CollectionStore:
         if st is not None and st.building:
             st.building = False
             self._evict()
+        self._unwait(walk.key)
+
+    def _unwait(self, key: bytes) -> None:
+        """A waited key's walk ended: its views stay loaded (not evicted) until its
+        command ran (`ready`) or the coordinator found none waiting (`release`)."""
+        if key in self.waited:
+            self.built.append(key)
+
+    def release(self, key: bytes) -> None:
+        self.waited.discard(key)
+
+    def _next_walk(self) -> Walk:
+        """A walk a command waits on, else the oldest."""
+        for key in self.waited:
+            walk = self.walks.get(key)
+            if walk is not None:
+                return walk
+        return next(iter(self.walks.values()))
 
     def step(self) -> bool:
-        """Read up to SLICE records of the queued walks (the oldest first); True while
-        any is left."""
+        """Read up to SLICE records of the queued walks (those commands wait on first,
+        then the oldest); True while any is left."""
         budget = SLICE
         while self.walks and budget > 0:
-            walk = next(iter(self.walks.values()))
+            walk = self._next_walk()
             for rkey in walk.it:
                 visit(self, walk, rkey)
                 budget -= 1
@@ -268,15 +339,26 @@ class CollectionStore:
         return bool(self.walks)
 
     def _evict(self) -> None:
-        while self.loaded_elements > self.budget and len(self.states) > 1:
-            _, old = self.states.popitem(last=False)
-            self.loaded_elements -= old.size
+        """Drop the least recently used views past the budget; never the newest, nor
+        one a walk is building or a command waits on."""
+        states = self.states
+        kept = []
+        while self.loaded_elements > self.budget and len(states) > 1:
+            key, old = states.popitem(last=False)
+            if old.building or key in self.waited:
+                kept.append((key, old))
+            else:
+                self.loaded_elements -= old.size
+        for key, old in reversed(kept):
+            states[key] = old
+            states.move_to_end(key, last=False)
 
     def forget_summary(self, p: int, key: bytes) -> None:
         """Delete the key's applied-event summary (its partition is dropped here)."""
         self.engine.delete(rec.local_partition(p), key)
         self.known.discard(key)
         self.walks.pop(key, None)
+        self._unwait(key)
         st = self.states.pop(key, None)
         if st is not None:
             self.loaded_elements -= st.size
@@ -288,11 +370,14 @@ class CollectionStore:
             self.known.discard(key)
         for key in [k for k, walk in self.walks.items() if walk.p == p]:
             del self.walks[key]
+            self._unwait(key)
 
     def forget(self) -> None:
         """Drop every view and every known key (after a wipe)."""
         self.states.clear()
         self.walks.clear()
+        for key in list(self.waited):
+            self._unwait(key)
         self.loaded_elements = 0
         self.known.clear()
 

@@ -578,7 +578,7 @@ class NodeServer:
             return
         self.set_now()
         more = self.keyscan.step()
-        if self.node.coll.store.step() or more:
+        if self.node.coll.step() or more:
             self._walk_soon()
         self.pump()
 

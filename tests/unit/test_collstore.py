@@ -249,7 +249,8 @@ def records_of(r: Replica) -> dict:
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("ab"),
-                          st.sampled_from(["add", "rem", "del", "read", "step", "deliver"]),
+                          st.sampled_from(["add", "rem", "del", "read", "step", "deliver",
+                                           "ready"]),
                           st.integers(0, 40)), max_size=60),
        st.integers(1, 64))
 def test_records_walked_a_slice_at_a_time_end_as_when_walked_at_once(steps, slice_size):
@@ -303,7 +304,13 @@ def test_records_walked_a_slice_at_a_time_end_as_when_walked_at_once(steps, slic
                     r.store.step()
                 elif op == "read":
                     views.append(r.view(rec.HASH))
-            if views:
+                elif op == "ready" and (k == 0 or r.store.ready(P, KEY)):
+                    # what a command waiting for `ready` reads (no walk finished for it)
+                    if k == 1:
+                        assert not r.store.states[KEY].building
+                    views.append(dict(r.store.states[KEY].view(rec.HASH)) if k else
+                                 r.view(rec.HASH))
+            if len(views) == 2:
                 assert views[0] == views[1]
         for k in (0, 1):
             a, b = worlds[k]
@@ -342,3 +349,86 @@ def test_a_list_emptied_and_pushed_again_keeps_its_order() -> None:
         r.run(*cmd, proto=2)
     assert r.run(b"LRANGE", b"l1", b"0", b"-1", proto=2) == b"*2\r\n$1\r\nb\r\n$1\r\na\r\n"
     assert r.run(b"LPOP", b"l1", proto=2) == b"$1\r\nb\r\n"
+
+
+def _filled(r: Replica, fields: int) -> None:
+    r.write(lambda w: [w.put(rec.HASH, b"f%d" % i, b"v") for i in range(fields)])
+
+
+def test_a_command_on_a_big_key_not_in_memory_waits_for_a_walk_not_a_load() -> None:
+    """A read of a 200,000-field hash that was not in memory (evicted, or after a
+    restart) loaded every record in its own turn. `ready` loads one slice; the rest is
+    walked in later turns, this key's walk first, and the key is named in `built` when
+    its views are whole. A small key is ready at once."""
+    import dynredis.core.collstore as collstore
+
+    a = Replica(b"A")
+    _filled(a, 3 * collstore.SLICE + 5)
+    fresh = SlicedReplica(b"A")
+    fresh.engine = a.engine
+    fresh.store = CollectionStore(a.engine)
+    fresh.store.wake = fresh._woken
+    other = b"other"
+    fresh.store.walks[other] = collstore.Walk(  # an older walk, of records since gone
+        P, other, collstore.DotSet(), iter([rec.record_key(other, rec.SET, b"%d" % i)
+                                            for i in range(10 * collstore.SLICE)]))
+    assert fresh.store.ready(P, KEY) is False
+    assert fresh.store.waited == {KEY} and fresh.store.built == []
+    steps = 0
+    while not fresh.store.built:
+        assert fresh.store.step()
+        steps += 1
+    assert fresh.store.built == [KEY] and steps == 3  # its walk went before the older one
+    assert other in fresh.store.walks
+    assert fresh.store.ready(P, KEY) is True
+    st = fresh.store.states[KEY]
+    assert not st.building and dict(st.view(rec.HASH)) == a.view(rec.HASH)
+
+    small = SlicedReplica(b"B")
+    small.write(lambda w: w.put(rec.HASH, b"f", b"v"))
+    small.store = CollectionStore(small.engine)
+    small.store.wake = small._woken
+    small.woken = 0
+    assert small.store.ready(P, KEY) is True and small.woken == 0
+
+
+def test_a_command_after_a_delete_of_a_big_key_waits_for_the_walk() -> None:
+    """After a DEL of a big collection its views are rebuilt by a walk; a command on the
+    key (the HSET that makes it again) finished that walk in its own turn. It now waits
+    for the walk's slices, and then sees only what survived the DEL."""
+    import dynredis.core.collstore as collstore
+
+    r = SlicedReplica(b"A")
+    _filled(r, 2 * collstore.SLICE)
+    while r.store.step():
+        pass
+    assert r.store.ready(P, KEY) is True
+    r.write(lambda w: w.remove_observed())
+    r.write(lambda w: w.put(rec.HASH, b"new", b"1"))
+    assert r.store.ready(P, KEY) is False
+    while r.store.step():
+        pass
+    assert r.store.built == [KEY] and r.store.ready(P, KEY) is True
+    assert dict(r.store.states[KEY].view(rec.HASH)) == {b"new": b"1"}
+
+
+def test_views_being_built_are_not_evicted() -> None:
+    """A command waits on a key whose views a walk builds: evicting them midway would
+    start the wait over (or load the key in one turn after all)."""
+    import dynredis.core.collstore as collstore
+
+    r = SlicedReplica(b"A")
+    _filled(r, 2 * collstore.SLICE)
+    store = CollectionStore(r.engine, budget=collstore.SLICE // 2)
+    store.wake = r._woken
+    assert store.ready(P, KEY) is False
+    for i in range(5):
+        w = KeyWrite(store, P, b"k%d" % i, b"A", lambda: b"\x00\x00\x00\x01", stamp)
+        w.put(rec.SET, b"m", b"")
+        w.finish()
+        store.state(P, b"k%d" % i)
+    assert KEY in store.states and store.states[KEY].building
+    while store.step():
+        pass
+    assert store.built == [KEY] and store.ready(P, KEY)
+    assert len(store.states[KEY].view(rec.HASH)) == 2 * collstore.SLICE
