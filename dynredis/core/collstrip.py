@@ -7,8 +7,10 @@ Both once ran in the write's own turn: a DEL of a 200,000-field hash stripped an
 rewrote 200,000 records on every replica (~4.6 s each), froze the nodes and failed
 with NOQUORUM. Now the write updates the removal record and the key's state at once
 (reads judge every element by the removal set, so nothing covered is ever shown), and
-`CollectionStore.step` walks the records in later loop turns. A read of a key whose
-views are still being rebuilt finishes that walk first (`finish`).
+`CollectionStore.step` walks the records in later loop turns. A command on a key whose
+views are still being rebuilt waits for that walk, which goes first
+(`CollectionStore.ready`); a read without that wait (the simulation's, a test's)
+finishes it in its turn (`finish`).
 
 A walk re-reads each record when it reaches it, so writes made meanwhile are never
 undone: a record written after the walk started is judged as it is now. A node that
