@@ -75,8 +75,9 @@ def pop_items(v: KeyView, where: int, count: int) -> list[bytes]:
     else:
         positions = list(order.islice(len(order) - n, len(order), reverse=True))
     out = v.values_at(LIST, positions)
-    for pos in positions:
-        v.put(LIST, pos, None)
+    left = len(order) - n
+    v.remove(LIST, positions, n,
+             lambda: order.islice(n, len(order)) if where == LEFT else order.islice(0, left))
     return out
 
 

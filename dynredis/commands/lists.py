@@ -12,6 +12,8 @@ it). LMOVE and RPOPLPUSH over two keys are not atomic (listops.move).
 
 from __future__ import annotations
 
+import itertools
+
 from ..core.collview import KeyView
 from ..core.records import LIST
 from ..resp import encode as resp
@@ -365,8 +367,7 @@ def build_lrem(args: list[bytes], proto: int) -> Built | bytes:
                 doomed.append(pos)
                 if len(doomed) == limit:
                     break
-        for pos in doomed:
-            v.put(LIST, pos, None)
+        v.remove(LIST, doomed)
         return resp.integer(len(doomed))
 
     return args[1], typed_op("list", body)
@@ -382,9 +383,10 @@ def build_ltrim(args: list[bytes], proto: int) -> Built | bytes:
         order = v.lorder
         llen = len(order)
         lo, hi = _range(llen, start, end)
-        doomed = list(order.islice(0, lo)) + list(order.islice(hi, llen))
-        for pos in doomed:
-            v.put(LIST, pos, None)
+        if lo >= hi:  # nothing kept
+            lo = hi = llen
+        v.remove(LIST, itertools.chain(order.islice(0, lo), order.islice(hi, llen)),
+                 lo + llen - hi, lambda: order.islice(lo, hi))
         return resp.OK
 
     return args[1], typed_op("list", body)

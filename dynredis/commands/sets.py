@@ -225,11 +225,7 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
             v.put(SET, m, None)
             return resp.bulk(m)
         popped = random_members(members, count)
-        if n and len(popped) == n:
-            v.delete()  # the whole set: one removal record rather than n removals
-        else:
-            for m in popped:
-                v.put(SET, m, None)
+        v.remove(SET, list(popped))
         return set_reply(popped, proto)
 
     missing = resp.nil(proto) if count is None else set_reply((), proto)

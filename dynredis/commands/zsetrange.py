@@ -5,6 +5,7 @@ members and of a million."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -247,10 +248,12 @@ def _remove(args: list[bytes], by: str) -> Built | bytes:
     def body(v: KeyView) -> bytes:
         zl = v.zorder
         lo, hi = span(zl)
-        doomed = [m for m, _ in zranges.pairs(zl, lo, hi)]
-        for m in doomed:
-            v.put(ZSET, m, None)
-        return resp.integer(len(doomed))
+        if hi <= lo:
+            return resp.ZERO
+        n = len(zl)
+        v.remove(ZSET, (m for _, m in zl.islice(lo, hi)), hi - lo,
+                 lambda: [m for _, m in itertools.chain(zl.islice(0, lo), zl.islice(hi, n))])
+        return resp.integer(hi - lo)
 
     return args[1], typed_op("zset", body, resp.ZERO)
 

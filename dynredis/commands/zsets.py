@@ -235,8 +235,9 @@ def pop(v: KeyView, zl: Any, highest: bool, count: int) -> list[Pair]:
     n = min(count, len(zl))
     chosen = [(m, s) for s, m in (zl.islice(len(zl) - n, len(zl), reverse=True) if highest
                                   else zl.islice(0, n))]
-    for m, _ in chosen:
-        v.put(ZSET, m, None)
+    z = len(zl)
+    v.remove(ZSET, [m for m, _ in chosen], n,
+             lambda: [m for _, m in (zl.islice(0, z - n) if highest else zl.islice(n, z))])
     return chosen
 
 
