@@ -304,8 +304,12 @@ class SimCluster:
         strict: bool = True,
         zones: list[str] | None = None,
         spares: int = 0,
+        sliced_walks: bool = False,
     ) -> None:
         self.seed = seed
+        # Walk collection records a slice per event, as the server does between
+        # clients (collstrip.py); otherwise each walk runs at once.
+        self.sliced_walks = sliced_walks
         self.rng = rng or random.Random(seed)
         self.now = T0
         self.net = net or NetConfig(latency_ms=latency)
@@ -382,11 +386,34 @@ class SimCluster:
         sn.node = node
         sn.up = True
         sn.incarnation += 1
+        if self.sliced_walks:
+            node.coll.store.wake = lambda sn=sn, inc=sn.incarnation: self.after(
+                0.01, self._walk_step, sn, inc)
         self._push(self.now + sn.phase_ms, _TICK, sn.name, sn.incarnation)
         if sn.durability != "fsync":
             self._push(self.now + COMMIT_INTERVAL_MS[sn.durability], _COMMIT, sn.name,
                        sn.incarnation)
         self._flush(sn)
+
+    def _walk_step(self, sn: SimNode, incarnation: int) -> None:
+        """One slice of the node's collection walks, and the commands waiting on them
+        (the server's `_walk_step`)."""
+        if not sn.up or sn.incarnation != incarnation:
+            return
+        if sn.paused:
+            self.after(self.tick_ms, self._walk_step, sn, incarnation)
+            return
+        node = sn.node
+        assert node is not None
+        node.now = self.node_now(sn)
+        try:
+            more = node.coll.step()
+        except Exception as exc:  # the server logs these and goes on
+            self._error(sn, "walk", exc)
+            more = False
+        self._flush(sn)
+        if more:
+            self.after(0.01, self._walk_step, sn, incarnation)
 
     def crash(self, name: str) -> int:
         """Kill a node: its Node object is gone, uncommitted writes are lost."""
