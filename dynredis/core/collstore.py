@@ -325,8 +325,10 @@ class CollectionStore:
 
     def step(self) -> bool:
         """Read up to SLICE records of the queued walks (those commands wait on first,
-        then the oldest); True while any is left."""
-        budget = SLICE
+        then the oldest; four slices a turn while one waits: ~7 µs a record, so a wait
+        for a 200,000-record walk is ~0.35 s of turns of ~14 ms); True while any is
+        left."""
+        budget = SLICE * 4 if self.waited else SLICE
         while self.walks and budget > 0:
             walk = self._next_walk()
             for rkey in walk.it:

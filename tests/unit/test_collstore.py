@@ -378,7 +378,8 @@ def test_a_command_on_a_big_key_not_in_memory_waits_for_a_walk_not_a_load() -> N
     while not fresh.store.built:
         assert fresh.store.step()
         steps += 1
-    assert fresh.store.built == [KEY] and steps == 3  # its walk went before the older one
+    # its walk went first, four slices a turn while waited on
+    assert fresh.store.built == [KEY] and steps == 1
     assert other in fresh.store.walks
     assert fresh.store.ready(P, KEY) is True
     st = fresh.store.states[KEY]
