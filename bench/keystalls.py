@@ -5,8 +5,10 @@ Fills a 3-node cluster (started as bench/stalls.py starts one, or --port) with -
 string keys and four collections of --elements elements each (a hash, a sorted set, a
 set, a list), then, with a prober PINGing every node every 5 ms (bench/stalls.py's),
 runs one after another: DBSIZE, KEYS *, SCAN 0 COUNT 10^7, HLEN, HGETALL, ZRANGE 0 -1,
-LRANGE 0 -1, RENAME of the hash, DEL of the renamed hash, UNLINK of the sorted set, DEL of
-the list, EXPIRE of the set (1 s, then reaped), FLUSHALL. For each it prints the longest
+LRANGE 0 -1, LTRIM of the list to 1,000 items, ZREMRANGEBYRANK keeping 1,000 members, a
+push and a pop of 3,000, RENAME of the hash, DEL of the renamed hash and an HSET of it
+right after, UNLINK of the sorted set, DEL of the list, EXPIRE of the set (1 s, then
+reaped), FLUSHALL. For each it prints the longest
 PING round trip per node and the reply (or error). `--redis PORT` runs the same against
 a redis-server for comparison (one node).
 
@@ -51,8 +53,13 @@ def actions(c: redis.Redis) -> list[tuple[str, Callable[[], object]]]:
         ("HGETALL", lambda: len(c.hgetall("c:h"))),
         ("ZRANGE 0 -1", lambda: len(c.zrange("c:z", 0, -1))),
         ("LRANGE 0 -1", lambda: len(c.lrange("c:l", 0, -1))),
+        ("LTRIM list 0 999", lambda: c.ltrim("c:l", 0, 999)),
+        ("ZREMRANGEBYRANK 1000 -1", lambda: c.zremrangebyrank("c:z", 1000, -1)),
+        ("RPUSH list again", lambda: c.rpush("c:l", *[f"j{i}" for i in range(2000)])),
+        ("LPOP list 3000", lambda: len(c.lpop("c:l", 3000) or [])),
         ("RENAME hash", lambda: c.rename("c:h", "c:h2")),
         ("DEL renamed hash", lambda: c.delete("c:h2")),
+        ("HSET of it right after", lambda: c.hset("c:h2", "f", "v")),
         ("UNLINK sorted set", lambda: c.unlink("c:z")),
         ("DEL list", lambda: c.delete("c:l")),
         ("EXPIRE set 1, reaped", lambda: (c.expire("c:s", 1), time.sleep(2.5))[0]),
