@@ -97,6 +97,12 @@ class CollOp:
         self.coord.timed_out(self)
 
 
+# A command handed to a replica waits for its answer this many request timeouts: there it
+# may wait for its key's records to be walked (CollectionStore.ready), then take a read
+# and a write quorum, each with its own timeout. A replica counted down fails it at once.
+FORWARD_TIMEOUTS = 4
+
+
 class Forwarded:
     __slots__ = ("reqid", "cb", "deadline", "target", "coord")
 
@@ -126,7 +132,10 @@ class CollCoordinator:
         self.node = node
         self.store = store
         self.queues: dict[bytes, deque[CollOp]] = {}
-        self.pending: dict[int, Any] = {}  # CollOp or Forwarded, by request id
+        self.pending: dict[int, CollOp] = {}  # by request id
+        # Commands handed to a replica (this node is none), by request id: their own
+        # deadlines, longer than a command's (see FORWARD_TIMEOUTS).
+        self.forwarded: dict[int, Forwarded] = {}
         # Rebuilds a command from a forwarded payload (registered by the Redis face).
         self.remote: Callable[[Any, Callback], None] | None = None
 
@@ -139,6 +148,15 @@ class CollCoordinator:
     def expire(self, now: int) -> None:
         """Time out overdue commands (their deadline passed)."""
         self.resume()  # (the store's waits end in `step`; a dropped partition too)
+        for fwd in overdue(self.forwarded, now):
+            del self.forwarded[fwd.reqid]
+            self.node.stats.timeouts += 1
+            fwd.timed_out()
+        if self.forwarded:  # a replica counted down answers nothing handed to it
+            status = self.node.member_status
+            for fwd in [f for f in self.forwarded.values() if status(f.target) == "down"]:
+                del self.forwarded[fwd.reqid]
+                fwd.timed_out()
         for op in overdue(self.pending, now):
             # An earlier one's timeout may have run this one (queued behind it on the
             # same key): answered, or restarted with a new deadline for its write.
@@ -314,8 +332,11 @@ class CollCoordinator:
 
     def peer_down(self, peer: str) -> None:
         """A replica became unreachable: fail what waits on it as soon as its quorum
-        is out of reach (not at the timeout)."""
-        for cop in [op for op in self.pending.values() if isinstance(op, CollOp)]:
+        is out of reach (not at the timeout); and what was handed to it."""
+        for fwd in [f for f in self.forwarded.values() if f.target == peer]:
+            del self.forwarded[fwd.reqid]
+            fwd.timed_out()
+        for cop in list(self.pending.values()):
             others = {node for node, _ in cop.targets}
             if peer not in others and not (cop.evaluated and peer in cop.extra):
                 continue
@@ -402,8 +423,9 @@ class CollCoordinator:
             return
         node.stats.forwarded += 1
         target = targets[0][0]
-        fwd = Forwarded(self, node.next_reqid(), cb, node.now + node.cfg.timeout_ms, target)
-        self.pending[fwd.reqid] = fwd
+        fwd = Forwarded(self, node.next_reqid(), cb,
+                        node.now + FORWARD_TIMEOUTS * node.cfg.timeout_ms, target)
+        self.forwarded[fwd.reqid] = fwd
         node.send(target, m.coll_forward(fwd.reqid, key, payload))
 
     def _on_forward(self, src: str, msg: tuple) -> None:
@@ -421,8 +443,8 @@ class CollCoordinator:
         self.remote(payload, answer)
 
     def _on_forward_answer(self, src: str, msg: tuple) -> None:
-        fwd = self.pending.pop(msg[1], None)
-        if isinstance(fwd, Forwarded):
+        fwd = self.forwarded.pop(msg[1], None)
+        if fwd is not None:
             self.node.done.append((fwd.cb, (msg[2], msg[3])))
 
     # --- replica ---------------------------------------------------------------------

@@ -306,7 +306,8 @@ class Node:
         return (len(self.reads.pending) + len(self.writes.pending)
                 + len(self.forwarder.pending) + len(self.anti_entropy.pending)
                 + len(self.reaper.pending) + len(self.probes.held_ops)
-                + len(self.probes.flushes) + len(self.coll.pending))
+                + len(self.probes.flushes) + len(self.coll.pending)
+                + len(self.coll.forwarded))
 
     def wipe(self) -> None:
         """Forget every key this node holds (FLUSHALL)."""

@@ -281,3 +281,27 @@ def trims_case(seed_range: range = SEEDS) -> None:
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: f"seed={s}")
 def test_collections_under_faults(test: Callable[..., None], seed: int) -> None:
     test(range(seed, seed + 1))
+
+
+def test_a_command_handed_to_a_replica_that_goes_down_fails_when_it_is_counted_down() -> None:
+    """A node that is not a replica of the key hands the command to one and waits for
+    its answer longer than a request's timeout (the replica may first wait for the
+    key's records to be walked, then take two quorums); when that replica is counted
+    down the command fails then, not at that longer deadline."""
+    from dynredis.core import collcoord
+
+    sim = SimCluster(5, seed=3, config=Config(q=16, timeout_ms=2000))
+    sim.run(3000)
+    key = b"handed"
+    _, replicas = sim.primaries(key)
+    via = next(name for name in sim.names if name not in replicas)
+    target = replicas[0]
+    got: list[Any] = []
+    sim.stop(target)
+    t0 = sim.now
+    assert command(sim, via, [b"HSET", key, b"f", b"v"], got.append)
+    while not got and sim.now - t0 < 20_000:
+        sim.run(50)
+    assert got and got[0][0] is not None and "TIMEOUT" in got[0][0], got
+    assert sim.nodes[via].member_status(target) == "down"
+    assert sim.now - t0 < collcoord.FORWARD_TIMEOUTS * 2000
