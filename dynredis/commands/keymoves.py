@@ -23,6 +23,7 @@ missed its quorum may still have reached some replicas, which then pass it on).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import msgpack
@@ -36,6 +37,7 @@ from . import hll
 from .collection import Built, Plan, internal_step, plan_command, read_items, write_items
 from .databases import DATABASES
 from .hyperloglog import hll_value
+from .slicedwrite import append_rest, split
 from .table import ERR_SYNTAX, parse_int
 
 ERR_NO_SUCH_KEY = resp.error("ERR no such key")
@@ -119,9 +121,20 @@ def build_unlink(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], op
 
 
-def _restore_args(dst: bytes, nx: bool, dump: list[Any]) -> list[bytes]:
-    return [b"dyn.restore", dst, b"nx" if nx else b"replace",
-            msgpack.packb([dump[0], dump[1], dump[2]])]
+def _restore(dst: bytes, nx: bool, dump: list[Any]) -> Generator[Any, Any, Any]:
+    """Write what `dump` read into `dst`: the first step replaces it (or, with `nx`,
+    writes nothing if it exists) and sets the expiry, later steps add a collection's
+    other slices (slicedwrite.py); returns whether it was written."""
+    t, value, expire = dump[0], dump[1], dump[2]
+    rest: list[Any] = []
+    if t != "string":
+        value, rest = split(value)
+        value = list(value)
+    written = yield [b"dyn.restore", dst, b"nx" if nx else b"replace",
+                     msgpack.packb([t, value, expire])]
+    if written:
+        yield from append_rest(dst, t, rest)
+    return written
 
 
 @plan_command("rename", 3, ("write",), 1, 2, 1, "generic", "Renames a key and overwrites "
@@ -146,7 +159,7 @@ def _rename(src: bytes, dst: bytes, nx: bool) -> Plan:
     dump = yield [b"dyn.dump", src]
     if dump[0] is None:
         return ERR_NO_SUCH_KEY
-    written = yield _restore_args(dst, nx, dump)
+    written = yield from _restore(dst, nx, dump)
     if not written:
         return resp.ZERO
     yield [b"dyn.unlink", src, bytes(dump[3])]
@@ -189,7 +202,7 @@ def _copy(src: bytes, dst: bytes, replace: bool) -> Plan:
     dump = yield [b"dyn.dump", src]
     if dump[0] is None:
         return resp.ZERO
-    written = yield _restore_args(dst, not replace, dump)
+    written = yield from _restore(dst, not replace, dump)
     return resp.ONE if written else resp.ZERO
 
 
@@ -201,7 +214,7 @@ def move_plan(src: bytes, dst: bytes) -> Plan:
     dump = yield [b"dyn.dump", src]
     if dump[0] is None:
         return resp.ZERO
-    written = yield _restore_args(dst, True, dump)
+    written = yield from _restore(dst, True, dump)
     if not written:
         return resp.ZERO
     yield [b"dyn.unlink", src, bytes(dump[3])]

@@ -34,10 +34,10 @@ from .collection import (
     collection_command,
     internal_step,
     plan_command,
-    store_args,
     typed_op,
 )
 from .scanning import EMPTY_SCAN, scan_elements
+from .slicedwrite import store_steps
 from .table import ERR_NOT_INT, ERR_SYNTAX, numkeys_keys, parse_int
 
 ERR_NOT_POSITIVE = resp.error("ERR value is out of range, must be positive")
@@ -387,7 +387,7 @@ def _store_plan(combine: Any, dst: bytes, keys: list[bytes]) -> Plan:
     result = yield from combine(keys)
     if isinstance(result, bytes):
         return result
-    stored = yield store_args(dst, "set", result)
+    stored = yield from store_steps(dst, "set", result)
     return resp.integer(stored)
 
 

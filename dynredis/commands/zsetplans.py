@@ -15,9 +15,10 @@ from typing import Any
 
 from ..resp import encode as resp
 from . import zfloat
-from .collection import WRONGTYPE, Plan, plan_command, store_args
+from .collection import WRONGTYPE, Plan, plan_command
 from .databases import shown
 from .mpop import parse_mpop_args
+from .slicedwrite import store_steps
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zsetrange import parse_range_query
 from .zsets import pairs_reply
@@ -171,7 +172,7 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
     if card:
         return resp.integer(len(result))
     if store:
-        n = yield store_args(dst, "zset", result)
+        n = yield from store_steps(dst, "zset", result)
         return resp.integer(n)
     return pairs_reply(result, opts.withscores, proto)
 
@@ -217,7 +218,7 @@ def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
     t, items = yield [b"dyn.zrange", src, *rest]
     if t is not None and t != "zset":
         return WRONGTYPE
-    n = yield store_args(dst, "zset", [(m, s) for m, s in items])
+    n = yield from store_steps(dst, "zset", [(m, s) for m, s in items])
     return resp.integer(n)
 
 
