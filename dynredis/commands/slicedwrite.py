@@ -3,18 +3,19 @@
 RENAME, COPY, MOVE and every *STORE command write their destination from items a plan
 holds (read from other keys). Written in one step, a collection of 200,000 elements
 was one command of 200,000 record versions: it stalled the coordinator while it wrote
-them and every replica while it applied them (1.3-4.4 s each, 3 nodes, nothing else
-running). Here the first step replaces the destination with the first `SLICE` items
-(with RENAMENX/COPY's "only if it does not exist" and the expiry: whatever that step
-does as a whole), and each later step adds the next slice (`dyn.append`: a list's
-items at its tail, so the list keeps its order). Each step is a command of its own on
-the destination, so other clients' commands run between them, on every node.
+them and every replica while it applied them (2.4-6.7 s each, bench/keystalls.py, 3
+nodes on a loaded 2-core machine). Here the first step replaces the destination with
+the first `SLICE` items (with RENAMENX/COPY's "only if it does not exist" and the
+expiry: whatever that step did for the whole), and each later step adds the next
+slice (`dyn.append`: a list's items at its tail, so the list keeps its order). Each
+step is a command of its own on the destination, so other clients' commands run
+between them, on every node.
 
-So a reader may see the destination part-written, and a write by another client
-between two steps lands among them as if it came after the whole write: a later step
-adds only to a collection of the same type, and once the key is gone (deleted,
-expired) or holds another type, the remaining slices are dropped (the command's reply
-is unchanged: what a serial history of the two writes would answer).
+So a reader may see the destination part-written. Another client's write between two
+steps acts on the part written so far: an element it adds stays, among the stored
+ones (a list item pushed at the tail sits between two slices); once the key is gone
+(deleted, expired) or holds another type, the remaining slices are dropped, as if that
+write came after the whole store. The command's reply is unchanged.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ import msgpack
 from ..core.collview import KeyView
 from .collection import Built, add_items, internal_step, store_args
 
-# Items a step writes. Each costs a node ~10-20 us (the coordinator's record version,
-# every replica's apply, the storage write) on this machine: ~40 ms a slice, a few
-# milliseconds of it per message. A quorum round per step on top.
-SLICE = 2048
+# Items a step writes. With 2,048, the longest stall per node during a 200,000-element
+# RENAME/COPY was 45-90 ms on a loaded 2-core machine; with 1,024, 30-60 ms, for 10-45%
+# more time end to end (a quorum round per step).
+SLICE = 1024
 
 Step = list[bytes]
 Steps = Generator[Step, Any, Any]

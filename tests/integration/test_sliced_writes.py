@@ -1,5 +1,5 @@
 """Collections of 20,000 elements renamed, copied and stored on real nodes: the
-destination is written 2,048 items a step (commands/slicedwrite.py), and every element,
+destination is written `SLICE` items a step (commands/slicedwrite.py), and every element,
 a list's order and the TTL arrive, read through every node; the replies are Redis'."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import redis
 from dynredis.commands.slicedwrite import SLICE
 from tests.integration.conftest import HOST, Cluster
 
-SIZE = 20_000  # nearly ten slices
+SIZE = 20_000  # many slices
 
 
 def clients(c: Cluster) -> list[redis.Redis]:
