@@ -10,12 +10,15 @@ after a quorum sync of that key (see collection.py and the README):
    version vector);
 2. `dyn.restore` writes the destination: whatever it held is replaced (as SET and DEL
    replace a key: every version its coordinator saw goes), or, for RENAMENX and COPY
-   without REPLACE, nothing is written if it exists. It gets the source's expiry time;
+   without REPLACE, nothing is written if it exists. It gets the source's expiry time.
+   A collection's first 1,024 items go with it, the rest in later `dyn.append` steps of
+   1,024 (slicedwrite.py): a reader may see the destination part-written meanwhile;
 3. RENAME only: `dyn.unlink` deletes from the source what step 1 read, and only that:
    an element added or changed in the source since stays there, as does a value SET
    there since (the header is deleted only if nobody wrote it after the read).
 
-A client may see the value under both names between steps 2 and 3, never under neither.
+A client may see the value under both names between steps 2 and 3, never under neither
+(a collection: part of it under the destination's name during step 2).
 A step that fails ends the command with its error: the source still holds everything
 (a failed first or second step), and the destination may hold the copy (a write that
 missed its quorum may still have reached some replicas, which then pass it on).
