@@ -20,7 +20,7 @@ write came after the whole store. The command's reply is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgpack
@@ -37,18 +37,38 @@ Step = list[bytes]
 Steps = Generator[Step, Any, Any]
 
 
-def split(items: Sequence[Any]) -> tuple[Sequence[Any], list[Sequence[Any]]]:
+class Pairs(Sequence[Any]):
+    """(name, value) pairs kept as two flat lists (a hash's fields, a sorted set's
+    members, as dyn.dumpcols reads them): a slice builds its pairs only when taken."""
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, names: list[Any], values: list[Any]) -> None:
+        self.names = names
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(zip(self.names[i], self.values[i], strict=True))
+        return (self.names[i], self.values[i])
+
+
+def split(items: Sequence[Any]) -> tuple[Sequence[Any], Iterator[Sequence[Any]]]:
     """The first slice (written by the step that replaces the key; empty for no items)
-    and the slices of the rest, in order, of `SLICE` items each (the last fewer)."""
+    and the slices of the rest, in order, of `SLICE` items each (the last fewer), each
+    taken when its step is sent (a slice of `Pairs` builds its pairs then)."""
     size = SLICE
-    return items[:size], [items[i:i + size] for i in range(size, len(items), size)]
+    return items[:size], (items[i:i + size] for i in range(size, len(items), size))
 
 
 def append_args(key: bytes, t: str, items: Sequence[Any]) -> Step:
     return [b"dyn.append", key, t.encode(), msgpack.packb(list(items))]
 
 
-def append_rest(key: bytes, t: str, rest: list[Sequence[Any]]) -> Steps:
+def append_rest(key: bytes, t: str, rest: Iterable[Sequence[Any]]) -> Steps:
     """The steps adding `rest`'s slices after a first step wrote the key; they stop at
     the first that finds the key no longer a collection of type `t`."""
     for part in rest:

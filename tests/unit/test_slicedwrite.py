@@ -37,8 +37,12 @@ def test_split_gives_every_item_once_in_order():
     items = list(range(10))
     head, rest = slicedwrite.split(items)
     assert list(head) == [0, 1, 2] and [list(s) for s in rest] == [[3, 4, 5], [6, 7, 8], [9]]
-    assert slicedwrite.split([]) == ([], [])
-    assert slicedwrite.split([1, 2, 3]) == ([1, 2, 3], [])
+    for few in ([], [1, 2, 3]):
+        head, rest = slicedwrite.split(few)
+        assert head == few and list(rest) == []
+    pairs = slicedwrite.Pairs([b"a", b"b", b"c", b"d"], [1, 2, 3, 4])
+    head, rest = slicedwrite.split(pairs)
+    assert head == [(b"a", 1), (b"b", 2), (b"c", 3)] and list(rest) == [[(b"d", 4)]]
 
 
 def test_a_renamed_list_keeps_every_item_its_order_and_ttl():
