@@ -176,7 +176,7 @@ def _search_plan(args: list[bytes]) -> Plan:
     reply, store, entries = yield [b"dyn.geosearch", *args]
     if store is None:
         return reply
-    n = yield from store_steps(store, "zset", [(m, s) for m, s in entries])
+    n = yield from store_steps(store, "zset", entries)
     return resp.integer(n)
 
 
