@@ -112,3 +112,14 @@ def test_renamenx_onto_an_existing_key_writes_no_slice():
     assert appends(r, [b"RENAMENX", b"src", b"dst"]) == (b":0\r\n", 0)
     assert r.run("GET", "dst") == b"$1\r\nv\r\n"
     assert len(parse(r.run("SMEMBERS", "src"))) == 10
+
+
+def test_a_renamed_hash_keeps_its_counters_as_their_decimals():
+    r = LocalRunner()
+    r.run("HSET", "src", *[w for n in range(7) for w in (f"f{n}", f"v{n}")])
+    r.run("HINCRBY", "src", "n", "5")
+    assert appends(r, [b"RENAME", b"src", b"dst"]) == (b"+OK\r\n", 2)
+    fields = parse(r.run("HGETALL", "dst"))
+    assert dict(zip(fields[::2], fields[1::2], strict=True)) == {
+        **{f"f{n}".encode(): f"v{n}".encode() for n in range(7)}, b"n": b"5"}
+    assert r.run("HINCRBY", "dst", "n", "2") == b":7\r\n"
