@@ -352,13 +352,22 @@ def _intersection(keys: list[bytes]) -> Members:
 
 
 def _union(keys: list[bytes]) -> Members:
+    """Every key's members, each once (one key's are distinct as read: taken as they
+    are, 200,000 of them without building a dict)."""
     out: dict[bytes, None] = {}
+    first: list[bytes] | None = None
     for key in dict.fromkeys(keys):
         t, members = yield [b"dyn.read", key]
         if t is not None and t != "set":
             return WRONGTYPE
+        if first is None and not out:
+            first = list(members)
+            continue
+        if first is not None:
+            out = dict.fromkeys(first)
+            first = None
         out.update(dict.fromkeys(members))
-    return list(out)
+    return first if first is not None else list(out)
 
 
 def _difference(keys: list[bytes]) -> Members:

@@ -93,9 +93,14 @@ def _weighted(w: float, s: float) -> float:
     return 0.0 if x != x else x
 
 
-def union(inputs: list[list[Pair]], o: SetOp) -> list[Pair]:
+def union(inputs: list[list[Pair]], o: SetOp, ordered: bool = True) -> list[Pair]:
     """Redis' union: sources from the smallest (a stable order, as Redis sorts them), so
-    sums round as Redis' do."""
+    sums round as Redis' do. By score unless `ordered` is False (a STORE: its
+    destination orders them)."""
+    if len(inputs) == 1:  # a copy (a key's members are distinct): no dict to build
+        w = o.weights[0]
+        out = list(inputs[0]) if w == 1.0 else [(m, _weighted(w, s)) for m, s in inputs[0]]
+        return _ordered(out) if ordered else out
     acc: dict[bytes, float] = {}
     for i in sorted(range(len(inputs)), key=lambda i: len(inputs[i])):
         w = o.weights[i]
@@ -106,10 +111,11 @@ def union(inputs: list[list[Pair]], o: SetOp) -> list[Pair]:
         for m, score in items:
             old = acc.get(m)
             acc[m] = score if old is None else _aggregate(old, score, o.aggregate)
-    return _ordered(acc.items())
+    return _ordered(acc.items()) if ordered else list(acc.items())
 
 
-def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False) -> list[Pair]:
+def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False,
+          ordered: bool = True) -> list[Pair]:
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     first = order[0]
     others = [(dict(inputs[i]), o.weights[i]) for i in order[1:]]
@@ -125,12 +131,13 @@ def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False) -> list[
             out.append((m, score))
             if count_only and o.limit and len(out) >= o.limit:
                 break
-    return out if count_only else _ordered(out)
+    return _ordered(out) if ordered and not count_only else out
 
 
-def diff(inputs: list[list[Pair]]) -> list[Pair]:
+def diff(inputs: list[list[Pair]], ordered: bool = True) -> list[Pair]:
     others = [{m for m, _ in items} for items in inputs[1:]]
-    return _ordered((m, s) for m, s in inputs[0] if not any(m in x for x in others))
+    out = [(m, s) for m, s in inputs[0] if not any(m in x for x in others)]
+    return _ordered(out) if ordered else out
 
 
 def _ordered(items: Any) -> list[Pair]:
@@ -175,11 +182,11 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
     if isinstance(opts, bytes):
         return opts
     if op == UNION:
-        result = union(inputs, opts)
+        result = union(inputs, opts, not store)
     elif op == INTER:
-        result = inter(inputs, opts, card)
+        result = inter(inputs, opts, card, not store)
     else:
-        result = diff(inputs)
+        result = diff(inputs, not store)
     if card:
         return resp.integer(len(result))
     if store:
