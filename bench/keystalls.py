@@ -5,10 +5,11 @@ Fills a 3-node cluster (started as bench/stalls.py starts one, or --port) with -
 string keys and four collections of --elements elements each (a hash, a sorted set, a
 set, a list), then, with a prober PINGing every node every 5 ms (bench/stalls.py's),
 runs one after another: DBSIZE, KEYS *, SCAN 0 COUNT 10^7, HLEN, HGETALL, ZRANGE 0 -1,
-LRANGE 0 -1, LTRIM of the list to 1,000 items, ZREMRANGEBYRANK keeping 1,000 members, a
-push and a pop of 3,000, RENAME of the hash, DEL of the renamed hash and an HSET of it
-right after, UNLINK of the sorted set, DEL of the list, EXPIRE of the set (1 s, then
-reaped), FLUSHALL. For each it prints the longest
+LRANGE 0 -1, RENAME of the hash, DEL of the renamed hash and an HSET of it right after,
+COPY of the set, SUNIONSTORE of the set, ZUNIONSTORE and ZRANGESTORE 0 -1 of the sorted set,
+RENAME of the list, DEL of the four copies, LTRIM of the list to 1,000 items,
+ZREMRANGEBYRANK keeping 1,000 members, a push and a pop of 3,000, UNLINK of the sorted set,
+DEL of the list, EXPIRE of the set (1 s, then reaped), FLUSHALL. For each it prints the longest
 PING round trip per node and the reply (or error). `--redis PORT` runs the same against
 a redis-server for comparison (one node).
 
@@ -53,15 +54,21 @@ def actions(c: redis.Redis) -> list[tuple[str, Callable[[], object]]]:
         ("HGETALL", lambda: len(c.hgetall("c:h"))),
         ("ZRANGE 0 -1", lambda: len(c.zrange("c:z", 0, -1))),
         ("LRANGE 0 -1", lambda: len(c.lrange("c:l", 0, -1))),
-        ("LTRIM list 0 999", lambda: c.ltrim("c:l", 0, 999)),
-        ("ZREMRANGEBYRANK 1000 -1", lambda: c.zremrangebyrank("c:z", 1000, -1)),
-        ("RPUSH list again", lambda: c.rpush("c:l", *[f"j{i}" for i in range(2000)])),
-        ("LPOP list 3000", lambda: len(c.lpop("c:l", 3000) or [])),
         ("RENAME hash", lambda: c.rename("c:h", "c:h2")),
         ("DEL renamed hash", lambda: c.delete("c:h2")),
         ("HSET of it right after", lambda: c.hset("c:h2", "f", "v")),
+        ("COPY set", lambda: c.copy("c:s", "c:s2")),
+        ("SUNIONSTORE set", lambda: c.sunionstore("c:s3", ["c:s"])),
+        ("ZUNIONSTORE zset", lambda: c.zunionstore("c:z2", ["c:z"])),
+        ("ZRANGESTORE 0 -1", lambda: c.zrangestore("c:z3", "c:z", 0, -1)),
+        ("RENAME list", lambda: c.rename("c:l", "c:l2")),
+        ("DEL copies", lambda: c.delete("c:s2", "c:s3", "c:z2", "c:z3")),
+        ("LTRIM list 0 999", lambda: c.ltrim("c:l2", 0, 999)),
+        ("ZREMRANGEBYRANK 1000 -1", lambda: c.zremrangebyrank("c:z", 1000, -1)),
+        ("RPUSH list again", lambda: c.rpush("c:l2", *[f"j{i}" for i in range(2000)])),
+        ("LPOP list 3000", lambda: len(c.lpop("c:l2", 3000) or [])),
         ("UNLINK sorted set", lambda: c.unlink("c:z")),
-        ("DEL list", lambda: c.delete("c:l")),
+        ("DEL list", lambda: c.delete("c:l2")),
         ("EXPIRE set 1, reaped", lambda: (c.expire("c:s", 1), time.sleep(2.5))[0]),
         ("FLUSHALL", c.flushall),
     ]

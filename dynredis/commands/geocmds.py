@@ -35,10 +35,10 @@ from .collection import (
     collection_command,
     internal_step,
     plan_command,
-    store_args,
     typed_op,
 )
 from .geosearch import Reader
+from .slicedwrite import store_steps
 from .zranges import ScoreRange, score_span
 from .zsets import build_zadd, zorder_of
 
@@ -176,7 +176,7 @@ def _search_plan(args: list[bytes]) -> Plan:
     reply, store, entries = yield [b"dyn.geosearch", *args]
     if store is None:
         return reply
-    n = yield store_args(store, "zset", [(m, s) for m, s in entries])
+    n = yield from store_steps(store, "zset", entries)
     return resp.integer(n)
 
 

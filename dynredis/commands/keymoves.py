@@ -4,18 +4,21 @@ The source and the destination may live on different nodes, so a rename cannot b
 atomic step as in Redis. It runs as three steps, each where its key lives and each
 after a quorum sync of that key (see collection.py and the README):
 
-1. `dyn.dump` reads the source whole: its type, its value (a string's bytes, a counter
+1. `dyn.dumpcols` reads the source whole: its type, its value (a string's bytes, a counter
    as its decimal, an HLL with its concurrent versions merged; a collection's items),
    its expiry time, and what it saw of the key (its element events and its header's
    version vector);
 2. `dyn.restore` writes the destination: whatever it held is replaced (as SET and DEL
    replace a key: every version its coordinator saw goes), or, for RENAMENX and COPY
-   without REPLACE, nothing is written if it exists. It gets the source's expiry time;
+   without REPLACE, nothing is written if it exists. It gets the source's expiry time.
+   A collection's first 1,024 items go with it, the rest in later `dyn.append` steps of
+   1,024 (slicedwrite.py): a reader may see the destination part-written meanwhile;
 3. RENAME only: `dyn.unlink` deletes from the source what step 1 read, and only that:
    an element added or changed in the source since stays there, as does a value SET
    there since (the header is deleted only if nobody wrote it after the read).
 
-A client may see the value under both names between steps 2 and 3, never under neither.
+A client may see the value under both names between steps 2 and 3, never under neither
+(a collection: part of it under the destination's name during step 2).
 A step that fails ends the command with its error: the source still holds everything
 (a failed first or second step), and the destination may hold the copy (a write that
 missed its quorum may still have reached some replicas, which then pass it on).
@@ -23,6 +26,7 @@ missed its quorum may still have reached some replicas, which then pass it on).
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import msgpack
@@ -33,9 +37,10 @@ from ..core.collview import KeyView
 from ..core.dotset import DotSet
 from ..resp import encode as resp
 from . import hll
-from .collection import Built, Plan, internal_step, plan_command, read_items, write_items
+from .collection import Built, Op, Plan, internal_step, plan_command, read_items, write_items
 from .databases import DATABASES
 from .hyperloglog import hll_value
+from .slicedwrite import Pairs, append_rest, split
 from .table import ERR_SYNTAX, parse_int
 
 ERR_NO_SUCH_KEY = resp.error("ERR no such key")
@@ -64,12 +69,22 @@ def _string_value(v: KeyView) -> tuple[bytes, int]:
     return data, sib[1]
 
 
-@internal_step("dyn.dump")
-def build_dump(args: list[bytes], proto: int) -> Built | bytes:
-    """[dyn.dump, key] -> [type or None, value (a string's bytes, a collection's items
-    as read_items gives them), expiry time (ms, 0: none), what the read saw (for
-    dyn.unlink)]."""
+def _columns(v: KeyView, t: str) -> Any:
+    """A collection's items for dyn.dumpcols: a list's values from its head, a set's
+    members, a hash's or sorted set's [names, values] (two flat lists, in no order: its
+    destination orders them). Copied at C speed, no pair built per element: 2-3 ms of
+    CPU for 200,000 fields or members, where read_items' pairs took 20-26 ms."""
+    kind = rec.KIND_OF_TYPE[t]
+    if kind not in (rec.HASH, rec.ZSET):
+        return read_items(v)[1]
+    view = v.fields(kind)
+    values = list(view.values())
+    if kind == rec.HASH and int in set(map(type, values)):  # counters: their decimals
+        values = [b"%d" % x if type(x) is int else x for x in values]
+    return [list(view), values]
 
+
+def _dump_op(columns: bool) -> Op:
     def op(v: KeyView) -> Any:
         t = v.type()
         if t is None:
@@ -78,12 +93,27 @@ def build_dump(args: list[bytes], proto: int) -> Built | bytes:
         if t == "string":
             value, expire = _string_value(v)
         else:
-            _, items = read_items(v)
-            value, expire = items, v.expire_at()
+            value = _columns(v, t) if columns else read_items(v)[1]
+            expire = v.expire_at()
         events, vv = v.seen()
         return [t, value, expire, msgpack.packb([events.pack(), vv])]
 
-    return args[1], op
+    return op
+
+
+@internal_step("dyn.dumpcols")
+def build_dumpcols(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.dumpcols, key] -> [type or None, value (a string's bytes, a collection's
+    items as _columns gives them), expiry time (ms, 0: none), what the read saw (for
+    dyn.unlink)]."""
+    return args[1], _dump_op(True)
+
+
+@internal_step("dyn.dump")
+def build_dump(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.dump, key] -> as dyn.dumpcols, a collection's items as read_items gives
+    them: what plans of the previous release ask for (a mixed cluster while upgrading)."""
+    return args[1], _dump_op(False)
 
 
 @internal_step("dyn.restore")
@@ -109,7 +139,7 @@ def build_restore(args: list[bytes], proto: int) -> Built | bytes:
 
 @internal_step("dyn.unlink")
 def build_unlink(args: list[bytes], proto: int) -> Built | bytes:
-    """[dyn.unlink, key, what dyn.dump saw] -> 1: delete what that read saw, only."""
+    """[dyn.unlink, key, what dyn.dumpcols saw] -> 1: delete what that read saw, only."""
     events, vv = msgpack.unpackb(args[2])
 
     def op(v: KeyView) -> Any:
@@ -119,9 +149,22 @@ def build_unlink(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], op
 
 
-def _restore_args(dst: bytes, nx: bool, dump: list[Any]) -> list[bytes]:
-    return [b"dyn.restore", dst, b"nx" if nx else b"replace",
-            msgpack.packb([dump[0], dump[1], dump[2]])]
+def _restore(dst: bytes, nx: bool, dump: list[Any]) -> Generator[Any, Any, Any]:
+    """Write what `dump` read into `dst`: the first step replaces it (or, with `nx`,
+    writes nothing if it exists) and sets the expiry, later steps add a collection's
+    other slices (slicedwrite.py); returns whether it was written."""
+    t, value, expire = dump[0], dump[1], dump[2]
+    rest: Iterable[Any] = ()
+    if t in ("hash", "zset"):
+        value = Pairs(value[0], value[1])
+    if t != "string":
+        value, rest = split(value)
+        value = list(value)
+    written = yield [b"dyn.restore", dst, b"nx" if nx else b"replace",
+                     msgpack.packb([t, value, expire])]
+    if written:
+        yield from append_rest(dst, t, rest)
+    return written
 
 
 @plan_command("rename", 3, ("write",), 1, 2, 1, "generic", "Renames a key and overwrites "
@@ -143,10 +186,10 @@ def _rename(src: bytes, dst: bytes, nx: bool) -> Plan:
         if t is None:
             return ERR_NO_SUCH_KEY
         return resp.ZERO if nx else resp.OK
-    dump = yield [b"dyn.dump", src]
+    dump = yield [b"dyn.dumpcols", src]
     if dump[0] is None:
         return ERR_NO_SUCH_KEY
-    written = yield _restore_args(dst, nx, dump)
+    written = yield from _restore(dst, nx, dump)
     if not written:
         return resp.ZERO
     yield [b"dyn.unlink", src, bytes(dump[3])]
@@ -186,10 +229,10 @@ def plan_copy(args: list[bytes], proto: int) -> Plan | bytes:
 
 
 def _copy(src: bytes, dst: bytes, replace: bool) -> Plan:
-    dump = yield [b"dyn.dump", src]
+    dump = yield [b"dyn.dumpcols", src]
     if dump[0] is None:
         return resp.ZERO
-    written = yield _restore_args(dst, not replace, dump)
+    written = yield from _restore(dst, not replace, dump)
     return resp.ONE if written else resp.ZERO
 
 
@@ -198,10 +241,10 @@ def move_plan(src: bytes, dst: bytes) -> Plan:
     `dst`, another database's key of the same name — read the source whole, write the
     destination only if it does not exist, then delete from the source what was read.
     Not atomic, as RENAME (README)."""
-    dump = yield [b"dyn.dump", src]
+    dump = yield [b"dyn.dumpcols", src]
     if dump[0] is None:
         return resp.ZERO
-    written = yield _restore_args(dst, True, dump)
+    written = yield from _restore(dst, True, dump)
     if not written:
         return resp.ZERO
     yield [b"dyn.unlink", src, bytes(dump[3])]

@@ -30,10 +30,10 @@ from .collection import (
     Plan,
     internal_step,
     start_plan,
-    store_args,
 )
 from .context import Context
 from .hashes import field_bytes
+from .slicedwrite import store_steps
 from .sortspec import ELEMENT, NOTHING, SortSpec
 from .table import command
 
@@ -179,7 +179,8 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
     else:
         out = list(chosen)
     if spec.store is not None:
-        stored = yield store_args(spec.store, "list", [b"" if v is None else v for v in out])
+        stored = yield from store_steps(spec.store, "list",
+                                        [b"" if v is None else v for v in out])
         return resp.integer(int(stored))
     nil = resp.nil(proto)
     return b"*%d\r\n" % len(out) + b"".join(nil if v is None else resp.bulk(v) for v in out)

@@ -11,13 +11,15 @@ are Redis 7.0's: every source is read (WRONGTYPE) before the options are judged.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from ..resp import encode as resp
 from . import zfloat
-from .collection import WRONGTYPE, Plan, plan_command, store_args
+from .collection import WRONGTYPE, Plan, plan_command
 from .databases import shown
 from .mpop import parse_mpop_args
+from .slicedwrite import store_steps
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zsetrange import parse_range_query
 from .zsets import pairs_reply
@@ -91,20 +93,29 @@ def _weighted(w: float, s: float) -> float:
     return 0.0 if x != x else x
 
 
-def union(inputs: list[list[Pair]], o: SetOp) -> list[Pair]:
+def union(inputs: list[list[Pair]], o: SetOp, ordered: bool = True) -> list[Pair]:
     """Redis' union: sources from the smallest (a stable order, as Redis sorts them), so
-    sums round as Redis' do."""
+    sums round as Redis' do. By score unless `ordered` is False (a STORE: its
+    destination orders them)."""
+    if len(inputs) == 1:  # a copy (a key's members are distinct): no dict to build
+        w = o.weights[0]
+        out = list(inputs[0]) if w == 1.0 else [(m, _weighted(w, s)) for m, s in inputs[0]]
+        return _ordered(out) if ordered else out
     acc: dict[bytes, float] = {}
     for i in sorted(range(len(inputs)), key=lambda i: len(inputs[i])):
         w = o.weights[i]
-        for m, s in inputs[i]:
-            score = _weighted(w, s)
+        items: Any = inputs[i] if w == 1.0 else [(m, _weighted(w, s)) for m, s in inputs[i]]
+        if not acc:
+            acc = dict(items)  # a key's members are distinct: nothing to aggregate yet
+            continue
+        for m, score in items:
             old = acc.get(m)
             acc[m] = score if old is None else _aggregate(old, score, o.aggregate)
-    return _ordered(acc.items())
+    return _ordered(acc.items()) if ordered else list(acc.items())
 
 
-def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False) -> list[Pair]:
+def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False,
+          ordered: bool = True) -> list[Pair]:
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     first = order[0]
     others = [(dict(inputs[i]), o.weights[i]) for i in order[1:]]
@@ -120,16 +131,24 @@ def inter(inputs: list[list[Pair]], o: SetOp, count_only: bool = False) -> list[
             out.append((m, score))
             if count_only and o.limit and len(out) >= o.limit:
                 break
-    return out if count_only else _ordered(out)
+    return _ordered(out) if ordered and not count_only else out
 
 
-def diff(inputs: list[list[Pair]]) -> list[Pair]:
+def diff(inputs: list[list[Pair]], ordered: bool = True) -> list[Pair]:
     others = [{m for m, _ in items} for items in inputs[1:]]
-    return _ordered((m, s) for m, s in inputs[0] if not any(m in x for x in others))
+    out = [(m, s) for m, s in inputs[0] if not any(m in x for x in others)]
+    return _ordered(out) if ordered else out
 
 
 def _ordered(items: Any) -> list[Pair]:
-    return [(m, s) for s, m in sorted((s, m) for m, s in items)]
+    """(member, score) pairs by score, then member: two C sorts, the second stable (no
+    (score, member) pair built per member: 200,000 members in ~half the time)."""
+    out = sorted(items, key=_first)
+    out.sort(key=_second)
+    return out
+
+
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _setop(name: str, op: str, store: bool, card: bool, args: list[bytes],
@@ -153,7 +172,7 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
     for key in keys:
         t, items = yield [b"dyn.read", key]
         if t == "zset":
-            inputs.append([(m, s) for m, s in items])
+            inputs.append(items)
         elif t == "set":
             inputs.append([(m, 1.0) for m in items])
         elif t is None:
@@ -163,15 +182,15 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
     if isinstance(opts, bytes):
         return opts
     if op == UNION:
-        result = union(inputs, opts)
+        result = union(inputs, opts, not store)
     elif op == INTER:
-        result = inter(inputs, opts, card)
+        result = inter(inputs, opts, card, not store)
     else:
-        result = diff(inputs)
+        result = diff(inputs, not store)
     if card:
         return resp.integer(len(result))
     if store:
-        n = yield store_args(dst, "zset", result)
+        n = yield from store_steps(dst, "zset", result)
         return resp.integer(n)
     return pairs_reply(result, opts.withscores, proto)
 
@@ -217,7 +236,7 @@ def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
     t, items = yield [b"dyn.zrange", src, *rest]
     if t is not None and t != "zset":
         return WRONGTYPE
-    n = yield store_args(dst, "zset", [(m, s) for m, s in items])
+    n = yield from store_steps(dst, "zset", items)
     return resp.integer(n)
 
 

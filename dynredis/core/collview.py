@@ -121,8 +121,7 @@ class KeyView:
         for a range (LRANGE 0 -1 of 200,000 items spent 60% of its time calling `get`)."""
         if self._expired:
             return [None for _ in elements]
-        view = self.state.views.get(kind, _EMPTY)
-        return [view.get(e) for e in elements]
+        return list(map(self.state.views.get(kind, _EMPTY).get, elements))
 
     def count(self, kind: bytes) -> int:
         return 0 if self._expired else self.state.count(kind)
@@ -131,6 +130,11 @@ class KeyView:
         """The live elements of a kind, without copying them (a random pick from a large
         set walks this; the key must not be written while it is being iterated)."""
         return (_EMPTY if self._expired else self.state.views.get(kind, _EMPTY)).keys()
+
+    def fields(self, kind: bytes) -> dict[bytes, Any]:
+        """The live elements of a kind and their values, not copied (the caller copies
+        or reads them before the key is written)."""
+        return _EMPTY if self._expired else self.state.views.get(kind, _EMPTY)
 
     def items(self, kind: bytes) -> Iterator[tuple[bytes, Any]]:
         """(element, value) pairs, in no particular order (hashes, sets)."""

@@ -52,7 +52,7 @@ def test_what_is_written_to_the_source_after_the_read_stays_there():
     r = LocalRunner()
     r.run("SADD", "src", "a", "b")
     late = [("SADD", "src", "late"), ("SADD", "src", "a")]  # a new member, one re-added
-    assert run_plan(r, RENAME, {b"dyn.dump": late}) == b"+OK\r\n"
+    assert run_plan(r, RENAME, {b"dyn.dumpcols": late}) == b"+OK\r\n"
     assert members(r, "dst") == [b"a", b"b"]
     assert members(r, "src") == [b"a", b"late"]  # only what came after the read
     assert r.run("TYPE", "src") == b"+set\r\n"
@@ -71,7 +71,7 @@ def test_a_hash_field_changed_after_the_read_stays_in_the_source_with_its_new_va
 def test_a_list_item_pushed_after_the_read_stays_in_the_source():
     r = LocalRunner()
     r.run("RPUSH", "src", "a", "b")
-    assert run_plan(r, RENAME, {b"dyn.dump": [("LPUSH", "src", "new")]}) == b"+OK\r\n"
+    assert run_plan(r, RENAME, {b"dyn.dumpcols": [("LPUSH", "src", "new")]}) == b"+OK\r\n"
     assert parse(r.run("LRANGE", "dst", "0", "-1")) == [b"a", b"b"]
     assert parse(r.run("LRANGE", "src", "0", "-1")) == [b"new"]
 
@@ -87,7 +87,7 @@ def test_a_string_set_after_the_read_stays_in_the_source():
 def test_an_expire_of_the_source_after_the_read_does_not_keep_what_was_moved():
     r = LocalRunner()
     r.run("SADD", "src", "a")
-    assert run_plan(r, RENAME, {b"dyn.dump": [("PEXPIRE", "src", "5000")]}) == b"+OK\r\n"
+    assert run_plan(r, RENAME, {b"dyn.dumpcols": [("PEXPIRE", "src", "5000")]}) == b"+OK\r\n"
     assert members(r, "dst") == [b"a"] and r.run("EXISTS", "src") == b":0\r\n"
 
 
