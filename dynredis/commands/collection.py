@@ -364,7 +364,7 @@ def read_items(v: KeyView) -> tuple[str | None, list[Any]]:
         return t, [(m, score) for score, m in v.zorder]
     if kind == rec.HASH:
         return t, [(f, b"%d" % val if type(val) is int else val) for f, val in v.items(kind)]
-    return t, [e for e, _ in v.items(kind)]
+    return t, v.columns(kind)[0]
 
 
 def write_items(v: KeyView, t: str, items: list[Any]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..core.collview import KeyView
 from ..core.records import LIST
 from ..resp import encode as resp
+from ..resp.bulks import array as bulk_array
 from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, typed_op
 from .databases import shown
 from .listops import LEFT, RIGHT, WRONG, move, parse_where, pop_first, pop_items, push_items
@@ -40,7 +41,7 @@ def nil_array(proto: int) -> bytes:
 
 
 def bulks(items: list[bytes]) -> bytes:
-    return resp.array([resp.bulk(x) for x in items])
+    return bulk_array(items)
 
 
 def _positive(raw: bytes, err: bytes) -> int | bytes:

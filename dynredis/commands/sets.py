@@ -26,6 +26,7 @@ import msgpack
 
 from ..core.collview import KeyView
 from ..core.records import SET
+from ..resp import bulks
 from ..resp import encode as resp
 from .collection import (
     WRONGTYPE,
@@ -61,9 +62,8 @@ INT64_MIN = -(2**63)
 def set_reply(members: Iterable[bytes], proto: int) -> bytes:
     """Members as a RESP3 set (an array in RESP2), as Redis answers SMEMBERS, SINTER,
     SUNION, SDIFF and SPOP with a count."""
-    items = [resp.bulk(m) for m in members]
-    head = b"~%d\r\n" if proto >= 3 else b"*%d\r\n"
-    return head % len(items) + b"".join(items)
+    items = members if isinstance(members, list) else list(members)
+    return bulks.array(items, b"~" if proto >= 3 else b"*")
 
 
 def lookup(v: KeyView) -> bytes | bool:
@@ -106,6 +106,8 @@ def random_members(members: KeysView[bytes], count: int) -> list[bytes]:
     if n == 0 or count == 0:
         return []
     if count < 0:
+        if -count * 4 >= n:  # a copy of the set's references costs less than the walk
+            return random.choices(list(members), k=-count)
         return _at(members, sorted(random.randrange(n) for _ in range(-count)))
     if count >= n:
         out = list(members)
@@ -255,7 +257,7 @@ def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
             if not members:
                 return resp.nil(proto)
             return resp.bulk(random_members(members, 1)[0])
-        return resp.array([resp.bulk(m) for m in random_members(members, count)])
+        return bulks.array(random_members(members, count))
 
     missing = resp.nil(proto) if count is None else resp.EMPTY_ARRAY
     return key, typed_op("set", body, missing)
@@ -293,7 +295,7 @@ def build_sfilter(args: list[bytes], proto: int) -> Built | bytes:
         t = v.type()
         if t != "set":
             return [t, [] if keep or t is not None else list(members)]
-        return [t, [m for m in members if (v.get(SET, m) is not None) == keep]]
+        return [t, v.having(SET, members, keep)]
 
     return key, op
 

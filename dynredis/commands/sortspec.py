@@ -14,6 +14,7 @@ at a NUL byte; with STORE, whole strings).
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import repeat
 from typing import Any
 
 from ..resp import encode as resp
@@ -177,13 +178,14 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
         # Equal weights: the elements' bytes decide (Redis' compareStringObjects).
         keys = list(zip(weights, elements, strict=True))
     elif weights is None:
-        keys = list(elements) if store else [cstr(e) for e in elements]
+        nul = not store and any(map(bytes.__contains__, elements, repeat(b"\0")))
+        keys = [cstr(e) for e in elements] if nul else elements
     else:
         # A missing BY value sorts first; missing values are equal to each other.
         keys = [(0, b"") if w is None else (1, w if store else cstr(w)) for w in weights]
     index = list(range(len(elements)))
     if partial is None:
-        index.sort(key=lambda i: keys[i], reverse=desc)
+        index.sort(key=keys.__getitem__, reverse=desc)
     else:
         sign = -1 if desc else 1
 
@@ -192,7 +194,7 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
             return sign * ((ka > kb) - (ka < kb))
 
         csort.pqsort(index, cmp, partial[0], partial[1])
-    return [elements[i] for i in index]
+    return list(map(elements.__getitem__, index))
 
 
 def is_intset(members: list[bytes]) -> bool:

@@ -11,10 +11,12 @@ several keys in zsetplans.py.
 from __future__ import annotations
 
 import random
+from operator import itemgetter
 from typing import Any
 
 from ..core.collview import KeyView
 from ..core.records import ZSET
+from ..resp import bulks
 from ..resp import encode as resp
 from . import zfloat
 from .collection import WRONGTYPE, Built, collection_command, internal_step, typed_op
@@ -54,11 +56,30 @@ def score_reply(score: float | None, proto: int) -> bytes:
 
 def pairs_reply(items: list[Pair], withscores: bool, proto: int) -> bytes:
     """Members, or members and scores: flat in RESP2, [member, score] pairs in RESP3."""
+    return columns_reply(list(map(_FIRST, items)), list(map(_SECOND, items)), withscores,
+                         proto)
+
+
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+# A score's text as zfloat.fmt makes it (%.17g spells the infinities inf and -inf), by
+# a C loop over the scores; RESP3's double line.
+_SCORE_TEXT = b"%.17g".__mod__
+_SCORE_DOUBLE = b",%.17g".__mod__
+
+
+def columns_reply(members: list[bytes], scores: list[float], withscores: bool,
+                  proto: int) -> bytes:
+    """pairs_reply of the members and their scores, given apart (bulks.py)."""
     if not withscores:
-        return resp.array([resp.bulk(m) for m, _ in items])
+        return bulks.array(members)
+    n = len(members)
     if proto >= 3:
-        return resp.array([b"*2\r\n" + resp.bulk(m) + zfloat.reply(s, 3) for m, s in items])
-    return resp.array([x for m, s in items for x in (resp.bulk(m), zfloat.reply(s, 2))])
+        return bulks.lines(b"*%d" % n, [[b"*2"] * n, bulks.heads(members), members,
+                                        list(map(_SCORE_DOUBLE, scores))])
+    texts = list(map(_SCORE_TEXT, scores))
+    return bulks.lines(b"*%d" % (2 * n), [bulks.heads(members), members, bulks.heads(texts),
+                                          texts])
 
 
 # --- ZADD, ZINCRBY, ZREM -------------------------------------------------------------------
