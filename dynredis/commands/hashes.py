@@ -234,13 +234,13 @@ def _columns(v: KeyView) -> tuple[list[bytes], list[bytes]]:
 
 
 def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         if keys and not values:
-            return bulks.array(v.columns(HASH)[0])
+            return bulks.array_reply(v.columns(HASH)[0])
         fields, vals = _columns(v)
         if keys:
-            return bulks.pairs(fields, vals, proto, as_map=True)
-        return bulks.array(vals)
+            return bulks.pairs_reply(fields, vals, proto, as_map=True)
+        return bulks.array_reply(vals)
 
     return args[1], typed_op("hash", body)
 
@@ -293,16 +293,16 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
         if count < -RANDOM_REPEATS_MAX:
             return ERR_HRANDFIELD_REPEATS
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         fields, values = _columns(v) if with_values else (v.columns(HASH)[0], [])
         if count is None:
             return resp.bulk(random.choice(fields)) if fields else resp.nil(proto)
         picked = random_pick(len(fields), count)
         names = list(map(fields.__getitem__, picked))
         if with_values:
-            return bulks.pairs(names, list(map(values.__getitem__, picked)), proto,
-                               as_map=False)
-        return bulks.array(names)
+            return bulks.pairs_reply(names, list(map(values.__getitem__, picked)), proto,
+                                     as_map=False)
+        return bulks.array_reply(names)
 
     return key, typed_op("hash", body)
 

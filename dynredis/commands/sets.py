@@ -59,11 +59,14 @@ ERR_RANDOM_REPEATS = resp.error(
 INT64_MIN = -(2**63)
 
 
-def set_reply(members: Iterable[bytes], proto: int) -> bytes:
+def set_reply(members: Iterable[bytes], proto: int) -> bytes | bulks.SlicedReply:
     """Members as a RESP3 set (an array in RESP2), as Redis answers SMEMBERS, SINTER,
     SUNION, SDIFF and SPOP with a count."""
     items = members if isinstance(members, list) else list(members)
-    return bulks.array(items, b"~" if proto >= 3 else b"*")
+    return bulks.array_reply(items, b"~" if proto >= 3 else b"*")
+
+
+_EMPTY_SET = (b"*0\r\n", b"~0\r\n")  # set_reply of no member: RESP2, RESP3
 
 
 def lookup(v: KeyView) -> bytes | bool:
@@ -157,10 +160,10 @@ def build_srem(args: list[bytes], proto: int) -> Built | bytes:
 @collection_command("smembers", 2, ("readonly",), 1, 1, 1, "set",
                     "Get all the members in a set")
 def build_smembers(args: list[bytes], proto: int) -> Built | bytes:
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         return set_reply(v.members(SET), proto)
 
-    return args[1], typed_op("set", body, set_reply((), proto))
+    return args[1], typed_op("set", body, _EMPTY_SET[proto >= 3])
 
 
 @collection_command("sismember", 3, ("readonly", "fast"), 1, 1, 1, "set",
@@ -217,7 +220,7 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
     if count is not None and count < 0:
         return ERR_NOT_POSITIVE
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         members = v.members(SET)
         n = len(members)
         if count is None:
@@ -234,7 +237,7 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
                 v.put(SET, m, None)
         return set_reply(popped, proto)
 
-    missing = resp.nil(proto) if count is None else set_reply((), proto)
+    missing = resp.nil(proto) if count is None else _EMPTY_SET[proto >= 3]
     return key, typed_op("set", body, missing)
 
 
@@ -251,13 +254,13 @@ def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
         if count < -RANDOM_REPEATS_MAX:
             return ERR_RANDOM_REPEATS
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         members = v.members(SET)
         if count is None:
             if not members:
                 return resp.nil(proto)
             return resp.bulk(random_members(members, 1)[0])
-        return bulks.array(random_members(members, count))
+        return bulks.array_reply(random_members(members, count))
 
     missing = resp.nil(proto) if count is None else resp.EMPTY_ARRAY
     return key, typed_op("set", body, missing)

@@ -184,7 +184,9 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
     if spec.store is not None:
         stored = yield store_args(spec.store, "list", [b"" if v is None else v for v in out])
         return resp.integer(int(stored))
-    return bulks.nullable_array(out, resp.nil(proto))
+    if None in out:
+        return bulks.nullable_array(out, resp.nil(proto))
+    return bulks.array_reply(out)  # type: ignore[arg-type]
 
 
 def _build(readonly: bool) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from ..resp import encode as resp
@@ -200,21 +199,6 @@ def pairs(zl: Any, lo: int, hi: int, reverse: bool = False) -> list[Pair]:
     if hi <= lo:
         return []
     return [(m, s) for s, m in zl.islice(lo, hi, reverse=reverse)]
-
-
-_MEMBER = itemgetter(1)
-_SCORE = itemgetter(0)
-
-
-def columns(zl: Any, lo: int, hi: int, reverse: bool = False
-            ) -> tuple[list[bytes], list[float]]:
-    """The members and the scores of positions [lo, hi), in order or reversed: what
-    `pairs` holds, made by C loops, without a tuple per member (a reply of a whole
-    set)."""
-    if hi <= lo:
-        return [], []
-    got = list(zl.islice(lo, hi, reverse=reverse))
-    return list(map(_MEMBER, got)), list(map(_SCORE, got))
 
 
 # --- readers: the positions [lo, hi) a range reads ---------------------------------------

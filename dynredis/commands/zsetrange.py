@@ -12,11 +12,12 @@ from typing import Any
 from ..core.collview import KeyView
 from ..core.records import ZSET
 from ..resp import encode as resp
+from ..resp.bulks import SlicedReply
 from . import zranges
 from .collection import Built, collection_command, internal_step, typed_op
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zranges import ERR_NOT_FLOAT_RANGE, ERR_NOT_LEX_RANGE, LexRange, ScoreRange
-from .zsets import columns_reply
+from .zsets import ranked_reply
 
 ERR_LIMIT_RANK = resp.error("ERR syntax error, LIMIT is only supported in combination with "
                             "either BYSCORE or BYLEX")
@@ -52,11 +53,11 @@ class RangeQuery:
         lo, hi = self.span(zl)
         return zranges.pairs(zl, lo, hi, self.reverse)
 
-    def reply(self, zl: Any, proto: int) -> bytes:
-        """The range as ZRANGE answers it, built from the set's columns."""
+    def reply(self, zl: Any, proto: int) -> bytes | SlicedReply:
+        """The range as ZRANGE answers it (over loop turns when it is long)."""
         lo, hi = self.span(zl)
-        members, scores = zranges.columns(zl, lo, hi, self.reverse)
-        return columns_reply(members, scores, self.withscores, proto)
+        ranked = list(zl.islice(lo, hi, reverse=self.reverse)) if hi > lo else []
+        return ranked_reply(ranked, self.withscores, proto)
 
 
 def parse_range_query(args: list[bytes], at: int, store: bool, by: str = "",
@@ -152,7 +153,7 @@ def _range_command(args: list[bytes], proto: int, by: str = "",
     if isinstance(q, bytes):
         return q
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | SlicedReply:
         return q.reply(v.zorder, proto)
 
     return args[1], typed_op("zset", body, resp.EMPTY_ARRAY)

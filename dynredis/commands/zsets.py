@@ -56,8 +56,21 @@ def score_reply(score: float | None, proto: int) -> bytes:
 
 def pairs_reply(items: list[Pair], withscores: bool, proto: int) -> bytes:
     """Members, or members and scores: flat in RESP2, [member, score] pairs in RESP3."""
-    return columns_reply(list(map(_FIRST, items)), list(map(_SECOND, items)), withscores,
-                         proto)
+    cols = _columns(list(map(_FIRST, items)), list(map(_SECOND, items)), withscores, proto)
+    return bulks.lines(_head(len(items), withscores, proto), cols)
+
+
+def ranked_reply(ranked: list[tuple[float, bytes]], withscores: bool,
+                 proto: int) -> bytes | bulks.SlicedReply:
+    """pairs_reply of (score, member) pairs as the set holds them (ZRANGE), encoded
+    over loop turns when they are many (bulks.SlicedReply)."""
+
+    def columns(lo: int, hi: int) -> list[list[bytes]]:
+        part = ranked[lo:hi] if lo or hi < len(ranked) else ranked
+        return _columns(list(map(_SECOND, part)), list(map(_FIRST, part)), withscores,
+                        proto)
+
+    return bulks.reply(_head(len(ranked), withscores, proto), len(ranked), columns)
 
 
 _FIRST = itemgetter(0)
@@ -68,18 +81,20 @@ _SCORE_TEXT = b"%.17g".__mod__
 _SCORE_DOUBLE = b",%.17g".__mod__
 
 
-def columns_reply(members: list[bytes], scores: list[float], withscores: bool,
-                  proto: int) -> bytes:
-    """pairs_reply of the members and their scores, given apart (bulks.py)."""
+def _head(n: int, withscores: bool, proto: int) -> bytes:
+    return b"*%d" % (2 * n if withscores and proto < 3 else n)
+
+
+def _columns(members: list[bytes], scores: list[float], withscores: bool,
+             proto: int) -> list[list[bytes]]:
+    """The lines of members and their scores, column by column (bulks.lines)."""
     if not withscores:
-        return bulks.array(members)
-    n = len(members)
+        return [bulks.heads(members), members]
     if proto >= 3:
-        return bulks.lines(b"*%d" % n, [[b"*2"] * n, bulks.heads(members), members,
-                                        list(map(_SCORE_DOUBLE, scores))])
+        return [[b"*2"] * len(members), bulks.heads(members), members,
+                list(map(_SCORE_DOUBLE, scores))]
     texts = list(map(_SCORE_TEXT, scores))
-    return bulks.lines(b"*%d" % (2 * n), [bulks.heads(members), members, bulks.heads(texts),
-                                          texts])
+    return [bulks.heads(members), members, bulks.heads(texts), texts]
 
 
 # --- ZADD, ZINCRBY, ZREM -------------------------------------------------------------------

@@ -16,7 +16,7 @@ A node's CPU per HGETALL of 200,000 fields: 130-138 ms with a bulk formatted per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 CRLF = b"\r\n"
 _TABLE = 1024  # `$len` lines kept ready, for elements shorter than this
@@ -36,13 +36,23 @@ def heads(items: Sequence[bytes]) -> list[bytes]:
 def lines(head: bytes, columns: Sequence[Sequence[bytes]]) -> bytes:
     """`head`, then for each row the row's line of every column in turn, each line
     ended by CRLF (the columns are equally long)."""
+    return _layout([head], columns)
+
+
+def rows(columns: Sequence[Sequence[bytes]]) -> bytes:
+    """`lines` without a head line."""
+    return _layout([], columns)
+
+
+def _layout(first: list[bytes], columns: Sequence[Sequence[bytes]]) -> bytes:
     k = len(columns)
     n = len(columns[0]) if k else 0
-    end = 1 + k * n
+    start = len(first)
+    end = start + k * n
     parts: list[bytes] = [b""] * (end + 1)
-    parts[0] = head
+    parts[:start] = first
     for j, col in enumerate(columns):
-        parts[1 + j:end:k] = col
+        parts[start + j:end:k] = col
     return join(parts)
 
 
@@ -59,25 +69,107 @@ def array(items: Sequence[bytes], head: bytes = b"*") -> bytes:
     return lines(head + b"%d" % len(items), [heads(items), items])
 
 
-def pairs(keys: Sequence[bytes], values: Sequence[bytes], proto: int,
-          as_map: bool) -> bytes:
-    """keys[i], values[i] pairs: a flat array in RESP2; in RESP3 a map (`as_map`, as
-    HGETALL) or an array of two-element arrays (HRANDFIELD ... WITHVALUES)."""
-    n = len(keys)
-    kh, vh = heads(keys), heads(values)
-    if proto < 3:
-        return lines(b"*%d" % (2 * n), [kh, keys, vh, values])
-    if as_map:
-        return lines(b"%%%d" % n, [kh, keys, vh, values])
-    return lines(b"*%d" % n, [[b"*2"] * n, kh, keys, vh, values])
-
-
 def nullable_array(items: Sequence[bytes | None], nil: bytes) -> bytes:
     """An array of bulk strings where None is `nil` (a whole encoded reply, as
     resp.nil gives it): SORT ... GET of missing keys."""
-    if None not in items:
-        return array(items)  # type: ignore[arg-type]
     out = [b"*%d\r\n" % len(items)]
     for v in items:
         out.append(nil if v is None else b"$%d\r\n%b\r\n" % (len(v), v))
     return b"".join(out)
+
+
+# --- replies written over loop turns ----------------------------------------------------
+
+STREAM_ROWS = 16_384  # rows encoded in one loop turn; a reply of more takes several
+Columns = Callable[[int, int], Sequence[Sequence[bytes]]]
+
+
+class SlicedReply:
+    """A reply of `n` rows after its head line, encoded STREAM_ROWS rows a loop turn
+    while the connection writes it (server/streamed.py), so that a reply of 200,000
+    elements does not hold the node's loop for the whole of its encoding. `columns(lo,
+    hi)` gives rows lo..hi-1 as `lines` takes them, from a snapshot the command took
+    when it ran (lists of the elements' bytes, which nothing changes in place): the
+    reply is the collection as it was then, whatever is written meanwhile, and the
+    client's later replies follow it."""
+
+    __slots__ = ("before", "after", "columns", "n", "at", "estimate")
+    turn = 1  # bytes a turn: one slice, whatever its size
+
+    def __init__(self, head: bytes, n: int, columns: Columns) -> None:
+        self.before = head + CRLF
+        self.after = b""
+        self.columns: Columns | None = columns
+        self.n = n
+        self.at = 0
+        sample = min(n, 64)
+        self.estimate = len(self.before) + len(rows(columns(0, sample))) * n // max(sample, 1)
+
+    def alive(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        self.columns = None
+
+    def size(self) -> int:
+        """About the reply's size (from its first rows), for the client's accounts."""
+        return self.estimate
+
+    def next_slice(self) -> bytes | None:
+        columns = self.columns
+        lo = self.at
+        if columns is None or lo >= self.n:
+            return None
+        hi = min(self.n, lo + STREAM_ROWS)
+        self.at = hi
+        return rows(columns(lo, hi))
+
+    def done(self) -> bool:
+        return self.at >= self.n or self.columns is None
+
+    def whole(self) -> bytes:
+        """The reply at once (where it cannot be written over turns: EXEC, scripts,
+        another node's forwarded command)."""
+        columns = self.columns
+        assert columns is not None and self.at == 0
+        return self.before + rows(columns(0, self.n))
+
+
+def reply(head: bytes, n: int, columns: Columns) -> bytes | SlicedReply:
+    """`lines(head, columns(0, n))`, or, for more than STREAM_ROWS rows, that reply to
+    be encoded over loop turns."""
+    if n <= STREAM_ROWS:
+        return lines(head, columns(0, n))
+    return SlicedReply(head, n, columns)
+
+
+def whole(value: object) -> object:
+    """A command's result with a SlicedReply encoded at once."""
+    return value.whole() if isinstance(value, SlicedReply) else value
+
+
+def array_reply(items: list[bytes], head: bytes = b"*") -> bytes | SlicedReply:
+    """`array`, over loop turns when it is long."""
+
+    def columns(lo: int, hi: int) -> list[list[bytes]]:
+        part = items[lo:hi] if lo or hi < len(items) else items
+        return [heads(part), part]
+
+    return reply(head + b"%d" % len(items), len(items), columns)
+
+
+def pairs_reply(keys: list[bytes], values: list[bytes], proto: int,
+                as_map: bool) -> bytes | SlicedReply:
+    """`pairs`, over loop turns when they are many."""
+    n = len(keys)
+
+    def columns(lo: int, hi: int) -> list[list[bytes]]:
+        k, v = (keys[lo:hi], values[lo:hi]) if lo or hi < n else (keys, values)
+        cols = [heads(k), k, heads(v), v]
+        return [[b"*2"] * len(k), *cols] if proto >= 3 and not as_map else cols
+
+    if proto < 3:
+        head = b"*%d" % (2 * n)
+    else:
+        head = (b"%%%d" if as_map else b"*%d") % n
+    return reply(head, n, columns)

@@ -1,5 +1,6 @@
 """Replies of many elements built by resp/bulks.py: the same bytes as the per-element
-encoder, whatever the elements' lengths and the reply's size."""
+encoder, whatever the elements' lengths and the reply's size, and the same bytes when
+a long one is encoded a slice at a time (SlicedReply) as at once."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import random
 import pytest
 
 from dynredis.commands import zfloat
-from dynredis.commands.zsets import pairs_reply
+from dynredis.commands.zsets import pairs_reply, ranked_reply
 from dynredis.resp import bulks
 from dynredis.resp import encode as resp
 
 LENGTHS = [0, 1, 5, 1023, 1024, 3000]
+SIZES = [0, 1, 3, bulks.JOIN_SLICE, bulks.STREAM_ROWS, 2 * bulks.STREAM_ROWS + 7]
 
 
 def _items(n: int, seed: int) -> list[bytes]:
@@ -20,19 +22,46 @@ def _items(n: int, seed: int) -> list[bytes]:
     return [rng.randbytes(rng.choice(LENGTHS)) for _ in range(n)]
 
 
-@pytest.mark.parametrize("n", [0, 1, 3, bulks.JOIN_SLICE, 3 * bulks.JOIN_SLICE + 7])
+def _sent(reply: bytes | bulks.SlicedReply) -> bytes:
+    """What the connection writes of a reply: a long one slice by slice, as
+    server/client.py streams it."""
+    if isinstance(reply, bytes):
+        return reply
+    out = [reply.before]
+    while (part := reply.next_slice()) is not None:
+        out.append(part)
+    assert reply.done()
+    return b"".join([*out, reply.after])
+
+
+def _both(make: object) -> bytes:
+    """The reply sent a slice at a time, checked equal to the reply made at once."""
+    sent = _sent(make())  # type: ignore[operator]
+    at_once = bulks.whole(make())  # type: ignore[operator]
+    assert sent == at_once
+    return sent
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_arrays_and_pairs_as_the_element_encoder_makes_them(n: int) -> None:
     keys, values = _items(n, 1), _items(n, 2)
     assert bulks.array(keys) == resp.array([resp.bulk(k) for k in keys])
-    assert bulks.array(keys, b"~") == resp.encode(resp.SetReply(keys), 3)
-    flat = resp.array([x for k, v in zip(keys, values, strict=True) for x in (resp.bulk(k), resp.bulk(v))])
-    assert bulks.pairs(keys, values, 2, as_map=True) == flat
-    assert bulks.pairs(keys, values, 2, as_map=False) == flat
-    assert bulks.pairs(keys, values, 3, as_map=False) == resp.array(
+    assert _both(lambda: bulks.array_reply(keys)) == resp.array([resp.bulk(k) for k in keys])
+    assert _both(lambda: bulks.array_reply(keys, b"~")) == resp.encode(resp.SetReply(keys), 3)
+    flat = resp.array([x for k, v in zip(keys, values, strict=True)
+                       for x in (resp.bulk(k), resp.bulk(v))])
+    assert _both(lambda: bulks.pairs_reply(keys, values, 2, as_map=True)) == flat
+    assert _both(lambda: bulks.pairs_reply(keys, values, 2, as_map=False)) == flat
+    assert _both(lambda: bulks.pairs_reply(keys, values, 3, as_map=False)) == resp.array(
         [resp.array([resp.bulk(k), resp.bulk(v)]) for k, v in zip(keys, values, strict=True)])
     head = b"%%%d\r\n" % n
-    assert bulks.pairs(keys, values, 3, as_map=True) == head + b"".join(
+    assert _both(lambda: bulks.pairs_reply(keys, values, 3, as_map=True)) == head + b"".join(
         resp.bulk(k) + resp.bulk(v) for k, v in zip(keys, values, strict=True))
+
+
+def test_only_long_replies_are_sliced() -> None:
+    assert isinstance(bulks.array_reply([b"x"] * bulks.STREAM_ROWS), bytes)
+    assert isinstance(bulks.array_reply([b"x"] * (bulks.STREAM_ROWS + 1)), bulks.SlicedReply)
 
 
 def test_an_element_that_is_not_bytes_is_refused_not_misencoded() -> None:
@@ -47,13 +76,20 @@ def test_nil_elements() -> None:
 
 
 @pytest.mark.parametrize("proto", [2, 3])
-def test_scores_print_as_redis_prints_them(proto: int) -> None:
-    scores = [float("inf"), float("-inf"), 0.1, -0.0, 3.0, 1e300, 2.5e-310, 1 / 3]
-    members = _items(len(scores), 3)
+@pytest.mark.parametrize("n", [8, 2 * bulks.STREAM_ROWS + 3])
+def test_scores_print_as_redis_prints_them(proto: int, n: int) -> None:
+    special = [float("inf"), float("-inf"), 0.1, -0.0, 3.0, 1e300, 2.5e-310, 1 / 3]
+    scores = [special[i % len(special)] for i in range(n)]
+    members = _items(n, 3)
     pairs = list(zip(members, scores, strict=True))
     want = [resp.bulk(m) + zfloat.reply(s, proto) for m, s in pairs]
     if proto >= 3:
-        assert pairs_reply(pairs, True, proto) == resp.array([b"*2\r\n" + w for w in want])
+        expected = resp.array([b"*2\r\n" + w for w in want])
     else:
-        assert pairs_reply(pairs, True, proto) == b"*%d\r\n" % (2 * len(pairs)) + b"".join(want)
-    assert pairs_reply(pairs, False, proto) == resp.array([resp.bulk(m) for m in members])
+        expected = b"*%d\r\n" % (2 * n) + b"".join(want)
+    assert pairs_reply(pairs, True, proto) == expected
+    ranked = [(s, m) for m, s in pairs]
+    assert _both(lambda: ranked_reply(ranked, True, proto)) == expected
+    plain = resp.array([resp.bulk(m) for m in members])
+    assert pairs_reply(pairs, False, proto) == plain
+    assert _both(lambda: ranked_reply(ranked, False, proto)) == plain
