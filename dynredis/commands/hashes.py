@@ -20,7 +20,7 @@ from ..resp import encode as resp
 from . import longdouble
 from .collection import Built, collection_command, typed_op
 from .scanning import scan_elements
-from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX
+from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, random_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_HASH_NOT_INT = resp.error("ERR hash value is not an integer")
@@ -314,7 +314,7 @@ def random_pick(n: int, count: int) -> list[int]:
     if not n or count == 0:
         return []
     if count < 0:
-        return random.choices(range(n), k=-count)
+        return random_indexes(n, -count)
     if count >= n:
         out = list(range(n))
         random.shuffle(out)

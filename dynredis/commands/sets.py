@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Generator, Iterable, KeysView
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
 import msgpack
@@ -102,6 +102,14 @@ def _at(members: KeysView[bytes], indexes: list[int]) -> list[bytes]:
     return out
 
 
+def random_indexes(n: int, k: int) -> list[int]:
+    """k positions drawn from range(n) with repeats, by C loops: 64 random bits each,
+    taken modulo n (a bias below 2^-32 for any n a node holds). SRANDMEMBER k -200000
+    spent 60 ms drawing them one call at a time."""
+    raw = random.getrandbits(64 * k).to_bytes(8 * k, "little") if k else b""
+    return list(map(n.__rmod__, memoryview(raw).cast("Q")))
+
+
 def random_members(members: KeysView[bytes], count: int) -> list[bytes]:
     """Redis' SRANDMEMBER/SPOP count rules: a positive count picks that many distinct
     members (every member at most), a negative one |count| members with repeats."""
@@ -110,7 +118,7 @@ def random_members(members: KeysView[bytes], count: int) -> list[bytes]:
         return []
     if count < 0:
         if -count * 4 >= n:  # a copy of the set's references costs less than the walk
-            return random.choices(list(members), k=-count)
+            return list(map(list(members).__getitem__, random_indexes(n, -count)))
         return _at(members, sorted(random.randrange(n) for _ in range(-count)))
     if count >= n:
         out = list(members)
@@ -357,13 +365,16 @@ def _intersection(keys: list[bytes]) -> Members:
 
 
 def _union(keys: list[bytes]) -> Members:
-    out: dict[bytes, None] = {}
+    out: dict[bytes, None] | None = None
     for key in dict.fromkeys(keys):
         t, members = yield [b"dyn.read", key]
         if t is not None and t != "set":
             return WRONGTYPE
-        out.update(dict.fromkeys(members))
-    return list(out)
+        if out is None:
+            out = dict.fromkeys(members)
+        else:  # (no dict of them made first: a third less time)
+            out.update(zip(members, repeat(None)))
+    return list(out or ())
 
 
 def _difference(keys: list[bytes]) -> Members:

@@ -179,6 +179,10 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
         keys = list(zip(weights, elements, strict=True))
     elif weights is None:
         nul = not store and any(map(bytes.__contains__, elements, repeat(b"\0")))
+        if not nul and partial is None:
+            # The elements are their own keys: equal ones are the same bytes, so their
+            # order among themselves does not show.
+            return sorted(elements, reverse=desc)
         keys = [cstr(e) for e in elements] if nul else elements
     else:
         # A missing BY value sorts first; missing values are equal to each other.
