@@ -2,16 +2,17 @@
 or many elements (issue 12: "no freeze over 100 ms from any request of under 1 KB").
 
 Fills a 3-node cluster (started as bench/stalls.py starts one, or --port) with --keys
-string keys and five collections of --elements elements each (a hash, a sorted set, two
-sets, a list), then, with a prober PINGing every node every 5 ms (bench/stalls.py's),
-runs one after another: DBSIZE, KEYS *, SCAN 0 COUNT 10^7, HLEN, the reads of a whole
-collection (HGETALL, HKEYS, HVALS, HRANDFIELD -n WITHVALUES, ZRANGE 0 -1 with and
-without WITHSCORES, ZREVRANGE, ZRANGEBYSCORE, LRANGE 0 -1, SORT ALPHA of the list,
-SMEMBERS, SRANDMEMBER -n, SINTER and SUNION of the set and a second one overlapping
-it by half), RENAME of the hash, DEL of the renamed hash, UNLINK of the sorted set, DEL of
-the list, EXPIRE of the set (1 s, then reaped), FLUSHALL. For each it prints the longest
-PING round trip per node and the reply (or error). `--redis PORT` runs the same against
-a redis-server for comparison (one node).
+string keys and six collections of --elements elements each (a hash, a sorted set, two
+sets, a list of strings and one of numbers), then, with a prober PINGing every node
+every 5 ms (bench/stalls.py's), runs one after another: DBSIZE, KEYS *, SCAN 0 COUNT
+10^7, HLEN, the reads of a whole collection (HGETALL, HKEYS, HVALS, HRANDFIELD -n
+WITHVALUES, ZRANGE 0 -1 with and without WITHSCORES, ZREVRANGE, ZRANGEBYSCORE, LRANGE
+0 -1, SORT ALPHA of the list, SORT of the numbers, SMEMBERS, SRANDMEMBER -n, SINTER and
+SUNION of the set and a second one overlapping it by half), RENAME of the hash, DEL of
+the renamed hash, UNLINK of the sorted set, DEL of the list, EXPIRE of the set (1 s,
+then reaped), FLUSHALL. For each it prints the longest PING round trip per node and the
+reply (or error). `--redis PORT` runs the same against a redis-server for comparison
+(one node).
 
 Usage:
     python bench/keystalls.py [--keys 100000] [--elements 200000] [--port P | --redis P]
@@ -44,6 +45,7 @@ def fill(c: redis.Redis, keys: int, elements: int) -> None:
         c.sadd("c:s", *[f"m{i}" for i in range(start, end)])
         c.sadd("c:s2", *[f"m{i + elements // 2}" for i in range(start, end)])
         c.rpush("c:l", *[f"i{i}" for i in range(start, end)])
+        c.rpush("c:n", *[(i * 7919) % elements for i in range(start, end)])
 
 
 def actions(c: redis.Redis, n: int) -> list[tuple[str, Callable[[], object]]]:
@@ -63,6 +65,7 @@ def actions(c: redis.Redis, n: int) -> list[tuple[str, Callable[[], object]]]:
         ("ZRANGEBYSCORE -inf +inf", lambda: len(c.zrangebyscore("c:z", "-inf", "+inf"))),
         ("LRANGE 0 -1", lambda: len(c.lrange("c:l", 0, -1))),
         ("SORT list ALPHA", lambda: len(c.sort("c:l", alpha=True))),
+        ("SORT list of numbers", lambda: len(c.sort("c:n"))),
         ("SMEMBERS", lambda: len(c.smembers("c:s"))),
         ("SRANDMEMBER -n", lambda: len(c.srandmember("c:s", -n))),
         ("SINTER 2 sets", lambda: len(c.sinter("c:s", "c:s2"))),

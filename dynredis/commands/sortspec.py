@@ -166,6 +166,33 @@ def sort_score(raw: bytes) -> float | None:
     return value
 
 
+_NUMBER_BYTES = b"0123456789.eE+-"
+
+
+def sort_scores(raws: list[bytes]) -> list[float | None]:
+    """sort_score of each, by C loops where that reads the same: the elements made of
+    digits, signs, points and exponents only (what float() reads then, it reads as
+    strtod does, both rounding correctly) and reading as a normal finite double; the
+    others (float() refusing one of them, zeros, infinities, subnormals) one by one.
+    SORT of 200,000 numbers spent 300 ms reading them one call at a time."""
+    if b"".join(raws).translate(None, _NUMBER_BYTES):
+        return [sort_score(r) for r in raws]
+    try:
+        values: list[float | None] = list(map(float, raws))
+    except ValueError:
+        return [sort_score(r) for r in raws]
+    if not values or (min(map(abs, values)) >= SMALLEST_NORMAL  # type: ignore[arg-type]
+                      and _INF not in values and -_INF not in values):
+        return values
+    for i, v in enumerate(map(abs, values)):  # type: ignore[arg-type]
+        if not SMALLEST_NORMAL <= v < _INF:
+            values[i] = sort_score(raws[i])
+    return values
+
+
+_INF = float("inf")
+
+
 def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: bool,
           store: bool, partial: tuple[int, int] | None) -> list[bytes]:
     """The elements in SORT's order. `weights`: per element, its weight (a float: read
