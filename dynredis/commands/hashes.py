@@ -298,11 +298,9 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
         if count is None:
             return resp.bulk(random.choice(fields)) if fields else resp.nil(proto)
         picked = random_pick(len(fields), count)
-        names = list(map(fields.__getitem__, picked))
         if with_values:
-            return bulks.pairs_reply(names, list(map(values.__getitem__, picked)), proto,
-                                     as_map=False)
-        return bulks.array_reply(names)
+            return bulks.pairs_reply(fields, values, proto, as_map=False, index=picked)
+        return bulks.array_reply(fields, index=picked)
 
     return key, typed_op("hash", body)
 

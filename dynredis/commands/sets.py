@@ -268,6 +268,9 @@ def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
             if not members:
                 return resp.nil(proto)
             return resp.bulk(random_members(members, 1)[0])
+        n = len(members)
+        if n and count < 0 and -count * 4 >= n:  # gathered a slice at a time
+            return bulks.array_reply(list(members), index=random_indexes(n, -count))
         return bulks.array_reply(random_members(members, count))
 
     missing = resp.nil(proto) if count is None else resp.EMPTY_ARRAY

@@ -148,23 +148,37 @@ def whole(value: object) -> object:
     return value.whole() if isinstance(value, SlicedReply) else value
 
 
-def array_reply(items: list[bytes], head: bytes = b"*") -> bytes | SlicedReply:
-    """`array`, over loop turns when it is long."""
+def _take(items: list[bytes], index: list[int] | None, lo: int, hi: int) -> list[bytes]:
+    """Rows lo..hi-1: of `items`, or of items[index[i]] (random picks, gathered a
+    slice at a time: gathering 200,000 of a hash's fields at random places cost a cache
+    miss each, 120 ms in one turn)."""
+    if index is not None:
+        return list(map(items.__getitem__, index[lo:hi]))
+    return items[lo:hi] if lo or hi < len(items) else items
+
+
+def array_reply(items: list[bytes], head: bytes = b"*",
+                index: list[int] | None = None) -> bytes | SlicedReply:
+    """`array` of the items (or of items[i] for i in `index`), over loop turns when it
+    is long."""
+    n = len(items) if index is None else len(index)
 
     def columns(lo: int, hi: int) -> list[list[bytes]]:
-        part = items[lo:hi] if lo or hi < len(items) else items
+        part = _take(items, index, lo, hi)
         return [heads(part), part]
 
-    return reply(head + b"%d" % len(items), len(items), columns)
+    return reply(head + b"%d" % n, n, columns)
 
 
-def pairs_reply(keys: list[bytes], values: list[bytes], proto: int,
-                as_map: bool) -> bytes | SlicedReply:
-    """`pairs`, over loop turns when they are many."""
-    n = len(keys)
+def pairs_reply(keys: list[bytes], values: list[bytes], proto: int, as_map: bool,
+                index: list[int] | None = None) -> bytes | SlicedReply:
+    """keys[i], values[i] pairs (i in `index` if given): a flat array in RESP2; in
+    RESP3 a map (`as_map`, as HGETALL) or an array of two-element arrays (HRANDFIELD
+    ... WITHVALUES); over loop turns when they are many."""
+    n = len(keys) if index is None else len(index)
 
     def columns(lo: int, hi: int) -> list[list[bytes]]:
-        k, v = (keys[lo:hi], values[lo:hi]) if lo or hi < n else (keys, values)
+        k, v = _take(keys, index, lo, hi), _take(values, index, lo, hi)
         cols = [heads(k), k, heads(v), v]
         return [[b"*2"] * len(k), *cols] if proto >= 3 and not as_map else cols
 

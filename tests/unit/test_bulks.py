@@ -93,3 +93,16 @@ def test_scores_print_as_redis_prints_them(proto: int, n: int) -> None:
     plain = resp.array([resp.bulk(m) for m in members])
     assert pairs_reply(pairs, False, proto) == plain
     assert _both(lambda: ranked_reply(ranked, False, proto)) == plain
+
+
+@pytest.mark.parametrize("k", [5, 2 * bulks.STREAM_ROWS + 1])
+def test_picks_by_index_are_gathered_as_listed(k: int) -> None:
+    keys, values = _items(300, 4), _items(300, 5)
+    rng = random.Random(6)
+    index = [rng.randrange(300) for _ in range(k)]
+    picked_k, picked_v = [keys[i] for i in index], [values[i] for i in index]
+    assert _both(lambda: bulks.array_reply(keys, index=index)) == \
+        resp.array([resp.bulk(x) for x in picked_k])
+    for proto in (2, 3):
+        assert _both(lambda p=proto: bulks.pairs_reply(keys, values, p, False, index)) == \
+            bulks.whole(bulks.pairs_reply(picked_k, picked_v, proto, False))
