@@ -169,7 +169,7 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
                 weights = [0.0 if v is None else sortspec.sort_score(v) for v in values]
         elif not alpha:
             weights = sortspec.sort_scores(vector)
-        if not alpha and weights is not None and any(w is None for w in weights):
+        if not alpha and weights is not None and None in weights:
             return sortspec.ERR_SCORE
         partial = (start, end) if by is not None and (
             start != 0 or end != len(vector) - 1) else None
