@@ -2,16 +2,20 @@
 or many elements (issue 12: "no freeze over 100 ms from any request of under 1 KB").
 
 Fills a 3-node cluster (started as bench/stalls.py starts one, or --port) with --keys
-string keys and four collections of --elements elements each (a hash, a sorted set, a
-set, a list), then, with a prober PINGing every node every 5 ms (bench/stalls.py's),
-runs one after another: DBSIZE, KEYS *, SCAN 0 COUNT 10^7, HLEN, HGETALL, ZRANGE 0 -1,
-LRANGE 0 -1, RENAME of the hash, DEL of the renamed hash and an HSET of it right after,
-COPY of the set, SUNIONSTORE of the set, ZUNIONSTORE and ZRANGESTORE 0 -1 of the sorted set,
-RENAME of the list, DEL of the four copies, LTRIM of the list to 1,000 items,
-ZREMRANGEBYRANK keeping 1,000 members, a push and a pop of 3,000, UNLINK of the sorted set,
-DEL of the list, EXPIRE of the set (1 s, then reaped), FLUSHALL. For each it prints the longest
-PING round trip per node and the reply (or error). `--redis PORT` runs the same against
-a redis-server for comparison (one node).
+string keys and six collections of --elements elements each (a hash, a sorted set, two
+sets, a list of strings and one of numbers), then, with a prober PINGing every node
+every 5 ms (bench/stalls.py's), runs one after another: DBSIZE, KEYS *, SCAN 0 COUNT
+10^7, HLEN, the reads of a whole collection (HGETALL, HKEYS, HVALS, HRANDFIELD -n
+WITHVALUES, ZRANGE 0 -1 with and without WITHSCORES, ZREVRANGE, ZRANGEBYSCORE, LRANGE
+0 -1, SORT ALPHA of the list, SORT of the numbers, SMEMBERS, SRANDMEMBER -n, SINTER and
+SUNION of the set and a second one overlapping it by half), RENAME of the hash, DEL of
+the renamed hash and an HSET of it right after, COPY of the set, SUNIONSTORE of the set,
+ZUNIONSTORE and ZRANGESTORE 0 -1 of the sorted set, RENAME of the list, DEL of the four
+copies, LTRIM of the list to 1,000 items, ZREMRANGEBYRANK keeping 1,000 members, a push
+and a pop of 3,000, UNLINK of the sorted set, DEL of the list, EXPIRE of the set (1 s,
+then reaped), FLUSHALL. For each it prints the longest PING round trip per node and the
+reply (or error). `--redis PORT` runs the same against a redis-server for comparison
+(one node).
 
 Usage:
     python bench/keystalls.py [--keys 100000] [--elements 200000] [--port P | --redis P]
@@ -42,27 +46,42 @@ def fill(c: redis.Redis, keys: int, elements: int) -> None:
         c.hset("c:h", mapping={f"f{i}": "v" for i in range(start, end)})
         c.zadd("c:z", {f"m{i}": i for i in range(start, end)})
         c.sadd("c:s", *[f"m{i}" for i in range(start, end)])
+        c.sadd("c:s2", *[f"m{i + elements // 2}" for i in range(start, end)])
         c.rpush("c:l", *[f"i{i}" for i in range(start, end)])
+        c.rpush("c:n", *[(i * 7919) % elements for i in range(start, end)])
 
 
-def actions(c: redis.Redis) -> list[tuple[str, Callable[[], object]]]:
+def actions(c: redis.Redis, n: int) -> list[tuple[str, Callable[[], object]]]:
     return [
         ("DBSIZE", c.dbsize),
         ("KEYS *", lambda: len(c.keys("*"))),
         ("SCAN 0 COUNT 10^7", lambda: len(c.scan(0, count=10**7)[1])),
         ("HLEN", lambda: c.hlen("c:h")),
         ("HGETALL", lambda: len(c.hgetall("c:h"))),
+        ("HKEYS", lambda: len(c.hkeys("c:h"))),
+        ("HVALS", lambda: len(c.hvals("c:h"))),
+        ("HRANDFIELD -n WITHVALUES", lambda: len(c.execute_command(
+            "HRANDFIELD", "c:h", -n, "WITHVALUES"))),
         ("ZRANGE 0 -1", lambda: len(c.zrange("c:z", 0, -1))),
+        ("ZRANGE 0 -1 WITHSCORES", lambda: len(c.zrange("c:z", 0, -1, withscores=True))),
+        ("ZREVRANGE 0 -1", lambda: len(c.zrevrange("c:z", 0, -1))),
+        ("ZRANGEBYSCORE -inf +inf", lambda: len(c.zrangebyscore("c:z", "-inf", "+inf"))),
         ("LRANGE 0 -1", lambda: len(c.lrange("c:l", 0, -1))),
+        ("SORT list ALPHA", lambda: len(c.sort("c:l", alpha=True))),
+        ("SORT list of numbers", lambda: len(c.sort("c:n"))),
+        ("SMEMBERS", lambda: len(c.smembers("c:s"))),
+        ("SRANDMEMBER -n", lambda: len(c.srandmember("c:s", -n))),
+        ("SINTER 2 sets", lambda: len(c.sinter("c:s", "c:s2"))),
+        ("SUNION 2 sets", lambda: len(c.sunion("c:s", "c:s2"))),
         ("RENAME hash", lambda: c.rename("c:h", "c:h2")),
         ("DEL renamed hash", lambda: c.delete("c:h2")),
         ("HSET of it right after", lambda: c.hset("c:h2", "f", "v")),
-        ("COPY set", lambda: c.copy("c:s", "c:s2")),
+        ("COPY set", lambda: c.copy("c:s", "c:sc")),
         ("SUNIONSTORE set", lambda: c.sunionstore("c:s3", ["c:s"])),
         ("ZUNIONSTORE zset", lambda: c.zunionstore("c:z2", ["c:z"])),
         ("ZRANGESTORE 0 -1", lambda: c.zrangestore("c:z3", "c:z", 0, -1)),
         ("RENAME list", lambda: c.rename("c:l", "c:l2")),
-        ("DEL copies", lambda: c.delete("c:s2", "c:s3", "c:z2", "c:z3")),
+        ("DEL copies", lambda: c.delete("c:sc", "c:s3", "c:z2", "c:z3")),
         ("LTRIM list 0 999", lambda: c.ltrim("c:l2", 0, 999)),
         ("ZREMRANGEBYRANK 1000 -1", lambda: c.zremrangebyrank("c:z", 1000, -1)),
         ("RPUSH list again", lambda: c.rpush("c:l2", *[f"j{i}" for i in range(2000)])),
@@ -82,7 +101,7 @@ def measure(ports: list[int], args: argparse.Namespace) -> None:
     prober.start()
     time.sleep(1.0)
     windows = []
-    for name, run in actions(c):
+    for name, run in actions(c, args.elements):
         t0 = time.monotonic()
         try:
             reply: object = run()
@@ -94,7 +113,8 @@ def measure(ports: list[int], args: argparse.Namespace) -> None:
     ours.send("stop")
     rounds = ours.recv()
     prober.join()
-    print(f"{args.keys:,} keys, collections of {args.elements:,} elements")
+    build = "redis" if args.redis else c.info("server").get("dynredis_build")
+    print(f"{args.keys:,} keys, collections of {args.elements:,} elements; build: {build}")
     print(f"{'action':<24}{'took s':>8}  " + "".join(f"{'node ' + str(i) + ' ms':>12}"
                                                      for i in range(len(ports))) + "  reply")
     for name, t0, t1, took, reply in windows:

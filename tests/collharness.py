@@ -20,6 +20,7 @@ from dynredis.core.collstore import CollectionStore
 from dynredis.core.collview import KeyView
 from dynredis.core.ring import new_ring
 from dynredis.resp import encode as resp
+from dynredis.resp.bulks import whole
 from dynredis.storage.memory import MemoryEngine
 
 _RING = new_ring(["n"], 256, claimant="n")
@@ -88,7 +89,7 @@ class LocalRunner:
             out: list[bytes] = []
             collection.drive(plan, lambda step, cb: cb((None, self.step(step, proto))),
                              out.append)
-            return out[0]
+            return whole(out[0])  # type: ignore[return-value]
         return self.step(words, proto)
 
     def step(self, words: list[bytes], proto: int = 2) -> Any:
@@ -102,7 +103,7 @@ class LocalRunner:
         reply = op(view)
         deltas, events = view.finish()
         self.writes.append((deltas, events))
-        return reply
+        return whole(reply)  # a long reply at once, as EXEC and scripts have it
 
     def _type(self, key: bytes) -> str | None:
         return self.view(key).type()

@@ -24,6 +24,7 @@ from ..core.clock import Clock
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
+from ..resp.bulks import SlicedReply, whole
 from .common import NEW, created, looked_up
 from .context import Context
 from .table import ERR_WRONGTYPE, KeysOf, command
@@ -39,7 +40,7 @@ Builder = Callable[[list[bytes], int], "Built | bytes"]
 # also yield a tuple of steps (a batch, e.g. SORT's lookups of other keys): they run at
 # the same time and their results come back as a list, in the batch's order.
 Step = list[bytes]
-Plan = Generator["Step | tuple[Step, ...]", Any, bytes]
+Plan = Generator["Step | tuple[Step, ...]", Any, "bytes | SlicedReply"]
 PlanBuilder = Callable[[list[bytes], int], "Plan | bytes"]
 
 log = logging.getLogger("dynredis.commands")
@@ -57,6 +58,21 @@ _CORE_REASONS = {FAILED: resp.error("ERR internal error running the command"),
 def error_reply(reason: str) -> bytes:
     """The reply for a reason the core gave (NOQUORUM and TIMEOUT are worded there)."""
     return _CORE_REASONS.get(reason) or resp.error(reason)
+
+
+def deliver(c: Context, slot: Any, result: tuple[str | None, Any]) -> None:
+    """Fill a command's slot with its result: the error's reply, or its reply, which a
+    long read hands over to be encoded over loop turns (bulks.SlicedReply) where the
+    slot is the client's own (not in EXEC or a script: there at once)."""
+    err, reply = result
+    if err is not None:
+        slot.set(error_reply(err))
+        return
+    if isinstance(reply, SlicedReply):
+        if c.send_streamed(slot, reply):
+            return
+        reply = reply.whole()
+    slot.set(reply)
 
 
 def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
@@ -87,7 +103,7 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 return None
 
             def done(result: tuple[str | None, Any]) -> None:
-                slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+                deliver(c, slot, result)
                 if waiter is not None:
                     waiter.coll_done(key)
 
@@ -134,7 +150,7 @@ def _run_reader(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) ->
     def done(result: tuple[str | None, Any]) -> None:
         if found and result[0] is None:
             looked_up(c, key, found[0])
-        slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+        deliver(c, slot, result)
 
     c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w)
 
@@ -154,7 +170,7 @@ def _run_creating(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes],
     def done(result: tuple[str | None, Any]) -> None:
         if made and made[0] and result[0] is None:
             created(c, key)  # before the command's own event, as in Redis
-        slot.set(error_reply(result[0]) if result[0] is not None else result[1])
+        deliver(c, slot, result)
         if waiter is not None:
             waiter.coll_done(key)
 
@@ -197,7 +213,8 @@ def start_plan(c: Context, plan: Plan | bytes) -> bytes | None:
     if isinstance(plan, bytes):
         return plan
     slot = c.defer()
-    drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w), slot.set)
+    drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
+          lambda reply: deliver(c, slot, (None, reply)))
     return None
 
 
@@ -205,7 +222,7 @@ Result = tuple[str | None, Any]
 StepRunner = Callable[[list[bytes], Callable[[Result], None]], None]
 
 
-def drive(plan: Plan, run_step: StepRunner, reply: Callable[[bytes], None]) -> None:
+def drive(plan: Plan, run_step: StepRunner, reply: Callable[[Any], None]) -> None:
     """Run a plan's steps one after the other (a batch's steps at the same time), then
     give its reply (or the first step's error)."""
 
@@ -280,7 +297,7 @@ def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], No
         cb((None, built))
         return
     key, op = built
-    node.coll.run(key, op, cb, (args, proto), r, w, home)
+    node.coll.run(key, op, lambda res: cb((res[0], whole(res[1]))), (args, proto), r, w, home)
 
 
 def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]
@@ -301,7 +318,7 @@ def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, A
     if name in READERS:
         stats = node.stats
         op = _counting(op, stats)
-    node.coll.run(key, op, answer, payload)
+    node.coll.run(key, op, lambda res: answer((res[0], whole(res[1]))), payload)
 
 
 def _counting(op: Op, stats: Any) -> Op:
@@ -326,13 +343,13 @@ def wrong_type(view: KeyView, type_name: str) -> bool:
     return t is not None and t != type_name
 
 
-def typed_op(type_name: str, body: Callable[[KeyView], bytes],
+def typed_op(type_name: str, body: Callable[[KeyView], bytes | SlicedReply],
              missing: bytes | None = None) -> Op:
     """The op of a command on one collection type: WRONGTYPE for a key of another type,
     `missing` for no key (None: `body` runs then too, as on an empty collection), else
     `body(view)`. The checks every collection command makes first, in Redis' order."""
 
-    def op(v: KeyView) -> bytes:
+    def op(v: KeyView) -> bytes | SlicedReply:
         t = v.type()
         if t is None:
             if missing is not None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..core.shape import Unread
     from ..core.transfers import Transfers
     from ..core.watches import Watches
+    from ..resp.bulks import SlicedReply
     from .table import Command
 
 Done = Callable[["Result"], Any]
@@ -334,6 +335,8 @@ class Context(Client, Protocol):
 
     def send_stored(self, slot: Slot, key: bytes, value: Unread, before: bytes,
                     after: bytes) -> bool: ...
+
+    def send_streamed(self, slot: Slot, reply: SlicedReply) -> bool: ...
 
     def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
 

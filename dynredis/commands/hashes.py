@@ -15,11 +15,12 @@ from fractions import Fraction
 
 from ..core.collview import KeyView
 from ..core.records import HASH
+from ..resp import bulks
 from ..resp import encode as resp
 from . import longdouble
 from .collection import Built, collection_command, typed_op
 from .scanning import scan_elements
-from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX
+from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, random_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_HASH_NOT_INT = resp.error("ERR hash value is not an integer")
@@ -37,17 +38,6 @@ def field_bytes(value: object) -> bytes:
     if type(value) is int:
         return b"%d" % value  # type: ignore[str-bytes-safe]
     return value  # type: ignore[return-value]
-
-
-def _pairs_reply(pairs: list[tuple[bytes, bytes]], proto: int) -> bytes:
-    if proto >= 3:
-        out = [b"%%%d\r\n" % len(pairs)]
-    else:
-        out = [b"*%d\r\n" % (2 * len(pairs))]
-    for f, v in pairs:
-        out.append(resp.bulk(f))
-        out.append(resp.bulk(v))
-    return b"".join(out)
 
 
 # --- writes ----------------------------------------------------------------------------
@@ -235,12 +225,22 @@ def build_hlen(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], typed_op("hash", body)
 
 
+def _columns(v: KeyView) -> tuple[list[bytes], list[bytes]]:
+    """The hash's fields and their values, values as replies carry them."""
+    fields, values = v.columns(HASH)
+    if int in set(map(type, values)):
+        values = [field_bytes(val) for val in values]
+    return fields, values
+
+
 def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
-    def body(v: KeyView) -> bytes:
-        items = _items(v)
-        if keys and values:
-            return _pairs_reply(items, proto)
-        return resp.array([resp.bulk(f if keys else val) for f, val in items])
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
+        if keys and not values:
+            return bulks.array_reply(v.columns(HASH)[0])
+        fields, vals = _columns(v)
+        if keys:
+            return bulks.pairs_reply(fields, vals, proto, as_map=True)
+        return bulks.array_reply(vals)
 
     return args[1], typed_op("hash", body)
 
@@ -293,33 +293,31 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
         if count < -RANDOM_REPEATS_MAX:
             return ERR_HRANDFIELD_REPEATS
 
-    def body(v: KeyView) -> bytes:
-        items = _items(v)
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
+        fields, values = _columns(v) if with_values else (v.columns(HASH)[0], [])
         if count is None:
-            return resp.bulk(random.choice(items)[0]) if items else resp.nil(proto)
-        picked = random_pick(items, count)
+            return resp.bulk(random.choice(fields)) if fields else resp.nil(proto)
+        picked = random_pick(len(fields), count)
         if with_values:
-            if proto >= 3:
-                return resp.array([resp.array([resp.bulk(f), resp.bulk(val)])
-                                   for f, val in picked])
-            return resp.array([x for f, val in picked for x in (resp.bulk(f), resp.bulk(val))])
-        return resp.array([resp.bulk(f) for f, _ in picked])
+            return bulks.pairs_reply(fields, values, proto, as_map=False, index=picked)
+        return bulks.array_reply(fields, index=picked)
 
     return key, typed_op("hash", body)
 
 
-def random_pick(items: list, count: int) -> list:
-    """Redis' RANDFIELD/RANDMEMBER count rules: a positive count picks that many distinct
-    items (all of them at most), a negative one that many with repeats."""
-    if not items or count == 0:
+def random_pick(n: int, count: int) -> list[int]:
+    """Positions among n items by Redis' RANDFIELD/RANDMEMBER count rules: a positive
+    count picks that many distinct items (all of them at most), a negative one that
+    many with repeats."""
+    if not n or count == 0:
         return []
     if count < 0:
-        return [random.choice(items) for _ in range(-count)]
-    if count >= len(items):
-        out = list(items)
+        return random_indexes(n, -count)
+    if count >= n:
+        out = list(range(n))
         random.shuffle(out)
         return out
-    return random.sample(items, count)
+    return random.sample(range(n), count)
 
 
 @collection_command("hscan", -3, ("readonly",), 1, 1, 1, "hash",

@@ -17,6 +17,8 @@ import itertools
 from ..core.collview import KeyView
 from ..core.records import LIST
 from ..resp import encode as resp
+from ..resp.bulks import SlicedReply, array_reply
+from ..resp.bulks import array as bulk_array
 from .collection import WRONGTYPE, Built, Plan, collection_command, plan_command, typed_op
 from .databases import shown
 from .listops import LEFT, RIGHT, WRONG, move, parse_where, pop_first, pop_items, push_items
@@ -42,7 +44,7 @@ def nil_array(proto: int) -> bytes:
 
 
 def bulks(items: list[bytes]) -> bytes:
-    return resp.array([resp.bulk(x) for x in items])
+    return bulk_array(items)
 
 
 def _positive(raw: bytes, err: bytes) -> int | bytes:
@@ -183,7 +185,7 @@ def _lmpop(keys: list[bytes], where: int, count: int, proto: int) -> Plan:
 
 def lmpop_reply(key: bytes, items: list[bytes]) -> bytes:
     """[key, items], as LMPOP answers."""
-    return resp.array([resp.bulk(key), bulks(items)])
+    return resp.array([resp.bulk(key), bulk_array(items)])
 
 
 @plan_command("lmpop", -4, ("write", "movablekeys"), 0, 0, 0, "list",
@@ -251,10 +253,10 @@ def build_lrange(args: list[bytes], proto: int) -> Built | bytes:
     if start is None or end is None:
         return ERR_NOT_INT
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | SlicedReply:
         order = v.lorder
         lo, hi = _range(len(order), start, end)
-        return bulks(v.values_at(LIST, order.islice(lo, hi)))
+        return array_reply(v.values_at(LIST, order.islice(lo, hi)))
 
     return args[1], typed_op("list", body)
 

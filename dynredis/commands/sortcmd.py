@@ -15,12 +15,14 @@ refuses patterns whose keys may be in another slot than the sorted key's).
 from __future__ import annotations
 
 from collections.abc import Generator
+from operator import itemgetter
 from typing import Any
 
 import msgpack
 
 from ..core import records as rec
 from ..core.collview import KeyView
+from ..resp import bulks
 from ..resp import encode as resp
 from . import sortspec
 from .collection import (
@@ -38,6 +40,7 @@ from .sortspec import ELEMENT, NOTHING, SortSpec
 from .table import command
 
 BATCH = 256  # lookups in flight at once for one SORT
+_MEMBER = itemgetter(1)
 
 
 @internal_step("dyn.sortsrc")
@@ -50,7 +53,7 @@ def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
         if t == "list":
             return [t, v.values_at(rec.LIST, v.lorder)]
         if t == "zset":
-            return [t, [m for _, m in v.zorder]]
+            return [t, list(map(_MEMBER, v.zorder))]
         if t == "set":
             return [t, sortspec.set_order(list(v.members(rec.SET)))]
         return [t, None]
@@ -144,7 +147,7 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
     t, elements = yield [b"dyn.sortsrc", key]
     if t is not None and elements is None:
         return WRONGTYPE
-    vector: list[bytes] = [bytes(e) for e in elements] if elements else []
+    vector: list[bytes] = list(map(bytes, elements)) if elements else []
     dontsort, alpha, by = spec.dontsort, spec.alpha, spec.by
     if dontsort and t == "set" and spec.store is not None:
         # As Redis: a stored set is sorted (ALPHA), so that replicas store the same.
@@ -165,8 +168,8 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
             else:
                 weights = [0.0 if v is None else sortspec.sort_score(v) for v in values]
         elif not alpha:
-            weights = [sortspec.sort_score(e) for e in vector]
-        if not alpha and weights is not None and any(w is None for w in weights):
+            weights = sortspec.sort_scores(vector)
+        if not alpha and weights is not None and None in weights:
             return sortspec.ERR_SCORE
         partial = (start, end) if by is not None and (
             start != 0 or end != len(vector) - 1) else None
@@ -182,8 +185,9 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         stored = yield from store_steps(spec.store, "list",
                                         [b"" if v is None else v for v in out])
         return resp.integer(int(stored))
-    nil = resp.nil(proto)
-    return b"*%d\r\n" % len(out) + b"".join(nil if v is None else resp.bulk(v) for v in out)
+    if None in out:
+        return bulks.nullable_array(out, resp.nil(proto))
+    return bulks.array_reply(out)  # type: ignore[arg-type]
 
 
 def _build(readonly: bool) -> Any:

@@ -14,6 +14,7 @@ at a NUL byte; with STORE, whole strings).
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import repeat
 from typing import Any
 
 from ..resp import encode as resp
@@ -165,6 +166,33 @@ def sort_score(raw: bytes) -> float | None:
     return value
 
 
+_NUMBER_BYTES = b"0123456789.eE+-"
+
+
+def sort_scores(raws: list[bytes]) -> list[float | None]:
+    """sort_score of each, by C loops where that reads the same: the elements made of
+    digits, signs, points and exponents only (what float() reads then, it reads as
+    strtod does, both rounding correctly) and reading as a normal finite double; the
+    others (float() refusing one of them, zeros, infinities, subnormals) one by one.
+    SORT of 200,000 numbers spent 300 ms reading them one call at a time."""
+    if b"".join(raws).translate(None, _NUMBER_BYTES):
+        return [sort_score(r) for r in raws]
+    try:
+        values: list[float | None] = list(map(float, raws))
+    except ValueError:
+        return [sort_score(r) for r in raws]
+    if not values or (min(map(abs, values)) >= SMALLEST_NORMAL  # type: ignore[arg-type]
+                      and _INF not in values and -_INF not in values):
+        return values
+    for i, v in enumerate(map(abs, values)):  # type: ignore[arg-type]
+        if not SMALLEST_NORMAL <= v < _INF:
+            values[i] = sort_score(raws[i])
+    return values
+
+
+_INF = float("inf")
+
+
 def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: bool,
           store: bool, partial: tuple[int, int] | None) -> list[bytes]:
     """The elements in SORT's order. `weights`: per element, its weight (a float: read
@@ -174,16 +202,23 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
     keys: list[Any]
     if not alpha:
         assert weights is not None
+        if partial is None:
+            return _by_weight(elements, weights, desc)
         # Equal weights: the elements' bytes decide (Redis' compareStringObjects).
         keys = list(zip(weights, elements, strict=True))
     elif weights is None:
-        keys = list(elements) if store else [cstr(e) for e in elements]
+        nul = not store and any(map(bytes.__contains__, elements, repeat(b"\0")))
+        if not nul and partial is None:
+            # The elements are their own keys: equal ones are the same bytes, so their
+            # order among themselves does not show.
+            return sorted(elements, reverse=desc)
+        keys = [cstr(e) for e in elements] if nul else elements
     else:
         # A missing BY value sorts first; missing values are equal to each other.
         keys = [(0, b"") if w is None else (1, w if store else cstr(w)) for w in weights]
     index = list(range(len(elements)))
     if partial is None:
-        index.sort(key=lambda i: keys[i], reverse=desc)
+        index.sort(key=keys.__getitem__, reverse=desc)
     else:
         sign = -1 if desc else 1
 
@@ -192,7 +227,19 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
             return sign * ((ka > kb) - (ka < kb))
 
         csort.pqsort(index, cmp, partial[0], partial[1])
-    return [elements[i] for i in index]
+    return list(map(elements.__getitem__, index))
+
+
+def _by_weight(elements: list[bytes], weights: list[Any], desc: bool) -> list[bytes]:
+    """The elements by (weight, bytes), as a sort of those pairs would order them, with
+    floats and bytes compared apart (a pair's comparison cost three times theirs):
+    by weight alone when no two are equal, else by bytes first and then, stably, by
+    weight."""
+    index = list(range(len(elements)))
+    if len(set(weights)) < len(weights):
+        index.sort(key=elements.__getitem__, reverse=desc)
+    index.sort(key=weights.__getitem__, reverse=desc)
+    return list(map(elements.__getitem__, index))
 
 
 def is_intset(members: list[bytes]) -> bool:

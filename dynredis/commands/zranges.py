@@ -201,28 +201,45 @@ def pairs(zl: Any, lo: int, hi: int, reverse: bool = False) -> list[Pair]:
     return [(m, s) for s, m in zl.islice(lo, hi, reverse=reverse)]
 
 
-# --- readers -----------------------------------------------------------------------------
+# --- readers: the positions [lo, hi) a range reads ---------------------------------------
+
+
+def by_score(zl: Any, r: ScoreRange, reverse: bool = False, offset: int = 0,
+             limit: int = -1) -> tuple[int, int]:
+    """The members whose score is in `r`, after LIMIT offset count (walking down when
+    `reverse`)."""
+    lo, hi = score_span(zl, r)
+    return limited(lo, hi, offset, limit, reverse)
+
+
+def by_lex(zl: Any, r: LexRange, reverse: bool = False, offset: int = 0,
+           limit: int = -1) -> tuple[int, int]:
+    lo, hi = lex_span(zl, r, reverse)
+    return limited(lo, hi, offset, limit, reverse)
+
+
+def by_rank(zl: Any, start: int, end: int, reverse: bool = False) -> tuple[int, int]:
+    n = len(zl)
+    lo, hi = rank_span(n, start, end)
+    if reverse:
+        lo, hi = n - hi, n - lo
+    return lo, hi
 
 
 def zrange_by_score(zl: Any, r: ScoreRange, reverse: bool = False, offset: int = 0,
                     limit: int = -1) -> list[Pair]:
     """(member, score) of the members whose score is in `r`, ascending (or descending),
     after LIMIT offset count."""
-    lo, hi = score_span(zl, r)
-    lo, hi = limited(lo, hi, offset, limit, reverse)
+    lo, hi = by_score(zl, r, reverse, offset, limit)
     return pairs(zl, lo, hi, reverse)
 
 
 def zrange_by_lex(zl: Any, r: LexRange, reverse: bool = False, offset: int = 0,
                   limit: int = -1) -> list[Pair]:
-    lo, hi = lex_span(zl, r, reverse)
-    lo, hi = limited(lo, hi, offset, limit, reverse)
+    lo, hi = by_lex(zl, r, reverse, offset, limit)
     return pairs(zl, lo, hi, reverse)
 
 
 def zrange_by_rank(zl: Any, start: int, end: int, reverse: bool = False) -> list[Pair]:
-    n = len(zl)
-    lo, hi = rank_span(n, start, end)
-    if reverse:
-        lo, hi = n - hi, n - lo
+    lo, hi = by_rank(zl, start, end, reverse)
     return pairs(zl, lo, hi, reverse)

@@ -13,11 +13,12 @@ from typing import Any
 from ..core.collview import KeyView
 from ..core.records import ZSET
 from ..resp import encode as resp
+from ..resp.bulks import SlicedReply
 from . import zranges
 from .collection import Built, collection_command, internal_step, typed_op
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zranges import ERR_NOT_FLOAT_RANGE, ERR_NOT_LEX_RANGE, LexRange, ScoreRange
-from .zsets import pairs_reply
+from .zsets import ranked_reply
 
 ERR_LIMIT_RANK = resp.error("ERR syntax error, LIMIT is only supported in combination with "
                             "either BYSCORE or BYLEX")
@@ -39,15 +40,25 @@ class RangeQuery:
     offset: int = 0
     limit: int = -1
 
-    def run(self, zl: Any) -> list[zranges.Pair]:
+    def span(self, zl: Any) -> tuple[int, int]:
+        """The positions [lo, hi) of the set the range reads."""
         if self.by == "rank":
-            return zranges.zrange_by_rank(zl, self.start, self.end, self.reverse)
+            return zranges.by_rank(zl, self.start, self.end, self.reverse)
         if self.by == "score":
             assert self.score is not None
-            return zranges.zrange_by_score(zl, self.score, self.reverse, self.offset,
-                                           self.limit)
+            return zranges.by_score(zl, self.score, self.reverse, self.offset, self.limit)
         assert self.lex is not None
-        return zranges.zrange_by_lex(zl, self.lex, self.reverse, self.offset, self.limit)
+        return zranges.by_lex(zl, self.lex, self.reverse, self.offset, self.limit)
+
+    def run(self, zl: Any) -> list[zranges.Pair]:
+        lo, hi = self.span(zl)
+        return zranges.pairs(zl, lo, hi, self.reverse)
+
+    def reply(self, zl: Any, proto: int) -> bytes | SlicedReply:
+        """The range as ZRANGE answers it (over loop turns when it is long)."""
+        lo, hi = self.span(zl)
+        ranked = list(zl.islice(lo, hi, reverse=self.reverse)) if hi > lo else []
+        return ranked_reply(ranked, self.withscores, proto)
 
 
 def parse_range_query(args: list[bytes], at: int, store: bool, by: str = "",
@@ -143,8 +154,8 @@ def _range_command(args: list[bytes], proto: int, by: str = "",
     if isinstance(q, bytes):
         return q
 
-    def body(v: KeyView) -> bytes:
-        return pairs_reply(q.run(v.zorder), q.withscores, proto)
+    def body(v: KeyView) -> bytes | SlicedReply:
+        return q.reply(v.zorder, proto)
 
     return args[1], typed_op("zset", body, resp.EMPTY_ARRAY)
 

@@ -11,10 +11,12 @@ several keys in zsetplans.py.
 from __future__ import annotations
 
 import random
+from operator import itemgetter
 from typing import Any
 
 from ..core.collview import KeyView
 from ..core.records import ZSET
+from ..resp import bulks
 from ..resp import encode as resp
 from . import zfloat
 from .collection import WRONGTYPE, Built, collection_command, internal_step, typed_op
@@ -54,11 +56,45 @@ def score_reply(score: float | None, proto: int) -> bytes:
 
 def pairs_reply(items: list[Pair], withscores: bool, proto: int) -> bytes:
     """Members, or members and scores: flat in RESP2, [member, score] pairs in RESP3."""
+    cols = _columns(list(map(_FIRST, items)), list(map(_SECOND, items)), withscores, proto)
+    return bulks.lines(_head(len(items), withscores, proto), cols)
+
+
+def ranked_reply(ranked: list[tuple[float, bytes]], withscores: bool,
+                 proto: int) -> bytes | bulks.SlicedReply:
+    """pairs_reply of (score, member) pairs as the set holds them (ZRANGE), encoded
+    over loop turns when they are many (bulks.SlicedReply)."""
+
+    def columns(lo: int, hi: int) -> list[list[bytes]]:
+        part = ranked[lo:hi] if lo or hi < len(ranked) else ranked
+        return _columns(list(map(_SECOND, part)), list(map(_FIRST, part)), withscores,
+                        proto)
+
+    return bulks.reply(_head(len(ranked), withscores, proto), len(ranked), columns)
+
+
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+# A score's text as zfloat.fmt makes it (%.17g spells the infinities inf and -inf), by
+# a C loop over the scores; RESP3's double line.
+_SCORE_TEXT = b"%.17g".__mod__
+_SCORE_DOUBLE = b",%.17g".__mod__
+
+
+def _head(n: int, withscores: bool, proto: int) -> bytes:
+    return b"*%d" % (2 * n if withscores and proto < 3 else n)
+
+
+def _columns(members: list[bytes], scores: list[float], withscores: bool,
+             proto: int) -> list[list[bytes]]:
+    """The lines of members and their scores, column by column (bulks.lines)."""
     if not withscores:
-        return resp.array([resp.bulk(m) for m, _ in items])
+        return [bulks.heads(members), members]
     if proto >= 3:
-        return resp.array([b"*2\r\n" + resp.bulk(m) + zfloat.reply(s, 3) for m, s in items])
-    return resp.array([x for m, s in items for x in (resp.bulk(m), zfloat.reply(s, 2))])
+        return [[b"*2"] * len(members), bulks.heads(members), members,
+                list(map(_SCORE_DOUBLE, scores))]
+    texts = list(map(_SCORE_TEXT, scores))
+    return [bulks.heads(members), members, bulks.heads(texts), texts]
 
 
 # --- ZADD, ZINCRBY, ZREM -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
-from .streamed import STREAM_TURN, StoredReply
+from .streamed import StoredReply, Streamed
 from .subscriptions import SubState
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class ReplySlot:
         self.conn = conn
         self.data = data
         self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
-        self.stream: StoredReply | None = None  # a reply sent from the store (send_stored)
+        self.stream: Streamed | None = None  # sent over turns (send_stored, send_streamed)
 
     def set(self, reply: bytes) -> None:
         if self.data is not None:
@@ -207,7 +207,7 @@ class ClientConnection(asyncio.Protocol):
         self.read_ns = 0
         self.traced: Any = None
         # The reply being sent from the store (send_stored): the head of `waiting`.
-        self.streaming: StoredReply | None = None
+        self.streaming: Streamed | None = None
         self.stream_scheduled = False
 
     # --- attributes commands read ----------------------------------------------------
@@ -1041,14 +1041,29 @@ class ClientConnection(asyncio.Protocol):
         self.slot_filled()
         return True
 
+    def send_streamed(self, slot: Any, reply: Streamed) -> bool:
+        """Fill `slot` with a reply written over the next loop turns (a collection's
+        reply encoded a slice at a time). False if that cannot be (a stand-in's slot:
+        EXEC, scripts): the caller gives the reply whole."""
+        if type(slot) is not ReplySlot or slot.conn is not self or slot.data is not None \
+                or self.transport is None or self.closing:
+            return False
+        if slot.stat is DROP:  # CLIENT REPLY OFF / SKIP
+            reply.release()
+            slot.set(b"")
+            return True
+        slot.stream = reply
+        self.slot_filled()
+        return True
+
     def _stream(self, t: asyncio.Transport) -> None:
-        """Write the next slices of the reply being streamed (STREAM_TURN bytes at most,
+        """Write the next slices of the reply being streamed (its `turn` bytes at most,
         and none while the transport is over its high-water mark), its end once it is
         all written."""
         stream = self.streaming
         assert stream is not None
-        budget = STREAM_TURN
-        if not stream.pin.alive():  # the store closed under it (the node stops)
+        budget = stream.turn
+        if not stream.alive():  # the store closed under it (the node stops)
             self._end_stream()
             self.drop()
             return

@@ -11,7 +11,7 @@ high-water mark (the client reads slowly) and going on when it drains.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from ..core.engine import Pinned
 
@@ -19,11 +19,33 @@ STREAM_SLICE = 1 << 20  # bytes copied from the store and written at a time
 STREAM_TURN = 4 << 20  # bytes written in one loop turn at most
 
 
+class Streamed(Protocol):
+    """A reply the connection writes over loop turns, in its place among the client's
+    replies: `before` with the replies ahead of it, `next_slice()` until it answers
+    None (`turn` bytes a turn at most), then `after`. A StoredReply, or a collection's
+    reply encoded a slice at a time (resp/bulks.py SlicedReply)."""
+
+    before: bytes
+    after: bytes
+    turn: int
+
+    def alive(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def size(self) -> int: ...
+
+    def next_slice(self) -> bytes | None: ...
+
+    def done(self) -> bool: ...
+
+
 class StoredReply:
     """`before`, the pinned `view` and `after`; the connection writes `before` with its
     other replies, then the view a slice at a time (`next_slice`), then `after`."""
 
     __slots__ = ("before", "view", "after", "pin", "at")
+    turn = STREAM_TURN
 
     def __init__(self, before: bytes, view: Any, after: bytes, pin: Pinned) -> None:
         self.before = before
@@ -31,6 +53,9 @@ class StoredReply:
         self.after = after
         self.pin = pin  # what keeps `view` readable (core/engine.py Pinned)
         self.at = 0
+
+    def alive(self) -> bool:
+        return self.pin.alive()
 
     def release(self) -> None:
         self.view = b""

@@ -139,3 +139,47 @@ def test_a_node_that_is_no_replica_forwards(cluster_factory: ClusterFactory) -> 
         assert nodes[(i + 4) % 5].lmove(key, f"fw:{i}:dst", "LEFT", "RIGHT") == b"a"
     forwarded = sum(int(x.info("stats")["forwarded"]) for x in nodes)
     assert forwarded > 0
+
+
+# --- replies of whole large collections (written over loop turns: resp/bulks.py) -----------
+
+
+def test_a_long_read_answers_the_collection_as_it_was_and_in_its_place(
+        cluster: Cluster) -> None:
+    """HGETALL, SMEMBERS, ZRANGE and LRANGE of 40,000 elements are encoded a slice at a
+    time over loop turns; each is the collection as the command found it, although the
+    same client's next command, pipelined behind it, changes the key meanwhile, and the
+    replies come back in the order of the commands."""
+    a, b, _ = clients(cluster)
+    n = 40_000
+    a.delete("big:h", "big:s", "big:z", "big:l")
+    for start in range(0, n, 5000):
+        chunk = range(start, start + 5000)
+        a.hset("big:h", mapping={f"f{i}": f"v{i}" for i in chunk})
+        a.sadd("big:s", *[f"m{i}" for i in chunk])
+        a.zadd("big:z", {f"m{i}": i for i in chunk})
+        a.rpush("big:l", *[f"i{i}" for i in chunk])
+    pipe = b.pipeline(transaction=False)
+    pipe.hgetall("big:h").hset("big:h", "new", "x").hlen("big:h")
+    pipe.smembers("big:s").srem("big:s", "m0").scard("big:s")
+    pipe.zrange("big:z", 0, -1, withscores=True).zadd("big:z", {"m1": -1}).zscore("big:z", "m1")
+    pipe.lrange("big:l", 0, -1).lset("big:l", 0, "changed").lindex("big:l", 0)
+    pipe.execute_command("HVALS", "big:h")
+    got = pipe.execute()
+    assert got[0] == {f"f{i}".encode(): f"v{i}".encode() for i in range(n)}
+    assert got[1:3] == [1, n + 1]
+    assert got[3] == {f"m{i}".encode() for i in range(n)}
+    assert got[4:6] == [1, n - 1]
+    assert got[6] == [(f"m{i}".encode(), float(i)) for i in range(n)]
+    assert got[7:9] == [0, -1.0]
+    assert got[9] == [f"i{i}".encode() for i in range(n)]
+    assert got[10:12] == [True, b"changed"]
+    assert sorted(got[12]) == sorted([f"v{i}".encode() for i in range(n)] + [b"x"])
+    # Inside a transaction and a script (no slices there) the reads answer the same.
+    tx = b.pipeline(transaction=True)
+    tx.hgetall("big:h").lrange("big:l", 0, 2).zrange("big:z", 0, 1)
+    whole, head, low = tx.execute()
+    assert len(whole) == n + 1 and whole[b"new"] == b"x"
+    assert (head, low) == ([b"changed", b"i1", b"i2"], [b"m1", b"m0"])
+    assert b.eval("return #redis.call('SMEMBERS', KEYS[1])", 1, "big:s") == n - 1
+    a.delete("big:h", "big:s", "big:z", "big:l")
