@@ -44,7 +44,7 @@ from .latency import LatencyTrace
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
-from .peers import PeerInbound, PeerLink
+from .peers import HIGH_WATER, PeerInbound, PeerLink
 from .subscriptions import PubSub
 from .wire import encode_pieces
 
@@ -401,6 +401,13 @@ class NodeServer:
         t = link.transport
         limit = self.limits.output["slave"]
         if t is None or limit.none:
+            return False
+        if not link.writing_paused and limit.under(HIGH_WATER + link.bulk_bytes):
+            # Its transport holds at most HIGH_WATER unsent (past it, it would have
+            # paused the link): under the limit without asking it (a Python-level call
+            # per peer per turn).
+            if self.peer_obuf_since:
+                self.peer_obuf_since.pop(link.name, None)
             return False
         used = link.unsent()
         if limit.under(used):  # every send of a healthy link: nothing to time
