@@ -23,7 +23,6 @@ from dynredis.commands.cluster import (
 )
 from dynredis.core.ring import new_ring
 from dynredis.resp import encode as resp
-from dynredis.server import app
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import (
     FIRST_WINDOW,
@@ -285,7 +284,7 @@ def test_a_requests_deadline_counts_from_its_start(tmp_path: Path,
     async def main() -> list[int]:
         srv, _ = three_node_server(tmp_path, engine="memory")  # a write waits for a peer
         conn, _ = connect(srv)
-        monkeypatch.setattr(app, "_wall_clock", slow_clock)
+        monkeypatch.setattr(srv, "wall_clock", slow_clock)
         conn.data_received(b"PING\r\nPING\r\n" + cmd(b"SET", b"k", b"v"))
         await turns()  # (each command is a turn here: a second passes between them)
         monkeypatch.undo()
