@@ -31,11 +31,8 @@ class RecentMap:
         self.entries: OrderedDict[Any, Any] = OrderedDict()
 
     def get(self, key: Any) -> Any:
-        """The value set last for `key`, or None. (`in` and a subscript, not
-        OrderedDict.get: compiled code calls a dict subclass's `get` as a Python method,
-        about 700 instructions, where these are the dict's own lookups.)"""
-        entries = self.entries
-        return entries[key] if key in entries else None
+        """The value set last for `key`, or None."""
+        return self.entries.get(key)
 
     def __contains__(self, key: Any) -> bool:
         return key in self.entries
@@ -83,9 +80,8 @@ class RecentBytes:
         self.entries: OrderedDict[bytes, bytes] = OrderedDict()
 
     def get(self, key: bytes) -> bytes | None:
-        """The value set last for `key`, or None (RecentMap.get says why not `get`)."""
-        entries = self.entries
-        return entries[key] if key in entries else None
+        """The value set last for `key`, or None."""
+        return self.entries.get(key)
 
     def __contains__(self, key: bytes) -> bool:
         return key in self.entries
