@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +39,12 @@ def _ext_modules() -> list:
     from mypyc.build import mypycify
 
     paths = [os.path.relpath(native.source_path(m)) for m in native.COMPILED_MODULES]
-    return mypycify(paths, opt_level="3", debug_level="0", group_name="dynredis._native")
+    # The C helpers (native.C_HELPERS), built with them: all or nothing, as the group.
+    helpers = [Extension(m, [os.path.relpath(native.source_path(m))],
+                         include_dirs=["dynredis/csrc"], extra_compile_args=["-O2"])
+               for m in native.C_HELPERS]
+    return [*mypycify(paths, opt_level="3", debug_level="0", group_name="dynredis._native"),
+            *helpers]
 
 
 setup(ext_modules=_ext_modules(), cmdclass={"build_ext": BuildNative})

@@ -32,6 +32,7 @@ Usage:
     python bench/callgrind.py --engine lmdb --pipeline 1
     python bench/callgrind.py --face               # through a client connection
     python bench/callgrind.py --engine lmdb --value-size 1024 --small 500 --big 3000
+    python bench/callgrind.py --face --server      # the nodes' code only (SERVER_ENTRIES)
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
 
@@ -263,6 +264,7 @@ def run_face(pipeline: int, sets: int, gets: int) -> int:
         conn.connection_made(client)  # type: ignore[arg-type]
         _tune_gc()
         replies = hiredis.Reader()
+        readers = {name: hiredis.Reader() for name in links}
         answered = 0
         turns = 0
 
@@ -274,7 +276,7 @@ def run_face(pipeline: int, sets: int, gets: int) -> int:
                     data = t.take()
                     if not data:
                         continue
-                    frames = hiredis.Reader()
+                    frames = readers[name]  # one per link, as PeerInbound's
                     frames.feed(data)
                     node = replicas[name]
                     node.now = srv.node.now
@@ -308,16 +310,17 @@ def run_face(pipeline: int, sets: int, gets: int) -> int:
                 for node in [srv.node, *replicas.values()]:
                     node.engine.commit(False, wait=True)
 
-        def command(*words: bytes) -> bytes:
-            return b"*%d\r\n" % len(words) + b"".join(
-                b"$%d\r\n%b\r\n" % (len(w), w) for w in words)
-
+        # A client's requests, each made by one format (the client's work, not the
+        # node's: kept small in the count).
+        set_format = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+        get_format = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
+        size = len(VALUE)
         for start in range(0, sets, pipeline):
-            turn(b"".join(command(b"SET", key_of(i), VALUE)
-                          for i in range(start, min(sets, start + pipeline))))
+            turn(b"".join([set_format % (len(k), k, size, VALUE) for k in
+                           [key_of(i) for i in range(start, min(sets, start + pipeline))]]))
         for start in range(0, gets, pipeline):
-            turn(b"".join(command(b"GET", key_of(i))
-                          for i in range(start, min(gets, start + pipeline))))
+            turn(b"".join([get_format % (len(k), k) for k in
+                           [key_of(i) for i in range(start, min(gets, start + pipeline))]]))
         for node in [srv.node, *replicas.values()]:
             node.local.count()  # folds every written key into the hash trees
         assert answered == sets + gets, (answered, sets, gets)
@@ -326,10 +329,29 @@ def run_face(pipeline: int, sets: int, gets: int) -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# With --server: the functions through which this script enters the nodes' code (the
+# compiled build's names for them). Instructions are counted only inside them, so the
+# figure leaves out this script's own work: building the requests, hiredis readers made
+# per delivery, the stand-in loop and transports (about half of a -P 1 request's count).
+SERVER_ENTRIES = (
+    "CPyPy_client___ClientConnection___data_received",  # a client's requests
+    "CPyPy_node___Node___on_message",  # a peer message, at a replica or the coordinator
+    "CPyPy_node___Node___put", "CPyPy_node___Node___get",  # requests (without --face)
+    "CPyPy_node___Node___take_outbox",
+    "CPyPy_app___NodeServer___flush", "CPyPy_app___NodeServer___pump",
+    "CPyPy_app___NodeServer___set_now",
+    "CPyPy_wire___batch", "CPyPy_wire___unframe",  # peer frames made and read
+    "CPyPy_localstore___LocalStore___count",  # folds the writes into the hash trees
+    "CPyPy_lmdb_engine___LmdbEngine___commit",  # the group commit
+)
+
+
 def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     """Instructions callgrind counts for one run of this script."""
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-           sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    if args.server:
+        cmd += ["--collect-atstart=no", *(f"--toggle-collect={f}" for f in SERVER_ENTRIES)]
+    cmd += [sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
            "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets),
            "--value-size", str(args.value_size), "--keys", str(args.keys)]
     if args.face:
@@ -362,6 +384,9 @@ def main() -> None:
     ap.add_argument("--gets", type=int, default=0)
     ap.add_argument("--keys", type=int, default=0,
                     help="distinct keys the SETs cycle through (0: each SET a new key)")
+    ap.add_argument("--server", action="store_true",
+                    help="count only inside the nodes' code (compiled build only), not this "
+                         "script's driving of them")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     global VALUE
@@ -382,11 +407,14 @@ def main() -> None:
     from dynredis import native
 
     native.choose()
+    if args.server and native.state != "compiled":
+        sys.exit("--server counts inside the compiled functions: build them first")
     print(f"build: {native.state}; engine {'memory' if args.face else args.engine}; "
           f"{'through a client connection; ' if args.face else ''}-P {args.pipeline}; "
           f"{args.value_size}-byte values; "
           f"{f'{args.keys} keys; ' if args.keys else ''}"
-          f"{args.big - args.small} requests measured per figure")
+          f"{args.big - args.small} requests measured per figure"
+          f"{'; inside the nodes only (--server)' if args.server else ''}")
     small, big = args.small, args.big
     set_small = instructions(args, small, 0)
     set_big = instructions(args, big, 0)

@@ -70,6 +70,12 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.cluster.affinity",
 )
 
+# Extension modules written in C (dynredis/csrc/), built with the compiled modules: each is
+# imported by a module that falls back to Python without it (a pure run blocks them).
+C_HELPERS: dict[str, str] = {
+    "dynredis._treefold": "treefold.c",  # core/merkle.py's MerkleTree.fold
+}
+
 PACKAGE = "dynredis"
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 MANIFEST_NAME = "native-manifest.json"
@@ -82,6 +88,8 @@ state = _UNCHECKED
 
 
 def source_path(module: str) -> str:
+    if module in C_HELPERS:
+        return os.path.join(PACKAGE_DIR, "csrc", C_HELPERS[module])
     parts = module.split(".")[1:]
     return os.path.join(PACKAGE_DIR, *parts) + ".py"
 
@@ -93,7 +101,7 @@ def _digest(path: str) -> str:
 
 def source_digests() -> dict[str, str]:
     """The digest of every compiled module's source, as it is now."""
-    return {m: _digest(source_path(m)) for m in COMPILED_MODULES}
+    return {m: _digest(source_path(m)) for m in (*COMPILED_MODULES, *C_HELPERS)}
 
 
 def write_manifest(path: str, digests: dict[str, str]) -> None:
@@ -128,8 +136,8 @@ def why_pure() -> str | None:
     built = extension_modules()
     if not built:
         return "not compiled"
-    if built != set(COMPILED_MODULES):
-        odd = sorted(built ^ set(COMPILED_MODULES))
+    if built != set(COMPILED_MODULES) | set(C_HELPERS):
+        odd = sorted(built ^ (set(COMPILED_MODULES) | set(C_HELPERS)))
         return f"stale build: compiled modules differ from the list ({' '.join(odd)})"
     try:
         with open(os.path.join(PACKAGE_DIR, MANIFEST_NAME)) as f:
@@ -166,8 +174,10 @@ def choose() -> str:
     else:
         state = f"pure ({reason})"
         modules = [m for m in extension_modules() | set(COMPILED_MODULES)
-                   if os.path.exists(source_path(m))]
+                   if m not in C_HELPERS and os.path.exists(source_path(m))]
         sys.meta_path.insert(0, _SourceFinder(modules))
+        for helper in C_HELPERS:
+            sys.modules[helper] = None  # type: ignore[assignment]  # import: ImportError
     return state
 
 

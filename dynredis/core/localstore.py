@@ -210,11 +210,7 @@ class LocalStore:
 
     @staticmethod
     def _fold(p: int, tree: MerkleTree, keys: dict[bytes, bytes | None]) -> None:
-        for key, fp in keys.items():
-            if fp is None:
-                tree.delete(key)
-            else:
-                tree.insert_digest(key, keyed_digest(key, fp))
+        tree.fold(keys)
 
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node

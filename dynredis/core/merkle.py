@@ -76,6 +76,13 @@ from zlib import crc32
 
 from xxhash import xxh3_128_intdigest
 
+# The fold in C (dynredis/csrc/treefold.c), built with the compiled modules; else Python's.
+_native_fold: Callable[..., bool] | None
+try:
+    from .._treefold import fold as _native_fold
+except ImportError:
+    _native_fold = None
+
 HASH_BYTES = 16
 """Width of every hash in the tree (bucket sums, inner nodes, the root)."""
 
@@ -189,6 +196,27 @@ class MerkleTree:
         b = _crc32(key) % self.segments
         self._sums[b] += delta
         self._dirty.add(b)
+
+    def fold(self, keys: dict[bytes, bytes | None]) -> None:
+        """Take in a batch of writes of a keyed tree: each key's fingerprint (the
+        stored object's, obj.fingerprint), None for a key deleted. Every write of every
+        replica comes through here, so it runs in C when the helper is built
+        (dynredis/csrc/treefold.c: the same digests and sums, in a third of the
+        instructions)."""
+        native = _native_fold
+        if native is not None:
+            if native(self._entries, self._sums, self._dirty, self.segments, keys):
+                self._index = None
+            return
+        self.fold_pure(keys)
+
+    def fold_pure(self, keys: dict[bytes, bytes | None]) -> None:
+        """`fold` in Python: the reference the C helper is tested against."""
+        for key, fp in keys.items():
+            if fp is None:
+                self.delete(key)
+            else:
+                self.insert_digest(key, keyed_digest(key, fp))
 
     def delete(self, key: bytes) -> None:
         """Forget `key` (no-op if absent)."""

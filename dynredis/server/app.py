@@ -44,7 +44,7 @@ from .latency import LatencyTrace
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
-from .peers import PeerInbound, PeerLink
+from .peers import HIGH_WATER, PeerInbound, PeerLink
 from .subscriptions import PubSub
 from .wire import encode_pieces
 
@@ -60,10 +60,6 @@ TICK_S = 0.05
 STALL_S = 0.05
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
-# The wall clock every event and every command starts by reading (set_now): bound once,
-# so that compiled code does not look up `time` and then its attribute at each read
-# (tests that move the clock patch this name).
-_wall_clock = time.time
 # Messages queued for peers after which they are sent at once rather than at the end
 # of the loop turn: a deep pipeline (or a big batch from a peer) then keeps the
 # replicas (or the coordinator) busy while the rest is parsed, instead of the
@@ -192,6 +188,10 @@ class NodeServer:
         opts.check_addresses()
         self.opts = opts
         self.name = opts.name
+        # The wall clock every event and every command starts by reading (set_now): an
+        # attribute, read natively (a module-level name was a dict lookup at each read;
+        # tests that move the clock replace it).
+        self.wall_clock: Callable[[], float] = time.time
         self.secret = opts.cluster_secret or os.urandom(32).hex()
         self.requirepass = opts.requirepass
         self.client_tls: ssl.SSLContext | None = None
@@ -281,6 +281,9 @@ class NodeServer:
         self.links: dict[str, PeerLink] = {}  # ours to each peer
         self.inbound: set[PeerInbound] = set()  # each peer's to us
         self.dirty: list[ClientConnection] = []
+        # `flush` bound once: scheduled once or twice a request (a bound method made
+        # at each schedule was an attribute lookup and an object).
+        self.flush_soon: Callable[[], None] = self.flush
         self.flush_scheduled = False
         # Not in fsync mode (see send_peers_if_backlogged): a replica's acknowledgement
         # must not leave before the turn's group commit (the coordinator's own sends
@@ -318,7 +321,7 @@ class NodeServer:
     # --- the loop turn ---------------------------------------------------------------
 
     def set_now(self) -> None:
-        self.node.now = int(_wall_clock() * 1000)
+        self.node.now = int(self.wall_clock() * 1000)
 
     def next_client_id(self) -> int:
         self._client_ids += 1
@@ -334,13 +337,13 @@ class NodeServer:
         driver.settle(node, _CALLBACK_FAILED)
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
-            self.loop.call_soon(self.flush)  # type: ignore[union-attr]
+            self.loop.call_soon(self.flush_soon)  # type: ignore[union-attr]
 
     def mark_dirty(self, conn: ClientConnection) -> None:
         self.dirty.append(conn)
         if not self.flush_scheduled and self.loop is not None:
             self.flush_scheduled = True
-            self.loop.call_soon(self.flush)
+            self.loop.call_soon(self.flush_soon)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -370,8 +373,11 @@ class NodeServer:
         if self.dirty:
             dirty = self.dirty
             self.dirty = []
-            seen: set[int] = set()
             self.client_writes += len(dirty)
+            if len(dirty) == 1:  # one client (every -P 1 request): no set of the seen
+                dirty[0].flush()
+                return
+            seen: set[int] = set()
             for conn in dirty:
                 if conn.id not in seen:
                     seen.add(conn.id)
@@ -401,6 +407,13 @@ class NodeServer:
         t = link.transport
         limit = self.limits.output["slave"]
         if t is None or limit.none:
+            return False
+        if not link.writing_paused and limit.under(HIGH_WATER + link.bulk_bytes):
+            # Its transport holds at most HIGH_WATER unsent (past it, it would have
+            # paused the link): under the limit without asking it (a Python-level call
+            # per peer per turn).
+            if self.peer_obuf_since:
+                self.peer_obuf_since.pop(link.name, None)
             return False
         used = link.unsent()
         if limit.under(used):  # every send of a healthy link: nothing to time

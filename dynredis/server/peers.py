@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import hiredis
 
@@ -59,6 +59,10 @@ MAX_QUEUED_BYTES = 64 << 20
 RETRY_MIN = 0.1
 RETRY_MAX = 1.0
 HANDSHAKE_S = 2.0  # connect (TCP and TLS) and the secret's challenge-response, each
+# A link's transport pauses its writing (pause_writing) past this many bytes unsent, and
+# resumes it under LOW_WATER: while not paused it holds at most HIGH_WATER.
+HIGH_WATER: Final = 2 * PART
+LOW_WATER: Final = PART
 
 
 class PeerLink(asyncio.Protocol):
@@ -225,7 +229,7 @@ class PeerLink(asyncio.Protocol):
         t = cast(asyncio.Transport, transport)
         # asyncio's pause_writing past 2 parts unsent, resume_writing under one: bulk
         # parts are written only as the socket drains (see pump).
-        t.set_write_buffer_limits(high=2 * PART, low=PART)
+        t.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         self.handshaking = t
         self.dialer = Dialer(self.server.secret.encode(), self.server.name)
         self.reader = hiredis.Reader()

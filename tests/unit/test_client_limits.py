@@ -23,7 +23,6 @@ from dynredis.commands.cluster import (
 )
 from dynredis.core.ring import new_ring
 from dynredis.resp import encode as resp
-from dynredis.server import app
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import (
     FIRST_WINDOW,
@@ -285,7 +284,7 @@ def test_a_requests_deadline_counts_from_its_start(tmp_path: Path,
     async def main() -> list[int]:
         srv, _ = three_node_server(tmp_path, engine="memory")  # a write waits for a peer
         conn, _ = connect(srv)
-        monkeypatch.setattr(app, "_wall_clock", slow_clock)
+        monkeypatch.setattr(srv, "wall_clock", slow_clock)
         conn.data_received(b"PING\r\nPING\r\n" + cmd(b"SET", b"k", b"v"))
         await turns()  # (each command is a turn here: a second passes between them)
         monkeypatch.undo()
@@ -431,3 +430,44 @@ def test_fuzzed_input_never_breaks_a_connection_or_its_accounts(tmp_path: Path,
         assert srv.input_held == 0 and srv.client_count == 0
 
     run(tmp_path / str(len(list(tmp_path.iterdir()))), body)
+
+
+class BackedUpPeer(Transport):
+    """A peer link's transport with `unsent` bytes it could not send yet."""
+
+    def writelines(self, data: Any) -> None:
+        self.write(b"".join(data))
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
+
+
+def test_a_peer_link_past_its_output_limit_is_cut(tmp_path: Path) -> None:
+    """client-output-buffer-limit's slave class cuts a link to a peer whose unsent output
+    passed it (the link reconnects; its messages are lost, as Dynamo allows): whether
+    asyncio paused the link's writing (more than its high-water mark unsent) or the
+    limit is below that mark; a link under the limit keeps going."""
+
+    def send_with(slave: str, unsent: int, paused: bool) -> BackedUpPeer:
+        return asyncio.run(sending(slave, unsent, paused))
+
+    async def sending(slave: str, unsent: int, paused: bool) -> BackedUpPeer:
+        srv, _ = three_node_server(tmp_path / f"{slave}-{unsent}-{paused}".replace(" ", "_"),
+                                   engine="memory")
+        limits, reason = parse_output_limits(f"slave {slave}", srv.limits.output,
+                                             lambda raw: int(raw))
+        assert reason is None and limits is not None
+        srv.limits.output = limits
+        link = srv.links[PEERS[0]]
+        t = BackedUpPeer(unsent)
+        link.transport = t  # type: ignore[assignment]
+        link.writing_paused = paused
+        srv.node.send(PEERS[0], ("hb",))
+        srv.flush()
+        return t
+
+    hard = 64 << 20
+    assert send_with(f"{hard} 0 0", hard + 1, paused=True).aborted
+    assert not send_with(f"{hard} 0 0", 1000, paused=False).aborted
+    assert send_with("1000 0 0", 5000, paused=False).aborted  # a limit below the mark
+    assert not send_with("1000 0 0", 10, paused=False).aborted

@@ -23,8 +23,10 @@ import json, sys
 import dynredis.native as n
 import dynredis.server.app, dynredis.storage.lmdb_engine  # every compiled module
 mods = {m: sys.modules[m].__file__ for m in n.COMPILED_MODULES}
+import dynredis.core.merkle as merkle
 print(json.dumps({"state": n.state, "running": n.running(), "files": mods,
-                  "extra": getattr(sys.modules["dynredis.core.hlc"], "EDITED", None)}))
+                  "extra": getattr(sys.modules["dynredis.core.hlc"], "EDITED", None),
+                  "c_fold": merkle._native_fold is not None}))
 """
 
 
@@ -58,6 +60,7 @@ def test_the_suite_runs_the_build_users_get() -> None:
         assert native.why_pure() is None, native.why_pure()
         assert got["state"] == got["running"] == "compiled"
         assert not any(f.endswith(".py") for f in got["files"].values())
+        assert got["c_fold"]  # the C helpers are built with the compiled modules
 
 
 def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path: Path) -> None:
@@ -67,6 +70,7 @@ def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path: Pa
     got = probe(root)
     assert got["extra"] == "yes"  # the edit runs
     assert from_source(got["files"])  # all or nothing: no compiled module either
+    assert not got["c_fold"]
     assert got["state"].startswith("pure (")
     if native.extension_modules():
         assert "stale build: dynredis.core.hlc changed" in got["state"]
@@ -93,3 +97,4 @@ def test_pure_env_runs_the_sources() -> None:
     got = probe(PACKAGE.parent, **{native.PURE_ENV: "1"})
     assert from_source(got["files"])
     assert got["state"] == got["running"] == f"pure ({native.PURE_ENV} set)"
+    assert not got["c_fold"]  # pure means the C helpers too (their Python stands in)
