@@ -1035,3 +1035,31 @@ def test_a_read_needing_no_value_reads_it_whole_when_a_replica_differs_and_repai
     err, obj = _read_heads(sim, a, b"k")
     sib = objmod.read_value(obj, 0)
     assert type(sib[2]) is Unread and sib[2].size == len(new)
+
+
+def test_anti_entropy_repairs_a_bounded_number_of_keys_per_exchange(monkeypatch) -> None:
+    """A DEL or a bulk removal of a big collection is stripped by each replica at its own
+    pace, so every record of it differs for a while: one exchange repairing them all made
+    the peers send and merge 200,000 records in one turn (1.2-1.4 s). An exchange repairs
+    at most AE_KEYS_MAX keys; the next ones repair the rest, and the replicas converge."""
+    from dynredis.core import antientropy
+
+    monkeypatch.setattr(antientropy, "AE_KEYS_MAX", 8)
+    sim = SimCluster(3, seed=15, config=Config(q=4, ae_interval_ms=50))
+    a, b, c = sim.names
+    sim.partition(a, c)
+    sim.partition(b, c)
+    keys = [b"aeb-%d" % i for i in range(200)]  # ~50 a partition
+    for key in keys:
+        assert sim.put(a, key, b"v-" + key)[0] is None
+    sim.heal()
+    stats = [sim.nodes[n].stats for n in sim.names]
+    most = 0
+    for _ in range(400):
+        before = [s.ae_keys_repaired for s in stats]
+        sim.run(25)
+        most = max(most, *(s.ae_keys_repaired - x for s, x in zip(stats, before,
+                                                                  strict=True)))
+    for key in keys:
+        assert _held(sim, c, key) == _held(sim, a, key) == _held(sim, b, key)
+    assert 0 < most <= 2 * 8  # (two exchanges may end in one step)
