@@ -18,7 +18,7 @@ from ..core.records import HASH
 from ..resp import bulks
 from ..resp import encode as resp
 from . import longdouble
-from .collection import Built, collection_command, typed_op
+from .collection import Built, collection_command, text_columns, typed_op
 from .scanning import scan_elements
 from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, random_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
@@ -225,19 +225,11 @@ def build_hlen(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], typed_op("hash", body)
 
 
-def _columns(v: KeyView) -> tuple[list[bytes], list[bytes]]:
-    """The hash's fields and their values, values as replies carry them."""
-    fields, values = v.columns(HASH)
-    if int in set(map(type, values)):
-        values = [field_bytes(val) for val in values]
-    return fields, values
-
-
 def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
     def body(v: KeyView) -> bytes | bulks.SlicedReply:
         if keys and not values:
             return bulks.array_reply(v.columns(HASH)[0])
-        fields, vals = _columns(v)
+        fields, vals = text_columns(v, HASH)
         if keys:
             return bulks.pairs_reply(fields, vals, proto, as_map=True)
         return bulks.array_reply(vals)
@@ -294,7 +286,7 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
             return ERR_HRANDFIELD_REPEATS
 
     def body(v: KeyView) -> bytes | bulks.SlicedReply:
-        fields, values = _columns(v) if with_values else (v.columns(HASH)[0], [])
+        fields, values = text_columns(v, HASH) if with_values else (v.columns(HASH)[0], [])
         if count is None:
             return resp.bulk(random.choice(fields)) if fields else resp.nil(proto)
         picked = random_pick(len(fields), count)

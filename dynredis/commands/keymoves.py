@@ -37,7 +37,16 @@ from ..core.collview import KeyView
 from ..core.dotset import DotSet
 from ..resp import encode as resp
 from . import hll
-from .collection import Built, Op, Plan, internal_step, plan_command, read_items, write_items
+from .collection import (
+    Built,
+    Op,
+    Plan,
+    internal_step,
+    plan_command,
+    read_items,
+    text_columns,
+    write_items,
+)
 from .databases import DATABASES
 from .hyperloglog import hll_value
 from .slicedwrite import Pairs, append_rest, split
@@ -77,11 +86,7 @@ def _columns(v: KeyView, t: str) -> Any:
     kind = rec.KIND_OF_TYPE[t]
     if kind not in (rec.HASH, rec.ZSET):
         return read_items(v)[1]
-    view = v.fields(kind)
-    values = list(view.values())
-    if kind == rec.HASH and int in set(map(type, values)):  # counters: their decimals
-        values = [b"%d" % x if type(x) is int else x for x in values]
-    return [list(view), values]
+    return list(text_columns(v, kind))
 
 
 def _dump_op(columns: bool) -> Op:

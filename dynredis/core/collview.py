@@ -147,11 +147,6 @@ class KeyView:
         set walks this; the key must not be written while it is being iterated)."""
         return (_EMPTY if self._expired else self.state.views.get(kind, _EMPTY)).keys()
 
-    def fields(self, kind: bytes) -> dict[bytes, Any]:
-        """The live elements of a kind and their values, not copied (the caller copies
-        or reads them before the key is written)."""
-        return _EMPTY if self._expired else self.state.views.get(kind, _EMPTY)
-
     def items(self, kind: bytes) -> Iterator[tuple[bytes, Any]]:
         """(element, value) pairs, in no particular order (hashes, sets)."""
         if self._expired:
