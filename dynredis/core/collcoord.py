@@ -356,7 +356,7 @@ class CollCoordinator:
     def _on_sync_answer(self, src: str, msg: tuple) -> None:
         _, reqid, records, full, applied = msg
         cop = self.pending.get(reqid)
-        if not isinstance(cop, CollOp) or cop.evaluated:
+        if cop is None or cop.evaluated:
             return
         theirs = DotSet.unpack(applied)
         self._take(cop.p, cop.key, records, theirs if full else None)
@@ -404,7 +404,7 @@ class CollCoordinator:
 
     def _on_ack(self, src: str, msg: tuple) -> None:
         cop = self.pending.get(msg[1])
-        if not isinstance(cop, CollOp) or not cop.evaluated:
+        if cop is None or not cop.evaluated:
             return
         cop.acked.add(src)
         if len(cop.acked) >= cop.w + len(cop.extra):

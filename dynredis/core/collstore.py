@@ -237,14 +237,12 @@ class CollectionStore:
             st.set_value(kind, element, elements.value(objmod.decode(enc), st.removal))
             left -= 1
             if left == 0:
-                st.building = True
-                self.walks[key] = Walk(p, key, st.removal, (rk for rk, _ in records))
-                if len(self.walks) == 1:
-                    assert self.wake is not None
-                    self.wake()
+                st.building = True  # the rest by a walk, from where the scan is
                 break
         self.states[key] = st
         self.loaded_elements += st.size
+        if st.building:
+            self._walk(p, key, st.removal, (rk for rk, _ in records))
         self._evict()
         return st
 
@@ -267,10 +265,13 @@ class CollectionStore:
 
     # --- walks of a key's records (collstrip.py) ----------------------------------------
 
-    def _walk(self, p: int, key: bytes, removal: DotSet) -> None:
-        """Walk the key's records from the first (again, if a walk was under way)."""
+    def _walk(self, p: int, key: bytes, removal: DotSet,
+              it: Iterator[bytes] | None = None) -> None:
+        """Walk the key's records from the first (again, if a walk was under way), or
+        those `it` yields."""
         self.walks.pop(key, None)
-        self.walks[key] = Walk(p, key, removal, record_keys(self.engine, p, key))
+        self.walks[key] = Walk(p, key, removal,
+                               record_keys(self.engine, p, key) if it is None else it)
         if self.wake is None:
             self.finish(key)
         elif len(self.walks) == 1:
@@ -280,9 +281,7 @@ class CollectionStore:
         """Run the key's walk to its end now."""
         walk = self.walks.get(key)
         if walk is not None:
-            for rkey in walk.it:
-                visit(self, walk, rkey)
-            self._done(walk)
+            self._run(walk, -1)
 
     def _advance(self, key: bytes, n: int) -> None:
         """Read up to `n` records of the key's walk now."""
@@ -290,12 +289,18 @@ class CollectionStore:
         if walk is None:  # (not expected: a building state has its walk)
             self.states[key].building = False
             return
+        self._run(walk, n)
+
+    def _run(self, walk: Walk, n: int) -> int:
+        """Read up to `n` records of `walk` (-1: all), ending it if none is left; how
+        many of the `n` are left unread."""
         for rkey in walk.it:
             visit(self, walk, rkey)
             n -= 1
             if n == 0:
-                return
+                return 0
         self._done(walk)
+        return n
 
     def _done(self, walk: Walk) -> None:
         if self.walks.get(walk.key) is walk:
@@ -330,14 +335,7 @@ class CollectionStore:
         left."""
         budget = SLICE * 4 if self.waited else SLICE
         while self.walks and budget > 0:
-            walk = self._next_walk()
-            for rkey in walk.it:
-                visit(self, walk, rkey)
-                budget -= 1
-                if budget == 0:
-                    break
-            else:
-                self._done(walk)
+            budget = self._run(self._next_walk(), budget)
         return bool(self.walks)
 
     def _evict(self) -> None:
