@@ -232,15 +232,22 @@ def test_small_frames_overtake_a_bulk_batch_and_wait_behind_at_most_two_parts(
     assert len([m for m in msgs if m[0] == "rp"]) == 1
 
 
+def _looped_link(tmp_path: Path) -> tuple:
+    """A node (its peers' transports), its reader of PEERS[0]'s link, and a link out of
+    it whose transport takes 2 parts a drain: what it sends is fed to the reader."""
+    srv, transports = three_node_server(tmp_path, engine="memory")
+    inbound = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
+    link = PeerLink(srv, "127.0.0.1:9")
+    out = SlowTransport(link, room=2 * PART)
+    link.transport = out  # type: ignore[assignment]
+    return srv, transports, inbound, link, out
+
+
 def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
         tmp_path: Path) -> None:
     async def run() -> None:
-        srv, transports = three_node_server(tmp_path, engine="memory")
+        srv, transports, inbound, link, out = _looped_link(tmp_path)
         node = srv.node
-        inbound = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
-        link = PeerLink(srv, "127.0.0.1:9")
-        out = SlowTransport(link, room=2 * PART)
-        link.transport = out  # type: ignore[assignment]
         value = bytes(range(256)) * (3 * PART // 256)
         obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, value)), dvv.EMPTY, b"A")
         p = node.partition(b"big")
@@ -265,12 +272,8 @@ def test_batches_of_every_size_reach_a_peer_whole_one_after_another(tmp_path: Pa
     bulk batch to the next) stores every value as sent, and a batch below the bulk size
     goes as one plain frame, the bytes an earlier build sent."""
     async def run() -> None:
-        srv, transports = three_node_server(tmp_path, engine="memory")
+        srv, transports, inbound, link, out = _looped_link(tmp_path)
         node = srv.node
-        inbound = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
-        link = PeerLink(srv, "127.0.0.1:9")
-        out = SlowTransport(link, room=2 * PART)
-        link.transport = out  # type: ignore[assignment]
         sent: dict[bytes, bytes] = {}
         reqid = 0
         for count, fill in [(12, 1), (2, 2), (1, 3), (30, 4), (5, 5)]:
