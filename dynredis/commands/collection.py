@@ -285,10 +285,18 @@ def _run_batch(steps: tuple[Step, ...], run_step: StepRunner,
 PLAIN_READS = {b"dyn.get"}
 
 
+# A step that answers None in a later loop turn (CollCoordinator.later): a plan yields
+# it between two stretches of work that would together hold the node too long.
+TURN = [b"dyn.turn"]
+
+
 def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
              r: int | None, w: int | None, home: bool = False) -> None:
     """Run one step of a plan for a client of this node; `cb((err, result))` (`home`:
     a collection step runs at the key's first up replica, core/collcoord.py)."""
+    if args[0] == TURN[0]:
+        node.coll.later(cb)
+        return
     if args[0] in PLAIN_READS:
         node.get(args[1], lambda res: cb((res[0], string_of(res[1], node.now))), r)
         return

@@ -181,11 +181,13 @@ def sort_scores(raws: list[bytes]) -> list[float | None]:
         values: list[float | None] = list(map(float, raws))
     except ValueError:
         return [sort_score(r) for r in raws]
-    if not values or (min(map(abs, values)) >= SMALLEST_NORMAL  # type: ignore[arg-type]
-                      and _INF not in values and -_INF not in values):
+    # Zeros read the same either way; checked in C loops without them.
+    nonzero = list(filter(None, values))
+    if not nonzero or (min(map(abs, nonzero)) >= SMALLEST_NORMAL  # type: ignore[arg-type]
+                       and _INF not in nonzero and -_INF not in nonzero):
         return values
     for i, v in enumerate(map(abs, values)):  # type: ignore[arg-type]
-        if not SMALLEST_NORMAL <= v < _INF:
+        if v and not SMALLEST_NORMAL <= v < _INF:
             values[i] = sort_score(raws[i])
     return values
 

@@ -138,6 +138,12 @@ class CollCoordinator:
         self.forwarded: dict[int, Forwarded] = {}
         # Rebuilds a command from a forwarded payload (registered by the Redis face).
         self.remote: Callable[[Any, Callback], None] | None = None
+        # Callbacks to answer in a later loop turn (`later`): queued, then due, then
+        # answered, a driver's step each. A step may run before the loop polled for input
+        # since the previous one (uvloop runs call_soon callbacks before its poll): the
+        # second one comes after a poll.
+        self.turns: list[Callback] = []
+        self.due: list[Callback] = []
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
@@ -224,7 +230,24 @@ class CollCoordinator:
         are left."""
         more = self.store.step()
         self.resume()
-        return more
+        if self.due:
+            due, self.due = self.due, []
+            self.node.done.extend((cb, (None, None)) for cb in due)
+        if self.turns:
+            self.due, self.turns = self.turns, []
+        return more or bool(self.due)
+
+    def later(self, cb: Callback) -> None:
+        """`cb((None, None))` in a later loop turn (the second `step` from now): a plan with
+        long work between its steps (SORT of 200,000 elements: reading, then sorting)
+        splits it so other clients' requests run in between. Without a driver (the
+        store's `wake` unset), at once."""
+        if self.store.wake is None:
+            self.node.done.append((cb, (None, None)))
+            return
+        self.turns.append(cb)
+        if len(self.turns) == 1 and not self.store.walks and not self.due:
+            self.store.wake()  # (else a step is already coming)
 
     def resume(self) -> None:
         """Run the commands whose key's views are built now."""

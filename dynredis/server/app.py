@@ -589,6 +589,10 @@ class NodeServer:
         self._walk_scheduled = False
         if self.stopped:
             return
+        if self.flush_scheduled:
+            # Replies to the input this turn read first: their flush was queued behind
+            # this step, which may run a long stretch of a plan (CollCoordinator.later).
+            self.flush()
         self.set_now()
         more = self.keyscan.step()
         if self.node.coll.step() or more:

@@ -211,3 +211,28 @@ def test_getctx_of_a_collection(cluster: Cluster) -> None:
     assert c.execute_command("DELCTX", "cx:l", ctx) and a.exists("cx:l") == 0
     # A string key answers as before.
     assert c.execute_command("GETCTX", "cx:h")[1] == [b"now a string"]
+
+
+def test_a_sort_of_more_elements_than_a_turn_holds_answers_as_redis(
+        cluster: Cluster, real_redis: redis.Redis) -> None:
+    """SORT of over 16,384 elements reads them, weighs them and sorts them in three loop
+    turns (other clients' requests run in between): the same replies as Redis, through
+    any node, zeros, negatives, repeats and STORE included."""
+    a, b, c = clients(cluster)
+    theirs = redis.Redis(host=HOST, port=real_redis.port)  # type: ignore[attr-defined]
+    numbers = [str((i * 7919) % 20_011 - 9_000) for i in range(20_000)] + ["0", "-0", "1e3"]
+    words = [f"w{(i * 31) % 19_997}" for i in range(20_000)]
+    for r in (a, theirs):
+        r.delete("t:n", "t:w", "t:out")
+        for i in range(0, len(numbers), 2_000):
+            r.rpush("t:n", *numbers[i:i + 2_000])
+        for i in range(0, len(words), 2_000):
+            r.sadd("t:w", *words[i:i + 2_000])
+    cases = [("t:n",), ("t:n", "DESC"), ("t:n", "LIMIT", "100", "50"), ("t:w", "ALPHA"),
+             ("t:w", "ALPHA", "DESC", "LIMIT", "0", "20")]
+    for i, case in enumerate(cases):
+        assert (a, b, c)[i % 3].execute_command("SORT", *case) == \
+            theirs.execute_command("SORT", *case), case
+    assert b.sort("t:n", store="t:out") == theirs.sort("t:n", store="t:out") == 20_003
+    assert c.lrange("t:out", 0, -1) == theirs.lrange("t:out", 0, -1)
+    theirs.close()

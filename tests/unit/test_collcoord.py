@@ -43,3 +43,32 @@ def test_a_command_whose_sync_times_out_releases_the_next_one_queued_on_its_key(
     assert sim.errors == []
     assert first and first[0][0].startswith("NOQUORUM read")
     assert second == [(None, reply)]
+
+
+def test_a_plan_waiting_for_a_turn_goes_on_after_the_second_walk_step() -> None:
+    """CollCoordinator.later: with a driver stepping walks (the server's loop turns), a
+    plan's TURN step is answered in the second step from now, after the loop polled for
+    input; without one, at once."""
+    sim = SimCluster(3, seed=3, sliced_walks=True)
+    a = sim.names[0]
+    box: list[Any] = []
+
+    def plan() -> Any:
+        got = yield collection.TURN
+        return (b"after a turn", got)
+
+    assert sim.on_node(a, lambda node: collection.drive(
+        plan(), lambda step, cb: collection.run_step(node, step, 2, cb, None, None),
+        box.append), catch=False)
+    assert box == []
+    node = sim.sn[a].node
+    assert node is not None and node.coll.turns
+    assert node.coll.step() is True and box == [] and node.coll.due
+    sim.run(100)
+    assert box == [(b"after a turn", None)]
+    assert not node.coll.turns and not node.coll.due
+    unstepped = SimCluster(3, seed=3)
+    assert unstepped.on_node(unstepped.names[0], lambda node: collection.drive(
+        plan(), lambda step, cb: collection.run_step(node, step, 2, cb, None, None),
+        box.append), catch=False)
+    assert box[1:] == [(b"after a turn", None)]
