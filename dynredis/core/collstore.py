@@ -34,6 +34,8 @@ from . import records as rec
 from .clock import Clock
 from .collstrip import SLICE, Walk, record_keys, visit
 from .dotset import Dot, DotSet
+from .graveyard import SLICE as GRAVE_SLICE
+from .graveyard import Graveyard
 
 LOG_SIZE = 4096  # recent events remembered per key (what a peer may ask for)
 DEFAULT_BUDGET = 2_000_000  # elements held in loaded views, all keys together
@@ -79,6 +81,18 @@ class KeyState:
             v.clear()
         self.zorder.clear()
         self.lorder.clear()
+        self.size = 0
+
+    def release(self, bury: Callable[[Any], None]) -> None:
+        """Give the views to `bury` (core/graveyard.py: freed over turns); the state is
+        being dropped (a wipe)."""
+        for v in self.views.values():
+            bury(v)
+        self.views = {}
+        bury(self.zorder)
+        self.zorder = SortedList()
+        bury(self.lorder)
+        self.lorder = SortedList()
         self.size = 0
 
     # --- views -----------------------------------------------------------------------
@@ -153,12 +167,14 @@ class _Direct:
 class CollectionStore:
     """Element records of every collection this node replicates, and their views."""
 
-    def __init__(self, engine: Any, records: Any = None, budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, engine: Any, records: Any = None, budget: int = DEFAULT_BUDGET,
+                 graveyard: Graveyard | None = None) -> None:
         self.engine = engine
         # Element and removal records are written through `records` (the node's
         # LocalStore: it notes them for the anti-entropy trees); default the engine.
         self.records = records if records is not None else _Direct(engine)
         self.budget = budget
+        self.graveyard = graveyard if graveyard is not None else Graveyard()
         self.states: OrderedDict[bytes, KeyState] = OrderedDict()
         self.loaded_elements = 0
         # Walks of keys' records in progress, oldest first (collstrip.py); `wake`, when
@@ -373,8 +389,13 @@ class CollectionStore:
             self._unwait(key)
 
     def forget(self) -> None:
-        """Drop every view and every known key (after a wipe)."""
-        self.states.clear()
+        """Drop every view and every known key (after a wipe), freed over turns."""
+        old, self.states = self.states, OrderedDict()
+        bury = self.graveyard.bury
+        for st in old.values():
+            if st.size > GRAVE_SLICE:
+                st.release(bury)
+        bury(old)
         self.walks.clear()
         for key in list(self.waited):
             self._unwait(key)

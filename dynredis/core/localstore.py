@@ -17,7 +17,7 @@ hash trees, keyspace walks) reads heads (`head`, `scan_heads`): a large object's
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from . import header as hdr
@@ -229,10 +229,12 @@ class LocalStore:
             self.tree(p)
         return sum(len(self.trees[p]) for p in self.trees)
 
-    def wipe(self) -> None:
+    def wipe(self, bury: Callable[[Any], None] | None = None) -> None:
+        """Forget every key (FLUSHALL); the cache's entries and the trees' go to `bury`
+        (core/graveyard.py) if given."""
         self.engine.wipe()
-        self.cache.clear()
-        self.trees.clear()
+        self.cache.clear(bury)
+        self.trees.clear(bury)
         self.dirty.clear()
 
 

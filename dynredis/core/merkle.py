@@ -251,6 +251,16 @@ class MerkleTree:
         self._check_depth(depth)
         return self.fanout**depth
 
+    def release(self, bury: Callable[[Any], None]) -> None:
+        """Give the entries to `bury` (the tree is being dropped: a wipe)."""
+        bury(self._entries)
+        self._entries = {}
+        if self._index is not None:
+            bury(self._index)
+        self._index = None
+        bury(self._sums)
+        self._sums = []
+
     def root(self) -> bytes:
         self._flush()
         return self._nodes[0][0]
@@ -472,7 +482,12 @@ class PartitionTrees:
         """Drop a partition's tree (e.g. after handing the partition off)."""
         return self._trees.pop(partition, None)
 
-    def clear(self) -> None:
+    def clear(self, bury: Callable[[Any], None] | None = None) -> None:
+        """Drop every tree (`bury`: core/graveyard.py's, to free their entries over
+        turns)."""
+        if bury is not None:
+            for tree in self._trees.values():
+                tree.release(bury)
         self._trees.clear()
 
     def __contains__(self, partition: object) -> bool:

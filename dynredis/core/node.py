@@ -105,6 +105,7 @@ from .collstore import CollectionStore
 from .config import Config, Stats
 from .engine import Engine, Pinned
 from .forward import Forwarder
+from .graveyard import Graveyard
 from .handoff import Handoff
 from .hlc import HLC
 from .inflight import postpone
@@ -153,6 +154,8 @@ class Node:
         self.cfg.validate()
         self.engine = engine
         self.local = LocalStore(engine, self.cfg.cache_size, self.cfg.cache_max_memory)
+        # What a wipe or a delete lets go of, freed a slice per loop turn.
+        self.graveyard = Graveyard()
         self.rng = rng or random.Random(0)
         self.hlc = HLC()
         self.now = 0
@@ -175,7 +178,8 @@ class Node:
         self.anti_entropy = AntiEntropy(self)
         self.reaper = Reaper(self)
         self.probes = Probes(self)
-        self.coll = CollCoordinator(self, CollectionStore(engine, self.local))
+        self.coll = CollCoordinator(self, CollectionStore(engine, self.local,
+                                                          graveyard=self.graveyard))
         self.watches = Watches(self)
         self.blocking = Blocking(self)
         self.handlers: dict[str, Handler] = {m.REFUSED: self.on_refused}
@@ -311,7 +315,7 @@ class Node:
 
     def wipe(self) -> None:
         """Forget every key this node holds (FLUSHALL)."""
-        self.local.wipe()
+        self.local.wipe(self.graveyard.bury)
         self.coll.wipe()
         self.handoff.wiped()
 

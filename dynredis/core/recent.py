@@ -18,6 +18,7 @@ about 1,000 instructions per replica get when the working set outgrew the young 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Final
 
 
@@ -131,8 +132,13 @@ class RecentBytes:
         if old is not None:
             self.held -= len(key) + len(old) + ENTRY_OVERHEAD
 
-    def clear(self) -> None:
-        self.entries.clear()
+    def clear(self, bury: Callable[[Any], None] | None = None) -> None:
+        """Forget every entry (`bury`: core/graveyard.py's, to free them over turns)."""
+        if bury is None:
+            self.entries.clear()
+        else:
+            bury(self.entries)
+            self.entries = OrderedDict()
         self.held = 0
 
     def __len__(self) -> int:

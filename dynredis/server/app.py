@@ -238,6 +238,7 @@ class NodeServer:
         self._walk_scheduled = False
         self.keyscan = KeyScan(self.node, wake=self._walk_soon)
         self.node.coll.store.wake = self._walk_soon
+        self.node.graveyard.wake = self._walk_soon
         node = self.node
         # Collection commands other nodes forward to this replica (commands rebuild them).
         node.coll.remote = lambda payload, answer: run_forwarded(node, payload, answer)
@@ -579,8 +580,9 @@ class NodeServer:
 
     def _walk_soon(self) -> None:
         """A walk was queued (a keyspace walk for KEYS, DBSIZE or INFO keyspace; a walk
-        of a collection's records after a DEL): run its slices in the coming loop turns,
-        between other clients' requests."""
+        of a collection's records after a DEL), a plan waits for a turn, or the graveyard
+        holds what a wipe let go of: run their slices in the coming loop turns, between
+        other clients' requests."""
         if not self._walk_scheduled:
             self._walk_scheduled = True
             self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
@@ -595,7 +597,8 @@ class NodeServer:
             self.flush()
         self.set_now()
         more = self.keyscan.step()
-        if self.node.coll.step() or more:
+        more = self.node.coll.step() or more
+        if self.node.graveyard.step() or more:
             self._walk_soon()
         self.pump()
 

@@ -389,6 +389,7 @@ class SimCluster:
         if self.sliced_walks:
             node.coll.store.wake = lambda sn=sn, inc=sn.incarnation: self.after(
                 0.01, self._walk_step, sn, inc)
+            node.graveyard.wake = node.coll.store.wake
         self._push(self.now + sn.phase_ms, _TICK, sn.name, sn.incarnation)
         if sn.durability != "fsync":
             self._push(self.now + COMMIT_INTERVAL_MS[sn.durability], _COMMIT, sn.name,
@@ -408,6 +409,7 @@ class SimCluster:
         node.now = self.node_now(sn)
         try:
             more = node.coll.step()
+            more = node.graveyard.step() or more
         except Exception as exc:  # the server logs these and goes on
             self._error(sn, "walk", exc)
             more = False

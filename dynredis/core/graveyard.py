@@ -1,0 +1,98 @@
+"""Big structures let go of a slice at a time (Redis' lazy free, in loop turns).
+
+Dropping the last reference to a dict of a million entries frees them all in one C call:
+FLUSHALL's drop of a node's hash trees, object cache and collection views held it
+100-200 ms. A wipe gives them to the graveyard instead, which empties them a slice per
+`step` (the driver calls it in loop turns, with the collection walks, after `wake`).
+Taking a container apart at once (listing its entries) would cost about as much as
+freeing them, every entry being touched: a buried container is emptied by pops, and so
+belongs to the graveyard alone: its owner has put a new one in its place. Without a
+driver (`wake` unset: tests, the simulation unless it slices walks) a container is freed
+at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sortedcontainers import SortedList
+
+# Elements dropped per step: freeing 8,192 small objects (or small collections' states)
+# takes about a millisecond.
+SLICE = 8_192
+
+
+class _Sublists:
+    """A SortedList's sublists (about a thousand elements each), dropped a sublist at a
+    time."""
+
+    __slots__ = ("lists", "n")
+
+    def __init__(self, lists: list[list[Any]]) -> None:
+        self.lists = lists
+        self.n = sum(map(len, lists))
+
+    def drop(self, most: int) -> int:
+        """Drop sublists until about `most` elements went; how many did."""
+        k = 0
+        lists = self.lists
+        while lists and k < most:
+            k += len(lists.pop())
+        self.n -= k
+        return k
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class Graveyard:
+    """Containers waiting to be emptied, the newest last."""
+
+    __slots__ = ("graves", "wake")
+
+    def __init__(self) -> None:
+        self.graves: list[Any] = []
+        self.wake: Callable[[], None] | None = None
+
+    def bury(self, container: Any) -> None:
+        """Free `container` (a dict, a list, a set or a SortedList nobody else holds
+        any more) over the coming steps. A big value inside it (a dict of dicts) is
+        freed whole when its turn comes: bury those apart first."""
+        if len(container) <= SLICE or self.wake is None:
+            container.clear()
+            return
+        if isinstance(container, SortedList):
+            container = _Sublists(container._lists)  # (its private list of lists)
+        self.graves.append(container)
+        if len(self.graves) == 1:  # (else a step is already coming)
+            self.wake()
+
+    def step(self) -> bool:
+        """Drop about one slice of elements; True while some are left."""
+        left = SLICE
+        graves = self.graves
+        while graves and left > 0:
+            grave = graves[-1]
+            n = len(grave)
+            k = min(n, left)
+            if isinstance(grave, dict):
+                pop = grave.popitem
+                for _ in range(k):
+                    pop()
+            elif isinstance(grave, _Sublists):
+                k = grave.drop(left)
+            elif isinstance(grave, list):
+                del grave[n - k:]
+            else:
+                pop = grave.pop
+                for _ in range(k):
+                    pop()
+            left -= k
+            if not grave:
+                graves.pop()
+        return bool(graves)
+
+    def __len__(self) -> int:
+        """Containers still to empty."""
+        return len(self.graves)
