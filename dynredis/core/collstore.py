@@ -74,13 +74,14 @@ class KeyState:
         # finish it first.
         self.building = False
 
-    def clear_views(self) -> None:
+    def clear_views(self, bury: Callable[[Any], None]) -> None:
         """Empty the views in place: a command may hold one (a list's order while it
-        pushes) across the write that clears them."""
+        pushes) across the write that clears them. The orders' elements go to `bury`
+        (core/graveyard.py: freed over turns)."""
         for v in self.views.values():
             v.clear()
-        self.zorder.clear()
-        self.lorder.clear()
+        bury(self.zorder)
+        bury(self.lorder)
         self.size = 0
 
     def release(self, bury: Callable[[Any], None]) -> None:
@@ -480,7 +481,7 @@ class CollectionStore:
         if st is not None:
             st.removal = grown
             self.loaded_elements -= st.size
-            st.clear_views()
+            st.clear_views(self.graveyard.bury)
             st.building = True
         self.known.add(key)
         self._walk(p, key, grown)

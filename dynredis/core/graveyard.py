@@ -56,14 +56,20 @@ class Graveyard:
         self.wake: Callable[[], None] | None = None
 
     def bury(self, container: Any) -> None:
-        """Free `container` (a dict, a list, a set or a SortedList nobody else holds
-        any more) over the coming steps. A big value inside it (a dict of dicts) is
-        freed whole when its turn comes: bury those apart first."""
+        """Free `container` over the coming steps: a dict, a list or a set nobody else
+        holds any more, or a SortedList (emptied in place at once). A big value inside
+        it (a dict of dicts) is freed whole when its turn comes: bury those apart
+        first."""
         if len(container) <= SLICE or self.wake is None:
             container.clear()
             return
         if isinstance(container, SortedList):
-            container = _Sublists(container._lists)  # (its private list of lists)
+            # Its (private) list of sublists taken, it is left empty in place: a
+            # command may hold it (a list's order) across the write that empties it.
+            lists = container._lists
+            container._lists = []
+            container.clear()
+            container = _Sublists(lists)
         self.graves.append(container)
         if len(self.graves) == 1:  # (else a step is already coming)
             self.wake()

@@ -96,3 +96,18 @@ def test_flushall_of_big_collections_frees_them_over_steps() -> None:
     run(sim, a, after, b"SCARD", b"s")
     sim.run(100)
     assert after == [(None, b":0\r\n")]
+
+
+def test_a_sorted_list_is_emptied_in_place_and_usable_at_once() -> None:
+    """A command may hold a list's order across the write that empties it (a DEL seen
+    in the middle of a push): the same object, empty, takes the next items in order."""
+    yard = Graveyard()
+    yard.wake = lambda: None
+    order = SortedList(range(2 * SLICE))
+    yard.bury(order)
+    assert len(order) == 0 and list(order) == [] and len(yard) == 1
+    order.update([3.5, 1.5, 2.5])
+    assert list(order) == [1.5, 2.5, 3.5] and order.bisect_left(2.0) == 1
+    while yard.step():
+        pass
+    assert list(order) == [1.5, 2.5, 3.5] and len(yard) == 0
