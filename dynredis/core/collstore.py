@@ -366,6 +366,7 @@ class CollectionStore:
                 kept.append((key, old))
             else:
                 self.loaded_elements -= old.size
+                self._drop(old)
         for key, old in reversed(kept):
             states[key] = old
             states.move_to_end(key, last=False)
@@ -379,24 +380,31 @@ class CollectionStore:
         st = self.states.pop(key, None)
         if st is not None:
             self.loaded_elements -= st.size
+            self._drop(st)
 
     def forget_partition(self, p: int) -> None:
         """Drop the loaded views of partition `p`'s keys (its records are gone)."""
         for key in [k for k, st in self.states.items() if st.p == p]:
-            self.loaded_elements -= self.states.pop(key).size
+            st = self.states.pop(key)
+            self.loaded_elements -= st.size
+            self._drop(st)
             self.known.discard(key)
         for key in [k for k, walk in self.walks.items() if walk.p == p]:
             del self.walks[key]
             self._unwait(key)
 
+    def _drop(self, st: KeyState) -> None:
+        """A state let go of: a big one's views are freed over turns (core/graveyard.py:
+        freeing 200,000 elements at once held the node 20-60 ms)."""
+        if st.size > GRAVE_SLICE:
+            st.release(self.graveyard.bury)
+
     def forget(self) -> None:
         """Drop every view and every known key (after a wipe), freed over turns."""
         old, self.states = self.states, OrderedDict()
-        bury = self.graveyard.bury
         for st in old.values():
-            if st.size > GRAVE_SLICE:
-                st.release(bury)
-        bury(old)
+            self._drop(st)
+        self.graveyard.bury(old)
         self.walks.clear()
         for key in list(self.waited):
             self._unwait(key)

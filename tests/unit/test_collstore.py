@@ -433,3 +433,30 @@ def test_views_being_built_are_not_evicted() -> None:
         pass
     assert store.built == [KEY] and store.ready(P, KEY)
     assert len(store.states[KEY].view(rec.HASH)) == 2 * collstore.SLICE
+
+
+def test_a_big_state_evicted_is_freed_over_turns_and_read_again_whole() -> None:
+    """Evicting a big key's views (past the memory budget) freed its elements in one
+    turn; they go to the graveyard now, and the key reads whole when loaded again."""
+    from dynredis.core import graveyard
+
+    r = SlicedReplica(b"A")
+    _filled(r, 2 * graveyard.SLICE)
+    store = CollectionStore(r.engine, budget=graveyard.SLICE)
+    store.wake = r._woken
+    store.graveyard.wake = r._woken
+    while not store.ready(P, KEY):
+        while store.step():
+            pass
+    views = store.states[KEY].views[rec.HASH]
+    assert len(views) == 2 * graveyard.SLICE
+    store.state(P, b"small")  # over budget: the big key, the oldest, goes
+    assert KEY not in store.states and len(store.graveyard) == 1
+    steps = 1
+    while store.graveyard.step():
+        steps += 1
+    assert len(views) == 0 and steps == 2  # two slices
+    while not store.ready(P, KEY):
+        while store.step():
+            pass
+    assert len(store.states[KEY].view(rec.HASH)) == 2 * graveyard.SLICE
