@@ -75,11 +75,17 @@ class KeyState:
         self.building = False
 
     def clear_views(self, bury: Callable[[Any], None]) -> None:
-        """Empty the views in place: a command may hold one (a list's order while it
-        pushes) across the write that clears them. The orders' elements go to `bury`
-        (core/graveyard.py: freed over turns)."""
-        for v in self.views.values():
-            v.clear()
+        """Empty the views: the orders in place, as a command may hold one (a list's
+        order while it pushes) across the write that clears them; a big map of elements
+        to values (read afresh by each access) is replaced. What they held goes to
+        `bury` (core/graveyard.py: freed over turns)."""
+        views = self.views
+        for kind, v in views.items():
+            if len(v) > GRAVE_SLICE:
+                bury(v)
+                views[kind] = {}
+            else:
+                v.clear()
         bury(self.zorder)
         bury(self.lorder)
         self.size = 0
