@@ -45,6 +45,10 @@ TOO_MANY_SIBLINGS = "too-many-siblings"
 WRONG_TYPE = "wrong-type"  # an increment of a collection key
 
 
+def _answered(result: Result) -> None:
+    """The callback of a write whose client has its reply (PutOp.cb after it)."""
+
+
 class PutOp(PutCore):
     """A coordinated write in flight: until every replica acknowledged it or failed, even
     after the client's reply (a replica that fails it gets a hint, see `missed`)."""
@@ -342,6 +346,11 @@ class Writes:
             if reply[0] is not None:
                 self.stats.noquorum += 1
             self.node.done.append((op.cb, reply))
+            # What stays needs neither the version's clock nor the reply's callback:
+            # they go now (half the objects a write kept for a paused replica left
+            # for the garbage collector's young generation to walk, every 50,000).
+            op.obj = dvv.EMPTY
+            op.cb = _answered
         if op.replied and op.complete():
             if self.pending.pop(op.reqid, None) is None:
                 self.owing.pop(op.reqid, None)

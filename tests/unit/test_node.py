@@ -958,6 +958,44 @@ def test_writes_owing_hints_leave_the_overdue_walk_and_a_late_ack_settles_them()
     assert not node.writes.pending and not node.writes.owing
 
 
+def test_an_answered_write_waiting_for_a_paused_replica_lets_its_callback_go() -> None:
+    """A write answered after W acknowledgements stays until the last replica answers
+    (for its hint): it keeps what the hint needs, not the client's callback (a
+    connection's reply slot) nor the version's clock, which a paused replica would
+    otherwise keep for the request timeout, tens of thousands of them under load."""
+    import gc
+    import weakref
+
+    class Reply:
+        def __init__(self) -> None:
+            self.results: list = []
+
+        def __call__(self, result) -> None:
+            self.results.append(result)
+
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    node = sim.nodes[a]
+    reply = Reply()
+    gone = weakref.ref(reply)
+    node.put(b"k", None, b"v", 0, reply)
+    sim.run(100)
+    assert reply.results and reply.results[0][0] is None  # W=2: answered
+    op = next(op for op in node.writes.pending.values() if op.key == b"k")
+    del reply
+    node.done.clear()
+    gc.collect()
+    assert gone() is None
+    assert op.enc is not None  # what the hint is made of stays
+    node.writes.expire(node.now + 120_000)
+    node.writes.expire(node.now + 120_000)
+    from dynredis.core.hints import parse_hint_key
+
+    hinted = [parse_hint_key(hk) for hk, _ in sim.sn[a].engine.scan(HINT_PARTITION)]
+    assert [(owner, key) for owner, _, key in hinted] == [(c, b"k")]
+
+
 def test_an_overwrite_named_by_an_earlier_build_still_lands_on_every_replica() -> None:
     """A 1 KB object is named (obj.identity) by XXH3; an earlier build named it by
     blake2b. A replica sent a write built on its copy under either name ends with the
