@@ -307,7 +307,7 @@ class Node:
 
     def in_flight(self) -> int:
         """Operations this node waits on answers for."""
-        return (len(self.reads.pending) + len(self.writes.pending)
+        return (len(self.reads.pending) + len(self.writes.pending) + len(self.writes.owing)
                 + len(self.forwarder.pending) + len(self.anti_entropy.pending)
                 + len(self.reaper.pending) + len(self.probes.held_ops)
                 + len(self.probes.flushes) + len(self.coll.pending)

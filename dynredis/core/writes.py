@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 Callback = Callable[[Result], Any]
 
 # Timed-out writes whose hints are stored a tick, and the backlog of such writes past
-# which they are all stored at once (see Writes.expire).
+# which they are all stored at once (see Writes.expire and Writes.owing).
 HINTS_PER_TICK = 64
 HINT_BACKLOG_MAX = 50_000
 
@@ -43,6 +43,10 @@ OVERFLOW = "overflow"
 # versions (the Redis face words it; the error is its first word).
 TOO_MANY_SIBLINGS = "too-many-siblings"
 WRONG_TYPE = "wrong-type"  # an increment of a collection key
+
+
+def _answered(result: Result) -> None:
+    """The callback of a write whose client has its reply (PutOp.cb after it)."""
 
 
 class PutOp(PutCore):
@@ -100,6 +104,11 @@ class Writes:
         self.stats = node.stats
         self.membership = node.membership
         self.pending: dict[int, PutOp] = {}
+        # Writes past their deadline whose client was answered, still owing a hint to a
+        # replica that did not acknowledge them, oldest first: expire stores a slice of
+        # them a tick. Out of `pending`, so that its walk for overdue writes (every tick)
+        # passes only writes that are new to it, not a backlog of tens of thousands.
+        self.owing: dict[int, PutOp] = {}
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.PUT_ACKS: self.on_acks}
@@ -284,13 +293,16 @@ class Writes:
         pending = self.pending
         for reqid in msg[1]:
             op = pending.get(reqid)
-            if op is not None:
-                op.ack(src)
-                self.progress(op)
+            if op is None:
+                op = self.owing.get(reqid)  # a late acknowledgement: no hint owed now
+                if op is None:
+                    continue
+            op.ack(src)
+            self.progress(op)
 
     def fail(self, reqid: int, peer: str) -> bool:
         """`peer` will not acknowledge write `reqid` (it refused, or its link is gone)."""
-        op = self.pending.get(reqid)
+        op = self.pending.get(reqid) or self.owing.get(reqid)
         if op is None:
             return False
         if peer not in op.acked and peer not in op.failed:
@@ -300,7 +312,8 @@ class Writes:
         return True
 
     def peer_down(self, peer: str) -> None:
-        """Every write waiting on `peer` counts it as failed."""
+        """Every write waiting on `peer` counts it as failed (those already `owing`
+        hints get theirs from expire, a slice a tick, as they would have)."""
         waiting = [op for op in self.pending.values()
                    if peer not in op.acked and peer not in op.failed
                    and any(x == peer for x, _ in op.targets)]
@@ -313,7 +326,8 @@ class Writes:
         """A write of `key` coordinated here still waits on a replica: if that replica
         fails it, the write becomes a hint, so the key must not be reaped meanwhile
         (reaper.py)."""
-        return any(op.key == key for op in self.pending.values())
+        return (any(op.key == key for op in self.pending.values())
+                or any(op.key == key for op in self.owing.values()))
 
     def missed(self, op: PutOp, peer: str) -> None:
         """`peer` did not take write `op`: keep a hint for the owner it stood for, handed
@@ -332,33 +346,56 @@ class Writes:
             if reply[0] is not None:
                 self.stats.noquorum += 1
             self.node.done.append((op.cb, reply))
+            # What stays needs neither the version's clock nor the reply's callback:
+            # they go now (half the objects a write kept for a paused replica left
+            # for the garbage collector's young generation to walk, every 50,000).
+            op.obj = dvv.EMPTY
+            op.cb = _answered
         if op.replied and op.complete():
-            self.pending.pop(op.reqid, None)
+            if self.pending.pop(op.reqid, None) is None:
+                self.owing.pop(op.reqid, None)
 
     def expire(self, now: int) -> None:
         """Time out overdue writes. A write whose client was answered long ago (a W
         quorum acknowledged it) is overdue only for the hints of the replicas that did
-        not: at most HINTS_PER_TICK of those are stored a tick, oldest first, and the
-        rest wait in place for the next ticks. The writes sent to a replica in the
-        seconds before the failure detector counted it down time out one request timeout
-        later, at the rate they were sent (hundreds a tick under load), and hinting all
-        of them made every tick stall the loop for every client for seconds (ticks of
-        5-11 ms through the GET run after a paused replica's SET run). Past a backlog of
-        HINT_BACKLOG_MAX all are done at once: memory matters more. A write not
-        yet answered always times out at once (its client waits for the NOQUORUM)."""
-        late = overdue_sized(self.pending, now)
-        budget = HINTS_PER_TICK if len(late) <= HINT_BACKLOG_MAX else len(late)
-        for op in late:
+        not: it moves to `owing`, whose HINTS_PER_TICK oldest are hinted a tick. The
+        writes sent to a replica in the seconds before the failure detector counted it
+        down time out one request timeout later, at the rate they were sent (hundreds a
+        tick under load): hinting all of them made every tick stall the loop for every
+        client (ticks of 5-11 ms through the GET run after a paused replica's SET run),
+        and walking the backlog in `pending` for the overdue writes every tick did too
+        (ticks of 5-12 ms, 80% of them in that walk, with 30,000 owed). Past a backlog
+        of HINT_BACKLOG_MAX all are done at once: memory matters more. A write not yet
+        answered always times out at once (its client waits for the NOQUORUM)."""
+        pending = self.pending
+        owing = self.owing
+        for op in overdue_sized(pending, now):
+            del pending[op.reqid]
             if op.replied:
-                if budget <= 0:
-                    continue
-                budget -= 1
-            del self.pending[op.reqid]
-            for node, _ in op.targets:
-                if node not in op.acked and node not in op.failed and node != self.name:
-                    self.missed(op, node)
-            reply = op.timed_out()
-            if reply is not None:
-                self.stats.timeouts += 1
-                self.stats.noquorum += 1
-                self.node.done.append((op.cb, reply))
+                owing[op.reqid] = op
+            else:
+                self._time_out(op)
+        if not owing:
+            return
+        budget = HINTS_PER_TICK if len(owing) <= HINT_BACKLOG_MAX else len(owing)
+        due = []
+        for op in owing.values():
+            if budget <= 0:
+                break
+            budget -= 1
+            due.append(op)
+        for op in due:
+            del owing[op.reqid]
+            self._time_out(op)
+
+    def _time_out(self, op: PutOp) -> None:
+        """`op` is over: a hint for each replica that neither acknowledged nor failed it,
+        and NOQUORUM if its client still waits."""
+        for node, _ in op.targets:
+            if node not in op.acked and node not in op.failed and node != self.name:
+                self.missed(op, node)
+        reply = op.timed_out()
+        if reply is not None:
+            self.stats.timeouts += 1
+            self.stats.noquorum += 1
+            self.node.done.append((op.cb, reply))

@@ -907,13 +907,93 @@ def test_writes_timing_out_for_a_replica_not_yet_seen_down_are_hinted_a_slice_a_
     assert sim.hints_held()[a] == HINTS_PER_TICK + 1 or \
         sim.hints_held()[a] == HINTS_PER_TICK + 2  # the slice, and the late write's
     rounds = 1
-    while node.writes.pending:
+    while node.writes.owing:
         node.writes.expire(later)
         rounds += 1
         assert rounds < 10
     assert rounds == -(-waiting // HINTS_PER_TICK)
+    assert not node.writes.pending
     hinted = {hk for hk, _ in sim.sn[a].engine.scan(HINT_PARTITION)}
     assert len(hinted) >= waiting
+
+
+def test_writes_owing_hints_leave_the_overdue_walk_and_a_late_ack_settles_them() -> None:
+    """The writes a paused replica did not acknowledge leave `pending` at their deadline
+    for `owing` (every tick walks `pending` for overdue writes: a backlog of tens of
+    thousands in it made each tick hold the loop for 5-12 ms while it drained), and
+    writes of a later turn still time out on time behind them. A replica that answers
+    late (resumed before its hint was stored) settles its write: no hint, none lost."""
+    from dynredis.core import messages as m
+    from dynredis.core.writes import HINTS_PER_TICK
+
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    keys = [b"o%d" % i for i in range(4 * HINTS_PER_TICK)]
+    for key in keys:
+        assert sim.put(a, key, b"v")[0] is None
+    node = sim.nodes[a]
+    owed = [op.reqid for op in node.writes.pending.values()
+            if any(x == c for x, _ in op.targets)]
+    assert len(owed) >= len(keys) - 5
+    later = node.now + 120_000
+    node.writes.expire(later)
+    assert not node.writes.pending  # none left for the next ticks' walk
+    assert len(node.writes.owing) == len(owed) - HINTS_PER_TICK
+    # A write of a later turn, its client still waiting (b stops too): it times out at
+    # its own deadline, whatever backlog is owed before it.
+    sim.stop(b)
+    replies = []
+    node.put(b"late", None, b"v", 0, replies.append)
+    node.writes.expire(later + 120_000)
+    results = [result for cb, result in node.done if cb == replies.append]
+    assert results and results[0][0] is not None
+    # c resumes and acknowledges the writes still owed: they are settled, not hinted.
+    held = sim.hints_held()[a]
+    late = list(node.writes.owing)
+    node.on_message(c, m.put_acks(late))
+    assert not node.writes.owing
+    node.writes.expire(later + 240_000)
+    assert sim.hints_held()[a] == held
+    assert not node.writes.pending and not node.writes.owing
+
+
+def test_an_answered_write_waiting_for_a_paused_replica_lets_its_callback_go() -> None:
+    """A write answered after W acknowledgements stays until the last replica answers
+    (for its hint): it keeps what the hint needs, not the client's callback (a
+    connection's reply slot) nor the version's clock, which a paused replica would
+    otherwise keep for the request timeout, tens of thousands of them under load."""
+    import gc
+    import weakref
+
+    class Reply:
+        def __init__(self) -> None:
+            self.results: list = []
+
+        def __call__(self, result) -> None:
+            self.results.append(result)
+
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    a, b, c = sim.names
+    sim.stop(c)
+    node = sim.nodes[a]
+    reply = Reply()
+    gone = weakref.ref(reply)
+    node.put(b"k", None, b"v", 0, reply)
+    sim.run(100)
+    assert reply.results and reply.results[0][0] is None  # W=2: answered
+    op = next(op for op in node.writes.pending.values() if op.key == b"k")
+    del reply
+    node.done.clear()
+    gc.collect()
+    assert gone() is None
+    assert op.enc is not None  # what the hint is made of stays
+    node.writes.expire(node.now + 120_000)
+    node.writes.expire(node.now + 120_000)
+    from dynredis.core.hints import parse_hint_key
+
+    hinted = [parse_hint_key(hk) for hk, _ in sim.sn[a].engine.scan(HINT_PARTITION)]
+    assert [(owner, key) for owner, _, key in hinted] == [(c, b"k")]
 
 
 def test_an_overwrite_named_by_an_earlier_build_still_lands_on_every_replica() -> None:
