@@ -13,14 +13,17 @@ at once.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from sortedcontainers import SortedList
 
-# Elements dropped per step: freeing 8,192 small objects (or small collections' states)
-# takes about a millisecond.
-SLICE = 8_192
+# Elements dropped per step: 16,384 entries of a dict of 1.2 million take 1-3 ms.
+SLICE = 16_384
+
+_consume = deque(maxlen=0).extend  # runs an iterator to its end in C
 
 
 class _Sublists:
@@ -83,17 +86,16 @@ class Graveyard:
             n = len(grave)
             k = min(n, left)
             if isinstance(grave, dict):
-                pop = grave.popitem
-                for _ in range(k):
-                    pop()
+                # The first k keys, then their pops, in C loops (a loop of popitem calls
+                # took twice the time). Each islice skips the slots emptied before it:
+                # 1.2 million entries cost 160 ms in all where clear() takes 25.
+                _consume(map(grave.pop, list(islice(grave, k))))
             elif isinstance(grave, _Sublists):
                 k = grave.drop(left)
             elif isinstance(grave, list):
                 del grave[n - k:]
             else:
-                pop = grave.pop
-                for _ in range(k):
-                    pop()
+                _consume(map(grave.discard, list(islice(grave, k))))
             left -= k
             if not grave:
                 graves.pop()
