@@ -65,6 +65,15 @@ HIGH_WATER: Final = 2 * PART
 LOW_WATER: Final = PART
 
 
+def _to_itself(transport: asyncio.BaseTransport) -> bool:
+    """A dial of a local port nobody listens on (a peer down, on this host) can connect
+    to itself: the kernel may pick that very port as the dial's own when it lies in the
+    ephemeral range, and the peer, restarted, then cannot bind it (a test's node failed
+    with "address already in use")."""
+    own = transport.get_extra_info("sockname")
+    return own is not None and own == transport.get_extra_info("peername")
+
+
 class PeerLink(asyncio.Protocol):
     def __init__(self, server: NodeServer, name: str) -> None:
         self.server = server
@@ -221,11 +230,11 @@ class PeerLink(asyncio.Protocol):
             self.server.peer_status(self.name, False)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.backoff = RETRY_MIN
-        self.refused = False
-        if self.closed:
+        if self.closed or _to_itself(transport):
             transport.close()
             return
+        self.backoff = RETRY_MIN
+        self.refused = False
         t = cast(asyncio.Transport, transport)
         # asyncio's pause_writing past 2 parts unsent, resume_writing under one: bulk
         # parts are written only as the socket drains (see pump).

@@ -31,7 +31,9 @@ HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 HEALTH_TIMEOUT_S = 30.0
-PORT_RANGE = (20000, 40000)
+# Below Linux's ephemeral ports (32768 up) with the cluster ports too: a port there may be
+# taken by a dial's own end while its node is down (it failed to bind on restart).
+PORT_RANGE = (10000, 22000)
 CLUSTER_PORT_OFFSET = 10000  # `dynredis cluster` gives each node a cluster port: port + this
 SOCKET_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40

@@ -496,3 +496,39 @@ def test_a_write_in_flight_while_the_node_stalls_gets_the_time_back(tmp_path: Pa
         assert out.sent.startswith(b"-NOQUORUM")
 
     asyncio.run(run())
+
+
+class LoopedTransport(FakeTransport):
+    """The transport of a dial that connected to itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def get_extra_info(self, name: str):  # type: ignore[override]
+        return ("127.0.0.1", 44864) if name in ("sockname", "peername") else None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_dial_that_connected_to_itself_is_closed_at_once(tmp_path: Path) -> None:
+    """A down peer's port dialled on this host may connect to itself; the link closes
+    it before saying hello, so the restarted peer can bind its port."""
+
+    async def run() -> None:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     n=1, r=1, w=1))
+        link = PeerLink(srv, "127.0.0.1:44864")
+        looped = LoopedTransport()
+        link.connection_made(looped)  # type: ignore[arg-type]
+        assert looped.closed and looped.sent == b"" and link.handshaking is None
+        other = LoopedTransport()
+        ends = {"sockname": ("127.0.0.1", 50000), "peername": ("127.0.0.1", 44864)}
+        other.get_extra_info = ends.get  # type: ignore[method-assign,assignment]
+        link.connection_made(other)  # type: ignore[arg-type]
+        assert not other.closed and other.sent  # a real link says hello
+        if link.timer is not None:
+            link.timer.cancel()
+
+    asyncio.run(run())
