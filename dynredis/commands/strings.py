@@ -9,12 +9,14 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..core.obj import Sibling
-from ..core.shape import Unread
+from ..core.shape import Appended, Unread
 from ..resp import encode as resp
 from .common import (
     MAX_STRING,
+    READ_WHOLE,
     Gather,
     Write,
     context_of,
@@ -207,12 +209,60 @@ def cmd_getset(c: Context, args: list[bytes]) -> None:
 @command("getdel", 2, ("write", "fast"), 1, 1, 1, "string",
          "Returns the string value of a key after deleting the key.")
 def cmd_getdel(c: Context, args: list[bytes]) -> None:
+    key = args[1]
+    out = PinnedReply(c, c.defer(), key)
+
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return c.nil, None
-        return resp.bulk(sib[2]), (None, 0)
+        data = sib[2]
+        if type(data) is Unread:
+            return b"", ((None, 0) if out.hold(data) else READ_WHOLE)
+        return resp.bulk(data), (None, 0)
 
-    read_then_write(c, args[1], decide)
+    # A large value is not read: it is sent from the store once deleted (PinnedReply).
+    read_then_write(c, key, decide, out, whole=False)
+
+
+class PinnedReply:
+    """A command's reply slot while it writes: a large value it read is held in the
+    store (pinned, `hold`) before the write replaces it, and sent from there a slice at
+    a time once the write is acknowledged (GETDEL: reading it whole, a copy out of the
+    store and one decoding it, held the coordinator's loop about 100 ms per 100 MB);
+    released if the write fails. Filled with b"" where the value goes."""
+
+    __slots__ = ("c", "slot", "key", "pinned")
+
+    def __init__(self, c: Context, slot: Slot, key: bytes) -> None:
+        self.c = c
+        self.slot = slot
+        self.key = key
+        self.pinned: Any = None
+
+    def hold(self, value: Unread) -> bool:
+        """Pin `value` to reply with it; False if that cannot be (read it whole)."""
+        self.release()
+        self.pinned = self.c.node.pin_value(self.key, value)
+        return self.pinned is not None
+
+    def release(self) -> None:
+        pinned = self.pinned
+        self.pinned = None
+        if pinned is not None:
+            pinned[1].release()
+
+    def set(self, reply: bytes) -> None:
+        pinned = self.pinned
+        if pinned is None or reply != b"":  # a small value, nil, or the write's error
+            self.release()
+            self.slot.set(reply)
+            return
+        self.pinned = None
+        view = pinned[0]
+        if not self.c.send_pinned(self.slot, pinned, b"$%d\r\n" % len(view), b"\r\n"):
+            data = bytes(view)  # (EXEC, scripts: a reply given whole)
+            pinned[1].release()
+            self.slot.set(resp.bulk(data))
 
 
 @command("getex", -2, ("write", "fast"), 1, 1, 1, "string",
@@ -251,13 +301,16 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return resp.integer(len(tail)), (tail, 0)
-        old: bytes = sib[2]
-        if len(old) + len(tail) > MAX_STRING:
+        old = sib[2]
+        size = value_len(old) + len(tail)
+        if size > MAX_STRING:
             return ERR_TOO_BIG, None
-        new = old + tail
-        return resp.integer(len(new)), (new, sib[1])  # keeps the key's expiry
+        # A large value left in the store is not read: the new version is it and the
+        # tail, copied from there (Writes.put).
+        new = Appended(old, tail) if type(old) is Unread else old + tail
+        return resp.integer(size), (new, sib[1])  # keeps the key's expiry
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, whole=False)
 
 
 @command("strlen", 2, ("readonly", "fast"), 1, 1, 1, "string",
