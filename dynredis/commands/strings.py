@@ -259,10 +259,13 @@ class PinnedReply:
             return
         self.pinned = None
         view = pinned[0]
-        if not self.c.send_pinned(self.slot, pinned, b"$%d\r\n" % len(view), b"\r\n"):
-            data = bytes(view)  # (EXEC, scripts: a reply given whole)
+        head = b"$%d\r\n" % len(view)
+        if not self.c.send_pinned(self.slot, pinned, head, b"\r\n"):
+            # A reply given whole (EXEC, scripts, a command handed over by another
+            # node): copied once, framed, from the store.
+            reply = b"".join((head, view, b"\r\n"))
             pinned[1].release()
-            self.slot.set(resp.bulk(data))
+            self.slot.set(reply)
 
 
 @command("getex", -2, ("write", "fast"), 1, 1, 1, "string",
