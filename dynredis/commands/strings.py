@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.obj import Sibling
-from ..core.shape import Appended, Unread
+from ..core.shape import Spliced, Unread
 from ..resp import encode as resp
 from .common import (
     MAX_STRING,
@@ -310,7 +310,7 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
             return ERR_TOO_BIG, None
         # A large value left in the store is not read: the new version is it and the
         # tail, copied from there (Writes.put).
-        new = Appended(old, tail) if type(old) is Unread else old + tail
+        new = Spliced(old, old.size, tail) if type(old) is Unread else old + tail
         return resp.integer(size), (new, sib[1])  # keeps the key's expiry
 
     read_then_write(c, args[1], decide, whole=False)
@@ -406,15 +406,20 @@ def cmd_setrange(c: Context, args: list[bytes]) -> bytes | None:
         return ERR_TOO_BIG
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        old: bytes = sib[2] if sib is not None else b""
+        old = sib[2] if sib is not None else b""
         if not value:
-            return resp.integer(len(old)), None  # nothing to write, not even a new key
+            return resp.integer(value_len(old)), None  # nothing to write, not even a new key
+        if type(old) is Unread:
+            # A large value left in the store is not read: the new version is it with
+            # the range written over it, copied from there (Writes.put).
+            spliced = Spliced(old, offset, value)
+            return resp.integer(spliced.size()), (spliced, sib[1] if sib is not None else 0)
         if len(old) < offset:
             old += bytes(offset - len(old))  # zero padding, as Redis
         new = old[:offset] + value + old[offset + len(value):]
         return resp.integer(len(new)), (new, sib[1] if sib is not None else 0)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, whole=False)
     return None
 
 

@@ -31,7 +31,7 @@ from .obj import LARGE_VALUE
 from .pieces import Joined
 from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
-from .shape import Appended, Unread, decode_shape
+from .shape import Spliced, Unread, decode_shape
 
 
 class LocalStore:
@@ -153,8 +153,8 @@ class LocalStore:
 
     def encode_in_place(self, p: int, key: bytes, obj: Clock) -> bytes | None:
         """obj.encode of a version whose large values were left unread (`Unread`s of a
-        shape: EXPIRE or PERSIST of a 100 MB value keep it as it is; an `Appended`,
-        APPEND's, is one with bytes after it), each copied once,
+        shape: EXPIRE or PERSIST of a 100 MB value keep it as it is; a `Spliced`,
+        APPEND's or SETRANGE's, has bytes written over or after it), each copied once,
         straight from the stored object into the encoding: reading it whole first (a
         copy out of the store, a copy decoding it) held the coordinator's loop about
         100 ms per 100 MB. None if that cannot be: the key holds another object than
@@ -281,7 +281,7 @@ def _fill_unread(obj: Clock, view: Any, name: bytes) -> Clock | None:
     object named `name`), or None if one was read from another object."""
     for sib in dvv.values(obj):
         data = sib[2]
-        if type(data) is Appended:
+        if type(data) is Spliced:
             data = data.value
         if type(data) is Unread and data.name != name:
             return None
@@ -292,10 +292,23 @@ def _filled(sib: Any, view: Any) -> Any:
     data = sib[2]
     if type(data) is Unread:
         return (sib[0], sib[1], view[data.at : data.at + data.size])
-    if type(data) is Appended:
-        kept = data.value
-        return (sib[0], sib[1], Joined([view[kept.at : kept.at + kept.size], data.tail]))
+    if type(data) is Spliced:
+        return (sib[0], sib[1], Joined(_spliced(data, view)))
     return sib
+
+
+def _spliced(spliced: Spliced, view: Any) -> list[Any]:
+    """The parts of a Spliced value: views of the stored value around its data."""
+    kept = spliced.value
+    at = spliced.at
+    end = at + len(spliced.data)
+    parts: list[Any] = [view[kept.at : kept.at + min(at, kept.size)]]
+    if at > kept.size:
+        parts.append(bytes(at - kept.size))  # zero padding, as Redis
+    parts.append(spliced.data)
+    if end < kept.size:
+        parts.append(view[kept.at + end : kept.at + kept.size])
+    return parts
 
 
 # (Final: get_clock passes it from a C global, not by a lookup in the module's dict.)

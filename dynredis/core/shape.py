@@ -8,8 +8,8 @@ shape has every sibling but its large values, which are `Unread`s: their length,
 place in the stored object, and the header naming that object (a large value is
 always in a headed object: header.py).
 
-An `Unread` is written only as it is (EXPIRE, PERSIST) or with bytes after it
-(`Appended`: APPEND), copied from the store into the new version's encoding
+An `Unread` is written only as it is (EXPIRE, PERSIST) or with bytes written over or
+after it (`Spliced`: SETRANGE, APPEND), copied from the store into the new version's encoding
 (LocalStore.encode_in_place, called by writes.py).
 """
 
@@ -41,20 +41,26 @@ class Unread:
         self.name = name
 
 
-class Appended:
-    """A large value left unread with `tail` after it: what APPEND writes, copied once
-    from the store into the new version (Writes.put, LocalStore.encode_in_place)."""
+class Spliced:
+    """A large value left unread with `data` written over it from offset `at` (zeros
+    between its end and `at`, if `at` is past it): what APPEND (`at` its size) and
+    SETRANGE write, copied once from the store into the new version (Writes.put,
+    LocalStore.encode_in_place)."""
 
-    __slots__ = ("value", "tail")
+    __slots__ = ("value", "at", "data")
 
-    def __init__(self, value: Unread, tail: bytes) -> None:
+    def __init__(self, value: Unread, at: int, data: bytes) -> None:
         self.value = value
-        self.tail = tail
+        self.at = at
+        self.data = data
+
+    def size(self) -> int:
+        return max(self.value.size, self.at + len(self.data))
 
 
 def is_kept(data: Any) -> bool:
     """Whether a value to write is (or starts with) a value left in the store."""
-    return type(data) is Unread or type(data) is Appended
+    return type(data) is Unread or type(data) is Spliced
 
 
 # An object's shape with each sibling's data left undecoded (msgspec.Raw: a view of the

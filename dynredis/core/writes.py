@@ -122,8 +122,8 @@ class Writes:
 
         `data` may also be a shape.Unread, with a context: the large value a read left
         in this node's store (EXPIRE, PERSIST), kept as it is and copied once from the
-        store into the new version's encoding (or a shape.Appended: with bytes after
-        it, APPEND's). Where that cannot be (the key holds
+        store into the new version's encoding (or a shape.Spliced: with bytes written
+        over or after it, SETRANGE's and APPEND's). Where that cannot be (the key holds
         another object now, or is not this node's to coordinate any more) the write is
         refused with STALE_READ: read the key whole and write again.
         """

@@ -9,7 +9,7 @@ from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config
-from dynredis.core.shape import Appended, Unread
+from dynredis.core.shape import Spliced, Unread
 from dynredis.core.writes import NOT_AN_INTEGER, STALE_READ, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
 
@@ -1029,11 +1029,11 @@ def test_an_expiry_written_on_a_large_value_keeps_it_without_reading_it_whole() 
         assert value(sim.get(via, b"big")) == big
 
 
-def test_an_append_to_a_large_value_copies_it_from_the_store_once() -> None:
-    """APPEND of a few bytes to a large value writes the value left in the store with
-    the bytes after it (shape.Appended): every replica holds the appended value, in the
-    same canonical bytes as writing it whole, its expiry kept, and no node reads the
-    old value whole."""
+def test_an_append_or_setrange_on_a_large_value_copies_it_from_the_store_once() -> None:
+    """APPEND and SETRANGE of a few bytes on a large value write the value left in the
+    store with the bytes over or after it (shape.Spliced; past its end with zeros
+    between, as Redis): every replica holds the new value, in the same canonical bytes
+    as writing it whole, its expiry kept, and no node reads the old value whole."""
     sim = SimCluster(3, seed=7)
     a, b, _ = sim.names
     big = os.urandom(150_000)
@@ -1044,15 +1044,18 @@ def test_an_append_to_a_large_value_copies_it_from_the_store_once() -> None:
     sim.run(100)
     whole = _spy_whole_reads(sim, b"k")
     want = big
-    for tail in (b"x", b"yz" * 40_000):
+    for where, data in ((None, b"x"), (None, b"yz" * 40_000), (10, b"MID"),
+                        (len(big) - 2, b"over the end"), (300_000, b"far")):
         err, obj = _read_heads(sim, b, b"k")
         sib = objmod.read_value(obj, 0)
-        assert err is None and type(sib[2]) is Unread
-        assert sim.put(b, b"k", Appended(sib[2], tail), ctx=dvv.join(obj),
+        assert err is None and type(sib[2]) is Unread and sib[2].size == len(want)
+        offset = len(want) if where is None else where
+        assert sim.put(b, b"k", Spliced(sib[2], offset, data), ctx=dvv.join(obj),
                        expire_at=sib[1])[0] is None
         sim.run(100)
         assert whole == []
-        want += tail
+        want = want.ljust(offset, b"\0")
+        want = want[:offset] + data + want[offset + len(data):]
         stored = {sim.stored(name, b"k") for name in sim.names}
         assert len(stored) == 1
         enc = stored.pop()
