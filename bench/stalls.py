@@ -8,7 +8,8 @@ flight per node) and records when each was sent and answered. Then, through node
 after another, each followed by a second of quiet:
 
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
-  STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x), DEL
+  STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
+  SETRANGE k 10 x), DEL
   of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
   each (pipelined, one write).
 
@@ -133,6 +134,7 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("EXPIRE k 100", lambda: c.expire("stalls:big", 100)),
         ("PERSIST", lambda: c.persist("stalls:big")),
         ("APPEND k x", lambda: c.append("stalls:big", b"x")),
+        ("SETRANGE k 10 x", lambda: c.setrange("stalls:big", 10, b"x")),
         ("DEL", lambda: c.delete("stalls:big")),
         (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
         ("UNLINK", lambda: c.unlink("stalls:big")),
