@@ -8,13 +8,17 @@ flight per node) and records when each was sent and answered. Then, through node
 after another, each followed by a second of quiet:
 
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
-  STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x), DEL
+  STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
+  SETRANGE k 10 x), DEL
   of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
   each (pipelined, one write).
 
 For every action and node it prints the longest PING round trip that overlapped the
 action (from its start to the end of the quiet second): the node's longest stall. A
-node whose event loop never blocks answers a PING in well under a millisecond.
+node whose event loop never blocks answers a PING in well under a millisecond. Where
+the nodes are processes of this machine, it also prints the CPU time (ms, /proc) each
+node spent from the action's start to the end of its quiet second: on a shared machine
+stalls stretch with the load, the CPU a node spends much less.
 
 Usage:
     python bench/stalls.py [--mb 100] [--ctx-mb 32] [--repeat 50] [--port PORT]
@@ -130,6 +134,7 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("EXPIRE k 100", lambda: c.expire("stalls:big", 100)),
         ("PERSIST", lambda: c.persist("stalls:big")),
         ("APPEND k x", lambda: c.append("stalls:big", b"x")),
+        ("SETRANGE k 10 x", lambda: c.setrange("stalls:big", 10, b"x")),
         ("DEL", lambda: c.delete("stalls:big")),
         (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
         ("UNLINK", lambda: c.unlink("stalls:big")),
@@ -143,8 +148,39 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
     ]
 
 
+def node_pids(ports: list[int]) -> list[int | None]:
+    """The pid of the local `dynredis node` process serving each port (None if none)."""
+    found: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                words = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"node" in words and b"--port" in words:
+            at = words.index(b"--port") + 1
+            if at < len(words) and words[at].isdigit():
+                found[int(words[at])] = int(entry)
+    return [found.get(p) for p in ports]
+
+
+def cpu_ms(pid: int | None) -> float:
+    """CPU time (user + system, ms) process `pid` has used; 0 if unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def measure(port: int, args: argparse.Namespace) -> None:
     ports = [port + i for i in range(NODES)]
+    pids = node_pids(ports)
     c = redis.Redis(port=port, socket_timeout=300)
     for p in ports:
         redis.Redis(port=p, socket_timeout=30).ping()
@@ -154,6 +190,7 @@ def measure(port: int, args: argparse.Namespace) -> None:
     time.sleep(1.0)
     windows = []
     for name, run in actions(c, args.mb, args.ctx_mb, args.repeat):
+        cpu0 = [cpu_ms(pid) for pid in pids]
         t0 = time.monotonic()
         try:
             reply = run()
@@ -161,16 +198,22 @@ def measure(port: int, args: argparse.Namespace) -> None:
             reply = f"error: {exc}"
         took = time.monotonic() - t0
         time.sleep(args.quiet)
-        windows.append((name, t0, time.monotonic(), took, reply))
+        cpu = [cpu_ms(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True)]
+        windows.append((name, t0, time.monotonic(), took, reply, cpu))
     ours.send("stop")
     rounds = ours.recv()
     prober.join()
     down = [redis.Redis(port=p).info("dynamo").get("members_down") or "-" for p in ports]
     print(f"build: {redis.Redis(port=port).info('server').get('dynredis_build')}")
+    local = all(pid is not None for pid in pids)
     print(f"{'action':<24}{'took s':>8}  " + "".join(f"{'node ' + str(i) + ' ms':>12}"
-                                                     for i in range(NODES)) + "  reply")
-    for name, t0, t1, took, reply in windows:
+                                                     for i in range(NODES))
+          + ("".join(f"{'cpu ' + str(i) + ' ms':>10}" for i in range(NODES)) if local else "")
+          + "  reply")
+    for name, t0, t1, took, reply, cpu in windows:
         cells = "".join(f"{longest(rounds[i], t0, t1):>12.1f}" for i in range(NODES))
+        if local:
+            cells += "".join(f"{ms:>10.0f}" for ms in cpu)
         print(f"{name:<24}{took:>8.2f}  {cells}  {str(reply)[:40]}")
     print(f"PINGs answered per node: {[len(r) for r in rounds]}; members down "
           f"afterwards: {down}")

@@ -9,7 +9,7 @@ from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
 from ..core.shape import Unread
-from ..core.writes import TOO_MANY_SIBLINGS
+from ..core.writes import STALE_READ, TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from .context import Context, Slot
 
@@ -151,6 +151,9 @@ MAX_STRING = 512 * 1024 * 1024
 """Redis' default proto-max-bulk-len: the largest string APPEND/SETRANGE may build."""
 
 Write = tuple[Any, int]
+# What `decide` answers when it needs the key read whole after all (a large value it
+# must reply with could not be held in the store): the command runs again on that.
+READ_WHOLE: Write = (None, -1)
 """A new version to write: (data or None for a tombstone, absolute expiry ms or 0). The
 data is bytes, or what EXPIRE/PERSIST read and write back: a counter's state, a
 collection header's type marker."""
@@ -172,7 +175,9 @@ def read_then_write(
     collection key (its header's value is its type's marker) gets WRONGTYPE. With
     `lookup`, a read command's (STRLEN, TYPE ...): the key's read counts as a keyspace
     hit or miss (`looked_up`). With `whole` False, `decide` needs no large value (it
-    may see an obj.Unread: STRLEN, TYPE ...) and writes none back (Reads.get).
+    may see an obj.Unread: STRLEN, TYPE ...) and writes it back only as it is (EXPIRE,
+    PERSIST: Writes.put copies it from the store); if it is no longer there to copy,
+    the command runs again on the key read whole.
 
     On a node with a key gate (commands/gate.py) it runs when no other read-then-write
     of the key is in progress there."""
@@ -214,6 +219,9 @@ def _read_then_write(c: Any, key: bytes,
             leave()
             return
         reply, write = decide(sib)
+        if write is READ_WHOLE:
+            _read_then_write(c, key, decide, slot, leave, any_type, False, True)
+            return
         if write is None:
             slot.set(reply)
             leave()
@@ -222,6 +230,10 @@ def _read_then_write(c: Any, key: bytes,
         new = bool(sib is None and write[0] is not None and c.pubsub.flags & NEW)
 
         def written(result: tuple) -> None:
+            if result[0] == STALE_READ:  # the value read is not there to copy any more
+                # (its lookup counted once)
+                _read_then_write(c, key, decide, slot, leave, any_type, False, True)
+                return
             if new and result[0] is None:
                 created(c, key)  # before the command's own event, as in Redis
             slot.set(err(result[0]) if result[0] is not None else reply)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..core.clock import VV, Clock
     from ..core.collcoord import CollCoordinator
     from ..core.config import Config, Stats
+    from ..core.engine import Pinned
     from ..core.handoff import Handoff
     from ..core.localstore import LocalStore
     from ..core.membership import Membership
@@ -100,6 +101,8 @@ class NodeRequests(Protocol):
 
     def stored_range(self, key: bytes, value: Unread, start: int, end: int
                      ) -> bytes | None: ...
+
+    def pin_value(self, key: bytes, value: Unread) -> tuple[Any, Pinned] | None: ...
 
     def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
 
@@ -334,6 +337,9 @@ class Context(Client, Protocol):
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None: ...
 
     def send_stored(self, slot: Slot, key: bytes, value: Unread, before: bytes,
+                    after: bytes) -> bool: ...
+
+    def send_pinned(self, slot: Slot, pinned: tuple[Any, Pinned], before: bytes,
                     after: bytes) -> bool: ...
 
     def send_streamed(self, slot: Slot, reply: SlicedReply) -> bool: ...

@@ -182,7 +182,8 @@ def _expire(c: Context, args: list[bytes], unit_ms: int, absolute: bool) -> byte
             return resp.ONE, (None, 0)  # an expiry in the past deletes the key, as in Redis
         return resp.ONE, (sib[2], at)
 
-    read_then_write(c, args[1], decide, any_type=True)
+    # A large value is not read: the new version keeps it as it is stored (Writes.put).
+    read_then_write(c, args[1], decide, any_type=True, whole=False)
     return None
 
 
@@ -256,19 +257,12 @@ _NONE = resp.simple("none")
 @command("persist", 2, ("write", "fast"), 1, 1, 1, "generic",
          "Removes the expiration time of a key.")
 def cmd_persist(c: Context, args: list[bytes]) -> None:
-    node = c.node
-    slot = c.defer()
-    key = args[1]
-
-    def answer(obj: Clock | None) -> None:
-        sib = current(obj, node.now)
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None or sib[1] == 0:
-            slot.set(resp.ZERO)
-            return
-        c.put(key, context_of(obj), sib[2], 0,
-              lambda r: slot.set(err(r[0]) if r[0] else resp.ONE), c.w)
+            return resp.ZERO, None
+        return resp.ONE, (sib[2], 0)  # a large value kept as stored, as EXPIRE's
 
-    read_key(c, key, slot, answer)
+    read_then_write(c, args[1], decide, any_type=True, whole=False)
 
 
 @command("flushall", -1, ("write",), group="server",

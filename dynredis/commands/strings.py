@@ -9,12 +9,14 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..core.obj import Sibling
-from ..core.shape import Unread
+from ..core.shape import Spliced, Unread
 from ..resp import encode as resp
 from .common import (
     MAX_STRING,
+    READ_WHOLE,
     Gather,
     Write,
     context_of,
@@ -207,12 +209,63 @@ def cmd_getset(c: Context, args: list[bytes]) -> None:
 @command("getdel", 2, ("write", "fast"), 1, 1, 1, "string",
          "Returns the string value of a key after deleting the key.")
 def cmd_getdel(c: Context, args: list[bytes]) -> None:
+    key = args[1]
+    out = PinnedReply(c, c.defer(), key)
+
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return c.nil, None
-        return resp.bulk(sib[2]), (None, 0)
+        data = sib[2]
+        if type(data) is Unread:
+            return b"", ((None, 0) if out.hold(data) else READ_WHOLE)
+        return resp.bulk(data), (None, 0)
 
-    read_then_write(c, args[1], decide)
+    # A large value is not read: it is sent from the store once deleted (PinnedReply).
+    read_then_write(c, key, decide, out, whole=False)
+
+
+class PinnedReply:
+    """A command's reply slot while it writes: a large value it read is held in the
+    store (pinned, `hold`) before the write replaces it, and sent from there a slice at
+    a time once the write is acknowledged (GETDEL: reading it whole, a copy out of the
+    store and one decoding it, held the coordinator's loop about 100 ms per 100 MB);
+    released if the write fails. Filled with b"" where the value goes."""
+
+    __slots__ = ("c", "slot", "key", "pinned")
+
+    def __init__(self, c: Context, slot: Slot, key: bytes) -> None:
+        self.c = c
+        self.slot = slot
+        self.key = key
+        self.pinned: Any = None
+
+    def hold(self, value: Unread) -> bool:
+        """Pin `value` to reply with it; False if that cannot be (read it whole)."""
+        self.release()
+        self.pinned = self.c.node.pin_value(self.key, value)
+        return self.pinned is not None
+
+    def release(self) -> None:
+        pinned = self.pinned
+        self.pinned = None
+        if pinned is not None:
+            pinned[1].release()
+
+    def set(self, reply: bytes) -> None:
+        pinned = self.pinned
+        if pinned is None or reply != b"":  # a small value, nil, or the write's error
+            self.release()
+            self.slot.set(reply)
+            return
+        self.pinned = None
+        view = pinned[0]
+        head = b"$%d\r\n" % len(view)
+        if not self.c.send_pinned(self.slot, pinned, head, b"\r\n"):
+            # A reply given whole (EXEC, scripts, a command handed over by another
+            # node): copied once, framed, from the store.
+            reply = b"".join((head, view, b"\r\n"))
+            pinned[1].release()
+            self.slot.set(reply)
 
 
 @command("getex", -2, ("write", "fast"), 1, 1, 1, "string",
@@ -251,13 +304,16 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return resp.integer(len(tail)), (tail, 0)
-        old: bytes = sib[2]
-        if len(old) + len(tail) > MAX_STRING:
+        old = sib[2]
+        size = value_len(old) + len(tail)
+        if size > MAX_STRING:
             return ERR_TOO_BIG, None
-        new = old + tail
-        return resp.integer(len(new)), (new, sib[1])  # keeps the key's expiry
+        # A large value left in the store is not read: the new version is it and the
+        # tail, copied from there (Writes.put).
+        new = Spliced(old, old.size, tail) if type(old) is Unread else old + tail
+        return resp.integer(size), (new, sib[1])  # keeps the key's expiry
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, whole=False)
 
 
 @command("strlen", 2, ("readonly", "fast"), 1, 1, 1, "string",
@@ -350,15 +406,20 @@ def cmd_setrange(c: Context, args: list[bytes]) -> bytes | None:
         return ERR_TOO_BIG
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        old: bytes = sib[2] if sib is not None else b""
+        old = sib[2] if sib is not None else b""
         if not value:
-            return resp.integer(len(old)), None  # nothing to write, not even a new key
+            return resp.integer(value_len(old)), None  # nothing to write, not even a new key
+        if type(old) is Unread:
+            # A large value left in the store is not read: the new version is it with
+            # the range written over it, copied from there (Writes.put).
+            spliced = Spliced(old, offset, value)
+            return resp.integer(spliced.size()), (spliced, sib[1] if sib is not None else 0)
         if len(old) < offset:
             old += bytes(offset - len(old))  # zero padding, as Redis
         new = old[:offset] + value + old[offset + len(value):]
         return resp.integer(len(new)), (new, sib[1] if sib is not None else 0)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, whole=False)
     return None
 
 

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
+from . import clock as dvv
 from . import header as hdr
 from . import obj as objmod
 from .clock import Clock
@@ -27,9 +28,10 @@ from .engine import Engine, Pinned
 from .hints import HINT_PARTITION
 from .merkle import MerkleTree, PartitionTrees, keyed_digest
 from .obj import LARGE_VALUE
+from .pieces import Joined
 from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
-from .shape import Unread, decode_shape
+from .shape import Spliced, Unread, decode_shape
 
 
 class LocalStore:
@@ -149,6 +151,25 @@ class LocalStore:
             return None
         return memoryview(view)[value.at : value.at + value.size], pinned
 
+    def encode_in_place(self, p: int, key: bytes, obj: Clock) -> bytes | None:
+        """obj.encode of a version whose large values were left unread (`Unread`s of a
+        shape: EXPIRE or PERSIST of a 100 MB value keep it as it is; a `Spliced`,
+        APPEND's or SETRANGE's, has bytes written over or after it), each copied once,
+        straight from the stored object into the encoding: reading it whole first (a
+        copy out of the store, a copy decoding it) held the coordinator's loop about
+        100 ms per 100 MB. None if that cannot be: the key holds another object than
+        the one they were read from, or the engine pins no more now."""
+        pinned = self.engine.pin(p, key)
+        if pinned is None:
+            return None
+        try:
+            view = memoryview(pinned.view)
+            name = bytes(view[: hdr.SIZE])
+            filled = _fill_unread(obj, view, name)
+            return None if filled is None else objmod.encode(filled)
+        finally:
+            pinned.release()
+
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
         (the cache's accounting counts on it: see RecentBytes.set)."""
@@ -255,6 +276,41 @@ def _shape_and_name(view: Any) -> tuple[Clock | None, bytes | None]:
         return None, bytes(view)
     shaped = decode_shape(view)
     return (None, None) if shaped is None else (shaped, bytes(view[: hdr.SIZE]))
+
+
+def _fill_unread(obj: Clock, view: Any, name: bytes) -> Clock | None:
+    """`obj` with each Unread replaced by a view of its bytes in `view` (the stored
+    object named `name`), or None if one was read from another object."""
+    for sib in dvv.values(obj):
+        data = sib[2]
+        if type(data) is Spliced:
+            data = data.value
+        if type(data) is Unread and data.name != name:
+            return None
+    return dvv.map_values(lambda sib: _filled(sib, view), obj)
+
+
+def _filled(sib: Any, view: Any) -> Any:
+    data = sib[2]
+    if type(data) is Unread:
+        return (sib[0], sib[1], view[data.at : data.at + data.size])
+    if type(data) is Spliced:
+        return (sib[0], sib[1], Joined(_spliced(data, view)))
+    return sib
+
+
+def _spliced(spliced: Spliced, view: Any) -> list[Any]:
+    """The parts of a Spliced value: views of the stored value around its data."""
+    kept = spliced.value
+    at = spliced.at
+    end = at + len(spliced.data)
+    parts: list[Any] = [view[kept.at : kept.at + min(at, kept.size)]]
+    if at > kept.size:
+        parts.append(bytes(at - kept.size))  # zero padding, as Redis
+    parts.append(spliced.data)
+    if end < kept.size:
+        parts.append(view[kept.at + end : kept.at + kept.size])
+    return parts
 
 
 # (Final: get_clock passes it from a C global, not by a lookup in the module's dict.)

@@ -27,7 +27,7 @@ from . import counter
 from . import header as hdr
 from .clock import Actor, Clock
 from .hlc import LOGICAL_BITS
-from .pieces import pieces
+from .pieces import Joined, pieces
 
 # (timestamp, expire_at, data); data is bytes, None (a tombstone) or a counter's state
 # (counter.py). Any, because compiled code checks declared types at run time.
@@ -57,7 +57,10 @@ def encode(obj: Any) -> bytes:
 
     An object holding a value of LARGE_VALUE bytes or more is encoded in pieces, its
     digest taken over them, and header and pieces joined once: the same bytes as packing
-    it and putting the header in front, without two copies of the value."""
+    it and putting the header in front, without two copies of the value. A value may be
+    a memoryview of bytes (a large value viewed where it is stored: LocalStore.encode_in_place)
+    or a pieces.Joined of such parts, encoded as their bytes would be and copied once,
+    into the result."""
     if _holds_large(obj):
         parts = pieces(obj, LARGE_VALUE)
         digest = xxh3_128()
@@ -97,7 +100,8 @@ def _large_sibling(sibs: tuple[Any, ...]) -> bool:
     for sib in sibs:
         if type(sib) is tuple and len(sib) == 3:
             data = sib[2]
-            if type(data) is bytes and len(data) >= LARGE_VALUE:
+            if (type(data) is bytes and len(data) >= LARGE_VALUE) or type(data) is memoryview \
+                    or type(data) is Joined:
                 return True
     return False
 

@@ -35,11 +35,23 @@ def array_head(n: int) -> bytes:
     return b"\xdd" + n.to_bytes(4, "big")
 
 
-def pieces(value: Any, large: int) -> list[bytes]:
+class Joined:
+    """Bytes-like parts encoded as one bin, each a piece of its own: a value viewed in
+    the store with bytes appended (APPEND of a large value: LocalStore.encode_in_place)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+
+
+def pieces(value: Any, large: int) -> list[Any]:
     """`value`'s msgpack encoding as pieces: every bytes value of `large` bytes or more
     (inside lists and tuples at any depth) is a piece as it is; what lies between them
-    is packed and joined into one piece each."""
-    out: list[bytes] = []
+    is packed and joined into one piece each. A memoryview of bytes (a value viewed in
+    the store) is encoded as a bin, as a piece of its own, whatever its size; a Joined
+    as the bin of its parts' bytes, each part a piece."""
+    out: list[Any] = []
     small: list[bytes] = []
     _walk(value, large, out, small)
     if small:
@@ -47,13 +59,19 @@ def pieces(value: Any, large: int) -> list[bytes]:
     return out
 
 
-def _walk(value: Any, large: int, out: list[bytes], small: list[bytes]) -> None:
+def _walk(value: Any, large: int, out: list[Any], small: list[bytes]) -> None:
     t = type(value)
-    if t is bytes and len(value) >= large:
+    if (t is bytes and len(value) >= large) or t is memoryview:
         small.append(bin_head(len(value)))
         out.append(b"".join(small))
         small.clear()
         out.append(value)
+    elif t is Joined:
+        parts = value.parts
+        small.append(bin_head(sum([len(part) for part in parts])))
+        out.append(b"".join(small))
+        small.clear()
+        out.extend(parts)
     elif t is list or t is tuple:
         small.append(array_head(len(value)))
         for item in value:

@@ -8,8 +8,9 @@ shape has every sibling but its large values, which are `Unread`s: their length,
 place in the stored object, and the header naming that object (a large value is
 always in a headed object: header.py).
 
-An `Unread` is never written: a write built on a shape that would keep one is built
-again on the whole object (writes.py), and writing one raises.
+An `Unread` is written only as it is (EXPIRE, PERSIST) or with bytes written over or
+after it (`Spliced`: SETRANGE, APPEND), copied from the store into the new version's encoding
+(LocalStore.encode_in_place, called by writes.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,28 @@ class Unread:
         self.size = size
         self.at = at
         self.name = name
+
+
+class Spliced:
+    """A large value left unread with `data` written over it from offset `at` (zeros
+    between its end and `at`, if `at` is past it): what APPEND (`at` its size) and
+    SETRANGE write, copied once from the store into the new version (Writes.put,
+    LocalStore.encode_in_place)."""
+
+    __slots__ = ("value", "at", "data")
+
+    def __init__(self, value: Unread, at: int, data: bytes) -> None:
+        self.value = value
+        self.at = at
+        self.data = data
+
+    def size(self) -> int:
+        return max(self.value.size, self.at + len(self.data))
+
+
+def is_kept(data: Any) -> bool:
+    """Whether a value to write is (or starts with) a value left in the store."""
+    return type(data) is Unread or type(data) is Spliced
 
 
 # An object's shape with each sibling's data left undecoded (msgspec.Raw: a view of the
@@ -152,8 +175,8 @@ def _skip(buf: Any, i: int) -> int:
 
 
 def holds_unread(obj: Clock) -> bool:
-    """Whether a shape still holds a value left unread."""
-    return any(type(sib[2]) is Unread for sib in dvv.values(obj))
+    """Whether a shape (or a version built on one) still holds a value left unread."""
+    return any(is_kept(sib[2]) for sib in dvv.values(obj))
 
 
 def unread_size(obj: Clock) -> int:

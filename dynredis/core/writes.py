@@ -43,6 +43,9 @@ OVERFLOW = "overflow"
 # versions (the Redis face words it; the error is its first word).
 TOO_MANY_SIBLINGS = "too-many-siblings"
 WRONG_TYPE = "wrong-type"  # an increment of a collection key
+# A write of a large value left unread (shape.Unread) that is no longer where it was
+# read: the caller reads the key whole and writes again (never shown to a client).
+STALE_READ = "stale-read"
 
 
 def _answered(result: Result) -> None:
@@ -125,13 +128,22 @@ class Writes:
         header's type marker, which goes to the collection coordinator). A write with a
         context that would leave more than obj.SIBLING_MAX siblings is refused
         (TOO_MANY_SIBLINGS).
+
+        `data` may also be a shape.Unread, with a context: the large value a read left
+        in this node's store (EXPIRE, PERSIST), kept as it is and copied once from the
+        store into the new version's encoding (or a shape.Spliced: with bytes written
+        over or after it, SETRANGE's and APPEND's). Where that cannot be (the key holds
+        another object now, or is not this node's to coordinate any more) the write is
+        refused with STALE_READ: read the key whole and write again.
         """
-        if type(data) is not bytes and data is not None and type(data) is shape.Unread:
-            raise ValueError("a value left unread (shape.Unread) cannot be written")
         membership = self.membership
         p = membership.ring.partition_of(key)
         route = membership.route(p)
         w = w or self.cfg.w
+        if shape.is_kept(data) and (ctx is None or not route.local
+                                    or key in self.node.coll.store.known):
+            self.node.done.append((cb, (STALE_READ, None)))
+            return
         if not route.local:
             self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
                                         cb, len(data) if data is not None else 0)
@@ -145,6 +157,7 @@ class Writes:
         if not self.quorum_up(route, w, cb):
             return
         # A plain SET or DEL supersedes all the key holds: its clock is enough.
+        enc: bytes | None = None  # the new version's encoding, when made on the way
         if ctx is None:
             local, lenc = self.local.get_clock(p, key)
         else:
@@ -159,10 +172,15 @@ class Writes:
             new = dvv.overwrite(local, actor, (ts, expire_at, data))
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
-            if local is not None and shape.holds_unread(new):  # keeps a large value
-                local, lenc = self.local.get(p, key)
-                new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local,
-                                 actor)
+            if shape.holds_unread(new):  # keeps a large value as it is stored
+                enc = self.local.encode_in_place(p, key, new)
+                if enc is None and shape.is_kept(data):
+                    self.node.done.append((cb, (STALE_READ, None)))
+                    return
+                if enc is None:  # (the engine pins no more now) all of it, decoded
+                    local, lenc = self.local.get(p, key)
+                    new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local,
+                                     actor)
             if objmod.too_many_siblings(new, local):
                 # Refused rather than acknowledged and trimmed: every value a client
                 # was told is written stays until a write whose context covers it.
@@ -170,7 +188,7 @@ class Writes:
                 self.node.done.append((cb, (TOO_MANY_SIBLINGS, None)))
                 return
             self.node.replica.note_siblings(new)
-        self.replicate(key, p, route, w, cb, new, lenc)
+        self.replicate(key, p, route, w, cb, new, lenc, enc)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
         """Add `delta` to the counter at `key` (INCR family), replicated like a write.
@@ -257,14 +275,17 @@ class Writes:
         return ts
 
     def replicate(self, key: bytes, p: int, route: Route, w: int, cb: Callback,
-                  new: Clock, base: bytes | None) -> None:
+                  new: Clock, base: bytes | None, enc: bytes | None = None) -> None:
         """Store the coordinator's new version and send it to the other replicas (and
         keep a hint for each down primary no fallback stands in for).
 
         `base` is what the coordinator held (and built `new` on, so `new` covers it): a
-        replica holding exactly that takes `new` without decoding and merging."""
+        replica holding exactly that takes `new` without decoding and merging. `enc`:
+        `new` encoded already (values kept where they were stored: `new` may hold
+        shape.Unread values, which nothing reads after the write)."""
         node = self.node
-        enc = objmod.encode(new)
+        if enc is None:
+            enc = objmod.encode(new)
         self.local.put(p, key, enc, base)
         for owner in route.missing:
             # No fallback took this primary's copy: keep it as a hint here, handed

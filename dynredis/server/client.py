@@ -39,6 +39,7 @@ from .streamed import StoredReply, Streamed
 from .subscriptions import SubState
 
 if TYPE_CHECKING:
+    from ..core.engine import Pinned
     from .app import NodeServer
 
 log = logging.getLogger("dynredis.client")
@@ -1026,20 +1027,36 @@ class ClientConnection(asyncio.Protocol):
         next loop turns. False if that cannot be (a stand-in's slot: EXEC, scripts; too
         many values pinned; the key holds another object now): the caller reads the
         value whole."""
-        if type(slot) is not ReplySlot or slot.conn is not self or slot.data is not None \
-                or self.transport is None or self.closing:
+        if not self._may_stream(slot):
             return False
         pinned = self.node.pin_value(key, value)
         if pinned is None:
             return False
+        self._send_pinned(slot, pinned, before, after)
+        return True
+
+    def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
+                    after: bytes) -> bool:
+        """`send_stored` of a value pinned already (Node.pin_value), whose pin the reply
+        then releases when sent; False as `send_stored` (the caller still holds the pin)."""
+        if not self._may_stream(slot):
+            return False
+        self._send_pinned(slot, pinned, before, after)
+        return True
+
+    def _may_stream(self, slot: Any) -> bool:
+        return type(slot) is ReplySlot and slot.conn is self and slot.data is None \
+            and self.transport is not None and not self.closing
+
+    def _send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
+                     after: bytes) -> None:
         view, pin = pinned
         if slot.stat is DROP:  # CLIENT REPLY OFF / SKIP
             pin.release()
             slot.set(b"")
-            return True
+            return
         slot.stream = StoredReply(before, view, after, pin)
         self.slot_filled()
-        return True
 
     def send_streamed(self, slot: Any, reply: Streamed) -> bool:
         """Fill `slot` with a reply written over the next loop turns (a collection's

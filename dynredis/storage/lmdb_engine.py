@@ -73,6 +73,12 @@ _LMDB_KEY_LIMIT = 511
 BIG_VALUE = 1 << 20
 # Values pinned at a time (LMDB's reader slots: 126 by default, one a pin).
 MAX_PINS = 32
+# The first bytes of every value of BIG_VALUE bytes or more are kept in memory (`heads`):
+# py-lmdb touches every page of a value it returns (its `preload`, so that no page fault
+# is taken with the GIL held), so reading even 42 bytes of a 100 MB value through it
+# walked 25,600 pages, 10-80 ms of the loop each time the sweep passed it or a replica
+# looked at its header.
+HEAD_KEEP = 4096
 
 
 class _Held:
@@ -199,6 +205,10 @@ class LmdbEngine:
         self._rtxn = self._env.begin(db=self._data)
         self._vtxn = self._env.begin(db=self._data, buffers=True)  # `read`'s, in place
         self.pins: set[_Pin] = set()  # values `pin` holds (a read transaction each)
+        # The first HEAD_KEEP bytes of values of BIG_VALUE bytes or more (short keys
+        # only), by packed key: what was last put, or read while nothing was staged.
+        self.heads: dict[bytes, bytes] = {}
+        self.heads_from = BIG_VALUE  # the value size whose head `heads` keeps
 
     # ------------------------------------------------------------------ reads
 
@@ -225,9 +235,16 @@ class LmdbEngine:
                 return _head(value, n)  # type: ignore[arg-type]
         if len(key) > self.max_key_size:
             return _head(self._get_long(packed, key), n)
+        kept = self.heads.get(packed)
+        if kept is not None and n <= HEAD_KEEP:
+            return kept[:n]
         with self._env.begin(db=self._data, buffers=True) as txn:
             view = txn.get(packed)
-            return None if view is None else bytes(view[:n])
+            if view is None:
+                return None
+            if len(view) >= self.heads_from:
+                self.heads[packed] = bytes(view[:HEAD_KEEP])
+            return bytes(view[:n])
 
     def read(self, partition: int, key: bytes, reader: Callable[[Any], Any]) -> Any:
         """`reader` of the staged value, else of the committed one as a buffer into the
@@ -386,6 +403,8 @@ class LmdbEngine:
             return out
         if after is not None and bytes(cur.key()) == after and not cur.next():
             return out
+        if head and head <= HEAD_KEEP:
+            return self._head_chunk(cur, full, head, out)
         for k, v in cur.iternext():
             if bytes(k[:n]) != full:
                 break
@@ -394,6 +413,31 @@ class LmdbEngine:
             else:
                 out.append((k[2:], v))
             if len(out) >= limit:
+                break
+        return out
+
+    def _head_chunk(self, cur: Any, full: bytes, head: int,
+                    out: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """`_chunk`'s heads read from the cursor a key at a time: a big value's from
+        `heads` (its pages untouched), any other's read in place (and a big one read
+        so kept, unless the key is staged: `heads` then holds the staged value's)."""
+        limit = self.scan_chunk
+        n = len(full)
+        heads = self.heads
+        stage = self._stage
+        big = self.heads_from
+        while True:
+            k = bytes(cur.key())
+            if k[:n] != full:
+                break
+            kept = heads.get(k)
+            if kept is None:
+                v = cur.value()
+                kept = bytes(v[:HEAD_KEEP])
+                if len(v) >= big and k not in stage:
+                    heads[k] = kept
+            out.append((k[2:], kept[:head]))
+            if len(out) >= limit or not cur.next():
                 break
         return out
 
@@ -451,7 +495,13 @@ class LmdbEngine:
             self._plain = False
         if len(value) >= self.write_behind_from:
             self._big = True
-        self._stage[_prefix(partition) + key] = value
+        packed = _prefix(partition) + key
+        heads = self.heads
+        if len(value) >= self.heads_from and len(key) <= self.max_key_size:
+            heads[packed] = value[:HEAD_KEEP]
+        elif heads:
+            heads.pop(packed, None)
+        self._stage[packed] = value
 
     def delete(self, partition: int, key: bytes) -> None:
         """Stage a delete."""
@@ -460,7 +510,9 @@ class LmdbEngine:
         if self._closed:
             raise lmdb.Error("engine is closed")
         self._plain = False
-        self._stage[_prefix(partition) + key] = None
+        packed = _prefix(partition) + key
+        self.heads.pop(packed, None)
+        self._stage[packed] = None
 
     def wipe(self) -> None:
         """Empty the data and long dbs at once (one write txn) and drop the stage.
@@ -472,6 +524,7 @@ class LmdbEngine:
             txn.drop(self._long, delete=False)
         self._renew_reader()
         self._stage = {}
+        self.heads.clear()
         self._plain = True
         self._unsynced = True
 

@@ -179,7 +179,8 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
         big_cluster: Cluster, protocol: int) -> None:
     """EXISTS, STRLEN, TYPE, TTL, EXPIRE, PERSIST, GETRANGE, GETCTX and GET of a large
     value through every node, in RESP2 and RESP3 (some of them now read only its header
-    and clock); then UNLINK, and every node reads nil. The object caches keep less than
+    and clock), APPEND and SETRANGE (which write it from the store), GETDEL (alone and in
+    EXEC); then UNLINK, and every node reads nil. The object caches keep less than
     the value, so it is read from the store, as a 100 MB one is."""
     value = os.urandom(1 << 20) * 8
     key = f"fewbytes:{protocol}"
@@ -204,6 +205,21 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
         assert clients[2].persist(key) is True
         assert clients[0].ttl(key) == -1
         assert clients[0].get(key) == value
+        assert clients[1].append(key, b"tail") == len(value) + 4
+        assert clients[2].setrange(key, 5, b"MID") == len(value) + 4
+        assert clients[0].setrange(key, len(value) + 10, b"far") == len(value) + 13
+        value = value[:5] + b"MID" + value[8:] + b"tail" + bytes(6) + b"far"
+        assert [c.get(key) for c in clients] == [value] * big_cluster.nodes
+        assert clients[1].ttl(key) == -1
+        assert clients[1].getdel(key) == value  # sent from the store once deleted
+        assert [c.get(key) for c in clients] == [None] * big_cluster.nodes
+        assert clients[0].getdel(key) is None
+        assert clients[0].set(key, value) is True
+        tx = clients[2].pipeline(transaction=True)  # EXEC's replies are given whole
+        tx.getdel(key)
+        tx.exists(key)
+        assert tx.execute() == [value, 0]
+        assert clients[0].set(key, value) is True
         assert clients[1].unlink(key) == 1
         for c in clients:
             assert c.get(key) is None

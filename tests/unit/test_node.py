@@ -9,8 +9,8 @@ from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config
-from dynredis.core.shape import Unread
-from dynredis.core.writes import NOT_AN_INTEGER, TOO_MANY_SIBLINGS
+from dynredis.core.shape import Spliced, Unread
+from dynredis.core.writes import NOT_AN_INTEGER, STALE_READ, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
 
 
@@ -1073,6 +1073,98 @@ def test_a_delete_of_a_large_value_reads_no_value_anywhere() -> None:
     for via in sim.names:
         assert value(sim.get(via, b"big")) is None
     assert _read_heads(sim, b, b"big") == (None, _read_heads(sim, c, b"big")[1])
+
+
+def test_an_expiry_written_on_a_large_value_keeps_it_without_reading_it_whole() -> None:
+    """EXPIRE and PERSIST write the value they read back as it is: a read that leaves it
+    in the store (shape.Unread) and a write that copies it from there into the new
+    version (LocalStore.encode_in_place) give every replica the same bytes as writing
+    the value itself, and no node reads it whole (a copy out of the store and one
+    decoding it: 100 ms of the coordinator's loop per 100 MB)."""
+    sim = SimCluster(3, seed=4)
+    a, b, c = sim.names
+    big = os.urandom(300_000)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
+    assert sim.put(a, b"big", big)[0] is None
+    sim.run(100)
+    whole = _spy_whole_reads(sim, b"big")
+    at = sim.sn[a].node.now + 100_000
+    for expire_at in (at, 0):  # EXPIRE, then PERSIST
+        err, obj = _read_heads(sim, a, b"big")
+        assert err is None
+        sib = objmod.read_value(obj, 0)
+        assert type(sib[2]) is Unread
+        assert sim.put(a, b"big", sib[2], ctx=dvv.join(obj), expire_at=expire_at)[0] is None
+        sim.run(100)
+        assert whole == []
+        stored = {sim.stored(name, b"big") for name in sim.names}
+        assert len(stored) == 1
+        enc = stored.pop()
+        assert enc is not None and objmod.encode(objmod.decode(enc)) == enc
+        assert live((None, objmod.decode(enc))) == [big]
+        assert objmod.read_value(objmod.decode(enc), 0)[1] == expire_at
+        whole.clear()  # (sim.stored reads it whole)
+    for via in sim.names:
+        assert value(sim.get(via, b"big")) == big
+
+
+def test_an_append_or_setrange_on_a_large_value_copies_it_from_the_store_once() -> None:
+    """APPEND and SETRANGE of a few bytes on a large value write the value left in the
+    store with the bytes over or after it (shape.Spliced; past its end with zeros
+    between, as Redis): every replica holds the new value, in the same canonical bytes
+    as writing it whole, its expiry kept, and no node reads the old value whole."""
+    sim = SimCluster(3, seed=7)
+    a, b, _ = sim.names
+    big = os.urandom(150_000)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)
+    at = sim.sn[a].node.now + 500_000
+    assert sim.put(a, b"k", big, expire_at=at)[0] is None
+    sim.run(100)
+    whole = _spy_whole_reads(sim, b"k")
+    want = big
+    for where, data in ((None, b"x"), (None, b"yz" * 40_000), (10, b"MID"),
+                        (len(big) - 2, b"over the end"), (300_000, b"far")):
+        err, obj = _read_heads(sim, b, b"k")
+        sib = objmod.read_value(obj, 0)
+        assert err is None and type(sib[2]) is Unread and sib[2].size == len(want)
+        offset = len(want) if where is None else where
+        assert sim.put(b, b"k", Spliced(sib[2], offset, data), ctx=dvv.join(obj),
+                       expire_at=sib[1])[0] is None
+        sim.run(100)
+        assert whole == []
+        want = want.ljust(offset, b"\0")
+        want = want[:offset] + data + want[offset + len(data):]
+        stored = {sim.stored(name, b"k") for name in sim.names}
+        assert len(stored) == 1
+        enc = stored.pop()
+        assert enc is not None and objmod.encode(objmod.decode(enc)) == enc
+        assert objmod.read_value(objmod.decode(enc), 0)[1:] == (at, want)
+        whole.clear()
+
+
+def test_a_large_value_left_unread_is_not_written_once_the_key_holds_another() -> None:
+    """A value read as an Unread and written back after another write replaced it is
+    refused (STALE_READ: the command reads the key whole and runs again), never written
+    from the wrong bytes; the other write stands."""
+    sim = SimCluster(3, seed=6)
+    a, b, _ = sim.names
+    first, other = os.urandom(200_000), os.urandom(210_000)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)
+    assert sim.put(a, b"k", first)[0] is None
+    sim.run(100)
+    err, seen = _read_heads(sim, a, b"k")
+    sib = objmod.read_value(seen, 0)
+    assert err is None and type(sib[2]) is Unread
+    assert sim.put(b, b"k", other)[0] is None
+    sim.run(100)
+    assert sim.put(a, b"k", sib[2], ctx=dvv.join(seen), expire_at=0)[0] == STALE_READ
+    assert sim.put(a, b"k", sib[2], ctx=None)[0] == STALE_READ
+    sim.run(100)
+    for via in sim.names:
+        assert live(sim.get(via, b"k")) == [other]
 
 
 def test_a_delete_keeps_a_large_sibling_its_context_did_not_see() -> None:

@@ -3,6 +3,8 @@ uses to tell that the replica holds exactly the version the coordinator built on
 
 from __future__ import annotations
 
+import os
+
 import msgpack
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +14,7 @@ from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hlc import LOGICAL_BITS
-from dynredis.core.pieces import pieces
+from dynredis.core.pieces import Joined, pieces
 from dynredis.server.wire import BULK_FROM, batch, encode, encode_pieces, unframe
 
 LIMIT = objmod.INLINE_IDENTITY
@@ -192,3 +194,20 @@ def test_objects_of_other_shapes_encode_as_msgpack_does() -> None:
     dot_set = (((b"a", 1), (b"b", 2)), ((b"a", 3),))  # (vector, cloud)
     for value in (dot_set, ((), ()), ((b"a", 1), (2, 3))):
         assert objmod.encode(value) == msgpack.packb(value, use_bin_type=True)
+
+
+def test_a_value_viewed_in_the_store_or_appended_to_encodes_as_its_bytes() -> None:
+    """EXPIRE, PERSIST and APPEND of a large value encode it from a view of the store
+    (a memoryview), APPEND's with the tail after it (pieces.Joined): the same canonical
+    bytes as the value itself, header and digest included."""
+    value = os.urandom(100_000)
+    tail = b"tail"
+
+    def obj_of(data: object) -> tuple:
+        return (((b"actor", 3, ((7 << 16, 0, data),)),), ((5 << 16, 99, b"small"),))
+
+    want = objmod.encode(obj_of(value + tail))
+    assert hdr.is_headed(want)
+    assert objmod.encode(obj_of(memoryview(value + tail))) == want
+    assert objmod.encode(obj_of(Joined([memoryview(value), tail]))) == want
+    assert objmod.decode(want) == obj_of(value + tail)

@@ -992,6 +992,7 @@ class EngineMachine(RuleBasedStateMachine):
         eng = LmdbEngine(os.path.join(self.dir, "db"))
         eng.scan_chunk = 2  # exercise the chunk boundaries of scan with few keys
         eng.write_behind_from = 5  # values of 5-6 bytes make a commit write behind
+        eng.heads_from = 3  # values of 3-6 bytes have their heads kept in memory
         return eng
 
     def teardown(self):
@@ -1078,6 +1079,16 @@ class EngineMachine(RuleBasedStateMachine):
             assert list(self.engine.scan(p)) == expected
         for (p, k), v in self.model.items():
             assert self.engine.get(p, k) == v
+
+    @invariant()
+    def same_heads(self):
+        """Heads read as the values' first bytes, whether the engine keeps them in memory
+        (values of heads_from bytes or more) or reads them from the map."""
+        for p in EDGE_PARTITIONS:
+            expected = sorted((k, v[:2]) for (q, k), v in self.model.items() if q == p)
+            assert list(self.engine.scan(p, 2)) == expected
+        for (p, k), v in self.model.items():
+            assert self.engine.get_head(p, k, 2) == v[:2]
 
     @invariant()
     def pending_counts_staged_keys(self):
@@ -1300,3 +1311,45 @@ def test_pins_are_bounded_and_end_with_the_environment(lmdb_path):
     assert again is not None
     e.close()
     assert not again.alive() and not pins[1].alive()
+
+
+def test_heads_kept_in_memory_follow_every_write(lmdb_path):
+    """The heads of big values are kept in memory (py-lmdb touches every page of a value
+    it returns): scans and get_head read them as the values' first bytes through puts,
+    overwrites by small values, deletes, write-behinds, wipes and a reopen."""
+    engine = LmdbEngine(lmdb_path)
+    engine.heads_from = 1000
+    big, other = os.urandom(5000), os.urandom(3000)
+
+    def heads():
+        return list(engine.scan(7, 42)), engine.get_head(7, b"k", 42)
+
+    engine.put(7, b"k", big)
+    engine.commit(False)
+    assert heads() == ([(b"k", big[:42])], big[:42])
+    engine.put(7, b"k", b"small")  # staged over the big one still committed
+    assert heads() == ([(b"k", b"small")], b"small")
+    engine.commit(False, wait=False)
+    assert heads() == ([(b"k", b"small")], b"small")
+    engine.put(7, b"k", other)
+    engine.commit(False, wait=False)  # written behind the loop
+    assert heads() == ([(b"k", other[:42])], other[:42])
+    engine.commit(False)
+    engine.delete(7, b"k")
+    assert heads() == ([], None)
+    engine.commit(False)
+    engine.put(7, b"k", big)
+    engine.commit(True)
+    engine.close()
+    engine = LmdbEngine(lmdb_path)
+    engine.heads_from = 1000
+    assert heads() == ([(b"k", big[:42])], big[:42])  # read from the map, then kept
+    engine.put(7, b"k", b"tiny")
+    assert heads() == ([(b"k", b"tiny")], b"tiny")
+    engine.commit(False)
+    assert heads() == ([(b"k", b"tiny")], b"tiny")
+    engine.put(7, b"k", other)
+    engine.commit(False)
+    engine.wipe()
+    assert heads() == ([], None)
+    engine.close()
