@@ -1050,19 +1050,25 @@ def _spy_whole_reads(sim: SimCluster, key: bytes) -> list[str]:
     return whole
 
 
+def _holding_a_large_value(seed: int) -> tuple[SimCluster, bytes, list[str]]:
+    """A cluster whose key b"big" holds 300 KB (past any node's cache), that value, and
+    the list of its nodes' reads of it whole from now on (_spy_whole_reads)."""
+    sim = SimCluster(3, seed=seed)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
+    big = os.urandom(300_000)
+    assert sim.put(sim.names[0], b"big", big)[0] is None
+    sim.run(100)
+    return sim, big, _spy_whole_reads(sim, b"big")
+
+
 def test_a_delete_of_a_large_value_reads_no_value_anywhere() -> None:
     """DEL reads the key to count it, then writes a tombstone with the context it read:
     the coordinator copied a 100 MB value out and decoded it twice (a 0.5-0.7 s stall).
     Its read and its write now see the value's presence and length only; every node
     then reads nil."""
-    sim = SimCluster(3, seed=4)
+    sim, big, whole = _holding_a_large_value(seed=4)
     a, b, c = sim.names
-    big = os.urandom(300_000)
-    for name in sim.names:
-        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
-    assert sim.put(a, b"big", big)[0] is None
-    sim.run(100)
-    whole = _spy_whole_reads(sim, b"big")
     err, obj = _read_heads(sim, a, b"big")
     assert err is None
     sib = objmod.read_value(obj, 0)
@@ -1081,14 +1087,8 @@ def test_an_expiry_written_on_a_large_value_keeps_it_without_reading_it_whole() 
     version (LocalStore.encode_in_place) give every replica the same bytes as writing
     the value itself, and no node reads it whole (a copy out of the store and one
     decoding it: 100 ms of the coordinator's loop per 100 MB)."""
-    sim = SimCluster(3, seed=4)
+    sim, big, whole = _holding_a_large_value(seed=4)
     a, b, c = sim.names
-    big = os.urandom(300_000)
-    for name in sim.names:
-        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
-    assert sim.put(a, b"big", big)[0] is None
-    sim.run(100)
-    whole = _spy_whole_reads(sim, b"big")
     at = sim.sn[a].node.now + 100_000
     for expire_at in (at, 0):  # EXPIRE, then PERSIST
         err, obj = _read_heads(sim, a, b"big")
