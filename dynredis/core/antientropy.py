@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 # the peers send and merge 200,000 records in one turn (1.2-1.4 s).
 AE_BUCKETS_MAX = 64
 AE_KEYS_MAX = 2048
+# Unfolded writes of a partition an exchange folds into its tree at most (its own and the
+# peer's side); a partition with more is not exchanged until the ticks folded them
+# (LocalStore.tree_within: a walk stripping a 200,000-element collection leaves that
+# many in one partition, and folding them at once held the node 110-170 ms).
+AE_FOLD_MAX = 4096
 
 
 class Exchange:
@@ -97,15 +102,19 @@ class AntiEntropy:
             if not peers:
                 return
             peer = node.rng.choice(peers)
-            self.exchange(p, peer)
+            local = self.local
+            # A partition with a backlog of unfolded writes waits for the ticks to fold
+            # them (AE_FOLD_MAX); its next turn comes round.
+            if local.backlog(p) <= AE_FOLD_MAX:
+                self.exchange(p, peer)
             ep = ELEM_BASE + p
-            if self.local.held_tree(ep) is not None:
+            if local.holds(ep) and local.backlog(ep) <= AE_FOLD_MAX:
                 self.exchange(ep, peer)  # collections' records, if this node holds any
             return
 
     def exchange(self, p: int, peer: str) -> None:
         node = self.node
-        op = Exchange(node.next_reqid(), p, peer, DiffWalk(self.local.tree(p)),
+        op = Exchange(node.next_reqid(), p, peer, DiffWalk(self.local.tree_within(p, AE_FOLD_MAX)),
                       node.deadline())
         self.pending[op.reqid] = op
         self.stats.ae_exchanges += 1
@@ -117,7 +126,7 @@ class AntiEntropy:
         op = self.pending.get(reqid)
         if op is None or op.walk.done or depth != op.walk.depth:
             return  # a duplicated or late answer to an earlier step
-        self.local.tree(op.p)  # fold in writes that landed since the last step
+        self.local.tree_within(op.p, AE_FOLD_MAX)  # writes landed since the last step
         try:
             op.walk.feed(list(hashes))
         except ValueError:
@@ -139,7 +148,7 @@ class AntiEntropy:
         if op is None:
             return
         self.done(op)
-        tree = self.local.tree(op.p)
+        tree = self.local.tree_within(op.p, AE_FOLD_MAX)
         keys: list[bytes] = []
         for index, theirs in zip(op.walk.buckets, remote, strict=False):
             mine = tree.bucket(index)
@@ -173,12 +182,13 @@ class AntiEntropy:
 
     def on_level(self, src: str, msg: tuple) -> None:
         _, reqid, p, depth, indices = msg
-        hashes = self.local.tree(p).level(depth, list(indices))
+        hashes = self.local.tree_within(p, AE_FOLD_MAX).level(depth, list(indices))
         self.node.send(src, m.ae_level_reply(reqid, depth, hashes))
 
     def on_buckets(self, src: str, msg: tuple) -> None:
         _, reqid, p, buckets = msg
-        self.node.send(src, m.ae_buckets_reply(reqid, self.local.tree(p).buckets(list(buckets))))
+        tree = self.local.tree_within(p, AE_FOLD_MAX)
+        self.node.send(src, m.ae_buckets_reply(reqid, tree.buckets(list(buckets))))
 
     def on_want(self, src: str, msg: tuple) -> None:
         _, p, wanted = msg

@@ -233,6 +233,28 @@ class LocalStore:
     def _fold(p: int, tree: MerkleTree, keys: dict[bytes, bytes | None]) -> None:
         tree.fold(keys)
 
+    def tree_within(self, p: int, most: int) -> MerkleTree:
+        """Partition `p`'s hash tree with at most `most` of its dirty keys folded in now
+        (the rest by the ticks' `fold_some`): an anti-entropy exchange reaching a
+        partition where a walk had just stripped a 200,000-element collection folded
+        all of its records in one turn (ticks of 110-170 ms). A tree missing the latest
+        writes only makes the exchange see differences that are not there (a repair of
+        equal versions changes nothing) or miss some until the next one."""
+        keys = self.dirty.get(p)
+        if keys is not None and len(keys) > most:
+            self._fold(p, self.trees[p], dict([keys.popitem() for _ in range(most)]))
+            return self.trees[p]
+        return self.tree(p)
+
+    def backlog(self, p: int) -> int:
+        """Keys of partition `p` written and not yet folded into its tree."""
+        keys = self.dirty.get(p)
+        return len(keys) if keys is not None else 0
+
+    def holds(self, p: int) -> bool:
+        """Whether this node ever held a key of partition `p` (no tree made or folded)."""
+        return p in self.trees or p in self.dirty
+
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node
         never held a key of."""

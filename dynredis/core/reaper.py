@@ -83,7 +83,7 @@ class Reaper:
             for key, head in local.scan_heads(p):
                 yield p, key, head
             ep = ELEM_BASE + p  # the partition's collection records, if any
-            if local.held_tree(ep) is not None:
+            if local.holds(ep):
                 for rkey, head in local.scan_heads(ep):
                     yield ep, rkey, head
 

@@ -1235,3 +1235,36 @@ def test_anti_entropy_repairs_a_bounded_number_of_keys_per_exchange(monkeypatch)
     for key in keys:
         assert _held(sim, c, key) == _held(sim, a, key) == _held(sim, b, key)
     assert 0 < most <= 2 * 8  # (two exchanges may end in one step)
+
+
+def test_anti_entropy_folds_a_bounded_number_of_writes_per_exchange(monkeypatch) -> None:
+    """A walk stripping a big collection leaves 200,000 unfolded records in one partition;
+    an exchange reaching it folded them all into the tree in one turn (ticks of 110-170
+    ms). An exchange folds at most AE_FOLD_MAX (a partition with more is not exchanged
+    until the ticks folded them), and the replicas still converge."""
+    from dynredis.core import antientropy
+
+    monkeypatch.setattr(antientropy, "AE_FOLD_MAX", 4)
+    sim = SimCluster(3, seed=16, config=Config(q=4, ae_interval_ms=50))
+    a, b, c = sim.names
+    sim.partition(a, c)
+    sim.partition(b, c)
+    keys = [b"aef-%d" % i for i in range(200)]
+    for key in keys:
+        assert sim.put(a, key, b"v-" + key)[0] is None
+    sim.heal()
+    sim.run(20_000)
+    for key in keys:
+        assert _held(sim, c, key) == _held(sim, a, key) == _held(sim, b, key)
+    node = sim.nodes[a]
+    local = node.local
+    p = next(p for p in range(4) if a in node.ring.preference_list(p, 3))
+    for i in range(10):  # a backlog past AE_FOLD_MAX: no exchange of p this round
+        local.dirty[p][b"x%d" % i] = None
+    ae = node.anti_entropy
+    ae.cursor = p
+    started = node.stats.ae_exchanges
+    ae.start()
+    assert node.stats.ae_exchanges == started and local.backlog(p) == 10
+    local.tree_within(p, 4)  # at most `most` folded now, the rest left to the ticks
+    assert local.backlog(p) == 6
