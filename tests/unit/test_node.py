@@ -533,16 +533,24 @@ def test_a_replica_that_missed_the_delete_blocks_reaping_until_it_has_the_tombst
     assert value(sim.get(c, b"k")) is None
 
 
-def test_anti_entropy_repairs_a_replica_that_missed_writes_without_any_read() -> None:
-    sim = SimCluster(3, seed=15, config=Config(q=16, ae_interval_ms=50))
+def _missed_by_the_third(sim: SimCluster, prefix: bytes, count: int) -> list[bytes]:
+    """Keys written through the first node while the third was cut off from the others
+    (it holds none of them), the partition healed: anti-entropy's work."""
     a, b, c = sim.names
     sim.partition(a, c)
     sim.partition(b, c)
-    keys = [b"ae-%d" % i for i in range(60)]
+    keys = [prefix + b"-%d" % i for i in range(count)]
     for key in keys:
         assert sim.put(a, key, b"v-" + key)[0] is None
     assert all(_held(sim, c, k) is None for k in keys)
     sim.heal()
+    return keys
+
+
+def test_anti_entropy_repairs_a_replica_that_missed_writes_without_any_read() -> None:
+    sim = SimCluster(3, seed=15, config=Config(q=16, ae_interval_ms=50))
+    a, b, c = sim.names
+    keys = _missed_by_the_third(sim, b"ae", 60)
     sim.run(10_000)
     for key in keys:
         assert _held(sim, c, key) == _held(sim, a, key) == _held(sim, b, key)
@@ -1219,12 +1227,7 @@ def test_anti_entropy_repairs_a_bounded_number_of_keys_per_exchange(monkeypatch)
     monkeypatch.setattr(antientropy, "AE_KEYS_MAX", 8)
     sim = SimCluster(3, seed=15, config=Config(q=4, ae_interval_ms=50))
     a, b, c = sim.names
-    sim.partition(a, c)
-    sim.partition(b, c)
-    keys = [b"aeb-%d" % i for i in range(200)]  # ~50 a partition
-    for key in keys:
-        assert sim.put(a, key, b"v-" + key)[0] is None
-    sim.heal()
+    keys = _missed_by_the_third(sim, b"aeb", 200)  # ~50 a partition
     stats = [sim.nodes[n].stats for n in sim.names]
     most = 0
     for _ in range(400):
@@ -1247,12 +1250,7 @@ def test_anti_entropy_folds_a_bounded_number_of_writes_per_exchange(monkeypatch)
     monkeypatch.setattr(antientropy, "AE_FOLD_MAX", 4)
     sim = SimCluster(3, seed=16, config=Config(q=4, ae_interval_ms=50))
     a, b, c = sim.names
-    sim.partition(a, c)
-    sim.partition(b, c)
-    keys = [b"aef-%d" % i for i in range(200)]
-    for key in keys:
-        assert sim.put(a, key, b"v-" + key)[0] is None
-    sim.heal()
+    keys = _missed_by_the_third(sim, b"aef", 200)
     sim.run(20_000)
     for key in keys:
         assert _held(sim, c, key) == _held(sim, a, key) == _held(sim, b, key)
