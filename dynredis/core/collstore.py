@@ -75,10 +75,11 @@ class KeyState:
         self.building = False
 
     def clear_views(self, bury: Callable[[Any], None]) -> None:
-        """Empty the views: the orders in place, as a command may hold one (a list's
-        order while it pushes) across the write that clears them; a big map of elements
-        to values (read afresh by each access) is replaced. What they held goes to
-        `bury` (core/graveyard.py: freed over turns)."""
+        """Empty the views (a removal covering them, or the state let go of): the
+        orders in place, as a command may hold one (a list's order while it pushes)
+        across the write that clears them; a big map of elements to values (read afresh
+        by each access) is replaced. What they held goes to `bury` (core/graveyard.py:
+        freed over turns)."""
         views = self.views
         for kind, v in views.items():
             if len(v) > GRAVE_SLICE:
@@ -88,18 +89,6 @@ class KeyState:
                 v.clear()
         bury(self.zorder)
         bury(self.lorder)
-        self.size = 0
-
-    def release(self, bury: Callable[[Any], None]) -> None:
-        """Give the views to `bury` (core/graveyard.py: freed over turns); the state is
-        being dropped (a wipe)."""
-        for v in self.views.values():
-            bury(v)
-        self.views = {}
-        bury(self.zorder)
-        self.zorder = SortedList()
-        bury(self.lorder)
-        self.lorder = SortedList()
         self.size = 0
 
     # --- views -----------------------------------------------------------------------
@@ -403,7 +392,7 @@ class CollectionStore:
         """A state let go of: a big one's views are freed over turns (core/graveyard.py:
         freeing 200,000 elements at once held the node 20-60 ms)."""
         if st.size > GRAVE_SLICE:
-            st.release(self.graveyard.bury)
+            st.clear_views(self.graveyard.bury)
 
     def forget(self) -> None:
         """Drop every view and every known key (after a wipe), freed over turns."""

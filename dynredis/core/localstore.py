@@ -218,16 +218,19 @@ class LocalStore:
         done = 0
         dirty = self.dirty
         while dirty and done < budget:
-            p = next(iter(dirty))
-            keys = dirty[p]
-            if len(keys) <= budget - done:
-                del dirty[p]
-                batch = keys
-            else:
-                batch = dict([keys.popitem() for _ in range(budget - done)])
-            self._fold(p, self.trees[p], batch)
-            done += len(batch)
+            done += self._fold_some_of(next(iter(dirty)), budget - done)
         return done
+
+    def _fold_some_of(self, p: int, most: int) -> int:
+        """Fold up to `most` of partition `p`'s dirty keys (it has some); how many."""
+        keys = self.dirty[p]
+        if len(keys) <= most:
+            del self.dirty[p]
+            batch = keys
+        else:
+            batch = dict([keys.popitem() for _ in range(most)])
+        self._fold(p, self.trees[p], batch)
+        return len(batch)
 
     @staticmethod
     def _fold(p: int, tree: MerkleTree, keys: dict[bytes, bytes | None]) -> None:
@@ -240,11 +243,9 @@ class LocalStore:
         all of its records in one turn (ticks of 110-170 ms). A tree missing the latest
         writes only makes the exchange see differences that are not there (a repair of
         equal versions changes nothing) or miss some until the next one."""
-        keys = self.dirty.get(p)
-        if keys is not None and len(keys) > most:
-            self._fold(p, self.trees[p], dict([keys.popitem() for _ in range(most)]))
-            return self.trees[p]
-        return self.tree(p)
+        if p in self.dirty:
+            self._fold_some_of(p, most)
+        return self.trees[p]
 
     def backlog(self, p: int) -> int:
         """Keys of partition `p` written and not yet folded into its tree."""
@@ -258,7 +259,7 @@ class LocalStore:
     def held_tree(self, p: int) -> MerkleTree | None:
         """Like `tree(p)`, but None (and no empty tree made) for a partition this node
         never held a key of."""
-        return self.tree(p) if p in self.trees or p in self.dirty else None
+        return self.tree(p) if self.holds(p) else None
 
     def held(self) -> list[int]:
         """Partitions (hints' aside) holding at least one key, ascending."""
