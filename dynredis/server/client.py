@@ -1032,7 +1032,7 @@ class ClientConnection(asyncio.Protocol):
         pinned = self.node.pin_value(key, value)
         if pinned is None:
             return False
-        self._send_pinned(slot, pinned, before, after)
+        self._fill_streamed(slot, StoredReply(before, pinned[0], after, pinned[1]))
         return True
 
     def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
@@ -1041,37 +1041,29 @@ class ClientConnection(asyncio.Protocol):
         then releases when sent; False as `send_stored` (the caller still holds the pin)."""
         if not self._may_stream(slot):
             return False
-        self._send_pinned(slot, pinned, before, after)
+        self._fill_streamed(slot, StoredReply(before, pinned[0], after, pinned[1]))
+        return True
+
+    def send_streamed(self, slot: Any, reply: Streamed) -> bool:
+        """Fill `slot` with a reply written over the next loop turns (a collection's
+        reply encoded a slice at a time). False if that cannot be (a stand-in's slot:
+        EXEC, scripts): the caller gives the reply whole."""
+        if not self._may_stream(slot):
+            return False
+        self._fill_streamed(slot, reply)
         return True
 
     def _may_stream(self, slot: Any) -> bool:
         return type(slot) is ReplySlot and slot.conn is self and slot.data is None \
             and self.transport is not None and not self.closing
 
-    def _send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
-                     after: bytes) -> None:
-        view, pin = pinned
-        if slot.stat is DROP:  # CLIENT REPLY OFF / SKIP
-            pin.release()
-            slot.set(b"")
-            return
-        slot.stream = StoredReply(before, view, after, pin)
-        self.slot_filled()
-
-    def send_streamed(self, slot: Any, reply: Streamed) -> bool:
-        """Fill `slot` with a reply written over the next loop turns (a collection's
-        reply encoded a slice at a time). False if that cannot be (a stand-in's slot:
-        EXEC, scripts): the caller gives the reply whole."""
-        if type(slot) is not ReplySlot or slot.conn is not self or slot.data is not None \
-                or self.transport is None or self.closing:
-            return False
+    def _fill_streamed(self, slot: ReplySlot, reply: Streamed) -> None:
         if slot.stat is DROP:  # CLIENT REPLY OFF / SKIP
             reply.release()
             slot.set(b"")
-            return True
+            return
         slot.stream = reply
         self.slot_filled()
-        return True
 
     def _stream(self, t: asyncio.Transport) -> None:
         """Write the next slices of the reply being streamed (its `turn` bytes at most,
