@@ -9,7 +9,8 @@ after another, each followed by a second of quiet:
 
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
   STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
-  SETRANGE k 10 x), DEL
+  SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, INCR, SET k v
+  NX, MEMORY USAGE, COPY and RENAME of it), DEL
   of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
   each (pipelined, one write).
 
@@ -135,6 +136,22 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("PERSIST", lambda: c.persist("stalls:big")),
         ("APPEND k x", lambda: c.append("stalls:big", b"x")),
         ("SETRANGE k 10 x", lambda: c.setrange("stalls:big", 10, b"x")),
+        ("GETEX k EX 100", lambda: len(c.getex("stalls:big", ex=100) or b"")),
+        ("GETBIT k 5", lambda: c.getbit("stalls:big", 5)),
+        ("SETBIT k 5 1", lambda: c.setbit("stalls:big", 5, 1)),
+        ("BITCOUNT k 0 9", lambda: c.bitcount("stalls:big", 0, 9)),
+        ("BITPOS k 1 0 9", lambda: c.bitpos("stalls:big", 1, 0, 9)),
+        ("BITFIELD k SET u8 0 1", lambda: c.execute_command(
+            "BITFIELD", "stalls:big", "SET", "u8", 0, 1)),
+        ("BITFIELD_RO k GET u8 0", lambda: c.execute_command(
+            "BITFIELD_RO", "stalls:big", "GET", "u8", 0)),
+        ("INCR k (not an integer)", lambda: _error_of(lambda: c.incr("stalls:big"))),
+        ("SET k v NX", lambda: c.set("stalls:big", b"v", nx=True)),
+        ("OBJECT ENCODING", lambda: c.object("encoding", "stalls:big")),
+        ("MEMORY USAGE", lambda: c.memory_usage("stalls:big")),
+        ("COPY k k2", lambda: c.copy("stalls:big", "stalls:big2")),
+        ("RENAME k2 k3", lambda: c.rename("stalls:big2", "stalls:big3")),
+        ("SET k3 small", lambda: c.set("stalls:big3", b"small")),
         ("DEL", lambda: c.delete("stalls:big")),
         (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
         ("UNLINK", lambda: c.unlink("stalls:big")),
@@ -146,6 +163,15 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         (f"CLUSTER SLOTS x{repeat}", lambda: cluster("SLOTS")),
         (f"CLUSTER NODES x{repeat}", lambda: cluster("NODES")),
     ]
+
+
+def _error_of(run: object) -> str:
+    """The error a request is answered with ('' if it succeeds)."""
+    try:
+        run()  # type: ignore[operator]
+    except redis.ResponseError as e:
+        return str(e)
+    return ""
 
 
 def node_pids(ports: list[int]) -> list[int | None]:
@@ -214,7 +240,7 @@ def measure(port: int, args: argparse.Namespace) -> None:
         cells = "".join(f"{longest(rounds[i], t0, t1):>12.1f}" for i in range(NODES))
         if local:
             cells += "".join(f"{ms:>10.0f}" for ms in cpu)
-        print(f"{name:<24}{took:>8.2f}  {cells}  {str(reply)[:40]}")
+        print(f"{name:<24}{took:>8.2f}  {cells}  {str(reply)[:90]}")
     print(f"PINGs answered per node: {[len(r) for r in rounds]}; members down "
           f"afterwards: {down}")
 
