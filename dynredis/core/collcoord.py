@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import clock as dvv
+from . import collsync
 from . import messages as m
 from . import obj as objmod
 from .collstore import CollectionStore
@@ -382,15 +383,35 @@ class CollCoordinator:
         if cop is None or cop.evaluated:
             return
         theirs = DotSet.unpack(applied)
-        self._take(cop.p, cop.key, records, theirs if full else None)
-        cop.synced.add(src)
-        self._repair(src, cop, theirs)
-        if len(cop.synced) >= cop.r:
-            self._evaluate_ready(cop.key)
+        p, key = cop.p, cop.key
 
-    def _take(self, p: int, key: bytes, records: Any, all_of: DotSet | None) -> None:
-        """Merge a peer's records of a key into this replica (`all_of`: the peer's
-        whole event set, when it sent the whole key)."""
+        def merged() -> None:
+            if full:
+                self.store.applied_all(p, key, theirs)
+            if self.pending.get(reqid) is not cop or cop.evaluated:
+                return  # it ran (or failed) meanwhile: what was merged stays
+            cop.synced.add(src)
+            self._repair(src, cop, theirs)
+            if len(cop.synced) >= cop.r:
+                self._evaluate_ready(key)
+
+        if len(records) <= collsync.SLICE:
+            self._take(p, key, records)
+            merged()
+            return
+        # A whole key: merged over loop turns; the command waits, not its deadline.
+        collsync.in_slices(records, lambda part: self._take(p, key, part), self.later,
+                           merged, lambda: self._extend(cop))
+
+    def _extend(self, cop: CollOp) -> None:
+        """Give a command waiting on local work a full timeout from now (moved last:
+        `pending` stays in deadline order)."""
+        if self.pending.pop(cop.reqid, None) is cop:
+            cop.deadline = self.node.now + self.node.cfg.timeout_ms
+            self.pending[cop.reqid] = cop
+
+    def _take(self, p: int, key: bytes, records: Any) -> None:
+        """Merge a peer's records of a key into this replica."""
         for part, rkey, enc in records:
             if enc is None:
                 continue
@@ -398,8 +419,6 @@ class CollCoordinator:
                 self.node.replica.apply(key, enc, p)
             else:
                 self.store.merge(part, rkey, enc)
-        if all_of is not None:
-            self.store.applied_all(p, key, all_of)
 
     def _repair(self, peer: str, cop: CollOp, theirs: DotSet) -> None:
         """Send a replica that answered the records of events it lacks.
@@ -481,10 +500,19 @@ class CollCoordinator:
             node.send(src, m.coll_sync_answer(reqid, [], False, ((), ())))
             return
         theirs = DotSet.unpack(applied)
-        records, full = self.store.missing(p, key, theirs, SYNC_LIMIT,
-                                           lambda: node.local.get_enc(p, key))
-        node.send(src, m.coll_sync_answer(reqid, records, full,
-                                          self.store.summary(p, key).pack()))
+        store = self.store
+        records = store.missing_events(p, key, theirs, SYNC_LIMIT,
+                                       lambda: node.local.get_enc(p, key))
+        ours = store.summary(p, key).pack()
+        if records is not None:
+            node.send(src, m.coll_sync_answer(reqid, records, False, ours))
+            return
+        # Every record, read over loop turns (collsync.py); what it claims is `ours`.
+        collsync.gather([(p, key, node.local.get_enc(p, key))],
+                        store.element_records(p, key),
+                        lambda: store.removal_records(p, key), self.later,
+                        lambda every: node.send(src, m.coll_sync_answer(reqid, every,
+                                                                        True, ours)))
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas = msg

@@ -517,22 +517,39 @@ class CollectionStore:
         the missing events wrote (current versions), or, when the log does not reach
         back that far or there are more than `limit`, every record (`full` True). The
         key's header (read with `header`: the caller's store holds it) comes first, and
-        the removal record rides along whenever it is not empty: neither is an event."""
-        st = self.meta(p, key)
-        dots = st.summary.missing_from(theirs, limit)
-        out = None if dots is None else self._written(st, p, dots, header)
+        the removal record rides along whenever it is not empty: neither is an event.
+        (A sync answer reads every record over loop turns: collsync.py.)"""
+        out = self.missing_events(p, key, theirs, limit, header)
         if out is not None:
             return out, False
-        ep = rec.elem_partition(p)
         out = [(p, key, header())]
+        out.extend(self.element_records(p, key))
+        out.extend(self.removal_records(p, key))
+        return out, True
+
+    def missing_events(self, p: int, key: bytes, theirs: DotSet, limit: int,
+                       header: Callable[[], bytes | None]) -> list[Record] | None:
+        """`missing`'s records of the events a peer lacks, or None when they cannot be
+        told one by one (every record is to be sent)."""
+        st = self.meta(p, key)
+        dots = st.summary.missing_from(theirs, limit)
+        return None if dots is None else self._written(st, p, dots, header)
+
+    def element_records(self, p: int, key: bytes) -> Iterator[Record]:
+        """The key's element records in storage order (not its removal record)."""
+        ep = rec.elem_partition(p)
         pre = rec.prefix(key)
         rk = pre + rec.REMOVAL
         for rkey, enc in self.engine.scan_prefix(ep, pre):
             if rkey != rk:
-                out.append((ep, rkey, enc))
-        if len(st.removal):
-            out.append((ep, rk, encode_dotset(st.removal)))
-        return out, True
+                yield ep, rkey, enc
+
+    def removal_records(self, p: int, key: bytes) -> list[Record]:
+        """The key's removal record, if it is not empty."""
+        removal = self.meta(p, key).removal
+        if not len(removal):
+            return []
+        return [(rec.elem_partition(p), rec.removal_key(key), encode_dotset(removal))]
 
     def delta(self, p: int, key: bytes, dots: list[Dot],
               header: Callable[[], bytes | None]) -> list[Record] | None:
