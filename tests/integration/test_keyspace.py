@@ -214,3 +214,32 @@ def test_walks_go_on_when_a_node_is_down(loaded: Cluster) -> None:
             assert len(c.keys("ks:*")) == 1500
     finally:
         loaded.restart_node(4)
+
+
+def test_keys_of_more_keys_than_a_turn_encodes_reply_in_order_resp2_resp3_and_exec(
+        five: Cluster) -> None:
+    """KEYS of 20,000 keys (more than bulks.STREAM_ROWS: the reply is encoded over loop
+    turns) lists each once, in RESP2 and RESP3, inside EXEC too, and the replies
+    pipelined around it keep their order."""
+    c = five.client(1)
+    c.flushall()
+    wanted = {f"many:{i}" for i in range(20_000)}
+    pipe = c.pipeline(transaction=False)
+    for key in wanted:
+        pipe.set(key, "v")
+    pipe.execute()
+    pipe = c.pipeline(transaction=False)
+    pipe.ping()
+    pipe.keys("many:*")
+    pipe.echo("after")
+    first, keys, after = pipe.execute()
+    assert first is True and after == "after"
+    assert len(keys) == 20_000 and set(keys) == wanted
+    tx = c.pipeline(transaction=True)
+    tx.keys("many:*")
+    tx.dbsize()
+    listed, size = tx.execute()
+    assert size == 20_000 and set(listed) == wanted
+    r3 = five.client(1, protocol=3)
+    assert set(r3.keys("many:*")) == wanted
+    c.flushall()
