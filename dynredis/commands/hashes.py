@@ -321,7 +321,12 @@ def build_hscan(args: list[bytes], proto: int) -> Built | bytes:
         return parsed
 
     def body(v: KeyView) -> bytes:
-        items = _items(v)
-        return scan_elements.reply(parsed, items, True)
+        page = scan_elements.page(parsed, v, HASH)
+        if page is None:
+            return scan_elements.reply(parsed, 0, _items(v), True)
+        cursor, fields = page
+        return scan_elements.reply(parsed, cursor, [
+            (f, field_bytes(val)) for f, val in zip(fields, v.values_at(HASH, fields),
+                                                     strict=True)], True)
 
     return key, typed_op("hash", body)

@@ -2,16 +2,17 @@
 
 A collection of up to SMALL elements comes back whole with cursor 0, as Redis returns
 its small (listpack) encodings. A larger one is walked in the order of a 63-bit hash of
-each element: the cursor is the hash to go on from, so an element present for the
-whole walk is returned exactly once (elements sharing a hash are never split between
-calls), whatever is added or removed meanwhile, on whichever node each call runs.
+each element (collstore.scan_hash, an order the key's state keeps once a scan asked
+for it): the cursor is the hash to go on from, so an element present for the whole
+walk is returned exactly once (elements sharing a hash are never split between calls),
+whatever is added or removed meanwhile, on whichever node each call runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from hashlib import blake2b
 
+from ..core.collview import KeyView
 from ..resp import encode as resp
 from .glob import matcher
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
@@ -27,10 +28,6 @@ class ScanArgs:
     cursor: int
     pattern: bytes | None
     count: int
-
-
-def element_hash(element: bytes) -> int:
-    return int.from_bytes(blake2b(element, digest_size=8).digest(), "big") >> 1 or 1
 
 
 class scan_elements:  # noqa: N801 (a namespace of two functions)
@@ -61,26 +58,20 @@ class scan_elements:  # noqa: N801 (a namespace of two functions)
         return out
 
     @staticmethod
-    def reply(scan: ScanArgs, items: list[tuple[bytes, bytes]], pairs: bool) -> bytes:
+    def page(scan: ScanArgs, v: KeyView, kind: bytes) -> tuple[int, list[bytes]] | None:
+        """The next cursor and the elements of this call, or None for a small
+        collection (the caller returns it whole, with cursor 0)."""
+        if v.count(kind) <= SMALL:
+            return None
+        return v.scan(kind, scan.cursor, scan.count)
+
+    @staticmethod
+    def reply(scan: ScanArgs, cursor: int, items: list[tuple[bytes, bytes]],
+              pairs: bool) -> bytes:
         """The reply for (element, value) items: [next cursor, [element, value, ...]]
-        (just the elements unless `pairs`)."""
-        if len(items) <= SMALL:
-            chosen = items
-            cursor = 0
-        else:
-            ordered = sorted((element_hash(e), e, v) for e, v in items)
-            chosen = []
-            cursor = 0
-            for h, e, v in ordered:
-                if h < scan.cursor:
-                    continue
-                if len(chosen) >= scan.count and h != element_hash(chosen[-1][0]):
-                    cursor = h
-                    break
-                chosen.append((e, v))
+        (just the elements unless `pairs`), those MATCH drops left out."""
         match = matcher(scan.pattern)  # None for `*`: every element, the empty one too
-        if match is not None:
-            chosen = [(e, v) for e, v in chosen if match(e)]
+        chosen = items if match is None else [(e, v) for e, v in items if match(e)]
         flat: list[bytes] = []
         for e, v in chosen:
             flat.append(resp.bulk(e))

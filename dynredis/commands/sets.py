@@ -286,7 +286,9 @@ def build_sscan(args: list[bytes], proto: int) -> Built | bytes:
         parsed = scan_elements.parse(args)
         if isinstance(parsed, bytes):
             return parsed
-        return scan_elements.reply(parsed, [(m, b"") for m in v.members(SET)], False)
+        page = scan_elements.page(parsed, v, SET)
+        cursor, members = (0, list(v.members(SET))) if page is None else page
+        return scan_elements.reply(parsed, cursor, [(m, b"") for m in members], False)
 
     return key, typed_op("set", body, EMPTY_SCAN)
 

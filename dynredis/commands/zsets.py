@@ -385,7 +385,13 @@ def build_zscan(args: list[bytes], proto: int) -> Built | bytes:
         return parsed
 
     def body(v: KeyView) -> bytes:
-        items = [(m, zfloat.listpack_text(s)) for s, m in v.zorder]
-        return scan_elements.reply(parsed, items, True)
+        page = scan_elements.page(parsed, v, ZSET)
+        if page is None:  # in score order, as a small sorted set's listpack
+            return scan_elements.reply(
+                parsed, 0, [(m, zfloat.listpack_text(s)) for s, m in v.zorder], True)
+        cursor, members = page
+        return scan_elements.reply(parsed, cursor, [
+            (m, zfloat.listpack_text(s)) for m, s in zip(members, v.values_at(ZSET, members),
+                                                         strict=True)], True)
 
     return args[1], typed_op("zset", body, EMPTY_SCAN)

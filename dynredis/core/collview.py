@@ -153,6 +153,23 @@ class KeyView:
             return iter(())
         return iter(list(self.state.views.get(kind, _EMPTY).items()))
 
+    def scan(self, kind: bytes, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """About `count` live elements of a kind from scan hash `cursor` on, in scan
+        hash order (elements sharing a hash are never split between calls), and the
+        cursor to go on from (0: none left). An element live for a whole scan is
+        returned once, whatever is added or removed meanwhile, on any node."""
+        if self._expired:
+            return 0, []
+        out: list[bytes] = []
+        last = -1
+        order = self.state.scan_order(kind)
+        for h, element in order.islice(order.bisect_left((cursor,))):
+            if len(out) >= count and h != last:
+                return h, out
+            out.append(element)
+            last = h
+        return 0, out
+
     @property
     def zorder(self) -> Any:
         """The sorted set's (score, member) pairs in order (a SortedList: index it)."""

@@ -183,3 +183,62 @@ def test_a_long_read_answers_the_collection_as_it_was_and_in_its_place(
     assert (head, low) == ([b"changed", b"i1", b"i2"], [b"m1", b"m0"])
     assert b.eval("return #redis.call('SMEMBERS', KEYS[1])", 1, "big:s") == n - 1
     a.delete("big:h", "big:s", "big:z", "big:l")
+
+
+def test_scans_of_big_collections_return_each_lasting_element_once_through_churn(
+        cluster: Cluster) -> None:
+    """HSCAN, SSCAN and ZSCAN of 1,500-element collections (past the 128 returned whole),
+    COUNT 10, each call through the next node, an element added and one removed between
+    calls: every element there for the whole scan comes back exactly once with its
+    value, nothing that never was there comes back, and the scan ends."""
+    nodes = clients(cluster)
+    a = nodes[0]
+    a.delete("sc:h", "sc:s", "sc:z")
+    lasting = [f"e{i}" for i in range(1500)]
+    doomed = [f"d{i}" for i in range(400)]
+    for start in range(0, 1900, 500):
+        part = (lasting + doomed)[start:start + 500]
+        a.hset("sc:h", mapping={e: f"v-{e}" for e in part})
+        a.sadd("sc:s", *part)
+        a.zadd("sc:z", {e: i + start for i, e in enumerate(part)})
+    for key, scan in (("sc:h", "HSCAN"), ("sc:s", "SSCAN"), ("sc:z", "ZSCAN")):
+        seen: list[str] = []
+        values: dict[str, str] = {}
+        cursor, calls = 0, 0
+        while True:
+            c = nodes[calls % 3]
+            if scan == "HSCAN":
+                cursor, fields = c.hscan(key, cursor, count=10)
+                pairs = [(f.decode(), v.decode()) for f, v in fields.items()]
+            elif scan == "SSCAN":
+                cursor, members = c.sscan(key, cursor, count=10)
+                pairs = [(m.decode(), "") for m in members]
+            else:
+                cursor, scored = c.zscan(key, cursor, count=10)
+                pairs = [(m.decode(), str(score)) for m, score in scored]
+            for e, v in pairs:
+                seen.append(e)
+                values[e] = v
+            # churn: one element added, one of `doomed` removed
+            new = f"n{calls}"
+            if scan == "HSCAN":
+                c.hset(key, new, "x")
+                c.hdel(key, doomed[calls % 400])
+            elif scan == "SSCAN":
+                c.sadd(key, new)
+                c.srem(key, doomed[calls % 400])
+            else:
+                c.zadd(key, {new: -1})
+                c.zrem(key, doomed[calls % 400])
+            calls += 1
+            if cursor == 0:
+                break
+            assert calls < 2000
+        assert calls > 50  # it was walked in steps, not returned whole
+        assert all(seen.count(e) == 1 for e in lasting), key
+        assert set(seen) <= set(lasting) | set(doomed) | {f"n{i}" for i in range(calls)}
+        if scan == "HSCAN":
+            assert all(values[e] == f"v-{e}" for e in lasting)
+        elif scan == "ZSCAN":
+            assert all(float(values[e]) == lasting.index(e) for e in lasting[:50])
+    a.delete("sc:h", "sc:s", "sc:z")
