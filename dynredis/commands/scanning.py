@@ -1,8 +1,8 @@
 """HSCAN, SSCAN and ZSCAN: cursors over one collection's elements.
 
 A collection of up to SMALL elements comes back whole with cursor 0, as Redis returns
-its small (listpack) encodings. A larger one is walked in the order of a 63-bit hash of
-each element (collstore.scan_hash, an order the key's state keeps once a scan asked
+its small (listpack) encodings. A larger one is walked in the order of a 64-bit hash of
+each element (collstore.scan_entry, an order the key's state keeps once a scan asked
 for it): the cursor is the hash to go on from, so an element present for the whole
 walk is returned exactly once (elements sharing a hash are never split between calls),
 whatever is added or removed meanwhile, on whichever node each call runs.

@@ -154,19 +154,20 @@ class KeyView:
         return iter(list(self.state.views.get(kind, _EMPTY).items()))
 
     def scan(self, kind: bytes, cursor: int, count: int) -> tuple[int, list[bytes]]:
-        """About `count` live elements of a kind from scan hash `cursor` on, in scan
-        hash order (elements sharing a hash are never split between calls), and the
-        cursor to go on from (0: none left). An element live for a whole scan is
-        returned once, whatever is added or removed meanwhile, on any node."""
+        """About `count` live elements of a kind from hash `cursor` on, in hash order
+        (elements sharing a hash are never split between calls), and the cursor to go
+        on from (0: none left). An element live for a whole scan is returned once,
+        whatever is added or removed meanwhile, on any node (collstore.scan_entry)."""
         if self._expired:
             return 0, []
         out: list[bytes] = []
-        last = -1
+        last = b""
         order = self.state.scan_order(kind)
-        for h, element in order.islice(order.bisect_left((cursor,))):
+        for entry in order.islice(order.bisect_left(cursor.to_bytes(8, "big"))):
+            h = entry[:8]
             if len(out) >= count and h != last:
-                return h, out
-            out.append(element)
+                return int.from_bytes(h, "big"), out
+            out.append(entry[8:])
             last = h
         return 0, out
 
