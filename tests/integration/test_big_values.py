@@ -347,8 +347,9 @@ def test_bitmap_commands_on_a_large_value_answer_as_redis(
         big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
     """GETBIT, SETBIT, BITCOUNT, BITPOS (with a range and without), BITFIELD and
     BITFIELD_RO of a 200 KB value (read from the store in place: the object caches
-    keep less) through every node answer as a real redis-server, errors included, and
-    after each write every node reads the value redis-server holds."""
+    keep less) through every node, in EXEC and in a script, answer as a real
+    redis-server, errors included, and after each write every node reads the value
+    redis-server holds."""
     value = bytearray(os.urandom(200_000))
     value[100:103] = b"\xff\xff\xff"
     value[-2:] = b"\xff\xff"
@@ -386,6 +387,16 @@ def test_bitmap_commands_on_a_large_value_answer_as_redis(
             want = _answer(theirs, words[0], key, *words[1:])
             assert [_answer(c, words[0], key, *words[1:]) for c in clients] == [want] * len(
                 clients), words
+        # in EXEC and in a script too (a count of all of it takes several loop turns)
+        tx = clients[1].pipeline(transaction=True)
+        tx.bitcount(key)
+        tx.bitpos(key, 0, 100)
+        tx.getbit(key, 7)
+        assert tx.execute() == [theirs.bitcount(key), theirs.bitpos(key, 0, 100),
+                                theirs.getbit(key, 7)]
+        script = ("return {redis.call('BITCOUNT', KEYS[1]), "
+                  "redis.call('BITFIELD_RO', KEYS[1], 'GET', 'u8', 3)}")
+        assert clients[2].eval(script, 1, key) == theirs.eval(script, 1, key)
         for i, words in enumerate(writes):
             want = _answer(theirs, words[0], key, *words[1:])
             assert _answer(clients[i % len(clients)], words[0], key, *words[1:]) == want, words
