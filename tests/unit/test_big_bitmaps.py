@@ -283,3 +283,26 @@ def test_a_scan_of_a_value_replaced_meanwhile_answers_for_the_new_value(
         assert _everywhere(sim) == {other}
         other = BIG
         ranges.clear()
+
+
+@pytest.mark.parametrize("words", [[b"SETBIT", b"9", b"1"], [b"SETBIT", b"9", b"0"],
+                                   [b"BITFIELD", b"INCRBY", b"u8", b"4", b"3"]])
+def test_a_write_on_a_value_replaced_meanwhile_is_made_on_the_new_value(
+        words: list[bytes]) -> None:
+    """SETBIT and BITFIELD never write their bytes over a value the key no longer
+    holds: read after the key was written again, they run on the new value, read whole
+    (no reply lost, no tombstone written)."""
+    sim, whole, ranges = _holding(BIG, seed=5)
+    a = sim.names[0]
+    other = bytes(x ^ 0xFF for x in BIG[:150_000])
+    client = Client(sim, a)
+    client.start(words[0], b"big", *words[1:])
+    assert sim.put(a, b"big", other)[0] is None
+    assert client.wait() == _reply(words, other)
+    assert a in whole  # (read again whole)
+    if words[0] == b"SETBIT":
+        want = bitops.setbit(other, *bitops.setbit_args(words[1], words[2]))[1] or other
+    else:
+        want = bitops.bitfield_run(other, bitops.bitfield_ops(words[1:]))[1]
+    sim.run(100)
+    assert _everywhere(sim) == {want}
