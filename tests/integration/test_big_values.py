@@ -387,16 +387,19 @@ def test_bitmap_commands_on_a_large_value_answer_as_redis(
             want = _answer(theirs, words[0], key, *words[1:])
             assert [_answer(c, words[0], key, *words[1:]) for c in clients] == [want] * len(
                 clients), words
-        # in EXEC and in a script too (a count of all of it takes several loop turns)
+        # in EXEC and in a script too, of 3 MiB (a count of all of it: 3 loop turns)
+        longer = bytes(value) * 16
+        assert clients[0].set(key + "l", longer) is True
+        assert theirs.set(key + "l", longer) is True
         tx = clients[1].pipeline(transaction=True)
-        tx.bitcount(key)
+        tx.bitcount(key + "l")
         tx.bitpos(key, 0, 100)
         tx.getbit(key, 7)
-        assert tx.execute() == [theirs.bitcount(key), theirs.bitpos(key, 0, 100),
+        assert tx.execute() == [theirs.bitcount(key + "l"), theirs.bitpos(key, 0, 100),
                                 theirs.getbit(key, 7)]
-        script = ("return {redis.call('BITCOUNT', KEYS[1]), "
+        script = ("return {redis.call('BITCOUNT', KEYS[1]), redis.call('BITPOS', KEYS[1], 0),"
                   "redis.call('BITFIELD_RO', KEYS[1], 'GET', 'u8', 3)}")
-        assert clients[2].eval(script, 1, key) == theirs.eval(script, 1, key)
+        assert clients[2].eval(script, 1, key + "l") == theirs.eval(script, 1, key + "l")
         for i, words in enumerate(writes):
             want = _answer(theirs, words[0], key, *words[1:])
             assert _answer(clients[i % len(clients)], words[0], key, *words[1:]) == want, words
@@ -407,9 +410,9 @@ def test_bitmap_commands_on_a_large_value_answer_as_redis(
             want = _answer(theirs, words[0], key, *words[1:])
             assert _answer(clients[2], words[0], key, *words[1:]) == want, words
     finally:
-        theirs.delete(key)
+        theirs.delete(key, key + "l")
         theirs.close()
         for c in clients:
-            c.delete(key)
+            c.delete(key, key + "l")
             c.config_set("object-cache-max-memory", "64mb")
             c.close()
