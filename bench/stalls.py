@@ -9,7 +9,8 @@ after another, each followed by a second of quiet:
 
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
   STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
-  SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, INCR, SET k v
+  SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, BITCOUNT of
+  all of it, INCR, SET k v
   NX, MEMORY USAGE, COPY and RENAME of it), DEL
   of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
   each (pipelined, one write).
@@ -141,6 +142,7 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("SETBIT k 5 1", lambda: c.setbit("stalls:big", 5, 1)),
         ("BITCOUNT k 0 9", lambda: c.bitcount("stalls:big", 0, 9)),
         ("BITPOS k 1 0 9", lambda: c.bitpos("stalls:big", 1, 0, 9)),
+        ("BITCOUNT k (all of it)", lambda: c.bitcount("stalls:big")),
         ("BITFIELD k SET u8 0 1", lambda: c.execute_command(
             "BITFIELD", "stalls:big", "SET", "u8", 0, 1)),
         ("BITFIELD_RO k GET u8 0", lambda: c.execute_command(

@@ -4,6 +4,10 @@ The bit arithmetic is `bitops.py`'s; here keys are read and written. A command t
 changes a string reads it with a quorum and writes the new string with the context it
 read, as APPEND and SETRANGE do: it supersedes exactly what it saw, and a concurrent
 write through another node stays a sibling (last writer wins for plain readers).
+
+A large value the read leaves in the store (core/shape.Unread) is not read whole:
+`storedbits.py` reads there the bytes a command concerns and writes the ones it
+changes over it (all but BITOP, which reads its keys whole).
 """
 
 from __future__ import annotations
@@ -12,37 +16,85 @@ from collections.abc import Callable
 
 from ..core.clock import Clock
 from ..core.obj import Sibling
+from ..core.shape import Unread
 from ..resp import encode as resp
-from . import bitops
+from . import bitops, storedbits
 from .bitops import BitError
-from .common import Write, context_of, current, err, read_then_write
-from .context import Context
+from .common import READ_WHOLE, Write, context_of, current, err, read_then_write
+from .context import Context, Slot
+from .storedbits import Stored
 from .stringreads import read_keys, string_value
 from .table import command
+
+Answer = Callable[[int | None], None]
+# A number read from a large value left in the store: `counted(stored, answer)` calls
+# `answer(n)`, at once or in a later loop turn (a scan), or answer(None) if the key
+# holds another object by then (read it whole). It may raise BitError.
+Counted = Callable[[Stored, Answer], None]
+
+_LATER = b"later"  # (never a reply: RESP replies start with a type byte)
 
 
 def _error(e: BitError) -> bytes:
     return resp.error(str(e))
 
 
-def _read_number(c: Context, key: bytes, missing: bytes,
-                 number: Callable[[bytes], int]) -> None:
+class _Later:
+    """A reply slot that passes its reply on, unless it is _LATER: a scan of a large
+    value goes on, and fills the slot itself."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+
+    def set(self, reply: bytes) -> None:
+        if reply is not _LATER:
+            self.slot.set(reply)
+
+
+def _read_number(c: Context, key: bytes, missing: bytes, number: Callable[[bytes], int],
+                 counted: Counted, slot: Slot | None = None, whole: bool = False) -> None:
     """A read of the string at `key` answered with an integer (GETBIT, BITCOUNT,
-    BITPOS): WRONGTYPE for another type, `missing` for no key, else `number(string)`
-    (or the error of the arguments it reads)."""
+    BITPOS): WRONGTYPE for another type, `missing` for no key, else `number(string)`,
+    or `counted` of a large value left in the store (or the error of the arguments
+    they read)."""
+    out = slot if slot is not None else c.defer()
+
+    def later(n: int | None) -> None:
+        if n is None:
+            _read_number(c, key, missing, number, counted, out, True)
+        else:
+            out.set(resp.integer(n))
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        data, wrong = string_value(sib)
-        if wrong is not None:
-            return wrong, None
-        if data is None:
-            return missing, None
         try:
+            if sib is not None and type(sib[2]) is Unread:
+                return _counted_now(counted, Stored(c, key, sib[2]), later)
+            data, wrong = string_value(sib)
+            if wrong is not None:
+                return wrong, None
+            if data is None:
+                return missing, None
             return resp.integer(number(data)), None
         except BitError as e:
             return _error(e), None
 
-    read_then_write(c, key, decide)
+    read_then_write(c, key, decide, _Later(out), whole=whole)
+
+
+def _counted_now(counted: Counted, stored: Stored, later: Answer
+                 ) -> tuple[bytes, Write | None]:
+    """`decide`'s answer of a number read from a large value: the reply, READ_WHOLE, or
+    _LATER when the number comes in a later loop turn (given to `later` then)."""
+    now: list[int | None] = []
+    sink: list[Answer] = [now.append]
+    counted(stored, lambda n: sink[0](n))
+    if not now:
+        sink[0] = later
+        return _LATER, None
+    n = now[0]
+    return (b"", READ_WHOLE) if n is None else (resp.integer(n), None)
 
 
 @command("setbit", 4, ("write", "denyoom"), 1, 1, 1, "bitmap",
@@ -53,8 +105,15 @@ def cmd_setbit(c: Context, args: list[bytes]) -> bytes | None:
         offset, on = bitops.setbit_args(args[2], args[3])
     except BitError as e:
         return _error(e)
+    key = args[1]
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is not None and type(sib[2]) is Unread:
+            done = storedbits.setbit(Stored(c, key, sib[2]), offset, on)
+            if done is None:
+                return b"", READ_WHOLE
+            old, spliced = done
+            return resp.integer(old), (None if spliced is None else (spliced, sib[1]))
         data, wrong = string_value(sib)
         if wrong is not None:
             return wrong, None
@@ -64,7 +123,7 @@ def cmd_setbit(c: Context, args: list[bytes]) -> bytes | None:
             return reply, None
         return reply, (new, sib[1] if sib is not None else 0)  # keeps the key's TTL
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, key, decide, whole=False)
     return None
 
 
@@ -76,15 +135,19 @@ def cmd_getbit(c: Context, args: list[bytes]) -> bytes | None:
     except BitError as e:
         return _error(e)
 
-    _read_number(c, args[1], resp.ZERO, lambda data: bitops.getbit(data, offset))
+    _read_number(c, args[1], resp.ZERO, lambda data: bitops.getbit(data, offset),
+                 lambda s, answer: answer(storedbits.getbit(s, offset)))
     return None
 
 
 @command("bitcount", -2, ("readonly",), 1, 1, 1, "bitmap",
          "Counts the number of set bits (population counting) in a string.", since="2.6.0")
 def cmd_bitcount(c: Context, args: list[bytes]) -> None:
+    words = args[2:]
     # a missing key counts 0 before its range is read
-    _read_number(c, args[1], resp.ZERO, lambda data: bitops.bitcount(data, args[2:]))
+    _read_number(c, args[1], resp.ZERO, lambda data: bitops.bitcount(data, words),
+                 lambda s, answer: storedbits.count(
+                     s, bitops.bitcount_span(s.size, words), answer))
 
 
 @command("bitpos", -3, ("readonly",), 1, 1, 1, "bitmap",
@@ -94,9 +157,14 @@ def cmd_bitpos(c: Context, args: list[bytes]) -> bytes | None:
         bit = bitops.bitpos_bit(args[2])
     except BitError as e:
         return _error(e)
+    words = args[3:]
+
+    def counted(s: Stored, answer: Answer) -> None:
+        span, end_given = bitops.bitpos_span(s.size, words)
+        storedbits.find(s, bit, span, end_given, answer)
 
     missing = resp.integer(-1 if bit else 0)  # endless zeros
-    _read_number(c, args[1], missing, lambda data: bitops.bitpos(data, bit, args[3:]))
+    _read_number(c, args[1], missing, lambda data: bitops.bitpos(data, bit, words), counted)
     return None
 
 
@@ -145,11 +213,18 @@ def _bitfield(c: Context, args: list[bytes], readonly: bool) -> bytes | None:
     writes = any(op.opcode != bitops.GET for op in ops)
     if writes and readonly:
         return resp.error(bitops.ERR_BITFIELD_RO)
+    key = args[1]
 
     def render(replies: list[int | None]) -> bytes:
         return resp.array([c.nil if r is None else resp.integer(r) for r in replies])
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        if sib is not None and type(sib[2]) is Unread:
+            done = storedbits.bitfield(Stored(c, key, sib[2]), ops)
+            if done is None:
+                return b"", READ_WHOLE
+            replies, spliced = done
+            return render(replies), (None if spliced is None else (spliced, sib[1]))
         data, wrong = string_value(sib)
         if wrong is not None:
             return wrong, None
@@ -158,7 +233,7 @@ def _bitfield(c: Context, args: list[bytes], readonly: bool) -> bytes | None:
             return render(replies), None
         return render(replies), (new, sib[1] if sib is not None else 0)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, key, decide, whole=False)
     return None
 
 

@@ -131,28 +131,45 @@ def popcount(data: bytes) -> int:
     return int.from_bytes(data, "big").bit_count()
 
 
-def bitcount(data: bytes, args: list[bytes]) -> int:
-    """BITCOUNT of an existing string; `args` are the words after the key."""
-    n = len(data)
-    first_mask = last_mask = 0
+Span = tuple[int, int, int, int]
+"""A BITCOUNT or BITPOS range: (first byte, last byte, mask of the bits before a BIT
+range in its first byte, mask of those after it in its last byte); empty if first >
+last. Counting or searching it a slice at a time (`count_in`, `find_in`) gives what
+one pass over it gives: a large value is read from the store in slices."""
+
+EMPTY: Span = (0, -1, 0, 0)
+
+
+def bitcount_span(n: int, args: list[bytes]) -> Span:
+    """BITCOUNT's range over an n-byte string; `args` are the words after the key."""
     if len(args) in (2, 3):
         start, end = _int(args[0]), _int(args[1])
         if start < 0 and end < 0 and start > end:
-            return 0
+            return EMPTY
         isbit = _unit(args[2]) if len(args) == 3 else False
-        start, end, first_mask, last_mask = _byte_span(n, start, end, isbit)
-    elif not args:
-        start, end = 0, n - 1
-    else:
-        raise BitError(ERR_SYNTAX)
-    if start > end:
-        return 0
-    count = popcount(data[start:end + 1])
-    if first_mask:
-        count -= popcount(bytes((data[start] & first_mask,)))
-    if last_mask:
-        count -= popcount(bytes((data[end] & last_mask,)))
+        return _byte_span(n, start, end, isbit)
+    if not args:
+        return 0, n - 1, 0, 0
+    raise BitError(ERR_SYNTAX)
+
+
+def count_in(chunk: bytes, at: int, span: Span) -> int:
+    """The bits set in `chunk`, the string's bytes from byte `at` (within `span`),
+    less those of the span's edge bytes that lie outside a BIT range."""
+    start, end, first_mask, last_mask = span
+    count = popcount(chunk)
+    if first_mask and at <= start < at + len(chunk):
+        count -= (chunk[start - at] & first_mask).bit_count()
+    if last_mask and at <= end < at + len(chunk):
+        count -= (chunk[end - at] & last_mask).bit_count()
     return count
+
+
+def bitcount(data: bytes, args: list[bytes]) -> int:
+    """BITCOUNT of an existing string; `args` are the words after the key."""
+    span = bitcount_span(len(data), args)
+    start, end = span[0], span[1]
+    return count_in(data[start:end + 1], start, span) if start <= end else 0
 
 
 def bitpos_bit(raw: bytes) -> int:
@@ -162,66 +179,52 @@ def bitpos_bit(raw: bytes) -> int:
     return bit
 
 
-def _first(data: bytes, bit: int) -> int:
-    """redisBitpos: the first `bit` in `data`; for 0 in all-ones data, the bit just past
-    the end; for 1 in all-zeros data, -1."""
-    nbits = len(data) * 8
-    v = int.from_bytes(data, "big")
+def bitpos_span(n: int, args: list[bytes]) -> tuple[Span, bool]:
+    """BITPOS's range over an n-byte string and whether it names its end (then no
+    zero past the string counts); `args` are the words after the bit."""
+    if not args:
+        return (0, n - 1, 0, 0), False
+    if len(args) > 3:
+        raise BitError(ERR_SYNTAX)
+    start = _int(args[0])
+    isbit = _unit(args[2]) if len(args) == 3 else False
+    if len(args) >= 2:
+        return _byte_span(n, start, _int(args[1]), isbit), True
+    return _byte_span(n, start, (n << 3) + 7 if isbit else n - 1, isbit), False
+
+
+def find_in(chunk: bytes, at: int, bit: int, span: Span) -> int:
+    """The position of the first `bit` in `chunk`, the string's bytes from byte `at`
+    (within `span`), counting a BIT range's edge bytes only inside it; -1 if none."""
+    start, end, first_mask, last_mask = span
+    if (first_mask and at <= start < at + len(chunk)) or (
+            last_mask and at <= end < at + len(chunk)):
+        b = bytearray(chunk)
+        for i, mask in ((start - at, first_mask), (end - at, last_mask)):
+            if mask and 0 <= i < len(b):  # the bits outside read as not `bit`
+                b[i] = b[i] & ~mask & 0xFF if bit else b[i] | mask
+        chunk = bytes(b)
+    nbits = len(chunk) * 8
+    v = int.from_bytes(chunk, "big")
     if bit == 0:
         v ^= (1 << nbits) - 1
-        return nbits - v.bit_length() if v else nbits
-    return nbits - v.bit_length() if v else -1
+    return (at << 3) + nbits - v.bit_length() if v else -1
+
+
+def not_found(bit: int, span: Span, end_given: bool) -> int:
+    """BITPOS' answer when its range holds no `bit`: for a 0 without an end, the first
+    bit past the range (the string reads as padded with zeros)."""
+    return -1 if bit or end_given else (span[1] + 1) << 3
 
 
 def bitpos(data: bytes, bit: int, args: list[bytes]) -> int:
     """BITPOS of an existing string; `args` are the words after the bit."""
-    n = len(data)
-    first_mask = last_mask = 0
-    end_given = False
-    if 1 <= len(args) <= 3:
-        start = _int(args[0])
-        isbit = _unit(args[2]) if len(args) == 3 else False
-        if len(args) >= 2:
-            end = _int(args[1])
-            end_given = True
-        else:
-            end = (n << 3) + 7 if isbit else n - 1
-        start, end, first_mask, last_mask = _byte_span(n, start, end, isbit)
-    elif not args:
-        start, end = 0, n - 1
-    else:
-        raise BitError(ERR_SYNTAX)
+    span, end_given = bitpos_span(len(data), args)
+    start, end = span[0], span[1]
     if start > end:
         return -1
-    nbytes = end - start + 1
-    pos, start, nbytes = _range_pos(data, bit, start, end, nbytes, first_mask, last_mask)
-    if end_given and bit == 0 and pos == nbytes << 3:
-        return -1  # an explicit end: no zero padding past it
-    return pos + (start << 3) if pos != -1 else -1
-
-
-def _range_pos(data: bytes, bit: int, start: int, end: int, nbytes: int,
-               first_mask: int, last_mask: int) -> tuple[int, int, int]:
-    """(position found, the byte it counts from, the bytes still in the range) as the
-    masked-edge scan of Redis' bitposCommand leaves them."""
-    if first_mask:
-        tmp = data[start] & ~first_mask if bit else data[start] | first_mask
-        if last_mask and nbytes == 1:
-            tmp = tmp & ~last_mask if bit else tmp | last_mask
-        pos = _first(bytes((tmp & 0xFF,)), bit)
-        if nbytes == 1 or (pos != -1 and pos != 8):
-            return pos, start, nbytes
-        start += 1
-        nbytes -= 1
-    cur = nbytes - (1 if last_mask else 0)
-    if cur > 0:
-        pos = _first(data[start:start + cur], bit)
-        if nbytes == cur or (pos != -1 and pos != cur << 3):
-            return pos, start, nbytes
-        start += cur
-        nbytes -= cur
-    tmp = data[end] & ~last_mask if bit else data[end] | last_mask
-    return _first(bytes((tmp & 0xFF,)), bit), start, nbytes
+    pos = find_in(data[start:end + 1], start, bit, span)
+    return pos if pos != -1 else not_found(bit, span, end_given)
 
 
 # --- BITOP -------------------------------------------------------------------------------

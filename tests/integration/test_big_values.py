@@ -332,3 +332,87 @@ def getrange(data: bytes, start: int, end: int) -> bytes:
     start, end = max(start + n if start < 0 else start, 0), max(end + n if end < 0 else end, 0)
     end = min(end, n - 1)
     return b"" if start > end or n == 0 else data[start:end + 1]
+
+
+def _answer(c: redis.Redis, *words: object) -> object:
+    """A command's reply, or its error's text."""
+    try:
+        return c.execute_command(*words)
+    except redis.ResponseError as e:
+        return f"error: {e}"
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_bitmap_commands_on_a_large_value_answer_as_redis(
+        big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
+    """GETBIT, SETBIT, BITCOUNT, BITPOS (with a range and without), BITFIELD and
+    BITFIELD_RO of a 200 KB value (read from the store in place: the object caches
+    keep less) through every node, in EXEC and in a script, answer as a real
+    redis-server, errors included, and after each write every node reads the value
+    redis-server holds."""
+    value = bytearray(os.urandom(200_000))
+    value[100:103] = b"\xff\xff\xff"
+    value[-2:] = b"\xff\xff"
+    n = len(value)
+    key = f"bits:{protocol}"
+    theirs = redis.Redis(host="127.0.0.1", port=real_redis.port,  # type: ignore[attr-defined]
+                         decode_responses=False, protocol=protocol)
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120,
+                                  protocol=protocol) for j in range(big_cluster.nodes)]
+    for c in clients:
+        assert c.config_set("object-cache-max-memory", "1mb") is True
+    reads: list[tuple[object, ...]] = [
+        ("GETBIT", 5), ("GETBIT", 8 * n - 1), ("GETBIT", 8 * n + 3), ("GETBIT", -1),
+        ("BITCOUNT",), ("BITCOUNT", 0, 9), ("BITCOUNT", -10, -3), ("BITCOUNT", 5, 2),
+        ("BITCOUNT", 3, 70, "BIT"), ("BITCOUNT", -3, -5), ("BITCOUNT", 0), ("BITCOUNT", 0, 1, "x"),
+        ("BITPOS", 1), ("BITPOS", 0), ("BITPOS", 0, 100, 102), ("BITPOS", 0, 800, 823, "BIT"),
+        ("BITPOS", 0, -2), ("BITPOS", 0, -2, -1), ("BITPOS", 1, 3, 77, "bit"), ("BITPOS", 2),
+        ("BITFIELD_RO", "GET", "u8", 0, "GET", "i13", "#7", "GET", "i64", 8 * n - 20),
+        ("BITFIELD_RO", "SET", "u8", 0, 1), ("BITFIELD", "GET", "u63", 8 * n + 99),
+    ]
+    writes: list[tuple[object, ...]] = [
+        ("SETBIT", 5, 1), ("SETBIT", 5, 0), ("SETBIT", 5, 0), ("SETBIT", 8 * n - 1, 0),
+        ("SETBIT", 8 * n + 20, 0), ("SETBIT", 7, 2),
+        ("BITFIELD", "SET", "u8", 0, 255, "GET", "u4", 2),
+        ("BITFIELD", "INCRBY", "i5", 100, 30, "OVERFLOW", "FAIL", "INCRBY", "u2", "#7", 9,
+         "OVERFLOW", "SAT", "INCRBY", "i16", 7, -70000, "GET", "u8", 8 * n + 40),
+        ("BITFIELD", "SET", "i16", 8 * n + 210, -2, "GET", "u8", 7),
+        ("BITFIELD", "OVERFLOW", "FAIL", "SET", "u2", 8 * n + 700, 9),
+        ("BITFIELD", "INCRBY", "u64", 0, 1), ("SETBIT", 8 * (n + 5000), 1),
+    ]
+    try:
+        assert clients[0].set(key, bytes(value)) is True
+        assert theirs.set(key, bytes(value)) is True
+        for words in reads:
+            want = _answer(theirs, words[0], key, *words[1:])
+            assert [_answer(c, words[0], key, *words[1:]) for c in clients] == [want] * len(
+                clients), words
+        # in EXEC and in a script too, of 3 MiB (a count of all of it: 3 loop turns)
+        longer = bytes(value) * 16
+        assert clients[0].set(key + "l", longer) is True
+        assert theirs.set(key + "l", longer) is True
+        tx = clients[1].pipeline(transaction=True)
+        tx.bitcount(key + "l")
+        tx.bitpos(key, 0, 100)
+        tx.getbit(key, 7)
+        assert tx.execute() == [theirs.bitcount(key + "l"), theirs.bitpos(key, 0, 100),
+                                theirs.getbit(key, 7)]
+        script = ("return {redis.call('BITCOUNT', KEYS[1]), redis.call('BITPOS', KEYS[1], 0),"
+                  "redis.call('BITFIELD_RO', KEYS[1], 'GET', 'u8', 3)}")
+        assert clients[2].eval(script, 1, key + "l") == theirs.eval(script, 1, key + "l")
+        for i, words in enumerate(writes):
+            want = _answer(theirs, words[0], key, *words[1:])
+            assert _answer(clients[i % len(clients)], words[0], key, *words[1:]) == want, words
+            held = theirs.get(key)
+            assert [c.get(key) for c in clients] == [held] * len(clients), words
+        assert len(held) > n + 5000  # type: ignore[arg-type]
+        for words in reads:
+            want = _answer(theirs, words[0], key, *words[1:])
+            assert _answer(clients[2], words[0], key, *words[1:]) == want, words
+    finally:
+        theirs.delete(key, key + "l")
+        theirs.close()
+        for c in clients:
+            c.delete(key, key + "l")
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
