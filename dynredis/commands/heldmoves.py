@@ -5,12 +5,13 @@ destination, delete from the source what was read). For a string of 100 MB each 
 quorum sync carried the whole value from every replica, and the read copied it out of the
 store and through msgpack twice more: 1.1-1.9 s of the coordinator's CPU and stalls of
 0.35-0.95 s, where a client's SET of it costs 0.35-0.4 s. Where the node running the plan
-is a replica of both keys and the source holds a large value here (and is not a
-collection here: collstore.known), the same three steps run on the plain string paths:
+is a replica of both keys and the source holds a large value here (LARGE_VALUE or more;
+and is not a collection here: collstore.known), the same three steps run on the plain
+string paths:
 
 1. `dyn.dumpcols`: a quorum read that leaves the value in the store (Reads.get,
    whole=False: replicas that hold the same answer so); the value is pinned there
-   (`Held`, LocalStore.pin) for the next step;
+   (`Held`, LocalStore.pin) for the next step (a cached one is held as its bytes);
 2. `dyn.restore`: a plain write of the destination (Writes.put: a SET, or with nx one
    after a quorum read that found no key, with that read's context), its value copied
    once from the pinned bytes into the new version's encoding;
@@ -73,10 +74,14 @@ def _ours(node: Any, key: bytes) -> bool:
 
 def _large_here(node: Any, key: bytes) -> bool:
     """Whether this node's copy of `key` is a live large string (a look at its shape,
-    the value left in the store): only then is step 1 taken over."""
+    the value left in the store unless cached): only then is step 1 taken over."""
     obj, _ = node.local.get_shape(node.partition(key), key)
     sib = objmod.read_value(obj, node.now)
-    return sib is not None and type(sib[2]) is Unread
+    return sib is not None and _large(sib[2])
+
+
+def _large(data: Any) -> bool:
+    return type(data) is Unread or (type(data) is bytes and len(data) >= objmod.LARGE_VALUE)
 
 
 def held_read(node: Any, key: bytes, answer: Answer, fallback: Fallback, r: int | None
@@ -101,8 +106,8 @@ def held_read(node: Any, key: bytes, answer: Answer, fallback: Fallback, r: int 
             pinned = node.pin_value(key, data)
             if pinned is not None:
                 held = Held(pinned[0], pinned[1], sib[1], dvv.join(obj))
-        elif type(data) is bytes and len(data) >= objmod.LARGE_VALUE:
-            held = Held(data, None, sib[1], dvv.join(obj))  # (replicas differed: read whole)
+        elif _large(data):  # cached, or read whole (replicas differed): bytes
+            held = Held(data, None, sib[1], dvv.join(obj))
         if held is None:
             fallback([])
             return

@@ -44,6 +44,20 @@ def _spy_whole_reads(sim: SimCluster, keys: set[bytes]) -> list[tuple[str, bytes
     return whole
 
 
+def _spy_collection_steps(sim: SimCluster) -> list[bytes]:
+    """The keys of the collection steps the nodes coordinate from now on."""
+    keys: list[bytes] = []
+    for name in sim.names:
+        coll = sim.sn[name].node.coll
+
+        def spied(key: bytes, *args: Any, run: Any = coll.run, **kw: Any) -> None:
+            keys.append(key)
+            run(key, *args, **kw)
+
+        coll.run = spied  # type: ignore[method-assign]
+    return keys
+
+
 class _Pin:
     """A pin of the store, noted in `open` until released."""
 
@@ -124,12 +138,13 @@ def test_a_copy_then_a_rename_of_a_large_string_never_read_it_whole() -> None:
     a, b, _ = sim.names
     whole = _spy_whole_reads(sim, {b"src", b"dst", b"dst2"})
     pins = _spy_pins(sim)
+    steps = _spy_collection_steps(sim)
     assert _plan(sim, a, [b"COPY", b"src", b"dst"]) == b":1\r\n"
     sim.run(100)
     assert whole == [] and pins == []
     assert _plan(sim, b, [b"RENAME", b"dst", b"dst2"]) == b"+OK\r\n"
     sim.run(100)
-    assert whole == []
+    assert whole == [] and pins == [] and steps == []
     assert _everywhere(sim, b"dst2") == _everywhere(sim, b"src") == {(big, at)}
     assert _everywhere(sim, b"dst") == {None}
     # The destination is a plain string, not a collection, on every node: its next
@@ -230,3 +245,19 @@ def test_a_failed_destination_write_leaves_the_source_and_releases_it() -> None:
     sim.start(c)
     sim.run(3000)
     assert _everywhere(sim, b"src") == {(big, 0)}
+
+
+def test_a_cached_large_string_moves_on_the_string_paths_too() -> None:
+    """A large value the nodes' caches hold (up to 8 MB of the default 64 MB) is held
+    as its bytes, and moved without a collection step (whose syncs carry the value
+    from every replica)."""
+    big = os.urandom(BIG)
+    sim = SimCluster(3, seed=9)
+    a, b, _ = sim.names
+    assert sim.put(a, b"src", big)[0] is None
+    sim.run(100)
+    steps = _spy_collection_steps(sim)
+    assert _plan(sim, b, [b"RENAME", b"src", b"dst"]) == b"+OK\r\n"
+    sim.run(100)
+    assert steps == []
+    assert _everywhere(sim, b"dst") == {(big, 0)} and _everywhere(sim, b"src") == {None}
