@@ -17,6 +17,9 @@ after a quorum sync of that key (see collection.py and the README):
    an element added or changed in the source since stays there, as does a value SET
    there since (the header is deleted only if nobody wrote it after the read).
 
+A large string (obj.LARGE_VALUE or more) whose keys this node coordinates takes the same
+steps on the plain string paths, never read whole (heldmoves.py).
+
 A client may see the value under both names between steps 2 and 3, never under neither
 (a collection: part of it under the destination's name during step 2).
 A step that fails ends the command with its error: the source still holds everything
