@@ -261,3 +261,18 @@ def test_a_cached_large_string_moves_on_the_string_paths_too() -> None:
     sim.run(100)
     assert steps == []
     assert _everywhere(sim, b"dst") == {(big, 0)} and _everywhere(sim, b"src") == {None}
+
+
+def test_a_value_that_cannot_be_held_moves_through_the_collection_steps() -> None:
+    """When the value read cannot be pinned where it was (the key holds another object
+    by then, or the store pins no more), the steps run as for a small value: the
+    destination and the source still end as RENAME leaves them."""
+    big = os.urandom(BIG)
+    sim = _cluster(10, big)
+    a = sim.names[0]
+    sim.sn[a].node.local.engine.pin = lambda p, k: None  # type: ignore[method-assign]
+    steps = _spy_collection_steps(sim)
+    assert _plan(sim, a, [b"RENAME", b"src", b"dst"]) == b"+OK\r\n"
+    sim.run(100)
+    assert steps == [b"src", b"dst", b"src"]
+    assert _everywhere(sim, b"dst") == {(big, 0)} and _everywhere(sim, b"src") == {None}
