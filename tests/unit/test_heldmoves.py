@@ -276,3 +276,31 @@ def test_a_value_that_cannot_be_held_moves_through_the_collection_steps() -> Non
     sim.run(100)
     assert steps == [b"src", b"dst", b"src"]
     assert _everywhere(sim, b"dst") == {(big, 0)} and _everywhere(sim, b"src") == {None}
+
+
+def test_a_destination_coordinated_elsewhere_gets_the_value_as_bytes() -> None:
+    """Five nodes, three replicas a key: the client's node is a replica of the source
+    but not of the destination, whose write goes to its replicas as before (the held
+    value sent as bytes in a collection step); the source is deleted here."""
+    big = os.urandom(BIG)
+    sim = SimCluster(5, seed=11)
+    for name in sim.names:
+        node = sim.sn[name].node
+        node.local.cache.resize(64 << 10)
+        node.coll.remote = lambda payload, answer, node=node: collection.run_forwarded(
+            node, payload, answer)
+    src = b"src"
+    _, holders = sim.primaries(src)
+    via = holders[0]
+    dst = next(k for k in (b"dst%d" % i for i in range(100))
+               if via not in sim.primaries(k)[1])
+    assert sim.put(via, src, big)[0] is None
+    sim.run(100)
+    whole = _spy_whole_reads(sim, {src})
+    assert _plan(sim, via, [b"RENAME", src, dst]) == b"+OK\r\n"
+    sim.run(100)
+    assert whole == []
+    for name in sim.names:
+        assert objmod.read_value(sim.get(name, dst)[1], 0)[2] == big
+        assert objmod.read_value(sim.get(name, src)[1], 0) is None
+    assert {sim.stored(n, dst) is not None for n in sim.primaries(dst)[1]} == {True}
