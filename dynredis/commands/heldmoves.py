@@ -3,8 +3,9 @@
 keymoves.py moves a key in three collection steps (read the source, write the
 destination, delete from the source what was read). For a string of 100 MB each step's
 quorum sync carried the whole value from every replica, and the read copied it out of the
-store and through msgpack twice more: 1.1-1.9 s of the coordinator's CPU and stalls of
-0.35-0.95 s, where a client's SET of it costs 0.35-0.4 s. Where the node running the plan
+store and through msgpack twice more: 1.1-2.9 s of the coordinator's CPU and stalls of
+0.35-1.6 s, where a client's SET of it costs 0.4 s (bench/stalls.py); this way 0.22 s and
+70-130 ms, about what the SET's own write costs. Where the node running the plan
 is a replica of both keys and the source holds a large value here (LARGE_VALUE or more;
 and is not a collection here: collstore.known), the same three steps run on the plain
 string paths:
@@ -98,22 +99,25 @@ def held_read(node: Any, key: bytes, answer: Answer, fallback: Fallback, r: int 
         if sib is None:
             answer((None, [None, None, 0, b""]))
             return
-        data = sib[2]
-        held: Held | None = None
-        if key in node.coll.store.known:
-            pass
-        elif type(data) is Unread:
-            pinned = node.pin_value(key, data)
-            if pinned is not None:
-                held = Held(pinned[0], pinned[1], sib[1], dvv.join(obj))
-        elif _large(data):  # cached, or read whole (replicas differed): bytes
-            held = Held(data, None, sib[1], dvv.join(obj))
+        held = None if key in node.coll.store.known else _hold(node, key, sib, obj)
         if held is None:
             fallback([])
             return
         answer((None, held.dump()))
 
     node.get(key, read, r, False)
+
+
+def _hold(node: Any, key: bytes, sib: Any, obj: Any) -> Held | None:
+    """The live value `sib` of the object `obj` read, held for step 2; None if it is
+    small or cannot be pinned where it was read."""
+    data = sib[2]
+    if type(data) is Unread:
+        pinned = node.pin_value(key, data)
+        return None if pinned is None else Held(pinned[0], pinned[1], sib[1], dvv.join(obj))
+    if _large(data):  # cached, or read whole (replicas differed): bytes
+        return Held(data, None, sib[1], dvv.join(obj))
+    return None
 
 
 def held_write(node: Any, key: bytes, nx: bool, held: Held, answer: Answer,
