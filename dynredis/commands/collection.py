@@ -285,6 +285,15 @@ def _run_batch(steps: tuple[Step, ...], run_step: StepRunner,
 PLAIN_READS = {b"dyn.get"}
 
 
+# Steps that a runner at the plan's node may take over (heldmoves.py: a large string's
+# RENAME or COPY on the plain string paths): `runner(node, args, cb, fallback, r, w)`
+# answers `cb` itself and returns True, or returns False to have the step run as built;
+# once it took the step it may still call `fallback(args)` for that ([]: as given).
+LocalStep = Callable[[Any, list[Any], Callable[[Result], None],
+                      Callable[[list[Any]], None], "int | None", "int | None"], bool]
+LOCAL_STEPS: dict[bytes, LocalStep] = {}
+
+
 # A step that answers None in a later loop turn (CollCoordinator.later): a plan yields
 # it between two stretches of work that would together hold the node too long.
 TURN = [b"dyn.turn"]
@@ -300,6 +309,19 @@ def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], No
     if args[0] in PLAIN_READS:
         node.get(args[1], lambda res: cb((res[0], string_of(res[1], node.now))), r)
         return
+    local = LOCAL_STEPS.get(args[0])
+    if local is not None:
+        def fallback(instead: list[Any]) -> None:
+            _run_built(node, instead or args, proto, cb, r, w, home)
+
+        if local(node, args, cb, fallback, r, w):
+            return
+    _run_built(node, args, proto, cb, r, w, home)
+
+
+def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
+               r: int | None, w: int | None, home: bool) -> None:
+    """A step as its builder makes it, run at the key's coordinator."""
     built = BUILDERS[args[0].decode().lower()](args, proto)
     if isinstance(built, bytes):
         cb((None, built))

@@ -17,6 +17,9 @@ after a quorum sync of that key (see collection.py and the README):
    an element added or changed in the source since stays there, as does a value SET
    there since (the header is deleted only if nobody wrote it after the read).
 
+A large string (obj.LARGE_VALUE or more) whose keys this node coordinates takes the same
+steps on the plain string paths, never read whole (heldmoves.py).
+
 A client may see the value under both names between steps 2 and 3, never under neither
 (a collection: part of it under the destination's name during step 2).
 A step that fails ends the command with its error: the source still holds everything
@@ -26,7 +29,8 @@ missed its quorum may still have reached some replicas, which then pass it on).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgpack
@@ -48,6 +52,7 @@ from .collection import (
     write_items,
 )
 from .databases import DATABASES
+from .heldmoves import Held
 from .hyperloglog import hll_value
 from .slicedwrite import Pairs, append_rest, split
 from .table import ERR_SYNTAX, parse_int
@@ -154,11 +159,29 @@ def build_unlink(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], op
 
 
+@contextmanager
+def _holding(dump: list[Any]) -> Iterator[None]:
+    """Release a large value step 1 left pinned in the store (heldmoves.Held) once the
+    plan is done with it, however it ends (a failed step closes the plan)."""
+    try:
+        yield
+    finally:
+        if type(dump[1]) is Held:
+            dump[1].release()
+
+
+def _seen(dump: list[Any]) -> Any:
+    """What dyn.unlink deletes: what step 1 saw (a Held: its context, heldmoves.py)."""
+    return dump[3] if type(dump[3]) is Held else bytes(dump[3])
+
+
 def _restore(dst: bytes, nx: bool, dump: list[Any]) -> Generator[Any, Any, Any]:
     """Write what `dump` read into `dst`: the first step replaces it (or, with `nx`,
     writes nothing if it exists) and sets the expiry, later steps add a collection's
     other slices (slicedwrite.py); returns whether it was written."""
     t, value, expire = dump[0], dump[1], dump[2]
+    if type(value) is Held:  # a large string left in the store (heldmoves.py)
+        return (yield [b"dyn.restore", dst, b"nx" if nx else b"replace", value])
     rest: Iterable[Any] = ()
     if t in ("hash", "zset"):
         value = Pairs(value[0], value[1])
@@ -194,10 +217,11 @@ def _rename(src: bytes, dst: bytes, nx: bool) -> Plan:
     dump = yield [b"dyn.dumpcols", src]
     if dump[0] is None:
         return ERR_NO_SUCH_KEY
-    written = yield from _restore(dst, nx, dump)
-    if not written:
-        return resp.ZERO
-    yield [b"dyn.unlink", src, bytes(dump[3])]
+    with _holding(dump):
+        written = yield from _restore(dst, nx, dump)
+        if not written:
+            return resp.ZERO
+        yield [b"dyn.unlink", src, _seen(dump)]
     return resp.ONE if nx else resp.OK
 
 
@@ -237,7 +261,8 @@ def _copy(src: bytes, dst: bytes, replace: bool) -> Plan:
     dump = yield [b"dyn.dumpcols", src]
     if dump[0] is None:
         return resp.ZERO
-    written = yield from _restore(dst, not replace, dump)
+    with _holding(dump):
+        written = yield from _restore(dst, not replace, dump)
     return resp.ONE if written else resp.ZERO
 
 
@@ -249,8 +274,9 @@ def move_plan(src: bytes, dst: bytes) -> Plan:
     dump = yield [b"dyn.dumpcols", src]
     if dump[0] is None:
         return resp.ZERO
-    written = yield from _restore(dst, True, dump)
-    if not written:
-        return resp.ZERO
-    yield [b"dyn.unlink", src, bytes(dump[3])]
+    with _holding(dump):
+        written = yield from _restore(dst, True, dump)
+        if not written:
+            return resp.ZERO
+        yield [b"dyn.unlink", src, _seen(dump)]
     return resp.ONE
