@@ -151,21 +151,24 @@ def lex_span(zl: Any, r: LexRange, reverse: bool = False) -> tuple[int, int]:
         else:
             hi = zl.bisect_left((s, b.member)) if b.exclusive else zl.bisect_right((s, b.member))
         return lo, max(lo, hi)
+    # (walked by iterators: indexing the SortedList costs a bisection per member)
     if not reverse:
-        i = 0
-        while i < n and not r.gte_min(zl[i][1]):
-            i += 1
-        j = i
-        while j < n and r.lte_max(zl[j][1]):
-            j += 1
+        i = _count_while(iter(zl), lambda m: not r.gte_min(m))
+        j = i + _count_while(zl.islice(i), r.lte_max)
         return i, j
-    j = n - 1
-    while j >= 0 and not r.lte_max(zl[j][1]):
-        j -= 1
-    i = j
-    while i >= 0 and r.gte_min(zl[i][1]):
-        i -= 1
-    return i + 1, j + 1
+    j = n - _count_while(reversed(zl), lambda m: not r.lte_max(m))
+    i = j - _count_while(zl.islice(0, j, reverse=True), r.gte_min)
+    return i, j
+
+
+def _count_while(pairs: Any, ok: Any) -> int:
+    """How many (score, member) pairs from the start of `pairs` have `ok(member)`."""
+    n = 0
+    for _, member in pairs:
+        if not ok(member):
+            break
+        n += 1
+    return n
 
 
 def rank_span(n: int, start: int, end: int) -> tuple[int, int]:
