@@ -116,6 +116,15 @@ ELEMENT = 0  # the pattern "#": the element itself
 NOTHING = 1  # no '*': nothing is looked up (the reply holds a nil)
 
 
+def fixed(pattern: bytes) -> int | None:
+    """ELEMENT or NOTHING when `pattern` names that for every element (`#`, or no '*'),
+    else None (it names a key or field per element)."""
+    text = cstr(pattern)
+    if text == b"#":
+        return ELEMENT
+    return NOTHING if b"*" not in text else None
+
+
 def resolve(pattern: bytes, element: bytes) -> tuple[bytes, bytes | None] | int:
     """What `pattern` names for `element` (Redis' lookupKeyByPattern): ELEMENT, NOTHING,
     or (key, hash field or None): the first '*' replaced by the element, and what
