@@ -460,3 +460,24 @@ def test_a_big_state_evicted_is_freed_over_turns_and_read_again_whole() -> None:
         while store.step():
             pass
     assert len(store.states[KEY].view(rec.HASH)) == 2 * graveyard.SLICE
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=120),
+       st.integers(0, 120))
+def test_the_scan_order_follows_every_add_and_removal_once_built(ops, built_at):
+    """KeyState.scan_order: built at any point, it then holds exactly the live elements,
+    in digest order, whatever is added or removed; emptying the views drops it."""
+    from dynredis.core.collstore import KeyState, scan_entry
+
+    st_ = KeyState(b"k", 0)
+    for i, (add, n) in enumerate(ops):
+        if i == built_at:
+            st_.scan_order(rec.SET)
+        st_.set_value(rec.SET, b"m%d" % n, b"%d" % i if add else None)  # (a new value
+        st_.set_value(rec.SET, b"m%d" % n, b"%d" % i if add else None)  # or a repeat: no change)
+    live = sorted(map(scan_entry, st_.view(rec.SET)))
+    assert list(st_.scan_order(rec.SET)) == live
+    buried: list = []
+    st_.clear_views(buried.append)
+    assert st_.scans is None and list(st_.scan_order(rec.SET)) == []
