@@ -8,7 +8,10 @@ every 5 ms (bench/stalls.py's), runs one after another: DBSIZE, KEYS *, SCAN 0 C
 10^7, HLEN, the reads of a whole collection (HGETALL, HKEYS, HVALS, HRANDFIELD -n
 WITHVALUES, ZRANGE 0 -1 with and without WITHSCORES, ZREVRANGE, ZRANGEBYSCORE, LRANGE
 0 -1, SORT ALPHA of the list, SORT of the numbers, SMEMBERS, SRANDMEMBER -n, SINTER and
-SUNION of the set and a second one overlapping it by half), RENAME of the hash, DEL of
+SUNION of the set and a second one overlapping it by half), HSCAN / SSCAN / ZSCAN 0
+(the first scan of a key builds its scan order: an HSCAN again shows a later call),
+ZRANGEBYLEX - + LIMIT 0 10, ZINTERCARD, SORT BY nosort GET #, LPOS and LREM of a
+missing item, RENAME of the hash, DEL of
 the renamed hash and an HSET of it right after, COPY of the set, SUNIONSTORE of the set,
 ZUNIONSTORE and ZRANGESTORE 0 -1 of the sorted set, RENAME of the list, DEL of the four
 copies, LTRIM of the list to 1,000 items, ZREMRANGEBYRANK keeping 1,000 members, a push
@@ -73,6 +76,15 @@ def actions(c: redis.Redis, n: int) -> list[tuple[str, Callable[[], object]]]:
         ("SRANDMEMBER -n", lambda: len(c.srandmember("c:s", -n))),
         ("SINTER 2 sets", lambda: len(c.sinter("c:s", "c:s2"))),
         ("SUNION 2 sets", lambda: len(c.sunion("c:s", "c:s2"))),
+        ("HSCAN 0 (first)", lambda: len(c.hscan("c:h", 0)[1])),
+        ("HSCAN 0 again", lambda: len(c.hscan("c:h", 0)[1])),
+        ("SSCAN 0", lambda: len(c.sscan("c:s", 0)[1])),
+        ("ZSCAN 0", lambda: len(c.zscan("c:z", 0)[1])),
+        ("ZRANGEBYLEX - + LIMIT 0 10", lambda: len(c.zrangebylex("c:z", "-", "+", 0, 10))),
+        ("ZINTERCARD 2 sets", lambda: c.zintercard(2, ["c:z", "c:s"])),
+        ("SORT BY nosort GET #", lambda: len(c.sort("c:l", by="nosort", get="#"))),
+        ("LPOS missing", lambda: c.lpos("c:l", "nope")),
+        ("LREM missing", lambda: c.lrem("c:l", 0, "nope")),
         ("RENAME hash", lambda: c.rename("c:h", "c:h2")),
         ("DEL renamed hash", lambda: c.delete("c:h2")),
         ("HSET of it right after", lambda: c.hset("c:h2", "f", "v")),
