@@ -298,10 +298,15 @@ class PinnedReply:
          "Returns the string value of a key after setting its expiration time.")
 def cmd_getex(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
+    key = args[1]
+    if len(args) == 2:
+        # A read (as Redis', a keyspace hit or miss): a large value sent from the store
+        # here, not handed to the key's first replica to come back over a peer link.
+        _get(c, c.defer(), key, False)
+        return None
     opts, problem = parse_string_options(args, 2, False)
     if problem is not None:
         return problem
-    key = args[1]
     out = PinnedReply(c, c.defer(), key)
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
@@ -326,7 +331,7 @@ def cmd_getex(c: Context, args: list[bytes]) -> bytes | None:
 
     # A large value is not read: the new version keeps it as it is stored (as EXPIRE's)
     # and the reply is sent from the store (PinnedReply, pinned before the write).
-    read_then_write(c, key, decide, out, whole=False)
+    read_then_write(c, key, decide, out, lookup=True, whole=False)
     return None
 
 
