@@ -10,8 +10,8 @@ after another, each followed by a second of quiet:
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
   STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
   SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, INCR,
-  INCRBYFLOAT, SET k v NX, SETNX, MSETNX, GETEX k PERSIST, SUBSTR, MEMORY USAGE, COPY
-  and RENAME of it), DEL of it (then UNLINK, GETDEL and GETSET, each of it SET again),
+  INCRBYFLOAT, SET k v NX, SETNX, MSETNX, GETEX k PERSIST, GETEX k, SUBSTR, MEMORY USAGE,
+  COPY and RENAME of it), DEL of it (then UNLINK, GETDEL and GETSET, each of it SET again),
   SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times each
   (pipelined, one write).
 
@@ -153,6 +153,7 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("SETNX k v", lambda: c.setnx("stalls:big", b"v")),
         ("MSETNX k v k4 v", lambda: c.msetnx({"stalls:big": b"v", "stalls:big4": b"v"})),
         ("GETEX k PERSIST", lambda: len(c.getex("stalls:big", persist=True) or b"")),
+        ("GETEX k", lambda: len(c.getex("stalls:big") or b"")),
         ("SUBSTR k 0 10", lambda: c.execute_command("SUBSTR", "stalls:big", 0, 10)),
         ("OBJECT ENCODING", lambda: c.object("encoding", "stalls:big")),
         ("MEMORY USAGE", lambda: c.memory_usage("stalls:big")),

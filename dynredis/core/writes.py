@@ -234,11 +234,13 @@ class Writes:
         if not counter.INT64_MIN <= total <= counter.INT64_MAX:
             self.node.done.append((cb, (OVERFLOW, None)))
             return
-        if local is not None and shape.holds_unread(local):  # (a large sibling the
-            local, lenc = self.local.get(p, key)  # increment keeps: all of it)
         actor = self.actor_for(local)
         data = counter.incremented(state, actor, delta)
-        new = dvv.overwrite(local, actor, (self.timestamp(local), expire, data))
+        ts = self.timestamp(local)
+        new = dvv.overwrite(local, actor, (ts, expire, data))
+        if shape.holds_unread(new):  # an anonymous large sibling it keeps: all of it
+            local, lenc = self.local.get(p, key)
+            new = dvv.overwrite(local, actor, (ts, expire, data))
         self.replicate(key, p, route, w, cb, new, lenc)
 
     # --- building and sending the version --------------------------------------------

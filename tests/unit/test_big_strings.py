@@ -210,3 +210,22 @@ def test_a_getex_without_options_is_a_read_run_where_it_is_asked() -> None:
     assert affinity.routed_key("getex", [b"getex", b"k"]) is None
     assert affinity.routed_key("getex", [b"getex", b"k", b"PERSIST"]) == b"k"
     assert affinity.routed_key("getdel", [b"getdel", b"k"]) == b"k"
+
+
+def test_an_incr_over_a_number_beside_a_large_concurrent_value_does_not_read_it() -> None:
+    """A key whose newest value is a number, with a large value written concurrently
+    beside it (siblings): INCR counts from the number and supersedes both, as before,
+    without reading the large one."""
+    sim, big, whole = _holding_a_large_value(seed=4)
+    a, b, _ = sim.names
+    assert sim.put(a, b"big", b"41", ctx=())[0] is None  # a context of nothing: beside it
+    sim.run(100)
+    err, obj = sim.get(a, b"big")
+    assert err is None and len(objmod.live_siblings(obj, 0)) == 2
+    whole.clear()
+    assert run(sim, b, b"INCR", b"big") == resp.integer(42)
+    assert whole == []
+    for name in sim.names:
+        err, obj = sim.get(name, b"big")
+        assert err is None and [s[2] for s in objmod.live_siblings(obj, 0)] == [b"42"]
+    assert sim.errors == []
