@@ -229,3 +229,25 @@ def test_an_incr_over_a_number_beside_a_large_concurrent_value_does_not_read_it(
         err, obj = sim.get(name, b"big")
         assert err is None and [s[2] for s in objmod.live_siblings(obj, 0)] == [b"42"]
     assert sim.errors == []
+
+
+def test_a_large_value_that_cannot_be_pinned_is_read_whole_to_reply() -> None:
+    """Where the store cannot hold the value for the reply (the engine pins no more now:
+    Node.pin_value gives None), GETEX, GETSET and GETDEL read the key whole and run again: the
+    same replies and writes (READ_WHOLE, which compiled code gave as a new tuple: the
+    reply was empty)."""
+    sim, big, whole = _holding_a_large_value(seed=4)
+    a = sim.names[0]
+    node = sim.sn[a].node
+    node.local.engine.pin = lambda p, key: None
+    assert run(sim, a, b"GETEX", b"big", b"EX", b"100") == resp.bulk(big)
+    assert whole == [a]
+    got = _expiries(sim, b"big")
+    assert len(got) == 1 and got.pop() > node.now
+    assert run(sim, a, b"GETSET", b"big", b"small") == resp.bulk(big)
+    assert [value(sim.get(name, b"big")) for name in sim.names] == [b"small"] * 3
+    assert sim.put(a, b"big", big)[0] is None
+    sim.run(100)
+    assert run(sim, a, b"GETDEL", b"big") == resp.bulk(big)
+    assert [value(sim.get(name, b"big")) for name in sim.names] == [None] * 3
+    assert sim.errors == []
