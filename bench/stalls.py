@@ -10,10 +10,10 @@ after another, each followed by a second of quiet:
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
   STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
   SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, BITCOUNT of
-  all of it, INCR, SET k v
-  NX, MEMORY USAGE, COPY and RENAME of it), DEL
-  of it (then UNLINK and GETDEL, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS / NODES, --repeat times
-  each (pipelined, one write).
+  all of it, INCR, INCRBYFLOAT, SET k v NX, SETNX, MSETNX, GETEX k PERSIST, GETEX k,
+  SUBSTR, MEMORY USAGE, COPY and RENAME of it), DEL of it (then UNLINK, GETDEL and
+  GETSET, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS /
+  NODES, --repeat times each (pipelined, one write).
 
 For every action and node it prints the longest PING round trip that overlapped the
 action (from its start to the end of the quiet second): the node's longest stall. A
@@ -148,8 +148,14 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("BITFIELD_RO k GET u8 0", lambda: c.execute_command(
             "BITFIELD_RO", "stalls:big", "GET", "u8", 0)),
         ("INCR k (not an integer)", lambda: _error_of(lambda: c.incr("stalls:big"))),
+        ("INCRBYFLOAT k 1 (no float)", lambda: _error_of(
+            lambda: c.incrbyfloat("stalls:big", 1))),
         ("SET k v NX", lambda: c.set("stalls:big", b"v", nx=True)),
-        ("OBJECT ENCODING", lambda: c.object("encoding", "stalls:big")),
+        ("SETNX k v", lambda: c.setnx("stalls:big", b"v")),
+        ("MSETNX k v k4 v", lambda: c.msetnx({"stalls:big": b"v", "stalls:big4": b"v"})),
+        ("GETEX k PERSIST", lambda: len(c.getex("stalls:big", persist=True) or b"")),
+        ("GETEX k", lambda: len(c.getex("stalls:big") or b"")),
+        ("SUBSTR k 0 10", lambda: c.execute_command("SUBSTR", "stalls:big", 0, 10)),
         ("MEMORY USAGE", lambda: c.memory_usage("stalls:big")),
         ("COPY k k2", lambda: c.copy("stalls:big", "stalls:big2")),
         ("RENAME k2 k3", lambda: c.rename("stalls:big2", "stalls:big3")),
@@ -159,6 +165,8 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("UNLINK", lambda: c.unlink("stalls:big")),
         (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
         ("GETDEL", lambda: len(c.getdel("stalls:big") or b"")),
+        (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
+        ("GETSET k small", lambda: len(c.getset("stalls:big", b"small") or b"")),
         (f"SETCTX {ctx_mb} MiB", lambda: c.execute_command("SETCTX", "stalls:ctx", "",
                                                             ctx_value)),
         (f"CLUSTER SHARDS x{repeat}", lambda: cluster("SHARDS")),

@@ -38,7 +38,8 @@ def routed_key(name: str, args: list[bytes], db: int = 0) -> bytes | None:
     as stored (commands/databases.py) except a script's keys, named as in database
     `db`."""
     if name in KEYED:
-        return args[1]
+        # (a GETEX without options writes nothing: a read, run here as GET is)
+        return args[1] if name != "getex" or len(args) > 2 else None
     if name == "set":
         return args[1] if len(args) > 3 else None
     if name in ("del", "unlink"):

@@ -153,7 +153,9 @@ MAX_STRING = 512 * 1024 * 1024
 Write = tuple[Any, int]
 # What `decide` answers when it needs the key read whole after all (a large value it
 # must reply with could not be held in the store): the command runs again on that.
-READ_WHOLE: Write = (None, -1)  # (told by its expiry: no write has a negative one)
+# Known by its expiry, -1, which no write has (compiled, the constant is a new tuple at
+# each use: `is` would not find it).
+READ_WHOLE: Write = (None, -1)
 """A new version to write: (data or None for a tombstone, absolute expiry ms or 0). The
 data is bytes, or what EXPIRE/PERSIST read and write back: a counter's state, a
 collection header's type marker."""
@@ -219,8 +221,7 @@ def _read_then_write(c: Any, key: bytes,
             leave()
             return
         reply, write = decide(sib)
-        if write is not None and write[1] < 0:  # READ_WHOLE (compiled, it has no
-            # identity: mypyc unboxes the tuple, so `write is READ_WHOLE` never held)
+        if write is not None and write[1] == -1:  # READ_WHOLE
             _read_then_write(c, key, decide, slot, leave, any_type, False, True)
             return
         if write is None:

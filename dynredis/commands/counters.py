@@ -8,6 +8,7 @@ from fractions import Fraction
 
 from ..core import writes
 from ..core.obj import Sibling
+from ..core.shape import Unread
 from ..resp import encode as resp
 from . import longdouble
 from .common import Write, current, err, read_then_write
@@ -85,6 +86,8 @@ def cmd_incrbyfloat(c: Context, args: list[bytes]) -> bytes | None:
         base: Fraction | float = Fraction(0)
         expire = 0
         if sib is not None:
+            if type(sib[2]) is Unread:
+                return ERR_NOT_FLOAT, None  # LARGE_VALUE bytes: never a number, as Redis
             parsed = longdouble.parse(sib[2])  # type: ignore[arg-type]
             if parsed is None:
                 return ERR_NOT_FLOAT, None
@@ -97,5 +100,5 @@ def cmd_incrbyfloat(c: Context, args: list[bytes]) -> bytes | None:
         value = longdouble.format_ld(total)
         return resp.bulk(value), (value, expire)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, whole=False)
     return None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import obj as objmod
+from ..core import shape
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
 from ..server.limits import (
@@ -1026,10 +1027,11 @@ def cmd_memory_usage(c: Context, args: list[bytes]) -> bytes | None:
         elif objmod.read_value(obj, node.now) is None:
             slot.set(c.nil)
         else:
-            # The versioned object as stored: every sibling's value plus its clock.
-            slot.set(resp.integer(len(key) + len(objmod.encode(obj)) + KEY_OVERHEAD))
+            # The versioned object as stored: every sibling's value plus its clock (a
+            # large value counted where it is stored, not read).
+            slot.set(resp.integer(len(key) + shape.encoded_size(obj) + KEY_OVERHEAD))
 
-    node.get(key, read, c.r)
+    node.get(key, read, c.r, False)
     return None
 
 

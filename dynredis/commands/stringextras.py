@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from ..core.clock import Clock
-from ..core.obj import Sibling
 from ..resp import encode as resp
-from .common import Write, current, read_then_write
+from .common import current
 from .context import Context
 from .lcs import Lcs, too_big
 from .stringreads import read_keys, string_value
-from .strings import getrange
+from .strings import getrange_read
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 
 ERR_LCS_TYPES = resp.error("ERR The specified keys must contain string values")
@@ -24,14 +23,8 @@ def cmd_substr(c: Context, args: list[bytes]) -> bytes | None:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
         return ERR_NOT_INT
-
-    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        data, wrong = string_value(sib)
-        if wrong is not None:
-            return wrong, None
-        return resp.bulk(getrange(data, start, end) if data is not None else b""), None
-
-    read_then_write(c, args[1], decide)
+    # GETRANGE's read: of a large value, only the range (Redis runs GETRANGE for it too).
+    getrange_read(c, c.defer(), args[1], start, end, False)
     return None
 
 

@@ -127,8 +127,16 @@ def parse_string_options(args: list[bytes], start: int, is_set: bool
     return opts, None
 
 
-def _old_value(c: Context, sib: Sibling | None) -> bytes:
-    return c.nil if sib is None else resp.bulk(sib[2])
+def _old_value(out: PinnedReply, sib: Sibling | None) -> bytes | None:
+    """The reply of a command answering with the value it replaces (SET ... GET, GETSET,
+    GETEX): nil, its bulk string, or b"" once a large value left in the store is pinned
+    to be sent from there (PinnedReply); None if it cannot be (read the key whole)."""
+    if sib is None:
+        return out.c.nil
+    data = sib[2]
+    if type(data) is Unread:
+        return b"" if out.hold(data) else None
+    return resp.bulk(data)
 
 
 @command("set", -3, ("write", "denyoom"), 1, 1, 1, "string",
@@ -150,16 +158,36 @@ def cmd_set(c: Context, args: list[bytes]) -> bytes | None:
     if not flags & {b"NX", b"XX", b"GET", b"KEEPTTL"}:
         c.put_ok(key, value, expire)
         return None
-    get = b"GET" in flags
+    nx, xx, keep = b"NX" in flags, b"XX" in flags, b"KEEPTTL" in flags
+    if b"GET" in flags:
+        _set_get(c, key, value, expire, nx, xx, keep)
+        return None
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
-        if (b"NX" in flags and sib is not None) or (b"XX" in flags and sib is None):
-            return (_old_value(c, sib) if get else c.nil), None
-        keep = b"KEEPTTL" in flags and sib is not None
-        return (_old_value(c, sib) if get else resp.OK), (value, sib[1] if keep and sib is not None else expire)
+        if (nx and sib is not None) or (xx and sib is None):
+            return c.nil, None
+        return resp.OK, (value, sib[1] if keep and sib is not None else expire)
 
-    read_then_write(c, key, decide)
+    # Whether the key exists and its expiry are all it needs: a large value is not read.
+    read_then_write(c, key, decide, whole=False)
     return None
+
+
+def _set_get(c: Context, key: bytes, value: bytes, expire: int, nx: bool = False,
+             xx: bool = False, keep: bool = False) -> None:
+    """SET ... GET and GETSET: the value replaced is the reply, a large one sent from the
+    store once the write is acknowledged (PinnedReply), never read whole."""
+    out = PinnedReply(c, c.defer(), key)
+
+    def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
+        old = _old_value(out, sib)
+        if old is None:
+            return b"", READ_WHOLE
+        if (nx and sib is not None) or (xx and sib is None):
+            return old, None
+        return old, (value, sib[1] if keep and sib is not None else expire)
+
+    read_then_write(c, key, decide, out, whole=False)
 
 
 @command("setnx", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
@@ -172,7 +200,7 @@ def cmd_setnx(c: Context, args: list[bytes]) -> None:
             return resp.ZERO, None
         return resp.ONE, (value, 0)
 
-    read_then_write(c, args[1], decide)
+    read_then_write(c, args[1], decide, whole=False)  # (no value read: whether it is)
 
 
 def _setex(c: Context, args: list[bytes], unit: bytes) -> bytes | None:
@@ -201,9 +229,7 @@ def cmd_psetex(c: Context, args: list[bytes]) -> bytes | None:
 @command("getset", 3, ("write", "denyoom", "fast"), 1, 1, 1, "string",
          "Returns the previous string value of a key after setting it to a new value.")
 def cmd_getset(c: Context, args: list[bytes]) -> None:
-    value = args[2]
-    # Like SET key value GET: the new value has no expiry.
-    read_then_write(c, args[1], lambda sib: (_old_value(c, sib), (value, 0)))
+    _set_get(c, args[1], args[2], 0)  # SET key value GET: the new value has no expiry
 
 
 @command("getdel", 2, ("write", "fast"), 1, 1, 1, "string",
@@ -272,27 +298,40 @@ class PinnedReply:
          "Returns the string value of a key after setting its expiration time.")
 def cmd_getex(c: Context, args: list[bytes]) -> bytes | None:
     node = c.node
+    key = args[1]
+    if len(args) == 2:
+        # A read (as Redis', a keyspace hit or miss): a large value sent from the store
+        # here, not handed to the key's first replica to come back over a peer link.
+        _get(c, c.defer(), key, False)
+        return None
     opts, problem = parse_string_options(args, 2, False)
     if problem is not None:
         return problem
+    out = PinnedReply(c, c.defer(), key)
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
             return c.nil, None  # Redis checks the expire argument only for a live key
-        data: bytes = sib[2]
-        reply = resp.bulk(data)
+        data = sib[2]
+        write: Write | None = None
         if opts.unit is not None:
             at, bad = opts.expire_at(node.now, "getex")
             if bad is not None:
                 return bad, None
             if opts.unit in (b"EXAT", b"PXAT") and at <= node.now:
-                return reply, (None, 0)  # an absolute time in the past deletes the key
-            return reply, (data, at)
-        if b"PERSIST" in opts.flags and sib[1] != 0:
-            return reply, (data, 0)
-        return reply, None
+                write = (None, 0)  # an absolute time in the past deletes the key
+            else:
+                write = (data, at)
+        elif b"PERSIST" in opts.flags and sib[1] != 0:
+            write = (data, 0)
+        reply = _old_value(out, sib)
+        if reply is None:
+            return b"", READ_WHOLE
+        return reply, write
 
-    read_then_write(c, args[1], decide)
+    # A large value is not read: the new version keeps it as it is stored (as EXPIRE's)
+    # and the reply is sent from the store (PinnedReply, pinned before the write).
+    read_then_write(c, key, decide, out, lookup=True, whole=False)
     return None
 
 
@@ -353,11 +392,12 @@ def cmd_getrange(c: Context, args: list[bytes]) -> bytes | None:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
         return ERR_NOT_INT
-    _getrange(c, c.defer(), args[1], start, end, False)
+    getrange_read(c, c.defer(), args[1], start, end, False)
     return None
 
 
-def _getrange(c: Context, slot: Slot, key: bytes, start: int, end: int, whole: bool) -> None:
+def getrange_read(c: Context, slot: Slot, key: bytes, start: int, end: int,
+                  whole: bool) -> None:
     """GETRANGE's read: of a large value left in the store, only the range is read (in
     place); read again whole if the key holds another object by then."""
 
@@ -371,7 +411,7 @@ def _getrange(c: Context, slot: Slot, key: bytes, start: int, end: int, whole: b
         got = c.node.stored_range(key, data, lo, hi) if lo < hi else b""
         return (_AGAIN if got is None else resp.bulk(got)), None
 
-    read_then_write(c, key, decide, _OrAgain(slot, lambda: _getrange(
+    read_then_write(c, key, decide, _OrAgain(slot, lambda: getrange_read(
         c, slot, key, start, end, True)), lookup=True, whole=whole)
 
 
@@ -498,5 +538,5 @@ def cmd_msetnx(c: Context, args: list[bytes]) -> bytes | None:
 
     g = Gather(len(keys), read)
     for i, key in enumerate(keys):
-        node.get(key, g.callback(i), c.r)
+        node.get(key, g.callback(i), c.r, False)  # whether each is there: no value read
     return None

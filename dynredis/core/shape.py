@@ -22,6 +22,7 @@ import msgspec
 
 from . import clock as dvv
 from . import header as hdr
+from . import obj as objmod
 from .clock import Clock
 from .obj import LARGE_VALUE, Sibling
 
@@ -182,3 +183,25 @@ def holds_unread(obj: Clock) -> bool:
 def unread_size(obj: Clock) -> int:
     """The bytes of the values a shape left unread."""
     return sum(sib[2].size for sib in dvv.values(obj) if type(sib[2]) is Unread)
+
+
+def encoded_size(obj: Clock) -> int:
+    """The length of `obj.encode(obj)` of a shape, its values left unread counted
+    without being read (MEMORY USAGE of a 100 MB value copied it out to measure it):
+    the object packed with each of them as b"" (c4 00), header first, plus each one's
+    bin head and bytes."""
+    sizes = [sib[2].size for sib in dvv.values(obj) if type(sib[2]) is Unread]
+    if not sizes:
+        return len(objmod.encode(obj))
+    bare = (tuple((actor, n, tuple(_bare(sib) for sib in sibs)) for actor, n, sibs in obj[0]),
+            tuple(_bare(sib) for sib in obj[1]))
+    return hdr.SIZE + len(objmod.pack(bare)) + sum(_bin_head(n) + n - 2 for n in sizes)
+
+
+def _bare(sib: Sibling) -> Sibling:
+    return (sib[0], sib[1], b"") if type(sib[2]) is Unread else sib
+
+
+def _bin_head(n: int) -> int:
+    """Bytes of msgpack's bin head for `n` bytes."""
+    return 2 if n < 1 << 8 else 3 if n < 1 << 16 else 5

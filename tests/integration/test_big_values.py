@@ -475,3 +475,72 @@ def test_copy_and_rename_of_a_large_value_answer_as_redis_does(
             c.config_set("object-cache-max-memory", "64mb")
             c.close()
         theirs.close()
+
+
+def _reply(client: redis.Redis, *args: object) -> object:
+    """A command's reply, or its error's text."""
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_string_requests_about_a_large_value_answer_as_redis_server_does(
+        big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
+    """GETEX with each option, SET NX/XX/GET/KEEPTTL, GETSET, SETNX, MSETNX, the INCR
+    family and SUBSTR of a value of 200 KB (left in the store by the requests that need
+    not read it, sent from there by those that reply with it) through every node, and
+    in EXEC: the replies redis-server gives, and every node reads the value it holds."""
+    value = os.urandom(200_000)
+    key, other = f"strsmall:{protocol}", f"strsmall-other:{protocol}"
+    ours = [big_cluster.client(j, decode_responses=False, socket_timeout=60,
+                               protocol=protocol) for j in range(big_cluster.nodes)]
+    theirs = redis.Redis(host="127.0.0.1", port=real_redis.port,  # type: ignore[attr-defined]
+                         protocol=protocol, socket_timeout=60)
+    for c in ours:
+        assert c.config_set("object-cache-max-memory", "1mb") is True  # not cached
+    at = int(time.time()) + 3600
+    try:
+        cmds: list[tuple[object, ...]] = [
+            ("SET", key, value), ("GETEX", key), ("GETEX", key, "EX", "100"), ("TTL", key),
+            ("GETEX", key, "PX", "100000"), ("GETEX", key, "PERSIST"), ("TTL", key),
+            ("GETEX", key, "PERSIST"), ("GETEX", key, "EXAT", str(at)), ("EXPIRETIME", key),
+            ("GETEX", key, "PXAT", str(at * 1000 + 5)), ("PEXPIRETIME", key),
+            ("GETEX", key, "EX", "soon"), ("GETEX", key, "PX", "0"), ("GETEX", key, "BAD"),
+            ("SET", key, "v", "NX"), ("SET", key, "v", "NX", "GET"), ("SETNX", key, "v"),
+            ("MSETNX", other, "1", key, "2"), ("EXISTS", other), ("STRLEN", key),
+            ("INCR", key), ("DECR", key), ("INCRBY", key, "5"), ("DECRBY", key, "5"),
+            ("INCRBYFLOAT", key, "1.5"), ("SUBSTR", key, "5", "20"),
+            ("SUBSTR", key, "-10", "-1"), ("SUBSTR", key, "199990", "300000"),
+            ("SET", key, "v", "XX", "KEEPTTL", "GET"), ("PEXPIRETIME", key), ("GET", key),
+            ("SET", key, value), ("GETSET", key, "small"), ("GET", key),
+            ("SET", key, value, "EX", "100"), ("SET", key, "w", "GET"), ("TTL", key),
+            ("SET", key, value), ("SET", key, "x", "XX"), ("GET", key),
+            ("SET", key, value), ("GETEX", key, "PXAT", "1"), ("EXISTS", key),
+            ("GETEX", key, "EX", "10"), ("SET", key, value, "NX", "GET"), ("STRLEN", key)]
+        diffs = []
+        for i, cmd in enumerate(cmds):
+            want, have = _reply(theirs, *cmd), _reply(ours[i % len(ours)], *cmd)
+            if have != want:
+                diffs.append(f"{cmd[:3]!r} via node {i % len(ours)}: "
+                             f"{repr(have)[:80]} != redis-server's {repr(want)[:80]}")
+        assert diffs == []
+        assert [c.get(key) for c in ours] == [value] * len(ours)
+        sizes = {c.memory_usage(key) for c in ours}  # counted where it is stored
+        assert len(sizes) == 1 and sizes.pop() > len(value)
+        for j, c in enumerate(ours):  # EXEC's replies are given whole
+            tx, real = c.pipeline(transaction=True), theirs.pipeline(transaction=True)
+            for p in (tx, real):
+                p.getex(key, ex=100)
+                p.set(key, b"tx%d" % j, get=True)
+                p.getset(key, value)
+            assert tx.execute() == real.execute() == [value, value, b"tx%d" % j]
+        assert [c.get(key) for c in ours] == [value] * len(ours)
+    finally:
+        theirs.delete(key, other)
+        theirs.close()
+        for c in ours:
+            c.delete(key, other)
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
