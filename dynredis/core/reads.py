@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import clock as dvv
 from . import header as hdr
 from . import messages as m
 from . import obj as objmod
@@ -31,7 +32,7 @@ class GetOp(GetCore):
     """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
     __slots__ = ("reqid", "key", "p", "cb", "deadline", "extra", "local", "targets",
-                 "partial")
+                 "partial", "behind")
 
     def __init__(self, n: int, r: int, nval: int, key: bytes, p: int, cb: Callback,
                  local: tuple[bytes, Clock] | None,
@@ -48,6 +49,9 @@ class GetOp(GetCore):
         # Our own answer is a large object's header, its values left unread (a read
         # that needs no value: Reads.get(whole=False)); read whole if answers differ.
         self.partial = False
+        # Replicas that answered a copy ours supersedes (or none) while ours was left
+        # unread: their answer counts as ours, and the repair sends them our stored copy.
+        self.behind: list[str] = []
 
 
 class Reads:
@@ -118,9 +122,53 @@ class Reads:
                 if enc is True:  # the same as our own copy (replica.on_get)
                     enc = op.answers.get(self.name)
                 elif op.partial:
-                    self._read_whole(op)
+                    if self._superseded(op, enc):
+                        op.behind.append(src)
+                        enc = op.answers.get(self.name)
+                    else:
+                        self._read_whole(op)
                 op.add(src, enc)
                 self.progress(op)
+
+    def _superseded(self, op: GetOp, enc: bytes | None) -> bool:
+        """A replica's answer adds nothing to our copy left unread: it found nothing, or
+        a version ours strictly descends (a replica still applying the write that made
+        ours: an EXPIRE right after a SET of 100 MB read our copy and its whole,
+        merged them, and sent it back, seconds of three nodes' loops). Decided from
+        its clock alone (its large values are not decoded)."""
+        local = op.local
+        if local is None:
+            return False
+        if enc is None:
+            return True
+        theirs = shape.decode_shape(enc)
+        if theirs is None:
+            if len(enc) >= objmod.LARGE_VALUE:
+                return False  # (not of the usual shape: merged whole, as before)
+            theirs = objmod.decode(enc)
+        return dvv.less(theirs, local[1])
+
+    def _repair_behind(self, op: GetOp) -> None:
+        """Send the replicas `_superseded` found behind our stored copy as it is (not
+        decoded), unless a write of ours to them is on its way (it brings them up to
+        date: the usual case), or ours is dead and they found nothing."""
+        local = op.local
+        if local is None:
+            return
+        owners = dict(op.targets)
+        node = self.node
+        enc: bytes | None = None
+        for peer in op.behind:
+            if node.writes.sending(op.key, peer):
+                continue
+            if op.answers.get(peer) is None and objmod.dead_since(local[1], node.now) is not None:
+                continue
+            if enc is None:
+                enc = self.local.get_record(op.p, op.key)
+                if enc is None:
+                    return  # gone since: nothing to repair with
+            self.stats.read_repairs += 1
+            node.send(peer, m.read_repair(op.key, enc, op.p, owners.get(peer, peer)))
 
     def _read_whole(self, op: GetOp) -> None:
         """A replica answered other than our header: our copy whole, in place of it
@@ -176,6 +224,8 @@ class Reads:
             del self.pending[op.reqid]
 
     def repair(self, op: GetOp) -> None:
+        if op.behind:
+            self._repair_behind(op)
         repairs = op.repairs(op.local, self.node.now)
         if repairs is None:
             return

@@ -350,6 +350,16 @@ class Writes:
             self.missed(op, peer)
             self.progress(op)
 
+    def sending(self, key: bytes, peer: str) -> bool:
+        """A write of `key` coordinated here is on its way to `peer` (not acknowledged,
+        not failed: a hint if it fails): a read repair of that replica would send it
+        what the write brings, or anti-entropy will."""
+        for op in self.pending.values():
+            if (op.key == key and peer not in op.acked and peer not in op.failed
+                    and any(x == peer for x, _ in op.targets)):
+                return True
+        return False
+
     def writing(self, key: bytes) -> bool:
         """A write of `key` coordinated here still waits on a replica: if that replica
         fails it, the write becomes a hint, so the key must not be reaped meanwhile

@@ -6,6 +6,7 @@ import os
 
 from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
+from dynredis.core import messages as m
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config
@@ -1198,28 +1199,29 @@ def test_a_delete_keeps_a_large_sibling_its_context_did_not_see() -> None:
         assert live(sim.get(via, b"k")) == [other]
 
 
-def test_a_read_needing_no_value_reads_it_whole_when_a_replica_differs_and_repairs() -> None:
+def test_a_read_needing_no_value_reads_it_whole_when_a_replica_holds_a_concurrent_copy(
+        ) -> None:
     """Replicas that hold the coordinator's large copy answer by its digest; one that
-    answers another copy makes the coordinator read its own whole, merge, answer and
-    repair the stale replica, as a GET does."""
-    sim = SimCluster(3, seed=22, config=Config(q=16, w=2, r=3))
+    answers a copy the coordinator's does not supersede (a concurrent write) makes the
+    coordinator read its own whole, merge, answer both values and repair, as a GET
+    does."""
+    sim = SimCluster(3, seed=22, config=Config(q=16, w=1, r=3))
     a, b, c = sim.names
-    old, new = os.urandom(100_000), os.urandom(120_000)
+    old, new, other = os.urandom(100_000), os.urandom(120_000), os.urandom(110_000)
     for name in sim.names:
         sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
     assert sim.put(a, b"k", old)[0] is None
     sim.run(200)
-    sim.partition(a, c)
+    sim.cut_groups([a, b], [c])
     assert sim.put(a, b"k", new)[0] is None
+    assert sim.put(c, b"k", other)[0] is None  # concurrent, on c alone (w=1)
+    sim.run(100)
     sim.heal()
     err, obj = _read_heads(sim, a, b"k")
     assert err is None
-    assert live((None, obj)) == [new]  # read whole: c's answer differed
+    assert sorted(live((None, obj))) == sorted([new, other])  # read whole and merged
     sim.run(500)
     assert sim.stored(c, b"k") == sim.stored(a, b"k")
-    err, obj = _read_heads(sim, a, b"k")
-    sib = objmod.read_value(obj, 0)
-    assert type(sib[2]) is Unread and sib[2].size == len(new)
 
 
 def test_anti_entropy_repairs_a_bounded_number_of_keys_per_exchange(monkeypatch) -> None:
@@ -1268,3 +1270,77 @@ def test_anti_entropy_folds_a_bounded_number_of_writes_per_exchange(monkeypatch)
     assert node.stats.ae_exchanges == started and local.backlog(p) == 10
     local.tree_within(p, 4)  # at most `most` folded now, the rest left to the ticks
     assert local.backlog(p) == 6
+
+
+def test_a_read_needing_no_value_takes_a_replica_behind_as_ours_without_reading_it_whole(
+        ) -> None:
+    """A replica still holding an older copy of a large value (it missed the last write,
+    or the write is still on its way) answers a read that needs no value (EXPIRE's,
+    TTL's) with its whole old copy. The coordinator merged it with its own copy read
+    whole and sent the merge back: an EXPIRE right after a SET of 100 MB held three
+    nodes for seconds. Now the answer counts as the coordinator's (its clock says it is
+    superseded): no node but that replica reads the value whole, the replica is sent
+    the coordinator's stored copy when no write of it is on its way there, and the
+    read sees the newer copy."""
+    sim = SimCluster(3, seed=31)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)  # keeps nothing over 8 KB
+    a, b, c = sim.names
+    old, new = os.urandom(300_000), os.urandom(300_000)
+    assert sim.put(a, b"big", old)[0] is None
+    sim.run(100)
+    send = sim._send
+
+    def lose_writes_to_c(src: str, dst: str, msg: tuple) -> None:
+        if not (dst == c and msg[0] == m.REPLICA_PUT):
+            send(src, dst, msg)
+
+    sim._send = lose_writes_to_c  # type: ignore[method-assign]
+    assert sim.put(a, b"big", new)[0] is None  # c misses it: a's write fails there
+    sim.run(2100)  # (past the write's timeout: a hint, not yet handed off)
+    sim._send = send  # type: ignore[method-assign]
+    whole = _spy_whole_reads(sim, b"big")
+    t0 = sim.now
+    err, obj = _read_heads(sim, a, b"big")
+    assert err is None
+    sib = objmod.read_value(obj, 0)
+    assert type(sib[2]) is Unread and sib[2].size == len(new)
+    sim.run(50)
+    # c read its copy to answer with it; a read its own once, as stored, to send it
+    assert whole.count(a) == 1 and b not in whole
+    repairs = [msg for when, tag, src, dst, msg in sim.trace
+               if when >= t0 and tag == ">" and src == a and dst == c
+               and msg[0] == m.READ_REPAIR]
+    assert len(repairs) == 1 and repairs[0][2] == sim.stored(a, b"big")
+    sim.run(500)
+    assert sim.stored(c, b"big") == sim.stored(a, b"big")
+    assert value(sim.get(c, b"big")) == new
+
+
+def test_a_replica_behind_whose_write_is_on_its_way_is_not_repaired() -> None:
+    """As above, while the coordinator's write to the replica is still unacknowledged
+    (its link out of the coordinator cut, so the replica answers with its old copy):
+    the read repairs nothing (the write, or its hint, brings the copy), and no node but
+    that replica reads the value whole."""
+    sim = SimCluster(3, seed=32)
+    for name in sim.names:
+        sim.sn[name].node.local.cache.resize(64 << 10)
+    a, b, c = sim.names
+    old, new = os.urandom(300_000), os.urandom(300_000)
+    assert sim.put(a, b"big", old)[0] is None
+    sim.run(100)
+    sim.partition(a, c, both=False)  # the write to c is lost: a waits on it (timeout)
+    assert sim.put(a, b"big", new)[0] is None  # (w=2: a and b)
+    sim.heal()
+    whole = _spy_whole_reads(sim, b"big")
+    t0 = sim.now
+    err, obj = _read_heads(sim, a, b"big")
+    assert err is None and objmod.read_value(obj, 0)[2].size == len(new)
+    sim.run(50)
+    answered = _answers_since(sim, t0, a)
+    assert isinstance(answered[c][0], bytes)  # c's old copy
+    assert a not in whole and b not in whole
+    assert not [msg for when, tag, src, dst, msg in sim.trace
+                if when >= t0 and tag == ">" and src == a and msg[0] == m.READ_REPAIR]
+    sim.run(5000)  # the write times out at c: a hint, handed off
+    assert sim.stored(c, b"big") == sim.stored(a, b"big")
