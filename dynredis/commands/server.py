@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import obj as objmod
+from ..core import records as rec
 from ..core import shape
 from ..resp import encode as resp
 from ..resp.encode import Error, Simple, Verbatim
@@ -21,7 +22,8 @@ from ..server.limits import (
     parse_output_limits,
 )
 from .blocking import unblock
-from .collection import drive, run_step
+from .collection import drive, error_reply, run_step
+from .collmemory import DEFAULT_SAMPLES, KEY_OVERHEAD
 from .context import Client, Context
 from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key, user_key
 from .glob import stringmatch
@@ -991,9 +993,6 @@ def cmd_config_help(c: Context, args: list[bytes]) -> bytes:
 
 # --- MEMORY -------------------------------------------------------------------------
 
-KEY_OVERHEAD = 56
-"""Per-key bytes MEMORY USAGE adds to the key and its stored object (index entry,
-page slot, cache entry): an estimate, as Redis' own answer is."""
 
 
 @command("memory", -2, (), group="server",
@@ -1005,14 +1004,16 @@ def cmd_memory(c: Context, args: list[bytes]) -> bytes | None:
 @subcommand("memory", "usage", -3, ("readonly",), 2, 2, 1,
             summary="Estimates the bytes one replica uses to store a key and its value.")
 def cmd_memory_usage(c: Context, args: list[bytes]) -> bytes | None:
+    samples = DEFAULT_SAMPLES
     i = 3
     while i < len(args):
         if args[i].upper() == b"SAMPLES" and i + 1 < len(args):
-            samples = parse_int(args[i + 1])
-            if samples is None:
+            n = parse_int(args[i + 1])
+            if n is None:
                 return ERR_NOT_INT
-            if samples < 0:
+            if n < 0:
                 return ERR_SYNTAX
+            samples = n
             i += 2
         else:
             return ERR_SYNTAX
@@ -1028,8 +1029,23 @@ def cmd_memory_usage(c: Context, args: list[bytes]) -> bytes | None:
             slot.set(c.nil)
         else:
             # The versioned object as stored: every sibling's value plus its clock (a
-            # large value counted where it is stored, not read).
-            slot.set(resp.integer(len(key) + shape.encoded_size(obj) + KEY_OVERHEAD))
+            # large value counted where it is stored, not read); a collection's
+            # elements besides (collmemory.py).
+            own = len(key) + shape.encoded_size(obj) + KEY_OVERHEAD
+            if rec.marker_type(objmod.read_value(obj, node.now)[2]) is None:
+                slot.set(resp.integer(own))
+                return
+
+            def counted(res: tuple) -> None:
+                if res[0] is not None:
+                    slot.set(error_reply(res[0]))
+                elif res[1][0] is None:
+                    slot.set(c.nil)  # (deleted meanwhile)
+                else:
+                    slot.set(resp.integer(own + res[1][1]))
+
+            run_step(node, [b"dyn.memusage", key, b"%d" % samples], c.proto, counted,
+                     c.r, c.w)
 
     node.get(key, read, c.r, False)
     return None
