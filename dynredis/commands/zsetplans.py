@@ -114,13 +114,14 @@ def union(inputs: list[list[Pair]], o: SetOp, ordered: bool = True) -> list[Pair
     return _ordered(acc.items()) if ordered else list(acc.items())
 
 
-def inter_count(inputs: list[list[Pair]], limit: int) -> int:
+def inter_count(members: list[Any], limit: int) -> int:
     """ZINTERCARD: how many members every input holds (at most `limit`, if not 0), by C
     set operations (the scoring walk of `inter` spent 450 ms on two sets of 200,000)."""
-    order = sorted(inputs, key=len)
-    common = set(map(_first, order[0]))
-    for items in order[1:]:
-        common.intersection_update(map(_first, items))
+    common = set(members[0])
+    for more in members[1:]:
+        if not common:
+            break
+        common.intersection_update(more)
     return min(len(common), limit) if limit else len(common)
 
 
@@ -176,20 +177,26 @@ def _setop(name: str, op: str, store: bool, card: bool, args: list[bytes],
 def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
                 opts: SetOp | bytes, proto: int) -> Plan:
     inputs: list[list[Pair]] = []
+    members: list[Any] = []  # each input's members (ZINTERCARD needs no more)
+    counting = card and op == INTER
     for key in keys:
         t, items = yield [b"dyn.read", key]
         if t == "zset":
             inputs.append(items)
+            members.append(map(_first, items))
         elif t == "set":
-            inputs.append([(m, 1.0) for m in items])
+            members.append(items)
+            if not counting:
+                inputs.append([(m, 1.0) for m in items])
         elif t is None:
             inputs.append([])
+            members.append(())
         else:
             return WRONGTYPE
     if isinstance(opts, bytes):
         return opts
-    if card and op == INTER:
-        return resp.integer(inter_count(inputs, opts.limit))
+    if counting:
+        return resp.integer(inter_count(members, opts.limit))
     if op == UNION:
         result = union(inputs, opts, not store)
     elif op == INTER:
