@@ -1023,16 +1023,17 @@ def cmd_memory_usage(c: Context, args: list[bytes]) -> bytes | None:
 
     def read(result: tuple) -> None:
         e, obj = result
+        sib = objmod.read_value(obj, node.now) if e is None else None
         if e is not None:
             slot.set(resp.error(e))
-        elif objmod.read_value(obj, node.now) is None:
+        elif sib is None:
             slot.set(c.nil)
         else:
             # The versioned object as stored: every sibling's value plus its clock (a
             # large value counted where it is stored, not read); a collection's
             # elements besides (collmemory.py).
             own = len(key) + shape.encoded_size(obj) + KEY_OVERHEAD
-            if rec.marker_type(objmod.read_value(obj, node.now)[2]) is None:
+            if rec.marker_type(sib[2]) is None:
                 slot.set(resp.integer(own))
                 return
 
