@@ -423,3 +423,26 @@ def test_sets_past_the_small_encoding(real, seq):
     and their ties answer the same."""
     fill = flat(b"ZADD", b"big", [(b"%d" % (i % 7 - 3), b"m%d" % i) for i in range(200)])
     check(real, [fill, *seq, (b"ZRANGE", b"big", b"0", b"-1", b"WITHSCORES")])
+
+
+def test_set_operations_take_plain_sets_as_redis_does(real):
+    """ZINTERCARD, ZINTER and ZUNION of sets and sorted sets (a set's members score 1;
+    ZINTERCARD counts on the members as read), with LIMIT, a missing key and a string."""
+    real.call(b"FLUSHALL")
+    check(real, [
+        (b"SADD", b"s1", b"a", b"b", b"c", b"d"),
+        (b"SADD", b"s2", b"b", b"c", b"x"),
+        (b"ZADD", b"z1", b"1", b"a", b"2", b"b", b"3", b"c"),
+        (b"ZADD", b"z2", b"1", b"c", b"2", b"q"),
+        (b"SET", b"str", b"v"),
+        (b"ZINTERCARD", b"2", b"s1", b"z1"),
+        (b"ZINTERCARD", b"2", b"s1", b"s2"),
+        (b"ZINTERCARD", b"3", b"s1", b"s2", b"z1"),
+        (b"ZINTERCARD", b"2", b"s1", b"nokey"),
+        (b"ZINTERCARD", b"2", b"s1", b"z1", b"LIMIT", b"1"),
+        (b"ZINTERCARD", b"2", b"s1", b"str"),
+        (b"ZINTERCARD", b"1", b"s2"),
+        (b"ZINTERCARD", b"2", b"nokey", b"str"),
+        (b"ZINTER", b"2", b"s1", b"z1", b"WITHSCORES"),
+        (b"ZUNION", b"2", b"s1", b"z2", b"WITHSCORES"),
+    ])
