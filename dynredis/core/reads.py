@@ -123,7 +123,10 @@ class Reads:
                     enc = op.answers.get(self.name)
                 elif op.partial:
                     if self._superseded(op, enc):
-                        op.behind.append(src)
+                        # (a dead copy never goes to a replica that found nothing)
+                        if enc is not None or objmod.dead_since(
+                                op.local[1], self.node.now) is None:  # type: ignore[index]
+                            op.behind.append(src)
                         enc = op.answers.get(self.name)
                     else:
                         self._read_whole(op)
@@ -151,24 +154,21 @@ class Reads:
     def _repair_behind(self, op: GetOp) -> None:
         """Send the replicas `_superseded` found behind our stored copy as it is (not
         decoded), unless a write of ours to them is on its way (it brings them up to
-        date: the usual case), or ours is dead and they found nothing."""
-        local = op.local
-        if local is None:
-            return
+        date: the usual case)."""
+        peers = [peer for peer in op.behind if not self.node.writes.sending(op.key, peer)]
+        enc = self.local.get_record(op.p, op.key) if peers else None
+        if enc is not None:  # (None: gone since, nothing to repair with)
+            self._send_repair(op, enc, peers)
+
+    def _send_repair(self, op: GetOp, enc: bytes, peers: list[str]) -> None:
         owners = dict(op.targets)
         node = self.node
-        enc: bytes | None = None
-        for peer in op.behind:
-            if node.writes.sending(op.key, peer):
-                continue
-            if op.answers.get(peer) is None and objmod.dead_since(local[1], node.now) is not None:
-                continue
-            if enc is None:
-                enc = self.local.get_record(op.p, op.key)
-                if enc is None:
-                    return  # gone since: nothing to repair with
+        for peer in peers:
             self.stats.read_repairs += 1
-            node.send(peer, m.read_repair(op.key, enc, op.p, owners.get(peer, peer)))
+            if peer == self.name:
+                node.replica.apply(op.key, enc, op.p)
+            else:
+                node.send(peer, m.read_repair(op.key, enc, op.p, owners.get(peer, peer)))
 
     def _read_whole(self, op: GetOp) -> None:
         """A replica answered other than our header: our copy whole, in place of it
@@ -227,17 +227,8 @@ class Reads:
         if op.behind:
             self._repair_behind(op)
         repairs = op.repairs(op.local, self.node.now)
-        if repairs is None:
-            return
-        enc, stale = repairs
-        owners = dict(op.targets)
-        node = self.node
-        for peer in stale:
-            self.stats.read_repairs += 1
-            if peer == self.name:
-                node.replica.apply(op.key, enc, op.p)
-            else:
-                node.send(peer, m.read_repair(op.key, enc, op.p, owners.get(peer, peer)))
+        if repairs is not None:
+            self._send_repair(op, repairs[0], repairs[1])
 
     def reading(self, key: bytes) -> bool:
         """A read of `key` is in flight here: its repair may still write what it read,

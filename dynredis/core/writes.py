@@ -72,6 +72,12 @@ class PutOp(PutCore):
         self.enc = enc
 
 
+def _waits_on(op: PutOp, peer: str) -> bool:
+    """Write `op` was sent to `peer`, which has neither acknowledged nor failed it."""
+    return (peer not in op.acked and peer not in op.failed
+            and any(x == peer for x, _ in op.targets))
+
+
 def known_part(ctx: VV, local: Clock | None) -> VV:
     """The part of a client's context this replica knows: each entry capped at what the
     local clock has seen, unknown actors dropped.
@@ -342,9 +348,7 @@ class Writes:
     def peer_down(self, peer: str) -> None:
         """Every write waiting on `peer` counts it as failed (those already `owing`
         hints get theirs from expire, a slice a tick, as they would have)."""
-        waiting = [op for op in self.pending.values()
-                   if peer not in op.acked and peer not in op.failed
-                   and any(x == peer for x, _ in op.targets)]
+        waiting = [op for op in self.pending.values() if _waits_on(op, peer)]
         for op in waiting:
             op.fail(peer)
             self.missed(op, peer)
@@ -354,11 +358,7 @@ class Writes:
         """A write of `key` coordinated here is on its way to `peer` (not acknowledged,
         not failed: a hint if it fails): a read repair of that replica would send it
         what the write brings, or anti-entropy will."""
-        for op in self.pending.values():
-            if (op.key == key and peer not in op.acked and peer not in op.failed
-                    and any(x == peer for x, _ in op.targets)):
-                return True
-        return False
+        return any(op.key == key and _waits_on(op, peer) for op in self.pending.values())
 
     def writing(self, key: bytes) -> bool:
         """A write of `key` coordinated here still waits on a replica: if that replica
