@@ -27,6 +27,7 @@ from ..resp import encode as resp
 from ..resp.bulks import SlicedReply, whole
 from .common import NEW, created, looked_up
 from .context import Context
+from .heldtypes import run_typed
 from .table import ERR_WRONGTYPE, KeysOf, command
 
 Op = Callable[[KeyView], Any]
@@ -75,12 +76,21 @@ def deliver(c: Context, slot: Any, result: tuple[str | None, Any]) -> None:
     slot.set(reply)
 
 
+# The command groups of the collection types (their commands answer WRONGTYPE for a key
+# of another type, a string included, before anything else).
+WRONGTYPE = ERR_WRONGTYPE
+FAMILIES = frozenset({"hash", "set", "sorted_set", "list", "geo"})
+
+
 def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
                        last_key: int, step: int, group: str, summary: str,
                        since: str = "1.0.0") -> Callable[[Builder], Builder]:
     """Register a builder as the command `name` (see module docstring)."""
 
     reader = "readonly" in flags
+    # What the command gives for a key holding a string: WRONGTYPE for the families'
+    # (whatever their op, as Redis checks the type first), else as its op says.
+    family = WRONGTYPE if group in FAMILIES else None
 
     def register(build: Builder) -> Builder:
         def handler(c: Context, args: list[bytes]) -> bytes | None:
@@ -88,9 +98,10 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
             if isinstance(built, bytes):
                 return built
             key, op = built
+            typed = family or if_string(op)
             slot = c.defer()
             if reader:
-                _run_reader(c, key, op, slot, args)
+                _run_reader(c, key, op, typed, slot, args)
                 return None
             # the client's later commands of other kinds on the key wait for this one
             waiter = getattr(c, "gate_waiter", None)
@@ -99,7 +110,7 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
             if name in QUIET_IF_UNCHANGED and hasattr(slot, "unchanged"):
                 op = _noting_unchanged(op, slot)
             if c.pubsub.flags & NEW:
-                _run_creating(c, key, op, slot, args, waiter)
+                _run_creating(c, key, op, typed, slot, args, waiter)
                 return None
 
             def done(result: tuple[str | None, Any]) -> None:
@@ -107,7 +118,9 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 if waiter is not None:
                     waiter.coll_done(key)
 
-            c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w)
+            run_typed(c.node, key, typed,
+                      lambda: c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w),
+                      lambda: done((None, typed)), c.r)
             return None
 
         if reader:
@@ -138,7 +151,8 @@ def _noting_unchanged(op: Op, slot: Any) -> Op:
     return noted
 
 
-def _run_reader(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) -> None:
+def _run_reader(c: Context, key: bytes, op: Op, typed: Any, slot: Any, args: list[bytes]
+                ) -> None:
     """A read command: its key's lookup counts as a keyspace hit or miss here when this
     node runs it (`looked_up`); where another replica coordinates it, there."""
     found: list[bool] = []
@@ -152,11 +166,17 @@ def _run_reader(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes]) ->
             looked_up(c, key, found[0])
         deliver(c, slot, result)
 
-    c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w)
+    def wrong() -> None:
+        found.append(True)
+        done((None, typed))
+
+    run_typed(c.node, key, typed,
+              lambda: c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w),
+              wrong, c.r)
 
 
-def _run_creating(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes],
-                  waiter: Any) -> None:
+def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
+                  args: list[bytes], waiter: Any) -> None:
     """A write while "new" events are asked for: did it create its key? (Known where
     this node runs it; a command forwarded to another replica publishes none.)"""
     made: list[bool] = []
@@ -174,7 +194,9 @@ def _run_creating(c: Context, key: bytes, op: Op, slot: Any, args: list[bytes],
         if waiter is not None:
             waiter.coll_done(key)
 
-    c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w)
+    run_typed(c.node, key, typed,
+              lambda: c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w),
+              lambda: done((None, typed)), c.r)
 
 
 def internal_step(name: str) -> Callable[[Builder], Builder]:
@@ -327,7 +349,11 @@ def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], 
         cb((None, built))
         return
     key, op = built
-    node.coll.run(key, op, lambda res: cb((res[0], whole(res[1]))), (args, proto), r, w, home)
+    typed = if_string(op)
+    run_typed(node, key, typed,
+              lambda: node.coll.run(key, op, lambda res: cb((res[0], whole(res[1]))),
+                                    (args, proto), r, w, home),
+              lambda: cb((None, typed)), r)
 
 
 def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]
@@ -364,7 +390,6 @@ def _counting(op: Op, stats: Any) -> Op:
     return counted
 
 
-WRONGTYPE = ERR_WRONGTYPE
 
 
 def wrong_type(view: KeyView, type_name: str) -> bool:
@@ -388,7 +413,21 @@ def typed_op(type_name: str, body: Callable[[KeyView], bytes | SlicedReply],
             return WRONGTYPE
         return body(v)
 
+    if type_name != "string":
+        on_string(op, WRONGTYPE)
     return op
+
+
+def on_string(op: Op, result: Any) -> Op:
+    """Mark `op` as giving `result` for a key that holds a live string, whatever its
+    value (heldtypes.run_typed: then told from the key's shape, the value not read)."""
+    op.if_string = result  # type: ignore[attr-defined]
+    return op
+
+
+def if_string(op: Op) -> Any:
+    """What `op` gives for a key holding a live string (`on_string`), or None."""
+    return getattr(op, "if_string", None)
 
 
 # --- generic steps of plans --------------------------------------------------------------
@@ -485,7 +524,7 @@ def build_type(args: list[bytes], proto: int) -> Built | bytes:
             return [t, 0]
         return [t, v.count(rec.KIND_OF_TYPE[t])]
 
-    return args[1], op
+    return args[1], on_string(op, ["string", 0])
 
 
 @internal_step("dyn.read")
@@ -496,7 +535,7 @@ def build_read(args: list[bytes], proto: int) -> Built | bytes:
         t, items = read_items(v)
         return [t, items]
 
-    return args[1], op
+    return args[1], on_string(op, ["string", []])  # (its readers want no string)
 
 
 @internal_step("dyn.store")

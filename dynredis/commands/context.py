@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ..core.transfers import Transfers
     from ..core.watches import Watches
     from ..resp.bulks import SlicedReply
+    from ..server.streamed import PiecesReply
     from .table import Command
 
 Done = Callable[["Result"], Any]
@@ -342,7 +343,7 @@ class Context(Client, Protocol):
     def send_pinned(self, slot: Slot, pinned: tuple[Any, Pinned], before: bytes,
                     after: bytes) -> bool: ...
 
-    def send_streamed(self, slot: Slot, reply: SlicedReply) -> bool: ...
+    def send_streamed(self, slot: Slot, reply: SlicedReply | PiecesReply) -> bool: ...
 
     def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
 

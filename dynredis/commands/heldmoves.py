@@ -38,6 +38,7 @@ from ..core.clock import VV
 from ..core.dotset import DotSet
 from ..core.shape import Unread
 from .collection import LOCAL_STEPS, Result
+from .heldtypes import large, large_here, ours
 
 Answer = Callable[[Result], None]
 Fallback = Callable[[list[Any]], None]
@@ -65,24 +66,6 @@ class Held:
     def dump(self) -> list[Any]:
         """The step's answer, as dyn.dumpcols' (its value and what it saw: this)."""
         return ["string", self, self.expire, self]
-
-
-def _ours(node: Any, key: bytes) -> bool:
-    """Whether this node coordinates `key`'s plain reads and writes, and the key is not
-    (and was not) a collection here (whose writes take the collection path)."""
-    return node.route(node.partition(key)).local and key not in node.coll.store.known
-
-
-def _large_here(node: Any, key: bytes) -> bool:
-    """Whether this node's copy of `key` is a live large string (a look at its shape,
-    the value left in the store unless cached): only then is step 1 taken over."""
-    obj, _ = node.local.get_shape(node.partition(key), key)
-    sib = objmod.read_value(obj, node.now)
-    return sib is not None and _large(sib[2])
-
-
-def _large(data: Any) -> bool:
-    return type(data) is Unread or (type(data) is bytes and len(data) >= objmod.LARGE_VALUE)
 
 
 def held_read(node: Any, key: bytes, answer: Answer, fallback: Fallback, r: int | None
@@ -115,7 +98,7 @@ def _hold(node: Any, key: bytes, sib: Any, obj: Any) -> Held | None:
     if type(data) is Unread:
         pinned = node.pin_value(key, data)
         return None if pinned is None else Held(pinned[0], pinned[1], sib[1], dvv.join(obj))
-    if _large(data):  # cached, or read whole (replicas differed): bytes
+    if large(data):  # cached, or read whole (replicas differed): bytes
         return Held(data, None, sib[1], dvv.join(obj))
     return None
 
@@ -175,7 +158,7 @@ def seen_of(held: Held) -> bytes:
 def _dumpcols(node: Any, args: list[Any], answer: Answer, fallback: Fallback,
               r: int | None, w: int | None) -> bool:
     key = args[1]
-    if not (_ours(node, key) and _large_here(node, key)):
+    if not (ours(node, key) and large_here(node, key)):
         return False
     held_read(node, key, answer, fallback, r)
     return True
@@ -187,7 +170,7 @@ def _restore(node: Any, args: list[Any], answer: Answer, fallback: Fallback,
     if type(held) is not Held:
         return False
     key, nx = args[1], args[2] == b"nx"
-    if _ours(node, key):
+    if ours(node, key):
         held_write(node, key, nx, held, answer, w, r)
     else:  # the destination is coordinated elsewhere: its value goes as bytes
         fallback([args[0], key, args[2],
@@ -201,7 +184,7 @@ def _unlink(node: Any, args: list[Any], answer: Answer, fallback: Fallback,
     if type(held) is not Held:
         return False
     key = args[1]
-    if _ours(node, key):
+    if ours(node, key):
         held_delete(node, key, held, answer, w, r)
     else:
         fallback([args[0], key, seen_of(held)])

@@ -26,6 +26,7 @@ from __future__ import annotations
 from ..core import clock as dvv
 from ..core import obj as objmod
 from ..core.clock import Clock
+from ..core.shape import Unread
 from ..core.writes import TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from . import hll
@@ -84,6 +85,8 @@ def hll_value(obj: Clock | None, now: int) -> tuple[HllValue | None, bytes | Non
     if obj is None:
         return None, None
     winner = current(obj, now)
+    if winner is not None and type(winner[2]) is Unread:
+        return None, ERR_NOT_HLL  # a large value: never an HLL (at most 16 KB)
     data, wrong = string_value(winner)
     if wrong is not None:
         return None, wrong
@@ -154,7 +157,7 @@ def _pfadd(c: Context, key: bytes, elements: list[bytes], slot: Slot, tries: int
 
         c.put(key, context_of(obj), h.encode(), expire, written, c.w)
 
-    read_key(c, key, slot, read)
+    read_key(c, key, slot, read, whole=False)
 
 
 def _merge_registers(objs: list[Clock | None], now: int, raw: bytearray
@@ -222,7 +225,7 @@ def cmd_pfcount(c: Context, args: list[bytes]) -> None:
         found = _merge_registers(objs, node.now, raw)
         slot.set(found if isinstance(found, bytes) else resp.integer(hll.count_raw(raw)))
 
-    read_keys(c, keys, slot, counted)
+    read_keys(c, keys, slot, counted, whole=False)
 
 
 @command("pfmerge", -2, ("write", "denyoom"), 1, -1, 1, "hyperloglog",
@@ -258,4 +261,4 @@ def _pfmerge(c: Context, keys: list[bytes], slot: Slot, tries: int) -> None:
 
         c.put(dest, context_of(objs[0]), dest_hll.encode(), dest_expire, written, c.w)
 
-    read_keys(c, keys, slot, merged)
+    read_keys(c, keys, slot, merged, whole=False)

@@ -11,9 +11,9 @@ tie rule, giving Redis' exact answer.
 
 from __future__ import annotations
 
-MAX_CELLS = 1 << 28
-"""The largest table (|a|+1) * (|b|+1) computed: 32 MB of rows. Redis would allocate
-1 GB of 32-bit cells for it; larger ones get Redis' allocation-failure error."""
+MAX_TABLE_BYTES = 512 * 1024 * 1024
+"""Redis' bound (its proto-max-bulk-len) on the table of 32-bit cells it would fill: a
+larger one is refused with its error before anything is computed."""
 
 
 class Lcs:
@@ -91,5 +91,6 @@ class Lcs:
         return bytes(out), ranges
 
 
-def too_big(a: bytes, b: bytes) -> bool:
-    return (len(a) + 1) * (len(b) + 1) > MAX_CELLS
+def too_big(a_len: int, b_len: int) -> bool:
+    """Whether Redis refuses the LCS of strings of these lengths (its table's size)."""
+    return (a_len + 1) * (b_len + 1) * 4 > MAX_TABLE_BYTES

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..core.collview import KeyView
 from ..core.records import LIST
-from .collection import Built, Op, internal_step, wrong_type
+from .collection import Built, Op, internal_step, on_string, wrong_type
 
 LEFT, RIGHT = 0, 1
 WHERE_WORDS = (b"LEFT", b"RIGHT")
@@ -163,31 +163,31 @@ def _where_arg(arg: bytes) -> int:
 @internal_step("dyn.lpop")
 def build_pop_step(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.lpop, key, LEFT|RIGHT, count] -> pop_op's result."""
-    return args[1], pop_op(_where_arg(args[2]), int(args[3]))
+    return args[1], on_string(pop_op(_where_arg(args[2]), int(args[3])), WRONG)
 
 
 @internal_step("dyn.lpush")
 def build_push_step(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.lpush, key, LEFT|RIGHT, value ...] -> push_op's result."""
-    return args[1], push_op(_where_arg(args[2]), list(args[3:]))
+    return args[1], on_string(push_op(_where_arg(args[2]), list(args[3:])), WRONG)
 
 
 @internal_step("dyn.lpeek")
 def build_peek_step(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.lpeek, key, LEFT|RIGHT] -> peek_op's result."""
-    return args[1], peek_op(_where_arg(args[2]))
+    return args[1], on_string(peek_op(_where_arg(args[2])), WRONG)
 
 
 @internal_step("dyn.lremove")
 def build_remove_step(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.lremove, key, position] -> remove_op's result."""
-    return args[1], remove_op(args[2])
+    return args[1], on_string(remove_op(args[2]), 0)
 
 
 @internal_step("dyn.lrotate")
 def build_rotate_step(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.lrotate, key, from LEFT|RIGHT, to LEFT|RIGHT] -> rotate_op's result."""
-    return args[1], rotate_op(_where_arg(args[2]), _where_arg(args[3]))
+    return args[1], on_string(rotate_op(_where_arg(args[2]), _where_arg(args[3])), WRONG)
 
 
 # --- plans over several keys ---------------------------------------------------------

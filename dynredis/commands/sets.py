@@ -34,6 +34,7 @@ from .collection import (
     Plan,
     collection_command,
     internal_step,
+    on_string,
     plan_command,
     typed_op,
 )
@@ -309,7 +310,7 @@ def build_sfilter(args: list[bytes], proto: int) -> Built | bytes:
             return [t, [] if keep or t is not None else list(members)]
         return [t, v.having(SET, members, keep)]
 
-    return key, op
+    return key, on_string(op, ["string", []])
 
 
 def sfilter_args(key: bytes, keep: bool, members: list[bytes]) -> list[bytes]:
@@ -334,7 +335,7 @@ def build_smove_source(args: list[bytes], proto: int) -> Built | bytes:
         v.put(SET, m, None)
         return None
 
-    return key, op
+    return key, on_string(op, WRONGTYPE)
 
 
 Members = Generator[list[bytes], Any, "list[bytes] | bytes"]

@@ -32,6 +32,7 @@ from .collection import (
     Built,
     Plan,
     internal_step,
+    on_string,
     start_plan,
 )
 from .context import Context
@@ -60,7 +61,7 @@ def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
             return [t, sortspec.set_order(list(v.members(rec.SET)))]
         return [t, None]
 
-    return args[1], op
+    return args[1], on_string(op, ["string", None])
 
 
 @internal_step("dyn.hmget")

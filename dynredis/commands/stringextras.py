@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.clock import Clock
+from ..core.shape import Unread
 from ..resp import encode as resp
 from .common import current
 from .context import Context
@@ -14,7 +15,7 @@ from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
 ERR_LCS_TYPES = resp.error("ERR The specified keys must contain string values")
 ERR_LCS_BOTH = resp.error("ERR If you want both the length and indexes, please just use IDX.")
 ERR_LCS_MEMORY = resp.error(
-    "ERR Insufficient memory, failed allocating transient memory for LCS")
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
 
 
 @command("substr", 4, ("readonly",), 1, 1, 1, "string",
@@ -65,7 +66,7 @@ def parse_lcs_options(args: list[bytes]) -> tuple[LcsOptions, bytes | None]:
 
 
 def lcs_reply(a: bytes, b: bytes, opts: LcsOptions, proto: int) -> bytes:
-    if too_big(a, b):
+    if too_big(len(a), len(b)):
         return ERR_LCS_MEMORY
     table = Lcs(a, b)
     if opts.len and not opts.idx:
@@ -94,6 +95,35 @@ def cmd_lcs(c: Context, args: list[bytes]) -> None:
     node = c.node
     slot = c.defer()
 
+    def sized(objs: list[Clock | None]) -> None:
+        """The checks that need only the strings' lengths (a large value is left in
+        the store): types, options, Redis' size bound, and an empty string (nothing in
+        common); then the strings, read whole if one was left in the store."""
+        sizes: list[int] = []
+        unread = False
+        for obj in objs:
+            sib = current(obj, node.now)
+            if sib is not None and type(sib[2]) is Unread:
+                sizes.append(sib[2].size)
+                unread = True
+                continue
+            data, wrong = string_value(sib)
+            if wrong is not None:
+                slot.set(ERR_LCS_TYPES)
+                return
+            sizes.append(len(data or b""))
+        opts, problem = parse_lcs_options(args[3:])
+        if problem is not None:
+            slot.set(problem)
+        elif too_big(sizes[0], sizes[1]):
+            slot.set(ERR_LCS_MEMORY)
+        elif 0 in sizes:
+            slot.set(lcs_reply(b"", b"", opts, c.proto))
+        elif unread:
+            read_keys(c, args[1:3], slot, computed)
+        else:
+            computed(objs)
+
     def computed(objs: list[Clock | None]) -> None:
         values: list[bytes] = []
         for obj in objs:
@@ -108,4 +138,4 @@ def cmd_lcs(c: Context, args: list[bytes]) -> None:
             return
         slot.set(lcs_reply(values[0], values[1], opts, c.proto))
 
-    read_keys(c, args[1:3], slot, computed)
+    read_keys(c, args[1:3], slot, sized, whole=False)

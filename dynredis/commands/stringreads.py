@@ -46,9 +46,9 @@ def read_key(c: Context, key: bytes, slot: Slot,
 
 
 def read_keys(c: Context, keys: list[bytes], slot: Slot,
-              then: Callable[[list[Clock | None]], None]) -> None:
+              then: Callable[[list[Clock | None]], None], whole: bool = True) -> None:
     """Quorum-read every key at once; `then(objects)` in the order of `keys`, or the
-    first read error as the reply in `slot`."""
+    first read error as the reply in `slot` (`whole` as read_key's)."""
     node = c.node
 
     def finish(results: list[tuple[str | None, Any]]) -> None:
@@ -60,4 +60,4 @@ def read_keys(c: Context, keys: list[bytes], slot: Slot,
 
     g = Gather(len(keys), finish)
     for i, key in enumerate(keys):
-        node.get(key, g.callback(i), c.r)
+        node.get(key, g.callback(i), c.r, whole)

@@ -14,6 +14,7 @@ from typing import Any
 from ..core.obj import Sibling
 from ..core.shape import Spliced, Unread
 from ..resp import encode as resp
+from ..server.streamed import PiecesReply
 from .common import (
     MAX_STRING,
     READ_WHOLE,
@@ -466,27 +467,62 @@ def cmd_setrange(c: Context, args: list[bytes]) -> bytes | None:
 @command("mget", -2, ("readonly", "fast"), 1, -1, 1, "string",
          "Atomically returns the string values of one or more keys.")
 def cmd_mget(c: Context, args: list[bytes]) -> None:
+    _mget(c, c.defer(), args[1:], False)
+
+
+def _mget(c: Context, slot: Slot, keys: list[bytes], whole: bool) -> None:
+    """MGET's reads. Large values they leave in the store (every replica holds the
+    coordinator's copy) are pinned there and sent a slice at a time with the rest of the
+    reply (server/streamed.py PiecesReply), or, where they cannot be, read again whole."""
     node = c.node
-    slot = c.defer()
-    keys = args[1:]
 
     def finish(results: list) -> None:
         e = first_error(results)
         if e is not None:
             slot.set(err(e))
             return
-        out = []
+        values: list[Any] = []
         for i, (_, obj) in enumerate(results):
             sib = current(obj, node.now)
             looked_up(c, keys[i], sib is not None)
             # (MGET answers nil for a key of another type, as Redis)
-            out.append(resp.bulk(sib[2]) if sib is not None and type(sib[2]) is bytes
-                       else c.nil)
-        slot.set(resp.array(out))
+            data = sib[2] if sib is not None else None
+            values.append(data if type(data) is bytes or type(data) is Unread else None)
+        if Unread not in map(type, values):
+            slot.set(resp.array([c.nil if v is None else resp.bulk(v) for v in values]))
+        elif not _send_pieces(c, slot, keys, values):
+            _mget(c, slot, keys, True)
 
     g = Gather(len(keys), finish)
     for i, key in enumerate(keys):
-        node.get(key, g.callback(i), c.r)
+        node.get(key, g.callback(i), c.r, whole)
+
+
+def _send_pieces(c: Context, slot: Slot, keys: list[bytes], values: list[Any]) -> bool:
+    """MGET's reply with its large values pinned in the store (PiecesReply); False (all
+    let go) if one cannot be pinned or the slot cannot stream (EXEC, scripts)."""
+    pieces: list[Any] = []
+    pins: list[Any] = []
+    framing = bytearray(b"*%d\r\n" % len(values))
+    for key, v in zip(keys, values, strict=True):
+        if type(v) is not Unread:
+            framing += c.nil if v is None else resp.bulk(v)
+            continue
+        pinned = c.node.pin_value(key, v)
+        if pinned is None:
+            for pin in pins:
+                pin.release()
+            return False
+        framing += b"$%d\r\n" % v.size
+        pieces += [bytes(framing), pinned[0]]
+        pins.append(pinned[1])
+        framing = bytearray(b"\r\n")
+    pieces.append(bytes(framing))
+    reply = PiecesReply(pieces, pins)
+    if c.send_streamed(slot, reply):
+        return True
+    reply.release()
+    return False
 
 
 @command("mset", -3, ("write", "denyoom"), 1, -1, 2, "string",

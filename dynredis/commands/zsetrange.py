@@ -15,7 +15,7 @@ from ..core.records import ZSET
 from ..resp import encode as resp
 from ..resp.bulks import SlicedReply
 from . import zranges
-from .collection import Built, collection_command, internal_step, typed_op
+from .collection import Built, collection_command, internal_step, on_string, typed_op
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zranges import ERR_NOT_FLOAT_RANGE, ERR_NOT_LEX_RANGE, LexRange, ScoreRange
 from .zsets import ranked_reply
@@ -214,7 +214,7 @@ def build_dyn_zrange(args: list[bytes], proto: int) -> Built | bytes:
             return [t, []]
         return [t, q.run(v.zorder)]
 
-    return args[1], op
+    return args[1], on_string(op, ["string", []])
 
 
 # --- counts --------------------------------------------------------------------------------

@@ -19,7 +19,14 @@ from ..core.records import ZSET
 from ..resp import bulks
 from ..resp import encode as resp
 from . import zfloat
-from .collection import WRONGTYPE, Built, collection_command, internal_step, typed_op
+from .collection import (
+    WRONGTYPE,
+    Built,
+    collection_command,
+    internal_step,
+    on_string,
+    typed_op,
+)
 from .scanning import EMPTY_SCAN, scan_elements
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
@@ -323,7 +330,7 @@ def build_dyn_zpop(args: list[bytes], proto: int) -> Built | bytes:
             return [t, []]
         return [t, pop(v, v.zorder, highest, count)]
 
-    return args[1], op
+    return args[1], on_string(op, ["string", []])
 
 
 # --- ZRANDMEMBER, ZSCAN --------------------------------------------------------------------

@@ -77,3 +77,52 @@ class StoredReply:
 
     def done(self) -> bool:
         return self.at >= len(self.view)
+
+
+class PiecesReply:
+    """Bytes and values pinned in the store, in turn: `pieces` is [bytes, view, bytes,
+    view, ..., bytes], the views being large values (MGET of some); the bytes between
+    them are written whole, each view a slice at a time, as StoredReply's."""
+
+    __slots__ = ("before", "after", "middle", "pins", "i", "at")
+    turn = STREAM_TURN
+
+    def __init__(self, pieces: list[Any], pins: list[Pinned]) -> None:
+        self.before = pieces[0]
+        self.after = pieces[-1]
+        self.middle = pieces[1:-1]
+        self.pins = pins
+        self.i = 0  # the piece being written
+        self.at = 0  # how much of it (a view's)
+
+    def alive(self) -> bool:
+        return all(pin.alive() for pin in self.pins)
+
+    def release(self) -> None:
+        self.middle = []
+        for pin in self.pins:
+            pin.release()
+
+    def size(self) -> int:
+        return len(self.before) + sum(map(len, self.middle)) + len(self.after)
+
+    def next_slice(self) -> bytes | None:
+        middle = self.middle
+        while self.i < len(middle):
+            piece = middle[self.i]
+            if self.i % 2:  # bytes between two views
+                self.i += 1
+                if piece:
+                    return piece  # type: ignore[no-any-return]
+                continue
+            at, n = self.at, len(piece)
+            if at < n:
+                end = at + STREAM_SLICE if at + STREAM_SLICE < n else n
+                self.at = end
+                return bytes(piece[at:end])
+            self.i += 1
+            self.at = 0
+        return None
+
+    def done(self) -> bool:
+        return self.i >= len(self.middle)

@@ -177,7 +177,7 @@ def test_the_object_cache_is_bounded_by_bytes(cluster_factory: ClusterFactory) -
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
         big_cluster: Cluster, protocol: int) -> None:
-    """EXISTS, STRLEN, TYPE, TTL, EXPIRE, PERSIST, GETRANGE, GETCTX and GET of a large
+    """EXISTS, STRLEN, TYPE, TTL, EXPIRE, PERSIST, GETRANGE, GETCTX, GET and MGET of a large
     value through every node, in RESP2 and RESP3 (some of them now read only its header
     and clock), APPEND and SETRANGE (which write it from the store), GETDEL (alone and in
     EXEC); then UNLINK, and every node reads nil. The object caches keep less than
@@ -197,6 +197,7 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
             assert c.ttl(key) == -1
             assert c.getrange(key, 0, 10) == value[:11]
             assert c.get(key) == value
+            assert c.mget(key, "fewbytes:none", key) == [value, None, value]  # streamed
             ctx, sibs = c.execute_command("GETCTX", key)
             assert list(sibs) == [value]
         assert clients[1].expire(key, 100) is True
@@ -216,9 +217,10 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
         assert clients[0].getdel(key) is None
         assert clients[0].set(key, value) is True
         tx = clients[2].pipeline(transaction=True)  # EXEC's replies are given whole
+        tx.mget(key, "fewbytes:none")
         tx.getdel(key)
         tx.exists(key)
-        assert tx.execute() == [value, 0]
+        assert tx.execute() == [[value, None], value, 0]
         assert clients[0].set(key, value) is True
         assert clients[1].unlink(key) == 1
         for c in clients:
@@ -481,9 +483,10 @@ def test_copy_and_rename_of_a_large_value_answer_as_redis_does(
 def test_string_requests_about_a_large_value_answer_as_redis_server_does(
         big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
     """GETEX with each option, SET NX/XX/GET/KEEPTTL, GETSET, SETNX, MSETNX, the INCR
-    family and SUBSTR of a value of 200 KB (left in the store by the requests that need
-    not read it, sent from there by those that reply with it) through every node, and
-    in EXEC: the replies redis-server gives, and every node reads the value it holds."""
+    family, SUBSTR, LCS and the HyperLogLog commands of a value of 200 KB (left in the
+    store by the requests that need not read it, sent from there by those that reply
+    with it) through every node, and in EXEC: the replies redis-server gives, and every
+    node reads the value it holds."""
     value = os.urandom(200_000)
     key, other = f"strsmall:{protocol}", f"strsmall-other:{protocol}"
     ours = [big_cluster.client(j, decode_responses=False, socket_timeout=60,
@@ -502,6 +505,9 @@ def test_string_requests_about_a_large_value_answer_as_redis_server_does(
             ("GETEX", key, "EX", "soon"), ("GETEX", key, "PX", "0"), ("GETEX", key, "BAD"),
             ("SET", key, "v", "NX"), ("SET", key, "v", "NX", "GET"), ("SETNX", key, "v"),
             ("MSETNX", other, "1", key, "2"), ("EXISTS", other), ("STRLEN", key),
+            ("LCS", key, other), ("LCS", other, key, "IDX"), ("LCS", key, key, "LEN"),
+            ("PFCOUNT", key), ("PFCOUNT", other, key), ("PFADD", key, "x"),
+            ("PFMERGE", other, key), ("EXISTS", other),
             ("INCR", key), ("DECR", key), ("INCRBY", key, "5"), ("DECRBY", key, "5"),
             ("INCRBYFLOAT", key, "1.5"), ("SUBSTR", key, "5", "20"),
             ("SUBSTR", key, "-10", "-1"), ("SUBSTR", key, "199990", "300000"),
@@ -529,6 +535,65 @@ def test_string_requests_about_a_large_value_answer_as_redis_server_does(
                 p.getset(key, value)
             assert tx.execute() == real.execute() == [value, value, b"tx%d" % j]
         assert [c.get(key) for c in ours] == [value] * len(ours)
+    finally:
+        theirs.delete(key, other)
+        theirs.close()
+        for c in ours:
+            c.delete(key, other)
+            c.config_set("object-cache-max-memory", "64mb")
+            c.close()
+
+
+def _bytes_read(pids: list[int]) -> int:
+    """Bytes the processes took in through read calls (sockets included: /proc io)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/io") as f:
+            total += next(int(line.split()[1]) for line in f if line.startswith("rchar:"))
+    return total
+
+
+def test_collection_commands_on_a_large_string_answer_wrongtype_without_moving_it(
+        big_cluster: Cluster, real_redis: redis.Redis) -> None:
+    """Commands of the hash, set, sorted-set and list families (single keys, and the
+    plans of SORT, SUNION, ZUNIONSTORE, LMOVE, SMOVE, LMPOP, BLPOP) on a key holding a 2 MB
+    string, through every node: redis-server's WRONGTYPE replies, and the value is not
+    sent between nodes to give them (each command's quorum sync carried it from both
+    other replicas: 4 MB a command), nor changed."""
+    value = os.urandom(2 << 20)
+    key, other = "typed:big", "typed:other"
+    ours = [big_cluster.client(j, decode_responses=False, socket_timeout=60)
+            for j in range(big_cluster.nodes)]
+    theirs = redis.Redis(host="127.0.0.1", port=real_redis.port,  # type: ignore[attr-defined]
+                         socket_timeout=60)
+    for c in ours:
+        assert c.config_set("object-cache-max-memory", "1mb") is True  # not cached
+    cmds: list[tuple[object, ...]] = [
+        ("HGET", key, "f"), ("HSET", key, "f", "v"), ("HGETALL", key), ("HSCAN", key, "0"),
+        ("SMEMBERS", key), ("SADD", key, "m"), ("SISMEMBER", key, "m"), ("SCARD", key),
+        ("ZADD", key, "1", "m"), ("ZRANGE", key, "0", "-1"), ("ZSCORE", key, "m"),
+        ("LPUSH", key, "a"), ("LRANGE", key, "0", "-1"), ("LLEN", key), ("LPOP", key),
+        ("SORT", key), ("SUNION", key, other), ("SINTERSTORE", other, key),
+        ("ZUNIONSTORE", other, "1", key), ("LMOVE", key, other, "LEFT", "RIGHT"),
+        ("SMOVE", key, other, "m"), ("LMPOP", "1", key, "LEFT"), ("BLPOP", key, "0.1"),
+        ("ZRANGESTORE", other, key, "0", "-1"), ("ZPOPMIN", key), ("GEOADD", key, "1", "2", "m"),
+        ("LPOS", key, "a"), ("HINCRBY", key, "f", "1"), ("SPOP", key), ("ZINCRBY", key, "1", "m"),
+        ("RPUSHX", key, "a"), ("SRANDMEMBER", key), ("ZCARD", key), ("HRANDFIELD", key)]
+    try:
+        for c in (ours[0], theirs):
+            assert c.set(key, value) is True
+        before = _bytes_read(big_cluster.pids)
+        diffs = []
+        for i, cmd in enumerate(cmds):
+            want, have = _answer(theirs, *cmd), _answer(ours[i % len(ours)], *cmd)
+            if have != want:
+                diffs.append(f"{cmd!r} via node {i % len(ours)}: "
+                             f"{repr(have)[:80]} != redis-server's {repr(want)[:80]}")
+        moved = _bytes_read(big_cluster.pids) - before
+        assert diffs == []
+        assert moved < len(value), f"{moved} bytes read by the nodes"
+        assert [c.get(key) for c in ours] == [value] * len(ours)
+        assert [c.exists(other) for c in ours] == [0] * len(ours)
     finally:
         theirs.delete(key, other)
         theirs.close()

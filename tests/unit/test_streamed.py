@@ -1,0 +1,52 @@
+"""PiecesReply (server/streamed.py): MGET's reply with large values pinned in the store,
+written a slice at a time between the bytes around them."""
+
+from __future__ import annotations
+
+from dynredis.server.streamed import STREAM_SLICE, PiecesReply
+
+
+class FakePin:
+    def __init__(self) -> None:
+        self.released = False
+
+    def alive(self) -> bool:
+        return not self.released
+
+    def release(self) -> None:
+        self.released = True
+
+
+def written(reply: PiecesReply) -> tuple[bytes, list[bytes]]:
+    """What a connection writes of it: before, the slices, after (and the slices)."""
+    slices = []
+    while (chunk := reply.next_slice()) is not None:
+        slices.append(chunk)
+    assert reply.done()
+    return reply.before + b"".join(slices) + reply.after, slices
+
+
+def test_the_reply_is_the_pieces_in_order_each_view_a_slice_at_a_time() -> None:
+    big1 = bytes(range(256)) * (STREAM_SLICE // 256 * 2 + 3)  # a bit over 2 slices
+    big2 = b"y" * 10
+    pins = [FakePin(), FakePin()]
+    pieces = [b"*4\r\n$-1\r\n$%d\r\n" % len(big1), memoryview(big1),
+              b"\r\n$%d\r\n" % len(big2), memoryview(big2), b"\r\n$1\r\nz\r\n"]
+    reply = PiecesReply(pieces, pins)
+    want = b"".join(bytes(p) for p in pieces)
+    assert reply.size() == len(want)
+    assert reply.alive()
+    out, slices = written(reply)
+    assert out == want
+    assert max(map(len, slices)) <= STREAM_SLICE
+    assert len(slices) == 3 + 1 + 1  # big1 in three slices, the bytes between, big2
+    reply.release()
+    assert all(p.released for p in pins) and not reply.alive()
+
+
+def test_views_next_to_each_other_and_at_the_ends() -> None:
+    pin = FakePin()
+    reply = PiecesReply([b"*2\r\n$3\r\n", memoryview(b"abc"), b"", memoryview(b"de"),
+                         b"\r\n"], [pin])
+    out, _ = written(reply)
+    assert out == b"*2\r\n$3\r\nabcde\r\n"  # (the framing between is the caller's)
