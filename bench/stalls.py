@@ -11,7 +11,8 @@ after another, each followed by a second of quiet:
   STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
   SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, BITCOUNT of
   all of it, INCR, INCRBYFLOAT, SET k v NX, SETNX, MSETNX, GETEX k PERSIST, GETEX k,
-  SUBSTR, MEMORY USAGE, COPY and RENAME of it), DEL of it (then UNLINK, GETDEL and
+  SUBSTR, MEMORY USAGE, MGET, collection commands and SORT (WRONGTYPE), PFCOUNT, LCS,
+  COPY and RENAME of it), DEL of it (then UNLINK, GETDEL and
   GETSET, each of it SET again), SETCTX of a --ctx-mb MiB value, CLUSTER SHARDS / SLOTS /
   NODES, --repeat times each (pipelined, one write).
 
@@ -157,6 +158,13 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("GETEX k", lambda: len(c.getex("stalls:big") or b"")),
         ("SUBSTR k 0 10", lambda: c.execute_command("SUBSTR", "stalls:big", 0, 10)),
         ("MEMORY USAGE", lambda: c.memory_usage("stalls:big")),
+        ("MGET k missing", lambda: len(c.mget("stalls:big", "stalls:none")[0] or b"")),
+        ("HGET k f (WRONGTYPE)", lambda: _error_of(lambda: c.hget("stalls:big", "f"))),
+        ("LPUSH k x (WRONGTYPE)", lambda: _error_of(lambda: c.lpush("stalls:big", "x"))),
+        ("SUNION k (WRONGTYPE)", lambda: _error_of(lambda: c.sunion("stalls:big"))),
+        ("SORT k (WRONGTYPE)", lambda: _error_of(lambda: c.sort("stalls:big"))),
+        ("PFCOUNT k (not an HLL)", lambda: _error_of(lambda: c.pfcount("stalls:big"))),
+        ("LCS k missing", lambda: c.execute_command("LCS", "stalls:big", "stalls:none")),
         ("COPY k k2", lambda: c.copy("stalls:big", "stalls:big2")),
         ("RENAME k2 k3", lambda: c.rename("stalls:big2", "stalls:big3")),
         ("SET k3 small", lambda: c.set("stalls:big3", b"small")),
