@@ -8,7 +8,7 @@ flight per node) and records when each was sent and answered. Then, through node
 after another, each followed by a second of quiet:
 
   SET of a --mb MiB value, GET of it, then requests of a few bytes about it (GETCTX,
-  STRLEN, GETRANGE k 0 10, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
+  STRLEN, GETRANGE k 0 10 and 0 -1, EXISTS, TYPE, TTL, EXPIRE k 100, PERSIST, APPEND k x,
   SETRANGE k 10 x, GETEX k EX 100, the bitmap commands over a few bytes, BITCOUNT of
   all of it, INCR, INCRBYFLOAT, SET k v NX, SETNX, MSETNX, GETEX k PERSIST, GETEX k,
   SUBSTR, MEMORY USAGE, MGET, collection commands and SORT (WRONGTYPE), PFCOUNT, LCS,
@@ -131,6 +131,7 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("GETCTX", lambda: len(c.execute_command("GETCTX", "stalls:big")[1][0])),
         ("STRLEN", lambda: c.strlen("stalls:big")),
         ("GETRANGE k 0 10", lambda: c.getrange("stalls:big", 0, 10)),
+        ("GETRANGE k 0 -1", lambda: len(c.getrange("stalls:big", 0, -1))),
         ("EXISTS", lambda: c.exists("stalls:big")),
         ("TYPE", lambda: c.type("stalls:big")),
         ("TTL", lambda: c.ttl("stalls:big")),

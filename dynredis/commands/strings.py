@@ -14,7 +14,7 @@ from typing import Any
 from ..core.obj import Sibling
 from ..core.shape import Spliced, Unread
 from ..resp import encode as resp
-from ..server.streamed import PiecesReply
+from ..server.streamed import STREAM_SLICE, PiecesReply
 from .common import (
     MAX_STRING,
     READ_WHOLE,
@@ -400,7 +400,8 @@ def cmd_getrange(c: Context, args: list[bytes]) -> bytes | None:
 def getrange_read(c: Context, slot: Slot, key: bytes, start: int, end: int,
                   whole: bool) -> None:
     """GETRANGE's read: of a large value left in the store, only the range is read (in
-    place); read again whole if the key holds another object by then."""
+    place), and a long range is sent from there a slice at a time; read again whole if
+    the key holds another object by then."""
 
     def decide(sib: Sibling | None) -> tuple[bytes, Write | None]:
         if sib is None:
@@ -409,6 +410,8 @@ def getrange_read(c: Context, slot: Slot, key: bytes, start: int, end: int,
         if type(data) is not Unread:
             return resp.bulk(getrange(data, start, end)), None
         lo, hi = range_of(data.size, start, end)
+        if hi - lo > STREAM_SLICE and _send_range(c, slot, key, data, lo, hi):
+            return _SENT, None
         got = c.node.stored_range(key, data, lo, hi) if lo < hi else b""
         return (_AGAIN if got is None else resp.bulk(got)), None
 
@@ -416,7 +419,23 @@ def getrange_read(c: Context, slot: Slot, key: bytes, start: int, end: int,
         c, slot, key, start, end, True)), lookup=True, whole=whole)
 
 
+def _send_range(c: Context, slot: Slot, key: bytes, value: Unread, lo: int, hi: int
+                ) -> bool:
+    """Bytes `lo` to `hi` of a value left in the store as the reply, sent from there a
+    slice at a time (it is pinned meanwhile); False if that cannot be."""
+    pinned = c.node.pin_value(key, value)
+    if pinned is None:
+        return False
+    reply = PiecesReply([b"$%d\r\n" % (hi - lo), memoryview(pinned[0])[lo:hi], b"\r\n"],
+                        [pinned[1]])
+    if c.send_streamed(slot, reply):
+        return True
+    reply.release()
+    return False
+
+
 _AGAIN = b"again"  # (never a reply: RESP replies start with a type byte)
+_SENT = b"sent"  # the reply went to the client's slot another way (streamed)
 
 
 class _OrAgain:
@@ -429,7 +448,7 @@ class _OrAgain:
     def set(self, reply: bytes) -> None:
         if reply is _AGAIN:
             self.again()
-        else:
+        elif reply is not _SENT:
             self.slot.set(reply)
 
 

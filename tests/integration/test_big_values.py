@@ -198,6 +198,8 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
             assert c.getrange(key, 0, 10) == value[:11]
             assert c.get(key) == value
             assert c.mget(key, "fewbytes:none", key) == [value, None, value]  # streamed
+            assert c.getrange(key, 0, -1) == value  # streamed too
+            assert c.getrange(key, 3, -5) == value[3:-4]
             ctx, sibs = c.execute_command("GETCTX", key)
             assert list(sibs) == [value]
         assert clients[1].expire(key, 100) is True
@@ -218,9 +220,10 @@ def test_requests_of_a_few_bytes_about_a_large_value_answer_as_for_a_small_one(
         assert clients[0].set(key, value) is True
         tx = clients[2].pipeline(transaction=True)  # EXEC's replies are given whole
         tx.mget(key, "fewbytes:none")
+        tx.getrange(key, 1, -1)
         tx.getdel(key)
         tx.exists(key)
-        assert tx.execute() == [[value, None], value, 0]
+        assert tx.execute() == [[value, None], value[1:], value, 0]
         assert clients[0].set(key, value) is True
         assert clients[1].unlink(key) == 1
         for c in clients:
