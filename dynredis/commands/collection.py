@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Sequence
+from functools import wraps
 from typing import Any
 
 import msgpack
@@ -142,6 +143,7 @@ def _noting_unchanged(op: Op, slot: Any) -> Op:
     nothing. Known where this node runs it; a command forwarded to another replica
     publishes as its reply says."""
 
+    @wraps(op)  # (its attributes: on_string's, scan_order's)
     def noted(v: KeyView) -> Any:
         out = op(v)
         if not v.wrote():
@@ -157,6 +159,7 @@ def _run_reader(c: Context, key: bytes, op: Op, typed: Any, slot: Any, args: lis
     node runs it (`looked_up`); where another replica coordinates it, there."""
     found: list[bool] = []
 
+    @wraps(op)  # (its attributes: on_string's, scan_order's)
     def counted(v: KeyView) -> Any:
         found.append(v.type() is not None)
         return op(v)
@@ -181,6 +184,7 @@ def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
     this node runs it; a command forwarded to another replica publishes none.)"""
     made: list[bool] = []
 
+    @wraps(op)  # (its attributes: on_string's, scan_order's)
     def noted(v: KeyView) -> Any:
         before = v.type() is None
         out = op(v)
@@ -380,6 +384,7 @@ def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, A
 def _counting(op: Op, stats: Any) -> Op:
     """A forwarded read command's op: its lookup counted at this coordinator."""
 
+    @wraps(op)  # (its attributes: on_string's, scan_order's)
     def counted(v: KeyView) -> Any:
         if v.type() is not None:
             stats.keyspace_hits += 1
@@ -422,6 +427,13 @@ def on_string(op: Op, result: Any) -> Op:
     """Mark `op` as giving `result` for a key that holds a live string, whatever its
     value (heldtypes.run_typed: then told from the key's shape, the value not read)."""
     op.if_string = result  # type: ignore[attr-defined]
+    return op
+
+
+def scan_order(op: Op, kind: bytes) -> Op:
+    """Mark `op` as reading the scan order of `kind` (KeyView.scan): a big collection's
+    is built over loop turns before it runs (core/scanorder.py)."""
+    op.scan_kind = kind  # type: ignore[attr-defined]
     return op
 
 

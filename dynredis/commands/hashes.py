@@ -18,7 +18,7 @@ from ..core.records import HASH
 from ..resp import bulks
 from ..resp import encode as resp
 from . import longdouble
-from .collection import Built, collection_command, text_columns, typed_op
+from .collection import Built, collection_command, scan_order, text_columns, typed_op
 from .scanning import scan_elements
 from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, random_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
@@ -329,4 +329,4 @@ def build_hscan(args: list[bytes], proto: int) -> Built | bytes:
             (f, field_bytes(val)) for f, val in zip(fields, v.values_at(HASH, fields),
                                                      strict=True)], True)
 
-    return key, typed_op("hash", body)
+    return key, scan_order(typed_op("hash", body), HASH)

@@ -36,6 +36,7 @@ from .collection import (
     internal_step,
     on_string,
     plan_command,
+    scan_order,
     typed_op,
 )
 from .scanning import EMPTY_SCAN, scan_elements
@@ -291,7 +292,7 @@ def build_sscan(args: list[bytes], proto: int) -> Built | bytes:
         cursor, members = (0, list(v.members(SET))) if page is None else page
         return scan_elements.reply(parsed, cursor, [(m, b"") for m in members], False)
 
-    return key, typed_op("set", body, EMPTY_SCAN)
+    return key, scan_order(typed_op("set", body, EMPTY_SCAN), SET)
 
 
 # --- steps of the plans -----------------------------------------------------------------

@@ -25,6 +25,7 @@ from .collection import (
     collection_command,
     internal_step,
     on_string,
+    scan_order,
     typed_op,
 )
 from .scanning import EMPTY_SCAN, scan_elements
@@ -401,4 +402,4 @@ def build_zscan(args: list[bytes], proto: int) -> Built | bytes:
             (m, zfloat.listpack_text(s)) for m, s in zip(members, v.values_at(ZSET, members),
                                                          strict=True)], True)
 
-    return args[1], typed_op("zset", body, EMPTY_SCAN)
+    return args[1], scan_order(typed_op("zset", body, EMPTY_SCAN), ZSET)

@@ -184,7 +184,9 @@ class CollCoordinator:
         coordinator is the key's first up replica, whichever node this is: commands
         that race for the same elements from different nodes (blocked clients woken
         together) then run one after the other there, in arrival order, rather than
-        concurrently at several replicas, where each would see the same element."""
+        concurrently at several replicas, where each would see the same element. An op
+        with a `scan_kind` attribute (HSCAN's ...) reads that kind's scan order, which a
+        big collection's first scan has built over loop turns first (collstore.ready)."""
         node = self.node
         p = node.partition(key)
         route = node.route(p)
@@ -268,7 +270,7 @@ class CollCoordinator:
             if not cop.replied:
                 if len(cop.synced) < cop.r:
                     return
-                if not self.store.ready(cop.p, key):
+                if not self.store.ready(cop.p, key, getattr(cop.op, "scan_kind", None)):
                     # Local work that always ends: no timeout meanwhile, and the
                     # write's deadline starts when it is evaluated.
                     self.pending.pop(cop.reqid, None)

@@ -26,7 +26,6 @@ from typing import Any
 
 import msgpack
 from sortedcontainers import SortedList
-from xxhash import xxh3_64_digest
 
 from . import clock as dvv
 from . import elements
@@ -37,17 +36,13 @@ from .collstrip import SLICE, Walk, record_keys, visit
 from .dotset import Dot, DotSet
 from .graveyard import SLICE as GRAVE_SLICE
 from .graveyard import Graveyard
+from .scanorder import SLICE as SCAN_SLICE
+from .scanorder import ScanBuild, ScanOrder, scan_entry, sorted_run
 
 LOG_SIZE = 4096  # recent events remembered per key (what a peer may ask for)
 DEFAULT_BUDGET = 2_000_000  # elements held in loaded views, all keys together
 
 Record = tuple[int, bytes, bytes | None]  # (partition, record key, encoding or None)
-
-
-def scan_entry(element: bytes) -> bytes:
-    """An element as a scan of its collection orders it: its 64-bit hash (8 bytes, the
-    same on every node and run) then the element; a scan's cursor is such a hash."""
-    return xxh3_64_digest(element) + element
 
 
 def encode_dotset(ds: DotSet) -> bytes:
@@ -64,7 +59,7 @@ class KeyState:
     """One collection key at this replica."""
 
     __slots__ = ("key", "p", "summary", "removal", "views", "zorder", "lorder", "log",
-                 "size", "building", "scans")
+                 "size", "building", "scans", "scan_builds")
 
     def __init__(self, key: bytes, p: int) -> None:
         self.key = key
@@ -81,8 +76,10 @@ class KeyState:
         # finish it first.
         self.building = False
         # kind -> (scan hash, element) of its live elements, in order: built by the
-        # first HSCAN/SSCAN/ZSCAN of a big collection (`scan_order`), then kept.
-        self.scans: dict[bytes, Any] | None = None
+        # first HSCAN/SSCAN/ZSCAN of a big collection (`scan_order`, or over loop turns
+        # by a build in `scan_builds`: scanorder.py), then kept.
+        self.scans: dict[bytes, ScanOrder] | None = None
+        self.scan_builds: dict[bytes, ScanBuild] | None = None
 
     def clear_views(self, bury: Callable[[Any], None]) -> None:
         """Empty the views (a removal covering them, or the state let go of): the
@@ -101,8 +98,12 @@ class KeyState:
         bury(self.lorder)
         if self.scans is not None:
             for order in self.scans.values():
-                bury(order)
+                order.bury(bury)
             self.scans = None
+        if self.scan_builds is not None:
+            for build in self.scan_builds.values():
+                build.order.bury(bury)
+            self.scan_builds = None  # (the store's step sees them gone)
         self.size = 0
 
     # --- views -----------------------------------------------------------------------
@@ -135,8 +136,8 @@ class KeyState:
             elif kind == rec.LIST:
                 self.lorder.discard(element)
         if value is None:
-            if old is not None and self.scans is not None and kind in self.scans:
-                self.scans[kind].discard(scan_entry(element))
+            if old is not None and (self.scans is not None or self.scan_builds is not None):
+                self._scan_changed(kind, element, False)
             return
         v[element] = value
         self.size += 1
@@ -144,23 +145,67 @@ class KeyState:
             self.zorder.add((value, element))
         elif kind == rec.LIST:
             self.lorder.add(element)
-        if old is None and self.scans is not None and kind in self.scans:
-            self.scans[kind].add(scan_entry(element))
+        if old is None and (self.scans is not None or self.scan_builds is not None):
+            self._scan_changed(kind, element, True)
 
-    def scan_order(self, kind: bytes) -> Any:
-        """The live elements of a kind as `scan_entry`s in order (a SortedList):
-        HSCAN/SSCAN/ZSCAN's cursor is a hash. Built by the first scan (C loops and a
-        sort of bytes: 50-90 ms for 200,000 elements on a busy machine; hashing and
-        sorting every element at each call took 285-483 ms), then kept by `set_value`."""
+    def _scan_changed(self, kind: bytes, element: bytes, live: bool) -> None:
+        """An element added (`live`) or removed: its kind's scan order follows."""
+        if self.scans is not None and kind in self.scans:
+            order = self.scans[kind]
+            if live:
+                order.add(scan_entry(element))
+            else:
+                order.discard(scan_entry(element))
+        elif self.scan_builds is not None and kind in self.scan_builds:
+            self.scan_builds[kind].changed(element, live)
+
+    def scan_order(self, kind: bytes) -> ScanOrder:
+        """The live elements of a kind as `scan_entry`s in order: HSCAN/SSCAN/ZSCAN's
+        cursor is a hash. Built by the first scan (a big collection's over loop turns
+        before it: `start_scan_build`; here at once, finishing a build under way), then
+        kept by `set_value`."""
         scans = self.scans
         if scans is None:
             scans = self.scans = {}
         order = scans.get(kind)
         if order is None:
-            members = list(self.views.get(kind, ()))
-            order = scans[kind] = SortedList(map(bytes.__add__, map(xxh3_64_digest, members),
-                                                 members))
+            build = None if self.scan_builds is None else self.scan_builds.get(kind)
+            if build is not None:
+                while not build.step():
+                    pass
+                self.scan_built(kind)
+                return scans[kind]
+            order = scans[kind] = ScanOrder([sorted_run(list(self.views.get(kind, ())))])
         return order
+
+    def scan_ready(self, kind: bytes) -> bool:
+        """Whether a scan of the kind can run in this turn: its order is built, or the
+        collection is small enough to build it at once."""
+        if self.scans is not None and kind in self.scans:
+            return True
+        return self.count(kind) <= SCAN_SLICE
+
+    def start_scan_build(self, kind: bytes) -> ScanBuild:
+        """The build of the kind's scan order over loop turns (started if none is)."""
+        builds = self.scan_builds
+        if builds is None:
+            builds = self.scan_builds = {}
+        build = builds.get(kind)
+        if build is None:
+            build = builds[kind] = ScanBuild(self.view(kind))
+        return build
+
+    def scan_built(self, kind: bytes) -> None:
+        """The kind's build is done: its order is the key's."""
+        builds = self.scan_builds
+        build = None if builds is None else builds.pop(kind, None)
+        if build is None:
+            return  # (the views were emptied meanwhile)
+        if not builds:
+            self.scan_builds = None
+        if self.scans is None:
+            self.scans = {}
+        self.scans[kind] = build.order
 
     def note(self, dot: Dot, written: list[tuple[int, bytes]]) -> None:
         """Log which records an applied event wrote."""
@@ -215,6 +260,9 @@ class CollectionStore:
         # first; `built` lists those whose wait ended (the coordinator drains it).
         self.waited: set[bytes] = set()
         self.built: list[bytes] = []
+        # Scan orders being built over loop turns (scanorder.py), by key: its state and
+        # the element kind; a slice a `step`.
+        self.scan_jobs: dict[bytes, tuple[KeyState, bytes]] = {}
         # Keys with a local record (they are or were collections here), by partition.
         self.known: set[bytes] = set()
         for p in engine.partitions():
@@ -229,12 +277,14 @@ class CollectionStore:
         writes then take the collection path, which removes the elements)."""
         return key in self.known
 
-    def ready(self, p: int, key: bytes) -> bool:
-        """True if the key's views can be read in this turn. Else (a big collection not
-        in memory, or whose views a walk rebuilds after a DEL) a walk builds them in later
-        turns, this key's first, and the key is put in `built` when they are: a command
-        then waits for its key without holding the node. Loading or finishing a walk of
-        200,000 records in the command's own turn froze the node for most of a second."""
+    def ready(self, p: int, key: bytes, scan_kind: bytes | None = None) -> bool:
+        """True if the key's views can be read in this turn (and, with `scan_kind`, the
+        scan order of that kind of its elements). Else (a big collection not in memory,
+        or whose views a walk rebuilds after a DEL; a big collection's first scan) a
+        walk builds them in later turns, this key's first, and the key is put in
+        `built` when they are: a command then waits for its key without holding the
+        node. Loading or finishing a walk of 200,000 records in the command's own turn
+        froze the node for most of a second."""
         if self.wake is None:
             return True  # walks run at once
         st = self.states.get(key)
@@ -243,10 +293,33 @@ class CollectionStore:
         elif st.building:
             self._advance(key, SLICE)
         if not st.building:
+            if scan_kind is not None and not st.scan_ready(scan_kind):
+                return self._scan_job(key, st, scan_kind)
             self.waited.discard(key)
             return True
         self.waited.add(key)
         return False
+
+    def _scan_job(self, key: bytes, st: KeyState, kind: bytes) -> bool:
+        """Build the kind's scan order in later turns (a slice now); False."""
+        build = st.start_scan_build(kind)
+        if key not in self.scan_jobs:
+            self.scan_jobs[key] = (st, kind)
+            build.step()
+        self.waited.add(key)
+        if self.wake is not None:
+            self.wake()
+        return False
+
+    def _scan_step(self) -> None:
+        """One slice of the oldest scan order being built; at its end the key's
+        command goes on."""
+        key, (st, kind) = next(iter(self.scan_jobs.items()))
+        build = None if st.scan_builds is None else st.scan_builds.get(kind)
+        if build is None or build.step():  # (None: the views were emptied meanwhile)
+            del self.scan_jobs[key]
+            st.scan_built(kind)
+            self._unwait(key)
 
     def state(self, p: int, key: bytes) -> KeyState:
         """The key's state with its views, loaded from storage if not in memory."""
@@ -381,7 +454,9 @@ class CollectionStore:
         budget = SLICE * 4 if self.waited else SLICE
         while self.walks and budget > 0:
             budget = self._run(self._next_walk(), budget)
-        return bool(self.walks)
+        if self.scan_jobs:
+            self._scan_step()
+        return bool(self.walks or self.scan_jobs)
 
     def _evict(self) -> None:
         """Drop the least recently used views past the budget; never the newest, nor

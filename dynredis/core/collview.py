@@ -162,8 +162,7 @@ class KeyView:
             return 0, []
         out: list[bytes] = []
         last = b""
-        order = self.state.scan_order(kind)
-        for entry in order.islice(order.bisect_left(cursor.to_bytes(8, "big"))):
+        for entry in self.state.scan_order(kind).after(cursor.to_bytes(8, "big")):
             h = entry[:8]
             if len(out) >= count and h != last:
                 return int.from_bytes(h, "big"), out
