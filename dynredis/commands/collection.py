@@ -240,7 +240,7 @@ def start_plan(c: Context, plan: Plan | bytes) -> bytes | None:
         return plan
     slot = c.defer()
     drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
-          lambda reply: deliver(c, slot, (None, reply)))
+          lambda reply: deliver(c, slot, (None, reply)), getattr(slot, "touch", None))
     return None
 
 
@@ -248,11 +248,15 @@ Result = tuple[str | None, Any]
 StepRunner = Callable[[list[bytes], Callable[[Result], None]], None]
 
 
-def drive(plan: Plan, run_step: StepRunner, reply: Callable[[Any], None]) -> None:
+def drive(plan: Plan, run_step: StepRunner, reply: Callable[[Any], None],
+          touch: Callable[[], None] | None = None) -> None:
     """Run a plan's steps one after the other (a batch's steps at the same time), then
-    give its reply (or the first step's error)."""
+    give its reply (or the first step's error); `touch()` at each step (the client's
+    reply slot: the command is not stuck)."""
 
     def advance(result: Result | None) -> None:
+        if touch is not None:
+            touch()
         try:
             if result is None:
                 step = next(plan)

@@ -79,13 +79,18 @@ BLOCK_TIMER_MAX_S = 86_400.0
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data", "stat", "stream")
+    __slots__ = ("conn", "data", "stat", "stream", "steps")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
         self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
         self.stream: Streamed | None = None  # sent over turns (send_stored, send_streamed)
+        self.steps = 0  # steps its command took so far (`touch`: see unstick())
+
+    def touch(self) -> None:
+        """The command took another step (a plan's): it is working, not lost."""
+        self.steps += 1
 
     def set(self, reply: bytes) -> None:
         if self.data is not None:
@@ -182,7 +187,7 @@ class ClientConnection(asyncio.Protocol):
         self.silent = False  # the command running now has its reply dropped
         self.postponed: list[bytes] | None = None  # a command held by CLIENT PAUSE
         self.watch: Any = None  # WATCH: the watched keys' versions (commands/watch.py)
-        self.watched: tuple[ReplySlot, float] | None = None  # see unstick()
+        self.watched: tuple[ReplySlot, float, int] | None = None  # see unstick()
         # WAIT: the key and object of this connection's last acknowledged write.
         self.last_write: tuple[bytes, Any] | None = None
         # A script of this client is running: its later commands wait for its reply
@@ -951,15 +956,18 @@ class ClientConnection(asyncio.Protocol):
         Every operation behind a reply ends within its own timeout, so a reply still
         missing long after can only come from a bug (a completion callback that raised);
         without this, the client and every reply queued behind it would wait forever.
-        True if a reply was given up on."""
+        A plan of many steps (COPY of a collection of a million elements, a slice a
+        step) takes longer, but each step ends within its timeout: the wait counts from
+        its last step (`ReplySlot.touch`). True if a reply was given up on."""
         waiting = self.waiting
         head = waiting[0] if waiting else None
         if head is None or head.data is not None or type(head) is BlockingSlot \
                 or head.stream is not None:  # (sent as fast as the client reads it)
             self.watched = None
             return False
-        if self.watched is None or self.watched[0] is not head:
-            self.watched = (head, now)
+        if self.watched is None or self.watched[0] is not head \
+                or self.watched[2] != head.steps:
+            self.watched = (head, now, head.steps)
             return False
         if now - self.watched[1] < STUCK_S:
             return False

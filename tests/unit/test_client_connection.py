@@ -532,3 +532,42 @@ def test_a_dial_that_connected_to_itself_is_closed_at_once(tmp_path: Path) -> No
             link.timer.cancel()
 
     asyncio.run(run())
+
+
+def test_a_long_plan_taking_steps_is_not_taken_for_a_lost_reply(tmp_path: Path) -> None:
+    """COPY of a set of 1,000,000 members (a slice a step) ran past STUCK_S and its client
+    got "the reply to this command was lost" while it went on. A reply slot whose command
+    takes a step (`touch`) is watched from its last step."""
+    async def run() -> None:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     n=1, r=1, w=1))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+        slot = conn.defer()
+        assert not conn.unstick(0.0)
+        for i in range(1, 5):  # a step every STUCK_S / 2 ...
+            slot.touch()
+            assert not conn.unstick(i * STUCK_S)
+        assert not conn.unstick(4.5 * STUCK_S)
+        assert conn.unstick(5 * STUCK_S)  # ... until the steps stop
+        assert slot.data is not None
+
+    asyncio.run(run())
+
+
+def test_a_plan_touches_its_reply_slot_at_every_step() -> None:
+    """commands/collection.drive: `touch()` before each step and before its reply."""
+    from dynredis.commands.collection import drive
+
+    def plan():  # type: ignore[no-untyped-def]
+        total = 0
+        for i in range(3):
+            total += yield [b"dyn.step", b"%d" % i]
+        return total
+
+    touched: list[int] = []
+    replies: list[int] = []
+    drive(plan(), lambda step, cb: cb((None, int(step[1]))), replies.append,
+          lambda: touched.append(len(replies)))
+    assert replies == [3] and len(touched) == 4
