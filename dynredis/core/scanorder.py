@@ -24,8 +24,9 @@ from typing import Any
 from sortedcontainers import SortedList
 from xxhash import xxh3_64_digest
 
-SLICE = 65_536
-"""Elements hashed and sorted into one run per step (~15-25 ms)."""
+SLICE = 32_768
+"""Elements hashed and sorted into one run per step (~8-20 ms; a million elements
+make 31 runs, which a scan call merges in well under a millisecond)."""
 
 
 def scan_entry(element: bytes) -> bytes:
