@@ -13,6 +13,7 @@ it). LMOVE and RPOPLPUSH over two keys are not atomic (listops.move).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 from ..core.collview import KeyView
 from ..core.records import LIST
@@ -36,6 +37,34 @@ ERR_MAXLEN_NEGATIVE = resp.error("ERR MAXLEN can't be negative")
 
 LONG_MIN = -(2**63)
 WRITE, WRITE_NEW, WRITE_FAST = ("write",), ("write", "denyoom"), ("write", "fast")
+SEEK_CHUNK = 4096  # items whose values a seek reads at a time
+
+
+def matches(v: KeyView, element: bytes, forward: bool = True, most: int = 0
+            ) -> Iterator[tuple[int, bytes]]:
+    """(index from the end searched from, position) of each item equal to `element`, from
+    the head (`forward`) or the tail, among the first `most` items (0: all). The values
+    are read `SEEK_CHUNK` at a time and searched in C (`list.index`): LPOS, LREM and
+    LINSERT of 500,000 items compared them one by one in Python (0.5 s a call)."""
+    order = v.lorder
+    walk = iter(order) if forward else reversed(order)
+    if most:
+        walk = itertools.islice(walk, most)
+    base = 0
+    while True:
+        positions = list(itertools.islice(walk, SEEK_CHUNK))
+        if not positions:
+            return
+        values = v.values_at(LIST, positions)
+        at = 0
+        while True:
+            try:
+                at = values.index(element, at)
+            except ValueError:
+                break
+            yield base + at, positions[at]
+            at += 1
+        base += len(positions)
 PUSH_FLAGS = ("write", "denyoom", "fast")
 
 
@@ -121,13 +150,12 @@ def build_linsert(args: list[bytes], proto: int) -> Built | bytes:
 
     def body(v: KeyView) -> bytes:
         order = v.lorder
-        for i, pos in enumerate(order):  # O(n) from the head, as Redis seeks the pivot
-            if v.get(LIST, pos) == pivot:
-                if side == b"BEFORE":
-                    v.list_insert(order[i - 1] if i else None, pos, value)
-                else:
-                    v.list_insert(pos, order[i + 1] if i + 1 < len(order) else None, value)
-                return resp.integer(v.count(LIST))
+        for i, pos in matches(v, pivot):  # O(n) from the head, as Redis seeks the pivot
+            if side == b"BEFORE":
+                v.list_insert(order[i - 1] if i else None, pos, value)
+            else:
+                v.list_insert(pos, order[i + 1] if i + 1 < len(order) else None, value)
+            return resp.integer(v.count(LIST))
         return resp.integer(-1)
 
     return key, typed_op("list", body, resp.ZERO)
@@ -312,19 +340,14 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
         rank = _wrap(-rank)  # RANK -9223372036854775808 stays negative, as in Redis
 
     def body(v: KeyView) -> bytes:
-        order = v.lorder
-        llen = len(order)
+        llen = v.count(LIST)
         found: list[int] = []
-        matches = 0
-        for index, pos in enumerate(order if forward else reversed(order)):
-            if maxlen and index >= maxlen:
-                break
-            if v.get(LIST, pos) != element:
-                continue
-            matches += 1
-            if matches >= rank:
+        seen = 0
+        for index, _ in matches(v, element, forward, maxlen):
+            seen += 1
+            if seen >= rank:
                 found.append(index if forward else llen - index - 1)
-                if count == -1 or (count and _wrap(matches - rank + 1) >= count):
+                if count == -1 or (count and _wrap(seen - rank + 1) >= count):
                     break
         if count != -1:
             return resp.array([resp.integer(i) for i in found])
@@ -361,14 +384,12 @@ def build_lrem(args: list[bytes], proto: int) -> Built | bytes:
         return ERR_NOT_INT
 
     def body(v: KeyView) -> bytes:
-        order = v.lorder
         limit = abs(count)
         doomed: list[bytes] = []
-        for pos in order if count >= 0 else reversed(order):
-            if v.get(LIST, pos) == element:
-                doomed.append(pos)
-                if len(doomed) == limit:
-                    break
+        for _, pos in matches(v, element, count >= 0):
+            doomed.append(pos)
+            if len(doomed) == limit:
+                break
         v.remove(LIST, doomed)
         return resp.integer(len(doomed))
 

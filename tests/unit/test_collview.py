@@ -3,6 +3,9 @@ with its elements (a collection exists exactly while it has elements)."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core import records as rec
@@ -119,3 +122,38 @@ def test_an_expired_collections_elements_read_as_absent_until_a_write_replaces_t
         return v.type(), v.get(rec.ZSET, b"m1"), v.count(rec.ZSET), list(v.zorder)
 
     assert c.run(add_then_read)[0] == ("zset", None, 1, [(7.0, b"m2")])
+
+
+class _ListView:
+    """A list's order and values, as commands/lists.matches reads a KeyView's."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        from sortedcontainers import SortedList
+
+        self.lorder = SortedList(b"%06d" % i for i in range(len(items)))
+        self.items = {b"%06d" % i: item for i, item in enumerate(items)}
+
+    def values_at(self, kind: bytes, positions: list[bytes]) -> list[bytes | None]:
+        return [self.items.get(p) for p in positions]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"b", b""]), max_size=40), st.booleans(),
+       st.integers(0, 45), st.integers(1, 7))
+def test_list_matches_read_in_chunks_equal_a_walk_item_by_item(items, forward, most, chunk):
+    """LPOS, LREM and LINSERT seek with commands/lists.matches (values read a chunk at
+    a time, searched in C): the same (index, position) pairs as comparing every item,
+    from either end, within MAXLEN, whatever the chunk size."""
+    import dynredis.commands.lists as lists
+
+    v = _ListView(items)
+    walk = list(v.lorder) if forward else list(reversed(v.lorder))
+    if most:
+        walk = walk[:most]
+    want = [(i, p) for i, p in enumerate(walk) if v.items[p] == b"a"]
+    old = lists.SEEK_CHUNK
+    lists.SEEK_CHUNK = chunk
+    try:
+        assert list(lists.matches(v, b"a", forward, most)) == want  # type: ignore[arg-type]
+    finally:
+        lists.SEEK_CHUNK = old
