@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Sequence
 from functools import wraps
+from operator import itemgetter
 from typing import Any
 
 import msgpack
@@ -79,6 +80,7 @@ def deliver(c: Context, slot: Any, result: tuple[str | None, Any]) -> None:
 
 # The command groups of the collection types (their commands answer WRONGTYPE for a key
 # of another type, a string included, before anything else).
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 WRONGTYPE = ERR_WRONGTYPE
 FAMILIES = frozenset({"hash", "set", "sorted_set", "list", "geo"})
 
@@ -475,7 +477,9 @@ def read_items(v: KeyView) -> tuple[str | None, list[Any]]:
     if kind == rec.LIST:
         return t, v.values_at(rec.LIST, v.lorder)
     if kind == rec.ZSET:
-        return t, [(m, score) for score, m in v.zorder]
+        zorder = v.zorder  # (score, member) pairs: turned in C loops (a comprehension
+        # took 27% of a ZINTERCARD of two 500,000-member sets)
+        return t, list(zip(map(_SECOND, zorder), map(_FIRST, zorder), strict=True))
     if kind == rec.HASH:
         return t, list(zip(*text_columns(v, kind), strict=True))
     return t, list(v.members(kind))
@@ -552,6 +556,20 @@ def build_read(args: list[bytes], proto: int) -> Built | bytes:
         return [t, items]
 
     return args[1], on_string(op, ["string", []])  # (its readers want no string)
+
+
+@internal_step("dyn.members")
+def build_members(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.members, key] -> [type or None, the members of a set or sorted set, in no
+    particular order (no scores: ZINTERCARD's read), or [] for another type]."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t == "set" or t == "zset":
+            return [t, list(v.members(rec.KIND_OF_TYPE[t]))]
+        return [t, []]
+
+    return args[1], on_string(op, ["string", []])
 
 
 @internal_step("dyn.store")

@@ -180,8 +180,10 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
     members: list[Any] = []  # each input's members (ZINTERCARD needs no more)
     counting = card and op == INTER
     for key in keys:
-        t, items = yield [b"dyn.read", key]
-        if t == "zset":
+        t, items = yield [b"dyn.members" if counting else b"dyn.read", key]
+        if t == "zset" and counting:
+            members.append(items)
+        elif t == "zset":
             inputs.append(items)
             members.append(map(_first, items))
         elif t == "set":
