@@ -526,9 +526,11 @@ class CollectionStore:
     def _loaded(self, key: bytes) -> KeyState | None:
         return self.states.get(key)
 
-    def store(self, ep: int, rkey: bytes, enc: bytes | None) -> None:
+    def store(self, ep: int, rkey: bytes, enc: bytes | None, obj: Clock | None = None
+              ) -> None:
         """Write (or, with None, delete) an element record and keep a loaded view in
-        step. Not for removal records (see `merge`)."""
+        step. Not for removal records (see `merge`). `obj`: `enc` decoded, where the
+        caller has it (a write of many elements decoded each one it had just encoded)."""
         if enc is None:
             self.records.delete_record(ep, rkey)
         else:
@@ -537,9 +539,10 @@ class CollectionStore:
         st = self._loaded(key)
         if st is not None:
             before = st.size
+            if enc is not None and obj is None:
+                obj = objmod.decode(enc)
             st.set_value(kind, element,
-                         None if enc is None else elements.value(objmod.decode(enc),
-                                                                 st.removal))
+                         None if enc is None else elements.value(obj, st.removal))
             self.loaded_elements += st.size - before
 
     def merge(self, ep: int, rkey: bytes, incoming: bytes) -> bool:
@@ -562,10 +565,11 @@ class CollectionStore:
             if merged == local:
                 return False
         if elements.covered(merged_obj, removal):
-            merged = objmod.encode(elements.stripped(merged_obj))
+            merged_obj = elements.stripped(merged_obj)
+            merged = objmod.encode(merged_obj)
             if merged == local:
                 return False
-        self.store(ep, rkey, merged)
+        self.store(ep, rkey, merged, merged_obj)
         return True
 
     def removal(self, p: int, key: bytes) -> DotSet:

@@ -75,7 +75,7 @@ class KeyWrite:
         n = self._mint()
         new = dvv.overwrite_at(obj, self.actor, n, (self.stamp(obj), 0, data))
         self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
-                    objmod.encode(new), enc)
+                    objmod.encode(new), enc, new)
 
     def increment(self, kind: bytes, element: bytes, delta: int | float,
                   start: int | float) -> int | float:
@@ -95,11 +95,12 @@ class KeyWrite:
         data = elements.incremented(state, self.actor, delta, n)
         new = dvv.overwrite_at(obj, self.actor, n, (ts, 0, data))
         self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
-                    objmod.encode(new), enc)
+                    objmod.encode(new), enc, new)
         return elements.state_value(data)
 
-    def _store(self, part: int, rkey: bytes, enc: bytes, old: bytes | None) -> None:
-        self.store.store(part, rkey, enc)
+    def _store(self, part: int, rkey: bytes, enc: bytes, old: bytes | None, new: Clock
+               ) -> None:
+        self.store.store(part, rkey, enc, new)
         self.written.append((part, rkey))
         self.deltas.append((part, rkey, enc, objmod.identity(old) if old is not None else None))
 
