@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Sequence
 from functools import wraps
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -505,12 +506,12 @@ def add_items(v: KeyView, t: str, items: Sequence[Any]) -> None:
     elif kind == rec.ZSET:
         for m, score in items:
             v.set_score(m, score)
+    elif not items:
+        return
     elif kind == rec.HASH:
-        for f, val in items:
-            v.put(kind, f, val)
+        v.put_many(kind, items)
     else:
-        for m in items:
-            v.put(kind, m, b"")
+        v.put_many(kind, zip(items, repeat(b"")))
 
 
 def string_of(obj: Clock | None, now: int) -> bytes | None:

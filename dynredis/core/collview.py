@@ -218,6 +218,14 @@ class KeyView:
             return
         self._writer().put(kind, element, data)
 
+    def put_many(self, kind: bytes, pairs: Iterable[tuple[bytes, Any]]) -> None:
+        """`put` of many (element, value) pairs, none None (a slice of a COPY or a
+        *STORE: the key checked once, not per element)."""
+        self._ensure(kind)
+        put = self._writer().put
+        for element, data in pairs:
+            put(kind, element, data)
+
     def remove(self, kind: bytes, doomed: Iterable[bytes], n: int | None = None,
                kept: Callable[[], Iterable[bytes]] | None = None) -> None:
         """Remove these live elements (LTRIM, ZREMRANGEBY*, a pop of a count).
