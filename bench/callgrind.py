@@ -37,6 +37,7 @@ Usage:
     python bench/callgrind.py --face               # through a client connection
     python bench/callgrind.py --engine lmdb --value-size 1024 --small 500 --big 3000
     python bench/callgrind.py --face --server      # the nodes' code only (SERVER_ENTRIES)
+    python bench/callgrind.py --engine lmdb --server --down   # node 3 killed: hints
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
 
