@@ -10,6 +10,10 @@ the replicas' answers come back the same way. The clock is simulated (1 ms a tur
 no timer ticks run, so a run is deterministic: only the request path is counted.
 Engines are committed every `COMMIT_EVERY` turns, as the buffered group commit does.
 
+With `--down`, the third node is down from the start (killed): the coordinator counts
+it down, nothing is delivered to it, and each write keeps a hint for it (no fallback
+stands in on three nodes), as in the failure rows' killed state.
+
 With `--face`, the coordinator is a whole `NodeServer` (memory engine) and the requests
 come as RESP bytes into one client connection: the figures then add the Redis face
 (request parsing, the command table, the command, the reply slots and their encoding)
@@ -33,6 +37,7 @@ Usage:
     python bench/callgrind.py --face               # through a client connection
     python bench/callgrind.py --engine lmdb --value-size 1024 --small 500 --big 3000
     python bench/callgrind.py --face --server      # the nodes' code only (SERVER_ENTRIES)
+    python bench/callgrind.py --engine lmdb --server --down   # node 3 killed: hints
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
 
@@ -62,7 +67,7 @@ def key_of(i: int) -> bytes:
 class Cluster:
     """Three in-process nodes and the wire between them."""
 
-    def __init__(self, engine: str, data_dir: str) -> None:
+    def __init__(self, engine: str, data_dir: str, down: bool = False) -> None:
         from dynredis.core.node import Config, Node
         from dynredis.core.ring import new_ring
         from dynredis.storage import open_engine
@@ -81,6 +86,9 @@ class Cluster:
         self.now = T0
         self.turns = 0
         self.done = 0
+        self.dead = {self.names[2]} if down else set()
+        for name in self.dead:
+            self.nodes[self.names[0]].peer_down(name)
 
     def end_of_event(self, name: str) -> dict[str, list[tuple]]:
         """What the server does at the end of a node's event: run completions, take
@@ -100,6 +108,8 @@ class Cluster:
         from dynredis.server.wire import batch, unframe
 
         for dst, msgs in box.items():
+            if dst in self.dead:
+                continue
             frame = batch(msgs)
             body = frame[frame.index(b"\r\n") + 2 : -2]
             node = self.nodes[dst]
@@ -121,15 +131,18 @@ class Cluster:
             self.deliver(coordinator, box)
         self.turns += 1
         if self.turns % COMMIT_EVERY == 0:
-            for eng in self.engines.values():
-                eng.commit(False, wait=True)
+            for name, eng in self.engines.items():
+                if name not in self.dead:
+                    eng.commit(False, wait=True)
 
     def close(self) -> None:
-        for eng in self.engines.values():
-            eng.close()
+        for name, eng in self.engines.items():
+            if name not in self.dead:
+                eng.close()
 
 
-def run(engine: str, pipeline: int, sets: int, gets: int, keys: int = 0) -> int:
+def run(engine: str, pipeline: int, sets: int, gets: int, keys: int = 0,
+        down: bool = False) -> int:
     """SET keys 0..sets-1 (or 0..keys-1 over and over: overwrites), then GET keys
     0..gets-1, through the first node; returns how many requests got a reply."""
     from dynredis import native
@@ -139,7 +152,7 @@ def run(engine: str, pipeline: int, sets: int, gets: int, keys: int = 0) -> int:
     print(f"build: {native.running()}", file=sys.stderr)
     data_dir = tempfile.mkdtemp(prefix="dynredis-callgrind-")
     try:
-        cluster = Cluster(engine, data_dir)
+        cluster = Cluster(engine, data_dir, down)
         _tune_gc()
         coordinator = cluster.names[0]
         answered = [0]
@@ -166,8 +179,9 @@ def run(engine: str, pipeline: int, sets: int, gets: int, keys: int = 0) -> int:
         for start in range(0, gets, pipeline):
             cluster.turn(coordinator, [get_request(key_of(i % keys if keys else i))
                                        for i in range(start, min(gets, start + pipeline))])
-        for node in cluster.nodes.values():
-            node.local.count()  # folds every written key into the hash trees
+        for name, node in cluster.nodes.items():
+            if name not in cluster.dead:
+                node.local.count()  # folds every written key into the hash trees
         cluster.close()
         assert answered[0] == sets + gets, (answered[0], sets, gets)
         return answered[0]
@@ -354,6 +368,8 @@ def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     cmd += [sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
            "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets),
            "--value-size", str(args.value_size), "--keys", str(args.keys)]
+    if args.down:
+        cmd.append("--down")
     if args.face:
         cmd.append("--face")
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -387,6 +403,8 @@ def main() -> None:
     ap.add_argument("--server", action="store_true",
                     help="count only inside the nodes' code (compiled build only), not this "
                          "script's driving of them")
+    ap.add_argument("--down", action="store_true",
+                    help="the third node down: the coordinator keeps a hint per write")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     global VALUE
@@ -395,7 +413,7 @@ def main() -> None:
         if args.face:
             run_face(args.pipeline, args.sets, args.gets)
         else:
-            run(args.engine, args.pipeline, args.sets, args.gets, args.keys)
+            run(args.engine, args.pipeline, args.sets, args.gets, args.keys, args.down)
         # Leave without the interpreter's final collection: what it frees (every
         # object written) grows with the number of requests, so it would be counted
         # per request, and it is no request's cost.
@@ -413,6 +431,7 @@ def main() -> None:
           f"{'through a client connection; ' if args.face else ''}-P {args.pipeline}; "
           f"{args.value_size}-byte values; "
           f"{f'{args.keys} keys; ' if args.keys else ''}"
+          f"{'node 3 down; ' if args.down else ''}"
           f"{args.big - args.small} requests measured per figure"
           f"{'; inside the nodes only (--server)' if args.server else ''}")
     small, big = args.small, args.big

@@ -37,6 +37,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.forward",
     "dynredis.core.handoff",
     "dynredis.core.header",
+    "dynredis.core.hints",
     "dynredis.core.hlc",
     "dynredis.core.inflight",
     "dynredis.core.keyslot",
