@@ -37,11 +37,17 @@ from .shape import Spliced, Unread, decode_shape
 class LocalStore:
     """Reads and writes of this node's replicas, through an injected engine."""
 
-    __slots__ = ("engine", "cache", "trees", "dirty")
+    __slots__ = ("engine", "cache", "trees", "dirty", "_get", "_put", "_read")
 
     def __init__(self, engine: Engine, cache_size: int = 100_000,
                  cache_max_memory: int = 0) -> None:
         self.engine = engine
+        # The engine's methods of every request, bound once: the engine is a Protocol
+        # (any class), so compiled code calls it generically, and looking a method up
+        # and binding it cost as much again as the call.
+        self._get: Callable[[int, bytes], bytes | None] = engine.get
+        self._put: Callable[[int, bytes, bytes], None] = engine.put
+        self._read: Callable[[int, bytes, Callable[[Any], Any]], Any] = engine.read
         self.cache = RecentBytes(cache_size, cache_max_memory)
         # Anti-entropy hash trees, one per partition. A write only notes its key as
         # dirty, with the fingerprint of what it stored (None: deleted); the ticks
@@ -57,10 +63,17 @@ class LocalStore:
                 for key, head in self.scan_heads(p):
                     tree.insert_digest(key, keyed_digest(key, objmod.fingerprint(head)))
 
+    def rebind(self) -> None:
+        """Bind the engine's methods again (after one was replaced: a test's spy)."""
+        engine = self.engine
+        self._get = engine.get
+        self._put = engine.put
+        self._read = engine.read
+
     def get_enc(self, p: int, key: bytes) -> bytes | None:
         enc = self.cache.get(key)
         if enc is None:
-            enc = self.engine.get(p, key)
+            enc = self._get(p, key)
             if enc is not None:
                 self.cache.set(key, enc, None)
         return enc
@@ -83,7 +96,7 @@ class LocalStore:
         """A head as read, unless it is the cut-off start of a large object without a
         header (stored by an earlier version): then all of it."""
         if head is not None and len(head) == hdr.HEADED_FROM and not hdr.is_headed(head):
-            return self.engine.get(p, key)
+            return self._get(p, key)
         return head
 
     def get(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
@@ -101,7 +114,7 @@ class LocalStore:
         enc = self.cache.get(key)
         if enc is not None:
             return objmod.decode(enc), enc
-        got = self.engine.read(p, key, _CLOCK_AND_NAME)
+        got = self._read(p, key, _CLOCK_AND_NAME)
         if got is None:
             return None, None
         if got[0] is None:  # anonymous siblings, which an overwrite keeps: all of it
@@ -116,7 +129,7 @@ class LocalStore:
         enc = self.cache.get(key)
         if enc is not None:
             return objmod.decode(enc), enc
-        got = self.engine.read(p, key, _shape_and_name)
+        got = self._read(p, key, _shape_and_name)
         if got is None:
             return None, None
         shaped, name = got
@@ -135,7 +148,7 @@ class LocalStore:
             if bytes(view[: hdr.SIZE]) != value.name:
                 return None
             return bytes(view[value.at + start : value.at + min(end, value.size)])
-        return self.engine.read(p, key, reader)  # type: ignore[no-any-return]
+        return self._read(p, key, reader)  # type: ignore[no-any-return]
 
     def pin(self, p: int, key: bytes, value: Unread) -> tuple[Any, Pinned] | None:
         """A view of a value a shape left unread, valid while the Pinned given with it
@@ -173,7 +186,7 @@ class LocalStore:
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
         (the cache's accounting counts on it: see RecentBytes.set)."""
-        self.engine.put(p, key, enc)
+        self._put(p, key, enc)
         self.cache.set(key, enc, old)
         self.dirty[p][key] = objmod.fingerprint(enc)
 
@@ -188,11 +201,11 @@ class LocalStore:
 
     def get_record(self, p: int, key: bytes) -> bytes | None:
         if p >= ELEM_BASE:
-            return self.engine.get(p, key)
+            return self._get(p, key)
         return self.get_enc(p, key)
 
     def put_record(self, p: int, key: bytes, enc: bytes) -> None:
-        self.engine.put(p, key, enc)
+        self._put(p, key, enc)
         self.dirty[p][key] = objmod.fingerprint(enc)
 
     def delete_record(self, p: int, key: bytes) -> None:

@@ -103,6 +103,7 @@ def _spy(sim: SimCluster, key: bytes) -> tuple[list[str], list[int]]:
 
         engine.get = get
         engine.read = read
+        sim.sn[name].node.local.rebind()
     return whole, ranges
 
 

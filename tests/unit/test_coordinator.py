@@ -58,6 +58,7 @@ def test_a_replica_that_cannot_store_a_write_refuses_it_and_the_write_fails_at_o
         raise OSError("disk full")
 
     sim.sn[c].engine.put = broken  # type: ignore[method-assign]
+    sim.sn[c].node.local.rebind()
     box = start(sim, a, lambda node, cb: node.put(b"k", None, b"v", 0, cb, 3))
     sim.run(50)  # one round trip, far below the timeout
     # got 1 or 2: whether b's acknowledgement came before c's refusal

@@ -41,6 +41,7 @@ def _spy_whole_reads(sim: SimCluster, keys: set[bytes]) -> list[tuple[str, bytes
             return enc
 
         engine.get = get
+        sim.sn[name].node.local.rebind()
     return whole
 
 

@@ -872,6 +872,7 @@ def test_a_large_value_is_read_whole_only_by_the_coordinator_of_a_get() -> None:
             return get(p, key)
 
         engine.get = get
+        sim.sn[name].node.local.rebind()
     assert value(sim.get(a, b"big")) == big
     assert whole == [a]  # the coordinator's own copy, which it answers with
     whole.clear()
@@ -1061,6 +1062,7 @@ def _spy_whole_reads(sim: SimCluster, key: bytes) -> list[str]:
             return get(p, k)
 
         engine.get = get
+        sim.sn[name].node.local.rebind()
     return whole
 
 
