@@ -63,6 +63,7 @@ STALL_S = 0.05
 # date), not drift: requests in flight and the failure detector get it back
 # (Node.clock_stepped). Drift corrections are slews, well under a millisecond a tick.
 CLOCK_STEP_MS = 100
+CLOCK_READ_S = 0.01  # the two clocks read further apart than this: not compared
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
@@ -673,7 +674,10 @@ class NodeServer:
         requests in flight and to the failure detector (Node.clock_stepped). A step
         back is only reported: requests in flight then wait that much longer."""
         mono = time.monotonic()
-        offset = self.wall_clock() - mono
+        wall = self.wall_clock()
+        if time.monotonic() - mono > CLOCK_READ_S:
+            return  # preempted between the two reads: measured at the next tick
+        offset = wall - mono
         old, self._wall_offset = self._wall_offset, offset
         step = int((offset - old) * 1000)
         if -CLOCK_STEP_MS < step < CLOCK_STEP_MS:
