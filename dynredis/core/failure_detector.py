@@ -65,6 +65,10 @@ class PhiAccrual:
         self._last.pop(peer, None)
         self._intervals.pop(peer, None)
 
+    def heard(self, peer: str) -> int | None:
+        """When `peer`'s last heartbeat arrived (None: never)."""
+        return self._last.get(peer)
+
     def known(self, peer: str) -> bool:
         return peer in self._last
 

@@ -41,6 +41,7 @@ from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
 from .latency import LatencyTrace
+from .latereport import LateReport
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
@@ -274,6 +275,7 @@ class NodeServer:
         # The wall clock minus the monotonic one at the last tick (seconds): a change
         # is a step of the wall clock (`_follow_clock_step`).
         self._wall_offset = self.wall_clock() - time.monotonic()
+        self.late_report = LateReport()  # collection commands that timed out: logged
         # Set by `stop`: the engine is closed, and the timers that fire while the
         # event loop winds down (the tick, the commit timer, a flush) do nothing.
         self.stopped = False
@@ -624,6 +626,8 @@ class NodeServer:
             self._follow_clock_step()
             self.set_now()
             self.node.tick()
+            if self.node.coll.late or self.node.coll.late_dropped:
+                self._report_late()
             self.keyscan.tick()
             self.scripts.registry.tick()
             self.scripts.tick()
@@ -690,6 +694,31 @@ class NodeServer:
         else:
             log.warning("the wall clock went %d ms back: requests in flight wait that "
                         "much longer", -step)
+
+    def _report_late(self) -> None:
+        """Log the collection commands the tick timed out (server/latereport.py)."""
+        coll = self.node.coll
+        line = self.late_report.take(coll.late, coll.late_dropped, time.monotonic(),
+                                     self._peer_state)
+        coll.late = []
+        coll.late_dropped = 0
+        if line is not None:
+            log.warning(line)
+
+    def _peer_state(self, peer: str) -> str:
+        """How a peer looks from here: the detector's verdict, this node's link to it,
+        its last heartbeat."""
+        node = self.node
+        link = self.links.get(peer)
+        if link is not None and link.transport is not None:
+            how = f"linked, {link.unsent()} bytes unsent"
+        elif link is not None and link.connecting:
+            how = "connecting"
+        else:
+            how = "not linked"
+        heard = node.membership.fd.heard(peer)
+        since = "never" if heard is None else f"{node.now - heard} ms ago"
+        return f"{node.member_status(peer)}, {how}, last heartbeat {since}"
 
     def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
                        db: int, done: Callable[[bytes], None]) -> None:
