@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import clock as dvv
 from . import collsync
@@ -56,13 +56,27 @@ REPAIR_LIMIT = 256  # events a coordinator pushes to a lagging replica after a s
 Op = Callable[[KeyView], Any]
 Callback = Callable[[tuple[str | None, Any]], Any]
 
+LATE_KEPT = 16  # timed-out commands kept for the driver to report (`late`), the newest
+
+
+class Late(NamedTuple):
+    """A command that timed out waiting for its replicas, as the driver reports it: which
+    step, how long since it asked (by `now`), and who never answered."""
+
+    phase: str  # "sync" (the read quorum) or "write"
+    key: bytes
+    waited_ms: int
+    silent: tuple[str, ...]
+    answered: int  # its own answer included
+    needed: int
+
 
 class CollOp:
     """One command on one key, from its sync to its last acknowledgement."""
 
     __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
                  "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
-                 "replied", "coord", "sent", "extra", "missing")
+                 "replied", "coord", "sent", "extra", "missing", "asked_at")
 
     def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
                  targets: list[tuple[str, str]], r: int, w: int) -> None:
@@ -92,6 +106,7 @@ class CollOp:
         # The coordinator's applied events when it asked for the sync: what a replica
         # lacks of them it is sent back (events applied later are on their way to it).
         self.sent: DotSet | None = None
+        self.asked_at = 0  # `now` when its sync, then its write, went to the replicas
 
     def timed_out(self) -> None:
         """The request's deadline passed."""
@@ -145,6 +160,10 @@ class CollCoordinator:
         # second one comes after a poll.
         self.turns: list[Callback] = []
         self.due: list[Callback] = []
+        # Commands that timed out since the driver last took them (LATE_KEPT at most),
+        # and how many more did: the server logs them (which replicas never answered).
+        self.late: list[Late] = []
+        self.late_dropped = 0
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
@@ -207,6 +226,7 @@ class CollCoordinator:
         cop.missing = route.missing
         cop.reqid = node.next_reqid()
         cop.deadline = node.now + node.cfg.timeout_ms
+        cop.asked_at = node.now
         cop.synced.add(node.name)
         queue = self.queues.get(key)
         if queue is None:
@@ -316,6 +336,7 @@ class CollCoordinator:
         # The write's own time starts now; many records take their replicas longer.
         cop.deadline = node.now + node.cfg.timeout_ms + \
             len(deltas) * node.cfg.ms_per_1000_records // 1000
+        cop.asked_at = node.now
         self.pending[cop.reqid] = cop
         self._send_deltas(cop, others, events, deltas, want_ack=True)
 
@@ -350,11 +371,29 @@ class CollCoordinator:
 
     def timed_out(self, cop: CollOp) -> None:
         n = self.node.cfg.n
+        self._note_late(cop)
         if not cop.evaluated:
             self._reply(cop, noquorum("read", len(cop.synced), cop.r, n) + TIMED_OUT)
             self._evaluate_ready(cop.key)
         else:
             self._reply(cop, noquorum("write", len(cop.acked), cop.w, n) + TIMED_OUT)
+
+    def _note_late(self, cop: CollOp) -> None:
+        """Keep what the driver's report of a timeout says (never on the way of a
+        command that is answered in time)."""
+        node = self.node
+        asked = [peer for peer, _ in cop.targets if peer != node.name]
+        if cop.evaluated:
+            answered, needed = cop.acked, cop.w + len(cop.extra)
+            asked += cop.extra
+        else:
+            answered, needed = cop.synced, cop.r
+        late = Late("write" if cop.evaluated else "sync", cop.key, node.now - cop.asked_at,
+                    tuple(p for p in asked if p not in answered), len(answered), needed)
+        if len(self.late) >= LATE_KEPT:
+            del self.late[0]
+            self.late_dropped += 1
+        self.late.append(late)
 
     def peer_down(self, peer: str) -> None:
         """A replica became unreachable: fail what waits on it as soon as its quorum

@@ -14,7 +14,9 @@ Two drivers run nodes, the asyncio server (server/app.py) and the simulator
   over the outbox to send. A driver may settle several events before one release
   (the server releases once per loop turn).
 - `node.stalled(ms)` when the driver could not run for `ms` (the server: a tick that
-  ran late): requests in flight get that time back before they are timed out.
+  ran late): requests in flight get that time back before they are timed out;
+  `node.clock_stepped(ms, before)` when the wall clock `now` is read from jumped ahead
+  of the time that passed (the server: against its monotonic clock, at each tick).
 - `shutdown(engine)` on a clean stop: everything committed and synced, and the mark
   that lets the next start keep the clock identity.
 """

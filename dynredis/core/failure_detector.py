@@ -52,9 +52,22 @@ class PhiAccrual:
             hist.append(float(now - last))
         self._last[peer] = now
 
+    def shift(self, ms: int, before: int) -> None:
+        """The clock the arrival times are read on jumped `ms` ahead: the arrivals noted
+        on the old timeline (at or before `before`) move with it, so that no peer looks
+        silent for time that did not pass (a 2 s jump made every peer count as down)."""
+        last = self._last
+        for peer, at in last.items():
+            if at <= before:
+                last[peer] = at + ms
+
     def forget(self, peer: str) -> None:
         self._last.pop(peer, None)
         self._intervals.pop(peer, None)
+
+    def heard(self, peer: str) -> int | None:
+        """When `peer`'s last heartbeat arrived (None: never)."""
+        return self._last.get(peer)
 
     def known(self, peer: str) -> bool:
         return peer in self._last

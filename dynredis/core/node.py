@@ -424,6 +424,20 @@ class Node:
         postpone(self.writes.pending, ms)
         postpone(self.forwarder.pending, ms)
         postpone(self.coll.pending, ms)
+        postpone(self.coll.forwarded, ms)
+
+    def clock_stepped(self, ms: int, before: int) -> None:
+        """The wall clock `now` is read from jumped `ms` ahead of the time that passed (a
+        virtual machine paused and its clock set again, a manual date; measured by the
+        driver against a monotonic clock). Every deadline and the failure detector's
+        last arrivals (those noted at or before `before`, on the old timeline) move with
+        it: otherwise every request in flight timed out at the next tick (NOQUORUM ...
+        before timeout, no replica at fault) and every peer counted as down."""
+        self.stalled(ms)
+        membership = self.membership
+        membership.fd.shift(ms, before)
+        if membership.born is not None and membership.born <= before:
+            membership.born += ms
 
     def tick(self) -> None:
         """Time out overdue requests, then whatever periodic work is due (heartbeats,

@@ -41,6 +41,7 @@ from . import tls
 from .acl_table import UserTable
 from .client import ClientConnection
 from .latency import LatencyTrace
+from .latereport import LateReport
 from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
@@ -58,6 +59,12 @@ TICK_S = 0.05
 # A tick this much later than due means the loop was busy (a large value encoded or
 # committed, a long command): requests in flight get the time back (Node.stalled).
 STALL_S = 0.05
+# The wall clock (node.now) moving this much more or less than the monotonic clock
+# between two ticks is a step (a paused virtual machine's clock set again, a manual
+# date), not drift: requests in flight and the failure detector get it back
+# (Node.clock_stepped). Drift corrections are slews, well under a millisecond a tick.
+CLOCK_STEP_MS = 100
+CLOCK_READ_S = 0.01  # the two clocks read further apart than this: not compared
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
@@ -265,6 +272,10 @@ class NodeServer:
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
+        # The wall clock minus the monotonic one at the last tick (seconds): a change
+        # is a step of the wall clock (`_follow_clock_step`).
+        self._wall_offset = self.wall_clock() - time.monotonic()
+        self.late_report = LateReport()  # collection commands that timed out: logged
         # Set by `stop`: the engine is closed, and the timers that fire while the
         # event loop winds down (the tick, the commit timer, a flush) do nothing.
         self.stopped = False
@@ -612,8 +623,11 @@ class NodeServer:
         started = time.monotonic_ns()
         try:
             self._give_back_stall()
+            self._follow_clock_step()
             self.set_now()
             self.node.tick()
+            if self.node.coll.late or self.node.coll.late_dropped:
+                self._report_late()
             self.keyscan.tick()
             self.scripts.registry.tick()
             self.scripts.tick()
@@ -657,6 +671,54 @@ class NodeServer:
             late = time.monotonic() - due
             if late >= STALL_S:
                 self.node.stalled(int(late * 1000))
+
+    def _follow_clock_step(self) -> None:
+        """Before requests are timed out: if the wall clock (node.now) jumped ahead
+        since the last tick, the time it skipped did not pass; it is given back to
+        requests in flight and to the failure detector (Node.clock_stepped). A step
+        back is only reported: requests in flight then wait that much longer."""
+        mono = time.monotonic()
+        wall = self.wall_clock()
+        if time.monotonic() - mono > CLOCK_READ_S:
+            return  # preempted between the two reads: measured at the next tick
+        offset = wall - mono
+        old, self._wall_offset = self._wall_offset, offset
+        step = int((offset - old) * 1000)
+        if -CLOCK_STEP_MS < step < CLOCK_STEP_MS:
+            return
+        before = int((mono + old) * 1000)  # now, as the old timeline runs
+        if step > 0:
+            log.warning("the wall clock jumped %d ms ahead of the time that passed: "
+                        "requests in flight and peers' heartbeats are given it back", step)
+            self.node.clock_stepped(step, before)
+        else:
+            log.warning("the wall clock went %d ms back: requests in flight wait that "
+                        "much longer", -step)
+
+    def _report_late(self) -> None:
+        """Log the collection commands the tick timed out (server/latereport.py)."""
+        coll = self.node.coll
+        line = self.late_report.take(coll.late, coll.late_dropped, time.monotonic(),
+                                     self._peer_state)
+        coll.late = []
+        coll.late_dropped = 0
+        if line is not None:
+            log.warning(line)
+
+    def _peer_state(self, peer: str) -> str:
+        """How a peer looks from here: the detector's verdict, this node's link to it,
+        its last heartbeat."""
+        node = self.node
+        link = self.links.get(peer)
+        if link is not None and link.transport is not None:
+            how = f"linked, {link.unsent()} bytes unsent"
+        elif link is not None and link.connecting:
+            how = "connecting"
+        else:
+            how = "not linked"
+        heard = node.membership.fd.heard(peer)
+        since = "never" if heard is None else f"{node.now - heard} ms ago"
+        return f"{node.member_status(peer)}, {how}, last heartbeat {since}"
 
     def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
                        db: int, done: Callable[[bytes], None]) -> None:
