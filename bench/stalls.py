@@ -255,6 +255,7 @@ def measure(port: int, args: argparse.Namespace) -> None:
         if args.trace:
             for n in nodes:
                 n.execute_command("DYN.LATENCY", "RESET")
+            counted = [counters(n) for n in nodes]
         cpu0 = [cpu_ms(pid) for pid in pids]
         wait0 = [queued_ms(pid) for pid in pids]
         t0 = time.monotonic()
@@ -267,7 +268,9 @@ def measure(port: int, args: argparse.Namespace) -> None:
         cpu = [cpu_ms(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True)]
         cpu += [queued_ms(pid) - w0 for pid, w0 in zip(pids, wait0, strict=True)]
         if args.trace:
-            reply = f"{str(reply)[:20]} {slow_work(nodes, args.trace_ms)}"
+            moved = " ".join(f"n{i}:{k}+{v}" for i, (n, c0) in enumerate(zip(nodes, counted, strict=True))
+                             for k, v in counters(n, c0).items() if v)
+            reply = f"{str(reply)[:20]} {slow_work(nodes, args.trace_ms)} {moved}"
         windows.append((name, t0, time.monotonic(), took, reply, cpu))
     ours.send("stop")
     rounds = ours.recv()
@@ -301,6 +304,18 @@ def chosen(all_actions: list[tuple[str, object]], args: argparse.Namespace
 
 
 LOOP_WORK = ("peer_read", "client_read", "tick", "flush", "group_commit")
+
+
+COUNTERS = ("coordinated_puts", "coordinated_gets", "read_repairs", "timeouts",
+            "noquorum_errors", "ae_keys_repaired", "hints_created", "hints_delivered")
+
+
+def counters(n: redis.Redis, since: dict[str, int] | None = None) -> dict[str, int]:
+    """A node's counters of what a write may set off (read repairs, hints ...), or
+    their change `since` an earlier reading."""
+    info = {**n.info("stats"), **n.info("dynamo")}
+    now = {k: int(info.get(k, 0)) for k in COUNTERS}
+    return now if since is None else {k: now[k] - since[k] for k in COUNTERS}
 
 
 def slow_work(nodes: list[redis.Redis], ms: float) -> str:
