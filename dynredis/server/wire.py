@@ -95,6 +95,10 @@ KEEP_GATHERED: Final = 16 << 20  # a Gather's buffer up to this size is kept for
 # A bin (bytes value) of a bulk batch this big is filled in place as its parts come
 # (server/filled.py), not copied out of the gathered buffer when the batch is decoded.
 IN_PLACE_FROM: Final = 1 << 20
+# ... and at most this big: a bin's object is made when its msgpack head arrives, before
+# its bytes, so a head claiming more than any value holds (proto-max-bulk-len is 512 MB
+# by default) is gathered plainly, its memory taken only as its bytes come.
+IN_PLACE_MOST: Final = 1 << 30
 # msgpack items of a bulk batch looked at for such bins; past them the batch is gathered
 # plainly (a batch of thousands of small items is not walked an item at a time).
 SCAN_MOST: Final = 4096
@@ -205,7 +209,7 @@ class Gather:
                     self.budget = 0  # no msgpack: the decoder will say so
                 break
             self.budget -= 1
-            if payload >= IN_PLACE_FROM and 0xC4 <= buf[i] <= 0xC6:
+            if IN_PLACE_FROM <= payload <= IN_PLACE_MOST and 0xC4 <= buf[i] <= 0xC6:
                 i = self._place(i, head, payload)
                 if self.filling is not None:
                     break

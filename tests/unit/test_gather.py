@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import msgpack
 import msgspec
 import pytest
 
 from dynredis.server import filled
-from dynredis.server.wire import IN_PLACE_FROM, PART, Gather
+from dynredis.server.wire import IN_PLACE_FROM, IN_PLACE_MOST, PART, Gather
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -98,3 +99,21 @@ def test_fill_copies_only_within_both_objects() -> None:
             filled.fill(dst, at, b"xyz", start, end)
     with pytest.raises(TypeError):
         filled.fill(dst, 0, bytearray(b"x"), 0, 1)  # type: ignore[arg-type]
+
+
+def test_a_value_head_claiming_more_than_any_value_takes_memory_only_as_bytes_come() -> None:
+    """A bin's own object is made when its head arrives; a head claiming more than
+    IN_PLACE_MOST is gathered plainly instead (a peer's bad or hostile frame does not
+    make the node allocate gigabytes it never receives), and the batch, cut short, is
+    refused."""
+    g = Gather()
+    head = b"\x91\x93\xa1p\x01\xc6" + (IN_PLACE_MOST + 1).to_bytes(4, "big")
+    tracemalloc.start()
+    try:
+        g.add(head + b"x" * 1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    with pytest.raises(ValueError):
+        g.take()
