@@ -21,10 +21,19 @@ action (from its start to the end of the quiet second): the node's longest stall
 node whose event loop never blocks answers a PING in well under a millisecond. Where
 the nodes are processes of this machine, it also prints the CPU time (ms, /proc) each
 node spent from the action's start to the end of its quiet second: on a shared machine
-stalls stretch with the load, the CPU a node spends much less.
+stalls stretch with the load, the CPU a node spends much less; and the time its main
+thread waited, runnable, for a CPU (queued: the machine's share of its stalls).
+
+With --only REGEX only the actions whose name matches run (after the first SET), each
+--rounds times; with --trace each node's latency trace (DYN.LATENCY) is on, and every
+action's row names, per node, the kinds of loop work (peer_read, client_read, tick,
+flush, group_commit, gc_genN) that took over --trace-ms at once, with their longest
+(wall/cpu/queued: the CPU time the node's loop thread spent in it, the time it waited
+for a CPU).
 
 Usage:
     python bench/stalls.py [--mb 100] [--ctx-mb 32] [--repeat 50] [--port PORT]
+                           [--only REGEX] [--rounds N] [--trace] [--trace-ms 20]
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import select
 import shutil
 import socket
@@ -223,6 +233,18 @@ def cpu_ms(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def queued_ms(pid: int | None) -> float:
+    """Time (ms) the main thread of process `pid` has spent runnable but waiting for a
+    CPU (/proc schedstat): a stall the machine caused, not the node; 0 if unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def measure(port: int, args: argparse.Namespace) -> None:
     ports = [port + i for i in range(NODES)]
     pids = node_pids(ports)
@@ -234,8 +256,17 @@ def measure(port: int, args: argparse.Namespace) -> None:
     prober.start()
     time.sleep(1.0)
     windows = []
-    for name, run in actions(c, args.mb, args.ctx_mb, args.repeat):
+    nodes = [redis.Redis(port=p, socket_timeout=30) for p in ports]
+    if args.trace:
+        for n in nodes:
+            n.execute_command("DYN.LATENCY", "ON", 1 << 30)
+    for name, run in chosen(actions(c, args.mb, args.ctx_mb, args.repeat), args):
+        if args.trace:
+            for n in nodes:
+                n.execute_command("DYN.LATENCY", "RESET")
+            counted = [counters(n) for n in nodes]
         cpu0 = [cpu_ms(pid) for pid in pids]
+        wait0 = [queued_ms(pid) for pid in pids]
         t0 = time.monotonic()
         try:
             reply = run()
@@ -244,6 +275,11 @@ def measure(port: int, args: argparse.Namespace) -> None:
         took = time.monotonic() - t0
         time.sleep(args.quiet)
         cpu = [cpu_ms(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True)]
+        cpu += [queued_ms(pid) - w0 for pid, w0 in zip(pids, wait0, strict=True)]
+        if args.trace:
+            moved = " ".join(f"n{i}:{k}+{v}" for i, (n, c0) in enumerate(zip(nodes, counted, strict=True))
+                             for k, v in counters(n, c0).items() if v)
+            reply = f"{str(reply)[:20]} {slow_work(nodes, args.trace_ms)} {moved}"
         windows.append((name, t0, time.monotonic(), took, reply, cpu))
     ours.send("stop")
     rounds = ours.recv()
@@ -254,14 +290,59 @@ def measure(port: int, args: argparse.Namespace) -> None:
     print(f"{'action':<24}{'took s':>8}  " + "".join(f"{'node ' + str(i) + ' ms':>12}"
                                                      for i in range(NODES))
           + ("".join(f"{'cpu ' + str(i) + ' ms':>10}" for i in range(NODES)) if local else "")
+          + ("".join(f"{'queued ' + str(i):>9}" for i in range(NODES)) if local else "")
           + "  reply")
     for name, t0, t1, took, reply, cpu in windows:
         cells = "".join(f"{longest(rounds[i], t0, t1):>12.1f}" for i in range(NODES))
         if local:
-            cells += "".join(f"{ms:>10.0f}" for ms in cpu)
-        print(f"{name:<24}{took:>8.2f}  {cells}  {str(reply)[:90]}")
+            cells += "".join(f"{ms:>10.0f}" for ms in cpu[:NODES])
+            cells += "".join(f"{ms:>9.0f}" for ms in cpu[NODES:])
+        print(f"{name:<24}{took:>8.2f}  {cells}  {str(reply)[:90 if not args.trace else 400]}")
     print(f"PINGs answered per node: {[len(r) for r in rounds]}; members down "
           f"afterwards: {down}")
+
+
+def chosen(all_actions: list[tuple[str, object]], args: argparse.Namespace
+           ) -> list[tuple[str, object]]:
+    """The actions to run: all, or the first SET then those --only matches, --rounds
+    times each."""
+    if not args.only:
+        return all_actions
+    wanted = [a for a in all_actions[1:] if re.search(args.only, a[0])]
+    return [all_actions[0]] + [a for a in wanted for _ in range(args.rounds)]
+
+
+LOOP_WORK = ("peer_read", "client_read", "tick", "flush", "group_commit")
+
+
+COUNTERS = ("coordinated_puts", "coordinated_gets", "read_repairs", "timeouts",
+            "noquorum_errors", "ae_keys_repaired", "hints_created", "hints_delivered")
+
+
+def counters(n: redis.Redis, since: dict[str, int] | None = None) -> dict[str, int]:
+    """A node's counters of what a write may set off (read repairs, hints ...), or
+    their change `since` an earlier reading."""
+    info = {**n.info("stats"), **n.info("dynamo")}
+    now = {k: int(info.get(k, 0)) for k in COUNTERS}
+    return now if since is None else {k: now[k] - since[k] for k in COUNTERS}
+
+
+def slow_work(nodes: list[redis.Redis], ms: float) -> str:
+    """Per node, the kinds of loop work whose longest run was over `ms`, with the longest
+    CPU time and run-queue wait of such work (n0:peer_read=480/90c/370q: mostly the
+    machine's doing)."""
+    out = []
+    for i, n in enumerate(nodes):
+        top: dict[str, float] = {}
+        for row in n.execute_command("DYN.LATENCY", "STAGES"):
+            name = row[0].decode() if isinstance(row[0], bytes) else row[0]
+            top[name] = row[5] / 1000
+        for name, wall in top.items():
+            if (name in LOOP_WORK or re.fullmatch(r"gc_gen\d", name)) and wall > ms:
+                extra = "".join(f"/{top[name + s]:.0f}{s[1]}" for s in ("_cpu", "_queued")
+                                if name + s in top)
+                out.append(f"n{i}:{name}={wall:.0f}{extra}")
+    return " ".join(out)
 
 
 def main() -> None:
@@ -272,6 +353,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--interval", type=float, default=5.0, help="ms between PINGs")
     ap.add_argument("--quiet", type=float, default=1.0, help="s after each action")
+    ap.add_argument("--only", default="", help="a regex: run only these actions")
+    ap.add_argument("--rounds", type=int, default=1, help="times each --only action runs")
+    ap.add_argument("--trace", action="store_true", help="name the slow loop work")
+    ap.add_argument("--trace-ms", type=float, default=20.0)
     args = ap.parse_args()
     if args.port:
         measure(args.port, args)

@@ -117,6 +117,8 @@ class Replica:
                 if base is not None and objmod.digest(head) == base:
                     local.put(p, key, enc, local.cache.get(key))
                     return
+                if hdr.is_headed(enc) and self.by_clocks(key, enc, p):
+                    return
         lenc = local.get_enc(p, key)
         if lenc is None:
             local.put(p, key, enc, None)
@@ -138,6 +140,27 @@ class Replica:
         if menc != lenc:
             local.put(p, key, menc, lenc)
 
+    def by_clocks(self, key: bytes, enc: bytes, p: int) -> bool:
+        """Merge a large incoming version into our large copy by their clocks alone, if
+        they decide it: the incoming one covers ours (it replaces it), or ours already
+        is the merge (nothing changes). True if so; False if their siblings must be
+        merged (concurrent versions, or anonymous siblings). A repair, hint or
+        anti-entropy of a 100 MB value copied ours out of the store and decoded both
+        (four copies: a replica's loop held 275-610 ms of CPU in one event)."""
+        incoming = objmod.decode_clock(enc)
+        if incoming is None:
+            return False
+        mine, _ = self.local.get_clock(p, key)
+        if mine is None or mine[1]:
+            return False
+        if dvv.less(mine, incoming):
+            self.local.put(p, key, enc, self.local.cache.get(key))
+            return True
+        # The merge keeps, actor by actor, our list of values or a part of it if it
+        # keeps our counters and list lengths (the incoming side's come with other
+        # counters): then it is ours, whatever the values.
+        return _bare(dvv.sync(mine, incoming)) == _bare(mine)
+
     def note_siblings(self, clock: Clock) -> None:
         """Count an object with many siblings (INFO sibling_warnings). A merge keeps
         every sibling, whatever their number: each was acknowledged to someone, and a
@@ -148,3 +171,8 @@ class Replica:
             return
         if dvv.size(clock) > objmod.SIBLING_WARN:
             self.stats.sibling_warnings += 1
+
+
+def _bare(clock: Clock) -> tuple:
+    """A clock's actors, counters and number of values, without the values."""
+    return tuple((actor, n, len(vals)) for actor, n, vals in clock[0])

@@ -372,7 +372,7 @@ class NodeServer:
 
     def _traced_flush(self, trace: LatencyTrace) -> None:
         """`flush`, timed: the group commit (fsync mode) on its own, then the whole."""
-        started = time.monotonic_ns()
+        started = trace.begin()
         if self.opts.durability == "fsync" and self.engine.pending():
             self.engine.commit(True)  # (what driver.release would do first)
             trace.took("group_commit", started)
@@ -620,7 +620,7 @@ class NodeServer:
         assert loop is not None
         if self.stopped:
             return
-        started = time.monotonic_ns()
+        started = time.monotonic_ns() if self.trace is None else self.trace.begin()
         try:
             self._give_back_stall()
             self._follow_clock_step()
@@ -801,7 +801,7 @@ class NodeServer:
                 # The once-a-second fsync runs in the background: the loop never
                 # waits for the disk (buffered mode promises power-loss safety
                 # within about a second, not at acknowledgement).
-                started = time.monotonic_ns()
+                started = time.monotonic_ns() if self.trace is None else self.trace.begin()
                 self.engine.commit(sync, wait=False)
                 if self.trace is not None:
                     self.trace.took("group_commit", started)

@@ -474,7 +474,7 @@ class ClientConnection(asyncio.Protocol):
         server.set_now()
         trace = server.trace
         if trace is not None:
-            self.read_ns = started = time.monotonic_ns()
+            self.read_ns = started = trace.begin()
             self._client_input(data)
             server.pump()
             trace.took("client_read", started)

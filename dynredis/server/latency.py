@@ -154,6 +154,16 @@ REPLICA_STAGES = (
 )
 
 
+def queued_ns() -> int:
+    """How long (ns) this thread has waited, runnable, for a CPU (Linux schedstat; 0
+    where there is none)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def percentile(ordered: list[int], fraction: float) -> int:
     """The value at `fraction` of an ascending list (nearest rank); 0 if empty."""
     if not ordered:
@@ -198,6 +208,7 @@ class LatencyTrace:
         self.peer_read = 0  # when the peer read being handled was read
         self._gc_started = 0
         self._lag_due = 0.0
+        self._begun: dict[int, tuple[int, int]] = {}  # `begin`'s starts: (cpu, queued) ns
         self._lag_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -236,9 +247,26 @@ class LatencyTrace:
             h = self.hists[name] = deque(maxlen=KEEP)
         h.append(us)
 
+    def begin(self) -> int:
+        """The start of a piece of loop work (monotonic ns, for `took`), with the main
+        thread's CPU time and run-queue wait then."""
+        started = time.monotonic_ns()
+        begun = self._begun
+        if len(begun) >= 64:
+            begun.clear()  # starts never ended by a `took` (an exception on the way)
+        begun[started] = (time.thread_time_ns(), queued_ns())
+        return started
+
     def took(self, name: str, started: int) -> None:
-        """Record the time since `started` (monotonic ns) under `name`."""
+        """Record the time since `started` (monotonic ns) under `name`; if `begin` gave
+        `started`, also the CPU the thread spent meanwhile (`name`_cpu) and the time it
+        waited, runnable, for a CPU (`name`_queued): a long piece of work whose CPU is
+        short was the machine's doing (or a wait on a lock), not the node's."""
         self.note(name, (time.monotonic_ns() - started) // 1000)
+        at = self._begun.get(started)
+        if at is not None:
+            self.note(name + "_cpu", (time.thread_time_ns() - at[0]) // 1000)
+            self.note(name + "_queued", (queued_ns() - at[1]) // 1000)
 
     def _gc_callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":

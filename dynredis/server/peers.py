@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -357,7 +356,7 @@ class PeerInbound(asyncio.Protocol):
         server.set_now()
         trace = server.trace
         if trace is not None:
-            trace.peer_read = started = time.monotonic_ns()
+            trace.peer_read = started = trace.begin()
             self.received(data)
             server.pump()
             trace.peer_event_done()

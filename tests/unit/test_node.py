@@ -1183,6 +1183,39 @@ def test_a_large_value_left_unread_is_not_written_once_the_key_holds_another() -
         assert live(sim.get(via, b"k")) == [other]
 
 
+def test_a_replica_brought_up_to_date_on_a_large_value_reads_neither_copy_whole() -> None:
+    """A replica that missed a write of a large value gets it later (a hint, read
+    repair or anti-entropy), without the coordinator's base: whether it replaces our
+    copy is told by the two clocks, read in place (copying ours out of the store and
+    decoding both held a replica's loop 275-610 ms per 100 MB). A repair with the older
+    version changes nothing; a concurrent one is merged, both values kept."""
+    sim, big, whole = _holding_a_large_value(seed=7)
+    a, b, c = sim.names
+    old = sim.stored(c, b"big")
+    assert old is not None
+    sim.stop(c)
+    newer = os.urandom(310_000)
+    assert sim.put(a, b"big", newer)[0] is None
+    sim.run(100)
+    whole.clear()
+    sim.start(c)
+    sim.run(3000)
+    assert whole == []
+    assert sim.stored(c, b"big") == sim.stored(a, b"big")
+    node = sim.nodes[a]
+    p = node.partition(b"big")
+    held = sim.stored(a, b"big")
+    whole.clear()
+    node.replica.apply(b"big", old, p)  # the version it replaced, from a late repair
+    assert whole == [] and sim.stored(a, b"big") == held
+    other = os.urandom(300_001)
+    past = objmod.decode(old)
+    concurrent = dvv.update(dvv.new_with_context(dvv.join(past), objmod.sibling(1, other)),
+                            past, b"X")
+    node.replica.apply(b"big", objmod.encode(concurrent), p)
+    assert sorted(live((None, objmod.decode(sim.stored(a, b"big"))))) == sorted([newer, other])
+
+
 def test_a_delete_keeps_a_large_sibling_its_context_did_not_see() -> None:
     """A write with a context keeps what the context does not cover: a large sibling
     written concurrently is then read whole and kept, byte-exact."""
