@@ -347,6 +347,29 @@ def _answer(c: redis.Redis, *words: object) -> object:
         return f"error: {e}"
 
 
+def _differences(theirs: redis.Redis, ours: list[redis.Redis],
+                 cmds: list[tuple[object, ...]]) -> list[str]:
+    """Each command run on redis-server and on our nodes in turn: where the replies
+    differ."""
+    diffs = []
+    for i, cmd in enumerate(cmds):
+        want, have = _answer(theirs, *cmd), _answer(ours[i % len(ours)], *cmd)
+        if have != want:
+            diffs.append(f"{cmd[:4]!r} via node {i % len(ours)}: "
+                         f"{repr(have)[:80]} != redis-server's {repr(want)[:80]}")
+    return diffs
+
+
+def _clean(theirs: redis.Redis, ours: list[redis.Redis], *keys: str) -> None:
+    """Delete the keys on both sides, give our nodes their object cache back, close."""
+    theirs.delete(*keys)
+    theirs.close()
+    for c in ours:
+        c.delete(*keys)
+        c.config_set("object-cache-max-memory", "64mb")
+        c.close()
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_bitmap_commands_on_a_large_value_answer_as_redis(
         big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
@@ -520,13 +543,7 @@ def test_string_requests_about_a_large_value_answer_as_redis_server_does(
             ("SET", key, value), ("SET", key, "x", "XX"), ("GET", key),
             ("SET", key, value), ("GETEX", key, "PXAT", "1"), ("EXISTS", key),
             ("GETEX", key, "EX", "10"), ("SET", key, value, "NX", "GET"), ("STRLEN", key)]
-        diffs = []
-        for i, cmd in enumerate(cmds):
-            want, have = _answer(theirs, *cmd), _answer(ours[i % len(ours)], *cmd)
-            if have != want:
-                diffs.append(f"{cmd[:3]!r} via node {i % len(ours)}: "
-                             f"{repr(have)[:80]} != redis-server's {repr(want)[:80]}")
-        assert diffs == []
+        assert _differences(theirs, ours, cmds) == []
         assert [c.get(key) for c in ours] == [value] * len(ours)
         sizes = {c.memory_usage(key) for c in ours}  # counted where it is stored
         assert len(sizes) == 1 and sizes.pop() > len(value)
@@ -539,12 +556,7 @@ def test_string_requests_about_a_large_value_answer_as_redis_server_does(
             assert tx.execute() == real.execute() == [value, value, b"tx%d" % j]
         assert [c.get(key) for c in ours] == [value] * len(ours)
     finally:
-        theirs.delete(key, other)
-        theirs.close()
-        for c in ours:
-            c.delete(key, other)
-            c.config_set("object-cache-max-memory", "64mb")
-            c.close()
+        _clean(theirs, ours, key, other)
 
 
 def _bytes_read(pids: list[int]) -> int:
@@ -586,21 +598,11 @@ def test_collection_commands_on_a_large_string_answer_wrongtype_without_moving_i
         for c in (ours[0], theirs):
             assert c.set(key, value) is True
         before = _bytes_read(big_cluster.pids)
-        diffs = []
-        for i, cmd in enumerate(cmds):
-            want, have = _answer(theirs, *cmd), _answer(ours[i % len(ours)], *cmd)
-            if have != want:
-                diffs.append(f"{cmd!r} via node {i % len(ours)}: "
-                             f"{repr(have)[:80]} != redis-server's {repr(want)[:80]}")
+        diffs = _differences(theirs, ours, cmds)
         moved = _bytes_read(big_cluster.pids) - before
         assert diffs == []
         assert moved < len(value), f"{moved} bytes read by the nodes"
         assert [c.get(key) for c in ours] == [value] * len(ours)
         assert [c.exists(other) for c in ours] == [0] * len(ours)
     finally:
-        theirs.delete(key, other)
-        theirs.close()
-        for c in ours:
-            c.delete(key, other)
-            c.config_set("object-cache-max-memory", "64mb")
-            c.close()
+        _clean(theirs, ours, key, other)
