@@ -79,10 +79,10 @@ def deliver(c: Context, slot: Any, result: tuple[str | None, Any]) -> None:
     slot.set(reply)
 
 
-# The command groups of the collection types (their commands answer WRONGTYPE for a key
-# of another type, a string included, before anything else).
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 WRONGTYPE = ERR_WRONGTYPE
+# The command groups of the collection types (their commands answer WRONGTYPE for a key
+# of another type, a string included, before anything else).
 FAMILIES = frozenset({"hash", "set", "sorted_set", "list", "geo"})
 
 
@@ -400,8 +400,6 @@ def _counting(op: Op, stats: Any) -> Op:
         return op(v)
 
     return counted
-
-
 
 
 def wrong_type(view: KeyView, type_name: str) -> bool:
