@@ -37,34 +37,22 @@ ERR_MAXLEN_NEGATIVE = resp.error("ERR MAXLEN can't be negative")
 
 LONG_MIN = -(2**63)
 WRITE, WRITE_NEW, WRITE_FAST = ("write",), ("write", "denyoom"), ("write", "fast")
-SEEK_CHUNK = 4096  # items whose values a seek reads at a time
-
-
 def matches(v: KeyView, element: bytes, forward: bool = True, most: int = 0
             ) -> Iterator[tuple[int, bytes]]:
     """(index from the end searched from, position) of each item equal to `element`, from
-    the head (`forward`) or the tail, among the first `most` items (0: all). The values
-    are read `SEEK_CHUNK` at a time and searched in C (`list.index`): LPOS, LREM and
-    LINSERT of 500,000 items compared them one by one in Python (0.5 s a call)."""
+    the head (`forward`) or the tail, among the first `most` items (0: all). The items
+    holding it are found by one C loop over the values (KeyView.holding), each one's index
+    from its position's rank: LPOS, LREM and LINSERT of 500,000 items compared them one by
+    one in Python (0.5 s a call), of a million looking each value up (0.3 s)."""
     order = v.lorder
-    walk = iter(order) if forward else reversed(order)
-    if most:
-        walk = itertools.islice(walk, most)
-    base = 0
-    while True:
-        positions = list(itertools.islice(walk, SEEK_CHUNK))
-        if not positions:
+    n = len(order)
+    hits = v.holding(LIST, element)
+    for pos in hits if forward else reversed(hits):
+        i = order.index(pos)
+        at = i if forward else n - 1 - i
+        if most and at >= most:
             return
-        values = v.values_at(LIST, positions)
-        at = 0
-        while True:
-            try:
-                at = values.index(element, at)
-            except ValueError:
-                break
-            yield base + at, positions[at]
-            at += 1
-        base += len(positions)
+        yield at, pos
 PUSH_FLAGS = ("write", "denyoom", "fast")
 
 

@@ -23,7 +23,8 @@ functions its driver gives it, and hands back the deltas to replicate.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, KeysView
-from itertools import filterfalse
+from itertools import compress, filterfalse, repeat
+from operator import eq
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -138,6 +139,13 @@ class KeyView:
         if keep:
             return list(filter(view.__contains__, elements))
         return list(filterfalse(view.__contains__, elements))
+
+    def holding(self, kind: bytes, value: Any) -> list[bytes]:
+        """The live elements of a kind whose value equals `value`, sorted (a list's
+        positions: in list order): every value compared in one C loop, no element
+        looked up (LPOS, LREM and LINSERT of a million items)."""
+        view = _EMPTY if self._expired else self.state.views.get(kind, _EMPTY)
+        return sorted(compress(view, map(eq, view.values(), repeat(value))))
 
     def count(self, kind: bytes) -> int:
         return 0 if self._expired else self.state.count(kind)

@@ -133,17 +133,17 @@ class _ListView:
         self.lorder = SortedList(b"%06d" % i for i in range(len(items)))
         self.items = {b"%06d" % i: item for i, item in enumerate(items)}
 
-    def values_at(self, kind: bytes, positions: list[bytes]) -> list[bytes | None]:
-        return [self.items.get(p) for p in positions]
+    def holding(self, kind: bytes, value: bytes) -> list[bytes]:
+        return sorted(p for p, v in self.items.items() if v == value)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from([b"a", b"b", b""]), max_size=40), st.booleans(),
-       st.integers(0, 45), st.integers(1, 7))
-def test_list_matches_read_in_chunks_equal_a_walk_item_by_item(items, forward, most, chunk):
-    """LPOS, LREM and LINSERT seek with commands/lists.matches (values read a chunk at
-    a time, searched in C): the same (index, position) pairs as comparing every item,
-    from either end, within MAXLEN, whatever the chunk size."""
+       st.integers(0, 45))
+def test_list_matches_equal_a_walk_item_by_item(items, forward, most):
+    """LPOS, LREM and LINSERT seek with commands/lists.matches (the items holding the
+    value found in one C loop, their indexes from their positions' ranks): the same
+    (index, position) pairs as comparing every item, from either end, within MAXLEN."""
     import dynredis.commands.lists as lists
 
     v = _ListView(items)
@@ -151,9 +151,17 @@ def test_list_matches_read_in_chunks_equal_a_walk_item_by_item(items, forward, m
     if most:
         walk = walk[:most]
     want = [(i, p) for i, p in enumerate(walk) if v.items[p] == b"a"]
-    old = lists.SEEK_CHUNK
-    lists.SEEK_CHUNK = chunk
-    try:
-        assert list(lists.matches(v, b"a", forward, most)) == want  # type: ignore[arg-type]
-    finally:
-        lists.SEEK_CHUNK = old
+    assert list(lists.matches(v, b"a", forward, most)) == want  # type: ignore[arg-type]
+
+
+def test_holding_finds_the_live_elements_of_a_value_in_order() -> None:
+    """KeyView.holding on a real view: the elements whose live value is the one asked,
+    sorted; none on an expired key."""
+    store = CollectionStore(MemoryEngine())
+    st_ = store.state(7, b"k")
+    for i, value in enumerate([b"a", b"b", b"a", b"c", b"a"]):
+        st_.set_value(rec.LIST, b"%03d" % (9 - i), value)
+    v = KeyView(store, 7, b"k", 0, None, lambda d, e: (b"", None), b"A",
+                lambda: b"\0\0\0\1", lambda o: 1)
+    assert v.holding(rec.LIST, b"a") == [b"005", b"007", b"009"]
+    assert v.holding(rec.LIST, b"z") == []
