@@ -151,13 +151,15 @@ def lex_span(zl: Any, r: LexRange, reverse: bool = False) -> tuple[int, int]:
         else:
             hi = zl.bisect_left((s, b.member)) if b.exclusive else zl.bisect_right((s, b.member))
         return lo, max(lo, hi)
-    # (walked by iterators: indexing the SortedList costs a bisection per member)
+    # (walked by iterators: indexing the SortedList costs a bisection per member; an
+    # open end, "-" or "+", holds every member on its side: not walked)
+    open_min, open_max = r.min.edge == MIN_STRING, r.max.edge == MAX_STRING
     if not reverse:
-        i = _count_while(iter(zl), lambda m: not r.gte_min(m))
-        j = i + _count_while(zl.islice(i), r.lte_max)
+        i = 0 if open_min else _count_while(iter(zl), lambda m: not r.gte_min(m))
+        j = n if open_max else i + _count_while(zl.islice(i), r.lte_max)
         return i, j
-    j = n - _count_while(reversed(zl), lambda m: not r.lte_max(m))
-    i = j - _count_while(zl.islice(0, j, reverse=True), r.gte_min)
+    j = n if open_max else n - _count_while(reversed(zl), lambda m: not r.lte_max(m))
+    i = 0 if open_min else j - _count_while(zl.islice(0, j, reverse=True), r.gte_min)
     return i, j
 
 
