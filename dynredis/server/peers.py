@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -57,6 +58,7 @@ log = logging.getLogger("dynredis.peers")
 MAX_QUEUED_BYTES = 64 << 20
 RETRY_MIN = 0.1
 RETRY_MAX = 1.0
+READ_BUDGET_NS = 20_000_000  # a peer link's frames handled per loop turn at most (ns)
 HANDSHAKE_S = 2.0  # connect (TCP and TLS) and the secret's challenge-response, each
 # A link's transport pauses its writing (pause_writing) past this many bytes unsent, and
 # resumes it under LOW_WATER: while not paused it holds at most HIGH_WATER.
@@ -350,6 +352,7 @@ class PeerInbound(asyncio.Protocol):
         self.transport: asyncio.Transport | None = transport
         self.reader = hiredis.Reader()
         self.parts = Gather()  # the parts of a bulk batch read so far
+        self.held = False  # reading paused: frames read are left for later turns
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -365,14 +368,26 @@ class PeerInbound(asyncio.Protocol):
         self.received(data)
         server.pump()
 
+    def _go_on(self) -> None:
+        """The frames left by the last turn's budget (`received`), then reading again."""
+        self.held = False
+        if self.transport is None:
+            return
+        self.data_received(b"")
+        if not self.held and self.transport is not None:
+            self.transport.resume_reading()
+
     def received(self, data: bytes) -> None:
-        """Hand every complete frame in `data` (and what came before it) to the node,
-        within the current event."""
+        """Hand the complete frames in `data` (and what came before it) to the node, for
+        READ_BUDGET_NS at most: past it the link stops reading and the rest is handled in
+        the next loop turns, other work between (a replica a plan did not wait for
+        applied a backlog of thirty 1,024-record steps in one read: 0.3-0.5 s)."""
         reader = self.reader
         reader.feed(data)
         node = self.node
         server = self.server
         src = self.name
+        until = time.monotonic_ns() + READ_BUDGET_NS
         while True:
             body = reader.gets()
             if body is False:
@@ -401,6 +416,21 @@ class PeerInbound(asyncio.Protocol):
                 except Exception:
                     log.exception("handling %r from %s failed", msg[:1], src)
                 server.send_peers_if_backlogged()
+            if time.monotonic_ns() > until and self._hold():
+                return  # (at least one frame a turn)
+
+    def _hold(self) -> bool:
+        """Stop reading and go on with the frames read in a later turn; False if that
+        cannot be (no loop: everything now)."""
+        loop = self.server.loop
+        t = self.transport
+        if loop is None or t is None:
+            return False
+        if not self.held:
+            self.held = True
+            t.pause_reading()
+            loop.call_soon(self._go_on)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

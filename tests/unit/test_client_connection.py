@@ -571,3 +571,50 @@ def test_a_plan_touches_its_reply_slot_at_every_step() -> None:
     drive(plan(), lambda step, cb: cb((None, int(step[1]))), replies.append,
           lambda: touched.append(len(replies)))
     assert replies == [3] and len(touched) == 4
+
+
+class PausingTransport(FakeTransport):
+    """A peer link's transport that records pause_reading / resume_reading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = 0
+        self.resumed = 0
+
+    def pause_reading(self) -> None:
+        self.paused += 1
+
+    def resume_reading(self) -> None:
+        self.resumed += 1
+
+
+def test_a_peer_links_backlog_is_handled_over_loop_turns(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica that a plan did not wait for applied its backlog of steps in one read
+    (0.3-0.5 s). Past READ_BUDGET_NS (here none: one frame a turn) the link stops reading,
+    handles the frames it holds in later turns, in order, then reads again."""
+    import dynredis.server.peers as peers
+
+    monkeypatch.setattr(peers, "READ_BUDGET_NS", 0)
+
+    async def run() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        srv.loop = asyncio.get_running_loop()
+        node = srv.node
+        t = PausingTransport()
+        inbound = PeerInbound(srv, PEERS[0], t)  # type: ignore[arg-type]
+        keys = [b"k%d" % i for i in range(5)]
+        encs = [objmod.encode(dvv.update(dvv.new_with_context((), objmod.sibling(1, k)),
+                                         dvv.EMPTY, b"A")) for k in keys]
+        wire = b"".join(frame(encode([("p", i + 1, k, e, srv.name, node.partition(k), None)]))
+                        for i, (k, e) in enumerate(zip(keys, encs, strict=True)))
+        inbound.data_received(wire)
+        stored = [node.local.get_enc(node.partition(k), k) for k in keys]
+        assert stored[0] == encs[0] and stored[1:] == [None] * 4  # one frame this turn
+        assert t.paused == 1 and t.resumed == 0
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert [node.local.get_enc(node.partition(k), k) for k in keys] == encs
+        assert t.paused == 5 and t.resumed == 1  # (held again after each frame)
+
+    asyncio.run(run())
