@@ -410,28 +410,14 @@ def getrange_read(c: Context, slot: Slot, key: bytes, start: int, end: int,
         if type(data) is not Unread:
             return resp.bulk(getrange(data, start, end)), None
         lo, hi = range_of(data.size, start, end)
-        if hi - lo > STREAM_SLICE and _send_range(c, slot, key, data, lo, hi):
+        if hi - lo > STREAM_SLICE and c.send_stored(slot, key, data, b"$%d\r\n" % (hi - lo),
+                                                    b"\r\n", (lo, hi)):
             return _SENT, None
         got = c.node.stored_range(key, data, lo, hi) if lo < hi else b""
         return (_AGAIN if got is None else resp.bulk(got)), None
 
     read_then_write(c, key, decide, _OrAgain(slot, lambda: getrange_read(
         c, slot, key, start, end, True)), lookup=True, whole=whole)
-
-
-def _send_range(c: Context, slot: Slot, key: bytes, value: Unread, lo: int, hi: int
-                ) -> bool:
-    """Bytes `lo` to `hi` of a value left in the store as the reply, sent from there a
-    slice at a time (it is pinned meanwhile); False if that cannot be."""
-    pinned = c.node.pin_value(key, value)
-    if pinned is None:
-        return False
-    reply = PiecesReply([b"$%d\r\n" % (hi - lo), memoryview(pinned[0])[lo:hi], b"\r\n"],
-                        [pinned[1]])
-    if c.send_streamed(slot, reply):
-        return True
-    reply.release()
-    return False
 
 
 _AGAIN = b"again"  # (never a reply: RESP replies start with a type byte)

@@ -35,7 +35,7 @@ from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
-from .streamed import StoredReply, Streamed
+from .streamed import PiecesReply, Streamed
 from .subscriptions import SubState
 
 if TYPE_CHECKING:
@@ -1029,18 +1029,19 @@ class ClientConnection(asyncio.Protocol):
     # --- replies sent from the store (server/streamed.py) ------------------------------
 
     def send_stored(self, slot: Any, key: bytes, value: Any, before: bytes,
-                    after: bytes) -> bool:
+                    after: bytes, span: tuple[int, int] | None = None) -> bool:
         """Fill `slot` with `before`, a large value a read left in the store
-        (core/shape.py Unread) and `after`, the value written a slice at a time over the
-        next loop turns. False if that cannot be (a stand-in's slot: EXEC, scripts; too
-        many values pinned; the key holds another object now): the caller reads the
-        value whole."""
+        (core/shape.py Unread; with `span`, its bytes lo to hi) and `after`, the value
+        written a slice at a time over the next loop turns. False if that cannot be (a
+        stand-in's slot: EXEC, scripts; too many values pinned; the key holds another
+        object now): the caller reads the value whole."""
         if not self._may_stream(slot):
             return False
         pinned = self.node.pin_value(key, value)
         if pinned is None:
             return False
-        self._fill_streamed(slot, StoredReply(before, pinned[0], after, pinned[1]))
+        view = pinned[0] if span is None else memoryview(pinned[0])[span[0]:span[1]]
+        self._fill_streamed(slot, PiecesReply([before, view, after], [pinned[1]]))
         return True
 
     def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
@@ -1049,7 +1050,7 @@ class ClientConnection(asyncio.Protocol):
         then releases when sent; False as `send_stored` (the caller still holds the pin)."""
         if not self._may_stream(slot):
             return False
-        self._fill_streamed(slot, StoredReply(before, pinned[0], after, pinned[1]))
+        self._fill_streamed(slot, PiecesReply([before, pinned[0], after], [pinned[1]]))
         return True
 
     def send_streamed(self, slot: Any, reply: Streamed) -> bool:

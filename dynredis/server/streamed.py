@@ -22,7 +22,7 @@ STREAM_TURN = 4 << 20  # bytes written in one loop turn at most
 class Streamed(Protocol):
     """A reply the connection writes over loop turns, in its place among the client's
     replies: `before` with the replies ahead of it, `next_slice()` until it answers
-    None (`turn` bytes a turn at most), then `after`. A StoredReply, or a collection's
+    None (`turn` bytes a turn at most), then `after`. A PiecesReply, or a collection's
     reply encoded a slice at a time (resp/bulks.py SlicedReply)."""
 
     before: bytes
@@ -40,49 +40,11 @@ class Streamed(Protocol):
     def done(self) -> bool: ...
 
 
-class StoredReply:
-    """`before`, the pinned `view` and `after`; the connection writes `before` with its
-    other replies, then the view a slice at a time (`next_slice`), then `after`."""
-
-    __slots__ = ("before", "view", "after", "pin", "at")
-    turn = STREAM_TURN
-
-    def __init__(self, before: bytes, view: Any, after: bytes, pin: Pinned) -> None:
-        self.before = before
-        self.view = view
-        self.after = after
-        self.pin = pin  # what keeps `view` readable (core/engine.py Pinned)
-        self.at = 0
-
-    def alive(self) -> bool:
-        return self.pin.alive()
-
-    def release(self) -> None:
-        self.view = b""
-        self.pin.release()
-
-    def size(self) -> int:
-        return len(self.before) + len(self.view) + len(self.after)
-
-    def next_slice(self) -> bytes | None:
-        """The next slice of the value (a copy: the transport may keep it past the
-        pin), or None once it is all written."""
-        at = self.at
-        n = len(self.view)
-        if at >= n:
-            return None
-        end = at + STREAM_SLICE if at + STREAM_SLICE < n else n
-        self.at = end
-        return bytes(self.view[at:end])
-
-    def done(self) -> bool:
-        return self.at >= len(self.view)
-
-
 class PiecesReply:
     """Bytes and values pinned in the store, in turn: `pieces` is [bytes, view, bytes,
     view, ..., bytes], the views being large values (MGET of some); the bytes between
-    them are written whole, each view a slice at a time, as StoredReply's."""
+    them are written whole, each view a slice at a time (a copy: the transport may keep
+    it past the pin). GET's reply is [before, the value, after]."""
 
     __slots__ = ("before", "after", "middle", "pins", "i", "at")
     turn = STREAM_TURN

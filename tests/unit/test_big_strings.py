@@ -68,9 +68,13 @@ class _Face:
         return True
 
     def send_stored(self, slot: _Slot, key: bytes, stored: Any, before: bytes,
-                    after: bytes) -> bool:
+                    after: bytes, span: tuple[int, int] | None = None) -> bool:
         pinned = self.node.pin_value(key, stored)
-        return pinned is not None and self.send_pinned(slot, pinned, before, after)
+        if pinned is None:
+            return False
+        if span is not None:
+            pinned = (memoryview(pinned[0])[span[0]:span[1]], pinned[1])
+        return self.send_pinned(slot, pinned, before, after)
 
 
 def run(sim: SimCluster, via: str, *args: bytes) -> bytes:
