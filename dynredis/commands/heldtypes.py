@@ -28,7 +28,8 @@ from ..core.shape import Unread
 def ours(node: Any, key: bytes) -> bool:
     """Whether this node coordinates `key`'s plain reads and writes, and the key is not
     (and was not) a collection here (whose writes take the collection path)."""
-    return node.route(node.partition(key)).local and key not in node.coll.store.known
+    # (the set first: every collection command asks, and a collection is known)
+    return key not in node.coll.store.known and node.route(node.partition(key)).local
 
 
 def large(data: Any) -> bool:
