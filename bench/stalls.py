@@ -138,6 +138,7 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
     return [
         (f"SET {mb} MiB", lambda: c.set("stalls:big", value)),
         (f"GET {mb} MiB", lambda: len(c.get("stalls:big") or b"")),
+        (f"GET {mb} MiB in MULTI/EXEC", lambda: len(_in_exec(c, "stalls:big"))),
         ("GETCTX", lambda: len(c.execute_command("GETCTX", "stalls:big")[1][0])),
         ("STRLEN", lambda: c.strlen("stalls:big")),
         ("GETRANGE k 0 10", lambda: c.getrange("stalls:big", 0, 10)),
@@ -192,6 +193,13 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         (f"CLUSTER SLOTS x{repeat}", lambda: cluster("SLOTS")),
         (f"CLUSTER NODES x{repeat}", lambda: cluster("NODES")),
     ]
+
+
+def _in_exec(c: redis.Redis, key: str) -> bytes:
+    """GET `key` in a transaction (redis-py's default pipeline)."""
+    tx = c.pipeline(transaction=True)
+    tx.get(key)
+    return tx.execute()[0] or b""  # type: ignore[no-any-return]
 
 
 def _error_of(run: object) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.engine import Pinned
 from ..resp import encode as resp
+from ..server.streamed import ChainReply, PiecesReply
 from .common import ok_or_error
 from .context import Context
 from .databases import map_args
@@ -30,8 +32,9 @@ class _Capture:
 
     may_block = False
 
-    def __init__(self, conn: Context) -> None:
+    def __init__(self, conn: Context, outer: Any) -> None:
         object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_outer", outer)  # EXEC's own slot
         object.__setattr__(self, "_reply", None)
         object.__setattr__(self, "_then", None)
 
@@ -51,6 +54,29 @@ class _Capture:
         reply slot of the connection."""
         conn = self._conn
         conn.put(key, None, data, expire_at, lambda r: self.set(ok_or_error(r)), conn.w)
+
+    # A reply written over turns (a large value pinned in the store, a long collection
+    # reply) stays one in EXEC's reply (streamed.ChainReply) while EXEC's own slot can
+    # take one; the connection's methods would refuse this stand-in's slot.
+    def send_stored(self, slot: Any, key: bytes, value: Any, before: bytes, after: bytes,
+                    span: tuple[int, int] | None = None) -> bool:
+        if slot is not self or not self._conn.may_stream(self._outer):
+            return False
+        reply = self._conn.stored_reply(key, value, before, after, span)
+        if reply is None:
+            return False
+        self.set(reply)
+        return True
+
+    def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
+                    after: bytes) -> bool:
+        return self.send_streamed(slot, PiecesReply([before, pinned[0], after], [pinned[1]]))
+
+    def send_streamed(self, slot: Any, reply: Any) -> bool:
+        if slot is not self or not self._conn.may_stream(self._outer):
+            return False
+        self.set(reply)
+        return True
 
     def set(self, reply: bytes) -> None:
         """The queued command's (possibly late) reply."""
@@ -104,7 +130,7 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
         # see earlier ones' writes (through this coordinator).
         while i < len(queued):
             cmd, words = queued[i]
-            cap = _Capture(c)
+            cap = _Capture(c, slot)
             c.monitor_feed(cmd, words)
             # mapped now: a SELECT queued before it decides its database, as in Redis
             words = map_args(cmd, words, c.db, c.cluster_view)
@@ -126,7 +152,12 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
                 return
             replies.append(reply)
             i += 1
-        slot.set(resp.array(replies))
+        if all(type(r) is bytes for r in replies):
+            slot.set(resp.array(replies))
+            return
+        chained = ChainReply(b"*%d\r\n" % len(replies), replies)
+        if not c.send_streamed(slot, chained):  # (the client went meanwhile)
+            slot.set(chained.whole())
 
     def checked(instead: bytes | None) -> None:
         if instead is not None:

@@ -1035,20 +1035,29 @@ class ClientConnection(asyncio.Protocol):
         written a slice at a time over the next loop turns. False if that cannot be (a
         stand-in's slot: EXEC, scripts; too many values pinned; the key holds another
         object now): the caller reads the value whole."""
-        if not self._may_stream(slot):
+        if not self.may_stream(slot):
             return False
+        reply = self.stored_reply(key, value, before, after, span)
+        if reply is None:
+            return False
+        self._fill_streamed(slot, reply)
+        return True
+
+    def stored_reply(self, key: bytes, value: Any, before: bytes, after: bytes,
+                     span: tuple[int, int] | None = None) -> PiecesReply | None:
+        """`send_stored`'s reply, for a slot that takes it later (EXEC's); None if the
+        value cannot be pinned."""
         pinned = self.node.pin_value(key, value)
         if pinned is None:
-            return False
+            return None
         view = pinned[0] if span is None else memoryview(pinned[0])[span[0]:span[1]]
-        self._fill_streamed(slot, PiecesReply([before, view, after], [pinned[1]]))
-        return True
+        return PiecesReply([before, view, after], [pinned[1]])
 
     def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
                     after: bytes) -> bool:
         """`send_stored` of a value pinned already (Node.pin_value), whose pin the reply
         then releases when sent; False as `send_stored` (the caller still holds the pin)."""
-        if not self._may_stream(slot):
+        if not self.may_stream(slot):
             return False
         self._fill_streamed(slot, PiecesReply([before, pinned[0], after], [pinned[1]]))
         return True
@@ -1057,12 +1066,13 @@ class ClientConnection(asyncio.Protocol):
         """Fill `slot` with a reply written over the next loop turns (a collection's
         reply encoded a slice at a time). False if that cannot be (a stand-in's slot:
         EXEC, scripts): the caller gives the reply whole."""
-        if not self._may_stream(slot):
+        if not self.may_stream(slot):
             return False
         self._fill_streamed(slot, reply)
         return True
 
-    def _may_stream(self, slot: Any) -> bool:
+    def may_stream(self, slot: Any) -> bool:
+        """Whether `slot` (this client's own) can still take a reply written over turns."""
         return type(slot) is ReplySlot and slot.conn is self and slot.data is None \
             and self.transport is not None and not self.closing
 

@@ -88,3 +88,71 @@ class PiecesReply:
 
     def done(self) -> bool:
         return self.i >= len(self.middle)
+
+
+class ChainReply:
+    """EXEC's reply when some of its commands' replies are written over turns (a GET of
+    a large value pinned in the store, a collection's long reply): the array's head and
+    the other replies' bytes whole, each streamed reply as it writes itself. A
+    transaction's GET of a 100 MiB value no longer reads it whole into one reply."""
+
+    __slots__ = ("before", "after", "items", "i", "bodies")
+    turn = STREAM_TURN
+
+    def __init__(self, head: bytes, replies: list[Any]) -> None:
+        items: list[Any] = []  # bytes and Streamed in turn, bytes first and last
+        run = [head]
+        for r in replies:
+            if type(r) is bytes:
+                run.append(r)
+                continue
+            run.append(r.before)
+            items.append(b"".join(run))
+            items.append(r)
+            run = [r.after]
+        items.append(b"".join(run))
+        self.before: bytes = items[0]
+        self.after: bytes = items[-1]
+        self.items = items[1:-1]
+        self.bodies: list[Streamed] = self.items[0::2]
+        self.i = 0
+
+    def alive(self) -> bool:
+        return all(s.alive() for s in self.bodies)
+
+    def release(self) -> None:
+        for s in self.bodies:
+            s.release()
+        self.items = []
+
+    def size(self) -> int:
+        return len(self.before) + len(self.after) + sum(
+            s.size() - len(s.before) - len(s.after) if i % 2 == 0 else len(s)
+            for i, s in enumerate(self.items))
+
+    def next_slice(self) -> bytes | None:
+        items = self.items
+        while self.i < len(items):
+            item = items[self.i]
+            if self.i % 2:  # bytes between two streamed replies
+                self.i += 1
+                if item:
+                    return item  # type: ignore[no-any-return]
+                continue
+            chunk = item.next_slice()
+            if chunk is not None:
+                return chunk  # type: ignore[no-any-return]
+            self.i += 1
+        return None
+
+    def done(self) -> bool:
+        return self.i >= len(self.items)
+
+    def whole(self) -> bytes:
+        """The reply at once (the client cannot take it over turns any more)."""
+        out = [self.before]
+        while (chunk := self.next_slice()) is not None:
+            out.append(chunk)
+        out.append(self.after)
+        self.release()
+        return b"".join(out)

@@ -606,3 +606,43 @@ def test_collection_commands_on_a_large_string_answer_wrongtype_without_moving_i
         assert [c.exists(other) for c in ours] == [0] * len(ours)
     finally:
         _clean(theirs, ours, key, other)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_a_transaction_sends_large_values_from_the_store(
+        big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
+    """MULTI/EXEC (redis-py's default pipeline) with GETs of a 2 MB value, its whole
+    range, MGET, a 20,000-field HGETALL and small commands around them, through every
+    node: redis-server's replies, in order (EXEC's reply now sends the value from the
+    store and the hash's fields a slice at a time, between the other replies)."""
+    value = os.urandom(2 << 20)
+    key, hkey, small = f"txbig:{protocol}", f"txhash:{protocol}", f"txsmall:{protocol}"
+    fields = {b"f%d" % i: b"v%d" % i for i in range(20_000)}
+    ours = [big_cluster.client(j, decode_responses=False, socket_timeout=60,
+                               protocol=protocol) for j in range(big_cluster.nodes)]
+    theirs = redis.Redis(host="127.0.0.1", port=real_redis.port,  # type: ignore[attr-defined]
+                         socket_timeout=60, protocol=protocol)
+    for c in ours:
+        assert c.config_set("object-cache-max-memory", "1mb") is True  # not cached
+
+    def run(c: redis.Redis, j: int) -> list[object]:
+        tx = c.pipeline(transaction=True)
+        tx.set(small, b"s%d" % j)
+        tx.get(key)
+        tx.ping()
+        tx.getrange(key, 0, -1)
+        tx.mget(key, "txbig:missing", small)
+        tx.hgetall(hkey)
+        tx.get(small)
+        return tx.execute()  # type: ignore[no-any-return]
+
+    try:
+        for c in (ours[0], theirs):
+            assert c.set(key, value) is True
+            assert c.hset(hkey, mapping=fields) == len(fields)
+        for j, c in enumerate(ours):
+            want, have = run(theirs, j), run(c, j)
+            assert have == want
+            assert have[1] == value and have[5] == fields
+    finally:
+        _clean(theirs, ours, key, hkey, small)

@@ -16,6 +16,7 @@ from dynredis.commands.server import KEY_OVERHEAD
 from dynredis.core import obj as objmod
 from dynredis.core.node import Node
 from dynredis.resp import encode as resp
+from dynredis.server.streamed import PiecesReply
 from tests.sim.harness import SimCluster
 from tests.unit.test_node import _holding_a_large_value, value
 
@@ -254,4 +255,94 @@ def test_a_large_value_that_cannot_be_pinned_is_read_whole_to_reply() -> None:
     sim.run(100)
     assert run(sim, a, b"GETDEL", b"big") == resp.bulk(big)
     assert [value(sim.get(name, b"big")) for name in sim.names] == [None] * 3
+    assert sim.errors == []
+
+
+class _Watchers:
+    def wrote(self, cmd: Any, words: list[bytes]) -> None:
+        pass
+
+
+class _TxFace(_Face):
+    """A client connection in EXEC: its own slot may take a reply written over turns
+    (`streams`), which it writes out whole at once, releasing its pins, as the
+    connection does over loop turns."""
+
+    tx_failed = False
+    watch = None
+    db = 0
+    cluster_view = False
+    watchers = _Watchers()
+
+    def __init__(self, node: Node, box: list[bytes], streams: bool) -> None:
+        super().__init__(node, box)
+        self.streams = streams
+        self.streamed = 0
+        self.tx: list[Any] | None = None
+
+    def monitor_feed(self, cmd: Any, words: list[bytes]) -> None:
+        pass
+
+    def may_stream(self, slot: Any) -> bool:
+        return self.streams and type(slot) is _Slot
+
+    def stored_reply(self, key: bytes, stored: Any, before: bytes, after: bytes,
+                     span: tuple[int, int] | None = None) -> Any:
+        pinned = self.node.pin_value(key, stored)
+        return None if pinned is None else PiecesReply([before, pinned[0], after],
+                                                       [pinned[1]])
+
+    def send_streamed(self, slot: Any, reply: Any) -> bool:
+        if not self.may_stream(slot):
+            return False
+        out = [reply.before]
+        while (chunk := reply.next_slice()) is not None:
+            out.append(chunk)
+        assert reply.done()
+        reply.release()
+        self.streamed += 1
+        slot.set(b"".join([*out, reply.after]))
+        return True
+
+
+def _exec(sim: SimCluster, via: str, face_streams: bool, *cmds: list[bytes]) -> tuple[bytes, int]:
+    """EXEC's reply of `cmds` queued through node `via`, and the replies streamed."""
+    box: list[bytes] = []
+    faces: list[_TxFace] = []
+
+    def start(node: Node) -> None:
+        face = _TxFace(node, box, face_streams)
+        faces.append(face)
+        face.tx = [(lookup(args[0]), list(args)) for args in cmds]
+        exec_cmd = lookup(b"EXEC")
+        assert exec_cmd is not None
+        reply = exec_cmd.handler(face, [b"EXEC"])
+        if reply is not None:
+            box.append(reply)
+
+    assert sim.on_node(via, start, catch=False)
+    waited = 0
+    while not box and waited < 3000:
+        sim.run(5)
+        waited += 5
+    assert len(box) == 1, box
+    return box[0], faces[0].streamed
+
+
+@pytest.mark.parametrize("streams", [True, False])
+def test_a_transaction_sends_a_large_value_from_the_store(streams: bool) -> None:
+    """GET and MGET of a large value in EXEC (redis-py's default pipeline) answer from the
+    store as outside it, the value pinned and written with EXEC's reply (streamed
+    .ChainReply) between the other replies; where EXEC's reply cannot be written over
+    turns, they read it whole, as before. The same reply either way."""
+    sim, big, whole = _holding_a_large_value(seed=4)
+    a = sim.names[0]
+    reply, streamed = _exec(sim, a, streams, [b"SET", b"small", b"s"], [b"GET", b"big"],
+                            [b"STRLEN", b"small"], [b"MGET", b"big", b"missing", b"small"],
+                            [b"GET", b"small"])
+    assert reply == resp.array([resp.OK, resp.bulk(big), resp.integer(1),
+                                resp.array([resp.bulk(big), resp.NIL2, resp.bulk(b"s")]),
+                                resp.bulk(b"s")])
+    assert streamed == (1 if streams else 0)
+    assert (whole == []) is streams, whole
     assert sim.errors == []

@@ -3,7 +3,7 @@ written a slice at a time between the bytes around them."""
 
 from __future__ import annotations
 
-from dynredis.server.streamed import STREAM_SLICE, PiecesReply
+from dynredis.server.streamed import STREAM_SLICE, ChainReply, PiecesReply
 
 
 class FakePin:
@@ -50,3 +50,36 @@ def test_views_next_to_each_other_and_at_the_ends() -> None:
                          b"\r\n"], [pin])
     out, _ = written(reply)
     assert out == b"*2\r\n$3\r\nabcde\r\n"  # (the framing between is the caller's)
+
+
+def test_a_transactions_reply_chains_streamed_replies_between_whole_ones() -> None:
+    """EXEC's reply (ChainReply): its head and whole replies as bytes, each streamed reply
+    (a pinned value, a long collection reply) written as itself, in order; whole() gives
+    the same bytes at once and lets every pin go."""
+    from dynredis.resp.bulks import STREAM_ROWS, SlicedReply, lines
+
+    big = bytes(range(256)) * (STREAM_SLICE // 256 + 5)
+    items = [b"k%d" % i for i in range(STREAM_ROWS + 10)]
+
+    def rows(lo: int, hi: int) -> list[list[bytes]]:
+        return [[b"$%d" % len(x) for x in items[lo:hi]], items[lo:hi]]
+
+    def chain() -> tuple[ChainReply, list[FakePin]]:
+        pins = [FakePin(), FakePin()]
+        replies = [b"+OK\r\n", PiecesReply([b"$%d\r\n" % len(big), memoryview(big), b"\r\n"],
+                                           [pins[0]]),
+                   PiecesReply([b"$3\r\n", memoryview(b"abc"), b"\r\n"], [pins[1]]),
+                   SlicedReply(b"*%d" % len(items), len(items), rows), b":1\r\n"]
+        return ChainReply(b"*5\r\n", replies), pins
+
+    want = (b"*5\r\n+OK\r\n$%d\r\n" % len(big) + big + b"\r\n$3\r\nabc\r\n"
+            + lines(b"*%d" % len(items), rows(0, len(items))) + b":1\r\n")
+    reply, pins = chain()
+    assert reply.alive()
+    out, slices = written(reply)  # type: ignore[arg-type]
+    assert out == want
+    assert max(map(len, slices)) <= STREAM_SLICE
+    reply.release()
+    assert all(p.released for p in pins) and not reply.alive()
+    reply, pins = chain()
+    assert reply.whole() == want and all(p.released for p in pins)
