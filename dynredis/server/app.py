@@ -414,20 +414,22 @@ class NodeServer:
         """client-output-buffer-limit's `slave` class, for the links to peers (what a
         Redis primary sends its replicas, a node sends its peers): a link whose unsent
         output, before this write, passed the limit is cut (its messages are lost, as
-        Dynamo allows; the link reconnects). Measured before the write, so that one frame
-        bigger than the limit (a big value) still goes."""
+        Dynamo allows; the link reconnects). Measured before the write, and without the
+        bulk batch being written (PeerLink.waiting), so that a value bigger than the
+        limit still goes."""
         t = link.transport
         limit = self.limits.output["slave"]
         if t is None or limit.none:
             return False
-        if not link.writing_paused and limit.under(HIGH_WATER + link.bulk_bytes):
+        waiting = link.waiting()
+        if not link.writing_paused and limit.under(HIGH_WATER + waiting):
             # Its transport holds at most HIGH_WATER unsent (past it, it would have
             # paused the link): under the limit without asking it (a Python-level call
             # per peer per turn).
             if self.peer_obuf_since:
                 self.peer_obuf_since.pop(link.name, None)
             return False
-        used = link.unsent()
+        used = t.get_write_buffer_size() + waiting
         if limit.under(used):  # every send of a healthy link: nothing to time
             if self.peer_obuf_since:
                 self.peer_obuf_since.pop(link.name, None)
@@ -437,7 +439,8 @@ class NodeServer:
         self.peer_obuf_since[link.name] = since
         if over:
             log.warning("link to peer %s closed for overcoming of output buffer limits "
-                        "(%d bytes unsent)", link.name, used)
+                        "(%d bytes unsent, %d of them waiting behind a batch being "
+                        "written)", link.name, link.unsent(), waiting)
             self.peer_obuf_since[link.name] = 0.0
             t.abort()
         return over

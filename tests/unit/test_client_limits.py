@@ -471,3 +471,30 @@ def test_a_peer_link_past_its_output_limit_is_cut(tmp_path: Path) -> None:
     assert not send_with(f"{hard} 0 0", 1000, paused=False).aborted
     assert send_with("1000 0 0", 5000, paused=False).aborted  # a limit below the mark
     assert not send_with("1000 0 0", 10, paused=False).aborted
+
+
+def test_a_value_bigger_than_the_peer_limit_still_goes(tmp_path: Path) -> None:
+    """The value being written on a peer link does not count toward the slave class's
+    limit, whatever its size up to proto-max-bulk-len (a 512 MB value cut both links of its
+    coordinator, past the 256 MB default, and its write failed NOQUORUM); what waits behind
+    it does."""
+
+    async def sending() -> list[bool]:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        limits, reason = parse_output_limits("slave 1048576 0 0", srv.limits.output,
+                                             lambda raw: int(raw))
+        assert reason is None and limits is not None
+        srv.limits.output = limits
+        link = srv.links[PEERS[0]]
+        t = BackedUpPeer(1000)
+        link.transport = t  # type: ignore[assignment]
+        link.writing_paused = True  # the batches wait: nothing of them written yet
+        cut = []
+        for _ in range(2):
+            link._queue_bulk([b"v" * (3 << 20)])
+            srv.node.send(PEERS[0], ("hb",))
+            srv.flush()
+            cut.append(t.aborted)
+        return cut
+
+    assert asyncio.run(sending()) == [False, True]
