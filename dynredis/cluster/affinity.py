@@ -51,7 +51,7 @@ def routed_key(name: str, args: list[bytes], db: int = 0) -> bytes | None:
 
 
 class _Pending:
-    __slots__ = ("slot", "conn", "target", "deadline", "name")
+    __slots__ = ("slot", "conn", "target", "deadline", "name", "down_since")
 
     def __init__(self, slot: Any, conn: Any, target: str, deadline: int, name: str) -> None:
         self.slot = slot
@@ -59,6 +59,7 @@ class _Pending:
         self.target = target
         self.deadline = deadline
         self.name = name
+        self.down_since = 0  # when the target was first counted down (0: it is not)
 
 
 class Affinity:
@@ -129,9 +130,24 @@ class Affinity:
         p.conn.release_hold()
 
     def tick(self) -> None:
+        """Fail the handed commands whose target is gone: its link lost, or counted down
+        (its heartbeats late) for the request timeout on end, or silent for WAIT_MS. A
+        target busy for a second or two (writing a 100 MB value) is counted down by the
+        detector meanwhile: failing at once, as before, answered "may or may not have
+        run" for commands that ran (a SETRANGE of 100 MB at load 10)."""
         node = self.node
+        now = node.now
         for reqid, p in list(self.pending.items()):
-            if node.now >= p.deadline or node.member_status(p.target) == "down":
+            if node.member_status(p.target) != "down":
+                p.down_since = 0
+                gone = False
+            elif node.link_lost(p.target):
+                gone = True
+            else:
+                if not p.down_since:
+                    p.down_since = now
+                gone = now - p.down_since >= node.cfg.timeout_ms
+            if gone or now >= p.deadline:
                 del self.pending[reqid]
                 self._finish(p, b"-ERR the node coordinating this key (" + p.target.encode()
                              + b") did not answer; the command may or may not have run\r\n")

@@ -292,6 +292,10 @@ class Node:
         """up, suspect or down, as this node sees `peer` right now."""
         return self.membership.status(peer)
 
+    def link_lost(self, peer: str) -> bool:
+        """Whether the driver lost its link to `peer` (not merely its heartbeats late)."""
+        return peer in self.membership.link_down
+
     def peer_up(self, peer: str) -> None:
         """The driver's link to `peer` works (the detector still has its say)."""
         self.membership.peer_up(peer)
