@@ -654,15 +654,16 @@ class CollectionStore:
         nothing, if they are not all such."""
         pre = rec.prefix(key)
         at = len(pre)
+        if min(map(len, rkeys)) <= at or not all(map(bytes.startswith, rkeys, repeat(pre))):
+            return False
         kinds = set(map(itemgetter(at), rkeys))  # (ints: the kind byte)
-        if len(kinds) != 1 or len(set(rkeys)) != len(rkeys) or \
-                not all(map(bytes.startswith, rkeys, repeat(pre))):
+        if len(kinds) != 1 or len(set(rkeys)) != len(rkeys):
             return False
         if not all(map(is_, self.encodings(ep, rkeys), repeat(None))):
             return False
         objs = list(map(objmod.decode, encs))
         values = elements.uncovered_values(objs, self.removal(rec.base_partition(ep), key))
-        if values is None:
+        if values is None or None in values:  # (a removal's version: not in the views)
             return False
         names = list(map(itemgetter(slice(at + 1, None)), rkeys))
         self.store_new(ep, key, bytes([kinds.pop()]), rkeys, names, encs, values)

@@ -91,8 +91,9 @@ class KeyWrite:
         rkeys = list(map(pre.__add__, names))
         olds = self.store.encodings(ep, rkeys)
         n0 = self.next
-        if len(set(names)) != len(names) or self.state.removal.top(self.actor) >= n0:
-            return list(range(len(names)))  # (a removal of events not minted yet: none)
+        if len(set(names)) != len(names) or None in datas or \
+                self.state.removal.top(self.actor) >= n0:  # (events not minted yet: never)
+            return list(range(len(names)))
         fresh = list(map(is_, olds, repeat(None)))
         left: list[int] = []
         if not all(fresh):

@@ -23,10 +23,11 @@ KEY = b"dst"
 P = _RING.partition_of(KEY)
 
 
-def replica_of(deltas_list, batched: bool) -> CollectionStore:
+def replica_of(deltas_list, batched: bool, store: CollectionStore | None = None
+               ) -> CollectionStore:
     """A replica that applied the coordinator's deltas in order, as CollCoordinator._apply
     does (batched), or record by record."""
-    store = CollectionStore(MemoryEngine())
+    store = store if store is not None else CollectionStore(MemoryEngine())
     for deltas, dots in deltas_list:
         records = [(d[0], d[1], d[2]) for d in deltas]
         if batched:
@@ -142,3 +143,22 @@ def test_fresh_values_are_what_value_reads():
     assert elements.fresh_values(objs, datas) == [elements.value(o, None) for o in objs]
     assert elements.uncovered_values(objs, DotSet()) == [1.5, 0.0, 3.0]
     assert elements.uncovered_values(objs, DotSet.of([(b"a", 2)])) is None
+
+
+def test_a_replica_that_missed_the_additions_takes_their_removals_as_absent():
+    """A run of removals' versions (SREM, a pop) of elements a replica never held (its
+    views loaded): new records all, but none of them in the views (LRANGE then failed
+    there)."""
+    for t, add, remove in (("set", ["SADD", KEY, "a", "b", "c"], ["SREM", KEY, "a", "b"]),
+                           ("list", ["RPUSH", KEY, "a", "b", "c"], ["RPOP", KEY, "2"])):
+        r = LocalRunner()
+        r.run(*add[:2], "z")
+        r.run(*add)
+        r.run(*remove)
+        for batched in (True, False):
+            store = replica_of(r.writes[:1], batched)
+            kind = rec.KIND_OF_TYPE[t]
+            assert len(views(store)[kind]) == 1  # (loaded)
+            replica_of(r.writes[2:], batched, store)  # the additions missed
+            assert list(views(store)[kind].values()) == [b"z" if t == "list" else b""], t
+            assert len(store.state(P, KEY).lorder) == (1 if t == "list" else 0)
