@@ -92,8 +92,8 @@ class KeyWrite:
         olds = self.store.encodings(ep, rkeys)
         n0 = self.next
         if len(set(names)) != len(names) or None in datas or \
-                self.state.removal.top(self.actor) >= n0:  # (events not minted yet: never)
-            return list(range(len(names)))
+                self.state.removal.top(self.actor) >= n0:  # (removes what is yet to be
+            return list(range(len(names)))                 # minted: never expected)
         fresh = list(map(is_, olds, repeat(None)))
         left: list[int] = []
         if not all(fresh):
