@@ -498,14 +498,12 @@ def add_items(v: KeyView, t: str, items: Sequence[Any]) -> None:
     kind = rec.KIND_OF_TYPE[t]
     if kind == rec.LIST:
         order = v.lorder
-        left: bytes | None = order[-1] if v.type() == t and order else None
-        for item in items:
-            left = v.list_insert(left, None, item)
-    elif kind == rec.ZSET:
-        for m, score in items:
-            v.set_score(m, score)
+        if items:
+            v.append_items(order[-1] if v.type() == t and order else None, list(items))
     elif not items:
         return
+    elif kind == rec.ZSET:
+        v.set_scores(items)
     elif kind == rec.HASH:
         v.put_many(kind, items)
     else:

@@ -586,15 +586,8 @@ class CollCoordinator:
                 if enc is not None:
                     node.handoff.store(owner, part, rkey, enc)
             return
-        written: list[tuple[int, bytes]] = []
-        for part, rkey, enc in records:
-            if enc is None:
-                continue
-            if part == p:
-                node.replica.apply(key, enc, p)
-            else:
-                self.store.merge(part, rkey, enc)
-            written.append((part, rkey))
+        written = self.store.merge_key(p, key, records,
+                                       lambda enc: node.replica.apply(key, enc, p))
         dots = [(a, n) for a, n in events]
         if dots:
             self.store.applied(p, key, dots, written)

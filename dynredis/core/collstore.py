@@ -20,8 +20,11 @@ holding every acknowledged update, at the cost of a few bytes when replicas agre
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
+from functools import partial
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any
 
 import msgpack
@@ -206,6 +209,29 @@ class KeyState:
         if self.scans is None:
             self.scans = {}
         self.scans[kind] = build.order
+
+    def add_new(self, kind: bytes, names: list[bytes], values: list[Any]) -> None:
+        """`set_value` of elements the views do not hold (no record of them existed),
+        none of value None, in C loops where the order allows."""
+        v = self.view(kind)
+        before = len(v)
+        v.update(zip(names, values, strict=True))
+        self.size += len(v) - before
+        if kind == rec.ZSET:
+            deque(map(self.zorder.add, zip(values, names, strict=True)), 0)
+        elif kind == rec.LIST:
+            deque(map(self.lorder.add, names), 0)
+        if self.scans is not None or self.scan_builds is not None:
+            for element in names:
+                self._scan_changed(kind, element, True)
+
+    def note_all(self, dots: list[Dot], written: list[tuple[int, bytes]]) -> None:
+        """`note` of every event of one command (they wrote `written` together)."""
+        log = self.log
+        log.update(zip(dots, repeat(written)))
+        extra = len(log) - LOG_SIZE
+        if extra > 0:
+            deque(map(log.popitem, repeat(False, extra)), 0)
 
     def note(self, dot: Dot, written: list[tuple[int, bytes]]) -> None:
         """Log which records an applied event wrote."""
@@ -523,6 +549,21 @@ class CollectionStore:
             return None, None
         return objmod.decode(enc), enc
 
+    def encodings(self, ep: int, rkeys: list[bytes]) -> list[bytes | None]:
+        """The stored encodings of records of partition `ep` (None where none is)."""
+        return list(map(partial(self.engine.get, ep), rkeys))
+
+    def store_new(self, ep: int, key: bytes, kind: bytes, rkeys: list[bytes],
+                  names: list[bytes], encs: list[bytes], values: list[Any]) -> None:
+        """`store` of records of one key where there were none (`names`: their elements,
+        `values` what they read as), in C loops."""
+        deque(map(self.records.put_record, repeat(ep, len(rkeys)), rkeys, encs), 0)
+        st = self._loaded(key)
+        if st is not None:
+            before = st.size
+            st.add_new(kind, names, values)
+            self.loaded_elements += st.size - before
+
     def _loaded(self, key: bytes) -> KeyState | None:
         return self.states.get(key)
 
@@ -572,6 +613,62 @@ class CollectionStore:
         self.store(ep, rkey, merged, merged_obj)
         return True
 
+    def merge_key(self, p: int, key: bytes, records: Any,
+                  header: Callable[[bytes], None]) -> list[tuple[int, bytes]]:
+        """Merge a peer's records of one key, in order (its header through `header`);
+        the (partition, record key) of those merged. Runs of element records new here
+        (a plan's step: 1,024 members of a copy) are stored in C loops (`merge_new`)."""
+        rk_removal = rec.removal_key(key)
+        written: list[tuple[int, bytes]] = []
+        run: list[tuple[int, bytes, bytes]] = []
+        for record in records:
+            part, rkey, enc = record
+            if enc is None:
+                continue
+            written.append((part, rkey))
+            if part != p and rkey != rk_removal and (not run or run[0][0] == part):
+                run.append(record)
+                continue
+            self._merge_run(key, run)
+            run = []
+            if part == p:
+                header(enc)
+            elif rkey == rk_removal:
+                self.merge(part, rkey, enc)
+            else:
+                run.append(record)
+        self._merge_run(key, run)
+        return written
+
+    def _merge_run(self, key: bytes, run: list[tuple[int, bytes, bytes]]) -> None:
+        if len(run) > 1:
+            _, rkeys, encs = zip(*run, strict=True)
+            if self.merge_new(run[0][0], key, list(rkeys), list(encs)):
+                return
+        for part, rkey, enc in run:
+            self.merge(part, rkey, enc)
+
+    def merge_new(self, ep: int, key: bytes, rkeys: list[bytes], encs: list[bytes]) -> bool:
+        """`merge` of element records of one key and kind that this replica holds none
+        of and no removal covers (a plan's step), in C loops; False, having done
+        nothing, if they are not all such."""
+        pre = rec.prefix(key)
+        at = len(pre)
+        if min(map(len, rkeys)) <= at or not all(map(bytes.startswith, rkeys, repeat(pre))):
+            return False
+        kinds = set(map(itemgetter(at), rkeys))  # (ints: the kind byte)
+        if len(kinds) != 1 or len(set(rkeys)) != len(rkeys):
+            return False
+        if not all(map(is_, self.encodings(ep, rkeys), repeat(None))):
+            return False
+        objs = list(map(objmod.decode, encs))
+        values = elements.uncovered_values(objs, self.removal(rec.base_partition(ep), key))
+        if values is None or None in values:  # (a removal's version: not in the views)
+            return False
+        names = list(map(itemgetter(slice(at + 1, None)), rkeys))
+        self.store_new(ep, key, bytes([kinds.pop()]), rkeys, names, encs, values)
+        return True
+
     def removal(self, p: int, key: bytes) -> DotSet:
         st = self._loaded(key)
         if st is not None:
@@ -608,9 +705,10 @@ class CollectionStore:
                 written: list[tuple[int, bytes]]) -> None:
         """Note events this replica has now applied (and the records they wrote)."""
         st = self.meta(p, key)
-        for dot in dots:
-            st.summary.add(dot[0], dot[1])
-            st.note(dot, written)
+        add = st.summary.add
+        for actor, n in dots:
+            add(actor, n)
+        st.note_all(dots, written)
         self.engine.put(rec.local_partition(p), key, encode_dotset(st.summary))
         self.known.add(key)
 

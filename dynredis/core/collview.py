@@ -22,7 +22,7 @@ functions its driver gives it, and hands back the deltas to replicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, KeysView
+from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
 from itertools import compress, filterfalse, repeat
 from operator import eq
 from typing import Any
@@ -49,6 +49,15 @@ BULK_RATIO = 4
 
 _EMPTY: dict[bytes, Any] = {}
 _EMPTY_ORDER: Any = SortedList()  # never written
+
+
+def _columns(pairs: Iterable[tuple[bytes, Any]]) -> tuple[list[bytes], list[Any]]:
+    """Pairs as two lists (C loops)."""
+    pairs = pairs if isinstance(pairs, list) else list(pairs)
+    if not pairs:
+        return [], []
+    names, datas = zip(*pairs, strict=True)
+    return list(names), list(datas)
 
 
 class KeyView:
@@ -230,9 +239,10 @@ class KeyView:
         """`put` of many (element, value) pairs, none None (a slice of a COPY or a
         *STORE: the key checked once, not per element)."""
         self._ensure(kind)
-        put = self._writer().put
-        for element, data in pairs:
-            put(kind, element, data)
+        names, datas = _columns(pairs)
+        w = self._writer()
+        for i in w.put_new(kind, names, datas):
+            w.put(kind, names[i], datas[i])
 
     def remove(self, kind: bytes, doomed: Iterable[bytes], n: int | None = None,
                kept: Callable[[], Iterable[bytes]] | None = None) -> None:
@@ -299,6 +309,17 @@ class KeyView:
         w.put(rec.LIST, pos, value)
         return pos
 
+    def append_items(self, tail: bytes | None, items: Sequence[bytes]) -> None:
+        """`list_insert` of many items after `tail` (None: into an empty list), in their
+        order (a slice of a RENAME or COPY of a list): positions and versions made in
+        one batch."""
+        self._ensure(rec.LIST)
+        w = self._writer()
+        actor, n0 = w.next_dot()
+        positions = listpos.appended(tail, actor, n0, len(items))
+        for i in w.put_new(rec.LIST, positions, items):  # (new positions: none, or all)
+            tail = self.list_insert(tail, None, items[i])
+
     def set_score(self, member: bytes, score: float) -> None:
         """A sorted-set member's score, set (a new lineage: concurrent ZADDs, the
         later wins; see elements.py)."""
@@ -306,6 +327,16 @@ class KeyView:
         w = self._writer()
         obj, _ = w.element(rec.ZSET, member)
         w.put(rec.ZSET, member, elements.score_start(score, self._stamp(obj)))
+
+    def set_scores(self, pairs: Iterable[tuple[bytes, float]]) -> None:
+        """`set_score` of many (member, score) pairs (a slice of a COPY or *STORE)."""
+        self._ensure(rec.ZSET)
+        names, scores = _columns(pairs)
+        w = self._writer()
+        ts = self._stamp(None)  # what `set_score` stamps a member without a record
+        start = elements.score_start
+        for i in w.put_new(rec.ZSET, names, [start(s, ts) for s in scores]):
+            self.set_score(names[i], scores[i])
 
     def delete(self) -> None:
         """Delete the key: every element seen and the header."""

@@ -12,7 +12,9 @@ identity of the version it replaced, so a replica in step takes it without mergi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from . import clock as dvv
@@ -76,6 +78,44 @@ class KeyWrite:
         new = dvv.overwrite_at(obj, self.actor, n, (self.stamp(obj), 0, data))
         self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
                     objmod.encode(new), enc, new)
+
+    def put_new(self, kind: bytes, names: Sequence[bytes], datas: Sequence[Any]
+                ) -> list[int]:
+        """`put` of those of many elements (no data None; a slice of a COPY or *STORE)
+        that no record holds yet, all of a new destination's: the versions `put` makes
+        (sharing one timestamp), in C loops. Returns the positions of the others, left
+        to the caller's `put`. Per element in Python, a million cost the coordinator
+        ~6 s of CPU in its 1,024-element steps."""
+        ep = rec.elem_partition(self.p)
+        pre = rec.prefix(self.key) + kind
+        rkeys = list(map(pre.__add__, names))
+        olds = self.store.encodings(ep, rkeys)
+        n0 = self.next
+        if len(set(names)) != len(names) or None in datas or \
+                self.state.removal.top(self.actor) >= n0:  # (removes what is yet to be
+            return list(range(len(names)))                 # minted: never expected)
+        fresh = list(map(is_, olds, repeat(None)))
+        left: list[int] = []
+        if not all(fresh):
+            left = [i for i, new in enumerate(fresh) if not new]
+            names = list(compress(names, fresh))
+            datas = list(compress(datas, fresh))
+            rkeys = list(compress(rkeys, fresh))
+        count = len(rkeys)
+        if not count:
+            return left
+        self.next = n0 + count
+        actor = self.actor
+        ns = range(n0, n0 + count)
+        self.dots.extend(zip(repeat(actor), ns))
+        ts = self.stamp(None)
+        objs = [(((actor, n, ((ts, 0, d),)),), ()) for n, d in zip(ns, datas, strict=True)]
+        encs = list(map(objmod.encode, objs))
+        self.store.store_new(ep, self.key, kind, rkeys, list(names), encs,
+                             elements.fresh_values(objs, datas))
+        self.written.extend(zip(repeat(ep), rkeys))
+        self.deltas.extend(zip(repeat(ep), rkeys, encs, repeat(None)))
+        return left
 
     def increment(self, kind: bytes, element: bytes, delta: int | float,
                   start: int | float) -> int | float:

@@ -22,6 +22,7 @@ among concurrent values the last writer wins (counters: all increments count).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from . import counter, score
@@ -85,6 +86,31 @@ def value(obj: Clock, removal: DotSet | None) -> Any:
         state = _merged(data, (s[2] for s in sibs if s[2] is not None))
         return score.value(state) if score.is_score(state) else counter.value(state)
     return data
+
+
+def fresh_values(objs: list[Clock], datas: Sequence[Any]) -> list[Any]:
+    """`value` of records of one version each, no removal covering it (new elements:
+    `datas` their data): plain data is its own value, in one C loop."""
+    if tuple not in set(map(type, datas)):
+        return list(datas)
+    if all(score.is_score(d) and not d[2] for d in datas):
+        return [d[3] for d in datas]  # a new lineage's score (score.merged of itself)
+    return [value(o, None) for o in objs]
+
+
+def uncovered_values(objs: list[Clock], removal: DotSet) -> list[Any] | None:
+    """`value` of records of one version each (new elements, as a step of a plan
+    writes them), or None if one is not such or `removal` covers one."""
+    if not all(map(_single, objs)):
+        return None
+    entries = [o[0][0] for o in objs]
+    if len(removal) and any(removal.has(a, n) for a, n, _ in entries):
+        return None
+    return fresh_values(objs, [e[2][0][2] for e in entries])
+
+
+def _single(obj: Clock) -> bool:
+    return not obj[1] and len(obj[0]) == 1 and len(obj[0][0][2]) == 1
 
 
 def _merged(winner: tuple, siblings: Any) -> tuple:

@@ -94,6 +94,14 @@ def after(tail: bytes, dot: Dot) -> bytes:
     return encode_level(_first_int(tail) + 1, dot)
 
 
+def appended(tail: bytes | None, actor: bytes, n0: int, count: int) -> list[bytes]:
+    """The positions of `count` items pushed one after the other after `tail` (None: into
+    an empty list), the i-th with the dot (actor, n0 + i): as `after` (or `first`)
+    gives them one at a time."""
+    x = 0 if tail is None else _first_int(tail) + 1
+    return [encode_level(x + i, (actor, n0 + i)) for i in range(count)]
+
+
 def _split_levels(pos: bytes) -> list[bytes]:
     """The encoded levels of a position, each as its own bytes."""
     out: list[bytes] = []
