@@ -48,11 +48,9 @@ def _hset(args: list[bytes], count_new: bool) -> Built:
     pairs = list(zip(args[2::2], args[3::2], strict=True))
 
     def body(v: KeyView) -> bytes:
-        added = 0
-        for f, val in pairs:
-            if v.get(HASH, f) is None:
-                added += 1
-            v.put(HASH, f, val)
+        get = v.get
+        added = len({f for f, _ in pairs if get(HASH, f) is None}) if count_new else 0
+        v.put_many(HASH, pairs)  # fields without a record in one batch
         return resp.integer(added) if count_new else resp.OK
 
     return key, typed_op("hash", body)

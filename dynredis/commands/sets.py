@@ -141,11 +141,11 @@ def build_sadd(args: list[bytes], proto: int) -> Built | bytes:
         found = lookup(v)
         if isinstance(found, bytes):
             return found
-        added = 0
-        for m in members:
-            if not found or v.get(SET, m) is None:
-                added += 1
-            v.put(SET, m, b"")  # a new version even if present: add wins (docstring)
+        get = v.get
+        added = sum(1 for m in members if get(SET, m) is None) if found else len(members)
+        # a new version even if present: add wins (docstring); members without a
+        # record in one batch (KeyView.put_many)
+        v.put_many(SET, zip(members, repeat(b"")))
         return resp.integer(added)
 
     return key, op
