@@ -78,14 +78,14 @@ class _Face:
         return self.send_pinned(slot, pinned, before, after)
 
 
-def run(sim: SimCluster, via: str, *args: bytes) -> bytes:
-    """The reply of one command through node `via`."""
+def run(sim: SimCluster, via: str, *args: bytes, face: Any = _Face) -> bytes:
+    """The reply of one command through node `via` (its client connection `face`)."""
     box: list[bytes] = []
 
     def start(node: Node) -> None:
         cmd = lookup(args[0])
         assert cmd is not None
-        reply = cmd.handler(_Face(node, box), list(args))
+        reply = cmd.handler(face(node, box), list(args))
         if reply is not None:
             box.append(reply)
 
@@ -307,26 +307,14 @@ class _TxFace(_Face):
 
 def _exec(sim: SimCluster, via: str, face_streams: bool, *cmds: list[bytes]) -> tuple[bytes, int]:
     """EXEC's reply of `cmds` queued through node `via`, and the replies streamed."""
-    box: list[bytes] = []
     faces: list[_TxFace] = []
 
-    def start(node: Node) -> None:
-        face = _TxFace(node, box, face_streams)
-        faces.append(face)
-        face.tx = [(lookup(args[0]), list(args)) for args in cmds]
-        exec_cmd = lookup(b"EXEC")
-        assert exec_cmd is not None
-        reply = exec_cmd.handler(face, [b"EXEC"])
-        if reply is not None:
-            box.append(reply)
+    def face(node: Node, box: list[bytes]) -> _TxFace:
+        faces.append(_TxFace(node, box, face_streams))
+        faces[0].tx = [(lookup(args[0]), list(args)) for args in cmds]
+        return faces[0]
 
-    assert sim.on_node(via, start, catch=False)
-    waited = 0
-    while not box and waited < 3000:
-        sim.run(5)
-        waited += 5
-    assert len(box) == 1, box
-    return box[0], faces[0].streamed
+    return run(sim, via, b"EXEC", face=face), faces[0].streamed
 
 
 @pytest.mark.parametrize("streams", [True, False])
