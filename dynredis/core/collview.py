@@ -37,6 +37,7 @@ from .clock import VV, Clock
 from .collstore import CollectionStore, KeyState
 from .collwrite import Delta, KeyWrite
 from .dotset import DotSet
+from .viewpin import ViewPin
 
 # header(data, expire_at) -> (new encoding, old encoding): build and store a new version
 # of the key's header over the local one, as a string write does.
@@ -131,6 +132,17 @@ class KeyView:
         order: two copies of references, no pair made per element (HGETALL)."""
         view = _EMPTY if self._expired else self.state.views.get(kind, _EMPTY)
         return list(view), list(view.values())
+
+    def values(self, kind: bytes) -> list[Any]:
+        """The live values of a kind, in no particular order (one C copy)."""
+        return [] if self._expired else list(self.state.views.get(kind, _EMPTY).values())
+
+    def pin(self, kind: bytes) -> ViewPin:
+        """The kind's live elements and values as they are now, for a reply read from
+        them over loop turns (viewpin.py); the caller releases it."""
+        if self._expired:
+            return ViewPin(kind, {}, lambda pin: None, self.store.graveyard.bury)
+        return self.state.pin(kind, self.store.graveyard.bury)
 
     def having(self, kind: bytes, elements: Iterable[bytes], keep: bool) -> list[bytes]:
         """Those of `elements` that are live (`keep`) or absent (not `keep`), in their
