@@ -42,18 +42,25 @@ from .sortspec import ELEMENT, NOTHING, SortSpec
 from .table import command
 
 BATCH = 256  # lookups in flight at once for one SORT
+ANY_ORDER = b"any"
 TURN_ELEMENTS = 16_384  # more: reading, weighing and sorting take a loop turn each
 _MEMBER = itemgetter(1)
 
 
 @internal_step("dyn.sortsrc")
 def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
-    """[dyn.sortsrc, key] -> [type or None, the elements (for a list, a set or a sorted
-    set: in list order, SORT's set order, score order), or None for another type]."""
+    """[dyn.sortsrc, key (, b"any")] -> [type or None, the elements (for a list, a set or
+    a sorted set: in list order, SORT's set order, score order), or None for another
+    type]. With b"any" a list's items come in no particular order, for a sort by the
+    items themselves (where their order does not show): a C copy of the values, not a
+    lookup per item in list order (a million items: 16 ms of CPU, not 200)."""
+    any_order = args[2:3] == [ANY_ORDER]
 
     def op(v: KeyView) -> Any:
         t = v.type()
         if t == "list":
+            if any_order:
+                return [t, v.values(rec.LIST)]
             return [t, v.values_at(rec.LIST, v.lorder)]
         if t == "zset":
             return [t, list(map(_MEMBER, v.zorder))]
@@ -164,9 +171,19 @@ def _range(n: int, spec: SortSpec) -> tuple[int, int]:
 
 
 def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
-    t, elements = yield [b"dyn.sortsrc", key]
+    # Sorted by the elements themselves, equal ones are the same bytes (and numbers of
+    # equal value are ordered by their bytes): a list's order does not show, but for
+    # ALPHA's elements holding a NUL byte (compared up to it, equal ones kept in order).
+    any_order = not spec.dontsort and spec.by is None
+    t, elements = yield [b"dyn.sortsrc", key, ANY_ORDER] if any_order else [
+        b"dyn.sortsrc", key]
     if t is not None and elements is None:
         return WRONGTYPE
+    if any_order and t == "list" and spec.alpha and spec.store is None and b"\0" in \
+            b"".join(elements):
+        t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
+        if t is not None and elements is None:
+            return WRONGTYPE
     if elements and len(elements) > TURN_ELEMENTS:
         yield TURN  # three turns of work of about the same size: reading the
         # elements (at the coordinator), their weights, the sort

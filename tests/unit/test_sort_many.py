@@ -58,3 +58,22 @@ def test_order_by_weight_is_the_order_of_the_pairs(desc: bool) -> None:
     elements = [b"%d" % w for w in distinct]
     got = sortspec.order(elements, distinct, False, desc, False, None)  # type: ignore[arg-type]
     assert got == _pairs_order(elements, distinct, desc)
+
+
+def test_a_list_read_in_no_order_sorts_as_in_list_order() -> None:
+    """SORT by the items themselves reads a list's values in no particular order (the
+    map's, here the reverse of list order): the reply is that of the list in order,
+    ALPHA's items equal up to a NUL byte included (read again in list order)."""
+    from tests.collharness import LocalRunner
+
+    r = LocalRunner()
+    for item in [b"a\x00z", b"10", b"01", b"1.0", b"1", b"b", b"a\x00b"]:
+        r.run("LPUSH", "l", item)
+    assert r.run("SORT", "l", "ALPHA") == \
+        b"*7\r\n$2\r\n01\r\n$1\r\n1\r\n$3\r\n1.0\r\n$2\r\n10\r\n$3\r\na\x00b\r\n" \
+        b"$3\r\na\x00z\r\n$1\r\nb\r\n"
+    r.run("DEL", "l")
+    for item in [b"10", b"01", b"1.0", b"1", b"-2"]:
+        r.run("LPUSH", "l", item)
+    assert r.run("SORT", "l", "DESC") == \
+        b"*5\r\n$2\r\n10\r\n$3\r\n1.0\r\n$1\r\n1\r\n$2\r\n01\r\n$2\r\n-2\r\n"
