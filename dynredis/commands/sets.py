@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Generator, Iterable, KeysView
-from itertools import islice, repeat
+from itertools import islice
 from typing import Any
 
 import msgpack
@@ -29,6 +29,7 @@ from ..core.records import SET
 from ..resp import bulks
 from ..resp import encode as resp
 from .collection import (
+    TURN,
     WRONGTYPE,
     Built,
     Plan,
@@ -367,10 +368,17 @@ def _intersection(keys: list[bytes]) -> Members:
     return list(members)
 
 
+UNION_SLICE = 131_072
+"""Members added to a union in one loop turn (a C loop: ~15-30 ms)."""
+
+
 def _union(keys: list[bytes]) -> Members:
     """Every key's members, each once (one key's are distinct as read: taken as they
-    are, 200,000 of them without building a dict)."""
-    out: dict[bytes, None] = {}
+    are, 200,000 of them without building a set). A set, not a dict (twice as fast),
+    filled UNION_SLICE members a loop turn: the union of two sets of a million members
+    held a node's loop 690 ms of CPU at once (the reply's order is the set's own, as
+    Redis')."""
+    out: set[bytes] = set()
     first: list[bytes] | None = None
     for key in dict.fromkeys(keys):
         t, members = yield [b"dyn.read", key]
@@ -380,10 +388,21 @@ def _union(keys: list[bytes]) -> Members:
             first = list(members)
             continue
         if first is not None:
-            out = dict.fromkeys(first)
+            yield from _add(out, first)
             first = None
-        out.update(zip(members, repeat(None)))  # (no dict of them first)
+        yield from _add(out, members)
     return first if first is not None else list(out)
+
+
+def _add(out: set[bytes], members: list[bytes]) -> Generator[list[bytes], Any, None]:
+    """out |= members, a slice a loop turn."""
+    if len(members) <= UNION_SLICE:
+        out.update(members)
+        return
+    for at in range(0, len(members), UNION_SLICE):
+        if at:
+            yield TURN
+        out.update(members[at:at + UNION_SLICE])
 
 
 def _difference(keys: list[bytes]) -> Members:

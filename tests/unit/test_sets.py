@@ -176,3 +176,19 @@ def test_a_huge_negative_hrandfield_count_is_refused_not_built():
     err = parse(r.run(b"HRANDFIELD", b"h", b"-9223372036854775808"))
     assert str(err) == ("ERR value is out of range, value must between "
                         "-9223372036854775807 and 9223372036854775807")
+
+
+def test_a_big_union_is_made_over_loop_turns_each_member_once(monkeypatch) -> None:
+    from dynredis.commands import sets
+
+    monkeypatch.setattr(sets, "UNION_SLICE", 16)
+    r = Recording()
+    r.run(b"SADD", b"a", *[b"m%d" % i for i in range(100)])
+    r.run(b"SADD", b"b", *[b"m%d" % i for i in range(50, 170)])
+    r.run(b"SADD", b"c", b"m1", b"x")
+    got = parse(r.run(b"SUNION", b"a", b"b", b"c"))
+    assert sorted(got) == sorted([b"m%d" % i for i in range(170)] + [b"x"])
+    assert len(got) == 171
+    turns = sum(1 for s in r.steps if s == collection.TURN)
+    assert turns == (100 // 16) + (120 // 16)  # the slices after each set's first
+    assert r.run(b"SUNIONSTORE", b"d", b"a", b"b") == b":170\r\n"
