@@ -61,7 +61,7 @@ def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
         if t == "list":
             if any_order:
                 return [t, v.values(rec.LIST)]
-            return [t, v.values_at(rec.LIST, v.lorder)]
+            return [t, v.list_values()]
         if t == "zset":
             return [t, list(map(_MEMBER, v.zorder))]
         if t == "set":

@@ -133,6 +133,20 @@ class KeyView:
         view = _EMPTY if self._expired else self.state.views.get(kind, _EMPTY)
         return list(view), list(view.values())
 
+    def list_values(self) -> list[Any]:
+        """The list's values in list order. The view keeps items in the order they were
+        put there, which is list order when they were loaded from storage (records sort
+        by position) or only ever pushed at the tail: then it is one C copy of the
+        values (a million: ~45 ms with the check, where a lookup per position took
+        ~200 ms); else those lookups."""
+        if self._expired:
+            return []
+        view = self.state.views.get(rec.LIST, _EMPTY)
+        order = self.state.lorder
+        if len(view) == len(order) and list(view) == list(order):  # (compared by identity)
+            return list(view.values())
+        return list(map(view.get, order))
+
     def values(self, kind: bytes) -> list[Any]:
         """The live values of a kind, in no particular order (one C copy)."""
         return [] if self._expired else list(self.state.views.get(kind, _EMPTY).values())

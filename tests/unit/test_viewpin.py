@@ -113,3 +113,17 @@ def test_a_view_let_go_of_while_pinned_is_freed_by_the_pin() -> None:
     assert _send(reply, [("DEL", "l")], r) == bulks.array([b"i%d" % i for i in range(N)])
     assert held == {}  # given to the graveyard once sent (here: emptied at once)
     assert r.run("EXISTS", "l") == b":0\r\n"
+
+
+def test_a_whole_list_read_at_once_is_in_list_order_however_it_was_pushed() -> None:
+    r = LocalRunner()
+    r.run("RPUSH", "l", "a", "b", "c")
+    view = r.view(b"l")
+    assert view.list_values() == [b"a", b"b", b"c"]  # (the view's own order)
+    r.run("LPUSH", "l", "z")
+    r.run("LINSERT", "l", "BEFORE", "b", "m")
+    r.run("LSET", "l", "-1", "C")
+    view = r.view(b"l")
+    assert view.list_values() == [b"z", b"a", b"m", b"b", b"C"]
+    assert view.list_values() == view.values_at(rec.LIST, view.lorder)
+    assert r.run("SORT", "l", "BY", "nosort") == bulks.array([b"z", b"a", b"m", b"b", b"C"])
