@@ -186,6 +186,18 @@ def _scores(vector: list[bytes]) -> Generator[list[bytes], Any, list[float | Non
     return out
 
 
+def _as_bytes(elements: list[Any]) -> Generator[list[bytes], Any, list[bytes]]:
+    """The elements as bytes, SLICE of them a loop turn."""
+    if len(elements) <= SLICE:
+        return list(map(bytes, elements))
+    out: list[bytes] = []
+    for at in range(0, len(elements), SLICE):
+        if at:
+            yield TURN
+        out += map(bytes, elements[at:at + SLICE])
+    return out
+
+
 def _presort(vector: list[bytes], desc: bool) -> Generator[list[bytes], Any, None]:
     """ALPHA by the elements themselves (none holding a NUL byte: equal ones are the
     same bytes): each SLICE of them sorted in place in a loop turn of its own, so that
@@ -213,9 +225,9 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         if t is not None and elements is None:
             return WRONGTYPE
     if elements and len(elements) > TURN_ELEMENTS:
-        yield TURN  # three turns of work of about the same size: reading the
-        # elements (at the coordinator), their weights, the sort
-    vector: list[bytes] = list(map(bytes, elements)) if elements else []
+        yield TURN  # turns of work of about the same size: reading the elements (at
+        # the coordinator), their weights (a slice a turn), the sort
+    vector: list[bytes] = (yield from _as_bytes(elements)) if elements else []
     dontsort, alpha, by = spec.dontsort, spec.alpha, spec.by
     if dontsort and t == "set" and spec.store is not None:
         # As Redis: a stored set is sorted (ALPHA), so that replicas store the same.
