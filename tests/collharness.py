@@ -93,7 +93,10 @@ class LocalRunner:
         return self.step(words, proto)
 
     def step(self, words: list[bytes], proto: int = 2) -> Any:
-        """One single-key step: a builder's op on the key's view."""
+        """One single-key step: a builder's op on the key's view (a plan's pause for a
+        loop turn, collection.TURN: nothing here)."""
+        if words == collection.TURN:
+            return None
         build = collection.BUILDERS[words[0].decode().lower()]
         built = build(words, proto)
         if isinstance(built, bytes):

@@ -474,7 +474,7 @@ def read_items(v: KeyView) -> tuple[str | None, list[Any]]:
     # not 45; a set's members 1 ms, not 20).
     kind = rec.KIND_OF_TYPE[t]
     if kind == rec.LIST:
-        return t, v.values_at(rec.LIST, v.lorder)
+        return t, v.list_values()
     if kind == rec.ZSET:
         zorder = v.zorder  # (score, member) pairs: turned in C loops (a comprehension
         # took 27% of a ZINTERCARD of two 500,000-member sets)

@@ -18,7 +18,7 @@ from ..core.records import HASH
 from ..resp import bulks
 from ..resp import encode as resp
 from . import longdouble
-from .collection import Built, collection_command, scan_order, text_columns, typed_op
+from .collection import Built, collection_command, scan_order, typed_op
 from .scanning import scan_elements
 from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, random_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
@@ -226,11 +226,11 @@ def build_hlen(args: list[bytes], proto: int) -> Built | bytes:
 def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
     def body(v: KeyView) -> bytes | bulks.SlicedReply:
         if keys and not values:
-            return bulks.array_reply(v.columns(HASH)[0])
-        fields, vals = text_columns(v, HASH)
+            return bulks.array_reply(list(v.members(HASH)))
+        fields, vals = v.columns(HASH)  # (counters made decimals a slice at a time)
         if keys:
-            return bulks.pairs_reply(fields, vals, proto, as_map=True)
-        return bulks.array_reply(vals)
+            return bulks.pairs_reply(fields, vals, proto, as_map=True, counters=True)
+        return bulks.array_reply(vals, counters=True)
 
     return args[1], typed_op("hash", body)
 
@@ -284,12 +284,13 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
             return ERR_HRANDFIELD_REPEATS
 
     def body(v: KeyView) -> bytes | bulks.SlicedReply:
-        fields, values = text_columns(v, HASH) if with_values else (v.columns(HASH)[0], [])
+        fields, values = v.columns(HASH) if with_values else (list(v.members(HASH)), [])
         if count is None:
             return resp.bulk(random.choice(fields)) if fields else resp.nil(proto)
         picked = random_pick(len(fields), count)
         if with_values:
-            return bulks.pairs_reply(fields, values, proto, as_map=False, index=picked)
+            return bulks.pairs_reply(fields, values, proto, as_map=False, index=picked,
+                                     counters=True)
         return bulks.array_reply(fields, index=picked)
 
     return key, typed_op("hash", body)

@@ -42,19 +42,26 @@ from .sortspec import ELEMENT, NOTHING, SortSpec
 from .table import command
 
 BATCH = 256  # lookups in flight at once for one SORT
+ANY_ORDER = b"any"
 TURN_ELEMENTS = 16_384  # more: reading, weighing and sorting take a loop turn each
 _MEMBER = itemgetter(1)
 
 
 @internal_step("dyn.sortsrc")
 def build_sort_source(args: list[bytes], proto: int) -> Built | bytes:
-    """[dyn.sortsrc, key] -> [type or None, the elements (for a list, a set or a sorted
-    set: in list order, SORT's set order, score order), or None for another type]."""
+    """[dyn.sortsrc, key (, b"any")] -> [type or None, the elements (for a list, a set or
+    a sorted set: in list order, SORT's set order, score order), or None for another
+    type]. With b"any" a list's items come in no particular order, for a sort by the
+    items themselves (where their order does not show): a C copy of the values, not a
+    lookup per item in list order (a million items: 16 ms of CPU, not 200)."""
+    any_order = args[2:3] == [ANY_ORDER]
 
     def op(v: KeyView) -> Any:
         t = v.type()
         if t == "list":
-            return [t, v.values_at(rec.LIST, v.lorder)]
+            if any_order:
+                return [t, v.values(rec.LIST)]
+            return [t, v.list_values()]
         if t == "zset":
             return [t, list(map(_MEMBER, v.zorder))]
         if t == "set":
@@ -163,14 +170,64 @@ def _range(n: int, spec: SortSpec) -> tuple[int, int]:
     return start, end
 
 
+SLICE = 131_072
+"""Elements weighed, or sorted into a run, in one loop turn (C loops: ~20-40 ms)."""
+
+
+def _scores(vector: list[bytes]) -> Generator[list[bytes], Any, list[float | None]]:
+    """sortspec.sort_scores of the elements, SLICE of them a loop turn (each is read
+    alone: a million at once held the node ~200 ms)."""
+    if len(vector) <= SLICE:
+        return sortspec.sort_scores(vector)
+    out: list[float | None] = []
+    for at in range(0, len(vector), SLICE):
+        yield TURN
+        out += sortspec.sort_scores(vector[at:at + SLICE])
+    return out
+
+
+def _as_bytes(elements: list[Any]) -> Generator[list[bytes], Any, list[bytes]]:
+    """The elements as bytes, SLICE of them a loop turn."""
+    if len(elements) <= SLICE:
+        return list(map(bytes, elements))
+    out: list[bytes] = []
+    for at in range(0, len(elements), SLICE):
+        if at:
+            yield TURN
+        out += map(bytes, elements[at:at + SLICE])
+    return out
+
+
+def _presort(vector: list[bytes], desc: bool) -> Generator[list[bytes], Any, None]:
+    """ALPHA by the elements themselves (none holding a NUL byte: equal ones are the
+    same bytes): each SLICE of them sorted in place in a loop turn of its own, so that
+    the whole sort after them merges sorted runs (timsort: a million elements in ~8
+    runs, several times faster than sorting them at once)."""
+    if len(vector) <= SLICE:
+        return
+    for at in range(0, len(vector), SLICE):
+        yield TURN
+        vector[at:at + SLICE] = sorted(vector[at:at + SLICE], reverse=desc)
+
+
 def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
-    t, elements = yield [b"dyn.sortsrc", key]
+    # Sorted by the elements themselves, equal ones are the same bytes (and numbers of
+    # equal value are ordered by their bytes): a list's order does not show, but for
+    # ALPHA's elements holding a NUL byte (compared up to it, equal ones kept in order).
+    any_order = not spec.dontsort and spec.by is None
+    t, elements = yield [b"dyn.sortsrc", key, ANY_ORDER] if any_order else [
+        b"dyn.sortsrc", key]
     if t is not None and elements is None:
         return WRONGTYPE
+    if any_order and t == "list" and spec.alpha and spec.store is None and \
+            sortspec.has_nul(elements):
+        t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
+        if t is not None and elements is None:
+            return WRONGTYPE
     if elements and len(elements) > TURN_ELEMENTS:
-        yield TURN  # three turns of work of about the same size: reading the
-        # elements (at the coordinator), their weights, the sort
-    vector: list[bytes] = list(map(bytes, elements)) if elements else []
+        yield TURN  # turns of work of about the same size: reading the elements (at
+        # the coordinator), their weights (a slice a turn), the sort
+    vector: list[bytes] = (yield from _as_bytes(elements)) if elements else []
     dontsort, alpha, by = spec.dontsort, spec.alpha, spec.by
     if dontsort and t == "set" and spec.store is not None:
         # As Redis: a stored set is sorted (ALPHA), so that replicas store the same.
@@ -191,7 +248,9 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
             else:
                 weights = [0.0 if v is None else sortspec.sort_score(v) for v in values]
         elif not alpha:
-            weights = sortspec.sort_scores(vector)
+            weights = yield from _scores(vector)
+        elif spec.store is not None or not sortspec.has_nul(vector):
+            yield from _presort(vector, spec.desc)
         if not alpha and weights is not None and None in weights:
             return sortspec.ERR_SCORE
         if len(vector) > TURN_ELEMENTS:

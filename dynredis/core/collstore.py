@@ -20,6 +20,7 @@ holding every acknowledged update, at the cost of a few bytes when replicas agre
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -41,6 +42,7 @@ from .graveyard import SLICE as GRAVE_SLICE
 from .graveyard import Graveyard
 from .scanorder import SLICE as SCAN_SLICE
 from .scanorder import ScanBuild, ScanOrder, scan_entry, sorted_run
+from .viewpin import ViewPin
 
 LOG_SIZE = 4096  # recent events remembered per key (what a peer may ask for)
 DEFAULT_BUDGET = 2_000_000  # elements held in loaded views, all keys together
@@ -62,7 +64,7 @@ class KeyState:
     """One collection key at this replica."""
 
     __slots__ = ("key", "p", "summary", "removal", "views", "zorder", "lorder", "log",
-                 "size", "building", "scans", "scan_builds")
+                 "size", "building", "scans", "scan_builds", "pins")
 
     def __init__(self, key: bytes, p: int) -> None:
         self.key = key
@@ -83,6 +85,8 @@ class KeyState:
         # by a build in `scan_builds`: scanorder.py), then kept.
         self.scans: dict[bytes, ScanOrder] | None = None
         self.scan_builds: dict[bytes, ScanBuild] | None = None
+        # Snapshots of a kind's view held by replies being sent (viewpin.py), weakly.
+        self.pins: list[weakref.ref[ViewPin]] | None = None
 
     def clear_views(self, bury: Callable[[Any], None]) -> None:
         """Empty the views (a removal covering them, or the state let go of): the
@@ -91,8 +95,11 @@ class KeyState:
         by each access) is replaced. What they held goes to `bury` (core/graveyard.py:
         freed over turns)."""
         views = self.views
+        pinned = self._detach_pins()
         for kind, v in views.items():
-            if len(v) > GRAVE_SLICE:
+            if kind in pinned:
+                views[kind] = {}  # (the pins' now, freed when they are released)
+            elif len(v) > GRAVE_SLICE:
                 bury(v)
                 views[kind] = {}
             else:
@@ -108,6 +115,48 @@ class KeyState:
                 build.order.bury(bury)
             self.scan_builds = None  # (the store's step sees them gone)
         self.size = 0
+
+    # --- pins (viewpin.py) -------------------------------------------------------------
+
+    def pin(self, kind: bytes, bury: Callable[[Any], None]) -> ViewPin:
+        """A snapshot of the kind's view as it is now, kept until released."""
+        pin = ViewPin(kind, self.view(kind), self._unpin, bury)
+        if self.pins is None:
+            self.pins = []
+        self.pins.append(weakref.ref(pin))
+        return pin
+
+    def _unpin(self, pin: ViewPin | None) -> None:
+        """Forget `pin`, and the pins no reply holds any more."""
+        pins = self.pins
+        if pins is not None:
+            pins[:] = [r for r in pins if r() not in (pin, None)]
+            if not pins:
+                self.pins = None
+
+    def _pinned_change(self, kind: bytes, element: bytes, old: Any) -> None:
+        """An element's value changes: the pins of its kind keep what it was."""
+        assert self.pins is not None
+        dead = False
+        for ref in self.pins:
+            pin = ref()
+            if pin is None:
+                dead = True
+            elif pin.kind == kind:
+                pin.changed(element, old)
+        if dead:
+            self._unpin(None)
+
+    def _detach_pins(self) -> set[bytes]:
+        """The views are emptied: each pin keeps its map as it is. The kinds pinned."""
+        pins, self.pins = self.pins, None
+        kinds: set[bytes] = set()
+        for ref in pins or ():
+            pin = ref()
+            if pin is not None:
+                pin.detach()
+                kinds.add(pin.kind)
+        return kinds
 
     # --- views -----------------------------------------------------------------------
 
@@ -129,6 +178,9 @@ class KeyState:
         """Record the element's live value (None: absent) in the views."""
         v = self.view(kind)
         old = v.get(element)
+        if self.pins is not None and (old is not None or value is not None):
+            if old is None or value is None or old != value or type(old) is not type(value):
+                self._pinned_change(kind, element, old)
         if old is not None:
             if value is not None and old == value and type(old) is type(value):
                 return

@@ -37,6 +37,7 @@ from .clock import VV, Clock
 from .collstore import CollectionStore, KeyState
 from .collwrite import Delta, KeyWrite
 from .dotset import DotSet
+from .viewpin import ViewPin
 
 # header(data, expire_at) -> (new encoding, old encoding): build and store a new version
 # of the key's header over the local one, as a string write does.
@@ -140,6 +141,31 @@ class KeyView:
         order: two copies of references, no pair made per element (HGETALL)."""
         view = _EMPTY if self._expired else self.state.views.get(kind, _EMPTY)
         return list(view), list(view.values())
+
+    def list_values(self) -> list[Any]:
+        """The list's values in list order. The view keeps items in the order they were
+        put there, which is list order when they were loaded from storage (records sort
+        by position) or only ever pushed at the tail: then it is one C copy of the
+        values (a million: ~45 ms with the check, where a lookup per position took
+        ~200 ms); else those lookups."""
+        if self._expired:
+            return []
+        view = self.state.views.get(rec.LIST, _EMPTY)
+        order = self.state.lorder
+        if len(view) == len(order) and list(view) == list(order):  # (compared by identity)
+            return list(view.values())
+        return list(map(view.get, order))
+
+    def values(self, kind: bytes) -> list[Any]:
+        """The live values of a kind, in no particular order (one C copy)."""
+        return [] if self._expired else list(self.state.views.get(kind, _EMPTY).values())
+
+    def pin(self, kind: bytes) -> ViewPin:
+        """The kind's live elements and values as they are now, for a reply read from
+        them over loop turns (viewpin.py); the caller releases it."""
+        if self._expired:
+            return ViewPin(kind, {}, lambda pin: None, self.store.graveyard.bury)
+        return self.state.pin(kind, self.store.graveyard.bury)
 
     def having(self, kind: bytes, elements: Iterable[bytes], keep: bool) -> list[bytes]:
         """Those of `elements` that are live (`keep`) or absent (not `keep`), in their

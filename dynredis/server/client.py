@@ -439,7 +439,7 @@ class ClientConnection(asyncio.Protocol):
             server.client_count -= 1
         if self.subscribed:
             server.pubsub.subs.drop(self)
-        self.waiting.clear()
+        self._forget_waiting()
         self.out.clear()
         self.tx = None
         if self in server.monitors:
@@ -543,7 +543,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         self.parser.clear()
         self._account_input_quietly()
-        self.waiting.clear()
+        self._forget_waiting()
         self.out.clear()
         self._end_stream()
         if self.subscribed:
@@ -650,7 +650,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         self.parser.clear()
         self._account_input_quietly()
-        self.waiting.clear()
+        self._forget_waiting()
         self.out = [ERR_MAXCLIENTS]
         self.server.mark_dirty(self)
 
@@ -1121,6 +1121,16 @@ class ClientConnection(asyncio.Protocol):
         t = self.transport
         if t is not None and self.streaming is not None and not self.write_blocked:
             self._stream(t)
+
+    def _forget_waiting(self) -> None:
+        """Drop the replies not sent yet, releasing those to be written over turns (a
+        pinned value or view: core/viewpin.py) that had not started."""
+        for slot in self.waiting:
+            stream = slot.stream
+            if stream is not None and stream is not self.streaming:
+                slot.stream = None
+                stream.release()
+        self.waiting.clear()
 
     def _end_stream(self) -> None:
         """Let go of the stored value being streamed (sent, or the client is gone)."""

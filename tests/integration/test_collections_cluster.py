@@ -182,6 +182,13 @@ def test_a_long_read_answers_the_collection_as_it_was_and_in_its_place(
     assert len(whole) == n + 1 and whole[b"new"] == b"x"
     assert (head, low) == ([b"changed", b"i1", b"i2"], [b"m1", b"m0"])
     assert b.eval("return #redis.call('SMEMBERS', KEYS[1])", 1, "big:s") == n - 1
+    # The list deleted and made again behind its long read (whose values are looked up
+    # as it is sent: core/viewpin.py).
+    pipe = b.pipeline(transaction=False)
+    pipe.lrange("big:l", 0, -1).delete("big:l").rpush("big:l", "z").lrange("big:l", 0, -1)
+    old, gone, pushed, new = pipe.execute()
+    assert old == [b"changed"] + [f"i{i}".encode() for i in range(1, n)]
+    assert (gone, pushed, new) == (1, 1, [b"z"])
     a.delete("big:h", "big:s", "big:z", "big:l")
 
 

@@ -176,3 +176,42 @@ def test_a_huge_negative_hrandfield_count_is_refused_not_built():
     err = parse(r.run(b"HRANDFIELD", b"h", b"-9223372036854775808"))
     assert str(err) == ("ERR value is out of range, value must between "
                         "-9223372036854775807 and 9223372036854775807")
+
+
+def test_a_big_union_is_made_over_loop_turns_each_member_once(monkeypatch) -> None:
+    from dynredis.commands import sets
+
+    monkeypatch.setattr(sets, "UNION_SLICE", 16)
+    r = Recording()
+    r.run(b"SADD", b"a", *[b"m%d" % i for i in range(100)])
+    r.run(b"SADD", b"b", *[b"m%d" % i for i in range(50, 170)])
+    r.run(b"SADD", b"c", b"m1", b"x")
+    got = parse(r.run(b"SUNION", b"a", b"b", b"c"))
+    assert sorted(got) == sorted([b"m%d" % i for i in range(170)] + [b"x"])
+    assert len(got) == 171
+    turns = sum(1 for s in r.steps if s == collection.TURN)
+    assert turns == (100 // 16) + (120 // 16)  # the slices after each set's first
+    assert r.run(b"SUNIONSTORE", b"d", b"a", b"b") == b":170\r\n"
+
+
+def test_big_intersections_and_differences_filter_a_slice_a_step(monkeypatch) -> None:
+    from dynredis.commands import sets
+
+    monkeypatch.setattr(sets, "FILTER_SLICE", 8)
+    r = Recording()
+    r.run(b"SADD", b"a", *[b"m%d" % i for i in range(40)])
+    r.run(b"SADD", b"b", *[b"m%d" % i for i in range(0, 100, 3)])
+    r.run(b"SADD", b"c", *[b"m%d" % i for i in range(0, 100, 2)])
+    r.steps.clear()
+    assert sorted(parse(r.run(b"SINTER", b"a", b"b", b"c"))) == sorted(
+        b"m%d" % i for i in range(0, 40, 6))
+    # b's 34 members through a by slices of 8, the 14 left through c
+    assert [s[1] for s in r.steps if s[0] == b"dyn.sfilter"] == [b"a"] * 5 + [b"c"] * 2
+    r.steps.clear()
+    assert sorted(parse(r.run(b"SDIFF", b"a", b"b", b"c"))) == sorted(
+        b"m%d" % i for i in range(40) if i % 3 and i % 2)
+    # a's 40 through b, the 26 left through c
+    assert [s[1] for s in r.steps if s[0] == b"dyn.sfilter"] == [b"b"] * 5 + [b"c"] * 4
+    r.run(b"SET", b"s", b"x")
+    assert r.run(b"SDIFF", b"a", b"s").startswith(b"-WRONGTYPE")
+    assert r.run(b"SINTERSTORE", b"d", b"a", b"b") == b":14\r\n"

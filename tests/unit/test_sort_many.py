@@ -58,3 +58,48 @@ def test_order_by_weight_is_the_order_of_the_pairs(desc: bool) -> None:
     elements = [b"%d" % w for w in distinct]
     got = sortspec.order(elements, distinct, False, desc, False, None)  # type: ignore[arg-type]
     assert got == _pairs_order(elements, distinct, desc)
+
+
+def test_a_list_read_in_no_order_sorts_as_in_list_order() -> None:
+    """SORT by the items themselves reads a list's values in no particular order (the
+    map's, here the reverse of list order): the reply is that of the list in order,
+    ALPHA's items equal up to a NUL byte included (read again in list order)."""
+    from tests.collharness import LocalRunner
+
+    r = LocalRunner()
+    for item in [b"a\x00z", b"10", b"01", b"1.0", b"1", b"b", b"a\x00b"]:
+        r.run("LPUSH", "l", item)
+    assert r.run("SORT", "l", "ALPHA") == \
+        b"*7\r\n$2\r\n01\r\n$1\r\n1\r\n$3\r\n1.0\r\n$2\r\n10\r\n$3\r\na\x00b\r\n" \
+        b"$3\r\na\x00z\r\n$1\r\nb\r\n"
+    r.run("DEL", "l")
+    for item in [b"10", b"01", b"1.0", b"1", b"-2"]:
+        r.run("LPUSH", "l", item)
+    assert r.run("SORT", "l", "DESC") == \
+        b"*5\r\n$2\r\n10\r\n$3\r\n1.0\r\n$1\r\n1\r\n$2\r\n01\r\n$2\r\n-2\r\n"
+
+
+@pytest.mark.parametrize("options", [(), ("DESC",), ("ALPHA",), ("ALPHA", "DESC"),
+                                     ("ALPHA", "LIMIT", "3", "9"), ("LIMIT", "5", "-1")])
+def test_a_sort_weighed_and_sorted_over_loop_turns_orders_as_at_once(
+        monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]) -> None:
+    from dynredis.commands import collection, sortcmd
+    from tests.collharness import LocalRunner
+
+    rng = random.Random(5)
+    items = [b"%d" % rng.randrange(-50, 50) for _ in range(60)] + [b"1.0", b"01", b"1"]
+    r = LocalRunner()
+    r.run("RPUSH", "l", *items)
+    at_once = r.run("SORT", "l", *options)
+    monkeypatch.setattr(sortcmd, "SLICE", 8)
+    steps: list[list[bytes]] = []
+    plan = collection.PLANS["sort"]([b"SORT", b"l", *(o.encode() for o in options)], 2)
+    out: list[bytes] = []
+
+    def step(args: list[bytes], cb: object) -> None:
+        steps.append(args)
+        cb((None, r.step(args)))  # type: ignore[operator]
+
+    collection.drive(plan, step, out.append)  # type: ignore[arg-type]
+    assert out[0] == at_once
+    assert steps.count(collection.TURN) >= 63 // 8
