@@ -78,10 +78,12 @@ from xxhash import xxh3_128_intdigest
 
 # The fold in C (dynredis/csrc/treefold.c), built with the compiled modules; else Python's.
 _native_fold: Callable[..., bool] | None
+_native_index: Callable[..., dict[int, list[bytes]]] | None
 try:
     from .._treefold import fold as _native_fold
+    from .._treefold import index as _native_index
 except ImportError:
-    _native_fold = None
+    _native_fold = _native_index = None
 
 HASH_BYTES = 16
 """Width of every hash in the tree (bucket sums, inner nodes, the root)."""
@@ -337,6 +339,10 @@ class MerkleTree:
         index = self._index
         if index is None or self._stale > len(self._entries):
             self._stale = 0
+            native = _native_index
+            if native is not None:
+                index = self._index = native(self._entries, self.segments)
+                return index
             index = {}
             segments = self.segments
             for k in self._entries:

@@ -451,3 +451,19 @@ def test_bucket_index_follows_deletes_and_keys_added_again():
         assert [tree.bucket(i) for i in range(2)] == [[], []]
         getattr(tree, fold)({b"k3": b"x"})
         assert [k for i in range(2) for k, _ in tree.bucket(i)] == [b"k3"]
+
+
+@SETTINGS
+@given(shape=SHAPES, keys=st.lists(st.binary(max_size=40), max_size=60))
+def test_index_helper_lists_each_bucket_as_the_python_build(shape, keys):
+    """The C helper's bucket index (the first one a partition's exchange asks for) holds
+    each key in the bucket `bucket_of` names, in the entries' order, as the Python build."""
+    helper = _helper()
+    if helper is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    tree = MerkleTree(*shape, keyed=True)
+    entries = dict.fromkeys(keys, 1)
+    expected: dict[int, list[bytes]] = {}
+    for k in entries:
+        expected.setdefault(tree.bucket_of(k), []).append(k)
+    assert helper.index(entries, tree.segments) == expected
