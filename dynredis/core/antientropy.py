@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 # the peers send and merge 200,000 records in one turn (1.2-1.4 s).
 AE_BUCKETS_MAX = 64
 AE_KEYS_MAX = 2048
+# Entries (key, digest) one exchange's buckets hold at most, by the tree's mean: a
+# partition holding a million-element collection's records has ~1,000 a bucket, and 64
+# of them listed, sorted and sent held the peer 60-100 ms (keys past AE_KEYS_MAX were
+# compared for nothing).
+AE_ENTRIES_MAX = 8192
 # Unfolded writes of a partition an exchange folds into its tree at most (its own and the
 # peer's side); a partition with more is not exchanged until the ticks folded them
 # (LocalStore.tree_within: a walk stripping a 200,000-element collection leaves that
@@ -136,7 +141,9 @@ class AntiEntropy:
         if req is not None:
             self.node.send(op.peer, m.ae_level(reqid, op.p, req[0], req[1]))
         elif op.walk.buckets:
-            del op.walk.buckets[AE_BUCKETS_MAX:]
+            tree = op.walk.tree
+            del op.walk.buckets[max(1, min(AE_BUCKETS_MAX, AE_ENTRIES_MAX * tree.segments
+                                           // max(1, len(tree)))):]
             self.node.send(op.peer, m.ae_buckets(reqid, op.p, op.walk.buckets))
         else:
             del self.pending[reqid]

@@ -168,12 +168,69 @@ static PyObject *bucket(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         crc32_of((const unsigned char *)PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0])));
 }
 
+/* index(entries, segments) -> {bucket: [keys]}: MerkleTree._bucket_index's build, one C
+   loop (a million keys: ~120 ms in compiled Python, the first exchange of a partition
+   holding a big collection's records). */
+static PyObject *index_of(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "index(entries: dict, segments: int)");
+        return NULL;
+    }
+    PyObject *entries = args[0];
+    Py_ssize_t segments = PyLong_AsSsize_t(args[1]);
+    if (segments == -1 && PyErr_Occurred())
+        return NULL;
+    if (segments <= 0) {
+        PyErr_SetString(PyExc_ValueError, "index: segments must be positive");
+        return NULL;
+    }
+    PyObject **lists = PyMem_Calloc((size_t)segments, sizeof(PyObject *));
+    if (lists == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(entries, &pos, &key, &value)) {
+        if (!PyBytes_CheckExact(key)) {
+            PyErr_SetString(PyExc_TypeError, "index: keys are bytes");
+            goto done;
+        }
+        Py_ssize_t b = (Py_ssize_t)(crc32_of((const unsigned char *)PyBytes_AS_STRING(key),
+                                             PyBytes_GET_SIZE(key)) % (uint64_t)segments);
+        if (lists[b] == NULL && (lists[b] = PyList_New(0)) == NULL)
+            goto done;
+        if (PyList_Append(lists[b], key) < 0)
+            goto done;
+    }
+    out = PyDict_New();
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t b = 0; b < segments; b++) {
+        if (lists[b] == NULL)
+            continue;
+        PyObject *k = PyLong_FromSsize_t(b);
+        if (k == NULL || PyDict_SetItem(out, k, lists[b]) < 0) {
+            Py_XDECREF(k);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(k);
+    }
+done:
+    for (Py_ssize_t b = 0; b < segments; b++)
+        Py_XDECREF(lists[b]);
+    PyMem_Free(lists);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"fold", (PyCFunction)(void (*)(void))fold, METH_FASTCALL,
      "fold(entries, sums, dirty, segments, keys) -> True if keys came or went"},
     {"keyed_digest", (PyCFunction)(void (*)(void))digest, METH_FASTCALL,
      "xxh3_128_intdigest(key + value, len(key))"},
     {"crc32", (PyCFunction)(void (*)(void))bucket, METH_FASTCALL, "zlib.crc32(key)"},
+    {"index", (PyCFunction)(void (*)(void))index_of, METH_FASTCALL,
+     "index(entries, segments) -> {bucket: [keys]}"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1280,6 +1280,30 @@ def test_anti_entropy_repairs_a_bounded_number_of_keys_per_exchange(monkeypatch)
     assert 0 < most <= 2 * 8  # (two exchanges may end in one step)
 
 
+def test_anti_entropy_asks_for_fewer_buckets_of_a_big_partition(monkeypatch) -> None:
+    """A partition holding a million-element collection's records has ~1,000 entries a
+    bucket: 64 of them listed, sorted and sent held the answering peer 60-100 ms. An
+    exchange asks for as many buckets as hold about AE_ENTRIES_MAX entries (one at
+    least), and the replicas still converge."""
+    from dynredis.core import antientropy
+
+    monkeypatch.setattr(antientropy, "AE_ENTRIES_MAX", 0)  # one bucket an exchange
+    sim = SimCluster(3, seed=17, config=Config(q=4, ae_interval_ms=50))
+    keys = _missed_by_the_third(sim, b"aen", 200)
+    asked: list[int] = []
+    send = sim._send
+
+    def spy(src: str, dst: str, msg: tuple) -> None:
+        if msg[0] == m.AE_BUCKETS:
+            asked.append(len(msg[3]))
+        send(src, dst, msg)
+
+    monkeypatch.setattr(sim, "_send", spy)
+    sim.run(20_000)
+    _agree(sim, keys)
+    assert asked and max(asked) == 1
+
+
 def test_anti_entropy_folds_a_bounded_number_of_writes_per_exchange(monkeypatch) -> None:
     """A walk stripping a big collection leaves 200,000 unfolded records in one partition;
     an exchange reaching it folded them all into the tree in one turn (ticks of 110-170
