@@ -178,6 +178,12 @@ class AntiEntropy:
         self.last_peer = op.peer
         self.last_partition = base_partition(op.p)  # (a collection records exchange: its ring partition)
 
+    def wiped(self) -> None:
+        """End the exchanges under way: their walks hold the trees a wipe let go of (an
+        answer then made the walk read a tree whose sums were gone: IndexError in the
+        peer link's reader at FLUSHALL)."""
+        self.pending.clear()
+
     def expire(self, now: int) -> None:
         """Forget exchanges whose peer stopped answering (the next round starts anew)."""
         late = overdue(self.pending, now)

@@ -322,6 +322,7 @@ class Node:
         self.local.wipe(self.graveyard.bury)
         self.coll.wipe()
         self.handoff.wiped()
+        self.anti_entropy.wiped()
 
     # --- effects ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from dynredis.core import header as hdr
 from dynredis.core import messages as m
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION
-from dynredis.core.node import Config
+from dynredis.core.node import Config, Node
 from dynredis.core.shape import Spliced, Unread
 from dynredis.core.writes import NOT_AN_INTEGER, STALE_READ, TOO_MANY_SIBLINGS
 from tests.sim.harness import SimCluster
@@ -1403,3 +1403,33 @@ def test_a_replica_behind_whose_write_is_on_its_way_is_not_repaired() -> None:
                 if when >= t0 and tag == ">" and src == a and msg[0] == m.READ_REPAIR]
     sim.run(5000)  # the write times out at c: a hint, handed off
     assert sim.stored(c, b"big") == sim.stored(a, b"big")
+
+
+def test_an_exchange_under_way_when_its_node_is_wiped_ends_quietly() -> None:
+    """FLUSHALL in the middle of an anti-entropy exchange: the walk held the wiped tree
+    (its sums given to the graveyard), and the peer's answer to the next level raised
+    IndexError in the peer link's reader. The wipe ends the exchanges under way; later
+    ones run on the new trees and the nodes agree."""
+    sim = SimCluster(3, seed=31, config=Config(ae_interval_ms=NO_AE, timeout_ms=300))
+    a, b, c = sim.names
+    for i in range(200):
+        assert sim.put(a, b"w%d" % i, b"v")[0] is None
+    sim.stop(a)
+    for i in range(200):  # a's trees differ from b's: the walk goes down to the buckets
+        assert sim.put(b, b"w%d" % i, b"v2")[0] is None
+    sim.start(a)
+    sim.run(100)  # (the hints not handed off yet)
+    node = sim.sn[a].node
+    started: list[int] = []
+
+    def start(n: Node) -> None:
+        p = n.ring.partition_of(b"w0")
+        n.anti_entropy.exchange(p, b)
+        started.append(p)
+
+    assert sim.on_node(a, start, catch=False)
+    assert node.anti_entropy.pending
+    assert sim.on_node(a, lambda n: n.wipe(), catch=False)  # (before the answer lands)
+    assert not node.anti_entropy.pending
+    sim.run(500)
+    assert sim.errors == []
