@@ -31,8 +31,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bench-timeout", type=float, default=600.0)
     p.add_argument("--node-args", default="",
                    help="extra `dynredis cluster` arguments, space-separated")
+    p.add_argument("--killed", action="store_true",
+                   help="node 3 killed (SIGKILL) before the runs, as make bench's failure "
+                        "rows: where a request waits while its coordinator keeps hints")
     return p.parse_args(argv)
 
 
@@ -154,8 +160,6 @@ def run_test(args: argparse.Namespace, system: runner.System, test: str,
         c.execute_command("DYN.LATENCY", "RESET")
     cmd = rbench.command(system.port, test, args.requests, args.keyspace, args.data_size,
                          args.clients, args.pipeline)
-    import time
-
     started = time.monotonic()
     got = rbench.run(cmd, system.pids, args.bench_timeout)
     seconds = time.monotonic() - started
@@ -199,8 +203,14 @@ def run(args: argparse.Namespace) -> str:
     texts = [f"# Latency breakdown ({os.cpu_count()} cores, load average {loadavg()} "
              "at the start)", ""]
     with runner.dynredis_cluster("dynredis-latency", 3, args.base_port, extra) as system:
+        alive = 3
+        if args.killed:
+            os.kill(system.pids[2], signal.SIGKILL)
+            system = replace(system, pids=system.pids[:2])
+            alive = 2
+            time.sleep(4.0)  # its peers count it down (the detector, the links reset)
         clients = [redis.Redis(host=runner.HOST, port=args.base_port + i, socket_timeout=30)
-                   for i in range(3)]
+                   for i in range(alive)]
         try:
             for c in clients:
                 c.execute_command("DYN.LATENCY", "ON", str(args.every))
