@@ -178,12 +178,12 @@ class KeyState:
         """Record the element's live value (None: absent) in the views."""
         v = self.view(kind)
         old = v.get(element)
+        if old is not None and value is not None and old == value and \
+                type(old) is type(value):
+            return  # unchanged
         if self.pins is not None and (old is not None or value is not None):
-            if old is None or value is None or old != value or type(old) is not type(value):
-                self._pinned_change(kind, element, old)
+            self._pinned_change(kind, element, old)
         if old is not None:
-            if value is not None and old == value and type(old) is type(value):
-                return
             del v[element]
             self.size -= 1
             if kind == rec.ZSET:
@@ -266,6 +266,9 @@ class KeyState:
         """`set_value` of elements the views do not hold (no record of them existed),
         none of value None, in C loops where the order allows."""
         v = self.view(kind)
+        if self.pins is not None:  # (they were absent)
+            for element in names:
+                self._pinned_change(kind, element, None)
         before = len(v)
         v.update(zip(names, values, strict=True))
         self.size += len(v) - before
@@ -277,20 +280,13 @@ class KeyState:
             for element in names:
                 self._scan_changed(kind, element, True)
 
-    def note_all(self, dots: list[Dot], written: list[tuple[int, bytes]]) -> None:
-        """`note` of every event of one command (they wrote `written` together)."""
+    def note(self, dots: list[Dot], written: list[tuple[int, bytes]]) -> None:
+        """Log which records the applied events of one command wrote (together)."""
         log = self.log
         log.update(zip(dots, repeat(written)))
         extra = len(log) - LOG_SIZE
         if extra > 0:
             deque(map(log.popitem, repeat(False, extra)), 0)
-
-    def note(self, dot: Dot, written: list[tuple[int, bytes]]) -> None:
-        """Log which records an applied event wrote."""
-        log = self.log
-        log[dot] = written
-        if len(log) > LOG_SIZE:
-            log.popitem(last=False)
 
 
 def merged_record(rkey: bytes, old: bytes, new: bytes) -> bytes:
@@ -760,7 +756,7 @@ class CollectionStore:
         add = st.summary.add
         for actor, n in dots:
             add(actor, n)
-        st.note_all(dots, written)
+        st.note(dots, written)
         self.engine.put(rec.local_partition(p), key, encode_dotset(st.summary))
         self.known.add(key)
 
