@@ -27,7 +27,7 @@ from ..core.clock import Clock
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
 from ..resp import encode as resp
-from ..resp.bulks import SlicedReply, whole
+from ..resp.bulks import SlicedReply, decimals, whole
 from .common import NEW, created, looked_up
 from .context import Context
 from .heldtypes import run_typed
@@ -455,9 +455,7 @@ def text_columns(v: KeyView, kind: bytes) -> tuple[list[bytes], list[Any]]:
     fields) as their decimals, as replies and copies carry them: two lists copied at C
     speed, no pair built per element."""
     names, values = v.columns(kind)
-    if kind == rec.HASH and int in set(map(type, values)):
-        values = [b"%d" % x if type(x) is int else x for x in values]
-    return names, values
+    return names, (decimals(values) if kind == rec.HASH else values)
 
 
 def read_items(v: KeyView) -> tuple[str | None, list[Any]]:

@@ -37,6 +37,8 @@ ERR_MAXLEN_NEGATIVE = resp.error("ERR MAXLEN can't be negative")
 
 LONG_MIN = -(2**63)
 WRITE, WRITE_NEW, WRITE_FAST = ("write",), ("write", "denyoom"), ("write", "fast")
+
+
 def matches(v: KeyView, element: bytes, forward: bool = True, most: int = 0
             ) -> Iterator[tuple[int, bytes]]:
     """(index from the end searched from, position) of each item equal to `element`, from
@@ -53,6 +55,8 @@ def matches(v: KeyView, element: bytes, forward: bool = True, most: int = 0
         if most and at >= most:
             return
         yield at, pos
+
+
 PUSH_FLAGS = ("write", "denyoom", "fast")
 
 
