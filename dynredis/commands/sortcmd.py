@@ -219,11 +219,13 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         b"dyn.sortsrc", key]
     if t is not None and elements is None:
         return WRONGTYPE
-    if any_order and t == "list" and spec.alpha and spec.store is None and \
-            sortspec.has_nul(elements):
-        t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
-        if t is not None and elements is None:
-            return WRONGTYPE
+    nul: bool | None = None  # ALPHA without BY: compared as C strings (a NUL byte held)
+    if any_order and t == "list" and spec.alpha and spec.store is None:
+        nul = sortspec.has_nul(elements)
+        if nul:
+            t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
+            if t is not None and elements is None:
+                return WRONGTYPE
     if elements and len(elements) > TURN_ELEMENTS:
         yield TURN  # turns of work of about the same size: reading the elements (at
         # the coordinator), their weights (a slice a turn), the sort
@@ -249,8 +251,11 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
                 weights = [0.0 if v is None else sortspec.sort_score(v) for v in values]
         elif not alpha:
             weights = yield from _scores(vector)
-        elif spec.store is not None or not sortspec.has_nul(vector):
-            yield from _presort(vector, spec.desc)
+        else:
+            if nul is None:
+                nul = spec.store is None and sortspec.has_nul(vector)
+            if not nul:
+                yield from _presort(vector, spec.desc)
         if not alpha and weights is not None and None in weights:
             return sortspec.ERR_SCORE
         if len(vector) > TURN_ELEMENTS:
@@ -258,7 +263,7 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         partial = (start, end) if by is not None and (
             start != 0 or end != len(vector) - 1) else None
         vector = sortspec.order(vector, weights, alpha, spec.desc, spec.store is not None,
-                                partial)
+                                partial, nul)
     chosen = vector[start:end + 1] if end >= start else []
     if spec.gets:
         yield from lookups.fetch(spec.gets, chosen)

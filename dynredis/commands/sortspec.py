@@ -218,11 +218,14 @@ def has_nul(elements: list[bytes]) -> bool:
 
 
 def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: bool,
-          store: bool, partial: tuple[int, int] | None) -> list[bytes]:
+          store: bool, partial: tuple[int, int] | None, nul: bool | None = None
+          ) -> list[bytes]:
     """The elements in SORT's order. `weights`: per element, its weight (a float: read
     from the element or its BY value, 0 for a missing one) or, with ALPHA, its BY value
     (bytes, or None where missing), or None for ALPHA without BY. `partial`: the range
-    (start, end) to get right when Redis sorts partially (BY with LIMIT)."""
+    (start, end) to get right when Redis sorts partially (BY with LIMIT). `nul`, for
+    ALPHA without BY: whether they are compared as C strings (not `store` and one holds
+    a NUL byte), if the caller knows already."""
     keys: list[Any]
     if not alpha:
         assert weights is not None
@@ -231,7 +234,8 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
         # Equal weights: the elements' bytes decide (Redis' compareStringObjects).
         keys = list(zip(weights, elements, strict=True))
     elif weights is None:
-        nul = not store and has_nul(elements)
+        if nul is None:
+            nul = not store and has_nul(elements)
         if not nul and partial is None:
             # The elements are their own keys: equal ones are the same bytes, so their
             # order among themselves does not show.
