@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ..core.shape import Unread
     from ..core.transfers import Transfers
     from ..core.watches import Watches
-    from ..server.streamed import PiecesReply, Streamed
+    from ..server.streamed import Streamed
     from .table import Command
 
 Done = Callable[["Result"], Any]
@@ -345,9 +345,6 @@ class Context(Client, Protocol):
     def send_streamed(self, slot: Slot, reply: Streamed) -> bool: ...
 
     def may_stream(self, slot: Slot) -> bool: ...
-
-    def stored_reply(self, key: bytes, value: Unread, before: bytes, after: bytes,
-                     span: tuple[int, int] | None = None) -> PiecesReply | None: ...
 
     def incr(self, key: bytes, delta: int, cb: Done, w: int | None = None) -> None: ...
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.engine import Pinned
 from ..resp import encode as resp
-from ..server.streamed import ChainReply, PiecesReply
+from ..server.streamed import ChainReply, pinned_reply
 from .common import ok_or_error
 from .context import Context
 from .databases import map_args
@@ -60,23 +60,23 @@ class _Capture:
     # take one; the connection's methods would refuse this stand-in's slot.
     def send_stored(self, slot: Any, key: bytes, value: Any, before: bytes, after: bytes,
                     span: tuple[int, int] | None = None) -> bool:
-        if slot is not self or not self._conn.may_stream(self._outer):
+        if not self._streams(slot):
             return False
-        reply = self._conn.stored_reply(key, value, before, after, span)
-        if reply is None:
-            return False
-        self.set(reply)
-        return True
+        pinned = self._conn.node.pin_value(key, value)
+        return pinned is not None and self.send_pinned(slot, pinned, before, after, span)
 
     def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
-                    after: bytes) -> bool:
-        return self.send_streamed(slot, PiecesReply([before, pinned[0], after], [pinned[1]]))
+                    after: bytes, span: tuple[int, int] | None = None) -> bool:
+        return self.send_streamed(slot, pinned_reply(pinned, before, after, span))
 
     def send_streamed(self, slot: Any, reply: Any) -> bool:
-        if slot is not self or not self._conn.may_stream(self._outer):
+        if not self._streams(slot):
             return False
         self.set(reply)
         return True
+
+    def _streams(self, slot: Any) -> bool:
+        return slot is self and self._conn.may_stream(self._outer)
 
     def set(self, reply: bytes) -> None:
         """The queued command's (possibly late) reply."""

@@ -35,7 +35,7 @@ from ..resp.request import RequestParser
 from .acl_table import UserTable
 from .limits import ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
-from .streamed import PiecesReply, Streamed
+from .streamed import Streamed, pinned_reply
 from .subscriptions import SubState
 
 if TYPE_CHECKING:
@@ -1037,21 +1037,11 @@ class ClientConnection(asyncio.Protocol):
         object now): the caller reads the value whole."""
         if not self.may_stream(slot):
             return False
-        reply = self.stored_reply(key, value, before, after, span)
-        if reply is None:
-            return False
-        self._fill_streamed(slot, reply)
-        return True
-
-    def stored_reply(self, key: bytes, value: Any, before: bytes, after: bytes,
-                     span: tuple[int, int] | None = None) -> PiecesReply | None:
-        """`send_stored`'s reply, for a slot that takes it later (EXEC's); None if the
-        value cannot be pinned."""
         pinned = self.node.pin_value(key, value)
         if pinned is None:
-            return None
-        view = pinned[0] if span is None else memoryview(pinned[0])[span[0]:span[1]]
-        return PiecesReply([before, view, after], [pinned[1]])
+            return False
+        self._fill_streamed(slot, pinned_reply(pinned, before, after, span))
+        return True
 
     def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
                     after: bytes) -> bool:
@@ -1059,7 +1049,7 @@ class ClientConnection(asyncio.Protocol):
         then releases when sent; False as `send_stored` (the caller still holds the pin)."""
         if not self.may_stream(slot):
             return False
-        self._fill_streamed(slot, PiecesReply([before, pinned[0], after], [pinned[1]]))
+        self._fill_streamed(slot, pinned_reply(pinned, before, after))
         return True
 
     def send_streamed(self, slot: Any, reply: Streamed) -> bool:

@@ -90,16 +90,26 @@ class PiecesReply:
         return self.i >= len(self.middle)
 
 
+def pinned_reply(pinned: tuple[Any, Pinned], before: bytes, after: bytes,
+                 span: tuple[int, int] | None = None) -> PiecesReply:
+    """GET's reply of a value pinned in the store (Node.pin_value): `before`, the value
+    (with `span`, its bytes lo to hi) and `after`; the reply releases the pin."""
+    view = pinned[0] if span is None else memoryview(pinned[0])[span[0]:span[1]]
+    return PiecesReply([before, view, after], [pinned[1]])
+
+
 class ChainReply:
     """EXEC's reply when some of its commands' replies are written over turns (a GET of
     a large value pinned in the store, a collection's long reply): the array's head and
     the other replies' bytes whole, each streamed reply as it writes itself. A
     transaction's GET of a 100 MiB value no longer reads it whole into one reply."""
 
-    __slots__ = ("before", "after", "items", "i", "bodies")
+    __slots__ = ("before", "after", "items", "i", "bodies", "total")
     turn = STREAM_TURN
 
     def __init__(self, head: bytes, replies: list[Any]) -> None:
+        self.total = len(head) + sum(len(r) if type(r) is bytes else r.size()
+                                     for r in replies)
         items: list[Any] = []  # bytes and Streamed in turn, bytes first and last
         run = [head]
         for r in replies:
@@ -126,9 +136,7 @@ class ChainReply:
         self.items = []
 
     def size(self) -> int:
-        return len(self.before) + len(self.after) + sum(
-            s.size() - len(s.before) - len(s.after) if i % 2 == 0 else len(s)
-            for i, s in enumerate(self.items))
+        return self.total
 
     def next_slice(self) -> bytes | None:
         items = self.items

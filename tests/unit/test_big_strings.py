@@ -16,7 +16,6 @@ from dynredis.commands.server import KEY_OVERHEAD
 from dynredis.core import obj as objmod
 from dynredis.core.node import Node
 from dynredis.resp import encode as resp
-from dynredis.server.streamed import PiecesReply
 from tests.sim.harness import SimCluster
 from tests.unit.test_node import _holding_a_large_value, value
 
@@ -285,12 +284,6 @@ class _TxFace(_Face):
 
     def may_stream(self, slot: Any) -> bool:
         return self.streams and type(slot) is _Slot
-
-    def stored_reply(self, key: bytes, stored: Any, before: bytes, after: bytes,
-                     span: tuple[int, int] | None = None) -> Any:
-        pinned = self.node.pin_value(key, stored)
-        return None if pinned is None else PiecesReply([before, pinned[0], after],
-                                                       [pinned[1]])
 
     def send_streamed(self, slot: Any, reply: Any) -> bool:
         if not self.may_stream(slot):
