@@ -1420,12 +1420,8 @@ def test_an_exchange_under_way_when_its_node_is_wiped_ends_quietly() -> None:
     sim.start(a)
     sim.run(100)  # (the hints not handed off yet)
     node = sim.sn[a].node
-    started: list[int] = []
-
     def start(n: Node) -> None:
-        p = n.ring.partition_of(b"w0")
-        n.anti_entropy.exchange(p, b)
-        started.append(p)
+        n.anti_entropy.exchange(n.ring.partition_of(b"w0"), b)
 
     assert sim.on_node(a, start, catch=False)
     assert node.anti_entropy.pending
