@@ -39,6 +39,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing as mp
 import os
 import re
@@ -187,6 +188,8 @@ def actions(c: redis.Redis, mb: int, ctx_mb: int, repeat: int
         ("GETDEL", lambda: len(c.getdel("stalls:big") or b"")),
         (f"SET {mb} MiB again", lambda: c.set("stalls:big", value)),
         ("GETSET k small", lambda: len(c.getset("stalls:big", b"small") or b"")),
+        (f"SETRANGE new k {mb} MiB x", lambda: _made(c, "SETRANGE", (mb << 20) - 1, "x")),
+        (f"SETBIT new k {mb} MiB 1", lambda: _made(c, "SETBIT", (mb << 23) - 1, 1)),
         (f"SETCTX {ctx_mb} MiB", lambda: c.execute_command("SETCTX", "stalls:ctx", "",
                                                             ctx_value)),
         (f"CLUSTER SHARDS x{repeat}", lambda: cluster("SHARDS")),
@@ -200,6 +203,15 @@ def _in_exec(c: redis.Redis, key: str) -> bytes:
     tx = c.pipeline(transaction=True)
     tx.get(key)
     return tx.execute()[0] or b""  # type: ignore[no-any-return]
+
+
+_MADE = itertools.count()
+
+
+def _made(c: redis.Redis, command: str, offset: int, arg: object) -> object:
+    """A large value made on a missing key by a request of a few bytes (SETRANGE or
+    SETBIT far past the end), a new key each time (left for the final FLUSHALL)."""
+    return c.execute_command(command, f"stalls:made{next(_MADE)}", offset, arg)
 
 
 def _error_of(run: object) -> str:

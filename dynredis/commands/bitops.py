@@ -7,6 +7,8 @@ A problem with the arguments raises `BitError` carrying Redis' reply text.
 
 from __future__ import annotations
 
+from ..core.obj import LARGE_VALUE
+from ..core.pieces import Joined, splice
 from .common import MAX_STRING
 from .table import parse_int
 
@@ -78,18 +80,20 @@ def getbit(data: bytes, offset: int) -> int:
     return (data[byte] >> (7 - (offset & 7))) & 1
 
 
-def setbit(data: bytes | None, offset: int, on: int) -> tuple[int, bytes | None]:
+def setbit(data: bytes | None, offset: int, on: int) -> tuple[int, bytes | Joined | None]:
     """(the bit's old value, the new string or None when nothing changes). A missing
-    key or a string too short is created or padded even when the bit stays 0."""
+    key or a string too short is created or padded even when the bit stays 0; a large
+    new string is a pieces.Joined of the old one, zeros and the changed byte (copied
+    once, into the new version's encoding)."""
     base = data if data is not None else b""
-    buf = grown(base, offset)
-    old = getbit(buf, offset)
-    if buf is base and data is not None and old == on:
+    at = offset >> 3
+    old = getbit(base, offset)
+    if at < len(base) and data is not None and old == on:
         return old, None
-    b = bytearray(buf)
     mask = 1 << (7 - (offset & 7))
-    b[offset >> 3] = (b[offset >> 3] & ~mask) | (mask if on else 0)
-    return old, bytes(b)
+    byte = base[at] if at < len(base) else 0
+    byte = (byte & ~mask) | (mask if on else 0)
+    return old, splice(base, at, bytes((byte,)), LARGE_VALUE)
 
 
 # --- BITCOUNT / BITPOS -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..core.pieces import whole
 from ..core.shape import Spliced, Unread
 from . import bitops
 from .bitops import FieldOp, Span
@@ -62,8 +63,8 @@ def setbit(s: Stored, offset: int, on: int) -> tuple[int, Spliced | None] | None
         got = s.read(byte, byte + 1)
         if got is None:
             return None
-    old, new = bitops.setbit(got, offset & 7, on)
-    return old, (None if new is None else s.splice(byte, new))
+    old, new = bitops.setbit(got, offset & 7, on)  # (a byte: never a Joined)
+    return old, (None if new is None else s.splice(byte, whole(new)))
 
 
 def bitfield(s: Stored, ops: list[FieldOp]) -> tuple[list[int | None], Spliced | None] | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core.obj import Sibling
+from ..core.obj import LARGE_VALUE, Sibling
+from ..core.pieces import splice
 from ..core.shape import Spliced, Unread
 from ..resp import encode as resp
 from ..server.streamed import STREAM_SLICE, PiecesReply
@@ -350,7 +351,8 @@ def cmd_append(c: Context, args: list[bytes]) -> None:
             return ERR_TOO_BIG, None
         # A large value left in the store is not read: the new version is it and the
         # tail, copied from there (Writes.put).
-        new = Spliced(old, old.size, tail) if type(old) is Unread else old + tail
+        new = (Spliced(old, old.size, tail) if type(old) is Unread
+               else splice(old, len(old), tail, LARGE_VALUE))
         return resp.integer(size), (new, sib[1])  # keeps the key's expiry
 
     read_then_write(c, args[1], decide, whole=False)
@@ -460,10 +462,9 @@ def cmd_setrange(c: Context, args: list[bytes]) -> bytes | None:
             # the range written over it, copied from there (Writes.put).
             spliced = Spliced(old, offset, value)
             return resp.integer(spliced.size()), (spliced, sib[1] if sib is not None else 0)
-        if len(old) < offset:
-            old += bytes(offset - len(old))  # zero padding, as Redis
-        new = old[:offset] + value + old[offset + len(value):]
-        return resp.integer(len(new)), (new, sib[1] if sib is not None else 0)
+        new = splice(old, offset, value, LARGE_VALUE)  # zero padding, as Redis
+        return resp.integer(max(len(old), offset + len(value))), (
+            new, sib[1] if sib is not None else 0)
 
     read_then_write(c, args[1], decide, whole=False)
     return None

@@ -60,7 +60,8 @@ class Engine(Protocol):
         """Every (key, value) of a partition, staged writes included; with `head`, only
         the first `head` bytes of each value (all of a shorter one)."""
 
-    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def scan_prefix(self, partition: int, key_prefix: bytes,
+                    head: int = 0) -> Iterator[tuple[bytes, bytes]]:
         """Like `scan`, only the keys starting with `key_prefix`."""
 
     def partitions(self) -> list[int]:

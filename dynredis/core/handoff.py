@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import clock as dvv
+from . import header as hdr
 from . import messages as m
 from . import obj as objmod
 from .collstore import merged_record
@@ -114,8 +115,14 @@ class Handoff:
         for owner in sorted(self.by_owner):
             if owner in down or owner not in members:
                 continue
-            for hk, enc in self.engine.scan_prefix(HINT_PARTITION, hint_prefix(owner)):
+            # Keys first (a value's first byte, read in place): a hint in flight is
+            # not read again, each round, until its owner acknowledges it (a 512 MB
+            # one was copied out of the store a tick while it crossed the link).
+            for hk, _ in self.engine.scan_prefix(HINT_PARTITION, hint_prefix(owner), 1):
                 if hk in inflight:
+                    continue
+                enc = self.engine.get(HINT_PARTITION, hk)
+                if enc is None:
                     continue
                 _, p, key = parse_hint_key(hk)
                 inflight[hk] = now + cfg.timeout_ms
@@ -131,12 +138,23 @@ class Handoff:
         self.node.replica.apply(key, enc, p)
         self.node.send(src, m.hint_ack(hk, objmod.digest(enc)))
 
+    def _digest(self, hk: bytes) -> bytes | None:
+        """objmod.digest of the hint at `hk` (None if there is none): a large value's
+        is in its header, read in place, not the value copied out and hashed."""
+        engine = self.engine
+        head = engine.get_head(HINT_PARTITION, hk, hdr.SIZE)
+        if head is None:
+            return None
+        if hdr.is_headed(head):
+            return hdr.digest(head)
+        enc = engine.get(HINT_PARTITION, hk)
+        return None if enc is None else objmod.digest(enc)
+
     def on_ack(self, src: str, msg: tuple) -> None:
         _, hk, digest = msg
         self.inflight.pop(hk, None)
-        current = self.engine.get(HINT_PARTITION, hk)
         # Drop the hint only if it is what the owner now holds (not changed since).
-        if current is not None and objmod.digest(current) == digest:
+        if self._digest(hk) == digest:
             self.engine.delete(HINT_PARTITION, hk)
             self.stored -= 1
             owner = parse_hint_key(hk)[0]

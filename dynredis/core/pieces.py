@@ -45,6 +45,33 @@ class Joined:
         self.parts = parts
 
 
+def splice(old: bytes, at: int, data: bytes, large: int) -> bytes | Joined:
+    """`old` with `data` written over it from offset `at`, zeros between old's end and
+    `at` if `at` is past it (SETRANGE, SETBIT, APPEND of a value read whole). A result of
+    `large` bytes or more is a Joined of views of `old`, the zeros (`bytes(n)`: memory
+    the kernel maps on first write only) and `data`: its one copy is made into the new
+    version's encoding. Built as bytes and then encoded, a 100 MiB value was two passes
+    over fresh memory (80-90 ms each on an idle node; a 512 MB SETBIT made four)."""
+    end = at + len(data)
+    size = max(len(old), end)
+    if size < large:
+        if len(old) < at:
+            old += bytes(at - len(old))
+        return old[:at] + data + old[end:]
+    view = memoryview(old)
+    parts: list[Any] = [view[:at]] if at <= len(old) else [view, bytes(at - len(old))]
+    parts.append(data)
+    if end < len(old):
+        parts.append(view[end:])
+    return Joined([part for part in parts if len(part)])
+
+
+def whole(data: Any) -> Any:
+    """`data` as bytes if it is a Joined (to send it in a message, or store it as what
+    the encoding of a whole object cannot take in pieces); else `data` as it is."""
+    return b"".join(data.parts) if type(data) is Joined else data
+
+
 def pieces(value: Any, large: int) -> list[Any]:
     """`value`'s msgpack encoding as pieces: every bytes value of `large` bytes or more
     (inside lists and tuples at any depth) is a piece as it is; what lies between them

@@ -23,6 +23,7 @@ from . import obj as objmod
 from .clock import VV, Clock
 from .inflight import overdue_sized
 from .membership import Route
+from .pieces import Joined, whole
 from .quorum import PutCore, Result, unreachable
 from .records import marker_type
 
@@ -150,6 +151,8 @@ class Writes:
                                     or key in self.node.coll.store.known):
             self.node.done.append((cb, (STALE_READ, None)))
             return
+        if type(data) is Joined and (not route.local or key in self.node.coll.store.known):
+            data = whole(data)  # a message and a collection's replace take bytes
         if not route.local:
             self.node.forwarder.forward(route.targets, m.fwd_put(0, key, ctx, data, expire_at, w),
                                         cb, len(data) if data is not None else 0)

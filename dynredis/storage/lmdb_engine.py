@@ -315,13 +315,16 @@ class LmdbEngine:
                         for pk, v in self._stage.items() if pk[:2] == prefix)
         return self._scan(prefix, staged, head)
 
-    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def scan_prefix(self, partition: int, key_prefix: bytes,
+                    head: int = 0) -> Iterator[tuple[bytes, bytes]]:
         """Like `scan`, for the keys of a partition that start with `key_prefix` (a
-        collection's elements: one contiguous run of the B-tree)."""
+        collection's elements: one contiguous run of the B-tree; a node's hints for one
+        owner)."""
         prefix = _pack(partition)
         full = prefix + key_prefix
-        staged = sorted((pk[2:], v) for pk, v in self._stage.items() if pk.startswith(full))
-        return self._scan(prefix, staged, 0, key_prefix)
+        staged = sorted((pk[2:], v if v is None or not head else _head(v, head))
+                        for pk, v in self._stage.items() if pk.startswith(full))
+        return self._scan(prefix, staged, head, key_prefix)
 
     def _scan(
         self, prefix: bytes, staged: list[tuple[bytes, bytes | None]], head: int,

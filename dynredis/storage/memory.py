@@ -85,12 +85,17 @@ class MemoryEngine:
             return iter([(k, v if len(v) <= head else v[:head]) for k, v in items])
         return iter(items)
 
-    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """The (key, value) of a partition whose keys start with `key_prefix`, in order."""
+    def scan_prefix(self, partition: int, key_prefix: bytes,
+                    head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """The (key, value) of a partition whose keys start with `key_prefix`, in order
+        (with `head`, the first `head` bytes of each value)."""
         part = self._parts.get(partition)
         if not part:
             return iter(())
-        return iter(sorted((k, v) for k, v in part.items() if k.startswith(key_prefix)))
+        items = sorted((k, v) for k, v in part.items() if k.startswith(key_prefix))
+        if head:
+            return iter([(k, v if len(v) <= head else v[:head]) for k, v in items])
+        return iter(items)
 
     def partitions(self) -> list[int]:
         """Partitions holding at least one key, ascending."""

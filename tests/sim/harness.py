@@ -199,8 +199,9 @@ class SimEngine:
     def scan(self, partition: int, head: int = 0) -> Iterator[tuple[bytes, bytes]]:
         return self.base.scan(partition, head)
 
-    def scan_prefix(self, partition: int, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self.base.scan_prefix(partition, key_prefix)
+    def scan_prefix(self, partition: int, key_prefix: bytes,
+                    head: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        return self.base.scan_prefix(partition, key_prefix, head)
 
     def partitions(self) -> list[int]:
         return self.base.partitions()

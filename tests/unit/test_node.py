@@ -8,6 +8,7 @@ from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
 from dynredis.core import messages as m
 from dynredis.core import obj as objmod
+from dynredis.core import pieces
 from dynredis.core.hints import HINT_PARTITION
 from dynredis.core.node import Config, Node
 from dynredis.core.shape import Spliced, Unread
@@ -319,7 +320,8 @@ def test_a_coordinator_sends_nothing_to_a_stopped_replica_and_waits_on_nothing()
             yield hk, enc
 
     engine.scan = lambda part, head=0: counted(part, scan(part, head))  # type: ignore
-    engine.scan_prefix = lambda part, pre: counted(part, scan_prefix(part, pre))  # type: ignore
+    engine.scan_prefix = lambda part, pre, head=0: counted(  # type: ignore
+        part, scan_prefix(part, pre, head))
     keys = [b"w%d" % i for i in range(200)]
     for key in keys:
         assert sim.put(a, key, b"v")[0] is None
@@ -417,6 +419,50 @@ def test_a_replica_that_misses_an_acknowledged_write_gets_it_by_hint() -> None:
     sim.run(5000)
     assert all(sim.stored(c, key) is not None for key in keys)
     assert sim.hints_held() == {a: 0, b: 0, c: 0}
+
+
+def test_a_large_hint_in_flight_is_read_once_a_send_and_its_ack_reads_its_header() -> None:
+    """A hint of a large value sent to its owner and not yet acknowledged is not read
+    out of the store again by each handoff round meanwhile (a 512 MB one was copied a
+    tick while it crossed the link), and the owner's acknowledgement is checked against
+    the hint's header, not the value read whole."""
+    sim = SimCluster(3, seed=24, config=Config(timeout_ms=300, ae_interval_ms=NO_AE,
+                                               handoff_interval_ms=50))
+    a, b, c = sim.names
+    sim.run(2000)
+    sim.partition(a, c)
+    big = os.urandom(200_000)
+    assert sim.put(a, b"big", big)[0] is None
+    sim.run(1000)  # past the timeout: c's copy is a hint on a
+    assert sim.hints_held()[a] == 1
+    node = sim.nodes[a]
+    engine = node.local.engine
+    whole: list[bytes] = []
+
+    def get(p: int, k: bytes, get=engine.get) -> bytes | None:
+        got = get(p, k)
+        if p == HINT_PARTITION and got is not None and len(got) > 1000:
+            whole.append(k)
+        return got
+
+    def scan_prefix(p: int, pre: bytes, head: int = 0, scan=engine.scan_prefix):
+        for k, v in scan(p, pre, head):
+            if p == HINT_PARTITION and len(v) > 1000:
+                whole.append(k)
+            yield k, v
+
+    engine.get = get  # type: ignore[method-assign]
+    engine.scan_prefix = scan_prefix  # type: ignore[method-assign]
+    sim.heal()
+    sim.partition(a, c, both=False)  # a hears c's heartbeats; a's messages to c are lost
+    sent = node.stats.handoffs_sent
+    sim.run(1000)  # rounds every 50 ms; the hint goes again once unacknowledged 300 ms
+    assert 1 <= node.stats.handoffs_sent - sent <= 4
+    assert len(whole) == node.stats.handoffs_sent - sent
+    sim.heal()
+    sim.run(2000)
+    assert sim.hints_held()[a] == 0 and sim.stored(c, b"big") == sim.stored(a, b"big")
+    assert len(whole) == node.stats.handoffs_sent - sent  # the ack read no value whole
 
 
 def test_a_key_is_not_reaped_while_a_write_of_it_waits_on_a_replica() -> None:
@@ -1158,6 +1204,32 @@ def test_an_append_or_setrange_on_a_large_value_copies_it_from_the_store_once() 
         assert enc is not None and objmod.encode(objmod.decode(enc)) == enc
         assert objmod.read_value(objmod.decode(enc), 0)[1:] == (at, want)
         whole.clear()
+
+
+def test_a_large_value_written_in_pieces_is_stored_as_its_bytes() -> None:
+    """SETRANGE, SETBIT and APPEND that make a large value hand the write a
+    pieces.Joined (the old value, zeros, the new bytes: copied once, into the encoding):
+    every replica holds the canonical bytes of the whole value, also where the write is
+    forwarded (a node outside the key's replicas) or replaces a collection."""
+    sim = SimCluster(5, seed=7)
+    ring = sim.nodes[sim.names[0]].ring
+    old = os.urandom(70_000)
+    want = old[:5] + b"new" + old[8:] + bytes(30_000) + b"end"
+    for key in (b"fresh", b"forwarded", b"was-a-set"):
+        pref = ring.preference_list(ring.partition_of(key), 3)
+        via = next(n for n in sim.names if n not in pref) if key == b"forwarded" else pref[0]
+        if key == b"was-a-set":
+            sim.sn[via].node.coll.store.known.add(key)  # (as a collection key is known)
+        joined = pieces.splice(old, 5, b"new", 1 << 10)
+        joined = pieces.Joined([*joined.parts, bytes(30_000), b"end"])
+        assert sim.put(via, key, joined, ctx=dvv.join(dvv.EMPTY))[0] is None
+        sim.run(100)
+        for name in pref:
+            enc = sim.stored(name, key)
+            assert enc is not None and objmod.encode(objmod.decode(enc)) == enc
+            assert objmod.read_value(objmod.decode(enc), 0)[2] == want
+        for name in sim.names:
+            assert value(sim.get(name, key)) == want
 
 
 def test_a_large_value_left_unread_is_not_written_once_the_key_holds_another() -> None:

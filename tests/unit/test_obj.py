@@ -14,7 +14,7 @@ from dynredis.core import clock as dvv
 from dynredis.core import header as hdr
 from dynredis.core import obj as objmod
 from dynredis.core.hlc import LOGICAL_BITS
-from dynredis.core.pieces import Joined, pieces
+from dynredis.core.pieces import Joined, pieces, splice, whole
 from dynredis.server.wire import BULK_FROM, batch, encode, encode_pieces, unframe
 
 LIMIT = objmod.INLINE_IDENTITY
@@ -211,3 +211,24 @@ def test_a_value_viewed_in_the_store_or_appended_to_encodes_as_its_bytes() -> No
     assert objmod.encode(obj_of(memoryview(value + tail))) == want
     assert objmod.encode(obj_of(Joined([memoryview(value), tail]))) == want
     assert objmod.decode(want) == obj_of(value + tail)
+
+
+@given(st.binary(max_size=40), st.integers(0, 60), st.binary(max_size=12), st.integers(1, 80))
+def test_a_splice_is_the_value_written_over_and_encodes_as_its_bytes(
+        old: bytes, at: int, data: bytes, large: int) -> None:
+    """SETRANGE's, SETBIT's and APPEND's new value (pieces.splice): `data` over `old` at
+    `at`, zeros between; from `large` bytes on in pieces, never copied on the way, which
+    encode to the same canonical bytes as the value itself."""
+    want = old.ljust(at, b"\0")
+    want = want[:at] + data + want[at + len(data):]
+    new = splice(old, at, data, large)
+    assert (type(new) is Joined) == (len(want) >= large)
+    assert whole(new) == want
+    big = old + bytes(objmod.LARGE_VALUE)
+    new = splice(big, at, data, objmod.LARGE_VALUE)
+    want = big[:at] + data + big[at + len(data):]
+
+    def obj_of(value: object) -> tuple:
+        return (((b"actor", 3, ((7 << 16, 0, value),)),), ())
+
+    assert type(new) is Joined and objmod.encode(obj_of(new)) == objmod.encode(obj_of(want))

@@ -1241,6 +1241,9 @@ def test_scan_prefix_is_scan_filtered_by_prefix(engine, committed, chunk):
                    b"zzz", b"a" * MAX_SHORT):
         want = [(k, v) for k, v in engine.scan(256) if k.startswith(prefix)]
         assert list(engine.scan_prefix(256, prefix)) == want, prefix
+        for head in (1, 3):  # (the first bytes of each value: hints' keys)
+            assert list(engine.scan_prefix(256, prefix, head)) == [
+                (k, v[:head]) for k, v in want], prefix
     assert list(engine.scan_prefix(256, b"a\x00")) != []
 
 
