@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import header as hdr
 from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
@@ -228,6 +229,10 @@ class AntiEntropy:
         head = local.head(p, key)
         if head is None:
             return False
+        if hdr.is_headed(head) and node.writes.sending(key, peer):
+            # A large value a write of ours is bringing them (a 512 MB copy queued
+            # behind the write's own overflowed the link's limit: cut, the write failed)
+            return True
         if they_have or objmod.dead_since_enc(head, node.now) is None:
             enc = local.get_enc(p, key)
             if enc is not None:

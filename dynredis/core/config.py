@@ -32,6 +32,10 @@ class Config:
     startup_grace_ms: int = 3000  # a member never heard from by then counts as down
     handoff_interval_ms: int = 1000
     handoff_batch: int = 500
+    # Hint bytes sent to one owner and not acknowledged past which no other is sent:
+    # big hints go one at a time (a peer link is cut past 256 MB unsent,
+    # client-output-buffer-limit's replica class).
+    handoff_window_bytes: int = 64 << 20
     transfer_limit: int = 4  # ownership transfers a node sends at once
     transfer_batch: int = 200  # keys per transfer batch
     drop_delay_ms: int = 10_000  # a partition no longer replicated here goes this late

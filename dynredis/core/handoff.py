@@ -4,7 +4,8 @@ A fallback node in a key's active preference list stores the write as a hint (hi
 a reserved partition of the engine, keyed by owner, partition and key, so hints are as
 durable as data). Where no fallback exists (a cluster of exactly N nodes), the write's
 coordinator keeps the hint itself (writes.py). Hints whose owner is up again are sent
-to it as a stream: at most `handoff_batch` unacknowledged at a time, topped up as
+to it as a stream: at most `handoff_batch` (and `handoff_window_bytes`) unacknowledged at
+a time, each sent again only past the request timeout and the time its bytes take, topped up as
 acknowledgements come back, so a backlog of a long outage moves at the pace the owner
 takes it (the hints are looked for once a second while none are in flight, and only
 those of owners that are up: hints are keyed by owner first, and a count per owner
@@ -42,7 +43,8 @@ class Handoff:
             owner = parse_hint_key(hk)[0]
             self.by_owner[owner] = self.by_owner.get(owner, 0) + 1
         self.stored = sum(self.by_owner.values())
-        self.inflight: dict[bytes, int] = {}  # hint key -> when it may be sent again
+        # hint key -> (when it may be sent again, its owner, its size)
+        self.inflight: dict[bytes, tuple[int, str, int]] = {}
         self.next_round = 0
         self.more = False  # the last round stopped at the window: more hints wait
 
@@ -105,7 +107,7 @@ class Handoff:
         node = self.node
         cfg = node.cfg
         inflight = self.inflight
-        for hk in [hk for hk, until in inflight.items() if until <= now]:
+        for hk in [hk for hk, sent in inflight.items() if sent[0] <= now]:
             del inflight[hk]
         budget = cfg.handoff_batch - len(inflight)
         if budget <= 0:
@@ -115,17 +117,26 @@ class Handoff:
         for owner in sorted(self.by_owner):
             if owner in down or owner not in members:
                 continue
+            flying = sum([sent[2] for sent in inflight.values() if sent[1] == owner])
             # Keys first (a value's first byte, read in place): a hint in flight is
             # not read again, each round, until its owner acknowledges it (a 512 MB
             # one was copied out of the store a tick while it crossed the link).
             for hk, _ in self.engine.scan_prefix(HINT_PARTITION, hint_prefix(owner), 1):
                 if hk in inflight:
                     continue
+                if flying >= cfg.handoff_window_bytes:
+                    self.more = True  # the next when an acknowledgement makes room
+                    break
                 enc = self.engine.get(HINT_PARTITION, hk)
                 if enc is None:
                     continue
                 _, p, key = parse_hint_key(hk)
-                inflight[hk] = now + cfg.timeout_ms
+                # Sent again only past the time its bytes take (a 512 MB hint sent
+                # again every 2 s while the first copy still crossed the link made the
+                # link overflow its limit and be cut, again and again).
+                inflight[hk] = (now + cfg.timeout_ms + node.allowance(len(enc)), owner,
+                                len(enc))
+                flying += len(enc)
                 node.send(owner, m.hint(hk, key, enc, p))
                 self.stats.handoffs_sent += 1
                 budget -= 1

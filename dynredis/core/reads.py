@@ -227,8 +227,15 @@ class Reads:
         if op.behind:
             self._repair_behind(op)
         repairs = op.repairs(op.local, self.node.now)
-        if repairs is not None:
-            self._send_repair(op, repairs[0], repairs[1])
+        if repairs is None:
+            return
+        enc, peers = repairs
+        if len(enc) >= objmod.LARGE_VALUE:
+            # Not to a replica a write of ours is bringing the key (a second copy of a
+            # 512 MB value queued behind the write's overflowed the link: cut)
+            peers = [peer for peer in peers if not self.node.writes.sending(op.key, peer)]
+        if peers:
+            self._send_repair(op, enc, peers)
 
     def reading(self, key: bytes) -> bool:
         """A read of `key` is in flight here: its repair may still write what it read,
