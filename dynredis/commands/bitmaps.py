@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..core.clock import Clock
-from ..core.obj import Sibling
+from ..core.obj import LARGE_VALUE, Sibling
 from ..core.shape import Unread
 from ..resp import encode as resp
 from . import bitops, storedbits
@@ -228,13 +228,25 @@ def _bitfield(c: Context, args: list[bytes], readonly: bool) -> bytes | None:
         data, wrong = string_value(sib)
         if wrong is not None:
             return wrong, None
+        expire_at = sib[1] if sib is not None else 0
+        if max(len(data or b""), _farthest(ops)) >= LARGE_VALUE:
+            done = storedbits.bitfield(storedbits.Held(data or b""), ops)
+            assert done is not None  # (a value held reads whole)
+            replies, change = done
+            return render(replies), (None if change is None else (change, expire_at))
         replies, new = bitops.bitfield_run(data, ops)
         if new is None or (new == data and sib is not None):
             return render(replies), None
-        return render(replies), (new, sib[1] if sib is not None else 0)
+        return render(replies), (new, expire_at)
 
     read_then_write(c, key, decide, whole=False)
     return None
+
+
+def _farthest(ops: list[bitops.FieldOp]) -> int:
+    """The length the writes of `ops` pad a string to (0 if none writes)."""
+    return max([(op.offset + op.bits + 7) >> 3 for op in ops if op.opcode != bitops.GET],
+               default=0)
 
 
 @command("bitfield", -2, ("write", "denyoom"), 1, 1, 1, "bitmap",

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.pieces import whole
+from ..core.obj import LARGE_VALUE
+from ..core.pieces import Joined, splice, whole
 from ..core.shape import Spliced, Unread
 from . import bitops
 from .bitops import FieldOp, Span
@@ -46,6 +47,25 @@ class Stored:
         return Spliced(self.value, at, data)
 
 
+class Held:
+    """A value read whole, as `Stored` reads one left in the store: BITFIELD that makes
+    or writes a large string writes the bytes it changes over it (pieces.splice: copied
+    once, into the new version's encoding), not the whole string built twice (a
+    512 MB `BITFIELD k SET u8 4294967288 1` copied it three times)."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def read(self, lo: int, hi: int) -> bytes:
+        return self.data[lo:hi]
+
+    def splice(self, at: int, data: bytes) -> bytes | Joined:
+        return splice(self.data, at, data, LARGE_VALUE)
+
+
 def getbit(s: Stored, offset: int) -> int | None:
     byte = offset >> 3
     if byte >= s.size:
@@ -67,7 +87,8 @@ def setbit(s: Stored, offset: int, on: int) -> tuple[int, Spliced | None] | None
     return old, (None if new is None else s.splice(byte, whole(new)))
 
 
-def bitfield(s: Stored, ops: list[FieldOp]) -> tuple[list[int | None], Spliced | None] | None:
+def bitfield(s: Stored | Held, ops: list[FieldOp]
+             ) -> tuple[list[int | None], Spliced | bytes | Joined | None] | None:
     """BITFIELD's operations: (its replies, the write or None when nothing changes).
     The writes and the reads that overlap them run on the bytes from the first written
     to the last (one write over the value); every other read reads its own bytes."""
@@ -112,7 +133,7 @@ def _written(ops: list[FieldOp]) -> tuple[int, int]:
     return lo, hi
 
 
-def _run(s: Stored, ops: list[FieldOp], lo: int, hi: int
+def _run(s: Stored | Held, ops: list[FieldOp], lo: int, hi: int
          ) -> tuple[list[int | None], bytes | None] | None:
     """bitops.bitfield_run of `ops` over bytes [lo, hi) of the value (as many of them
     as it holds): its replies, and the new bytes from `lo` (None: unchanged)."""

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynredis.commands import bitops
+from dynredis.commands import bitops, storedbits
 from dynredis.commands.bitops import BitError
 from dynredis.commands.lcs import Lcs
+from dynredis.core.pieces import whole
 
 data = st.binary(max_size=12)
 small = st.integers(-120, 120)
@@ -220,6 +221,26 @@ def test_bitfield_write_then_read(d: bytes, ftype: tuple[bool, int], offset: int
     padded = model + [0] * (len(out) - len(model))
     assert out[:offset] == padded[:offset]
     assert out[offset + width:] == padded[offset + width:]
+
+
+@given(st.one_of(st.none(), data), st.lists(st.tuples(
+    st.sampled_from([bitops.GET, bitops.SET, bitops.INCRBY]), field_type,
+    st.integers(0, 150), i64, st.sampled_from([0, 1, 2])), min_size=1, max_size=5))
+@settings(deadline=None)
+def test_bitfield_over_the_bytes_it_writes_is_bitfield_over_the_whole_string(
+        d: bytes | None, specs: list[tuple]) -> None:
+    """BITFIELD of a large string read whole runs over the bytes its writes span and
+    writes them over the string (storedbits.Held): the same replies and the same string
+    as running it over the whole string."""
+    ops = [bitops.FieldOp(code, signed, width, offset, value, overflow)
+           for code, (signed, width), offset, value, overflow in specs]
+    replies, new = bitops.bitfield_run(d, ops)
+    done = storedbits.bitfield(storedbits.Held(d or b""), ops)
+    assert done is not None and done[0] == replies
+    if done[1] is None:
+        assert new is None or new == (d or b"")
+    else:
+        assert whole(done[1]) == new
 
 
 def test_bitfield_parsing() -> None:
