@@ -22,7 +22,6 @@ import hiredis
 from . import adminstatus
 from . import clustersettings as settings
 from .localproc import pid_alive, port_free
-from .mallocenv import with_huge_pages
 from .server import credentials, tls
 from .server.app import NodeOptions, NodeServer
 
@@ -745,7 +744,7 @@ def _spawn_node(args: argparse.Namespace, s: dict[str, Any], port: int,
     # Nor options from the environment ($DYNREDIS_<OPTION>): the cluster's settings are
     # on the command line.
     skip = node_env_vars() | {credentials.ENV_SECRET, credentials.ENV_REQUIREPASS}
-    env = with_huge_pages({k: v for k, v in os.environ.items() if k not in skip})
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     with open(os.path.join(node_dir, NODE_LOG), "ab") as log_file:
         return subprocess.Popen(cmd, stdout=log_file, stderr=log_file, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=args.detach)

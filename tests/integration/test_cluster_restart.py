@@ -9,8 +9,6 @@ import socket
 import subprocess
 from pathlib import Path
 
-from dynredis.mallocenv import TUNABLE
-
 from .conftest import (
     CLUSTER_PORT_OFFSET,
     HOST,
@@ -54,18 +52,6 @@ def test_cluster_command_restarts_a_killed_node_and_it_serves_every_write(
     assert "already running" in proc.stdout
     c._read_pids()
     assert (c.pids[0], c.pids[2]) == survivors and all(pid_alive(p) for p in c.pids)
-
-
-def test_the_cluster_command_starts_nodes_with_malloc_asking_for_huge_pages(
-        cluster_factory: ClusterFactory) -> None:
-    """The nodes `dynredis cluster` starts run with glibc's malloc tunable for huge
-    pages (mallocenv.py: large values' copies fault in 2 MiB pages), kept beside what
-    $GLIBC_TUNABLES said already."""
-    c = cluster_factory()
-    for pid in c.pids:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        assert b"GLIBC_TUNABLES=" + TUNABLE.encode() in environ
-    assert c.client(0).set("k", "v") and c.client(1).get("k") == "v"
 
 
 def test_a_restarted_node_keeps_every_setting_and_the_password(
