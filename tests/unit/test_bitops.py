@@ -130,23 +130,73 @@ def test_bitpos_bit_argument() -> None:
 # --- BITOP -------------------------------------------------------------------------------
 
 
-@given(st.sampled_from([b"and", b"or", b"xor"]), st.lists(data, min_size=1, max_size=4))
-@settings(deadline=None)
-def test_bitop_works_byte_by_byte_over_zero_padded_sources(op: bytes,
-                                                           srcs: list[bytes]) -> None:
-    size = max(len(s) for s in srcs)
+def bitop_model(op: bytes, srcs: list[bytes]) -> bytes:
+    """BITOP byte by byte over the sources zero-padded to the longest."""
+    size = max((len(s) for s in srcs), default=0)
     padded = [s.ljust(size, b"\0") for s in srcs]
+    if op == b"not":
+        return bytes(255 - x for x in padded[0])
     want = bytearray(padded[0])
     for s in padded[1:]:
         for i, x in enumerate(s):
             want[i] = want[i] & x if op == b"and" else want[i] | x if op == b"or" else want[i] ^ x
-    assert bitops.bitop(op, srcs) == bytes(want)
+    return bytes(want)
 
 
-@given(data)
+def _native_bitop():  # type: ignore[no-untyped-def]
+    try:
+        from dynredis import _bitop
+    except ImportError:
+        return None
+    return _bitop.bitop
+
+
+def _as_given(srcs: list[bytes], views: list[bool]) -> list[bytes | memoryview]:
+    """The sources, some as memoryviews at an odd offset of a larger buffer (as values
+    pinned in the store are given)."""
+    return [memoryview(b"\x5a" + s + b"\xa5")[1:-1] if view else s
+            for s, view in zip(srcs, views, strict=False)]
+
+
+sources = st.lists(st.binary(max_size=40), min_size=1, max_size=4)
+
+
+@given(st.sampled_from([b"and", b"or", b"xor"]), sources, st.lists(st.booleans(), min_size=4))
 @settings(deadline=None)
-def test_bitop_not_inverts_every_byte(d: bytes) -> None:
-    assert bitops.bitop(b"not", [d]) == bytes(255 - x for x in d)
+def test_bitop_works_byte_by_byte_over_zero_padded_sources(op: bytes, srcs: list[bytes],
+                                                           views: list[bool]) -> None:
+    """In C (when built) and in Python alike, over bytes or views of pinned values."""
+    want = bitop_model(op, srcs)
+    given_srcs = _as_given(srcs, views)
+    assert bitops.bitop(op, given_srcs) == want
+    assert bitops.bitop_pure(op, given_srcs) == want
+    native = _native_bitop()
+    if native is not None:
+        assert native(bitops.BITOP_OPS.index(op), given_srcs) == want
+
+
+@given(st.binary(max_size=40), st.booleans())
+@settings(deadline=None)
+def test_bitop_not_inverts_every_byte(d: bytes, view: bool) -> None:
+    given_srcs = _as_given([d], [view])
+    want = bytes(255 - x for x in d)
+    assert bitops.bitop(b"not", given_srcs) == want
+    assert bitops.bitop_pure(b"not", given_srcs) == want
+
+
+def test_native_bitop_refuses_what_is_not_a_bitop() -> None:
+    native = _native_bitop()
+    if native is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    with pytest.raises(ValueError):
+        native(3, [b"a", b"b"])  # NOT of two
+    with pytest.raises(ValueError):
+        native(4, [b"a"])
+    with pytest.raises(ValueError):
+        native(0, [])
+    with pytest.raises(TypeError):
+        native(0, [b"a", "not a buffer"])
+    assert native(0, [b"", b""]) == b""
 
 
 def test_bitop_arguments() -> None:
