@@ -76,6 +76,7 @@ COMPILED_MODULES: tuple[str, ...] = (
 C_HELPERS: dict[str, str] = {
     "dynredis._treefold": "treefold.c",  # core/merkle.py's MerkleTree.fold
     "dynredis._bitop": "bitop.c",  # commands/bitops.py's bitop
+    "dynredis._weightorder": "weightorder.c",  # commands/sortcmd.py's _by_weight
 }
 
 PACKAGE = "dynredis"
