@@ -206,6 +206,18 @@ def _as_bytes(elements: list[Any]) -> Generator[list[bytes], Any, list[bytes]]:
     return out
 
 
+def _has_nul(elements: list[bytes]) -> Generator[list[bytes], Any, bool]:
+    """sortspec.has_nul, SLICE elements a loop turn (a million joined at once: ~50 ms)."""
+    if len(elements) <= SLICE:
+        return sortspec.has_nul(elements)
+    for at in range(0, len(elements), SLICE):
+        if at:
+            yield TURN
+        if sortspec.has_nul(elements[at:at + SLICE]):
+            return True
+    return False
+
+
 def _presort(vector: list[bytes], desc: bool) -> Generator[list[bytes], Any, None]:
     """ALPHA by the elements themselves (none holding a NUL byte: equal ones are the
     same bytes): each SLICE of them sorted in place in a loop turn of its own, so that
@@ -271,7 +283,7 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         return WRONGTYPE
     nul: bool | None = None  # ALPHA without BY: compared as C strings (a NUL byte held)
     if any_order and t == "list" and spec.alpha and spec.store is None:
-        nul = sortspec.has_nul(elements)
+        nul = yield from _has_nul(elements)
         if nul:
             t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
             if t is not None and elements is None:
@@ -329,7 +341,7 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         stored = yield from store_steps(spec.store, "list",
                                         [b"" if v is None else v for v in out])
         return resp.integer(int(stored))
-    if None in out:
+    if spec.gets and None in out:  # (a missing key's GET: a million compared, ~20 ms)
         return bulks.nullable_array(out, resp.nil(proto))
     return bulks.array_reply(out)  # type: ignore[arg-type]
 
