@@ -8,6 +8,7 @@ A problem with the arguments raises `BitError` carrying Redis' reply text.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .common import MAX_STRING
 from .table import parse_int
@@ -250,10 +251,12 @@ Buffer = bytes | bytearray | memoryview
 
 # BITOP in C (dynredis/csrc/bitop.c), built with the compiled modules; else bitop_pure.
 _native_bitop: Callable[[int, Sequence[Buffer]], bytes] | None
+_NativeJob: Any
 try:
+    from .._bitop import Job as _NativeJob
     from .._bitop import bitop as _native_bitop
 except ImportError:
-    _native_bitop = None
+    _native_bitop = _NativeJob = None
 
 
 def bitop(op: bytes, sources: Sequence[Buffer]) -> bytes:
@@ -262,6 +265,31 @@ def bitop(op: bytes, sources: Sequence[Buffer]) -> bytes:
     if _native_bitop is not None and sources:
         return _native_bitop(BITOP_OPS.index(op), sources)
     return bitop_pure(op, sources)
+
+
+class Combining:
+    """`bitop`'s result written `step(n)` bytes at a time (the caller runs each step in
+    a loop turn of its own), then handed out by `result()`. The sources must stay as
+    they are until the last step. In C when built; else made at once."""
+
+    __slots__ = ("job", "made")
+
+    def __init__(self, op: bytes, sources: Sequence[Buffer]) -> None:
+        self.job: Any = None
+        self.made: bytes | None = None
+        if _NativeJob is not None and sources:
+            self.job = _NativeJob(BITOP_OPS.index(op), sources)
+        else:
+            self.made = bitop_pure(op, sources)
+
+    def step(self, n: int) -> bool:
+        """Write the next `n` bytes; whether the result is all written."""
+        return self.made is not None or bool(self.job.step(n))
+
+    def result(self) -> bytes:
+        if self.made is not None:
+            return self.made
+        return self.job.result()  # type: ignore[no-any-return]
 
 
 def bitop_pure(op: bytes, sources: Sequence[Buffer]) -> bytes:

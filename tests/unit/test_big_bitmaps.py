@@ -312,11 +312,17 @@ def test_a_write_on_a_value_replaced_meanwhile_is_made_on_the_new_value(
 def test_bitop_reads_large_sources_in_place_and_writes_what_small_ones_give(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """BITOP of large values (and a small one, a missing key) through every node reads
-    the large ones where they are stored (pinned while the result is computed), never
-    whole, nor the large value its destination held: every node then holds the result a
-    small value's path computes. Where a value cannot be pinned, all are read whole."""
+    the large ones where they are stored (pinned while the result is made, a slice a
+    loop turn), never whole, nor the large value its destination held: every node then
+    holds the result a small value's path computes. Where a value cannot be pinned, all
+    are read whole."""
+    monkeypatch.setattr(bitmaps, "BITOP_SLICE", 16 << 10)
     other = os.urandom(150_000)
-    sim, whole, _ = _holding(BIG)
+    sim, whole, _ = _holding(BIG, sliced_walks=True)
+    turns: list[str] = []
+    for name in sim.names:
+        coll = sim.sn[name].node.coll
+        coll.later = lambda cb, later=coll.later, name=name: (turns.append(name), later(cb))
     assert sim.put(sim.names[0], b"other", other)[0] is None
     assert sim.put(sim.names[0], b"small", b"\xf0\x0f")[0] is None
     assert sim.put(sim.names[0], b"dest", BIG)[0] is None
@@ -331,7 +337,10 @@ def test_bitop_reads_large_sources_in_place_and_writes_what_small_ones_give(
                   for k in keys]
         want = bitops.bitop_pure(op.lower(), values)
         via = sim.names[i % 3]
+        turns.clear()
         assert Client(sim, via).run(b"BITOP", op, b"dest", *keys) == resp.integer(len(want))
+        # (made a slice a loop turn when built: else at once)
+        assert turns == ([via] * (len(want) // (16 << 10)) if bitops._NativeJob else []), op
         sim.run(100)
         assert whole == [] and more == [] and dest == [], op
         got = {objmod.read_value(sim.get(name, b"dest")[1], 0)[2] for name in sim.names}

@@ -184,6 +184,44 @@ def test_bitop_not_inverts_every_byte(d: bytes, view: bool) -> None:
     assert bitops.bitop_pure(b"not", given_srcs) == want
 
 
+@given(st.sampled_from([b"and", b"or", b"xor", b"not"]), sources,
+       st.lists(st.booleans(), min_size=4), st.lists(st.integers(0, 20), min_size=1))
+@settings(deadline=None)
+def test_bitop_made_a_slice_a_step_is_bitop_at_once(op: bytes, srcs: list[bytes],
+                                                    views: list[bool], steps: list[int]) -> None:
+    """Combining, whatever the slices its steps write (in C when built, else at once),
+    hands out what bitop gives; each step says whether it was the last."""
+    srcs = srcs[:1] if op == b"not" else srcs
+    job = bitops.Combining(op, _as_given(srcs, views))
+    size = max(len(s) for s in srcs)
+    written = 0
+    for n in steps * (size + 1):
+        done = job.step(n)
+        written += max(n, 1)
+        if done:
+            break
+    assert done and (written >= size or bitops._NativeJob is None)
+    assert job.result() == bitop_model(op, srcs)
+
+
+def test_the_c_job_hands_out_its_result_once_and_only_when_written() -> None:
+    from dynredis import native
+
+    if bitops._NativeJob is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    assert native.why_pure() is None
+    job = bitops._NativeJob(1, [b"\x01" * 20, memoryview(b"\x02" * 9)])
+    with pytest.raises(RuntimeError):
+        job.result()
+    assert job.step(16) is False
+    assert job.step(16) is True
+    assert job.result() == b"\x03" * 9 + b"\x01" * 11
+    with pytest.raises(RuntimeError):
+        job.result()
+    with pytest.raises(ValueError):
+        bitops._NativeJob(3, [b"a", b"b"])
+
+
 def test_native_bitop_refuses_what_is_not_a_bitop() -> None:
     native = _native_bitop()
     if native is None:
