@@ -250,13 +250,14 @@ Buffer = bytes | bytearray | memoryview
 """A source of BITOP: a value read, or a view of one pinned in the store."""
 
 # BITOP in C (dynredis/csrc/bitop.c), built with the compiled modules; else bitop_pure.
-_native_bitop: Callable[[int, Sequence[Buffer]], bytes] | None
-_NativeJob: Any
+_c: Any
 try:
-    from .._bitop import Job as _NativeJob
-    from .._bitop import bitop as _native_bitop
+    from .. import _bitop as _c
 except ImportError:
-    _native_bitop = _NativeJob = None
+    _c = None
+_native_bitop: Callable[[int, Sequence[Buffer]], bytes] | None = (
+    _c.bitop if _c is not None else None)
+_NativeJob: Any = _c.Job if _c is not None else None
 
 
 def bitop(op: bytes, sources: Sequence[Buffer]) -> bytes:
