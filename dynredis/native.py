@@ -75,6 +75,8 @@ COMPILED_MODULES: tuple[str, ...] = (
 # imported by a module that falls back to Python without it (a pure run blocks them).
 C_HELPERS: dict[str, str] = {
     "dynredis._treefold": "treefold.c",  # core/merkle.py's MerkleTree.fold
+    "dynredis._bitop": "bitop.c",  # commands/bitops.py's bitop
+    "dynredis._weightorder": "weightorder.c",  # commands/sortcmd.py's _by_weight
 }
 
 PACKAGE = "dynredis"

@@ -7,6 +7,9 @@ A problem with the arguments raises `BitError` carrying Redis' reply text.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from ..core.obj import LARGE_VALUE
 from ..core.pieces import Joined, splice
 from .common import MAX_STRING
@@ -247,15 +250,62 @@ def bitop_name(raw: bytes, nsources: int) -> bytes:
 
 _INVERTED = bytes(255 - i for i in range(256))
 
+Buffer = bytes | bytearray | memoryview
+"""A source of BITOP: a value read, or a view of one pinned in the store."""
 
-def bitop(op: bytes, sources: list[bytes]) -> bytes:
-    """The result string (empty when every source is empty or missing)."""
+# BITOP in C (dynredis/csrc/bitop.c), built with the compiled modules; else bitop_pure.
+_c: Any
+try:
+    from .. import _bitop as _c
+except ImportError:
+    _c = None
+_native_bitop: Callable[[int, Sequence[Buffer]], bytes] | None = (
+    _c.bitop if _c is not None else None)
+_NativeJob: Any = _c.Job if _c is not None else None
+
+
+def bitop(op: bytes, sources: Sequence[Buffer]) -> bytes:
+    """The result string (empty when every source is empty or missing): in C when
+    built (AND of two 100 MiB values in about 30 ms, not 180), else `bitop_pure`."""
+    if _native_bitop is not None and sources:
+        return _native_bitop(BITOP_OPS.index(op), sources)
+    return bitop_pure(op, sources)
+
+
+class Combining:
+    """`bitop`'s result written `step(n)` bytes at a time (the caller runs each step in
+    a loop turn of its own), then handed out by `result()`. The sources must stay as
+    they are until the last step. In C when built; else made at once."""
+
+    __slots__ = ("job", "made")
+
+    def __init__(self, op: bytes, sources: Sequence[Buffer]) -> None:
+        self.job: Any = None
+        self.made: bytes | None = None
+        if _NativeJob is not None and sources:
+            self.job = _NativeJob(BITOP_OPS.index(op), sources)
+        else:
+            self.made = bitop_pure(op, sources)
+
+    def step(self, n: int) -> bool:
+        """Write the next `n` bytes; whether the result is all written."""
+        return self.made is not None or bool(self.job.step(n))
+
+    def result(self) -> bytes:
+        if self.made is not None:
+            return self.made
+        return self.job.result()  # type: ignore[no-any-return]
+
+
+def bitop_pure(op: bytes, sources: Sequence[Buffer]) -> bytes:
+    """`bitop` in Python: each source as one int, shorter ones shifted to be
+    zero-padded, the result back to bytes."""
     size = max((len(s) for s in sources), default=0)
     if size == 0:
         return b""
     if op == b"not":  # (one source) a byte table in C: 100 MiB in 94 ms, not 385
         return bytes(sources[0]).translate(_INVERTED)
-    values = [int.from_bytes(s.ljust(size, b"\0"), "big") for s in sources]
+    values = [int.from_bytes(s, "big") << ((size - len(s)) << 3) for s in sources]
     out = values[0]
     for v in values[1:]:
         if op == b"and":

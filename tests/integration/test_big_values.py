@@ -373,8 +373,8 @@ def _clean(theirs: redis.Redis, ours: list[redis.Redis], *keys: str) -> None:
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_bitmap_commands_on_a_large_value_answer_as_redis(
         big_cluster: Cluster, real_redis: redis.Redis, protocol: int) -> None:
-    """GETBIT, SETBIT, BITCOUNT, BITPOS (with a range and without), BITFIELD and
-    BITFIELD_RO of a 200 KB value (read from the store in place: the object caches
+    """GETBIT, SETBIT, BITCOUNT, BITPOS (with a range and without), BITFIELD,
+    BITFIELD_RO and BITOP of a 200 KB value (read from the store in place: the object caches
     keep less) through every node, in EXEC and in a script, answer as a real
     redis-server, errors included, and after each write every node reads the value
     redis-server holds."""
@@ -428,6 +428,19 @@ def test_bitmap_commands_on_a_large_value_answer_as_redis(
         script = ("return {redis.call('BITCOUNT', KEYS[1]), redis.call('BITPOS', KEYS[1], 0),"
                   "redis.call('BITFIELD_RO', KEYS[1], 'GET', 'u8', 3)}")
         assert clients[2].eval(script, 1, key + "l") == theirs.eval(script, 1, key + "l")
+        # BITOP of large values (read in place) and a missing key, then in EXEC
+        for i, (op, keys) in enumerate([("AND", [key, key + "l"]), ("OR", [key + "l", key]),
+                                        ("XOR", [key, "nokey", key + "l"]), ("NOT", [key])]):
+            want = _answer(theirs, "BITOP", op, key + "d", *keys)
+            assert _answer(clients[i % len(clients)], "BITOP", op, key + "d", *keys) == want
+            held = theirs.get(key + "d")
+            assert [c.get(key + "d") for c in clients] == [held] * len(clients), op
+        tx = clients[1].pipeline(transaction=True)
+        tx.bitop("XOR", key + "d", key + "l", key)
+        tx.strlen(key + "d")
+        assert tx.execute() == [theirs.bitop("XOR", key + "d", key + "l", key),
+                                theirs.strlen(key + "d")]
+        assert clients[0].get(key + "d") == theirs.get(key + "d")
         for i, words in enumerate(writes):
             want = _answer(theirs, words[0], key, *words[1:])
             assert _answer(clients[i % len(clients)], words[0], key, *words[1:]) == want, words
@@ -438,10 +451,10 @@ def test_bitmap_commands_on_a_large_value_answer_as_redis(
             want = _answer(theirs, words[0], key, *words[1:])
             assert _answer(clients[2], words[0], key, *words[1:]) == want, words
     finally:
-        theirs.delete(key, key + "l")
+        theirs.delete(key, key + "l", key + "d")
         theirs.close()
         for c in clients:
-            c.delete(key, key + "l")
+            c.delete(key, key + "l", key + "d")
             c.config_set("object-cache-max-memory", "64mb")
             c.close()
 

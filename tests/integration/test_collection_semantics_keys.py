@@ -280,6 +280,33 @@ def test_sort_weights_and_orders(real):
     ])
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_sorts_over_loop_turns_as_redis(real, monkeypatch, native):
+    """A list long enough to be sorted over loop turns (slices made small here): the
+    weights, equal ones among them (-0 and 0, inf), the NUL-byte check, the order by
+    weight in C or by Python's sort, and the elements picked a slice a turn give
+    Redis' replies, with BY, DESC, ALPHA, LIMIT and GET."""
+    from dynredis.commands import sortcmd
+
+    monkeypatch.setattr(sortcmd, "SLICE", 16)
+    monkeypatch.setattr(sortcmd, "TURN_ELEMENTS", 16)
+    if not native:
+        monkeypatch.setattr(sortcmd, "_weight_order", None)
+    distinct = [b"%d" % (i * 37 % 101 - 50) for i in range(101)]
+    ties = [b"%d" % (i % 7) for i in range(60)] + [b"-0", b"0", b"inf", b"-inf", b"1e3",
+                                                   b"1000", b"0.5", b".5"] * 3
+    check(real, [
+        (b"RPUSH", b"D", *distinct), (b"RPUSH", b"T", *ties),
+        (b"RPUSH", b"A", *[b"a%d" % (i * 7 % 50) for i in range(50)], b"a\x00b", b"a\x00a"),
+        *[(b"SET", b"w_" + x, b"%d" % (i % 5)) for i, x in enumerate(distinct[::3])],
+        *[(b"SORT", k, *o) for k in (b"D", b"T") for o in
+          ((), (b"DESC",), (b"LIMIT", b"3", b"40"), (b"BY", b"w_*"), (b"BY", b"w_*", b"DESC"),
+           (b"DESC", b"GET", b"#", b"GET", b"w_*"), (b"ALPHA",))],
+        (b"SORT", b"A", b"ALPHA"), (b"SORT", b"A", b"ALPHA", b"DESC"),
+        (b"SORT", b"T", b"STORE", b"d"), (b"LRANGE", b"d", b"0", b"-1"),
+    ])
+
+
 def test_sort_replies_in_resp3(real_redis):
     """A missing GET value is RESP3's null, as in Redis."""
     conn = RawReal(real_redis.port, 3)

@@ -308,3 +308,49 @@ def test_a_write_on_a_value_replaced_meanwhile_is_made_on_the_new_value(
         want = bitops.bitfield_run(other, bitops.bitfield_ops(words[1:]))[1]
     sim.run(100)
     assert _everywhere(sim) == {want}
+
+
+def test_bitop_reads_large_sources_in_place_and_writes_what_small_ones_give(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """BITOP of large values (and a small one, a missing key) through every node reads
+    the large ones where they are stored (pinned while the result is made, a slice a
+    loop turn), never whole, nor the large value its destination held: every node then
+    holds the result a small value's path computes. Where a value cannot be pinned, all
+    are read whole."""
+    monkeypatch.setattr(bitmaps, "BITOP_SLICE", 16 << 10)
+    other = os.urandom(150_000)
+    sim, whole, _ = _holding(BIG, sliced_walks=True)
+    turns: list[str] = []
+    for name in sim.names:
+        coll = sim.sn[name].node.coll
+        coll.later = lambda cb, later=coll.later, name=name: (turns.append(name), later(cb))
+    assert sim.put(sim.names[0], b"other", other)[0] is None
+    assert sim.put(sim.names[0], b"small", b"\xf0\x0f")[0] is None
+    assert sim.put(sim.names[0], b"dest", BIG)[0] is None
+    sim.run(100)
+    more, _ = _spy(sim, b"other")
+    dest, _ = _spy(sim, b"dest")
+    cases = [(b"AND", [b"big", b"other"]), (b"OR", [b"other", b"big", b"small"]),
+             (b"XOR", [b"small", b"missing", b"big"]), (b"NOT", [b"big"]),
+             (b"and", [b"big", b"small"])]
+    for i, (op, keys) in enumerate(cases):
+        values = [{b"big": BIG, b"other": other, b"small": b"\xf0\x0f"}.get(k, b"")
+                  for k in keys]
+        want = bitops.bitop_pure(op.lower(), values)
+        via = sim.names[i % 3]
+        turns.clear()
+        assert Client(sim, via).run(b"BITOP", op, b"dest", *keys) == resp.integer(len(want))
+        # (made a slice a loop turn when built: else at once)
+        assert turns == ([via] * (len(want) // (16 << 10)) if bitops._NativeJob else []), op
+        sim.run(100)
+        assert whole == [] and more == [] and dest == [], op
+        got = {objmod.read_value(sim.get(name, b"dest")[1], 0)[2] for name in sim.names}
+        assert got == {want}, op
+        dest.clear()
+    local = sim.sn[sim.names[0]].node.local
+    monkeypatch.setattr(local.engine, "pin", lambda p, key: None)
+    local.rebind()
+    want = bitops.bitop_pure(b"xor", [BIG, other])
+    assert Client(sim, sim.names[0]).run(b"BITOP", b"XOR", b"dest", b"big", b"other") \
+        == resp.integer(len(want))
+    assert sim.names[0] in whole and sim.names[0] in more

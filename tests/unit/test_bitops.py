@@ -131,23 +131,111 @@ def test_bitpos_bit_argument() -> None:
 # --- BITOP -------------------------------------------------------------------------------
 
 
-@given(st.sampled_from([b"and", b"or", b"xor"]), st.lists(data, min_size=1, max_size=4))
-@settings(deadline=None)
-def test_bitop_works_byte_by_byte_over_zero_padded_sources(op: bytes,
-                                                           srcs: list[bytes]) -> None:
-    size = max(len(s) for s in srcs)
+def bitop_model(op: bytes, srcs: list[bytes]) -> bytes:
+    """BITOP byte by byte over the sources zero-padded to the longest."""
+    size = max((len(s) for s in srcs), default=0)
     padded = [s.ljust(size, b"\0") for s in srcs]
+    if op == b"not":
+        return bytes(255 - x for x in padded[0])
     want = bytearray(padded[0])
     for s in padded[1:]:
         for i, x in enumerate(s):
             want[i] = want[i] & x if op == b"and" else want[i] | x if op == b"or" else want[i] ^ x
-    assert bitops.bitop(op, srcs) == bytes(want)
+    return bytes(want)
 
 
-@given(data)
+def _native_bitop():  # type: ignore[no-untyped-def]
+    try:
+        from dynredis import _bitop
+    except ImportError:
+        return None
+    return _bitop.bitop
+
+
+def _as_given(srcs: list[bytes], views: list[bool]) -> list[bytes | memoryview]:
+    """The sources, some as memoryviews at an odd offset of a larger buffer (as values
+    pinned in the store are given)."""
+    return [memoryview(b"\x5a" + s + b"\xa5")[1:-1] if view else s
+            for s, view in zip(srcs, views, strict=False)]
+
+
+sources = st.lists(st.binary(max_size=40), min_size=1, max_size=4)
+
+
+@given(st.sampled_from([b"and", b"or", b"xor"]), sources, st.lists(st.booleans(), min_size=4))
 @settings(deadline=None)
-def test_bitop_not_inverts_every_byte(d: bytes) -> None:
-    assert bitops.bitop(b"not", [d]) == bytes(255 - x for x in d)
+def test_bitop_works_byte_by_byte_over_zero_padded_sources(op: bytes, srcs: list[bytes],
+                                                           views: list[bool]) -> None:
+    """In C (when built) and in Python alike, over bytes or views of pinned values."""
+    want = bitop_model(op, srcs)
+    given_srcs = _as_given(srcs, views)
+    assert bitops.bitop(op, given_srcs) == want
+    assert bitops.bitop_pure(op, given_srcs) == want
+    native = _native_bitop()
+    if native is not None:
+        assert native(bitops.BITOP_OPS.index(op), given_srcs) == want
+
+
+@given(st.binary(max_size=40), st.booleans())
+@settings(deadline=None)
+def test_bitop_not_inverts_every_byte(d: bytes, view: bool) -> None:
+    given_srcs = _as_given([d], [view])
+    want = bytes(255 - x for x in d)
+    assert bitops.bitop(b"not", given_srcs) == want
+    assert bitops.bitop_pure(b"not", given_srcs) == want
+
+
+@given(st.sampled_from([b"and", b"or", b"xor", b"not"]), sources,
+       st.lists(st.booleans(), min_size=4), st.lists(st.integers(0, 20), min_size=1))
+@settings(deadline=None)
+def test_bitop_made_a_slice_a_step_is_bitop_at_once(op: bytes, srcs: list[bytes],
+                                                    views: list[bool], steps: list[int]) -> None:
+    """Combining, whatever the slices its steps write (in C when built, else at once),
+    hands out what bitop gives; each step says whether it was the last."""
+    srcs = srcs[:1] if op == b"not" else srcs
+    job = bitops.Combining(op, _as_given(srcs, views))
+    size = max(len(s) for s in srcs)
+    written = 0
+    for n in steps * (size + 1):
+        done = job.step(n)
+        written += max(n, 1)
+        if done:
+            break
+    assert done and (written >= size or bitops._NativeJob is None)
+    assert job.result() == bitop_model(op, srcs)
+
+
+def test_the_c_job_hands_out_its_result_once_and_only_when_written() -> None:
+    from dynredis import native
+
+    if bitops._NativeJob is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    assert native.why_pure() is None
+    job = bitops._NativeJob(1, [b"\x01" * 20, memoryview(b"\x02" * 9)])
+    with pytest.raises(RuntimeError):
+        job.result()
+    assert job.step(16) is False
+    assert job.step(16) is True
+    assert job.result() == b"\x03" * 9 + b"\x01" * 11
+    with pytest.raises(RuntimeError):
+        job.result()
+    with pytest.raises(ValueError):
+        bitops._NativeJob(3, [b"a", b"b"])
+
+
+def test_native_bitop_refuses_what_is_not_a_bitop() -> None:
+    native = _native_bitop()
+    if native is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    with pytest.raises(ValueError):
+        native(3, [b"a", b"b"])  # NOT of two
+    with pytest.raises(ValueError):
+        native(4, [b"a"])
+    with pytest.raises(ValueError):
+        native(0, [])
+    with pytest.raises(TypeError):
+        native(0, [b"a", "not a buffer"])
+    assert native(0, [b"", b""]) == b""
 
 
 def test_bitop_arguments() -> None:

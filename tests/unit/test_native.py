@@ -24,9 +24,11 @@ import dynredis.native as n
 import dynredis.server.app, dynredis.storage.lmdb_engine  # every compiled module
 mods = {m: sys.modules[m].__file__ for m in n.COMPILED_MODULES}
 import dynredis.core.merkle as merkle
+import dynredis.commands.bitops as bitops
 print(json.dumps({"state": n.state, "running": n.running(), "files": mods,
                   "extra": getattr(sys.modules["dynredis.core.hlc"], "EDITED", None),
-                  "c_fold": merkle._native_fold is not None}))
+                  "c_fold": merkle._native_fold is not None,
+                  "c_bitop": bitops._native_bitop is not None}))
 """
 
 
@@ -60,7 +62,7 @@ def test_the_suite_runs_the_build_users_get() -> None:
         assert native.why_pure() is None, native.why_pure()
         assert got["state"] == got["running"] == "compiled"
         assert not any(f.endswith(".py") for f in got["files"].values())
-        assert got["c_fold"]  # the C helpers are built with the compiled modules
+        assert got["c_fold"] and got["c_bitop"]  # the C helpers: built with them
 
 
 def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path: Path) -> None:
@@ -70,7 +72,7 @@ def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path: Pa
     got = probe(root)
     assert got["extra"] == "yes"  # the edit runs
     assert from_source(got["files"])  # all or nothing: no compiled module either
-    assert not got["c_fold"]
+    assert not got["c_fold"] and not got["c_bitop"]
     assert got["state"].startswith("pure (")
     if native.extension_modules():
         assert "stale build: dynredis.core.hlc changed" in got["state"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynredis.commands import sortspec
 
@@ -80,16 +82,26 @@ def test_a_list_read_in_no_order_sorts_as_in_list_order() -> None:
 
 
 @pytest.mark.parametrize("options", [(), ("DESC",), ("ALPHA",), ("ALPHA", "DESC"),
-                                     ("ALPHA", "LIMIT", "3", "9"), ("LIMIT", "5", "-1")])
+                                     ("ALPHA", "LIMIT", "3", "9"), ("LIMIT", "5", "-1"),
+                                     ("BY", "w_*"), ("BY", "w_*", "DESC", "GET", "#")])
+@pytest.mark.parametrize("distinct", [False, True])
 def test_a_sort_weighed_and_sorted_over_loop_turns_orders_as_at_once(
-        monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]) -> None:
+        monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...], distinct: bool) -> None:
+    """Weights read, runs sorted, the sorted weights looked at for equal ones and the
+    elements picked in their order a slice a turn: the reply of a sort at once, with
+    equal weights (the elements' bytes decide) or none."""
     from dynredis.commands import collection, sortcmd
     from tests.collharness import LocalRunner
 
     rng = random.Random(5)
-    items = [b"%d" % rng.randrange(-50, 50) for _ in range(60)] + [b"1.0", b"01", b"1"]
+    if distinct:
+        items = [b"%d" % (i * 37 % 63 - 20) for i in range(63)]
+    else:
+        items = [b"%d" % rng.randrange(-50, 50) for _ in range(60)] + [b"1.0", b"01", b"1"]
     r = LocalRunner()
     r.run("RPUSH", "l", *items)
+    for i, item in enumerate(items[::2]):  # (the others weigh 0)
+        r.run("SET", b"w_" + item, b"%d" % (i * 5 % 17 if distinct else i % 4))
     at_once = r.run("SORT", "l", *options)
     monkeypatch.setattr(sortcmd, "SLICE", 8)
     steps: list[list[bytes]] = []
@@ -103,3 +115,88 @@ def test_a_sort_weighed_and_sorted_over_loop_turns_orders_as_at_once(
     collection.drive(plan, step, out.append)  # type: ignore[arg-type]
     assert out[0] == at_once
     assert steps.count(collection.TURN) >= 63 // 8
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_equal_weights_across_the_slices_looked_at_apart_are_seen(
+        monkeypatch: pytest.MonkeyPatch, desc: bool) -> None:
+    """The one pair of equal weights lies across two slices of the sorted weights: its
+    elements are still ordered by their bytes."""
+    from dynredis.commands import sortcmd
+
+    monkeypatch.setattr(sortcmd, "SLICE", 2)
+    elements = [b"e", b"d", b"c", b"b", b"a"]
+    weights = [5.0, 2.0, 3.0, 2.0, 1.0]  # sorted: 1 2 | 2 3 | 5
+    steps = sortcmd._by_weight(elements, weights, desc)
+    try:
+        while True:
+            next(steps)
+    except StopIteration as done:
+        assert done.value == _pairs_order(elements, weights, desc)
+
+
+def _weight_order():  # type: ignore[no-untyped-def]
+    try:
+        from dynredis import _weightorder
+    except ImportError:
+        return None
+    return _weightorder.order
+
+
+WEIGHTS = st.lists(st.one_of(st.floats(allow_nan=False),
+                             st.sampled_from([0.0, -0.0, 1.0, -1.0, float("inf"),
+                                              float("-inf"), 5e-324, -5e-324])),
+                   max_size=300)
+
+
+@settings(deadline=None, max_examples=300)
+@given(WEIGHTS, st.booleans())
+def test_the_c_order_by_weight_is_pythons_stable_sort(weights: list[float], desc: bool) -> None:
+    """The C helper orders positions as `sort(key=weights.__getitem__, reverse=desc)`
+    does (equal weights, -0.0 and 0.0 among them, in position order either way) and
+    tells whether two weights are equal."""
+    order = _weight_order()
+    if order is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    want = sorted(range(len(weights)), key=weights.__getitem__, reverse=desc)
+    positions, ties = order(weights, desc)
+    assert list(memoryview(positions).cast("I")) == want
+    assert ties == (len(set(weights)) < len(weights))
+
+
+def test_the_c_order_refuses_what_python_compares_otherwise() -> None:
+    order = _weight_order()
+    if order is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    for bad in ([1.0, 2], [float("nan")], [1.0, None]):
+        with pytest.raises(TypeError):
+            order(bad, False)
+    assert order([], True) == (b"", False)
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("desc", [False, True])
+def test_a_large_order_by_weight_in_turns_is_the_order_of_the_pairs(
+        monkeypatch: pytest.MonkeyPatch, native: bool, desc: bool) -> None:
+    """_by_weight over more than a slice, by the C order or Python's, with equal
+    weights or none: the order of the (weight, element) pairs."""
+    from dynredis.commands import sortcmd
+
+    if not native:
+        monkeypatch.setattr(sortcmd, "_weight_order", None)
+    monkeypatch.setattr(sortcmd, "SLICE", 16)
+    rng = random.Random(11)
+    for distinct in (True, False):
+        n = 200
+        weights = ([float(i * 7 % n) for i in range(n)] if distinct
+                   else [rng.choice([0.0, -0.0, 1.5, float("inf")]) for _ in range(n)])
+        elements = [b"%d" % rng.randrange(50) for _ in range(n)]
+        steps = sortcmd._by_weight(elements, weights, desc)
+        turns = 0
+        try:
+            while True:
+                next(steps)
+                turns += 1
+        except StopIteration as done:
+            assert done.value == _pairs_order(elements, weights, desc)
+        assert turns >= n // 16

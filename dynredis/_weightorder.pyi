@@ -1,0 +1,3 @@
+"""Types of the C helper dynredis/csrc/weightorder.c (see commands/sortcmd.py's _by_weight)."""
+
+def order(weights: list[float], desc: bool) -> tuple[bytes, bool]: ...
