@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import header as hdr
 from . import messages as m
 from . import obj as objmod
 from .inflight import overdue
@@ -229,10 +228,8 @@ class AntiEntropy:
         head = local.head(p, key)
         if head is None:
             return False
-        if hdr.is_headed(head) and node.writes.sending(key, peer):
-            # A large value a write of ours is bringing them (a 512 MB copy queued
-            # behind the write's own overflowed the link's limit: cut, the write failed)
-            return True
+        if node.writes.sending_copy(key, peer, head):
+            return True  # a write of ours is bringing them this very copy
         if they_have or objmod.dead_since_enc(head, node.now) is None:
             enc = local.get_enc(p, key)
             if enc is not None:

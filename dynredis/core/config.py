@@ -36,6 +36,10 @@ class Config:
     # big hints go one at a time (a peer link is cut past 256 MB unsent,
     # client-output-buffer-limit's replica class).
     handoff_window_bytes: int = 64 << 20
+    # An object this big that a write is bringing a replica is not queued to it a second
+    # time by anti-entropy or read repair meanwhile (a write whose message was lost
+    # brings it as a hint instead, after the request timeout).
+    no_second_copy_from: int = 16 << 20
     transfer_limit: int = 4  # ownership transfers a node sends at once
     transfer_batch: int = 200  # keys per transfer batch
     drop_delay_ms: int = 10_000  # a partition no longer replicated here goes this late

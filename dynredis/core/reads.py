@@ -230,10 +230,9 @@ class Reads:
         if repairs is None:
             return
         enc, peers = repairs
-        if len(enc) >= objmod.LARGE_VALUE:
-            # Not to a replica a write of ours is bringing the key (a second copy of a
-            # 512 MB value queued behind the write's overflowed the link: cut)
-            peers = [peer for peer in peers if not self.node.writes.sending(op.key, peer)]
+        writes = self.node.writes
+        # Not to a replica a write of ours is bringing this very copy (a large one)
+        peers = [peer for peer in peers if not writes.sending_copy(op.key, peer, enc)]
         if peers:
             self._send_repair(op, enc, peers)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import clock as dvv
 from . import counter, shape
+from . import header as hdr
 from . import messages as m
 from . import obj as objmod
 from .clock import VV, Clock
@@ -362,6 +363,19 @@ class Writes:
         not failed: a hint if it fails): a read repair of that replica would send it
         what the write brings, or anti-entropy will."""
         return any(op.key == key and _waits_on(op, peer) for op in self.pending.values())
+
+    def sending_copy(self, key: bytes, peer: str, head: bytes) -> bool:
+        """A write coordinated here is bringing `peer` exactly the object whose encoding
+        starts with `head` (its header: times and digest), of config.no_second_copy_from
+        bytes or more: anti-entropy and read repair need not queue a second copy of it
+        behind the first (a 512 MB one so queued overflowed the link's limit: cut, and
+        the write failed)."""
+        if not hdr.is_headed(head):
+            return False
+        mine = head[:hdr.SIZE]
+        big = self.cfg.no_second_copy_from
+        return any(op.key == key and len(op.enc) >= big and _waits_on(op, peer)
+                   and op.enc[:hdr.SIZE] == mine for op in self.pending.values())
 
     def writing(self, key: bytes) -> bool:
         """A write of `key` coordinated here still waits on a replica: if that replica

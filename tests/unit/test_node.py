@@ -475,25 +475,24 @@ def test_large_hints_go_one_at_a_time_each_read_once_a_send_and_acked_by_header(
 def test_anti_entropy_sends_no_large_value_a_write_is_bringing_the_peer() -> None:
     """While a write of a large value is on its way to a replica (not acknowledged, not
     failed), anti-entropy does not queue a second copy of it behind it (a 512 MB copy
-    queued so overflowed the link's limit: cut, and the write failed); a small value and
-    a large one no write is bringing still go."""
+    queued so overflowed the link's limit: cut, and the write failed); a smaller value
+    (under config.no_second_copy_from) and one no write is bringing still go."""
     sim = SimCluster(3, seed=24, config=Config(timeout_ms=300, ae_interval_ms=NO_AE,
-                                               ms_per_mb=50_000))
+                                               ms_per_mb=50_000, no_second_copy_from=150_000))
     a, b, c = sim.names
     sim.run(2000)
     sim.partition(a, c, both=False)  # a's messages to c are lost: the write waits on c
     assert sim.put(a, b"big", os.urandom(200_000))[0] is None
-    assert sim.put(a, b"small", b"v")[0] is None
+    assert sim.put(a, b"small", os.urandom(100_000))[0] is None
     node = sim.nodes[a]
     assert node.writes.sending(b"big", c)
-    sent: list[tuple] = []
-    send = node.send
-    node.send = lambda peer, msg: (sent.append((peer, msg[0], msg[1])), send(peer, msg))
+    node.outbox.clear()
     for key in (b"big", b"small"):
         assert node.anti_entropy.send_copy(c, node.partition(key), key, True)
         assert node.anti_entropy.send_copy(b, node.partition(key), key, True)
-    assert [(peer, key) for peer, _, key in sent] == [
-        (b, b"big"), (c, b"small"), (b, b"small")]
+    sent = {peer: [msg[1] for msg in msgs if msg[0] == m.READ_REPAIR]
+            for peer, msgs in node.outbox.items()}
+    assert sent == {b: [b"big", b"small"], c: [b"small"]}
 
 
 def test_a_key_is_not_reaped_while_a_write_of_it_waits_on_a_replica() -> None:
