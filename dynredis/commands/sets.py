@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from ..core.collview import KeyView
-from ..core.records import SET
+from ..core.records import KIND_OF_TYPE, SET
 from ..resp import bulks
 from ..resp import encode as resp
 from .collection import (
@@ -303,20 +303,32 @@ def build_sscan(args: list[bytes], proto: int) -> Built | bytes:
 def build_sfilter(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.sfilter, key, keep|drop, msgpack(members)] -> [type or None, the members the
     set holds (keep) or does not hold (drop)]."""
+    return _filter_step(args, ("set",))
+
+
+@internal_step("dyn.zfilter")
+def build_zfilter(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.zfilter, key, keep|drop, msgpack(members)] -> as dyn.sfilter, of a set's or a
+    sorted set's members (ZINTERCARD's filter)."""
+    return _filter_step(args, ("set", "zset"))
+
+
+def _filter_step(args: list[bytes], types: tuple[str, ...]) -> Built:
     key, keep = args[1], args[2] == b"keep"
     members = msgpack.unpackb(args[3], use_list=False)
 
     def op(v: KeyView) -> Any:
         t = v.type()
-        if t != "set":
+        if t not in types:
             return [t, [] if keep or t is not None else list(members)]
-        return [t, v.having(SET, members, keep)]
+        return [t, v.having(KIND_OF_TYPE[t], members, keep)]
 
     return key, on_string(op, ["string", []])
 
 
-def sfilter_args(key: bytes, keep: bool, members: list[bytes]) -> list[bytes]:
-    return [b"dyn.sfilter", key, b"keep" if keep else b"drop", msgpack.packb(members)]
+def sfilter_args(key: bytes, keep: bool, members: list[bytes], step: bytes = b"dyn.sfilter"
+                 ) -> list[bytes]:
+    return [step, key, b"keep" if keep else b"drop", msgpack.packb(members)]
 
 
 @internal_step("dyn.smove")
@@ -428,22 +440,56 @@ FILTER_SLICE = 131_072
 ms of CPU (packing them, and, where the key is, unpacking and looking each up)."""
 
 
-def _filtered(key: bytes, keep: bool, members: list[bytes]
+def _filtered(key: bytes, keep: bool, members: list[bytes], step: bytes = b"dyn.sfilter",
+              types: tuple[str, ...] = ("set",)
               ) -> Generator[list[bytes], Any, tuple[str | None, list[bytes]]]:
     """[type, those of `members` the set `key` holds (keep) or not], by steps of
     FILTER_SLICE members (each sees the set as it is then: a plan over several keys is
-    not atomic anyway, README); another type's answer ends it."""
+    not atomic anyway, README); an answer of a type not in `types` ends it (`step`
+    dyn.zfilter: a sorted set's members too)."""
     if len(members) <= FILTER_SLICE:
-        t, got = yield sfilter_args(key, keep, members)
+        t, got = yield sfilter_args(key, keep, members, step)
         return t, got
     out: list[bytes] = []
     t = None
     for at in range(0, len(members), FILTER_SLICE):
-        t, got = yield sfilter_args(key, keep, members[at:at + FILTER_SLICE])
-        if t is not None and t != "set":
+        t, got = yield sfilter_args(key, keep, members[at:at + FILTER_SLICE], step)
+        if t is not None and t not in types:
             return t, []
         out.extend(got)
     return t, out
+
+
+def counted_intersection(keys: list[bytes], types: tuple[str, ...], step: bytes,
+                         judged: bytes | None = None) -> Generator[list[bytes], Any,
+                                                                   int | bytes]:
+    """How many members every key holds (SINTERCARD, ZINTERCARD): every key's type and
+    size first, in order (WRONGTYPE for one not of `types`; then the error `judged`, the
+    options', if any); then the smallest read and filtered through the others a slice a
+    step. ZINTERCARD of two million-member keys read both whole and intersected them in
+    one turn: 357 ms of a node's loop."""
+    sizes: dict[bytes, int] = {}
+    for key in keys:
+        t, n = yield [b"dyn.type", key]
+        if t is not None and t not in types:
+            return WRONGTYPE
+        sizes[key] = n
+    if judged is not None:
+        return judged
+    if min(sizes.values()) == 0:
+        return 0
+    order = sorted(sizes, key=sizes.__getitem__)
+    t, members = yield [b"dyn.members", order[0]]
+    if t is not None and t not in types:
+        return WRONGTYPE
+    members = list(members)
+    for key in order[1:]:
+        if not members:
+            break
+        t, members = yield from _filtered(key, True, members, step, types)
+        if t is not None and t not in types:
+            return WRONGTYPE
+    return len(members)
 
 
 def _read_plan(combine: Any, keys: list[bytes], proto: int) -> Plan:

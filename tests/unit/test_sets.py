@@ -215,3 +215,27 @@ def test_big_intersections_and_differences_filter_a_slice_a_step(monkeypatch) ->
     r.run(b"SET", b"s", b"x")
     assert r.run(b"SDIFF", b"a", b"s").startswith(b"-WRONGTYPE")
     assert r.run(b"SINTERSTORE", b"d", b"a", b"b") == b":14\r\n"
+
+
+def test_zintercard_reads_the_smallest_key_and_filters_it_a_slice_a_step(monkeypatch) -> None:
+    """ZINTERCARD of sets and sorted sets: only the smallest key's members are read
+    whole; the others are asked which of them they hold, FILTER_SLICE at a time."""
+    from dynredis.commands import sets
+
+    monkeypatch.setattr(sets, "FILTER_SLICE", 8)
+    r = Recording()
+    r.run(b"ZADD", b"z", *[x for i in range(60) for x in (b"%d" % i, b"m%d" % i)])
+    r.run(b"SADD", b"s", *[b"m%d" % i for i in range(0, 100, 3)])
+    r.run(b"ZADD", b"y", *[x for i in range(0, 100, 2) for x in (b"1", b"m%d" % i)])
+    r.steps.clear()
+    assert r.run(b"ZINTERCARD", b"3", b"z", b"s", b"y") == b":%d\r\n" % len(range(0, 60, 6))
+    assert [s[1] for s in r.steps if s[0] == b"dyn.members"] == [b"s"]
+    # s's 34 members through y (50) by slices of 8, the 17 left through z
+    assert [s[1] for s in r.steps if s[0] == b"dyn.zfilter"] == [b"y"] * 5 + [b"z"] * 3
+    assert r.run(b"ZINTERCARD", b"3", b"z", b"s", b"y", b"LIMIT", b"4") == b":4\r\n"
+    assert r.run(b"ZINTERCARD", b"2", b"z", b"nokey") == b":0\r\n"
+    r.run(b"SET", b"str", b"x")
+    assert r.run(b"ZINTERCARD", b"2", b"nokey", b"str").startswith(b"-WRONGTYPE")
+    # every key's type is judged before the options, as Redis does
+    assert r.run(b"ZINTERCARD", b"2", b"z", b"str", b"LIMIT", b"x").startswith(b"-WRONGTYPE")
+    assert r.run(b"ZINTERCARD", b"1", b"z", b"LIMIT", b"x").startswith(b"-ERR")
