@@ -20,7 +20,7 @@ from .collection import WRONGTYPE, Plan, plan_command
 from .databases import shown
 from .mpop import parse_mpop_args
 from .sets import counted_intersection
-from .slicedwrite import store_steps
+from .slicedwrite import Ranked, store_steps
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 from .zsetrange import parse_range_query
 from .zsets import pairs_reply
@@ -179,6 +179,8 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
                 opts: SetOp | bytes, proto: int) -> Plan:
     if card and op == INTER:
         return (yield from _intercard_plan(keys, opts))
+    if store and op == UNION and len(keys) == 1:
+        return (yield from _copy_plan(dst, keys[0], opts))
     inputs: list[list[Pair]] = []
     for key in keys:
         t, items = yield [b"dyn.read", key]
@@ -204,6 +206,20 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
         n = yield from store_steps(dst, "zset", result)
         return resp.integer(n)
     return pairs_reply(result, opts.withscores, proto)
+
+
+def _copy_plan(dst: bytes, src: bytes, opts: SetOp | bytes) -> Plan:
+    """ZUNIONSTORE of one key: its pairs as the set holds them (dyn.zread), weighted a
+    slice a step as they are written (slicedwrite.Ranked)."""
+    t, items = yield [b"dyn.zread", src]
+    if t is not None and t != "zset" and t != "set":
+        return WRONGTYPE
+    if isinstance(opts, bytes):
+        return opts
+    if t == "set":
+        items = [(1.0, m) for m in items]
+    n = yield from store_steps(dst, "zset", Ranked(items, opts.weights[0]))
+    return resp.integer(n)
 
 
 def _register(name: str, op: str, store: bool, card: bool, summary: str,
@@ -244,10 +260,10 @@ def build_zrangestore(args: list[bytes], proto: int) -> Plan | bytes:
 
 
 def _zrangestore(dst: bytes, src: bytes, rest: list[bytes]) -> Plan:
-    t, items = yield [b"dyn.zrange", src, *rest]
+    t, items = yield [b"dyn.zranked", src, *rest]
     if t is not None and t != "zset":
         return WRONGTYPE
-    n = yield from store_steps(dst, "zset", items)
+    n = yield from store_steps(dst, "zset", Ranked(items))
     return resp.integer(n)
 
 
