@@ -97,7 +97,8 @@ def test_one_key_zunionstore_and_zrangestore_read_no_pair_per_member():
         assert reads[0] == b"dyn.zranked"
         got = parse(r.run("ZRANGE", "d", "0", "-1", "WITHSCORES"))
         ranged = parse(r.run("ZRANGE", "z", *span, "WITHSCORES"))
-        assert sorted(zip(got[::2], got[1::2])) == sorted(zip(ranged[::2], ranged[1::2]))
+        assert sorted(zip(got[::2], got[1::2], strict=True)) == sorted(
+            zip(ranged[::2], ranged[1::2], strict=True))
     r.run("SET", "str", "x")
     assert run_plan(r, [b"ZUNIONSTORE", b"d", b"1", b"str"]).startswith(b"-WRONGTYPE")
     assert run_plan(r, [b"ZUNIONSTORE", b"d", b"1", b"nokey"]) == b":0\r\n"
