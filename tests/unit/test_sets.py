@@ -239,3 +239,31 @@ def test_zintercard_reads_the_smallest_key_and_filters_it_a_slice_a_step(monkeyp
     # every key's type is judged before the options, as Redis does
     assert r.run(b"ZINTERCARD", b"2", b"z", b"str", b"LIMIT", b"x").startswith(b"-WRONGTYPE")
     assert r.run(b"ZINTERCARD", b"1", b"z", b"LIMIT", b"x").startswith(b"-ERR")
+
+
+def test_random_picks_with_repeats_are_drawn_a_slice_at_a_time(monkeypatch) -> None:
+    """HRANDFIELD -count WITHVALUES and SRANDMEMBER -count of more than a reply's slice:
+    every field comes with its own value, and the picks spread over the whole key."""
+    from dynredis.resp import bulks
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 100)
+    r = LocalRunner()
+    r.run(b"HSET", b"h", *[w for i in range(200) for w in (b"f%d" % i, b"v%d" % i)])
+    r.run(b"SADD", b"s", *[b"m%d" % i for i in range(200)])
+    for proto in (2, 3):
+        for words in ([b"HRANDFIELD", b"h", b"-5000", b"WITHVALUES"],
+                      [b"SRANDMEMBER", b"s", b"-5000"]):
+            key, op = collection.BUILDERS[words[0].decode().lower()](words, proto)
+            reply = op(r.view(key))
+            assert isinstance(reply, bulks.SlicedReply)
+            data = [reply.before]
+            while (part := reply.next_slice()) is not None:
+                data.append(part)
+            got = parse(b"".join(data))
+            assert isinstance(got, list)
+            if words[0] == b"SRANDMEMBER":
+                assert len(got) == 5000 and len(set(got)) > 150
+                continue
+            pairs = got if proto == 3 else list(zip(got[::2], got[1::2], strict=True))
+            assert len(pairs) == 5000 and len({f for f, _ in pairs}) > 150
+            assert all(v == b"v" + f[1:] for f, v in pairs)
