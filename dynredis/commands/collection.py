@@ -553,6 +553,21 @@ def build_read(args: list[bytes], proto: int) -> Built | bytes:
     return args[1], on_string(op, ["string", []])  # (its readers want no string)
 
 
+@internal_step("dyn.zread")
+def build_zread(args: list[bytes], proto: int) -> Built | bytes:
+    """[dyn.zread, key] -> [type or None, items]: read_items' but a sorted set's as its own
+    (score, member) pairs, in order (copied at C speed, no pair made per member: the
+    reader turns them a slice at a time, slicedwrite.Ranked)."""
+
+    def op(v: KeyView) -> Any:
+        t = v.type()
+        if t == "zset":
+            return [t, list(v.zorder)]
+        return list(read_items(v))
+
+    return args[1], on_string(op, ["string", []])
+
+
 @internal_step("dyn.members")
 def build_members(args: list[bytes], proto: int) -> Built | bytes:
     """[dyn.members, key] -> [type or None, the members of a set or sorted set, in no

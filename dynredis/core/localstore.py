@@ -33,11 +33,15 @@ from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
 from .shape import Spliced, Unread, decode_shape
 
+# Dirty keys of one partition in one dict at most (LocalStore.older): growing it to
+# this size, and draining it, costs a turn ~1 ms.
+DIRTY_CHUNK: Final = 32_768
+
 
 class LocalStore:
     """Reads and writes of this node's replicas, through an injected engine."""
 
-    __slots__ = ("engine", "cache", "trees", "dirty", "_get", "_put", "_read")
+    __slots__ = ("engine", "cache", "trees", "dirty", "older", "_get", "_put", "_read")
 
     def __init__(self, engine: Engine, cache_size: int = 100_000,
                  cache_max_memory: int = 0) -> None:
@@ -57,6 +61,12 @@ class LocalStore:
         # a large object's header).
         self.trees = PartitionTrees(keyed=True)
         self.dirty: defaultdict[int, dict[bytes, bytes | None]] = defaultdict(dict)
+        # A partition's dirty keys beyond DIRTY_CHUNK: full chunks, oldest first, folded
+        # before its `dirty` dict (a key's later write lands in a later chunk). One dict
+        # growing with a big collection's records resized at 175,000, 350,000, 700,000
+        # keys, and, drained by `popitem` as it grew, at any size: a replica's merge of
+        # a 1,024-record step of a COPY held its turn 60-220 ms there (keystalls, load 5).
+        self.older: dict[int, list[dict[bytes, bytes | None]]] = {}
         for p in engine.partitions():
             if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
@@ -188,12 +198,12 @@ class LocalStore:
         (the cache's accounting counts on it: see RecentBytes.set)."""
         self._put(p, key, enc)
         self.cache.set(key, enc, old)
-        self.dirty[p][key] = objmod.fingerprint(enc)
+        self._note(p, key, objmod.fingerprint(enc))
 
     def delete(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
         self.cache.pop(key)
-        self.dirty[p][key] = None
+        self._note(p, key, None)
 
     # Collections' element and removal records (partitions ELEM_BASE + p): in the hash
     # trees like any object, but not in the cache, which is keyed by key alone (a
@@ -206,15 +216,32 @@ class LocalStore:
 
     def put_record(self, p: int, key: bytes, enc: bytes) -> None:
         self._put(p, key, enc)
-        self.dirty[p][key] = objmod.fingerprint(enc)
+        self._note(p, key, objmod.fingerprint(enc))
 
     def delete_record(self, p: int, key: bytes) -> None:
         self.engine.delete(p, key)
-        self.dirty[p][key] = None
+        self._note(p, key, None)
+
+    def _note(self, p: int, key: bytes, fp: bytes | None) -> None:
+        """A write of `key` to fold into `p`'s tree (`fp`: its fingerprint, None if
+        deleted); a chunk that is full goes to `older`."""
+        keys = self.dirty[p]
+        keys[key] = fp
+        if len(keys) >= DIRTY_CHUNK:
+            chunks = self.older.get(p)
+            if chunks is None:
+                self.older[p] = [keys]
+            else:
+                chunks.append(keys)
+            self.dirty[p] = {}
 
     def tree(self, p: int) -> MerkleTree:
         """Partition `p`'s hash tree, brought up to date with every write so far."""
         tree = self.trees[p]
+        chunks = self.older.pop(p, None)
+        if chunks:
+            for chunk in chunks:
+                self._fold(p, tree, chunk)
         keys = self.dirty.pop(p, None)
         if keys:
             self._fold(p, tree, keys)
@@ -235,13 +262,25 @@ class LocalStore:
         return done
 
     def _fold_some_of(self, p: int, most: int) -> int:
-        """Fold up to `most` of partition `p`'s dirty keys (it has some); how many."""
-        keys = self.dirty[p]
-        if len(keys) <= most:
-            del self.dirty[p]
-            batch = keys
+        """Fold up to `most` of partition `p`'s dirty keys (it has some), its oldest
+        chunk's first; how many."""
+        chunks = self.older.get(p)
+        if chunks:
+            keys = chunks[0]
+            if len(keys) <= most:
+                chunks.pop(0)
+                if not chunks:
+                    del self.older[p]
+                batch = keys
+            else:
+                batch = dict([keys.popitem() for _ in range(most)])
         else:
-            batch = dict([keys.popitem() for _ in range(most)])
+            keys = self.dirty[p]
+            if len(keys) <= most:
+                del self.dirty[p]
+                batch = keys
+            else:
+                batch = dict([keys.popitem() for _ in range(most)])
         self._fold(p, self.trees[p], batch)
         return len(batch)
 
@@ -263,7 +302,12 @@ class LocalStore:
     def backlog(self, p: int) -> int:
         """Keys of partition `p` written and not yet folded into its tree."""
         keys = self.dirty.get(p)
-        return len(keys) if keys is not None else 0
+        n = len(keys) if keys is not None else 0
+        chunks = self.older.get(p)
+        if chunks is not None:
+            for chunk in chunks:
+                n += len(chunk)
+        return n
 
     def holds(self, p: int) -> bool:
         """Whether this node ever held a key of partition `p` (no tree made or folded)."""
@@ -297,7 +341,11 @@ class LocalStore:
         if bury is not None:
             for keys in self.dirty.values():
                 bury(keys)
+            for chunks in self.older.values():
+                for keys in chunks:
+                    bury(keys)
         self.dirty.clear()
+        self.older.clear()
 
 
 def _clock_and_name(view: Any) -> tuple[Clock | None, bytes]:

@@ -168,7 +168,7 @@ def whole(value: object) -> object:
     return value.whole() if isinstance(value, SlicedReply) else value
 
 
-def _take(items: list[bytes], index: list[int] | None, lo: int, hi: int) -> list[bytes]:
+def _take(items: list[bytes], index: Sequence[int] | None, lo: int, hi: int) -> list[bytes]:
     """Rows lo..hi-1: of `items`, or of items[index[i]] (random picks, gathered a
     slice at a time: gathering 200,000 of a hash's fields at random places cost a cache
     miss each, 120 ms in one turn)."""
@@ -186,7 +186,7 @@ def decimals(items: list[Any]) -> list[bytes]:
     return [b"%d" % x if type(x) is int else x for x in items]
 
 
-def array_reply(items: list[Any], head: bytes = b"*", index: list[int] | None = None,
+def array_reply(items: list[Any], head: bytes = b"*", index: Sequence[int] | None = None,
                 counters: bool = False, pin: Pin | None = None) -> bytes | SlicedReply:
     """`array` of the items (or of items[i] for i in `index`), over loop turns when it
     is long; `counters`: ints among them are sent as their decimals; `pin`: the items
@@ -206,7 +206,7 @@ def array_reply(items: list[Any], head: bytes = b"*", index: list[int] | None = 
 
 
 def pairs_reply(keys: list[bytes], values: list[Any], proto: int, as_map: bool,
-                index: list[int] | None = None, counters: bool = False
+                index: Sequence[int] | None = None, counters: bool = False
                 ) -> bytes | SlicedReply:
     """keys[i], values[i] pairs (i in `index` if given): a flat array in RESP2; in
     RESP3 a map (`as_map`, as HGETALL) or an array of two-element arrays (HRANDFIELD

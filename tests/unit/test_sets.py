@@ -190,7 +190,8 @@ def test_a_big_union_is_made_over_loop_turns_each_member_once(monkeypatch) -> No
     assert sorted(got) == sorted([b"m%d" % i for i in range(170)] + [b"x"])
     assert len(got) == 171
     turns = sum(1 for s in r.steps if s == collection.TURN)
-    assert turns == (100 // 16) + (120 // 16)  # the slices after each set's first
+    # the slices after each set's first, then the union listed a slice a turn
+    assert turns == (100 // 16) + (120 // 16) + 171 // 16
     assert r.run(b"SUNIONSTORE", b"d", b"a", b"b") == b":170\r\n"
 
 
@@ -215,3 +216,55 @@ def test_big_intersections_and_differences_filter_a_slice_a_step(monkeypatch) ->
     r.run(b"SET", b"s", b"x")
     assert r.run(b"SDIFF", b"a", b"s").startswith(b"-WRONGTYPE")
     assert r.run(b"SINTERSTORE", b"d", b"a", b"b") == b":14\r\n"
+
+
+def test_zintercard_reads_the_smallest_key_and_filters_it_a_slice_a_step(monkeypatch) -> None:
+    """ZINTERCARD of sets and sorted sets: only the smallest key's members are read
+    whole; the others are asked which of them they hold, FILTER_SLICE at a time."""
+    from dynredis.commands import sets
+
+    monkeypatch.setattr(sets, "FILTER_SLICE", 8)
+    r = Recording()
+    r.run(b"ZADD", b"z", *[x for i in range(60) for x in (b"%d" % i, b"m%d" % i)])
+    r.run(b"SADD", b"s", *[b"m%d" % i for i in range(0, 100, 3)])
+    r.run(b"ZADD", b"y", *[x for i in range(0, 100, 2) for x in (b"1", b"m%d" % i)])
+    r.steps.clear()
+    assert r.run(b"ZINTERCARD", b"3", b"z", b"s", b"y") == b":%d\r\n" % len(range(0, 60, 6))
+    assert [s[1] for s in r.steps if s[0] == b"dyn.members"] == [b"s"]
+    # s's 34 members through y (50) by slices of 8, the 17 left through z
+    assert [s[1] for s in r.steps if s[0] == b"dyn.zfilter"] == [b"y"] * 5 + [b"z"] * 3
+    assert r.run(b"ZINTERCARD", b"3", b"z", b"s", b"y", b"LIMIT", b"4") == b":4\r\n"
+    assert r.run(b"ZINTERCARD", b"2", b"z", b"nokey") == b":0\r\n"
+    r.run(b"SET", b"str", b"x")
+    assert r.run(b"ZINTERCARD", b"2", b"nokey", b"str").startswith(b"-WRONGTYPE")
+    # every key's type is judged before the options, as Redis does
+    assert r.run(b"ZINTERCARD", b"2", b"z", b"str", b"LIMIT", b"x").startswith(b"-WRONGTYPE")
+    assert r.run(b"ZINTERCARD", b"1", b"z", b"LIMIT", b"x").startswith(b"-ERR")
+
+
+def test_random_picks_with_repeats_are_drawn_a_slice_at_a_time(monkeypatch) -> None:
+    """HRANDFIELD -count WITHVALUES and SRANDMEMBER -count of more than a reply's slice:
+    every field comes with its own value, and the picks spread over the whole key."""
+    from dynredis.resp import bulks
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 100)
+    r = LocalRunner()
+    r.run(b"HSET", b"h", *[w for i in range(200) for w in (b"f%d" % i, b"v%d" % i)])
+    r.run(b"SADD", b"s", *[b"m%d" % i for i in range(200)])
+    for proto in (2, 3):
+        for words in ([b"HRANDFIELD", b"h", b"-5000", b"WITHVALUES"],
+                      [b"SRANDMEMBER", b"s", b"-5000"]):
+            key, op = collection.BUILDERS[words[0].decode().lower()](words, proto)
+            reply = op(r.view(key))
+            assert isinstance(reply, bulks.SlicedReply)
+            data = [reply.before]
+            while (part := reply.next_slice()) is not None:
+                data.append(part)
+            got = parse(b"".join(data))
+            assert isinstance(got, list)
+            if words[0] == b"SRANDMEMBER":
+                assert len(got) == 5000 and len(set(got)) > 150
+                continue
+            pairs = got if proto == 3 else list(zip(got[::2], got[1::2], strict=True))
+            assert len(pairs) == 5000 and len({f for f, _ in pairs}) > 150
+            assert all(v == b"v" + f[1:] for f, v in pairs)

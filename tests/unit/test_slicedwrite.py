@@ -72,6 +72,39 @@ def test_copies_and_stores_of_every_type_hold_every_item():
     assert parse(r.run("ZRANGE", "z3", "0", "-1", "WITHSCORES")) == whole
 
 
+def test_one_key_zunionstore_and_zrangestore_read_no_pair_per_member():
+    """ZUNIONSTORE of one key (weighted, of a set too) and ZRANGESTORE read the set's own
+    (score, member) pairs and turn them a slice a step: the same sets as the union with
+    a missing key and ZRANGE give."""
+    r = LocalRunner()
+    r.run("ZADD", "z", *[w for n in range(8) for w in (str(n / 2 - 1), f"m{n}")])
+    r.run("ZADD", "z", "inf", "top")
+    r.run("SADD", "s", *[f"m{n}" for n in range(5)])
+    reads: list[bytes] = []
+    original = r.step
+    r.step = lambda args, *more: reads.append(args[0]) or original(args, *more)  # type: ignore
+    for src, weight in ((b"z", b"1"), (b"z", b"-2.5"), (b"z", b"0"), (b"s", b"3")):
+        reads.clear()
+        assert run_plan(r, [b"ZUNIONSTORE", b"d", b"1", src, b"WEIGHTS", weight]) == \
+            b":%d\r\n" % (9 if src == b"z" else 5)
+        assert reads[0] == b"dyn.zread" and b"dyn.read" not in reads
+        run_plan(r, [b"ZUNIONSTORE", b"d2", b"2", src, b"nokey", b"WEIGHTS", weight, b"1"])
+        assert parse(r.run("ZRANGE", "d", "0", "-1", "WITHSCORES")) == parse(
+            r.run("ZRANGE", "d2", "0", "-1", "WITHSCORES"))
+    for span in ([b"1", b"5", b"REV"], [b"(0", b"+inf", b"BYSCORE", b"LIMIT", b"1", b"5"]):
+        reads.clear()
+        assert run_plan(r, [b"ZRANGESTORE", b"d", b"z", *span]) == b":5\r\n"
+        assert reads[0] == b"dyn.zranked"
+        got = parse(r.run("ZRANGE", "d", "0", "-1", "WITHSCORES"))
+        ranged = parse(r.run("ZRANGE", "z", *span, "WITHSCORES"))
+        assert sorted(zip(got[::2], got[1::2], strict=True)) == sorted(
+            zip(ranged[::2], ranged[1::2], strict=True))
+    r.run("SET", "str", "x")
+    assert run_plan(r, [b"ZUNIONSTORE", b"d", b"1", b"str"]).startswith(b"-WRONGTYPE")
+    assert run_plan(r, [b"ZUNIONSTORE", b"d", b"1", b"nokey"]) == b":0\r\n"
+    assert r.run("EXISTS", "d") == b":0\r\n"
+
+
 def test_a_store_replaces_what_the_destination_held_and_a_small_one_takes_one_step():
     r = LocalRunner()
     r.run("SADD", "s", "a", "b")

@@ -4,7 +4,7 @@ once, which held a node for seconds after a million-element collection was fille
 
 from __future__ import annotations
 
-from dynredis.core.localstore import LocalStore
+from dynredis.core.localstore import DIRTY_CHUNK, LocalStore
 from dynredis.core.records import ELEM_BASE
 from dynredis.storage.memory import MemoryEngine
 
@@ -56,10 +56,42 @@ def test_a_wipe_gives_the_writes_not_yet_folded_to_the_graveyard():
     graveyard = Graveyard()
     graveyard.wake = lambda: None
     local.wipe(graveyard.bury)
-    assert not local.dirty and len(graveyard) == 1
+    assert not local.dirty and not local.older
+    assert len(graveyard) == 1  # a full chunk of DIRTY_CHUNK keys (the rest: freed now)
     local.put(2, b"k", b"v", None)
     steps = 1
     while graveyard.step():
         steps += 1
-    assert steps >= 3 and len(graveyard) == 0
+    assert steps >= 2 and len(graveyard) == 0
     assert local.backlog(ELEM_BASE + 2) == 0 and len(local.tree(2)) == 1
+
+
+def test_a_partition_written_past_a_chunk_folds_its_writes_in_order():
+    """A partition's dirty keys go into chunks of DIRTY_CHUNK (no dict grown to a
+    million, resized in a write's turn): a key written again or deleted in a later chunk
+    ends as its last write says, whether the chunks are folded a slice at a time or all
+    at once."""
+    n = DIRTY_CHUNK * 2 + 100
+    ep = ELEM_BASE + 4
+    for fold_all in (False, True):
+        engine = MemoryEngine()
+        local = LocalStore(engine)
+        for i in range(n):
+            local.put_record(ep, b"r%06d" % i, b"x")
+        for i in range(0, n, 7):
+            local.put_record(ep, b"r%06d" % i, b"y")  # a later chunk's fingerprint wins
+        for i in range(3, n, 11):
+            local.delete_record(ep, b"r%06d" % i)
+        # (a key written twice within one chunk counts once)
+        assert n < local.backlog(ep) <= n + len(range(0, n, 7)) + len(range(3, n, 11))
+        assert max(map(len, local.older[ep])) == DIRTY_CHUNK
+        assert len(local.dirty[ep]) < DIRTY_CHUNK
+        if fold_all:
+            local.tree(ep)
+        else:
+            while local.fold_some(5000):
+                pass
+        assert not local.dirty and not local.older and local.backlog(ep) == 0
+        rebuilt = LocalStore(engine)
+        assert local.trees[ep].root() == rebuilt.trees[ep].root()
+        assert len(local.trees[ep]) == n - len(range(3, n, 11))
