@@ -13,6 +13,7 @@ from sortedcontainers import SortedList
 from dynredis.core import quietlist
 from dynredis.core import records as rec
 from dynredis.core.collstore import KeyState
+from dynredis.core.merkle import MerkleTree
 from dynredis.core.quietlist import QuietSortedList
 from dynredis.core.scanorder import ScanBuild, sorted_run
 
@@ -79,3 +80,17 @@ def test_scan_orders_are_untracked_too() -> None:
         pass
     assert all(tracked_sublists(run) == 0 for run in build.order.runs)
     assert len(build.order) == 10_000
+
+
+def test_a_merkle_tree_s_bucket_index_is_out_of_the_collector_s_walk() -> None:
+    """A partition's tree lists its keys per bucket (a million for a big collection's
+    records): built, added to, and pruned after deletes, no list of them is tracked."""
+    for fold in ("fold", "fold_pure"):
+        tree = MerkleTree(32, 2, keyed=True)
+        getattr(tree, fold)({b"k%d" % i: b"v" for i in range(5000)})
+        assert sum(len(tree.bucket(i)) for i in range(tree.segments)) == 5000
+        getattr(tree, fold)({b"n%d" % i: b"v" for i in range(3000)})  # appended
+        getattr(tree, fold)({b"k%d" % i: None for i in range(4000)})  # pruned on read
+        listed = sum(len(tree.bucket(i)) for i in range(tree.segments))
+        assert listed == 4000
+        assert tree._index and not any(map(gc.is_tracked, tree._index.values()))
