@@ -29,7 +29,6 @@ from operator import is_, itemgetter
 from typing import Any
 
 import msgpack
-from sortedcontainers import SortedList
 
 from . import clock as dvv
 from . import elements
@@ -40,6 +39,7 @@ from .collstrip import SLICE, Walk, record_keys, visit
 from .dotset import Dot, DotSet
 from .graveyard import SLICE as GRAVE_SLICE
 from .graveyard import Graveyard
+from .quietlist import QuietSortedList
 from .scanorder import SLICE as SCAN_SLICE
 from .scanorder import ScanBuild, ScanOrder, scan_entry, sorted_run
 from .viewpin import ViewPin
@@ -73,8 +73,9 @@ class KeyState:
         self.removal = DotSet()
         # kind -> element -> live value (bytes, int, or a float score)
         self.views: dict[bytes, dict[bytes, Any]] = {}
-        self.zorder: Any = SortedList()  # (score, member) of live sorted-set members
-        self.lorder: Any = SortedList()  # positions of live list items
+        # (untracked by the collector: quietlist.py)
+        self.zorder: Any = QuietSortedList()  # (score, member) of live sorted-set members
+        self.lorder: Any = QuietSortedList()  # positions of live list items
         self.log: OrderedDict[Dot, list[tuple[int, bytes]]] = OrderedDict()
         self.size = 0  # live elements, all kinds
         # The views are being rebuilt by a walk of the records (collstrip.py): reads

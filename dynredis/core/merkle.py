@@ -76,6 +76,8 @@ from zlib import crc32
 
 from xxhash import xxh3_128_intdigest
 
+from .quietlist import untrack
+
 # The fold in C (dynredis/csrc/treefold.c), built with the compiled modules; else Python's.
 _native_fold: Callable[..., bool] | None
 _native_index: Callable[..., dict[int, list[bytes]]] | None
@@ -236,7 +238,8 @@ class MerkleTree:
         b = _crc32(key) % self.segments
         keys = index.get(b)
         if keys is None:
-            index[b] = [key]
+            keys = index[b] = [key]
+            untrack(keys)  # (keys only: see `_bucket_index`)
         else:
             keys.append(key)
 
@@ -330,6 +333,7 @@ class MerkleTree:
             if len(held) < len(keys):
                 if held:
                     buckets[index] = keys = held
+                    untrack(held)
                 else:
                     del buckets[index]
                     return []
@@ -342,17 +346,26 @@ class MerkleTree:
             native = _native_index
             if native is not None:
                 index = self._index = native(self._entries, self.segments)
-                return index
-            index = {}
-            segments = self.segments
-            for k in self._entries:
-                b = crc32(k) % segments
-                keys = index.get(b)
-                if keys is None:
-                    index[b] = [k]
-                else:
-                    keys.append(k)
-            self._index = index
+            else:
+                index = self._index = self._build_index()
+            # Lists of keys, a million for a partition holding a big collection's
+            # records: never in a cycle, so kept out of the collector's walk
+            # (quietlist.py; a full pass visited every key).
+            for keys in index.values():
+                untrack(keys)
+        return index
+
+    def _build_index(self) -> dict[int, list[bytes]]:
+        """The bucket index in Python (without the C helper)."""
+        index: dict[int, list[bytes]] = {}
+        segments = self.segments
+        for k in self._entries:
+            b = crc32(k) % segments
+            keys = index.get(b)
+            if keys is None:
+                index[b] = [k]
+            else:
+                keys.append(k)
         return index
 
     def buckets(self, indices: Iterable[Any]) -> list[list[tuple[bytes, bytes]]]:

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from heapq import merge
 from typing import Any
 
-from sortedcontainers import SortedList
 from xxhash import xxh3_64_digest
+
+from .quietlist import QuietSortedList
 
 SLICE = 32_768
 """Elements hashed and sorted into one run per step (~8-20 ms; a million elements
@@ -37,7 +38,7 @@ def scan_entry(element: bytes) -> bytes:
 
 def sorted_run(elements: list[bytes]) -> Any:
     """The elements' entries as a SortedList (C loops: a hash, a join and a sort)."""
-    return SortedList(map(bytes.__add__, map(xxh3_64_digest, elements), elements))
+    return QuietSortedList(map(bytes.__add__, map(xxh3_64_digest, elements), elements))
 
 
 class ScanOrder:
@@ -85,7 +86,7 @@ class ScanBuild:
         self.view = view  # the kind's live elements (the key's view, as it changes)
         self.snapshot = list(view)
         self.at = 0
-        self.order = ScanOrder([SortedList()])
+        self.order = ScanOrder([QuietSortedList()])
         self.added: set[bytes] = set()  # added since the snapshot
 
     def step(self) -> bool:
