@@ -58,6 +58,7 @@ class Stats:
     replica_puts: int = 0
     forwarded: int = 0
     read_repairs: int = 0
+    reads_unasked: int = 0  # replicas a read did not ask: silent (reads.SILENT_MS)
     noquorum: int = 0
     timeouts: int = 0
     sibling_warnings: int = 0

@@ -158,6 +158,7 @@ class Membership:
 
     def on_heartbeat(self, src: str, msg: tuple) -> None:
         self.fd.heartbeat(src, self.node.now)
+        self.node.reads.heard(src)
         if src in self.down and src not in self.link_down:
             self.refresh_down()
 

@@ -114,3 +114,36 @@ def test_a_key_is_not_reaped_while_a_read_of_it_is_in_flight() -> None:
     assert not node.reaper.may_reap(b"k", p, digest)
     sim.run(TIMEOUT)
     assert node.reaper.may_reap(b"k", p, digest)
+
+
+def test_reads_stop_asking_a_replica_silent_since_they_were_sent_it() -> None:
+    """A replica that answers nothing (stopped, its links up) for reads.SILENT_MS is not
+    asked while R can come without it, seconds before the failure detector counts it
+    down: reads then end with the answers they need instead of each waiting on it
+    until its deadline. Once it is heard from again (a heartbeat), it is asked again."""
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=TIMEOUT))
+    a, b, c = sim.names
+    assert sim.put(a, b"k", b"v")[0] is None
+    sim.run(50)
+    sim.partition(a, c)
+    first = start(sim, a, lambda node, cb: node.get(b"k", cb))
+    sim.run(600)
+    assert first and first[0][0] is None
+    assert sim.nodes[a].member_status(c) != "down"  # the detector has not said so yet
+    assert len(sim.nodes[a].reads.pending) == 1  # the first read still waits on c
+    asked = sim.nodes[b].stats.replica_gets
+    second = start(sim, a, lambda node, cb: node.get(b"k", cb))
+    sim.run(50)
+    assert second and second[0][0] is None
+    assert objmod.read_value(second[0][1], 0)[2] == b"v"
+    assert sim.nodes[b].stats.replica_gets == asked + 1
+    assert sim.nodes[a].stats.reads_unasked == 1
+    assert len(sim.nodes[a].reads.pending) == 1  # only the first: the second is over
+    sim.heal()
+    sim.run(1000)  # c's heartbeats come through
+    before = sim.nodes[c].stats.replica_gets
+    third = start(sim, a, lambda node, cb: node.get(b"k", cb))
+    sim.run(50)
+    assert third and third[0][0] is None
+    assert sim.nodes[c].stats.replica_gets == before + 1
+    assert len(sim.nodes[a].reads.pending) == 1  # the first (its message to c was lost)
