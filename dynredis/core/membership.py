@@ -13,6 +13,13 @@
   driver's link to it is down (`peer_down`), and a member never heard from counts as
   down once the startup grace has passed. Down peers are skipped when requests choose
   replicas (`route`), never taken out of the ring: removal is an explicit act.
+- Silence, ahead of the detector (Dynamo §4.8.3: "B does not respond to A's
+  messages"): a peer that has answered nothing sent it for `silent_ms` (no read answer,
+  no acknowledgement, no heartbeat since) is `silent`; reads and writes do not wait on
+  it while their quorum can come without it (reads.py, writes.py). The detector takes
+  1.3-1.8 s to count a stopped peer down, and every request of those seconds waited
+  on it until its deadline (2 s): at 80k requests/s, 90,000 ops held, a 210 ms
+  collection of the GC's generation 1, then ticks of 6 ms expiring them.
 """
 
 from __future__ import annotations
@@ -76,6 +83,8 @@ class Membership:
         self.next_heartbeat = 0
         self.next_gossip = 0
         self.routes: dict[int, Route] = {}
+        # Per peer: when the oldest request sent it since it was last heard from left.
+        self.awaiting: dict[str, int] = {}
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.HEARTBEAT: self.on_heartbeat, m.GOSSIP: self.on_gossip}
@@ -109,6 +118,19 @@ class Membership:
         self.routes.clear()
 
     # --- up and down -----------------------------------------------------------------
+
+    def silent(self, peer: str, now: int) -> bool:
+        """Whether `peer` is silent, about to be sent a request at `now` (which, if it
+        is not, counts from now until it is heard from)."""
+        since = self.awaiting.get(peer)
+        if since is None:
+            self.awaiting[peer] = now
+            return False
+        return now - since > self.cfg.silent_ms
+
+    def heard(self, peer: str) -> None:
+        """`peer` answered or sent a heartbeat: not silent (again)."""
+        self.awaiting.pop(peer, None)
 
     def peer_up(self, peer: str) -> None:
         if peer in self.link_down:
@@ -158,7 +180,7 @@ class Membership:
 
     def on_heartbeat(self, src: str, msg: tuple) -> None:
         self.fd.heartbeat(src, self.node.now)
-        self.node.reads.heard(src)
+        self.awaiting.pop(src, None)
         if src in self.down and src not in self.link_down:
             self.refresh_down()
 

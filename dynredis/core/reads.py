@@ -3,12 +3,8 @@
 The coordinator asks every replica in the key's active preference list (its own copy
 is read at once), replies after R answers with the sync of what came back, and once
 the read is over (all answered or failed, or the deadline passed) repairs the replicas
-whose answer was behind. A replica silent for SILENT_MS (no answer to a read sent it
-since, nor a heartbeat) is not asked while the others can still make R: Dynamo's
-local failure detection ("B does not respond to A's messages"), ahead of the
-heartbeats' detector, which takes seconds; in those seconds every read waited on it
-until its deadline (a paused replica left 90,000 reads pending: a 210 ms collection of
-the GC's generation 1, and ticks of 6 ms expiring them). Every decision (enough, impossible, the error, whom to
+whose answer was behind. A replica that is silent (membership.py) is not asked
+while the others can still make R. Every decision (enough, impossible, the error, whom to
 repair) is the quorum core's (quorum.py); this module sends, receives and keeps time.
 A node outside the key's preference list forwards the read (forward.py).
 """
@@ -31,10 +27,6 @@ if TYPE_CHECKING:
     from .node import Node
 
 Callback = Callable[[Result], Any]
-
-# A replica that has answered no read for this long since one was sent to it (and sent
-# no heartbeat) is silent: far above a replica's answer time under load (tens of ms).
-SILENT_MS = 500
 
 
 class GetOp(GetCore):
@@ -72,8 +64,6 @@ class Reads:
         self.stats = node.stats
         self.membership = node.membership
         self.pending: dict[int, GetOp] = {}
-        # Per replica: when the oldest read sent to it since its last answer left.
-        self.awaiting: dict[str, int] = {}
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.GET_ANSWERS: self.on_answers}
@@ -120,13 +110,10 @@ class Reads:
             # replica moves nothing between nodes).
             have = objmod.digest(enc) if enc is not None and hdr.is_headed(enc) else None
             now = node.now
-            awaiting = self.awaiting
+            membership = self.membership
             spare = len(targets) - r  # replicas R can come without
             for peer, owner in route.others:
-                since = awaiting.get(peer)
-                if since is None:
-                    awaiting[peer] = now
-                elif spare > 0 and now - since > SILENT_MS:
+                if membership.silent(peer, now) and spare > 0:
                     spare -= 1
                     self.stats.reads_unasked += 1
                     op.fail(peer)
@@ -134,14 +121,10 @@ class Reads:
                 node.send(peer, m.replica_get(reqid, key, p, owner, have))
         self.progress(op)
 
-    def heard(self, peer: str) -> None:
-        """`peer` sent a heartbeat: it is asked again (its answers tell from then on)."""
-        self.awaiting.pop(peer, None)
-
     def on_answers(self, src: str, msg: tuple) -> None:
         items = msg[1]
         pending = self.pending
-        self.awaiting.pop(src, None)
+        self.membership.heard(src)
         for i in range(0, len(items) - 1, 2):
             op = pending.get(items[i])
             if op is not None:
