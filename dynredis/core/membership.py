@@ -83,8 +83,12 @@ class Membership:
         self.next_heartbeat = 0
         self.next_gossip = 0
         self.routes: dict[int, Route] = {}
-        # Per peer: when the oldest request sent it since it was last heard from left.
-        self.awaiting: dict[str, int] = {}
+        # Per peer: when it is silent unless heard from first (`silent_ms` after the
+        # first turn since it was last heard from that sent it a request: Node.send);
+        # `silent`, the peers past it, brought up to date each tick (a request's only
+        # cost in a healthy cluster: `silent` is empty).
+        self.silent_at: dict[str, int] = {}
+        self.silent: set[str] = set()
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.HEARTBEAT: self.on_heartbeat, m.GOSSIP: self.on_gossip}
@@ -119,18 +123,11 @@ class Membership:
 
     # --- up and down -----------------------------------------------------------------
 
-    def silent(self, peer: str, now: int) -> bool:
-        """Whether `peer` is silent, about to be sent a request at `now` (which, if it
-        is not, counts from now until it is heard from)."""
-        since = self.awaiting.get(peer)
-        if since is None:
-            self.awaiting[peer] = now
-            return False
-        return now - since > self.cfg.silent_ms
-
     def heard(self, peer: str) -> None:
         """`peer` answered or sent a heartbeat: not silent (again)."""
-        self.awaiting.pop(peer, None)
+        self.silent_at.pop(peer, None)
+        if self.silent:
+            self.silent.discard(peer)
 
     def peer_up(self, peer: str) -> None:
         if peer in self.link_down:
@@ -180,7 +177,7 @@ class Membership:
 
     def on_heartbeat(self, src: str, msg: tuple) -> None:
         self.fd.heartbeat(src, self.node.now)
-        self.awaiting.pop(src, None)
+        self.heard(src)
         if src in self.down and src not in self.link_down:
             self.refresh_down()
 
@@ -270,6 +267,9 @@ class Membership:
                 if peer != self.name:
                     node.send(peer, beat)
         self.refresh_down()
+        for peer, at in self.silent_at.items():
+            if now > at:
+                self.silent.add(peer)
         if now >= self.next_gossip:
             self.next_gossip = now + self.cfg.gossip_interval_ms
             peers = sorted((self.members | set(self.seeds)) - {self.name})

@@ -109,11 +109,10 @@ class Reads:
             # True instead of sending it back (a GET of a 100 MB value in step on every
             # replica moves nothing between nodes).
             have = objmod.digest(enc) if enc is not None and hdr.is_headed(enc) else None
-            now = node.now
-            membership = self.membership
+            silent = self.membership.silent
             spare = len(targets) - r  # replicas R can come without
             for peer, owner in route.others:
-                if membership.silent(peer, now) and spare > 0:
+                if silent and spare > 0 and peer in silent:
                     spare -= 1
                     self.stats.reads_unasked += 1
                     op.fail(peer)

@@ -315,13 +315,12 @@ class Writes:
             op.extra = len(enc) * self.cfg.ms_per_mb >> 20  # node.allowance, inline
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
-            membership = self.membership
-            now = node.now
+            silent = self.membership.silent
             spare = op.n - op.w  # replicas W can come without
             for peer, owner in route.others:
-                if membership.silent(peer, now) and spare > 0:
-                    # Not waited on (membership.py): its copy is a hint from now, as
-                    # for a replica counted down, not one owed at the deadline.
+                if silent and spare > 0 and peer in silent:
+                    # Silent (membership.py), not waited on: its copy is a hint from
+                    # now, as for a replica counted down, not one owed at the deadline.
                     spare -= 1
                     self.stats.writes_unsent += 1
                     op.fail(peer)
