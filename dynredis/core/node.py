@@ -332,7 +332,7 @@ class Node:
         if box is None:
             self.outbox[peer] = [msg]
             kind = msg[0]
-            if kind == m.REPLICA_PUT or kind == m.REPLICA_GET:
+            if kind is m.REPLICA_PUT or kind is m.REPLICA_GET:  # (one-letter: singletons)
                 # The turn's first request to `peer`: it is silent from `silent_ms` on
                 # unless heard from first (membership.py).
                 silent_at = self.membership.silent_at
