@@ -234,6 +234,8 @@ def stats_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[s
         "replica_puts": s.replica_puts,
         "forwarded": s.forwarded,
         "read_repairs": s.read_repairs,
+        "reads_unasked": s.reads_unasked,
+        "writes_unsent": s.writes_unsent,
         "noquorum_errors": s.noquorum,
         "timeouts": s.timeouts,
         "sibling_warnings": s.sibling_warnings,

@@ -29,6 +29,10 @@ class Config:
     gossip_interval_ms: int = 1000
     heartbeat_interval_ms: int = 500
     phi_threshold: float = 8.0
+    # A peer that answered nothing sent it for this long (no heartbeat either) is silent:
+    # requests do not wait on it while their quorum can come without it (membership.py).
+    # Far above an answer's time under load (tens of ms), well below the detector's verdict.
+    silent_ms: int = 500
     startup_grace_ms: int = 3000  # a member never heard from by then counts as down
     handoff_interval_ms: int = 1000
     handoff_batch: int = 500
@@ -66,6 +70,8 @@ class Stats:
     replica_puts: int = 0
     forwarded: int = 0
     read_repairs: int = 0
+    reads_unasked: int = 0  # replicas a read did not ask: silent (Config.silent_ms)
+    writes_unsent: int = 0  # replicas a write was not sent to (silent): a hint instead
     noquorum: int = 0
     timeouts: int = 0
     sibling_warnings: int = 0

@@ -13,6 +13,13 @@
   driver's link to it is down (`peer_down`), and a member never heard from counts as
   down once the startup grace has passed. Down peers are skipped when requests choose
   replicas (`route`), never taken out of the ring: removal is an explicit act.
+- Silence, ahead of the detector (Dynamo §4.8.3: "B does not respond to A's
+  messages"): a peer that has answered nothing sent it for `silent_ms` (no read answer,
+  no acknowledgement, no heartbeat since) is `silent`; reads and writes do not wait on
+  it while their quorum can come without it (reads.py, writes.py). The detector takes
+  1.3-1.8 s to count a stopped peer down, and every request of those seconds waited
+  on it until its deadline (2 s): at 80k requests/s, 90,000 ops held, a 210 ms
+  collection of the GC's generation 1, then ticks of 6 ms expiring them.
 """
 
 from __future__ import annotations
@@ -76,6 +83,12 @@ class Membership:
         self.next_heartbeat = 0
         self.next_gossip = 0
         self.routes: dict[int, Route] = {}
+        # Per peer: when it is silent unless heard from first (`silent_ms` after the
+        # first turn since it was last heard from that sent it a request: Node.send);
+        # `silent`, the peers past it, brought up to date each tick (a request's only
+        # cost in a healthy cluster: `silent` is empty).
+        self.silent_at: dict[str, int] = {}
+        self.silent: set[str] = set()
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.HEARTBEAT: self.on_heartbeat, m.GOSSIP: self.on_gossip}
@@ -109,6 +122,12 @@ class Membership:
         self.routes.clear()
 
     # --- up and down -----------------------------------------------------------------
+
+    def heard(self, peer: str) -> None:
+        """`peer` answered or sent a heartbeat: not silent (again)."""
+        self.silent_at.pop(peer, None)
+        if self.silent:
+            self.silent.discard(peer)
 
     def peer_up(self, peer: str) -> None:
         if peer in self.link_down:
@@ -158,6 +177,7 @@ class Membership:
 
     def on_heartbeat(self, src: str, msg: tuple) -> None:
         self.fd.heartbeat(src, self.node.now)
+        self.heard(src)
         if src in self.down and src not in self.link_down:
             self.refresh_down()
 
@@ -247,6 +267,9 @@ class Membership:
                 if peer != self.name:
                     node.send(peer, beat)
         self.refresh_down()
+        for peer, at in self.silent_at.items():
+            if now > at:
+                self.silent.add(peer)
         if now >= self.next_gossip:
             self.next_gossip = now + self.cfg.gossip_interval_ms
             peers = sorted((self.members | set(self.seeds)) - {self.name})

@@ -331,6 +331,13 @@ class Node:
         box = self.outbox.get(peer)
         if box is None:
             self.outbox[peer] = [msg]
+            kind = msg[0]
+            if kind is m.REPLICA_PUT or kind is m.REPLICA_GET:  # (one-letter: singletons)
+                # The turn's first request to `peer`: it is silent from `silent_ms` on
+                # unless heard from first (membership.py).
+                silent_at = self.membership.silent_at
+                if peer not in silent_at:
+                    silent_at[peer] = self.now + self.cfg.silent_ms
         else:
             box.append(msg)
 

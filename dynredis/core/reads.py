@@ -3,7 +3,8 @@
 The coordinator asks every replica in the key's active preference list (its own copy
 is read at once), replies after R answers with the sync of what came back, and once
 the read is over (all answered or failed, or the deadline passed) repairs the replicas
-whose answer was behind. Every decision (enough, impossible, the error, whom to
+whose answer was behind. A replica that is silent (membership.py) is not asked
+while the others can still make R. Every decision (enough, impossible, the error, whom to
 repair) is the quorum core's (quorum.py); this module sends, receives and keeps time.
 A node outside the key's preference list forwards the read (forward.py).
 """
@@ -108,13 +109,21 @@ class Reads:
             # True instead of sending it back (a GET of a 100 MB value in step on every
             # replica moves nothing between nodes).
             have = objmod.digest(enc) if enc is not None and hdr.is_headed(enc) else None
+            silent = self.membership.silent
+            spare = len(targets) - r  # replicas R can come without
             for peer, owner in route.others:
+                if silent and spare > 0 and peer in silent:
+                    spare -= 1
+                    self.stats.reads_unasked += 1
+                    op.fail(peer)
+                    continue
                 node.send(peer, m.replica_get(reqid, key, p, owner, have))
         self.progress(op)
 
     def on_answers(self, src: str, msg: tuple) -> None:
         items = msg[1]
         pending = self.pending
+        self.membership.heard(src)
         for i in range(0, len(items) - 1, 2):
             op = pending.get(items[i])
             if op is not None:

@@ -319,7 +319,18 @@ class Writes:
             op.extra = len(enc) * self.cfg.ms_per_mb >> 20  # node.allowance, inline
             self.pending[reqid] = op
             ident = objmod.identity(base) if base is not None else None
+            silent = self.membership.silent
+            spare = op.n - op.w  # replicas W can come without
             for peer, owner in route.others:
+                if silent and spare > 0 and peer in silent:
+                    # Silent (membership.py), not waited on: its copy is a hint from
+                    # now, as for a replica counted down, not one owed at the deadline.
+                    spare -= 1
+                    self.stats.writes_unsent += 1
+                    op.fail(peer)
+                    if owner != self.name:
+                        node.handoff.store(owner, p, key, enc, base)
+                    continue
                 node.send(peer, m.replica_put(reqid, key, enc, owner, p, ident))
             for peer in extra:
                 node.send(peer, m.replica_put(reqid, key, enc, peer, p, ident))
@@ -329,6 +340,7 @@ class Writes:
 
     def on_acks(self, src: str, msg: tuple) -> None:
         pending = self.pending
+        self.membership.heard(src)
         for reqid in msg[1]:
             op = pending.get(reqid)
             if op is None:

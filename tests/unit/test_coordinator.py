@@ -114,3 +114,57 @@ def test_a_key_is_not_reaped_while_a_read_of_it_is_in_flight() -> None:
     assert not node.reaper.may_reap(b"k", p, digest)
     sim.run(TIMEOUT)
     assert node.reaper.may_reap(b"k", p, digest)
+
+
+def test_reads_stop_asking_a_replica_silent_since_they_were_sent_it() -> None:
+    """A replica that answers nothing (stopped, its links up) for Config.silent_ms
+    is not asked while R can come without it, seconds before the failure detector counts it
+    down: reads then end with the answers they need instead of each waiting on it
+    until its deadline. Once it is heard from again (a heartbeat), it is asked again."""
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=TIMEOUT))
+    a, b, c = sim.names
+    assert sim.put(a, b"k", b"v")[0] is None
+    sim.run(50)
+    sim.partition(a, c)
+    first = start(sim, a, lambda node, cb: node.get(b"k", cb))
+    sim.run(600)
+    assert first and first[0][0] is None
+    assert sim.nodes[a].member_status(c) != "down"  # the detector has not said so yet
+    assert len(sim.nodes[a].reads.pending) == 1  # the first read still waits on c
+    asked = sim.nodes[b].stats.replica_gets
+    second = start(sim, a, lambda node, cb: node.get(b"k", cb))
+    sim.run(50)
+    assert second and second[0][0] is None
+    assert objmod.read_value(second[0][1], 0)[2] == b"v"
+    assert sim.nodes[b].stats.replica_gets == asked + 1
+    assert sim.nodes[a].stats.reads_unasked == 1
+    assert len(sim.nodes[a].reads.pending) == 1  # only the first: the second is over
+    sim.heal()
+    sim.run(1000)  # c's heartbeats come through
+    before = sim.nodes[c].stats.replica_gets
+    third = start(sim, a, lambda node, cb: node.get(b"k", cb))
+    sim.run(50)
+    assert third and third[0][0] is None
+    assert sim.nodes[c].stats.replica_gets == before + 1
+    assert len(sim.nodes[a].reads.pending) == 1  # the first (its message to c was lost)
+
+
+def test_a_write_keeps_a_hint_at_once_for_a_silent_replica_and_hands_it_off() -> None:
+    """A write does not wait on a silent replica while W can come without it: its copy
+    is a hint at once (not owed at the deadline), handed off once the replica is heard
+    from again; W=2 still reached two replicas before the OK."""
+    sim = SimCluster(3, seed=27, config=Config(timeout_ms=TIMEOUT))
+    a, b, c = sim.names
+    sim.partition(a, c)
+    assert sim.put(a, b"k1", b"v1")[0] is None  # sent to c: it answers nothing
+    sim.run(600)
+    assert sim.nodes[a].member_status(c) != "down"
+    created = sim.nodes[a].stats.hints_created
+    assert sim.put(a, b"k2", b"v2")[0] is None
+    assert sim.nodes[a].stats.writes_unsent == 1
+    assert sim.nodes[a].stats.hints_created == created + 1  # at once
+    assert sim.stored(b, b"k2") is not None and sim.stored(c, b"k2") is None
+    sim.heal()
+    sim.run(5000)
+    held = sim.stored(c, b"k2")
+    assert held is not None and objmod.read_value(objmod.decode(held), 0)[2] == b"v2"

@@ -966,6 +966,11 @@ def test_a_large_value_is_read_whole_only_by_the_coordinator_of_a_get() -> None:
     assert [sim.stored(name, b"big") for name in (b, c)] == [sim.stored(a, b"big")] * 2
 
 
+# Writes to a replica not yet counted down wait on it until their deadline while it is
+# not silent either (Config.silent_ms): what the next tests follow.
+NEVER_SILENT = 10**9
+
+
 def test_writes_timing_out_for_a_replica_not_yet_seen_down_are_hinted_a_slice_a_tick() -> None:
     """A replica stopped (SIGSTOP: no answer, its links stay) but not yet counted down:
     the writes sent to it meanwhile time out together later, each owing it a hint.
@@ -974,7 +979,8 @@ def test_writes_timing_out_for_a_replica_not_yet_seen_down_are_hinted_a_slice_a_
     none is forgotten. A write whose client is still waiting times out at once."""
     from dynredis.core.writes import HINTS_PER_TICK
 
-    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE,
+                                              silent_ms=NEVER_SILENT))
     a, b, c = sim.names
     sim.stop(c)
     keys = [b"s%d" % i for i in range(3 * HINTS_PER_TICK + 10)]
@@ -1017,7 +1023,8 @@ def test_writes_owing_hints_leave_the_overdue_walk_and_a_late_ack_settles_them()
     from dynredis.core import messages as m
     from dynredis.core.writes import HINTS_PER_TICK
 
-    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE,
+                                              silent_ms=NEVER_SILENT))
     a, b, c = sim.names
     sim.stop(c)
     keys = [b"o%d" % i for i in range(4 * HINTS_PER_TICK)]
@@ -1064,7 +1071,8 @@ def test_an_answered_write_waiting_for_a_paused_replica_lets_its_callback_go() -
         def __call__(self, result) -> None:
             self.results.append(result)
 
-    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE))
+    sim = SimCluster(3, seed=26, config=Config(timeout_ms=60_000, ae_interval_ms=NO_AE,
+                                              silent_ms=NEVER_SILENT))
     a, b, c = sim.names
     sim.stop(c)
     node = sim.nodes[a]
