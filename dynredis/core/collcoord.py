@@ -289,16 +289,29 @@ class CollCoordinator:
             cop = queue[0]
             if not cop.replied:
                 if len(cop.synced) < cop.r:
+                    self._wait_their_turn(queue)
                     return
                 if not self.store.ready(cop.p, key, getattr(cop.op, "scan_kind", None)):
                     # Local work that always ends: no timeout meanwhile, and the
                     # write's deadline starts when it is evaluated.
                     self.pending.pop(cop.reqid, None)
+                    self._wait_their_turn(queue)
                     return
             queue.popleft()
             if not cop.replied:
                 self._evaluate(cop)
         self.queues.pop(key, None)
+
+    def _wait_their_turn(self, queue: deque[CollOp]) -> None:
+        """The queued commands whose sync is complete wait only for the key's earlier
+        ones (each bounded by its own deadline) or for local work that always ends: no
+        timeout meanwhile (one timing out answered "NOQUORUM read needed 2 of 3
+        replicas, got 3": a pipelined HSET behind one waiting for a million-element
+        hash's views to load)."""
+        pending = self.pending
+        for cop in queue:
+            if not cop.evaluated and len(cop.synced) >= cop.r:
+                pending.pop(cop.reqid, None)
 
     def _evaluate(self, cop: CollOp) -> None:
         node = self.node

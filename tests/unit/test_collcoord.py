@@ -72,3 +72,36 @@ def test_a_plan_waiting_for_a_turn_goes_on_after_the_second_walk_step() -> None:
         plan(), lambda step, cb: collection.run_step(node, step, 2, cb, None, None),
         box.append), catch=False)
     assert box[1:] == [(b"after a turn", None)]
+
+
+def test_a_command_synced_behind_one_waiting_for_the_views_does_not_time_out() -> None:
+    """Two commands on a big list whose views are not in memory: the first waits for
+    them to load (local work, over loop turns), the second's sync completes and it waits
+    behind the first. Neither times out meanwhile (the second answered "NOQUORUM read
+    needed 2 of 3 replicas, got 3 before timeout"); both answer once the views are in."""
+    sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300), sliced_walks=True)
+    a = sim.names[0]
+    filled: list[Any] = []
+    items = [b"i%d" % i for i in range(20_000)]
+    run(sim, a, filled, b"RPUSH", b"k", *items)
+    sim.run(500)
+    assert filled == [(None, b":20000\r\n")]
+    sim.crash(a)
+    sim.restart(a)
+    sim.run(2_000)
+    store = sim.sn[a].node.coll.store
+    stepping = store.wake
+    store.wake = lambda: None  # the views' load makes no progress until stepped below
+    first: list[Any] = []
+    second: list[Any] = []
+    run(sim, a, first, b"LLEN", b"k")
+    run(sim, a, second, b"LINDEX", b"k", b"-1")
+    sim.run(1_000)
+    assert (sim.errors, first, second) == ([], [], [])
+    store.wake = stepping
+    node = sim.sn[a].node
+    while node.coll.step():
+        pass
+    sim.run(500)
+    assert first == [(None, b":20000\r\n")]
+    assert second == [(None, b"$6\r\ni19999\r\n")]
