@@ -20,7 +20,7 @@ from ..resp import encode as resp
 from . import longdouble
 from .collection import Built, collection_command, scan_order, typed_op
 from .scanning import scan_elements
-from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, RandomIndexes
+from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, RandomIndexes, distinct_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_HASH_NOT_INT = resp.error("ERR hash value is not an integer")
@@ -305,10 +305,8 @@ def random_pick(n: int, count: int) -> Sequence[int]:
     if count < 0:
         return RandomIndexes(n, -count)
     if count >= n:
-        out = list(range(n))
-        random.shuffle(out)
-        return out
-    return random.sample(range(n), count)
+        return list(range(n))  # the whole hash, in its own order (Redis: its dict's)
+    return distinct_indexes(n, count)
 
 
 @collection_command("hscan", -3, ("readonly",), 1, 1, 1, "hash",

@@ -11,6 +11,7 @@ several keys in zsetplans.py.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -29,6 +30,7 @@ from .collection import (
     typed_op,
 )
 from .scanning import EMPTY_SCAN, scan_elements
+from .sets import distinct_indexes
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
@@ -375,10 +377,13 @@ def random_members(zl: Any, count: int) -> list[Pair]:
     positive one that many distinct members, or the whole set (from the highest score,
     as Redis walks it) when it asks for as many or more."""
     n = len(zl)
+    picked: Iterable[Any]
     if count < 0:
         picked = (zl[random.randrange(n)] for _ in range(-count))
     elif count >= n and count > 1:
         picked = zl.islice(0, n, reverse=True)
+    elif count * 100 >= n:  # a copy of the references costs less than a lookup a pick
+        picked = map(list(zl).__getitem__, distinct_indexes(n, min(count, n)))
     else:
         picked = (zl[i] for i in random.sample(range(n), min(count, n)))
     return [(m, s) for s, m in picked]

@@ -8,8 +8,10 @@ import random
 from collections import Counter
 
 import hiredis
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dynredis.commands import collection
+from dynredis.commands import collection, sets
 from dynredis.commands.sets import RANDOM_REPEATS_MAX, random_members
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
@@ -268,3 +270,22 @@ def test_random_picks_with_repeats_are_drawn_a_slice_at_a_time(monkeypatch) -> N
             pairs = got if proto == 3 else list(zip(got[::2], got[1::2], strict=True))
             assert len(pairs) == 5000 and len({f for f, _ in pairs}) > 150
             assert all(v == b"v" + f[1:] for f, v in pairs)
+
+
+@given(st.integers(0, 60).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))))
+def test_distinct_positions_are_k_distinct_positions_of_the_range(nk: tuple[int, int]) -> None:
+    """HRANDFIELD, SRANDMEMBER and ZRANDMEMBER with a count under the size pick their
+    positions by C loops (sets.distinct_indexes): k of them, distinct, in range."""
+    n, k = nk
+    picked = sets.distinct_indexes(n, k)
+    assert len(picked) == k and len(set(picked)) == k and all(0 <= i < n for i in picked)
+
+
+def test_distinct_positions_are_a_uniform_sample_in_random_order() -> None:
+    """Every ordered pair of 2 positions out of 4 comes about as often (drawn with
+    repeats, each kept at its first draw), and 3 of 4 leaves each one out as often."""
+    pairs = Counter(tuple(sets.distinct_indexes(4, 2)) for _ in range(12_000))
+    assert len(pairs) == 12 and min(pairs.values()) > 800
+    left_out = Counter(({0, 1, 2, 3} - set(sets.distinct_indexes(4, 3))).pop()
+                       for _ in range(8_000))
+    assert len(left_out) == 4 and min(left_out.values()) > 1_700
