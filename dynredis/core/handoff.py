@@ -18,7 +18,7 @@ arrived meanwhile is handed off in a later round).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import clock as dvv
 from . import header as hdr
@@ -150,16 +150,10 @@ class Handoff:
         self.node.send(src, m.hint_ack(hk, objmod.digest(enc)))
 
     def _digest(self, hk: bytes) -> bytes | None:
-        """objmod.digest of the hint at `hk` (None if there is none): a large value's
-        is in its header, read in place, not the value copied out and hashed."""
-        engine = self.engine
-        head = engine.get_head(HINT_PARTITION, hk, hdr.SIZE)
-        if head is None:
-            return None
-        if hdr.is_headed(head):
-            return hdr.digest(head)
-        enc = engine.get(HINT_PARTITION, hk)
-        return None if enc is None else objmod.digest(enc)
+        """objmod.digest of the hint at `hk` (None if there is none), read in place in
+        one read: a large value's is in its header, not the value copied out and hashed
+        (a small one, unheaded, is copied: its bytes are the digest's input)."""
+        return self.engine.read(HINT_PARTITION, hk, _stored_digest)
 
     def on_ack(self, src: str, msg: tuple) -> None:
         _, hk, digest = msg
@@ -177,3 +171,9 @@ class Handoff:
             self.stats.hints_delivered += 1
         if self.more and len(self.inflight) <= self.node.cfg.handoff_batch // 2:
             self.send_round(self.node.now)
+
+
+def _stored_digest(view: Any) -> bytes:
+    """objmod.digest of an object read in place (a buffer valid during the call)."""
+    head = bytes(view[:hdr.SIZE])
+    return hdr.digest(head) if hdr.is_headed(head) else objmod.digest(bytes(view))
