@@ -267,20 +267,17 @@ class LocalStore:
         chunks = self.older.get(p)
         if chunks:
             keys = chunks[0]
-            if len(keys) <= most:
+            whole = len(keys) <= most
+            if whole:
                 chunks.pop(0)
                 if not chunks:
                     del self.older[p]
-                batch = keys
-            else:
-                batch = dict([keys.popitem() for _ in range(most)])
         else:
             keys = self.dirty[p]
-            if len(keys) <= most:
+            whole = len(keys) <= most
+            if whole:
                 del self.dirty[p]
-                batch = keys
-            else:
-                batch = dict([keys.popitem() for _ in range(most)])
+        batch = keys if whole else dict([keys.popitem() for _ in range(most)])
         self._fold(p, self.trees[p], batch)
         return len(batch)
 

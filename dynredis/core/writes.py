@@ -328,8 +328,7 @@ class Writes:
                     spare -= 1
                     self.stats.writes_unsent += 1
                     op.fail(peer)
-                    if owner != self.name:
-                        node.handoff.store(owner, p, key, enc, base)
+                    self.missed(op, peer, base)
                     continue
                 node.send(peer, m.replica_put(reqid, key, enc, owner, p, ident))
             for peer in extra:
@@ -396,14 +395,15 @@ class Writes:
         return (any(op.key == key for op in self.pending.values())
                 or any(op.key == key for op in self.owing.values()))
 
-    def missed(self, op: PutOp, peer: str) -> None:
+    def missed(self, op: PutOp, peer: str, base: bytes | None = None) -> None:
         """`peer` did not take write `op`: keep a hint for the owner it stood for, handed
         off when that owner is up (a replica lost in the moments before the failure
-        detector saw it go would otherwise wait for anti-entropy)."""
+        detector saw it go would otherwise wait for anti-entropy). `base`: what the
+        write replaced, when known (a hint of it here is replaced, not merged)."""
         handoff = self.node.handoff
         for node, owner in op.targets:
             if node == peer and owner != self.name:
-                handoff.store(owner, op.p, op.key, op.enc)
+                handoff.store(owner, op.p, op.key, op.enc, base)
 
     def progress(self, op: PutOp) -> None:
         # The client's reply as soon as it is decided; the op stays until every replica
