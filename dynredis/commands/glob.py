@@ -15,6 +15,7 @@ pattern (Redis' KEYS and SCAN special-case the pattern `*` before matching).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 # Token kinds: a star, any byte, a literal byte, a class (negated?, bytes, ranges).
@@ -87,7 +88,7 @@ def _one(tok: Token, c: int) -> bool:
     return hit != tok[1]
 
 
-def stringmatch(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
+def stringmatch_pure(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
     """True if `string` matches the glob `pattern` (Redis' rules); `nocase` compares
     ASCII letters case-insensitively, as Redis' nocase mode (which lowers every byte of
     the pattern and of the string it compares: lowering both first is the same)."""
@@ -122,6 +123,21 @@ def stringmatch(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
     while ti < nt and toks[ti][0] == _STAR:
         ti += 1
     return ti == nt
+
+
+# The matcher in C (dynredis/csrc/globmatch.c: the same tokens and loop), built with the
+# compiled modules; else stringmatch_pure. `matching`: the positions of the patterns of a
+# list that a string matches (PUBLISH against every subscribed pattern).
+stringmatch: Callable[..., bool]
+matching: Callable[[list[bytes], bytes], list[int]]
+try:
+    from .._globmatch import match as stringmatch
+    from .._globmatch import matching
+except ImportError:
+    stringmatch = stringmatch_pure
+
+    def matching(patterns: list[bytes], string: bytes) -> list[int]:
+        return [i for i, p in enumerate(patterns) if stringmatch_pure(p, string)]
 
 
 def matcher(pattern: bytes | None):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ import heapq
 from typing import Any
 
 from ..cluster.pubsub import ClusterPubSub
-from ..commands.glob import stringmatch
+from ..commands.glob import matching, stringmatch
 from ..commands.notify import parse_events, publish_event
 from ..core import obj as objmod
 from ..resp import encode as resp
@@ -106,10 +106,11 @@ class Subscriptions:
                 data = encoded[conn.proto] = _message(conn.proto, b"message", channel, message)
             conn.push(data)
             count += 1
-        for pattern, subs in list(self.tables[PATTERNS].items()):
-            if not stringmatch(pattern, channel):
-                continue
-            for conn in list(subs.values()):
+        patterns = self.tables[PATTERNS]
+        names = list(patterns)
+        for at in matching(names, channel):  # (in C: 50,000 patterns in a few ms)
+            pattern = names[at]
+            for conn in list(patterns[pattern].values()):
                 conn.push(_message(conn.proto, b"pmessage", pattern, channel, message))
                 count += 1
         self.delivered += count

@@ -6,8 +6,11 @@ The integration suite also compares KEYS against a real redis-server on random p
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dynredis.commands.glob import matcher, stringmatch
+from dynredis.commands import glob
+from dynredis.commands.glob import matcher, matching, stringmatch, stringmatch_pure
 
 CASES = [
     (b"*", b"anything", True),
@@ -46,6 +49,52 @@ CASES = [
 @pytest.mark.parametrize(("pattern", "string", "expected"), CASES)
 def test_stringmatch(pattern: bytes, string: bytes, expected: bool) -> None:
     assert stringmatch(pattern, string) is expected
+    assert stringmatch_pure(pattern, string) is expected
+
+
+def _native():  # type: ignore[no-untyped-def]
+    try:
+        from dynredis import _globmatch
+    except ImportError:
+        return None
+    return _globmatch
+
+
+def test_the_compiled_build_matches_in_c() -> None:
+    """What `make test` runs: the C matcher where the build made it (a pure run, with
+    DYNREDIS_PURE=1, has only Python's)."""
+    import os
+
+    from dynredis import native
+    if native.state == "compiled":
+        assert glob.stringmatch is not stringmatch_pure
+    else:
+        assert os.environ.get(native.PURE_ENV) == "1" or native.state.startswith("pure")
+
+
+# Patterns and strings over the bytes the rules treat apart (and a few others).
+SPECIAL = b"*?[]^-\\abAB\xff"
+patterns = st.lists(st.sampled_from(list(SPECIAL)), max_size=12).map(bytes)
+strings = st.lists(st.sampled_from(list(b"ab[]-^*?\\AB\xff")), max_size=10).map(bytes)
+
+
+@given(patterns, strings, st.booleans())
+@settings(deadline=None, max_examples=3000)
+def test_c_and_python_agree(pattern: bytes, string: bytes, nocase: bool) -> None:
+    want = stringmatch_pure(pattern, string, nocase)
+    assert stringmatch(pattern, string, nocase) is want
+    native = _native()
+    if native is not None:
+        assert native.match(pattern, string, nocase) is want
+        assert native.match(memoryview(pattern), bytearray(string), nocase) is want
+
+
+@given(st.lists(patterns, max_size=40), strings)
+@settings(deadline=None)
+def test_matching_gives_the_positions_of_the_patterns_that_match(
+        pats: list[bytes], string: bytes) -> None:
+    want = [i for i, p in enumerate(pats) if stringmatch_pure(p, string)]
+    assert matching(pats, string) == want
 
 
 def test_matcher_shortcuts() -> None:
@@ -58,3 +107,5 @@ def test_matcher_shortcuts() -> None:
 
 def test_many_stars_do_not_backtrack_exponentially() -> None:
     assert not stringmatch(b"a*" * 30 + b"b", b"a" * 60)
+    assert not stringmatch_pure(b"a*" * 30 + b"b", b"a" * 60)
+    assert stringmatch(b"[a-z]" * 100 + b"*", b"q" * 100)  # past the C matcher's stack

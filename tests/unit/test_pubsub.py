@@ -173,6 +173,23 @@ def test_deliver_pushes_redis_messages_to_channel_and_pattern_subscribers() -> N
     assert t.deliver(b"news", b"again", False) == 1
 
 
+def test_a_message_reaches_each_matching_pattern_in_the_order_subscribed() -> None:
+    """Among thousands of patterns (matched in C where built), the ones the channel
+    matches, each once per subscriber, in the order they were subscribed."""
+    t = Subscriptions()
+    a, b = Conn(1, 2), Conn(2, 2)
+    for i in range(5000):
+        t.add(a, "patterns", b"p%d*" % i)
+    t.add(b, "patterns", b"*")
+    t.add(b, "patterns", b"p4?")
+    t.add(a, "patterns", b"[p]4")
+    assert t.deliver(b"p42", b"m", False) == 4
+    got = [d.split(b"\r\n")[4] for d in a.pushed]
+    assert got == [b"p4*", b"p42*"]
+    assert [d.split(b"\r\n")[4] for d in b.pushed] == [b"*", b"p4?"]
+    assert t.deliver(b"p4", b"m", False) == 3  # p4*, [p]4 and *
+
+
 # --- keyspace notifications --------------------------------------------------------------
 
 
