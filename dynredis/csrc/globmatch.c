@@ -165,12 +165,18 @@ static int bytes_of(PyObject *o, const uint8_t **p, Py_ssize_t *n, Py_buffer *vi
     return 0;
 }
 
-static PyObject *py_match(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 2 || nargs > 3) {
+static PyObject *py_match(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames) {
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *nocase_arg = nargs == 3 ? args[2] : NULL;
+    if (nkw == 1 && nargs == 2 &&
+        PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "nocase") == 0)
+        nocase_arg = args[2];
+    else if (nkw != 0 || nargs < 2 || nargs > 3) {
         PyErr_SetString(PyExc_TypeError, "match(pattern, string, nocase=False)");
         return NULL;
     }
-    int nocase = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    int nocase = nocase_arg != NULL ? PyObject_IsTrue(nocase_arg) : 0;
     if (nocase < 0)
         return NULL;
     const uint8_t *p, *s;
@@ -230,7 +236,7 @@ static PyObject *py_matching(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 static PyMethodDef methods[] = {
-    {"match", (PyCFunction)(void (*)(void))py_match, METH_FASTCALL,
+    {"match", (PyCFunction)(void (*)(void))py_match, METH_FASTCALL | METH_KEYWORDS,
      "match(pattern, string, nocase=False) -> whether string matches the glob pattern"},
     {"matching", (PyCFunction)(void (*)(void))py_matching, METH_FASTCALL,
      "matching(patterns, string) -> the positions of the patterns string matches"},

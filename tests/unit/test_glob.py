@@ -83,10 +83,12 @@ strings = st.lists(st.sampled_from(list(b"ab[]-^*?\\AB\xff")), max_size=10).map(
 def test_c_and_python_agree(pattern: bytes, string: bytes, nocase: bool) -> None:
     want = stringmatch_pure(pattern, string, nocase)
     assert stringmatch(pattern, string, nocase) is want
+    assert stringmatch(pattern, string, nocase=nocase) is want
     native = _native()
     if native is not None:
         assert native.match(pattern, string, nocase) is want
         assert native.match(memoryview(pattern), bytearray(string), nocase) is want
+        assert native.match(pattern, string, nocase=nocase) is want
 
 
 @given(st.lists(patterns, max_size=40), strings)
