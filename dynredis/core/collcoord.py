@@ -41,6 +41,7 @@ from . import clock as dvv
 from . import collsync
 from . import messages as m
 from . import obj as objmod
+from . import records as rec
 from .collstore import CollectionStore
 from .collview import KeyView
 from .dotset import DotSet
@@ -244,8 +245,16 @@ class CollCoordinator:
                 w: int | None = None) -> None:
         """SET or DEL (`data` None) of a key that is or was a collection: after the
         sync, every element version seen is removed and the header takes the new
-        value; `cb((None, new header))`."""
-        self.run(key, lambda view: view.replace(data, expire_at), cb, None, None, w)
+        value; `cb((None, new header))`. Unless the key keeps its elements (EXPIRE,
+        PERSIST: a collection marker), the command reads none of them: it does not wait
+        for a big key's views to be walked in (a DEL of four evicted copies of a million
+        elements each walked them all in first, 60 s, and its client timed out)."""
+        def op(view: KeyView) -> Any:
+            return view.replace(data, expire_at)
+
+        if rec.marker_type(data) is None:
+            op.views = False  # type: ignore[attr-defined]
+        self.run(key, op, cb, None, None, w)
 
     def step(self) -> bool:
         """Walk a slice of collection records (the driver calls this in loop turns after
@@ -291,7 +300,8 @@ class CollCoordinator:
                 if len(cop.synced) < cop.r:
                     self._wait_their_turn(queue)
                     return
-                if not self.store.ready(cop.p, key, getattr(cop.op, "scan_kind", None)):
+                if not self.store.ready(cop.p, key, getattr(cop.op, "scan_kind", None),
+                                        getattr(cop.op, "views", True)):
                     # Local work that always ends: no timeout meanwhile, and the
                     # write's deadline starts when it is evaluated.
                     self.pending.pop(cop.reqid, None)
@@ -320,7 +330,7 @@ class CollCoordinator:
         view = KeyView(self.store, cop.p, cop.key, node.now, header,
                        lambda data, exp: self._write_header(cop.p, cop.key, data, exp),
                        node.actor, lambda: node.rng.getrandbits(32).to_bytes(4, "big"),
-                       node.writes.timestamp)
+                       node.writes.timestamp, getattr(cop.op, "views", True))
         cop.evaluated = True
         failed = False
         try:

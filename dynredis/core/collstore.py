@@ -64,7 +64,7 @@ class KeyState:
     """One collection key at this replica."""
 
     __slots__ = ("key", "p", "summary", "removal", "views", "zorder", "lorder", "log",
-                 "size", "building", "scans", "scan_builds", "pins")
+                 "size", "building", "viewless", "scans", "scan_builds", "pins")
 
     def __init__(self, key: bytes, p: int) -> None:
         self.key = key
@@ -81,6 +81,10 @@ class KeyState:
         # The views are being rebuilt by a walk of the records (collstrip.py): reads
         # finish it first.
         self.building = False
+        # Its views are not held at all (`CollectionStore.meta`: a write or a peer's
+        # sync needs only the applied events and the removal set); built when a command
+        # reads the key (`ready`, `state`), by a walk.
+        self.viewless = False
         # kind -> (scan hash, element) of its live elements, in order: built by the
         # first HSCAN/SSCAN/ZSCAN of a big collection (`scan_order`, or over loop turns
         # by a build in `scan_builds`: scanorder.py), then kept.
@@ -352,19 +356,28 @@ class CollectionStore:
         writes then take the collection path, which removes the elements)."""
         return key in self.known
 
-    def ready(self, p: int, key: bytes, scan_kind: bytes | None = None) -> bool:
+    def ready(self, p: int, key: bytes, scan_kind: bytes | None = None,
+              views: bool = True) -> bool:
         """True if the key's views can be read in this turn (and, with `scan_kind`, the
-        scan order of that kind of its elements). Else (a big collection not in memory,
-        or whose views a walk rebuilds after a DEL; a big collection's first scan) a
-        walk builds them in later turns, this key's first, and the key is put in
-        `built` when they are: a command then waits for its key without holding the
+        scan order of that kind of its elements; without `views`, for a command that
+        reads none of them, only the applied events: always). Else (a big collection not
+        in memory, or whose views a walk rebuilds after a DEL; a big collection's first
+        scan) a walk builds them in later turns, this key's first, and the key is put
+        in `built` when they are: a command then waits for its key without holding the
         node. Loading or finishing a walk of 200,000 records in the command's own turn
         froze the node for most of a second."""
         if self.wake is None:
             return True  # walks run at once
+        if not views:
+            self.meta(p, key)
+            self.waited.discard(key)
+            return True
         st = self.states.get(key)
         if st is None:
             st = self._load(p, key, SLICE)
+        elif st.viewless:
+            self._build(st)
+            self._advance(key, SLICE)
         elif st.building:
             self._advance(key, SLICE)
         if not st.building:
@@ -400,6 +413,8 @@ class CollectionStore:
         """The key's state with its views, loaded from storage if not in memory."""
         st = self.states.get(key)
         if st is not None:
+            if st.viewless:
+                self._build(st)
             if st.building:
                 self.finish(key)
             self.states.move_to_end(key)
@@ -410,7 +425,8 @@ class CollectionStore:
         """Load the key's state from storage; with `limit`, a key of more element
         records than that has the rest of its views built by a walk (building)."""
         if limit is not None and key in self.walks:
-            return self.meta(p, key)  # a walk that strips is under way: start it over
+            return self._build(self.meta(p, key))  # a walk that strips is under way:
+            # start it over, building the views as it goes
         st = KeyState(key, p)
         engine = self.engine
         st.summary = decode_dotset(engine.get(rec.local_partition(p), key))
@@ -441,8 +457,11 @@ class CollectionStore:
 
     def meta(self, p: int, key: bytes) -> KeyState:
         """The key's state for what needs only its applied events and removal set (a
-        write, a peer's sync): if not in memory, loaded without its views, which a walk
-        then rebuilds (a write to a key of a million elements read none of them)."""
+        write, a peer's sync): if not in memory, loaded without its views (`viewless`),
+        which are built only when a command reads the key. They were rebuilt at once
+        by a walk of every record: a replica then walked a million-element key back in
+        (~7 s of CPU, in slices) for each step of a plan written to it or read from it
+        after its views were evicted, on every node."""
         st = self.states.get(key)
         if st is not None:
             self.states.move_to_end(key)
@@ -450,10 +469,16 @@ class CollectionStore:
         st = KeyState(key, p)
         st.summary = decode_dotset(self.engine.get(rec.local_partition(p), key))
         st.removal = self.removal(p, key)
-        st.building = True
+        st.viewless = True
         self.states[key] = st
-        self._walk(p, key, st.removal)
         self._evict()  # (never this state: the newest, and _evict keeps the last one)
+        return st
+
+    def _build(self, st: KeyState) -> KeyState:
+        """Have a walk (re)build the state's views from its records (`building`)."""
+        st.viewless = False
+        st.building = True
+        self._walk(st.p, st.key, st.removal)
         return st
 
     # --- walks of a key's records (collstrip.py) ----------------------------------------
@@ -614,7 +639,9 @@ class CollectionStore:
             self.loaded_elements += st.size - before
 
     def _loaded(self, key: bytes) -> KeyState | None:
-        return self.states.get(key)
+        """The key's state if its views are held (whole, or being built)."""
+        st = self.states.get(key)
+        return None if st is None or st.viewless else st
 
     def store(self, ep: int, rkey: bytes, enc: bytes | None, obj: Clock | None = None
               ) -> None:
@@ -719,7 +746,7 @@ class CollectionStore:
         return True
 
     def removal(self, p: int, key: bytes) -> DotSet:
-        st = self._loaded(key)
+        st = self.states.get(key)
         if st is not None:
             return st.removal
         return decode_dotset(self.engine.get(rec.elem_partition(p),
@@ -738,9 +765,10 @@ class CollectionStore:
         grown = current.copy()
         grown.update(events)
         self.records.put_record(ep, rk, encode_dotset(grown))
-        st = self._loaded(key)
+        st = self.states.get(key)
         if st is not None:
             st.removal = grown
+        if st is not None and not st.viewless:
             self.loaded_elements -= st.size
             st.clear_views(self.graveyard.bury)
             st.building = True

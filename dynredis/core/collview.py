@@ -67,14 +67,17 @@ class KeyView:
 
     def __init__(self, store: CollectionStore, p: int, key: bytes, now: int,
                  header: Clock | None, header_writer: HeaderWriter, me: bytes,
-                 new_actor: Callable[[], bytes], stamp: Callable[[Clock | None], int]) -> None:
+                 new_actor: Callable[[], bytes], stamp: Callable[[Clock | None], int],
+                 views: bool = True) -> None:
         self.store = store
         self.p = p
         self.key = key
         self.now = now
         self.header = header
         self.header_writer = header_writer
-        self.state: KeyState = store.state(p, key)
+        # Without `views`, the key's state without its elements loaded (a command that
+        # reads none: `replace` of the whole key by a string or nothing).
+        self.state: KeyState = store.state(p, key) if views else store.meta(p, key)
         self._write: KeyWrite | None = None
         self._me = me
         self._new_actor = new_actor

@@ -105,3 +105,38 @@ def test_a_command_synced_behind_one_waiting_for_the_views_does_not_time_out() -
     sim.run(500)
     assert first == [(None, b":20000\r\n")]
     assert second == [(None, b"$6\r\ni19999\r\n")]
+
+
+def test_a_delete_of_a_big_key_not_in_memory_does_not_wait_for_its_views() -> None:
+    """A DEL (or a SET of a string) over a collection reads none of its elements, only the
+    events applied: it waited for the views of a big key not in memory to be walked in
+    (DEL of four evicted copies of a million elements each: 60 s, its client timed out).
+    It is answered with no walk stepped, and the key is gone."""
+    sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300), sliced_walks=True)
+    a = sim.names[0]
+    filled: list[Any] = []
+    run(sim, a, filled, b"RPUSH", b"k", *[b"i%d" % i for i in range(20_000)])
+    sim.run(500)
+    assert filled == [(None, b":20000\r\n")]
+    sim.crash(a)
+    sim.restart(a)
+    sim.run(2_000)
+    node = sim.sn[a].node
+    store = node.coll.store
+    stepping = store.wake
+    store.wake = lambda: None  # walks make no progress until stepped below
+    deleted: list[Any] = []
+    assert sim.on_node(a, lambda node: node.coll.replace(b"k", None, 0, deleted.append),
+                       catch=False)
+    sim.run(1_000)
+    assert sim.errors == [] and len(deleted) == 1 and deleted[0][0] is None
+    assert store.states[b"k"].viewless and store.loaded_elements == 0
+    store.wake = stepping
+    while node.coll.step():
+        pass
+    length: list[Any] = []
+    run(sim, a, length, b"LLEN", b"k")
+    sim.run(500)
+    while node.coll.step():
+        sim.run(10)
+    assert length == [(None, b":0\r\n")]
