@@ -14,11 +14,13 @@ With `--down`, the third node is down from the start (killed): the coordinator c
 it down, nothing is delivered to it, and each write keeps a hint for it (no fallback
 stands in on three nodes), as in the failure rows' killed state.
 
-With `--face`, the coordinator is a whole `NodeServer` (memory engine) and the requests
-come as RESP bytes into one client connection: the figures then add the Redis face
-(request parsing, the command table, the command, the reply slots and their encoding)
-to the node's cost. Its peer links write into buffers that are delivered the same way,
-and its loop is a list of callbacks run at the end of each turn.
+With `--face`, the coordinator is a whole `NodeServer` (memory engine unless `--engine`
+says otherwise) and the requests come as RESP bytes into one client connection: the
+figures then add the Redis face (request parsing, the command table, the command, the
+reply slots and their encoding) to the node's cost. Its peer links write into buffers
+that are delivered the same way, and its loop is a list of callbacks run at the end of
+each turn. With `--nodes 1` that server is a cluster of its own (N=1 R=1 W=1), as
+`bench/run.py`'s dynredis-1node: the face and the local path with no peer at all.
 
 Instructions are counted by valgrind's callgrind over the whole process. To leave out
 start-up (imports, engines, the first requests that fill caches) each figure is the
@@ -37,6 +39,7 @@ Usage:
     python bench/callgrind.py --face               # through a client connection
     python bench/callgrind.py --engine lmdb --value-size 1024 --small 500 --big 3000
     python bench/callgrind.py --face --server      # the nodes' code only (SERVER_ENTRIES)
+    python bench/callgrind.py --face --server --nodes 1 --engine lmdb   # a 1-node cluster
     python bench/callgrind.py --engine lmdb --server --down   # node 3 killed: hints
     python bench/callgrind.py --run --sets 1000    # one plain run (no valgrind)
 """
@@ -238,9 +241,10 @@ class _Transport:
         pass
 
 
-def run_face(pipeline: int, sets: int, gets: int) -> int:
-    """As `run`, with the coordinator a NodeServer fed RESP through a client connection;
-    returns how many replies came back."""
+def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
+             nodes: int = 3) -> int:
+    """As `run`, with the coordinator a NodeServer fed RESP through a client connection
+    (alone with `nodes` 1: N=1 R=1 W=1); returns how many replies came back."""
     import hiredis
 
     from dynredis import native
@@ -255,15 +259,21 @@ def run_face(pipeline: int, sets: int, gets: int) -> int:
     print(f"build: {native.running()}", file=sys.stderr)
     data_dir = tempfile.mkdtemp(prefix="dynredis-callgrind-")
     try:
+        n, quorum = (1, 1) if nodes == 1 else (3, 2)
         srv = NodeServer(NodeOptions(port=7000, bind="10.0.0.1", data_dir=data_dir,
-                                     engine="memory", n=3, r=2, w=2))
+                                     engine=engine, n=n, r=quorum, w=quorum))
         loop = _Loop()
         srv.loop = loop  # type: ignore[assignment]
-        names = [srv.name, "10.0.0.2:7000", "10.0.0.3:7000"]
+        names = [srv.name, "10.0.0.2:7000", "10.0.0.3:7000"][:nodes]
         ring = new_ring(names, 256)
         srv.node.members = set(names)
         srv.node.ring = ring
         srv.loading = False
+        # The server's clock is the simulated one (1 ms a turn), as the nodes' is in
+        # `run`: with the wall clock, a turn slowed by valgrind passed the server's
+        # turn_ms and paused the client (a resume per turn, counted per request).
+        clock = [srv.wall_clock()]  # (from the time the server started at)
+        srv.wall_clock = lambda: clock[0]  # type: ignore[method-assign]
         replicas: dict[str, Any] = {}
         links: dict[str, _Transport] = {}
         for i, name in enumerate(names[1:]):
@@ -312,6 +322,7 @@ def run_face(pipeline: int, sets: int, gets: int) -> int:
 
         def turn(requests: bytes) -> None:
             nonlocal answered, turns
+            clock[0] += 0.001
             conn.data_received(requests)
             loop.run()
             deliver()
@@ -360,18 +371,26 @@ SERVER_ENTRIES = (
 )
 
 
+# Entries of the requests without --face only (the script calls them itself).
+NODE_REQUESTS = ("CPyPy_node___Node___put", "CPyPy_node___Node___get")
+
+
 def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     """Instructions callgrind counts for one run of this script."""
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     if args.server:
-        cmd += ["--collect-atstart=no", *(f"--toggle-collect={f}" for f in SERVER_ENTRIES)]
+        # Through a client connection, Node.put and Node.get run inside data_received
+        # (called as Python calls where a command holds the node untyped): as entries
+        # they toggled counting off inside it, leaving out GET's whole read.
+        entries = [f for f in SERVER_ENTRIES if not (args.face and f in NODE_REQUESTS)]
+        cmd += ["--collect-atstart=no", *(f"--toggle-collect={f}" for f in entries)]
     cmd += [sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
            "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets),
            "--value-size", str(args.value_size), "--keys", str(args.keys)]
     if args.down:
         cmd.append("--down")
     if args.face:
-        cmd.append("--face")
+        cmd += ["--face", "--nodes", str(args.nodes)]
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -393,6 +412,8 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=12000, help="requests in the long run")
     ap.add_argument("--face", action="store_true",
                     help="requests as RESP through a client connection of a NodeServer")
+    ap.add_argument("--nodes", type=int, choices=(1, 3), default=3,
+                    help="with --face: 1 for a cluster of one node (N=1 R=1 W=1)")
     ap.add_argument("--run", action="store_true", help="one run, no valgrind")
     ap.add_argument("--sets", type=int, default=1000)
     ap.add_argument("--value-size", type=int, default=64,
@@ -411,7 +432,7 @@ def main() -> None:
     VALUE = b"x" * args.value_size
     if args.run:
         if args.face:
-            run_face(args.pipeline, args.sets, args.gets)
+            run_face(args.pipeline, args.sets, args.gets, args.engine, args.nodes)
         else:
             run(args.engine, args.pipeline, args.sets, args.gets, args.keys, args.down)
         # Leave without the interpreter's final collection: what it frees (every
@@ -427,8 +448,9 @@ def main() -> None:
     native.choose()
     if args.server and native.state != "compiled":
         sys.exit("--server counts inside the compiled functions: build them first")
-    print(f"build: {native.state}; engine {'memory' if args.face else args.engine}; "
-          f"{'through a client connection; ' if args.face else ''}-P {args.pipeline}; "
+    print(f"build: {native.state}; engine {args.engine}; "
+          f"{'through a client connection; ' if args.face else ''}"
+          f"{'1 node (N=1); ' if args.face and args.nodes == 1 else ''}-P {args.pipeline}; "
           f"{args.value_size}-byte values; "
           f"{f'{args.keys} keys; ' if args.keys else ''}"
           f"{'node 3 down; ' if args.down else ''}"

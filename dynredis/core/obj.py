@@ -254,13 +254,18 @@ def winner(obj: Clock) -> tuple[Sibling, Actor | None, int] | None:
 
     Returns (sibling, actor, index in the actor's value list) or None when empty.
     """
+    entries = obj[0]
+    if not obj[1] and len(entries) == 1:
+        vals = entries[0][2]
+        if len(vals) == 1:  # one value, no sibling (every plain write's object)
+            return vals[0], entries[0][0], 0
     best: tuple[Sibling, Actor | None, int] | None = None
     best_key: tuple[int, bytes] | None = None
     for idx, sib in enumerate(obj[1]):
         key = (sib[0], b"")
         if best_key is None or key > best_key:
             best, best_key = (sib, None, idx), key
-    for actor, _, vals in obj[0]:
+    for actor, _, vals in entries:
         for idx, sib in enumerate(vals):
             key = (sib[0], actor)
             if best_key is None or key > best_key:

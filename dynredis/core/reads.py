@@ -92,6 +92,11 @@ class Reads:
             node.done.append((cb, refused))
             return
         clock, enc = self.local.get(p, key) if whole else self.local.get_shape(p, key)
+        if not route.others and r <= 1:
+            # No other replica (N=1): this node's copy is the answer, as a GetOp would
+            # decide at once, with nothing to repair (no op made).
+            node.done.append((cb, (None, clock)))
+            return
         op = GetOp(len(targets), r, n, key, p, cb,
                    (enc, clock) if enc is not None and clock is not None else None, targets)
         if not whole and enc is not None and len(enc) == hdr.SIZE and hdr.is_headed(enc):

@@ -310,6 +310,11 @@ class Writes:
             # `base`: a hint of the previous write here is replaced, not merged.
             node.handoff.store(owner, p, key, enc, base)
         extra = route.pending
+        if not route.others and not extra and w <= 1:
+            # No other replica (N=1): this node's copy is the W it needs, as a PutOp
+            # would decide at once, with nothing left to wait for (no op made).
+            node.done.append((cb, (None, new)))
+            return
         op = PutOp(len(route.targets) + len(extra), w + len(extra), self.cfg.n, cb, new,
                    route.write_targets, key, p, enc)
         op.ack(self.name)

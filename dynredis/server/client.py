@@ -980,6 +980,9 @@ class ClientConnection(asyncio.Protocol):
     def slot_filled(self) -> None:
         waiting = self.waiting
         out = self.out
+        # Unsent replies mean this client is marked dirty already (every append to
+        # `out` marks it, `flush` empties it): one mark a flush, not one a reply.
+        marked = len(out) > 0
         while waiting and waiting[0].data is not None:
             slot = waiting.popleft()
             data = slot.data
@@ -997,7 +1000,7 @@ class ClientConnection(asyncio.Protocol):
                 self.streaming = stream
                 self._charge_reply(stream.size())
                 out.append(stream.before)
-        if out:
+        if out and not marked:
             self.server.mark_dirty(self)
         if self.paused:
             self._schedule_resume()
