@@ -77,6 +77,7 @@ C_HELPERS: dict[str, str] = {
     "dynredis._treefold": "treefold.c",  # core/merkle.py's MerkleTree.fold
     "dynredis._bitop": "bitop.c",  # commands/bitops.py's bitop
     "dynredis._weightorder": "weightorder.c",  # commands/sortcmd.py's _by_weight
+    "dynredis._randpick": "randpick.c",  # commands/sets.py's distinct_indexes
 }
 
 PACKAGE = "dynredis"
