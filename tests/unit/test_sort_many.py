@@ -104,16 +104,8 @@ def test_a_sort_weighed_and_sorted_over_loop_turns_orders_as_at_once(
         r.run("SET", b"w_" + item, b"%d" % (i * 5 % 17 if distinct else i % 4))
     at_once = r.run("SORT", "l", *options)
     monkeypatch.setattr(sortcmd, "SLICE", 8)
-    steps: list[list[bytes]] = []
-    plan = collection.PLANS["sort"]([b"SORT", b"l", *(o.encode() for o in options)], 2)
-    out: list[bytes] = []
-
-    def step(args: list[bytes], cb: object) -> None:
-        steps.append(args)
-        cb((None, r.step(args)))  # type: ignore[operator]
-
-    collection.drive(plan, step, out.append)  # type: ignore[arg-type]
-    assert out[0] == at_once
+    reply, steps = _sorted_by_steps(r, options)
+    assert reply == at_once
     assert steps.count(collection.TURN) >= 63 // 8
 
 
@@ -202,6 +194,23 @@ def test_a_large_order_by_weight_in_turns_is_the_order_of_the_pairs(
         assert turns >= n // 16
 
 
+def _sorted_by_steps(r: object, options: tuple[str, ...]) -> tuple[bytes, list[list[bytes]]]:
+    """SORT l `options` run as a node runs its plan, step by step (a LocalRunner `r`
+    taking each): the reply and the steps."""
+    from dynredis.commands import collection
+
+    steps: list[list[bytes]] = []
+    plan = collection.PLANS["sort"]([b"SORT", b"l", *(o.encode() for o in options)], 2)
+    out: list[bytes] = []
+
+    def step(args: list[bytes], cb: object) -> None:
+        steps.append(args)
+        cb((None, r.step(args)))  # type: ignore[attr-defined,operator]
+
+    collection.drive(plan, step, out.append)  # type: ignore[arg-type]
+    return out[0], steps
+
+
 @pytest.mark.parametrize("options", [("BY", "w_*", "LIMIT", "0", "3"),
                                      ("BY", "nosort", "GET", "w_*", "GET", "#")])
 def test_the_keys_a_pattern_names_are_found_and_read_a_slice_a_turn(
@@ -220,16 +229,8 @@ def test_the_keys_a_pattern_names_are_found_and_read_a_slice_a_turn(
         r.run("SET", b"w_" + item, b"%d" % (i % 5))
     at_once = r.run("SORT", "l", *options)
     monkeypatch.setattr(sortcmd, "TURN_ELEMENTS", 8)
-    steps: list[list[bytes]] = []
-    plan = collection.PLANS["sort"]([b"SORT", b"l", *(o.encode() for o in options)], 2)
-    out: list[bytes] = []
-
-    def step(args: list[bytes], cb: object) -> None:
-        steps.append(args)
-        cb((None, r.step(args)))  # type: ignore[operator]
-
-    collection.drive(plan, step, out.append)  # type: ignore[arg-type]
-    assert out[0] == at_once
+    reply, steps = _sorted_by_steps(r, options)
+    assert reply == at_once
     reads = [i for i, s in enumerate(steps) if s[0] == b"dyn.get"]
     assert len(reads) == 63
     assert steps[:reads[0]].count(collection.TURN) >= 63 // 8  # the keys found
