@@ -56,7 +56,6 @@ import redis
 
 NODES = 3
 PING = b"*1\r\n$4\r\nPING\r\n"
-PONG = b"+PONG\r\n"
 
 
 def probe(ports: list[int], interval: float, stop: Connection) -> None:
@@ -82,8 +81,9 @@ def probe(ports: list[int], interval: float, stop: Connection) -> None:
         for s in readable:
             i = socks.index(s)
             bufs[i] += s.recv(4096)
-            while bufs[i].startswith(PONG):
-                bufs[i] = bufs[i][len(PONG):]
+            # +PONG, or an error (-BUSY while a script runs): one line either way
+            while (end := bufs[i].find(b"\r\n")) >= 0:
+                bufs[i] = bufs[i][end + 2:]
                 t0 = sent[i]
                 assert t0 is not None
                 rounds[i].append((t0, now))

@@ -78,6 +78,7 @@ C_HELPERS: dict[str, str] = {
     "dynredis._bitop": "bitop.c",  # commands/bitops.py's bitop
     "dynredis._weightorder": "weightorder.c",  # commands/sortcmd.py's _by_weight
     "dynredis._globmatch": "globmatch.c",  # commands/glob.py's stringmatch
+    "dynredis._randpick": "randpick.c",  # commands/sets.py's distinct_indexes
 }
 
 PACKAGE = "dynredis"

@@ -10,7 +10,7 @@ writer wins).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from fractions import Fraction
 
 from ..core.collview import KeyView
@@ -20,7 +20,7 @@ from ..resp import encode as resp
 from . import longdouble
 from .collection import Built, collection_command, scan_order, typed_op
 from .scanning import scan_elements
-from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, RandomIndexes, distinct_indexes
+from .sets import ERR_RANDOM_RANGE, RANDOM_REPEATS_MAX, random_pick
 from .table import ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ERR_HASH_NOT_INT = resp.error("ERR hash value is not an integer")
@@ -294,19 +294,6 @@ def build_hrandfield(args: list[bytes], proto: int) -> Built | bytes:
         return bulks.array_reply(fields, index=picked)
 
     return key, typed_op("hash", body)
-
-
-def random_pick(n: int, count: int) -> Sequence[int]:
-    """Positions among n items by Redis' RANDFIELD/RANDMEMBER count rules: a positive
-    count picks that many distinct items (all of them at most), a negative one that
-    many with repeats (drawn a slice at a time as the reply takes them)."""
-    if not n or count == 0:
-        return []
-    if count < 0:
-        return RandomIndexes(n, -count)
-    if count >= n:
-        return list(range(n))  # the whole hash, in its own order (Redis: its dict's)
-    return distinct_indexes(n, count)
 
 
 @collection_command("hscan", -3, ("readonly",), 1, 1, 1, "hash",

@@ -6,6 +6,11 @@ each element (collstore.scan_entry, an order the key's state keeps once a scan a
 for it): the cursor is the hash to go on from, so an element present for the whole
 walk is returned exactly once (elements sharing a hash are never split between calls),
 whatever is added or removed meanwhile, on whichever node each call runs.
+
+COUNT is a hint, in Redis as here: a call walks at most MOST elements whatever COUNT
+asks, and answers a cursor to go on from (a client walks to cursor 0 anyway). Redis
+walks all of them at once; SSCAN k 0 COUNT 1000000000 of a million members, MATCH or
+not, held a node's loop ~0.7 s of CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from .glob import matcher
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 SMALL = 128
+MOST = 16_384  # elements one call walks at most (module docstring)
 ERR_CURSOR = resp.error("ERR invalid cursor")
 # The reply to a scan of a missing key: the last cursor, no elements.
 EMPTY_SCAN = resp.array([resp.bulk(b"0"), resp.EMPTY_ARRAY])
@@ -63,7 +69,7 @@ class scan_elements:  # noqa: N801 (a namespace of two functions)
         collection (the caller returns it whole, with cursor 0)."""
         if v.count(kind) <= SMALL:
             return None
-        return v.scan(kind, scan.cursor, scan.count)
+        return v.scan(kind, scan.cursor, min(scan.count, MOST))
 
     @staticmethod
     def reply(scan: ScanArgs, cursor: int, items: list[tuple[bytes, bytes]],

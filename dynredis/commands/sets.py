@@ -18,7 +18,7 @@ members that cross between nodes are those of the smallest set, not of every set
 from __future__ import annotations
 
 import random
-from collections.abc import Generator, Iterable, KeysView, Sequence
+from collections.abc import Callable, Generator, Iterable, KeysView, Sequence
 from itertools import filterfalse, islice
 from typing import Any, overload
 
@@ -43,6 +43,14 @@ from .collection import (
 from .scanning import EMPTY_SCAN, scan_elements
 from .slicedwrite import store_steps
 from .table import ERR_NOT_INT, ERR_SYNTAX, numkeys_keys, parse_int
+
+# Distinct random positions in C (dynredis/csrc/randpick.c), built with the compiled
+# modules; else distinct_in_python.
+_distinct_c: Callable[[int, int, int], bytes] | None
+try:
+    from .._randpick import distinct as _distinct_c
+except ImportError:
+    _distinct_c = None
 
 ERR_NOT_POSITIVE = resp.error("ERR value is out of range, must be positive")
 ERR_RANDOM_RANGE = resp.error("ERR value is out of range, value must between "
@@ -113,16 +121,27 @@ def random_indexes(n: int, k: int) -> list[int]:
     return list(map(n.__rmod__, memoryview(raw).cast("Q")))
 
 
-def distinct_indexes(n: int, k: int) -> list[int]:
-    """k distinct positions of range(n) (0 <= k <= n) by C loops: drawn with repeats
-    (`random_indexes`) and kept at their first draw (`dict.fromkeys`) until k are held,
-    in the order drawn (the first k distinct of a uniform stream: a uniform sample in
-    random order); past half of n, the n - k left out are drawn so and the rest kept in
-    position order (as Redis, which removes random elements from a copy there).
-    random.sample's Python loop took ~0.5 µs a pick: 250-500 ms in one loop turn for
-    HRANDFIELD or SRANDMEMBER of half a million or a million distinct."""
+def distinct_indexes(n: int, k: int) -> Sequence[int]:
+    """k distinct positions of range(n) (0 <= k <= n): drawn with repeats and kept at
+    their first draw until k are held, in the order drawn (the first k distinct of a
+    uniform stream: a uniform sample in random order); past half of n, the n - k left
+    out are drawn so and the rest kept in position order (as Redis, which removes random
+    elements from a copy there). In C (dynredis/csrc/randpick.c, a bitmap of the drawn)
+    where it is built and k is more than a few: dict.fromkeys over half a million draws
+    held HRANDFIELD's or SRANDMEMBER's loop turn ~110 ms (random.sample's Python loop,
+    before it, ~0.5 µs a pick)."""
+    if _distinct_c is not None and k > DISTINCT_IN_PYTHON:
+        return memoryview(_distinct_c(n, k, random.getrandbits(64))).cast("Q")
+    return distinct_in_python(n, k)
+
+
+DISTINCT_IN_PYTHON = 64  # fewer picks: the Python loops cost less than the C call
+
+
+def distinct_in_python(n: int, k: int) -> list[int]:
+    """distinct_indexes by C loops of Python's (the fallback of the C helper)."""
     if k * 2 > n:
-        left_out = set(distinct_indexes(n, n - k))
+        left_out = set(distinct_in_python(n, n - k))
         return list(filterfalse(left_out.__contains__, range(n)))
     held: dict[int, None] = {}
     while len(held) < k:
@@ -170,15 +189,39 @@ def random_members(members: KeysView[bytes], count: int) -> list[bytes]:
     n = len(members)
     if n == 0 or count == 0:
         return []
+    if not walked(n, count):  # a copy of the set's references costs less than the walk
+        picked = random_pick(n, count)
+        return list(members) if picked is None else list(map(list(members).__getitem__,
+                                                               picked))
     if count < 0:
-        if -count * 4 >= n:  # a copy of the set's references costs less than the walk
-            return list(map(list(members).__getitem__, random_indexes(n, -count)))
         return _at(members, sorted(random.randrange(n) for _ in range(-count)))
-    if count >= n:
-        return list(members)  # the whole set, in its own order (Redis: its dict's)
-    if count * 100 >= n:  # a copy of the set's references costs less than the walk
-        return list(map(list(members).__getitem__, distinct_indexes(n, count)))
     return _at(members, sorted(random.sample(range(n), count)))
+
+
+WALK_MAX = 10_000
+"""Most picks found by a walk over the view (`_at`, a Python step each: ~1.5 µs)."""
+
+
+def walked(n: int, count: int) -> bool:
+    """Whether random_members finds `count` picks among n by a walk over the view: few,
+    next to the set and at all; else the view's references are copied and gathered at
+    the picks (a reply slice at a time where the reply streams)."""
+    few = -count * 4 < n if count < 0 else count * 100 < n
+    return few and abs(count) <= WALK_MAX
+
+
+def random_pick(n: int, count: int) -> Sequence[int] | None:
+    """Positions among n items by Redis' RANDFIELD/RANDMEMBER count rules: a positive
+    count picks that many distinct items, a negative one that many with repeats (drawn
+    a slice at a time as the reply takes them); None: all of them, in their own order
+    (a count as large as n or more: Redis gives its dict's order)."""
+    if not n or count == 0:
+        return []
+    if count < 0:
+        return RandomIndexes(n, -count)
+    if count >= n:
+        return None
+    return distinct_indexes(n, count)
 
 
 # --- single-key commands ----------------------------------------------------------------
@@ -319,8 +362,8 @@ def build_srandmember(args: list[bytes], proto: int) -> Built | bytes:
                 return resp.nil(proto)
             return resp.bulk(random_members(members, 1)[0])
         n = len(members)
-        if n and count < 0 and -count * 4 >= n:  # gathered a slice at a time
-            return bulks.array_reply(list(members), index=RandomIndexes(n, -count))
+        if n and count and not walked(n, count):  # gathered a reply slice at a time
+            return bulks.array_reply(list(members), index=random_pick(n, count))
         return bulks.array_reply(random_members(members, count))
 
     missing = resp.nil(proto) if count is None else resp.EMPTY_ARRAY

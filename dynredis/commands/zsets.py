@@ -11,7 +11,7 @@ several keys in zsetplans.py.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -30,7 +30,7 @@ from .collection import (
     typed_op,
 )
 from .scanning import EMPTY_SCAN, scan_elements
-from .sets import distinct_indexes
+from .sets import random_pick
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
@@ -66,21 +66,23 @@ def score_reply(score: float | None, proto: int) -> bytes:
 
 def pairs_reply(items: list[Pair], withscores: bool, proto: int) -> bytes:
     """Members, or members and scores: flat in RESP2, [member, score] pairs in RESP3."""
-    cols = _columns(list(map(_FIRST, items)), list(map(_SECOND, items)), withscores, proto)
-    return bulks.lines(_head(len(items), withscores, proto), cols)
+    cols = pair_columns(list(map(_FIRST, items)), list(map(_SECOND, items)), withscores, proto)
+    return bulks.lines(pair_head(len(items), withscores, proto), cols)
 
 
-def ranked_reply(ranked: list[tuple[float, bytes]], withscores: bool,
-                 proto: int) -> bytes | bulks.SlicedReply:
-    """pairs_reply of (score, member) pairs as the set holds them (ZRANGE), encoded
-    over loop turns when they are many (bulks.SlicedReply)."""
+def ranked_reply(ranked: list[tuple[float, bytes]], withscores: bool, proto: int,
+                 index: Sequence[int] | None = None) -> bytes | bulks.SlicedReply:
+    """pairs_reply of (score, member) pairs as the set holds them (ZRANGE), or of
+    ranked[i] for i in `index` (ZRANDMEMBER's picks, gathered a slice at a time),
+    encoded over loop turns when they are many (bulks.SlicedReply)."""
+    n = len(ranked) if index is None else len(index)
 
     def columns(lo: int, hi: int) -> list[list[bytes]]:
-        part = ranked[lo:hi] if lo or hi < len(ranked) else ranked
-        return _columns(list(map(_SECOND, part)), list(map(_FIRST, part)), withscores,
+        part = bulks.take(ranked, index, lo, hi)
+        return pair_columns(list(map(_SECOND, part)), list(map(_FIRST, part)), withscores,
                         proto)
 
-    return bulks.reply(_head(len(ranked), withscores, proto), len(ranked), columns)
+    return bulks.reply(pair_head(n, withscores, proto), n, columns)
 
 
 _FIRST = itemgetter(0)
@@ -91,11 +93,11 @@ _SCORE_TEXT = b"%.17g".__mod__
 _SCORE_DOUBLE = b",%.17g".__mod__
 
 
-def _head(n: int, withscores: bool, proto: int) -> bytes:
+def pair_head(n: int, withscores: bool, proto: int) -> bytes:
     return b"*%d" % (2 * n if withscores and proto < 3 else n)
 
 
-def _columns(members: list[bytes], scores: list[float], withscores: bool,
+def pair_columns(members: list[bytes], scores: list[float], withscores: bool,
              proto: int) -> list[list[bytes]]:
     """The lines of members and their scores, column by column (bulks.lines)."""
     if not withscores:
@@ -360,33 +362,22 @@ def build_zrandmember(args: list[bytes], proto: int) -> Built | bytes:
         if count < -MAX_REPEATS:
             return ERR_OUT_OF_RANGE
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         zl = v.zorder
         if count is None:
             return resp.bulk(zl[random.randrange(len(zl))][1])
         if count == 0:
             return resp.EMPTY_ARRAY
-        return pairs_reply(random_members(zl, count), withscores, proto)
+        n = len(zl)
+        if 0 < count < n and count * 100 < n:  # a lookup a pick costs less than a copy
+            picked = [zl[i] for i in random.sample(range(n), count)]
+            return ranked_reply(picked, withscores, proto)
+        if count >= n and count > 1:  # the whole set, from the highest score (as Redis)
+            return ranked_reply(list(zl.islice(0, n, reverse=True)), withscores, proto)
+        return ranked_reply(list(zl), withscores, proto, random_pick(n, count))
 
     return args[1], typed_op("zset", body,
                              resp.nil(proto) if count is None else resp.EMPTY_ARRAY)
-
-
-def random_members(zl: Any, count: int) -> list[Pair]:
-    """Redis' ZRANDMEMBER count: a negative count picks that many with repeats; a
-    positive one that many distinct members, or the whole set (from the highest score,
-    as Redis walks it) when it asks for as many or more."""
-    n = len(zl)
-    picked: Iterable[Any]
-    if count < 0:
-        picked = (zl[random.randrange(n)] for _ in range(-count))
-    elif count >= n and count > 1:
-        picked = zl.islice(0, n, reverse=True)
-    elif count * 100 >= n:  # a copy of the references costs less than a lookup a pick
-        picked = map(list(zl).__getitem__, distinct_indexes(n, min(count, n)))
-    else:
-        picked = (zl[i] for i in random.sample(range(n), min(count, n)))
-    return [(m, s) for s, m in picked]
 
 
 @collection_command("zscan", -3, ("readonly",), 1, 1, 1, "sorted_set",

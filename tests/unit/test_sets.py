@@ -8,6 +8,7 @@ import random
 from collections import Counter
 
 import hiredis
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -289,3 +290,128 @@ def test_distinct_positions_are_a_uniform_sample_in_random_order() -> None:
     left_out = Counter(({0, 1, 2, 3} - set(sets.distinct_indexes(4, 3))).pop()
                        for _ in range(8_000))
     assert len(left_out) == 4 and min(left_out.values()) > 1_700
+
+
+def _run_streamed(r: LocalRunner, *words: bytes, proto: int = 2) -> object:
+    """A command's reply as a client reads it, asserting it is written over loop turns
+    (bulks.SlicedReply) and not encoded whole in the command's turn."""
+    from dynredis.resp import bulks
+
+    key, op = collection.BUILDERS[words[0].decode().lower()](list(words), proto)
+    reply = op(r.view(key))
+    assert isinstance(reply, bulks.SlicedReply), reply[:40]
+    data = [reply.before]
+    while (part := reply.next_slice()) is not None:
+        data.append(part)
+    return parse(b"".join(data))
+
+
+def test_zrandmember_of_the_whole_set_streams_as_zrevrange(monkeypatch) -> None:
+    """ZRANDMEMBER with a count of the size or more answers the whole sorted set from
+    the highest score, as Redis and as ZREVRANGE 0 -1 do, over loop turns: a million
+    pairs listed and encoded in one turn held the coordinator 436 ms."""
+    from dynredis.resp import bulks
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 100)
+    r = LocalRunner()
+    r.run(b"ZADD", b"z", *[w for i in range(300) for w in (b"%d.5" % i, b"m%d" % i)])
+    for proto in (2, 3):
+        for extra in ([], [b"WITHSCORES"]):
+            want = parse(r.run(b"ZREVRANGE", b"z", b"0", b"-1", *extra, proto=proto))
+            for count in (b"300", b"1000000"):
+                got = _run_streamed(r, b"ZRANDMEMBER", b"z", count, *extra, proto=proto)
+                assert got == want
+
+
+def test_zrandmember_picks_stream_each_member_with_its_score(monkeypatch) -> None:
+    """ZRANDMEMBER of many distinct members, or with repeats, gathers its picks a reply
+    slice at a time (RESP2 and RESP3): distinct when the count is positive, each with
+    its own score."""
+    from dynredis.resp import bulks
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 100)
+    r = LocalRunner()
+    r.run(b"ZADD", b"z", *[w for i in range(300) for w in (b"%d" % i, b"m%d" % i)])
+    for proto in (2, 3):
+        for count, size in ((b"250", 250), (b"-5000", 5000)):
+            got = _run_streamed(r, b"ZRANDMEMBER", b"z", count, b"WITHSCORES", proto=proto)
+            assert isinstance(got, list)
+            pairs = got if proto == 3 else list(zip(got[::2], got[1::2], strict=True))
+            assert len(pairs) == size
+            assert all(float(s) == int(m[1:]) for m, s in pairs)
+            members = {m for m, _ in pairs}
+            assert len(members) == (size if size == 250 else len(members)) > 150
+        plain = _run_streamed(r, b"ZRANDMEMBER", b"z", b"200", proto=proto)
+        assert isinstance(plain, list) and len(set(plain)) == 200
+
+
+def test_srandmember_and_hrandfield_of_many_gather_their_picks_over_turns(monkeypatch
+                                                                         ) -> None:
+    """SRANDMEMBER and HRANDFIELD of more picks than a walk over the view is for, with or
+    without repeats, gather them a reply slice at a time (the walk's Python step a pick
+    held SRANDMEMBER k -249999 of a million members in one turn)."""
+    from dynredis.resp import bulks
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 20)
+    monkeypatch.setattr(sets, "WALK_MAX", 50)
+    r = LocalRunner()
+    r.run(b"SADD", b"s", *[b"m%d" % i for i in range(10_000)])
+    r.run(b"HSET", b"h", *[w for i in range(1000) for w in (b"f%d" % i, b"v%d" % i)])
+    for count, distinct in ((b"-200", False), (b"60", True), (b"6000", True)):
+        got = _run_streamed(r, b"SRANDMEMBER", b"s", count)
+        assert isinstance(got, list) and len(got) == abs(int(count)) and \
+            set(got) <= {b"m%d" % i for i in range(10_000)}
+        assert len(set(got)) == len(got) if distinct else len(set(got)) > 100
+    got = _run_streamed(r, b"HRANDFIELD", b"h", b"600", b"WITHVALUES", proto=3)
+    assert isinstance(got, list) and len({f for f, _ in got}) == 600
+    assert all(v == b"v" + f[1:] for f, v in got)
+
+
+def _distinct_in_c(n: int, k: int) -> list[int]:
+    try:
+        from dynredis import _randpick
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    return list(memoryview(_randpick.distinct(n, k, random.getrandbits(64))).cast("Q"))
+
+
+def _distinct_in_python(n: int, k: int) -> list[int]:
+    return sets.distinct_in_python(n, k)
+
+
+DISTINCT_IMPLEMENTATIONS = [_distinct_in_python, _distinct_in_c]
+
+
+@pytest.mark.parametrize("distinct", DISTINCT_IMPLEMENTATIONS)
+@given(nk=st.integers(0, 300).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))))
+def test_both_ways_give_k_distinct_positions_of_the_range(distinct, nk) -> None:
+    n, k = nk
+    picked = distinct(n, k)
+    assert len(picked) == k and len(set(picked)) == k and all(0 <= i < n for i in picked)
+    if k * 2 > n:  # the left-out ones drawn: the others in position order
+        assert picked == sorted(picked)
+
+
+@pytest.mark.parametrize("distinct", DISTINCT_IMPLEMENTATIONS)
+def test_both_ways_give_a_uniform_sample_in_random_order(distinct) -> None:
+    """Every ordered pair of 2 positions out of 5 comes about as often, and 3 of 5
+    leaves out each pair as often (Python's way and the C helper's)."""
+    pairs = Counter(tuple(distinct(5, 2)) for _ in range(20_000))
+    assert len(pairs) == 20 and min(pairs.values()) > 800 and max(pairs.values()) < 1200
+    left_out = Counter(tuple(sorted({0, 1, 2, 3, 4} - set(distinct(5, 3))))
+                       for _ in range(10_000))
+    assert len(left_out) == 10 and min(left_out.values()) > 800
+
+
+def test_many_distinct_positions_are_drawn_in_c_where_it_is_built(monkeypatch) -> None:
+    """distinct_indexes takes the C helper's picks for more than a few (the Python
+    way's dict.fromkeys over half a million draws held one loop turn ~110 ms)."""
+    _distinct_in_c(1, 1)  # skips a pure run
+
+    def python_way(n: int, k: int) -> list[int]:
+        raise AssertionError("drawn in Python")
+
+    monkeypatch.setattr(sets, "distinct_in_python", python_way)
+    for n, k in ((1000, 500), (1000, 900), (100_000, 70_000)):
+        picked = sets.distinct_indexes(n, k)
+        assert len(picked) == k == len(set(picked))

@@ -1,0 +1,3 @@
+"""Types of the C helper dynredis/csrc/randpick.c (see commands/sets.py's distinct_indexes)."""
+
+def distinct(n: int, k: int, seed: int) -> bytes: ...
