@@ -47,7 +47,7 @@ import run as runner  # noqa: E402
 
 STAGES = ("queued", "to_peers", "link_out", "replica_batch", "replica_to_ack", "link_back",
           "to_quorum", "in_order", "flush")
-NODE_HISTS = ("loop_lag", "client_read", "peer_read", "flush", "tick", "group_commit",
+NODE_HISTS = ("loop_lag", "client_read", "peer_read", "flush", "tick", "walk", "group_commit",
               "gc_gen0", "gc_gen1", "gc_gen2")
 
 

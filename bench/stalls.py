@@ -27,7 +27,7 @@ thread waited, runnable, for a CPU (queued: the machine's share of its stalls).
 With --only REGEX only the actions whose name matches run (after the first SET), each
 --rounds times; with --trace each node's latency trace (DYN.LATENCY) is on, and every
 action's row names, per node, the kinds of loop work (peer_read, client_read, tick,
-flush, group_commit, gc_genN) that took over --trace-ms at once, with their longest
+walk, flush, group_commit, gc_genN) that took over --trace-ms at once, with their longest
 (wall/cpu/queued: the CPU time the node's loop thread spent in it, the time it waited
 for a CPU).
 
@@ -332,7 +332,7 @@ def chosen(all_actions: list[tuple[str, object]], args: argparse.Namespace
     return [all_actions[0]] + [a for a in wanted for _ in range(args.rounds)]
 
 
-LOOP_WORK = ("peer_read", "client_read", "tick", "flush", "group_commit")
+LOOP_WORK = ("peer_read", "client_read", "tick", "walk", "flush", "group_commit")
 
 
 COUNTERS = ("coordinated_puts", "coordinated_gets", "read_repairs", "timeouts",

@@ -297,7 +297,10 @@ def dynamo_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[
         "members_up": ",".join(m for m in members if status[m] == "up"),
         "members_suspect": ",".join(m for m in members if status[m] == "suspect"),
         "members_down": ",".join(m for m in members if status[m] == "down"),
+        # the keys this node's hash trees hold, and the writes not folded into them
+        # yet (a tick folds a slice): local_keys is exact when the latter is 0
         "local_keys": node.local.count(),
+        "local_keys_unfolded": node.local.unfolded(),
         "object_cache_keys": len(node.local.cache),
         "object_cache_bytes": node.local.cache.held,
         "ae_exchanges": stats.ae_exchanges,

@@ -609,12 +609,18 @@ class NodeServer:
             # Replies to the input this turn read first: their flush was queued behind
             # this step, which may run a long stretch of a plan (CollCoordinator.later).
             self.flush()
+        # Timed as "walk" (after the flush, timed on its own): a long slice of a walk,
+        # a plan or the graveyard shows as a piece of loop work in DYN.LATENCY.
+        trace = self.trace
+        started = 0 if trace is None else trace.begin()
         self.set_now()
         more = self.keyscan.step()
         more = self.node.coll.step() or more
         if self.node.graveyard.step() or more:
             self._walk_soon()
         self.pump()
+        if trace is not None:
+            trace.took("walk", started)
 
     # --- timers ----------------------------------------------------------------------
 

@@ -43,6 +43,29 @@ def test_a_buried_container_is_freed_a_slice_per_step() -> None:
         gc.enable()
 
 
+def test_a_dict_is_emptied_from_its_end_so_no_step_walks_emptied_slots() -> None:
+    """A step took a dict's first keys and popped them: every step then walked over all
+    the slots the steps before had emptied (quadratic over a big graveyard). It takes
+    the last entries, shortening the dict's table: what is left is always its first
+    entries, in their order, with no emptied slot before them."""
+    yard = Graveyard()
+    yard.wake = lambda: None
+    keys = [b"k%07d" % i for i in range(3 * SLICE + 5)]
+    held = dict.fromkeys(keys, b"v")
+    yard.bury(held)  # (the test keeps a reference only to look)
+    left = []
+    while yard.step():
+        left.append(len(held))
+        assert list(held) == keys[:len(held)]
+    assert left == [2 * SLICE + 5, SLICE + 5, 5] and not held
+    members = set(keys)  # a set's pops go on from where the last step stopped
+    yard.bury(members)
+    sizes = []
+    while yard.step():
+        sizes.append(len(members))
+    assert sizes == [2 * SLICE + 5, SLICE + 5, 5] and not members
+
+
 def test_a_sorted_list_goes_a_sublist_at_a_time() -> None:
     yard = Graveyard()
     yard.wake = lambda: None

@@ -116,3 +116,31 @@ def test_stop_removes_the_gc_callback() -> None:
     assert trace.hists.get("gc_gen2")
     trace.stop()
     assert trace._gc_callback not in gc.callbacks
+
+
+def test_a_walk_step_is_timed_as_loop_work(tmp_path: Any) -> None:
+    """The loop turns that step walks, plans and the graveyard were timed by nothing: a
+    long one never showed in DYN.LATENCY STAGES. Each is a "walk" piece, with its CPU."""
+    import asyncio
+
+    from dynredis.core.graveyard import SLICE
+    from dynredis.server.app import NodeOptions, NodeServer
+
+    async def main() -> dict[str, deque[int]]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     n=1, r=1, w=1))
+        srv.loop = asyncio.get_running_loop()
+        srv.trace_on(1)
+        graveyard = srv.node.graveyard
+        graveyard.bury(dict.fromkeys(range(3 * SLICE)))  # three steps' worth
+        for _ in range(100):
+            if not len(graveyard):
+                break
+            await asyncio.sleep(0)
+        trace = srv.trace
+        await srv.stop()
+        assert trace is not None
+        return trace.hists
+
+    hists = asyncio.run(main())
+    assert len(hists["walk"]) == len(hists["walk_cpu"]) == 3

@@ -95,3 +95,20 @@ def test_a_partition_written_past_a_chunk_folds_its_writes_in_order():
         rebuilt = LocalStore(engine)
         assert local.trees[ep].root() == rebuilt.trees[ep].root()
         assert len(local.trees[ep]) == n - len(range(3, n, 11))
+
+
+def test_count_folds_nothing_and_says_what_is_left_to_fold():
+    """INFO's local_keys after a walk stripped a big collection folded every dirty key in
+    its own turn (a million folds). It counts what the trees hold and the writes not
+    folded yet; the ticks' folds make it exact."""
+    local = LocalStore(MemoryEngine())
+    for i in range(DIRTY_CHUNK + 100):
+        local.put_record(ELEM_BASE + 2, b"r%06d" % i, b"x")
+    local.put(3, b"k", b"v", None)
+    assert local.fold_some(50) == 50
+    assert local.count() == 50
+    assert local.unfolded() == DIRTY_CHUNK + 101 - 50  # none folded by the count
+    local.delete_record(ELEM_BASE + 2, b"r000000")
+    while local.fold_some(1000):
+        pass
+    assert local.unfolded() == 0 and local.count() == DIRTY_CHUNK + 100
