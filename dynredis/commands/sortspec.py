@@ -228,12 +228,11 @@ def order(elements: list[bytes], weights: list[Any] | None, alpha: bool, desc: b
     a NUL byte), if the caller knows already."""
     keys: list[Any]
     if not alpha:
+        # Equal weights: the elements' bytes decide (Redis' compareStringObjects), so
+        # equal pairs are equal bytes and a partial sort's range is the whole order's.
         assert weights is not None
-        if partial is None:
-            return _by_weight(elements, weights, desc)
-        # Equal weights: the elements' bytes decide (Redis' compareStringObjects).
-        keys = list(zip(weights, elements, strict=True))
-    elif weights is None:
+        return _by_weight(elements, weights, desc)
+    if weights is None:
         if nul is None:
             nul = not store and has_nul(elements)
         if not nul and partial is None:
