@@ -51,7 +51,10 @@ Record = tuple[int, bytes, bytes | None]  # (partition, record key, encoding or 
 
 
 def encode_dotset(ds: DotSet) -> bytes:
-    return objmod.encode(ds.pack())
+    """The set's msgpack, never headed as an object of HEADED_FROM bytes is: a set with
+    hundreds of events past a gap (a removal's parts applied out of order) failed to
+    encode (its pack is no clock) and `decode_dotset` reads plain msgpack."""
+    return objmod.pack(ds.pack())
 
 
 def decode_dotset(data: bytes | None) -> DotSet:
@@ -339,6 +342,9 @@ class CollectionStore:
         # first; `built` lists those whose wait ended (the coordinator drains it).
         self.waited: set[bytes] = set()
         self.built: list[bytes] = []
+        # Keys whose removal is made over turns (KeyView.remove_step): the element
+        # records a peer's version was merged into since, with what they held before.
+        self.watched: dict[bytes, dict[bytes, bytes | None]] = {}
         # Scan orders being built over loop turns (scanorder.py), by key: its state and
         # the element kind; a slice a `step`.
         self.scan_jobs: dict[bytes, tuple[KeyState, bytes]] = {}
@@ -605,6 +611,7 @@ class CollectionStore:
     def forget(self) -> None:
         """Drop every view and every known key (after a wipe), freed over turns."""
         old, self.states = self.states, OrderedDict()
+        self.watched.clear()
         for st in old.values():
             self._drop(st)
         self.graveyard.bury(old)
@@ -668,6 +675,10 @@ class CollectionStore:
         of its events (and the elements it now covers go)."""
         key, kind, _ = rec.split(rkey)
         local = self.engine.get(ep, rkey)
+        if self.watched:
+            before = self.watched.get(key)
+            if before is not None and rkey not in before:
+                before[rkey] = local
         if kind == rec.REMOVAL:
             return self.add_removal(rec.base_partition(ep), key, decode_dotset(incoming))
         if local == incoming:

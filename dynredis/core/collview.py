@@ -48,6 +48,26 @@ HeaderWriter = Callable[[Any, int], tuple[bytes, bytes | None]]
 BULK_MIN = 256
 BULK_RATIO = 4
 
+# Removal records a removal of part of a collection makes in one loop turn (issue 12):
+# ~20 µs each on every node, the rest made in later turns (`remove_step`).
+TURN_REMOVALS = 4096
+
+
+class Removals:
+    """The removal records a command has still to make: its doomed elements past the
+    first turn's, and (`before`, kept by the store) the versions it saw of those a
+    peer's version was merged into since: a version merged in since stays, as if
+    merged after the removal."""
+
+    __slots__ = ("kind", "names", "before", "at")
+
+    def __init__(self, kind: bytes, names: list[bytes],
+                 before: dict[bytes, bytes | None]) -> None:
+        self.kind = kind
+        self.names = names
+        self.before = before
+        self.at = 0
+
 _EMPTY: dict[bytes, Any] = {}
 _EMPTY_ORDER: Any = SortedList()  # never written
 
@@ -63,7 +83,7 @@ def _columns(pairs: Iterable[tuple[bytes, Any]]) -> tuple[list[bytes], list[Any]
 
 class KeyView:
     __slots__ = ("store", "p", "key", "now", "header", "header_writer", "state", "_write",
-                 "_new_actor", "_stamp", "_me", "changed_type", "_expired")
+                 "_new_actor", "_stamp", "_me", "changed_type", "_expired", "_later")
 
     def __init__(self, store: CollectionStore, p: int, key: bytes, now: int,
                  header: Clock | None, header_writer: HeaderWriter, me: bytes,
@@ -84,6 +104,7 @@ class KeyView:
         self._stamp = stamp
         self.changed_type: str | None = None  # the type this command gave the key
         self._expired = self._expired_header()  # its elements are not to be read
+        self._later: Removals | None = None  # removal records left for later turns
 
     # --- reading ---------------------------------------------------------------------
 
@@ -289,9 +310,16 @@ class KeyView:
         an addition beats a concurrent removal. A hash's values may be counters: a hash
         takes the bulk way only when nothing survives.
 
+        Else each element gets a removal record: the first TURN_REMOVALS now, the
+        others `remove_step` makes, a turn's worth a call, once the command has run
+        (its reply is made from what it saw): the coordinator holds the key's later
+        commands meanwhile (collcoord.py). So this is a command's last read or write.
+
         `n`: how many `doomed` holds (then it may be a lazy iterable, not read on the
         bulk way); `kept`: the elements left, where the caller knows them (outside a
         range), rather than found by elimination."""
+        while self.remove_step():
+            pass  # (an earlier removal's records first)
         if n is None:
             doomed = doomed if isinstance(doomed, list) else list(doomed)
             n = len(doomed)
@@ -299,7 +327,12 @@ class KeyView:
         if n < BULK_MIN or survivors * BULK_RATIO > n or (
                 survivors and kind not in (rec.LIST, rec.ZSET, rec.SET)):
             # (read `doomed` whole first: it may be a lazy slice of the order it changes)
-            for element in doomed if isinstance(doomed, list) else list(doomed):
+            doomed = doomed if isinstance(doomed, list) else list(doomed)
+            if len(doomed) > TURN_REMOVALS:
+                before = self.store.watched[self.key] = {}
+                self._later = Removals(kind, doomed[TURN_REMOVALS:], before)
+                doomed = doomed[:TURN_REMOVALS]
+            for element in doomed:
                 self.put(kind, element, None)
             return
         view = self.state.view(kind)
@@ -318,6 +351,25 @@ class KeyView:
                 w.put(kind, element, elements.score_start(value, self._stamp(obj)))
             else:
                 w.put(kind, element, value)
+
+    def removing(self) -> bool:
+        """True while `remove` left removal records to make (`remove_step`)."""
+        return self._later is not None
+
+    def remove_step(self) -> bool:
+        """Make the next TURN_REMOVALS removal records `remove` left (`finish` hands
+        them out); True if it made any."""
+        later = self._later
+        if later is None:
+            return False
+        self.state = self.store.state(self.p, self.key)  # (the views another key's
+        at = later.at                                    # load evicted come back)
+        later.at = end = at + TURN_REMOVALS
+        self._writer().remove_as_seen(later.kind, later.names[at:end], later.before)
+        if end >= len(later.names):
+            self._later = None
+            self.store.watched.pop(self.key, None)
+        return True
 
     def increment(self, kind: bytes, element: bytes, delta: int | float,
                   start: int | float) -> int | float:
@@ -454,4 +506,5 @@ class KeyView:
             if kind is not None and not self.state.count(rec.KIND_OF_TYPE[kind]):
                 self._write_header(None, 0)
         dots = w.finish()
+        self._write = None  # (the records `remove_step` makes next: deltas of their own)
         return w.deltas, dots

@@ -28,6 +28,8 @@ from .dotset import Dot, DotSet
 # (partition, record key, encoding, identity of the version it replaced or None)
 Delta = tuple[int, bytes, bytes, bytes | None]
 
+_UNTOUCHED: Any = object()  # (remove_as_seen: no peer's version merged in)
+
 
 class KeyWrite:
     """A batch of record versions for one key, applied locally as they are made."""
@@ -78,6 +80,30 @@ class KeyWrite:
         new = dvv.overwrite_at(obj, self.actor, n, (self.stamp(obj), 0, data))
         self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
                     objmod.encode(new), enc, new)
+
+    def remove_as_seen(self, kind: bytes, names: Sequence[bytes],
+                       before: dict[bytes, bytes | None]) -> None:
+        """`put` of None to these elements, each over the version the command read
+        (`before`: the encodings then of those a peer's version was merged into since):
+        a version merged in since stays beside the removal, as when merged after it
+        (an addition beats a concurrent removal)."""
+        ep = rec.elem_partition(self.p)
+        pre = rec.prefix(self.key) + kind
+        for element in names:
+            old = before.get(pre + element, _UNTOUCHED) if before else _UNTOUCHED
+            if old is _UNTOUCHED:
+                self.put(kind, element, None)
+                continue
+            if old is None:
+                continue  # (never expected: a doomed element was live)
+            obj, enc = self.element(kind, element)
+            seen = objmod.decode(old)
+            new = dvv.overwrite_at(seen, self.actor, self._mint(),
+                                   (self.stamp(obj if obj is not None else seen), 0, None))
+            if obj is not None:
+                new = dvv.sync(new, obj)
+            self._store(ep, rec.record_key(self.key, kind, element), objmod.encode(new),
+                        None, new)
 
     def put_new(self, kind: bytes, names: Sequence[bytes], datas: Sequence[Any]
                 ) -> list[int]:

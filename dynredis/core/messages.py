@@ -189,10 +189,12 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     _k(COLL_SYNC_ANSWER, "reqid:int records:seq full:bool applied:seq", "",
        "coll_sync_answer", "collections",
        "records [(partition, record key, enc or None)] (full: the whole key) and my events"),
-    _k(COLL_WRITE, "reqid:int p:int key:bytes owner:str events:seq deltas:seq",
+    _k(COLL_WRITE, "reqid:int p:int key:bytes owner:str events:seq deltas:seq part:int",
        COLL_WRITE_ACK, "coll_write", "collections",
-       "a command's new record versions and its events (reqid 0: no answer wanted)"),
-    _k(COLL_WRITE_ACK, "reqid:int", "", "coll_write_ack", "collections", "stored"),
+       "a command's new record versions and its events (reqid 0: no answer wanted); "
+       "part: which of the command's messages (a big removal's are sent over turns)"),
+    _k(COLL_WRITE_ACK, "reqid:int part:int", "", "coll_write_ack", "collections",
+       "stored (that part)"),
     _k(COLL_REPAIR, "p:int key:bytes owner:str records:seq events:seq", "", "coll_repair",
        "collections", "records of events you lack (after a sync); no reply"),
     _k(COLL_FORWARD, "reqid:int key:bytes payload:any", COLL_FORWARD_ANSWER, "coll_forward",
@@ -378,12 +380,13 @@ def coll_sync_answer(reqid: int, records: Any, full: bool, applied: Any) -> tupl
     return (COLL_SYNC_ANSWER, reqid, records, full, applied)
 
 
-def coll_write(reqid: int, p: int, key: bytes, owner: str, events: Any, deltas: Any) -> tuple:
-    return (COLL_WRITE, reqid, p, key, owner, events, deltas)
+def coll_write(reqid: int, p: int, key: bytes, owner: str, events: Any, deltas: Any,
+               part: int = 0) -> tuple:
+    return (COLL_WRITE, reqid, p, key, owner, events, deltas, part)
 
 
-def coll_write_ack(reqid: int) -> tuple:
-    return (COLL_WRITE_ACK, reqid)
+def coll_write_ack(reqid: int, part: int = 0) -> tuple:
+    return (COLL_WRITE_ACK, reqid, part)
 
 
 def coll_repair(p: int, key: bytes, owner: str, records: Any, events: Any) -> tuple:

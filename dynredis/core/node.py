@@ -32,61 +32,61 @@ store, the clock, the outbox) and routes each peer message to its handler by kin
 
 Peer messages (the table is messages.KINDS; this copy is checked against it by a test):
 
-  kind   fields                           answer  handled by
-  p      reqid key enc owner p base       pas     replica
-  pas    reqids                           -       writes
-  g      reqid key p owner have           gas     replica
-  gas    answers                          -       reads
-  nak    reqid                            -       node
-  rp     key enc p owner                  -       replica
-  fg     reqid key r                      fa      forward
-  fp     reqid key ctx data expire_at w   fa      forward
-  fi     reqid key delta w                fa      forward
-  fa     reqid err enc                    -       forward
-  hp     hint key enc p                   hpa     handoff
-  hpa    hint digest                      -       handoff
-  ael    reqid p depth indices            aelr    antientropy
-  aelr   reqid depth hashes               -       antientropy
-  aeb    reqid p buckets                  aebr    antientropy
-  aebr   reqid items                      -       antientropy
-  aew    p wanted                         rp      antientropy
-  rq     reqid key p digest               ra      reaper
-  ra     reqid ok                         -       reaper
-  reap   key p digest                     -       reaper
-  hb     -                                -       membership
-  gs     members ring zones               -       membership
-  adm    reqid op args                    ada     changes
-  ada    reqid err lines                  -       changes
-  xd     transfers                        -       changes
-  xb     reqid p items                    xba     transfers
-  xba    reqid                            -       transfers
-  wq     reqid key p owner                wa      probes
-  wa     reqid enc                        -       probes
-  fl     reqid                            fla     probes
-  fla    reqid                            -       probes
-  cs     reqid p key owner applied        csa     collections
-  csa    reqid records full applied       -       collections
-  cw     reqid p key owner events deltas  cwa     collections
-  cwa    reqid                            -       collections
-  cwr    p key owner records events       -       collections
-  cf     reqid key payload                cfa     collections
-  cfa    reqid err reply                  -       collections
-  bw     keys ttl                         -       watches
-  bc     keys                             -       watches
-  kq     reqid what partitions args       kqr     cluster.keyscan
-  kqr    reqid result                     -       cluster.keyscan
-  cport  port                             -       cluster.ports
-  rgp    reqid entries                    rga     cluster.registry
-  rga    reqid                            -       cluster.registry
-  rgd    digest                           rgt     cluster.registry
-  rgt    entries reply                    rgt     cluster.registry
-  af     reqid args user proto r w db     afa     cluster.affinity
-  afa    reqid reply                      -       cluster.affinity
-  pp     reqid channel message shard      ppa     cluster.pubsub
-  ppa    reqid count                      -       cluster.pubsub
-  pq     reqid what args                  pqa     cluster.pubsub
-  pqa    reqid result                     -       cluster.pubsub
-  pne    flags ms                         -       cluster.pubsub
+  kind   fields                                answer  handled by
+  p      reqid key enc owner p base            pas     replica
+  pas    reqids                                -       writes
+  g      reqid key p owner have                gas     replica
+  gas    answers                               -       reads
+  nak    reqid                                 -       node
+  rp     key enc p owner                       -       replica
+  fg     reqid key r                           fa      forward
+  fp     reqid key ctx data expire_at w        fa      forward
+  fi     reqid key delta w                     fa      forward
+  fa     reqid err enc                         -       forward
+  hp     hint key enc p                        hpa     handoff
+  hpa    hint digest                           -       handoff
+  ael    reqid p depth indices                 aelr    antientropy
+  aelr   reqid depth hashes                    -       antientropy
+  aeb    reqid p buckets                       aebr    antientropy
+  aebr   reqid items                           -       antientropy
+  aew    p wanted                              rp      antientropy
+  rq     reqid key p digest                    ra      reaper
+  ra     reqid ok                              -       reaper
+  reap   key p digest                          -       reaper
+  hb     -                                     -       membership
+  gs     members ring zones                    -       membership
+  adm    reqid op args                         ada     changes
+  ada    reqid err lines                       -       changes
+  xd     transfers                             -       changes
+  xb     reqid p items                         xba     transfers
+  xba    reqid                                 -       transfers
+  wq     reqid key p owner                     wa      probes
+  wa     reqid enc                             -       probes
+  fl     reqid                                 fla     probes
+  fla    reqid                                 -       probes
+  cs     reqid p key owner applied             csa     collections
+  csa    reqid records full applied            -       collections
+  cw     reqid p key owner events deltas part  cwa     collections
+  cwa    reqid part                            -       collections
+  cwr    p key owner records events            -       collections
+  cf     reqid key payload                     cfa     collections
+  cfa    reqid err reply                       -       collections
+  bw     keys ttl                              -       watches
+  bc     keys                                  -       watches
+  kq     reqid what partitions args            kqr     cluster.keyscan
+  kqr    reqid result                          -       cluster.keyscan
+  cport  port                                  -       cluster.ports
+  rgp    reqid entries                         rga     cluster.registry
+  rga    reqid                                 -       cluster.registry
+  rgd    digest                                rgt     cluster.registry
+  rgt    entries reply                         rgt     cluster.registry
+  af     reqid args user proto r w db          afa     cluster.affinity
+  afa    reqid reply                           -       cluster.affinity
+  pp     reqid channel message shard           ppa     cluster.pubsub
+  ppa    reqid count                           -       cluster.pubsub
+  pq     reqid what args                       pqa     cluster.pubsub
+  pqa    reqid result                          -       cluster.pubsub
+  pne    flags ms                              -       cluster.pubsub
 """
 
 from __future__ import annotations
