@@ -34,6 +34,15 @@ HEALTH_TIMEOUT_S = 30.0
 # Below Linux's ephemeral ports (32768 up) with the cluster ports too: a port there may be
 # taken by a dial's own end while its node is down (it failed to bind on restart).
 PORT_RANGE = (10000, 22000)
+PORTS_ENV = "DYNREDIS_TEST_PORTS"  # "LO-HI": another range (runs side by side keep apart)
+
+
+def _port_range() -> tuple[int, int]:
+    given = os.environ.get(PORTS_ENV)
+    if not given:
+        return PORT_RANGE
+    lo, _, hi = given.partition("-")
+    return int(lo), int(hi)
 CLUSTER_PORT_OFFSET = 10000  # `dynredis cluster` gives each node a cluster port: port + this
 SOCKET_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40
@@ -51,13 +60,15 @@ def free_port_range(count: int, attempts: int = 200, offset: int = 0) -> int:
     """A base port such that base .. base+count-1 can all be bound on 127.0.0.1 (and,
     with `offset`, base+offset .. base+offset+count-1 too: the nodes' cluster ports)."""
     rng = random.Random()
+    lo, hi = _port_range()
     for _ in range(attempts):
-        base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
+        base = rng.randrange(lo, hi - count)
         if all(port_free(HOST, base + i)
                and (not offset or port_free(HOST, base + offset + i))
                for i in range(count)):
             return base
-    raise RuntimeError(f"no {count} consecutive free ports found in {PORT_RANGE}")
+    raise RuntimeError(f"no {count} consecutive free ports found in {lo}-{hi} "
+                       f"(${PORTS_ENV} sets another range)")
 
 
 # --- processes -----------------------------------------------------------------------
