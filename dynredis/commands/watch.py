@@ -80,13 +80,22 @@ class WatchState:
     its read failed or is under way), and whether a write through this node touched
     one since."""
 
-    __slots__ = ("versions", "pending", "waiters", "dirty")
+    __slots__ = ("versions", "pending", "waiters", "dirty", "touches")
 
     def __init__(self) -> None:
         self.versions: dict[bytes, bytes | None] = {}
         self.pending = 0  # WATCH reads still under way
         self.waiters: list[Callable[[], None]] = []  # EXEC checks waiting for them
         self.dirty = False
+        self.touches = 0  # marks so far (an undo holds only if none came after it)
+
+    def undo(self, was: bool, touches: int) -> None:
+        """The client's own command that marked this watch answered an error: it wrote
+        nothing (Redis touches a watched key only when a command changed it), so the mark
+        goes if no other came since. A write it made before failing (a script's) changed
+        the key's version, which EXEC reads."""
+        if self.touches == touches:
+            self.dirty = was
 
     def when_read(self, then: Callable[[], None]) -> None:
         if self.pending:
@@ -130,10 +139,12 @@ class Watchers:
             if held:
                 for state in held:
                     state.dirty = True
+                    state.touches += 1
 
     def touch_all(self) -> None:
         for state in self.states:
             state.dirty = True
+            state.touches += 1
 
     def wrote(self, cmd: Command, args: list[bytes]) -> None:
         """`cmd` ran (or was handed to its key's node): mark what it may write."""

@@ -79,11 +79,14 @@ BLOCK_TIMER_MAX_S = 86_400.0
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data", "stat", "stream", "steps")
+    __slots__ = ("conn", "data", "stat", "stream", "steps", "undo")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
+        # (watch state, dirty before, its touches after): the client's own WATCH mark
+        # its command made, undone if the reply is an error (`ClientConnection._run`)
+        self.undo: Any = None
         self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
         self.stream: Streamed | None = None  # sent over turns (send_stored, send_streamed)
         self.steps = 0  # steps its command took so far (`touch`: see unstick())
@@ -96,6 +99,9 @@ class ReplySlot:
         if self.data is not None:
             return
         self.data = reply
+        if self.undo is not None and reply[:1] == b"-":
+            state, was, touches = self.undo
+            state.undo(was, touches)
         conn = self.conn
         if conn is not None:
             conn.slot_filled()
@@ -795,8 +801,13 @@ class ClientConnection(asyncio.Protocol):
         # The keys as stored for the selected database (the same list in database 0).
         args = map_args(cmd, args, self.db, self.cluster_view)
         watchers = server.watchers
+        undo = None
         if watchers.states:
+            own = self.watch
+            was, touches = (own.dirty, own.touches) if own is not None else (False, 0)
             watchers.wrote(cmd, args)
+            if own is not None and own.touches == touches + 1:
+                undo = (own, was, own.touches)
         mode = self.reply_mode
         if mode != "on":
             self.silent = True
@@ -813,19 +824,30 @@ class ClientConnection(asyncio.Protocol):
         self.last_cmd = name
         self.last_active = self.node.now
         self.server.commands_processed += 1
+        before = len(self.waiting)
         try:
-            self._run(cmd, args, stat)
+            reply = self._run(cmd, args, stat)
         finally:
             self.silent = False
+        if undo is not None:
+            if len(self.waiting) > before:
+                slot = self.waiting[before]
+                if slot.data is None:
+                    slot.undo = undo
+                elif slot.data[:1] == b"-":
+                    undo[0].undo(undo[1], undo[2])
+            elif reply is not None and reply[:1] == b"-":
+                undo[0].undo(undo[1], undo[2])
 
-    def _run(self, cmd: Command, args: list[bytes], stat: Any) -> None:
+    def _run(self, cmd: Command, args: list[bytes], stat: Any) -> bytes | None:
+        """Run the command; its reply when it answered at once (else a slot waits)."""
         stats = self.server.callstats
         started = _perf_ns()
         if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
             stats.ran(stat, _perf_ns() - started, args, self)
             if self.waiting and self.waiting[-1].stat is None:
                 self.waiting[-1].stat = stat
-            return
+            return None
         before = len(self.waiting)
         try:
             if self.server.pubsub.flags:
@@ -838,7 +860,7 @@ class ClientConnection(asyncio.Protocol):
             if len(self.waiting) > before:
                 self.waiting[before].set(reply)
                 stats.ran(stat, _perf_ns() - started, args, self)
-                return
+                return None
         stats.ran(stat, _perf_ns() - started, args, self)
         if reply is not None:
             if reply[:1] == b"-":
@@ -846,6 +868,7 @@ class ClientConnection(asyncio.Protocol):
             self.reply(reply)
         elif len(self.waiting) > before and self.waiting[before].stat is None:
             self.waiting[before].stat = stat
+        return reply
 
     @staticmethod
     def _full_name(cmd: Command, args: list[bytes]) -> str:

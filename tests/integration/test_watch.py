@@ -117,3 +117,37 @@ def _own_write_then_exec(c: redis.Redis, write: list[str]) -> object:
             return pipe.execute()
         except redis.WatchError:
             return None
+
+
+@pytest.mark.parametrize("setup,failing", [
+    (["SET", "watch:noop", "x"], ["INCR", "watch:noop"]),  # not an integer
+    (["SET", "watch:noop", "x"], ["LPUSH", "watch:noop", "1"]),  # WRONGTYPE
+    (["SET", "watch:noop", ""], ["INCRBYFLOAT", "watch:noop", "1"]),  # (handed to its node)
+])
+def test_the_watching_clients_own_failed_write_leaves_the_watch_alone(
+        cluster: Cluster, setup: list[str], failing: list[str]) -> None:
+    """As Redis: a write command that answers an error changed nothing, so EXEC runs (a
+    mark made as it started aborted it). A failed write of the key by another client
+    meanwhile does not undo the mark of that client's successful write."""
+    c = cluster.client(0, decode_responses=True)
+    try:
+        c.execute_command(*setup)
+
+        with c.pipeline() as pipe:
+            pipe.watch("watch:noop")
+            with pytest.raises(redis.ResponseError):
+                pipe.execute_command(*failing)
+            pipe.multi()
+            pipe.set("watch:marker", "ran")
+            assert pipe.execute() == [True]
+        with c.pipeline() as pipe:
+            pipe.watch("watch:noop")
+            cluster.client(0).execute_command(*setup)  # another client's write: aborts
+            with pytest.raises(redis.ResponseError):
+                pipe.execute_command(*failing)
+            pipe.multi()
+            pipe.set("watch:marker", "ran")
+            with pytest.raises(redis.WatchError):
+                pipe.execute()
+    finally:
+        c.close()
