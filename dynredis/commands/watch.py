@@ -77,25 +77,20 @@ def read_version(c: Context, key: bytes, cb: Callable[[str | None, bytes | None]
 
 class WatchState:
     """One client's watched keys: their versions as WATCH read them (None: unknown,
-    its read failed or is under way), and whether a write through this node touched
-    one since."""
+    its read failed or is under way), and how many writes through this node marked one
+    since (a mark is taken back when its command answers an error: `unmark`)."""
 
-    __slots__ = ("versions", "pending", "waiters", "dirty", "touches")
+    __slots__ = ("versions", "pending", "waiters", "marks")
 
     def __init__(self) -> None:
         self.versions: dict[bytes, bytes | None] = {}
         self.pending = 0  # WATCH reads still under way
         self.waiters: list[Callable[[], None]] = []  # EXEC checks waiting for them
-        self.dirty = False
-        self.touches = 0  # marks so far (an undo holds only if none came after it)
+        self.marks = 0
 
-    def undo(self, was: bool, touches: int) -> None:
-        """The client's own command that marked this watch answered an error: it wrote
-        nothing (Redis touches a watched key only when a command changed it), so the mark
-        goes if no other came since. A write it made before failing (a script's) changed
-        the key's version, which EXEC reads."""
-        if self.touches == touches:
-            self.dirty = was
+    @property
+    def dirty(self) -> bool:
+        return self.marks > 0
 
     def when_read(self, then: Callable[[], None]) -> None:
         if self.pending:
@@ -132,31 +127,53 @@ class Watchers:
                 if not held:
                     del self.by_key[key]
 
-    def touch(self, keys: Iterable[bytes]) -> None:
+    def touch(self, keys: Iterable[bytes]) -> list[WatchState]:
+        """Mark the watches of `keys`; the states marked (once per mark)."""
         by_key = self.by_key
+        marked: list[WatchState] = []
         for key in keys:
             held = by_key.get(key)
             if held:
-                for state in held:
-                    state.dirty = True
-                    state.touches += 1
+                marked += held
+        for state in marked:
+            state.marks += 1
+        return marked
 
-    def touch_all(self) -> None:
-        for state in self.states:
-            state.dirty = True
-            state.touches += 1
+    def touch_all(self) -> list[WatchState]:
+        marked = list(self.states)
+        for state in marked:
+            state.marks += 1
+        return marked
 
-    def wrote(self, cmd: Command, args: list[bytes]) -> None:
-        """`cmd` ran (or was handed to its key's node): mark what it may write."""
+    def wrote(self, cmd: Command, args: list[bytes]) -> list[WatchState] | None:
+        """`cmd` ran (or was handed to its key's node): mark what it may write; the
+        states marked, to `unmark` if it answers that it wrote nothing."""
         if not self.states:
-            return
+            return None
         name = cmd.name
         if name in FLUSHES:
-            self.touch_all()
-        elif name in MAY_WRITE_NOTHING or (name == "set" and len(args) > 3):
-            return  # left to EXEC's version read: see MAY_WRITE_NOTHING
-        elif "write" in cmd.flags or name in SCRIPTS:
+            return self.touch_all()
+        if name in MAY_WRITE_NOTHING or (name == "set" and len(args) > 3):
+            return None  # left to EXEC's version read: see MAY_WRITE_NOTHING
+        if name in SCRIPTS:
             self.touch(command_keys(cmd, args))
+            return None  # (an error may come after its writes: the marks stand)
+        if "write" in cmd.flags:
+            return self.touch(command_keys(cmd, args))
+        return None
+
+
+def unmark(marked: list[WatchState], reply: bytes) -> None:
+    """Take back the marks of a command that answered `reply`, if that error says it
+    wrote nothing: Redis touches a watched key only when a command changed it (INCR of a
+    non-integer, LPUSH on a string aborted the watching EXEC). NOQUORUM, TIMEOUT and an
+    internal error may follow a write that landed somewhere: their marks stand."""
+    if reply.startswith(_WROTE_NOTHING) and not reply.startswith(b"-ERR internal error"):
+        for state in marked:
+            state.marks -= 1
+
+
+_WROTE_NOTHING = (b"-ERR", b"-WRONGTYPE")
 
 
 def command_keys(cmd: Command, args: list[bytes]) -> list[bytes]:

@@ -29,7 +29,7 @@ from ..commands.monitor import feed
 from ..commands.notify import run as run_notifying
 from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
 from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
-from ..commands.watch import Watchers
+from ..commands.watch import Watchers, unmark
 from ..resp import encode as resp
 from ..resp.request import RequestParser
 from .acl_table import UserTable
@@ -79,14 +79,14 @@ BLOCK_TIMER_MAX_S = 86_400.0
 class ReplySlot:
     """A reply position reserved by a command that answers later."""
 
-    __slots__ = ("conn", "data", "stat", "stream", "steps", "undo")
+    __slots__ = ("conn", "data", "stat", "stream", "steps", "marked")
 
     def __init__(self, conn: ClientConnection | None, data: bytes | None = None) -> None:
         self.conn = conn
         self.data = data
-        # (watch state, dirty before, its touches after): the client's own WATCH mark
-        # its command made, undone if the reply is an error (`ClientConnection._run`)
-        self.undo: Any = None
+        # The watches its command marked, taken back if it answers that it wrote
+        # nothing (commands/watch.py's unmark)
+        self.marked: list[Any] | None = None
         self.stat: Any = None  # the command's CallStat (failed_calls), commands/callstats.py
         self.stream: Streamed | None = None  # sent over turns (send_stored, send_streamed)
         self.steps = 0  # steps its command took so far (`touch`: see unstick())
@@ -99,9 +99,8 @@ class ReplySlot:
         if self.data is not None:
             return
         self.data = reply
-        if self.undo is not None and reply[:1] == b"-":
-            state, was, touches = self.undo
-            state.undo(was, touches)
+        if self.marked is not None and reply[:1] == b"-":
+            unmark(self.marked, reply)
         conn = self.conn
         if conn is not None:
             conn.slot_filled()
@@ -801,13 +800,7 @@ class ClientConnection(asyncio.Protocol):
         # The keys as stored for the selected database (the same list in database 0).
         args = map_args(cmd, args, self.db, self.cluster_view)
         watchers = server.watchers
-        undo = None
-        if watchers.states:
-            own = self.watch
-            was, touches = (own.dirty, own.touches) if own is not None else (False, 0)
-            watchers.wrote(cmd, args)
-            if own is not None and own.touches == touches + 1:
-                undo = (own, was, own.touches)
+        marked = watchers.wrote(cmd, args) if watchers.states else None
         mode = self.reply_mode
         if mode != "on":
             self.silent = True
@@ -829,15 +822,15 @@ class ClientConnection(asyncio.Protocol):
             reply = self._run(cmd, args, stat)
         finally:
             self.silent = False
-        if undo is not None:
-            if len(self.waiting) > before:
-                slot = self.waiting[before]
-                if slot.data is None:
-                    slot.undo = undo
-                elif slot.data[:1] == b"-":
-                    undo[0].undo(undo[1], undo[2])
-            elif reply is not None and reply[:1] == b"-":
-                undo[0].undo(undo[1], undo[2])
+        if marked:
+            # Its reply: given at once, or in the slot it holds (filled later).
+            slot = self.waiting[before] if len(self.waiting) > before else None
+            now = reply if slot is None else slot.data
+            if now is None:
+                if slot is not None:
+                    slot.marked = marked
+            elif now[:1] == b"-":
+                unmark(marked, now)
 
     def _run(self, cmd: Command, args: list[bytes], stat: Any) -> bytes | None:
         """Run the command; its reply when it answered at once (else a slot waits)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dynredis.commands.table import lookup
-from dynredis.commands.watch import command_keys
+from dynredis.commands.watch import Watchers, WatchState, command_keys, unmark
 from dynredis.server.app import NodeOptions, NodeServer
 from dynredis.server.client import ClientConnection
 
@@ -171,6 +171,51 @@ def test_a_closed_client_leaves_no_watch_behind(tmp_path: Path) -> None:
         assert not srv.watchers.by_key and not srv.watchers.states
 
     run_with(tmp_path, body)
+
+
+@pytest.mark.parametrize("failing", ["INCR k", "LPUSH k 1", "INCRBYFLOAT k 1"])
+def test_a_write_that_answers_an_error_marks_no_watch(tmp_path: Path, failing: str) -> None:
+    """As Redis (checked against redis-server): a write command that fails wrote
+    nothing and touches no watch, the watching client's own or another's; a write that
+    changed the key after it still aborts."""
+    async def body(srv: NodeServer, send: Send) -> None:
+        a, b = client(srv), client(srv)
+        await send(a, "SET k x")
+        for writer in (a, b):
+            assert await send(a, "WATCH k") == b"+OK\r\n"
+            assert (await send(writer, failing))[:1] == b"-"
+            await send(a, "MULTI")
+            assert await send(a, "EXEC") == b"*0\r\n"
+        assert await send(a, "WATCH k") == b"+OK\r\n"
+        assert (await send(a, failing))[:1] == b"-"
+        await send(b, "SET k y")
+        await send(a, "MULTI")
+        assert await send(a, "EXEC") == b"*-1\r\n"
+        await send(a, "SET k x")
+
+    run_with(tmp_path, body)
+
+
+@pytest.mark.parametrize("reply, stands", [
+    (b"-ERR value is not an integer or out of range\r\n", False),
+    (b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n", False),
+    (b"-NOQUORUM write needed 2 of 3 replicas, got 1\r\n", True),
+    (b"-TIMEOUT write\r\n", True),
+    (b"-ERR internal error: the reply to this command was lost\r\n", True)])
+def test_a_mark_stands_unless_the_error_says_nothing_was_written(reply: bytes,
+                                                                 stands: bool) -> None:
+    """A write refused with NOQUORUM or TIMEOUT may have landed on some replica (EXEC's
+    quorum read need not see it): its mark stays."""
+    watchers = Watchers()
+    a, b = WatchState(), WatchState()
+    watchers.add(b"k", a)
+    watchers.add(b"k", b)
+    cmd = lookup(b"incr")
+    assert cmd is not None
+    marked = watchers.wrote(cmd, [b"incr", b"k"])
+    assert marked is not None and a.dirty and b.dirty
+    unmark(marked, reply)
+    assert (a.dirty, b.dirty) == (stands, stands)
 
 
 def test_the_keys_a_write_touches() -> None:
