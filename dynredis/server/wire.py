@@ -289,5 +289,6 @@ class _Placed:
 # "ada", "xd", "xb", "xba"), large batches in parts (`part_head`), a replica get names
 # the coordinator's large copy ("g" have), pub/sub across the cluster ("pp", "ppa", "pq",
 # "pqa", "pne"), numbered databases (a handed-over command's database, keyspace queries
-# of one database). The kinds and their fields are core/messages.py's table.
-PEER_PROTOCOL = 6
+# of one database); 7: a collection write's part ("cw", "cwa": a removal's records sent
+# over turns). The kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 7

@@ -345,11 +345,11 @@ def challenge(reply: bytes) -> list[bytes]:
 @pytest.mark.parametrize("words, error", [
     # earlier builds' hellos, which carried the secret itself
     ((SECRET, DIALER.encode(), b"2"),
-     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 6\r\n"),
+     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 7\r\n"),
     ((SECRET, DIALER.encode()),
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 6\r\n"),
-    ((b"HELLO", DIALER.encode(), b"7", b"0" * 64),
-     b"-ERR peer protocol 7 is not supported: this node speaks peer protocol 6\r\n"),
+     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 7\r\n"),
+    ((b"HELLO", DIALER.encode(), b"6", b"0" * 64),  # the build before "cw" parts
+     b"-ERR peer protocol 6 is not supported: this node speaks peer protocol 7\r\n"),
     ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
 ])
 def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(
