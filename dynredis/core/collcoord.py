@@ -363,8 +363,10 @@ class CollCoordinator:
         return [(peer, owner) for peer, owner in cop.targets if peer != me] + \
             [(peer, peer) for peer in cop.extra]
 
-    def _acks_wanted(self, cop: CollOp) -> bool:
-        return cop.w + len(cop.extra) > 1 and bool(self._others(cop))
+    @staticmethod
+    def _acks_wanted(cop: CollOp, others: list[tuple[str, str]]) -> bool:
+        """Whether the reply waits for replicas (`others`: `_others(cop)`)."""
+        return cop.w + len(cop.extra) > 1 and bool(others)
 
     def _made(self, cop: CollOp, deltas: list) -> None:
         """A command's new record versions are stored here: tell the watchers, keep
@@ -386,7 +388,7 @@ class CollCoordinator:
         node = self.node
         others = self._others(cop)
         cop.acked.add(node.name)
-        if not self._acks_wanted(cop) or not (deltas or parts > 1):
+        if not self._acks_wanted(cop, others) or not (deltas or parts > 1):
             self._reply(cop, None)
             if deltas:
                 self._send_deltas(cop, others, events, deltas, False, parts - 1)
@@ -417,7 +419,7 @@ class CollCoordinator:
         key = cop.key
         self.busy.add(key)
         others = self._others(cop)
-        acks = self._acks_wanted(cop)
+        acks = self._acks_wanted(cop, others)
         cop.parts = 0  # (not known yet: no replica counts as acknowledged meanwhile)
         if acks and not cop.replied:  # (its acknowledgements counted as they come)
             cop.deadline = self.node.now + self.node.cfg.timeout_ms
