@@ -203,9 +203,10 @@ WALK_MAX = 10_000
 
 
 def walked(n: int, count: int) -> bool:
-    """Whether random_members finds `count` picks among n by a walk over the view: few,
-    next to the set and at all; else the view's references are copied and gathered at
-    the picks (a reply slice at a time where the reply streams)."""
+    """Whether `count` picks among n are found where they are (a walk over a set's view,
+    random_members; a lookup each in a sorted set's order, ZRANDMEMBER): few, next to
+    the collection and at all; else its references are copied and gathered at the
+    picks (a reply slice at a time where the reply streams)."""
     few = -count * 4 < n if count < 0 else count * 100 < n
     return few and abs(count) <= WALK_MAX
 

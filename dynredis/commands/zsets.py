@@ -30,7 +30,7 @@ from .collection import (
     typed_op,
 )
 from .scanning import EMPTY_SCAN, scan_elements
-from .sets import random_pick
+from .sets import random_pick, walked
 from .table import ERR_NOT_INT, ERR_SYNTAX, parse_int
 
 ERR_NOT_FLOAT = resp.error("ERR value is not a valid float")
@@ -369,12 +369,12 @@ def build_zrandmember(args: list[bytes], proto: int) -> Built | bytes:
         if count == 0:
             return resp.EMPTY_ARRAY
         n = len(zl)
-        if 0 < count < n and count * 100 < n:  # a lookup a pick costs less than a copy
-            picked = [zl[i] for i in random.sample(range(n), count)]
-            return ranked_reply(picked, withscores, proto)
         if count >= n and count > 1:  # the whole set, from the highest score (as Redis)
             return ranked_reply(list(zl.islice(0, n, reverse=True)), withscores, proto)
-        return ranked_reply(list(zl), withscores, proto, random_pick(n, count))
+        picked = random_pick(n, count)
+        if picked is not None and walked(n, count):  # a lookup a pick, not a copy
+            return ranked_reply(list(map(zl.__getitem__, picked)), withscores, proto)
+        return ranked_reply(list(zl), withscores, proto, picked)
 
     return args[1], typed_op("zset", body,
                              resp.nil(proto) if count is None else resp.EMPTY_ARRAY)
