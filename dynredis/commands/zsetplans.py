@@ -106,7 +106,8 @@ Steps = Generator[list[bytes], Any, list[Pair]]
 
 
 def _slices(items: list[Any]) -> Generator[list[Any], Any, None]:
-    """items SLICE at a time (the caller yields TURN between them)."""
+    """items SLICE at a time (the caller yields TURN after a full one: small inputs,
+    however many, take no loop turn of their own)."""
     for at in range(0, len(items), SLICE):
         yield items[at:at + SLICE]
 
@@ -130,7 +131,8 @@ def union(inputs: list[list[Pair]], o: SetOp) -> Steps:
                 for m, score in part:
                     old = acc.get(m)
                     acc[m] = score if old is None else _aggregate(old, score, o.aggregate)
-            yield TURN
+            if len(part) == SLICE:
+                yield TURN
     return list(acc.items())
 
 
@@ -142,7 +144,8 @@ def _lookups(inputs: list[list[Pair]], order: list[int]
         lookup: dict[bytes, float] = {}
         for part in _slices(inputs[i]):
             lookup.update(part)
-            yield TURN
+            if len(part) == SLICE:
+                yield TURN
         out.append(lookup)
     return out
 
@@ -163,7 +166,8 @@ def inter(inputs: list[list[Pair]], o: SetOp) -> Steps:
                 score = _aggregate(score, val * w, o.aggregate)
             else:
                 out.append((m, score))
-        yield TURN
+        if len(part) == SLICE:
+            yield TURN
     return out
 
 
@@ -172,7 +176,8 @@ def diff(inputs: list[list[Pair]]) -> Steps:
     out: list[Pair] = []
     for part in _slices(inputs[0]):
         out += [(m, s) for m, s in part if not any(m in x for x in others)]
-        yield TURN
+        if len(part) == SLICE:
+            yield TURN
     return out
 
 
@@ -197,7 +202,8 @@ def ordered_runs(items: list[Pair]) -> Generator[list[bytes], Any, list[list[Pai
     runs = []
     for part in _slices(items):
         runs.append(_ordered(part))
-        yield TURN
+        if len(part) == SLICE:
+            yield TURN
     return runs
 
 

@@ -66,3 +66,25 @@ def test_big_unions_intersections_and_differences_go_a_slice_a_turn(monkeypatch,
         assert turns >= len(want) // 16 + 100 // 16
         members, _ = run_plan(r, command, b"2", b"a", b"b", proto=proto)
         assert members == [m for m, _ in pairs]
+
+
+def test_small_unions_intersections_and_differences_take_no_loop_turn() -> None:
+    """Inputs under a slice, however many, are combined and sorted in the command's own
+    turn: a turn each of the steps added loop turns to every small ZUNION."""
+    r = LocalRunner()
+    for key in (b"a", b"b", b"c"):
+        r.run(b"ZADD", key, b"1", b"x", b"2", key, b"3", b"y")
+    for command in (b"ZUNION", b"ZINTER", b"ZDIFF"):
+        plan = collection.PLANS[command.decode().lower()]([command, b"3", b"a", b"b", b"c"], 2)
+        assert not isinstance(plan, bytes)
+        turns = 0
+        out: list[object] = []
+
+        def step(args, cb):  # type: ignore[no-untyped-def]
+            nonlocal turns
+            turns += args == collection.TURN
+            cb((None, r.step(args, 2)))
+
+        collection.drive(plan, step, out.append)
+        assert turns == 0, command
+        assert out and out[0]
