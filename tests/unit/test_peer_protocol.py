@@ -1,0 +1,29 @@
+"""The peer protocol's version follows its message table: a change of a kind or its
+fields (core/messages.py) must bump PEER_PROTOCOL (server/wire.py), or a node of the
+build before links with one of the build after and each fails the other's messages on
+unpacking instead of refusing the link (a collection write gained its `part` with the
+version left at 6)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from dynredis.core.messages import KINDS
+from dynredis.server.wire import PEER_PROTOCOL
+
+# The digest of each version's table (`table_digest`): a new version pins its own here.
+PINNED = {
+    6: "b25be18a4f87c4a319f5fb608f1d9ae34ebacdcbf1d969908bfc46c7cba760da",
+    7: "10a19e408f1e48cf7d3641f8d43230b5ecae8ef59d28a87e086453090af8f2f4",
+}
+
+
+def table_digest() -> str:
+    rows = sorted((k.kind, k.fields, k.batch) for k in KINDS.values())
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_the_message_table_is_the_one_its_protocol_version_pinned() -> None:
+    assert PINNED.get(PEER_PROTOCOL) == table_digest(), (
+        "core/messages.py's kinds or fields changed: bump PEER_PROTOCOL in server/wire.py "
+        f"and pin {table_digest()} for it here")
