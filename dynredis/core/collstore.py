@@ -24,7 +24,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from functools import partial
-from itertools import repeat
+from itertools import islice, repeat
 from operator import is_, itemgetter
 from typing import Any
 
@@ -307,6 +307,15 @@ def merged_record(rkey: bytes, old: bytes, new: bytes) -> bytes:
     return objmod.encode(dvv.sync(objmod.decode(old), objmod.decode(new)))
 
 
+def _over_bare(old: bytes | None, new: Clock) -> bool:
+    """Whether `new` supersedes the record `old` (None: none) holds, a bare one (its
+    causal past, no version): merged, they are `new`."""
+    if old is None:
+        return True
+    local = objmod.decode(old)
+    return elements.bare(local) and dvv.sync(local, new) == new
+
+
 class _Direct:
     """Records written straight to the engine (a store without a node around it)."""
 
@@ -518,9 +527,15 @@ class CollectionStore:
     def _run(self, walk: Walk, n: int) -> int:
         """Read up to `n` records of `walk` (-1: all), ending it if none is left; how
         many of the `n` are left unread."""
-        for rkey in walk.it:
-            visit(self, walk, rkey)
-            n -= 1
+        while True:
+            size = SLICE if n < 0 else min(n, SLICE)
+            rkeys = list(islice(walk.it, size))
+            if rkeys:
+                visit(self, walk, rkeys)
+            if n > 0:
+                n -= len(rkeys)
+            if len(rkeys) < size:
+                break
             if n == 0:
                 return 0
         self._done(walk)
@@ -645,6 +660,21 @@ class CollectionStore:
             st.add_new(kind, names, values)
             self.loaded_elements += st.size - before
 
+    def store_bare(self, ep: int, key: bytes, rkeys: list[bytes], encs: list[bytes]) -> None:
+        """`store` of records of one key stripped bare by a walk (they read as absent),
+        in C loops: a loaded view holding one of them drops it."""
+        deque(map(self.records.put_record, repeat(ep, len(rkeys)), rkeys, encs), 0)
+        st = self._loaded(key)
+        if st is None or not st.size:
+            return
+        at = len(rec.prefix(key))
+        before = st.size
+        for rkey in rkeys:
+            kind, element = rkey[at:at + 1], rkey[at + 1:]
+            if element in st.views.get(kind, ()):
+                st.set_value(kind, element, None)
+        self.loaded_elements += st.size - before
+
     def _loaded(self, key: bytes) -> KeyState | None:
         """The key's state if its views are held (whole, or being built)."""
         st = self.states.get(key)
@@ -737,8 +767,9 @@ class CollectionStore:
 
     def merge_new(self, ep: int, key: bytes, rkeys: list[bytes], encs: list[bytes]) -> bool:
         """`merge` of element records of one key and kind that this replica holds none
-        of and no removal covers (a plan's step), in C loops; False, having done
-        nothing, if they are not all such."""
+        of (or only bare ones each new version supersedes: a copy written over a name
+        a RENAME or DEL left) and no removal covers (a plan's step), in C loops; False,
+        having done nothing, if they are not all such."""
         pre = rec.prefix(key)
         at = len(pre)
         if min(map(len, rkeys)) <= at or not all(map(bytes.startswith, rkeys, repeat(pre))):
@@ -746,9 +777,11 @@ class CollectionStore:
         kinds = set(map(itemgetter(at), rkeys))  # (ints: the kind byte)
         if len(kinds) != 1 or len(set(rkeys)) != len(rkeys):
             return False
-        if not all(map(is_, self.encodings(ep, rkeys), repeat(None))):
-            return False
         objs = list(map(objmod.decode, encs))
+        olds = self.encodings(ep, rkeys)
+        if not all(map(is_, olds, repeat(None))) and (
+                self.watched or not all(map(_over_bare, olds, objs))):
+            return False
         values = elements.uncovered_values(objs, self.removal(rec.base_partition(ep), key))
         if values is None or None in values:  # (a removal's version: not in the views)
             return False

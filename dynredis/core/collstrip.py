@@ -21,6 +21,8 @@ every read; anti-entropy and later merges strip them).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from . import elements
@@ -53,23 +55,64 @@ def record_keys(engine: Any, p: int, key: bytes) -> Iterator[bytes]:
             yield rkey
 
 
-def visit(store: Any, walk: Walk, rkey: bytes) -> None:
-    """Strip the record if the removal set covers it; else, if the key's views are being
-    rebuilt, set its live value there."""
+def visit(store: Any, walk: Walk, rkeys: list[bytes]) -> None:
+    """Visit some of the walk's records (read afresh: writes made since the walk began
+    are judged as they are now): strip those the removal set covers; else, if the key's
+    views are being rebuilt, set their live values there. In C loops where the records
+    hold one version each (every record a copy or a fill wrote): one record at a time,
+    a walk after a RENAME was 30% of every replica's CPU for the command."""
     ep = rec.elem_partition(walk.p)
-    enc = store.engine.get(ep, rkey)
-    if enc is None:
-        return
-    obj = objmod.decode(enc)
+    encs = store.encodings(ep, rkeys)
+    if None in encs:  # (gone since the walk listed them)
+        rkeys = [rk for rk, enc in zip(rkeys, encs, strict=True) if enc is not None]
+        encs = [enc for enc in encs if enc is not None]
+    objs = list(map(objmod.decode, encs))
     st = store.states.get(walk.key)
     removal = st.removal if st is not None else walk.removal
-    if elements.covered(obj, removal):
-        bare = objmod.encode(elements.stripped(obj))
-        if bare != enc:
-            store.store(ep, rkey, bare)
+    single = all(map(elements.single, objs))
+    if single:
+        has = removal.has
+        covered = [has(a, n) for a, n, _ in (obj[0][0] for obj in objs)]
+    else:
+        covered = [elements.covered(obj, removal) for obj in objs]
+    if any(covered):
+        doomed = list(compress(range(len(objs)), covered))
+        bare = [elements.stripped(objs[i]) for i in doomed]
+        bare_encs = list(map(objmod.encode, bare))
+        changed = [i for i, enc in zip(range(len(doomed)), bare_encs, strict=True)
+                   if enc != encs[doomed[i]]]
+        store.store_bare(ep, walk.key, [rkeys[doomed[i]] for i in changed],
+                         [bare_encs[i] for i in changed])
+    if st is None or not st.building:
         return
-    if st is not None and st.building:
-        _, kind, element = rec.split(rkey)
-        before = st.size
-        st.set_value(kind, element, elements.value(obj, removal))
-        store.loaded_elements += st.size - before
+    if not all(covered):
+        live = [i for i, c in enumerate(covered) if not c]
+        _rebuild(store, st, [rkeys[i] for i in live], [objs[i] for i in live], removal)
+
+
+def _rebuild(store: Any, st: Any, rkeys: list[bytes], objs: list[Any], removal: DotSet
+             ) -> None:
+    """Set the live values of records no removal covers in the views being rebuilt:
+    in C loops those of one kind whose element the views do not hold yet."""
+    if not rkeys:
+        return
+    before = st.size
+    at = len(rec.prefix(st.key))
+    kinds = set(map(itemgetter(at), rkeys))
+    values = elements.uncovered_values(objs, removal)
+    if values is None or len(kinds) != 1 or None in values:
+        for rkey, obj in zip(rkeys, objs, strict=True):
+            kind, element = rkey[at:at + 1], rkey[at + 1:]
+            st.set_value(kind, element, elements.value(obj, removal))
+    else:
+        kind = bytes([kinds.pop()])
+        names = list(map(itemgetter(slice(at + 1, None)), rkeys))
+        view = st.view(kind)
+        held = [name in view for name in names]
+        if any(held):  # (written since the walk began: set as they are now)
+            for i in compress(range(len(names)), held):
+                st.set_value(kind, names[i], values[i])
+            names = [n for n, h in zip(names, held, strict=True) if not h]
+            values = [v for v, h in zip(values, held, strict=True) if not h]
+        st.add_new(kind, names, values)
+    store.loaded_elements += st.size - before

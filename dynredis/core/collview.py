@@ -434,7 +434,13 @@ class KeyView:
         w = self._writer()
         kind = rec.marker_type(data)
         if kind is not None:
-            # EXPIRE, PERSIST: the collection stays, its header takes the new expiry.
+            # EXPIRE, PERSIST: the collection stays, its header takes the new expiry,
+            # if it is still that live collection (its header says so: an emptied
+            # one's is deleted); else it went since the command read it, nothing to do.
+            # No element is read (the views may not be loaded: CollCoordinator.replace).
+            sib = self._header_sibling()
+            if sib is None or self._expired or rec.marker_type(sib[2]) != kind:
+                return self.header
             self._write_header(rec.marker(kind), expire_at)
             return self.header
         w.remove_observed()
@@ -501,9 +507,10 @@ class KeyView:
         if w is None:
             return [], []
         sib = self._header_sibling()
-        if sib is not None and sib[2] is not None:
+        st = self.state
+        if sib is not None and sib[2] is not None and not (st.viewless or st.building):
             kind = rec.marker_type(sib[2])
-            if kind is not None and not self.state.count(rec.KIND_OF_TYPE[kind]):
+            if kind is not None and not st.count(rec.KIND_OF_TYPE[kind]):
                 self._write_header(None, 0)
         dots = w.finish()
         self._write = None  # (the records `remove_step` makes next: deltas of their own)

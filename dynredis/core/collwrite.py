@@ -108,10 +108,13 @@ class KeyWrite:
     def put_new(self, kind: bytes, names: Sequence[bytes], datas: Sequence[Any]
                 ) -> list[int]:
         """`put` of those of many elements (no data None; a slice of a COPY or *STORE)
-        that no record holds yet, all of a new destination's: the versions `put` makes
-        (sharing one timestamp), in C loops. Returns the positions of the others, left
-        to the caller's `put`. Per element in Python, a million cost the coordinator
-        ~6 s of CPU in its 1,024-element steps."""
+        that no record holds yet, or only a bare one (no value: stripped by a removal,
+        as a DEL or a RENAME away leaves a key's records until they are reaped), all of
+        a new destination's: the versions `put` makes (sharing one timestamp), in C
+        loops. Returns the positions of the others, left to the caller's `put`. Per
+        element in Python, a million cost the coordinator ~6 s of CPU in its
+        1,024-element steps (and a RENAME back to a name renamed away from, whose
+        records were all bare, took that way)."""
         ep = rec.elem_partition(self.p)
         pre = rec.prefix(self.key) + kind
         rkeys = list(map(pre.__add__, names))
@@ -120,13 +123,24 @@ class KeyWrite:
         if len(set(names)) != len(names) or None in datas or \
                 self.state.removal.top(self.actor) >= n0:  # (removes what is yet to be
             return list(range(len(names)))                 # minted: never expected)
+        bases: list[Clock | None] = [None] * len(olds)
         fresh = list(map(is_, olds, repeat(None)))
         left: list[int] = []
         if not all(fresh):
-            left = [i for i, new in enumerate(fresh) if not new]
-            names = list(compress(names, fresh))
-            datas = list(compress(datas, fresh))
-            rkeys = list(compress(rkeys, fresh))
+            for i in [i for i, new in enumerate(fresh) if not new]:
+                old = objmod.decode(olds[i])  # type: ignore[arg-type]
+                if elements.bare(old) and all(e[0] != self.actor or e[1] < n0
+                                              for e in old[0]):
+                    bases[i] = old
+                    fresh[i] = True
+                else:
+                    left.append(i)
+            if left:
+                names = list(compress(names, fresh))
+                datas = list(compress(datas, fresh))
+                rkeys = list(compress(rkeys, fresh))
+                olds = list(compress(olds, fresh))
+                bases = list(compress(bases, fresh))
         count = len(rkeys)
         if not count:
             return left
@@ -134,13 +148,16 @@ class KeyWrite:
         actor = self.actor
         ns = range(n0, n0 + count)
         self.dots.extend(zip(repeat(actor), ns))
-        ts = self.stamp(None)
-        objs = [(((actor, n, ((ts, 0, d),)),), ()) for n, d in zip(ns, datas, strict=True)]
+        ts = self.stamp(None)  # (a bare record holds no version's time)
+        objs = [(((actor, n, ((ts, 0, d),)),), ()) if base is None else
+                dvv.overwrite_at(base, actor, n, (ts, 0, d))
+                for n, d, base in zip(ns, datas, bases, strict=True)]
         encs = list(map(objmod.encode, objs))
         self.store.store_new(ep, self.key, kind, rkeys, list(names), encs,
                              elements.fresh_values(objs, datas))
         self.written.extend(zip(repeat(ep), rkeys))
-        self.deltas.extend(zip(repeat(ep), rkeys, encs, repeat(None)))
+        self.deltas.extend(zip(repeat(ep), rkeys, encs,
+                               (None if old is None else objmod.identity(old) for old in olds)))
         return left
 
     def increment(self, kind: bytes, element: bytes, delta: int | float,

@@ -89,8 +89,9 @@ def value(obj: Clock, removal: DotSet | None) -> Any:
 
 
 def fresh_values(objs: list[Clock], datas: Sequence[Any]) -> list[Any]:
-    """`value` of records of one version each, no removal covering it (new elements:
-    `datas` their data): plain data is its own value, in one C loop."""
+    """`value` of records of one version each (beside a bare causal past, at most), no
+    removal covering it (new elements: `datas` their data): plain data is its own
+    value, in one C loop."""
     if tuple not in set(map(type, datas)):
         return list(datas)
     if all(score.is_score(d) and not d[2] for d in datas):
@@ -100,16 +101,40 @@ def fresh_values(objs: list[Clock], datas: Sequence[Any]) -> list[Any]:
 
 def uncovered_values(objs: list[Clock], removal: DotSet) -> list[Any] | None:
     """`value` of records of one version each (new elements, as a step of a plan
-    writes them), or None if one is not such or `removal` covers one."""
-    if not all(map(_single, objs)):
-        return None
-    entries = [o[0][0] for o in objs]
+    writes them; beside a bare causal past, over a name a removal left), or None if
+    one is not such or `removal` covers one."""
+    if all(map(single, objs)):
+        entries = [o[0][0] for o in objs]
+    else:
+        entries = list(map(_one_version, objs))
+        if None in entries:
+            return None
     if len(removal) and any(removal.has(a, n) for a, n, _ in entries):
         return None
     return fresh_values(objs, [e[2][0][2] for e in entries])
 
 
-def _single(obj: Clock) -> bool:
+def _one_version(obj: Clock) -> Any:
+    """The (actor, n, (sibling,)) entry of a record's only version (the others bare),
+    or None."""
+    if obj[1]:
+        return None
+    found = None
+    for entry in obj[0]:
+        if entry[2]:
+            if found is not None or len(entry[2]) != 1:
+                return None
+            found = entry
+    return found
+
+
+def bare(obj: Clock) -> bool:
+    """The record holds no version: only a causal past (`stripped`)."""
+    return not obj[1] and not any(entry[2] for entry in obj[0])
+
+
+def single(obj: Clock) -> bool:
+    """The record holds one version: one entry of one sibling, no anonymous one."""
     return not obj[1] and len(obj[0]) == 1 and len(obj[0][0][2]) == 1
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from dynredis.commands import collection
+from dynredis.core import obj as objmod
+from dynredis.core import records as rec
 from dynredis.core.node import Config
 from tests.sim.harness import SimCluster
 
@@ -107,13 +109,10 @@ def test_a_command_synced_behind_one_waiting_for_the_views_does_not_time_out() -
     assert second == [(None, b"$6\r\ni19999\r\n")]
 
 
-def test_a_delete_of_a_big_key_not_in_memory_does_not_wait_for_its_views() -> None:
-    """A DEL (or a SET of a string) over a collection reads none of its elements, only the
-    events applied: it waited for the views of a big key not in memory to be walked in
-    (DEL of four evicted copies of a million elements each: 60 s, its client timed out).
-    It is answered with no walk stepped, and the key is gone."""
-    sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300), sliced_walks=True)
-    a = sim.names[0]
+def _evicted_list(sim: SimCluster, a: str) -> Any:
+    """A 20,000-item list `k` written through `a`, then `a` restarted: its views are not
+    in memory there, and walks make no progress until the test steps them (returns
+    the function that does)."""
     filled: list[Any] = []
     run(sim, a, filled, b"RPUSH", b"k", *[b"i%d" % i for i in range(20_000)])
     sim.run(500)
@@ -124,19 +123,69 @@ def test_a_delete_of_a_big_key_not_in_memory_does_not_wait_for_its_views() -> No
     node = sim.sn[a].node
     store = node.coll.store
     stepping = store.wake
-    store.wake = lambda: None  # walks make no progress until stepped below
-    deleted: list[Any] = []
-    assert sim.on_node(a, lambda node: node.coll.replace(b"k", None, 0, deleted.append),
-                       catch=False)
-    sim.run(1_000)
-    assert sim.errors == [] and len(deleted) == 1 and deleted[0][0] is None
-    assert store.states[b"k"].viewless and store.loaded_elements == 0
-    store.wake = stepping
-    while node.coll.step():
-        pass
-    length: list[Any] = []
-    run(sim, a, length, b"LLEN", b"k")
+    store.wake = lambda: None
+
+    def walk_all() -> None:
+        store.wake = stepping
+        while node.coll.step():
+            sim.run(10)
+
+    return walk_all
+
+
+def _length_and_header(sim: SimCluster, a: str) -> tuple[list[Any], Any]:
+    """LLEN k through `a`, and the sibling a quorum read of its header gives."""
+    got: list[Any] = []
+    run(sim, a, got, b"LLEN", b"k")
+    head: list[Any] = []
+    assert sim.on_node(a, lambda node: node.get(b"k", head.append), catch=False)
     sim.run(500)
-    while node.coll.step():
-        sim.run(10)
-    assert length == [(None, b":0\r\n")]
+    return got, objmod.read_value(head[0][1], 0)
+
+
+@pytest.mark.parametrize("data, expire_at, length", [
+    (None, 0, 0),  # DEL (or a SET of a string)
+    (rec.marker("list"), 4_000_000_000_000, 20_000),  # EXPIRE
+    (rec.marker("list"), 0, 20_000),  # PERSIST
+])
+def test_a_delete_or_expire_of_a_big_key_not_in_memory_does_not_wait_for_its_views(
+        data: Any, expire_at: int, length: int) -> None:
+    """A DEL (or a SET of a string) over a collection reads none of its elements, only the
+    events applied: it waited for the views of a big key not in memory to be walked in
+    (DEL of four evicted copies of a million elements each: 60 s, its client timed out).
+    EXPIRE and PERSIST write only its header (a marker of its type with the new expiry)
+    and waited too (an evicted million-member set: 18.5 s). Each is answered with no
+    walk stepped; the key is gone, or keeps every element and has the new expiry."""
+    sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300), sliced_walks=True)
+    a = sim.names[0]
+    walk_all = _evicted_list(sim, a)
+    store = sim.sn[a].node.coll.store
+    done: list[Any] = []
+    assert sim.on_node(a, lambda node: node.coll.replace(b"k", data, expire_at,
+                                                         done.append), catch=False)
+    sim.run(1_000)
+    assert sim.errors == [] and len(done) == 1 and done[0][0] is None
+    assert store.states[b"k"].viewless and store.loaded_elements == 0
+    walk_all()
+    got, sib = _length_and_header(sim, a)
+    walk_all()
+    assert got == [(None, b":%d\r\n" % length)]
+    assert (sib is None) if data is None else (sib[1] == expire_at)
+
+
+def test_an_expire_of_a_collection_deleted_since_its_read_does_not_bring_it_back() -> None:
+    """EXPIRE decides from its read of the key; a DEL between that read and its write wins:
+    the key stays gone (its header is not written back as a collection's)."""
+    sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300), sliced_walks=True)
+    a = sim.names[0]
+    walk_all = _evicted_list(sim, a)
+    done: list[Any] = []
+    assert sim.on_node(a, lambda node: node.coll.replace(b"k", None, 0, done.append),
+                       catch=False)
+    assert sim.on_node(a, lambda node: node.coll.replace(
+        b"k", rec.marker("list"), 4_000_000_000_000, done.append), catch=False)
+    sim.run(1_000)
+    walk_all()
+    got, sib = _length_and_header(sim, a)
+    assert [r[0] for r in done] == [None, None]
+    assert got == [(None, b":0\r\n")] and sib is None
