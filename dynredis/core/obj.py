@@ -205,6 +205,18 @@ def read_expiry(data: bytes, now_ms: int) -> int | None:
     return None if sib is None else sib[1]
 
 
+def reads_until(data: bytes) -> int:
+    """Until when a plain GET sees a value in this encoded object (a large one's header
+    is enough): 0 never (a tombstone), header.FOREVER if it does not expire, else its
+    expiry. `read_expiry(data, now)` is None exactly when this is at or before `now`."""
+    if hdr.is_headed(data):
+        return hdr.times(data)[2]
+    w = winner(decode(data))
+    if w is None or w[0][2] is None:
+        return 0
+    return w[0][1] or hdr.FOREVER
+
+
 # Objects up to this size identify themselves by their bytes, larger ones by a digest:
 # comparing a hundred bytes costs nothing, hashing them about as much as decoding.
 INLINE_IDENTITY = 512
