@@ -22,9 +22,9 @@ Pure: no I/O, no clock reads (the caller passes `now`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from heapq import heapify, heappop, heappush
-from typing import Final
+from typing import Any, Final
 
 from .header import FOREVER
 
@@ -162,6 +162,9 @@ class KeyCounts:
                     f[2] += t.total - t.ttls * now
         return [(db, f[0], f[1], f[2]) for db, f in sorted(sums.items())]
 
-    def clear(self) -> None:
-        """Forget every key (FLUSHALL's wipe)."""
-        self.tallies.clear()
+    def clear(self, bury: Callable[[Any], None] | None = None) -> None:
+        """Forget every key (FLUSHALL's wipe); the tallies go to `bury` if given
+        (core/graveyard.py: a million keys' expiry moments are freed a slice a turn)."""
+        if bury is not None:
+            bury(self.tallies)
+        self.tallies = {}

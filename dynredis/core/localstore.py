@@ -12,6 +12,10 @@ or a merge needs them (about a microsecond).
 What decides about an object without using its value (the reaper's sweep, anti-entropy's
 hash trees, keyspace walks) reads heads (`head`, `scan_heads`): a large object's header
 (header.py), or the whole of a small object, never the whole of a large value.
+
+Every change of a key's object also updates the node's live-key counts (keycounts.py,
+DBSIZE and INFO keyspace): what the object read as before (its head, read first) and
+after.
 """
 
 from __future__ import annotations
@@ -204,12 +208,17 @@ class LocalStore:
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
-        (the cache's accounting counts on it: see RecentBytes.set)."""
-        was = self._reads_until(p, key)
+        (the cache's accounting counts on it: see RecentBytes.set), and the key counts
+        too when it is an encoding or a header, not a digest (obj.identity's)."""
+        if old is not None and len(old) != hdr.DIGEST_SIZE:
+            was = reads_until(old)
+        else:
+            was = self._reads_until(p, key)
         self._put(p, key, enc)
         self.cache.set(key, enc, old)
         self._note(p, key, objmod.fingerprint(enc))
-        self.counts.change(p, key, was, reads_until(enc))
+        if p < ELEM_BASE:
+            self.counts.change(p, key, was, reads_until(enc))
 
     def delete(self, p: int, key: bytes) -> None:
         was = self._reads_until(p, key)
@@ -220,8 +229,8 @@ class LocalStore:
 
     def _reads_until(self, p: int, key: bytes) -> int:
         """obj.reads_until of what `key` holds (0 for nothing), read from its head
-        before a change: `put`'s `old` may be a digest, or None for a key held but not
-        cached. A record's partition holds no key: 0."""
+        before a change (`put`'s `old` may be a digest, or None for a key held but not
+        cached). A record's partition holds no key: 0."""
         if p >= ELEM_BASE:
             return 0
         head = self.head(p, key)
@@ -360,7 +369,7 @@ class LocalStore:
         million of those, left by walks stripping big collections, took 66-72 ms to
         free at once)."""
         self.engine.wipe()
-        self.counts.clear()
+        self.counts.clear(bury)
         self.cache.clear(bury)
         self.trees.clear(bury)
         if bury is not None:

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from dynredis.cluster.keyscan import KeyScan
 from dynredis.commands.databases import storage_key, user_key
+from dynredis.core import clock as dvv
+from dynredis.core import obj as objmod
 from dynredis.core.header import FOREVER
 from dynredis.core.keycounts import KeyCounts, db_of
 from dynredis.core.node import Config
@@ -69,6 +71,29 @@ def test_counts_equal_a_walk_at_every_moment_asked(script: list[tuple]) -> None:
             else:
                 assert got in (None, walked(held, parts, now))
             latest = max(latest, now)
+
+
+sibling = st.tuples(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 127, 128, 300, 2**33]),
+                    st.one_of(st.none(), st.binary(max_size=300), st.just(b"w" * 5000)))
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"a", b"actor-b" * 9, b"c" * 300]), sibling),
+                min_size=1, max_size=4), st.sampled_from([0, 1, 127, 128, 299, 300, 2**40]))
+@settings(max_examples=400, deadline=None)
+def test_reads_until_is_when_a_plain_get_stops_seeing_a_value(
+        writes: list[tuple[bytes, tuple]], now: int) -> None:
+    """Objects of one or more siblings (tombstones, expiring, large and headed): their
+    reads_until, read from their bytes, is past `now` exactly when a GET sees a value."""
+    held = None
+    for actor, sib in writes:
+        held = dvv.sync(held, dvv.overwrite(None, actor, sib)) if held else \
+            dvv.overwrite(None, actor, sib)
+    enc = objmod.encode(held)
+    expiry = objmod.read_expiry(enc, now)
+    r = objmod.reads_until(enc)
+    assert (r > now) == (expiry is not None)
+    if expiry is not None:
+        assert r == (expiry or FOREVER)
 
 
 def test_rewritten_expiries_do_not_pile_up() -> None:
