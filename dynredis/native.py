@@ -40,6 +40,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.hints",
     "dynredis.core.hlc",
     "dynredis.core.inflight",
+    "dynredis.core.keycounts",
     "dynredis.core.keyslot",
     "dynredis.core.localstore",
     "dynredis.core.membership",

@@ -32,7 +32,8 @@ Peer messages (core/messages.py):
                     result (keys, partitions done, next bucket, keys examined, visited)
      what = "keys"  args (match, db)  result [key, ...]
      what = "count" args ()        result [(db, live keys, those with a TTL, sum of their
-                                   TTLs ms), ...] for each database with keys
+                                   TTLs ms), ...] for each database with keys: from the
+                                   local store's counts (core/keycounts.py), not a walk
      what = "random" args (db,)    result (weight, key or None)
 
 Every walk but "count" covers one numbered database (commands/databases.py): the keys it
@@ -63,9 +64,9 @@ SCAN_COUNT_MAX = 8192
 # Partitions one remote scan request may cover.
 MAX_RUN = 16
 RANDOM_TRIES = 16
-# Keys one slice of a local KEYS / DBSIZE / INFO keyspace walk reads before the node
-# goes back to its other clients (about 10-20 ms): a DBSIZE over 100,000 keys froze a
-# node 350 ms in one turn, and INFO (which counts keys) is what monitors send every second.
+# Keys one slice of a local KEYS walk (or DBSIZE / INFO keyspace's, when the store's
+# counts cannot answer) reads before the node goes back to its other clients (about
+# 10-20 ms): a DBSIZE over 100,000 keys froze a node 350 ms in one turn.
 WALK_SLICE = 4096
 
 
@@ -199,8 +200,9 @@ class KeyScan:
         TTLs ms)} for the databases holding keys.
 
         Asked while a count of the same view is in flight, the answer is that count's:
-        a count walks every key of every node, and 500 INFO or DBSIZE in one write
-        once froze every node for the length of 500 walks."""
+        a count once walked every key of every node (it now sums each node's counts,
+        but still asks every node holding a partition), and 500 INFO or DBSIZE in one
+        write froze every node for the length of 500 walks."""
         waiting = self.counting.get(own)
         if waiting is not None:
             waiting.append(cb)
@@ -450,7 +452,18 @@ class KeyScan:
     def count_local(self, parts: Sequence[int],
                     answer: Callable[[list[tuple[int, int, int, int]]], None]) -> None:
         """`answer(...)`: for each database holding live keys: (database, live keys,
-        live keys with a TTL, the sum of their remaining TTLs in ms)."""
+        live keys with a TTL, the sum of their remaining TTLs in ms), from the store's
+        counts (core/keycounts.py) at once, or by `count_walk` if they cannot say."""
+        figures = self.node.local.counts.figures(parts, self.node.now)
+        if figures is None:
+            self.count_walk(parts, answer)
+        else:
+            answer(figures)
+
+    def count_walk(self, parts: Sequence[int],
+                   answer: Callable[[list[tuple[int, int, int, int]]], None]) -> None:
+        """`count_local`'s figures by a walk of every key, a slice at a time (what the
+        counts must always equal)."""
         figures: dict[int, list[int]] = {}
 
         def visit(stored: bytes, head: bytes) -> None:

@@ -23,11 +23,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Final
 
+from ..core.keycounts import MARK
 from .metadata import redis_record
 from .table import Command, parse_int
 
 DATABASES = 16
-MARK: Final = b"\xfe\xffdb"
 _LEN: Final = len(MARK)
 _ESCAPED = MARK + b"\x00"
 _PREFIX: Final = tuple(MARK + bytes([n]) for n in range(DATABASES))

@@ -12,6 +12,10 @@ or a merge needs them (about a microsecond).
 What decides about an object without using its value (the reaper's sweep, anti-entropy's
 hash trees, keyspace walks) reads heads (`head`, `scan_heads`): a large object's header
 (header.py), or the whole of a small object, never the whole of a large value.
+
+Every change of a key's object also updates the node's live-key counts (keycounts.py,
+DBSIZE and INFO keyspace): what the object read as before (its head, read first) and
+after.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from . import obj as objmod
 from .clock import Clock
 from .engine import Engine, Pinned
 from .hints import HINT_PARTITION
+from .keycounts import KeyCounts
 from .merkle import MerkleTree, PartitionTrees, keyed_digest
-from .obj import LARGE_VALUE
+from .obj import LARGE_VALUE, reads_until
 from .pieces import Joined
 from .recent import RecentBytes
 from .records import ELEM_BASE, LOCAL_BASE
@@ -41,7 +46,8 @@ DIRTY_CHUNK: Final = 32_768
 class LocalStore:
     """Reads and writes of this node's replicas, through an injected engine."""
 
-    __slots__ = ("engine", "cache", "trees", "dirty", "older", "_get", "_put", "_read")
+    __slots__ = ("engine", "cache", "trees", "dirty", "older", "counts", "_get", "_put",
+                 "_read")
 
     def __init__(self, engine: Engine, cache_size: int = 100_000,
                  cache_max_memory: int = 0) -> None:
@@ -67,11 +73,18 @@ class LocalStore:
         # keys, and, drained by `popitem` as it grew, at any size: a replica's merge of
         # a 1,024-record step of a COPY held its turn 60-220 ms there (keystalls, load 5).
         self.older: dict[int, list[dict[bytes, bytes | None]]] = {}
+        # Live keys per partition and database (DBSIZE, INFO keyspace): every change of
+        # a key's object below goes through `_count`, and the walk building the trees
+        # counts what is stored.
+        self.counts = KeyCounts()
         for p in engine.partitions():
             if p != HINT_PARTITION and p < LOCAL_BASE:
                 tree = self.trees[p]
+                counts = p < ELEM_BASE
                 for key, head in self.scan_heads(p):
                     tree.insert_digest(key, keyed_digest(key, objmod.fingerprint(head)))
+                    if counts:
+                        self.counts.change(p, key, 0, reads_until(head))
 
     def rebind(self) -> None:
         """Bind the engine's methods again (after one was replaced: a test's spy)."""
@@ -195,15 +208,33 @@ class LocalStore:
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
-        (the cache's accounting counts on it: see RecentBytes.set)."""
+        (the cache's accounting counts on it: see RecentBytes.set), and the key counts
+        too when it is an encoding or a header, not a digest (obj.identity's)."""
+        if old is not None and len(old) != hdr.DIGEST_SIZE:
+            was = reads_until(old)
+        else:
+            was = self._reads_until(p, key)
         self._put(p, key, enc)
         self.cache.set(key, enc, old)
         self._note(p, key, objmod.fingerprint(enc))
+        if p < ELEM_BASE:
+            self.counts.change(p, key, was, reads_until(enc))
 
     def delete(self, p: int, key: bytes) -> None:
+        was = self._reads_until(p, key)
         self.engine.delete(p, key)
         self.cache.pop(key)
         self._note(p, key, None)
+        self.counts.change(p, key, was, 0)
+
+    def _reads_until(self, p: int, key: bytes) -> int:
+        """obj.reads_until of what `key` holds (0 for nothing), read from its head
+        before a change (`put`'s `old` may be a digest, or None for a key held but not
+        cached). A record's partition holds no key: 0."""
+        if p >= ELEM_BASE:
+            return 0
+        head = self.head(p, key)
+        return 0 if head is None else reads_until(head)
 
     # Collections' element and removal records (partitions ELEM_BASE + p): in the hash
     # trees like any object, but not in the cache, which is keyed by key alone (a
@@ -215,12 +246,17 @@ class LocalStore:
         return self.get_enc(p, key)
 
     def put_record(self, p: int, key: bytes, enc: bytes) -> None:
+        was = self._reads_until(p, key)
         self._put(p, key, enc)
         self._note(p, key, objmod.fingerprint(enc))
+        if p < ELEM_BASE:
+            self.counts.change(p, key, was, reads_until(enc))
 
     def delete_record(self, p: int, key: bytes) -> None:
+        was = self._reads_until(p, key)
         self.engine.delete(p, key)
         self._note(p, key, None)
+        self.counts.change(p, key, was, 0)
 
     def _note(self, p: int, key: bytes, fp: bytes | None) -> None:
         """A write of `key` to fold into `p`'s tree (`fp`: its fingerprint, None if
@@ -333,6 +369,7 @@ class LocalStore:
         million of those, left by walks stripping big collections, took 66-72 ms to
         free at once)."""
         self.engine.wipe()
+        self.counts.clear(bury)
         self.cache.clear(bury)
         self.trees.clear(bury)
         if bury is not None:

@@ -131,6 +131,9 @@ Handler = Callable[[str, tuple], None]
 # server ticks every 50 ms): writes are folded in as they come, never a whole
 # partition's worth at once.
 FOLD_PER_TICK = 2000
+# Expiry moments the key counts take out per tick at most (keycounts.py): a million
+# keys expiring together are out of them in some sixty ticks (a few ms each), not in one ask.
+EXPIRE_PER_TICK = 16_384
 
 
 class Node:
@@ -473,3 +476,4 @@ class Node:
         self.watches.tick(now)
         self.blocking.tick(now)
         self.local.fold_some(FOLD_PER_TICK)
+        self.local.counts.expire_some(now, EXPIRE_PER_TICK)

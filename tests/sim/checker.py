@@ -43,6 +43,9 @@ Rules, in the order failures are reported:
    anonymous (undotted) values.
 6. convergence: the N primary replicas of every key that was ever written hold
    byte-identical objects (or all hold nothing).
+7. key counts: every up node's live-key counts (core/keycounts.py: DBSIZE and INFO
+   keyspace) equal a walk of its store (cluster/keyscan.py's count_walk), however
+   writes, merges, hints, transfers, reaping and restarts changed it.
 
 A failed check raises `SimFailure` with the seed, the first violated rule, its key,
 the history of that key and the tail of the trace; the other findings are summarised.
@@ -55,6 +58,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dynredis.cluster.keyscan import KeyScan
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.hints import HINT_PARTITION, parse_hint_key
@@ -70,8 +74,9 @@ LOST_WRITES = "zero lost writes"
 RESURRECTION = "no resurrection"
 SIBLING_BOUND = "sibling bound"
 CONVERGENCE = "convergence"
+KEY_COUNTS = "key counts"
 RULES = (NODE_ERRORS, INVENTED, ACKS, UNIQUE_DOTS, LOST_WRITES, RESURRECTION,
-         SIBLING_BOUND, CONVERGENCE)
+         SIBLING_BOUND, CONVERGENCE, KEY_COUNTS)
 
 
 @dataclass
@@ -255,7 +260,28 @@ def check(sim: SimCluster, wl: Workload) -> list[Finding]:
         if len({enc for _, enc in reps}) > 1:
             findings.append(Finding(CONVERGENCE, key, "primaries differ: " + "; ".join(
                 f"{short(nm)} {describe_obj(enc)}" for nm, enc in reps)))
+
+    # 7. key counts
+    findings.extend(Finding(KEY_COUNTS, None, f"{short(name)} {text}")
+                    for name, text in count_mismatches(sim))
     return findings
+
+
+def count_mismatches(sim: SimCluster) -> list[tuple[str, str]]:
+    """(node, what differs) for each up node whose key counts differ from a walk."""
+    out = []
+    for name, sn in sim.sn.items():
+        node = sn.node
+        if node is None or not sn.up:
+            continue
+        parts = range(node.ring.q)
+        kept = node.local.counts.figures(parts, node.now)
+        walked: list[tuple[int, int, int, int]] = []
+        KeyScan(node).count_walk(parts, walked.extend)
+        if kept != walked:
+            out.append((name, f"counts (database, keys, with a TTL, TTLs ms) {kept}, "
+                              f"a walk {walked}"))
+    return out
 
 
 def _restarts(sim: SimCluster, node: str) -> str:
