@@ -206,14 +206,19 @@ class LocalStore:
         finally:
             pinned.release()
 
-    def put(self, p: int, key: bytes, enc: bytes, old: bytes | None) -> None:
+    def put(self, p: int, key: bytes, enc: bytes, old: bytes | None,
+            unsure: bool = False) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
         (the cache's accounting counts on it: see RecentBytes.set), and the key counts
-        too when it is an encoding or a header, not a digest (obj.identity's)."""
-        if old is not None and len(old) != hdr.DIGEST_SIZE:
-            was = reads_until(old)
-        else:
+        too when it is an encoding or a header, not a digest (obj.identity's). `unsure`:
+        `old` is the cache's (None when not cached), not the store's (None: nothing), so
+        the counts read what the key held (a lookup a write of a new key saves)."""
+        if old is None:
+            was = self._reads_until(p, key) if unsure else 0
+        elif len(old) == hdr.DIGEST_SIZE:
             was = self._reads_until(p, key)
+        else:
+            was = reads_until(old)
         self._put(p, key, enc)
         self.cache.set(key, enc, old)
         self._note(p, key, objmod.fingerprint(enc))

@@ -115,7 +115,7 @@ class Replica:
                 if objmod.same(head, enc):
                     return
                 if base is not None and objmod.digest(head) == base:
-                    local.put(p, key, enc, local.cache.get(key))
+                    local.put(p, key, enc, local.cache.get(key), True)
                     return
                 if hdr.is_headed(enc) and self.by_clocks(key, enc, p):
                     return
@@ -154,7 +154,7 @@ class Replica:
         if mine is None or mine[1]:
             return False
         if dvv.less(mine, incoming):
-            self.local.put(p, key, enc, self.local.cache.get(key))
+            self.local.put(p, key, enc, self.local.cache.get(key), True)
             return True
         # The merge keeps, actor by actor, our list of values or a part of it if it
         # keeps our counters and list lengths (the incoming side's come with other
