@@ -96,12 +96,45 @@ def _skip(data: bytes, at: int) -> int:
     return at
 
 
+def counting_writes(srv: NodeServer) -> tuple[Any, Transport, list[int]]:
+    """A connection whose transport counts the bytes written in each loop turn (`until`
+    starts each turn's count)."""
+    conn, t = connect(srv)
+    writes = [0]
+    write = t.write
+
+    def counted(data: bytes) -> None:
+        writes[-1] += len(data)
+        write(data)
+
+    t.write = counted  # type: ignore[method-assign]
+    return conn, t, writes
+
+
 async def fill(srv: NodeServer) -> None:
     items = [b"item-%05d" % i for i in range(ITEMS)]
     await reply_of(srv, b"RPUSH", b"l", *items)
     await reply_of(srv, b"SADD", b"s", *items)
     await reply_of(srv, b"ZADD", b"z", *[w for i, m in enumerate(items)
                                          for w in (b"%d.5" % i, m)])
+
+
+READS = [[b"LRANGE", b"l", b"0", b"-1"], [b"SMEMBERS", b"s"],
+         [b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES"]]
+
+
+async def exec_of_reads(srv: NodeServer, reads: list[list[bytes]], counts: list[int]) -> None:
+    """MULTI, `reads`, EXEC on the filled keys: its reply must be the reads' replies
+    outside a transaction (`counts` gets a new count each loop turn meanwhile)."""
+    await fill(srv)
+    alone = [await reply_of(srv, *args) for args in reads]
+    conn, t = connect(srv)
+    counts[:] = [0]
+    conn.data_received(cmd(b"MULTI") + b"".join(cmd(*args) for args in reads) + cmd(b"EXEC"))
+    want = (b"+OK\r\n" + b"+QUEUED\r\n" * len(reads) + b"*%d\r\n" % len(reads)
+            + b"".join(alone))
+    await until(lambda: len(t.sent) >= len(want), counts)
+    assert t.sent == want
 
 
 def test_exec_writes_one_slice_of_rows_a_turn(tmp_path: Path, rows_by_turn: list[int]) -> None:
@@ -111,17 +144,7 @@ def test_exec_writes_one_slice_of_rows_a_turn(tmp_path: Path, rows_by_turn: list
     turn of writing: 4 MB of rows a turn)."""
 
     async def body(srv: NodeServer) -> None:
-        await fill(srv)
-        reads = [[b"LRANGE", b"l", b"0", b"-1"], [b"SMEMBERS", b"s"],
-                 [b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES"]]
-        alone = [await reply_of(srv, *args) for args in reads]
-        conn, t = connect(srv)
-        rows_by_turn[:] = [0]
-        conn.data_received(cmd(b"MULTI") + b"".join(cmd(*args) for args in reads)
-                           + cmd(b"EXEC"))
-        want = b"+OK\r\n" + b"+QUEUED\r\n" * 3 + b"*3\r\n" + b"".join(alone)
-        await until(lambda: len(t.sent) >= len(want), rows_by_turn)
-        assert t.sent == want
+        await exec_of_reads(srv, READS, rows_by_turn)
         assert sum(rows_by_turn) == 3 * ITEMS  # (a row: an element, or a member and score)
         assert max(rows_by_turn) <= ROWS, rows_by_turn
 
@@ -141,16 +164,7 @@ def test_exec_writes_its_whole_replies_a_turns_worth_at_a_time(
         items = [b"item-%05d" % i for i in range(100)]
         await reply_of(srv, b"RPUSH", b"l", *items)
         one = await reply_of(srv, b"LRANGE", b"l", b"0", b"-1")  # ~1,700 bytes
-        conn, t = connect(srv, Transport())
-        writes: list[int] = []
-        write = t.write
-
-        def counted(data: bytes) -> None:
-            writes[-1] += len(data)
-            write(data)
-
-        t.write = counted  # type: ignore[method-assign]
-        writes.append(0)
+        conn, t, writes = counting_writes(srv)
         conn.data_received(cmd(b"MULTI") + cmd(b"LRANGE", b"l", b"0", b"-1") * 20
                            + cmd(b"EXEC"))
         want = b"+OK\r\n" + b"+QUEUED\r\n" * 20 + b"*20\r\n" + one * 20
@@ -200,16 +214,7 @@ def test_a_scripts_long_reply_is_written_over_turns(
         items = [b"item-%05d" % i for i in range(1000)]
         await reply_of(srv, b"RPUSH", b"l", *items)
         alone = await reply_of(srv, b"LRANGE", b"l", b"0", b"-1")
-        conn, t = connect(srv)
-        writes: list[int] = []
-        write = t.write
-
-        def counted(data: bytes) -> None:
-            writes[-1] += len(data)
-            write(data)
-
-        t.write = counted  # type: ignore[method-assign]
-        writes.append(0)
+        conn, t, writes = counting_writes(srv)
         conn.data_received(cmd(b"EVAL", b"return redis.call('LRANGE', KEYS[1], 0, -1)",
                                b"1", b"l"))
         await until(lambda: len(t.sent) >= len(alone), writes)
@@ -235,17 +240,7 @@ def test_exec_takes_a_later_turn_after_a_turns_worth_of_replies(
     monkeypatch.setattr(SlicedReply, "__init__", counted)
 
     async def body(srv: NodeServer) -> None:
-        await fill(srv)
-        reads = [[b"LRANGE", b"l", b"0", b"-1"], [b"SMEMBERS", b"s"],
-                 [b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES"]] * 2
-        alone = [await reply_of(srv, *args) for args in reads]
-        conn, t = connect(srv)
-        taken[:] = [0]
-        conn.data_received(cmd(b"MULTI") + b"".join(cmd(*args) for args in reads)
-                           + cmd(b"EXEC"))
-        want = b"+OK\r\n" + b"+QUEUED\r\n" * 6 + b"*6\r\n" + b"".join(alone)
-        await until(lambda: len(t.sent) >= len(want), taken)
-        assert t.sent == want
+        await exec_of_reads(srv, READS * 2, taken)
         assert sum(taken) == 6 and max(taken) == 1, taken
 
     run(tmp_path, body)
