@@ -18,6 +18,7 @@ from ..core.engine import Pinned
 
 STREAM_SLICE = 1 << 20  # bytes copied from the store and written at a time
 STREAM_TURN = 4 << 20  # bytes written in one loop turn at most
+ERR_CLOSED = b"-ERR internal error: the store closed while the reply was made\r\n"
 
 
 class Streamed(Protocol):
@@ -203,6 +204,10 @@ def gather(reply: Streamed, later: Callable[[Callable[[Any], None]], None],
     out = [reply.before]
 
     def turn(_: Any = None) -> None:
+        if not reply.alive():  # the store closed under it (the node stops)
+            reply.release()
+            done(ERR_CLOSED)
+            return
         budget = reply.turn
         while budget > 0:
             chunk = reply.next_slice()
