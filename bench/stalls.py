@@ -332,7 +332,8 @@ def chosen(all_actions: list[tuple[str, object]], args: argparse.Namespace
     return [all_actions[0]] + [a for a in wanted for _ in range(args.rounds)]
 
 
-LOOP_WORK = ("peer_read", "client_read", "tick", "walk", "flush", "group_commit")
+LOOP_WORK = ("peer_read", "client_read", "tick", "walk", "flush", "group_commit", "stream",
+             "script")
 
 
 COUNTERS = ("coordinated_puts", "coordinated_gets", "read_repairs", "timeouts",

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.engine import Pinned
 from ..resp import encode as resp
-from ..server.streamed import ChainReply, pinned_reply
+from ..server.streamed import STREAM_SLICE, STREAM_TURN, ChainReply, pinned_reply
 from .common import ok_or_error
 from .context import Context
 from .databases import map_args
@@ -89,6 +89,11 @@ class _Capture:
             then(reply)
 
 
+def _size(reply: Any) -> int:
+    """A queued command's reply's size (a streamed one's estimate)."""
+    return len(reply) if type(reply) is bytes else reply.size()  # type: ignore[no-any-return]
+
+
 @command("multi", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
          summary="Starts a transaction (a batch: queued, then run in order; not isolated).")
 def cmd_multi(c: Context, args: list[bytes]) -> bytes:
@@ -124,11 +129,23 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
     slot = c.defer()
     replies: list[bytes] = []
     watchers = c.watchers
+    # each queued command answered is a step: EXEC is working, not lost (four reads of
+    # a million elements each, slow to load, were answered "reply lost" after 60 s)
+    touch = getattr(slot, "touch", None)
 
-    def run(i: int) -> None:
+    def run(i: int, made: int = 0) -> None:
         # Each command starts when the previous one has answered, so later commands
-        # see earlier ones' writes (through this coordinator).
+        # see earlier ones' writes (through this coordinator). After STREAM_TURN bytes
+        # of replies answered at once, the next in a later loop turn: on one node every
+        # read answers at once, and a hundred reads of a million elements took their
+        # snapshots in one turn. (`made`: bytes of replies since the last such turn.)
         while i < len(queued):
+            if made >= STREAM_TURN:
+                def later(_: Any, at: int = i) -> None:
+                    run(at)
+
+                c.node.coll.later(later)
+                return
             cmd, words = queued[i]
             cap = _Capture(c, slot)
             c.monitor_feed(cmd, words)
@@ -144,17 +161,21 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             if reply is None:
                 nxt = i + 1
 
-                def resume(late: bytes, nxt: int = nxt) -> None:
+                def resume(late: bytes, nxt: int = nxt, made: int = made) -> None:
                     replies.append(late)
-                    run(nxt)
+                    if touch is not None:
+                        touch()
+                    run(nxt, made + _size(late))
 
                 object.__setattr__(cap, "_then", resume)
                 return
             replies.append(reply)
+            made += _size(reply)
             i += 1
-        if all(type(r) is bytes for r in replies):
+        if all(type(r) is bytes for r in replies) and sum(map(len, replies)) <= STREAM_SLICE:
             slot.set(resp.array(replies))
             return
+        # written over turns: a slice of the whole replies, or of a streamed one's, a turn
         chained = ChainReply(b"*%d\r\n" % len(replies), replies)
         if not c.send_streamed(slot, chained):  # (the client went meanwhile)
             slot.set(chained.whole())

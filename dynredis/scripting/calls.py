@@ -18,6 +18,7 @@ from ..commands.metadata import redis_record
 from ..commands.notify import run as run_notifying
 from ..commands.table import Command, lookup
 from ..resp import encode as resp
+from ..server.streamed import Streamed, gather
 
 ERR_UNKNOWN = b"-ERR Unknown Redis command called from script\r\n"
 ERR_ARITY = b"-ERR Wrong number of args calling Redis command from script\r\n"
@@ -72,6 +73,16 @@ class ScriptCall:
             return
         self.__dict__["_answered"] = True
         self._done(reply)
+
+    def send_streamed(self, slot: Any, reply: Streamed) -> bool:
+        """A reply a client would get over loop turns (a collection's long one) is made
+        whole over turns too, while the script waits for it (its thread), instead of
+        at once."""
+        if slot is not self or self._answered:
+            return False
+        self.__dict__["_answered"] = True
+        gather(reply, self._conn.node.coll.later, self._done)
+        return True
 
 
 @cache

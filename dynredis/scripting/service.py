@@ -26,6 +26,7 @@ from typing import Any
 from ..cluster.registry import Registry
 from ..commands.databases import storage_key
 from ..resp import encode as resp
+from ..server.streamed import STREAM_SLICE, bytes_reply
 from . import calls
 from .luaengine import KILLED, LuaEngine, Run
 from .worker import LuaWorker
@@ -79,12 +80,16 @@ class Scripts:
 
     def _on_loop(self, fn: Callable[..., Any], args: tuple) -> None:
         server = self.server
+        trace = server.trace  # timed as "script": a redis.call run, a script's reply
+        started = 0 if trace is None else trace.begin()
         server.set_now()
         try:
             fn(*args)
         except Exception:
             log.exception("scripting callback failed")
         server.pump()
+        if trace is not None:
+            trace.took("script", started)
 
     def stop(self) -> None:
         """The node stops: running scripts are ended (even those that wrote, as
@@ -195,7 +200,9 @@ class Scripts:
         if remember and r.compiled and r.body is not None:
             self.remember(r.name, r.body)
         r.leave()
-        r.slot.set(reply)
+        # a long reply (a script's return of a million elements) is written over turns
+        if len(reply) <= STREAM_SLICE or not r.conn.send_streamed(r.slot, bytes_reply(reply)):
+            r.slot.set(reply)
         r.conn.release_hold()
 
     # --- BUSY and SCRIPT KILL ---------------------------------------------------------------------

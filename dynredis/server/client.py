@@ -1106,7 +1106,7 @@ class ClientConnection(asyncio.Protocol):
             return
         while budget > 0 and not self.write_blocked:
             chunk = stream.next_slice()
-            if chunk is None:
+            if not chunk:  # (None: all written; empty: the rest in the next turns)
                 break
             self.server.net_output += len(chunk)
             t.write(chunk)
@@ -1129,7 +1129,14 @@ class ClientConnection(asyncio.Protocol):
         self.stream_scheduled = False
         t = self.transport
         if t is not None and self.streaming is not None and not self.write_blocked:
+            # timed as "stream": a turn of a reply written over turns (its slice encoded)
+            trace = self.server.trace
+            if trace is None:
+                self._stream(t)
+                return
+            started = trace.begin()
             self._stream(t)
+            trace.took("stream", started)
 
     def _forget_waiting(self) -> None:
         """Drop the replies not sent yet, releasing those to be written over turns (a

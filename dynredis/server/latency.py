@@ -13,8 +13,9 @@ a coordinator's records with its replicas' into one timeline per request.
 
 Beside the requests, as histograms of their own: event-loop lag (how late a timer
 runs: the turn it waited behind), the duration of each kind of loop work (a client's
-read, a peer's read, the end-of-turn flush, the tick, the group commit) and garbage
-collector pauses by generation (gc.callbacks).
+read, a peer's read, the end-of-turn flush, the tick, the group commit, a turn of a
+reply written over turns, a script's call or reply) and garbage collector pauses by
+generation (gc.callbacks).
 
 The clock is read here and in the server only; the core stays pure (it never sees any
 of this).

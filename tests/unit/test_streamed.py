@@ -83,3 +83,31 @@ def test_a_transactions_reply_chains_streamed_replies_between_whole_ones() -> No
     assert all(p.released for p in pins) and not reply.alive()
     reply, pins = chain()
     assert reply.whole() == want and all(p.released for p in pins)
+
+
+def test_gather_makes_a_reply_whole_a_turn_at_a_time_or_fails_if_its_store_closes() -> None:
+    """streamed.gather (a script's redis.call of a long reply): the reply's bytes, one
+    `later` turn per turn's worth, and its pins let go; an error if a pin dies meanwhile."""
+    from dynredis.server.streamed import ERR_CLOSED, gather
+
+    big = bytes(range(256)) * (STREAM_SLICE // 256 * 9)  # 9 slices: 3 turns of 4 MB
+    due: list = []
+    got: list[bytes] = []
+    pin = FakePin()
+    gather(PiecesReply([b"$%d\r\n" % len(big), memoryview(big), b"\r\n"], [pin]),
+           due.append, got.append)
+    turns = 0
+    while due:
+        due.pop(0)(None)
+        turns += 1
+    assert got == [b"$%d\r\n" % len(big) + big + b"\r\n"] and pin.released
+    assert turns == 3  # 4 MB a turn, from the turn after the call
+
+    pin = FakePin()
+    got.clear()
+    gather(PiecesReply([b"$%d\r\n" % len(big), memoryview(big), b"\r\n"], [pin]),
+           due.append, got.append)
+    due.pop(0)(None)
+    pin.released = True  # the store closed
+    due.pop(0)(None)
+    assert got == [ERR_CLOSED] and not due
