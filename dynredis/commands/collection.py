@@ -123,7 +123,8 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                     waiter.coll_done(key)
 
             run_typed(c.node, key, typed,
-                      lambda: c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w),
+                      lambda: c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w,
+                                progress=getattr(slot, "touch", None)),
                       lambda: done((None, typed)), c.r)
             return None
 
@@ -177,7 +178,8 @@ def _run_reader(c: Context, key: bytes, op: Op, typed: Any, slot: Any, args: lis
         done((None, typed))
 
     run_typed(c.node, key, typed,
-              lambda: c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w),
+              lambda: c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w,
+                                progress=getattr(slot, "touch", None)),
               wrong, c.r)
 
 
@@ -202,7 +204,8 @@ def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
             waiter.coll_done(key)
 
     run_typed(c.node, key, typed,
-              lambda: c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w),
+              lambda: c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w,
+                                progress=getattr(slot, "touch", None)),
               lambda: done((None, typed)), c.r)
 
 

@@ -77,7 +77,7 @@ class CollOp:
     __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
                  "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
                  "replied", "coord", "sent", "extra", "missing", "asked_at", "parts",
-                 "part_acks")
+                 "part_acks", "progress")
 
     def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
                  targets: list[tuple[str, str]], r: int, w: int) -> None:
@@ -112,6 +112,10 @@ class CollOp:
         # made), and the ones each replica acknowledged, while more than one.
         self.parts = 1
         self.part_acks: dict[str, set[int]] = {}
+        # Told each time the command moves on while it runs over many turns (a part of
+        # a removal made or acknowledged): the client's reply slot, which a command
+        # silent for a minute is taken for lost by (server/client.py's unstick).
+        self.progress: Callable[[], None] | None = None
 
     def timed_out(self) -> None:
         """The request's deadline passed."""
@@ -203,7 +207,8 @@ class CollCoordinator:
     # --- coordinator -----------------------------------------------------------------
 
     def run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
-            r: int | None = None, w: int | None = None, home: bool = False) -> None:
+            r: int | None = None, w: int | None = None, home: bool = False,
+            progress: Callable[[], None] | None = None) -> None:
         """Run `op` on `key`'s view at a coordinating replica; `cb((err, result))`.
 
         `payload` is what a node that is not a replica sends to one instead (the
@@ -230,6 +235,7 @@ class CollCoordinator:
             node.done.append((cb, (noquorum(what, len(targets), need, node.cfg.n), None)))
             return
         cop = CollOp(self, key, p, op, cb, targets, r, w)
+        cop.progress = progress
         cop.extra = route.pending
         cop.missing = route.missing
         cop.reqid = node.next_reqid()
@@ -434,6 +440,9 @@ class CollCoordinator:
                 records += len(deltas)
 
         def step(_: Any = None) -> None:
+            if cop.progress is not None:
+                cop.progress()
+            self._moved_on(key)
             view.remove_step()
             deltas, events = view.finish()
             if view.removing():
@@ -596,6 +605,13 @@ class CollCoordinator:
             return  # the log no longer reaches back: anti-entropy again
         node.send(peer, m.coll_repair(cop.p, cop.key, owner, records, dots))
 
+    def _moved_on(self, key: bytes) -> None:
+        """A command on `key` took a step over turns: tell every command queued behind
+        it on the key (each waits for it: working, not lost)."""
+        for cop in self.queues.get(key, ()):
+            if cop.progress is not None:
+                cop.progress()
+
     def _on_ack(self, src: str, msg: tuple) -> None:
         cop = self.pending.get(msg[1])
         if cop is None or not cop.evaluated:
@@ -603,6 +619,8 @@ class CollCoordinator:
         if cop.parts != 1:
             got = cop.part_acks.setdefault(src, set())
             got.add(msg[2])
+            if cop.progress is not None:
+                cop.progress()
             if len(got) < cop.parts or not cop.parts:
                 return
         self._acked(cop, src)
