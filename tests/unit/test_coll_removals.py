@@ -147,3 +147,25 @@ def test_a_removal_is_acknowledged_only_once_replicas_hold_every_part() -> None:
     sim.run(5_000)
     assert len(removed) == 1 and removed[0][0] is not None
     assert removed[0][0].startswith("NOQUORUM write"), removed
+
+
+def test_a_removal_over_turns_makes_no_record_in_the_commands_own_turn() -> None:
+    """The command's turn holds its read and its reply: every removal record of a
+    removal too big for one turn is made in later turns, a turn's worth each (SPOP s
+    250000 of a million members: its read, reply and first 4,096 records made one
+    piece of ~100 ms)."""
+    c = Coordinator()
+    members = [b"m%d" % i for i in range(SIZE)]
+    c.run(lambda v: v.put_many(rec.SET, [(m, b"") for m in members]))
+    view = KeyView(c.store, 3, b"k", c.now, c.header(), c.write_header, b"node",
+                   lambda: b"\x00\x00\x00\x01", c.stamp)
+    view.remove(rec.SET, members[:TAKEN])
+    assert view.removing() and view.wrote()
+    deltas, _ = view.finish()
+    assert deltas == []  # nothing made yet
+    assert view.count(rec.SET) == SIZE
+    parts = []
+    while view.remove_step():
+        parts.append(len(view.finish()[0]))
+    assert parts == [TURN_REMOVALS, TURN_REMOVALS, TAKEN - 2 * TURN_REMOVALS]
+    assert view.count(rec.SET) == LEFT
