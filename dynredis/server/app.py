@@ -816,6 +816,12 @@ class NodeServer:
                     self.trace.took("group_commit", started)
                 if sync:
                     self._last_sync = now
+            elif self.opts.durability != "fsync" and self.engine.reclaimable():
+                # (fsync mode: a commit's own transaction reclaims, no fsync of its own)
+                started = time.monotonic_ns() if self.trace is None else self.trace.begin()
+                self.engine.reclaim()
+                if self.trace is not None:
+                    self.trace.took("reclaim", started)
         except Exception:
             log.exception("commit failed")
         loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
