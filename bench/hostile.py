@@ -156,7 +156,7 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
         ("ZRANGESTORE", "a:zr", Z, 0, -1), ("SINTERSTORE", "a:si", S, S),
         ("SUNIONSTORE", "a:su", S), ("SORT", L, "BY", "nosort", "STORE", "a:ls"),
         ("ZREMRANGEBYRANK", Z, 0, n // 4), ("LTRIM", L, n // 4, -1),
-        ("ZREMRANGEBYRANK", Z, 1000, -1),
+        ("ZREMRANGEBYRANK", Z, 1000, -1), ("PEXPIRE", S, 300),
         ("HDEL", H, *[f"f{i}" for i in range(40)]), ("GETDEL", STR),
         ("DEL", H), ("UNLINK", Z), ("DEL", S, L), ("FLUSHALL",),
     ]
