@@ -201,25 +201,15 @@ def test_a_pop_of_many_members_is_answered_over_loop_turns(monkeypatch, proto: i
     a loop turn (bulks.SlicedReply), from the popped pairs as the set held them (ZPOPMIN
     z 250000 encoded its reply whole in the command's turn, ~100 ms), and is what one
     encoding of the whole gives."""
-    import hiredis
-
-    from dynredis.commands import collection
     from dynredis.resp import bulks
+    from tests.unit.test_sets import _run_streamed
 
     monkeypatch.setattr(bulks, "STREAM_ROWS", 10)
     r = LocalRunner()
     r.run("ZADD", "z", *[w for i in range(60) for w in (str(i / 4), f"m{i:02d}")])
     for words, order in (([b"ZPOPMIN", b"z", b"25"], range(25)),
                          ([b"ZPOPMAX", b"z", b"25"], range(59, 34, -1))):
-        key, op = collection.BUILDERS[words[0].decode().lower()](words, proto)
-        reply = op(r.view(key))
-        assert isinstance(reply, bulks.SlicedReply)
-        data = [reply.before]
-        while (part := reply.next_slice()) is not None:
-            data.append(part)
-        got = hiredis.Reader()
-        got.feed(b"".join(data))
-        rows = got.gets()
-        want = [(b"m%02d" % i, i / 4) for i in order]
+        rows = _run_streamed(r, *words, proto=proto)
+        assert isinstance(rows, list)
         pairs = rows if proto == 3 else list(zip(rows[::2], rows[1::2], strict=True))
-        assert [(m, float(s)) for m, s in pairs] == want
+        assert [(m, float(s)) for m, s in pairs] == [(b"m%02d" % i, i / 4) for i in order]
