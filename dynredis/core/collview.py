@@ -49,10 +49,11 @@ BULK_MIN = 256
 BULK_RATIO = 4
 
 # Removal records a removal of part of a collection makes in one loop turn (issue 12):
-# ~20 µs each on every node, made in later turns (`remove_step`) when there are more:
-# none in the command's own turn, which its read and reply fill (SPOP s 250000: the
-# first 4,096 beside them made a piece of ~100 ms).
-TURN_REMOVALS = 4096
+# ~10-20 µs each on every node, made in later turns (`remove_step`) when there are
+# more: none in the command's own turn, which its read and reply fill (SPOP s 250000:
+# the first 4,096 beside them made a piece of ~100 ms). 4,096 a turn made pieces of
+# 65-76 ms of CPU on the replicas applying them (bench/hostile.py --trace).
+TURN_REMOVALS = 2048
 
 
 class Removals:
