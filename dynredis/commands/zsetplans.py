@@ -128,6 +128,16 @@ def _pairs(items: list[Any], scored: bool) -> Generator[list[bytes], Any, list[P
     return out
 
 
+def _release(inputs: list[list[Pair]]) -> Generator[list[bytes], Any, None]:
+    """Empty the sources' pairs a slice a loop turn once combined: freed as the plan
+    ended, a million-member source's held the node ~80 ms in that turn."""
+    for items in inputs:
+        while len(items) > SLICE:
+            del items[-SLICE:]
+            yield TURN
+        items.clear()
+
+
 def _weighted_all(w: float, part: list[Pair]) -> list[Pair]:
     return part if w == 1.0 else [(m, _weighted(w, s)) for m, s in part]
 
@@ -293,6 +303,7 @@ def _setop_plan(op: str, store: bool, card: bool, dst: bytes, keys: list[bytes],
         result = yield from inter(inputs, opts)
     else:
         result = yield from diff(inputs)
+    yield from _release(inputs)
     if card:
         return resp.integer(len(result))
     if store:  # the destination orders them
