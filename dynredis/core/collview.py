@@ -64,7 +64,7 @@ class Removals:
 
     __slots__ = ("kind", "names", "before", "at")
 
-    def __init__(self, kind: bytes, names: list[bytes],
+    def __init__(self, kind: bytes, names: Sequence[bytes],
                  before: dict[bytes, bytes | None]) -> None:
         self.kind = kind
         self.names = names
@@ -329,8 +329,10 @@ class KeyView:
         survivors = self.count(kind) - n
         if n < BULK_MIN or survivors * BULK_RATIO > n or (
                 survivors and kind not in (rec.LIST, rec.ZSET, rec.SET)):
-            # (read `doomed` whole first: it may be a lazy slice of the order it changes)
-            doomed = doomed if isinstance(doomed, list) else list(doomed)
+            # (read `doomed` whole first: it may be a lazy slice of the order it changes;
+            # a Sequence is read as the records are made: SPOP's picks, sets.Gathered)
+            if not isinstance(doomed, Sequence):
+                doomed = list(doomed)
             if len(doomed) > TURN_REMOVALS:
                 before = self.store.watched[self.key] = {}
                 self._later = Removals(kind, doomed, before)
