@@ -17,6 +17,7 @@ from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any
 
+from ..core.quietlist import untrack
 from ..resp import bulks
 from ..resp import encode as resp
 from . import zfloat
@@ -117,7 +118,7 @@ def _pairs(items: list[Any], scored: bool) -> Generator[list[bytes], Any, list[P
     a sorted set's own (score, member) pairs, a set's members (score 1). The read copies
     references only: pairs made in the read's turn held a node ~150 ms for a
     million-member key."""
-    out: list[Pair] = []
+    out: list[Pair] = quiet([])
     for part in _slices(items):
         if scored:
             out += zip(map(_second, part), map(_first, part), strict=True)
@@ -138,6 +139,14 @@ def _release(inputs: list[list[Pair]]) -> Generator[list[bytes], Any, None]:
         items.clear()
 
 
+def quiet(items: list[Any]) -> list[Any]:
+    """`items`, which the cyclic collector no longer walks (quietlist.untrack: members,
+    scores and pairs of them make no cycle). A young list of a million pairs was walked
+    by each collector pass, 50-60 ms of the turn it fell in."""
+    untrack(items)
+    return items
+
+
 def _weighted_all(w: float, part: list[Pair]) -> list[Pair]:
     return part if w == 1.0 else [(m, _weighted(w, s)) for m, s in part]
 
@@ -146,7 +155,7 @@ def union(inputs: list[list[Pair]], o: SetOp) -> Steps:
     """Redis' union: sources from the smallest (a stable order, as Redis sorts them), so
     sums round as Redis' do; a slice a loop turn."""
     if len(inputs) == 1 and o.weights[0] == 1.0:  # a copy (a key's members are distinct)
-        return list(inputs[0])
+        return quiet(list(inputs[0]))
     acc: dict[bytes, float] = {}
     for n, i in enumerate(sorted(range(len(inputs)), key=lambda i: len(inputs[i]))):
         for part in _slices(inputs[i]):
@@ -159,7 +168,7 @@ def union(inputs: list[list[Pair]], o: SetOp) -> Steps:
                     acc[m] = score if old is None else _aggregate(old, score, o.aggregate)
             if len(part) == SLICE:
                 yield TURN
-    return list(acc.items())
+    return quiet(list(acc.items()))
 
 
 def _lookups(inputs: list[list[Pair]], order: list[int]
@@ -181,7 +190,7 @@ def inter(inputs: list[list[Pair]], o: SetOp) -> Steps:
     first = order[0]
     lookups = yield from _lookups(inputs, order[1:])
     others = list(zip(lookups, [o.weights[i] for i in order[1:]], strict=True))
-    out: list[Pair] = []
+    out: list[Pair] = quiet([])
     for part in _slices(inputs[first]):
         for m, s in part:
             score = _weighted(o.weights[first], s)
@@ -199,7 +208,7 @@ def inter(inputs: list[list[Pair]], o: SetOp) -> Steps:
 
 def diff(inputs: list[list[Pair]]) -> Steps:
     others = yield from _lookups(inputs, list(range(1, len(inputs))))
-    out: list[Pair] = []
+    out: list[Pair] = quiet([])
     for part in _slices(inputs[0]):
         out += [(m, s) for m, s in part if not any(m in x for x in others)]
         if len(part) == SLICE:
@@ -242,7 +251,7 @@ class Merged:
         self.n = sum(map(len, runs))
         self._merge: Iterator[Pair] = (iter(runs[0]) if len(runs) == 1
                                        else heapq.merge(*runs, key=_by_score))
-        self._pulled: list[Pair] = []
+        self._pulled: list[Pair] = quiet([])
 
     def __len__(self) -> int:
         return self.n
