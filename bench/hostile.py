@@ -153,11 +153,14 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
         ("WATCH", H, [("HGETALL", H)]),
         ("WATCH", Z, [("ZRANGE", Z, 0, -1)]),
         # destructive, last
+        ("RPUSH", L, *[f"p{i}" for i in range(3000)]),
+        ("SPOP", S, n // 4), ("ZPOPMIN", Z, n // 4), ("LTRIM", L, n // 4, -1),
         ("SPOP", S, mid), ("ZPOPMIN", Z, n // 10), ("ZPOPMAX", Z, n // 10),
         ("LPOP", L, n // 10), ("RPOP", L, n // 10),
         ("ZRANGESTORE", "a:zr", Z, 0, -1), ("SINTERSTORE", "a:si", S, S),
         ("SUNIONSTORE", "a:su", S), ("SORT", L, "BY", "nosort", "STORE", "a:ls"),
         ("ZREMRANGEBYRANK", Z, 0, n // 4), ("LTRIM", L, n // 4, -1),
+        ("ZREMRANGEBYRANK", Z, 1000, -1), ("PEXPIRE", S, 300),
         ("HDEL", H, *[f"f{i}" for i in range(40)]), ("GETDEL", STR),
         ("DEL", H), ("UNLINK", Z), ("DEL", S, L), ("FLUSHALL",),
     ]

@@ -24,7 +24,7 @@ from typing import Any, overload
 
 import msgpack
 
-from ..core.collview import KeyView
+from ..core.collview import BULK_RATIO, KeyView
 from ..core.records import KIND_OF_TYPE, SET
 from ..resp import bulks
 from ..resp import encode as resp
@@ -183,6 +183,33 @@ class RandomIndexes(Sequence[int]):
         return self._drawn
 
 
+class Gathered(Sequence[bytes]):
+    """items[i] for i in `picks`, gathered a slice at a time as they are read: SPOP's
+    picks, read by its reply and by the removal records made a turn's worth at a time
+    (KeyView.remove_step). Gathered at once, 250,000 picks of a million members held
+    the command's turn ~70 ms."""
+
+    __slots__ = ("items", "picks")
+
+    def __init__(self, items: list[bytes], picks: Sequence[int]) -> None:
+        self.items = items
+        self.picks = picks
+
+    def __len__(self) -> int:
+        return len(self.picks)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return list(map(self.items.__getitem__, self.picks[i]))
+        return self.items[self.picks[i]]
+
+
 def random_members(members: KeysView[bytes], count: int) -> list[bytes]:
     """Redis' SRANDMEMBER/SPOP count rules: a positive count picks that many distinct
     members (every member at most), a negative one |count| members with repeats."""
@@ -335,6 +362,13 @@ def build_spop(args: list[bytes], proto: int) -> Built | bytes:
             (m,) = random_members(members, 1)
             v.put(SET, m, None)
             return resp.bulk(m)
+        if 0 < count < n and (n - count) * BULK_RATIO > count and not walked(n, count):
+            # (most survive: removal records a turn's worth at a time, the picks
+            # gathered as those and the reply read them)
+            items = list(members)
+            picked = Gathered(items, distinct_indexes(n, count))
+            v.remove(SET, picked, count)
+            return bulks.array_reply(items, b"~" if proto >= 3 else b"*", index=picked.picks)
         popped = random_members(members, count)
         v.remove(SET, list(popped))
         return set_reply(popped, proto)

@@ -278,15 +278,17 @@ def build_zrevrank(args: list[bytes], proto: int) -> Built | bytes:
 # --- pops ----------------------------------------------------------------------------------
 
 
-def pop(v: KeyView, zl: Any, highest: bool, count: int) -> list[Pair]:
-    """Remove and return up to `count` members, lowest (or highest) scores first."""
+def pop(v: KeyView, zl: Any, highest: bool, count: int) -> list[tuple[float, bytes]]:
+    """Remove up to `count` members, lowest (or highest) scores first; returns them as
+    the set holds them, (score, member) pairs in the order popped (references: no pair
+    made per member)."""
     n = min(count, len(zl))
-    chosen = [(m, s) for s, m in (zl.islice(len(zl) - n, len(zl), reverse=True) if highest
-                                  else zl.islice(0, n))]
+    ranked = list(zl.islice(len(zl) - n, len(zl), reverse=True) if highest
+                  else zl.islice(0, n))
     z = len(zl)
-    v.remove(ZSET, [m for m, _ in chosen], n,
+    v.remove(ZSET, list(map(_SECOND, ranked)), n,
              lambda: [m for _, m in (zl.islice(0, z - n) if highest else zl.islice(n, z))])
-    return chosen
+    return ranked
 
 
 def _zpop(args: list[bytes], proto: int, highest: bool) -> Built | bytes:
@@ -299,13 +301,15 @@ def _zpop(args: list[bytes], proto: int, highest: bool) -> Built | bytes:
             return ERR_POSITIVE
         count = n
 
-    def body(v: KeyView) -> bytes:
+    def body(v: KeyView) -> bytes | bulks.SlicedReply:
         if count == 0:
             return resp.EMPTY_ARRAY
-        items = pop(v, v.zorder, highest, 1 if count < 0 else count)
+        ranked = pop(v, v.zorder, highest, 1 if count < 0 else count)
         if count < 0:  # one member: a flat [member, score] in RESP3 too
-            return resp.array([resp.bulk(items[0][0]), zfloat.reply(items[0][1], proto)])
-        return pairs_reply(items, True, proto)
+            return resp.array([resp.bulk(ranked[0][1]), zfloat.reply(ranked[0][0], proto)])
+        # (encoded over loop turns when many: ZPOPMIN z 250000's reply in the command's
+        # turn held it ~100 ms)
+        return ranked_reply(ranked, True, proto)
 
     return args[1], typed_op("zset", body, resp.EMPTY_ARRAY)
 
@@ -333,7 +337,7 @@ def build_dyn_zpop(args: list[bytes], proto: int) -> Built | bytes:
         t = v.type()
         if t != "zset":
             return [t, []]
-        return [t, pop(v, v.zorder, highest, count)]
+        return [t, [(m, s) for s, m in pop(v, v.zorder, highest, count)]]
 
     return args[1], on_string(op, ["string", []])
 

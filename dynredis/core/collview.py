@@ -49,8 +49,11 @@ BULK_MIN = 256
 BULK_RATIO = 4
 
 # Removal records a removal of part of a collection makes in one loop turn (issue 12):
-# ~20 µs each on every node, the rest made in later turns (`remove_step`).
-TURN_REMOVALS = 4096
+# ~10-20 µs each on every node, made in later turns (`remove_step`) when there are
+# more: none in the command's own turn, which its read and reply fill (SPOP s 250000:
+# the first 4,096 beside them made a piece of ~100 ms). 4,096 a turn made pieces of
+# 65-76 ms of CPU on the replicas applying them (bench/hostile.py --trace).
+TURN_REMOVALS = 2048
 
 
 class Removals:
@@ -61,7 +64,7 @@ class Removals:
 
     __slots__ = ("kind", "names", "before", "at")
 
-    def __init__(self, kind: bytes, names: list[bytes],
+    def __init__(self, kind: bytes, names: Sequence[bytes],
                  before: dict[bytes, bytes | None]) -> None:
         self.kind = kind
         self.names = names
@@ -310,9 +313,9 @@ class KeyView:
         an addition beats a concurrent removal. A hash's values may be counters: a hash
         takes the bulk way only when nothing survives.
 
-        Else each element gets a removal record: the first TURN_REMOVALS now, the
-        others `remove_step` makes, a turn's worth a call, once the command has run
-        (its reply is made from what it saw): the coordinator holds the key's later
+        Else each element gets a removal record: up to TURN_REMOVALS now; more are all
+        made by `remove_step`, a turn's worth a call, once the command has run (its
+        reply is made from what it saw): the coordinator holds the key's later
         commands meanwhile (collcoord.py). So this is a command's last read or write.
 
         `n`: how many `doomed` holds (then it may be a lazy iterable, not read on the
@@ -326,12 +329,14 @@ class KeyView:
         survivors = self.count(kind) - n
         if n < BULK_MIN or survivors * BULK_RATIO > n or (
                 survivors and kind not in (rec.LIST, rec.ZSET, rec.SET)):
-            # (read `doomed` whole first: it may be a lazy slice of the order it changes)
-            doomed = doomed if isinstance(doomed, list) else list(doomed)
+            # (read `doomed` whole first: it may be a lazy slice of the order it changes;
+            # a Sequence is read as the records are made: SPOP's picks, sets.Gathered)
+            if not isinstance(doomed, Sequence):
+                doomed = list(doomed)
             if len(doomed) > TURN_REMOVALS:
                 before = self.store.watched[self.key] = {}
-                self._later = Removals(kind, doomed[TURN_REMOVALS:], before)
-                doomed = doomed[:TURN_REMOVALS]
+                self._later = Removals(kind, doomed, before)
+                return
             for element in doomed:
                 self.put(kind, element, None)
             return
@@ -497,8 +502,10 @@ class KeyView:
         return present, absent, names
 
     def wrote(self) -> bool:
-        """True once this command has written an element version or removed any."""
-        return self._write is not None and bool(self._write.deltas)
+        """True once this command has written an element version or removed any (or
+        left removal records to make)."""
+        return (self._write is not None and bool(self._write.deltas)) or \
+            self._later is not None
 
     def finish(self) -> tuple[list[Delta], list[tuple[bytes, int]]]:
         """The deltas to replicate and their events, after deleting the header of a

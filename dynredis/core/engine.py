@@ -73,6 +73,13 @@ class Engine(Protocol):
     def pending(self) -> int:
         """Number of staged writes not yet committed."""
 
+    def reclaimable(self) -> bool:
+        """Whether a wipe left storage to free later (`reclaim`)."""
+
+    def reclaim(self) -> bool:
+        """Free a slice of what a wipe left to free later, outside a commit (the
+        server calls it between commits while `reclaimable`); True while some is left."""
+
     def commit(self, sync: bool, wait: bool = True) -> None:
         """Write staged changes; with `sync`, also force them to disk (fsync).
 

@@ -66,6 +66,7 @@ STALL_S = 0.05
 CLOCK_STEP_MS = 100
 CLOCK_READ_S = 0.01  # the two clocks read further apart than this: not compared
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
+RECLAIM_FSYNC_S = 0.1  # fsync mode: the commit timer's reclaim of a wiped db at most this often
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
 # of the loop turn: a deep pipeline (or a big batch from a peer) then keeps the
@@ -324,6 +325,7 @@ class NodeServer:
         self.tls_server: asyncio.base_events.Server | None = None
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
+        self._last_reclaim = 0.0  # (fsync mode: when the timer last reclaimed)
         # The latency breakdown (server/latency.py), when it is on.
         self.trace: LatencyTrace | None = None
         self.set_now()
@@ -816,9 +818,26 @@ class NodeServer:
                     self.trace.took("group_commit", started)
                 if sync:
                     self._last_sync = now
+            elif self.engine.reclaimable() and self._may_reclaim():
+                started = time.monotonic_ns() if self.trace is None else self.trace.begin()
+                self.engine.reclaim()
+                if self.trace is not None:
+                    self.trace.took("group_commit", started)  # (the timer's work)
         except Exception:
             log.exception("commit failed")
         loop.call_later(COMMIT_INTERVAL_S[self.opts.durability], self._commit_timer)
+
+    def _may_reclaim(self) -> bool:
+        """Whether the commit timer frees a slice of a wiped db now: at each idle tick,
+        but in fsync mode (where a commit's own transaction frees one, and the timer's
+        would fsync in the loop) every RECLAIM_FSYNC_S only."""
+        if self.opts.durability != "fsync":
+            return True
+        now = time.monotonic()
+        if now - self._last_reclaim < RECLAIM_FSYNC_S:
+            return False
+        self._last_reclaim = now
+        return True
 
     # --- lifecycle -------------------------------------------------------------------
 

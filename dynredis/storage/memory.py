@@ -109,6 +109,13 @@ class MemoryEngine:
         """Always 0: writes are applied at once."""
         return 0
 
+    def reclaimable(self) -> bool:
+        """Never: a wipe frees what it removes."""
+        return False
+
+    def reclaim(self) -> bool:
+        return False
+
     def commit(self, sync: bool, wait: bool = True) -> None:
         """Nothing to do."""
 

@@ -186,3 +186,56 @@ def test_a_removal_over_turns_tells_its_client_and_those_queued_behind_it_it_is_
     # its parts made over turns and acknowledged part by part; SCARD waited meanwhile
     assert steps["spop"] >= 3
     assert steps["scard"] >= 1
+
+
+def test_a_removal_over_turns_makes_no_record_in_the_commands_own_turn() -> None:
+    """The command's turn holds its read and its reply: every removal record of a
+    removal too big for one turn is made in later turns, a turn's worth each (SPOP s
+    250000 of a million members: its read, reply and first 4,096 records made one
+    piece of ~100 ms)."""
+    c = Coordinator()
+    members = [b"m%d" % i for i in range(SIZE)]
+    c.run(lambda v: v.put_many(rec.SET, [(m, b"") for m in members]))
+    view = KeyView(c.store, 3, b"k", c.now, c.header(), c.write_header, b"node",
+                   lambda: b"\x00\x00\x00\x01", c.stamp)
+    view.remove(rec.SET, members[:TAKEN])
+    assert view.removing() and view.wrote()
+    deltas, _ = view.finish()
+    assert deltas == []  # nothing made yet
+    assert view.count(rec.SET) == SIZE
+    parts = []
+    while view.remove_step():
+        parts.append(len(view.finish()[0]))
+    assert parts == [TURN_REMOVALS, TURN_REMOVALS, TAKEN - 2 * TURN_REMOVALS]
+    assert view.count(rec.SET) == LEFT
+
+
+def test_spop_gathers_its_picks_as_its_reply_and_its_records_read_them(monkeypatch) -> None:
+    """SPOP of a count most of the set survives: the picks are positions in a copy of
+    the members' references, the members gathered a slice at a time by the reply and by
+    each turn's removal records (sets.Gathered), none in the command's turn (250,000
+    picks of a million gathered there held it ~70 ms)."""
+    from dynredis.commands import collection
+    from dynredis.resp import bulks
+    from tests.collharness import LocalRunner
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 100)
+    r = LocalRunner()
+    r.run(*FILL[b"SPOP"])
+    key, op = collection.BUILDERS["spop"](REMOVE[b"SPOP"], 2)
+    view = r.view(key)
+    reply = op(view)
+    assert isinstance(reply, bulks.SlicedReply)
+    later = view._later
+    assert later is not None and not isinstance(later.names, list)  # nothing gathered
+    assert view.finish()[0] == []
+    while view.remove_step():
+        view.finish()
+    data = [reply.before]
+    while (part := reply.next_slice()) is not None:
+        data.append(part)
+    popped = parse(b"".join(data))
+    assert len(set(popped)) == len(popped) == TAKEN
+    left = set(view.members(rec.SET))
+    assert len(left) == LEFT and not left & set(popped)
+    assert left | set(popped) == set(FILL[b"SPOP"][2:])

@@ -193,3 +193,23 @@ def test_huge_repeated_random_picks_are_refused_not_built():
     assert r.run("ZRANDMEMBER", "z", "-9223372036854775807") == \
         b"-ERR value is out of range\r\n"
     assert r.run("ZRANDMEMBER", "z", "9223372036854775807") == b"*1\r\n$1\r\na\r\n"
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_a_pop_of_many_members_is_answered_over_loop_turns(monkeypatch, proto: int) -> None:
+    """ZPOPMIN/ZPOPMAX with a count over a reply's slice: the reply is encoded a slice
+    a loop turn (bulks.SlicedReply), from the popped pairs as the set held them (ZPOPMIN
+    z 250000 encoded its reply whole in the command's turn, ~100 ms), and is what one
+    encoding of the whole gives."""
+    from dynredis.resp import bulks
+    from tests.unit.test_sets import _run_streamed
+
+    monkeypatch.setattr(bulks, "STREAM_ROWS", 10)
+    r = LocalRunner()
+    r.run("ZADD", "z", *[w for i in range(60) for w in (str(i / 4), f"m{i:02d}")])
+    for words, order in (([b"ZPOPMIN", b"z", b"25"], range(25)),
+                         ([b"ZPOPMAX", b"z", b"25"], range(59, 34, -1))):
+        rows = _run_streamed(r, *words, proto=proto)
+        assert isinstance(rows, list)
+        pairs = rows if proto == 3 else list(zip(rows[::2], rows[1::2], strict=True))
+        assert [(m, float(s)) for m, s in pairs] == [(b"m%02d" % i, i / 4) for i in order]
