@@ -3,7 +3,7 @@ that DBSIZE and INFO keyspace cost O(partitions) instead of a walk of every key 
 of 259,204 keys held the coordinator 430-490 ms of CPU; monitors send INFO every second).
 
 Each stored object reads as a live key until a moment `R` (obj.reads_until): 0 for a
-tombstone, header.FOREVER for a value that never expires, else its last writer's expiry.
+tombstone, obj.NEVER for a value that never expires, else its last writer's expiry.
 At `now` the key is live exactly when R > now, which is what the walk it replaces
 (cluster/keyscan.py's "count", through obj.read_expiry) decides, siblings, tombstones,
 expired-but-not-reaped keys and collections' markers alike: the store tells `change`
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from heapq import heapify, heappop, heappush
 from typing import Any, Final
 
-from .header import FOREVER
+from .obj import NEVER
 
 # Stored keys of databases 1..15 start with MARK then the database's byte; see
 # commands/databases.py, which maps keys so (database 0's keys starting with MARK carry
@@ -66,7 +66,7 @@ class Tally:
     def add(self, r: int) -> None:
         if r == 0:
             return
-        if r == FOREVER:
+        if r == NEVER:
             self.keys += 1
             return
         if r <= self.mark:
@@ -84,7 +84,7 @@ class Tally:
     def drop(self, r: int) -> None:
         if r == 0:
             return
-        if r == FOREVER:
+        if r == NEVER:
             self.keys -= 1
             return
         if r <= self.mark:

@@ -205,21 +205,29 @@ def read_expiry(data: bytes, now_ms: int) -> int | None:
     return None if sib is None else sib[1]
 
 
+# reads_until's moment for a value that never expires: past every expiry (ms since the
+# epoch) and a short int in compiled code, where header.FOREVER (2**64 - 1) is a boxed
+# int that each comparison and return takes a slow call for (the key counts compare it
+# a few times per put, on every replica).
+NEVER: Final = (1 << 62) - 1
+
+
 def reads_until(data: bytes) -> int:
     """Until when a plain GET sees a value in this encoded object (a large one's header
-    is enough): 0 never (a tombstone), header.FOREVER if it does not expire, else its
+    is enough): 0 never (a tombstone), NEVER if it does not expire, else its
     expiry. `read_expiry(data, now)` is None exactly when this is at or before `now`.
     The store asks it twice per write (keycounts.py): a plain write's object is read
     where it lies, any other decoded."""
     if hdr.is_headed(data):
-        return hdr.times(data)[2]
+        reads = hdr.times(data)[2]
+        return NEVER if reads == hdr.FOREVER else reads
     plain = _plain_reads_until(data)
     if plain >= 0:
         return plain
     w = winner(decode(data))
     if w is None or w[0][2] is None:
         return 0
-    return w[0][1] or hdr.FOREVER
+    return w[0][1] or NEVER
 
 
 def _plain_reads_until(b: bytes) -> int:
@@ -246,7 +254,7 @@ def _plain_reads_until(b: bytes) -> int:
         end = _skip_bin(b, j)
         reads = int.from_bytes(b[i + 1:j], "big") if b[i] >= 0xCC else b[i]
         if not reads:
-            reads = hdr.FOREVER
+            reads = NEVER
     if end < 0 or end + 1 != n or b[end] != 0x90:
         return -1
     return reads

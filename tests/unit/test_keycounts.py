@@ -14,9 +14,9 @@ from dynredis.cluster.keyscan import KeyScan
 from dynredis.commands.databases import storage_key, user_key
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
-from dynredis.core.header import FOREVER
 from dynredis.core.keycounts import ASK_BUDGET, KeyCounts, db_of
 from dynredis.core.node import Config
+from dynredis.core.obj import NEVER as FOREVER
 from tests.sim.checker import count_mismatches
 from tests.sim.harness import SimCluster
 
