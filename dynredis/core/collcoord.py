@@ -440,9 +440,7 @@ class CollCoordinator:
                 records += len(deltas)
 
         def step(_: Any = None) -> None:
-            if cop.progress is not None:
-                cop.progress()
-            self._moved_on(key)
+            self._moved_on(cop)
             view.remove_step()
             deltas, events = view.finish()
             if view.removing():
@@ -605,12 +603,12 @@ class CollCoordinator:
             return  # the log no longer reaches back: anti-entropy again
         node.send(peer, m.coll_repair(cop.p, cop.key, owner, records, dots))
 
-    def _moved_on(self, key: bytes) -> None:
-        """A command on `key` took a step over turns: tell every command queued behind
-        it on the key (each waits for it: working, not lost)."""
-        for cop in self.queues.get(key, ()):
-            if cop.progress is not None:
-                cop.progress()
+    def _moved_on(self, cop: CollOp) -> None:
+        """`cop` took a step over turns: tell it and every command queued behind it on
+        its key (each waits for it: working, not lost)."""
+        for waiting in (cop, *self.queues.get(cop.key, ())):
+            if waiting.progress is not None:
+                waiting.progress()
 
     def _on_ack(self, src: str, msg: tuple) -> None:
         cop = self.pending.get(msg[1])
