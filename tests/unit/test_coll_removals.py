@@ -9,7 +9,6 @@ from typing import Any
 import hiredis
 import pytest
 
-from dynredis.commands import collection
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core import records as rec
@@ -47,18 +46,25 @@ COUNT = {b"SPOP": b"SCARD", b"LPOP": b"LLEN", b"LTRIM": b"LLEN", b"ZPOPMIN": b"Z
          b"ZREMRANGEBYRANK": b"ZCARD"}
 
 
+def filled(command: bytes) -> tuple[SimCluster, str]:
+    """A 3-node cluster holding the collection `command` removes from, and the node
+    that filled it."""
+    sim = SimCluster(3, seed=5, sliced_walks=True)
+    a = sim.names[0]
+    box: list[Any] = []
+    run(sim, a, box, *FILL[command])
+    sim.run(500)
+    assert box and box[0][0] is None
+    return sim, a
+
+
 @pytest.mark.parametrize("command", list(REMOVE))
 def test_a_partial_removal_is_sent_in_parts_and_the_next_command_sees_all_of_it(
         command: bytes) -> None:
     """Each write message holds at most a turn's records, so each replica applies
     them a part per turn; the reply is whole, a command pipelined behind it on the
     key runs after its last part, and every replica ends with what is left."""
-    sim = SimCluster(3, seed=5, sliced_walks=True)
-    a = sim.names[0]
-    filled: list[Any] = []
-    run(sim, a, filled, *FILL[command])
-    sim.run(500)
-    assert filled and filled[0][0] is None
+    sim, a = filled(command)
     sizes: list[int] = []
     send = sim._send
 
@@ -129,12 +135,7 @@ def test_a_removal_is_acknowledged_only_once_replicas_hold_every_part() -> None:
     """The second part of a removal is lost on its way to both other replicas: they
     acknowledge the other parts, and the command, short of W replicas holding all of
     it, fails as a write that timed out would, not answered as written."""
-    sim = SimCluster(3, seed=5, sliced_walks=True)
-    a = sim.names[0]
-    filled: list[Any] = []
-    run(sim, a, filled, *FILL[b"LPOP"])
-    sim.run(500)
-    assert filled and filled[0][0] is None
+    sim, a = filled(b"LPOP")
     send = sim._send
 
     def losing(src: str, dst: str, msg: tuple) -> None:
@@ -157,28 +158,15 @@ def test_a_removal_over_turns_tells_its_client_and_those_queued_behind_it_it_is_
     must count as steps, for its own client and for a command waiting behind it on the
     key. SPOP of 500,000 at load 12 was answered "the reply to this command was lost"
     after 61 s although every part was on its way."""
-    sim = SimCluster(3, seed=5, sliced_walks=True)
-    a = sim.names[0]
-    filled: list[Any] = []
-    run(sim, a, filled, *FILL[b"SPOP"])
-    sim.run(500)
-    assert filled and filled[0][0] is None
+    sim, a = filled(b"SPOP")
     steps = {"spop": 0, "scard": 0}
     boxes: dict[str, list[Any]] = {"spop": [], "scard": []}
 
-    def start(name: str, *args: bytes) -> None:
-        built = collection.BUILDERS[args[0].decode().lower()](list(args), 2)
-        assert not isinstance(built, bytes)
-        key, op = built
+    def moved(name: str) -> Any:
+        return lambda: steps.__setitem__(name, steps[name] + 1)
 
-        def moved() -> None:
-            steps[name] += 1
-
-        assert sim.on_node(a, lambda node: node.coll.run(
-            key, op, boxes[name].append, (list(args), 2), progress=moved), catch=False)
-
-    start("spop", *REMOVE[b"SPOP"])
-    start("scard", b"SCARD", b"k")
+    run(sim, a, boxes["spop"], *REMOVE[b"SPOP"], progress=moved("spop"))
+    run(sim, a, boxes["scard"], b"SCARD", b"k", progress=moved("scard"))
     sim.run(2_000)
     assert sim.errors == []
     assert boxes["spop"] and boxes["spop"][0][0] is None

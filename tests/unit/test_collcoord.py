@@ -14,12 +14,13 @@ from dynredis.core.node import Config
 from tests.sim.harness import SimCluster
 
 
-def run(sim: SimCluster, via: str, box: list[Any], *args: bytes) -> None:
+def run(sim: SimCluster, via: str, box: list[Any], *args: bytes,
+        progress: Any = None) -> None:
     built = collection.BUILDERS[args[0].decode().lower()](list(args), 2)
     assert not isinstance(built, bytes)
     key, op = built
-    assert sim.on_node(via, lambda node: node.coll.run(key, op, box.append, (list(args), 2)),
-                       catch=False)
+    assert sim.on_node(via, lambda node: node.coll.run(key, op, box.append, (list(args), 2),
+                                                       progress=progress), catch=False)
 
 
 @pytest.mark.parametrize("second_args, reply", [
