@@ -13,6 +13,7 @@ or come last).
 Usage:
     python bench/hostile.py --port P [--elements 1000000] [--mb 100] [--no-fill]
                             [--only REGEX] [--skip REGEX] [--quiet 1.0] [--trace]
+                            [--trace-ms 20]
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
                                                        "LIMIT", 0, 10),
         ("SORT", L, "BY", "nosort", "GET", "#", "GET", "nokey_*", "LIMIT", n - 10, 10),
         # the big string
-        ("GETRANGE", STR, 0, -1), ("GETRANGE", STR, big // 2, big // 2 + 10),
+        ("GET", STR), ("GETRANGE", STR, 0, -1), ("GETRANGE", STR, big // 2, big // 2 + 10),
         ("GETRANGE", STR, -10, -1), ("SUBSTR", STR, big // 2, big // 2 + 10),
         ("STRLEN", STR), ("BITCOUNT", STR), ("BITCOUNT", STR, 0, -1, "BIT"),
         ("BITCOUNT", STR, -5, -1), ("BITPOS", STR, 1), ("BITPOS", STR, 0),
@@ -137,10 +138,12 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
         ("EVAL", loop(call="'LRANGE', KEYS[1], 0, -1"), 1, L, 1),
         ("EVAL", loop(call="'SMEMBERS', KEYS[1]"), 1, S, 1),
         ("EVAL", loop(call="'GETRANGE', KEYS[1], 0, -1"), 1, STR, 1),
+        ("EVAL", loop(call="'GET', KEYS[1]"), 1, STR, 1),
         ("EVAL", loop(call="'LINDEX', KEYS[1], ARGV[2]"), 1, L, 2000, mid),
         ("EVAL", loop(call="'ZRANGE', KEYS[1], ARGV[2], ARGV[2]"), 1, Z, 2000, mid),
         ("EVAL", "local i = 0 while i < 3e8 do i = i + 1 end return i", 0),
         ("EVAL", "return redis.call('SMEMBERS', KEYS[1])", 1, S),
+        ("EVAL", "return redis.call('GET', KEYS[1])", 1, STR),
         ("EVAL", "return redis.call('HGETALL', KEYS[1])", 1, H),
         ("MULTI", [("ZRANGE", Z, 0, -1), ("LRANGE", L, 0, -1), ("HGETALL", H),
                    ("SMEMBERS", S)]),
@@ -212,7 +215,8 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="a regex: leave out the requests it finds")
     ap.add_argument("--quiet", type=float, default=1.0)
     ap.add_argument("--trace", action="store_true",
-                    help="name each node's loop work over 20 ms (wall/cpu/queued ms)")
+                    help="name each node's loop work over --trace-ms (wall/cpu/queued ms)")
+    ap.add_argument("--trace-ms", type=float, default=20.0)
     args = ap.parse_args()
     ports = [args.port + i for i in range(NODES)]
     pids = node_pids(ports)
@@ -234,7 +238,7 @@ def main() -> None:
             n.execute_command("DYN.LATENCY", "ON", 1 << 30)
             n.execute_command("DYN.LATENCY", "RESET")
         line = row(c, pids, ports, req, name, args.quiet)
-        print(f"{line}  {slow_work(nodes, 20.0)}" if nodes else line, flush=True)
+        print(f"{line}  {slow_work(nodes, args.trace_ms)}" if nodes else line, flush=True)
 
 
 def row(c: redis.Redis, pids: list[int | None], ports: list[int], req: tuple[object, ...],

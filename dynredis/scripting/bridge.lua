@@ -24,6 +24,7 @@ local co_status, co_running = coroutine.status, coroutine.running
 local sethook, getinfo = debug.sethook, debug.getinfo
 local loadstring, setfenv, newproxy = loadstring, setfenv, newproxy
 local sfmt, ssub, sfind, sbyte, sgsub = string.format, string.sub, string.find, string.byte, string.gsub
+local smatch = string.match
 local tconcat, tsort = table.concat, table.sort
 local G = _G
 
@@ -255,6 +256,19 @@ parse = function(s, pos)
 end
 M.parse = function(s) return (parse(s, 1)) end
 
+-- A reply that came in parts (M.part): a bulk string's value is its middle parts joined
+-- (a copy of a large value less than joining it framed and cutting it out); anything
+-- else is joined whole and parsed.
+local function parse_parts(parts)
+  local n = parts.n
+  local size = n > 2 and parts[n] == '\r\n' and tonumber(smatch(parts[1], '^%$(%d+)\r\n$'))
+  if size then
+    local value = tconcat(parts, '', 2, n - 1)
+    if #value == size then return value, nil, false end
+  end
+  return parse(tconcat(parts, '', 1, n), 1)
+end
+
 -- --- Lua values -> RESP (luaReplyToRedisReply) ------------------------------------------
 
 local function crlf_to_spaces(s) return (sgsub(s, '[\r\n]', ' ')) end
@@ -383,7 +397,9 @@ local function command(is_pcall, ...)
     end
   end
   local reply = co_yield(CALL, 'c', current.resp, unpack(args, 1, n))
-  local value, _, is_err = parse(reply, 1)
+  local value, _, is_err
+  if type(reply) == 'table' then value, _, is_err = parse_parts(reply)
+  else value, _, is_err = parse(reply, 1) end
   if is_err and not is_pcall then error(value, 0) end
   return value
 end
@@ -622,7 +638,27 @@ function M.start(fn, keys, argv, caller, name, is_function)
   return run
 end
 
+-- A reply in parts (a large value, made over the node's loop turns): all but the last
+-- come one a call, the last with resume, which hands redis.call all of them
+-- (parse_parts).
+function M.part(run, s)
+  local parts = run.parts
+  if parts == nil then
+    parts = {n = 0}
+    run.parts = parts
+  end
+  parts.n = parts.n + 1
+  parts[parts.n] = s
+end
+
 function M.resume(run, value)
+  local parts = run.parts
+  if parts ~= nil then
+    run.parts = nil
+    parts.n = parts.n + 1
+    parts[parts.n] = value
+    value = parts
+  end
   current = run
   rawset(G, 'KEYS', run.keys)
   rawset(G, 'ARGV', run.argv)

@@ -112,6 +112,7 @@ class LuaEngine:
         self.bridge = chunk(py)
         self._start = self.bridge.start
         self._resume = self.bridge.resume
+        self._part = self.bridge.part
         self.compiled: OrderedDict[str, Any] = OrderedDict()
         self.libraries: dict[str, Library] = {}
         self.functions: dict[str, Library] = {}  # function name -> its library
@@ -181,13 +182,22 @@ class LuaEngine:
                                   lua.table_from(run.args), run.caller, run.name.encode(), True)
         self.resume(run, None)
 
-    def resume(self, run: Run, reply: bytes | None) -> None:
+    def resume(self, run: Run, reply: bytes | list[bytes] | None) -> None:
+        """Go on with `run`, its redis.call answered `reply`: bytes, or a reply made over
+        the loop's turns as the list of its parts (a large value, 1 MiB a part)."""
         if run.killed and reply is not None:
             run.on_done(KILLED)
             return
         self.current = run
         self.since = time.monotonic()
         try:
+            if type(reply) is list:
+                # Handed to Lua a part a call and joined there (the GIL let go): a value
+                # of 100 MiB handed at once was copied into Lua holding the GIL, the
+                # node's event loop waiting 100 ms or more for it.
+                for part in reply[:-1]:
+                    self._part(run.lua, part)
+                reply = reply[-1]
             out = self._resume(run.lua, reply)
         finally:
             self.current = None

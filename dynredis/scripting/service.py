@@ -180,7 +180,7 @@ class Scripts:
     def _call(self, r: Run, kind: bytes, proto: int, args: list[bytes]) -> None:
         self.calls += 1
 
-        def answered(reply: bytes) -> None:
+        def answered(reply: Any) -> None:  # bytes, or a list of parts (LuaEngine.resume)
             def resume(engine: LuaEngine) -> None:
                 try:
                     engine.resume(r, reply)

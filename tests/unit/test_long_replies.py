@@ -244,3 +244,80 @@ def test_exec_takes_a_later_turn_after_a_turns_worth_of_replies(
         assert sum(taken) == 6 and max(taken) == 1, taken
 
     run(tmp_path, body)
+
+
+@pytest.fixture
+def store_reads_by_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Bytes of values taken out of the store (a memory engine's) per loop turn (the last
+    entry: this turn's): whole records read (in LMDB, a copy of each), ranges read in
+    place, and slices copied from a value pinned there."""
+    from dynredis.storage.memory import Held, MemoryEngine
+
+    counts = [0]
+    get, read, next_slice = MemoryEngine.get, MemoryEngine.read, streamed.PiecesReply.next_slice
+
+    def counted_get(self: MemoryEngine, partition: int, key: bytes) -> bytes | None:
+        out = get(self, partition, key)
+        counts[-1] += len(out or b"")
+        return out
+
+    def head(self: MemoryEngine, partition: int, key: bytes, n: int) -> bytes | None:
+        value = get(self, partition, key)  # (only its head is taken)
+        return value if value is None or len(value) <= n else value[:n]
+
+    def pin(self: MemoryEngine, partition: int, key: bytes) -> Any:
+        value = get(self, partition, key)  # (viewed in place)
+        return None if value is None else Held(value)
+
+    def counted_read(self: MemoryEngine, partition: int, key: bytes, reader: Any) -> Any:
+        out = read(self, partition, key, reader)
+        counts[-1] += len(out) if type(out) is bytes else 0
+        return out
+
+    def counted_slice(self: streamed.PiecesReply) -> bytes | None:
+        out = next_slice(self)
+        counts[-1] += len(out or b"") if self.pins else 0  # (not a script's own reply)
+        return out
+
+    monkeypatch.setattr(MemoryEngine, "get", counted_get)
+    monkeypatch.setattr(MemoryEngine, "get_head", head)
+    monkeypatch.setattr(MemoryEngine, "pin", pin)
+    monkeypatch.setattr(MemoryEngine, "read", counted_read)
+    monkeypatch.setattr(streamed.PiecesReply, "next_slice", counted_slice)
+    monkeypatch.setattr(streamed.PiecesReply, "turn", TURN)
+    return counts
+
+
+TURN = 1 << 20  # bytes of a reply made a loop turn (streamed.STREAM_TURN, made small)
+BIG = 3 * TURN + 5  # a large value (over streamed.STREAM_SLICE: sent from the store)
+
+
+def test_a_scripts_read_of_a_large_value_takes_it_from_the_store_a_slice_a_turn(
+        tmp_path: Path, store_reads_by_turn: list[int]) -> None:
+    """EVAL "return redis.call('GET', KEYS[1])" (or GETRANGE of a long range) of a large
+    value: the bytes a client's GET and GETRANGE get, the value copied from the store a
+    slice a loop turn while the script waits, as for a client (it was read whole in one
+    turn: a 100 MiB GETRANGE in a script, 110 ms of a node's CPU in one loop piece)."""
+    value = bytes(range(256)) * (BIG // 256) + b"tail!"
+
+    async def body(srv: NodeServer) -> None:
+        await reply_of(srv, b"SET", b"big", value)
+        for script, alone in [
+                (b"return redis.call('GET', KEYS[1])", [b"GET", b"big"]),
+                (b"return redis.call('GETRANGE', KEYS[1], 0, -1)",
+                 [b"GETRANGE", b"big", b"0", b"-1"]),
+                (b"return redis.call('GETRANGE', KEYS[1], 7, -3)",
+                 [b"GETRANGE", b"big", b"7", b"-3"]),
+                (b"return redis.pcall('GET', KEYS[1])", [b"GET", b"big"])]:
+            want = await reply_of(srv, *alone)
+            conn, t = connect(srv)
+            store_reads_by_turn[:] = [0]
+            conn.data_received(cmd(b"EVAL", script, b"1", b"big"))
+            await until(lambda t=t: bool(t.sent) and _complete(t.sent),  # type: ignore[misc]
+                        store_reads_by_turn)
+            assert t.sent == want and len(want) > BIG
+            assert sum(store_reads_by_turn) >= len(want) - 20  # (all of it, once)
+            assert max(store_reads_by_turn) <= TURN, (script, store_reads_by_turn)
+            conn.connection_lost(None)
+
+    run(tmp_path, body, object_cache_max_memory=1 << 20)  # (the value is not cached)

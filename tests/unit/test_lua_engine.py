@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -60,7 +62,8 @@ def engine() -> LuaEngine:
 
 
 def run(engine: LuaEngine, body: str | bytes, keys: tuple[str, ...] = (),
-        args: tuple[str, ...] = (), caller: int = 2, node: FakeNode | None = None) -> bytes:
+        args: tuple[str, ...] = (), caller: int = 2,
+        node: Callable[[int, list[bytes]], Any] | None = None) -> bytes:
     raw = body.encode() if isinstance(body, str) else body
     r = Run("script", hashlib.sha1(raw).hexdigest(), [k.encode() for k in keys],
             [a.encode() for a in args], caller, False)
@@ -137,6 +140,52 @@ def test_command_replies_become_lua_values(engine: LuaEngine) -> None:
         b"*2\r\n$1\r\nv\r\n$-1\r\n"
     assert run(engine, "redis.setresp(3) return type(redis.call('hgetall', 'h').map)",
                node=node) == b"$5\r\ntable\r\n"
+
+
+class PartsNode(FakeNode):
+    """Answers in parts, as a node hands a script a reply made over its loop's turns (a
+    large value copied from the store a slice a turn): the bytes cut every `cut`."""
+
+    def __init__(self, cut: int) -> None:
+        super().__init__()
+        self.cut = cut
+
+    def __call__(self, proto: int, args: list[bytes]) -> list[bytes]:  # type: ignore[override]
+        whole = super().__call__(proto, args)
+        return [whole[i:i + self.cut] for i in range(0, len(whole), self.cut)] + [b""]
+
+
+@pytest.mark.parametrize("cut", [1, 3, 7, 1000])
+def test_a_reply_in_parts_becomes_the_lua_value_of_the_whole(engine: LuaEngine,
+                                                             cut: int) -> None:
+    """A reply handed over in parts (streamed.gather's list) is the value its joined
+    bytes are, however it is cut: a bulk string's framing alone in its first and last
+    part, or cut anywhere; an array; an error (raised, or pcall's table)."""
+    node = PartsNode(cut)
+    value = bytes(range(256)) * 3
+    node.data[b"k"] = value
+    node.data[b"s"] = b"str"
+    assert run(engine, "return redis.call('get', 'k')", node=node) == \
+        b"$%d\r\n%b\r\n" % (len(value), value)
+    assert run(engine, "return #redis.call('get', 'k')", node=node) == b":%d\r\n" % len(value)
+    assert run(engine, "return redis.call('mget', 'k', 'x', 's')", node=node) == \
+        b"*3\r\n$%d\r\n%b\r\n$-1\r\n$3\r\nstr\r\n" % (len(value), value)
+    assert run(engine, "return redis.pcall('incr', 's')", node=node) == \
+        b"-ERR value is not an integer or out of range\r\n"
+    assert run(engine, "local f = coroutine.wrap(function() return redis.call('get', 'k') end)"
+               " return #f()", node=node) == b":%d\r\n" % len(value)
+
+
+def test_a_bulk_reply_framed_in_parts_of_its_own(engine: LuaEngine) -> None:
+    """GET's reply of a value pinned in the store, as gather hands it: its framing, the
+    value's slices, the closing CRLF."""
+    value = b"x" * 10 + b"\r\n" + b"y" * 10
+    parts = [b"$22\r\n", value[:10], value[10:], b"\r\n"]
+    assert run(engine, "return redis.call('get', 'k')", node=lambda proto, a: parts) == \
+        b"$22\r\n" + value + b"\r\n"
+    assert run(engine, "return {redis.call('get', 'k'), redis.call('get', 'k')}",
+               node=lambda proto, a: list(parts)) == \
+        b"*2\r\n" + (b"$22\r\n" + value + b"\r\n") * 2
 
 
 def test_numbers_reach_commands_as_redis_formats_them(engine: LuaEngine) -> None:

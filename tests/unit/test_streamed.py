@@ -111,3 +111,28 @@ def test_gather_makes_a_reply_whole_a_turn_at_a_time_or_fails_if_its_store_close
     pin.released = True  # the store closed
     due.pop(0)(None)
     assert got == [ERR_CLOSED] and not due
+
+
+def test_gather_hands_a_scripts_parts_unjoined_and_bytes_made_already_as_they_are() -> None:
+    """For a script (parts=True) gather hands on the reply's slices as made, for its
+    thread to join (joined here, a 100 MiB value was one copy in one loop turn); bytes
+    made already (a script's own reply, to the node that handed the script over) go on
+    at once, neither copied a slice a turn nor joined again."""
+    from dynredis.server.streamed import bytes_reply, gather
+
+    big = bytes(range(256)) * (STREAM_SLICE // 256 * 3 + 1)
+    due: list = []
+    got: list = []
+    pin = FakePin()
+    gather(PiecesReply([b"$%d\r\n" % len(big), memoryview(big), b"\r\n"], [pin]),
+           due.append, got.append, parts=True)
+    while due:
+        due.pop(0)(None)
+    (parts,) = got
+    assert b"".join(parts) == b"$%d\r\n" % len(big) + big + b"\r\n" and pin.released
+    assert parts[0] == b"$%d\r\n" % len(big) and parts[-1] == b"\r\n"
+    assert len(parts) == 6 and max(map(len, parts)) <= STREAM_SLICE  # 4 slices of it
+
+    got.clear()
+    gather(bytes_reply(big), due.append, got.append)
+    assert got == [big] and got[0] is big and not due
