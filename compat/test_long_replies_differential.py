@@ -110,3 +110,47 @@ def _first_difference(a: bytes, b: bytes) -> str:
     at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
               min(len(a), len(b)))
     return f"{at}: {a[at:at + 40]!r} against {b[at:at + 40]!r}"
+
+
+BIG = bytes(range(251)) * ((9 << 20) // 251) + b"the end"  # large, and not cached
+BIG_CORPUS: list[tuple[bytes, ...]] = [
+    (b"SET", b"str", BIG),
+    (b"EVAL", b"return redis.call('GET', KEYS[1])", b"1", b"str"),
+    (b"EVAL", b"return redis.call('GETRANGE', KEYS[1], 0, -1)", b"1", b"str"),
+    (b"EVAL", b"return redis.call('GETRANGE', KEYS[1], 5, -8)", b"1", b"str"),
+    (b"EVAL", b"local v = redis.pcall('GET', KEYS[1]) return {#v, string.sub(v, -9)}",
+     b"1", b"str"),
+    (b"EVAL", b"redis.setresp(3) return redis.call('GET', KEYS[1])", b"1", b"str"),
+    (b"EVAL", b"return redis.call('MGET', KEYS[1], 'nokey', KEYS[1])", b"1", b"str"),
+    (b"EVAL", b"return redis.call('GETSET', KEYS[1], 'small')", b"1", b"str"),
+    (b"SET", b"str", BIG),
+    (b"EVAL", b"return #redis.call('GETDEL', KEYS[1])", b"1", b"str"),
+    (b"EXISTS", b"str"),
+]
+
+
+@pytest.mark.compat(client="differential", family="scripting")
+@pytest.mark.parametrize("proto", [2, 3])
+def test_a_scripts_reads_of_a_large_string_are_redis_own(
+        targets: list[Conn], proto: int) -> None:  # noqa: F811
+    """A script's GET, GETRANGE, MGET, GETSET and GETDEL of a value of 9 MiB (taken from
+    the store a slice a loop turn, handed to the script in parts: calls.ScriptCall
+    .send_stored): the bytes redis-server's give."""
+    socks = [socket.create_connection((HOST, t.port), timeout=60) for t in targets]
+    files = [s.makefile("rb") for s in socks]
+    try:
+        for f, s in zip(files, socks, strict=True):
+            _raw(f, s, b"HELLO", b"%d" % proto)
+            _raw(f, s, b"FLUSHALL")
+        for args in BIG_CORPUS:
+            want = _raw(files[0], socks[0], *args)
+            for t, f, s in zip(targets[1:], files[1:], socks[1:], strict=True):
+                got = _raw(f, s, *args)
+                assert got == want, (f"{t.name} differs from redis-server on "
+                                     f"{args[:2]!r}: {len(got)} bytes against {len(want)}, "
+                                     f"first at {_first_difference(got, want)}")
+    finally:
+        for f, s in zip(files, socks, strict=True):
+            _raw(f, s, b"FLUSHALL")
+            f.close()
+            s.close()
