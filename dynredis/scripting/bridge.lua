@@ -369,13 +369,6 @@ emit = function(v, out, n, resp, caller)
   end
 end
 
-local function to_resp(v, resp, caller)
-  local out = {}
-  emit(v, out, 0, resp, caller)
-  return tconcat(out)
-end
-M.to_resp = to_resp
-
 -- --- the redis library -------------------------------------------------------------------
 
 local function fail(is_pcall, text)
@@ -618,12 +611,51 @@ local function error_reply(run, co, e)
   return '-' .. crlf_to_spaces(msg) .. '\r\n'
 end
 
+-- A run's reply longer than this is taken out a part a call (M.result_part): Python
+-- holds its GIL while it copies a Lua string into its own.
+local RESULT_PART = 1048576
+
 local function outcome(run, ok, first, ...)
   local co = run.co
   if not ok then return 'error', error_reply(run, co, first) end
-  if co_status(co) == 'dead' then return 'done', to_resp(first, run.resp, run.caller) end
+  if co_status(co) == 'dead' then
+    local out = {}
+    local n = emit(first, out, 0, run.resp, run.caller)
+    local size = 0
+    for i = 1, n do size = size + #out[i] end
+    if size <= RESULT_PART then return 'done', tconcat(out, '', 1, n) end
+    run.result = {out = out, n = n, i = 1, at = 0}
+    return 'parts', size
+  end
   if first == CALL then return 'call', ... end
   return outcome(run, co_resume(co, BAD_YIELD))
+end
+
+-- The next part of the run's long reply (nil after the last): a slice of a long piece
+-- of it (a large value), or short ones joined, RESULT_PART bytes at most; the reply's
+-- pieces are not joined first (a copy of a large value less).
+function M.result_part(run)
+  local r = run.result
+  local out, n, i, at = r.out, r.n, r.i, r.at
+  if i > n then
+    run.result = nil
+    return nil
+  end
+  local piece = out[i]
+  if at > 0 or #piece > RESULT_PART then
+    local part = ssub(piece, at + 1, at + RESULT_PART)
+    at = at + #part
+    if at >= #piece then i, at = i + 1, 0 end
+    r.i, r.at = i, at
+    return part
+  end
+  local j, size = i, #piece
+  while j < n and size + #out[j + 1] <= RESULT_PART do
+    j = j + 1
+    size = size + #out[j]
+  end
+  r.i = j + 1
+  return tconcat(out, '', i, j)
 end
 
 -- A run: its coroutine, KEYS and ARGV (scripts) and the protocols in use.

@@ -113,6 +113,7 @@ class LuaEngine:
         self._start = self.bridge.start
         self._resume = self.bridge.resume
         self._part = self.bridge.part
+        self._result_part = self.bridge.result_part
         self.compiled: OrderedDict[str, Any] = OrderedDict()
         self.libraries: dict[str, Library] = {}
         self.functions: dict[str, Library] = {}  # function name -> its library
@@ -203,8 +204,20 @@ class LuaEngine:
             self.current = None
         if out[0] == b"call":
             run.on_call(out[1], out[2], list(out[3:]))
+        elif out[0] == b"parts":
+            run.on_done(self._long_reply(run))
         else:
             run.on_done(out[1])
+
+    def _long_reply(self, run: Run) -> bytes:
+        """A run's long reply, taken out of Lua a part (1 MiB) a call and joined with
+        the GIL let go (bytes.join does for large inputs): a 100 MiB reply taken at once
+        held the GIL, and the node's event loop with it, for 100 ms or more."""
+        take, lua = self._result_part, run.lua
+        parts = []
+        while (part := take(lua)) is not None:
+            parts.append(part)
+        return b"".join(parts)
 
     # --- function libraries ----------------------------------------------------------------
 

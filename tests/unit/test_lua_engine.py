@@ -188,6 +188,45 @@ def test_a_bulk_reply_framed_in_parts_of_its_own(engine: LuaEngine) -> None:
         b"*2\r\n" + (b"$22\r\n" + value + b"\r\n") * 2
 
 
+def test_a_long_reply_leaves_lua_a_part_at_a_time() -> None:
+    """A script's reply of over 1 MiB is the bytes it would be at once, taken out of Lua
+    1 MiB a call (Python copies a Lua string holding the GIL: a 100 MiB reply at once
+    held the node's event loop 100 ms or more), a short one whole."""
+    engine = LuaEngine()
+    taken: list[int] = []
+    take = engine._result_part
+
+    def counted(lua_run: object) -> bytes | None:
+        part: bytes | None = take(lua_run)
+        if part is not None:
+            taken.append(len(part))
+        return part
+
+    engine._result_part = counted  # type: ignore[method-assign]
+    mib = 1 << 20
+    for size in (mib, mib + 1, 3 * mib + 5):
+        taken.clear()
+        n = size - len(b"$%d\r\n\r\n" % size)  # (the reply's size, framed)
+        got = run(engine, f"return string.rep('ab', {n // 2}) .. string.rep('c', {n % 2})")
+        value = b"ab" * (n // 2) + b"c" * (n % 2)
+        assert got == b"$%d\r\n%b\r\n" % (n, value), size
+        assert sum(taken) == (0 if len(got) <= mib else len(got)), size
+        assert max(taken, default=0) <= mib
+        assert len(taken) == (0 if len(got) <= mib else 2 if n <= mib else 5), size
+    node = FakeNode()
+    node.data[b"k"] = b"v" * (2 * mib)
+    taken.clear()
+    got = run(engine, "return {redis.call('get', 'k'), 'x'}", node=node)
+    assert got == b"*2\r\n$%d\r\n%b\r\n$1\r\nx\r\n" % (2 * mib, b"v" * (2 * mib))
+    # (the value's slices, and the short pieces before and after it, each joined)
+    assert taken == [len(b"*2\r\n$%d\r\n" % (2 * mib)), mib, mib, len(b"\r\n$1\r\nx\r\n")]
+    taken.clear()
+    got = run(engine, "local t = {} for i = 1, 200000 do t[i] = 'item' .. i end return t")
+    assert got == b"*200000\r\n" + b"".join(b"$%d\r\n%b\r\n" % (len(b"item%d" % i), b"item%d" % i)
+                                         for i in range(1, 200001))
+    assert sum(taken) == len(got) and max(taken) <= mib and len(taken) == -(-len(got) // mib)
+
+
 def test_numbers_reach_commands_as_redis_formats_them(engine: LuaEngine) -> None:
     node = FakeNode()
     run(engine, "return redis.call('ping', 1.5, 0.1, 12345678901234567, -0.0, 1e20, 3)",
