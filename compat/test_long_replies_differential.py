@@ -8,6 +8,7 @@ written over turns; the bytes must stay Redis' own, in RESP2 and RESP3."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import BinaryIO
 
 import pytest
@@ -86,18 +87,25 @@ def _fill(f: BinaryIO, sock: socket.socket) -> None:
 @pytest.mark.parametrize("proto", [2, 3])
 def test_long_replies_in_exec_and_scripts_are_redis_own(
         targets: list[Conn], proto: int) -> None:  # noqa: F811
+    _compare(targets, proto, _fill, CORPUS)
+
+
+def _compare(targets: list[Conn], proto: int,  # noqa: F811
+             fill: Callable[[BinaryIO, socket.socket], None],
+             corpus: list[tuple[bytes, ...]]) -> None:
+    """Every target, `fill`ed, answers each command of `corpus` as redis-server does."""
     socks = [socket.create_connection((HOST, t.port), timeout=60) for t in targets]
     files = [s.makefile("rb") for s in socks]
     try:
         for f, s in zip(files, socks, strict=True):
             _raw(f, s, b"HELLO", b"%d" % proto)
-            _fill(f, s)
-        for args in CORPUS:
+            fill(f, s)
+        for args in corpus:
             want = _raw(files[0], socks[0], *args)
             for t, f, s in zip(targets[1:], files[1:], socks[1:], strict=True):
                 got = _raw(f, s, *args)
                 assert got == want, (f"{t.name} differs from redis-server on "
-                                     f"{args[:3]!r}: {len(got)} bytes against {len(want)}, "
+                                     f"{args[:3]!r:.200}: {len(got)} bytes against {len(want)}, "
                                      f"first at {_first_difference(got, want)}")
     finally:
         for f, s in zip(files, socks, strict=True):
@@ -135,22 +143,9 @@ def test_a_scripts_reads_of_a_large_string_are_redis_own(
         targets: list[Conn], proto: int) -> None:  # noqa: F811
     """A script's GET, GETRANGE, MGET, GETSET and GETDEL of a value of 9 MiB (taken from
     the store a slice a loop turn, handed to the script in parts: calls.ScriptCall
-    .send_stored): the bytes redis-server's give."""
-    socks = [socket.create_connection((HOST, t.port), timeout=60) for t in targets]
-    files = [s.makefile("rb") for s in socks]
-    try:
-        for f, s in zip(files, socks, strict=True):
-            _raw(f, s, b"HELLO", b"%d" % proto)
-            _raw(f, s, b"FLUSHALL")
-        for args in BIG_CORPUS:
-            want = _raw(files[0], socks[0], *args)
-            for t, f, s in zip(targets[1:], files[1:], socks[1:], strict=True):
-                got = _raw(f, s, *args)
-                assert got == want, (f"{t.name} differs from redis-server on "
-                                     f"{args[:2]!r}: {len(got)} bytes against {len(want)}, "
-                                     f"first at {_first_difference(got, want)}")
-    finally:
-        for f, s in zip(files, socks, strict=True):
-            _raw(f, s, b"FLUSHALL")
-            f.close()
-            s.close()
+    .send_stored) and its reply of it: the bytes redis-server's give."""
+    _compare(targets, proto, _flush, BIG_CORPUS)
+
+
+def _flush(f: BinaryIO, sock: socket.socket) -> None:
+    _raw(f, sock, b"FLUSHALL")
