@@ -79,11 +79,11 @@ class ScriptCall:
 
     def send_stored(self, slot: Any, key: bytes, value: Any, before: bytes, after: bytes,
                     span: tuple[int, int] | None = None) -> bool:
-        """A large value a read left in the store (GET, GETRANGE of a long range) is
-        copied from there a slice at a time over loop turns (`send_streamed`), as for a
-        client, instead of read whole in one (a 100 MiB GETRANGE in a script: a copy
-        out of the store and one framing it, 110 ms of CPU in one turn)."""
-        if slot is not self or self._answered:
+        """A large value a script's read left in the store (GET, GETRANGE of a long
+        range) is copied from there a slice at a time over loop turns (`send_streamed`),
+        as for a client, instead of read whole in one (a 100 MiB GETRANGE in a script: a
+        copy out of the store and one framing it, 110 ms of CPU in one turn)."""
+        if slot is not self or self._answered or not self._in_parts:
             return False
         pinned = self._conn.node.pin_value(key, value)
         return pinned is not None and self.send_pinned(slot, pinned, before, after, span)
@@ -91,7 +91,10 @@ class ScriptCall:
     def send_pinned(self, slot: Any, pinned: tuple[Any, Pinned], before: bytes,
                     after: bytes, span: tuple[int, int] | None = None) -> bool:
         """`send_stored` of a value pinned already (GETDEL's, SET ... GET's), its pin
-        released once copied; False (the caller still holds the pin) if not ours."""
+        released once copied; False (the caller still holds the pin) if not ours, or
+        for a command another node handed over: its answer goes whole, copied once."""
+        if not self._in_parts:
+            return False
         return self.send_streamed(slot, pinned_reply(pinned, before, after, span))
 
     def send_streamed(self, slot: Any, reply: Streamed) -> bool:
