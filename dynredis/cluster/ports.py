@@ -5,7 +5,9 @@ are cluster-wide) and on a cluster port (keyspace commands cover only the partit
 the node owns, as a Redis Cluster master covers its slots). CLUSTER SLOTS / SHARDS /
 NODES advertise the cluster ports, so a node must know its peers': each node tells
 the others its own with a ("cport", port) message (0: it has none), and until it has
-heard one it assumes the default, main port + 10000.
+heard one it assumes the peer's main port plus this node's own offset (`dynredis
+cluster --cluster-port-offset` gives every node the same one), or the default, main port
++ 10000, when this node has no cluster port.
 
 Pure: `announce()` only queues messages through `node.send`; the driver calls it
 periodically.
@@ -34,6 +36,7 @@ class ClusterPorts:
         self.node = node
         self.mine = mine
         self.known: dict[str, int] = {node.name: mine}
+        self.offset = mine - main_port(node.name) if mine else OFFSET
         node.register(m.CLUSTER_PORT, self._on_cport)
 
     def of(self, member: str) -> int:
@@ -41,8 +44,13 @@ class ClusterPorts:
         it has no cluster port)."""
         port = self.known.get(member)
         if port is None:
-            port = default_cluster_port(main_port(member))
+            port = self._guess(main_port(member))
         return port or main_port(member)
+
+    def _guess(self, port: int) -> int:
+        """A peer not heard from yet: its main port plus this node's offset."""
+        guess = port + self.offset
+        return guess if 0 < guess <= 65535 else 0
 
     def announce(self) -> None:
         """Tell every member (the driver calls this periodically)."""

@@ -37,13 +37,22 @@ PORT_RANGE = (10000, 22000)
 PORTS_ENV = "DYNREDIS_TEST_PORTS"  # "LO-HI": another range (runs side by side keep apart)
 
 
-def _port_range() -> tuple[int, int]:
+DEFAULT_CLUSTER_PORT_OFFSET = 10000  # `dynredis cluster`'s own: a node's cluster port is port + this
+
+
+def _ranges() -> tuple[tuple[int, int], int]:
+    """The range client ports are taken from and the cluster-port offset. Given a range
+    in $DYNREDIS_TEST_PORTS, its lower half holds the client ports and its upper half the
+    cluster ports, so that no port a test binds falls outside it."""
     given = os.environ.get(PORTS_ENV)
     if not given:
-        return PORT_RANGE
+        return PORT_RANGE, DEFAULT_CLUSTER_PORT_OFFSET
     lo, _, hi = given.partition("-")
-    return int(lo), int(hi)
-CLUSTER_PORT_OFFSET = 10000  # `dynredis cluster` gives each node a cluster port: port + this
+    half = (int(hi) - int(lo)) // 2
+    return (int(lo), int(lo) + half), half
+
+
+(_CLIENT_PORTS, CLUSTER_PORT_OFFSET) = _ranges()
 SOCKET_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40
 
@@ -60,7 +69,7 @@ def free_port_range(count: int, attempts: int = 200, offset: int = 0) -> int:
     """A base port such that base .. base+count-1 can all be bound on 127.0.0.1 (and,
     with `offset`, base+offset .. base+offset+count-1 too: the nodes' cluster ports)."""
     rng = random.Random()
-    lo, hi = _port_range()
+    lo, hi = _CLIENT_PORTS
     for _ in range(attempts):
         base = rng.randrange(lo, hi - count)
         if all(port_free(HOST, base + i)
@@ -105,6 +114,11 @@ def dynredis_cmd(*args: str) -> list[str]:
     """The `dynredis` console script, falling back to `python -m dynredis`."""
     exe = shutil.which("dynredis")
     return [exe, *args] if exe else [sys.executable, "-m", "dynredis", *args]
+
+
+def cluster_cmd(*args: str) -> list[str]:
+    """`dynredis cluster ARGS` with the tests' cluster-port offset (the ports' range)."""
+    return dynredis_cmd("cluster", "--cluster-port-offset", str(CLUSTER_PORT_OFFSET), *args)
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -184,7 +198,7 @@ class Cluster:
 
     def start(self) -> None:
         """Run `dynredis cluster ... --detach` and record the node pids and command lines."""
-        cmd = dynredis_cmd("cluster", "--nodes", str(self.nodes),
+        cmd = cluster_cmd("--nodes", str(self.nodes),
                            "--base-port", str(self.base_port),
                            "--data-dir", str(self.data_dir), "--detach", *self.options)
         try:

@@ -10,7 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ClusterFactory, dynredis_cmd, free_port_range, pid_alive, wait_dead
+from .conftest import (
+    CLUSTER_PORT_OFFSET,
+    ClusterFactory,
+    cluster_cmd,
+    free_port_range,
+    pid_alive,
+    wait_dead,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,9 +41,9 @@ def test_the_stop_hint_a_cluster_prints_stops_it_as_written(
 
 
 def test_run_by_make_the_hints_are_make_targets(tmp_path: Path) -> None:
-    base = free_port_range(3, offset=10000)
+    base = free_port_range(3, offset=CLUSTER_PORT_OFFSET)
     data = tmp_path / "viamake"
-    cmd = dynredis_cmd("cluster", "--detach", "--base-port", str(base), "--data-dir",
+    cmd = cluster_cmd("--detach", "--base-port", str(base), "--data-dir",
                        str(data))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, DYNREDIS_HINTS="make"))

@@ -15,7 +15,7 @@ import redis
 from redis._parsers.helpers import parse_cluster_nodes
 from redis.cluster import RedisCluster
 
-from .conftest import HOST, Cluster, raw_command
+from .conftest import CLUSTER_PORT_OFFSET, HOST, Cluster, raw_command
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,7 +48,7 @@ def test_cluster_slots_cover_every_slot_once_with_owners_as_masters(cluster: Clu
     assert masters == set(cluster.cluster_ports)
     for entry in slots:
         # N=3 on 3 nodes: the two other nodes are replicas, at their main ports.
-        master_main = int(entry[2][1]) - 10000
+        master_main = int(entry[2][1]) - CLUSTER_PORT_OFFSET
         replicas = [int(r[1]) for r in entry[3:]]
         assert len(replicas) == 2 and master_main not in replicas
         assert set(replicas) <= set(cluster.ports)

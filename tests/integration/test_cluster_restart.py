@@ -14,6 +14,7 @@ from .conftest import (
     HOST,
     START_TIMEOUT_S,
     ClusterFactory,
+    cluster_cmd,
     dynredis_cmd,
     free_port_range,
     pid_alive,
@@ -30,7 +31,7 @@ def test_cluster_command_restarts_a_killed_node_and_it_serves_every_write(
     survivors = (c.pids[0], c.pids[2])
 
     # No --base-port: the nodes' ports come from the cluster's record (cluster.ports).
-    again = dynredis_cmd("cluster", "--nodes", "3", "--data-dir", str(c.data_dir), "--detach")
+    again = cluster_cmd("--nodes", "3", "--data-dir", str(c.data_dir), "--detach")
     proc = subprocess.run(again, capture_output=True, text=True, timeout=START_TIMEOUT_S,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout + proc.stderr + c.log_tails()
@@ -71,7 +72,7 @@ def test_a_restarted_node_keeps_every_setting_and_the_password(
     assert before == {"n": "2", "r": "1", "w": "1", "engine": "memory", "durability": "fsync",
                       "timeout_ms": "3000", "ring_size": "64"}
     c.kill_node(1)
-    again = dynredis_cmd("cluster", "--nodes", "3", "--data-dir", str(c.data_dir), "--detach",
+    again = cluster_cmd("--nodes", "3", "--data-dir", str(c.data_dir), "--detach",
                          "--requirepass", "another", "--n", "3")
     proc = subprocess.run(again, capture_output=True, text=True, timeout=START_TIMEOUT_S,
                           stdin=subprocess.DEVNULL)
@@ -95,7 +96,7 @@ def test_a_restarted_node_keeps_every_setting_and_the_password(
 
     # Stopped, then started with no option at all: the record's settings again.
     c.stop()
-    start = dynredis_cmd("cluster", "--nodes", "3", "--base-port", str(c.base_port),
+    start = cluster_cmd("--nodes", "3", "--base-port", str(c.base_port),
                          "--data-dir", str(c.data_dir), "--detach")
     proc = subprocess.run(start, capture_output=True, text=True, timeout=START_TIMEOUT_S,
                           stdin=subprocess.DEVNULL)
@@ -113,7 +114,7 @@ def test_foreground_cluster_command_names_the_dead_node_instead_of_starting(
     c.kill_node(2)
     # A record without ports (an earlier build's): they are counted from --base-port.
     (c.data_dir / "cluster.ports").unlink()
-    cmd = dynredis_cmd("cluster", "--nodes", "3", "--base-port", str(c.base_port),
+    cmd = cluster_cmd("--nodes", "3", "--base-port", str(c.base_port),
                        "--data-dir", str(c.data_dir))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S,
                           stdin=subprocess.DEVNULL)
@@ -130,7 +131,7 @@ def test_cluster_command_names_a_port_in_use_and_starts_nothing(tmp_path: Path) 
         holder.bind((HOST, base + 1))
         holder.listen()
         proc = subprocess.run(
-            dynredis_cmd("cluster", "--base-port", str(base), "--data-dir", str(tmp_path),
+            cluster_cmd("--base-port", str(base), "--data-dir", str(tmp_path),
                          "--detach"),
             capture_output=True, text=True, timeout=START_TIMEOUT_S, stdin=subprocess.DEVNULL)
     assert proc.returncode == 1
@@ -142,7 +143,7 @@ def test_cluster_command_names_a_port_in_use_and_starts_nothing(tmp_path: Path) 
 def test_cluster_command_reports_a_node_that_exits_at_start(tmp_path: Path) -> None:
     base = free_port_range(3, offset=CLUSTER_PORT_OFFSET)
     proc = subprocess.run(
-        dynredis_cmd("cluster", "--base-port", str(base), "--data-dir", str(tmp_path),
+        cluster_cmd("--base-port", str(base), "--data-dir", str(tmp_path),
                      "--detach", "--ring-size", "3"),
         capture_output=True, text=True, timeout=START_TIMEOUT_S, stdin=subprocess.DEVNULL)
     assert proc.returncode == 1
