@@ -132,7 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--detach", action="store_true",
                     help="return once the cluster is up; stop it with `dynredis stop` "
                          "(or `make stop`)")
-    cl.add_argument("--ready-timeout", type=float, default=60.0)
+    cl.add_argument("--ready-timeout", type=float, default=60.0,
+                    help="seconds to wait for the nodes to serve (default 60); nodes "
+                         "still starting then are left running")
     cl.add_argument("--tls", action="store_true", default=None,
                     help="every node serves TLS only, on its usual ports, and peers link "
                          "over TLS (needs --tls-cert-file, --tls-key-file, "
@@ -623,6 +625,17 @@ def run_cluster(args: argparse.Namespace) -> int:
     _write_pidfile(args.data_dir, [(p.pid, port) for p, port in zip(procs, ports, strict=True)])
 
     ready = _started(probe, ports, args.ready_timeout, cports, procs)
+    if not ready and all(p.poll() is None for p in procs):
+        # Alive but not ready: most likely reading a large store (a node walks every
+        # record before it serves). Killing them would leave the user no cluster.
+        print(f"dynredis: the nodes are still starting after {args.ready_timeout:g} s (a "
+              f"node reads every record of its store before it serves); they are left "
+              f"running: {_hint('status', args.data_dir, port=ports[0])} tells when they "
+              f"are up, {_hint('stop', args.data_dir)} stops them (see node.log in each "
+              f"node directory)", file=sys.stderr)
+        if args.detach:
+            return 1
+        return _supervise(procs, args.data_dir)
     if not ready:
         print("dynredis: the cluster did not come up (see node.log in each node "
               "directory)" + _exits(args, procs, ports), file=sys.stderr)
@@ -646,6 +659,11 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(f"  stop it with:  {_hint('stop', args.data_dir)}")
         return 0
     print("  press Ctrl-C to stop it")
+    return _supervise(procs, args.data_dir)
+
+
+def _supervise(procs: list[subprocess.Popen], data_dir: str) -> int:
+    """The foreground `dynredis cluster`: report nodes that exit, stop all on Ctrl-C."""
     sys.stdout.flush()
     stop = False
 
@@ -662,7 +680,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                 print(f"dynredis: node pid {p.pid} exited with {p.returncode}", file=sys.stderr)
         time.sleep(0.2)
     _terminate(procs)
-    _forget_nodes(args.data_dir)
+    _forget_nodes(data_dir)
     print("dynredis: cluster stopped")
     return 0
 
@@ -775,7 +793,8 @@ def _restart_down_nodes(args: argparse.Namespace, s: dict[str, Any], pids: list[
     ready = _started(probe, ports, args.ready_timeout, cports, procs)
     if not ready:
         print(f"dynredis: restarted node(s) on port(s) {restarted}, but the cluster did not "
-              "come up (see node.log in each node directory)"
+              f"come up within {args.ready_timeout:g} s (see node.log in each node directory"
+              f"; a node reads every record of its store before it serves)"
               + _exits(args, procs, [ports[i] for i in down]), file=sys.stderr)
         return 1
     print(f"dynredis: restarted the node(s) on port(s) {restarted}; the cluster on "

@@ -9,6 +9,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+import redis
+
 from .conftest import (
     CLUSTER_PORT_OFFSET,
     HOST,
@@ -18,6 +20,7 @@ from .conftest import (
     dynredis_cmd,
     free_port_range,
     pid_alive,
+    wait_until,
 )
 
 
@@ -152,3 +155,24 @@ def test_cluster_command_reports_a_node_that_exits_at_start(tmp_path: Path) -> N
     assert re.search(rf"node on port ({base}|{base + 1}|{base + 2}) exited \(2\): "
                      "dynredis: ring size must be a power of two", proc.stderr), proc.stderr
     assert not (tmp_path / "cluster.pids").exists()
+
+
+def test_nodes_still_starting_at_the_ready_timeout_are_left_running(tmp_path: Path) -> None:
+    """A node reads its whole store before it serves (a filled store: many seconds); the
+    CLI giving up waiting must not kill a cluster that is on its way up."""
+    base = free_port_range(3, offset=CLUSTER_PORT_OFFSET)
+    proc = subprocess.run(
+        cluster_cmd("--base-port", str(base), "--data-dir", str(tmp_path), "--detach",
+                    "--ready-timeout", "0.05"),
+        capture_output=True, text=True, timeout=START_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    stop = dynredis_cmd("stop", "--data-dir", str(tmp_path))
+    try:
+        assert proc.returncode == 1
+        assert "still starting after 0.05 s" in proc.stderr, proc.stderr
+        pids = [int(n) for n in (tmp_path / "cluster.pids").read_text().split()]
+        assert len(pids) == 3 and all(pid_alive(p) for p in pids)
+        client = redis.Redis(host=HOST, port=base, socket_timeout=10)
+        wait_until(lambda: client.set("k", "v"), START_TIMEOUT_S, what="the cluster up")
+        assert client.get("k") == b"v"
+    finally:
+        subprocess.run(stop, capture_output=True, timeout=START_TIMEOUT_S)
