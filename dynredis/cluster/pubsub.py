@@ -2,7 +2,7 @@
 subscribers of every node that is up, and PUBLISH answers how many received it.
 
 The publishing node delivers to its own subscribers, then sends the message ("pp") to
-every member it sees up; each delivers to its own subscribers and answers with their
+every member it does not count down (a suspected one too); each delivers to its own subscribers and answers with their
 number ("ppa"); the publisher sums the answers (a peer lost meanwhile, or silent past
 the request timeout, counts as 0). Delivery is at most once, as Redis': a node that is
 down, or unreachable, misses what is published meanwhile, and nothing is kept for it.
@@ -63,9 +63,11 @@ class ClusterPubSub:
         node.register(m.PUBSUB_EVENTS, self._on_events)
 
     def _up_peers(self) -> set[str]:
+        """Every peer not counted down: one only suspected (its heartbeats late, as under
+        load) still gets messages; if it never answers, the deadline counts it 0."""
         node = self.node
         return {p for p in node.members
-                if p != node.name and node.member_status(p) == "up"}
+                if p != node.name and node.member_status(p) != "down"}
 
     # --- publishing ------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ a list's order and the TTL arrive, read through every node; the replies are Redi
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from dynredis.commands.slicedwrite import SLICE
@@ -31,6 +33,7 @@ def test_big_collections_arrive_whole_in_order_with_their_ttl(cluster: Cluster) 
     a, b, c = clients(cluster)
     a.flushall()
     fill(a)
+    set_at = time.monotonic()
     for k in ("big:h", "big:l", "big:s"):
         assert a.expire(k, 1000)
     hash_before = a.hgetall("big:h")
@@ -57,7 +60,10 @@ def test_big_collections_arrive_whole_in_order_with_their_ttl(cluster: Cluster) 
         assert r.zrange("big:zu", 0, -1, withscores=True) == zset_before
         assert r.zrange("big:zr", 0, -1, withscores=True) == zset_before
         for k in ("big:h2", "big:l2", "big:s3"):
-            assert 990 <= r.ttl(k) <= 1000, k
+            # Carried over, not lost or reset: what is left of the 1000 s (a loaded
+            # machine takes tens of seconds to get here).
+            left = 1000 - (time.monotonic() - set_at)
+            assert left - 2 <= r.ttl(k) <= 1000, k
         assert r.ttl("big:u") == r.ttl("big:sorted") == -1
     for r in (a, b, c):
         r.close()

@@ -90,6 +90,25 @@ def test_a_silent_peer_counts_as_no_receiver_once_the_request_times_out() -> Non
     assert not mechs[a].pending
 
 
+def test_a_peer_only_suspected_still_gets_the_message() -> None:
+    """Heartbeats late under load make a peer suspect (phi past half the threshold),
+    not down: its subscribers must still get what is published (the cluster's
+    PUBLISH counted 2 of 3 subscribers in a loaded test run)."""
+    sim, mechs, receivers = make()
+    a, b, c = sim.names
+    receivers[b].counts[b"ch"] = 1
+    receivers[c].counts[b"ch"] = 1
+    sim.stop(c)
+    waited = 0
+    while sim.nodes[a].member_status(c) == "up" and waited < 5000:
+        sim.run(10)
+        waited += 10
+    assert sim.nodes[a].member_status(c) == "suspect"
+    sim.start(c)
+    assert publish(sim, mechs, a, b"ch", b"m") == 2
+    assert receivers[c].got == [(b"ch", b"m", False)]
+
+
 def test_publish_without_a_count_waits_for_nothing() -> None:
     sim, mechs, receivers = make()
     a, b, _ = sim.names
