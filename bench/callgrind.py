@@ -47,6 +47,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
+import operator
 import os
 import re
 import shutil
@@ -197,16 +199,18 @@ class _Loop:
 
     def __init__(self) -> None:
         self.soon: list[Callable[[], Any]] = []
+        # The nodes' calls pass no arguments: a C-level append, as uvloop's call_soon is
+        # C, so that the stand-in's own Python is not counted inside the nodes' entries.
+        self.call_soon = self.soon.append
 
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """The scripting service's worker posts its results."""
         self.soon.append(lambda: fn(*args))
-
-    call_soon_threadsafe = call_soon  # the scripting service's worker posts its results
 
     def run(self) -> None:
         while self.soon:
-            soon = self.soon
-            self.soon = []
+            soon = self.soon[:]
+            self.soon.clear()
             for fn in soon:
                 fn()
 
@@ -216,20 +220,18 @@ class _Transport:
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.sent.append(data)
+        # C-level methods (as uvloop's are), not Python ones counted inside the nodes.
+        self.write = self.sent.append
+        self.writelines = self.sent.extend
+        self.get_write_buffer_size = int  # () -> 0
 
     def take(self) -> bytes:
         out = b"".join(self.sent)
-        self.sent = []
+        self.sent.clear()
         return out
 
     def get_extra_info(self, name: str) -> None:
         return None
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
     def pause_reading(self) -> None:
         pass
@@ -354,6 +356,113 @@ def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def run_clients(clients: int, pipeline: int, sets: int, gets: int,
+                engine: str = "memory") -> int:
+    """As `run_face`, with every node a NodeServer (the replicas too: their peer links'
+    reading, their turn's end and their sends are counted) and `clients` client
+    connections on the first, each sending `pipeline` requests a loop turn in a read
+    of its own: `--clients 8 --pipeline 1` is a turn of redis-benchmark -c 50 -P 1 as
+    a coordinator sees it (about 8 clients ready per turn, one request each). Peer
+    frames go through the links' real framing into each receiver's PeerInbound."""
+    import hiredis
+
+    from dynredis import native
+    from dynredis.core.ring import new_ring
+    from dynredis.server.app import NodeOptions, NodeServer, _tune_gc
+    from dynredis.server.client import ClientConnection
+    from dynredis.server.peers import PeerInbound, PeerLink
+
+    print(f"build: {native.running()}", file=sys.stderr)
+    data_dir = tempfile.mkdtemp(prefix="dynredis-callgrind-")
+    try:
+        loop = _Loop()
+        clock = [0.0]
+        servers: list[Any] = []
+        for i in range(3):
+            srv = NodeServer(NodeOptions(port=7000, bind=f"10.0.0.{i + 1}",
+                                         data_dir=os.path.join(data_dir, f"n{i}"),
+                                         engine=engine, n=3, r=2, w=2))
+            srv.loop = loop  # type: ignore[assignment]
+            clock[0] = srv.wall_clock()
+            # (a C-level call, as time.time is)
+            srv.wall_clock = functools.partial(operator.getitem, clock, 0)  # type: ignore[method-assign]
+            srv.loading = False
+            servers.append(srv)
+        names = [srv.name for srv in servers]
+        ring = new_ring(names, 256)
+        wires: list[tuple[_Transport, Any]] = []  # (a link's transport, its receiver)
+        for srv in servers:
+            srv.node.members = set(names)
+            srv.node.ring = ring
+            for other in servers:
+                if other is srv:
+                    continue
+                link = PeerLink(srv, other.name)
+                t = _Transport()
+                link.transport = t  # type: ignore[assignment]
+                srv.links[other.name] = link
+                inbound = PeerInbound(other, srv.name, _Transport())  # type: ignore[arg-type]
+                other.inbound.add(inbound)
+                wires.append((t, inbound))
+        conns = []
+        for _ in range(clients):
+            conn = ClientConnection(servers[0])
+            t = _Transport()
+            conn.connection_made(t)  # type: ignore[arg-type]
+            conns.append((conn, t, hiredis.Reader()))
+        _tune_gc()
+        answered = 0
+        turns = 0
+
+        def deliver() -> None:
+            """Every link's bytes to its receiver, a read each, until none are left."""
+            while any(t.sent for t, _ in wires):
+                for t, inbound in wires:
+                    data = t.take()
+                    if data:
+                        inbound.data_received(data)
+                loop.run()
+
+        def turn(requests: list[bytes]) -> None:
+            nonlocal answered, turns
+            clock[0] += 0.001
+            for (conn, _, _), data in zip(conns, requests, strict=True):
+                if data:
+                    conn.data_received(data)
+            loop.run()
+            deliver()
+            for _, t, replies in conns:
+                replies.feed(t.take())
+                while (reply := replies.gets()) is not False:
+                    assert not isinstance(reply, hiredis.ReplyError), reply
+                    answered += 1
+            turns += 1
+            if turns % COMMIT_EVERY == 0:
+                for srv in servers:
+                    srv.engine.commit(False, wait=True)
+
+        set_format = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+        get_format = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
+        size = len(VALUE)
+        per_turn = clients * pipeline
+
+        def requests(fmt: Callable[[bytes], bytes], start: int, end: int) -> list[bytes]:
+            keys = [key_of(i) for i in range(start, min(end, start + per_turn))]
+            return [b"".join(fmt(k) for k in keys[c * pipeline:(c + 1) * pipeline])
+                    for c in range(clients)]
+
+        for start in range(0, sets, per_turn):
+            turn(requests(lambda k: set_format % (len(k), k, size, VALUE), start, sets))
+        for start in range(0, gets, per_turn):
+            turn(requests(lambda k: get_format % (len(k), k), start, gets))
+        for srv in servers:
+            srv.node.local.fold_some(1 << 62)
+        assert answered == sets + gets, (answered, sets, gets)
+        return answered
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 # With --server: the functions through which this script enters the nodes' code (the
 # compiled build's names for them). Instructions are counted only inside them, so the
 # figure leaves out this script's own work: building the requests, hiredis readers made
@@ -361,6 +470,7 @@ def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
 SERVER_ENTRIES = (
     "CPyPy_client___ClientConnection___data_received",  # a client's requests
     "CPyPy_node___Node___on_message",  # a peer message, at a replica or the coordinator
+    "CPyPy_peers___PeerInbound___data_received",  # a peer's frames (--clients)
     "CPyPy_node___Node___put", "CPyPy_node___Node___get",  # requests (without --face)
     "CPyPy_node___Node___take_outbox",
     "CPyPy_app___NodeServer___flush", "CPyPy_app___NodeServer___pump",
@@ -391,6 +501,10 @@ def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
         cmd.append("--down")
     if args.face:
         cmd += ["--face", "--nodes", str(args.nodes)]
+    if args.clients:
+        cmd += ["--clients", str(args.clients)]
+    if args.out:
+        cmd[2] = f"--callgrind-out-file={args.out}-{sets}-{gets}"
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -414,6 +528,11 @@ def main() -> None:
                     help="requests as RESP through a client connection of a NodeServer")
     ap.add_argument("--nodes", type=int, choices=(1, 3), default=3,
                     help="with --face: 1 for a cluster of one node (N=1 R=1 W=1)")
+    ap.add_argument("--clients", type=int, default=0,
+                    help="every node a NodeServer, this many client connections each "
+                         "sending --pipeline requests a turn (8 with -P 1: redis-benchmark "
+                         "-c 50 -P 1's turns)")
+    ap.add_argument("--out", help="keep callgrind's files as OUT-SETS-GETS")
     ap.add_argument("--run", action="store_true", help="one run, no valgrind")
     ap.add_argument("--sets", type=int, default=1000)
     ap.add_argument("--value-size", type=int, default=64,
@@ -431,7 +550,9 @@ def main() -> None:
     global VALUE
     VALUE = b"x" * args.value_size
     if args.run:
-        if args.face:
+        if args.clients:
+            run_clients(args.clients, args.pipeline, args.sets, args.gets, args.engine)
+        elif args.face:
             run_face(args.pipeline, args.sets, args.gets, args.engine, args.nodes)
         else:
             run(args.engine, args.pipeline, args.sets, args.gets, args.keys, args.down)
@@ -450,7 +571,9 @@ def main() -> None:
         sys.exit("--server counts inside the compiled functions: build them first")
     print(f"build: {native.state}; engine {args.engine}; "
           f"{'through a client connection; ' if args.face else ''}"
-          f"{'1 node (N=1); ' if args.face and args.nodes == 1 else ''}-P {args.pipeline}; "
+          f"{'1 node (N=1); ' if args.face and args.nodes == 1 else ''}"
+          f"{f'3 NodeServers, {args.clients} clients; ' if args.clients else ''}"
+          f"-P {args.pipeline}; "
           f"{args.value_size}-byte values; "
           f"{f'{args.keys} keys; ' if args.keys else ''}"
           f"{'node 3 down; ' if args.down else ''}"
