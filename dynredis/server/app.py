@@ -354,6 +354,10 @@ class NodeServer:
             self.loop.call_soon(self.flush_soon)  # type: ignore[union-attr]
 
     def mark_dirty(self, conn: ClientConnection) -> None:
+        """`conn` has output to write at the end of this turn: listed once (its flag)."""
+        if conn.marked_dirty:
+            return
+        conn.marked_dirty = True
         self.dirty.append(conn)
         if not self.flush_scheduled and self.loop is not None:
             self.flush_scheduled = True
@@ -388,14 +392,9 @@ class NodeServer:
             dirty = self.dirty
             self.dirty = []
             self.client_writes += len(dirty)
-            if len(dirty) == 1:  # one client (every -P 1 request): no set of the seen
-                dirty[0].flush()
-                return
-            seen: set[int] = set()
-            for conn in dirty:
-                if conn.id not in seen:
-                    seen.add(conn.id)
-                    conn.flush()
+            for conn in dirty:  # (each once: mark_dirty lists a connection once)
+                conn.marked_dirty = False  # (before its flush, which may mark it again)
+                conn.flush()
 
     def send_peers(self) -> None:
         """Send every peer its queued messages now (never in fsync mode: no commit)."""

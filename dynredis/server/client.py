@@ -177,6 +177,7 @@ class ClientConnection(asyncio.Protocol):
         self.counted = False  # counted in server.client_count (a client, not a peer)
         self.first_input = False
         self.over_limit = False  # arrived over maxclients: refused unless it is a peer
+        self.marked_dirty = False  # listed in server.dirty (written at the turn's end)
         self.paused = False  # not read from (see _run_commands)
         self.resume_scheduled = False
         self.write_blocked = False  # the transport's unsent output is over its high mark
@@ -578,6 +579,7 @@ class ClientConnection(asyncio.Protocol):
         node = self.node
         started = node.now
         trace = server.trace
+        fresh = True  # the clock was read just before this call (data_received, _resume)
         while True:
             if self.blocked is not None:
                 break  # still read (a disconnect is seen), not run until it answers
@@ -616,7 +618,10 @@ class ClientConnection(asyncio.Protocol):
                         self._pause()
                         self._schedule_resume()
                         break
-            server.set_now()  # a request's deadline counts from its start, not the read's
+            if fresh:
+                fresh = False
+            else:
+                server.set_now()  # a request's deadline counts from its start, not the read's
             if trace is None:
                 self.execute(cmd)
             else:

@@ -618,3 +618,24 @@ def test_a_peer_links_backlog_is_handled_over_loop_turns(tmp_path: Path,
         assert t.paused == 5 and t.resumed == 1  # (held again after each frame)
 
     asyncio.run(run())
+
+
+def test_a_turn_of_replies_is_one_write_counted_once(tmp_path: Path) -> None:
+    """Pipelined commands answered at once each mark the client for the turn's end: its
+    replies go out in one write, and INFO's total_writes_processed counts that one
+    write (it counted one per reply)."""
+    async def run() -> tuple[bytes, int, int]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     n=1, r=1, w=1))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        transport = FakeTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(b"*1\r\n$4\r\nPING\r\n" * 3)
+        await asyncio.sleep(0)
+        return transport.sent, transport.writes, srv.figures().client_writes
+
+    sent, writes, counted = asyncio.run(run())
+    assert sent == b"+PONG\r\n" * 3
+    assert writes == 1
+    assert counted == 1
