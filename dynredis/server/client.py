@@ -191,6 +191,9 @@ class ClientConnection(asyncio.Protocol):
         self.tx_failed = False
         self.reply_mode = "on"  # CLIENT REPLY: on, off, skip (the next command)
         self.silent = False  # the command running now has its reply dropped
+        # The CallStat of the command running now (_run): the slots it takes count its
+        # failed calls.
+        self.running_stat: Any = None
         self.postponed: list[bytes] | None = None  # a command held by CLIENT PAUSE
         self.watch: Any = None  # WATCH: the watched keys' versions (commands/watch.py)
         self.watched: tuple[ReplySlot, float, int] | None = None  # see unstick()
@@ -301,8 +304,7 @@ class ClientConnection(asyncio.Protocol):
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
         """Write `data` and reply +OK (or the error) in order, remembered for WAIT."""
         slot = WriteReply(self, key)
-        if self.silent:
-            slot.stat = DROP
+        slot.stat = DROP if self.silent else self.running_stat
         self.waiting.append(slot)
         self.node.put(key, None, data, expire_at, slot.written, self.w)
 
@@ -841,10 +843,12 @@ class ClientConnection(asyncio.Protocol):
         """Run the command; its reply when it answered at once (else a slot waits)."""
         stats = self.server.callstats
         started = _perf_ns()
+        # The reply slots the command takes (defer, put_ok) count its failures in `stat`
+        # as they are made (no lookup of the slot in `waiting` after it ran).
+        self.running_stat = stat
         if cmd.name in ROUTED and self.server.affinity.forward(self, cmd.name, args):
+            self.running_stat = None
             stats.ran(stat, _perf_ns() - started, args, self)
-            if self.waiting and self.waiting[-1].stat is None:
-                self.waiting[-1].stat = stat
             return None
         before = len(self.waiting)
         try:
@@ -853,19 +857,19 @@ class ClientConnection(asyncio.Protocol):
             else:
                 reply = cmd.handler(self, args)
         except Exception:
+            self.running_stat = None
             log.exception("command %s failed", cmd.name)
             reply = resp.error(f"ERR internal error executing '{cmd.name}'")
             if len(self.waiting) > before:
                 self.waiting[before].set(reply)
                 stats.ran(stat, _perf_ns() - started, args, self)
                 return None
+        self.running_stat = None
         stats.ran(stat, _perf_ns() - started, args, self)
         if reply is not None:
             if reply[:1] == b"-":
                 stat.failed += 1
             self.reply(reply)
-        elif len(self.waiting) > before and self.waiting[before].stat is None:
-            self.waiting[before].stat = stat
         return reply
 
     @staticmethod
@@ -907,16 +911,14 @@ class ClientConnection(asyncio.Protocol):
 
     def defer(self) -> ReplySlot:
         slot = ReplySlot(self)
-        if self.silent:
-            slot.stat = DROP
+        slot.stat = DROP if self.silent else self.running_stat
         self.waiting.append(slot)
         return slot
 
     def defer_blocking(self) -> ReplySlot:
         """A reply slot that may legitimately stay empty for long (WAIT 0)."""
         slot = BlockingSlot(self)
-        if self.silent:
-            slot.stat = DROP
+        slot.stat = DROP if self.silent else self.running_stat
         self.waiting.append(slot)
         return slot
 

@@ -639,3 +639,33 @@ def test_a_turn_of_replies_is_one_write_counted_once(tmp_path: Path) -> None:
     assert sent == b"+PONG\r\n" * 3
     assert writes == 1
     assert counted == 1
+
+
+def test_a_command_that_fails_after_taking_its_reply_slot_counts_as_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that raised after it took a reply slot answers an internal error, and
+    that error is counted as Redis counts errors: a failed call of the command, and
+    in errorstats (it was counted in neither)."""
+    from dynredis.commands.table import lookup
+
+    def broken(c, args):  # type: ignore[no-untyped-def]
+        c.defer()
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lookup(b"get"), "handler", broken)
+
+    async def run() -> tuple[bytes, int, dict[str, int]]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                     n=1, r=1, w=1))
+        srv.loop = asyncio.get_running_loop()
+        conn = ClientConnection(srv)
+        transport = FakeTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        await asyncio.sleep(0)
+        return transport.sent, srv.callstats.stat("get").failed, dict(srv.callstats.errors)
+
+    sent, failed, errors = asyncio.run(run())
+    assert sent == b"-ERR internal error executing 'get'\r\n"
+    assert failed == 1
+    assert errors == {"ERR": 1}
