@@ -243,6 +243,19 @@ class _Transport:
         pass
 
 
+def count_replies(reader: Any, data: bytes) -> int:
+    """The replies complete in `data` (and what `reader`, a hiredis.Reader, held before
+    it); none may be an error."""
+    import hiredis
+
+    reader.feed(data)
+    count = 0
+    while (reply := reader.gets()) is not False:
+        assert not isinstance(reply, hiredis.ReplyError), reply
+        count += 1
+    return count
+
+
 def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
              nodes: int = 3) -> int:
     """As `run`, with the coordinator a NodeServer fed RESP through a client connection
@@ -328,10 +341,7 @@ def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
             conn.data_received(requests)
             loop.run()
             deliver()
-            replies.feed(client.take())
-            while (reply := replies.gets()) is not False:
-                assert not isinstance(reply, hiredis.ReplyError), reply
-                answered += 1
+            answered += count_replies(replies, client.take())
             turns += 1
             if turns % COMMIT_EVERY == 0:
                 for node in [srv.node, *replicas.values()]:
@@ -432,10 +442,7 @@ def run_clients(clients: int, pipeline: int, sets: int, gets: int,
             loop.run()
             deliver()
             for _, t, replies in conns:
-                replies.feed(t.take())
-                while (reply := replies.gets()) is not False:
-                    assert not isinstance(reply, hiredis.ReplyError), reply
-                    answered += 1
+                answered += count_replies(replies, t.take())
             turns += 1
             if turns % COMMIT_EVERY == 0:
                 for srv in servers:

@@ -57,14 +57,20 @@ class FakeTransport:
         self.protocol = protocol
 
 
+def one_client(tmp_path: Path) -> tuple[NodeServer, ClientConnection, FakeTransport]:
+    """A node of its own (N=1) on the running loop, with one client connected."""
+    srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
+                                 n=1, r=1, w=1))
+    srv.loop = asyncio.get_running_loop()
+    conn = ClientConnection(srv)
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    return srv, conn, transport
+
+
 def test_a_lost_reply_becomes_an_error_and_the_replies_behind_it_flow(tmp_path: Path) -> None:
     async def run() -> bytes:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
-                                     n=1, r=1, w=1))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        srv, conn, transport = one_client(tmp_path)
         lost = conn.defer()  # as if the callback meant to fill it had raised
         conn.data_received(b"*1\r\n$4\r\nPING\r\n")
         await asyncio.sleep(0)
@@ -625,12 +631,7 @@ def test_a_turn_of_replies_is_one_write_counted_once(tmp_path: Path) -> None:
     replies go out in one write, and INFO's total_writes_processed counts that one
     write (it counted one per reply)."""
     async def run() -> tuple[bytes, int, int]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
-                                     n=1, r=1, w=1))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        srv, conn, transport = one_client(tmp_path)
         conn.data_received(b"*1\r\n$4\r\nPING\r\n" * 3)
         await asyncio.sleep(0)
         return transport.sent, transport.writes, srv.figures().client_writes
@@ -655,12 +656,7 @@ def test_a_command_that_fails_after_taking_its_reply_slot_counts_as_failed(
     monkeypatch.setattr(lookup(b"get"), "handler", broken)
 
     async def run() -> tuple[bytes, int, dict[str, int]]:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
-                                     n=1, r=1, w=1))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        srv, conn, transport = one_client(tmp_path)
         conn.data_received(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
         await asyncio.sleep(0)
         return transport.sent, srv.callstats.stat("get").failed, dict(srv.callstats.errors)
