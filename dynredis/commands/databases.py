@@ -195,11 +195,11 @@ def map_args(cmd: Command, words: list[bytes], db: int, cluster: bool = False) -
         if at is None:
             at = _ONE_KEY[name] = _one_key(cmd)
         if at:
-            if len(words) <= at or words[at][:_LEN] != MARK:
+            if len(words) <= at or not words[at].startswith(MARK):
                 return words
         elif name not in _SPECIAL:
             for w in words:
-                if w[:_LEN] == MARK:
+                if w.startswith(MARK):
                     break
             else:
                 return words

@@ -258,6 +258,9 @@ class NodeServer:
         self.affinity = Affinity(self.node, self._run_forwarded)
         # Keys this node's clients WATCH: writes through this node mark them.
         self.watchers = Watchers()
+        # Its set of WATCH states (never rebound), read at every command: a native
+        # attribute of this server, not a lookup in the (interpreted) Watchers.
+        self.watch_states: set[Any] = self.watchers.states
         # Command figures: INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
         self.callstats = CallStats()
         self.monitors: list[ClientConnection] = []  # MONITOR clients (commands/monitor.py)
@@ -270,6 +273,10 @@ class NodeServer:
         # Pub/sub across the cluster and keyspace notifications (cluster/pubsub.py:
         # extra peer message kinds "pp", "ppa", "pq", "pqa", "pne").
         self.pubsub = PubSub(self.node)
+        # notify-keyspace-events' bits, as pubsub.flags (kept in step by it): every
+        # command reads them here (a native attribute) to know whether to notify.
+        self.notify_flags = self.pubsub.flags
+        self.pubsub.flags_changed = self._notify_flags_changed
         self._next_announce = 0.0
         self._next_unstick = 0.0
         self._tick_due = 0.0  # when the next tick should run (monotonic; 0: first)
@@ -331,6 +338,9 @@ class NodeServer:
         self.set_now()
         # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
         self.scripts = Scripts(self)
+
+    def _notify_flags_changed(self, flags: int) -> None:
+        self.notify_flags = flags
 
     # --- the loop turn ---------------------------------------------------------------
 

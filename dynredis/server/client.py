@@ -807,7 +807,7 @@ class ClientConnection(asyncio.Protocol):
         # The keys as stored for the selected database (the same list in database 0).
         args = map_args(cmd, args, self.db, self.cluster_view)
         watchers = server.watchers
-        marked = watchers.wrote(cmd, args) if watchers.states else None
+        marked = watchers.wrote(cmd, args) if server.watch_states else None
         mode = self.reply_mode
         if mode != "on":
             self.silent = True
@@ -852,7 +852,7 @@ class ClientConnection(asyncio.Protocol):
             return None
         before = len(self.waiting)
         try:
-            if self.server.pubsub.flags:
+            if self.server.notify_flags:
                 reply = run_notifying(cmd, self, args)  # keyspace notifications
             else:
                 reply = cmd.handler(self, args)

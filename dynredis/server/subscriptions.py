@@ -13,6 +13,7 @@ here and for those other nodes send.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from typing import Any
 
 from ..cluster.pubsub import ClusterPubSub
@@ -146,6 +147,9 @@ class PubSub:
         self.node = node
         self.subs = Subscriptions()
         self.flags = 0  # notify-keyspace-events as bits (commands/notify.py)
+        # Told each new `flags` (the server keeps a copy its compiled code reads at
+        # every command without a lookup in this object).
+        self.flags_changed: Callable[[int], None] | None = None
         self.expiries: list[tuple[int, bytes]] = []  # (when, stored key), a heap
         self.cluster = ClusterPubSub(node, self.subs.deliver, self.subs.local,
                                      self._events_changed)
@@ -153,6 +157,8 @@ class PubSub:
     def _events_changed(self, text: str) -> None:
         flags = parse_events(text)
         self.flags = flags if flags is not None else 0
+        if self.flags_changed is not None:
+            self.flags_changed(self.flags)
 
     @property
     def events(self) -> str:
