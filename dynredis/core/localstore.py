@@ -207,23 +207,29 @@ class LocalStore:
             pinned.release()
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None,
-            unsure: bool = False) -> None:
+            unsure: bool = False, reads: int = -1, was: int = -1) -> None:
         """Store `enc` for `key`; `old` is what `get`/`get_enc` gave for it just before
         (the cache's accounting counts on it: see RecentBytes.set), and the key counts
         too when it is an encoding or a header, not a digest (obj.identity's). `unsure`:
         `old` is the cache's (None when not cached), not the store's (None: nothing), so
-        the counts read what the key held (a lookup a write of a new key saves)."""
-        if old is None:
-            was = self._reads_until(p, key) if unsure else 0
-        elif len(old) == hdr.DIGEST_SIZE:
-            was = self._reads_until(p, key)
-        else:
-            was = reads_until(old)
+        the counts read what the key held (a lookup a write of a new key saves).
+        `reads` and `was`: obj.reads_until of `enc` and of what the key held, when the
+        caller knows them (from the objects decoded: obj.reads_of); -1, read here."""
+        if p < ELEM_BASE:
+            if was < 0:
+                if old is None:
+                    was = self._reads_until(p, key) if unsure else 0
+                elif len(old) == hdr.DIGEST_SIZE:
+                    was = self._reads_until(p, key)
+                else:
+                    was = reads_until(old)
+            if reads < 0:
+                reads = reads_until(enc)
         self._put(p, key, enc)
         self.cache.set(key, enc, old)
         self._note(p, key, objmod.fingerprint(enc))
         if p < ELEM_BASE:
-            self.counts.change(p, key, was, reads_until(enc))
+            self.counts.change(p, key, was, reads)
 
     def delete(self, p: int, key: bytes) -> None:
         was = self._reads_until(p, key)

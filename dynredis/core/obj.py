@@ -224,7 +224,14 @@ def reads_until(data: bytes) -> int:
     plain = _plain_reads_until(data)
     if plain >= 0:
         return plain
-    w = winner(decode(data))
+    return reads_of(decode(data))
+
+
+def reads_of(obj: Clock) -> int:
+    """`reads_until` of a decoded object (of its encoding, `encode(obj)`): a writer or a
+    merge that holds the object decoded hands it to the store, which then does not read
+    it from the bytes again."""
+    w = winner(obj)
     if w is None or w[0][2] is None:
         return 0
     return w[0][1] or NEVER

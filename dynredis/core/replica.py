@@ -130,15 +130,16 @@ class Replica:
             return
         mine = objmod.decode(lenc)
         incoming = objmod.decode(enc)
+        # (the key counts' moments from the objects decoded, not from their bytes again)
         if dvv.less(mine, incoming):
             # The common case: the coordinator's write covers everything we hold.
-            local.put(p, key, enc, lenc)
+            local.put(p, key, enc, lenc, False, objmod.reads_of(incoming), objmod.reads_of(mine))
             return
         merged = dvv.sync(mine, incoming)
         self.note_siblings(merged)
         menc = objmod.encode(merged)
         if menc != lenc:
-            local.put(p, key, menc, lenc)
+            local.put(p, key, menc, lenc, False, objmod.reads_of(merged), objmod.reads_of(mine))
 
     def by_clocks(self, key: bytes, enc: bytes, p: int) -> bool:
         """Merge a large incoming version into our large copy by their clocks alone, if

@@ -100,6 +100,17 @@ def known_part(ctx: VV, local: Clock | None) -> VV:
     return tuple(out)
 
 
+def _reads_before(local: Clock | None, lenc: bytes | None) -> int:
+    """obj.reads_until of what a key held before a write (`lenc`, decoded as `local`):
+    from `local` when it is all of `lenc`; -1 (the store reads it) when `lenc` is a
+    large object's header, of which `local` may be the clock alone."""
+    if lenc is None:
+        return 0
+    if local is None or hdr.is_headed(lenc):
+        return -1
+    return objmod.reads_of(local)
+
+
 def is_collection(obj: Clock | None, now: int) -> bool:
     """The key's live winning version is a collection's header."""
     sib = objmod.read_value(obj, now)
@@ -198,7 +209,7 @@ class Writes:
                 self.node.done.append((cb, (TOO_MANY_SIBLINGS, None)))
                 return
             self.node.replica.note_siblings(new)
-        self.replicate(key, p, route, w, cb, new, lenc, enc)
+        self.replicate(key, p, route, w, cb, new, lenc, enc, _reads_before(local, lenc))
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
         """Add `delta` to the counter at `key` (INCR family), replicated like a write.
@@ -251,7 +262,7 @@ class Writes:
         if shape.holds_unread(new):  # an anonymous large sibling it keeps: all of it
             local, lenc = self.local.get(p, key)
             new = dvv.overwrite(local, actor, (ts, expire, data))
-        self.replicate(key, p, route, w, cb, new, lenc)
+        self.replicate(key, p, route, w, cb, new, lenc, None, _reads_before(local, lenc))
 
     # --- building and sending the version --------------------------------------------
 
@@ -292,18 +303,21 @@ class Writes:
         return ts
 
     def replicate(self, key: bytes, p: int, route: Route, w: int, cb: Callback,
-                  new: Clock, base: bytes | None, enc: bytes | None = None) -> None:
+                  new: Clock, base: bytes | None, enc: bytes | None = None,
+                  was: int = -1) -> None:
         """Store the coordinator's new version and send it to the other replicas (and
         keep a hint for each down primary no fallback stands in for).
 
         `base` is what the coordinator held (and built `new` on, so `new` covers it): a
         replica holding exactly that takes `new` without decoding and merging. `enc`:
         `new` encoded already (values kept where they were stored: `new` may hold
-        shape.Unread values, which nothing reads after the write)."""
+        shape.Unread values, which nothing reads after the write). `was`: obj.reads_until
+        of `base` if known (`_reads_before`), else -1. The key counts take both moments
+        from the objects decoded here, not from their bytes."""
         node = self.node
         if enc is None:
             enc = objmod.encode(new)
-        self.local.put(p, key, enc, base)
+        self.local.put(p, key, enc, base, False, objmod.reads_of(new), was)
         for owner in route.missing:
             # No fallback took this primary's copy: keep it as a hint here, handed
             # off when the primary is back (it does not count toward W). `new` covers

@@ -83,7 +83,8 @@ sibling = st.tuples(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 127, 128, 
 def test_reads_until_is_when_a_plain_get_stops_seeing_a_value(
         writes: list[tuple[bytes, tuple]], now: int) -> None:
     """Objects of one or more siblings (tombstones, expiring, large and headed): their
-    reads_until, read from their bytes, is past `now` exactly when a GET sees a value."""
+    reads_until, read from their bytes, is past `now` exactly when a GET sees a value;
+    reads_of of the object decoded (what writers and merges hand the store) is the same."""
     held = None
     for actor, sib in writes:
         held = dvv.sync(held, dvv.overwrite(None, actor, sib)) if held else \
@@ -91,6 +92,7 @@ def test_reads_until_is_when_a_plain_get_stops_seeing_a_value(
     enc = objmod.encode(held)
     expiry = objmod.read_expiry(enc, now)
     r = objmod.reads_until(enc)
+    assert objmod.reads_of(held) == r == objmod.reads_of(objmod.decode(enc))
     assert (r > now) == (expiry is not None)
     if expiry is not None:
         assert r == (expiry or FOREVER)
@@ -124,6 +126,18 @@ def test_keys_expiring_together_leave_the_counts_over_ticks_not_in_one_ask() -> 
     counts.expire_some(10**6, 400)
     assert counts.figures(range(8), 10**6) == [(0, 1, 0, 0)]
     assert counts.figures(range(8), 99) is None  # a clock stepped back
+
+
+def test_counts_start_again_from_nothing_after_a_wipe() -> None:
+    """FLUSHALL's clear forgets every tally, database 0's (found by a shortcut) too:
+    keys written after it are counted from nothing."""
+    counts = KeyCounts()
+    for stored in STORED:
+        counts.change(1, stored, 0, FOREVER)
+    counts.clear()
+    counts.change(1, b"k", 0, FOREVER)
+    counts.change(1, STORED[-2], 0, 50)
+    assert counts.figures([1], 10) == [(0, 2, 1, 40)]
 
 
 def test_database_of_a_stored_key_is_user_keys() -> None:
