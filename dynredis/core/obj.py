@@ -266,7 +266,9 @@ def _plain_reads_until(b: bytes) -> int:
     if i < 0 or i + 2 > n or b[i] != 0x91 or b[i + 1] != 0x93:
         return -1
     i = _uint_end(b, i + 2)  # timestamp
-    j = _uint_end(b, i) if i >= 0 else -1  # expiry
+    if i < 0:
+        return -1
+    j = _uint_end(b, i)  # expiry (an i64: a conditional expression's would be boxed)
     if j < 0:
         return -1
     end: i64 = j + 1
