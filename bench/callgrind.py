@@ -63,6 +63,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMIT_EVERY = 4  # turns between group commits (the buffered mode's timer, roughly)
 VALUE = b"x" * 64  # redis-benchmark's -d 64
 T0 = 1_000_000_000_000  # the simulated clock's start (ms)
+MISSING_FROM = 10**9  # --missing GETs ask for keys from this one on (never written)
 
 
 def key_of(i: int) -> bytes:
@@ -257,9 +258,10 @@ def count_replies(reader: Any, data: bytes) -> int:
 
 
 def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
-             nodes: int = 3) -> int:
+             nodes: int = 3, keys: int = 0, missing: bool = False) -> int:
     """As `run`, with the coordinator a NodeServer fed RESP through a client connection
-    (alone with `nodes` 1: N=1 R=1 W=1); returns how many replies came back."""
+    (alone with `nodes` 1: N=1 R=1 W=1); returns how many replies came back. With
+    `missing`, the GETs ask for keys never written (nil replies)."""
     import hiredis
 
     from dynredis import native
@@ -352,12 +354,16 @@ def run_face(pipeline: int, sets: int, gets: int, engine: str = "memory",
         set_format = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
         get_format = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
         size = len(VALUE)
+        def get_key(i: int) -> bytes:
+            return key_of(MISSING_FROM + i if missing else i % keys if keys else i)
+
         for start in range(0, sets, pipeline):
             turn(b"".join([set_format % (len(k), k, size, VALUE) for k in
-                           [key_of(i) for i in range(start, min(sets, start + pipeline))]]))
+                           [key_of(i % keys if keys else i)
+                            for i in range(start, min(sets, start + pipeline))]]))
         for start in range(0, gets, pipeline):
             turn(b"".join([get_format % (len(k), k) for k in
-                           [key_of(i) for i in range(start, min(gets, start + pipeline))]]))
+                           [get_key(i) for i in range(start, min(gets, start + pipeline))]]))
         for node in [srv.node, *replicas.values()]:
             node.local.fold_some(1 << 62)  # folds every written key into the hash trees
         assert answered == sets + gets, (answered, sets, gets)
@@ -512,6 +518,8 @@ def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
         cmd += ["--clients", str(args.clients)]
     if args.out:
         cmd[2] = f"--callgrind-out-file={args.out}-{sets}-{gets}"
+    if args.missing:
+        cmd.append("--missing")
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -547,6 +555,8 @@ def main() -> None:
     ap.add_argument("--gets", type=int, default=0)
     ap.add_argument("--keys", type=int, default=0,
                     help="distinct keys the SETs cycle through (0: each SET a new key)")
+    ap.add_argument("--missing", action="store_true",
+                    help="with --face: the GETs ask for keys never written (nil replies)")
     ap.add_argument("--server", action="store_true",
                     help="count only inside the nodes' code (compiled build only), not this "
                          "script's driving of them")
@@ -560,7 +570,8 @@ def main() -> None:
         if args.clients:
             run_clients(args.clients, args.pipeline, args.sets, args.gets, args.engine)
         elif args.face:
-            run_face(args.pipeline, args.sets, args.gets, args.engine, args.nodes)
+            run_face(args.pipeline, args.sets, args.gets, args.engine, args.nodes,
+                     args.keys, args.missing)
         else:
             run(args.engine, args.pipeline, args.sets, args.gets, args.keys, args.down)
         # Leave without the interpreter's final collection: what it frees (every
@@ -583,6 +594,7 @@ def main() -> None:
           f"-P {args.pipeline}; "
           f"{args.value_size}-byte values; "
           f"{f'{args.keys} keys; ' if args.keys else ''}"
+          f"{'GETs of keys never written; ' if args.missing else ''}"
           f"{'node 3 down; ' if args.down else ''}"
           f"{args.big - args.small} requests measured per figure"
           f"{'; inside the nodes only (--server)' if args.server else ''}")

@@ -69,6 +69,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.commands.strings",
     "dynredis.commands.table",
     "dynredis.storage.lmdb_engine",
+    "dynredis.storage.keyfilter",
     "dynredis.cluster.affinity",
 )
 

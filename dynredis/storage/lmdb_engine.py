@@ -39,6 +39,13 @@ transaction and only then drops from the stage the entries still holding what th
 thread wrote (a key written again meanwhile stays staged). A failed write leaves the
 stage as it was, as a failed commit does. The durable mode (fsync before
 acknowledgement) never writes behind.
+
+Keys never stored: a filter of the keys of the key partitions (below ELEM_BASE;
+keyfilter.py) is set by `put`, through which every record written passes (the stage is
+all a commit or a write-behind writes), built at open from a key-only scan of the store,
+and made anew by `wipe`. The reads of a key partition ask it first: a key it never held
+is absent without a lookup (a SET of a new key, a GET of a key never written: a B-tree
+descent each, about a tenth of a 1-node SET's instructions).
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ from collections.abc import Callable, ItemsView, Iterable, Iterator
 from typing import Any, ClassVar, Final, cast
 
 import lmdb
+
+from ..core.records import ELEM_BASE
+from .keyfilter import MIN_BITS, KeyFilter, filter_bits
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +188,8 @@ class LmdbEngine:
     name: ClassVar[str] = "lmdb"
     scan_chunk = 512  # committed entries read per short read transaction in scan()
 
-    def __init__(self, path: str, map_size: int = 1 << 34, durability: str = "buffered") -> None:
+    def __init__(self, path: str, map_size: int = 1 << 34, durability: str = "buffered",
+                 filter_min_bits: int = MIN_BITS) -> None:
         # fsync mode: LMDB's own two-phase commit (data pages synced before the meta
         # page), so an acknowledged write survives power loss. Other modes: write
         # straight into the map (about 3x cheaper per key) and leave flushing to the
@@ -234,11 +245,21 @@ class LmdbEngine:
         # only), by packed key: what was last put, or read while nothing was staged.
         self.heads: dict[bytes, bytes] = {}
         self.heads_from = BIG_VALUE  # the value size whose head `heads` keeps
+        # Every key ever put in a key partition (below ELEM_BASE) since the open, and
+        # every one stored at the open: a key it does not hold is not looked up (see
+        # keyfilter.py). Set by `put` (every record written comes from the stage);
+        # asked by the reads of key partitions only. Element records are left out (a
+        # big collection's records would crowd the keys out), as are hints and local
+        # records (looked up only where they are expected).
+        self._filter_min_bits = filter_min_bits
+        self._filter = self._keys_stored()
 
     # ------------------------------------------------------------------ reads
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The staged value if any, else one short read transaction."""
+        if self._never_stored(partition, key):
+            return None
         packed = _prefix(partition) + key
         stage = self._stage
         if stage:
@@ -252,6 +273,8 @@ class LmdbEngine:
     def get_head(self, partition: int, key: bytes, n: int) -> bytes | None:
         """The first `n` bytes of the value, read in place (a value of 100 MB is not
         copied out of the map to read its header)."""
+        if self._never_stored(partition, key):
+            return None
         packed = _prefix(partition) + key
         stage = self._stage
         if stage:
@@ -275,6 +298,8 @@ class LmdbEngine:
         """`reader` of the staged value, else of the committed one as a buffer into the
         map (no copy; valid during the call only), from a read transaction kept, as
         `get`'s, from one write transaction to the next."""
+        if self._never_stored(partition, key):
+            return None
         packed = _prefix(partition) + key
         stage = self._stage
         if stage:
@@ -292,6 +317,8 @@ class LmdbEngine:
         itself, a committed one in place, in a read transaction of its own (LMDB keeps
         the pages it reads meanwhile). At most MAX_PINS at a time (each takes one of
         LMDB's reader slots): None beyond."""
+        if partition < ELEM_BASE and not self._filter.may_hold(key):
+            return None
         packed = _pack(partition) + key
         stage = self._stage
         if stage:
@@ -311,6 +338,36 @@ class LmdbEngine:
         pin = _Pin(self, txn, view)
         self.pins.add(pin)
         return pin
+
+    def _keys_stored(self) -> KeyFilter:
+        """A filter of every key stored in a key partition: a key-only scan of their
+        range of ``data`` (which comes first: the prefix is the partition, big-endian),
+        and of ``long``'s records. Sized from the entries of both (keys of every
+        partition: at least the keys the filter will hold)."""
+        end = _prefix(ELEM_BASE)
+        with self._env.begin() as txn:
+            n = txn.stat(self._data)["entries"] + txn.stat(self._long)["entries"]
+            keys = KeyFilter(filter_bits(n, self._filter_min_bits))
+            for k in txn.cursor(self._data).iternext(values=False):
+                if k >= end:
+                    break
+                keys.add(k[2:])
+        with self._env.begin(buffers=True) as txn:  # (long records read in place)
+            for lk, record in txn.cursor(self._long).iternext():
+                if bytes(lk[:2]) >= end:
+                    break
+                n = _len.unpack_from(record)[0]
+                keys.add(bytes(record[4 : 4 + n]))
+        return keys
+
+    def _never_stored(self, partition: int, key: bytes) -> bool:
+        """Whether the filter knows the key was never stored (a key partition's): no
+        lookup needed. Raises once the engine is closed, as the lookup would."""
+        if partition >= ELEM_BASE or self._filter.may_hold(key):
+            return False
+        if self._closed:
+            raise lmdb.Error("engine is closed")
+        return True
 
     def _renew_reader(self) -> None:
         self._rtxn.abort()
@@ -523,6 +580,8 @@ class LmdbEngine:
             self._plain = False
         if len(value) >= self.write_behind_from:
             self._big = True
+        if partition < ELEM_BASE:
+            self._filter.add(key)
         packed = _prefix(partition) + key
         heads = self.heads
         if len(value) >= self.heads_from and len(key) <= self.max_key_size:
@@ -575,6 +634,9 @@ class LmdbEngine:
         self._renew_reader()
         self._stage = {}
         self.heads.clear()
+        # Nothing is stored any more (the live dbs are new, the stage is dropped, no
+        # write-behind runs): a new filter, of the same size, is exact.
+        self._filter = KeyFilter(self._filter.size())
         self._plain = True
         self._unsynced = True
 

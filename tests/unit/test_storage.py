@@ -750,7 +750,8 @@ def test_lmdb_get_of_a_long_key_is_one_short_read_txn(lmdb_path):
         counting = CountingEnv(eng._env)
         eng._env = counting
         assert eng.get(0, key) == b"c"
-        assert eng.get(0, LONG_KEYS[4]) is None
+        assert eng.get(0, LONG_KEYS[4]) is None  # never stored: not looked up
+        assert eng.get(0x4000, LONG_KEYS[4]) is None  # (element records: no filter)
         assert len(counting.begins) == 2
         assert not any(b.get("write") for b in counting.begins)
         eng._env = counting._env
