@@ -22,17 +22,14 @@ from typing import Final
 
 from mypy_extensions import i64
 
-# The smallest filter (bits): 4 MB, a few hundred thousand keys at a low false
-# positive rate however few the store holds at open.
-MIN_BITS: Final = 1 << 25
-# Bits per key held at open (rounded up to a power of two): 16 bits per key, a false
-# positive rate of about 1.4%, once the keys have doubled. Beyond that the filter only
-# says "maybe" more often.
-BITS_PER_KEY: Final = 32
-# Bytes per chunk (a power of two; a smaller filter is one chunk).
-CHUNK: Final = 128
+# The smallest filter (bits): a million, 8 MB (below), tens of thousands of keys at a
+# low false positive rate however few the store holds at open.
+MIN_BITS: Final = 1 << 20
+# Bits per key held at open (rounded up to a power of two): a false positive rate of
+# about 1.4% at 16 bits per key, 4.9% once the keys have doubled. Beyond that the
+# filter only says "maybe" more often.
+BITS_PER_KEY: Final = 16
 _LOW: Final = 0xFFFFFFFF
-_BYTES: Final = [bytes((i,)) for i in range(256)]
 
 
 def filter_bits(keys: int, min_bits: int = MIN_BITS) -> int:
@@ -47,47 +44,57 @@ class KeyFilter:
     """The keys added so far, as a Bloom filter of `bits` bits (a power of two, 8 or
     more).
 
-    The bits are held as chunks of immutable bytes, a chunk replaced when one of its
-    bits is set: compiled code reads a byte of a bytes object in a few instructions,
-    where a bytearray's item is a generic call with a boxed index (about 330
-    instructions a probe, measured). Setting a bit (once per bit) makes a new chunk."""
+    The bits are held eight to an item of a list of ints, each 0-255: CPython's small
+    ints, shared, so an item costs its 8-byte pointer (a byte per bit) and setting a bit
+    allocates nothing, and compiled code reads an item in a few instructions. (A
+    bytearray's item was a generic call with a boxed index, about 330 instructions a
+    probe; chunks of immutable bytes read as fast, but a bit set made a new chunk,
+    about 400 instructions, once per bit of every new key.)"""
 
     def __init__(self, bits: int) -> None:
-        size = min(CHUNK, bits >> 3)  # bytes per chunk
-        self.chunks: list[bytes] = [bytes(size)] * ((bits >> 3) // size)
+        self.bytes: list[int] = [0] * (bits >> 3)
         self.mask: i64 = bits - 1
-        self.shift: i64 = 3 + size.bit_length() - 1  # a bit's chunk: its number >> shift
-        self.low: i64 = size - 1  # a bit's byte in its chunk: (its number >> 3) & low
         self.added = 0  # adds that set a bit: about the number of distinct keys
+        # The key last hashed, and its hash: a write asks `may_hold` then `add` for the
+        # same key object (half of all hashes do not fit a compiled short int: boxed).
+        self.last_key: object = None
+        self.last_hash: i64 = 0
 
     def add(self, key: bytes) -> None:
-        h: i64 = hash(key if type(key) is bytes else bytes(key))
+        h = self._hash(key)
         a: i64 = h & self.mask
         b: i64 = (a + ((h >> 32) & _LOW)) & self.mask
-        if self._set(a) | self._set(b):
-            self.added += 1
-
-    def _set(self, bit: i64) -> bool:
-        """Set the bit; whether it was clear."""
-        chunks = self.chunks
-        c = bit >> self.shift
-        chunk = chunks[c]
-        j = (bit >> 3) & self.low
-        byte = chunk[j]
-        m = 1 << (bit & 7)
-        if byte & m:
-            return False
-        chunks[c] = chunk[:j] + _BYTES[byte | m] + chunk[j + 1 :]
-        return True
+        items = self.bytes
+        i = a >> 3
+        j = b >> 3
+        x = items[i]
+        ma = 1 << (a & 7)
+        mb = 1 << (b & 7)
+        if x & ma and items[j] & mb:
+            return
+        self.added += 1
+        items[i] = x | ma
+        items[j] = items[j] | mb  # (read again: i may be j)
 
     def may_hold(self, key: bytes) -> bool:
         """False only if `key` was never added."""
-        h: i64 = hash(key if type(key) is bytes else bytes(key))
+        h = self._hash(key)
         a: i64 = h & self.mask
-        if not self.chunks[a >> self.shift][(a >> 3) & self.low] & (1 << (a & 7)):
+        items = self.bytes
+        if not items[a >> 3] & (1 << (a & 7)):
             return False
         b: i64 = (a + ((h >> 32) & _LOW)) & self.mask
-        return self.chunks[b >> self.shift][(b >> 3) & self.low] & (1 << (b & 7)) != 0
+        return items[b >> 3] & (1 << (b & 7)) != 0
+
+    def _hash(self, key: bytes) -> i64:
+        if key is self.last_key:
+            return self.last_hash
+        if type(key) is not bytes:
+            return hash(bytes(key))  # (not kept: a bytearray may change)
+        h: i64 = hash(key)
+        self.last_key = key
+        self.last_hash = h
+        return h
 
     def size(self) -> int:
         """The filter's size in bits."""
