@@ -22,9 +22,9 @@ from typing import Final
 
 from mypy_extensions import i64
 
-# The smallest filter (bits): a million, 8 MB (below), tens of thousands of keys at a
-# low false positive rate however few the store holds at open.
-MIN_BITS: Final = 1 << 20
+# The smallest filter (bits): 4 MB (a byte a bit, below), 262,144 keys at 16 bits a
+# key however few the store holds at open.
+MIN_BITS: Final = 1 << 22
 # Bits per key held at open (rounded up to a power of two): a false positive rate of
 # about 1.4% at 16 bits per key, 4.9% once the keys have doubled. Beyond that the
 # filter only says "maybe" more often.
