@@ -54,7 +54,6 @@ class KeyFilter:
     def __init__(self, bits: int) -> None:
         self.bytes: list[int] = [0] * (bits >> 3)
         self.mask: i64 = bits - 1
-        self.added = 0  # adds that set a bit: about the number of distinct keys
         # The key last hashed, and its hash: a write asks `may_hold` then `add` for the
         # same key object (half of all hashes do not fit a compiled short int: boxed).
         self.last_key: object = None
@@ -70,9 +69,6 @@ class KeyFilter:
         x = items[i]
         ma = 1 << (a & 7)
         mb = 1 << (b & 7)
-        if x & ma and items[j] & mb:
-            return
-        self.added += 1
         items[i] = x | ma
         items[j] = items[j] | mb  # (read again: i may be j)
 
