@@ -62,7 +62,7 @@ class ClusterPubSub:
         node.register(m.PUBSUB_ANSWER, self._on_answer)
         node.register(m.PUBSUB_EVENTS, self._on_events)
 
-    def _up_peers(self) -> set[str]:
+    def _peers_not_down(self) -> set[str]:
         """Every peer not counted down: one only suspected (its heartbeats late, as under
         load) still gets messages; if it never answers, the deadline counts it 0."""
         node = self.node
@@ -77,7 +77,7 @@ class ClusterPubSub:
         no count wanted, nothing waits)."""
         self.published += 1
         here = self.deliver(channel, message, shard)
-        peers = self._up_peers()
+        peers = self._peers_not_down()
         node = self.node
         if cb is None:
             for peer in peers:
@@ -104,7 +104,7 @@ class ClusterPubSub:
     def query(self, what: str, args: list[bytes], cb: Callable[[list[Any]], None]) -> None:
         """`cb` gets every up node's `local(what, args)`, this node's first."""
         here = self.local(what, args)
-        peers = self._up_peers()
+        peers = self._peers_not_down()
         if not peers:
             cb([here])
             return
