@@ -122,6 +122,29 @@ def test_the_object_cache_is_a_fifo_bounded_by_count_and_bytes_that_never_answer
         assert len(m) <= size and (not limit or m.held <= limit)
 
 
+def test_the_object_cache_forgets_in_order_and_stays_small_through_many_pops() -> None:
+    """Keys forgotten and set again thousands of times: the oldest live entry is still
+    the one evicted, and the order kept beside the entries stays within twice their
+    count plus a constant (it is rebuilt, not left to grow with every pop)."""
+    m = RecentBytes(8)
+    values: dict[bytes, bytes] = {}  # the model, in FIFO order
+    for i in range(20_000):
+        k = b"k%d" % (i % 11)
+        if i % 3 == 0:
+            m.pop(k)
+            values.pop(k, None)
+        else:
+            v = b"v%d" % i
+            old = values.get(k)
+            values[k] = v
+            m.set(k, v, old)
+            while len(values) > 8:
+                del values[next(iter(values))]
+        assert list(m.entries.items()) == list(values.items())
+        assert len(m.order) <= 2 * len(m) + 1025
+    assert m.held == sum(cost(k, v) for k, v in values.items())
+
+
 def test_recent_map_rejects_a_size_below_one() -> None:
     with pytest.raises(ValueError):
         RecentMap(0)
