@@ -294,15 +294,18 @@ class RequestParser:
             self.args_bytes = 0
         return True
 
-    def _elements(self, buf: bytes, pos: int, end: int, auth_required: bool) -> list[bytes] | None:
-        """Read the current command's elements: the command once all are there."""
-        n = self.bulk
+    def _elements(self, buf: bytes, pos: i64, end: i64,
+                  auth_required: bool) -> list[bytes] | None:
+        """Read the current command's elements: the command once all are there.
+        Positions and counts are i64 (plain C integers compiled)."""
+        n: i64 = self.bulk
         args = self.args
-        left = self.left
-        size = self.args_bytes
-        fast_max = self.max_bulk
+        left: i64 = self.left
+        size: i64 = self.args_bytes
+        fast_max: i64 = self.max_bulk
         if auth_required and fast_max > UNAUTH_BULK_MAX:
             fast_max = UNAUTH_BULK_MAX
+        packed: i64
         while True:
             if n < 0:
                 packed = -1
