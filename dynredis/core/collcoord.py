@@ -25,7 +25,8 @@ opaque payload the commands layer turned it into, and comes back as its reply.
 
 Peer messages (messages.KINDS, mechanism "collections"):
   ("cs", reqid, p, key, owner, applied)          sync: what do you have that I lack?
-  ("csa", reqid, records, full, applied)          -> records [(part, rkey, enc|None)]
+  ("csa", reqid, records, full, applied, parts)   -> records [(part, rkey, enc|None)]
+  ("csp", reqid, records)                         a part of a whole key's answer, before it
   ("cw", reqid, p, key, owner, events, deltas)    a command's record versions -> ("cwa", reqid)
   ("cwr", p, key, owner, records, events)         read repair (no answer)
   ("cf", reqid, key, payload)                     forwarded command -> ("cfa", reqid, err, reply)
@@ -77,7 +78,7 @@ class CollOp:
     __slots__ = ("reqid", "key", "p", "op", "cb", "deadline", "targets", "r", "w",
                  "synced", "sync_failed", "evaluated", "result", "acked", "ack_failed",
                  "replied", "coord", "sent", "extra", "missing", "asked_at", "parts",
-                 "part_acks", "progress")
+                 "part_acks", "progress", "answer_parts")
 
     def __init__(self, coord: CollCoordinator, key: bytes, p: int, op: Op, cb: Callback,
                  targets: list[tuple[str, str]], r: int, w: int) -> None:
@@ -116,6 +117,8 @@ class CollOp:
         # a removal made or acknowledged): the client's reply slot, which a command
         # silent for a minute is taken for lost by (server/client.py's unstick).
         self.progress: Callable[[], None] | None = None
+        # Parts of a whole key's sync answer merged so far, by replica (collsync.py).
+        self.answer_parts: dict[str, int] | None = None
 
     def timed_out(self) -> None:
         """The request's deadline passed."""
@@ -179,6 +182,7 @@ class CollCoordinator:
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
+                m.COLL_SYNC_PART: self._on_sync_part,
                 m.COLL_WRITE: self._on_write, m.COLL_WRITE_ACK: self._on_ack,
                 m.COLL_REPAIR: self._on_repair, m.COLL_FORWARD: self._on_forward,
                 m.COLL_FORWARD_ANSWER: self._on_forward_answer}
@@ -536,31 +540,38 @@ class CollCoordinator:
                     self.pending.pop(cop.reqid, None)
                     self._reply(cop, noquorum("write", len(cop.acked), cop.w, n))
 
-    def _on_sync_answer(self, src: str, msg: tuple) -> None:
-        _, reqid, records, full, applied = msg
+    def _on_sync_part(self, src: str, msg: tuple) -> None:
+        """A part of a replica's whole-key answer (collsync.py): merged now, a message a
+        turn; the command waits on, a full timeout from each part, not its deadline."""
+        _, reqid, records = msg
         cop = self.pending.get(reqid)
         if cop is None or cop.evaluated:
             return
-        theirs = DotSet.unpack(applied)
-        p, key = cop.p, cop.key
+        self._take(cop.p, cop.key, records)
+        if cop.answer_parts is None:
+            cop.answer_parts = {}
+        cop.answer_parts[src] = cop.answer_parts.get(src, 0) + 1
+        self._extend(cop)
+        if cop.progress is not None:
+            cop.progress()
 
-        def merged() -> None:
-            if full:
-                self.store.applied_all(p, key, theirs)
-            if self.pending.get(reqid) is not cop or cop.evaluated:
-                return  # it ran (or failed) meanwhile: what was merged stays
-            cop.synced.add(src)
-            self._repair(src, cop, theirs)
-            if len(cop.synced) >= cop.r:
-                self._evaluate_ready(key)
-
-        if len(records) <= collsync.SLICE:
-            self._take(p, key, records)
-            merged()
+    def _on_sync_answer(self, src: str, msg: tuple) -> None:
+        _, reqid, records, full, applied, parts = msg
+        cop = self.pending.get(reqid)
+        if cop is None or cop.evaluated:
             return
-        # A whole key: merged over loop turns; the command waits, not its deadline.
-        collsync.in_slices(records, lambda part: self._take(p, key, part), self.later,
-                           merged, lambda: self._extend(cop))
+        got = 0 if cop.answer_parts is None else cop.answer_parts.pop(src, 0)
+        if got != parts:
+            return  # a part was lost (a link dropped): what it claims is not all here
+        p, key = cop.p, cop.key
+        theirs = DotSet.unpack(applied)
+        self._take(p, key, records)
+        if full:
+            self.store.applied_all(p, key, theirs)
+        cop.synced.add(src)
+        self._repair(src, cop, theirs)
+        if len(cop.synced) >= cop.r:
+            self._evaluate_ready(key)
 
     def _extend(self, cop: CollOp) -> None:
         """Give a command waiting on local work a full timeout from now (moved last:
@@ -674,7 +685,7 @@ class CollCoordinator:
         if owner != node.name:
             # A fallback holds this key's updates as hints, not as a replica: it has
             # nothing applied to offer.
-            node.send(src, m.coll_sync_answer(reqid, [], False, ((), ())))
+            node.send(src, m.coll_sync_answer(reqid, [], False, ((), ()), 0))
             return
         theirs = DotSet.unpack(applied)
         store = self.store
@@ -682,14 +693,16 @@ class CollCoordinator:
                                        lambda: node.local.get_enc(p, key))
         ours = store.summary(p, key).pack()
         if records is not None:
-            node.send(src, m.coll_sync_answer(reqid, records, False, ours))
+            node.send(src, m.coll_sync_answer(reqid, records, False, ours, 0))
             return
-        # Every record, read over loop turns (collsync.py); what it claims is `ours`.
+        # Every record, read and sent a part a loop turn (collsync.py); what it claims
+        # is `ours`.
         collsync.gather([(p, key, node.local.get_enc(p, key))],
                         store.element_records(p, key),
                         lambda: store.removal_records(p, key), self.later,
-                        lambda every: node.send(src, m.coll_sync_answer(reqid, every,
-                                                                        True, ours)))
+                        lambda part: node.send(src, m.coll_sync_part(reqid, part)),
+                        lambda rest, parts: node.send(src, m.coll_sync_answer(
+                            reqid, rest, True, ours, parts)))
 
     def _on_write(self, src: str, msg: tuple) -> None:
         _, reqid, p, key, owner, events, deltas, part = msg

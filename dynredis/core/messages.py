@@ -57,6 +57,7 @@ HELD_QUERY: Final = "wq"
 HELD_ANSWER: Final = "wa"
 COLL_SYNC: Final = "cs"
 COLL_SYNC_ANSWER: Final = "csa"
+COLL_SYNC_PART: Final = "csp"
 COLL_WRITE: Final = "cw"
 COLL_WRITE_ACK: Final = "cwa"
 COLL_REPAIR: Final = "cwr"
@@ -186,9 +187,12 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     _k(COLL_SYNC, "reqid:int p:int key:bytes owner:str applied:seq", COLL_SYNC_ANSWER,
        "coll_sync", "collections",
        "before a command on key: the records of events you applied and I did not"),
-    _k(COLL_SYNC_ANSWER, "reqid:int records:seq full:bool applied:seq", "",
+    _k(COLL_SYNC_ANSWER, "reqid:int records:seq full:bool applied:seq parts:int", "",
        "coll_sync_answer", "collections",
-       "records [(partition, record key, enc or None)] (full: the whole key) and my events"),
+       "records [(partition, record key, enc or None)] (full: the whole key) and my events, "
+       "after `parts` parts"),
+    _k(COLL_SYNC_PART, "reqid:int records:seq", "", "coll_sync_part", "collections",
+       "a turn's records of a whole key, before its answer"),
     _k(COLL_WRITE, "reqid:int p:int key:bytes owner:str events:seq deltas:seq part:int",
        COLL_WRITE_ACK, "coll_write", "collections",
        "a command's new record versions and its events (reqid 0: no answer wanted); "
@@ -376,8 +380,12 @@ def coll_sync(reqid: int, p: int, key: bytes, owner: str, applied: Any) -> tuple
     return (COLL_SYNC, reqid, p, key, owner, applied)
 
 
-def coll_sync_answer(reqid: int, records: Any, full: bool, applied: Any) -> tuple:
-    return (COLL_SYNC_ANSWER, reqid, records, full, applied)
+def coll_sync_answer(reqid: int, records: Any, full: bool, applied: Any, parts: int) -> tuple:
+    return (COLL_SYNC_ANSWER, reqid, records, full, applied, parts)
+
+
+def coll_sync_part(reqid: int, records: Any) -> tuple:
+    return (COLL_SYNC_PART, reqid, records)
 
 
 def coll_write(reqid: int, p: int, key: bytes, owner: str, events: Any, deltas: Any,

@@ -65,7 +65,8 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   fl     reqid                                 fla     probes
   fla    reqid                                 -       probes
   cs     reqid p key owner applied             csa     collections
-  csa    reqid records full applied            -       collections
+  csa    reqid records full applied parts      -       collections
+  csp    reqid records                         -       collections
   cw     reqid p key owner events deltas part  cwa     collections
   cwa    reqid part                            -       collections
   cwr    p key owner records events            -       collections
