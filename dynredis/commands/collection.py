@@ -371,6 +371,34 @@ def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], 
               lambda: cb((None, typed)), r)
 
 
+class Snapshot(Sequence[Any]):
+    """Items an op read as they were in its turn, taken a slice at a time by the plan
+    that asked for them (slicedwrite.PinnedList); listed whole when the op ran for
+    another node's plan (they cross as a list)."""
+
+    def listed(self) -> list[Any]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """The plan is done with them."""
+
+
+def _crossing(result: Any) -> Any:
+    """An op's result as it goes to another node: a long reply encoded, a Snapshot
+    among its parts listed (and released)."""
+    result = whole(result)
+    if type(result) is not list or not any(isinstance(x, Snapshot) for x in result):
+        return result
+    out = []
+    for x in result:
+        if isinstance(x, Snapshot):
+            items = x.listed()
+            x.release()
+            x = items
+        out.append(x)
+    return out
+
+
 def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, Any]], None]
                   ) -> None:
     """Run a collection command another node forwarded to this replica."""
@@ -389,7 +417,7 @@ def run_forwarded(node: Any, payload: Any, answer: Callable[[tuple[str | None, A
     if name in READERS:
         stats = node.stats
         op = _counting(op, stats)
-    node.coll.run(key, op, lambda res: answer((res[0], whole(res[1]))), payload)
+    node.coll.run(key, op, lambda res: answer((res[0], _crossing(res[1]))), payload)
 
 
 def _counting(op: Op, stats: Any) -> Op:
