@@ -138,3 +138,36 @@ def test_what_a_wipe_removed_stays_removed_after_a_crash(tmp_path, durability: s
         assert list(eng.scan(1)) == [(b"new", b"after the wipe")]
     finally:
         eng.close()
+
+
+def test_a_wipe_starts_the_least_key_filter_and_frees_the_old_one_a_slice_a_reclaim(
+        tmp_path, monkeypatch) -> None:
+    """A node opened with millions of records sizes its key filter for them (16.7
+    million items for 4.3 million records): the wipe made a new one of that size and
+    freed the old at once, 154 ms of CPU in the wipe's turn. It starts the least filter
+    (nothing is stored: exact; the next open sizes it again), and the old one's items
+    are freed a slice a reclaim (a commit's too); a key is still found once written."""
+    monkeypatch.setattr(lmdb_engine, "FILTER_FREE_SLICE", 64)
+    path = str(tmp_path / "db")
+    eng = LmdbEngine(path, filter_min_bits=64)
+    _fill(eng, 3000)
+    eng.close()
+    eng = LmdbEngine(path, filter_min_bits=64)  # sized at open for 3001 keys
+    try:
+        old = eng._filter.bytes
+        big = len(old)
+        assert big >= 3000 * 16 // 8
+        eng.wipe()
+        assert len(eng._filter.bytes) == 64 // 8  # the least
+        assert len(old) == big  # none freed in the wipe's turn
+        freed = [big]
+        while eng.reclaim():
+            assert freed[-1] - len(old) <= 64
+            freed.append(len(old))
+        assert not old and not eng.reclaimable()
+        eng.put(0, b"after", b"a")
+        assert eng.get(0, b"after") == b"a"
+        eng.commit(True)
+        assert eng.get(0, b"after") == b"a" and eng.get(0, b"old0") is None
+    finally:
+        eng.close()
