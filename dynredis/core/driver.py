@@ -13,6 +13,9 @@ Two drivers run nodes, the asyncio server (server/app.py) and the simulator
   acknowledgement may leave before the write it acknowledges is on disk) and hands
   over the outbox to send. A driver may settle several events before one release
   (the server releases once per loop turn).
+- after a tick, `node.fold_step()` until it returns False (the server: one step a loop
+  turn, between reads, so that hashing the tick's share of writes into the anti-entropy
+  trees never holds the loop for long).
 - `node.stalled(ms)` when the driver could not run for `ms` (the server: a tick that
   ran late): requests in flight get that time back before they are timed out;
   `node.clock_stepped(ms, before)` when the wall clock `now` is read from jumped ahead

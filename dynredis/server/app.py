@@ -605,9 +605,9 @@ class NodeServer:
 
     def _walk_soon(self) -> None:
         """A walk was queued (a keyspace walk for KEYS, DBSIZE or INFO keyspace; a walk
-        of a collection's records after a DEL), a plan waits for a turn, or the graveyard
-        holds what a wipe let go of: run their slices in the coming loop turns, between
-        other clients' requests."""
+        of a collection's records after a DEL), a plan waits for a turn, the graveyard
+        holds what a wipe let go of, or the tick left writes to fold into the hash trees:
+        run their slices in the coming loop turns, between other clients' requests."""
         if not self._walk_scheduled:
             self._walk_scheduled = True
             self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
@@ -627,6 +627,7 @@ class NodeServer:
         self.set_now()
         more = self.keyscan.step()
         more = self.node.coll.step() or more
+        more = self.node.fold_step() or more
         if self.node.graveyard.step() or more:
             self._walk_soon()
         self.pump()
@@ -646,6 +647,8 @@ class NodeServer:
             self._follow_clock_step()
             self.set_now()
             self.node.tick()
+            if self.node.fold_owed:
+                self._walk_soon()  # the trees' share of the writes, a slice a turn
             if self.node.coll.late or self.node.coll.late_dropped:
                 self._report_late()
             self.keyscan.tick()

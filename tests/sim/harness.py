@@ -607,6 +607,8 @@ class SimCluster:
                 node.now = self.node_now(sn)
                 try:
                     node.tick()
+                    while node.fold_step():  # (the server: a slice a loop turn)
+                        pass
                 except Exception as exc:  # the server logs these and goes on
                     self._error(sn, "tick", exc)
                 self._flush(sn)

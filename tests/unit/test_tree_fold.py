@@ -187,3 +187,64 @@ def test_a_wipe_frees_a_big_trees_bucket_index_a_slice_of_keys_per_step():
         now = sum(map(_held, graveyard.graves))
         assert 0 < left - now <= SLICE + bucket
         left = now
+
+
+def test_a_tick_leaves_its_fold_to_steps_of_a_slice_each():
+    """A tick folded 2,000 dirty keys in its own loop turn: 1-3 ms every 50 ms on every
+    node taking writes, which the coordinator waits through whenever its one other live
+    replica is the one folding (a replica down: make bench's failure rows). The tick now
+    folds nothing; fold_step hashes a slice of the same share, each in a turn of its own."""
+    from dynredis.core.node import FOLD_PER_TICK, FOLD_SLICE
+    from tests.sim.harness import SimCluster
+
+    sim = SimCluster(3, seed=3)
+    node = sim.nodes[sim.names[0]]
+    node.now = sim.node_now(sim.sn[sim.names[0]])
+    value = plain(b"v")
+    for i in range(3 * FOLD_PER_TICK):
+        node.local.put(i % 7, b"k%06d" % i, value, None)
+    dirty = node.local.unfolded()
+    # (no anti-entropy exchange due in this tick: one folds the partition it compares)
+    node.anti_entropy.next_exchange = node.now + 60_000
+    node.tick()
+    assert node.local.unfolded() == dirty
+    steps = []
+    more = True
+    while more:
+        before = node.local.unfolded()
+        more = node.fold_step()
+        steps.append(before - node.local.unfolded())
+    assert max(steps) == FOLD_SLICE and sum(steps) == FOLD_PER_TICK
+    assert not node.fold_step() and node.local.unfolded() == dirty - FOLD_PER_TICK
+
+
+def test_the_server_folds_a_slice_a_loop_turn_after_its_tick(tmp_path):
+    """The server's tick schedules the fold's slices as loop callbacks of their own, so
+    that the clients' and peers' reads waiting meanwhile run between them."""
+    import asyncio
+
+    from dynredis.core.node import FOLD_PER_TICK, FOLD_SLICE
+    from dynredis.server.app import NodeOptions, NodeServer
+
+    async def run() -> list[int]:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory"))
+        srv.loop = asyncio.get_running_loop()
+        srv.set_now()
+        local = srv.node.local
+        value = plain(b"v")
+        for i in range(3 * FOLD_PER_TICK):
+            local.put(i % 7, b"k%06d" % i, value, None)
+        left = [local.unfolded()]
+        srv._tick()
+        left.append(local.unfolded())
+        for _ in range(FOLD_PER_TICK // FOLD_SLICE + 2):
+            await asyncio.sleep(0)  # one loop turn
+            left.append(local.unfolded())
+        await srv.stop()
+        return left
+
+    left = asyncio.run(run())
+    assert left[0] == left[1]  # the tick itself folded nothing
+    folded = [a - b for a, b in zip(left, left[1:])]
+    assert max(folded) <= FOLD_SLICE
+    assert left[0] - left[-1] == FOLD_PER_TICK
