@@ -245,6 +245,6 @@ def test_the_server_folds_a_slice_a_loop_turn_after_its_tick(tmp_path):
 
     left = asyncio.run(run())
     assert left[0] == left[1]  # the tick itself folded nothing
-    folded = [a - b for a, b in zip(left, left[1:])]
+    folded = [a - b for a, b in zip(left[:-1], left[1:], strict=True)]
     assert max(folded) <= FOLD_SLICE
     assert left[0] - left[-1] == FOLD_PER_TICK
