@@ -66,11 +66,11 @@ STALL_S = 0.05
 CLOCK_STEP_MS = 100
 CLOCK_READ_S = 0.01  # the two clocks read further apart than this: not compared
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
-# Staged writes past which a turn's flush commits them (after its replies and peer
-# messages left) rather than leaving them to the commit timer: one commit of every
-# write of 5 ms held the loop 2-3 ms at -P 16 (SET, 3-node), and 4-6 ms on a
-# coordinator keeping a hint per write for a replica down, whose one other live replica
-# it then waited on; an LMDB commit costs about the same per record in any size.
+# Staged writes past which the event that staged them commits them (its peer messages
+# sent first) rather than leaving them to the commit timer: one commit of every write
+# of 5 ms, or of a turn's, held the loop 2-6 ms at -P 16 (SET, 3-node), twice as long
+# on a coordinator keeping a hint per write for a replica down, whose one other live
+# replica it then waited on; an LMDB commit costs about the same per record in any size.
 COMMIT_SLICE = 256
 RECLAIM_FSYNC_S = 0.1  # fsync mode: the commit timer's reclaim of a wiped db at most this often
 SYNC_INTERVAL_S = 1.0
@@ -360,14 +360,15 @@ class NodeServer:
 
     def pump(self) -> None:
         """End an event as the driver contract says (core/driver.py: callbacks, saved
-        membership) and schedule the end-of-turn flush (also for a slice of staged
-        writes to commit: COMMIT_SLICE)."""
+        membership), commit a slice of staged writes (COMMIT_SLICE) and schedule the
+        end-of-turn flush."""
         if self.stopped:
             return
         node = self.node
         driver.settle(node, _CALLBACK_FAILED)
-        if (node.outbox or self.dirty or self.engine.pending() >= COMMIT_SLICE) \
-                and not self.flush_scheduled:
+        if self.engine.pending() >= COMMIT_SLICE:
+            self._commit_slice()
+        if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush_soon)  # type: ignore[union-attr]
 
@@ -393,8 +394,6 @@ class NodeServer:
         # In fsync mode staged writes are committed before any acknowledgement leaves.
         self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
         self._flush_clients()
-        if self.engine.pending() >= COMMIT_SLICE:
-            self._commit_slice()
 
     def _traced_flush(self, trace: LatencyTrace) -> None:
         """`flush`, timed: the group commit (fsync mode) on its own, then the whole."""
@@ -406,14 +405,15 @@ class NodeServer:
         self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
         self._flush_clients()
         trace.took("flush", started)
-        if self.engine.pending() >= COMMIT_SLICE:
-            self._commit_slice()
 
     def _commit_slice(self) -> None:
-        """Commit what the turns since the last commit staged (COMMIT_SLICE or more), the
-        turn's output sent; the commit timer's sync (buffered mode) stays its own."""
+        """Commit the writes staged since the last commit (COMMIT_SLICE or more) at the
+        end of the event that staged them, its peer messages sent first (the replicas
+        work meanwhile); the commit timer's sync (buffered mode) stays its own."""
         if self.opts.durability == "fsync":
-            return  # (committed before the output left)
+            return  # (committed before the turn's output leaves)
+        if self.node.outbox:
+            self.send_peers()
         trace = self.trace
         started = 0 if trace is None else trace.begin()
         self.engine.commit(False, wait=False)

@@ -189,14 +189,15 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
 
 
 @pytest.mark.parametrize("count", [COMMIT_SLICE - 1, COMMIT_SLICE + 10])
-def test_a_turn_that_staged_a_slice_of_writes_commits_them_after_its_output(
+def test_an_event_that_staged_a_slice_of_writes_commits_them_after_its_peer_output(
         tmp_path: Path, count: int) -> None:
-    """Buffered mode: writes wait for the commit timer (5 ms), but a turn that leaves
-    COMMIT_SLICE or more staged commits them once its output left. One commit of 5 ms
-    of writes held the loop 2-3 ms at -P 16, twice that on a coordinator keeping a hint
-    per write for a replica down: the tail of every request waiting on the node."""
+    """Buffered mode: writes wait for the commit timer (5 ms), but an event (here a
+    peer's read) that leaves COMMIT_SLICE or more staged commits them at its end, its
+    acknowledgements sent first. One commit of 5 ms (or a turn) of writes held the loop
+    2-6 ms at -P 16, twice that on a coordinator keeping a hint per write for a replica
+    down: the tail of every request waiting on the node."""
 
-    async def run() -> tuple[int, FakeTransport]:
+    async def run() -> tuple[int, list[int], FakeTransport]:
         srv, transports = three_node_server(tmp_path, engine="lmdb", durability="buffered")
         node = srv.node
         coordinator = PEERS[0]
@@ -206,15 +207,19 @@ def test_a_turn_that_staged_a_slice_of_writes_commits_them_after_its_output(
         puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
                  node.partition(b"k%05d" % i), None) for i in range(count)]
         link.data_received(wire_batch(puts))
+        staged = srv.engine.pending()  # (the event is over, its loop turn is not)
+        acked = [reqid for m in peer_messages(back.sent) for reqid in m[1]]
         await asyncio.sleep(0)
-        staged = srv.engine.pending()
         srv.engine.close()
-        return staged, back
+        return staged, acked, back
 
-    staged, back = asyncio.run(run())
-    assert staged == (count if count < COMMIT_SLICE else 0)
-    acked = [reqid for m in peer_messages(back.sent) for reqid in m[1]]
-    assert acked == [i + 1 for i in range(count)]
+    staged, acked, back = asyncio.run(run())
+    if count < COMMIT_SLICE:
+        assert staged == count and acked == []  # (both at the turn's end)
+    else:
+        assert staged == 0 and acked == [i + 1 for i in range(count)]
+    assert [reqid for m in peer_messages(back.sent) for reqid in m[1]] == \
+        [i + 1 for i in range(count)]
 
 
 class SlowTransport(FakeTransport):
