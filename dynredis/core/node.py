@@ -133,10 +133,10 @@ Handler = Callable[[str, tuple], None]
 # slices of FOLD_SLICE (Node.fold_step, about 0.15 ms), each in a loop turn of its own.
 # Folded within the tick, 2000 keys held the loop 1-3 ms every 50 ms on every node
 # taking writes: with a replica down the coordinator waits for the one live replica
-# every time, and each such stall of it showed in the failure rows' p99.9. Sliced, a
-# tick's share can keep up with the writes (2000 a tick was 40,000 a second: a run of
-# 50,000-90,000 SETs a second left a backlog folded through the GETs after it).
-FOLD_PER_TICK = 8192
+# every time, and each such stall of it showed in the failure rows' p99.9. (A tick's
+# share of 8192, to keep up with 90,000 SETs a second, cost the SETs the CPU the GETs
+# after them save: -P 16 SET p99.9 worse, GET better.)
+FOLD_PER_TICK = 2000
 FOLD_SLICE = 256
 # Expiry moments the key counts take out per tick at most (keycounts.py): a million
 # keys expiring together are out of them in some sixty ticks (a few ms each), not in one ask.
