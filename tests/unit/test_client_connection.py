@@ -157,24 +157,31 @@ def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_pat
         assert len(peer_messages(t.sent)) == 10
 
 
+def replica_puts_read(data_dir: Path, durability: str,
+                      count: int) -> tuple[NodeServer, FakeTransport]:
+    """A replica (LMDB, `durability`) that read one batch of `count` replica puts from
+    its coordinator (one event of a loop turn), and the coordinator's end of the link
+    its acknowledgements go to; call inside a running loop."""
+    srv, transports = three_node_server(data_dir, engine="lmdb", durability=durability)
+    coordinator = PEERS[0]
+    link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
+    obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
+    puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
+             srv.node.partition(b"k%05d" % i), None) for i in range(count)]
+    link.data_received(wire_batch(puts))
+    return srv, transports[coordinator]
+
+
 @pytest.mark.parametrize("durability", ["buffered", "fsync"])
 def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
         tmp_path: Path, durability: str) -> None:
     """...except in fsync mode, where acknowledgements wait for the turn's commit."""
 
     async def run() -> tuple[int, FakeTransport]:
-        srv, transports = three_node_server(tmp_path, engine="lmdb", durability=durability)
-        node = srv.node
-        coordinator = PEERS[0]
-        back = transports[coordinator]
-        link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
-        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
-        puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
-                 node.partition(b"k%05d" % i), None) for i in range(count)]
-        link.data_received(wire_batch(puts))
+        srv, back = replica_puts_read(tmp_path, durability, count)
         early = back.writes
         await asyncio.sleep(0)
-        # (buffered: committed at the turn's flush, after its acknowledgements left,
+        # (buffered: committed at the end of the read, after its acknowledgements left,
         # as it is past COMMIT_SLICE)
         assert srv.engine.pending() == 0
         srv.engine.close()
@@ -198,15 +205,7 @@ def test_an_event_that_staged_a_slice_of_writes_commits_them_after_its_peer_outp
     down: the tail of every request waiting on the node."""
 
     async def run() -> tuple[int, list[int], FakeTransport]:
-        srv, transports = three_node_server(tmp_path, engine="lmdb", durability="buffered")
-        node = srv.node
-        coordinator = PEERS[0]
-        back = transports[coordinator]
-        link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
-        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
-        puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
-                 node.partition(b"k%05d" % i), None) for i in range(count)]
-        link.data_received(wire_batch(puts))
+        srv, back = replica_puts_read(tmp_path, "buffered", count)
         staged = srv.engine.pending()  # (the event is over, its loop turn is not)
         acked = [reqid for m in peer_messages(back.sent) for reqid in m[1]]
         await asyncio.sleep(0)
