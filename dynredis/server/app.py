@@ -66,12 +66,6 @@ STALL_S = 0.05
 CLOCK_STEP_MS = 100
 CLOCK_READ_S = 0.01  # the two clocks read further apart than this: not compared
 COMMIT_INTERVAL_S = {"none": 0.1, "buffered": 0.005, "fsync": 0.005}
-# Staged writes past which the event that staged them commits them (its peer messages
-# sent first) rather than leaving them to the commit timer: one commit of every write
-# of 5 ms, or of a turn's, held the loop 2-6 ms at -P 16 (SET, 3-node), twice as long
-# on a coordinator keeping a hint per write for a replica down, whose one other live
-# replica it then waited on; an LMDB commit costs about the same per record in any size.
-COMMIT_SLICE = 256
 RECLAIM_FSYNC_S = 0.1  # fsync mode: the commit timer's reclaim of a wiped db at most this often
 SYNC_INTERVAL_S = 1.0
 # Messages queued for peers after which they are sent at once rather than at the end
@@ -360,14 +354,11 @@ class NodeServer:
 
     def pump(self) -> None:
         """End an event as the driver contract says (core/driver.py: callbacks, saved
-        membership), commit a slice of staged writes (COMMIT_SLICE) and schedule the
-        end-of-turn flush."""
+        membership) and schedule the end-of-turn flush."""
         if self.stopped:
             return
         node = self.node
         driver.settle(node, _CALLBACK_FAILED)
-        if self.engine.pending() >= COMMIT_SLICE:
-            self._commit_slice()
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush_soon)  # type: ignore[union-attr]
@@ -405,20 +396,6 @@ class NodeServer:
         self._send(driver.release(self.node, self.engine, self.opts.durability == "fsync"))
         self._flush_clients()
         trace.took("flush", started)
-
-    def _commit_slice(self) -> None:
-        """Commit the writes staged since the last commit (COMMIT_SLICE or more) at the
-        end of the event that staged them, its peer messages sent first (the replicas
-        work meanwhile); the commit timer's sync (buffered mode) stays its own."""
-        if self.opts.durability == "fsync":
-            return  # (committed before the turn's output leaves)
-        if self.node.outbox:
-            self.send_peers()
-        trace = self.trace
-        started = 0 if trace is None else trace.begin()
-        self.engine.commit(False, wait=False)
-        if trace is not None:
-            trace.took("group_commit", started)
 
     def _flush_clients(self) -> None:
         if self.dirty:

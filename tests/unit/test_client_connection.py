@@ -12,7 +12,7 @@ import pytest
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
 from dynredis.core.ring import new_ring
-from dynredis.server.app import COMMIT_SLICE, PEER_SEND_AT, NodeOptions, NodeServer
+from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection
 from dynredis.server.peerauth import Dialer
 from dynredis.server.peers import RETRY_MIN, PeerInbound, PeerLink
@@ -157,33 +157,24 @@ def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_pat
         assert len(peer_messages(t.sent)) == 10
 
 
-def replica_puts_read(data_dir: Path, durability: str,
-                      count: int) -> tuple[NodeServer, FakeTransport]:
-    """A replica (LMDB, `durability`) that read one batch of `count` replica puts from
-    its coordinator (one event of a loop turn), and the coordinator's end of the link
-    its acknowledgements go to; call inside a running loop."""
-    srv, transports = three_node_server(data_dir, engine="lmdb", durability=durability)
-    coordinator = PEERS[0]
-    link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
-    obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
-    puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
-             srv.node.partition(b"k%05d" % i), None) for i in range(count)]
-    link.data_received(wire_batch(puts))
-    return srv, transports[coordinator]
-
-
 @pytest.mark.parametrize("durability", ["buffered", "fsync"])
 def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
         tmp_path: Path, durability: str) -> None:
     """...except in fsync mode, where acknowledgements wait for the turn's commit."""
 
     async def run() -> tuple[int, FakeTransport]:
-        srv, back = replica_puts_read(tmp_path, durability, count)
+        srv, transports = three_node_server(tmp_path, engine="lmdb", durability=durability)
+        node = srv.node
+        coordinator = PEERS[0]
+        back = transports[coordinator]
+        link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
+        obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
+        puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
+                 node.partition(b"k%05d" % i), None) for i in range(count)]
+        link.data_received(wire_batch(puts))
         early = back.writes
         await asyncio.sleep(0)
-        # (buffered: committed at the end of the read, after its acknowledgements left,
-        # as it is past COMMIT_SLICE)
-        assert srv.engine.pending() == 0
+        assert srv.engine.pending() == (0 if durability == "fsync" else count)
         srv.engine.close()
         return early, back
 
@@ -193,32 +184,6 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
     msgs = peer_messages(back.sent)
     assert {m[0] for m in msgs} == {"pas"}  # acks travel batched
     assert [reqid for m in msgs for reqid in m[1]] == [i + 1 for i in range(count)]
-
-
-@pytest.mark.parametrize("count", [COMMIT_SLICE - 1, COMMIT_SLICE + 10])
-def test_an_event_that_staged_a_slice_of_writes_commits_them_after_its_peer_output(
-        tmp_path: Path, count: int) -> None:
-    """Buffered mode: writes wait for the commit timer (5 ms), but an event (here a
-    peer's read) that leaves COMMIT_SLICE or more staged commits them at its end, its
-    acknowledgements sent first. One commit of 5 ms (or a turn) of writes held the loop
-    2-6 ms at -P 16, twice that on a coordinator keeping a hint per write for a replica
-    down: the tail of every request waiting on the node."""
-
-    async def run() -> tuple[int, list[int], FakeTransport]:
-        srv, back = replica_puts_read(tmp_path, "buffered", count)
-        staged = srv.engine.pending()  # (the event is over, its loop turn is not)
-        acked = [reqid for m in peer_messages(back.sent) for reqid in m[1]]
-        await asyncio.sleep(0)
-        srv.engine.close()
-        return staged, acked, back
-
-    staged, acked, back = asyncio.run(run())
-    if count < COMMIT_SLICE:
-        assert staged == count and acked == []  # (both at the turn's end)
-    else:
-        assert staged == 0 and acked == [i + 1 for i in range(count)]
-    assert [reqid for m in peer_messages(back.sent) for reqid in m[1]] == \
-        [i + 1 for i in range(count)]
 
 
 class SlowTransport(FakeTransport):
