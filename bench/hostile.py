@@ -10,10 +10,15 @@ request the longest PING round trip of each node and the CPU (ms, /proc) each sp
 and the reply's start. The requests that change a key put it back (or work on a copy,
 or come last).
 
+With --keyspace N it sweeps instead the requests whose work grows with the number of
+keys, over N keys (bench/keyspace.py: its fill and its requests).
+
 Usage:
     python bench/hostile.py --port P [--elements 1000000] [--mb 100] [--no-fill]
                             [--only REGEX] [--skip REGEX] [--quiet 1.0] [--trace]
                             [--trace-ms 20]
+    python bench/hostile.py --port P --keyspace 1000000 [--expire 990000]
+                            [--expire-ms 500] [--expire-quiet 10] [--no-fill] ...
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import keyspace  # noqa: E402
 from bench.stalls import NODES, cpu_ms, longest, node_pids, probe, slow_work  # noqa: E402
 
 H, S, Z, L, STR = "a:h", "a:s", "a:z", "a:l", "a:str"
@@ -170,6 +176,8 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
 
 
 def send(c: redis.Redis, req: tuple[object, ...]) -> object:
+    if req[0] == "CALL":  # ("CALL", name, fn[, quiet]): a request sent its own way
+        return req[2]()  # type: ignore[operator]
     if req[0] == "MULTI":
         tx = c.pipeline(transaction=True)
         for words in req[1]:  # type: ignore[attr-defined]
@@ -191,6 +199,8 @@ def send(c: redis.Redis, req: tuple[object, ...]) -> object:
 
 
 def name_of(req: tuple[object, ...]) -> str:
+    if req[0] == "CALL":
+        return str(req[1])
     if req[0] in ("MULTI", "WATCH"):
         inner = "; ".join(" ".join(map(str, w))[:40] for w in req[-1])  # type: ignore
         return f"{req[0]} {req[1] if req[0] == 'WATCH' else ''} [{inner}]"[:110]
@@ -217,18 +227,33 @@ def main() -> None:
     ap.add_argument("--trace", action="store_true",
                     help="name each node's loop work over --trace-ms (wall/cpu/queued ms)")
     ap.add_argument("--trace-ms", type=float, default=20.0)
+    ap.add_argument("--keyspace", type=int, default=0,
+                    help="sweep the keyspace's requests over this many keys instead")
+    ap.add_argument("--expire", type=int, default=0,
+                    help="keys the mass expiry gives a TTL (default 99%% of --keyspace)")
+    ap.add_argument("--expire-ms", type=int, default=500)
+    ap.add_argument("--expire-quiet", type=float, default=10.0)
     args = ap.parse_args()
     ports = [args.port + i for i in range(NODES)]
     pids = node_pids(ports)
     c = redis.Redis(port=args.port, socket_timeout=600)
     if not args.no_fill:
         t0 = time.monotonic()
-        fill(c, args.elements, args.mb)
+        if args.keyspace:
+            keyspace.fill(ports, args.keyspace)
+        else:
+            fill(c, args.elements, args.mb)
         print(f"filled in {time.monotonic() - t0:.0f} s", flush=True)
+    if args.keyspace:
+        todo = keyspace.requests(c, ports, args.keyspace,
+                                 args.expire or args.keyspace * 99 // 100, args.expire_ms,
+                                 args.expire_quiet)
+    else:
+        todo = requests(args.elements, args.mb)
     print(f"{'request':<70}{'took s':>7}" + "".join(f"{'n' + str(i) + ' ms':>8}"
                                                     for i in range(NODES))
           + "".join(f"{'cpu' + str(i):>7}" for i in range(NODES)) + "  reply", flush=True)
-    for req in requests(args.elements, args.mb):
+    for req in todo:
         name = name_of(req)
         if (args.only and not re.search(args.only, name)) or (
                 args.skip and re.search(args.skip, name)):
@@ -237,7 +262,8 @@ def main() -> None:
         for n in nodes:
             n.execute_command("DYN.LATENCY", "ON", 1 << 30)
             n.execute_command("DYN.LATENCY", "RESET")
-        line = row(c, pids, ports, req, name, args.quiet)
+        quiet = float(req[3]) if req[0] == "CALL" and len(req) > 3 else args.quiet  # type: ignore[arg-type]
+        line = row(c, pids, ports, req, name, quiet)
         print(f"{line}  {slow_work(nodes, args.trace_ms)}" if nodes else line, flush=True)
 
 
@@ -255,6 +281,8 @@ def row(c: redis.Redis, pids: list[int | None], ports: list[int], req: tuple[obj
         reply = short(send(c, req))
     except redis.RedisError as exc:
         reply = f"error: {str(exc)[:60]}"
+    except (TypeError, ValueError, IndexError) as exc:  # redis-py's parse of the reply
+        reply = f"client: {str(exc)[:60]}"
     took = time.monotonic() - t0
     time.sleep(quiet)
     cpu = [cpu_ms(p) - c0 for p, c0 in zip(pids, cpu0, strict=True)]
