@@ -61,6 +61,11 @@ SCAN_BUDGET_PARTITIONS = 8
 # SCAN 0 COUNT 10000000 over 100,000 keys walked them all in one turn (630 ms); the
 # cursor it returns goes on from where it stopped.
 SCAN_COUNT_MAX = 8192
+# Stored keys one SCAN call reads at most, of any database: a SCAN 0 COUNT 1000000000 of
+# a database holding one key of 1.1 million read every other database's in one turn
+# (... ms); it stops at the end of the bucket where it passes this many, with the
+# cursor to go on from.
+SCAN_READ_MAX = 65_536
 # Partitions one remote scan request may cover.
 MAX_RUN = 16
 RANDOM_TRIES = 16
@@ -74,7 +79,8 @@ class _Op:
     """A client's keyspace command in flight."""
 
     __slots__ = ("what", "cb", "avoid", "waiting", "acc", "finished", "parts", "idx",
-                 "bucket", "count", "budget", "match", "want", "examined", "visited", "db")
+                 "bucket", "count", "budget", "match", "want", "examined", "visited", "db",
+                 "spent")
 
     def __init__(self, what: str, cb: Callback, parts: list[int]) -> None:
         self.what = what
@@ -93,6 +99,7 @@ class _Op:
         self.examined = 0
         self.visited = 0
         self.db = 0
+        self.spent = False  # a local walk read SCAN_READ_MAX keys: the call ends there
 
 
 class _Sub:
@@ -277,7 +284,7 @@ class KeyScan:
             if op.idx >= len(parts):
                 self._finish(op, (0, op.acc))
                 return
-            if op.examined >= op.count or op.visited >= op.budget:
+            if op.examined >= op.count or op.visited >= op.budget or op.spent:
                 self._finish(op, (parts[op.idx] * self.segments + op.bucket, op.acc))
                 return
             target = self._target(parts[op.idx], op.avoid)
@@ -291,15 +298,16 @@ class KeyScan:
             run = parts[op.idx:end]
             left, budget = op.count - op.examined, op.budget - op.visited
             if target == me:
-                self._scan_apply(op, self.walk(run, op.bucket, left, budget, op.match, op.want,
-                                               op.db))
+                result = self.walk(run, op.bucket, left, budget, op.match, op.want, op.db)
+                self._scan_apply(op, result)
+                op.spent = result[5] >= SCAN_READ_MAX
             else:
                 self._send(op, target, run, "scan", op.bucket, left, budget, op.match, op.want,
                            op.db)
                 return
 
     def _scan_apply(self, op: _Op, result: Sequence[Any]) -> None:
-        keys, done, bucket, examined, visited = result
+        keys, done, bucket, examined, visited = result[:5]
         op.acc.extend(keys)
         op.idx += int(done)
         op.bucket = int(bucket)
@@ -308,50 +316,53 @@ class KeyScan:
 
     def walk(self, parts: Sequence[int], bucket: int, count: int, budget: int,
              match: bytes | None, want: bool | str = True, db: int = 0
-             ) -> tuple[list[bytes], int, int, int, int]:
+             ) -> tuple[list[bytes], int, int, int, int, int]:
         """Scan local data of `parts` in order, from `bucket` of the first, whole buckets
-        at a time, until `count` live keys of database `db` were examined or `budget`
-        buckets visited.
+        at a time, until `count` keys of database `db` were examined (live or expired:
+        Redis' COUNT counts the expired keys its walk meets too), `budget` buckets
+        visited or SCAN_READ_MAX stored keys read.
 
         Returns (matching live keys, how many partitions were finished, the next bucket
-        in the first unfinished one, live keys examined, buckets visited). `want`: True
-        for keys of any type, or a type's name (SCAN TYPE)."""
+        in the first unfinished one, keys examined, buckets visited, stored keys read).
+        `want`: True for keys of any type, or a type's name (SCAN TYPE)."""
         local = self.node.local
+        none_live, now = local.counts.none_live, self.node.now
         seg = self.segments
         match_fn = matcher(match)
         live = self._live if want is True else self._type_of
         keys: list[bytes] = []
-        examined = visited = 0
+        examined = visited = read = 0
         i = 0
         b = max(0, min(int(bucket), seg))
         n = len(parts)
         while i < n:
             p = parts[i]
             tree = local.held_tree(p)
-            if tree is None or not len(tree):
+            if tree is None or not len(tree) or none_live(p, db, now):
                 visited += 1  # an empty partition costs next to nothing
                 b = seg
             while b < seg:
                 items = tree.bucket(b)  # type: ignore[union-attr]
                 b += 1
                 visited += 1
+                read += len(items)
                 for stored, _ in items:
                     key = in_db(stored, db)
                     if key is None:
                         continue
+                    examined += 1
                     t = live(p, stored)
-                    if t:
-                        examined += 1
-                        if (want is True or t == want) and (match_fn is None or match_fn(key)):
-                            keys.append(key)
-                if examined >= count or visited >= budget:
+                    if t and (want is True or t == want) and (match_fn is None or
+                                                             match_fn(key)):
+                        keys.append(key)
+                if examined >= count or visited >= budget or read >= SCAN_READ_MAX:
                     break
             if b >= seg:
                 i += 1
                 b = 0
-            if examined >= count or visited >= budget:
+            if examined >= count or visited >= budget or read >= SCAN_READ_MAX:
                 break
-        return keys, i, b, examined, visited
+        return keys, i, b, examined, visited, read
 
     def _type_of(self, p: int, key: bytes) -> str | None:
         """The type of a live key ("string", "hash" ...), or None."""
@@ -433,7 +444,7 @@ class KeyScan:
         elif what == "count":
             self.count_local(parts, answer)
         else:
-            answer(self.random_local(parts, args[0]))
+            self.random_local(parts, args[0], answer)
 
     def keys_local(self, parts: Sequence[int], match: bytes | None, db: int,
                    answer: Callable[[list[bytes]], None]) -> None:
@@ -447,7 +458,14 @@ class KeyScan:
                     objmod.read_expiry(head, self.node.now) is not None:
                 out.append(key)
 
-        self._walk(parts, visit, lambda: answer(out))
+        self._walk(self._holding(parts, db), visit, lambda: answer(out))
+
+    def _holding(self, parts: Sequence[int], db: int) -> list[int]:
+        """The partitions of `parts` that may hold live keys of database `db` (the
+        store's counts say which surely do not: a KEYS or RANDOMKEY of a database
+        holding one key of 1.1 million read them all)."""
+        none_live, now = self.node.local.counts.none_live, self.node.now
+        return [p for p in parts if not none_live(p, db, now)]
 
     def count_local(self, parts: Sequence[int],
                     answer: Callable[[list[tuple[int, int, int, int]]], None]) -> None:
@@ -482,17 +500,25 @@ class KeyScan:
         self._walk(parts, visit, lambda: answer(
             [(db, *f) for db, f in sorted(figures.items())]))  # type: ignore[misc]
 
-    def _live_keys(self, parts: Sequence[int], db: int) -> list[bytes]:
-        """Every live key of database `db` in `parts`, in one go (RANDOMKEY's rare
-        fallback, after its samples found only dead keys)."""
-        out: list[bytes] = []
-        now = self.node.now
-        for p in parts:
-            for stored, head in self.node.local.scan_heads(p):
-                key = in_db(stored, db)
-                if key is not None and objmod.read_expiry(head, now) is not None:
-                    out.append(key)
-        return out
+    def pick_live(self, parts: Sequence[int], db: int,
+                  answer: Callable[[bytes | None], None]) -> None:
+        """`answer(key)`: a live key of database `db` in `parts` drawn evenly (None if
+        there is none), by a walk a slice at a time (RANDOMKEY's fallback after its
+        samples found only dead keys or other databases': a database holding one key of
+        1.1 million, or keys almost all expired, read them all in one turn)."""
+        rng = self.node.rng
+        live = 0
+        chosen: bytes | None = None
+
+        def visit(stored: bytes, head: bytes) -> None:
+            nonlocal live, chosen
+            key = in_db(stored, db)
+            if key is not None and objmod.read_expiry(head, self.node.now) is not None:
+                live += 1
+                if rng.randrange(live) == 0:  # each of the `live` kept with odds 1/live
+                    chosen = key
+
+        self._walk(parts, visit, lambda: answer(chosen))
 
     # --- local walks, a slice per loop turn ---------------------------------------------------
 
@@ -530,9 +556,10 @@ class KeyScan:
                 walk.finish()
         return bool(self.walks)
 
-    def random_local(self, parts: Sequence[int], db: int = 0) -> tuple[int, bytes | None]:
-        """A random live key of database `db` in `parts` (named as its clients name it)
-        and the weight of the draw (keys held there).
+    def random_local(self, parts: Sequence[int], db: int,
+                     answer: Callable[[tuple[int, bytes | None]], None]) -> None:
+        """`answer((weight, key))`: a random live key of database `db` in `parts` (named
+        as its clients name it) and the weight of the draw (keys held there).
 
         Samples: a partition weighted by its size, a random non-empty bucket, a random
         key of it; if a few samples only find dead keys, picks among the live ones."""
@@ -540,13 +567,14 @@ class KeyScan:
         rng = self.node.rng
         seg = self.segments
         sized = []
-        for p in parts:
+        for p in self._holding(parts, db):
             tree = local.held_tree(p)
             if tree is not None and len(tree):
                 sized.append((p, len(tree)))
         total = sum(s for _, s in sized)
         if not total:
-            return 0, None
+            answer((0, None))
+            return
         for _ in range(RANDOM_TRIES):
             p = rng.choices([p for p, _ in sized], [s for _, s in sized])[0]
             tree = local.tree(p)
@@ -557,10 +585,11 @@ class KeyScan:
                     stored = rng.choice(items)[0]
                     key = in_db(stored, db)
                     if key is not None and self._live(p, stored):
-                        return total, key
+                        answer((total, key))
+                        return
                     break
-        alive = self._live_keys([p for p, _ in sized], db)
-        return (total, rng.choice(alive)) if alive else (0, None)
+        self.pick_live([p for p, _ in sized], db,
+                       lambda key: answer((0, None) if key is None else (total, key)))
 
     # --- messages ------------------------------------------------------------------------
 
@@ -570,13 +599,14 @@ class KeyScan:
         if what == "scan":
             bucket, count, budget, match, want, db = args
             result: Any = self.walk(parts, int(bucket), int(count), int(budget), match,
-                                    want if isinstance(want, str) else bool(want), int(db))
-        elif what in ("keys", "count"):
-            self._local_query(what, parts, (args[0], int(args[1])) if what == "keys" else (),
+                                    want if isinstance(want, str) else bool(want),
+                                    int(db))[:5]
+        elif what in ("keys", "count", "random"):
+            local = (args[0], int(args[1])) if what == "keys" else \
+                (int(args[0]),) if what == "random" else ()
+            self._local_query(what, parts, local,
                               lambda found: self.node.send(src, m.keyspace_answer(reqid, found)))
             return
-        elif what == "random":
-            result = self.random_local(parts, int(args[0]))
         else:
             return
         self.node.send(src, m.keyspace_answer(reqid, result))

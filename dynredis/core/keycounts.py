@@ -190,6 +190,16 @@ class KeyCounts:
                     f[2] += t.total - t.ttls * now
         return [(db, f[0], f[1], f[2]) for db, f in sorted(sums.items())]
 
+    def none_live(self, p: int, db: int, now: int) -> bool:
+        """Whether partition `p` surely holds no live key of database `db` at `now` (its
+        tally counts none, and `now` is not before its mark), so that a walk of the
+        database (SCAN, KEYS, RANDOMKEY) passes the partition by unread."""
+        dbs = self.tallies.get(p)
+        if dbs is None:
+            return True
+        t = dbs.get(db)
+        return t is None or (t.keys == 0 and now >= t.mark)
+
     def expire_some(self, now: int, budget: int) -> None:
         """Take out up to `budget` expiry moments at or before `now` (the node's tick),
         so that an ask finds few left."""

@@ -279,3 +279,98 @@ def test_a_huge_count_is_capped_and_the_cursor_goes_on(monkeypatch: pytest.Monke
     assert err is None and cursor != 0 and 0 < len(keys) < len(KEYS)
     keys, steps = full_scan(sim, scans, sim.names, count=1_000_000)
     assert sorted(keys) == sorted(KEYS) and steps >= len(KEYS) // 100
+
+
+
+def test_a_scan_reads_a_bounded_number_of_stored_keys_a_call(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SCAN 0 COUNT 1000000000 in a database holding one key of 1.1 million read every
+    other database's key in one turn (the keys examined, which bound a call, are the
+    database's own): a call reads at most SCAN_READ_MAX stored keys (to the end of a
+    bucket) and answers the cursor to go on from; the scan still reports each key once."""
+    monkeypatch.setattr("dynredis.cluster.keyscan.SCAN_READ_MAX", 20)
+    sim, scans = make()
+    three = [b"t:%d" % i for i in range(100)]  # in (almost) every partition
+    load(sim, KEYS + [storage_key(3, k) for k in three])
+    via = sim.names[0]
+    err, (cursor, keys) = call(sim, scans, via, "scan", 0, 10**9, None, True, False, db=3)
+    assert err is None and cursor != 0
+    cursor, found, steps = 0, [], 0
+    while True:
+        err, (cursor, batch) = call(sim, scans, sim.names[steps % 5], "scan", cursor, 10**9,
+                                    None, True, False, db=3)
+        assert err is None
+        found.extend(batch)
+        steps += 1
+        if cursor == 0:
+            break
+    assert sorted(found) == sorted(three)
+    assert steps >= (len(KEYS) + len(three)) // 20 // 4
+
+
+def test_expired_keys_count_toward_count() -> None:
+    """As Redis' COUNT counts the expired keys its walk meets: a SCAN of keys almost all
+    expired read every head it met in one call until COUNT live ones came (its budget
+    of buckets aside), each an engine read."""
+    sim, scans = make()
+    via = sim.names[0]
+    now = sim.nodes[via].now
+    for i, key in enumerate(KEYS):
+        assert sim.put(sim.names[i % 5], key, b"v", expire_at=now + 50)[0] is None
+    alive = [b"alive:%d" % i for i in range(40)]
+    for key in alive:
+        assert sim.put(via, key, b"v")[0] is None
+    sim.run(200)
+    keys, steps = full_scan(sim, scans, sim.names, count=5)
+    assert sorted(keys) == sorted(alive)
+    assert steps >= len(KEYS) // 5 // 2
+
+
+def test_a_database_without_keys_is_walked_without_reading_any() -> None:
+    """The store's counts say which partitions hold no live key of a database: SCAN,
+    KEYS and RANDOMKEY of an empty database (every key another's) read no stored key, and
+    SCAN answers cursor 0 at once, as Redis does for an empty database (it answered a
+    cursor to go on from, and RANDOMKEY walked every key: 1.1 million took a second of
+    a node's loop)."""
+    sim = SimCluster(3, seed=11, config=Config(n=3, r=2, w=2, q=32))
+    woken: list[str] = []
+    scans = {name: KeyScan(node, wake=lambda name=name: woken.append(name))
+             for name, node in sim.nodes.items()}
+    load(sim)
+    for via in sim.names:
+        assert call(sim, scans, via, "scan", 0, 1, None, True, False, db=7) == (None, (0, []))
+        assert call(sim, scans, via, "randomkey", False, db=7) == (None, None)
+    assert woken == []  # no walk was queued
+
+
+def test_randomkey_falls_back_to_a_walk_a_slice_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """RANDOMKEY samples a few keys; when they are all dead or another database's (a
+    database holding few keys among 1.1 million, keys almost all expired) it picks among
+    the live ones, which it listed in one turn (~1 s of a node's loop at 1.1 million
+    keys). Given a `wake`, the walk reads WALK_SLICE keys a step and the node serves
+    other requests meanwhile; a key is still found."""
+    monkeypatch.setattr("dynredis.cluster.keyscan.WALK_SLICE", 16)
+    sim = SimCluster(3, seed=11, config=Config(n=3, r=2, w=2, q=8))
+    woken: list[str] = []
+    scans = {name: KeyScan(node, wake=lambda name=name: woken.append(name))
+             for name, node in sim.nodes.items()}
+    three = [b"t:%d" % i for i in range(5)]
+    many = [b"k:%d" % i for i in range(2000)]
+    load(sim, many + [storage_key(3, k) for k in three])
+    via = sim.names[0]
+    box: list = []
+    assert sim.on_node(via, lambda node: scans[via].randomkey(False, box.append, db=3),
+                       catch=False)
+    assert woken == [via] and box == []  # nothing walked yet: the driver steps it
+    steps = 0
+    while not box:
+        if steps == 2:  # another client's write between slices completes meanwhile
+            assert sim.put(sim.names[1], b"late", b"v")[0] is None
+        assert sim.on_node(via, lambda node: scans[via].step(), catch=False)
+        steps += 1
+        sim.run(5)
+        assert steps < 1000
+    err, key = box[0]
+    assert err is None and key in three
+    assert steps >= 250 // 16  # a partition holding one of them: ~250 keys
