@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..core.collcoord import CollCoordinator
     from ..core.config import Config, Stats
     from ..core.engine import Pinned
+    from ..core.graveyard import Graveyard
     from ..core.handoff import Handoff
     from ..core.localstore import LocalStore
     from ..core.membership import Membership
@@ -84,6 +85,8 @@ class NodeRequests(Protocol):
     def blocking(self) -> Blocking: ...  # clients blocked on keys here (BLPOP ...)
     @property
     def watches(self) -> Watches: ...  # the keys watched for them, on their replicas
+    @property
+    def graveyard(self) -> Graveyard: ...  # frees big containers a slice a loop turn
 
     @property
     def hints(self) -> int: ...  # hints kept for down primaries

@@ -785,7 +785,7 @@ def _parse_maxmemory_clients(raw: str) -> tuple[object, str | None]:
 
 
 def _set_object_cache(c: Context, n: int) -> str | None:
-    c.node.local.cache.resize(n)
+    c.node.local.cache.resize(n, c.node.graveyard.bury)
     return None
 
 

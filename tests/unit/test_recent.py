@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from dynredis.core import clock as dvv
 from dynredis.core import obj as objmod
+from dynredis.core.graveyard import SLICE, Graveyard
 from dynredis.core.localstore import LocalStore
 from dynredis.core.recent import ENTRY_OVERHEAD, RecentBytes, RecentMap
 from dynredis.storage import open_engine
@@ -109,11 +110,12 @@ def test_the_object_cache_is_a_fifo_bounded_by_count_and_bytes_that_never_answer
             m.pop(b"k%d" % op[1])
             values.pop(b"k%d" % op[1], None)
         elif op[0] == "resize":
+            largest = limit >> 3 if limit else 1 << 60
             limit = op[1]
             m.resize(limit)
-            for k in [k for k, v in values.items() if limit and cost(k, v) > limit >> 3]:
-                del values[k]
-            shrink()
+            held = sum(cost(k, v) for k, v in values.items())
+            if (limit and held > limit) or (limit and limit >> 3 < largest):
+                values.clear()  # a bound they may not fit in empties the cache
         else:
             m.clear()
             values.clear()
@@ -143,6 +145,29 @@ def test_the_object_cache_forgets_in_order_and_stays_small_through_many_pops() -
         assert list(m.entries.items()) == list(values.items())
         assert len(m.order) <= 2 * len(m) + 1025
     assert m.held == sum(cost(k, v) for k, v in values.items())
+
+
+def test_a_bound_the_entries_may_not_fit_in_gives_them_to_the_graveyard_whole() -> None:
+    """CONFIG SET object-cache-max-memory 1 over 100,000 cached objects evicted them one
+    at a time, each first tested against the new largest size: 52 ms of a node's loop.
+    Such a bound empties the cache in one move, the graveyard freeing the entries a
+    slice a turn; a larger bound keeps what is cached."""
+    m = RecentBytes(100_000, 64 << 20)
+    for i in range(50_000):
+        m.set(b"k%d" % i, b"v" * 64, None)
+    yard = Graveyard()
+    woken: list[int] = []
+    yard.wake = lambda: woken.append(1)
+    m.resize(1, yard.bury)
+    assert (len(m), m.held, woken) == (0, 0, [1])
+    steps = 1
+    while yard.step():
+        steps += 1
+    assert steps >= 50_000 // SLICE
+    m.resize(64 << 20, yard.bury)
+    m.set(b"kept", b"v", None)
+    m.resize(128 << 20, yard.bury)
+    assert m.get(b"kept") == b"v" and len(yard) == 0
 
 
 def test_recent_map_rejects_a_size_below_one() -> None:
