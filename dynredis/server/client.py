@@ -624,6 +624,13 @@ class ClientConnection(asyncio.Protocol):
                 fresh = False
             else:
                 server.set_now()  # a request's deadline counts from its start, not the read's
+                if node.now - started >= server.turn_ms:
+                    # The command before used up the turn (a SCAN of a million keys takes
+                    # 35 ms): this one runs in the next, after the other clients.
+                    self.held_cmd = cmd
+                    self._pause()
+                    self._schedule_resume()
+                    break
             if trace is None:
                 self.execute(cmd)
             else:

@@ -498,3 +498,30 @@ def test_a_value_bigger_than_the_peer_limit_still_goes(tmp_path: Path) -> None:
         return cut
 
     assert asyncio.run(sending()) == [False, True]
+
+
+def test_a_command_that_used_up_the_turn_is_the_last_of_it(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The turn's time was checked against the clock read before the command just run:
+    after a slow one (a SCAN of a million keys, 35 ms) the next of the same read ran in
+    the same turn too, and a loop piece held two. The clock read before each later
+    command says whether the turn is over: that command waits for the next turn."""
+    clock = [1_000_000.0]
+
+    def slow_clock() -> float:
+        clock[0] += 1.0  # every read of the clock finds a second gone
+        return clock[0]
+
+    async def main() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        conn, t = connect(srv)
+        before = srv.commands_processed
+        monkeypatch.setattr(srv, "wall_clock", slow_clock)
+        conn.data_received(b"PING\r\n" * 3)
+        ran = srv.commands_processed - before
+        monkeypatch.undo()
+        assert ran == 1 and conn.held_cmd is not None
+        await turns(20)
+        assert t.sent == b"+PONG\r\n" * 3 and conn.held_cmd is None
+
+    asyncio.run(main())
