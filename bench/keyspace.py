@@ -14,6 +14,10 @@ pipelines of them (a write of under 1 KB); then a mass expiry (PEXPIRE --expire-
 --expire keys, pipelined through every node, its row's quiet --expire-quiet s: active
 expiry and the tombstone sweep at work) and the walks again over keys almost all
 expired; the flushes last (FLUSHDB of database 1, FLUSHDB ASYNC of database 3, FLUSHALL).
+
+The PEXPIREs go at the cluster's write rate (each a read then a write): 99,000 took
+6 minutes on a loaded 2-core machine, so a run of a million keys with the default
+--expire (99% of them) is long; --keyspace 100000 sweeps the expiry in minutes.
 """
 
 from __future__ import annotations
