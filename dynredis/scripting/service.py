@@ -74,7 +74,14 @@ class Scripts:
         """Run `fn(*args)` on the event loop (called from the Lua thread)."""
         loop = self.server.loop
         if self.worker.threaded and loop is not None:
-            loop.call_soon_threadsafe(self._on_loop, fn, args)
+            try:
+                loop.call_soon_threadsafe(self._on_loop, fn, args)
+            except RuntimeError:
+                # The loop closed (the node stopped) while the job ran: nobody is left
+                # to take its result. Checked by catching, not by loop.is_closed() first:
+                # the loop may close between the two.
+                if not loop.is_closed():
+                    raise
         else:
             fn(*args)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,4 +35,35 @@ def test_timers_firing_after_stop_leave_the_closed_engine_alone(
 
     with caplog.at_level(logging.DEBUG):
         asyncio.run(run())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_lua_job_ending_after_the_loop_closed_is_dropped_quietly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A job the Lua thread finishes after the node stopped and its loop closed (the
+    library sync a node starts with, a script killed at shutdown) has nobody to hand its
+    result to: it was logged as "a scripting job failed" (RuntimeError: Event loop is
+    closed), which also made the test above fail now and then."""
+    release = threading.Event()
+
+    async def run() -> NodeServer:
+        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="lmdb"))
+        srv.loop = asyncio.get_running_loop()
+        srv.set_now()
+
+        def job(engine: object) -> int:
+            release.wait(10)
+            return 1
+
+        srv.scripts.in_lua(job, lambda result: None)
+        await srv.stop()
+        return srv
+
+    with caplog.at_level(logging.DEBUG):
+        srv = asyncio.run(run())  # the loop is closed when this returns
+        thread = srv.scripts.worker._thread
+        assert thread is not None and thread.is_alive()  # (the job still runs)
+        release.set()
+        thread.join(10)  # the job ends, then the thread (stopped: no more jobs)
+        assert not thread.is_alive()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
