@@ -16,7 +16,15 @@ from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
 from dynredis.server.client import STUCK_S, ClientConnection
 from dynredis.server.peerauth import Dialer
 from dynredis.server.peers import RETRY_MIN, PeerInbound, PeerLink
-from dynredis.server.wire import BULK_FROM, PART, encode, encode_pieces, frame, unframe
+from dynredis.server.wire import (
+    BULK_FROM,
+    PART,
+    PEER_PROTOCOL,
+    encode,
+    encode_pieces,
+    frame,
+    unframe,
+)
 from dynredis.server.wire import batch as wire_batch
 
 
@@ -348,14 +356,18 @@ def challenge(reply: bytes) -> list[bytes]:
     return answer
 
 
+def _unsupported(version: int) -> bytes:
+    return (b"-ERR peer protocol %d is not supported: this node speaks peer protocol %d\r\n"
+            % (version, PEER_PROTOCOL))
+
+
 @pytest.mark.parametrize("words, error", [
     # earlier builds' hellos, which carried the secret itself
-    ((SECRET, DIALER.encode(), b"2"),
-     b"-ERR peer protocol 2 is not supported: this node speaks peer protocol 7\r\n"),
-    ((SECRET, DIALER.encode()),
-     b"-ERR peer protocol 1 is not supported: this node speaks peer protocol 7\r\n"),
-    ((b"HELLO", DIALER.encode(), b"6", b"0" * 64),  # the build before "cw" parts
-     b"-ERR peer protocol 6 is not supported: this node speaks peer protocol 7\r\n"),
+    ((SECRET, DIALER.encode(), b"2"), _unsupported(2)),
+    ((SECRET, DIALER.encode()), _unsupported(1)),
+    ((b"HELLO", DIALER.encode(), b"6", b"0" * 64), _unsupported(6)),  # before "cw" parts
+    # the build before a whole key's sync answer in parts ("csp")
+    ((b"HELLO", DIALER.encode(), b"7", b"0" * 64), _unsupported(7)),
     ((b"PROOF", b"0" * 64), b"-ERR peer handshake out of order\r\n"),
 ])
 def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(
