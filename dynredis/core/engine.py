@@ -67,8 +67,10 @@ class Engine(Protocol):
     def partitions(self) -> list[int]:
         """Partitions that hold at least one key."""
 
-    def wipe(self) -> None:
-        """Remove every key (FLUSHALL); durable at the next commit."""
+    def wipe(self, bury: Callable[[Any], None] | None = None) -> None:
+        """Remove every key (FLUSHALL); durable at the next commit. What the engine
+        held in memory goes to `bury` (core/graveyard.py: freed a slice a loop turn) if
+        given, else is freed at once."""
 
     def pending(self) -> int:
         """Number of staged writes not yet committed."""

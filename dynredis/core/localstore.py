@@ -375,11 +375,12 @@ class LocalStore:
         return sum(map(self.backlog, list(self.dirty)))
 
     def wipe(self, bury: Callable[[Any], None] | None = None) -> None:
-        """Forget every key (FLUSHALL); the cache's entries, the trees' and the keys
-        written and not yet folded go to `bury` (core/graveyard.py) if given (three
+        """Forget every key (FLUSHALL); what the engine held in memory, the cache's
+        entries, the trees' and the keys written and not yet folded go to `bury`
+        (core/graveyard.py) if given (three
         million of those, left by walks stripping big collections, took 66-72 ms to
         free at once)."""
-        self.engine.wipe()
+        self.engine.wipe(bury)
         self.counts.clear(bury)
         self.cache.clear(bury)
         self.trees.clear(bury)

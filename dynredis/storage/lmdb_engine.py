@@ -90,10 +90,6 @@ MAX_PINS = 32
 # entries in the wipe's own transaction held the loop 106-140 ms (issue 12). A
 # generation left over by a crash is found by its name when the environment opens.
 RECLAIM_SLICE = 8192
-# A wipe's old key filter is let go of this many items a reclaim (a commit's or the
-# timer's): a filter sized at open for 4.3 million records holds 16.7 million items,
-# 25-65 ms of CPU to free at once, and making a new one of its size 40-90 ms.
-FILTER_FREE_SLICE = 1 << 20
 GENERATION = b"generation"
 # Named dbs the environment may hold: meta, the live data and long, and the wiped
 # generations not yet reclaimed (past MAX_WIPED the oldest is dropped at once).
@@ -257,7 +253,6 @@ class LmdbEngine:
         # records (looked up only where they are expected).
         self._filter_min_bits = filter_min_bits
         self._filter = self._keys_stored()
-        self._old_filters: list[list[int]] = []  # wiped filters' items, to free (reclaim)
 
     # ------------------------------------------------------------------ reads
 
@@ -619,9 +614,11 @@ class LmdbEngine:
                     found.append((int(gen or b"0"), bytes(name)))
         return [name for _, name in sorted(found)]
 
-    def wipe(self) -> None:
+    def wipe(self, bury: Callable[[Any], None] | None = None) -> None:
         """Swap in empty data and long dbs (a new generation, one short write txn: the
-        old ones' entries are deleted later, `reclaim`) and drop the stage.
+        old ones' entries are deleted later, `reclaim`) and drop the stage; the old key
+        filter's items go to `bury` if given (a filter sized at open for 4.3 million
+        records holds 16.7 million: 25-65 ms of CPU to free at once).
 
         Durable after the next ``commit(sync=True)`` (or `close`)."""
         self._finish_writer()
@@ -641,40 +638,29 @@ class LmdbEngine:
         self.heads.clear()
         # Nothing is stored any more (the live dbs are new, the stage is dropped, no
         # write-behind runs): a new filter is exact. Of the least size (the next open
-        # sizes it for what is stored then): one of the old size took 40-90 ms to make,
-        # and the old one's items are freed a slice a reclaim.
-        self._old_filters.append(self._filter.bytes)
+        # sizes it for what is stored then): one of the old size took 40-90 ms to make.
+        old = self._filter.bytes
         self._filter = KeyFilter(filter_bits(0, self._filter_min_bits))
+        if bury is not None:
+            bury(old)
         self._plain = True
         self._unsynced = True
 
     def reclaimable(self) -> bool:
-        """Whether wiped dbs still hold entries for `reclaim` to delete (or a wiped
-        key filter items to free)."""
-        return bool(self._wiped) or bool(self._old_filters)
+        """Whether wiped dbs still hold entries for `reclaim` to delete."""
+        return bool(self._wiped)
 
     def reclaim(self) -> bool:
         """Delete a slice of a wiped generation's entries (its own write transaction:
-        a commit deletes one in its own too), and free a slice of a wiped key filter;
-        True while some are left. Not while a write-behind runs (LMDB has one
-        writer)."""
-        self._free_old_filter()
+        a commit deletes one in its own too); True while some are left. Not while a
+        write-behind runs (LMDB has one writer)."""
         if not self._wiped or self._closed or (
                 self._writer is not None and self._writer.is_alive()):
-            return self.reclaimable()
+            return bool(self._wiped)
         with self._env.begin(write=True) as txn:
             self._reclaim_in(txn)
         self._unsynced = not self._durable
-        return self.reclaimable()
-
-    def _free_old_filter(self) -> None:
-        """Free up to FILTER_FREE_SLICE items of a wiped key filter."""
-        olds = self._old_filters
-        if olds:
-            items = olds[-1]
-            del items[-FILTER_FREE_SLICE:]
-            if not items:
-                olds.pop()
+        return bool(self._wiped)
 
     def _reclaim_in(self, txn: Any) -> None:
         """Delete up to RECLAIM_SLICE entries of the oldest wiped db in `txn`, dropping
@@ -729,7 +715,6 @@ class LmdbEngine:
                     self._write_mixed(txn, stage.items())
                 if self._wiped:
                     self._reclaim_in(txn)
-            self._free_old_filter()
             self._renew_reader()
             self._stage = {}
             self._plain = True

@@ -101,9 +101,12 @@ class MemoryEngine:
         """Partitions holding at least one key, ascending."""
         return sorted(p for p, part in self._parts.items() if part)
 
-    def wipe(self) -> None:
-        """Remove every key (metadata stays)."""
-        self._parts.clear()
+    def wipe(self, bury: Callable[[Any], None] | None = None) -> None:
+        """Remove every key (metadata stays); each partition's dict to `bury` if given."""
+        if bury is not None:
+            for part in self._parts.values():
+                bury(part)
+        self._parts = {}
 
     def pending(self) -> int:
         """Always 0: writes are applied at once."""

@@ -206,11 +206,11 @@ class SimEngine:
     def partitions(self) -> list[int]:
         return self.base.partitions()
 
-    def wipe(self) -> None:
+    def wipe(self, bury: Callable[[Any], None] | None = None) -> None:
         for p in self.base.partitions():
             for key, _ in list(self.base.scan(p)):
                 self._stage(p, key)
-        self.base.wipe()
+        self.base.wipe(bury)
 
     def pending(self) -> int:
         return len(self.undo)

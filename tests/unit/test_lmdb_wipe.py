@@ -140,14 +140,13 @@ def test_what_a_wipe_removed_stays_removed_after_a_crash(tmp_path, durability: s
         eng.close()
 
 
-def test_a_wipe_starts_the_least_key_filter_and_frees_the_old_one_a_slice_a_reclaim(
-        tmp_path, monkeypatch) -> None:
+def test_a_wipe_starts_the_least_key_filter_and_buries_the_old_one(tmp_path) -> None:
     """A node opened with millions of records sizes its key filter for them (16.7
     million items for 4.3 million records): the wipe made a new one of that size and
     freed the old at once, 154 ms of CPU in the wipe's turn. It starts the least filter
-    (nothing is stored: exact; the next open sizes it again), and the old one's items
-    are freed a slice a reclaim (a commit's too); a key is still found once written."""
-    monkeypatch.setattr(lmdb_engine, "FILTER_FREE_SLICE", 64)
+    (nothing is stored: exact; the next open sizes it again), and the old one's items go
+    whole to the graveyard's `bury` (freed a slice a loop turn there), none freed in the
+    wipe; a key is still found once written."""
     path = str(tmp_path / "db")
     eng = LmdbEngine(path, filter_min_bits=64)
     _fill(eng, 3000)
@@ -157,17 +156,30 @@ def test_a_wipe_starts_the_least_key_filter_and_frees_the_old_one_a_slice_a_recl
         old = eng._filter.bytes
         big = len(old)
         assert big >= 3000 * 16 // 8
-        eng.wipe()
+        buried: list[object] = []
+        eng.wipe(buried.append)
         assert len(eng._filter.bytes) == 64 // 8  # the least
-        assert len(old) == big  # none freed in the wipe's turn
-        freed = [big]
-        while eng.reclaim():
-            assert freed[-1] - len(old) <= 64
-            freed.append(len(old))
-        assert not old and not eng.reclaimable()
+        assert buried == [old] and buried[0] is old and len(old) == big  # whole
         eng.put(0, b"after", b"a")
         assert eng.get(0, b"after") == b"a"
         eng.commit(True)
         assert eng.get(0, b"after") == b"a" and eng.get(0, b"old0") is None
+    finally:
+        eng.close()
+
+
+def test_flushall_gives_the_old_key_filter_to_the_nodes_graveyard(tmp_path) -> None:
+    """LocalStore.wipe (FLUSHALL) hands the engine the graveyard's `bury`: the old
+    filter's items are among what it buries, not freed in the wipe's turn."""
+    from dynredis.core.localstore import LocalStore
+
+    eng = LmdbEngine(str(tmp_path / "db"), filter_min_bits=64)
+    try:
+        store = LocalStore(eng)  # (it reads what is stored at start: nothing yet)
+        _fill(eng, 100)
+        old = eng._filter.bytes
+        buried: list[object] = []
+        store.wipe(buried.append)
+        assert any(b is old for b in buried) and len(old) > 0
     finally:
         eng.close()
