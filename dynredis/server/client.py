@@ -611,22 +611,16 @@ class ClientConnection(asyncio.Protocol):
                     self._pause()
                     break
                 if size >= LARGE_REQUEST:
-                    server.set_now()
-                    if node.now - started >= server.turn_ms:
-                        # Reading it (a copy of a large value) took this turn: it runs
-                        # in the next one, after the other clients, so that a node's
-                        # loop does not read and then encode 100 MB in one stretch.
-                        self.held_cmd = cmd
-                        self._pause()
-                        self._schedule_resume()
-                        break
+                    fresh = False  # reading it (a copy of a large value) took time
             if fresh:
                 fresh = False
             else:
                 server.set_now()  # a request's deadline counts from its start, not the read's
                 if node.now - started >= server.turn_ms:
-                    # The command before used up the turn (a SCAN of a million keys takes
-                    # 35 ms): this one runs in the next, after the other clients.
+                    # The turn is spent (by the commands before: a SCAN of a million keys
+                    # takes 35 ms; or by reading this one, a copy of a large value, so that
+                    # a loop does not read and then encode 100 MB in one stretch): it runs
+                    # in the next turn, after the other clients.
                     self.held_cmd = cmd
                     self._pause()
                     self._schedule_resume()
