@@ -366,11 +366,13 @@ class KeyScan:
         return keys, i, b, examined, visited, read
 
     def _type_of(self, p: int, key: bytes) -> str | None:
-        """The type of a live key ("string", "hash" ...), or None."""
-        enc = self.node.local.get_enc(p, key)
-        if enc is None:
+        """The type of a live key ("string", "hash" ...), or None. A large value is left
+        unread (get_shape): only its sibling's marker and expiry decide (SCAN TYPE over a
+        100 MB string decoded all of it)."""
+        obj, _ = self.node.local.get_shape(p, key)
+        if obj is None:
             return None
-        sib = objmod.read_value(objmod.decode(enc), self.node.now)
+        sib = objmod.read_value(obj, self.node.now)
         if sib is None:
             return None
         return marker_type(sib[2]) or "string"

@@ -374,3 +374,33 @@ def test_randomkey_falls_back_to_a_walk_a_slice_at_a_time(
     err, key = box[0]
     assert err is None and key in three
     assert steps >= 250 // 16  # a partition holding one of them: ~250 keys
+
+
+def test_scan_type_leaves_a_large_value_unread() -> None:
+    """SCAN TYPE tells a large string's type from its shape: the value itself is never
+    read out of storage (a 100 MB string was decoded whole by `SCAN 0 TYPE hash`)."""
+    sim, scans = make()
+    load(sim)
+    big = b"k:big"
+    assert sim.put(sim.names[0], big, b"x" * (256 << 10))[0] is None
+    sim.run(100)
+    whole_reads: list[str] = []
+    for name, node in sim.nodes.items():
+        node.local.cache.clear()
+        engine = node.local.engine
+        plain_get = engine.get
+
+        def get(p: int, key: bytes, _get: Any = plain_get, _name: str = name) -> Any:
+            if key == big:
+                whole_reads.append(_name)
+            return _get(p, key)
+
+        engine.get = get  # type: ignore[method-assign]
+        node.local.rebind()
+    for want, has_big in (("hash", False), ("string", True)):
+        err, (cursor, keys) = call(sim, scans, sim.names[0], "scan", 0, 1_000_000, None,
+                                   want, False)
+        assert err is None and cursor == 0
+        assert (big in keys) is has_big
+        assert len(keys) == (len(KEYS) + 1 if has_big else 0)
+    assert whole_reads == []
