@@ -527,7 +527,7 @@ def cmd_lastsave(c: Context, args: list[bytes]) -> bytes:
 # --- FLUSHDB ------------------------------------------------------------------------
 
 
-FLUSH_CHUNK = 1000  # keys FLUSHDB deletes at a time
+FLUSH_CHUNK = 256  # keys FLUSHDB deletes at a time
 
 
 class _Then:
