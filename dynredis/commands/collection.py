@@ -29,10 +29,11 @@ from ..core.collview import KeyView
 from ..core.quietlist import untrack
 from ..resp import encode as resp
 from ..resp.bulks import SlicedReply, decimals, whole
+from . import plangate
 from .common import NEW, created, looked_up
 from .context import Context
 from .heldtypes import run_typed
-from .table import ERR_WRONGTYPE, KeysOf, command
+from .table import ERR_WRONGTYPE, KeysOf, command, lookup
 
 Op = Callable[[KeyView], Any]
 Built = tuple[bytes, Op]
@@ -228,9 +229,12 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
     """Register a plan builder as the command `name` (`keys_of`: where its keys are,
     when not at fixed positions; see table.py)."""
 
+    gates = plangate.gated(name, flags)
+
     def register(build: PlanBuilder) -> PlanBuilder:
         def handler(c: Context, args: list[bytes]) -> bytes | None:
-            return start_plan(c, build(args, c.proto))
+            keys = plangate.plan_keys(lookup(args[0]), args) if gates else []
+            return start_plan(c, build(args, c.proto), keys)
 
         command(name, arity, flags, first_key, last_key, step, group, summary, since,
                 keys_of)(handler)
@@ -240,15 +244,24 @@ def plan_command(name: str, arity: int, flags: tuple[str, ...], first_key: int,
     return register
 
 
-def start_plan(c: Context, plan: Plan | bytes) -> bytes | None:
+def start_plan(c: Context, plan: Plan | bytes, keys: list[bytes] | None = None
+               ) -> bytes | None:
     """A plan command's handler, once its builder ran: an argument error is the reply at
-    once; a plan runs for the client `c` and answers later."""
+    once; a plan runs for the client `c` and answers later, holding the gates of `keys`
+    (a plan that writes them: plangate.py) meanwhile."""
     if isinstance(plan, bytes):
         return plan
     slot = c.defer()
-    drive(plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w),
-          lambda reply: deliver(c, slot, (None, reply)), getattr(slot, "touch", None))
+    plangate.hold(c, keys or [], slot, lambda leave, touch: drive(
+        plan, lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w, progress=touch),
+        lambda reply: _answer(c, slot, reply, leave), touch))
     return None
+
+
+def _answer(c: Context, slot: Any, reply: Any, leave: Callable[[], None]) -> None:
+    """A plan's reply, then its gates left (the next plan on its keys starts after)."""
+    deliver(c, slot, (None, reply))
+    leave()
 
 
 Result = tuple[str | None, Any]
@@ -337,9 +350,11 @@ TURN = [b"dyn.turn"]
 
 
 def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
-             r: int | None, w: int | None, home: bool = False) -> None:
+             r: int | None, w: int | None, home: bool = False,
+             progress: Callable[[], None] | None = None) -> None:
     """Run one step of a plan for a client of this node; `cb((err, result))` (`home`:
-    a collection step runs at the key's first up replica, core/collcoord.py)."""
+    a collection step runs at the key's first up replica, core/collcoord.py;
+    `progress`: told while a collection step run here moves on over turns)."""
     if args[0] == TURN[0]:
         node.coll.later(cb)
         return
@@ -349,15 +364,16 @@ def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], No
     local = LOCAL_STEPS.get(args[0])
     if local is not None:
         def fallback(instead: list[Any]) -> None:
-            _run_built(node, instead or args, proto, cb, r, w, home)
+            _run_built(node, instead or args, proto, cb, r, w, home, progress)
 
         if local(node, args, cb, fallback, r, w):
             return
-    _run_built(node, args, proto, cb, r, w, home)
+    _run_built(node, args, proto, cb, r, w, home, progress)
 
 
 def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
-               r: int | None, w: int | None, home: bool) -> None:
+               r: int | None, w: int | None, home: bool,
+               progress: Callable[[], None] | None) -> None:
     """A step as its builder makes it, run at the key's coordinator."""
     built = BUILDERS[args[0].decode().lower()](args, proto)
     if isinstance(built, bytes):
@@ -367,7 +383,7 @@ def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], 
     typed = if_string(op)
     run_typed(node, key, typed,
               lambda: node.coll.run(key, op, lambda res: cb((res[0], whole(res[1]))),
-                                    (args, proto), r, w, home),
+                                    (args, proto), r, w, home, progress),
               lambda: cb((None, typed)), r)
 
 

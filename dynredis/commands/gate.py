@@ -15,6 +15,8 @@ sibling of the DEL's tombstone, older than it.
 
 A script's own commands pass the gates it holds (it is their owner); a key it did not
 declare is not gated for it (it could otherwise wait for a script that waits for it).
+A plan that writes keys (RENAME, COPY, the *STOREs) holds its keys' gates from its first
+step to its reply (commands/plangate.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 Leave = Callable[[], None]
 Body = Callable[[Leave], None]
+Touch = Callable[[], None] | None
 
 
 def _nothing() -> None:
@@ -50,13 +53,16 @@ def _holding(body: Body, waiter: Any, key: bytes) -> Body:
 
 class KeyGate:
     def __init__(self) -> None:
-        self.queues: dict[bytes, deque[tuple[Any, Body]]] = {}
+        self.queues: dict[bytes, deque[tuple[Any, Body, Touch]]] = {}
         self.owners: dict[bytes, Any] = {}
 
-    def enter(self, key: bytes, owner: Any, body: Body, waiter: Any = None) -> None:
+    def enter(self, key: bytes, owner: Any, body: Body, waiter: Any = None,
+              touch: Touch = None) -> None:
         """Run `body(leave)` once `key` is free; `leave()` frees it (call it once).
         `waiter`: the client connection whose command this is: it runs nothing more
-        on `key` until the command left the gate (`gate_wait` / `gate_passed`)."""
+        on `key` until the command left the gate (`gate_wait` / `gate_passed`).
+        `touch`: called while it waits, each time the command holding the gate moves
+        on (`moved`): waiting for it, it is not lost (server/client.py's unstick)."""
         if owner is not None and getattr(owner, "gated", None) is not None:
             # a script's command: its own keys are open to it, others are not gated
             body(_nothing)
@@ -66,7 +72,7 @@ class KeyGate:
             body = _holding(body, waiter, key)
         queue = self.queues.get(key)
         if queue is not None:
-            queue.append((owner, body))
+            queue.append((owner, body, touch))
             return
         self.queues[key] = deque()
         self.owners[key] = owner
@@ -90,11 +96,20 @@ class KeyGate:
             del self.queues[key]
             del self.owners[key]
             return
-        owner, body = queue.popleft()
+        owner, body, _ = queue.popleft()
         self.owners[key] = owner
         body(self._leaver(key))
 
-    def enter_all(self, keys: list[bytes], owner: Any, body: Body, waiter: Any = None) -> None:
+    def moved(self, key: bytes) -> None:
+        """The command holding `key`'s gate took a step: touch those waiting for it."""
+        queue = self.queues.get(key)
+        if queue:
+            for _, _, touch in queue:
+                if touch is not None:
+                    touch()
+
+    def enter_all(self, keys: list[bytes], owner: Any, body: Body, waiter: Any = None,
+                  touch: Touch = None) -> None:
         """Enter the gates of several keys (in one order for everyone: no deadlock)."""
         wanted = sorted(set(keys))
         leaves: list[Leave] = []
@@ -113,7 +128,7 @@ class KeyGate:
                 leaves.append(leave)
                 step(i + 1)
 
-            self.enter(wanted[i], owner, entered, waiter)
+            self.enter(wanted[i], owner, entered, waiter, touch)
 
         step(0)
 

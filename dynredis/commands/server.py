@@ -22,7 +22,7 @@ from ..server.limits import (
     parse_output_limits,
 )
 from .blocking import unblock
-from .collection import drive, error_reply, run_step
+from .collection import error_reply, run_step, start_plan
 from .collmemory import DEFAULT_SAMPLES, KEY_OVERHEAD
 from .context import Client, Context
 from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key, user_key
@@ -603,10 +603,8 @@ def cmd_move(c: Context, args: list[bytes]) -> bytes | None:
     if db == c.db:
         return resp.error("ERR source and destination objects are the same")
     src = args[1]  # as stored (commands/databases.py)
-    slot = c.defer()
-    drive(move_plan(src, storage_key(db, user_key(src)[1])),
-          lambda step, cb: run_step(c.node, step, c.proto, cb, c.r, c.w), slot.set)
-    return None
+    dst = storage_key(db, user_key(src)[1])
+    return start_plan(c, move_plan(src, dst), [src, dst])
 
 
 # --- SWAPDB -------------------------------------------------------------------------

@@ -380,11 +380,14 @@ def _register(name: str, flags: tuple[str, ...], summary: str, since: str,
               readonly: bool) -> None:
     build = _build(readonly)
 
+    keys_of = (lambda words: words[1:2]) if readonly else sortspec.sort_keys
+
     def handler(c: Context, args: list[bytes]) -> bytes | None:
         perms = c.perms
-        return start_plan(c, build(args, c.proto, perms is None or perms.keys == ["*"]))
+        keys = keys_of(args)  # with STORE, its keys' gates are held (plangate.py)
+        return start_plan(c, build(args, c.proto, perms is None or perms.keys == ["*"]),
+                          keys if len(keys) > 1 else None)
 
-    keys_of = (lambda words: words[1:2]) if readonly else sortspec.sort_keys
     command(name, -2, flags, 1, 1, 1, "generic", summary, since, keys_of)(handler)
     PLANS[name] = build
 

@@ -278,6 +278,7 @@ class CollCoordinator:
         the store's `wake`) and run the commands that waited for it; True while walks
         are left."""
         more = self.store.step()
+        self._walked()
         self.resume()
         if self.due:
             due, self.due = self.due, []
@@ -285,6 +286,16 @@ class CollCoordinator:
         if self.turns:
             self.due, self.turns = self.turns, []
         return more or bool(self.due)
+
+    def _walked(self) -> None:
+        """A slice of the walks that commands wait on was read: tell them (working, not
+        lost: a RENAME's write of a destination whose million records were being
+        stripped waited over a minute at load, and its client was told its reply was
+        lost while its plan went on)."""
+        for key in self.store.waited:
+            for cop in self.queues.get(key, ()):
+                if cop.progress is not None:
+                    cop.progress()
 
     def later(self, cb: Callback) -> None:
         """`cb((None, None))` in a later loop turn (the second `step` from now): a plan with

@@ -1,0 +1,87 @@
+"""A plan that writes keys holds their key gates (gate.py) until it answers.
+
+A plan (collection.py) writes over many steps: RENAME reads its source whole, replaces
+the destination with a first slice, appends the rest a slice a step (slicedwrite.py)
+and deletes from the source what it read. Two plans on one key once ran side by side: a
+client was told the reply to its RENAME of a million-item list was lost and sent it
+again; both plans had read the source, both replaced the destination and both appended
+their slices, and the list ended with 1,761,408 items (issue 12). Two COPY ... REPLACE
+or *STOREs into one key merged their items. Redis runs each command whole, so two such
+commands end as one of their serial orders.
+
+So a plan that writes enters the gates of all the keys it names (in one order: no
+deadlock) and leaves them when it answers. On this node, a second plan on one of them,
+a read-then-write (SET NX, DEL, GETDEL ...) and the client's own later commands on them
+(the gate's waiter: Redis runs a connection's commands in order) start after it.
+
+- A plan whose client disconnects goes on to its end (Redis would have run the command
+  whole; a half-done RENAME leaves a part-written destination).
+- A command waiting its turn is touched at each step of the plan holding the gate: its
+  connection does not answer it "the reply to this command was lost" meanwhile
+  (server/client.py's unstick). One answered so before its turn writes nothing.
+- Plans that move one element (LMOVE, RPOPLPUSH, SMOVE, LMPOP, ZMPOP) take no gate: each
+  step changes one element at its key's coordinator, and a queue worked by many clients
+  would wait a quorum round per move.
+
+The gate is one node's: plans on one key sent through different nodes still run side by
+side (README: a plan is not atomic across nodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .databases import key_positions
+from .table import Command
+
+# Write plans that take no gate (see module docstring).
+ONE_ELEMENT = frozenset({"lmove", "rpoplpush", "smove", "lmpop", "zmpop"})
+
+Touch = Callable[[], None] | None
+Leave = Callable[[], None]
+# `run(leave, touch)`: start the plan; `leave()` once it answered; `touch()` at each step.
+Run = Callable[[Leave, Touch], None]
+
+
+def gated(name: str, flags: tuple[str, ...]) -> bool:
+    """Whether the plan command `name` holds its keys' gates."""
+    return "write" in flags and name not in ONE_ELEMENT
+
+
+def plan_keys(cmd: Command | None, args: list[bytes]) -> list[bytes]:
+    """The keys a plan command names (as stored: commands/databases.py mapped them)."""
+    if cmd is None:
+        return []
+    if cmd.keys_of is not None:
+        return cmd.keys_of(args) or []
+    return [args[i] for i in key_positions(cmd, args)]
+
+
+def _stay() -> None:
+    return None
+
+
+def hold(c: Any, keys: list[bytes], slot: Any, run: Run) -> None:
+    """Run the plan (`run`) for client `c` once it holds the gates of `keys` (as
+    stored); at once where there is no gate (a test's context) or no key."""
+    gate = getattr(c, "gate", None)
+    touch = getattr(slot, "touch", None)
+    if gate is None or not keys:
+        run(_stay, touch)
+        return
+
+    def moved() -> None:
+        if touch is not None:
+            touch()
+        for key in keys:
+            gate.moved(key)
+
+    def entered(leave: Leave) -> None:
+        if getattr(slot, "data", None) is not None:
+            leave()  # answered while it waited (given up on): it must not write now
+            return
+        run(leave, moved)
+
+    gate.enter_all(keys, getattr(c, "gate_owner", None), entered,
+                   getattr(c, "gate_waiter", None), touch)
