@@ -236,3 +236,32 @@ def test_a_sort_of_more_elements_than_a_turn_holds_answers_as_redis(
     assert b.sort("t:n", store="t:out") == theirs.sort("t:n", store="t:out") == 20_003
     assert c.lrange("t:out", 0, -1) == theirs.lrange("t:out", 0, -1)
     theirs.close()
+
+
+def test_a_rename_whose_client_left_ends_before_a_second_rename_of_its_keys(
+        cluster: Cluster) -> None:
+    """Issue 12: a client sends RENAME of a long list (written a slice a step) and
+    disconnects; another client renames the same key through the same node while the
+    first plan still writes the destination. The first goes on to its end (Redis would
+    have run it whole) and the second runs after it: the list holds each item once, and
+    the second finds no source (before: both plans appended every slice)."""
+    import socket
+
+    a = clients(cluster)[0]
+    n = 60_000
+    a.delete("g:src", "g:dst")
+    for i in range(0, n, 10_000):
+        a.rpush("g:src", *range(i, i + 10_000))
+    with socket.create_connection((HOST, cluster.ports[0])) as gone:
+        gone.sendall(b"*3\r\n$6\r\nRENAME\r\n$5\r\ng:src\r\n$5\r\ng:dst\r\n")
+    assert wait_until(lambda: a.exists("g:dst") == 1, 30, interval=0.002)
+    assert a.llen("g:dst") < n  # the first plan is still writing it
+    try:
+        a.rename("g:src", "g:dst")
+        second = "OK"
+    except redis.ResponseError as e:
+        second = str(e)
+    assert second == "no such key"
+    assert a.llen("g:dst") == n and a.exists("g:src") == 0
+    assert a.lrange("g:dst", 0, 4) == [b"0", b"1", b"2", b"3", b"4"]
+    assert a.lrange("g:dst", -2, -1) == [b"%d" % (n - 2), b"%d" % (n - 1)]
