@@ -21,7 +21,8 @@ a read-then-write (SET NX, DEL, GETDEL ...) and the client's own later commands 
   (server/client.py's unstick). One answered so before its turn writes nothing.
 - Plans that move one element (LMOVE, RPOPLPUSH, SMOVE, LMPOP, ZMPOP) take no gate: each
   step changes one element at its key's coordinator, and a queue worked by many clients
-  would wait a quorum round per move.
+  would wait a quorum round per move. Nor do plans naming one key, which only read it
+  (GEORADIUS and SORT without STORE): concurrent reads of a key do not wait on each other.
 
 The gate is one node's: plans on one key sent through different nodes still run side by
 side (README: a plan is not atomic across nodes).
@@ -64,10 +65,11 @@ def _stay() -> None:
 
 def hold(c: Any, keys: list[bytes], slot: Any, run: Run) -> None:
     """Run the plan (`run`) for client `c` once it holds the gates of `keys` (as
-    stored); at once where there is no gate (a test's context) or no key."""
+    stored); at once where there is no gate (a test's context) or fewer than two keys
+    (a read: see module docstring)."""
     gate = getattr(c, "gate", None)
     touch = getattr(slot, "touch", None)
-    if gate is None or not keys:
+    if gate is None or len(keys) < 2:
         run(_stay, touch)
         return
 

@@ -384,9 +384,8 @@ def _register(name: str, flags: tuple[str, ...], summary: str, since: str,
 
     def handler(c: Context, args: list[bytes]) -> bytes | None:
         perms = c.perms
-        keys = keys_of(args)  # with STORE, its keys' gates are held (plangate.py)
         return start_plan(c, build(args, c.proto, perms is None or perms.keys == ["*"]),
-                          keys if len(keys) > 1 else None)
+                          None if readonly else keys_of(args))  # (plangate.py)
 
     command(name, -2, flags, 1, 1, 1, "generic", summary, since, keys_of)(handler)
     PLANS[name] = build

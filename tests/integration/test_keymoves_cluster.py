@@ -265,3 +265,18 @@ def test_a_rename_whose_client_left_ends_before_a_second_rename_of_its_keys(
     assert a.llen("g:dst") == n and a.exists("g:src") == 0
     assert a.lrange("g:dst", 0, 4) == [b"0", b"1", b"2", b"3", b"4"]
     assert a.lrange("g:dst", -2, -1) == [b"%d" % (n - 2), b"%d" % (n - 1)]
+
+
+def test_a_clients_command_pipelined_after_a_rename_sees_it_whole(cluster: Cluster) -> None:
+    """RENAME of a long list, then RPUSH and LLEN of the destination in the same write
+    (a pipeline): as Redis runs a connection's commands in order, the pushed item is
+    the last one, after every renamed one (before: it landed among the slices, or was
+    replaced by the rename's first step)."""
+    a = clients(cluster)[1]
+    n = 20_000
+    a.delete("p:src", "p:dst")
+    a.rpush("p:src", *range(n))
+    pipe = a.pipeline(transaction=False)
+    pipe.rename("p:src", "p:dst").rpush("p:dst", "last").llen("p:dst")
+    assert pipe.execute() == [True, n + 1, n + 1]
+    assert a.lrange("p:dst", -2, -1) == [b"%d" % (n - 1), b"last"]
