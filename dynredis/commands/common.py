@@ -12,6 +12,7 @@ from ..core.shape import Unread
 from ..core.writes import STALE_READ, TOO_MANY_SIBLINGS
 from ..resp import encode as resp
 from .context import Context, Slot
+from .gate import unless_answered
 
 # The core's reasons for refusing a write, as a Redis client reads them.
 ERR_TOO_MANY_SIBLINGS = resp.error(
@@ -191,9 +192,9 @@ def read_then_write(
         return
     out = slot
     gate.enter(key, getattr(c, "gate_owner", None),
-               lambda leave: _read_then_write(c, key, decide, out, leave, any_type, lookup,
-                                              whole),
-               getattr(c, "gate_waiter", None))
+               unless_answered(slot, lambda leave: _read_then_write(
+                   c, key, decide, out, leave, any_type, lookup, whole)),
+               getattr(c, "gate_waiter", None), getattr(slot, "touch", None))
 
 
 def _stay() -> None:

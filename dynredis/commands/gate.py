@@ -34,6 +34,19 @@ def _nothing() -> None:
     return None
 
 
+def unless_answered(slot: Any, body: Body) -> Body:
+    """`body`, or, if its command's reply `slot` was answered while it waited its turn
+    (server/client.py's unstick: "the reply to this command was lost"), the gate left at
+    once: its client was told it failed, so it writes nothing now."""
+    def run(leave: Leave) -> None:
+        if getattr(slot, "data", None) is not None:
+            leave()
+            return
+        body(leave)
+
+    return run
+
+
 def _holding(body: Body, waiter: Any, key: bytes) -> Body:
     """`body`, telling `waiter` once when it leaves `key`'s gate."""
     def run(leave: Leave) -> None:

@@ -26,6 +26,7 @@ from .common import (
     read_then_write,
 )
 from .context import Context, Slot
+from .gate import unless_answered
 from .notify import notify
 from .stringreads import read_key
 from .table import ERR_NOT_INT, ERR_SYNTAX, command, parse_int
@@ -69,7 +70,8 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
         if gate is None:
             delete(_stay)
         else:
-            gate.enter(key, owner, delete, getattr(c, "gate_waiter", None))
+            gate.enter(key, owner, unless_answered(slot, delete),
+                       getattr(c, "gate_waiter", None), getattr(slot, "touch", None))
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")

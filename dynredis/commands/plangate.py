@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .databases import key_positions
+from .gate import unless_answered
 from .table import Command
 
 # Write plans that take no gate (see module docstring).
@@ -79,11 +80,6 @@ def hold(c: Any, keys: list[bytes], slot: Any, run: Run) -> None:
         for key in keys:
             gate.moved(key)
 
-    def entered(leave: Leave) -> None:
-        if getattr(slot, "data", None) is not None:
-            leave()  # answered while it waited (given up on): it must not write now
-            return
-        run(leave, moved)
-
-    gate.enter_all(keys, getattr(c, "gate_owner", None), entered,
+    gate.enter_all(keys, getattr(c, "gate_owner", None),
+                   unless_answered(slot, lambda leave: run(leave, moved)),
                    getattr(c, "gate_waiter", None), touch)

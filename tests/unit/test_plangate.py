@@ -65,6 +65,10 @@ class Face:
         self.slots.append(slot)
         return slot
 
+    def put(self, key: bytes, ctx: Any, data: Any, expire_at: int, cb: Any,
+            w: int | None = None) -> None:
+        self.node.put(key, ctx, data, expire_at, cb, w)
+
 
 def parse(data: bytes) -> Any:
     reader = hiredis.Reader()
@@ -228,3 +232,27 @@ def test_a_step_waiting_behind_a_walk_of_its_key_is_seen_moving_on(
     assert c.run("LRANGE", "dst", "0", "-1") == items(10)
     print("STEPS", slot.steps)
     assert slot.steps > 20  # its 6 steps, and a touch a slice of the walk it waited on
+
+
+def test_a_delete_behind_a_plan_waits_for_it_and_is_seen_moving_on() -> None:
+    """A DEL of a key a plan writes (a read-then-write: it enters the key's gate) runs
+    once the plan is done, touched meanwhile at each of the plan's steps; one whose
+    client was answered before its turn deletes nothing."""
+    c = Cluster()
+    c.run("RPUSH", "src", *items(40))
+    c.run("RPUSH", "dst", *items(3, "old"))
+    plan = c.start("COPY", "src", "dst", "REPLACE")
+    c.sim.run(20)
+    given_up = c.start("DEL", "dst")
+    given_up.set(b"-ERR internal error: the reply to this command was lost\r\n")
+    c.settle(plan)
+    assert plan.data == b":1\r\n"
+    assert c.run("LRANGE", "dst", "0", "-1") == items(40)
+    plan = c.start("RENAME", "src", "dst")
+    c.sim.run(20)
+    wait = c.start("DEL", "dst")
+    c.sim.run(20)
+    assert plan.data is None and wait.steps > 0
+    c.settle(plan, wait)
+    assert (plan.data, wait.data) == (b"+OK\r\n", b":1\r\n")
+    assert c.run("EXISTS", "dst", "src") == 0
