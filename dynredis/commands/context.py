@@ -241,6 +241,9 @@ class ServerFigures:
     net_output: int = 0  # bytes written to clients
     reads_processed: int = 0
     ops_per_sec: int = 0  # instantaneous_ops_per_sec (server/opsrate.py)
+    last_save: float = 0.0  # unix time the engine's last sync to disk ended (LASTSAVE)
+    saving: bool = False  # a background sync runs or is scheduled (BGSAVE)
+    saves: int = 0  # SAVEs and BGSAVEs started
 
 
 class Client(Protocol):
@@ -376,6 +379,11 @@ class Context(Client, Protocol):
     def figures(self) -> ServerFigures: ...
 
     def reset_stats(self) -> None: ...
+
+    def save(self, background: bool, schedule: bool) -> str:
+        """SAVE / BGSAVE on this node (server/app.py `save`): "saved", "started",
+        "scheduled", "busy" or "memory"."""
+        ...
 
     def evict_clients(self) -> None: ...
 

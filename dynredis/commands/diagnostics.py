@@ -1,5 +1,5 @@
 """SLOWLOG and LATENCY: the node's slow commands and latency events
-(commands/callstats.py records them)."""
+(commands/callstats.py records them); DEBUG, refused as Redis 7.0 refuses it by default."""
 
 from __future__ import annotations
 
@@ -132,6 +132,25 @@ def cmd_latency_help(c: Context, args: list[bytes]) -> bytes:
         "    Return a cumulative distribution of latencies in the format of a histogram "
         "for the specified command names.",
         "    If no commands are specified then all histograms are replied."])
+
+
+# --- DEBUG ------------------------------------------------------------------------------
+
+ERR_DEBUG = resp.error(
+    'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", '
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+
+
+@command("debug", -2, FLAGS, group="server", summary="Refused: as Redis 7.0 with its "
+         "default enable-debug-command no.")
+def cmd_debug(c: Context, args: list[bytes]) -> bytes:
+    """Redis 7.0 ships with `enable-debug-command no`, and test suites and tools that
+    call DEBUG (SLEEP, OBJECT, RELOAD, JMAP...) already handle its refusal; several of
+    its subcommands (SEGFAULT, RELOAD, SET-ACTIVE-EXPIRE) have no meaning for a
+    cluster of nodes, and DEBUG OBJECT's fields are OBJECT ENCODING / REFCOUNT /
+    IDLETIME here. So every subcommand gets Redis' default refusal, word for word."""
+    return ERR_DEBUG
 
 
 __all__ = ["ERR_NOT_INT"]

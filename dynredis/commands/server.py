@@ -1,5 +1,5 @@
 """Connection and server commands: PING ECHO QUIT HELLO AUTH SELECT RESET CLIENT COMMAND
-TIME LASTSAVE CONFIG FLUSHDB MEMORY (INFO: info.py)."""
+TIME CONFIG FLUSHDB MEMORY USAGE (INFO: info.py; SAVE, BGSAVE, LASTSAVE: persistence.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from .info import REDIS_VERSION
 from .keymoves import move_plan
 from .metadata import command_info, spec_keys
 from .notify import ERR_EVENTS, format_events, parse_events, stored_events
+from .objects import OBJECT_THRESHOLDS
 from .table import (
     ERR_NOT_INT,
     ERR_SYNTAX,
@@ -507,7 +508,7 @@ def cmd_reset(c: Context, args: list[bytes]) -> bytes:
 RESET = resp.simple("RESET")
 
 
-# --- TIME, LASTSAVE -----------------------------------------------------------------
+# --- TIME ---------------------------------------------------------------------
 
 
 @command("time", 1, ("loading", "stale", "fast"), group="server",
@@ -515,13 +516,6 @@ RESET = resp.simple("RESET")
 def cmd_time(c: Context, args: list[bytes]) -> bytes:
     sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
     return resp.array([resp.bulk(b"%d" % sec), resp.bulk(b"%d" % usec)])
-
-
-@command("lastsave", 1, ("loading", "stale", "fast"), group="server",
-         summary="Returns the Unix timestamp of the last successful save to disk "
-                 "(dynredis: when the node started; writes are made durable continuously).")
-def cmd_lastsave(c: Context, args: list[bytes]) -> bytes:
-    return resp.integer(int(c.figures().started))
 
 
 # --- FLUSHDB ------------------------------------------------------------------------
@@ -882,6 +876,11 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("latency-tracking-info-percentiles", _show_percentiles, _parse_percentiles,
             apply=_set_calls("percentiles")),
     Setting("io-threads", lambda c: "1", _fixed, immutable=True),
+    # DEBUG is refused (commands/diagnostics.py), as with Redis 7.0's default.
+    Setting("enable-debug-command", lambda c: "no", _fixed, immutable=True),
+    # The thresholds OBJECT ENCODING answers by (commands/objects.py): Redis' defaults.
+    *(Setting(name, (lambda v: lambda c: v)(value), _fixed) for name, value in
+      OBJECT_THRESHOLDS.items()),
 )}
 
 
@@ -1055,8 +1054,17 @@ def cmd_memory_usage(c: Context, args: list[bytes]) -> bytes | None:
 @subcommand("memory", "help", 2, ("loading", "stale"), summary="Returns helpful text.")
 def cmd_memory_help(c: Context, args: list[bytes]) -> bytes:
     return help_reply(c, "memory", [
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
         "USAGE <key> [SAMPLES <count>]",
-        "    Return memory in bytes used by <key> and its value (on one replica).",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
         "HELP",
         "    Prints this help."])
 

@@ -335,6 +335,8 @@ class NodeServer:
         self.tls_server: asyncio.base_events.Server | None = None
         self.cluster_server: asyncio.base_events.Server | None = None
         self._last_sync = time.monotonic()
+        self.saves = 0  # SAVEs and BGSAVEs started (INFO rdb_saves)
+        self.save_scheduled = False  # a BGSAVE SCHEDULE waits for the running sync
         self._last_reclaim = 0.0  # (fsync mode: when the timer last reclaimed)
         # The latency breakdown (server/latency.py), when it is on.
         self.trace: LatencyTrace | None = None
@@ -842,6 +844,9 @@ class NodeServer:
         if self.stopped:
             return
         try:
+            if self.save_scheduled and not self.engine.saving():
+                self.save_scheduled = False
+                self.engine.save(True)
             if self.opts.durability != "fsync" and self.engine.pending():
                 now = time.monotonic()
                 sync = (self.opts.durability == "buffered"
@@ -962,6 +967,9 @@ class NodeServer:
             tls_port=self.opts.tls_port,
             cluster_port=self.cluster_port,
             started=self.started,
+            last_save=self.engine.synced_at or self.started,
+            saving=self.engine.saving() or self.save_scheduled,
+            saves=self.saves,
             actor=self.actor.hex(),
             engine=self.engine.name,
             durability=self.opts.durability,
@@ -990,6 +998,22 @@ class NodeServer:
             reads_processed=self.reads_processed,
             clients_memory=sum(c.memory() for c in self.clients.values()),
         )
+
+    def save(self, background: bool, schedule: bool) -> str:
+        """SAVE / BGSAVE [SCHEDULE] on this node: "saved", "started", "scheduled",
+        "busy" (a sync runs and no SCHEDULE) or "memory" (nothing is kept on disk).
+        A SAVE holds the loop until the engine's sync ends, as Redis' SAVE does."""
+        engine = self.engine
+        if engine.name == "memory":
+            return "memory"
+        if background and engine.saving():
+            if not schedule:
+                return "busy"
+            self.save_scheduled = True
+            return "scheduled"
+        self.saves += 1
+        engine.save(background)
+        return "started" if background else "saved"
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO stats shows start again from 0."""

@@ -284,6 +284,9 @@ class ClientConnection(asyncio.Protocol):
     def reset_stats(self) -> None:
         self.server.reset_stats()
 
+    def save(self, background: bool, schedule: bool) -> str:
+        return self.server.save(background, schedule)
+
     def evict_clients(self) -> None:
         self.server.evict_clients()
 

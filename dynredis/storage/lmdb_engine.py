@@ -55,6 +55,7 @@ import heapq
 import logging
 import struct
 import threading
+import time
 from collections.abc import Callable, ItemsView, Iterable, Iterator
 from typing import Any, ClassVar, Final, cast
 
@@ -226,6 +227,9 @@ class LmdbEngine:
         self._plain = True
         self._unsynced = False  # committed to the OS since the last env.sync began
         self._syncer: threading.Thread | None = None  # a background env.sync, if any
+        # Unix time the last sync ended: everything committed before it began is on
+        # disk (LASTSAVE). At the open, everything is.
+        self.synced_at = time.time()
         self.write_behind_from = BIG_VALUE  # the value size that makes a commit write behind
         self._big = False  # the stage holds a value of write_behind_from bytes or more
         # A write-behind in progress: its thread, the items it writes, whether it
@@ -720,11 +724,14 @@ class LmdbEngine:
             self._plain = True
             self._big = False
             self._unsynced = not self._durable  # a durable env synced inside commit
+            if self._durable:
+                self.synced_at = time.time()
         if sync and self._unsynced:
             if wait:
                 self._join_syncer()
                 env.sync(True)
                 self._unsynced = False
+                self.synced_at = time.time()
             elif self._syncer is None or not self._syncer.is_alive():
                 # Everything committed before the sync begins is on disk when it ends.
                 self._unsynced = False
@@ -806,9 +813,30 @@ class LmdbEngine:
     def _background_sync(self) -> None:
         try:
             self._env.sync(True)
+            self.synced_at = time.time()
         except Exception:
             self._unsynced = True  # the next sync retries
             log.exception("background LMDB sync failed")
+
+    def saving(self) -> bool:
+        """Whether a sync or a write-behind runs in the background (BGSAVE's "in
+        progress")."""
+        syncer, writer = self._syncer, self._writer
+        return (syncer is not None and syncer.is_alive()) \
+            or (writer is not None and writer.is_alive())
+
+    def save(self, background: bool) -> None:
+        """SAVE (commit and sync now, the caller waiting) or BGSAVE (`background`: the
+        sync in a thread): what is staged or committed is on disk when it ends, and
+        `synced_at` says when. A BGSAVE while `saving` waits for the next one."""
+        if not background:
+            self.commit(True)
+            self._join_syncer()
+            self.synced_at = time.time()
+        elif not self._stage and not self._unsynced and not self.saving():
+            self.synced_at = time.time()  # everything is on disk already
+        else:
+            self.commit(True, wait=False)
 
     def _join_syncer(self) -> None:
         syncer = self._syncer
@@ -832,6 +860,7 @@ class LmdbEngine:
             txn.put(name.encode(), value)
         self._env.sync(True)
         self._unsynced = False
+        self.synced_at = time.time()
 
     def close(self) -> None:
         """Commit the stage durably and close the environment; idempotent."""

@@ -122,6 +122,14 @@ class MemoryEngine:
     def commit(self, sync: bool, wait: bool = True) -> None:
         """Nothing to do."""
 
+    synced_at = 0.0  # never: nothing is kept on disk
+
+    def saving(self) -> bool:
+        return False
+
+    def save(self, background: bool) -> None:
+        """Nothing to do (the server refuses SAVE on this engine)."""
+
     def meta_get(self, name: str) -> bytes | None:
         return self._meta.get(name)
 
