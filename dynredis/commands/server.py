@@ -449,11 +449,31 @@ def cmd_command_docs(c: Context, args: list[bytes]) -> bytes:
     return resp.encode({x.name: command_docs(x) for x in chosen if x is not None}, c.proto)
 
 
+def _with_subcommands() -> list[Command]:
+    """Every command and every subcommand (`config|get`), as COMMAND LIST lists them."""
+    return [y for x in commands() for y in (x, *x.subcommands.values())]
+
+
 @_command_sub("list", -2)
 def cmd_command_list(c: Context, args: list[bytes]) -> bytes:
-    if len(args) != 2:
-        return ERR_SYNTAX  # FILTERBY is not supported
-    return resp.encode([x.name for x in commands()], c.proto)
+    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob], as Redis:
+    subcommands listed too; no modules here; categories and patterns without case."""
+    listed = _with_subcommands()
+    if len(args) == 5 and args[2].upper() == b"FILTERBY":
+        how, arg = args[3].upper(), args[4]
+        if how == b"MODULE":
+            listed = []
+        elif how == b"ACLCAT":
+            want = b"@" + arg.lower()
+            listed = [x for x in listed
+                      if want in (str(a).encode() for a in command_info(x)[6])]
+        elif how == b"PATTERN":
+            listed = [x for x in listed if stringmatch(arg, x.name.encode(), True)]
+        else:
+            return ERR_SYNTAX
+    elif len(args) != 2:
+        return ERR_SYNTAX
+    return resp.encode([x.name for x in listed], c.proto)
 
 
 @_command_sub("getkeys", -4)

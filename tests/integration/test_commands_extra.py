@@ -504,7 +504,10 @@ SHARED_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "proto
                    "maxclients", "client-query-buffer-limit", "client-output-buffer-limit",
                    "busy-reply-threshold", "lua-time-limit", "notify-keyspace-events",
                    "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
-                   "latency-tracking", "latency-tracking-info-percentiles", "io-threads")
+                   "latency-tracking", "latency-tracking-info-percentiles", "io-threads",
+                   "enable-debug-command", "hash-max-listpack-entries",
+                   "hash-max-listpack-value", "set-max-intset-entries",
+                   "zset-max-listpack-entries", "zset-max-listpack-value")
 OWN_SETTINGS = {"object-cache-max-memory"}  # dynredis' own, which Redis does not have
 
 
@@ -547,7 +550,10 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
                     "notify-keyspace-events": "", "slowlog-log-slower-than": "10000",
                     "slowlog-max-len": "128", "latency-monitor-threshold": "0",
                     "latency-tracking": "yes",
-                    "latency-tracking-info-percentiles": "50 99 99.9", "io-threads": "1"}
+                    "latency-tracking-info-percentiles": "50 99 99.9", "io-threads": "1",
+                    "enable-debug-command": "no", "hash-max-listpack-entries": "512",
+                    "hash-max-listpack-value": "64", "set-max-intset-entries": "512",
+                    "zset-max-listpack-entries": "128", "zset-max-listpack-value": "64"}
     assert dyn2[0].config_get("max*") == {"maxmemory": "0", "maxmemory-policy": "noeviction",
                                           "maxclients": "10000",
                                           "maxmemory-clients": "2147483648"}
