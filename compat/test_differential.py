@@ -58,6 +58,10 @@ DIFFERENCES: dict[str, str] = {
     "SWAPDB": "refused with `ERR SWAPDB is not supported: ...` where Redis swaps the two "
               "databases — a database is a key namespace spread over the cluster's nodes, "
               "which cannot trade places at one instant; the test swaps redis-server's back",
+    "OBJECT IDLETIME": "of a key holding an integer 0-9999 (`OBJECT REFCOUNT` 2147483647) "
+                       "is the time since the key was written, where Redis answers the idle "
+                       "time of the one shared object all such keys point to — dynredis "
+                       "shares no objects between keys; the test accepts any idle time there",
     "DBSIZE": "never counts a key whose expiry time has passed, where Redis 7.0 counts it "
               "until its expire cycle reaps it (e.g. right after `SET k v PXAT <past>`) "
               "— an expired version is never live in dynredis; the test makes redis-server "
@@ -562,6 +566,79 @@ transactions = st.one_of(
     writers,
 )
 
+# OBJECT over values of every encoding (dynredis answers the encoding Redis gives a value
+# when it loads it: the writes here are those after which a running Redis agrees, see
+# commands/objects.py), grown past Redis' thresholds in one write or a few.
+ENCODED = [b"0", b"9999", b"10000", b"-0", b"01", b" 1", b"+1", b"1.5",
+           b"9223372036854775807", b"9223372036854775808", b"x" * 44, b"x" * 45,
+           b"x" * 64, b"x" * 65, b"12345678901234567890123"]
+element = (st.integers(-3, 20).map(lambda n: b"%d" % n)
+           | st.sampled_from([b"a", b"b", b"-0", b"01", b" 1", b"x" * 64, b"x" * 65]))
+
+
+def numbered(prefix: bytes, counts: Sequence[int]) -> st.SearchStrategy[tuple[bytes, ...]]:
+    """`count` distinct elements at once (SADD/ZADD/HSET past a threshold)."""
+    return st.sampled_from(counts).map(
+        lambda n: tuple(prefix + b"%d" % i for i in range(n)))
+
+
+def obj(sub: str) -> st.SearchStrategy[Cmd]:
+    return cmd("OBJECT", name(sub), key)
+
+
+objects_family = st.one_of(
+    writers,
+    cmd("SET", key, st.sampled_from(ENCODED)),
+    cmd("INCR", key), cmd("INCRBY", key, integer), cmd("DECR", key),
+    cmd_var("RPUSH", st.tuples(key, some(element, 1, 3)).map(lambda t: (t[0], *t[1]))),
+    cmd_var("SADD", st.tuples(key, some(element, 1, 4)).map(lambda t: (t[0], *t[1]))),
+    cmd_var("SADD", st.tuples(key, numbered(b"", [100, 512, 513])).map(
+        lambda t: (t[0], *t[1]))),
+    cmd_var("HSET", st.tuples(key, some(element, 2, 2), some(element, 0, 2)).map(
+        lambda t: (t[0], *t[1], *t[2][:2 * (len(t[2]) // 2)]))),
+    cmd_var("HSET", st.tuples(key, numbered(b"f", [100, 512, 513])).map(
+        lambda t: (t[0], *(x for f in t[1] for x in (f, b"v"))))),
+    cmd_var("ZADD", st.tuples(key, st.lists(st.tuples(st.integers(-5, 5), element),
+                                            min_size=1, max_size=3)).map(
+        lambda t: (t[0], *(x for sc, m in t[1] for x in (b"%d" % sc, m))))),
+    cmd_var("ZADD", st.tuples(key, numbered(b"m", [100, 128, 129])).map(
+        lambda t: (t[0], *(x for m in t[1] for x in (b"1", m))))),
+    cmd_var("DEL", some(key, 1, 2)), cmd("TYPE", key),
+    obj("ENCODING"), obj("ENCODING"), obj("ENCODING"), obj("REFCOUNT"), obj("REFCOUNT"),
+    obj("IDLETIME"), obj("FREQ"),
+    cmd("OBJECT", name("HELP")), cmd("OBJECT", name("ENCODING")),
+    cmd("OBJECT", st.sampled_from([b"BOGUS", b"", b"encodings"]), key),
+    cmd("OBJECT", name("ENCODING"), key, key),
+)
+
+# Server commands with comparable replies: refusals, help texts, errors, settings.
+server_family = st.one_of(
+    writers,
+    cmd("DEBUG", st.sampled_from([b"SLEEP", b"OBJECT", b"HELP", b"JMAP", b"RELOAD",
+                                  b"SET-ACTIVE-EXPIRE", b"x"]), key),
+    cmd("DEBUG", name("HELP")), cmd("DEBUG"),
+    cmd("MEMORY", name("HELP")), cmd("MEMORY", name("PURGE")),
+    cmd("MEMORY", st.sampled_from([b"STATS", b"DOCTOR", b"MALLOC-STATS", b"PURGE"]), junk),
+    cmd("MEMORY", st.sampled_from([b"BOGUS", b"stat"])),
+    cmd("SAVE"), cmd("SAVE", junk), cmd("BGSAVE", st.sampled_from([b"NOW", b"x", b""])),
+    cmd("BGSAVE", name("SCHEDULE"), junk), cmd("LASTSAVE", junk),
+    cmd("CONFIG", name("GET"), st.sampled_from(
+        [b"enable-debug-command", b"hash-max-listpack-entries", b"hash-max-listpack-value",
+         b"set-max-intset-entries", b"zset-max-listpack-entries",
+         b"zset-max-listpack-value"])),
+    cmd("CONFIG", name("SET"), st.just(b"enable-debug-command"),
+        st.sampled_from([b"yes", b"no", b"local"])),
+    cmd("COMMAND", name("LIST"), st.just(b"FILTERBY"),
+        st.sampled_from([b"x", b"PATTERN", b"MODULE"])),
+    cmd("COMMAND", name("LIST"), st.just(b"FILTERBY"), st.sampled_from([b"BOGUS", b"x"]),
+        st.just(b"y")),
+    cmd("COMMAND", name("LIST"), st.just(b"FILTERBY"), st.just(b"PATTERN"),
+        st.sampled_from([b"object|*", b"memory*", b"debug", b"*save"])),
+    cmd("COMMAND", name("COUNT"), junk), cmd("COMMAND", name("GETKEYS"), st.just(b"OBJECT"),
+                                              st.just(b"ENCODING"), key),
+    obj("ENCODING"), obj("FREQ"),
+)
+
 FAMILIES: dict[str, st.SearchStrategy[Cmd]] = {
     "transactions": transactions,
     "strings": strings,
@@ -572,6 +649,8 @@ FAMILIES: dict[str, st.SearchStrategy[Cmd]] = {
     "string-extras": string_extras,
     "hyperloglog": hyperloglog,
     "databases": databases,
+    "objects": objects_family,
+    "server": server_family,
 }
 
 
@@ -594,6 +673,12 @@ def agree(args: Sequence[bytes], want: object, got: object) -> bool:
             # A key within the tolerance of its expiry (PX 1) gone on one side first: its
             # expiry time agrees, the moment each side reads it does not.
             return True
+    if idletime(args) and isinstance(want, int) and isinstance(got, int):
+        # Redis counts idle seconds by its LRU clock (whole seconds, updated 10 times a
+        # second), dynredis by the milliseconds since the write: either may tick first.
+        return abs(want - got) <= TIME_TOLERANCE[b"TTL"]
+    if cmd_name == b"COMMAND" and isinstance(want, list) and isinstance(got, list):
+        return set(got) <= set(want)  # (a filtered COMMAND LIST: Redis has more commands)
     if cmd_name == b"KEYS" and isinstance(want, list) and isinstance(got, list):
         return sorted(want) == sorted(got)  # type: ignore[type-var]
     if cmd_name == b"RANDOMKEY" and isinstance(want, bytes) and isinstance(got, bytes):
@@ -601,6 +686,13 @@ def agree(args: Sequence[bytes], want: object, got: object) -> bool:
     if swapdb_refused(args, want, got):
         return True
     return want == got
+
+
+def idletime(args: Sequence[bytes]) -> bool:
+    return len(args) == 3 and args[0].upper() == b"OBJECT" and args[1].upper() == b"IDLETIME"
+
+
+SHARED_REFCOUNT = 2147483647  # Redis' shared integers 0-9999 (OBJECT REFCOUNT)
 
 
 def swapdb_refused(args: Sequence[bytes], want: object, got: object) -> bool:
@@ -634,11 +726,15 @@ def compare(targets: list[Conn], cmds: Sequence[Cmd]) -> None:
     for i, c in enumerate(cmds):
         args = resolve(c, i)
         prepare_real(real, args)
+        # A shared integer's idle time is the shared object's, not the key's (DIFFERENCES).
+        shared = idletime(args) and real.call(b"OBJECT", b"REFCOUNT", args[2]) == SHARED_REFCOUNT
         want = real.call(*args)
         transcript.append(f"  {show(args)}  ->  {want!r}")
         refused = False
         for t in dyn:
             got = t.call(*args)
+            if shared and isinstance(want, int) and isinstance(got, int) and got >= 0:
+                continue
             if not agree(args, want, got):
                 raise AssertionError(
                     f"{t.name} differs from redis-server on command {i}:\n"
@@ -672,6 +768,8 @@ test_string_extras_differential = family_test("string-extras")
 test_hyperloglog_differential = family_test("hyperloglog")
 test_databases_differential = family_test("databases")
 test_transactions_differential = family_test("transactions")
+test_objects_differential = family_test("objects")
+test_server_differential = family_test("server")
 
 
 # --- regression cases found by the differential test ---------------------------------------
@@ -697,6 +795,14 @@ REGRESSIONS: list[tuple[str, list[Cmd]]] = [
     ("connection", [(b"FOO", b"\x00"), (b"FOO", b"a\x00b", b"\xff\xfe"),
                     (b"FOO", *[b"x"] * 40), (b"FOO", b"y" * 50, b"z" * 127, b"w"),
                     (b"x" * 200, b"a\r\nb")]),
+    # SET NX / XX and SETNX on a collection's key answered WRONGTYPE: Redis' NX finds the
+    # key there (nil, 0), XX replaces the collection with the string.
+    ("objects", [(b"RPUSH", b"a", b"0"), (b"SET", b"a", b"", b"NX"), (b"SETNX", b"a", b"x"),
+                 (b"TYPE", b"a"), (b"SET", b"a", b"v", b"XX", b"KEEPTTL"), (b"TYPE", b"a"),
+                 (b"GET", b"a"), (b"SADD", b"b", b"1"), (b"SET", b"b", b"7", b"XX", b"GET"),
+                 (b"SET", b"b", b"7", b"NX", b"EX", b"100"), (b"OBJECT", b"ENCODING", b"b"),
+                 (b"HSET", b"c", b"f", b"v"), (b"SET", b"c", b"1", b"XX", b"PX", b"100000"),
+                 (b"OBJECT", b"ENCODING", b"c"), (b"HGET", b"c", b"f")]),
     # PFADD on a corrupt sparse HLL (its runs one register short): Redis keeps the
     # registers set before the element that fails (x3814 lands in register 5, x8784 in
     # the missing one) and marks the cache stale, then replies the error.

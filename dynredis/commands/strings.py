@@ -171,7 +171,8 @@ def cmd_set(c: Context, args: list[bytes]) -> bytes | None:
         return resp.OK, (value, sib[1] if keep and sib is not None else expire)
 
     # Whether the key exists and its expiry are all it needs: a large value is not read.
-    read_then_write(c, key, decide, whole=False)
+    # A key of any type counts (SET XX replaces a collection, NX leaves it), as in Redis.
+    read_then_write(c, key, decide, any_type=True, whole=False)
     return None
 
 
@@ -202,7 +203,8 @@ def cmd_setnx(c: Context, args: list[bytes]) -> None:
             return resp.ZERO, None
         return resp.ONE, (value, 0)
 
-    read_then_write(c, args[1], decide, whole=False)  # (no value read: whether it is)
+    # (no value read: whether it is, of any type: a collection's key exists too)
+    read_then_write(c, args[1], decide, any_type=True, whole=False)
 
 
 def _setex(c: Context, args: list[bytes], unit: bytes) -> bytes | None:
