@@ -1,4 +1,5 @@
-"""Regenerate dynredis/commands/redis_commands.json from a real redis-server.
+"""Regenerate dynredis/commands/redis_commands.json (COMMAND INFO) and redis_docs.json
+(COMMAND DOCS) from a real redis-server.
 
 COMMAND INFO is what cluster clients route by (key positions, read-only flags, request
 and response policies), so for every command Redis also has we publish Redis' own
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "dynredis" / "commands" / "redis_commands.json"
+DOCS_OUT = ROOT / "dynredis" / "commands" / "redis_docs.json"
 
 
 class Reader:
@@ -77,6 +79,13 @@ def main() -> None:
     infos = reader.read()
     meta = {name: info for name, info in zip(names, infos, strict=True) if info is not None}
     OUT.write_text(json.dumps(meta, indent=None, separators=(",", ":"), sort_keys=True) + "\n")
+    # COMMAND DOCS: name -> its docs map (the same RESP3 types), for COMMAND DOCS.
+    words = [b"COMMAND", b"DOCS", *(n.encode() for n in meta)]
+    sock.sendall(b"*%d\r\n" % len(words)
+                 + b"".join(b"$%d\r\n%b\r\n" % (len(w), w) for w in words))
+    docs = {name: value for name, value in reader.read()["%"]}  # type: ignore[index]
+    DOCS_OUT.write_text(json.dumps(docs, indent=None, separators=(",", ":"), sort_keys=True)
+                        + "\n")
     missing = sorted(set(names) - set(meta))
     print(f"{len(meta)} commands written to {OUT.relative_to(ROOT)}; "
           f"not in Redis (dynredis' own metadata): {' '.join(missing)}")

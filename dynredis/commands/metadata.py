@@ -1,4 +1,5 @@
-"""COMMAND INFO records: Redis' own metadata for the commands Redis also has.
+"""COMMAND INFO records and COMMAND DOCS: Redis' own metadata for the commands Redis
+also has.
 
 Cluster clients route by COMMAND INFO (key positions, read-only flags, request and
 response policies), so for every command Redis has, dynredis publishes exactly what
@@ -19,6 +20,8 @@ from .table import Command
 
 _META: dict[str, Any] = json.loads(
     (Path(__file__).with_name("redis_commands.json")).read_text())
+# COMMAND DOCS as Redis 7.0 answers it, by command (scripts/gen_command_meta.py too).
+_DOCS: dict[str, Any] = json.loads((Path(__file__).with_name("redis_docs.json")).read_text())
 
 # Key-spec flags of dynredis' own commands (Redis' vocabulary: RO/RW/RM, access/update/
 # insert/delete), and their ACL categories.
@@ -70,6 +73,31 @@ def _own_record(cmd: Command) -> list:
     return [cmd.name, cmd.arity, SetReply(Simple(f) for f in cmd.flags), cmd.first_key,
             cmd.last_key, cmd.step, SetReply(Simple(c) for c in cats), SetReply(),
             key_specs, SetReply()]
+
+
+def _redis_docs(name: str) -> dict | None:
+    """Redis' COMMAND DOCS map of `name` ("get", "config|get"), or None."""
+    top, _, sub = name.partition("|")
+    docs = _DOCS.get(top)
+    if docs is not None and sub:
+        subs = dict(next((v for k, v in docs["%"] if k == "subcommands"), {"%": []})["%"])
+        docs = subs.get(name)
+    return _decode(docs) if docs is not None else None
+
+
+def command_docs(cmd: Command) -> dict:
+    """The COMMAND DOCS map of `cmd`: Redis' own for a command Redis has (arguments,
+    complexity, history ...), listing only the subcommands dynredis serves; else one
+    made from the command table."""
+    docs = _redis_docs(cmd.name)
+    if docs is None:
+        docs = {"summary": cmd.summary or cmd.name, "since": cmd.since, "group": cmd.group,
+                "complexity": "O(1)", "arguments": []}
+    docs.pop("subcommands", None)
+    if cmd.subcommands:
+        docs["subcommands"] = {s.name: command_docs(s)
+                               for _, s in sorted(cmd.subcommands.items())}
+    return docs
 
 
 def command_info(cmd: Command) -> list:

@@ -29,7 +29,7 @@ from .databases import DATABASES, ERR_DB_RANGE, parse_db, storage_key, user_key
 from .glob import stringmatch
 from .info import REDIS_VERSION
 from .keymoves import move_plan
-from .metadata import command_info, spec_keys
+from .metadata import command_docs, command_info, spec_keys
 from .notify import ERR_EVENTS, format_events, parse_events, stored_events
 from .objects import OBJECT_THRESHOLDS
 from .table import (
@@ -411,11 +411,6 @@ for _name, _arity in CLIENT_SUBCOMMANDS.items():
 
 
 # --- COMMAND ------------------------------------------------------------------------
-
-
-def command_docs(cmd: Command) -> dict:
-    return {"summary": cmd.summary or cmd.name, "since": cmd.since, "group": cmd.group,
-            "complexity": "O(1)", "arguments": []}
 
 
 @command("command", -1, ("loading", "stale"), group="server", summary="Returns detailed information about all commands.")
