@@ -380,9 +380,13 @@ class Context(Client, Protocol):
 
     def reset_stats(self) -> None: ...
 
-    def save(self, background: bool, schedule: bool) -> str:
-        """SAVE / BGSAVE on this node (server/app.py `save`): "saved", "started",
-        "scheduled", "busy" or "memory"."""
+    def save(self, schedule: bool) -> str:
+        """Start a sync of this node's storage to disk in the background (server/app.py
+        `save`): "started", "scheduled", "busy" or "memory"."""
+        ...
+
+    def sync_state(self) -> tuple[int, int, bool]:
+        """The storage engine's syncs ended, those failed, whether one runs or waits."""
         ...
 
     def evict_clients(self) -> None: ...

@@ -90,13 +90,15 @@ class Engine(Protocol):
         buffered mode's periodic sync, which must not stall the event loop)."""
 
     synced_at: float  # unix time the last sync to disk ended (LASTSAVE)
+    syncs: int  # syncs to disk ended
+    sync_failures: int  # syncs to disk that failed
 
     def saving(self) -> bool:
         """Whether a sync to disk runs in the background."""
 
-    def save(self, background: bool) -> None:
-        """SAVE / BGSAVE: commit what is staged and sync everything to disk, now or in
-        the background (the engine's own thread; `synced_at` moves when it ends)."""
+    def save(self) -> None:
+        """SAVE / BGSAVE: commit what is staged and sync everything to disk in the
+        background (`syncs` and `synced_at` move when it ends)."""
 
     def meta_get(self, name: str) -> bytes | None:
         """Small node metadata (identity, ring), outside the keyspace."""

@@ -846,7 +846,7 @@ class NodeServer:
         try:
             if self.save_scheduled and not self.engine.saving():
                 self.save_scheduled = False
-                self.engine.save(True)
+                self.engine.save()
             if self.opts.durability != "fsync" and self.engine.pending():
                 now = time.monotonic()
                 sync = (self.opts.durability == "buffered"
@@ -999,21 +999,26 @@ class NodeServer:
             clients_memory=sum(c.memory() for c in self.clients.values()),
         )
 
-    def save(self, background: bool, schedule: bool) -> str:
-        """SAVE / BGSAVE [SCHEDULE] on this node: "saved", "started", "scheduled",
-        "busy" (a sync runs and no SCHEDULE) or "memory" (nothing is kept on disk).
-        A SAVE holds the loop until the engine's sync ends, as Redis' SAVE does."""
+    def save(self, schedule: bool) -> str:
+        """Start a sync of this node's storage to disk in the background (SAVE, BGSAVE
+        [SCHEDULE]): "started", "scheduled" (one runs: this one starts when it ends),
+        "busy" (one runs, no SCHEDULE) or "memory" (nothing is kept on disk)."""
         engine = self.engine
         if engine.name == "memory":
             return "memory"
-        if background and engine.saving():
+        if engine.saving():
             if not schedule:
                 return "busy"
             self.save_scheduled = True
             return "scheduled"
         self.saves += 1
-        engine.save(background)
-        return "started" if background else "saved"
+        engine.save()
+        return "started"
+
+    def sync_state(self) -> tuple[int, int, bool]:
+        """The engine's syncs ended, those failed, and whether one runs (SAVE waits)."""
+        engine = self.engine
+        return engine.syncs, engine.sync_failures, engine.saving() or self.save_scheduled
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO stats shows start again from 0."""

@@ -284,8 +284,11 @@ class ClientConnection(asyncio.Protocol):
     def reset_stats(self) -> None:
         self.server.reset_stats()
 
-    def save(self, background: bool, schedule: bool) -> str:
-        return self.server.save(background, schedule)
+    def save(self, schedule: bool) -> str:
+        return self.server.save(schedule)
+
+    def sync_state(self) -> tuple[int, int, bool]:
+        return self.server.sync_state()
 
     def evict_clients(self) -> None:
         self.server.evict_clients()

@@ -228,8 +228,11 @@ class LmdbEngine:
         self._unsynced = False  # committed to the OS since the last env.sync began
         self._syncer: threading.Thread | None = None  # a background env.sync, if any
         # Unix time the last sync ended: everything committed before it began is on
-        # disk (LASTSAVE). At the open, everything is.
+        # disk (LASTSAVE). At the open, everything is. `syncs` counts the syncs ended
+        # (SAVE waits for one that began after it), `sync_failures` those that failed.
         self.synced_at = time.time()
+        self.syncs = 0
+        self.sync_failures = 0
         self.write_behind_from = BIG_VALUE  # the value size that makes a commit write behind
         self._big = False  # the stage holds a value of write_behind_from bytes or more
         # A write-behind in progress: its thread, the items it writes, whether it
@@ -725,13 +728,13 @@ class LmdbEngine:
             self._big = False
             self._unsynced = not self._durable  # a durable env synced inside commit
             if self._durable:
-                self.synced_at = time.time()
+                self._synced()
         if sync and self._unsynced:
             if wait:
                 self._join_syncer()
                 env.sync(True)
                 self._unsynced = False
-                self.synced_at = time.time()
+                self._synced()
             elif self._syncer is None or not self._syncer.is_alive():
                 # Everything committed before the sync begins is on disk when it ends.
                 self._unsynced = False
@@ -813,8 +816,9 @@ class LmdbEngine:
     def _background_sync(self) -> None:
         try:
             self._env.sync(True)
-            self.synced_at = time.time()
+            self._synced()
         except Exception:
+            self.sync_failures += 1
             self._unsynced = True  # the next sync retries
             log.exception("background LMDB sync failed")
 
@@ -825,18 +829,20 @@ class LmdbEngine:
         return (syncer is not None and syncer.is_alive()) \
             or (writer is not None and writer.is_alive())
 
-    def save(self, background: bool) -> None:
-        """SAVE (commit and sync now, the caller waiting) or BGSAVE (`background`: the
-        sync in a thread): what is staged or committed is on disk when it ends, and
-        `synced_at` says when. A BGSAVE while `saving` waits for the next one."""
-        if not background:
-            self.commit(True)
-            self._join_syncer()
-            self.synced_at = time.time()
-        elif not self._stage and not self._unsynced and not self.saving():
-            self.synced_at = time.time()  # everything is on disk already
+    def save(self) -> None:
+        """SAVE and BGSAVE: commit what is staged and sync it in the background (a thread,
+        as the buffered mode's syncs: the loop never waits for the disk); `syncs` counts
+        it when it ends. While `saving`, the sync that runs may have begun before the
+        latest commits: call again once it ended."""
+        if not self._stage and not self._unsynced and not self.saving():
+            self._synced()  # everything is on disk already
         else:
             self.commit(True, wait=False)
+
+    def _synced(self) -> None:
+        """A sync ended (in the loop's thread or the syncer's)."""
+        self.synced_at = time.time()
+        self.syncs += 1
 
     def _join_syncer(self) -> None:
         syncer = self._syncer
@@ -860,7 +866,7 @@ class LmdbEngine:
             txn.put(name.encode(), value)
         self._env.sync(True)
         self._unsynced = False
-        self.synced_at = time.time()
+        self._synced()
 
     def close(self) -> None:
         """Commit the stage durably and close the environment; idempotent."""

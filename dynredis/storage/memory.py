@@ -123,11 +123,13 @@ class MemoryEngine:
         """Nothing to do."""
 
     synced_at = 0.0  # never: nothing is kept on disk
+    syncs = 0
+    sync_failures = 0
 
     def saving(self) -> bool:
         return False
 
-    def save(self, background: bool) -> None:
+    def save(self) -> None:
         """Nothing to do (the server refuses SAVE on this engine)."""
 
     def meta_get(self, name: str) -> bytes | None:

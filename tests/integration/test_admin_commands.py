@@ -95,15 +95,16 @@ def test_save_and_bgsave_sync_the_node_and_move_lastsave(cluster: Cluster) -> No
     for j in range(cluster.nodes):
         c = cluster.client(j)
         before = c.info("persistence")
+        # (a replica write from the last round may be synced in between: LASTSAVE moves)
         first = wire(c, "LASTSAVE")
-        assert isinstance(first, int) and first == before["rdb_last_save_time"]
+        assert isinstance(first, int) and first >= before["rdb_last_save_time"]
         time.sleep(1.1)  # (LASTSAVE counts seconds)
         c.set(key("save"), "v")
         assert wire(c, "SAVE") == "OK"
         last = wire(c, "LASTSAVE")
         assert isinstance(last, int) and first < last <= time.time()
         after = c.info("persistence")
-        assert after["rdb_last_save_time"] == last
+        assert after["rdb_last_save_time"] >= last
         assert after["rdb_saves"] == before["rdb_saves"] + 1
         # BGSAVE: started (or, while the node's own sync runs, refused as Redis does).
         assert wire(c, "BGSAVE") in ("Background saving started",
