@@ -621,7 +621,7 @@ server_family = st.one_of(
     cmd("MEMORY", st.sampled_from([b"STATS", b"DOCTOR", b"MALLOC-STATS", b"PURGE"]), junk),
     cmd("MEMORY", st.sampled_from([b"BOGUS", b"stat"])),
     cmd("SAVE"), cmd("SAVE", junk), cmd("BGSAVE", st.sampled_from([b"NOW", b"x", b""])),
-    cmd("BGSAVE", name("SCHEDULE"), junk), cmd("LASTSAVE", junk),
+    cmd("BGSAVE", name("SCHEDULE"), junk), cmd("LASTSAVE", junk), cmd("BGREWRITEAOF", junk),
     cmd("CONFIG", name("GET"), st.sampled_from(
         [b"enable-debug-command", b"hash-max-listpack-entries", b"hash-max-listpack-value",
          b"set-max-intset-entries", b"zset-max-listpack-entries",

@@ -1,4 +1,5 @@
-"""SAVE, BGSAVE, LASTSAVE: Redis' snapshot commands mapped to the storage engine's sync.
+"""SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE: Redis' persistence commands mapped to the
+storage engine's sync.
 
 dynredis keeps no snapshot: every write is committed to the engine as it comes and
 synced to disk by the durability mode (fsync: before the acknowledgement; buffered:
@@ -25,6 +26,8 @@ ERR_BUSY = resp.error("ERR Background save already in progress")
 ERR_FAILED = resp.error("ERR the sync to disk failed (see the node's log)")
 STARTED = resp.simple("Background saving started")
 SCHEDULED = resp.simple("Background saving scheduled")
+AOF_STARTED = resp.simple("Background append only file rewriting started")
+AOF_SCHEDULED = resp.simple("Background append only file rewriting scheduled")
 RETRY_MS = 5  # how often a SAVE looks whether its sync ended
 
 
@@ -85,6 +88,18 @@ def cmd_bgsave(c: Context, args: list[bytes]) -> bytes:
     if answer == "busy":
         return ERR_BUSY
     return SCHEDULED if answer == "scheduled" else STARTED
+
+
+@command("bgrewriteaof", 1, ("admin", "noscript"), group="server",
+         summary="Asynchronously syncs this node's storage to disk (there is no "
+                 "append-only file to rewrite: the engine's log is its own).")
+def cmd_bgrewriteaof(c: Context, args: list[bytes]) -> bytes:
+    """Operators run it to make the AOF compact and current; the engine keeps itself
+    compact (LMDB reuses freed pages), so what is left to do is BGSAVE's sync."""
+    answer = c.save(True)
+    if answer == "memory":
+        return ERR_MEMORY
+    return AOF_SCHEDULED if answer == "scheduled" else AOF_STARTED
 
 
 @command("lastsave", 1, ("loading", "stale", "fast"), group="server",

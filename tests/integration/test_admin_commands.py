@@ -1,6 +1,7 @@
-"""The server commands tools reach for (OBJECT, SAVE, BGSAVE, LASTSAVE, MEMORY STATS and
-DOCTOR, DEBUG, COMMAND LIST), compared with a real redis-server where the replies are
-comparable, and checked for what they mean in a cluster where they are not."""
+"""The server commands tools reach for (OBJECT, SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE,
+MEMORY STATS and DOCTOR, DEBUG, COMMAND LIST), compared with a real redis-server where
+the replies are comparable, and checked for what they mean in a cluster where they are
+not."""
 
 from __future__ import annotations
 
@@ -110,6 +111,8 @@ def test_save_and_bgsave_sync_the_node_and_move_lastsave(cluster: Cluster) -> No
         assert wire(c, "BGSAVE") in ("Background saving started",
                                      Err("ResponseError: Background save already in progress"))
         assert c.bgsave() is True  # redis-py sends BGSAVE SCHEDULE
+        assert wire(c, "BGREWRITEAOF") in ("Background append only file rewriting started",
+                                           "Background append only file rewriting scheduled")
         assert wire(c, "BGSAVE", "SCHEDULE", "x") == Err("ResponseError: syntax error")
         assert wire(c, "BGSAVE", "NOW") == Err("ResponseError: syntax error")
         assert wire(c, "SAVE", "x") == \
@@ -124,6 +127,7 @@ def test_save_is_refused_without_a_disk(cluster_factory: ClusterFactory) -> None
                   "there is no disk to save to")
     assert wire(c, "SAVE") == refusal
     assert wire(c, "BGSAVE") == refusal
+    assert wire(c, "BGREWRITEAOF") == refusal
     assert isinstance(wire(c, "LASTSAVE"), int)
 
 
