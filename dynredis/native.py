@@ -81,6 +81,7 @@ C_HELPERS: dict[str, str] = {
     "dynredis._weightorder": "weightorder.c",  # commands/sortcmd.py's _by_weight
     "dynredis._globmatch": "globmatch.c",  # commands/glob.py's stringmatch
     "dynredis._randpick": "randpick.c",  # commands/sets.py's distinct_indexes
+    "dynredis._peerframe": "peerframe.c",  # server/wire.py's encode and unframe
 }
 
 PACKAGE = "dynredis"

@@ -47,7 +47,7 @@ from .opsrate import OpsRate
 from .peerauth import Acceptor
 from .peers import HIGH_WATER, PeerInbound, PeerLink
 from .subscriptions import PubSub
-from .wire import encode_pieces
+from .wire import encode_pieces, small_frame
 
 
 def resp_error(text: str) -> bytes:
@@ -440,7 +440,11 @@ class NodeServer:
             for peer, msgs in outbox.items():
                 link = self.link(peer)
                 if not self._peer_output_over(link):
-                    link.send(encode_pieces(msgs))
+                    data = small_frame(msgs)
+                    if data is not None:
+                        link.send_frame(data)
+                    else:
+                        link.send(encode_pieces(msgs))
             if self.trace is not None:
                 self.trace.sent()
 

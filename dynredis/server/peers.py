@@ -133,7 +133,12 @@ class PeerLink(asyncio.Protocol):
             # fresh memory each time (glibc maps such blocks anew: limits.py).
             t.writelines((frame_head(len(body)), body, PART_END))
             return
-        data = frame(body)
+        self.send_frame(frame(body))
+
+    def send_frame(self, data: bytes) -> None:
+        """Send a small batch's whole frame (wire.small_frame, or a body framed): at once,
+        or queued while the link connects."""
+        t = self.transport
         if t is not None:
             t.write(data)
             return

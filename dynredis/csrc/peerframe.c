@@ -1,0 +1,469 @@
+/* dynredis._peerframe: the msgpack of peer frames (server/wire.py), in C.
+ *
+ * `decode(body)` is msgpack.unpackb(body, use_list=False) and `encode(obj)` is
+ * msgspec's msgpack encoding, for what peer messages hold: None, bools, ints of 64 bits,
+ * floats, str, bytes, tuples and lists, dicts. Either answers None for anything else
+ * (an ext type, a map key other than str or bytes, input that is not exactly one
+ * msgpack object, a type it does not know, nesting past MAX_DEPTH): wire.py then asks
+ * msgpack or msgspec, whose answer (or error) stands. Those libraries stay the
+ * reference and the fallback. Through them every frame paid their set-up (keyword
+ * arguments, buffer, unpacker) besides its messages; here short strings (message kinds,
+ * node names) are also decoded once and kept (`strs`), not made anew in every message:
+ * about 500 instructions less a frame (bench/callgrind.py --engine lmdb --pipeline 1
+ * --server: SET 88,288 -> 86,313, GET 38,396 -> 36,430, eight frames a request).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_DEPTH 32
+#define STR_KEEP 32 /* str of up to this many bytes are kept in `strs` */
+#define STR_SLOTS 512
+
+static PyObject *strs[STR_SLOTS]; /* recent short str, by a hash of their bytes */
+
+/* ------------------------------------------------------------------ decode */
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+    int unhandled; /* set with a NULL return when msgpack must decide */
+} Reader;
+
+static PyObject *unhandled(Reader *r) {
+    r->unhandled = 1;
+    return NULL;
+}
+
+static int need(Reader *r, Py_ssize_t n) { return r->end - r->p >= n; }
+
+static uint64_t be(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static PyObject *short_str(Reader *r, const char *s, Py_ssize_t n) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    h ^= (uint32_t)n;
+    PyObject **slot = &strs[h % STR_SLOTS];
+    PyObject *kept = *slot;
+    if (kept != NULL && PyUnicode_IS_COMPACT_ASCII(kept) && PyUnicode_GET_LENGTH(kept) == n
+            && memcmp(PyUnicode_DATA(kept), s, n) == 0) {
+        Py_INCREF(kept);
+        return kept;
+    }
+    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
+    if (str == NULL) {
+        PyErr_Clear();
+        return unhandled(r);
+    }
+    if (PyUnicode_IS_COMPACT_ASCII(str)) {
+        Py_XSETREF(*slot, str);
+        Py_INCREF(str);
+    }
+    return str;
+}
+
+static PyObject *read_obj(Reader *r, int depth);
+
+static PyObject *read_str(Reader *r, Py_ssize_t n) {
+    if (!need(r, n))
+        return unhandled(r);
+    const char *s = (const char *)r->p;
+    r->p += n;
+    if (n <= STR_KEEP)
+        return short_str(r, s, n);
+    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
+    if (str == NULL) {
+        PyErr_Clear();
+        return unhandled(r);
+    }
+    return str;
+}
+
+static PyObject *read_bin(Reader *r, Py_ssize_t n) {
+    if (!need(r, n))
+        return unhandled(r);
+    PyObject *b = PyBytes_FromStringAndSize((const char *)r->p, n);
+    r->p += n;
+    return b;
+}
+
+static PyObject *read_array(Reader *r, Py_ssize_t n, int depth) {
+    if (n > r->end - r->p) /* every item takes a byte at least */
+        return unhandled(r);
+    if (depth >= MAX_DEPTH)
+        return unhandled(r);
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = read_obj(r, depth + 1);
+        if (item == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, item);
+    }
+    return t;
+}
+
+static PyObject *read_map(Reader *r, Py_ssize_t n, int depth) {
+    if (n > (r->end - r->p) / 2 || depth >= MAX_DEPTH)
+        return unhandled(r);
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = read_obj(r, depth + 1);
+        if (k == NULL) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        if (!PyUnicode_CheckExact(k) && !PyBytes_CheckExact(k)) {
+            Py_DECREF(k);
+            Py_DECREF(d);
+            return unhandled(r); /* msgpack's strict_map_key refuses it */
+        }
+        PyObject *v = read_obj(r, depth + 1);
+        if (v == NULL || PyDict_SetItem(d, k, v) < 0) {
+            Py_DECREF(k);
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyObject *read_obj(Reader *r, int depth) {
+    if (!need(r, 1))
+        return unhandled(r);
+    unsigned char b = *r->p++;
+    if (b <= 0x7f)
+        return PyLong_FromLong(b);
+    if (b >= 0xe0)
+        return PyLong_FromLong((signed char)b);
+    if (b <= 0x8f)
+        return read_map(r, b & 0x0f, depth);
+    if (b <= 0x9f)
+        return read_array(r, b & 0x0f, depth);
+    if (b <= 0xbf)
+        return read_str(r, b & 0x1f);
+    static const int widths[] = {
+        /* c4 bin8 */ 1, 2, 4, /* c7 ext */ -1, -1, -1, /* ca float32 */ 4, 8,
+        /* cc uint */ 1, 2, 4, 8, /* d0 int */ 1, 2, 4, 8, /* d4 fixext */ -1, -1, -1, -1, -1,
+        /* d9 str */ 1, 2, 4, /* dc array */ 2, 4, /* de map */ 2, 4};
+    switch (b) {
+    case 0xc0:
+        Py_RETURN_NONE;
+    case 0xc2:
+        Py_RETURN_FALSE;
+    case 0xc3:
+        Py_RETURN_TRUE;
+    case 0xc1:
+        return unhandled(r);
+    default:
+        break;
+    }
+    int w = widths[b - 0xc4];
+    if (w < 0 || !need(r, w))
+        return unhandled(r);
+    uint64_t v = be(r->p, w);
+    r->p += w;
+    switch (b) {
+    case 0xc4: case 0xc5: case 0xc6:
+        return read_bin(r, (Py_ssize_t)v);
+    case 0xca: {
+        uint32_t u = (uint32_t)v;
+        float f;
+        memcpy(&f, &u, 4);
+        return PyFloat_FromDouble(f);
+    }
+    case 0xcb: {
+        double d;
+        memcpy(&d, &v, 8);
+        return PyFloat_FromDouble(d);
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        return PyLong_FromUnsignedLongLong(v);
+    case 0xd0:
+        return PyLong_FromLong((int8_t)v);
+    case 0xd1:
+        return PyLong_FromLong((int16_t)v);
+    case 0xd2:
+        return PyLong_FromLong((int32_t)v);
+    case 0xd3:
+        return PyLong_FromLongLong((int64_t)v);
+    case 0xd9: case 0xda: case 0xdb:
+        return read_str(r, (Py_ssize_t)v);
+    case 0xdc: case 0xdd:
+        return read_array(r, (Py_ssize_t)v, depth);
+    default: /* 0xde, 0xdf */
+        return read_map(r, (Py_ssize_t)v, depth);
+    }
+}
+
+static PyObject *decode(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, 0};
+    PyObject *out = read_obj(&r, 0);
+    if (out != NULL && r.p != r.end) { /* extra data: msgpack's error */
+        Py_DECREF(out);
+        out = NULL;
+        r.unhandled = 1;
+    }
+    PyBuffer_Release(&view);
+    if (out == NULL && r.unhandled && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return out;
+}
+
+/* ------------------------------------------------------------------ encode */
+
+/* The output is written into `scratch`, kept from call to call (up to SCRATCH_KEEP
+ * bytes), and copied once into the bytes returned: no buffer made, grown and shrunk per
+ * frame (msgspec's starts at 512 bytes and is resized at the end of every encode). The
+ * GIL is held throughout and nothing here runs Python code, so one buffer serves. */
+#define SCRATCH_KEEP (1 << 20)
+
+static unsigned char *scratch;
+static Py_ssize_t scratch_cap;
+
+typedef struct {
+    Py_ssize_t len;
+    Py_ssize_t most; /* past this many bytes: not handled here (1) */
+} Writer;
+
+static int grow(Writer *w, Py_ssize_t n) {
+    if (w->len + n > w->most)
+        return 1;
+    if (w->len + n <= scratch_cap)
+        return 0;
+    Py_ssize_t cap = scratch_cap * 2;
+    if (cap < w->len + n)
+        cap = w->len + n;
+    if (cap < 4096)
+        cap = 4096;
+    unsigned char *grown = PyMem_Realloc(scratch, (size_t)cap);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    scratch = grown;
+    scratch_cap = cap;
+    return 0;
+}
+
+static void scratch_done(void) {
+    if (scratch_cap > SCRATCH_KEEP) {
+        PyMem_Free(scratch);
+        scratch = NULL;
+        scratch_cap = 0;
+    }
+}
+
+#define OUT(w) (scratch + (w)->len)
+
+static int put_head(Writer *w, unsigned char code, uint64_t v, int n) {
+    int rc = grow(w, 1 + n);
+    if (rc != 0)
+        return rc;
+    unsigned char *o = OUT(w);
+    o[0] = code;
+    for (int i = 0; i < n; i++)
+        o[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+    w->len += 1 + n;
+    return 0;
+}
+
+static int put_bytes(Writer *w, const char *s, Py_ssize_t n) {
+    int rc = grow(w, n);
+    if (rc != 0)
+        return rc;
+    memcpy(OUT(w), s, n);
+    w->len += n;
+    return 0;
+}
+
+/* 0 written, -1 error, 1 not of the kinds handled here */
+static int write_obj(Writer *w, PyObject *obj, int depth);
+
+/* A length's head: the fix form (n <= fixmax; fixmax < 0: none), else 8, 16 or 32 bits
+ * (c8 0: no 8-bit form). */
+static int write_len(Writer *w, Py_ssize_t n, unsigned char fix, int fixmax,
+                     unsigned char c8, unsigned char c16, unsigned char c32) {
+    if (n <= fixmax)
+        return put_head(w, fix | (unsigned char)n, 0, 0);
+    if (c8 && n < 256)
+        return put_head(w, c8, (uint64_t)n, 1);
+    if (n < 65536)
+        return put_head(w, c16, (uint64_t)n, 2);
+    if ((uint64_t)n <= 0xffffffffu)
+        return put_head(w, c32, (uint64_t)n, 4);
+    return 1;
+}
+
+static int write_int(Writer *w, PyObject *obj) {
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow > 0) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(obj);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 1;
+        }
+        return put_head(w, 0xcf, u, 8);
+    }
+    if (overflow < 0)
+        return 1;
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (x >= 0) {
+        if (x < 128)
+            return put_head(w, (unsigned char)x, 0, 0);
+        if (x < 256)
+            return put_head(w, 0xcc, (uint64_t)x, 1);
+        if (x < 65536)
+            return put_head(w, 0xcd, (uint64_t)x, 2);
+        if (x <= 0xffffffffLL)
+            return put_head(w, 0xce, (uint64_t)x, 4);
+        return put_head(w, 0xcf, (uint64_t)x, 8);
+    }
+    if (x >= -32)
+        return put_head(w, (unsigned char)(x & 0xff), 0, 0);
+    if (x >= -128)
+        return put_head(w, 0xd0, (uint64_t)x & 0xff, 1);
+    if (x >= -32768)
+        return put_head(w, 0xd1, (uint64_t)x & 0xffff, 2);
+    if (x >= -2147483648LL)
+        return put_head(w, 0xd2, (uint64_t)x & 0xffffffffu, 4);
+    return put_head(w, 0xd3, (uint64_t)x, 8);
+}
+
+static int write_items(Writer *w, PyObject **items, Py_ssize_t n, int depth) {
+    int rc = write_len(w, n, 0x90, 15, 0, 0xdc, 0xdd);
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+        rc = write_obj(w, items[i], depth + 1);
+    return rc;
+}
+
+static int write_obj(Writer *w, PyObject *obj, int depth) {
+    if (depth >= MAX_DEPTH)
+        return 1;
+    PyTypeObject *t = Py_TYPE(obj);
+    if (t == &PyBytes_Type) {
+        Py_ssize_t n = PyBytes_GET_SIZE(obj);
+        int rc = write_len(w, n, 0, -1, 0xc4, 0xc5, 0xc6);
+        return rc ? rc : put_bytes(w, PyBytes_AS_STRING(obj), n);
+    }
+    if (t == &PyUnicode_Type) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+        if (s == NULL) {
+            PyErr_Clear();
+            return 1;
+        }
+        int rc = write_len(w, n, 0xa0, 31, 0xd9, 0xda, 0xdb);
+        return rc ? rc : put_bytes(w, s, n);
+    }
+    if (t == &PyLong_Type)
+        return write_int(w, obj);
+    if (t == &PyTuple_Type)
+        return write_items(w, &PyTuple_GET_ITEM(obj, 0), PyTuple_GET_SIZE(obj), depth);
+    if (t == &PyList_Type) {
+        /* A list's items are read as they are: nothing here can change it meanwhile. */
+        return write_items(w, PySequence_Fast_ITEMS(obj), PyList_GET_SIZE(obj), depth);
+    }
+    if (obj == Py_None)
+        return put_head(w, 0xc0, 0, 0);
+    if (obj == Py_True)
+        return put_head(w, 0xc3, 0, 0);
+    if (obj == Py_False)
+        return put_head(w, 0xc2, 0, 0);
+    if (t == &PyFloat_Type) {
+        double d = PyFloat_AS_DOUBLE(obj);
+        uint64_t v;
+        memcpy(&v, &d, 8);
+        return put_head(w, 0xcb, v, 8);
+    }
+    if (t == &PyDict_Type) {
+        int rc = write_len(w, PyDict_GET_SIZE(obj), 0x80, 15, 0, 0xde, 0xdf);
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (rc == 0 && PyDict_Next(obj, &pos, &k, &v)) {
+            rc = write_obj(w, k, depth + 1);
+            if (rc == 0)
+                rc = write_obj(w, v, depth + 1);
+        }
+        return rc;
+    }
+    return 1;
+}
+
+static PyObject *encode(PyObject *self, PyObject *obj) {
+    Writer w = {0, PY_SSIZE_T_MAX};
+    int rc = write_obj(&w, obj, 0);
+    PyObject *out = NULL;
+    if (rc == 0)
+        out = PyBytes_FromStringAndSize((const char *)scratch, w.len);
+    else if (rc > 0)
+        out = Py_NewRef(Py_None);
+    scratch_done();
+    return out;
+}
+
+/* frame(msgs, most): the whole RESP frame of a batch, b"$<n>\r\n" + encode(msgs) +
+ * b"\r\n", made at once when the body is under `most` bytes (wire.py's small frames);
+ * None when it is not, or where msgspec must decide. */
+static PyObject *frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "frame(msgs, most)");
+        return NULL;
+    }
+    Py_ssize_t most = PyLong_AsSsize_t(args[1]);
+    if (most == -1 && PyErr_Occurred())
+        return NULL;
+    Writer w = {0, most - 1};
+    int rc = write_obj(&w, args[0], 0);
+    PyObject *out = NULL;
+    if (rc == 0) {
+        char head[24];
+        int h = snprintf(head, sizeof head, "$%zd\r\n", w.len);
+        out = PyBytes_FromStringAndSize(NULL, h + w.len + 2);
+        if (out != NULL) {
+            char *o = PyBytes_AS_STRING(out);
+            memcpy(o, head, (size_t)h);
+            memcpy(o + h, scratch, (size_t)w.len);
+            o[h + w.len] = '\r';
+            o[h + w.len + 1] = '\n';
+        }
+    } else if (rc > 0) {
+        out = Py_NewRef(Py_None);
+    }
+    scratch_done();
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"decode", decode, METH_O,
+     "msgpack.unpackb(body, use_list=False), or None where msgpack must decide"},
+    {"encode", encode, METH_O,
+     "msgspec's msgpack encoding of obj, or None where msgspec must decide"},
+    {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL,
+     "the RESP frame of encode(msgs) if under `most` bytes, else None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_peerframe", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__peerframe(void) { return PyModule_Create(&module); }

@@ -1,0 +1,170 @@
+"""The peer frames' codec in C (csrc/peerframe.c): msgpack's and msgspec's answers for
+what peer messages hold, and theirs (errors included) for anything else."""
+
+from __future__ import annotations
+
+import msgpack
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dynredis import native
+from dynredis.server import wire
+
+try:
+    from dynredis import _peerframe as peerframe
+except ImportError:  # a pure run (DYNREDIS_PURE=1, or no build): wire.py's fallback only
+    peerframe = None
+
+needs_codec = pytest.mark.skipif(peerframe is None and native.state != "compiled",
+                                 reason="the C codec is not built (pure run)")
+
+_pack = msgspec.msgpack.Encoder().encode
+
+# What peer messages hold, at every msgpack width: ints of 64 bits, bytes and str of
+# each length class, None, bools, floats, nested tuples, lists and dicts.
+_ints = st.integers(-(2**63), 2**64 - 1) | st.sampled_from(
+    [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, -32, -33, -128, -129,
+     -32768, -32769, -(2**31), -(2**31) - 1])
+_lengths = st.sampled_from([0, 1, 15, 16, 31, 32, 33, 255, 256])
+_atoms = (_ints | st.binary(max_size=300) | _lengths.map(lambda n: b"b" * n)
+          | st.text(max_size=40) | _lengths.map(lambda n: "s" * n)
+          | st.sampled_from(["p", "pas", "127.0.0.1:7001", "é"]) | st.none() | st.booleans()
+          | st.floats(allow_nan=False))
+_values = st.recursive(
+    _atoms,
+    lambda inner: (st.lists(inner, max_size=20).map(tuple) | st.lists(inner, max_size=20)
+                   | st.dictionaries(st.text(max_size=8) | st.binary(max_size=4), inner,
+                                     max_size=5)),
+    max_leaves=60,
+)
+
+
+@needs_codec
+@given(_values)
+def test_the_codec_gives_msgspecs_bytes_and_msgpacks_objects(value: object) -> None:
+    body = _pack(value)
+    assert peerframe.encode(value) == body
+    got = peerframe.decode(body)
+    expected = msgpack.unpackb(body, use_list=False)
+    assert got == expected and repr(got) == repr(expected)  # tuples where msgpack's are
+    frame = _pack([value])  # a frame's body: a list of messages
+    assert wire.encode([value]) == frame and wire.unframe(frame) == (expected,)
+
+
+@needs_codec
+@pytest.mark.parametrize("n", [65535, 65536])
+def test_the_widest_lengths_encode_and_decode_as_msgspec_and_msgpack_do(n: int) -> None:
+    for value in (b"b" * n, "s" * n, (None,) * n, [1] * n, {str(i): i for i in range(n)}):
+        body = _pack(value)
+        assert peerframe.encode(value) == body
+        assert repr(peerframe.decode(body)) == repr(msgpack.unpackb(body, use_list=False))
+
+
+@needs_codec
+def test_short_strings_kept_between_frames_decode_as_they_are_each_time() -> None:
+    names = [f"10.0.0.{i}:7000" for i in range(2000)]  # more than the kept slots
+    for _ in range(2):
+        for name in names:
+            assert peerframe.decode(_pack(("p", name))) == ("p", name)
+
+
+def _decided_by_msgpack(body: bytes) -> None:
+    """The codec leaves `body` to msgpack, and unframe answers (or fails) as msgpack."""
+    assert peerframe.decode(body) is None
+    try:
+        expected: object = msgpack.unpackb(body, use_list=False)
+    except Exception as exc:  # noqa: BLE001  (whichever error msgpack gives)
+        with pytest.raises(type(exc)):
+            wire.unframe(body)
+    else:
+        assert wire.unframe(body) == expected
+
+
+@needs_codec
+@pytest.mark.parametrize("body", [
+    b"\x91\xd4\x01\x00",  # an ext type
+    b"\x91\xc7\x01\x05x",
+    b"\x91\x81\x01\x02",  # a map key msgpack refuses (strict_map_key)
+    b"\x92\x01",  # cut short
+    b"\xda\xff\xff",
+    b"\xdd\xff\xff\xff\xff",  # an array of 4 billion items in 5 bytes
+    b"\xdf\xff\xff\xff\xff",
+    b"\x90\x90",  # extra data
+    b"\x91\xa2\xff\xfe",  # not UTF-8
+    b"\x91\xc1",  # never used
+    b"",
+    b"\x91" * 40 + b"\xc0",  # nested past the codec's depth
+])
+def test_what_the_codec_does_not_know_msgpack_decides(body: bytes) -> None:
+    _decided_by_msgpack(body)
+
+
+@needs_codec
+@given(_values, st.data())
+def test_damaged_frames_decode_as_msgpack_decodes_them(value: object, data) -> None:
+    body = bytearray(_pack(value))
+    if body:
+        at = data.draw(st.integers(0, len(body) - 1))
+        if data.draw(st.booleans()):
+            del body[at:]
+        else:
+            body[at] = data.draw(st.integers(0, 255))
+    got = peerframe.decode(bytes(body))
+    try:
+        expected: tuple = ("decoded", repr(msgpack.unpackb(bytes(body), use_list=False)))
+    except Exception:  # noqa: BLE001  (msgpack refuses it: so must the codec)
+        expected = ("refused",)
+    if got is not None:  # (None: msgpack decides, in unframe)
+        assert expected == ("decoded", repr(got))
+
+
+@needs_codec
+@pytest.mark.parametrize("value", [{1, 2}, frozenset(), 2**64, -(2**63) - 1,
+                                   bytearray(b"x"), memoryview(b"x"), [1, {2}],
+                                   ("a", 1.5, object())])
+def test_what_the_codec_does_not_encode_msgspec_does(value: object) -> None:
+    assert peerframe.encode(value) is None
+    try:
+        expected = _pack([value])
+    except Exception as exc:  # noqa: BLE001
+        with pytest.raises(type(exc)):
+            wire.encode([value])
+    else:
+        assert wire.encode([value]) == expected
+
+
+def test_frames_use_the_codec_where_it_is_built() -> None:
+    """A compiled build has the codec (a failed C build must not pass for one)."""
+    assert (wire._native_decode is not None) == (native.state == "compiled")
+    assert (wire._native_encode is not None) == (native.state == "compiled")
+    view = memoryview(b"xx" + _pack([("pas", [1, 2])]))[2:]  # a view, as Gather gives
+    assert wire.unframe(view) == (("pas", (1, 2)),)
+
+
+@needs_codec
+@given(st.lists(_values, max_size=8))
+def test_a_small_batch_is_framed_whole_as_a_body_framed_after_encoding(msgs: list) -> None:
+    body = _pack(msgs)
+    framed = b"$%d\r\n%b\r\n" % (len(body), body)
+    assert peerframe.frame(msgs, len(body) + 1) == framed
+    assert peerframe.frame(msgs, len(body)) is None  # not under `most` bytes
+    assert wire.batch(msgs) == framed
+    if len(body) < wire.PIECE_FROM:
+        assert wire.small_frame(msgs) == framed
+
+
+@needs_codec
+def test_a_batch_holding_a_piece_of_its_own_is_not_a_small_frame() -> None:
+    """Values of PIECE_FROM bytes or more go as pieces (wire.encode_pieces), never
+    copied into one frame."""
+    big = b"v" * wire.PIECE_FROM
+    assert wire.small_frame([("p", 1, b"k", big, "n", 0, None)]) is None
+    assert wire.small_frame([("p", 1, b"k", big[:-100], "n", 0, None)]) is not None
+    assert peerframe.frame([{1, 2}], 1000) is None  # msgspec decides
+
+
+def test_small_frames_are_made_where_the_codec_is_built() -> None:
+    msgs = [("pas", [1, 2])]
+    assert (wire.small_frame(msgs) is not None) == (native.state == "compiled")
