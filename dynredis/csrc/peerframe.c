@@ -454,6 +454,234 @@ static PyObject *frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     return out;
 }
 
+/* ------------------------------------------------------------------ frames */
+
+/* A peer link's input, read into frames: what hiredis' Reader and wire.unframe did for
+ * PeerInbound (server/peers.py), in one call per read. `read(data)` answers the frames
+ * complete so far, in order: a small frame's messages as decoded (a tuple), or its body
+ * (bytes) where the codec leaves it to msgpack; a part of a bulk batch as hiredis gives
+ * it, [more, bytes]. Peers send nothing else: anything else is a ValueError, as
+ * hiredis' ProtocolError was. A read that holds whole frames is decoded where it lies;
+ * only the unfinished end of it is kept for the next. */
+
+#define FRAME_MOST ((Py_ssize_t)1 << 30) /* a length past this is no peer's frame */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *buf; /* the unfinished frame kept from earlier reads */
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} Frames;
+
+static PyObject *decode_span(const unsigned char *p, Py_ssize_t n) {
+    Reader r = {p, p + n, 0};
+    PyObject *out = read_obj(&r, 0);
+    if (out != NULL && r.p != r.end) {
+        Py_DECREF(out);
+        out = NULL;
+        r.unhandled = 1;
+    }
+    if (out == NULL && r.unhandled && !PyErr_Occurred())
+        return Py_NewRef(Py_None);
+    return out;
+}
+
+/* The number of a RESP line at `*at` (after its type byte) up to its \r\n: 1 and `*at`
+ * past it, 0 if the line is not all there yet, -1 if it is no number. */
+static int line_number(const unsigned char **at, const unsigned char *end, long long *out) {
+    const unsigned char *p = *at;
+    int neg = 0;
+    long long v = 0;
+    int digits = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (++digits > 18)
+            return -1;
+        v = v * 10 + (*p++ - '0');
+    }
+    if (p + 1 >= end)
+        return 0;
+    if (digits == 0 || p[0] != '\r' || p[1] != '\n')
+        return -1;
+    *at = p + 2;
+    *out = neg ? -v : v;
+    return 1;
+}
+
+/* A bulk string's length at `*at` ('$' expected there) and its bytes' start: 1, 0 if
+ * not all there yet (the bytes and their \r\n), -1 if malformed. */
+static int bulk(const unsigned char **at, const unsigned char *end, Py_ssize_t *n) {
+    const unsigned char *p = *at;
+    if (p >= end)
+        return 0;
+    if (*p != '$')
+        return -1;
+    p++;
+    long long v;
+    int rc = line_number(&p, end, &v);
+    if (rc <= 0)
+        return rc;
+    if (v < 0 || v > FRAME_MOST)
+        return -1;
+    if (end - p < v + 2)
+        return 0;
+    if (p[v] != '\r' || p[v + 1] != '\n')
+        return -1;
+    *at = p;
+    *n = (Py_ssize_t)v;
+    return 1;
+}
+
+/* The frames complete in [p, end) appended to `out`; where the unfinished rest starts
+ * (NULL on error, ValueError set for a protocol error). */
+static const unsigned char *parse(const unsigned char *p, const unsigned char *end,
+                                  PyObject *out) {
+    while (p < end) {
+        const unsigned char *at = p;
+        Py_ssize_t n;
+        PyObject *item;
+        if (*at == '$') {
+            int rc = bulk(&at, end, &n);
+            if (rc == 0)
+                break;
+            if (rc < 0)
+                goto bad;
+            item = decode_span(at, n);
+            if (item == Py_None || (item != NULL && !PyTuple_CheckExact(item))) {
+                Py_DECREF(item); /* msgpack decides (wire.unframe) */
+                item = PyBytes_FromStringAndSize((const char *)at, n);
+            }
+        } else if (*at == '*') {
+            at++;
+            long long count, more;
+            int rc = line_number(&at, end, &count);
+            if (rc == 0)
+                break;
+            if (rc < 0 || count != 2)
+                goto bad;
+            if (at >= end)
+                break;
+            if (*at != ':')
+                goto bad;
+            at++;
+            rc = line_number(&at, end, &more);
+            if (rc == 0)
+                break;
+            if (rc < 0)
+                goto bad;
+            rc = bulk(&at, end, &n);
+            if (rc == 0)
+                break;
+            if (rc < 0)
+                goto bad;
+            item = Py_BuildValue("[Ly#]", more, (const char *)at, n);
+        } else {
+            goto bad;
+        }
+        if (item == NULL)
+            return NULL;
+        int failed = PyList_Append(out, item);
+        Py_DECREF(item);
+        if (failed)
+            return NULL;
+        p = at + n + 2;
+    }
+    return p;
+bad:
+    PyErr_SetString(PyExc_ValueError, "protocol error in a peer's frames");
+    return NULL;
+}
+
+#define FRAMES_KEEP (1 << 20) /* an empty buffer bigger than this is let go */
+
+static int keep(Frames *f, const unsigned char *p, Py_ssize_t n) {
+    if (n == 0) {
+        f->len = 0;
+        if (f->cap > FRAMES_KEEP) {
+            PyMem_Free(f->buf);
+            f->buf = NULL;
+            f->cap = 0;
+        }
+        return 0;
+    }
+    if (n > f->cap) {
+        Py_ssize_t cap = f->cap * 2 > n ? f->cap * 2 : n;
+        unsigned char *grown = PyMem_Realloc(f->buf, (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        f->buf = grown;
+        f->cap = cap;
+    }
+    memmove(f->buf, p, (size_t)n);
+    f->len = n;
+    return 0;
+}
+
+static PyObject *frames_read(Frames *f, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    const unsigned char *data = view.buf;
+    Py_ssize_t n = view.len;
+    if (f->len == 0) {
+        /* Nothing kept: the read's frames are decoded where they lie, its rest kept. */
+        const unsigned char *rest = parse(data, data + n, out);
+        if (rest == NULL || keep(f, rest, data + n - rest) < 0)
+            Py_CLEAR(out);
+        goto done;
+    }
+    if (f->len + n > f->cap) {
+        Py_ssize_t cap = f->cap * 2 > f->len + n ? f->cap * 2 : f->len + n;
+        unsigned char *grown = PyMem_Realloc(f->buf, (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            Py_CLEAR(out);
+            goto done;
+        }
+        f->buf = grown;
+        f->cap = cap;
+    }
+    memcpy(f->buf + f->len, data, (size_t)n);
+    f->len += n;
+    const unsigned char *rest = parse(f->buf, f->buf + f->len, out);
+    if (rest == NULL || keep(f, rest, f->buf + f->len - rest) < 0)
+        Py_CLEAR(out);
+done:
+    PyBuffer_Release(&view);
+    return out;
+}
+
+static void frames_dealloc(Frames *f) {
+    PyMem_Free(f->buf);
+    Py_TYPE(f)->tp_free((PyObject *)f);
+}
+
+static PyMethodDef frames_methods[] = {
+    {"read", (PyCFunction)frames_read, METH_O,
+     "the frames complete so far: a tuple of messages, a body (bytes) for msgpack, or a "
+     "part [more, bytes]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FramesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dynredis._peerframe.Frames",
+    .tp_basicsize = sizeof(Frames),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)frames_dealloc,
+    .tp_methods = frames_methods,
+    .tp_doc = "a peer link's input, read into frames (decoded where the codec can)",
+};
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_O,
      "msgpack.unpackb(body, use_list=False), or None where msgpack must decide"},
@@ -466,4 +694,15 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_peerframe", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__peerframe(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__peerframe(void) {
+    if (PyType_Ready(&FramesType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Frames", (PyObject *)&FramesType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -46,6 +46,7 @@ from .wire import (
     Gather,
     frame,
     frame_head,
+    frame_reader,
     part_head,
     unframe,
 )
@@ -366,9 +367,10 @@ class PeerInbound(asyncio.Protocol):
         self.node = server.node
         self.name = name
         self.transport: asyncio.Transport | None = transport
-        self.reader = hiredis.Reader()
+        self.frames = frame_reader()
         self.parts = Gather()  # the parts of a bulk batch read so far
         self.held = False  # reading paused: frames read are left for later turns
+        self.backlog: list[Any] = []  # frames read and left for a later turn (held)
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -398,42 +400,57 @@ class PeerInbound(asyncio.Protocol):
         READ_BUDGET_NS at most: past it the link stops reading and the rest is handled in
         the next loop turns, other work between (a replica a plan did not wait for
         applied a backlog of thirty 1,024-record steps in one read: 0.3-0.5 s)."""
-        reader = self.reader
-        reader.feed(data)
+        items = self.frames.read(data)
+        if self.backlog:
+            items = self.backlog + items
+            self.backlog = []
+        if not items:
+            return
+        until = _monotonic_ns() + READ_BUDGET_NS
+        n = len(items)
+        i = 0
+        while i < n:
+            item = items[i]
+            i += 1
+            if type(item) is tuple:
+                msgs: tuple = item  # (decoded where it was read: wire.frame_reader)
+            else:
+                if type(item) is list:
+                    # A part of a bulk batch (wire.part_head): [more, bytes]. The parts
+                    # are gathered as they come, one part per event, not joined at the
+                    # end (a copy of the whole batch at once, 100 MB, held the loop for
+                    # a second).
+                    self.parts.add(item[1])
+                    if item[0]:
+                        continue
+                try:
+                    msgs = self.parts.take() if type(item) is list else unframe(item)
+                except Exception:
+                    log.warning("bad frame from peer %s", self.name)
+                    continue
+            self._handle(msgs)
+            if _monotonic_ns() > until and self._hold():
+                self.backlog = items[i:]
+                return  # (at least one frame a turn)
+
+    def _handle(self, msgs: tuple) -> None:
+        """A frame's messages, each to the node (gossip admitted by the server first)."""
         node = self.node
         server = self.server
         src = self.name
-        until = _monotonic_ns() + READ_BUDGET_NS
-        while True:
-            body = reader.gets()
-            if body is False:
-                return
-            if type(body) is list:
-                # A part of a bulk batch (wire.part_head): [more, bytes]. The parts are
-                # gathered as they come, one part per event, not joined at the end (a
-                # copy of the whole batch at once, 100 MB, held the loop for a second).
-                self.parts.add(body[1])
-                if body[0]:
-                    continue
+        trace = server.trace
+        for msg in msgs:
             try:
-                msgs = self.parts.take() if type(body) is list else unframe(body)
+                kind = msg[0]
+                if isinstance(kind, str) and kind == "gs":
+                    msg = server.admit_gossip(src, msg)
+                if trace is None:
+                    node.on_message(src, msg)
+                else:
+                    trace.on_peer_message(node, src, msg)
             except Exception:
-                log.warning("bad frame from peer %s", src)
-                continue
-            trace = server.trace
-            for msg in msgs:
-                try:
-                    if msg[0] == "gs":
-                        msg = server.admit_gossip(src, msg)
-                    if trace is None:
-                        node.on_message(src, msg)
-                    else:
-                        trace.on_peer_message(node, src, msg)
-                except Exception:
-                    log.exception("handling %r from %s failed", msg[:1], src)
-                server.send_peers_if_backlogged()
-            if _monotonic_ns() > until and self._hold():
-                return  # (at least one frame a turn)
+                log.exception("handling %r from %s failed", msg[:1], src)
+            server.send_peers_if_backlogged()
 
     def _hold(self) -> bool:
         """Stop reading and go on with the frames read in a later turn; False if that
@@ -450,7 +467,8 @@ class PeerInbound(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        self.reader = hiredis.Reader()
+        self.frames = frame_reader()
+        self.backlog = []
         self.parts = Gather()
         self.server.inbound.discard(self)
 

@@ -168,3 +168,79 @@ def test_a_batch_holding_a_piece_of_its_own_is_not_a_small_frame() -> None:
 def test_small_frames_are_made_where_the_codec_is_built() -> None:
     msgs = [("pas", [1, 2])]
     assert (wire.small_frame(msgs) is not None) == (native.state == "compiled")
+
+
+# --- a peer link's input read into frames (wire.frame_reader) -----------------------
+
+_frames = st.lists(
+    st.one_of(
+        st.lists(st.lists(_values, max_size=7).map(tuple), max_size=6).map(
+            lambda msgs: ("batch", wire.batch(msgs))),
+        st.tuples(st.booleans(), st.binary(max_size=600)).map(
+            lambda part: ("part", wire.part_head(len(part[1]), part[0]) + part[1]
+                          + wire.PART_END)),
+        st.sampled_from([b"\x91\xd4\x01\x00", b"\x90\x90", b"\x05", b""]).map(
+            lambda body: ("odd", wire.frame(body))),  # left to msgpack
+    ),
+    max_size=12,
+)
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    at = sorted({min(c, len(data)) for c in cuts})
+    return [data[i:j] for i, j in zip([0, *at], [*at, len(data)], strict=True)]
+
+
+def _settled(item: object) -> object:
+    """A frame as PeerInbound ends up with it: a body is unframed (or refused)."""
+    if type(item) is bytes:
+        try:
+            return ("msgs", repr(wire.unframe(item)))
+        except Exception:  # noqa: BLE001
+            return ("bad frame",)
+    if type(item) is tuple:
+        return ("msgs", repr(item))
+    return ("part", item)
+
+
+@needs_codec
+@given(_frames, st.lists(st.integers(0, 4000), max_size=10))
+def test_a_links_input_reads_as_hiredis_and_unframe_read_it(frames: list,
+                                                             cuts: list[int]) -> None:
+    """However the reads cut the input, the codec's reader gives the frames hiredis
+    gave, each small one decoded as unframe decodes it (a body where msgpack decides)."""
+    data = b"".join(wire for _, wire in frames)
+    got: list = []
+    expected: list = []
+    reader, reference = peerframe.Frames(), wire.HiredisFrames()
+    for chunk in _split(data, cuts):
+        got += reader.read(chunk)
+        expected += reference.read(chunk)
+    assert [_settled(i) for i in got] == [_settled(i) for i in expected]
+    assert len(got) == len(frames)
+    for item, (kind, _) in zip(got, frames, strict=True):
+        assert type(item) is {"batch": tuple, "part": list, "odd": bytes}[kind]
+
+
+@needs_codec
+@pytest.mark.parametrize("data", [b"+OK\r\n", b"$x\r\n", b"$3\r\nabcde", b"*3\r\n",
+                                  b"*2\r\n$1\r\n", b"*2\r\n:1\r\n:2\r\n", b"$-5\r\n",
+                                  b"$99999999999999999999\r\n"])
+def test_what_no_peer_sends_is_a_protocol_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        peerframe.Frames().read(data)
+
+
+@needs_codec
+def test_a_frame_read_a_byte_at_a_time_is_read_once_whole() -> None:
+    msgs = [("p", 7, b"k", b"v" * 300, "10.0.0.2:7000", 3, None), ("pas", [1, 2, 3])]
+    data = wire.batch(msgs) * 3
+    reader = peerframe.Frames()
+    got = [item for i in range(len(data)) for item in reader.read(data[i:i + 1])]
+    assert got == [(("p", 7, b"k", b"v" * 300, "10.0.0.2:7000", 3, None),
+                    ("pas", (1, 2, 3)))] * 3
+
+
+def test_a_peer_link_reads_with_the_codec_where_it_is_built() -> None:
+    assert (type(wire.frame_reader()) is not wire.HiredisFrames) == (
+        native.state == "compiled")
