@@ -198,6 +198,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dyn3-base-port", type=int, default=_env_int("BENCH_DYN3_BASE_PORT", 7490),
                    help="3-node dynredis base port, uses base..base+2 "
                         "(default $BENCH_DYN3_BASE_PORT or 7490)")
+    p.add_argument("--cluster-port-offset", type=int, default=None,
+                   help="the dynredis clusters' cluster ports are their ports plus this "
+                        "(`dynredis cluster`'s default 10000; 0: none), to keep a run "
+                        "inside a range of ports")
     p.add_argument("--bench-timeout", type=float, default=900.0,
                    help="seconds one redis-benchmark run may take (default 900)")
     p.add_argument("--output", type=Path, default=RESULTS_MD,
@@ -393,11 +397,13 @@ Starter = Callable[[], contextlib.AbstractContextManager[System]]
 def system_starters(args: argparse.Namespace, builds: dict[str, str]) -> list[Starter]:
     """Context-manager factories for the three systems, in benchmark order; each system
     is announced once started (its build noted in ``builds``)."""
+    offset = ([] if args.cluster_port_offset is None
+              else ["--cluster-port-offset", str(args.cluster_port_offset)])
     plain: list[Starter] = [
         lambda: redis_server(args.redis_port),
         lambda: dynredis_cluster(DYN1_NAME, 1, args.dyn1_port,
-                                 ["--n", "1", "--r", "1", "--w", "1"]),
-        lambda: dynredis_cluster(DYN3_NAME, DYN3_NODES, args.dyn3_base_port),
+                                 ["--n", "1", "--r", "1", "--w", "1", *offset]),
+        lambda: dynredis_cluster(DYN3_NAME, DYN3_NODES, args.dyn3_base_port, offset),
     ]
 
     @contextlib.contextmanager

@@ -3,6 +3,7 @@ request, and the CPU-bound request rate the table uses to show a machine limit."
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import subprocess
 import sys
@@ -167,3 +168,25 @@ def test_million_rows_name_keys_as_redis_benchmark_and_count_bytes_per_key(
     assert cells[0]["used_memory B/key"] == "170" and cells[0]["disk B/key (node)"] == "-"
     assert cells[1]["RSS B/key"] == "1500" and cells[1]["RSS growth B/key"] == "1100"
     assert cells[1]["disk B/key (node)"] == "270"
+
+
+def test_the_clusters_take_the_cluster_port_offset_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--cluster-port-offset reaches both dynredis clusters' start (a run inside a range
+    of ports: their cluster ports went at port+10000 otherwise)."""
+    started: list[tuple] = []
+
+    def cluster(name: str, nodes: int, port: int, extra: list[str] = []) -> object:  # noqa: B006
+        started.append((nodes, list(extra)))
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(bench, "dynredis_cluster", cluster)
+    monkeypatch.setattr(bench, "redis_server", lambda port: contextlib.nullcontext())
+    monkeypatch.setattr(bench, "announce", lambda system, builds: None)
+    for offset, expected in ((["--cluster-port-offset", "0"], ["--cluster-port-offset", "0"]),
+                             ([], [])):
+        started.clear()
+        for start in bench.system_starters(bench.parse_args(offset), {}):
+            with start():
+                pass
+        assert started == [(1, ["--n", "1", "--r", "1", "--w", "1", *expected]),
+                           (3, expected)]
