@@ -19,7 +19,8 @@
 
 #define MAX_DEPTH 32
 #define STR_KEEP 32 /* str of up to this many bytes are kept in `strs` */
-#define STR_SLOTS 512
+#define STR_BITS 9
+#define STR_SLOTS (1 << STR_BITS)
 
 static PyObject *strs[STR_SLOTS]; /* recent short str, by a hash of their bytes */
 
@@ -45,14 +46,36 @@ static uint64_t be(const unsigned char *p, int n) {
     return v;
 }
 
+#define INLINE static inline __attribute__((always_inline))
+
+/* The slot of a short str's bytes: from its first and last 8 (or 4) bytes and its
+ * length, a few instructions where a byte-at-a-time hash took 4 a byte. Strings that
+ * share them only take each other's slot (the bytes are compared before a reuse). */
+INLINE PyObject **str_slot(const char *s, Py_ssize_t n) {
+    uint64_t a, b;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        a = x;
+        b = y;
+    } else {
+        a = n ? (unsigned char)s[0] | (unsigned char)s[n / 2] << 8 | (unsigned char)s[n - 1] << 16
+              : 0;
+        b = 0;
+    }
+    uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ (uint64_t)n;
+    h *= 0x94D049BB133111EBull;
+    return &strs[h >> (64 - STR_BITS)];
+}
+
 static PyObject *short_str(Reader *r, const char *s, Py_ssize_t n) {
-    uint32_t h = 2166136261u;
-    for (Py_ssize_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    h ^= (uint32_t)n;
-    PyObject **slot = &strs[h % STR_SLOTS];
+    PyObject **slot = str_slot(s, n);
     PyObject *kept = *slot;
-    if (kept != NULL && PyUnicode_IS_COMPACT_ASCII(kept) && PyUnicode_GET_LENGTH(kept) == n
+    if (kept != NULL && PyUnicode_GET_LENGTH(kept) == n
             && memcmp(PyUnicode_DATA(kept), s, n) == 0) {
         Py_INCREF(kept);
         return kept;
@@ -62,14 +85,12 @@ static PyObject *short_str(Reader *r, const char *s, Py_ssize_t n) {
         PyErr_Clear();
         return unhandled(r);
     }
-    if (PyUnicode_IS_COMPACT_ASCII(str)) {
+    if (PyUnicode_IS_COMPACT_ASCII(str)) { /* (only these are kept) */
         Py_XSETREF(*slot, str);
         Py_INCREF(str);
     }
     return str;
 }
-
-static PyObject *read_obj(Reader *r, int depth);
 
 static PyObject *read_str(Reader *r, Py_ssize_t n) {
     if (!need(r, n))
@@ -92,6 +113,42 @@ static PyObject *read_bin(Reader *r, Py_ssize_t n) {
     PyObject *b = PyBytes_FromStringAndSize((const char *)r->p, n);
     r->p += n;
     return b;
+}
+
+static PyObject *read_array(Reader *r, Py_ssize_t n, int depth);
+static PyObject *read_map(Reader *r, Py_ssize_t n, int depth);
+
+static PyObject *read_other(Reader *r, int depth);
+
+/* The items most messages hold (a small int, a short str, a short bin, None, a uint32)
+ * read inline, in their tuple's loop; the rest in read_other. */
+INLINE PyObject *read_obj(Reader *r, int depth) {
+    const unsigned char *p = r->p;
+    if (p < r->end) {
+        unsigned char b = *p;
+        if (b <= 0x7f) {
+            r->p = p + 1;
+            return PyLong_FromLong(b);
+        }
+        if (b >= 0xa0 && b <= 0xbf) {
+            r->p = p + 1;
+            return read_str(r, b & 0x1f);
+        }
+        if (b == 0xc4 && p + 1 < r->end) {
+            r->p = p + 2;
+            return read_bin(r, p[1]);
+        }
+        if (b == 0xc0) {
+            r->p = p + 1;
+            Py_RETURN_NONE;
+        }
+        if (b == 0xce && r->end - p >= 5) {
+            r->p = p + 5;
+            return PyLong_FromUnsignedLong((unsigned long)p[1] << 24 | (unsigned long)p[2] << 16
+                                           | (unsigned long)p[3] << 8 | p[4]);
+        }
+    }
+    return read_other(r, depth);
 }
 
 static PyObject *read_array(Reader *r, Py_ssize_t n, int depth) {
@@ -143,7 +200,7 @@ static PyObject *read_map(Reader *r, Py_ssize_t n, int depth) {
     return d;
 }
 
-static PyObject *read_obj(Reader *r, int depth) {
+static PyObject *read_other(Reader *r, int depth) {
     if (!need(r, 1))
         return unhandled(r);
     unsigned char b = *r->p++;
@@ -233,7 +290,9 @@ static PyObject *decode(PyObject *self, PyObject *arg) {
 /* The output is written into `scratch`, kept from call to call (up to SCRATCH_KEEP
  * bytes), and copied once into the bytes returned: no buffer made, grown and shrunk per
  * frame (msgspec's starts at 512 bytes and is resized at the end of every encode). The
- * GIL is held throughout and nothing here runs Python code, so one buffer serves. */
+ * GIL is held throughout and nothing here runs Python code, so one buffer serves. Each
+ * item reserves its room once (its head and payload), then writes with plain stores:
+ * about 40 instructions an item, where calls per head byte took three times that. */
 #define SCRATCH_KEEP (1 << 20)
 
 static unsigned char *scratch;
@@ -241,14 +300,12 @@ static Py_ssize_t scratch_cap;
 
 typedef struct {
     Py_ssize_t len;
-    Py_ssize_t most; /* past this many bytes: not handled here (1) */
+    Py_ssize_t most; /* past this many bytes: not handled here (1; the values' payloads
+                      * are checked before they are copied, the whole at the end) */
 } Writer;
 
+/* Room for `n` more bytes at OUT(w): 0, or -1 out of memory. */
 static int grow(Writer *w, Py_ssize_t n) {
-    if (w->len + n > w->most)
-        return 1;
-    if (w->len + n <= scratch_cap)
-        return 0;
     Py_ssize_t cap = scratch_cap * 2;
     if (cap < w->len + n)
         cap = w->len + n;
@@ -264,6 +321,16 @@ static int grow(Writer *w, Py_ssize_t n) {
     return 0;
 }
 
+#define RESERVE(w, n)                                                                  \
+    do {                                                                               \
+        Py_ssize_t need_ = (n);                                                        \
+        if ((w)->len + need_ > scratch_cap) {                                          \
+            int rc_ = grow((w), need_);                                                \
+            if (rc_ != 0)                                                              \
+                return rc_;                                                            \
+        }                                                                              \
+    } while (0)
+
 static void scratch_done(void) {
     if (scratch_cap > SCRATCH_KEEP) {
         PyMem_Free(scratch);
@@ -274,46 +341,105 @@ static void scratch_done(void) {
 
 #define OUT(w) (scratch + (w)->len)
 
-static int put_head(Writer *w, unsigned char code, uint64_t v, int n) {
-    int rc = grow(w, 1 + n);
-    if (rc != 0)
-        return rc;
-    unsigned char *o = OUT(w);
-    o[0] = code;
-    for (int i = 0; i < n; i++)
-        o[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-    w->len += 1 + n;
-    return 0;
+static inline unsigned char *be16(unsigned char *o, uint64_t v) {
+    o[0] = (unsigned char)(v >> 8);
+    o[1] = (unsigned char)v;
+    return o + 2;
 }
 
-static int put_bytes(Writer *w, const char *s, Py_ssize_t n) {
-    int rc = grow(w, n);
-    if (rc != 0)
-        return rc;
-    memcpy(OUT(w), s, n);
-    w->len += n;
-    return 0;
+static inline unsigned char *be32(unsigned char *o, uint64_t v) {
+    o[0] = (unsigned char)(v >> 24);
+    o[1] = (unsigned char)(v >> 16);
+    o[2] = (unsigned char)(v >> 8);
+    o[3] = (unsigned char)v;
+    return o + 4;
 }
 
-/* 0 written, -1 error, 1 not of the kinds handled here */
-static int write_obj(Writer *w, PyObject *obj, int depth);
+static inline unsigned char *be64(unsigned char *o, uint64_t v) {
+    return be32(be32(o, v >> 32), v & 0xffffffffu);
+}
 
-/* A length's head: the fix form (n <= fixmax; fixmax < 0: none), else 8, 16 or 32 bits
- * (c8 0: no 8-bit form). */
-static int write_len(Writer *w, Py_ssize_t n, unsigned char fix, int fixmax,
+/* A length's head at `o`: the fix form (n <= fixmax; fixmax < 0: none), else 8 (c8 0:
+ * none), 16 or 32 bits; NULL past 32 bits. Where the payload goes. */
+static inline unsigned char *len_head(unsigned char *o, Py_ssize_t n, unsigned char fix,
+                                      int fixmax, unsigned char c8, unsigned char c16,
+                                      unsigned char c32) {
+    if (n <= fixmax) {
+        *o = fix | (unsigned char)n;
+        return o + 1;
+    }
+    if (c8 && n < 256) {
+        o[0] = c8;
+        o[1] = (unsigned char)n;
+        return o + 2;
+    }
+    if (n < 65536) {
+        *o = c16;
+        return be16(o + 1, (uint64_t)n);
+    }
+    if ((uint64_t)n <= 0xffffffffu) {
+        *o = c32;
+        return be32(o + 1, (uint64_t)n);
+    }
+    return NULL;
+}
+
+/* A head and payload of `n` bytes (bin or str). */
+INLINE int put_sized(Writer *w, const char *s, Py_ssize_t n, unsigned char fix, int fixmax,
                      unsigned char c8, unsigned char c16, unsigned char c32) {
-    if (n <= fixmax)
-        return put_head(w, fix | (unsigned char)n, 0, 0);
-    if (c8 && n < 256)
-        return put_head(w, c8, (uint64_t)n, 1);
-    if (n < 65536)
-        return put_head(w, c16, (uint64_t)n, 2);
-    if ((uint64_t)n <= 0xffffffffu)
-        return put_head(w, c32, (uint64_t)n, 4);
-    return 1;
+    if (w->len + n > w->most)
+        return 1; /* (not copied: the whole is past `most`) */
+    RESERVE(w, 5 + n);
+    unsigned char *o = len_head(OUT(w), n, fix, fixmax, c8, c16, c32);
+    if (o == NULL)
+        return 1;
+    memcpy(o, s, (size_t)n);
+    w->len = o + n - scratch;
+    return 0;
 }
 
-static int write_int(Writer *w, PyObject *obj) {
+/* An int in its smallest msgpack form (msgspec's choice). */
+INLINE int put_int(Writer *w, long long x) {
+    RESERVE(w, 9);
+    unsigned char *o = OUT(w);
+    if (x >= 0) {
+        if (x < 128) {
+            *o++ = (unsigned char)x;
+        } else if (x < 256) {
+            o[0] = 0xcc;
+            o[1] = (unsigned char)x;
+            o += 2;
+        } else if (x < 65536) {
+            *o = 0xcd;
+            o = be16(o + 1, (uint64_t)x);
+        } else if (x <= 0xffffffffLL) {
+            *o = 0xce;
+            o = be32(o + 1, (uint64_t)x);
+        } else {
+            *o = 0xcf;
+            o = be64(o + 1, (uint64_t)x);
+        }
+    } else if (x >= -32) {
+        *o++ = (unsigned char)(x & 0xff);
+    } else if (x >= -128) {
+        o[0] = 0xd0;
+        o[1] = (unsigned char)(x & 0xff);
+        o += 2;
+    } else if (x >= -32768) {
+        *o = 0xd1;
+        o = be16(o + 1, (uint64_t)x & 0xffff);
+    } else if (x >= -2147483648LL) {
+        *o = 0xd2;
+        o = be32(o + 1, (uint64_t)x & 0xffffffffu);
+    } else {
+        *o = 0xd3;
+        o = be64(o + 1, (uint64_t)x);
+    }
+    w->len = o - scratch;
+    return 0;
+}
+
+static int write_long(Writer *w, PyObject *obj) {
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(obj, &overflow);
     if (overflow > 0) {
@@ -322,50 +448,75 @@ static int write_int(Writer *w, PyObject *obj) {
             PyErr_Clear();
             return 1;
         }
-        return put_head(w, 0xcf, u, 8);
+        RESERVE(w, 9);
+        unsigned char *o = OUT(w);
+        *o = 0xcf;
+        w->len = be64(o + 1, u) - scratch;
+        return 0;
     }
     if (overflow < 0)
         return 1;
     if (x == -1 && PyErr_Occurred())
         return -1;
-    if (x >= 0) {
-        if (x < 128)
-            return put_head(w, (unsigned char)x, 0, 0);
-        if (x < 256)
-            return put_head(w, 0xcc, (uint64_t)x, 1);
-        if (x < 65536)
-            return put_head(w, 0xcd, (uint64_t)x, 2);
-        if (x <= 0xffffffffLL)
-            return put_head(w, 0xce, (uint64_t)x, 4);
-        return put_head(w, 0xcf, (uint64_t)x, 8);
-    }
-    if (x >= -32)
-        return put_head(w, (unsigned char)(x & 0xff), 0, 0);
-    if (x >= -128)
-        return put_head(w, 0xd0, (uint64_t)x & 0xff, 1);
-    if (x >= -32768)
-        return put_head(w, 0xd1, (uint64_t)x & 0xffff, 2);
-    if (x >= -2147483648LL)
-        return put_head(w, 0xd2, (uint64_t)x & 0xffffffffu, 4);
-    return put_head(w, 0xd3, (uint64_t)x, 8);
+    return put_int(w, x);
 }
 
+/* The items most messages hold (bytes, str, a small int, None) written inline in their
+ * tuple's loop; NOT_ATOM for anything else (write_obj). */
+#define NOT_ATOM 2
+
+INLINE int write_atom(Writer *w, PyObject *obj, PyTypeObject *t) {
+    if (t == &PyBytes_Type)
+        return put_sized(w, PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj), 0, -1, 0xc4,
+                         0xc5, 0xc6);
+    if (t == &PyUnicode_Type && PyUnicode_IS_COMPACT_ASCII(obj))
+        return put_sized(w, (const char *)PyUnicode_DATA(obj), PyUnicode_GET_LENGTH(obj),
+                         0xa0, 31, 0xd9, 0xda, 0xdb);
+#if PY_VERSION_HEX < 0x030C0000
+    if (t == &PyLong_Type) {
+        /* One digit (under 2**30) or none, as most ints here are: read as it is. */
+        Py_ssize_t size = Py_SIZE(obj);
+        if (size >= -1 && size <= 1) {
+            long long d = size ? (long long)((PyLongObject *)obj)->ob_digit[0] : 0;
+            return put_int(w, size < 0 ? -d : d);
+        }
+        return write_long(w, obj);
+    }
+#endif
+    if (obj == Py_None) {
+        RESERVE(w, 1);
+        scratch[w->len++] = 0xc0;
+        return 0;
+    }
+    return NOT_ATOM;
+}
+
+static int write_obj(Writer *w, PyObject *obj, int depth);
+
 static int write_items(Writer *w, PyObject **items, Py_ssize_t n, int depth) {
-    int rc = write_len(w, n, 0x90, 15, 0, 0xdc, 0xdd);
-    for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
-        rc = write_obj(w, items[i], depth + 1);
-    return rc;
+    if (depth >= MAX_DEPTH)
+        return 1;
+    RESERVE(w, 5);
+    unsigned char *o = len_head(OUT(w), n, 0x90, 15, 0, 0xdc, 0xdd);
+    if (o == NULL)
+        return 1;
+    w->len = o - scratch;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = items[i];
+        int rc = write_atom(w, item, Py_TYPE(item));
+        if (rc == NOT_ATOM)
+            rc = write_obj(w, item, depth + 1);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int write_obj(Writer *w, PyObject *obj, int depth) {
-    if (depth >= MAX_DEPTH)
-        return 1;
     PyTypeObject *t = Py_TYPE(obj);
-    if (t == &PyBytes_Type) {
-        Py_ssize_t n = PyBytes_GET_SIZE(obj);
-        int rc = write_len(w, n, 0, -1, 0xc4, 0xc5, 0xc6);
-        return rc ? rc : put_bytes(w, PyBytes_AS_STRING(obj), n);
-    }
+    int rc = write_atom(w, obj, t);
+    if (rc != NOT_ATOM)
+        return rc;
     if (t == &PyUnicode_Type) {
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
@@ -373,39 +524,49 @@ static int write_obj(Writer *w, PyObject *obj, int depth) {
             PyErr_Clear();
             return 1;
         }
-        int rc = write_len(w, n, 0xa0, 31, 0xd9, 0xda, 0xdb);
-        return rc ? rc : put_bytes(w, s, n);
+        return put_sized(w, s, n, 0xa0, 31, 0xd9, 0xda, 0xdb);
     }
     if (t == &PyLong_Type)
-        return write_int(w, obj);
+        return write_long(w, obj);
     if (t == &PyTuple_Type)
         return write_items(w, &PyTuple_GET_ITEM(obj, 0), PyTuple_GET_SIZE(obj), depth);
     if (t == &PyList_Type) {
         /* A list's items are read as they are: nothing here can change it meanwhile. */
         return write_items(w, PySequence_Fast_ITEMS(obj), PyList_GET_SIZE(obj), depth);
     }
-    if (obj == Py_None)
-        return put_head(w, 0xc0, 0, 0);
-    if (obj == Py_True)
-        return put_head(w, 0xc3, 0, 0);
-    if (obj == Py_False)
-        return put_head(w, 0xc2, 0, 0);
+    if (obj == Py_True || obj == Py_False) {
+        RESERVE(w, 1);
+        scratch[w->len++] = obj == Py_True ? 0xc3 : 0xc2;
+        return 0;
+    }
     if (t == &PyFloat_Type) {
         double d = PyFloat_AS_DOUBLE(obj);
         uint64_t v;
         memcpy(&v, &d, 8);
-        return put_head(w, 0xcb, v, 8);
+        RESERVE(w, 9);
+        unsigned char *o = OUT(w);
+        *o = 0xcb;
+        w->len = be64(o + 1, v) - scratch;
+        return 0;
     }
     if (t == &PyDict_Type) {
-        int rc = write_len(w, PyDict_GET_SIZE(obj), 0x80, 15, 0, 0xde, 0xdf);
+        if (depth >= MAX_DEPTH)
+            return 1;
+        RESERVE(w, 5);
+        unsigned char *o = len_head(OUT(w), PyDict_GET_SIZE(obj), 0x80, 15, 0, 0xde, 0xdf);
+        if (o == NULL)
+            return 1;
+        w->len = o - scratch;
         Py_ssize_t pos = 0;
         PyObject *k, *v;
-        while (rc == 0 && PyDict_Next(obj, &pos, &k, &v)) {
-            rc = write_obj(w, k, depth + 1);
+        while (PyDict_Next(obj, &pos, &k, &v)) {
+            int rc = write_obj(w, k, depth + 1);
             if (rc == 0)
                 rc = write_obj(w, v, depth + 1);
+            if (rc != 0)
+                return rc;
         }
-        return rc;
+        return 0;
     }
     return 1;
 }
@@ -435,17 +596,28 @@ static PyObject *frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         return NULL;
     Writer w = {0, most - 1};
     int rc = write_obj(&w, args[0], 0);
+    if (rc == 0 && w.len > w.most)
+        rc = 1;
     PyObject *out = NULL;
     if (rc == 0) {
-        char head[24];
-        int h = snprintf(head, sizeof head, "$%zd\r\n", w.len);
-        out = PyBytes_FromStringAndSize(NULL, h + w.len + 2);
+        char digits[24];
+        int d = 0;
+        Py_ssize_t v = w.len;
+        do {
+            digits[d++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        out = PyBytes_FromStringAndSize(NULL, 1 + d + 2 + w.len + 2);
         if (out != NULL) {
             char *o = PyBytes_AS_STRING(out);
-            memcpy(o, head, (size_t)h);
-            memcpy(o + h, scratch, (size_t)w.len);
-            o[h + w.len] = '\r';
-            o[h + w.len + 1] = '\n';
+            *o++ = '$';
+            while (d)
+                *o++ = digits[--d];
+            *o++ = '\r';
+            *o++ = '\n';
+            memcpy(o, scratch, (size_t)w.len);
+            o[w.len] = '\r';
+            o[w.len + 1] = '\n';
         }
     } else if (rc > 0) {
         out = Py_NewRef(Py_None);
