@@ -15,6 +15,7 @@ it: the functions below that take encoded bytes read that instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from hashlib import blake2b
 from typing import Any, Final
 
@@ -47,6 +48,37 @@ SIBLING_MAX = 100
 # before compare equal), in 2-3x less time. Decoding stays msgpack's: it gives tuples.
 pack: Final = msgspec.msgpack.Encoder().encode
 _unpackb: Final = msgpack.unpackb
+# The same in C where it is built (csrc/peerframe.c, also the peer frames' codec): the
+# same bytes and the same tuples, without their set-up per call, and None for whatever
+# it leaves to msgspec and msgpack (`packed`, `unpacked`). A coordinator decodes its own
+# copy in every GET and SET, and encodes the new version of every write.
+try:
+    from .. import _peerframe as _codec
+except ImportError:  # not built, or a pure run
+    _codec = None  # type: ignore[assignment]
+_native_encode: Final[Callable[[Any], bytes | None] | None] = (
+    _codec.encode if _codec is not None else None)
+_native_decode: Final[Callable[[Any], Any] | None] = (
+    _codec.decode if _codec is not None else None)
+
+
+def packed(value: Any) -> bytes:
+    """`pack(value)`: msgspec's msgpack bytes, made in C where it can be."""
+    if _native_encode is not None:
+        body = _native_encode(value)
+        if body is not None:
+            return body
+    return pack(value)
+
+
+def unpacked(body: Any) -> Any:
+    """msgpack.unpackb(body, use_list=False), decoded in C where it can be (a bytes-like
+    `body`: bytes, bytearray or memoryview)."""
+    if _native_decode is not None:
+        got = _native_decode(body)
+        if got is not None:
+            return got
+    return _unpackb(body, use_list=False)
 
 
 # A sibling value this large is encoded as a piece of its own (core/pieces.py).
@@ -68,7 +100,7 @@ def encode(obj: Any) -> bytes:
         for part in parts:
             digest.update(part)
         return b"".join([hdr.make_with(*_times(obj), digest.digest()), *parts])
-    body = pack(obj)
+    body = packed(obj)
     if len(body) < hdr.HEADED_FROM:
         return body
     return hdr.make(*_times(obj), body) + body
@@ -111,10 +143,8 @@ def _large_sibling(sibs: tuple[Any, ...]) -> bool:
 
 def decode(data: bytes) -> Clock:
     """An object from `encode`'s bytes (tuples throughout)."""
-    if data[0] == hdr.MAGIC:
-        entries, anon = _unpackb(memoryview(data)[hdr.SIZE:], use_list=False)
-    else:
-        entries, anon = _unpackb(data, use_list=False)
+    body: Any = memoryview(data)[hdr.SIZE:] if data[0] == hdr.MAGIC else data
+    entries, anon = unpacked(body)
     return (entries, anon)
 
 

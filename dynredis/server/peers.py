@@ -400,7 +400,7 @@ class PeerInbound(asyncio.Protocol):
         READ_BUDGET_NS at most: past it the link stops reading and the rest is handled in
         the next loop turns, other work between (a replica a plan did not wait for
         applied a backlog of thirty 1,024-record steps in one read: 0.3-0.5 s)."""
-        items = self.frames.read(data)
+        items: list[Any] = self.frames.read(data)
         if self.backlog:
             items = self.backlog + items
             self.backlog = []

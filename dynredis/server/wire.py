@@ -18,17 +18,14 @@ from typing import Any, Final
 
 import hiredis
 import msgpack
-import msgspec
 
+from ..core.obj import packed, unpacked
 from ..core.pieces import pieces
 from . import filled
 
 # msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
-# msgpack decodes, into tuples. They stay the reference and the fallback of the codec in
-# C (csrc/peerframe.c), which does the same for what messages hold without their set-up
-# per frame (about 500 instructions less a frame), and answers None for whatever it
-# leaves to them.
-_pack: Final = msgspec.msgpack.Encoder().encode
+# msgpack decodes, into tuples; both in C where it is built (obj.packed and obj.unpacked:
+# csrc/peerframe.c, without their set-up per frame, about 500 instructions less a frame).
 _unpackb: Final = msgpack.unpackb
 
 
@@ -36,10 +33,6 @@ try:
     from .. import _peerframe as _codec
 except ImportError:  # not built, or a pure run
     _codec = None  # type: ignore[assignment]
-_native_encode: Final[Callable[[Any], bytes | None] | None] = (
-    _codec.encode if _codec is not None else None)
-_native_decode: Final[Callable[[Any], Any] | None] = (
-    _codec.decode if _codec is not None else None)
 _native_frame: Final[Callable[[Any, int], bytes | None] | None] = (
     _codec.frame if _codec is not None else None)
 
@@ -53,11 +46,7 @@ PART_END: Final = b"\r\n"
 
 def encode(msgs: list[tuple]) -> bytes:
     """The body of a frame carrying a list of messages."""
-    if _native_encode is not None:
-        body = _native_encode(msgs)
-        if body is not None:
-            return body
-    return _pack(msgs)
+    return packed(msgs)
 
 
 def encode_pieces(msgs: list[tuple]) -> bytes | list[bytes]:
@@ -156,11 +145,7 @@ def frame_reader() -> Any:
 
 def unframe(body: bytes | bytearray | memoryview) -> tuple:
     """The messages of a frame's body."""
-    if _native_decode is not None:
-        msgs = _native_decode(body)
-        if msgs is not None:
-            return msgs  # type: ignore[no-any-return]
-    return _unpackb(body, use_list=False)  # type: ignore[no-any-return]
+    return unpacked(body)  # type: ignore[no-any-return]
 
 
 KEEP_GATHERED: Final = 16 << 20  # a Gather's buffer up to this size is kept for the next batch
