@@ -98,6 +98,10 @@ _NODE_PERSON = b"dynredis.mrk.nod"
 DEFAULT_FANOUT = 32
 DEFAULT_DEPTH = 2
 
+SHARDS: Final = 64
+"""Maps a tree's entries are kept in (see MerkleTree._entries): a million keys rehash
+~16,000 at a time as they grow."""
+
 # The hashes every write's fold calls, as Final names: compiled code reads them from C
 # globals instead of looking them up in the module's dict at each call.
 _crc32: Final = crc32
@@ -135,8 +139,8 @@ class MerkleTree:
     recomputed only when `root()` or `level()` asks for them, and only along dirty paths.
     """
 
-    __slots__ = ("fanout", "depth", "segments", "_entries", "_index", "_stale", "_sums",
-                 "_nodes", "_dirty", "keyed", "inner_hashed")
+    __slots__ = ("fanout", "depth", "segments", "shards", "_entries", "_index", "_stale",
+                 "_sums", "_nodes", "_dirty", "keyed", "inner_hashed")
 
     def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
                  keyed: bool = False) -> None:
@@ -148,11 +152,16 @@ class MerkleTree:
         self.fanout = fanout
         self.depth = depth
         self.segments: int = fanout**depth  # (declared: compiled code then uses int ops)
-        # key -> the entry's digest (its contribution to its bucket's sum): one flat map,
-        # not a map per bucket: a node's trees have 1024 buckets for each of the ring's
-        # partitions, most holding a key or two, and a map per bucket cost a dict
-        # (about 200 bytes, an allocation) per key written.
-        self._entries: dict[bytes, int] = {}
+        # key -> the entry's digest (its contribution to its bucket's sum), in `shards`
+        # maps: bucket b's keys in map b % shards. Not a map per bucket: a node's trees
+        # have 1024 buckets for each of the ring's partitions, most holding a key or
+        # two, and a map per bucket cost a dict (about 200 bytes, an allocation) per key
+        # written. Not one map: a partition holding a big collection's records grows to
+        # millions of keys, and a map that grows rehashes every key in one go (at 1.4M
+        # keys 60-80 ms of CPU in the fold's turn, at 2.8M 120): a shard grows a
+        # SHARDS-th of that at a time.
+        self.shards: int = min(SHARDS, self.segments)
+        self._entries: list[dict[bytes, int]] = [{} for _ in range(self.shards)]
         # bucket -> its keys, built when a bucket's entries are first asked for
         # (exchanges, key walks), then kept by the writes: a key added is appended, a
         # key deleted left in place (`_stale` counts them) and dropped when its
@@ -194,18 +203,18 @@ class MerkleTree:
     def insert_digest(self, key: bytes, digest: int) -> None:
         """Set `key`'s entry digest (what `insert` derives from a value hash; a keyed
         tree's writer passes `keyed_digest` directly, on every write's path)."""
-        entries = self._entries
+        b = _crc32(key) % self.segments
+        entries = self._entries[b % self.shards]
         old = entries.get(key)
         if old is None:
             delta = digest
             if self._index is not None:
-                self._index_add(key)
+                self._index_add(key, b)
         elif old == digest:
             return
         else:
             delta = digest - old
         entries[key] = digest
-        b = _crc32(key) % self.segments
         self._sums[b] += delta
         self._dirty.add(b)
 
@@ -225,18 +234,19 @@ class MerkleTree:
 
     def _index_fold(self, keys: dict[bytes, bytes | None]) -> None:
         """The bucket index told of the keys a fold (about to run) adds or deletes."""
-        entries = self._entries
+        shards = self._entries
+        n, segments = self.shards, self.segments
         for key, fp in keys.items():
-            if key in entries:
+            b = _crc32(key) % segments
+            if key in shards[b % n]:
                 if fp is None:
                     self._stale += 1
             elif fp is not None:
-                self._index_add(key)
+                self._index_add(key, b)
 
-    def _index_add(self, key: bytes) -> None:
+    def _index_add(self, key: bytes, b: int) -> None:
         index = self._index
         assert index is not None
-        b = _crc32(key) % self.segments
         keys = index.get(b)
         if keys is None:
             keys = index[b] = [key]
@@ -254,25 +264,28 @@ class MerkleTree:
 
     def delete(self, key: bytes) -> None:
         """Forget `key` (no-op if absent)."""
-        old = self._entries.pop(key, None)
+        b = _crc32(key) % self.segments
+        old = self._entries[b % self.shards].pop(key, None)
         if old is None:
             return
         self._stale += 1
-        b = _crc32(key) % self.segments
         self._sums[b] -= old
         self._dirty.add(b)
 
     # -- reads ------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(map(len, self._entries))
+
+    def _shard(self, key: bytes) -> dict[bytes, int]:
+        return self._entries[_crc32(key) % self.segments % self.shards]
 
     def __contains__(self, key: bytes) -> bool:
-        return key in self._entries
+        return key in self._shard(key)
 
     def get(self, key: bytes) -> bytes | None:
         """`key`'s entry digest (a keyed tree's: the value hash it was given), or None."""
-        d = self._entries.get(key)
+        d = self._shard(key).get(key)
         return None if d is None else d.to_bytes(HASH_BYTES, "big")
 
     @property
@@ -290,8 +303,9 @@ class MerkleTree:
         index's lists go as lists: a partition of a million-element collection's
         records has its million keys in a thousand of them (freed in one step, 17 ms
         in-process, as one dict of a thousand entries)."""
-        bury(self._entries)
-        self._entries = {}
+        for shard in self._entries:
+            bury(shard)
+        self._entries = [{} for _ in range(self.shards)]
         index = self._index
         if index is not None:
             lists = list(index.values())
@@ -332,7 +346,7 @@ class MerkleTree:
         keys = buckets.get(index)
         if not keys:
             return []
-        entries = self._entries
+        entries = self._entries[index % self.shards]
         if self._stale:
             # Keys deleted since the index was built, or deleted and added again
             # (listed twice), go now.
@@ -348,7 +362,7 @@ class MerkleTree:
 
     def _bucket_index(self) -> dict[int, list[bytes]]:
         index = self._index
-        if index is None or self._stale > len(self._entries):
+        if index is None or self._stale > len(self):
             self._stale = 0
             native = _native_index
             if native is not None:
@@ -366,7 +380,7 @@ class MerkleTree:
         """The bucket index in Python (without the C helper)."""
         index: dict[int, list[bytes]] = {}
         segments = self.segments
-        for k in self._entries:
+        for k in self.keys():
             b = crc32(k) % segments
             keys = index.get(b)
             if keys is None:
@@ -381,11 +395,13 @@ class MerkleTree:
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, entry digest), in no particular order."""
-        for k, d in self._entries.items():
-            yield k, d.to_bytes(HASH_BYTES, "big")
+        for shard in self._entries:
+            for k, d in shard.items():
+                yield k, d.to_bytes(HASH_BYTES, "big")
 
     def keys(self) -> Iterator[bytes]:
-        yield from self._entries
+        for shard in self._entries:
+            yield from shard
 
     # -- internals --------------------------------------------------------------------
 

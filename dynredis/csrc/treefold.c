@@ -7,6 +7,9 @@
  * bucket marked dirty; a None fingerprint removes the key. Every write of every replica
  * pays this; in Python it was two calls into C libraries with their argument parsing
  * and a 128-bit int built from pieces (about 3,300 instructions a key).
+ *
+ * The entries are a list of dicts, bucket b's keys in dict b % len(list) (MerkleTree's
+ * shards: a map of millions of keys rehashes them all at once as it grows).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -76,15 +79,28 @@ static int adjust(PyObject *sums, PyObject *dirty, Py_ssize_t b, PyObject *delta
     return r;
 }
 
+static int all_dicts(PyObject *list) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
+        if (!PyDict_CheckExact(PyList_GET_ITEM(list, i)))
+            return 0;
+    return 1;
+}
+
 static PyObject *fold(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "fold(entries, sums, dirty, segments, keys)");
         return NULL;
     }
-    PyObject *entries = args[0], *sums = args[1], *dirty = args[2], *keys = args[4];
-    if (!PyDict_CheckExact(entries) || !PyList_CheckExact(sums) ||
+    PyObject *shards = args[0], *sums = args[1], *dirty = args[2], *keys = args[4];
+    if (!PyList_CheckExact(shards) || !PyList_CheckExact(sums) ||
         !PySet_Check(dirty) || !PyDict_CheckExact(keys)) {
-        PyErr_SetString(PyExc_TypeError, "fold: entries dict, sums list, dirty set, keys dict");
+        PyErr_SetString(PyExc_TypeError,
+                        "fold: entries list of dicts, sums list, dirty set, keys dict");
+        return NULL;
+    }
+    Py_ssize_t nshards = PyList_GET_SIZE(shards);
+    if (nshards == 0 || !all_dicts(shards)) {
+        PyErr_SetString(PyExc_TypeError, "fold: entries is a non-empty list of dicts");
         return NULL;
     }
     Py_ssize_t segments = PyLong_AsSsize_t(args[3]);
@@ -105,6 +121,7 @@ static PyObject *fold(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         const char *k = PyBytes_AS_STRING(key);
         Py_ssize_t klen = PyBytes_GET_SIZE(key);
         Py_ssize_t b = (Py_ssize_t)(crc32_of((const unsigned char *)k, klen) % (uint64_t)segments);
+        PyObject *entries = PyList_GET_ITEM(shards, b % nshards);
         PyObject *old = PyDict_GetItemWithError(entries, key); /* borrowed */
         if (old == NULL && PyErr_Occurred())
             return NULL;
@@ -170,13 +187,14 @@ static PyObject *bucket(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* index(entries, segments) -> {bucket: [keys]}: MerkleTree._bucket_index's build, one C
    loop (a million keys: ~120 ms in compiled Python, the first exchange of a partition
-   holding a big collection's records). */
+   holding a big collection's records). `entries`: the tree's list of dicts, walked in
+   order. */
 static PyObject *index_of(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyDict_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "index(entries: dict, segments: int)");
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !all_dicts(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "index(entries: list[dict], segments: int)");
         return NULL;
     }
-    PyObject *entries = args[0];
+    PyObject *shards = args[0];
     Py_ssize_t segments = PyLong_AsSsize_t(args[1]);
     if (segments == -1 && PyErr_Occurred())
         return NULL;
@@ -188,19 +206,22 @@ static PyObject *index_of(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (lists == NULL)
         return PyErr_NoMemory();
     PyObject *out = NULL;
-    Py_ssize_t pos = 0;
     PyObject *key, *value;
-    while (PyDict_Next(entries, &pos, &key, &value)) {
-        if (!PyBytes_CheckExact(key)) {
-            PyErr_SetString(PyExc_TypeError, "index: keys are bytes");
-            goto done;
+    for (Py_ssize_t s = 0; s < PyList_GET_SIZE(shards); s++) {
+        PyObject *entries = PyList_GET_ITEM(shards, s);
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(entries, &pos, &key, &value)) {
+            if (!PyBytes_CheckExact(key)) {
+                PyErr_SetString(PyExc_TypeError, "index: keys are bytes");
+                goto done;
+            }
+            Py_ssize_t b = (Py_ssize_t)(crc32_of((const unsigned char *)PyBytes_AS_STRING(key),
+                                                 PyBytes_GET_SIZE(key)) % (uint64_t)segments);
+            if (lists[b] == NULL && (lists[b] = PyList_New(0)) == NULL)
+                goto done;
+            if (PyList_Append(lists[b], key) < 0)
+                goto done;
         }
-        Py_ssize_t b = (Py_ssize_t)(crc32_of((const unsigned char *)PyBytes_AS_STRING(key),
-                                             PyBytes_GET_SIZE(key)) % (uint64_t)segments);
-        if (lists[b] == NULL && (lists[b] = PyList_New(0)) == NULL)
-            goto done;
-        if (PyList_Append(lists[b], key) < 0)
-            goto done;
     }
     out = PyDict_New();
     if (out == NULL)
