@@ -241,7 +241,7 @@ class ServerFigures:
     net_output: int = 0  # bytes written to clients
     reads_processed: int = 0
     ops_per_sec: int = 0  # instantaneous_ops_per_sec (server/opsrate.py)
-    last_save: float = 0.0  # unix time the engine's last sync to disk ended (LASTSAVE)
+    last_save: float = 0.0  # unix time the last sync to disk ended, else the start (LASTSAVE)
     saving: bool = False  # a background sync runs or is scheduled (BGSAVE)
     saves: int = 0  # SAVEs and BGSAVEs started
 

@@ -133,7 +133,7 @@ def persistence_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> 
         "current_cow_size": 0, "current_cow_size_age": 0, "current_fork_perc": "0.00",
         "current_save_keys_processed": 0, "current_save_keys_total": 0,
         "rdb_changes_since_last_save": 0, "rdb_bgsave_in_progress": int(f.saving),
-        "rdb_last_save_time": int(f.last_save or f.started), "rdb_last_bgsave_status": "ok",
+        "rdb_last_save_time": int(f.last_save), "rdb_last_bgsave_status": "ok",
         "rdb_last_bgsave_time_sec": -1, "rdb_current_bgsave_time_sec": -1,
         "rdb_saves": f.saves,
         "rdb_last_cow_size": 0, "rdb_last_load_keys_expired": 0,

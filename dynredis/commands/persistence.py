@@ -105,5 +105,4 @@ def cmd_bgrewriteaof(c: Context, args: list[bytes]) -> bytes:
 @command("lastsave", 1, ("loading", "stale", "fast"), group="server",
          summary="Returns the Unix timestamp of this node's last completed sync to disk.")
 def cmd_lastsave(c: Context, args: list[bytes]) -> bytes:
-    f = c.figures()
-    return resp.integer(int(f.last_save or f.started))
+    return resp.integer(int(c.figures().last_save))

@@ -9,11 +9,11 @@ Two drivers run nodes, the asyncio server (server/app.py) and the simulator
 - after every event (a request, a peer message or a batch of them, a tick, a link
   change): `settle(node, on_error)` runs finished operations' callbacks (which may
   finish more; the server's stops once its turn's time is spent and hands back what
-  is left, to settle in a later turn) and saves ring and members when they changed; then `release(node,
-  engine, fsync)` commits staged writes first when the durability mode is fsync (no
-  acknowledgement may leave before the write it acknowledges is on disk) and hands
-  over the outbox to send. A driver may settle several events before one release
-  (the server releases once per loop turn).
+  is left, to settle in a later turn) and saves ring and members when they changed;
+  then `release(node, engine, fsync)` commits staged writes first when the durability
+  mode is fsync (no acknowledgement may leave before the write it acknowledges is on
+  disk) and hands over the outbox to send. A driver may settle several events before
+  one release (the server releases once per loop turn).
 - after a tick, `node.fold_step()` until it returns False (the server: one step a loop
   turn, between reads, so that hashing the tick's share of writes into the anti-entropy
   trees never holds the loop for long).
@@ -92,11 +92,11 @@ def settle(node: Node, on_error: Callable[[Exception], None],
 
     With `spent` (the server's: its loop turn's share of time is used up), callbacks
     that finish more at once stop being run once `spent()`: those left are returned,
-    for the driver to settle in a later turn (None: nothing is left). A chain of operations that finish at once
-    (N=1: each write is acknowledged as it is made) ran whole in one settle: a FLUSHDB
-    of 600,000 keys held a 1-node cluster's loop 24-34 s, a RENAME of a million-item
-    list 6.8-16 s, whatever slices their plans were cut in. The first of the callbacks
-    finished before the settle began always run."""
+    for the driver to settle in a later turn (None: nothing is left). A chain of
+    operations that finish at once (N=1: each write is acknowledged as it is made) ran
+    whole in one settle: a FLUSHDB of 600,000 keys held a 1-node cluster's loop 24-34 s,
+    a RENAME of a million-item list 6.8-16 s, whatever slices their plans were cut in.
+    The first of the callbacks finished before the settle began always run."""
     left: Done | None = None
     first = True
     while node.done and left is None:
