@@ -208,6 +208,7 @@ class LatencyTrace:
         self.hists: dict[str, deque[int]] = {}
         self.peer_read = 0  # when the peer read being handled was read
         self._gc_started = 0
+        self._gc_cpu = 0
         self._lag_due = 0.0
         self._begun: dict[int, tuple[int, int]] = {}  # `begin`'s starts: (cpu, queued) ns
         self._lag_timer: asyncio.TimerHandle | None = None
@@ -272,9 +273,11 @@ class LatencyTrace:
     def _gc_callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.monotonic_ns()
+            self._gc_cpu = time.thread_time_ns()
         elif self._gc_started:
             gen = info.get("generation", 0)
             self.note(f"gc_gen{gen}", (time.monotonic_ns() - self._gc_started) // 1000)
+            self.note(f"gc_gen{gen}_cpu", (time.thread_time_ns() - self._gc_cpu) // 1000)
             self.note(f"gc_gen{gen}_collected", info.get("collected", 0))
             self._gc_started = 0
 

@@ -114,6 +114,7 @@ def test_stop_removes_the_gc_callback() -> None:
     trace.start(None)
     gc.collect()
     assert trace.hists.get("gc_gen2")
+    assert "gc_gen2_cpu" in trace.hists  # (its CPU beside its wall time)
     trace.stop()
     assert trace._gc_callback not in gc.callbacks
 
