@@ -359,7 +359,8 @@ def slow_work(nodes: list[redis.Redis], ms: float) -> str:
             name = row[0].decode() if isinstance(row[0], bytes) else row[0]
             top[name] = row[5] / 1000
         for name, wall in top.items():
-            if (name in LOOP_WORK or re.fullmatch(r"gc_gen\d", name)) and wall > ms:
+            if (name in LOOP_WORK or re.fullmatch(r"gc_gen\d|msg_\w+_cpu", name)) \
+                    and wall > ms:
                 extra = "".join(f"/{top[name + s]:.0f}{s[1]}" for s in ("_cpu", "_queued")
                                 if name + s in top)
                 out.append(f"n{i}:{name}={wall:.0f}{extra}")

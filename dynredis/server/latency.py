@@ -38,6 +38,9 @@ OPEN_MAX = 20_000
 LAG_EVERY_S = 0.005  # the loop-lag probe's period
 
 REPLICA_KINDS = ("p", "g")  # a replica put, a replica get
+# A peer message (other than puts, gets and their acks) whose handling took this much
+# CPU or more is noted under msg_<kind>_cpu: which kind a long peer_read spent on.
+MSG_NOTED_NS = 1_000_000
 
 
 class Sampled:
@@ -353,7 +356,11 @@ class LatencyTrace:
             self.replica_open.append(
                 ReplicaSampled(src, msg[1], kind, self.peer_read, time.monotonic_ns()))
         else:
+            cpu = time.thread_time_ns()
             node.on_message(src, msg)
+            cpu = time.thread_time_ns() - cpu
+            if cpu >= MSG_NOTED_NS:  # (which kind of message a long peer_read spent on)
+                self.note(f"msg_{kind}_cpu", cpu // 1000)
 
     def peer_event_done(self) -> None:
         """A peer's read was handled and settled: the requests it completed met their

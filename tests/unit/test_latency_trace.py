@@ -5,6 +5,7 @@ and out of the garbage collector's sight."""
 from __future__ import annotations
 
 import gc
+import time
 from collections import deque
 from typing import Any
 
@@ -145,3 +146,23 @@ def test_a_walk_step_is_timed_as_loop_work(tmp_path: Any) -> None:
 
     hists = asyncio.run(main())
     assert len(hists["walk"]) == len(hists["walk_cpu"]) == 3
+
+
+class _BusyNode:
+    """A node whose handling of a message spends `ms` of CPU."""
+
+    def __init__(self, ms: float) -> None:
+        self.ms = ms
+
+    def on_message(self, src: str, msg: tuple) -> None:
+        start = time.thread_time_ns()
+        while time.thread_time_ns() - start < self.ms * 1e6:
+            pass
+
+
+def test_a_long_peer_message_is_noted_by_kind() -> None:
+    trace = LatencyTrace(every=1)
+    trace.on_peer_message(_BusyNode(3), "n2", ("cw", 1, 0))
+    trace.on_peer_message(_BusyNode(0), "n2", ("csa", 2))
+    assert max(trace.hists["msg_cw_cpu"]) >= 3000
+    assert "msg_csa_cpu" not in trace.hists  # (well under MSG_NOTED_NS)
