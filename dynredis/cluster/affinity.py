@@ -1,5 +1,7 @@
-"""Key affinity: a command that reads a key and writes what it decided, and a script with
-keys, run at one node per key, the first up node of the key's preference list.
+"""Key affinity: a command that reads a key and writes what it decided, a script with
+keys, and a plan that writes a key whole (RENAME, COPY, the *STOREs: by its destination,
+commands/plangate.py), run at one node per key, the first up node of the key's
+preference list.
 
 Dynamo lets any node coordinate any request, which is right for reads and blind writes.
 A read-then-write coordinated by two nodes at once can both read "absent" and both
@@ -11,8 +13,15 @@ and answers with the reply ("afa"). The client's later commands wait for the ans
 they would for the command itself. If the target is lost meanwhile the command fails
 with an error rather than being run twice.
 
+A plan runs for as long as its steps take (a RENAME of a million-item list: tens of
+seconds), longer than WAIT_MS: while it moves on, or waits its turn behind one that does
+(commands/gate.py's `moved`), the node running it tells the handing node so ("afp", at
+most once every PROGRESS_MS), which waits WAIT_MS from then and counts its client's reply
+as working (server/client.py's unstick).
+
 Pure, as keyscan.py: effects through `node.send`; the server gives `run(args, user,
-proto, r, w, db, done)` to execute a handed-over command, and calls `tick()`.
+proto, r, w, db, done, touch)` to execute a handed-over command (`touch()` at each step
+of its plan), and calls `tick()`.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from ..commands import plangate
 from ..commands.databases import storage_key
 from ..commands.table import parse_int
 from ..core import messages as m
@@ -29,8 +39,9 @@ KEYED: Final = frozenset({"setnx", "getset", "getdel", "getex", "append", "setra
                    "pexpire", "expireat", "pexpireat", "persist", "setbit", "bitfield",
                    "incrbyfloat", "pfadd"})
 SCRIPTS: Final = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
-ROUTED: Final = KEYED | SCRIPTS | {"set", "del", "unlink"}
+ROUTED: Final = KEYED | SCRIPTS | plangate.ROUTED | {"set", "del", "unlink"}
 WAIT_MS = 60_000  # a command that the target never answers (a script may run long)
+PROGRESS_MS = 1_000  # a running plan's "afp" to the handing node, at most this often
 
 
 def routed_key(name: str, args: list[bytes], db: int = 0) -> bytes | None:
@@ -47,6 +58,8 @@ def routed_key(name: str, args: list[bytes], db: int = 0) -> bytes | None:
     if name in SCRIPTS:
         n = parse_int(args[2])
         return storage_key(db, args[3]) if n is not None and 0 < n <= len(args) - 3 else None
+    if name in plangate.ROUTED:
+        return plangate.destination(name, args)
     return None
 
 
@@ -65,7 +78,7 @@ class _Pending:
 class Affinity:
     def __init__(self, node: Any,
                  run: Callable[[list[bytes], str, int, int, int, int,
-                                Callable[[bytes], None]], None]) -> None:
+                                Callable[[bytes], None], Callable[[], None]], None]) -> None:
         self.node = node
         self.run = run
         self.pending: dict[int, _Pending] = {}
@@ -74,11 +87,12 @@ class Affinity:
         self.taken = 0  # commands run for another node
         node.register(m.COMMAND_FORWARD, self._on_forward)
         node.register(m.COMMAND_ANSWER, self._on_answer)
+        node.register(m.COMMAND_PROGRESS, self._on_progress)
 
     def forward(self, conn: Any, name: str, args: list[bytes]) -> bool:
         """Hand the command to its key's node if that is another node; True if handed."""
         key = routed_key(name, args, conn.db)
-        if key is None:
+        if key is None or (name == "move" and conn.cluster_view):  # (refused here)
             return False
         node = self.node
         targets = node.route(node.partition(key)).targets
@@ -118,12 +132,33 @@ class Affinity:
         def done(reply: bytes) -> None:
             node.send(src, m.command_answer(reqid, reply))
 
-        self.run(list(args), user, proto, r, w, int(db), done)
+        told = node.now
+
+        def touch() -> None:
+            """A step of its plan, or of the one it waits for: tell `src` now and then."""
+            nonlocal told
+            if node.now - told >= PROGRESS_MS:
+                told = node.now
+                node.send(src, m.command_progress(reqid))
+
+        self.run(list(args), user, proto, r, w, int(db), done, touch)
 
     def _on_answer(self, src: str, msg: tuple) -> None:
         p = self.pending.pop(msg[1], None)
         if p is not None:
             self._finish(p, msg[2])
+
+    def _on_progress(self, src: str, msg: tuple) -> None:
+        """The target is still running it (a plan's step): wait WAIT_MS from now, and
+        the request timeout from now if the detector counts it down meanwhile."""
+        p = self.pending.get(msg[1])
+        if p is None or p.target != src:
+            return
+        p.deadline = self.node.now + WAIT_MS
+        p.down_since = 0
+        touch = getattr(p.slot, "touch", None)
+        if touch is not None:
+            touch()
 
     def _finish(self, p: _Pending, reply: bytes) -> None:
         p.slot.set(reply)

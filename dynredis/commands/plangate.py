@@ -24,8 +24,18 @@ a read-then-write (SET NX, DEL, GETDEL ...) and the client's own later commands 
   would wait a quorum round per move. Nor do plans naming one key, which only read it
   (GEORADIUS and SORT without STORE): concurrent reads of a key do not wait on each other.
 
-The gate is one node's: plans on one key sent through different nodes still run side by
-side (README: a plan is not atomic across nodes).
+The gate is one node's, so a write plan is run by one node per destination: a node that
+is not its destination's first up replica hands it there (cluster/affinity.py, as for
+SET NX), and two plans into one key sent through two nodes meet in that node's gate.
+`destination` names the key: the one a plan writes whole, whose double write is the
+damage (two RENAMEs of one list through two nodes both read it and both appended every
+slice to the destination: twice the items). RENAME, RENAMENX, COPY: the destination
+(RENAME a c and RENAME b c meet; RENAME a b and RENAME a c do not: both may read `a`
+and write it whole to b and c, each destination a whole value). MOVE: the key in the
+other database, for the same reason. The *STOREs, ZRANGESTORE, GEOSEARCHSTORE: their
+first key; GEORADIUS[BYMEMBER] ... STORE and SORT ... STORE: the STORE key. Plans
+without a gate (ONE_ELEMENT, reads) are not routed. Inside MULTI/EXEC and scripts a
+plan runs at the node the client is on, as every command there does.
 """
 
 from __future__ import annotations
@@ -33,9 +43,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .databases import key_positions
+from .databases import key_positions, parse_db, storage_key, user_key
 from .gate import unless_answered
-from .table import Command
+from .table import Command, lookup
 
 # Write plans that take no gate (see module docstring).
 ONE_ELEMENT = frozenset({"lmove", "rpoplpush", "smove", "lmpop", "zmpop"})
@@ -58,6 +68,30 @@ def plan_keys(cmd: Command | None, args: list[bytes]) -> list[bytes]:
     if cmd.keys_of is not None:
         return cmd.keys_of(args) or []
     return [args[i] for i in key_positions(cmd, args)]
+
+
+# Plans whose destination is their first key; RENAME, RENAMENX, COPY, SORT, GEORADIUS and
+# GEORADIUSBYMEMBER write their last (SORT and GEORADIUS only with STORE).
+FIRST_WRITTEN = frozenset({"sinterstore", "sunionstore", "sdiffstore", "zunionstore",
+                           "zinterstore", "zdiffstore", "zrangestore", "geosearchstore"})
+LAST_WRITTEN = frozenset({"rename", "renamenx", "copy", "sort", "georadius",
+                          "georadiusbymember"})
+ROUTED = FIRST_WRITTEN | LAST_WRITTEN | {"move"}
+
+
+def destination(name: str, args: list[bytes]) -> bytes | None:
+    """The key (as stored) by which the write plan `name` is routed to one node (see
+    module docstring), or None: no key it writes whole (SORT without STORE), or
+    arguments its handler refuses (refused here)."""
+    if name == "move":
+        db = parse_db(args[2]) if len(args) == 3 else None
+        return None if not isinstance(db, int) else storage_key(db, user_key(args[1])[1])
+    if name not in ROUTED:
+        return None
+    keys = plan_keys(lookup(args[0]), args)
+    if len(keys) < 2:
+        return None
+    return keys[0] if name in FIRST_WRITTEN else keys[-1]
 
 
 def _stay() -> None:

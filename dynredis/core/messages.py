@@ -79,6 +79,7 @@ REGISTRY_DIGEST: Final = "rgd"
 REGISTRY_TABLE: Final = "rgt"
 COMMAND_FORWARD: Final = "af"
 COMMAND_ANSWER: Final = "afa"
+COMMAND_PROGRESS: Final = "afp"
 PUBSUB_PUBLISH: Final = "pp"
 PUBSUB_COUNT: Final = "ppa"
 PUBSUB_QUERY: Final = "pq"
@@ -227,9 +228,11 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
        "cluster.registry", "my whole table (reply: send yours back if you have more)"),
     _k(COMMAND_FORWARD, "reqid:int args:seq user:str proto:int r:int w:int db:int", COMMAND_ANSWER,
        "command_forward", "cluster.affinity",
-       "run this read-then-write command or script: you coordinate its key"),
+       "run this read-then-write command, script or write plan: you coordinate its key"),
     _k(COMMAND_ANSWER, "reqid:int reply:bytes", "", "command_answer", "cluster.affinity",
        "its reply"),
+    _k(COMMAND_PROGRESS, "reqid:int", "", "command_progress", "cluster.affinity",
+       "still running it (its plan took a step): keep waiting"),
     _k(PUBSUB_PUBLISH, "reqid:int channel:bytes message:bytes shard:bool", PUBSUB_COUNT,
        "pubsub_publish", "cluster.pubsub",
        "deliver this message to your subscribers (reqid 0: no count wanted)"),
@@ -452,6 +455,10 @@ def command_forward(reqid: int, args: Any, user: str, proto: int, r: int, w: int
 
 def command_answer(reqid: int, reply: bytes) -> tuple:
     return (COMMAND_ANSWER, reqid, reply)
+
+
+def command_progress(reqid: int) -> tuple:
+    return (COMMAND_PROGRESS, reqid)
 
 
 def pubsub_publish(reqid: int, channel: bytes, message: bytes, shard: bool) -> tuple:

@@ -83,6 +83,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   rgt    entries reply                         rgt     cluster.registry
   af     reqid args user proto r w db          afa     cluster.affinity
   afa    reqid reply                           -       cluster.affinity
+  afp    reqid                                 -       cluster.affinity
   pp     reqid channel message shard           ppa     cluster.pubsub
   ppa    reqid count                           -       cluster.pubsub
   pq     reqid what args                       pqa     cluster.pubsub

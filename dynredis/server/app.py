@@ -775,11 +775,13 @@ class NodeServer:
         return f"{node.member_status(peer)}, {how}, last heartbeat {since}"
 
     def _run_forwarded(self, args: list[bytes], user: str, proto: int, r: int, w: int,
-                       db: int, done: Callable[[bytes], None]) -> None:
+                       db: int, done: Callable[[bytes], None],
+                       touch: Callable[[], None] | None = None) -> None:
         """Run a command another node handed over (cluster/affinity.py) as its client
         would have run it here: same user, protocol, quorum settings and database (its
         keys come as stored, commands/databases.py; a script's as the client named
-        them)."""
+        them). `touch`: its reply's, called at each step of a plan (or of the plan it
+        waits for at a key gate)."""
         from ..scripting.calls import ScriptCall
 
         conn = self._forward_conn
@@ -798,7 +800,7 @@ class NodeServer:
         every = min(node.cfg.n, sum(1 for m in node.members if node.member_status(m) == "up"))
         call = ScriptCall(conn, proto, done, None, user=user, authed=True,
                           perms=self.users.restrictions(user), r=r or None,
-                          w=max(w or node.cfg.w, every), db=db)
+                          w=max(w or node.cfg.w, every), db=db, touch=touch)
         try:
             reply = run_notifying(cmd, call, args)
         except Exception:

@@ -347,6 +347,6 @@ class _Placed:
 # the coordinator's large copy ("g" have), pub/sub across the cluster ("pp", "ppa", "pq",
 # "pqa", "pne"), numbered databases (a handed-over command's database, keyspace queries
 # of one database); 7: a collection write's part ("cw", "cwa": a removal's records sent
-# over turns); 8: a whole key's sync answer in parts ("csp", "csa" parts). The kinds and
-# their fields are core/messages.py's table.
-PEER_PROTOCOL = 8
+# over turns); 8: a whole key's sync answer in parts ("csp", "csa" parts); 9: a handed-over
+# plan's progress ("afp"). The kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 9

@@ -280,3 +280,36 @@ def test_a_clients_command_pipelined_after_a_rename_sees_it_whole(cluster: Clust
     pipe.rename("p:src", "p:dst").rpush("p:dst", "last").llen("p:dst")
     assert pipe.execute() == [True, n + 1, n + 1]
     assert a.lrange("p:dst", -2, -1) == [b"%d" % (n - 1), b"last"]
+
+
+def test_two_renames_of_one_list_through_two_nodes_end_as_one_after_the_other(
+        cluster: Cluster) -> None:
+    """Issue 12, through two nodes: a RENAME of a long list through one node, and the same
+    RENAME through another while the first still writes the destination. Both run at the
+    destination's node (cluster/affinity.py), the second after the first: the list holds
+    each item once and the second finds no source (before: each node's plan read the
+    source whole and appended every slice, a 200,000-item list ended with 321,152)."""
+    a, b, c = (redis.Redis(host=HOST, port=p, socket_timeout=120) for p in cluster.ports)
+    n = 60_000
+    a.delete("t2:src", "t2:dst")
+    for i in range(0, n, 10_000):
+        a.rpush("t2:src", *range(i, i + 10_000))
+    replies: dict[str, object] = {}
+
+    def rename(tag: str, r: redis.Redis) -> None:
+        try:
+            replies[tag] = r.rename("t2:src", "t2:dst")
+        except redis.ResponseError as e:
+            replies[tag] = str(e)
+
+    first = threading.Thread(target=rename, args=("first", a))
+    first.start()
+    assert wait_until(lambda: c.exists("t2:dst") == 1, 60, interval=0.002)
+    assert c.llen("t2:dst") < n  # the first plan is still writing it
+    rename("second", b)
+    first.join(120)
+    assert replies == {"first": True, "second": "no such key"}
+    assert c.llen("t2:dst") == n and c.exists("t2:src") == 0
+    assert c.lrange("t2:dst", -2, -1) == [b"%d" % (n - 2), b"%d" % (n - 1)]
+    for r in (a, b, c):
+        r.close()
