@@ -489,7 +489,7 @@ SERVER_ENTRIES = (
     "CPyPy_app___NodeServer___flush", "CPyPy_app___NodeServer___pump",
     "CPyPy_app___NodeServer___set_now",
     "CPyPy_wire___batch", "CPyPy_wire___unframe",  # peer frames made and read
-    "CPyPy_localstore___LocalStore___count",  # folds the writes into the hash trees
+    "CPyPy_localstore___LocalStore___fold_some",  # folds the writes into the hash trees
     "CPyPy_lmdb_engine___LmdbEngine___commit",  # the group commit
 )
 
