@@ -82,6 +82,7 @@ C_HELPERS: dict[str, str] = {
     "dynredis._globmatch": "globmatch.c",  # commands/glob.py's stringmatch
     "dynredis._randpick": "randpick.c",  # commands/sets.py's distinct_indexes
     "dynredis._peerframe": "peerframe.c",  # server/wire.py's encode and unframe
+    "dynredis._keyslot": "keyslot.c",  # core/keyslot.py's key_slot
 }
 
 PACKAGE = "dynredis"

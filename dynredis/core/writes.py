@@ -14,7 +14,7 @@ every replica answered). A node outside the list forwards the write
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from . import clock as dvv
 from . import counter, shape
@@ -30,6 +30,17 @@ from .records import marker_type
 
 if TYPE_CHECKING:
     from .node import Node
+
+# shape.is_kept's test, made here: shape.py runs interpreted, and a call into it from
+# every write cost about 600 instructions of a SET.
+_UNREAD: Final = shape.Unread
+_SPLICED: Final = shape.Spliced
+
+
+def _is_kept(data: Any) -> bool:
+    """shape.is_kept: a value to write is (or starts with) a value left in the store."""
+    return type(data) is _UNREAD or type(data) is _SPLICED
+
 
 Callback = Callable[[Result], Any]
 
@@ -159,7 +170,7 @@ class Writes:
         p = membership.ring.partition_of(key)
         route = membership.route(p)
         w = w or self.cfg.w
-        if shape.is_kept(data) and (ctx is None or not route.local
+        if _is_kept(data) and (ctx is None or not route.local
                                     or key in self.node.coll.store.known):
             self.node.done.append((cb, (STALE_READ, None)))
             return
@@ -195,7 +206,7 @@ class Writes:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
             if shape.holds_unread(new):  # keeps a large value as it is stored
                 enc = self.local.encode_in_place(p, key, new)
-                if enc is None and shape.is_kept(data):
+                if enc is None and _is_kept(data):
                     self.node.done.append((cb, (STALE_READ, None)))
                     return
                 if enc is None:  # (the engine pins no more now) all of it, decoded

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynredis.core.keyslot import SLOTS, hash_tag, key_slot
+from dynredis.core.keyslot import SLOTS, hash_tag, key_slot, key_slot_in_python
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,39 @@ def test_tagged_keys_hash_their_tag(prefix, tag, suffix):
     key = prefix + b"{" + tag + b"}" + suffix
     assert hash_tag(key) == tag
     assert key_slot(key) == key_slot(tag)
+
+
+def _slot_in_c(key) -> int:
+    try:
+        from dynredis import _keyslot
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    return _keyslot.slot(key)
+
+
+# Keys made of the bytes that matter to a slot ({, }, and others), any length.
+TAGGY = st.lists(st.sampled_from([b"{", b"}", b"a", b"\x00", b"\xff", b"user1000"]),
+                 max_size=12).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.binary(max_size=80), TAGGY))
+def test_the_c_slot_is_the_python_slot(key):
+    """csrc/keyslot.c gives key_slot_in_python's slot for every key, hash tags and all,
+    from bytes and from other bytes-like keys."""
+    want = key_slot_in_python(key)
+    assert _slot_in_c(key) == want
+    assert _slot_in_c(bytearray(key)) == want
+    assert _slot_in_c(memoryview(key)) == want
+    assert key_slot(key) == want
+
+
+@pytest.mark.parametrize(("key", "slot"), [(b"foo", 12182), (b"123456789", 12739),
+                                           (b"{user1000}.following", 3443)])
+def test_the_c_slot_knows_redis_slots(key, slot):
+    assert _slot_in_c(key) == slot == key_slot_in_python(key)
+
+
+def test_the_c_slot_refuses_what_is_not_bytes():
+    with pytest.raises(TypeError):
+        _slot_in_c("foo")

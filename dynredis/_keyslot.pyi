@@ -1,0 +1,3 @@
+"""Types of the C helper dynredis/csrc/keyslot.c (see core/keyslot.py's key_slot)."""
+
+def slot(key: bytes) -> int: ...
