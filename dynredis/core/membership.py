@@ -125,7 +125,9 @@ class Membership:
 
     def heard(self, peer: str) -> None:
         """`peer` answered or sent a heartbeat: not silent (again)."""
-        self.silent_at.pop(peer, None)
+        silent_at = self.silent_at
+        if peer in silent_at:  # (compiled: `in` and `del` cost less than pop's call)
+            del silent_at[peer]
         if self.silent:
             self.silent.discard(peer)
 

@@ -406,8 +406,10 @@ class PeerInbound(asyncio.Protocol):
             self.backlog = []
         if not items:
             return
-        until = _monotonic_ns() + READ_BUDGET_NS
         n = len(items)
+        # The clock is read only where a frame follows one handled (at least one frame
+        # a turn): not at all for a read of one frame, most reads under load.
+        until = _monotonic_ns() + READ_BUDGET_NS if n > 1 else 0
         i = 0
         while i < n:
             item = items[i]
@@ -429,7 +431,7 @@ class PeerInbound(asyncio.Protocol):
                     log.warning("bad frame from peer %s", self.name)
                     continue
             self._handle(msgs)
-            if _monotonic_ns() > until and self._hold():
+            if i < n and _monotonic_ns() > until and self._hold():
                 self.backlog = items[i:]
                 return  # (at least one frame a turn)
 
@@ -439,6 +441,7 @@ class PeerInbound(asyncio.Protocol):
         server = self.server
         src = self.name
         trace = server.trace
+        msg: tuple  # (typed: compiled, its kind read as a tuple's item, not generically)
         for msg in msgs:
             try:
                 kind = msg[0]
