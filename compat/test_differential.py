@@ -611,7 +611,8 @@ objects_family = st.one_of(
     cmd("OBJECT", name("ENCODING"), key, key),
 )
 
-# Server commands with comparable replies: refusals, help texts, errors, settings.
+# Server commands with comparable replies: refusals, help texts, errors, settings, and
+# which of them a transaction queues.
 server_family = st.one_of(
     writers,
     cmd("DEBUG", st.sampled_from([b"SLEEP", b"OBJECT", b"HELP", b"JMAP", b"RELOAD",
@@ -621,6 +622,7 @@ server_family = st.one_of(
     cmd("MEMORY", st.sampled_from([b"STATS", b"DOCTOR", b"MALLOC-STATS", b"PURGE"]), junk),
     cmd("MEMORY", st.sampled_from([b"BOGUS", b"stat"])),
     cmd("SAVE"), cmd("SAVE", junk), cmd("BGSAVE", st.sampled_from([b"NOW", b"x", b""])),
+    cmd("MULTI"), cmd("EXEC"), cmd("DISCARD"),  # (SAVE is refused inside MULTI)
     cmd("BGSAVE", name("SCHEDULE"), junk), cmd("LASTSAVE", junk), cmd("BGREWRITEAOF", junk),
     cmd("CONFIG", name("GET"), st.sampled_from(
         [b"enable-debug-command", b"hash-max-listpack-entries", b"hash-max-listpack-value",
@@ -803,6 +805,10 @@ REGRESSIONS: list[tuple[str, list[Cmd]]] = [
                  (b"SET", b"b", b"7", b"NX", b"EX", b"100"), (b"OBJECT", b"ENCODING", b"b"),
                  (b"HSET", b"c", b"f", b"v"), (b"SET", b"c", b"1", b"XX", b"PX", b"100000"),
                  (b"OBJECT", b"ENCODING", b"c"), (b"HGET", b"c", b"f")]),
+    # SAVE inside MULTI was queued (and run by EXEC): Redis refuses it (flag no_multi) and
+    # fails the transaction.
+    ("server", [(b"MULTI",), (b"SAVE",), (b"SET", b"a", b"1"), (b"EXEC",), (b"GET", b"a"),
+                (b"MULTI",), (b"save",), (b"DISCARD",), (b"EXEC",)]),
     # PFADD on a corrupt sparse HLL (its runs one register short): Redis keeps the
     # registers set before the element that fails (x3814 lands in register 5, x8784 in
     # the missing one) and marks the cache stale, then replies the error.

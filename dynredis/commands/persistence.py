@@ -65,7 +65,7 @@ class _Save:
         self.slot.set(reply)
 
 
-@command("save", 1, ("admin", "noscript"), group="server",
+@command("save", 1, ("admin", "noscript", "no_multi"), group="server",
          summary="Syncs this node's storage to disk; answers once it is there.")
 def cmd_save(c: Context, args: list[bytes]) -> bytes | None:
     if c.figures().engine == "memory":

@@ -64,6 +64,8 @@ SMALL_COMMAND: Final = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIG
 # A request this large whose reading took a whole turn runs in the next turn.
 LARGE_REQUEST: Final = 1 << 20
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# A command flagged `no_multi` (as in Redis' command table: SAVE) is refused in MULTI.
+ERR_NO_MULTI = resp.error("ERR Command not allowed inside a transaction")
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
 TLS_HANDSHAKE = b"\x16"  # a TLS record's first byte: no Redis command starts with it
@@ -768,6 +770,12 @@ class ClientConnection(asyncio.Protocol):
                 self.tx_failed = True
             stats.stat(cmd.name).rejected += 1
             self.reply(err_arity(cmd.name))
+            return
+        if self.tx is not None and "no_multi" in cmd.flags:
+            # as Redis: refused, and the transaction with it (EXEC answers EXECABORT)
+            self.tx_failed = True
+            stats.stat(cmd.name).rejected += 1
+            self.reply(ERR_NO_MULTI)
             return
         # As Redis: NOPERM only for a command of the right arity, LOADING after it.
         if self.perms is not None and "noauth" not in cmd.flags:

@@ -1,0 +1,43 @@
+"""Commands Redis flags `no_multi` (SAVE) are refused inside MULTI, as Redis refuses them,
+and the refusal fails the transaction: EXEC answers EXECABORT."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from dynredis.commands.metadata import redis_record
+from dynredis.commands.table import commands
+from dynredis.resp.encode import Simple
+from tests.unit.test_client_connection import one_client
+
+
+def request(*words: bytes) -> bytes:
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+
+
+def test_save_inside_multi_is_refused_and_fails_the_transaction(tmp_path: Path) -> None:
+    async def run() -> bytes:
+        srv, conn, transport = one_client(tmp_path)
+        for words in [(b"MULTI",), (b"save",), (b"PING",), (b"EXEC",), (b"PING",)]:
+            conn.data_received(request(*words))
+            await asyncio.sleep(0)
+        return transport.sent
+
+    assert asyncio.run(run()) == (
+        b"+OK\r\n-ERR Command not allowed inside a transaction\r\n+QUEUED\r\n"
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n")
+
+
+def test_every_command_redis_refuses_in_multi_is_flagged_so() -> None:
+    """The refusal follows the command table's flags: a command Redis flags `no_multi`
+    carries the flag here too (and no other command does)."""
+    flagged = []
+    for cmd in commands():
+        for c in [cmd, *cmd.subcommands.values()]:
+            record = redis_record(c.name)
+            if record is not None:
+                assert (Simple("no_multi") in record[2]) == ("no_multi" in c.flags), c.name
+            if "no_multi" in c.flags:
+                flagged.append(c.name)
+    assert flagged == ["save"]
