@@ -244,6 +244,7 @@ class ServerFigures:
     last_save: float = 0.0  # unix time the last sync to disk ended, else the start (LASTSAVE)
     saving: bool = False  # a background sync runs or is scheduled (BGSAVE)
     saves: int = 0  # SAVEs and BGSAVEs started
+    save_failed: bool = False  # the last sync to disk failed (retried: storage/syncretry.py)
 
 
 class Client(Protocol):

@@ -126,14 +126,14 @@ def memory_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[
 def persistence_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[str, Any]:
     """Writes are made durable continuously by the storage engine (no snapshots, no
     append-only file): the RDB fields tell of its syncs to disk (LASTSAVE's time, a
-    BGSAVE's sync running, the SAVEs and BGSAVEs), the AOF fields that nothing is
-    pending or failing."""
+    BGSAVE's sync running, whether the last one failed (it is tried again), the SAVEs
+    and BGSAVEs), the AOF fields that nothing is pending or failing."""
     return {
         "loading": int(f.loading), "async_loading": 0, "current_cow_peak": 0,
         "current_cow_size": 0, "current_cow_size_age": 0, "current_fork_perc": "0.00",
         "current_save_keys_processed": 0, "current_save_keys_total": 0,
         "rdb_changes_since_last_save": 0, "rdb_bgsave_in_progress": int(f.saving),
-        "rdb_last_save_time": int(f.last_save), "rdb_last_bgsave_status": "ok",
+        "rdb_last_save_time": int(f.last_save), "rdb_last_bgsave_status": "err" if f.save_failed else "ok",
         "rdb_last_bgsave_time_sec": -1, "rdb_current_bgsave_time_sec": -1,
         "rdb_saves": f.saves,
         "rdb_last_cow_size": 0, "rdb_last_load_keys_expired": 0,

@@ -96,6 +96,13 @@ class Engine(Protocol):
     def saving(self) -> bool:
         """Whether a sync to disk runs in the background."""
 
+    def last_sync_failed(self) -> bool:
+        """Whether the last sync to disk failed (INFO's rdb_last_bgsave_status)."""
+
+    def sync_retry_due(self, now: float) -> bool:
+        """Whether a failed sync is to be tried again now (`now`: monotonic seconds;
+        storage/syncretry.py): the server's commit timer then syncs."""
+
     def save(self) -> None:
         """SAVE / BGSAVE: commit what is staged and sync everything to disk in the
         background (`syncs` and `synced_at` move when it ends)."""

@@ -853,7 +853,11 @@ class NodeServer:
             if self.save_scheduled and not self.engine.saving():
                 self.save_scheduled = False
                 self.engine.save()
-            if self.opts.durability != "fsync" and self.engine.pending():
+            if self.engine.sync_retry_due(time.monotonic()):
+                # a failed sync, tried again after its backoff (nothing else would
+                # sync what it left until the next write)
+                self.engine.commit(True, wait=False)
+            elif self.opts.durability != "fsync" and self.engine.pending():
                 now = time.monotonic()
                 sync = (self.opts.durability == "buffered"
                         and now - self._last_sync >= SYNC_INTERVAL_S)
@@ -975,6 +979,7 @@ class NodeServer:
             started=self.started,
             last_save=self.engine.synced_at or self.started,
             saving=self.engine.saving() or self.save_scheduled,
+            save_failed=self.engine.last_sync_failed(),
             saves=self.saves,
             actor=self.actor.hex(),
             engine=self.engine.name,

@@ -63,6 +63,7 @@ import lmdb
 
 from ..core.records import ELEM_BASE
 from .keyfilter import MIN_BITS, KeyFilter, filter_bits
+from .syncretry import SyncBackoff
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ class LmdbEngine:
         self.synced_at = time.time()
         self.syncs = 0
         self.sync_failures = 0
+        self.sync_backoff = SyncBackoff()  # a failed sync is tried again (syncretry.py)
         self.write_behind_from = BIG_VALUE  # the value size that makes a commit write behind
         self._big = False  # the stage holds a value of write_behind_from bytes or more
         # A write-behind in progress: its thread, the items it writes, whether it
@@ -820,6 +822,7 @@ class LmdbEngine:
         except Exception:
             self.sync_failures += 1
             self._unsynced = True  # the next sync retries
+            self.sync_backoff.failed(time.monotonic())
             log.exception("background LMDB sync failed")
 
     def saving(self) -> bool:
@@ -843,6 +846,17 @@ class LmdbEngine:
         """A sync ended (in the loop's thread or the syncer's)."""
         self.synced_at = time.time()
         self.syncs += 1
+        self.sync_backoff.succeeded()
+
+    def last_sync_failed(self) -> bool:
+        """Whether the last sync failed (none has succeeded since: INFO's
+        rdb_last_bgsave_status:err)."""
+        return self.sync_backoff.failures > 0
+
+    def sync_retry_due(self, now: float) -> bool:
+        """Whether a failed sync is to be tried again now (`now`: monotonic seconds): its
+        backoff has passed and no sync runs."""
+        return self.sync_backoff.due(now) and not self.saving()
 
     def _join_syncer(self) -> None:
         syncer = self._syncer

@@ -129,6 +129,12 @@ class MemoryEngine:
     def saving(self) -> bool:
         return False
 
+    def last_sync_failed(self) -> bool:
+        return False
+
+    def sync_retry_due(self, now: float) -> bool:
+        return False
+
     def save(self) -> None:
         """Nothing to do (the server refuses SAVE on this engine)."""
 
