@@ -809,6 +809,14 @@ REGRESSIONS: list[tuple[str, list[Cmd]]] = [
     # fails the transaction.
     ("server", [(b"MULTI",), (b"SAVE",), (b"SET", b"a", b"1"), (b"EXEC",), (b"GET", b"a"),
                 (b"MULTI",), (b"save",), (b"DISCARD",), (b"EXEC",)]),
+    # DEBUG inside MULTI was queued: Redis refuses it there too (a protected command).
+    ("server", [(b"MULTI",), (b"DEBUG", b"HELP"), (b"SET", b"a", b"1"), (b"EXEC",),
+                (b"GET", b"a")]),
+    # So were an unknown subcommand and a subcommand of the wrong arity: Redis finds them
+    # before it queues a command.
+    ("server", [(b"MULTI",), (b"MEMORY", b"BOGUS"), (b"EXEC",), (b"MULTI",),
+                (b"OBJECT", b"ENCODING"), (b"EXEC",), (b"MULTI",), (b"MEMORY", b"STATS", b"x"),
+                (b"DISCARD",)]),
     # PFADD on a corrupt sparse HLL (its runs one register short): Redis keeps the
     # registers set before the element that fails (x3814 lands in register 5, x8784 in
     # the missing one) and marks the cache stale, then replies the error.

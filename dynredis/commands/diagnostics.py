@@ -142,7 +142,7 @@ ERR_DEBUG = resp.error(
     "configuration file, and then restart the server.")
 
 
-@command("debug", -2, FLAGS, group="server", summary="Refused: as Redis 7.0 with its "
+@command("debug", -2, (*FLAGS, "protected"), group="server", summary="Refused: as Redis 7.0 with its "
          "default enable-debug-command no.")
 def cmd_debug(c: Context, args: list[bytes]) -> bytes:
     """Redis 7.0 ships with `enable-debug-command no`, and test suites and tools that

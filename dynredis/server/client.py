@@ -28,7 +28,14 @@ from ..commands.databases import key_positions, map_args, storage_key
 from ..commands.monitor import feed
 from ..commands.notify import run as run_notifying
 from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
-from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, lookup
+from ..commands.table import (
+    ERR_NOAUTH,
+    Command,
+    err_arity,
+    err_subcommand,
+    err_unknown,
+    lookup,
+)
 from ..commands.watch import Watchers, unmark
 from ..resp import encode as resp
 from ..resp.request import RequestParser
@@ -64,7 +71,8 @@ SMALL_COMMAND: Final = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIG
 # A request this large whose reading took a whole turn runs in the next turn.
 LARGE_REQUEST: Final = 1 << 20
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
-# A command flagged `no_multi` (as in Redis' command table: SAVE) is refused in MULTI.
+# A command flagged `no_multi` (as in Redis' command table: SAVE) is refused in MULTI, as
+# is one flagged `protected` (DEBUG: refused everywhere, as Redis' enable-debug-command no).
 ERR_NO_MULTI = resp.error("ERR Command not allowed inside a transaction")
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
@@ -748,6 +756,23 @@ class ClientConnection(asyncio.Protocol):
 
     # --- client commands -------------------------------------------------------------
 
+    def _tx_refusal(self, cmd: Command, args: list[bytes]) -> bytes | None:
+        """What Redis refuses before it queues a command in MULTI: an unknown subcommand
+        or one of the wrong arity (outside MULTI the container answers the same), a
+        command flagged `no_multi`, or one flagged `protected` (its handler is its
+        refusal)."""
+        if cmd.subcommands and len(args) > 1:
+            sub = cmd.subcommands.get(args[1].decode("utf-8", "replace").lower())
+            if sub is None:
+                return err_subcommand(args[1], cmd.name)
+            if not sub.arity_ok(len(args)):
+                return err_arity(sub.name)
+        if "no_multi" in cmd.flags:
+            return ERR_NO_MULTI
+        if "protected" in cmd.flags:
+            return cmd.handler(self, args) or ERR_NO_MULTI
+        return None
+
     def execute(self, args: list[bytes]) -> None:
         cmd = lookup(args[0])
         if self.peer_pending is not None and args[0].upper() != b"DYN.PEER":
@@ -771,12 +796,13 @@ class ClientConnection(asyncio.Protocol):
             stats.stat(cmd.name).rejected += 1
             self.reply(err_arity(cmd.name))
             return
-        if self.tx is not None and "no_multi" in cmd.flags:
-            # as Redis: refused, and the transaction with it (EXEC answers EXECABORT)
-            self.tx_failed = True
-            stats.stat(cmd.name).rejected += 1
-            self.reply(ERR_NO_MULTI)
-            return
+        if self.tx is not None:
+            refusal = self._tx_refusal(cmd, args)
+            if refusal is not None:  # as Redis: and the transaction fails (EXECABORT)
+                self.tx_failed = True
+                stats.stat(cmd.name).rejected += 1
+                self.reply(refusal)
+                return
         # As Redis: NOPERM only for a command of the right arity, LOADING after it.
         if self.perms is not None and "noauth" not in cmd.flags:
             denied = self.perms.denial(cmd, args)

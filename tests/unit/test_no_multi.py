@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from dynredis.commands.diagnostics import ERR_DEBUG
 from dynredis.commands.metadata import redis_record
 from dynredis.commands.table import commands
 from dynredis.resp.encode import Simple
@@ -41,3 +42,36 @@ def test_every_command_redis_refuses_in_multi_is_flagged_so() -> None:
             if "no_multi" in c.flags:
                 flagged.append(c.name)
     assert flagged == ["save"]
+
+
+def test_debug_inside_multi_is_refused_at_once_and_fails_the_transaction(
+        tmp_path: Path) -> None:
+    """DEBUG is refused wherever it comes (Redis' enable-debug-command no): inside MULTI
+    before it is queued, as Redis refuses a protected command."""
+    async def run() -> bytes:
+        srv, conn, transport = one_client(tmp_path)
+        for words in [(b"MULTI",), (b"DEBUG", b"HELP"), (b"PING",), (b"EXEC",)]:
+            conn.data_received(request(*words))
+            await asyncio.sleep(0)
+        return transport.sent
+
+    assert asyncio.run(run()) == (
+        b"+OK\r\n" + ERR_DEBUG + b"+QUEUED\r\n"
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n")
+
+
+def test_an_unknown_subcommand_or_its_wrong_arity_inside_multi_fails_the_transaction(
+        tmp_path: Path) -> None:
+    """Redis finds a container's subcommand (and checks its arity) before it queues it."""
+    async def run() -> bytes:
+        srv, conn, transport = one_client(tmp_path)
+        for words in [(b"MULTI",), (b"MEMORY", b"BOGUS"), (b"CONFIG", b"GET"), (b"PING",),
+                      (b"EXEC",)]:
+            conn.data_received(request(*words))
+            await asyncio.sleep(0)
+        return transport.sent
+
+    assert asyncio.run(run()) == (
+        b"+OK\r\n-ERR unknown subcommand 'BOGUS'. Try MEMORY HELP.\r\n"
+        b"-ERR wrong number of arguments for 'config|get' command\r\n+QUEUED\r\n"
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n")
