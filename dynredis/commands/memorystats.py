@@ -2,15 +2,25 @@
 
 The figures are INFO memory's (info.py): Python has no allocator total, so the totals
 are the process's resident set and its peak; what Redis measures apart (dataset,
-per-database hash table overhead, allocator fragmentation) is not measured here and
-reads 0 (ratios 1). keys.count is the keys this node holds replicas of (tombstones
-included, as of the last fold of its hash trees), not the cluster's.
+allocator fragmentation) is not measured here and reads 0 (ratios 1). keys.count is the
+keys this node holds replicas of (tombstones included, as of the last fold of its hash
+trees), not the cluster's.
+
+`db.N` is there for each database this node holds keys of (its key counts', as INFO
+keyspace's), as in Redis. dynredis keeps no hash table per database: its key index is a
+map of key to digest per partition (the anti-entropy hash trees and the keys written
+since their last fold, every database's keys together), and its expiry index a map of moments per partition and database (the key
+counts). overhead.hashtable.main is the bytes of those maps' tables shared out among
+the databases by their keys in each partition, overhead.hashtable.expires the bytes of
+the database's expiry maps, overhead.hashtable.slot-to-keys 0 (no such index). Both
+are in overhead.total.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..core.localstore import LocalStore
 from ..resp import encode as resp
 from ..resp.encode import Verbatim
 from .context import Context
@@ -45,16 +55,42 @@ DOCTOR_CLIENTS = (
     "`client-output-buffer-limit` and CLIENT LIST to find them.\n\n")
 
 
+def db_overheads(local: LocalStore) -> dict[int, tuple[int, int]]:
+    """Each database this node holds keys of: (bytes of its share of the key maps,
+    bytes of its expiry maps) (module docstring)."""
+    out: dict[int, list[int]] = {}
+    for p, dbs in local.counts.tallies.items():
+        held = sum(t.keys for t in dbs.values())
+        mapped = local.index_bytes(p) if held else 0
+        for db, t in dbs.items():
+            if not t.keys:
+                continue
+            f = out.get(db)
+            if f is None:
+                f = out[db] = [0, 0]
+            f[0] += mapped * t.keys // held
+            f[1] += t.expiry_bytes()
+    return {db: (f[0], f[1]) for db, f in sorted(out.items())}
+
+
 def _stats(c: Context) -> dict[str, Any]:
     f = c.figures()
     mem = memory_section(f, c.node, c.cluster_view)
     total, peak = mem["used_memory"], mem["used_memory_peak"]
-    keys = c.node.local.count()
-    return {
+    local = c.node.local
+    keys = local.count()
+    stats: dict[str, Any] = {
         "peak.allocated": peak, "total.allocated": total, "startup.allocated": 0,
         "replication.backlog": 0, "clients.slaves": 0, "clients.normal": f.clients_memory,
-        "cluster.links": 0, "aof.buffer": 0, "lua.caches": 0, "functions.caches": 0,
-        "overhead.total": f.clients_memory, "keys.count": keys,
+        "cluster.links": 0, "aof.buffer": 0, "lua.caches": 0, "functions.caches": 0}
+    overhead = f.clients_memory
+    for db, (main, expires) in db_overheads(local).items():
+        stats[f"db.{db}"] = {"overhead.hashtable.main": main,
+                             "overhead.hashtable.expires": expires,
+                             "overhead.hashtable.slot-to-keys": 0}
+        overhead += main + expires
+    return stats | {
+        "overhead.total": overhead, "keys.count": keys,
         "keys.bytes-per-key": total // keys if keys else 0,
         "dataset.bytes": 0, "dataset.percentage": 0.0,
         "peak.percentage": 100.0 * total / peak if peak else 0.0,

@@ -26,6 +26,7 @@ Pure: no I/O, no clock reads (the caller passes `now`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from heapq import heapify, heappop, heappush
 from typing import Any, Final
@@ -63,6 +64,13 @@ class Tally:
         self.due: dict[int, int] = {}  # finite R > mark: objects with it
         self.heap: list[int] = []  # due's moments, min first (and some no longer in it)
         self.mark = 0  # keys whose R is at or before it are out of the figures
+
+    def expiry_bytes(self) -> int:
+        """The bytes of its maps of expiry moments (MEMORY STATS'
+        overhead.hashtable.expires), 0 if it never held a key with a TTL."""
+        if not self.due and not self.heap:
+            return 0
+        return sys.getsizeof(self.due) + sys.getsizeof(self.heap)
 
     def add(self, r: int) -> None:
         if r == 0:

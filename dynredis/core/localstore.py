@@ -20,6 +20,7 @@ after.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -351,6 +352,18 @@ class LocalStore:
         if chunks is not None:
             for chunk in chunks:
                 n += len(chunk)
+        return n
+
+    def index_bytes(self, p: int) -> int:
+        """The bytes of partition `p`'s maps of its keys: its hash tree's and those of
+        its keys not folded yet (their tables, not the keys: MEMORY STATS)."""
+        tree = self.trees.get(p)
+        n = tree.map_bytes() if tree is not None else 0
+        keys = self.dirty.get(p)
+        if keys is not None:
+            n += sys.getsizeof(keys)
+        for chunk in self.older.get(p, ()):
+            n += sys.getsizeof(chunk)
         return n
 
     def holds(self, p: int) -> bool:

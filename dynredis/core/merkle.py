@@ -69,6 +69,7 @@ sees the new state.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import blake2b
 from typing import Any, Final
@@ -276,6 +277,11 @@ class MerkleTree:
 
     def __len__(self) -> int:
         return sum(map(len, self._entries))
+
+    def map_bytes(self) -> int:
+        """The bytes of the maps of its keys to their digests (their tables, not the
+        keys: MEMORY STATS' overhead.hashtable.main)."""
+        return sum(map(sys.getsizeof, self._entries))
 
     def _shard(self, key: bytes) -> dict[bytes, int]:
         return self._entries[_crc32(key) % self.segments % self.shards]
