@@ -149,13 +149,17 @@ def test_memory_stats_and_doctor_in_redis_shape(cluster: Cluster, real_redis: re
                                                 resp2: tuple[list[redis.Redis], redis.Redis]
                                                 ) -> None:
     for c, real in ((cluster.client(0), real_redis), (resp2[0][1], resp2[1])):
+        for side in (c, real):
+            side.set("memory-stats-key", "v")  # (database 0 holds a key on both)
         stats = c.memory_stats()  # redis-py parses it (RESP3 and RESP2)
         want = real.memory_stats()
-        assert set(stats) == {name for name in want if not name.startswith("db.")}
+        assert set(stats) == set(want)  # (both hold keys of database 0 only)
         assert stats["total.allocated"] > 0 and stats["peak.allocated"] >= \
             stats["total.allocated"] > stats["keys.count"] >= 0
         for name, value in stats.items():
             assert type(value) is type(want[name]), name
+        assert stats["db.0"].keys() == want["db.0"].keys()
+        assert all(type(v) is int for v in stats["db.0"].values())
     for j in range(cluster.nodes):
         report = wire(cluster.client(j), "MEMORY", "DOCTOR")
         assert isinstance(report, str) and report.startswith(("Hi Sam", "Sam"))
