@@ -61,9 +61,14 @@ def feed(monitors: list, cmd: Command, args: list[bytes], db: int, addr: str) ->
         m.push(line)
 
 
+ERR_DENY_BLOCKING = resp.error("ERR MONITOR isn't allowed for DENY BLOCKING client")
+
+
 @command("monitor", 1, ("admin", "noscript", "loading", "stale"), group="server",
          summary="Streams the commands this node receives (not the whole cluster's).",
          since="1.0.0")
 def cmd_monitor(c: Context, args: list[bytes]) -> bytes:
+    if not c.may_block:  # run by EXEC: a reply per command is expected, as in Redis
+        return ERR_DENY_BLOCKING
     c.start_monitor()
     return resp.OK

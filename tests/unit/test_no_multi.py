@@ -75,3 +75,20 @@ def test_an_unknown_subcommand_or_its_wrong_arity_inside_multi_fails_the_transac
         b"+OK\r\n-ERR unknown subcommand 'BOGUS'. Try MEMORY HELP.\r\n"
         b"-ERR wrong number of arguments for 'config|get' command\r\n+QUEUED\r\n"
         b"-EXECABORT Transaction discarded because of previous errors.\r\n")
+
+
+def test_monitor_run_by_exec_is_refused_as_redis_refuses_it(tmp_path: Path) -> None:
+    """EXEC expects a reply per command: Redis refuses MONITOR there, SUBSCRIBE runs."""
+    async def run() -> bytes:
+        srv, conn, transport = one_client(tmp_path)
+        for words in [(b"MULTI",), (b"SUBSCRIBE", b"a"), (b"MONITOR",), (b"EXEC",),
+                      (b"PING",)]:
+            conn.data_received(request(*words))
+            await asyncio.sleep(0)
+        return transport.sent
+
+    assert asyncio.run(run()) == (
+        b"+OK\r\n+QUEUED\r\n+QUEUED\r\n"
+        b"*2\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+        b"-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n"
+        b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
