@@ -17,15 +17,20 @@ def request(*words: bytes) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
 
 
-def test_save_inside_multi_is_refused_and_fails_the_transaction(tmp_path: Path) -> None:
+def sent(tmp_path: Path, *commands: tuple[bytes, ...]) -> bytes:
+    """What a node of its own answers a client sending `commands`, one a loop turn."""
     async def run() -> bytes:
         srv, conn, transport = one_client(tmp_path)
-        for words in [(b"MULTI",), (b"save",), (b"PING",), (b"EXEC",), (b"PING",)]:
+        for words in commands:
             conn.data_received(request(*words))
             await asyncio.sleep(0)
         return transport.sent
 
-    assert asyncio.run(run()) == (
+    return asyncio.run(run())
+
+
+def test_save_inside_multi_is_refused_and_fails_the_transaction(tmp_path: Path) -> None:
+    assert sent(tmp_path, (b"MULTI",), (b"save",), (b"PING",), (b"EXEC",), (b"PING",)) == (
         b"+OK\r\n-ERR Command not allowed inside a transaction\r\n+QUEUED\r\n"
         b"-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n")
 
@@ -48,14 +53,7 @@ def test_debug_inside_multi_is_refused_at_once_and_fails_the_transaction(
         tmp_path: Path) -> None:
     """DEBUG is refused wherever it comes (Redis' enable-debug-command no): inside MULTI
     before it is queued, as Redis refuses a protected command."""
-    async def run() -> bytes:
-        srv, conn, transport = one_client(tmp_path)
-        for words in [(b"MULTI",), (b"DEBUG", b"HELP"), (b"PING",), (b"EXEC",)]:
-            conn.data_received(request(*words))
-            await asyncio.sleep(0)
-        return transport.sent
-
-    assert asyncio.run(run()) == (
+    assert sent(tmp_path, (b"MULTI",), (b"DEBUG", b"HELP"), (b"PING",), (b"EXEC",)) == (
         b"+OK\r\n" + ERR_DEBUG + b"+QUEUED\r\n"
         b"-EXECABORT Transaction discarded because of previous errors.\r\n")
 
@@ -63,15 +61,8 @@ def test_debug_inside_multi_is_refused_at_once_and_fails_the_transaction(
 def test_an_unknown_subcommand_or_its_wrong_arity_inside_multi_fails_the_transaction(
         tmp_path: Path) -> None:
     """Redis finds a container's subcommand (and checks its arity) before it queues it."""
-    async def run() -> bytes:
-        srv, conn, transport = one_client(tmp_path)
-        for words in [(b"MULTI",), (b"MEMORY", b"BOGUS"), (b"CONFIG", b"GET"), (b"PING",),
-                      (b"EXEC",)]:
-            conn.data_received(request(*words))
-            await asyncio.sleep(0)
-        return transport.sent
-
-    assert asyncio.run(run()) == (
+    assert sent(tmp_path, (b"MULTI",), (b"MEMORY", b"BOGUS"), (b"CONFIG", b"GET"), (b"PING",),
+                      (b"EXEC",)) == (
         b"+OK\r\n-ERR unknown subcommand 'BOGUS'. Try MEMORY HELP.\r\n"
         b"-ERR wrong number of arguments for 'config|get' command\r\n+QUEUED\r\n"
         b"-EXECABORT Transaction discarded because of previous errors.\r\n")
@@ -79,15 +70,8 @@ def test_an_unknown_subcommand_or_its_wrong_arity_inside_multi_fails_the_transac
 
 def test_monitor_run_by_exec_is_refused_as_redis_refuses_it(tmp_path: Path) -> None:
     """EXEC expects a reply per command: Redis refuses MONITOR there, SUBSCRIBE runs."""
-    async def run() -> bytes:
-        srv, conn, transport = one_client(tmp_path)
-        for words in [(b"MULTI",), (b"SUBSCRIBE", b"a"), (b"MONITOR",), (b"EXEC",),
-                      (b"PING",)]:
-            conn.data_received(request(*words))
-            await asyncio.sleep(0)
-        return transport.sent
-
-    assert asyncio.run(run()) == (
+    assert sent(tmp_path, (b"MULTI",), (b"SUBSCRIBE", b"a"), (b"MONITOR",), (b"EXEC",),
+                      (b"PING",)) == (
         b"+OK\r\n+QUEUED\r\n+QUEUED\r\n"
         b"*2\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
         b"-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n"
