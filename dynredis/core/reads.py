@@ -92,8 +92,6 @@ class Reads:
             node.done.append((cb, refused))
             return
         clock, enc = self.local.get(p, key) if whole else self.local.get_shape(p, key)
-        if enc is not None:
-            self.local.cache.touch(key, node.now)  # (OBJECT IDLETIME)
         if not route.others and r <= 1:
             # No other replica (N=1): this node's copy is the answer, as a GetOp would
             # decide at once, with nothing to repair (no op made).

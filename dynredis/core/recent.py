@@ -80,7 +80,7 @@ class RecentBytes:
     value never empties the cache of the small ones."""
 
     __slots__ = ("entries", "order", "stale", "size", "max_bytes", "limit", "largest",
-                 "held", "touched")
+                 "held")
 
     def __init__(self, size: int, max_bytes: int = 0) -> None:
         if size < 1:
@@ -95,10 +95,6 @@ class RecentBytes:
         # it are stale, by key (forgotten by pop since).
         self.order: deque[bytes] = deque()
         self.stale: dict[bytes, int] = {}
-        # Held keys read since they were cached: the ms of the last read (OBJECT
-        # IDLETIME), dropped with the entry. A key's stamp older than its last write
-        # means nothing (the write is newer), so a stamp a write leaves behind is harmless.
-        self.touched: dict[bytes, int] = {}
 
     def get(self, key: bytes) -> bytes | None:
         """The value set last for `key`, or None."""
@@ -106,11 +102,6 @@ class RecentBytes:
 
     def __contains__(self, key: bytes) -> bool:
         return key in self.entries
-
-    def touch(self, key: bytes, now: int) -> None:
-        """A read of `key` at `now` (ms), noted if the key is held."""
-        if key in self.entries:
-            self.touched[key] = now
 
     def set(self, key: bytes, value: bytes, old: bytes | None) -> None:
         """Cache `value` for `key`. `old` is what the caller read for the key just
@@ -149,8 +140,6 @@ class RecentBytes:
                 continue
             value = entries.pop(key)
             self.held -= len(key) + len(value) + ENTRY_OVERHEAD
-            if self.touched:
-                self.touched.pop(key, None)
 
     def resize(self, max_bytes: int, bury: Callable[[Any], None] | None = None) -> None:
         """A new bound by bytes (CONFIG SET). One the entries held may not fit in (below
@@ -172,8 +161,6 @@ class RecentBytes:
         old = entries.pop(key, None)
         if old is not None:
             self.held -= len(key) + len(old) + ENTRY_OVERHEAD
-            if self.touched:
-                self.touched.pop(key, None)
             if len(self.order) > 2 * len(entries) + STALE_SLACK:
                 self.order = deque(entries)  # a dict keeps the order of the live keys
                 self.stale = {}
@@ -191,7 +178,6 @@ class RecentBytes:
             self.entries = {}
             self.order = deque()
         self.stale = {}
-        self.touched = {}
         self.held = 0
 
     def __len__(self) -> int:

@@ -62,8 +62,6 @@ class Replica:
             # so, and the value is neither read nor sent back.
             same = have is not None and self.holds_digest(key, p, owner, have)
             enc = None if same else self.held(key, p, owner)
-            if owner == self.name:
-                self.local.cache.touch(key, node.now)  # (OBJECT IDLETIME)
         except Exception:
             node.refuse(src, reqid)
             raise
