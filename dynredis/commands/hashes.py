@@ -226,11 +226,12 @@ def build_hlen(args: list[bytes], proto: int) -> Built | bytes:
 def _whole(args: list[bytes], proto: int, keys: bool, values: bool) -> Built:
     def body(v: KeyView) -> bytes | bulks.SlicedReply:
         if keys and not values:
-            return bulks.array_reply(list(v.members(HASH)))
+            return bulks.array_reply(list(v.members(HASH)), owned=True)
         fields, vals = v.columns(HASH)  # (counters made decimals a slice at a time)
         if keys:
-            return bulks.pairs_reply(fields, vals, proto, as_map=True, counters=True)
-        return bulks.array_reply(vals, counters=True)
+            return bulks.pairs_reply(fields, vals, proto, as_map=True, counters=True,
+                                     owned=True)
+        return bulks.array_reply(vals, counters=True, owned=True)
 
     return args[1], typed_op("hash", body)
 

@@ -280,7 +280,7 @@ def build_lrange(args: list[bytes], proto: int) -> Built | bytes:
             return array_reply(v.values_at(LIST, order.islice(lo, hi)))
         # The positions copied now, their values looked up as the reply goes out
         # (a million lookups held the loop 240 ms): core/viewpin.py.
-        return array_reply(list(order.islice(lo, hi)), pin=v.pin(LIST))
+        return array_reply(list(order.islice(lo, hi)), pin=v.pin(LIST), owned=True)
 
     return args[1], typed_op("list", body)
 

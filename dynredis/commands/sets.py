@@ -73,8 +73,9 @@ INT64_MIN = -(2**63)
 def set_reply(members: Iterable[bytes], proto: int) -> bytes | bulks.SlicedReply:
     """Members as a RESP3 set (an array in RESP2), as Redis answers SMEMBERS, SINTER,
     SUNION, SDIFF and SPOP with a count."""
-    items = members if isinstance(members, list) else list(members)
-    return bulks.array_reply(items, b"~" if proto >= 3 else b"*")
+    if isinstance(members, list):
+        return bulks.array_reply(members, b"~" if proto >= 3 else b"*")
+    return bulks.array_reply(list(members), b"~" if proto >= 3 else b"*", owned=True)
 
 
 _EMPTY_SET = (b"*0\r\n", b"~0\r\n")  # set_reply of no member: RESP2, RESP3

@@ -63,7 +63,7 @@ class RangeQuery:
         """The range as ZRANGE answers it (over loop turns when it is long)."""
         lo, hi = self.span(zl)
         ranked = list(zl.islice(lo, hi, reverse=self.reverse)) if hi > lo else []
-        return ranked_reply(ranked, self.withscores, proto)
+        return ranked_reply(ranked, self.withscores, proto, owned=True)
 
 
 def parse_range_query(args: list[bytes], at: int, store: bool, by: str = "",

@@ -71,10 +71,12 @@ def pairs_reply(items: list[Pair], withscores: bool, proto: int) -> bytes:
 
 
 def ranked_reply(ranked: list[tuple[float, bytes]], withscores: bool, proto: int,
-                 index: Sequence[int] | None = None) -> bytes | bulks.SlicedReply:
+                 index: Sequence[int] | None = None, owned: bool = False
+                 ) -> bytes | bulks.SlicedReply:
     """pairs_reply of (score, member) pairs as the set holds them (ZRANGE), or of
     ranked[i] for i in `index` (ZRANDMEMBER's picks, gathered a slice at a time),
-    encoded over loop turns when they are many (bulks.SlicedReply)."""
+    encoded over loop turns when they are many (bulks.SlicedReply; `owned` as
+    bulks.array_reply's)."""
     n = len(ranked) if index is None else len(index)
 
     def columns(lo: int, hi: int) -> list[list[bytes]]:
@@ -82,7 +84,8 @@ def ranked_reply(ranked: list[tuple[float, bytes]], withscores: bool, proto: int
         return pair_columns(list(map(_SECOND, part)), list(map(_FIRST, part)), withscores,
                         proto)
 
-    return bulks.reply(pair_head(n, withscores, proto), n, columns)
+    return bulks.reply(pair_head(n, withscores, proto), n, columns, None,
+                       (ranked,) if owned and index is None else ())
 
 
 _FIRST = itemgetter(0)
@@ -374,7 +377,8 @@ def build_zrandmember(args: list[bytes], proto: int) -> Built | bytes:
             return resp.EMPTY_ARRAY
         n = len(zl)
         if count >= n and count > 1:  # the whole set, from the highest score (as Redis)
-            return ranked_reply(list(zl.islice(0, n, reverse=True)), withscores, proto)
+            return ranked_reply(list(zl.islice(0, n, reverse=True)), withscores, proto,
+                                owned=True)
         picked = random_pick(n, count)
         if picked is not None and walked(n, count):  # a lookup a pick, not a copy
             return ranked_reply(list(map(zl.__getitem__, picked)), withscores, proto)

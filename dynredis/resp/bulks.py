@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from ..core.quietlist import untrack
+
 CRLF = b"\r\n"
 _TABLE = 1024  # `$len` lines kept ready, for elements shorter than this
 _HEADS = [b"$%d" % n for n in range(_TABLE)]
@@ -102,17 +104,27 @@ class SlicedReply:
     reply is the collection as it was then, whatever is written meanwhile, and the
     client's later replies follow it."""
 
-    __slots__ = ("before", "after", "columns", "n", "at", "estimate", "on_release")
+    __slots__ = ("before", "after", "columns", "n", "at", "estimate", "on_release", "spent")
     turn = 1  # bytes a turn: one slice, whatever its size
 
     def __init__(self, head: bytes, n: int, columns: Columns,
-                 on_release: Callable[[], None] | None = None) -> None:
+                 on_release: Callable[[], None] | None = None,
+                 spent: Sequence[list[Any]] = ()) -> None:
         self.before = head + CRLF
         self.after = b""
         self.columns: Columns | None = columns
         self.n = n
         self.at = 0
         self.on_release = on_release  # lets go of what `columns` reads (a view's pin)
+        # Lists of the rows, by row, that `columns` reads and nothing else holds: each
+        # slice's rows are let go of once sent. Let go of at the end, a million
+        # references (a cache miss each) held the turn that sent the last slice for
+        # 20-40 ms (MULTI of four million-element reads). They hold atomic values only:
+        # the cyclic collector is told not to walk them (each young pass over a few
+        # such lists of a million walked them all: 40-160 ms in the turns it fell in).
+        self.spent = spent
+        for items in spent:
+            untrack(items)
         sample = min(n, 64)
         self.estimate = len(self.before) + len(rows(columns(0, sample))) * n // max(sample, 1)
 
@@ -136,7 +148,10 @@ class SlicedReply:
             return None
         hi = min(self.n, lo + STREAM_ROWS)
         self.at = hi
-        return rows(columns(lo, hi))
+        out = rows(columns(lo, hi))
+        for items in self.spent:
+            items[lo:hi] = _NONES[:hi - lo]
+        return out
 
     def done(self) -> bool:
         return self.at >= self.n or self.columns is None
@@ -151,16 +166,22 @@ class SlicedReply:
         return out
 
 
+_NONES: list[None] = [None] * STREAM_ROWS
+
+
 def reply(head: bytes, n: int, columns: Columns,
-          on_release: Callable[[], None] | None = None) -> bytes | SlicedReply:
+          on_release: Callable[[], None] | None = None,
+          spent: Sequence[list[Any]] = ()) -> bytes | SlicedReply:
     """`lines(head, columns(0, n))`, or, for more than STREAM_ROWS rows, that reply to
-    be encoded over loop turns (`on_release` called once it is sent or dropped)."""
+    be encoded over loop turns (`on_release` called once it is sent or dropped;
+    `spent`: lists only it holds, row i of the reply at their index i, whose rows are
+    let go of as they are sent)."""
     if n <= STREAM_ROWS:
         out = lines(head, columns(0, n))
         if on_release is not None:
             on_release()
         return out
-    return SlicedReply(head, n, columns, on_release)
+    return SlicedReply(head, n, columns, on_release, spent)
 
 
 def whole(value: object) -> object:
@@ -187,10 +208,12 @@ def decimals(items: list[Any]) -> list[bytes]:
 
 
 def array_reply(items: list[Any], head: bytes = b"*", index: Sequence[int] | None = None,
-                counters: bool = False, pin: Pin | None = None) -> bytes | SlicedReply:
+                counters: bool = False, pin: Pin | None = None, owned: bool = False
+                ) -> bytes | SlicedReply:
     """`array` of the items (or of items[i] for i in `index`), over loop turns when it
-    is long; `counters`: ints among them are sent as their decimals; `pin`: the items
-    are elements whose values are sent, looked up a slice at a time (and the pin
+    is long (`owned`: nothing else holds `items`, a list of bytes, numbers or tuples of
+    them, whose rows are then let go of as they are sent); `counters`: ints among them are sent as their decimals; `pin`: the
+    items are elements whose values are sent, looked up a slice at a time (and the pin
     released once the reply is sent: core/viewpin.py)."""
     n = len(items) if index is None else len(index)
 
@@ -202,15 +225,17 @@ def array_reply(items: list[Any], head: bytes = b"*", index: Sequence[int] | Non
             part = decimals(part)
         return [heads(part), part]
 
-    return reply(head + b"%d" % n, n, columns, None if pin is None else pin.release)
+    return reply(head + b"%d" % n, n, columns, None if pin is None else pin.release,
+                 (items,) if owned and index is None else ())
 
 
 def pairs_reply(keys: list[bytes], values: list[Any], proto: int, as_map: bool,
-                index: Sequence[int] | None = None, counters: bool = False
-                ) -> bytes | SlicedReply:
+                index: Sequence[int] | None = None, counters: bool = False,
+                owned: bool = False) -> bytes | SlicedReply:
     """keys[i], values[i] pairs (i in `index` if given): a flat array in RESP2; in
     RESP3 a map (`as_map`, as HGETALL) or an array of two-element arrays (HRANDFIELD
-    ... WITHVALUES); over loop turns when they are many; `counters` as array_reply's."""
+    ... WITHVALUES); over loop turns when they are many; `counters` and `owned` (both
+    lists) as array_reply's."""
     n = len(keys) if index is None else len(index)
 
     def columns(lo: int, hi: int) -> list[list[bytes]]:
@@ -224,4 +249,4 @@ def pairs_reply(keys: list[bytes], values: list[Any], proto: int, as_map: bool,
         head = b"*%d" % (2 * n)
     else:
         head = (b"%%%d" if as_map else b"*%d") % n
-    return reply(head, n, columns)
+    return reply(head, n, columns, None, (keys, values) if owned and index is None else ())
