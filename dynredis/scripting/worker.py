@@ -75,6 +75,9 @@ class LuaWorker:
             if job is None:
                 return
             self._run(job)
+            # Not held while waiting for the next job: a resume holds its redis.call's
+            # reply (a million-field HGETALL's parts: tens of MB kept until the next call).
+            del job
 
     def _run(self, job: Job) -> None:
         try:

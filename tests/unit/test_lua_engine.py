@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -422,5 +423,34 @@ def test_a_looping_script_is_killed_at_its_next_hook() -> None:
         r2.killed = True
         assert done.wait(10)
         assert out[1].startswith(b"-ERR Script killed by user")
+    finally:
+        worker.stop()
+
+
+class _Job:
+    """A job that notes it ran (weakly referable, as a closure holding a reply is)."""
+
+    def __init__(self, ran: threading.Event) -> None:
+        self.ran = ran
+
+    def __call__(self, engine: Any) -> None:
+        self.ran.set()
+
+
+def test_the_lua_thread_lets_go_of_a_job_once_it_ran() -> None:
+    """A resume holds its redis.call's reply (a million-field HGETALL's parts, tens of
+    MB): the thread waiting for the next job must not keep it alive."""
+    worker = LuaWorker(LuaEngine)
+    try:
+        ran = threading.Event()
+        job = _Job(ran)
+        gone = weakref.ref(job)
+        worker.submit(job)
+        del job
+        assert ran.wait(10)
+        deadline = time.monotonic() + 10
+        while gone() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gone() is None
     finally:
         worker.stop()
