@@ -99,14 +99,22 @@ def subcommand(
     return register
 
 
-def dispatch(parent: str, c: Context, args: list[bytes]) -> bytes | None:
-    """Run the registered subcommand named by args[1] (arity checked as Redis does)."""
-    top = TABLE[parent.lower().encode()]
+def find_subcommand(top: Command, args: list[bytes]) -> Command | bytes:
+    """The subcommand of `top` that args[1] names, or Redis' error for an unknown one or
+    one of the wrong arity (what a container answers, and what MULTI refuses to queue)."""
     sub = top.subcommands.get(args[1].decode("utf-8", "replace").lower())
     if sub is None:
         return err_subcommand(args[1], top.name)
     if not sub.arity_ok(len(args)):
         return err_arity(sub.name)
+    return sub
+
+
+def dispatch(parent: str, c: Context, args: list[bytes]) -> bytes | None:
+    """Run the registered subcommand named by args[1] (arity checked as Redis does)."""
+    sub = find_subcommand(TABLE[parent.lower().encode()], args)
+    if isinstance(sub, bytes):
+        return sub
     return sub.handler(c, args)
 
 

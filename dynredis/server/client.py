@@ -28,14 +28,7 @@ from ..commands.databases import key_positions, map_args, storage_key
 from ..commands.monitor import feed
 from ..commands.notify import run as run_notifying
 from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
-from ..commands.table import (
-    ERR_NOAUTH,
-    Command,
-    err_arity,
-    err_subcommand,
-    err_unknown,
-    lookup,
-)
+from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, find_subcommand, lookup
 from ..commands.watch import Watchers, unmark
 from ..resp import encode as resp
 from ..resp.request import RequestParser
@@ -762,11 +755,9 @@ class ClientConnection(asyncio.Protocol):
         command flagged `no_multi`, or one flagged `protected` (its handler is its
         refusal)."""
         if cmd.subcommands and len(args) > 1:
-            sub = cmd.subcommands.get(args[1].decode("utf-8", "replace").lower())
-            if sub is None:
-                return err_subcommand(args[1], cmd.name)
-            if not sub.arity_ok(len(args)):
-                return err_arity(sub.name)
+            sub = find_subcommand(cmd, args)
+            if isinstance(sub, bytes):
+                return sub
         if "no_multi" in cmd.flags:
             return ERR_NO_MULTI
         if "protected" in cmd.flags:
