@@ -37,11 +37,11 @@ class Replica:
     # --- messages ----------------------------------------------------------------------
 
     def on_put(self, src: str, msg: tuple) -> None:
-        _, reqid, key, enc, _, p, base = msg
+        owner: str  # (typed: compiled, compared as strings, not generically)
+        _, reqid, key, enc, owner, p, base = msg
         self.stats.replica_puts += 1
         node = self.node
         try:
-            owner: str = msg[4]  # (typed: compiled, compared as strings, not generically)
             if owner == self.name:
                 self.apply(key, enc, p, base)
                 if node.transfers.forward_to:
