@@ -22,36 +22,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import rbench  # noqa: E402
-from bench.run import dynredis_build, node_logs, read_pidfile, wait_for_ping  # noqa: E402
-
-
-@contextlib.contextmanager
-def cluster(checkout: Path, nodes: int, base_port: int, offset: int) -> Iterator[tuple[int, ...]]:
-    """A detached cluster of `checkout`'s build in a temporary directory; its pids."""
-    exe = str(checkout / ".venv" / "bin" / "dynredis")
-    with tempfile.TemporaryDirectory(prefix="abpair-") as tmp:
-        cmd = [exe, "cluster", "--nodes", str(nodes), "--base-port", str(base_port),
-               "--cluster-port-offset", str(offset), "--data-dir", tmp, "--detach"]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
-                                  cwd=checkout)
-            if proc.returncode != 0:
-                raise rbench.BenchError(f"{' '.join(cmd)} failed:\n{proc.stdout}"
-                                        f"{proc.stderr}{node_logs(Path(tmp))}")
-            for i in range(nodes):
-                wait_for_ping(base_port + i, timeout=15.0)
-            yield read_pidfile(Path(tmp))
-        finally:
-            subprocess.run([exe, "stop", "--data-dir", tmp], capture_output=True,
-                           timeout=60, check=False)
+from bench.run import dynredis_cluster  # noqa: E402
 
 
 def parse_tests(text: str) -> list[tuple[str, int]]:
@@ -80,11 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ports = {"A": args.base_port, "B": args.base_port + 10}
     with contextlib.ExitStack() as stack:
         pids = {}
+        offset = ["--cluster-port-offset", str(args.cluster_port_offset)]
         for name, checkout in (("A", args.a), ("B", args.b)):
-            pids[name] = stack.enter_context(cluster(checkout.resolve(), args.nodes,
-                                                     ports[name], args.cluster_port_offset))
-            print(f"{name}: {checkout} ({dynredis_build(ports[name])}), port {ports[name]}",
-                  flush=True)
+            system = stack.enter_context(dynredis_cluster(
+                f"abpair-{name}", args.nodes, ports[name], offset, checkout.resolve()))
+            pids[name] = system.pids
+            print(f"{name}: {checkout} ({system.build}), port {ports[name]}", flush=True)
         for test, depth in args.tests:
             per: dict[str, list[float]] = {"A": [], "B": []}
             for rnd in range(args.rounds):

@@ -308,16 +308,20 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def dynredis_cluster(name: str, nodes: int, base_port: int,
-                     extra: Sequence[str] = ()) -> Iterator[System]:
-    """Run ``dynredis cluster --detach`` in a temp data dir; always ``dynredis stop`` it."""
+def dynredis_cluster(name: str, nodes: int, base_port: int, extra: Sequence[str] = (),
+                     checkout: Path | None = None) -> Iterator[System]:
+    """Run ``dynredis cluster --detach`` in a temp data dir; always ``dynredis stop`` it.
+    With `checkout`, that checkout's build (its .venv, run from it: the nodes run
+    ``python -m dynredis`` in the working directory, bench/abpair.py)."""
+    exe = [str(checkout / ".venv" / "bin" / "dynredis")] if checkout else dynredis_command()
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         data_dir = Path(tmp)
-        cmd = [*dynredis_command(), "cluster", "--nodes", str(nodes),
+        cmd = [*exe, "cluster", "--nodes", str(nodes),
                "--base-port", str(base_port), "--data-dir", str(data_dir), "--detach", *extra]
         try:
             # --detach returns only once every node is up and the ring has formed.
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                                  cwd=checkout)
             if proc.returncode != 0:
                 raise BenchError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n"
                                  f"{proc.stdout}{proc.stderr}{node_logs(data_dir)}")
@@ -327,7 +331,7 @@ def dynredis_cluster(name: str, nodes: int, base_port: int,
                          data_dir)
         finally:
             # Runs even if the start was interrupted half-way: stop whatever pids it wrote.
-            stop = [*dynredis_command(), "stop", "--data-dir", str(data_dir)]
+            stop = [*exe, "stop", "--data-dir", str(data_dir)]
             subprocess.run(stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=60, check=False)
 
