@@ -502,10 +502,12 @@ def instructions(args: argparse.Namespace, sets: int, gets: int) -> int:
     """Instructions callgrind counts for one run of this script."""
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     if args.server:
-        # Through a client connection, Node.put and Node.get run inside data_received
-        # (called as Python calls where a command holds the node untyped): as entries
-        # they toggled counting off inside it, leaving out GET's whole read.
-        entries = [f for f in SERVER_ENTRIES if not (args.face and f in NODE_REQUESTS)]
+        # Through a client connection (--face, --clients), Node.put and Node.get run
+        # inside data_received (called as Python calls where a command holds the node
+        # untyped): as entries they toggled counting off inside it, leaving out the
+        # coordinator's whole read or write (--clients left them out until this said so).
+        through_client = args.face or args.clients
+        entries = [f for f in SERVER_ENTRIES if not (through_client and f in NODE_REQUESTS)]
         cmd += ["--collect-atstart=no", *(f"--toggle-collect={f}" for f in entries)]
     cmd += [sys.executable, os.path.abspath(__file__), "--run", "--engine", args.engine,
            "--pipeline", str(args.pipeline), "--sets", str(sets), "--gets", str(gets),

@@ -19,7 +19,7 @@ from typing import Any
 
 import hiredis
 
-from . import adminstatus
+from . import adminstatus, memdebug
 from . import clustersettings as settings
 from .localproc import pid_alive, port_free
 from .server import credentials, tls
@@ -284,6 +284,7 @@ def run_node(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dynredis: {exc}", file=sys.stderr)
         return 2
+    memdebug.install(server)
     profile_path = os.environ.get("DYNREDIS_PROFILE")
     profiler = None
     if profile_path:

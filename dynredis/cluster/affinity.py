@@ -83,8 +83,10 @@ class Affinity:
         self.run = run
         self.pending: dict[int, _Pending] = {}
         self._reqids = 0
-        self.handed = 0  # commands handed to another node (INFO)
+        # INFO dynamo's affinity_* (CONFIG RESETSTAT starts them again from 0)
+        self.handed = 0  # commands handed to another node
         self.taken = 0  # commands run for another node
+        self.failed = 0  # handed commands failed: their target lost or never answering
         node.register(m.COMMAND_FORWARD, self._on_forward)
         node.register(m.COMMAND_ANSWER, self._on_answer)
         node.register(m.COMMAND_PROGRESS, self._on_progress)
@@ -125,6 +127,9 @@ class Affinity:
             if p.name in SCRIPTS and p.name.startswith("fcall") == functions:
                 return p.target
         return None
+
+    def reset_stats(self) -> None:
+        self.handed = self.taken = self.failed = 0
 
     def _on_forward(self, src: str, msg: tuple) -> None:
         _, reqid, args, user, proto, r, w, db = msg
@@ -186,5 +191,6 @@ class Affinity:
                 gone = now - p.down_since >= node.cfg.timeout_ms
             if gone or now >= p.deadline:
                 del self.pending[reqid]
+                self.failed += 1
                 self._finish(p, b"-ERR the node coordinating this key (" + p.target.encode()
                              + b") did not answer; the command may or may not have run\r\n")

@@ -19,6 +19,7 @@ from ..core.engine import Pinned
 from ..core.obj import LARGE_VALUE, Sibling
 from ..core.shape import Unread
 from ..resp import encode as resp
+from ..server.streamed import InTurns
 from . import bitops, storedbits
 from .bitops import BitError
 from .common import READ_WHOLE, Write, context_of, current, err, read_then_write
@@ -223,18 +224,18 @@ def _bitop(c: Context, op: bytes, dest: bytes, keys: list[bytes], slot: Slot,
             raise
         sources.clear()
 
-        def turn(_: object = None) -> None:
+        def turn() -> bool:
             if not all(pin.alive() for pin in pins):  # the store closed (the node stops)
                 _release(pins)
                 slot.set(resp.error(ERR_STOPPED))
-                return
+                return True
             if not job.step(BITOP_SLICE):
-                node.coll.later(turn)
-                return
+                return False
             _release(pins)
             store(objs[0], job.result())
+            return True
 
-        turn()
+        InTurns(node.coll.later, turn)()
 
     def store(dest_obj: Clock | None, result: bytes) -> None:
         if not result and current(dest_obj, node.now) is None:

@@ -99,6 +99,10 @@ class NodeRequests(Protocol):
 
     def get(self, key: bytes, cb: Done, r: int | None = None, whole: bool = True) -> None: ...
 
+    # `get` whose `cb` gets the sibling a plain GET sees (obj.read_value), not the object
+    def get_value(self, key: bytes, cb: Callable[[tuple[str | None, Any]], Any],
+                  r: int | None = None, whole: bool = True) -> None: ...
+
     def put(self, key: bytes, ctx: VV | None, data: Any, expire_at: int,
             cb: Done, w: int | None = None) -> None: ...
 
@@ -245,6 +249,12 @@ class ServerFigures:
     saving: bool = False  # a background sync runs or is scheduled (BGSAVE)
     saves: int = 0  # SAVEs and BGSAVEs started
     save_failed: bool = False  # the last sync to disk failed (retried: storage/syncretry.py)
+    # commands handed to their key's first up replica (cluster/affinity.py): handed to
+    # another node, taken from others, failed (the target lost), waiting for an answer
+    affinity_handed: int = 0
+    affinity_taken: int = 0
+    affinity_failed: int = 0
+    affinity_in_flight: int = 0
 
 
 class Client(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 from ..resp import encode as resp
 from .callstats import bucket_top
 from .context import Context
-from .table import ERR_NOT_INT, command, dispatch, help_reply, parse_int, subcommand
+from .table import ERR_NOT_INT, command, dispatch, err_protected, help_reply, parse_int, subcommand
 
 FLAGS = ("admin", "noscript", "loading", "stale")
 
@@ -136,10 +136,7 @@ def cmd_latency_help(c: Context, args: list[bytes]) -> bytes:
 
 # --- DEBUG ------------------------------------------------------------------------------
 
-ERR_DEBUG = resp.error(
-    'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", '
-    "you can run it from a local connection, otherwise you need to set this option in the "
-    "configuration file, and then restart the server.")
+ERR_DEBUG = err_protected("debug")
 
 
 @command("debug", -2, (*FLAGS, "protected"), group="server", summary="Refused: as Redis 7.0 with its "

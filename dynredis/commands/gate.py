@@ -64,6 +64,46 @@ def _holding(body: Body, waiter: Any, key: bytes) -> Body:
     return run
 
 
+class _EnterAll:
+    """`KeyGate.enter_all` under way: the gates entered so far, the next one entered
+    when its turn comes. An object, not closures that name themselves (a reference
+    cycle: each script's keys, its run and what its callbacks held were left for the
+    cyclic collector)."""
+
+    __slots__ = ("gate", "wanted", "owner", "body", "waiter", "touch", "leaves")
+
+    def __init__(self, gate: KeyGate, wanted: list[bytes], owner: Any, body: Body,
+                 waiter: Any, touch: Touch) -> None:
+        self.gate = gate
+        self.wanted = wanted
+        self.owner = owner
+        self.body = body
+        self.waiter = waiter
+        self.touch = touch
+        self.leaves: list[Leave] = []
+
+    def step(self) -> None:
+        if len(self.leaves) == len(self.wanted):
+            body, self.body = self.body, _entered_already
+            body(self.leave_all)
+            return
+        self.gate.enter(self.wanted[len(self.leaves)], self.owner, self.entered,
+                        self.waiter, self.touch)
+
+    def entered(self, leave: Leave) -> None:
+        self.leaves.append(leave)
+        self.step()
+
+    def leave_all(self) -> None:
+        leaves, self.leaves = self.leaves, []
+        for leave in reversed(leaves):
+            leave()
+
+
+def _entered_already(leave: Leave) -> None:
+    return None
+
+
 class KeyGate:
     def __init__(self) -> None:
         self.queues: dict[bytes, deque[tuple[Any, Body, Touch]]] = {}
@@ -124,26 +164,7 @@ class KeyGate:
     def enter_all(self, keys: list[bytes], owner: Any, body: Body, waiter: Any = None,
                   touch: Touch = None) -> None:
         """Enter the gates of several keys (in one order for everyone: no deadlock)."""
-        wanted = sorted(set(keys))
-        leaves: list[Leave] = []
-
-        def leave_all() -> None:
-            for leave in reversed(leaves):
-                leave()
-            leaves.clear()
-
-        def step(i: int) -> None:
-            if i == len(wanted):
-                body(leave_all)
-                return
-
-            def entered(leave: Leave) -> None:
-                leaves.append(leave)
-                step(i + 1)
-
-            self.enter(wanted[i], owner, entered, waiter, touch)
-
-        step(0)
+        _EnterAll(self, sorted(set(keys)), owner, body, waiter, touch).step()
 
     def busy(self) -> int:
         return len(self.queues)

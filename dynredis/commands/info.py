@@ -330,6 +330,13 @@ def dynamo_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[
         # every member's count of partitions it owns, as this node's ring has it
         "partitions_owned": ",".join(f"{m}={c}" for m, c in owned_counts(ring)),
         "handoffs_in_flight": len(node.handoff.inflight),
+        # commands run at their key's first up replica (SET NX, GETDEL, scripts, write
+        # plans): handed to it from here, run here for other nodes, handed and failed
+        # (the other node lost or never answering), handed and not answered yet
+        "affinity_handed": f.affinity_handed,
+        "affinity_taken": f.affinity_taken,
+        "affinity_failed": f.affinity_failed,
+        "affinity_in_flight": f.affinity_in_flight,
         # the last anti-entropy exchange that ran to its end: how long ago, with whom
         "ae_last_exchange_ms_ago": -1 if ae.last_done < 0 else node.now - ae.last_done,
         "ae_last_exchange_peer": ae.last_peer,

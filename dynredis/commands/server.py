@@ -133,8 +133,9 @@ def cmd_hello(c: Context, args: list[bytes]) -> bytes:
         else:
             return resp.error(f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'")
     if not c.authed:
+        # (Redis 7.0.15's words)
         return resp.error("NOAUTH HELLO must be called with the client already authenticated, "
-                          "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                          "otherwise the HELLO AUTH <user> <pass> option can be used to "
                           "authenticate the client and select the RESP protocol version at the same time")
     if name is not None:
         c.name = name
@@ -851,6 +852,9 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("maxmemory-policy", lambda c: "noeviction", _parse_policy),
     Setting("save", lambda c: "", _parse_save),
     Setting("appendonly", lambda c: "no", _parse_bool),
+    # A failed sync to disk stops no writes here: the key's other replicas hold them
+    # (compat/DIFFERENCES.md; the sync is retried, storage/syncretry.py).
+    Setting("stop-writes-on-bgsave-error", lambda c: "no", _parse_bool),
     Setting("proto-max-bulk-len", lambda c: "536870912", _parse_memory(1024 * 1024, 2**63 - 1)),
     Setting("databases", lambda c: str(DATABASES), _fixed, immutable=True),
     # The port's persona: the main port is a standalone Redis (SELECT works there), the

@@ -164,6 +164,15 @@ def err_unknown(args: list[bytes]) -> bytes:
                       + b"', with args beginning with: " + shown)
 
 
+def err_protected(name: str) -> bytes:
+    """Redis 7.0's refusal of a command flagged `protected` (DEBUG) while its
+    enable-<name>-command setting is `no`, its default (and the only value here)."""
+    return resp.error(
+        f"ERR {name.upper()} command not allowed. If the enable-{name}-command option is set "
+        'to "local", you can run it from a local connection, otherwise you need to set this '
+        "option in the configuration file, and then restart the server.")
+
+
 def err_subcommand(sub: bytes, cmd: str) -> bytes:
     return _raw_error(b"ERR unknown subcommand '" + _show(sub)[:128]
                       + b"'. Try " + cmd.upper().encode() + b" HELP.")

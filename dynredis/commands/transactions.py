@@ -7,6 +7,7 @@ happened). WATCH (watch.py) makes EXEC check first that the watched keys did not
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..core.engine import Pinned
@@ -104,14 +105,30 @@ def cmd_multi(c: Context, args: list[bytes]) -> bytes:
     return resp.OK
 
 
+def _discard(c: Context) -> None:
+    c.tx = None
+    c.tx_failed = False
+    unwatch(c)
+
+
+def exec_refused(c: Context, refusal: bytes) -> bytes:
+    """EXEC refused before it runs (arity, NOAUTH, NOPERM, LOADING ...): as Redis, its
+    transaction (if any) is discarded and the reply names the reason, an ERR's without
+    its code."""
+    if c.tx is not None:
+        _discard(c)
+    reason = refusal[1:].rstrip(b"\r\n")
+    if reason.startswith(b"ERR "):
+        reason = reason[4:]
+    return b"-EXECABORT Transaction discarded because of: " + reason + b"\r\n"
+
+
 @command("discard", 1, ("noscript", "loading", "stale", "fast"), group="transactions",
          summary="Discards a transaction.")
 def cmd_discard(c: Context, args: list[bytes]) -> bytes:
     if c.tx is None:
         return ERR_DISCARD
-    c.tx = None
-    c.tx_failed = False
-    unwatch(c)
+    _discard(c)
     return resp.OK
 
 
@@ -126,23 +143,48 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
     if failed:
         unwatch(c)
         return ERR_ABORT
-    slot = c.defer()
-    replies: list[bytes] = []
-    watchers = c.watchers
-    # each queued command answered is a step: EXEC is working, not lost (four reads of
-    # a million elements each, slow to load, were answered "reply lost" after 60 s)
-    touch = getattr(slot, "touch", None)
+    _Exec(c, queued, c.defer()).start()
+    return None
 
-    def run(i: int, made: int = 0) -> None:
+
+class _Exec:
+    """EXEC under way: its queued commands run one after the other, their replies
+    gathered. An object, not a closure that hands itself on (a reference cycle: each
+    EXEC's replies, 3 MB for an HGETALL of 200,000 fields, waited for Python's cyclic
+    collector, which in a node doing little else runs every few dozen of them)."""
+
+    __slots__ = ("c", "queued", "slot", "replies", "touch")
+
+    def __init__(self, c: Context, queued: list[Any], slot: Any) -> None:
+        self.c = c
+        self.queued = queued
+        self.slot = slot
+        self.replies: list[Any] = []
+        # each queued command answered is a step: EXEC is working, not lost (four reads
+        # of a million elements each, slow to load, were answered "reply lost" after 60 s)
+        self.touch = getattr(slot, "touch", None)
+
+    def start(self) -> None:
+        check(self.c, self.checked)
+
+    def checked(self, instead: bytes | None) -> None:
+        if instead is not None:
+            self.slot.set(instead)
+        else:
+            self.run(0)
+
+    def run(self, i: int, made: int = 0) -> None:
         # Each command starts when the previous one has answered, so later commands
         # see earlier ones' writes (through this coordinator). After STREAM_TURN bytes
         # of replies answered at once, the next in a later loop turn: on one node every
         # read answers at once, and a hundred reads of a million elements took their
         # snapshots in one turn. (`made`: bytes of replies since the last such turn.)
+        c, queued, slot, replies = self.c, self.queued, self.slot, self.replies
+        watchers = c.watchers
         while i < len(queued):
             if made >= STREAM_TURN:
                 def later(_: Any, at: int = i) -> None:
-                    run(at)
+                    self.run(at)
 
                 c.node.coll.later(later)
                 return
@@ -159,19 +201,12 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
             if reply is None:
                 reply = cap._reply
             if reply is None:
-                nxt = i + 1
-
-                def resume(late: bytes, nxt: int = nxt, made: int = made) -> None:
-                    replies.append(late)
-                    if touch is not None:
-                        touch()
-                    run(nxt, made + _size(late))
-
-                object.__setattr__(cap, "_then", resume)
+                object.__setattr__(cap, "_then", partial(self.answered, i + 1, made))
                 return
             replies.append(reply)
             made += _size(reply)
             i += 1
+        self.replies = []
         if all(type(r) is bytes for r in replies) and sum(map(len, replies)) <= STREAM_SLICE:
             slot.set(resp.array(replies))
             return
@@ -180,11 +215,9 @@ def cmd_exec(c: Context, args: list[bytes]) -> bytes | None:
         if not c.send_streamed(slot, chained):  # (the client went meanwhile)
             slot.set(chained.whole())
 
-    def checked(instead: bytes | None) -> None:
-        if instead is not None:
-            slot.set(instead)
-        else:
-            run(0)
-
-    check(c, checked)
-    return None
+    def answered(self, nxt: int, made: int, late: bytes) -> None:
+        """A queued command's late reply: the next one runs."""
+        self.replies.append(late)
+        if self.touch is not None:
+            self.touch()
+        self.run(nxt, made + _size(late))

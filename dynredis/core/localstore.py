@@ -150,9 +150,18 @@ class LocalStore:
         or its length (DEL, EXISTS, TTL ...): the object with its large values left
         unread (shape.decode_shape, read in place), named by its header; a small or
         cached object whole, as `get`."""
+        shaped, enc = self.get_shape_undecoded(p, key)
+        if shaped is None and enc is not None:
+            return objmod.decode(enc), enc
+        return shaped, enc
+
+    def get_shape_undecoded(self, p: int, key: bytes) -> tuple[Clock | None, bytes | None]:
+        """`get_shape`, except that a small or cached object comes as its bytes alone,
+        (None, bytes), not decoded (a plain GET reads its value from them:
+        obj.plain_value)."""
         enc = self.cache.get(key)
         if enc is not None:
-            return objmod.decode(enc), enc
+            return None, enc
         got = self._read(p, key, _shape_and_name)
         if got is None:
             return None, None
@@ -160,8 +169,8 @@ class LocalStore:
         if shaped is None:  # small (or not of the usual shape): all of it, as get's
             if name is not None:
                 self.cache.set(key, name, None)
-                return objmod.decode(name), name
-            return self.get(p, key)
+                return None, name
+            return None, self.get_enc(p, key)
         return got
 
     def read_range(self, p: int, key: bytes, value: Unread, start: int, end: int

@@ -107,6 +107,7 @@ SHARDS: Final = 64
 # globals instead of looking them up in the module's dict at each call.
 _crc32: Final = crc32
 _xxh3_128: Final = xxh3_128_intdigest
+_from_bytes: Final = int.from_bytes
 
 
 def keyed_digest(key: bytes, value: bytes) -> int:
@@ -140,7 +141,8 @@ class MerkleTree:
     recomputed only when `root()` or `level()` asks for them, and only along dirty paths.
     """
 
-    __slots__ = ("fanout", "depth", "segments", "shards", "_entries", "_index", "_stale",
+    __slots__ = ("fanout", "depth", "segments", "shards", "_entries", "_index", "_indexed",
+                 "_stale",
                  "_sums", "_nodes", "_dirty", "keyed", "inner_hashed")
 
     def __init__(self, fanout: int = DEFAULT_FANOUT, depth: int = DEFAULT_DEPTH,
@@ -165,16 +167,26 @@ class MerkleTree:
         self._entries: list[dict[bytes, int]] = [{} for _ in range(self.shards)]
         # bucket -> its keys, built when a bucket's entries are first asked for
         # (exchanges, key walks), then kept by the writes: a key added is appended, a
-        # key deleted left in place (`_stale` counts them) and dropped when its
-        # bucket is read. Rebuilt after every write that added a key, it cost each
-        # exchange of a partition holding a million-element collection's records
-        # 120 ms. Rebuilt only once the deleted keys outnumber those held: O(1) a
-        # delete, amortized.
-        self._index: dict[int, list[bytes]] | None = None
-        self._stale = 0
-        # Each bucket's sum of its entries' digests, kept exact (not reduced mod 2**128:
-        # one operation less per write); reduced where a bucket's hash is taken.
-        self._sums = [0] * self.segments
+        # key deleted left in place (`_stale` counts them by bucket) and dropped when
+        # its bucket is read, or once they are half its list (that list alone is
+        # cleaned: O(1) a delete, amortized). Rebuilt after every write that added a
+        # key, it cost each exchange of a partition holding a million-element
+        # collection's records 120 ms; rebuilt whole once the deleted keys outnumbered
+        # those held, it cost the exchange after a bulk removal of a 300,000-element
+        # sorted set's records 70-120 ms.
+        # Built a shard of the entries at a time (`_indexed`: the shards whose buckets it
+        # lists), when one of its buckets is first asked for: built whole, the first
+        # exchange of a partition of a million records after a start took 120 ms in one
+        # piece (crc32 of every key), a shard's 2 ms.
+        self._index: dict[int, list[bytes]] = {}
+        self._indexed = bytearray(self.shards)
+        self._stale: dict[int, int] = {}
+        # Each bucket's sum of its entries' digests mod 2**128: HASH_BYTES big-endian
+        # bytes per bucket, the hash an exchange sends. Fixed-width bytes rather than an
+        # exact int per bucket: the C fold adds in place, where each write made a
+        # difference and a new sum as ints. (The entries stay ints: 48 bytes each
+        # where 16 bytes of digest take 64 as a bytes object.)
+        self._sums = bytearray(HASH_BYTES * self.segments)
         # _nodes[d] holds the hashes at inner depth d (0 = root), for d < depth.
         self._nodes: list[list[bytes]] = []
         below = bytes(HASH_BYTES)
@@ -183,7 +195,9 @@ class MerkleTree:
             below = _node_hash(below * fanout)
             levels.append([below] * fanout**d)
         self._nodes = levels[::-1]
-        self._dirty: set[int] = set()
+        # A byte per bucket, 1 if its sum changed since the inner nodes were hashed:
+        # the fold marks a bucket by a store, where a set's insert made an int.
+        self._dirty = bytearray(self.segments)
         self.inner_hashed = 0  # inner nodes recomputed so far (what laziness saves)
 
     # -- writes -----------------------------------------------------------------------
@@ -203,21 +217,28 @@ class MerkleTree:
 
     def insert_digest(self, key: bytes, digest: int) -> None:
         """Set `key`'s entry digest (what `insert` derives from a value hash; a keyed
-        tree's writer passes `keyed_digest` directly, on every write's path)."""
+        tree's writer passes `keyed_digest` directly)."""
         b = _crc32(key) % self.segments
         entries = self._entries[b % self.shards]
         old = entries.get(key)
         if old is None:
             delta = digest
-            if self._index is not None:
+            if self._indexed[b % self.shards]:
                 self._index_add(key, b)
         elif old == digest:
             return
         else:
             delta = digest - old
         entries[key] = digest
-        self._sums[b] += delta
-        self._dirty.add(b)
+        self._add(b, delta)
+
+    def _add(self, b: int, delta: int) -> None:
+        """Bucket `b`'s sum plus `delta`, mod 2**128, and the bucket marked dirty."""
+        at = b * HASH_BYTES
+        sums = self._sums
+        total = _from_bytes(sums[at : at + HASH_BYTES], "big") + delta
+        sums[at : at + HASH_BYTES] = (total & _MASK).to_bytes(HASH_BYTES, "big")
+        self._dirty[b] = 1
 
     def fold(self, keys: dict[bytes, bytes | None]) -> None:
         """Take in a batch of writes of a keyed tree: each key's fingerprint (the
@@ -227,31 +248,68 @@ class MerkleTree:
         instructions)."""
         native = _native_fold
         if native is not None:
-            if self._index is not None:
-                self._index_fold(keys)
+            deleted = self._index_fold(keys) if any(self._indexed) else None
             native(self._entries, self._sums, self._dirty, self.segments, keys)
+            if deleted:
+                self._clean_stale(deleted)
             return
         self.fold_pure(keys)
 
-    def _index_fold(self, keys: dict[bytes, bytes | None]) -> None:
-        """The bucket index told of the keys a fold (about to run) adds or deletes."""
+    def _index_fold(self, keys: dict[bytes, bytes | None]) -> list[int]:
+        """The bucket index told of the keys a fold (about to run) adds or deletes;
+        the buckets of those it deletes."""
         shards = self._entries
+        indexed = self._indexed
         n, segments = self.shards, self.segments
+        deleted: list[int] = []
         for key, fp in keys.items():
             b = _crc32(key) % segments
+            if not indexed[b % n]:
+                continue
             if key in shards[b % n]:
                 if fp is None:
-                    self._stale += 1
+                    self._stale_one(b)
+                    deleted.append(b)
             elif fp is not None:
                 self._index_add(key, b)
+        return deleted
+
+    def _stale_one(self, b: int) -> None:
+        """A key of bucket `b` is deleted (or about to be): counted against its list."""
+        stale = self._stale
+        stale[b] = stale.get(b, 0) + 1
+
+    def _clean_stale(self, buckets: Iterable[int]) -> None:
+        """Clean those of `buckets`' lists that deleted keys make half of (after a
+        write deleted keys of theirs)."""
+        index = self._index
+        stale = self._stale
+        for b in set(buckets):
+            keys = index.get(b)
+            if keys is None:
+                stale.pop(b, None)
+            elif 2 * stale.get(b, 0) >= len(keys):
+                self._clean(b, keys)
+
+    def _clean(self, b: int, keys: list[bytes]) -> list[bytes]:
+        """Bucket `b`'s list without its deleted keys, each listed once."""
+        index = self._index
+        del self._stale[b]
+        entries = self._entries[b % self.shards]
+        held = [k for k in dict.fromkeys(keys) if k in entries]
+        if held:
+            index[b] = held
+            untrack(held)
+        else:
+            del index[b]
+        return held
 
     def _index_add(self, key: bytes, b: int) -> None:
         index = self._index
-        assert index is not None
         keys = index.get(b)
         if keys is None:
             keys = index[b] = [key]
-            untrack(keys)  # (keys only: see `_bucket_index`)
+            untrack(keys)  # (keys only: see `_index_shard`)
         else:
             keys.append(key)
 
@@ -269,9 +327,10 @@ class MerkleTree:
         old = self._entries[b % self.shards].pop(key, None)
         if old is None:
             return
-        self._stale += 1
-        self._sums[b] -= old
-        self._dirty.add(b)
+        if self._indexed[b % self.shards]:
+            self._stale_one(b)
+            self._clean_stale((b,))
+        self._add(b, -old)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -313,14 +372,14 @@ class MerkleTree:
             bury(shard)
         self._entries = [{} for _ in range(self.shards)]
         index = self._index
-        if index is not None:
+        if index:
             lists = list(index.values())
             index.clear()  # (its lists are held by `lists`: nothing is freed)
             bury(Sublists(lists))
-        self._index = None
-        self._stale = 0
-        bury(self._sums)
-        self._sums = []
+        self._index = {}
+        self._indexed = bytearray(self.shards)
+        self._stale = {}
+        self._sums = bytearray()
 
     def root(self) -> bytes:
         self._flush()
@@ -338,7 +397,7 @@ class MerkleTree:
                 raise IndexError(f"no node {i!r} at depth {depth}")
         if depth == self.depth:
             sums = self._sums
-            return [(sums[i] & _MASK).to_bytes(HASH_BYTES, "big") for i in idx]
+            return [bytes(sums[i * HASH_BYTES : (i + 1) * HASH_BYTES]) for i in idx]
         self._flush()
         nodes = self._nodes[depth]
         return [nodes[i] for i in idx]
@@ -348,51 +407,47 @@ class MerkleTree:
         replicas' entries for a key are equal exactly when their value hashes are."""
         if type(index) is not int or not 0 <= index < self.segments:
             raise IndexError(f"no bucket {index!r}")
-        buckets = self._bucket_index()
-        keys = buckets.get(index)
+        self._index_shard(index % self.shards)
+        keys = self._index.get(index)
         if not keys:
             return []
-        entries = self._entries[index % self.shards]
-        if self._stale:
+        if index in self._stale:
             # Keys deleted since the index was built, or deleted and added again
             # (listed twice), go now.
-            held = [k for k in dict.fromkeys(keys) if k in entries]
-            if len(held) < len(keys):
-                if held:
-                    buckets[index] = keys = held
-                    untrack(held)
-                else:
-                    del buckets[index]
-                    return []
+            keys = self._clean(index, keys)
+        entries = self._entries[index % self.shards]
         return sorted([(k, entries[k].to_bytes(HASH_BYTES, "big")) for k in keys])
 
-    def _bucket_index(self) -> dict[int, list[bytes]]:
-        index = self._index
-        if index is None or self._stale > len(self):
-            self._stale = 0
-            native = _native_index
-            if native is not None:
-                index = self._index = native(self._entries, self.segments)
-            else:
-                index = self._index = self._build_index()
-            # Lists of keys, a million for a partition holding a big collection's
-            # records: never in a cycle, so kept out of the collector's walk
-            # (quietlist.py; a full pass visited every key).
-            for keys in index.values():
-                untrack(keys)
-        return index
+    def _index_shard(self, s: int) -> None:
+        """List the buckets of entries shard `s` in the index, if not yet (its keys
+        fall in buckets b with b % shards == s, which no other shard's do)."""
+        if self._indexed[s]:
+            return
+        native = _native_index
+        part = (native([self._entries[s]], self.segments) if native is not None
+                else self._build_index([self._entries[s]]))
+        # Lists of keys, a million for a partition holding a big collection's records:
+        # never in a cycle, so kept out of the collector's walk (quietlist.py; a full
+        # pass visited every key).
+        for keys in part.values():
+            untrack(keys)
+        self._index.update(part)
+        self._indexed[s] = 1
 
-    def _build_index(self) -> dict[int, list[bytes]]:
-        """The bucket index in Python (without the C helper)."""
+    def _build_index(self, shards: list[dict[bytes, int]] | None = None
+                     ) -> dict[int, list[bytes]]:
+        """The bucket index of `shards` (every shard's by default) in Python (without
+        the C helper)."""
         index: dict[int, list[bytes]] = {}
         segments = self.segments
-        for k in self.keys():
-            b = crc32(k) % segments
-            keys = index.get(b)
-            if keys is None:
-                index[b] = [k]
-            else:
-                keys.append(k)
+        for shard in self._entries if shards is None else shards:
+            for k in shard:
+                b = crc32(k) % segments
+                keys = index.get(b)
+                if keys is None:
+                    index[b] = [k]
+                else:
+                    keys.append(k)
         return index
 
     def buckets(self, indices: Iterable[Any]) -> list[list[tuple[bytes, bytes]]]:
@@ -417,9 +472,11 @@ class MerkleTree:
 
     def _flush(self) -> None:
         """Recompute the inner nodes above the dirty buckets, bottom-up."""
-        if not self._dirty:
+        flags = self._dirty
+        if 1 not in flags:
             return
-        dirty, self._dirty = self._dirty, set()
+        dirty = {i for i in range(len(flags)) if flags[i]}
+        self._dirty = bytearray(self.segments)
         f = self.fanout
         sums = self._sums
         below: Sequence[bytes] | None = None  # None: the level below is the buckets
@@ -429,9 +486,7 @@ class MerkleTree:
             for p in parents:
                 lo = p * f
                 if below is None:
-                    children = b"".join(
-                        (s & _MASK).to_bytes(HASH_BYTES, "big") for s in sums[lo : lo + f]
-                    )
+                    children = bytes(sums[lo * HASH_BYTES : (lo + f) * HASH_BYTES])
                 else:
                     children = b"".join(below[lo : lo + f])
                 nodes[p] = _node_hash(children)

@@ -1,10 +1,12 @@
 """The peer protocol: every message kind nodes exchange, its fields by name, what answers it.
 
-A message is a plain tuple, its kind first: `("p", reqid, key, enc, owner, p, base)`;
+A message is a plain tuple, its kind first: `("g", reqid, key, p, owner, have)`;
 a batch of them travels as one msgpack array (`server/wire.py`), decoded back into
-tuples. Tuples, not named records, because the replica put and get and their batched
+tuples. Tuples, not named records, because the replica get and the batched puts and
 answers are per request: a tuple literal is the cheapest thing to build, encode and
-read (a NamedTuple per message cost a Python-level constructor call on every one).
+read (a NamedTuple per message cost a Python-level constructor call on every one). The
+batches (puts, acknowledgements, answers) hold their requests' fields in one flat list:
+no tuple per request to decode, dispatch and free.
 
 `KINDS` below is the one description of the protocol, and everything else follows it:
 
@@ -29,7 +31,7 @@ from typing import Any, Final, NamedTuple
 
 # --- kinds (the first element of every message) ------------------------------------------
 
-REPLICA_PUT: Final = "p"
+REPLICA_PUTS: Final = "ps"
 PUT_ACKS: Final = "pas"
 REPLICA_GET: Final = "g"
 GET_ANSWERS: Final = "gas"
@@ -116,10 +118,11 @@ def _k(kind: str, fields: str, answer: str, builder: str, mechanism: str, doc: s
 
 KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     # request coordination and the replica side (reads.py, writes.py, replica.py)
-    _k(REPLICA_PUT, "reqid:int key:bytes enc:bytes owner:str p:int base:bytes?", PUT_ACKS,
-       "replica_put", "replica",
-       "store this version (a hint when owner is another node); base: obj.identity of "
-       "the version the coordinator built on"),
+    _k(REPLICA_PUTS, "puts:seq", PUT_ACKS, "replica_puts", "replica",
+       "store these versions: reqid, key, enc, owner, p, base, reqid, ... (owner None: "
+       "yours, else keep a hint for owner; base: obj.identity of the version the "
+       "coordinator built on or None), each acknowledged or refused on its own",
+       batch=True),
     _k(PUT_ACKS, "reqids:seq", "", "put_acks", "writes",
        "acknowledgements of replica puts", batch=True),
     _k(REPLICA_GET, "reqid:int key:bytes p:int owner:str have:bytes?", GET_ANSWERS,
@@ -253,9 +256,11 @@ FACE_KINDS: Final = frozenset(k.kind for k in KINDS.values() if k.mechanism.star
 # --- builders ----------------------------------------------------------------------------
 
 
-def replica_put(reqid: int, key: bytes, enc: bytes, owner: str, p: int,
-                base: bytes | None) -> tuple:
-    return (REPLICA_PUT, reqid, key, enc, owner, p, base)
+PUT_FIELDS: Final = 6  # items per put in a REPLICA_PUTS batch
+
+
+def replica_puts(puts: list[Any]) -> tuple:
+    return (REPLICA_PUTS, puts)
 
 
 def put_acks(reqids: list[int]) -> tuple:

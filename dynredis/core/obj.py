@@ -280,37 +280,92 @@ def reads_of(obj: Clock) -> int:
 
 
 def _plain_reads_until(b: bytes) -> int:
-    """reads_until of the object every plain write makes (one actor, one sibling holding
-    bytes or a tombstone, no anonymous sibling: `encode`'s
-    [[[actor, counter, [[ts, expiry, data]]]], []]) read from its bytes, in a tenth of a
-    decode's time; -1 for any other object. Positions are i64 (plain C integers in
-    compiled code: as ints, each sum and comparison was a call, ~550 instructions a
-    read, one per replica per write)."""
+    """reads_until of the object every plain write makes (`_plain_layout`'s) read from
+    its bytes, in a tenth of a decode's time; -1 for any other object."""
+    _, i, j, end = _plain_layout(b)
+    if i < 0:
+        return -1
+    if end < 0:
+        return 0  # a tombstone
+    reads = _uint_at(b, i, j)
+    return reads if reads else NEVER
+
+
+class NotPlain:
+    """What `plain_value` answers for an object not of the plain shape (decode it
+    instead): an object of its own, not a tuple, which compiled code would hold unboxed
+    and box anew at each use (so that `is` never matched it)."""
+
+    __slots__ = ()
+
+
+NOT_PLAIN: Final = NotPlain()
+
+
+def plain_value(b: bytes, now_ms: int) -> Sibling | NotPlain | None:
+    """`read_value(decode(b), now_ms)` of the object every plain write makes (one actor,
+    one sibling holding bytes or a tombstone, no anonymous sibling), read from its bytes:
+    a GET's object is seldom anything else, and decoding it into a clock of nested
+    tuples, then walking them for the winner, cost about a thousand instructions more.
+    NOT_PLAIN for any other object (siblings, counters, a collection's header, a large
+    object's header): the caller decodes it."""
+    t, i, j, end = _plain_layout(b)
+    if i < 0:
+        return NOT_PLAIN
+    if end < 0:
+        return None  # a tombstone
+    expiry = _uint_at(b, i, j)
+    if expiry and expiry <= now_ms:
+        return None
+    c = b[j]  # the data's bin header: 0xC4, 0xC5 or 0xC6 (`_skip_bin` found one)
+    at: i64 = j + 2 if c == 0xC4 else (j + 3 if c == 0xC5 else j + 5)
+    return (_uint_at(b, t, i), expiry, b[at:end])
+
+
+def _plain_layout(b: bytes) -> tuple[i64, i64, i64, i64]:
+    """Where, in the bytes of the object every plain write makes (`encode`'s
+    [[[actor, counter, [[ts, expiry, data]]]], []]), its timestamp starts (t), its
+    expiry starts (i) and ends (j: the data starts), and where its data ends (-1: a
+    tombstone); (-1, -1, -1, -1) for any other object.
+    Positions are i64 (plain C integers in compiled code: as ints, each sum and
+    comparison was a call, ~550 instructions a read)."""
     n: i64 = len(b)
     if n < 8 or b[0] != 0x92 or b[1] != 0x91 or b[2] != 0x93:
-        return -1
-    i = _skip_bin(b, 3)  # actor
+        return -1, -1, -1, -1
+    t = _skip_bin(b, 3)  # actor
+    if t < 0:
+        return -1, -1, -1, -1
+    t = _uint_end(b, t)  # counter
+    if t < 0 or t + 2 > n or b[t] != 0x91 or b[t + 1] != 0x93:
+        return -1, -1, -1, -1
+    t += 2
+    i = _uint_end(b, t)  # timestamp
     if i < 0:
-        return -1
-    i = _uint_end(b, i)  # counter
-    if i < 0 or i + 2 > n or b[i] != 0x91 or b[i + 1] != 0x93:
-        return -1
-    i = _uint_end(b, i + 2)  # timestamp
-    if i < 0:
-        return -1
-    j = _uint_end(b, i)  # expiry (an i64: a conditional expression's would be boxed)
+        return -1, -1, -1, -1
+    j = _uint_end(b, i)  # expiry
     if j < 0:
-        return -1
+        return -1, -1, -1, -1
     end: i64 = j + 1
-    reads = 0
     if b[j] != 0xC0:  # (0xC0: a tombstone)
         end = _skip_bin(b, j)
-        reads = int.from_bytes(b[i + 1:j], "big") if b[i] >= 0xCC else b[i]
-        if not reads:
-            reads = NEVER
     if end < 0 or end + 1 != n or b[end] != 0x90:
-        return -1
-    return reads
+        return -1, -1, -1, -1
+    return t, i, j, (end if b[j] != 0xC0 else -1)
+
+
+def _uint_at(b: bytes, i: i64, j: i64) -> int:
+    """The msgpack unsigned integer at [i, j), its bytes added up one by one: compiled,
+    int.from_bytes of a slice (a slice made, a method looked up and called) cost about
+    700 instructions, every GET's timestamp among them."""
+    c = b[i]
+    if c < 0x80:
+        return c
+    value = 0
+    k = i + 1
+    while k < j:
+        value = (value << 8) | b[k]
+        k += 1
+    return value
 
 
 def _uint_end(b: bytes, i: i64) -> i64:

@@ -129,6 +129,14 @@ class GetCore:
         merged = dvv.sync_all([objmod.decode(e) for e in sorted(distinct)])
         return merged, objmod.encode(merged)
 
+    def holds_only(self, enc: bytes | None) -> bool:
+        """Every replica that found the key answered `enc` (None: none found it): the
+        merge is `enc`'s object (`merged`'s common case, told without decoding)."""
+        for answer in self.answers.values():
+            if answer is not None and answer != enc:
+                return False
+        return True
+
     def unanimous(self) -> bool:
         """Every answer so far is the same (all not-found, or the same bytes): a read
         repair would find nothing stale."""

@@ -27,13 +27,15 @@ if TYPE_CHECKING:
     from .node import Node
 
 Callback = Callable[[Result], Any]
+# A plain GET's reply (Reads.get_value): the error, or the sibling it reads (obj.Sibling)
+Valued = tuple[str | None, Any]
 
 
 class GetOp(GetCore):
     """A coordinated read in flight: quorum accounting plus what to do when it ends."""
 
     __slots__ = ("reqid", "key", "p", "cb", "deadline", "extra", "local", "targets",
-                 "partial", "behind")
+                 "partial", "behind", "plain", "own")
 
     def __init__(self, n: int, r: int, nval: int, key: bytes, p: int, cb: Callback,
                  local: tuple[bytes, Clock] | None,
@@ -52,7 +54,13 @@ class GetOp(GetCore):
         self.partial = False
         # Replicas that answered a copy ours supersedes (or none) while ours was left
         # unread: their answer counts as ours, and the repair sends them our stored copy.
-        self.behind: list[str] = []
+        # (a tuple, shared empty until the first: rare, and no list made and freed per read)
+        self.behind: tuple[str, ...] = ()
+        # A plain GET's read (Reads.get_value): its reply is the value it sees
+        # (obj.read_value), and our own copy's bytes (`own`) are left undecoded
+        # (`local` None) unless the answers differ.
+        self.plain = False
+        self.own: bytes | None = None
 
 
 class Reads:
@@ -68,13 +76,15 @@ class Reads:
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.GET_ANSWERS: self.on_answers}
 
-    def get(self, key: bytes, cb: Callback, r: int | None = None, whole: bool = True) -> None:
+    def get(self, key: bytes, cb: Callable[[Any], Any], r: int | None = None,
+            whole: bool = True, plain: bool = False) -> None:
         """Quorum read of `key`; `cb((err, merged object or None))` after R answers.
 
         With `whole` False the caller needs no large value (DEL, EXISTS, TTL ...): while
         the replicas hold what we hold, our copy's large values stay unread (obj.Unread
         in the object given to `cb`), named by its header; an answer that differs
-        makes us read it whole (`_read_whole`) before it is merged or repaired."""
+        makes us read it whole (`_read_whole`) before it is merged or repaired.
+        With `plain` (`get_value`), `cb` gets the merge's value instead of the merge."""
         node = self.node
         membership = self.membership
         p = membership.ring.partition_of(key)
@@ -82,7 +92,8 @@ class Reads:
         targets = route.targets
         r = r or self.cfg.r
         if not route.local:
-            node.forwarder.forward(targets, m.fwd_get(0, key, r), cb)
+            node.forwarder.forward(targets, m.fwd_get(0, key, r),
+                                   self._valued(cb) if plain else cb)
             return
         self.stats.gets += 1
         n = self.cfg.n
@@ -91,14 +102,22 @@ class Reads:
             self.stats.noquorum += 1
             node.done.append((cb, refused))
             return
-        clock, enc = self.local.get(p, key) if whole else self.local.get_shape(p, key)
+        if plain:  # a small object left undecoded (clock None): obj.plain_value
+            clock, enc = (None, self.local.get_enc(p, key)) if whole else \
+                self.local.get_shape_undecoded(p, key)
+        else:
+            clock, enc = self.local.get(p, key) if whole else self.local.get_shape(p, key)
         if not route.others and r <= 1:
             # No other replica (N=1): this node's copy is the answer, as a GetOp would
             # decide at once, with nothing to repair (no op made).
-            node.done.append((cb, (None, clock)))
+            node.done.append((cb, (None, self._value(clock, enc) if plain else clock)))
             return
         op = GetOp(len(targets), r, n, key, p, cb,
                    (enc, clock) if enc is not None and clock is not None else None, targets)
+        if plain:
+            op.plain = True
+            if clock is None:
+                op.own = enc
         if not whole and enc is not None and len(enc) == hdr.SIZE and hdr.is_headed(enc):
             op.partial = True
         op.add(self.name, enc)
@@ -125,6 +144,44 @@ class Reads:
                 node.send(peer, m.replica_get(reqid, key, p, owner, have))
         self.progress(op)
 
+    def get_value(self, key: bytes, cb: Callable[[Valued], Any], r: int | None = None,
+                  whole: bool = True) -> None:
+        """`get` for a plain GET: `cb((err, what it sees or None))`, the merge's
+        obj.read_value, read from our copy's bytes when every replica that found the
+        key holds them (obj.plain_value: no clock decoded)."""
+        self.get(key, cb, r, whole, True)
+
+    def _value(self, clock: Clock | None, enc: bytes | None) -> Any:
+        """What a plain GET sees of our copy (`clock`, or its bytes `enc` undecoded)."""
+        now = self.node.now
+        if clock is None and enc is not None:
+            sib = objmod.plain_value(enc, now)
+            if sib is not objmod.NOT_PLAIN:
+                return sib
+            clock = objmod.decode(enc)
+        return objmod.read_value(clock, now)
+
+    def _valued(self, cb: Callable[[Valued], Any]) -> Callback:
+        """`cb` given what a plain GET sees of a forwarded read's merge."""
+        def valued(result: Result) -> None:
+            e, clock = result
+            cb((e, objmod.read_value(clock, self.node.now) if e is None else None))
+        return valued
+
+    def _decide(self, op: GetOp) -> Valued | None:
+        """op.decide; for a plain GET (op.plain) the value the merge reads as, from our
+        copy's bytes undecoded when every replica that found the key holds them (the
+        merge is then our copy)."""
+        if not op.plain:
+            return op.decide(op.local)
+        if not op.replied and op.local is None and op.enough() and op.holds_only(op.own):
+            op.replied = True
+            return None, self._value(None, op.own)
+        reply = op.decide(op.local)
+        if reply is None or reply[0] is not None:
+            return reply
+        return None, objmod.read_value(reply[1], self.node.now)
+
     def on_answers(self, src: str, msg: tuple) -> None:
         # A tuple as decoded (the simulation's lists copied into one): compiled, its
         # items are read by index as a tuple's, not through a generic getitem of a
@@ -143,7 +200,7 @@ class Reads:
                         # (a dead copy never goes to a replica that found nothing)
                         if enc is not None or objmod.dead_since(
                                 op.local[1], self.node.now) is None:  # type: ignore[index]
-                            op.behind.append(src)
+                            op.behind = (*op.behind, src)
                         enc = op.answers.get(self.name)
                     else:
                         self._read_whole(op)
@@ -219,7 +276,7 @@ class Reads:
 
     def progress(self, op: GetOp) -> None:
         if not op.replied:
-            reply = op.decide(op.local)
+            reply = self._decide(op)
             if reply is not None:
                 if reply[0] is not None:
                     self.stats.noquorum += 1

@@ -120,8 +120,8 @@ static PyObject *read_map(Reader *r, Py_ssize_t n, int depth);
 
 static PyObject *read_other(Reader *r, int depth);
 
-/* The items most messages hold (a small int, a short str, a short bin, None, a uint32)
- * read inline, in their tuple's loop; the rest in read_other. */
+/* The items most messages hold (a small int, a short str, a short bin, None, a uint32
+ * or uint64) read inline, in their tuple's loop; the rest in read_other. */
 INLINE PyObject *read_obj(Reader *r, int depth) {
     const unsigned char *p = r->p;
     if (p < r->end) {
@@ -146,6 +146,15 @@ INLINE PyObject *read_obj(Reader *r, int depth) {
             r->p = p + 5;
             return PyLong_FromUnsignedLong((unsigned long)p[1] << 24 | (unsigned long)p[2] << 16
                                            | (unsigned long)p[3] << 8 | p[4]);
+        }
+        if (b == 0xcf && r->end - p >= 9) {
+            /* A request id (40 bits from a random start: core/node.py), in every put,
+             * get, acknowledgement and answer: one load, not read_other's byte loop. */
+            uint64_t v = (uint64_t)p[1] << 56 | (uint64_t)p[2] << 48 | (uint64_t)p[3] << 40
+                         | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 24 | (uint64_t)p[6] << 16
+                         | (uint64_t)p[7] << 8 | p[8];
+            r->p = p + 9;
+            return PyLong_FromUnsignedLongLong(v);
         }
     }
     return read_other(r, depth);

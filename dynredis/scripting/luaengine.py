@@ -69,14 +69,14 @@ class Run:
         self.lua: Any = None
         self.command = ""
         self.gated: list[bytes] | None = None  # the keys whose gates it holds
-        self.leave: Callable[[], None] = _nothing
-        self.on_call: Callable[[bytes, int, list[bytes]], None] = _nothing
-        self.on_done: Callable[[bytes], None] = _nothing
+        self.leave: Callable[[], None] = nothing
+        self.on_call: Callable[[bytes, int, list[bytes]], None] = nothing
+        self.on_done: Callable[[bytes], None] = nothing
         self.db = 0  # the database its redis.call commands use (SELECT in it changes it)
         self.compiled = False  # its script compiled (set by the Lua thread)
 
 
-def _nothing(*args: Any) -> None:
+def nothing(*args: Any) -> None:
     return None
 
 

@@ -28,7 +28,7 @@ from ..commands.databases import storage_key
 from ..resp import encode as resp
 from ..server.streamed import STREAM_SLICE, bytes_reply
 from . import calls
-from .luaengine import KILLED, LuaEngine, Run
+from .luaengine import KILLED, LuaEngine, Run, nothing
 from .worker import LuaWorker
 
 log = logging.getLogger("dynredis.scripts")
@@ -207,6 +207,10 @@ class Scripts:
         if remember and r.compiled and r.body is not None:
             self.remember(r.name, r.body)
         r.leave()
+        # Its callbacks name the run itself (a reference cycle): let go of them, so that
+        # the run and what it held go when the last reference does, not when the cyclic
+        # collector next runs (dozens of calls later in a node doing little else).
+        r.leave = r.on_call = r.on_done = nothing
         # a long reply (a script's return of a million elements) is written over turns
         if len(reply) <= STREAM_SLICE or not r.conn.send_streamed(r.slot, bytes_reply(reply)):
             r.slot.set(reply)

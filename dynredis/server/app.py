@@ -795,9 +795,14 @@ class NodeServer:
         # Its writes wait for every replica that is up, not W of them: when the client
         # hears back, no copy is still on its way to a replica (a FLUSHALL the client
         # sends next through its own node could otherwise be overtaken by one), and it
-        # reads its write through any node.
+        # reads its write through any node. Not for a silent one (core/membership.py:
+        # nothing heard for silent_ms since a request): a paused replica is counted down
+        # seconds later, and meanwhile every handed-over SET NX, RENAME or COPY failed
+        # with NOQUORUM at the request timeout, written, where a plain SET succeeded.
         node = self.node
-        every = min(node.cfg.n, sum(1 for m in node.members if node.member_status(m) == "up"))
+        silent = node.membership.silent
+        every = min(node.cfg.n, sum(1 for m in node.members
+                                    if node.member_status(m) == "up" and m not in silent))
         call = ScriptCall(conn, proto, done, None, user=user, authed=True,
                           perms=self.users.restrictions(user), r=r or None,
                           w=max(w or node.cfg.w, every), db=db, touch=touch)
@@ -1008,6 +1013,10 @@ class NodeServer:
             net_output=self.net_output,
             reads_processed=self.reads_processed,
             clients_memory=sum(c.memory() for c in self.clients.values()),
+            affinity_handed=self.affinity.handed,
+            affinity_taken=self.affinity.taken,
+            affinity_failed=self.affinity.failed,
+            affinity_in_flight=len(self.affinity.pending),
         )
 
     def save(self, schedule: bool) -> str:
@@ -1041,6 +1050,7 @@ class NodeServer:
         self.client_writes = 0
         self.net_input = self.net_output = self.reads_processed = 0
         self.callstats.reset()
+        self.affinity.reset_stats()
         stats = self.node.stats  # (in place: every mechanism holds it)
         for f in dataclasses.fields(stats):
             setattr(stats, f.name, 0)

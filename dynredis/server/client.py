@@ -28,7 +28,16 @@ from ..commands.databases import key_positions, map_args, storage_key
 from ..commands.monitor import feed
 from ..commands.notify import run as run_notifying
 from ..commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_refusal
-from ..commands.table import ERR_NOAUTH, Command, err_arity, err_unknown, find_subcommand, lookup
+from ..commands.table import (
+    ERR_NOAUTH,
+    Command,
+    err_arity,
+    err_protected,
+    err_unknown,
+    find_subcommand,
+    lookup,
+)
+from ..commands.transactions import exec_refused
 from ..commands.watch import Watchers, unmark
 from ..resp import encode as resp
 from ..resp.request import RequestParser
@@ -761,8 +770,34 @@ class ClientConnection(asyncio.Protocol):
         if "no_multi" in cmd.flags:
             return ERR_NO_MULTI
         if "protected" in cmd.flags:
-            return cmd.handler(self, args) or ERR_NO_MULTI
+            return err_protected(cmd.name)
         return None
+
+    def _reject(self, cmd: Command, refusal: bytes) -> None:
+        """Refuse a command before it runs, as Redis' rejectCommand: a transaction being
+        queued fails (EXECABORT at its EXEC), EXEC itself answers EXECABORT with the
+        reason, and the command's rejected_calls counts it."""
+        if cmd.name == "exec":
+            refusal = exec_refused(self, refusal)
+        elif self.tx is not None:
+            self.tx_failed = True
+        self.server.callstats.stat(cmd.name).rejected += 1
+        self.reply(refusal)
+
+    def _unauthed_refusal(self, cmd: Command, args: list[bytes]) -> bytes:
+        """What Redis answers a client that has not authenticated: what it checks
+        before authentication (the arity, an unknown subcommand or one of the wrong
+        arity, a `protected` command's refusal: DEBUG's), else NOAUTH. None of them runs
+        anything."""
+        if not cmd.arity_ok(len(args)):
+            return err_arity(cmd.name)
+        if cmd.subcommands and len(args) > 1:
+            sub = find_subcommand(cmd, args)
+            if isinstance(sub, bytes):
+                return sub
+        if "protected" in cmd.flags:
+            return err_protected(cmd.name)
+        return ERR_NOAUTH
 
     def execute(self, args: list[bytes]) -> None:
         cmd = lookup(args[0])
@@ -778,52 +813,35 @@ class ClientConnection(asyncio.Protocol):
             self.reply(err_unknown(args))
             return
         if not self.authed and "noauth" not in cmd.flags:
-            self.reply(ERR_NOAUTH)
+            self._reject(cmd, self._unauthed_refusal(cmd, args))
             return
-        stats = self.server.callstats
         if not cmd.arity_ok(len(args)):
-            if self.tx is not None:
-                self.tx_failed = True
-            stats.stat(cmd.name).rejected += 1
-            self.reply(err_arity(cmd.name))
+            self._reject(cmd, err_arity(cmd.name))
             return
         if self.tx is not None:
             refusal = self._tx_refusal(cmd, args)
             if refusal is not None:  # as Redis: and the transaction fails (EXECABORT)
-                self.tx_failed = True
-                stats.stat(cmd.name).rejected += 1
-                self.reply(refusal)
+                self._reject(cmd, refusal)
                 return
         # As Redis: NOPERM only for a command of the right arity, LOADING after it.
         if self.perms is not None and "noauth" not in cmd.flags:
             denied = self.perms.denial(cmd, args)
             if denied is not None:
-                if self.tx is not None:
-                    self.tx_failed = True
-                stats.stat(cmd.name).rejected += 1
-                self.reply(noperm(*denied))
+                self._reject(cmd, noperm(*denied))
                 return
         if self.subscribed and self._proto == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
             # RESP2 subscriber mode (a RESP3 client runs anything between its pushes).
-            if self.tx is not None:
-                self.tx_failed = True
-            self.reply(subscriber_refusal(self._full_name(cmd, args)))
+            self._reject(cmd, subscriber_refusal(self._full_name(cmd, args)))
             return
         if self.server.loading and ("write" in cmd.flags or "readonly" in cmd.flags):
             # Redis answers LOADING while it loads its data; this node is still linking
             # to its peers (it would answer NOQUORUM). Clients retry on LOADING.
-            if self.tx is not None:
-                self.tx_failed = True
-            stats.stat(cmd.name).rejected += 1
-            self.reply(ERR_LOADING)
+            self._reject(cmd, ERR_LOADING)
             return
         if self.server.script_busy is not None:
             busy = self.server.scripts.busy_reply(args)
             if busy is not None:
-                if self.tx is not None:
-                    self.tx_failed = True
-                stats.stat(cmd.name).rejected += 1
-                self.reply(busy)
+                self._reject(cmd, busy)
                 return
         if self.tx is not None and cmd.name not in NOT_QUEUED:
             self.tx.append((cmd, args))
@@ -850,7 +868,7 @@ class ClientConnection(asyncio.Protocol):
             sub = args[1].decode("utf-8", "replace").lower()
             if sub in cmd.subcommands:
                 name = name + "|" + sub
-        stat = stats.stat(name)
+        stat = server.callstats.stat(name)
         if self.server.monitors:
             feed(self.server.monitors, cmd, given, self.db, self.peer)
         self.last_cmd = name

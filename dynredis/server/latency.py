@@ -30,6 +30,8 @@ from array import array
 from collections import deque
 from typing import Any
 
+from ..core.messages import PUT_FIELDS, REPLICA_GET, REPLICA_PUTS
+
 # Completed records (and samples per histogram) kept: the latest ones.
 KEEP = 100_000
 # Records still waiting (a request whose reply never comes: its connection closed):
@@ -37,7 +39,6 @@ KEEP = 100_000
 OPEN_MAX = 20_000
 LAG_EVERY_S = 0.005  # the loop-lag probe's period
 
-REPLICA_KINDS = ("p", "g")  # a replica put, a replica get
 # A peer message (other than puts, gets and their acks) whose handling took this much
 # CPU or more is noted under msg_<kind>_cpu: which kind a long peer_read spent on.
 MSG_NOTED_NS = 1_000_000
@@ -351,7 +352,15 @@ class LatencyTrace:
                 if s is not None:
                     s.acks.append((src, self.peer_read))
             node.on_message(src, msg)
-        elif kind in REPLICA_KINDS and not msg[1] % self.every:
+        elif kind == REPLICA_PUTS:
+            node.on_message(src, msg)
+            handled = time.monotonic_ns()
+            items = msg[1]
+            for i in range(0, len(items), PUT_FIELDS):
+                if not items[i] % self.every:
+                    self.replica_open.append(
+                        ReplicaSampled(src, items[i], kind, self.peer_read, handled))
+        elif kind == REPLICA_GET and not msg[1] % self.every:
             node.on_message(src, msg)
             self.replica_open.append(
                 ReplicaSampled(src, msg[1], kind, self.peer_read, time.monotonic_ns()))

@@ -210,11 +210,11 @@ def gather(reply: Streamed, later: Callable[[Callable[[Any], None]], None],
         return
     out = [reply.before]
 
-    def turn(_: Any = None) -> None:
+    def turn() -> bool:
         if not reply.alive():  # the store closed under it (the node stops)
             reply.release()
             done(ERR_CLOSED)
-            return
+            return True
         budget = reply.turn
         while budget > 0:
             chunk = reply.next_slice()
@@ -223,13 +223,34 @@ def gather(reply: Streamed, later: Callable[[Callable[[Any], None]], None],
             out.append(chunk)
             budget -= len(chunk)
         if not reply.done():
-            later(turn)
-            return
+            return False
         out.append(reply.after)
         reply.release()
         done(out if parts else b"".join(out))
+        return True
 
-    later(turn)
+    later(InTurns(later, turn))
+
+
+class InTurns:
+    """`step()` (called with this as `later`'s callback, or directly) and, while it
+    answers False (not finished), again in a later loop turn. An object handed to
+    `later`, where a closure would hand itself on: a closure naming itself is a
+    reference cycle, and what it holds waits for Python's cyclic collector, which in a
+    node doing little else runs a full collection only every few dozen commands (a
+    script's HGETALL of 200,000 fields left its 5 MB reply each time: +8 MB of RSS a
+    call; a BITOP its result)."""
+
+    __slots__ = ("later", "step")
+
+    def __init__(self, later: Callable[[Callable[[Any], None]], None],
+                 step: Callable[[], bool]) -> None:
+        self.later = later
+        self.step = step
+
+    def __call__(self, _: Any = None) -> None:
+        if not self.step():
+            self.later(self)
 
 
 class MadeReply(PiecesReply):

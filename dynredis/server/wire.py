@@ -348,5 +348,6 @@ class _Placed:
 # "pqa", "pne"), numbered databases (a handed-over command's database, keyspace queries
 # of one database); 7: a collection write's part ("cw", "cwa": a removal's records sent
 # over turns); 8: a whole key's sync answer in parts ("csp", "csa" parts); 9: a handed-over
-# plan's progress ("afp"). The kinds and their fields are core/messages.py's table.
-PEER_PROTOCOL = 9
+# plan's progress ("afp"); 10: a turn's replica puts to a peer in one message ("ps" replaces
+# "p"). The kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 10

@@ -10,6 +10,7 @@ failure report.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import random
 import shutil
@@ -60,6 +61,16 @@ LOG_TAIL_LINES = 40
 # their logs and an interpreter exit can never leave a node running.
 _LIVE_CLUSTERS: list[Cluster] = []
 _LIVE_PROCS: list[subprocess.Popen] = []
+
+
+def first_replica_of(cluster: Cluster, key: str) -> int:
+    """The index of the node CLUSTER SLOTS names as `key`'s master: its first replica,
+    where commands that read and write it run (cluster/affinity.py)."""
+    slot = cluster.client(0).execute_command("CLUSTER", "KEYSLOT", key)
+    for lo, hi, master, *_ in cluster.client(0).execute_command("CLUSTER", "SLOTS"):
+        if int(lo) <= slot <= int(hi):
+            return cluster.cluster_ports.index(int(master[1]))
+    raise AssertionError(f"no slot range holds {slot}")
 
 
 # --- ports ---------------------------------------------------------------------------
@@ -435,22 +446,22 @@ def free_port() -> Callable[[], int]:
     return lambda: free_port_range(1)
 
 
-@pytest.fixture(scope="module")
-def real_redis(free_port: Callable[[], int], tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[redis.Redis]:
-    """A real redis-server to compare error texts with; stopped at teardown."""
-    workdir = tmp_path_factory.mktemp("redis")
+@contextlib.contextmanager
+def redis_server(free_port: Callable[[], int], workdir: Path, *options: str,
+                 password: str | None = None) -> Iterator[redis.Redis]:
+    """A real redis-server (with extra `options`) and a client of it; stopped after."""
     proc = None
     client = None
     for _ in range(3):
         port = free_port()
         proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", HOST,
-                                 "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                                 "--save", "", "--appendonly", "no", "--dir", str(workdir),
+                                 *options],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL)
         _LIVE_PROCS.append(proc)
         client = redis.Redis(host=HOST, port=port, socket_timeout=SOCKET_TIMEOUT_S,
-                             decode_responses=True)
+                             password=password, decode_responses=True)
         try:
             wait_until(lambda c=client, p=proc: p.poll() is None and c.ping(), 10,
                        interval=0.05, what="redis-server to answer PING")
@@ -472,6 +483,14 @@ def real_redis(free_port: Callable[[], int], tmp_path_factory: pytest.TempPathFa
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def real_redis(free_port: Callable[[], int], tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[redis.Redis]:
+    """A real redis-server to compare error texts with; stopped at teardown."""
+    with redis_server(free_port, tmp_path_factory.mktemp("redis")) as client:
+        yield client
 
 
 # --- failure diagnostics and last-resort cleanup -------------------------------------

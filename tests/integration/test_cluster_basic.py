@@ -15,7 +15,7 @@ import redis
 
 from dynredis.core import clock as dvv
 
-from .conftest import HOST, Cluster, parse_info, raw_command, wait_until
+from .conftest import HOST, Cluster, first_replica_of, parse_info, raw_command, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -465,3 +465,31 @@ def test_info_dynamo_shows_three_members_all_up(cluster: Cluster) -> None:
     assert len(epochs) == 1, f"nodes disagree on the ring: {epochs}"
     # redis-cli sees the same section.
     assert "members_down:" in cluster.cli(1, "INFO", "dynamo")
+
+
+AFFINITY = ("affinity_handed", "affinity_taken", "affinity_failed", "affinity_in_flight")
+
+
+def test_info_dynamo_counts_the_commands_handed_to_a_keys_first_replica(
+        cluster: Cluster) -> None:
+    """SET NX, GETDEL, a script with keys and a write plan run at their key's first up
+    replica (cluster/affinity.py): the node a client sent them to hands them over.
+    INFO dynamo counts them at both ends."""
+    dst = next(k for k in (key("aff") for _ in range(100)) if first_replica_of(cluster, k) == 1)
+    src = key("aff-src")
+    sender, runner = cluster.client(0), cluster.client(1)
+    before = [{f: int(cluster.info(j)[f]) for f in AFFINITY} for j in (0, 1)]
+    assert sender.set(dst, "v", nx=True) is True
+    assert sender.getdel(dst) == "v"
+    assert sender.eval("return redis.call('SET', KEYS[1], 'w')", 1, dst) == "OK"
+    sender.set(src, "moved")  # (a plain SET is blind: run where it was sent)
+    assert sender.rename(src, dst) is True
+    assert runner.get(dst) == "moved"
+    after = [{f: int(cluster.info(j)[f]) for f in AFFINITY} for j in (0, 1)]
+    assert after[0]["affinity_handed"] - before[0]["affinity_handed"] == 4
+    assert after[1]["affinity_taken"] - before[1]["affinity_taken"] == 4
+    assert after[0]["affinity_failed"] == before[0]["affinity_failed"]
+    assert after[0]["affinity_in_flight"] == 0
+    # Run where it was sent, nothing is handed: node 1 is dst's first replica.
+    assert runner.set(dst, "x", nx=True) is None
+    assert int(cluster.info(1)["affinity_handed"]) == after[1]["affinity_handed"]

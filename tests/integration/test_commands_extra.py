@@ -539,8 +539,8 @@ def test_config_get(cluster: Cluster, real_redis: redis.Redis,
     # Globs see only what this node has, with what it runs with.
     ours = cluster.client(2).config_get("*")
     assert ours == {"maxmemory": "0", "maxmemory-policy": "noeviction", "save": "",
-                    "appendonly": "no", "proto-max-bulk-len": "536870912",
-                    "databases": "16", "cluster-enabled": "no",
+                    "appendonly": "no", "stop-writes-on-bgsave-error": "no",
+                    "proto-max-bulk-len": "536870912", "databases": "16", "cluster-enabled": "no",
                     "port": str(cluster.ports[2]), "maxclients": "10000",
                     "client-query-buffer-limit": "1073741824",
                     "client-output-buffer-limit":
@@ -575,11 +575,13 @@ def test_config_set(cluster: Cluster, real_redis: redis.Redis) -> None:
     port = str(cluster.ports[0])
     c = cluster.client(0)
     assert wire(c, "CONFIG", "SET", "port", port) == "OK"
+    # A failed sync stops no writes here (compat/DIFFERENCES.md): "no" is what it runs with.
+    assert wire(c, "CONFIG", "SET", "stop-writes-on-bgsave-error", "NO") == "OK"
     before = c.config_get("*")
     # Anything else would not be honoured: refused the way Redis refuses unknown settings.
     for name, value in (("maxmemory", "1gb"), ("maxmemory-policy", "allkeys-lru"),
                         ("save", "3600 1"), ("appendonly", "yes"), ("port", "6390"),
-                        ("proto-max-bulk-len", "1mb")):
+                        ("proto-max-bulk-len", "1mb"), ("stop-writes-on-bgsave-error", "yes")):
         assert wire(c, "CONFIG", "SET", name, value) == Err(
             f"ResponseError: Unknown option or number of arguments for CONFIG SET - '{name}'")
     # ... even when a valid value for another setting comes first; nothing changed.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .conftest import ClusterFactory, wait_until
+from .conftest import ClusterFactory, first_replica_of, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -79,3 +81,36 @@ def test_a_node_whose_data_was_wiped_rejoins_under_a_new_identity_and_loses_noth
         for key in keys:
             value = client.get(key)
             assert value in (f"new:{key}".encode(), f"new:{key}"), (i, key, value)
+
+
+def test_commands_handed_to_a_keys_first_replica_succeed_while_another_replica_is_paused(
+        cluster_factory: ClusterFactory) -> None:
+    """A handed-over command (SET NX, RENAME, COPY: cluster/affinity.py) waits for every
+    up replica, not W. With one replica paused (SIGSTOP) and not yet counted down (a
+    detector slow to judge: --phi-threshold 30), each failed with NOQUORUM at the request
+    timeout, its write done, where a plain SET succeeded: the SET NX winner was told it
+    lost. Once the runner finds the paused replica silent (nothing heard for silent_ms
+    since a request) it no longer waits for it."""
+    cluster = cluster_factory("--phi-threshold", "30")
+    sender, runner, paused = 0, 1, 2
+    dst = next(k for k in (f"hand:{i}" for i in range(1000))
+               if first_replica_of(cluster, k) == runner)
+    c, r = cluster.client(sender), cluster.client(runner)
+    c.set("hand:src", "v")
+    unsent = int(r.info("stats")["writes_unsent"])
+    os.kill(cluster.pids[paused], signal.SIGSTOP)
+    try:
+        # Writes through the runner until it has found the paused replica silent (it
+        # sends it no more, a hint instead); a plain SET succeeds all along (W=2).
+        wait_until(lambda: r.set("hand:probe", "v") is True
+                   and int(r.info("stats")["writes_unsent"]) > unsent, 30, interval=0.05,
+                   what="the runner to find the paused replica silent")
+        assert f"127.0.0.1:{cluster.ports[paused]}" not in r.info("dynamo")["members_down"]
+        assert c.set(dst, "first", nx=True) is True
+        assert c.set(dst, "second", nx=True) is None
+        assert c.copy("hand:src", dst, replace=True) is True
+        assert c.rename("hand:src", dst) is True
+        assert r.get(dst) == "v" and r.exists("hand:src") == 0
+    finally:
+        os.kill(cluster.pids[paused], signal.SIGCONT)
+

@@ -90,7 +90,7 @@ def test_breakdown_after_pipelined_traffic(cluster: Cluster) -> None:
         rows = [r for r in rep["replica"] if rep["names"][r[0]] == dump["node"]]
         assert rows, "the replica kept no record of node 1's requests"
         assert coordinated & {r[1] for r in rows}
-        assert {rep["names"][r[2]] for r in rows} == {"p", "g"}
+        assert {rep["names"][r[2]] for r in rows} == {"ps", "g"}
         for _src, _reqid, _kind, read, handled, _committed, sent in rows:
             assert read <= handled <= sent
 

@@ -211,7 +211,7 @@ def plan(seed: int, profile: FaultProfile, rng: random.Random) -> Plan:
     return p
 
 
-_DATA_MSGS = frozenset(("p", "pas", "g", "gas", "rp", "hp", "hpa", "fg", "fp", "fa"))
+_DATA_MSGS = frozenset(("ps", "pas", "g", "gas", "rp", "hp", "hpa", "fg", "fp", "fa"))
 
 
 class SimRun:

@@ -11,7 +11,7 @@ acknowledged, the dot and sibling the coordinator created for it.
 
 Operation types mirror what the Redis commands do with the node (`commands/`):
 
-    GET      node.get -> read_value (the LWW sibling, if live)
+    GET      node.get_value (the LWW sibling, if live: read_value of the merge)
     GETCTX   node.get -> (join(obj), live siblings); the client keeps the context
     SET      node.put(key, None, value)           the coordinator's own context
     SETCTX   node.put(key, <ctx of the client's last GETCTX of key, or ()>, value)
@@ -169,15 +169,14 @@ class Get(OpType):
     name = "GET"
 
     def begin(self, w: Workload, client: Client, op: Op, node: Node) -> None:
-        def cb(result: Result) -> None:
-            err, obj = result
+        def cb(result: tuple) -> None:
+            err, sib = result
             if err is not None:
                 w.respond(client, op, ERR, err)
                 return
-            sib = objmod.read_value(obj, node.now)
             w.respond(client, op, OK, None, read=sib[2] if sib else None)
 
-        node.get(op.key, cb)
+        node.get_value(op.key, cb)  # as the GET command reads
 
 
 class GetCtx(OpType):

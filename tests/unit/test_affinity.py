@@ -86,6 +86,7 @@ def test_a_target_busy_for_a_while_still_answers_the_command() -> None:
     reqid = node.sent[0][1][1]
     aff._on_answer(TARGET, ("afa", reqid, b"$-1\r\n"))
     assert conn.replies == [b"$-1\r\n"] and conn.held == 0
+    assert (aff.handed, aff.failed, len(aff.pending)) == (1, 0, 0)  # (INFO dynamo's)
 
 
 def test_a_target_down_past_the_timeout_or_unlinked_fails_the_command() -> None:
@@ -105,6 +106,9 @@ def test_a_target_down_past_the_timeout_or_unlinked_fails_the_command() -> None:
     aff, conn = _handed(node)
     _after(node, aff, WAIT_MS)  # linked and up, but never answering
     assert len(conn.replies) == 1 and conn.replies[0].startswith(GONE)
+    assert (aff.handed, aff.failed, len(aff.pending)) == (1, 1, 0)  # (INFO dynamo's)
+    aff.reset_stats()  # CONFIG RESETSTAT
+    assert (aff.handed, aff.failed) == (0, 0)
 
 
 def test_a_plan_moving_on_is_waited_for_past_wait_ms() -> None:

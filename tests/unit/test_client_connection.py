@@ -10,6 +10,7 @@ import hiredis
 import pytest
 
 from dynredis.core import clock as dvv
+from dynredis.core import messages as msgs_
 from dynredis.core import obj as objmod
 from dynredis.core.ring import new_ring
 from dynredis.server.app import PEER_SEND_AT, NodeOptions, NodeServer
@@ -26,6 +27,22 @@ from dynredis.server.wire import (
     unframe,
 )
 from dynredis.server.wire import batch as wire_batch
+
+
+def puts(*rows: tuple) -> tuple:
+    """A replica-puts message of these (reqid, key, enc, owner, p, base) rows."""
+    return msgs_.replica_puts([item for row in rows for item in row])
+
+
+def put_rows(msgs: list[tuple]) -> list[tuple]:
+    """The (reqid, key, enc, owner, p, base) rows of the replica-puts messages."""
+    rows = []
+    for msg in msgs:
+        assert msg[0] == msgs_.REPLICA_PUTS, msg[:1]
+        items = msg[1]
+        rows += [tuple(items[i:i + msgs_.PUT_FIELDS])
+                 for i in range(0, len(items), msgs_.PUT_FIELDS)]
+    return rows
 
 
 class FakeTransport:
@@ -156,13 +173,13 @@ def test_a_deep_pipeline_reaches_the_replicas_before_the_end_of_the_turn(tmp_pat
     transports, early = asyncio.run(run(deep))
     for peer, t in transports.items():
         assert early[peer] >= 3, "a deep pipeline waited for the end of the turn"
-        msgs = peer_messages(t.sent)
-        assert [m[0] for m in msgs] == ["p"] * deep
-        assert [m[2] for m in msgs] == [b"k%05d" % i for i in range(deep)]
+        rows = put_rows(peer_messages(t.sent))
+        assert [row[1] for row in rows] == [b"k%05d" % i for i in range(deep)]
     transports, early = asyncio.run(run(10))
     for peer, t in transports.items():
         assert (early[peer], t.writes) == (0, 1)
-        assert len(peer_messages(t.sent)) == 10
+        assert len(peer_messages(t.sent)) == 1  # the turn's puts: one message
+        assert len(put_rows(peer_messages(t.sent))) == 10
 
 
 @pytest.mark.parametrize("durability", ["buffered", "fsync"])
@@ -177,9 +194,13 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
         back = transports[coordinator]
         link = PeerInbound(srv, coordinator, FakeTransport())  # type: ignore[arg-type]
         obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
-        puts = [("p", i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
+        rows = [(i + 1, b"k%05d" % i, objmod.encode(obj), srv.name,
                  node.partition(b"k%05d" % i), None) for i in range(count)]
-        link.data_received(wire_batch(puts))
+        # (as a coordinator sends them: its turn's puts, sent at PEER_SEND_AT messages
+        # queued for its two replicas)
+        per = PEER_SEND_AT // 2
+        link.data_received(wire_batch([puts(*rows[i:i + per])
+                                       for i in range(0, count, per)]))
         early = back.writes
         await asyncio.sleep(0)
         assert srv.engine.pending() == (0 if durability == "fsync" else count)
@@ -265,7 +286,7 @@ def test_a_peer_reads_a_bulk_batch_from_its_parts_between_small_frames(
         value = bytes(range(256)) * (3 * PART // 256)
         obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, value)), dvv.EMPTY, b"A")
         p = node.partition(b"big")
-        link.send(encode([("p", 1, b"big", objmod.encode(obj), srv.name, p, None)]))
+        link.send(encode([puts((1, b"big", objmod.encode(obj), srv.name, p, None))]))
         link.send(encode([("hb",)]))
         while link.bulk:
             out.drain()
@@ -298,8 +319,8 @@ def test_batches_of_every_size_reach_a_peer_whole_one_after_another(tmp_path: Pa
                 obj = dvv.update(dvv.new_with_context((), objmod.sibling(fill, value)),
                                  dvv.EMPTY, b"A%d" % fill)
                 reqid += 1
-                msgs.append(("p", reqid, key, objmod.encode(obj), srv.name,
-                             node.partition(key), None))
+                msgs.append(puts((reqid, key, objmod.encode(obj), srv.name,
+                                  node.partition(key), None)))
                 sent[key] = objmod.encode(obj)
             before = len(out.sent)
             link.send(encode_pieces(msgs))
@@ -433,8 +454,8 @@ def test_a_proven_peer_leaves_the_clients_for_the_peer_module(tmp_path: Path) ->
         proof = d.answer(challenge(t.sent))
         assert proof is not None
         obj = dvv.update(dvv.new_with_context((), objmod.sibling(1, b"v")), dvv.EMPTY, b"A")
-        put = ("p", 7, b"k", objmod.encode(obj), srv.name, node.partition(b"k"), None)
-        conn.data_received(proof + wire_batch([put]))
+        put = (7, b"k", objmod.encode(obj), srv.name, node.partition(b"k"), None)
+        conn.data_received(proof + wire_batch([puts(put)]))
         link = t.protocol
         assert isinstance(link, PeerInbound) and link.name == PEERS[0]
         assert srv.inbound == {link}
@@ -442,7 +463,7 @@ def test_a_proven_peer_leaves_the_clients_for_the_peer_module(tmp_path: Path) ->
         await asyncio.sleep(0)
         assert ("pas", [7]) in [(m[0], list(m[1])) for m in
                                 peer_messages(transports[PEERS[0]].sent)]
-        link.data_received(wire_batch([put[:1] + (8,) + put[2:]]))  # later reads too
+        link.data_received(wire_batch([puts((8,) + put[1:])]))  # later reads too
         await asyncio.sleep(0)
         assert [7, 8] == [r for m in peer_messages(transports[PEERS[0]].sent)
                           if m[0] == "pas" for r in m[1]]
@@ -624,7 +645,7 @@ def test_a_peer_links_backlog_is_handled_over_loop_turns(tmp_path: Path,
         keys = [b"k%d" % i for i in range(5)]
         encs = [objmod.encode(dvv.update(dvv.new_with_context((), objmod.sibling(1, k)),
                                          dvv.EMPTY, b"A")) for k in keys]
-        wire = b"".join(frame(encode([("p", i + 1, k, e, srv.name, node.partition(k), None)]))
+        wire = b"".join(frame(encode([puts((i + 1, k, e, srv.name, node.partition(k), None))]))
                         for i, (k, e) in enumerate(zip(keys, encs, strict=True)))
         inbound.data_received(wire)
         stored = [node.local.get_enc(node.partition(k), k) for k in keys]

@@ -70,17 +70,25 @@ def test_a_replica_that_cannot_store_a_write_refuses_it_and_the_write_fails_at_o
     assert sim.put(a, b"k", b"v2")[0] is None  # W=2 still works without c
 
 
-def test_a_timed_out_read_repairs_the_replicas_that_answered() -> None:
-    """N=3, R=2: a and b answer (b behind), c never does. The client is answered at
-    once; at the timeout b is repaired (before, only a read all N answered repaired)."""
-    sim = SimCluster(3, seed=24, config=Config(timeout_ms=TIMEOUT, ae_interval_ms=10**9))
-    a, b, c = sim.names
+def with_b_behind(seed: int, config: Config) -> SimCluster:
+    """Three nodes a, b, c: b holds v1 of b"k", a and c v2 (written while a and b were
+    apart), no anti-entropy to bring b up to date."""
+    sim = SimCluster(3, seed=seed, config=config)
+    a, b, _ = sim.names
     assert sim.put(a, b"k", b"v1")[0] is None
     sim.run(50)
     sim.partition(a, b)
     assert sim.put(a, b"k", b"v2")[0] is None  # a and c
     sim.run(50)
     sim.heal()
+    return sim
+
+
+def test_a_timed_out_read_repairs_the_replicas_that_answered() -> None:
+    """N=3, R=2: a and b answer (b behind), c never does. The client is answered at
+    once; at the timeout b is repaired (before, only a read all N answered repaired)."""
+    sim = with_b_behind(24, Config(timeout_ms=TIMEOUT, ae_interval_ms=10**9))
+    a, b, c = sim.names
     before = sim.stored(b, b"k")
     assert before is not None and objmod.read_value(objmod.decode(before), 0)[2] == b"v1"
     sim.partition(a, c)

@@ -85,10 +85,10 @@ def test_a_replica_follows_the_same_ids() -> None:
     trace = LatencyTrace(every=2)
     node = Node()
     trace.peer_read = 5
-    trace.on_peer_message(node, "n1", ("p", 10, b"k", b"enc", "n2", 3, None))
-    trace.on_peer_message(node, "n1", ("p", 11, b"k", b"enc", "n2", 3, None))
+    trace.on_peer_message(node, "n1", ("ps", [10, b"k", b"enc", "n2", 3, None,
+                                              11, b"k", b"enc", "n2", 3, None]))
     trace.on_peer_message(node, "n1", ("hb",))
-    assert len(node.seen) == 3
+    assert len(node.seen) == 2
     trace.sent()
     (row,) = trace.replica.rows()
     assert row[1] == 10 and trace.names.names[row[0]] == "n1"

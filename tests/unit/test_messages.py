@@ -69,13 +69,13 @@ def test_architecture_md_carries_the_protocol_table() -> None:
 
 
 def test_check_accepts_decoded_messages_and_names_what_is_wrong() -> None:
-    good = [m.replica_put(7, b"k", b"enc", "n2", 3, None), m.put_acks([1, 2]),
+    good = [m.replica_puts([7, b"k", b"enc", "n2", 3, None]), m.put_acks([1, 2]),
             m.fwd_put(1, b"k", ((b"A", 1),), None, 0, 2), m.heartbeat(), m.reap_answer(1, True),
             m.keyspace_query(1, "keys", [1, 2], (b"*",))]
     body = batch(good)
     for msg in unframe(body[body.index(b"\r\n") + 2 : -2]):
         assert m.check(msg) is None, msg
-    assert m.check(("p", 1, b"k")) == "p: 2 fields, expected 6"
+    assert m.check(("g", 1, b"k")) == "g: 2 fields, expected 5"
     assert m.check(("g", 1, "k", 3, "n2", None)) == "g: key is str, expected bytes"
     assert m.check(("zz",)) == "unknown kind 'zz'"
 

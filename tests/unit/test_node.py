@@ -333,7 +333,7 @@ def test_a_coordinator_sends_nothing_to_a_stopped_replica_and_waits_on_nothing()
     assert sim.hints_held()[a] == len(keys)
     to_c = {kind: n for (dst, kind), n in sent.items() if dst == c}
     assert set(to_c) <= {"hb", "gs"}, to_c  # heartbeats and gossip only
-    assert sent[(b, "p")] == len(keys) and sent[(b, "g")] == len(keys)
+    assert sent[(b, m.REPLICA_PUTS)] == len(keys) and sent[(b, "g")] == len(keys)
     sim.start(c)
     sim.run(5000)
     assert sim.hints_held()[a] == 0
@@ -1113,12 +1113,12 @@ def test_an_overwrite_named_by_an_earlier_build_still_lands_on_every_replica() -
         coord.take_outbox()
         coord.put(b"k", None, b"2" * 1024, 0, lambda result: None)
         sent = coord.take_outbox()
-        puts = [(msgs, i) for msgs in sent.values() for i, msg in enumerate(msgs)
-                if msg[0] == "p"]
-        assert len(puts) == 2
-        for msgs, i in puts:
+        puts = [msg[1] for msgs in sent.values() for msg in msgs
+                if msg[0] == m.REPLICA_PUTS]
+        assert len(puts) == 2 and all(len(items) == m.PUT_FIELDS for items in puts)
+        for items in puts:
             if earlier:
-                msgs[i] = (*msgs[i][:6], blake2b(base, digest_size=16).digest())
+                items[5] = blake2b(base, digest_size=16).digest()  # (its base)
         _deliver(sim, a, sent)
         want = coord.local.get_enc(p, b"k")
         for replica in (b, c):
@@ -1461,7 +1461,7 @@ def test_a_read_needing_no_value_takes_a_replica_behind_as_ours_without_reading_
     send = sim._send
 
     def lose_writes_to_c(src: str, dst: str, msg: tuple) -> None:
-        if not (dst == c and msg[0] == m.REPLICA_PUT):
+        if not (dst == c and msg[0] == m.REPLICA_PUTS):
             send(src, dst, msg)
 
     sim._send = lose_writes_to_c  # type: ignore[method-assign]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import msgpack
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from xxhash import xxh3_128_digest
 
@@ -232,3 +232,39 @@ def test_a_splice_is_the_value_written_over_and_encodes_as_its_bytes(
         return (((b"actor", 3, ((7 << 16, 0, value),)),), ())
 
     assert type(new) is Joined and objmod.encode(obj_of(new)) == objmod.encode(obj_of(want))
+
+
+# --- a plain GET's value read from the bytes (obj.plain_value) -------------------------
+
+_any_data = (st.none() | st.binary(max_size=300) | st.just(b"w" * 70_000)
+             | st.just((5, 1, ((b"A0", 3, 1),)))  # a counter
+             | st.just(("hash",)))  # a collection's marker
+_any_sib = st.tuples(st.integers(0, 2**64 - 1),
+                     st.sampled_from([0, 1, 127, 128, 255, 256, 65_536, 2**32, T]),
+                     _any_data)
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"A", b"actor-" * 50, b"Z" * 70_000]), _any_sib),
+                min_size=1, max_size=3),
+       st.lists(_any_sib, max_size=1),
+       st.sampled_from([0, 1, 127, 128, 255, 256, 65_535, 2**32, T, 2**63]))
+@settings(max_examples=500, deadline=None)
+def test_a_value_read_from_the_bytes_is_what_decoding_reads(writes, anon, now: int) -> None:
+    """GET reads the value of the object every plain write makes straight from its bytes
+    (no clock decoded): for any object (one value or siblings, tombstones, expiring,
+    counters, a collection's marker, large and headed, long actors) it reads what
+    decoding and read_value read, or leaves it to them (NOT_PLAIN); a one-value object
+    of bytes or a tombstone it always reads."""
+    held = None
+    for actor, sib in writes:
+        one = dvv.overwrite(None, actor, sib)
+        held = dvv.sync(held, one) if held else one
+    held = (held[0], tuple(anon))
+    enc = objmod.encode(held)
+    got = objmod.plain_value(enc, now)
+    if got is not objmod.NOT_PLAIN:
+        assert got == objmod.read_value(objmod.decode(enc), now)
+    one = len(held[0]) == 1 and len(held[0][0][2]) == 1 and not anon
+    data = held[0][0][2][0][2]
+    if one and not hdr.is_headed(enc) and (data is None or type(data) is bytes):
+        assert got is not objmod.NOT_PLAIN

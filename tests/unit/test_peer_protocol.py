@@ -17,6 +17,7 @@ PINNED = {
     7: "10a19e408f1e48cf7d3641f8d43230b5ecae8ef59d28a87e086453090af8f2f4",
     8: "630ffb3f8f8e6087da12abb2c52cf7fc2c1bb04105b77c920c6db43dbb52b023",
     9: "909dd9e366ec4866414d9af5a2d44b4e83b9ea3becbff1ca7c02ad1c9e132f82",  # afp: a handed-over plan moves on
+    10: "b99714c72c1dcec0fe588d26fbdef4cf1d02444e1c453006ac1debbb8fe59a54",  # ps: a turn's puts, one message
 }
 
 

@@ -26,8 +26,8 @@ _pack = msgspec.msgpack.Encoder().encode
 # What peer messages hold, at every msgpack width: ints of 64 bits, bytes and str of
 # each length class, None, bools, floats, nested tuples, lists and dicts.
 _ints = st.integers(-(2**63), 2**64 - 1) | st.sampled_from(
-    [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, -32, -33, -128, -129,
-     -32768, -32769, -(2**31), -(2**31) - 1])
+    [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**40 + 5, 2**64 - 1, -32,
+     -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1])
 _lengths = st.sampled_from([0, 1, 15, 16, 31, 32, 33, 255, 256])
 _atoms = (_ints | st.binary(max_size=300) | _lengths.map(lambda n: b"b" * n)
           | st.text(max_size=40) | _lengths.map(lambda n: "s" * n)
@@ -89,6 +89,7 @@ def _decided_by_msgpack(body: bytes) -> None:
     b"\x91\xc7\x01\x05x",
     b"\x91\x81\x01\x02",  # a map key msgpack refuses (strict_map_key)
     b"\x92\x01",  # cut short
+    b"\x91\xcf\x00\x00\x01\x02",  # a uint64 cut short
     b"\xda\xff\xff",
     b"\xdd\xff\xff\xff\xff",  # an array of 4 billion items in 5 bytes
     b"\xdf\xff\xff\xff\xff",

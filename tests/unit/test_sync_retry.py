@@ -76,45 +76,84 @@ def info_field(sent: bytes, name: bytes) -> bytes:
     return line.split(b":", 1)[1]
 
 
+class Node:
+    """A one-node server (durability none: no periodic sync would ever come) and a
+    client of it whose BGSAVE's sync fails once."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="lmdb",
+                                          durability="none", n=1, r=1, w=1))
+        self.srv.loop = asyncio.get_running_loop()
+        self.conn = ClientConnection(self.srv)
+        self.transport = FakeTransport()
+        self.conn.connection_made(self.transport)  # type: ignore[arg-type]
+        engine = self.srv.engine
+        assert isinstance(engine, LmdbEngine)
+        self.engine = engine
+        self.env = engine._env
+
+    async def call(self, *args: bytes) -> bytes:
+        """One command's reply (a write's within a few loop turns)."""
+        self.transport.sent = b""
+        self.conn.data_received(request(*args))
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if self.transport.sent:
+                break
+        return self.transport.sent
+
+    async def fail_a_bgsave(self) -> None:
+        await self.call(b"PING")  # (the node settles: its membership saved)
+        self.engine._env = FailingSyncs(self.env, failures=1)
+        self.engine.put(0, b"k", b"v")  # (a commit the BGSAVE syncs)
+        assert await self.call(b"BGSAVE") == b"+Background saving started\r\n"
+        self.engine._join_syncer()
+        info = await self.call(b"INFO", b"persistence")
+        assert info_field(info, b"rdb_last_bgsave_status") == b"err"
+
+    def close(self) -> None:
+        self.engine._env = self.env
+        self.srv.stopped = True
+        self.engine.close()
+
+
 def test_the_commit_timer_retries_a_failed_bgsave_without_a_new_write(
         tmp_path: Path) -> None:
     async def run() -> None:
-        # durability none: no periodic sync would ever come
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="lmdb",
-                                     durability="none", n=1, r=1, w=1))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
-        conn.data_received(request(b"PING"))  # (the node settles: its membership saved)
-        await asyncio.sleep(0)
-        transport.sent = b""
-        engine = srv.engine
-        assert isinstance(engine, LmdbEngine)
-        env = engine._env
-        engine._env = FailingSyncs(env, failures=1)
+        node = Node(tmp_path)
         try:
-            engine.put(0, b"k", b"v")  # (a commit the BGSAVE syncs)
-            conn.data_received(request(b"BGSAVE"))
-            await asyncio.sleep(0)
-            engine._join_syncer()
-            assert transport.sent == b"+Background saving started\r\n"
-            transport.sent = b""
-            conn.data_received(request(b"INFO", b"persistence"))
-            await asyncio.sleep(0)
-            assert info_field(transport.sent, b"rdb_last_bgsave_status") == b"err"
+            await node.fail_a_bgsave()
+            engine = node.engine
             syncs = engine.syncs
             engine.sync_backoff.retry_at = 0.0  # (its backoff has passed)
-            srv._commit_timer()  # nothing staged, nothing written since
+            node.srv._commit_timer()  # nothing staged, nothing written since
             engine._join_syncer()
             assert engine.syncs == syncs + 1
-            transport.sent = b""
-            conn.data_received(request(b"INFO", b"persistence"))
-            await asyncio.sleep(0)
-            assert info_field(transport.sent, b"rdb_last_bgsave_status") == b"ok"
+            info = await node.call(b"INFO", b"persistence")
+            assert info_field(info, b"rdb_last_bgsave_status") == b"ok"
         finally:
-            engine._env = env
-            srv.stopped = True
-            engine.close()
+            node.close()
+
+    asyncio.run(run())
+
+
+def test_a_failed_bgsave_stops_no_writes_and_config_says_so(tmp_path: Path) -> None:
+    """Redis answers writes -MISCONF after a failed BGSAVE (stop-writes-on-bgsave-error
+    yes, its default); a node here goes on taking them (compat/DIFFERENCES.md), and
+    CONFIG GET stop-writes-on-bgsave-error says so in Redis' reply shape."""
+    async def run() -> None:
+        node = Node(tmp_path)
+        try:
+            await node.fail_a_bgsave()
+            assert await node.call(b"SET", b"after", b"v") == b"+OK\r\n"
+            assert await node.call(b"GET", b"after") == b"$1\r\nv\r\n"
+            assert await node.call(b"CONFIG", b"GET", b"stop-writes-on-bgsave-error") == \
+                b"*2\r\n$27\r\nstop-writes-on-bgsave-error\r\n$2\r\nno\r\n"
+            assert await node.call(b"CONFIG", b"SET", b"stop-writes-on-bgsave-error",
+                                   b"yes") == (b"-ERR Unknown option or number of arguments "
+                                               b"for CONFIG SET - 'stop-writes-on-bgsave-"
+                                               b"error'\r\n")
+        finally:
+            node.close()
 
     asyncio.run(run())
