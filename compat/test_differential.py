@@ -618,6 +618,9 @@ server_family = st.one_of(
     cmd("DEBUG", st.sampled_from([b"SLEEP", b"OBJECT", b"HELP", b"JMAP", b"RELOAD",
                                   b"SET-ACTIVE-EXPIRE", b"x"]), key),
     cmd("DEBUG", name("HELP")), cmd("DEBUG"),
+    cmd("MODULE", st.sampled_from([b"LIST", b"HELP", b"LOAD", b"LOADEX", b"UNLOAD", b"x"])),
+    cmd("MODULE", st.sampled_from([b"LIST", b"LOAD", b"LOADEX", b"UNLOAD"]), junk),
+    cmd("MODULE", name("LOADEX"), junk, st.sampled_from([b"ARGS", b"CONFIG"]), junk),
     cmd("MEMORY", name("HELP")), cmd("MEMORY", name("PURGE")),
     cmd("MEMORY", st.sampled_from([b"STATS", b"DOCTOR", b"MALLOC-STATS", b"PURGE"]), junk),
     cmd("MEMORY", st.sampled_from([b"BOGUS", b"stat"])),
@@ -625,7 +628,7 @@ server_family = st.one_of(
     cmd("MULTI"), cmd("EXEC"), cmd("DISCARD"),  # (SAVE is refused inside MULTI)
     cmd("BGSAVE", name("SCHEDULE"), junk), cmd("LASTSAVE", junk), cmd("BGREWRITEAOF", junk),
     cmd("CONFIG", name("GET"), st.sampled_from(
-        [b"enable-debug-command", b"hash-max-listpack-entries", b"hash-max-listpack-value",
+        [b"enable-debug-command", b"enable-module-command", b"hash-max-listpack-entries", b"hash-max-listpack-value",
          b"set-max-intset-entries", b"zset-max-listpack-entries",
          b"zset-max-listpack-value"])),
     cmd("CONFIG", name("SET"), st.just(b"enable-debug-command"),
@@ -809,6 +812,9 @@ REGRESSIONS: list[tuple[str, list[Cmd]]] = [
     # fails the transaction.
     ("server", [(b"MULTI",), (b"SAVE",), (b"SET", b"a", b"1"), (b"EXEC",), (b"GET", b"a"),
                 (b"MULTI",), (b"save",), (b"DISCARD",), (b"EXEC",)]),
+    # MODULE LOAD is refused in MULTI (a protected subcommand), MODULE LIST queued.
+    ("server", [(b"MULTI",), (b"MODULE", b"LIST"), (b"SET", b"a", b"1"), (b"EXEC",),
+                (b"MULTI",), (b"MODULE", b"LOAD", b"/x.so"), (b"EXEC",), (b"GET", b"a")]),
     # DEBUG inside MULTI was queued: Redis refuses it there too (a protected command).
     ("server", [(b"MULTI",), (b"DEBUG", b"HELP"), (b"SET", b"a", b"1"), (b"EXEC",),
                 (b"GET", b"a")]),

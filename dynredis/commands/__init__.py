@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     latencytrace,
     lists,
     memorystats,
+    modules,
     monitor,
     objects,
     persistence,

@@ -897,6 +897,8 @@ CONFIG: dict[str, Setting] = {s.name: s for s in (
     Setting("io-threads", lambda c: "1", _fixed, immutable=True),
     # DEBUG is refused (commands/diagnostics.py), as with Redis 7.0's default.
     Setting("enable-debug-command", lambda c: "no", _fixed, immutable=True),
+    # MODULE LOAD is refused too (commands/modules.py).
+    Setting("enable-module-command", lambda c: "no", _fixed, immutable=True),
     # The thresholds OBJECT ENCODING answers by (commands/objects.py): Redis' defaults.
     *(Setting(name, (lambda v: lambda c: v)(value), _fixed) for name, value in
       OBJECT_THRESHOLDS.items()),

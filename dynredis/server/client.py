@@ -74,7 +74,8 @@ SMALL_COMMAND: Final = IN_FLIGHT_BYTES // MAX_IN_FLIGHT  # below it, MAX_IN_FLIG
 LARGE_REQUEST: Final = 1 << 20
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # A command flagged `no_multi` (as in Redis' command table: SAVE) is refused in MULTI, as
-# is one flagged `protected` (DEBUG: refused everywhere, as Redis' enable-debug-command no).
+# is one flagged `protected` (DEBUG, MODULE LOAD: refused everywhere, as Redis' default
+# enable-debug-command no and enable-module-command no).
 ERR_NO_MULTI = resp.error("ERR Command not allowed inside a transaction")
 # A connection over maxclients may still be a peer linking: it has this long to say so.
 PEER_GRACE_S = 1.0
@@ -763,13 +764,15 @@ class ClientConnection(asyncio.Protocol):
         or one of the wrong arity (outside MULTI the container answers the same), a
         command flagged `no_multi`, or one flagged `protected` (its handler is its
         refusal)."""
+        protected = "protected" in cmd.flags
         if cmd.subcommands and len(args) > 1:
             sub = find_subcommand(cmd, args)
             if isinstance(sub, bytes):
                 return sub
+            protected = protected or "protected" in sub.flags  # MODULE LOAD
         if "no_multi" in cmd.flags:
             return ERR_NO_MULTI
-        if "protected" in cmd.flags:
+        if protected:
             return err_protected(cmd.name)
         return None
 
@@ -791,11 +794,13 @@ class ClientConnection(asyncio.Protocol):
         anything."""
         if not cmd.arity_ok(len(args)):
             return err_arity(cmd.name)
+        protected = "protected" in cmd.flags
         if cmd.subcommands and len(args) > 1:
             sub = find_subcommand(cmd, args)
             if isinstance(sub, bytes):
                 return sub
-        if "protected" in cmd.flags:
+            protected = protected or "protected" in sub.flags  # MODULE LOAD
+        if protected:
             return err_protected(cmd.name)
         return ERR_NOAUTH
 

@@ -145,6 +145,28 @@ def test_debug_is_refused_as_redis_refuses_it_by_default(cluster: Cluster,
         cli(real_redis.port, "DEBUG", "SLEEP", "0")  # type: ignore[attr-defined]
 
 
+def test_module_lists_none_and_refuses_loading_as_redis_does(cluster: Cluster,
+                                                             real_redis: redis.Redis) -> None:
+    """Tools ask MODULE LIST whether RedisJSON or RediSearch is there: the answer is an
+    empty list, as from a plain Redis; loading a module is refused as Redis 7.0
+    refuses it by default, also inside MULTI (the transaction fails)."""
+    same(cluster, real_redis, ("MODULE", "LIST"), ("MODULE", "HELP"),
+         ("MODULE", "LOAD", "/tmp/x.so"), ("MODULE", "LOADEX", "/tmp/x.so", "ARGS", "a"),
+         ("MODULE", "UNLOAD", "x"), ("MODULE", "LIST", "x"), ("MODULE", "UNLOAD"),
+         ("MODULE", "BOGUS"), ("MODULE",), ("CONFIG", "GET", "enable-module-command"),
+         ("CONFIG", "SET", "enable-module-command", "yes"))
+    assert cluster.client(0).module_list() == real_redis.module_list() == []
+    for side in (cluster.client(1), real_redis):
+        tx = side.pipeline(transaction=True)
+        tx.execute_command("MODULE", "LOAD", "/tmp/x.so")
+        tx.execute_command("MODULE", "LIST")
+        with pytest.raises(redis.exceptions.ResponseError, match="MODULE command not allowed"):
+            tx.execute()
+    port = real_redis.port  # type: ignore[attr-defined]
+    assert cli(cluster.ports[2], "MODULE", "LOAD", "/tmp/x.so") == \
+        cli(port, "MODULE", "LOAD", "/tmp/x.so")
+
+
 def test_memory_stats_and_doctor_in_redis_shape(cluster: Cluster, real_redis: redis.Redis,
                                                 resp2: tuple[list[redis.Redis], redis.Redis]
                                                 ) -> None:
