@@ -33,6 +33,7 @@ BEFORE_AUTH = (
     ("CLIENT", "NOPE"), ("CLIENT", "SETNAME", "a"), ("OBJECT", "HELP"), ("MEMORY", "nope"),
     ("NOPE",), ("NOPE", "x"), ("PING",), ("KEYS", "*"), ("FLUSHALL",), ("MULTI",),
     ("EXEC",), ("HELLO", "3"), ("AUTH",), ("EVAL", "return 1", "0"), ("SAVE",),
+    ("MODULE", "LOAD", "/x.so"), ("MODULE", "LIST"), ("MODULE", "UNLOAD"), ("MODULE", "NOPE"),
 )
 # Then AUTH on the same connection, and what an authenticated client gets. EXEC refused
 # before it runs answers EXECABORT with the reason, and discards its transaction.
