@@ -83,6 +83,7 @@ C_HELPERS: dict[str, str] = {
     "dynredis._randpick": "randpick.c",  # commands/sets.py's distinct_indexes
     "dynredis._peerframe": "peerframe.c",  # server/wire.py's encode and unframe
     "dynredis._keyslot": "keyslot.c",  # core/keyslot.py's key_slot
+    "dynredis._plainvalue": "plainvalue.c",  # core/obj.py's plain_value
 }
 
 PACKAGE = "dynredis"

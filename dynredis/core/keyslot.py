@@ -15,11 +15,14 @@ _crc_hqx: Final = crc_hqx  # (Final: compiled code calls it from a C global)
 # against 700 here (a test for '{', crc_hqx's call and buffer); key_slot_in_python is
 # the fallback and the reference the tests hold it to.
 _slot_c: Callable[[bytes], int] | None
+_partition_c: Callable[[bytes, int], int] | None
 try:
+    from .._keyslot import partition as _partition_c
     from .._keyslot import slot as _slot_c
 except ImportError:  # not built, or a pure run
-    _slot_c = None
+    _slot_c = _partition_c = None
 _native_slot: Final[Callable[[bytes], int] | None] = _slot_c
+_native_partition: Final[Callable[[bytes, int], int] | None] = _partition_c
 
 
 def hash_tag(key: bytes) -> bytes:
@@ -38,6 +41,15 @@ def key_slot(key: bytes) -> int:
     if native is not None:
         return native(key)
     return key_slot_in_python(key)
+
+
+def slot_partition(key: bytes, shift: int) -> int:
+    """`key_slot(key) >> shift` (core/ring.py's partition_of): in C, a partition under
+    256 is one of Python's shared small ints, where a slot was an int made per key."""
+    native = _native_partition
+    if native is not None and type(key) is bytes:
+        return native(key, shift)
+    return key_slot(key) >> shift
 
 
 def key_slot_in_python(key: bytes) -> int:

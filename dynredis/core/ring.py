@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .keyslot import SLOTS, key_slot
+from .keyslot import SLOTS, slot_partition
 
 DEFAULT_Q = 256
 
@@ -106,7 +106,7 @@ class Ring:
         return (self.epoch, self.claimant)
 
     def partition_of(self, key: bytes) -> int:
-        return key_slot(key) >> self._shift  # = partition_of_slot(key_slot(key), q)
+        return slot_partition(key, self._shift)  # = partition_of_slot(key_slot(key), q)
 
     def preference_lists(self, n: int) -> tuple[tuple[str, ...], ...]:
         """Every partition's preference list: owner, then the next distinct nodes clockwise."""

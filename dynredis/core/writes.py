@@ -47,6 +47,9 @@ Callback = Callable[[Result], Any]
 # Timed-out writes whose hints are stored a tick, and the backlog of such writes past
 # which they are all stored at once (see Writes.expire and Writes.owing).
 HINTS_PER_TICK = 64
+# An actor is the node's identity and ACTOR_SUFFIX random bytes (Writes.actor_for).
+ACTOR_SUFFIX: Final = 4
+SUFFIX_POOL: Final = 1024
 HINT_BACKLOG_MAX = 50_000
 
 # Why an increment was refused (the Redis face words these as Redis does).
@@ -163,6 +166,10 @@ class Writes:
         # them a tick. Out of `pending`, so that its walk for overdue writes (every tick)
         # passes only writes that are new to it, not a backlog of tens of thousands.
         self.owing: dict[int, PutOp] = {}
+        # Random actor suffixes (actor_for), drawn from the node's rng SUFFIX_POOL at a
+        # time and handed out ACTOR_SUFFIX bytes each.
+        self._suffixes = b""
+        self._suffix_at = 0
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.PUT_ACKS: self.on_acks}
@@ -321,7 +328,20 @@ class Writes:
             for actor, _, _ in local[0]:
                 if actor.startswith(me):
                     return actor
-        return me + self.node.rng.getrandbits(32).to_bytes(4, "big")
+        return me + self._suffix()
+
+    def _suffix(self) -> bytes:
+        """ACTOR_SUFFIX random bytes: a slice of a pool drawn SUFFIX_POOL suffixes at a
+        time (each drawn alone, a call of the rng and an int's to_bytes, cost about a
+        thousand instructions of every write of a new key)."""
+        at = self._suffix_at
+        pool = self._suffixes
+        if at + ACTOR_SUFFIX > len(pool):
+            size = SUFFIX_POOL * ACTOR_SUFFIX
+            pool = self._suffixes = self.node.rng.getrandbits(size * 8).to_bytes(size, "big")
+            at = 0
+        self._suffix_at = at + ACTOR_SUFFIX
+        return pool[at:at + ACTOR_SUFFIX]
 
     def timestamp(self, local: Clock | None) -> int:
         """A fresh HLC timestamp, later than every version of the key we hold."""

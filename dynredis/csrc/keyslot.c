@@ -9,6 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 static uint16_t crc_table[256];
 
@@ -31,9 +32,8 @@ static uint16_t crc16(const unsigned char *p, Py_ssize_t n) {
 /* Redis' keyHashSlot: the first '{', then the first '}' after it; a non-empty section
  * between them is hashed, else the whole key. */
 static long slot_of(const unsigned char *k, Py_ssize_t n) {
-    Py_ssize_t s = 0;
-    while (s < n && k[s] != '{')
-        s++;
+    const unsigned char *open = n > 0 ? memchr(k, '{', (size_t)n) : NULL;
+    Py_ssize_t s = open ? open - k : n;
     if (s < n) {
         Py_ssize_t e = s + 1;
         while (e < n && k[e] != '}')
@@ -57,8 +57,30 @@ static PyObject *slot(PyObject *self, PyObject *key) {
     return PyLong_FromLong(s);
 }
 
+/* partition(key: bytes, shift: int) -> int: slot(key) >> shift, a ring's partition
+ * (core/ring.py's partition_of). Under 256 partitions the answer is one of Python's
+ * shared small ints: a slot (up to 16383) was an int allocated and freed per request. */
+static PyObject *partition(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "partition(key: bytes, shift: int)");
+        return NULL;
+    }
+    long shift = PyLong_AsLong(args[1]);
+    if (shift == -1 && PyErr_Occurred())
+        return NULL;
+    if (shift < 0 || shift > 14) {
+        PyErr_SetString(PyExc_ValueError, "partition: shift must be 0..14");
+        return NULL;
+    }
+    PyObject *key = args[0];
+    long s = slot_of((const unsigned char *)PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
+    return PyLong_FromLong(s >> shift);
+}
+
 static PyMethodDef methods[] = {
     {"slot", slot, METH_O, "Redis Cluster's hash slot of a key (hash tags honoured)."},
+    {"partition", (PyCFunction)(void (*)(void))partition, METH_FASTCALL,
+     "slot(key) >> shift: the ring partition of a key."},
     {NULL, NULL, 0, NULL},
 };
 

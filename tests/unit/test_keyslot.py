@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynredis.core.keyslot import SLOTS, hash_tag, key_slot, key_slot_in_python
+from dynredis.core.keyslot import SLOTS, hash_tag, key_slot, key_slot_in_python, slot_partition
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,26 @@ def test_the_c_slot_knows_redis_slots(key, slot):
 def test_the_c_slot_refuses_what_is_not_bytes():
     with pytest.raises(TypeError):
         _slot_in_c("foo")
+
+
+def _partition_in_c(key, shift: int) -> int:
+    try:
+        from dynredis import _keyslot
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    return _keyslot.partition(key, shift)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=80), TAGGY), st.integers(0, 14))
+def test_the_c_partition_is_the_slot_shifted(key, shift):
+    """csrc/keyslot.c's partition is key_slot_in_python's slot >> shift: a ring's
+    partition of the key (core/ring.py's partition_of), whatever the ring's size."""
+    assert _partition_in_c(key, shift) == key_slot_in_python(key) >> shift
+    assert slot_partition(key, shift) == key_slot_in_python(key) >> shift
+
+
+def test_the_c_partition_refuses_bad_arguments():
+    for args in (("foo", 6), (b"foo", -1), (b"foo", 15), (b"foo", "6"), (bytearray(b"x"), 6)):
+        with pytest.raises((TypeError, ValueError)):
+            _partition_in_c(*args)

@@ -1539,3 +1539,26 @@ def test_an_exchange_under_way_when_its_node_is_wiped_ends_quietly() -> None:
     assert not node.anti_entropy.pending
     sim.run(500)
     assert sim.errors == []
+
+
+def test_every_new_key_gets_its_own_actor_suffix_and_an_old_key_keeps_its_actor() -> None:
+    """A key written for the first time (or again after it was reaped) is stamped with
+    the node's identity and fresh random bytes (Writes.actor_for, drawn from a pool):
+    thousands of new keys, past a pool's refill, all get distinct actors; a key this
+    node wrote before keeps the actor it had."""
+    sim = SimCluster(1, seed=3, config=Config(n=1, r=1, w=1))
+    (a,) = sim.names
+    node = sim.sn[a].node
+    seen = set()
+    for i in range(2_500):
+        actor = node.writes.actor_for(None)
+        assert actor.startswith(node.actor) and len(actor) == len(node.actor) + 4
+        seen.add(actor)
+    assert len(seen) == 2_500
+    assert sim.put(a, b"k", b"v1")[0] is None
+    err, obj = sim.get(a, b"k")
+    first = obj[0][0][0]
+    assert first.startswith(node.actor)
+    assert sim.put(a, b"k", b"v2", ctx=dvv.join(obj))[0] is None
+    err, obj = sim.get(a, b"k")
+    assert [entry[0] for entry in obj[0]] == [first]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import msgpack
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xxhash import xxh3_128_digest
@@ -268,3 +269,42 @@ def test_a_value_read_from_the_bytes_is_what_decoding_reads(writes, anon, now: i
     data = held[0][0][2][0][2]
     if one and not hdr.is_headed(enc) and (data is None or type(data) is bytes):
         assert got is not objmod.NOT_PLAIN
+
+
+def _plain_value_in_c(b: bytes, now: int):
+    try:
+        from dynredis import _plainvalue
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    return _plainvalue.plain_value(b, now, objmod.NOT_PLAIN)
+
+
+_NOWS = st.sampled_from([-5, 0, 1, 127, 128, 255, 256, 65_535, 2**32, T, 2**63, 2**64, 2**70])
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"A", b"actor-" * 50, b"Z" * 70_000]), _any_sib),
+                min_size=1, max_size=2),
+       st.lists(_any_sib, max_size=1), _NOWS, st.data())
+@settings(max_examples=400, deadline=None)
+def test_the_c_plain_value_is_the_python_one(writes, anon, now: int, data) -> None:
+    """csrc/plainvalue.c reads what plain_value_in_python reads, from every object and
+    from every cut or flipped copy of its bytes (garbage is NOT_PLAIN, never a crash or
+    a read past the end)."""
+    held = None
+    for actor, sib in writes:
+        one = dvv.overwrite(None, actor, sib)
+        held = dvv.sync(held, one) if held else one
+    enc = objmod.encode((held[0], tuple(anon)))
+    assert _plain_value_in_c(enc, now) == objmod.plain_value_in_python(enc, now)
+    cut = data.draw(st.integers(0, len(enc)))
+    at = data.draw(st.integers(0, max(0, len(enc) - 1)))
+    flip = data.draw(st.integers(0, 255))
+    for bad in (enc[:cut], enc[:at] + bytes([flip]) + enc[at + 1:]):
+        assert _plain_value_in_c(bad, now) == objmod.plain_value_in_python(bad, now)
+
+
+def test_the_c_plain_value_refuses_what_is_not_bytes() -> None:
+    with pytest.raises(TypeError):
+        _plain_value_in_c(bytearray(b"\x92\x91\x93"), 0)
+    with pytest.raises(TypeError):
+        _plain_value_in_c(b"", "now")
