@@ -1550,7 +1550,7 @@ def test_every_new_key_gets_its_own_actor_suffix_and_an_old_key_keeps_its_actor(
     (a,) = sim.names
     node = sim.sn[a].node
     seen = set()
-    for i in range(2_500):
+    for _ in range(2_500):
         actor = node.writes.actor_for(None)
         assert actor.startswith(node.actor) and len(actor) == len(node.actor) + 4
         seen.add(actor)
