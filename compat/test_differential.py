@@ -619,6 +619,7 @@ server_family = st.one_of(
                                   b"SET-ACTIVE-EXPIRE", b"x"]), key),
     cmd("DEBUG", name("HELP")), cmd("DEBUG"),
     cmd("MODULE", st.sampled_from([b"LIST", b"HELP", b"LOAD", b"LOADEX", b"UNLOAD", b"x"])),
+    cmd("ROLE"), cmd("ROLE", junk),
     cmd("MODULE", st.sampled_from([b"LIST", b"LOAD", b"LOADEX", b"UNLOAD"]), junk),
     cmd("MODULE", name("LOADEX"), junk, st.sampled_from([b"ARGS", b"CONFIG"]), junk),
     cmd("MEMORY", name("HELP")), cmd("MEMORY", name("PURGE")),

@@ -78,3 +78,17 @@ def cmd_wait(c: Context, args: list[bytes]) -> bytes | None:
         return resp.integer(min(node.cfg.n, len(node.members - node.down)))
     _Wait(c, wanted, timeout_ms).ask()
     return None
+
+
+# ROLE of a Redis master at replication offset 0 with no replica.
+ROLE_MASTER = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
+
+
+@command("role", 1, ("noscript", "loading", "stale", "fast"), group="server", since="2.8.12",
+         summary="Returns the replication role.")
+def cmd_role(c: Context, args: list[bytes]) -> bytes:
+    """What a Redis master with no replica answers, as INFO replication says: every
+    node takes writes for the keys it coordinates, and its replicas are the keys'
+    others, not a stream of this node's (clients that ask ROLE to find a writable
+    node find one in every node)."""
+    return ROLE_MASTER

@@ -472,6 +472,30 @@ def cmd_command_list(c: Context, args: list[bytes]) -> bytes:
     return resp.encode([x.name for x in listed], c.proto)
 
 
+@_command_sub("help", 2)
+def cmd_command_help(c: Context, args: list[bytes]) -> bytes:
+    """Redis 7.0's text, without GETKEYSANDFLAGS (not served here)."""
+    return help_reply(c, "command", [
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "HELP",
+        "    Prints this help."])
+
+
 @_command_sub("getkeys", -4)
 def cmd_command_getkeys(c: Context, args: list[bytes]) -> bytes:
     target = lookup(args[2])

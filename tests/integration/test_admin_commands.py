@@ -167,6 +167,21 @@ def test_module_lists_none_and_refuses_loading_as_redis_does(cluster: Cluster,
         cli(port, "MODULE", "LOAD", "/tmp/x.so")
 
 
+def test_role_and_command_help_as_redis_answers(cluster: Cluster, real_redis: redis.Redis
+                                                ) -> None:
+    """ROLE answers as a Redis master with no replica (what INFO replication says):
+    clients that ask it for a writable node find one in every node. COMMAND HELP is
+    Redis' text, less the one subcommand not served here (GETKEYSANDFLAGS)."""
+    same(cluster, real_redis, ("ROLE",), ("ROLE", "x"), ("COMMAND", "HELP", "x"))
+    assert cluster.client(1).execute_command("ROLE") == ["master", 0, []]
+    ours = wire(cluster.client(0), "COMMAND", "HELP")
+    theirs = wire(real_redis, "COMMAND", "HELP")
+    at = theirs.index("GETKEYSANDFLAGS <full-command>")
+    assert ours == theirs[:at] + theirs[at + 2:]
+    with pytest.raises(redis.ResponseError, match="unknown subcommand"):
+        cluster.client(0).execute_command("COMMAND", "GETKEYSANDFLAGS", "GET", "k")
+
+
 def test_memory_stats_and_doctor_in_redis_shape(cluster: Cluster, real_redis: redis.Redis,
                                                 resp2: tuple[list[redis.Redis], redis.Redis]
                                                 ) -> None:
