@@ -344,6 +344,8 @@ class Context(Client, Protocol):
 
     def unpause_clients(self) -> None: ...
 
+    def shutdown_node(self) -> bool: ...  # SHUTDOWN: stop this node (False: it cannot)
+
     # --- the node, and this connection's writes (remembered for WAIT)
     @property
     def node(self) -> NodeRequests: ...

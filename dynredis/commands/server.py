@@ -411,6 +411,34 @@ for _name, _arity in CLIENT_SUBCOMMANDS.items():
     subcommand("client", _name, _arity, ("noscript", "loading", "stale"))(cmd_client)
 
 
+# --- SHUTDOWN -----------------------------------------------------------------------
+
+_SHUTDOWN_FLAGS = frozenset((b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"))
+ERR_NO_SHUTDOWN = resp.error("ERR No shutdown in progress.")
+ERR_CANNOT_STOP = resp.error("ERR Errors trying to SHUTDOWN. Check logs.")
+
+
+@command("shutdown", -1, ("admin", "noscript", "loading", "stale", "no_multi", "allow_busy"),
+         group="server", since="1.0.0",
+         summary="Synchronously saves the database(s) to disk and shuts down the Redis server.")
+def cmd_shutdown(c: Context, args: list[bytes]) -> bytes | None:
+    """Stop this node, as `dynredis stop` (SIGTERM) does: clients' connections close
+    with no reply, as Redis closes them; its store is synced first whatever the option
+    (NOSAVE too: the writes it acknowledged stay on its disk), and its peers count it
+    down and keep hints for it until it is started again (`make cluster`). A stop is
+    at once, so there is never one in progress to ABORT (Redis' reply to that)."""
+    flags = {a.upper() for a in args[1:]}
+    if not flags <= _SHUTDOWN_FLAGS or {b"NOSAVE", b"SAVE"} <= flags or (
+            b"ABORT" in flags and len(flags) > 1):
+        return ERR_SYNTAX
+    if b"ABORT" in flags:
+        return ERR_NO_SHUTDOWN
+    if not c.shutdown_node():
+        return ERR_CANNOT_STOP
+    c.close_after_reply()
+    return None
+
+
 # --- COMMAND ------------------------------------------------------------------------
 
 

@@ -951,6 +951,16 @@ class NodeServer:
         await stop.wait()
         await self.stop()
 
+    def request_stop(self, why: str) -> bool:
+        """Stop the node as SIGTERM does (SHUTDOWN): after this turn, its store synced;
+        False when it does not serve until told to stop (a node run by a test)."""
+        stop = self.stop_event
+        if stop is None or stop.is_set():
+            return stop is not None
+        log.warning("node %s stopping: %s", self.name, why)
+        self.loop.call_soon(stop.set)  # type: ignore[union-attr]
+        return True
+
     async def stop(self) -> None:
         self.stopped = True
         if self.server is not None:

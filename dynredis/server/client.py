@@ -422,6 +422,9 @@ class ClientConnection(asyncio.Protocol):
     def unpause_clients(self) -> None:
         self.server.end_pause()
 
+    def shutdown_node(self) -> bool:
+        return self.server.request_stop(f"SHUTDOWN from client {self.peer}")
+
     def monitor_feed(self, cmd: Command, args: list[bytes]) -> None:
         """A command run for this client other than by `execute` (MULTI's queue)."""
         if self.server.monitors:
