@@ -182,6 +182,33 @@ def test_role_and_command_help_as_redis_answers(cluster: Cluster, real_redis: re
         cluster.client(0).execute_command("COMMAND", "GETKEYSANDFLAGS", "GET", "k")
 
 
+# The README's "not served" row: each of them answers Redis' own error for a command or
+# subcommand it does not know, on the main port and on the cluster port.
+NOT_SERVED = (("XADD", "s", "*", "f", "v"), ("XRANGE", "s", "-", "+"), ("DUMP", "k"),
+              ("RESTORE", "k", "0", "x"), ("MIGRATE", "h", "1", "k", "0", "0"),
+              ("REPLICAOF", "NO", "ONE"), ("SLAVEOF", "NO", "ONE"), ("SYNC",),
+              ("PSYNC", "?", "-1"), ("REPLCONF", "listening-port", "1"), ("FAILOVER",),
+              ("LOLWUT",), ("COMMAND", "GETKEYSANDFLAGS", "GET", "k"),
+              ("LATENCY", "DOCTOR"), ("LATENCY", "GRAPH", "command"))
+NOT_SERVED_CLUSTER = (("CLUSTER", "ADDSLOTS", "1"), ("CLUSTER", "SETSLOT", "1", "STABLE"),
+                      ("CLUSTER", "MEET", "127.0.0.1", "1"), ("CLUSTER", "FORGET", "x"))
+
+
+def test_what_the_readme_says_is_not_served_answers_unknown(cluster: Cluster) -> None:
+    main, port = cluster.client(0), redis.Redis(port=cluster.cluster_ports[1],
+                                                decode_responses=True)
+    try:
+        for args in NOT_SERVED:
+            for side in (main, port):
+                with pytest.raises(redis.ResponseError, match="^unknown (sub)?command '"):
+                    side.execute_command(*args)
+        for args in NOT_SERVED_CLUSTER:
+            with pytest.raises(redis.ResponseError, match="^unknown subcommand '"):
+                port.execute_command(*args)
+    finally:
+        port.close()
+
+
 def test_memory_stats_and_doctor_in_redis_shape(cluster: Cluster, real_redis: redis.Redis,
                                                 resp2: tuple[list[redis.Redis], redis.Redis]
                                                 ) -> None:
