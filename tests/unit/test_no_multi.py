@@ -46,7 +46,7 @@ def test_every_command_redis_refuses_in_multi_is_flagged_so() -> None:
                 assert (Simple("no_multi") in record[2]) == ("no_multi" in c.flags), c.name
             if "no_multi" in c.flags:
                 flagged.append(c.name)
-    assert flagged == ["save"]
+    assert flagged == ["save", "shutdown"]
 
 
 def test_debug_inside_multi_is_refused_at_once_and_fails_the_transaction(
