@@ -763,21 +763,26 @@ class ClientConnection(asyncio.Protocol):
     # --- client commands -------------------------------------------------------------
 
     def _tx_refusal(self, cmd: Command, args: list[bytes]) -> bytes | None:
-        """What Redis refuses before it queues a command in MULTI: an unknown subcommand
-        or one of the wrong arity (outside MULTI the container answers the same), a
-        command flagged `no_multi`, or one flagged `protected` (its handler is its
-        refusal)."""
+        """What Redis refuses before it queues a command in MULTI: what it finds first
+        (`_found_refusal`; outside MULTI the command answers the same), or a command
+        flagged `no_multi`."""
+        refusal = self._found_refusal(cmd, args)
+        if refusal is None and "no_multi" in cmd.flags:
+            return ERR_NO_MULTI
+        return refusal
+
+    @staticmethod
+    def _found_refusal(cmd: Command, args: list[bytes]) -> bytes | None:
+        """What Redis finds wrong before it queues a command in MULTI or answers NOAUTH:
+        an unknown subcommand or one of the wrong arity, or a command or subcommand
+        flagged `protected` (DEBUG, MODULE LOAD: its handler is its refusal)."""
         protected = "protected" in cmd.flags
         if cmd.subcommands and len(args) > 1:
             sub = find_subcommand(cmd, args)
             if isinstance(sub, bytes):
                 return sub
-            protected = protected or "protected" in sub.flags  # MODULE LOAD
-        if "no_multi" in cmd.flags:
-            return ERR_NO_MULTI
-        if protected:
-            return err_protected(cmd.name)
-        return None
+            protected = protected or "protected" in sub.flags
+        return err_protected(cmd.name) if protected else None
 
     def _reject(self, cmd: Command, refusal: bytes) -> None:
         """Refuse a command before it runs, as Redis' rejectCommand: a transaction being
@@ -797,15 +802,8 @@ class ClientConnection(asyncio.Protocol):
         anything."""
         if not cmd.arity_ok(len(args)):
             return err_arity(cmd.name)
-        protected = "protected" in cmd.flags
-        if cmd.subcommands and len(args) > 1:
-            sub = find_subcommand(cmd, args)
-            if isinstance(sub, bytes):
-                return sub
-            protected = protected or "protected" in sub.flags  # MODULE LOAD
-        if protected:
-            return err_protected(cmd.name)
-        return ERR_NOAUTH
+        refusal = self._found_refusal(cmd, args)
+        return ERR_NOAUTH if refusal is None else refusal
 
     def execute(self, args: list[bytes]) -> None:
         cmd = lookup(args[0])
