@@ -81,9 +81,9 @@ C_HELPERS: dict[str, str] = {
     "dynredis._weightorder": "weightorder.c",  # commands/sortcmd.py's _by_weight
     "dynredis._globmatch": "globmatch.c",  # commands/glob.py's stringmatch
     "dynredis._randpick": "randpick.c",  # commands/sets.py's distinct_indexes
-    "dynredis._peerframe": "peerframe.c",  # server/wire.py's encode and unframe
+    "dynredis._peerframe": "peerframe.c",  # server/wire.py's encode and unframe, obj.py's
+    # packed, unpacked and plain_value
     "dynredis._keyslot": "keyslot.c",  # core/keyslot.py's key_slot
-    "dynredis._plainvalue": "plainvalue.c",  # core/obj.py's plain_value
 }
 
 PACKAGE = "dynredis"

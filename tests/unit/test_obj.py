@@ -273,10 +273,10 @@ def test_a_value_read_from_the_bytes_is_what_decoding_reads(writes, anon, now: i
 
 def _plain_value_in_c(b: bytes, now: int):
     try:
-        from dynredis import _plainvalue
+        from dynredis import _peerframe
     except ImportError:
         pytest.skip("the C helper is not built (pure Python run)")
-    return _plainvalue.plain_value(b, now, objmod.NOT_PLAIN)
+    return _peerframe.plain_value(b, now, objmod.NOT_PLAIN)
 
 
 _NOWS = st.sampled_from([-5, 0, 1, 127, 128, 255, 256, 65_535, 2**32, T, 2**63, 2**64, 2**70])
@@ -287,7 +287,7 @@ _NOWS = st.sampled_from([-5, 0, 1, 127, 128, 255, 256, 65_535, 2**32, T, 2**63, 
        st.lists(_any_sib, max_size=1), _NOWS, st.data())
 @settings(max_examples=400, deadline=None)
 def test_the_c_plain_value_is_the_python_one(writes, anon, now: int, data) -> None:
-    """csrc/plainvalue.c reads what plain_value_in_python reads, from every object and
+    """csrc/peerframe.c's plain_value reads what plain_value_in_python reads, from every object and
     from every cut or flipped copy of its bytes (garbage is NOT_PLAIN, never a crash or
     a read past the end)."""
     held = None
