@@ -11,7 +11,10 @@ speed falls on both alike. Per test it prints each round's server CPU µs per re
 Usage:
     python bench/abpair.py A_CHECKOUT B_CHECKOUT [--nodes 3] [--base-port 24700]
         [--rounds 5] [--tests set:1,get:1,set:16,get:16] [-n 100000] [-r 100000] [-d 64]
-        [-c 50] [--cluster-port-offset 50]
+        [-c 50] [--cluster-port-offset 50] [--a-args "..."] [--b-args "..."]
+
+--a-args / --b-args add `dynredis cluster` options to one side only: one checkout twice
+with `--b-args "--engine memory"` measures what a setting costs.
 
 A's cluster gets ports from --base-port, B's from --base-port + 10 (and each cluster port
 --cluster-port-offset above those).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import statistics
 import sys
 from collections.abc import Sequence
@@ -53,14 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-r", "--keyspace", type=int, default=100_000)
     ap.add_argument("-d", "--data-size", type=int, default=64)
     ap.add_argument("-c", "--clients", type=int, default=50)
+    ap.add_argument("--a-args", type=shlex.split, default=[])
+    ap.add_argument("--b-args", type=shlex.split, default=[])
     args = ap.parse_args(argv)
     ports = {"A": args.base_port, "B": args.base_port + 10}
     with contextlib.ExitStack() as stack:
         pids = {}
         offset = ["--cluster-port-offset", str(args.cluster_port_offset)]
-        for name, checkout in (("A", args.a), ("B", args.b)):
+        sides = (("A", args.a, args.a_args), ("B", args.b, args.b_args))
+        for name, checkout, extra in sides:
             system = stack.enter_context(dynredis_cluster(
-                f"abpair-{name}", args.nodes, ports[name], offset, checkout.resolve()))
+                f"abpair-{name}", args.nodes, ports[name], [*offset, *extra],
+                checkout.resolve()))
             pids[name] = system.pids
             print(f"{name}: {checkout} ({system.build}), port {ports[name]}", flush=True)
         for test, depth in args.tests:
