@@ -159,6 +159,11 @@ class CollCoordinator:
     def __init__(self, node: Node, store: CollectionStore) -> None:
         self.node = node
         self.store = store
+        # Attributes, not methods: tests and the simulation wrap a node's (to count or
+        # slow its turns, to see which keys take collection steps), which a compiled
+        # class's methods would not let them.
+        self.later: Callable[[Callback], None] = self._later
+        self.run: Callable[..., None] = self._run
         self.queues: dict[bytes, deque[CollOp]] = {}
         self.pending: dict[int, CollOp] = {}  # by request id
         # Commands handed to a replica (this node is none), by request id: their own
@@ -202,7 +207,8 @@ class CollCoordinator:
         for op in overdue(self.pending, now):
             # An earlier one's timeout may have run this one (queued behind it on the
             # same key): answered, or restarted with a new deadline for its write.
-            if self.pending.get(op.reqid) is not op or op.deadline > now:
+            held = self.pending.get(op.reqid)
+            if held is None or held is not op or op.deadline > now:
                 continue
             del self.pending[op.reqid]
             self.node.stats.timeouts += 1
@@ -210,7 +216,7 @@ class CollCoordinator:
 
     # --- coordinator -----------------------------------------------------------------
 
-    def run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
+    def _run(self, key: bytes, op: Op, cb: Callback, payload: Any = None,
             r: int | None = None, w: int | None = None, home: bool = False,
             progress: Callable[[], None] | None = None) -> None:
         """Run `op` on `key`'s view at a coordinating replica; `cb((err, result))`.
@@ -297,7 +303,7 @@ class CollCoordinator:
                 if cop.progress is not None:
                     cop.progress()
 
-    def later(self, cb: Callback) -> None:
+    def _later(self, cb: Callback) -> None:
         """`cb((None, None))` in a later loop turn (the second `step` from now): a plan with
         long work between its steps (SORT of 200,000 elements: reading, then sorting)
         splits it so other clients' requests run in between. Without a driver (the

@@ -693,10 +693,11 @@ class CollectionStore:
         st = self._loaded(key)
         if st is not None:
             before = st.size
-            if enc is not None and obj is None:
-                obj = objmod.decode(enc)
-            st.set_value(kind, element,
-                         None if enc is None else elements.value(obj, st.removal))
+            value = None
+            if enc is not None:
+                value = elements.value(objmod.decode(enc) if obj is None else obj,
+                                       st.removal)
+            st.set_value(kind, element, value)
             self.loaded_elements += st.size - before
 
     def merge(self, ep: int, rkey: bytes, incoming: bytes) -> bool:

@@ -52,8 +52,12 @@ BULK_RATIO = 4
 # ~10-20 µs each on every node, made in later turns (`remove_step`) when there are
 # more: none in the command's own turn, which its read and reply fill (SPOP s 250000:
 # the first 4,096 beside them made a piece of ~100 ms). 4,096 a turn made pieces of
-# 65-76 ms of CPU on the replicas applying them (bench/hostile.py --trace).
-TURN_REMOVALS = 2048
+# 65-76 ms of CPU on the replicas applying them (bench/hostile.py --trace); 2,048 a piece
+# of ~34 ms on the coordinator and PING stalls of 150-280 ms on the replicas (three
+# nodes busy on two cores, a PING waiting through several pieces), 512 (with the
+# collection modules compiled and peers.READ_BUDGET_NS at 8 ms) 9-12 ms and stalls under
+# 90 ms, for about as long end to end.
+TURN_REMOVALS = 512
 
 
 class Removals:
@@ -459,7 +463,7 @@ class KeyView:
         vv = dvv.join(self.header) if self.header is not None else ()
         return self.state.summary.copy(), vv
 
-    def remove_seen(self, events: DotSet, header_vv: VV) -> None:
+    def remove_seen(self, events: DotSet, header_vv: Iterable[Any]) -> None:
         """Delete what an earlier command saw of the key (`seen`, e.g. RENAME's read of
         its source): the element versions of those events, and the header unless it
         was written since. A version written after that read (an element added or

@@ -18,6 +18,7 @@ and `unpack` turn it into plain tuples for storage and the wire.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 Dot = tuple[bytes, int]
 Packed = tuple[tuple[tuple[bytes, int], ...], tuple[tuple[bytes, int], ...]]
@@ -172,7 +173,8 @@ class DotSet:
         return (vv, cloud)
 
     @classmethod
-    def unpack(cls, data: Packed) -> DotSet:
+    def unpack(cls, data: Any) -> DotSet:
+        """From `pack`'s pairs, as tuples or as the lists msgpack may give."""
         out = cls()
         vv, cloud = data
         for actor, n in vv:

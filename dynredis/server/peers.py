@@ -59,7 +59,11 @@ log = logging.getLogger("dynredis.peers")
 MAX_QUEUED_BYTES = 64 << 20
 RETRY_MIN = 0.1
 RETRY_MAX = 1.0
-READ_BUDGET_NS = 20_000_000  # a peer link's frames handled per loop turn at most (ns)
+# A peer link's frames handled per loop turn at most (ns): at 20 ms, a replica applying
+# a big removal's parts (each ~10 ms) did 20-30 ms of them a turn, then committed and
+# folded them, and a PING waited through several such turns (150-280 ms, three nodes on
+# two cores); at 8 ms, under 90 ms (bench/hostile.py).
+READ_BUDGET_NS = 8_000_000
 # The clock the budget is read from, as a Final name: compiled code calls it from a C
 # global, not through a lookup of `time` and of its attribute, twice a frame.
 _monotonic_ns: Final = time.monotonic_ns

