@@ -4,6 +4,9 @@ removals and the events a replica can tell its peers it lacks."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -633,8 +636,8 @@ def _merged_in_bulk(r: Replica, delta: tuple) -> None:
 
 def _counting(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[int] | None:
     """Count the calls of a method (the per-element way, which the bulk ways avoid);
-    None where the class is compiled: compiled callers reach its method directly, so a
-    patched one would count nothing (the tests' other checks hold either way)."""
+    None where the class is compiled (compiled callers reach its method directly, so a
+    patched one would count nothing): the test then runs again pure (`_counted_pure`)."""
     if native.running() == "compiled":
         return None
     calls = [0]
@@ -648,9 +651,21 @@ def _counting(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[int
     return calls
 
 
+def _counted_pure(request: pytest.FixtureRequest) -> None:
+    """Where the classes run compiled (their calls not countable), the test again in a
+    pure process (DYNREDIS_PURE=1), where every count is checked."""
+    if native.running() != "compiled":
+        return
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid],
+        cwd=request.config.rootpath, env={**os.environ, "DYNREDIS_PURE": "1"},
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
 @pytest.mark.parametrize("kind", [rec.HASH, rec.ZSET])
 def test_a_copy_over_a_name_a_removal_left_is_written_and_merged_in_bulk(
-        kind: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+        kind: bytes, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """A RENAME back to the name it came from (or a COPY, a *STORE, a refill after a DEL)
     writes over records a removal stripped bare: each slice's versions were made by the
     coordinator and merged by every replica one element at a time (a RENAME of a
@@ -679,10 +694,11 @@ def test_a_copy_over_a_name_a_removal_left_is_written_and_merged_in_bulk(
     for r in (a, b):
         assert r.view(kind) == want == r.reloaded_view(kind)
     assert records_of(a) == records_of(b)
+    _counted_pure(request)
 
 
 def test_a_walk_strips_and_rebuilds_in_bulk_and_keeps_what_was_written_meanwhile(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """A walk after a DEL (or a RENAME away) strips every record, and one of a key whose
     views were evicted rebuilds them: each record was read, judged and written back one
     at a time (30% of every node's CPU for a RENAME). Now a slice at a time in C loops:
@@ -719,3 +735,4 @@ def test_a_walk_strips_and_rebuilds_in_bulk_and_keeps_what_was_written_meanwhile
     assert dict(fresh.states[KEY].view(rec.HASH)) == c.view(rec.HASH)
     assert fresh.loaded_elements == n
     assert store_calls in ([1], None)
+    _counted_pure(request)
