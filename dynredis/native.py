@@ -29,6 +29,7 @@ from types import ModuleType
 
 COMPILED_MODULES: tuple[str, ...] = (
     "dynredis.core.antientropy",
+    "dynredis.core.attrs",
     "dynredis.core.clock",
     "dynredis.core.collcoord",
     "dynredis.core.collstore",

@@ -33,6 +33,7 @@ from ..commands import plangate
 from ..commands.databases import storage_key
 from ..commands.table import parse_int
 from ..core import messages as m
+from ..core.attrs import attr_or
 
 # Commands routed by their key (args[1]); SET only with options (plain SET is blind).
 KEYED: Final = frozenset({"setnx", "getset", "getdel", "getex", "append", "setrange", "expire",
@@ -163,7 +164,7 @@ class Affinity:
             return
         p.deadline = self.node.now + WAIT_MS
         p.down_since = 0
-        touch = getattr(p.slot, "touch", None)
+        touch = attr_or(p.slot, "touch", None)
         if touch is not None:
             touch()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..core import clock as dvv
 from ..core import obj as objmod
+from ..core.attrs import attr_or
 from ..core.clock import Clock
 from ..core.shape import Unread
 from ..core.writes import STALE_READ, TOO_MANY_SIBLINGS
@@ -186,15 +187,15 @@ def read_then_write(
     of the key is in progress there."""
     if slot is None:
         slot = c.defer()
-    gate = getattr(c, "gate", None)
+    gate = attr_or(c, "gate", None)
     if gate is None:
         _read_then_write(c, key, decide, slot, _stay, any_type, lookup, whole)
         return
     out = slot
-    gate.enter(key, getattr(c, "gate_owner", None),
+    gate.enter(key, attr_or(c, "gate_owner", None),
                unless_answered(slot, lambda leave: _read_then_write(
                    c, key, decide, out, leave, any_type, lookup, whole)),
-               getattr(c, "gate_waiter", None), getattr(slot, "touch", None))
+               attr_or(c, "gate_waiter", None), attr_or(slot, "touch", None))
 
 
 def _stay() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import records as rec
+from ..core.attrs import attr_or
 from ..core.clock import Clock
 from ..core.obj import Sibling
 from ..resp import encode as resp
@@ -44,8 +45,8 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
         slot.set(err(e) if e is not None else resp.integer(sum(r[1] for r in results)))
 
     g = Gather(len(keys), finish)
-    gate = getattr(c, "gate", None)
-    owner = getattr(c, "gate_owner", None)
+    gate = attr_or(c, "gate", None)
+    owner = attr_or(c, "gate_owner", None)
     for i, key in enumerate(keys):
         cb = g.callback(i)
 
@@ -71,7 +72,7 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
             delete(_stay)
         else:
             gate.enter(key, owner, unless_answered(slot, delete),
-                       getattr(c, "gate_waiter", None), getattr(slot, "touch", None))
+                       attr_or(c, "gate_waiter", None), attr_or(slot, "touch", None))
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")
