@@ -6,7 +6,8 @@ runs of one build differ by ±10% at `-P 1`, more than most single changes buy. 
 builds' clusters run at once (each from its own checkout's .venv), and the same
 redis-benchmark test alternates between them round by round, so drift in the machine's
 speed falls on both alike. Per test it prints each round's server CPU µs per request
-(all of a cluster's processes, from /proc), the medians and B's median over A's.
+(all of a cluster's processes, from /proc), the medians and B's median over A's, then
+each round's p99.9 latency (redis-benchmark's distribution) and the medians.
 
 Usage:
     python bench/abpair.py A_CHECKOUT B_CHECKOUT [--nodes 3] [--base-port 24700]
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: {checkout} ({system.build}), port {ports[name]}", flush=True)
         for test, depth in args.tests:
             per: dict[str, list[float]] = {"A": [], "B": []}
+            tails: dict[str, list[float]] = {"A": [], "B": []}
             for rnd in range(args.rounds):
                 order = ("A", "B") if rnd % 2 == 0 else ("B", "A")
                 for name in order:
@@ -80,11 +82,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          args.data_size, args.clients, depth)
                     got = rbench.run(cmd, pids[name], timeout=900.0)
                     per[name].append(got.cpu_seconds / args.requests * 1e6)
+                    if got.summary is not None:
+                        tails[name].append(got.summary.p999_ms)
             a, b = statistics.median(per["A"]), statistics.median(per["B"])
             rounds = "  ".join(f"{x:.1f}/{y:.1f}" for x, y in zip(per["A"], per["B"],
                                                                   strict=True))
             print(f"{test.upper()} -P {depth}: A {a:.2f} µs, B {b:.2f} µs, B/A {b / a:.3f}"
                   f"  (rounds A/B: {rounds})", flush=True)
+            if tails["A"] and tails["B"]:
+                ta, tb = statistics.median(tails["A"]), statistics.median(tails["B"])
+                spread = "  ".join(f"{x:.1f}/{y:.1f}" for x, y in zip(tails["A"], tails["B"],
+                                                                      strict=False))
+                print(f"{test.upper()} -P {depth} p99.9: A {ta:.1f} ms, B {tb:.1f} ms"
+                      f"  (rounds A/B: {spread})", flush=True)
     return 0
 
 
