@@ -420,6 +420,15 @@ class NodeServer:
         self._flush_clients()
         trace.took("flush", started)
 
+    def reply_early(self) -> None:
+        """Write the replies a peer's answers just completed now, not at the end of the
+        loop turn: that turn goes on to read every other ready client (at -P 16, 50
+        clients' 800 commands), and a finished reply waited through it (the `flush`
+        stage of `make latency`: a quarter of a request's time). Not in fsync mode, whose
+        replies wait for the group commit (`flush`)."""
+        if self.dirty and self.opts.durability != "fsync":
+            self._flush_clients()
+
     def _flush_clients(self) -> None:
         if self.dirty:
             dirty = self.dirty

@@ -385,10 +385,12 @@ class PeerInbound(asyncio.Protocol):
             self.received(data)
             server.pump()
             trace.peer_event_done()
+            server.reply_early()  # (after the quorum is stamped: the trace's order)
             trace.took("peer_read", started)
             return
         self.received(data)
         server.pump()
+        server.reply_early()
 
     def _go_on(self) -> None:
         """The frames left by the last turn's budget (`received`), then reading again."""

@@ -215,6 +215,35 @@ def test_a_big_batch_from_a_peer_is_acknowledged_before_the_end_of_the_turn(
     assert [reqid for m in msgs for reqid in m[1]] == [i + 1 for i in range(count)]
 
 
+@pytest.mark.parametrize("durability", ["buffered", "fsync"])
+def test_a_reply_a_peers_answer_completes_is_written_at_once(tmp_path: Path,
+                                                            durability: str) -> None:
+    """A SET whose quorum a replica's acknowledgement completes is answered while that
+    peer read is handled, not after the rest of the loop turn (at -P 16 the turn goes on
+    to read every other ready client: the finished reply waited a quarter of a request's
+    time); in fsync mode the reply still waits for the turn's group commit."""
+
+    async def run() -> tuple[bytes, bytes]:
+        srv, transports = three_node_server(tmp_path, engine="lmdb", durability=durability)
+        client = FakeTransport()
+        conn = ClientConnection(srv)
+        conn.connection_made(client)  # type: ignore[arg-type]
+        conn.data_received(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")
+        await asyncio.sleep(0)  # the end of the turn: the puts go to the replicas
+        reqid = put_rows(peer_messages(transports[PEERS[0]].sent))[0][0]
+        assert client.sent == b""  # W=2: it waits for a replica
+        link = PeerInbound(srv, PEERS[0], FakeTransport())  # type: ignore[arg-type]
+        link.data_received(wire_batch([msgs_.put_acks([reqid])]))
+        during = client.sent
+        await asyncio.sleep(0)
+        srv.engine.close()
+        return during, client.sent
+
+    during, after = asyncio.run(run())
+    assert after == b"+OK\r\n"
+    assert during == (b"" if durability == "fsync" else b"+OK\r\n")
+
+
 class SlowTransport(FakeTransport):
     """A socket that takes `room` bytes before its buffer counts as full (asyncio then
     calls pause_writing); `drain()` sends what it holds (resume_writing)."""
