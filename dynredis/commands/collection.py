@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Sequence
-from functools import wraps
+from functools import partial, wraps
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 import msgpack
+from mypy_extensions import mypyc_attr
 
 from ..core import obj as objmod
 from ..core import records as rec
@@ -119,15 +120,9 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 _run_creating(c, key, op, typed, slot, args, waiter)
                 return None
 
-            def done(result: tuple[str | None, Any]) -> None:
-                deliver(c, slot, result)
-                if waiter is not None:
-                    waiter.coll_done(key)
-
-            run_typed(c.node, key, typed,
-                      lambda: c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w,
-                                progress=getattr(slot, "touch", None)),
-                      lambda: done((None, typed)), c.r)
+            done = partial(_write_done, c, slot, waiter, key)
+            run_typed(c.node, key, typed, partial(_run_op, c, key, op, done, args, slot),
+                      partial(done, (None, typed)), c.r)
             return None
 
         if reader:
@@ -159,30 +154,53 @@ def _noting_unchanged(op: Op, slot: Any) -> Op:
     return noted
 
 
+# The callbacks below are module functions bound with partial, not closures: compiled,
+# closures that refer to each other (a lambda calling `done`) are held in their shared
+# environment, a reference cycle that kept each command's reply (an HGETALL's, in EXEC
+# or a script) until the cyclic collector ran.
+
+
+def _run_op(c: Context, key: bytes, op: Op, done: Callable[[Result], None],
+            args: list[bytes], slot: Any) -> None:
+    c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w,
+                    progress=getattr(slot, "touch", None))
+
+
+def _write_done(c: Context, slot: Any, waiter: Any, key: bytes, result: Result) -> None:
+    deliver(c, slot, result)
+    if waiter is not None:
+        waiter.coll_done(key)
+
+
 def _run_reader(c: Context, key: bytes, op: Op, typed: Any, slot: Any, args: list[bytes]
                 ) -> None:
     """A read command: its key's lookup counts as a keyspace hit or miss here when this
     node runs it (`looked_up`); where another replica coordinates it, there."""
     found: list[bool] = []
+    done = partial(_read_done, c, key, slot, found)
+    run_typed(c.node, key, typed, partial(_run_op, c, key, _finding(op, found), done, args,
+                                          slot),
+              partial(_read_wrong, found, done, typed), c.r)
 
+
+def _finding(op: Op, found: list[bool]) -> Op:
     @wraps(op)  # (its attributes: on_string's, scan_order's)
     def counted(v: KeyView) -> Any:
         found.append(v.type() is not None)
         return op(v)
 
-    def done(result: tuple[str | None, Any]) -> None:
-        if found and result[0] is None:
-            looked_up(c, key, found[0])
-        deliver(c, slot, result)
+    return counted
 
-    def wrong() -> None:
-        found.append(True)
-        done((None, typed))
 
-    run_typed(c.node, key, typed,
-              lambda: c.node.coll.run(key, counted, done, (args, c.proto), c.r, c.w,
-                                progress=getattr(slot, "touch", None)),
-              wrong, c.r)
+def _read_done(c: Context, key: bytes, slot: Any, found: list[bool], result: Result) -> None:
+    if found and result[0] is None:
+        looked_up(c, key, found[0])
+    deliver(c, slot, result)
+
+
+def _read_wrong(found: list[bool], done: Callable[[Result], None], typed: Any) -> None:
+    found.append(True)
+    done((None, typed))
 
 
 def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
@@ -190,7 +208,13 @@ def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
     """A write while "new" events are asked for: did it create its key? (Known where
     this node runs it; a command forwarded to another replica publishes none.)"""
     made: list[bool] = []
+    done = partial(_creating_done, c, key, slot, made, waiter)
+    run_typed(c.node, key, typed, partial(_run_op, c, key, _making(op, made), done, args,
+                                          slot),
+              partial(done, (None, typed)), c.r)
 
+
+def _making(op: Op, made: list[bool]) -> Op:
     @wraps(op)  # (its attributes: on_string's, scan_order's)
     def noted(v: KeyView) -> Any:
         before = v.type() is None
@@ -198,17 +222,16 @@ def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
         made.append(before and v.type() is not None)
         return out
 
-    def done(result: tuple[str | None, Any]) -> None:
-        if made and made[0] and result[0] is None:
-            created(c, key)  # before the command's own event, as in Redis
-        deliver(c, slot, result)
-        if waiter is not None:
-            waiter.coll_done(key)
+    return noted
 
-    run_typed(c.node, key, typed,
-              lambda: c.node.coll.run(key, noted, done, (args, c.proto), c.r, c.w,
-                                progress=getattr(slot, "touch", None)),
-              lambda: done((None, typed)), c.r)
+
+def _creating_done(c: Context, key: bytes, slot: Any, made: list[bool], waiter: Any,
+                   result: Result) -> None:
+    if made and made[0] and result[0] is None:
+        created(c, key)  # before the command's own event, as in Redis
+    deliver(c, slot, result)
+    if waiter is not None:
+        waiter.coll_done(key)
 
 
 def internal_step(name: str) -> Callable[[Builder], Builder]:
@@ -387,6 +410,9 @@ def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], 
               lambda: cb((None, typed)), r)
 
 
+# slicedwrite.PinnedList, interpreted, subclasses it (a compiled class refuses that
+# unless it allows it).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Snapshot(Sequence[Any]):
     """Items an op read as they were in its turn, taken a slice at a time by the plan
     that asked for them (slicedwrite.PinnedList); listed whole when the op ran for

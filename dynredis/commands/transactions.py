@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from ..core.engine import Pinned
 from ..resp import encode as resp
 from ..server.streamed import STREAM_SLICE, STREAM_TURN, ChainReply, pinned_reply
@@ -26,6 +28,10 @@ ERR_DISCARD = resp.error("ERR DISCARD without MULTI")
 ERR_ABORT = resp.error("EXECABORT Transaction discarded because of previous errors.")
 
 
+# A Python class (not a compiled one): it sets its own attributes past its __setattr__,
+# which passes every other one to the connection, and reads the connection's through
+# __getattr__.
+@mypyc_attr(native_class=False)
 class _Capture:
     """Stands in for the connection while one queued command runs, catching its reply.
     Blocking commands do not block here (`may_block`): they act as their non-blocking
@@ -48,13 +54,18 @@ class _Capture:
     def defer(self) -> _Capture:
         return self
 
-    defer_blocking = defer
+    def defer_blocking(self) -> _Capture:  # (not `= defer`: compiled, the class body
+        return self  # runs before its methods are in it)
 
     def put_ok(self, key: bytes, data: bytes, expire_at: int) -> None:
         """The connection's write answered +OK, with this command's reply instead of a
         reply slot of the connection."""
         conn = self._conn
-        conn.put(key, None, data, expire_at, lambda r: self.set(ok_or_error(r)), conn.w)
+        conn.put(key, None, data, expire_at, self._put_done, conn.w)
+
+    def _put_done(self, result: tuple) -> None:
+        # (a method, not a lambda over self: mypyc fails on the lambda in this class)
+        self.set(ok_or_error(result))
 
     # A reply written over turns (a large value pinned in the store, a long collection
     # reply) stays one in EXEC's reply (streamed.ChainReply) while EXEC's own slot can
@@ -79,8 +90,9 @@ class _Capture:
     def _streams(self, slot: Any) -> bool:
         return slot is self and self._conn.may_stream(self._outer)
 
-    def set(self, reply: bytes) -> None:
-        """The queued command's (possibly late) reply."""
+    def set(self, reply: Any) -> None:
+        """The queued command's (possibly late) reply: bytes, or one written over turns
+        (send_streamed's)."""
         if self._reply is not None:
             return
         object.__setattr__(self, "_reply", reply)
@@ -215,7 +227,7 @@ class _Exec:
         if not c.send_streamed(slot, chained):  # (the client went meanwhile)
             slot.set(chained.whole())
 
-    def answered(self, nxt: int, made: int, late: bytes) -> None:
+    def answered(self, nxt: int, made: int, late: Any) -> None:
         """A queued command's late reply: the next one runs."""
         self.replies.append(late)
         if self.touch is not None:

@@ -407,11 +407,19 @@ def test_many_distinct_positions_are_drawn_in_c_where_it_is_built(monkeypatch) -
     """distinct_indexes takes the C helper's picks for more than a few (the Python
     way's dict.fromkeys over half a million draws held one loop turn ~110 ms)."""
     _distinct_in_c(1, 1)  # skips a pure run
+    # Watched at random.getrandbits: the C helper takes one seed of 64 bits, the Python
+    # way 64 bits a draw. (A patched sets.distinct_in_python is not what a compiled
+    # distinct_indexes calls: compiled calls within a module are bound at build time.)
+    asked: list[int] = []
+    draw = random.getrandbits
 
-    def python_way(n: int, k: int) -> list[int]:
-        raise AssertionError("drawn in Python")
+    def recorded(bits: int) -> int:
+        asked.append(bits)
+        return draw(bits)
 
-    monkeypatch.setattr(sets, "distinct_in_python", python_way)
+    monkeypatch.setattr(sets.random, "getrandbits", recorded)
     for n, k in ((1000, 500), (1000, 900), (100_000, 70_000)):
+        asked.clear()
         picked = sets.distinct_indexes(n, k)
         assert len(picked) == k == len(set(picked))
+        assert asked == [64], asked[:3]
