@@ -24,6 +24,7 @@ from mypy_extensions import mypyc_attr
 
 from ..core import obj as objmod
 from ..core import records as rec
+from ..core.attrs import attr_or
 from ..core.clock import Clock
 from ..core.collcoord import FAILED, NO_REMOTE
 from ..core.collview import KeyView
@@ -518,7 +519,7 @@ def scan_order(op: Op, kind: bytes) -> Op:
 
 def if_string(op: Op) -> Any:
     """What `op` gives for a key holding a live string (`on_string`), or None."""
-    return getattr(op, "if_string", None)
+    return attr_or(op, "if_string", None)  # (most ops have none: core/attrs.py)
 
 
 # --- generic steps of plans --------------------------------------------------------------
