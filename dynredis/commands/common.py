@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..core import clock as dvv
@@ -45,13 +46,15 @@ class Gather:
         self.finish = finish
 
     def callback(self, index: int) -> Callable[[Any], None]:
-        def store(result: Any) -> None:
-            self.results[index] = result
-            self.left -= 1
-            if self.left == 0:
-                self.finish(self.results)
+        # (a bound method, not a closure: compiled, the closure and its environment
+        # formed a reference cycle per command, freed only by the cyclic collector)
+        return partial(self._store, index)
 
-        return store
+    def _store(self, index: int, result: Any) -> None:
+        self.results[index] = result
+        self.left -= 1
+        if self.left == 0:
+            self.finish(self.results)
 
 
 def answer(slot: Slot, render: Callable[[Any], bytes]) -> Callable[[tuple], None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from fractions import Fraction
+from functools import partial
 
 from ..core.collview import KeyView
 from ..core.records import HASH
@@ -112,22 +113,25 @@ def build_hincrby(args: list[bytes], proto: int) -> Built | bytes:
     if delta is None:
         return ERR_NOT_INT
 
-    def body(v: KeyView) -> bytes:
-        current = v.get(HASH, f)
-        start = 0
-        if type(current) is bytes:
-            parsed = parse_int(current)
-            if parsed is None:
-                return ERR_HASH_NOT_INT
-            start = parsed
-        elif type(current) is int:
-            start = current
-        if not INT64_MIN <= start + delta <= INT64_MAX:
-            return ERR_OVERFLOW
-        # A field holding a string (or nothing) becomes a counter starting there.
-        return resp.integer(int(v.increment(HASH, f, delta, start)))
+    # (a module function bound with partial, not a closure: compiled, this one and its
+    # environment formed a reference cycle per command)
+    return key, typed_op("hash", partial(_hincrby, f, delta))
 
-    return key, typed_op("hash", body)
+
+def _hincrby(f: bytes, delta: int, v: KeyView) -> bytes:
+    current = v.get(HASH, f)
+    start = 0
+    if type(current) is bytes:
+        parsed = parse_int(current)
+        if parsed is None:
+            return ERR_HASH_NOT_INT
+        start = parsed
+    elif type(current) is int:
+        start = current
+    if not INT64_MIN <= start + delta <= INT64_MAX:
+        return ERR_OVERFLOW
+    # A field holding a string (or nothing) becomes a counter starting there.
+    return resp.integer(int(v.increment(HASH, f, delta, start)))
 
 
 @collection_command("hincrbyfloat", 4, ("write", "denyoom", "fast"), 1, 1, 1, "hash",

@@ -7,6 +7,7 @@ with the context they read, so they supersede exactly what they saw.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..core import records as rec
@@ -39,12 +40,7 @@ def _stay() -> None:
 
 def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
     node = c.node
-
-    def finish(results: list) -> None:
-        e = first_error(results)
-        slot.set(err(e) if e is not None else resp.integer(sum(r[1] for r in results)))
-
-    g = Gather(len(keys), finish)
+    g = Gather(len(keys), partial(_deleted, slot))  # (not a closure: see Gather.callback)
     gate = attr_or(c, "gate", None)
     owner = attr_or(c, "gate_owner", None)
     for i, key in enumerate(keys):
@@ -73,6 +69,11 @@ def _delete_keys(c: Context, keys: list[bytes], slot: Slot) -> None:
         else:
             gate.enter(key, owner, unless_answered(slot, delete),
                        attr_or(c, "gate_waiter", None), attr_or(slot, "touch", None))
+
+
+def _deleted(slot: Slot, results: list) -> None:
+    e = first_error(results)
+    slot.set(err(e) if e is not None else resp.integer(sum(r[1] for r in results)))
 
 
 @command("del", -2, ("write",), 1, -1, 1, "generic", "Deletes one or more keys.")
