@@ -291,18 +291,13 @@ class KeyState:
     def note(self, dots: list[Dot], written: list[tuple[int, bytes]]) -> None:
         """Log which records the applied events of one command wrote (together)."""
         log = self.log
-        if len(dots) == 1:
-            # (most commands: one event. The batch way below builds five iterator
-            # objects a call, 1 µs; this 0.25: KeyState.note was 15% of a replica's
-            # samples under HSET)
-            log[dots[0]] = written
-            if len(log) > LOG_SIZE:
-                log.popitem(False)
-            return
-        log.update(zip(dots, repeat(written)))
-        extra = len(log) - LOG_SIZE
-        if extra > 0:
-            deque(map(log.popitem, repeat(False, extra)), 0)
+        # (a plain loop, compiled: for a command's one event it costs a quarter of
+        # update(zip(...)), whose iterator objects were 15% of a replica's samples
+        # under HSET; no slower for a plan step's 1,024)
+        for dot in dots:
+            log[dot] = written
+        while len(log) > LOG_SIZE:
+            log.popitem(False)
 
 
 def merged_record(rkey: bytes, old: bytes, new: bytes) -> bytes:
