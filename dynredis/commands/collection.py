@@ -112,7 +112,7 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 _run_reader(c, key, op, typed, slot, args)
                 return None
             # the client's later commands of other kinds on the key wait for this one
-            waiter = getattr(c, "gate_waiter", None)
+            waiter = attr_or(c, "gate_waiter", None)
             if waiter is not None:
                 waiter.coll_started(key)
             if name in QUIET_IF_UNCHANGED and hasattr(slot, "unchanged"):
@@ -164,7 +164,7 @@ def _noting_unchanged(op: Op, slot: Any) -> Op:
 def _run_op(c: Context, key: bytes, op: Op, done: Callable[[Result], None],
             args: list[bytes], slot: Any) -> None:
     c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w,
-                    progress=getattr(slot, "touch", None))
+                    progress=attr_or(slot, "touch", None))
 
 
 def _write_done(c: Context, slot: Any, waiter: Any, key: bytes, result: Result) -> None:
