@@ -67,7 +67,7 @@ def rows(view: dict[str, str], own: dict[str, dict[str, str] | None]) -> list[tu
             state[name] = st
     zones = _pairs(view.get("zones", ""))
     owned = _pairs(view.get("partitions_owned", ""))
-    out = []
+    out: list[tuple[str, ...]] = []
     for name in _names(view.get("members", "")):
         info = own.get(name)
         if info is None:

@@ -331,7 +331,7 @@ class Probe:
                 b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%b\r\n" % (len(w.encode()), w.encode())
                                                 for w in c) for c in cmds)
             sock.sendall(payload)
-            replies = []
+            replies: list[Any] = []
             while len(replies) < len(cmds):
                 data = sock.recv(65536)
                 if not data:

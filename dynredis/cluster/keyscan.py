@@ -97,7 +97,7 @@ class _Op:
         self.count = 0
         self.budget = 0
         self.match: bytes | None = None
-        self.want = True
+        self.want: bool | str = True
         self.examined = 0
         self.visited = 0
         self.db = 0

@@ -94,6 +94,8 @@ class Changes:
 
     def on_admin(self, src: str, msg: tuple) -> None:
         _, reqid, op, args = msg
+        err: str | None
+        lines: list[str]
         if self.claimant() != self.name:
             err, lines = f"not the claimant (ask {self.claimant()})", []
         else:

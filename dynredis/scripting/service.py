@@ -246,7 +246,7 @@ class Scripts:
         cmd, sub = calls.resolve(args)
         if cmd is not None and "allow_busy" in calls.flags_of(cmd, sub):
             return None
-        return BUSY_FUNCTION if busy.kind == "function" else BUSY_SCRIPT
+        return BUSY_FUNCTION if current.kind == "function" else BUSY_SCRIPT
 
     def _target(self) -> Run | None:
         current, _ = self.executing()
