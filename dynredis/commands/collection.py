@@ -121,9 +121,7 @@ def collection_command(name: str, arity: int, flags: tuple[str, ...], first_key:
                 _run_creating(c, key, op, typed, slot, args, waiter)
                 return None
 
-            done = partial(_write_done, c, slot, waiter, key)
-            run_typed(c.node, key, typed, partial(_run_op, c, key, op, done, args, slot),
-                      partial(done, (None, typed)), c.r)
+            _start(c, key, op, typed, slot, args, partial(_write_done, c, slot, waiter, key))
             return None
 
         if reader:
@@ -161,6 +159,16 @@ def _noting_unchanged(op: Op, slot: Any) -> Op:
 # or a script) until the cyclic collector ran.
 
 
+def _start(c: Context, key: bytes, op: Op, typed: Any, slot: Any, args: list[bytes],
+           done: Callable[[Result], None],
+           wrong: Callable[[], None] | None = None) -> None:
+    """Run `op` on `key` once its type is known to suit (heldtypes.run_typed), `done`
+    taking its result; `wrong`, if given, instead of `done((None, typed))` when the key
+    holds a string."""
+    run_typed(c.node, key, typed, partial(_run_op, c, key, op, done, args, slot),
+              partial(done, (None, typed)) if wrong is None else wrong, c.r)
+
+
 def _run_op(c: Context, key: bytes, op: Op, done: Callable[[Result], None],
             args: list[bytes], slot: Any) -> None:
     c.node.coll.run(key, op, done, (args, c.proto), c.r, c.w,
@@ -179,9 +187,8 @@ def _run_reader(c: Context, key: bytes, op: Op, typed: Any, slot: Any, args: lis
     node runs it (`looked_up`); where another replica coordinates it, there."""
     found: list[bool] = []
     done = partial(_read_done, c, key, slot, found)
-    run_typed(c.node, key, typed, partial(_run_op, c, key, _finding(op, found), done, args,
-                                          slot),
-              partial(_read_wrong, found, done, typed), c.r)
+    _start(c, key, _finding(op, found), typed, slot, args, done,
+           partial(_read_wrong, found, done, typed))
 
 
 def _finding(op: Op, found: list[bool]) -> Op:
@@ -209,10 +216,8 @@ def _run_creating(c: Context, key: bytes, op: Op, typed: Any, slot: Any,
     """A write while "new" events are asked for: did it create its key? (Known where
     this node runs it; a command forwarded to another replica publishes none.)"""
     made: list[bool] = []
-    done = partial(_creating_done, c, key, slot, made, waiter)
-    run_typed(c.node, key, typed, partial(_run_op, c, key, _making(op, made), done, args,
-                                          slot),
-              partial(done, (None, typed)), c.r)
+    _start(c, key, _making(op, made), typed, slot, args,
+           partial(_creating_done, c, key, slot, made, waiter))
 
 
 def _making(op: Op, made: list[bool]) -> Op:

@@ -79,10 +79,9 @@ _EMPTY: dict[bytes, Any] = {}
 _EMPTY_ORDER: Any = SortedList()  # never written
 
 
-# Fewer elements than this are each `put` (HSET or SADD of one or two): the batch's set-up,
-# and for an element that has a record its second read and decode, cost more than it saves
-# (HSET of an existing field: KeyWrite.put_new 13.5% of the coordinator's samples, `put`
-# after it 8%).
+# Fewer elements than this are each `put` (HSET or SADD of one or two): the batch's
+# set-up costs more than it saves (HSET of an existing field through KeyWrite.put_new,
+# which then read and decoded it twice: 13.5% of the coordinator's samples, `put` 8%).
 PUT_NEW_MIN = 4
 
 
@@ -311,8 +310,7 @@ class KeyView:
             for name, data in zip(names, datas, strict=True):
                 w.put(kind, name, data)
             return
-        for i in w.put_new(kind, names, datas):
-            w.put(kind, names[i], datas[i])
+        w.put_new(kind, names, datas, over=True)
 
     def remove(self, kind: bytes, doomed: Iterable[bytes], n: int | None = None,
                kept: Callable[[], Iterable[bytes]] | None = None) -> None:

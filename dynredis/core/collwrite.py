@@ -76,10 +76,14 @@ class KeyWrite:
         obj, enc = self.element(kind, element)
         if obj is None and data is None:
             return  # nothing to remove
+        self._put_over(rec.record_key(self.key, kind, element), data, obj, enc)
+
+    def _put_over(self, rkey: bytes, data: Any, obj: Clock | None, enc: bytes | None
+                  ) -> None:
+        """`put` of record `rkey` holding `obj` (stored as `enc`), read already."""
         n = self._mint()
         new = dvv.overwrite_at(obj, self.actor, n, (self.stamp(obj), 0, data))
-        self._store(rec.elem_partition(self.p), rec.record_key(self.key, kind, element),
-                    objmod.encode(new), enc, new)
+        self._store(rec.elem_partition(self.p), rkey, objmod.encode(new), enc, new)
 
     def remove_as_seen(self, kind: bytes, names: Sequence[bytes],
                        before: dict[bytes, bytes | None]) -> None:
@@ -105,27 +109,35 @@ class KeyWrite:
             self._store(ep, rec.record_key(self.key, kind, element), objmod.encode(new),
                         None, new)
 
-    def put_new(self, kind: bytes, names: Sequence[bytes], datas: Sequence[Any]
-                ) -> list[int]:
-        """`put` of those of many elements (no data None; a slice of a COPY or *STORE)
-        that no record holds yet, or only a bare one (no value: stripped by a removal,
-        as a DEL or a RENAME away leaves a key's records until they are reaped), all of
-        a new destination's: the versions `put` makes (sharing one timestamp), in C
-        loops. Returns the positions of the others, left to the caller's `put`. Per
-        element in Python, a million cost the coordinator ~6 s of CPU in its
-        1,024-element steps (and a RENAME back to a name renamed away from, whose
-        records were all bare, took that way)."""
+    def put_new(self, kind: bytes, names: Sequence[bytes], datas: Sequence[Any],
+                over: bool = False) -> list[int]:
+        """`put` of those of many elements (no data None; a slice of a COPY or *STORE,
+        an HSET or SADD of many) that no record holds yet, or only a bare one (no value:
+        stripped by a removal, as a DEL or a RENAME away leaves a key's records until
+        they are reaped), all of a new destination's: the versions `put` makes (sharing
+        one timestamp), in C loops. Per element in Python, a million cost the
+        coordinator ~6 s of CPU in its 1,024-element steps (and a RENAME back to a name
+        renamed away from, whose records were all bare, took that way).
+
+        The others: with `over`, `put` here over what was read of them (`put` would read
+        and decode each again), and [] is returned; else their positions, left to the
+        caller (a list's append or a sorted set's score builds them its own way)."""
         ep = rec.elem_partition(self.p)
         pre = rec.prefix(self.key) + kind
         rkeys = list(map(pre.__add__, names))
-        olds = self.store.encodings(ep, rkeys)
         n0 = self.next
         if len(set(names)) != len(names) or None in datas or \
                 self.state.removal.top(self.actor) >= n0:  # (removes what is yet to be
-            return list(range(len(names)))                 # minted: never expected)
+            if not over:                                   # minted: never expected)
+                return list(range(len(names)))
+            for name, data in zip(names, datas, strict=True):
+                self.put(kind, name, data)
+            return []
+        olds = self.store.encodings(ep, rkeys)
         bases: list[Clock | None] = [None] * len(olds)
         fresh = list(map(is_, olds, repeat(None)))
         left: list[int] = []
+        held: list[Clock] = []
         if not all(fresh):
             for i in [i for i, new in enumerate(fresh) if not new]:
                 old = objmod.decode(olds[i])  # type: ignore[arg-type]
@@ -135,15 +147,28 @@ class KeyWrite:
                     fresh[i] = True
                 else:
                     left.append(i)
+                    held.append(old)
             if left:
+                all_rkeys, all_datas, all_olds = rkeys, datas, olds
                 names = list(compress(names, fresh))
                 datas = list(compress(datas, fresh))
                 rkeys = list(compress(rkeys, fresh))
                 olds = list(compress(olds, fresh))
                 bases = list(compress(bases, fresh))
-        count = len(rkeys)
-        if not count:
+        if rkeys:
+            self._put_fresh(ep, kind, names, datas, rkeys, olds, bases)
+        if not over or not left:
             return left
+        for i, old in zip(left, held, strict=True):
+            self._put_over(all_rkeys[i], all_datas[i], old, all_olds[i])
+        return []
+
+    def _put_fresh(self, ep: int, kind: bytes, names: Sequence[bytes], datas: Sequence[Any],
+                   rkeys: list[bytes], olds: list[bytes | None], bases: list[Clock | None]
+                   ) -> None:
+        """put_new's elements that no record holds, or only a bare one (`bases`)."""
+        count = len(rkeys)
+        n0 = self.next
         self.next = n0 + count
         actor = self.actor
         ns = range(n0, n0 + count)
@@ -158,7 +183,6 @@ class KeyWrite:
         self.written.extend(zip(repeat(ep), rkeys))
         self.deltas.extend(zip(repeat(ep), rkeys, encs,
                                (None if old is None else objmod.identity(old) for old in olds)))
-        return left
 
     def increment(self, kind: bytes, element: bytes, delta: int | float,
                   start: int | float) -> int | float:

@@ -736,3 +736,35 @@ def test_a_walk_strips_and_rebuilds_in_bulk_and_keeps_what_was_written_meanwhile
     assert fresh.loaded_elements == n
     assert store_calls in ([1], None)
     _counted_pure(request)
+
+
+def test_many_elements_over_existing_records_are_each_read_once(
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """An HSET or SADD of many fields that are there already (or a COPY onto a key
+    holding some): the bulk way read and decoded each held record, handed it back, and
+    `put` read and decoded it again. Now it writes over what it read: no second read,
+    and the versions cover the old ones on every replica as `put`'s did."""
+    a, b = Replica(b"A"), Replica(b"B")
+    old = [b"f%d" % i for i in range(40)]
+    b.apply(a.write(lambda w: w.put_new(rec.HASH, old, [b"v0"] * 40)))
+    b.apply(a.write(lambda w: w.put(rec.HASH, b"f3", None)))  # one removed: bare
+    names = old + [b"n%d" % i for i in range(10)]
+    reads = _counting(monkeypatch, CollectionStore, "get")
+    left: list[list[int]] = []
+    b.apply(a.write(lambda w: left.append(w.put_new(rec.HASH, names,
+                                                    [b"v1"] * len(names), over=True))))
+    assert left == [[]] and reads in ([0], None)
+    want = dict.fromkeys(names, b"v1")
+    for r in (a, b):
+        assert r.view(rec.HASH) == want == r.reloaded_view(rec.HASH)
+        for enc in records_of(r).values():  # each one version: the old one covered
+            entries, anonymous = objmod.decode(enc)
+            assert not anonymous and len(entries) == 1 and len(entries[0][2]) == 1
+    assert records_of(a) == records_of(b)
+    # a repeated name takes `put`'s way, one at a time: the later value wins
+    b.apply(a.write(lambda w: w.put_new(rec.HASH, [b"f1", b"f2", b"f1", b"f9"],
+                                        [b"x", b"y", b"z", b"w"], over=True)))
+    assert {k: a.view(rec.HASH)[k] for k in (b"f1", b"f2", b"f9")} == \
+        {b"f1": b"z", b"f2": b"y", b"f9": b"w"} == \
+        {k: b.view(rec.HASH)[k] for k in (b"f1", b"f2", b"f9")}
+    _counted_pure(request)
