@@ -67,12 +67,20 @@ def command(*words: bytes) -> bytes:
 
 class Dialer:
     """One outbound link's handshake: the hello to send, then the acceptor's challenge
-    checked and answered."""
+    checked and answered.
 
-    def __init__(self, secret: bytes, name: str) -> None:
+    `peer` is the node dialled: the challenge must come from it, by name (the name is
+    in the acceptor's proof). Without that check a challenge from any node proved the
+    link: a local process holding a dead node's port relayed a live peer's hello to a
+    third node, passed that node's challenge back, and the dialer's proof made the
+    relay's connection a peer link of the third node, which one frame then wiped."""
+
+    def __init__(self, secret: bytes, name: str, peer: str) -> None:
         self.secret = secret
         self.name = name.encode()
+        self.peer = peer.encode()
         self.nonce = new_nonce()
+        self.failure = ""  # why `answer` refused the challenge (for the log)
 
     def hello(self) -> bytes:
         return command(b"DYN.PEER", HELLO, self.name, b"%d" % PEER_PROTOCOL, self.nonce)
@@ -82,12 +90,19 @@ class Dialer:
         acceptor did not prove the secret (an impostor, or another cluster's node)."""
         if not (isinstance(challenge, list) and len(challenge) == 3
                 and all(isinstance(x, bytes) for x in challenge)):
+            self.failure = "the peer's challenge is malformed"
             return None
         their_nonce, their_proof, their_name = challenge
         if len(their_nonce) != 2 * NONCE_BYTES:
+            self.failure = "the peer's challenge is malformed"
+            return None
+        if their_name != self.peer:
+            self.failure = (f"the node answering is "
+                            f"{their_name.decode(errors='replace')[:100]}, not the one dialled")
             return None
         expected = acceptor_proof(self.secret, self.nonce, their_nonce, self.name, their_name)
         if not hmac.compare_digest(expected, their_proof):
+            self.failure = "the peer did not prove the cluster secret"
             return None
         return command(b"DYN.PEER", PROOF,
                        dialer_proof(self.secret, self.nonce, their_nonce, self.name,
@@ -129,11 +144,12 @@ class Acceptor:
         elif sub in (HELLO, PROOF):
             self.refuse(conn, conn.peer, "ERR peer handshake out of order")
         else:
-            # An earlier build's hello: DYN.PEER <secret> <name> [<protocol>].
-            version = args[3].decode(errors="replace") if len(args) == 4 else "1"
+            # An earlier build's hello: DYN.PEER <secret> <name> [<protocol>]. Whatever
+            # protocol it names, that build's handshake is not this one.
             name = args[2].decode(errors="replace") if len(args) > 2 else conn.peer
-            self.refuse(conn, name, f"ERR peer protocol {version} is not supported: this "
-                                    f"node speaks peer protocol {PEER_PROTOCOL}")
+            self.refuse(conn, name, "ERR peer handshake of an earlier build is not "
+                                    f"supported: this node speaks peer protocol "
+                                    f"{PEER_PROTOCOL}")
 
     def _hello(self, conn: Any, args: list[bytes]) -> None:
         name = args[2].decode(errors="replace")

@@ -262,7 +262,7 @@ class PeerLink(asyncio.Protocol):
         # parts are written only as the socket drains (see pump).
         t.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         self.handshaking = t
-        self.dialer = Dialer(self.server.secret.encode(), self.server.name)
+        self.dialer = Dialer(self.server.secret.encode(), self.server.name, self.name)
         self.reader = hiredis.Reader()
         t.write(self.dialer.hello())
         self.timer = asyncio.get_running_loop().call_later(HANDSHAKE_S, self._too_slow)
@@ -289,9 +289,11 @@ class PeerLink(asyncio.Protocol):
         if isinstance(reply, hiredis.ReplyError):
             self._refused(str(reply).encode())
             return
-        proof = self.dialer.answer(reply) if self.dialer is not None else None
+        dialer = self.dialer
+        proof = dialer.answer(reply) if dialer is not None else None
         if proof is None:
-            self._refused(b"the peer did not prove the cluster secret")
+            self._refused(dialer.failure.encode() if dialer is not None and dialer.failure
+                          else b"the peer did not prove the cluster secret")
             return
         self._linked(proof)
 

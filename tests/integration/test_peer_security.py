@@ -91,7 +91,7 @@ def test_the_old_hello_with_the_well_known_secret_injects_nothing(secured: Clust
                      + attack_frames(b"victim"))
         reply = read_reply(sock)
         assert isinstance(reply, hiredis.ReplyError)
-        assert "peer protocol 2 is not supported" in str(reply)
+        assert "handshake of an earlier build is not supported" in str(reply)
         assert closed(sock)
     _nothing_changed(secured)
 
@@ -99,7 +99,7 @@ def test_the_old_hello_with_the_well_known_secret_injects_nothing(secured: Clust
 @pytest.mark.parametrize("secret", [b"dynredis", b""])
 def test_a_forged_proof_injects_nothing(secured: Cluster, secret: bytes) -> None:
     authed(secured, 0).set("victim", "original")
-    intruder = Dialer(secret, "127.0.0.1:1")
+    intruder = Dialer(secret, "127.0.0.1:1", f"{HOST}:{secured.ports[2]}")
     with socket.create_connection((HOST, secured.ports[2]), timeout=10) as sock:
         sock.sendall(intruder.hello())
         challenge = read_reply(sock)
@@ -115,7 +115,7 @@ def test_a_forged_proof_injects_nothing(secured: Cluster, secret: bytes) -> None
 
 def test_the_peer_hello_is_no_way_around_the_password(secured: Cluster) -> None:
     with socket.create_connection((HOST, secured.ports[0]), timeout=10) as sock:
-        sock.sendall(Dialer(b"dynredis", "127.0.0.1:1").hello())
+        sock.sendall(Dialer(b"dynredis", "127.0.0.1:1", f"{HOST}:{secured.ports[0]}").hello())
         assert isinstance(read_reply(sock), list)
         sock.sendall(command(b"KEYS", b"*"))  # a client command instead of the proof
         reply = read_reply(sock)
@@ -138,7 +138,7 @@ def test_with_the_real_secret_the_same_frames_do_inject(secured: Cluster) -> Non
     proves the secret is still not taken (it is dialled, fails, and is forgotten)."""
     r = authed(secured, 0)
     assert r.set("control", "original")
-    dialer = Dialer(secured.secret.encode(), "127.0.0.1:1")
+    dialer = Dialer(secured.secret.encode(), "127.0.0.1:1", f"{HOST}:{secured.ports[1]}")
     with socket.create_connection((HOST, secured.ports[1]), timeout=10) as sock:
         sock.sendall(dialer.hello())
         proof = dialer.answer(read_reply(sock))
@@ -150,6 +150,81 @@ def test_with_the_real_secret_the_same_frames_do_inject(secured: Cluster) -> Non
     for i in range(secured.nodes):
         assert FAKE not in authed(secured, i).info("dynamo")["members"]
 
+
+
+def _read_array(sock: socket.socket, reader: hiredis.Reader) -> object:
+    """The next reply on `sock` read through `reader` (None once it closed)."""
+    while True:
+        reply = reader.gets()
+        if reply is not False:
+            return reply
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            return None
+        if not data:
+            return None
+        reader.feed(data)
+
+
+def _bound(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind((HOST, port))
+    except OSError:
+        return False
+    return True
+
+
+def test_a_handshake_relayed_to_another_node_makes_no_link(
+        cluster_factory: ClusterFactory) -> None:
+    """A local process that takes a dead node's port is dialled by the live nodes. It
+    relayed a dialer's hello to the third node and that node's challenge back: the
+    dialer checked the proof against the name in the challenge (any node's), answered
+    it, and the relayed connection became a proven peer link of the third node, where
+    one 14-byte "fl" frame wiped it (107 keys to 7). The dialer now checks that the
+    challenge comes from the node it dialled, so no proof comes back to relay."""
+    c = cluster_factory()
+    r = c.client(0)
+    for i in range(50):
+        r.set(f"key:{i}", i)
+    wait_until(lambda: all(int(c.info(i)["local_keys"]) >= 50 for i in range(3)), 20,
+               what="every node holding the keys")
+    c.kill_node(2)
+    with socket.socket() as squat:
+        squat.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # (a live node's dial of the dead port may hold it a moment: when the kernel
+        # picks that very port as the dial's own, the dial connects to itself)
+        wait_until(lambda: _bound(squat, c.ports[2]), 20, interval=0.01,
+                   what="the dead node's port free")
+        squat.listen(8)
+        squat.settimeout(30)
+        dialled, _ = squat.accept()  # a live node linking to "node 2" again
+        with dialled:
+            dialled.settimeout(10)
+            from_dialer = hiredis.Reader()
+            hello = _read_array(dialled, from_dialer)
+            assert isinstance(hello, list) and hello[:2] == [b"DYN.PEER", b"HELLO"]
+            dialer = hello[2].decode()
+            third = next(i for i in (0, 1) if not dialer.endswith(f":{c.ports[i]}"))
+            keys_before = int(c.info(third)["local_keys"])
+            with socket.create_connection((HOST, c.ports[third]), timeout=10) as relay:
+                relay.sendall(command(*hello))
+                challenge = _read_array(relay, hiredis.Reader())
+                assert isinstance(challenge, list) and len(challenge) == 3
+                assert challenge[2] == f"{HOST}:{c.ports[third]}".encode()
+                dialled.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%b\r\n" % (len(x), x)
+                                                     for x in challenge))
+                # the dialer sees another node answering: no proof, the link dropped
+                assert _read_array(dialled, from_dialer) is None
+                # and without a proof the third node takes no peer frame
+                relay.sendall(batch([("fl", 4242)]))
+                reply = _read_array(relay, hiredis.Reader())
+                assert str(reply) == "ERR peer handshake: expected DYN.PEER PROOF"
+    time.sleep(1)
+    assert int(c.info(third)["local_keys"]) == keys_before >= 50
+    assert r.get("key:7") == "7"
+    dialer_index = 1 - third
+    assert "not the one dialled" in c.log_path(dialer_index).read_text()
 
 # --- where the secret and the password come from ---------------------------------------
 

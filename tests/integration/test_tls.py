@@ -191,7 +191,7 @@ def test_with_tls_cluster_a_plain_peer_hello_is_refused(
     ready(node, tls_client(pki, base + 1))
     # Even with the secret, the plain port takes no peer link.
     with socket.create_connection((HOST, base), timeout=10) as sock:
-        sock.sendall(Dialer(b"s" * 32, "127.0.0.1:1").hello())
+        sock.sendall(Dialer(b"s" * 32, "127.0.0.1:1", f"{HOST}:{base + 1}").hello())
         assert b"peer links over TLS only" in sock.recv(4096)
     # Over TLS the same hello gets its challenge.
     ctx = ssl.create_default_context(cafile=str(pki.ca))
@@ -199,5 +199,5 @@ def test_with_tls_cluster_a_plain_peer_hello_is_refused(
     ctx.load_cert_chain(str(pki.client_cert), str(pki.client_key))
     with socket.create_connection((HOST, base + 1), timeout=10) as raw, \
             ctx.wrap_socket(raw) as sock:
-        sock.sendall(Dialer(b"s" * 32, "127.0.0.1:1").hello())
+        sock.sendall(Dialer(b"s" * 32, "127.0.0.1:1", f"{HOST}:{base + 1}").hello())
         assert sock.recv(4096).startswith(b"*3\r\n")

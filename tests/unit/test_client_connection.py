@@ -375,6 +375,7 @@ def hello(*words: bytes) -> bytes:
 
 SECRET = b"a-test-cluster-secret-0123456789"
 DIALER = "10.0.0.9:7000"
+ACCEPTOR = "127.0.0.1:1"  # inbound()'s node, NodeOptions(port=1)
 
 
 def inbound(tmp_path: Path, *payloads: bytes
@@ -411,10 +412,17 @@ def _unsupported(version: int) -> bytes:
             % (version, PEER_PROTOCOL))
 
 
+# An earlier build's hello (DYN.PEER <secret> <name> [<protocol>]), whatever it names.
+_EARLIER = (b"-ERR peer handshake of an earlier build is not supported: this node speaks "
+            b"peer protocol %d\r\n" % PEER_PROTOCOL)
+
+
 @pytest.mark.parametrize("words, error", [
     # earlier builds' hellos, which carried the secret itself
-    ((SECRET, DIALER.encode(), b"2"), _unsupported(2)),
-    ((SECRET, DIALER.encode()), _unsupported(1)),
+    ((SECRET, DIALER.encode(), b"2"), _EARLIER),
+    ((SECRET, DIALER.encode()), _EARLIER),
+    # (this one read "protocol N is not supported: this node speaks protocol N")
+    ((SECRET, DIALER.encode(), b"%d" % PEER_PROTOCOL), _EARLIER),
     ((b"HELLO", DIALER.encode(), b"6", b"0" * 64), _unsupported(6)),  # before "cw" parts
     # the build before a whole key's sync answer in parts ("csp")
     ((b"HELLO", DIALER.encode(), b"7", b"0" * 64), _unsupported(7)),
@@ -428,7 +436,7 @@ def test_an_old_hello_another_protocol_or_a_proof_without_hello_is_refused(
 
 
 def test_a_dialer_that_proves_the_secret_becomes_a_peer(tmp_path: Path) -> None:
-    dialer = Dialer(SECRET, DIALER)
+    dialer = Dialer(SECRET, DIALER, ACCEPTOR)
     first = dialer.hello()
     conn, transport, written = inbound(tmp_path, first)
     assert conn.peer_name is None and not conn.closing  # not yet: a challenge came back
@@ -448,7 +456,7 @@ def test_a_dialer_that_proves_the_secret_becomes_a_peer(tmp_path: Path) -> None:
         conn = ClientConnection(srv)
         t = FakeTransport()
         conn.connection_made(t)  # type: ignore[arg-type]
-        d = Dialer(SECRET, DIALER)
+        d = Dialer(SECRET, DIALER, ACCEPTOR)
         conn.data_received(d.hello())
         await asyncio.sleep(0)
         reply = d.answer(challenge(t.sent))
@@ -477,7 +485,7 @@ def test_a_proven_peer_leaves_the_clients_for_the_peer_module(tmp_path: Path) ->
         t = FakeTransport()
         conn.connection_made(t)  # type: ignore[arg-type]
         assert srv.client_count == 2 and len(srv.clients) == 2
-        d = Dialer(SECRET, PEERS[0])
+        d = Dialer(SECRET, PEERS[0], srv.name)
         conn.data_received(d.hello())
         await asyncio.sleep(0)
         proof = d.answer(challenge(t.sent))
@@ -503,7 +511,7 @@ def test_a_proven_peer_leaves_the_clients_for_the_peer_module(tmp_path: Path) ->
 
 
 def test_a_wrong_or_missing_proof_closes_the_connection(tmp_path: Path) -> None:
-    intruder = Dialer(b"dynredis", DIALER)  # the secret earlier builds fell back to
+    intruder = Dialer(b"dynredis", DIALER, ACCEPTOR)  # the secret earlier builds fell back to
     conn, transport, written = inbound(tmp_path, intruder.hello())
     # The node's challenge does not verify under another secret: the dialer learns the
     # node is not its peer (and sends it nothing) ...

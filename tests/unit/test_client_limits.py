@@ -118,7 +118,7 @@ def test_maxclients_refuses_clients_but_not_a_peer(tmp_path: Path) -> None:
         assert srv.rejected_connections == 1
         # A peer linking while clients fill the node is taken (its hello says so).
         peer, t = connect(srv)
-        dialer = Dialer(srv.secret.encode(), "10.0.0.9:7000")
+        dialer = Dialer(srv.secret.encode(), "10.0.0.9:7000", srv.name)
         peer.data_received(dialer.hello())
         await turns()
         proof = dialer.answer(challenge(t.sent))
