@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..resp import encode as resp
@@ -73,12 +74,18 @@ class Dialer:
     in the acceptor's proof). Without that check a challenge from any node proved the
     link: a local process holding a dead node's port relayed a live peer's hello to a
     third node, passed that node's challenge back, and the dialer's proof made the
-    relay's connection a peer link of the third node, which one frame then wiped."""
+    relay's connection a peer link of the third node, which one frame then wiped.
+    `alias_ok(name)`: whether a challenge under another name is taken all the same (a
+    seed given as a host name or `localhost`, which its node does not call itself:
+    PeerLink takes it only from a node it does not know yet, where a relay would
+    bring a member's challenge)."""
 
-    def __init__(self, secret: bytes, name: str, peer: str) -> None:
+    def __init__(self, secret: bytes, name: str, peer: str,
+                 alias_ok: Callable[[bytes], bool] | None = None) -> None:
         self.secret = secret
         self.name = name.encode()
         self.peer = peer.encode()
+        self.alias_ok = alias_ok
         self.nonce = new_nonce()
         self.failure = ""  # why `answer` refused the challenge (for the log)
 
@@ -96,7 +103,8 @@ class Dialer:
         if len(their_nonce) != 2 * NONCE_BYTES:
             self.failure = "the peer's challenge is malformed"
             return None
-        if their_name != self.peer:
+        if their_name != self.peer and (self.alias_ok is None
+                                        or not self.alias_ok(their_name)):
             self.failure = (f"the node answering is "
                             f"{their_name.decode(errors='replace')[:100]}, not the one dialled")
             return None

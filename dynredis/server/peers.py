@@ -262,10 +262,18 @@ class PeerLink(asyncio.Protocol):
         # parts are written only as the socket drains (see pump).
         t.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         self.handshaking = t
-        self.dialer = Dialer(self.server.secret.encode(), self.server.name, self.name)
+        self.dialer = Dialer(self.server.secret.encode(), self.server.name, self.name,
+                             self._alias_ok)
         self.reader = hiredis.Reader()
         t.write(self.dialer.hello())
         self.timer = asyncio.get_running_loop().call_later(HANDSHAKE_S, self._too_slow)
+
+    def _alias_ok(self, their_name: bytes) -> bool:
+        """A challenge under another name than the one dialled is taken only on a dial
+        of a seed address that names no member, from a node that is not one yet (a
+        seed given by host name, which its node calls by its address)."""
+        members = self.server.node.members
+        return self.name not in members and their_name.decode(errors="replace") not in members
 
     def _too_slow(self) -> None:
         self.timer = None

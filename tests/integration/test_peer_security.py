@@ -291,3 +291,35 @@ def test_a_first_node_makes_its_secret_and_keeps_it(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         secrets.append(path.read_text().strip())
     assert secrets[0] == secrets[1] and len(secrets[0]) >= 32 and secrets[0] != "dynredis"
+
+
+def test_a_seed_given_by_host_name_is_still_joined_through(tmp_path: Path) -> None:
+    """A dialler takes a challenge only from the node it dialled, by name; a seed given
+    by host name (`localhost:PORT`) names a node that calls itself 127.0.0.1:PORT, and
+    its challenge is taken all the same while that node is not a member yet (a relay
+    brings a member's challenge), so a new node still joins through it."""
+    secret = tmp_path / "secret"
+    secret.write_text("a-secret-for-the-seed-test-0123456789\n")
+    base = free_port_range(2, offset=CLUSTER_PORT_OFFSET)
+    procs = []
+    try:
+        for i, seeds in enumerate(("", f"localhost:{base}")):
+            data = tmp_path / f"n{i}"
+            data.mkdir()
+            log = open(data / "node.log", "wb")  # noqa: SIM115 (the process keeps it)
+            procs.append(subprocess.Popen(
+                dynredis_cmd("node", "--port", str(base + i), "--data-dir", str(data),
+                             "--engine", "memory", "--n", "2", "--r", "1", "--w", "1",
+                             "--cluster-secret-file", str(secret),
+                             *(("--seeds", seeds) if seeds else ())),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        first = redis.Redis(host=HOST, port=base, socket_timeout=5, decode_responses=True)
+        joined = f"{HOST}:{base + 1}"
+        wait_until(lambda: joined in first.info("dynamo")["members"], 30,
+                   what="the node seeded by host name among the first one's members")
+        first.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
