@@ -404,13 +404,23 @@ def keyspace_lines(figures: dict[int, tuple[int, int, int]]) -> dict[str, Any]:
     return out
 
 
+def wanted_sections(args: list[bytes]) -> list[str]:
+    """The sections INFO's arguments ask for, as Redis 7 gives them: each once, in its
+    order, whatever order and repetitions they come in (`all`/`everything`: every one;
+    `default` or no argument: the default ones; with others, their union; an unknown
+    name: nothing). Rendered as asked, `INFO dynamo dynamo ...` (140 times in 987 bytes)
+    computed the section 140 times: 173 ms of one node's loop."""
+    names = {a.decode("utf-8", "replace").lower() for a in args[1:]}
+    if names & {"all", "everything"}:
+        return list(ALL_SECTIONS)
+    if not names or "default" in names:
+        names |= set(DEFAULT_SECTIONS)
+    return [name for name in ALL_SECTIONS if name in names]
+
+
 @command("info", -1, ("loading", "stale"), group="server", summary="Returns information and statistics about the server.")
 def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
-    wanted = [a.decode("utf-8", "replace").lower() for a in args[1:]]
-    if any(w in ("all", "everything") for w in wanted):
-        wanted = list(ALL_SECTIONS)
-    elif not wanted or "default" in wanted:
-        wanted = list(DEFAULT_SECTIONS)
+    wanted = wanted_sections(args)
     node = c.node
     proto = c.proto
 
@@ -432,10 +442,59 @@ def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
     def counted(result: tuple) -> None:
         # Like DBSIZE: the whole cluster on the main port, the node's own partitions on
         # its cluster port. A failed walk leaves the section empty rather than the reply.
-        e, figures = result
-        if e is None and c.cluster_view:  # a cluster node has database 0 only
-            figures = {db: f for db, f in figures.items() if db == 0}
-        slot.set(reply(keyspace_lines(figures) if e is None else {}))
+        if _shared.result is not result:
+            _shared.start(result)
+        key = (tuple(wanted), proto, c.cluster_view)
+        out = _shared.replies.get(key)
+        if out is None:
+            e, counts = result
+            if e is None and c.cluster_view:  # a cluster node has database 0 only
+                counts = {db: f for db, f in counts.items() if db == 0}
+            keyspace = keyspace_lines(counts) if e is None else {}
+            view = c.cluster_view
+            sections = _shared.sections
+            figures = _shared.figures
+            if figures is None:
+                figures = _shared.figures = c.figures()
+
+            def fields_of(name: str) -> dict[str, Any] | None:
+                if name == "keyspace":
+                    return keyspace
+                fields = sections.get((name, view))
+                if fields is None:
+                    section = SECTIONS.get(name)
+                    if section is None:
+                        return None
+                    fields = sections[(name, view)] = section(figures, node, view)
+                return fields
+
+            out = _shared.replies[key] = resp.encode(Verbatim(render(wanted, fields_of)),
+                                                     proto)
+        slot.set(out)
 
     c.keyscan.keyspace(c.cluster_view, counted)
     return None
+
+
+class _SharedReplies:
+    """What the INFOs answered on one keyspace count share. Those waiting for one count
+    (keyscan coalesces them) are all answered in one callback run, outside any client's
+    turn budget: each computing its own sections and reply (a few ms for `INFO
+    everything`) froze the node for all of them, 58 in a request of 986 bytes, 70-140
+    ms. Now each section is computed once per count and each reply (sections, protocol,
+    port) made once, at the same moment."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.figures: Any = None
+        self.sections: dict[tuple[str, bool], dict[str, Any]] = {}
+        self.replies: dict[tuple[tuple[str, ...], int, bool], bytes] = {}
+
+    def start(self, result: Any) -> None:
+        self.result = result
+        self.figures = None
+        self.sections = {}
+        self.replies = {}
+
+
+_shared = _SharedReplies()
