@@ -50,8 +50,7 @@ def test_infos_answered_on_one_keyspace_count_compute_each_section_once(
     client's turn budget: each computed its sections, so 58 `INFO everything` in 986
     bytes held a node's loop 70-140 ms (and `INFO dynamo dynamo ...` computed the section
     once per repetition). Now each section is computed once per count (it was 21 times
-    here),
-    and every INFO still gets its whole reply."""
+    here), and every INFO still gets its whole reply."""
     computed: list[str] = []
     counts: list[object] = []  # the keyspace counts the INFOs were answered on
     start = info._SharedReplies.start
