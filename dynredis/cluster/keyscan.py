@@ -42,6 +42,7 @@ reports and matches are that database's, named as its clients name them.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -180,8 +181,9 @@ class KeyScan:
         if lo < len(parts) and parts[lo] != p:
             op.bucket = 0
         op.count = min(count, SCAN_COUNT_MAX)
-        # As Redis visits at most 10 * COUNT empty buckets per call.
-        op.budget = max(SCAN_BUDGET_PARTITIONS * seg, 10 * count)
+        # As Redis visits at most 10 * COUNT buckets per call (COUNT as capped; a walk
+        # steps over the buckets that list no key).
+        op.budget = max(SCAN_BUDGET_PARTITIONS * seg, 10 * op.count)
         op.match = match
         op.want = want
         op.acc = []
@@ -343,9 +345,21 @@ class KeyScan:
             if tree is None or not len(tree) or none_live(p, db, now):
                 visited += 1  # an empty partition costs next to nothing
                 b = seg
+                occupied: list[int] = []
+            else:
+                # Only the buckets that list keys are visited: visiting every one (most
+                # empty in a sparse keyspace, ~1 µs each) took a SCAN 0 COUNT
+                # 1000000000 of ~700 keys 66 ms.
+                occupied = tree.occupied()
+            j = bisect_left(occupied, b)
             while b < seg:
-                items = tree.bucket(b)  # type: ignore[union-attr]
-                b += 1
+                if j >= len(occupied):
+                    b = seg
+                    break
+                bucket = occupied[j]
+                j += 1
+                items = tree.bucket(bucket)  # type: ignore[union-attr]
+                b = bucket + 1
                 visited += 1
                 read += len(items)
                 for stored, _ in items:

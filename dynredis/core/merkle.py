@@ -420,6 +420,15 @@ class MerkleTree:
         entries = self._entries[index % self.shards]
         return sorted([(k, entries[k].to_bytes(HASH_BYTES, "big")) for k in keys])
 
+    def occupied(self) -> list[int]:
+        """The numbers of the buckets listing keys, in order (a bucket whose keys were
+        all deleted since may still be listed: `bucket` then gives []). A walk steps
+        from one to the next instead of visiting every bucket: a SCAN 0 COUNT
+        1000000000 of ~700 keys visited all 1,024 of every partition, 66 ms."""
+        for s in range(self.shards):
+            self._index_shard(s)
+        return sorted(self._index)
+
     def _index_shard(self, s: int) -> None:
         """List the buckets of entries shard `s` in the index, if not yet (its keys
         fall in buckets b with b % shards == s, which no other shard's do)."""
