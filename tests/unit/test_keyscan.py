@@ -305,6 +305,17 @@ def test_a_walk_visits_only_the_buckets_that_list_keys() -> None:
     assert sorted(keys) == sorted(few) and steps >= len(few) // 3
 
 
+
+@pytest.mark.parametrize("sparse", [4, 10**6])  # the walk by listed buckets; every bucket
+def test_both_walks_report_every_key_once(sparse: int, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    monkeypatch.setattr("dynredis.cluster.keyscan.SPARSE", sparse)
+    sim, scans = make()
+    load(sim)
+    for count in (1, 7, 10**6):
+        keys, _ = full_scan(sim, scans, sim.names, count=count)
+        assert sorted(keys) == sorted(KEYS)
+
 def test_a_scan_reads_a_bounded_number_of_stored_keys_a_call(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """SCAN 0 COUNT 1000000000 in a database holding one key of 1.1 million read every
