@@ -300,8 +300,9 @@ class PeerLink(asyncio.Protocol):
         dialer = self.dialer
         proof = dialer.answer(reply) if dialer is not None else None
         if proof is None:
-            self._refused(dialer.failure.encode() if dialer is not None and dialer.failure
-                          else b"the peer did not prove the cluster secret")
+            self._refused((dialer.failure if dialer is not None and dialer.failure
+                           else "the peer did not prove the cluster secret").encode(),
+                          ours=True)
             return
         self._linked(proof)
 
@@ -329,13 +330,19 @@ class PeerLink(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
 
-    def _refused(self, why: bytes) -> None:
-        """The peer refused the link (a wrong cluster secret, another peer protocol) or
-        failed to prove the secret: said once, not at every retry, and closed."""
+    def _refused(self, why: bytes, ours: bool = False) -> None:
+        """The peer refused the link (a wrong cluster secret, another peer protocol) or,
+        `ours`, this node refused the peer's challenge (it did not prove the secret, or
+        came from another node than the one dialled): said once, not at every retry,
+        and closed."""
         self.refused = True
         if why != self.refusal:
             self.refusal = why
-            log.warning("peer %s refused the link: %r", self.name, why)
+            if ours:
+                log.warning("not linking to peer %s: %s", self.name,
+                            why.decode(errors="replace"))
+            else:
+                log.warning("peer %s refused the link: %r", self.name, why)
         t = self.transport or self.handshaking
         if t is not None:
             t.close()
