@@ -115,6 +115,7 @@ def face(rounds: int, requests: int, cluster: bool, lmdb_put_us: float | None) -
                 base = free_port_run(3)
                 system = stack.enter_context(benchrun.dynredis_cluster("floor", 3, base))
                 servers["dynredis 3-node"] = (system.port, list(system.pids))
+                print(f"dynredis build: {system.build}")  # (pure: about 2.5x the CPU)
             cpu: dict[tuple[str, str, int], list[float]] = {}
             for _ in range(rounds):
                 for test, depth in TESTS:
