@@ -10,10 +10,8 @@ import hiredis
 import pytest
 
 from dynredis.commands import info
-from dynredis.server.app import NodeOptions, NodeServer
-from dynredis.server.client import ClientConnection
 
-from .test_client_connection import FakeTransport
+from .test_client_connection import one_client
 
 
 @pytest.mark.parametrize("args, sections", [
@@ -62,12 +60,7 @@ def test_infos_answered_on_one_keyspace_count_compute_each_section_once(
                             computed.append(name) or section(f, n, v))
 
     async def run() -> bytes:
-        srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
-                                     n=1, r=1, w=1))
-        srv.loop = asyncio.get_running_loop()
-        conn = ClientConnection(srv)
-        transport = FakeTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        _, conn, transport = one_client(tmp_path)
         conn.data_received(b"SET k v\r\n" + b"INFO everything\r\n" * 20
                            + b"INFO stats keyspace\r\n" + b"INFO " + b"dynamo " * 100
                            + b"keyspace\r\n")
