@@ -195,6 +195,10 @@ def history(side: Side, steps: list[Step]) -> list[Any]:
 # Found by a run: a ZADD that changes nothing (the same score again) published "zadd".
 @example(steps=[("S", (b"PSUBSCRIBE", b"*")), ("P", (b"ZADD", b"k1", b"-3", b"1")),
                 ("P", (b"ZADD", b"k1", b"-3", b"1")), ("P", (b"ZADD", b"k1", b"5", b"1"))])
+# Found by a run: an SMOVE of a member to the set it is in (a no-op in Redis) published
+# srem and sadd.
+@example(steps=[("S", (b"PSUBSCRIBE", b"*")), ("P", (b"SADD", b"k1", b"1")),
+                ("P", (b"SMOVE", b"k1", b"k1", b"1"))])
 def test_pubsub_differential(sides: list[Side], steps: list[Step]) -> None:
     want = history(sides[0], steps)
     for side in sides[1:]:

@@ -210,8 +210,8 @@ def _rpoplpush(args: list[bytes], reply: bytes, now: int) -> list[Event]:
 
 
 def _smove(args: list[bytes], reply: bytes, now: int) -> list[Event]:
-    if _int(reply) != 1:
-        return []
+    if _int(reply) != 1 or args[1] == args[2]:
+        return []  # (a move to the set it is in changes nothing: Redis publishes none)
     return _both(("s", b"srem", args[1]), ("s", b"sadd", args[2]))
 
 
