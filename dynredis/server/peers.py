@@ -299,10 +299,9 @@ class PeerLink(asyncio.Protocol):
             return
         dialer = self.dialer
         proof = dialer.answer(reply) if dialer is not None else None
-        if proof is None:
-            self._refused((dialer.failure if dialer is not None and dialer.failure
-                           else "the peer did not prove the cluster secret").encode(),
-                          ours=True)
+        if proof is None:  # (`answer` says why in `failure`)
+            self._refused((dialer.failure if dialer is not None
+                           else "no handshake in progress").encode(), ours=True)
             return
         self._linked(proof)
 
