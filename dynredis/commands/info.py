@@ -421,22 +421,9 @@ def wanted_sections(args: list[bytes]) -> list[str]:
 @command("info", -1, ("loading", "stale"), group="server", summary="Returns information and statistics about the server.")
 def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
     wanted = wanted_sections(args)
-    node = c.node
     proto = c.proto
-
-    def reply(keyspace: dict[str, Any]) -> bytes:
-        figures = c.figures()  # as they are when the reply is made
-
-        def fields_of(name: str) -> dict[str, Any] | None:
-            if name == "keyspace":
-                return keyspace
-            section = SECTIONS.get(name)
-            return section(figures, node, c.cluster_view) if section is not None else None
-
-        return resp.encode(Verbatim(render(wanted, fields_of)), proto)
-
     if "keyspace" not in wanted:
-        return reply({})
+        return _render(c, wanted, {}, _SharedReplies())
     slot = c.defer()
 
     def counted(result: tuple) -> None:
@@ -451,29 +438,36 @@ def cmd_info(c: Context, args: list[bytes]) -> bytes | None:
             if e is None and c.cluster_view:  # a cluster node has database 0 only
                 counts = {db: f for db, f in counts.items() if db == 0}
             keyspace = keyspace_lines(counts) if e is None else {}
-            view = c.cluster_view
-            sections = _shared.sections
-            figures = _shared.figures
-            if figures is None:
-                figures = _shared.figures = c.figures()
-
-            def fields_of(name: str) -> dict[str, Any] | None:
-                if name == "keyspace":
-                    return keyspace
-                fields = sections.get((name, view))
-                if fields is None:
-                    section = SECTIONS.get(name)
-                    if section is None:
-                        return None
-                    fields = sections[(name, view)] = section(figures, node, view)
-                return fields
-
-            out = _shared.replies[key] = resp.encode(Verbatim(render(wanted, fields_of)),
-                                                     proto)
+            out = _shared.replies[key] = _render(c, wanted, keyspace, _shared)
         slot.set(out)
 
     c.keyscan.keyspace(c.cluster_view, counted)
     return None
+
+
+def _render(c: Context, wanted: list[str], keyspace: dict[str, Any],
+            shared: _SharedReplies) -> bytes:
+    """The reply of an INFO asking `wanted`, its sections taken from `shared` (each
+    computed there once, with the server's figures as they are now)."""
+    view = c.cluster_view
+    node = c.node
+    sections = shared.sections
+    if shared.figures is None:
+        shared.figures = c.figures()
+    figures = shared.figures
+
+    def fields_of(name: str) -> dict[str, Any] | None:
+        if name == "keyspace":
+            return keyspace
+        fields = sections.get((name, view))
+        if fields is None:
+            section = SECTIONS.get(name)
+            if section is None:
+                return None
+            fields = sections[(name, view)] = section(figures, node, view)
+        return fields
+
+    return resp.encode(Verbatim(render(wanted, fields_of)), c.proto)
 
 
 class _SharedReplies:
