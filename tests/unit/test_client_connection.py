@@ -697,6 +697,42 @@ def test_a_peer_links_backlog_is_handled_over_loop_turns(tmp_path: Path,
     asyncio.run(run())
 
 
+def test_the_messages_of_one_frame_are_handled_over_loop_turns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One frame may carry many messages that each start costly work (33 pipelined
+    MEMORY USAGE SAMPLES 0 of a big hash: their sync answers came in one frame and the
+    commands ran back to back, 0.4-0.9 s). Past READ_BUDGET_NS (here none) the link
+    handles the rest of the frame in later turns, in order, before what it reads next."""
+    import dynredis.server.peers as peers
+
+    monkeypatch.setattr(peers, "READ_BUDGET_NS", 0)
+
+    async def run() -> None:
+        srv, _ = three_node_server(tmp_path, engine="memory")
+        srv.loop = asyncio.get_running_loop()
+        node = srv.node
+        t = PausingTransport()
+        inbound = PeerInbound(srv, PEERS[0], t)  # type: ignore[arg-type]
+        keys = [b"k%d" % i for i in range(6)]
+        encs = [objmod.encode(dvv.update(dvv.new_with_context((), objmod.sibling(1, k)),
+                                         dvv.EMPTY, b"A")) for k in keys]
+        msgs = [puts((i + 1, k, e, srv.name, node.partition(k), None))
+                for i, (k, e) in enumerate(zip(keys, encs, strict=True))]
+        inbound.data_received(frame(encode(msgs[:4])))
+        stored = [node.local.get_enc(node.partition(k), k) for k in keys]
+        assert stored[0] == encs[0] and stored[1:] == [None] * 5  # one message this turn
+        assert t.paused == 1
+        inbound.data_received(frame(encode(msgs[4:])))  # (read before the pause took)
+        stored = [node.local.get_enc(node.partition(k), k) for k in keys]
+        assert stored[:2] == encs[:2] and stored[2:] == [None] * 4  # the held ones first
+        for _ in range(12):
+            await asyncio.sleep(0)
+        assert [node.local.get_enc(node.partition(k), k) for k in keys] == encs
+        assert t.resumed == 1
+
+    asyncio.run(run())
+
+
 def test_a_turn_of_replies_is_one_write_counted_once(tmp_path: Path) -> None:
     """Pipelined commands answered at once each mark the client for the turn's end: its
     replies go out in one write, and INFO's total_writes_processed counts that one
