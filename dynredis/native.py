@@ -109,6 +109,7 @@ C_HELPERS: dict[str, str] = {
     "dynredis._peerframe": "peerframe.c",  # server/wire.py's encode and unframe, obj.py's
     # packed, unpacked and plain_value
     "dynredis._keyslot": "keyslot.c",  # core/keyslot.py's key_slot
+    "dynredis._geoscan": "geoscan.c",  # commands/geosearch.py's find (its inner loop)
 }
 
 PACKAGE = "dynredis"

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..core.collview import KeyView
 from ..core.records import ZSET
+from ..resp import bulks
 from ..resp import encode as resp
 from . import geo
 from .collection import (
@@ -53,14 +54,13 @@ def _spec(name: str) -> tuple[Any, ...]:
 
 
 def reader(zl: Any) -> Reader:
-    """`read(min, max)` over a sorted set's (score, member) SortedList: the members with
-    min <= score < max in set order, found by bisection and yielded lazily (a search
-    with ANY stops reading as soon as it has enough)."""
+    """`read(min, max)` over a sorted set's (score, member) SortedList: its pairs with
+    min <= score < max in set order, found by bisection and read lazily (a search with
+    ANY stops reading as soon as it has enough)."""
 
-    def read(lo: float, hi: float) -> Iterator[tuple[bytes, float]]:
+    def read(lo: float, hi: float) -> Iterator[tuple[float, bytes]]:
         first, last = score_span(zl, ScoreRange(lo, hi, maxex=True))
-        for score, member in zl.islice(first, last):
-            yield member, score
+        return zl.islice(first, last)
 
     return read
 
@@ -123,9 +123,11 @@ def source_key(args: list[bytes]) -> bytes:
     return args[2] if args[0].lower() == b"geosearchstore" else args[1]
 
 
-def search(v: KeyView, args: list[bytes], proto: int) -> tuple[bytes, bytes | None, list]:
+def search(v: KeyView, args: list[bytes], proto: int
+           ) -> tuple[bytes | bulks.SlicedReply, bytes | None, list]:
     """Run any search command on its source's view: (reply, None, []) when it replies
-    from here (matches or an error), or (b"", destination, entries) when it stores."""
+    from here (matches, a long reply to be encoded over turns, or an error), or (b"",
+    destination, entries) when it stores."""
     zl = zorder_of(v)
     if zl is WRONGTYPE:
         return WRONGTYPE, None, []
@@ -139,7 +141,7 @@ def search(v: KeyView, args: list[bytes], proto: int) -> tuple[bytes, bytes | No
 
 
 def _read_only_search(args: list[bytes], proto: int) -> Built:
-    def op(v: KeyView) -> bytes:
+    def op(v: KeyView) -> bytes | bulks.SlicedReply:
         return search(v, args, proto)[0]
 
     return source_key(args), op
@@ -167,7 +169,8 @@ def build_dyn_geosearch(args: list[bytes], proto: int) -> Built | bytes:
     words = args[1:]
 
     def op(v: KeyView) -> Any:
-        return list(search(v, words, proto))
+        reply, store, entries = search(v, words, proto)
+        return [bulks.whole(reply), store, entries]  # (a step's result may travel)
 
     return source_key(words), op
 

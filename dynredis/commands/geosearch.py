@@ -11,21 +11,28 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import csort
 from .geohash import Shape, decode, score_ranges
 from .geohash import within as within_shape
 
-Reader = Callable[[float, float], Iterable[tuple[bytes, float]]]
-"""`read(min, max)`: the (member, score) pairs with min <= score < max, in sorted-set
+# The scan of a score range in C (dynredis/csrc/geoscan.c), built with the compiled
+# modules; else the loop in `find`.
+_scan: Callable[..., None] | None
+try:
+    from .._geoscan import scan as _scan
+except ImportError:
+    _scan = None
+
+Reader = Callable[[float, float], Iterable[tuple[float, bytes]]]
+"""`read(min, max)`: the (score, member) pairs with min <= score < max, in sorted-set
 order (score, then member bytes). It may be lazy: a search with ANY stops early."""
 
 UNSORTED, ASC, DESC = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """A member inside the search area: its score, cell centre and distance from the
     search centre (meters while searching; in the request's unit once returned)."""
 
@@ -40,17 +47,34 @@ def find(shape: Shape, read: Reader, limit: int = 0) -> list[Match]:
     """Every member inside `shape`, in scan order (membersOfAllNeighbors); with `limit`
     (ANY), stop as soon as that many were found."""
     found: list[Match] = []
+    conversion = shape.conversion
+    half_w = shape.width * conversion / 2
+    half_h = shape.height * conversion / 2
     for lo, hi in score_ranges(shape):
         if limit and len(found) >= limit:
             break
-        for member, score in read(float(lo), float(hi)):
-            lon, lat = decode(score)
-            d = within_shape(shape, lon, lat)
-            if d is not None:
-                found.append(Match(member, score, lon, lat, d))
-                if limit and len(found) >= limit:
-                    break
+        pairs = read(float(lo), float(hi))
+        if _scan is None:
+            scan_python(pairs, shape, limit, found)
+        else:
+            _scan(pairs, shape.box, shape.lon, shape.lat, shape.radius * conversion, half_w,
+                  half_h, limit, found, Match)
     return found
+
+
+def scan_python(pairs: Iterable[tuple[float, bytes]], shape: Shape, limit: int,
+                found: list[Match]) -> None:
+    """What the C scan does (csrc/geoscan.c): each of `pairs` inside the shape appended
+    to `found`, until it holds `limit` (0: all)."""
+    if limit and len(found) >= limit:
+        return
+    for score, member in pairs:
+        lon, lat = decode(score)
+        d = within_shape(shape, lon, lat)
+        if d is not None:
+            found.append(Match(member, score, lon, lat, d))
+            if limit and len(found) >= limit:
+                break
 
 
 def _cmp_asc(a: Match, b: Match) -> int:

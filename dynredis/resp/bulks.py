@@ -104,17 +104,19 @@ class SlicedReply:
     reply is the collection as it was then, whatever is written meanwhile, and the
     client's later replies follow it."""
 
-    __slots__ = ("before", "after", "columns", "n", "at", "estimate", "on_release", "spent")
+    __slots__ = ("before", "after", "columns", "n", "at", "estimate", "on_release", "spent",
+                 "per_turn")
     turn = 1  # bytes a turn: one slice, whatever its size
 
     def __init__(self, head: bytes, n: int, columns: Columns,
                  on_release: Callable[[], None] | None = None,
-                 spent: Sequence[list[Any]] = ()) -> None:
+                 spent: Sequence[list[Any]] = (), per_turn: int = STREAM_ROWS) -> None:
         self.before = head + CRLF
         self.after = b""
         self.columns: Columns | None = columns
         self.n = n
         self.at = 0
+        self.per_turn = per_turn  # rows a slice (fewer where a row costs more to make)
         self.on_release = on_release  # lets go of what `columns` reads (a view's pin)
         # Lists of the rows, by row, that `columns` reads and nothing else holds: each
         # slice's rows are let go of once sent. Let go of at the end, a million
@@ -146,7 +148,7 @@ class SlicedReply:
         lo = self.at
         if columns is None or lo >= self.n:
             return None
-        hi = min(self.n, lo + STREAM_ROWS)
+        hi = min(self.n, lo + self.per_turn)
         self.at = hi
         out = rows(columns(lo, hi))
         for items in self.spent:
@@ -171,17 +173,18 @@ _NONES: list[None] = [None] * STREAM_ROWS
 
 def reply(head: bytes, n: int, columns: Columns,
           on_release: Callable[[], None] | None = None,
-          spent: Sequence[list[Any]] = ()) -> bytes | SlicedReply:
-    """`lines(head, columns(0, n))`, or, for more than STREAM_ROWS rows, that reply to
-    be encoded over loop turns (`on_release` called once it is sent or dropped;
-    `spent`: lists only it holds, row i of the reply at their index i, whose rows are
-    let go of as they are sent)."""
-    if n <= STREAM_ROWS:
+          spent: Sequence[list[Any]] = (), per_turn: int = STREAM_ROWS
+          ) -> bytes | SlicedReply:
+    """`lines(head, columns(0, n))`, or, for more than `per_turn` rows, that reply to be
+    encoded over loop turns, `per_turn` rows a turn (`on_release` called once it is sent
+    or dropped; `spent`: lists only it holds, row i of the reply at their index i, whose
+    rows are let go of as they are sent)."""
+    if n <= per_turn:
         out = lines(head, columns(0, n))
         if on_release is not None:
             on_release()
         return out
-    return SlicedReply(head, n, columns, on_release, spent)
+    return SlicedReply(head, n, columns, on_release, spent, per_turn)
 
 
 def whole(value: object) -> object:

@@ -419,3 +419,32 @@ def test_any_argument_list_gets_redis_reply(raw_conns, args, proto):
     for k in pure.KEY_WORDS:
         for words in ((b"TYPE", k), (b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"), (b"PTTL", k)):
             assert local.run(*words) == redis_(*words), (args, words)
+
+
+def test_searches_of_thousands_of_members_are_redis_bytes(real_redis):
+    """A search whose reply is encoded over loop turns (more rows than a turn's share:
+    geo.NESTED_ROWS_PER_TURN, bulks.STREAM_ROWS) answers the same bytes as Redis, in
+    RESP2 and RESP3, nested or not, sorted or not."""
+    from dynredis.commands import geo
+
+    n = geo.NESTED_ROWS_PER_TURN * 2 + 77
+    rows = [(b"%.6f" % (-179.5 + 359 * (i * 7919 % n) / n), b"%.6f" % (-84 + 168 * i / n),
+             b"m%d" % i) for i in range(n)]
+    fill = [flat(b"GEOADD", b"world", rows[i:i + 500]) for i in range(0, n, 500)]
+    around = (b"GEOSEARCH", b"world", b"FROMLONLAT", b"0", b"0", b"BYRADIUS", b"40000", b"km")
+    searches = [around, (*around, b"WITHDIST", b"WITHHASH", b"WITHCOORD"),
+                (*around, b"WITHCOORD", b"DESC"), (*around, b"WITHDIST", b"ASC"),
+                (*around, b"COUNT", b"3000", b"WITHHASH"),
+                (b"GEORADIUS_RO", b"world", b"10", b"10", b"9000", b"km", b"WITHDIST")]
+    raw = Raw(real_redis.port)
+    raw.call(b"FLUSHALL")
+    local = LocalRunner()
+    for cmd in fill:
+        assert local.run(*cmd) == raw.call(*cmd)
+    for proto in (2, 3):
+        raw.call(b"HELLO", b"%d" % proto)
+        for cmd in searches:
+            want = raw.call(*cmd)
+            assert want.startswith(b"*"), want[:80]
+            assert local.run(*cmd, proto=proto) == want, cmd
+    raw.sock.close()

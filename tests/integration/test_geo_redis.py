@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from dynredis.commands import geo, geosearch
 from dynredis.commands import geohash as gh
 from dynredis.commands.table import ERR_WRONGTYPE, err_arity
+from dynredis.resp import bulks
 from dynredis.resp import encode as resp
 
 from .conftest import HOST
@@ -71,9 +72,8 @@ def reader(zset: dict[bytes, float]) -> geosearch.Reader:
     rows = sorted((s, m) for m, s in zset.items())
     scores = [s for s, _ in rows]
 
-    def read(lo: float, hi: float) -> Iterator[tuple[bytes, float]]:
-        for s, m in rows[bisect.bisect_left(scores, lo):bisect.bisect_left(scores, hi)]:
-            yield m, s
+    def read(lo: float, hi: float) -> Iterator[tuple[float, bytes]]:
+        yield from rows[bisect.bisect_left(scores, lo):bisect.bisect_left(scores, hi)]
 
     return read
 
@@ -147,7 +147,7 @@ class Model:
             return req
         matches = geo.run(req, self.reader(z or {}))
         if req.store is None:
-            return geo.search_reply(req, matches, proto)
+            return bulks.whole(geo.search_reply(req, matches, proto))
         entries = geo.store_entries(req, matches)
         self.strings.pop(req.store, None)
         self.zsets.pop(req.store, None)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from dynredis.commands import csort, geo, geosearch
 from dynredis.commands import geohash as gh
 from dynredis.commands.doubles import parse_double
+from dynredis.resp import bulks
 from dynredis.resp import encode as resp
 
 SETTINGS = settings(max_examples=300, deadline=None,
@@ -32,9 +33,9 @@ def reader(zset: dict[bytes, float]) -> geosearch.Reader:
     rows = sorted((s, m) for m, s in zset.items())
     scores = [s for s, _ in rows]
 
-    def read(lo: float, hi: float) -> list[tuple[bytes, float]]:
+    def read(lo: float, hi: float) -> list[tuple[float, bytes]]:
         i, j = bisect.bisect_left(scores, lo), bisect.bisect_left(scores, hi)
-        return [(m, s) for s, m in rows[i:j]]
+        return rows[i:j]
 
     return read
 
@@ -57,7 +58,7 @@ def request(zset: dict[bytes, float] | None, *words: str) -> geo.Search:
 
 def query(zset: dict[bytes, float], *words: str, proto: int = 2) -> bytes:
     req = request(zset, *words)
-    return geo.search_reply(req, geo.run(req, reader(zset)), proto)
+    return bulks.whole(geo.search_reply(req, geo.run(req, reader(zset)), proto))
 
 
 def flat(reply: bytes) -> object:

@@ -1,0 +1,201 @@
+/* dynredis._geoscan: the inner loop of a GEO search, in C.
+ *
+ * What commands/geosearch.py's find does for each (score, member) of a score range,
+ * with geohash.py's decode and within (which stay the fallback): decode the score to
+ * its cell's centre and keep the member if it is inside the shape, with its distance.
+ * In Python that is about 6-9 us a member: a search of the whole world over a set of
+ * 16,000 members held a node 100-450 ms, 100,000 members 0.6-0.7 s (Redis: 18 ms for
+ * 16,000). The arithmetic is Redis 7.0's (src/geohash.c, geohash_helper.c), operation
+ * for operation, with the C library's sin, cos, asin and sqrt: the same bits as Redis
+ * and as the Python fallback (tests/unit/test_geoscan.py checks the two agree).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+#define LON_MIN -180.0
+#define LON_MAX 180.0
+#define LAT_MIN -85.05112878
+#define LAT_MAX 85.05112878
+#define EARTH_RADIUS_M 6372797.560856
+#define TWO63 9223372036854775808.0
+
+static const double D_R = M_PI / 180.0;
+static const double LAT_SCALE = LAT_MAX - LAT_MIN;
+static const double LON_SCALE = LON_MAX - LON_MIN;
+static const double CELLS = (double)(1 << 26);
+
+/* x86's double -> int64 truncation: out of range or NaN gives 0x8000000000000000. */
+static uint64_t cvttsd2si(double x) {
+    if (x != x || !(x >= -TWO63 && x < TWO63))
+        return 1ull << 63;
+    return (uint64_t)(int64_t)x;
+}
+
+/* C's (uint64_t)x as GCC compiles it for x86-64 (geohash.py's to_uint64). */
+static uint64_t to_uint64(double x) {
+    if (x >= TWO63)
+        return cvttsd2si(x - TWO63) ^ (1ull << 63);
+    return cvttsd2si(x);
+}
+
+static uint32_t squash(uint64_t v) {
+    v &= 0x5555555555555555ull;
+    v = (v | (v >> 1)) & 0x3333333333333333ull;
+    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0Full;
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FFull;
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFFull;
+    return (uint32_t)((v | (v >> 16)) & 0xFFFFFFFFull);
+}
+
+/* decodeGeohash: the clamped centre of the cell a score names. */
+static void decode(double score, double *lon, double *lat) {
+    uint64_t bits = to_uint64(score);
+    uint32_t lat_bits = squash(bits), lon_bits = squash(bits >> 1);
+    double x = (LON_MIN + (lon_bits * 1.0 / CELLS) * LON_SCALE +
+                (LON_MIN + ((uint32_t)(lon_bits + 1) * 1.0 / CELLS) * LON_SCALE)) / 2;
+    double y = (LAT_MIN + (lat_bits * 1.0 / CELLS) * LAT_SCALE +
+                (LAT_MIN + ((uint32_t)(lat_bits + 1) * 1.0 / CELLS) * LAT_SCALE)) / 2;
+    *lon = x > LON_MAX ? LON_MAX : x < LON_MIN ? LON_MIN : x;
+    *lat = y > LAT_MAX ? LAT_MAX : y < LAT_MIN ? LAT_MIN : y;
+}
+
+/* geohashGetDistance. */
+static double distance(double lon1, double lat1, double lon2, double lat2) {
+    double lat1r = lat1 * D_R, lon1r = lon1 * D_R, lat2r = lat2 * D_R, lon2r = lon2 * D_R;
+    double u = sin((lat2r - lat1r) / 2);
+    double v = sin((lon2r - lon1r) / 2);
+    return 2.0 * EARTH_RADIUS_M * asin(sqrt(u * u + cos(lat1r) * cos(lat2r) * v * v));
+}
+
+typedef struct {
+    int box;
+    double lon, lat, radius_m, half_w, half_h;
+} shape_t;
+
+/* geohashGetDistanceIfInRadius / ...IfInRectangle: 1 and the distance if inside. */
+static int within(const shape_t *s, double lon, double lat, double *dist) {
+    if (!s->box) {
+        double d = distance(s->lon, s->lat, lon, lat);
+        if (d > s->radius_m)
+            return 0;
+        *dist = d;
+        return 1;
+    }
+    double lon_distance = distance(lon, lat, s->lon, lat);
+    double lat_distance = distance(lon, lat, lon, s->lat);
+    if (lon_distance > s->half_w || lat_distance > s->half_h)
+        return 0;
+    *dist = distance(s->lon, s->lat, lon, lat);
+    return 1;
+}
+
+/* A `cls` (a tuple type, geosearch.Match) of (member, score, lon, lat, dist), made as
+ * tuple's own constructor makes a subclass's instance. */
+static PyObject *match_of(PyTypeObject *cls, PyObject *member, PyObject *score, double lon,
+                          double lat, double dist) {
+    PyObject *x = PyFloat_FromDouble(lon), *y = PyFloat_FromDouble(lat);
+    PyObject *d = PyFloat_FromDouble(dist);
+    PyObject *m = (x && y && d) ? cls->tp_alloc(cls, 5) : NULL;
+    if (m == NULL) {
+        Py_XDECREF(x);
+        Py_XDECREF(y);
+        Py_XDECREF(d);
+        return NULL;
+    }
+    Py_INCREF(member);
+    Py_INCREF(score);
+    PyTuple_SET_ITEM(m, 0, member);
+    PyTuple_SET_ITEM(m, 1, score);
+    PyTuple_SET_ITEM(m, 2, x);
+    PyTuple_SET_ITEM(m, 3, y);
+    PyTuple_SET_ITEM(m, 4, d);
+    return m;
+}
+
+/* scan(pairs, box, lon, lat, radius_m, half_w, half_h, limit, out, cls) -> None: append
+ * cls(member, score, lon, lat, dist) to `out` for each (score, member) of `pairs` inside
+ * the shape, stopping once `out` holds `limit` (0: no limit). */
+static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 10 arguments");
+        return NULL;
+    }
+    if (!PyType_Check(args[9]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[9], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "scan: cls must be a tuple type");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[9];
+    shape_t s;
+    s.box = PyObject_IsTrue(args[1]);
+    if (s.box < 0)
+        return NULL;
+    s.lon = PyFloat_AsDouble(args[2]);
+    s.lat = PyFloat_AsDouble(args[3]);
+    s.radius_m = PyFloat_AsDouble(args[4]);
+    s.half_w = PyFloat_AsDouble(args[5]);
+    s.half_h = PyFloat_AsDouble(args[6]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *out = args[8];
+    if (!PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "scan: out must be a list");
+        return NULL;
+    }
+    if (limit > 0 && PyList_GET_SIZE(out) >= limit)
+        Py_RETURN_NONE;
+    PyObject *it = PyObject_GetIter(args[0]);
+    if (it == NULL)
+        return NULL;
+    PyObject *pair;
+    while ((pair = PyIter_Next(it)) != NULL) {
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            Py_DECREF(it);
+            PyErr_SetString(PyExc_TypeError, "scan: pairs must be (score, member) tuples");
+            return NULL;
+        }
+        PyObject *score_obj = PyTuple_GET_ITEM(pair, 0);
+        double score = PyFloat_AsDouble(score_obj);
+        if (score == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(pair);
+            Py_DECREF(it);
+            return NULL;
+        }
+        double lon, lat, dist;
+        decode(score, &lon, &lat);
+        if (within(&s, lon, lat, &dist)) {
+            PyObject *match = match_of(cls, PyTuple_GET_ITEM(pair, 1), score_obj, lon, lat,
+                                       dist);
+            if (match == NULL || PyList_Append(out, match) < 0) {
+                Py_XDECREF(match);
+                Py_DECREF(pair);
+                Py_DECREF(it);
+                return NULL;
+            }
+            Py_DECREF(match);
+            if (limit > 0 && PyList_GET_SIZE(out) >= limit) {
+                Py_DECREF(pair);
+                break;
+            }
+        }
+        Py_DECREF(pair);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
+     "scan(pairs, box, lon, lat, radius_m, half_w, half_h, limit, out, cls) -> None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_geoscan", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__geoscan(void) { return PyModule_Create(&module); }

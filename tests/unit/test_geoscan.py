@@ -1,0 +1,95 @@
+"""The C scan of a GEO search (csrc/geoscan.c) keeps what the Python scan keeps, bit for
+bit: members, scores, decoded positions and distances (NaN's sign included), for any
+score a sorted set can hold and any shape a request can ask for, and stops at a limit
+where Python stops. The Python scan is the one test_geo.py and the differential test
+against redis-server check in a pure run."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dynredis.commands import geo, geosearch
+from dynredis.commands import geohash as gh
+
+
+def _c_scan():  # type: ignore[no-untyped-def]
+    try:
+        from dynredis import _geoscan
+    except ImportError:
+        return None
+    return _geoscan.scan
+
+
+VALID = st.integers(0, (1 << 52) - 1).map(float)
+ODD = st.one_of(st.floats(), st.sampled_from([-0.0, 2.0**52, 2.0**63, 2.0**64, -1.0,
+                                               float("inf"), float("-inf"), float("nan")]))
+SIZES = st.one_of(st.floats(0, 3e7), st.sampled_from([0.0, float("inf"), 1e300]))
+
+
+@st.composite
+def shapes(draw: st.DrawFn) -> gh.Shape:
+    lon = draw(st.floats(gh.LON_MIN, gh.LON_MAX))
+    lat = draw(st.floats(gh.LAT_MIN, gh.LAT_MAX))
+    unit = draw(st.sampled_from(sorted(geo.UNITS.values())))
+    if draw(st.booleans()):
+        return gh.Shape(lon, lat, unit, radius=draw(SIZES))
+    return gh.Shape(lon, lat, unit, width=draw(SIZES), height=draw(SIZES), box=True)
+
+
+def _bits(m: geosearch.Match) -> tuple:
+    return (m.member, *(struct.pack("<d", x) for x in (m.score, m.lon, m.lat, m.dist)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(shapes(), st.lists(st.one_of(VALID, ODD), max_size=60), st.integers(0, 8))
+def test_the_c_scan_keeps_what_python_keeps(shape: gh.Shape, scores: list[float],
+                                            limit: int) -> None:
+    scan = _c_scan()
+    if scan is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    pairs = sorted((s, b"m%d" % i) for i, s in enumerate(scores) if s == s) + \
+        [(s, b"nan%d" % i) for i, s in enumerate(scores) if s != s]
+    want: list[geosearch.Match] = []
+    geosearch.scan_python(iter(pairs), shape, limit, want)
+    got: list[geosearch.Match] = []
+    c = shape.conversion
+    scan(iter(pairs), shape.box, shape.lon, shape.lat, shape.radius * c, shape.width * c / 2,
+         shape.height * c / 2, limit, got, geosearch.Match)
+    assert [_bits(m) for m in got] == [_bits(m) for m in want]
+    assert all(type(m) is geosearch.Match for m in got)
+
+
+def test_the_c_scan_of_the_whole_world_keeps_every_member_with_its_distance() -> None:
+    scan = _c_scan()
+    if scan is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    pairs = [(float(gh.encode(lon, lat)), b"%d,%d" % (lon, lat))
+             for lon in range(-180, 180, 7) for lat in range(-85, 86, 5)]
+    pairs.sort()
+    shape = gh.Shape(0.0, 0.0, 1000.0, radius=40000.0)
+    got: list[geosearch.Match] = []
+    scan(pairs, False, 0.0, 0.0, 4e7, 0.0, 0.0, 0, got, geosearch.Match)
+    assert [m.member for m in got] == [m for _, m in pairs]
+    for m in got:
+        assert m.dist == gh.within(shape, *gh.decode(m.score))
+    some: list[geosearch.Match] = []
+    scan(pairs, False, 0.0, 0.0, 4e7, 0.0, 0.0, 5, some, geosearch.Match)
+    assert some == got[:5]
+
+
+def test_the_c_scan_refuses_what_it_cannot_read() -> None:
+    scan = _c_scan()
+    if scan is None:
+        pytest.skip("the C helper is not built (pure Python run)")
+    out: list[geosearch.Match] = []
+    with pytest.raises(TypeError):
+        scan([(1.0, b"m", b"extra")], False, 0.0, 0.0, 1.0, 0.0, 0.0, 0, out, geosearch.Match)
+    with pytest.raises(TypeError):
+        scan([("x", b"m")], False, 0.0, 0.0, 1.0, 0.0, 0.0, 0, out, geosearch.Match)
+    with pytest.raises(TypeError):
+        scan([], False, 0.0, 0.0, 1.0, 0.0, 0.0, 0, out, dict)
+    assert out == []
