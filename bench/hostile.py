@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import keyspace  # noqa: E402
 from bench.stalls import NODES, cpu_ms, longest, node_pids, probe, slow_work  # noqa: E402
 
-H, S, Z, L, STR = "a:h", "a:s", "a:z", "a:l", "a:str"
+H, S, Z, L, STR, G = "a:h", "a:s", "a:z", "a:l", "a:str", "a:g"
+GEO_MOST = 100_000  # members of the geo set a:g at most
 LOOP = ("local n = 0 for i = 1, tonumber(ARGV[1]) do n = n + #redis.call({call}) end "
         "return n")
 
@@ -50,6 +51,10 @@ def fill(c: redis.Redis, n: int, mb: int) -> None:
         pipe.sadd(S, *[f"m{i}" for i in range(start, end)])
         pipe.zadd(Z, {f"m{i}": i for i in range(start, end)})
         pipe.rpush(L, *[f"i{i}" for i in range(start, end)])
+        if start < GEO_MOST:
+            pipe.geoadd(G, [x for i in range(start, min(end, GEO_MOST))
+                            for x in (-179.9 + 359.8 * (i * 7919 % n) / n,
+                                      -84.9 + 169.8 * i / n, f"m{i}")])
         pipe.execute()
     c.set(STR, b"\x5a" * (mb << 20))
 
@@ -118,6 +123,16 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
         ("SORT", L, "BY", "nosort", "LIMIT", 0, 10), ("SORT", L, "BY", "nosort", "DESC",
                                                        "LIMIT", 0, 10),
         ("SORT", L, "BY", "nosort", "GET", "#", "GET", "nokey_*", "LIMIT", n - 10, 10),
+        # geo (a sorted set of GEO_MOST members at most, all over the world)
+        ("GEOSEARCH", G, "FROMLONLAT", 0, 0, "BYRADIUS", 40000, "km"),
+        ("GEOSEARCH", G, "FROMLONLAT", 0, 0, "BYRADIUS", 40000, "km", "WITHDIST",
+         "WITHCOORD", "WITHHASH", "ASC"),
+        ("GEOSEARCH", G, "FROMLONLAT", 0, 0, "BYBOX", 40000, 40000, "km", "COUNT", 1),
+        ("GEORADIUS_RO", G, 0, 0, 20000, "km", "COUNT", 3, "ANY"),
+        # one write of 33 requests (under 1 KB): each moderate, together not
+        ("PIPE", 33, ("MEMORY", "USAGE", H, "SAMPLES", 0)),
+        ("PIPE", 33, ("SORT_RO", Z, "BY", "w_*", "LIMIT", 0, 1)),
+        ("PIPE", 33, ("GEOSEARCH", G, "FROMMEMBER", "m1", "BYRADIUS", 500, "km", "COUNT", 1)),
         # the big string
         ("GET", STR), ("GETRANGE", STR, 0, -1), ("GETRANGE", STR, big // 2, big // 2 + 10),
         ("GETRANGE", STR, -10, -1), ("SUBSTR", STR, big // 2, big // 2 + 10),
@@ -178,6 +193,11 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
 def send(c: redis.Redis, req: tuple[object, ...]) -> object:
     if req[0] == "CALL":  # ("CALL", name, fn[, quiet]): a request sent its own way
         return req[2]()  # type: ignore[operator]
+    if req[0] == "PIPE":  # ("PIPE", n, words): n times the request in one write
+        pipe = c.pipeline(transaction=False)
+        for _ in range(req[1]):  # type: ignore[call-overload]
+            pipe.execute_command(*req[2])  # type: ignore[misc]
+        return pipe.execute()
     if req[0] == "MULTI":
         tx = c.pipeline(transaction=True)
         for words in req[1]:  # type: ignore[attr-defined]
