@@ -664,6 +664,27 @@ class PausingTransport(FakeTransport):
         self.resumed += 1
 
 
+class Puts:
+    """A server of three nodes with no budget for peer frames (READ_BUDGET_NS 0), a
+    peer's link into it, and `n` replica writes that peer could send."""
+
+    def __init__(self, tmp_path: Path, n: int) -> None:
+        self.srv, _ = three_node_server(tmp_path, engine="memory")
+        self.srv.loop = asyncio.get_running_loop()
+        self.node = self.srv.node
+        self.t = PausingTransport()
+        self.inbound = PeerInbound(self.srv, PEERS[0], self.t)  # type: ignore[arg-type]
+        self.keys = [b"k%d" % i for i in range(n)]
+        self.encs = [objmod.encode(dvv.update(dvv.new_with_context((), objmod.sibling(1, k)),
+                                              dvv.EMPTY, b"A")) for k in self.keys]
+        self.msgs = [puts((i + 1, k, e, self.srv.name, self.node.partition(k), None))
+                     for i, (k, e) in enumerate(zip(self.keys, self.encs, strict=True))]
+
+    def stored(self) -> list[bytes | None]:
+        node = self.node
+        return [node.local.get_enc(node.partition(k), k) for k in self.keys]
+
+
 def test_a_peer_links_backlog_is_handled_over_loop_turns(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A replica that a plan did not wait for applied its backlog of steps in one read
@@ -674,25 +695,15 @@ def test_a_peer_links_backlog_is_handled_over_loop_turns(tmp_path: Path,
     monkeypatch.setattr(peers, "READ_BUDGET_NS", 0)
 
     async def run() -> None:
-        srv, _ = three_node_server(tmp_path, engine="memory")
-        srv.loop = asyncio.get_running_loop()
-        node = srv.node
-        t = PausingTransport()
-        inbound = PeerInbound(srv, PEERS[0], t)  # type: ignore[arg-type]
-        keys = [b"k%d" % i for i in range(5)]
-        encs = [objmod.encode(dvv.update(dvv.new_with_context((), objmod.sibling(1, k)),
-                                         dvv.EMPTY, b"A")) for k in keys]
-        wire = b"".join(frame(encode([puts((i + 1, k, e, srv.name, node.partition(k), None))]))
-                        for i, (k, e) in enumerate(zip(keys, encs, strict=True)))
-        inbound.data_received(wire)
-        stored = [node.local.get_enc(node.partition(k), k) for k in keys]
-        assert stored[0] == encs[0] and stored[1:] == [None] * 4  # one frame this turn
-        assert t.paused == 1 and t.resumed == 0
+        p = Puts(tmp_path, 5)
+        p.inbound.data_received(b"".join(frame(encode([m])) for m in p.msgs))
+        assert p.stored()[0] == p.encs[0] and p.stored()[1:] == [None] * 4  # one frame
+        assert p.t.paused == 1 and p.t.resumed == 0
         for _ in range(10):
             await asyncio.sleep(0)
-        assert [node.local.get_enc(node.partition(k), k) for k in keys] == encs
+        assert p.stored() == p.encs
         # (held again after each frame that another follows: none after the last)
-        assert t.paused == 4 and t.resumed == 1
+        assert p.t.paused == 4 and p.t.resumed == 1
 
     asyncio.run(run())
 
@@ -708,27 +719,16 @@ def test_the_messages_of_one_frame_are_handled_over_loop_turns(
     monkeypatch.setattr(peers, "READ_BUDGET_NS", 0)
 
     async def run() -> None:
-        srv, _ = three_node_server(tmp_path, engine="memory")
-        srv.loop = asyncio.get_running_loop()
-        node = srv.node
-        t = PausingTransport()
-        inbound = PeerInbound(srv, PEERS[0], t)  # type: ignore[arg-type]
-        keys = [b"k%d" % i for i in range(6)]
-        encs = [objmod.encode(dvv.update(dvv.new_with_context((), objmod.sibling(1, k)),
-                                         dvv.EMPTY, b"A")) for k in keys]
-        msgs = [puts((i + 1, k, e, srv.name, node.partition(k), None))
-                for i, (k, e) in enumerate(zip(keys, encs, strict=True))]
-        inbound.data_received(frame(encode(msgs[:4])))
-        stored = [node.local.get_enc(node.partition(k), k) for k in keys]
-        assert stored[0] == encs[0] and stored[1:] == [None] * 5  # one message this turn
-        assert t.paused == 1
-        inbound.data_received(frame(encode(msgs[4:])))  # (read before the pause took)
-        stored = [node.local.get_enc(node.partition(k), k) for k in keys]
-        assert stored[:2] == encs[:2] and stored[2:] == [None] * 4  # the held ones first
+        p = Puts(tmp_path, 6)
+        p.inbound.data_received(frame(encode(p.msgs[:4])))
+        assert p.stored()[0] == p.encs[0] and p.stored()[1:] == [None] * 5  # one message
+        assert p.t.paused == 1
+        p.inbound.data_received(frame(encode(p.msgs[4:])))  # (read before the pause took)
+        assert p.stored()[:2] == p.encs[:2] and p.stored()[2:] == [None] * 4  # held first
         for _ in range(12):
             await asyncio.sleep(0)
-        assert [node.local.get_enc(node.partition(k), k) for k in keys] == encs
-        assert t.resumed == 1
+        assert p.stored() == p.encs
+        assert p.t.resumed == 1
 
     asyncio.run(run())
 
