@@ -249,6 +249,7 @@ class NodeServer:
         self._walk_scheduled = False
         self.keyscan = KeyScan(self.node, wake=self._walk_soon)
         self.node.coll.store.wake = self._walk_soon
+        self.node.coll.spent = self._settle_spent
         self.node.graveyard.wake = self._walk_soon
         node = self.node
         # Collection commands other nodes forward to this replica (commands rebuild them).
@@ -377,9 +378,11 @@ class NodeServer:
             self.loop.call_soon(self.flush_soon)  # type: ignore[union-attr]
 
     def _settle_spent(self) -> bool:
-        """Whether a settle ran its chains of callbacks for SETTLE_MS (timed from the
-        first time it asks). What it leaves is settled by the walk's step, in the
-        coming loop turns: the other events of this turn would each settle it again."""
+        """Whether a settle ran its chains of callbacks, or the collection coordinator
+        a key's queued commands (CollCoordinator.spent), for SETTLE_NS in this event
+        (timed from the first time it is asked since the event's last pump). What they
+        leave runs in the walk's step, in the coming loop turns: the other events of
+        this turn would each run it again."""
         now = time.monotonic_ns()
         if not self._settle_from:
             self._settle_from = now
