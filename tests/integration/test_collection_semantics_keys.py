@@ -290,6 +290,7 @@ def test_sorts_over_loop_turns_as_redis(real, monkeypatch, native):
 
     monkeypatch.setattr(sortcmd, "SLICE", 16)
     monkeypatch.setattr(sortcmd, "TURN_ELEMENTS", 16)
+    monkeypatch.setattr(sortcmd, "RESOLVE_TURN", 16)
     if not native:
         monkeypatch.setattr(sortcmd, "_weight_order", None)
     distinct = [b"%d" % (i * 37 % 101 - 50) for i in range(101)]

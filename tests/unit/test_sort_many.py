@@ -216,7 +216,7 @@ def _sorted_by_steps(r: object, options: tuple[str, ...]) -> tuple[bytes, list[l
 def test_the_keys_a_pattern_names_are_found_and_read_a_slice_a_turn(
         monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]) -> None:
     """SORT ... BY or GET a pattern over many elements finds the keys it names, and then
-    their values per element, TURN_ELEMENTS elements a loop turn (a million at once held
+    their values per element, RESOLVE_TURN elements a loop turn (a million at once held
     a node ~3 s of CPU: the keys found, then each element's value looked up), with the
     reply of a sort at once."""
     from dynredis.commands import collection, sortcmd
@@ -228,7 +228,7 @@ def test_the_keys_a_pattern_names_are_found_and_read_a_slice_a_turn(
     for i, item in enumerate(items[::3]):
         r.run("SET", b"w_" + item, b"%d" % (i % 5))
     at_once = r.run("SORT", "l", *options)
-    monkeypatch.setattr(sortcmd, "TURN_ELEMENTS", 8)
+    monkeypatch.setattr(sortcmd, "RESOLVE_TURN", 8)
     reply, steps = _sorted_by_steps(r, options)
     assert reply == at_once
     reads = [i for i, s in enumerate(steps) if s[0] == b"dyn.get"]
