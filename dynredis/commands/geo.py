@@ -497,11 +497,12 @@ def search_reply(request: Search, matches: list[Match], proto: int
                                                     members[lo:hi]])
     row_head = b"*%d" % (nested + 1)
     withdist, withhash, withcoord = request.withdist, request.withhash, request.withcoord
+    conversion = _conversion(request)
 
     def row(m: Match) -> bytes:
         parts = [row_head, b"$%d" % len(m.member), m.member]
         if withdist:
-            dist = distance_text(m.dist)
+            dist = distance_text(m.dist / conversion)
             parts += (b"$%d" % len(dist), dist)
         if withhash:
             parts.append(b":%d" % to_int64(m.score))
@@ -517,4 +518,12 @@ def store_entries(request: Search, matches: list[Match]) -> list[tuple[bytes, fl
     """The (member, score) pairs a STORE variant writes to `request.store`: the geo
     score, or the distance with STOREDIST. Empty: Redis deletes the destination. The
     reply is their count."""
-    return [(m.member, m.dist if request.storedist else m.score) for m in matches]
+    if not request.storedist:
+        return [(m.member, m.score) for m in matches]
+    conversion = _conversion(request)
+    return [(m.member, m.dist / conversion) for m in matches]
+
+
+def _conversion(request: Search) -> float:
+    """Meters per unit of the request (matches carry their distances in meters)."""
+    return request.shape.conversion if request.shape is not None else 1.0
