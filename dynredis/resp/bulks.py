@@ -110,13 +110,14 @@ class SlicedReply:
 
     def __init__(self, head: bytes, n: int, columns: Columns,
                  on_release: Callable[[], None] | None = None,
-                 spent: Sequence[list[Any]] = (), per_turn: int = STREAM_ROWS) -> None:
+                 spent: Sequence[list[Any]] = (), per_turn: int = 0) -> None:
         self.before = head + CRLF
         self.after = b""
         self.columns: Columns | None = columns
         self.n = n
         self.at = 0
-        self.per_turn = per_turn  # rows a slice (fewer where a row costs more to make)
+        # Rows a slice: STREAM_ROWS, fewer where a row costs more to make.
+        self.per_turn = per_turn or STREAM_ROWS
         self.on_release = on_release  # lets go of what `columns` reads (a view's pin)
         # Lists of the rows, by row, that `columns` reads and nothing else holds: each
         # slice's rows are let go of once sent. Let go of at the end, a million
@@ -173,13 +174,13 @@ _NONES: list[None] = [None] * STREAM_ROWS
 
 def reply(head: bytes, n: int, columns: Columns,
           on_release: Callable[[], None] | None = None,
-          spent: Sequence[list[Any]] = (), per_turn: int = STREAM_ROWS
+          spent: Sequence[list[Any]] = (), per_turn: int = 0
           ) -> bytes | SlicedReply:
-    """`lines(head, columns(0, n))`, or, for more than `per_turn` rows, that reply to be
-    encoded over loop turns, `per_turn` rows a turn (`on_release` called once it is sent
-    or dropped; `spent`: lists only it holds, row i of the reply at their index i, whose
-    rows are let go of as they are sent)."""
-    if n <= per_turn:
+    """`lines(head, columns(0, n))`, or, for more than `per_turn` rows (0: STREAM_ROWS),
+    that reply to be encoded over loop turns, `per_turn` rows a turn (`on_release`
+    called once it is sent or dropped; `spent`: lists only it holds, row i of the reply
+    at their index i, whose rows are let go of as they are sent)."""
+    if n <= (per_turn or STREAM_ROWS):
         out = lines(head, columns(0, n))
         if on_release is not None:
             on_release()
