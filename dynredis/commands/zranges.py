@@ -15,7 +15,10 @@ here by that walk (O(n), for this undefined use only).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice, takewhile
+from operator import itemgetter
 from typing import Any
 
 from ..resp import encode as resp
@@ -49,6 +52,15 @@ def parse_score_range(lo: bytes, hi: bytes) -> ScoreRange | None:
 # Lex bounds: a member, or the smallest/greatest of all strings (`-`, `+`).
 MIN_STRING = 0
 MAX_STRING = 2
+_MEMBER = itemgetter(1)
+
+
+def _always(member: bytes) -> bool:
+    return True
+
+
+def _never(member: bytes) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,33 @@ class LexRange:
         if b.edge != 1:
             return b.edge == MAX_STRING
         return member < b.member if b.exclusive else member <= b.member
+
+    # The same tests as predicates the walks hand to C (bytes' own comparisons, no
+    # Python call a member): members inside from the min on, still below it, inside
+    # up to the max, already above it.
+    def from_min(self) -> Callable[[bytes], bool]:
+        b = self.min
+        if b.edge != 1:
+            return _always if b.edge == MIN_STRING else _never
+        return b.member.__lt__ if b.exclusive else b.member.__le__
+
+    def below_min(self) -> Callable[[bytes], bool]:
+        b = self.min
+        if b.edge != 1:
+            return _never if b.edge == MIN_STRING else _always
+        return b.member.__ge__ if b.exclusive else b.member.__gt__
+
+    def to_max(self) -> Callable[[bytes], bool]:
+        b = self.max
+        if b.edge != 1:
+            return _always if b.edge == MAX_STRING else _never
+        return b.member.__gt__ if b.exclusive else b.member.__ge__
+
+    def above_max(self) -> Callable[[bytes], bool]:
+        b = self.max
+        if b.edge != 1:
+            return _never if b.edge == MAX_STRING else _always
+        return b.member.__le__ if b.exclusive else b.member.__lt__
 
     def may_hold(self) -> bool:
         """False for ranges that are always empty (min above max, or equal and open)."""
@@ -130,9 +169,11 @@ def _same_score(zl: Any) -> bool:
     return len(zl) == 0 or zl[0][0] == zl[-1][0]
 
 
-def lex_span(zl: Any, r: LexRange, reverse: bool = False) -> tuple[int, int]:
+def lex_span(zl: Any, r: LexRange, reverse: bool = False, most: int = -1
+             ) -> tuple[int, int]:
     """[lo, hi): the positions of the members in range (Redis' walk: module docstring;
-    `reverse` walks from the tail, as ZREVRANGEBYLEX does)."""
+    `reverse` walks from the tail, as ZREVRANGEBYLEX does). With `most` >= 0 a walk
+    stops `most` members past the range's first (LIMIT offset count needs no more)."""
     n = len(zl)
     # Redis' first check: the range can hold members, the last member is not below min
     # and the first is not above max (not implied when scores differ).
@@ -152,25 +193,23 @@ def lex_span(zl: Any, r: LexRange, reverse: bool = False) -> tuple[int, int]:
             hi = zl.bisect_left((s, b.member)) if b.exclusive else zl.bisect_right((s, b.member))
         return lo, max(lo, hi)
     # (walked by iterators: indexing the SortedList costs a bisection per member; an
-    # open end, "-" or "+", holds every member on its side: not walked)
+    # open end, "-" or "+", holds every member on its side: not walked; a walk of
+    # 100,000 members with a Python test each took 20 ms, 10 pipelined ones a node 120)
     open_min, open_max = r.min.edge == MIN_STRING, r.max.edge == MAX_STRING
+    cap = None if most < 0 else most
     if not reverse:
-        i = 0 if open_min else _count_while(iter(zl), lambda m: not r.gte_min(m))
-        j = n if open_max else i + _count_while(zl.islice(i), r.lte_max)
+        i = 0 if open_min else _count_while(iter(zl), r.below_min())
+        j = n if open_max else i + _count_while(islice(zl.islice(i), cap), r.to_max())
         return i, j
-    j = n if open_max else n - _count_while(reversed(zl), lambda m: not r.lte_max(m))
-    i = 0 if open_min else j - _count_while(zl.islice(0, j, reverse=True), r.gte_min)
+    j = n if open_max else n - _count_while(reversed(zl), r.above_max())
+    i = 0 if open_min else j - _count_while(islice(zl.islice(0, j, reverse=True), cap),
+                                            r.from_min())
     return i, j
 
 
-def _count_while(pairs: Any, ok: Any) -> int:
+def _count_while(pairs: Any, ok: Callable[[bytes], bool]) -> int:
     """How many (score, member) pairs from the start of `pairs` have `ok(member)`."""
-    n = 0
-    for _, member in pairs:
-        if not ok(member):
-            break
-        n += 1
-    return n
+    return len(list(takewhile(ok, map(_MEMBER, pairs))))
 
 
 def rank_span(n: int, start: int, end: int) -> tuple[int, int]:
@@ -219,7 +258,7 @@ def by_score(zl: Any, r: ScoreRange, reverse: bool = False, offset: int = 0,
 
 def by_lex(zl: Any, r: LexRange, reverse: bool = False, offset: int = 0,
            limit: int = -1) -> tuple[int, int]:
-    lo, hi = lex_span(zl, r, reverse)
+    lo, hi = lex_span(zl, r, reverse, offset + limit if offset >= 0 and limit >= 0 else -1)
     return limited(lo, hi, offset, limit, reverse)
 
 

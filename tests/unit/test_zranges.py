@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sortedcontainers import SortedList
 
@@ -112,6 +112,52 @@ def test_lex_ranges_of_equal_scores_agree_with_a_walk(names, lo, hi, reverse):
     if reverse:
         walk.reverse()
     assert zranges.zrange_by_lex(zl, r, reverse) == walk
+
+
+def redis_lex_walk(zl: SortedList, r: zranges.LexRange, reverse: bool) -> list:
+    """Redis' walk over members of differing scores (zranges' module docstring), as the
+    test of each member reads it: forward, skip while below min then take while up to
+    max; reverse, skip while above max then take while from min."""
+    n = len(zl)
+    if not n or not r.may_hold() or not r.gte_min(zl[-1][1]) or not r.lte_max(zl[0][1]):
+        return []
+    order = list(zl)[::-1] if reverse else list(zl)
+    skip, take = (r.lte_max, r.gte_min) if reverse else (r.gte_min, r.lte_max)
+    i = 0
+    while i < n and not skip(order[i][1]):
+        i += 1
+    out = []
+    while i < n and take(order[i][1]):
+        out.append((order[i][1], order[i][0]))
+        i += 1
+    return out
+
+
+short_names = st.text("abc", max_size=3).map(str.encode)
+dense_lex_bound = st.one_of(st.sampled_from([b"-", b"+"]),
+                            st.tuples(st.sampled_from([b"(", b"["]), short_names).map(
+                                lambda t: t[0] + t[1]))
+
+
+@settings(max_examples=400)
+@example([(0.0, b"a"), (1.0, b"b"), (2.0, b"c")], b"[a", b"[c", 0, 1, False)
+@example([(0.0, b"a"), (1.0, b"b"), (2.0, b"c")], b"(a", b"+", 1, 1, True)
+@example([(0.0, b"b"), (1.0, b"a"), (1.0, b"c"), (2.0, b"cc")], b"[b", b"[cc", 1, 2, False)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0]), short_names), min_size=1,
+                max_size=14),
+       dense_lex_bound, dense_lex_bound, st.integers(-1, 6), st.integers(-1, 6),
+       st.booleans())
+def test_lex_ranges_of_differing_scores_are_redis_walk_cut_by_limit(
+        items, lo, hi, offset, limit, reverse):
+    """The walks, made by C predicates and stopped once LIMIT's members are found,
+    answer what Redis' walk answers, then cut by LIMIT offset count."""
+    zl = SortedList((s, m) for m, s in {m: s for s, m in items}.items())
+    r = zranges.parse_lex_range(lo, hi)
+    walk = redis_lex_walk(zl, r, reverse)
+    want = [] if offset < 0 else walk[offset:] if limit < 0 else walk[offset:offset + limit]
+    assert zranges.zrange_by_lex(zl, r, reverse, offset, limit) == want
+    lo_at, hi_at = zranges.lex_span(zl, r, reverse)
+    assert hi_at - lo_at == len(walk)  # (ZLEXCOUNT's, uncut)
 
 
 @given(st.integers(0, 12), st.integers(-15, 15), st.integers(-15, 15), st.booleans())
