@@ -10,6 +10,7 @@ replicated sorted sets of a node.
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -18,12 +19,14 @@ from .geohash import Shape, decode, score_ranges
 from .geohash import within as within_shape
 
 # The scan of a score range in C (dynredis/csrc/geoscan.c), built with the compiled
-# modules; else the loop in `find`.
+# modules; else the loop in `find`. `_scan_flat`: the same, without objects per match.
 _scan: Callable[..., None] | None
+_scan_flat: Callable[..., bytes] | None
 try:
     from .._geoscan import scan as _scan
+    from .._geoscan import scan_flat as _scan_flat
 except ImportError:
-    _scan = None
+    _scan = _scan_flat = None
 
 # The stable order of positions by weight in C (dynredis/csrc/weightorder.c).
 _weight_order: Callable[[list[float], bool], tuple[bytes, bool]] | None
@@ -37,6 +40,9 @@ Reader = Callable[[float, float], Iterable[tuple[float, bytes]]]
 order (score, then member bytes). It may be lazy: a search with ANY stops early."""
 
 UNSORTED, ASC, DESC = 0, 1, 2
+# COUNTs up to this take `_nearest` (objects for the kept matches only, each made in
+# Python: ~3 us); a larger one the C scan's objects for every match (~1 us each).
+NEAREST_MOST = 1024
 
 
 class Match(NamedTuple):
@@ -82,6 +88,33 @@ def scan_python(pairs: Iterable[tuple[float, bytes]], shape: Shape, limit: int,
             found.append(Match(member, score, lon, lat, d))
             if limit and len(found) >= limit:
                 break
+
+
+def _nearest(shape: Shape, read: Reader, count: int, order: int) -> list[Match]:
+    """`search` with COUNT (without ANY), by C: every match's distance found without an
+    object per match, and objects made for the `count` kept only, in the C stable
+    sort's order; where a distance is NaN or two are equal (Redis' partial sort then
+    decides their order) every match is made and ordered as `_order` does."""
+    assert _scan_flat is not None and _weight_order is not None
+    conversion = shape.conversion
+    args = (shape.box, shape.lon, shape.lat, shape.radius * conversion,
+            shape.width * conversion / 2, shape.height * conversion / 2)
+    members: list[bytes] = []
+    quads = array("d", b"".join([_scan_flat(read(float(lo), float(hi)), *args, members)
+                                 for lo, hi in score_ranges(shape)]))
+    n = len(members)
+    keep = min(count, n)
+
+    def match(i: int) -> Match:
+        return Match(members[i], *quads[4 * i:4 * i + 4])
+
+    try:
+        positions, ties = _weight_order(quads[3::4].tolist(), order == DESC)
+    except TypeError:  # a NaN distance
+        return _order(list(map(match, range(n))), order, keep)
+    if ties and keep < n:
+        return _order(list(map(match, range(n))), order, keep)
+    return list(map(match, memoryview(positions).cast("I")[:keep]))
 
 
 def _cmp_asc(a: Match, b: Match) -> int:
@@ -130,10 +163,13 @@ def search(shape: Shape, read: Reader, count: int = 0, any_: bool = False,
     STORE converts those it shows to the shape's unit, as Redis does: a second object
     per match here, made whether or not the distances are shown, cost 100,000 matches
     50-150 ms). COUNT without ANY sorts ASC unless an order is given, as Redis does."""
-    found = find(shape, read, count if any_ else 0)
-    keep = len(found) if count == 0 or len(found) < count else count
     if count and order == UNSORTED and not any_:
         order = ASC
+    if 0 < count <= NEAREST_MOST and not any_ and _scan_flat is not None and \
+            _weight_order is not None:
+        return _nearest(shape, read, count, order)
+    found = find(shape, read, count if any_ else 0)
+    keep = len(found) if count == 0 or len(found) < count else count
     if order != UNSORTED and found:
         found = _order(found, order, keep)
     return found[:keep] if keep < len(found) else found

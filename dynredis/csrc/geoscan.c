@@ -196,7 +196,89 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_RETURN_NONE;
 }
 
+/* scan_flat(pairs, box, lon, lat, radius_m, half_w, half_h, members) -> bytes: as scan,
+ * without objects per match: each member inside is appended to `members` and its
+ * (score, lon, lat, dist) are four native doubles of the bytes returned. A search with
+ * COUNT reads every match to keep the nearest few: an object per match made 100,000 of
+ * them cost 100-200 ms where Redis took 40. */
+static PyObject *scan_flat(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "scan_flat() takes 8 arguments");
+        return NULL;
+    }
+    shape_t s;
+    s.box = PyObject_IsTrue(args[1]);
+    if (s.box < 0)
+        return NULL;
+    s.lon = PyFloat_AsDouble(args[2]);
+    s.lat = PyFloat_AsDouble(args[3]);
+    s.radius_m = PyFloat_AsDouble(args[4]);
+    s.half_w = PyFloat_AsDouble(args[5]);
+    s.half_h = PyFloat_AsDouble(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *members = args[7];
+    if (!PyList_Check(members)) {
+        PyErr_SetString(PyExc_TypeError, "scan_flat: members must be a list");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(args[0]);
+    if (it == NULL)
+        return NULL;
+    size_t cap = 1024, n = 0;
+    double *quads = PyMem_Malloc(cap * 4 * sizeof(double));
+    if (quads == NULL) {
+        Py_DECREF(it);
+        return PyErr_NoMemory();
+    }
+    PyObject *pair;
+    while ((pair = PyIter_Next(it)) != NULL) {
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_TypeError, "scan_flat: pairs must be (score, member) tuples");
+            break;
+        }
+        double score = PyFloat_AsDouble(PyTuple_GET_ITEM(pair, 0));
+        if (score == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(pair);
+            break;
+        }
+        double lon, lat, dist;
+        decode(score, &lon, &lat);
+        if (within(&s, lon, lat, &dist)) {
+            if (n == cap) {
+                double *more = PyMem_Realloc(quads, cap * 2 * 4 * sizeof(double));
+                if (more == NULL) {
+                    Py_DECREF(pair);
+                    PyErr_NoMemory();
+                    break;
+                }
+                quads = more;
+                cap *= 2;
+            }
+            if (PyList_Append(members, PyTuple_GET_ITEM(pair, 1)) < 0) {
+                Py_DECREF(pair);
+                break;
+            }
+            double *q = quads + 4 * n++;
+            q[0] = score;
+            q[1] = lon;
+            q[2] = lat;
+            q[3] = dist;
+        }
+        Py_DECREF(pair);
+    }
+    Py_DECREF(it);
+    PyObject *out = PyErr_Occurred()
+        ? NULL
+        : PyBytes_FromStringAndSize((const char *)quads, (Py_ssize_t)(n * 4 * sizeof(double)));
+    PyMem_Free(quads);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"scan_flat", (PyCFunction)(void (*)(void))scan_flat, METH_FASTCALL,
+     "scan_flat(pairs, box, lon, lat, radius_m, half_w, half_h, members) -> bytes"},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(pairs, box, lon, lat, radius_m, half_w, half_h, limit, out, cls) -> None"},
     {NULL, NULL, 0, NULL},

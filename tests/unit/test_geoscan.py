@@ -93,3 +93,26 @@ def test_the_c_scan_refuses_what_it_cannot_read() -> None:
     with pytest.raises(TypeError):
         scan([], False, 0.0, 0.0, 1.0, 0.0, 0.0, 0, out, dict)
     assert out == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(shapes(), st.lists(st.one_of(VALID, ODD), max_size=60))
+def test_the_flat_c_scan_finds_what_python_finds(shape: gh.Shape, scores: list[float]) -> None:
+    """scan_flat (a search with COUNT: no object per match) gives the members and the
+    (score, lon, lat, dist) doubles the Python scan's matches hold, bit for bit."""
+    try:
+        from dynredis._geoscan import scan_flat
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    pairs = sorted((s, b"m%d" % i) for i, s in enumerate(scores) if s == s) + \
+        [(s, b"nan%d" % i) for i, s in enumerate(scores) if s != s]
+    want: list[geosearch.Match] = []
+    geosearch.scan_python(iter(pairs), shape, 0, want)
+    members: list[bytes] = []
+    c = shape.conversion
+    quads = scan_flat(iter(pairs), shape.box, shape.lon, shape.lat, shape.radius * c,
+                      shape.width * c / 2, shape.height * c / 2, members)
+    got = [geosearch.Match(m, *struct.unpack_from("=4d", quads, 32 * i))
+           for i, m in enumerate(members)]
+    assert len(quads) == 32 * len(members)
+    assert [_bits(m) for m in got] == [_bits(m) for m in want]
