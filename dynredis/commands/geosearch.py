@@ -60,9 +60,7 @@ def find(shape: Shape, read: Reader, limit: int = 0) -> list[Match]:
     """Every member inside `shape`, in scan order (membersOfAllNeighbors); with `limit`
     (ANY), stop as soon as that many were found."""
     found: list[Match] = []
-    conversion = shape.conversion
-    half_w = shape.width * conversion / 2
-    half_h = shape.height * conversion / 2
+    c_shape = _c_shape(shape)
     for lo, hi in score_ranges(shape):
         if limit and len(found) >= limit:
             break
@@ -70,9 +68,16 @@ def find(shape: Shape, read: Reader, limit: int = 0) -> list[Match]:
         if _scan is None:
             scan_python(pairs, shape, limit, found)
         else:
-            _scan(pairs, shape.box, shape.lon, shape.lat, shape.radius * conversion, half_w,
-                  half_h, limit, found, Match)
+            _scan(pairs, *c_shape, limit, found, Match)
     return found
+
+
+def _c_shape(shape: Shape) -> tuple[bool, float, float, float, float, float]:
+    """The shape as the C scans take it: box, centre, radius and half sizes in meters
+    (computed as geohash.within computes them, so the same doubles)."""
+    c = shape.conversion
+    return (shape.box, shape.lon, shape.lat, shape.radius * c, shape.width * c / 2,
+            shape.height * c / 2)
 
 
 def scan_python(pairs: Iterable[tuple[float, bytes]], shape: Shape, limit: int,
@@ -96,11 +101,9 @@ def _nearest(shape: Shape, read: Reader, count: int, order: int) -> list[Match]:
     sort's order; where a distance is NaN or two are equal (Redis' partial sort then
     decides their order) every match is made and ordered as `_order` does."""
     assert _scan_flat is not None and _weight_order is not None
-    conversion = shape.conversion
-    args = (shape.box, shape.lon, shape.lat, shape.radius * conversion,
-            shape.width * conversion / 2, shape.height * conversion / 2)
+    c_shape = _c_shape(shape)
     members: list[bytes] = []
-    quads = array("d", b"".join([_scan_flat(read(float(lo), float(hi)), *args, members)
+    quads = array("d", b"".join([_scan_flat(read(float(lo), float(hi)), *c_shape, members)
                                  for lo, hi in score_ranges(shape)]))
     n = len(members)
     keep = min(count, n)

@@ -13,6 +13,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LON_MIN -180.0
 #define LON_MAX 180.0
@@ -120,6 +121,43 @@ static PyObject *match_of(PyTypeObject *cls, PyObject *member, PyObject *score, 
     return m;
 }
 
+/* The shape of a scan's arguments 1-6 (box, lon, lat, radius_m, half_w, half_h); -1 on
+ * an error. */
+static int shape_of(PyObject *const *args, shape_t *s) {
+    s->box = PyObject_IsTrue(args[1]);
+    if (s->box < 0)
+        return -1;
+    s->lon = PyFloat_AsDouble(args[2]);
+    s->lat = PyFloat_AsDouble(args[3]);
+    s->radius_m = PyFloat_AsDouble(args[4]);
+    s->half_w = PyFloat_AsDouble(args[5]);
+    s->half_h = PyFloat_AsDouble(args[6]);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The next (score, member) pair of `it` inside the shape (a new reference), with its
+ * (score, lon, lat, dist) in `q`; NULL at the end or on an error (PyErr_Occurred). */
+static PyObject *next_inside(PyObject *it, const shape_t *s, double q[4]) {
+    PyObject *pair;
+    while ((pair = PyIter_Next(it)) != NULL) {
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_TypeError, "scan: pairs must be (score, member) tuples");
+            return NULL;
+        }
+        q[0] = PyFloat_AsDouble(PyTuple_GET_ITEM(pair, 0));
+        if (q[0] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(pair);
+            return NULL;
+        }
+        decode(q[0], &q[1], &q[2]);
+        if (within(s, q[1], q[2], &q[3]))
+            return pair;
+        Py_DECREF(pair);
+    }
+    return NULL;
+}
+
 /* scan(pairs, box, lon, lat, radius_m, half_w, half_h, limit, out, cls) -> None: append
  * cls(member, score, lon, lat, dist) to `out` for each (score, member) of `pairs` inside
  * the shape, stopping once `out` holds `limit` (0: no limit). */
@@ -135,16 +173,10 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     }
     PyTypeObject *cls = (PyTypeObject *)args[9];
     shape_t s;
-    s.box = PyObject_IsTrue(args[1]);
-    if (s.box < 0)
+    if (shape_of(args, &s) < 0)
         return NULL;
-    s.lon = PyFloat_AsDouble(args[2]);
-    s.lat = PyFloat_AsDouble(args[3]);
-    s.radius_m = PyFloat_AsDouble(args[4]);
-    s.half_w = PyFloat_AsDouble(args[5]);
-    s.half_h = PyFloat_AsDouble(args[6]);
     Py_ssize_t limit = PyLong_AsSsize_t(args[7]);
-    if (PyErr_Occurred())
+    if (limit == -1 && PyErr_Occurred())
         return NULL;
     PyObject *out = args[8];
     if (!PyList_Check(out)) {
@@ -157,38 +189,18 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (it == NULL)
         return NULL;
     PyObject *pair;
-    while ((pair = PyIter_Next(it)) != NULL) {
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            Py_DECREF(pair);
-            Py_DECREF(it);
-            PyErr_SetString(PyExc_TypeError, "scan: pairs must be (score, member) tuples");
-            return NULL;
-        }
-        PyObject *score_obj = PyTuple_GET_ITEM(pair, 0);
-        double score = PyFloat_AsDouble(score_obj);
-        if (score == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(pair);
-            Py_DECREF(it);
-            return NULL;
-        }
-        double lon, lat, dist;
-        decode(score, &lon, &lat);
-        if (within(&s, lon, lat, &dist)) {
-            PyObject *match = match_of(cls, PyTuple_GET_ITEM(pair, 1), score_obj, lon, lat,
-                                       dist);
-            if (match == NULL || PyList_Append(out, match) < 0) {
-                Py_XDECREF(match);
-                Py_DECREF(pair);
-                Py_DECREF(it);
-                return NULL;
-            }
-            Py_DECREF(match);
-            if (limit > 0 && PyList_GET_SIZE(out) >= limit) {
-                Py_DECREF(pair);
-                break;
-            }
-        }
+    double q[4];
+    while ((pair = next_inside(it, &s, q)) != NULL) {
+        PyObject *match = match_of(cls, PyTuple_GET_ITEM(pair, 1), PyTuple_GET_ITEM(pair, 0),
+                                   q[1], q[2], q[3]);
         Py_DECREF(pair);
+        if (match == NULL || PyList_Append(out, match) < 0) {
+            Py_XDECREF(match);
+            break;
+        }
+        Py_DECREF(match);
+        if (limit > 0 && PyList_GET_SIZE(out) >= limit)
+            break;
     }
     Py_DECREF(it);
     if (PyErr_Occurred())
@@ -207,15 +219,7 @@ static PyObject *scan_flat(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     shape_t s;
-    s.box = PyObject_IsTrue(args[1]);
-    if (s.box < 0)
-        return NULL;
-    s.lon = PyFloat_AsDouble(args[2]);
-    s.lat = PyFloat_AsDouble(args[3]);
-    s.radius_m = PyFloat_AsDouble(args[4]);
-    s.half_w = PyFloat_AsDouble(args[5]);
-    s.half_h = PyFloat_AsDouble(args[6]);
-    if (PyErr_Occurred())
+    if (shape_of(args, &s) < 0)
         return NULL;
     PyObject *members = args[7];
     if (!PyList_Check(members)) {
@@ -232,41 +236,23 @@ static PyObject *scan_flat(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return PyErr_NoMemory();
     }
     PyObject *pair;
-    while ((pair = PyIter_Next(it)) != NULL) {
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            Py_DECREF(pair);
-            PyErr_SetString(PyExc_TypeError, "scan_flat: pairs must be (score, member) tuples");
-            break;
-        }
-        double score = PyFloat_AsDouble(PyTuple_GET_ITEM(pair, 0));
-        if (score == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(pair);
-            break;
-        }
-        double lon, lat, dist;
-        decode(score, &lon, &lat);
-        if (within(&s, lon, lat, &dist)) {
-            if (n == cap) {
-                double *more = PyMem_Realloc(quads, cap * 2 * 4 * sizeof(double));
-                if (more == NULL) {
-                    Py_DECREF(pair);
-                    PyErr_NoMemory();
-                    break;
-                }
-                quads = more;
-                cap *= 2;
-            }
-            if (PyList_Append(members, PyTuple_GET_ITEM(pair, 1)) < 0) {
+    double q[4];
+    while ((pair = next_inside(it, &s, q)) != NULL) {
+        if (n == cap) {
+            double *more = PyMem_Realloc(quads, cap * 2 * 4 * sizeof(double));
+            if (more == NULL) {
                 Py_DECREF(pair);
+                PyErr_NoMemory();
                 break;
             }
-            double *q = quads + 4 * n++;
-            q[0] = score;
-            q[1] = lon;
-            q[2] = lat;
-            q[3] = dist;
+            quads = more;
+            cap *= 2;
         }
+        int appended = PyList_Append(members, PyTuple_GET_ITEM(pair, 1));
         Py_DECREF(pair);
+        if (appended < 0)
+            break;
+        memcpy(quads + 4 * n++, q, sizeof(q));
     }
     Py_DECREF(it);
     PyObject *out = PyErr_Occurred()
