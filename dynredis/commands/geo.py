@@ -116,14 +116,14 @@ def distance_text(d: float) -> bytes:
     return b"%.4f" % d
 
 
-def _coord(x: float, proto: int) -> bytes:
-    return b",%b\r\n" % human(x) if proto >= 3 else resp.bulk(human(x))
-
-
 def _coord_line(x: float, proto: int) -> bytes:
-    """_coord without its last CRLF (a row of bulks.lines)."""
+    """A coordinate's reply without its last CRLF (as a row of bulks.lines)."""
     text = human(x)
     return b",%b" % text if proto >= 3 else b"$%d\r\n%b" % (len(text), text)
+
+
+def _coord(x: float, proto: int) -> bytes:
+    return _coord_line(x, proto) + b"\r\n"
 
 
 # --- argument helpers ------------------------------------------------------------------
