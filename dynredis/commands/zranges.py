@@ -63,6 +63,15 @@ def _never(member: bytes) -> bool:
     return False
 
 
+def _test(b: LexBound, holds_all: int, exclusive: Callable[[bytes], bool],
+          inclusive: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    """A bound's member test: for "-" or "+", every member passes if it is `holds_all`,
+    none otherwise; for a member bound, the exclusive or the inclusive comparison."""
+    if b.edge != 1:
+        return _always if b.edge == holds_all else _never
+    return exclusive if b.exclusive else inclusive
+
+
 @dataclass(frozen=True)
 class LexBound:
     edge: int  # MIN_STRING, 1 (a member), MAX_STRING
@@ -106,27 +115,19 @@ class LexRange:
     # up to the max, already above it.
     def from_min(self) -> Callable[[bytes], bool]:
         b = self.min
-        if b.edge != 1:
-            return _always if b.edge == MIN_STRING else _never
-        return b.member.__lt__ if b.exclusive else b.member.__le__
+        return _test(b, MIN_STRING, b.member.__lt__, b.member.__le__)
 
     def below_min(self) -> Callable[[bytes], bool]:
         b = self.min
-        if b.edge != 1:
-            return _never if b.edge == MIN_STRING else _always
-        return b.member.__ge__ if b.exclusive else b.member.__gt__
+        return _test(b, MAX_STRING, b.member.__ge__, b.member.__gt__)
 
     def to_max(self) -> Callable[[bytes], bool]:
         b = self.max
-        if b.edge != 1:
-            return _always if b.edge == MAX_STRING else _never
-        return b.member.__gt__ if b.exclusive else b.member.__ge__
+        return _test(b, MAX_STRING, b.member.__gt__, b.member.__ge__)
 
     def above_max(self) -> Callable[[bytes], bool]:
         b = self.max
-        if b.edge != 1:
-            return _never if b.edge == MAX_STRING else _always
-        return b.member.__le__ if b.exclusive else b.member.__lt__
+        return _test(b, MIN_STRING, b.member.__le__, b.member.__lt__)
 
     def may_hold(self) -> bool:
         """False for ranges that are always empty (min above max, or equal and open)."""
