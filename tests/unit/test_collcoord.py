@@ -85,17 +85,8 @@ def test_a_command_synced_behind_one_waiting_for_the_views_does_not_time_out() -
     needed 2 of 3 replicas, got 3 before timeout"); both answer once the views are in."""
     sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=300), sliced_walks=True)
     a = sim.names[0]
-    filled: list[Any] = []
-    items = [b"i%d" % i for i in range(20_000)]
-    run(sim, a, filled, b"RPUSH", b"k", *items)
-    sim.run(500)
-    assert filled == [(None, b":20000\r\n")]
-    sim.crash(a)
-    sim.restart(a)
-    sim.run(2_000)
+    stepping = _evict_list(sim, a)
     store = sim.sn[a].node.coll.store
-    stepping = store.wake
-    store.wake = lambda: None  # the views' load makes no progress until stepped below
     first: list[Any] = []
     second: list[Any] = []
     run(sim, a, first, b"LLEN", b"k")
@@ -111,10 +102,10 @@ def test_a_command_synced_behind_one_waiting_for_the_views_does_not_time_out() -
     assert second == [(None, b"$6\r\ni19999\r\n")]
 
 
-def _evicted_list(sim: SimCluster, a: str) -> Any:
+def _evict_list(sim: SimCluster, a: str) -> Any:
     """A 20,000-item list `k` written through `a`, then `a` restarted: its views are not
-    in memory there, and walks make no progress until the test steps them (returns
-    the function that does)."""
+    in memory there, and its store's walks make no progress until the test gives back
+    its `wake` (returned)."""
     filled: list[Any] = []
     run(sim, a, filled, b"RPUSH", b"k", *[b"i%d" % i for i in range(20_000)])
     sim.run(500)
@@ -122,10 +113,18 @@ def _evicted_list(sim: SimCluster, a: str) -> Any:
     sim.crash(a)
     sim.restart(a)
     sim.run(2_000)
-    node = sim.sn[a].node
-    store = node.coll.store
+    store = sim.sn[a].node.coll.store
     stepping = store.wake
     store.wake = lambda: None
+    return stepping
+
+
+def _evicted_list(sim: SimCluster, a: str) -> Any:
+    """`_evict_list`, returning the function that gives back the wake and steps every
+    walk."""
+    stepping = _evict_list(sim, a)
+    node = sim.sn[a].node
+    store = node.coll.store
 
     def walk_all() -> None:
         store.wake = stepping
@@ -200,17 +199,9 @@ def test_commands_queued_on_a_key_run_one_per_turn_once_the_turn_is_spent() -> N
     in the next steps, in order, one per step."""
     sim = SimCluster(3, seed=1, config=Config(q=16, timeout_ms=3000), sliced_walks=True)
     a = sim.names[0]
-    filled: list[Any] = []
-    run(sim, a, filled, b"RPUSH", b"k", *[b"i%d" % i for i in range(20_000)])
-    sim.run(500)
-    assert filled == [(None, b":20000\r\n")]
-    sim.crash(a)
-    sim.restart(a)
-    sim.run(2_000)
+    stepping = _evict_list(sim, a)
     node = sim.sn[a].node
     store = node.coll.store
-    stepping = store.wake
-    store.wake = lambda: None  # the views' load makes no progress until stepped below
     boxes: list[list[Any]] = [[] for _ in range(5)]
     for i, box in enumerate(boxes):
         run(sim, a, box, b"LINDEX", b"k", b"%d" % i)
