@@ -110,6 +110,7 @@ C_HELPERS: dict[str, str] = {
     # packed, unpacked and plain_value
     "dynredis._keyslot": "keyslot.c",  # core/keyslot.py's key_slot
     "dynredis._geoscan": "geoscan.c",  # commands/geosearch.py's find (its inner loop)
+    "dynredis._distsort": "distsort.c",  # commands/geosearch.py's _c_order
 }
 
 PACKAGE = "dynredis"

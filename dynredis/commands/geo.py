@@ -24,7 +24,7 @@ argument errors come first in Redis.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..resp import bulks
@@ -32,7 +32,7 @@ from ..resp import encode as resp
 from .doubles import parse_double
 from .geohash import Shape, decode, distance, encode, hash_string, to_int64
 from .geohash import valid as valid_lonlat
-from .geosearch import ASC, DESC, UNSORTED, Match, Reader, search
+from .geosearch import ASC, DESC, UNSORTED, Flat, Match, Reader, members_of, search
 from .table import ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX, err_arity, parse_int
 
 ScoreOf = Callable[[bytes], float | None]
@@ -471,7 +471,7 @@ def members_to_read(args: list[bytes]) -> list[bytes]:
     return asked
 
 
-def run(request: Search, read: Reader) -> list[Match]:
+def run(request: Search, read: Reader) -> Sequence[Match]:
     """The matches of a parsed request (none when the source key does not exist)."""
     if request.shape is None:
         return []
@@ -483,7 +483,7 @@ NESTED_ROWS_PER_TURN = 2048
 each: all 16,000 of a whole-world search took 80-120 ms in one turn)."""
 
 
-def search_reply(request: Search, matches: list[Match], proto: int
+def search_reply(request: Search, matches: Sequence[Match], proto: int
                  ) -> bytes | bulks.SlicedReply:
     """The reply of a search without STORE: members, or per member an array of the
     member, then WITHDIST, WITHHASH, WITHCOORD as asked (in that order). A long one is
@@ -492,7 +492,7 @@ def search_reply(request: Search, matches: list[Match], proto: int
     n = len(matches)
     head = b"*%d" % n
     if not nested:
-        members = [m.member for m in matches]
+        members = members_of(matches)
         return bulks.reply(head, n, lambda lo, hi: [bulks.heads(members[lo:hi]),
                                                     members[lo:hi]])
     row_head = b"*%d" % (nested + 1)
@@ -514,14 +514,19 @@ def search_reply(request: Search, matches: list[Match], proto: int
                        per_turn=NESTED_ROWS_PER_TURN)
 
 
-def store_entries(request: Search, matches: list[Match]) -> list[tuple[bytes, float]]:
+def store_entries(request: Search, matches: Sequence[Match]) -> list[tuple[bytes, float]]:
     """The (member, score) pairs a STORE variant writes to `request.store`: the geo
     score, or the distance with STOREDIST. Empty: Redis deletes the destination. The
     reply is their count."""
-    if not request.storedist:
-        return [(m.member, m.score) for m in matches]
-    conversion = _conversion(request)
-    return [(m.member, m.dist / conversion) for m in matches]
+    at = 3 if request.storedist else 0  # (of score, lon, lat, dist)
+    if isinstance(matches, Flat):
+        values = matches.column(at)
+    else:
+        values = [m.dist if at else m.score for m in matches]
+    if request.storedist:
+        conversion = _conversion(request)
+        values = [d / conversion for d in values]
+    return list(zip(members_of(matches), values, strict=True))
 
 
 def _conversion(request: Search) -> float:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple, overload
 
 from . import csort
 from .geohash import Shape, decode, score_ranges
@@ -28,21 +28,20 @@ try:
 except ImportError:
     _scan = _scan_flat = None
 
-# The stable order of positions by weight in C (dynredis/csrc/weightorder.c).
-_weight_order: Callable[[list[float], bool], tuple[bytes, bool]] | None
+# Redis' two sorts of distances in C (dynredis/csrc/distsort.c), step for step as csort.py.
+_dist_qsort: Callable[[array, bool], bytes] | None
+_dist_pqsort: Callable[[array, bool, int, int], bytes] | None
 try:
-    from .._weightorder import order as _weight_order
+    from .._distsort import pqsort as _dist_pqsort
+    from .._distsort import qsort as _dist_qsort
 except ImportError:
-    _weight_order = None
+    _dist_qsort = _dist_pqsort = None
 
 Reader = Callable[[float, float], Iterable[tuple[float, bytes]]]
 """`read(min, max)`: the (score, member) pairs with min <= score < max, in sorted-set
 order (score, then member bytes). It may be lazy: a search with ANY stops early."""
 
 UNSORTED, ASC, DESC = 0, 1, 2
-# COUNTs up to this take `_nearest` (objects for the kept matches only, each made in
-# Python: ~3 us); a larger one the C scan's objects for every match (~1 us each).
-NEAREST_MOST = 1024
 
 
 class Match(NamedTuple):
@@ -95,29 +94,84 @@ def scan_python(pairs: Iterable[tuple[float, bytes]], shape: Shape, limit: int,
                 break
 
 
-def _nearest(shape: Shape, read: Reader, count: int, order: int) -> list[Match]:
-    """`search` with COUNT (without ANY), by C: every match's distance found without an
-    object per match, and objects made for the `count` kept only, in the C stable
-    sort's order; where a distance is NaN or two are equal (Redis' partial sort then
-    decides their order) every match is made and ordered as `_order` does."""
-    assert _scan_flat is not None and _weight_order is not None
+class Flat(Sequence[Match]):
+    """The matches of a search by the C scan, in reply order, without an object per
+    match: the members, their (score, lon, lat, dist) quads in scan order, and the
+    positions of the kept ones in order (None: scan order). A Match is made only for a
+    match a reply shows with its details (a reply slice at a time); members and scores
+    come out as lists (100,000 Match objects cost a whole-world search ~30 ms)."""
+
+    __slots__ = ("members", "quads", "order", "size")
+
+    def __init__(self, members: list[bytes], quads: array, order: memoryview | None,
+                 size: int) -> None:
+        self.members = members
+        self.quads = quads
+        self.order = order
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, i: int) -> Match: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Match]: ...
+
+    def __getitem__(self, i: int | slice) -> Match | list[Match]:
+        at = self.order if self.order is not None else range(self.size)
+        if isinstance(i, slice):
+            return [self._match(j) for j in at[i]]
+        return self._match(at[i])
+
+    def _match(self, j: int) -> Match:
+        return Match(self.members[j], *self.quads[4 * j:4 * j + 4])
+
+    def member_list(self) -> list[bytes]:
+        if self.order is None:
+            return self.members[:self.size]
+        return list(map(self.members.__getitem__, self.order))
+
+    def column(self, k: int) -> list[float]:
+        """The k-th of each kept match's (score, lon, lat, dist), in order."""
+        values = self.quads[k::4]
+        if self.order is None:
+            return values[:self.size].tolist()
+        return list(map(values.__getitem__, self.order))
+
+
+def members_of(matches: Sequence[Match]) -> list[bytes]:
+    """The members of a search's matches, in order."""
+    if isinstance(matches, Flat):
+        return matches.member_list()
+    return [m.member for m in matches]
+
+
+def _flat(shape: Shape, read: Reader, count: int, order: int) -> Flat:
+    """`search` without ANY, by C: the scan without an object per match, then the sort
+    (`_c_order`) where one is asked."""
+    assert _scan_flat is not None
     c_shape = _c_shape(shape)
     members: list[bytes] = []
     quads = array("d", b"".join([_scan_flat(read(float(lo), float(hi)), *c_shape, members)
                                  for lo, hi in score_ranges(shape)]))
     n = len(members)
-    keep = min(count, n)
+    keep = n if count == 0 or n < count else count
+    if order == UNSORTED or n == 0:
+        return Flat(members, quads, None, keep)
+    return Flat(members, quads, _c_order(quads[3::4], order, keep)[:keep], keep)
 
-    def match(i: int) -> Match:
-        return Match(members[i], *quads[4 * i:4 * i + 4])
 
-    try:
-        positions, ties = _weight_order(quads[3::4].tolist(), order == DESC)
-    except TypeError:  # a NaN distance
-        return _order(list(map(match, range(n))), order, keep)
-    if ties and keep < n:
-        return _order(list(map(match, range(n))), order, keep)
-    return list(map(match, memoryview(positions).cast("I")[:keep]))
+def _c_order(dists: array, order: int, keep: int) -> memoryview:
+    """The positions of `dists` in the order Redis' sort leaves them, by C: glibc's
+    qsort when every match is kept, Redis' partial sort of the first `keep` otherwise
+    (equal distances and NaNs come out where those algorithms put them)."""
+    assert _dist_qsort is not None and _dist_pqsort is not None
+    desc = order == DESC
+    if keep == len(dists):
+        return memoryview(_dist_qsort(dists, desc)).cast("I")
+    return memoryview(_dist_pqsort(dists, desc, 0, keep - 1)).cast("I")
 
 
 def _cmp_asc(a: Match, b: Match) -> int:
@@ -131,22 +185,14 @@ def _cmp_desc(a: Match, b: Match) -> int:
 def _order(found: list[Match], order: int, keep: int) -> list[Match]:
     """The first `keep` matches as Redis sorts them: qsort when it keeps all (glibc's is
     stable), its partial pqsort otherwise, whose order of equal distances only the
-    algorithm decides. A stable sort gives the same answer where nothing can tie: the
-    C one of SORT BY (csrc/weightorder.c) where it is built and no distance is NaN
-    (Python's took 40-60 ms of 100,000 matches), else Python's."""
+    algorithm decides. In C where built (`_c_order`: the steps of csort.py's in Python
+    took 230-260 ms of 100,000 matches at one distance); else a stable sort where
+    nothing can tie, csort.py's steps where something can."""
+    if _dist_qsort is not None:
+        return list(map(found.__getitem__,
+                        _c_order(array("d", [m.dist for m in found]), order, keep)[:keep]))
     cmp = _cmp_asc if order == ASC else _cmp_desc
     dists = [m.dist for m in found]
-    if _weight_order is not None:
-        try:
-            positions, ties = _weight_order(dists, order == DESC)
-        except TypeError:
-            pass  # a NaN distance (asin just past 1): Redis' comparisons below
-        else:
-            if keep == len(found) or not ties:
-                return list(map(found.__getitem__, memoryview(positions).cast("I")[:keep]))
-            items = list(found)
-            csort.pqsort(items, cmp, 0, keep - 1)
-            return items[:keep]
     has_nan = any(d != d for d in dists)
     if keep == len(found):
         if has_nan:
@@ -161,16 +207,15 @@ def _order(found: list[Match], order: int, keep: int) -> list[Match]:
 
 
 def search(shape: Shape, read: Reader, count: int = 0, any_: bool = False,
-           order: int = UNSORTED) -> list[Match]:
+           order: int = UNSORTED) -> Sequence[Match]:
     """The matches a search replies with, in order, distances in meters (a reply or a
     STORE converts those it shows to the shape's unit, as Redis does: a second object
     per match here, made whether or not the distances are shown, cost 100,000 matches
     50-150 ms). COUNT without ANY sorts ASC unless an order is given, as Redis does."""
     if count and order == UNSORTED and not any_:
         order = ASC
-    if 0 < count <= NEAREST_MOST and not any_ and _scan_flat is not None and \
-            _weight_order is not None:
-        return _nearest(shape, read, count, order)
+    if not any_ and _scan_flat is not None and _dist_qsort is not None:
+        return _flat(shape, read, count, order)
     found = find(shape, read, count if any_ else 0)
     keep = len(found) if count == 0 or len(found) < count else count
     if order != UNSORTED and found:

@@ -116,3 +116,41 @@ def test_the_flat_c_scan_finds_what_python_finds(shape: gh.Shape, scores: list[f
            for i, m in enumerate(members)]
     assert len(quads) == 32 * len(members)
     assert [_bits(m) for m in got] == [_bits(m) for m in want]
+
+
+@settings(max_examples=300, deadline=None)
+@given(shapes(), st.lists(st.one_of(VALID, st.sampled_from([2.0**40, 2.0**40 + 1])),
+                          max_size=60),
+       st.sampled_from([0, 1, 3, 100]), st.sampled_from([geosearch.UNSORTED, geosearch.ASC,
+                                                          geosearch.DESC]))
+def test_a_search_by_the_flat_scan_replies_what_python_replies(
+        shape: gh.Shape, scores: list[float], count: int, order: int) -> None:
+    """A search without ANY (geosearch.Flat: no object per match, made when a reply row
+    asks) keeps the matches, their order and their columns that the Python search keeps
+    (its scan, then csort.py's steps): what GEOSEARCH replies and GEOSEARCHSTORE stores."""
+    if geosearch._scan_flat is None or geosearch._dist_qsort is None:
+        pytest.skip("the C helpers are not built (pure Python run)")
+    pairs = sorted((s, b"m%d" % i) for i, s in enumerate(scores))
+
+    def read(lo: float, hi: float) -> list[tuple[float, bytes]]:
+        return [p for p in pairs if lo <= p[0] < hi]
+
+    got = geosearch.search(shape, read, count, False, order)
+    assert isinstance(got, geosearch.Flat)
+    scan, qsort = geosearch._scan_flat, geosearch._dist_qsort
+    try:
+        geosearch._scan_flat = geosearch._dist_qsort = None
+        geosearch._scan = None
+        want = geosearch.search(shape, read, count, False, order)
+    finally:
+        geosearch._scan_flat, geosearch._dist_qsort = scan, qsort
+        geosearch._scan = _c_scan()
+    assert [_bits(m) for m in got] == [_bits(m) for m in want]
+    assert [_bits(m) for m in got[1:3]] == [_bits(m) for m in want[1:3]]
+    assert geosearch.members_of(got) == [m.member for m in want]
+    assert got.column(0) == [m.score for m in want]
+    assert _bits_of(got.column(3)) == _bits_of([m.dist for m in want])
+
+
+def _bits_of(values: list[float]) -> list[bytes]:
+    return [struct.pack("=d", v) for v in values]

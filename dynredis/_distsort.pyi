@@ -1,0 +1,6 @@
+"""Types of the C helper dynredis/csrc/distsort.c (see commands/geosearch.py's _c_order)."""
+
+from array import array
+
+def qsort(dists: array, desc: bool) -> bytes: ...
+def pqsort(dists: array, desc: bool, lrange: int, rrange: int) -> bytes: ...
