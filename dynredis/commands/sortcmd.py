@@ -203,15 +203,24 @@ SLICE = 131_072
 """Elements weighed, or sorted into a run, in one loop turn (C loops: ~20-40 ms)."""
 
 
+SCORES_PER_TURN = 16_384
+"""Elements whose weights are read in one loop turn: C loops where they are plain
+numbers (~2 ms), else one by one (not numbers, subnormals, "0e5": ~1 us each; a SORT of
+a list of 100,000 words held a node 75-104 ms before it found the first)."""
+
+
 def _scores(vector: list[bytes]) -> Generator[list[bytes], Any, list[float | None]]:
-    """sortspec.sort_scores of the elements, SLICE of them a loop turn (each is read
-    alone: a million at once held the node ~200 ms)."""
-    if len(vector) <= SLICE:
+    """sortspec.sort_scores of the elements, SCORES_PER_TURN of them a loop turn, up to
+    the first that is no number (None: SORT's error, whatever the others read)."""
+    if len(vector) <= SCORES_PER_TURN:
         return sortspec.sort_scores(vector)
     out: list[float | None] = []
-    for at in range(0, len(vector), SLICE):
+    for at in range(0, len(vector), SCORES_PER_TURN):
         yield TURN
-        out += sortspec.sort_scores(vector[at:at + SLICE])
+        part = sortspec.sort_scores(vector[at:at + SCORES_PER_TURN])
+        out += part
+        if None in part:
+            break
     return out
 
 
