@@ -133,6 +133,7 @@ def requests(n: int, mb: int) -> list[tuple[object, ...]]:
         ("PIPE", 33, ("MEMORY", "USAGE", H, "SAMPLES", 0)),
         ("PIPE", 33, ("SORT_RO", Z, "BY", "w_*", "LIMIT", 0, 1)),
         ("PIPE", 33, ("GEOSEARCH", G, "FROMMEMBER", "m1", "BYRADIUS", 500, "km", "COUNT", 1)),
+        ("PIPE", 28, ("OBJECT", "ENCODING", STR)), ("PIPE", 28, ("EXPIRE", STR, 100000)),
         # the big string
         ("GET", STR), ("GETRANGE", STR, 0, -1), ("GETRANGE", STR, big // 2, big // 2 + 10),
         ("GETRANGE", STR, -10, -1), ("SUBSTR", STR, big // 2, big // 2 + 10),

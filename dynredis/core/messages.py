@@ -188,9 +188,10 @@ KINDS: Final[dict[str, Kind]] = {k.kind: k for k in (
     _k(FLUSH, "reqid:int", FLUSH_ACK, "flush", "probes", "FLUSHALL: wipe your data"),
     _k(FLUSH_ACK, "reqid:int", "", "flush_ack", "probes", "wiped"),
     # collections: hashes, sets, sorted sets, lists (collcoord.py)
-    _k(COLL_SYNC, "reqid:int p:int key:bytes owner:str applied:seq", COLL_SYNC_ANSWER,
-       "coll_sync", "collections",
-       "before a command on key: the records of events you applied and I did not"),
+    _k(COLL_SYNC, "reqid:int p:int key:bytes owner:str applied:seq have:bytes",
+       COLL_SYNC_ANSWER, "coll_sync", "collections",
+       "before a command on key: the records of events you applied and I did not (not my "
+       "large header, whose digest `have` names, b\"\" if none)"),
     _k(COLL_SYNC_ANSWER, "reqid:int records:seq full:bool applied:seq parts:int", "",
        "coll_sync_answer", "collections",
        "records [(partition, record key, enc or None)] (full: the whole key) and my events, "
@@ -384,8 +385,9 @@ def flush_ack(reqid: int) -> tuple:
     return (FLUSH_ACK, reqid)
 
 
-def coll_sync(reqid: int, p: int, key: bytes, owner: str, applied: Any) -> tuple:
-    return (COLL_SYNC, reqid, p, key, owner, applied)
+def coll_sync(reqid: int, p: int, key: bytes, owner: str, applied: Any,
+              have: bytes = b"") -> tuple:
+    return (COLL_SYNC, reqid, p, key, owner, applied, have)
 
 
 def coll_sync_answer(reqid: int, records: Any, full: bool, applied: Any, parts: int) -> tuple:

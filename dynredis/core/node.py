@@ -64,7 +64,7 @@ Peer messages (the table is messages.KINDS; this copy is checked against it by a
   wa     reqid enc                             -       probes
   fl     reqid                                 fla     probes
   fla    reqid                                 -       probes
-  cs     reqid p key owner applied             csa     collections
+  cs     reqid p key owner applied have        csa     collections
   csa    reqid records full applied parts      -       collections
   csp    reqid records                         -       collections
   cw     reqid p key owner events deltas part  cwa     collections

@@ -349,5 +349,6 @@ class _Placed:
 # of one database); 7: a collection write's part ("cw", "cwa": a removal's records sent
 # over turns); 8: a whole key's sync answer in parts ("csp", "csa" parts); 9: a handed-over
 # plan's progress ("afp"); 10: a turn's replica puts to a peer in one message ("ps" replaces
-# "p"). The kinds and their fields are core/messages.py's table.
-PEER_PROTOCOL = 10
+# "p"); 11: a collection sync names the asker's large header ("cs" have: not sent back).
+# The kinds and their fields are core/messages.py's table.
+PEER_PROTOCOL = 11

@@ -11,6 +11,7 @@ from typing import Any
 from dynredis.commands import collection
 from dynredis.core import collcoord, collsync
 from dynredis.core import messages as m
+from dynredis.core import obj as objmod
 from dynredis.core import records as rec
 from dynredis.core.node import Config
 from tests.sim.harness import NetConfig, SimCluster
@@ -138,3 +139,64 @@ def test_a_replica_far_behind_is_sent_the_whole_key_a_slice_per_loop_turn(monkey
     # Each peer read 600 records over ten turns, and sent each turn's as a message of
     # its own, merged as it came.
     assert turns[via] >= 9 and turns[other] >= 9 and len(merged) >= 10
+
+
+def _sync_answers(sim: SimCluster) -> list[tuple]:
+    """The sync answers every node sends from now on (their messages, whole)."""
+    answers: list[tuple] = []
+    send = sim._send
+
+    def logged(src: str, dst: str, msg: tuple) -> None:
+        if msg[0] == m.COLL_SYNC_ANSWER:
+            answers.append(msg)
+        send(src, dst, msg)
+
+    sim._send = logged  # type: ignore[method-assign]
+    return answers
+
+
+def test_a_large_string_header_is_not_sent_back_to_a_coordinator_that_holds_it():
+    """A collection command on a string key of 4 KB or more (OBJECT ENCODING, a type
+    check): the replicas holding the object the coordinator holds answer without it
+    (33 pipelined OBJECT ENCODING of a 10 MB string moved 660 MB between the nodes and
+    timed out); one holding another version still sends its own, which the coordinator
+    merges."""
+    sim = SimCluster(3, seed=1, config=Config(q=8), net=NetConfig(latency_ms=(2.0, 2.0)))
+    key = b"big"
+    p, owners = sim.primaries(key)
+    via = owners[0]
+    value = b"v" * 10_000
+    assert sim.put(via, key, value)[0] is None
+    sim.run(100)
+    answers = _sync_answers(sim)
+    box: list[Any] = []
+
+    def objinfo(node: Any) -> None:
+        built = collection.BUILDERS["dyn.objinfo"]([b"dyn.objinfo", key], 2)
+        assert not isinstance(built, bytes)
+        node.coll.run(built[0], built[1], box.append, None)
+
+    assert sim.on_node(via, objinfo, catch=False)
+    sim.run(200)
+    assert [err for err, _ in box] == [None] and box[0][1][0] == b"raw"
+    headers = [r for msg in answers for r in msg[2] if r[0] == p and r[1] == key]
+    assert headers and all(enc is None for _, _, enc in headers), headers
+
+    # A replica holding a newer version (the coordinator missed it) sends it.
+    behind = via
+    sim.partition(behind, owners[1])
+    sim.partition(behind, owners[2])
+    newer = b"w" * 10_000
+    assert sim.put(owners[1], key, newer)[0] is None
+    sim.run(100)
+    sim.heal()
+    answers.clear()
+    box.clear()
+    assert sim.on_node(behind, objinfo, catch=False)
+    sim.run(200)
+    assert [err for err, _ in box] == [None]
+    sent = [enc for msg in answers for _, rkey, enc in msg[2] if rkey == key]
+    assert any(enc is not None for enc in sent), sent
+    got = sim.get(behind, key)
+    assert got[0] is None
+    assert objmod.read_value(got[1], sim.nodes[behind].now)[2] == newer  # type: ignore[index]
