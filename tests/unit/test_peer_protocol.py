@@ -18,6 +18,7 @@ PINNED = {
     8: "630ffb3f8f8e6087da12abb2c52cf7fc2c1bb04105b77c920c6db43dbb52b023",
     9: "909dd9e366ec4866414d9af5a2d44b4e83b9ea3becbff1ca7c02ad1c9e132f82",  # afp: a handed-over plan moves on
     10: "b99714c72c1dcec0fe588d26fbdef4cf1d02444e1c453006ac1debbb8fe59a54",  # ps: a turn's puts, one message
+    11: "242db920fe04e2b155bcfb99593d0cf34d25a44c8f06e202221f9f4e16e19977",  # cs have: no large header sent back
 }
 
 
