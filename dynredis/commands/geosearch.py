@@ -158,7 +158,7 @@ def _flat(shape: Shape, read: Reader, count: int, order: int) -> Flat:
                                  for lo, hi in score_ranges(shape)]))
     n = len(members)
     keep = n if count == 0 or n < count else count
-    if order == UNSORTED or n == 0:
+    if order == UNSORTED:
         return Flat(members, quads, None, keep)
     return Flat(members, quads, _c_order(quads[3::4], order, keep)[:keep], keep)
 
