@@ -23,6 +23,7 @@ import msgpack
 
 from ..core import records as rec
 from ..core.collview import KeyView
+from ..core.quietlist import quiet
 from ..resp import bulks
 from ..resp import encode as resp
 from . import sortspec
@@ -122,8 +123,8 @@ class Lookups:
             else:
                 columns.append([self.value(p, e) for e in elements])
         if len(columns) == 1:
-            return list(columns[0])
-        return [v for row in zip(*columns, strict=True) for v in row]
+            return quiet(list(columns[0]))
+        return quiet([v for row in zip(*columns, strict=True) for v in row])
 
     def value(self, pattern: bytes, element: bytes) -> bytes | None:
         """The value `pattern` names for `element` (fetched before)."""
@@ -144,7 +145,7 @@ class Lookups:
         once held the node ~1 s of CPU)."""
         if len(elements) <= RESOLVE_TURN:
             return self.values(patterns, elements)
-        out: list[bytes | None] = []
+        out: list[bytes | None] = quiet([])
         for at in range(0, len(elements), RESOLVE_TURN):
             yield TURN
             out += self.values(patterns, elements[at:at + RESOLVE_TURN])
@@ -213,8 +214,8 @@ def _scores(vector: list[bytes]) -> Generator[list[bytes], Any, list[float | Non
     """sortspec.sort_scores of the elements, SCORES_PER_TURN of them a loop turn, up to
     the first that is no number (None: SORT's error, whatever the others read)."""
     if len(vector) <= SCORES_PER_TURN:
-        return sortspec.sort_scores(vector)
-    out: list[float | None] = []
+        return quiet(sortspec.sort_scores(vector))
+    out: list[float | None] = quiet([])
     for at in range(0, len(vector), SCORES_PER_TURN):
         yield TURN
         part = sortspec.sort_scores(vector[at:at + SCORES_PER_TURN])
@@ -227,8 +228,8 @@ def _scores(vector: list[bytes]) -> Generator[list[bytes], Any, list[float | Non
 def _as_bytes(elements: list[Any]) -> Generator[list[bytes], Any, list[bytes]]:
     """The elements as bytes, SLICE of them a loop turn."""
     if len(elements) <= SLICE:
-        return list(map(bytes, elements))
-    out: list[bytes] = []
+        return quiet(list(map(bytes, elements)))
+    out: list[bytes] = quiet([])
     for at in range(0, len(elements), SLICE):
         if at:
             yield TURN
@@ -295,7 +296,7 @@ def _by_weight(vector: list[bytes], weights: list[Any], desc: bool
         index.sort(key=vector.__getitem__, reverse=desc)
         yield TURN
         index.sort(key=weights.__getitem__, reverse=desc)
-    out: list[bytes] = []
+    out: list[bytes] = quiet([])
     for at in range(0, n, SLICE):
         yield TURN
         out += map(vector.__getitem__, index[at:at + SLICE])
@@ -311,6 +312,8 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
         b"dyn.sortsrc", key]
     if t is not None and elements is None:
         return WRONGTYPE
+    if elements:  # (the plan's lists of bytes and numbers: quietlist.quiet)
+        quiet(elements)
     nul: bool | None = None  # ALPHA without BY: compared as C strings (a NUL byte held)
     if any_order and t == "list" and spec.alpha and spec.store is None:
         nul = yield from _has_nul(elements)
@@ -342,7 +345,8 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
             else:
                 # (a missing key weighs 0, as b"0" reads; read by the C loops, a slice
                 # a turn: one by one, 100,000 held a node 270-430 ms of CPU)
-                weights = yield from _scores([b"0" if v is None else v for v in values])
+                weights = yield from _scores(quiet([b"0" if v is None else v
+                                                    for v in values]))
         elif not alpha:
             weights = yield from _scores(vector)
         else:

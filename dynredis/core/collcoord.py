@@ -49,6 +49,7 @@ from .collview import KeyView
 from .dotset import DotSet
 from .inflight import overdue
 from .quorum import TIMED_OUT, noquorum
+from .stepwindow import StepWindow
 
 if TYPE_CHECKING:
     from .node import Node
@@ -196,6 +197,9 @@ class CollCoordinator:
         # of a 16,000-field hash ran back to back once its views were loaded: 400 ms).
         self.spent: Callable[[], bool] = _never
         self.deferred: list[bytes] = []
+        # Plans' batches of one-key steps (SORT's lookups), WINDOW steps at once on this
+        # node (core/stepwindow.py: the young objects of reads in flight stay bounded).
+        self.window = StepWindow()
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
