@@ -26,9 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..resp import bulks
 from ..resp import encode as resp
+from .collection import Snapshot
 from .doubles import parse_double
 from .geohash import Shape, decode, distance, encode, hash_string, to_int64
 from .geohash import valid as valid_lonlat
@@ -514,19 +516,51 @@ def search_reply(request: Search, matches: Sequence[Match], proto: int
                        per_turn=NESTED_ROWS_PER_TURN)
 
 
-def store_entries(request: Search, matches: Sequence[Match]) -> list[tuple[bytes, float]]:
+def store_entries(request: Search, matches: Sequence[Match]) -> Sequence[tuple[bytes, float]]:
     """The (member, score) pairs a STORE variant writes to `request.store`: the geo
     score, or the distance with STOREDIST. Empty: Redis deletes the destination. The
-    reply is their count."""
+    reply is their count. From the C scan, made a slice at a time as the store's steps
+    take them (`FlatEntries`)."""
     at = 3 if request.storedist else 0  # (of score, lon, lat, dist)
+    conversion = _conversion(request) if request.storedist else None
     if isinstance(matches, Flat):
-        values = matches.column(at)
-    else:
-        values = [m.dist if at else m.score for m in matches]
-    if request.storedist:
-        conversion = _conversion(request)
+        return FlatEntries(matches, at, conversion)
+    values = [m.dist if at else m.score for m in matches]
+    if conversion is not None:
         values = [d / conversion for d in values]
     return list(zip(members_of(matches), values, strict=True))
+
+
+class FlatEntries(Snapshot):
+    """A C search's matches as the (member, score) pairs a STORE variant writes, each
+    slice's pairs made when taken (a slice a store step, slicedwrite.py): made at once,
+    100,000 of them held the search's turn 20-50 ms more (STOREDIST: the most). Listed
+    whole when the search ran for another node's plan (collection.Snapshot)."""
+
+    __slots__ = ("flat", "at", "conversion")
+
+    def __init__(self, flat: Flat, at: int, conversion: float | None) -> None:
+        self.flat = flat
+        self.at = at  # (the score's or the distance's place in a match's quad)
+        self.conversion = conversion  # (STOREDIST: meters per unit of the request)
+
+    def __len__(self) -> int:
+        return len(self.flat)
+
+    def __getitem__(self, i: Any) -> Any:
+        flat = self.flat
+        positions: Sequence[int] = flat.order if flat.order is not None else range(flat.size)
+        members, quads, at, conversion = flat.members, flat.quads, self.at, self.conversion
+        if not isinstance(i, slice):
+            j = positions[i]
+            value = quads[4 * j + at]
+            return members[j], value if conversion is None else value / conversion
+        if conversion is None:
+            return [(members[j], quads[4 * j + at]) for j in positions[i]]
+        return [(members[j], quads[4 * j + at] / conversion) for j in positions[i]]
+
+    def listed(self) -> list[Any]:
+        return self[0:len(self)]  # type: ignore[no-any-return]
 
 
 def _conversion(request: Search) -> float:

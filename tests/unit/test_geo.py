@@ -319,7 +319,7 @@ def test_store_variants_store_scores_or_distances() -> None:
                                                      (b"Catania", 56.4413)]
     req = request(SICILY, "geosearchstore", "d", "k", "fromlonlat", "15", "37", "byradius",
                   "200", "km", "count", "1")
-    assert geo.store_entries(req, geo.run(req, reader(SICILY))) == [
+    assert list(geo.store_entries(req, geo.run(req, reader(SICILY)))) == [
         (b"Catania", SICILY[b"Catania"])]
 
 

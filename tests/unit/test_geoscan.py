@@ -7,6 +7,7 @@ against redis-server check in a pure run."""
 from __future__ import annotations
 
 import struct
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -150,6 +151,19 @@ def test_a_search_by_the_flat_scan_replies_what_python_replies(
     assert geosearch.members_of(got) == [m.member for m in want]
     assert got.column(0) == [m.score for m in want]
     assert _bits_of(got.column(3)) == _bits_of([m.dist for m in want])
+    # What GEOSEARCHSTORE writes (with STOREDIST: the distances in the request's unit),
+    # made a slice at a time from the flat scan (geo.FlatEntries), listed whole when the
+    # search ran for another node: the pairs the Python search gives.
+    for storedist in (False, True):
+        req = SimpleNamespace(storedist=storedist, shape=shape)
+        lazy = geo.store_entries(req, got)  # type: ignore[arg-type]
+        pairs_want = geo.store_entries(req, want)  # type: ignore[arg-type]
+        assert isinstance(lazy, geo.FlatEntries) and isinstance(pairs_want, list)
+        assert len(lazy) == len(pairs_want)
+        for taken in (list(lazy), lazy[:], lazy.listed(),
+                      [*lazy[:2], *lazy[2:5], *lazy[5:]]):
+            assert [(m, *_bits_of([v])) for m, v in taken] == [
+                (m, *_bits_of([v])) for m, v in pairs_want]
 
 
 def _bits_of(values: list[float]) -> list[bytes]:
