@@ -179,3 +179,40 @@ def test_everyday_commands_leave_no_cycle(tmp_path: Path) -> None:
         assert not garbage, f"{held} bytes held in cycles by {garbage}"
 
     on_a_node(tmp_path, body)
+
+
+BIG = 3 * 512  # members; a removal of 1,124 of them runs over turns (per-element
+TAKEN = 2 * 512 + 100  # records, collview.TURN_REMOVALS a turn: most survive)
+LEFT = BIG - TAKEN
+
+
+def test_plans_and_removals_over_turns_leave_no_cycle(tmp_path: Path) -> None:
+    """A removal made over turns (SPOP and LTRIM of 1,124 of 1,536), a plan with batches
+    of lookups (SORT ... BY / GET) and plans storing their result (SUNIONSTORE,
+    GEOSEARCHSTORE) leave nothing in cycles. Compiled, a removal's step that handed
+    itself to the next turn held the key's loaded view, and each plan's driver and
+    batches their steps (33 SORT BY of 100,000: 218,000 dead steps), until the
+    collector found them."""
+    async def body(send: Send) -> None:
+        members = " ".join(f"m{i}" for i in range(BIG))
+        for _ in range(2):
+            assert await send(f"SADD s {members}") == b":%d\r\n" % BIG
+            assert await send(f"RPUSH l {members}") == b":%d\r\n" % BIG
+            assert await send("SET w_m1200 -1") == b"+OK\r\n"
+            assert await send("GEOADD g 13.36 38.11 a 15.08 37.50 b") == b":2\r\n"
+            with collector_off() as found:
+                popped = await send(f"SPOP s {TAKEN}")
+                assert popped.startswith(b"*%d\r\n" % TAKEN)
+                assert await send(f"LTRIM l {TAKEN} -1") == b"+OK\r\n"
+                assert await send("LLEN l") == b":%d\r\n" % LEFT
+                assert await send("SORT l BY w_* LIMIT 0 1") == b"*1\r\n$5\r\nm1200\r\n"
+                assert (await send("SORT l BY nosort GET w_*")).startswith(
+                    b"*%d\r\n" % LEFT)
+                assert await send("SUNIONSTORE u s s") == b":%d\r\n" % LEFT
+                assert await send("GEOSEARCHSTORE gs g FROMLONLAT 15 37 BYRADIUS 500 km"
+                                  " STOREDIST") == b":2\r\n"
+                assert await send("DEL s l u gs g") == b":5\r\n"
+            garbage, held = found[0]
+            assert not garbage, f"{held} bytes held in cycles by {garbage}"
+
+    on_a_node(tmp_path, body)
