@@ -368,8 +368,8 @@ class NodeServer:
         if self.stopped:
             return
         node = self.node
-        self._settle_from = 0
         left = driver.settle(node, _CALLBACK_FAILED, self._settle_spent)
+        self._settle_from = 0  # (the next event's time starts at its first ask)
         if left is not None:
             self._settle_left.extend(left)
             self._walk_soon()
@@ -380,9 +380,13 @@ class NodeServer:
     def _settle_spent(self) -> bool:
         """Whether a settle ran its chains of callbacks, or the collection coordinator
         a key's queued commands (CollCoordinator.spent), for SETTLE_NS in this event
-        (timed from the first time it is asked since the event's last pump). What they
-        leave runs in the walk's step, in the coming loop turns: the other events of
-        this turn would each run it again."""
+        (timed from the first time it is asked since the last pump ended: a settle asks
+        before its first callback, a walk step as it starts; both shared one budget, a
+        walk's commands and its callbacks). What they leave runs in the walk's step, in
+        the coming loop turns: the other events of this turn would each run it again.
+        Timed from the first ask after the first callback (or command), a walk step
+        ran two or three of each: 71-80 ms for 33 pipelined SORT BY of 100,000, whose
+        slices are 20-30 ms each."""
         now = time.monotonic_ns()
         if not self._settle_from:
             self._settle_from = now
@@ -665,6 +669,7 @@ class NodeServer:
         trace = self.trace
         started = 0 if trace is None else trace.begin()
         self.set_now()
+        self._settle_spent()  # (its time counts from here: commands, then callbacks)
         if self._settle_left:
             self.node.done.extend(self._settle_left)  # (settled by the pump below)
             self._settle_left = []

@@ -77,8 +77,10 @@ def test_a_batch_finished_at_once_is_cut_after_any_callback_and_keeps_its_order(
         node.done.append((lambda _r, i=i: ran.append(i), None))
     asks = Asks(2)
     left = driver.settle(node, _raise, asks)
-    assert ran == [0, 1, 2] and asks.asked == 3
-    assert left is not None and node.done == [] and len(left) == 297
+    # (asked before the first too: its time counts; 33 plans' turns due at once ran two
+    # or three 20-30 ms slices in one walk step when the clock started after the first)
+    assert ran == [0, 1] and asks.asked == 3
+    assert left is not None and node.done == [] and len(left) == 298
     node.done.extend(left)
     assert driver.settle(node, _raise) is None
     assert ran == list(range(300))
