@@ -20,7 +20,7 @@ through another node during the second step stay (it removes only what it saw; R
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..core.collview import KeyView
@@ -124,7 +124,7 @@ def source_key(args: list[bytes]) -> bytes:
 
 
 def search(v: KeyView, args: list[bytes], proto: int
-           ) -> tuple[bytes | bulks.SlicedReply, bytes | None, list]:
+           ) -> tuple[bytes | bulks.SlicedReply, bytes | None, Sequence[Any]]:
     """Run any search command on its source's view: (reply, None, []) when it replies
     from here (matches, a long reply to be encoded over turns, or an error), or (b"",
     destination, entries) when it stores."""
