@@ -549,7 +549,7 @@ class FlatEntries(Snapshot):
 
     def __getitem__(self, i: Any) -> Any:
         flat = self.flat
-        positions: Sequence[int] = flat.order if flat.order is not None else range(flat.size)
+        positions = flat.positions()
         members, quads, at, conversion = flat.members, flat.quads, self.at, self.conversion
         if not isinstance(i, slice):
             j = positions[i]

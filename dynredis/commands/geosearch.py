@@ -113,6 +113,11 @@ class Flat(Sequence[Match]):
     def __len__(self) -> int:
         return self.size
 
+    def positions(self) -> Sequence[int]:
+        """The kept matches' places in scan order (in `members`, and a quad each in
+        `quads`), in reply order."""
+        return self.order if self.order is not None else range(self.size)
+
     @overload
     def __getitem__(self, i: int) -> Match: ...
 
@@ -120,7 +125,7 @@ class Flat(Sequence[Match]):
     def __getitem__(self, i: slice) -> list[Match]: ...
 
     def __getitem__(self, i: int | slice) -> Match | list[Match]:
-        at = self.order if self.order is not None else range(self.size)
+        at = self.positions()
         if isinstance(i, slice):
             return [self._match(j) for j in at[i]]
         return self._match(at[i])
