@@ -18,6 +18,7 @@ from dynredis.core import obj as objmod
 from dynredis.core import records as rec
 from dynredis.core.collstore import CollectionStore
 from dynredis.core.collview import KeyView
+from dynredis.core.planslots import PlanSlots
 from dynredis.core.ring import new_ring
 from dynredis.resp import encode as resp
 from dynredis.resp.bulks import whole
@@ -97,6 +98,10 @@ class LocalRunner:
         loop turn, collection.TURN: nothing here)."""
         if words == collection.TURN:
             return None
+        if words == collection.PLAN_SLOT:  # (one plan at a time here: always a place)
+            got: list[Any] = []
+            PlanSlots(lambda cb, result: cb(result)).take(got.append)
+            return got[0][1]
         build = collection.BUILDERS[words[0].decode().lower()]
         built = build(words, proto)
         if isinstance(built, bytes):

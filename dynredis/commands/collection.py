@@ -412,6 +412,10 @@ LOCAL_STEPS: dict[bytes, LocalStep] = {}
 # it between two stretches of work that would together hold the node too long.
 TURN = [b"dyn.turn"]
 
+# A step that answers a place among the node's large lookup plans (core/planslots.py:
+# SORT ... BY of a big key) once one is free; the plan gives it back (its `release`).
+PLAN_SLOT = [b"dyn.planslot"]
+
 
 def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
              r: int | None, w: int | None, home: bool = False,
@@ -421,6 +425,9 @@ def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], No
     `progress`: told while a collection step run here moves on over turns)."""
     if args[0] == TURN[0]:
         node.coll.later(cb)
+        return
+    if args[0] == PLAN_SLOT[0]:
+        node.coll.plan_slots.take(cb, progress)
         return
     if args[0] in PLAIN_READS:
         node.get(args[1], lambda res: cb((res[0], string_of(res[1], node.now))), r)

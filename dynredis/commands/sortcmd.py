@@ -23,11 +23,13 @@ import msgpack
 
 from ..core import records as rec
 from ..core.collview import KeyView
+from ..core.planslots import PlanSlot
 from ..core.quietlist import quiet
 from ..resp import bulks
 from ..resp import encode as resp
 from . import sortspec
 from .collection import (
+    PLAN_SLOT,
     PLANS,
     TURN,
     WRONGTYPE,
@@ -304,12 +306,65 @@ def _by_weight(vector: list[bytes], weights: list[Any], desc: bool
 
 
 def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
+    """SORT of `key`: its elements read, then, when they make many lookups, read
+    again once the node has a place for it among its large lookup plans
+    (core/planslots.py), holding none of them while it waits."""
+    source = yield _source_step(key, spec)
+    if not _many_lookups(spec, source[1]):
+        return (yield from _sorted(key, spec, proto, source))
+    source = None
+    slot = yield PLAN_SLOT
+    return (yield from _holding(slot, _sorted_again(key, spec, proto)))
+
+
+def _source_step(key: bytes, spec: SortSpec) -> list[bytes]:
     # Sorted by the elements themselves, equal ones are the same bytes (and numbers of
     # equal value are ordered by their bytes): a list's order does not show, but for
     # ALPHA's elements holding a NUL byte (compared up to it, equal ones kept in order).
     any_order = not spec.dontsort and spec.by is None
-    t, elements = yield [b"dyn.sortsrc", key, ANY_ORDER] if any_order else [
-        b"dyn.sortsrc", key]
+    return [b"dyn.sortsrc", key, ANY_ORDER] if any_order else [b"dyn.sortsrc", key]
+
+
+def _many_lookups(spec: SortSpec, elements: list[Any] | None) -> bool:
+    """Whether the BY or GET patterns name more than TURN_ELEMENTS keys to read."""
+    if not elements or len(elements) <= TURN_ELEMENTS:
+        return False
+    if not spec.dontsort and spec.by is not None and sortspec.fixed(spec.by) is None:
+        return True
+    if not any(sortspec.fixed(p) is None for p in spec.gets):
+        return False
+    start, end = _range(len(elements), spec)
+    return end - start + 1 > TURN_ELEMENTS
+
+
+def _sorted_again(key: bytes, spec: SortSpec, proto: int) -> Plan:
+    source = yield _source_step(key, spec)
+    return (yield from _sorted(key, spec, proto, source))
+
+
+def _holding(slot: PlanSlot, plan: Plan) -> Plan:
+    """`plan`'s steps, the place `slot` given back when it ends however it ends (the
+    driver closes a plan at a step's error); each step tells the waiting plans' clients
+    they are still alive."""
+    try:
+        result: Any = None
+        while True:
+            try:
+                step = plan.send(result)
+            except StopIteration as done:
+                return done.value
+            slot.step()
+            result = yield step
+    finally:
+        plan.close()
+        slot.release()
+
+
+def _sorted(key: bytes, spec: SortSpec, proto: int, source: tuple[str | None, Any]
+            ) -> Plan:
+    """SORT once its source's elements are read."""
+    any_order = not spec.dontsort and spec.by is None
+    t, elements = source
     if t is not None and elements is None:
         return WRONGTYPE
     if elements:  # (the plan's lists of bytes and numbers: quietlist.quiet)

@@ -48,6 +48,7 @@ from .collstore import CollectionStore
 from .collview import KeyView
 from .dotset import DotSet
 from .inflight import overdue
+from .planslots import PlanSlots
 from .quorum import TIMED_OUT, noquorum
 from .stepwindow import StepWindow
 
@@ -200,6 +201,9 @@ class CollCoordinator:
         # Plans' batches of one-key steps (SORT's lookups), WINDOW steps at once on this
         # node (core/stepwindow.py: the young objects of reads in flight stay bounded).
         self.window = StepWindow()
+        # Plans with many lookups (a big key's SORT ... BY), PLAN_SLOTS at once on this
+        # node (core/planslots.py: what each holds while it runs stays bounded).
+        self.plan_slots = PlanSlots(self._answer)
 
     def handlers(self) -> dict[str, Callable[[str, tuple], None]]:
         return {m.COLL_SYNC: self._on_sync, m.COLL_SYNC_ANSWER: self._on_sync_answer,
@@ -319,6 +323,10 @@ class CollCoordinator:
             for cop in self.queues.get(key, ()):
                 if cop.progress is not None:
                     cop.progress()
+
+    def _answer(self, cb: Callback, result: Any) -> None:
+        """`cb(result)` among the node's completions (after the current step)."""
+        self.node.done.append((cb, result))
 
     def _later(self, cb: Callback) -> None:
         """`cb((None, None))` in a later loop turn (the second `step` from now): a plan with
