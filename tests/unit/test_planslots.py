@@ -174,6 +174,14 @@ def test_pipelined_big_sorts_take_turns_and_answer_as_one_alone(tmp_path: Path) 
             assert seen["takes"] == 5  # (not the small one)
             assert seen["running"] == 1 and seen["waiting"] >= 1
             assert slots.running == 0 and not slots.waiting
+            # In a transaction and in a script, behind a big SORT of another write.
+            multi = line("MULTI") + big + big + line("EXEC")
+            script = line("EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'w_*', "
+                          "'LIMIT', '0', '2')", "1", "s")
+            got = await send(big + multi + script, 5 + 4 + 2 * 5 + 5)
+            assert got == (alone + b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n" + alone * 2
+                           + alone)
+            assert slots.running == 0 and not slots.waiting
         finally:
             srv.scripts.stop()
 
