@@ -388,3 +388,19 @@ def test_commands_handed_over_by_another_node_leave_no_cycle(tmp_path: Path) -> 
         await no_cycle(handed[0], HANDED)
 
     on_a_node(tmp_path, body, handed)
+
+
+OTHERS = [
+    ("HINCRBYFLOAT h f 1.5", None), ("HINCRBYFLOAT h f -1.5", b"$1\r\n0"),
+    ("MSETNX m1 a m2 b", None), ("MSETNX m1 a m3 c", b":0"), ("DEL m1 m2", b":2"),
+]
+
+
+def test_hincrbyfloat_and_msetnx_leave_no_cycle(tmp_path: Path) -> None:
+    """Compiled, HINCRBYFLOAT's op (naming `isinstance` as its builder does) and MSETNX's
+    read (naming its writes' callback, another closure) were kept in the environments
+    they held: a reference cycle per command, MSETNX's holding its values."""
+    async def body(send: Send) -> None:
+        await no_cycle(send, OTHERS)
+
+    on_a_node(tmp_path, body)
