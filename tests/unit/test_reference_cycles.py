@@ -21,6 +21,7 @@ from typing import Any
 from dynredis import memdebug
 from dynredis.cluster.affinity import Affinity
 from dynredis.commands.gate import KeyGate
+from dynredis.core import collsync
 from dynredis.core import messages as m
 from dynredis.core.obj import LARGE_VALUE
 from dynredis.server.streamed import STREAM_SLICE, PiecesReply, gather
@@ -404,3 +405,36 @@ def test_hincrbyfloat_and_msetnx_leave_no_cycle(tmp_path: Path) -> None:
         await no_cycle(send, OTHERS)
 
     on_a_node(tmp_path, body)
+
+
+class Record:
+    """(A record a weak reference can follow.)"""
+
+
+def _send_a_whole_key() -> list[weakref.ref[Record]]:
+    """collsync.gather of 2 slices and a few records: weak references to its last record
+    and its removal record (sent in its answer)."""
+    records = [Record() for _ in range(2 * collsync.SLICE + 10)]
+    removal = Record()
+    due: list[Callable[[Any], None]] = []
+    parts: list[list[Any]] = []
+    done: list[tuple[list[Any], int]] = []
+    collsync.gather([], iter(records), lambda: [removal], due.append, parts.append,
+                    lambda rest, sent: done.append((rest, sent)))
+    while due:
+        due.pop(0)(None)
+    assert [len(p) for p in parts] == [collsync.SLICE, collsync.SLICE]
+    assert done == [(records[2 * collsync.SLICE:] + [removal], 2)]
+    return [weakref.ref(records[-1]), weakref.ref(removal)]
+
+
+def test_a_whole_key_sent_over_turns_leaves_no_cycle() -> None:
+    """collsync.gather, sending a key's records a slice a turn: its step handed itself to
+    the next turn, a closure naming itself (a cycle, compiled or not) that held the last
+    records it sent and the store's reader."""
+    with collector_off() as found:
+        gone = _send_a_whole_key()
+        assert [ref() for ref in gone] == [None, None]  # not kept in a cycle
+    garbage, held = found[0]
+    ours = {name: k for name, k in garbage.items() if "gather" in name.lower()}
+    assert not ours, f"{held} bytes held in cycles by {garbage}"
