@@ -20,6 +20,7 @@ from typing import Any
 
 from dynredis import memdebug
 from dynredis.cluster.affinity import Affinity
+from dynredis.commands import storedbits
 from dynredis.commands.gate import KeyGate
 from dynredis.core import collsync
 from dynredis.core import messages as m
@@ -105,14 +106,15 @@ Send = Callable[[str], Awaitable[bytes]]
 
 
 def on_a_node(tmp_path: Path, body: Callable[[Send], Awaitable[None]],
-              handed: list[Send] | None = None) -> None:
+              handed: list[Send] | None = None, **options: Any) -> None:
     """`body(send)` against one in-process node and a client of it; `send(line)` is
     the reply (scripts run in the Lua thread: waited for, 30 s at most). With
     `handed`, it gets a `send` of commands as another node hands them to this one
-    (cluster/affinity.py), whose reply is the answer to that node."""
+    (cluster/affinity.py), whose reply is the answer to that node. `options`: the
+    node's (NodeOptions)."""
 
     async def main() -> None:
-        srv, conn, transport = one_client(tmp_path)
+        srv, conn, transport = one_client(tmp_path, **options)
         if handed is not None:
             handed.append(handing(srv))
 
@@ -438,3 +440,23 @@ def test_a_whole_key_sent_over_turns_leaves_no_cycle() -> None:
     garbage, held = found[0]
     ours = {name: k for name, k in garbage.items() if "gather" in name.lower()}
     assert not ours, f"{held} bytes held in cycles by {garbage}"
+
+
+SCANNED = 2 * storedbits.SLICE + 1  # bytes: a count or search over 3 loop turns
+BIT_SCANS = [
+    ("BITCOUNT big", b":1\r\n"), ("BITCOUNT big 0 100", b":0\r\n"),
+    ("BITPOS big 1", b":%d\r\n" % (8 * SCANNED - 1)), ("BITPOS big 1 0 100", b":-1\r\n"),
+    ("BITPOS big 0 -1", b":%d\r\n" % (8 * SCANNED - 8)),
+]
+
+
+def test_bit_scans_of_a_large_value_leave_no_cycle(tmp_path: Path) -> None:
+    """BITCOUNT and BITPOS of a large value left in the store read it a slice a loop turn
+    (storedbits.scan): a closure handing itself on to the next turn, a cycle (compiled or
+    not) that held the command's client and reply."""
+    async def body(send: Send) -> None:
+        assert await send(f"SETRANGE big {SCANNED - 1} \x01") == b":%d\r\n" % SCANNED
+        await no_cycle(send, BIT_SCANS)
+
+    # (the value left in the store, not kept in the node's cache of objects)
+    on_a_node(tmp_path, body, engine="lmdb", object_cache_max_memory=LARGE_VALUE * 4)
