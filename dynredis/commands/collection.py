@@ -433,13 +433,22 @@ def run_step(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], No
         node.get(args[1], lambda res: cb((res[0], string_of(res[1], node.now))), r)
         return
     local = LOCAL_STEPS.get(args[0])
-    if local is not None:
-        def fallback(instead: list[Any]) -> None:
-            _run_built(node, instead or args, proto, cb, r, w, home, progress)
-
-        if local(node, args, cb, fallback, r, w):
-            return
+    # (its fallback a module function bound with partial, not a closure: compiled, a
+    # closure naming a function run_step names too (`_run_built`) is kept in run_step's
+    # environment, which the closure holds: a reference cycle per step of every RENAME,
+    # COPY and MOVE, that held the plan's driver, its client's reply slot and its keys'
+    # gates until the cyclic collector ran)
+    if local is not None and local(node, args, cb, partial(
+            _run_instead, node, args, proto, cb, r, w, home, progress), r, w):
+        return
     _run_built(node, args, proto, cb, r, w, home, progress)
+
+
+def _run_instead(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],
+                 r: int | None, w: int | None, home: bool,
+                 progress: Callable[[], None] | None, instead: list[Any]) -> None:
+    """A local step's fallback: the step (`instead`'s arguments, if any) as built."""
+    _run_built(node, instead or args, proto, cb, r, w, home, progress)
 
 
 def _run_built(node: Any, args: list[bytes], proto: int, cb: Callable[[Result], None],

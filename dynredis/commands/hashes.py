@@ -143,25 +143,28 @@ def build_hincrbyfloat(args: list[bytes], proto: int) -> Built | bytes:
         return ERR_NOT_FLOAT
     if isinstance(delta, float):
         return ERR_NAN_OR_INF_ARG
+    # (a module function bound with partial, not a closure: compiled, a closure naming a
+    # function its builder names too (`isinstance`) is kept in the builder's environment,
+    # which the closure holds: a reference cycle per command)
+    return key, typed_op("hash", partial(_hincrbyfloat, f, delta))
 
-    def body(v: KeyView) -> bytes:
-        current = v.get(HASH, f)
-        base: Fraction | float = Fraction(0)
-        if current is not None:
-            parsed = longdouble.parse(field_bytes(current))
-            if parsed is None:
-                return ERR_HASH_NOT_FLOAT
-            base = parsed
-        if isinstance(base, float):
-            return ERR_NAN_OR_INF
-        total = longdouble.ld_round(base + delta)  # type: ignore[operator]
-        if isinstance(total, float):
-            return ERR_NAN_OR_INF
-        value = longdouble.format_ld(total)
-        v.put(HASH, f, value)
-        return resp.bulk(value)
 
-    return key, typed_op("hash", body)
+def _hincrbyfloat(f: bytes, delta: Fraction, v: KeyView) -> bytes:
+    current = v.get(HASH, f)
+    base: Fraction | float = Fraction(0)
+    if current is not None:
+        parsed = longdouble.parse(field_bytes(current))
+        if parsed is None:
+            return ERR_HASH_NOT_FLOAT
+        base = parsed
+    if isinstance(base, float):
+        return ERR_NAN_OR_INF
+    total = longdouble.ld_round(base + delta)
+    if isinstance(total, float):
+        return ERR_NAN_OR_INF
+    value = longdouble.format_ld(total)
+    v.put(HASH, f, value)
+    return resp.bulk(value)
 
 
 # --- reads -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from functools import partial
 
 from ..core.collview import KeyView
 from ..core.records import LIST
@@ -334,23 +335,28 @@ def build_lpos(args: list[bytes], proto: int) -> Built | bytes:
     forward = rank > 0
     if not forward:
         rank = _wrap(-rank)  # RANK -9223372036854775808 stays negative, as in Redis
-
-    def body(v: KeyView) -> bytes:
-        llen = v.count(LIST)
-        found: list[int] = []
-        seen = 0
-        for index, _ in matches(v, element, forward, maxlen):
-            seen += 1
-            if seen >= rank:
-                found.append(index if forward else llen - index - 1)
-                if count == -1 or (count and _wrap(seen - rank + 1) >= count):
-                    break
-        if count != -1:
-            return resp.array([resp.integer(i) for i in found])
-        return resp.integer(found[0]) if found else resp.nil(proto)
-
     missing = resp.EMPTY_ARRAY if count != -1 else resp.nil(proto)
-    return args[1], typed_op("list", body, missing)
+    # (a module function bound with partial, not a closure: compiled, a closure naming a
+    # function its builder names too (`_wrap`) is kept in the builder's environment,
+    # which the closure holds: a reference cycle per LPOS, freed only by the collector)
+    return args[1], typed_op("list", partial(_lpos, element, forward, rank, count, maxlen,
+                                             proto), missing)
+
+
+def _lpos(element: bytes, forward: bool, rank: int, count: int, maxlen: int, proto: int,
+          v: KeyView) -> bytes:
+    llen = v.count(LIST)
+    found: list[int] = []
+    seen = 0
+    for index, _ in matches(v, element, forward, maxlen):
+        seen += 1
+        if seen >= rank:
+            found.append(index if forward else llen - index - 1)
+            if count == -1 or (count and _wrap(seen - rank + 1) >= count):
+                break
+    if count != -1:
+        return resp.array([resp.integer(i) for i in found])
+    return resp.integer(found[0]) if found else resp.nil(proto)
 
 
 # --- updates ---------------------------------------------------------------------------

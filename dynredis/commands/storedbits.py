@@ -152,22 +152,36 @@ def scan(s: Stored, lo: int, hi: int, step: Callable[[bytes, int], bool],
     """Pass bytes [lo, hi) to `step(chunk, its first byte)` a SLICE at a time until it
     answers True (found); then `done(True)`, or `done(False)` if a slice cannot be read.
     The first slice now, each next one in a later loop turn (CollCoordinator.later)."""
-    later = s.c.node.coll.later
+    _Scan(s, lo, hi, step, done).turn()
 
-    def turn(_: object = None) -> None:
-        nonlocal lo
-        got = s.read(lo, min(lo + SLICE, hi))
+
+class _Scan:
+    """One `scan` under way: its bound `turn` goes to the next loop turn. An object, not
+    a closure handing itself on (a reference cycle per BITCOUNT or BITPOS of a large
+    value, that held the command's client and reply until the cyclic collector ran)."""
+
+    __slots__ = ("s", "lo", "hi", "step", "done", "later")
+
+    def __init__(self, s: Stored, lo: int, hi: int, step: Callable[[bytes, int], bool],
+                 done: Callable[[bool], None]) -> None:
+        self.s = s
+        self.lo = lo
+        self.hi = hi
+        self.step = step
+        self.done = done
+        self.later = s.c.node.coll.later
+
+    def turn(self, _: object = None) -> None:
+        lo, hi = self.lo, self.hi
+        got = self.s.read(lo, min(lo + SLICE, hi))
         if got is None:
-            done(False)
+            self.done(False)
             return
-        at = lo
-        lo += len(got)
-        if step(got, at) or lo >= hi or not got:
-            done(True)
+        self.lo = lo + len(got)
+        if self.step(got, lo) or self.lo >= hi or not got:
+            self.done(True)
             return
-        later(turn)
-
-    turn()
+        self.later(self.turn)
 
 
 def count(s: Stored, span: Span, answer: Callable[[int | None], None]) -> None:

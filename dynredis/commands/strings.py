@@ -9,6 +9,7 @@ what they saw; a concurrent writer's version stays a sibling (last-writer-wins f
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 from ..core.node import Node
@@ -554,6 +555,11 @@ def cmd_mset(c: Context, args: list[bytes]) -> bytes | None:
     return None
 
 
+def _msetnx_wrote(slot: Slot, results: list) -> None:
+    e = first_error(results)
+    slot.set(err(e) if e is not None else resp.ONE)
+
+
 @command("msetnx", -3, ("write", "denyoom"), 1, -1, 2, "string",
          "Atomically modifies the string values of one or more keys only when all keys "
          "don't exist.")
@@ -566,10 +572,10 @@ def cmd_msetnx(c: Context, args: list[bytes]) -> bytes | None:
     for i in range(1, len(args), 2):
         values[args[i]] = args[i + 1]  # a repeated key takes its last value, as in Redis
     keys = list(values)
-
-    def wrote(results: list) -> None:
-        e = first_error(results)
-        slot.set(err(e) if e is not None else resp.ONE)
+    # (the writes' callback a module function bound with partial, not a closure:
+    # compiled, `read` naming another closure kept both in the environment they hold, a
+    # reference cycle per MSETNX that held its values until the cyclic collector ran)
+    wrote = partial(_msetnx_wrote, slot)
 
     def read(results: list) -> None:
         e = first_error(results)

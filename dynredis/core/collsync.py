@@ -40,18 +40,36 @@ def gather(records: list[Any], more: Iterator[Any], last: Callable[[], list[Any]
            done: Callable[[list[Any], int], None]) -> None:
     """Send `records` then what `more` yields, `SLICE` a turn, each turn's but the last
     as a `part`; then `done(the last ones and last()'s, how many parts went before)`."""
-    parts = 0
+    _Gathering(records, more, last, later, part, done).step()
 
-    def step(_: Any = None) -> None:
-        nonlocal records, parts
-        records.extend(islice(more, max(0, SLICE - len(records))))
+
+class _Gathering:
+    """One `gather` under way: its bound `step` goes to the next turn. An object, not a
+    closure handing itself on (a reference cycle per whole key sent, that held its last
+    records and its reader of the store until the cyclic collector ran)."""
+
+    __slots__ = ("records", "parts", "more", "last", "later", "part", "done")
+
+    def __init__(self, records: list[Any], more: Iterator[Any],
+                 last: Callable[[], list[Any]], later: Later,
+                 part: Callable[[list[Any]], None],
+                 done: Callable[[list[Any], int], None]) -> None:
+        self.records = records
+        self.parts = 0
+        self.more = more
+        self.last = last
+        self.later = later
+        self.part = part
+        self.done = done
+
+    def step(self, _: Any = None) -> None:
+        records = self.records
+        records.extend(islice(self.more, max(0, SLICE - len(records))))
         if len(records) >= SLICE:
-            part(records)
-            parts += 1
-            records = []
-            later(step)
+            self.part(records)
+            self.parts += 1
+            self.records = []
+            self.later(self.step)
             return
-        records.extend(last())
-        done(records, parts)
-
-    step()
+        records.extend(self.last())
+        self.done(records, self.parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import hiredis
 import pytest
@@ -82,10 +83,12 @@ class FakeTransport:
         self.protocol = protocol
 
 
-def one_client(tmp_path: Path) -> tuple[NodeServer, ClientConnection, FakeTransport]:
-    """A node of its own (N=1) on the running loop, with one client connected."""
-    srv = NodeServer(NodeOptions(port=1, data_dir=str(tmp_path), engine="memory",
-                                 n=1, r=1, w=1))
+def one_client(tmp_path: Path, **options: Any
+               ) -> tuple[NodeServer, ClientConnection, FakeTransport]:
+    """A node of its own (N=1) on the running loop, with one client connected
+    (`options`: NodeOptions' others than the memory engine's defaults)."""
+    srv = NodeServer(NodeOptions(**{"port": 1, "data_dir": str(tmp_path),
+                                    "engine": "memory", "n": 1, "r": 1, "w": 1, **options}))
     srv.loop = asyncio.get_running_loop()
     conn = ClientConnection(srv)
     transport = FakeTransport()
