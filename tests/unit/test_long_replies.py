@@ -152,7 +152,7 @@ def test_a_long_reply_encodes_none_of_its_rows_in_the_turn_that_made_it(
             conn, t, writes = counting_writes(srv)
             rows_by_turn[:] = [0]
             conn.data_received(cmd(*args))
-            await until(lambda: len(t.sent) >= len(alone),
+            await until(lambda t=t, n=len(alone): len(t.sent) >= n,  # type: ignore[misc]
                         _both(rows_by_turn, writes))
             assert t.sent == alone
             first = next(i for i, n in enumerate(writes) if n)
