@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def test_a_long_reply_encodes_none_of_its_rows_in_the_turn_that_made_it(
             conn, t, writes = counting_writes(srv)
             rows_by_turn[:] = [0]
             conn.data_received(cmd(*args))
-            await until(lambda t=t, n=len(alone): len(t.sent) >= n,  # type: ignore[misc]
+            await until(partial(_sent_at_least, t, len(alone)),
                         _both(rows_by_turn, writes))
             assert t.sent == alone
             first = next(i for i, n in enumerate(writes) if n)
@@ -162,6 +163,10 @@ def test_a_long_reply_encodes_none_of_its_rows_in_the_turn_that_made_it(
             assert max(rows_by_turn) <= ROWS and sum(rows_by_turn) == ITEMS
 
     run(tmp_path, body)
+
+
+def _sent_at_least(t: Transport, n: int) -> bool:
+    return len(t.sent) >= n
 
 
 class _both(list):  # type: ignore[type-arg]
