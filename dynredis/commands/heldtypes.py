@@ -53,13 +53,22 @@ def run_typed(node: Any, key: bytes, if_string: Any, run: Callable[[], None],
     if if_string is None or not (ours(node, key) and large_here(node, key)):
         run()
         return
+    read_shape(node, key, lambda value, obj: wrong(), run, r)
+
+
+def read_shape(node: Any, key: bytes, found: Callable[[Any, Any], None],
+               run: Callable[[], None], r: int | None) -> None:
+    """A quorum read of `key`'s shape (the value left in the store): `found(its value,
+    the object)` if it holds a live string (the value's bytes, or a large one's
+    Unread), else `run()` (the key changed, replicas differ about it, it is gone, or it
+    became a collection here)."""
 
     def read(res: tuple[str | None, Any]) -> None:
         err, obj = res
         if err is None and key not in node.coll.store.known:
             sib = objmod.read_value(obj, node.now)
             if sib is not None and (type(sib[2]) is bytes or type(sib[2]) is Unread):
-                wrong()
+                found(sib[2], obj)
                 return
         run()
 

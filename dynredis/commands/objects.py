@@ -36,10 +36,10 @@ value: 28 pipelined OBJECT ENCODING of a 100 MB string held their node 463 ms (e
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..core import hlc
-from ..core import obj as objmod
 from ..core import records as rec
 from ..core.collview import KeyView
 from ..core.shape import Unread
@@ -47,7 +47,7 @@ from ..resp import encode as resp
 from .collection import Built, error_reply, internal_step, run_step
 from .context import Context
 from .hashes import field_bytes
-from .heldtypes import large_here, ours
+from .heldtypes import large_here, ours, read_shape
 from .table import command, dispatch, help_reply, subcommand
 
 # Redis 7.0's defaults (redis.conf), which its encodings follow.
@@ -193,22 +193,13 @@ def _answer(c: Context, args: list[bytes], render: Any) -> None:
             slot.set(render(res[1]))
 
     key = args[2]
+    collection_path = partial(run_step, node, [b"dyn.objinfo", key], c.proto, done, c.r,
+                              c.w)
     if not (ours(node, key) and large_here(node, key)):
-        run_step(node, [b"dyn.objinfo", key], c.proto, done, c.r, c.w)
+        collection_path()
         return
-
-    def shaped(res: tuple) -> None:
-        """A quorum read of the key's shape: a live string answers from it; anything
-        else (the key changed meanwhile, it is gone) takes the collection path."""
-        err, obj = res
-        if err is None and key not in node.coll.store.known:
-            sib = objmod.read_value(obj, node.now)
-            if sib is not None and (type(sib[2]) is bytes or type(sib[2]) is Unread):
-                done((None, _string_info(sib[2], obj)))
-                return
-        run_step(node, [b"dyn.objinfo", key], c.proto, done, c.r, c.w)
-
-    node.get(key, shaped, c.r, False)
+    read_shape(node, key, lambda value, obj: done((None, _string_info(value, obj))),
+               collection_path, c.r)
 
 
 @_object_sub("encoding", "Returns the internal encoding of a Redis object (as Redis "

@@ -317,12 +317,15 @@ def sort_plan(key: bytes, spec: SortSpec, proto: int) -> Plan:
     return (yield from _holding(slot, _sorted_again(key, spec, proto)))
 
 
-def _source_step(key: bytes, spec: SortSpec) -> list[bytes]:
+def _any_order(spec: SortSpec) -> bool:
     # Sorted by the elements themselves, equal ones are the same bytes (and numbers of
     # equal value are ordered by their bytes): a list's order does not show, but for
     # ALPHA's elements holding a NUL byte (compared up to it, equal ones kept in order).
-    any_order = not spec.dontsort and spec.by is None
-    return [b"dyn.sortsrc", key, ANY_ORDER] if any_order else [b"dyn.sortsrc", key]
+    return not spec.dontsort and spec.by is None
+
+
+def _source_step(key: bytes, spec: SortSpec) -> list[bytes]:
+    return [b"dyn.sortsrc", key, ANY_ORDER] if _any_order(spec) else [b"dyn.sortsrc", key]
 
 
 def _many_lookups(spec: SortSpec, elements: list[Any] | None) -> bool:
@@ -363,14 +366,13 @@ def _holding(slot: PlanSlot, plan: Plan) -> Plan:
 def _sorted(key: bytes, spec: SortSpec, proto: int, source: tuple[str | None, Any]
             ) -> Plan:
     """SORT once its source's elements are read."""
-    any_order = not spec.dontsort and spec.by is None
     t, elements = source
     if t is not None and elements is None:
         return WRONGTYPE
     if elements:  # (the plan's lists of bytes and numbers: quietlist.quiet)
         quiet(elements)
     nul: bool | None = None  # ALPHA without BY: compared as C strings (a NUL byte held)
-    if any_order and t == "list" and spec.alpha and spec.store is None:
+    if _any_order(spec) and t == "list" and spec.alpha and spec.store is None:
         nul = yield from _has_nul(elements)
         if nul:
             t, elements = yield [b"dyn.sortsrc", key]  # in list order after all
