@@ -243,6 +243,7 @@ def stats_section(f: ServerFigures, node: NodeRequests, cluster: bool) -> dict[s
         "timeouts": s.timeouts,
         "sibling_warnings": s.sibling_warnings,
         "sibling_refusals": s.sibling_refusals,
+        "large_rewrites": s.large_rewrites,
     }
 
 

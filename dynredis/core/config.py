@@ -44,6 +44,9 @@ class Config:
     # time by anti-entropy or read repair meanwhile (a write whose message was lost
     # brings it as a hint instead, after the request timeout).
     no_second_copy_from: int = 16 << 20
+    # A write's large version is encoded this many bytes a loop turn (bigencode.py) when
+    # it is bigger (a 100 MB one at once held the coordinator's loop 60-70 ms).
+    encode_slice: int = 16 << 20
     transfer_limit: int = 4  # ownership transfers a node sends at once
     transfer_batch: int = 200  # keys per transfer batch
     drop_delay_ms: int = 10_000  # a partition no longer replicated here goes this late
@@ -76,6 +79,7 @@ class Stats:
     timeouts: int = 0
     sibling_warnings: int = 0
     sibling_refusals: int = 0  # writes refused: too many siblings (writes.py)
+    large_rewrites: int = 0  # large versions made again: the key changed meanwhile (writes.py)
     hints_created: int = 0
     hints_delivered: int = 0
     handoffs_sent: int = 0

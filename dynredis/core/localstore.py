@@ -28,6 +28,7 @@ from typing import Any, Final
 from . import clock as dvv
 from . import header as hdr
 from . import obj as objmod
+from .bigencode import Encoding
 from .clock import Clock
 from .engine import Engine, Pinned
 from .hints import HINT_PARTITION
@@ -197,24 +198,24 @@ class LocalStore:
             return None
         return memoryview(view)[value.at : value.at + value.size], pinned
 
-    def encode_in_place(self, p: int, key: bytes, obj: Clock) -> bytes | None:
-        """obj.encode of a version whose large values were left unread (`Unread`s of a
-        shape: EXPIRE or PERSIST of a 100 MB value keep it as it is; a `Spliced`,
-        APPEND's or SETRANGE's, has bytes written over or after it), each copied once,
-        straight from the stored object into the encoding: reading it whole first (a
+    def encoding_in_place(self, p: int, key: bytes, obj: Clock) -> Encoding | None:
+        """The encoding (bigencode.Encoding, made a slice a step) of a version whose
+        large values were left unread (`Unread`s of a shape: EXPIRE or PERSIST of a 100
+        MB value keep it as it is; a `Spliced`, APPEND's or SETRANGE's, has bytes
+        written over or after it), each copied once, straight from the stored object
+        (pinned until the encoding is made) into the encoding: reading it whole first (a
         copy out of the store, a copy decoding it) held the coordinator's loop about
         100 ms per 100 MB. None if that cannot be: the key holds another object than
         the one they were read from, or the engine pins no more now."""
         pinned = self.engine.pin(p, key)
         if pinned is None:
             return None
-        try:
-            view = memoryview(pinned.view)
-            name = bytes(view[: hdr.SIZE])
-            filled = _fill_unread(obj, view, name)
-            return None if filled is None else objmod.encode(filled)
-        finally:
+        view = memoryview(pinned.view)
+        filled = _fill_unread(obj, view, bytes(view[: hdr.SIZE]))
+        if filled is None:
             pinned.release()
+            return None
+        return Encoding(filled, pinned)
 
     def put(self, p: int, key: bytes, enc: bytes, old: bytes | None,
             unsure: bool = False, reads: int = -1, was: int = -1) -> None:

@@ -96,22 +96,22 @@ def encode(obj: Any) -> bytes:
     An object holding a value of LARGE_VALUE bytes or more is encoded in pieces, its
     digest taken over them, and header and pieces joined once: the same bytes as packing
     it and putting the header in front, without two copies of the value. A value may be
-    a memoryview of bytes (a large value viewed where it is stored: LocalStore.encode_in_place)
+    a memoryview of bytes (a large value viewed where it is stored: LocalStore.encoding_in_place)
     or a pieces.Joined of such parts, encoded as their bytes would be and copied once,
     into the result."""
-    if _holds_large(obj):
+    if holds_large(obj):
         parts = pieces(obj, LARGE_VALUE)
         digest = xxh3_128()
         for part in parts:
             digest.update(part)
-        return b"".join([hdr.make_with(*_times(obj), digest.digest()), *parts])
+        return b"".join([hdr.make_with(*header_times(obj), digest.digest()), *parts])
     body = packed(obj)
     if len(body) < hdr.HEADED_FROM:
         return body
-    return hdr.make(*_times(obj), body) + body
+    return hdr.make(*header_times(obj), body) + body
 
 
-def _holds_large(obj: Any) -> bool:
+def holds_large(obj: Any) -> bool:
     """Whether a sibling of `obj` holds a value of LARGE_VALUE bytes or more. Any, and
     shapes checked: collections encode clocks of other shapes (entries without values)
     through `encode` too."""
@@ -200,7 +200,7 @@ def same(a: bytes, b: bytes) -> bool:
     return a == b
 
 
-def _times(obj: Clock) -> tuple[int, int, int]:
+def header_times(obj: Clock) -> tuple[int, int, int]:
     """(live, dead, reads) for a header: see header.py."""
     live = 0
     dead = 0

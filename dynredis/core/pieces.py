@@ -37,7 +37,7 @@ def array_head(n: int) -> bytes:
 
 class Joined:
     """Bytes-like parts encoded as one bin, each a piece of its own: a value viewed in
-    the store with bytes appended (APPEND of a large value: LocalStore.encode_in_place)."""
+    the store with bytes appended (APPEND of a large value: LocalStore.encoding_in_place)."""
 
     __slots__ = ("parts",)
 

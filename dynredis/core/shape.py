@@ -10,7 +10,7 @@ always in a headed object: header.py).
 
 An `Unread` is written only as it is (EXPIRE, PERSIST) or with bytes written over or
 after it (`Spliced`: SETRANGE, APPEND), copied from the store into the new version's encoding
-(LocalStore.encode_in_place, called by writes.py).
+(LocalStore.encoding_in_place, called by writes.py).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Spliced:
     """A large value left unread with `data` written over it from offset `at` (zeros
     between its end and `at`, if `at` is past it): what APPEND (`at` its size) and
     SETRANGE write, copied once from the store into the new version (Writes.put,
-    LocalStore.encode_in_place)."""
+    LocalStore.encoding_in_place)."""
 
     __slots__ = ("value", "at", "data")
 

@@ -21,6 +21,7 @@ from . import counter, shape
 from . import header as hdr
 from . import messages as m
 from . import obj as objmod
+from .bigencode import Encoding, LargePut
 from .clock import EMPTY, VV, Clock
 from .inflight import overdue_sized
 from .membership import Route
@@ -217,7 +218,8 @@ class Writes:
         if not self.quorum_up(route, w, cb):
             return
         # A plain SET or DEL supersedes all the key holds: its clock is enough.
-        enc: bytes | None = None  # the new version's encoding, when made on the way
+        job: Encoding | None = None  # the new version's encoding, when begun on the way
+        asked = ctx
         if ctx is None:
             local, lenc = self.local.get_clock(p, key)
         else:
@@ -233,22 +235,65 @@ class Writes:
         else:
             new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local, actor)
             if shape.holds_unread(new):  # keeps a large value as it is stored
-                enc = self.local.encode_in_place(p, key, new)
-                if enc is None and _is_kept(data):
+                job = self.local.encoding_in_place(p, key, new)
+                if job is None and _is_kept(data):
                     self.node.done.append((cb, (STALE_READ, None)))
                     return
-                if enc is None:  # (the engine pins no more now) all of it, decoded
+                if job is None:  # (the engine pins no more now) all of it, decoded
                     local, lenc = self.local.get(p, key)
                     new = dvv.update(dvv.new_with_context(ctx, (ts, expire_at, data)), local,
                                      actor)
             if objmod.too_many_siblings(new, local):
                 # Refused rather than acknowledged and trimmed: every value a client
                 # was told is written stays until a write whose context covers it.
+                if job is not None:
+                    job.release()
                 self.stats.sibling_refusals += 1
                 self.node.done.append((cb, (TOO_MANY_SIBLINGS, None)))
                 return
             self.node.replica.note_siblings(new)
-        self.replicate(key, p, route, w, cb, new, lenc, enc, _reads_before(local, lenc))
+        was = _reads_before(local, lenc)
+        if job is None and objmod.holds_large(new):
+            job = Encoding(new)
+        if job is None:
+            self.replicate(key, p, route, w, cb, new, lenc, None, was)
+            return
+        budget = self.cfg.encode_slice
+        if job.size() > budget and self.node.coll.store.wake is not None and job.lasting():
+            # Made a slice a loop turn, then written (`encoded`) if the key still holds
+            # what it was built on.
+            LargePut(self, job, self.node.coll.later, budget,
+                     (key, asked, data, expire_at, cb, w), (p, new, lenc, was))()
+            return
+        job.step(1 << 62)
+        enc = job.result()
+        if enc is None:  # (the store closed)
+            self.node.done.append((cb, (STALE_READ, None)))
+            return
+        self.replicate(key, p, route, w, cb, new, lenc, enc, was)
+
+    def encoded(self, put: LargePut) -> None:
+        """A LargePut's version is encoded: replicate it if the key still holds what it
+        was built on and this node still coordinates it; else write again from what the
+        key holds now (a replica's copy of another write came meanwhile)."""
+        enc = put.job.result()
+        p = put.p
+        key = put.key
+        route = self.membership.route(p)
+        head = self.local.head(p, key)
+        base = put.base
+        if (enc is None or not route.local or key in self.node.coll.store.known
+                or (head is None) != (base is None)
+                or (head is not None and base is not None and not objmod.same(head, base))):
+            self.stats.large_rewrites += 1
+            self.put(key, put.ctx, put.data, put.expire_at, put.cb, put.w)
+            return
+        refused = unreachable("write", len(route.targets), put.w, self.cfg.n)
+        if refused is not None:
+            self.stats.noquorum += 1
+            self.node.done.append((put.cb, refused))
+            return
+        self.replicate(key, p, route, put.w, put.cb, put.new, base, enc, put.was)
 
     def incr(self, key: bytes, delta: int, cb: Callback, w: int | None = None) -> None:
         """Add `delta` to the counter at `key` (INCR family), replicated like a write.

@@ -19,9 +19,9 @@ from typing import Any, Final
 import hiredis
 import msgpack
 
+from ..core import filled
 from ..core.obj import packed, unpacked
 from ..core.pieces import pieces
-from . import filled
 
 # msgspec encodes (the same bytes as msgpack, 3x faster per message: see core/obj.py);
 # msgpack decodes, into tuples; both in C where it is built (obj.packed and obj.unpacked:

@@ -9,7 +9,7 @@ import msgpack
 import msgspec
 import pytest
 
-from dynredis.server import filled
+from dynredis.core import filled
 from dynredis.server.wire import IN_PLACE_FROM, IN_PLACE_MOST, PART, Gather
 
 _encode = msgspec.msgpack.Encoder().encode

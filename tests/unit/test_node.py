@@ -1184,7 +1184,7 @@ def test_a_delete_of_a_large_value_reads_no_value_anywhere() -> None:
 def test_an_expiry_written_on_a_large_value_keeps_it_without_reading_it_whole() -> None:
     """EXPIRE and PERSIST write the value they read back as it is: a read that leaves it
     in the store (shape.Unread) and a write that copies it from there into the new
-    version (LocalStore.encode_in_place) give every replica the same bytes as writing
+    version (LocalStore.encoding_in_place) give every replica the same bytes as writing
     the value itself, and no node reads it whole (a copy out of the store and one
     decoding it: 100 ms of the coordinator's loop per 100 MB)."""
     sim, big, whole = _holding_a_large_value(seed=4)

@@ -49,3 +49,15 @@ def fill(dst: bytes, at: int, src: bytes, start: int, end: int) -> None:
         raise ValueError("fill out of bounds")
     if n:
         _memmove(_address(dst) + at, _address(src) + start, n)
+
+
+def window(dst: bytes) -> memoryview:
+    """A writable view of a blank's bytes (unsigned bytes, as a bytes' own view), to
+    copy any buffer into (a view of a stored value included, which `fill` does not
+    take) by slice assignment. Valid while `dst` is alive; the same rules as `fill`."""
+    if type(dst) is not bytes:
+        raise TypeError("window views a bytes object")
+    if not dst:
+        return memoryview(bytearray())
+    raw = (ctypes.c_char * len(dst)).from_address(_address(dst))
+    return memoryview(raw).cast("B")
