@@ -34,6 +34,7 @@ from .common import (
 )
 from .context import Context, Slot
 from .table import ERR_NOT_INT, ERR_SYNTAX, ERR_WRONGTYPE, command, err_arity, parse_int
+from .wholereply import whole_in_turns
 
 ERR_TOO_BIG = resp.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
@@ -70,8 +71,13 @@ def _get(c: Context, slot: Slot, key: bytes, whole: bool) -> None:
             slot.set(ERR_WRONGTYPE)  # a collection's header
         elif c.send_stored(slot, key, data, b"$%d\r\n" % data.size, b"\r\n"):
             node.stats.keyspace_hits += 1
-        else:
-            _get(c, slot, key, True)
+        else:  # a reply given whole: joined from the store over turns, or read whole
+            pinned = node.pin_value(key, data)
+            if pinned is None:
+                _get(c, slot, key, True)
+                return
+            node.stats.keyspace_hits += 1
+            whole_in_turns(c, slot, pinned, b"$%d\r\n" % data.size, b"\r\n")
 
     node.get_value(key, done, c.r, whole)
 
@@ -296,10 +302,8 @@ class PinnedReply:
         head = b"$%d\r\n" % len(view)
         if not self.c.send_pinned(self.slot, pinned, head, b"\r\n"):
             # A reply given whole (EXEC, scripts, a command handed over by another
-            # node): copied once, framed, from the store.
-            reply = b"".join((head, view, b"\r\n"))
-            pinned[1].release()
-            self.slot.set(reply)
+            # node): copied once, framed, from the store, a slice a loop turn.
+            whole_in_turns(self.c, self.slot, pinned, head, b"\r\n")
 
 
 @command("getex", -2, ("write", "fast"), 1, 1, 1, "string",

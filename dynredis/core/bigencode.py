@@ -29,27 +29,22 @@ class Encoding:
     `pinned`: the stored object whose views `obj` holds (LocalStore.encoding_in_place),
     kept until the encoding is made or `release`d."""
 
-    __slots__ = ("obj", "pinned", "parts", "out", "view", "part", "offset", "at",
-                 "digest", "made")
+    __slots__ = ("obj", "pinned", "joining", "digest", "made")
 
     def __init__(self, obj: Any, pinned: Pinned | None = None) -> None:
         self.obj = obj
         self.pinned = pinned
         self.made: bytes | None = None
-        # (an object without a large value is packed whole, with no piece of its own)
-        self.parts: list[Any] = pieces(obj, LARGE_VALUE) if holds_large(obj) else []
-        if not self.parts:
-            self.made = encode(obj)
-        self.out = b""
-        self.view: memoryview | None = None
-        self.part = 0  # the part being copied
-        self.offset = 0  # bytes of it copied
-        self.at = hdr.SIZE  # where its next bytes go in `out`
         self.digest = xxh3_128()
+        # (an object without a large value is packed whole, with no piece of its own)
+        parts: list[Any] = pieces(obj, LARGE_VALUE) if holds_large(obj) else []
+        self.joining = filled.Joining(parts, hdr.SIZE, self.digest.update)
+        if not parts:
+            self.made = encode(obj)
 
     def size(self) -> int:
         """Bytes of the large values' encoding, header excluded."""
-        return sum([len(part) for part in self.parts])
+        return self.joining.size()
 
     def lasting(self) -> bool:
         """Whether what the encoding copies stays as it is over loop turns: views of a
@@ -58,7 +53,7 @@ class Encoding:
         the encoding is made: such a one is made at once."""
         if self.pinned is not None:
             return True
-        for part in self.parts:
+        for part in self.joining.parts:
             if type(part) is memoryview and type(part.obj) is not bytes:
                 return False
         return True
@@ -70,45 +65,17 @@ class Encoding:
             return True
         pinned = self.pinned
         if pinned is not None and not pinned.alive():
-            self._finish(None)
+            self._finish(b"")
             return True
-        if not filled.AVAILABLE:  # no blank bytes to fill here: all of it at once
-            self._finish(encode(self.obj))
-            return True
-        view = self.view
-        if view is None:
-            self.out = filled.blank(hdr.SIZE + self.size())
-            view = self.view = filled.window(self.out)
-        parts = self.parts
-        digest = self.digest
-        at = self.at
-        while budget > 0 and self.part < len(parts):
-            part = parts[self.part]
-            start = self.offset
-            n = min(budget, len(part) - start)
-            chunk = memoryview(part)[start : start + n]
-            view[at : at + n] = chunk
-            digest.update(chunk)
-            at += n
-            budget -= n
-            if start + n == len(part):
-                self.part += 1
-                self.offset = 0
-            else:
-                self.offset = start + n
-        self.at = at
-        if self.part < len(parts):
+        joining = self.joining
+        if not joining.step(budget):
             return False
-        view[: hdr.SIZE] = hdr.make_with(*header_times(self.obj), digest.digest())
-        view.release()
-        self.view = None
-        self._finish(self.out)
+        joining.put_head(hdr.make_with(*header_times(self.obj), self.digest.digest()))
+        self._finish(joining.result())
         return True
 
-    def _finish(self, made: bytes | None) -> None:
-        self.made = made if made is not None else b""
-        self.parts = []
-        self.out = b""
+    def _finish(self, made: bytes) -> None:
+        self.made = made
         self.release()
 
     def result(self) -> bytes | None:
@@ -117,10 +84,7 @@ class Encoding:
 
     def release(self) -> None:
         """Let go of the stored object read from (at the end, or when given up)."""
-        view = self.view
-        if view is not None:
-            view.release()
-            self.view = None
+        self.joining.release()
         if self.pinned is not None:
             self.pinned.release()
             self.pinned = None

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import ctypes
 import platform
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 AVAILABLE: Final = platform.python_implementation() == "CPython"
 
@@ -30,6 +31,10 @@ if AVAILABLE:
     _address = ctypes.pythonapi.PyBytes_AsString
     _address.argtypes = [ctypes.py_object]
     _address.restype = ctypes.c_void_p
+    _from_memory = ctypes.pythonapi.PyMemoryView_FromMemory
+    _from_memory.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
+    _from_memory.restype = ctypes.py_object
+_BUF_WRITE: Final = 0x200  # PyBUF_WRITE
 _memmove: Final = ctypes.memmove
 
 
@@ -54,10 +59,94 @@ def fill(dst: bytes, at: int, src: bytes, start: int, end: int) -> None:
 def window(dst: bytes) -> memoryview:
     """A writable view of a blank's bytes (unsigned bytes, as a bytes' own view), to
     copy any buffer into (a view of a stored value included, which `fill` does not
-    take) by slice assignment. Valid while `dst` is alive; the same rules as `fill`."""
+    take) by slice assignment. It holds no reference to `dst`: valid while `dst` is
+    alive; the same rules as `fill`. (Made from the address alone: a ctypes array type
+    per size, `c_char * n`, stays in ctypes' cache for good, each a reference cycle.)"""
     if type(dst) is not bytes:
         raise TypeError("window views a bytes object")
-    if not dst:
-        return memoryview(bytearray())
-    raw = (ctypes.c_char * len(dst)).from_address(_address(dst))
-    return memoryview(raw).cast("B")
+    return _from_memory(_address(dst), len(dst), _BUF_WRITE)  # type: ignore[no-any-return]
+
+
+class Joining:
+    """`parts` (bytes-like) joined into one bytes object a budget of bytes a `step`, after
+    `room` bytes left for the caller to fill last (`put_head`: a header that depends on
+    what follows): a 100 MB join at once held a node's loop 30-60 ms, most of it page
+    faults of the fresh memory. `seen`, if given, is called with each chunk copied (a
+    digest taken as the bytes go). Elsewhere than CPython, joined at the first step."""
+
+    __slots__ = ("parts", "room", "seen", "out", "view", "part", "offset", "at", "done")
+
+    def __init__(self, parts: list[Any], room: int = 0,
+                 seen: Callable[[Any], Any] | None = None) -> None:
+        self.parts = parts
+        self.room = room
+        self.seen = seen
+        self.out = b""
+        self.view: memoryview | None = None
+        self.part = 0  # the part being copied
+        self.offset = 0  # bytes of it copied
+        self.at = room  # where its next bytes go in `out`
+        self.done = False
+
+    def size(self) -> int:
+        """Bytes of the parts (the room excluded)."""
+        return sum([len(part) for part in self.parts])
+
+    def step(self, budget: int) -> bool:
+        """Copy up to `budget` bytes more; True once every part is copied."""
+        if self.done:
+            return True
+        parts = self.parts
+        if not AVAILABLE:
+            if self.seen is not None:
+                for part in parts:
+                    self.seen(part)
+            self.out = bytes(self.room) + b"".join(parts)
+            self.done = True
+            return True
+        view = self.view
+        if view is None:
+            self.out = blank(self.room + self.size())
+            view = self.view = window(self.out)
+        seen = self.seen
+        at = self.at
+        while budget > 0 and self.part < len(parts):
+            part = parts[self.part]
+            start = self.offset
+            n = min(budget, len(part) - start)
+            chunk = memoryview(part)[start : start + n]
+            view[at : at + n] = chunk
+            if seen is not None:
+                seen(chunk)
+            at += n
+            budget -= n
+            if start + n == len(part):
+                self.part += 1
+                self.offset = 0
+            else:
+                self.offset = start + n
+        self.at = at
+        self.done = self.part >= len(parts)
+        return self.done
+
+    def put_head(self, head: bytes) -> None:
+        """Write `head` (`room` bytes) in front, once every part is copied."""
+        if len(head) != self.room or not self.done:
+            raise ValueError("a head fills the room, once the parts are copied")
+        if self.view is not None:
+            self.view[: self.room] = head
+        else:
+            self.out = head + self.out[self.room:]
+
+    def result(self) -> bytes:
+        """The joined bytes (once `step` answered True); the parts are let go."""
+        self.release()
+        return self.out
+
+    def release(self) -> None:
+        """Let go of the parts and the writable view (the result is kept)."""
+        if self.view is not None:
+            self.view.release()
+            self.view = None
+        self.parts = []
+        self.seen = None

@@ -659,3 +659,33 @@ def test_a_transaction_sends_large_values_from_the_store(
             assert have[1] == value and have[5] == fields
     finally:
         _clean(theirs, ours, key, hkey, small)
+
+
+def test_a_large_value_replied_whole_through_any_node_is_the_value(
+        big_cluster: Cluster) -> None:
+    """GETDEL, GETSET, GETEX with an option and GET of a 40 MiB value through every node
+    (a write is handed to the key's first replica, whose reply goes back whole in a peer
+    message; so does EXEC's): the reply, joined from the pinned value 16 MiB a loop turn
+    (commands/wholereply.py), is the value, and the key is as each command left it."""
+    value = os.urandom(40 << 20)
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120)
+               for j in range(big_cluster.nodes)]
+    key = "whole:40m"
+    try:
+        for j, c in enumerate(clients):
+            assert c.set(key, value) is True
+            assert c.getex(key, px=500_000) == value
+            assert 0 < c.pttl(key) <= 500_000
+            assert c.getset(key, b"small%d" % j) == value
+            assert c.get(key) == b"small%d" % j
+            assert c.set(key, value) is True
+            tx = c.pipeline(transaction=True)
+            tx.get(key)
+            tx.getex(key, persist=True)
+            assert tx.execute() == [value, value]
+            assert c.getdel(key) == value
+            assert [other.exists(key) for other in clients] == [0] * len(clients)
+    finally:
+        clients[0].delete(key)
+        for c in clients:
+            c.close()

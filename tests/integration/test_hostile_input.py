@@ -350,6 +350,40 @@ def test_a_client_that_pipelines_and_never_reads_does_not_swell_the_node(
     admin.close()
 
 
+def test_replies_under_a_megabyte_clients_never_read_go_back_when_they_do(
+        cluster: Cluster) -> None:
+    """Blocks under limits.BIG_ALLOCATION (1 MB) come from malloc's heap, where one freed
+    under others still in use stays with the node unless the heap is trimmed inside:
+    the unsent replies of 32 clients each pipelining 300 LRANGEs of a 3,000-item list
+    (replies of 330 KB, made whole: a large value's GET is sent from the store instead;
+    others' requests running between them) go back to the system once the clients are
+    gone."""
+    pid = cluster.pids[0]
+    admin = cluster.client(0, socket_timeout=30, decode_responses=False)
+    admin.rpush("hostile:list", *[os.urandom(100) for _ in range(3000)])
+    start = rss_mb(pid)
+    pauses = admin.info("stats")["client_read_pauses"]
+    socks = []
+    try:
+        for i in range(32):
+            sock = socket.create_connection((HOST, cluster.ports[0]), timeout=10)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(resp_command(b"LRANGE", b"hostile:list", b"0", b"-1") * 300)
+            admin.set(f"hostile:between:{i}", os.urandom(150 << 10))  # kept, in between
+        wait_until(lambda: admin.info("stats")["client_read_pauses"] >= pauses + 32, 30,
+                   what="the node to stop reading every such client")
+        held = rss_mb(pid)
+        assert held > start + 60, f"{start:.0f} MB at start, {held:.0f} MB held"
+    finally:
+        for sock in socks:
+            sock.close()
+    wait_until(lambda: rss_mb(pid) < start + 25, 30,
+               what=f"RSS back near {start:.0f} MB (now {rss_mb(pid):.0f} MB)")
+    responsive(cluster)
+    admin.close()
+
+
 def test_a_slow_reader_gets_every_reply_in_order(cluster: Cluster) -> None:
     """The pause is not a deadlock: a client that reads slowly gets all of them."""
     value = os.urandom(65536)
