@@ -689,3 +689,30 @@ def test_a_large_value_replied_whole_through_any_node_is_the_value(
         clients[0].delete(key)
         for c in clients:
             c.close()
+
+
+def test_copy_rename_and_move_of_a_value_longer_than_a_turns_copy_keep_it_whole(
+        big_cluster: Cluster) -> None:
+    """COPY, RENAME and MOVE of a 40 MiB value through every node: where the plan runs on
+    the plain string paths (heldmoves.py), the value pinned in the store is copied out
+    16 MiB a loop turn before its write; the destinations hold it, with its expiry."""
+    value = os.urandom(40 << 20)
+    clients = [big_cluster.client(j, decode_responses=False, socket_timeout=120)
+               for j in range(big_cluster.nodes)]
+    moved = [big_cluster.client(j, decode_responses=False, db=1, socket_timeout=120)
+             for j in range(big_cluster.nodes)]
+    try:
+        for j, c in enumerate(clients):
+            a, b, d = (f"heldmove:{j}:{n}".encode() for n in "abd")
+            assert c.set(a, value, px=500_000) is True
+            assert c.copy(a, b) is True
+            assert c.rename(b, d) is True
+            assert c.execute_command("MOVE", d, 1) == 1
+            for other, other_moved in zip(clients, moved, strict=True):
+                assert other.get(a) == value and other.exists(b, d) == 0
+                assert other_moved.get(d) == value
+                assert 0 < other_moved.pttl(d) <= 500_000
+            assert c.delete(a) == 1 and moved[0].delete(d) == 1
+    finally:
+        for c in (*clients, *moved):
+            c.close()
