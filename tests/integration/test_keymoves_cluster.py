@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import redis
 
 from tests.integration.conftest import HOST, Cluster, wait_until
@@ -290,10 +291,6 @@ def test_two_renames_of_one_list_through_two_nodes_end_as_one_after_the_other(
     each item once and the second finds no source (before: each node's plan read the
     source whole and appended every slice, a 200,000-item list ended with 321,152)."""
     a, b, c = (redis.Redis(host=HOST, port=p, socket_timeout=120) for p in cluster.ports)
-    n = 60_000
-    a.delete("t2:src", "t2:dst")
-    for i in range(0, n, 10_000):
-        a.rpush("t2:src", *range(i, i + 10_000))
     replies: dict[str, object] = {}
 
     def rename(tag: str, r: redis.Redis) -> None:
@@ -302,10 +299,21 @@ def test_two_renames_of_one_list_through_two_nodes_end_as_one_after_the_other(
         except redis.ResponseError as e:
             replies[tag] = str(e)
 
-    first = threading.Thread(target=rename, args=("first", a))
-    first.start()
-    assert wait_until(lambda: c.exists("t2:dst") == 1, 60, interval=0.002)
-    assert c.llen("t2:dst") < n  # the first plan is still writing it
+    # The second RENAME must come while the first still writes the destination: a list
+    # four times longer if the first was done before the test saw its destination.
+    for n in (60_000, 240_000, 960_000):
+        a.delete("t2:src", "t2:dst")
+        for i in range(0, n, 10_000):
+            a.rpush("t2:src", *range(i, i + 10_000))
+        replies.clear()
+        first = threading.Thread(target=rename, args=("first", a))
+        first.start()
+        assert wait_until(lambda: c.exists("t2:dst") == 1, 60, interval=0.002)
+        if c.llen("t2:dst") < n:  # the first plan is still writing it
+            break
+        first.join(120)
+    else:
+        pytest.fail("every first RENAME was done before its destination was seen")
     rename("second", b)
     first.join(120)
     assert replies == {"first": True, "second": "no such key"}
