@@ -42,7 +42,7 @@ from .acl_table import UserTable
 from .client import ClientConnection
 from .latency import LatencyTrace
 from .latereport import LateReport
-from .limits import Limits, fit_maxclients, give_back_freed_memory, trim_freed_memory
+from .limits import Limits, fit_maxclients, give_back_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
 from .peers import HIGH_WATER, PeerInbound, PeerLink
@@ -711,7 +711,6 @@ class NodeServer:
                 for conn in list(self.clients.values()):
                     conn.unstick(mono)
                 self.evict_clients()  # output counts too, and it grows without reads
-                trim_freed_memory()
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()

@@ -24,7 +24,6 @@ import logging
 import platform
 import resource
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger("dynredis.limits")
 
@@ -178,7 +177,6 @@ def parse_output_limits(raw: str, current: dict[str, OutputLimit],
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 BIG_ALLOCATION = 1 << 20
-_trim: Any = None  # glibc's malloc_trim, once give_back_freed_memory set the thresholds
 
 
 def give_back_freed_memory() -> bool:
@@ -188,30 +186,21 @@ def give_back_freed_memory() -> bool:
     blocks of that size (replies, values) come from the heap, whose free space goes back
     to the system only from its top: after a client that held hundreds of MB of replies
     left, the node kept them. Fixed thresholds keep blocks of BIG_ALLOCATION bytes or
-    more in their own mappings (unmapped when freed) and trim the heap's top; what is
-    freed inside the heap goes back each second (`trim_freed_memory`). Smaller blocks (a
-    peer link's 256 KB reads and the parts of a large value cut from them, a reply's
-    slices) come from the heap and are used again warm: at a 128 KB threshold each was a
-    mapping of its own, faulted in a page at a time and unmapped when freed (two per 256
-    KB a replica received: 110 ms of CPU per 100 MB, against 5 ms so). False where the C
-    library is not glibc."""
-    global _trim
+    more in their own mappings (unmapped when freed) and trim the heap's top. Smaller
+    blocks (a peer link's 256 KB reads and the parts of a large value cut from them, a
+    reply's slices) come from the heap and are used again warm: at a 128 KB threshold
+    each was a mapping of its own, faulted in a page at a time and unmapped when freed
+    (two per 256 KB a replica received: 110 ms of CPU per 100 MB, against 5 ms so).
+    (glibc's malloc_trim each second, to give back what is freed inside the heap too,
+    cost SPOP of 50,000 members a third more CPU, every page it freed faulted in again;
+    the replies of clients that go are given back without it: test_hostile_input.)
+    False where the C library is not glibc."""
     if platform.libc_ver()[0] != "glibc":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fixed = bool(libc.mallopt(M_MMAP_THRESHOLD, BIG_ALLOCATION)
-                     and libc.mallopt(M_TRIM_THRESHOLD, 2 * BIG_ALLOCATION))
-        if fixed:
-            _trim = libc.malloc_trim
-        return fixed
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, BIG_ALLOCATION)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * BIG_ALLOCATION))
     except (OSError, AttributeError):
         return False
 
-
-def trim_freed_memory() -> None:
-    """Return the heap's free pages to the system wherever they lie (glibc's
-    malloc_trim(0)), not only from its top: blocks under BIG_ALLOCATION that a client held
-    (its replies) may lie under others still in use."""
-    if _trim is not None:
-        _trim(0)
