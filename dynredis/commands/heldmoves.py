@@ -37,12 +37,11 @@ from ..core import obj as objmod
 from ..core.clock import VV
 from ..core.collcoord import FAILED
 from ..core.dotset import DotSet
-from ..core.filled import Joining
+from ..core.filled import COPY_SLICE
 from ..core.shape import Unread
-from ..server.streamed import InTurns
 from .collection import LOCAL_STEPS, Result
 from .heldtypes import large, large_here, ours
-from .wholereply import JOIN_SLICE
+from .wholereply import join_in_turns
 
 Answer = Callable[[Result], None]
 Fallback = Callable[[list[Any]], None]
@@ -62,13 +61,10 @@ class Held:
         self.ctx = ctx
 
     def release(self) -> None:
-        pinned, self.pinned = self.pinned, None
-        self.view = b""
-        if pinned is not None:
-            pinned.release()
+        self.own(b"")
 
     def own(self, data: bytes) -> None:
-        """Hold `data`, a copy of the pinned value, instead of the pin (let go)."""
+        """Hold `data` (a copy of the pinned value, or nothing) instead of the pin."""
         pinned, self.pinned = self.pinned, None
         self.view = data
         if pinned is not None:
@@ -118,29 +114,23 @@ def held_write(node: Any, key: bytes, nx: bool, held: Held, answer: Answer,
                w: int | None, r: int | None) -> None:
     """Step 2: write `held`'s value to `key` (with `nx`, only if there is no key);
     answer 1 if written, 0 if not. A value pinned in the store and longer than a loop
-    turn's copy is first copied out of it over turns (JOIN_SLICE a turn): the write
+    turn's copy is first copied out of it over turns (wholereply.join_in_turns): the write
     then makes its version over turns too (core/bigencode.py), which it cannot from a
     view pinned by another (the plan lets it go when it ends, however it ends); written
     from the view, the new version's copy held the loop 55-61 ms per 100 MB."""
     view = held.view
-    if held.pinned is None or type(view) is bytes or len(view) <= JOIN_SLICE:
+    if held.pinned is None or type(view) is bytes or len(view) <= COPY_SLICE:
         _held_write(node, key, nx, held, answer, w, r)
         return
-    pin = held.pinned
-    job = Joining([view])
 
-    def turn() -> bool:
-        if not pin.alive():  # the store closed (the node stops)
-            job.release()
+    def copied(data: bytes | None) -> None:
+        if data is None:  # the store closed (the node stops)
             answer((FAILED, None))
-            return True
-        if not job.step(JOIN_SLICE):
-            return False
-        held.own(job.result())
+            return
+        held.own(data)
         _held_write(node, key, nx, held, answer, w, r)
-        return True
 
-    InTurns(node.coll.later, turn)()
+    join_in_turns(node.coll.later, held.pinned, [view], copied)
 
 
 def _held_write(node: Any, key: bytes, nx: bool, held: Held, answer: Answer,

@@ -1,45 +1,57 @@
-"""A large value's reply made whole over loop turns, for a slot that takes no reply
-written over turns (a command handed over by another node, whose reply goes back in a
-peer message; EXEC's; a script's).
+"""A large value pinned in the store copied out of it over loop turns (COPY_SLICE bytes
+a turn, core/filled.Joining): for a slot that takes no reply written over turns (a
+command handed over by another node, whose reply goes back in a peer message; EXEC's; a
+script's), and for RENAME's copy of a large string (heldmoves.py).
 
 GETDEL of a 100 MB string, handed to the key's first replica, joined its reply from the
-pinned value in one piece: 57-65 ms of that node's CPU (bench/hostile.py --trace). The
-reply is now joined JOIN_SLICE bytes a loop turn (core/filled.Joining), the value pinned
-until it is made; GET's read whole and decoded likewise (two copies in one piece).
+pinned value in one piece: 57-65 ms of that node's CPU (bench/hostile.py --trace); GET's
+read whole and decoded likewise (two copies in one piece).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from ..core.engine import Pinned
-from ..core.filled import Joining
+from ..core.filled import COPY_SLICE, Joining
 from ..resp import encode as resp
 from ..server.streamed import InTurns
 from .context import Context, Slot
 
-JOIN_SLICE: Final = 16 << 20  # bytes of a reply joined a loop turn (about 10 ms of CPU)
 ERR_STOPPED: Final = resp.error("ERR the node stopped while the reply was made")
 
 
 def whole_in_turns(c: Context, slot: Slot, pinned: tuple[Any, Pinned], before: bytes,
                    after: bytes) -> None:
-    """Fill `slot` with `before`, the pinned value and `after`, joined over loop turns;
-    the pin is released once they are (or the store closed first: an error)."""
+    """Fill `slot` with `before`, the pinned value and `after`, joined over loop turns
+    (or an error if the store closed first)."""
     view, pin = pinned
-    job = Joining([before, view, after])
+
+    def joined(reply: bytes | None) -> None:
+        slot.set(ERR_STOPPED if reply is None else reply)
+
+    join_in_turns(c.node.coll.later, pin, [before, view, after], joined)
+
+
+def join_in_turns(later: Callable[[Any], None], pin: Pinned, parts: list[Any],
+                  then: Callable[[bytes | None], None]) -> None:
+    """`then(the parts joined)`, COPY_SLICE bytes copied a loop turn, `pin` (holding what
+    they view) released once they are; `then(None)` if the store closed first (the node
+    stops)."""
+    job = Joining(parts)
 
     def turn() -> bool:
-        if not pin.alive():  # the store closed (the node stops)
+        if not pin.alive():
             job.release()
             pin.release()
-            slot.set(ERR_STOPPED)
+            then(None)
             return True
-        if not job.step(JOIN_SLICE):
+        if not job.step(COPY_SLICE):
             return False
-        reply = job.result()
+        joined = job.result()
         pin.release()
-        slot.set(reply)
+        then(joined)
         return True
 
-    InTurns(c.node.coll.later, turn)()
+    InTurns(later, turn)()

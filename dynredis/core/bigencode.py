@@ -6,13 +6,12 @@ EXPIRE, PERSIST, SETRANGE or APPEND of a 100 MB string held its coordinator's lo
 digest over it. An Encoding makes the same bytes into a blank bytes object
 (core/filled.py) a step at a time, the digest taken as the bytes go, the
 header written in front once the body is all there; the writer (Writes.put) takes a
-step of Config.encode_slice bytes (16 MB: about 10 ms of a node's CPU, most of it page
-faults of the new encoding) a loop turn, other clients served in between.
+step of Config.encode_slice bytes (filled.COPY_SLICE) a loop turn, other clients served
+in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from xxhash import xxh3_128
@@ -96,21 +95,19 @@ class LargePut:
     made, then handed back to `writes.encoded`. An object, not a closure naming itself
     (a reference cycle, freed only by the cyclic collector with all it holds)."""
 
-    __slots__ = ("writes", "job", "later", "budget", "key", "ctx", "data", "expire_at",
-                 "cb", "w", "p", "new", "base", "was")
+    __slots__ = ("writes", "job", "key", "ctx", "data", "expire_at", "cb", "w", "p", "new",
+                 "base", "was")
 
-    def __init__(self, writes: Any, job: Encoding, later: Callable[[Any], None],
-                 budget: int, args: tuple[bytes, Any, Any, int, Any, int],
+    def __init__(self, writes: Any, job: Encoding, args: tuple[bytes, Any, Any, int, Any, int],
                  built: tuple[int, Any, bytes | None, int]) -> None:
         self.writes = writes
         self.job = job
-        self.later = later
-        self.budget = budget
         self.key, self.ctx, self.data, self.expire_at, self.cb, self.w = args
         self.p, self.new, self.base, self.was = built
 
     def __call__(self, _: Any = None) -> None:
-        if self.job.step(self.budget):
-            self.writes.encoded(self)
+        writes = self.writes
+        if self.job.step(writes.cfg.encode_slice):
+            writes.encoded(self)
         else:
-            self.later(self)
+            writes.node.coll.later(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .filled import COPY_SLICE
 from .ring import DEFAULT_Q
 
 
@@ -46,7 +47,7 @@ class Config:
     no_second_copy_from: int = 16 << 20
     # A write's large version is encoded this many bytes a loop turn (bigencode.py) when
     # it is bigger (a 100 MB one at once held the coordinator's loop 60-70 ms).
-    encode_slice: int = 16 << 20
+    encode_slice: int = COPY_SLICE
     transfer_limit: int = 4  # ownership transfers a node sends at once
     transfer_batch: int = 200  # keys per transfer batch
     drop_delay_ms: int = 10_000  # a partition no longer replicated here goes this late

@@ -35,6 +35,10 @@ if AVAILABLE:
     _from_memory.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
     _from_memory.restype = ctypes.py_object
 _BUF_WRITE: Final = 0x200  # PyBUF_WRITE
+COPY_SLICE: Final = 16 << 20
+"""Bytes of a large value copied a loop turn by those who copy it over turns (a write's
+new version, a reply given whole, RENAME's copy): about 10 ms of a node's CPU, most of
+it page faults of the fresh memory."""
 _memmove: Final = ctypes.memmove
 
 

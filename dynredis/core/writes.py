@@ -38,6 +38,13 @@ _UNREAD: Final = shape.Unread
 _SPLICED: Final = shape.Spliced
 
 
+def _holds_still(head: bytes | None, base: bytes | None) -> bool:
+    """Whether a key whose object starts with `head` (None: none) holds `base` still."""
+    if head is None or base is None:
+        return head is base
+    return objmod.same(head, base)
+
+
 def _is_kept(data: Any) -> bool:
     """shape.is_kept: a value to write is (or starts with) a value left in the store."""
     return type(data) is _UNREAD or type(data) is _SPLICED
@@ -258,12 +265,11 @@ class Writes:
         if job is None:
             self.replicate(key, p, route, w, cb, new, lenc, None, was)
             return
-        budget = self.cfg.encode_slice
-        if job.size() > budget and self.node.coll.store.wake is not None and job.lasting():
+        if (job.size() > self.cfg.encode_slice and self.node.coll.store.wake is not None
+                and job.lasting()):
             # Made a slice a loop turn, then written (`encoded`) if the key still holds
             # what it was built on.
-            LargePut(self, job, self.node.coll.later, budget,
-                     (key, asked, data, expire_at, cb, w), (p, new, lenc, was))()
+            LargePut(self, job, (key, asked, data, expire_at, cb, w), (p, new, lenc, was))()
             return
         job.step(1 << 62)
         enc = job.result()
@@ -283,8 +289,7 @@ class Writes:
         head = self.local.head(p, key)
         base = put.base
         if (enc is None or not route.local or key in self.node.coll.store.known
-                or (head is None) != (base is None)
-                or (head is not None and base is not None and not objmod.same(head, base))):
+                or not _holds_still(head, base)):
             self.stats.large_rewrites += 1
             self.put(key, put.ctx, put.data, put.expire_at, put.cb, put.w)
             return

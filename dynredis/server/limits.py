@@ -203,4 +203,3 @@ def give_back_freed_memory() -> bool:
                     and libc.mallopt(M_TRIM_THRESHOLD, 2 * BIG_ALLOCATION))
     except (OSError, AttributeError):
         return False
-
