@@ -10,3 +10,7 @@ def scan(pairs: Iterable[tuple[float, bytes]], box: bool, lon: float, lat: float
 def scan_flat(pairs: Iterable[tuple[float, bytes]], box: bool, lon: float, lat: float,
               radius_m: float, half_w: float, half_h: float,
               members: list[bytes]) -> bytes: ...
+
+def scan_lists(segments: list[tuple[list[Any], int, int]], box: bool, lon: float,
+               lat: float, radius_m: float, half_w: float, half_h: float,
+               members: list[bytes]) -> bytes: ...

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..core.collview import KeyView
+from ..core.quietlist import sublists
 from ..core.records import ZSET
 from ..resp import bulks
 from ..resp import encode as resp
@@ -53,16 +54,30 @@ def _spec(name: str) -> tuple[Any, ...]:
             s.since)
 
 
-def reader(zl: Any) -> Reader:
+class SortedReader:
     """`read(min, max)` over a sorted set's (score, member) SortedList: its pairs with
     min <= score < max in set order, found by bisection and read lazily (a search with
-    ANY stops reading as soon as it has enough)."""
+    ANY stops reading as soon as it has enough); and `segments(min, max)`: the same
+    pairs as the SortedList's own sublists and bounds, which the C scan reads in place
+    (geosearch._flat)."""
 
-    def read(lo: float, hi: float) -> Iterator[tuple[float, bytes]]:
-        first, last = score_span(zl, ScoreRange(lo, hi, maxex=True))
-        return zl.islice(first, last)
+    __slots__ = ("zl",)
 
-    return read
+    def __init__(self, zl: Any) -> None:
+        self.zl = zl
+
+    def __call__(self, lo: float, hi: float) -> Iterator[tuple[float, bytes]]:
+        first, last = score_span(self.zl, ScoreRange(lo, hi, maxex=True))
+        return self.zl.islice(first, last)  # type: ignore[no-any-return]
+
+    def segments(self, lo: float, hi: float) -> list[tuple[list[Any], int, int]]:
+        first, last = score_span(self.zl, ScoreRange(lo, hi, maxex=True))
+        return sublists(self.zl, first, last)
+
+
+def reader(zl: Any) -> Reader:
+    """A SortedReader of the sorted set's order `zl`."""
+    return SortedReader(zl)
 
 
 # --- GEOADD, GEOPOS, GEOHASH, GEODIST ----------------------------------------------------

@@ -19,14 +19,17 @@ from .geohash import Shape, decode, score_ranges
 from .geohash import within as within_shape
 
 # The scan of a score range in C (dynredis/csrc/geoscan.c), built with the compiled
-# modules; else the loop in `find`. `_scan_flat`: the same, without objects per match.
+# modules; else the loop in `find`. `_scan_flat`: the same, without objects per match;
+# `_scan_lists`: scan_flat over a SortedList's sublists in place (a reader's `segments`).
 _scan: Callable[..., None] | None
 _scan_flat: Callable[..., bytes] | None
+_scan_lists: Callable[..., bytes] | None
 try:
     from .._geoscan import scan as _scan
     from .._geoscan import scan_flat as _scan_flat
+    from .._geoscan import scan_lists as _scan_lists
 except ImportError:
-    _scan = _scan_flat = None
+    _scan = _scan_flat = _scan_lists = None
 
 # Redis' two sorts of distances in C (dynredis/csrc/distsort.c), step for step as csort.py.
 _dist_qsort: Callable[[array, bool], bytes] | None
@@ -159,8 +162,14 @@ def _flat(shape: Shape, read: Reader, count: int, order: int) -> Flat:
     assert _scan_flat is not None
     c_shape = _c_shape(shape)
     members: list[bytes] = []
-    quads = array("d", b"".join([_scan_flat(read(float(lo), float(hi)), *c_shape, members)
-                                 for lo, hi in score_ranges(shape)]))
+    segments = getattr(read, "segments", None)
+    if segments is not None and _scan_lists is not None:
+        parts = [_scan_lists(segments(float(lo), float(hi)), *c_shape, members)
+                 for lo, hi in score_ranges(shape)]
+    else:
+        parts = [_scan_flat(read(float(lo), float(hi)), *c_shape, members)
+                 for lo, hi in score_ranges(shape)]
+    quads = array("d", b"".join(parts))
     n = len(members)
     keep = n if count == 0 or n < count else count
     if order == UNSORTED:

@@ -54,6 +54,21 @@ def quiet(obj: list[Any]) -> list[Any]:
     return obj
 
 
+def sublists(sl: SortedList, first: int, last: int) -> list[tuple[list[Any], int, int]]:
+    """Positions first..last-1 of `sl` as (sublist, start, stop) of its own lists, for a
+    C loop that reads them in place (geoscan.c's scan_lists)."""
+    if first >= last:
+        return []
+    lists = sl._lists
+    p0, i0 = sl._pos(first)
+    p1, i1 = sl._pos(last - 1)
+    if p0 == p1:
+        return [(lists[p0], i0, i1 + 1)]
+    return [(lists[p0], i0, len(lists[p0])),
+            *[(lists[p], 0, len(lists[p])) for p in range(p0 + 1, p1)],
+            (lists[p1], 0, i1 + 1)]
+
+
 class QuietSortedList(SortedList):
     """A SortedList whose sublists the cyclic collector does not walk (module doc)."""
 

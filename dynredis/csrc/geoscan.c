@@ -208,6 +208,38 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_RETURN_NONE;
 }
 
+/* Appends the member of `pair`, a (score, member) tuple inside the shape, to `members`
+   and its (score, lon, lat, dist) to quads[*n] (grown as needed). 0 if it was outside or
+   kept, -1 on an error (set). */
+static int keep_inside(PyObject *pair, const shape_t *s, PyObject *members, double **quads,
+                       size_t *cap, size_t *n) {
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_TypeError, "scan: pairs must be (score, member) tuples");
+        return -1;
+    }
+    double q[4];
+    PyObject *score = PyTuple_GET_ITEM(pair, 0);
+    q[0] = PyFloat_CheckExact(score) ? PyFloat_AS_DOUBLE(score) : PyFloat_AsDouble(score);
+    if (q[0] == -1.0 && PyErr_Occurred())
+        return -1;
+    decode(q[0], &q[1], &q[2]);
+    if (!within(s, q[1], q[2], &q[3]))
+        return 0;
+    if (*n == *cap) {
+        double *more = PyMem_Realloc(*quads, *cap * 2 * 4 * sizeof(double));
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *quads = more;
+        *cap *= 2;
+    }
+    if (PyList_Append(members, PyTuple_GET_ITEM(pair, 1)) < 0)
+        return -1;
+    memcpy(*quads + 4 * (*n)++, q, sizeof(q));
+    return 0;
+}
+
 /* scan_flat(pairs, box, lon, lat, radius_m, half_w, half_h, members) -> bytes: as scan,
  * without objects per match: each member inside is appended to `members` and its
  * (score, lon, lat, dist) are four native doubles of the bytes returned. A search with
@@ -236,25 +268,79 @@ static PyObject *scan_flat(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return PyErr_NoMemory();
     }
     PyObject *pair;
-    double q[4];
-    while ((pair = next_inside(it, &s, q)) != NULL) {
-        if (n == cap) {
-            double *more = PyMem_Realloc(quads, cap * 2 * 4 * sizeof(double));
-            if (more == NULL) {
-                Py_DECREF(pair);
-                PyErr_NoMemory();
-                break;
-            }
-            quads = more;
-            cap *= 2;
-        }
-        int appended = PyList_Append(members, PyTuple_GET_ITEM(pair, 1));
+    while ((pair = PyIter_Next(it)) != NULL) {
+        int kept = keep_inside(pair, &s, members, &quads, &cap, &n);
         Py_DECREF(pair);
-        if (appended < 0)
+        if (kept < 0)
             break;
-        memcpy(quads + 4 * n++, q, sizeof(q));
     }
     Py_DECREF(it);
+    PyObject *out = PyErr_Occurred()
+        ? NULL
+        : PyBytes_FromStringAndSize((const char *)quads, (Py_ssize_t)(n * 4 * sizeof(double)));
+    PyMem_Free(quads);
+    return out;
+}
+
+/* How far ahead scan_lists asks for a pair (then, half as far ahead, for its score): a
+   search reads tens of thousands of pairs that lie scattered in memory, two cache
+   misses each, which the loop otherwise waits for one after the other. */
+#define AHEAD 16
+
+/* scan_lists(segments, box, lon, lat, radius_m, half_w, half_h, members) -> bytes:
+ * scan_flat over the pairs list[start:stop] of each (list, start, stop) of `segments`
+ * (a SortedList's sublists), read in place, the pairs and their scores fetched ahead:
+ * through an iterator a search near a pole (75,000 pairs read) took 30 ms where Redis
+ * took 5.5. */
+static PyObject *scan_lists(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "scan_lists() takes 8 arguments");
+        return NULL;
+    }
+    shape_t s;
+    if (shape_of(args, &s) < 0)
+        return NULL;
+    PyObject *segments = args[0], *members = args[7];
+    if (!PyList_Check(segments) || !PyList_Check(members)) {
+        PyErr_SetString(PyExc_TypeError, "scan_lists: segments and members must be lists");
+        return NULL;
+    }
+    size_t cap = 1024, n = 0;
+    double *quads = PyMem_Malloc(cap * 4 * sizeof(double));
+    if (quads == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(segments); k++) {
+        PyObject *seg = PyList_GET_ITEM(segments, k);
+        if (!PyTuple_Check(seg) || PyTuple_GET_SIZE(seg) != 3 ||
+            !PyList_Check(PyTuple_GET_ITEM(seg, 0))) {
+            PyErr_SetString(PyExc_TypeError, "scan_lists: segments are (list, start, stop)");
+            break;
+        }
+        PyObject *list = PyTuple_GET_ITEM(seg, 0);
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(seg, 1));
+        Py_ssize_t stop = PyLong_AsSsize_t(PyTuple_GET_ITEM(seg, 2));
+        if ((start == -1 || stop == -1) && PyErr_Occurred())
+            break;
+        if (start < 0)
+            start = 0;
+        /* (the size read again at each pair: nothing the loop calls runs Python code on
+           floats, but a score of another type could) */
+        for (Py_ssize_t i = start; i < stop && i < PyList_GET_SIZE(list); i++) {
+            PyObject **items = ((PyListObject *)list)->ob_item;
+            Py_ssize_t size = PyList_GET_SIZE(list);
+            if (i + AHEAD < size)
+                __builtin_prefetch(items[i + AHEAD]);
+            if (i + AHEAD / 2 < size) {
+                PyObject *later = items[i + AHEAD / 2];
+                if (PyTuple_CheckExact(later) && PyTuple_GET_SIZE(later) == 2)
+                    __builtin_prefetch(PyTuple_GET_ITEM(later, 0));
+            }
+            if (keep_inside(items[i], &s, members, &quads, &cap, &n) < 0)
+                break;
+        }
+        if (PyErr_Occurred())
+            break;
+    }
     PyObject *out = PyErr_Occurred()
         ? NULL
         : PyBytes_FromStringAndSize((const char *)quads, (Py_ssize_t)(n * 4 * sizeof(double)));
@@ -265,6 +351,8 @@ static PyObject *scan_flat(PyObject *self, PyObject *const *args, Py_ssize_t nar
 static PyMethodDef methods[] = {
     {"scan_flat", (PyCFunction)(void (*)(void))scan_flat, METH_FASTCALL,
      "scan_flat(pairs, box, lon, lat, radius_m, half_w, half_h, members) -> bytes"},
+    {"scan_lists", (PyCFunction)(void (*)(void))scan_lists, METH_FASTCALL,
+     "scan_lists(segments, box, lon, lat, radius_m, half_w, half_h, members) -> bytes"},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(pairs, box, lon, lat, radius_m, half_w, half_h, limit, out, cls) -> None"},
     {NULL, NULL, 0, NULL},

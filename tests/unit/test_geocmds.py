@@ -3,6 +3,11 @@ never the whole set, and ANY stops reading once it has enough."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from dynredis.commands import geocmds
 from tests.collharness import LocalRunner
 from tests.unit.test_zranges import NoWalk
 
@@ -16,6 +21,20 @@ class Counted(NoWalk):
         for item in super().islice(start, stop, reverse):
             Counted.read += 1
             yield item
+
+
+@pytest.fixture(autouse=True)
+def counted_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The members a search reads in place (the C scan of the reader's segments: the
+    SortedList's sublists between two positions) counted as those read by islice."""
+    real = geocmds.sublists
+
+    def counting(sl: Any, first: int, last: int) -> list[tuple[list[Any], int, int]]:
+        out = real(sl, first, last)
+        Counted.read += sum(stop - start for _, start, stop in out)
+        return out
+
+    monkeypatch.setattr(geocmds, "sublists", counting)
 
 
 def world(r: LocalRunner, n_lon: int = 200, n_lat: int = 100) -> int:

@@ -168,3 +168,64 @@ def test_a_search_by_the_flat_scan_replies_what_python_replies(
 
 def _bits_of(values: list[float]) -> list[bytes]:
     return [struct.pack("=d", v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(shapes(), st.lists(st.one_of(VALID, ODD), max_size=80), st.integers(1, 9),
+       st.data())
+def test_the_scan_of_sublists_in_place_finds_what_the_flat_scan_finds(
+        shape: gh.Shape, scores: list[float], load: int, data: st.DataObject) -> None:
+    """scan_lists reads a SortedList's own sublists between the bounds a reader's
+    `segments` gives (no iterator, pairs fetched ahead) and keeps what scan_flat keeps
+    of the same pairs, bit for bit, for any positions asked."""
+    try:
+        from dynredis._geoscan import scan_flat, scan_lists
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    from dynredis.core.quietlist import QuietSortedList, sublists
+
+    zl = QuietSortedList((s, b"m%d" % i) for i, s in enumerate(scores) if s == s)
+    zl._reset(load)  # sublists of `load` pairs: many segments even for a few pairs
+    first = data.draw(st.integers(0, len(zl)))
+    last = data.draw(st.integers(first, len(zl)))
+    c = shape.conversion
+    args = (shape.box, shape.lon, shape.lat, shape.radius * c, shape.width * c / 2,
+            shape.height * c / 2)
+    want_members: list[bytes] = []
+    want = scan_flat(iter(zl.islice(first, last)), *args, want_members)
+    got_members: list[bytes] = []
+    got = scan_lists(sublists(zl, first, last), *args, got_members)
+    assert (got, got_members) == (want, want_members)
+
+
+def test_a_search_near_a_pole_reads_the_sorted_set_in_place() -> None:
+    """A GEOSEARCH with COUNT (no ANY) over a sorted set's order goes through the reader's
+    segments (scan_lists), and replies what the iterator's scan replies: near a pole
+    a 500 km search reads most of a 100,000-member key."""
+    try:
+        from dynredis import _geoscan
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    from dynredis.commands.geocmds import reader
+    from dynredis.core.quietlist import QuietSortedList
+
+    zl = QuietSortedList((float(gh.encode(lon / 10, lat / 10)), b"%d,%d" % (lon, lat))
+                         for lon in range(-1800, 1800, 37) for lat in range(-850, -700, 3))
+    read = reader(zl)
+    shape = gh.Shape(-177.05, -84.9, 1000.0, radius=500.0)
+    calls: list[int] = []
+    real = _geoscan.scan_lists
+
+    def spy(segments, *rest):  # type: ignore[no-untyped-def]
+        calls.append(len(segments))
+        return real(segments, *rest)
+
+    try:
+        geosearch._scan_lists = spy
+        by_lists = geosearch.search(shape, read, count=5)
+    finally:
+        geosearch._scan_lists = real
+    by_iterator = geosearch.search(shape, lambda lo, hi: iter(read(lo, hi)), count=5)
+    assert calls and sum(calls) > 1
+    assert geosearch.members_of(by_lists) == geosearch.members_of(by_iterator)
+    assert len(by_lists) == 5
