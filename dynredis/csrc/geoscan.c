@@ -335,7 +335,11 @@ static PyObject *scan_lists(PyObject *self, PyObject *const *args, Py_ssize_t na
                 if (PyTuple_CheckExact(later) && PyTuple_GET_SIZE(later) == 2)
                     __builtin_prefetch(PyTuple_GET_ITEM(later, 0));
             }
-            if (keep_inside(items[i], &s, members, &quads, &cap, &n) < 0)
+            PyObject *pair = items[i];
+            Py_INCREF(pair); /* (held while a score's __float__ might change the list) */
+            int kept = keep_inside(pair, &s, members, &quads, &cap, &n);
+            Py_DECREF(pair);
+            if (kept < 0)
                 break;
         }
         if (PyErr_Occurred())

@@ -229,3 +229,25 @@ def test_a_search_near_a_pole_reads_the_sorted_set_in_place() -> None:
     assert calls and sum(calls) > 1
     assert geosearch.members_of(by_lists) == geosearch.members_of(by_iterator)
     assert len(by_lists) == 5
+
+
+def test_the_scan_of_sublists_survives_a_score_that_empties_its_list() -> None:
+    """A score that is not a float is read through its __float__, which may run any
+    code: one that empties the list being read ends the scan there, no pair read after
+    it is freed (the loop holds each pair while it reads it, and reads the list's size
+    again at each step)."""
+    try:
+        from dynredis._geoscan import scan_lists
+    except ImportError:
+        pytest.skip("the C helper is not built (pure Python run)")
+    pairs: list[tuple[object, bytes]] = []
+
+    class Emptying:
+        def __float__(self) -> float:
+            pairs.clear()
+            return 0.0
+
+    pairs += [(0.0, b"a"), (Emptying(), b"b"), (0.0, b"c"), (0.0, b"d")]
+    members: list[bytes] = []
+    quads = scan_lists([(pairs, 0, 4)], False, 0.0, 0.0, 1e9, 0.0, 0.0, members)
+    assert members == [b"a", b"b"] and len(quads) == 2 * 32
