@@ -39,7 +39,6 @@ from .collection import (
     plan_command,
     typed_op,
 )
-from .geosearch import Reader
 from .slicedwrite import store_steps
 from .zranges import ScoreRange, score_span
 from .zsets import build_zadd, zorder_of
@@ -73,11 +72,6 @@ class SortedReader:
     def segments(self, lo: float, hi: float) -> list[tuple[list[Any], int, int]]:
         first, last = score_span(self.zl, ScoreRange(lo, hi, maxex=True))
         return sublists(self.zl, first, last)
-
-
-def reader(zl: Any) -> Reader:
-    """A SortedReader of the sorted set's order `zl`."""
-    return SortedReader(zl)
 
 
 # --- GEOADD, GEOPOS, GEOHASH, GEODIST ----------------------------------------------------
@@ -149,7 +143,7 @@ def search(v: KeyView, args: list[bytes], proto: int
     req = geo.parse_search(args, zl is not None, lambda m: v.get(ZSET, m))
     if isinstance(req, bytes):
         return req, None, []
-    matches = geo.run(req, reader(v.zorder))  # no matches if the source does not exist
+    matches = geo.run(req, SortedReader(v.zorder))  # no matches if the source does not exist
     if req.store is None:
         return geo.search_reply(req, matches, proto), None, []
     return b"", req.store, geo.store_entries(req, matches)

@@ -89,16 +89,13 @@ def _columns(v: KeyView, t: str) -> Any:
     list's as a PinnedList: taken a slice a step), a set's members, a hash's or sorted
     set's [names, values] (two flat lists, in no order: its destination orders them).
     Copied at C speed, no pair built per element: 2-3 ms of CPU for 200,000 fields or
-    members, where read_items' pairs took 20-26 ms. The lists hold bytes and numbers
-    only: the cyclic collector is told not to walk them (quietlist.quiet), as each young
-    pass over a million-element copy, and each pass after it of the generation it moved
-    to, touched every element (collector pauses of 35-53 ms inside a RENAME's steps)."""
+    members, where read_items' pairs took 20-26 ms."""
     kind = rec.KIND_OF_TYPE[t]
     if kind == rec.LIST and len(v.lorder) > slicedwrite.SLICE:
-        return PinnedList(quiet(list(v.lorder)), v.pin(rec.LIST))
+        return PinnedList(list(v.lorder), v.pin(rec.LIST))
     if kind not in (rec.HASH, rec.ZSET):
-        return quiet(read_items(v)[1])
-    return [quiet(column) for column in text_columns(v, kind)]
+        return read_items(v)[1]
+    return list(text_columns(v, kind))
 
 
 def _dump_op(columns: bool) -> Op:
@@ -191,10 +188,17 @@ def _restore(dst: bytes, nx: bool, dump: list[Any]) -> Generator[Any, Any, Any]:
     if type(value) is Held:  # a large string left in the store (heldmoves.py)
         return (yield [b"dyn.restore", dst, b"nx" if nx else b"replace", value])
     rest: Iterable[Any] = ()
+    # The plan holds the copies the dump made (or decoded from another node's answer)
+    # across its steps: lists of bytes and numbers only, which the cyclic collector is
+    # told not to walk (quietlist.quiet): each young pass over a million-element copy,
+    # and each pass after it of the generation it moved to, touched every element
+    # (collector pauses of 35-53 ms inside a RENAME's steps).
     if t in ("hash", "zset"):
         value = Pairs(quiet(value[0]), quiet(value[1]))
-    elif t in ("set", "list") and type(value) is list:
-        quiet(value)  # (as another node's answer decoded it)
+    elif type(value) is PinnedList:
+        quiet(value.positions)
+    elif type(value) is list:
+        quiet(value)
     if t != "string":
         value, rest = split(value)
         value = list(value)

@@ -206,12 +206,12 @@ def test_a_search_near_a_pole_reads_the_sorted_set_in_place() -> None:
         from dynredis import _geoscan
     except ImportError:
         pytest.skip("the C helper is not built (pure Python run)")
-    from dynredis.commands.geocmds import reader
+    from dynredis.commands.geocmds import SortedReader
     from dynredis.core.quietlist import QuietSortedList
 
     zl = QuietSortedList((float(gh.encode(lon / 10, lat / 10)), b"%d,%d" % (lon, lat))
                          for lon in range(-1800, 1800, 37) for lat in range(-850, -700, 3))
-    read = reader(zl)
+    read = SortedReader(zl)
     shape = gh.Shape(-177.05, -84.9, 1000.0, radius=500.0)
     calls: list[int] = []
     real = _geoscan.scan_lists
