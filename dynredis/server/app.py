@@ -42,7 +42,7 @@ from .acl_table import UserTable
 from .client import ClientConnection
 from .latency import LatencyTrace
 from .latereport import LateReport
-from .limits import Limits, fit_maxclients, give_back_freed_memory
+from .limits import Limits, fit_maxclients, give_back_freed_memory, trim_freed_memory
 from .opsrate import OpsRate
 from .peerauth import Acceptor
 from .peers import HIGH_WATER, PeerInbound, PeerLink
@@ -297,6 +297,7 @@ class NodeServer:
         self.input_held = 0  # client input held, all clients (see ClientConnection.held)
         self.rejected_connections = 0  # refused: maxclients
         self.evicted_clients = 0  # closed: maxmemory-clients
+        self.trim_owed = False  # a client left replies or input unread (limits.trim_...)
         self.peer_obuf_since: dict[str, float] = {}  # see _peer_output_over
         # CLUSTER SLOTS/SHARDS/NODES replies with the topology they describe (see
         # commands/cluster.py): (subcommand, protocol) -> (topology, reply)
@@ -711,6 +712,9 @@ class NodeServer:
                 for conn in list(self.clients.values()):
                     conn.unstick(mono)
                 self.evict_clients()  # output counts too, and it grows without reads
+                if self.trim_owed:
+                    self.trim_owed = False
+                    trim_freed_memory()
             if mono >= self._next_announce:
                 self._next_announce = mono + ANNOUNCE_INTERVAL_S
                 self.cluster_ports.announce()

@@ -42,7 +42,7 @@ from ..commands.watch import Watchers, unmark
 from ..resp import encode as resp
 from ..resp.request import RequestParser
 from .acl_table import UserTable
-from .limits import ERR_MAXCLIENTS, Limits
+from .limits import BIG_ALLOCATION, ERR_MAXCLIENTS, Limits
 from .retry import RetryTimer
 from .streamed import Streamed, pinned_reply
 from .subscriptions import SubState
@@ -465,6 +465,9 @@ class ClientConnection(asyncio.Protocol):
         """Everything the connection held goes with it (its input, its unsent replies)."""
         self.transport = None
         server = self.server
+        if (self.write_blocked or self.held >= BIG_ALLOCATION
+                or sum(len(b) for b in self.out) >= BIG_ALLOCATION):
+            server.trim_owed = True  # it left replies or input unread: give them back
         server.clients.pop(self.id, None)
         if self.counted:
             self.counted = False

@@ -24,6 +24,7 @@ import logging
 import platform
 import resource
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("dynredis.limits")
 
@@ -177,6 +178,7 @@ def parse_output_limits(raw: str, current: dict[str, OutputLimit],
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 BIG_ALLOCATION = 1 << 20
+_trim: Any = None  # glibc's malloc_trim, once give_back_freed_memory set the thresholds
 
 
 def give_back_freed_memory() -> bool:
@@ -191,15 +193,28 @@ def give_back_freed_memory() -> bool:
     reply's slices) come from the heap and are used again warm: at a 128 KB threshold
     each was a mapping of its own, faulted in a page at a time and unmapped when freed
     (two per 256 KB a replica received: 110 ms of CPU per 100 MB, against 5 ms so).
-    (glibc's malloc_trim each second, to give back what is freed inside the heap too,
-    cost SPOP of 50,000 members a third more CPU, every page it freed faulted in again;
-    the replies of clients that go are given back without it: test_hostile_input.)
-    False where the C library is not glibc."""
+    What is freed inside the heap, under blocks still in use, goes back only through
+    `trim_freed_memory`. False where the C library is not glibc."""
+    global _trim
     if platform.libc_ver()[0] != "glibc":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, BIG_ALLOCATION)
-                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * BIG_ALLOCATION))
+        fixed = bool(libc.mallopt(M_MMAP_THRESHOLD, BIG_ALLOCATION)
+                     and libc.mallopt(M_TRIM_THRESHOLD, 2 * BIG_ALLOCATION))
+        if fixed:
+            _trim = libc.malloc_trim
+        return fixed
     except (OSError, AttributeError):
         return False
+
+
+def trim_freed_memory() -> None:
+    """Give the heap's free pages back wherever they lie (glibc's malloc_trim(0)), not
+    only from its top: the replies a client left unread (blocks under BIG_ALLOCATION)
+    may lie under blocks still in use (a value written meanwhile), and the heap's top
+    then never shrinks. Called once after such a client went, not on a timer: a trim
+    each second cost SPOP of 50,000 members a third more CPU (every page it gave back
+    faulted in again)."""
+    if _trim is not None:
+        _trim(0)
