@@ -463,11 +463,10 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Everything the connection held goes with it (its input, its unsent replies)."""
-        self.transport = None
         server = self.server
-        if (self.write_blocked or self.held >= BIG_ALLOCATION
-                or sum(len(b) for b in self.out) >= BIG_ALLOCATION):
+        if self.write_blocked or self.memory() >= BIG_ALLOCATION:
             server.trim_owed = True  # it left replies or input unread: give them back
+        self.transport = None
         server.clients.pop(self.id, None)
         if self.counted:
             self.counted = False
